@@ -1,0 +1,243 @@
+"""The normalized event: the one schema every stage after the parsers reads.
+
+Events travel as a flat slotted dataclass (cheap to build at 50k/s) and are turned into the
+nested ECS document (``to_doc``) only at the edges: the store, ``midwatch parse`` output, the API.
+Field names in the document follow ../shared/design/event-schema.md; renaming one is a breaking
+change for mappings, boards and rules, so bump ``SCHEMA_VERSION`` when you do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+SCHEMA_VERSION = 1
+
+ACTIONS = frozenset(
+    {
+        "received", "sent", "transformed", "published", "consumed", "delivered", "retried",
+        "dead_lettered", "acknowledged", "rejected", "failed", "started", "completed", "logged",
+    }
+)
+OUTCOMES = frozenset({"success", "failure", "unknown"})
+LEVELS = ("debug", "info", "warn", "error", "fatal")
+PLATFORMS = frozenset(
+    {"mulesoft", "boomi", "biztalk", "ace", "kafka", "rabbitmq", "edi", "otel", "apigw",
+     "generic", "midwatch"}
+)
+ERROR_CLASSES = frozenset(
+    {"connectivity", "timeout", "auth", "certificate", "mapping", "validation", "throttling",
+     "duplicate", "resource", "unknown"}
+)
+
+
+@dataclass(slots=True)
+class Record:
+    """One raw record as an input framed it, with where it came from.
+
+    ``source`` + ``position`` identify the record for all time (file path + inode:offset,
+    topic + partition:offset), which is what makes event IDs deterministic across replays.
+    """
+
+    text: str
+    source: str = "-"
+    position: str = "0"
+    line: int = 0
+    key: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    ingested_ms: int = 0
+
+
+@dataclass(slots=True)
+class Event:
+    """A normalized event. Times are epoch milliseconds (UTC); durations nanoseconds (ECS)."""
+
+    timestamp_ms: int
+    dataset: str
+    platform: str
+    message: str = ""
+    action: str | None = None
+    outcome: str = "unknown"
+    level: str = "info"
+    id: str = ""
+    ingested_ms: int = 0
+    duration_ns: int | None = None
+    service: str | None = None
+    host: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+    error_type: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    error_stack_trace: str | None = None
+    flow: str | None = None
+    stage: str | None = None
+    partner: str | None = None
+    message_id: str | None = None
+    ids: list[str] = field(default_factory=list)
+    error_class: str | None = None
+    signature: str | None = None
+    payload_bytes: int | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    # True when the source timestamp could not be read and ingest time stands in for it.
+    timestamp_estimated: bool = False
+
+    def add_id(self, kind: str, value: object) -> None:
+        """Attach a typed ID (``order:4711``) once; empty values are ignored."""
+        if value is None:
+            return
+        text = str(value).strip()
+        if not text:
+            return
+        typed = f"{kind}:{text}"
+        if typed not in self.ids:
+            self.ids.append(typed)
+
+
+def event_id(source: str, position: str, index: int = 0) -> str:
+    """Deterministic ID from where the event came from, so a replay overwrites, never duplicates."""
+    raw = f"{source}\x1f{position}\x1f{index}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def ms_to_iso(ms: int) -> str:
+    """Epoch ms -> ISO-8601 UTC with millisecond precision, the format every store writes."""
+    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def iso_to_ms(text: str) -> int:
+    """ISO-8601 (with Z or offset) -> epoch ms."""
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1000)
+
+
+def _put(d: dict, key: str, value: object) -> None:
+    if value is not None and value != "" and value != [] and value != {}:
+        d[key] = value
+
+
+def to_doc(ev: Event) -> dict:
+    """The nested ECS document stored in Elasticsearch and printed by ``midwatch parse``."""
+    doc: dict = {"@timestamp": ms_to_iso(ev.timestamp_ms)}
+    event: dict = {"id": ev.id, "dataset": ev.dataset, "outcome": ev.outcome}
+    _put(event, "action", ev.action)
+    _put(event, "duration", ev.duration_ns)
+    if ev.ingested_ms:
+        event["ingested"] = ms_to_iso(ev.ingested_ms)
+    doc["event"] = event
+    doc["log"] = {"level": ev.level}
+    _put(doc, "message", ev.message)
+    if ev.service:
+        doc["service"] = {"name": ev.service}
+    if ev.host:
+        doc["host"] = {"name": ev.host}
+    if ev.trace_id:
+        doc["trace"] = {"id": ev.trace_id}
+    if ev.span_id:
+        doc["span"] = {"id": ev.span_id}
+    err: dict = {}
+    _put(err, "type", ev.error_type)
+    _put(err, "code", ev.error_code)
+    _put(err, "message", ev.error_message)
+    _put(err, "stack_trace", ev.error_stack_trace)
+    if err:
+        doc["error"] = err
+    mw: dict = {"platform": ev.platform, "ids": list(ev.ids)}
+    _put(mw, "flow", ev.flow)
+    _put(mw, "stage", ev.stage)
+    _put(mw, "partner", ev.partner)
+    _put(mw, "message_id", ev.message_id)
+    _put(mw, "error_class", ev.error_class)
+    _put(mw, "signature", ev.signature)
+    _put(mw, "payload_bytes", ev.payload_bytes)
+    if ev.timestamp_estimated:
+        mw["timestamp_estimated"] = True
+    doc["midwatch"] = mw
+    if ev.labels:
+        doc["labels"] = dict(ev.labels)
+    return doc
+
+
+def from_doc(doc: dict) -> Event:
+    """Inverse of ``to_doc`` (stores hand events back to the trace API and rule tests)."""
+    event = doc.get("event", {})
+    err = doc.get("error", {})
+    mw = doc.get("midwatch", {})
+    ingested = event.get("ingested")
+    return Event(
+        timestamp_ms=iso_to_ms(doc["@timestamp"]),
+        dataset=event.get("dataset", ""),
+        platform=mw.get("platform", "generic"),
+        message=doc.get("message", ""),
+        action=event.get("action"),
+        outcome=event.get("outcome", "unknown"),
+        level=doc.get("log", {}).get("level", "info"),
+        id=event.get("id", ""),
+        ingested_ms=iso_to_ms(ingested) if ingested else 0,
+        duration_ns=event.get("duration"),
+        service=doc.get("service", {}).get("name"),
+        host=doc.get("host", {}).get("name"),
+        trace_id=doc.get("trace", {}).get("id"),
+        span_id=doc.get("span", {}).get("id"),
+        error_type=err.get("type"),
+        error_code=err.get("code"),
+        error_message=err.get("message"),
+        error_stack_trace=err.get("stack_trace"),
+        flow=mw.get("flow"),
+        stage=mw.get("stage"),
+        partner=mw.get("partner"),
+        message_id=mw.get("message_id"),
+        ids=list(mw.get("ids", [])),
+        error_class=mw.get("error_class"),
+        signature=mw.get("signature"),
+        payload_bytes=mw.get("payload_bytes"),
+        labels=dict(doc.get("labels", {})),
+        timestamp_estimated=bool(mw.get("timestamp_estimated", False)),
+    )
+
+
+# Field paths of the document that rules, boards and filters may name (used for validation
+# and "did you mean" hints). Keep in step with to_doc and the index template.
+EVENT_FIELDS = frozenset(
+    {
+        "@timestamp", "event.id", "event.ingested", "event.dataset", "event.action",
+        "event.outcome", "event.duration", "log.level", "message", "service.name", "host.name",
+        "trace.id", "span.id", "error.type", "error.code", "error.message", "error.stack_trace",
+        "midwatch.platform", "midwatch.flow", "midwatch.stage", "midwatch.partner",
+        "midwatch.message_id", "midwatch.ids", "midwatch.error_class", "midwatch.signature",
+        "midwatch.payload_bytes", "midwatch.timestamp_estimated",
+    }
+)
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    """A record that could not be parsed or stored: kept whole (bounded) with the reason."""
+
+    reason: str
+    source: str
+    line: int
+    raw: str
+    stage: str = "parse"  # parse | store
+    field: str | None = None
+    ingested_ms: int = 0
+
+    MAX_RAW = 64 * 1024
+
+    def to_doc(self) -> dict:
+        raw = self.raw if len(self.raw) <= self.MAX_RAW else self.raw[: self.MAX_RAW]
+        doc = {
+            "@timestamp": ms_to_iso(self.ingested_ms),
+            "reason": self.reason,
+            "source": f"{self.source}:{self.line}" if self.line else self.source,
+            "stage": self.stage,
+            "raw": raw,
+            "raw_truncated": len(self.raw) > self.MAX_RAW,
+        }
+        if self.field:
+            doc["field"] = self.field
+        return doc

@@ -1,0 +1,39 @@
+"""Parsers, one module per format (see ``collector.parsers.base`` for the module contract).
+
+``FORMATS`` maps each ``--format`` name to its module; modules load on first use so that
+``midwatch --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+FORMATS: dict[str, str] = {
+    "mule": "collector.parsers.mule",
+    "mule-json": "collector.parsers.mule_json",
+    "boomi": "collector.parsers.boomi",
+    "biztalk": "collector.parsers.biztalk",
+    "ace": "collector.parsers.ace",
+    "kafka-broker": "collector.parsers.kafka_broker",
+    "rabbitmq": "collector.parsers.rabbitmq",
+    "apigw": "collector.parsers.apigw",
+    "x12": "collector.parsers.x12",
+    "edifact": "collector.parsers.edifact",
+    "otlp-json": "collector.parsers.otlp_json",
+    "json": "collector.parsers.json_lines",
+}
+
+# Order in which auto-detection asks parsers; specific formats before the generic JSON one.
+DETECT_ORDER: tuple[str, ...] = (
+    "x12", "edifact", "mule", "mule-json", "boomi", "biztalk", "ace", "otlp-json",
+    "apigw", "kafka-broker", "rabbitmq", "json",
+)
+
+
+def get(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(FORMATS[name])
+    except KeyError:
+        known = ", ".join(sorted(FORMATS))
+        raise ValueError(f"unknown format {name!r}; known formats: auto, {known}") from None

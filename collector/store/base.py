@@ -1,0 +1,159 @@
+"""The store interface every backend implements, and the metric query model rules run on.
+
+Two implementations share it: ``ElasticsearchStore`` (production) and ``SQLiteStore`` (the
+embedded zero-setup default). One contract test suite runs against both, so a rule or a trace
+query behaves the same whichever store holds the data.
+
+Documents use dotted field paths from ``collector.event.EVENT_FIELDS`` (index ``events``) and
+``collector.trace.TRACE_FIELDS`` (index ``traces``); ``alerts`` holds alert history documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from collector.event import DeadLetter, Event
+from collector.trace import Trace
+
+Index = Literal["events", "traces", "alerts", "deadletter"]
+
+
+class StoreError(Exception):
+    """The store refused or could not be reached; the message says what to check."""
+
+
+class ConflictError(StoreError):
+    """An optimistic-concurrency write lost a race: re-read the document and retry."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """One condition on a document field.
+
+    ops: ``eq`` (value), ``in`` (tuple), ``prefix`` (str), ``range`` (value = (gte, lt), either
+    may be None), ``exists`` (value ignored), ``contains`` (substring / query-string word).
+    ``negate`` turns any of them into NOT.
+    """
+
+    field: str
+    op: Literal["eq", "in", "prefix", "range", "exists", "contains"]
+    value: Any = None
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Agg:
+    """What to compute per group (and per time bucket).
+
+    kinds: ``count``; ``ratio`` (share of matching docs that also match ``where``: e.g.
+    failure ratio); ``percentile`` (``field``, ``q`` in 0..100); ``distinct`` (approximate
+    cardinality of ``field``); ``avg``/``min``/``max``/``sum`` of ``field``.
+    """
+
+    kind: Literal["count", "ratio", "percentile", "distinct", "avg", "min", "max", "sum"]
+    field: str | None = None
+    q: float | None = None
+    where: tuple[Filter, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MetricQuery:
+    """filter + group by + aggregation over [start_ms, end_ms), optionally bucketed in time."""
+
+    index: Index
+    start_ms: int
+    end_ms: int
+    agg: Agg = Agg("count")
+    filters: tuple[Filter, ...] = ()
+    group_by: tuple[str, ...] = ()
+    bucket_ms: int | None = None
+    time_field: str = "@timestamp"
+    # Upper bound on groups returned (largest count first), so a typo'd group_by on a
+    # high-cardinality field cannot blow memory.
+    max_groups: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MetricRow:
+    group: dict[str, Any]
+    value: float | None
+    count: int
+    bucket_ms: int | None = None
+
+
+@dataclass(slots=True)
+class WriteResult:
+    written: int = 0
+    # Events the store rejected for the event itself (mapping error, too large): these go
+    # to the dead-letter sink. Transient failures raise StoreError instead, so the caller
+    # retries and nothing is acknowledged upstream.
+    rejected: list[tuple[Event, str]] = field(default_factory=list)
+
+
+class Store(Protocol):
+    def setup(self) -> None:
+        """Create schema / index templates (idempotent, versioned)."""
+
+    def close(self) -> None: ...
+
+    def ping(self) -> str:
+        """Raise StoreError with a helpful reason if unusable; return a version string."""
+
+    # --- write path -----------------------------------------------------------------
+    def write_events(self, events: Sequence[Event]) -> WriteResult:
+        """Idempotent by ``event.id``: writing the same event twice stores it once."""
+
+    def write_deadletters(self, items: Sequence[DeadLetter]) -> None: ...
+
+    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
+        """Traces containing any of the typed IDs (with their concurrency ``version``)."""
+
+    def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
+        """Write traces; a trace with a ``version`` is written only if unchanged since read
+        (raise ConflictError otherwise). ``deleted``: traces merged away into others."""
+
+    def refresh(self) -> None:
+        """Make recent writes visible to searches (tests, CLI after a run)."""
+
+    # --- read path ------------------------------------------------------------------
+    def get_trace(self, any_id: str) -> Trace | None:
+        """By trace_key or any typed ID; a bare ID (``4711``) matches any type."""
+
+    def search_traces(
+        self,
+        *,
+        flow: str | None = None,
+        partner: str | None = None,
+        status: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        stage: str | None = None,
+        limit: int = 50,
+    ) -> list[Trace]:
+        """Newest (by last_seen) first."""
+
+    def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
+        """In-flight traces not seen since the given time (for the stuck sweep)."""
+
+    def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
+        """The events of a trace, in time order."""
+
+    def search_events(
+        self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
+    ) -> list[Event]: ...
+
+    def metric(self, q: MetricQuery) -> list[MetricRow]: ...
+
+    def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
+        """Many queries at once (ES: one ``_msearch``) for the rule evaluator."""
+
+    # --- alert engine state ----------------------------------------------------------
+    def append_alert_history(self, docs: Sequence[dict]) -> None:
+        """Alert transitions (fired, resolved, notified) into ``midwatch-alerts``."""
+
+    def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
+        """Small durable key/value docs (alert states, silences, checkpoints); None deletes."""
+
+    def get_state(self, namespace: str) -> dict[str, dict]: ...

@@ -1,0 +1,221 @@
+"""YAML loading that remembers where every value came from.
+
+Config files, flow catalogs, rule files and rule tests are all YAML written by people; when a
+value is wrong the error must name file, line, column and key. ``load`` returns plain Python
+data plus a position map, interpolates ``${ENV}`` / ``${ENV:-default}`` in strings, and turns
+``file:/path`` secret references into ``Secret`` values that never print themselves.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+KeyPath = tuple[str | int, ...]
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ConfigError(Exception):
+    """A person-actionable configuration error: where, which key, what was expected, a hint."""
+
+    def __init__(
+        self,
+        file: str,
+        line: int | None,
+        key: str | None,
+        message: str,
+        *,
+        col: int | None = None,
+        hint: str | None = None,
+    ):
+        self.file, self.line, self.col, self.key = file, line, col, key
+        self.message, self.hint = message, hint
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.line:
+            where += f":{self.line}"
+            if self.col:
+                where += f":{self.col}"
+        text = f"{where}: {self.key + ': ' if self.key else ''}{self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class Secret:
+    """A credential. ``str()`` gives the value to code that sends it; repr and format hide it."""
+
+    __slots__ = ("_value", "origin")
+
+    def __init__(self, value: str, origin: str):
+        self._value = value
+        self.origin = origin  # "env:NAME" or "file:/path": safe to show
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.origin})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def registered_secrets() -> frozenset[str]:
+    """Every secret value loaded so far, so log and output redaction can mask them."""
+    return frozenset(_SECRETS)
+
+
+_SECRETS: set[str] = set()
+
+
+def make_secret(value: str, origin: str) -> Secret:
+    if value:
+        _SECRETS.add(value)
+    return Secret(value, origin)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else None
+
+
+@dataclass
+class Doc:
+    """Loaded YAML with positions; ``error`` builds a ConfigError for any key path."""
+
+    data: Any
+    file: str
+    positions: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+    # Key paths whose string value came from ${ENV} or file: (may hold secrets).
+    from_env: set[KeyPath] = field(default_factory=set)
+
+    def where(self, path: KeyPath) -> tuple[int | None, int | None]:
+        while path not in self.positions and path:
+            path = path[:-1]
+        line_col = self.positions.get(path)
+        return line_col if line_col else (None, None)
+
+    def error(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
+        line, col = self.where(path)
+        key = ".".join(str(p) for p in path) if path else None
+        return ConfigError(self.file, line, key, message, col=col, hint=hint)
+
+    def secret(self, path: KeyPath, value: Any) -> Secret | None:
+        """A secret-bearing key: must come from ${ENV} or file:, never a YAML literal."""
+        if value is None or isinstance(value, Secret):
+            return value
+        if path in self.from_env:
+            return make_secret(str(value), f"env:{'.'.join(map(str, path))}")
+        raise self.error(
+            path,
+            "secrets must not be written in YAML",
+            hint="use ${ENV_VAR} or file:/path/to/secret",
+        )
+
+
+def _interpolate(text: str, doc_file: str, line: int, key: str) -> str:
+    def repl(m: re.Match) -> str:
+        name, default = m.group(1), m.group(2)
+        val = os.environ.get(name)
+        if val is None:
+            if default is not None:
+                return default
+            raise ConfigError(
+                doc_file, line, key, f"environment variable {name} is not set",
+                hint=f"export {name}=... or write ${{{name}:-default}}",
+            )
+        return val
+
+    return _ENV_RE.sub(repl, text)
+
+
+def _convert(node: yaml.Node, path: KeyPath, doc: Doc) -> Any:
+    doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for knode, vnode in node.value:
+            key = knode.value if isinstance(knode, yaml.ScalarNode) else str(knode)
+            if key in out:
+                raise ConfigError(
+                    doc.file, knode.start_mark.line + 1, key, "duplicate key",
+                    col=knode.start_mark.column + 1,
+                )
+            child = (*path, key)
+            out[key] = _convert(vnode, child, doc)
+            doc.positions[child] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(v, (*path, i), doc) for i, v in enumerate(node.value)]
+    value = yaml.safe_load(yaml.serialize(node)) if node.tag != "tag:yaml.org,2002:str" else node.value
+    if isinstance(value, str):
+        line = node.start_mark.line + 1
+        key = ".".join(map(str, path))
+        if "${" in value:
+            value = _interpolate(value, doc.file, line, key)
+            doc.from_env.add(path)
+        if value.startswith("file:"):
+            secret_path = Path(value[5:]).expanduser()
+            try:
+                content = secret_path.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(doc.file, line, key, f"cannot read {secret_path}: {exc.strerror}") from None
+            doc.from_env.add(path)
+            return make_secret(content, f"file:{secret_path}")
+    return value
+
+
+def loads(text: str, file: str = "<string>") -> Doc:
+    doc = Doc(data=None, file=file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            file, mark.line + 1 if mark else None, None, f"invalid YAML: {exc.problem}",
+            col=mark.column + 1 if mark else None,
+        ) from None
+    doc.data = {} if node is None else _convert(node, (), doc)
+    return doc
+
+
+def load(path: str | os.PathLike) -> Doc:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(p), None, None, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), None, None, f"not UTF-8 text ({exc.reason})") from None
+    return loads(text, str(p))
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+
+
+def parse_duration_ms(value: Any) -> int:
+    """'90s', '5m', '2h', '1d', '500ms' or a bare number of seconds -> milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration like 5m, got {value!r}")
+    if isinstance(value, int | float):
+        return int(value * 1000)
+    m = _DURATION_RE.match(str(value))
+    if not m:
+        raise ValueError(f"expected a duration like 30s, 5m, 2h, 1d; got {value!r}")
+    return int(float(m.group(1)) * _UNIT_MS[m.group(2)])

@@ -1,0 +1,5 @@
+import sys
+
+from midwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,348 @@
+"""The parse core: lines or records in, normalized events and dead letters out.
+
+Used by ``midwatch parse`` and by the collector pipeline alike, so both see the same events.
+Two ways in:
+
+- ``SourceParser`` for line sources (files, stdin): frames lines into records with each
+  parser's ``START`` pattern (stack traces, XML bodies and pretty JSON span lines), detects
+  the format per source and per line for mixed sources (``--format auto``).
+- ``parse_record`` for sources that already hand over whole records (Kafka values, OTLP
+  bodies).
+
+Nothing escapes and nothing is dropped silently: every failure becomes a ``DeadLetter`` whose
+``reason`` starts with one of ``REASONS`` (a fixed set, so the counters stay bounded) followed
+by a human explanation. Limits and their outcome:
+
+- a line longer than ``MAX_LINE_CHARS`` (1 MiB) is dead-lettered as ``line_too_long`` (its
+  head kept); readers stop buffering at the limit, so a 1 GB line costs 1 MiB;
+- a record keeps at most ``MAX_RECORD_LINES`` lines / ``MAX_RECORD_CHARS``; continuation
+  lines beyond that are dead-lettered once as ``record_too_large`` (head kept) and the
+  record itself is parsed as usual, because the first 2000 lines of a stack trace say it all;
+- invalid UTF-8 is decoded with U+FFFD replacements and parsed anyway (one bad byte must not
+  cost the event); such records are counted in ``ParseStats.replaced_utf8``. Binary garbage
+  then fails its parser and is dead-lettered like any unreadable record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import BinaryIO
+
+from collector import parsers
+from collector.event import DeadLetter, Event, Record, event_id
+from collector.normalize import normalize
+from collector.parsers.base import ParseContext, ParseError
+
+MAX_LINE_CHARS = 1024 * 1024
+MAX_RECORD_CHARS = 1024 * 1024
+MAX_RECORD_LINES = 2000
+# Undetected lines held while auto-detection waits for a line it recognizes.
+MAX_PENDING_LINES = 64
+
+REASONS = (
+    "no_parser",         # auto-detection: no parser recognizes the record
+    "parse_error",       # the parser raised ParseError (the record is not what it expected)
+    "parser_crash",      # the parser (or normalization) raised anything else: a midwatch bug
+    "line_too_long",     # one line over MAX_LINE_CHARS
+    "record_too_large",  # continuation lines beyond the record caps
+)
+
+Output = list[Event | DeadLetter]
+
+
+@dataclass(slots=True)
+class ParseStats:
+    records: int = 0
+    events: int = 0
+    # Records a parser read but which carry no event on purpose (CSV headers, XML prologs).
+    empty_records: int = 0
+    replaced_utf8: int = 0
+    deadletters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+
+
+def _raw(text: str) -> str:
+    return text[: DeadLetter.MAX_RAW]
+
+
+def _dead(kind: str, detail: str, record: Record, ctx: ParseContext, stats: ParseStats,
+          field_name: str | None = None) -> DeadLetter:
+    stats.deadletters[kind] += 1
+    return DeadLetter(
+        reason=f"{kind}: {detail}", source=record.source, line=record.line, raw=_raw(record.text),
+        field=field_name, ingested_ms=record.ingested_ms or ctx.now_ms,
+    )
+
+
+def run_parser(record: Record, module: ModuleType, ctx: ParseContext,
+               stats: ParseStats) -> Output:
+    """Parse one framed record with one parser, normalize, assign IDs; never raises."""
+    stats.records += 1
+    if "\ufffd" in record.text:
+        stats.replaced_utf8 += 1
+    name = module.NAME
+    try:
+        events = module.parse(record, ctx)
+    except ParseError as exc:
+        return [_dead("parse_error", f"{name}: {exc.reason}", record, ctx, stats, exc.field)]
+    except Exception as exc:  # noqa: BLE001 - a parser bug must cost one record, not the run
+        return [_dead("parser_crash", f"{name}: {type(exc).__name__}: {exc}"[:500], record, ctx, stats)]
+    if not events:
+        stats.empty_records += 1
+        return []
+    out: Output = []
+    for index, ev in enumerate(events):
+        try:
+            if not ev.id:
+                ev.id = event_id(record.source, record.position, index)
+            if not ev.ingested_ms:
+                ev.ingested_ms = record.ingested_ms
+            out.append(normalize(ev, ctx))
+        except Exception as exc:  # noqa: BLE001 - same contract as the parser call
+            out.append(_dead("parser_crash", f"normalize: {type(exc).__name__}: {exc}"[:500],
+                             record, ctx, stats))
+    stats.events += sum(1 for o in out if isinstance(o, Event))
+    return out
+
+
+def available_parsers() -> list[ModuleType]:
+    """Parser modules in detection order; formats whose module is not written yet are left out."""
+    found = []
+    for name in parsers.DETECT_ORDER:
+        try:
+            found.append(parsers.get(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != parsers.FORMATS[name]:
+                raise
+    return found
+
+
+def _safe_detect(module: ModuleType, line: str) -> bool:
+    try:
+        return bool(module.detect(line))
+    except Exception:  # noqa: BLE001 - detect must never raise; a bug means "not mine"
+        return False
+
+
+def detect(line: str, candidates: list[ModuleType]) -> ModuleType | None:
+    for module in candidates:
+        if _safe_detect(module, line):
+            return module
+    return None
+
+
+def parse_record(record: Record, fmt: str, ctx: ParseContext,
+                 stats: ParseStats | None = None) -> Output:
+    """A whole record (Kafka value, OTLP body) with a named format or ``auto``."""
+    stats = stats if stats is not None else ParseStats()
+    if fmt != "auto":
+        return run_parser(record, parsers.get(fmt), ctx, stats)
+    first = next((ln for ln in record.text.split("\n", 20)[:20] if ln.strip()), "")
+    module = detect(first, available_parsers())
+    if module is None:
+        stats.records += 1
+        return [_dead("no_parser", "no parser recognizes this record", record, ctx, stats)]
+    return run_parser(record, module, ctx, stats)
+
+
+class Framer:
+    """Joins lines into records: a line matching ``start`` opens one, others continue it."""
+
+    def __init__(self, start: re.Pattern | None, source: str, *, position_prefix: str = "",
+                 ingested_ms: int = 0):
+        self.start = start
+        self.source = source
+        self.position_prefix = position_prefix
+        self.ingested_ms = ingested_ms
+        self._lines: list[str] = []
+        self._chars = 0
+        self._offset = 0
+        self._lineno = 0
+        self._overflow: list[str] = []
+        self._overflow_count = 0
+        self._overflow_lineno = 0
+
+    def _record(self) -> Record:
+        return Record(text="\n".join(self._lines), source=self.source,
+                      position=f"{self.position_prefix}{self._offset}", line=self._lineno,
+                      ingested_ms=self.ingested_ms)
+
+    def _begin(self, line: str, offset: int, lineno: int) -> None:
+        self._lines = [line]
+        self._chars = len(line)
+        self._offset, self._lineno = offset, lineno
+
+    def is_start(self, line: str) -> bool:
+        return self.start is None or self.start.match(line) is not None
+
+    def feed(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
+        if self.start is None:
+            if not line.strip():
+                return []
+            return [Record(text=line, source=self.source,
+                           position=f"{self.position_prefix}{offset}", line=lineno,
+                           ingested_ms=self.ingested_ms)]
+        if self.is_start(line) or not self._lines:
+            done = self.flush()
+            self._begin(line, offset, lineno)
+            return done
+        if self._overflow_count or (len(self._lines) >= MAX_RECORD_LINES
+                                    or self._chars + len(line) > MAX_RECORD_CHARS):
+            if not self._overflow_count:
+                self._overflow_lineno = lineno
+            self._overflow_count += 1
+            if sum(map(len, self._overflow)) < DeadLetter.MAX_RAW:
+                self._overflow.append(line)
+            return []
+        self._lines.append(line)
+        self._chars += len(line) + 1
+        return []
+
+    def flush(self) -> list[Record | DeadLetter]:
+        done: list[Record | DeadLetter] = []
+        if self._lines:
+            done.append(self._record())
+            self._lines = []
+        if self._overflow_count:
+            done.append(DeadLetter(
+                reason=f"record_too_large: {self._overflow_count} continuation lines beyond "
+                       f"the {MAX_RECORD_LINES}-line / {MAX_RECORD_CHARS}-character record cap",
+                source=self.source, line=self._overflow_lineno,
+                raw=_raw("\n".join(self._overflow)), ingested_ms=self.ingested_ms))
+            self._overflow, self._overflow_count = [], 0
+        return done
+
+
+class SourceParser:
+    """Frames and parses the lines of one source (a file, stdin) in order.
+
+    ``fmt`` names a parser, or ``auto``: then the first recognized line picks the parser, and
+    afterwards any line that is not a continuation (indented, or not recognized by another
+    parser) may switch it, which is what mixed sources (several services in one stream) need.
+    """
+
+    def __init__(self, fmt: str, ctx: ParseContext, source: str, *,
+                 stats: ParseStats | None = None, position_prefix: str = ""):
+        self.ctx = ctx
+        self.source = source
+        self.stats = stats if stats is not None else ParseStats()
+        self.position_prefix = position_prefix
+        self.auto = fmt == "auto"
+        self.candidates = available_parsers() if self.auto else []
+        self.module: ModuleType | None = None if self.auto else parsers.get(fmt)
+        self.framer = self._framer(self.module) if self.module else None
+        self._pending: list[tuple[str, int, int]] = []
+
+    def _framer(self, module: ModuleType) -> Framer:
+        return Framer(module.START, self.source, position_prefix=self.position_prefix,
+                      ingested_ms=self.ctx.now_ms)
+
+    def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
+        out: Output = []
+        for item in framed:
+            if isinstance(item, DeadLetter):
+                self.stats.deadletters["record_too_large"] += 1
+                out.append(item)
+            else:
+                out.extend(run_parser(item, module, self.ctx, self.stats))
+        return out
+
+    def feed(self, line: str, offset: int, lineno: int, truncated: bool = False) -> Output:
+        """One line without its newline; ``truncated`` when the reader cut it at the limit."""
+        if truncated or len(line) > MAX_LINE_CHARS:
+            out = self.flush_record()
+            record = Record(text=line, source=self.source, line=lineno,
+                            ingested_ms=self.ctx.now_ms)
+            self.stats.records += 1
+            out.append(_dead("line_too_long", f"a line of more than {MAX_LINE_CHARS} characters",
+                             record, self.ctx, self.stats))
+            return out
+        if not self.auto:
+            return self._emit(self.framer.feed(line, offset, lineno), self.module)
+        return self._feed_auto(line, offset, lineno)
+
+    def _feed_auto(self, line: str, offset: int, lineno: int) -> Output:
+        stripped = line[:1]
+        if self.module is not None:
+            if (stripped in (" ", "\t", "") or self.framer.start is not None
+                    and self.framer.is_start(line)):
+                return self._emit(self.framer.feed(line, offset, lineno), self.module)
+            other = detect(line, [m for m in self.candidates if m is not self.module])
+            if other is None:
+                return self._emit(self.framer.feed(line, offset, lineno), self.module)
+            out = self.flush_record()
+            self.module, self.framer = other, self._framer(other)
+            return out + self._emit(self.framer.feed(line, offset, lineno), other)
+        if not line.strip():
+            return []
+        module = detect(line, self.candidates)
+        if module is None:
+            self._pending.append((line, offset, lineno))
+            if len(self._pending) > MAX_PENDING_LINES:
+                return self._no_parser([self._pending.pop(0)])
+            return []
+        self.module, self.framer = module, self._framer(module)
+        out: Output = []
+        for item in self._pending + [(line, offset, lineno)]:
+            out.extend(self._emit(self.framer.feed(*item), module))
+        self._pending = []
+        return out
+
+    def _no_parser(self, lines: list[tuple[str, int, int]]) -> Output:
+        out: Output = []
+        for text, _offset, lineno in lines:
+            record = Record(text=text, source=self.source, line=lineno, ingested_ms=self.ctx.now_ms)
+            self.stats.records += 1
+            out.append(_dead("no_parser", "no parser recognizes this line", record, self.ctx,
+                             self.stats))
+        return out
+
+    def flush_record(self) -> Output:
+        if self.framer is None:
+            return []
+        return self._emit(self.framer.flush(), self.module)
+
+    def flush(self) -> Output:
+        """End of input (or a pause long enough to close the open record)."""
+        out = self.flush_record()
+        out.extend(self._no_parser(self._pending))
+        self._pending = []
+        return out
+
+
+def read_lines(stream: BinaryIO,
+               max_line: int = MAX_LINE_CHARS) -> Iterator[tuple[str, int, int, bool]]:
+    """(text, byte offset, line number, truncated) per line, in memory bounded by ``max_line``.
+
+    A longer line yields its first ``max_line`` bytes with ``truncated=True``; the rest is
+    skipped without being held.
+    """
+    offset, lineno = 0, 0
+    while True:
+        raw = stream.readline(max_line + 1)
+        if not raw:
+            return
+        lineno += 1
+        start = offset
+        offset += len(raw)
+        truncated = len(raw) > max_line and not raw.endswith(b"\n")
+        if truncated:
+            raw = raw[:max_line]
+            while True:
+                rest = stream.readline(max_line)
+                offset += len(rest)
+                if not rest or rest.endswith(b"\n"):
+                    break
+        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        yield text, start, lineno, truncated
+
+
+def parse_stream(stream: BinaryIO, source: str, fmt: str, ctx: ParseContext,
+                 stats: ParseStats | None = None) -> Iterator[Event | DeadLetter]:
+    """Every event and dead letter of a byte stream, in order, in constant memory."""
+    parser = SourceParser(fmt, ctx, source, stats=stats)
+    for text, offset, lineno, truncated in read_lines(stream):
+        yield from parser.feed(text, offset, lineno, truncated)
+    yield from parser.flush()

@@ -1,0 +1,219 @@
+"""IBM App Connect Enterprise / Integration Bus: BIP messages and monitoring events.
+
+- BIP messages (``BIPnnnnS: text``, S = I/W/E/S) wherever they are written: the integration
+  server console (``2024-03-01 10:15:32.123456: BIP2152I: ...``), syslog on Linux/AIX
+  (``Mar  1 10:15:32 host ACE[1234]: IBM App Connect Enterprise v120010 (NODE.server)
+  [Thread 88] (Msg 1/2) BIP2628W: ...``) and exported Windows event text.
+- Monitoring events, XML in both schemas ACE emits: MonitoringEventV2 (``mon:event``, the
+  ACE default) and WMBEvent (``wmb:event``, IIB 10 compatible); namespace prefixes are
+  ignored. Pretty-printed events span lines and are framed from their root element.
+
+Transaction IDs become typed IDs: ``ace.gtid:`` for the global transaction ID (set when the
+flow propagates one) and ``ace.ltid:`` for the local and parent transaction IDs, because the
+global one is often empty and the local one is what ties a flow's events together.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+
+from collector.event import Event, Record
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import attrs, business_field, local_name, set_label
+from collector.timeparse import to_ms
+
+NAME = "ace"
+PLATFORM = "ace"
+MAX_COMPLEX_LEAVES = 50
+
+_BIP = re.compile(r"\bBIP(\d{4,5})([IWES])\b:?\s*")
+_EVENT_ROOT = re.compile(r"\s*<(?:\w+:)?event[\s>]")
+START = re.compile(
+    r"\s*<(?:\?xml|(?:\w+:)?event[\s>])"
+    r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
+    r"|[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} "
+    r"|BIP\d{4}"
+)
+_CONSOLE_TS = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
+                         r":?\s")
+_SYSLOG = re.compile(r"([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) ([\w.-]+)(?:\[\d+\])?: ")
+_NODE_SERVER = re.compile(r"\(([\w.-]+?)(?:\.([\w.-]+))?\)\s+\[Thread \d+\]")
+_FLOW_NODE = re.compile(r"(?:message flow|node) '([^']+)'")
+_LEVELS = {"I": "info", "W": "warn", "E": "error", "S": "fatal"}
+_TERMINAL_ACTIONS = {
+    "transaction.start": ("received", "unknown"), "transaction.end": ("completed", "success"),
+    "transaction.rollback": ("failed", "failure"), "terminal.failure": ("failed", "failure"),
+    "terminal.catch": ("failed", "failure"), "terminal.error": ("failed", "failure"),
+}
+
+
+def detect(line: str) -> bool:
+    if _EVENT_ROOT.match(line):
+        return "ibm.com/xmlns" in line or "monitoring" in line
+    return _BIP.search(line) is not None and ("BIP" in line[:300])
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    text = record.text.strip()
+    if not text or (text.startswith("<?xml") and text.endswith("?>")):
+        return []
+    if text.startswith("<"):
+        return [_monitoring_event(text, ctx)]
+    return [_bip(text, ctx)]
+
+
+# --- BIP messages ------------------------------------------------------------------------
+
+def _bip(text: str, ctx: ParseContext) -> Event:
+    m = _BIP.search(text)
+    if m is None:
+        raise ParseError("no BIP message code (BIPnnnnI/W/E/S) in the record", field="code")
+    prefix = text[: m.start()]
+    time = host = None
+    syslog = _SYSLOG.match(prefix)
+    console = _CONSOLE_TS.match(prefix)
+    if syslog:
+        time, host = syslog.group(1), syslog.group(2)
+    elif console:
+        time = console.group(1)
+    ts, estimated = to_ms(time, ctx)
+    code = f"BIP{m.group(1)}{m.group(2)}"
+    message = text[m.end():].strip()
+    level = _LEVELS[m.group(2)]
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="ace.bip",
+               platform=PLATFORM, level=level, host=host, message=f"{code}: {message}")
+    ev.error_code = code if level in ("warn", "error", "fatal") else None
+    set_label(ev, "bip", code)
+    node = _NODE_SERVER.search(prefix)
+    if node:
+        set_label(ev, "integration_node", node.group(1))
+        set_label(ev, "integration_server", node.group(2))
+        ev.service = node.group(2) or node.group(1)
+    flow = _FLOW_NODE.search(message)
+    if flow:
+        set_label(ev, "message_flow_node", flow.group(1))
+    if level in ("error", "fatal"):
+        ev.error_message = message.split(" : ", 1)[0].split("\n", 1)[0]
+    else:
+        ev.action = "logged"
+    return ev
+
+
+# --- monitoring events -------------------------------------------------------------------
+
+def _find(root: ET.Element, name: str) -> ET.Element | None:
+    for elem in root.iter():
+        if local_name(elem.tag) == name:
+            return elem
+    return None
+
+
+def _monitoring_event(text: str, ctx: ParseContext) -> Event:
+    if text.startswith("<?xml"):
+        text = text.split("?>", 1)[-1]
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ParseError(f"unreadable monitoring event XML: {exc}") from None
+    if local_name(root.tag) != "event":
+        raise ParseError(f"unexpected XML root <{local_name(root.tag)}>: expected a monitoring "
+                         f"<event> (MonitoringEventV2 or WMBEvent)")
+    data = _find(root, "eventData")
+    ident = _find(root, "eventIdentity")
+    seq = _find(root, "eventSequence")
+    corr = _find(root, "eventCorrelation")
+    if ident is None or seq is None:
+        raise ParseError("monitoring event without eventIdentity/eventSequence",
+                         field="eventSequence")
+    seq_a = attrs(seq)
+    ts, estimated = to_ms(seq_a.get("creationTime"), ctx)
+    ev_name = attrs(ident).get("eventName", "")
+    source_address = attrs(data).get("eventSourceAddress", "") if data is not None else ""
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="ace.monitoring",
+               platform=PLATFORM, message=ev_name or source_address)
+    set_label(ev, "event_name", ev_name)
+    set_label(ev, "event_source", source_address)
+    set_label(ev, "counter", seq_a.get("counter"))
+    if corr is not None:
+        c = attrs(corr)
+        ev.add_id("ace.gtid", c.get("globalTransactionId"))
+        ev.add_id("ace.ltid", c.get("localTransactionId"))
+        ev.add_id("ace.ltid", c.get("parentTransactionId"))
+    _flow_data(ev, root)
+    _actions(ev, source_address)
+    app = _find(root, "applicationData")
+    if app is not None:
+        _application_data(ev, app)
+    bits = _find(root, "bitstreamData")
+    if bits is not None:
+        payload = next((c for c in bits if local_name(c.tag) == "bitstream"), bits)
+        if payload.text and payload.text.strip():
+            ev.payload_bytes = len(payload.text.strip()) * 3 // 4
+    return ev
+
+
+def _flow_data(ev: Event, root: ET.Element) -> None:
+    for name, label in (("broker", "integration_node"), ("integrationNode", "integration_node"),
+                        ("executionGroup", "integration_server"),
+                        ("integrationServer", "integration_server"),
+                        ("application", "application"), ("messageFlow", "message_flow")):
+        elem = _find(root, name)
+        if elem is not None:
+            a = attrs(elem)
+            set_label(ev, label, a.get("name"))
+            if a.get("hostName"):
+                ev.host = a["hostName"]
+    node = _find(root, "node")
+    if node is not None:
+        a = attrs(node)
+        set_label(ev, "node_label", a.get("nodeLabel"))
+        set_label(ev, "node_type", a.get("nodeType"))
+        set_label(ev, "terminal", a.get("terminal"))
+        set_label(ev, "node_detail", a.get("detail"))
+    ev.service = ev.labels.get("application") or ev.labels.get("message_flow")
+
+
+def _actions(ev: Event, source_address: str) -> None:
+    lowered = source_address.lower()
+    for suffix, (action, outcome) in _TERMINAL_ACTIONS.items():
+        if lowered.endswith(suffix):
+            ev.action, ev.outcome = action, outcome
+            break
+    else:
+        node_type = ev.labels.get("node_type", "")
+        terminal = ev.labels.get("terminal", "")
+        if "Output" in node_type or ("Request" in node_type and terminal == "in"):
+            ev.action = "sent"
+        elif "Input" in node_type:
+            ev.action = "received"
+        else:
+            ev.action = "logged"
+    if ev.outcome == "failure":
+        ev.level = "error"
+        ev.error_message = f"{ev.message} ({source_address})"
+
+
+def _application_data(ev: Event, app: ET.Element) -> None:
+    for elem in app.iter():
+        name = local_name(elem.tag)
+        if name == "simpleContent":
+            a = attrs(elem)
+            business_field(ev, a.get("name") or a.get("elementName") or "",
+                           a.get("value") or a.get("elementValue"))
+        elif name == "complexContent":
+            _complex(ev, elem)
+
+
+def _complex(ev: Event, elem: ET.Element) -> None:
+    """Leaves of a complexContent subtree, bounded, as business fields by leaf name."""
+    seen = 0
+    for leaf in elem.iter():
+        if leaf is elem or len(leaf):
+            continue
+        value = (leaf.text or "").strip()
+        if value:
+            business_field(ev, local_name(leaf.tag), value)
+            seen += 1
+            if seen >= MAX_COMPLEX_LEAVES:
+                return

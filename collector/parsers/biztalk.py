@@ -1,0 +1,226 @@
+"""Microsoft BizTalk Server: event log entries and saved message contexts.
+
+What BizTalk operators can actually export, without database access:
+
+- Windows events from the BizTalk sources ("BizTalk Server", "BizTalk Server 20xx",
+  "XLANG/s", "BizTalk Server EDI"), as ``wevtutil qe Application /f:xml`` or
+  ``Get-WinEvent | ... ToXml()`` write them (one ``<Event>`` each), and as Event Viewer's
+  "Save as Text (tab delimited)" (Level, Date and Time, Source, Event ID, Task Category,
+  then the quoted description, which spans lines). Suspension events (5753 receive, 5754
+  send) carry ``MessageId``/``InstanceID`` in their text; 5743 is a transmission retry.
+- The message context saved from the Administration Console ("Save to file" on a suspended
+  or tracked message: ``{MessageID}_context.xml`` with ``<MessageInfo><ContextInfo>``
+  properties): BTS.InterchangeID, ReceivePortName, SPName, AckID, ErrorReport.* and any
+  promoted business properties.
+
+GUIDs are stored lower case without braces (``biztalk.msg:8a1b...``) so that the same message
+matches whichever tool printed it.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import xml.etree.ElementTree as ET
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import attrs, business_field, guid, local_name, set_label
+from collector.timeparse import to_ms
+
+NAME = "biztalk"
+PLATFORM = "biztalk"
+
+START = re.compile(
+    r"\s*<(?:\?xml|Event[\s>]|MessageInfo\b)|(?:Error|Warning|Information|Critical|Verbose|"
+    r"Level)\t"
+)
+_TAB_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose)\t[^\t]+\t"
+                       r"(?:BizTalk|XLANG|ENTSSO)[^\t]*\t\d+\t")
+_SOURCES = ("biztalk", "xlang", "entsso")
+_SYSTEM_NS = "http://schemas.microsoft.com/BizTalk/2003/system-properties"
+_ERROR_NS = "http://schemas.microsoft.com/BizTalk/2005/error-report"
+_FILE_NS = "http://schemas.microsoft.com/BizTalk/2003/file-properties"
+_WIN_LEVELS = {"1": "fatal", "2": "error", "3": "warn", "4": "info", "0": "info", "5": "debug"}
+
+_MSG_ID = re.compile(r"MessageId:\s*(\{?[0-9A-Fa-f-]{36}\}?)")
+_INSTANCE_ID = re.compile(r"InstanceID:\s*(\{?[0-9A-Fa-f-]{36}\}?)")
+_SEND_PORT = re.compile(r"send port \"([^\"]+)\"")
+_RECEIVE = re.compile(r"receive location \"([^\"]+)\"")
+_ADAPTER = re.compile(r"adapter \"([^\"]+)\"")
+_URL = re.compile(r"(?:URI|URL) \"([^\"]+)\"")
+_DETAILS = re.compile(r"(?:Error details|Details|Reason|Error Description):\s*(.+)")
+_CONTEXT_FILE = re.compile(r"(\{?[0-9A-Fa-f-]{36}\}?)_context\.xml$", re.IGNORECASE)
+
+# Event IDs with a known meaning for the message, beyond their level.
+_EVENT_ACTIONS = {
+    "5753": ("failed", "failure"), "5754": ("failed", "failure"), "5743": ("retried", "unknown"),
+    "5740": ("failed", "failure"), "5719": ("failed", "failure"), "5778": ("failed", "failure"),
+    "5813": ("failed", "failure"), "10034": ("failed", "failure"), "10008": ("failed", "failure"),
+}
+
+
+def detect(line: str) -> bool:
+    stripped = line.lstrip()
+    if stripped.startswith("<MessageInfo"):
+        return True
+    if stripped.startswith("<Event") and "schemas.microsoft.com/win/2004/08/events" in line:
+        lowered = line.lower()
+        return any(f"name='{s}" in lowered or f'name="{s}' in lowered for s in _SOURCES)
+    return _TAB_HEAD.match(line) is not None
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    text = record.text.strip()
+    if not text or text.startswith("<?xml") and "\n" not in text or text.startswith("Level\t"):
+        return []  # an XML prolog or the export's header row
+    if text.startswith("<"):
+        root = _xml(text)
+        name = local_name(root.tag)
+        if name == "Event":
+            return [_win_event(root, ctx)]
+        if name == "MessageInfo":
+            return [_context(root, record, ctx)]
+        raise ParseError(f"unexpected XML root <{name}>: expected <Event> or <MessageInfo>")
+    return [_tab_event(text, ctx)]
+
+
+def _xml(text: str) -> ET.Element:
+    if text.startswith("<?xml"):
+        text = text.split("?>", 1)[-1]
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError as exc:
+        raise ParseError(f"unreadable XML: {exc}") from None
+
+
+def _event(ctx: ParseContext, time: str | None, level: str, event_id: str, source: str,
+           description: str, host: str | None) -> Event:
+    ts, estimated = to_ms(time, ctx)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="biztalk.eventlog",
+               platform=PLATFORM, level=level, host=host or None)
+    ev.message = description.strip()
+    set_label(ev, "event_id", event_id)
+    set_label(ev, "event_source", source)
+    if event_id in _EVENT_ACTIONS:
+        ev.action, ev.outcome = _EVENT_ACTIONS[event_id]
+    ev.add_id("biztalk.msg", guid(_first(_MSG_ID, description)))
+    set_label(ev, "service_instance_id", guid(_first(_INSTANCE_ID, description)))
+    send_port = _first(_SEND_PORT, description)
+    receive = _first(_RECEIVE, description)
+    set_label(ev, "send_port", send_port)
+    set_label(ev, "receive_location", receive)
+    set_label(ev, "adapter", _first(_ADAPTER, description))
+    set_label(ev, "url", _first(_URL, description))
+    ev.service = send_port or receive
+    if ev.level in ("error", "fatal", "warn") or ev.outcome == "failure":
+        details = _first(_DETAILS, description)
+        ev.error_message = (details or ev.message.split("\n", 1)[0]).strip()
+        ev.error_code = event_id
+    return ev
+
+
+def _first(rx: re.Pattern, text: str) -> str | None:
+    m = rx.search(text)
+    if not m:
+        return None
+    return next((g for g in m.groups() if g), None)
+
+
+def _win_event(root: ET.Element, ctx: ParseContext) -> Event:
+    system = _child(root, "System")
+    if system is None:
+        raise ParseError("Windows event without <System>", field="System")
+    provider = _child(system, "Provider")
+    source = attrs(provider).get("Name", "") if provider is not None else ""
+    if not source.lower().startswith(_SOURCES):
+        raise ParseError(f"event from {source!r}, not a BizTalk source", field="Provider")
+    created = _child(system, "TimeCreated")
+    time = attrs(created).get("SystemTime") if created is not None else None
+    data = _child(root, "EventData")
+    parts = [(d.text or "") for d in data if local_name(d.tag) == "Data"] if data is not None else []
+    level = _WIN_LEVELS.get(_text(system, "Level"), "info")
+    return _event(ctx, time, level, _text(system, "EventID"), source, "\n".join(parts),
+                  _text(system, "Computer"))
+
+
+def _child(elem: ET.Element, name: str) -> ET.Element | None:
+    return next((c for c in elem if local_name(c.tag) == name), None)
+
+
+def _text(elem: ET.Element, name: str) -> str:
+    child = _child(elem, name)
+    return (child.text or "").strip() if child is not None else ""
+
+
+def _tab_event(text: str, ctx: ParseContext) -> Event:
+    try:
+        row = next(csv.reader([text], delimiter="\t", quotechar='"', strict=True))
+    except (csv.Error, StopIteration) as exc:
+        raise ParseError(f"unreadable tab-delimited event row: {exc}") from None
+    if len(row) < 6:
+        raise ParseError(f"expected 6 tab-separated columns (Level, Date and Time, Source, "
+                         f"Event ID, Task Category, Description), got {len(row)}",
+                         field="columns")
+    level_text, time, source, event_id, _category, description = row[:6]
+    if not source.lower().startswith(_SOURCES):
+        raise ParseError(f"event from {source!r}, not a BizTalk source", field="Source")
+    return _event(ctx, time, normalize_level(level_text), event_id.strip(), source,
+                  description, None)
+
+
+def _context(root: ET.Element, record: Record, ctx: ParseContext) -> Event:
+    info = _child(root, "ContextInfo")
+    if info is None:
+        raise ParseError("<MessageInfo> without <ContextInfo>", field="ContextInfo")
+    props: dict[tuple[str, str], str] = {}
+    for prop in info:
+        a = attrs(prop)
+        if a.get("Name"):
+            props[(a.get("Namespace", ""), a["Name"])] = a.get("Value", "")
+
+    def system(name: str) -> str | None:
+        return props.get((_SYSTEM_NS, name)) or None
+
+    failure_time = props.get((_ERROR_NS, "FailureTime"))
+    ts, estimated = to_ms(failure_time or props.get((_FILE_NS, "FileCreationTime")), ctx)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="biztalk.context",
+               platform=PLATFORM)
+    file_match = _CONTEXT_FILE.search(record.source)
+    ev.add_id("biztalk.msg", guid(file_match.group(1)) if file_match else None)
+    ev.add_id("biztalk.msg", guid(props.get((_ERROR_NS, "FailureMessageID"))))
+    ev.add_id("biztalk.interchange", guid(system("InterchangeID")))
+    ack_of = guid(system("AckID"))
+    if ack_of:
+        ev.add_id("biztalk.msg", ack_of)
+        ack_type = (system("AckType") or "").upper()
+        ev.action = "rejected" if ack_type == "NACK" else "acknowledged"
+        ev.outcome = "failure" if ack_type == "NACK" else "success"
+        ev.error_message = system("AckDescription")
+        ev.error_code = system("AckFailureCode")
+    receive = system("ReceivePortName") or props.get((_ERROR_NS, "ReceivePortName"))
+    send = system("SPName") or props.get((_ERROR_NS, "SendPortName"))
+    set_label(ev, "receive_port", receive)
+    set_label(ev, "send_port", send)
+    set_label(ev, "inbound_transport", system("InboundTransportLocation"))
+    set_label(ev, "outbound_transport", system("OutboundTransportLocation"))
+    set_label(ev, "message_type", system("MessageType"))
+    set_label(ev, "service_instance_id", guid(system("WorkflowInstanceID")))
+    set_label(ev, "interchange_sequence", system("InterchangeSequenceNumber"))
+    ev.service = send or receive
+    ev.partner = system("SourcePartyID") or system("DestinationPartyName") or None
+    error_type = props.get((_ERROR_NS, "ErrorType"))
+    if error_type or props.get((_ERROR_NS, "FailureCode")):
+        ev.action, ev.outcome, ev.level = "failed", "failure", "error"
+        ev.error_type = error_type
+        ev.error_code = props.get((_ERROR_NS, "FailureCode"))
+        ev.error_message = props.get((_ERROR_NS, "Description"))
+    elif ev.action is None:
+        ev.action = "sent" if send else "received"
+    for (namespace, name), value in props.items():
+        if namespace not in (_SYSTEM_NS, _ERROR_NS, _FILE_NS) and "schemas.microsoft.com" not in namespace:
+            business_field(ev, name, value)
+    kind = "NACK" if ev.action == "rejected" else ev.action
+    ev.message = ev.error_message or f"message {kind} on {ev.service or 'unknown port'}"
+    return ev

@@ -1,0 +1,122 @@
+"""Helpers the parsers share: business-ID naming, dotted lookups, GUIDs, bounded labels.
+
+Tracked fields (Boomi), promoted properties (BizTalk), applicationData (ACE) and JSON bodies
+all carry business keys under names people chose ("OrderNumber", "PO_ID", "invoice-no").
+``id_kind`` maps such a name to the typed-ID namespace of event-schema.md so that an order
+number seen in Boomi and in BizTalk becomes the same ``order:4711`` and joins one trace.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collector.event import Event
+
+MAX_LABELS = 64
+MAX_LABEL_VALUE = 1024
+
+# name fragment -> typed-ID kind; the first match wins, so specific words come first.
+_ID_KINDS: tuple[tuple[re.Pattern, str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), kind)
+    for p, kind in (
+        (r"^(?:x[-_]?)?correlation[-_ ]?id$|^correlationid$", "correlation"),
+        (r"^(?:x[-_]?)?request[-_ ]?id$", "request"),
+        (r"^trace[-_ ]?id$", "otel.trace"),
+        (r"^(?:purchase[-_ ]?)?order[-_ ]?(?:id|no|num|number|ref|reference)?$|^po[-_ ]?(?:id|no|num|number)?$",
+         "order"),
+        (r"^invoice[-_ ]?(?:id|no|num|number|ref)?$", "invoice"),
+        (r"^(?:shipment|asn|delivery)[-_ ]?(?:id|no|num|number)?$", "shipment"),
+        (r"^customer[-_ ]?(?:id|no|num|number)$", "customer"),
+        (r"^(?:business[-_ ]?)?(?:message|msg)[-_ ]?(?:id|guid)$", "message"),
+        (r"^transaction[-_ ]?(?:id|no)$", "transaction"),
+    )
+)
+
+
+def id_kind(name: str) -> str | None:
+    """Typed-ID namespace for a business field name, or None when it is just a label."""
+    for rx, kind in _ID_KINDS:
+        if rx.search(name):
+            return kind
+    return None
+
+
+def label_key(name: str) -> str:
+    """Label keys without dots or spaces: a dot would nest ``labels.*`` in Elasticsearch."""
+    return re.sub(r"[^\w-]+", "_", name.strip()).strip("_").lower() or "_"
+
+
+def set_label(ev: Event, name: str, value: object) -> None:
+    """A bounded label: at most MAX_LABELS keys and MAX_LABEL_VALUE characters each."""
+    if value is None or isinstance(value, dict | list):
+        return
+    text = str(value).strip()
+    if not text:
+        return
+    key = label_key(name)
+    if key not in ev.labels and len(ev.labels) >= MAX_LABELS:
+        return
+    ev.labels[key] = text[:MAX_LABEL_VALUE]
+
+
+def business_field(ev: Event, name: str, value: object) -> None:
+    """A named business value: a typed ID when the name says so, and always a label."""
+    if value is None or isinstance(value, dict | list | bool):
+        return
+    kind = id_kind(name)
+    if kind:
+        ev.add_id(kind, value)
+    set_label(ev, name, value)
+
+
+def lookup(doc: object, path: str) -> object:
+    """``a.b.c`` in nested dicts; an exact key with dots (``log.level``) wins first."""
+    if not isinstance(doc, dict):
+        return None
+    if path in doc:
+        return doc[path]
+    node: object = doc
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+
+
+def guid(text: str | None) -> str | None:
+    """BizTalk/.NET GUIDs come braced and upper case; IDs compare lower case, no braces."""
+    if not text:
+        return None
+    m = _GUID.search(text)
+    return m.group(1).lower() if m else None
+
+
+def first_line(text: str, limit: int = 1024) -> str:
+    return text.split("\n", 1)[0].strip()[:limit]
+
+
+def as_int(value: object) -> int | None:
+    """Numbers as the APIs send them: 12, "12", 12.0, and Boomi's ["Long", 12]."""
+    if isinstance(value, list) and len(value) == 2:
+        value = value[1]
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    try:
+        return int(float(str(value).strip()))
+    except ValueError:
+        return None
+
+
+def local_name(tag: str) -> str:
+    """XML tag or attribute without its ``{namespace}``: the formats use several prefixes."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def attrs(elem) -> dict[str, str]:
+    """Element attributes keyed by local name (``mon:name`` and ``wmb:name`` alike)."""
+    return {local_name(k): v for k, v in elem.attrib.items()}

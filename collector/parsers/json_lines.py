@@ -1,0 +1,203 @@
+"""Generic JSON lines, for every source without a parser of its own.
+
+Without a mapping the usual names are tried (``@timestamp``/``timestamp``/``time``/``ts``,
+``level``/``severity``, ``message``/``msg``, ``correlationId``/``traceId``/``orderId``...).
+With ``--mapping FILE`` (YAML) a team says where its fields are::
+
+    timestamp: event_time            # dotted paths reach into nested objects
+    timestamp_format: "%d.%m.%Y %H:%M:%S"   # strftime layout, or epoch_s / epoch_ms / iso8601
+    level: severity
+    message: text
+    service: app.name
+    flow: integration
+    stage: step
+    partner: partner.id
+    outcome: result                  # success/ok/true -> success, failure/error/false -> failure
+    action: what
+    duration_ms: took_ms
+    ids:                             # typed ID -> path
+      order: body.orderId
+      correlation: headers.x-correlation-id
+    labels:
+      region: meta.region
+
+``load_mapping`` flattens it into ``ParseContext.mapping`` (``ids.order``, ``labels.region``)
+and reports unknown keys with file, line and a suggestion.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import orjson
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import as_int, business_field, id_kind, lookup, set_label
+from collector.timeparse import to_ms
+from collector.yamlconf import did_you_mean, load
+
+NAME = "json"
+START = None
+
+SCALAR_KEYS = ("timestamp", "timestamp_format", "level", "message", "service", "host", "flow",
+               "stage", "partner", "outcome", "action", "duration_ms", "trace_id", "span_id",
+               "error_type", "error_message", "platform")
+GROUP_KEYS = ("ids", "labels")
+_TIME_FORMATS = ("iso8601", "epoch_s", "epoch_ms")
+
+_DEFAULTS = {
+    "timestamp": ("@timestamp", "timestamp", "time", "ts", "date", "datetime", "eventTime",
+                  "event_time", "created_at"),
+    "level": ("level", "log.level", "severity", "levelname", "loglevel", "log_level", "priority"),
+    "message": ("message", "msg", "text", "log", "event"),
+    "service": ("service.name", "service", "app", "application", "applicationName", "logger_name"),
+    "host": ("host.name", "host", "hostname"),
+    "trace_id": ("trace.id", "traceId", "trace_id"),
+    "span_id": ("span.id", "spanId", "span_id"),
+    "error_type": ("error.type", "exception.type", "error_type"),
+    "error_message": ("error.message", "exception.message", "error_message"),
+}
+_DEFAULT_ID_FIELDS = ("correlationId", "correlation_id", "x-correlation-id", "X-Correlation-ID",
+                      "requestId", "request_id", "orderId", "order_id", "invoiceId",
+                      "messageId", "message_id")
+_OUTCOMES = {"success": "success", "ok": "success", "true": "success", "succeeded": "success",
+             "completed": "success", "failure": "failure", "failed": "failure", "error": "failure",
+             "false": "failure", "ko": "failure"}
+_STRFTIME = re.compile(r"%[A-Za-z]")
+
+
+def detect(line: str) -> bool:
+    stripped = line.strip()
+    return stripped.startswith("{") and stripped.endswith("}")
+
+
+def _first(doc: dict, paths: tuple[str, ...]) -> object:
+    for path in paths:
+        value = lookup(doc, path)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _get(doc: dict, mapping: dict[str, str], key: str) -> object:
+    if key in mapping:
+        return lookup(doc, mapping[key])
+    return _first(doc, _DEFAULTS.get(key, ()))
+
+
+def _timestamp(doc: dict, ctx: ParseContext) -> tuple[int, bool]:
+    raw = _get(doc, ctx.mapping, "timestamp")
+    layout = ctx.mapping.get("timestamp_format")
+    if raw is None:
+        return to_ms(None, ctx)
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        value = float(raw)
+        if layout == "epoch_s" or (layout is None and value < 100_000_000_000):
+            return int(value * 1000), False
+        return int(value), False
+    text = str(raw)
+    if layout and _STRFTIME.search(layout):
+        try:
+            dt = datetime.strptime(text, layout)
+        except ValueError:
+            return to_ms(None, ctx)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=ctx.tz)
+        return int(dt.timestamp() * 1000), False
+    return to_ms(text, ctx)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    try:
+        doc = orjson.loads(record.text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not a JSON object: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ParseError(f"expected a JSON object per line, got {type(doc).__name__}")
+    mapping = ctx.mapping
+    ts, estimated = _timestamp(doc, ctx)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="generic.json",
+               platform=str(mapping.get("platform") or "generic"))
+    ev.level = normalize_level(_get(doc, mapping, "level"))
+    ev.message = _text(_get(doc, mapping, "message")) or ""
+    for key in ("service", "host", "flow", "stage", "partner", "trace_id", "span_id",
+                "error_type", "error_message"):
+        value = _get(doc, mapping, key)
+        if value is not None and not isinstance(value, dict | list):
+            setattr(ev, key, str(value))
+    if ev.trace_id:
+        ev.add_id("otel.trace", ev.trace_id)
+    outcome = _get(doc, mapping, "outcome")
+    if outcome is not None:
+        ev.outcome = _OUTCOMES.get(str(outcome).strip().lower(), "unknown")
+    action = _get(doc, mapping, "action")
+    if action is not None:
+        ev.action = str(action)
+    duration = as_int(_get(doc, mapping, "duration_ms"))
+    if duration is not None:
+        ev.duration_ns = duration * 1_000_000
+    _ids(ev, doc, mapping)
+    return [ev]
+
+
+def _ids(ev: Event, doc: dict, mapping: dict[str, str]) -> None:
+    mapped = False
+    for key, path in mapping.items():
+        if key.startswith("ids."):
+            mapped = True
+            value = lookup(doc, path)
+            if value is not None and not isinstance(value, dict | list | bool):
+                ev.add_id(key[4:], value)
+        elif key.startswith("labels."):
+            set_label(ev, key[7:], lookup(doc, path))
+    if mapped:
+        return
+    for name in _DEFAULT_ID_FIELDS:
+        value = doc.get(name)
+        if value is not None and id_kind(name):
+            business_field(ev, name, value)
+
+
+def load_mapping(path: str) -> dict[str, str]:
+    """Read a ``--mapping`` YAML file into the flat form ParseContext carries.
+
+    Raises ``ConfigError`` naming file, line and key for anything it cannot use.
+    """
+    doc = load(path)
+    if not isinstance(doc.data, dict):
+        raise doc.error((), "expected a mapping of schema field -> source field path")
+    flat: dict[str, str] = {}
+    for key, value in doc.data.items():
+        if key in GROUP_KEYS:
+            if not isinstance(value, dict):
+                raise doc.error((key,), f"expected '{key}:' to map names to field paths")
+            for name, sub in value.items():
+                if not isinstance(sub, str) or not sub:
+                    raise doc.error((key, name), "expected a field path (text)")
+                flat[f"{key}.{name}"] = sub
+        elif key in SCALAR_KEYS:
+            if not isinstance(value, str) or not value:
+                raise doc.error((key,), "expected a field path (text)")
+            flat[key] = value
+        else:
+            raise doc.error((key,), "unknown mapping key",
+                            hint=did_you_mean(key, SCALAR_KEYS + GROUP_KEYS)
+                            or f"known keys: {', '.join(SCALAR_KEYS + GROUP_KEYS)}")
+    layout = flat.get("timestamp_format")
+    if layout and layout not in _TIME_FORMATS and not _STRFTIME.search(layout):
+        raise doc.error(("timestamp_format",),
+                        f"expected {', '.join(_TIME_FORMATS)} or a strftime layout like "
+                        f"'%d.%m.%Y %H:%M:%S', got {layout!r}")
+    return flat
+

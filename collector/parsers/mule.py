@@ -1,0 +1,213 @@
+"""Mule 4 runtime logs (``mule_ee.log`` and the per-application logs), as log4j2 writes them.
+
+Layouts read:
+
+- ``%-5p %d [%t] [processor: %X{processorPath}; event: %X{correlationId}] %c: %m%n``, the
+  default of new projects, and its ``[event: %X{correlationId}]`` variant (docs example);
+- ``%-5p %d [%t] %c: %m%n``, lines written outside an event (deployment, start-up);
+- ``%d [%t] %-5p %c - %m%n``, the classic layout found in older ``mule_ee.log`` setups.
+
+A record is the log line plus its continuation lines: Java stack traces, Mule's
+``Message : ... Error type : HTTP:CONNECTIVITY`` error blocks, ``****`` deployment banners
+and the pretty-printed JSON of the JSON Logger (handed to ``mule_json.apply_doc``).
+Banners become platform-health events (``labels.mule_lifecycle``): a started or deployed
+application is a success, not an error; only failed deployments are failures.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers import mule_json
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import set_label
+from collector.timeparse import civil_to_ms, to_ms
+
+NAME = "mule"
+DATASET = "mulesoft.runtime"
+
+_LEVEL = r"(?P<level>TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)"
+_DATE = (r"(?P<date>(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[ T](?P<h>\d{2}):(?P<mi>\d{2}):"
+         r"(?P<s>\d{2})(?:[,.](?P<ms>\d{1,6}))?(?P<zone>Z|[+-]\d{2}:?\d{2})?)")
+# The thread name nests brackets ("[MuleRuntime].uber.03: [app].flow.CPU_LITE @1a2b"), so it
+# is matched lazily up to the bracket that a space and the next field follow.
+_THREAD = r"\[(?P<thread>.*?)\]"
+_EVENT = r"(?:\[(?:processor: (?P<processor>[^;\]]*); )?event: (?P<event>[^\]]*)\]\s+)?"
+_CATEGORY = r"(?P<category>[\w.$-]+)"
+
+_LINE_A = re.compile(rf"{_LEVEL}\s+{_DATE}\s+{_THREAD}\s+{_EVENT}{_CATEGORY}: ?(?P<msg>.*)")
+_LINE_B = re.compile(rf"{_DATE}\s+{_THREAD}\s+{_LEVEL}\s+{_CATEGORY} - ?(?P<msg>.*)")
+START = re.compile(
+    r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s+\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
+    r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s"
+)
+
+_APP_IN_THREAD = re.compile(r"\[([\w.-]+)\]\.([\w.-]+?)\.(?:CPU_LITE|CPU_INTENSIVE|BLOCKING|IO)\b")
+_BLOCK_FIELD = re.compile(r"(Message|Element|Element DSL|Error type|FlowStack|Payload Type|"
+                          r"Payload|Root Exception stack trace)\s*: ?(.*)")
+_EXCEPTION = re.compile(r"^(?:Caused by: )?((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|"
+                        r"Throwable|Fault))(?:: (.*))?$", re.MULTILINE)
+_STARTED = re.compile(r"\*\s*Started (app|domain) '([^']+)'")
+_FAILED = re.compile(r"Failed to deploy artifact '?\[?([^'\]\s]+)|"
+                     r"DeploymentException: Failed to deploy artifact \[([^\]]+)\]")
+_STATUS_ROW = re.compile(r"^\*\s*([\w.-]+)\s*\*\s*([\w.-]*)\s*\*\s*([A-Z_]+)\s*\*\s*$", re.MULTILINE)
+_UP = re.compile(r"\*\s*Mule is up and kicking")
+_UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'")
+
+
+def detect(line: str) -> bool:
+    return START.match(line) is not None
+
+
+def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
+    ms_text = m.group("ms") or "0"
+    value = civil_to_ms(int(m.group("y")), int(m.group("mo")), int(m.group("d")), int(m.group("h")),
+                        int(m.group("mi")), int(m.group("s")), int((ms_text + "00")[:3]),
+                        m.group("zone"), ctx.tz)
+    if value is None:
+        return to_ms(None, ctx)
+    return value, False
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    head, _, rest = record.text.partition("\n")
+    m = _LINE_A.match(head) or _LINE_B.match(head)
+    if m is None:
+        raise ParseError("not a Mule log4j line (expected 'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] "
+                         "... category: message')")
+    ts, estimated = _timestamp(m, ctx)
+    level = normalize_level(m.group("level"))
+    message = m.group("msg")
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
+               platform="mulesoft", level=level, message=message)
+    thread = m.group("thread")
+    set_label(ev, "thread", thread)
+    app = _APP_IN_THREAD.search(thread)
+    if app:
+        ev.service = app.group(1)
+        set_label(ev, "mule_flow", app.group(2))
+    category = m.group("category")
+    set_label(ev, "logger", category)
+    groups = m.groupdict()
+    if groups.get("event"):
+        ev.add_id("correlation", groups["event"].strip())
+    if groups.get("processor"):
+        processor = groups["processor"].strip()
+        set_label(ev, "processor", processor)
+        if processor and "mule_flow" not in ev.labels:
+            set_label(ev, "mule_flow", processor.split("/", 1)[0])
+    body = rest
+    if category.endswith("JsonLogger") and message.lstrip().startswith("{"):
+        return [_json_logger(ev, message + "\n" + rest, ctx)]
+    if "*****" in body or "*****" in message:
+        banner = _banner(ev, message + "\n" + body)
+        if banner is not None:
+            return banner
+    if body:
+        _body(ev, body)
+    if ev.action is None and level not in ("error", "fatal"):
+        ev.action = "logged"
+    return [ev]
+
+
+def _json_logger(ev: Event, text: str, ctx: ParseContext) -> Event:
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"JsonLogger line with unreadable JSON: {exc}", field="message") from None
+    if not isinstance(doc, dict):
+        raise ParseError("JsonLogger line whose JSON is not an object", field="message")
+    ev.dataset = mule_json.DATASET
+    ev.message = ""
+    mule_json.apply_doc(ev, doc, ctx)
+    return ev
+
+
+def _block_fields(body: str) -> dict[str, str]:
+    """``Label : value`` fields of a Mule error block; a value runs on to the next label
+    (DataWeave errors put the failing script and a caret line inside ``Message``)."""
+    fields: dict[str, str] = {}
+    current = None
+    for line in body.split("\n"):
+        m = _BLOCK_FIELD.match(line)
+        if m:
+            current = m.group(1)
+            fields[current] = m.group(2)
+        elif line.startswith("*****"):
+            current = None
+        elif current == "Message":
+            fields[current] += "\n" + line
+    return {k: v.strip() for k, v in fields.items()}
+
+
+def _body(ev: Event, body: str) -> None:
+    """Continuation lines: a Mule error block and/or a Java stack trace."""
+    block = _block_fields(body) if "Error type" in body or "Message " in body else {}
+    if block:
+        if block.get("Message"):
+            ev.error_message = block["Message"]
+        error_type = block.get("Error type", "")
+        if error_type:
+            ev.error_type = error_type
+            ev.error_code = error_type.rsplit(":", 1)[-1]
+        element = block.get("Element", "")
+        if element:
+            set_label(ev, "mule_element", element)
+            flow = element.split("/", 1)[0].strip()
+            if flow and "mule_flow" not in ev.labels:
+                set_label(ev, "mule_flow", flow)
+    exc = _EXCEPTION.search(body)
+    if exc:
+        if not ev.error_type:
+            ev.error_type = exc.group(1)
+        if not ev.error_message and exc.group(2):
+            ev.error_message = exc.group(2).strip()
+        ev.error_stack_trace = body.strip("\n")
+    elif not block:
+        ev.message = (ev.message + "\n" + body).strip("\n")
+    if not ev.message.strip() and ev.error_message:
+        ev.message = ev.error_message.split("\n", 1)[0]
+
+
+def _banner(ev: Event, text: str) -> list[Event] | None:
+    """``****`` blocks: deployment status tables, 'Started app', failed deployments."""
+    rows = [r for r in _STATUS_ROW.findall(text) if r[2] not in ("STATUS",)]
+    if rows:
+        return [_lifecycle(ev, app, status.lower(), domain) for app, domain, status in rows]
+    started = _STARTED.search(text)
+    if started:
+        return [_lifecycle(ev, started.group(2), "started", None)]
+    failed = _FAILED.search(text)
+    if failed:
+        _body(ev, text)
+        return [_lifecycle(ev, failed.group(1) or failed.group(2), "failed", None)]
+    if _UP.search(text):
+        return [_lifecycle(ev, "mule-runtime", "started", None)]
+    stopped = _UNDEPLOYED.search(text)
+    if stopped:
+        return [_lifecycle(ev, stopped.group(1), "undeployed", None)]
+    return None
+
+
+def _lifecycle(template: Event, artifact: str, status: str, domain: str | None) -> Event:
+    ev = Event(timestamp_ms=template.timestamp_ms, timestamp_estimated=template.timestamp_estimated,
+               dataset=DATASET, platform="mulesoft", level=template.level,
+               labels=dict(template.labels), error_type=template.error_type,
+               error_message=template.error_message, error_stack_trace=template.error_stack_trace)
+    ev.service = artifact
+    set_label(ev, "mule_lifecycle", status)
+    set_label(ev, "mule_domain", domain)
+    failed = status in ("failed", "deployment_failed")
+    if failed:
+        ev.action, ev.outcome = "failed", "failure"
+        ev.level = "error" if ev.level not in ("error", "fatal") else ev.level
+        ev.message = f"Deployment of {artifact} failed"
+    else:
+        ev.action = "started" if status in ("started", "deployed") else "logged"
+        ev.outcome = "success" if status in ("started", "deployed") else "unknown"
+        ev.message = f"{artifact}: {status}"
+    return ev

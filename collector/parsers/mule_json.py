@@ -1,0 +1,131 @@
+"""MuleSoft JSON Logger output (the ``json-logger`` connector for Mule 4).
+
+The connector writes one JSON object per log call: ``correlationId``, ``tracePoint`` (START,
+BEFORE_REQUEST, AFTER_REQUEST, BEFORE_TRANSFORM, AFTER_TRANSFORM, FLOW, END, EXCEPTION),
+``priority``, ``elapsed`` (ms since the flow started), ``message``, ``content``,
+``applicationName``/``applicationVersion``, ``environment``, ``threadName``,
+``locationInfo`` and ``timestamp``. This module reads the bare objects (CloudHub log exports,
+``prettyPrint=false`` appenders, one per line or pretty-printed over several lines); the
+runtime-log form, where log4j puts its own prefix before the object, is read by
+``collector.parsers.mule`` through ``apply_doc``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import as_int, business_field, set_label
+from collector.timeparse import to_ms
+
+NAME = "mule-json"
+DATASET = "mulesoft.jsonlogger"
+START = re.compile(r"\{")
+
+# tracePoint -> (event.action, event.outcome)
+TRACE_POINTS = {
+    "START": ("received", "unknown"),
+    "BEFORE_REQUEST": ("sent", "unknown"),
+    "AFTER_REQUEST": ("delivered", "success"),
+    "BEFORE_TRANSFORM": ("logged", "unknown"),
+    "AFTER_TRANSFORM": ("transformed", "success"),
+    "FLOW": ("logged", "unknown"),
+    "END": ("completed", "success"),
+    "EXCEPTION": ("failed", "failure"),
+}
+_CONTENT_SCAN = 50
+
+
+def detect(line: str) -> bool:
+    return line.startswith("{") and '"tracePoint"' in line and '"correlationId"' in line
+
+
+def _content(ev: Event, content: object) -> None:
+    """Business IDs from the logged content (``{"orderId": ...}``) and its size."""
+    if isinstance(content, str):
+        ev.payload_bytes = len(content.encode("utf-8", "replace"))
+        if content.startswith("{"):
+            try:
+                content = orjson.loads(content)
+            except orjson.JSONDecodeError:
+                return
+    if not isinstance(content, dict):
+        return
+    for key, value in list(content.items())[:_CONTENT_SCAN]:
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            business_field(ev, key, value)
+    error = content.get("error")
+    if isinstance(error, dict):
+        ev.error_type = ev.error_type or _str(error.get("errorType") or error.get("type"))
+        ev.error_message = ev.error_message or _str(error.get("description") or error.get("message"))
+
+
+def _str(value: object) -> str | None:
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value)
+
+
+def apply_doc(ev: Event, doc: dict, ctx: ParseContext) -> None:
+    """Merge JSON Logger fields into ``ev`` (shared with the runtime-log parser)."""
+    corr = doc.get("correlationId")
+    if corr:
+        ev.add_id("correlation", corr)
+    for key in ("traceId", "trace_id"):
+        if doc.get(key):
+            ev.trace_id = str(doc[key])
+            ev.add_id("otel.trace", doc[key])
+    if doc.get("spanId"):
+        ev.span_id = str(doc["spanId"])
+    point = str(doc.get("tracePoint") or "").upper()
+    if point:
+        ev.action, ev.outcome = TRACE_POINTS.get(point, ("logged", "unknown"))
+        set_label(ev, "trace_point", point)
+    if doc.get("priority"):
+        ev.level = normalize_level(doc["priority"])
+    if isinstance(doc.get("message"), str):
+        ev.message = doc["message"]
+    elapsed = as_int(doc.get("elapsed"))
+    if elapsed is not None and elapsed >= 0:
+        ev.duration_ns = elapsed * 1_000_000
+    if doc.get("applicationName"):
+        ev.service = str(doc["applicationName"])
+    for key in ("applicationVersion", "environment", "threadName"):
+        set_label(ev, key, _str(doc.get(key)))
+    location = doc.get("locationInfo")
+    if isinstance(location, dict):
+        set_label(ev, "mule_flow", _str(location.get("rootContainer")))
+        set_label(ev, "mule_component", _str(location.get("component")))
+        set_label(ev, "mule_doc_name", _str(location.get("docName") or location.get("doc:name")))
+        file_name, line = location.get("fileName"), location.get("lineInFile")
+        if file_name:
+            set_label(ev, "mule_location", f"{file_name}:{line}" if line else file_name)
+    if "content" in doc:
+        _content(ev, doc["content"])
+    if point == "EXCEPTION" and not ev.error_message:
+        ev.error_message = ev.message or None
+    if doc.get("timestamp"):
+        ts, estimated = to_ms(str(doc["timestamp"]), ctx)
+        if not estimated:
+            ev.timestamp_ms, ev.timestamp_estimated = ts, False
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    text = record.text.strip()
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not a JSON object: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ParseError(f"expected a JSON object, got {type(doc).__name__}")
+    if "correlationId" not in doc and "tracePoint" not in doc:
+        raise ParseError("neither correlationId nor tracePoint: not JSON Logger output",
+                         field="correlationId")
+    ev = Event(timestamp_ms=ctx.now_ms, dataset=DATASET, platform="mulesoft",
+               timestamp_estimated=True)
+    apply_doc(ev, doc, ctx)
+    return [ev]

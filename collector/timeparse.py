@@ -1,0 +1,168 @@
+"""Source timestamps -> UTC epoch milliseconds, for every layout the middleware writes.
+
+Parsers call ``to_ms`` on whatever text their format holds; it never raises. Text without a
+zone is read in the context's default zone (the collector's ``default_timezone``), text it
+cannot read gives the ingest time with ``estimated=True`` so the event is kept and flagged.
+
+The hot path (log4j ``2024-01-01 12:00:00,123`` and ISO-8601) avoids ``datetime`` entirely:
+civil-date arithmetic plus a small cache of zone offsets per hour, because 50k events/s leave
+about 20 microseconds per event for everything.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import lru_cache
+
+from collector.parsers.base import ParseContext
+
+_ISO = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+    r"\s*(Z|[+-]\d{2}(?::?\d{2})?|UTC|GMT)?\s*$",
+    re.IGNORECASE,
+)
+# 12/31/2024 1:02:03 PM (Windows Event Viewer, en-US) and 31.12.2024 13:02:03 (de-DE).
+_US = re.compile(
+    r"\s*(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?\s*([AP]M)?\s*$",
+    re.IGNORECASE,
+)
+_DOTTED = re.compile(r"\s*(\d{1,2})\.(\d{1,2})\.(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,](\d{1,9}))?\s*$")
+# 01/Mar/2024:10:15:32 +0000 (NGINX/Apache common log).
+_CLF = re.compile(r"\s*(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*([+-]\d{4})?\s*$")
+# Mar  1 10:15:32 (BSD syslog: no year, no zone).
+_SYSLOG = re.compile(r"\s*([A-Za-z]{3})\s+(\d{1,2})\s+(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*$")
+# 20240301 101532.123 (Boomi compact) and 20240301T101532Z.
+_COMPACT = re.compile(r"\s*(\d{4})(\d{2})(\d{2})[T ]?(\d{2})(\d{2})(\d{2})(?:[.,](\d{1,9}))?\s*(Z)?\s*$")
+_NUMBER = re.compile(r"\s*(\d{9,19})(?:\.(\d+))?\s*$")
+
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+
+
+def days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 for a proleptic Gregorian date (H. Hinnant's algorithm)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _frac_ms(frac: str | None) -> int:
+    if not frac:
+        return 0
+    return int((frac + "00")[:3])
+
+
+def _offset_ms(zone: str) -> int:
+    zone = zone.upper()
+    if zone in ("Z", "UTC", "GMT"):
+        return 0
+    sign = -1 if zone[0] == "-" else 1
+    digits = zone[1:].replace(":", "")
+    hours = int(digits[:2])
+    minutes = int(digits[2:4]) if len(digits) >= 4 else 0
+    return sign * (hours * 3_600_000 + minutes * 60_000)
+
+
+@lru_cache(maxsize=4096)
+def _zone_offset_ms(tz: tzinfo, days: int, hour: int) -> int:
+    """UTC offset of a local wall-clock hour in ``tz`` (DST aware), cached per hour."""
+    local = datetime(1970, 1, 1) + timedelta(days=days, hours=hour)
+    offset = local.replace(tzinfo=tz).utcoffset()
+    return int(offset.total_seconds() * 1000) if offset else 0
+
+
+def _valid(mo: int, d: int, h: int, mi: int, s: int) -> bool:
+    return 1 <= mo <= 12 and 1 <= d <= 31 and h <= 24 and mi <= 59 and s <= 60
+
+
+def civil_to_ms(
+    y: int, mo: int, d: int, h: int, mi: int, s: int, ms: int, zone: str | None, tz: tzinfo
+) -> int | None:
+    """Wall-clock fields -> epoch ms; ``zone`` is an explicit offset, else ``tz`` applies."""
+    if not _valid(mo, d, h, mi, s):
+        return None
+    days = days_from_civil(y, mo, d)
+    local_ms = ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms
+    if zone:
+        return local_ms - _offset_ms(zone)
+    if tz is UTC:
+        return local_ms
+    return local_ms - _zone_offset_ms(tz, days, min(h, 23))
+
+
+def parse_ms(text: str | None, tz: tzinfo = UTC, now_ms: int = 0) -> int | None:
+    """Epoch ms for ``text`` in any known layout, or None when it is not a timestamp."""
+    if not text:
+        return None
+    m = _ISO.match(text)
+    if m:
+        y, mo, d, h, mi, s, frac, zone = m.groups()
+        return civil_to_ms(int(y), int(mo), int(d), int(h), int(mi), int(s or 0),
+                           _frac_ms(frac), zone, tz)
+    m = _NUMBER.match(text)
+    if m:
+        return _epoch_to_ms(int(m.group(1)), m.group(2))
+    m = _US.match(text)
+    if m:
+        mo, d, y, h, mi, s, frac, ampm = m.groups()
+        hour = int(h)
+        if ampm:
+            if not 1 <= hour <= 12:
+                return None
+            hour = hour % 12 + (12 if ampm.upper() == "PM" else 0)
+        return civil_to_ms(int(y), int(mo), int(d), hour, int(mi), int(s or 0), _frac_ms(frac), None, tz)
+    m = _DOTTED.match(text)
+    if m:
+        d, mo, y, h, mi, s, frac = m.groups()
+        return civil_to_ms(int(y), int(mo), int(d), int(h), int(mi), int(s or 0), _frac_ms(frac), None, tz)
+    m = _CLF.match(text)
+    if m:
+        d, mon, y, h, mi, s, frac, zone = m.groups()
+        month = _MONTHS.get(mon.lower())
+        if month is None:
+            return None
+        return civil_to_ms(int(y), month, int(d), int(h), int(mi), int(s), _frac_ms(frac), zone, tz)
+    m = _COMPACT.match(text)
+    if m:
+        y, mo, d, h, mi, s, frac, zone = m.groups()
+        return civil_to_ms(int(y), int(mo), int(d), int(h), int(mi), int(s), _frac_ms(frac), zone, tz)
+    m = _SYSLOG.match(text)
+    if m:
+        return _syslog_ms(m, tz, now_ms)
+    return None
+
+
+def _epoch_to_ms(value: int, frac: str | None) -> int:
+    """Epoch seconds, milliseconds, microseconds or nanoseconds, told apart by magnitude."""
+    if value < 100_000_000_000:  # seconds until year 5138
+        return value * 1000 + _frac_ms(frac)
+    if value < 100_000_000_000_000:
+        return value
+    if value < 100_000_000_000_000_000:
+        return value // 1000
+    return value // 1_000_000
+
+
+def _syslog_ms(m: re.Match, tz: tzinfo, now_ms: int) -> int | None:
+    """BSD syslog has no year: take the ingest year, or the previous one across New Year."""
+    mon, d, h, mi, s, frac = m.groups()
+    month = _MONTHS.get(mon.lower())
+    if month is None:
+        return None
+    now = datetime.fromtimestamp((now_ms or 0) / 1000, tz=UTC)
+    year = now.year
+    if month > now.month + 1:
+        year -= 1
+    return civil_to_ms(year, month, int(d), int(h), int(mi), int(s), _frac_ms(frac), None, tz)
+
+
+def to_ms(text: str | None, ctx: ParseContext) -> tuple[int, bool]:
+    """(epoch ms, estimated): the source time, or the ingest time flagged as an estimate."""
+    value = parse_ms(text, ctx.tz, ctx.now_ms)
+    if value is None:
+        return ctx.now_ms, True
+    return value, False

@@ -42,3 +42,6 @@ class ParseContext:
     redact_emails: bool = True
     # Milliseconds since epoch used when the source timestamp is unreadable.
     now_ms: int = 0
+    # Our own EDI interchange IDs (ISA06/ISA08, UNB sender/recipient; config: edi.own_ids),
+    # which tell inbound from outbound and so which side is the trading partner.
+    edi_own_ids: frozenset[str] = frozenset()

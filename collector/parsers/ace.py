@@ -39,7 +39,7 @@ _CONSOLE_TS = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?
                          r":?\s")
 _SYSLOG = re.compile(r"([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) ([\w.-]+)(?:\[\d+\])?: ")
 _NODE_SERVER = re.compile(r"\(([\w.-]+?)(?:\.([\w.-]+))?\)\s+\[Thread \d+\]")
-_FLOW_NODE = re.compile(r"(?:message flow|node) '([^']+)'")
+_FLOW_NODE = re.compile(r"(?:message flow|node) '([^'.]+\.[^']+)'")
 _LEVELS = {"I": "info", "W": "warn", "E": "error", "S": "fatal"}
 _TERMINAL_ACTIONS = {
     "transaction.start": ("received", "unknown"), "transaction.end": ("completed", "success"),

@@ -45,7 +45,8 @@ _FILE_NS = "http://schemas.microsoft.com/BizTalk/2003/file-properties"
 _WIN_LEVELS = {"1": "fatal", "2": "error", "3": "warn", "4": "info", "0": "info", "5": "debug"}
 
 _MSG_ID = re.compile(r"MessageId:\s*(\{?[0-9A-Fa-f-]{36}\}?)")
-_INSTANCE_ID = re.compile(r"InstanceID:\s*(\{?[0-9A-Fa-f-]{36}\}?)")
+_INSTANCE_ID = re.compile(r"InstanceID:\s*(\{?[0-9A-Fa-f-]{36}\}?)", re.IGNORECASE)
+_EXCEPTION_TYPE = re.compile(r"Exception type:\s*([\w.]+)")
 _SEND_PORT = re.compile(r"send port \"([^\"]+)\"")
 _RECEIVE = re.compile(r"receive location \"([^\"]+)\"")
 _ADAPTER = re.compile(r"adapter \"([^\"]+)\"")
@@ -118,6 +119,7 @@ def _event(ctx: ParseContext, time: str | None, level: str, event_id: str, sourc
         details = _first(_DETAILS, description)
         ev.error_message = (details or ev.message.split("\n", 1)[0]).strip()
         ev.error_code = event_id
+        ev.error_type = _first(_EXCEPTION_TYPE, description)
     return ev
 
 
@@ -195,8 +197,10 @@ def _context(root: ET.Element, record: Record, ctx: ParseContext) -> Event:
     if ack_of:
         ev.add_id("biztalk.msg", ack_of)
         ack_type = (system("AckType") or "").upper()
-        ev.action = "rejected" if ack_type == "NACK" else "acknowledged"
-        ev.outcome = "failure" if ack_type == "NACK" else "success"
+        nack = ack_type == "NACK"
+        ev.action = "rejected" if nack else "acknowledged"
+        ev.outcome = "failure" if nack else "success"
+        ev.level = "warn" if nack else "info"
         ev.error_message = system("AckDescription")
         ev.error_code = system("AckFailureCode")
     receive = system("ReceivePortName") or props.get((_ERROR_NS, "ReceivePortName"))

@@ -82,25 +82,26 @@ def _xml_elements(text: str) -> tuple[list[ET.Element], dict[str, str]]:
     parser = ET.XMLPullParser(events=("start", "end"))
     events: list[ET.Element] = []
     root_attrs: dict[str, str] = {}
+    error: ET.ParseError | None = None
     try:
         parser.feed(text)
+        for kind, elem in parser.read_events():
+            name = local_name(elem.tag)
+            if kind == "start" and name == "ExecutionLogModel":
+                root_attrs = attrs(elem)
+            elif kind == "end" and name == "LogEvent":
+                events.append(elem)
         parser.close()
     except ET.ParseError as exc:
-        error: ET.ParseError | None = exc
-    else:
-        error = None
-    for kind, elem in parser.read_events():
-        name = local_name(elem.tag)
-        if kind == "start" and name == "ExecutionLogModel":
-            root_attrs = attrs(elem)
-        elif kind == "end" and name == "LogEvent":
-            events.append(elem)
+        error = exc
     if not events and error is not None and not root_attrs:
         raise ParseError(f"unreadable process log XML: {error}")
     return events, root_attrs
 
 
 def _process_log_xml(text: str, record: Record, ctx: ParseContext) -> list[Event]:
+    if text.startswith("<?xml") and text.endswith("?>"):
+        return []
     elements, root = _xml_elements(text)
     exec_id = root.get("executionId") or _exec_from_source(record.source)
     out = []

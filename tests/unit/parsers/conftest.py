@@ -1,0 +1,29 @@
+"""Shared fixture for parser tests: run a fixture file through the real parse core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.event import DeadLetter, Event
+from collector.parse import parse_stream
+from collector.parsers.base import ParseContext
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+NOW_MS = 1_709_900_000_000  # 2024-03-08T12:13:20Z: the ingest time fixtures fall back to
+
+
+@pytest.fixture
+def parse_data():
+    """``parse_data(fmt, "mule/app.log", **ctx_fields) -> (events, deadletters)``."""
+
+    def run(fmt: str, relpath: str, **ctx_fields) -> tuple[list[Event], list[DeadLetter]]:
+        ctx = ParseContext(now_ms=NOW_MS, **ctx_fields)
+        path = DATA / relpath
+        with path.open("rb") as stream:
+            items = list(parse_stream(stream, str(path), fmt, ctx))
+        return ([i for i in items if isinstance(i, Event)],
+                [i for i in items if isinstance(i, DeadLetter)])
+
+    return run

@@ -1,0 +1,61 @@
+from collector.event import iso_to_ms
+from collector.parsers import ace
+
+LTID = "ace.ltid:40ddc412-f102-4840-a212-8b793d12b6bf-1"
+
+
+def test_console_bip_messages(parse_data):
+    events, dead = parse_data("ace", "ace/console.log")
+    assert dead == []
+    assert [e.labels["bip"] for e in events] == ["BIP1990I", "BIP2152I", "BIP3132I", "BIP3113E",
+                                                 "BIP5025E"]
+    assert [e.level for e in events] == ["info", "info", "info", "error", "error"]
+    assert events[0].timestamp_ms == iso_to_ms("2024-03-01T10:15:30.123Z")
+    assert events[3].error_code == "BIP3113E" and events[3].error_class == "connectivity"
+    assert events[3].labels["message_flow_node"] == "OrderFlow.HTTP Request"
+    assert events[4].error_class == "validation"
+    assert "message_flow_node" not in events[1].labels  # "integration node 'X'" is no flow
+
+
+def test_syslog_bip_messages(parse_data):
+    events, dead = parse_data("ace", "ace/syslog.log")
+    assert dead == []
+    warn, mapping, deployed = events
+    assert warn.host == "acehost01" and warn.service == "ace-orders"
+    assert warn.labels["integration_node"] == "ACENODE1"
+    assert warn.level == "warn" and warn.error_code == "BIP2628W" and warn.outcome == "unknown"
+    assert mapping.error_class == "mapping"
+    assert mapping.error_message == "Error detected whilst processing a message in node 'OrderFlow.Map Order'."
+    assert deployed.labels["integration_server"] == "default" and deployed.action == "logged"
+    # BSD syslog has no year: the ingest year (2024) is assumed.
+    assert warn.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z")
+
+
+def test_monitoring_events_v2_and_wmb(parse_data):
+    events, dead = parse_data("ace", "ace/monitoring-v2.xml")
+    assert dead == []
+    start, rollback = events
+    assert start.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.776Z")
+    assert start.ids == ["ace.gtid:GTX-4711", LTID, "order:4711", "invoice:INV-2024-0042"]
+    assert (start.action, start.outcome) == ("received", "unknown")
+    assert start.service == "OrderApp" and start.host == "acehost01"
+    assert start.labels["node_type"] == "ComIbmWSInputNode"
+    assert start.labels["partnerid"] == "ACME-DE"
+    assert start.payload_bytes == 30
+    assert rollback.ids == [LTID, "order:4711"]  # empty gtid is not an ID
+    assert (rollback.action, rollback.outcome, rollback.level) == ("failed", "failure", "error")
+    assert rollback.labels["integration_node"] == "IIBNODE"
+    assert rollback.labels["integration_server"] == "default"
+
+
+def test_malformed(parse_data):
+    events, dead = parse_data("ace", "ace/malformed.log")
+    assert events == []
+    assert [d.line for d in dead] == [1, 2, 3, 4]
+    assert dead[1].field == "eventSequence" and dead[2].field == "code"
+
+
+def test_detect():
+    assert ace.detect("2024-03-01 10:15:30.123456: BIP1990I: starting")
+    assert ace.detect('<mon:event xmlns:mon="http://www.ibm.com/xmlns/monitoring/event/v2">')
+    assert not ace.detect("<event>plain</event>")

@@ -1,0 +1,66 @@
+from collector.event import iso_to_ms
+from collector.parsers import biztalk
+
+CONTEXT = "biztalk/{8A1B2C3D-4E5F-4A7B-8C9D-0E1F2A3B4C5D}_context.xml"
+MSG = "biztalk.msg:8a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d"
+
+
+def test_windows_event_xml(parse_data):
+    events, dead = parse_data("biztalk", "biztalk/application-events.xml")
+    suspended, retry, xlang = events
+    assert suspended.timestamp_ms == iso_to_ms("2024-03-01T10:15:34.123Z")
+    assert (suspended.action, suspended.outcome, suspended.level) == ("failed", "failure", "error")
+    assert suspended.ids == [MSG]
+    assert suspended.labels["service_instance_id"] == "6e4d7b02-4fb0-4a7b-9e0e-2a3b7c1d9e22"
+    assert suspended.labels["send_port"] == "SP_SAP_Orders" and suspended.service == "SP_SAP_Orders"
+    assert suspended.labels["adapter"] == "WCF-SQL" and suspended.host == "BTS01.corp.local"
+    assert suspended.error_code == "5754"
+    assert suspended.error_message.startswith("System.Data.SqlClient.SqlException")
+    assert (retry.action, retry.level) == ("retried", "warn")
+    assert retry.error_class is None
+    assert xlang.labels["event_source"] == "XLANG/s" and xlang.error_type == "XPathUpdateException"
+    assert xlang.labels["service_instance_id"] == "9f0e1d2c-3b4a-4958-8776-655443322110"
+    assert [d.reason for d in dead] == ["parse_error: biztalk: event from 'MSSQLSERVER', not a "
+                                        "BizTalk source"]
+
+
+def test_event_viewer_tab_export_with_multiline_quoted_description(parse_data):
+    events, dead = parse_data("biztalk", "biztalk/eventviewer-export.txt")
+    assert dead == []
+    suspended, info, retry = events
+    assert suspended.timestamp_ms == iso_to_ms("2024-03-01T10:15:34Z")
+    assert suspended.labels["receive_location"] == "RL_Orders_File"
+    assert suspended.ids == ["biztalk.msg:1f2e3d4c-5b6a-4798-8a9b-0c1d2e3f4a5b"]
+    assert suspended.error_class == "validation"
+    assert '"FILE"' in suspended.message  # doubled quotes undone
+    assert info.level == "info" and info.outcome == "unknown"
+    assert retry.timestamp_ms == iso_to_ms("2024-03-01T13:16:30Z")  # 1:16:30 PM
+    assert retry.error_class is None and retry.labels["url"].startswith("https://as2")
+
+
+def test_saved_message_context(parse_data):
+    events, dead = parse_data("biztalk", CONTEXT)
+    assert dead == []
+    (ev,) = events
+    assert ev.ids == [MSG, "biztalk.interchange:a0b1c2d3-e4f5-4607-8819-2a3b4c5d6e7f",
+                      "order:4711"]
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:15:34.200Z")  # ErrorReport.FailureTime
+    assert ev.error_type == "FailedMessage" and ev.error_code == "0xc0c01680"
+    assert ev.error_class == "validation"
+    assert ev.labels["receive_port"] == "RP_Orders" and ev.labels["partnercode"] == "ACME-DE"
+
+
+def test_malformed_and_nack(parse_data):
+    events, dead = parse_data("biztalk", "biztalk/malformed.txt")
+    (nack,) = events
+    assert (nack.action, nack.outcome, nack.level) == ("rejected", "failure", "warn")
+    assert nack.ids == [MSG] and nack.timestamp_estimated
+    assert [(d.line, d.field) for d in dead] == [(1, None), (3, "columns"), (4, "ContextInfo")]
+
+
+def test_detect():
+    assert biztalk.detect("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+                          "<System><Provider Name='BizTalk Server'/>")
+    assert not biztalk.detect("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
+                              "<System><Provider Name='MSSQLSERVER'/>")
+    assert biztalk.detect("Error\t3/1/2024 10:15:34 AM\tBizTalk Server\t5754\tBizTalk Server\t\"x\"")

@@ -1,0 +1,106 @@
+from collector.event import iso_to_ms
+
+CORR = "correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"
+
+
+def test_default_pattern_lines_carry_correlation_processor_and_app(parse_data):
+    events, dead = parse_data("mule", "mule/app-runtime.log")
+    assert dead == []
+    assert len(events) == 6
+    first = events[0]
+    assert first.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.123Z")
+    assert first.level == "info" and first.action == "logged"
+    assert first.ids == [CORR] and first.message_id == CORR
+    assert first.service == "order-api"
+    assert first.labels["processor"] == "order-main/processors/0"
+    assert first.labels["mule_flow"] == "order-main"
+    assert first.message == "Received order 4711 from partner ACME"
+
+
+def test_short_event_variant_and_redaction(parse_data):
+    events, _ = parse_data("mule", "mule/app-runtime.log")
+    second = events[1]
+    assert second.ids == [CORR]
+    assert "processor" not in second.labels
+    assert "jane.doe@example.com" not in second.message
+    assert "4111 1111 1111 1111" not in second.message
+    assert "[REDACTED:card]" in second.message and "[REDACTED:email]" in second.message
+
+
+def test_error_block_gives_error_type_code_and_class(parse_data):
+    events, _ = parse_data("mule", "mule/app-runtime.log")
+    err = events[3]
+    assert err.level == "error" and err.outcome == "failure" and err.action == "failed"
+    assert err.error_type == "HTTP:CONNECTIVITY" and err.error_code == "CONNECTIVITY"
+    assert err.error_message.startswith("HTTP POST on resource")
+    assert err.error_class == "connectivity"
+    assert err.labels["mule_element"].startswith("order-main/processors/2 @ order-api")
+    assert err.signature and len(err.signature) == 16
+    assert err.labels["signature_template"] == "HTTP POST on resource '<str>' failed: Connection refused."
+
+
+def test_dataweave_message_spans_lines_and_classifies_as_mapping(parse_data):
+    events, _ = parse_data("mule", "mule/app-runtime.log")
+    dw = events[5]
+    assert dw.error_type == "MULE:EXPRESSION"
+    assert "payload.amount as Number" in dw.error_message
+    assert dw.error_class == "mapping"
+    assert dw.labels["mule_flow"] == "invoice-sync"
+
+
+def test_empty_event_context_gives_no_ids(parse_data):
+    events, _ = parse_data("mule", "mule/app-runtime.log")
+    assert events[4].message == "Heartbeat ok" and events[4].ids == []
+
+
+def test_banners_are_platform_health_not_errors(parse_data):
+    events, dead = parse_data("mule", "mule/mule_ee.log")
+    assert dead == []
+    lifecycle = [(e.service, e.labels.get("mule_lifecycle"), e.outcome) for e in events
+                 if "mule_lifecycle" in e.labels]
+    assert lifecycle == [
+        ("order-api", "started", "success"),
+        ("billing-api", "failed", "failure"),
+        ("order-api", "deployed", "success"),
+        ("billing-api", "failed", "failure"),
+    ]
+    started = next(e for e in events if e.labels.get("mule_lifecycle") == "started")
+    assert started.level == "info" and started.error_class is None
+
+
+def test_classic_layout_and_java_stack_trace(parse_data):
+    events, _ = parse_data("mule", "mule/mule_ee.log")
+    warn = next(e for e in events if e.level == "warn")
+    assert warn.message.startswith("Connection reset by peer")
+    assert warn.labels["logger"].endswith("GrizzlyServerManager")
+    timeout = events[-1]
+    assert timeout.error_type == "java.util.concurrent.TimeoutException"
+    assert timeout.error_stack_trace.count("\tat ") == 2
+    assert timeout.error_class == "timeout"
+    assert timeout.service == "order-api"
+
+
+def test_malformed_records_are_dead_lettered_or_flagged(parse_data):
+    events, dead = parse_data("mule", "mule/malformed.log")
+    reasons = [(d.line, d.reason.split(":")[0]) for d in dead]
+    assert reasons == [(1, "parse_error"), (4, "parse_error")]
+    assert "JsonLogger" in dead[1].reason
+    impossible = events[0]
+    assert impossible.timestamp_estimated and impossible.timestamp_ms == 1_709_900_000_000
+
+
+def test_json_logger_inside_runtime_log(parse_data):
+    events, _ = parse_data("mule", "mule/malformed.log")
+    jl = events[-1]
+    assert jl.dataset == "mulesoft.jsonlogger"
+    assert jl.action == "delivered" and jl.outcome == "success"
+    assert jl.duration_ns == 1843 * 1_000_000
+    assert "order:4711" in jl.ids and jl.message == "Order sent to SAP"
+    assert jl.labels["mule_location"] == "order-api.xml:31"
+
+
+def test_default_zone_applies_to_log4j_dates(parse_data):
+    from zoneinfo import ZoneInfo
+
+    events, _ = parse_data("mule", "mule/app-runtime.log", tz=ZoneInfo("Europe/Berlin"))
+    assert events[0].timestamp_ms == iso_to_ms("2024-03-01T09:15:32.123Z")

@@ -1,0 +1,52 @@
+from collector.event import iso_to_ms
+from collector.parsers import mule_json
+
+
+def test_trace_points_map_to_actions_and_outcomes(parse_data):
+    events, dead = parse_data("mule-json", "mule-json/cloudhub-export.jsonl")
+    assert dead == []
+    assert [(e.labels["trace_point"], e.action, e.outcome) for e in events] == [
+        ("START", "received", "unknown"),
+        ("BEFORE_REQUEST", "sent", "unknown"),
+        ("EXCEPTION", "failed", "failure"),
+        ("END", "completed", "success"),
+    ]
+    assert {e.message_id for e in events} == {"correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"}
+
+
+def test_fields_content_ids_and_offsets(parse_data):
+    events, _ = parse_data("mule-json", "mule-json/cloudhub-export.jsonl")
+    start, before, exc, end = events
+    assert start.service == "order-api" and start.labels["environment"] == "prod"
+    assert start.labels["mule_flow"] == "order-main"
+    assert "order:4711" in start.ids
+    assert start.labels["customeremail"] == "[REDACTED:email]"
+    assert before.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.138Z")  # +01:00 offset
+    assert before.duration_ns == 15_000_000
+    assert exc.error_type == "HTTP:TIMEOUT" and exc.error_class == "timeout"
+    assert exc.level == "error"
+    assert end.duration_ns == 30_100_000_000
+
+
+def test_pretty_printed_objects_are_framed_per_object(parse_data):
+    events, dead = parse_data("mule-json", "mule-json/pretty-console.log")
+    assert dead == []
+    assert [e.action for e in events] == ["transformed", "completed"]
+    assert events[0].level == "debug"
+    assert "invoice:INV-2024-0042" in events[0].ids  # from a JSON string in content
+    assert events[0].payload_bytes == len('{"invoiceNumber":"INV-2024-0042"}')
+
+
+def test_malformed(parse_data):
+    events, dead = parse_data("mule-json", "mule-json/malformed.jsonl")
+    assert [e.message for e in events] == ["no timestamp here", "bad time"]
+    assert all(e.timestamp_estimated for e in events)
+    assert events[0].level == "warn"
+    assert events[1].duration_ns is None  # "abc" elapsed ignored
+    assert [d.line for d in dead] == [2, 4]
+    assert "not JSON Logger output" in dead[1].reason
+
+
+def test_detect():
+    assert mule_json.detect('{"correlationId":"x","tracePoint":"START"}')
+    assert not mule_json.detect('{"level":"INFO"}')

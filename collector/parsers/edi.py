@@ -1,0 +1,67 @@
+"""What X12 and EDIFACT share: who the trading partner is, and how control numbers are keyed.
+
+Control numbers (ISA13, GS06, ST02, UNB 0020, UNH 0062) are assigned by the *sender* of an
+interchange and are only unique per sender/receiver pair: both sides of a partnership usually
+count from 1, and one sender counts separately per partner. So every typed ID built from a
+control number is qualified by the pair in the original direction, ``<sender>><receiver>``
+(interchange-level IDs: ISA06/ISA08, UNB sender/recipient). An acknowledgement travels the
+other way, so it keys the IDs it echoes with its own receiver first; that is what makes an
+850 sent from US to P and the 997 that P returns share ``x12.st:US>P:<GS06>:<ST02>`` without
+any configuration, and keeps P's own GS06=17 (``x12.gs:P>US:17``) apart from ours.
+
+``midwatch.partner`` is the side that is not us. ``ParseContext.edi_own_ids`` names our IDs;
+without it midwatch assumes the usual receiving deployment: documents arrive (partner =
+sender) and acknowledgements leave (partner = receiver).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.event import Event
+from collector.parsers.base import ParseContext
+
+DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
+
+
+@dataclass(slots=True, frozen=True)
+class Parties:
+    """Sender and receiver of one interchange, as written in its header."""
+
+    sender: str
+    receiver: str
+
+    @property
+    def pair(self) -> str:
+        return f"{self.sender}>{self.receiver}"
+
+    @property
+    def reversed_pair(self) -> str:
+        """The pair of the interchange an acknowledgement answers."""
+        return f"{self.receiver}>{self.sender}"
+
+
+def direction(parties: Parties, ctx: ParseContext, *, is_ack: bool) -> str:
+    """``inbound`` or ``outbound`` as seen from us."""
+    own = ctx.edi_own_ids
+    if parties.receiver in own:
+        return "inbound"
+    if parties.sender in own:
+        return "outbound"
+    return "outbound" if is_ack else "inbound"
+
+
+def partner(parties: Parties, way: str) -> str:
+    return parties.sender if way == "inbound" else parties.receiver
+
+
+def mark_invalid(ev: Event, reason: str, error_type: str) -> Event:
+    """Turn an event into the validation failure an envelope defect is."""
+    ev.outcome = "failure"
+    ev.level = "error"
+    ev.action = "failed"
+    ev.error_class = "validation"
+    ev.error_type = error_type
+    ev.error_message = reason
+    ev.message = reason if not ev.message else f"{ev.message}: {reason}"
+    return ev

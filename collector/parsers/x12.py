@@ -1,0 +1,551 @@
+"""ANSI X12 interchanges: one event per transaction set, acknowledgements linked to originals.
+
+Delimiters come from the ISA segment itself, which is fixed width (106 characters): the
+element separator is character 4, the component separator ISA16 (character 105), the segment
+terminator character 106, and from version 00403 on ISA11 is the repetition separator. Line
+breaks after the terminator (or in the middle of segments, as 80-column wrapped files have)
+are not data and are dropped, unless the terminator is itself a line break.
+
+Typed IDs (see ``collector.parsers.edi`` for why every control number carries the
+sender>receiver pair of the interchange that assigned it):
+
+- ``x12.isa:<ISA06>><ISA08>:<ISA13>``
+- ``x12.gs:<ISA06>><ISA08>:<GS06>``
+- ``x12.st:<ISA06>><ISA08>:<GS06>:<ST02>`` (the document; ST02 is unique within a group)
+- business keys where the document holds them cheaply: 850 BEG03 and 855 BAK03 ``order:``,
+  810 BIG02 ``invoice:`` (BIG04 ``order:``), 856 BSN02 ``shipment:``.
+
+A 997/999 yields one event per AK2 loop (the set it answers: AK5/IK5) and one per AK9 (the
+group), carrying the *original's* ``x12.gs``/``x12.st`` IDs keyed by the reversed pair; its
+own control numbers are labels, because as IDs they would merge the traces of every set one
+acknowledgement answers. A TA1 links to the original ``x12.isa`` the same way.
+
+Envelope defects (missing trailers, control numbers or counts that disagree, truncated or
+inconsistent ISA) become failure events with ``error_class=validation`` and a reason naming
+the segment, what was expected and what was found; they never raise.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from collector.event import Event, Record
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.edi import DIRECTION_ACTION, Parties, direction, mark_invalid, partner
+from collector.parsers.fields import set_label
+from collector.timeparse import civil_to_ms
+
+NAME = "x12"
+DATASET = "edi.x12"
+START = re.compile(r"ISA[^\w\s]")
+ISA_LENGTH = 106
+# Where the element separator must sit in the fixed-width ISA (0-based).
+_ISA_SEPARATOR_AT = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
+ENVELOPE_ERROR = "x12.envelope"
+
+_SET_NAMES = {
+    "810": "invoice", "850": "purchase order", "855": "PO acknowledgment",
+    "856": "ship notice", "860": "PO change", "865": "PO change acknowledgment",
+    "820": "payment order", "832": "price catalog", "846": "inventory inquiry",
+    "940": "warehouse shipping order", "945": "warehouse shipping advice",
+    "997": "functional acknowledgment", "999": "implementation acknowledgment",
+}
+# (segment, element index, ID kind) holding the business key of a transaction set.
+_BUSINESS_KEYS = {
+    "850": (("BEG", 3, "order"),),
+    "855": (("BAK", 3, "order"),),
+    "860": (("BCH", 3, "order"),),
+    "810": (("BIG", 2, "invoice"), ("BIG", 4, "order")),
+    "856": (("BSN", 2, "shipment"), ("PRF", 1, "order")),
+}
+_ACK_SETS = frozenset({"997", "999"})
+# AK501/IK501 and AK901 codes -> (action, outcome, level)
+_ACK_STATUS = {
+    "A": ("acknowledged", "success", "info"),
+    "E": ("acknowledged", "success", "warn"),
+    "P": ("acknowledged", "failure", "warn"),
+    "R": ("rejected", "failure", "error"),
+    "M": ("rejected", "failure", "error"),
+    "W": ("rejected", "failure", "error"),
+    "X": ("rejected", "failure", "error"),
+}
+_STATUS_WORDS = {
+    "A": "accepted", "E": "accepted with errors", "P": "partially accepted", "R": "rejected",
+    "M": "rejected (message authentication code failed)", "W": "rejected (assurance failed)",
+    "X": "rejected (content could not be decrypted)",
+}
+_SET_ERRORS = {  # AK502-AK506 / IK502
+    "1": "transaction set not supported", "2": "transaction set trailer missing",
+    "3": "ST02/SE02 control numbers do not match", "4": "segment count does not match SE01",
+    "5": "one or more segments in error", "6": "missing or invalid transaction set identifier",
+    "7": "missing or invalid transaction set control number",
+    "23": "transaction set control number not unique within the group",
+    "I5": "implementation: one or more segments in error",
+    "I6": "implementation convention not supported",
+}
+_GROUP_ERRORS = {  # AK905-AK909
+    "1": "functional group not supported", "2": "functional group version not supported",
+    "3": "functional group trailer missing", "4": "GS06/GE02 control numbers do not agree",
+    "5": "transaction set count does not match GE01", "6": "group control number syntax error",
+}
+_SEGMENT_ERRORS = {  # AK304 / IK304
+    "1": "unrecognized segment ID", "2": "unexpected segment", "3": "required segment missing",
+    "4": "loop occurs over maximum times", "5": "segment exceeds maximum use",
+    "6": "segment not in defined transaction set", "7": "segment not in proper sequence",
+    "8": "segment has data element errors", "I4": "'not used' segment present",
+    "I6": "implementation dependent segment missing", "I7": "loop occurs under minimum times",
+    "I8": "segment has data element errors", "I9": "implementation dependent 'not used' "
+                                                 "segment present",
+}
+_ELEMENT_ERRORS = {  # AK403 / IK403
+    "1": "mandatory data element missing", "2": "conditional required data element missing",
+    "3": "too many data elements", "4": "data element too short", "5": "data element too long",
+    "6": "invalid character in data element", "7": "invalid code value", "8": "invalid date",
+    "9": "invalid time", "10": "exclusion condition violated", "12": "too many repetitions",
+    "13": "too many components", "I10": "implementation 'not used' data element present",
+    "I12": "implementation pattern match failure", "I13": "implementation dependent data "
+                                                           "element missing",
+}
+_TA1_NOTES = {
+    "000": "no error", "001": "ISA13/IEA02 control numbers do not match",
+    "002": "standard not supported", "003": "version not supported",
+    "004": "segment terminator is invalid", "005": "invalid sender ID qualifier",
+    "006": "invalid sender ID", "007": "invalid receiver ID qualifier",
+    "008": "invalid receiver ID", "009": "unknown receiver ID",
+    "014": "invalid interchange date", "015": "invalid interchange time",
+    "018": "invalid interchange control number", "021": "invalid number of included groups",
+    "022": "invalid control structure", "023": "improper (premature) end of file",
+    "024": "invalid interchange content", "025": "duplicate interchange control number",
+    "026": "invalid data element separator", "027": "invalid component element separator",
+}
+
+
+class _Broken(Exception):
+    """An interchange whose delimiters cannot be read: nothing inside it is trustworthy."""
+
+
+def detect(line: str) -> bool:
+    return START.match(line) is not None
+
+
+@dataclass(slots=True)
+class _Interchange:
+    parties: Parties
+    control: str
+    timestamp_ms: int
+    estimated: bool
+    labels: dict[str, str]
+    separator: str
+    way: str = "inbound"
+    groups: int = 0
+
+
+@dataclass(slots=True)
+class _Group:
+    functional_id: str
+    control: str
+    version: str
+    timestamp_ms: int | None
+    sets: int = 0
+    events: list[Event] = field(default_factory=list)
+
+
+# --- framing ------------------------------------------------------------------------------
+
+def _segments(text: str) -> tuple[list[list[str]], str]:
+    """The segments of an interchange text, split into elements, and its element separator."""
+    text = text.lstrip("\ufeff \t\r\n")
+    if len(text) > 105 and text[105] in "\r\n":
+        terminator = "\n"
+        body = text.replace("\r\n", "\n").replace("\r", "\n")
+    else:
+        body = text.replace("\r", "").replace("\n", "")
+        terminator = body[105] if len(body) > 105 else ""
+    isa = body[:ISA_LENGTH]
+    if len(isa) < ISA_LENGTH or not terminator:
+        raise _Broken(f"ISA segment truncated: the interchange has {len(body)} characters, "
+                      f"an ISA alone is exactly {ISA_LENGTH} including its terminator")
+    sep = isa[3]
+    if sep.isalnum() or sep.isspace():
+        raise _Broken(f"ISA element separator (character 4) is {sep!r}; it must be a "
+                      f"punctuation character such as '*'")
+    for pos in _ISA_SEPARATOR_AT:
+        if isa[pos] != sep:
+            raise _Broken(f"ISA character {pos + 1} is {isa[pos]!r}, expected the element "
+                          f"separator {sep!r}: the ISA is not fixed width (106 characters) or "
+                          f"its delimiters are wrong")
+    component = isa[104]
+    delimiters = {"element separator": sep, "component separator (ISA16)": component,
+                  "segment terminator": terminator}
+    if len(set(delimiters.values())) < 3 or component.isalnum() or terminator.isalnum():
+        shown = ", ".join(f"{k} {v!r}" for k, v in delimiters.items())
+        raise _Broken(f"ISA delimiters are unusable ({shown}): they must be distinct "
+                      f"non-alphanumeric characters")
+    segments = []
+    for raw in body.split(terminator):
+        raw = raw.strip()
+        if raw:
+            segments.append(raw.split(sep))
+    return segments, sep
+
+
+def _el(seg: list[str], index: int) -> str:
+    return seg[index].strip() if len(seg) > index else ""
+
+
+# --- timestamps ---------------------------------------------------------------------------
+
+def _edi_time(date: str, time: str, ctx: ParseContext) -> int | None:
+    """CCYYMMDD or YYMMDD plus HHMM[SS[d..]] in the context zone (X12 carries no zone)."""
+    if not (date.isdigit() and time[:4].isdigit()):
+        return None
+    if len(date) == 6:
+        year = 2000 + int(date[:2])
+        date = f"{year}{date[2:]}"
+    if len(date) != 8 or len(time) < 4:
+        return None
+    seconds = int(time[4:6]) if time[4:6].isdigit() else 0
+    fraction = time[6:8] if time[6:8].isdigit() else ""
+    return civil_to_ms(int(date[:4]), int(date[4:6]), int(date[6:8]), int(time[:2]),
+                       int(time[2:4]), seconds, int((fraction + "000")[:3]), None, ctx.tz)
+
+
+# --- the walk -----------------------------------------------------------------------------
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    try:
+        segments, sep = _segments(record.text)
+    except _Broken as exc:
+        if not record.text.lstrip("\ufeff \t\r\n").startswith("ISA"):
+            raise ParseError("not an X12 interchange (expected it to start with ISA)",
+                             field="ISA") from None
+        ev = Event(timestamp_ms=ctx.now_ms, timestamp_estimated=True, dataset=DATASET,
+                   platform="edi", message="X12 interchange unreadable")
+        return [mark_invalid(ev, str(exc), ENVELOPE_ERROR)]
+    events: list[Event] = []
+    pos = 0
+    while pos < len(segments):
+        pos = _interchange(segments, pos, sep, ctx, events)
+    return events
+
+
+def _new_event(ic: _Interchange, ts: int | None = None) -> Event:
+    ev = Event(timestamp_ms=ts if ts is not None else ic.timestamp_ms,
+               timestamp_estimated=ic.estimated and ts is None, dataset=DATASET,
+               platform="edi", partner=partner(ic.parties, ic.way))
+    ev.labels.update(ic.labels)
+    return ev
+
+
+def _envelope_failure(ic: _Interchange, reason: str, group: _Group | None = None) -> Event:
+    ev = _new_event(ic, group.timestamp_ms if group else None)
+    ev.add_id("x12.isa", f"{ic.parties.pair}:{ic.control}")
+    if group is not None:
+        ev.add_id("x12.gs", f"{ic.parties.pair}:{group.control}")
+        set_label(ev, "x12_gs06", group.control)
+    return mark_invalid(ev, reason, ENVELOPE_ERROR)
+
+
+def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
+                 out: list[Event]) -> int:
+    isa = segs[pos]
+    if isa[0] != "ISA":
+        # Text after an IEA that does not open a new interchange: skip to the next ISA.
+        end = next((i for i in range(pos + 1, len(segs)) if segs[i][0] == "ISA"), len(segs))
+        ev = Event(timestamp_ms=ctx.now_ms, timestamp_estimated=True, dataset=DATASET,
+                   platform="edi")
+        out.append(mark_invalid(ev, f"segment {pos + 1} is {isa[0]!r} outside any interchange "
+                                    f"(expected ISA); {end - pos} segments skipped",
+                                ENVELOPE_ERROR))
+        return end
+    if len(isa) != 17:
+        ev = Event(timestamp_ms=ctx.now_ms, timestamp_estimated=True, dataset=DATASET,
+                   platform="edi")
+        out.append(mark_invalid(ev, f"ISA has {len(isa) - 1} elements, expected 16",
+                                ENVELOPE_ERROR))
+        return len(segs)
+    ic = _read_isa(isa, sep, ctx)
+    pos += 1
+    while pos < len(segs):
+        tag = segs[pos][0]
+        if tag == "GS":
+            pos = _group(segs, pos, ic, ctx, out)
+            ic.groups += 1
+        elif tag == "TA1":
+            out.append(_ta1(segs[pos], ic))
+            pos += 1
+        elif tag == "IEA":
+            _check_iea(segs[pos], ic, out)
+            return pos + 1
+        elif tag == "ISA":
+            break
+        else:
+            reason, pos = _stray(segs, pos, ic, ("GS", "TA1", "IEA", "ISA"))
+            out.append(_envelope_failure(ic, reason))
+    out.append(_envelope_failure(ic, f"interchange ISA13 {ic.control} has no IEA trailer "
+                                     f"(the record ends after segment {pos})"
+                                 if pos >= len(segs) else
+                                 f"interchange ISA13 {ic.control} has no IEA trailer (a new "
+                                 f"ISA starts at segment {pos + 1})"))
+    return pos
+
+
+def _read_isa(isa: list[str], isa_separator: str, ctx: ParseContext) -> _Interchange:
+    parties = Parties(sender=isa[6].strip(), receiver=isa[8].strip())
+    ts = _edi_time(isa[9], isa[10], ctx)
+    labels = {"x12_isa13": isa[13].strip(), "x12_sender_qualifier": isa[5].strip(),
+              "x12_sender_id": parties.sender, "x12_receiver_qualifier": isa[7].strip(),
+              "x12_receiver_id": parties.receiver, "x12_version": isa[12].strip(),
+              "x12_usage": isa[15].strip()}
+    return _Interchange(parties=parties, control=isa[13].strip(),
+                        timestamp_ms=ts if ts is not None else ctx.now_ms,
+                        estimated=ts is None, labels=labels, separator=isa_separator)
+
+
+def _check_iea(iea: list[str], ic: _Interchange, out: list[Event]) -> None:
+    control, count = _el(iea, 2), _el(iea, 1)
+    if control != ic.control:
+        out.append(_envelope_failure(ic, f"IEA02 {control!r} does not match ISA13 "
+                                         f"{ic.control!r}"))
+    elif count != str(ic.groups) and count.lstrip("0") != str(ic.groups):
+        out.append(_envelope_failure(ic, f"IEA01 says {count or 'nothing'} functional groups, "
+                                         f"interchange ISA13 {ic.control} has {ic.groups}"))
+
+
+def _group(segs: list[list[str]], pos: int, ic: _Interchange, ctx: ParseContext,
+           out: list[Event]) -> int:
+    gs = segs[pos]
+    group = _Group(functional_id=_el(gs, 1), control=_el(gs, 6), version=_el(gs, 8),
+                   timestamp_ms=_edi_time(_el(gs, 4), _el(gs, 5), ctx))
+    if ic.groups == 0:
+        ic.way = direction(ic.parties, ctx, is_ack=group.functional_id == "FA")
+    pos += 1
+    while pos < len(segs):
+        tag = segs[pos][0]
+        if tag == "ST":
+            pos = _transaction_set(segs, pos, ic, group, out)
+            group.sets += 1
+        elif tag == "GE":
+            _check_ge(segs[pos], ic, group, out)
+            return pos + 1
+        elif tag in ("GS", "IEA", "ISA"):
+            break
+        else:
+            reason, pos = _stray(segs, pos, ic, ("ST", "GE", "GS", "IEA", "ISA"))
+            out.append(_envelope_failure(ic, reason, group))
+    out.append(_envelope_failure(ic, f"functional group GS06 {group.control} has no GE "
+                                     f"trailer (found {_found(segs, pos)})", group))
+    return pos
+
+
+def _stray(segs: list[list[str]], pos: int, ic: _Interchange,
+           expected: tuple[str, ...]) -> tuple[str, int]:
+    """One reason for a run of segments that belong nowhere, and where the run ends."""
+    end = pos + 1
+    while end < len(segs) and segs[end][0] not in expected:
+        end += 1
+    tag = segs[pos][0]
+    if len(tag) > 3 or not tag.isalnum():
+        reason = (f"segment {pos + 1} starts {tag[:24]!r}, not a segment ID: its elements are "
+                  f"not separated by the ISA element separator {ic.separator!r} "
+                  f"(wrong delimiters?)")
+    else:
+        reason = f"unexpected {tag} at segment {pos + 1} (expected {' or '.join(expected[:-1])})"
+    if end - pos > 1:
+        reason += f"; segments {pos + 2}-{end} skipped with it"
+    return reason, end
+
+
+def _found(segs: list[list[str]], pos: int) -> str:
+    return f"{segs[pos][0]} at segment {pos + 1}" if pos < len(segs) else "the end of the record"
+
+
+def _check_ge(ge: list[str], ic: _Interchange, group: _Group, out: list[Event]) -> None:
+    control, count = _el(ge, 2), _el(ge, 1)
+    if control != group.control:
+        out.append(_envelope_failure(ic, f"GE02 {control!r} does not match GS06 "
+                                         f"{group.control!r}", group))
+    elif count.lstrip("0") != str(group.sets).lstrip("0"):
+        out.append(_envelope_failure(ic, f"GE01 says {count or 'nothing'} transaction sets, "
+                                         f"group GS06 {group.control} has {group.sets}", group))
+
+
+def _transaction_set(segs: list[list[str]], pos: int, ic: _Interchange, group: _Group,
+                     out: list[Event]) -> int:
+    st = segs[pos]
+    set_id, control = _el(st, 1), _el(st, 2)
+    start = pos
+    pos += 1
+    while pos < len(segs) and segs[pos][0] not in ("SE", "ST", "GE", "GS", "IEA", "ISA"):
+        pos += 1
+    body = segs[start + 1:pos]
+    problem = None
+    if pos < len(segs) and segs[pos][0] == "SE":
+        se = segs[pos]
+        count = pos - start + 1
+        if _el(se, 2) != control:
+            problem = f"SE02 {_el(se, 2)!r} does not match ST02 {control!r}"
+        elif _el(se, 1) != str(count) and _el(se, 1).lstrip("0") != str(count):
+            problem = (f"SE01 says {_el(se, 1) or 'nothing'} segments, transaction set has "
+                       f"{count} (counting ST and SE)")
+        pos += 1
+    else:
+        problem = f"transaction set has no SE trailer (found {_found(segs, pos)})"
+    if set_id in _ACK_SETS and problem is None:
+        out.extend(_acknowledgement(set_id, control, body, ic, group))
+        return pos
+    ev = _document(set_id, control, body, ic, group)
+    if problem:
+        mark_invalid(ev, f"{problem} ({set_id} ST02 {control} in GS06 {group.control})",
+                     ENVELOPE_ERROR)
+    out.append(ev)
+    return pos
+
+
+def _document(set_id: str, control: str, body: list[list[str]], ic: _Interchange,
+              group: _Group) -> Event:
+    ev = _new_event(ic, group.timestamp_ms)
+    pair = ic.parties.pair
+    ev.action = DIRECTION_ACTION[ic.way]
+    ev.outcome = "success"
+    ev.add_id("x12.st", f"{pair}:{group.control}:{control}")
+    ev.add_id("x12.gs", f"{pair}:{group.control}")
+    ev.add_id("x12.isa", f"{pair}:{ic.control}")
+    keys = _BUSINESS_KEYS.get(set_id)
+    if keys:
+        wanted = {tag for tag, _i, _k in keys}
+        for seg in body:
+            if seg[0] in wanted:
+                for tag, index, kind in keys:
+                    if tag == seg[0]:
+                        ev.add_id(kind, _el(seg, index))
+                wanted.discard(seg[0])
+                if not wanted:
+                    break
+    ev.message_id = f"x12.st:{pair}:{group.control}:{control}"
+    name = _SET_NAMES.get(set_id, "transaction set")
+    ev.message = (f"X12 {set_id} {name} ST02 {control} {ev.action} "
+                  f"{'from' if ic.way == 'inbound' else 'to'} {ev.partner} "
+                  f"(GS06 {group.control}, ISA13 {ic.control})")
+    _group_labels(ev, set_id, control, group)
+    return ev
+
+
+def _group_labels(ev: Event, set_id: str, control: str, group: _Group) -> None:
+    set_label(ev, "x12_transaction_set", set_id)
+    set_label(ev, "x12_st02", control)
+    set_label(ev, "x12_functional_id", group.functional_id)
+    set_label(ev, "x12_gs06", group.control)
+    set_label(ev, "x12_gs_version", group.version)
+
+
+# --- acknowledgements ---------------------------------------------------------------------
+
+def _codes(seg: list[str], first: int, last: int, table: dict[str, str]) -> list[str]:
+    return [f"{c} ({table.get(c, 'code not known to midwatch')})"
+            for c in (_el(seg, i) for i in range(first, last + 1)) if c]
+
+
+def _segment_error(seg: list[str]) -> str:
+    loop = f" in loop {_el(seg, 3)}" if _el(seg, 3) else ""
+    code = _el(seg, 4)
+    return (f"segment {_el(seg, 1)} at position {_el(seg, 2)}{loop}: "
+            f"{_SEGMENT_ERRORS.get(code, 'code ' + code) if code else 'error'}")
+
+
+def _element_error(seg: list[str]) -> str:
+    code = _el(seg, 3)
+    bad = f" (bad value {_el(seg, 4)!r})" if _el(seg, 4) else ""
+    return (f"element {_el(seg, 1)}: {_ELEMENT_ERRORS.get(code, 'code ' + code)}{bad}")
+
+
+def _ack_event(status: str, ic: _Interchange, ack: _Group, ack_type: str, ack_control: str,
+               ) -> Event:
+    ev = _new_event(ic, ack.timestamp_ms)
+    ev.action, ev.outcome, ev.level = _ACK_STATUS.get(status, ("acknowledged", "unknown", "warn"))
+    if ev.outcome == "failure":
+        ev.error_class = "validation"
+    set_label(ev, "x12_ack_type", ack_type)
+    set_label(ev, "x12_ack_st02", ack_control)
+    set_label(ev, "x12_ack_gs06", ack.control)
+    set_label(ev, "x12_ack_status", status)
+    return ev
+
+
+def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic: _Interchange,
+                     ack: _Group) -> list[Event]:
+    """997/999: events for each answered set (AK2..AK5) and for the group (AK9)."""
+    original = ic.parties.reversed_pair
+    events: list[Event] = []
+    functional_id = original_gs = ""
+    current: tuple[str, str] | None = None
+    details: list[str] = []
+    for seg in body:
+        tag = seg[0]
+        if tag == "AK1":
+            functional_id, original_gs = _el(seg, 1), _el(seg, 2)
+        elif tag == "AK2":
+            current, details = (_el(seg, 1), _el(seg, 2)), []
+        elif tag in ("AK3", "IK3"):
+            details.append(_segment_error(seg))
+        elif tag in ("AK4", "IK4"):
+            details.append(_element_error(seg))
+        elif tag in ("AK5", "IK5") and current is not None:
+            set_id, original_st = current
+            ev = _ack_event(_el(seg, 1), ic, ack, ack_type, ack_control)
+            ev.add_id("x12.st", f"{original}:{original_gs}:{original_st}")
+            ev.add_id("x12.gs", f"{original}:{original_gs}")
+            _ack_errors(ev, _codes(seg, 2, 6, _SET_ERRORS), details)
+            ev.message = (f"X12 {ack_type} from {ic.parties.sender}: {set_id} ST02 "
+                          f"{original_st} (GS06 {original_gs}) "
+                          f"{_STATUS_WORDS.get(_el(seg, 1), 'status ' + _el(seg, 1))}")
+            _group_labels(ev, set_id, original_st, _Group(functional_id, original_gs, "", None))
+            events.append(ev)
+            current, details = None, []
+        elif tag == "AK9":
+            ev = _ack_event(_el(seg, 1), ic, ack, ack_type, ack_control)
+            ev.add_id("x12.gs", f"{original}:{original_gs}")
+            _ack_errors(ev, _codes(seg, 5, 9, _GROUP_ERRORS), [])
+            ev.message = (f"X12 {ack_type} from {ic.parties.sender}: group {functional_id} "
+                          f"GS06 {original_gs} {_STATUS_WORDS.get(_el(seg, 1), 'status ' + _el(seg, 1))}"
+                          f" ({_el(seg, 4) or '?'} of {_el(seg, 3) or '?'} received sets accepted,"
+                          f" {_el(seg, 2) or '?'} included)")
+            set_label(ev, "x12_functional_id", functional_id)
+            set_label(ev, "x12_gs06", original_gs)
+            events.append(ev)
+    if not events:
+        ev = _document(ack_type, ack_control, body, ic, ack)
+        return [mark_invalid(ev, f"{ack_type} ST02 {ack_control} has no AK5/IK5 or AK9 "
+                                 f"segment: nothing is acknowledged", ENVELOPE_ERROR)]
+    for ev in events:
+        ev.message_id = ev.ids[0]
+    return events
+
+
+def _ack_errors(ev: Event, codes: list[str], details: list[str]) -> None:
+    if not codes and not details:
+        return
+    ev.error_type = f"x12.{ev.labels['x12_ack_type']}"
+    ev.error_code = ",".join(c.split(" ", 1)[0] for c in codes) or None
+    ev.error_message = "; ".join(codes + details)
+
+
+def _ta1(seg: list[str], ic: _Interchange) -> Event:
+    status, note = _el(seg, 4), _el(seg, 5)
+    ev = _new_event(ic)
+    ev.action, ev.outcome, ev.level = _ACK_STATUS.get(status, ("acknowledged", "unknown", "warn"))
+    original = _el(seg, 1)
+    ev.add_id("x12.isa", f"{ic.parties.reversed_pair}:{original}")
+    ev.message = (f"X12 TA1 from {ic.parties.sender}: interchange ISA13 {original} "
+                  f"{_STATUS_WORDS.get(status, 'status ' + status)}")
+    set_label(ev, "x12_ack_type", "TA1")
+    set_label(ev, "x12_ack_status", status)
+    if note and note != "000":
+        ev.error_type = "x12.TA1"
+        ev.error_code = note
+        ev.error_message = f"TA105 {note}: {_TA1_NOTES.get(note, 'code not known to midwatch')}"
+        if ev.outcome == "failure":
+            ev.error_class = "validation"
+    ev.message_id = ev.ids[0]
+    return ev

@@ -1,0 +1,222 @@
+import pytest
+
+from collector.event import Record, iso_to_ms
+from collector.parsers import x12
+from collector.parsers.base import ParseContext, ParseError
+
+CTX = ParseContext(now_ms=1_709_900_000_000)
+US, PARTNER = "ACMEBUYER", "WIDGETSUPPLY"
+
+
+def isa(sender: str, receiver: str, control: str, *, sep: str = "*", term: str = "~") -> str:
+    fields = ["ISA", "00", " " * 10, "00", " " * 10, "ZZ", sender.ljust(15), "ZZ",
+              receiver.ljust(15), "240301", "0930", "U", "00401", control, "0", "P", ">"]
+    return sep.join(fields) + term
+
+
+def interchange(sender: str = PARTNER, receiver: str = US, *, control: str = "000000042",
+                group: str = "77", sets: tuple[tuple[str, ...], ...] = (("850", "0001"),),
+                body: tuple[str, ...] = ("BEG*00*SA*PO-1**20240301",)) -> str:
+    segs = [isa(sender, receiver, control)[:-1],
+            f"GS*PO*{sender}*{receiver}*20240301*0930*{group}*X*004010"]
+    for set_id, st02 in sets:
+        segs += [f"ST*{set_id}*{st02}", *body, f"SE*{len(body) + 2}*{st02}"]
+    segs += [f"GE*{len(sets)}*{group}", f"IEA*1*{control}"]
+    return "~\n".join(segs) + "~\n"
+
+
+def parse(text: str, ctx: ParseContext = CTX):
+    return x12.parse(Record(text=text, source="t.edi"), ctx)
+
+
+def only_failure(events):
+    failures = [e for e in events if e.outcome == "failure"]
+    assert len(failures) == 1, [e.message for e in failures]
+    ev = failures[0]
+    assert ev.error_class == "validation" and ev.error_type == "x12.envelope"
+    return ev
+
+
+def test_purchase_orders_file_one_event_per_set(parse_data):
+    events, dead = parse_data("x12", "x12/purchase-orders.edi")
+    assert dead == []
+    assert [e.labels["x12_transaction_set"] for e in events] == ["850", "850", "855", "856", "810"]
+    first = events[0]
+    assert first.ids == [f"x12.st:{US}>{PARTNER}:1001:0001", f"x12.gs:{US}>{PARTNER}:1001",
+                         f"x12.isa:{US}>{PARTNER}:000001001", "order:PO-4711"]
+    assert first.timestamp_ms == iso_to_ms("2024-03-01T09:30:00Z")
+    assert first.outcome == "success" and first.dataset == "edi.x12" and first.platform == "edi"
+    assert first.labels["x12_sender_qualifier"] == "ZZ" and first.labels["x12_gs06"] == "1001"
+    assert "order:PO-4711" in events[2].ids  # 855 BAK03
+    assert {"shipment:SHP-5521", "order:PO-4711"} <= set(events[3].ids)  # 856 BSN02 + PRF01
+    assert {"invoice:INV-88120", "order:PO-4711"} <= set(events[4].ids)  # 810 BIG02 + BIG04
+    assert len({e.id for e in events}) == 5
+
+
+def test_partner_is_the_side_that_is_not_us():
+    text = interchange(sender=US, receiver=PARTNER)
+    (assumed,) = parse(text)
+    assert (assumed.partner, assumed.action) == (US, "received")  # no config: inbound assumed
+    (known,) = parse(text, ParseContext(now_ms=1, edi_own_ids=frozenset({US})))
+    assert (known.partner, known.action) == (PARTNER, "sent")
+
+
+def test_997_links_to_the_original_850_and_reports_errors(parse_data):
+    orders, _ = parse_data("x12", "x12/purchase-orders.edi", edi_own_ids=frozenset({US}))
+    acks, dead = parse_data("x12", "x12/acknowledgements.edi", edi_own_ids=frozenset({US}))
+    assert dead == []
+    accepted, rejected, group = acks[:3]
+    assert accepted.ids[0] == orders[0].ids[0] == f"x12.st:{US}>{PARTNER}:1001:0001"
+    assert rejected.ids[0] == orders[1].ids[0]
+    assert accepted.partner == rejected.partner == orders[0].partner == PARTNER
+    assert (accepted.action, accepted.outcome) == ("acknowledged", "success")
+    assert (rejected.action, rejected.outcome, rejected.error_class) == (
+        "rejected", "failure", "validation")
+    assert rejected.error_code == "5"
+    assert "segment N1 at position 3 in loop N1" in rejected.error_message
+    assert "element 4: invalid code value (bad value '0043')" in rejected.error_message
+    assert "element 2: invalid character in data element (bad value '5.0X')" in rejected.error_message
+    assert group.ids == [f"x12.gs:{US}>{PARTNER}:1001"]
+    assert (group.action, group.outcome, group.labels["x12_ack_status"]) == (
+        "acknowledged", "failure", "P")
+    assert group.labels["x12_ack_gs06"] == "520"  # the 997's own numbers stay labels
+
+
+def test_999_ik5_and_ta1(parse_data):
+    acks, _ = parse_data("x12", "x12/acknowledgements.edi")
+    set_999, group_999, ta1 = acks[3:]
+    assert set_999.ids[0] == f"x12.st:{US}>{PARTNER}:1002:0001"
+    assert (set_999.action, set_999.error_code) == ("rejected", "I5")
+    assert "segment BEG at position 2" in set_999.error_message
+    assert "element 3: mandatory data element missing" in set_999.error_message
+    assert group_999.action == "rejected"
+    assert ta1.ids == [f"x12.isa:{US}>{PARTNER}:000001003"]
+    assert (ta1.action, ta1.error_code) == ("rejected", "022")
+    assert ta1.error_message == "TA105 022: invalid control structure"
+
+
+@pytest.mark.parametrize("status, action, outcome", [
+    ("A", "acknowledged", "success"), ("E", "acknowledged", "success"),
+    ("R", "rejected", "failure"), ("M", "rejected", "failure"), ("X", "rejected", "failure"),
+])
+def test_ak5_status_codes(status, action, outcome):
+    text = interchange(sender=PARTNER, receiver=US, sets=(("997", "0009"),),
+                       body=("AK1*PO*1001", "AK2*850*0001", f"AK5*{status}"))
+    (ev,) = parse(text)
+    assert (ev.action, ev.outcome) == (action, outcome)
+    assert ev.ids[0] == f"x12.st:{US}>{PARTNER}:1001:0001"
+
+
+def test_other_delimiters_and_wrapped_lines(parse_data):
+    events, dead = parse_data("x12", "x12/delimiters-and-wrapping.edi")
+    assert dead == []
+    newline_terminated, wrapped = events
+    assert newline_terminated.ids[:2] == ["x12.st:SUPPLIERX>ACMEBUYER:7001:7001",
+                                          "x12.gs:SUPPLIERX>ACMEBUYER:7001"]
+    assert "shipment:SHP-9001" in newline_terminated.ids
+    assert wrapped.outcome == "success"
+    assert "x12.isa:SUPPLIERX>ACMEBUYER:000000778" in wrapped.ids
+    assert "invoice:INV-9002" in wrapped.ids
+
+
+def test_several_interchanges_on_one_line():
+    text = interchange(control="000000001").replace("\n", "") + interchange(
+        control="000000002", group="78").replace("\n", "")
+    events = parse(text)
+    assert [e.labels["x12_isa13"] for e in events] == ["000000001", "000000002"]
+    assert all(e.outcome == "success" for e in events)
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda t: t.replace("IEA*1*000000042~\n", ""),
+     "interchange ISA13 000000042 has no IEA trailer (the record ends after segment 6)"),
+    (lambda t: t.replace("IEA*1*000000042", "IEA*1*000000043"),
+     "IEA02 '000000043' does not match ISA13 '000000042'"),
+    (lambda t: t.replace("IEA*1*", "IEA*2*"),
+     "IEA01 says 2 functional groups, interchange ISA13 000000042 has 1"),
+    (lambda t: t.replace("GE*1*77~\n", ""),
+     "functional group GS06 77 has no GE trailer (found IEA at segment 6)"),
+    (lambda t: t.replace("GE*1*77", "GE*1*78"), "GE02 '78' does not match GS06 '77'"),
+    (lambda t: t.replace("GE*1*", "GE*3*"),
+     "GE01 says 3 transaction sets, group GS06 77 has 1"),
+])
+def test_envelope_defects(mutate, reason):
+    ev = only_failure(parse(mutate(interchange())))
+    assert ev.error_message == reason
+    assert ev.ids[0] == f"x12.isa:{PARTNER}>{US}:000000042"
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda t: t.replace("SE*3*0001", "SE*3*0002"), "SE02 '0002' does not match ST02 '0001'"),
+    (lambda t: t.replace("SE*3*", "SE*12*"),
+     "SE01 says 12 segments, transaction set has 3 (counting ST and SE)"),
+    (lambda t: t.replace("SE*3*0001~\n", ""),
+     "transaction set has no SE trailer (found GE at segment 5)"),
+])
+def test_transaction_set_defects_fail_the_set(mutate, reason):
+    ev = only_failure(parse(mutate(interchange())))
+    assert ev.error_message == f"{reason} (850 ST02 0001 in GS06 77)"
+    assert ev.ids[0] == f"x12.st:{PARTNER}>{US}:77:0001"  # still linked to its documents
+
+
+def test_second_isa_before_iea():
+    text = interchange().replace("IEA*1*000000042~\n", "") + interchange(control="000000043")
+    events = parse(text)
+    assert only_failure(events).error_message == (
+        "interchange ISA13 000000042 has no IEA trailer (a new ISA starts at segment 7)")
+    assert len(events) == 3
+
+
+def test_truncated_isa():
+    ev = only_failure(parse(isa(PARTNER, US, "000000001")[:80]))
+    assert ev.error_message.startswith("ISA segment truncated: the interchange has 80 characters")
+    assert ev.timestamp_estimated
+
+
+def test_isa_not_fixed_width():
+    text = interchange().replace("*ZZ*WIDGETSUPPLY   *", "*ZZ*WIDGETSUPPLY*")
+    ev = only_failure(parse(text))
+    assert ev.error_message == ("ISA character 54 is 'M', expected the element separator '*': "
+                                "the ISA is not fixed width (106 characters) or its delimiters "
+                                "are wrong")
+
+
+def test_unusable_delimiters():
+    text = interchange().replace("*P*>~", "*P*~~", 1)
+    ev = only_failure(parse(text))
+    assert "ISA delimiters are unusable" in ev.error_message
+
+
+def test_elements_with_another_separator():
+    text = interchange().replace("GS*", "GS|").replace("ST*", "ST|")
+    failures = [e for e in parse(text) if e.outcome == "failure"]
+    assert failures[0].error_message == (
+        "segment 2 starts 'GS|PO', not a segment ID: its elements are not "
+        "separated by the ISA element separator '*' (wrong delimiters?); segments 3-6 "
+        "skipped with it")
+
+
+def test_ack_without_status_is_invalid():
+    text = interchange(sets=(("997", "0003"),), body=("AK1*PO*1001",))
+    ev = only_failure(parse(text))
+    assert "997 ST02 0003 has no AK5/IK5 or AK9 segment" in ev.error_message
+
+
+def test_malformed_fixture_never_raises(parse_data):
+    events, dead = parse_data("x12", "x12/malformed.edi")
+    assert dead == []
+    reasons = [e.error_message for e in events if e.outcome == "failure"]
+    assert all(e.error_class == "validation" for e in events if e.outcome == "failure")
+    expected = ["interchange ISA13 000000901 has no IEA", "IEA02 '000000999' does not match",
+                "GE02 '9904' does not match", "SE02 '0009' does not match", "SE01 says 7",
+                "GE01 says 2", "functional group GS06 9907 has no GE", "IEA01 says 3",
+                "ISA segment truncated", "segment 2 starts 'GS|PO'"]
+    assert [r for r in reasons if r.startswith(tuple(expected))] == [
+        next(r for r in reasons if r.startswith(p)) for p in expected]
+
+
+def test_not_x12_is_a_parse_error():
+    with pytest.raises(ParseError):
+        parse("hello world")
+    assert x12.detect("ISA*00*          *00*")
+    assert not x12.detect("ISAAC said hi")

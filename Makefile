@@ -1,0 +1,73 @@
+# midwatch developer entry points. Every target creates or reuses .venv by itself.
+#   make test         real services + the whole suite (what CI runs)
+#   make test-unit    no services: pytest -m "not integration"
+#   make demo | bench | lint | services-up | services-down | venv
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Re-install only when pyproject.toml is newer than the last successful install.
+STAMP := $(VENV)/.midwatch-installed
+SERVICES := bash deploy/local/services.sh
+PYTEST_ARGS ?=
+PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+
+.PHONY: help venv demo test test-unit services-up services-down services-status bench lint ruff audit
+
+help:
+	@sed -n '2,4p' Makefile | sed 's/^# \{0,1\}//'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+demo: venv
+	$(VENV)/bin/midwatch demo
+
+services-up:
+	$(SERVICES) up
+
+services-down:
+	$(SERVICES) down
+
+services-status:
+	$(SERVICES) status
+
+test: venv services-up
+	eval "$$($(SERVICES) env)" && $(PYTEST) $(PYTEST_ARGS)
+
+test-unit: venv
+	$(PYTEST) -m "not integration" $(PYTEST_ARGS)
+
+# bench/run_all.sh when present, else every bench/*.py; both see the services' addresses.
+bench: venv services-up
+	eval "$$($(SERVICES) env)"; \
+	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; \
+	if [[ -f bench/run_all.sh ]]; then \
+	  bash bench/run_all.sh; \
+	else \
+	  shopt -s nullglob; scripts=(bench/*.py); \
+	  (( $${#scripts[@]} )) || { echo "no bench/*.py to run"; exit 1; }; \
+	  for s in "$${scripts[@]}"; do echo "== $$s"; $(PY) "$$s"; done; \
+	fi
+
+lint: ruff audit
+
+ruff: venv
+	$(VENV)/bin/ruff check .
+
+# --strict: without it pip-audit exits 0 having audited nothing when it cannot reach a
+# vulnerability database (every package "could not be audited"), which reads as a pass.
+# AUDIT=0 skips the audit, e.g. offline.
+AUDIT ?= 1
+audit: venv
+	@if [[ "$(AUDIT)" == 0 ]]; then echo "pip-audit skipped (AUDIT=0)"; exit 0; fi; \
+	$(VENV)/bin/pip-audit --strict --progress-spinner off --skip-editable $(PIP_AUDIT_ARGS) \
+	  || { echo "pip-audit failed, or could not reach a vulnerability database (its default, PyPI's per-version JSON API; or OSV with PIP_AUDIT_ARGS='--vulnerability-service osv')"; exit 1; }

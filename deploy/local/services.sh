@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# Real Elasticsearch, Kafka and Alertmanager on 127.0.0.1 for development and CI, without Docker.
+#
+#   services.sh up [es|kafka|alertmanager ...]   fetch (cached), start, wait until healthy
+#   services.sh down [svc ...]                   stop what this script started (pid files only)
+#   services.sh status [svc ...]                 one line per service
+#   services.sh env                              export lines for the test suite
+#   services.sh purge                            down, then delete data (downloads are kept)
+#
+# Downloads, data and logs live in $MIDWATCH_CACHE (default ~/.cache/midwatch), never in the repo:
+#   $CACHE/m2          Maven local repository used for the downloads
+#   $CACHE/dist        unpacked Elasticsearch, Kafka classpath
+#   $CACHE/state/<svc> config and data per service
+#   $CACHE/logs/*.log  one log per service (stdout+stderr of the process)
+#   $CACHE/run/*.pid   pid files; `down` only ever signals these process groups
+#
+# Environment: MIDWATCH_ES_PORT (9200), MIDWATCH_KAFKA_PORT (9092), MIDWATCH_KAFKA_CONTROLLER_PORT
+# (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_ES_VERSION, MIDWATCH_KAFKA_VERSION,
+# MIDWATCH_ES_HEAP (1g), MIDWATCH_ES_JAVA_HOME, MIDWATCH_KAFKA_JAVA_HOME, MIDWATCH_START_TIMEOUT (180).
+set -euo pipefail
+
+CACHE="${MIDWATCH_CACHE:-$HOME/.cache/midwatch}"
+ES_PORT="${MIDWATCH_ES_PORT:-9200}"
+KAFKA_PORT="${MIDWATCH_KAFKA_PORT:-9092}"
+KAFKA_CONTROLLER_PORT="${MIDWATCH_KAFKA_CONTROLLER_PORT:-9094}"
+AM_PORT="${MIDWATCH_ALERTMANAGER_PORT:-9093}"
+# integ-test-zip is published only for some releases and Maven Central's metadata lists no 9.x at
+# all; 9.5.4 was the newest 9.x that resolved (9.5.5, 9.5.6 did not). Change only to one that resolves.
+ES_VERSION="${MIDWATCH_ES_VERSION:-9.5.4}"
+KAFKA_VERSION="${MIDWATCH_KAFKA_VERSION:-4.4.0}"
+# Must match the log4j-core that kafka_2.13 pulls in (2.25.5 for Kafka 4.4.0).
+LOG4J_VERSION="${MIDWATCH_LOG4J_VERSION:-2.25.5}"
+ES_HEAP="${MIDWATCH_ES_HEAP:-1g}"
+START_TIMEOUT="${MIDWATCH_START_TIMEOUT:-180}"
+DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+ALL_SERVICES=(es kafka alertmanager)
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DIST="$CACHE/dist"
+STATE="$CACHE/state"
+LOGS="$CACHE/logs"
+RUN="$CACHE/run"
+
+die() { echo "services.sh: error: $*" >&2; exit 1; }
+say() { echo "services.sh: $*"; }
+now() { echo "${EPOCHREALTIME/,/.}"; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+canon() {
+  case "$1" in
+    es|elasticsearch) echo es ;;
+    kafka) echo kafka ;;
+    am|alertmanager) echo alertmanager ;;
+    *) die "unknown service '$1' (expected: es, kafka, alertmanager)" ;;
+  esac
+}
+
+log_of() { if [[ "$1" == es ]]; then echo "$LOGS/elasticsearch.log"; else echo "$LOGS/$1.log"; fi; }
+pidfile_of() { echo "$RUN/$1.pid"; }
+
+# ---------------------------------------------------------------- processes
+
+# The pid in a pid file is only ours while it is alive and still runs what we started
+# (a pid can be reused after a reboot or a crash).
+our_pid() {
+  local svc="$1" pf pid
+  pf="$(pidfile_of "$svc")"
+  [[ -s "$pf" ]] || return 1
+  pid="$(cat "$pf")"
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  local pattern
+  case "$svc" in
+    es) pattern="elasticsearch" ;;
+    kafka) pattern="kafka.Kafka" ;;
+    alertmanager) pattern="alertmanager" ;;
+  esac
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern" || return 1
+  echo "$pid"
+}
+
+port_busy() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+
+tail_log() {
+  local log
+  log="$(log_of "$1")"
+  echo "---- last 40 lines of $log ----" >&2
+  tail -n 40 "$log" >&2 2>/dev/null || true
+  echo "---- end of $log ----" >&2
+}
+
+# ---------------------------------------------------------------- health
+
+es_url() { echo "http://127.0.0.1:$ES_PORT"; }
+am_url() { echo "http://127.0.0.1:$AM_PORT"; }
+
+healthy() {
+  case "$1" in
+    es) curl -fsS --max-time 3 "$(es_url)/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
+    kafka) python3 "$HERE/kafka_probe.py" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 ;;
+    alertmanager) curl -fsS --max-time 3 "$(am_url)/-/ready" >/dev/null 2>&1 ;;
+  esac
+}
+
+describe() {
+  case "$1" in
+    es) echo "elasticsearch $ES_VERSION at $(es_url)" ;;
+    kafka) echo "kafka $KAFKA_VERSION at 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)" ;;
+    alertmanager) echo "alertmanager $(am_version) at $(am_url)" ;;
+  esac
+}
+
+port_of() {
+  case "$1" in
+    es) echo "$ES_PORT" ;;
+    kafka) echo "$KAFKA_PORT" ;;
+    alertmanager) echo "$AM_PORT" ;;
+  esac
+}
+
+# ---------------------------------------------------------------- prerequisites
+
+java_major() {
+  "$1" -XshowSettings:properties -version 2>&1 | awk -F= '/java.specification.version/ { gsub(/ /, "", $2); print $2 }'
+}
+
+# Kafka 4.x needs Java 17+; the default java is fine.
+kafka_java() {
+  local cand
+  for cand in "${MIDWATCH_KAFKA_JAVA_HOME:+$MIDWATCH_KAFKA_JAVA_HOME/bin/java}" "${JAVA_HOME:+$JAVA_HOME/bin/java}" "$(command -v java || true)"; do
+    [[ -n "$cand" && -x "$cand" ]] || continue
+    local major; major="$(java_major "$cand")"
+    [[ "${major%%.*}" =~ ^[0-9]+$ ]] && (( ${major%%.*} >= 17 )) && { echo "$cand"; return 0; }
+  done
+  die "Kafka needs Java 17 or newer and none was found (set MIDWATCH_KAFKA_JAVA_HOME, or: apt-get install openjdk-17-jre-headless)"
+}
+
+# Elasticsearch 9.x needs Java 21+; the integ-test-zip ships no JDK.
+es_java_home() {
+  local cand
+  for cand in "${MIDWATCH_ES_JAVA_HOME:-}" "${ES_JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
+    [[ -n "$cand" && -x "$cand/bin/java" ]] || continue
+    local major; major="$(java_major "$cand/bin/java")"
+    [[ "${major%%.*}" =~ ^[0-9]+$ ]] && (( ${major%%.*} >= 21 )) && { echo "$cand"; return 0; }
+  done
+  die "Elasticsearch $ES_VERSION needs Java 21 or newer and none was found (set MIDWATCH_ES_JAVA_HOME to a JDK 21+ home)"
+}
+
+need_mvn() {
+  command -v mvn >/dev/null 2>&1 || die "Maven (mvn) is needed to download Elasticsearch and Kafka from Maven Central: apt-get install maven"
+}
+
+need_tools() {
+  local t
+  for t in curl python3 ss unzip flock; do
+    command -v "$t" >/dev/null 2>&1 || die "'$t' is needed (apt-get install curl python3 iproute2 unzip util-linux)"
+  done
+}
+
+mvn_q() {
+  # One Maven at a time per cache: parallel Mavens on one local repository can corrupt it.
+  flock "$RUN/maven.lock" mvn -B -q -Dmaven.repo.local="$CACHE/m2" "$@"
+}
+
+# ---------------------------------------------------------------- Elasticsearch
+
+ES_HOME="$DIST/elasticsearch-$ES_VERSION"
+
+fetch_es() {
+  [[ -f "$ES_HOME/.complete" ]] && return 0
+  need_mvn
+  local t0 out; t0="$(now)"
+  say "downloading elasticsearch $ES_VERSION (integ-test-zip) from Maven Central ..."
+  mkdir -p "$CACHE/downloads"
+  if ! out="$(mvn_q "$DEP_PLUGIN:copy" \
+      -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
+      -DoutputDirectory="$CACHE/downloads" 2>&1)"; then
+    echo "$out" >&2
+    die "could not download org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip"
+  fi
+  rm -rf "$ES_HOME.tmp" && mkdir -p "$ES_HOME.tmp"
+  unzip -q "$CACHE/downloads/elasticsearch-$ES_VERSION.zip" -d "$ES_HOME.tmp"
+  rm -rf "$ES_HOME"
+  mv "$ES_HOME.tmp/elasticsearch-$ES_VERSION" "$ES_HOME"
+  # The zip is unpacked; its copy in the local Maven repository would only double the cache.
+  rm -rf "$ES_HOME.tmp" "$CACHE/downloads/elasticsearch-$ES_VERSION.zip" \
+    "$CACHE/m2/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$ES_VERSION"
+  touch "$ES_HOME/.complete"
+  say "elasticsearch $ES_VERSION downloaded and unpacked in $(elapsed "$t0")s"
+}
+
+start_es() {
+  local jh conf="$STATE/es/config" log
+  jh="$(es_java_home)"
+  log="$(log_of es)"
+  mkdir -p "$STATE/es/data" "$STATE/es/logs"
+  # A private config dir: ES writes its keystore there, and the unpacked dist stays pristine.
+  if [[ ! -f "$conf/.version-$ES_VERSION" ]]; then
+    rm -rf "$conf" && cp -r "$ES_HOME/config" "$conf" && touch "$conf/.version-$ES_VERSION"
+  fi
+  cat >"$conf/elasticsearch.yml" <<EOF
+# Written by deploy/local/services.sh; edits are overwritten on every start.
+cluster.name: midwatch-dev
+node.name: midwatch-dev-1
+discovery.type: single-node
+network.host: 127.0.0.1
+http.port: $ES_PORT
+path.data: $STATE/es/data
+path.logs: $STATE/es/logs
+xpack.security.enabled: false
+action.destructive_requires_name: false
+cluster.routing.allocation.disk.threshold_enabled: false
+EOF
+  local -a cmd=("$ES_HOME/bin/elasticsearch" -p "$RUN/es.server.pid")
+  # Elasticsearch refuses to run as root. As root, run it as uid 1000 inside a user namespace
+  # mapped onto root: it then owns the cache files it reads, and no system user is needed.
+  if [[ "$(id -u)" == 0 ]]; then
+    unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" true 2>/dev/null \
+      || die "Elasticsearch cannot run as root and 'unshare --user' is not permitted here; run services.sh as a normal user"
+    cmd=(unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" "${cmd[@]}")
+  fi
+  echo "=== $(date -Is) starting elasticsearch $ES_VERSION on :$ES_PORT (java: $jh)" >>"$log"
+  # ES wants 65535 file descriptors; take as many as the hard limit allows (this runs in up_one's subshell).
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  ES_JAVA_HOME="$jh" ES_PATH_CONF="$conf" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP ${MIDWATCH_ES_JAVA_OPTS:-}" \
+    setsid "${cmd[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$(pidfile_of es)"
+}
+
+# ---------------------------------------------------------------- Kafka
+
+KAFKA_HOME="$DIST/kafka-$KAFKA_VERSION"
+
+fetch_kafka() {
+  [[ -f "$KAFKA_HOME/.complete" ]] && return 0
+  need_mvn
+  local t0 out; t0="$(now)"
+  say "downloading kafka_2.13 $KAFKA_VERSION and its runtime dependencies from Maven Central ..."
+  rm -rf "$KAFKA_HOME" && mkdir -p "$KAFKA_HOME"
+  cat >"$KAFKA_HOME/pom.xml" <<EOF
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.midwatch.local</groupId>
+  <artifactId>kafka-classpath</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <!-- kafka_2.13 brings slf4j-api 1.7 and log4j-core 2.x but no binding between them. -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>$LOG4J_VERSION</version></dependency>
+  </dependencies>
+</project>
+EOF
+  if ! out="$(mvn_q -f "$KAFKA_HOME/pom.xml" "$DEP_PLUGIN:copy-dependencies" \
+      -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs" 2>&1)"; then
+    echo "$out" >&2
+    die "could not download org.apache.kafka:kafka_2.13:$KAFKA_VERSION and its dependencies"
+  fi
+  ls "$KAFKA_HOME/libs/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null || die "kafka_2.13-$KAFKA_VERSION.jar missing after download"
+  touch "$KAFKA_HOME/.complete"
+  say "kafka $KAFKA_VERSION classpath ($(find "$KAFKA_HOME/libs" -name '*.jar' | wc -l) jars) downloaded in $(elapsed "$t0")s"
+}
+
+start_kafka() {
+  local java dir="$STATE/kafka" log
+  java="$(kafka_java)"
+  log="$(log_of kafka)"
+  mkdir -p "$dir"
+  cat >"$dir/server.properties" <<EOF
+# Written by deploy/local/services.sh; edits are overwritten on every start.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=$dir/data
+num.partitions=1
+auto.create.topics.enable=true
+delete.topic.enable=true
+offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+EOF
+  cat >"$dir/log4j2.xml" <<'EOF'
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by deploy/local/services.sh. Console output goes to $MIDWATCH_CACHE/logs/kafka.log. -->
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="STDOUT" target="SYSTEM_OUT"><PatternLayout pattern="[%d] %p %m (%c)%n"/></Console>
+  </Appenders>
+  <Loggers>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Root level="INFO"><AppenderRef ref="STDOUT"/></Root>
+  </Loggers>
+</Configuration>
+EOF
+  local -a jvm=("$java" -Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$dir/log4j2.xml" -cp "$KAFKA_HOME/libs/*")
+  # --standalone records the controller's endpoint in the metadata log, so a changed
+  # controller port needs a fresh log directory.
+  local stamp="$dir/formatted-for-controller-port"
+  if [[ -f "$dir/data/meta.properties" && "$(cat "$stamp" 2>/dev/null)" != "$KAFKA_CONTROLLER_PORT" ]]; then
+    say "kafka: controller port changed to $KAFKA_CONTROLLER_PORT; wiping $dir/data and formatting anew"
+    rm -rf "$dir/data"
+  fi
+  if [[ ! -f "$dir/data/meta.properties" ]]; then
+    local cluster_id
+    # What `kafka-storage.sh random-uuid` prints (16 random bytes, URL-safe base64), minus a JVM start.
+    cluster_id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+    echo "=== $(date -Is) formatting kafka storage (cluster id $cluster_id)" >>"$log"
+    "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" --standalone >>"$log" 2>&1 \
+      || { tail_log kafka; die "kafka storage format failed; log: $log"; }
+    echo "$KAFKA_CONTROLLER_PORT" >"$stamp"
+  fi
+  echo "=== $(date -Is) starting kafka $KAFKA_VERSION on :$KAFKA_PORT (java: $java)" >>"$log"
+  setsid "${jvm[@]}" kafka.Kafka "$dir/server.properties" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$(pidfile_of kafka)"
+}
+
+# ---------------------------------------------------------------- Alertmanager
+
+AM_BIN=/usr/bin/prometheus-alertmanager
+
+am_version() {
+  if [[ -x "$AM_BIN" ]]; then
+    "$AM_BIN" --version 2>&1 | awk 'NR == 1 { print $3; exit }'
+  else
+    echo "(not installed)"
+  fi
+}
+
+fetch_alertmanager() {
+  [[ -x "$AM_BIN" ]] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "Alertmanager comes from Debian's prometheus-alertmanager package, and apt-get is missing; install Alertmanager so that $AM_BIN exists"
+  [[ "$(id -u)" == 0 ]] || die "installing prometheus-alertmanager needs root: sudo apt-get install prometheus-alertmanager"
+  local t0; t0="$(now)"
+  say "installing Debian package prometheus-alertmanager ..."
+  local aptlog="$LOGS/apt.log"
+  {
+    flock 9
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$aptlog" 2>&1 \
+      || { tail -n 20 "$aptlog" >&2; die "apt-get update failed; log: $aptlog"; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager >>"$aptlog" 2>&1 \
+      || { tail -n 20 "$aptlog" >&2; die "apt-get install prometheus-alertmanager failed; log: $aptlog"; }
+  } 9>"$RUN/apt.lock"
+  # The package may start its own service on :9093 (where policy-rc.d allows it); we run our own.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus-alertmanager 2>/dev/null; then
+    systemctl stop prometheus-alertmanager || true
+    systemctl disable prometheus-alertmanager >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    service prometheus-alertmanager stop >/dev/null 2>&1 || true
+  fi
+  say "prometheus-alertmanager $(am_version) installed in $(elapsed "$t0")s"
+}
+
+start_alertmanager() {
+  local dir="$STATE/alertmanager" log
+  log="$(log_of alertmanager)"
+  mkdir -p "$dir/data"
+  cat >"$dir/alertmanager.yml" <<'EOF'
+# Written by deploy/local/services.sh. Alerts are stored and served by the API; nothing is sent.
+route:
+  receiver: blackhole
+  group_by: [alertname]
+  group_wait: 1s
+  group_interval: 5s
+  repeat_interval: 1h
+receivers:
+  - name: blackhole
+EOF
+  echo "=== $(date -Is) starting alertmanager $(am_version) on :$AM_PORT" >>"$log"
+  setsid "$AM_BIN" \
+    --config.file="$dir/alertmanager.yml" \
+    --storage.path="$dir/data" \
+    --web.listen-address="127.0.0.1:$AM_PORT" \
+    --cluster.listen-address= \
+    >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$(pidfile_of alertmanager)"
+}
+
+# ---------------------------------------------------------------- commands
+
+# Brings one service up; prints one result line; returns non-zero on failure.
+up_one() {
+  local svc="$1" pid port t0
+  port="$(port_of "$svc")"
+  if pid="$(our_pid "$svc")"; then
+    if healthy "$svc"; then
+      say "$(describe "$svc"): already running (pid $pid)"
+      return 0
+    fi
+    say "$svc: pid $pid is running but not healthy yet; waiting"
+    t0="$(now)"
+  else
+    if port_busy "$port"; then
+      if healthy "$svc"; then
+        say "$(describe "$svc"): answered by a process services.sh did not start; using it as is"
+        return 0
+      fi
+      die "$svc: port $port is taken by another process (see: ss -tlnp 'sport = :$port'); set the MIDWATCH_*_PORT variable to use another port"
+    fi
+    "fetch_$svc"
+    t0="$(now)"
+    "start_$svc"
+  fi
+  local deadline=$((SECONDS + START_TIMEOUT))
+  until healthy "$svc"; do
+    if ! our_pid "$svc" >/dev/null; then
+      tail_log "$svc"
+      die "$svc exited during start-up; log: $(log_of "$svc")"
+    fi
+    if (( SECONDS >= deadline )); then
+      tail_log "$svc"
+      die "$svc not healthy after ${START_TIMEOUT}s (still running as pid $(cat "$(pidfile_of "$svc")")); log: $(log_of "$svc")"
+    fi
+    sleep 0.5
+  done
+  say "$(describe "$svc"): healthy, started in $(elapsed "$t0")s (pid $(cat "$(pidfile_of "$svc")"), log $(log_of "$svc"))"
+}
+
+cmd_up() {
+  need_tools
+  local -a svcs=("$@") pids=()
+  local svc failed=0 t0
+  t0="$(now)"
+  # One `up` at a time per cache: several test runs may call it at once.
+  exec 8>"$RUN/up.lock"
+  flock 8
+  for svc in "${svcs[@]}"; do
+    up_one "$svc" &
+    pids+=($!)
+  done
+  local i
+  for i in "${!pids[@]}"; do
+    wait "${pids[$i]}" || failed=1
+  done
+  if (( failed )); then
+    echo "services.sh: up failed; logs are in $LOGS/" >&2
+    return 1
+  fi
+  say "all up (${svcs[*]}) in $(elapsed "$t0")s"
+}
+
+stop_one() {
+  local svc="$1" pid
+  if ! pid="$(our_pid "$svc")"; then
+    rm -f "$(pidfile_of "$svc")"
+    [[ "$svc" == es ]] && rm -f "$RUN/es.server.pid"
+    say "$svc: not running (nothing started by services.sh)"
+    return 0
+  fi
+  # setsid made the service its own process group: signal the group, i.e. only what we started
+  # (for Elasticsearch that is the launcher and the server JVM it forks).
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 60))
+  while kill -0 -- "-$pid" 2>/dev/null; do
+    if (( SECONDS >= deadline )); then
+      say "$svc: still running after 60s; sending SIGKILL to process group $pid"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      sleep 1
+      break
+    fi
+    sleep 0.3
+  done
+  rm -f "$(pidfile_of "$svc")"
+  [[ "$svc" == es ]] && rm -f "$RUN/es.server.pid"
+  say "$svc: stopped (was pid $pid)"
+}
+
+cmd_down() {
+  local -a pids=()
+  local svc
+  for svc in "$@"; do
+    stop_one "$svc" &
+    pids+=($!)
+  done
+  local rc=0 p
+  for p in "${pids[@]}"; do wait "$p" || rc=1; done
+  return $rc
+}
+
+cmd_status() {
+  local svc pid state rc=0
+  for svc in "$@"; do
+    if pid="$(our_pid "$svc")"; then
+      if healthy "$svc"; then state="running  healthy    pid $pid"; else state="running  UNHEALTHY  pid $pid"; rc=1; fi
+    elif healthy "$svc"; then
+      state="running  healthy    (not started by services.sh)"
+    else
+      state="stopped"; rc=1
+    fi
+    printf '%-13s %-40s %s\n' "$svc" "$state" "$(describe "$svc" | sed 's/^[^ ]* //')"
+  done
+  return $rc
+}
+
+cmd_env() {
+  echo "export MIDWATCH_ES_URL=$(es_url)"
+  echo "export MIDWATCH_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
+  echo "export MIDWATCH_ALERTMANAGER_URL=$(am_url)"
+}
+
+main() {
+  local action="${1:-}"
+  [[ $# -gt 0 ]] && shift
+  local -a svcs=()
+  local s
+  for s in "$@"; do svcs+=("$(canon "$s")"); done
+  ((${#svcs[@]})) || svcs=("${ALL_SERVICES[@]}")
+  mkdir -p "$DIST" "$STATE" "$LOGS" "$RUN"
+  case "$action" in
+    up) cmd_up "${svcs[@]}" ;;
+    down) cmd_down "${svcs[@]}" ;;
+    status) cmd_status "${svcs[@]}" ;;
+    env) cmd_env ;;
+    purge)
+      cmd_down "${svcs[@]}"
+      for s in "${svcs[@]}"; do rm -rf "${STATE:?}/$s"; done
+      say "deleted data of: ${svcs[*]} (downloads kept in $DIST)"
+      ;;
+    ""|-h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
+    *) die "unknown command '$action' (expected: up, down, status, env, purge)" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,189 @@
+"""Shared fixtures: real services, unique names, temporary stores.
+
+The service fixtures talk to the real Elasticsearch, Kafka and Alertmanager that
+`deploy/local/services.sh up` starts (`make test` does that and exports their addresses).
+A service that does not answer FAILS the test, it is never skipped: a skipped integration test
+looks green while testing nothing. To run without services: `make test-unit`
+(`pytest -m "not integration"`).
+
+Everything under tests/integration/ is marked `integration` automatically.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Defaults equal those of deploy/local/services.sh.
+DEFAULT_ES_URL = "http://127.0.0.1:9200"
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_ALERTMANAGER_URL = "http://127.0.0.1:9093"
+
+_START_HINT = (
+    "start the services with `bash deploy/local/services.sh up` (or `make services-up`) and "
+    'export their addresses with `eval "$(bash deploy/local/services.sh env)"`; '
+    "logs are in ~/.cache/midwatch/logs/. To run only unit tests: `make test-unit`."
+)
+
+_INTEGRATION_DIR = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _INTEGRATION_DIR in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _service_down(what: str, address: str, exc: BaseException) -> None:
+    pytest.fail(
+        f"{what} is not reachable at {address}: {type(exc).__name__}: {exc}\n{_START_HINT}",
+        pytrace=False,
+    )
+
+
+# ---------------------------------------------------------------- names and files
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A fresh lowercase name, valid as an Elasticsearch index and a Kafka topic."""
+    return f"mwtest-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def tmp_sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "midwatch.sqlite"
+
+
+# ---------------------------------------------------------------- Elasticsearch
+
+
+@pytest.fixture(scope="session")
+def es_url() -> str:
+    return os.environ.get("MIDWATCH_ES_URL", DEFAULT_ES_URL).rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def es(es_url: str):
+    """A real `elasticsearch.Elasticsearch` client, checked once per session.
+
+    The local integ-test-zip build has no `rest-root` module, so `GET /` (`es.info()`) answers
+    405 and `HEAD /` (`es.ping()`) is False: the check uses cluster health instead.
+    """
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(es_url, request_timeout=30, retry_on_timeout=True, max_retries=2)
+    error = None
+    try:
+        client.cluster.health(wait_for_status="yellow", timeout="30s")
+    except Exception as exc:  # any failure here means "no usable Elasticsearch"
+        error = exc
+    if error is not None:
+        client.close()
+        _service_down("Elasticsearch", es_url, error)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def es_index_prefix(es, unique_name: str) -> Iterator[str]:
+    """A unique index-name prefix; every index starting with it is deleted afterwards."""
+    prefix = f"{unique_name}-"
+    yield prefix
+    # Delete by concrete names: wildcard deletes need action.destructive_requires_name=false,
+    # which services.sh sets but other clusters may not.
+    found = es.indices.get(index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True)
+    names = sorted(found.body if hasattr(found, "body") else found)
+    if names:
+        es.indices.delete(index=",".join(names), ignore_unavailable=True)
+
+
+# ---------------------------------------------------------------- Kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """The bootstrap address, checked once per session with a TCP connect.
+
+    The check fails fast where kafka-python would retry its bootstrap for about 40 seconds.
+    """
+    bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
+    host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
+    error: BaseException | None = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
+            return bootstrap
+        except OSError as exc:
+            error = exc
+            time.sleep(0.5)
+    _service_down("Kafka", bootstrap, error or TimeoutError("no answer"))
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_bootstrap: str):
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(
+        bootstrap_servers=kafka_bootstrap,
+        client_id="midwatch-tests-admin",
+        request_timeout_ms=15000,
+    )
+    yield admin
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def kafka_producer(kafka_bootstrap: str):
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap,
+        client_id="midwatch-tests-producer",
+        acks="all",
+        linger_ms=0,
+        request_timeout_ms=15000,
+    )
+    yield producer
+    producer.close(timeout=10)
+
+
+@pytest.fixture
+def kafka_topic(kafka_admin, unique_name: str) -> Iterator[str]:
+    """A fresh single-partition topic, deleted afterwards."""
+    from kafka.admin import NewTopic
+
+    kafka_admin.create_topics([NewTopic(unique_name, num_partitions=1, replication_factor=1)])
+    yield unique_name
+    try:
+        kafka_admin.delete_topics([unique_name])
+    except Exception:  # the test may have deleted it itself
+        pass
+
+
+# ---------------------------------------------------------------- Alertmanager
+
+
+@pytest.fixture(scope="session")
+def alertmanager_url() -> str:
+    """Alertmanager's base URL, checked once per session with `GET /-/ready`."""
+    url = os.environ.get("MIDWATCH_ALERTMANAGER_URL", DEFAULT_ALERTMANAGER_URL).rstrip("/")
+    error: BaseException | None = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/-/ready", timeout=5):
+                return url
+        except (urllib.error.URLError, OSError) as exc:
+            error = exc
+            time.sleep(0.5)
+    _service_down("Alertmanager", url, error or TimeoutError("no answer"))

@@ -1,0 +1,465 @@
+"""UN/EDIFACT interchanges: one event per message, CONTRL acknowledgements linked to originals.
+
+Service characters come from the UNA service string advice when there is one
+(``UNA:+.? '``: component, element, decimal mark, release, reserved, terminator). Without
+UNA they are read from the UNB itself (the character after ``UNB`` separates elements, the one
+after the syntax identifier separates components, the one before ``UNH`` ends segments), so
+an interchange whose UNA was framed into a record of its own still parses. The release
+character escapes a separator (``?+``, ``?'``, ``??``); values are unescaped.
+
+Typed IDs, qualified by the sender>recipient pair of the interchange that assigned the
+reference (see ``collector.parsers.edi``):
+
+- ``edifact.unb:<sender>><recipient>:<0020>``
+- ``edifact.unh:<sender>><recipient>:<0020>:<0062>`` (the document)
+- business keys: the BGM document number as ``order:`` (ORDERS, ORDCHG), ``invoice:``
+  (INVOIC) or ``shipment:`` (DESADV), and ``RFF+ON`` order references as ``order:``.
+
+A CONTRL yields an event per UCM (the message it answers) and one for the UCI (the
+interchange). UCI echoes the subject interchange's own sender and recipient, so the pair is
+taken from it as written. Action codes (0083): 7 acknowledged, 4 rejected, 8 received (a
+delivery receipt, reported as ``delivered``). UCS/UCD errors become the error fields.
+Envelope defects give failure events with ``error_class=validation``, never exceptions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from collector.event import Event, Record
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.edi import DIRECTION_ACTION, Parties, direction, mark_invalid, partner
+from collector.parsers.fields import set_label
+from collector.timeparse import civil_to_ms
+
+NAME = "edifact"
+DATASET = "edi.edifact"
+START = re.compile(r"UN[AB][^\w\s]")
+ENVELOPE_ERROR = "edifact.envelope"
+
+
+def detect(line: str) -> bool:
+    return START.match(line) is not None
+
+
+@dataclass(slots=True, frozen=True)
+class _Chars:
+    component: str = ":"
+    element: str = "+"
+    release: str = "?"
+    terminator: str = "'"
+
+
+_BUSINESS_KIND = {"ORDERS": "order", "ORDCHG": "order", "INVOIC": "invoice",
+                  "DESADV": "shipment"}
+_ACTIONS = {  # 0083 -> (action, outcome, level, words)
+    "7": ("acknowledged", "success", "info", "acknowledged"),
+    "4": ("rejected", "failure", "error", "rejected"),
+    "8": ("delivered", "success", "info", "received"),
+}
+_SYNTAX_ERRORS = {  # 0085
+    "2": "syntax version or level not supported", "7": "recipient is not the actual recipient",
+    "12": "invalid value", "13": "missing", "14": "value not supported in this position",
+    "15": "not supported in this position", "16": "too many constituents", "17": "no agreement",
+    "18": "unspecified error", "19": "invalid decimal notation",
+    "20": "character invalid as service character", "21": "invalid character(s)",
+    "22": "invalid service character(s)", "23": "unknown interchange sender", "24": "too old",
+    "25": "test indicator not supported", "26": "duplicate detected",
+    "28": "references do not match", "29": "control count does not match instances received",
+    "30": "functional groups and messages mixed", "32": "lower level empty",
+    "33": "invalid occurrence outside message or group", "35": "too many repetitions",
+    "36": "too many segment group repetitions", "37": "invalid type of character(s)",
+    "39": "data element too long", "40": "data element too short", "45": "trailing separator",
+}
+
+
+class _Broken(Exception):
+    """An interchange whose service characters cannot be read."""
+
+
+# --- framing ------------------------------------------------------------------------------
+
+def _service_chars(text: str) -> tuple[_Chars, str]:
+    """The service characters and the text after UNA (if any)."""
+    if text.startswith("UNA"):
+        if len(text) < 9:
+            raise _Broken(f"UNA service string advice truncated: {len(text)} characters, "
+                          f"expected 9 (UNA plus 6 service characters)")
+        component, element, _decimal, release, _reserved, terminator = text[3:9]
+        chars = _Chars(component, element, release if release.strip() else "", terminator)
+        rest = text[9:]
+    else:
+        chars, rest = _inferred(text), text
+    used = [chars.component, chars.element, chars.terminator]
+    if len(set(used)) < 3 or any(c.isalnum() for c in used) or (
+            chars.release and chars.release in used):
+        raise _Broken(f"service characters are unusable (component {chars.component!r}, element "
+                      f"{chars.element!r}, release {chars.release!r}, terminator "
+                      f"{chars.terminator!r}): they must be distinct and not alphanumeric")
+    return chars, rest
+
+
+_UNB_HEAD = re.compile(r"UNB([^\w\s])UN[A-Z]{2}([^\w\s])")
+
+
+def _inferred(text: str) -> _Chars:
+    m = _UNB_HEAD.match(text)
+    if m is None:
+        return _Chars()
+    element, component = m.group(1), m.group(2)
+    unh = text.find(f"UNH{element}")
+    before = text[:unh].rstrip("\r\n") if unh > 0 else ""
+    terminator = before[-1] if before and before[-1] not in (element, component) else "'"
+    return _Chars(component=component, element=element, terminator=terminator)
+
+
+def _split(text: str, sep: str, release: str) -> list[str]:
+    """Split on ``sep`` except where the release character escapes it."""
+    if not release or release not in text:
+        return text.split(sep)
+    parts, start, i, n = [], 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == release:
+            i += 2
+            continue
+        if c == sep:
+            parts.append(text[start:i])
+            start = i + 1
+        i += 1
+    parts.append(text[start:])
+    return parts
+
+
+class _Segments:
+    """Segments as lists of raw elements, with component access that unescapes values."""
+
+    def __init__(self, text: str, chars: _Chars):
+        self.chars = chars
+        if chars.terminator not in "\r\n":
+            text = text.replace("\r", "").replace("\n", "")
+        self.items: list[list[str]] = []
+        for raw in _split(text, chars.terminator, chars.release):
+            raw = raw.strip("\r\n ")
+            if raw:
+                self.items.append(_split(raw, chars.element, chars.release))
+        rel = chars.release
+        self._unescape = re.compile(re.escape(rel) + "(.)") if rel else None
+
+    def value(self, seg: list[str], element: int, component: int = 0) -> str:
+        if len(seg) <= element:
+            return ""
+        parts = _split(seg[element], self.chars.component, self.chars.release)
+        if len(parts) <= component:
+            return ""
+        text = parts[component].strip()
+        if self._unescape is not None and self.chars.release in text:
+            text = self._unescape.sub(r"\1", text)
+        return text
+
+
+# --- the walk -----------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Interchange:
+    parties: Parties
+    control: str
+    timestamp_ms: int
+    estimated: bool
+    labels: dict[str, str]
+    way: str
+    messages: int = 0
+    groups: int = 0
+
+
+def _edi_time(date: str, time: str, ctx: ParseContext) -> int | None:
+    if not (date.isdigit() and time[:4].isdigit() and len(date) in (6, 8)):
+        return None
+    if len(date) == 6:
+        date = f"20{date}"
+    return civil_to_ms(int(date[:4]), int(date[4:6]), int(date[6:8]), int(time[:2]),
+                       int(time[2:4]), 0, 0, None, ctx.tz)
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    text = record.text.lstrip("\ufeff \t\r\n")
+    if not text.startswith(("UNA", "UNB")):
+        raise ParseError("not an EDIFACT interchange (expected it to start with UNA or UNB)",
+                         field="UNB")
+    try:
+        chars, rest = _service_chars(text)
+    except _Broken as exc:
+        return [_unreadable(str(exc), ctx)]
+    segs = _Segments(rest, chars)
+    if not segs.items:
+        return []  # a UNA on its own line: the UNB record that follows carries the rest
+    events: list[Event] = []
+    pos = 0
+    while pos < len(segs.items):
+        pos = _interchange(segs, pos, ctx, events)
+    return events
+
+
+def _unreadable(reason: str, ctx: ParseContext) -> Event:
+    ev = Event(timestamp_ms=ctx.now_ms, timestamp_estimated=True, dataset=DATASET,
+               platform="edi", message="EDIFACT interchange unreadable")
+    return mark_invalid(ev, reason, ENVELOPE_ERROR)
+
+
+def _new_event(ic: _Interchange) -> Event:
+    ev = Event(timestamp_ms=ic.timestamp_ms, timestamp_estimated=ic.estimated,
+               dataset=DATASET, platform="edi", partner=partner(ic.parties, ic.way))
+    ev.labels.update(ic.labels)
+    return ev
+
+
+def _failure(ic: _Interchange, reason: str) -> Event:
+    ev = _new_event(ic)
+    ev.add_id("edifact.unb", f"{ic.parties.pair}:{ic.control}")
+    return mark_invalid(ev, reason, ENVELOPE_ERROR)
+
+
+def _found(segs: _Segments, pos: int) -> str:
+    items = segs.items
+    return f"{items[pos][0]} at segment {pos + 1}" if pos < len(items) else "the end of the record"
+
+
+def _interchange(segs: _Segments, pos: int, ctx: ParseContext, out: list[Event]) -> int:
+    items = segs.items
+    unb = items[pos]
+    if unb[0] != "UNB":
+        end = next((i for i in range(pos + 1, len(items)) if items[i][0] == "UNB"), len(items))
+        reason = (f"segment {pos + 1} is {unb[0][:24]!r} outside any interchange (expected UNB; "
+                  f"element separator {segs.chars.element!r}, segment terminator "
+                  f"{segs.chars.terminator!r})")
+        out.append(_unreadable(reason, ctx))
+        return end
+    ic = _read_unb(segs, unb, items, pos, ctx)
+    pos += 1
+    while pos < len(items):
+        tag = items[pos][0]
+        if tag == "UNH":
+            pos = _message(segs, pos, ic, out)
+            ic.messages += 1
+        elif tag == "UNG":
+            pos = _group(segs, pos, ic, out)
+            ic.groups += 1
+        elif tag == "UNZ":
+            _check_unz(segs, items[pos], ic, out)
+            return pos + 1
+        elif tag == "UNB":
+            break
+        else:
+            end = pos + 1
+            while end < len(items) and items[end][0] not in ("UNH", "UNG", "UNZ", "UNB"):
+                end += 1
+            out.append(_failure(ic, f"unexpected {tag[:24]!r} at segment {pos + 1} outside a "
+                                    f"message (expected UNH, UNG or UNZ)"
+                                + (f"; segments {pos + 2}-{end} skipped with it"
+                                   if end - pos > 1 else "")))
+            pos = end
+    out.append(_failure(ic, f"interchange {ic.control} has no UNZ trailer (found "
+                            f"{_found(segs, pos)})"))
+    return pos
+
+
+def _read_unb(segs: _Segments, unb: list[str], items: list[list[str]], pos: int,
+              ctx: ParseContext) -> _Interchange:
+    v = segs.value
+    parties = Parties(sender=v(unb, 2), receiver=v(unb, 3))
+    ts = _edi_time(v(unb, 4, 0), v(unb, 4, 1), ctx)
+    labels = {"edifact_syntax": f"{v(unb, 1, 0)}:{v(unb, 1, 1)}".strip(":"),
+              "edifact_sender_id": parties.sender,
+              "edifact_sender_qualifier": v(unb, 2, 1),
+              "edifact_recipient_id": parties.receiver,
+              "edifact_recipient_qualifier": v(unb, 3, 1),
+              "edifact_unb_0020": v(unb, 5)}
+    if v(unb, 11) == "1":
+        labels["edifact_test"] = "1"
+    first = next((s for s in items[pos + 1:pos + 3] if s[0] == "UNH"), None)
+    is_ack = first is not None and v(first, 2, 0) == "CONTRL"
+    return _Interchange(parties=parties, control=v(unb, 5),
+                        timestamp_ms=ts if ts is not None else ctx.now_ms, estimated=ts is None,
+                        labels={k: val for k, val in labels.items() if val},
+                        way=direction(parties, ctx, is_ack=is_ack))
+
+
+def _count_matches(said: str, actual: int) -> bool:
+    return said.isdigit() and int(said) == actual
+
+
+def _check_unz(segs: _Segments, unz: list[str], ic: _Interchange, out: list[Event]) -> None:
+    control, count = segs.value(unz, 2), segs.value(unz, 1)
+    if control != ic.control:
+        out.append(_failure(ic, f"UNZ 0020 {control!r} does not match UNB 0020 {ic.control!r}"))
+        return
+    actual, what = (ic.groups, "groups") if ic.groups else (ic.messages, "messages")
+    if not _count_matches(count, actual):
+        out.append(_failure(ic, f"UNZ 0036 says {count or 'nothing'} {what}, interchange "
+                                f"{ic.control} has {actual}"))
+
+
+def _group(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> int:
+    items = segs.items
+    reference = segs.value(items[pos], 5)
+    messages = 0
+    pos += 1
+    while pos < len(items):
+        tag = items[pos][0]
+        if tag == "UNH":
+            pos = _message(segs, pos, ic, out)
+            messages += 1
+        elif tag == "UNE":
+            une = items[pos]
+            if segs.value(une, 2) != reference:
+                out.append(_failure(ic, f"UNE 0048 {segs.value(une, 2)!r} does not match UNG "
+                                        f"0048 {reference!r}"))
+            elif not _count_matches(segs.value(une, 1), messages):
+                out.append(_failure(ic, f"UNE 0060 says {segs.value(une, 1) or 'nothing'} "
+                                        f"messages, group {reference} has {messages}"))
+            return pos + 1
+        else:
+            break
+    out.append(_failure(ic, f"functional group {reference} has no UNE trailer (found "
+                            f"{_found(segs, pos)})"))
+    return pos
+
+
+def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> int:
+    items = segs.items
+    unh = items[pos]
+    reference, msg_type = segs.value(unh, 1), segs.value(unh, 2, 0)
+    start = pos
+    pos += 1
+    while pos < len(items) and items[pos][0] not in ("UNT", "UNH", "UNE", "UNZ", "UNB", "UNG"):
+        pos += 1
+    body = items[start + 1:pos]
+    problem = None
+    if pos < len(items) and items[pos][0] == "UNT":
+        unt = items[pos]
+        count = pos - start + 1
+        if segs.value(unt, 2) != reference:
+            problem = f"UNT 0062 {segs.value(unt, 2)!r} does not match UNH 0062 {reference!r}"
+        elif not _count_matches(segs.value(unt, 1), count):
+            problem = (f"UNT 0074 says {segs.value(unt, 1) or 'nothing'} segments, message has "
+                       f"{count} (counting UNH and UNT)")
+        pos += 1
+    else:
+        problem = f"message has no UNT trailer (found {_found(segs, pos)})"
+    if msg_type == "CONTRL" and problem is None:
+        out.extend(_contrl(segs, body, ic))
+        return pos
+    ev = _document(segs, unh, body, ic)
+    if problem:
+        mark_invalid(ev, f"{problem} ({msg_type} {reference} in interchange {ic.control})",
+                     ENVELOPE_ERROR)
+    out.append(ev)
+    return pos
+
+
+def _document(segs: _Segments, unh: list[str], body: list[list[str]],
+              ic: _Interchange) -> Event:
+    v = segs.value
+    reference, msg_type = v(unh, 1), v(unh, 2, 0)
+    ev = _new_event(ic)
+    pair = ic.parties.pair
+    ev.action = DIRECTION_ACTION[ic.way]
+    ev.outcome = "success"
+    ev.add_id("edifact.unh", f"{pair}:{ic.control}:{reference}")
+    ev.add_id("edifact.unb", f"{pair}:{ic.control}")
+    ev.message_id = ev.ids[0]
+    kind = _BUSINESS_KIND.get(msg_type)
+    for seg in body:
+        if seg[0] == "BGM" and kind:
+            ev.add_id(kind, v(seg, 2, 0))
+            set_label(ev, "edifact_document_code", v(seg, 1, 0))
+        elif seg[0] == "RFF" and v(seg, 1, 0) == "ON":
+            ev.add_id("order", v(seg, 1, 1))
+    version = ":".join(p for p in (v(unh, 2, 1), v(unh, 2, 2), v(unh, 2, 3)) if p)
+    set_label(ev, "edifact_message_type", msg_type)
+    set_label(ev, "edifact_message_version", version)
+    set_label(ev, "edifact_unh_0062", reference)
+    ev.message = (f"EDIFACT {msg_type} {reference} {ev.action} "
+                  f"{'from' if ic.way == 'inbound' else 'to'} {ev.partner} "
+                  f"(interchange {ic.control})")
+    return ev
+
+
+# --- CONTRL -------------------------------------------------------------------------------
+
+def _error_text(code: str) -> str:
+    return f"{code} ({_SYNTAX_ERRORS.get(code, 'code not known to midwatch')})"
+
+
+def _ack_event(ic: _Interchange, action_code: str) -> Event:
+    ev = _new_event(ic)
+    ev.action, ev.outcome, ev.level, _words = _ACTIONS.get(
+        action_code, ("acknowledged", "unknown", "warn", f"action {action_code}"))
+    if ev.outcome == "failure":
+        ev.error_class = "validation"
+    set_label(ev, "edifact_ack_action", action_code)
+    set_label(ev, "edifact_ack_interchange", ic.control)
+    return ev
+
+
+def _set_errors(ev: Event, codes: list[str], details: list[str]) -> None:
+    if codes or details:
+        ev.error_type = "edifact.CONTRL"
+        ev.error_code = ",".join(codes) or None
+        ev.error_message = "; ".join([_error_text(c) for c in codes] + details)
+
+
+def _action_words(code: str) -> str:
+    return _ACTIONS[code][3] if code in _ACTIONS else f"action {code}"
+
+
+def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Event]:
+    """UCI (interchange), then per answered message UCM followed by its UCS/UCD errors."""
+    v = segs.value
+    events: list[Event] = []
+    original = ic.parties.reversed_pair
+    subject = ""
+    uci: Event | None = None
+    # The UCM being read, its own error code, and the UCS/UCD details after it.
+    current: tuple[Event, str, list[str]] | None = None
+    for seg in body:
+        tag = seg[0]
+        if tag == "UCI":
+            subject = v(seg, 1)
+            if v(seg, 2) and v(seg, 3):
+                original = f"{v(seg, 2)}>{v(seg, 3)}"
+            uci = _ack_event(ic, v(seg, 4))
+            uci.add_id("edifact.unb", f"{original}:{subject}")
+            where = [f"in segment {v(seg, 6)}"] if v(seg, 6) else []
+            _set_errors(uci, [v(seg, 5)] if v(seg, 5) else [], where if v(seg, 5) else [])
+            uci.message = (f"EDIFACT CONTRL from {ic.parties.sender}: interchange {subject} "
+                           f"{_action_words(v(seg, 4))}")
+            events.append(uci)
+        elif tag == "UCM":
+            if current is not None:
+                _set_errors(current[0], [current[1]] if current[1] else [], current[2])
+            reference, msg_type = v(seg, 1), v(seg, 2, 0)
+            ev = _ack_event(ic, v(seg, 3))
+            ev.add_id("edifact.unh", f"{original}:{subject}:{reference}")
+            ev.add_id("edifact.unb", f"{original}:{subject}")
+            set_label(ev, "edifact_message_type", msg_type)
+            set_label(ev, "edifact_unh_0062", reference)
+            ev.message = (f"EDIFACT CONTRL from {ic.parties.sender}: {msg_type} {reference} "
+                          f"(interchange {subject}) {_action_words(v(seg, 3))}")
+            events.append(ev)
+            current = (ev, v(seg, 4), [])
+        elif tag == "UCS" and current is not None:
+            error = v(seg, 2)
+            current[2].append(f"segment {v(seg, 1)}: {_error_text(error) if error else 'error'}")
+        elif tag == "UCD" and current is not None:
+            component = f".{v(seg, 2, 1)}" if v(seg, 2, 1) else ""
+            current[2].append(f"element {v(seg, 2, 0)}{component}: {_error_text(v(seg, 1))}")
+    if current is not None:
+        _set_errors(current[0], [current[1]] if current[1] else [], current[2])
+    if uci is None:
+        return [mark_invalid(_new_event(ic), "CONTRL without a UCI segment: nothing is "
+                                             "acknowledged", ENVELOPE_ERROR)]
+    for ev in events:
+        ev.message_id = ev.ids[0]
+    return events

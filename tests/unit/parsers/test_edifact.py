@@ -1,0 +1,150 @@
+import pytest
+
+from collector.event import Record, iso_to_ms
+from collector.parsers import edifact
+from collector.parsers.base import ParseContext, ParseError
+
+CTX = ParseContext(now_ms=1_709_900_000_000)
+US, SUPPLIER = "5412345000013", "4012345000009"
+
+
+def interchange(*, una: str = "UNA:+.? '", body: tuple[str, ...] = ("BGM+220+PO-1+9",),
+                control: str = "REF42", msg_type: str = "ORDERS") -> str:
+    segs = [f"UNB+UNOC:3+{SUPPLIER}:14+{US}:14+240301:0930+{control}",
+            f"UNH+M1+{msg_type}:D:96A:UN", *body, f"UNT+{len(body) + 2}+M1",
+            f"UNZ+1+{control}"]
+    return una + "'\n".join(segs) + "'\n"
+
+
+def parse(text: str, ctx: ParseContext = CTX):
+    return edifact.parse(Record(text=text, source="t.edi"), ctx)
+
+
+def only_failure(events):
+    failures = [e for e in events if e.outcome == "failure"]
+    assert len(failures) == 1, [e.message for e in failures]
+    assert failures[0].error_class == "validation"
+    assert failures[0].error_type == "edifact.envelope"
+    return failures[0]
+
+
+def test_orders_one_event_per_message(parse_data):
+    events, dead = parse_data("edifact", "edifact/orders.edi", edi_own_ids=frozenset({US}))
+    assert dead == []
+    first, second = events
+    assert first.ids == [f"edifact.unh:{US}>{SUPPLIER}:ICR00017:1",
+                         f"edifact.unb:{US}>{SUPPLIER}:ICR00017", "order:PO-4711"]
+    assert (first.action, first.partner, first.outcome) == ("sent", SUPPLIER, "success")
+    assert first.timestamp_ms == iso_to_ms("2024-03-01T09:30:00Z")
+    assert first.labels["edifact_message_type"] == "ORDERS"
+    assert first.labels["edifact_message_version"] == "D:96A:UN"
+    assert "order:PO-4712" in second.ids
+
+
+def test_contrl_links_to_the_original_orders(parse_data):
+    own = frozenset({US})
+    orders, _ = parse_data("edifact", "edifact/orders.edi", edi_own_ids=own)
+    acks, dead = parse_data("edifact", "edifact/contrl.edi", edi_own_ids=own)
+    assert dead == []
+    uci, ucm_ok, ucm_rejected, interchange_rejected, received = acks
+    assert uci.ids == [orders[0].ids[1]]
+    assert (uci.action, uci.outcome) == ("acknowledged", "success")
+    assert ucm_ok.ids[0] == orders[0].ids[0] and ucm_ok.action == "acknowledged"
+    assert ucm_rejected.ids[0] == orders[1].ids[0]
+    assert (ucm_rejected.action, ucm_rejected.outcome, ucm_rejected.error_class) == (
+        "rejected", "failure", "validation")
+    assert ucm_rejected.error_message == "segment 4: 13 (missing); element 3.2: 12 (invalid value)"
+    assert {e.partner for e in acks} == {SUPPLIER}
+    assert interchange_rejected.error_code == "29"
+    assert interchange_rejected.ids == [f"edifact.unb:{US}>{SUPPLIER}:ICR00018"]
+    assert (received.action, received.outcome) == ("delivered", "success")
+
+
+def test_groups_and_one_line_interchanges(parse_data):
+    events, dead = parse_data("edifact", "edifact/supplier-documents.edi")
+    assert dead == []
+    desadv, invoic = events
+    assert {"shipment:SHP-5521", "order:PO-4711"} <= set(desadv.ids)
+    assert {"invoice:INV-88120", "order:PO-4711"} <= set(invoic.ids)
+    assert all(e.outcome == "success" for e in events)
+    assert desadv.partner == SUPPLIER  # no own IDs configured: documents assumed inbound
+
+
+def test_release_character_escapes_separators():
+    (ev,) = parse(interchange(body=("BGM+220+PO?+77?'A+9",)))
+    assert "order:PO+77'A" in ev.ids
+
+
+def test_una_with_other_service_characters():
+    text = "UNA|*.? '" + interchange(una="").replace(":", "|").replace("+", "*")
+    (ev,) = parse(text)
+    assert ev.outcome == "success" and "order:PO-1" in ev.ids
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:30:00Z")
+    assert ev.labels["edifact_message_type"] == "ORDERS"
+
+
+def test_service_characters_inferred_without_una():
+    text = interchange(una="").replace("'\n", "~")
+    (ev,) = parse(text)
+    assert ev.outcome == "success"
+    assert ev.ids[0] == f"edifact.unh:{SUPPLIER}>{US}:REF42:M1"
+
+
+def test_bare_una_record_is_empty():
+    assert parse("UNA:+.? '") == []
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda t: t.replace("UNZ+1+REF42'\n", ""),
+     "interchange REF42 has no UNZ trailer (found the end of the record)"),
+    (lambda t: t.replace("UNZ+1+REF42", "UNZ+1+REF43"),
+     "UNZ 0020 'REF43' does not match UNB 0020 'REF42'"),
+    (lambda t: t.replace("UNZ+1+", "UNZ+2+"), "UNZ 0036 says 2 messages, interchange REF42 has 1"),
+])
+def test_interchange_defects(mutate, reason):
+    ev = only_failure(parse(mutate(interchange())))
+    assert ev.error_message == reason
+    assert ev.ids == [f"edifact.unb:{SUPPLIER}>{US}:REF42"]
+
+
+@pytest.mark.parametrize("mutate, reason", [
+    (lambda t: t.replace("UNT+3+M1", "UNT+3+M2"), "UNT 0062 'M2' does not match UNH 0062 'M1'"),
+    (lambda t: t.replace("UNT+3+", "UNT+5+"),
+     "UNT 0074 says 5 segments, message has 3 (counting UNH and UNT)"),
+    (lambda t: t.replace("UNT+3+M1'\n", ""), "message has no UNT trailer (found UNZ at segment 4)"),
+])
+def test_message_defects_fail_the_message(mutate, reason):
+    ev = only_failure(parse(mutate(interchange())))
+    assert ev.error_message == f"{reason} (ORDERS M1 in interchange REF42)"
+    assert ev.ids[0] == f"edifact.unh:{SUPPLIER}>{US}:REF42:M1"
+
+
+def test_group_defects():
+    text = interchange().replace("UNH+", "UNG+ORDERS+A+B+240301:0930+G7+UN+D:96A'\nUNH+")
+    ev = only_failure(parse(text))
+    assert ev.error_message == "functional group G7 has no UNE trailer (found UNZ at segment 6)"
+    closed = text.replace("UNZ+", "UNE+1+G8'\nUNZ+")
+    assert only_failure(parse(closed)).error_message == "UNE 0048 'G8' does not match UNG 0048 'G7'"
+
+
+def test_truncated_and_unusable_service_strings(parse_data):
+    events, dead = parse_data("edifact", "edifact/malformed.edi")
+    assert dead == []
+    reasons = [e.error_message for e in events if e.outcome == "failure"]
+    assert all(e.error_class == "validation" for e in events if e.outcome == "failure")
+    assert reasons[-2] == ("UNA service string advice truncated: 6 characters, expected 9 "
+                           "(UNA plus 6 service characters)")
+    assert reasons[-1].startswith("service characters are unusable (component ':', element '+'")
+    assert len(reasons) == 8
+
+
+def test_contrl_without_uci_is_invalid():
+    ev = only_failure(parse(interchange(msg_type="CONTRL", body=("UCM+1+ORDERS:D:96A:UN+7",))))
+    assert ev.error_message == "CONTRL without a UCI segment: nothing is acknowledged"
+
+
+def test_not_edifact():
+    with pytest.raises(ParseError):
+        parse("UNHAPPY customer")
+    assert edifact.detect("UNB+UNOC:3+X") and edifact.detect("UNA:+.? '")
+    assert not edifact.detect("UNBELIEVABLE")

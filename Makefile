@@ -48,7 +48,7 @@ test-unit: venv
 
 # bench/run_all.sh when present, else every bench/*.py; both see the services' addresses.
 bench: venv services-up
-	eval "$$($(SERVICES) env)"; \
+	@eval "$$($(SERVICES) env)"; \
 	export PATH="$(CURDIR)/$(VENV)/bin:$$PATH"; \
 	if [[ -f bench/run_all.sh ]]; then \
 	  bash bench/run_all.sh; \

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
 
 from collector.event import LEVELS, Event
 from collector.parsers.base import ParseContext
@@ -63,8 +64,12 @@ def normalize_level(raw: object, default: str = "info") -> str:
 
 # --- redaction ---------------------------------------------------------------------------
 
-_CARD = re.compile(r"(?<![\d.])[2-6]\d(?:[ -]?\d){11,17}(?![\d])")
+# No lookbehind, so the engine can skip ahead to the first 2-6; a match that starts inside a
+# longer number is rejected in ``_card_sub`` by looking at the character before it.
+_CARD = re.compile(r"[2-6]\d(?:[ -]?\d){11,17}(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+\.")
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -81,6 +86,9 @@ def luhn_ok(digits: str) -> bool:
 
 def _card_sub(m: re.Match) -> str:
     text = m.group(0)
+    start = m.start()
+    if start and m.string[start - 1] in "0123456789.":
+        return text
     digits = text.replace(" ", "").replace("-", "")
     if 13 <= len(digits) <= 19 and luhn_ok(digits):
         return CARD_MASK
@@ -104,11 +112,26 @@ _FIELD_SLOTS = {
 }
 
 
+def _has_email(text: str) -> bool:
+    """An @ between a local-part character and a dotted domain (not a thread's "@5a1b2c")."""
+    at = text.find("@")
+    while at > 0:
+        if text[at - 1] in _LOCAL_CHARS and _EMAIL_DOMAIN.match(text, at + 1):
+            return True
+        at = text.find("@", at + 1)
+    return False
+
+
+def _sensitive(ev: Event, cards: bool, emails: bool) -> bool:
+    """One scan over all of an event's text: most events hold nothing to redact."""
+    blob = "\x1f".join((ev.message, ev.error_message or "", ev.error_stack_trace or "",
+                        *ev.labels.values(), *ev.ids))
+    return (emails and _has_email(blob)) or (cards and _CARD.search(blob) is not None)
+
+
 def _redact(ev: Event, ctx: ParseContext) -> None:
     cards, emails = ctx.redact_cards, ctx.redact_emails
-    if not (cards or emails or ctx.redact_fields):
-        return
-    if cards or emails:
+    if (cards or emails) and _sensitive(ev, cards, emails):
         ev.message = redact_text(ev.message, cards, emails)
         if ev.error_message:
             ev.error_message = redact_text(ev.error_message, cards, emails)
@@ -132,63 +155,68 @@ def _redact(ev: Event, ctx: ParseContext) -> None:
 
 # Order matters: the first class that matches wins, most specific first ("TLS handshake
 # timed out" is a certificate problem to fix, not a timeout to wait out).
-_CLASS_RULES: tuple[tuple[str, re.Pattern], ...] = tuple(
-    (name, re.compile(pattern, re.IGNORECASE))
-    for name, pattern in (
-        ("certificate", r"pkix|certificate|certpath|SSLHandshake|ssl handshake|tls handshake|"
-                        r"handshake_failure|handshake fail|x509|unable to find valid certification|"
-                        r"CERT_HAS_EXPIRED|self[- ]signed|SECURITY:CERTIFICATE|\bSSL(?:Exception)?\b"),
-        ("throttling", r"\b429\b|too many requests|throttl|rate[- ]?limit|quota exceeded|"
-                       r"TOO_MANY_REQUESTS|SpikeArrest|slow down"),
-        ("auth", r"(?:status(?:[ _]?code)?|http|response|returned|code)[\s:=(\"']{0,3}40[13]\b|"
-                 r"\(40[13]\)|\b40[13] (?:unauthori[sz]ed|forbidden)|unauthori[sz]ed|forbidden|"
-                 r"authenticat\w* fail|invalid credential|access denied|permission denied|"
-                 r"not authori[sz]ed|invalid[_ ]token|token expired|invalid_grant|"
-                 r"(?:HTTP|MULE|SECURITY):(?:UNAUTHORIZED|FORBIDDEN|CLIENT_SECURITY)|"
-                 r"Login failed|AuthenticationException|AccessDenied"),
-        ("timeout", r"timed?[ _-]?out|timeout|deadline exceeded|\b504\b|gateway time-?out|"
-                    r"ETIMEDOUT|took too long"),
-        ("resource", r"OutOfMemory|out of memory|heap space|GC overhead|too many open files|"
-                     r"no space left|disk (?:is )?full|resource(?:s)? exhausted|RESOURCE_EXHAUSTED|"
-                     r"MemoryError|pool exhausted|insufficient (?:memory|storage)|"
-                     r"StackOverflowError|RejectedExecution|BACKPRESSURE|OVERLOAD"),
-        ("duplicate", r"duplicate|already exists|unique constraint|unique key|ORA-00001|"
-                      r"violation of (?:primary|unique) key|DUPLICATE_MESSAGE|already processed"),
-        ("validation", r"schema|validat|cvc-[\w.-]+|not valid|invalid (?:document|message|payload|"
-                       r"format|input|json|xml)|malformed|unexpected (?:character|token|element)|"
-                       r"SCHEMA_NOT_HONOURED|\bBIP5\d{3}|parse ?error|ParseException|"
-                       r"SAXParseException|\b400\b|bad request|HTTP:BAD_REQUEST|"
-                       r"required (?:field|element|property)|missing (?:required|mandatory)"),
-        ("mapping", r"dataweave|MULE:EXPRESSION|TRANSFORMATION|\bmapping\b|\bmap (?:shape|error)|"
-                    r"cannot coerce|XSLT|transform\w* (?:error|fail)|"
-                    r"Unable to call|no mapping|ScriptException|BIP2230|BIP2488|ESQL"),
-        ("connectivity", r"connect(?:ion)? ?refused|ConnectException|connection reset|"
-                         r"ECONNREFUSED|ECONNRESET|EHOSTUNREACH|UnknownHost|no route to host|"
-                         r"host unreachable|name or service not known|CONNECTIVITY|broken pipe|"
-                         r"\b50[23]\b|service unavailable|bad gateway|connection (?:closed|lost|"
-                         r"aborted)|could not connect|unable to connect|failed to connect|"
-                         r"NoRouteToHost|SocketException|remote host closed|channel closed|"
-                         r"BIP3[01]\d\d|MQRC_(?:HOST|Q_MGR|CONNECTION)"),
-    )
+_CLASS_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("certificate", r"pkix|certificate|certpath|SSLHandshake|ssl handshake|tls handshake|"
+                    r"handshake_failure|handshake fail|x509|unable to find valid certification|"
+                    r"CERT_HAS_EXPIRED|self[- ]signed|SECURITY:CERTIFICATE|\bSSL(?:Exception)?\b"),
+    ("throttling", r"\b429\b|too many requests|throttl|rate[- ]?limit|quota exceeded|"
+                   r"TOO_MANY_REQUESTS|SpikeArrest|slow down"),
+    ("auth", r"(?:status(?:[ _]?code)?|http|response|returned|code)[\s:=(\"']{0,3}40[13]\b|"
+             r"\(40[13]\)|\b40[13] (?:unauthori[sz]ed|forbidden)|unauthori[sz]ed|forbidden|"
+             r"authenticat\w* fail|invalid credential|access denied|permission denied|"
+             r"not authori[sz]ed|invalid[_ ]token|token expired|invalid_grant|"
+             r"(?:HTTP|MULE|SECURITY):(?:UNAUTHORIZED|FORBIDDEN|CLIENT_SECURITY)|"
+             r"Login failed|AuthenticationException|AccessDenied"),
+    ("timeout", r"timed?[ _-]?out|timeout|deadline exceeded|\b504\b|gateway time-?out|"
+                r"ETIMEDOUT|took too long"),
+    ("resource", r"OutOfMemory|out of memory|heap space|GC overhead|too many open files|"
+                 r"no space left|disk (?:is )?full|resource(?:s)? exhausted|RESOURCE_EXHAUSTED|"
+                 r"MemoryError|pool exhausted|insufficient (?:memory|storage)|"
+                 r"StackOverflowError|RejectedExecution|BACKPRESSURE|OVERLOAD"),
+    ("duplicate", r"duplicate|already exists|unique constraint|unique key|ORA-00001|"
+                  r"violation of (?:primary|unique) key|DUPLICATE_MESSAGE|already processed"),
+    ("validation", r"schema|validat|cvc-[\w.-]+|not valid|invalid (?:document|message|payload|"
+                   r"format|input|json|xml)|malformed|unexpected (?:character|token|element)|"
+                   r"SCHEMA_NOT_HONOURED|\bBIP5\d{3}|parse ?error|ParseException|"
+                   r"SAXParseException|\b400\b|bad request|HTTP:BAD_REQUEST|"
+                   r"required (?:field|element|property)|missing (?:required|mandatory)"),
+    ("mapping", r"dataweave|MULE:EXPRESSION|TRANSFORMATION|\bmapping\b|\bmap (?:shape|error)|"
+                r"cannot coerce|XSLT|transform\w* (?:error|fail)|"
+                r"Unable to call|no mapping|ScriptException|BIP2230|BIP2488|ESQL"),
+    ("connectivity", r"connect(?:ion)? ?refused|ConnectException|connection reset|"
+                     r"ECONNREFUSED|ECONNRESET|EHOSTUNREACH|UnknownHost|no route to host|"
+                     r"host unreachable|name or service not known|CONNECTIVITY|broken pipe|"
+                     r"\b50[23]\b|service unavailable|bad gateway|connection (?:closed|lost|"
+                     r"aborted)|could not connect|unable to connect|failed to connect|"
+                     r"NoRouteToHost|SocketException|remote host closed|channel closed|"
+                     r"BIP3[01]\d\d|MQRC_(?:HOST|Q_MGR|CONNECTION)"),
 )
+_CLASS_ORDER = {name: rank for rank, (name, _) in enumerate(_CLASS_PATTERNS)}
+# One scan finds every class that matches anywhere; the best-ranked one wins.
+_CLASS_RX = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in _CLASS_PATTERNS),
+                       re.IGNORECASE)
 _STACK_SCAN = 2048
+
+
+@lru_cache(maxsize=4096)
+def _best_class(text: str) -> str | None:
+    """Cached: the same error text recurs (that is what signatures are for), and one scan of
+    the combined pattern costs tens of microseconds."""
+    found = {m.lastgroup for m in _CLASS_RX.finditer(text)}
+    return min(found, key=_CLASS_ORDER.__getitem__) if found else None
 
 
 def classify_error(ev: Event) -> str:
     """The error class of a failed event; type and code are trusted before free text."""
     head = " ".join(p for p in (ev.error_type, ev.error_code) if p)
     if head:
-        for name, rx in _CLASS_RULES:
-            if rx.search(head):
-                return name
+        found = _best_class(head)
+        if found:
+            return found
     parts = [ev.error_message or "", ev.message or ""]
     if ev.error_stack_trace:
         parts.append(ev.error_stack_trace[:_STACK_SCAN])
-    text = "\n".join(parts)
-    for name, rx in _CLASS_RULES:
-        if rx.search(text):
-            return name
-    return "unknown"
+    return _best_class("\n".join(parts)) or "unknown"
 
 
 # --- signatures --------------------------------------------------------------------------

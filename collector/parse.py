@@ -100,10 +100,10 @@ def run_parser(record: Record, module: ModuleType, ctx: ParseContext,
             if not ev.ingested_ms:
                 ev.ingested_ms = record.ingested_ms
             out.append(normalize(ev, ctx))
+            stats.events += 1
         except Exception as exc:  # noqa: BLE001 - same contract as the parser call
             out.append(_dead("parser_crash", f"normalize: {type(exc).__name__}: {exc}"[:500],
                              record, ctx, stats))
-    stats.events += sum(1 for o in out if isinstance(o, Event))
     return out
 
 

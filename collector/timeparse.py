@@ -94,6 +94,21 @@ def civil_to_ms(
     return local_ms - _zone_offset_ms(tz, days, min(h, 23))
 
 
+@lru_cache(maxsize=4096)
+def second_ms(stamp: str, zone: str | None, tz: tzinfo) -> int | None:
+    """``YYYY-MM-DD HH:MM:SS`` (or with T) -> epoch ms of that second, None if impossible.
+
+    Cached because log lines arrive in bursts that share their second; the log4j parsers
+    add the milliseconds themselves.
+    """
+    try:
+        y, mo, d = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10])
+        h, mi, s = int(stamp[11:13]), int(stamp[14:16]), int(stamp[17:19])
+    except ValueError:
+        return None
+    return civil_to_ms(y, mo, d, h, mi, s, 0, zone, tz)
+
+
 def parse_ms(text: str | None, tz: tzinfo = UTC, now_ms: int = 0) -> int | None:
     """Epoch ms for ``text`` in any known layout, or None when it is not a timestamp."""
     if not text:

@@ -9,6 +9,7 @@ number seen in Boomi and in BizTalk becomes the same ``order:4711`` and joins on
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from collector.event import Event
 
@@ -33,6 +34,7 @@ _ID_KINDS: tuple[tuple[re.Pattern, str], ...] = tuple(
 )
 
 
+@lru_cache(maxsize=4096)
 def id_kind(name: str) -> str | None:
     """Typed-ID namespace for a business field name, or None when it is just a label."""
     for rx, kind in _ID_KINDS:
@@ -41,6 +43,7 @@ def id_kind(name: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def label_key(name: str) -> str:
     """Label keys without dots or spaces: a dot would nest ``labels.*`` in Elasticsearch."""
     return re.sub(r"[^\w-]+", "_", name.strip()).strip("_").lower() or "_"
@@ -50,7 +53,7 @@ def set_label(ev: Event, name: str, value: object) -> None:
     """A bounded label: at most MAX_LABELS keys and MAX_LABEL_VALUE characters each."""
     if value is None or isinstance(value, dict | list):
         return
-    text = str(value).strip()
+    text = (value if isinstance(value, str) else str(value)).strip()
     if not text:
         return
     key = label_key(name)

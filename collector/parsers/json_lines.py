@@ -74,22 +74,44 @@ def detect(line: str) -> bool:
     return stripped.startswith("{") and stripped.endswith("}")
 
 
-def _first(doc: dict, paths: tuple[str, ...]) -> object:
-    for path in paths:
-        value = lookup(doc, path)
-        if value is not None and value != "":
-            return value
-    return None
+# Default names inverted once: source key -> (schema key, rank); lower rank wins. Dotted
+# defaults are reached through their first part (``service`` -> ``service.name``).
+_ALIASES: dict[str, tuple[str, int]] = {}
+_NESTED: dict[str, dict[str, tuple[str, int]]] = {}
+for _schema, _paths in _DEFAULTS.items():
+    for _rank, _path in enumerate(_paths):
+        _ALIASES.setdefault(_path, (_schema, _rank))
+        if "." in _path:
+            _head, _tail = _path.split(".", 1)
+            _NESTED.setdefault(_head, {}).setdefault(_tail, (_schema, _rank))
 
 
-def _get(doc: dict, mapping: dict[str, str], key: str) -> object:
-    if key in mapping:
-        return lookup(doc, mapping[key])
-    return _first(doc, _DEFAULTS.get(key, ()))
+def _defaults(doc: dict) -> dict[str, object]:
+    """Schema key -> value by the default names, in one pass over the document's keys."""
+    best: dict[str, tuple[int, object]] = {}
+    for key, value in doc.items():
+        hit = _ALIASES.get(key)
+        if isinstance(value, dict) and key in _NESTED:
+            for tail, (schema, rank) in _NESTED[key].items():
+                sub = value.get(tail)
+                if sub is not None and sub != "" and rank < best.get(schema, (99, None))[0]:
+                    best[schema] = (rank, sub)
+        if hit and value is not None and value != "":
+            schema, rank = hit
+            if rank < best.get(schema, (99, None))[0]:
+                best[schema] = (rank, value)
+    return {schema: value for schema, (_, value) in best.items()}
 
 
-def _timestamp(doc: dict, ctx: ParseContext) -> tuple[int, bool]:
-    raw = _get(doc, ctx.mapping, "timestamp")
+def _fields(doc: dict, mapping: dict[str, str]) -> dict[str, object]:
+    found = _defaults(doc)
+    for key, path in mapping.items():
+        if key in SCALAR_KEYS:
+            found[key] = lookup(doc, path)
+    return found
+
+
+def _timestamp(raw: object, ctx: ParseContext) -> tuple[int, bool]:
     layout = ctx.mapping.get("timestamp_format")
     if raw is None:
         return to_ms(None, ctx)
@@ -126,25 +148,27 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if not isinstance(doc, dict):
         raise ParseError(f"expected a JSON object per line, got {type(doc).__name__}")
     mapping = ctx.mapping
-    ts, estimated = _timestamp(doc, ctx)
+    found = _fields(doc, mapping)
+    get = found.get
+    ts, estimated = _timestamp(get("timestamp"), ctx)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="generic.json",
                platform=str(mapping.get("platform") or "generic"))
-    ev.level = normalize_level(_get(doc, mapping, "level"))
-    ev.message = _text(_get(doc, mapping, "message")) or ""
+    ev.level = normalize_level(get("level"))
+    ev.message = _text(get("message")) or ""
     for key in ("service", "host", "flow", "stage", "partner", "trace_id", "span_id",
                 "error_type", "error_message"):
-        value = _get(doc, mapping, key)
+        value = get(key)
         if value is not None and not isinstance(value, dict | list):
             setattr(ev, key, str(value))
     if ev.trace_id:
         ev.add_id("otel.trace", ev.trace_id)
-    outcome = _get(doc, mapping, "outcome")
+    outcome = get("outcome")
     if outcome is not None:
         ev.outcome = _OUTCOMES.get(str(outcome).strip().lower(), "unknown")
-    action = _get(doc, mapping, "action")
+    action = get("action")
     if action is not None:
         ev.action = str(action)
-    duration = as_int(_get(doc, mapping, "duration_ms"))
+    duration = as_int(get("duration_ms"))
     if duration is not None:
         ev.duration_ns = duration * 1_000_000
     _ids(ev, doc, mapping)

@@ -24,15 +24,15 @@ from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers import mule_json
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import set_label
-from collector.timeparse import civil_to_ms, to_ms
+from collector.parsers.fields import MAX_LABEL_VALUE, set_label
+from collector.timeparse import second_ms, to_ms
 
 NAME = "mule"
 DATASET = "mulesoft.runtime"
 
 _LEVEL = r"(?P<level>TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)"
-_DATE = (r"(?P<date>(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[ T](?P<h>\d{2}):(?P<mi>\d{2}):"
-         r"(?P<s>\d{2})(?:[,.](?P<ms>\d{1,6}))?(?P<zone>Z|[+-]\d{2}:?\d{2})?)")
+_DATE = (r"(?P<date>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.](?P<ms>\d{1,6}))?"
+         r"(?P<zone>Z|[+-]\d{2}:?\d{2})?")
 # The thread name nests brackets ("[MuleRuntime].uber.03: [app].flow.CPU_LITE @1a2b"), so it
 # is matched lazily up to the bracket that a space and the next field follow.
 _THREAD = r"\[(?P<thread>.*?)\]"
@@ -64,13 +64,11 @@ def detect(line: str) -> bool:
 
 
 def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
-    ms_text = m.group("ms") or "0"
-    value = civil_to_ms(int(m.group("y")), int(m.group("mo")), int(m.group("d")), int(m.group("h")),
-                        int(m.group("mi")), int(m.group("s")), int((ms_text + "00")[:3]),
-                        m.group("zone"), ctx.tz)
-    if value is None:
+    date, ms_text, zone = m.group("date", "ms", "zone")
+    base = second_ms(date, zone, ctx.tz)
+    if base is None:
         return to_ms(None, ctx)
-    return value, False
+    return base + (int((ms_text + "00")[:3]) if ms_text else 0), False
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -82,24 +80,22 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     ts, estimated = _timestamp(m, ctx)
     level = normalize_level(m.group("level"))
     message = m.group("msg")
+    thread, category = m.group("thread"), m.group("category")
+    # Hot path: label keys are fixed and safe, values bounded like set_label does.
+    labels = {"thread": thread[:MAX_LABEL_VALUE], "logger": category[:MAX_LABEL_VALUE]}
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
-               platform="mulesoft", level=level, message=message)
-    thread = m.group("thread")
-    set_label(ev, "thread", thread)
+               platform="mulesoft", level=level, message=message, labels=labels)
     app = _APP_IN_THREAD.search(thread)
     if app:
         ev.service = app.group(1)
-        set_label(ev, "mule_flow", app.group(2))
-    category = m.group("category")
-    set_label(ev, "logger", category)
+        labels["mule_flow"] = app.group(2)
     groups = m.groupdict()
     if groups.get("event"):
-        ev.add_id("correlation", groups["event"].strip())
-    if groups.get("processor"):
-        processor = groups["processor"].strip()
-        set_label(ev, "processor", processor)
-        if processor and "mule_flow" not in ev.labels:
-            set_label(ev, "mule_flow", processor.split("/", 1)[0])
+        ev.add_id("correlation", groups["event"])
+    processor = (groups.get("processor") or "").strip()
+    if processor:
+        labels["processor"] = processor[:MAX_LABEL_VALUE]
+        labels.setdefault("mule_flow", processor.split("/", 1)[0])
     body = rest
     if category.endswith("JsonLogger") and message.lstrip().startswith("{"):
         return [_json_logger(ev, message + "\n" + rest, ctx)]

@@ -161,6 +161,7 @@ class Framer:
         self._offset = 0
         self._lineno = 0
         self._overflow: list[str] = []
+        self._overflow_chars = 0
         self._overflow_count = 0
         self._overflow_lineno = 0
 
@@ -193,8 +194,9 @@ class Framer:
             if not self._overflow_count:
                 self._overflow_lineno = lineno
             self._overflow_count += 1
-            if sum(map(len, self._overflow)) < DeadLetter.MAX_RAW:
+            if self._overflow_chars < DeadLetter.MAX_RAW:
                 self._overflow.append(line)
+                self._overflow_chars += len(line) + 1
             return []
         self._lines.append(line)
         self._chars += len(line) + 1
@@ -211,7 +213,7 @@ class Framer:
                        f"the {MAX_RECORD_LINES}-line / {MAX_RECORD_CHARS}-character record cap",
                 source=self.source, line=self._overflow_lineno,
                 raw=_raw("\n".join(self._overflow)), ingested_ms=self.ingested_ms))
-            self._overflow, self._overflow_count = [], 0
+            self._overflow, self._overflow_chars, self._overflow_count = [], 0, 0
         return done
 
 
@@ -264,10 +266,11 @@ class SourceParser:
         return self._feed_auto(line, offset, lineno)
 
     def _feed_auto(self, line: str, offset: int, lineno: int) -> Output:
-        stripped = line[:1]
+        first = line[:1]
         if self.module is not None:
-            if (stripped in (" ", "\t", "") or self.framer.start is not None
-                    and self.framer.is_start(line)):
+            # Indented and empty lines always continue; so does anything no other parser claims.
+            if first in (" ", "\t", "") or (self.framer.start is not None
+                                            and self.framer.is_start(line)):
                 return self._emit(self.framer.feed(line, offset, lineno), self.module)
             other = detect(line, [m for m in self.candidates if m is not self.module])
             if other is None:

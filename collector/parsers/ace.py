@@ -51,7 +51,7 @@ _TERMINAL_ACTIONS = {
 def detect(line: str) -> bool:
     if _EVENT_ROOT.match(line):
         return "ibm.com/xmlns" in line or "monitoring" in line
-    return _BIP.search(line) is not None and ("BIP" in line[:300])
+    return _BIP.search(line[:400]) is not None
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:

@@ -171,7 +171,7 @@ def _body(ev: Event, body: str) -> None:
 
 def _banner(ev: Event, text: str) -> list[Event] | None:
     """``****`` blocks: deployment status tables, 'Started app', failed deployments."""
-    rows = [r for r in _STATUS_ROW.findall(text) if r[2] not in ("STATUS",)]
+    rows = _STATUS_ROW.findall(text)
     if rows:
         return [_lifecycle(ev, app, status.lower(), domain) for app, domain, status in rows]
     started = _STARTED.search(text)

@@ -13,16 +13,10 @@ import sys
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
-
 from collector import parsers
-from collector.event import DeadLetter, to_doc
-from collector.parse import parse_stream
 from collector.parsers import FORMATS
 from collector.parsers.base import ParseContext
 from collector.yamlconf import ConfigError
-
-_DUMP = orjson.OPT_APPEND_NEWLINE
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -64,6 +58,13 @@ def _context(args: argparse.Namespace) -> ParseContext:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at module level: every `midwatch` invocation builds this parser.
+    import orjson
+
+    from collector.event import DeadLetter, to_doc
+    from collector.parse import parse_stream
+
+    dump = orjson.OPT_APPEND_NEWLINE
     try:
         ctx = _context(args)
     except _UsageError as exc:
@@ -73,20 +74,20 @@ def run(args: argparse.Namespace) -> int:
     status = 0
     for name in args.files:
         try:
-            stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+            stream = sys.stdin.buffer if name == "-" else open(name, "rb")
         except OSError as exc:
-            print(f"midwatch parse: cannot read {name}: {exc.strerror}", file=sys.stderr)
+            err.write(f"midwatch parse: cannot read {name}: {exc.strerror}\n".encode())
             status = 2
             continue
         source = "<stdin>" if name == "-" else name
         try:
             for item in parse_stream(stream, source, args.format, ctx):
                 if isinstance(item, DeadLetter):
-                    err.write(orjson.dumps(item.to_doc(), option=_DUMP))
+                    err.write(orjson.dumps(item.to_doc(), option=dump))
                 else:
-                    out.write(orjson.dumps(to_doc(item), option=_DUMP))
+                    out.write(orjson.dumps(to_doc(item), option=dump))
         except OSError as exc:
-            print(f"midwatch parse: error reading {name}: {exc.strerror or exc}", file=sys.stderr)
+            err.write(f"midwatch parse: error reading {name}: {exc.strerror or exc}\n".encode())
             status = 2
         finally:
             if stream is not sys.stdin.buffer:

@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
                     err.write(orjson.dumps(item.to_doc(), option=dump))
                 else:
                     out.write(orjson.dumps(to_doc(item), option=dump))
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): the CLI shell ends quietly
         except OSError as exc:
             err.write(f"midwatch parse: error reading {name}: {exc.strerror or exc}\n".encode())
             status = 2

@@ -172,7 +172,25 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if duration is not None:
         ev.duration_ns = duration * 1_000_000
     _ids(ev, doc, mapping)
+    _transport(ev, record)
     return [ev]
+
+
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def _transport(ev: Event, record: Record) -> None:
+    """IDs that ride beside the body: Kafka key and headers (correlation, W3C traceparent)."""
+    if record.key:
+        ev.add_id("kafka.key", record.key)
+    for name, value in record.headers.items():
+        if name.lower() == "traceparent":
+            m = _TRACEPARENT.match(value.strip())
+            if m and not ev.trace_id:
+                ev.trace_id, ev.span_id = m.group(1), m.group(2)
+                ev.add_id("otel.trace", ev.trace_id)
+        elif id_kind(name):
+            ev.add_id(id_kind(name), value)
 
 
 def _ids(ev: Event, doc: dict, mapping: dict[str, str]) -> None:

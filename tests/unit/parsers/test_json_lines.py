@@ -2,8 +2,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.event import iso_to_ms
+from collector.event import Record, iso_to_ms
 from collector.parsers import json_lines
+from collector.parsers.base import ParseContext
 from collector.yamlconf import ConfigError
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -54,3 +55,13 @@ def test_malformed(parse_data):
 def test_detect():
     assert json_lines.detect('{"a": 1}')
     assert not json_lines.detect('{"a": 1')
+
+
+def test_kafka_key_and_headers_carry_ids():
+    record = Record(text='{"message":"m","orderId":"9"}', source="kafka:orders/0", key="4711",
+                    headers={"X-Correlation-ID": "c-77", "traceparent":
+                             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"})
+    (ev,) = json_lines.parse(record, ParseContext())
+    assert ev.ids == ["order:9", "kafka.key:4711", "correlation:c-77",
+                      "otel.trace:4bf92f3577b34da6a3ce929d0e0e4736"]
+    assert (ev.trace_id, ev.span_id) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")

@@ -1,0 +1,248 @@
+"""API gateway access logs: NGINX (combined and its common extensions), Kong, AWS API Gateway.
+
+Layouts read, one request per line:
+
+- NGINX ``combined`` (``$remote_addr - $remote_user [$time_local] "$request" $status
+  $body_bytes_sent "$http_referer" "$http_user_agent"``) and what people append to it: quoted
+  or bare ``$request_id`` / ``$http_x_correlation_id`` / ``$http_traceparent``, bare
+  ``$request_time $upstream_response_time`` numbers, or ``key=value`` pairs (``rt=``,
+  ``urt=``, ``request_id=``/``rid=``, ``cid=``/``correlation_id=``, ``traceparent=``). A bare
+  32-hex token is ``$request_id``; a UUID is taken as the correlation ID.
+- Kong's JSON log (file-log / http-log / tcp-log plugins): ``request``, ``response``,
+  ``latencies``, ``upstream_uri``, ``service``, ``route``, ``client_ip``, ``started_at``.
+- AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
+  ``extendedRequestId``, ``requestTimeEpoch``/``requestTime``, ``httpMethod``,
+  ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``).
+
+Every request is a ``received`` event; a 4xx or 5xx status is a failure whose class the
+status says when it can (401/403 auth, 429 throttling, 408/504 timeout, 400/413/415/422
+validation, 502/503 connectivity).
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from collector.event import Event, Record
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import as_int, set_label
+from collector.timeparse import to_ms
+
+NAME = "apigw"
+START = None
+
+_STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: "timeout",
+                 504: "timeout", 400: "validation", 413: "validation", 415: "validation",
+                 422: "validation", 502: "connectivity", 503: "connectivity"}
+_COMBINED = re.compile(
+    r'(?P<addr>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+    r'(?P<status>\d{3}) (?P<bytes>\d+|-)(?: "(?P<referer>(?:[^"\\]|\\.)*)" '
+    r'"(?P<agent>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$')
+_PAIR = re.compile(r'([\w.-]+)=("(?:[^"\\]|\\.)*"|\S+)')
+_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
+_SECONDS = re.compile(r"\d+\.\d{3}")
+_PAIR_KEYS = {
+    "rt": "request_time", "request_time": "request_time", "urt": "upstream_time",
+    "upstream_response_time": "upstream_time", "request_id": "request_id", "rid": "request_id",
+    "req_id": "request_id", "cid": "correlation", "correlation_id": "correlation",
+    "x_correlation_id": "correlation", "traceparent": "traceparent",
+}
+
+
+def detect(line: str) -> bool:
+    if line[:1] == "{":
+        head = line[:400]
+        return ('"latencies"' in head and '"request"' in head) or (
+            '"requestId"' in head and ('"httpMethod"' in head or '"routeKey"' in head))
+    return _COMBINED.match(line) is not None
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    text = record.text.strip()
+    if text.startswith("{"):
+        try:
+            doc = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            raise ParseError(f"not JSON: {exc}") from None
+        if isinstance(doc, dict) and isinstance(doc.get("latencies"), dict):
+            return [_kong(doc, ctx)]
+        if isinstance(doc, dict) and "requestId" in doc:
+            return [_aws(doc, ctx)]
+        raise ParseError("JSON access log is neither Kong (request, response, latencies) nor "
+                         "AWS API Gateway (requestId, httpMethod, status)")
+    m = _COMBINED.match(text)
+    if m is None:
+        raise ParseError('not an NGINX access log line (expected \'$remote_addr - $remote_user '
+                         '[$time_local] "$request" $status $body_bytes_sent ...\')')
+    return [_nginx(m, ctx)]
+
+
+def _request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
+                   status: int | None) -> Event:
+    ev = Event(timestamp_ms=ts[0], timestamp_estimated=ts[1], dataset=dataset,
+               platform="apigw", action="received",
+               message=" ".join(p for p in (method, path, str(status or "-")) if p))
+    set_label(ev, "http_method", method)
+    set_label(ev, "url_path", path)
+    if status is None:
+        return ev
+    set_label(ev, "http_status", status)
+    if status >= 400:
+        ev.outcome = "failure"
+        ev.level = "error" if status >= 500 else "warn"
+        ev.error_code = str(status)
+        ev.error_type = f"HTTP {status}"
+        ev.error_class = _STATUS_CLASS.get(status)
+    else:
+        ev.outcome = "success"
+    return ev
+
+
+def _traceparent(ev: Event, value: object) -> None:
+    m = _TRACEPARENT.fullmatch(str(value).strip()) if value else None
+    if m:
+        ev.trace_id, ev.span_id = m.group(1), m.group(2)
+        ev.add_id("otel.trace", m.group(1))
+
+
+def _seconds_ns(text: str | None) -> int | None:
+    """NGINX times are seconds with ms resolution; several upstreams read ``0.010, 0.020``."""
+    if not text or text == "-":
+        return None
+    try:
+        return int(sum(float(p) for p in text.replace(":", ",").split(",") if p.strip()) * 1e9)
+    except ValueError:
+        return None
+
+
+# --- NGINX --------------------------------------------------------------------------------
+
+def _nginx(m: re.Match, ctx: ParseContext) -> Event:
+    method, _, rest = m.group("request").partition(" ")
+    path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    ev = _request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
+                        int(m.group("status")))
+    set_label(ev, "client_ip", m.group("addr"))
+    if m.group("user") != "-":
+        set_label(ev, "user", m.group("user"))
+    ev.payload_bytes = as_int(m.group("bytes"))
+    set_label(ev, "user_agent", m.group("agent"))
+    values = _extensions(m.group("rest"))
+    ev.add_id("http.request", values.get("request_id"))
+    ev.add_id("correlation", values.get("correlation"))
+    _traceparent(ev, values.get("traceparent"))
+    ev.duration_ns = _seconds_ns(values.get("request_time"))
+    upstream = _seconds_ns(values.get("upstream_time"))
+    if upstream is not None:
+        set_label(ev, "upstream_ms", upstream // 1_000_000)
+    return ev
+
+
+def _extensions(rest: str) -> dict[str, str]:
+    """Whatever follows the combined fields, named by key or recognized by shape."""
+    values: dict[str, str] = {}
+    if "=" in rest:
+        for key, value in _PAIR.findall(rest):
+            name = _PAIR_KEYS.get(key.lower())
+            if name:
+                values.setdefault(name, value.strip('"'))
+        rest = _PAIR.sub("", rest)
+    times = []
+    for quoted, bare in _TOKEN.findall(rest):
+        token = quoted or bare
+        if token in ("", "-"):
+            continue
+        if _TRACEPARENT.fullmatch(token):
+            values.setdefault("traceparent", token)
+        elif _HEX32.fullmatch(token):
+            values.setdefault("request_id", token)
+        elif _UUID.fullmatch(token):
+            values.setdefault("correlation", token)
+        elif _SECONDS.fullmatch(token):
+            times.append(token)
+    if times:
+        values.setdefault("request_time", times[0])
+    if len(times) > 1:
+        values.setdefault("upstream_time", times[1])
+    return values
+
+
+# --- Kong ---------------------------------------------------------------------------------
+
+def _headers(doc: object) -> dict[str, str]:
+    if not isinstance(doc, dict):
+        return {}
+    return {str(k).lower(): (v[0] if isinstance(v, list) and v else v) for k, v in doc.items()}
+
+
+def _kong(doc: dict, ctx: ParseContext) -> Event:
+    request = doc.get("request") if isinstance(doc.get("request"), dict) else {}
+    response = doc.get("response") if isinstance(doc.get("response"), dict) else {}
+    latencies = doc["latencies"]
+    started = as_int(doc.get("started_at"))
+    ts = (started, False) if started else to_ms(None, ctx)
+    status = as_int(response.get("status"))
+    ev = _request_event("apigw.kong", ts, str(request.get("method") or ""),
+                        str(request.get("uri") or ""), status)
+    req_headers, resp_headers = _headers(request.get("headers")), _headers(response.get("headers"))
+    ev.add_id("http.request", request.get("id") or req_headers.get("x-kong-request-id")
+              or resp_headers.get("x-kong-request-id") or req_headers.get("x-request-id"))
+    ev.add_id("correlation", req_headers.get("x-correlation-id")
+              or req_headers.get("correlation-id"))
+    _traceparent(ev, req_headers.get("traceparent"))
+    total = as_int(latencies.get("request"))
+    if total is not None:
+        ev.duration_ns = total * 1_000_000
+    set_label(ev, "upstream_ms", as_int(latencies.get("proxy")))
+    set_label(ev, "gateway_ms", as_int(latencies.get("kong")))
+    service = doc.get("service") if isinstance(doc.get("service"), dict) else {}
+    route = doc.get("route") if isinstance(doc.get("route"), dict) else {}
+    ev.service = service.get("name") or None
+    set_label(ev, "route", route.get("name"))
+    set_label(ev, "upstream_uri", doc.get("upstream_uri"))
+    set_label(ev, "client_ip", doc.get("client_ip"))
+    consumer = doc.get("consumer")
+    if isinstance(consumer, dict):
+        set_label(ev, "consumer", consumer.get("username") or consumer.get("id"))
+    ev.payload_bytes = as_int(request.get("size"))
+    return ev
+
+
+# --- AWS API Gateway ----------------------------------------------------------------------
+
+def _aws(doc: dict, ctx: ParseContext) -> Event:
+    epoch = as_int(doc.get("requestTimeEpoch"))
+    ts = (epoch, False) if epoch else to_ms(doc.get("requestTime"), ctx)
+    method = str(doc.get("httpMethod") or "")
+    path = str(doc.get("resourcePath") or doc.get("path") or doc.get("routeKey") or "")
+    ev = _request_event("apigw.aws", ts, method, path, as_int(doc.get("status")))
+    ev.add_id("aws.request", doc.get("requestId"))
+    ev.add_id("aws.request", doc.get("extendedRequestId"))
+    xray = doc.get("xrayTraceId")
+    if xray and xray != "-":
+        ev.add_id("xray", xray)
+    ev.add_id("correlation", doc.get("correlationId") or doc.get("xCorrelationId"))
+    _traceparent(ev, doc.get("traceparent"))
+    latency = as_int(doc.get("responseLatency") or doc.get("responseLatencyMs"))
+    if latency is not None:
+        ev.duration_ns = latency * 1_000_000
+    set_label(ev, "upstream_ms", as_int(doc.get("integrationLatency")))
+    set_label(ev, "integration_status", doc.get("integrationStatus"))
+    set_label(ev, "client_ip", doc.get("ip") or doc.get("sourceIp"))
+    set_label(ev, "api_id", doc.get("apiId"))
+    set_label(ev, "stage", doc.get("stage"))
+    ev.payload_bytes = as_int(doc.get("responseLength"))
+    # The integration's own error says more than the gateway's "Internal server error".
+    for key in ("integrationErrorMessage", "errorMessage"):
+        error = doc.get(key)
+        if error and error != "-":
+            ev.error_message = str(error)
+            break
+    if ev.outcome == "failure" and ev.error_message and "timed out" in ev.error_message.lower():
+        ev.error_class = "timeout"
+    return ev

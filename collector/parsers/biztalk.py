@@ -74,22 +74,41 @@ def detect(line: str) -> bool:
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.strip()
-    if not text or text.startswith("<?xml") and "\n" not in text or text.startswith("Level\t"):
+    if not text or (text.startswith("<?xml") and text.endswith("?>")) or text.startswith("Level\t"):
         return []  # an XML prolog or the export's header row
+    if text.startswith("<?xml"):
+        text = text.split("?>", 1)[1].strip()
+    if text.startswith("<Event"):
+        return _win_events(text, ctx)
     if text.startswith("<"):
         root = _xml(text)
         name = local_name(root.tag)
-        if name == "Event":
-            return [_win_event(root, ctx)]
         if name == "MessageInfo":
             return [_context(root, record, ctx)]
         raise ParseError(f"unexpected XML root <{name}>: expected <Event> or <MessageInfo>")
     return [_tab_event(text, ctx)]
 
 
+def _win_events(text: str, ctx: ParseContext) -> list[Event]:
+    """One or more ``<Event>`` elements: ``wevtutil qe /f:xml`` prints them back to back on
+    one line. Events of other sources in the batch are not ours; a batch without any
+    BizTalk event is an error."""
+    batch = _xml(f"<Events>{text}</Events>")
+    out: list[Event] = []
+    foreign: ParseError | None = None
+    for root in batch:
+        try:
+            out.append(_win_event(root, ctx))
+        except ParseError as exc:
+            if exc.field != "Provider":
+                raise
+            foreign = exc
+    if not out and foreign is not None:
+        raise foreign
+    return out
+
+
 def _xml(text: str) -> ET.Element:
-    if text.startswith("<?xml"):
-        text = text.split("?>", 1)[-1]
     try:
         return ET.fromstring(text)
     except ET.ParseError as exc:

@@ -64,3 +64,11 @@ def test_detect():
     assert not biztalk.detect("<Event xmlns='http://schemas.microsoft.com/win/2004/08/events/event'>"
                               "<System><Provider Name='MSSQLSERVER'/>")
     assert biztalk.detect("Error\t3/1/2024 10:15:34 AM\tBizTalk Server\t5754\tBizTalk Server\t\"x\"")
+
+
+def test_wevtutil_prints_events_back_to_back_on_one_line(parse_data):
+    events, dead = parse_data("biztalk", "biztalk/wevtutil-batch.xml")
+    assert dead == []  # the SQL Server event in the batch is not ours, not an error
+    assert [(e.labels["event_id"], e.action) for e in events] == [("5743", "retried"),
+                                                                  ("5410", None)]
+    assert events[1].labels["receive_location"] == "RL_Orders_File"

@@ -35,7 +35,7 @@ import orjson
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, business_field, id_kind, lookup, set_label
+from collector.parsers.fields import as_int, id_kind, lookup, set_label
 from collector.timeparse import to_ms
 from collector.yamlconf import did_you_mean, load
 
@@ -63,6 +63,8 @@ _DEFAULTS = {
 _DEFAULT_ID_FIELDS = ("correlationId", "correlation_id", "x-correlation-id", "X-Correlation-ID",
                       "requestId", "request_id", "orderId", "order_id", "invoiceId",
                       "messageId", "message_id")
+# Typed-ID kind per default field name, for one pass over a document's keys.
+_DEFAULT_ID_KINDS = {name: id_kind(name) for name in _DEFAULT_ID_FIELDS if id_kind(name)}
 _OUTCOMES = {"success": "success", "ok": "success", "true": "success", "succeeded": "success",
              "completed": "success", "failure": "failure", "failed": "failure", "error": "failure",
              "false": "failure", "ko": "failure"}
@@ -205,10 +207,10 @@ def _ids(ev: Event, doc: dict, mapping: dict[str, str]) -> None:
             set_label(ev, key[7:], lookup(doc, path))
     if mapped:
         return
-    for name in _DEFAULT_ID_FIELDS:
-        value = doc.get(name)
-        if value is not None and id_kind(name):
-            business_field(ev, name, value)
+    for key, value in doc.items():
+        kind = _DEFAULT_ID_KINDS.get(key)
+        if kind and value is not None and not isinstance(value, dict | list | bool):
+            ev.add_id(kind, value)
 
 
 def load_mapping(path: str) -> dict[str, str]:

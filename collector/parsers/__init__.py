@@ -16,6 +16,7 @@ FORMATS: dict[str, str] = {
     "biztalk": "collector.parsers.biztalk",
     "ace": "collector.parsers.ace",
     "kafka-broker": "collector.parsers.kafka_broker",
+    "kafka-record": "collector.parsers.kafka_record",
     "rabbitmq": "collector.parsers.rabbitmq",
     "apigw": "collector.parsers.apigw",
     "x12": "collector.parsers.x12",

@@ -1,0 +1,129 @@
+"""Kafka broker logs (``server.log``, ``controller.log``, ``state-change.log``), log4j layout
+``[%d] %p %m (%c)%n`` as ZooKeeper-era and 4.x KRaft brokers write them.
+
+A record is the line plus its continuation lines (Java stack traces). The bracketed prefix of
+the message (``[KafkaServer id=1]``, ``[Partition orders.v1-3 broker=1]``,
+``[GroupCoordinator id=1 topic=__consumer_offsets partition=12]``) names the component; the
+broker ID, topic-partition and consumer group are kept as labels so broker trouble lines up
+with the flows that use those topics.
+
+Conditions that matter to message flow are named in ``labels.kafka_condition`` and, where
+they are trouble, raised to at least ``warn`` with an error class even when the broker logged
+them at INFO (an ISR shrink is an INFO line): ISR shrink / under-replicated / offline
+partitions (resource), NotLeaderOrFollower (connectivity: clients must find the new leader),
+disk full and log-dir failures (resource), SSL handshake failures (certificate), failed
+authentication (auth), request timeouts (timeout); rebalances and broker start/stop are
+recorded as info.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import set_label
+from collector.timeparse import civil_to_ms, to_ms
+
+NAME = "kafka-broker"
+DATASET = "kafka.broker"
+START = re.compile(r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[,.]\d{3}\] (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
+
+_LINE = re.compile(
+    r"\[(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}) (?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})[,.]"
+    r"(?P<ms>\d{3})\] (?P<level>[A-Z]+) (?P<msg>.*?)(?: \((?P<logger>[\w.$]+)\))?$")
+_COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? ?")
+_ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
+_TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\d+)\b")
+_GROUP = re.compile(r"\bgroup ([\w.-]+)")
+_EXCEPTION = re.compile(r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))(?:: (.*))?$",
+                        re.MULTILINE)
+
+# (pattern, condition, error class or None for info-only, minimum level)
+_CONDITIONS: tuple[tuple[re.Pattern, str, str | None, str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), cond, cls, lvl) for p, cond, cls, lvl in (
+        (r"Shrinking ISR from", "isr_shrink", "resource", "warn"),
+        (r"under[- ]?replicated|UnderReplicated", "under_replicated", "resource", "warn"),
+        (r"offline partition|OfflinePartition|no leader", "offline_partition", "resource", "error"),
+        (r"NotLeaderOrFollower|NotLeaderForPartition|not the leader", "not_leader",
+         "connectivity", "warn"),
+        (r"No space left on device|disk full|Error while writing to checkpoint|"
+         r"LogDirFailure|KafkaStorageException", "disk_failure", "resource", "error"),
+        (r"SSL handshake failed|SslAuthenticationException|SSLHandshakeException",
+         "ssl_handshake", "certificate", "warn"),
+        (r"Failed authentication|SaslAuthenticationException|Authentication failed",
+         "auth_failed", "auth", "warn"),
+        (r"TimeoutException|timed out", "timeout", "timeout", "warn"),
+        (r"Expanding ISR from", "isr_expand", None, "info"),
+        (r"Preparing to rebalance|Stabilized group|rebalance", "rebalance", None, "info"),
+        (r"\] started \(|Transition from STARTING to STARTED|Kafka Server started",
+         "broker_started", None, "info"),
+        (r"shut down completed|Shutting down|shutting down", "broker_stopping", None, "info"),
+        (r"Completed transition to Leader|became the leader|Elected as the new controller",
+         "controller_change", None, "info"),
+    )
+)
+_ORDER = ("debug", "info", "warn", "error", "fatal")
+
+
+def detect(line: str) -> bool:
+    return START.match(line) is not None
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    head, _, rest = record.text.partition("\n")
+    m = _LINE.match(head.rstrip())
+    if m is None:
+        raise ParseError("not a Kafka broker log line (expected '[yyyy-MM-dd HH:mm:ss,SSS] LEVEL "
+                         "message (logger)')")
+    ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
+                     int(m["s"]), int(m["ms"]), None, ctx.tz)
+    stamp = (ts, False) if ts is not None else to_ms(None, ctx)
+    message = m["msg"]
+    ev = Event(timestamp_ms=stamp[0], timestamp_estimated=stamp[1], dataset=DATASET,
+               platform="kafka", level=normalize_level(m["level"]), message=message,
+               service="kafka-broker", action="logged")
+    set_label(ev, "logger", m["logger"])
+    component = _COMPONENT.match(message)
+    if component:
+        set_label(ev, "component", component["name"])
+        attrs = dict(_ATTR.findall(component["attrs"]))
+        broker = attrs.get("id") or attrs.get("broker") or attrs.get("nodeId") or attrs.get(
+            "replicaId")
+        set_label(ev, "broker_id", broker)
+        if attrs.get("topic") and attrs.get("partition"):
+            set_label(ev, "topic_partition", f"{attrs['topic']}-{attrs['partition']}")
+        tp = _TOPIC_PARTITION.search(component["attrs"])
+        if tp and "topic_partition" not in ev.labels and not tp.group(1).isdigit():
+            set_label(ev, "topic_partition", f"{tp.group(1)}-{tp.group(2)}")
+    if "topic_partition" not in ev.labels:
+        tp = re.search(r"partition ([A-Za-z0-9._-]+-\d+)", message)
+        if tp:
+            set_label(ev, "topic_partition", tp.group(1))
+    group = _GROUP.search(message)
+    if group:
+        set_label(ev, "consumer_group", group.group(1))
+    if rest.strip():
+        ev.error_stack_trace = rest
+        exc = _EXCEPTION.search(rest)
+        if exc:
+            ev.error_type = exc.group(1)
+            ev.error_message = (exc.group(2) or "").strip() or None
+    _condition(ev, f"{message}\n{rest[:2048]}")
+    if ev.level in ("error", "fatal"):
+        ev.action = None
+    return [ev]
+
+
+def _condition(ev: Event, text: str) -> None:
+    for rx, condition, error_class, level in _CONDITIONS:
+        if rx.search(text):
+            set_label(ev, "kafka_condition", condition)
+            if _ORDER.index(level) > _ORDER.index(ev.level):
+                ev.level = level
+            if error_class:
+                ev.error_class = error_class
+                if ev.level in ("error", "fatal"):
+                    ev.outcome = "failure"
+            return

@@ -1,0 +1,120 @@
+"""kafka-broker (broker log lines) and kafka-record (records from the Kafka input)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from collector.event import Record, iso_to_ms
+from collector.parse import ParseStats, parse_record
+from collector.parsers import kafka_broker, kafka_record
+from collector.parsers.base import ParseContext, ParseError
+
+CTX = ParseContext(now_ms=1_709_900_000_000)
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def test_kraft_server_log(parse_data):
+    events, dead = parse_data("kafka-broker", "kafka-broker/server-kraft.log")
+    assert dead == []
+    assert len(events) == 8
+    started = events[1]
+    assert started.timestamp_ms == iso_to_ms("2025-03-18T09:12:44.567Z")
+    assert (started.labels["component"], started.labels["broker_id"]) == ("BrokerServer", "1")
+    assert started.labels["kafka_condition"] == "broker_started"
+    shrink = events[3]
+    assert (shrink.level, shrink.error_class, shrink.labels["kafka_condition"]) == (
+        "warn", "resource", "isr_shrink")
+    assert shrink.labels["topic_partition"] == "orders.v1-3"
+    rebalance = events[4]
+    assert rebalance.labels["consumer_group"] == "sap-bridge"
+    assert rebalance.labels["topic_partition"] == "__consumer_offsets-12"
+    assert rebalance.level == "info" and rebalance.error_class is None
+    ssl = events[5]
+    assert (ssl.error_class, ssl.labels["kafka_condition"]) == ("certificate", "ssl_handshake")
+    not_leader = events[6]
+    assert not_leader.error_type == "org.apache.kafka.common.errors.NotLeaderOrFollowerException"
+    assert (not_leader.outcome, not_leader.error_class) == ("failure", "connectivity")
+    assert not_leader.labels["topic_partition"] == "orders.v1-0"
+    disk = events[7]
+    assert (disk.error_type, disk.error_message) == ("java.io.IOException", "No space left on device")
+    assert disk.error_class == "resource" and "FileDispatcherImpl.write0" in disk.error_stack_trace
+    assert disk.labels["logger"].endswith("CheckpointFileWithFailureHandler")
+
+
+def test_zookeeper_era_log(parse_data):
+    events, dead = parse_data("kafka-broker", "kafka-broker/server-zk.log")
+    assert dead == []
+    started, fetch_error, expand, stopped = events
+    assert started.labels["broker_id"] == "2"
+    assert fetch_error.error_class == "timeout" and fetch_error.level == "warn"
+    assert fetch_error.error_type == "java.net.SocketTimeoutException"
+    assert expand.labels["kafka_condition"] == "isr_expand" and expand.level == "info"
+    assert stopped.labels["kafka_condition"] == "broker_stopping"
+
+
+def test_broker_malformed(parse_data):
+    events, dead = parse_data("kafka-broker", "kafka-broker/malformed.log")
+    assert len(dead) == 1 and "not a Kafka broker log line" in dead[0].reason
+    (impossible,) = events
+    assert impossible.timestamp_estimated
+    assert "orphan.continuation" in impossible.error_stack_trace
+
+
+def load_records() -> list[Record]:
+    raw = json.loads((DATA / "kafka-record" / "records.json").read_text())
+    return [Record(text=r["value"], source=f"kafka:{r['topic']}",
+                   position=f"{r['partition']}:{r['offset']}", key=r["key"], headers=r["headers"],
+                   ingested_ms=1_709_900_000_000) for r in raw]
+
+
+def test_records_with_ids_in_headers_key_and_body():
+    created, envelope, plain = [kafka_record.parse(r, CTX)[0] for r in load_records()]
+    assert created.ids == ["correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40",
+                           "otel.trace:5b8efff798038103d269b633813fc60c", "msg:msg-00042",
+                           "kafka.key:4711", "order:4711", "customer:C-1009"]
+    assert created.action == "published"  # midwatch-action header
+    assert created.timestamp_ms == iso_to_ms("2024-03-01T10:05:32.150Z")
+    assert not created.timestamp_estimated
+    assert created.message == "OrderCreated" and created.span_id == "b7ad6b7169203331"
+    assert (created.labels["kafka_topic"], created.labels["kafka_partition"],
+            created.labels["kafka_offset"]) == ("orders.v1", "3", "10422")
+    assert "payload" not in created.labels
+    assert envelope.action == "consumed"
+    assert envelope.ids[:2] == ["correlation:0c6b1d2e-3f40-4c1e-9a57-6f1c2a9e2f4b",
+                                "kafka.key:4712"]
+    assert envelope.timestamp_ms == 1709287540000 and envelope.service == "order-api"
+    assert plain.message.startswith("STATUS 51 IDoc") and plain.timestamp_estimated
+    assert plain.ids == [] and plain.timestamp_ms == 1_709_900_000_000
+
+
+def test_record_through_the_parse_core_gets_a_position_id():
+    record = load_records()[0]
+    (ev,) = parse_record(record, "kafka-record", CTX, ParseStats())
+    (again,) = parse_record(record, "kafka-record", CTX, ParseStats())
+    assert ev.id and ev.id == again.id  # deterministic from topic + partition:offset
+    assert ev.message_id == "correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"
+
+
+def test_malformed_values_are_kept_as_text(parse_data):
+    events, dead = parse_data("kafka-record", "kafka-record/malformed.jsonl")
+    assert dead == []
+    truncated, array, binary = events
+    assert truncated.message.startswith('{"orderId": "4713"') and truncated.ids == []
+    assert array.message == "[1, 2, 3]"
+    assert binary.message == "\x00\x01binary"
+    assert all(e.timestamp_estimated for e in events)
+
+
+def test_values_file_via_cli_shape(parse_data):
+    events, dead = parse_data("kafka-record", "kafka-record/values.jsonl")
+    assert dead == [] and [e.message for e in events] == ["OrderCreated", "record on "
+                                                          + str(DATA / "kafka-record/values.jsonl")]
+
+
+def test_detection():
+    assert kafka_broker.detect("[2025-03-18 09:12:44,567] INFO [BrokerServer id=1] x (y)")
+    assert not kafka_broker.detect("[2025-03-18] INFO x")
+    assert not kafka_record.detect('{"orderId": 1}')
+    with pytest.raises(ParseError):
+        kafka_broker.parse(Record(text="hello"), CTX)

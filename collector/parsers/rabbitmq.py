@@ -1,0 +1,229 @@
+"""RabbitMQ: node logs (3.x and 4.x layouts) and message traces (firehose, rabbitmq_tracing).
+
+Log layouts read:
+
+- ``2024-03-01 10:15:32.123456+00:00 [info] <0.1234.0> message`` (3.9 and later, 4.x);
+  continuation lines of a multi-line message are indented and belong to the record;
+- ``2024-03-01 10:15:32.123 [info] <0.1234.0> message`` (3.7/3.8, no zone);
+- ``=INFO REPORT==== 1-Mar-2024::10:15:32 ===`` blocks (before 3.7), message on the lines after.
+
+Broker trouble is classified so it sits beside the flows it hurts: authentication failures
+(auth), memory and disk alarms (resource), TLS errors (certificate), missed heartbeats
+(timeout), unexpectedly closed connections and refused peers (connectivity), channel errors
+such as ``PRECONDITION_FAILED``/``NOT_FOUND`` (validation). ``labels.rabbitmq_condition``
+names what was recognized.
+
+Message traces, one JSON object per line: the ``rabbitmq_tracing`` plugin's JSON format
+(``type`` published/received, ``exchange``, ``routing_keys``, ``routed_queues``,
+``properties``) and firehose messages dumped as ``{"routing_key": "publish.<exchange>" |
+"deliver.<queue>", "headers": {exchange_name, routing_keys, properties, node}}``. The AMQP
+``message_id`` becomes ``amqp.msg:``, ``correlation_id`` ``correlation:``, and application
+headers are business fields (``x-correlation-id``, ``order-id``...).
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import business_field, set_label
+from collector.timeparse import civil_to_ms, parse_ms, to_ms
+
+NAME = "rabbitmq"
+LOG_DATASET = "rabbitmq.log"
+TRACE_DATASET = "rabbitmq.trace"
+
+_NEW = re.compile(
+    r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})[ T](?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})"
+    r"\.(?P<frac>\d+)(?P<zone>Z|[+-]\d{2}:\d{2})? \[(?P<level>[a-z]+)\] (?P<pid><[\d.]+>)? ?"
+    r"(?P<msg>.*)$")
+_OLD = re.compile(r"=(?P<level>[A-Z]+) REPORT==== (?P<d>\d{1,2})-(?P<mon>[A-Za-z]{3})-(?P<y>\d{4})"
+                  r"::(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.\d+)? ===\s*$")
+START = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d+\S* \[[a-z]+\] |=[A-Z]+ REPORT==== |\{")
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_OLD_LEVELS = {"INFO": "info", "WARNING": "warn", "ERROR": "error", "CRASH": "error",
+               "SUPERVISOR": "error", "PROGRESS": "debug"}
+_CONNECTION = re.compile(r"\((\d[\d.:a-f\[\]]*:\d+ -> [\d.:a-f\[\]]*:\d+)")
+_QUOTED = {name: re.compile(rf"{name}:? '([^']*)'") for name in ("vhost", "user", "queue",
+                                                                  "exchange")}
+_NODE = re.compile(r"\b(rabbit@[\w.-]+)")
+
+# (pattern, condition, error class or None, minimum level); the first match wins.
+_CONDITIONS: tuple[tuple[re.Pattern, str, str | None, str], ...] = tuple(
+    (re.compile(p, re.IGNORECASE), cond, cls, lvl) for p, cond, cls, lvl in (
+        (r"access_refused|login refused|invalid credentials|authentication failed|"
+         r"HTTP access denied|not allowed to access vhost", "auth_failed", "auth", "warn"),
+        (r"(?:memory|disk) resource limit alarm set|(?:Free disk|disk free) space (?:is )?insufficient|"
+         r"vm_memory_high_watermark set", "resource_alarm", "resource", "error"),
+        (r"resource limit alarm cleared", "resource_alarm_cleared", None, "info"),
+        (r"\bTLS\b|\bSSL\b|certificate|handshake_failure|unknown ca", "tls_error", "certificate",
+         "warn"),
+        (r"missed heartbeats", "missed_heartbeats", "timeout", "warn"),
+        (r"client unexpectedly closed TCP connection|connection_closed_abruptly|"
+         r"econnrefused|connection refused|node .* down|nodedown|partial partition|"
+         r"Network partition", "connection_lost", "connectivity", "warn"),
+        (r"PRECONDITION_FAILED|NOT_FOUND|inequivalent arg|channel exception|Channel error",
+         "channel_error", "validation", "warn"),
+        (r"accepting AMQP connection", "connection_accepted", None, "info"),
+        (r"closing AMQP connection", "connection_closed", None, "info"),
+        (r"Server startup complete|Starting RabbitMQ", "node_started", None, "info"),
+        (r"stopping|RabbitMQ is asked to stop", "node_stopping", None, "info"),
+    )
+)
+_ORDER = ("debug", "info", "warn", "error", "fatal")
+
+
+def detect(line: str) -> bool:
+    if line[:1] == "{":
+        head = line[:600]
+        return '"routed_queues"' in head or '"exchange_name"' in head or (
+            '"routing_keys"' in head and '"properties"' in head)
+    return START.match(line) is not None
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    text = record.text
+    if text.lstrip().startswith("{"):
+        return [_trace(text, ctx)]
+    head, _, rest = text.partition("\n")
+    m = _NEW.match(head)
+    if m:
+        ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
+                         int(m["s"]), int((m["frac"] + "00")[:3]), m["zone"], ctx.tz)
+        level, body = normalize_level(m["level"]), m["msg"]
+        if rest:
+            body = f"{body}\n{rest}" if body else rest
+        ev = _log_event(ts, level, body.strip(), ctx)
+        set_label(ev, "erlang_pid", m["pid"])
+        return [ev]
+    m = _OLD.match(head.strip())
+    if m:
+        month = _MONTHS.get(m["mon"].lower())
+        ts = civil_to_ms(int(m["y"]), month, int(m["d"]), int(m["h"]), int(m["mi"]),
+                         int(m["s"]), 0, None, ctx.tz) if month else None
+        return [_log_event(ts, _OLD_LEVELS.get(m["level"], "info"), rest.strip(), ctx)]
+    raise ParseError("not a RabbitMQ log line (expected 'yyyy-MM-dd HH:mm:ss.ffffff+00:00 "
+                     "[level] <pid> message' or '=INFO REPORT==== d-Mon-yyyy::HH:mm:ss ===')")
+
+
+def _log_event(ts: int | None, level: str, body: str, ctx: ParseContext) -> Event:
+    stamp = (ts, False) if ts is not None else to_ms(None, ctx)
+    first, _, more = body.partition("\n")
+    ev = Event(timestamp_ms=stamp[0], timestamp_estimated=stamp[1], dataset=LOG_DATASET,
+               platform="rabbitmq", level=level, message=body, service="rabbitmq",
+               action="logged")
+    connection = _CONNECTION.search(body)
+    if connection:
+        set_label(ev, "connection", connection.group(1))
+    for name, rx in _QUOTED.items():
+        found = rx.search(body)
+        if found:
+            set_label(ev, name, found.group(1))
+    node = _NODE.search(body)
+    if node:
+        ev.host = node.group(1).split("@", 1)[1].rstrip(".")
+    for rx, condition, error_class, minimum in _CONDITIONS:
+        if rx.search(body):
+            set_label(ev, "rabbitmq_condition", condition)
+            if _ORDER.index(minimum) > _ORDER.index(ev.level):
+                ev.level = minimum
+            if error_class:
+                ev.error_class = error_class
+                ev.error_message = (more.strip() or first)[:2048]
+            break
+    if ev.level in ("error", "fatal"):
+        ev.outcome, ev.action = "failure", None
+    return ev
+
+
+# --- message traces -----------------------------------------------------------------------
+
+def _trace(text: str, ctx: ParseContext) -> Event:
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ParseError("a RabbitMQ trace message must be a JSON object")
+    if "routing_key" in doc and isinstance(doc.get("headers"), dict):
+        return _firehose(doc, ctx)
+    if "type" in doc and ("exchange" in doc or "routed_queues" in doc):
+        return _tracing_plugin(doc, ctx)
+    raise ParseError("JSON is neither a rabbitmq_tracing entry (type, exchange, routed_queues) "
+                     "nor a firehose message (routing_key, headers)", field="type")
+
+
+def _tracing_time(value: object, ctx: ParseContext) -> int | None:
+    """The plugin writes ``2024-03-01 10:15:32:123`` (a colon before the milliseconds)."""
+    if value is None:
+        return None
+    text = re.sub(r"(\d{2}:\d{2}:\d{2}):(\d{3})$", r"\1.\2", str(value))
+    return parse_ms(text, ctx.tz, ctx.now_ms)
+
+
+def _message_event(action: str, exchange: str, routing_keys: object, properties: object,
+                   node: object, ts: int | None, ctx: ParseContext) -> Event:
+    props = properties if isinstance(properties, dict) else {}
+    if ts is None and props.get("timestamp") is not None:
+        ts = parse_ms(str(props["timestamp"]), ctx.tz, ctx.now_ms)
+    stamp = (ts, False) if ts is not None else to_ms(None, ctx)
+    keys = [str(k) for k in routing_keys] if isinstance(routing_keys, list) else []
+    ev = Event(timestamp_ms=stamp[0], timestamp_estimated=stamp[1], dataset=TRACE_DATASET,
+               platform="rabbitmq", action=action, outcome="success",
+               message=f"{action} via exchange '{exchange}' routing key "
+                       f"'{','.join(keys) or '-'}'")
+    ev.add_id("amqp.msg", props.get("message_id"))
+    ev.add_id("correlation", props.get("correlation_id"))
+    ev.service = props.get("app_id") or None
+    set_label(ev, "exchange", exchange)
+    set_label(ev, "routing_keys", ",".join(keys))
+    set_label(ev, "content_type", props.get("content_type"))
+    set_label(ev, "reply_to", props.get("reply_to"))
+    if isinstance(node, str) and "@" in node:
+        ev.host = node.split("@", 1)[1]
+    headers = props.get("headers")
+    if isinstance(headers, dict):
+        for key, value in headers.items():
+            business_field(ev, str(key), value)
+    return ev
+
+
+def _firehose(doc: dict, ctx: ParseContext) -> Event:
+    kind, _, target = str(doc["routing_key"]).partition(".")
+    headers = doc["headers"]
+    action = "published" if kind == "publish" else "delivered"
+    ev = _message_event(action, str(headers.get("exchange_name", target if kind == "publish"
+                                                else "")),
+                        headers.get("routing_keys"), headers.get("properties"),
+                        headers.get("node"), None, ctx)
+    if kind == "deliver":
+        set_label(ev, "queue", target)
+    set_label(ev, "vhost", headers.get("vhost"))
+    set_label(ev, "user", headers.get("user"))
+    return ev
+
+
+def _tracing_plugin(doc: dict, ctx: ParseContext) -> Event:
+    action = "published" if doc.get("type") == "published" else "delivered"
+    ev = _message_event(action, str(doc.get("exchange") or ""), doc.get("routing_keys"),
+                        doc.get("properties"), doc.get("node"),
+                        _tracing_time(doc.get("timestamp"), ctx), ctx)
+    queue = doc.get("queue")
+    if queue and queue != "none":
+        set_label(ev, "queue", queue)
+    routed = doc.get("routed_queues")
+    if isinstance(routed, list):
+        set_label(ev, "routed_queues", ",".join(map(str, routed)))
+        if action == "published" and not routed:
+            ev.outcome, ev.level = "failure", "warn"
+            ev.error_class = "validation"
+            ev.error_message = "unroutable: the message reached no queue"
+    set_label(ev, "vhost", doc.get("vhost"))
+    set_label(ev, "user", doc.get("user") or doc.get("username"))
+    set_label(ev, "connection", doc.get("connection"))
+    return ev

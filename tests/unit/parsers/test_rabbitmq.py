@@ -1,0 +1,81 @@
+import pytest
+
+from collector.event import Record, iso_to_ms
+from collector.parsers import rabbitmq
+from collector.parsers.base import ParseContext, ParseError
+
+CTX = ParseContext(now_ms=1_709_900_000_000)
+CORRELATION = "correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"
+
+
+def test_rabbitmq_4x_log(parse_data):
+    events, dead = parse_data("rabbitmq", "rabbitmq/rabbit-4x.log")
+    assert dead == []
+    assert len(events) == 11
+    accepted = events[2]
+    assert accepted.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.123Z")
+    assert accepted.labels["connection"] == "10.20.4.17:50123 -> 10.20.0.10:5672"
+    assert accepted.labels["rabbitmq_condition"] == "connection_accepted"
+    assert accepted.labels["erlang_pid"] == "<0.1234.0>"
+    assert events[3].labels["user"] == "order-api" and events[3].labels["vhost"] == "/"
+    login = events[5]
+    assert (login.level, login.outcome, login.error_class) == ("error", "failure", "auth")
+    closed = events[7]
+    assert (closed.level, closed.error_class) == ("warn", "connectivity")
+    channel = events[8]
+    assert channel.error_class == "validation" and "precondition_failed" in channel.error_message
+    assert "inequivalent arg 'x-queue-type'" in channel.message  # indented continuation kept
+    alarm, cleared = events[9], events[10]
+    assert (alarm.level, alarm.error_class, alarm.host) == ("error", "resource", "mq-01")
+    assert "Publishers will be blocked" in alarm.message
+    assert cleared.level == "info" and cleared.error_class is None
+
+
+def test_legacy_report_blocks_and_3_8_lines(parse_data):
+    events, dead = parse_data("rabbitmq", "rabbitmq/rabbit-legacy.log")
+    assert dead == []
+    accepted, closed, heartbeat, disk, alarm = events
+    assert accepted.timestamp_ms == iso_to_ms("2019-03-01T10:15:32Z")
+    assert closed.level == "warn" and closed.error_class == "connectivity"
+    assert closed.error_message == "client unexpectedly closed TCP connection"
+    assert (heartbeat.level, heartbeat.error_class) == ("error", "timeout")
+    assert disk.error_class == "resource" and disk.timestamp_ms == iso_to_ms(
+        "2019-03-01T10:17:00.123Z")
+    assert alarm.host == "mq-legacy"
+
+
+def test_message_traces(parse_data):
+    events, dead = parse_data("rabbitmq", "rabbitmq/trace.jsonl")
+    assert dead == []
+    published, delivered, unroutable, firehose = events
+    assert published.dataset == "rabbitmq.trace"
+    assert published.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.150Z")
+    assert published.ids == ["amqp.msg:msg-00042", CORRELATION, "order:4711"]
+    assert (published.action, published.service, published.host) == (
+        "published", "order-api", "mq-01")
+    assert published.labels["routed_queues"] == "sap-bridge.orders,audit.orders"
+    assert (delivered.action, delivered.labels["queue"]) == ("delivered", "sap-bridge.orders")
+    assert delivered.ids[:2] == published.ids[:2]
+    assert (unroutable.outcome, unroutable.error_message) == (
+        "failure", "unroutable: the message reached no queue")
+    assert (firehose.action, firehose.labels["queue"], firehose.host) == (
+        "delivered", "audit.orders", "mq-02")
+    assert firehose.timestamp_ms == 1709287532000  # properties.timestamp (epoch seconds)
+    assert firehose.ids == ["amqp.msg:msg-00042", CORRELATION]
+
+
+def test_malformed(parse_data):
+    events, dead = parse_data("rabbitmq", "rabbitmq/malformed.log")
+    assert [d.line for d in dead] == [1, 4, 5]
+    assert "neither a rabbitmq_tracing entry" in dead[2].reason
+    (bad_month,) = events
+    assert bad_month.timestamp_estimated and bad_month.message == "body of a block with a bad month"
+
+
+def test_detect():
+    assert rabbitmq.detect("2024-03-01 10:15:32.123456+00:00 [info] <0.1.0> x")
+    assert rabbitmq.detect("=INFO REPORT==== 1-Mar-2019::10:15:32 ===")
+    assert rabbitmq.detect('{"type":"published","routed_queues":[]}')
+    assert not rabbitmq.detect('{"level":"info"}')
+    with pytest.raises(ParseError):
+        rabbitmq.parse(Record(text="[info] hello"), CTX)

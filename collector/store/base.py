@@ -25,7 +25,14 @@ class StoreError(Exception):
 
 
 class ConflictError(StoreError):
-    """An optimistic-concurrency write lost a race: re-read the document and retry."""
+    """An optimistic-concurrency write lost a race: re-read the document and retry.
+
+    ``trace_keys`` names the traces that lost, so the caller re-reads only those.
+    """
+
+    def __init__(self, message: str, trace_keys: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.trace_keys = trace_keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,536 @@
+"""The production store: Elasticsearch with plain indices and composable templates.
+
+Only features every cluster has are used (no painless, ingest pipelines, data streams, ILM or
+_update_by_query), so it works on the minimal test distribution as on a managed cluster.
+
+Writes go through one bulk path (``_bulk``) that retries what may succeed later (429, 5xx,
+connection errors) with bounded exponential backoff and then raises StoreError, so the caller
+keeps its records and nothing is acknowledged upstream that was not stored. A document the
+cluster refuses for itself (a mapping error) is returned as rejected, to be dead-lettered.
+
+Bodies are serialized once with orjson into NDJSON and sent as bytes: measured faster than
+``helpers.bulk`` of the same documents (see bench/store_bench.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import elastic_transport
+import orjson
+from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
+
+from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
+from collector.store import documents, es_mappings, metric_shape
+from collector.store.base import (
+    ConflictError,
+    Filter,
+    MetricQuery,
+    MetricRow,
+    StoreError,
+    WriteResult,
+)
+from collector.store.es_query import bool_query, metric_body, metric_rows, time_range
+from collector.trace import Trace
+
+log = logging.getLogger(__name__)
+
+_TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
+_BULK_FILTER = (
+    "errors,items.*.status,items.*.error.type,items.*.error.reason,"
+    "items.*._seq_no,items.*._primary_term"
+)
+_START_HINT = "is it running? `deploy/local/services.sh up`"
+# Elasticsearch refuses from+size beyond this by default (index.max_result_window).
+MAX_PAGE = 10_000
+
+
+def _redact_url(url: str) -> str:
+    """The URL without user:password, for messages."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _reveal(value: Any) -> str | None:
+    """Accept a ``yamlconf.Secret`` or a plain string (tests, programmatic use)."""
+    if value is None:
+        return None
+    return value.reveal() if hasattr(value, "reveal") else str(value)
+
+
+class ElasticsearchStore:
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        client: Elasticsearch | None = None,
+        index_prefix: str = "midwatch",
+        api_key: Any = None,
+        basic_auth: tuple[str, Any] | None = None,
+        ca_certs: str | None = None,
+        verify_certs: bool = True,
+        request_timeout: float = 30.0,
+        replicas: int | None = None,
+        chunk_docs: int = 2_000,
+        chunk_bytes: int = 8 * 1024 * 1024,
+        retry_attempts: int = 6,
+        retry_initial_s: float = 0.25,
+        retry_max_s: float = 8.0,
+    ):
+        if client is None and not url:
+            raise ValueError("ElasticsearchStore needs a url or a client")
+        self.names = es_mappings.index_names(index_prefix)
+        self.url = _redact_url(url) if url else "the configured Elasticsearch"
+        self._replicas = replicas
+        self._chunk_docs = chunk_docs
+        self._chunk_bytes = chunk_bytes
+        self._retry_attempts = max(1, retry_attempts)
+        self._retry_initial_s = retry_initial_s
+        self._retry_max_s = retry_max_s
+        self._owns_client = client is None
+        if client is None:
+            auth: dict[str, Any] = {}
+            if api_key is not None:
+                auth["api_key"] = _reveal(api_key)
+            if basic_auth is not None:
+                auth["basic_auth"] = (basic_auth[0], _reveal(basic_auth[1]))
+            client = Elasticsearch(
+                url,
+                ca_certs=ca_certs,
+                verify_certs=verify_certs,
+                request_timeout=request_timeout,
+                # Retries are ours (bounded, with backoff, ending in StoreError).
+                max_retries=0,
+                retry_on_timeout=False,
+                serializer=OrjsonSerializer(),
+                **auth,
+            )
+        self._client = client
+
+    # --- lifecycle -------------------------------------------------------------------
+    def setup(self) -> None:
+        """Install the templates when missing or older than this schema, create the single
+        indices, and bring existing indices' mappings up to date (additive changes only).
+
+        A template from a newer midwatch is left alone: during a rolling upgrade the old
+        collectors must not downgrade what the new ones installed.
+        """
+        upgraded = []
+        for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas).items():
+            installed = self._template_version(name)
+            if installed == SCHEMA_VERSION:
+                continue
+            if installed is not None and installed > SCHEMA_VERSION:
+                log.warning("index template %s has schema %s, newer than this midwatch (%s); "
+                            "leaving it", name, installed, SCHEMA_VERSION)
+                continue
+            self._call(lambda n=name, b=body: self._client.indices.put_index_template(name=n, **b))
+            upgraded.append(body)
+        for name in (self.names.traces, self.names.alerts, self.names.state):
+            self._create_index(name)
+        for body in upgraded:
+            targets = ",".join(body["index_patterns"])
+            mappings = body["template"]["mappings"]
+            try:
+                self._client.indices.put_mapping(
+                    index=targets, allow_no_indices=True, ignore_unavailable=True, **mappings
+                )
+            except ApiError as exc:
+                raise StoreError(
+                    f"cannot update the mapping of {targets} to schema {SCHEMA_VERSION} "
+                    f"({_reason(exc)}); the change is not additive: reindex or delete those "
+                    "indices"
+                ) from None
+
+    def _template_version(self, name: str) -> int | None:
+        found = self._call(
+            lambda: self._client.options(ignore_status=404).indices.get_index_template(name=name)
+        )
+        if found.meta.status == 404:
+            return None
+        meta = found["index_templates"][0]["index_template"].get("_meta") or {}
+        return int(meta.get("schema_version", 0))
+
+    def _create_index(self, name: str) -> None:
+        resp = self._call(lambda: self._client.options(ignore_status=400).indices.create(index=name))
+        if resp.meta.status == 400 and "resource_already_exists" not in str(resp.body):
+            raise StoreError(f"cannot create index {name} at {self.url}: {resp.body}")
+
+    def close(self) -> None:
+        if self._owns_client:
+            self._client.close()
+
+    def ping(self) -> str:
+        health = self._call(lambda: self._client.cluster.health(timeout="5s"))
+        nodes = self._call(lambda: self._client.nodes.info(filter_path="nodes.*.version"))
+        versions = sorted({n["version"] for n in nodes.get("nodes", {}).values()})
+        return (
+            f"Elasticsearch {', '.join(versions) or '?'} at {self.url} "
+            f"(cluster {health['cluster_name']}, {health['status']})"
+        )
+
+    def refresh(self) -> None:
+        n = self.names
+        targets = f"{n.events_pattern},{n.deadletter_pattern},{n.traces},{n.alerts},{n.state}"
+        self._call(lambda: self._client.indices.refresh(
+            index=targets, ignore_unavailable=True, allow_no_indices=True
+        ))
+
+    # --- errors and the one bulk path ------------------------------------------------
+    def _unreachable(self, exc: Exception) -> str:
+        text = str(exc)
+        if isinstance(exc, elastic_transport.TlsError):
+            return f"TLS with Elasticsearch at {self.url} failed: {text}; check ca_certs/verify_certs"
+        if isinstance(exc, elastic_transport.ConnectionTimeout):
+            return f"Elasticsearch at {self.url} did not answer in time: {text}"
+        why = "connection refused" if "refused" in text.lower() else text
+        return f"cannot reach Elasticsearch at {self.url}: {why} — {_START_HINT}"
+
+    def _api_error(self, exc: ApiError) -> str:
+        status = exc.meta.status
+        if status == 401:
+            return (f"Elasticsearch at {self.url} rejected the credentials (401): check "
+                    "store.elasticsearch api_key or username/password")
+        if status == 403:
+            return (f"Elasticsearch at {self.url} refused the request (403): the user or API "
+                    f"key lacks privileges on {self.names.prefix}-*: {_reason(exc)}")
+        return f"Elasticsearch at {self.url} answered {status}: {_reason(exc)}"
+
+    def _call(self, fn):
+        """One request, retried while the failure may pass (429/5xx/connection)."""
+        delay = self._retry_initial_s
+        last = ""
+        for attempt in range(self._retry_attempts):
+            if attempt:
+                time.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+            try:
+                return fn()
+            except ApiError as exc:
+                if exc.meta.status not in _TRANSIENT_STATUS:
+                    raise StoreError(self._api_error(exc)) from None
+                last = self._api_error(exc)
+            except elastic_transport.TransportError as exc:
+                last = self._unreachable(exc)
+        raise StoreError(f"{last} (gave up after {self._retry_attempts} attempts)")
+
+    def _bulk(self, ops: Sequence[bytes]) -> list[dict]:
+        """Send NDJSON operations; the final per-operation result of each, in order.
+
+        Operations that failed transiently are resent alone; when attempts run out,
+        StoreError: the caller must treat the whole batch as not stored (replays are
+        idempotent).
+        """
+        results: list[dict] = [{}] * len(ops)
+        pending = list(range(len(ops)))
+        delay = self._retry_initial_s
+        last = ""
+        for attempt in range(self._retry_attempts):
+            if attempt:
+                time.sleep(delay)
+                delay = min(delay * 2, self._retry_max_s)
+            try:
+                resp = self._client.bulk(
+                    operations=b"".join(ops[i] for i in pending),
+                    filter_path=_BULK_FILTER,
+                    include_source_on_error=False,
+                )
+            except ApiError as exc:
+                if exc.meta.status not in _TRANSIENT_STATUS:
+                    raise StoreError(self._api_error(exc)) from None
+                last = self._api_error(exc)
+                continue
+            except elastic_transport.TransportError as exc:
+                last = self._unreachable(exc)
+                continue
+            retry = []
+            for i, item in zip(pending, resp["items"], strict=True):
+                (result,) = item.values()
+                status = result["status"]
+                if status in _TRANSIENT_STATUS or status >= 500:
+                    retry.append(i)
+                    last = f"Elasticsearch at {self.url} answered {status}: {_item_reason(result)}"
+                else:
+                    results[i] = result
+            pending = retry
+            if not pending:
+                return results
+        raise StoreError(
+            f"{last} ({len(pending)} of {len(ops)} writes not stored after "
+            f"{self._retry_attempts} attempts; retry later)"
+        )
+
+    def _chunks(self, ops: Sequence[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+        """(offset, operations) bounded by count and bytes."""
+        start, size, chunk = 0, 0, []
+        for i, op in enumerate(ops):
+            if chunk and (len(chunk) >= self._chunk_docs or size + len(op) > self._chunk_bytes):
+                yield start, chunk
+                start, size, chunk = i, 0, []
+            chunk.append(op)
+            size += len(op)
+        if chunk:
+            yield start, chunk
+
+    # --- write path ------------------------------------------------------------------
+    def write_events(self, events: Sequence[Event]) -> WriteResult:
+        result = WriteResult()
+        accepted: list[Event] = []
+        ops: list[bytes] = []
+        for ev in events:
+            if not ev.id:
+                result.rejected.append((ev, "event has no id (set it with collector.event.event_id)"))
+                continue
+            index = es_mappings.daily(self.names.events, ev.timestamp_ms)
+            action = orjson.dumps({"index": {"_index": index, "_id": ev.id}})
+            ops.append(b"%s\n%s\n" % (action, orjson.dumps(to_doc(ev))))
+            accepted.append(ev)
+        for offset, chunk in self._chunks(ops):
+            for i, item in enumerate(self._bulk(chunk), start=offset):
+                if item["status"] < 300:
+                    result.written += 1
+                else:
+                    result.rejected.append((accepted[i], _item_reason(item)))
+        return result
+
+    def write_deadletters(self, items: Sequence[DeadLetter]) -> None:
+        ops = []
+        for item in items:
+            ms = item.ingested_ms or documents.now_ms()
+            doc = {**item.to_doc(), "@timestamp": ms_to_iso(ms)}
+            index = es_mappings.daily(self.names.deadletter, ms)
+            action = {"index": {"_index": index, "_id": documents.deadletter_key(doc)}}
+            ops.append(b"%s\n%s\n" % (orjson.dumps(action), orjson.dumps(doc)))
+        self._write_all(ops, "dead letters")
+
+    def _write_all(self, ops: list[bytes], what: str) -> None:
+        """Bulk where any refusal is a bug or a cluster problem, not bad input: raise."""
+        for _, chunk in self._chunks(ops):
+            refused = [r for r in self._bulk(chunk) if r["status"] >= 300]
+            if refused:
+                raise StoreError(
+                    f"Elasticsearch at {self.url} refused {len(refused)} {what}: "
+                    f"{_item_reason(refused[0])}"
+                )
+
+    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
+        """Search by ID, then fetch the hits by key in real time: search is near-real-time,
+        and a version read from a stale hit would only produce conflicts."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        keys = set(wanted)  # a trace's key is one of its IDs: fetch those directly too
+        for start in range(0, len(wanted), MAX_PAGE):
+            resp = self._search(
+                self.names.traces,
+                query={"terms": {"ids": wanted[start:start + MAX_PAGE]}},
+                size=MAX_PAGE, source=False,
+            )
+            keys.update(hit["_id"] for hit in resp["hits"]["hits"])
+        docs = self._call(lambda: self._client.mget(index=self.names.traces, ids=sorted(keys)))
+        return [
+            Trace.from_doc(d["_source"], version=(d["_seq_no"], d["_primary_term"]))
+            for d in docs["docs"] if d.get("found")
+        ]
+
+    def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
+        """Non-conflicting writes land (a bulk request is not a transaction); ConflictError
+        then names the traces that lost. Written traces get their new version in place."""
+        ops: list[bytes] = []
+        for trace in traces:
+            meta: dict[str, Any] = {"_index": self.names.traces, "_id": trace.trace_key}
+            if trace.version is None:
+                action = {"create": meta}
+            else:
+                meta["if_seq_no"], meta["if_primary_term"] = trace.version
+                action = {"index": meta}
+            ops.append(b"%s\n%s\n" % (orjson.dumps(action), orjson.dumps(documents.trace_doc(trace))))
+        for trace in deleted:
+            meta = {"_index": self.names.traces, "_id": trace.trace_key}
+            if trace.version is not None:
+                meta["if_seq_no"], meta["if_primary_term"] = trace.version
+            ops.append(orjson.dumps({"delete": meta}) + b"\n")
+        written = [*traces, *deleted]
+        conflicts: list[str] = []
+        for offset, chunk in self._chunks(ops):
+            for i, item in enumerate(self._bulk(chunk), start=offset):
+                trace, status = written[i], item["status"]
+                if status == 409:
+                    conflicts.append(trace.trace_key)
+                elif status < 300:
+                    if i < len(traces):
+                        trace.version = (item["_seq_no"], item["_primary_term"])
+                elif not (status == 404 and i >= len(traces)):  # already deleted is fine
+                    raise StoreError(
+                        f"Elasticsearch at {self.url} refused trace {trace.trace_key}: "
+                        f"{_item_reason(item)}"
+                    )
+        if conflicts:
+            raise ConflictError(
+                f"traces changed since they were read: {', '.join(conflicts)}; re-read and retry",
+                trace_keys=tuple(conflicts),
+            )
+
+    # --- read path -------------------------------------------------------------------
+    def _search(self, index: str, **kwargs: Any) -> dict:
+        return self._call(lambda: self._client.search(
+            index=index, ignore_unavailable=True, allow_no_indices=True, **kwargs
+        ))
+
+    def _trace_hits(self, resp: dict) -> list[Trace]:
+        return [
+            Trace.from_doc(h["_source"], version=(h["_seq_no"], h["_primary_term"]))
+            for h in resp["hits"]["hits"]
+        ]
+
+    def get_trace(self, any_id: str) -> Trace | None:
+        """An exact trace_key wins over a typed ID, which wins over a bare one (scores);
+        among equals the most recently seen trace."""
+        value = any_id.strip()
+        should = [
+            {"constant_score": {"filter": {"term": {name: value}}, "boost": boost}}
+            for name, boost in (("trace_key", 4.0), ("ids", 2.0), ("id_values", 1.0))
+        ]
+        resp = self._search(
+            self.names.traces,
+            query={"bool": {"should": should, "minimum_should_match": 1}},
+            sort=["_score", {"last_seen": "desc"}],
+            size=1, seq_no_primary_term=True,
+        )
+        found = self._trace_hits(resp)
+        return found[0] if found else None
+
+    def search_traces(
+        self,
+        *,
+        flow: str | None = None,
+        partner: str | None = None,
+        status: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        stage: str | None = None,
+        limit: int = 50,
+    ) -> list[Trace]:
+        filters = documents.trace_filters(flow=flow, partner=partner, status=status, stage=stage)
+        return self._traces(filters, since_ms, until_ms, "desc", limit)
+
+    def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
+        return self._traces([Filter("status", "eq", "in_flight")], None, last_seen_before_ms,
+                            "asc", limit)
+
+    def _traces(self, filters: list[Filter], since_ms: int | None, until_ms: int | None,
+                order: str, limit: int) -> list[Trace]:
+        resp = self._search(
+            self.names.traces,
+            query=bool_query("traces", filters, time_range("last_seen", since_ms, until_ms)),
+            sort=[{"last_seen": order}, {"trace_key": "asc"}],
+            size=min(limit, MAX_PAGE), seq_no_primary_term=True,
+        )
+        return self._trace_hits(resp)
+
+    def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
+        resp = self._search(
+            self.names.events,
+            query={"terms": {"midwatch.ids": list(trace.ids)}},
+            sort=[{"@timestamp": "asc"}, {"event.id": "asc"}],
+            size=min(limit, MAX_PAGE),
+        )
+        return [from_doc(h["_source"]) for h in resp["hits"]["hits"]]
+
+    def search_events(
+        self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
+    ) -> list[Event]:
+        """Newest first."""
+        metric_shape.validate_filters("events", filters)
+        resp = self._search(
+            self.names.events,
+            query=bool_query("events", filters, time_range("@timestamp", start_ms, end_ms)),
+            sort=[{"@timestamp": "desc"}, {"event.id": "asc"}],
+            size=min(limit, MAX_PAGE),
+        )
+        return [from_doc(h["_source"]) for h in resp["hits"]["hits"]]
+
+    def metric(self, q: MetricQuery) -> list[MetricRow]:
+        return self.metrics([q])[0]
+
+    def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
+        """All queries in one ``_msearch``; a query the cluster refuses fails the batch with
+        its reason (the rule evaluator reports it against that rule)."""
+        if not qs:
+            return []
+        searches: list[dict] = []
+        for q in qs:
+            metric_shape.validate(q)
+            searches.append({
+                "index": self.names.for_index(q.index),
+                "ignore_unavailable": True,
+                "allow_no_indices": True,
+            })
+            searches.append(metric_body(q))
+        resp = self._call(lambda: self._client.msearch(searches=searches))
+        out = []
+        for q, r in zip(qs, resp["responses"], strict=True):
+            if "error" in r:
+                raise StoreError(
+                    f"Elasticsearch at {self.url} refused a metric query on {q.index} "
+                    f"({q.agg.kind} by {list(q.group_by)}): {_item_reason(r)}"
+                )
+            out.append(metric_rows(q, r))
+        return out
+
+    # --- alert engine state ----------------------------------------------------------
+    def append_alert_history(self, docs: Sequence[dict]) -> None:
+        action = orjson.dumps({"index": {"_index": self.names.alerts}})
+        ops = [b"%s\n%s\n" % (action, orjson.dumps(documents.alert_doc(d)[1])) for d in docs]
+        self._write_all(ops, "alert history documents")
+
+    def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
+        meta = {"_index": self.names.state, "_id": f"{namespace}:{key}"}
+        if doc is None:
+            op = orjson.dumps({"delete": meta}) + b"\n"
+            (result,) = self._bulk([op])
+            if result["status"] >= 300 and result["status"] != 404:
+                raise StoreError(f"cannot delete state {namespace}:{key}: {_item_reason(result)}")
+            return
+        body = {"namespace": namespace, "key": key, "updated_at": documents.now_ms(), "doc": doc}
+        self._write_all([b"%s\n%s\n" % (orjson.dumps({"index": meta}), orjson.dumps(body))],
+                        "state documents")
+
+    def get_state(self, namespace: str) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        after: list | None = None
+        while True:
+            page = self._search(
+                self.names.state, query={"term": {"namespace": namespace}},
+                sort=[{"key": "asc"}], size=1000, **({"search_after": after} if after else {}),
+            )
+            hits = page["hits"]["hits"]
+            for h in hits:
+                out[h["_source"]["key"]] = h["_source"]["doc"]
+            if len(hits) < 1000:
+                return out
+            after = hits[-1]["sort"]
+
+
+def _reason(exc: ApiError) -> str:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    err = body.get("error")
+    if isinstance(err, dict):
+        root = (err.get("root_cause") or [err])[0]
+        return f"{root.get('type')}: {root.get('reason')}"
+    return str(exc.message)
+
+
+def _item_reason(item: dict) -> str:
+    err = item.get("error") or {}
+    if isinstance(err, dict):
+        return f"{err.get('type', 'error')}: {err.get('reason', '')}".rstrip(": ")
+    return str(err)

@@ -1,0 +1,192 @@
+"""Elasticsearch index names and composable index templates, as data.
+
+Dashboards (datasource index patterns) and anything else that reads the indices import the
+names from here rather than spelling them. The mappings are generated from ``fields`` so the
+SQLite store and Elasticsearch agree on every field's type.
+
+Choices worth knowing:
+- ``dynamic: false`` at the root: a field outside the schema stays in ``_source`` but is not
+  indexed, so a chatty source cannot grow the mapping.
+- ``labels`` (and alert ``labels``/``annotations``) are ``flattened``: one mapped field however
+  many keys the sources send, each key still queryable as ``labels.<key>``.
+- trace ``hops`` are ``enabled: false``: read only from ``_source`` by the trace API, never
+  searched, so no nested documents (which would multiply the document count per trace).
+- text fields carry a ``keyword`` sub-field for equality and terms; longer values than
+  ``ignore_above`` are not indexed there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from collector.event import SCHEMA_VERSION
+from collector.store import fields
+
+TEXT_KEYWORD_IGNORE_ABOVE = 1024
+TEMPLATE_PRIORITY = 200
+_PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexNames:
+    """Every name one deployment uses. ``events``/``deadletter`` are read aliases over the
+    daily ``{prefix}-events-YYYY.MM.DD`` / ``{prefix}-deadletter-YYYY.MM.DD`` indices."""
+
+    prefix: str
+    events: str
+    traces: str
+    alerts: str
+    deadletter: str
+    state: str
+
+    @property
+    def events_pattern(self) -> str:
+        """The pattern Grafana's datasource and the template match (daily indices)."""
+        return f"{self.events}-*"
+
+    @property
+    def deadletter_pattern(self) -> str:
+        return f"{self.deadletter}-*"
+
+    def for_index(self, index: str) -> str:
+        """The name to search for a ``MetricQuery.index`` value."""
+        return getattr(self, index)
+
+
+def normalize_prefix(prefix: str) -> str:
+    """``midwatch`` and ``midwatch-`` name the same deployment; reject names ES would refuse."""
+    p = prefix.strip().rstrip("-")
+    if not _PREFIX_RE.match(p):
+        raise ValueError(
+            f"index prefix {prefix!r} is not usable: use lowercase letters, digits, '-', '_' "
+            "or '.', not starting with '-', '_' or '.'"
+        )
+    return p
+
+
+def index_names(prefix: str = "midwatch") -> IndexNames:
+    p = normalize_prefix(prefix)
+    return IndexNames(
+        prefix=p,
+        events=f"{p}-events",
+        traces=f"{p}-traces",
+        alerts=f"{p}-alerts",
+        deadletter=f"{p}-deadletter",
+        state=f"{p}-state",
+    )
+
+
+@lru_cache(maxsize=256)
+def _day_suffix(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y.%m.%d")
+
+
+def daily(base: str, ms: int) -> str:
+    """``base-YYYY.MM.DD`` for the UTC day of ``ms`` (retention deletes whole days)."""
+    return f"{base}-{_day_suffix(ms // 86_400_000)}"
+
+
+def _field_mapping(spec: fields.FieldSpec) -> dict:
+    if spec.type == "text":
+        return {
+            "type": "text",
+            "fields": {
+                "keyword": {"type": "keyword", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE}
+            },
+        }
+    if spec.type == "date":
+        return {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
+    return {"type": spec.type}
+
+
+def _properties(schema: dict[str, fields.FieldSpec]) -> dict:
+    """Dotted field names -> nested ``properties`` objects."""
+    root: dict = {}
+    for name, spec in schema.items():
+        node = root
+        *parents, leaf = name.split(".")
+        for part in parents:
+            node = node.setdefault(part, {"properties": {}})["properties"]
+        node[leaf] = _field_mapping(spec)
+    return root
+
+
+def _mappings(index: str) -> dict:
+    props = _properties(fields.SCHEMAS[index])
+    for name in fields.OPEN_MAPS[index]:
+        props[name] = {"type": "flattened", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE}
+    mapping: dict = {"dynamic": False, "properties": props}
+    if index == "traces":
+        props["hops"] = {"type": "object", "enabled": False}
+    if index == "alerts":
+        # Alert documents are the rule engine's; type their other fields by value, strings
+        # as keywords (they are rule names, states, dedup keys).
+        mapping["dynamic"] = True
+        mapping["dynamic_templates"] = [
+            {"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}}
+        ]
+    return {"_meta": {"schema_version": SCHEMA_VERSION, "managed_by": "midwatch"}, **mapping}
+
+
+STATE_MAPPINGS = {
+    "_meta": {"schema_version": SCHEMA_VERSION, "managed_by": "midwatch"},
+    "dynamic": False,
+    "properties": {
+        "namespace": {"type": "keyword"},
+        "key": {"type": "keyword"},
+        "updated_at": {"type": "date"},
+        "doc": {"type": "object", "enabled": False},
+    },
+}
+
+
+def templates(
+    prefix: str = "midwatch", *, replicas: int | None = None, events_refresh: str = "5s"
+) -> dict[str, dict]:
+    """Composable index templates by name, ready for ``PUT _index_template/<name>``.
+
+    ``events_refresh`` trades search freshness for indexing speed on the busiest index; the
+    trace and state indices keep the default 1 s so a trace is findable right after a run.
+    """
+    names = index_names(prefix)
+
+    def settings(refresh: str | None = None) -> dict:
+        s: dict = {"number_of_shards": 1}
+        if replicas is not None:
+            s["number_of_replicas"] = replicas
+        if refresh:
+            s["refresh_interval"] = refresh
+        return s
+
+    def template(patterns: list[str], mappings: dict, alias: str | None = None,
+                 refresh: str | None = None) -> dict:
+        body: dict = {"settings": settings(refresh), "mappings": mappings}
+        if alias:
+            body["aliases"] = {alias: {}}
+        return {
+            "index_patterns": patterns,
+            "priority": TEMPLATE_PRIORITY,
+            "version": SCHEMA_VERSION,
+            "_meta": {"schema_version": SCHEMA_VERSION, "managed_by": "midwatch"},
+            "template": body,
+        }
+
+    return {
+        names.events: template([names.events_pattern], _mappings("events"), names.events,
+                               events_refresh),
+        names.deadletter: template([names.deadletter_pattern], _mappings("deadletter"),
+                                   names.deadletter),
+        names.traces: template([names.traces], _mappings("traces")),
+        names.alerts: template([names.alerts], _mappings("alerts")),
+        names.state: template([names.state], STATE_MAPPINGS),
+    }
+
+
+def field_name(index: str, field: str, *, exact: bool) -> str:
+    """The ES field to query: text fields answer equality/terms on their keyword sub-field."""
+    if exact and fields.spec(index, field).type == "text":
+        return f"{field}.keyword"
+    return field

@@ -1,0 +1,150 @@
+"""Filters and metric queries as Elasticsearch query DSL, and aggregation responses as rows.
+
+Pure functions so the translation can be read and tested without a cluster; the store only
+sends what these build. The shapes follow what Grafana sends for the same panels (size 0,
+``bool.filter`` with an epoch-millis range, terms > date_histogram > metric).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from collector.store import fields
+from collector.store.base import Agg, Filter, MetricQuery, MetricRow
+from collector.store.es_mappings import field_name
+from collector.store.metric_shape import bucket_starts, empty_value, order_rows, typed_key
+
+# Exact below this many distinct values (Elasticsearch's maximum precision threshold).
+CARDINALITY_PRECISION = 40_000
+_WILDCARD_SPECIAL = str.maketrans({"*": r"\*", "?": r"\?", "\\": r"\\"})
+
+
+def filter_clause(index: str, f: Filter) -> dict:
+    """One Filter as a query clause (negation is applied by ``bool_query``)."""
+    name = field_name(index, f.field, exact=True)
+    spec = fields.spec(index, f.field)
+    if f.op == "eq":
+        return {"term": {name: f.value}}
+    if f.op == "in":
+        return {"terms": {name: list(f.value)}}
+    if f.op == "prefix":
+        return {"prefix": {name: f.value}}
+    if f.op == "exists":
+        return {"exists": {"field": f.field}}
+    if f.op == "range":
+        gte, lt = f.value
+        bounds: dict[str, Any] = {}
+        if gte is not None:
+            bounds["gte"] = gte
+        if lt is not None:
+            bounds["lt"] = lt
+        if spec.type == "date":
+            bounds["format"] = "epoch_millis"
+        return {"range": {f.field: bounds}}
+    if f.op == "contains":
+        if spec.type == "text":
+            return {"match_phrase": {f.field: f.value}}
+        pattern = f"*{str(f.value).translate(_WILDCARD_SPECIAL)}*"
+        return {"wildcard": {name: {"value": pattern, "case_insensitive": True}}}
+    raise ValueError(f"unknown filter op {f.op!r}")
+
+
+def bool_query(index: str, filters: Iterable[Filter], *extra: dict) -> dict:
+    must: list[dict] = list(extra)
+    must_not: list[dict] = []
+    for f in filters:
+        (must_not if f.negate else must).append(filter_clause(index, f))
+    body: dict = {"filter": must}
+    if must_not:
+        body["must_not"] = must_not
+    return {"bool": body}
+
+
+def time_range(field: str, start_ms: int | None, end_ms: int | None) -> dict:
+    bounds: dict[str, Any] = {"format": "epoch_millis"}
+    if start_ms is not None:
+        bounds["gte"] = start_ms
+    if end_ms is not None:
+        bounds["lt"] = end_ms
+    return {"range": {field: bounds}}
+
+
+def _metric_aggs(index: str, agg: Agg) -> dict:
+    if agg.kind == "count":
+        return {}
+    if agg.kind == "ratio":
+        return {"hit": {"filter": bool_query(index, agg.where)}}
+    if agg.kind == "percentile":
+        return {"m": {"percentiles": {"field": agg.field, "percents": [agg.q], "keyed": False}}}
+    if agg.kind == "distinct":
+        name = field_name(index, agg.field, exact=True)
+        return {"m": {"cardinality": {"field": name, "precision_threshold": CARDINALITY_PRECISION}}}
+    return {"m": {agg.kind: {"field": agg.field}}}
+
+
+def metric_body(q: MetricQuery) -> dict:
+    """A size-0 search: time range + filters, terms per group_by, date_histogram, metric."""
+    inner = _metric_aggs(q.index, q.agg)
+    if q.bucket_ms is not None:
+        starts = bucket_starts(q.start_ms, q.end_ms, q.bucket_ms)
+        histogram = {
+            "field": q.time_field,
+            "fixed_interval": f"{q.bucket_ms}ms",
+            "min_doc_count": 0,
+            "extended_bounds": {"min": starts[0], "max": starts[-1]},
+        }
+        inner = {"b": {"date_histogram": histogram, **({"aggs": inner} if inner else {})}}
+    for name in reversed(q.group_by):
+        terms = {
+            "field": field_name(q.index, name, exact=True),
+            "size": q.max_groups,
+            "order": [{"_count": "desc"}, {"_key": "asc"}],
+        }
+        inner = {"g": {"terms": terms, **({"aggs": inner} if inner else {})}}
+    body: dict = {
+        "size": 0,
+        "track_total_hits": True,
+        "query": bool_query(q.index, q.filters, time_range(q.time_field, q.start_ms, q.end_ms)),
+    }
+    if inner:
+        body["aggs"] = inner
+    return body
+
+
+def _value(agg: Agg, node: dict, count: int) -> float | None:
+    if agg.kind == "count":
+        return float(count)
+    if agg.kind == "ratio":
+        return node["hit"]["doc_count"] / count if count else None
+    m = node["m"]
+    if agg.kind == "percentile":
+        value = m["values"][0]["value"]
+    else:
+        value = m["value"]
+    if value is None:
+        return empty_value(agg)
+    return float(value)
+
+
+def _leaves(q: MetricQuery, node: dict, depth: int, group: dict) -> Iterator[MetricRow]:
+    if depth < len(q.group_by):
+        name = q.group_by[depth]
+        for b in node["g"]["buckets"]:
+            key = typed_key(q.index, name, b["key"])
+            yield from _leaves(q, b, depth + 1, {**group, name: key})
+        return
+    if q.bucket_ms is not None:
+        for b in node["b"]["buckets"]:
+            yield MetricRow(dict(group), _value(q.agg, b, b["doc_count"]), b["doc_count"], b["key"])
+        return
+    yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"]), node["doc_count"])
+
+
+def metric_rows(q: MetricQuery, response: dict) -> list[MetricRow]:
+    """Rows in the order ``metric_shape.order_rows`` defines (the same as the SQLite store)."""
+    if "aggregations" not in response and (q.group_by or q.bucket_ms or q.agg.kind != "count"):
+        return order_rows(q, [])  # no index matched: nothing was written yet
+    root = dict(response.get("aggregations") or {})
+    root["doc_count"] = response["hits"]["total"]["value"]
+    return order_rows(q, list(_leaves(q, root, 0, {})))

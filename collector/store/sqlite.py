@@ -1,0 +1,352 @@
+"""The embedded store: one SQLite file, so midwatch runs on a laptop with no services.
+
+Same semantics as the Elasticsearch store (one contract suite runs against both): events are
+idempotent on ``event.id``, traces carry a version for optimistic concurrency, and a trace is
+found by its key, any typed ID or a bare ID through the ``trace_ids`` table.
+
+Thread safety: one connection per store, shared by threads under a lock, because SQLite
+serializes writers anyway and one connection keeps the WAL reads consistent. Several
+processes may open the same file (WAL + busy timeout), as the collector and ``midwatch
+trace`` do.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
+from collector.store import documents, metric_shape
+from collector.store.base import (
+    ConflictError,
+    Filter,
+    MetricQuery,
+    MetricRow,
+    StoreError,
+    WriteResult,
+)
+from collector.store.sqlite_query import metric_sql, where_sql
+from collector.trace import Trace
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_ts ON events (ts);
+CREATE TABLE IF NOT EXISTS event_ids (
+    typed_id TEXT NOT NULL, event_id TEXT NOT NULL, PRIMARY KEY (typed_id, event_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS traces (
+    trace_key TEXT PRIMARY KEY, version INTEGER NOT NULL, started INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL, ended INTEGER, doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS traces_last_seen ON traces (last_seen);
+CREATE INDEX IF NOT EXISTS traces_started ON traces (started);
+CREATE TABLE IF NOT EXISTS trace_ids (
+    id TEXT NOT NULL, bare TEXT NOT NULL, trace_key TEXT NOT NULL, PRIMARY KEY (id, trace_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS trace_ids_bare ON trace_ids (bare);
+CREATE INDEX IF NOT EXISTS trace_ids_key ON trace_ids (trace_key);
+CREATE TABLE IF NOT EXISTS alerts (seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_ts ON alerts (ts);
+CREATE TABLE IF NOT EXISTS deadletter (id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deadletter_ts ON deadletter (ts);
+CREATE TABLE IF NOT EXISTS state (
+    namespace TEXT NOT NULL, key TEXT NOT NULL, updated INTEGER NOT NULL, doc TEXT NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+"""
+
+_UPSERT_EVENT = (
+    "INSERT INTO events (id, ts, doc) VALUES (?, ?, ?) "
+    "ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, doc = excluded.doc"
+)
+_INSERT_EVENT_ID = "INSERT OR IGNORE INTO event_ids (typed_id, event_id) VALUES (?, ?)"
+_TRACE_COLUMNS = "t.doc, t.version"
+
+
+class SQLiteStore:
+    def __init__(self, path: str | Path = "./var/midwatch.sqlite", *, busy_timeout_s: float = 10.0):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a power cut may lose the last commits, never corrupt the file;
+            # the inputs replay from their unacknowledged positions.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from None
+
+    # --- lifecycle -------------------------------------------------------------------
+    def setup(self) -> None:
+        with self._tx() as db:
+            found = db.execute("PRAGMA user_version").fetchone()[0]
+            if found > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} was written by a newer midwatch (schema {found}, this one "
+                    f"knows {SCHEMA_VERSION}); upgrade midwatch or use another store path"
+                )
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def ping(self) -> str:
+        with self._read() as db:
+            version = db.execute("SELECT sqlite_version()").fetchone()[0]
+        return f"SQLite {version} at {self.path}"
+
+    def refresh(self) -> None:
+        """Nothing to do: a committed write is visible to the next read."""
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite store {self.path}: {exc}") from None
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite store {self.path}: {exc}") from None
+
+    # --- write path ------------------------------------------------------------------
+    def write_events(self, events: Sequence[Event]) -> WriteResult:
+        result = WriteResult()
+        rows, id_rows = [], []
+        for ev in events:
+            if not ev.id:
+                result.rejected.append((ev, "event has no id (set it with collector.event.event_id)"))
+                continue
+            rows.append((ev.id, ev.timestamp_ms, orjson.dumps(to_doc(ev))))
+            id_rows.extend((typed, ev.id) for typed in ev.ids)
+        with self._tx() as db:
+            db.executemany(_UPSERT_EVENT, rows)
+            db.executemany(_INSERT_EVENT_ID, id_rows)
+        result.written = len(rows)
+        return result
+
+    def write_deadletters(self, items: Sequence[DeadLetter]) -> None:
+        rows = []
+        for item in items:
+            ms = item.ingested_ms or documents.now_ms()
+            doc = {**item.to_doc(), "@timestamp": ms_to_iso(ms)}
+            rows.append((documents.deadletter_key(doc), ms, orjson.dumps(doc)))
+        with self._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO deadletter (id, ts, doc) VALUES (?, ?, ?)", rows)
+
+    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
+        wanted = orjson.dumps(sorted(set(ids))).decode()
+        sql = (
+            f"SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key IN "
+            "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(?)))"
+        )
+        with self._read() as db:
+            return [_trace(row) for row in db.execute(sql, (wanted,))]
+
+    def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
+        """All writes that did not conflict are committed; then ConflictError names the rest
+        (as a bulk request to Elasticsearch behaves). Written traces get their new version."""
+        conflicts: list[str] = []
+        written: list[tuple[Trace, int]] = []
+        with self._tx() as db:
+            for trace in traces:
+                version = self._write_trace(db, trace)
+                if version is None:
+                    conflicts.append(trace.trace_key)
+                else:
+                    written.append((trace, version))
+            for trace in deleted:
+                sql, params = "DELETE FROM traces WHERE trace_key = ?", [trace.trace_key]
+                if trace.version is not None:
+                    sql += " AND version = ?"
+                    params.append(trace.version)
+                if db.execute(sql, params).rowcount == 0 and trace.version is not None:
+                    if db.execute("SELECT 1 FROM traces WHERE trace_key = ?",
+                                  (trace.trace_key,)).fetchone():
+                        conflicts.append(trace.trace_key)
+                        continue
+                db.execute("DELETE FROM trace_ids WHERE trace_key = ?", (trace.trace_key,))
+        for trace, version in written:
+            trace.version = version
+        if conflicts:
+            raise ConflictError(
+                f"traces changed since they were read: {', '.join(conflicts)}; re-read and retry",
+                trace_keys=tuple(conflicts),
+            )
+
+    @staticmethod
+    def _write_trace(db: sqlite3.Connection, trace: Trace) -> int | None:
+        """Write one trace if its version still matches; the new version, or None on conflict."""
+        doc = orjson.dumps(documents.trace_doc(trace))
+        if trace.version is None:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO traces (trace_key, version, started, last_seen, ended, doc)"
+                " VALUES (?, 1, ?, ?, ?, ?)",
+                (trace.trace_key, trace.started_ms, trace.last_seen_ms, trace.ended_ms, doc),
+            )
+            new_version = 1
+        else:
+            cur = db.execute(
+                "UPDATE traces SET version = version + 1, started = ?, last_seen = ?, ended = ?,"
+                " doc = ? WHERE trace_key = ? AND version = ?",
+                (trace.started_ms, trace.last_seen_ms, trace.ended_ms, doc, trace.trace_key,
+                 trace.version),
+            )
+            new_version = trace.version + 1
+        if cur.rowcount == 0:
+            return None
+        db.execute("DELETE FROM trace_ids WHERE trace_key = ?", (trace.trace_key,))
+        db.executemany(
+            "INSERT OR IGNORE INTO trace_ids (id, bare, trace_key) VALUES (?, ?, ?)",
+            [(i, documents.bare_id(i), trace.trace_key) for i in trace.ids],
+        )
+        return new_version
+
+    # --- read path -------------------------------------------------------------------
+    def get_trace(self, any_id: str) -> Trace | None:
+        """An exact trace_key wins over a typed ID, which wins over a bare one; among equals
+        the most recently seen trace."""
+        sql = (
+            f"SELECT {_TRACE_COLUMNS} FROM ("
+            " SELECT trace_key, 0 AS rank FROM traces WHERE trace_key = :id"
+            " UNION ALL SELECT trace_key, 1 FROM trace_ids WHERE id = :id"
+            " UNION ALL SELECT trace_key, 2 FROM trace_ids WHERE bare = :id"
+            ") m JOIN traces t USING (trace_key) ORDER BY m.rank, t.last_seen DESC LIMIT 1"
+        )
+        with self._read() as db:
+            row = db.execute(sql, {"id": any_id.strip()}).fetchone()
+        return _trace(row) if row else None
+
+    def search_traces(
+        self,
+        *,
+        flow: str | None = None,
+        partner: str | None = None,
+        status: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        stage: str | None = None,
+        limit: int = 50,
+    ) -> list[Trace]:
+        filters = documents.trace_filters(flow=flow, partner=partner, status=status, stage=stage)
+        return self._traces(filters, since_ms, until_ms, "t.last_seen DESC, t.trace_key", limit)
+
+    def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
+        filters = [Filter("status", "eq", "in_flight")]
+        return self._traces(filters, None, last_seen_before_ms, "t.last_seen, t.trace_key", limit)
+
+    def _traces(self, filters: list[Filter], since_ms: int | None, until_ms: int | None,
+                order: str, limit: int) -> list[Trace]:
+        where, params = where_sql(
+            "traces", filters, time_field="last_seen", start_ms=since_ms, end_ms=until_ms
+        )
+        sql = f"SELECT {_TRACE_COLUMNS} FROM traces t WHERE {where} ORDER BY {order} LIMIT ?"
+        with self._read() as db:
+            return [_trace(row) for row in db.execute(sql, [*params, limit])]
+
+    def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
+        sql = (
+            "SELECT e.doc FROM events e WHERE e.id IN (SELECT event_id FROM event_ids"
+            " WHERE typed_id IN (SELECT value FROM json_each(?))) ORDER BY e.ts, e.id LIMIT ?"
+        )
+        with self._read() as db:
+            rows = db.execute(sql, (orjson.dumps(trace.ids).decode(), limit)).fetchall()
+        return [from_doc(orjson.loads(doc)) for (doc,) in rows]
+
+    def search_events(
+        self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
+    ) -> list[Event]:
+        """Newest first."""
+        metric_shape.validate_filters("events", filters)
+        where, params = where_sql(
+            "events", list(filters), time_field="@timestamp", start_ms=start_ms, end_ms=end_ms
+        )
+        sql = f"SELECT doc FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ?"
+        with self._read() as db:
+            rows = db.execute(sql, [*params, limit]).fetchall()
+        return [from_doc(orjson.loads(doc)) for (doc,) in rows]
+
+    def metric(self, q: MetricQuery) -> list[MetricRow]:
+        metric_shape.validate(q)
+        sql, params = metric_sql(q)
+        with self._read() as db:
+            raw = db.execute(sql, params).fetchall()
+        n = len(q.group_by)
+        rows = []
+        for r in raw:
+            group = {
+                name: metric_shape.typed_key(q.index, name, r[i]) for i, name in enumerate(q.group_by)
+            }
+            bucket, count, agg = r[n], r[n + 1], r[n + 2]
+            rows.append(MetricRow(group, _value(q, count, agg), count, bucket))
+        return metric_shape.order_rows(q, rows)
+
+    def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
+        return [self.metric(q) for q in qs]
+
+    # --- alert engine state ----------------------------------------------------------
+    def append_alert_history(self, docs: Sequence[dict]) -> None:
+        rows = []
+        for doc in docs:
+            ms, stamped = documents.alert_doc(doc)
+            rows.append((ms, orjson.dumps(stamped)))
+        with self._tx() as db:
+            db.executemany("INSERT INTO alerts (ts, doc) VALUES (?, ?)", rows)
+
+    def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
+        with self._tx() as db:
+            if doc is None:
+                db.execute("DELETE FROM state WHERE namespace = ? AND key = ?", (namespace, key))
+            else:
+                db.execute(
+                    "INSERT OR REPLACE INTO state (namespace, key, updated, doc) VALUES (?, ?, ?, ?)",
+                    (namespace, key, documents.now_ms(), orjson.dumps(doc)),
+                )
+
+    def get_state(self, namespace: str) -> dict[str, dict]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT key, doc FROM state WHERE namespace = ? ORDER BY key", (namespace,)
+            ).fetchall()
+        return {key: orjson.loads(doc) for key, doc in rows}
+
+
+def _trace(row: tuple) -> Trace:
+    doc, version = row
+    return Trace.from_doc(orjson.loads(doc), version=version)
+
+
+def _value(q: MetricQuery, count: int, agg: object) -> float | None:
+    kind = q.agg.kind
+    if kind == "count":
+        return float(count)
+    if kind == "ratio":
+        return agg / count if count else None
+    if kind == "percentile":
+        return metric_shape.percentile(sorted(orjson.loads(agg)), q.agg.q)
+    if agg is None:
+        return metric_shape.empty_value(q.agg)
+    return float(agg)

@@ -185,13 +185,21 @@ class ElasticsearchStore:
         ))
 
     # --- errors and the one bulk path ------------------------------------------------
-    def _unreachable(self, exc: Exception) -> str:
-        text = str(exc)
+    def _unreachable(self, exc: elastic_transport.TransportError) -> str:
+        text = str(exc.message or exc)
+        if text.startswith("<"):  # "<urllib3...HTTPConnection object at 0x..>: Failed to ..."
+            text = text.split(">: ", 1)[-1]
         if isinstance(exc, elastic_transport.TlsError):
             return f"TLS with Elasticsearch at {self.url} failed: {text}; check ca_certs/verify_certs"
         if isinstance(exc, elastic_transport.ConnectionTimeout):
             return f"Elasticsearch at {self.url} did not answer in time: {text}"
-        why = "connection refused" if "refused" in text.lower() else text
+        lowered = text.lower()
+        if "refused" in lowered:
+            why = "connection refused"
+        elif "name or service not known" in lowered or "nodename nor servname" in lowered:
+            why = "host name not found"
+        else:
+            why = text
         return f"cannot reach Elasticsearch at {self.url}: {why} — {_START_HINT}"
 
     def _api_error(self, exc: ApiError) -> str:

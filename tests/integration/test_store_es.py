@@ -1,0 +1,121 @@
+"""What only the Elasticsearch store has: daily indices, templates, per-document rejection,
+and the errors a person sees when the cluster is unreachable."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from collector.event import SCHEMA_VERSION, Event, event_id
+from collector.store import es_mappings
+from collector.store.base import MetricQuery, StoreError
+from collector.store.elasticsearch import ElasticsearchStore
+
+T0 = 1_709_546_400_000  # 2024-03-04T10:00:00Z
+DAY = 86_400_000
+
+
+@pytest.fixture
+def store(es, es_index_prefix) -> Iterator[ElasticsearchStore]:
+    s = ElasticsearchStore(client=es, index_prefix=es_index_prefix)
+    yield s
+    for name in es_mappings.templates(es_index_prefix):
+        es.options(ignore_status=404).indices.delete_index_template(name=name)
+
+
+def _event(n: int, ts: int, **kw) -> Event:
+    return Event(ts, "generic.json", "generic", f"event {n}", id=event_id("es-test", str(n)), **kw)
+
+
+def test_events_go_to_daily_indices_behind_one_alias(es, store: ElasticsearchStore):
+    store.setup()
+    store.write_events([_event(1, T0), _event(2, T0 + DAY), _event(3, T0 + DAY + 1)])
+    store.refresh()
+    names = store.names
+    daily = es.indices.get_alias(name=names.events)
+    assert sorted(daily) == [f"{names.events}-2024.03.04", f"{names.events}-2024.03.05"]
+    assert es.count(index=f"{names.events}-2024.03.05")["count"] == 2
+    (row,) = store.metric(MetricQuery("events", T0, T0 + 2 * DAY))
+    assert row.count == 3
+
+
+def test_a_document_the_mapping_refuses_is_rejected_and_the_rest_written(store):
+    store.setup()
+    bad = _event(1, T0, payload_bytes="twelve")  # mapped long
+    result = store.write_events([_event(0, T0), bad, _event(2, T0)])
+    assert result.written == 2
+    ((event, reason),) = result.rejected
+    assert event is bad
+    assert reason.startswith("document_parsing_exception:") and "payload_bytes" in reason
+
+
+def test_setup_installs_versioned_templates_and_mappings(es, store: ElasticsearchStore):
+    store.setup()
+    tpl = es.indices.get_index_template(name=store.names.events)["index_templates"][0]
+    body = tpl["index_template"]
+    assert body["_meta"]["schema_version"] == SCHEMA_VERSION
+    assert body["index_patterns"] == [f"{store.names.events}-*"]
+    assert store.names.events in body["template"]["aliases"]
+    props = body["template"]["mappings"]["properties"]
+    assert props["labels"]["type"] == "flattened"
+    assert props["midwatch"]["properties"]["ids"]["type"] == "keyword"
+    assert props["message"]["fields"]["keyword"]["type"] == "keyword"
+    traces = es.indices.get_mapping(index=store.names.traces)[store.names.traces]["mappings"]
+    assert traces["properties"]["hops"] == {"type": "object", "enabled": False}
+
+
+def test_an_older_template_is_upgraded_and_existing_indices_gain_new_fields(es, store):
+    names = store.names
+    old = es_mappings.templates(names.prefix)[names.events]
+    old["_meta"]["schema_version"] = SCHEMA_VERSION - 1
+    del old["template"]["mappings"]["properties"]["midwatch"]["properties"]["signature"]
+    es.indices.put_index_template(name=names.events, **old)
+    existing = f"{names.events}-2024.03.04"
+    es.indices.create(index=existing)
+    assert "signature" not in _midwatch_props(es, existing)
+
+    store.setup()
+
+    tpl = es.indices.get_index_template(name=names.events)["index_templates"][0]
+    assert tpl["index_template"]["_meta"]["schema_version"] == SCHEMA_VERSION
+    assert _midwatch_props(es, existing)["signature"] == {"type": "keyword"}
+
+
+def test_a_newer_template_is_left_alone(es, store):
+    names = store.names
+    newer = es_mappings.templates(names.prefix)[names.traces]
+    newer["_meta"]["schema_version"] = SCHEMA_VERSION + 1
+    es.indices.put_index_template(name=names.traces, **newer)
+    store.setup()
+    tpl = es.indices.get_index_template(name=names.traces)["index_templates"][0]
+    assert tpl["index_template"]["_meta"]["schema_version"] == SCHEMA_VERSION + 1
+
+
+def _midwatch_props(es, index: str) -> dict:
+    return es.indices.get_mapping(index=index)[index]["mappings"]["properties"]["midwatch"]["properties"]
+
+
+def test_ping_names_version_and_cluster(store):
+    assert store.ping().startswith("Elasticsearch 9.")
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_unreachable_cluster_gives_a_clear_reason_after_bounded_retries():
+    url = f"http://user:hunter2@127.0.0.1:{_closed_port()}"
+    store = ElasticsearchStore(url, retry_attempts=2, retry_initial_s=0.01)
+    with pytest.raises(StoreError) as err:
+        store.ping()
+    message = str(err.value)
+    assert "cannot reach Elasticsearch at http://127.0.0.1:" in message
+    assert "connection refused" in message and "deploy/local/services.sh up" in message
+    assert "hunter2" not in message
+    with pytest.raises(StoreError, match=r"1 of 1 writes not stored after 2 attempts"):
+        store.write_events([_event(0, T0)])
+    store.close()

@@ -1,0 +1,73 @@
+"""``open_store``: the ``store:`` config section, its errors and its secrets."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from collector.store import open_store
+from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.sqlite import SQLiteStore
+from collector.yamlconf import ConfigError, loads
+
+
+def _open(text: str):
+    doc = loads(text, "midwatch.yaml")
+    return open_store(doc.data.get("store"), doc)
+
+
+def test_default_is_sqlite_at_var(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = open_store(None)
+    assert isinstance(store, SQLiteStore)
+    assert store.path.as_posix() == "var/midwatch.sqlite"
+    store.close()
+
+
+def test_sqlite_path(tmp_path):
+    store = _open(f"store:\n  kind: sqlite\n  sqlite:\n    path: {tmp_path}/x.sqlite\n")
+    assert store.path == tmp_path / "x.sqlite"
+    store.close()
+
+
+def test_elasticsearch_with_secrets_from_env(monkeypatch):
+    monkeypatch.setenv("ES_PW", "s3cret-value")
+    store = _open(
+        "store:\n  kind: elasticsearch\n  elasticsearch:\n"
+        "    url: http://127.0.0.1:9200\n    index_prefix: prod-mw\n"
+        "    username: midwatch\n    password: ${ES_PW}\n    request_timeout: 5s\n"
+    )
+    assert isinstance(store, ElasticsearchStore)
+    assert store.names.events == "prod-mw-events"
+    client = store._client  # the wiring is only visible on the client itself
+    assert client._request_timeout == 5.0
+    expected = base64.b64encode(b"midwatch:s3cret-value").decode()
+    assert client._headers["authorization"] == f"Basic {expected}"
+    assert "s3cret-value" not in repr(store.__dict__)
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("store:\n  knid: sqlite\n", "midwatch.yaml:2:3: store.knid: unknown key (did you mean 'kind'?)"),
+        ("store:\n  kind: mongo\n", "midwatch.yaml:2:3: store.kind: unknown store kind 'mongo'"),
+        ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: 127.0.0.1:9200\n",
+         "midwatch.yaml:4:5: store.elasticsearch.url: expected an http(s) URL"),
+        ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: http://h:9200\n"
+         "    api_key: abc123\n",
+         "midwatch.yaml:5:5: store.elasticsearch.api_key: secrets must not be written in YAML"),
+        ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: http://h:9200\n"
+         "    username: u\n", "store.elasticsearch.password: password is missing"),
+        ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: http://h:9200\n"
+         "    index_prefix: Bad Prefix\n", "store.elasticsearch.index_prefix: index prefix"),
+        ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: http://h:9200\n"
+         "    request_timeout: soon\n", "store.elasticsearch.request_timeout: expected a duration"),
+    ],
+)
+def test_config_errors_name_file_line_and_key(text: str, message: str):
+    with pytest.raises(ConfigError) as err:
+        _open(text)
+    assert message in str(err.value)
+    assert "abc123" not in str(err.value)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -212,23 +212,35 @@ class ElasticsearchStore:
                     f"key lacks privileges on {self.names.prefix}-*: {_reason(exc)}")
         return f"Elasticsearch at {self.url} answered {status}: {_reason(exc)}"
 
-    def _call(self, fn):
-        """One request, retried while the failure may pass (429/5xx/connection)."""
+    def _attempts(self) -> Iterator[int]:
+        """Attempt numbers, sleeping with exponential backoff before each retry."""
         delay = self._retry_initial_s
-        last = ""
         for attempt in range(self._retry_attempts):
             if attempt:
                 time.sleep(delay)
                 delay = min(delay * 2, self._retry_max_s)
-            try:
-                return fn()
-            except ApiError as exc:
-                if exc.meta.status not in _TRANSIENT_STATUS:
-                    raise StoreError(self._api_error(exc)) from None
-                last = self._api_error(exc)
-            except elastic_transport.TransportError as exc:
-                last = self._unreachable(exc)
-        raise StoreError(f"{last} (gave up after {self._retry_attempts} attempts)")
+            yield attempt
+
+    def _try(self, fn: Callable[[], Any]) -> tuple[Any, str | None]:
+        """(response, None); (None, why) when the failure may pass (429/5xx/connection);
+        StoreError at once when it will not (400, 401, 403, ...)."""
+        try:
+            return fn(), None
+        except ApiError as exc:
+            if exc.meta.status not in _TRANSIENT_STATUS:
+                raise StoreError(self._api_error(exc)) from None
+            return None, self._api_error(exc)
+        except elastic_transport.TransportError as exc:
+            return None, self._unreachable(exc)
+
+    def _call(self, fn: Callable[[], Any]) -> Any:
+        """One request, retried while the failure may pass."""
+        why = ""
+        for _ in self._attempts():
+            resp, why = self._try(fn)
+            if why is None:
+                return resp
+        raise StoreError(f"{why} (gave up after {self._retry_attempts} attempts)")
 
     def _bulk(self, ops: Sequence[bytes]) -> list[dict]:
         """Send NDJSON operations; the final per-operation result of each, in order.
@@ -239,25 +251,13 @@ class ElasticsearchStore:
         """
         results: list[dict] = [{}] * len(ops)
         pending = list(range(len(ops)))
-        delay = self._retry_initial_s
-        last = ""
-        for attempt in range(self._retry_attempts):
-            if attempt:
-                time.sleep(delay)
-                delay = min(delay * 2, self._retry_max_s)
-            try:
-                resp = self._client.bulk(
-                    operations=b"".join(ops[i] for i in pending),
-                    filter_path=_BULK_FILTER,
-                    include_source_on_error=False,
-                )
-            except ApiError as exc:
-                if exc.meta.status not in _TRANSIENT_STATUS:
-                    raise StoreError(self._api_error(exc)) from None
-                last = self._api_error(exc)
-                continue
-            except elastic_transport.TransportError as exc:
-                last = self._unreachable(exc)
+        why: str | None = ""
+        for _ in self._attempts():
+            body = b"".join(ops[i] for i in pending)
+            resp, why = self._try(lambda body=body: self._client.bulk(
+                operations=body, filter_path=_BULK_FILTER, include_source_on_error=False
+            ))
+            if why is not None:
                 continue
             retry = []
             for i, item in zip(pending, resp["items"], strict=True):
@@ -265,14 +265,14 @@ class ElasticsearchStore:
                 status = result["status"]
                 if status in _TRANSIENT_STATUS or status >= 500:
                     retry.append(i)
-                    last = f"Elasticsearch at {self.url} answered {status}: {_item_reason(result)}"
+                    why = f"Elasticsearch at {self.url} answered {status}: {_item_reason(result)}"
                 else:
                     results[i] = result
             pending = retry
             if not pending:
                 return results
         raise StoreError(
-            f"{last} ({len(pending)} of {len(ops)} writes not stored after "
+            f"{why} ({len(pending)} of {len(ops)} writes not stored after "
             f"{self._retry_attempts} attempts; retry later)"
         )
 

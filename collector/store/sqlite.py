@@ -140,7 +140,7 @@ class SQLiteStore:
             if not ev.id:
                 result.rejected.append((ev, "event has no id (set it with collector.event.event_id)"))
                 continue
-            rows.append((ev.id, ev.timestamp_ms, orjson.dumps(to_doc(ev))))
+            rows.append((ev.id, ev.timestamp_ms, _json(to_doc(ev))))
             id_rows.extend((typed, ev.id) for typed in ev.ids)
         with self._tx() as db:
             db.executemany(_UPSERT_EVENT, rows)
@@ -153,12 +153,12 @@ class SQLiteStore:
         for item in items:
             ms = item.ingested_ms or documents.now_ms()
             doc = {**item.to_doc(), "@timestamp": ms_to_iso(ms)}
-            rows.append((documents.deadletter_key(doc), ms, orjson.dumps(doc)))
+            rows.append((documents.deadletter_key(doc), ms, _json(doc)))
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO deadletter (id, ts, doc) VALUES (?, ?, ?)", rows)
 
     def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
-        wanted = orjson.dumps(sorted(set(ids))).decode()
+        wanted = _json(sorted(set(ids)))
         sql = (
             f"SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key IN "
             "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(?)))"
@@ -200,7 +200,7 @@ class SQLiteStore:
     @staticmethod
     def _write_trace(db: sqlite3.Connection, trace: Trace) -> int | None:
         """Write one trace if its version still matches; the new version, or None on conflict."""
-        doc = orjson.dumps(documents.trace_doc(trace))
+        doc = _json(documents.trace_doc(trace))
         if trace.version is None:
             cur = db.execute(
                 "INSERT OR IGNORE INTO traces (trace_key, version, started, last_seen, ended, doc)"
@@ -273,7 +273,7 @@ class SQLiteStore:
             " WHERE typed_id IN (SELECT value FROM json_each(?))) ORDER BY e.ts, e.id LIMIT ?"
         )
         with self._read() as db:
-            rows = db.execute(sql, (orjson.dumps(trace.ids).decode(), limit)).fetchall()
+            rows = db.execute(sql, (_json(trace.ids), limit)).fetchall()
         return [from_doc(orjson.loads(doc)) for (doc,) in rows]
 
     def search_events(
@@ -312,7 +312,7 @@ class SQLiteStore:
         rows = []
         for doc in docs:
             ms, stamped = documents.alert_doc(doc)
-            rows.append((ms, orjson.dumps(stamped)))
+            rows.append((ms, _json(stamped)))
         with self._tx() as db:
             db.executemany("INSERT INTO alerts (ts, doc) VALUES (?, ?)", rows)
 
@@ -323,7 +323,7 @@ class SQLiteStore:
             else:
                 db.execute(
                     "INSERT OR REPLACE INTO state (namespace, key, updated, doc) VALUES (?, ?, ?, ?)",
-                    (namespace, key, documents.now_ms(), orjson.dumps(doc)),
+                    (namespace, key, documents.now_ms(), _json(doc)),
                 )
 
     def get_state(self, namespace: str) -> dict[str, dict]:
@@ -332,6 +332,11 @@ class SQLiteStore:
                 "SELECT key, doc FROM state WHERE namespace = ? ORDER BY key", (namespace,)
             ).fetchall()
         return {key: orjson.loads(doc) for key, doc in rows}
+
+
+def _json(value: object) -> str:
+    """JSON as TEXT: SQLite 3.45+ reads a BLOB given to json functions as binary JSONB."""
+    return orjson.dumps(value).decode()
 
 
 def _trace(row: tuple) -> Trace:

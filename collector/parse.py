@@ -302,6 +302,17 @@ class SourceParser:
                              self.stats))
         return out
 
+    def held_position(self) -> tuple[int, int] | None:
+        """(byte offset, line number) of the earliest line fed but not yet emitted: the open
+        record or lines awaiting detection. Tailing inputs checkpoint there, so a restart
+        re-reads that record whole instead of losing its head."""
+        if self._pending:
+            return self._pending[0][1], self._pending[0][2]
+        framer = self.framer
+        if framer is not None and framer._lines:
+            return framer._offset, framer._lineno
+        return None
+
     def flush_record(self) -> Output:
         if self.framer is None:
             return []

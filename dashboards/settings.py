@@ -1,0 +1,31 @@
+"""What a deployment changes about the boards: where the data lives and where its API answers.
+
+Everything else on a board is fixed by code, so two builds with the same settings produce
+byte-identical JSON (the committed ``deploy/grafana`` output is checked against a fresh build).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.store.es_mappings import IndexNames, index_names
+
+# docker-compose service names: the committed provisioning output works from a clone.
+DEFAULT_ES_URL = "http://elasticsearch:9200"
+DEFAULT_TRACE_API_URL = "http://localhost:8080"
+# Where deploy/docker-compose.yml mounts deploy/grafana/dashboards inside the container.
+DEFAULT_DASHBOARDS_PATH = "/var/lib/grafana/dashboards"
+FOLDER_TITLE = "midwatch"
+FOLDER_UID = "midwatch"
+
+
+@dataclass(frozen=True, slots=True)
+class BoardSettings:
+    index_prefix: str = "midwatch"
+    es_url: str = DEFAULT_ES_URL
+    trace_api_url: str = DEFAULT_TRACE_API_URL
+    dashboards_path: str = DEFAULT_DASHBOARDS_PATH
+
+    @property
+    def names(self) -> IndexNames:
+        return index_names(self.index_prefix)

@@ -1,7 +1,109 @@
-"""Placeholder until the owning change lands: registers no subcommand yet."""
+"""``midwatch run`` (the pipeline service with its API) and ``midwatch serve`` (the API alone).
+
+Exit status: 0 after a clean stop (SIGTERM/SIGINT, or every finite input ended), 1 when a
+batch could not be stored before shutdown or an input failed, 2 for a config error or a store
+that cannot be set up.
+"""
+
+from __future__ import annotations
 
 import argparse
+import sys
+import threading
+
+from collector.config_values import parse_listen
+from collector.yamlconf import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    p = sub.add_parser("run", help="run the collector: inputs -> parse -> correlate -> store")
+    p.add_argument("-c", "--config", metavar="FILE",
+                   help="config file (default: $MIDWATCH_CONFIG)")
+    p.add_argument("--no-api", action="store_true", help="do not start the HTTP API")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=run)
+
+    s = sub.add_parser("serve", help="serve the HTTP trace API only")
+    s.add_argument("-c", "--config", metavar="FILE",
+                   help="config file (default: $MIDWATCH_CONFIG)")
+    s.add_argument("--listen", metavar="HOST:PORT", help="override api.listen")
+    s.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=serve)
+
+
+def _load(args: argparse.Namespace):
+    from collector.config import load_config
+    from collector.logsetup import setup_logging
+    from collector.store.base import StoreError
+
+    setup_logging(args.log_level)
+    config = load_config(args.config)
+    store = config.open_store()
+    try:
+        store.setup()
+    except StoreError as exc:
+        store.close()
+        raise ConfigError(config.file, None, "store", f"store not usable: {exc}") from None
+    return config, store
+
+
+def rule_workers(config, store) -> list:
+    """The hook for packages above ``collector``: the rule scheduler, once ``rules`` has one."""
+    try:
+        from rules.scheduler import scheduler_worker
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("rules.scheduler",):
+            raise
+        return []
+    return [scheduler_worker(config, store)]
+
+
+def run(args: argparse.Namespace) -> int:
+    from collector.service import Service, build_correlator
+
+    try:
+        config, store = _load(args)
+    except ConfigError as exc:
+        print(f"midwatch run: {exc}", file=sys.stderr)
+        return 2
+    try:
+        service = Service(config, store, with_api=not args.no_api,
+                          workers=rule_workers(config, store),
+                          correlator=build_correlator(config, store))
+        return service.run()
+    except ConfigError as exc:
+        print(f"midwatch run: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+
+
+def serve(args: argparse.Namespace) -> int:
+    import dataclasses
+    import signal
+
+    from collector.api import Api
+    from collector.config import exposure_problem
+    from collector.metrics import Registry
+
+    try:
+        config, store = _load(args)
+        api_cfg = config.api
+        if args.listen:
+            api_cfg = dataclasses.replace(api_cfg, listen=parse_listen(args.listen))
+            problem = exposure_problem(api_cfg.listen, api_cfg.tokens)
+            if problem:
+                raise ValueError(f"--listen: {problem}")
+    except (ConfigError, ValueError) as exc:
+        print(f"midwatch serve: {exc}", file=sys.stderr)
+        return 2
+    api = Api(api_cfg, store, Registry())
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    api.server.serve_in_thread("api")
+    print(f"midwatch API on http://{api_cfg.listen[0]}:{api.port}", file=sys.stderr)
+    done.wait()
+    api.close()
+    store.close()
+    return 0

@@ -1,0 +1,459 @@
+"""The midwatch config file: one YAML document for the collector, the API and the packages.
+
+Sections the collector runs on (``collector``, ``inputs``, ``correlation``, ``api``, ``kafka``,
+``edi``) are validated here into frozen dataclasses. ``store`` is validated by
+``collector.store.open_store``; ``flows``, ``rules``, ``notifiers``, ``alertmanager``,
+``grafana``, ``smtp``, ``anomaly`` and ``probes`` belong to their own packages, which get the raw
+data with its positions through ``Config.section`` so their errors name file, line and key too.
+``deploy/midwatch.example.yaml`` documents every option.
+
+Relative paths (checkpoint_dir, state_dir, mapping files, TLS files) are relative to the
+working directory, as the store's SQLite path is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from collector.config_values import Section
+from collector.parsers import FORMATS
+from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, load
+
+CONFIG_ENV = "MIDWATCH_CONFIG"
+DEFAULT_API_LISTEN = "127.0.0.1:8080"
+DEFAULT_OTLP_LISTEN = "127.0.0.1:4318"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+OWN_SECTIONS = ("collector", "inputs", "correlation", "api", "kafka", "edi")
+# Validated elsewhere: the store by open_store, the rest by the package that reads them.
+FOREIGN_SECTIONS = ("store", "flows", "rules", "notifiers", "alertmanager", "grafana", "smtp",
+                    "anomaly", "probes")
+SECTIONS = OWN_SECTIONS + FOREIGN_SECTIONS
+INPUT_TYPES = ("file", "kafka", "otlp", "stdin")
+
+
+# --------------------------------------------------------------------------- the sections
+
+@dataclass(frozen=True, slots=True)
+class Redaction:
+    cards: bool = True
+    emails: bool = True
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """When the writer sends what it has to the store: whichever limit is reached first."""
+
+    max_events: int = 5000
+    max_bytes: int = 8 * 1024 * 1024
+    flush_interval_ms: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorSettings:
+    default_timezone: str = "UTC"
+    redaction: Redaction = Redaction()
+    batch: Batch = Batch()
+    # Chunks (each at most one read of an input) waiting for the writer; bounds memory.
+    queue_chunks: int = 16
+    checkpoint_dir: str = "./var/checkpoints"
+    state_dir: str = "./var"
+
+
+@dataclass(frozen=True, slots=True)
+class FileInput:
+    name: str
+    paths: tuple[str, ...]
+    format: str = "auto"
+    mapping: str | None = None
+    start_at: str = "beginning"
+    rescan_interval_ms: int = 5000
+    # A record still open this long after the file stopped growing is emitted as it is.
+    multiline_timeout_ms: int = 2000
+    read_chunk_bytes: int = 1024 * 1024
+    max_line_bytes: int = 1024 * 1024
+    type: str = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaInput:
+    name: str
+    topics: tuple[str, ...]
+    group_id: str = "midwatch"
+    format: str = "kafka-record"
+    mapping: str | None = None
+    start_at: str = "earliest"
+    max_poll_records: int = 500
+    type: str = "kafka"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A bearer token kept only as its SHA-256 digest."""
+
+    name: str
+    sha256: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpInput:
+    name: str
+    listen: tuple[str, int] = ("127.0.0.1", 4318)
+    tokens: tuple[ApiToken, ...] = ()
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_decompressed_bytes: int = 32 * 1024 * 1024
+    # How long a request waits for the store to acknowledge its events before 503.
+    ack_timeout_ms: int = 10_000
+    request_timeout_ms: int = 10_000
+    type: str = "otlp"
+
+
+@dataclass(frozen=True, slots=True)
+class StdinInput:
+    name: str
+    format: str = "auto"
+    mapping: str | None = None
+    type: str = "stdin"
+
+
+Input = FileInput | KafkaInput | OtlpInput | StdinInput
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    max_in_flight: int = 100_000
+    idle_ttl_ms: int = 3_600_000
+    sweep_interval_ms: int = 30_000
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    listen: tuple[str, int] = ("127.0.0.1", 8080)
+    tokens: tuple[ApiToken, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_body_bytes: int = 64 * 1024
+    request_timeout_ms: int = 10_000
+    cors_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Kafka:
+    """Connection settings shared by Kafka inputs and ``midwatch doctor``."""
+
+    bootstrap: tuple[str, ...] = ("127.0.0.1:9092",)
+    # kafka-python probes the broker version unless told; None keeps its probe.
+    api_version: tuple[int, ...] | None = None
+    client_id: str = "midwatch"
+    security_protocol: str = "PLAINTEXT"
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_check_hostname: bool = True
+    sasl_mechanism: str | None = None
+    sasl_plain_username: str | None = None
+    sasl_plain_password: Secret | None = None
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for kafka-python clients (consumer, admin)."""
+        opts: dict[str, Any] = {
+            "bootstrap_servers": list(self.bootstrap),
+            "client_id": self.client_id,
+            "security_protocol": self.security_protocol,
+        }
+        if self.api_version is not None:
+            opts["api_version"] = self.api_version
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            opts.update(ssl_cafile=self.ssl_cafile, ssl_certfile=self.ssl_certfile,
+                        ssl_keyfile=self.ssl_keyfile, ssl_check_hostname=self.ssl_check_hostname)
+        if self.sasl_mechanism:
+            opts.update(sasl_mechanism=self.sasl_mechanism,
+                        sasl_plain_username=self.sasl_plain_username,
+                        sasl_plain_password=(self.sasl_plain_password.reveal()
+                                             if self.sasl_plain_password else None))
+        return opts
+
+
+@dataclass(frozen=True, slots=True)
+class RawSection:
+    """A section another package validates: its data, the loaded document and its key path."""
+
+    data: Any
+    doc: Doc
+    path: KeyPath
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    file: str
+    doc: Doc
+    collector: CollectorSettings
+    inputs: tuple[Input, ...]
+    correlation: Correlation
+    api: Api
+    kafka: Kafka
+    edi_own_ids: frozenset[str]
+
+    def section(self, name: str) -> RawSection:
+        if name not in SECTIONS:
+            raise KeyError(f"unknown config section {name!r}")
+        return RawSection(self.doc.data.get(name), self.doc, (name,))
+
+    def open_store(self):
+        """The configured store (``store:``), validated with this file's positions."""
+        from collector.store import open_store
+
+        return open_store(self.doc.data.get("store"), self.doc)
+
+
+# --------------------------------------------------------------------------- loading
+
+def config_path(explicit: str | None) -> str:
+    """``-c FILE`` or else ``$MIDWATCH_CONFIG``; a person-actionable error when neither is set."""
+    path = explicit or os.environ.get(CONFIG_ENV)
+    if not path:
+        raise ConfigError("<config>", None, None, "no config file given",
+                          hint=f"pass -c FILE or set {CONFIG_ENV}")
+    return path
+
+
+def load_config(path: str | os.PathLike | None = None) -> Config:
+    """Load and validate a config file (``None``: ``$MIDWATCH_CONFIG``)."""
+    doc = load(config_path(str(path) if path is not None else None))
+    return config_from_doc(doc)
+
+
+def config_from_doc(doc: Doc) -> Config:
+    top = Section(doc, (), doc.data, SECTIONS)
+    kafka = _kafka(top.sub("kafka", _KAFKA_KEYS))
+    return Config(
+        file=doc.file,
+        doc=doc,
+        collector=_collector(top.sub("collector", _COLLECTOR_KEYS)),
+        inputs=_inputs(doc, top.raw("inputs", [])),
+        correlation=_correlation(top.sub("correlation", _CORRELATION_KEYS)),
+        api=_api(top.sub("api", _API_KEYS)),
+        kafka=kafka,
+        edi_own_ids=frozenset(top.sub("edi", ("own_ids",)).str_list("own_ids")),
+    )
+
+
+_COLLECTOR_KEYS = ("default_timezone", "redaction", "batch", "queue_chunks", "checkpoint_dir",
+                   "state_dir")
+
+
+def _collector(s: Section) -> CollectorSettings:
+    tz = s.text("default_timezone", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise s.error("default_timezone", f"unknown time zone {tz!r}",
+                      "use an IANA name like Europe/Berlin or UTC") from None
+    red = s.sub("redaction", ("cards", "emails", "fields"))
+    batch = s.sub("batch", ("max_events", "max_bytes", "flush_interval"))
+    return CollectorSettings(
+        default_timezone=tz,
+        redaction=Redaction(cards=red.flag("cards", True), emails=red.flag("emails", True),
+                            fields=red.str_list("fields")),
+        batch=Batch(max_events=batch.number("max_events", 5000, minimum=1),
+                    max_bytes=batch.size_bytes("max_bytes", "8MiB", minimum=1024),
+                    flush_interval_ms=batch.duration_ms("flush_interval", "1s", minimum_ms=10)),
+        queue_chunks=s.number("queue_chunks", 16, minimum=1),
+        checkpoint_dir=s.text("checkpoint_dir", "./var/checkpoints"),
+        state_dir=s.text("state_dir", "./var"),
+    )
+
+
+_INPUT_KEYS = {
+    "file": ("type", "name", "paths", "format", "mapping", "start_at", "rescan_interval",
+             "multiline_timeout", "read_chunk_bytes", "max_line_bytes"),
+    "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
+              "max_poll_records"),
+    "otlp": ("type", "name", "listen", "tokens", "max_body_bytes", "max_decompressed_bytes",
+             "ack_timeout", "request_timeout"),
+    "stdin": ("type", "name", "format", "mapping"),
+}
+
+
+def _inputs(doc: Doc, data: Any) -> tuple[Input, ...]:
+    if not isinstance(data, list):
+        raise doc.error(("inputs",), "expected a list of inputs (each with a type)")
+    inputs: list[Input] = []
+    names: set[str] = set()
+    for i, item in enumerate(data):
+        path = ("inputs", i)
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in _INPUT_KEYS:
+            raise doc.error((*path, "type"), f"unknown input type {kind!r}",
+                            f"expected one of {', '.join(INPUT_TYPES)}")
+        s = Section(doc, path, item, _INPUT_KEYS[kind])
+        name = s.text("name", f"{kind}-{i}")
+        if name in names:
+            raise s.error("name", f"two inputs are named {name!r}", "input names must be unique")
+        names.add(name)
+        inputs.append(_INPUT_READERS[kind](s, name))
+    if sum(isinstance(x, StdinInput) for x in inputs) > 1:
+        raise doc.error(("inputs",), "more than one stdin input", "there is only one stdin")
+    return tuple(inputs)
+
+
+def _format(s: Section, default: str) -> tuple[str, str | None]:
+    fmt = s.choice("format", ("auto", *FORMATS), default)
+    mapping = s.text("mapping")
+    if mapping is not None and not Path(mapping).is_file():
+        raise s.error("mapping", f"mapping file {mapping} does not exist")
+    return fmt, mapping
+
+
+def _file_input(s: Section, name: str) -> FileInput:
+    fmt, mapping = _format(s, "auto")
+    return FileInput(
+        name=name, paths=s.str_list("paths", required=True), format=fmt, mapping=mapping,
+        start_at=s.choice("start_at", ("beginning", "end"), "beginning"),
+        rescan_interval_ms=s.duration_ms("rescan_interval", "5s", minimum_ms=100),
+        multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
+        read_chunk_bytes=s.size_bytes("read_chunk_bytes", "1MiB", minimum=4096),
+        max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
+    )
+
+
+def _kafka_input(s: Section, name: str) -> KafkaInput:
+    fmt, mapping = _format(s, "kafka-record")
+    return KafkaInput(
+        name=name, topics=s.str_list("topics", required=True),
+        group_id=s.text("group_id", "midwatch"), format=fmt, mapping=mapping,
+        start_at=s.choice("start_at", ("earliest", "latest"), "earliest"),
+        max_poll_records=s.number("max_poll_records", 500, minimum=1),
+    )
+
+
+def _otlp_input(s: Section, name: str) -> OtlpInput:
+    listen = s.listen("listen", DEFAULT_OTLP_LISTEN)
+    tokens = _tokens(s)
+    _check_exposure(s, listen, tokens)
+    return OtlpInput(
+        name=name, listen=listen, tokens=tokens,
+        max_body_bytes=s.size_bytes("max_body_bytes", "4MiB"),
+        max_decompressed_bytes=s.size_bytes("max_decompressed_bytes", "32MiB"),
+        ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
+        request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
+    )
+
+
+def _stdin_input(s: Section, name: str) -> StdinInput:
+    fmt, mapping = _format(s, "auto")
+    return StdinInput(name=name, format=fmt, mapping=mapping)
+
+
+_INPUT_READERS = {"file": _file_input, "kafka": _kafka_input, "otlp": _otlp_input,
+                  "stdin": _stdin_input}
+
+_CORRELATION_KEYS = ("max_in_flight", "idle_ttl", "sweep_interval")
+
+
+def _correlation(s: Section) -> Correlation:
+    return Correlation(
+        max_in_flight=s.number("max_in_flight", 100_000, minimum=1),
+        idle_ttl_ms=s.duration_ms("idle_ttl", "1h", minimum_ms=1000),
+        sweep_interval_ms=s.duration_ms("sweep_interval", "30s", minimum_ms=100),
+    )
+
+
+_API_KEYS = ("listen", "tokens", "tls", "max_body_bytes", "request_timeout", "cors_origins")
+
+
+def _api(s: Section) -> Api:
+    listen = s.listen("listen", DEFAULT_API_LISTEN)
+    tokens = _tokens(s)
+    _check_exposure(s, listen, tokens)
+    tls = s.sub("tls", ("cert", "key"))
+    cert, key = tls.text("cert"), tls.text("key")
+    if (cert is None) != (key is None):
+        missing = "key" if key is None else "cert"
+        raise tls.error(missing, f"tls.{missing} is missing", "TLS needs both cert and key")
+    for field_name, value in (("cert", cert), ("key", key)):
+        if value is not None and not Path(value).is_file():
+            raise tls.error(field_name, f"file {value} does not exist")
+    return Api(listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
+               max_body_bytes=s.size_bytes("max_body_bytes", "64KiB"),
+               request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
+               cors_origins=s.str_list("cors_origins"))
+
+
+def _tokens(s: Section) -> tuple[ApiToken, ...]:
+    raw = s.raw("tokens", [])
+    if not isinstance(raw, list):
+        raise s.error("tokens", "expected a list of {name, token}")
+    tokens: list[ApiToken] = []
+    for i, item in enumerate(raw):
+        t = Section(s.doc, (*s.path, "tokens", i), item, ("name", "token"))
+        name = t.text("name", required=True)
+        secret = t.secret("token")
+        if secret is None:
+            raise t.error("token", "is required", "token: ${MIDWATCH_API_TOKEN} or file:/path")
+        if name in {x.name for x in tokens}:
+            raise t.error("name", f"two tokens are named {name!r}")
+        tokens.append(ApiToken(name, hashlib.sha256(secret.reveal().encode()).digest()))
+    return tuple(tokens)
+
+
+def exposure_problem(listen: tuple[str, int], tokens: tuple[ApiToken, ...]) -> str | None:
+    """Without tokens, nobody but this machine may reach a listener."""
+    if not tokens and listen[0] not in LOOPBACK_HOSTS:
+        return (f"refusing to listen on {listen[0]} without tokens; configure tokens, or "
+                f"listen on 127.0.0.1 / [::1]")
+    return None
+
+
+def _check_exposure(s: Section, listen: tuple[str, int], tokens: tuple[ApiToken, ...]) -> None:
+    problem = exposure_problem(listen, tokens)
+    if problem:
+        raise s.error("listen", problem)
+
+
+_KAFKA_KEYS = ("bootstrap", "api_version", "client_id", "security")
+_SECURITY_KEYS = ("protocol", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
+                  "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _kafka(s: Section) -> Kafka:
+    bootstrap = s.str_list("bootstrap") or tuple(
+        os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092").split(","))
+    api_version = None
+    if s.has("api_version"):
+        text = s.text("api_version")
+        parts = text.split(".")
+        if not all(p.isdigit() for p in parts) or not 2 <= len(parts) <= 3:
+            raise s.error("api_version", f"expected a broker version like 3.0, got {text!r}",
+                          "write it as a string: api_version: \"3.0\"")
+        api_version = tuple(int(p) for p in parts)
+    sec = s.sub("security", _SECURITY_KEYS)
+    protocol = sec.choice("protocol", _PROTOCOLS, "PLAINTEXT")
+    mechanism = sec.text("sasl_mechanism")
+    if mechanism is not None and mechanism not in _SASL:
+        raise sec.error("sasl_mechanism", f"expected one of {', '.join(_SASL)}, got {mechanism!r}")
+    if protocol.startswith("SASL") and mechanism is None:
+        raise sec.error("sasl_mechanism", f"protocol {protocol} needs a sasl_mechanism")
+    username, password = sec.text("sasl_plain_username"), sec.secret("sasl_plain_password")
+    if mechanism is not None and (username is None or password is None):
+        missing = "sasl_plain_username" if username is None else "sasl_plain_password"
+        raise sec.error(missing, f"SASL {mechanism} needs {missing}")
+    for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        value = sec.text(key)
+        if value is not None and not Path(value).is_file():
+            raise sec.error(key, f"file {value} does not exist")
+    return Kafka(
+        bootstrap=bootstrap, api_version=api_version, client_id=s.text("client_id", "midwatch"),
+        security_protocol=protocol, ssl_cafile=sec.text("ssl_cafile"),
+        ssl_certfile=sec.text("ssl_certfile"), ssl_keyfile=sec.text("ssl_keyfile"),
+        ssl_check_hostname=sec.flag("ssl_check_hostname", True), sasl_mechanism=mechanism,
+        sasl_plain_username=username, sasl_plain_password=password,
+    )

@@ -1,0 +1,302 @@
+"""Tail files matched by globs, through rotation, with acknowledged checkpoints.
+
+- Globs are re-evaluated every ``rescan_interval``, so files created later are picked up
+  (from their beginning; ``start_at: end`` applies only to files present at start-up).
+- Files are tracked by device + inode. Rename rotation: the old inode, no longer matched
+  (or matched under its new name), is read to its end before it is closed; the new file at the
+  path is a new tail. copytruncate: a file shorter than what was read restarts at 0 with its
+  generation bumped, so the new content gets new event positions instead of overwriting the
+  events of the old content. A file that disappears is read to its end through the open
+  handle, then forgotten.
+- Reads are chunked (``read_chunk_bytes``); a line longer than ``max_line_bytes`` is cut
+  there, dead-lettered by the parse core as ``line_too_long``, and the rest of it skipped
+  without being held. Invalid UTF-8 becomes U+FFFD and is parsed anyway (counted by the core).
+- A record position is ``<inode>:<offset>`` (``<inode>.<generation>:<offset>`` after a
+  truncation) and the source is the path the file had when first seen: event IDs stay the
+  same across restarts and renames, so a replay overwrites instead of duplicating.
+- The checkpoint of a file moves only when the writer acknowledges a chunk: to the start of
+  the oldest record not yet emitted (a stack trace still waiting for its next line is re-read
+  whole after a restart).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from collector.config import FileInput as FileInputConfig
+from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.inputs.checkpoint import CheckpointFile, FilePosition
+from collector.metrics import Registry
+from collector.parse import Output, SourceParser
+from collector.parsers.base import ParseContext
+
+log = logging.getLogger("midwatch.inputs.file")
+
+IDLE_POLL_S = 0.2
+
+
+@dataclass(slots=True)
+class Tail:
+    """One open file: bytes read so far, the partial line, and the parser's framing state."""
+
+    fh: BinaryIO
+    path: str
+    start: FilePosition
+    parser: SourceParser
+    read_offset: int = 0
+    line: int = 0
+    generation: int = 0
+    buf: bytes = b""
+    # Inside a line longer than the cap: bytes are skipped up to its newline.
+    skip_from: tuple[int, int] | None = None
+    last_data: float = field(default_factory=time.monotonic)
+    draining: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.start.key
+
+    def position(self) -> FilePosition:
+        """Where a restart must resume so that nothing not yet emitted is lost."""
+        held = self.skip_from or self.parser.held_position()
+        offset, line = held if held is not None else (self.read_offset, self.line)
+        return FilePosition(self.start.source, self.start.dev, self.start.inode, offset, line,
+                            self.generation)
+
+
+def position_prefix(inode: int, generation: int) -> str:
+    return f"{inode}:" if generation == 0 else f"{inode}.{generation}:"
+
+
+class FileInput:
+    def __init__(self, cfg: FileInputConfig, ctx: ParseContext, checkpoint_dir: str,
+                 metrics: Registry):
+        self.name = cfg.name
+        self.cfg = cfg
+        self.ctx = ctx
+        self.checkpoints = CheckpointFile(checkpoint_dir, cfg.name)
+        self._saved = self.checkpoints.load()
+        self._acked: dict[str, FilePosition] = dict(self._saved)
+        self._ack_lock = threading.Lock()
+        self._stop = threading.Event()
+        self.tails: dict[str, Tail] = {}
+        self._first_scan = True
+        self._behind = metrics.gauge("midwatch_input_file_bytes_behind",
+                                     "Bytes in tailed files not yet read.", ("input",))
+        self._files = metrics.gauge("midwatch_input_files", "Files being tailed.", ("input",))
+
+    # ---------------------------------------------------------------- thread body
+
+    def run(self, out: ChunkQueue) -> None:
+        next_scan = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() >= next_scan:
+                self.scan()
+                next_scan = time.monotonic() + self.cfg.rescan_interval_ms / 1000
+            progressed = False
+            for tail in list(self.tails.values()):
+                chunk = self.read(tail)
+                if chunk is not None:
+                    progressed = True
+                    if not out.put(chunk, self._stop):
+                        return
+            if not progressed:
+                self._stop.wait(IDLE_POLL_S)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def close(self) -> None:
+        self.commit()
+        for tail in self.tails.values():
+            tail.fh.close()
+        self.tails.clear()
+
+    # ---------------------------------------------------------------- acknowledgements
+
+    def _ack(self, position: FilePosition | None, key: str) -> None:
+        with self._ack_lock:
+            if position is None:
+                self._acked.pop(key, None)
+            else:
+                self._acked[key] = position
+
+    def commit(self) -> None:
+        with self._ack_lock:
+            if self._acked == self._saved:
+                return
+            snapshot = dict(self._acked)
+        self.checkpoints.save(snapshot)
+        self._saved = snapshot
+
+    # ---------------------------------------------------------------- discovery
+
+    def _matches(self) -> dict[str, tuple[str, os.stat_result]]:
+        found: dict[str, tuple[str, os.stat_result]] = {}
+        for pattern in self.cfg.paths:
+            for path in sorted(glob.glob(os.path.expanduser(pattern))):
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # vanished between glob and stat
+                if os.path.isfile(path):
+                    found.setdefault(f"{st.st_dev}:{st.st_ino}", (path, st))
+        return found
+
+    def scan(self) -> None:
+        """Open new files, mark vanished or rotated-away ones for draining."""
+        matches = self._matches()
+        for key, tail in self.tails.items():
+            if key in matches:
+                tail.path = matches[key][0]
+            elif not tail.draining:
+                log.info("file rotated or removed; reading it to its end",
+                         extra={"input": self.name, "path": tail.path})
+                tail.draining = True
+        for key, (path, st) in matches.items():
+            if key not in self.tails:
+                self._open(path, st)
+        self._first_scan = False
+        behind = 0
+        for tail in self.tails.values():
+            try:
+                behind += max(0, os.fstat(tail.fh.fileno()).st_size - tail.read_offset)
+            except OSError:
+                pass
+        self._behind.set(behind, self.name)
+        self._files.set(len(self.tails), self.name)
+
+    def _open(self, path: str, st: os.stat_result) -> None:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - lives as long as the tail
+        except OSError as exc:
+            log.warning("cannot open file", extra={"input": self.name, "path": path,
+                                                   "error": exc.strerror})
+            return
+        key = f"{st.st_dev}:{st.st_ino}"
+        saved = self._saved.get(key)
+        if saved is not None and saved.offset <= st.st_size:
+            start = saved
+        elif saved is not None:  # shrank while we were down: truncated, or a reused inode
+            start = FilePosition(saved.source, st.st_dev, st.st_ino, 0, 0, saved.generation + 1)
+        elif self._first_scan and self.cfg.start_at == "end":
+            start = FilePosition(path, st.st_dev, st.st_ino, st.st_size, 0)
+        else:
+            start = FilePosition(path, st.st_dev, st.st_ino, 0, 0)
+        fh.seek(start.offset)
+        self.tails[key] = Tail(fh=fh, path=path, start=start, parser=self._parser(start),
+                               read_offset=start.offset, line=start.line,
+                               generation=start.generation)
+
+    def _parser(self, pos: FilePosition) -> SourceParser:
+        return SourceParser(self.cfg.format, self.ctx, pos.source,
+                            position_prefix=position_prefix(pos.inode, pos.generation))
+
+    # ---------------------------------------------------------------- reading
+
+    def read(self, tail: Tail) -> Chunk | None:
+        """At most one chunk of one file; None when there was nothing to do."""
+        self.ctx.now_ms = now_ms()
+        if tail.parser.framer is not None:
+            tail.parser.framer.ingested_ms = self.ctx.now_ms
+        try:
+            if os.fstat(tail.fh.fileno()).st_size < tail.read_offset:
+                return self._truncated(tail)
+            data = tail.fh.read(self.cfg.read_chunk_bytes)
+        except OSError as exc:
+            log.warning("read failed; dropping the file until it is seen again",
+                        extra={"input": self.name, "path": tail.path, "error": exc.strerror})
+            return self._finish(tail, [])
+        if data:
+            tail.last_data = time.monotonic()
+            items, records = self._lines(tail, data)
+            return self._chunk(tail, items, records, len(data))
+        idle = time.monotonic() - tail.last_data >= self.cfg.multiline_timeout_ms / 1000
+        if not (idle or tail.draining):
+            return None
+        items = self._flush_partial(tail)
+        if tail.draining:
+            return self._finish(tail, items)
+        if not items:
+            return None
+        return self._chunk(tail, items, 0, 0)
+
+    def _lines(self, tail: Tail, data: bytes) -> tuple[Output, int]:
+        out: Output = []
+        records = 0
+        cap = self.cfg.max_line_bytes
+        if tail.skip_from is not None:
+            nl = data.find(b"\n")
+            if nl < 0:
+                tail.read_offset += len(data)
+                return out, 0
+            tail.read_offset += nl + 1  # the line itself was counted when it was cut
+            tail.skip_from = None
+            data = data[nl + 1:]
+        buf = tail.buf + data if tail.buf else data
+        start = 0
+        feed = tail.parser.feed
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                break
+            raw = buf[start:nl]
+            tail.line += 1
+            too_long = len(raw) > cap
+            text = (raw[:cap] if too_long else raw).decode("utf-8", errors="replace")
+            out.extend(feed(text.removesuffix("\r"), tail.read_offset, tail.line, too_long))
+            records += 1
+            tail.read_offset += nl + 1 - start
+            start = nl + 1
+        tail.buf = buf[start:]
+        if len(tail.buf) > cap:
+            line_start = (tail.read_offset, tail.line)
+            tail.line += 1
+            text = tail.buf[:cap].decode("utf-8", errors="replace")
+            out.extend(feed(text, tail.read_offset, tail.line, True))
+            records += 1
+            tail.read_offset += len(tail.buf)
+            tail.buf = b""
+            tail.skip_from = line_start
+        return out, records
+
+    def _flush_partial(self, tail: Tail) -> Output:
+        """The writer went quiet: a last line without its newline is a line, and an open
+        record is complete."""
+        out: Output = []
+        if tail.buf:
+            tail.line += 1
+            text = tail.buf.decode("utf-8", errors="replace").removesuffix("\r")
+            out.extend(tail.parser.feed(text, tail.read_offset, tail.line))
+            tail.read_offset += len(tail.buf)
+            tail.buf = b""
+        if tail.parser.held_position() is not None:
+            out.extend(tail.parser.flush())
+        return out
+
+    def _truncated(self, tail: Tail) -> Chunk:
+        log.info("file truncated in place (copytruncate); reading it again from the start",
+                 extra={"input": self.name, "path": tail.path})
+        items = self._flush_partial(tail)
+        tail.generation += 1
+        tail.fh.seek(0)
+        tail.read_offset, tail.line, tail.skip_from = 0, 0, None
+        tail.parser = self._parser(tail.position())
+        return self._chunk(tail, items, 0, 0)
+
+    def _finish(self, tail: Tail, items: Output) -> Chunk:
+        tail.fh.close()
+        del self.tails[tail.key]
+        key = tail.key
+        return Chunk(self.name, items, 0, 0, ack=lambda: self._ack(None, key))
+
+    def _chunk(self, tail: Tail, items: Output, records: int, nbytes: int) -> Chunk:
+        position = tail.position()
+        return Chunk(self.name, items, records, nbytes,
+                     ack=lambda: self._ack(position, position.key))

@@ -1,0 +1,182 @@
+"""OTLP/HTTP receiver: ``POST /v1/traces`` and ``/v1/logs``, protobuf or JSON, gzip or not.
+
+Runs its own listener (default 127.0.0.1:4318, the OTLP/HTTP port) rather than sharing the
+trace API's: exporters are configured with a bare endpoint, the two take different loads,
+and either can be firewalled alone. Answers follow the OTLP/HTTP specification:
+
+- 200 with an empty ``Export*ServiceResponse`` in the request's encoding, only after the
+  store acknowledged the request's events (so a 200 means stored; on timeout 503 with
+  Retry-After, and the exporter's retry overwrites, because span and log event IDs are
+  derived from trace and span IDs, not arrival);
+- 400 with a ``google.rpc.Status`` for a body that does not decode;
+- 413 for a body (or its gzip expansion) over the limits; 415 for other content types or
+  encodings; 404 for other paths (``/v1/metrics`` is not taken).
+
+Protobuf is turned into the OTLP/JSON dict shape with ``MessageToDict`` (IDs come out base64,
+which the ``otlp-json`` parser's shared ``events_from_export`` accepts beside hex).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import zlib
+
+import orjson
+from google.protobuf.json_format import MessageToDict, MessageToJson
+from google.protobuf.message import DecodeError, Message
+from google.rpc.status_pb2 import Status
+from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+
+from collector.config import OtlpInput as OtlpInputConfig
+from collector.event import DeadLetter
+from collector.httpserver import Handler, HttpError, Server, token_name
+from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.normalize import normalize
+from collector.parse import Output
+from collector.parsers.base import ParseContext
+from collector.parsers.otlp_json import events_from_export
+
+log = logging.getLogger("midwatch.inputs.otlp")
+
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
+_SIGNALS = {
+    "/v1/traces": (trace_service_pb2.ExportTraceServiceRequest,
+                   trace_service_pb2.ExportTraceServiceResponse),
+    "/v1/logs": (logs_service_pb2.ExportLogsServiceRequest,
+                 logs_service_pb2.ExportLogsServiceResponse),
+}
+_INVALID_ARGUMENT = 3  # google.rpc.Code
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress at most ``limit`` bytes; a larger expansion is refused, never held."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise HttpError(400, f"body is not valid gzip: {exc}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise HttpError(413, f"body expands beyond the limit of {limit} bytes")
+    return out
+
+
+def decode(path: str, content_type: str, body: bytes) -> dict:
+    """The request as the OTLP/JSON dict shape; HttpError 400 when it does not decode."""
+    request_type, _ = _SIGNALS[path]
+    if content_type == PROTOBUF:
+        try:
+            return MessageToDict(request_type.FromString(body))
+        except DecodeError as exc:
+            raise HttpError(400, f"not a valid {request_type.__name__}: {exc}") from None
+    try:
+        obj = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise HttpError(400, f"expected a JSON object ({request_type.__name__})")
+    return obj
+
+
+def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
+    """Spans and log records as normalized events; a mapping crash dead-letters the request."""
+    try:
+        return [normalize(ev, ctx) for ev in events_from_export(obj, ctx)]
+    except Exception as exc:  # noqa: BLE001 - one bad request must not stop the receiver
+        return [DeadLetter(reason=f"parser_crash: otlp: {type(exc).__name__}: {exc}"[:500],
+                           source=source, line=0, raw=orjson.dumps(obj).decode()[:65536],
+                           ingested_ms=ctx.now_ms)]
+
+
+def encode(message: Message, content_type: str) -> bytes:
+    if content_type == PROTOBUF:
+        return message.SerializeToString()
+    return MessageToJson(message, indent=None).encode()
+
+
+class OtlpInput:
+    def __init__(self, cfg: OtlpInputConfig, ctx: ParseContext):
+        self.name = cfg.name
+        self.cfg = cfg
+        self.ctx = ctx
+        self.out: ChunkQueue | None = None
+        self._stopped = threading.Event()
+        self.server = Server(cfg.listen, _handler(self), request_timeout_s=cfg.request_timeout_ms / 1000)
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    def run(self, out: ChunkQueue) -> None:
+        self.out = out
+        self.server.serve_forever(poll_interval=0.2)
+
+    def stop(self) -> None:
+        """Stop accepting; requests in progress still get their answer."""
+        if not self._stopped.is_set():
+            self._stopped.set()
+            threading.Thread(target=self.server.shutdown, daemon=True).start()
+
+    def commit(self) -> None:
+        """Acknowledgement is the HTTP response itself; nothing to persist."""
+
+    def close(self) -> None:
+        self.server.server_close()
+
+    def accept(self, path: str, obj: dict, nbytes: int) -> bool:
+        """Queue the request's events and wait for the store; False on timeout."""
+        ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
+        items = map_events(obj, ctx, f"otlp:{path}")
+        if not items:
+            return True
+        stored = threading.Event()
+        timeout_s = self.cfg.ack_timeout_ms / 1000
+        chunk = Chunk(self.name, items, len(items), nbytes, ack=stored.set)
+        if self.out is None or self._stopped.is_set() or not self.out.offer(chunk, timeout_s):
+            return False
+        return stored.wait(timeout_s)
+
+
+def _handler(receiver: OtlpInput) -> type[Handler]:
+    cfg = receiver.cfg
+
+    class OtlpHandler(Handler):
+        def route(self, method: str) -> None:
+            path = self.path.split("?", 1)[0]
+            if path not in _SIGNALS:
+                raise HttpError(404, f"no such endpoint {path}; OTLP/HTTP takes /v1/traces "
+                                     f"and /v1/logs")
+            if method != "POST":
+                raise HttpError(405, "use POST", {"Allow": "POST"})
+            if cfg.tokens:
+                token_name(self.headers.get("Authorization"), cfg.tokens)
+            content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+            if content_type not in (PROTOBUF, JSON):
+                raise HttpError(415, f"unsupported content type {content_type or '(none)'}; "
+                                     f"send {PROTOBUF} or {JSON}")
+            encoding = self.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("identity", "gzip"):
+                raise HttpError(415, f"unsupported content encoding {encoding}; send gzip or "
+                                     f"none")
+            body = self.read_body(cfg.max_body_bytes)
+            if encoding == "gzip":
+                body = gunzip(body, cfg.max_decompressed_bytes)
+            try:
+                obj = decode(path, content_type, body)
+            except HttpError as exc:
+                self._status(400, exc.message, content_type)
+                return
+            if not receiver.accept(path, obj, len(body)):
+                raise HttpError(503, "the store has not acknowledged in time; retry",
+                                {"Retry-After": "5"})
+            _, response_type = _SIGNALS[path]
+            self.send(200, encode(response_type(), content_type), content_type)
+
+        def _status(self, code: int, message: str, content_type: str) -> None:
+            status = Status(code=_INVALID_ARGUMENT, message=message)
+            self.send(code, encode(status, content_type), content_type)
+
+    return OtlpHandler

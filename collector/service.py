@@ -1,0 +1,201 @@
+"""``midwatch run``: inputs, writer, correlator and API started together, stopped in order.
+
+Stopping (SIGTERM, SIGINT, or every finite input ended): inputs stop reading; the writer
+drains the queue, stores, acks and commits; then inputs close (the Kafka consumer commits its
+last acked offsets and leaves its group), the API and workers stop, the store closes. A second
+signal kills the process the default way.
+
+Other packages run beside the pipeline as ``Worker``s (the rule scheduler, passed in by the
+CLI, since ``collector`` imports nothing above it).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from collector.api import Api
+from collector.config import Config, FileInput, KafkaInput, OtlpInput, StdinInput
+from collector.inputs.base import ChunkQueue, Input, parse_context
+from collector.metrics import Registry
+from collector.pipeline import Correlating, Pipeline
+from collector.store.base import Store
+
+log = logging.getLogger("midwatch.service")
+
+PROGRESS_TTY_S = 2.0
+PROGRESS_LOG_S = 30.0
+
+
+class Worker(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def build_inputs(config: Config, metrics: Registry) -> list[Input]:
+    inputs: list[Input] = []
+    settings = config.collector
+    for cfg in config.inputs:
+        ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None))
+        if isinstance(cfg, FileInput):
+            from collector.inputs.file import FileInput as FileTail
+
+            inputs.append(FileTail(cfg, ctx, settings.checkpoint_dir, metrics))
+        elif isinstance(cfg, KafkaInput):
+            from collector.inputs.kafka import KafkaInput as KafkaConsumerInput
+
+            inputs.append(KafkaConsumerInput(cfg, config.kafka, ctx, metrics))
+        elif isinstance(cfg, OtlpInput):
+            from collector.inputs.otlp import OtlpInput as OtlpReceiver
+
+            inputs.append(OtlpReceiver(cfg, ctx))
+        elif isinstance(cfg, StdinInput):
+            from collector.inputs.stdin import StdinInput as StdinReader
+
+            inputs.append(StdinReader(cfg, ctx))
+    return inputs
+
+
+def build_correlator(config: Config, store: Store) -> Correlating | None:
+    """The correlator over the flow catalog; None while ``collector.correlate`` is absent
+    from this build (events are then stored without traces, and a warning says so)."""
+    try:
+        from collector.catalog import load_catalog
+        from collector.correlate import Correlator
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("collector.catalog", "collector.correlate"):
+            raise
+        log.warning("correlation is not part of this build; events are stored without traces")
+        return None
+    flows = config.section("flows")
+    c = config.correlation
+    return Correlator(load_catalog(flows.data, flows.doc, flows.path), store,
+                      max_in_flight=c.max_in_flight, idle_ttl_ms=c.idle_ttl_ms)
+
+
+class Service:
+    def __init__(self, config: Config, store: Store, *, with_api: bool = True,
+                 workers: Sequence[Worker] = (), correlator: Correlating | None = None,
+                 progress_tty: bool | None = None):
+        self.config, self.store = config, store
+        self.metrics = Registry()
+        self.queue = ChunkQueue(config.collector.queue_chunks)
+        self.inputs = build_inputs(config, self.metrics)
+        self.pipeline = Pipeline(store, self.queue, self.inputs, config.collector.batch,
+                                 self.metrics, correlator,
+                                 sweep_interval_ms=config.correlation.sweep_interval_ms)
+        self.api = Api(config.api, store, self.metrics) if with_api else None
+        self.workers = list(workers)
+        self.stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._failed: list[str] = []
+        self._progress_tty = sys.stderr.isatty() if progress_tty is None else progress_tty
+        self._last = (0.0, 0.0)  # (monotonic time, events indexed) at the last progress line
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        for inp in self.inputs:
+            thread = threading.Thread(target=self._run_input, args=(inp,),
+                                      name=f"input-{inp.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        if self.api is not None:
+            self.api.server.serve_in_thread("api")
+            log.info("API listening", extra={"listen": f"{self.config.api.listen[0]}:{self.api.port}"})
+        for worker in self.workers:
+            worker.start()
+        threading.Thread(target=self._progress, name="progress", daemon=True).start()
+
+    def _run_input(self, inp: Input) -> None:
+        try:
+            inp.run(self.queue)
+        except Exception:
+            log.exception("input failed; stopping the service", extra={"input": inp.name})
+            self._failed.append(inp.name)
+            self.stop()
+
+    def inputs_done(self) -> bool:
+        return not any(t.is_alive() for t in self._threads)
+
+    def stop(self) -> None:
+        """Ask everything to finish; safe from a signal handler and from any thread."""
+        if self.stopping.is_set():
+            return
+        self.stopping.set()
+        for inp in self.inputs:
+            inp.stop()
+
+    def run(self) -> int:
+        """Start, write until stopped or every input ended, shut down. The exit status."""
+        self._install_signals()
+        self.start()
+        stored = self.pipeline.run(self.stopping, self.inputs_done)
+        self.stop()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.shutdown()
+        return 0 if stored and not self._failed else 1
+
+    def shutdown(self) -> None:
+        for inp in self.inputs:
+            try:
+                inp.close()
+            except Exception:
+                log.exception("closing input failed", extra={"input": inp.name})
+        for worker in self.workers:
+            worker.stop()
+        if self.api is not None:
+            self.api.close()
+        self._print_progress(final=True)
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def on_signal(signum: int, _frame: object) -> None:
+            log.info("stopping: finishing the current batch", extra={"signal": signum})
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            self.stop()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+
+    # ---------------------------------------------------------------- progress
+
+    def _progress(self) -> None:
+        interval = PROGRESS_TTY_S if self._progress_tty else PROGRESS_LOG_S
+        while not self.stopping.wait(interval):
+            self._print_progress()
+
+    def _figures(self) -> dict[str, float]:
+        p = self.pipeline
+        return {
+            "read": p.read.total(),
+            "indexed": p.indexed.total(),
+            "deadlettered": p.dead.total(),
+            "queue": self.queue.depth(),
+        }
+
+    def _print_progress(self, final: bool = False) -> None:
+        figures = self._figures()
+        now = time.monotonic()
+        then, before = self._last
+        rate = (figures["indexed"] - before) / (now - then) if then else 0.0
+        self._last = (now, figures["indexed"])
+        if self._progress_tty:
+            line = (f"\r{figures['read']:,.0f} read  {figures['indexed']:,.0f} indexed  "
+                    f"{figures['deadlettered']:,.0f} dead-lettered  {rate:,.0f} events/s  "
+                    f"queue {figures['queue']:.0f}/{self.config.collector.queue_chunks}")
+            sys.stderr.write(line + ("\n" if final else ""))
+            sys.stderr.flush()
+        else:
+            log.info("progress", extra={**figures, "events_per_s": round(rate, 1)})
+

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from elasticsearch import ApiError
+
 from collector.yamlconf import parse_duration_ms
 from dashboards import expressions
 from dashboards.datasources import MIN_INTERVAL, EsDatasource
@@ -362,8 +364,10 @@ def replay_panel(client: Any, slug: str, panel: dict, sources: Mapping[str, EsDa
         _expressions(targets, outputs)
         visible = [f for t in targets if not t.get("hide") for f in outputs.get(t["refId"], [])]
         result.frames = transform(visible, panel.get("transformations") or [])
-    except (ReplayError, ValueError, KeyError) as exc:
-        result.error = str(exc) if not isinstance(exc, KeyError) else f"missing {exc}"
+    except ApiError as exc:
+        result.error = f"Elasticsearch answered HTTP {exc.meta.status}: {exc.message}"
+    except (ReplayError, ValueError) as exc:
+        result.error = str(exc)
     return result
 
 

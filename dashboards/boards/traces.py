@@ -43,7 +43,8 @@ def build(settings: BoardSettings) -> Dashboard:
                  "hop_count", "last_error.message"],
                 {"trace_key": "Trace", "status": "Status", "flow": "Flow", "partner": "Partner",
                  "started_at": "Started", "duration_ms": "Duration (ms)",
-                 "hop_count": "Hops", "last_error.message": "Last error"}))),
+                 "hop_count": "Hops", "last_error.message": "Last error"}))
+        ).sort_by([cb.TableSortByFieldState().display_name("Started").desc(True)]),
         c.table_panel(c.PanelSpec(
             "Hops of the selected message",
             "The events that carry the chosen ID, oldest first: one row per hop with its stage, "

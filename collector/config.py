@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -184,16 +184,16 @@ class Kafka:
 class RawSection:
     """A section another package validates: its data, the loaded document and its key path."""
 
-    data: Any
-    doc: Doc
-    path: KeyPath
+    data: Any = field(repr=False)  # ${ENV} values in it are plain text: never print it
+    doc: Doc = field(repr=False)
+    path: KeyPath = field()
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     file: str
-    doc: Doc
-    collector: CollectorSettings
+    doc: Doc = field(repr=False)  # holds ${ENV}-interpolated secrets as plain text
+    collector: CollectorSettings = field()
     inputs: tuple[Input, ...]
     correlation: Correlation
     api: Api

@@ -64,8 +64,13 @@ class Tail:
 
     def position(self) -> FilePosition:
         """Where a restart must resume so that nothing not yet emitted is lost."""
-        held = self.skip_from or self.parser.held_position()
-        offset, line = held if held is not None else (self.read_offset, self.line)
+        held = self.parser.held_position()
+        if self.skip_from is not None:
+            offset, line = self.skip_from
+        elif held is not None:
+            offset, line = held[0], held[1] - 1  # held: the record's own (1-based) line
+        else:
+            offset, line = self.read_offset, self.line
         return FilePosition(self.start.source, self.start.dev, self.start.inode, offset, line,
                             self.generation)
 

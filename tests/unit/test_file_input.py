@@ -1,0 +1,206 @@
+"""File tailing with real files: checkpoints, rotation, multi-line records, bad input."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+
+from collector.config import CollectorSettings, FileInput
+from collector.event import DeadLetter, Event
+from collector.inputs.base import Chunk, parse_context
+from collector.inputs.checkpoint import CheckpointFile
+from collector.inputs.file import FileInput as FileTail
+from collector.metrics import Registry
+
+MULE_START = ("INFO  2024-03-01 10:15:3{n},123 [[MuleRuntime].uber.03: [order-api].main] "
+              "[processor: main/processors/0; event: corr-{n}] org.mule.Logger: step {n}\n")
+MULE_ERROR = ("ERROR 2024-03-01 10:15:39,000 [[MuleRuntime].uber.03: [order-api].main] "
+              "[processor: main/processors/1; event: corr-9] org.mule.Handler: failed\n")
+STACK = "java.lang.IllegalStateException: boom\n\tat com.acme.A.b(A.java:1)\n\tat com.acme.C.d(C.java:2)\n"
+
+
+def json_line(n: int) -> str:
+    return orjson.dumps({"timestamp": f"2024-05-01T10:00:{n % 60:02d}Z", "level": "INFO",
+                         "message": f"line {n}", "correlationId": f"c-{n}"}).decode() + "\n"
+
+
+def make_input(tmp_path: Path, fmt: str = "json", **overrides) -> FileTail:
+    cfg = FileInput(name="t", paths=(str(tmp_path / "logs" / "*.log"),), format=fmt,
+                    multiline_timeout_ms=10, **overrides)
+    ctx = parse_context(CollectorSettings(), frozenset(), None)
+    return FileTail(cfg, ctx, str(tmp_path / "ckpt"), Registry())
+
+
+def pump(inp: FileTail, idle: bool = True) -> list[Chunk]:
+    """Everything the input produces now (and, with ``idle``, after its multi-line timeout)."""
+    inp.scan()
+    chunks: list[Chunk] = []
+    for _ in range(2 if idle else 1):
+        while got := [c for t in list(inp.tails.values()) if (c := inp.read(t)) is not None]:
+            chunks.extend(got)
+        if idle:
+            time.sleep(0.03)
+    return chunks
+
+
+def ack_all(inp: FileTail, chunks: list[Chunk]) -> None:
+    for chunk in chunks:
+        chunk.ack()
+    inp.commit()
+
+
+def events(chunks: list[Chunk]) -> list[Event]:
+    return [i for c in chunks for i in c.items if isinstance(i, Event)]
+
+
+def dead(chunks: list[Chunk]) -> list[DeadLetter]:
+    return [i for c in chunks for i in c.items if isinstance(i, DeadLetter)]
+
+
+@pytest.fixture
+def logs(tmp_path: Path) -> Path:
+    d = tmp_path / "logs"
+    d.mkdir()
+    return d
+
+
+def test_reads_lines_and_positions_are_inode_offset(tmp_path, logs):
+    path = logs / "a.log"
+    path.write_text(json_line(1) + json_line(2))
+    evs = events(pump(make_input(tmp_path)))
+    assert [e.message for e in evs] == ["line 1", "line 2"]
+    inode = os.stat(path).st_ino
+    from collector.event import event_id
+    assert evs[1].id == event_id(str(path), f"{inode}:{len(json_line(1))}", 0)
+
+
+def test_checkpoint_written_only_after_ack_and_restart_resumes(tmp_path, logs):
+    path = logs / "a.log"
+    path.write_text(json_line(1) + json_line(2))
+    inp = make_input(tmp_path)
+    chunks = pump(inp)
+    checkpoint = CheckpointFile(tmp_path / "ckpt", "t")
+    assert checkpoint.load() == {}, "nothing acked yet, nothing persisted"
+    ack_all(inp, chunks)
+    saved = list(checkpoint.load().values())
+    assert [(p.offset, p.line) for p in saved] == [(path.stat().st_size, 2)]
+    inp.close()
+
+    with path.open("a") as fh:
+        fh.write(json_line(3))
+    again = make_input(tmp_path)
+    assert [e.message for e in events(pump(again))] == ["line 3"]
+
+
+def test_unacked_chunks_are_read_again_with_the_same_ids(tmp_path, logs):
+    (logs / "a.log").write_text(json_line(1) + json_line(2))
+    first = events(pump(make_input(tmp_path)))  # never acked: a crash
+    second = events(pump(make_input(tmp_path)))
+    assert [e.id for e in first] == [e.id for e in second]
+
+
+def test_open_multiline_record_is_checkpointed_at_its_start(tmp_path, logs):
+    path = logs / "mule.log"
+    head = MULE_START.format(n=1)
+    path.write_text(head + MULE_ERROR + STACK)
+    inp = make_input(tmp_path, fmt="mule")
+    chunks = pump(inp, idle=False)
+    assert len(events(chunks)) == 1, "the error record stays open: its stack may continue"
+    ack_all(inp, chunks)
+    (pos,) = CheckpointFile(tmp_path / "ckpt", "t").load().values()
+    assert (pos.offset, pos.line) == (len(head), 1)
+
+    restarted = make_input(tmp_path, fmt="mule")
+    evs = events(pump(restarted))  # idle timeout closes the record
+    assert len(evs) == 1
+    assert "IllegalStateException" in (evs[0].error_stack_trace or evs[0].message)
+
+
+def test_rename_rotation_finishes_old_file_then_reads_new(tmp_path, logs):
+    path = logs / "app.log"
+    path.write_text(json_line(1))
+    inp = make_input(tmp_path)
+    ack_all(inp, pump(inp))
+    with path.open("a") as fh:
+        fh.write(json_line(2))  # written before rotation, not yet read
+    path.rename(logs / "app.log.1")  # no longer matches *.log
+    path.write_text(json_line(3))
+    chunks = pump(inp)
+    assert sorted(e.message for e in events(chunks)) == ["line 2", "line 3"]
+    ack_all(inp, chunks)
+    saved = CheckpointFile(tmp_path / "ckpt", "t").load()
+    assert [p.inode for p in saved.values()] == [path.stat().st_ino], "old inode forgotten"
+
+
+def test_copytruncate_restarts_at_zero_with_new_positions(tmp_path, logs):
+    path = logs / "app.log"
+    path.write_text(json_line(1) + json_line(2))
+    inp = make_input(tmp_path)
+    before = events(pump(inp))
+    with path.open("r+") as fh:
+        fh.truncate(0)
+    path.write_text(json_line(3))  # shorter than what was read
+    after = events(pump(inp))
+    assert [e.message for e in after] == ["line 3"]
+    assert after[0].id not in {e.id for e in before}, "same offset, new content: new ID"
+
+
+def test_long_line_is_cut_and_dead_lettered_and_reading_goes_on(tmp_path, logs):
+    path = logs / "a.log"
+    with path.open("w") as fh:
+        fh.write(json_line(1))
+        fh.write("x" * (10 * 1024 * 1024) + "\n")
+        fh.write(json_line(2))
+    inp = make_input(tmp_path, read_chunk_bytes=256 * 1024, max_line_bytes=64 * 1024)
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 1", "line 2"]
+    (dl,) = dead(chunks)
+    assert dl.reason.startswith("line_too_long") and dl.line == 2
+    assert len(dl.raw) <= DeadLetter.MAX_RAW
+
+
+def test_invalid_utf8_is_replaced_not_dropped(tmp_path, logs):
+    path = logs / "a.log"
+    path.write_bytes(json_line(1).replace("line 1", "caf\udce9").encode("utf-8", "surrogateescape"))
+    (ev,) = events(pump(make_input(tmp_path)))
+    assert ev.message == "caf\ufffd"
+
+
+def test_last_line_without_newline_is_read_once_quiet(tmp_path, logs):
+    (logs / "a.log").write_text(json_line(1) + json_line(2).rstrip("\n"))
+    assert [e.message for e in events(pump(make_input(tmp_path)))] == ["line 1", "line 2"]
+
+
+def test_deleted_file_is_read_to_end_and_forgotten(tmp_path, logs):
+    path = logs / "a.log"
+    path.write_text(json_line(1))
+    inp = make_input(tmp_path)
+    ack_all(inp, pump(inp))
+    with path.open("a") as fh:
+        fh.write(json_line(2))
+    path.unlink()
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 2"]
+    ack_all(inp, chunks)
+    assert inp.tails == {} and CheckpointFile(tmp_path / "ckpt", "t").load() == {}
+
+
+def test_start_at_end_skips_existing_content_but_not_new_files(tmp_path, logs):
+    (logs / "old.log").write_text(json_line(1))
+    inp = make_input(tmp_path, start_at="end")
+    assert events(pump(inp)) == []
+    (logs / "new.log").write_text(json_line(2))
+    with (logs / "old.log").open("a") as fh:
+        fh.write(json_line(3))
+    assert sorted(e.message for e in events(pump(inp))) == ["line 2", "line 3"]
+
+
+def test_corrupt_checkpoint_is_an_error_naming_the_file(tmp_path, logs):
+    (tmp_path / "ckpt").mkdir()
+    (tmp_path / "ckpt" / "t.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"t\.json: unreadable checkpoint"):
+        make_input(tmp_path)

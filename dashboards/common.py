@@ -233,6 +233,11 @@ class PanelSpec:
     links: list[dash.DashboardLink] = field(default_factory=list)
     transformations: list[dm.DataTransformerConfig] = field(default_factory=list)
     decimals: int | None = None
+    # Smallest "auto" date_histogram bucket: ratios and percentiles of 10 s buckets holding
+    # one event each are noise, not a trend.
+    min_interval: str | None = None
+    # Units of individual table columns (by displayed name).
+    column_units: dict[str, str] = field(default_factory=dict)
 
 
 def _datasource(spec: PanelSpec) -> dm.DataSourceRef:
@@ -257,6 +262,10 @@ def _apply(builder, spec: PanelSpec):
         b = b.data_links(spec.links)
     if spec.transformations:
         b = b.transformations(spec.transformations)
+    if spec.min_interval:
+        b = b.interval(spec.min_interval)
+    for column, unit in spec.column_units.items():
+        b = b.override_by_name(column, [dm.DynamicConfigValue(id_val="unit", value=unit)])
     return b
 
 

@@ -164,8 +164,10 @@ def interpolate(text: str, variables: Mapping[str, Variable]) -> str:
 
 # --- requests ----------------------------------------------------------------------------
 
-def interval_ms(time_range: TimeRange, max_data_points: int = MAX_DATA_POINTS) -> int:
-    raw = max((time_range.end_ms - time_range.start_ms) / max_data_points, MIN_INTERVAL_MS)
+def interval_ms(time_range: TimeRange, min_interval_ms: int = MIN_INTERVAL_MS,
+                max_data_points: int = MAX_DATA_POINTS) -> int:
+    """Grafana's auto interval: range / data points, at least the (panel's) minimum, rounded."""
+    raw = max((time_range.end_ms - time_range.start_ms) / max_data_points, min_interval_ms)
     for below, rounded in _ROUND_STEPS:
         if raw < below:
             return rounded
@@ -258,8 +260,10 @@ def _sort(ds: EsDatasource, order: str) -> dict:
 
 
 def search_request(target: dict, ds: EsDatasource, time_range: TimeRange,
-                   variables: Mapping[str, Variable]) -> tuple[dict, dict]:
-    """(``_msearch`` header, body) for one Elasticsearch target."""
+                   variables: Mapping[str, Variable], min_interval: str | None = None
+                   ) -> tuple[dict, dict]:
+    """(``_msearch`` header, body) for one Elasticsearch target; ``min_interval`` is the
+    panel's (Grafana's "Min interval" query option)."""
     query = interpolate(target.get("query") or "", variables)
     filters: list[dict] = [{"range": {ds.time_field: {
         "gte": time_range.start_ms, "lte": time_range.end_ms, "format": "epoch_millis"}}}]
@@ -268,7 +272,7 @@ def search_request(target: dict, ds: EsDatasource, time_range: TimeRange,
     body: dict[str, Any] = {"size": 0, "query": {"bool": {"filter": filters}}}
     metrics = target.get("metrics") or []
     buckets = target.get("bucketAggs") or []
-    interval = interval_ms(time_range)
+    interval = interval_ms(time_range, parse_duration_ms(min_interval or MIN_INTERVAL))
     first = metrics[0]["type"] if metrics else None
     if first in ("raw_data", "logs"):
         settings = metrics[0].get("settings") or {}
@@ -344,7 +348,8 @@ def replay_panel(client: Any, slug: str, panel: dict, sources: Mapping[str, EsDa
             if uid not in sources:
                 raise ReplayError(f"query {target['refId']} uses datasource {uid!r}, which "
                                   "midwatch does not provision")
-            header, body = search_request(target, sources[uid], time_range, variables)
+            header, body = search_request(target, sources[uid], time_range, variables,
+                                          panel.get("interval"))
             result.requests.append((header, body))
             searches.extend((header, body))
         responses = []

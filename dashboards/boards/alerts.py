@@ -42,7 +42,7 @@ def build(settings: BoardSettings) -> Dashboard:
             "resolved one after it is still open.",
             [c.es_target(ALERTS_UID, "A", alerts(""),
                          buckets=[c.terms("state"), c.histogram()], metrics=[c.count()])],
-            unit="short", width=10), stacked=True),
+            unit="short", width=10, min_interval="5m"), stacked=True),
         c.bar_panel(c.PanelSpec(
             "Fired by rule",
             "Which rules fired most in the time range.",

@@ -32,7 +32,7 @@ def build(settings: BoardSettings) -> Dashboard:
             "the failure-ratio rule.",
             c.ratio_targets(EVENTS_UID, EVENT_VARS, "_exists_:midwatch.flow", FAILED,
                             "midwatch.flow", over_range=False),
-            unit="percentunit", width=8,
+            unit="percentunit", width=8, min_interval="5m",
             thresholds=c.rising(c.FAILURE_RATIO_WARN, c.FAILURE_RATIO_CRIT)),
             threshold_lines=True),
         c.timeseries_panel(c.PanelSpec(
@@ -42,7 +42,8 @@ def build(settings: BoardSettings) -> Dashboard:
             [c.es_target(EVENTS_UID, "A", c.scoped(EVENTS_UID, EVENT_VARS, "_exists_:event.duration"),
                          buckets=[c.terms("midwatch.flow"), c.histogram()],
                          metrics=[c.percentile("event.duration")])],
-            unit="ns", width=8, thresholds=c.rising(c.HOP_P95_WARN_NS, c.HOP_P95_CRIT_NS)),
+            unit="ns", width=8, min_interval="5m",
+            thresholds=c.rising(c.HOP_P95_WARN_NS, c.HOP_P95_CRIT_NS)),
             threshold_lines=True),
     ])
     hurts = c.Section("Where it hurts", [

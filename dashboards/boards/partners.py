@@ -27,7 +27,7 @@ def build(settings: BoardSettings) -> Dashboard:
                          c.scoped(EVENTS_UID, EVENT_VARS, "_exists_:midwatch.partner"),
                          buckets=[c.terms("midwatch.partner"), c.histogram()],
                          metrics=[c.count()])],
-            unit="short", width=16), stacked=True),
+            unit="short", width=16, min_interval="5m"), stacked=True),
         c.bar_panel(c.PanelSpec(
             "997/999 acceptance rate by partner",
             "Share of transaction sets a partner's 997/999 accepted (A or E) rather than "
@@ -60,7 +60,8 @@ def build(settings: BoardSettings) -> Dashboard:
             transformations=c.keep_columns(
                 ["trace_key", "partner", "flow", "started_at", "sla_ms", "ids"],
                 {"trace_key": "Trace", "partner": "Partner", "flow": "Flow",
-                 "started_at": "Sent", "sla_ms": "SLA (ms)", "ids": "Control numbers"}))),
+                 "started_at": "Sent", "sla_ms": "SLA", "ids": "Control numbers"}),
+            column_units={"SLA": "ms"})),
     ])
     rejected = c.Section("Rejections", [
         c.table_panel(c.PanelSpec(

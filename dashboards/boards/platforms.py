@@ -28,7 +28,7 @@ def build(settings: BoardSettings) -> Dashboard:
             [c.es_target(EVENTS_UID, "A", events(""),
                          buckets=[c.terms("midwatch.platform"), c.histogram()],
                          metrics=[c.count()])],
-            unit="short"), stacked=True),
+            unit="short", min_interval="5m"), stacked=True),
         c.timeseries_panel(c.PanelSpec(
             "Errors by class",
             "Failed events by midwatch's error taxonomy: connectivity, timeout, auth, "
@@ -36,7 +36,7 @@ def build(settings: BoardSettings) -> Dashboard:
             [c.es_target(EVENTS_UID, "A", events(FAILED),
                          buckets=[c.terms("midwatch.error_class"), c.histogram()],
                          metrics=[c.count()])],
-            unit="short"), stacked=True),
+            unit="short", min_interval="5m"), stacked=True),
         c.bar_panel(c.PanelSpec(
             "Errors by platform and class",
             "Failed events in the time range per platform and error class: which platform "
@@ -54,7 +54,7 @@ def build(settings: BoardSettings) -> Dashboard:
             "partitions, ISR shrinks, memory and disk alarms, lost connections.",
             [c.es_target(EVENTS_UID, "A", events(BROKER_TROUBLE),
                          buckets=[c.terms("log.level"), c.histogram()], metrics=[c.count()])],
-            unit="short", width=8), stacked=True),
+            unit="short", width=8, min_interval="5m"), stacked=True),
         c.logs_panel(c.PanelSpec(
             "Broker log lines",
             "The latest broker warnings and errors as logged.",

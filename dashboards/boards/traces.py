@@ -37,27 +37,27 @@ def build(settings: BoardSettings) -> Dashboard:
             "variables and the message ID box (a bare ID, a quoted typed ID such as "
             '"order:4711", or * for all). Click a row for its hops or its trace API document.',
             [c.es_target(TRACES_UID, "A", trace_query, metrics=[c.raw_data(200)])],
-            width=24, height=10, links=trace_links,
+            width=24, height=10, links=trace_links, column_units={"Duration": "ms"},
             transformations=c.keep_columns(
                 ["trace_key", "status", "flow", "partner", "started_at", "duration_ms",
                  "hop_count", "last_error.message"],
                 {"trace_key": "Trace", "status": "Status", "flow": "Flow", "partner": "Partner",
-                 "started_at": "Started", "duration_ms": "Duration (ms)",
+                 "started_at": "Started", "duration_ms": "Duration",
                  "hop_count": "Hops", "last_error.message": "Last error"}))
         ).sort_by([cb.TableSortByFieldState().display_name("Started").desc(True)]),
         c.table_panel(c.PanelSpec(
             "Hops of the selected message",
             "The events that carry the chosen ID, oldest first: one row per hop with its stage, "
-            "platform, outcome and processing time (ns). Hops joined to the trace through "
+            "platform, outcome and processing time. Hops joined to the trace through "
             "another of its IDs are in the trace API document.",
             [c.es_target(EVENTS_UID, "A", EVENT_MATCH, metrics=[c.raw_data(200)])],
-            width=24, height=10,
+            width=24, height=10, column_units={"Duration": "ns"},
             transformations=c.keep_columns(
                 ["@timestamp", "midwatch.stage", "service.name", "midwatch.platform",
                  "event.action", "event.outcome", "event.duration", "error.message"],
                 {"@timestamp": "Time", "midwatch.stage": "Stage", "service.name": "Service",
                  "midwatch.platform": "Platform", "event.action": "Action",
-                 "event.outcome": "Outcome", "event.duration": "Duration (ns)",
+                 "event.outcome": "Outcome", "event.duration": "Duration",
                  "error.message": "Error"}))
         ).sort_by([cb.TableSortByFieldState().display_name("Time").desc(False)]),
     ])
@@ -68,14 +68,14 @@ def build(settings: BoardSettings) -> Dashboard:
             "done, failed and rejected ended in error, stuck missed their SLA.",
             [c.es_target(TRACES_UID, "A", status_query,
                          buckets=[c.terms("status"), c.histogram()], metrics=[c.count()])],
-            unit="short"), stacked=True),
+            unit="short", min_interval="5m"), stacked=True),
         c.timeseries_panel(c.PanelSpec(
             "p95 trace duration by flow",
             "95th percentile of first-to-last-event time of the traces per flow.",
             [c.es_target(TRACES_UID, "A", status_query,
                          buckets=[c.terms("flow"), c.histogram()],
                          metrics=[c.percentile("duration_ms")])],
-            unit="ms")),
+            unit="ms", min_interval="5m")),
     ])
     variables = [
         *(c.filter_variable(name) for name in TRACE_VARS),

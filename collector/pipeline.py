@@ -72,11 +72,13 @@ def rejected_deadletter(event: Event, reason: str) -> DeadLetter:
 class Pipeline:
     def __init__(self, store: Store, queue: ChunkQueue, inputs: Sequence[Input], batch: Batch,
                  metrics: Registry, correlator: Correlating | None = None, *,
-                 sweep_interval_ms: int = 30_000, shutdown_grace_s: float = 10.0):
+                 sweep_interval_ms: int = 30_000, shutdown_grace_s: float = 10.0,
+                 backoff_start_s: float = BACKOFF_START_S):
         self.store, self.queue, self.inputs = store, queue, list(inputs)
         self.batch, self.correlator = batch, correlator
         self.sweep_interval_s = sweep_interval_ms / 1000
         self.shutdown_grace_s = shutdown_grace_s
+        self.backoff_start_s = backoff_start_s
         self._next_sweep = time.monotonic() + self.sweep_interval_s
         m = metrics
         self.read = m.counter("midwatch_records_read_total",
@@ -188,7 +190,7 @@ class Pipeline:
         batch.deadletters = []
 
     def _retry(self, step: str, fn: Callable[[], None], stop: threading.Event) -> bool:
-        delay = BACKOFF_START_S
+        delay = self.backoff_start_s
         give_up_at: float | None = None
         while True:
             try:

@@ -269,7 +269,10 @@ def search_request(target: dict, ds: EsDatasource, time_range: TimeRange,
         "gte": time_range.start_ms, "lte": time_range.end_ms, "format": "epoch_millis"}}}]
     if query.strip():
         filters.append({"query_string": {"query": query, "analyze_wildcard": True}})
-    body: dict[str, Any] = {"size": 0, "query": {"bool": {"filter": filters}}}
+    # Grafana's query builder writes a lone filter as an object, several as a list.
+    body: dict[str, Any] = {
+        "size": 0, "query": {"bool": {"filter": filters[0] if len(filters) == 1 else filters}},
+    }
     metrics = target.get("metrics") or []
     buckets = target.get("bucketAggs") or []
     interval = interval_ms(time_range, parse_duration_ms(min_interval or MIN_INTERVAL))
@@ -280,6 +283,7 @@ def search_request(target: dict, ds: EsDatasource, time_range: TimeRange,
         body["sort"] = _sort(ds, "desc")
         body["docvalue_fields"] = [ds.time_field]
         body["script_fields"] = {}
+        body["fields"] = [{"field": ds.time_field, "format": "strict_date_optional_time_nanos"}]
         if first == "logs":
             body["highlight"] = _HIGHLIGHT
             buckets = [{"id": "1", "type": "date_histogram", "settings": {"interval": "auto"}}]

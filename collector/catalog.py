@@ -1,0 +1,357 @@
+"""The flow catalog: which integration (flow) and which hop (stage) an event belongs to.
+
+People describe their integrations once, in YAML, and every later question ("where is order
+4711?", "how many orders are stuck past their SLA?") is asked in those terms. The catalog is
+read once at start-up and compiled into plain matchers, so ``classify`` costs a few set
+look-ups per event on the hot path (the pipeline runs it on every event).
+
+    ids:
+      labels: [x12.isa, x12.gs, batch]  # ID types kept on traces but never joining two messages
+      max_trace_ids: 200                # a trace refuses merges that would exceed this
+    default_sla: 1h                     # for flows without `sla` and for the `unknown` flow
+    flows:
+      - name: order-to-cash
+        sla: 15m
+        match: {partner: ACME}          # optional: ANDed with every stage's match
+        stages:
+          - name: api.received
+            match: {platform: apigw, service: order-api}
+          - name: erp.posted
+            terminal: success           # success | failure | ack (EDI: the ack's action decides)
+            match: {platform: boomi, process: "Order to SAP*", outcome: success}
+
+A match condition is a string (``*``/``?`` globs allowed), or a list meaning any of them;
+``message`` is a regular expression; ``labels`` maps label names to globs; ``id`` names an ID
+type the event must carry. Shorthands for the labels/fields the parsers fill:
+``processor`` (Mule processor path), ``topic`` (Kafka topic), ``process`` (Boomi process name,
+i.e. ``service``), ``transaction_set`` (X12 ST01 / EDIFACT message type).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collector.event import Event
+from collector.yamlconf import ConfigError, Doc, KeyPath, did_you_mean, load, parse_duration_ms
+
+UNKNOWN_FLOW = "unknown"
+TERMINAL_KINDS = ("success", "failure", "ack")
+DEFAULT_SLA_MS = 3_600_000
+DEFAULT_MAX_TRACE_IDS = 200
+# Envelope-level EDI controls and batch-like IDs are shared by many messages: linking on them
+# would fold every purchase order of one interchange into a single trace.
+DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "batch")
+
+_TOP_KEYS = ("ids", "default_sla", "flows")
+_ID_KEYS = ("link", "labels", "max_trace_ids")
+_FLOW_KEYS = ("name", "sla", "match", "stages", "description")
+_STAGE_KEYS = ("name", "terminal", "match")
+# Event attribute read by each plain field condition.
+_FIELDS = {
+    "dataset": "dataset", "platform": "platform", "service": "service", "process": "service",
+    "action": "action", "outcome": "outcome", "partner": "partner", "host": "host",
+    "level": "level", "error_class": "error_class",
+}
+_LABEL_SHORTHANDS = {
+    "processor": ("processor",),
+    "topic": ("kafka_topic",),
+    "transaction_set": ("x12_transaction_set", "edifact_message_type"),
+}
+_MATCH_KEYS = (*_FIELDS, *_LABEL_SHORTHANDS, "labels", "message", "id")
+
+Matcher = Callable[[Event], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    name: str
+    terminal: str | None = None  # one of TERMINAL_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    name: str
+    sla_ms: int
+    stages: tuple[Stage, ...] = ()
+
+    def terminal(self, stage: str | None) -> str | None:
+        for s in self.stages:
+            if s.name == stage:
+                return s.terminal
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    flow: str
+    stage: str
+    test: Matcher
+
+
+@dataclass(frozen=True, slots=True)
+class _FlowRule:
+    """Events matching ``test`` but none of the stages still belong to the flow."""
+
+    flow: str
+    test: Matcher | None
+
+
+class Catalog:
+    """Compiled flows plus the ID-linking policy; immutable once built."""
+
+    def __init__(self, flows: list[Flow], rules: list[_Rule], flow_rules: list[_FlowRule], *,
+                 link_types: frozenset[str] | None, label_types: frozenset[str],
+                 max_trace_ids: int, default_sla_ms: int):
+        self.flows = {f.name: f for f in flows}
+        self.unknown = Flow(UNKNOWN_FLOW, default_sla_ms)
+        self._rules = tuple(rules)
+        self._flow_rules = tuple(fr for fr in flow_rules if fr.test is not None)
+        self.link_types, self.label_types = link_types, label_types
+        self.max_trace_ids = max_trace_ids
+        self._link_cache: dict[str, bool] = {}
+
+    def classify(self, ev: Event) -> tuple[str, str | None]:
+        """(flow, stage) of the event: the first stage rule in file order that matches;
+        else a flow whose own ``match`` does (stage None); else the flow a parser mapping gave
+        the event, or ``unknown``."""
+        for rule in self._rules:
+            if rule.test(ev):
+                return rule.flow, rule.stage
+        for fr in self._flow_rules:
+            if fr.test(ev):  # type: ignore[misc]
+                return fr.flow, None
+        return ev.flow or UNKNOWN_FLOW, None
+
+    def flow(self, name: str | None) -> Flow:
+        return self.flows.get(name or UNKNOWN_FLOW, self.unknown)
+
+    def is_link(self, typed_id: str) -> bool:
+        """Whether this ID joins the messages that carry it (labels are only kept for lookup)."""
+        kind = typed_id.partition(":")[0]
+        known = self._link_cache.get(kind)
+        if known is None:
+            if self.link_types is not None:
+                known = kind in self.link_types
+            else:
+                known = kind not in self.label_types
+            if len(self._link_cache) < 10_000:  # ID types are few; a bound all the same
+                self._link_cache[kind] = known
+        return known
+
+
+def empty_catalog() -> Catalog:
+    return Catalog([], [], [], link_types=None, label_types=frozenset(DEFAULT_LABEL_TYPES),
+                   max_trace_ids=DEFAULT_MAX_TRACE_IDS, default_sla_ms=DEFAULT_SLA_MS)
+
+
+def load_catalog(data: Any, doc: Doc | None = None, path: KeyPath = ("flows",)) -> Catalog:
+    """The ``flows:`` section of the config: None (no catalog), a path to a catalog file
+    (relative to the working directory), the catalog inline, or just its list of flows."""
+    if data is None:
+        return empty_catalog()
+    if isinstance(data, str):
+        file = Path(data)
+        return build_catalog(load(file))
+    if doc is None:
+        doc = Doc(data=data, file="<catalog>")
+    return _Builder(doc, path).catalog(data)
+
+
+def build_catalog(doc: Doc) -> Catalog:
+    """A catalog file loaded by ``collector.yamlconf.load`` (errors keep its positions)."""
+    return _Builder(doc, ()).catalog(doc.data)
+
+
+class _Builder:
+    def __init__(self, doc: Doc, root: KeyPath):
+        self.doc, self.root = doc, root
+
+    def err(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
+        return self.doc.error((*self.root, *path), message, hint)
+
+    def mapping(self, value: Any, path: KeyPath, allowed: tuple[str, ...]) -> dict:
+        if not isinstance(value, dict):
+            raise self.err(path, f"expected a mapping, got {_kind(value)}")
+        for key in value:
+            if key not in allowed:
+                raise self.err((*path, key), "unknown key",
+                               did_you_mean(str(key), allowed)
+                               or f"expected one of {', '.join(allowed)}")
+        return value
+
+    def duration(self, value: Any, path: KeyPath) -> int:
+        try:
+            ms = parse_duration_ms(value)
+        except ValueError as exc:
+            raise self.err(path, str(exc)) from None
+        if ms <= 0:
+            raise self.err(path, "must be longer than zero")
+        return ms
+
+    def name(self, value: Any, path: KeyPath) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.err(path, "expected a non-empty name")
+        return value.strip()
+
+    def catalog(self, data: Any) -> Catalog:
+        if isinstance(data, list):  # `flows:` in the config written as just the list
+            return self.catalog_of({"flows": data}, flows_path=())
+        return self.catalog_of(self.mapping(data, (), _TOP_KEYS), flows_path=("flows",))
+
+    def catalog_of(self, top: dict, flows_path: KeyPath) -> Catalog:
+        ids = self.mapping(top.get("ids") or {}, ("ids",), _ID_KEYS)
+        link = self.types(ids.get("link"), ("ids", "link")) if "link" in ids else None
+        labels = self.types(ids.get("labels"), ("ids", "labels")) if "labels" in ids \
+            else frozenset(DEFAULT_LABEL_TYPES)
+        if link is not None and link & labels:
+            raise self.err(("ids", "labels"), f"{', '.join(sorted(link & labels))} is both a "
+                           "link and a label", "an ID type either joins messages or it does not")
+        max_ids = ids.get("max_trace_ids", DEFAULT_MAX_TRACE_IDS)
+        if isinstance(max_ids, bool) or not isinstance(max_ids, int) or max_ids < 2:
+            raise self.err(("ids", "max_trace_ids"), f"expected a whole number >= 2, got {max_ids!r}")
+        default_sla = self.duration(top.get("default_sla", "1h"), ("default_sla",))
+        raw_flows = top.get("flows") or []
+        if not isinstance(raw_flows, list):
+            raise self.err(flows_path, f"expected a list of flows, got {_kind(raw_flows)}")
+        flows: list[Flow] = []
+        rules: list[_Rule] = []
+        flow_rules: list[_FlowRule] = []
+        for i, raw in enumerate(raw_flows):
+            flow, stage_rules, flow_rule = self.flow(raw, (*flows_path, i), default_sla)
+            if any(f.name == flow.name for f in flows) or flow.name == UNKNOWN_FLOW:
+                raise self.err((*flows_path, i, "name"), f"flow {flow.name!r} is defined twice"
+                               if flow.name != UNKNOWN_FLOW else "'unknown' is reserved")
+            flows.append(flow)
+            rules.extend(stage_rules)
+            flow_rules.append(flow_rule)
+        return Catalog(flows, rules, flow_rules, link_types=link, label_types=labels,
+                       max_trace_ids=max_ids, default_sla_ms=default_sla)
+
+    def types(self, value: Any, path: KeyPath) -> frozenset[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.err(path, "expected a list of ID types like [correlation, order]")
+        bad = [v for v in value if ":" in v]
+        if bad:
+            raise self.err(path, f"{bad[0]!r} is a typed ID, not a type",
+                           f"write {bad[0].partition(':')[0]!r}")
+        return frozenset(value)
+
+    def flow(self, raw: Any, path: KeyPath, default_sla: int) -> tuple[Flow, list[_Rule], _FlowRule]:
+        f = self.mapping(raw, path, _FLOW_KEYS)
+        if "name" not in f:
+            raise self.err(path, "a flow needs a name")
+        name = self.name(f["name"], (*path, "name"))
+        sla = self.duration(f["sla"], (*path, "sla")) if "sla" in f else default_sla
+        common = self.match(f["match"], (*path, "match")) if "match" in f else []
+        raw_stages = f.get("stages") or []
+        if not isinstance(raw_stages, list):
+            raise self.err((*path, "stages"), f"expected a list of stages, got {_kind(raw_stages)}")
+        stages: list[Stage] = []
+        rules: list[_Rule] = []
+        for j, raw_stage in enumerate(raw_stages):
+            spath = (*path, "stages", j)
+            s = self.mapping(raw_stage, spath, _STAGE_KEYS)
+            if "name" not in s:
+                raise self.err(spath, "a stage needs a name")
+            sname = self.name(s["name"], (*spath, "name"))
+            if any(st.name == sname for st in stages):
+                raise self.err((*spath, "name"), f"stage {sname!r} is defined twice in {name}")
+            terminal = s.get("terminal")
+            if terminal is not None and terminal not in TERMINAL_KINDS:
+                raise self.err((*spath, "terminal"), f"unknown terminal kind {terminal!r}",
+                               did_you_mean(str(terminal), TERMINAL_KINDS)
+                               or f"expected one of {', '.join(TERMINAL_KINDS)}")
+            if "match" not in s:
+                raise self.err(spath, f"stage {sname!r} needs a match",
+                               "e.g. match: {platform: mulesoft, processor: 'orders/*'}")
+            stages.append(Stage(sname, terminal))
+            rules.append(_Rule(name, sname, _all([*common, *self.match(s["match"], (*spath, "match"))])))
+        if not any(s.terminal in ("success", "ack") for s in stages) and stages:
+            raise self.err((*path, "stages"), f"flow {name!r} has no terminal success stage",
+                           "mark the stage that ends the journey with terminal: success (or ack)")
+        return Flow(name, sla, tuple(stages)), rules, _FlowRule(name, _all(common) if common else None)
+
+    def match(self, raw: Any, path: KeyPath) -> list[Matcher]:
+        m = self.mapping(raw, path, _MATCH_KEYS)
+        if not m:
+            raise self.err(path, "an empty match would take every event")
+        tests: list[Matcher] = []
+        costly: list[Matcher] = []  # regular expressions run after the set look-ups
+        for key, value in m.items():
+            kpath = (*path, key)
+            if key in _FIELDS:
+                tests.append(_field(_FIELDS[key], self.patterns(value, kpath)))
+            elif key in _LABEL_SHORTHANDS:
+                tests.append(_labels(_LABEL_SHORTHANDS[key], self.patterns(value, kpath)))
+            elif key == "labels":
+                labels = value if isinstance(value, dict) else None
+                if not labels:
+                    raise self.err(kpath, "expected a mapping of label name to pattern")
+                tests.extend(_labels((str(k),), self.patterns(v, (*kpath, k)))
+                             for k, v in labels.items())
+            elif key == "message":
+                costly.append(_message(self.regex(value, kpath)))
+            else:  # id
+                kinds = tuple(f"{k}:" for k in self.strings(value, kpath))
+                tests.append(lambda ev, kinds=kinds: any(i.startswith(kinds) for i in ev.ids))
+        return tests + costly
+
+    def strings(self, value: Any, path: KeyPath) -> list[str]:
+        values = value if isinstance(value, list) else [value]
+        if not values or not all(isinstance(v, str | int) and not isinstance(v, bool)
+                                 for v in values):
+            raise self.err(path, "expected a string or a list of strings")
+        return [str(v) for v in values]
+
+    def patterns(self, value: Any, path: KeyPath) -> tuple[frozenset[str], re.Pattern | None]:
+        values = self.strings(value, path)
+        globs = [v for v in values if any(c in v for c in "*?[")]
+        exact = frozenset(v for v in values if v not in globs)
+        return exact, re.compile("|".join(fnmatch.translate(g) for g in globs)) if globs else None
+
+    def regex(self, value: Any, path: KeyPath) -> re.Pattern:
+        if not isinstance(value, str):
+            raise self.err(path, "expected a regular expression")
+        try:
+            return re.compile(value)
+        except re.error as exc:
+            raise self.err(path, f"invalid regular expression: {exc}") from None
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+def _hit(value: str | None, exact: frozenset[str], glob: re.Pattern | None) -> bool:
+    if value is None:
+        return False
+    return value in exact or (glob is not None and glob.match(value) is not None)
+
+
+def _field(attr: str, pats: tuple[frozenset[str], re.Pattern | None]) -> Matcher:
+    exact, glob = pats
+    if glob is None:
+        return lambda ev: getattr(ev, attr) in exact
+    return lambda ev: _hit(getattr(ev, attr), exact, glob)
+
+
+def _labels(names: tuple[str, ...], pats: tuple[frozenset[str], re.Pattern | None]) -> Matcher:
+    exact, glob = pats
+    return lambda ev: any(_hit(ev.labels.get(n), exact, glob) for n in names)
+
+
+def _message(rx: re.Pattern) -> Matcher:
+    return lambda ev: rx.search(ev.message) is not None
+
+
+def _all(tests: list[Matcher]) -> Matcher:
+    """All of the tests, stopping at the first that fails."""
+    if len(tests) == 1:
+        return tests[0]
+    ordered = tuple(tests)
+    return lambda ev: all(t(ev) for t in ordered)

@@ -1,0 +1,321 @@
+"""The correlator: events in, message traces out, with bounded memory.
+
+Every event carries typed IDs; IDs seen together on one event belong to one message, and a
+trace is a connected set of IDs. The working set lives in memory as a flattened union-find: an
+ID -> trace key index where a merge re-points the merged trace's IDs, so every ID finds
+its trace in one look-up and a whole trace can be dropped from memory at once. Anything older
+lives in the store and is found there by ID.
+
+The pipeline calls, per batch and in this order::
+
+    correlator.process(batch)     # classify (sets event.flow/stage) and join: memory only
+    store.write_events(batch)     # the events, now carrying flow and stage
+    correlator.flush()            # resolve new IDs against the store, upsert dirty traces
+    <commit input positions>
+
+``process`` does no I/O, so it cannot fail half-way; all store work happens in ``flush``, which
+the pipeline retries on StoreError. Until a trace is written its hops since the last write stay
+``pending``: when another writer changed the stored copy (ConflictError), the trace is rebuilt
+from the fresh copy plus those hops. A restart loses nothing but memory: traces are fetched
+again by ID when their messages show up.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from collector.catalog import Catalog
+from collector.event import Event
+from collector.store.base import ConflictError, Store
+from collector.trace import Hop, Trace
+from collector.tracebuild import (
+    MAX_HOPS,
+    add_hops,
+    hop_from_event,
+    mark_stuck,
+    merge,
+    new_trace,
+    overdue,
+    settle,
+)
+
+log = logging.getLogger(__name__)
+
+FETCH_CHUNK = 500  # IDs per store look-up
+CONFLICT_ROUNDS = 3
+SWEEP_PAGE = 1000
+SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one continues
+
+
+@dataclass(slots=True)
+class _Live:
+    trace: Trace
+    # Hops added since the last successful write: re-applied to a fresh copy after a conflict.
+    pending: list[Hop] = field(default_factory=list)
+    # Stored traces merged into this one, deleted with its next write.
+    doomed: list[Trace] = field(default_factory=list)
+    resolved: bool = False  # the store has been asked about its IDs
+    dirty: bool = True
+    touched: float = 0.0  # time.monotonic() of the last event
+
+
+class Correlator:
+    def __init__(self, catalog: Catalog, store: Store, *, max_in_flight: int = 100_000,
+                 idle_ttl_ms: int = 3_600_000, max_hops: int = MAX_HOPS):
+        self.catalog, self.store = catalog, store
+        self.max_in_flight, self.idle_ttl_s = max_in_flight, idle_ttl_ms / 1000
+        self.max_hops = max_hops
+        self._live: OrderedDict[str, _Live] = OrderedDict()  # LRU: least recent first
+        self._index: dict[str, str] = {}  # link ID -> trace_key of a live trace
+        # Keys of traces recently dropped from memory, by their IDs: a store's search may not
+        # see a fresh write yet, but a fetch by key always does. Capped like the live set.
+        self._evicted: OrderedDict[str, str] = OrderedDict()
+        self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
+                        "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
+                        "stuck_marked": 0}
+
+    # ------------------------------------------------------------------ events in
+
+    def process(self, events: list[Event]) -> None:
+        """Classify each event (setting ``flow`` and ``stage`` on it) and join it to its
+        trace in memory."""
+        now = time.monotonic()
+        for ev in events:
+            ev.flow, ev.stage = self.catalog.classify(ev)
+            links = [i for i in ev.ids if self.catalog.is_link(i)]
+            if not links:
+                self._counts["unlinked_events"] += 1
+                continue
+            hop = hop_from_event(ev)
+            live = self._join(ev, links, hop)
+            t = live.trace
+            self._add_ids(live, ev.ids)
+            if add_hops(t, [hop], max_hops=self.max_hops):
+                live.pending.append(hop)
+                live.dirty = True
+            if t.flow == "unknown" and ev.flow != "unknown":
+                t.flow = ev.flow
+            t.partner = t.partner or ev.partner
+            settle(t, self.catalog.flow(t.flow))
+            live.touched = now
+            self._live.move_to_end(t.trace_key)
+
+    def _join(self, ev: Event, links: list[str], hop: Hop) -> _Live:
+        keys = list(dict.fromkeys(k for k in map(self._index.get, links) if k is not None))
+        if not keys:
+            primary = ev.message_id if ev.message_id in links else links[0]
+            live = _Live(new_trace(primary, hop, ev.flow, ev.partner))
+            self._adopt(live)
+            return live
+        live = self._live[keys[0]]
+        for key in keys[1:]:
+            other = self._live[key]
+            if len(live.trace.ids) + len(other.trace.ids) > self.catalog.max_trace_ids:
+                self._refuse(live.trace, other.trace)
+                continue
+            live = self._merge_lives(live, other)
+        return live
+
+    def _add_ids(self, live: _Live, ids: list[str]) -> None:
+        t = live.trace
+        known = set(t.ids)
+        for i in ids:
+            if i in known or self._index.get(i, t.trace_key) != t.trace_key:
+                continue  # already here, or another trace's (a merge was refused)
+            if len(t.ids) >= self.catalog.max_trace_ids:
+                self._counts["ids_dropped"] += 1
+                break
+            t.ids.append(i)
+            known.add(i)
+            live.dirty = True
+            if self.catalog.is_link(i):
+                self._index[i] = t.trace_key
+
+    def _refuse(self, a: Trace, b: Trace) -> None:
+        self._counts["merges_refused"] += 1
+        log.warning("not merging two traces: together they would hold more than %d IDs "
+                    "(ids.max_trace_ids); is a shared ID type missing from ids.labels?",
+                    self.catalog.max_trace_ids,
+                    extra={"trace_keys": [a.trace_key, b.trace_key]})
+
+    def _adopt(self, live: _Live) -> None:
+        t = live.trace
+        self._live[t.trace_key] = live
+        for i in t.ids:
+            if self.catalog.is_link(i):
+                self._index[i] = t.trace_key
+
+    def _forget(self, live: _Live) -> None:
+        key = live.trace.trace_key
+        self._live.pop(key, None)
+        for i in live.trace.ids:
+            if self._index.get(i) == key:
+                del self._index[i]
+
+    def _merge_lives(self, a: _Live, b: _Live) -> _Live:
+        """One trace from two; its IDs (at most ``max_trace_ids``) point at the kept key."""
+        self._counts["merges"] += 1
+        self._live.pop(a.trace.trace_key, None)
+        self._live.pop(b.trace.trace_key, None)
+        kept, gone = merge(a.trace, b.trace, max_hops=self.max_hops)
+        out = _Live(kept, pending=a.pending + b.pending, doomed=a.doomed + b.doomed,
+                    resolved=a.resolved and b.resolved, dirty=True,
+                    touched=max(a.touched, b.touched))
+        if gone.version is not None and gone.trace_key != kept.trace_key:
+            out.doomed.append(gone)
+        settle(kept, self.catalog.flow(kept.flow))
+        self._adopt(out)
+        return out
+
+    # ------------------------------------------------------------------ store
+
+    def flush(self) -> None:
+        """Write every changed trace. Raises StoreError (ConflictError after repeated lost
+        races) with nothing lost: the pipeline retries and the pending hops are still here."""
+        for _ in range(CONFLICT_ROUNDS):
+            self._resolve()
+            batch = [live for live in self._live.values() if live.dirty]
+            if not batch:
+                break
+            conflicts: set[str] = set()
+            try:
+                self.store.upsert_traces([live.trace for live in batch],
+                                         deleted=[d for live in batch for d in live.doomed])
+            except ConflictError as exc:
+                conflicts = set(exc.trace_keys)
+                self._counts["conflicts"] += len(conflicts)
+            for live in batch:
+                lost = {live.trace.trace_key, *(d.trace_key for d in live.doomed)} & conflicts
+                if lost:
+                    self._rewind(live)
+                else:
+                    live.pending, live.doomed, live.dirty, live.resolved = [], [], False, True
+            if not conflicts:
+                break
+        else:
+            raise ConflictError("traces kept changing under this collector while it wrote "
+                                "them; another collector writes the same messages")
+        self._shrink()
+
+    def _rewind(self, live: _Live) -> None:
+        """Back to the hops not yet written, to be joined again with fresh stored copies."""
+        old = live.trace
+        t = Trace(trace_key=old.trace_key, ids=list(old.ids), started_ms=old.started_ms,
+                  last_seen_ms=old.started_ms, flow=old.flow, partner=old.partner)
+        add_hops(t, live.pending, max_hops=self.max_hops)
+        settle(t, self.catalog.flow(t.flow))
+        live.trace, live.doomed, live.resolved, live.dirty = t, [], False, True
+
+    def _resolve(self) -> None:
+        """Fetch the stored traces sharing IDs with traces not yet checked, and fold them in."""
+        fresh = [live for live in self._live.values() if not live.resolved]
+        if not fresh:
+            return
+        wanted: set[str] = set()
+        for live in fresh:
+            for i in live.trace.ids:
+                if self.catalog.is_link(i):
+                    wanted.add(i)
+                    evicted_key = self._evicted.get(i)
+                    if evicted_key is not None:
+                        wanted.add(evicted_key)
+            wanted.add(live.trace.trace_key)
+        found: dict[str, Trace] = {}
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), FETCH_CHUNK):
+            self._counts["store_lookups"] += 1
+            for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK]):
+                found[t.trace_key] = t
+        unchecked = {live.trace.trace_key for live in fresh}
+        for live in fresh:
+            live.resolved = True
+        for stored in sorted(found.values(), key=lambda t: (t.started_ms, t.trace_key)):
+            self._fold(stored, unchecked)
+        for live in fresh:
+            if not live.trace.hops and self._live.get(live.trace.trace_key) is live:
+                self._forget(live)  # rewound with nothing pending and nothing stored
+
+    def _fold(self, stored: Trace, unchecked: set[str]) -> None:
+        held = self._live.get(stored.trace_key)
+        if held is not None and held.trace.trace_key not in unchecked:
+            return  # memory holds this trace already, and is newer
+        keys = dict.fromkeys(k for k in map(self._index.get, [stored.trace_key, *stored.ids])
+                             if k is not None)
+        if not keys:
+            return  # matched a search that no longer applies
+        lives = [self._live[k] for k in keys]
+        total = len(set(stored.ids).union(*(live.trace.ids for live in lives)))
+        if total > self.catalog.max_trace_ids:
+            self._refuse(stored, lives[0].trace)
+            return
+        live = _Live(stored, resolved=True, dirty=False)
+        for other in lives:
+            live = self._merge_lives(live, other)
+
+    def _shrink(self) -> None:
+        """After a write everything is clean: drop idle traces, then the least recently used
+        beyond the cap. Their IDs are remembered (bounded) so that a quick return finds the
+        stored copy by key."""
+        horizon = time.monotonic() - self.idle_ttl_s
+        while self._live:
+            live = next(iter(self._live.values()))
+            if live.dirty:
+                break
+            if live.touched >= horizon and len(self._live) <= self.max_in_flight:
+                break
+            self._counts["expired" if live.touched < horizon else "evicted"] += 1
+            self._forget(live)
+            key = live.trace.trace_key
+            for i in live.trace.ids:
+                self._evicted[i] = key
+                self._evicted.move_to_end(i)
+            while len(self._evicted) > self.max_in_flight:
+                self._evicted.popitem(last=False)
+
+    # ------------------------------------------------------------------ time
+
+    def sweep(self, now_ms: int) -> list[Trace]:
+        """Mark stuck the in-flight traces past their flow's SLA, in memory and in the store
+        (traces nobody has sent an event about for a while live only there). Returns the
+        traces newly marked."""
+        stuck: list[Trace] = []
+        for live in self._live.values():
+            t = live.trace
+            if overdue(t, self.catalog.flow(t.flow), now_ms):
+                mark_stuck(t)
+                live.dirty = True
+                stuck.append(t)
+        self.flush()
+        stuck.extend(self._sweep_store(now_ms))
+        self._counts["stuck_marked"] += len(stuck)
+        self._shrink()
+        return stuck
+
+    def _sweep_store(self, now_ms: int) -> list[Trace]:
+        """Stored in-flight traces, by SLA tier from the longest: any trace idle longer than
+        the longest SLA is overdue whatever its flow, so every page makes progress."""
+        tiers = sorted({self.catalog.unknown.sla_ms,
+                        *(f.sla_ms for f in self.catalog.flows.values())}, reverse=True)
+        marked: list[Trace] = []
+        for tier in tiers:
+            for _ in range(SWEEP_MAX_PAGES):
+                page = self.store.open_traces(now_ms - tier, limit=SWEEP_PAGE)
+                todo = [t for t in page if t.trace_key not in self._live
+                        and overdue(t, self.catalog.flow(t.flow), now_ms)]
+                for t in todo:
+                    mark_stuck(t)
+                try:
+                    self.store.upsert_traces(todo)
+                except ConflictError as exc:  # changed meanwhile: the next sweep looks again
+                    todo = [t for t in todo if t.trace_key not in exc.trace_keys]
+                marked.extend(todo)
+                if len(page) < SWEEP_PAGE or not todo:
+                    break
+        return marked
+
+    def stats(self) -> dict[str, int]:
+        """For /metrics: what is held in memory and what happened to it."""
+        return {"in_flight": len(self._live), "indexed_ids": len(self._index), **self._counts}

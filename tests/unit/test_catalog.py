@@ -1,0 +1,150 @@
+"""The flow catalog: classification of realistic events, the ID policy, and validation errors
+that name file, line and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from collector.catalog import UNKNOWN_FLOW, build_catalog, load_catalog
+from collector.event import Event
+from collector.yamlconf import ConfigError, load, loads
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"
+
+
+@pytest.fixture(scope="module")
+def catalog():
+    return build_catalog(load(EXAMPLE))
+
+
+def ev(platform: str, **kw) -> Event:
+    return Event(timestamp_ms=1_700_000_000_000, dataset=f"{platform}.test", platform=platform,
+                 **kw)
+
+
+@pytest.mark.parametrize(("event", "expected"), [
+    (ev("apigw", labels={"url_path": "/api/orders/4711"}), ("order-to-cash", "api.received")),
+    (ev("apigw", labels={"url_path": "/api/customers/1"}), (UNKNOWN_FLOW, None)),
+    (ev("mulesoft", service="order-sync-v2", level="info"), ("order-to-cash", "mule.transformed")),
+    (ev("mulesoft", service="order-sync-v2", level="error"), ("order-to-cash", "mule.failed")),
+    (ev("kafka", labels={"kafka_topic": "orders.v1"}), ("order-to-cash", "kafka.published")),
+    (ev("kafka", labels={"kafka_topic": "invoices"}), (UNKNOWN_FLOW, None)),
+    (ev("boomi", service="Orders to ERP (prod)", outcome="failure", error_class="mapping"),
+     ("order-to-cash", "boomi.mapping_failed")),
+    (ev("boomi", service="Orders to ERP (prod)", outcome="failure", error_class="connectivity"),
+     ("order-to-cash", "boomi.processed")),
+    (ev("generic", service="sap-bridge", action="delivered"), ("order-to-cash", "erp.posted")),
+    (ev("edi", action="sent", labels={"x12_transaction_set": "850"}),
+     ("edi-850-outbound", "edi.850.sent")),
+    # a 997 carries the acknowledged set's ST01 too: the ack rule must win
+    (ev("edi", action="acknowledged",
+        labels={"x12_transaction_set": "850", "x12_ack_type": "997"}),
+     ("edi-850-outbound", "edi.997.received")),
+    (ev("generic", service="sap-bridge", message="Sales order 90001 created"),
+     ("edi-850-inbound", "erp.order_created")),
+])
+def test_classify_example_catalog(catalog, event, expected):
+    assert catalog.classify(event) == expected
+
+
+def test_classify_keeps_a_flow_a_parser_mapping_gave(catalog):
+    assert catalog.classify(ev("generic", flow="billing")) == ("billing", None)
+
+
+def test_classify_is_pure(catalog):
+    e = ev("apigw", labels={"url_path": "/api/orders/1"})
+    catalog.classify(e)
+    assert e.flow is None and e.stage is None
+
+
+def test_flow_level_match_without_stage_match():
+    cat = load_catalog({"flows": [{"name": "acme", "match": {"partner": "ACME"},
+                                   "stages": [{"name": "done", "terminal": "success",
+                                               "match": {"action": "delivered"}}]}]})
+    assert cat.classify(ev("edi", partner="ACME", action="received")) == ("acme", None)
+    assert cat.classify(ev("edi", partner="ACME", action="delivered")) == ("acme", "done")
+    assert cat.classify(ev("edi", partner="OTHER", action="delivered")) == (UNKNOWN_FLOW, None)
+
+
+def test_message_regex_and_id_conditions():
+    cat = load_catalog({"flows": [{"name": "f", "stages": [
+        {"name": "s", "terminal": "success",
+         "match": {"message": r"IDoc \d+ posted", "id": ["boomi.exec", "order"]}}]}]})
+    hit = ev("boomi", message="IDoc 123 posted", ids=["boomi.exec:e-1"])
+    assert cat.classify(hit) == ("f", "s")
+    assert cat.classify(ev("boomi", message="IDoc 123 posted")) == (UNKNOWN_FLOW, None)
+    assert cat.classify(ev("boomi", message="IDoc x posted", ids=["order:1"])) == (UNKNOWN_FLOW, None)
+
+
+def test_id_policy(catalog):
+    assert catalog.is_link("correlation:6f1c")
+    assert catalog.is_link("x12.st:ACME:ME:17:0001")
+    assert not catalog.is_link("x12.gs:ACME:ME:17")
+    assert not catalog.is_link("batch:2024-01-01")
+    only = load_catalog({"ids": {"link": ["order"]}})
+    assert only.is_link("order:1") and not only.is_link("correlation:1")
+    assert load_catalog(None).is_link("correlation:1")
+    assert not load_catalog(None).is_link("x12.isa:A:B:000000001")
+
+
+def test_flow_sla_and_terminals(catalog):
+    flow = catalog.flow("order-to-cash")
+    assert flow.sla_ms == 15 * 60_000
+    assert flow.terminal("erp.posted") == "success"
+    assert flow.terminal("boomi.mapping_failed") == "failure"
+    assert flow.terminal("kafka.published") is None
+    assert catalog.flow("nope").sla_ms == 3_600_000
+    assert catalog.flow(None).name == UNKNOWN_FLOW
+
+
+def test_catalog_from_a_file_path(tmp_path):
+    f = tmp_path / "flows.yaml"
+    f.write_text(EXAMPLE.read_text())
+    assert set(load_catalog(str(f)).flows) == {"order-to-cash", "edi-850-outbound",
+                                               "edi-850-inbound"}
+
+
+BAD = [
+    ("flows:\n  - name: a\n    slaa: 5m\n", 3, "flows.0.slaa", "did you mean 'sla'"),
+    ("flows:\n  - name: a\n    sla: soon\n", 3, "flows.0.sla", "expected a duration"),
+    ("flows:\n  - name: a\n    stages:\n      - name: s\n        terminal: sucess\n"
+     "        match: {platform: x}\n", 5, "flows.0.stages.0.terminal", "did you mean 'success'"),
+    ("flows:\n  - name: a\n    stages:\n      - name: s\n        terminal: success\n"
+     "        match: {platfrom: x}\n", 6, "flows.0.stages.0.match.platfrom",
+     "did you mean 'platform'"),
+    ("flows:\n  - name: a\n    stages:\n      - name: s\n        terminal: success\n"
+     "        match: {message: '(unclosed'}\n", 6, "flows.0.stages.0.match.message",
+     "invalid regular expression"),
+    ("flows:\n  - name: a\n    stages:\n      - name: s\n        match: {platform: x}\n", 3,
+     "flows.0.stages", "no terminal success stage"),
+    ("flows:\n  - name: a\n  - name: a\n", 3, "flows.1.name", "defined twice"),
+    ("ids:\n  labels: [x12.gs:1]\n", 2, "ids.labels", "typed ID, not a type"),
+    ("ids:\n  link: [order]\n  labels: [order]\n", 3, "ids.labels", "both a link and a label"),
+    ("ids:\n  max_trace_ids: 1\n", 2, "ids.max_trace_ids", ">= 2"),
+    ("flows:\n  - name: a\n    stages:\n      - name: s\n        terminal: success\n"
+     "        match: {}\n", 6, "flows.0.stages.0.match", "every event"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "key", "words"), BAD)
+def test_validation_errors_name_file_line_and_key(text, line, key, words):
+    with pytest.raises(ConfigError) as err:
+        build_catalog(loads(text, "flows.yaml"))
+    e = err.value
+    assert (e.file, e.line, e.key) == ("flows.yaml", line, key)
+    assert words in str(e)
+
+
+def test_inline_section_errors_keep_the_config_positions():
+    doc = loads("store: {}\nflows:\n  default_sla: 2h\n  flows:\n    - name: a\n"
+                "      sla: never\n", "midwatch.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_catalog(doc.data["flows"], doc, ("flows",))
+    assert str(err.value).startswith("midwatch.yaml:6:")
+    assert err.value.key == "flows.flows.0.sla"
+    listed = loads("flows:\n  - name: a\n    sla: 2h\n  - nam: b\n", "midwatch.yaml")
+    with pytest.raises(ConfigError) as err:
+        load_catalog(listed.data["flows"], listed, ("flows",))
+    assert (err.value.line, err.value.key) == (4, "flows.1.nam")

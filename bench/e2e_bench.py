@@ -1,0 +1,174 @@
+"""End-to-end file -> Elasticsearch events/s, next to its ceiling in the same run.
+
+Run: ``.venv/bin/python bench/e2e_bench.py [--lines 200000] [--profile]`` with Elasticsearch
+at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
+
+1. Generated logs of three platforms, one file each (Mule runtime, JSON lines, NGINX access
+   logs with request IDs), read through the real collector service: file input with
+   auto-detection, parse core, writer, ``ElasticsearchStore``; timed from start until the
+   store has acknowledged every event.
+2. The ceiling: the same events, prepared as documents before the clock starts, through the
+   client's raw ``helpers.bulk`` into the same Elasticsearch (chunk 500 and 2000; the faster
+   counts).
+
+Target: (1)/(2) >= 0.8. ``--profile`` wraps (1) in pyinstrument and prints where time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from elasticsearch import Elasticsearch, helpers
+
+from collector.config import config_from_doc
+from collector.event import Event, to_doc
+from collector.parse import parse_stream
+from collector.parsers.base import ParseContext
+from collector.service import Service
+from collector.store import es_mappings
+from collector.store.elasticsearch import ElasticsearchStore
+from collector.yamlconf import loads
+
+MULE = ("{level:<5} 2024-03-01 10:{m:02d}:{s:02d},{ms:03d} [[MuleRuntime].uber.0{t}: "
+        "[order-api].order-main.CPU_LITE @5a1b2c3d] [processor: order-main/processors/{p}; "
+        "event: {corr}] org.mule.runtime.core.internal.processor.LoggerMessageProcessor: "
+        "{msg}\n")
+JSON = ('{{"@timestamp":"2024-03-01T10:{m:02d}:{s:02d}.{ms:03d}Z","level":"{level}",'
+        '"message":"{msg}","service":"order-gateway","correlationId":"{corr}",'
+        '"orderId":"{order}"}}\n')
+NGINX = ('10.20.1.{host} - - [01/Mar/2024:10:{m:02d}:{s:02d} +0000] "POST /api/v1/orders '
+         'HTTP/1.1" {status} 118 "-" "axios/1.6.7" 0.046 0.044 "{rid}" "{corr}"\n')
+
+
+def generate(logs: Path, lines: int, seed: int = 11) -> None:
+    """One file per platform (as each writes its own log), ``lines`` in all."""
+    rng = random.Random(seed)
+    files = [(logs / name).open("w") for name in ("mule.log", "gateway.jsonl", "nginx.log")]
+    try:
+        for i in range(lines):
+            order = 4000 + i // 3
+            corr = str(uuid.UUID(int=rng.getrandbits(128)))
+            failed = rng.random() < 0.05
+            m, s, ms = (i // 60_000) % 60, (i // 1000) % 60, i % 1000
+            kind = i % 3
+            if kind == 0:
+                files[0].write(MULE.format(
+                    level="ERROR" if failed else "INFO", m=m, s=s, ms=ms, t=i % 8, p=i % 4,
+                    corr=corr, msg=(f"HTTP POST on resource 'http://sap:8080/orders' failed: "
+                                    f"Connection refused (order {order})" if failed
+                                    else f"Received order {order} from partner ACME")))
+            elif kind == 1:
+                files[1].write(JSON.format(m=m, s=s, ms=ms, level="ERROR" if failed else "INFO",
+                                           msg="order rejected" if failed else "order accepted",
+                                           corr=corr, order=order))
+            else:
+                files[2].write(NGINX.format(host=i % 250, m=m, s=s, status=502 if failed else 202,
+                                            rid=uuid.UUID(int=rng.getrandbits(128)).hex,
+                                            corr=corr))
+    finally:
+        for fh in files:
+            fh.close()
+
+
+def cleanup(es: Elasticsearch, prefix: str) -> None:
+    found = es.indices.get(index=f"{prefix}-*", allow_no_indices=True)
+    if found:
+        es.indices.delete(index=",".join(found))
+    for name in es_mappings.templates(prefix):
+        es.options(ignore_status=404).indices.delete_index_template(name=name)
+
+
+def end_to_end(url: str, logs: Path, workdir: Path, expected: int, profile: bool) -> float:
+    prefix = f"mwbench-e2e-{uuid.uuid4().hex[:6]}"
+    text = f"""
+store:
+  kind: elasticsearch
+  elasticsearch: {{url: "{url}", index_prefix: {prefix}}}
+collector:
+  checkpoint_dir: {workdir / "checkpoints"}
+inputs:
+  - {{type: file, name: bench, paths: ["{logs}/*"]}}
+"""
+    config = config_from_doc(loads(text, "e2e-bench.yaml"))
+    store = config.open_store()
+    store.setup()
+    service = Service(config, store, with_api=False, progress_tty=False)
+    profiler = None
+    if profile:
+        from pyinstrument import Profiler
+
+        profiler = Profiler(async_mode="disabled")
+        profiler.start()
+    started = time.perf_counter()
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    while service.pipeline.indexed.total() < expected:
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    if profiler is not None:
+        profiler.stop()
+        print(profiler.output_text(unicode=True, color=False, show_all=False))
+    service.stop()
+    thread.join(timeout=60)
+    store.close()
+    es = Elasticsearch(url)
+    try:
+        cleanup(es, prefix)
+    finally:
+        es.close()
+    return expected / elapsed
+
+
+def raw_bulk(es: Elasticsearch, events: list[Event], chunk: int) -> float:
+    prefix = f"mwbench-raw-{uuid.uuid4().hex[:6]}"
+    ElasticsearchStore(client=es, index_prefix=prefix).setup()
+    base = es_mappings.index_names(prefix).events
+    prepared = [{"_index": es_mappings.daily(base, e.timestamp_ms), "_id": e.id,
+                 "_source": to_doc(e)} for e in events]
+    try:
+        t = time.perf_counter()
+        ok, _ = helpers.bulk(es, prepared, chunk_size=chunk, stats_only=True)
+        return ok / (time.perf_counter() - t)
+    finally:
+        cleanup(es, prefix)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--lines", type=int, default=200_000)
+    ap.add_argument("--profile", action="store_true", help="profile the end-to-end run")
+    args = ap.parse_args()
+    url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
+    with tempfile.TemporaryDirectory(prefix="mw-e2e-") as tmp:
+        workdir = Path(tmp)
+        logs = workdir / "logs"
+        logs.mkdir()
+        generate(logs, args.lines)
+        events: list[Event] = []
+        for path in sorted(logs.iterdir()):
+            with path.open("rb") as fh:
+                events.extend(x for x in parse_stream(fh, str(path), "auto", ParseContext())
+                              if isinstance(x, Event))
+        size = sum(p.stat().st_size for p in logs.iterdir())
+        print(f"{args.lines:,} lines in 3 files, {size / 1e6:.1f} MB, {len(events):,} events")
+        e2e = end_to_end(url, logs, workdir, len(events), args.profile)
+        es = Elasticsearch(url, request_timeout=120)
+        try:
+            raw = {chunk: raw_bulk(es, events, chunk) for chunk in (500, 2_000)}
+        finally:
+            es.close()
+    ceiling = max(raw.values())
+    print(f"end-to-end file -> ES: {e2e:,.0f} events/s; helpers.bulk chunk 500: "
+          f"{raw[500]:,.0f}/s, chunk 2000: {raw[2_000]:,.0f}/s; ratio {e2e / ceiling:.2f} "
+          f"(target >= 0.8)")
+
+
+if __name__ == "__main__":
+    main()

@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 
 FETCH_CHUNK = 500  # IDs per store look-up
 CONFLICT_ROUNDS = 3
+# IDs of recently evicted traces remembered with their key: enough to cover the seconds a
+# store's search may lag behind its writes (Elasticsearch refreshes every second).
+EVICTED_IDS = 50_000
 SWEEP_PAGE = 1000
 SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one continues
 
@@ -57,7 +60,11 @@ class _Live:
     pending: list[Hop] = field(default_factory=list)
     # Stored traces merged into this one, deleted with its next write.
     doomed: list[Trace] = field(default_factory=list)
-    resolved: bool = False  # the store has been asked about its IDs
+    # Link IDs not yet looked up in the store: a trace found there may hold them.
+    unchecked: list[str] = field(default_factory=list)
+    # The store has been consulted since this trace was (re)built: memory is at least as new
+    # as the stored copy under its key.
+    known: bool = False
     dirty: bool = True
     touched: float = 0.0  # time.monotonic() of the last event
 
@@ -71,7 +78,7 @@ class Correlator:
         self._live: OrderedDict[str, _Live] = OrderedDict()  # LRU: least recent first
         self._index: dict[str, str] = {}  # link ID -> trace_key of a live trace
         # Keys of traces recently dropped from memory, by their IDs: a store's search may not
-        # see a fresh write yet, but a fetch by key always does. Capped like the live set.
+        # see a fresh write yet, but a fetch by key always does.
         self._evicted: OrderedDict[str, str] = OrderedDict()
         self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
                         "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
@@ -133,6 +140,7 @@ class Correlator:
             live.dirty = True
             if self.catalog.is_link(i):
                 self._index[i] = t.trace_key
+                live.unchecked.append(i)
 
     def _refuse(self, a: Trace, b: Trace) -> None:
         self._counts["merges_refused"] += 1
@@ -162,8 +170,8 @@ class Correlator:
         self._live.pop(b.trace.trace_key, None)
         kept, gone = merge(a.trace, b.trace, max_hops=self.max_hops)
         out = _Live(kept, pending=a.pending + b.pending, doomed=a.doomed + b.doomed,
-                    resolved=a.resolved and b.resolved, dirty=True,
-                    touched=max(a.touched, b.touched))
+                    unchecked=a.unchecked + b.unchecked, known=a.known and b.known,
+                    dirty=True, touched=max(a.touched, b.touched))
         if gone.version is not None and gone.trace_key != kept.trace_key:
             out.doomed.append(gone)
         settle(kept, self.catalog.flow(kept.flow))
@@ -192,7 +200,7 @@ class Correlator:
                 if lost:
                     self._rewind(live)
                 else:
-                    live.pending, live.doomed, live.dirty, live.resolved = [], [], False, True
+                    live.pending, live.doomed, live.dirty = [], [], False
             if not conflicts:
                 break
         else:
@@ -207,41 +215,43 @@ class Correlator:
                   last_seen_ms=old.started_ms, flow=old.flow, partner=old.partner)
         add_hops(t, live.pending, max_hops=self.max_hops)
         settle(t, self.catalog.flow(t.flow))
-        live.trace, live.doomed, live.resolved, live.dirty = t, [], False, True
+        live.trace, live.doomed, live.known, live.dirty = t, [], False, True
+        live.unchecked = [i for i in t.ids if self.catalog.is_link(i)]
 
     def _resolve(self) -> None:
-        """Fetch the stored traces sharing IDs with traces not yet checked, and fold them in."""
-        fresh = [live for live in self._live.values() if not live.resolved]
+        """Fetch the stored traces sharing the IDs not yet checked, and fold them in."""
+        fresh = [live for live in self._live.values() if live.unchecked]
         if not fresh:
             return
         wanted: set[str] = set()
         for live in fresh:
-            for i in live.trace.ids:
-                if self.catalog.is_link(i):
-                    wanted.add(i)
-                    evicted_key = self._evicted.get(i)
-                    if evicted_key is not None:
-                        wanted.add(evicted_key)
-            wanted.add(live.trace.trace_key)
+            for i in live.unchecked:
+                wanted.add(i)
+                evicted_key = self._evicted.get(i)
+                if evicted_key is not None:
+                    wanted.add(evicted_key)
         found: dict[str, Trace] = {}
         ordered = sorted(wanted)
         for start in range(0, len(ordered), FETCH_CHUNK):
             self._counts["store_lookups"] += 1
             for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK]):
                 found[t.trace_key] = t
-        unchecked = {live.trace.trace_key for live in fresh}
         for live in fresh:
-            live.resolved = True
+            live.unchecked = []
         for stored in sorted(found.values(), key=lambda t: (t.started_ms, t.trace_key)):
-            self._fold(stored, unchecked)
+            self._fold(stored)
+        for live in self._live.values():
+            live.known = True
         for live in fresh:
             if not live.trace.hops and self._live.get(live.trace.trace_key) is live:
                 self._forget(live)  # rewound with nothing pending and nothing stored
 
-    def _fold(self, stored: Trace, unchecked: set[str]) -> None:
+    def _fold(self, stored: Trace) -> None:
         held = self._live.get(stored.trace_key)
-        if held is not None and held.trace.trace_key not in unchecked:
-            return  # memory holds this trace already, and is newer
+        if held is not None and held.known:
+            if held.trace.version == stored.version:
+                return  # memory holds this very copy, plus its own news
+            self._rewind(held)  # another writer moved it on: rebuild on the fresh copy
         keys = dict.fromkeys(k for k in map(self._index.get, [stored.trace_key, *stored.ids])
                              if k is not None)
         if not keys:
@@ -251,7 +261,7 @@ class Correlator:
         if total > self.catalog.max_trace_ids:
             self._refuse(stored, lives[0].trace)
             return
-        live = _Live(stored, resolved=True, dirty=False)
+        live = _Live(stored, known=True, dirty=False)
         for other in lives:
             live = self._merge_lives(live, other)
 
@@ -272,7 +282,7 @@ class Correlator:
             for i in live.trace.ids:
                 self._evicted[i] = key
                 self._evicted.move_to_end(i)
-            while len(self._evicted) > self.max_in_flight:
+            while len(self._evicted) > EVICTED_IDS:
                 self._evicted.popitem(last=False)
 
     # ------------------------------------------------------------------ time

@@ -97,10 +97,11 @@ def add_hops(trace: Trace, hops: Iterable[Hop], *, max_hops: int = MAX_HOPS) -> 
 def merge(a: Trace, b: Trace, *, max_hops: int = MAX_HOPS) -> tuple[Trace, Trace]:
     """Two traces that turned out to be one message: (kept, merged away).
 
-    The earlier-started trace keeps its key (ties: the lexically smaller), so a trace's key
-    never moves to a later ID. ``kept`` is ``a`` or ``b``, updated in place.
+    The earlier-started trace keeps its key, so a key never moves to a later ID; on a tie a
+    stored trace beats one not yet written (a replay must not rename what it finds), then the
+    lexically smaller key wins. ``kept`` is ``a`` or ``b``, updated in place.
     """
-    keep, gone = (a, b) if (a.started_ms, a.trace_key) <= (b.started_ms, b.trace_key) else (b, a)
+    keep, gone = (a, b) if _rank(a) <= _rank(b) else (b, a)
     dropped_hops = keep.hop_count - len(keep.hops) + gone.hop_count - len(gone.hops)
     dropped_errors = keep.error_count - errors(keep.hops) + gone.error_count - errors(gone.hops)
     dropped_retries = (keep.retry_count - retries(keep.hops)
@@ -126,6 +127,10 @@ def merge(a: Trace, b: Trace, *, max_hops: int = MAX_HOPS) -> tuple[Trace, Trace
     keep.last_seen_ms = max(keep.last_seen_ms, gone.last_seen_ms)
     _set_hops(keep, combined, max_hops)
     return keep, gone
+
+
+def _rank(t: Trace) -> tuple[int, bool, str]:
+    return t.started_ms, t.version is None, t.trace_key
 
 
 def _set_hops(trace: Trace, hops: list[Hop], max_hops: int) -> None:

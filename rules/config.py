@@ -1,0 +1,143 @@
+"""The ``rules:`` and ``notifiers:`` sections of the midwatch config file.
+
+    rules:
+      paths: [rules/, pack:kafka]     # files, directories, or shipped packs (rules/packs)
+      interval: 30s                   # how often every rule is evaluated
+      external_url: https://midwatch.example.com   # links in pages: traces, rule source
+      notify: [oncall]                # notifiers for rules that name none
+      inhibit:                        # Alertmanager-style: mute targets a source explains
+        - source_matchers: [rule=platform-down]
+          target_matchers: [severity!=critical]
+          equal: [platform]
+    notifiers:
+      oncall: {type: pagerduty, routing_key: ${PAGERDUTY_ROUTING_KEY}}
+
+(``inhibit`` sits under ``rules`` because the collector's config has no top-level section for
+it.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from collector.config_values import Section
+from collector.yamlconf import ConfigError, Doc, did_you_mean
+from rules.loader import load_rules
+from rules.notify import alertmanager, email, opsgenie, pagerduty, slack, webhook
+from rules.notify.base import Notifier
+from rules.schema import Rule
+from rules.silences import InhibitRule, parse_inhibit
+
+PACKS_DIR = Path(__file__).parent / "packs"
+RULES_KEYS = ("paths", "interval", "external_url", "notify", "inhibit", "queue_size",
+              "max_examples")
+NOTIFIER_TYPES: dict[str, tuple[ModuleType, Any]] = {
+    "pagerduty": (pagerduty, pagerduty.PagerDuty),
+    "opsgenie": (opsgenie, opsgenie.Opsgenie),
+    "slack": (slack, slack.Slack),
+    "webhook": (webhook, webhook.Webhook),
+    "email": (email, email.Email),
+    "alertmanager": (alertmanager, alertmanager.Alertmanager),
+}
+
+
+@dataclass
+class RulesConfig:
+    rules: list[Rule] = field(default_factory=list)
+    notifiers: dict[str, Notifier] = field(default_factory=dict)
+    interval_ms: int = 30_000
+    external_url: str = ""
+    notify: tuple[str, ...] = ()
+    inhibit: tuple[InhibitRule, ...] = ()
+    queue_size: int = 1000
+    max_examples: int = 5
+    errors: list[ConfigError] = field(default_factory=list)
+
+    def notifiers_of(self, rule: Rule) -> tuple[str, ...]:
+        return rule.notify if rule.notify is not None else self.notify
+
+
+def resolve_path(entry: str) -> str:
+    """``pack:kafka`` -> the shipped pack file; anything else is a path."""
+    if entry.startswith("pack:"):
+        return str(PACKS_DIR / f"{entry[5:]}.yaml")
+    return entry
+
+
+def load_rules_config(doc: Doc) -> RulesConfig:
+    """Everything the rule engine needs from a loaded config file; ``errors`` lists every
+    problem found (the first per rule or section), so validation reports them all at once."""
+    out = RulesConfig()
+    try:
+        out.notifiers = _notifiers(doc)
+        s = Section(doc, ("rules",), doc.data.get("rules"), RULES_KEYS)
+        out.interval_ms = s.duration_ms("interval", "30s", minimum_ms=1000)
+        out.external_url = (s.text("external_url", "") or "").rstrip("/")
+        out.notify = _known(s, "notify", out.notifiers)
+        inhibit = s.raw("inhibit", [])
+        if not isinstance(inhibit, list):
+            raise s.error("inhibit", "expected a list of {source_matchers, target_matchers, equal}")
+        out.inhibit = tuple(
+            parse_inhibit(Section(doc, ("rules", "inhibit", i), item,
+                                  ("source_matchers", "target_matchers", "equal")))
+            for i, item in enumerate(inhibit))
+        out.queue_size = s.number("queue_size", 1000, minimum=1)
+        out.max_examples = s.number("max_examples", 5, minimum=0)
+        paths = [resolve_path(p) for p in s.str_list("paths")]
+    except ConfigError as exc:
+        out.errors.append(exc)
+        return out
+    for i, p in enumerate(paths):
+        if not Path(p).exists():
+            out.errors.append(doc.error(("rules", "paths", i), f"{p} does not exist",
+                                        "give a rule file, a directory or pack:<name>"))
+    loaded = load_rules([p for p in paths if Path(p).exists()], out.notifiers)
+    out.rules, out.errors = loaded.rules, out.errors + loaded.errors
+    return out
+
+
+def _known(s: Section, key: str, notifiers: dict) -> tuple[str, ...]:
+    names = s.str_list(key)
+    for i, name in enumerate(names):
+        if name not in notifiers:
+            raise s.doc.error((*s.path, key, i), f"unknown notifier {name!r}",
+                              did_you_mean(name, notifiers) or
+                              f"configured: {', '.join(sorted(notifiers)) or 'none'}")
+    return names
+
+
+def _notifiers(doc: Doc) -> dict[str, Notifier]:
+    raw = doc.data.get("notifiers") or {}
+    if not isinstance(raw, dict):
+        raise doc.error(("notifiers",), "expected a mapping of name: {type: ..., ...}")
+    out = {}
+    for name, item in raw.items():
+        path = ("notifiers", name)
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind not in NOTIFIER_TYPES:
+            raise doc.error((*path, "type"), f"unknown notifier type {kind!r}",
+                            did_you_mean(str(kind), NOTIFIER_TYPES)
+                            or f"expected one of {', '.join(NOTIFIER_TYPES)}")
+        module, cls = NOTIFIER_TYPES[kind]
+        out[str(name)] = cls(str(name), module.parse(Section(doc, path, item, module.KEYS)))
+    return out
+
+
+def describe_notifier(n: Notifier) -> dict:
+    """What ``rules list`` shows: the type and non-secret options (secrets as their origin)."""
+    options = getattr(n, "options", None)
+    shown: dict[str, Any] = {"type": n.kind}
+    for key in getattr(options, "__dataclass_fields__", {}):
+        value = getattr(options, key)
+        if value not in (None, (), ""):
+            shown[key] = repr(value) if hasattr(value, "reveal") else _plain(value)
+    return shown
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return repr(value) if hasattr(value, "reveal") else value

@@ -1,0 +1,292 @@
+"""One evaluation of all due rules at a time ``at_ms``: query, decide, remember, notify.
+
+Every due rule's queries are collected first and identical ones (same filters, groups,
+aggregation and window) are run once, in batches through ``store.metrics`` (one ``_msearch``
+per batch on Elasticsearch). Deciding is pure (``rules.types``, ``rules.state``); the engine
+is the edge that reads the store, writes alert state and history, and hands notifications to
+the dispatcher without waiting for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import urllib.parse
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
+from rules import types
+from rules.config import RulesConfig
+from rules.fields import group_labels
+from rules.notify.base import Dispatcher, Notification
+from rules.schema import Rule, Sample
+from rules.silences import Silences, inhibited, matches_all
+from rules.state import (
+    FIRING,
+    INACTIVE,
+    PENDING,
+    RESOLVED,
+    Alert,
+    advance,
+    dedup_key,
+    notification,
+)
+
+log = logging.getLogger("midwatch.rules")
+
+STATE_NAMESPACE = "alerts"
+BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one evaluation decided, for ``rules eval``, ``rules test`` and logs."""
+
+    alerts: list[Alert]
+    notified: list[tuple[str, Notification]]
+    failed_rules: dict[str, str]
+    queries: int
+
+
+class Engine:
+    def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Dispatcher | None = None,
+                 persist: bool = True):
+        self.config = config
+        self.store = store
+        self.dispatcher = dispatcher
+        self.persist = persist
+        self.rules = [r for r in config.rules if r.enabled]
+        self.alerts: dict[str, Alert] = {}
+        self.last_run: dict[str, int] = {}
+
+    def restore(self) -> None:
+        """Take up the alerts a previous run left open, so a restart does not page again."""
+        names = {r.name for r in self.rules}
+        for key, doc in self.store.get_state(STATE_NAMESPACE).items():
+            alert = Alert.from_doc(key, doc)
+            if alert.rule in names:
+                self.alerts[key] = alert
+            elif self.persist:  # the rule was deleted: forget its alerts
+                self.store.put_state(STATE_NAMESPACE, key, None)
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluate(self, at_ms: int) -> Outcome:
+        due = [r for r in self.rules
+               if r.interval_ms is None or at_ms - self.last_run.get(r.name, -2**62) >= r.interval_ms]
+        samples, failed, n_queries = self._samples(due, at_ms)
+        touched: list[Alert] = []
+        history: list[dict] = []
+        for rule in due:
+            if rule.name in failed:
+                continue
+            self.last_run[rule.name] = at_ms
+            touched += self._advance(rule, samples[rule.name], at_ms, history)
+        notified = self._notify(touched, at_ms, history)
+        dirty = [a for a in touched if a.moved is not None
+                 or any(n.key == a.key for _, n in notified)]
+        self._save(dirty, history)
+        return Outcome([a for a in touched if a.state != INACTIVE], notified, failed, n_queries)
+
+    def _samples(self, due: Sequence[Rule], at_ms: int
+                 ) -> tuple[dict[str, list[Sample]], dict[str, str], int]:
+        plans = {r.name: types.get(r.type).queries(r, at_ms) for r in due}
+        unique = list(dict.fromkeys(q for qs in plans.values() for q in qs))
+        results, errors = self._run(unique)
+        out: dict[str, list[Sample]] = {}
+        failed: dict[str, str] = {}
+        for rule in due:
+            qs = plans[rule.name]
+            bad = [errors[q] for q in qs if q in errors]
+            if bad:
+                failed[rule.name] = bad[0]
+                log.error("rule %s not evaluated: %s", rule.name, bad[0])
+                continue
+            out[rule.name] = types.get(rule.type).evaluate(rule, at_ms, [results[q] for q in qs])
+        return out, failed, len(unique)
+
+    def _run(self, queries: list[MetricQuery]
+             ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
+        """Batched; a refused batch is retried query by query so one bad rule fails alone."""
+        results: dict[MetricQuery, list[MetricRow]] = {}
+        errors: dict[MetricQuery, str] = {}
+        for i in range(0, len(queries), BATCH):
+            chunk = queries[i:i + BATCH]
+            try:
+                results.update(zip(chunk, self.store.metrics(chunk), strict=True))
+                continue
+            except (StoreError, ValueError) as exc:
+                if len(chunk) == 1:
+                    errors[chunk[0]] = str(exc)
+                    continue
+            for q in chunk:
+                try:
+                    results[q] = self.store.metric(q)
+                except (StoreError, ValueError) as exc:
+                    errors[q] = str(exc)
+        return results, errors
+
+    def _advance(self, rule: Rule, samples: list[Sample], at_ms: int,
+                 history: list[dict]) -> list[Alert]:
+        labels_static = dict(rule.labels)
+        seen: set[str] = set()
+        out = []
+        for sample in samples:
+            labels = {**group_labels(sample.group), **labels_static}
+            prev = self._find(rule.name, labels)
+            alert, moved = advance(prev, sample.active, rule=rule, labels=labels,
+                                   value=sample.value, at_ms=at_ms)
+            if alert is None:
+                continue
+            seen.add(alert.key)
+            alert.sample = sample
+            if alert.state in (PENDING, FIRING):
+                alert.annotations = self.render(rule, alert, ())
+            out.append(self._record(alert, moved, at_ms, history))
+        for key, prev in list(self.alerts.items()):
+            if prev.rule == rule.name and key not in seen:
+                alert, moved = advance(prev, False, rule=rule, labels=prev.labels,
+                                       value=None, at_ms=at_ms)
+                if alert is not None:
+                    alert.sample = None
+                    out.append(self._record(alert, moved, at_ms, history))
+        return out
+
+    def _find(self, rule: str, labels: dict[str, str]) -> Alert | None:
+        return self.alerts.get(dedup_key(rule, labels))
+
+    def _record(self, alert: Alert, moved: str | None, at_ms: int, history: list[dict]) -> Alert:
+        alert.moved = moved
+        if moved is not None:
+            history.append(alert.history(at_ms))
+        if alert.state in (INACTIVE, RESOLVED):
+            self.alerts.pop(alert.key, None)
+        else:
+            self.alerts[alert.key] = alert
+        return alert
+
+    # ------------------------------------------------------------------ annotations
+    def render(self, rule: Rule, alert: Alert, message_ids: Sequence[str]) -> dict[str, str]:
+        values: dict[str, Any] = {
+            "rule": rule.name, "severity": rule.severity, "value": alert.value,
+            "window": rule.window_ms, "for": rule.for_ms, "message_ids": list(message_ids),
+            "trace_url": self.trace_url(alert.labels), "description": rule.description,
+            "labels": alert.labels,
+            **(alert.sample.context if alert.sample is not None else {}),
+        }
+        return {name: tpl.render(values) for name, tpl in rule.annotations}
+
+    def trace_url(self, labels: dict[str, str]) -> str | None:
+        if not self.config.external_url:
+            return None
+        query = {k: labels[k] for k in ("flow", "partner") if labels.get(k)}
+        suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
+        return f"{self.config.external_url}/api/traces{suffix}"
+
+    def examples(self, rule: Rule, alert: Alert, at_ms: int) -> list[str]:
+        """Sample message IDs for a page; a store error costs the examples, not the page."""
+        sample: Sample | None = alert.sample
+        limit = self.config.max_examples
+        if sample is None or not limit:
+            return []
+        module = types.get(rule.type)
+        try:
+            if hasattr(module, "examples"):
+                return module.examples(rule, sample, at_ms, self.store, limit)
+            if module.index(rule.spec) != "events":
+                return []
+            filters = [*rule.filters, *sample.example_filters,
+                       *(Filter(f, "eq", v) for f, v in sample.group.items() if v is not None)]
+            events = self.store.search_events(filters, at_ms - rule.window_ms, at_ms,
+                                              limit=limit * 4)
+        except (StoreError, ValueError) as exc:
+            log.warning("no sample message IDs for %s: %s", rule.name, exc)
+            return []
+        ids = dict.fromkeys(e.message_id or (e.ids[0] if e.ids else e.id) for e in events)
+        return list(ids)[:limit]
+
+    # ------------------------------------------------------------------ notifications
+    def _notify(self, alerts: list[Alert], at_ms: int,
+                history: list[dict]) -> list[tuple[str, Notification]]:
+        by_name = {r.name: r for r in self.rules}
+        firing = [(a.key, {**a.labels, "rule": a.rule, "severity": a.severity})
+                  for a in self.alerts.values() if a.state == FIRING]
+        silences = self._silences(at_ms) if any(a.state in (FIRING, RESOLVED) for a in alerts) else []
+        sent = []
+        for alert in alerts:
+            rule = by_name[alert.rule]
+            full = {**alert.labels, "rule": alert.rule, "severity": alert.severity}
+            suppressed = self.suppressed_by(rule, alert.key, full, firing, silences, at_ms)
+            action = notification(alert, rule=rule, suppressed=bool(suppressed), at_ms=at_ms)
+            if action is None:
+                if suppressed and alert.moved == FIRING:
+                    history.append(alert.history(at_ms, suppressed_by=suppressed))
+                continue
+            n = self.notification(rule, alert, action, at_ms)
+            if action == FIRING:
+                alert.last_notified_ms = at_ms
+            for name in self.config.notifiers_of(rule):
+                sent.append((name, n))
+                if self.dispatcher is not None:
+                    self.dispatcher.submit([name], n)
+        return sent
+
+    def suppressed_by(self, rule: Rule, key: str, labels: dict[str, str],
+                      firing: list[tuple[str, dict[str, str]]], silences: list,
+                      at_ms: int) -> str | None:
+        for s in silences:
+            if matches_all(s.matchers, labels):
+                return f"silence {s.id}"
+        if inhibited(key, labels, firing, self.config.inhibit):
+            return "inhibited"
+        if rule.muted(at_ms):
+            return "mute window"
+        return None
+
+    def _silences(self, at_ms: int) -> list:
+        try:
+            return Silences(self.store).active(at_ms)
+        except StoreError as exc:
+            # Better one page too many than a page lost because the silence list was unreadable.
+            log.error("cannot read silences, notifying without them: %s", exc)
+            return []
+
+    def notification(self, rule: Rule, alert: Alert, action: str, at_ms: int) -> Notification:
+        ids = tuple(self.examples(rule, alert, at_ms)) if action == FIRING else ()
+        annotations = self.render(rule, alert, ids) if action == FIRING else alert.annotations
+        if action == FIRING:
+            alert.annotations = annotations
+        interval = rule.interval_ms or self.config.interval_ms
+        return Notification(
+            action=action, rule=rule.name, key=alert.key, severity=alert.severity,
+            labels=alert.labels, annotations=annotations, value=alert.value,
+            starts_ms=alert.fired_ms or alert.active_since_ms, at_ms=at_ms,
+            expires_ms=at_ms + max(rule.repeat_interval_ms, 4 * interval) * 2,
+            description=rule.description, message_ids=ids,
+            trace_url=self.trace_url(alert.labels),
+            generator_url=(f"{self.config.external_url}/rules/{urllib.parse.quote(rule.name)}"
+                           if self.config.external_url else None),
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def _save(self, alerts: list[Alert], history: list[dict]) -> None:
+        if not self.persist:
+            return
+        for alert in alerts:
+            gone = alert.state in (INACTIVE, RESOLVED)
+            self.store.put_state(STATE_NAMESPACE, alert.key, None if gone else alert.to_doc())
+        if history:
+            self.store.append_alert_history(history)
+
+
+def with_examples(engine: Engine, outcome: Outcome, at_ms: int, limit: int = 100) -> list[Alert]:
+    """Alerts with sample message IDs rendered into their annotations (``rules eval``/``test``)."""
+    by_name = {r.name: r for r in engine.rules}
+    out = []
+    for i, alert in enumerate(outcome.alerts):
+        rule = by_name[alert.rule]
+        if alert.state in (PENDING, FIRING) and i < limit:
+            ids = engine.examples(rule, alert, at_ms)
+            alert = replace(alert, annotations=engine.render(rule, alert, ids))
+        out.append(alert)
+    return out

@@ -1,0 +1,63 @@
+"""Prometheus Alertmanager API v2: ``POST /api/v2/alerts`` with a list of alerts.
+
+Alertmanager groups, routes and deduplicates by labels, so each alert carries ``alertname``
+(the rule), ``severity`` and its group labels. A firing alert is sent with ``endsAt`` in the
+future (the engine re-sends before then, as Prometheus does); a resolve is the same alert with
+``endsAt`` at the resolve time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from collector.config_values import Section
+from collector.yamlconf import Secret
+from rules.notify.base import Http, Notification
+
+KEYS = ("type", "url", "bearer_token", "ca_file")
+_LABEL_RE = re.compile(r"[^A-Za-z0-9_]")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    url: str
+    bearer_token: Secret | None = None
+    ca_file: str | None = None
+
+
+def parse(s: Section) -> Options:
+    url = s.text("url", required=True)
+    if not url.startswith(("http://", "https://")):
+        raise s.error("url", f"expected an http(s) URL, got {url!r}", "e.g. http://127.0.0.1:9093")
+    return Options(url.rstrip("/"), s.secret("bearer_token"), s.text("ca_file"))
+
+
+def alert(n: Notification) -> dict:
+    labels = {_LABEL_RE.sub("_", k): v for k, v in n.labels.items()}
+    labels.update(alertname=n.rule, severity=n.severity)
+    annotations = dict(n.annotations)
+    if n.message_ids:
+        annotations["message_ids"] = ", ".join(n.message_ids)
+    if n.trace_url:
+        annotations["trace_url"] = n.trace_url
+    ends = n.at_ms if n.action == "resolved" else n.expires_ms
+    body = {"labels": labels, "annotations": annotations, "startsAt": n.iso(n.starts_ms),
+            "endsAt": n.iso(ends)}
+    if n.generator_url:
+        body["generatorURL"] = n.generator_url
+    return body
+
+
+class Alertmanager:
+    kind = "alertmanager"
+
+    def __init__(self, name: str, options: Options, http: Http | None = None):
+        self.name, self.options = name, options
+        self.http = http or Http(ca_certs=options.ca_file)
+
+    def send(self, n: Notification) -> None:
+        headers = ({"Authorization": f"Bearer {self.options.bearer_token.reveal()}"}
+                   if self.options.bearer_token else {})
+        self.http.post(f"{self.options.url}/api/v2/alerts", [alert(n)], headers,
+                       what=f"Alertmanager ({self.name})")

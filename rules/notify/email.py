@@ -1,0 +1,111 @@
+"""Email over SMTP: STARTTLS (default), implicit TLS or plain, with optional AUTH.
+
+One message per notification, plain text, subject ``[FIRING] rule: summary``. The password
+comes from ${ENV} or file: only; TLS verifies the server unless ``ca_file`` names the CA
+(a private relay) or ``verify: false`` is set on purpose.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+from collector.config_values import Section
+from collector.yamlconf import Secret
+from rules.notify.base import Notification, SendError, truncate
+
+KEYS = ("type", "host", "port", "tls", "from", "to", "username", "password", "ca_file",
+        "verify", "timeout")
+_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    host: str
+    port: int
+    tls: str
+    sender: str
+    to: tuple[str, ...]
+    username: str | None = None
+    password: Secret | None = None
+    ca_file: str | None = None
+    verify: bool = True
+    timeout_s: float = 15.0
+
+
+def parse(s: Section) -> Options:
+    tls = s.choice("tls", tuple(_PORTS), "starttls")
+    username, password = s.text("username"), s.secret("password")
+    if (username is None) != (password is None):
+        raise s.error("password" if password is None else "username",
+                      "username and password go together")
+    if password is not None and tls == "none":
+        raise s.error("tls", "refusing to send a password without TLS", "use starttls or ssl")
+    return Options(
+        host=s.text("host", required=True), port=s.number("port", _PORTS[tls], minimum=1),
+        tls=tls, sender=s.text("from", required=True), to=s.str_list("to", required=True),
+        username=username, password=password, ca_file=s.text("ca_file"),
+        verify=s.flag("verify", True), timeout_s=s.duration_ms("timeout", "15s") / 1000,
+    )
+
+
+def compose(n: Notification, o: Options) -> EmailMessage:
+    msg = EmailMessage()
+    state = "RESOLVED" if n.action == "resolved" else "FIRING"
+    msg["Subject"] = truncate(f"[{state}] {n.rule}: {n.summary}", 200).replace("\n", " ")
+    msg["From"], msg["To"] = o.sender, ", ".join(o.to)
+    msg["Date"] = formatdate(n.at_ms / 1000, usegmt=True)
+    msg["Message-ID"] = make_msgid("midwatch")
+    msg["X-Midwatch-Dedup-Key"] = n.key
+    lines = [n.summary, ""]
+    if n.annotations.get("description"):
+        lines += [n.annotations["description"], ""]
+    lines += [f"rule: {n.rule}", f"severity: {n.severity}", f"state: {state.lower()}",
+              f"value: {n.value}", f"since: {n.iso(n.starts_ms)}"]
+    lines += [f"{k}: {v}" for k, v in sorted(n.labels.items())]
+    if n.message_ids:
+        lines.append("sample message IDs: " + ", ".join(n.message_ids))
+    lines += [f"{link['text']}: {link['href']}" for link in n.links()]
+    msg.set_content("\n".join(lines) + "\n")
+    return msg
+
+
+class Email:
+    kind = "email"
+
+    def __init__(self, name: str, options: Options):
+        self.name, self.options = name, options
+
+    def _context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.options.ca_file)
+        if not self.options.verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        return ctx
+
+    def send(self, n: Notification) -> None:
+        o = self.options
+        what = f"email ({self.name}) via {o.host}:{o.port}"
+        try:
+            if o.tls == "ssl":
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout_s,
+                                                      context=self._context())
+            else:
+                smtp = smtplib.SMTP(o.host, o.port, timeout=o.timeout_s)
+            with smtp:
+                if o.tls == "starttls":
+                    smtp.starttls(context=self._context())
+                if o.username and o.password:
+                    smtp.login(o.username, o.password.reveal())
+                smtp.send_message(compose(n, o))
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SendError(f"{what}: login refused ({exc.smtp_code})", retryable=False) from None
+        except smtplib.SMTPResponseException as exc:
+            raise SendError(f"{what}: server answered {exc.smtp_code} "
+                            f"{exc.smtp_error.decode('utf-8', 'replace')[:200]}",
+                            retryable=exc.smtp_code >= 400 and exc.smtp_code < 500) from None
+        except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
+            raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True) from None

@@ -1,0 +1,78 @@
+"""PagerDuty Events API v2: trigger and resolve by ``dedup_key``.
+
+Limits honoured (developer.pagerduty.com, Events API v2): ``payload.summary`` at most 1024
+characters, ``dedup_key`` at most 255, ``severity`` one of critical/error/warning/info; the
+answer to a good event is 202.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.config_values import Section
+from collector.yamlconf import Secret
+from rules.notify.base import Http, Notification, truncate
+
+KEYS = ("type", "routing_key", "url", "source", "component", "group", "class")
+DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
+SUMMARY_MAX = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    routing_key: Secret
+    url: str = DEFAULT_URL
+    source: str = "midwatch"
+    component: str | None = None
+    group: str | None = None
+    event_class: str | None = None
+
+
+def parse(s: Section) -> Options:
+    key = s.secret("routing_key")
+    if key is None:
+        raise s.error("routing_key", "is required", "routing_key: ${PAGERDUTY_ROUTING_KEY}")
+    return Options(key, s.text("url", DEFAULT_URL), s.text("source", "midwatch"),
+                   s.text("component"), s.text("group"), s.text("class"))
+
+
+def event(n: Notification, o: Options) -> dict:
+    """The Events API v2 body for one notification."""
+    body: dict = {"routing_key": o.routing_key.reveal(), "dedup_key": n.key}
+    if n.action == "resolved":
+        body["event_action"] = "resolve"
+        return body
+    details: dict = {"rule": n.rule, "labels": n.labels, "value": n.value}
+    if n.annotations.get("description"):
+        details["description"] = n.annotations["description"]
+    if n.message_ids:
+        details["sample_message_ids"] = list(n.message_ids)
+    payload: dict = {
+        "summary": truncate(n.summary, SUMMARY_MAX),
+        "source": n.labels.get("flow") or o.source,
+        "severity": n.severity,
+        "timestamp": n.iso(n.starts_ms),
+        "custom_details": details,
+    }
+    for key, value in (("component", o.component), ("group", o.group or n.labels.get("flow")),
+                       ("class", o.event_class or n.rule)):
+        if value:
+            payload[key] = value
+    body.update(event_action="trigger", payload=payload, client="midwatch")
+    if n.generator_url:
+        body["client_url"] = n.generator_url
+    links = n.links()
+    if links:
+        body["links"] = links
+    return body
+
+
+class PagerDuty:
+    kind = "pagerduty"
+
+    def __init__(self, name: str, options: Options, http: Http | None = None):
+        self.name, self.options = name, options
+        self.http = http or Http()
+
+    def send(self, n: Notification) -> None:
+        self.http.post(self.options.url, event(n, self.options), what=f"PagerDuty ({self.name})")

@@ -1,0 +1,68 @@
+"""Slack incoming webhook: Block Kit blocks plus ``text`` as the notification fallback.
+
+Block Kit limits (api.slack.com/reference/block-kit): header text 150 characters, section
+text 3000, at most 10 section fields of 2000 each, at most 50 blocks. The webhook URL is a
+credential (it carries the token), so it comes from ${ENV} or file: and never appears in
+errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.config_values import Section
+from collector.yamlconf import Secret
+from rules.notify.base import Http, Notification, truncate
+
+KEYS = ("type", "url")
+_EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    url: Secret
+
+
+def parse(s: Section) -> Options:
+    url = s.secret("url")
+    if url is None:
+        raise s.error("url", "is required", "url: ${SLACK_WEBHOOK_URL}")
+    if not url.reveal().startswith("https://"):
+        raise s.error("url", "a Slack webhook URL starts with https://")
+    return Options(url)
+
+
+def message(n: Notification) -> dict:
+    state = "RESOLVED" if n.action == "resolved" else n.severity.upper()
+    title = f"{_EMOJI[n.action]} [{state}] {n.rule}"
+    fields = [{"type": "mrkdwn", "text": truncate(f"*{k}*\n{v}", 2000)}
+              for k, v in sorted(n.labels.items())][:9]
+    fields.append({"type": "mrkdwn", "text": f"*value*\n{n.value}"})
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(title, 150)}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": truncate(n.summary, 3000)},
+         "fields": fields},
+    ]
+    if n.annotations.get("description"):
+        blocks.append({"type": "section", "text": {
+            "type": "mrkdwn", "text": truncate(n.annotations["description"], 3000)}})
+    if n.message_ids:
+        blocks.append({"type": "context", "elements": [{
+            "type": "mrkdwn", "text": truncate("Sample messages: " + ", ".join(n.message_ids), 3000)}]})
+    links = n.links()
+    if links:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": {"type": "plain_text", "text": link["text"]},
+             "url": link["href"]} for link in links[:5]]})
+    return {"text": truncate(f"[{state}] {n.rule}: {n.summary}", 3000), "blocks": blocks}
+
+
+class Slack:
+    kind = "slack"
+
+    def __init__(self, name: str, options: Options, http: Http | None = None):
+        self.name, self.options = name, options
+        self.http = http or Http()
+
+    def send(self, n: Notification) -> None:
+        self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")

@@ -1,0 +1,78 @@
+"""Generic webhook: a documented JSON body, optional HMAC-SHA256 signature, custom headers.
+
+The signature header is ``X-Midwatch-Signature: sha256=<hex HMAC of the exact body bytes>``
+(the GitHub webhook convention), so a receiver verifies before parsing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+import orjson
+
+from collector.config_values import Section
+from collector.yamlconf import Secret
+from rules.notify.base import Http, Notification
+
+KEYS = ("type", "url", "secret", "headers")
+SIGNATURE_HEADER = "X-Midwatch-Signature"
+VERSION = "1"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    url: str | Secret
+    secret: Secret | None = None
+    headers: tuple[tuple[str, str | Secret], ...] = ()
+
+
+def parse(s: Section) -> Options:
+    # A URL from ${ENV} or file: may carry a token (as Slack's do): kept as a secret.
+    url = s.secret("url") if (*s.path, "url") in s.doc.from_env else s.text("url")
+    if url is None or not _reveal(url).startswith(("http://", "https://")):
+        raise s.error("url", "expected an http(s) URL")
+    headers = s.raw("headers", {})
+    if not isinstance(headers, dict):
+        raise s.error("headers", "expected a mapping of header: value")
+    hdrs = []
+    for key, value in headers.items():
+        path = (*s.path, "headers", key)
+        # A header value from ${ENV} or file: is treated as a credential (tokens usually are).
+        hdrs.append((str(key), s.doc.secret(path, value) if path in s.doc.from_env else str(value)))
+    return Options(url, s.secret("secret"), tuple(hdrs))
+
+
+def body(n: Notification) -> dict:
+    return {
+        "version": VERSION, "action": n.action, "rule": n.rule, "dedup_key": n.key,
+        "severity": n.severity, "labels": n.labels, "annotations": n.annotations,
+        "value": n.value, "starts_at": n.iso(n.starts_ms), "at": n.iso(n.at_ms),
+        "ends_at": n.iso(n.at_ms) if n.action == "resolved" else None,
+        "message_ids": list(n.message_ids), "links": n.links(),
+    }
+
+
+def sign(secret: str, data: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
+
+
+def _reveal(value: str | Secret) -> str:
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+class Webhook:
+    kind = "webhook"
+
+    def __init__(self, name: str, options: Options, http: Http | None = None):
+        self.name, self.options = name, options
+        self.http = http or Http()
+
+    def send(self, n: Notification) -> None:
+        data = orjson.dumps(body(n))
+        headers = {k: _reveal(v) for k, v in self.options.headers}
+        if self.options.secret is not None:
+            headers[SIGNATURE_HEADER] = sign(self.options.secret.reveal(), data)
+        self.http.post(_reveal(self.options.url), None, headers, raw=data,
+                       what=f"webhook ({self.name})")

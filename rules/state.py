@@ -1,0 +1,113 @@
+"""The alert lifecycle as pure functions: inactive -> pending -> firing -> resolved.
+
+An alert is one rule + one set of labels (its dedup key). The engine feeds each evaluation's
+samples through ``advance`` and, once it knows what is silenced or inhibited, through
+``notification``; both only compute. Persisting the result (``to_doc``) after every change is
+what lets a restarted engine carry on without paging again or forgetting an open alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from collector.event import ms_to_iso
+from rules.schema import Rule
+
+PENDING, FIRING, RESOLVED, INACTIVE = "pending", "firing", "resolved", "inactive"
+
+
+def dedup_key(rule: str, labels: dict[str, str]) -> str:
+    """Stable across restarts and hosts: the same rule and labels always give the same key."""
+    text = "\x1f".join([rule, *(f"{k}={v}" for k, v in sorted(labels.items()))])
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(slots=True)
+class Alert:
+    rule: str
+    labels: dict[str, str]
+    key: str
+    state: str
+    severity: str
+    active_since_ms: int
+    last_eval_ms: int
+    value: float | None = None
+    fired_ms: int | None = None
+    resolved_ms: int | None = None
+    last_notified_ms: int | None = None
+    annotations: dict[str, str] = field(default_factory=dict)
+    # Not persisted, set by the engine each evaluation: the sample behind the alert (None
+    # when its group vanished) and the state it moved to in this evaluation (None: stayed).
+    sample: Any = field(default=None, compare=False, repr=False)
+    moved: str | None = field(default=None, compare=False)
+
+    def to_doc(self) -> dict:
+        return {
+            "rule": self.rule, "labels": self.labels, "state": self.state,
+            "severity": self.severity, "active_since_ms": self.active_since_ms,
+            "last_eval_ms": self.last_eval_ms, "value": self.value, "fired_ms": self.fired_ms,
+            "resolved_ms": self.resolved_ms, "last_notified_ms": self.last_notified_ms,
+            "annotations": self.annotations,
+        }
+
+    @staticmethod
+    def from_doc(key: str, d: dict) -> Alert:
+        return Alert(
+            rule=d["rule"], labels=dict(d["labels"]), key=key, state=d["state"],
+            severity=d.get("severity", "warning"), active_since_ms=d["active_since_ms"],
+            last_eval_ms=d.get("last_eval_ms", d["active_since_ms"]), value=d.get("value"),
+            fired_ms=d.get("fired_ms"), resolved_ms=d.get("resolved_ms"),
+            last_notified_ms=d.get("last_notified_ms"),
+            annotations=dict(d.get("annotations") or {}),
+        )
+
+    def history(self, at_ms: int, **extra: Any) -> dict:
+        """An alert history document (index ``alerts``), as the Alerts board reads them."""
+        return {
+            "@timestamp": ms_to_iso(at_ms), "rule": self.rule, "state": self.state,
+            "severity": self.severity, "value": self.value, "labels": self.labels,
+            "dedup_key": self.key, "summary": self.annotations.get("summary", ""), **extra,
+        }
+
+
+def advance(prev: Alert | None, active: bool, *, rule: Rule, labels: dict[str, str],
+            value: float | None, at_ms: int) -> tuple[Alert | None, str | None]:
+    """(the alert after this evaluation or None when there is nothing to remember, the state
+    it moved to or None when it stayed)."""
+    if prev is None or prev.state == RESOLVED:
+        if not active:
+            return None, None
+        state = FIRING if rule.for_ms == 0 else PENDING
+        alert = Alert(rule.name, labels, dedup_key(rule.name, labels), state, rule.severity,
+                      active_since_ms=at_ms, last_eval_ms=at_ms, value=value,
+                      fired_ms=at_ms if state == FIRING else None)
+        return alert, state
+    alert = replace(prev, last_eval_ms=at_ms, value=value if active else prev.value,
+                    severity=rule.severity)
+    if prev.state == PENDING:
+        if not active:
+            return replace(alert, state=INACTIVE), INACTIVE
+        if at_ms - prev.active_since_ms >= rule.for_ms:
+            return replace(alert, state=FIRING, fired_ms=at_ms), FIRING
+        return alert, None
+    if not active:  # firing
+        return replace(alert, state=RESOLVED, resolved_ms=at_ms), RESOLVED
+    return alert, None
+
+
+def notification(alert: Alert, *, rule: Rule, suppressed: bool, at_ms: int) -> str | None:
+    """``firing`` or ``resolved`` when this alert should be sent now, else None.
+
+    A firing alert is sent when first unsuppressed and again every ``repeat_interval``; a
+    resolve is sent only for an alert that was sent, silenced or not, so no page stays open.
+    """
+    if alert.state == RESOLVED:
+        return RESOLVED if rule.send_resolved and alert.last_notified_ms is not None else None
+    if alert.state != FIRING or suppressed:
+        return None
+    last = alert.last_notified_ms
+    if last is None or at_ms - last >= rule.repeat_interval_ms:
+        return FIRING
+    return None

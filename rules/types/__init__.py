@@ -1,0 +1,101 @@
+"""Rule types: one module each, found by name, so a new type is one new file here.
+
+A type module defines:
+
+- ``KEYS``: the rule keys it reads beyond the common ones (name, filter, window, ...);
+- ``CONTEXT``: template variables its samples provide (beyond ``COMMON_VARIABLES``);
+- ``parse(section) -> spec``: its own settings, validated with file:line errors;
+- ``index(spec) -> str``: the store index its filters and group_by apply to;
+- ``queries(rule, at_ms) -> list[MetricQuery]`` and
+  ``evaluate(rule, at_ms, results) -> list[Sample]``: pure, so the engine can batch every
+  rule's queries into one ``store.metrics`` call and share identical ones;
+- optionally ``check(rule, section)``: checks that need the whole rule (group_by and
+  type settings together); ``EXTRA_LABELS``: labels its alerts carry beyond group_by;
+  ``examples(rule, sample, at_ms, store, limit) -> list[str]``: sample message IDs for a
+  page, when the events index (the engine's default) is not where they are.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+from collector.config_values import Section
+from collector.store.base import Agg, MetricQuery, MetricRow
+from collector.yamlconf import did_you_mean
+from rules.schema import Rule
+
+COMMON_VARIABLES = ("rule", "severity", "value", "window", "for", "message_ids", "trace_url",
+                    "description")
+
+
+@cache
+def registry() -> dict[str, ModuleType]:
+    pkg = importlib.import_module(__name__)
+    return {
+        info.name: importlib.import_module(f"{__name__}.{info.name}")
+        for info in pkgutil.iter_modules(pkg.__path__)
+        if not info.name.startswith("_")
+    }
+
+
+def get(name: str) -> ModuleType:
+    types = registry()
+    if name not in types:
+        raise KeyError(did_you_mean(name, types) or f"expected one of {', '.join(sorted(types))}")
+    return types[name]
+
+
+def window_query(rule: Rule, at_ms: int, agg: Agg = Agg("count"), *, index: str = "events",
+                 start_ms: int | None = None, end_ms: int | None = None,
+                 time_field: str = "@timestamp", extra_group: tuple[str, ...] = (),
+                 max_groups: int | None = None) -> MetricQuery:
+    """The rule's filters and groups over its window ending at ``at_ms`` (or the given span)."""
+    return MetricQuery(
+        index=index,  # type: ignore[arg-type]
+        start_ms=at_ms - rule.window_ms if start_ms is None else start_ms,
+        end_ms=at_ms if end_ms is None else end_ms,
+        agg=agg,
+        filters=rule.filters,
+        group_by=rule.group_by + extra_group,
+        time_field=time_field,
+        max_groups=max_groups or rule.max_groups,
+    )
+
+
+def group_key(row: MetricRow, fields: tuple[str, ...]) -> tuple[str, ...]:
+    """Group values as text, so YAML-written expectations match typed store keys."""
+    return tuple("" if row.group.get(f) is None else str(row.group.get(f)) for f in fields)
+
+
+def bounds(s: Section) -> tuple[float | None, float | None]:
+    """``above`` / ``below`` (at least one): the condition holds outside them."""
+    above, below = number(s, "above"), number(s, "below")
+    if above is None and below is None:
+        raise s.error("above", "is required (or below)", "e.g. above: 10")
+    return above, below
+
+
+def breaches(value: float | None, above: float | None, below: float | None) -> bool:
+    if value is None:
+        return False
+    return (above is not None and value > above) or (below is not None and value < below)
+
+
+def number(s: Section, key: str, default: float | None = None, *, minimum: float | None = None,
+           maximum: float | None = None) -> Any:
+    value = s.raw(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise s.error(key, f"expected a number, got {value!r}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise s.error(key, f"expected a number in [{minimum}, {maximum}], got {value!r}")
+    return value
+
+
+def duration(s: Section, key: str, default: str, *, minimum_ms: int = 1) -> int:
+    return s.duration_ms(key, default, minimum_ms=minimum_ms)

@@ -1,0 +1,84 @@
+"""A flow, partner or system that should be active sent fewer than ``min_events`` in the window.
+
+Which groups should be active: ``expected`` (listed) and/or those seen in the ``seen_within``
+span before the window (so a new partner is covered without editing the rule). ``active`` is
+the business calendar: outside it silence is normal and nothing fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.config_values import Section
+from collector.store.base import MetricQuery, MetricRow
+from rules.schema import Rule, Sample
+from rules.timewindows import KEYS as WINDOW_KEYS
+from rules.timewindows import TimeWindow, parse_window
+from rules.types import duration, group_key, number, window_query
+
+KEYS = ("min_events", "expected", "seen_within", "active")
+CONTEXT = ("count", "min_events")
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    min_events: int
+    expected: tuple[dict[str, str], ...]
+    seen_within_ms: int | None
+    active: TimeWindow | None
+
+
+def parse(s: Section) -> Spec:
+    expected_raw = s.raw("expected", [])
+    if not isinstance(expected_raw, list) or not all(isinstance(e, dict) for e in expected_raw):
+        raise s.error("expected", "expected a list of groups like {midwatch.flow: o2c}")
+    expected = tuple({str(k): str(v) for k, v in e.items()} for e in expected_raw)
+    seen = duration(s, "seen_within", "0s", minimum_ms=0) or None
+    active = parse_window(s.sub("active", WINDOW_KEYS)) if s.has("active") else None
+    return Spec(int(number(s, "min_events", 1, minimum=1)), expected, seen, active)
+
+
+def check(rule: Rule, s: Section) -> None:
+    """Expected groups must name exactly the rule's group_by fields."""
+    for i, group in enumerate(rule.spec.expected):
+        if set(group) != set(rule.group_by):
+            raise s.doc.error((*s.path, "expected", i),
+                              f"group {group} does not match group_by {list(rule.group_by)}",
+                              "give one value per group_by field")
+    if not rule.group_by and (rule.spec.expected or rule.spec.seen_within_ms):
+        raise s.error("group_by", "expected/seen_within need group_by",
+                      "without group_by the rule watches all matching events as one")
+    if rule.group_by and not (rule.spec.expected or rule.spec.seen_within_ms):
+        raise s.error("expected", "which groups should be active?",
+                      "list them in expected, or set seen_within: 7d")
+
+
+def index(spec: Spec) -> str:
+    return "events"
+
+
+def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
+    qs = [window_query(rule, at_ms)]
+    if rule.spec.seen_within_ms:
+        start = at_ms - rule.window_ms
+        qs.append(window_query(rule, at_ms, start_ms=start - rule.spec.seen_within_ms,
+                               end_ms=start))
+    return qs
+
+
+def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
+    spec: Spec = rule.spec
+    if spec.active is not None and not spec.active.contains(at_ms):
+        return []
+    counts = {group_key(r, rule.group_by): r.count for r in results[0]}
+    expected = {tuple(g[f] for f in rule.group_by) for g in spec.expected}
+    if spec.seen_within_ms:
+        expected |= {group_key(row, rule.group_by) for row in results[1]}
+    if not rule.group_by:
+        expected = {()}
+    out = []
+    for key in sorted(expected):
+        count = counts.get(key, 0)
+        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), float(count),
+                          count < spec.min_events, {"count": count, "min_events": spec.min_events}))
+    return out

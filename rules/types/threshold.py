@@ -1,0 +1,43 @@
+"""Count of matching events per group in the window, outside a bound (``above``/``below``).
+
+``below`` only sees groups with at least one event; for "too few or none" use ``absence``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.config_values import Section
+from collector.store.base import MetricQuery, MetricRow
+from rules.schema import Rule, Sample
+from rules.types import bounds, breaches, window_query
+
+KEYS = ("above", "below")
+CONTEXT = ("count", "above", "below")
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    above: float | None
+    below: float | None
+
+
+def parse(s: Section) -> Spec:
+    return Spec(*bounds(s))
+
+
+def index(spec: Spec) -> str:
+    return "events"
+
+
+def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
+    return [window_query(rule, at_ms)]
+
+
+def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
+    spec: Spec = rule.spec
+    return [
+        Sample(row.group, float(row.count), breaches(row.count, spec.above, spec.below),
+               {"count": row.count, "above": spec.above, "below": spec.below})
+        for row in results[0]
+    ]

@@ -6,7 +6,13 @@ from __future__ import annotations
 from collector.catalog import Flow, Stage
 from collector.trace import Hop
 from collector.tracebuild import (
-    add_hops, mark_stuck, merge, new_trace, overdue, retries, settle,
+    add_hops,
+    mark_stuck,
+    merge,
+    new_trace,
+    overdue,
+    retries,
+    settle,
 )
 
 T0 = 1_700_000_000_000

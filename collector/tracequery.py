@@ -1,0 +1,140 @@
+"""Questions people ask of traces, and the text that answers them.
+
+``midwatch trace``/``traces``/``reconcile`` print what these functions build; keeping the
+formatting here (pure, over plain Trace values) lets the CLI stay a shell and lets tests check
+the exact text without a terminal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collector.event import ms_to_iso
+from collector.store.base import Store
+from collector.trace import Trace
+
+# The most traces one reconciliation reads; beyond it the answer says it is partial.
+RECONCILE_LIMIT = 10_000
+MAX_CELL = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation:
+    """Messages of a flow that reached ``from_stage`` in the window, split by whether they
+    also reached ``to_stage``."""
+
+    flow: str
+    from_stage: str
+    to_stage: str
+    since_ms: int
+    reached_both: int
+    missing: list[Trace]
+    truncated: bool
+
+    @property
+    def reached_from(self) -> int:
+        return self.reached_both + len(self.missing)
+
+    def to_doc(self) -> dict:
+        return {
+            "flow": self.flow, "from": self.from_stage, "to": self.to_stage,
+            "since": ms_to_iso(self.since_ms), "reached_from": self.reached_from,
+            "reached_both": self.reached_both, "missing_count": len(self.missing),
+            "truncated": self.truncated,
+            "missing": [{"trace_key": t.trace_key, "ids": t.ids, "status": t.status,
+                         "last_stage": t.stages[-1] if t.stages else None,
+                         "last_seen": ms_to_iso(t.last_seen_ms)} for t in self.missing],
+        }
+
+
+def reconcile(store: Store, flow: str, from_stage: str, to_stage: str,
+              since_ms: int) -> Reconciliation:
+    reached = store.search_traces(flow=flow, stage=from_stage, since_ms=since_ms,
+                                  limit=RECONCILE_LIMIT)
+    missing = [t for t in reached if to_stage not in t.stages]
+    missing.sort(key=lambda t: (t.started_ms, t.trace_key))
+    return Reconciliation(flow, from_stage, to_stage, since_ms,
+                          reached_both=len(reached) - len(missing), missing=missing,
+                          truncated=len(reached) >= RECONCILE_LIMIT)
+
+
+# ------------------------------------------------------------------ text
+
+
+def _cell(value: object) -> str:
+    text = "-" if value is None or value == "" else str(value).replace("\n", " ")
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
+
+
+def table(headers: list[str], rows: list[list[object]]) -> str:
+    """Columns padded to their widest cell; the last column is left ragged."""
+    cells = [headers, *[[_cell(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers) - 1)]
+    lines = []
+    for r in cells:
+        lines.append("  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)),
+                                r[-1]]).rstrip())
+    return "\n".join(lines)
+
+
+def duration_text(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms}ms"
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def render_trace(t: Trace) -> str:
+    status = t.status + (" (SLA breached)" if t.sla_breached else "")
+    if t.dead_lettered:
+        status += " (dead-lettered)"
+    head = [
+        f"trace     {t.trace_key}",
+        f"flow      {t.flow}" + (f"   partner {t.partner}" if t.partner else ""),
+        f"status    {status}",
+        f"started   {ms_to_iso(t.started_ms)}   duration {duration_text(t.duration_ms)}"
+        + (f"   SLA {duration_text(t.sla_ms)}" if t.sla_ms else ""),
+        f"hops      {t.hop_count}   errors {t.error_count}   retries {t.retry_count}",
+        f"ids       {', '.join(t.ids)}",
+    ]
+    if t.hop_count > len(t.hops):
+        head.append(f"          (showing the first and last {len(t.hops)} of {t.hop_count} hops)")
+    rows = [[ms_to_iso(h.timestamp_ms), h.stage, h.service, h.platform, h.outcome,
+             "" if h.latency_ms is None else "+" + duration_text(h.latency_ms),
+             h.error_message or ""] for h in t.hops]
+    hops = table(["TIME", "STAGE", "SERVICE", "PLATFORM", "OUTCOME", "LATENCY", "ERROR"], rows)
+    return "\n".join(head) + "\n\n" + hops
+
+
+def render_traces(traces: list[Trace]) -> str:
+    rows = [[t.trace_key, t.flow, t.partner, t.status + ("*" if t.sla_breached else ""),
+             ms_to_iso(t.started_ms), duration_text(t.duration_ms), t.hop_count,
+             t.stages[-1] if t.stages else None] for t in traces]
+    text = table(["TRACE", "FLOW", "PARTNER", "STATUS", "STARTED", "DURATION", "HOPS",
+                  "LAST STAGE"], rows)
+    if any(t.sla_breached for t in traces):
+        text += "\n* SLA breached"
+    return text
+
+
+def render_reconciliation(r: Reconciliation) -> str:
+    lines = [
+        f"flow {r.flow}: since {ms_to_iso(r.since_ms)}, {r.reached_from} reached {r.from_stage}, "
+        f"{r.reached_both} also reached {r.to_stage}, {len(r.missing)} did not",
+    ]
+    if r.truncated:
+        lines.append(f"(only the latest {RECONCILE_LIMIT} traces were compared; narrow --since)")
+    if r.missing:
+        rows = [[t.trace_key, t.status, t.stages[-1] if t.stages else None,
+                 ms_to_iso(t.last_seen_ms), ", ".join(i for i in t.ids if i != t.trace_key)]
+                for t in r.missing]
+        lines += ["", table(["TRACE", "STATUS", "LAST STAGE", "LAST SEEN", "OTHER IDS"], rows)]
+    return "\n".join(lines)

@@ -72,7 +72,7 @@ def load_rules_config(doc: Doc) -> RulesConfig:
     problem found (the first per rule or section), so validation reports them all at once."""
     out = RulesConfig()
     try:
-        out.notifiers = _notifiers(doc)
+        out.notifiers = load_notifiers(doc)
         s = Section(doc, ("rules",), doc.data.get("rules"), RULES_KEYS)
         out.interval_ms = s.duration_ms("interval", "30s", minimum_ms=1000)
         out.external_url = (s.text("external_url", "") or "").rstrip("/")
@@ -109,7 +109,7 @@ def _known(s: Section, key: str, notifiers: dict) -> tuple[str, ...]:
     return names
 
 
-def _notifiers(doc: Doc) -> dict[str, Notifier]:
+def load_notifiers(doc: Doc) -> dict[str, Notifier]:
     raw = doc.data.get("notifiers") or {}
     if not isinstance(raw, dict):
         raise doc.error(("notifiers",), "expected a mapping of name: {type: ..., ...}")

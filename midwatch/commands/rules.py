@@ -1,7 +1,329 @@
-"""Placeholder until the owning change lands: registers no subcommand yet."""
+"""``midwatch rules ...`` and ``midwatch silence ...``: argument handling and printing only.
+
+Exit status: 0 success; 1 validation errors, failed rule tests or a silence not found;
+2 a config or store that cannot be used.
+"""
+
+from __future__ import annotations
 
 import argparse
+import getpass
+import json
+import signal
+import sys
+import threading
+import time
+
+from collector.yamlconf import ConfigError
+
+_CONFIG_HELP = "config file (default: $MIDWATCH_CONFIG)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    p = sub.add_parser("rules", help="validate, test, evaluate and run alert rules")
+    rs = p.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
+
+    v = rs.add_parser("validate", help="check rule files or a config file; exit 1 on errors")
+    v.add_argument("paths", nargs="+", metavar="PATH",
+                   help="rule files, directories of them, or a config file")
+    v.add_argument("-c", "--config", metavar="FILE",
+                   help="config whose notifiers the rules may name (checks notify:)")
+    v.set_defaults(func=validate)
+
+    t = rs.add_parser("test", help="run rule test files; exit 1 when an expectation fails")
+    t.add_argument("files", nargs="+", metavar="FILE")
+    t.set_defaults(func=test)
+
+    e = rs.add_parser("eval", help="evaluate all rules once at a time, without notifying")
+    e.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    e.add_argument("--at", required=True, metavar="TIMESTAMP",
+                   help="ISO-8601 time, epoch milliseconds or 'now'")
+    e.add_argument("--json", action="store_true", help="one JSON object per alert")
+    e.set_defaults(func=evaluate)
+
+    r = rs.add_parser("run", help="evaluate the rules every interval and notify")
+    r.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    r.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    r.set_defaults(func=run)
+
+    ls = rs.add_parser("list", help="show the loaded rules and notifiers (secrets hidden)")
+    ls.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    ls.set_defaults(func=list_rules)
+
+    s = sub.add_parser("silence", help="mute matching alerts for a while")
+    ss = s.add_subparsers(dest="silence_command", metavar="COMMAND", required=True)
+    a = ss.add_parser("add", help="add a silence")
+    a.add_argument("--match", required=True, metavar="LABEL=VALUE,...",
+                   help="matchers, e.g. rule=o2c-failures,flow=o2c (also !=, =~, !~)")
+    a.add_argument("--for", dest="duration", required=True, metavar="DURATION", help="e.g. 2h")
+    a.add_argument("--comment", required=True, help="why: the next on-call reads it")
+    a.add_argument("--author", default=None, help="who (default: the login name)")
+    a.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    a.set_defaults(func=silence_add)
+    sl = ss.add_parser("list", help="list active and recently expired silences")
+    sl.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    sl.set_defaults(func=silence_list)
+    se = ss.add_parser("expire", help="end a silence now")
+    se.add_argument("id", metavar="ID")
+    se.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    se.set_defaults(func=silence_expire)
+
+
+def _fail(command: str, exc: Exception, code: int = 2) -> int:
+    print(f"midwatch {command}: {exc}", file=sys.stderr)
+    return code
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+# ------------------------------------------------------------------ rules validate / test
+
+def validate(args: argparse.Namespace) -> int:
+    from collector.yamlconf import load
+    from rules.config import load_notifiers, load_rules_config
+    from rules.loader import load_rules
+
+    errors: list[ConfigError] = []
+    rule_paths: list[str] = []
+    n_rules = 0
+    notifiers = None
+    try:
+        if args.config:
+            notifiers = set(load_notifiers(load(args.config)))
+        for path in args.paths:
+            if path.endswith((".yaml", ".yml")) and _is_config(path):
+                cfg = load_rules_config(load(path))
+                errors += cfg.errors
+                n_rules += len(cfg.rules)
+            else:
+                rule_paths.append(path)
+    except ConfigError as exc:
+        errors.append(exc)
+    if rule_paths:
+        loaded = load_rules(rule_paths, notifiers)
+        errors += loaded.errors
+        n_rules += len(loaded.rules)
+    for exc in errors:
+        print(exc, file=sys.stderr)
+    print(f"{n_rules} rules valid, {len(errors)} error(s)")
+    return 1 if errors else 0
+
+
+def _is_config(path: str) -> bool:
+    """A config file has a ``rules:`` mapping (paths, interval); a rule file a list."""
+    from collector.yamlconf import load
+
+    try:
+        return isinstance(load(path).data.get("rules"), dict)
+    except (ConfigError, AttributeError):
+        return False
+
+
+def test(args: argparse.Namespace) -> int:
+    from rules.testing import run_file
+
+    failed = 0
+    for path in args.files:
+        try:
+            report = run_file(path)
+        except ConfigError as exc:
+            print(f"ERROR {exc}")
+            failed += 1
+            continue
+        if report.ok:
+            print(f"PASS  {path} ({report.evaluations} evaluations)")
+        else:
+            failed += 1
+            print(f"FAIL  {path}")
+            for text in report.failures:
+                print(text)
+    print(f"{len(args.files) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+# ------------------------------------------------------------------ config + store commands
+
+def _open(args: argparse.Namespace):
+    """(rules config, store) from ``-c``; ConfigError for anything wrong with either."""
+    from collector.config import load_config
+    from collector.store.base import StoreError
+    from rules.config import load_rules_config
+
+    config = load_config(args.config)
+    rules_config = load_rules_config(config.doc)
+    if rules_config.errors:
+        raise rules_config.errors[0]
+    store = config.open_store()
+    try:
+        store.setup()
+    except StoreError as exc:
+        store.close()
+        raise ConfigError(config.file, None, "store", f"store not usable: {exc}") from None
+    return rules_config, store
+
+
+def _parse_at(text: str) -> int:
+    from rules.testing import to_ms
+
+    if text == "now":
+        return _now_ms()
+    return to_ms(int(text) if text.isdigit() else text)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    from rules.engine import Engine, with_examples
+
+    try:
+        at = _parse_at(args.at)
+    except ValueError:
+        return _fail("rules eval", f"--at: expected ISO-8601, epoch ms or now; got {args.at!r}")
+    try:
+        rules_config, store = _open(args)
+    except ConfigError as exc:
+        return _fail("rules eval", exc)
+    try:
+        engine = Engine(rules_config, store, persist=False)
+        outcome = engine.evaluate(at)
+        alerts = with_examples(engine, outcome, at)
+    finally:
+        store.close()
+    by_name = {r.name: r for r in rules_config.rules}
+    for alert in alerts:
+        doc = {"rule": alert.rule, "labels": alert.labels, "state": alert.state,
+               "value": alert.value, "summary": alert.annotations.get("summary", ""),
+               "severity": alert.severity, "dedup_key": alert.key,
+               "notify": list(rules_config.notifiers_of(by_name[alert.rule]))}
+        if args.json:
+            print(json.dumps(doc, sort_keys=True))
+        else:
+            labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
+            print(f"{alert.state:<8} {alert.rule} {{{labels}}} value={alert.value} "
+                  f"-> {', '.join(doc['notify']) or 'no notifier'}"
+                  + (f"\n         {doc['summary']}" if doc["summary"] else ""))
+    for name, reason in outcome.failed_rules.items():
+        print(f"midwatch rules eval: rule {name} not evaluated: {reason}", file=sys.stderr)
+    return 1 if outcome.failed_rules else 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from collector.logsetup import setup_logging
+    from rules.scheduler import RuleScheduler
+
+    setup_logging(args.log_level)
+    try:
+        rules_config, store = _open(args)
+    except ConfigError as exc:
+        return _fail("rules run", exc)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    scheduler = RuleScheduler(rules_config, store)
+    scheduler.start()
+    print(f"midwatch rules: {len(scheduler.engine.rules)} rules every "
+          f"{rules_config.interval_ms // 1000}s", file=sys.stderr)
+    done.wait()
+    scheduler.stop()
+    store.close()
+    return 0
+
+
+def list_rules(args: argparse.Namespace) -> int:
+    from rules.config import describe_notifier
+
+    try:
+        rules_config, store = _open(args)
+    except ConfigError as exc:
+        return _fail("rules list", exc)
+    store.close()
+    print("rules:")
+    for r in rules_config.rules:
+        notify = ", ".join(rules_config.notifiers_of(r)) or "-"
+        state = "" if r.enabled else " (disabled)"
+        print(f"  {r.name}{state}: {r.type}, {r.severity}, window {r.window_ms // 1000}s, "
+              f"by [{', '.join(r.group_by)}] -> {notify}   ({r.origin})")
+    print("notifiers:")
+    for name, n in sorted(rules_config.notifiers.items()):
+        print(f"  {name}: {json.dumps(describe_notifier(n), default=str)}")
+    return 0
+
+
+# ------------------------------------------------------------------ silences
+
+def _silences(args: argparse.Namespace):
+    from collector.config import load_config
+    from rules.silences import Silences
+
+    config = load_config(args.config)
+    store = config.open_store()
+    store.setup()
+    return Silences(store), store
+
+
+def _show_silence(s, now_ms: int) -> str:
+    from collector.event import ms_to_iso
+
+    state = "active" if s.active(now_ms) else ("pending" if s.starts_ms > now_ms else "expired")
+    matchers = ",".join(str(m) for m in s.matchers)
+    return (f"{s.id}  {state:<7}  {matchers}  until {ms_to_iso(s.ends_ms)}  "
+            f"by {s.created_by}: {s.comment}")
+
+
+def silence_add(args: argparse.Namespace) -> int:
+    from collector.store.base import StoreError
+    from collector.yamlconf import parse_duration_ms
+    from rules.silences import new_silence
+
+    try:
+        silence = new_silence(args.match, parse_duration_ms(args.duration), args.comment,
+                              args.author or getpass.getuser(), _now_ms())
+    except ValueError as exc:
+        return _fail("silence add", exc, 1)
+    try:
+        book, store = _silences(args)
+        try:
+            book.add(silence)
+        finally:
+            store.close()
+    except (ConfigError, StoreError) as exc:
+        return _fail("silence add", exc)
+    print(_show_silence(silence, _now_ms()))
+    return 0
+
+
+def silence_list(args: argparse.Namespace) -> int:
+    from collector.store.base import StoreError
+
+    now = _now_ms()
+    try:
+        book, store = _silences(args)
+        try:
+            silences = book.all(now)
+        finally:
+            store.close()
+    except (ConfigError, StoreError) as exc:
+        return _fail("silence list", exc)
+    for s in silences:
+        print(_show_silence(s, now))
+    if not silences:
+        print("no silences")
+    return 0
+
+
+def silence_expire(args: argparse.Namespace) -> int:
+    from collector.store.base import StoreError
+
+    now = _now_ms()
+    try:
+        book, store = _silences(args)
+        try:
+            ended = book.expire(args.id, now)
+        finally:
+            store.close()
+    except KeyError:
+        return _fail("silence expire", f"no silence with ID {args.id}", 1)
+    except (ConfigError, StoreError) as exc:
+        return _fail("silence expire", exc)
+    print(_show_silence(ended, now))
+    return 0

@@ -20,7 +20,7 @@ import orjson
 import urllib3
 
 from collector.event import ms_to_iso
-from collector.yamlconf import registered_secrets
+from collector.logsetup import mask_secrets as redact
 
 log = logging.getLogger("midwatch.rules.notify")
 
@@ -69,6 +69,7 @@ class SendError(Exception):
     """A send failed; ``retryable`` when trying again later may succeed (5xx, 429, network)."""
 
     def __init__(self, message: str, *, retryable: bool):
+        # Vendors sometimes echo keys or URLs back in error bodies.
         super().__init__(redact(message))
         self.retryable = retryable
 
@@ -79,14 +80,6 @@ class Notifier(Protocol):
 
     def send(self, n: Notification) -> None:
         """Deliver or raise SendError."""
-
-
-def redact(text: str) -> str:
-    """Mask every loaded secret: vendors sometimes echo keys or URLs back in error bodies."""
-    for secret in registered_secrets():
-        if len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
 
 
 def truncate(text: str, limit: int) -> str:

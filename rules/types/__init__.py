@@ -28,6 +28,7 @@ from collector.store.base import Agg, MetricQuery, MetricRow
 from collector.yamlconf import did_you_mean
 from rules.schema import Rule
 
+COUNT = Agg("count")
 COMMON_VARIABLES = ("rule", "severity", "value", "window", "for", "message_ids", "trace_url",
                     "description")
 
@@ -49,7 +50,7 @@ def get(name: str) -> ModuleType:
     return types[name]
 
 
-def window_query(rule: Rule, at_ms: int, agg: Agg = Agg("count"), *, index: str = "events",
+def window_query(rule: Rule, at_ms: int, agg: Agg = COUNT, *, index: str = "events",
                  start_ms: int | None = None, end_ms: int | None = None,
                  time_field: str = "@timestamp", extra_group: tuple[str, ...] = (),
                  max_groups: int | None = None) -> MetricQuery:

@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from collector.catalog import Catalog
 from collector.event import Event
@@ -57,11 +56,11 @@ SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one c
 class _Live:
     trace: Trace
     # Hops added since the last successful write: re-applied to a fresh copy after a conflict.
-    pending: list[Hop] = field(default_factory=list)
+    pending: tuple[Hop, ...] = ()
     # Stored traces merged into this one, deleted with its next write.
-    doomed: list[Trace] = field(default_factory=list)
+    doomed: tuple[Trace, ...] = ()
     # Link IDs not yet looked up in the store: a trace found there may hold them.
-    unchecked: list[str] = field(default_factory=list)
+    unchecked: tuple[str, ...] = ()
     # The store has been consulted since this trace was (re)built: memory is at least as new
     # as the stored copy under its key.
     known: bool = False
@@ -75,11 +74,13 @@ class Correlator:
         self.catalog, self.store = catalog, store
         self.max_in_flight, self.idle_ttl_s = max_in_flight, idle_ttl_ms / 1000
         self.max_hops = max_hops
-        self._live: OrderedDict[str, _Live] = OrderedDict()  # LRU: least recent first
+        # In LRU order, least recent first (a plain dict keeps insertion order and costs a
+        # third of an OrderedDict per entry, which counts at a million traces).
+        self._live: dict[str, _Live] = {}
         self._index: dict[str, str] = {}  # link ID -> trace_key of a live trace
         # Keys of traces recently dropped from memory, by their IDs: a store's search may not
         # see a fresh write yet, but a fetch by key always does.
-        self._evicted: OrderedDict[str, str] = OrderedDict()
+        self._evicted: dict[str, str] = {}
         self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
                         "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
                         "stuck_marked": 0}
@@ -101,14 +102,14 @@ class Correlator:
             t = live.trace
             self._add_ids(live, ev.ids)
             if add_hops(t, [hop], max_hops=self.max_hops):
-                live.pending.append(hop)
+                live.pending += (hop,)
                 live.dirty = True
             if t.flow == "unknown" and ev.flow != "unknown":
                 t.flow = ev.flow
             t.partner = t.partner or ev.partner
             settle(t, self.catalog.flow(t.flow))
             live.touched = now
-            self._live.move_to_end(t.trace_key)
+            self._live[t.trace_key] = self._live.pop(t.trace_key)  # most recent last
 
     def _join(self, ev: Event, links: list[str], hop: Hop) -> _Live:
         keys = list(dict.fromkeys(k for k in map(self._index.get, links) if k is not None))
@@ -140,7 +141,7 @@ class Correlator:
             live.dirty = True
             if self.catalog.is_link(i):
                 self._index[i] = t.trace_key
-                live.unchecked.append(i)
+                live.unchecked += (i,)
 
     def _refuse(self, a: Trace, b: Trace) -> None:
         self._counts["merges_refused"] += 1
@@ -173,7 +174,7 @@ class Correlator:
                     unchecked=a.unchecked + b.unchecked, known=a.known and b.known,
                     dirty=True, touched=max(a.touched, b.touched))
         if gone.version is not None and gone.trace_key != kept.trace_key:
-            out.doomed.append(gone)
+            out.doomed += (gone,)
         settle(kept, self.catalog.flow(kept.flow))
         self._adopt(out)
         return out
@@ -200,7 +201,7 @@ class Correlator:
                 if lost:
                     self._rewind(live)
                 else:
-                    live.pending, live.doomed, live.dirty = [], [], False
+                    live.pending, live.doomed, live.dirty = (), (), False
             if not conflicts:
                 break
         else:
@@ -215,8 +216,8 @@ class Correlator:
                   last_seen_ms=old.started_ms, flow=old.flow, partner=old.partner)
         add_hops(t, live.pending, max_hops=self.max_hops)
         settle(t, self.catalog.flow(t.flow))
-        live.trace, live.doomed, live.known, live.dirty = t, [], False, True
-        live.unchecked = [i for i in t.ids if self.catalog.is_link(i)]
+        live.trace, live.doomed, live.known, live.dirty = t, (), False, True
+        live.unchecked = tuple(i for i in t.ids if self.catalog.is_link(i))
 
     def _resolve(self) -> None:
         """Fetch the stored traces sharing the IDs not yet checked, and fold them in."""
@@ -237,7 +238,7 @@ class Correlator:
             for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK]):
                 found[t.trace_key] = t
         for live in fresh:
-            live.unchecked = []
+            live.unchecked = ()
         for stored in sorted(found.values(), key=lambda t: (t.started_ms, t.trace_key)):
             self._fold(stored)
         for live in self._live.values():
@@ -280,10 +281,10 @@ class Correlator:
             self._forget(live)
             key = live.trace.trace_key
             for i in live.trace.ids:
+                self._evicted.pop(i, None)
                 self._evicted[i] = key
-                self._evicted.move_to_end(i)
             while len(self._evicted) > EVICTED_IDS:
-                self._evicted.popitem(last=False)
+                del self._evicted[next(iter(self._evicted))]
 
     # ------------------------------------------------------------------ time
 

@@ -1,6 +1,7 @@
-"""Count of matching events per group in the window, outside a bound (``above``/``below``).
+"""Count of matching documents per group in the window, outside a bound (``above``/``below``).
 
 ``below`` only sees groups with at least one event; for "too few or none" use ``absence``.
+``index: deadletter`` counts what midwatch could not parse or store (self-monitoring).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collector.store.base import MetricQuery, MetricRow
 from rules.schema import Rule, Sample
 from rules.types import bounds, breaches, window_query
 
-KEYS = ("above", "below")
+KEYS = ("above", "below", "index")
 CONTEXT = ("count", "above", "below")
 
 
@@ -20,18 +21,19 @@ CONTEXT = ("count", "above", "below")
 class Spec:
     above: float | None
     below: float | None
+    index: str = "events"
 
 
 def parse(s: Section) -> Spec:
-    return Spec(*bounds(s))
+    return Spec(*bounds(s), s.choice("index", ("events", "deadletter"), "events"))
 
 
 def index(spec: Spec) -> str:
-    return "events"
+    return spec.index
 
 
 def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
-    return [window_query(rule, at_ms)]
+    return [window_query(rule, at_ms, index=rule.spec.index)]
 
 
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:

@@ -112,6 +112,8 @@ def from_query(index: str, text: str) -> tuple[Filter, ...]:
     pos = 0
     text = text.rstrip()
     while pos < len(text):
+        while text[pos].isspace():
+            pos += 1
         m = _TOKEN_RE.match(text, pos)
         if not m or m.end() == pos:
             raise FieldError(

@@ -1,0 +1,103 @@
+"""Email against a real local SMTP server (aiosmtpd) with STARTTLS and AUTH."""
+
+from __future__ import annotations
+
+import email
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from collector.yamlconf import Secret
+from rules.notify import email as email_notify
+from rules.notify.base import Notification, SendError
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (isinstance(auth_data, LoginPassword) and auth_data.login == b"midwatch"
+          and auth_data.password == b"pa55word")
+    return AuthResult(success=ok, handled=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=tls,
+                            require_starttls=True, authenticator=_authenticator,
+                            auth_require_tls=True, server_hostname="localhost")
+    controller.start()
+    yield inbox, port, cert
+    controller.stop()
+
+
+def _note(action: str = "firing") -> Notification:
+    return Notification(
+        action=action, rule="o2c-failures", key="k1", severity="critical",
+        labels={"flow": "o2c"}, annotations={"summary": "o2c: 12.0% failed",
+                                             "runbook_url": "https://runbooks.example.com/o2c"},
+        value=0.12, starts_ms=1_709_546_400_000, at_ms=1_709_546_700_000,
+        expires_ms=1_709_561_100_000, message_ids=("order-4711",))
+
+
+def _options(port: int, cert: Path, password: str = "pa55word") -> email_notify.Options:
+    return email_notify.Options(host="localhost", port=port, tls="starttls",
+                                sender="midwatch@example.com", to=("oncall@example.com",),
+                                username="midwatch", password=Secret(password, "env:SMTP"),
+                                ca_file=str(cert))
+
+
+def test_email_over_starttls_with_auth(smtp):
+    inbox, port, cert = smtp
+    mailer = email_notify.Email("mail", _options(port, cert))
+    mailer.send(_note())
+    mailer.send(_note("resolved"))
+    (sender, rcpts, raw), (_, _, raw2) = inbox.messages
+    msg, resolved = email.message_from_bytes(raw), email.message_from_bytes(raw2)
+    assert sender == "midwatch@example.com" and rcpts == ["oncall@example.com"]
+    assert msg["Subject"] == "[FIRING] o2c-failures: o2c: 12.0% failed"
+    assert msg["X-Midwatch-Dedup-Key"] == "k1"
+    body = msg.get_payload(decode=True).decode()
+    assert "sample message IDs: order-4711" in body and "Runbook: https://runbooks" in body
+    assert resolved["Subject"].startswith("[RESOLVED] o2c-failures")
+
+
+def test_email_wrong_password_is_not_retried(smtp):
+    _, port, cert = smtp
+    with pytest.raises(SendError) as exc:
+        email_notify.Email("mail", _options(port, cert, "wrong")).send(_note())
+    assert not exc.value.retryable and "login refused (535)" in str(exc.value)
+    assert "wrong" not in str(exc.value)
+
+
+def test_email_refuses_an_unknown_certificate(smtp):
+    _, port, _ = smtp
+    opts = _options(port, Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"))
+    with pytest.raises(SendError, match="SSLCertVerificationError"):
+        email_notify.Email("mail", opts).send(_note())

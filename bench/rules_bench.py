@@ -56,7 +56,7 @@ def documents(n: int, index: str, seed: int = 11):
                          "partner": f"P{i % 20}", "message_id": f"m{i}"},
         }
         if failed:
-            doc["midwatch"]["signature"] = f"sig-{rnd.randrange(200)}"
+            doc["midwatch"]["signature"] = f"sig-{rnd.randrange(8)}"
         yield {"_index": index, "_id": f"b{i}", "_source": doc}
 
 

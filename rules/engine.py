@@ -35,6 +35,8 @@ from rules.state import (
 
 log = logging.getLogger("midwatch.rules")
 
+# One state document per rule holding all its open alerts: a tick that changes many alerts
+# of a rule writes once, not once per alert (bounded by the rule's max_groups).
 STATE_NAMESPACE = "alerts"
 BATCH = 200
 
@@ -63,12 +65,13 @@ class Engine:
     def restore(self) -> None:
         """Take up the alerts a previous run left open, so a restart does not page again."""
         names = {r.name for r in self.rules}
-        for key, doc in self.store.get_state(STATE_NAMESPACE).items():
-            alert = Alert.from_doc(key, doc)
-            if alert.rule in names:
-                self.alerts[key] = alert
-            elif self.persist:  # the rule was deleted: forget its alerts
-                self.store.put_state(STATE_NAMESPACE, key, None)
+        for rule, doc in self.store.get_state(STATE_NAMESPACE).items():
+            if rule not in names:
+                if self.persist:  # the rule was deleted or disabled: forget its alerts
+                    self.store.put_state(STATE_NAMESPACE, rule, None)
+                continue
+            for key, alert in doc.get("alerts", {}).items():
+                self.alerts[key] = Alert.from_doc(key, alert)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, at_ms: int) -> Outcome:
@@ -269,12 +272,12 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ persistence
-    def _save(self, alerts: list[Alert], history: list[dict]) -> None:
+    def _save(self, changed: list[Alert], history: list[dict]) -> None:
         if not self.persist:
             return
-        for alert in alerts:
-            gone = alert.state in (INACTIVE, RESOLVED)
-            self.store.put_state(STATE_NAMESPACE, alert.key, None if gone else alert.to_doc())
+        for rule in sorted({a.rule for a in changed}):
+            alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
+            self.store.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
         if history:
             self.store.append_alert_history(history)
 

@@ -169,7 +169,7 @@ def test_lifecycle_history_and_notifications(loaded, tmp_path):
     rows = loaded.metric(MetricQuery("alerts", T0 - HOUR, T0 + HOUR, group_by=("state",),
                                      filters=(Filter("rule", "eq", "errors"),)))
     assert {r.group["state"]: r.count for r in rows} == {"pending": 1, "firing": 1, "resolved": 1}
-    assert loaded.get_state("alerts") == {}
+    assert loaded.get_state("alerts") == {}  # nothing open: nothing remembered
 
 
 def test_restart_neither_repages_nor_forgets(loaded, tmp_path):

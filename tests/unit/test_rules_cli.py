@@ -86,7 +86,8 @@ def test_scheduler_hook_restores_then_evaluates(config):
     scheduler = scheduler_worker(cfg, store)
     scheduler.tick(T0)
     assert scheduler.restored and scheduler.ticks == 1
-    assert [a["state"] for a in store.get_state("alerts").values()] == ["firing"]
+    (doc,) = store.get_state("alerts").values()
+    assert [a["state"] for a in doc["alerts"].values()] == ["firing"]
     store.close()
 
 

@@ -133,7 +133,7 @@ def describe_notifier(n: Notifier) -> dict:
     for key in getattr(options, "__dataclass_fields__", {}):
         value = getattr(options, key)
         if value not in (None, (), ""):
-            shown[key] = repr(value) if hasattr(value, "reveal") else _plain(value)
+            shown[key] = _plain(value)
     return shown
 
 

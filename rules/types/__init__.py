@@ -96,7 +96,3 @@ def number(s: Section, key: str, default: float | None = None, *, minimum: float
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise s.error(key, f"expected a number in [{minimum}, {maximum}], got {value!r}")
     return value
-
-
-def duration(s: Section, key: str, default: str, *, minimum_ms: int = 1) -> int:
-    return s.duration_ms(key, default, minimum_ms=minimum_ms)

@@ -14,7 +14,7 @@ from collector.store.base import MetricQuery, MetricRow
 from rules.schema import Rule, Sample
 from rules.timewindows import KEYS as WINDOW_KEYS
 from rules.timewindows import TimeWindow, parse_window
-from rules.types import duration, group_key, number, window_query
+from rules.types import group_key, number, window_query
 
 KEYS = ("min_events", "expected", "seen_within", "active")
 CONTEXT = ("count", "min_events")
@@ -33,7 +33,7 @@ def parse(s: Section) -> Spec:
     if not isinstance(expected_raw, list) or not all(isinstance(e, dict) for e in expected_raw):
         raise s.error("expected", "expected a list of groups like {midwatch.flow: o2c}")
     expected = tuple({str(k): str(v) for k, v in e.items()} for e in expected_raw)
-    seen = duration(s, "seen_within", "0s", minimum_ms=0) or None
+    seen = s.duration_ms("seen_within", "0s") or None
     active = parse_window(s.sub("active", WINDOW_KEYS)) if s.has("active") else None
     return Spec(int(number(s, "min_events", 1, minimum=1)), expected, seen, active)
 

@@ -1,7 +1,33 @@
-"""Placeholder until the owning change lands: registers no subcommand yet."""
+"""``midwatch doctor [-c CONFIG]``: one row per configured backend, exit 1 if any fails."""
+
+from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    return None
+    p = sub.add_parser("doctor", help="check every backend the config names")
+    p.add_argument("-c", "--config", help="config file (default: $MIDWATCH_CONFIG)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from collector.config import load_config
+    from collector.doctor import run_checks
+    from collector.yamlconf import ConfigError, registered_secrets
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(f"midwatch doctor: {exc}", file=sys.stderr)
+        return 2
+    rows = run_checks(cfg)
+    secrets = registered_secrets()
+    width = max(len(r.backend) for r in rows)
+    for r in rows:
+        detail = r.detail
+        for s in secrets:
+            detail = detail.replace(s, "***")
+        print(f"{r.backend:<{width}}  {'OK' if r.ok else 'FAIL':<4}  {r.target}  {detail}")
+    return 0 if all(r.ok for r in rows) else 1

@@ -1,0 +1,102 @@
+"""Backend checks for ``midwatch doctor``: can this config reach everything it names?
+
+Each check returns a one-line reason instead of raising, so one dead backend never hides the
+state of the others. Only backends the config actually names are checked.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import urllib3
+
+from collector.config import Config
+
+TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    backend: str
+    target: str
+    ok: bool
+    detail: str
+
+
+def _http_ready(url: str) -> tuple[bool, str]:
+    try:
+        resp = urllib3.request("GET", url, timeout=TIMEOUT_S, retries=False)
+    except urllib3.exceptions.HTTPError as exc:
+        return False, f"cannot reach {url}: {type(exc).__name__}"
+    if resp.status >= 400:
+        return False, f"{url} answered HTTP {resp.status}"
+    return True, f"HTTP {resp.status}"
+
+
+def _store(cfg: Config) -> tuple[bool, str]:
+    try:
+        store = cfg.open_store()
+        try:
+            return True, store.ping()
+        finally:
+            store.close()
+    except Exception as exc:  # any store failure is a row, not a crash
+        return False, str(exc)
+
+
+def _kafka(cfg: Config) -> tuple[bool, str]:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(**cfg.kafka.client_options(), request_timeout_ms=int(TIMEOUT_S * 1000))
+    except KafkaError as exc:
+        return False, f"cannot reach {','.join(cfg.kafka.bootstrap)}: {type(exc).__name__}"
+    try:
+        return True, f"{len(admin.list_topics())} topics"
+    finally:
+        admin.close()
+
+
+def _smtp(host: str, port: int) -> tuple[bool, str]:
+    try:
+        with smtplib.SMTP(host, port, timeout=TIMEOUT_S) as smtp:
+            code, _ = smtp.ehlo()
+            tls = "STARTTLS offered" if smtp.has_extn("starttls") else "no STARTTLS"
+            return code == 250, f"EHLO {code}, {tls}"
+    except OSError as exc:
+        return False, f"cannot reach {host}:{port}: {exc.strerror or exc}"
+
+
+def _section_url(cfg: Config, name: str) -> str | None:
+    data = cfg.section(name).data
+    return data.get("url") if isinstance(data, dict) else None
+
+
+def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
+    """The (backend, target, check) rows this config calls for."""
+    rows: list[tuple[str, str, Callable[[], tuple[bool, str]]]] = []
+    store = cfg.section("store").data or {}
+    kind = store.get("kind", "sqlite") if isinstance(store, dict) else "sqlite"
+    rows.append(("store", kind, lambda: _store(cfg)))
+    raw = cfg.doc.data
+    if "kafka" in raw or any(getattr(i, "type", "") == "kafka" for i in cfg.inputs):
+        rows.append(("kafka", ",".join(cfg.kafka.bootstrap), lambda: _kafka(cfg)))
+    grafana = _section_url(cfg, "grafana")
+    if grafana:
+        rows.append(("grafana", grafana, lambda: _http_ready(grafana.rstrip("/") + "/api/health")))
+    alertmanager = _section_url(cfg, "alertmanager")
+    if alertmanager:
+        rows.append(("alertmanager", alertmanager,
+                     lambda: _http_ready(alertmanager.rstrip("/") + "/-/ready")))
+    smtp = cfg.section("smtp").data
+    if isinstance(smtp, dict) and smtp.get("host"):
+        host, port = str(smtp["host"]), int(smtp.get("port", 25))
+        rows.append(("smtp", f"{host}:{port}", lambda: _smtp(host, port)))
+    return rows
+
+
+def run_checks(cfg: Config) -> list[Check]:
+    return [Check(backend, target, *check()) for backend, target, check in checks(cfg)]

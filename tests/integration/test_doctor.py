@@ -1,0 +1,35 @@
+"""`midwatch doctor` against the real services: a row per backend, exit 1 when one is down."""
+
+from __future__ import annotations
+
+import socket
+
+from midwatch.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_doctor_reports_each_backend(tmp_path, capsys, es_url, kafka_bootstrap, alertmanager_url, unique_name):
+    dead = f"http://127.0.0.1:{_free_port()}"
+    cfg = tmp_path / "midwatch.yaml"
+    cfg.write_text(
+        f"store:\n  kind: elasticsearch\n  elasticsearch:\n    url: {es_url}\n    index_prefix: {unique_name}\n"
+        f"kafka:\n  bootstrap: [{kafka_bootstrap}]\n"
+        f"alertmanager:\n  url: {alertmanager_url}\n"
+        f"grafana:\n  url: {dead}\n"
+    )
+    rc = main(["doctor", "-c", str(cfg)])
+    rows = {line.split()[0]: line.split()[1] for line in capsys.readouterr().out.splitlines()}
+    assert rows == {"store": "OK", "kafka": "OK", "alertmanager": "OK", "grafana": "FAIL"}
+    assert rc == 1
+
+
+def test_doctor_all_ok_exits_zero(tmp_path, capsys):
+    cfg = tmp_path / "midwatch.yaml"
+    cfg.write_text(f"store:\n  kind: sqlite\n  sqlite:\n    path: {tmp_path / 'm.sqlite'}\n")
+    assert main(["doctor", "-c", str(cfg)]) == 0
+    assert capsys.readouterr().out.startswith("store  OK")

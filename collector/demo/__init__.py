@@ -1,0 +1,1 @@
+"""``midwatch demo``: a deterministic synthetic integration landscape, collected end to end."""

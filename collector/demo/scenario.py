@@ -1,0 +1,191 @@
+"""The demo scenario: raw log lines of an order-to-cash landscape, deterministic by seed.
+
+Pure: ``build(seed, messages, now_ms)`` returns file name -> (format, text). Each order passes
+the API gateway (nginx), Mule (order-sync), Kafka (topic ``orders``), Boomi (``Orders to ERP``)
+and the SAP bridge. Some orders fail in a DataWeave mapping, some stop mid-flow (stuck), some
+go through a retry storm in Boomi, one hits a certificate error. EDI: outbound 850s to two
+partners; one of them never sends its 997s.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+OWN_EDI_ID = "ACMECORP"
+PARTNERS = ("GLOBEX", "INITECH")  # INITECH never acknowledges
+S = 1000
+MIN = 60 * S
+
+
+@dataclass
+class Scenario:
+    files: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (format, text)
+    orders: dict[str, str] = field(default_factory=dict)  # order -> planned fate
+
+
+def _nginx_time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
+def _mule_time(ms: int) -> str:
+    d = datetime.fromtimestamp(ms / 1000, UTC)
+    return d.strftime("%Y-%m-%d %H:%M:%S") + f",{ms % 1000:03d}"
+
+
+def _iso(ms: int) -> str:
+    d = datetime.fromtimestamp(ms / 1000, UTC)
+    return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
+
+
+def _mule(level: str, ms: int, n: int, step: int, corr: str, logger: str, msg: str) -> str:
+    return (f"{level:<5} {_mule_time(ms)} [[MuleRuntime].uber.{n % 8:02d}: "
+            f"[order-sync-v2].order-sync.CPU_LITE @5a1b2c3d] "
+            f"[processor: order-sync/processors/{step}; event: {corr}] {logger}: {msg}")
+
+
+LOGGER = "org.mule.runtime.core.internal.processor.LoggerMessageProcessor"
+ERR_LOGGER = "org.mule.runtime.core.internal.exception.OnErrorPropagateHandler"
+
+
+def _boomi(ms: int, exec_id: str, order: str, status: str, message: str | None = None,
+           retry_of: str | None = None) -> str:
+    doc: dict = {"@type": "ExecutionRecord", "executionId": exec_id, "executionTime": _iso(ms),
+                 "status": status, "executionType": "retry_manual" if retry_of else "exec_listener",
+                 "processName": "Orders to ERP", "atomName": "atom-prod-01",
+                 "executionDuration": 900, "inboundDocumentCount": 1,
+                 "outboundDocumentCount": 1 if status == "COMPLETE" else 0,
+                 "trackedFields": {"trackedField": [{"name": "OrderNumber", "value": order}]}}
+    if retry_of:
+        doc["originalExecutionId"] = retry_of
+    if message:
+        doc["message"] = message
+    return json.dumps(doc)
+
+
+def _x12_envelope(sender: str, receiver: str, ms: int, ctrl: int, gs_code: str,
+                  body: list[str], count: int) -> str:
+    d = datetime.fromtimestamp(ms / 1000, UTC)
+    segs = [f"ISA*00*          *00*          *ZZ*{sender:<15}*ZZ*{receiver:<15}*"
+            f"{d:%y%m%d}*{d:%H%M}*U*00401*{ctrl:09d}*0*P*>",
+            f"GS*{gs_code}*{sender}*{receiver}*{d:%Y%m%d}*{d:%H%M}*{ctrl}*X*004010",
+            *body, f"GE*{count}*{ctrl}", f"IEA*1*{ctrl:09d}"]
+    return "~\n".join(segs) + "~\n"
+
+
+def build(seed: int, messages: int, now_ms: int) -> Scenario:
+    rng = random.Random(seed)
+    sc = Scenario()
+    now_ms = (now_ms // MIN) * MIN
+    start = now_ms - 3 * 60 * MIN
+    gw, mule, kafka, boomi, sap = [], [], [], [], []
+    cert_done = False
+    for i in range(messages):
+        order = str(100000 + i)
+        # orders arrive over the last 3 hours but all before the 15 min SLA window closes
+        t = start + int((i + rng.random()) * (3 * 60 - 20) * MIN / messages)
+        corr = f"{rng.getrandbits(128):032x}"
+        rid = f"{rng.getrandbits(64):016x}"
+        roll = rng.random()
+        fate = ("mapping_failed" if roll < 0.06 else "stuck_mule" if roll < 0.09
+                else "stuck_kafka" if roll < 0.11 else "retry_storm" if roll < 0.15 else "ok")
+        if fate == "ok" and not cert_done and i > messages // 2:
+            fate, cert_done = "cert_error", True
+        sc.orders[order] = fate
+        gw.append((t, f'10.20.{rng.randint(1, 9)}.{rng.randint(2, 250)} - - [{_nginx_time(t)}] '
+                      f'"POST /api/orders HTTP/1.1" 202 118 "-" "shop-frontend/2.3" '
+                      f'rt=0.0{rng.randint(10, 99)} urt="0.0{rng.randint(10, 99)}" '
+                      f'request_id={rid} cid={corr}'))
+        t += rng.randint(50, 400)
+        t += rng.randint(100, 900)
+        if fate == "mapping_failed":
+            mule.append((t, _mule(
+                "ERROR", t, i, 2, corr, ERR_LOGGER,
+                f'Error type: MULE:EXPRESSION - "DataWeave: Unable to call `upper` with '
+                f'(Null) for order {order} at payload.customer.country" '
+                f'(org.mule.runtime.api.component.execution.ComponentExecutionException)')))
+            continue
+        mule.append((t, _mule("INFO", t, i, 3, corr, LOGGER, f"Transformed order {order}")))
+        if fate == "stuck_mule":
+            continue
+        t += rng.randint(20, 300)
+        kafka.append((t, json.dumps({
+            "eventType": "OrderCreated", "timestamp": _iso(t), "orderId": order,
+            "correlationId": corr, "partition": i % 6,
+            "offset": 50000 + i})))
+        if fate == "stuck_kafka":
+            continue
+        t += rng.randint(1, 20) * S
+        exec_id = f"execution-{rng.getrandbits(64):016x}-{i:06d}"
+        if fate == "retry_storm":
+            first = exec_id
+            for k in range(rng.randint(4, 7)):
+                boomi.append((t, _boomi(t, exec_id, order, "ERROR",
+                                        "Connection refused (Connection refused): sap-gw:3300",
+                                        retry_of=first if k else None)))
+                t += rng.randint(20, 60) * S
+                exec_id = f"execution-{rng.getrandbits(64):016x}-{i:06d}-r{k + 1}"
+            boomi.append((t, _boomi(t, exec_id, order, "COMPLETE", retry_of=first)))
+        elif fate == "cert_error":
+            boomi.append((t, _boomi(
+                t, exec_id, order, "ERROR",
+                "javax.net.ssl.SSLHandshakeException: PKIX path building failed: "
+                "sun.security.provider.certpath.SunCertPathBuilderException: certificate "
+                "expired for sap-gw.acme.internal")))
+            continue
+        else:
+            boomi.append((t, _boomi(t, exec_id, order, "COMPLETE")))
+        t += rng.randint(2, 30) * S
+        sap.append((t, json.dumps({"timestamp": _iso(t), "level": "INFO", "app": "sap-bridge",
+                                   "orderId": order, "action": "delivered",
+                                   "outcome": "success",
+                                   "message": f"IDoc ORDERS05 posted for order {order}"})))
+    sc.files["gateway-access.log"] = ("apigw", _lines(gw))
+    sc.files["mule-order-sync.log"] = ("mule", _lines(mule))
+    sc.files["orders.jsonl"] = ("kafka-record", _lines(kafka))
+    sc.files["boomi-executions.jsonl"] = ("boomi", _lines(boomi))
+    sc.files["sap-bridge.jsonl"] = ("json", _lines(sap))
+    sc.files["edi-outbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=True))
+    sc.files["edi-inbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=False))
+    return sc
+
+
+def _edi(rng: random.Random, now_ms: int, *, sent: bool) -> str:
+    """Outbound 850 interchanges (sent=True) or the 997s GLOBEX sends back (sent=False).
+    Both are generated from the same seeded sequence, so the 997s name the right ST02s."""
+    out = []
+    for b in range(6):
+        partner = PARTNERS[b % 2]
+        ctrl = 1000 + b
+        # older than the 4h SLA of edi-850-outbound, so the missing 997s show as stuck
+        t = now_ms - 6 * 60 * MIN + b * 20 * MIN + rng.randint(0, 5) * MIN
+        n = rng.randint(2, 4)
+        if sent:
+            body = []
+            for k in range(n):
+                st = f"{k + 1:04d}"
+                segs = [f"ST*850*{st}", f"BEG*00*SA*PO-{ctrl}-{k + 1}**{t // 1000}",
+                        f"PO1*1*{rng.randint(1, 99)}*EA*9.25*PE*BP*WID-{rng.randint(100, 999)}",
+                        "CTT*1"]
+                body += segs + [f"SE*{len(segs) + 1}*{st}"]
+            out.append(_x12_envelope(OWN_EDI_ID, partner, t, ctrl, "PO", body, n))
+        else:
+            for _k in range(n):
+                rng.randint(1, 99), rng.randint(100, 999)
+            if partner != PARTNERS[0]:
+                continue
+            ack_t = t + 10 * MIN
+            body = ["ST*997*0001", f"AK1*PO*{ctrl}"]
+            for k in range(n):
+                body += [f"AK2*850*{k + 1:04d}", "AK5*A"]
+            body += [f"AK9*A*{n}*{n}*{n}"]
+            body += [f"SE*{len(body) + 1}*0001"]
+            out.append(_x12_envelope(partner, OWN_EDI_ID, ack_t, 5000 + ctrl, "FA", body, 1))
+    return "".join(out)
+
+
+def _lines(items: list[tuple[int, str]]) -> str:
+    items.sort(key=lambda x: x[0])
+    return "".join(line + "\n" for _, line in items)

@@ -1,0 +1,38 @@
+"""``midwatch demo`` end to end: failed and stuck traces land in the store, and one seed gives
+one summary."""
+
+from __future__ import annotations
+
+from midwatch.cli import main
+
+
+def _summary(out: str) -> list[str]:
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("flow "))
+    return lines[start:start + 3]
+
+
+def _run(tmp_path, name: str, capsys) -> list[str]:
+    assert main(["demo", "--seed", "3", "--messages", "120", "--workdir",
+                 str(tmp_path / name)]) == 0
+    return _summary(capsys.readouterr().out)
+
+
+def test_demo_stores_failed_and_stuck_and_is_deterministic(tmp_path, capsys):
+    from collector.config import load_config
+
+    first = _run(tmp_path, "a", capsys)
+    store = load_config(tmp_path / "a" / "midwatch.yaml").open_store()
+    try:
+        store.refresh()
+        failed = store.search_traces(status="failed", limit=1000)
+        stuck = store.search_traces(status="stuck", limit=1000)
+    finally:
+        store.close()
+    assert failed and stuck
+    assert {t.flow for t in stuck} == {"order-to-cash", "edi-850-outbound"}
+    assert _run(tmp_path, "b", capsys) == first
+
+    # the printed follow-up command works on the written config
+    assert main(["traces", "--status", "stuck", "-c", str(tmp_path / "a" / "midwatch.yaml")]) == 0
+    assert "stuck" in capsys.readouterr().out

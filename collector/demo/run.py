@@ -22,6 +22,7 @@ from collector.tracequery import duration_text, table
 from collector.yamlconf import load
 
 BATCH = 500
+SPANS = 5  # web shop spans sent over OTLP/HTTP
 PACKS = ("generic", "apigw", "mulesoft", "kafka", "boomi", "edi")
 
 CATALOG = """\
@@ -79,12 +80,15 @@ class Result:
     stuck: Trace | None = None
     alerts: list[str] = field(default_factory=list)
     alerts_error: str | None = None
+    spans: int = 0
+    spans_error: str | None = None
 
 
 def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str | None,
-                index_prefix: str) -> tuple[Path, dict[str, str]]:
+                index_prefix: str) -> tuple[Path, dict[str, str], list]:
     """The scenario's files, the catalog and midwatch.yaml; returns (config, file -> format)."""
     sc = build(seed, messages, now_ms)
+    spans = [(order, *sc.starts[order]) for order, fate in sc.orders.items() if fate == "ok"]
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     formats: dict[str, str] = {}
@@ -111,7 +115,7 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
     # JSON is YAML: no dumper needed, and the file stays readable
     path.write_text("# written by `midwatch demo`\n" + json.dumps(cfg, indent=2) + "\n",
                     encoding="utf-8")
-    return path, formats
+    return path, formats, spans[:SPANS]
 
 
 def _p95(values: list[int]) -> int | None:
@@ -142,7 +146,8 @@ def summarize(store: Store) -> tuple[list[str], Trace | None, Trace | None]:
     return text.splitlines(), failed, stuck
 
 
-def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Result) -> None:
+def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Result,
+            spans: list) -> None:
     config = load_config(config_path)
     store = config.open_store()
     store.setup()
@@ -167,10 +172,74 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
             store.write_events(chunk)
             correlator.flush()
         result.events = len(events)
+        try:
+            result.spans = send_spans(config, correlator, store, spans)
+        except Exception as exc:  # the demo stands without the OTLP part
+            result.spans_error = f"{type(exc).__name__}: {exc}"
         correlator.sweep(now_ms)
         result.summary, result.failed, result.stuck = summarize(store)
     finally:
         store.close()
+
+
+def send_spans(config, correlator: Correlator, store: Store, spans: list) -> int:
+    """Export one web-shop span per order through opentelemetry-sdk's OTLP/HTTP exporter to
+    an in-process OTLP receiver (collector.inputs.otlp); its events go through the same
+    correlate -> store steps. Returns the events stored."""
+    import threading
+
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from collector.config import OtlpInput as OtlpConfig
+    from collector.inputs.base import ChunkQueue
+    from collector.inputs.otlp import OtlpInput
+
+    receiver = OtlpInput(OtlpConfig(name="demo-otlp", listen=("127.0.0.1", 0)),
+                         parse_context(config.collector, config.edi_own_ids, None))
+    queue = ChunkQueue(16)
+    server = threading.Thread(target=receiver.run, args=(queue,), daemon=True)
+    server.start()
+    provider = TracerProvider(resource=Resource.create({"service.name": "web-shop"}))
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{receiver.port}/v1/traces",
+                                timeout=10)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("midwatch.demo")
+    done = threading.Event()
+
+    def export() -> None:
+        try:
+            for order, at_ms, corr in spans:
+                start_ns = (at_ms // 1000 * 1000 - 40) * 1_000_000  # the gateway logs seconds
+                span = tracer.start_span("POST /checkout", start_time=start_ns, attributes={
+                    "order.id": order, "http.request.header.x-correlation-id": corr})
+                span.end(end_time=start_ns + 35_000_000)
+        finally:
+            provider.shutdown()
+            done.set()
+
+    exporting = threading.Thread(target=export, daemon=True)
+    exporting.start()
+    stored = 0
+    try:
+        while not (done.is_set() and queue.depth() == 0):
+            chunk = queue.get(0.1)
+            if chunk is None:
+                continue
+            evs = [i for i in chunk.items if isinstance(i, Event)]
+            correlator.process(evs)
+            store.write_events(evs)
+            correlator.flush()
+            stored += len(evs)
+            if chunk.ack:
+                chunk.ack()
+    finally:
+        receiver.stop()
+        server.join(5)
+        receiver.close()
+    return stored
 
 
 def evaluate_rules(config_path: Path, now_ms: int, result: Result) -> None:
@@ -201,10 +270,10 @@ def run_demo(workdir: Path, *, seed: int = 7, messages: int = 300, es: str | Non
     started = time.monotonic()
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     workdir.mkdir(parents=True, exist_ok=True)
-    config_path, formats = write_files(workdir, seed, messages, now_ms, es=es,
+    config_path, formats, spans = write_files(workdir, seed, messages, now_ms, es=es,
                                        index_prefix=index_prefix)
     result = Result(workdir=workdir, config=config_path)
-    collect(config_path, formats, now_ms, result)
+    collect(config_path, formats, now_ms, result, spans)
     evaluate_rules(config_path, now_ms, result)
     result.seconds = time.monotonic() - started
     return result

@@ -24,6 +24,8 @@ MIN = 60 * S
 class Scenario:
     files: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (format, text)
     orders: dict[str, str] = field(default_factory=dict)  # order -> planned fate
+    # order -> (gateway time ms, correlation ID), for the OTLP spans of the web shop
+    starts: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 def _nginx_time(ms: int) -> str:
@@ -94,6 +96,7 @@ def build(seed: int, messages: int, now_ms: int) -> Scenario:
         if fate == "ok" and not cert_done and i > messages // 2:
             fate, cert_done = "cert_error", True
         sc.orders[order] = fate
+        sc.starts[order] = (t, corr)
         gw.append((t, f'10.20.{rng.randint(1, 9)}.{rng.randint(2, 250)} - - [{_nginx_time(t)}] '
                       f'"POST /api/orders HTTP/1.1" 202 118 "-" "shop-frontend/2.3" '
                       f'rt=0.0{rng.randint(10, 99)} urt="0.0{rng.randint(10, 99)}" '

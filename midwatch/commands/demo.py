@@ -44,7 +44,13 @@ def demo(args: argparse.Namespace) -> int:
         return 2
     cfg = r.config
     print(f"collected {r.events} events ({r.dead_letters} dead letters) in {r.seconds:.1f}s; "
-          f"config: {cfg}\n")
+          f"config: {cfg}")
+    if r.spans_error:
+        print(f"OTLP spans skipped: {r.spans_error}")
+    else:
+        print(f"{r.spans} web-shop spans sent via OTLP/HTTP (opentelemetry-sdk) to an "
+              f"in-process receiver")
+    print()
     print("\n".join(r.summary))
     for title, t in (("failed", r.failed), ("stuck", r.stuck)):
         if t is not None:

@@ -15,7 +15,9 @@ def _summary(out: str) -> list[str]:
 def _run(tmp_path, name: str, capsys) -> list[str]:
     assert main(["demo", "--seed", "3", "--messages", "120", "--workdir",
                  str(tmp_path / name)]) == 0
-    return _summary(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    assert "5 web-shop spans sent via OTLP/HTTP" in out
+    return _summary(out)
 
 
 def test_demo_stores_failed_and_stuck_and_is_deterministic(tmp_path, capsys):

@@ -38,3 +38,18 @@ def test_demo_stores_failed_and_stuck_and_is_deterministic(tmp_path, capsys):
     # the printed follow-up command works on the written config
     assert main(["traces", "--status", "stuck", "-c", str(tmp_path / "a" / "midwatch.yaml")]) == 0
     assert "stuck" in capsys.readouterr().out
+
+
+def test_demo_into_elasticsearch_feeds_the_boards(tmp_path, capsys, es_url, es_index_prefix):
+    prefix = es_index_prefix.rstrip("-")
+    assert main(["demo", "--seed", "3", "--messages", "120", "--workdir", str(tmp_path / "es"),
+                 "--es", es_url, "--index-prefix", prefix]) == 0
+    sqlite_run = _summary(capsys.readouterr().out)
+    assert _run(tmp_path, "sqlite", capsys) == sqlite_run  # same journeys whichever store
+
+    assert main(["dashboards", "verify", "--es", es_url, "--index-prefix", prefix,
+                 "--since", "12h"]) == 0
+    verdicts = dict(line.split(" ", 1)[::-1] for line in capsys.readouterr().out.splitlines())
+    for panel in ("overview/Failure ratio by flow", "overview/Stuck messages", "traces/Traces",
+                  "partners/997/999 acceptance rate by partner"):
+        assert verdicts[panel] == "OK"

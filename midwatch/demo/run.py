@@ -12,7 +12,6 @@ from pathlib import Path
 from collector.catalog import build_catalog
 from collector.config import load_config
 from collector.correlate import Correlator
-from collector.demo.scenario import OWN_EDI_ID, build
 from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
 from collector.parse import parse_stream
@@ -20,6 +19,7 @@ from collector.store.base import Store
 from collector.trace import Trace
 from collector.tracequery import duration_text, table
 from collector.yamlconf import load
+from midwatch.demo.scenario import OWN_EDI_ID, build
 
 BATCH = 500
 SPANS = 5  # web shop spans sent over OTLP/HTTP
@@ -255,10 +255,13 @@ def evaluate_rules(config_path: Path, now_ms: int, result: Result) -> None:
     try:
         engine = Engine(rules_config, store, persist=False)
         outcome = engine.evaluate(now_ms)
+        by_name = {r.name: r for r in rules_config.rules}
         for alert in with_examples(engine, outcome, now_ms):
             labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
+            sent_to = ", ".join(rules_config.notifiers_of(by_name[alert.rule]))
             result.alerts.append(f"{alert.state:<8} {alert.severity or '-':<8} {alert.rule} "
-                                 f"{{{labels}}} value={alert.value}")
+                                 f"{{{labels}}} value={alert.value} "
+                                 f"-> {sent_to or 'no notifier configured (add notifiers: to the config)'}")
         for name, reason in outcome.failed_rules.items():
             result.alerts.append(f"rule {name} failed: {reason}")
     finally:

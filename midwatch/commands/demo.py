@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from collector.demo.run import run_demo
+    from midwatch.demo.run import run_demo
     from collector.store.base import StoreError
     from collector.tracequery import render_trace
     from collector.yamlconf import ConfigError

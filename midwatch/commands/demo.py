@@ -26,10 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from midwatch.demo.run import run_demo
     from collector.store.base import StoreError
     from collector.tracequery import render_trace
     from collector.yamlconf import ConfigError
+    from midwatch.demo.run import run_demo
 
     if args.messages < 1:
         print("midwatch demo: --messages must be at least 1", file=sys.stderr)

@@ -25,15 +25,14 @@ import time
 import uuid
 from pathlib import Path
 
-from elasticsearch import Elasticsearch, helpers
+from ceiling import cleanup, raw_bulk
+from elasticsearch import Elasticsearch
 
 from collector.config import config_from_doc
-from collector.event import Event, to_doc
+from collector.event import Event
 from collector.parse import parse_stream
 from collector.parsers.base import ParseContext
 from collector.service import Service
-from collector.store import es_mappings
-from collector.store.elasticsearch import ElasticsearchStore
 from collector.yamlconf import loads
 
 MULE = ("{level:<5} 2024-03-01 10:{m:02d}:{s:02d},{ms:03d} [[MuleRuntime].uber.0{t}: "
@@ -77,12 +76,6 @@ def generate(logs: Path, lines: int, seed: int = 11) -> None:
             fh.close()
 
 
-def cleanup(es: Elasticsearch, prefix: str) -> None:
-    found = es.indices.get(index=f"{prefix}-*", allow_no_indices=True)
-    if found:
-        es.indices.delete(index=",".join(found))
-    for name in es_mappings.templates(prefix):
-        es.options(ignore_status=404).indices.delete_index_template(name=name)
 
 
 def end_to_end(url: str, logs: Path, workdir: Path, expected: int, profile: bool) -> float:
@@ -126,18 +119,6 @@ inputs:
     return expected / elapsed
 
 
-def raw_bulk(es: Elasticsearch, events: list[Event], chunk: int) -> float:
-    prefix = f"mwbench-raw-{uuid.uuid4().hex[:6]}"
-    ElasticsearchStore(client=es, index_prefix=prefix).setup()
-    base = es_mappings.index_names(prefix).events
-    prepared = [{"_index": es_mappings.daily(base, e.timestamp_ms), "_id": e.id,
-                 "_source": to_doc(e)} for e in events]
-    try:
-        t = time.perf_counter()
-        ok, _ = helpers.bulk(es, prepared, chunk_size=chunk, stats_only=True)
-        return ok / (time.perf_counter() - t)
-    finally:
-        cleanup(es, prefix)
 
 
 def main() -> None:

@@ -23,10 +23,10 @@ import time
 import uuid
 from pathlib import Path
 
-from elasticsearch import Elasticsearch, helpers
+from ceiling import cleanup, raw_bulk
+from elasticsearch import Elasticsearch
 
-from collector.event import Event, event_id, to_doc
-from collector.store import es_mappings
+from collector.event import Event, event_id
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Hop, Trace
@@ -84,27 +84,8 @@ def make_traces(events: list[Event]) -> list[Trace]:
     return traces
 
 
-def _cleanup(es: Elasticsearch, prefix: str) -> None:
-    found = es.indices.get(index=f"{prefix}-*", allow_no_indices=True)
-    if found:
-        es.indices.delete(index=",".join(found))
-    for name in es_mappings.templates(prefix):
-        es.options(ignore_status=404).indices.delete_index_template(name=name)
 
 
-def _raw_bulk(es: Elasticsearch, events: list[Event], chunk: int) -> float:
-    """helpers.bulk of prepared documents (built before the clock starts) into fresh indices."""
-    prefix = f"mwbench-raw-{uuid.uuid4().hex[:6]}"
-    ElasticsearchStore(client=es, index_prefix=prefix).setup()
-    base = es_mappings.index_names(prefix).events
-    prepared = [{"_index": es_mappings.daily(base, e.timestamp_ms), "_id": e.id,
-                 "_source": to_doc(e)} for e in events]
-    try:
-        t = time.perf_counter()
-        ok, _ = helpers.bulk(es, prepared, chunk_size=chunk, stats_only=True)
-        return ok / (time.perf_counter() - t)
-    finally:
-        _cleanup(es, prefix)
 
 
 def _store_bulk(es: Elasticsearch, url: str, events: list[Event]) -> float:
@@ -120,13 +101,13 @@ def _store_bulk(es: Elasticsearch, url: str, events: list[Event]) -> float:
         return written / (time.perf_counter() - t)
     finally:
         store.close()
-        _cleanup(es, prefix)
+        cleanup(es, prefix)
 
 
 def bench_bulk(es: Elasticsearch, url: str, n: int) -> None:
     events = make_events(n)
     # The raw helper with its default chunk (500) and with ours: the faster is the ceiling.
-    raw = {chunk: _raw_bulk(es, events, chunk) for chunk in (500, 2_000)}
+    raw = {chunk: raw_bulk(es, events, chunk) for chunk in (500, 2_000)}
     ours = _store_bulk(es, url, events)
     ceiling = max(raw.values())
     print(f"bulk: {n} events; helpers.bulk chunk 500: {raw[500]:,.0f}/s, chunk 2000: "
@@ -178,7 +159,7 @@ def bench_lookup(es: Elasticsearch, url: str, n: int, lookups: int, keep: bool) 
     finally:
         store.close()
         if not keep:
-            _cleanup(es, prefix)
+            cleanup(es, prefix)
 
 
 def bench_sqlite(n: int) -> None:

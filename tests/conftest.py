@@ -95,7 +95,8 @@ def es(es_url: str):
 
 @pytest.fixture
 def es_index_prefix(es, unique_name: str) -> Iterator[str]:
-    """A unique index-name prefix; every index starting with it is deleted afterwards."""
+    """A unique index-name prefix; every index starting with it, and the index templates a
+    store installed for it, are deleted afterwards."""
     prefix = f"{unique_name}-"
     yield prefix
     # Delete by concrete names: wildcard deletes need action.destructive_requires_name=false,
@@ -104,6 +105,10 @@ def es_index_prefix(es, unique_name: str) -> Iterator[str]:
     names = sorted(found.body if hasattr(found, "body") else found)
     if names:
         es.indices.delete(index=",".join(names), ignore_unavailable=True)
+    from collector.store import es_mappings
+
+    for name in es_mappings.templates(prefix):
+        es.options(ignore_status=404).indices.delete_index_template(name=name)
 
 
 # ---------------------------------------------------------------- Kafka

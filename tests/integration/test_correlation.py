@@ -17,7 +17,6 @@ import pytest
 from collector.catalog import build_catalog
 from collector.correlate import Correlator
 from collector.event import Event, event_id
-from collector.store import es_mappings
 from collector.store.base import Store
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
@@ -121,11 +120,7 @@ def store(request, tmp_path) -> Iterator[Store]:
     es, prefix = request.getfixturevalue("es"), request.getfixturevalue("es_index_prefix")
     s = ElasticsearchStore(client=es, index_prefix=prefix)
     s.setup()
-    try:
-        yield s
-    finally:
-        for name in es_mappings.templates(prefix):
-            es.options(ignore_status=404).indices.delete_index_template(name=name)
+    yield s
 
 
 def run(correlator: Correlator, store: Store, events: list[Event], batch: int = 7) -> None:

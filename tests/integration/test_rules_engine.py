@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from collector.event import Event, event_id
-from collector.store import es_mappings
 from collector.store.base import Filter, MetricQuery, Store
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
@@ -83,16 +82,6 @@ def traces() -> list[Trace]:
     ]
 
 
-def _es_store(es, prefix: str) -> Iterator[ElasticsearchStore]:
-    store = ElasticsearchStore(client=es, index_prefix=prefix)
-    store.setup()
-    try:
-        yield store
-    finally:
-        for name in es_mappings.templates(prefix):
-            es.options(ignore_status=404).indices.delete_index_template(name=name)
-
-
 @pytest.fixture(params=["sqlite", "elasticsearch"])
 def store(request, tmp_path) -> Iterator[Store]:
     if request.param == "sqlite":
@@ -101,8 +90,10 @@ def store(request, tmp_path) -> Iterator[Store]:
         yield s
         s.close()
     else:
-        yield from _es_store(request.getfixturevalue("es"),
-                             request.getfixturevalue("es_index_prefix"))
+        s = ElasticsearchStore(client=request.getfixturevalue("es"),
+                               index_prefix=request.getfixturevalue("es_index_prefix"))
+        s.setup()
+        yield s
 
 
 @pytest.fixture

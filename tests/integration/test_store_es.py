@@ -19,10 +19,7 @@ DAY = 86_400_000
 
 @pytest.fixture
 def store(es, es_index_prefix) -> Iterator[ElasticsearchStore]:
-    s = ElasticsearchStore(client=es, index_prefix=es_index_prefix)
-    yield s
-    for name in es_mappings.templates(es_index_prefix):
-        es.options(ignore_status=404).indices.delete_index_template(name=name)
+    yield ElasticsearchStore(client=es, index_prefix=es_index_prefix)
 
 
 def _event(n: int, ts: int, **kw) -> Event:

@@ -14,6 +14,13 @@
 #   $CACHE/logs/*.log  one log per service (stdout+stderr of the process)
 #   $CACHE/run/*.pid   pid files; `down` only ever signals these process groups
 #
+# A second, independent set (own data, logs, pid files; same downloads) runs with MIDWATCH_INSTANCE=name
+# and other ports, e.g. for tests that must stop or reconfigure a service without disturbing the shared one:
+#   MIDWATCH_INSTANCE=faults MIDWATCH_ES_PORT=9201 services.sh up es
+# Extra settings: MIDWATCH_ES_SETTINGS_FILE is appended to elasticsearch.yml (when it sets
+# xpack.security.enabled, the default "false" line is left out); MIDWATCH_KAFKA_PROPERTIES_FILE is appended
+# to server.properties (Java properties: a later key wins, so it can replace listeners).
+#
 # Environment: MIDWATCH_ES_PORT (9200), MIDWATCH_KAFKA_PORT (9092), MIDWATCH_KAFKA_CONTROLLER_PORT
 # (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_ES_VERSION, MIDWATCH_KAFKA_VERSION,
 # MIDWATCH_ES_HEAP (1g), MIDWATCH_ES_JAVA_HOME, MIDWATCH_KAFKA_JAVA_HOME, MIDWATCH_START_TIMEOUT (180).
@@ -37,9 +44,11 @@ ALL_SERVICES=(es kafka alertmanager)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIST="$CACHE/dist"
-STATE="$CACHE/state"
-LOGS="$CACHE/logs"
-RUN="$CACHE/run"
+INSTANCE="${MIDWATCH_INSTANCE:-}"
+[[ -z "$INSTANCE" || "$INSTANCE" =~ ^[a-z0-9-]+$ ]] || { echo "services.sh: error: MIDWATCH_INSTANCE must be [a-z0-9-]+" >&2; exit 1; }
+STATE="$CACHE/state${INSTANCE:+-$INSTANCE}"
+LOGS="$CACHE/logs${INSTANCE:+-$INSTANCE}"
+RUN="$CACHE/run${INSTANCE:+-$INSTANCE}"
 
 die() { echo "services.sh: error: $*" >&2; exit 1; }
 say() { echo "services.sh: $*"; }
@@ -158,7 +167,7 @@ need_tools() {
 
 mvn_q() {
   # One Maven at a time per cache: parallel Mavens on one local repository can corrupt it.
-  flock "$RUN/maven.lock" mvn -B -q -Dmaven.repo.local="$CACHE/m2" "$@"
+  flock "$CACHE/maven.lock" mvn -B -q -Dmaven.repo.local="$CACHE/m2" "$@"
 }
 
 # ---------------------------------------------------------------- Elasticsearch
@@ -206,10 +215,17 @@ network.host: 127.0.0.1
 http.port: $ES_PORT
 path.data: $STATE/es/data
 path.logs: $STATE/es/logs
-xpack.security.enabled: false
 action.destructive_requires_name: false
 cluster.routing.allocation.disk.threshold_enabled: false
 EOF
+  local extra="${MIDWATCH_ES_SETTINGS_FILE:-}"
+  if [[ -n "$extra" ]]; then
+    [[ -r "$extra" ]] || die "MIDWATCH_ES_SETTINGS_FILE=$extra is not readable"
+    grep -q '^xpack\.security\.enabled:' "$extra" || echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
+    { echo "# from $extra"; cat "$extra"; } >>"$conf/elasticsearch.yml"
+  else
+    echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
+  fi
   local -a cmd=("$ES_HOME/bin/elasticsearch" -p "$RUN/es.server.pid")
   # Elasticsearch refuses to run as root. As root, run it as uid 1000 inside a user namespace
   # mapped onto root: it then owns the cache files it reads, and no system user is needed.
@@ -286,6 +302,10 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 EOF
+  if [[ -n "${MIDWATCH_KAFKA_PROPERTIES_FILE:-}" ]]; then
+    [[ -r "$MIDWATCH_KAFKA_PROPERTIES_FILE" ]] || die "MIDWATCH_KAFKA_PROPERTIES_FILE=$MIDWATCH_KAFKA_PROPERTIES_FILE is not readable"
+    { echo "# from $MIDWATCH_KAFKA_PROPERTIES_FILE"; cat "$MIDWATCH_KAFKA_PROPERTIES_FILE"; } >>"$dir/server.properties"
+  fi
   cat >"$dir/log4j2.xml" <<'EOF'
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by deploy/local/services.sh. Console output goes to $MIDWATCH_CACHE/logs/kafka.log. -->

@@ -11,6 +11,12 @@
           equal: [platform]
     notifiers:
       oncall: {type: pagerduty, routing_key: ${PAGERDUTY_ROUTING_KEY}}
+      ops-mail: {type: email, to: [ops@example.com]}
+    smtp:                             # defaults for every email notifier (each may override)
+      host: mail.example.com
+      from: midwatch@example.com
+      username: midwatch
+      password: ${SMTP_PASSWORD}
 
 (``inhibit`` sits under ``rules`` because the collector's config has no top-level section for
 it.)
@@ -113,6 +119,7 @@ def load_notifiers(doc: Doc) -> dict[str, Notifier]:
     raw = doc.data.get("notifiers") or {}
     if not isinstance(raw, dict):
         raise doc.error(("notifiers",), "expected a mapping of name: {type: ..., ...}")
+    smtp = _smtp_defaults(doc)
     out = {}
     for name, item in raw.items():
         path = ("notifiers", name)
@@ -122,8 +129,27 @@ def load_notifiers(doc: Doc) -> dict[str, Notifier]:
                             did_you_mean(str(kind), NOTIFIER_TYPES)
                             or f"expected one of {', '.join(NOTIFIER_TYPES)}")
         module, cls = NOTIFIER_TYPES[kind]
+        if kind == "email":
+            item = {**smtp, **item}
         out[str(name)] = cls(str(name), module.parse(Section(doc, path, item, module.KEYS)))
     return out
+
+
+def _smtp_defaults(doc: Doc) -> dict[str, Any]:
+    """The top-level ``smtp:`` section: one mail server shared by every email notifier.
+
+    Without it each email notifier would repeat host, sender and credentials; with it a
+    notifier names only its recipients. Keys are checked here so a typo fails at its own line.
+    """
+    raw = doc.data.get("smtp")
+    if raw is None:
+        return {}
+    section = Section(doc, ("smtp",), raw, tuple(k for k in email.KEYS if k not in ("type", "to")))
+    shared = dict(section.data)
+    if "password" in shared:
+        # Checked at its own key: a literal password in smtp: is refused there, not at the notifier.
+        shared["password"] = section.secret("password")
+    return shared
 
 
 def describe_notifier(n: Notifier) -> dict:

@@ -24,6 +24,12 @@ class StoreError(Exception):
     """The store refused or could not be reached; the message says what to check."""
 
 
+class StoreUnavailable(StoreError):
+    """The store did not answer, or refused whole requests as overloaded (connection errors,
+    timeouts, 429/5xx), through every retry. The writer then spools to disk instead of
+    holding the batch in memory; any other StoreError is about the data or the setup."""
+
+
 class ConflictError(StoreError):
     """An optimistic-concurrency write lost a race: re-read the document and retry.
 

@@ -32,6 +32,7 @@ from collector.store.base import (
     MetricQuery,
     MetricRow,
     StoreError,
+    StoreUnavailable,
     WriteResult,
 )
 from collector.store.es_query import bool_query, metric_body, metric_rows, time_range
@@ -240,7 +241,7 @@ class ElasticsearchStore:
             resp, why = self._try(fn)
             if why is None:
                 return resp
-        raise StoreError(f"{why} (gave up after {self._retry_attempts} attempts)")
+        raise StoreUnavailable(f"{why} (gave up after {self._retry_attempts} attempts)")
 
     def _bulk(self, ops: Sequence[bytes]) -> list[dict]:
         """Send NDJSON operations; the final per-operation result of each, in order.
@@ -252,12 +253,14 @@ class ElasticsearchStore:
         results: list[dict] = [{}] * len(ops)
         pending = list(range(len(ops)))
         why: str | None = ""
+        whole_request_failed = True
         for _ in self._attempts():
             body = b"".join(ops[i] for i in pending)
             resp, why = self._try(lambda body=body: self._client.bulk(
                 operations=body, filter_path=_BULK_FILTER, include_source_on_error=False
             ))
-            if why is not None:
+            whole_request_failed = why is not None
+            if whole_request_failed:
                 continue
             retry = []
             for i, item in zip(pending, resp["items"], strict=True):
@@ -271,7 +274,10 @@ class ElasticsearchStore:
             pending = retry
             if not pending:
                 return results
-        raise StoreError(
+        # The cluster answering for the other items but not for these is about these items
+        # (the writer isolates them); no answer at all means the cluster is away.
+        error = StoreUnavailable if whole_request_failed else StoreError
+        raise error(
             f"{why} ({len(pending)} of {len(ops)} writes not stored after "
             f"{self._retry_attempts} attempts; retry later)"
         )

@@ -62,14 +62,20 @@ class CheckpointFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         doc = {"version": VERSION,
                "files": [asdict(p) for p in sorted(positions.values(), key=lambda p: p.key)]}
-        tmp = self.path.with_suffix(".json.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_durably(self.path, orjson.dumps(doc, option=orjson.OPT_INDENT_2))
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """A crash leaves the old file or the new one, never half of one: temp file, fsync,
+    rename, fsync of the directory (the rename itself must survive a power loss too)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

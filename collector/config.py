@@ -56,6 +56,14 @@ class Batch:
 
 
 @dataclass(frozen=True, slots=True)
+class Spool:
+    """Where batches go while the store is unavailable (see ``collector.spool``)."""
+
+    dir: str = "./var/spool"
+    max_bytes: int = 1 << 30
+
+
+@dataclass(frozen=True, slots=True)
 class CollectorSettings:
     default_timezone: str = "UTC"
     redaction: Redaction = Redaction()
@@ -64,6 +72,10 @@ class CollectorSettings:
     queue_chunks: int = 16
     checkpoint_dir: str = "./var/checkpoints"
     state_dir: str = "./var"
+    spool: Spool = Spool()
+    # Writes of one batch that the store answered but refused (not an outage) before its
+    # failing events are tried one by one and the ones still refused are dead-lettered.
+    max_attempts: int = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,7 +257,7 @@ def config_from_doc(doc: Doc) -> Config:
 
 
 _COLLECTOR_KEYS = ("default_timezone", "redaction", "batch", "queue_chunks", "checkpoint_dir",
-                   "state_dir")
+                   "state_dir", "spool", "max_attempts")
 
 
 def _collector(s: Section) -> CollectorSettings:
@@ -257,6 +269,7 @@ def _collector(s: Section) -> CollectorSettings:
                       "use an IANA name like Europe/Berlin or UTC") from None
     red = s.sub("redaction", ("cards", "emails", "fields"))
     batch = s.sub("batch", ("max_events", "max_bytes", "flush_interval"))
+    spool = s.sub("spool", ("dir", "max_bytes"))
     return CollectorSettings(
         default_timezone=tz,
         redaction=Redaction(cards=red.flag("cards", True), emails=red.flag("emails", True),
@@ -267,6 +280,9 @@ def _collector(s: Section) -> CollectorSettings:
         queue_chunks=s.number("queue_chunks", 16, minimum=1),
         checkpoint_dir=s.text("checkpoint_dir", "./var/checkpoints"),
         state_dir=s.text("state_dir", "./var"),
+        spool=Spool(dir=spool.text("dir", "./var/spool"),
+                    max_bytes=spool.size_bytes("max_bytes", "1GiB", minimum=64 * 1024)),
+        max_attempts=s.number("max_attempts", 3, minimum=1),
     )
 
 

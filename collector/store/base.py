@@ -30,6 +30,12 @@ class StoreUnavailable(StoreError):
     holding the batch in memory; any other StoreError is about the data or the setup."""
 
 
+class WritesRefused(StoreError):
+    """The store answered and took the rest of a write, but kept failing some of its records
+    through every retry. Repeated, it points at those records (a poison event), not at the
+    store: the writer then tries them one by one and dead-letters the ones still refused."""
+
+
 class ConflictError(StoreError):
     """An optimistic-concurrency write lost a race: re-read the document and retry.
 

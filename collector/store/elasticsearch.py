@@ -34,6 +34,7 @@ from collector.store.base import (
     StoreError,
     StoreUnavailable,
     WriteResult,
+    WritesRefused,
 )
 from collector.store.es_query import bool_query, metric_body, metric_rows, time_range
 from collector.trace import Trace
@@ -276,7 +277,7 @@ class ElasticsearchStore:
                 return results
         # The cluster answering for the other items but not for these is about these items
         # (the writer isolates them); no answer at all means the cluster is away.
-        error = StoreUnavailable if whole_request_failed else StoreError
+        error = StoreUnavailable if whole_request_failed else WritesRefused
         raise error(
             f"{why} ({len(pending)} of {len(ops)} writes not stored after "
             f"{self._retry_attempts} attempts; retry later)"

@@ -4,7 +4,10 @@ Pure: ``build(seed, messages, now_ms)`` returns file name -> (format, text). Eac
 the API gateway (nginx), Mule (order-sync), Kafka (topic ``orders``), Boomi (``Orders to ERP``)
 and the SAP bridge. Some orders fail in a DataWeave mapping, some stop mid-flow (stuck), some
 go through a retry storm in Boomi, one hits a certificate error. EDI: outbound 850s to two
-partners; one of them never sends its 997s.
+partners; INITECH never sends its 997s, GLOBEX rejects one transaction set of one interchange
+and the whole group of another. The brokers log an incident each: Kafka shrinks the ISR of an
+``orders`` partition and rebalances the Boomi consumer group, RabbitMQ raises a memory alarm
+while clients lose their connections.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from datetime import UTC, datetime
 
 OWN_EDI_ID = "ACMECORP"
 PARTNERS = ("GLOBEX", "INITECH")  # INITECH never acknowledges
+# GLOBEX's 997 for interchange 1002 rejects its set 0002; the one for 1004 rejects the group
+PARTIAL_REJECT, GROUP_REJECT = 1002, 1004
 S = 1000
 MIN = 60 * S
 
@@ -26,6 +31,8 @@ class Scenario:
     orders: dict[str, str] = field(default_factory=dict)  # order -> planned fate
     # order -> (gateway time ms, correlation ID), for the OTLP spans of the web shop
     starts: dict[str, tuple[int, str]] = field(default_factory=dict)
+    # (GS06, ST02 or "" for the group) of every set and group a partner rejected
+    rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
 def _nginx_time(ms: int) -> str:
@@ -151,13 +158,18 @@ def build(seed: int, messages: int, now_ms: int) -> Scenario:
     sc.files["boomi-executions.jsonl"] = ("boomi", _lines(boomi))
     sc.files["sap-bridge.jsonl"] = ("json", _lines(sap))
     sc.files["edi-outbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=True))
-    sc.files["edi-inbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=False))
+    sc.files["edi-inbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=False,
+                                               rejected=sc.rejected))
+    sc.files["kafka-server.log"] = ("kafka-broker", _kafka_broker(start + 100 * MIN))
+    sc.files["rabbit@mq-01.log"] = ("rabbitmq", _rabbitmq(start + 140 * MIN))
     return sc
 
 
-def _edi(rng: random.Random, now_ms: int, *, sent: bool) -> str:
-    """Outbound 850 interchanges (sent=True) or the 997s GLOBEX sends back (sent=False).
-    Both are generated from the same seeded sequence, so the 997s name the right ST02s."""
+def _edi(rng: random.Random, now_ms: int, *, sent: bool,
+         rejected: list[tuple[int, str]] | None = None) -> str:
+    """Outbound 850 interchanges (sent=True) or the 997s GLOBEX sends back (sent=False), noting
+    what they reject in ``rejected``. Both are generated from the same seeded sequence, so the
+    997s name the right ST02s."""
     out = []
     for b in range(6):
         partner = PARTNERS[b % 2]
@@ -180,12 +192,96 @@ def _edi(rng: random.Random, now_ms: int, *, sent: bool) -> str:
             if partner != PARTNERS[0]:
                 continue
             ack_t = t + 10 * MIN
-            body = ["ST*997*0001", f"AK1*PO*{ctrl}"]
-            for k in range(n):
-                body += [f"AK2*850*{k + 1:04d}", "AK5*A"]
-            body += [f"AK9*A*{n}*{n}*{n}"]
+            body = ["ST*997*0001", f"AK1*PO*{ctrl}"] + _ack_sets(ctrl, n, rejected)
             body += [f"SE*{len(body) + 1}*0001"]
             out.append(_x12_envelope(partner, OWN_EDI_ID, ack_t, 5000 + ctrl, "FA", body, 1))
+    return "".join(out)
+
+
+def _ack_sets(ctrl: int, n: int, rejected: list[tuple[int, str]] | None) -> list[str]:
+    """AK2..AK5 per 850 and the AK9 for the group: all accepted, set 0002 rejected for a bad
+    PO1 quantity (AK3/AK4 say where), or the whole group rejected for its unknown buyer."""
+    out = []
+    for k in range(n):
+        st = f"{k + 1:04d}"
+        if ctrl == GROUP_REJECT:
+            out += [f"AK2*850*{st}", "AK3*N1*3*N1*8", "AK4*4*67*7*ZZ-UNKNOWN", "AK5*R*5"]
+        elif ctrl == PARTIAL_REJECT and k == 1:
+            out += [f"AK2*850*{st}", "AK3*PO1*3*PO1*8", "AK4*2*330*6*5.0X", "AK5*R*5"]
+        else:
+            out += [f"AK2*850*{st}", "AK5*A"]
+            continue
+        if rejected is not None:
+            rejected.append((ctrl, st))
+    if ctrl == GROUP_REJECT:
+        if rejected is not None:
+            rejected.append((ctrl, ""))
+        return out + [f"AK9*R*{n}*{n}*0"]
+    accepted = n - 1 if ctrl == PARTIAL_REJECT else n
+    return out + [f"AK9*{'P' if accepted < n else 'A'}*{n}*{n}*{accepted}"]
+
+
+def _kafka_time(ms: int) -> str:
+    return f"[{_mule_time(ms)}]"
+
+
+def _kafka_broker(at: int) -> str:
+    """A follower of broker 1 falls behind on ``orders``: ISR shrink, a producer sent to the
+    old leader, the Boomi consumer group rebalancing, then the ISR catching up again."""
+    lines = [
+        (at - 90 * MIN, "INFO [KafkaRaftServer nodeId=1] Kafka Server started "
+                        "(kafka.server.KafkaRaftServer)"),
+        (at, "INFO [Partition orders-3 broker=1] Shrinking ISR from 1,2,3 to 1. Leader: "
+             "(highWatermark: 50412, endOffset: 50480). Out of sync replicas: (brokerId: 2, "
+             "endOffset: 50412, lastCaughtUpTimeMs: 0) (brokerId: 3, endOffset: 50410, "
+             "lastCaughtUpTimeMs: 0). (kafka.cluster.Partition)"),
+        (at + 4 * S, "ERROR [ReplicaManager broker=1] Error processing append operation on "
+                     "partition orders-0 (kafka.server.ReplicaManager)\n"
+                     "org.apache.kafka.common.errors.NotLeaderOrFollowerException: Leader not "
+                     "local for partition orders-0 on broker 1"),
+        (at + 11 * S, "INFO [GroupCoordinator id=1 topic=__consumer_offsets partition=12] "
+                      "Preparing to rebalance group boomi-orders in state PreparingRebalance "
+                      "with old generation 41 (reason: Removing member "
+                      "consumer-boomi-orders-1-7f1c on heartbeat expiration) "
+                      "(org.apache.kafka.coordinator.group.GroupMetadataManager)"),
+        (at + 95 * S, "WARN [SocketServer listenerType=BROKER, nodeId=1] Unexpected error from "
+                      "/10.20.4.17 (channelId=10.20.0.5:9092-10.20.4.17:51822-12); closing "
+                      "connection (org.apache.kafka.common.network.Selector)"),
+        (at + 6 * MIN, "INFO [Partition orders-3 broker=1] ISR updated to 1,2,3 and version "
+                       "updated to 12 (kafka.cluster.Partition)"),
+    ]
+    return "".join(f"{_kafka_time(ms)} {text}\n" for ms, text in lines)
+
+
+def _rabbit_time(ms: int) -> str:
+    return _mule_time(ms).replace(",", ".") + "000+00:00"
+
+
+def _rabbitmq(at: int) -> str:
+    """The notifications node runs out of memory: publishers blocked, clients dropping their
+    connections and failing to log back in, until the alarm clears."""
+    lines = [(at - 2 * S, "info", "<0.712.0>", "Server startup complete; 5 plugins started.")]
+    lines.append((at, "warning", "<0.498.0>",
+                  "memory resource limit alarm set on node 'rabbit@mq-01'.\n"
+                  "  **********************************************************\n"
+                  "  *** Publishers will be blocked until this alarm clears ***\n"
+                  "  **********************************************************"))
+    for k in range(5):
+        t, pid, port = at + (20 + 30 * k) * S, f"<0.{1300 + k}.0>", 50100 + k
+        conn = f"{pid} (10.20.4.{17 + k}:{port} -> 10.20.0.10:5672"
+        lines.append((t, "warning", pid, f"closing AMQP connection {conn}, vhost: '/', "
+                                         "user: 'notify-api'):\nclient unexpectedly closed "
+                                         "TCP connection"))
+        lines.append((t + 2 * S, "error", pid, f"Error on AMQP connection {conn}, state: "
+                                               "starting):\nPLAIN login refused: user "
+                                               "'notify-api' - invalid credentials"))
+    lines.append((at + 4 * MIN, "info", "<0.498.0>",
+                  "memory resource limit alarm cleared on node 'rabbit@mq-01'"))
+    out = []
+    for ms, level, pid, text in lines:
+        # RabbitMQ 3.9+ prefixes each line of a multi-line message, except indented banners
+        out += [part + "\n" if part.startswith(" ") else
+                f"{_rabbit_time(ms)} [{level}] {pid} {part}\n" for part in text.split("\n")]
     return "".join(out)
 
 

@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: midwatch.probe.value (additive)
 
 ACTIONS = frozenset(
     {
@@ -80,6 +80,9 @@ class Event:
     signature: str | None = None
     payload_bytes: int | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # A probe's measurement (consumer lag, queue depth, days to certificate expiry): one
+    # whole-number field the metric queries can filter and aggregate, whatever was measured.
+    probe_value: int | None = None
     # True when the source timestamp could not be read and ingest time stands in for it.
     timestamp_estimated: bool = False
 
@@ -156,6 +159,8 @@ def to_doc(ev: Event) -> dict:
     _put(mw, "payload_bytes", ev.payload_bytes)
     if ev.timestamp_estimated:
         mw["timestamp_estimated"] = True
+    if ev.probe_value is not None:
+        mw["probe"] = {"value": ev.probe_value}
     doc["midwatch"] = mw
     if ev.labels:
         doc["labels"] = dict(ev.labels)
@@ -197,6 +202,7 @@ def from_doc(doc: dict) -> Event:
         payload_bytes=mw.get("payload_bytes"),
         labels=dict(doc.get("labels", {})),
         timestamp_estimated=bool(mw.get("timestamp_estimated", False)),
+        probe_value=mw.get("probe", {}).get("value"),
     )
 
 
@@ -209,7 +215,7 @@ EVENT_FIELDS = frozenset(
         "trace.id", "span.id", "error.type", "error.code", "error.message", "error.stack_trace",
         "midwatch.platform", "midwatch.flow", "midwatch.stage", "midwatch.partner",
         "midwatch.message_id", "midwatch.ids", "midwatch.error_class", "midwatch.signature",
-        "midwatch.payload_bytes", "midwatch.timestamp_estimated",
+        "midwatch.payload_bytes", "midwatch.timestamp_estimated", "midwatch.probe.value",
     }
 )
 

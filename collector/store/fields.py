@@ -40,7 +40,7 @@ EVENTS: dict[str, FieldSpec] = {
     "midwatch.platform": _K, "midwatch.flow": _K, "midwatch.stage": _K,
     "midwatch.partner": _K, "midwatch.message_id": _K, "midwatch.ids": _KA,
     "midwatch.error_class": _K, "midwatch.signature": _K, "midwatch.payload_bytes": _L,
-    "midwatch.timestamp_estimated": _B,
+    "midwatch.timestamp_estimated": _B, "midwatch.probe.value": _L,
 }
 
 # ``id_values`` is the stores' own addition to the trace document: the bare values of

@@ -4,22 +4,38 @@ One batch goes through, in order: correlation (``process``: assigns flows, stage
 ``write_events`` (events the store rejects become dead letters), ``write_deadletters``,
 ``correlator.flush`` (trace documents), and only then the acks of its chunks, in queue order,
 followed by each input's ``commit``. A position is therefore never committed before the store
-holds everything before it.
+holds everything before it, or before the spool holds it on disk.
 
-On ``StoreError`` the failed step is retried with exponential backoff (capped); the batch
-stays in memory and nothing is acked, the queue fills, and the inputs block or pause: memory
-stays bounded by the batch plus the queue. Asked to stop during an outage, the writer keeps
-trying for ``shutdown_grace_s`` and then gives up without acking: the unacked records are
-read again on the next start (at-least-once; event IDs make the replay overwrite).
+What a failed step means decides what happens next:
+
+- ``StoreUnavailable`` (the store did not answer through its own retries): the batch goes to
+  the on-disk spool (``collector.spool``), is acked there, and every later batch follows it
+  while a probe thread pings the store. Once the store answers, the spool is drained oldest
+  first before anything new is written, so order holds; new input waits meanwhile (the queue
+  fills: backpressure). A full spool stops the writer taking batches: backpressure again,
+  never a drop. Without a spool the step is retried in place, as below.
+- ``WritesRefused`` (the store answered, but some records keep failing): retried; after
+  ``max_attempts`` the events are written one by one and each one still refused is
+  dead-lettered (``store_failed``), so one poison event cannot stop the pipeline.
+- any other ``StoreError`` (setup, auth, conflicts): retried in place with exponential
+  backoff (capped); the batch stays in memory and nothing is acked, the queue fills, and the
+  inputs block or pause.
+
+Replaying a spooled batch runs correlation on its events again; hops are keyed by event ID,
+so a batch correlated before the outage hit its trace write changes nothing the second time.
+Asked to stop during an outage, the writer keeps trying for ``shutdown_grace_s`` and then
+gives up without acking: the unacked records are read again on the next start (at-least-once;
+event IDs make the replay overwrite). The spool needs no such grace: it is already durable.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import orjson
@@ -28,12 +44,15 @@ from collector.config import Batch
 from collector.event import DeadLetter, Event, to_doc
 from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
 from collector.metrics import Registry
-from collector.store.base import Store, StoreError
+from collector.spool import Spool, SpoolError
+from collector.store.base import Store, StoreError, StoreUnavailable, WritesRefused
 
 log = logging.getLogger("midwatch.pipeline")
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
+# While the store is away the probe pings at most this far apart: detection delay on recovery.
+PROBE_MAX_S = 5.0
 # Rough size of one normalized event in memory beyond its raw bytes, for batch accounting.
 EVENT_OVERHEAD_BYTES = 512
 
@@ -50,12 +69,26 @@ class Correlating(Protocol):
     def stats(self) -> dict[str, int]: ...
 
 
+class Outcome(enum.Enum):
+    STORED = "stored"
+    UNAVAILABLE = "unavailable"  # the store is away: spool the batch
+    GAVE_UP = "gave_up"  # asked to stop while the store kept failing
+
+
 @dataclass(slots=True)
 class _Batch:
     chunks: list[Chunk]
     events: list[Event]
     deadletters: list[DeadLetter]
     oldest_ingested_ms: int
+    # What was read, kept whole for the spool: ``events``/``deadletters`` shrink as steps land.
+    read_events: list[Event] = field(default_factory=list)
+    read_deadletters: list[DeadLetter] = field(default_factory=list)
+    refused: int = 0  # WritesRefused so far
+
+    def __post_init__(self) -> None:
+        self.read_events = list(self.events)
+        self.read_deadletters = list(self.deadletters)
 
 
 def reason_kind(reason: str) -> str:
@@ -63,8 +96,8 @@ def reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0].strip() or "unknown"
 
 
-def rejected_deadletter(event: Event, reason: str) -> DeadLetter:
-    return DeadLetter(reason=f"store_rejected: {reason}", source=f"event:{event.id}", line=0,
+def rejected_deadletter(event: Event, reason: str, kind: str = "store_rejected") -> DeadLetter:
+    return DeadLetter(reason=f"{kind}: {reason}", source=f"event:{event.id}", line=0,
                       raw=orjson.dumps(to_doc(event)).decode(), stage="store",
                       ingested_ms=now_ms())
 
@@ -73,9 +106,13 @@ class Pipeline:
     def __init__(self, store: Store, queue: ChunkQueue, inputs: Sequence[Input], batch: Batch,
                  metrics: Registry, correlator: Correlating | None = None, *,
                  sweep_interval_ms: int = 30_000, shutdown_grace_s: float = 10.0,
-                 backoff_start_s: float = BACKOFF_START_S):
+                 backoff_start_s: float = BACKOFF_START_S, spool: Spool | None = None,
+                 max_attempts: int = 3):
         self.store, self.queue, self.inputs = store, queue, list(inputs)
         self.batch, self.correlator = batch, correlator
+        self.spool, self.max_attempts = spool, max_attempts
+        self._store_up = threading.Event()
+        self._store_up.set()
         self.sweep_interval_s = sweep_interval_ms / 1000
         self.shutdown_grace_s = shutdown_grace_s
         self.backoff_start_s = backoff_start_s
@@ -94,10 +131,23 @@ class Pipeline:
                            "Read-to-acknowledged time of the oldest event of the last batch.")
         self.depth = m.gauge("midwatch_queue_depth", "Chunks waiting for the writer.")
         self.correlation = m.gauge("midwatch_correlator", "Correlator state.", ("stat",))
+        self.available = m.gauge("midwatch_store_available",
+                                 "1 while the store answers, 0 while the writer spools.")
+        self.available.set(1)
+        self.spooled = m.counter("midwatch_spool_batches_total",
+                                 "Batches written to the spool, and drained from it.", ("op",))
+        self.spool_bytes = m.gauge("midwatch_spool_bytes", "Bytes in spool segments.")
+        self.spool_segments = m.gauge("midwatch_spool_segments", "Spool segments to drain.")
+        self.spool_full = m.gauge("midwatch_spool_full",
+                                  "1 while the spool is at its byte cap (inputs wait).")
         m.on_collect(self._collect_gauges)
 
     def _collect_gauges(self) -> None:
         self.depth.set(self.queue.depth())
+        if self.spool is not None:
+            self.spool_bytes.set(self.spool.nbytes)
+            self.spool_segments.set(len(self.spool))
+            self.spool_full.set(int(self.spool.full()))
         if self.correlator is not None:
             for key, value in self.correlator.stats().items():
                 self.correlation.set(value, key)
@@ -108,16 +158,106 @@ class Pipeline:
         """Write until every input has finished (stopped, or a finite source ended) and the
         queue is drained. ``stop`` only bounds retrying a failing store at shutdown.
 
-        Returns False when a batch could not be stored before giving up.
+        Returns False when a batch could not be stored (nor spooled) before giving up.
         """
         while True:
             finishing = inputs_done()
+            if self.spool is not None and len(self.spool):
+                if (finishing or stop.is_set()) and not self._store_up.is_set():
+                    return True  # the spool is durable: the next start drains it
+                if not self._spooled_step(stop):
+                    return True
+                continue
             batch = self._collect(finishing)
-            if batch is not None and not self._write(batch, stop):
+            if batch is not None and not self._deliver(batch, stop):
                 return False
             self._maybe_sweep()
             if batch is None and finishing:
                 return True
+
+    def _spooled_step(self, stop: threading.Event) -> bool:
+        """One step while the spool holds batches: drain one when the store is up, else
+        spool the next batch (or wait, when full). False when asked to stop meanwhile."""
+        assert self.spool is not None
+        if self._store_up.is_set():
+            return self._drain_one(stop) is not Outcome.GAVE_UP
+        if self.spool.full():
+            stop.wait(0.2)
+            return True
+        batch = self._collect(False)
+        if batch is not None:
+            self._to_spool(batch)
+        return True
+
+    def _deliver(self, batch: _Batch, stop: threading.Event) -> bool:
+        outcome = self._write(batch, stop)
+        if outcome is Outcome.GAVE_UP:
+            return False
+        if outcome is Outcome.UNAVAILABLE:
+            self._to_spool(batch)
+        else:
+            self._ack(batch)
+        return True
+
+    def _to_spool(self, batch: _Batch) -> None:
+        assert self.spool is not None
+        self.spool.append(batch.read_events, batch.read_deadletters)
+        self.spooled.inc("write")
+        self._ack(batch)
+
+    def _drain_one(self, stop: threading.Event) -> Outcome:
+        assert self.spool is not None
+        segment = self.spool.oldest()
+        assert segment is not None
+        try:
+            events, dead = self.spool.read(segment)
+        except SpoolError as exc:
+            log.error("spool segment unreadable; set aside", extra={"error": str(exc)})
+            self.spool.set_aside(segment)
+            self.spooled.inc("set_aside")
+            return Outcome.STORED
+        oldest = min((e.ingested_ms for e in events if e.ingested_ms), default=now_ms())
+        outcome = self._write(_Batch([], events, dead, oldest), stop)
+        if outcome is Outcome.STORED:
+            self.spool.remove(segment)
+            self.spooled.inc("drain")
+            if not len(self.spool):
+                log.info("spool drained; writing directly again")
+        return outcome
+
+    def _ack(self, batch: _Batch) -> None:
+        for chunk in batch.chunks:
+            if chunk.ack is not None:
+                chunk.ack()
+        for inp in self.inputs:
+            inp.commit()
+        self.lag.set(max(0, now_ms() - batch.oldest_ingested_ms) / 1000)
+
+    # ---------------------------------------------------------------- store health
+
+    def _store_down(self, stop: threading.Event) -> None:
+        """Spool from now on, and ping the store in the background until it answers: the
+        writer keeps spooling meanwhile instead of waiting out the store's retries."""
+        if not self._store_up.is_set():
+            return
+        self._store_up.clear()
+        self.available.set(0)
+        log.warning("store unavailable; spooling to disk", extra={"spool": str(self.spool.directory)})
+        threading.Thread(target=self._probe, args=(stop,), name="store-probe", daemon=True).start()
+
+    def _probe(self, stop: threading.Event) -> None:
+        delay = self.backoff_start_s
+        while not stop.is_set():
+            try:
+                self.store.ping()
+            except StoreError:
+                stop.wait(delay)
+                delay = min(delay * 2, PROBE_MAX_S)
+                continue
+            log.info("store answers again; draining the spool")
+            self.available.set(1)
+            self._store_up.set()
+            return
 
     def _collect(self, finishing: bool) -> _Batch | None:
         """Chunks up to the batch limits, or whatever arrived within the flush interval
@@ -151,7 +291,7 @@ class Pipeline:
 
     # ---------------------------------------------------------------- one batch
 
-    def _write(self, batch: _Batch, stop: threading.Event) -> bool:
+    def _write(self, batch: _Batch, stop: threading.Event) -> Outcome:
         if self.correlator is not None and batch.events:
             self.correlator.process(batch.events)
         steps: list[tuple[str, Callable[[], None]]] = [
@@ -161,18 +301,16 @@ class Pipeline:
         if self.correlator is not None:
             steps.append(("traces", self.correlator.flush))
         for step, fn in steps:
-            if not self._retry(step, fn, stop):
-                return False
-        for chunk in batch.chunks:
-            if chunk.ack is not None:
-                chunk.ack()
-        for inp in self.inputs:
-            inp.commit()
-        self.lag.set(max(0, now_ms() - batch.oldest_ingested_ms) / 1000)
-        return True
+            outcome = self._retry(step, fn, batch, stop)
+            if outcome is not Outcome.STORED:
+                return outcome
+        return Outcome.STORED
 
     def _write_events(self, batch: _Batch) -> None:
         if not batch.events:
+            return
+        if batch.refused >= self.max_attempts:
+            self._write_events_alone(batch)
             return
         started = time.perf_counter()
         result = self.store.write_events(batch.events)
@@ -180,6 +318,21 @@ class Pipeline:
         self.indexed.inc(by=result.written)
         batch.deadletters.extend(rejected_deadletter(ev, reason) for ev, reason in result.rejected)
         batch.events = []  # written: a retry of a later step must not write them again
+
+    def _write_events_alone(self, batch: _Batch) -> None:
+        """The batch kept being refused: find the events to blame, dead-letter them."""
+        log.warning("store keeps refusing part of a batch; writing its events one by one",
+                    extra={"events": len(batch.events), "attempts": batch.refused})
+        while batch.events:
+            ev = batch.events[0]
+            try:
+                result = self.store.write_events([ev])
+            except WritesRefused as exc:
+                batch.deadletters.append(rejected_deadletter(ev, str(exc), "store_failed"))
+            else:
+                self.indexed.inc(by=result.written)
+                batch.deadletters.extend(rejected_deadletter(e, why) for e, why in result.rejected)
+            batch.events.pop(0)
 
     def _write_deadletters(self, batch: _Batch) -> None:
         if not batch.deadletters:
@@ -189,15 +342,21 @@ class Pipeline:
             self.dead.inc(reason_kind(item.reason))
         batch.deadletters = []
 
-    def _retry(self, step: str, fn: Callable[[], None], stop: threading.Event) -> bool:
+    def _retry(self, step: str, fn: Callable[[], None], batch: _Batch,
+               stop: threading.Event) -> Outcome:
         delay = self.backoff_start_s
         give_up_at: float | None = None
         while True:
             try:
                 fn()
-                return True
+                return Outcome.STORED
             except StoreError as exc:
                 self.store_errors.inc(step)
+                if isinstance(exc, StoreUnavailable) and self.spool is not None:
+                    self._store_down(stop)
+                    return Outcome.UNAVAILABLE
+                if isinstance(exc, WritesRefused):
+                    batch.refused += 1
                 log.warning("store write failed; retrying",
                             extra={"step": step, "error": str(exc), "retry_in_s": delay})
             if not stop.is_set():
@@ -207,7 +366,7 @@ class Pipeline:
                 if time.monotonic() >= give_up_at:
                     log.error("stopping with a batch the store did not take; its records "
                               "will be read again on the next start", extra={"step": step})
-                    return False
+                    return Outcome.GAVE_UP
                 time.sleep(min(delay, 0.5))
             delay = min(delay * 2, BACKOFF_MAX_S)
 

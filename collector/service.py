@@ -24,6 +24,7 @@ from collector.config import Config, FileInput, KafkaInput, OtlpInput, StdinInpu
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
+from collector.spool import Spool
 from collector.store.base import Store
 
 log = logging.getLogger("midwatch.service")
@@ -87,9 +88,12 @@ class Service:
         self.metrics = Registry()
         self.queue = ChunkQueue(config.collector.queue_chunks)
         self.inputs = build_inputs(config, self.metrics)
-        self.pipeline = Pipeline(store, self.queue, self.inputs, config.collector.batch,
+        settings = config.collector
+        self.pipeline = Pipeline(store, self.queue, self.inputs, settings.batch,
                                  self.metrics, correlator,
-                                 sweep_interval_ms=config.correlation.sweep_interval_ms)
+                                 sweep_interval_ms=config.correlation.sweep_interval_ms,
+                                 spool=Spool(settings.spool.dir, settings.spool.max_bytes),
+                                 max_attempts=settings.max_attempts)
         self.api = Api(config.api, store, self.metrics) if with_api else None
         self.workers = list(workers)
         self.stopping = threading.Event()
@@ -182,6 +186,7 @@ class Service:
             "indexed": p.indexed.total(),
             "deadlettered": p.dead.total(),
             "queue": self.queue.depth(),
+            "spooled_bytes": p.spool.nbytes if p.spool is not None else 0,
         }
 
     def _print_progress(self, final: bool = False) -> None:

@@ -57,7 +57,6 @@ class Spool:
     def __init__(self, directory: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES):
         self.directory = Path(directory)
         self.max_bytes = max_bytes
-        self.directory.mkdir(parents=True, exist_ok=True)
         for stale in self.directory.glob(f"*{SUFFIX}.tmp"):
             stale.unlink()  # never acked: its records are read again by the inputs
         self._segments: list[Segment] = sorted(
@@ -91,6 +90,7 @@ class Spool:
         lines.extend(orjson.dumps(to_doc(ev)) for ev in events)
         lines.extend(orjson.dumps(dataclasses.asdict(dl)) for dl in deadletters)
         body = b"\n".join(lines) + b"\n"
+        self.directory.mkdir(parents=True, exist_ok=True)  # on first use: most runs never spool
         path = self.directory / f"{self._next:012d}{SUFFIX}"
         write_durably(path, body)
         segment = Segment(self._next, path, len(body))

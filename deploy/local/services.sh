@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Real Elasticsearch, Kafka and Alertmanager on 127.0.0.1 for development and CI, without Docker.
+# Real Elasticsearch, Kafka, Alertmanager and RabbitMQ on 127.0.0.1 for development and CI, without Docker.
 #
-#   services.sh up [es|kafka|alertmanager ...]   fetch (cached), start, wait until healthy
+#   services.sh up [es|kafka|alertmanager|rabbitmq ...]   fetch (cached), start, wait until healthy
 #   services.sh down [svc ...]                   stop what this script started (pid files only)
 #   services.sh status [svc ...]                 one line per service
 #   services.sh env                              export lines for the test suite
@@ -22,7 +22,8 @@
 # to server.properties (Java properties: a later key wins, so it can replace listeners).
 #
 # Environment: MIDWATCH_ES_PORT (9200), MIDWATCH_KAFKA_PORT (9092), MIDWATCH_KAFKA_CONTROLLER_PORT
-# (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_ES_VERSION, MIDWATCH_KAFKA_VERSION,
+# (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_RABBITMQ_PORT (5672: AMQP; management API on
+# MIDWATCH_RABBITMQ_MANAGEMENT_PORT, 15672), MIDWATCH_ES_VERSION, MIDWATCH_KAFKA_VERSION,
 # MIDWATCH_ES_HEAP (1g), MIDWATCH_ES_JAVA_HOME, MIDWATCH_KAFKA_JAVA_HOME, MIDWATCH_START_TIMEOUT (180).
 set -euo pipefail
 
@@ -31,6 +32,8 @@ ES_PORT="${MIDWATCH_ES_PORT:-9200}"
 KAFKA_PORT="${MIDWATCH_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${MIDWATCH_KAFKA_CONTROLLER_PORT:-9094}"
 AM_PORT="${MIDWATCH_ALERTMANAGER_PORT:-9093}"
+RABBITMQ_PORT="${MIDWATCH_RABBITMQ_PORT:-5672}"
+RABBITMQ_MGMT_PORT="${MIDWATCH_RABBITMQ_MANAGEMENT_PORT:-15672}"
 # integ-test-zip is published only for some releases and Maven Central's metadata lists no 9.x at
 # all; 9.5.4 was the newest 9.x that resolved (9.5.5, 9.5.6 did not). Change only to one that resolves.
 ES_VERSION="${MIDWATCH_ES_VERSION:-9.5.4}"
@@ -40,7 +43,7 @@ LOG4J_VERSION="${MIDWATCH_LOG4J_VERSION:-2.25.5}"
 ES_HEAP="${MIDWATCH_ES_HEAP:-1g}"
 START_TIMEOUT="${MIDWATCH_START_TIMEOUT:-180}"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-ALL_SERVICES=(es kafka alertmanager)
+ALL_SERVICES=(es kafka alertmanager rabbitmq)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIST="$CACHE/dist"
@@ -60,7 +63,8 @@ canon() {
     es|elasticsearch) echo es ;;
     kafka) echo kafka ;;
     am|alertmanager) echo alertmanager ;;
-    *) die "unknown service '$1' (expected: es, kafka, alertmanager)" ;;
+    rabbitmq|rabbit) echo rabbitmq ;;
+    *) die "unknown service '$1' (expected: es, kafka, alertmanager, rabbitmq)" ;;
   esac
 }
 
@@ -82,6 +86,7 @@ our_pid() {
     es) pattern="elasticsearch" ;;
     kafka) pattern="kafka.Kafka" ;;
     alertmanager) pattern="alertmanager" ;;
+    rabbitmq) pattern="rabbit" ;;
   esac
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern" || return 1
   echo "$pid"
@@ -101,12 +106,14 @@ tail_log() {
 
 es_url() { echo "http://127.0.0.1:$ES_PORT"; }
 am_url() { echo "http://127.0.0.1:$AM_PORT"; }
+rabbitmq_url() { echo "http://127.0.0.1:$RABBITMQ_MGMT_PORT"; }
 
 healthy() {
   case "$1" in
     es) curl -fsS --max-time 3 "$(es_url)/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
     kafka) python3 "$HERE/kafka_probe.py" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 ;;
     alertmanager) curl -fsS --max-time 3 "$(am_url)/-/ready" >/dev/null 2>&1 ;;
+    rabbitmq) curl -fsS --max-time 3 -u guest:guest "$(rabbitmq_url)/api/overview" >/dev/null 2>&1 ;;
   esac
 }
 
@@ -115,6 +122,7 @@ describe() {
     es) echo "elasticsearch $ES_VERSION at $(es_url)" ;;
     kafka) echo "kafka $KAFKA_VERSION at 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)" ;;
     alertmanager) echo "alertmanager $(am_version) at $(am_url)" ;;
+    rabbitmq) echo "rabbitmq $(rabbitmq_version) at 127.0.0.1:$RABBITMQ_PORT (management $(rabbitmq_url))" ;;
   esac
 }
 
@@ -123,6 +131,7 @@ port_of() {
     es) echo "$ES_PORT" ;;
     kafka) echo "$KAFKA_PORT" ;;
     alertmanager) echo "$AM_PORT" ;;
+    rabbitmq) echo "$RABBITMQ_MGMT_PORT" ;;
   esac
 }
 
@@ -404,6 +413,64 @@ EOF
   echo $! >"$(pidfile_of alertmanager)"
 }
 
+# ---------------------------------------------------------------- RabbitMQ
+
+RABBITMQ_BIN=/usr/lib/rabbitmq/bin/rabbitmq-server
+
+rabbitmq_version() {
+  dpkg-query -W -f '${Version}' rabbitmq-server 2>/dev/null | sed 's/-.*//' || echo "(not installed)"
+}
+
+fetch_rabbitmq() {
+  [[ -x "$RABBITMQ_BIN" ]] && return 0
+  command -v apt-get >/dev/null 2>&1 || die "RabbitMQ comes from Debian's rabbitmq-server package, and apt-get is missing; install RabbitMQ so that $RABBITMQ_BIN exists"
+  [[ "$(id -u)" == 0 ]] || die "installing rabbitmq-server needs root: sudo apt-get install rabbitmq-server"
+  local t0; t0="$(now)"
+  say "installing Debian package rabbitmq-server ..."
+  local aptlog="$LOGS/apt.log"
+  {
+    flock 9
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$aptlog" 2>&1 \
+      || { tail -n 20 "$aptlog" >&2; die "apt-get update failed; log: $aptlog"; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rabbitmq-server >>"$aptlog" 2>&1 \
+      || { tail -n 20 "$aptlog" >&2; die "apt-get install rabbitmq-server failed; log: $aptlog"; }
+  } 9>"$RUN/apt.lock"
+  # The package may start the system broker on :5672 (where policy-rc.d allows it); we run our own.
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
+    systemctl stop rabbitmq-server || true
+    systemctl disable rabbitmq-server >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    service rabbitmq-server stop >/dev/null 2>&1 || true
+  fi
+  say "rabbitmq-server $(rabbitmq_version) installed in $(elapsed "$t0")s"
+}
+
+# Our own node (not the Debian service): private data, logs and config under the cache, the
+# management plugin enabled through our own enabled_plugins file (works offline), statistics
+# refreshed every second so probes and tests see queue changes quickly.
+start_rabbitmq() {
+  local dir="$STATE/rabbitmq" log
+  log="$(log_of rabbitmq)"
+  mkdir -p "$dir/mnesia" "$dir/log"
+  echo '[rabbitmq_management].' >"$dir/enabled_plugins"
+  cat >"$dir/rabbitmq.conf" <<EOF
+# Written by deploy/local/services.sh.
+listeners.tcp.1 = 127.0.0.1:$RABBITMQ_PORT
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $RABBITMQ_MGMT_PORT
+collect_statistics_interval = 1000
+EOF
+  echo "=== $(date -Is) starting rabbitmq $(rabbitmq_version) on :$RABBITMQ_PORT (management :$RABBITMQ_MGMT_PORT)" >>"$log"
+  RABBITMQ_NODENAME="midwatch${INSTANCE:+-$INSTANCE}@localhost" \
+  RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 RABBITMQ_NODE_PORT="$RABBITMQ_PORT" \
+  RABBITMQ_DIST_PORT="$((RABBITMQ_PORT + 20000))" \
+  RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
+  RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_LOGS=- \
+  RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
+    setsid "$RABBITMQ_BIN" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$(pidfile_of rabbitmq)"
+}
+
 # ---------------------------------------------------------------- commands
 
 # Brings one service up; prints one result line; returns non-zero on failure.
@@ -524,6 +591,8 @@ cmd_env() {
   echo "export MIDWATCH_ES_URL=$(es_url)"
   echo "export MIDWATCH_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
   echo "export MIDWATCH_ALERTMANAGER_URL=$(am_url)"
+  echo "export MIDWATCH_RABBITMQ_URL=$(rabbitmq_url)"
+  echo "export MIDWATCH_RABBITMQ_AMQP=127.0.0.1:$RABBITMQ_PORT"
 }
 
 main() {

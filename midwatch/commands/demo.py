@@ -29,6 +29,7 @@ def demo(args: argparse.Namespace) -> int:
     from collector.store.base import StoreError
     from collector.tracequery import render_trace
     from collector.yamlconf import ConfigError
+    from midwatch.demo.alerts import STEP_MS
     from midwatch.demo.run import run_demo
 
     if args.messages < 1:
@@ -45,6 +46,7 @@ def demo(args: argparse.Namespace) -> int:
     cfg = r.config
     print(f"collected {r.events} events ({r.dead_letters} dead letters) in {r.seconds:.1f}s; "
           f"config: {cfg}")
+    print(f"{r.broker_lines} Kafka and RabbitMQ broker log lines; {_rejections(r.rejected)}")
     if r.spans_error:
         print(f"OTLP spans skipped: {r.spans_error}")
     else:
@@ -56,15 +58,33 @@ def demo(args: argparse.Namespace) -> int:
         if t is not None:
             print(f"\n--- a {title} message: midwatch trace {t.trace_key} -c {cfg}")
             print(render_trace(t))
-    print("\nalerts at now (rule packs):")
+    print(f"\nalert history: the rule packs evaluated every {STEP_MS // 60_000} min along the "
+          f"timeline ({r.evaluations} times): {r.fired} alerts fired, {r.resolved} resolved, "
+          f"{r.pages} notifications recorded as would_page (no notifier configured)")
+    print("alerts at now (rule packs):")
     if r.alerts_error:
         print(f"  rules not evaluated: {r.alerts_error}")
     for line in r.alerts or ["  none firing"]:
         print(f"  {line}")
     print("\nnext:")
     if r.failed is not None:
-        print(f"  midwatch trace {r.failed.trace_key} -c {cfg}")
+        print(f"  midwatch trace {r.failed.trace_key} -c {cfg}     # one message, hop by hop")
     print(f"  midwatch traces --status stuck -c {cfg}")
     print(f"  midwatch traces --status failed -c {cfg}")
     print(f"  midwatch rules eval -c {cfg} --at now")
+    if args.es:
+        boards = f"--es {args.es} --index-prefix {args.index_prefix} --since 12h"
+        print(f"  midwatch dashboards verify {boards}     # what each Grafana panel shows")
+        print(f"  midwatch dashboards preview {boards} --out {workdir / 'boards'}")
+    else:
+        print("  midwatch demo --es http://127.0.0.1:9200     # the same into Elasticsearch, "
+              "for the Grafana boards")
     return 0
+
+
+def _rejections(rejected: list[tuple[int, str]]) -> str:
+    """'GLOBEX's 997s rejected GS06 1002 ST02 0002, GS06 1004 ST02 0001 ... and group 1004'."""
+    if not rejected:
+        return "no EDI rejections"
+    parts = [f"GS06 {gs} ST02 {st}" if st else f"group GS06 {gs}" for gs, st in rejected]
+    return f"{len(rejected)} EDI rejections by GLOBEX's 997s ({', '.join(parts)})"

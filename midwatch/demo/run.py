@@ -1,9 +1,11 @@
 """Run the demo: write the scenario's files, a flow catalog and a config to a workdir, collect
-them once (parse -> correlate -> store, as the pipeline does per batch), sweep for stuck
-traces and report per flow, with one failed and one stuck trace and the alerts at now."""
+them in time order (parse -> correlate -> store, as the pipeline does per batch), sweeping for
+stuck traces and evaluating the rule packs every few minutes of the scenario's timeline, and
+report per flow, with one failed and one stuck trace and the alerts at now."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,11 +21,12 @@ from collector.store.base import Store
 from collector.trace import Trace
 from collector.tracequery import duration_text, table
 from collector.yamlconf import load
+from midwatch.demo.alerts import Timeline, ticks
 from midwatch.demo.scenario import OWN_EDI_ID, build
 
 BATCH = 500
 SPANS = 5  # web shop spans sent over OTLP/HTTP
-PACKS = ("generic", "apigw", "mulesoft", "kafka", "boomi", "edi")
+PACKS = ("generic", "apigw", "mulesoft", "kafka", "boomi", "edi", "rabbitmq")
 
 CATALOG = """\
 # midwatch demo flow catalog (deploy/flows.example.yaml, adapted to the demo's files:
@@ -80,14 +83,22 @@ class Result:
     stuck: Trace | None = None
     alerts: list[str] = field(default_factory=list)
     alerts_error: str | None = None
+    # the alert history the rule packs left over the timeline
+    evaluations: int = 0
+    fired: int = 0
+    resolved: int = 0
+    pages: int = 0
+    broker_lines: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
     spans: int = 0
     spans_error: str | None = None
 
 
 def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str | None,
-                index_prefix: str) -> tuple[Path, dict[str, str], list]:
-    """The scenario's files, the catalog and midwatch.yaml; returns (config, file -> format)."""
+                index_prefix: str, result: Result) -> tuple[dict[str, str], list]:
+    """The scenario's files, the catalog and midwatch.yaml; returns (file -> format, spans)."""
     sc = build(seed, messages, now_ms)
+    result.rejected = sc.rejected
     spans = [(order, *sc.starts[order]) for order, fate in sc.orders.items() if fate == "ok"]
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -111,11 +122,10 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
         "edi": {"own_ids": [OWN_EDI_ID]},
         "rules": {"paths": [f"pack:{p}" for p in PACKS]},
     }
-    path = workdir / "midwatch.yaml"
     # JSON is YAML: no dumper needed, and the file stays readable
-    path.write_text("# written by `midwatch demo`\n" + json.dumps(cfg, indent=2) + "\n",
-                    encoding="utf-8")
-    return path, formats, spans[:SPANS]
+    result.config.write_text("# written by `midwatch demo`\n" + json.dumps(cfg, indent=2) + "\n",
+                             encoding="utf-8")
+    return formats, spans[:SPANS]
 
 
 def _p95(values: list[int]) -> int | None:
@@ -148,38 +158,69 @@ def summarize(store: Store) -> tuple[list[str], Trace | None, Trace | None]:
 
 def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Result,
             spans: list) -> None:
+    from rules.config import load_rules_config
+
     config = load_config(config_path)
+    rules_config = load_rules_config(config.doc)
+    if rules_config.errors:
+        result.alerts_error = str(rules_config.errors[0])
     store = config.open_store()
     store.setup()
     try:
         catalog = build_catalog(load(str(config_path.parent / "flows.yaml")))
         correlator = Correlator(catalog, store)
-        events: list[Event] = []
-        for path, fmt in formats.items():
-            ctx = parse_context(config.collector, config.edi_own_ids, None)
-            with open(path, "rb") as f:
-                # a Kafka record's source is its topic, as the Kafka input hands it over
-                source = f"kafka:{Path(path).stem}" if fmt == "kafka-record" else path
-                for out in parse_stream(f, source, fmt, ctx):
-                    if isinstance(out, DeadLetter):
-                        result.dead_letters += 1
-                    else:
-                        events.append(out)
-        events.sort(key=lambda e: e.timestamp_ms)  # arrival order across the sources
-        for start in range(0, len(events), BATCH):
-            chunk = events[start:start + BATCH]
-            correlator.process(chunk)
-            store.write_events(chunk)
-            correlator.flush()
+        events = parse_files(config, formats, result)
         result.events = len(events)
+        timeline = None if result.alerts_error else Timeline.open(rules_config, store)
+        times = [e.timestamp_ms for e in events]
+        done = 0
+        # up to each evaluation time: store what arrived, sweep, evaluate, as `midwatch run` does
+        for at in ticks(times[0], now_ms) if timeline and events else ():
+            upto = bisect.bisect_right(times, at)
+            store_events(correlator, store, events[done:upto])
+            done = upto
+            correlator.sweep(at)
+            store.refresh()
+            timeline.evaluate(at)
+        store_events(correlator, store, events[done:])
         try:
             result.spans = send_spans(config, correlator, store, spans)
         except Exception as exc:  # the demo stands without the OTLP part
             result.spans_error = f"{type(exc).__name__}: {exc}"
         correlator.sweep(now_ms)
+        store.refresh()
+        if timeline is not None:
+            alerts_at_now(timeline, rules_config, now_ms, result)
         result.summary, result.failed, result.stuck = summarize(store)
     finally:
         store.close()
+
+
+def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
+    """Every file's events in arrival order across the sources; counts dead letters and the
+    broker log lines."""
+    events: list[Event] = []
+    for path, fmt in formats.items():
+        ctx = parse_context(config.collector, config.edi_own_ids, None)
+        with open(path, "rb") as f:
+            # a Kafka record's source is its topic, as the Kafka input hands it over
+            source = f"kafka:{Path(path).stem}" if fmt == "kafka-record" else path
+            for out in parse_stream(f, source, fmt, ctx):
+                if isinstance(out, DeadLetter):
+                    result.dead_letters += 1
+                else:
+                    events.append(out)
+                    result.broker_lines += fmt in ("kafka-broker", "rabbitmq")
+    events.sort(key=lambda e: e.timestamp_ms)
+    return events
+
+
+def store_events(correlator: Correlator, store: Store, events: list[Event]) -> None:
+    for start in range(0, len(events), BATCH):
+        chunk = events[start:start + BATCH]
+        correlator.process(chunk)
+        store.write_events(chunk)
+        correlator.flush()
 
 
 def send_spans(config, correlator: Correlator, store: Store, spans: list) -> int:
@@ -242,30 +283,23 @@ def send_spans(config, correlator: Correlator, store: Store, spans: list) -> int
     return stored
 
 
-def evaluate_rules(config_path: Path, now_ms: int, result: Result) -> None:
-    from rules.config import load_rules_config
-    from rules.engine import Engine, with_examples
+def alerts_at_now(timeline: Timeline, rules_config, now_ms: int, result: Result) -> None:
+    """The last evaluation, at now: what is firing, with example message IDs, and the totals
+    of the history the timeline left."""
+    from rules.engine import with_examples
 
-    config = load_config(config_path)
-    rules_config = load_rules_config(config.doc)
-    if rules_config.errors:
-        result.alerts_error = str(rules_config.errors[0])
-        return
-    store = config.open_store()
-    try:
-        engine = Engine(rules_config, store, persist=False)
-        outcome = engine.evaluate(now_ms)
-        by_name = {r.name: r for r in rules_config.rules}
-        for alert in with_examples(engine, outcome, now_ms):
-            labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
-            sent_to = ", ".join(rules_config.notifiers_of(by_name[alert.rule]))
-            result.alerts.append(f"{alert.state:<8} {alert.severity or '-':<8} {alert.rule} "
-                                 f"{{{labels}}} value={alert.value} "
-                                 f"-> {sent_to or 'no notifier configured (add notifiers: to the config)'}")
-        for name, reason in outcome.failed_rules.items():
-            result.alerts.append(f"rule {name} failed: {reason}")
-    finally:
-        store.close()
+    outcome = timeline.evaluate(now_ms)
+    by_name = {r.name: r for r in rules_config.rules}
+    for alert in with_examples(timeline.engine, outcome, now_ms):
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
+        sent_to = ", ".join(rules_config.notifiers_of(by_name[alert.rule]))
+        result.alerts.append(f"{alert.state:<8} {alert.severity or '-':<8} {alert.rule} "
+                             f"{{{labels}}} value={alert.value} "
+                             f"-> {sent_to or 'no notifier configured (add notifiers: to the config)'}")
+    for name, reason in timeline.failed_rules.items():
+        result.alerts.append(f"rule {name} failed: {reason}")
+    result.evaluations, result.fired = timeline.evaluations, timeline.fired
+    result.resolved, result.pages = timeline.resolved, timeline.pages.count
 
 
 def run_demo(workdir: Path, *, seed: int = 7, messages: int = 300, es: str | None = None,
@@ -273,11 +307,10 @@ def run_demo(workdir: Path, *, seed: int = 7, messages: int = 300, es: str | Non
     started = time.monotonic()
     now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     workdir.mkdir(parents=True, exist_ok=True)
-    config_path, formats, spans = write_files(workdir, seed, messages, now_ms, es=es,
-                                       index_prefix=index_prefix)
-    result = Result(workdir=workdir, config=config_path)
-    collect(config_path, formats, now_ms, result, spans)
-    evaluate_rules(config_path, now_ms, result)
+    result = Result(workdir=workdir, config=workdir / "midwatch.yaml")
+    formats, spans = write_files(workdir, seed, messages, now_ms, es=es,
+                                 index_prefix=index_prefix, result=result)
+    collect(result.config, formats, now_ms, result, spans)
     result.seconds = time.monotonic() - started
     return result
 

@@ -326,6 +326,22 @@ def keep_columns(names: Sequence[str], renames: dict[str, str]) -> list[dm.DataT
     ]
 
 
+def latest_per(key: str, names: Sequence[str]) -> list[dm.DataTransformerConfig]:
+    """One row per ``key`` value holding the values of its first row, named ``<name> (first)``
+    (Grafana's groupBy): on documents sorted newest first, each key's latest values."""
+    fields = {key: {"operation": "groupby", "aggregations": []}}
+    fields.update({name: {"operation": "aggregate", "aggregations": ["first"]} for name in names})
+    return [dm.DataTransformerConfig(id_val="groupBy", options={"fields": fields})]
+
+
+def rows_where(column: str, value: str) -> dm.DataTransformerConfig:
+    """Only the rows whose ``column`` equals ``value`` (Grafana's "Filter data by values")."""
+    return dm.DataTransformerConfig(id_val="filterByValue", options={
+        "filters": [{"fieldName": column, "config": {"id": "equal", "options": {"value": value}}}],
+        "type": "include", "match": "any",
+    })
+
+
 # --- the board ---------------------------------------------------------------------------
 
 BOARD_TITLES = {

@@ -4,8 +4,9 @@ Follows ``pkg/tsdb/elasticsearch/response_parser.go`` for the shapes the boards 
 bucket aggregations become label sets, a ``date_histogram`` at the bottom yields one time
 series per metric and label set, a ``terms`` at the bottom yields one table (a column per
 bucket field and metric), and raw-data/logs queries yield one table of flattened ``_source``
-documents. The panel transformations the boards use (``filterFieldsByName``, ``organize``) are
-applied here too, so tests and previews see the columns a person would see.
+documents. The panel transformations the boards use (``filterFieldsByName``, ``organize``,
+``groupBy`` with the "first" reducer, ``filterByValue`` with "equal") are applied here too, as
+``@grafana/data``'s transformers do, so tests and previews see the rows a person would see.
 """
 
 from __future__ import annotations
@@ -223,9 +224,13 @@ def transform(frames: list[Frame], transformations: list[dict]) -> list[Frame]:
             frames = [Frame(f.name, [x for x in f.fields if x.name in keep]) for f in frames]
         elif kind == "organize":
             frames = [_organize(f, options) for f in frames]
+        elif kind == "groupBy":
+            frames = [g for f in frames if (g := _group_by(f, options.get("fields") or {}))]
+        elif kind == "filterByValue":
+            frames = [_filter_by_value(f, options) for f in frames]
         else:
             raise ValueError(f"transformation {kind!r} is not replayed; add it to "
-                             "dashboards.frames.transform or use filterFieldsByName/organize")
+                             "dashboards.frames.transform")
     return frames
 
 
@@ -238,3 +243,51 @@ def _organize(frame: Frame, options: dict) -> Frame:
     return Frame(frame.name, [
         Field(f.name, f.values, f.labels, renames.get(f.name) or f.display_name) for f in kept
     ])
+
+
+# Grafana reducers the boards use in groupBy, by ReducerID.
+REDUCERS = {"first": lambda values: values[0] if values else None}
+
+
+def _group_by(frame: Frame, options: dict) -> Frame | None:
+    """Grafana's groupBy: one row per distinct combination of the ``groupby`` fields, in order
+    of first appearance, then per ``aggregate`` field (frame order) a column
+    ``<name> (<reducer>)``. A frame without the group-by fields is dropped, as Grafana does."""
+    keys = [f for f in frame.fields if options.get(f.name, {}).get("operation") == "groupby"]
+    if not keys:
+        return None
+    groups: dict[tuple, list[int]] = {}
+    for row in range(frame.rows):
+        groups.setdefault(tuple(str(k.values[row]) for k in keys), []).append(row)
+    out = [Field(k.name, [k.values[rows[0]] for rows in groups.values()]) for k in keys]
+    for f in frame.fields:
+        spec = options.get(f.name, {})
+        if spec.get("operation") != "aggregate":
+            continue
+        for reducer in spec.get("aggregations") or []:
+            if reducer not in REDUCERS:
+                raise ValueError(f"groupBy reducer {reducer!r} is not replayed")
+            out.append(Field(f"{f.name} ({reducer})", [
+                REDUCERS[reducer]([f.values[r] for r in rows]) for rows in groups.values()]))
+    return Frame(frame.name, out)
+
+
+def _filter_by_value(frame: Frame, options: dict) -> Frame:
+    """Grafana's filterByValue with ``equal`` matchers: keep (include) or drop (exclude) the
+    rows where any/all filters match; a filter on a missing field never matches."""
+    by_name = {f.display_name or f.name: f for f in frame.fields}
+    tests = []
+    for flt in options.get("filters") or []:
+        config = flt.get("config") or {}
+        if config.get("id") != "equal":
+            raise ValueError(f"filterByValue matcher {config.get('id')!r} is not replayed")
+        column = by_name.get(flt.get("fieldName"))
+        wanted = (config.get("options") or {}).get("value")
+        tests.append(lambda row, c=column, w=wanted: c is not None and c.values[row] == w)
+    if not tests:
+        return frame
+    combine = all if options.get("match") == "all" else any
+    include = options.get("type", "include") == "include"
+    rows = [r for r in range(frame.rows) if combine(t(r) for t in tests) == include]
+    return Frame(frame.name, [Field(f.name, [f.values[r] for r in rows], f.labels, f.display_name)
+                              for f in frame.fields])

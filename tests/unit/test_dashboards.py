@@ -16,6 +16,7 @@ from collector.store import fields
 from dashboards import expressions
 from dashboards.boards.alerts import ALERT_FIELDS
 from dashboards.datasources import EsDatasource, by_uid
+from dashboards.frames import Field, Frame, transform
 from dashboards.provision import DATASOURCE_FILE, PROVIDER_FILE, board_docs, render
 from dashboards.replay import (
     ALL,
@@ -91,7 +92,11 @@ def _fields_of_panel(panel: dict) -> list[tuple[str, str]]:
         found += [(index, m["field"]) for m in target.get("metrics", []) if m.get("field")]
         for t in panel.get("transformations", []):
             if t["id"] == "filterFieldsByName":
-                found += [(index, n) for n in t["options"]["include"]["names"] if n != "Count"]
+                # "<field> (first)" is a groupBy result: the field it reduced must exist
+                found += [(index, re.sub(r" \((first)\)$", "", n))
+                          for n in t["options"]["include"]["names"] if n != "Count"]
+            elif t["id"] == "groupBy":
+                found += [(index, n) for n in t["options"]["fields"]]
     return found
 
 
@@ -244,6 +249,53 @@ def test_math_names_a_missing_ref():
 
 
 # --- provisioning ------------------------------------------------------------------------
+
+def _alert_frame(rows):
+    """Raw alert history documents, newest first, as the replayer flattens them."""
+    names = ["@timestamp", "dedup_key", "labels.flow", "rule", "severity", "state"]
+    return Frame("", [Field(n, [r[i] for r in rows]) for i, n in enumerate(names)])
+
+
+def test_firing_now_keeps_each_alerts_newest_transition_when_it_is_firing():
+    panel = next(p for p in panels(DOCS["alerts"]) if p["title"] == "Firing now")
+    frame = _alert_frame([
+        ("12:30", "k1", "order-to-cash", "stuck-messages", "error", "firing"),
+        ("12:20", "k2", "edi", "edi-rejected", "error", "resolved"),
+        ("12:10", "k2", "edi", "edi-rejected", "error", "firing"),
+        ("12:05", "k1", "order-to-cash", "stuck-messages", "warning", "resolved"),
+        ("12:00", "k1", "order-to-cash", "stuck-messages", "warning", "firing"),
+    ])
+    [out] = transform([frame], panel["transformations"])
+    # columns absent from every document (partner, value...) are absent from the table
+    assert [f.shown_as for f in out.fields] == ["Since", "Severity", "Rule", "Flow"]
+    assert out.column("Since") == ["12:30"] and out.column("Rule") == ["stuck-messages"]
+    assert out.column("Severity") == ["error"] and out.column("Flow") == ["order-to-cash"]
+
+
+def test_group_by_and_filter_by_value_follow_grafana():
+    frame = _alert_frame([("2", "a", None, "r", "info", "firing"),
+                          ("1", "a", "f", "r", "info", "resolved"),
+                          ("3", "b", "g", "r", "info", "resolved")])
+    by_key = {"dedup_key": {"operation": "groupby"},
+              "state": {"operation": "aggregate", "aggregations": ["first"]},
+              "labels.flow": {"operation": "aggregate", "aggregations": ["first"]}}
+    [grouped] = transform([frame], [{"id": "groupBy", "options": {"fields": by_key}}])
+    # group-by columns first, then the reduced ones in the frame's order, named "<f> (first)"
+    assert [f.name for f in grouped.fields] == ["dedup_key", "labels.flow (first)",
+                                                "state (first)"]
+    assert grouped.column("labels.flow (first)") == [None, "g"]  # first, not first non-null
+    exclude = {"filters": [{"fieldName": "state (first)",
+                            "config": {"id": "equal", "options": {"value": "firing"}}}],
+               "type": "exclude", "match": "any"}
+    [kept] = transform([grouped], [{"id": "filterByValue", "options": exclude}])
+    assert kept.column("dedup_key") == ["b"]
+    missing = {**exclude, "type": "include", "filters": [{**exclude["filters"][0],
+                                                          "fieldName": "nope"}]}
+    assert transform([grouped], [{"id": "filterByValue", "options": missing}])[0].rows == 0
+    with pytest.raises(ValueError, match="reducer 'mean' is not replayed"):
+        transform([frame], [{"id": "groupBy", "options": {"fields": {
+            **by_key, "state": {"operation": "aggregate", "aggregations": ["mean"]}}}}])
+
 
 def test_build_writes_grafanas_provisioning_layout(tmp_path, capsys):
     assert main(["dashboards", "build", "--out", str(tmp_path)]) == 0

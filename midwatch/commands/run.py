@@ -58,6 +58,15 @@ def rule_workers(config, store) -> list:
     return [scheduler_worker(config, store)]
 
 
+def probe_workers(config, store) -> list:
+    """The probe scheduler when ``probes:`` configures any (validated here: file:line errors)."""
+    from collector.probes.config import load_probes
+    from collector.probes.runner import ProbeRunner
+
+    specs = load_probes(config)
+    return [ProbeRunner(specs, store)] if specs else []
+
+
 def run(args: argparse.Namespace) -> int:
     from collector.service import Service, build_correlator
 
@@ -68,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         service = Service(config, store, with_api=not args.no_api,
-                          workers=rule_workers(config, store),
+                          workers=rule_workers(config, store) + probe_workers(config, store),
                           correlator=build_correlator(config, store))
         return service.run()
     except ConfigError as exc:

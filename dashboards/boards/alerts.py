@@ -31,7 +31,9 @@ OPEN_OR_CLOSED = "state:(firing OR resolved)"
 # (history field, column) of the Firing now table, in order
 NOW_COLUMNS = (("@timestamp", "Since"), ("severity", "Severity"), ("rule", "Rule"),
                ("labels.flow", "Flow"), ("labels.partner", "Partner"),
-               ("labels.platform", "Platform"), ("value", "Value when fired"), ("summary", "Summary"))
+               ("labels.platform", "Platform"), ("labels.service_name", "Service"),
+               ("labels.host_name", "Host"), ("value", "Value when fired"),
+               ("summary", "Summary"))
 
 
 def _colors(colors: dict[str, str]) -> list[dm.ValueMap]:
@@ -49,7 +51,7 @@ def build(settings: BoardSettings) -> Dashboard:
         c.table_panel(c.PanelSpec(
             "Firing now",
             "Alerts whose newest transition in the time range is firing, with the group they "
-            "fired for (flow, partner, platform), since when, the value that crossed the "
+            "fired for (flow, partner, platform, service, host), since when, the value that crossed the "
             "rule's threshold and the summary the notification carried. An alert that fired "
             "before the time range starts is not listed: widen the range.",
             [c.es_target(ALERTS_UID, "A", alerts(OPEN_OR_CLOSED), metrics=[c.raw_data(500)])],

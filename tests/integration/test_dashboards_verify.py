@@ -10,6 +10,7 @@ import dashboard_dataset
 import pytest
 
 from collector.store.elasticsearch import ElasticsearchStore
+from dashboards.boards import BOARDS
 from dashboards.datasources import by_uid
 from dashboards.provision import board_docs
 from dashboards.replay import TimeRange, board_variables, panels, replay_panel
@@ -88,6 +89,9 @@ def test_panels_show_the_numbers_of_the_dataset(es, filled):
     assert sum(v for f in fired.frames for v in f.numbers()) == expected["alerts_fired"]
     broker = _panel(results, "platforms", "Broker log lines").frames[0]
     assert broker.rows == 7 and "rabbit@mq1" in " ".join(broker.column("message"))
+    # the failure-ratio alert resolved; the overdue-ack alert is still firing
+    firing = _panel(results, "alerts", "Firing now").frames[0]
+    assert firing.column("Rule") == ["edi-ack-overdue"] and firing.column("Partner") == ["ACME"]
 
 
 def test_variables_narrow_the_panels(es, filled):
@@ -142,8 +146,9 @@ def test_preview_writes_a_png_per_board(es_url, filled, tmp_path, capsys):
                  "--from", str(data.start_ms), "--to", str(data.end_ms),
                  "--out", str(tmp_path)]) == 0
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert pngs == ["board-alerts.png", "board-overview.png", "board-partners.png",
-                    "board-platforms.png", "board-traces.png"]
+    assert pngs == sorted(f"board-{slug}.png" for slug in BOARDS)
+    assert {"board-alerts.png", "board-overview.png", "board-partners.png",
+            "board-platforms.png", "board-traces.png"} <= set(pngs)
     for name in pngs:
         raw = (tmp_path / name).read_bytes()
         assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 40_000

@@ -3,6 +3,9 @@ one summary."""
 
 from __future__ import annotations
 
+import re
+import time
+
 from midwatch.cli import main
 
 
@@ -35,21 +38,72 @@ def test_demo_stores_failed_and_stuck_and_is_deterministic(tmp_path, capsys):
     assert {t.flow for t in stuck} == {"order-to-cash", "edi-850-outbound"}
     assert _run(tmp_path, "b", capsys) == first
 
-    # the printed follow-up command works on the written config
+    # the printed follow-up commands work on the written config
     assert main(["traces", "--status", "stuck", "-c", str(tmp_path / "a" / "midwatch.yaml")]) == 0
     assert "stuck" in capsys.readouterr().out
+    assert main(["trace", failed[0].trace_key, "-c", str(tmp_path / "a" / "midwatch.yaml")]) == 0
+    assert "status    failed" in capsys.readouterr().out
 
 
-def test_demo_into_elasticsearch_feeds_the_boards(tmp_path, capsys, es_url, es_index_prefix):
+def _printed(out: str) -> dict:
+    """The numbers the demo printed: history totals, rejections and the alerts firing at now."""
+    history = re.search(r"\((\d+) times\): (\d+) alerts fired, (\d+) resolved, (\d+) "
+                        r"notifications recorded as would_page", out)
+    firing = re.findall(r"^  firing +\S+ +(\S+) \{(.*?)\}", out, re.M)
+    return {"evaluations": int(history[1]), "fired": int(history[2]),
+            "resolved": int(history[3]), "pages": int(history[4]),
+            "firing": sorted((rule, tuple(sorted(tuple(kv.split("=", 1)) for kv in labels.split(", "))))
+                             for rule, labels in firing)}
+
+
+def test_demo_into_elasticsearch_feeds_every_panel_of_the_boards(tmp_path, capsys, es_url,
+                                                                 es_index_prefix):
+    from dashboards.replay import TimeRange
+    from dashboards.settings import BoardSettings
+    from dashboards.verify import open_client, replay_boards
+    from midwatch.demo.scenario import build
+
     prefix = es_index_prefix.rstrip("-")
     assert main(["demo", "--seed", "3", "--messages", "120", "--workdir", str(tmp_path / "es"),
                  "--es", es_url, "--index-prefix", prefix]) == 0
-    sqlite_run = _summary(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    sqlite_run = _summary(out)
+    printed = _printed(out)
     assert _run(tmp_path, "sqlite", capsys) == sqlite_run  # same journeys whichever store
+    # alerts fired and resolved along the timeline, and some are firing at the end
+    assert printed["evaluations"] >= 70 and printed["resolved"] >= 5
+    assert printed["fired"] > printed["resolved"] and printed["pages"] >= printed["fired"]
+    assert ("stuck-messages", (("flow", "order-to-cash"),)) in printed["firing"]
 
     assert main(["dashboards", "verify", "--es", es_url, "--index-prefix", prefix,
                  "--since", "12h"]) == 0
-    verdicts = dict(line.split(" ", 1)[::-1] for line in capsys.readouterr().out.splitlines())
-    for panel in ("overview/Failure ratio by flow", "overview/Stuck messages", "traces/Traces",
-                  "partners/997/999 acceptance rate by partner"):
-        assert verdicts[panel] == "OK"
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) >= 27 and [line for line in lines if not line.startswith("OK ")] == []
+
+    now = int(time.time() * 1000)
+    results = replay_boards(open_client(es_url), BoardSettings(index_prefix=prefix),
+                            TimeRange(now - 12 * 3_600_000, now))
+    panel = {f"{r.board}/{r.title}": r for rs in results.values() for r in rs}
+
+    rejected = panel["partners/Rejected interchanges"].frames[0]
+    expected = build(3, 120, now).rejected  # GS06/ST02 do not depend on the clock
+    assert sorted(zip(rejected.column("GS06"), rejected.column("ST02"), strict=True),
+                  key=str) == sorted(((str(gs), st or None) for gs, st in expected), key=str)
+    assert set(rejected.column("Partner")) == {"GLOBEX"} and rejected.rows == 5
+
+    # Kafka: ISR shrink (INFO, raised to warn), NotLeaderOrFollower, a dropped connection;
+    # RabbitMQ: the memory alarm, then 5 clients x (closing, lost, error, login refused)
+    broker = panel["platforms/Broker log lines"].frames[0]
+    assert broker.rows == 3 + 1 + 5 * 4
+
+    fired = panel["alerts/Alerts fired"]
+    assert sum(v for f in fired.frames for v in f.numbers()) == printed["fired"]
+    firing_now = panel["alerts/Firing now"].frames[0]
+    labels = {"Flow": "flow", "Partner": "partner", "Platform": "platform",
+              "Service": "service_name", "Host": "host_name"}
+    shown = sorted(
+        (rule, tuple(sorted((labels[col], firing_now.column(col)[i]) for col in labels
+                            if col in [f.shown_as for f in firing_now.fields]
+                            and firing_now.column(col)[i])))
+        for i, rule in enumerate(firing_now.column("Rule")))
+    assert shown == printed["firing"]

@@ -107,11 +107,13 @@ class Pipeline:
                  metrics: Registry, correlator: Correlating | None = None, *,
                  sweep_interval_ms: int = 30_000, shutdown_grace_s: float = 10.0,
                  backoff_start_s: float = BACKOFF_START_S, spool: Spool | None = None,
-                 max_attempts: int = 3):
+                 max_attempts: int = 3, store_ready: bool = True):
         self.store, self.queue, self.inputs = store, queue, list(inputs)
         self.batch, self.correlator = batch, correlator
         self.spool, self.max_attempts = spool, max_attempts
         self._store_up = threading.Event()
+        # Not ready: the store was away when the service started; spool from the first batch.
+        self._start_down = not store_ready and spool is not None
         self._store_up.set()
         self.sweep_interval_s = sweep_interval_ms / 1000
         self.shutdown_grace_s = shutdown_grace_s
@@ -160,9 +162,11 @@ class Pipeline:
 
         Returns False when a batch could not be stored (nor spooled) before giving up.
         """
+        if self._start_down:
+            self._store_down(stop)
         while True:
             finishing = inputs_done()
-            if self.spool is not None and len(self.spool):
+            if self.spool is not None and (len(self.spool) or not self._store_up.is_set()):
                 if (finishing or stop.is_set()) and not self._store_up.is_set():
                     return True  # the spool is durable: the next start drains it
                 if not self._spooled_step(stop):
@@ -236,7 +240,7 @@ class Pipeline:
     # ---------------------------------------------------------------- store health
 
     def _store_down(self, stop: threading.Event) -> None:
-        """Spool from now on, and ping the store in the background until it answers: the
+        """Spool from now on, and probe the store in the background until it answers: the
         writer keeps spooling meanwhile instead of waiting out the store's retries."""
         if not self._store_up.is_set():
             return
@@ -249,7 +253,9 @@ class Pipeline:
         delay = self.backoff_start_s
         while not stop.is_set():
             try:
-                self.store.ping()
+                # setup, not a mere ping: it is idempotent, and a store that was away since
+                # the start (or lost its data) gets its templates before the first write.
+                self.store.setup()
             except StoreError:
                 stop.wait(delay)
                 delay = min(delay * 2, PROBE_MAX_S)

@@ -83,7 +83,7 @@ def build_correlator(config: Config, store: Store) -> Correlating | None:
 class Service:
     def __init__(self, config: Config, store: Store, *, with_api: bool = True,
                  workers: Sequence[Worker] = (), correlator: Correlating | None = None,
-                 progress_tty: bool | None = None):
+                 progress_tty: bool | None = None, store_ready: bool = True):
         self.config, self.store = config, store
         self.metrics = Registry()
         self.queue = ChunkQueue(config.collector.queue_chunks)
@@ -93,7 +93,7 @@ class Service:
                                  self.metrics, correlator,
                                  sweep_interval_ms=config.correlation.sweep_interval_ms,
                                  spool=Spool(settings.spool.dir, settings.spool.max_bytes),
-                                 max_attempts=settings.max_attempts)
+                                 max_attempts=settings.max_attempts, store_ready=store_ready)
         self.api = Api(config.api, store, self.metrics) if with_api else None
         self.workers = list(workers)
         self.stopping = threading.Event()

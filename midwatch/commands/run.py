@@ -31,20 +31,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=serve)
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, *, outage_ok: bool = False):
+    """(config, store, store ready). With ``outage_ok`` a store that does not answer yet is
+    not an error: ``run`` spools until it does (a collector restarted during an outage must
+    keep taking input)."""
+    import logging
+
     from collector.config import load_config
     from collector.logsetup import setup_logging
-    from collector.store.base import StoreError
+    from collector.store.base import StoreError, StoreUnavailable
 
     setup_logging(args.log_level)
     config = load_config(args.config)
     store = config.open_store()
     try:
         store.setup()
+    except StoreUnavailable as exc:
+        if not outage_ok:
+            store.close()
+            raise ConfigError(config.file, None, "store", f"store not usable: {exc}") from None
+        logging.getLogger("midwatch.run").warning(
+            "store unavailable at start; spooling until it answers", extra={"error": str(exc)})
+        return config, store, False
     except StoreError as exc:
         store.close()
         raise ConfigError(config.file, None, "store", f"store not usable: {exc}") from None
-    return config, store
+    return config, store, True
 
 
 def rule_workers(config, store) -> list:
@@ -71,14 +83,14 @@ def run(args: argparse.Namespace) -> int:
     from collector.service import Service, build_correlator
 
     try:
-        config, store = _load(args)
+        config, store, ready = _load(args, outage_ok=True)
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)
         return 2
     try:
         service = Service(config, store, with_api=not args.no_api,
                           workers=rule_workers(config, store) + probe_workers(config, store),
-                          correlator=build_correlator(config, store))
+                          correlator=build_correlator(config, store), store_ready=ready)
         return service.run()
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)
@@ -96,7 +108,7 @@ def serve(args: argparse.Namespace) -> int:
     from collector.metrics import Registry
 
     try:
-        config, store = _load(args)
+        config, store, _ = _load(args)
         api_cfg = config.api
         if args.listen:
             api_cfg = dataclasses.replace(api_cfg, listen=parse_listen(args.listen))

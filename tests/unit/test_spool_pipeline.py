@@ -31,10 +31,10 @@ class SwitchableStore(SQLiteStore):
         self.poison: set[str] = set()
         self.written: list[str] = []
 
-    def ping(self):
-        if self.down:
+    def setup(self):
+        if getattr(self, "down", False):
             raise StoreUnavailable("connection refused")
-        return super().ping()
+        return super().setup()
 
     def write_events(self, events):
         if self.down:
@@ -68,12 +68,14 @@ def store(tmp_sqlite_path):
 class Writer:
     """A pipeline running in a thread until ``finish``."""
 
-    def __init__(self, store, spool: Spool, queue: ChunkQueue, max_attempts: int = 3):
+    def __init__(self, store, spool: Spool, queue: ChunkQueue, max_attempts: int = 3,
+                 store_ready: bool = True):
         self.done = threading.Event()
         self.stop = threading.Event()
         self.pipeline = Pipeline(store, queue, [Recorder()], Batch(max_events=2, flush_interval_ms=20),
                                  Registry(), backoff_start_s=0.01, spool=spool,
-                                 max_attempts=max_attempts, shutdown_grace_s=0.2)
+                                 max_attempts=max_attempts, shutdown_grace_s=0.2,
+                                 store_ready=store_ready)
         self.thread = threading.Thread(
             target=lambda: self.pipeline.run(self.stop, self.done.is_set), daemon=True)
         self.thread.start()
@@ -166,3 +168,18 @@ def test_poison_event_is_dead_lettered_after_max_attempts_and_the_rest_stored(st
     assert store.written == ["id-1", "id-3"]
     (doc,) = [row[0] for row in sqlite3.connect(store.path).execute("SELECT doc FROM deadletter")]
     assert "store_failed: 429" in doc and "id-2" in doc and '"stage":"store"' in doc
+
+
+def test_store_away_at_start_spools_from_the_first_batch(store, tmp_path):
+    store.down = True
+    spool = Spool(tmp_path / "spool")
+    q = ChunkQueue(2)
+    acked: list[int] = []
+    writer = Writer(store, spool, q, store_ready=False)
+    q.put(chunk(1, acked), threading.Event())
+    wait_for(lambda: acked == [1])
+    assert len(spool) == 1 and store.written == []
+    store.down = False
+    wait_for(lambda: store.written == ["id-1"])
+    writer.finish()
+    assert len(spool) == 0 and writer.pipeline.available.value() == 1

@@ -26,6 +26,7 @@ import pytest
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_ALERTMANAGER_URL = "http://127.0.0.1:9093"
+DEFAULT_RABBITMQ_URL = "http://127.0.0.1:15672"
 
 _START_HINT = (
     "start the services with `bash deploy/local/services.sh up` (or `make services-up`) and "
@@ -192,3 +193,25 @@ def alertmanager_url() -> str:
             error = exc
             time.sleep(0.5)
     _service_down("Alertmanager", url, error or TimeoutError("no answer"))
+
+
+# ---------------------------------------------------------------- RabbitMQ
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> str:
+    """The management API's base URL (user guest/guest on loopback), checked once per session
+    with `GET /api/overview`. AMQP listens on MIDWATCH_RABBITMQ_AMQP (127.0.0.1:5672)."""
+    url = os.environ.get("MIDWATCH_RABBITMQ_URL", DEFAULT_RABBITMQ_URL).rstrip("/")
+    request = urllib.request.Request(f"{url}/api/overview",
+                                     headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
+    error: BaseException | None = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(request, timeout=5):
+                return url
+        except (urllib.error.URLError, OSError) as exc:
+            error = exc
+            time.sleep(0.5)
+    _service_down("RabbitMQ", url, error or TimeoutError("no answer"))

@@ -35,13 +35,18 @@ MIXED = dm.DataSourceRef(type_val="datasource", uid="-- Mixed --")
 EXPR = dm.DataSourceRef(type_val="__expr__", uid="__expr__")
 TAG = "midwatch"
 
-# Defaults of the shipped rule packs; a board colours a value the way the rule would page on it.
+# Thresholds of the shipped rule packs (tests compare them with rules/packs); a board colours
+# a value the way a rule would page on it. Failure ratio: mule-flow-failure-ratio pages above
+# the first, boomi-process-errors above the second.
 FAILURE_RATIO_WARN = 0.05
 FAILURE_RATIO_CRIT = 0.10
+# No pack rule on these; from common partner agreements and SLOs.
 ACK_ACCEPTANCE_WARN = 0.98
 ACK_ACCEPTANCE_CRIT = 0.95
 SLA_COMPLIANCE_WARN = 0.99
 SLA_COMPLIANCE_CRIT = 0.95
+# stuck-messages and edi-997-overdue page from the first stuck trace (``above: 0``)
+STUCK_PAGES_AT = 1
 # p95 hop latency in nanoseconds (ECS event.duration): 2 s warn, 5 s critical.
 HOP_P95_WARN_NS = 2e9
 HOP_P95_CRIT_NS = 5e9

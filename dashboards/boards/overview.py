@@ -28,8 +28,8 @@ def build(settings: BoardSettings) -> Dashboard:
         c.timeseries_panel(c.PanelSpec(
             "Failure ratio by flow",
             "Share of a flow's events whose outcome is failure. Orange from "
-            f"{c.FAILURE_RATIO_WARN:.0%}, red from {c.FAILURE_RATIO_CRIT:.0%}: the defaults of "
-            "the failure-ratio rule.",
+            f"{c.FAILURE_RATIO_WARN:.0%} (where mule-flow-failure-ratio pages), red from "
+            f"{c.FAILURE_RATIO_CRIT:.0%} (where boomi-process-errors pages).",
             c.ratio_targets(EVENTS_UID, EVENT_VARS, "_exists_:midwatch.flow", FAILED,
                             "midwatch.flow", over_range=False),
             unit="percentunit", width=8, min_interval="5m",
@@ -82,10 +82,11 @@ def build(settings: BoardSettings) -> Dashboard:
         c.stat_panel(c.PanelSpec(
             "Stuck messages",
             "Traces that reached no terminal stage within their flow's SLA and were last "
-            "active in the time range.",
+            "active in the time range. Red from the first one: the stuck-messages rule pages "
+            "on any.",
             [c.es_target(TRACES_UID, "A", stuck_query, buckets=[c.histogram()],
                          metrics=[c.count()])],
-            unit="short", width=6, thresholds=c.thresholds((None, "green"), (1, "orange"), (10, "red")),
+            unit="short", width=6, thresholds=c.thresholds((None, "green"), (c.STUCK_PAGES_AT, "red")),
             links=[c.data_link("Stuck traces", c.board_url("midwatch-traces", "var-status=stuck"))])),
         c.table_panel(c.PanelSpec(
             "Stuck messages, most recently active first",

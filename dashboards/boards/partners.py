@@ -44,11 +44,11 @@ def build(settings: BoardSettings) -> Dashboard:
         c.stat_panel(c.PanelSpec(
             "Acknowledgements overdue",
             "EDI interchanges sent whose functional acknowledgement did not arrive within the "
-            "flow's SLA.",
+            "flow's SLA. Red from the first one: the edi-997-overdue rule pages on any.",
             [c.es_target(TRACES_UID, "A", overdue_query, buckets=[c.histogram()],
                          metrics=[c.count()])],
             unit="short", width=6,
-            thresholds=c.thresholds((None, "green"), (1, "orange"), (5, "red")))),
+            thresholds=c.thresholds((None, "green"), (c.STUCK_PAGES_AT, "red")))),
         c.table_panel(c.PanelSpec(
             "Overdue acknowledgements",
             "Each interchange still waiting for its 997/999 or CONTRL past the SLA, with the "

@@ -13,6 +13,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models.dashboard import Dashboard
 
 from collector.store import fields
+from dashboards import common as c
 from dashboards import expressions
 from dashboards.boards.alerts import ALERT_FIELDS
 from dashboards.datasources import EsDatasource, by_uid
@@ -249,6 +250,23 @@ def test_math_names_a_missing_ref():
 
 
 # --- provisioning ------------------------------------------------------------------------
+
+def _pack_rule(pack: str, name: str) -> dict:
+    doc = yaml.safe_load((REPO / "rules" / "packs" / f"{pack}.yaml").read_text())
+    return next(r for r in doc["rules"] if r["name"] == name)
+
+
+def test_board_thresholds_are_where_the_rule_packs_page():
+    assert _pack_rule("mulesoft", "mule-flow-failure-ratio")["above"] == c.FAILURE_RATIO_WARN
+    assert _pack_rule("boomi", "boomi-process-errors")["above"] == c.FAILURE_RATIO_CRIT
+    for pack, rule in (("generic", "stuck-messages"), ("edi", "edi-997-overdue")):
+        assert _pack_rule(pack, rule).get("above", 0) + 1 == c.STUCK_PAGES_AT
+    steps = {p["title"]: p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+             for slug in ("overview", "partners") for p in panels(DOCS[slug])
+             if p["title"] in ("Stuck messages", "Acknowledgements overdue")}
+    assert {t: [s["value"] for s in st if s["color"] == "red"] for t, st in steps.items()} == {
+        "Stuck messages": [1], "Acknowledgements overdue": [1]}
+
 
 def _alert_frame(rows):
     """Raw alert history documents, newest first, as the replayer flattens them."""

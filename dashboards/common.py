@@ -243,6 +243,8 @@ class PanelSpec:
     min_interval: str | None = None
     # Units of individual table columns (by displayed name).
     column_units: dict[str, str] = field(default_factory=dict)
+    # Fixed colours of series by name (states, levels), so red always means trouble.
+    series_colors: dict[str, str] = field(default_factory=dict)
 
 
 def _datasource(spec: PanelSpec) -> dm.DataSourceRef:
@@ -271,6 +273,9 @@ def _apply(builder, spec: PanelSpec):
         b = b.interval(spec.min_interval)
     for column, unit in spec.column_units.items():
         b = b.override_by_name(column, [dm.DynamicConfigValue(id_val="unit", value=unit)])
+    for name, color in spec.series_colors.items():
+        b = b.override_by_name(name, [dm.DynamicConfigValue(
+            id_val="color", value={"mode": "fixed", "fixedColor": color})])
     return b
 
 
@@ -345,6 +350,12 @@ def rows_where(column: str, value: str) -> dm.DataTransformerConfig:
         "filters": [{"fieldName": column, "config": {"id": "equal", "options": {"value": value}}}],
         "type": "include", "match": "any",
     })
+
+
+# Series colours of the states and levels the boards break counts down by.
+LEVEL_COLORS = {"warn": "orange", "error": "red", "fatal": "dark-red"}
+TRACE_STATUS_COLORS = {"in_flight": "blue", "completed": "green", "acknowledged": "dark-green",
+                       "failed": "red", "rejected": "dark-red", "stuck": "orange"}
 
 
 # --- the board ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
+from dashboards.common import BOARD_TITLES  # noqa: E402
 from dashboards.frames import Frame  # noqa: E402
 from dashboards.replay import PanelResult  # noqa: E402
 
@@ -27,9 +28,9 @@ TABLE_ROWS = 8
 LOG_LINES = 9
 PALETTE = ("#7eb26d", "#eab839", "#6ed0e0", "#ef843c", "#e24d42", "#1f78c1", "#ba43a9",
            "#705da0", "#508642", "#cca300")
-COLORS = {"green": "#56a64b", "orange": "#ff9830", "red": "#e02f44"}
-BOARD_TITLES = {"overview": "Integration overview", "traces": "Message traces",
-                "partners": "Partners and EDI", "platforms": "Platforms", "alerts": "Alerts"}
+# Grafana's named colours the boards use
+COLORS = {"green": "#56a64b", "orange": "#ff9830", "red": "#e02f44", "dark-red": "#ad0317",
+          "dark-green": "#37872d", "blue": "#3274d9", "purple": "#a352cc", "text": "#8e8e8e"}
 
 
 def fmt(value: float | None, unit: str | None) -> str:
@@ -90,7 +91,9 @@ def _draw_series(ax, panel: dict, frames: list[Frame]) -> None:
     times = [datetime.fromtimestamp(t / 1000, UTC) for t in series[0].fields[0].values]
     values = [[v if isinstance(v, int | float) and v == v and abs(v) != math.inf else math.nan
                for v in f.fields[1].values] for f in series]
-    colors = PALETTE[: len(series)]
+    fixed = _overrides(panel, "color")
+    colors = [COLORS.get(fixed[f.name]["fixedColor"], "#8e8e8e") if f.name in fixed else pick
+              for f, pick in zip(series, PALETTE, strict=False)]
     if stacked:
         ax.stackplot(times, [[0 if math.isnan(v) else v for v in vs] for vs in values],
                      labels=[f.name for f in series], colors=colors, alpha=0.8)
@@ -134,14 +137,15 @@ def _draw_stat(ax, panel: dict, frames: list[Frame]) -> None:
     ax.set_yticks([])
 
 
-def _column_units(panel: dict) -> dict[str, str]:
-    units = {}
+def _overrides(panel: dict, prop_id: str) -> dict[str, object]:
+    """Field name -> value of the by-name overrides setting ``prop_id`` (unit, color)."""
+    out = {}
     for override in panel.get("fieldConfig", {}).get("overrides", []):
         matcher = override.get("matcher", {})
         for prop in override.get("properties", []):
-            if matcher.get("id") == "byName" and prop.get("id") == "unit":
-                units[matcher.get("options")] = prop["value"]
-    return units
+            if matcher.get("id") == "byName" and prop.get("id") == prop_id:
+                out[matcher.get("options")] = prop["value"]
+    return out
 
 
 def _cell(value: object, unit: str | None = None) -> str:
@@ -156,7 +160,7 @@ def _cell(value: object, unit: str | None = None) -> str:
 def _draw_table(ax, panel: dict, frames: list[Frame]) -> None:
     ax.axis("off")
     frame = frames[0]
-    units = _column_units(panel)
+    units = _overrides(panel, "unit")
     header = [f.shown_as for f in frame.fields]
     rows = [[_cell(f.values[i], units.get(f.shown_as)) for f in frame.fields]
             for i in range(min(frame.rows, TABLE_ROWS))]
@@ -211,8 +215,8 @@ def render_board(slug: str, results: list[PanelResult], path: Path) -> None:
     bottom = max(r.panel["gridPos"]["y"] + r.panel["gridPos"]["h"] for r in results)
     height_in = bottom * UNIT_HEIGHT_IN + 0.8
     fig = plt.figure(figsize=(WIDTH_IN, height_in), dpi=80)
-    fig.suptitle(f"midwatch · {BOARD_TITLES.get(slug, slug)}", x=0.01, ha="left", fontsize=13,
-                 weight="bold")
+    title = BOARD_TITLES.get(f"midwatch-{slug}", slug)
+    fig.suptitle(f"midwatch · {title}", x=0.01, ha="left", fontsize=13, weight="bold")
     top_pad = 0.8 / height_in
     for result in results:
         grid = result.panel["gridPos"]

@@ -77,7 +77,8 @@ def build(settings: BoardSettings) -> Dashboard:
             "resolved one after it is still open.",
             [c.es_target(ALERTS_UID, "A", alerts(TRANSITIONS),
                          buckets=[c.terms("state"), c.histogram()], metrics=[c.count()])],
-            unit="short", width=10, min_interval="5m"), stacked=True),
+            unit="short", width=10, min_interval="5m", series_colors=STATE_COLORS),
+            stacked=True),
         c.bar_panel(c.PanelSpec(
             "Fired by rule",
             "Which rules fired most in the time range.",

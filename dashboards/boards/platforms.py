@@ -54,7 +54,7 @@ def build(settings: BoardSettings) -> Dashboard:
             "partitions, ISR shrinks, memory and disk alarms, lost connections.",
             [c.es_target(EVENTS_UID, "A", events(BROKER_TROUBLE),
                          buckets=[c.terms("log.level"), c.histogram()], metrics=[c.count()])],
-            unit="short", width=8, min_interval="5m"), stacked=True),
+            unit="short", width=8, min_interval="5m", series_colors=c.LEVEL_COLORS), stacked=True),
         c.logs_panel(c.PanelSpec(
             "Broker log lines",
             "The latest broker warnings and errors as logged.",

@@ -68,7 +68,7 @@ def build(settings: BoardSettings) -> Dashboard:
             "done, failed and rejected ended in error, stuck missed their SLA.",
             [c.es_target(TRACES_UID, "A", status_query,
                          buckets=[c.terms("status"), c.histogram()], metrics=[c.count()])],
-            unit="short", min_interval="5m"), stacked=True),
+            unit="short", min_interval="5m", series_colors=c.TRACE_STATUS_COLORS), stacked=True),
         c.timeseries_panel(c.PanelSpec(
             "p95 trace duration by flow",
             "95th percentile of first-to-last-event time of the traces per flow.",

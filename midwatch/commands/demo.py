@@ -58,8 +58,8 @@ def demo(args: argparse.Namespace) -> int:
         if t is not None:
             print(f"\n--- a {title} message: midwatch trace {t.trace_key} -c {cfg}")
             print(render_trace(t))
-    print(f"\nalert history: the rule packs evaluated every {STEP_MS // 60_000} min along the "
-          f"timeline ({r.evaluations} times): {r.fired} alerts fired, {r.resolved} resolved, "
+    print(f"\nalert history (rule packs evaluated every {STEP_MS // 60_000} min along the "
+          f"timeline, {r.evaluations} times):\n  {r.fired} alerts fired, {r.resolved} resolved, "
           f"{r.pages} notifications recorded as would_page (no notifier configured)")
     print("alerts at now (rule packs):")
     if r.alerts_error:
@@ -71,6 +71,8 @@ def demo(args: argparse.Namespace) -> int:
         print(f"  midwatch trace {r.failed.trace_key} -c {cfg}     # one message, hop by hop")
     print(f"  midwatch traces --status stuck -c {cfg}")
     print(f"  midwatch traces --status failed -c {cfg}")
+    if r.rejected:
+        print(f"  midwatch traces --status rejected -c {cfg}     # the 850s GLOBEX rejected")
     print(f"  midwatch rules eval -c {cfg} --at now")
     if args.es:
         boards = f"--es {args.es} --index-prefix {args.index_prefix} --since 12h"
@@ -83,8 +85,16 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def _rejections(rejected: list[tuple[int, str]]) -> str:
-    """'GLOBEX's 997s rejected GS06 1002 ST02 0002, GS06 1004 ST02 0001 ... and group 1004'."""
+    """'5 EDI rejections in GLOBEX's 997s: GS06 1002 ST02 0002; GS06 1004 ST02 0001, 0002 and
+    the whole group'."""
     if not rejected:
         return "no EDI rejections"
-    parts = [f"GS06 {gs} ST02 {st}" if st else f"group GS06 {gs}" for gs, st in rejected]
-    return f"{len(rejected)} EDI rejections by GLOBEX's 997s ({', '.join(parts)})"
+    by_group: dict[int, list[str]] = {}
+    for gs, st in rejected:
+        by_group.setdefault(gs, []).append(st)
+    parts = []
+    for gs, sts in by_group.items():
+        sets = ", ".join(st for st in sts if st)
+        group = " and the whole group" if "" in sts else ""
+        parts.append(f"GS06 {gs} ST02 {sets}{group}" if sets else f"GS06 {gs} group")
+    return f"{len(rejected)} EDI rejections in GLOBEX's 997s: {'; '.join(parts)}"

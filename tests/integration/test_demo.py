@@ -47,7 +47,7 @@ def test_demo_stores_failed_and_stuck_and_is_deterministic(tmp_path, capsys):
 
 def _printed(out: str) -> dict:
     """The numbers the demo printed: history totals, rejections and the alerts firing at now."""
-    history = re.search(r"\((\d+) times\): (\d+) alerts fired, (\d+) resolved, (\d+) "
+    history = re.search(r"(\d+) times\):\n  (\d+) alerts fired, (\d+) resolved, (\d+) "
                         r"notifications recorded as would_page", out)
     firing = re.findall(r"^  firing +\S+ +(\S+) \{(.*?)\}", out, re.M)
     return {"evaluations": int(history[1]), "fired": int(history[2]),

@@ -120,8 +120,9 @@ class Probe:
         if self._admin is None:
             from kafka import KafkaAdminClient
 
+            ms = int(timeout_s * 1000)
             self._admin = KafkaAdminClient(**self.settings.client_options,
-                                           request_timeout_ms=int(timeout_s * 1000))
+                                           request_timeout_ms=ms, bootstrap_timeout_ms=ms)
         return self._admin
 
     def close(self) -> None:

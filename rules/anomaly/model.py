@@ -64,6 +64,7 @@ class Model:
     high: np.ndarray  # (S,) highest value seen in training
     profile: np.ndarray  # (S,) index into PROFILES
     counts: np.ndarray  # (S,) values are event counts (non-negative integers)
+    positive: np.ndarray  # (S,) values are never negative: level shifts act as factors
     forest: IsolationForest | None = None
     forest_center: float = 0.0
     forest_scale: float = 1.0
@@ -232,7 +233,7 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
     model = Model(FORMAT, s, list(keys) if keys is not None else list(range(v.shape[0])),
                   int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0, width,
                   np.nan_to_num(center), scale, np.sum(~np.isnan(v), axis=1), low, high,
-                  profile, counts)
+                  profile, counts, np.nan_to_num(low, nan=-1.0) >= 0)
     _fit_forest(model, t, v)
     return model
 
@@ -240,31 +241,38 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
 def _zscores(m: Model, slot: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
     """z against the baseline, and against the baseline moved to a lasting new level.
 
-    A change that held for ``rebaseline`` buckets, all beyond ``shift_z``, becomes the new
-    expected level: a flow that moved for good stops paging, and pages again if it moves
-    back only while it is outside both levels."""
+    A change is lasting when the ``rebaseline`` buckets before t are together beyond
+    ``shift_z`` (their summed residual against their summed variance, so a night of thin
+    traffic still counts) and at least 80% of them lie on the same side. It then becomes
+    the expected level (as a factor for non-negative series: traffic that halved at 10:00
+    is expected halved at 03:00 too), so a flow that moved for good stops paging."""
     c, sc = m.center[:, slot], m.scale[:, slot]
     r = v - c
     z0 = r / sc
-    level = np.zeros_like(r)
     n, k = m.settings.rebaseline, m.settings.shift_z
-    if n and v.shape[1] > n:
-        with np.errstate(invalid="ignore"):
-            runs = [_trailing(z0 > k, n), _trailing(z0 < -k, n)]
-        rows, cols = np.nonzero(runs[0] | runs[1])
-        if len(rows):
-            level[rows, cols] = np.median(r[rows[:, None], cols[:, None] + np.arange(-n, 0)],
-                                          axis=1)
-    z1 = (r - level) / sc
-    return z0, z1, c + level, sc
+    if not n or v.shape[1] <= n:
+        return z0, z0, c, sc
+    rz = np.nan_to_num(r)
+    total_r = _trailing_sum(rz, n)
+    run_z = total_r / np.sqrt(np.maximum(_trailing_sum(np.square(sc), n), 1e-300))
+    up, down = _trailing_sum(rz > 0, n), _trailing_sum(rz < 0, n)
+    lasting = ((run_z > k) & (up >= 0.8 * n)) | ((run_z < -k) & (down >= 0.8 * n))
+    lasting[:, :n] = False
+    total_c = _trailing_sum(c, n)
+    factor = np.maximum(1.0 + total_r / np.where(total_c > 0, total_c, 1.0), 0.05)
+    ratio = lasting & (m.positive[:, None] & (total_c > 0))
+    shift = lasting & ~ratio
+    center = np.where(ratio, c * factor, np.where(shift, c + total_r / n, c))
+    grow = np.where(m.counts[:, None], np.sqrt(factor), factor)
+    spread = np.where(ratio, sc * grow, sc)
+    return z0, (v - center) / spread, center, spread
 
 
-def _trailing(flags: np.ndarray, n: int) -> np.ndarray:
-    """True at t when the n columns before t (not t itself) are all set."""
-    cs = np.concatenate([np.zeros((flags.shape[0], 1), dtype=np.int64),
-                         np.cumsum(flags, axis=1)], axis=1)
-    out = np.zeros(flags.shape, dtype=bool)
-    out[:, n:] = (cs[:, n:-1] - cs[:, :-n - 1]) == n
+def _trailing_sum(x: np.ndarray, n: int) -> np.ndarray:
+    """At t: the sum over the n columns before t (not t itself); 0 for t < n."""
+    cs = np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(x, axis=1, dtype=float)], axis=1)
+    out = np.zeros(x.shape)
+    out[:, n:] = cs[:, n:-1] - cs[:, :-n - 1]
     return out
 
 

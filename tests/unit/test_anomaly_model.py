@@ -1,0 +1,130 @@
+"""The anomaly model on series whose right answer is known by construction."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from rules.anomaly.model import DAY_MS, HOUR_MS, Settings, calendar, score, train, z_of_score
+from rules.anomaly.stream import stream
+
+MONDAY = 1_772_409_600_000  # 2026-03-02 00:00 UTC
+WEEKS = 4
+
+
+def traffic(rows: int = WEEKS * 7 * 24, series: int = 1, seed: int = 1) -> tuple:
+    """Hourly event counts: busy weekdays 08-18, quiet nights and weekends."""
+    t = MONDAY + np.arange(rows, dtype=np.int64) * HOUR_MS
+    hour = (t % DAY_MS) // HOUR_MS
+    weekend = ((t // DAY_MS) + 3) % 7 >= 5
+    level = np.where((hour >= 8) & (hour < 18), 120.0, 10.0) * np.where(weekend, 0.2, 1.0)
+    rng = np.random.default_rng(seed)
+    return t, rng.poisson(np.tile(level, (series, 1))).astype(float)
+
+
+def test_weekly_baseline_expects_business_hours_and_quiet_nights():
+    t, v = traffic()
+    m = train(t, v, Settings())
+    assert m.profile[0] in (1, 2)  # seasonal, not flat
+    tuesday_10 = 1 * 24 + 10
+    assert 100 < m.center[0, tuesday_10] < 140
+    assert m.center[0, 1 * 24 + 3] < 20  # Tuesday 03:00
+
+
+def test_drop_on_a_tuesday_morning_scores_high_and_night_lull_does_not():
+    t, v = traffic(rows=(WEEKS * 7 + 2) * 24)
+    train_to = WEEKS * 7 * 24
+    m = train(t[:train_to], v[:, :train_to], Settings(direction="drop"))
+    observed = v.copy()
+    tue_10 = train_to + 24 + 10
+    observed[0, tue_10] = 40
+    s = score(m, t, observed, start=train_to)
+    col = tue_10 - train_to
+    assert s.score[0, col] > 0.8
+    assert s.expected_low[0, col] > 40 and s.expected_high[0, col] < 200
+    night = s.score[0, 24 + 3 - 0]  # Tuesday 03:00 with its normal ~10 events
+    assert night < 0.5
+    # The expected range is what scores below the threshold.
+    assert z_of_score(0.8) > 1
+
+
+def test_direction_drop_ignores_spikes():
+    t, v = traffic(rows=(WEEKS * 7 + 1) * 24)
+    train_to = WEEKS * 7 * 24
+    spiky = v.copy()
+    spiky[0, train_to + 10] = 600
+    for direction, high in (("drop", False), ("spike", True), ("both", True)):
+        m = train(t[:train_to], v[:, :train_to], Settings(direction=direction))
+        s = score(m, t, spiky, start=train_to)
+        assert bool(s.score[0, 10] > 0.8) is high, direction
+
+
+def test_cold_start_scores_nothing_until_min_history():
+    t, v = traffic(rows=5 * 24)
+    m = train(t, v, Settings(min_history=7 * 24))
+    s = score(m, t, v * 0, start=len(t) - 3)
+    assert bool(s.cold[0]) and (s.score == 0).all()
+
+
+def test_lasting_level_shift_is_rebaselined():
+    t, v = traffic(rows=(WEEKS * 7 + 3) * 24)
+    train_to = WEEKS * 7 * 24
+    settings = Settings(direction="drop", rebaseline=6)
+    m = train(t[:train_to], v[:, :train_to], settings)
+    shifted = v.copy()
+    start = train_to + 24 + 9  # Tuesday 09:00: from now on half the traffic, for good
+    shifted[0, start:] = np.round(shifted[0, start:] * 0.3)
+    s = score(m, t, shifted, start=train_to)
+    busy = [c for c in range(start - train_to, s.score.shape[1])
+            if 8 <= (t[train_to + c] % DAY_MS) // HOUR_MS < 18]
+    assert s.score[0, busy[0]] > 0.8  # the change pages
+    later = [c for c in busy if c >= busy[0] + 6]
+    assert max(s.score[0, c] for c in later) < 0.8  # ... and stops paging once it lasted
+
+
+def test_holidays_count_as_sundays_or_are_excluded():
+    t = np.array([MONDAY + 10 * HOUR_MS], dtype=np.int64)
+    day = int(t[0] // DAY_MS)
+    normal, _ = calendar(t, Settings())
+    sunday, _ = calendar(t, Settings(holidays=frozenset({day})))
+    _, excluded = calendar(t, Settings(holidays=frozenset({day}), holiday_mode="exclude"))
+    assert normal[0] == 10 and sunday[0] == 6 * 24 + 10 and excluded[0]
+
+
+def test_missing_buckets_score_zero_and_do_not_break_training():
+    t, v = traffic(rows=(WEEKS * 7 + 1) * 24)
+    gappy = v.copy()
+    gappy[0, ::7] = np.nan
+    m = train(t[:-24], gappy[:, :-24], Settings())
+    s = score(m, t, gappy, start=len(t) - 24)
+    assert np.isfinite(s.score).all()
+    assert (s.score[0, np.isnan(gappy[0, -24:])] == 0).all()
+
+
+def test_many_series_are_scored_independently():
+    t, v = traffic(rows=(WEEKS * 7 + 1) * 24, series=50)
+    train_to = WEEKS * 7 * 24
+    m = train(t[:train_to], v[:, :train_to], Settings(direction="drop"), keys=list(range(50)))
+    hit = v.copy()
+    hit[7, train_to + 24 - 14] = 0  # series 7, Monday 10:00
+    s = score(m, t, hit, start=train_to)
+    flagged = np.nonzero(s.score.max(axis=1) > 0.8)[0]
+    assert list(flagged) == [7]
+
+
+def test_stream_never_looks_ahead():
+    t, v = traffic(rows=3 * 7 * 24)
+    v[0, 400] = 0
+    full, _ = stream(t, v[0], Settings(min_history=48))
+    cut, _ = stream(t[:401], v[0, :401], Settings(min_history=48))
+    np.testing.assert_array_equal(full.score[0, :401], cut.score[0, :401])
+    assert (full.score[0, :48] == 0).all()
+
+
+@pytest.mark.parametrize("bad", [replace(Settings(), max_history=200)])
+def test_training_history_is_capped(bad):
+    t, v = traffic()
+    m = train(t, v, bad)
+    assert m.n_obs[0] <= 200 and m.trained_from_ms == int(t[-200])

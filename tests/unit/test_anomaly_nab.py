@@ -1,0 +1,96 @@
+"""NAB-style scoring on hand-computed cases (numbers worked out in the comments)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from rules.anomaly.nab import PROFILES, Labelled, evaluate, probation, row_weights, scaled_sigmoid
+
+STD = PROFILES["standard"]
+WINDOW = ((50, 59),)  # 10 rows; 100-row series: probation is rows 0..14
+
+
+def one(detections: dict[int, float], n: int = 100, windows=WINDOW) -> Labelled:
+    scores = np.zeros(n)
+    for i, s in detections.items():
+        scores[i] = s
+    return Labelled("a.csv", scores, windows)
+
+
+def test_scaled_sigmoid_matches_nab_edges():
+    assert scaled_sigmoid(-1.0) == pytest.approx(0.98661, abs=1e-5)
+    assert scaled_sigmoid(-0.5) == pytest.approx(0.84828, abs=1e-5)
+    assert scaled_sigmoid(0.0) == 0.0
+    assert scaled_sigmoid(3.0) == -1.0
+
+
+def test_perfect_detector_scores_100_and_silent_0():
+    assert evaluate([one({50: 1.0})], STD).score == pytest.approx(100.0)
+    silent = evaluate([one({})], STD)
+    assert silent.score == 0.0 and silent.detected == 0 and silent.threshold == math.inf
+
+
+def test_late_detection_earns_less_than_early():
+    # Last row of the window: position -(59 - 59 + 1) / 10 = -0.1
+    # -> (2 / (1 + e^-0.5) - 1) / 0.98661 = 0.248242; 100 * (0.248242 + 1) / 2 = 62.41
+    late = evaluate([one({59: 1.0})], STD)
+    assert late.score == pytest.approx(62.412, abs=1e-3)
+    middle = evaluate([one({55: 1.0})], STD)
+    assert 62.412 < middle.score < 100.0
+    # Only the first detection of a window counts: adding a late one changes nothing.
+    assert evaluate([one({50: 1.0, 59: 1.0})], STD).score == pytest.approx(100.0)
+
+
+def test_false_positive_cost_grows_with_distance_from_the_window():
+    # FP 6 rows after the window: position 6 / (10 - 1) = 0.667 -> 0.11 * -0.93110 = -0.10242
+    near = evaluate([one({50: 1.0, 65: 1.0})], STD)
+    assert near.raw == pytest.approx(1 - 0.10242, abs=1e-4)
+    # 36 rows after: position 4 >= 3 -> the full -0.11
+    far = evaluate([one({50: 1.0, 95: 1.0})], STD)
+    assert far.raw == pytest.approx(1 - 0.11)
+    # Before any window: the full -0.11 too.
+    before = evaluate([one({50: 1.0, 20: 1.0})], STD)
+    assert before.raw == pytest.approx(1 - 0.11)
+    assert near.score > far.score == pytest.approx(before.score)
+    assert near.false_positives == 1 and near.precision == 0.5 and near.recall == 1.0
+
+
+def test_probation_rows_are_not_scored():
+    assert probation(100) == 15
+    assert probation(10_000) == 750  # capped at 0.15 * 5000
+    # A "false positive" in probation costs nothing.
+    assert evaluate([one({5: 1.0, 50: 1.0})], STD).score == pytest.approx(100.0)
+    # A window wholly inside probation is neither rewarded nor missed.
+    both = evaluate([one({50: 1.0}, windows=((2, 8), (50, 59)))], STD)
+    assert both.windows == 1 and both.score == pytest.approx(100.0)
+    window, _ = row_weights(100, ((2, 8),), STD)
+    assert (window[:15] == -2).all()
+
+
+def test_one_threshold_for_all_files():
+    # a: its window only reaches 0.5. b: window at 0.9, 20 FPs at 0.6 before it.
+    a = Labelled("a.csv", np.r_[np.zeros(50), [0.5], np.zeros(49)], WINDOW)
+    b_scores = np.zeros(100)
+    b_scores[20:40] = 0.6
+    b_scores[50] = 0.9
+    b = Labelled("b.csv", b_scores, WINDOW)
+    # 0.9: -1 + 1 = 0; 0.6: -1 + 1 - 2.2; 0.5: 1 + 1 - 2.2 = -0.2. Best 0.9 -> 100 * 2 / 4 = 50
+    result = evaluate([a, b], STD)
+    assert result.threshold == 0.9
+    assert result.score == pytest.approx(50.0)
+    # Each alone would have been perfect.
+    assert evaluate([a], STD).score == evaluate([b], STD).score == pytest.approx(100.0)
+
+
+def test_profiles_weigh_misses_and_false_positives_differently():
+    # Two windows, the first detected at its start, one FP before it, the second missed.
+    series = one({40: 1.0, 50: 1.0}, n=200, windows=((50, 59), (150, 159)))
+    standard = evaluate([series], PROFILES["standard"])
+    low_fp = evaluate([series], PROFILES["reward_low_fp"])
+    low_fn = evaluate([series], PROFILES["reward_low_fn"])
+    assert standard.score == pytest.approx(100 * (1 - 1 - 0.11 + 2) / 4)  # 47.25
+    assert low_fp.score == pytest.approx(100 * (1 - 1 - 0.22 + 2) / 4)  # 44.5
+    assert low_fn.score == pytest.approx(100 * (1 - 2 - 0.11 + 4) / 6)  # 48.17

@@ -15,8 +15,10 @@ Bodies are serialized once with orjson into NDJSON and sent as bytes: measured f
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -116,6 +118,8 @@ class ElasticsearchStore:
                 **auth,
             )
         self._client = client
+        self._sender_pool: ThreadPoolExecutor | None = None
+        self._sender_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------
     def setup(self) -> None:
@@ -167,6 +171,9 @@ class ElasticsearchStore:
             raise StoreError(f"cannot create index {name} at {self.url}: {resp.body}")
 
     def close(self) -> None:
+        if self._sender_pool is not None:
+            self._sender_pool.shutdown()
+            self._sender_pool = None
         if self._owns_client:
             self._client.close()
 
@@ -283,7 +290,7 @@ class ElasticsearchStore:
             f"{self._retry_attempts} attempts; retry later)"
         )
 
-    def _chunks(self, ops: Sequence[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    def _chunks(self, ops: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
         """(offset, operations) bounded by count and bytes."""
         start, size, chunk = 0, 0, []
         for i, op in enumerate(ops):
@@ -295,21 +302,51 @@ class ElasticsearchStore:
         if chunk:
             yield start, chunk
 
+    def _bulk_all(self, ops: Iterable[bytes]) -> Iterator[tuple[int, list[dict]]]:
+        """(offset, results) per bounded chunk, in order, with the next chunk built while the
+        previous one is in flight: ``ops`` may be a generator that serializes as it goes, and
+        Elasticsearch then does not sit idle while the writer turns events into bytes.
+
+        At most one chunk is in flight and one more is held; a chunk is sent only after the
+        caller has seen the results of the one before, so a failure stops what follows.
+        """
+        chunks = self._chunks(ops)
+        first = next(chunks, None)
+        if first is None:
+            return
+        sender = self._sender()
+        offset, chunk = first
+        in_flight = sender.submit(self._bulk, chunk)
+        for next_offset, next_chunk in chunks:
+            yield offset, in_flight.result()
+            offset, in_flight = next_offset, sender.submit(self._bulk, next_chunk)
+        yield offset, in_flight.result()
+
+    def _sender(self) -> ThreadPoolExecutor:
+        with self._sender_lock:
+            if self._sender_pool is None:
+                self._sender_pool = ThreadPoolExecutor(1, thread_name_prefix="es-bulk")
+            return self._sender_pool
+
     # --- write path ------------------------------------------------------------------
     def write_events(self, events: Sequence[Event]) -> WriteResult:
         result = WriteResult()
         accepted: list[Event] = []
-        ops: list[bytes] = []
-        for ev in events:
-            if not ev.id:
-                result.rejected.append((ev, "event has no id (set it with collector.event.event_id)"))
-                continue
-            index = es_mappings.daily(self.names.events, ev.timestamp_ms)
-            action = orjson.dumps({"index": {"_index": index, "_id": ev.id}})
-            ops.append(b"%s\n%s\n" % (action, orjson.dumps(to_doc(ev))))
-            accepted.append(ev)
-        for offset, chunk in self._chunks(ops):
-            for i, item in enumerate(self._bulk(chunk), start=offset):
+
+        def ops() -> Iterator[bytes]:
+            events_base, dumps, daily = self.names.events, orjson.dumps, es_mappings.daily
+            for ev in events:
+                if not ev.id:
+                    result.rejected.append(
+                        (ev, "event has no id (set it with collector.event.event_id)"))
+                    continue
+                action = dumps({"index": {"_index": daily(events_base, ev.timestamp_ms),
+                                          "_id": ev.id}})
+                accepted.append(ev)
+                yield b"%s\n%s\n" % (action, dumps(to_doc(ev)))
+
+        for offset, items in self._bulk_all(ops()):
+            for i, item in enumerate(items, start=offset):
                 if item["status"] < 300:
                     result.written += 1
                 else:
@@ -328,8 +365,8 @@ class ElasticsearchStore:
 
     def _write_all(self, ops: list[bytes], what: str) -> None:
         """Bulk where any refusal is a bug or a cluster problem, not bad input: raise."""
-        for _, chunk in self._chunks(ops):
-            refused = [r for r in self._bulk(chunk) if r["status"] >= 300]
+        for _, items in self._bulk_all(ops):
+            refused = [r for r in items if r["status"] >= 300]
             if refused:
                 raise StoreError(
                     f"Elasticsearch at {self.url} refused {len(refused)} {what}: "
@@ -375,8 +412,8 @@ class ElasticsearchStore:
             ops.append(orjson.dumps({"delete": meta}) + b"\n")
         written = [*traces, *deleted]
         conflicts: list[str] = []
-        for offset, chunk in self._chunks(ops):
-            for i, item in enumerate(self._bulk(chunk), start=offset):
+        for offset, items in self._bulk_all(ops):
+            for i, item in enumerate(items, start=offset):
                 trace, status = written[i], item["status"]
                 if status == 409:
                     conflicts.append(trace.trace_key)

@@ -58,9 +58,12 @@ def demo(args: argparse.Namespace) -> int:
         if t is not None:
             print(f"\n--- a {title} message: midwatch trace {t.trace_key} -c {cfg}")
             print(render_trace(t))
-    print(f"\nalert history (rule packs evaluated every {STEP_MS // 60_000} min along the "
-          f"timeline, {r.evaluations} times):\n  {r.fired} alerts fired, {r.resolved} resolved, "
-          f"{r.pages} notifications recorded as would_page (no notifier configured)")
+    h = r.history
+    if h is not None:
+        print(f"\nalert history (rule packs evaluated every {STEP_MS // 60_000} min along the "
+              f"timeline, {h.evaluations} times):\n  {h.fired} alerts fired, {h.resolved} "
+              f"resolved, {h.pages.count} notifications recorded as would_page (no notifier "
+              "configured)")
     print("alerts at now (rule packs):")
     if r.alerts_error:
         print(f"  rules not evaluated: {r.alerts_error}")

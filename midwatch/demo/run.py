@@ -83,11 +83,7 @@ class Result:
     stuck: Trace | None = None
     alerts: list[str] = field(default_factory=list)
     alerts_error: str | None = None
-    # the alert history the rule packs left over the timeline
-    evaluations: int = 0
-    fired: int = 0
-    resolved: int = 0
-    pages: int = 0
+    history: Timeline | None = None  # the rule packs' evaluations along the timeline
     broker_lines: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     spans: int = 0
@@ -171,7 +167,8 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
         correlator = Correlator(catalog, store)
         events = parse_files(config, formats, result)
         result.events = len(events)
-        timeline = None if result.alerts_error else Timeline.open(rules_config, store)
+        timeline = result.history = (None if result.alerts_error
+                                     else Timeline.open(rules_config, store))
         times = [e.timestamp_ms for e in events]
         done = 0
         # up to each evaluation time: store what arrived, sweep, evaluate, as `midwatch run` does
@@ -284,8 +281,7 @@ def send_spans(config, correlator: Correlator, store: Store, spans: list) -> int
 
 
 def alerts_at_now(timeline: Timeline, rules_config, now_ms: int, result: Result) -> None:
-    """The last evaluation, at now: what is firing, with example message IDs, and the totals
-    of the history the timeline left."""
+    """The last evaluation, at now: what is firing, with example message IDs."""
     from rules.engine import with_examples
 
     outcome = timeline.evaluate(now_ms)
@@ -298,8 +294,6 @@ def alerts_at_now(timeline: Timeline, rules_config, now_ms: int, result: Result)
                              f"-> {sent_to or 'no notifier configured (add notifiers: to the config)'}")
     for name, reason in timeline.failed_rules.items():
         result.alerts.append(f"rule {name} failed: {reason}")
-    result.evaluations, result.fired = timeline.evaluations, timeline.fired
-    result.resolved, result.pages = timeline.resolved, timeline.pages.count
 
 
 def run_demo(workdir: Path, *, seed: int = 7, messages: int = 300, es: str | None = None,

@@ -56,7 +56,8 @@ def test_demo_leaves_fired_resolved_and_open_alerts_in_the_store(tmp_path):
     from collector.config import load_config
 
     r = run_demo(tmp_path, messages=120, now_ms=NOW)
-    assert r.evaluations >= 70 and r.fired > r.resolved >= 5 and r.pages >= r.fired
+    h = r.history
+    assert h.evaluations >= 70 and h.fired > h.resolved >= 5 and h.pages.count >= h.fired
     store = load_config(r.config).open_store()
     try:
         rows = store.metric(MetricQuery("alerts", NOW - 7 * 60 * MIN, NOW + 1,
@@ -69,8 +70,8 @@ def test_demo_leaves_fired_resolved_and_open_alerts_in_the_store(tmp_path):
                                          group_by=("action",)))
     finally:
         store.close()
-    assert by_state["firing"] == r.fired and by_state["resolved"] == r.resolved
-    assert by_state[WOULD_PAGE] == r.pages
+    assert by_state["firing"] == h.fired and by_state["resolved"] == h.resolved
+    assert by_state[WOULD_PAGE] == h.pages.count
     assert {row.group["action"] for row in pages} == {"firing", "resolved"}
     # still firing at the end, persisted as `midwatch run` would leave it
     assert {"stuck-messages", "edi-997-overdue"} <= set(open_alerts)

@@ -186,9 +186,10 @@ def assert_traces(es, prefix: str, messages: int) -> None:
 # ------------------------------------------------------------------------- own service instances
 
 def services(instance: str, env: dict[str, str], *args: str, timeout_s: float = 240) -> None:
-    subprocess.run(["bash", str(SERVICES), *args], check=True, timeout=timeout_s,
-                   env={**os.environ, "MIDWATCH_INSTANCE": instance, **env},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    done = subprocess.run(["bash", str(SERVICES), *args], timeout=timeout_s,
+                          env={**os.environ, "MIDWATCH_INSTANCE": instance, **env},
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 0, f"services.sh {' '.join(args)}: {done.stderr[-2000:]}"
 
 
 @contextmanager

@@ -21,6 +21,14 @@
 # xpack.security.enabled, the default "false" line is left out); MIDWATCH_KAFKA_PROPERTIES_FILE is appended
 # to server.properties (Java properties: a later key wins, so it can replace listeners).
 #
+# Secured variants (certificates from a private CA made once per instance in $CACHE/state*/certs):
+#   Kafka always has a second listener, SASL_SSL with PLAIN, on MIDWATCH_KAFKA_SASL_PORT (Kafka port + 3,
+#   so 9095), user "midwatch", password in state*/secrets/kafka-midwatch.password.
+#   MIDWATCH_ES_SECURE=1 starts Elasticsearch with x-pack security, TLS on HTTP and a file-realm
+#   superuser "midwatch" (password in state*/secrets/es-midwatch.password), e.g.
+#     MIDWATCH_INSTANCE=secure MIDWATCH_ES_PORT=9202 MIDWATCH_ES_SECURE=1 services.sh up es
+#   `env` then prints the https URL, the CA file and the password files (never the passwords).
+#
 # Environment: MIDWATCH_ES_PORT (9200), MIDWATCH_KAFKA_PORT (9092), MIDWATCH_KAFKA_CONTROLLER_PORT
 # (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_RABBITMQ_PORT (5672: AMQP; management API on
 # MIDWATCH_RABBITMQ_MANAGEMENT_PORT, 15672), MIDWATCH_ES_VERSION, MIDWATCH_KAFKA_VERSION,
@@ -31,6 +39,8 @@ CACHE="${MIDWATCH_CACHE:-$HOME/.cache/midwatch}"
 ES_PORT="${MIDWATCH_ES_PORT:-9200}"
 KAFKA_PORT="${MIDWATCH_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${MIDWATCH_KAFKA_CONTROLLER_PORT:-9094}"
+KAFKA_SASL_PORT="${MIDWATCH_KAFKA_SASL_PORT:-$((KAFKA_PORT + 3))}"
+ES_SECURE="${MIDWATCH_ES_SECURE:-0}"
 AM_PORT="${MIDWATCH_ALERTMANAGER_PORT:-9093}"
 RABBITMQ_PORT="${MIDWATCH_RABBITMQ_PORT:-5672}"
 RABBITMQ_MGMT_PORT="${MIDWATCH_RABBITMQ_MANAGEMENT_PORT:-15672}"
@@ -52,6 +62,8 @@ INSTANCE="${MIDWATCH_INSTANCE:-}"
 STATE="$CACHE/state${INSTANCE:+-$INSTANCE}"
 LOGS="$CACHE/logs${INSTANCE:+-$INSTANCE}"
 RUN="$CACHE/run${INSTANCE:+-$INSTANCE}"
+CERTS="$STATE/certs"
+SECRETS="$STATE/secrets"
 
 die() { echo "services.sh: error: $*" >&2; exit 1; }
 say() { echo "services.sh: $*"; }
@@ -104,13 +116,13 @@ tail_log() {
 
 # ---------------------------------------------------------------- health
 
-es_url() { echo "http://127.0.0.1:$ES_PORT"; }
+es_url() { if [[ "$ES_SECURE" == 1 ]]; then echo "https://127.0.0.1:$ES_PORT"; else echo "http://127.0.0.1:$ES_PORT"; fi; }
 am_url() { echo "http://127.0.0.1:$AM_PORT"; }
 rabbitmq_url() { echo "http://127.0.0.1:$RABBITMQ_MGMT_PORT"; }
 
 healthy() {
   case "$1" in
-    es) curl -fsS --max-time 3 "$(es_url)/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
+    es) es_curl "$(es_url)/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
     kafka) python3 "$HERE/kafka_probe.py" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 ;;
     alertmanager) curl -fsS --max-time 3 "$(am_url)/-/ready" >/dev/null 2>&1 ;;
     rabbitmq) curl -fsS --max-time 3 -u guest:guest "$(rabbitmq_url)/api/overview" >/dev/null 2>&1 ;;
@@ -133,6 +145,57 @@ port_of() {
     alertmanager) echo "$AM_PORT" ;;
     rabbitmq) echo "$RABBITMQ_MGMT_PORT" ;;
   esac
+}
+
+# curl against our Elasticsearch; when secured, with the CA and the password (read by curl from a
+# config on stdin, so the password never shows in the process list).
+es_curl() {
+  if [[ "$ES_SECURE" == 1 ]]; then
+    printf 'user = "midwatch:%s"\n' "$(cat "$SECRETS/es-midwatch.password")" \
+      | curl -fsS --max-time 3 --cacert "$CERTS/ca.pem" -K - "$@"
+  else
+    curl -fsS --max-time 3 "$@"
+  fi
+}
+
+# ---------------------------------------------------------------- certificates and passwords
+
+# A private CA and one server certificate for 127.0.0.1 / localhost, made once per instance and
+# shared by Elasticsearch and Kafka; clients verify against $CERTS/ca.pem. Keys are PKCS#8 PEM,
+# which both read directly (Kafka: ssl.keystore.type=PEM). Concurrent `up`s are serialized.
+make_certs() {
+  command -v openssl >/dev/null 2>&1 || die "openssl is needed to make the local certificates: apt-get install openssl"
+  mkdir -p "$CERTS"
+  {
+    flock 7
+    [[ -f "$CERTS/server-bundle.pem" ]] && return 0
+    local tmp; tmp="$(mktemp -d "$CERTS/.tmp.XXXXXX")"
+    (
+      cd "$tmp" && umask 077
+      openssl req -x509 -newkey rsa:2048 -nodes -days 825 -subj "/CN=midwatch local CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout ca.key -out ca.pem
+      openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout server.key -out server.csr
+      printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth" \
+        "basicConstraints=CA:FALSE" "keyUsage=digitalSignature,keyEncipherment" >server.ext
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+        -extfile server.ext -out server.pem
+      cat server.key server.pem >server-bundle.pem
+      chmod 644 ca.pem server.pem
+    ) >>"$LOGS/certs.log" 2>&1 || { tail -n 20 "$LOGS/certs.log" >&2; die "openssl failed; log: $LOGS/certs.log"; }
+    mv "$tmp"/{ca.key,ca.pem,server.key,server.pem,server-bundle.pem} "$CERTS/"
+    rm -rf "$tmp"
+  } 7>"$CERTS/.lock"
+}
+
+# A random password kept in $SECRETS/<name>.password (made once), printed for the caller.
+password_of() {
+  local file="$SECRETS/$1.password"
+  if [[ ! -s "$file" ]]; then
+    mkdir -p "$SECRETS" && chmod 700 "$SECRETS"
+    (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$file")
+  fi
+  cat "$file"
 }
 
 # ---------------------------------------------------------------- prerequisites
@@ -228,13 +291,13 @@ action.destructive_requires_name: false
 cluster.routing.allocation.disk.threshold_enabled: false
 EOF
   local extra="${MIDWATCH_ES_SETTINGS_FILE:-}"
-  if [[ -n "$extra" ]]; then
-    [[ -r "$extra" ]] || die "MIDWATCH_ES_SETTINGS_FILE=$extra is not readable"
-    grep -q '^xpack\.security\.enabled:' "$extra" || echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
-    { echo "# from $extra"; cat "$extra"; } >>"$conf/elasticsearch.yml"
-  else
+  [[ -z "$extra" || -r "$extra" ]] || die "MIDWATCH_ES_SETTINGS_FILE=$extra is not readable"
+  if [[ "$ES_SECURE" == 1 ]]; then
+    es_secure "$jh" "$conf"
+  elif [[ -z "$extra" ]] || ! grep -q '^xpack\.security\.enabled:' "$extra"; then
     echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
   fi
+  [[ -z "$extra" ]] || { echo "# from $extra"; cat "$extra"; } >>"$conf/elasticsearch.yml"
   local -a cmd=("$ES_HOME/bin/elasticsearch" -p "$RUN/es.server.pid")
   # Elasticsearch refuses to run as root. As root, run it as uid 1000 inside a user namespace
   # mapped onto root: it then owns the cache files it reads, and no system user is needed.
@@ -249,6 +312,26 @@ EOF
   ES_JAVA_HOME="$jh" ES_PATH_CONF="$conf" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP ${MIDWATCH_ES_JAVA_OPTS:-}" \
     setsid "${cmd[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$(pidfile_of es)"
+}
+
+# Security on, TLS on HTTP with our certificates (ES reads them only from its config dir), and
+# the file-realm superuser "midwatch" (re-created on every start, so a new password file takes).
+es_secure() {
+  local jh="$1" conf="$2" pw
+  make_certs
+  mkdir -p "$conf/certs" && cp "$CERTS/ca.pem" "$CERTS/server.pem" "$CERTS/server.key" "$conf/certs/"
+  cat >>"$conf/elasticsearch.yml" <<'EOF'
+xpack.security.enabled: true
+xpack.security.http.ssl.enabled: true
+xpack.security.http.ssl.certificate: certs/server.pem
+xpack.security.http.ssl.key: certs/server.key
+xpack.security.http.ssl.certificate_authorities: [certs/ca.pem]
+xpack.security.authc.api_key.enabled: true
+EOF
+  pw="$(password_of es-midwatch)"
+  ES_JAVA_HOME="$jh" ES_PATH_CONF="$conf" "$ES_HOME/bin/elasticsearch-users" userdel midwatch >/dev/null 2>&1 || true
+  ES_JAVA_HOME="$jh" ES_PATH_CONF="$conf" "$ES_HOME/bin/elasticsearch-users" useradd midwatch -p "$pw" -r superuser \
+    >>"$(log_of es)" 2>&1 || { tail_log es; die "elasticsearch-users useradd failed; log: $(log_of es)"; }
 }
 
 # ---------------------------------------------------------------- Kafka
@@ -290,16 +373,24 @@ start_kafka() {
   java="$(kafka_java)"
   log="$(log_of kafka)"
   mkdir -p "$dir"
+  make_certs
+  local sasl_pw; sasl_pw="$(password_of kafka-midwatch)"
+  # The second listener (SASL_SSL, PLAIN) is what clients with security options connect to;
+  # the PEM bundle holds the unencrypted PKCS#8 key and the certificate (no ssl.key.password).
   cat >"$dir/server.properties" <<EOF
 # Written by deploy/local/services.sh; edits are overwritten on every start.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_midwatch="$sasl_pw";
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$CERTS/server-bundle.pem
 log.dirs=$dir/data
 num.partitions=1
 auto.create.topics.enable=true
@@ -589,7 +680,13 @@ cmd_status() {
 
 cmd_env() {
   echo "export MIDWATCH_ES_URL=$(es_url)"
+  if [[ "$ES_SECURE" == 1 ]]; then
+    echo "export MIDWATCH_ES_CA=$CERTS/ca.pem MIDWATCH_ES_USERNAME=midwatch"
+    echo "export MIDWATCH_ES_PASSWORD_FILE=$SECRETS/es-midwatch.password"
+  fi
   echo "export MIDWATCH_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
+  echo "export MIDWATCH_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$KAFKA_SASL_PORT MIDWATCH_KAFKA_CA=$CERTS/ca.pem"
+  echo "export MIDWATCH_KAFKA_SASL_PASSWORD_FILE=$SECRETS/kafka-midwatch.password"
   echo "export MIDWATCH_ALERTMANAGER_URL=$(am_url)"
   echo "export MIDWATCH_RABBITMQ_URL=$(rabbitmq_url)"
   echo "export MIDWATCH_RABBITMQ_AMQP=127.0.0.1:$RABBITMQ_PORT"

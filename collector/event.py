@@ -181,6 +181,8 @@ def to_doc(ev: Event) -> dict:
         mw["payload_bytes"] = ev.payload_bytes
     if ev.timestamp_estimated:
         mw["timestamp_estimated"] = True
+    if ev.probe_value is not None:
+        mw["probe"] = {"value": ev.probe_value}
     doc["midwatch"] = mw
     if ev.labels:
         doc["labels"] = dict(ev.labels)

@@ -85,8 +85,8 @@ class ProbeRunner:
         self.store = store
         self.clock = clock
         self.stopping = threading.Event()
-        self.pool = ThreadPoolExecutor(max_workers=max(1, min(len(self.items), max_threads)),
-                                       thread_name_prefix="probe")
+        # Threads start only when needed, so the cap costs nothing with few probes.
+        self.pool = ThreadPoolExecutor(max_workers=max_threads, thread_name_prefix="probe")
         self.thread = threading.Thread(target=self.run, name="probe-scheduler", daemon=True)
         self._lock = threading.Lock()
         self.written = 0

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,71 @@ def rabbitmq_url() -> str:
             error = exc
             time.sleep(0.5)
     _service_down("RabbitMQ", url, error or TimeoutError("no answer"))
+
+
+# ---------------------------------------------------------------- secured services
+
+
+@dataclass(frozen=True)
+class SecureEndpoint:
+    """Where a TLS + password service answers; the password is read from its file, not env."""
+
+    url: str
+    ca: str
+    username: str
+    password: str = field(repr=False)
+
+
+def _services_env(env: dict[str, str]) -> dict[str, str]:
+    """The `services.sh env` exports for the instance that ``env`` selects."""
+    out = subprocess.run(["bash", str(_SERVICES_SH), "env"], env={**os.environ, **env},
+                         capture_output=True, text=True, check=True).stdout
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        for pair in line.removeprefix("export ").split():
+            key, _, value = pair.partition("=")
+            found[key] = value
+    return found
+
+
+_SERVICES_SH = Path(__file__).parent.parent / "deploy" / "local" / "services.sh"
+SECURE_ES_ENV = {"MIDWATCH_INSTANCE": "secure", "MIDWATCH_ES_PORT": "9202",
+                 "MIDWATCH_ES_SECURE": "1", "MIDWATCH_ES_HEAP": "512m"}
+
+
+@pytest.fixture(scope="session")
+def secure_es() -> Iterator[SecureEndpoint]:
+    """An Elasticsearch node with x-pack security, TLS on HTTP (a private CA) and a password,
+    started for this session as its own services.sh instance (port 9202), stopped and purged
+    afterwards. A node that does not come up FAILS the tests that use it."""
+    up = subprocess.run(["bash", str(_SERVICES_SH), "up", "es"], env={**os.environ, **SECURE_ES_ENV},
+                        capture_output=True, text=True)
+    if up.returncode != 0:
+        _service_down("secure Elasticsearch", "https://127.0.0.1:9202",
+                      RuntimeError(up.stderr.strip()[-2000:]))
+    env = _services_env(SECURE_ES_ENV)
+    yield SecureEndpoint(env["MIDWATCH_ES_URL"], env["MIDWATCH_ES_CA"], env["MIDWATCH_ES_USERNAME"],
+                         Path(env["MIDWATCH_ES_PASSWORD_FILE"]).read_text().strip())
+    subprocess.run(["bash", str(_SERVICES_SH), "purge", "es"], env={**os.environ, **SECURE_ES_ENV},
+                   capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(kafka_bootstrap: str) -> SecureEndpoint:
+    """The test broker's SASL_SSL listener (PLAIN, user midwatch), checked with a TCP connect.
+
+    Its address, CA and password file come from `services.sh env` (MIDWATCH_KAFKA_SASL_*); a
+    broker started before services.sh had this listener needs `services.sh down kafka && up`."""
+    defaults = _services_env({})
+    bootstrap = os.environ.get("MIDWATCH_KAFKA_SASL_BOOTSTRAP",
+                               defaults["MIDWATCH_KAFKA_SASL_BOOTSTRAP"])
+    ca = os.environ.get("MIDWATCH_KAFKA_CA", defaults["MIDWATCH_KAFKA_CA"])
+    pw_file = os.environ.get("MIDWATCH_KAFKA_SASL_PASSWORD_FILE",
+                             defaults["MIDWATCH_KAFKA_SASL_PASSWORD_FILE"])
+    host, _, port = bootstrap.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+        password = Path(pw_file).read_text().strip()
+    except OSError as exc:
+        _service_down("Kafka SASL_SSL listener", bootstrap, exc)
+    return SecureEndpoint(bootstrap, ca, "midwatch", password)

@@ -199,7 +199,9 @@ class ElasticsearchStore:
         if text.startswith("<"):  # "<urllib3...HTTPConnection object at 0x..>: Failed to ..."
             text = text.split(">: ", 1)[-1]
         if isinstance(exc, elastic_transport.TlsError):
-            return f"TLS with Elasticsearch at {self.url} failed: {text}; check ca_certs/verify_certs"
+            return (f"TLS with Elasticsearch at {self.url} failed: {text}; check "
+                    "store.elasticsearch.ca_certs (the CA file that signed the node's "
+                    "certificate) and that the URL's host is in that certificate")
         if isinstance(exc, elastic_transport.ConnectionTimeout):
             return f"Elasticsearch at {self.url} did not answer in time: {text}"
         lowered = text.lower()
@@ -240,6 +242,8 @@ class ElasticsearchStore:
                 raise StoreError(self._api_error(exc)) from None
             return None, self._api_error(exc)
         except elastic_transport.TransportError as exc:
+            if _untrusted(exc):
+                raise StoreError(self._unreachable(exc)) from None
             return None, self._unreachable(exc)
 
     def _call(self, fn: Callable[[], Any]) -> Any:
@@ -570,6 +574,12 @@ class ElasticsearchStore:
             if len(hits) < 1000:
                 return out
             after = hits[-1]["sort"]
+
+
+def _untrusted(exc: elastic_transport.TransportError) -> bool:
+    """A certificate that does not verify will not verify on a retry: fail at once."""
+    return (isinstance(exc, elastic_transport.TlsError)
+            and "certificate verify failed" in str(exc.message or exc).lower())
 
 
 def _reason(exc: ApiError) -> str:

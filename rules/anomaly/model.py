@@ -25,9 +25,10 @@ HOUR_MS = 3_600_000
 SLOT_MS = (600_000, HOUR_MS)  # slot width bounds: 1008 to 168 slots a week
 PROFILES = ("flat", "daily", "weekly")
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-# z -> score: 0 up to z=1, 0.63 at z=4, 0.86 at z=7, 0.95 at z=10; not saturating early, so
-# one threshold can still tell z=10 from z=30 across series.
-_Z0, _ZW = 1.0, 3.0
+# z (robust standard deviations) -> score: 0 up to z=1, 0.66 at z=3, 0.8 at z=4 (the default
+# threshold), 0.99 at z=10; exponential rather than Gaussian so that one threshold can still
+# tell z=10 from z=30 across series.
+_Z0, _ZW = 1.0, 3.0 / math.log(5.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,8 @@ class Model:
     center: np.ndarray  # (S, slots a week) expected value per slot of the week
     scale: np.ndarray  # (S, slots a week) robust spread per slot
     n_obs: np.ndarray  # (S,) buckets with data in training
-    low: np.ndarray  # (S,) lowest value seen in training
-    high: np.ndarray  # (S,) highest value seen in training
+    low: np.ndarray  # (S, slots) lowest value seen at each slot of the week in training
+    high: np.ndarray  # (S, slots) highest value seen at each slot of the week
     profile: np.ndarray  # (S,) index into PROFILES
     counts: np.ndarray  # (S,) values are event counts (non-negative integers)
     positive: np.ndarray  # (S,) values are never negative: level shifts act as factors
@@ -124,6 +125,11 @@ def calendar(times_ms: np.ndarray, s: Settings, slot_ms: int = HOUR_MS
 
 def _slot_medians(v: np.ndarray, slot: np.ndarray, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
     """Median and count of non-NaN values per (series, slot), in one sort for all slots."""
+    return _median_last(_slot_grid(v, slot, n_slots))
+
+
+def _slot_grid(v: np.ndarray, slot: np.ndarray, n_slots: int) -> np.ndarray:
+    """(S, slots, most per slot): each slot's values side by side, NaN-padded."""
     order = np.argsort(slot, kind="stable")
     sizes = np.bincount(slot, minlength=n_slots)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
@@ -131,7 +137,7 @@ def _slot_medians(v: np.ndarray, slot: np.ndarray, n_slots: int) -> tuple[np.nda
     pos = np.arange(len(order)) - starts[ranked]
     grid = np.full((v.shape[0], n_slots, max(int(sizes.max(initial=0)), 1)), np.nan)
     grid[:, ranked, pos] = v[:, order]
-    return _median_last(grid)
+    return grid
 
 
 def _median_last(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -228,12 +234,15 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
                     2.0 * overall[:, None])
     poisson = np.where(counts[:, None], np.sqrt(np.maximum(center, 1.0)), 0.0)
     scale = np.maximum(np.maximum(scale, poisson), eps[:, None])
-    with np.errstate(all="ignore"):
-        low, high = np.nanmin(v, axis=1, initial=np.inf), np.nanmax(v, axis=1, initial=-np.inf)
+    grid = _slot_grid(v, slot, 7 * per_day)
+    low = np.min(np.where(np.isnan(grid), np.inf, grid), axis=2)
+    high = np.max(np.where(np.isnan(grid), -np.inf, grid), axis=2)
+    del grid
     model = Model(FORMAT, s, list(keys) if keys is not None else list(range(v.shape[0])),
                   int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0, width,
                   np.nan_to_num(center), scale, np.sum(~np.isnan(v), axis=1), low, high,
-                  profile, counts, np.nan_to_num(low, nan=-1.0) >= 0)
+                  profile, counts, np.nanmin(np.where(np.isnan(v), np.inf, v), axis=1,
+                                             initial=np.inf) >= 0)
     _fit_forest(model, t, v)
     return model
 

@@ -1,0 +1,88 @@
+"""Trained models on disk (joblib) and in a small in-process cache.
+
+A file holds the format version, a fingerprint of the rule (type settings, filters, groups)
+and the model with its training window. A model of another format or of a rule that has
+since changed is ignored and retrained rather than scored with the wrong baseline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from rules.anomaly.model import FORMAT, Model
+
+log = logging.getLogger("midwatch.rules")
+CACHE_SIZE = 32  # rules; each model holds two (series x slots) float arrays
+_cache: OrderedDict[tuple[str, str], Model] = OrderedDict()
+
+
+def fingerprint(rule: Any) -> str:
+    spec = {k: v for k, v in vars_of(rule.spec).items() if k != "model_dir"}
+    text = repr((FORMAT, rule.type, rule.filters, rule.group_by, rule.max_groups, spec))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def vars_of(spec: Any) -> dict:
+    return {f: getattr(spec, f) for f in spec.__dataclass_fields__}
+
+
+def path_of(rule: Any, model_dir: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", rule.name)
+    return Path(model_dir) / f"{slug}.joblib"
+
+
+def _remember(key: tuple[str, str], model: Model) -> None:
+    _cache[key] = model
+    _cache.move_to_end(key)
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+
+
+def cached(rule: Any, model_dir: str) -> Model | None:
+    """The rule's current model: from memory, else from disk, else None (train it)."""
+    key = (rule.name, fingerprint(rule))
+    if key in _cache:
+        _cache.move_to_end(key)
+        return _cache[key]
+    path = path_of(rule, model_dir)
+    if not path.exists():
+        return None
+    try:
+        doc = joblib.load(path)
+    except Exception as exc:  # a corrupt or foreign file: retrain instead of failing the rule
+        log.warning("anomaly model %s unreadable, retraining: %s", path, exc)
+        return None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or \
+            doc.get("fingerprint") != key[1]:
+        return None
+    _remember(key, doc["model"])
+    return doc["model"]
+
+
+def save(rule: Any, model_dir: str, model: Model) -> None:
+    """Atomically (write then rename), so a crash never leaves half a model."""
+    key = (rule.name, fingerprint(rule))
+    _remember(key, model)
+    path = path_of(rule, model_dir)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        joblib.dump({"format": FORMAT, "fingerprint": key[1], "rule": rule.name,
+                     "trained_from_ms": model.trained_from_ms,
+                     "trained_to_ms": model.trained_to_ms, "model": model}, tmp)
+        os.replace(tmp, path)
+    except OSError as exc:  # the model still works from memory; it is retrained after restart
+        log.warning("cannot save anomaly model to %s: %s", path, exc)
+
+
+def forget() -> None:
+    """Drop the in-process cache (tests, and ``anomaly`` commands that want the disk state)."""
+    _cache.clear()

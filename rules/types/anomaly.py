@@ -1,0 +1,216 @@
+"""Pages when a series leaves what it normally does at this hour of this weekday.
+
+Each group (``group_by``) x ``metric`` is bucketed (``bucket``: 1m..1h) and learned from
+``history`` by ``rules.anomaly.model``; the model is retrained every ``retrain`` and kept on
+disk (``rules.anomaly.persist``), so a restart does not retrain. Every evaluation scores the
+last complete bucket of all series at once. ``threshold`` is the score (0..1) that pages;
+``direction`` drop | spike | both. Until a series has ``min_history`` of data it is in
+``cold_start`` (context ``state``) and never pages.
+
+Queries stay pure: the history query is only asked for when the model is due, and the model
+cache is consulted the same way by ``queries`` and ``evaluate``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from collector.config_values import Section
+from collector.store.base import Agg, Filter, MetricQuery, MetricRow
+from collector.store.metric_shape import MAX_BUCKETS, bucket_start
+from rules.anomaly import persist, timings
+from rules.anomaly.explain import explain, slot_text
+from rules.anomaly.model import Model, Settings, score, train
+from rules.schema import Rule, Sample
+from rules.types import group_key, number, window_query
+
+KEYS = ("metric", "bucket", "direction", "threshold", "history", "retrain", "min_history",
+        "rebaseline", "holidays", "holiday_mode", "label", "model_dir")
+CONTEXT = ("score", "observed", "expected_low", "expected_high", "state", "explanation",
+           "slot", "metric")
+
+METRICS = {
+    "rate": ("events", Agg("count"), "events"),
+    "failure_ratio": ("events", Agg("ratio", where=(Filter("event.outcome", "eq", "failure"),)),
+                      "failure ratio"),
+    "p95_latency": ("events", Agg("percentile", "event.duration", 95), "p95 latency"),
+    "distinct_messages": ("events", Agg("distinct", "midwatch.message_id"), "messages"),
+    "stuck": ("traces", Agg("count"), "stuck traces"),
+}
+# Elasticsearch answers at most 65,536 buckets per search (search.max_buckets).
+MAX_SEARCH_BUCKETS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    metric: str
+    bucket_ms: int
+    threshold: float
+    history_ms: int
+    retrain_ms: int
+    settings: Settings
+    label: str
+    model_dir: str
+
+
+def parse(s: Section) -> Spec:
+    metric = s.choice("metric", tuple(METRICS), "rate")
+    bucket = s.duration_ms("bucket", "1h", minimum_ms=60_000)
+    if bucket > 3_600_000 or 86_400_000 % bucket:
+        raise s.error("bucket", f"expected 1m..1h dividing a day, got {bucket} ms", "e.g. 10m")
+    history = s.duration_ms("history", "28d", minimum_ms=bucket)
+    if history // bucket > 20 * MAX_BUCKETS:
+        raise s.error("history", f"{history // bucket} buckets is too many to learn from",
+                      "shorten history or widen bucket")
+    min_history = s.duration_ms("min_history", "7d", minimum_ms=0)
+    holidays = _holidays(s)
+    settings = Settings(
+        direction=s.choice("direction", ("drop", "spike", "both"), "both"),
+        min_history=max(1, min_history // bucket),
+        rebaseline=int(number(s, "rebaseline", 12, minimum=0)),
+        holidays=holidays,
+        holiday_mode=s.choice("holiday_mode", ("sunday", "exclude"), "sunday"),
+        max_history=history // bucket + 1,
+        counts=True if metric in ("rate", "distinct_messages", "stuck") else None,
+    )
+    unit = {60_000: "min", 3_600_000: "h"}.get(bucket, f"{bucket // 60_000}min")
+    label = s.text("label") or (f"{METRICS[metric][2]}/{unit}" if metric == "rate"
+                                else METRICS[metric][2])
+    model_dir = s.text("model_dir") or os.environ.get("MIDWATCH_MODEL_DIR") or \
+        str(Path.home() / ".cache" / "midwatch" / "anomaly-models")
+    return Spec(metric, bucket, float(number(s, "threshold", 0.8, minimum=0.01, maximum=0.999)),
+                history, s.duration_ms("retrain", "1d", minimum_ms=bucket), settings, label,
+                model_dir)
+
+
+def _holidays(s: Section) -> frozenset[int]:
+    raw = s.raw("holidays", [])
+    if not isinstance(raw, list):
+        raise s.error("holidays", "expected a list of dates", "e.g. [2026-12-25, 2027-01-01]")
+    days = set()
+    for item in raw:
+        try:
+            day = item if isinstance(item, dt.date) else dt.date.fromisoformat(str(item))
+        except ValueError:
+            raise s.error("holidays", f"expected dates like 2026-12-25, got {item!r}") from None
+        days.add((day - dt.date(1970, 1, 1)).days)
+    return frozenset(days)
+
+
+def index(spec: Spec) -> str:
+    return METRICS[spec.metric][0]
+
+
+def _filters(rule: Rule) -> Rule:
+    """The stuck metric counts traces marked stuck, on top of the rule's own filters."""
+    if rule.spec.metric != "stuck":
+        return rule
+    return replace(rule, filters=(*rule.filters, Filter("status", "eq", "stuck")))
+
+
+def _query(rule: Rule, start_ms: int, end_ms: int) -> MetricQuery:
+    idx, agg, _ = METRICS[rule.spec.metric]
+    time_field = "started_at" if idx == "traces" else "@timestamp"
+    q = window_query(_filters(rule), end_ms, agg, index=idx, start_ms=start_ms, end_ms=end_ms,
+                     time_field=time_field)
+    return replace(q, bucket_ms=rule.spec.bucket_ms)
+
+
+def _end(rule: Rule, at_ms: int) -> int:
+    """End of the last complete bucket: a half-filled bucket would look like a drop."""
+    return bucket_start(at_ms, rule.spec.bucket_ms)
+
+
+def _context_buckets(rule: Rule) -> int:
+    return rule.spec.settings.rebaseline + 7
+
+
+def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
+    return model is None or end_ms - model.trained_to_ms > rule.spec.retrain_ms
+
+
+def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
+    spec: Spec = rule.spec
+    end = _end(rule, at_ms)
+    qs = [_query(rule, end - _context_buckets(rule) * spec.bucket_ms, end)]
+    if _due(rule, persist.cached(rule, spec.model_dir), end):
+        # Learn from what came before the scored bucket, so it cannot vouch for itself.
+        step = max(1, min(MAX_BUCKETS, MAX_SEARCH_BUCKETS // max(rule.max_groups, 1)))
+        step *= spec.bucket_ms
+        last = end - spec.bucket_ms
+        for start in range(last - spec.history_ms, last, step):
+            qs.append(_query(rule, start, min(start + step, last)))
+    return qs
+
+
+def _matrix(rule: Rule, rows: list[MetricRow], times: np.ndarray,
+            keys: list[tuple] | None = None) -> tuple[list[tuple], np.ndarray]:
+    """(keys, values[S, T]): a count series is 0 in a bucket without events once it has
+    started (before its first event it did not exist: NaN); other metrics are NaN there."""
+    counting = METRICS[rule.spec.metric][1].kind == "count" or rule.spec.metric == "stuck"
+    index = {int(t): i for i, t in enumerate(times)}
+    found: dict[tuple, dict[int, float]] = {}
+    for row in rows:
+        key = group_key(row, rule.group_by)
+        if row.bucket_ms in index and row.value is not None:
+            found.setdefault(key, {})[index[row.bucket_ms]] = float(row.value)
+    keys = list(found) if keys is None else keys
+    values = np.full((len(keys), len(times)), np.nan)
+    for i, key in enumerate(keys):
+        for col, value in found.get(key, {}).items():
+            values[i, col] = value
+    if counting:
+        started = np.cumsum(np.nan_to_num(values) > 0, axis=1) > 0
+        values = np.where(started, np.nan_to_num(values), np.nan)
+    return keys, values
+
+
+def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
+    spec: Spec = rule.spec
+    last = end - spec.bucket_ms
+    times = np.arange(bucket_start(last - spec.history_ms, spec.bucket_ms), last,
+                      spec.bucket_ms, dtype=np.int64)
+    rows = [r for chunk in results for r in chunk]
+    keys, values = _matrix(rule, rows, times)
+    with timings.timed("train", rule.name, len(keys)):
+        model = train(times, values, spec.settings, keys=keys)
+    persist.save(rule, spec.model_dir, model)
+    return model
+
+
+def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
+    spec: Spec = rule.spec
+    end = _end(rule, at_ms)
+    model = _train(rule, end, results[1:]) if len(results) > 1 else \
+        persist.cached(rule, spec.model_dir)
+    if model is None:
+        return []
+    n = _context_buckets(rule)
+    times = np.arange(end - n * spec.bucket_ms, end, spec.bucket_ms, dtype=np.int64)
+    counting = METRICS[spec.metric][1].kind == "count"
+    _, values = _matrix(rule, results[0], times, keys=model.keys)
+    if counting:  # a series that went silent has no rows at all: that is zeros, not "no data"
+        values = np.nan_to_num(values)
+    with timings.timed("score", rule.name, len(model.keys)):
+        scored = score(model, times, values, start=n - 1, threshold=spec.threshold)
+    out = []
+    for i, key in enumerate(model.keys):
+        value = float(scored.observed[i, 0])
+        if np.isnan(value):
+            continue
+        cold = bool(scored.cold[i])
+        s = float(scored.score[i, 0])
+        low, high = float(scored.expected_low[i, 0]), float(scored.expected_high[i, 0])
+        group = dict(zip(rule.group_by, key, strict=True))
+        text = explain(spec.label, value, low, high, int(times[-1]), model, i)
+        out.append(Sample(group, value, s >= spec.threshold and not cold, {
+            "score": round(s, 4), "observed": value, "expected_low": low,
+            "expected_high": high, "state": "cold_start" if cold else "learned",
+            "explanation": text, "slot": slot_text(int(times[-1])), "metric": spec.label,
+        }))
+    return out

@@ -1,8 +1,10 @@
-"""``midwatch demo``: generate a synthetic order-to-cash + EDI landscape, collect it and report.
+"""``midwatch demo``: generate a synthetic order-to-cash + EDI landscape with its broker logs,
+collect it, evaluate the rule packs along its timeline and report.
 
 Deterministic by ``--seed`` (timestamps are relative to now). Writes log files, a flow catalog
 and ``midwatch.yaml`` to ``--workdir`` (default: a new temporary directory), so the printed
-follow-up commands (``midwatch trace ... -c``) work on the result.
+follow-up commands (``midwatch trace ... -c``) work on the result; with ``--es`` every panel of
+the Grafana boards has data (``midwatch dashboards verify``).
 """
 
 from __future__ import annotations

@@ -194,9 +194,16 @@ def services(instance: str, env: dict[str, str], *args: str, timeout_s: float = 
 
 @contextmanager
 def own_instance(instance: str, service: str, env: dict[str, str]) -> Iterator[None]:
-    """A private service set for tests that stop it; always down + purge afterwards."""
+    """A private service set for tests that stop it; always down + purge afterwards.
+
+    services.sh adopts a service that already answers on the port; stopping one we did not
+    start would break someone else's run, so that is refused here."""
     try:
         services(instance, env, "up", service)
+        status = subprocess.run(["bash", str(SERVICES), "status", service], text=True,
+                                capture_output=True, timeout=60,
+                                env={**os.environ, "MIDWATCH_INSTANCE": instance, **env}).stdout
+        assert "not started by services.sh" not in status, f"port taken by another run: {status}"
         yield
     finally:
         try:

@@ -106,6 +106,9 @@ class Probe:
                 Reading("tls.certificate", days, labels, ok=verdict == "ok",
                         error=None if verdict == "ok" else f"certificate {verdict}")]
 
+    def close(self) -> None:
+        """Nothing is held between runs: every check opens its own connections."""
+
 
 def describe(der: bytes) -> dict:
     """Subject, issuer, serial and expiry of a DER certificate."""

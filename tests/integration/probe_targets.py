@@ -1,19 +1,25 @@
-"""Real targets for the probe tests: a test CA, certificates made to order, and TLS, HTTPS
-and SMTP-STARTTLS servers running in this process on free loopback ports."""
+"""Real targets for the probe tests: a test CA, certificates made to order, TLS, HTTPS and
+SMTP-STARTTLS servers running in this process on free loopback ports, and RabbitMQ helpers."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import ssl
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import ip_address
 from pathlib import Path
+from urllib.parse import quote
 
+import orjson
+import pika
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -139,3 +145,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_GUEST = {"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="}  # guest:guest, loopback only
+
+
+def amqp() -> pika.BlockingConnection:
+    host, _, port = os.environ.get("MIDWATCH_RABBITMQ_AMQP", "127.0.0.1:5672").rpartition(":")
+    return pika.BlockingConnection(pika.ConnectionParameters(
+        host, int(port), credentials=pika.PlainCredentials("guest", "guest")))
+
+
+def _queue(url: str, name: str) -> dict:
+    req = urllib.request.Request(f"{url}/api/queues/%2F/{quote(name, safe='')}", headers=_GUEST)
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return orjson.loads(resp.read())
+
+
+def wait_for_queue(url: str, name: str, **expected) -> None:
+    """The management API's statistics lag the broker by up to one collection interval."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        q = _queue(url, name)
+        if all(q.get(k) == v for k, v in expected.items()):
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"queue {name} never showed {expected}: {q}")

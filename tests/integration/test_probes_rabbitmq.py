@@ -3,14 +3,8 @@ a dead-letter queue, a consumer holding unacknowledged messages."""
 
 from __future__ import annotations
 
-import os
-import time
-import urllib.request
-from urllib.parse import quote
-
-import orjson
-import pika
 import pytest
+from probe_targets import amqp, wait_for_queue
 
 from collector.config import config_from_doc
 from collector.probes.config import load_probes
@@ -18,41 +12,17 @@ from collector.probes.runner import build, run_probe
 from collector.yamlconf import loads
 
 pytestmark = pytest.mark.timeout(90)
-AUTH = {"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="}  # guest:guest, loopback only
-
-
-def _amqp() -> pika.BlockingConnection:
-    host, _, port = os.environ.get("MIDWATCH_RABBITMQ_AMQP", "127.0.0.1:5672").rpartition(":")
-    return pika.BlockingConnection(pika.ConnectionParameters(
-        host, int(port), credentials=pika.PlainCredentials("guest", "guest")))
-
-
-def _queue(url: str, name: str) -> dict:
-    req = urllib.request.Request(f"{url}/api/queues/%2F/{quote(name, safe='')}", headers=AUTH)
-    with urllib.request.urlopen(req, timeout=5) as resp:
-        return orjson.loads(resp.read())
-
-
-def _wait_for(url: str, name: str, **expected) -> None:
-    """The management API's statistics lag the broker by up to one collection interval."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        q = _queue(url, name)
-        if all(q.get(k) == v for k, v in expected.items()):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"queue {name} never showed {expected}: {q}")
 
 
 @pytest.fixture
 def queues(unique_name):
     names = [f"{unique_name}.work", f"{unique_name}.work.dlq"]
-    conn = _amqp()
+    conn = amqp()
     channel = conn.channel()
     for name in names:
         channel.queue_declare(name)
     yield conn, channel, names
-    cleanup = _amqp()
+    cleanup = amqp()
     for name in names:
         cleanup.channel().queue_delete(name)
     cleanup.close()
@@ -71,8 +41,8 @@ def test_depth_consumers_unacked_dead_letters_and_growth(rabbitmq_url, queues, m
         channel.basic_publish("", work, f"order {i}".encode())
     for i in range(2):
         channel.basic_publish("", dlq, f"poison {i}".encode())
-    _wait_for(rabbitmq_url, work, messages=5)
-    _wait_for(rabbitmq_url, dlq, messages=2)
+    wait_for_queue(rabbitmq_url, work, messages=5)
+    wait_for_queue(rabbitmq_url, dlq, messages=2)
 
     monkeypatch.setenv("RABBITMQ_PASSWORD", "guest")
     doc = loads(f"""
@@ -94,7 +64,7 @@ probes:
         consumer = conn.channel()
         consumer.basic_qos(prefetch_count=2)
         consumer.basic_consume(work, lambda *a: None, auto_ack=False)
-        _wait_for(rabbitmq_url, work, messages=8, messages_unacknowledged=2, consumers=1)
+        wait_for_queue(rabbitmq_url, work, messages=8, messages_unacknowledged=2, consumers=1)
         second = run_probe(item, 31_000)
     finally:
         item.probe.close()

@@ -203,12 +203,27 @@ def _is_counts(v: np.ndarray) -> np.ndarray:
     return np.all((finite >= 0) & (finite == np.round(finite)), axis=1)
 
 
+CHUNK = 1000  # series learned at a time: bounds the temporaries to ~10x one chunk's history
+
+
 def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | None = None
           ) -> Model:
     """Learn one baseline per row of ``values`` (S, T; NaN = no data) over ``times_ms``."""
-    v = np.array(values, dtype=float, ndmin=2)[:, -s.max_history:]
+    values = np.asarray(values, dtype=float).reshape(-1, len(times_ms))[:, -s.max_history:]
     t = np.asarray(times_ms, dtype=np.int64)[-s.max_history:]
     width = slot_width(t, s)
+    parts = [_baseline(t, values[i:i + CHUNK], s, width)
+             for i in range(0, max(values.shape[0], 1), CHUNK)]
+    model = Model(FORMAT, s, list(keys) if keys is not None else list(range(values.shape[0])),
+                  int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0, width,
+                  **{f: np.concatenate([p[f] for p in parts]) for f in PER_SERIES})
+    _fit_forest(model, t, values)
+    return model
+
+
+def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
+              ) -> dict[str, np.ndarray]:
+    v = values.copy()
     per_day = DAY_MS // width
     slot, excluded = calendar(t, s, width)
     v[:, excluded] = np.nan
@@ -238,13 +253,10 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
     low = np.min(np.where(np.isnan(grid), np.inf, grid), axis=2)
     high = np.max(np.where(np.isnan(grid), -np.inf, grid), axis=2)
     del grid
-    model = Model(FORMAT, s, list(keys) if keys is not None else list(range(v.shape[0])),
-                  int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0, width,
-                  np.nan_to_num(center), scale, np.sum(~np.isnan(v), axis=1), low, high,
-                  profile, counts, np.nanmin(np.where(np.isnan(v), np.inf, v), axis=1,
-                                             initial=np.inf) >= 0)
-    _fit_forest(model, t, v)
-    return model
+    positive = np.min(np.where(np.isnan(v), np.inf, v), axis=1, initial=np.inf) >= 0
+    return {"center": np.nan_to_num(center), "scale": scale,
+            "n_obs": np.sum(~np.isnan(v), axis=1), "low": low, "high": high,
+            "profile": profile, "counts": counts, "positive": positive}
 
 
 def _zscores(m: Model, slot: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -296,14 +308,24 @@ def _features(z: np.ndarray) -> np.ndarray:
     return np.stack([zz, jump, mean3, std6], axis=2)
 
 
+PER_SERIES = ("center", "scale", "n_obs", "low", "high", "profile", "counts", "positive")
+
+
+def subset(m: Model, rows: np.ndarray) -> Model:
+    """The same model restricted to some series (rows), sharing everything else."""
+    fields = {f: getattr(m, f) for f in Model.__dataclass_fields__}
+    fields.update({f: fields[f][rows] for f in PER_SERIES})
+    fields["keys"] = [m.keys[i] for i in rows]
+    return Model(**fields)
+
+
 def _fit_forest(m: Model, t: np.ndarray, v: np.ndarray) -> None:
     rng = np.random.default_rng(m.settings.seed)
     # Features for a random subset of series only: memory stays bounded for 10k series.
     keep = max(1, 4 * m.settings.max_train_rows // max(v.shape[1], 1))
     rows = np.sort(rng.choice(v.shape[0], keep, replace=False)) if v.shape[0] > keep else \
         np.arange(v.shape[0])
-    sub = Model(**{f: getattr(m, f) for f in Model.__dataclass_fields__})
-    sub.center, sub.scale = m.center[rows], m.scale[rows]
+    sub = subset(m, rows)
     slot, _ = calendar(t, m.settings, m.slot_ms)
     _, z1, _, _ = _zscores(sub, slot, v[rows])
     x = _features(z1)[~np.isnan(v[rows])]

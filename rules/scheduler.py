@@ -39,6 +39,12 @@ class RuleScheduler:
         self.restored = False
         self.ticks = 0
 
+    def expose_metrics(self, registry) -> None:
+        """Anomaly training and scoring times in ``/metrics`` of ``midwatch run``."""
+        from rules.anomaly import timings
+
+        timings.expose(registry)
+
     def start(self) -> None:
         self.dispatcher.start()
         self.thread.start()

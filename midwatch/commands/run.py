@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         service = Service(config, store, with_api=not args.no_api,
                           workers=rule_workers(config, store) + probe_workers(config, store),
                           correlator=build_correlator(config, store), store_ready=ready)
+        for worker in service.workers:  # workers that report their own series in /metrics
+            if hasattr(worker, "expose_metrics"):
+                worker.expose_metrics(service.metrics)
         return service.run()
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)

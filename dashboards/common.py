@@ -366,6 +366,7 @@ BOARD_TITLES = {
     "midwatch-partners": "Partners and EDI",
     "midwatch-platforms": "Platforms",
     "midwatch-alerts": "Alerts",
+    "midwatch-queues": "Queues and certificates",
 }
 
 

@@ -1,4 +1,4 @@
-"""The five boards, one module each; ``BOARDS`` is the order they are built, listed and linked."""
+"""The boards, one module each; ``BOARDS`` is the order they are built, listed and linked."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dashboards.boards import alerts, overview, partners, platforms, traces
+from dashboards.boards import alerts, overview, partners, platforms, queues, traces
 from dashboards.settings import BoardSettings
 
 # slug (file name, verify/preview prefix) -> builder
@@ -16,4 +16,5 @@ BOARDS: dict[str, Callable[[BoardSettings], Dashboard]] = {
     "partners": partners.build,
     "platforms": platforms.build,
     "alerts": alerts.build,
+    "queues": queues.build,
 }

@@ -6,6 +6,7 @@
 - ``invoice-edi``: X12 810 invoices to two partners with 997s back; GLOBEX rejects 3 of its 10,
   two ACME interchanges never get their 997 (stuck traces).
 - Kafka and RabbitMQ broker log warnings/errors, and alert history of two rules.
+- Probe readings (``probe_dataset``): consumer lag, queues, certificates, endpoints.
 
 ``expected`` holds the numbers the boards must show, computed from the same lists that are
 written, so the assertions never restate magic numbers.
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+
+import probe_dataset
 
 from collector.event import Event, event_id, ms_to_iso
 from collector.trace import Hop, Trace
@@ -164,6 +167,7 @@ def build(end_ms: int) -> Dataset:
         "rejected": sum(e.action == "rejected" for e in ds.events),
         "alerts_fired": sum(a["state"] == "firing" for a in ds.alerts),
     }
+    probe_dataset.add(ds, t0)  # probe readings for the Queues and certificates board
     return ds
 
 

@@ -1,0 +1,106 @@
+"""``midwatch anomaly evaluate`` and ``score`` on small corpora in the NAB layout."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from midwatch.cli import main
+
+HOUR = 3_600_000
+START = 1_772_409_600_000  # Monday 2026-03-02 00:00 UTC
+
+
+def _stamp(ms: int, fraction: bool) -> str:
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if fraction else "%Y-%m-%d %H:%M:%S"
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime(fmt)
+
+
+def _write(path: Path, values: np.ndarray, fraction: bool = False) -> list[str]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    stamps = [_stamp(START + i * HOUR, fraction) for i in range(len(values))]
+    path.write_text("timestamp,value\n" + "".join(
+        f"{s},{v:g}\n" for s, v in zip(stamps, values, strict=True)))
+    return stamps
+
+
+def _series(seed: int, n: int = 24 * 21) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    hour = np.arange(n) % 24
+    return rng.poisson(np.where((hour >= 8) & (hour < 18), 100, 10)).astype(float)
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> tuple[Path, Path]:
+    data = tmp_path / "data"
+    a = _series(1)
+    a[400:406] = 0  # an outage, Tuesday of week 3 from 16:00
+    stamps = _write(data / "realTraffic" / "orders.csv", a)
+    _write(data / "artificialNoAnomaly" / "quiet.csv", _series(2), fraction=True)
+    labels = tmp_path / "labels" / "combined_windows.json"
+    labels.parent.mkdir()
+    labels.write_text(json.dumps({
+        "realTraffic/orders.csv": [[stamps[395], stamps[410]]],
+        "artificialNoAnomaly/quiet.csv": [],
+    }))
+    return data, labels
+
+
+def test_evaluate_prints_precision_recall_and_score_last(corpus, capsys):
+    data, labels = corpus
+    assert main(["anomaly", "evaluate", "--data", str(data), "--labels", str(labels),
+                 "--min-history", "48"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("score: ")
+    score = float(lines[-1].split(": ")[1])
+    assert 50 < score <= 100  # the outage is found early, the quiet series stays quiet
+    assert any(line.startswith("precision: ") for line in lines)
+    assert "recall: 1.000" in lines
+
+
+def test_profile_flag_selects_the_cost_matrix(corpus, capsys):
+    data, labels = corpus
+    for profile in ("standard", "reward_low_fp", "reward_low_fn"):
+        assert main(["anomaly", "evaluate", "--data", str(data), "--labels", str(labels),
+                     "--profile", profile, "--min-history", "48"]) == 0
+        out = capsys.readouterr().out.strip().splitlines()
+        assert f"profile: {profile}" in out[0] and out[-1].startswith("score: ")
+
+
+def test_a_series_without_labels_is_an_error_naming_it(corpus, capsys):
+    data, labels = corpus
+    _write(data / "realTraffic" / "extra.csv", _series(3, 100))
+    assert main(["anomaly", "evaluate", "--data", str(data), "--labels", str(labels)]) == 2
+    err = capsys.readouterr().err
+    assert "extra.csv" in err and "realTraffic/extra.csv" in err
+
+
+def test_score_streams_one_line_per_row_without_lookahead(tmp_path, capsys):
+    values = _series(4, 24 * 10)
+    path = tmp_path / "s.csv"
+    stamps = _write(path, values)
+    assert main(["anomaly", "score", "--data", str(path), "--min-history", "48"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "timestamp,value,score,expected_low,expected_high"
+    assert len(lines) == len(values) + 1
+    assert lines[1].startswith(f"{stamps[0]},{values[0]:g},0.0000,,")  # cold start
+    # Changing the future changes nothing before it.
+    changed = values.copy()
+    changed[200:] = 0
+    _write(path, changed)
+    main(["anomaly", "score", "--data", str(path), "--min-history", "48"])
+    again = capsys.readouterr().out.splitlines()
+    assert again[:201] == lines[:201] and again[201] != lines[201]
+    row = again[201].split(",")
+    assert float(row[2]) > 0.8 and float(row[3]) > 0  # the drop to 0 scores high
+
+
+def test_bad_csv_names_file_and_line(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("timestamp,value\n2026-03-02 00:00:00,1\nnot a time,2\n")
+    assert main(["anomaly", "score", "--data", str(path)]) == 2
+    assert f"{path}:3" in capsys.readouterr().err

@@ -2,7 +2,8 @@
 
 Access rules (documented in the OpenAPI document too):
 - ``/api/*`` and ``/metrics`` need ``Authorization: Bearer <token>`` when tokens are
-  configured: a missing or unknown token gets 401 with ``WWW-Authenticate: Bearer``.
+  configured: a missing or unknown token gets 401 with ``WWW-Authenticate: Bearer``; a token
+  without the route's scope (``traces`` for ``/api/*``, ``metrics`` for ``/metrics``) gets 403.
   Without tokens the config refuses any address but loopback, so only this machine can ask.
 - ``/healthz`` (for load balancers and probes) and ``/openapi.json`` are public; health
   answers only ``ok`` / ``unavailable``, never why (the reason is logged).
@@ -20,7 +21,7 @@ import orjson
 
 from collector.config import Api as ApiConfig
 from collector.event import iso_to_ms
-from collector.httpserver import Handler, HttpError, Server, token_name
+from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.metrics import CONTENT_TYPE, Registry
 from collector.store.base import Store, StoreError
 from collector.trace import STATUSES, Trace
@@ -112,8 +113,8 @@ def _handler(api: Api) -> type[Handler]:
                 raise HttpError(404, f"no such endpoint {path}")
             if method not in ("GET", "HEAD"):
                 raise HttpError(405, "use GET", {"Allow": "GET, HEAD"})
-            if route not in ("health", "openapi") and cfg.tokens:
-                token_name(self.headers.get("Authorization"), cfg.tokens)
+            if route in _SCOPE and cfg.tokens:
+                authorize(self.headers.get("Authorization"), cfg.tokens, _SCOPE[route])
             status, body, ctype = _answer(api, route, path, url.query)
             api.requests.inc(route, str(status))
             self.send(status, body, ctype, cors)
@@ -124,6 +125,10 @@ def _handler(api: Api) -> type[Handler]:
             super()._error(exc)
 
     return ApiHandler
+
+
+# What a token needs for each route; the others (health, openapi) are public.
+_SCOPE = {"search": "traces", "trace": "traces", "metrics": "metrics"}
 
 
 def _route_name(path: str) -> str | None:
@@ -218,7 +223,7 @@ OPENAPI: dict = {
                 "200": {"description": "the trace with its hops in time order",
                         "content": {"application/json": {
                             "schema": {"$ref": "#/components/schemas/Trace"}}}},
-                "401": _ERR, "404": _ERR, "503": _ERR}}},
+                "401": _ERR, "403": _ERR, "404": _ERR, "503": _ERR}}},
         "/api/traces": {"get": {
             "summary": "Traces, most recently seen first",
             "parameters": [
@@ -237,7 +242,7 @@ OPENAPI: dict = {
                                 "count": {"type": "integer"},
                                 "traces": {"type": "array", "items": {
                                     "$ref": "#/components/schemas/TraceSummary"}}}}}}},
-                "400": _ERR, "401": _ERR, "503": _ERR}}},
+                "400": _ERR, "401": _ERR, "403": _ERR, "503": _ERR}}},
         "/healthz": {"get": {
             "summary": "Whether the store answers", "security": [],
             "responses": {"200": {"description": "ok"}, "503": {"description": "unavailable"}}}},
@@ -245,7 +250,7 @@ OPENAPI: dict = {
             "summary": "Prometheus text exposition of the collector's own metrics",
             "responses": {"200": {"description": "metrics",
                                   "content": {"text/plain": {"schema": {"type": "string"}}}},
-                          "401": _ERR}}},
+                          "401": _ERR, "403": _ERR}}},
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "OpenAPI 3.1"}}}},
     },

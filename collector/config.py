@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config_values import Section
 from collector.parsers import FORMATS
-from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, load
+from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, did_you_mean, load
 
 CONFIG_ENV = "MIDWATCH_CONFIG"
 DEFAULT_API_LISTEN = "127.0.0.1:8080"
@@ -35,6 +35,7 @@ FOREIGN_SECTIONS = ("store", "flows", "rules", "notifiers", "alertmanager", "gra
                     "anomaly", "probes")
 SECTIONS = OWN_SECTIONS + FOREIGN_SECTIONS
 INPUT_TYPES = ("file", "kafka", "otlp", "stdin")
+TOKEN_SCOPES = ("traces", "metrics", "ingest")
 
 
 # --------------------------------------------------------------------------- the sections
@@ -107,10 +108,16 @@ class KafkaInput:
 
 @dataclass(frozen=True, slots=True)
 class ApiToken:
-    """A bearer token kept only as its SHA-256 digest."""
+    """A bearer token kept only as its SHA-256 digest, with what it may do.
+
+    Scopes: ``traces`` (``/api/traces*``), ``metrics`` (``/metrics``), ``ingest`` (OTLP
+    export). A token without the scope a route needs gets 403, so a Grafana or Prometheus
+    token cannot read payload-bearing traces, and an exporter's token cannot read anything.
+    """
 
     name: str
     sha256: bytes
+    scopes: frozenset[str] = frozenset(TOKEN_SCOPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,17 +412,24 @@ def _api(s: Section) -> Api:
 def _tokens(s: Section) -> tuple[ApiToken, ...]:
     raw = s.raw("tokens", [])
     if not isinstance(raw, list):
-        raise s.error("tokens", "expected a list of {name, token}")
+        raise s.error("tokens", "expected a list of {name, token, scopes}")
     tokens: list[ApiToken] = []
     for i, item in enumerate(raw):
-        t = Section(s.doc, (*s.path, "tokens", i), item, ("name", "token"))
+        t = Section(s.doc, (*s.path, "tokens", i), item, ("name", "token", "scopes"))
         name = t.text("name", required=True)
         secret = t.secret("token")
         if secret is None:
             raise t.error("token", "is required", "token: ${MIDWATCH_API_TOKEN} or file:/path")
         if name in {x.name for x in tokens}:
             raise t.error("name", f"two tokens are named {name!r}")
-        tokens.append(ApiToken(name, hashlib.sha256(secret.reveal().encode()).digest()))
+        scopes = t.str_list("scopes") or TOKEN_SCOPES
+        for scope in scopes:
+            if scope not in TOKEN_SCOPES:
+                raise t.error("scopes", f"unknown scope {scope!r}",
+                              did_you_mean(scope, TOKEN_SCOPES)
+                              or f"expected some of {', '.join(TOKEN_SCOPES)}")
+        tokens.append(ApiToken(name, hashlib.sha256(secret.reveal().encode()).digest(),
+                               frozenset(scopes)))
     return tuple(tokens)
 
 

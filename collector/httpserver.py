@@ -1,7 +1,8 @@
 """The hardened HTTP server under the trace API and the OTLP receiver (stdlib only).
 
 Both face untrusted networks, so the defences live here once:
-- a socket timeout per connection (slow clients / slowloris cannot hold a thread forever);
+- a socket timeout per read, and a deadline for the whole request head and body (a
+  slowloris client dripping one byte at a time, each inside the read timeout, is cut off);
 - at most ``max_concurrent`` requests in flight, then 503 (threads are not unbounded);
 - bodies read only up to a limit, announced by Content-Length (else 411/413);
 - bearer tokens compared as SHA-256 digests in constant time, all of them every time;
@@ -64,26 +65,32 @@ class Server(ThreadingHTTPServer):
         return thread
 
 
-def token_name(header: str | None, tokens: Sequence[ApiToken]) -> str:
-    """The name of the token presented in ``Authorization``; HttpError 401 otherwise.
+def authorize(header: str | None, tokens: Sequence[ApiToken], scope: str) -> str:
+    """The name of the token presented in ``Authorization``, which must hold ``scope``.
 
     Every configured digest is compared (no early exit), so timing says nothing about which
     or how many tokens exist. Wrong and missing tokens both answer 401 as RFC 6750 asks;
-    the ``error`` parameter tells them apart.
+    the ``error`` parameter tells them apart. A valid token without the scope gets 403
+    (``insufficient_scope``): asking again with it will not help.
     """
     scheme, _, presented = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
         raise HttpError(401, "bearer token required",
                         {"WWW-Authenticate": 'Bearer realm="midwatch"'})
     digest = hashlib.sha256(presented.strip().encode()).digest()
-    found = ""
+    found: ApiToken | None = None
     for token in tokens:
         if hmac.compare_digest(digest, token.sha256):
-            found = token.name
-    if not found:
+            found = token
+    if found is None:
         raise HttpError(401, "invalid token",
                         {"WWW-Authenticate": 'Bearer realm="midwatch", error="invalid_token"'})
-    return found
+    if scope not in found.scopes:
+        log.warning("token lacks scope", extra={"token": found.name, "scope": scope})
+        raise HttpError(403, f"this token may not use {scope}", {
+            "WWW-Authenticate": f'Bearer realm="midwatch", error="insufficient_scope", '
+                                f'scope="{scope}"'})
+    return found.name
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -99,19 +106,36 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
 
     def handle_one_request(self) -> None:
-        if not self.server.slots.acquire(blocking=False):
-            # Read the request line so the client sees an answer rather than a reset.
-            self.raw_requestline = self.rfile.readline(65537)
-            if self.parse_request():
-                self._error(HttpError(503, "too many concurrent requests", {"Retry-After": "1"}))
-            self.close_connection = True
-            return
+        self._deadline = threading.Timer(self.server.request_timeout_s, self._cut_off)
+        self._deadline.daemon = True
+        self._deadline.start()
         try:
-            super().handle_one_request()
-        except (TimeoutError, ssl.SSLError, ConnectionError):
+            if not self.server.slots.acquire(blocking=False):
+                # Read the request line so the client sees an answer rather than a reset.
+                self.raw_requestline = self.rfile.readline(65537)
+                if self.parse_request():
+                    self._error(HttpError(503, "too many concurrent requests",
+                                          {"Retry-After": "1"}))
+                self.close_connection = True
+                return
+            try:
+                super().handle_one_request()
+            finally:
+                self.server.slots.release()
+        except OSError:  # read timeouts, resets, TLS failures, the deadline's shutdown
             self.close_connection = True
         finally:
-            self.server.slots.release()
+            self._deadline.cancel()
+
+    def _cut_off(self) -> None:
+        """The request was not read in time: end the connection (the reader sees EOF)."""
+        self.close_connection = True
+        log.info("request not received in time; connection closed",
+                 extra={"client": self.client_address[0]})
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _dispatch(self, method: str) -> None:
         try:
@@ -159,10 +183,15 @@ class Handler(BaseHTTPRequestHandler):
         if length > max_bytes:
             self.close_connection = True  # the unread body must not be taken for a request
             raise HttpError(413, f"body of {length} bytes exceeds the limit of {max_bytes}")
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise ConnectionError("the client sent less than its Content-Length")
+        self._deadline.cancel()  # all of the request is in; answering may take its time
+        return body
 
     def send(self, status: int, body: bytes, content_type: str,
              headers: dict[str, str] | None = None) -> None:
+        self._deadline.cancel()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))

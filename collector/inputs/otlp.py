@@ -32,7 +32,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from collector.config import OtlpInput as OtlpInputConfig
 from collector.event import DeadLetter
-from collector.httpserver import Handler, HttpError, Server, token_name
+from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.normalize import normalize
 from collector.parse import Output
@@ -152,7 +152,7 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
             if method != "POST":
                 raise HttpError(405, "use POST", {"Allow": "POST"})
             if cfg.tokens:
-                token_name(self.headers.get("Authorization"), cfg.tokens)
+                authorize(self.headers.get("Authorization"), cfg.tokens, "ingest")
             content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if content_type not in (PROTOBUF, JSON):
                 raise HttpError(415, f"unsupported content type {content_type or '(none)'}; "

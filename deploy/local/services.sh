@@ -443,6 +443,33 @@ EOF
   echo $! >"$(pidfile_of kafka)"
 }
 
+# ---------------------------------------------------------------- Debian packages
+
+# Installs a Debian package (root; one apt at a time per cache) and stops the system service its
+# postinst may have started where policy-rc.d allows it: services.sh runs its own process on its
+# own ports, data and logs.
+apt_install() {
+  local pkg="$1" t0 aptlog="$LOGS/apt.log"
+  command -v apt-get >/dev/null 2>&1 || die "$pkg comes from Debian's $pkg package, and apt-get is missing; install it yourself"
+  [[ "$(id -u)" == 0 ]] || die "installing $pkg needs root: sudo apt-get install $pkg"
+  t0="$(now)"
+  say "installing Debian package $pkg ..."
+  {
+    flock 9
+    DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$aptlog" 2>&1 \
+      || { tail -n 20 "$aptlog" >&2; die "apt-get update failed; log: $aptlog"; }
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$pkg" >>"$aptlog" 2>&1 \
+      || { tail -n 20 "$aptlog" >&2; die "apt-get install $pkg failed; log: $aptlog"; }
+  } 9>"$RUN/apt.lock"
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$pkg" 2>/dev/null; then
+    systemctl stop "$pkg" || true
+    systemctl disable "$pkg" >/dev/null 2>&1 || true
+  elif command -v service >/dev/null 2>&1; then
+    service "$pkg" stop >/dev/null 2>&1 || true
+  fi
+  say "$pkg installed in $(elapsed "$t0")s"
+}
+
 # ---------------------------------------------------------------- Alertmanager
 
 AM_BIN=/usr/bin/prometheus-alertmanager
@@ -456,27 +483,7 @@ am_version() {
 }
 
 fetch_alertmanager() {
-  [[ -x "$AM_BIN" ]] && return 0
-  command -v apt-get >/dev/null 2>&1 || die "Alertmanager comes from Debian's prometheus-alertmanager package, and apt-get is missing; install Alertmanager so that $AM_BIN exists"
-  [[ "$(id -u)" == 0 ]] || die "installing prometheus-alertmanager needs root: sudo apt-get install prometheus-alertmanager"
-  local t0; t0="$(now)"
-  say "installing Debian package prometheus-alertmanager ..."
-  local aptlog="$LOGS/apt.log"
-  {
-    flock 9
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$aptlog" 2>&1 \
-      || { tail -n 20 "$aptlog" >&2; die "apt-get update failed; log: $aptlog"; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus-alertmanager >>"$aptlog" 2>&1 \
-      || { tail -n 20 "$aptlog" >&2; die "apt-get install prometheus-alertmanager failed; log: $aptlog"; }
-  } 9>"$RUN/apt.lock"
-  # The package may start its own service on :9093 (where policy-rc.d allows it); we run our own.
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus-alertmanager 2>/dev/null; then
-    systemctl stop prometheus-alertmanager || true
-    systemctl disable prometheus-alertmanager >/dev/null 2>&1 || true
-  elif command -v service >/dev/null 2>&1; then
-    service prometheus-alertmanager stop >/dev/null 2>&1 || true
-  fi
-  say "prometheus-alertmanager $(am_version) installed in $(elapsed "$t0")s"
+  [[ -x "$AM_BIN" ]] || apt_install prometheus-alertmanager
 }
 
 start_alertmanager() {
@@ -513,27 +520,7 @@ rabbitmq_version() {
 }
 
 fetch_rabbitmq() {
-  [[ -x "$RABBITMQ_BIN" ]] && return 0
-  command -v apt-get >/dev/null 2>&1 || die "RabbitMQ comes from Debian's rabbitmq-server package, and apt-get is missing; install RabbitMQ so that $RABBITMQ_BIN exists"
-  [[ "$(id -u)" == 0 ]] || die "installing rabbitmq-server needs root: sudo apt-get install rabbitmq-server"
-  local t0; t0="$(now)"
-  say "installing Debian package rabbitmq-server ..."
-  local aptlog="$LOGS/apt.log"
-  {
-    flock 9
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >>"$aptlog" 2>&1 \
-      || { tail -n 20 "$aptlog" >&2; die "apt-get update failed; log: $aptlog"; }
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rabbitmq-server >>"$aptlog" 2>&1 \
-      || { tail -n 20 "$aptlog" >&2; die "apt-get install rabbitmq-server failed; log: $aptlog"; }
-  } 9>"$RUN/apt.lock"
-  # The package may start the system broker on :5672 (where policy-rc.d allows it); we run our own.
-  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
-    systemctl stop rabbitmq-server || true
-    systemctl disable rabbitmq-server >/dev/null 2>&1 || true
-  elif command -v service >/dev/null 2>&1; then
-    service rabbitmq-server stop >/dev/null 2>&1 || true
-  fi
-  say "rabbitmq-server $(rabbitmq_version) installed in $(elapsed "$t0")s"
+  [[ -x "$RABBITMQ_BIN" ]] || apt_install rabbitmq-server
 }
 
 # Our own node (not the Debian service): private data, logs and config under the cache, the

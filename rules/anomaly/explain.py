@@ -31,14 +31,15 @@ def slot_text(at_ms: int) -> str:
 
 
 def explain(label: str, value: float, low: float, high: float, at_ms: int, model: Model,
-            row: int) -> str:
-    """``lowest in 3 weeks``: below every value seen at this slot of the week in training."""
+            row: int, bucket_ms: int) -> str:
+    """``lowest in 3 weeks``: below every value seen at this slot of the week in the weeks of
+    data the series has (not the configured history, which a new flow has not filled)."""
     slot = slot_text(at_ms)
     at = int(calendar(np.array([at_ms], dtype=np.int64), model.settings, model.slot_ms)[0][0])
     if bool(model.counts[row]):
         low, high = max(0.0, float(int(low))), float(int(high + 0.999))
     text = f"{label} {number(value)}, expected {number(low)}-{number(high)} for {slot}"
-    learned = span(model.trained_to_ms - model.trained_from_ms + model.slot_ms)
+    learned = span(int(model.n_obs[row]) * bucket_ms)
     if value < model.low[row, at]:
         text += f", lowest in {learned}"
     elif value > model.high[row, at]:

@@ -131,7 +131,11 @@ def _context_buckets(rule: Rule) -> int:
 
 
 def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
-    return model is None or end_ms - model.trained_to_ms > rule.spec.retrain_ms
+    """No model, an old one, or one that learned from after ``end_ms`` (a replay, a test)."""
+    if model is None:
+        return True
+    age = end_ms - model.trained_to_ms
+    return age > rule.spec.retrain_ms or age < 2 * rule.spec.bucket_ms
 
 
 def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
@@ -207,7 +211,7 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         s = float(scored.score[i, 0])
         low, high = float(scored.expected_low[i, 0]), float(scored.expected_high[i, 0])
         group = dict(zip(rule.group_by, key, strict=True))
-        text = explain(spec.label, value, low, high, int(times[-1]), model, i)
+        text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms)
         out.append(Sample(group, value, s >= spec.threshold and not cold, {
             "score": round(s, 4), "observed": value, "expected_low": low,
             "expected_high": high, "state": "cold_start" if cold else "learned",

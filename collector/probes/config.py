@@ -8,6 +8,7 @@ outlasts its own schedule) and ``enabled``. The kind's module reads the rest.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -70,3 +71,12 @@ def load_probes(config) -> list[ProbeSpec]:
         if s.flag("enabled", True):
             probes.append(ProbeSpec(name, kind, interval, timeout, settings))
     return probes
+
+
+def regex(s: Section, key: str, default: str | None = None) -> re.Pattern | None:
+    """A regular expression setting, refused with its position when it does not compile."""
+    text = s.text(key, default)
+    try:
+        return re.compile(text) if text else None
+    except re.error as exc:
+        raise s.error(key, f"not a regular expression: {exc}") from None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.probes import httpget
+from collector.probes.config import regex
 from collector.probes.reading import Reading
 from collector.yamlconf import Secret
 
@@ -47,16 +48,12 @@ def parse(s: Section, config) -> Settings:
     if not status or not all(isinstance(x, int) and 100 <= x <= 599 for x in status):
         raise s.error("expect_status", f"expected HTTP status codes, got {status!r}",
                       "e.g. expect_status: [200, 204]")
-    regex = s.text("body_regex")
-    try:
-        compiled = re.compile(regex) if regex else None
-    except re.error as exc:
-        raise s.error("body_regex", f"not a regular expression: {exc}") from None
     plain = s.sub("headers", tuple(s.raw("headers", {}) or ()))
     secret = s.sub("secret_headers", tuple(s.raw("secret_headers", {}) or ()))
     return Settings(
         url=url, method=s.choice("method", ("GET", "HEAD", "POST"), "GET"),
-        expect_status=tuple(status), body_contains=s.text("body_contains"), body_regex=compiled,
+        expect_status=tuple(status), body_contains=s.text("body_contains"),
+        body_regex=regex(s, "body_regex"),
         headers={str(k): plain.text(k) for k in plain.data},
         secret_headers={str(k): secret.secret(k) for k in secret.data},
         ca_file=s.text("ca_file"), verify_tls=s.flag("verify_tls", True),

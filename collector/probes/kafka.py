@@ -15,6 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from collector.config_values import Section
+from collector.probes.config import regex
 from collector.probes.reading import Growth, Reading
 
 KEYS = ("groups", "topics", "dead_letter_topics", "dead_letter_pattern", "max_partitions")
@@ -34,17 +35,12 @@ class Settings:
 
 
 def parse(s: Section, config) -> Settings:
-    pattern = s.text("dead_letter_pattern", DEFAULT_DLQ_PATTERN)
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise s.error("dead_letter_pattern", f"not a regular expression: {exc}") from None
     return Settings(
         client_options=config.kafka.client_options(),
         groups=s.str_list("groups"),
         topics=s.str_list("topics"),
         dead_letter_topics=s.str_list("dead_letter_topics"),
-        dead_letter_pattern=compiled,
+        dead_letter_pattern=regex(s, "dead_letter_pattern", DEFAULT_DLQ_PATTERN),
         max_partitions=s.number("max_partitions", 2000, minimum=1),
     )
 

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from collector.config_values import Section
 from collector.probes import httpget
+from collector.probes.config import regex
 from collector.probes.reading import Growth, Reading
 from collector.yamlconf import Secret
 
@@ -44,16 +45,12 @@ class Settings:
 
 
 def parse(s: Section, config) -> Settings:
-    pattern = s.text("dead_letter_pattern", DEFAULT_DLQ_PATTERN)
-    try:
-        compiled = re.compile(pattern)
-    except re.error as exc:
-        raise s.error("dead_letter_pattern", f"not a regular expression: {exc}") from None
     url = s.text("url", "http://127.0.0.1:15672").rstrip("/")
     if not url.startswith(("http://", "https://")):
         raise s.error("url", f"expected the management API's http(s):// URL, got {url!r}")
     return Settings(url, s.text("username"), s.secret("password"), s.text("vhost"),
-                    s.str_list("queues"), compiled, s.number("max_queues", 500, minimum=1),
+                    s.str_list("queues"), regex(s, "dead_letter_pattern", DEFAULT_DLQ_PATTERN),
+                    s.number("max_queues", 500, minimum=1),
                     s.text("ca_file"), s.flag("verify_tls", True))
 
 

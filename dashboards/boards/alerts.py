@@ -32,7 +32,7 @@ OPEN_OR_CLOSED = "state:(firing OR resolved)"
 NOW_COLUMNS = (("@timestamp", "Since"), ("severity", "Severity"), ("rule", "Rule"),
                ("labels.flow", "Flow"), ("labels.partner", "Partner"),
                ("labels.platform", "Platform"), ("labels.service_name", "Service"),
-               ("labels.host_name", "Host"), ("value", "Value when fired"),
+               ("labels.endpoint", "Endpoint"), ("value", "Value when fired"),
                ("summary", "Summary"))
 
 
@@ -51,8 +51,9 @@ def build(settings: BoardSettings) -> Dashboard:
         c.table_panel(c.PanelSpec(
             "Firing now",
             "Alerts whose newest transition in the time range is firing, with the group they "
-            "fired for (flow, partner, platform, service, host), since when, the value that crossed the "
-            "rule's threshold and the summary the notification carried. An alert that fired "
+            "fired for (flow, partner, platform, service, endpoint; the summary names other "
+            "groups), since when, the value that crossed the rule's threshold and the summary "
+            "the notification carried. An alert that fired "
             "before the time range starts is not listed: widen the range.",
             [c.es_target(ALERTS_UID, "A", alerts(OPEN_OR_CLOSED), metrics=[c.raw_data(500)])],
             width=24, height=7,

@@ -48,7 +48,9 @@ def demo(args: argparse.Namespace) -> int:
     cfg = r.config
     print(f"collected {r.events} events ({r.dead_letters} dead letters) in {r.seconds:.1f}s; "
           f"config: {cfg}")
-    print(f"{r.broker_lines} Kafka and RabbitMQ broker log lines; {_rejections(r.rejected)}")
+    print(f"{r.broker_lines} Kafka and RabbitMQ broker log lines; {r.probe_readings} probe "
+          f"readings (consumer lag, queues, certificates)")
+    print(_rejections(r.rejected))
     if r.spans_error:
         print(f"OTLP spans skipped: {r.spans_error}")
     else:

@@ -22,11 +22,12 @@ from collector.trace import Trace
 from collector.tracequery import duration_text, table
 from collector.yamlconf import load
 from midwatch.demo.alerts import Timeline, ticks
-from midwatch.demo.scenario import OWN_EDI_ID, build
+from midwatch.demo.probes import readings as probe_readings
+from midwatch.demo.scenario import OWN_EDI_ID, build, window
 
 BATCH = 500
 SPANS = 5  # web shop spans sent over OTLP/HTTP
-PACKS = ("generic", "apigw", "mulesoft", "kafka", "boomi", "edi", "rabbitmq")
+PACKS = ("generic", "apigw", "mulesoft", "kafka", "boomi", "edi", "rabbitmq", "probes")
 
 CATALOG = """\
 # midwatch demo flow catalog (deploy/flows.example.yaml, adapted to the demo's files:
@@ -85,6 +86,7 @@ class Result:
     alerts_error: str | None = None
     history: Timeline | None = None  # the rule packs' evaluations along the timeline
     broker_lines: int = 0
+    probe_readings: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     spans: int = 0
     spans_error: str | None = None
@@ -153,7 +155,7 @@ def summarize(store: Store) -> tuple[list[str], Trace | None, Trace | None]:
 
 
 def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Result,
-            spans: list) -> None:
+            spans: list, probe_events: list[Event]) -> None:
     from rules.config import load_rules_config
 
     config = load_config(config_path)
@@ -165,7 +167,8 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
     try:
         catalog = build_catalog(load(str(config_path.parent / "flows.yaml")))
         correlator = Correlator(catalog, store)
-        events = parse_files(config, formats, result)
+        events = parse_files(config, formats, result) + probe_events
+        events.sort(key=lambda e: e.timestamp_ms)  # arrival order across the sources
         result.events = len(events)
         timeline = result.history = (None if result.alerts_error
                                      else Timeline.open(rules_config, store))
@@ -194,8 +197,7 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
 
 
 def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
-    """Every file's events in arrival order across the sources; counts dead letters and the
-    broker log lines."""
+    """Every file's events; counts dead letters and the broker log lines."""
     events: list[Event] = []
     for path, fmt in formats.items():
         ctx = parse_context(config.collector, config.edi_own_ids, None)
@@ -208,7 +210,6 @@ def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
                 else:
                     events.append(out)
                     result.broker_lines += fmt in ("kafka-broker", "rabbitmq")
-    events.sort(key=lambda e: e.timestamp_ms)
     return events
 
 
@@ -304,7 +305,9 @@ def run_demo(workdir: Path, *, seed: int = 7, messages: int = 300, es: str | Non
     result = Result(workdir=workdir, config=workdir / "midwatch.yaml")
     formats, spans = write_files(workdir, seed, messages, now_ms, es=es,
                                  index_prefix=index_prefix, result=result)
-    collect(result.config, formats, now_ms, result, spans)
+    probe_events = probe_readings(seed, *window(now_ms))
+    result.probe_readings = len(probe_events)
+    collect(result.config, formats, now_ms, result, spans, probe_events)
     result.seconds = time.monotonic() - started
     return result
 

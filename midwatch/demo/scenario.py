@@ -23,6 +23,9 @@ PARTNERS = ("GLOBEX", "INITECH")  # INITECH never acknowledges
 PARTIAL_REJECT, GROUP_REJECT = 1002, 1004
 S = 1000
 MIN = 60 * S
+HOURS = 3  # order-to-cash traffic over the last 3 hours
+# minutes after the first order when the brokers' incidents start
+KAFKA_INCIDENT_MIN, RABBIT_INCIDENT_MIN = 100, 140
 
 
 @dataclass
@@ -87,14 +90,13 @@ def _x12_envelope(sender: str, receiver: str, ms: int, ctrl: int, gs_code: str,
 def build(seed: int, messages: int, now_ms: int) -> Scenario:
     rng = random.Random(seed)
     sc = Scenario()
-    now_ms = (now_ms // MIN) * MIN
-    start = now_ms - 3 * 60 * MIN
+    start, now_ms = window(now_ms)
     gw, mule, kafka, boomi, sap = [], [], [], [], []
     cert_done = False
     for i in range(messages):
         order = str(100000 + i)
         # orders arrive over the last 3 hours but all before the 15 min SLA window closes
-        t = start + int((i + rng.random()) * (3 * 60 - 20) * MIN / messages)
+        t = start + int((i + rng.random()) * (HOURS * 60 - 20) * MIN / messages)
         corr = f"{rng.getrandbits(128):032x}"
         rid = f"{rng.getrandbits(64):016x}"
         roll = rng.random()
@@ -160,9 +162,15 @@ def build(seed: int, messages: int, now_ms: int) -> Scenario:
     sc.files["edi-outbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=True))
     sc.files["edi-inbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=False,
                                                rejected=sc.rejected))
-    sc.files["kafka-server.log"] = ("kafka-broker", _kafka_broker(start + 100 * MIN))
-    sc.files["rabbit@mq-01.log"] = ("rabbitmq", _rabbitmq(start + 140 * MIN))
+    sc.files["kafka-server.log"] = ("kafka-broker", _kafka_broker(start + KAFKA_INCIDENT_MIN * MIN))
+    sc.files["rabbit@mq-01.log"] = ("rabbitmq", _rabbitmq(start + RABBIT_INCIDENT_MIN * MIN))
     return sc
+
+
+def window(now_ms: int) -> tuple[int, int]:
+    """(first order, now) in whole minutes."""
+    now_ms = (now_ms // MIN) * MIN
+    return now_ms - HOURS * 60 * MIN, now_ms
 
 
 def _edi(rng: random.Random, now_ms: int, *, sent: bool,

@@ -96,14 +96,27 @@ def test_demo_into_elasticsearch_feeds_every_panel_of_the_boards(tmp_path, capsy
     broker = panel["platforms/Broker log lines"].frames[0]
     assert broker.rows == 3 + 1 + 5 * 4
 
+    # the probe readings tell the same incidents: an expired SAP gateway certificate, a queue
+    # that lost its consumers during the RabbitMQ memory alarm
+    certs = panel["queues/Certificates"].frames[0]
+    verdicts = dict(zip(certs.column("Endpoint"), certs.column("Verification"), strict=True))
+    assert verdicts["sap-gw-2.acme.internal:3300"] == "certificate has expired"
+    assert len(verdicts) == 3 and min(certs.column("Days left")) < 0
+    idle = panel["queues/Queues without consumers"].frames
+    assert [f.name for f in idle] == ["notify.orders"]
+
     fired = panel["alerts/Alerts fired"]
     assert sum(v for f in fired.frames for v in f.numbers()) == printed["fired"]
     firing_now = panel["alerts/Firing now"].frames[0]
+    # the table's group columns; other labels (certificate serials...) are in the summary
     labels = {"Flow": "flow", "Partner": "partner", "Platform": "platform",
-              "Service": "service_name", "Host": "host_name"}
+              "Service": "service_name", "Endpoint": "endpoint"}
+    columns = {f.shown_as for f in firing_now.fields}
+    assert {"Since", "Severity", "Rule", "Summary", "Flow"} <= columns
     shown = sorted(
         (rule, tuple(sorted((labels[col], firing_now.column(col)[i]) for col in labels
-                            if col in [f.shown_as for f in firing_now.fields]
-                            and firing_now.column(col)[i])))
+                            if col in columns and firing_now.column(col)[i])))
         for i, rule in enumerate(firing_now.column("Rule")))
+    printed["firing"] = sorted((rule, tuple(kv for kv in group if kv[0] in labels.values()))
+                               for rule, group in printed["firing"])
     assert shown == printed["firing"]

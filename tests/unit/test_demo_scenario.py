@@ -76,3 +76,27 @@ def test_demo_leaves_fired_resolved_and_open_alerts_in_the_store(tmp_path):
     # still firing at the end, persisted as `midwatch run` would leave it
     assert {"stuck-messages", "edi-997-overdue"} <= set(open_alerts)
     assert len(r.alerts) == sum(len(keys) for keys in open_alerts.values())
+
+
+def test_probe_readings_tell_the_incidents_of_the_logs():
+    from midwatch.demo.probes import readings
+    from midwatch.demo.scenario import KAFKA_INCIDENT_MIN, RABBIT_INCIDENT_MIN, window
+
+    start, now = window(NOW)
+    events = readings(7, start, now)
+    assert events == readings(7, start, now)  # deterministic, IDs included
+
+    def values(metric, **labels):
+        return {(e.timestamp_ms - start) // MIN: e.probe_value for e in events
+                if e.labels["probe.metric"] == metric
+                and all(e.labels.get(k.replace("_", ".")) == v for k, v in labels.items())}
+
+    lag = values("kafka.group_lag", kafka_group="boomi-orders")
+    assert max(v for m, v in lag.items() if m < KAFKA_INCIDENT_MIN) <= 40
+    assert lag[KAFKA_INCIDENT_MIN + 10] > 1000  # where kafka-consumer-lag pages
+    consumers = values("rabbitmq.queue_consumers", rabbitmq_queue="notify.orders")
+    assert consumers[RABBIT_INCIDENT_MIN] == 0 and consumers[RABBIT_INCIDENT_MIN - 2] == 2
+    down = [e for e in events if e.labels["probe.metric"] == "endpoint.up"
+            and e.outcome == "failure"]
+    assert len(down) == 3 and {e.labels["endpoint"] for e in down} == {
+        "https://erp-gw.acme.internal/health"}

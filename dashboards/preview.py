@@ -60,11 +60,18 @@ def threshold_color(panel: dict, value: float | None) -> str:
     return color
 
 
+# Grafana reducers the boards use on stat and bar gauge panels (nulls skipped).
+REDUCERS = {"sum": sum, "max": max, "min": min, "mean": lambda v: sum(v) / len(v),
+            "lastNotNull": lambda v: v[-1], "last": lambda v: v[-1]}
+
+
 def _reduce(values: list, calc: str) -> float | None:
     nums = [v for v in values if isinstance(v, int | float) and v == v]
     if not nums:
         return None
-    return sum(nums) if calc == "sum" else nums[-1]
+    if calc not in REDUCERS:
+        raise ValueError(f"reducer {calc!r} is not previewed; add it to dashboards.preview.REDUCERS")
+    return REDUCERS[calc](nums)
 
 
 def _calc(panel: dict) -> str:
@@ -99,7 +106,10 @@ def _draw_series(ax, panel: dict, frames: list[Frame]) -> None:
                      labels=[f.name for f in series], colors=colors, alpha=0.8)
     else:
         for f, vs, color in zip(series, values, colors, strict=True):
-            ax.plot(times, vs, label=f.name, color=color, linewidth=1.2)
+            # a value between two empty buckets is a point, as Grafana's showPoints "auto"
+            # draws it (probes sampling less often than the bucket width)
+            ax.plot(times, vs, label=f.name, color=color, linewidth=1.2, marker="o",
+                    markersize=1.6 if _isolated(vs) else 0)
     for step in (_defaults(panel).get("thresholds") or {}).get("steps", [])[1:]:
         if _defaults(panel).get("custom", {}).get("thresholdsStyle", {}).get("mode") == "line":
             ax.axhline(step["value"], color=COLORS.get(step["color"]), linestyle="--", linewidth=0.8)
@@ -110,6 +120,12 @@ def _draw_series(ax, panel: dict, frames: list[Frame]) -> None:
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=6, loc="upper left", ncol=min(len(series), 4), frameon=False)
     ax.grid(alpha=0.3)
+
+
+def _isolated(values: list[float]) -> bool:
+    return any(not math.isnan(v) and all(math.isnan(n) for n in values[max(i - 1, 0):i] +
+                                         values[i + 1:i + 2])
+               for i, v in enumerate(values))
 
 
 def _draw_bars(ax, panel: dict, frames: list[Frame]) -> None:
@@ -153,7 +169,7 @@ def _cell(value: object, unit: str | None = None) -> str:
         return fmt(value, unit)
     text = "" if value is None else str(value)
     if len(text) >= 20 and text[4:5] == "-" and text[10:11] == "T":
-        text = text[11:19]  # ISO timestamps: the time of day is what a glance needs
+        text = f"{text[5:10]} {text[11:16]}"  # ISO timestamps: month-day hour:minute
     return text if len(text) <= 34 else text[:33] + "…"
 
 

@@ -342,3 +342,14 @@ def test_committed_deploy_grafana_is_what_build_writes():
         path = REPO / "deploy" / "grafana" / rel
         assert path.is_file(), f"{path} is missing: run midwatch dashboards build --out deploy/grafana"
         assert path.read_text() == text, f"{path} is stale: run midwatch dashboards build --out deploy/grafana"
+
+
+def test_preview_reduces_as_the_panel_says_and_marks_isolated_samples():
+    from dashboards import preview
+
+    assert preview._reduce([0, 2.0, None, 1, float("nan")], "max") == 2.0
+    assert preview._reduce([0, 2.0, 1], "lastNotNull") == 1 and preview._reduce([], "sum") is None
+    with pytest.raises(ValueError, match="reducer 'median' is not previewed"):
+        preview._reduce([1], "median")
+    nan = float("nan")
+    assert preview._isolated([nan, 3.0, nan, 4.0]) and not preview._isolated([1.0, 2.0, nan])

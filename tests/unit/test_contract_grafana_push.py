@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from dashboards.boards import BOARDS
 from dashboards.provision import board_docs
 from dashboards.push import GrafanaTarget, PushError, connect, push
 from dashboards.settings import BoardSettings
@@ -179,7 +180,7 @@ def test_first_push_creates_everything_and_a_second_changes_nothing(grafana):
     settings = BoardSettings()
     first = push(_api(grafana), settings, "initial")
     assert grafana.violations == []
-    assert len(first.created) == 1 + 3 + 5 and not first.updated
+    assert len(first.created) == 1 + 3 + len(BOARDS) and not first.updated
     assert sorted(grafana.dashboards) == sorted(d["uid"] for d in board_docs(settings).values())
     assert {d["message"] for d in grafana.dashboards.values()} == {"initial"}
     assert all(d["folderUid"] == "midwatch" for d in grafana.dashboards.values())
@@ -187,7 +188,7 @@ def test_first_push_creates_everything_and_a_second_changes_nothing(grafana):
     writes_before = len(grafana.writes)
     second = push(_api(grafana), settings)
     assert grafana.violations == []
-    assert not second.changed and len(second.unchanged) == 9
+    assert not second.changed and len(second.unchanged) == 1 + 3 + len(BOARDS)
     assert len(grafana.writes) == writes_before, grafana.writes[writes_before:]
     assert {d["dashboard"]["version"] for d in grafana.dashboards.values()} == {1}
 
@@ -221,8 +222,8 @@ def test_cli_push_takes_the_token_from_the_environment_and_never_prints_it(grafa
     out, err = capsys.readouterr()
     assert TOKEN not in out + err
     lines = out.splitlines()
-    assert sum(line.startswith("created ") for line in lines) == 9
-    assert sum(line.startswith("unchanged ") for line in lines) == 9
+    assert sum(line.startswith("created ") for line in lines) == 1 + 3 + len(BOARDS)
+    assert sum(line.startswith("unchanged ") for line in lines) == 1 + 3 + len(BOARDS)
 
 
 def test_cli_push_reads_the_token_from_a_config_secret_and_refuses_a_literal(grafana, tmp_path, monkeypatch, capsys):

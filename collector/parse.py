@@ -119,17 +119,15 @@ def available_parsers() -> list[ModuleType]:
     return found
 
 
-def _safe_detect(module: ModuleType, line: str) -> bool:
-    try:
-        return bool(module.detect(line))
-    except Exception:  # noqa: BLE001 - detect must never raise; a bug means "not mine"
-        return False
-
-
 def detect(line: str, candidates: list[ModuleType]) -> ModuleType | None:
+    """The first candidate that claims the line. Asked of nearly every line of a start-less
+    format in auto mode, hence one loop without a helper call per candidate."""
     for module in candidates:
-        if _safe_detect(module, line):
-            return module
+        try:
+            if module.detect(line):
+                return module
+        except Exception:  # noqa: BLE001 - detect must never raise; a bug means "not mine"
+            continue
     return None
 
 
@@ -236,6 +234,15 @@ class SourceParser:
         self.module: ModuleType | None = None if self.auto else parsers.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
+        self._others_of: ModuleType | None = None
+        self._others_list: list[ModuleType] = []
+
+    def _others(self, module: ModuleType) -> list[ModuleType]:
+        """The candidates but ``module``, in detection order (kept: asked for every line)."""
+        if self._others_of is not module:
+            self._others_list = [m for m in self.candidates if m is not module]
+            self._others_of = module
+        return self._others_list
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -272,7 +279,7 @@ class SourceParser:
             if first in (" ", "\t", "") or (self.framer.start is not None
                                             and self.framer.is_start(line)):
                 return self._emit(self.framer.feed(line, offset, lineno), self.module)
-            other = detect(line, [m for m in self.candidates if m is not self.module])
+            other = detect(line, self._others(self.module))
             if other is None:
                 return self._emit(self.framer.feed(line, offset, lineno), self.module)
             out = self.flush_record()

@@ -94,6 +94,15 @@ class Gauge(_Family):
         with self._lock:
             return self._series.get(tuple(labels), 0)
 
+    def replace(self, first_label: str, values: dict[tuple[str, ...], float]) -> None:
+        """Set every series whose first label is ``first_label`` at once, dropping the ones
+        not named (a Kafka partition this consumer lost must not report a frozen lag)."""
+        with self._lock:
+            for key in [k for k in self._series if k and k[0] == first_label]:
+                del self._series[key]
+            for rest, value in values.items():
+                self._series[self._key((first_label, *rest))] = value
+
 
 class Histogram(_Family):
     kind = "histogram"

@@ -46,6 +46,7 @@ from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
 from collector.metrics import Registry
 from collector.spool import Spool, SpoolError
 from collector.store.base import Store, StoreError, StoreUnavailable, WritesRefused
+from collector.trace_repair import TraceRepair
 
 log = logging.getLogger("midwatch.pipeline")
 
@@ -107,10 +108,11 @@ class Pipeline:
                  metrics: Registry, correlator: Correlating | None = None, *,
                  sweep_interval_ms: int = 30_000, shutdown_grace_s: float = 10.0,
                  backoff_start_s: float = BACKOFF_START_S, spool: Spool | None = None,
-                 max_attempts: int = 3, store_ready: bool = True):
+                 max_attempts: int = 3, store_ready: bool = True,
+                 repair: TraceRepair | None = None):
         self.store, self.queue, self.inputs = store, queue, list(inputs)
         self.batch, self.correlator = batch, correlator
-        self.spool, self.max_attempts = spool, max_attempts
+        self.spool, self.max_attempts, self.repair = spool, max_attempts, repair
         self._store_up = threading.Event()
         # Not ready: the store was away when the service started; spool from the first batch.
         self._start_down = not store_ready and spool is not None
@@ -153,6 +155,9 @@ class Pipeline:
         if self.correlator is not None:
             for key, value in self.correlator.stats().items():
                 self.correlation.set(value, key)
+        if self.repair is not None:
+            self.correlation.set(self.repair.merged, "split_traces_merged")
+            self.correlation.set(self.repair.conflicts, "split_merge_conflicts")
 
     # ---------------------------------------------------------------- main loop
 
@@ -382,6 +387,8 @@ class Pipeline:
         self._next_sweep = time.monotonic() + self.sweep_interval_s
         try:
             self.correlator.sweep(now_ms())
+            if self.repair is not None:
+                self.repair.run(now_ms())
         except StoreError as exc:
-            log.warning("stuck-trace sweep failed; next try at the next interval",
+            log.warning("trace sweep failed; next try at the next interval",
                         extra={"error": str(exc)})

@@ -26,6 +26,7 @@ from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
 from collector.spool import Spool
 from collector.store.base import Store
+from collector.trace_repair import TraceRepair
 
 log = logging.getLogger("midwatch.service")
 
@@ -80,6 +81,15 @@ def build_correlator(config: Config, store: Store) -> Correlating | None:
                       max_in_flight=c.max_in_flight, idle_ttl_ms=c.idle_ttl_ms)
 
 
+def build_repair(config: Config, store: Store, correlator: Correlating | None) -> TraceRepair | None:
+    """Merging traces split across collectors (see ``collector.trace_repair``), next to the
+    correlator whose catalog it shares; none without one."""
+    catalog = getattr(correlator, "catalog", None)
+    if catalog is None:
+        return None
+    return TraceRepair(catalog, store, window_ms=config.correlation.idle_ttl_ms)
+
+
 class Service:
     def __init__(self, config: Config, store: Store, *, with_api: bool = True,
                  workers: Sequence[Worker] = (), correlator: Correlating | None = None,
@@ -93,7 +103,8 @@ class Service:
                                  self.metrics, correlator,
                                  sweep_interval_ms=config.correlation.sweep_interval_ms,
                                  spool=Spool(settings.spool.dir, settings.spool.max_bytes),
-                                 max_attempts=settings.max_attempts, store_ready=store_ready)
+                                 max_attempts=settings.max_attempts, store_ready=store_ready,
+                                 repair=build_repair(config, store, correlator))
         self.api = Api(config.api, store, self.metrics) if with_api else None
         self.workers = list(workers)
         self.stopping = threading.Event()

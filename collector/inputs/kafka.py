@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from collector.config import Kafka as KafkaSettings
 from collector.config import KafkaInput as KafkaInputConfig
@@ -31,6 +32,8 @@ from collector.parsers.base import ParseContext
 log = logging.getLogger("midwatch.inputs.kafka")
 
 POLL_MS = 200
+# Lag is read from the consumer's cached high-water marks: cheap, but no need every poll.
+LAG_EVERY_S = 1.0
 # Paused, the consumer offers its chunk again this often while it keeps polling.
 RETRY_OFFER_S = 0.2
 
@@ -68,6 +71,12 @@ class KafkaInput:
         self._stop = threading.Event()
         self._lag = metrics.gauge("midwatch_input_kafka_lag_records",
                                   "Records in assigned partitions not yet consumed.", ("input",))
+        self._partition_lag = metrics.gauge(
+            "midwatch_input_kafka_partition_lag_records",
+            "Records not yet consumed, per assigned partition.", ("input", "topic", "partition"))
+        self._assigned = metrics.gauge("midwatch_input_kafka_assigned_partitions",
+                                       "Partitions this consumer owns in its group.", ("input",))
+        self._next_lag = 0.0
 
     # ---------------------------------------------------------------- thread body
 
@@ -75,12 +84,13 @@ class KafkaInput:
         while not self._stop.is_set():
             batches = self.consumer.poll(timeout_ms=POLL_MS)
             self._commit_acked()
+            if time.monotonic() >= self._next_lag:
+                self._update_lag()
             if not batches:
                 continue
             chunk = self._chunk(batches)
             if not out.offer(chunk, 0) and not self._offer_paused(out, chunk):
                 return
-            self._lag.set(self._records_behind(), self.name)
 
     def _offer_paused(self, out: ChunkQueue, chunk: Chunk) -> bool:
         partitions = list(self.consumer.assignment())
@@ -109,13 +119,24 @@ class KafkaInput:
             ends[tp] = msgs[-1].offset + 1
         return Chunk(self.name, items, records, nbytes, ack=lambda: self._ack(ends))
 
-    def _records_behind(self) -> int:
-        behind = 0
-        for tp in self.consumer.assignment():
-            high = self.consumer.highwater(tp)
-            if high is not None:
-                behind += max(0, high - self.consumer.position(tp))
-        return behind
+    def _update_lag(self) -> None:
+        """Per-partition and total lag, and the assignment size (which moves on rebalance)."""
+        from kafka.errors import KafkaError
+
+        self._next_lag = time.monotonic() + LAG_EVERY_S
+        assignment = self.consumer.assignment()
+        lags: dict[tuple[str, ...], float] = {}
+        for tp in assignment:
+            high = self.consumer.highwater(tp)  # known once a fetch of it returned
+            try:
+                pos = self.consumer.position(tp, timeout_ms=100) if high is not None else None
+            except KafkaError:  # a rebalance or broker restart in between: next round
+                pos = None
+            if pos is not None:
+                lags[(tp.topic, str(tp.partition))] = max(0, high - pos)
+        self._partition_lag.replace(self.name, lags)
+        self._lag.set(sum(lags.values()), self.name)
+        self._assigned.set(len(assignment), self.name)
 
     # ---------------------------------------------------------------- acknowledgements
 

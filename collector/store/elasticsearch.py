@@ -482,6 +482,14 @@ class ElasticsearchStore:
         return self._traces([Filter("status", "eq", "in_flight")], None, last_seen_before_ms,
                             "asc", limit)
 
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+        resp = self._search(
+            self.names.traces, size=0,
+            query={"range": {"last_seen": {"gte": last_seen_since_ms, "format": "epoch_millis"}}},
+            aggs={"shared": {"terms": {"field": "ids", "min_doc_count": 2, "size": limit}}},
+        )
+        return [b["key"] for b in resp.get("aggregations", {}).get("shared", {}).get("buckets", [])]
+
     def _traces(self, filters: list[Filter], since_ms: int | None, until_ms: int | None,
                 order: str, limit: int) -> list[Trace]:
         resp = self._search(

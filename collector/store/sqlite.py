@@ -258,6 +258,13 @@ class SQLiteStore:
         filters = [Filter("status", "eq", "in_flight")]
         return self._traces(filters, None, last_seen_before_ms, "t.last_seen, t.trace_key", limit)
 
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+        sql = ("SELECT i.id FROM trace_ids i JOIN traces t ON t.trace_key = i.trace_key "
+               "WHERE t.last_seen >= ? GROUP BY i.id HAVING COUNT(*) > 1 "
+               "ORDER BY COUNT(*) DESC, i.id LIMIT ?")
+        with self._read() as db:
+            return [row[0] for row in db.execute(sql, (last_seen_since_ms, limit))]
+
     def _traces(self, filters: list[Filter], since_ms: int | None, until_ms: int | None,
                 order: str, limit: int) -> list[Trace]:
         where, params = where_sql(

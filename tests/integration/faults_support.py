@@ -23,7 +23,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[2]
 MIDWATCH = ROOT / ".venv" / "bin" / "midwatch"
 SERVICES = ROOT / "deploy" / "local" / "services.sh"
-BASE_MS = (int(time.time()) // 60) * 60_000 - 3_600_000
+BASE_MS = (int(time.time()) // 60) * 60_000 - 600_000
 STAGES = ("gw", "worker", "sink")
 
 FLOWS_YAML = """
@@ -35,6 +35,7 @@ flows:
         - {name: received, match: {service: gw}}
         - {name: processed, match: {service: worker}}
         - {name: delivered, terminal: success, match: {service: sink}}
+correlation: {sweep_interval: 2s}
 """
 
 
@@ -209,4 +210,4 @@ def own_instance(instance: str, service: str, env: dict[str, str]) -> Iterator[N
         try:
             services(instance, env, "down", service, timeout_s=120)
         finally:
-            services(instance, env, "purge", timeout_s=120)
+            services(instance, env, "purge", service, timeout_s=120)

@@ -1,0 +1,82 @@
+"""Merge the traces that two collectors split one message into; the scale-out safety net.
+
+Why it is needed: with several ``midwatch run`` processes in one consumer group, one message's
+events land on different processes. Trace documents are written with optimistic concurrency
+(``if_seq_no``/``if_primary_term``), and a collector looks a trace up by each of its IDs
+before writing (search, then a real-time get by key). That merges correctly whenever a
+process can see the other's trace. It cannot when both write at nearly the same moment: the
+search is near-real-time (a trace written within the last refresh interval is invisible),
+and a real-time get only finds a trace under its own key. Measured on the scale-out test
+(2 processes, 4 partitions, the three events of each message on three partitions): about a
+third of the messages came out as two traces, e.g. ``correlation:c-88`` holding two hops and
+``order:88`` holding the third.
+
+So each collector, on its sweep interval, asks the store for IDs that more than one trace
+holds (a terms aggregation over recently seen traces) and merges those traces into one with
+the same pure merge the correlator uses, written with the same optimistic concurrency: the
+kept trace only if unchanged since read, the others deleted only if unchanged. A lost race
+is left for the next round; collectors holding a stale copy in memory lose their next write
+(ConflictError), re-read and fold. Traces therefore converge within one sweep interval after
+the last event of a message. The window is the correlator's idle TTL by event time
+(``last_seen``): the traces that collectors may still hold in memory; a backfill of old
+events through several processes at once is outside it.
+
+The alternative design, re-keying normalized events by correlation key into an internal
+topic, cannot work here: a message's events share no single key (the gateway event knows only
+the correlation ID, the sink only the order number), and which IDs belong together is exactly
+what correlation finds out.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from collector.catalog import Catalog
+from collector.store.base import ConflictError, Store
+from collector.trace import Trace
+from collector.tracebuild import merge, settle
+
+log = logging.getLogger("midwatch.trace_repair")
+
+# IDs examined per round (most shared first): a round must end; the next one continues.
+MAX_SHARED_IDS = 500
+
+
+class TraceRepair:
+    def __init__(self, catalog: Catalog, store: Store, *, window_ms: int):
+        self.catalog, self.store, self.window_ms = catalog, store, window_ms
+        self.merged = 0
+        self.conflicts = 0
+
+    def run(self, now_ms: int) -> int:
+        """One round; the number of traces merged away. Raises StoreError (retried next round)."""
+        shared = self.store.shared_trace_ids(now_ms - self.window_ms, MAX_SHARED_IDS)
+        done: set[str] = set()
+        merged = 0
+        for typed_id in shared:
+            if typed_id in done:
+                continue
+            traces = self.store.get_traces_by_ids([typed_id])
+            if len(traces) < 2:
+                continue
+            kept, gone = self._merge(traces)
+            try:
+                self.store.upsert_traces([kept], deleted=gone)
+            except ConflictError:
+                self.conflicts += 1  # a collector wrote one of them meanwhile: next round
+                continue
+            done.update(kept.ids)
+            merged += len(gone)
+        if merged:
+            log.info("merged traces split across collectors", extra={"merged": merged})
+        self.merged += merged
+        return merged
+
+    def _merge(self, traces: list[Trace]) -> tuple[Trace, list[Trace]]:
+        ordered = sorted(traces, key=lambda t: (t.started_ms, t.trace_key))
+        kept, gone = ordered[0], []
+        for other in ordered[1:]:
+            kept, away = merge(kept, other)
+            gone.append(away)
+        settle(kept, self.catalog.flow(kept.flow))
+        return kept, gone

@@ -1,0 +1,55 @@
+"""Two collectors that could not see each other's trace split one message; the repair merges
+them (on real SQLite; the two-process version runs in tests/integration/test_faults_scaleout.py)."""
+
+from __future__ import annotations
+
+import time
+
+from collector.catalog import empty_catalog
+from collector.correlate import Correlator
+from collector.event import Event
+from collector.store.sqlite import SQLiteStore
+from collector.trace_repair import TraceRepair
+
+NOW = int(time.time() * 1000)
+
+
+def ev(n: int, *ids: str) -> Event:
+    e = Event(timestamp_ms=NOW - 60_000 + n, dataset="generic.json", platform="generic",
+              id=f"e{n}")
+    for typed in ids:
+        e.add_id(*typed.split(":", 1))
+    return e
+
+
+def test_split_message_is_merged_once_and_stays_merged(tmp_sqlite_path):
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        one, two = Correlator(empty_catalog(), store), Correlator(empty_catalog(), store)
+        # Both write before either reads the other's trace: the race that splits a message.
+        batch_one, batch_two = [ev(1, "correlation:c-1"), ev(2, "correlation:c-1", "order:1")], \
+            [ev(3, "order:1")]
+        one.process(batch_one)
+        two.process(batch_two)
+        two._resolve()  # two looks the IDs up now: nothing stored yet
+        one.flush()
+        two.flush()
+        assert sorted(store.shared_trace_ids(0)) == ["order:1"]
+
+        repair = TraceRepair(empty_catalog(), store, window_ms=3_600_000)
+        assert repair.run(NOW) == 1
+        assert store.shared_trace_ids(0) == []
+        (trace,) = store.search_traces(limit=10)
+        assert trace.trace_key == "correlation:c-1" and trace.hop_count == 3
+        assert sorted(trace.ids) == ["correlation:c-1", "order:1"]
+        assert repair.run(NOW) == 0
+
+        # The collector that held the merged-away copy writes again: it loses the race,
+        # re-reads and folds into the merged trace instead of resurrecting its own.
+        two.process([ev(4, "order:1")])
+        two.flush()
+        (trace,) = store.search_traces(limit=10)
+        assert trace.hop_count == 4 and trace.trace_key == "correlation:c-1"
+    finally:
+        store.close()

@@ -40,7 +40,8 @@ class Settings:
     min_slot: int = 3  # observations a weekly / hourly slot needs before it is trusted
     max_history: int = 10_000  # buckets per series kept for training (bounded memory)
     max_train_rows: int = 50_000  # rows the forest is fitted on
-    forest_weight: float = 0.5
+    # Dev-set NAB score (standard): 90.1 at 0 and 0.35, 89.4 at 0.5, 74.5 at 1.0.
+    forest_weight: float = 0.35
     holidays: frozenset[int] = frozenset()  # epoch days (UTC) treated per holiday_mode
     holiday_mode: str = "sunday"  # sunday | exclude
     counts: bool | None = None  # Poisson floor on the spread; None: infer from the data

@@ -63,11 +63,17 @@ lint: ruff audit
 ruff: venv
 	$(VENV)/bin/ruff check .
 
+# Audits requirements.lock (every pinned distribution of the venv) exactly as pinned: no
+# resolution, no install (--no-deps --disable-pip), so the result does not drift with the index.
+# A lock that differs from the venv fails first: the audit must be of what actually runs.
 # --strict: without it pip-audit exits 0 having audited nothing when it cannot reach a
 # vulnerability database (every package "could not be audited"), which reads as a pass.
-# AUDIT=0 skips the audit, e.g. offline.
+# AUDIT=0 skips the audit, e.g. offline. SECURITY.md says how CI runs it.
 AUDIT ?= 1
+LOCK := requirements.lock
 audit: venv
 	@if [[ "$(AUDIT)" == 0 ]]; then echo "pip-audit skipped (AUDIT=0)"; exit 0; fi; \
-	$(VENV)/bin/pip-audit --strict --progress-spinner off --skip-editable $(PIP_AUDIT_ARGS) \
+	diff <(grep -v '^#' $(LOCK)) <($(VENV)/bin/pip freeze --exclude-editable) >/dev/null \
+	  || { echo "$(LOCK) differs from the venv: $(VENV)/bin/pip freeze --exclude-editable > $(LOCK)"; exit 1; }; \
+	$(VENV)/bin/pip-audit --strict --progress-spinner off -r $(LOCK) --no-deps --disable-pip $(PIP_AUDIT_ARGS) \
 	  || { echo "pip-audit failed, or could not reach a vulnerability database (its default, PyPI's per-version JSON API; or OSV with PIP_AUDIT_ARGS='--vulnerability-service osv')"; exit 1; }

@@ -34,7 +34,7 @@ from collector.config import OtlpInput as OtlpInputConfig
 from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
-from collector.normalize import normalize
+from collector.normalize import normalize, redact_text
 from collector.parse import Output
 from collector.parsers.base import ParseContext
 from collector.parsers.otlp_json import events_from_export
@@ -86,9 +86,10 @@ def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
     try:
         return [normalize(ev, ctx) for ev in events_from_export(obj, ctx)]
     except Exception as exc:  # noqa: BLE001 - one bad request must not stop the receiver
+        # The raw request is stored: card numbers and emails in it are masked like events'.
+        raw = redact_text(orjson.dumps(obj).decode()[:65536], ctx.redact_cards, ctx.redact_emails)
         return [DeadLetter(reason=f"parser_crash: otlp: {type(exc).__name__}: {exc}"[:500],
-                           source=source, line=0, raw=orjson.dumps(obj).decode()[:65536],
-                           ingested_ms=ctx.now_ms)]
+                           source=source, line=0, raw=raw, ingested_ms=ctx.now_ms)]
 
 
 def encode(message: Message, content_type: str) -> bytes:

@@ -31,7 +31,7 @@ def demo(args: argparse.Namespace) -> int:
     from collector.store.base import StoreError
     from collector.tracequery import render_trace
     from collector.yamlconf import ConfigError
-    from midwatch.demo.alerts import STEP_MS
+    from midwatch.demo.alerts import QUIET_STEP_MS, STEP_MS
     from midwatch.demo.run import run_demo
 
     if args.messages < 1:
@@ -64,8 +64,8 @@ def demo(args: argparse.Namespace) -> int:
             print(render_trace(t))
     h = r.history
     if h is not None:
-        print(f"\nalert history (rule packs evaluated every {STEP_MS // 60_000} min along the "
-              f"timeline, {h.evaluations} times):\n  {h.fired} alerts fired, {h.resolved} "
+        print(f"\nalert history (rule packs evaluated every {STEP_MS // 60_000} min of the "
+              f"order traffic, {QUIET_STEP_MS // 60_000} min before it: {h.evaluations} times):\n  {h.fired} alerts fired, {h.resolved} "
               f"resolved, {h.pages.count} notifications recorded as would_page (no notifier "
               "configured)")
     print("alerts at now (rule packs):")

@@ -21,6 +21,7 @@ from rules.notify.base import Notification
 from rules.state import FIRING, RESOLVED
 
 STEP_MS = 5 * 60 * 1000  # the rule packs' shortest window and ``for``
+QUIET_STEP_MS = 3 * STEP_MS  # the EDI-only hours before the first order: new errors' window
 WOULD_PAGE = "would_page"
 NO_NOTIFIER = "none configured"
 
@@ -68,8 +69,13 @@ class Timeline:
         return outcome
 
 
-def ticks(start_ms: int, end_ms: int, step_ms: int = STEP_MS) -> list[int]:
+def ticks(start_ms: int, busy_ms: int, end_ms: int) -> list[int]:
     """Evaluation times from the first step boundary after ``start_ms`` up to, not including,
-    ``end_ms`` (the demo evaluates at ``end_ms`` itself last, after the OTLP spans)."""
-    first = (start_ms // step_ms + 1) * step_ms
-    return list(range(first, end_ms, step_ms))
+    ``end_ms`` (the demo evaluates at ``end_ms`` itself last, after the OTLP spans): every
+    ``QUIET_STEP_MS`` before ``busy_ms``, where only EDI trickles in and no rule has a ``for``
+    to honour, every ``STEP_MS`` from it."""
+    out, at = [], (start_ms // STEP_MS + 1) * STEP_MS
+    while at < end_ms:
+        out.append(at)
+        at += STEP_MS if at >= busy_ms - QUIET_STEP_MS else QUIET_STEP_MS
+    return out

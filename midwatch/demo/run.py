@@ -175,7 +175,7 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
         times = [e.timestamp_ms for e in events]
         done = 0
         # up to each evaluation time: store what arrived, sweep, evaluate, as `midwatch run` does
-        for at in ticks(times[0], now_ms) if timeline and events else ():
+        for at in ticks(times[0], window(now_ms)[0], now_ms) if timeline and events else ():
             upto = bisect.bisect_right(times, at)
             store_events(correlator, store, events[done:upto])
             done = upto

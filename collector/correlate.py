@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from collector.catalog import Catalog
 from collector.event import Event
+from collector.parsers.edi import ACK_SCOPE_LABEL
 from collector.store.base import ConflictError, Store
 from collector.trace import Hop, Trace
 from collector.tracebuild import (
@@ -81,9 +82,12 @@ class Correlator:
         # Keys of traces recently dropped from memory, by their IDs: a store's search may not
         # see a fresh write yet, but a fetch by key always does.
         self._evicted: dict[str, str] = {}
+        # Acknowledgements of a whole EDI group or interchange (``ack_scope``) seen by
+        # ``process``, applied by the next ``flush`` (they need the store): at most a batch.
+        self._fanouts: list[Event] = []
         self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
                         "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
-                        "stuck_marked": 0}
+                        "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0}
 
     # ------------------------------------------------------------------ events in
 
@@ -95,7 +99,10 @@ class Correlator:
             ev.flow, ev.stage = self.catalog.classify(ev)
             links = [i for i in ev.ids if self.catalog.is_link(i)]
             if not links:
-                self._counts["unlinked_events"] += 1
+                if ev.ids and ev.labels.get(ACK_SCOPE_LABEL):
+                    self._fanouts.append(ev)  # answers many traces: applied in flush
+                else:
+                    self._counts["unlinked_events"] += 1
                 continue
             hop = hop_from_event(ev)
             live = self._join(ev, links, hop)
@@ -184,6 +191,7 @@ class Correlator:
     def flush(self) -> None:
         """Write every changed trace. Raises StoreError (ConflictError after repeated lost
         races) with nothing lost: the pipeline retries and the pending hops are still here."""
+        self._fan_out()
         for _ in range(CONFLICT_ROUNDS):
             self._resolve()
             batch = [live for live in self._live.values() if live.dirty]
@@ -208,6 +216,40 @@ class Correlator:
             raise ConflictError("traces kept changing under this collector while it wrote "
                                 "them; another collector writes the same messages")
         self._shrink()
+
+    def _fan_out(self) -> None:
+        """Apply each acknowledgement of a whole group or interchange to every trace holding
+        its envelope ID: those in memory (found by a scan: such acks are rare, one per group)
+        and those only in the store (taken into memory first, then written like any other).
+        An ID shared by many messages cannot be a link, so this is the only way they meet."""
+        if not self._fanouts:
+            return
+        wanted = sorted({i for ev in self._fanouts for i in ev.ids})
+        stored: list[Trace] = []
+        for start in range(0, len(wanted), FETCH_CHUNK):
+            self._counts["store_lookups"] += 1
+            stored.extend(self.store.get_traces_by_ids(wanted[start:start + FETCH_CHUNK]))
+        for t in sorted(stored, key=lambda t: (t.started_ms, t.trace_key)):
+            if t.trace_key in self._live or any(i in self._index for i in t.ids):
+                self._fold(t)
+            else:
+                self._adopt(_Live(t, known=True, dirty=False))
+        now = time.monotonic()
+        for ev in self._fanouts:
+            self._counts["scope_acks"] += 1
+            scope = set(ev.ids)
+            for live in self._live.values():
+                t = live.trace
+                if scope.isdisjoint(t.ids):
+                    continue
+                hop = hop_from_event(ev)  # one per trace: ordering sets its latency
+                if add_hops(t, [hop], max_hops=self.max_hops):
+                    live.pending += (hop,)
+                    live.dirty = True
+                    live.touched = now
+                    settle(t, self.catalog.flow(t.flow))
+                    self._counts["scope_ack_hops"] += 1
+        self._fanouts = []
 
     def _rewind(self, live: _Live) -> None:
         """Back to the hops not yet written, to be joined again with fresh stored copies."""

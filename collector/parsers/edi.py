@@ -22,6 +22,11 @@ from collector.event import Event
 from collector.parsers.base import ParseContext
 
 DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
+# Set on an acknowledgement that answers a whole functional group (X12 AK9 without AK2
+# loops: "group") or interchange (EDIFACT UCI without UCM: "interchange"). Its IDs are then
+# envelope IDs (labels, never links), and ``collector.correlate`` applies it to every trace
+# that holds them instead of to one trace.
+ACK_SCOPE_LABEL = "ack_scope"
 
 
 @dataclass(slots=True, frozen=True)

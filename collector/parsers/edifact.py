@@ -18,7 +18,11 @@ reference (see ``collector.parsers.edi``):
 A CONTRL yields an event per UCM (the message it answers) and one for the UCI (the
 interchange). UCI echoes the subject interchange's own sender and recipient, so the pair is
 taken from it as written. Action codes (0083): 7 acknowledged, 4 rejected, 8 received (a
-delivery receipt, reported as ``delivered``). UCS/UCD errors become the error fields.
+delivery receipt, reported as ``delivered``). UCS/UCD errors become the error fields. A CONTRL
+with a UCI but no UCM answers the whole interchange (7: this level and the next lower one
+acknowledged; 4: this level and all lower levels rejected): with 7 or 4 its event is labelled
+``ack_scope: interchange`` and the correlator applies it to every trace holding its
+``edifact.unb`` ID.
 Envelope defects give failure events with ``error_class=validation``, never exceptions.
 """
 
@@ -29,7 +33,14 @@ from dataclasses import dataclass
 
 from collector.event import Event, Record
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.edi import DIRECTION_ACTION, Parties, direction, mark_invalid, partner
+from collector.parsers.edi import (
+    ACK_SCOPE_LABEL,
+    DIRECTION_ACTION,
+    Parties,
+    direction,
+    mark_invalid,
+    partner,
+)
 from collector.parsers.fields import set_label
 from collector.timeparse import civil_to_ms
 
@@ -58,6 +69,8 @@ _ACTIONS = {  # 0083 -> (action, outcome, level, words)
     "4": ("rejected", "failure", "error", "rejected"),
     "8": ("delivered", "success", "info", "received"),
 }
+# UCI action codes that speak for the messages of the interchange (8 only says it arrived).
+_WHOLE_INTERCHANGE = frozenset({"7", "4"})
 _SYNTAX_ERRORS = {  # 0085
     "2": "syntax version or level not supported", "7": "recipient is not the actual recipient",
     "12": "invalid value", "13": "missing", "14": "value not supported in this position",
@@ -460,6 +473,11 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
     if uci is None:
         return [mark_invalid(_new_event(ic), "CONTRL without a UCI segment: nothing is "
                                              "acknowledged", ENVELOPE_ERROR)]
+    if len(events) == 1 and uci.labels.get("edifact_ack_action") in _WHOLE_INTERCHANGE:
+        # No UCM: the UCI acknowledges (7) or rejects (4) every message of the interchange,
+        # and the correlator applies it to each trace holding this edifact.unb ID.
+        set_label(uci, ACK_SCOPE_LABEL, "interchange")
+        uci.message += "; no UCM segments: applies to every message of the interchange"
     for ev in events:
         ev.message_id = ev.ids[0]
     return events

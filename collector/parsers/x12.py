@@ -18,7 +18,11 @@ sender>receiver pair of the interchange that assigned it):
 A 997/999 yields one event per AK2 loop (the set it answers: AK5/IK5) and one per AK9 (the
 group), carrying the *original's* ``x12.gs``/``x12.st`` IDs keyed by the reversed pair; its
 own control numbers are labels, because as IDs they would merge the traces of every set one
-acknowledgement answers. A TA1 links to the original ``x12.isa`` the same way.
+acknowledgement answers. Many partners send group-level acknowledgements only (AK1 and AK9,
+no AK2 loops): that AK9 answers every set of the group, so its event is labelled
+``ack_scope: group`` and the correlator applies it to every trace holding its ``x12.gs`` ID
+(the AK901 code decides as for a set: A/E acknowledged, P/R/M/W/X rejected). A TA1 links to
+the original ``x12.isa`` the same way.
 
 Envelope defects (missing trailers, control numbers or counts that disagree, truncated or
 inconsistent ISA) become failure events with ``error_class=validation`` and a reason naming
@@ -32,7 +36,14 @@ from dataclasses import dataclass, field
 
 from collector.event import Event, Record
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.edi import DIRECTION_ACTION, Parties, direction, mark_invalid, partner
+from collector.parsers.edi import (
+    ACK_SCOPE_LABEL,
+    DIRECTION_ACTION,
+    Parties,
+    direction,
+    mark_invalid,
+    partner,
+)
 from collector.parsers.fields import set_label
 from collector.timeparse import civil_to_ms
 
@@ -481,12 +492,14 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
     functional_id = original_gs = ""
     current: tuple[str, str] | None = None
     details: list[str] = []
+    answered_sets = 0
     for seg in body:
         tag = seg[0]
         if tag == "AK1":
             functional_id, original_gs = _el(seg, 1), _el(seg, 2)
         elif tag == "AK2":
             current, details = (_el(seg, 1), _el(seg, 2)), []
+            answered_sets += 1
         elif tag in ("AK3", "IK3"):
             details.append(_segment_error(seg))
         elif tag in ("AK4", "IK4"):
@@ -513,6 +526,11 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
                           f" {_el(seg, 2) or '?'} included)")
             set_label(ev, "x12_functional_id", functional_id)
             set_label(ev, "x12_gs06", original_gs)
+            if not answered_sets:
+                # No AK2 loops: the AK9 answers every set of the group at once, and the
+                # correlator applies it to each trace holding this x12.gs ID.
+                set_label(ev, ACK_SCOPE_LABEL, "group")
+                ev.message += "; no AK2 loops: applies to every set of the group"
             events.append(ev)
     if not events:
         ev = _document(ack_type, ack_control, body, ic, ack)

@@ -1,0 +1,183 @@
+"""Group- and interchange-level EDI acknowledgements, parsed from real-looking files and
+correlated into the real stores (SQLite and Elasticsearch, same tests).
+
+Many trading partners answer a whole X12 functional group with one 997 that holds only AK1
+and AK9 (no AK2 loops), and a whole EDIFACT interchange with a CONTRL that holds only a UCI.
+Such an acknowledgement must settle every document of that group or interchange for that
+partner pair, whether its trace is still in memory or only in the store, and must not touch
+the same group number of another partner pair.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from collector.catalog import build_catalog
+from collector.correlate import Correlator
+from collector.event import Event
+from collector.parse import parse_stream
+from collector.parsers.base import ParseContext
+from collector.store.base import Store
+from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.sqlite import SQLiteStore
+from collector.trace import Trace
+from collector.yamlconf import loads
+
+US, PARTNER, OTHER = "ACMEBUYER", "WIDGETSUPPLY", "GADGETCORP"
+EU_US, EU_SUPPLIER = "5412345000013", "4012345000009"
+CTX = ParseContext(now_ms=int(time.time() * 1000), edi_own_ids=frozenset({US, EU_US}))
+
+CATALOG = build_catalog(loads("""
+flows:
+  - name: x12-850-out
+    sla: 4h
+    stages:
+      - {name: x12.ack, terminal: ack, match: {platform: edi, labels: {x12_ack_type: ["997", "999"]}}}
+      - {name: x12.850.sent, match: {platform: edi, transaction_set: "850", action: sent}}
+  - name: edifact-orders-out
+    sla: 4h
+    stages:
+      - {name: contrl, terminal: ack, match: {platform: edi, labels: {edifact_ack_action: ["7", "4"]}}}
+      - {name: orders.sent, match: {platform: edi, transaction_set: ORDERS, action: sent}}
+""", "edi-acks.yaml"))
+
+
+def isa(sender: str, receiver: str, control: str) -> str:
+    """The fixed-width ISA (106 characters with its terminator) as partners send it."""
+    return "*".join(["ISA", "00", " " * 10, "00", " " * 10, "ZZ", sender.ljust(15), "ZZ",
+                     receiver.ljust(15), "240301", "0930", "U", "00401", control, "0", "P", ">"])
+
+
+def x12(sender: str, receiver: str, control: str, functional_id: str, gs06: str,
+        sets: list[list[str]], *, newlines: bool) -> str:
+    segs = [isa(sender, receiver, control),
+            f"GS*{functional_id}*{sender}*{receiver}*20240301*0930*{gs06}*X*004010"]
+    for body in sets:
+        segs += body
+    segs += [f"GE*{len(sets)}*{gs06}", f"IEA*1*{control}"]
+    assert len(segs[0]) + 1 == 106
+    return ("~\n" if newlines else "~").join(segs) + "~\n"
+
+
+def orders(gs06: str, count: int, receiver: str = PARTNER) -> str:
+    prefix = "PO" if receiver == PARTNER else receiver
+    sets = [[f"ST*850*{n:04d}", f"BEG*00*SA*{prefix}-{gs06}-{n}**20240301", "PO1*1*10*EA*9.5**VP*W-1",
+             f"SE*4*{n:04d}"] for n in range(1, count + 1)]
+    return x12(US, receiver, f"{int(gs06):09d}", "PO", gs06, sets, newlines=True)
+
+
+def group_ack(gs06: str, status: str, count: int, sender: str = PARTNER) -> str:
+    """A 997 with AK1 and AK9 only, on one line (no newline after each ~)."""
+    accepted = count if status in "AE" else 0
+    ak9 = f"AK9*{status}*{count}*{count}*{accepted}" + ("" if accepted else "*5")
+    sets = [["ST*997*0001", f"AK1*PO*{gs06}", ak9, "SE*4*0001"]]
+    return x12(sender, US, f"{int(gs06) + 500:09d}", "FA", f"{int(gs06) + 500}", sets,
+               newlines=False)
+
+
+def edifact_orders(control: str, count: int) -> str:
+    segs = [f"UNB+UNOC:3+{EU_US}:14+{EU_SUPPLIER}:14+240301:0930+{control}"]
+    for n in range(1, count + 1):
+        segs += [f"UNH+{n}+ORDERS:D:96A:UN", f"BGM+220+PO-{control}-{n}+9", f"UNT+3+{n}"]
+    segs.append(f"UNZ+{count}+{control}")
+    return "UNA:+.? '" + "'\n".join(segs) + "'\n"
+
+
+def contrl(control: str, action: str) -> str:
+    segs = [f"UNB+UNOC:3+{EU_SUPPLIER}:14+{EU_US}:14+240301:1015+C{control}",
+            "UNH+1+CONTRL:D:3:UN", f"UCI+{control}+{EU_US}:14+{EU_SUPPLIER}:14+{action}",
+            "UNT+3+1", f"UNZ+1+C{control}"]
+    return "UNA:+.? '" + "'".join(segs) + "'\n"
+
+
+def parsed(text: str, name: str) -> list[Event]:
+    out = list(parse_stream(io.BytesIO(text.encode()), name, "auto", CTX))
+    events = [e for e in out if isinstance(e, Event) and e.error_type != "x12.envelope"
+              and e.error_type != "edifact.envelope"]
+    assert events == out, "the fixtures must be valid interchanges"
+    return events
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def store(request, tmp_path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        s: Store = SQLiteStore(tmp_path / "midwatch.sqlite")
+        s.setup()
+        yield s
+        s.close()
+        return
+    es, prefix = request.getfixturevalue("es"), request.getfixturevalue("es_index_prefix")
+    s = ElasticsearchStore(client=es, index_prefix=prefix)
+    s.setup()
+    yield s
+
+
+def feed(correlator: Correlator, store: Store, events: list[Event]) -> None:
+    correlator.process(events)
+    store.write_events(events)
+    correlator.flush()
+
+
+def all_traces(store: Store) -> dict[str, Trace]:
+    store.refresh()
+    return {t.trace_key: t for t in store.search_traces(limit=500)}
+
+
+def by_order(traces: dict[str, Trace]) -> dict[str, str]:
+    """order number -> status, for every trace."""
+    out = {}
+    for t in traces.values():
+        (order,) = [i for i in t.ids if i.startswith("order:")]
+        out[order.removeprefix("order:")] = t.status
+    return out
+
+
+def test_a_997_without_ak2_settles_every_set_of_its_group_for_its_partner(store):
+    correlator = Correlator(CATALOG, store, max_in_flight=2)  # most traces only in the store
+    feed(correlator, store, parsed(orders("1001", 5) + orders("1002", 3), "out.edi"))
+    # The other partner uses the same GS06: its sets must not be touched.
+    feed(correlator, store, parsed(orders("1001", 2, receiver=OTHER), "out-other.edi"))
+    store.refresh()
+    acks = parsed(group_ack("1001", "A", 5) + group_ack("1002", "R", 3), "in.edi")
+    assert [e.labels.get("ack_scope") for e in acks] == ["group", "group"]
+    feed(correlator, store, acks)
+    got = all_traces(store)
+    assert len(got) == 10
+    statuses = by_order(got)
+    assert {o: s for o, s in statuses.items() if o.startswith("PO-1001")} == {
+        **{f"PO-1001-{n}": "acknowledged" for n in range(1, 6)}}
+    assert {o: s for o, s in statuses.items() if o.startswith("PO-1002")} == {
+        f"PO-1002-{n}": "rejected" for n in range(1, 4)}
+    other = [t for t in got.values() if f"x12.gs:{US}>{OTHER}:1001" in t.ids]
+    assert [t.status for t in other] == ["in_flight", "in_flight"]
+    acked = got[f"x12.st:{US}>{PARTNER}:1001:0003"]
+    assert [h.stage for h in acked.hops] == ["x12.850.sent", "x12.ack"]
+    assert acked.hop_count == 2 and not acked.sla_breached
+    assert correlator.stats()["scope_ack_hops"] == 8
+
+    # Replaying the acknowledgement (a restart re-reads it) changes nothing.
+    again = Correlator(CATALOG, store)
+    feed(again, store, parsed(group_ack("1001", "A", 5), "in.edi"))
+    assert all_traces(store)[acked.trace_key].hop_count == 2
+
+
+def test_a_contrl_with_only_a_uci_settles_every_message_of_its_interchange(store):
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, parsed(edifact_orders("ICR7", 3) + edifact_orders("ICR8", 2),
+                                   "out.edi"))
+    acks = parsed(contrl("ICR7", "7") + contrl("ICR8", "4"), "in.edi")
+    assert [e.labels.get("ack_scope") for e in acks] == ["interchange", "interchange"]
+    feed(correlator, store, acks)
+    statuses = by_order(all_traces(store))
+    assert statuses == {**{f"PO-ICR7-{n}": "acknowledged" for n in range(1, 4)},
+                        **{f"PO-ICR8-{n}": "rejected" for n in range(1, 3)}}
+
+
+def test_an_ack_in_the_same_batch_as_its_documents(store):
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, parsed(orders("1003", 2) + group_ack("1003", "E", 2), "mixed.edi"))
+    assert set(by_order(all_traces(store)).values()) == {"acknowledged"}

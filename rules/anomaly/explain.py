@@ -5,6 +5,7 @@ value is outside everything the model learned from."""
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -26,15 +27,15 @@ def span(ms: int) -> str:
     return f"{max(1, round(ms / 3_600_000))} hours"
 
 
-def slot_text(at_ms: int) -> str:
-    return dt.datetime.fromtimestamp(at_ms / 1000, tz=dt.UTC).strftime("%a %H:%M")
+def slot_text(at_ms: int, timezone: str = "UTC") -> str:
+    return dt.datetime.fromtimestamp(at_ms / 1000, tz=ZoneInfo(timezone)).strftime("%a %H:%M")
 
 
 def explain(label: str, value: float, low: float, high: float, at_ms: int, model: Model,
             row: int, bucket_ms: int) -> str:
     """``lowest in 3 weeks``: below every value seen at this slot of the week in the weeks of
     data the series has (not the configured history, which a new flow has not filled)."""
-    slot = slot_text(at_ms)
+    slot = slot_text(at_ms, model.settings.timezone)
     at = int(calendar(np.array([at_ms], dtype=np.int64), model.settings, model.slot_ms)[0][0])
     if bool(model.counts[row]):
         low, high = max(0.0, float(int(low))), float(int(high + 0.999))

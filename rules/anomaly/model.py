@@ -13,8 +13,10 @@ CSV scorer and the evaluator all call ``train`` and ``score``.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from sklearn.ensemble import IsolationForest
@@ -46,6 +48,7 @@ class Settings:
     holiday_mode: str = "sunday"  # sunday | exclude
     counts: bool | None = None  # Poisson floor on the spread; None: infer from the data
     slot_ms: int | None = None  # profile resolution; None: the bucket, within 10 min..1 h
+    timezone: str = "UTC"  # whose hours of the week: business traffic follows local time
     seed: int = 0
 
 
@@ -108,11 +111,12 @@ def slot_width(times_ms: np.ndarray, s: Settings) -> int:
 
 def calendar(times_ms: np.ndarray, s: Settings, slot_ms: int = HOUR_MS
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Slot of the week (Monday 00:00 UTC = 0) of each time, and which times are excluded.
+    """Slot of the week (Monday 00:00 local time = 0) of each time, and which times are
+    excluded.
 
-    A holiday counts as a Sunday (``sunday``) or is left out of training and scoring
-    (``exclude``)."""
-    t = np.asarray(times_ms, dtype=np.int64)
+    Local time keeps 09:00 at 09:00 across daylight-saving changes. A holiday (a local date)
+    counts as a Sunday (``sunday``) or is left out of training and scoring (``exclude``)."""
+    t = local_ms(np.asarray(times_ms, dtype=np.int64), s.timezone)
     days = t // DAY_MS
     dow = (days + 3) % 7  # 1970-01-01 was a Thursday
     within = (t % DAY_MS) // slot_ms
@@ -122,6 +126,18 @@ def calendar(times_ms: np.ndarray, s: Settings, slot_ms: int = HOUR_MS
         dow = np.where(holiday, 6, dow)
         holiday = np.zeros(len(t), dtype=bool)
     return (dow * (DAY_MS // slot_ms) + within).astype(np.intp), holiday
+
+
+def local_ms(t: np.ndarray, timezone: str) -> np.ndarray:
+    """UTC epoch ms shifted to wall-clock ms in ``timezone`` (offsets looked up per hour)."""
+    if timezone == "UTC" or not len(t):
+        return t
+    zone = ZoneInfo(timezone)
+    hours, inverse = np.unique(t // HOUR_MS, return_inverse=True)
+    offsets = np.array([
+        dt.datetime.fromtimestamp(int(h) * 3600, tz=zone).utcoffset().total_seconds() * 1000
+        for h in hours], dtype=np.int64)
+    return t + offsets[inverse]
 
 
 def _slot_medians(v: np.ndarray, slot: np.ndarray, n_slots: int) -> tuple[np.ndarray, np.ndarray]:
@@ -218,7 +234,8 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
     model = Model(FORMAT, s, list(keys) if keys is not None else list(range(values.shape[0])),
                   int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0, width,
                   **{f: np.concatenate([p[f] for p in parts]) for f in PER_SERIES})
-    _fit_forest(model, t, values)
+    _, excluded = calendar(t, s, width)
+    _fit_forest(model, t, np.where(excluded, np.nan, values))
     return model
 
 

@@ -17,6 +17,7 @@ import datetime as dt
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from rules.schema import Rule, Sample
 from rules.types import group_key, number, window_query
 
 KEYS = ("metric", "bucket", "direction", "threshold", "history", "retrain", "min_history",
-        "rebaseline", "holidays", "holiday_mode", "label", "model_dir")
+        "rebaseline", "holidays", "holiday_mode", "timezone", "label", "model_dir")
 CONTEXT = ("score", "observed", "expected_low", "expected_high", "state", "explanation",
            "slot", "metric")
 
@@ -75,6 +76,7 @@ def parse(s: Section) -> Spec:
         rebaseline=int(number(s, "rebaseline", 12, minimum=0)),
         holidays=holidays,
         holiday_mode=s.choice("holiday_mode", ("sunday", "exclude"), "sunday"),
+        timezone=_timezone(s),
         max_history=history // bucket + 1,
         counts=True if metric in ("rate", "distinct_messages", "stuck") else None,
     )
@@ -100,6 +102,16 @@ def _holidays(s: Section) -> frozenset[int]:
             raise s.error("holidays", f"expected dates like 2026-12-25, got {item!r}") from None
         days.add((day - dt.date(1970, 1, 1)).days)
     return frozenset(days)
+
+
+def _timezone(s: Section) -> str:
+    name = s.text("timezone") or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise s.error("timezone", f"unknown time zone {name!r}",
+                      "an IANA name like Europe/Berlin") from None
+    return name
 
 
 def index(spec: Spec) -> str:
@@ -215,6 +227,6 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         out.append(Sample(group, value, s >= spec.threshold and not cold, {
             "score": round(s, 4), "observed": value, "expected_low": low,
             "expected_high": high, "state": "cold_start" if cold else "learned",
-            "explanation": text, "slot": slot_text(int(times[-1])), "metric": spec.label,
+            "explanation": text, "slot": slot_text(int(times[-1]), spec.settings.timezone), "metric": spec.label,
         }))
     return out

@@ -128,3 +128,13 @@ def test_training_history_is_capped(bad):
     t, v = traffic()
     m = train(t, v, bad)
     assert m.n_obs[0] <= 200 and m.trained_from_ms == int(t[-200])
+
+
+def test_slots_follow_local_time_across_daylight_saving():
+    berlin = Settings(timezone="Europe/Berlin")
+    winter = MONDAY + 21 * DAY_MS + 8 * HOUR_MS  # Mon 2026-03-23 08:00 UTC = 09:00 CET
+    summer = MONDAY + 28 * DAY_MS + 7 * HOUR_MS  # Mon 2026-03-30 07:00 UTC = 09:00 CEST
+    slots, _ = calendar(np.array([winter, summer], dtype=np.int64), berlin)
+    assert list(slots) == [9, 9]
+    utc, _ = calendar(np.array([winter, summer], dtype=np.int64), Settings())
+    assert list(utc) == [8, 7]

@@ -77,5 +77,5 @@ def ticks(start_ms: int, busy_ms: int, end_ms: int) -> list[int]:
     out, at = [], (start_ms // STEP_MS + 1) * STEP_MS
     while at < end_ms:
         out.append(at)
-        at += STEP_MS if at >= busy_ms - QUIET_STEP_MS else QUIET_STEP_MS
+        at += QUIET_STEP_MS if at + QUIET_STEP_MS <= busy_ms else STEP_MS
     return out

@@ -53,7 +53,15 @@ def _kafka(cfg: Config) -> tuple[bool, str]:
     try:
         admin = KafkaAdminClient(**cfg.kafka.client_options(), request_timeout_ms=int(TIMEOUT_S * 1000))
     except KafkaError as exc:
-        return False, f"cannot reach {','.join(cfg.kafka.bootstrap)}: {type(exc).__name__}"
+        k = cfg.kafka
+        if k.security_protocol == "PLAINTEXT":
+            return False, f"cannot reach {','.join(k.bootstrap)}: {type(exc).__name__}"
+        # A refused handshake or login looks like an absent broker to the client: say what
+        # to check besides the address.
+        how = " ".join(x for x in (k.security_protocol, k.sasl_mechanism) if x)
+        return False, (f"cannot reach {','.join(k.bootstrap)} over {how}: {type(exc).__name__}; "
+                       "check the listener's port, kafka.security.ssl_cafile and the SASL "
+                       "username/password")
     try:
         return True, f"{len(admin.list_topics())} topics"
     finally:

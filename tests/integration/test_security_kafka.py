@@ -77,3 +77,23 @@ def test_wrong_password_consumes_nothing(tmp_path, monkeypatch, secure_kafka, ka
                          parse_context(CollectorSettings(), frozenset(), None), Registry())
         assert _consume_one_chunk(inp, timeout_s=10) is None
     assert secure_kafka.password not in str(err.value)
+
+
+@pytest.mark.timeout(120)
+def test_doctor_checks_the_secured_listener_and_says_what_to_check(tmp_path, monkeypatch,
+                                                                   secure_kafka, capsys):
+    from midwatch.cli import main
+
+    monkeypatch.setenv("MW_TEST_KAFKA_PASSWORD", secure_kafka.password)
+    config = _config(tmp_path, secure_kafka, "unused", secure_kafka.ca)
+    config.write_text(config.read_text().split("inputs:")[0])
+    assert main(["doctor", "-c", str(config)]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("kafka")]
+    assert row.split()[:2] == ["kafka", "OK"]
+
+    monkeypatch.setenv("MW_TEST_KAFKA_PASSWORD", "wrong-" + secure_kafka.password)
+    assert main(["doctor", "-c", str(config)]) == 1
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("kafka")]
+    assert "FAIL" in row and "over SASL_SSL PLAIN" in row and "username/password" in row
+    assert secure_kafka.password not in out

@@ -18,7 +18,8 @@ from collector.config_values import Section
 from collector.probes.config import regex
 from collector.probes.reading import Growth, Reading
 
-KEYS = ("groups", "topics", "dead_letter_topics", "dead_letter_pattern", "max_partitions")
+KEYS = ("groups", "topics", "dead_letter_topics", "dead_letter_pattern", "max_partitions",
+        "max_groups")
 PLATFORM = "kafka"
 DEFAULT_INTERVAL = "30s"
 DEFAULT_DLQ_PATTERN = r"(?i)(^|[._-])(dlq|dlt|dead[._-]?letters?)($|[._-])"
@@ -32,6 +33,7 @@ class Settings:
     dead_letter_topics: tuple[str, ...]
     dead_letter_pattern: re.Pattern
     max_partitions: int
+    max_groups: int
 
 
 def parse(s: Section, config) -> Settings:
@@ -42,6 +44,7 @@ def parse(s: Section, config) -> Settings:
         dead_letter_topics=s.str_list("dead_letter_topics"),
         dead_letter_pattern=regex(s, "dead_letter_pattern", DEFAULT_DLQ_PATTERN),
         max_partitions=s.number("max_partitions", 2000, minimum=1),
+        max_groups=s.number("max_groups", 200, minimum=1),
     )
 
 
@@ -61,7 +64,10 @@ class Probe:
 
         admin = self._client(timeout_s)
         s = self.settings
-        groups = s.groups or tuple(sorted(g["group_id"] for g in admin.list_groups()))
+        # Every group of the cluster when none are named, up to max_groups (A-Z): a cluster
+        # with thousands of groups must not make one run unbounded.
+        groups = s.groups or tuple(sorted(g["group_id"] for g in admin.list_groups()))[
+            : s.max_groups]
         committed = admin.list_group_offsets({g: None for g in groups}) if groups else {}
         topics = set(s.topics) | set(s.dead_letter_topics)
         for offsets in committed.values():

@@ -162,3 +162,18 @@ def _self_signed_pem() -> str:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(key, hashes.SHA256()))
     return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_doctor_row_for_a_wrong_ca_says_what_to_fix(tmp_path, monkeypatch, secure_es, capsys):
+    from midwatch.cli import main
+
+    other_ca = tmp_path / "other-ca.pem"
+    other_ca.write_text(_self_signed_pem())
+    monkeypatch.setenv("MW_TEST_ES_PASSWORD", secure_es.password)
+    config = _config(tmp_path, secure_es, username=secure_es.username,
+                     password="${MW_TEST_ES_PASSWORD}", ca_certs=str(other_ca))
+    assert main(["doctor", "-c", str(config)]) == 1
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if line.startswith("store")]
+    assert "FAIL" in row and "certificate verify failed" in row and "ca_certs" in row
+    assert secure_es.password not in out

@@ -80,3 +80,11 @@ def regex(s: Section, key: str, default: str | None = None) -> re.Pattern | None
         return re.compile(text) if text else None
     except re.error as exc:
         raise s.error(key, f"not a regular expression: {exc}") from None
+
+
+def http_url(s: Section, default: str | None = None) -> str:
+    """The probe's ``url``: required without a default, http(s) only."""
+    url = s.text("url", default, required=default is None)
+    if not url.startswith(("http://", "https://")):
+        raise s.error("url", f"expected an http(s):// URL, got {url!r}")
+    return url

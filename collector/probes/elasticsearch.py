@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.probes import httpget
+from collector.probes.config import http_url
 from collector.probes.reading import Reading
 from collector.store.es_mappings import normalize_prefix
 from collector.yamlconf import Secret
@@ -35,9 +36,7 @@ class Settings:
 
 
 def parse(s: Section, config) -> Settings:
-    url = s.text("url", "http://127.0.0.1:9200").rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise s.error("url", f"expected an http(s):// URL, got {url!r}")
+    url = http_url(s, "http://127.0.0.1:9200").rstrip("/")  # a base for API paths
     try:
         prefix = normalize_prefix(s.text("index_prefix", "midwatch"))
     except ValueError as exc:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.probes import httpget
-from collector.probes.config import regex
+from collector.probes.config import http_url, regex
 from collector.probes.reading import Reading
 from collector.yamlconf import Secret
 
@@ -40,9 +40,7 @@ class Settings:
 
 
 def parse(s: Section, config) -> Settings:
-    url = s.text("url", required=True)
-    if not url.startswith(("http://", "https://")):
-        raise s.error("url", f"expected an http(s):// URL, got {url!r}")
+    url = http_url(s)
     status = s.raw("expect_status", [200])
     status = status if isinstance(status, list) else [status]
     if not status or not all(isinstance(x, int) and 100 <= x <= 599 for x in status):

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from collector.config_values import Section
 from collector.probes import httpget
-from collector.probes.config import regex
+from collector.probes.config import http_url, regex
 from collector.probes.reading import Growth, Reading
 from collector.yamlconf import Secret
 
@@ -45,9 +45,7 @@ class Settings:
 
 
 def parse(s: Section, config) -> Settings:
-    url = s.text("url", "http://127.0.0.1:15672").rstrip("/")
-    if not url.startswith(("http://", "https://")):
-        raise s.error("url", f"expected the management API's http(s):// URL, got {url!r}")
+    url = http_url(s, "http://127.0.0.1:15672").rstrip("/")  # a base for API paths
     return Settings(url, s.text("username"), s.secret("password"), s.text("vhost"),
                     s.str_list("queues"), regex(s, "dead_letter_pattern", DEFAULT_DLQ_PATTERN),
                     s.number("max_queues", 500, minimum=1),

@@ -235,7 +235,7 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
                   int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0, width,
                   **{f: np.concatenate([p[f] for p in parts]) for f in PER_SERIES})
     _, excluded = calendar(t, s, width)
-    _fit_forest(model, t, np.where(excluded, np.nan, values))
+    _fit_forest(model, t, np.where(excluded, np.nan, values) if excluded.any() else values)
     return model
 
 

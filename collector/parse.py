@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 from collector import parsers
 from collector.event import DeadLetter, Event, Record, event_id
-from collector.normalize import normalize
+from collector.normalize import normalize, redact_text
 from collector.parsers.base import ParseContext, ParseError
 
 MAX_LINE_CHARS = 1024 * 1024
@@ -67,12 +67,19 @@ def _raw(text: str) -> str:
     return text[: DeadLetter.MAX_RAW]
 
 
+def _masked(raw: str, ctx: ParseContext) -> str:
+    """Dead letters keep their raw text for diagnosis and are stored: card numbers and emails
+    in it are masked as in events, or they would reach the store through the back door."""
+    return _raw(redact_text(raw, ctx.redact_cards, ctx.redact_emails))
+
+
 def _dead(kind: str, detail: str, record: Record, ctx: ParseContext, stats: ParseStats,
           field_name: str | None = None) -> DeadLetter:
     stats.deadletters[kind] += 1
     return DeadLetter(
-        reason=f"{kind}: {detail}", source=record.source, line=record.line, raw=_raw(record.text),
-        field=field_name, ingested_ms=record.ingested_ms or ctx.now_ms,
+        reason=f"{kind}: {detail}", source=record.source, line=record.line,
+        raw=_masked(record.text, ctx), field=field_name,
+        ingested_ms=record.ingested_ms or ctx.now_ms,
     )
 
 
@@ -253,6 +260,7 @@ class SourceParser:
         for item in framed:
             if isinstance(item, DeadLetter):
                 self.stats.deadletters["record_too_large"] += 1
+                item.raw = _masked(item.raw, self.ctx)
                 out.append(item)
             else:
                 out.extend(run_parser(item, module, self.ctx, self.stats))

@@ -1,6 +1,7 @@
-"""Redaction end to end: files with card numbers, emails and a configured sensitive field go
-through the real collector service into the real Elasticsearch; afterwards every document of
-every midwatch index is read back (and searched) for them."""
+"""Redaction end to end: files with card numbers, emails and a configured sensitive field (and a
+line no parser reads, kept raw as a dead letter) go through the real collector service into
+the real Elasticsearch; afterwards every document of every midwatch index is read back (and
+searched) for them."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def _write_inputs(tmp_path: Path) -> Path:
         {"timestamp": "2024-05-01T10:00:01Z", "level": "error", "order_id": "4712",
          "message": f"declined {PANS[2]} for {EMAIL}", "iban": IBAN, "ref": "r-2"},
     ]
-    (logs / "payments.jsonl").write_text("".join(orjson.dumps(x).decode() + "\n" for x in lines))
+    (logs / "payments.jsonl").write_text(
+        "".join(orjson.dumps(x).decode() + "\n" for x in lines)
+        + f"not json: card {PANS[3]} of {EMAIL}\n")  # a dead letter, stored with its raw line
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text("timestamp: timestamp\nlevel: level\nmessage: message\n"
                        "ids: {order: order_id}\nlabels: {card: card, iban: iban, ref: ref}\n")
@@ -62,9 +65,11 @@ def test_cards_emails_and_configured_fields_never_reach_elasticsearch(tmp_path, 
     docs = _all_documents(es, prefix)
     events = [d for d in docs if d.get("event", {}).get("dataset")]
     assert len(events) == 2, docs
+    (dead,) = [d for d in docs if "raw" in d]
+    assert dead["raw"] == "not json: card [REDACTED:card] of [REDACTED:email]"
     stored = orjson.dumps(docs).decode()
     stored_digits = _digits(stored)
-    for pan in PANS[:3]:
+    for pan in PANS:
         assert _digits(pan) not in stored_digits, f"card {pan} reached the store"
     assert IBAN not in stored and EMAIL not in stored
     # what was there instead, so the test proves redaction rather than a lost field

@@ -17,6 +17,7 @@ from collector.correlate import Correlator
 from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
 from collector.parse import parse_stream
+from collector.probes.reading import DATASET as PROBE_DATASET
 from collector.store.base import Store
 from collector.trace import Trace
 from collector.tracequery import duration_text, table
@@ -214,9 +215,11 @@ def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
 
 
 def store_events(correlator: Correlator, store: Store, events: list[Event]) -> None:
+    """Log events as the pipeline stores them (correlated); probe readings as the probe runner
+    does, straight to the store: they belong to no message and no flow."""
     for start in range(0, len(events), BATCH):
         chunk = events[start:start + BATCH]
-        correlator.process(chunk)
+        correlator.process([e for e in chunk if e.dataset != PROBE_DATASET])
         store.write_events(chunk)
         correlator.flush()
 

@@ -525,7 +525,8 @@ fetch_rabbitmq() {
 
 # Our own node (not the Debian service): private data, logs and config under the cache, the
 # management plugin enabled through our own enabled_plugins file (works offline), statistics
-# refreshed every second so probes and tests see queue changes quickly.
+# refreshed every second so probes and tests see queue changes quickly. Every listener is on
+# loopback, the Erlang distribution port and epmd included.
 start_rabbitmq() {
   local dir="$STATE/rabbitmq" log
   log="$(log_of rabbitmq)"
@@ -545,6 +546,8 @@ EOF
   RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf" RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins" \
   RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_LOGS=- \
   RABBITMQ_PID_FILE="$dir/rabbitmq.pid" \
+  ERL_EPMD_ADDRESS=127.0.0.1 \
+  RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
     setsid "$RABBITMQ_BIN" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$(pidfile_of rabbitmq)"
 }

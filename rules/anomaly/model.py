@@ -230,13 +230,21 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
     t = np.asarray(times_ms, dtype=np.int64)[-s.max_history:]
     width = slot_width(t, s)
     parts = [_baseline(t, values[i:i + CHUNK], s, width)
-             for i in range(0, max(values.shape[0], 1), CHUNK)]
+             for i in range(0, values.shape[0], CHUNK)] or [_empty(7 * (DAY_MS // width))]
     model = Model(FORMAT, s, list(keys) if keys is not None else list(range(values.shape[0])),
                   int(t[0]) if len(t) else 0, int(t[-1]) if len(t) else 0, width,
                   **{f: np.concatenate([p[f] for p in parts]) for f in PER_SERIES})
     _, excluded = calendar(t, s, width)
     _fit_forest(model, t, np.where(excluded, np.nan, values) if excluded.any() else values)
     return model
+
+
+def _empty(n_slots: int) -> dict[str, np.ndarray]:
+    """No series yet (nothing ingested): a model that scores nothing until the next retrain."""
+    return {"center": np.zeros((0, n_slots)), "scale": np.ones((0, n_slots)),
+            "n_obs": np.zeros(0, dtype=np.int64), "low": np.zeros((0, n_slots)),
+            "high": np.zeros((0, n_slots)), "profile": np.zeros(0, dtype=np.int64),
+            "counts": np.zeros(0, dtype=bool), "positive": np.zeros(0, dtype=bool)}
 
 
 def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int

@@ -4,6 +4,12 @@ explains itself, resolves when traffic is back, and keeps a new flow in cold sta
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,3 +140,52 @@ def _samples(engine: Engine, store: Store, at_ms: int):
     rule = engine.rules[0]
     anomaly = types.get("anomaly")
     return anomaly.evaluate(rule, at_ms, store.metrics(anomaly.queries(rule, at_ms)))
+
+
+@pytest.mark.timeout(90)
+def test_midwatch_run_reports_training_and_scoring_times_in_metrics(tmp_path):
+    """The wiring in ``midwatch run``: scheduler -> anomaly timings -> the API's /metrics."""
+    port = _free_port()
+    (tmp_path / "app.log").write_text("")
+    (tmp_path / "rules.yaml").write_text(f"""\
+rules:
+  - {{name: vol, type: anomaly, bucket: 1m, history: 1h, min_history: 10m,
+     group_by: [midwatch.flow], model_dir: "{tmp_path / 'models'}"}}
+""")
+    config = tmp_path / "midwatch.yaml"
+    config.write_text(f"""
+store: {{kind: sqlite, sqlite: {{path: "{tmp_path / 'mw.sqlite'}"}}}}
+collector: {{checkpoint_dir: "{tmp_path / 'cp'}", state_dir: "{tmp_path}"}}
+inputs:
+  - {{type: file, name: app, paths: ["{tmp_path / 'app.log'}"]}}
+api: {{listen: "127.0.0.1:{port}"}}
+rules: {{paths: ["{tmp_path / 'rules.yaml'}"], interval: 1s}}
+""")
+    proc = subprocess.Popen([sys.executable, "-m", "midwatch.cli", "run", "-c", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    text = ""
+    try:
+        deadline = time.monotonic() + 45
+        want = ('midwatch_anomaly_duration_seconds_count{phase="train",rule="vol"}',
+                'midwatch_anomaly_duration_seconds_count{phase="score",rule="vol"}')
+        while time.monotonic() < deadline and not all(w in text for w in want):
+            time.sleep(0.5)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    text = r.read().decode()
+            except OSError:
+                continue
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert all(w in text for w in want), err.decode()[-2000:]
+    assert 'midwatch_anomaly_series{phase="train",rule="vol"} 0' in text  # nothing ingested
+    assert proc.returncode == 0, err.decode()[-2000:]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

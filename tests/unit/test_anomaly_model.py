@@ -138,3 +138,11 @@ def test_slots_follow_local_time_across_daylight_saving():
     assert list(slots) == [9, 9]
     utc, _ = calendar(np.array([winter, summer], dtype=np.int64), Settings())
     assert list(utc) == [8, 7]
+
+
+def test_no_series_yet_trains_an_empty_model_that_scores_nothing():
+    t, _ = traffic(rows=48)
+    m = train(t, np.zeros((0, len(t))), Settings())
+    assert m.center.shape[0] == 0 and m.forest is None
+    s = score(m, t, np.zeros((0, len(t))), start=len(t) - 1)
+    assert s.score.shape == (0, 1)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from midwatch.cli import main
 
 
@@ -56,6 +58,7 @@ def _printed(out: str) -> dict:
                              for rule, labels in firing)}
 
 
+@pytest.mark.timeout(300)  # ~15 s idle, 35 s with the machine shared
 def test_demo_into_elasticsearch_feeds_every_panel_of_the_boards(tmp_path, capsys, es_url,
                                                                  es_index_prefix):
     from dashboards.replay import TimeRange

@@ -150,17 +150,26 @@ def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
     return age > rule.spec.retrain_ms or age < 2 * rule.spec.bucket_ms
 
 
+def _spans(rule: Rule, start: int, end: int) -> list[tuple[int, int]]:
+    """[start, end) cut so that groups x buckets of each search stays under Elasticsearch's
+    search.max_buckets (terms buckets count too) and the store's MAX_BUCKETS."""
+    per = max(1, min(MAX_BUCKETS, MAX_SEARCH_BUCKETS // max(rule.max_groups, 1) - 1))
+    step = per * rule.spec.bucket_ms
+    return [(t, min(t + step, end)) for t in range(start, end, step)]
+
+
+def _scoring_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
+    return _spans(rule, end - _context_buckets(rule) * rule.spec.bucket_ms, end)
+
+
 def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
     spec: Spec = rule.spec
     end = _end(rule, at_ms)
-    qs = [_query(rule, end - _context_buckets(rule) * spec.bucket_ms, end)]
+    qs = [_query(rule, a, b) for a, b in _scoring_spans(rule, end)]
     if _due(rule, persist.cached(rule, spec.model_dir), end):
         # Learn from what came before the scored bucket, so it cannot vouch for itself.
-        step = max(1, min(MAX_BUCKETS, MAX_SEARCH_BUCKETS // max(rule.max_groups, 1)))
-        step *= spec.bucket_ms
         last = end - spec.bucket_ms
-        for start in range(last - spec.history_ms, last, step):
-            qs.append(_query(rule, start, min(start + step, last)))
+        qs += [_query(rule, a, b) for a, b in _spans(rule, last - spec.history_ms, last)]
     return qs
 
 
@@ -207,18 +216,20 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
     end = _end(rule, at_ms)
-    model = _train(rule, end, results[1:]) if len(results) > 1 else \
+    k = len(_scoring_spans(rule, end))
+    now = [r for chunk in results[:k] for r in chunk]
+    model = _train(rule, end, results[k:]) if len(results) > k else \
         persist.cached(rule, spec.model_dir)
     if model is None:
         return []
     n = _context_buckets(rule)
     times = np.arange(end - n * spec.bucket_ms, end, spec.bucket_ms, dtype=np.int64)
-    counting = METRICS[spec.metric][1].kind == "count"
-    _, values = _matrix(rule, results[0], times, keys=model.keys)
-    if counting:  # a series that went silent has no rows at all: that is zeros, not "no data"
-        values = np.nan_to_num(values)
+    _, values = _matrix(rule, now, times, keys=model.keys)
+    if METRICS[spec.metric][1].kind == "count":
+        values = np.nan_to_num(values)  # a flow gone silent has no rows at all: zeros
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, start=n - 1, threshold=spec.threshold)
+    slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
     for i, key in enumerate(model.keys):
         value = float(scored.observed[i, 0])
@@ -227,11 +238,22 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         cold = bool(scored.cold[i])
         s = float(scored.score[i, 0])
         low, high = float(scored.expected_low[i, 0]), float(scored.expected_high[i, 0])
-        group = dict(zip(rule.group_by, key, strict=True))
         text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms)
-        out.append(Sample(group, value, s >= spec.threshold and not cold, {
-            "score": round(s, 4), "observed": value, "expected_low": low,
-            "expected_high": high, "state": "cold_start" if cold else "learned",
-            "explanation": text, "slot": slot_text(int(times[-1]), spec.settings.timezone), "metric": spec.label,
-        }))
-    return out
+        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value,
+                          s >= spec.threshold and not cold, {
+                              "score": round(s, 4), "observed": value, "expected_low": low,
+                              "expected_high": high, "state": "cold_start" if cold else "learned",
+                              "explanation": text, "slot": slot, "metric": spec.label}))
+    return out + _newcomers(rule, now, times, set(model.keys), slot)
+
+
+def _newcomers(rule: Rule, rows: list[MetricRow], times: np.ndarray, known: set,
+               slot: str) -> list[Sample]:
+    """Groups born since the last training: in cold start until the next one learns them."""
+    keys, values = _matrix(rule, rows, times)
+    return [Sample(dict(zip(rule.group_by, key, strict=True)), float(values[i, -1]), False,
+                   {"score": 0.0, "observed": float(values[i, -1]), "expected_low": None,
+                    "expected_high": None, "state": "cold_start",
+                    "explanation": f"{rule.spec.label} {values[i, -1]:g}: still learning",
+                    "slot": slot, "metric": rule.spec.label})
+            for i, key in enumerate(keys) if key not in known and not np.isnan(values[i, -1])]

@@ -6,9 +6,9 @@ from collector.yamlconf import loads
 from rules.config import load_rules_config
 
 
-def _load(tmp_path, extra: str):
+def _load(tmp_path, extra: str, group: str = "midwatch.flow"):
     path = tmp_path / "r.yaml"
-    path.write_text("rules:\n  - name: vol\n    type: anomaly\n    group_by: [midwatch.flow]\n"
+    path.write_text(f"rules:\n  - name: vol\n    type: anomaly\n    group_by: [{group}]\n"
                     + extra)
     return load_rules_config(loads(f"rules:\n  paths: [{path}]\n"))
 
@@ -34,3 +34,54 @@ def test_bad_settings_name_file_line_and_key(tmp_path):
         assert cfg.errors, extra
         text = str(cfg.errors[0])
         assert "r.yaml:" in text and words in text, text
+
+
+def _rule(tmp_path, extra: str = "", group: str = "midwatch.flow"):
+    cfg = _load(tmp_path, f"    model_dir: {tmp_path / 'models'}\n" + extra, group)
+    assert not cfg.errors, cfg.errors
+    return cfg.rules[0]
+
+
+def test_every_metric_queries_fields_the_store_knows(tmp_path):
+    from collector.store.metric_shape import validate
+    from rules.types import anomaly
+
+    for metric in anomaly.METRICS:
+        group = "flow" if metric == "stuck" else "midwatch.flow"  # traces vs events fields
+        rule = _rule(tmp_path, f"    metric: {metric}\n", group)
+        qs = anomaly.queries(rule, AT)
+        assert len(qs) > 1  # no model yet: scoring + history
+        for q in qs:
+            validate(q)  # raises naming the unknown field or aggregation
+
+
+def test_searches_stay_under_elasticsearch_max_buckets(tmp_path):
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    bucket: 1m\n    history: 7d\n    max_groups: 10000\n")
+    for q in anomaly.queries(rule, AT):
+        buckets = (q.end_ms - q.start_ms) // q.bucket_ms
+        assert q.max_groups * (buckets + 1) <= 65_536
+
+
+def test_a_group_born_after_training_is_in_cold_start(tmp_path):
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    persist.forget()
+    rule = _rule(tmp_path, "    bucket: 1h\n    history: 14d\n    min_history: 1d\n")
+    hour = 3_600_000
+    end = AT - AT % hour
+    history = [MetricRow({"midwatch.flow": "o2c"}, 10.0, 10, t)
+               for t in range(end - hour - 14 * 24 * hour, end - hour, hour)]
+    now = [MetricRow({"midwatch.flow": f}, 10.0, 10, t) for f in ("o2c", "billing")
+           for t in range(end - 19 * hour, end, hour)]
+    k = len(anomaly._scoring_spans(rule, end))
+    samples = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + [history])
+    states = {s.group["midwatch.flow"]: s.context["state"] for s in samples}
+    assert states == {"o2c": "learned", "billing": "cold_start"}
+    assert not any(s.active for s in samples)
+
+
+AT = 1_774_350_030_000  # Tuesday 2026-03-24 11:00:30 UTC

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+import test_api
 from test_api import start as start_api
 from test_otlp_receiver import Writer, export_json
 from test_otlp_receiver import start as start_receiver
@@ -29,6 +30,7 @@ def _token(name: str, value: str, *scopes: str) -> ApiToken:
     return ApiToken(name, hashlib.sha256(value.encode()).digest(), frozenset(scopes))
 
 
+store = test_api.store  # the fixture: a SQLite store holding one trace
 TOKENS = (_token("grafana", READER, "traces"), _token("prometheus", METRICS, "metrics"),
           _token("otel-collector", EXPORTER, "ingest"))
 
@@ -53,16 +55,6 @@ def api(store):
     api = start_api(store, tokens=TOKENS, max_body_bytes=1024)
     yield api
     api.close()
-
-
-@pytest.fixture
-def store(tmp_sqlite_path):
-    from collector.store.sqlite import SQLiteStore
-
-    s = SQLiteStore(tmp_sqlite_path)
-    s.setup()
-    yield s
-    s.close()
 
 
 # ------------------------------------------------------------------ tokens and scopes

@@ -100,3 +100,29 @@ probes:
     sizes = {e.labels["es.index"]: e.probe_value for e in by_metric["es.index_bytes"]}
     assert set(sizes) == set(docs) and sizes[events_index] > 0
     assert all(name.startswith(es_index_prefix) for name in docs)
+
+
+@pytest.mark.timeout(300)  # the secure node may have to start first (shared session fixture)
+def test_elasticsearch_probe_with_tls_and_a_password_from_a_file(secure_es, tmp_path):
+    secret = tmp_path / "es-password"
+    secret.write_text(secure_es.password)
+    wrong = tmp_path / "wrong-password"
+    wrong.write_text("not-the-password")
+    doc = loads(f"""
+probes:
+  - {{name: secure, kind: elasticsearch, url: "{secure_es.url}", ca_file: "{secure_es.ca}",
+     username: {secure_es.username}, password: "file:{secret}"}}
+  - {{name: denied, kind: elasticsearch, url: "{secure_es.url}", ca_file: "{secure_es.ca}",
+     username: {secure_es.username}, password: "file:{wrong}"}}
+  - {{name: untrusting, kind: elasticsearch, url: "{secure_es.url}",
+     username: {secure_es.username}, password: "file:{secret}"}}
+""")
+    events = run_once(load_probes(config_from_doc(doc)))
+    up = {e.service: (e.probe_value, e.error_message or "") for e in events
+          if e.labels["probe.metric"] == "probe.up"}
+    assert up["secure"] == (1, "")
+    assert up["denied"][0] == 0 and "HTTP 401" in up["denied"][1]
+    assert up["untrusting"][0] == 0 and "CERTIFICATE_VERIFY_FAILED" in up["untrusting"][1]
+    assert any(e.service == "secure" and e.labels["probe.metric"] == "es.cluster_status"
+               for e in events)
+    assert all(secure_es.password not in (e.message + (e.error_message or "")) for e in events)

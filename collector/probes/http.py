@@ -3,7 +3,8 @@
 Credentials go in ``secret_headers`` (``Authorization: ${ORDERS_API_TOKEN}``): they are
 Secrets, refused when written literally, never logged. Plain ``headers`` are for the rest.
 
-Readings (label ``endpoint``: the URL): ``endpoint.up`` (1 when the status is expected and
+Redirects are not followed: a health check that answers 301 is a configuration to fix (or an
+``expect_status`` to list). Readings (label ``endpoint``: the URL): ``endpoint.up`` (1 when the status is expected and
 the body matches; the error says which check failed; label ``http.status``) and
 ``http.latency_ms``.
 """

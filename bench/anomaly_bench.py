@@ -144,9 +144,12 @@ def rule_training(r, at: int, t_hist, t_now, values, keys, tmp: str) -> None:
            for ts, v in zip(t_now, row, strict=True)]
     persist.forget()
     os.remove(persist.path_of(r, tmp))
+    assert persist.cached(r, tmp) is None
+    anomaly = types.get("anomaly")
+    k = len(anomaly._scoring_spans(r, at - at % r.spec.bucket_ms))
     tracemalloc.start()
     start = time.perf_counter()
-    types.get("anomaly").evaluate(r, at, [now, *history])
+    anomaly.evaluate(r, at, [now, *[[]] * (k - 1), *history])
     seconds = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

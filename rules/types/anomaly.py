@@ -224,7 +224,11 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         return []
     n = _context_buckets(rule)
     times = np.arange(end - n * spec.bucket_ms, end, spec.bucket_ms, dtype=np.int64)
-    _, values = _matrix(rule, now, times, keys=model.keys)
+    seen, seen_values = _matrix(rule, now, times)
+    row_of = {k: i for i, k in enumerate(seen)}
+    rows = np.array([row_of.get(k, -1) for k in model.keys], dtype=np.int64)
+    values = np.full((len(model.keys), n), np.nan)
+    values[rows >= 0] = seen_values[rows[rows >= 0]]
     if METRICS[spec.metric][1].kind == "count":
         values = np.nan_to_num(values)  # a flow gone silent has no rows at all: zeros
     with timings.timed("score", rule.name, len(model.keys)):
@@ -244,16 +248,21 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
                               "score": round(s, 4), "observed": value, "expected_low": low,
                               "expected_high": high, "state": "cold_start" if cold else "learned",
                               "explanation": text, "slot": slot, "metric": spec.label}))
-    return out + _newcomers(rule, now, times, set(model.keys), slot)
+    known = set(model.keys)
+    return out + _newcomers(rule, [k for k in seen if k not in known], seen_values, row_of, slot)
 
 
-def _newcomers(rule: Rule, rows: list[MetricRow], times: np.ndarray, known: set,
+def _newcomers(rule: Rule, keys: list[tuple], values: np.ndarray, row_of: dict,
                slot: str) -> list[Sample]:
     """Groups born since the last training: in cold start until the next one learns them."""
-    keys, values = _matrix(rule, rows, times)
-    return [Sample(dict(zip(rule.group_by, key, strict=True)), float(values[i, -1]), False,
-                   {"score": 0.0, "observed": float(values[i, -1]), "expected_low": None,
-                    "expected_high": None, "state": "cold_start",
-                    "explanation": f"{rule.spec.label} {values[i, -1]:g}: still learning",
-                    "slot": slot, "metric": rule.spec.label})
-            for i, key in enumerate(keys) if key not in known and not np.isnan(values[i, -1])]
+    label = rule.spec.label
+    out = []
+    for key in keys:
+        value = float(values[row_of[key], -1])
+        if np.isnan(value):
+            continue
+        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value, False, {
+            "score": 0.0, "observed": value, "expected_low": None, "expected_high": None,
+            "state": "cold_start", "explanation": f"{label} {value:g}: still learning",
+            "slot": slot, "metric": label}))
+    return out

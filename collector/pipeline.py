@@ -45,7 +45,7 @@ from collector.event import DeadLetter, Event, to_doc
 from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
 from collector.metrics import Registry
 from collector.spool import Spool, SpoolError
-from collector.store.base import Store, StoreError, StoreUnavailable, WritesRefused
+from collector.store.base import ConflictError, Store, StoreError, StoreUnavailable, WritesRefused
 from collector.trace_repair import TraceRepair
 
 log = logging.getLogger("midwatch.pipeline")
@@ -130,6 +130,9 @@ class Pipeline:
                                  "Events the store acknowledged.")
         self.store_errors = m.counter("midwatch_store_errors_total",
                                       "Failed store writes (retried).", ("step",))
+        self.conflicts = m.counter("midwatch_trace_conflict_rounds_total",
+                                   "Trace writes that kept losing races to another collector "
+                                   "(re-read and written again at once).")
         self.bulk = m.histogram("midwatch_bulk_seconds", "Latency of writing one batch of events.")
         self.lag = m.gauge("midwatch_pipeline_lag_seconds",
                            "Read-to-acknowledged time of the oldest event of the last batch.")
@@ -368,6 +371,11 @@ class Pipeline:
                     return Outcome.UNAVAILABLE
                 if isinstance(exc, WritesRefused):
                     batch.refused += 1
+                if isinstance(exc, ConflictError):
+                    # Lost races with another collector, already re-read: the store is fine,
+                    # and waiting would only let the other side win again.
+                    self.conflicts.inc()
+                    continue
                 log.warning("store write failed; retrying",
                             extra={"step": step, "error": str(exc), "retry_in_s": delay})
             if not stop.is_set():

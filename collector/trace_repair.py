@@ -30,6 +30,7 @@ what correlation finds out.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from collector.catalog import Catalog
 from collector.store.base import ConflictError, Store
@@ -49,28 +50,39 @@ class TraceRepair:
         self.conflicts = 0
 
     def run(self, now_ms: int) -> int:
-        """One round; the number of traces merged away. Raises StoreError (retried next round)."""
-        shared = self.store.shared_trace_ids(now_ms - self.window_ms, MAX_SHARED_IDS)
-        done: set[str] = set()
-        merged = 0
-        for typed_id in shared:
-            if typed_id in done:
-                continue
-            traces = self.store.get_traces_by_ids([typed_id])
-            if len(traces) < 2:
-                continue
-            kept, gone = self._merge(traces)
-            try:
-                self.store.upsert_traces([kept], deleted=gone)
-            except ConflictError:
-                self.conflicts += 1  # a collector wrote one of them meanwhile: next round
-                continue
-            done.update(kept.ids)
-            merged += len(gone)
-        if merged:
-            log.info("merged traces split across collectors", extra={"merged": merged})
-        self.merged += merged
-        return merged
+        """One round; the number of traces merged away. Raises StoreError (retried next round).
+
+        Three store calls whatever the number of splits: the shared IDs, the traces holding
+        them, and the writes. Kept traces are written first and the merged-away ones deleted
+        only where their kept trace landed: a lost race never deletes hops it did not save."""
+        # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose.
+        shared = [i for i in self.store.shared_trace_ids(now_ms - self.window_ms, MAX_SHARED_IDS)
+                  if self.catalog.is_link(i)]
+        if not shared:
+            return 0
+        groups = _connected(self.store.get_traces_by_ids(shared), self.catalog.is_link)
+        merges = [self._merge(group) for group in groups if 1 < len(group)
+                  and len({i for t in group for i in t.ids}) <= self.catalog.max_trace_ids]
+        if not merges:
+            return 0
+        lost: set[str] = set()
+        try:
+            self.store.upsert_traces([kept for kept, _ in merges])
+        except ConflictError as exc:
+            lost = set(exc.trace_keys)  # a collector wrote it meanwhile: next round
+            self.conflicts += len(lost)
+        gone = [t for kept, away in merges if kept.trace_key not in lost for t in away]
+        try:
+            self.store.upsert_traces([], deleted=gone)
+        except ConflictError as exc:
+            # Changed since read: its news are in no kept trace yet; it stays, and the next
+            # round merges it again (hops are keyed by event ID, so nothing counts twice).
+            self.conflicts += len(exc.trace_keys)
+            gone = [t for t in gone if t.trace_key not in exc.trace_keys]
+        if gone:
+            log.info("merged traces split across collectors", extra={"merged": len(gone)})
+        self.merged += len(gone)
+        return len(gone)
 
     def _merge(self, traces: list[Trace]) -> tuple[Trace, list[Trace]]:
         ordered = sorted(traces, key=lambda t: (t.started_ms, t.trace_key))
@@ -80,3 +92,24 @@ class TraceRepair:
             gone.append(away)
         settle(kept, self.catalog.flow(kept.flow))
         return kept, gone
+
+
+def _connected(traces: list[Trace], is_link: Callable[[str], bool]) -> list[list[Trace]]:
+    """Traces grouped by shared link IDs (transitively): each group is one message."""
+    parent = list(range(len(traces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, trace in enumerate(traces):
+        for typed_id in filter(is_link, trace.ids):
+            j = owner.setdefault(typed_id, i)
+            parent[root(i)] = root(j)
+    groups: dict[int, list[Trace]] = {}
+    for i, trace in enumerate(traces):
+        groups.setdefault(root(i), []).append(trace)
+    return list(groups.values())

@@ -53,3 +53,18 @@ def test_split_message_is_merged_once_and_stays_merged(tmp_sqlite_path):
         assert trace.hop_count == 4 and trace.trace_key == "correlation:c-1"
     finally:
         store.close()
+
+
+def test_label_ids_shared_by_many_messages_are_not_merged(tmp_sqlite_path):
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        c = Correlator(empty_catalog(), store)
+        # Two purchase orders of one X12 interchange: the ISA ID is a label, not a link.
+        c.process([ev(1, "order:1", "x12.isa:ME:ACME:1"), ev(2, "order:2", "x12.isa:ME:ACME:1")])
+        c.flush()
+        assert store.shared_trace_ids(0) == ["x12.isa:ME:ACME:1"]
+        assert TraceRepair(empty_catalog(), store, window_ms=3_600_000).run(NOW) == 0
+        assert len(store.search_traces(limit=10)) == 2
+    finally:
+        store.close()

@@ -1,0 +1,184 @@
+"""Kafka -> Elasticsearch events/s with 1 and with 2 `midwatch run` processes in one consumer
+group, next to the raw ``helpers.bulk`` ceiling in the same run.
+
+Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions 4]`` with
+Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default 127.0.0.1:9092) and Elasticsearch at
+MIDWATCH_ES_URL (default http://127.0.0.1:9200).
+
+Each message is three JSON events on three partitions, joined into one trace by correlation
+(so the processes also contend on trace documents, and the repair merges what they split).
+For each process count: a fresh topic and index prefix, the records produced before the clock
+starts, then the processes started; timed from the first stored event to the last (the
+steady rate; start-up is reported apart). Every event and one trace per message must be in
+the store at the end, or the run fails.
+
+Honest reading on this machine: 2 cores shared by Elasticsearch, Kafka and the collectors,
+so a second process competes with Elasticsearch for CPU; the number says what the group
+protocol and trace concurrency cost, not what two machines would give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from ceiling import cleanup, raw_bulk
+from elasticsearch import Elasticsearch
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from collector.event import Event
+from collector.parse import parse_stream
+from collector.parsers.base import ParseContext
+
+ROOT = Path(__file__).resolve().parents[1]
+MIDWATCH = ROOT / ".venv" / "bin" / "midwatch"
+BASE_MS = (int(time.time()) // 60) * 60_000 - 600_000
+
+
+def message_lines(i: int) -> list[bytes]:
+    at = BASE_MS + i
+    docs = [
+        {"service": "gw", "correlationId": f"c-{i}", "message": f"received {i}"},
+        {"service": "worker", "correlationId": f"c-{i}", "orderId": str(i), "outcome": "success"},
+        {"service": "sink", "orderId": str(i), "message": "delivered", "outcome": "success"},
+    ]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at / 1000)) + f".{at % 1000:03d}Z"
+    return [orjson.dumps({"timestamp": stamp, **d}) for d in docs]
+
+
+def config(work: Path, es_url: str, prefix: str, bootstrap: str, topic: str) -> Path:
+    path = work / "midwatch.yaml"
+    path.write_text(f"""
+store:
+  kind: elasticsearch
+  elasticsearch: {{url: "{es_url}", index_prefix: "{prefix}"}}
+collector:
+  checkpoint_dir: {work / "checkpoints"}
+  spool: {{dir: {work / "spool"}}}
+kafka: {{bootstrap: ['{bootstrap}']}}
+inputs:
+  - {{type: kafka, name: k, format: json, topics: [{topic}], group_id: {topic}-g,
+     start_at: earliest}}
+flows:
+  flows:
+    - name: bench-flow
+      stages:
+        - {{name: received, match: {{service: gw}}}}
+        - {{name: processed, match: {{service: worker}}}}
+        - {{name: delivered, terminal: success, match: {{service: sink}}}}
+correlation: {{sweep_interval: 2s}}
+api: {{listen: 127.0.0.1:{_free_port()}}}
+""")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _count(es: Elasticsearch, index: str) -> int:
+    es.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
+    return es.count(index=index, ignore_unavailable=True, allow_no_indices=True)["count"]
+
+
+def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch, es_url: str,
+              bootstrap: str) -> tuple[float, float]:
+    """(steady events/s, seconds from process start to the first stored event)."""
+    topic = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
+    prefix = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
+                             batch_size=256 * 1024)
+    n = 0
+    for i in range(messages):
+        for line in message_lines(i):
+            producer.send(topic, value=line, partition=n % partitions)
+            n += 1
+    producer.flush(60)
+    producer.close()
+    total = 3 * messages
+    procs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            started = time.monotonic()
+            for k in range(processes):
+                work = Path(tmp) / f"p{k}"
+                work.mkdir()
+                procs.append(subprocess.Popen(
+                    [str(MIDWATCH), "run", "-c", str(config(work, es_url, prefix, bootstrap,
+                                                            topic)), "--log-level", "warning"],
+                    cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb")))  # noqa: SIM115
+            events = f"{prefix}-events-*"
+            while _count(es, events) == 0:
+                time.sleep(0.2)
+            first = time.monotonic()
+            while (stored := _count(es, events)) < total:
+                if any(p.poll() is not None for p in procs):
+                    sys.exit("a collector exited early")
+                time.sleep(0.2)
+            rate = stored / (time.monotonic() - first)
+            traces = f"{prefix}-traces"
+            deadline = time.monotonic() + 60
+            while (_count(es, traces) != messages or _complete(es, traces) != messages):
+                if time.monotonic() > deadline:
+                    sys.exit(f"traces wrong: {_count(es, traces)} traces, "
+                             f"{_complete(es, traces)} complete, expected {messages}")
+                time.sleep(1)
+            return rate, first - started
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(60)
+            admin.delete_topics([topic])
+            admin.close()
+            cleanup(es, prefix)
+
+
+def _complete(es: Elasticsearch, index: str) -> int:
+    return es.count(index=index, query={"bool": {"filter": [
+        {"term": {"hop_count": 3}}, {"term": {"status": "completed"}}]}})["count"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--messages", type=int, default=20_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    args = ap.parse_args()
+    es_url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
+    bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    es = Elasticsearch(es_url, request_timeout=60)
+
+    lines = b"\n".join(line for i in range(args.messages) for line in message_lines(i)) + b"\n"
+    tmp = Path(tempfile.mkdtemp()) / "events.jsonl"
+    tmp.write_bytes(lines)
+    with open(tmp, "rb") as fh:
+        events = [e for e in parse_stream(fh, str(tmp), "json", ParseContext())
+                  if isinstance(e, Event)]
+    ceiling = max(raw_bulk(es, events, 500), raw_bulk(es, events, 2000))
+    print(f"{3 * args.messages} events, {args.partitions} partitions; ceiling (raw helpers.bulk) "
+          f"{ceiling:,.0f} events/s")
+    results = {}
+    for processes in (1, 2):
+        rate, startup = run_group(processes, args.messages, args.partitions, es, es_url,
+                                  bootstrap)
+        results[processes] = rate
+        print(f"{processes} process(es): {rate:,.0f} events/s ({rate / ceiling:.2f} of ceiling), "
+              f"first event stored {startup:.1f} s after start; all traces complete")
+    print(f"2 vs 1: x{results[2] / results[1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

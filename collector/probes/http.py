@@ -4,8 +4,10 @@ Credentials go in ``secret_headers`` (``Authorization: ${ORDERS_API_TOKEN}``): t
 Secrets, refused when written literally, never logged. Plain ``headers`` are for the rest.
 
 Redirects are not followed: a health check that answers 301 is a configuration to fix (or an
-``expect_status`` to list). Readings (label ``endpoint``: the URL): ``endpoint.up`` (1 when the status is expected and
-the body matches; the error says which check failed; label ``http.status``) and
+``expect_status`` to list).
+
+Readings (label ``endpoint``: the URL): ``endpoint.up`` (1 when the status is expected and the
+body matches; the error says which check failed; label ``http.status``) and
 ``http.latency_ms``.
 """
 

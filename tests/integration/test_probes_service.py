@@ -1,5 +1,5 @@
-"""Probes inside the real ``midwatch run`` process and from ``midwatch probes run --once``:
-readings reach the store on their interval, the service stops cleanly, the CLI prints a table."""
+"""Probes inside the real ``midwatch run`` process, ``midwatch probes run`` and its ``--once``:
+readings reach the store on their interval, both stop cleanly, ``--once`` prints a table."""
 
 from __future__ import annotations
 
@@ -46,11 +46,15 @@ def _up_counts(db_path) -> dict[tuple, int]:
     return {(r.group["service.name"], r.group["event.outcome"]): r.count for r in rows}
 
 
-def test_midwatch_run_probes_on_their_interval(tmp_path):
+@pytest.mark.parametrize("command", [("run", "-c", "{config}", "--no-api"),
+                                     ("probes", "run", "-c", "{config}")],
+                         ids=["midwatch run", "midwatch probes run"])
+def test_probes_run_on_their_interval_until_stopped(tmp_path, command):
     with http_server({"/health": (200, b"UP", None)}) as port:
         config = _config(tmp_path, port, free_port())
-        proc = subprocess.Popen([sys.executable, "-m", "midwatch.cli", "run", "-c", config,
-                                 "--no-api"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        argv = [a.format(config=config) for a in command]
+        proc = subprocess.Popen([sys.executable, "-m", "midwatch.cli", *argv],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             deadline = time.monotonic() + 30
             counts: dict = {}

@@ -44,7 +44,9 @@ from collector.tracebuild import (
 
 log = logging.getLogger(__name__)
 
-FETCH_CHUNK = 500  # IDs per store look-up
+# IDs per store look-up: a batch's new IDs in a few round trips (an Elasticsearch terms
+# query takes up to 65,536; SQLite reads them through json_each).
+FETCH_CHUNK = 5_000
 CONFLICT_ROUNDS = 3
 # IDs of recently evicted traces remembered with their key: enough to cover the seconds a
 # store's search may lag behind its writes (Elasticsearch refreshes every second).
@@ -57,11 +59,14 @@ SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one c
 class _Live:
     trace: Trace
     # Hops added since the last successful write: re-applied to a fresh copy after a conflict.
-    pending: tuple[Hop, ...] = ()
+    # None while the trace was never written: then all of it is pending (a million new traces
+    # must not each hold a tuple repeating their own hops).
+    pending: tuple[Hop, ...] | None = ()
     # Stored traces merged into this one, deleted with its next write.
     doomed: tuple[Trace, ...] = ()
-    # Link IDs not yet looked up in the store: a trace found there may hold them.
-    unchecked: tuple[str, ...] = ()
+    # Link IDs not yet looked up in the store: a trace found there may hold them. None: all
+    # of the trace's link IDs (a new trace), for the same reason.
+    unchecked: tuple[str, ...] | None = ()
     # The store has been consulted since this trace was (re)built: memory is at least as new
     # as the stored copy under its key.
     known: bool = False
@@ -108,9 +113,7 @@ class Correlator:
             live = self._join(ev, links, hop)
             t = live.trace
             self._add_ids(live, ev.ids)
-            if add_hops(t, [hop], max_hops=self.max_hops):
-                live.pending += (hop,)
-                live.dirty = True
+            self._add_hop(live, hop)
             if t.flow == "unknown" and ev.flow != "unknown":
                 t.flow = ev.flow
             t.partner = t.partner or ev.partner
@@ -118,11 +121,21 @@ class Correlator:
             live.touched = now
             self._live[t.trace_key] = self._live.pop(t.trace_key)  # most recent last
 
+    def _add_hop(self, live: _Live, hop: Hop) -> bool:
+        """Add one hop (a replayed one changes nothing); True when it was new."""
+        if not add_hops(live.trace, [hop], max_hops=self.max_hops):
+            return False
+        if live.pending is not None:
+            live.pending += (hop,)
+        live.dirty = True
+        return True
+
     def _join(self, ev: Event, links: list[str], hop: Hop) -> _Live:
         keys = list(dict.fromkeys(k for k in map(self._index.get, links) if k is not None))
         if not keys:
             primary = ev.message_id if ev.message_id in links else links[0]
-            live = _Live(new_trace(primary, hop, ev.flow, ev.partner))
+            live = _Live(new_trace(primary, hop, ev.flow, ev.partner), pending=None,
+                         unchecked=None)
             self._adopt(live)
             return live
         live = self._live[keys[0]]
@@ -137,18 +150,22 @@ class Correlator:
     def _add_ids(self, live: _Live, ids: list[str]) -> None:
         t = live.trace
         known = set(t.ids)
+        added: list[str] = []
         for i in ids:
             if i in known or self._index.get(i, t.trace_key) != t.trace_key:
                 continue  # already here, or another trace's (a merge was refused)
-            if len(t.ids) >= self.catalog.max_trace_ids:
+            if len(t.ids) + len(added) >= self.catalog.max_trace_ids:
                 self._counts["ids_dropped"] += 1
                 break
-            t.ids.append(i)
+            added.append(i)
             known.add(i)
-            live.dirty = True
             if self.catalog.is_link(i):
                 self._index[i] = t.trace_key
-                live.unchecked += (i,)
+                if live.unchecked is not None:
+                    live.unchecked += (i,)
+        if added:
+            t.ids = t.ids + added  # a new list of exactly this size (append over-allocates)
+            live.dirty = True
 
     def _refuse(self, a: Trace, b: Trace) -> None:
         self._counts["merges_refused"] += 1
@@ -171,15 +188,28 @@ class Correlator:
             if self._index.get(i) == key:
                 del self._index[i]
 
+    @staticmethod
+    def _pending(live: _Live) -> tuple[Hop, ...]:
+        return tuple(live.trace.hops) if live.pending is None else live.pending
+
+    def _unchecked(self, live: _Live) -> tuple[str, ...]:
+        if live.unchecked is not None:
+            return live.unchecked
+        return tuple(i for i in live.trace.ids if self.catalog.is_link(i))
+
     def _merge_lives(self, a: _Live, b: _Live) -> _Live:
         """One trace from two; its IDs (at most ``max_trace_ids``) point at the kept key."""
         self._counts["merges"] += 1
         self._live.pop(a.trace.trace_key, None)
         self._live.pop(b.trace.trace_key, None)
+        # Spelled out before ``merge`` changes the traces in place.
+        pending = None if a.pending is None and b.pending is None else (
+            self._pending(a) + self._pending(b))
+        unchecked = None if a.unchecked is None and b.unchecked is None else (
+            self._unchecked(a) + self._unchecked(b))
         kept, gone = merge(a.trace, b.trace, max_hops=self.max_hops)
-        out = _Live(kept, pending=a.pending + b.pending, doomed=a.doomed + b.doomed,
-                    unchecked=a.unchecked + b.unchecked, known=a.known and b.known,
-                    dirty=True, touched=max(a.touched, b.touched))
+        out = _Live(kept, pending=pending, doomed=a.doomed + b.doomed, unchecked=unchecked,
+                    known=a.known and b.known, dirty=True, touched=max(a.touched, b.touched))
         if gone.version is not None and gone.trace_key != kept.trace_key:
             out.doomed += (gone,)
         settle(kept, self.catalog.flow(kept.flow))
@@ -243,9 +273,7 @@ class Correlator:
                 if scope.isdisjoint(t.ids):
                     continue
                 hop = hop_from_event(ev)  # one per trace: ordering sets its latency
-                if add_hops(t, [hop], max_hops=self.max_hops):
-                    live.pending += (hop,)
-                    live.dirty = True
+                if self._add_hop(live, hop):
                     live.touched = now
                     settle(t, self.catalog.flow(t.flow))
                     self._counts["scope_ack_hops"] += 1
@@ -253,22 +281,26 @@ class Correlator:
 
     def _rewind(self, live: _Live) -> None:
         """Back to the hops not yet written, to be joined again with fresh stored copies."""
+        if live.pending is None:  # never written: all of it is still to be written
+            live.doomed, live.known, live.dirty, live.unchecked = (), False, True, None
+            return
         old = live.trace
         t = Trace(trace_key=old.trace_key, ids=list(old.ids), started_ms=old.started_ms,
                   last_seen_ms=old.started_ms, flow=old.flow, partner=old.partner)
         add_hops(t, live.pending, max_hops=self.max_hops)
         settle(t, self.catalog.flow(t.flow))
         live.trace, live.doomed, live.known, live.dirty = t, (), False, True
-        live.unchecked = tuple(i for i in t.ids if self.catalog.is_link(i))
+        live.unchecked = None
 
     def _resolve(self) -> None:
         """Fetch the stored traces sharing the IDs not yet checked, and fold them in."""
-        fresh = [live for live in self._live.values() if live.unchecked]
+        fresh = [live for live in self._live.values()
+                 if live.unchecked is None or live.unchecked]
         if not fresh:
             return
         wanted: set[str] = set()
         for live in fresh:
-            for i in live.unchecked:
+            for i in self._unchecked(live):
                 wanted.add(i)
                 evicted_key = self._evicted.get(i)
                 if evicted_key is not None:

@@ -13,7 +13,7 @@ only ever adds the increment computed on the hops at hand.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
+import sys
 from collections.abc import Iterable
 
 from collector.catalog import UNKNOWN_FLOW, Flow
@@ -28,7 +28,9 @@ def hop_from_event(ev: Event) -> Hop:
     error = ev.error_message or (ev.message if ev.outcome == "failure" else None)
     return Hop(
         stage=ev.stage,
-        service=ev.service,
+        # Interned: a parser makes a new string per event, and in-flight traces hold their
+        # hops in memory (a million traces, a handful of service names).
+        service=sys.intern(ev.service) if ev.service else ev.service,
         platform=ev.platform,
         timestamp_ms=ev.timestamp_ms,
         outcome=ev.outcome,
@@ -54,20 +56,25 @@ def new_trace(key: str, hop: Hop, flow: str | None, partner: str | None) -> Trac
 def retries(hops: Iterable[Hop]) -> int:
     """Retries seen in these hops. A retry shows as an explicit ``retried`` event, or as the
     same step (stage and action) happening again; platforms that log both describe one retry
-    twice, so per stage the larger of the two counts is taken."""
-    markers: Counter[str | None] = Counter()
-    repeats: Counter[str | None] = Counter()
+    twice, so per stage the larger of the two counts is taken.
+
+    Plain dicts filled only when something repeats: this runs twice per added hop, and most
+    traces never retry."""
+    markers: dict[str | None, int] = {}
+    repeats: dict[str | None, int] = {}
     seen: set[tuple[str, str | None]] = set()
     for h in hops:
         if h.action == "retried":
-            markers[h.stage] += 1
+            markers[h.stage] = markers.get(h.stage, 0) + 1
         elif h.stage is not None:
             step = (h.stage, h.action)
             if step in seen:
-                repeats[h.stage] += 1
+                repeats[h.stage] = repeats.get(h.stage, 0) + 1
             else:
                 seen.add(step)
-    return sum(max(markers[s], repeats[s]) for s in markers.keys() | repeats.keys())
+    if not markers and not repeats:
+        return 0
+    return sum(max(markers.get(s, 0), repeats.get(s, 0)) for s in markers.keys() | repeats.keys())
 
 
 def errors(hops: Iterable[Hop]) -> int:

@@ -178,6 +178,12 @@ class SQLiteStore:
                     conflicts.append(trace.trace_key)
                 else:
                     written.append((trace, version))
+            # One statement for the IDs of every written trace (the spill path writes
+            # thousands of traces per flush).
+            db.executemany(
+                "INSERT OR IGNORE INTO trace_ids (id, bare, trace_key) VALUES (?, ?, ?)",
+                [(i, documents.bare_id(i), t.trace_key) for t, _ in written for i in t.ids],
+            )
             for trace in deleted:
                 sql, params = "DELETE FROM traces WHERE trace_key = ?", [trace.trace_key]
                 if trace.version is not None:
@@ -199,7 +205,8 @@ class SQLiteStore:
 
     @staticmethod
     def _write_trace(db: sqlite3.Connection, trace: Trace) -> int | None:
-        """Write one trace if its version still matches; the new version, or None on conflict."""
+        """Write one trace if its version still matches; the new version, or None on conflict.
+        Its ID rows are (re)written by the caller once the version check passed."""
         doc = _json(documents.trace_doc(trace))
         if trace.version is None:
             cur = db.execute(
@@ -218,11 +225,8 @@ class SQLiteStore:
             new_version = trace.version + 1
         if cur.rowcount == 0:
             return None
-        db.execute("DELETE FROM trace_ids WHERE trace_key = ?", (trace.trace_key,))
-        db.executemany(
-            "INSERT OR IGNORE INTO trace_ids (id, bare, trace_key) VALUES (?, ?, ?)",
-            [(i, documents.bare_id(i), trace.trace_key) for i in trace.ids],
-        )
+        if trace.version is not None:  # a new trace has no ID rows yet; the caller adds them
+            db.execute("DELETE FROM trace_ids WHERE trace_key = ?", (trace.trace_key,))
         return new_version
 
     # --- read path -------------------------------------------------------------------

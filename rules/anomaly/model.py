@@ -280,8 +280,10 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     high = np.max(np.where(np.isnan(grid), -np.inf, grid), axis=2)
     del grid
     positive = np.min(np.where(np.isnan(v), np.inf, v), axis=1, initial=np.inf) >= 0
-    return {"center": np.nan_to_num(center), "scale": scale,
-            "n_obs": np.sum(~np.isnan(v), axis=1), "low": low, "high": high,
+    # float32 tables: a 10,000-series model with 10-minute slots is 160 MB instead of 320.
+    return {"center": np.nan_to_num(center).astype(np.float32),
+            "scale": scale.astype(np.float32), "n_obs": np.sum(~np.isnan(v), axis=1),
+            "low": low.astype(np.float32), "high": high.astype(np.float32),
             "profile": profile, "counts": counts, "positive": positive}
 
 

@@ -20,7 +20,7 @@ import joblib
 from rules.anomaly.model import FORMAT, Model
 
 log = logging.getLogger("midwatch.rules")
-CACHE_SIZE = 32  # rules; each model holds two (series x slots) float arrays
+CACHE_SIZE = 8  # rules with anomaly models in memory; a 10k-series model is ~30-160 MB
 _cache: OrderedDict[tuple[str, str], Model] = OrderedDict()
 
 

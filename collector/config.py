@@ -125,6 +125,8 @@ class OtlpInput:
     name: str
     listen: tuple[str, int] = ("127.0.0.1", 4318)
     tokens: tuple[ApiToken, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
     max_body_bytes: int = 4 * 1024 * 1024
     max_decompressed_bytes: int = 32 * 1024 * 1024
     # How long a request waits for the store to acknowledge its events before 503.
@@ -298,8 +300,8 @@ _INPUT_KEYS = {
              "multiline_timeout", "read_chunk_bytes", "max_line_bytes"),
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
               "max_poll_records"),
-    "otlp": ("type", "name", "listen", "tokens", "max_body_bytes", "max_decompressed_bytes",
-             "ack_timeout", "request_timeout"),
+    "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
+             "max_decompressed_bytes", "ack_timeout", "request_timeout"),
     "stdin": ("type", "name", "format", "mapping"),
 }
 
@@ -360,8 +362,9 @@ def _otlp_input(s: Section, name: str) -> OtlpInput:
     listen = s.listen("listen", DEFAULT_OTLP_LISTEN)
     tokens = _tokens(s)
     _check_exposure(s, listen, tokens)
+    cert, key = _tls(s)
     return OtlpInput(
-        name=name, listen=listen, tokens=tokens,
+        name=name, listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
         max_body_bytes=s.size_bytes("max_body_bytes", "4MiB"),
         max_decompressed_bytes=s.size_bytes("max_decompressed_bytes", "32MiB"),
         ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
@@ -395,6 +398,15 @@ def _api(s: Section) -> Api:
     listen = s.listen("listen", DEFAULT_API_LISTEN)
     tokens = _tokens(s)
     _check_exposure(s, listen, tokens)
+    cert, key = _tls(s)
+    return Api(listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
+               max_body_bytes=s.size_bytes("max_body_bytes", "64KiB"),
+               request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
+               cors_origins=s.str_list("cors_origins"))
+
+
+def _tls(s: Section) -> tuple[str | None, str | None]:
+    """``tls: {cert, key}`` of a listener: PEM files, both or neither."""
     tls = s.sub("tls", ("cert", "key"))
     cert, key = tls.text("cert"), tls.text("key")
     if (cert is None) != (key is None):
@@ -403,10 +415,7 @@ def _api(s: Section) -> Api:
     for field_name, value in (("cert", cert), ("key", key)):
         if value is not None and not Path(value).is_file():
             raise tls.error(field_name, f"file {value} does not exist")
-    return Api(listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
-               max_body_bytes=s.size_bytes("max_body_bytes", "64KiB"),
-               request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
-               cors_origins=s.str_list("cors_origins"))
+    return cert, key
 
 
 def _tokens(s: Section) -> tuple[ApiToken, ...]:

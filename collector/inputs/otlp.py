@@ -105,7 +105,9 @@ class OtlpInput:
         self.ctx = ctx
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
-        self.server = Server(cfg.listen, _handler(self), request_timeout_s=cfg.request_timeout_ms / 1000)
+        tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
+        self.server = Server(cfg.listen, _handler(self),
+                             request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
     @property
     def port(self) -> int:

@@ -178,6 +178,23 @@ def test_api_over_tls_verifies_and_refuses_plain_http(store, tmp_path):
         api.close()
 
 
+def test_otlp_over_tls(tmp_path):
+    cert, key = _cert(tmp_path)
+    writer = Writer()
+    receiver = start_receiver(writer, tls_cert=cert, tls_key=key)
+    body, ctype = orjson.dumps(export_json()), {"Content-Type": "application/json"}
+    try:
+        ctx = ssl.create_default_context(cafile=cert)
+        assert call(receiver.port, "/v1/traces", None, "POST", body, ctype, context=ctx)[0] == 200
+        with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+            call(receiver.port, "/v1/traces", None, "POST", body, ctype)
+        assert len(writer.events) == 1
+    finally:
+        receiver.stop()
+        receiver.close()
+        writer.close()
+
+
 # ------------------------------------------------------------------ OTLP tokens
 
 

@@ -32,6 +32,11 @@ log = logging.getLogger("midwatch.service")
 
 PROGRESS_TTY_S = 2.0
 PROGRESS_LOG_S = 30.0
+# Input threads parse without pausing and hold the GIL for Python's whole default 5 ms switch
+# interval; every time the writer's bulk request comes back from the socket it waits for it
+# (the convoy effect), so the store sat idle between requests. 0.5 ms: end-to-end file -> ES
+# from ~0.6 to ~1.0 of raw helpers.bulk in the same run (bench/e2e_bench.py).
+SWITCH_INTERVAL_S = 0.0005
 
 
 class Worker(Protocol):
@@ -150,6 +155,7 @@ class Service:
     def run(self) -> int:
         """Start, write until stopped or every input ended, shut down. The exit status."""
         self._install_signals()
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.start()
         stored = self.pipeline.run(self.stopping, self.inputs_done)
         self.stop()

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -55,7 +56,8 @@ def message_lines(i: int) -> list[bytes]:
     return [orjson.dumps({"timestamp": stamp, **d}) for d in docs]
 
 
-def config(work: Path, es_url: str, prefix: str, bootstrap: str, topic: str) -> Path:
+def config(work: Path, es_url: str, prefix: str, bootstrap: str, topic: str,
+           port: int) -> Path:
     path = work / "midwatch.yaml"
     path.write_text(f"""
 store:
@@ -76,7 +78,7 @@ flows:
         - {{name: processed, match: {{service: worker}}}}
         - {{name: delivered, terminal: success, match: {{service: sink}}}}
 correlation: {{sweep_interval: 2s}}
-api: {{listen: 127.0.0.1:{_free_port()}}}
+api: {{listen: 127.0.0.1:{port}}}
 """)
     return path
 
@@ -113,12 +115,14 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
     with tempfile.TemporaryDirectory() as tmp:
         try:
             started = time.monotonic()
-            for k in range(processes):
+            ports = [_free_port() for _ in range(processes)]
+            for k, port in enumerate(ports):
                 work = Path(tmp) / f"p{k}"
                 work.mkdir()
                 procs.append(subprocess.Popen(
-                    [str(MIDWATCH), "run", "-c", str(config(work, es_url, prefix, bootstrap,
-                                                            topic)), "--log-level", "warning"],
+                    [str(MIDWATCH), "run", "-c",
+                     str(config(work, es_url, prefix, bootstrap, topic, port)),
+                     "--log-level", "warning"],
                     cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb")))  # noqa: SIM115
             events = f"{prefix}-events-*"
             while _count(es, events) == 0:
@@ -133,9 +137,14 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
             deadline = time.monotonic() + 60
             while (_count(es, traces) != messages or _complete(es, traces) != messages):
                 if time.monotonic() > deadline:
+                    bad = es.search(index=traces, size=2, query={"bool": {"must_not": [
+                        {"term": {"hop_count": 3}}]}})["hits"]["hits"]
                     sys.exit(f"traces wrong: {_count(es, traces)} traces, "
-                             f"{_complete(es, traces)} complete, expected {messages}")
+                             f"{_complete(es, traces)} complete, expected {messages}; e.g. "
+                             f"{[h['_source'] for h in bad]}")
                 time.sleep(1)
+            for port in ports:
+                print(f"  :{port} " + "  ".join(_stats(port)))
             return rate, first - started
         finally:
             for p in procs:
@@ -145,6 +154,25 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
             admin.delete_topics([topic])
             admin.close()
             cleanup(es, prefix)
+
+
+WATCHED = ("midwatch_records_read_total", "midwatch_events_indexed_total",
+           "midwatch_trace_conflict_rounds_total", 'midwatch_correlator{stat="conflicts"}',
+           'midwatch_correlator{stat="store_lookups"}',
+           'midwatch_correlator{stat="split_traces_merged"}')
+
+
+def _stats(port: int) -> list[str]:
+    """The collector's own figures: re-reads after rebalances, lost trace races, repairs."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        lines = resp.read().decode().splitlines()
+    values = {}
+    for line in lines:
+        series, _, value = line.rpartition(" ")
+        if series.startswith(WATCHED):
+            name = series.split("{stat=")[-1].strip('"}') if "{stat=" in series else series
+            values[name.removeprefix("midwatch_").split("{")[0]] = value
+    return [f"{k}={v}" for k, v in values.items()]
 
 
 def _complete(es: Elasticsearch, index: str) -> int:

@@ -101,6 +101,10 @@ class ElasticsearchStore:
         self._retry_max_s = retry_max_s
         self._owns_client = client is None
         if client is None:
+            if not verify_certs:
+                log.warning("TLS certificate verification is OFF for Elasticsearch at %s: "
+                            "anyone on the network path can read and change what is stored; "
+                            "set store.elasticsearch.ca_certs instead", self.url)
             auth: dict[str, Any] = {}
             if api_key is not None:
                 auth["api_key"] = _reveal(api_key)

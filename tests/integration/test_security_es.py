@@ -177,3 +177,14 @@ def test_doctor_row_for_a_wrong_ca_says_what_to_fix(tmp_path, monkeypatch, secur
     (row,) = [line for line in out.splitlines() if line.startswith("store")]
     assert "FAIL" in row and "certificate verify failed" in row and "ca_certs" in row
     assert secure_es.password not in out
+
+
+def test_verification_off_connects_but_warns(secure_es, caplog):
+    store = ElasticsearchStore(secure_es.url, verify_certs=False, basic_auth=(
+        secure_es.username, make_secret(secure_es.password, "test")))
+    try:
+        assert store.ping().startswith("Elasticsearch 9.5.4")
+    finally:
+        store.close()
+    assert any("verification is OFF" in r.getMessage() and r.levelname == "WARNING"
+               for r in caplog.records)

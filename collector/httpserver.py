@@ -3,7 +3,9 @@
 Both face untrusted networks, so the defences live here once:
 - a socket timeout per read, and a deadline for the whole request head and body (a
   slowloris client dripping one byte at a time, each inside the read timeout, is cut off);
-- at most ``max_concurrent`` requests in flight, then 503 (threads are not unbounded);
+- at most ``max_concurrent`` requests in flight, then 503, and at most ``max_connections``
+  open connections (each is a thread), beyond which new ones are closed at once: a flood of
+  idle sockets costs a bounded number of threads until the timeouts free them;
 - bodies read only up to a limit, announced by Content-Length (else 411/413);
 - bearer tokens compared as SHA-256 digests in constant time, all of them every time;
 - errors as small JSON documents; a crash logs its traceback here and tells the client only
@@ -41,12 +43,13 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, listen: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
                  request_timeout_s: float, max_concurrent: int = 64,
-                 tls: tuple[str, str] | None = None):
+                 max_connections: int = 256, tls: tuple[str, str] | None = None):
         if ":" in listen[0]:
             self.address_family = socket.AF_INET6
         super().__init__(listen, handler)
         self.request_timeout_s = request_timeout_s
         self.slots = threading.BoundedSemaphore(max_concurrent)
+        self.connections = threading.BoundedSemaphore(max_connections)
         if tls is not None:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -57,6 +60,20 @@ class Server(ThreadingHTTPServer):
     @property
     def port(self) -> int:
         return self.server_address[1]
+
+    def process_request(self, request, client_address) -> None:
+        if not self.connections.acquire(blocking=False):
+            log.warning("too many open connections; closing a new one",
+                        extra={"client": client_address[0]})
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.connections.release()
 
     def serve_in_thread(self, name: str) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.2},

@@ -272,3 +272,31 @@ def test_slowloris_is_cut_off_while_others_are_served(slow_server, interval_s):
     assert took < 2.5, f"held the connection for {took:.1f}s"
     assert b"HTTP/1.1 2" not in said  # never treated as a request
     assert answers and answers[0] in (200, 404)  # the OTLP listener has no /healthz
+
+
+@pytest.mark.timeout(30)
+def test_a_flood_of_idle_connections_costs_bounded_threads():
+    from collector.httpserver import Handler, Server
+
+    class Ok(Handler):
+        def route(self, method: str) -> None:
+            self.send(200, b"ok", "text/plain")
+
+    server = Server(("127.0.0.1", 0), Ok, request_timeout_s=0.5, max_connections=3)
+    server.serve_in_thread("flood-test")
+    idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
+    try:
+        time.sleep(0.1)
+        threads = threading.active_count()
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        started = time.monotonic()
+        assert extra.recv(16) == b"" and time.monotonic() - started < 0.3  # closed at once
+        extra.close()
+        assert threading.active_count() <= threads
+        time.sleep(0.8)  # the idle ones time out and free their places
+        assert call(server.port, "/")[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()

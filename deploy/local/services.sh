@@ -164,7 +164,7 @@ es_curl() {
 # shared by Elasticsearch and Kafka; clients verify against $CERTS/ca.pem. Keys are PKCS#8 PEM,
 # which both read directly (Kafka: ssl.keystore.type=PEM). Concurrent `up`s are serialized.
 make_certs() {
-  command -v openssl >/dev/null 2>&1 || die "openssl is needed to make the local certificates: apt-get install openssl"
+  need_openssl
   mkdir -p "$CERTS"
   {
     flock 7
@@ -186,6 +186,21 @@ make_certs() {
     mv "$tmp"/{ca.key,ca.pem,server.key,server.pem,server-bundle.pem} "$CERTS/"
     rm -rf "$tmp"
   } 7>"$CERTS/.lock"
+}
+
+# A bare Debian CI machine may lack the openssl command (the library is there): install it as root.
+need_openssl() {
+  command -v openssl >/dev/null 2>&1 && return 0
+  [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1 \
+    || die "openssl is needed to make the local certificates: sudo apt-get install openssl"
+  say "installing Debian package openssl ..."
+  {
+    flock 9
+    command -v openssl >/dev/null 2>&1 || {
+      DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openssl
+    } >>"$LOGS/apt.log" 2>&1 || { tail -n 20 "$LOGS/apt.log" >&2; die "apt-get install openssl failed; log: $LOGS/apt.log"; }
+  } 9>"$RUN/apt.lock"
 }
 
 # A random password kept in $SECRETS/<name>.password (made once), printed for the caller.

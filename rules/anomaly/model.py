@@ -26,7 +26,6 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 SLOT_MS = (600_000, HOUR_MS)  # slot width bounds: 1008 to 168 slots a week
 PROFILES = ("flat", "daily", "weekly")
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 # z (robust standard deviations) -> score: 0 up to z=1, 0.66 at z=3, 0.8 at z=4 (the default
 # threshold), 0.99 at z=10; exponential rather than Gaussian so that one threshold can still
 # tell z=10 from z=30 across series.
@@ -95,15 +94,22 @@ def z_of_score(score: float) -> float:
     return _Z0 - _ZW * math.log(max(1.0 - score, 1e-12))
 
 
+def step_ms(times_ms: np.ndarray) -> int:
+    """The series' bucket size: the most common gap between rows (an hour if unknown)."""
+    gaps = np.diff(np.asarray(times_ms, dtype=np.int64))
+    gaps = gaps[gaps > 0]
+    if not len(gaps):
+        return HOUR_MS
+    values, counts = np.unique(gaps, return_counts=True)
+    return int(values[np.argmax(counts)])
+
+
 def slot_width(times_ms: np.ndarray, s: Settings) -> int:
     """Slots as fine as the buckets (a 02:00 batch job in 10-minute buckets is its own slot),
     but no finer than 10 minutes so 10,000 series' tables stay small."""
     if s.slot_ms:
         return s.slot_ms
-    gaps = np.diff(np.asarray(times_ms, dtype=np.int64))
-    gaps = gaps[gaps > 0]
-    step = int(np.median(gaps)) if len(gaps) else HOUR_MS
-    width = min(max(step, SLOT_MS[0]), SLOT_MS[1])
+    width = min(max(step_ms(times_ms), SLOT_MS[0]), SLOT_MS[1])
     while DAY_MS % width:  # whole slots per day
         width += 60_000
     return width

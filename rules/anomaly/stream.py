@@ -12,18 +12,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from rules.anomaly.model import DAY_MS, Model, Scores, Settings, score, train
+from rules.anomaly.model import DAY_MS, Model, Scores, Settings, score, step_ms, train
 from rules.anomaly.nab import Labelled
-
-
-def step_ms(times_ms: np.ndarray) -> int:
-    """The series' bucket size: the most common gap between rows (at least 1 ms)."""
-    gaps = np.diff(np.asarray(times_ms, dtype=np.int64))
-    gaps = gaps[gaps > 0]
-    if not len(gaps):
-        return 60_000
-    values, counts = np.unique(gaps, return_counts=True)
-    return int(values[np.argmax(counts)])
 
 
 def retrain_points(n: int, min_history: int, day_rows: int) -> list[int]:

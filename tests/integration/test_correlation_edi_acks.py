@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Iterator
 
-import pytest
+import test_correlation
 
 from collector.catalog import build_catalog
 from collector.correlate import Correlator
@@ -22,13 +21,12 @@ from collector.event import Event
 from collector.parse import parse_stream
 from collector.parsers.base import ParseContext
 from collector.store.base import Store
-from collector.store.elasticsearch import ElasticsearchStore
-from collector.store.sqlite import SQLiteStore
 from collector.trace import Trace
 from collector.yamlconf import loads
 
 US, PARTNER, OTHER = "ACMEBUYER", "WIDGETSUPPLY", "GADGETCORP"
 EU_US, EU_SUPPLIER = "5412345000013", "4012345000009"
+store = test_correlation.store  # the same fixture: SQLite and Elasticsearch
 CTX = ParseContext(now_ms=int(time.time() * 1000), edi_own_ids=frozenset({US, EU_US}))
 
 CATALOG = build_catalog(loads("""
@@ -100,20 +98,6 @@ def parsed(text: str, name: str) -> list[Event]:
               and e.error_type != "edifact.envelope"]
     assert events == out, "the fixtures must be valid interchanges"
     return events
-
-
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request, tmp_path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s: Store = SQLiteStore(tmp_path / "midwatch.sqlite")
-        s.setup()
-        yield s
-        s.close()
-        return
-    es, prefix = request.getfixturevalue("es"), request.getfixturevalue("es_index_prefix")
-    s = ElasticsearchStore(client=es, index_prefix=prefix)
-    s.setup()
-    yield s
 
 
 def feed(correlator: Correlator, store: Store, events: list[Event]) -> None:

@@ -119,7 +119,10 @@ class Correlator:
             t.partner = t.partner or ev.partner
             settle(t, self.catalog.flow(t.flow))
             live.touched = now
-            self._live[t.trace_key] = self._live.pop(t.trace_key)  # most recent last
+            if next(reversed(self._live)) != t.trace_key:  # a new trace is last already
+                # Most recent last. Each move leaves a dead slot in the dict until it resizes,
+                # so it is skipped when not needed (a million new traces, a million slots).
+                self._live[t.trace_key] = self._live.pop(t.trace_key)
 
     def _add_hop(self, live: _Live, hop: Hop) -> bool:
         """Add one hop (a replayed one changes nothing); True when it was new."""

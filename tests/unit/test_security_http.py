@@ -282,7 +282,7 @@ def test_a_flood_of_idle_connections_costs_bounded_threads():
         def route(self, method: str) -> None:
             self.send(200, b"ok", "text/plain")
 
-    server = Server(("127.0.0.1", 0), Ok, request_timeout_s=0.5, max_connections=3)
+    server = Server(("127.0.0.1", 0), Ok, request_timeout_s=2, max_connections=3)
     server.serve_in_thread("flood-test")
     idle = [socket.create_connection(("127.0.0.1", server.port), timeout=5) for _ in range(3)]
     try:
@@ -290,10 +290,10 @@ def test_a_flood_of_idle_connections_costs_bounded_threads():
         threads = threading.active_count()
         extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         started = time.monotonic()
-        assert extra.recv(16) == b"" and time.monotonic() - started < 0.3  # closed at once
+        assert extra.recv(16) == b"" and time.monotonic() - started < 1  # at once, not at 2 s
         extra.close()
         assert threading.active_count() <= threads
-        time.sleep(0.8)  # the idle ones time out and free their places
+        time.sleep(2.3)  # the idle ones time out and free their places
         assert call(server.port, "/")[0] == 200
     finally:
         for sock in idle:

@@ -403,7 +403,12 @@ class ElasticsearchStore:
 
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """Non-conflicting writes land (a bulk request is not a transaction); ConflictError
-        then names the traces that lost. Written traces get their new version in place."""
+        then names the traces that lost. Written traces get their new version in place.
+
+        Merged-away traces are deleted in a second request, and only when every write of the
+        first landed: the trace that took over their hops may be one that lost, and a lost
+        trace is rebuilt from its new hops alone, so deleting would lose the old ones (seen
+        with two collectors in one group). Skipped deletes are named as conflicts too."""
         ops: list[bytes] = []
         for trace in traces:
             meta: dict[str, Any] = {"_index": self.names.traces, "_id": trace.trace_key}
@@ -413,31 +418,40 @@ class ElasticsearchStore:
                 meta["if_seq_no"], meta["if_primary_term"] = trace.version
                 action = {"index": meta}
             ops.append(b"%s\n%s\n" % (orjson.dumps(action), orjson.dumps(documents.trace_doc(trace))))
-        for trace in deleted:
-            meta = {"_index": self.names.traces, "_id": trace.trace_key}
-            if trace.version is not None:
-                meta["if_seq_no"], meta["if_primary_term"] = trace.version
-            ops.append(orjson.dumps({"delete": meta}) + b"\n")
-        written = [*traces, *deleted]
-        conflicts: list[str] = []
-        for offset, items in self._bulk_all(ops):
-            for i, item in enumerate(items, start=offset):
-                trace, status = written[i], item["status"]
-                if status == 409:
-                    conflicts.append(trace.trace_key)
-                elif status < 300:
-                    if i < len(traces):
-                        trace.version = (item["_seq_no"], item["_primary_term"])
-                elif not (status == 404 and i >= len(traces)):  # already deleted is fine
-                    raise StoreError(
-                        f"Elasticsearch at {self.url} refused trace {trace.trace_key}: "
-                        f"{_item_reason(item)}"
-                    )
+        conflicts = self._trace_ops(ops, traces, writes=True)
+        if conflicts:
+            conflicts.extend(trace.trace_key for trace in deleted)
+        elif deleted:
+            deletes: list[bytes] = []
+            for trace in deleted:
+                meta = {"_index": self.names.traces, "_id": trace.trace_key}
+                if trace.version is not None:
+                    meta["if_seq_no"], meta["if_primary_term"] = trace.version
+                deletes.append(orjson.dumps({"delete": meta}) + b"\n")
+            conflicts = self._trace_ops(deletes, deleted, writes=False)
         if conflicts:
             raise ConflictError(
                 f"traces changed since they were read: {', '.join(conflicts)}; re-read and retry",
                 trace_keys=tuple(conflicts),
             )
+
+    def _trace_ops(self, ops: list[bytes], targets: Sequence[Trace], *, writes: bool) -> list[str]:
+        """Run trace writes or deletes; the keys that lost a race."""
+        conflicts: list[str] = []
+        for offset, items in self._bulk_all(ops):
+            for i, item in enumerate(items, start=offset):
+                trace, status = targets[i], item["status"]
+                if status == 409:
+                    conflicts.append(trace.trace_key)
+                elif status < 300:
+                    if writes:
+                        trace.version = (item["_seq_no"], item["_primary_term"])
+                elif writes or status != 404:  # already deleted is fine
+                    raise StoreError(
+                        f"Elasticsearch at {self.url} refused trace {trace.trace_key}: "
+                        f"{_item_reason(item)}"
+                    )
+        return conflicts
 
     # --- read path -------------------------------------------------------------------
     def _search(self, index: str, **kwargs: Any) -> dict:

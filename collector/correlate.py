@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from itertools import islice
 
 from collector.catalog import Catalog
 from collector.event import Event
@@ -346,22 +347,27 @@ class Correlator:
     def _shrink(self) -> None:
         """After a write everything is clean: drop idle traces, then the least recently used
         beyond the cap. Their IDs are remembered (bounded) so that a quick return finds the
-        stored copy by key."""
+        stored copy by key.
+
+        The victims are chosen in one pass and then removed: taking the oldest entry of a dict
+        one at a time walks over the dead slots earlier removals left at its front, which made
+        the spill path quadratic until the dict next resized."""
         horizon = time.monotonic() - self.idle_ttl_s
-        while self._live:
-            live = next(iter(self._live.values()))
-            if live.dirty:
+        excess = len(self._live) - self.max_in_flight
+        victims: list[_Live] = []
+        for live in self._live.values():
+            if live.dirty or (live.touched >= horizon and len(victims) >= excess):
                 break
-            if live.touched >= horizon and len(self._live) <= self.max_in_flight:
-                break
+            victims.append(live)
+        for live in victims:
             self._counts["expired" if live.touched < horizon else "evicted"] += 1
             self._forget(live)
             key = live.trace.trace_key
             for i in live.trace.ids:
                 self._evicted.pop(i, None)
                 self._evicted[i] = key
-            while len(self._evicted) > EVICTED_IDS:
-                del self._evicted[next(iter(self._evicted))]
+        for i in list(islice(self._evicted, max(0, len(self._evicted) - EVICTED_IDS))):
+            del self._evicted[i]
 
     # ------------------------------------------------------------------ time
 

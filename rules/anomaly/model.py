@@ -16,10 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sklearn.ensemble import IsolationForest
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import IsolationForest
 
 FORMAT = 1
 DAY_MS = 86_400_000
@@ -367,6 +370,9 @@ def _fit_forest(m: Model, t: np.ndarray, v: np.ndarray) -> None:
         return
     if len(x) > m.settings.max_train_rows:
         x = x[rng.choice(len(x), m.settings.max_train_rows, replace=False)]
+    # Imported here: scikit-learn takes ~1 s to import, and every `midwatch` command would pay it.
+    from sklearn.ensemble import IsolationForest
+
     forest = IsolationForest(n_estimators=50, max_samples=min(256, len(x)),
                              random_state=m.settings.seed).fit(x)
     raw = -forest.score_samples(x)

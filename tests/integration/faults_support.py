@@ -88,6 +88,17 @@ inputs:
     return path, port
 
 
+def kafka_config(work: Path, es_url: str, prefix: str, bootstrap: str, topic: str, *,
+                 max_poll_records: int = 500, batch: str = "{max_events: 500, flush_interval: 100ms}",
+                 ) -> tuple[Path, int]:
+    """A config consuming ``topic`` in the group ``<topic>-g`` from its earliest offset."""
+    return write_config(
+        work, es_url, prefix,
+        f"  - {{type: kafka, name: k, format: json, topics: [{topic}], group_id: {topic}-g, "
+        f"start_at: earliest, max_poll_records: {max_poll_records}}}",
+        batch=batch, extra_top=f"kafka: {{bootstrap: ['{bootstrap}']}}")
+
+
 class Collector:
     """``midwatch run`` as a child process, killed (never left behind) by ``close``."""
 

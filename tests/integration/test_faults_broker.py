@@ -16,11 +16,11 @@ from faults_support import (
     assert_exactly_once,
     assert_traces,
     count_events,
+    kafka_config,
     message_lines,
     own_instance,
     services,
     wait_for,
-    write_config,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -64,12 +64,8 @@ def test_broker_restart_resumes_from_committed_offsets(tmp_path, own_kafka, es, 
     admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
     admin.close()
     prefix = f"{es_index_prefix}broker"
-    config, port = write_config(
-        tmp_path, es_url, prefix,
-        f"  - {{type: kafka, name: k, format: json, topics: [{topic}], group_id: {topic}-g, "
-        f"start_at: earliest, max_poll_records: 200}}",
-        batch="{max_events: 300, flush_interval: 100ms}",
-        extra_top=f"kafka: {{bootstrap: ['{own_kafka}']}}")
+    config, port = kafka_config(tmp_path, es_url, prefix, own_kafka, topic, max_poll_records=200,
+                                batch="{max_events: 300, flush_interval: 100ms}")
     collector = Collector(config, port, tmp_path / "collector.log")
     try:
         produce(own_kafka, topic, 0, MESSAGES // 2)

@@ -16,6 +16,7 @@ from faults_support import (
     assert_exactly_once,
     assert_traces,
     count_events,
+    kafka_config,
     message_lines,
     wait_for,
     write_config,
@@ -104,11 +105,7 @@ def test_kafka_input_survives_kill_9(tmp_path, es, es_url, es_index_prefix, kafk
         kafka_producer.flush(timeout=15)
 
     prefix = f"{es_index_prefix}crashk"
-    config, port = write_config(
-        tmp_path, es_url, prefix,
-        f"  - {{type: kafka, name: k, format: json, topics: [{topic}], group_id: {topic}-g, "
-        f"start_at: earliest}}",
-        extra_top=f"kafka: {{bootstrap: ['{kafka_bootstrap}']}}")
+    config, port = kafka_config(tmp_path, es_url, prefix, kafka_bootstrap, topic)
     try:
         crash_and_recover(tmp_path, es, prefix, config, port, Feeder(produce))
     finally:

@@ -18,9 +18,9 @@ from faults_support import (
     assert_exactly_once,
     assert_traces,
     count_events,
+    kafka_config,
     message_lines,
     wait_for,
-    write_config,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -43,12 +43,9 @@ def test_two_processes_one_group_correlate_across_partitions(tmp_path, es, es_ur
         for k in range(2):
             work = tmp_path / f"p{k}"
             work.mkdir()
-            config, port = write_config(
-                work, es_url, prefix,
-                f"  - {{type: kafka, name: k, format: json, topics: [{topic}], "
-                f"group_id: {topic}-g, start_at: earliest, max_poll_records: 100}}",
-                batch="{max_events: 200, flush_interval: 100ms}",
-                extra_top=f"kafka: {{bootstrap: ['{kafka_bootstrap}']}}")
+            config, port = kafka_config(work, es_url, prefix, kafka_bootstrap, topic,
+                                        max_poll_records=100,
+                                        batch="{max_events: 200, flush_interval: 100ms}")
             procs.append(Collector(config, port, work / "collector.log"))
 
         def output() -> str:

@@ -24,9 +24,10 @@ from collector.config import Config, FileInput, KafkaInput, OtlpInput, StdinInpu
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
-from collector.spool import Spool
+from collector.spool import Spool, SpoolError
 from collector.store.base import Store
 from collector.trace_repair import TraceRepair
+from collector.yamlconf import ConfigError
 
 log = logging.getLogger("midwatch.service")
 
@@ -86,6 +87,13 @@ def build_correlator(config: Config, store: Store) -> Correlating | None:
                       max_in_flight=c.max_in_flight, idle_ttl_ms=c.idle_ttl_ms)
 
 
+def open_spool(config: Config) -> Spool:
+    try:
+        return Spool(config.collector.spool.dir, config.collector.spool.max_bytes)
+    except SpoolError as exc:
+        raise ConfigError(config.file, None, "collector.spool.dir", str(exc)) from None
+
+
 def build_repair(config: Config, store: Store, correlator: Correlating | None) -> TraceRepair | None:
     """Merging traces split across collectors (see ``collector.trace_repair``), next to the
     correlator whose catalog it shares; none without one."""
@@ -107,7 +115,7 @@ class Service:
         self.pipeline = Pipeline(store, self.queue, self.inputs, settings.batch,
                                  self.metrics, correlator,
                                  sweep_interval_ms=config.correlation.sweep_interval_ms,
-                                 spool=Spool(settings.spool.dir, settings.spool.max_bytes),
+                                 spool=open_spool(config),
                                  max_attempts=settings.max_attempts, store_ready=store_ready,
                                  repair=build_repair(config, store, correlator))
         self.api = Api(config.api, store, self.metrics) if with_api else None
@@ -174,6 +182,8 @@ class Service:
             worker.stop()
         if self.api is not None:
             self.api.close()
+        if self.pipeline.spool is not None:
+            self.pipeline.spool.close()
         self._print_progress(final=True)
 
     def _install_signals(self) -> None:

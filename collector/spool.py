@@ -16,6 +16,10 @@ on the next start) or a ``.tmp`` (deleted on open; its records were never acked,
 inputs read them again). A segment is deleted only after the store acknowledged all of it;
 a crash between the two writes it again, which deterministic event IDs make harmless.
 
+One collector process per spool directory: a second one would drain the first one's
+segments and reuse its sequence numbers, so the directory is locked (``flock``, released by
+the kernel even on ``kill -9``) and a second process is refused with a clear error.
+
 The cap (``max_bytes``) is checked before an append: once reached, ``full`` is True and the
 writer stops taking batches from the queue, so the inputs block or pause (backpressure);
 nothing is dropped. One batch may overshoot the cap, so a batch is never split.
@@ -24,6 +28,7 @@ nothing is dropped. One batch may overshoot the cap, so a batch is never split.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import logging
 import os
 from collections.abc import Sequence
@@ -57,6 +62,9 @@ class Spool:
     def __init__(self, directory: str | os.PathLike, max_bytes: int = DEFAULT_MAX_BYTES):
         self.directory = Path(directory)
         self.max_bytes = max_bytes
+        self._lock_fd: int | None = None
+        if self.directory.exists():
+            self._lock()
         for stale in self.directory.glob(f"*{SUFFIX}.tmp"):
             stale.unlink()  # never acked: its records are read again by the inputs
         self._segments: list[Segment] = sorted(
@@ -90,7 +98,7 @@ class Spool:
         lines.extend(orjson.dumps(to_doc(ev)) for ev in events)
         lines.extend(orjson.dumps(dataclasses.asdict(dl)) for dl in deadletters)
         body = b"\n".join(lines) + b"\n"
-        self.directory.mkdir(parents=True, exist_ok=True)  # on first use: most runs never spool
+        self._lock()  # creates the directory on first use: most runs never spool
         path = self.directory / f"{self._next:012d}{SUFFIX}"
         write_durably(path, body)
         segment = Segment(self._next, path, len(body))
@@ -98,6 +106,24 @@ class Spool:
         self._bytes += segment.nbytes
         self._next += 1
         return segment
+
+    def _lock(self) -> None:
+        if self._lock_fd is not None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise SpoolError(f"{self.directory}: in use by another collector process; give "
+                             f"each process its own collector.spool.dir") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # ---------------------------------------------------------------- drain
 

@@ -40,6 +40,7 @@ def test_reopened_spool_resumes_in_order_and_drops_unacked_temp_files(tmp_path):
     spool.append([event(1)], [])
     spool.append([event(2)], [])
     (tmp_path / "000000000002.seg.tmp").write_bytes(b"half a segm")  # killed mid-write
+    spool.close()  # the process is gone
 
     again = Spool(tmp_path)
     assert len(again) == 2 and not list(tmp_path.glob("*.tmp"))
@@ -65,4 +66,21 @@ def test_unreadable_segment_is_named_and_set_aside_not_deleted(tmp_path):
         spool.read(seg)
     bad = spool.set_aside(seg)
     assert bad.exists() and len(spool) == 0 and spool.nbytes == 0
+    spool.close()
     assert len(Spool(tmp_path)) == 0  # a set-aside segment is not drained again
+
+
+def test_a_second_process_on_the_same_directory_is_refused(tmp_path):
+    first = Spool(tmp_path)
+    first.append([event(1)], [])
+    with pytest.raises(SpoolError, match="in use by another collector process"):
+        Spool(tmp_path)
+    first.close()
+    assert len(Spool(tmp_path)) == 1  # released (the kernel also releases it on kill -9)
+
+
+def test_nothing_is_created_until_the_first_batch_is_spooled(tmp_path):
+    spool = Spool(tmp_path / "spool")
+    assert not (tmp_path / "spool").exists() and spool.oldest() is None
+    spool.append([event(1)], [])
+    assert (tmp_path / "spool").is_dir()

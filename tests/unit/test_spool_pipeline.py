@@ -143,7 +143,9 @@ def test_full_spool_stops_taking_batches_nothing_dropped(store, tmp_path):
 
 
 def test_spool_left_by_a_crash_is_drained_first_on_the_next_start(store, tmp_path):
-    Spool(tmp_path / "spool").append([event(1), event(2)], [])
+    crashed = Spool(tmp_path / "spool")
+    crashed.append([event(1), event(2)], [])
+    crashed.close()  # the process is gone
     q = ChunkQueue(2)
     acked: list[int] = []
     q.put(chunk(3, acked), threading.Event())

@@ -29,6 +29,7 @@ Each file runs on a fresh temporary SQLite store, so tests never touch real data
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,11 +85,11 @@ def run_file(path: str | Path) -> TestReport:
     top = Section(doc, (), doc.data, TOP_KEYS)
     base = Path(doc.file).parent
     files = [str(base / f) for f in top.str_list("rule_files", required=True)]
-    loaded = load_rules(files)
-    if loaded.errors:
-        raise loaded.errors[0]
     report = TestReport(doc.file)
     with tempfile.TemporaryDirectory(prefix="midwatch-rules-test-") as tmp:
+        loaded = _load_isolated(files, Path(tmp))
+        if loaded.errors:
+            raise loaded.errors[0]
         store = SQLiteStore(Path(tmp) / "test.sqlite")
         try:
             store.setup()
@@ -107,6 +108,23 @@ def run_file(path: str | Path) -> TestReport:
         finally:
             store.close()
     return report
+
+
+def _load_isolated(files: list[str], tmp: Path):
+    """Load the rules with stateful rule types (anomaly models) pointed into ``tmp``.
+
+    A rule test must leave nothing behind: an anomaly model trained on test input and saved in
+    the user's model directory would be picked up by a real run of a rule with the same name.
+    """
+    saved = os.environ.get("MIDWATCH_MODEL_DIR")
+    os.environ["MIDWATCH_MODEL_DIR"] = str(tmp / "models")
+    try:
+        return load_rules(files)
+    finally:
+        if saved is None:
+            del os.environ["MIDWATCH_MODEL_DIR"]
+        else:
+            os.environ["MIDWATCH_MODEL_DIR"] = saved
 
 
 def _write_input(store: SQLiteStore, doc: Doc, top: Section, base: Path) -> None:

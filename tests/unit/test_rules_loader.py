@@ -3,6 +3,7 @@ windows and templates as documented."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,15 @@ def test_packs_pass_their_rule_tests(capsys):
     assert len(tests) >= 8
     assert main(["rules", "test", *tests]) == 0
     assert f"{len(tests)} passed, 0 failed" in capsys.readouterr().out
+
+
+def test_rule_tests_keep_anomaly_models_in_their_temp_dir(tmp_path, monkeypatch, capsys):
+    models = tmp_path / "models"
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(models))
+    assert main(["rules", "test", str(PACKS / "tests" / "anomaly.yaml")]) == 0
+    assert "1 passed, 0 failed" in capsys.readouterr().out
+    assert not models.exists()
+    assert os.environ["MIDWATCH_MODEL_DIR"] == str(models)  # restored after the test run
 
 
 def test_rule_test_failure_prints_a_diff(tmp_path, capsys):

@@ -1,12 +1,14 @@
 """End-to-end file -> Elasticsearch events/s, next to its ceiling in the same run.
 
-Run: ``.venv/bin/python bench/e2e_bench.py [--lines 200000] [--profile]`` with Elasticsearch
+Run: ``.venv/bin/python bench/e2e_bench.py [--lines 200000] [--correlate] [--profile]`` with Elasticsearch
 at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 1. Generated logs of three platforms, one file each (Mule runtime, JSON lines, NGINX access
    logs with request IDs), read through the real collector service: file input with
    auto-detection, parse core, writer, ``ElasticsearchStore``; timed from start until the
-   store has acknowledged every event.
+   store has acknowledged every event. With ``--correlate`` the correlator runs too, as in
+   ``midwatch run``: the service then also upserts one trace document per message (ids, hops)
+   into the same Elasticsearch, work the ceiling does not do.
 2. The ceiling: the same events, prepared as documents before the clock starts, through the
    client's raw ``helpers.bulk`` into the same Elasticsearch (chunk 500 and 2000; the faster
    counts).
@@ -34,7 +36,7 @@ from collector.config import config_from_doc
 from collector.event import Event
 from collector.parse import parse_stream
 from collector.parsers.base import ParseContext
-from collector.service import Service
+from collector.service import Service, build_correlator
 from collector.yamlconf import loads
 
 MULE = ("{level:<5} 2024-03-01 10:{m:02d}:{s:02d},{ms:03d} [[MuleRuntime].uber.0{t}: "
@@ -81,7 +83,7 @@ def generate(logs: Path, lines: int, seed: int = 11) -> None:
 
 
 def end_to_end(url: str, logs: Path, workdir: Path, expected: int,
-               profile: bool) -> tuple[float, float]:
+               profile: bool, correlate: bool) -> tuple[float, float]:
     prefix = f"mwbench-e2e-{uuid.uuid4().hex[:6]}"
     text = f"""
 store:
@@ -95,7 +97,8 @@ inputs:
     config = config_from_doc(loads(text, "e2e-bench.yaml"))
     store = config.open_store()
     store.setup()
-    service = Service(config, store, with_api=False, progress_tty=False)
+    correlator = build_correlator(config, store) if correlate else None
+    service = Service(config, store, with_api=False, progress_tty=False, correlator=correlator)
     profiler = None
     if profile:
         from pyinstrument import Profiler
@@ -134,6 +137,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--profile", action="store_true", help="profile the end-to-end run")
+    ap.add_argument("--correlate", action="store_true",
+                    help="run the correlator too (trace upserts), as midwatch run does")
     args = ap.parse_args()
     url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
     with tempfile.TemporaryDirectory(prefix="mw-e2e-") as tmp:
@@ -148,14 +153,15 @@ def main() -> None:
                               if isinstance(x, Event))
         size = sum(p.stat().st_size for p in logs.iterdir())
         print(f"{args.lines:,} lines in 3 files, {size / 1e6:.1f} MB, {len(events):,} events")
-        e2e, cpu_us = end_to_end(url, logs, workdir, len(events), args.profile)
+        e2e, cpu_us = end_to_end(url, logs, workdir, len(events), args.profile, args.correlate)
         es = Elasticsearch(url, request_timeout=120)
         try:
             raw = {chunk: raw_bulk(es, events, chunk) for chunk in (500, 2_000)}
         finally:
             es.close()
     ceiling = max(raw.values())
-    print(f"end-to-end file -> ES: {e2e:,.0f} events/s; helpers.bulk chunk 500: "
+    what = "with correlation" if args.correlate else "events only"
+    print(f"end-to-end file -> ES ({what}): {e2e:,.0f} events/s; helpers.bulk chunk 500: "
           f"{raw[500]:,.0f}/s, chunk 2000: {raw[2_000]:,.0f}/s; ratio {e2e / ceiling:.2f} "
           f"(target >= 0.8); collector CPU {cpu_us:.1f} us/event")
 

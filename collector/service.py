@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from collector.api import Api
+from collector.catalog import load_catalog
 from collector.config import Config, FileInput, KafkaInput, OtlpInput, StdinInput
+from collector.correlate import Correlator
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
@@ -70,17 +72,9 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
     return inputs
 
 
-def build_correlator(config: Config, store: Store) -> Correlating | None:
-    """The correlator over the flow catalog; None while ``collector.correlate`` is absent
-    from this build (events are then stored without traces, and a warning says so)."""
-    try:
-        from collector.catalog import load_catalog
-        from collector.correlate import Correlator
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("collector.catalog", "collector.correlate"):
-            raise
-        log.warning("correlation is not part of this build; events are stored without traces")
-        return None
+def build_correlator(config: Config, store: Store) -> Correlating:
+    """The correlator over the flow catalog (flows: may be empty: events then join the
+    ``unknown`` flow and still correlate by their IDs)."""
     flows = config.section("flows")
     c = config.correlation
     return Correlator(load_catalog(flows.data, flows.doc, flows.path), store,

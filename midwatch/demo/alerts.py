@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from collector.event import ms_to_iso
 from collector.store.base import Store
 from rules.config import RulesConfig
 from rules.engine import Engine, Outcome
-from rules.notify.base import Notification
+from rules.notify.base import Notification, history_doc
 from rules.state import FIRING, RESOLVED
 
 STEP_MS = 5 * 60 * 1000  # the rule packs' shortest window and ``for``
@@ -35,11 +34,7 @@ class WouldPage:
 
     def submit(self, names: Sequence[str], n: Notification) -> None:
         self.count += 1
-        self.store.append_alert_history([{
-            "@timestamp": ms_to_iso(n.at_ms), "rule": n.rule, "state": WOULD_PAGE,
-            "action": n.action, "severity": n.severity, "value": n.value, "labels": n.labels,
-            "dedup_key": n.key, "summary": n.summary, "notifier": NO_NOTIFIER,
-        }])
+        self.store.append_alert_history([history_doc(n, WOULD_PAGE, n.at_ms, NO_NOTIFIER)])
 
 
 @dataclass

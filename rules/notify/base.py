@@ -185,19 +185,23 @@ class Worker:
             return
 
     def _record(self, n: Notification, state: str, attempts: int, error: str | None) -> None:
-        doc = {
-            "@timestamp": ms_to_iso(time.time_ns() // 1_000_000), "rule": n.rule,
-            "state": state, "action": n.action, "severity": n.severity, "value": n.value,
-            "labels": n.labels, "dedup_key": n.key, "summary": n.summary,
-            "notifier": self.notifier.name, "notifier_type": self.notifier.kind,
-            "attempts": attempts,
-        }
+        doc = history_doc(n, state, time.time_ns() // 1_000_000, self.notifier.name)
+        doc["notifier_type"], doc["attempts"] = self.notifier.kind, attempts
         if error:
             doc["error"] = error
         try:
             self.record([doc])
         except Exception as exc:
             log.error("cannot record %s of %s in alert history: %s", state, n.rule, exc)
+
+
+def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:
+    """One notification's alert-history document, as the Alerts board reads it."""
+    return {
+        "@timestamp": ms_to_iso(at_ms), "rule": n.rule, "state": state, "action": n.action,
+        "severity": n.severity, "value": n.value, "labels": n.labels, "dedup_key": n.key,
+        "summary": n.summary, "notifier": notifier,
+    }
 
 
 class Dispatcher:

@@ -6,8 +6,11 @@ the same run (these machines are noisy; absolute numbers alone mean little).
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from collections.abc import Sequence
+from pathlib import Path
 
 from elasticsearch import Elasticsearch, helpers
 
@@ -25,16 +28,32 @@ def cleanup(es: Elasticsearch, prefix: str) -> None:
         es.options(ignore_status=404).indices.delete_index_template(name=name)
 
 
-def raw_bulk(es: Elasticsearch, events: list[Event], chunk: int) -> float:
-    """helpers.bulk of prepared documents (built before the clock starts) into fresh indices."""
+def es_cpu_s() -> float | None:
+    """CPU seconds used so far by the local Elasticsearch started by services.sh (its pid file
+    under MIDWATCH_CACHE), or None when it is not that one: on a machine where the collector
+    and the store share the cores, the store's CPU per event is half of the story."""
+    home = Path(os.environ.get("MIDWATCH_CACHE", Path.home() / ".cache" / "midwatch"))
+    try:
+        pid = (home / "run" / "es.server.pid").read_text().strip()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def raw_bulk(es: Elasticsearch, events: list[Event], chunk: int,
+             traces: Sequence[dict] = ()) -> float:
+    """helpers.bulk of prepared documents (built before the clock starts) into fresh indices:
+    the events, and when given the trace documents (each once); events per second."""
     prefix = f"mwbench-raw-{uuid.uuid4().hex[:6]}"
     ElasticsearchStore(client=es, index_prefix=prefix).setup()
-    base = es_mappings.index_names(prefix).events
-    prepared = [{"_index": es_mappings.daily(base, e.timestamp_ms), "_id": e.id,
+    names = es_mappings.index_names(prefix)
+    prepared = [{"_index": es_mappings.daily(names.events, e.timestamp_ms), "_id": e.id,
                  "_source": to_doc(e)} for e in events]
+    prepared += [{"_index": names.traces, "_id": t["trace_key"], "_source": t} for t in traces]
     try:
         t = time.perf_counter()
-        ok, _ = helpers.bulk(es, prepared, chunk_size=chunk, stats_only=True)
-        return ok / (time.perf_counter() - t)
+        helpers.bulk(es, prepared, chunk_size=chunk, stats_only=True)
+        return len(events) / (time.perf_counter() - t)
     finally:
         cleanup(es, prefix)

@@ -35,6 +35,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -76,6 +77,10 @@ class Outcome(enum.Enum):
     GAVE_UP = "gave_up"  # asked to stop while the store kept failing
 
 
+# A batch's outcome is the worst of its steps'.
+_SEVERITY = [Outcome.STORED, Outcome.UNAVAILABLE, Outcome.GAVE_UP]
+
+
 @dataclass(slots=True)
 class _Batch:
     chunks: list[Chunk]
@@ -114,6 +119,8 @@ class Pipeline:
         self.batch, self.correlator = batch, correlator
         self.spool, self.max_attempts, self.repair = spool, max_attempts, repair
         self._store_up = threading.Event()
+        self._down_lock = threading.Lock()  # both write threads may find the store away
+        self._trace_writer = ThreadPoolExecutor(1, thread_name_prefix="trace-writer")
         # Not ready: the store was away when the service started; spool from the first batch.
         self._start_down = not store_ready and spool is not None
         self._store_up.set()
@@ -170,6 +177,12 @@ class Pipeline:
 
         Returns False when a batch could not be stored (nor spooled) before giving up.
         """
+        try:
+            return self._run(stop, inputs_done)
+        finally:
+            self._trace_writer.shutdown()
+
+    def _run(self, stop: threading.Event, inputs_done: Callable[[], bool]) -> bool:
         if self._start_down:
             self._store_down(stop)
         while True:
@@ -250,9 +263,10 @@ class Pipeline:
     def _store_down(self, stop: threading.Event) -> None:
         """Spool from now on, and probe the store in the background until it answers: the
         writer keeps spooling meanwhile instead of waiting out the store's retries."""
-        if not self._store_up.is_set():
-            return
-        self._store_up.clear()
+        with self._down_lock:
+            if not self._store_up.is_set():
+                return
+            self._store_up.clear()
         self.available.set(0)
         log.warning("store unavailable; spooling to disk", extra={"spool": str(self.spool.directory)})
         threading.Thread(target=self._probe, args=(stop,), name="store-probe", daemon=True).start()
@@ -306,19 +320,22 @@ class Pipeline:
     # ---------------------------------------------------------------- one batch
 
     def _write(self, batch: _Batch, stop: threading.Event) -> Outcome:
-        if self.correlator is not None and batch.events:
-            self.correlator.process(batch.events)
-        steps: list[tuple[str, Callable[[], None]]] = [
-            ("events", lambda: self._write_events(batch)),
-            ("deadletters", lambda: self._write_deadletters(batch)),
-        ]
+        """Events and dead letters in this thread; the correlator's trace writes meanwhile in
+        another: they depend only on ``process``, and two requests in flight let the store
+        work on both (one bulk request keeps one Elasticsearch write thread busy)."""
+        traces: Future[Outcome] | None = None
         if self.correlator is not None:
-            steps.append(("traces", self.correlator.flush))
-        for step, fn in steps:
-            outcome = self._retry(step, fn, batch, stop)
-            if outcome is not Outcome.STORED:
-                return outcome
-        return Outcome.STORED
+            if batch.events:
+                self.correlator.process(batch.events)
+            traces = self._trace_writer.submit(self._retry, "traces", self.correlator.flush,
+                                               batch, stop)
+        outcome = self._retry("events", lambda: self._write_events(batch), batch, stop)
+        if outcome is Outcome.STORED:
+            outcome = self._retry("deadletters", lambda: self._write_deadletters(batch),
+                                  batch, stop)
+        if traces is not None:
+            outcome = max(outcome, traces.result(), key=_SEVERITY.index)
+        return outcome
 
     def _write_events(self, batch: _Batch) -> None:
         if not batch.events:

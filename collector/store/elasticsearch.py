@@ -333,7 +333,8 @@ class ElasticsearchStore:
     def _sender(self) -> ThreadPoolExecutor:
         with self._sender_lock:
             if self._sender_pool is None:
-                self._sender_pool = ThreadPoolExecutor(1, thread_name_prefix="es-bulk")
+                # Two: the pipeline writes a batch's events and its traces at the same time.
+                self._sender_pool = ThreadPoolExecutor(2, thread_name_prefix="es-bulk")
             return self._sender_pool
 
     # --- write path ------------------------------------------------------------------

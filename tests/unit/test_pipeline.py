@@ -7,7 +7,9 @@ import threading
 
 import pytest
 
+from collector.catalog import empty_catalog
 from collector.config import Batch
+from collector.correlate import Correlator
 from collector.event import DeadLetter, Event
 from collector.inputs.base import Chunk, ChunkQueue
 from collector.metrics import Registry
@@ -130,3 +132,47 @@ def test_rejected_events_become_store_deadletters(store, monkeypatch):
     assert ok and p.dead.value("store_rejected") == 1
     (doc,) = [row[0] for row in sqlite3.connect(store.path).execute("SELECT doc FROM deadletter")]
     assert "store_rejected: mapper_parsing_exception" in doc and '"stage":"store"' in doc
+
+
+class SlowEventsStore(SQLiteStore):
+    """A real SQLite store whose event write waits (a while at most) for the trace write of the
+    same batch to begin, and notes whether it did."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.traces_started = threading.Event()
+        self.overlapped: list[bool] = []
+
+    def write_events(self, events):
+        self.overlapped.append(self.traces_started.wait(2.0))
+        return super().write_events(events)
+
+    def upsert_traces(self, traces, deleted=()):
+        self.traces_started.set()
+        return super().upsert_traces(traces, deleted)
+
+
+def test_trace_writes_run_alongside_the_event_write_and_acks_wait_for_both(tmp_sqlite_path):
+    store = SlowEventsStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        acked: list[int] = []
+
+        def ack():
+            store.refresh()
+            acked.append(len(store.get_traces_by_ids(["correlation:c-1"])))
+
+        linked = [Event(timestamp_ms=1_700_000_000_000 + n, dataset="generic.json",
+                        platform="generic", message=f"m{n}", id=f"id-{n}",
+                        ids=["correlation:c-1"], ingested_ms=1_700_000_000_000)
+                  for n in range(3)]
+        q = ChunkQueue(8)
+        assert q.offer(Chunk("rec", linked, 3, 100, ack=ack), 0)
+        pipeline = Pipeline(store, q, [Recorder()], QUICK, Registry(),
+                            Correlator(empty_catalog(), store))
+        assert pipeline.run(threading.Event(), lambda: True)
+        assert store.overlapped == [True], "the trace write started while events were written"
+        assert acked == [1], "the ack waited for the trace document"
+        assert pipeline.indexed.total() == 3
+    finally:
+        store.close()

@@ -70,7 +70,7 @@ class CollectorSettings:
     redaction: Redaction = Redaction()
     batch: Batch = Batch()
     # Chunks (each at most one read of an input) waiting for the writer; bounds memory.
-    queue_chunks: int = 16
+    queue_chunks: int = 64
     checkpoint_dir: str = "./var/checkpoints"
     state_dir: str = "./var"
     spool: Spool = Spool()
@@ -89,7 +89,7 @@ class FileInput:
     rescan_interval_ms: int = 5000
     # A record still open this long after the file stopped growing is emitted as it is.
     multiline_timeout_ms: int = 2000
-    read_chunk_bytes: int = 1024 * 1024
+    read_chunk_bytes: int = 128 * 1024
     max_line_bytes: int = 1024 * 1024
     type: str = "file"
 
@@ -286,7 +286,7 @@ def _collector(s: Section) -> CollectorSettings:
         batch=Batch(max_events=batch.number("max_events", 5000, minimum=1),
                     max_bytes=batch.size_bytes("max_bytes", "8MiB", minimum=1024),
                     flush_interval_ms=batch.duration_ms("flush_interval", "1s", minimum_ms=10)),
-        queue_chunks=s.number("queue_chunks", 16, minimum=1),
+        queue_chunks=s.number("queue_chunks", 64, minimum=1),
         checkpoint_dir=s.text("checkpoint_dir", "./var/checkpoints"),
         state_dir=s.text("state_dir", "./var"),
         spool=Spool(dir=spool.text("dir", "./var/spool"),
@@ -343,7 +343,7 @@ def _file_input(s: Section, name: str) -> FileInput:
         start_at=s.choice("start_at", ("beginning", "end"), "beginning"),
         rescan_interval_ms=s.duration_ms("rescan_interval", "5s", minimum_ms=100),
         multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
-        read_chunk_bytes=s.size_bytes("read_chunk_bytes", "1MiB", minimum=4096),
+        read_chunk_bytes=s.size_bytes("read_chunk_bytes", "128KiB", minimum=4096),
         max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
     )
 

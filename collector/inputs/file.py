@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from collector.config import FileInput as FileInputConfig
+from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
 from collector.metrics import Registry
@@ -57,6 +58,8 @@ class Tail:
     skip_from: tuple[int, int] | None = None
     last_data: float = field(default_factory=time.monotonic)
     draining: bool = False
+    # Time of the last event read from it: files are read oldest first (see FileInput.run).
+    event_ms: int = 0
 
     @property
     def key(self) -> str:
@@ -73,6 +76,10 @@ class Tail:
             offset, line = self.read_offset, self.line
         return FilePosition(self.start.source, self.start.dev, self.start.inode, offset, line,
                             self.generation)
+
+
+def _event_ms(tail: Tail) -> int:
+    return tail.event_ms
 
 
 def position_prefix(inode: int, generation: int) -> str:
@@ -105,12 +112,18 @@ class FileInput:
                 self.scan()
                 next_scan = time.monotonic() + self.cfg.rescan_interval_ms / 1000
             progressed = False
-            for tail in list(self.tails.values()):
+            # One chunk at a time from the file whose events are oldest: files of one period
+            # (systems logging the same messages) are then read side by side, so a catch-up
+            # sees a message's hops together instead of a read chunk of each file apart,
+            # and each trace is written once instead of once per file. Files caught up
+            # answer nothing and the next one is asked.
+            for tail in sorted(self.tails.values(), key=_event_ms):
                 chunk = self.read(tail)
                 if chunk is not None:
                     progressed = True
                     if not out.put(chunk, self._stop):
                         return
+                    break
             if not progressed:
                 self._stop.wait(IDLE_POLL_S)
 
@@ -303,5 +316,9 @@ class FileInput:
 
     def _chunk(self, tail: Tail, items: Output, records: int, nbytes: int) -> Chunk:
         position = tail.position()
+        for item in reversed(items):
+            if isinstance(item, Event):
+                tail.event_ms = item.timestamp_ms
+                break
         return Chunk(self.name, items, records, nbytes,
                      ack=lambda: self._ack(position, position.key))

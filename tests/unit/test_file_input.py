@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from collector.config import CollectorSettings, FileInput
 from collector.event import DeadLetter, Event
-from collector.inputs.base import Chunk, parse_context
+from collector.inputs.base import Chunk, ChunkQueue, parse_context
 from collector.inputs.checkpoint import CheckpointFile
 from collector.inputs.file import FileInput as FileTail
 from collector.metrics import Registry
@@ -204,3 +205,33 @@ def test_corrupt_checkpoint_is_an_error_naming_the_file(tmp_path, logs):
     (tmp_path / "ckpt" / "t.json").write_text("{not json")
     with pytest.raises(ValueError, match=r"t\.json: unreadable checkpoint"):
         make_input(tmp_path)
+
+
+def test_files_are_read_oldest_events_first(tmp_path, logs):
+    """Two systems' logs of the same hour, one far behind the other: once each file has shown
+    its time, the one whose events are older is read until it catches up, so the hops of a
+    message arrive together instead of a read chunk of each file apart."""
+    def lines(hour: int) -> str:
+        return "".join(orjson.dumps({"timestamp": f"2024-05-01T{hour:02d}:{n // 60:02d}:{n % 60:02d}Z",
+                                     "message": f"line {n} " + "x" * 80,
+                                     "correlationId": f"c-{hour}-{n}"}).decode() + "\n"
+                       for n in range(600))
+    (logs / "a-late.log").write_text(lines(11))
+    (logs / "b-early.log").write_text(lines(10))
+    inp = make_input(tmp_path, read_chunk_bytes=4096)
+    out = ChunkQueue(10_000)
+    thread = threading.Thread(target=inp.run, args=(out,), daemon=True)
+    thread.start()
+    hours: list[int] = []
+    while (chunk := out.get(1.0)) is not None:
+        stamps = {e.timestamp_ms // 3_600_000 % 24 for e in events([chunk])}
+        if stamps:
+            (hour,) = stamps
+            hours.append(hour)
+    inp.stop()
+    thread.join(5)
+    assert hours.count(10) > 5 and hours.count(11) > 5
+    # Each file's first chunk tells its time; after that every early chunk comes first.
+    first_late = hours.index(11)
+    rest = hours[first_late + 1:]
+    assert rest == sorted(rest), hours

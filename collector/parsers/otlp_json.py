@@ -94,6 +94,11 @@ def _get(d: dict, camel: str, snake: str) -> object:
     return d.get(snake) if value is None else value
 
 
+def _dict(value: object) -> dict:
+    """An object where one is expected; anything else (``"resource": true``) counts as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _list(d: dict, camel: str, snake: str) -> list:
     value = _get(d, camel, snake)
     return value if isinstance(value, list) else []
@@ -190,7 +195,7 @@ def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
     for rs in _list(obj, "resourceSpans", "resource_spans"):
         if not isinstance(rs, dict):
             continue
-        resource = attributes(_list(rs.get("resource") or {}, "attributes", "attributes"))
+        resource = attributes(_list(_dict(rs.get("resource")), "attributes", "attributes"))
         for ss in _list(rs, "scopeSpans", "scope_spans") or _list(rs, "instrumentationLibrarySpans",
                                                                     "instrumentation_library_spans"):
             if isinstance(ss, dict):
@@ -199,7 +204,7 @@ def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
     for rl in _list(obj, "resourceLogs", "resource_logs"):
         if not isinstance(rl, dict):
             continue
-        resource = attributes(_list(rl.get("resource") or {}, "attributes", "attributes"))
+        resource = attributes(_list(_dict(rl.get("resource")), "attributes", "attributes"))
         for sl in _list(rl, "scopeLogs", "scope_logs"):
             if isinstance(sl, dict):
                 events.extend(log_event(r, resource, ctx)

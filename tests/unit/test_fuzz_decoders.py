@@ -15,7 +15,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -141,6 +141,8 @@ json_values = st.recursive(
 
 @FUZZ
 @given(st.sampled_from(sorted(SIGNALS)), json_values)
+@example("/v1/logs", {"resourceLogs": [{"resource": True}]})  # found by this test
+@example("/v1/traces", {"resourceSpans": [{"resource": [1]}]})
 def test_otlp_json_of_any_shape(path, value):
     _receive(path, "application/json", orjson.dumps(value))
 

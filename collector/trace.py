@@ -80,7 +80,7 @@ class Trace:
     hop_count: int = 0
     error_count: int = 0
     retry_count: int = 0
-    stages: list[str] = field(default_factory=list)
+    stages: tuple[str, ...] = ()  # in the order reached; shared between traces (tracebuild)
     hops: list[Hop] = field(default_factory=list)
     last_error: dict | None = None  # {"class", "message", "stage"}
     sla_ms: int | None = None
@@ -134,7 +134,7 @@ class Trace:
             hop_count=d.get("hop_count", 0),
             error_count=d.get("error_count", 0),
             retry_count=d.get("retry_count", 0),
-            stages=list(d.get("stages", [])),
+            stages=tuple(d.get("stages", ())),
             hops=[Hop.from_doc(h) for h in d.get("hops", [])],
             last_error=d.get("last_error"),
             sla_ms=d.get("sla_ms"),

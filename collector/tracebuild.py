@@ -22,6 +22,20 @@ from collector.trace import Hop, Trace
 
 MAX_HOPS = 200
 MAX_ERROR_CHARS = 500
+# Distinct stage sequences shared between traces: a million in-flight traces hold a handful
+# of them (the flows' stages in the orders they are reached), and a tuple of their own each
+# cost 64 bytes a trace. Bounded: past the cap a new sequence is simply not shared.
+MAX_SHARED_STAGES = 10_000
+_shared_stages: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _share(stages: tuple[str, ...]) -> tuple[str, ...]:
+    found = _shared_stages.get(stages)
+    if found is not None:
+        return found
+    if len(_shared_stages) < MAX_SHARED_STAGES:
+        _shared_stages[stages] = stages
+    return stages
 
 
 def hop_from_event(ev: Event) -> Hop:
@@ -128,8 +142,7 @@ def merge(a: Trace, b: Trace, *, max_hops: int = MAX_HOPS) -> tuple[Trace, Trace
         keep.version = gone.version  # the same document: whichever copy came from the store
     if gone.status == "stuck":
         keep.status = "stuck"
-    old_stages = keep.stages + [s for s in gone.stages if s not in keep.stages]
-    keep.stages = old_stages
+    keep.stages = _share(keep.stages + tuple(s for s in gone.stages if s not in keep.stages))
     keep.started_ms = min(keep.started_ms, gone.started_ms)
     keep.last_seen_ms = max(keep.last_seen_ms, gone.last_seen_ms)
     _set_hops(keep, combined, max_hops)
@@ -152,8 +165,8 @@ def _set_hops(trace: Trace, hops: list[Hop], max_hops: int) -> None:
     trace.started_ms = min(trace.started_ms, hops[0].timestamp_ms)
     trace.last_seen_ms = max(trace.last_seen_ms, hops[-1].timestamp_ms)
     reached = [h.stage for h in hops if h.stage is not None]
-    stages = list(dict.fromkeys(reached))
-    trace.stages = stages + [s for s in trace.stages if s not in stages]
+    stages = tuple(dict.fromkeys(reached))
+    trace.stages = _share(stages + tuple(s for s in trace.stages if s not in stages))
     if len(hops) > max_hops:
         # The first hops say how it began, the last how it ends; a storm in between is
         # summarised by the counts.

@@ -75,7 +75,7 @@ def _trace(ds: Dataset, key: str, flow: str, hops: list[Event], status: str, sla
     ds.traces.append(Trace(
         trace_key=key, ids=sorted({i for h in hops for i in h.ids}), started_ms=start,
         last_seen_ms=last, flow=flow, partner=partner, status=status, ended_ms=ended,
-        hop_count=len(hops), error_count=len(failed), stages=[h.stage for h in hops if h.stage],
+        hop_count=len(hops), error_count=len(failed), stages=tuple(h.stage for h in hops if h.stage),
         hops=[Hop(h.stage, h.service, h.platform, h.timestamp_ms, h.outcome, h.id, h.action)
               for h in hops],
         last_error=({"class": failed[-1].error_class, "message": failed[-1].error_message,

@@ -151,7 +151,7 @@ def assert_expected(store: Store, *, swept: bool = False) -> dict[str, Trace]:
         t = got[key]
         if swept and status == "in_flight":
             status = "stuck"
-        assert (t.flow, t.status, t.stages) == (flow, status, stages), key
+        assert (t.flow, t.status, list(t.stages)) == (flow, status, stages), key
         times = [h.timestamp_ms for h in t.hops]
         assert times == sorted(times)
         assert t.hop_count == len(t.hops)
@@ -180,7 +180,7 @@ def test_events_correlate_into_the_expected_traces(store):
     assert store.get_trace("PO-2").trace_key == f"x12.st:{ACK}:17:0002"
     # the events were stored with the flow and stage the correlator gave them
     stored = store.trace_events(a)
-    assert [e.stage for e in stored] == a.stages
+    assert [e.stage for e in stored] == list(a.stages)
 
 
 def test_the_sweep_marks_overdue_traces_stuck_in_memory_and_in_the_store(store):

@@ -42,7 +42,7 @@ def test_out_of_order_hops_are_ordered_and_latency_recomputed():
     add_hops(t, [hop(2, "mule")])
     assert [h.stage for h in t.hops] == ["api", "mule", "erp"]
     assert [h.latency_ms for h in t.hops] == [None, 2000, 3000]
-    assert t.stages == ["api", "mule", "erp"]
+    assert t.stages == ("api", "mule", "erp")
     assert (t.started_ms, t.last_seen_ms, t.hop_count) == (T0, T0 + 5000, 3)
 
 

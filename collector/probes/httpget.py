@@ -22,6 +22,10 @@ class ProbeError(Exception):
     """The target did not answer usefully; the message says what happened."""
 
 
+class ProbeTimeout(ProbeError):
+    """The target did not answer within the probe's timeout (a ``timeout`` run in /metrics)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int
@@ -58,7 +62,8 @@ def get(http: urllib3.PoolManager, url: str, headers: dict[str, str], timeout_s:
         finally:
             resp.release_conn()
     except urllib3.exceptions.HTTPError as exc:
-        raise ProbeError(f"{method} {url}: {_reason(exc)}") from None
+        kind = ProbeTimeout if _timed_out(exc) else ProbeError
+        raise kind(f"{method} {url}: {_reason(exc)}") from None
     latency_ms = round((time.perf_counter() - start) * 1000)
     return Answer(resp.status, body[:max_bytes], latency_ms, truncated=len(body) > max_bytes)
 
@@ -75,6 +80,14 @@ def get_json(http: urllib3.PoolManager, url: str, headers: dict[str, str],
         return orjson.loads(answer.body)
     except orjson.JSONDecodeError as exc:
         raise ProbeError(f"GET {url}: not JSON ({exc})") from None
+
+
+def _timed_out(exc: Exception) -> bool:
+    # NewConnectionError (refused, unresolvable) derives from ConnectTimeoutError: not a timeout.
+    inner = getattr(exc, "reason", None)
+    return any(isinstance(e, (urllib3.exceptions.TimeoutError, TimeoutError))
+               and not isinstance(e, urllib3.exceptions.NewConnectionError)
+               for e in (exc, inner))
 
 
 def _reason(exc: Exception) -> str:

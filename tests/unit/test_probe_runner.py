@@ -7,9 +7,10 @@ import threading
 import time
 
 from collector.event import from_doc, to_doc
+from collector.metrics import Registry
 from collector.probes.config import ProbeSpec
 from collector.probes.reading import Growth, ProbeIdentity, Reading, to_event
-from collector.probes.runner import ProbeRunner, Scheduled, run_probe
+from collector.probes.runner import ProbeRunner, Scheduled, measure, run_probe
 from collector.store.base import Agg, Filter, MetricQuery
 from collector.store.sqlite import SQLiteStore
 
@@ -118,3 +119,69 @@ def test_a_slow_probe_never_holds_up_the_others(tmp_sqlite_path):
     assert by_probe["slow"] == (1, 1)
     assert slow.closed == 1 and fast.closed == 1
     store.close()
+
+
+class TimingOutProbe(FakeProbe):
+    def run(self, timeout_s: float) -> list[Reading]:
+        self.runs += 1
+        raise TimeoutError("timed out")
+
+
+def _metric_lines(text: str, name: str) -> dict[str, str]:
+    return {line.rsplit(" ", 1)[0]: line.rsplit(" ", 1)[1] for line in text.splitlines()
+            if line.startswith(name)}
+
+
+def test_runs_are_counted_in_the_service_registry_by_result(tmp_sqlite_path):
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    release = threading.Event()
+    ok, down, slow, hung = FakeProbe(), FakeProbe(fail="refused"), FakeProbe(block=release), \
+        TimingOutProbe()
+    runner = ProbeRunner([], store)
+    runner.items = [_item("ok", ok), _item("down", down), _item("slow", slow),
+                    _item("hung", hung)]
+    registry = Registry()
+    runner.expose_metrics(registry)
+    runner.expose_metrics(registry)  # again: same families, nothing doubled
+    before = time.time()
+    runner.start()
+    deadline = time.monotonic() + 10
+    while (ok.runs < 3 or runner.items[2].skipped < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    release.set()
+    runner.stop()
+    store.close()
+    text = registry.expose()
+
+    runs = _metric_lines(text, "midwatch_probe_runs_total{")
+    assert runs['midwatch_probe_runs_total{probe="ok",result="ok"}'] == str(ok.runs)
+    assert runs['midwatch_probe_runs_total{probe="ok",result="error"}'] == "0"
+    assert runs['midwatch_probe_runs_total{probe="down",result="error"}'] == str(down.runs)
+    assert runs['midwatch_probe_runs_total{probe="down",result="ok"}'] == "0"
+    assert runs['midwatch_probe_runs_total{probe="hung",result="timeout"}'] == str(hung.runs)
+    assert runs['midwatch_probe_runs_total{probe="slow",result="skipped_overrun"}'] == \
+        str(runner.items[2].skipped)
+    assert runs['midwatch_probe_runs_total{probe="slow",result="ok"}'] == "1"
+    assert {k.split('"')[1] for k in runs} == {"ok", "down", "slow", "hung"}  # config only
+    assert "# TYPE midwatch_probe_duration_seconds histogram" in text
+    counts = _metric_lines(text, "midwatch_probe_duration_seconds_count")
+    assert counts['midwatch_probe_duration_seconds_count{probe="ok"}'] == str(ok.runs)
+    assert counts['midwatch_probe_duration_seconds_count{probe="slow"}'] == "1"
+    last = _metric_lines(text, "midwatch_probe_last_success_timestamp_seconds{")
+    assert set(last) == {'midwatch_probe_last_success_timestamp_seconds{probe="ok"}',
+                         'midwatch_probe_last_success_timestamp_seconds{probe="slow"}'}
+    assert all(before <= float(v) <= time.time() for v in last.values())
+
+
+def test_a_run_is_ok_only_when_every_reading_is_and_a_timeout_says_so():
+    assert measure(_item("a", FakeProbe()), 0).result == "ok"
+    assert measure(_item("b", FakeProbe(fail="refused")), 0).result == "error"
+    assert measure(_item("c", TimingOutProbe()), 0).result == "timeout"
+
+    class EndpointDown(FakeProbe):  # probes such as http report the target down in a reading
+        def run(self, timeout_s: float) -> list[Reading]:
+            return [Reading("endpoint.up", 0, {"endpoint": "x"}, ok=False, error="refused")]
+
+    down = measure(_item("d", EndpointDown(), interval_ms=60_000), 0)
+    assert (down.result, [e.outcome for e in down.events]) == ("error", ["success", "failure"])

@@ -2,6 +2,10 @@
 
 Each check returns a one-line reason instead of raising, so one dead backend never hides the
 state of the others. Only backends the config actually names are checked.
+
+Each configured probe gets a ``probe`` row (target: the probe's name): it is run once, as
+``midwatch probes run --once`` would, with its timeout capped at ``TIMEOUT_S``; OK when every
+reading is. A ``probes:`` section that does not load is one FAIL row with the config error.
 """
 
 from __future__ import annotations
@@ -83,6 +87,42 @@ def _section_url(cfg: Config, name: str) -> str | None:
     return data.get("url") if isinstance(data, dict) else None
 
 
+def _probe(spec) -> tuple[bool, str]:
+    from collector.probes.runner import TIMEOUT, check
+
+    try:
+        run = check(spec)
+    except Exception as exc:  # a probe that cannot even be set up is a row, not a crash
+        return False, f"{spec.kind}: {type(exc).__name__}: {exc}"
+    where = f"{spec.kind} {run.events[0].host}"
+    failed = [e for e in run.events if e.outcome != "success"]
+    if not failed:
+        return True, f"{where}: {len(run.events)} readings in {run.seconds * 1000:.0f} ms"
+    first = failed[0]
+    why = first.error_message or first.message
+    if run.result == TIMEOUT:
+        why = f"timed out after {spec.timeout_ms / 1000:g}s: {why}"
+    more = f" (+{len(failed) - 1} more failed readings)" if len(failed) > 1 else ""
+    return False, f"{where}: {first.labels.get('probe.metric', '')}: {why}{more}"
+
+
+def _probe_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
+    """A row per enabled probe; none without ``probes:``; one FAIL row for a bad section."""
+    import dataclasses
+
+    from collector.probes.config import load_probes
+    from collector.yamlconf import ConfigError
+
+    try:
+        specs = load_probes(cfg)
+    except ConfigError as exc:
+        message = str(exc)
+        return [("probe", "probes:", lambda: (False, message))]
+    cap_ms = int(TIMEOUT_S * 1000)
+    capped = [dataclasses.replace(s, timeout_ms=min(s.timeout_ms, cap_ms)) for s in specs]
+    return [("probe", spec.name, lambda spec=spec: _probe(spec)) for spec in capped]
+
+
 def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
     """The (backend, target, check) rows this config calls for."""
     rows: list[tuple[str, str, Callable[[], tuple[bool, str]]]] = []
@@ -103,6 +143,7 @@ def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]
     if isinstance(smtp, dict) and smtp.get("host"):
         host, port = str(smtp["host"]), int(smtp.get("port", 25))
         rows.append(("smtp", f"{host}:{port}", lambda: _smtp(host, port)))
+    rows.extend(_probe_rows(cfg))
     return rows
 
 

@@ -91,6 +91,8 @@ class FileInput:
     multiline_timeout_ms: int = 2000
     read_chunk_bytes: int = 128 * 1024
     max_line_bytes: int = 1024 * 1024
+    # Parse in a child process (collector.inputs.parse_worker), off the writer's GIL.
+    parse_worker: bool = True
     type: str = "file"
 
 
@@ -297,7 +299,7 @@ def _collector(s: Section) -> CollectorSettings:
 
 _INPUT_KEYS = {
     "file": ("type", "name", "paths", "format", "mapping", "start_at", "rescan_interval",
-             "multiline_timeout", "read_chunk_bytes", "max_line_bytes"),
+             "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker"),
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
               "max_poll_records"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
@@ -345,6 +347,7 @@ def _file_input(s: Section, name: str) -> FileInput:
         multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
         read_chunk_bytes=s.size_bytes("read_chunk_bytes", "128KiB", minimum=4096),
         max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
+        parse_worker=s.flag("parse_worker", True),
     )
 
 

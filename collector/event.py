@@ -9,9 +9,10 @@ change for mappings, boards and rules, so bump ``SCHEMA_VERSION`` when you do.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import attrgetter
 
 SCHEMA_VERSION = 2  # 2: midwatch.probe.value (additive)
 
@@ -97,6 +98,14 @@ class Event:
         typed = f"{kind}:{text}"
         if typed not in self.ids:
             self.ids.append(typed)
+
+    def __reduce__(self) -> tuple[type[Event], tuple]:
+        """Pickled (to and from the parse worker) as its field values in order: half the
+        bytes and half the time of the default (a name -> value dict of the slots)."""
+        return Event, _event_values(self)
+
+
+_event_values = attrgetter(*(f.name for f in fields(Event)))
 
 
 def event_id(source: str, position: str, index: int = 0) -> str:

@@ -33,8 +33,10 @@ from collector.config import FileInput as FileInputConfig
 from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
+from collector.inputs.lines import LineReader
+from collector.inputs.parse_worker import ParseWorker, RemoteReader
 from collector.metrics import Registry
-from collector.parse import Output, SourceParser
+from collector.parse import Output
 from collector.parsers.base import ParseContext
 
 log = logging.getLogger("midwatch.inputs.file")
@@ -44,18 +46,13 @@ IDLE_POLL_S = 0.2
 
 @dataclass(slots=True)
 class Tail:
-    """One open file: bytes read so far, the partial line, and the parser's framing state."""
+    """One open file: where it came from, and the reader turning its bytes into events."""
 
     fh: BinaryIO
     path: str
     start: FilePosition
-    parser: SourceParser
-    read_offset: int = 0
-    line: int = 0
+    reader: LineReader | RemoteReader
     generation: int = 0
-    buf: bytes = b""
-    # Inside a line longer than the cap: bytes are skipped up to its newline.
-    skip_from: tuple[int, int] | None = None
     last_data: float = field(default_factory=time.monotonic)
     draining: bool = False
     # Time of the last event read from it: files are read oldest first (see FileInput.run).
@@ -67,13 +64,7 @@ class Tail:
 
     def position(self) -> FilePosition:
         """Where a restart must resume so that nothing not yet emitted is lost."""
-        held = self.parser.held_position()
-        if self.skip_from is not None:
-            offset, line = self.skip_from
-        elif held is not None:
-            offset, line = held[0], held[1] - 1  # held: the record's own (1-based) line
-        else:
-            offset, line = self.read_offset, self.line
+        offset, line = self.reader.resume_at()
         return FilePosition(self.start.source, self.start.dev, self.start.inode, offset, line,
                             self.generation)
 
@@ -98,6 +89,7 @@ class FileInput:
         self._ack_lock = threading.Lock()
         self._stop = threading.Event()
         self.tails: dict[str, Tail] = {}
+        self._worker: ParseWorker | None = None  # started with the first file (parse_worker)
         self._first_scan = True
         self._behind = metrics.gauge("midwatch_input_file_bytes_behind",
                                      "Bytes in tailed files not yet read.", ("input",))
@@ -135,6 +127,9 @@ class FileInput:
         for tail in self.tails.values():
             tail.fh.close()
         self.tails.clear()
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
 
     # ---------------------------------------------------------------- acknowledgements
 
@@ -184,7 +179,7 @@ class FileInput:
         behind = 0
         for tail in self.tails.values():
             try:
-                behind += max(0, os.fstat(tail.fh.fileno()).st_size - tail.read_offset)
+                behind += max(0, os.fstat(tail.fh.fileno()).st_size - tail.reader.read_offset)
             except OSError:
                 pass
         self._behind.set(behind, self.name)
@@ -208,24 +203,26 @@ class FileInput:
         else:
             start = FilePosition(path, st.st_dev, st.st_ino, 0, 0)
         fh.seek(start.offset)
-        self.tails[key] = Tail(fh=fh, path=path, start=start, parser=self._parser(start),
-                               read_offset=start.offset, line=start.line,
+        self.tails[key] = Tail(fh=fh, path=path, start=start, reader=self._reader(start),
                                generation=start.generation)
 
-    def _parser(self, pos: FilePosition) -> SourceParser:
-        return SourceParser(self.cfg.format, self.ctx, pos.source,
-                            position_prefix=position_prefix(pos.inode, pos.generation))
+    def _reader(self, pos: FilePosition) -> LineReader | RemoteReader:
+        spec = (self.cfg.format, pos.source, position_prefix(pos.inode, pos.generation),
+                pos.offset, pos.line, self.cfg.max_line_bytes)
+        if not self.cfg.parse_worker:
+            return LineReader.open(self.ctx, *spec)
+        if self._worker is None:
+            self._worker = ParseWorker(self.ctx, self.name)
+        return self._worker.reader(*spec)
 
     # ---------------------------------------------------------------- reading
 
     def read(self, tail: Tail) -> Chunk | None:
         """At most one chunk of one file; None when there was nothing to do."""
-        self.ctx.now_ms = now_ms()
-        if tail.parser.framer is not None:
-            tail.parser.framer.ingested_ms = self.ctx.now_ms
+        now = now_ms()
         try:
-            if os.fstat(tail.fh.fileno()).st_size < tail.read_offset:
-                return self._truncated(tail)
+            if os.fstat(tail.fh.fileno()).st_size < tail.reader.read_offset:
+                return self._truncated(tail, now)
             data = tail.fh.read(self.cfg.read_chunk_bytes)
         except OSError as exc:
             log.warning("read failed; dropping the file until it is seen again",
@@ -233,83 +230,33 @@ class FileInput:
             return self._finish(tail, [])
         if data:
             tail.last_data = time.monotonic()
-            items, records = self._lines(tail, data)
+            items, records = tail.reader.feed(data, now)
             return self._chunk(tail, items, records, len(data))
         idle = time.monotonic() - tail.last_data >= self.cfg.multiline_timeout_ms / 1000
         if not (idle or tail.draining):
             return None
-        items = self._flush_partial(tail)
+        items = tail.reader.flush(now)
         if tail.draining:
             return self._finish(tail, items)
         if not items:
             return None
         return self._chunk(tail, items, 0, 0)
 
-    def _lines(self, tail: Tail, data: bytes) -> tuple[Output, int]:
-        out: Output = []
-        records = 0
-        cap = self.cfg.max_line_bytes
-        if tail.skip_from is not None:
-            nl = data.find(b"\n")
-            if nl < 0:
-                tail.read_offset += len(data)
-                return out, 0
-            tail.read_offset += nl + 1  # the line itself was counted when it was cut
-            tail.skip_from = None
-            data = data[nl + 1:]
-        buf = tail.buf + data if tail.buf else data
-        start = 0
-        feed = tail.parser.feed
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            raw = buf[start:nl]
-            tail.line += 1
-            too_long = len(raw) > cap
-            text = (raw[:cap] if too_long else raw).decode("utf-8", errors="replace")
-            out.extend(feed(text.removesuffix("\r"), tail.read_offset, tail.line, too_long))
-            records += 1
-            tail.read_offset += nl + 1 - start
-            start = nl + 1
-        tail.buf = buf[start:]
-        if len(tail.buf) > cap:
-            line_start = (tail.read_offset, tail.line)
-            tail.line += 1
-            text = tail.buf[:cap].decode("utf-8", errors="replace")
-            out.extend(feed(text, tail.read_offset, tail.line, True))
-            records += 1
-            tail.read_offset += len(tail.buf)
-            tail.buf = b""
-            tail.skip_from = line_start
-        return out, records
-
-    def _flush_partial(self, tail: Tail) -> Output:
-        """The writer went quiet: a last line without its newline is a line, and an open
-        record is complete."""
-        out: Output = []
-        if tail.buf:
-            tail.line += 1
-            text = tail.buf.decode("utf-8", errors="replace").removesuffix("\r")
-            out.extend(tail.parser.feed(text, tail.read_offset, tail.line))
-            tail.read_offset += len(tail.buf)
-            tail.buf = b""
-        if tail.parser.held_position() is not None:
-            out.extend(tail.parser.flush())
-        return out
-
-    def _truncated(self, tail: Tail) -> Chunk:
+    def _truncated(self, tail: Tail, now: int) -> Chunk:
         log.info("file truncated in place (copytruncate); reading it again from the start",
                  extra={"input": self.name, "path": tail.path})
-        items = self._flush_partial(tail)
+        items = tail.reader.flush(now)
+        tail.reader.close()
         tail.generation += 1
         tail.fh.seek(0)
-        tail.read_offset, tail.line, tail.skip_from = 0, 0, None
-        tail.parser = self._parser(tail.position())
+        start = tail.start
+        tail.reader = self._reader(FilePosition(start.source, start.dev, start.inode, 0, 0,
+                                                tail.generation))
         return self._chunk(tail, items, 0, 0)
 
     def _finish(self, tail: Tail, items: Output) -> Chunk:
         tail.fh.close()
+        tail.reader.close()
         del self.tails[tail.key]
         key = tail.key
         return Chunk(self.name, items, 0, 0, ack=lambda: self._ack(None, key))

@@ -29,7 +29,17 @@ def json_line(n: int) -> str:
                          "message": f"line {n}", "correlationId": f"c-{n}"}).decode() + "\n"
 
 
+# Every test runs twice: parsing in the parse worker (the default) and in the process.
+MODE = {"parse_worker": True}
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["worker", "in-process"])
+def parse_mode(request, monkeypatch):
+    monkeypatch.setitem(MODE, "parse_worker", request.param)
+
+
 def make_input(tmp_path: Path, fmt: str = "json", **overrides) -> FileTail:
+    overrides.setdefault("parse_worker", MODE["parse_worker"])
     cfg = FileInput(name="t", paths=(str(tmp_path / "logs" / "*.log"),), format=fmt,
                     multiline_timeout_ms=10, **overrides)
     ctx = parse_context(CollectorSettings(), frozenset(), None)

@@ -29,7 +29,7 @@ from itertools import islice
 
 from collector.catalog import Catalog
 from collector.event import Event
-from collector.parsers.edi import ACK_SCOPE_LABEL
+from collector.parsers.edi import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL
 from collector.store.base import ConflictError, Store
 from collector.trace import Hop, Trace
 from collector.tracebuild import (
@@ -272,9 +272,11 @@ class Correlator:
         for ev in self._fanouts:
             self._counts["scope_acks"] += 1
             scope = set(ev.ids)
+            # Documents the same acknowledgement answered one by one keep their own answer.
+            answered = set(filter(None, ev.labels.get(ACK_EXCEPT_LABEL, "").split("\n")))
             for live in self._live.values():
                 t = live.trace
-                if scope.isdisjoint(t.ids):
+                if scope.isdisjoint(t.ids) or not answered.isdisjoint(t.ids):
                     continue
                 hop = hop_from_event(ev)  # one per trace: ordering sets its latency
                 if self._add_hop(live, hop):

@@ -18,10 +18,11 @@ reference (see ``collector.parsers.edi``):
 A CONTRL yields an event per UCM (the message it answers) and one for the UCI (the
 interchange). UCI echoes the subject interchange's own sender and recipient, so the pair is
 taken from it as written. Action codes (0083): 7 acknowledged, 4 rejected, 8 received (a
-delivery receipt, reported as ``delivered``). UCS/UCD errors become the error fields. A CONTRL
-with a UCI but no UCM answers the whole interchange (7: this level and the next lower one
-acknowledged; 4: this level and all lower levels rejected): with 7 or 4 its event is labelled
-``ack_scope: interchange`` and the correlator applies it to every trace holding its
+delivery receipt, reported as ``delivered``). UCS/UCD errors become the error fields. The UCI
+also answers every message of the interchange that no UCM answers (7: this level acknowledged
+and the lower levels too unless explicitly rejected; 4: this level and all lower levels
+rejected): with 7 or 4 its event is labelled ``ack_scope: interchange`` (and ``ack_except``:
+the messages its UCMs answer) and the correlator applies it to every other trace holding its
 ``edifact.unb`` ID.
 Envelope defects give failure events with ``error_class=validation``, never exceptions.
 """
@@ -34,12 +35,12 @@ from dataclasses import dataclass
 from collector.event import Event, Record
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.edi import (
-    ACK_SCOPE_LABEL,
     DIRECTION_ACTION,
     Parties,
     direction,
     mark_invalid,
     partner,
+    scope_ack,
 )
 from collector.parsers.fields import set_label
 from collector.timeparse import civil_to_ms
@@ -473,11 +474,18 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
     if uci is None:
         return [mark_invalid(_new_event(ic), "CONTRL without a UCI segment: nothing is "
                                              "acknowledged", ENVELOPE_ERROR)]
-    if len(events) == 1 and uci.labels.get("edifact_ack_action") in _WHOLE_INTERCHANGE:
-        # No UCM: the UCI acknowledges (7) or rejects (4) every message of the interchange,
-        # and the correlator applies it to each trace holding this edifact.unb ID.
-        set_label(uci, ACK_SCOPE_LABEL, "interchange")
-        uci.message += "; no UCM segments: applies to every message of the interchange"
+    if uci.labels.get("edifact_ack_action") in _WHOLE_INTERCHANGE:
+        # 7: this level acknowledged and the lower levels too unless explicitly rejected;
+        # 4: this level and all lower levels rejected. So the UCI answers every message of
+        # the interchange that no UCM answers, and the correlator applies it to each trace
+        # holding this edifact.unb ID except those.
+        answered = [ev.ids[0] for ev in events if ev is not uci]
+        if not answered:
+            scope_ack(uci, "interchange", [])
+            uci.message += "; no UCM segments: applies to every message of the interchange"
+        elif scope_ack(uci, "interchange", answered):
+            uci.message += (f"; applies to the messages of the interchange not answered one by "
+                            f"one ({len(answered)} are)")
     for ev in events:
         ev.message_id = ev.ids[0]
     return events

@@ -21,8 +21,11 @@ own control numbers are labels, because as IDs they would merge the traces of ev
 acknowledgement answers. Many partners send group-level acknowledgements only (AK1 and AK9,
 no AK2 loops): that AK9 answers every set of the group, so its event is labelled
 ``ack_scope: group`` and the correlator applies it to every trace holding its ``x12.gs`` ID
-(the AK901 code decides as for a set: A/E acknowledged, P/R/M/W/X rejected). A TA1 links to
-the original ``x12.isa`` the same way.
+(the AK901 code decides as for a set: A/E acknowledged, P/R/M/W/X rejected). Partners that
+list only the sets in error (AK2 loops for some sets, AK902 counting more) answer the others
+with the AK9 too: one more event, ``ack_scope: group`` with ``ack_except`` naming the listed
+sets, settles them (A/E/P: acknowledged, since P means the listed sets were rejected; R/M/W/X:
+rejected). A TA1 links to the original ``x12.isa`` the same way.
 
 Envelope defects (missing trailers, control numbers or counts that disagree, truncated or
 inconsistent ISA) become failure events with ``error_class=validation`` and a reason naming
@@ -32,17 +35,18 @@ the segment, what was expected and what was found; they never raise.
 from __future__ import annotations
 
 import re
+from copy import copy
 from dataclasses import dataclass, field
 
 from collector.event import Event, Record
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.edi import (
-    ACK_SCOPE_LABEL,
     DIRECTION_ACTION,
     Parties,
     direction,
     mark_invalid,
     partner,
+    scope_ack,
 )
 from collector.parsers.fields import set_label
 from collector.timeparse import civil_to_ms
@@ -492,14 +496,13 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
     functional_id = original_gs = ""
     current: tuple[str, str] | None = None
     details: list[str] = []
-    answered_sets = 0
+    answered: list[str] = []  # x12.st IDs of the sets answered one by one (AK2..AK5)
     for seg in body:
         tag = seg[0]
         if tag == "AK1":
             functional_id, original_gs = _el(seg, 1), _el(seg, 2)
         elif tag == "AK2":
             current, details = (_el(seg, 1), _el(seg, 2)), []
-            answered_sets += 1
         elif tag in ("AK3", "IK3"):
             details.append(_segment_error(seg))
         elif tag in ("AK4", "IK4"):
@@ -508,6 +511,7 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
             set_id, original_st = current
             ev = _ack_event(_el(seg, 1), ic, ack, ack_type, ack_control)
             ev.add_id("x12.st", f"{original}:{original_gs}:{original_st}")
+            answered.append(ev.ids[-1])
             ev.add_id("x12.gs", f"{original}:{original_gs}")
             _ack_errors(ev, _codes(seg, 2, 6, _SET_ERRORS), details)
             ev.message = (f"X12 {ack_type} from {ic.parties.sender}: {set_id} ST02 "
@@ -526,12 +530,14 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
                           f" {_el(seg, 2) or '?'} included)")
             set_label(ev, "x12_functional_id", functional_id)
             set_label(ev, "x12_gs06", original_gs)
-            if not answered_sets:
+            events.append(ev)
+            if not answered:
                 # No AK2 loops: the AK9 answers every set of the group at once, and the
                 # correlator applies it to each trace holding this x12.gs ID.
-                set_label(ev, ACK_SCOPE_LABEL, "group")
+                scope_ack(ev, "group", [])
                 ev.message += "; no AK2 loops: applies to every set of the group"
-            events.append(ev)
+            elif (rest := _rest_of_group(seg, answered, ev, ic.parties.sender)) is not None:
+                events.append(rest)
     if not events:
         ev = _document(ack_type, ack_control, body, ic, ack)
         return [mark_invalid(ev, f"{ack_type} ST02 {ack_control} has no AK5/IK5 or AK9 "
@@ -539,6 +545,41 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
     for ev in events:
         ev.message_id = ev.ids[0]
     return events
+
+
+def _rest_of_group(ak9: list[str], answered: list[str], group: Event, sender: str,
+                   ) -> Event | None:
+    """The sets of the group this 997/999 does not answer one by one, answered by its AK9:
+    accepted unless the group was rejected (P, partially accepted, means the sets it lists
+    as rejected were; the others were not). None when the AK2 loops cover the whole group.
+
+    Many partners list only the sets in error; without this their other sets would wait for
+    an answer that has already come."""
+    included = _el(ak9, 2)
+    if included.isdigit() and len(answered) >= int(included):
+        return None
+    status = _el(ak9, 1)
+    effective = "A" if status in ("A", "E", "P") else status
+    rest = copy(group)
+    rest.labels = dict(group.labels)
+    rest.ids = list(group.ids)
+    rest.action, rest.outcome, rest.level = _ACK_STATUS.get(
+        effective, ("acknowledged", "unknown", "warn"))
+    if rest.outcome == "success":  # the group's errors are about the sets it lists
+        rest.error_type = rest.error_code = rest.error_message = rest.error_class = None
+    set_label(rest, "x12_ack_status", effective)
+    words = _STATUS_WORDS.get(effective, "status " + effective)
+    gs06 = group.labels.get("x12_gs06", "?")
+    functional_id = group.labels.get("x12_functional_id", "?")
+    if not scope_ack(rest, "group", answered):
+        group.message += (f"; {len(answered)} sets answered one by one, too many to list: "
+                          f"the others of the group are not settled by this AK9")
+        return None
+    rest.message = (f"X12 {group.labels['x12_ack_type']} from {sender}: the sets of group "
+                    f"{functional_id} "
+                    f"GS06 {gs06} not answered one by one {words} (AK9 {status}, "
+                    f"{len(answered)} answered one by one)")
+    return rest
 
 
 def _ack_errors(ev: Event, codes: list[str], details: list[str]) -> None:

@@ -165,3 +165,47 @@ def test_an_ack_in_the_same_batch_as_its_documents(store):
     correlator = Correlator(CATALOG, store)
     feed(correlator, store, parsed(orders("1003", 2) + group_ack("1003", "E", 2), "mixed.edi"))
     assert set(by_order(all_traces(store)).values()) == {"acknowledged"}
+
+
+def errors_only_ack(gs06: str, rejected: list[int], count: int) -> str:
+    """A 997 that lists only the sets in error (AK2 loops), AK9 P for the group."""
+    body = ["ST*997*0001", f"AK1*PO*{gs06}"]
+    for n in rejected:
+        body += [f"AK2*850*{n:04d}", "AK3*PO1*3**8", "AK5*R*5"]
+    body += [f"AK9*P*{count}*{count}*{count - len(rejected)}", f"SE*{len(body) + 2}*0001"]
+    return x12(PARTNER, US, f"{int(gs06) + 500:09d}", "FA", f"{int(gs06) + 500}", [body],
+               newlines=True)
+
+
+def test_a_997_listing_only_rejected_sets_acknowledges_the_others(store):
+    correlator = Correlator(CATALOG, store, max_in_flight=2)  # most traces only in the store
+    feed(correlator, store, parsed(orders("1004", 4), "out.edi"))
+    store.refresh()
+    acks = parsed(errors_only_ack("1004", [2], 4), "in.edi")
+    assert [(e.action, e.labels.get("ack_scope")) for e in acks] == [
+        ("rejected", None), ("acknowledged", None), ("acknowledged", "group")]
+    feed(correlator, store, acks)
+    assert by_order(all_traces(store)) == {"PO-1004-1": "acknowledged", "PO-1004-2": "rejected",
+                                           "PO-1004-3": "acknowledged",
+                                           "PO-1004-4": "acknowledged"}
+    assert correlator.stats()["scope_ack_hops"] == 3
+
+    # Replayed (a restart re-reads it): nothing changes, the rejected set stays rejected.
+    again = Correlator(CATALOG, store)
+    feed(again, store, parsed(errors_only_ack("1004", [2], 4), "in.edi"))
+    got = all_traces(store)
+    assert by_order(got)["PO-1004-2"] == "rejected"
+    assert got[f"x12.st:{US}>{PARTNER}:1004:0002"].hop_count == 2
+
+
+def test_a_contrl_rejecting_one_message_acknowledges_the_others(store):
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, parsed(edifact_orders("ICR9", 3), "out.edi"))
+    segs = [f"UNB+UNOC:3+{EU_SUPPLIER}:14+{EU_US}:14+240301:1015+CICR9",
+            "UNH+1+CONTRL:D:3:UN", f"UCI+ICR9+{EU_US}:14+{EU_SUPPLIER}:14+7",
+            "UCM+2+ORDERS:D:96A:UN+4+13", "UNT+4+1", "UNZ+1+CICR9"]
+    acks = parsed("UNA:+.? '" + "'".join(segs) + "'\n", "in.edi")
+    assert [e.labels.get("ack_scope") for e in acks] == ["interchange", None]
+    feed(correlator, store, acks)
+    assert by_order(all_traces(store)) == {"PO-ICR9-1": "acknowledged", "PO-ICR9-2": "rejected",
+                                           "PO-ICR9-3": "acknowledged"}

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from collector.config import Config, config_from_doc
@@ -62,3 +67,34 @@ class Running:
         assert not self.thread.is_alive(), "service did not stop within 30 s"
         self.store.close()
         return self.exit_code
+
+
+def run_cli_until(argv: Sequence[str], done: Callable[[], bool], *, timeout_s: float = 30,
+                  env: dict[str, str] | None = None, cwd: Path | None = None,
+                  poll_s: float = 0.5) -> tuple[int, str]:
+    """Run ``midwatch ARGV`` as its own process until ``done()`` holds or the time is up,
+    then stop it with SIGTERM as an operator or a supervisor would: (exit status, stderr).
+    The caller asserts on ``done``'s state itself, with the stderr to show why it failed."""
+    proc = subprocess.Popen([sys.executable, "-m", "midwatch.cli", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd,
+                            env={**os.environ, **(env or {})})
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not done():
+            time.sleep(poll_s)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err.decode(errors="replace")
+
+
+def scrape(port: int) -> str:
+    """``/metrics`` of a service on this port, or "" while it is not answering yet."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return ""

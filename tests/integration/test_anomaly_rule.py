@@ -4,16 +4,12 @@ explains itself, resolves when traffic is back, and keeps a new flow in cold sta
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_runner import run_cli_until, scrape
 
 from collector.event import Event, event_id
 from collector.store.base import Store
@@ -161,28 +157,19 @@ inputs:
 api: {{listen: "127.0.0.1:{port}"}}
 rules: {{paths: ["{tmp_path / 'rules.yaml'}"], interval: 1s}}
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "midwatch.cli", "run", "-c", str(config)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    want = ('midwatch_anomaly_duration_seconds_count{phase="train",rule="vol"}',
+            'midwatch_anomaly_duration_seconds_count{phase="score",rule="vol"}')
     text = ""
-    try:
-        deadline = time.monotonic() + 45
-        want = ('midwatch_anomaly_duration_seconds_count{phase="train",rule="vol"}',
-                'midwatch_anomaly_duration_seconds_count{phase="score",rule="vol"}')
-        while time.monotonic() < deadline and not all(w in text for w in want):
-            time.sleep(0.5)
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    text = r.read().decode()
-            except OSError:
-                continue
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert all(w in text for w in want), err.decode()[-2000:]
+
+    def timed_both() -> bool:
+        nonlocal text
+        text = scrape(port) or text
+        return all(w in text for w in want)
+
+    code, err = run_cli_until(["run", "-c", str(config)], timed_both, timeout_s=45)
+    assert all(w in text for w in want), err[-2000:]
     assert 'midwatch_anomaly_series{phase="train",rule="vol"} 0' in text  # nothing ingested
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert code == 0, err[-2000:]
 
 
 def _free_port() -> int:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from service_runner import Running, es_config
+from service_runner import Running, es_config, run_cli_until
 
 from collector.event import Event
 from collector.parse import parse_stream
@@ -79,21 +75,10 @@ def test_midwatch_run_stops_cleanly_on_sigterm(tmp_path, es, es_url, es_index_pr
     es_config(tmp_path, es_url, prefix,
               f"  - {{type: file, name: logs, paths: ['{tmp_path}/logs/*.log']}}",
               extra='api: {listen: "127.0.0.1:0"}')
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "midwatch.cli", "run", "-c", str(tmp_path / "midwatch.yaml")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])})
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and count_events(es, prefix) < expected:
-            time.sleep(0.3)
-        proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, stderr.decode()[-2000:]
+    code, logs = run_cli_until(["run", "-c", str(tmp_path / "midwatch.yaml")],
+                               lambda: count_events(es, prefix) >= expected, cwd=tmp_path,
+                               env={"PYTHONPATH": str(Path(__file__).parents[2])}, poll_s=0.3)
+    assert code == 0, logs[-2000:]
     assert count_events(es, prefix) == expected
-    logs = stderr.decode()
     assert '"msg":"stopping: finishing the current batch"' in logs
     assert '"msg":"progress"' in logs  # the final figures, as JSON (stderr is not a TTY)

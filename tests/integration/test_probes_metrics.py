@@ -3,15 +3,11 @@ port), and ``/metrics`` of a real ``midwatch run`` process with a probe configur
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 from probe_targets import free_port
+from service_runner import run_cli_until, scrape
 
 from collector.config import config_from_doc
 from collector.metrics import Registry
@@ -80,27 +76,16 @@ probes:
   - {{name: broker, kind: rabbitmq, url: "{rabbitmq_url}", username: guest,
      password: "${{RABBITMQ_PASSWORD}}", interval: 1s, timeout: 1s}}
 """)
-    proc = subprocess.Popen([sys.executable, "-m", "midwatch.cli", "run", "-c", str(config)],
-                            env={**os.environ, "RABBITMQ_PASSWORD": "guest"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     samples: dict[str, float] = {}
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-                    samples = _samples(r.read().decode())
-            except OSError:
-                pass
-            if samples.get('midwatch_probe_runs_total{probe="broker",result="ok"}', 0) >= 2:
-                break
-            time.sleep(0.5)
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+
+    def two_runs() -> bool:
+        samples.update(_samples(scrape(port)))
+        return samples.get('midwatch_probe_runs_total{probe="broker",result="ok"}', 0) >= 2
+
+    code, err = run_cli_until(["run", "-c", str(config)], two_runs,
+                           env={"RABBITMQ_PASSWORD": "guest"})
     assert samples.get('midwatch_probe_runs_total{probe="broker",result="ok"}', 0) >= 2, \
-        err.decode()[-2000:]
+        err[-2000:]
     assert samples['midwatch_probe_duration_seconds_count{probe="broker"}'] >= 2
     assert 'midwatch_probe_last_success_timestamp_seconds{probe="broker"}' in samples
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert code == 0, err[-2000:]

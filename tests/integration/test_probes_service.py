@@ -3,13 +3,9 @@ readings reach the store on their interval, both stop cleanly, ``--once`` prints
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 from probe_targets import free_port, http_server
+from service_runner import run_cli_until
 
 from collector.store.base import Filter, MetricQuery
 from collector.store.sqlite import SQLiteStore
@@ -53,26 +49,18 @@ def test_probes_run_on_their_interval_until_stopped(tmp_path, command):
     with http_server({"/health": (200, b"UP", None)}) as port:
         config = _config(tmp_path, port, free_port())
         argv = [a.format(config=config) for a in command]
-        proc = subprocess.Popen([sys.executable, "-m", "midwatch.cli", *argv],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 30
-            counts: dict = {}
-            while time.monotonic() < deadline:
-                if (tmp_path / "mw.sqlite").exists():
-                    counts = _up_counts(tmp_path / "mw.sqlite")
-                    if counts.get(("health", "success"), 0) >= 3:
-                        break
-                time.sleep(0.5)
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-    assert counts.get(("health", "success"), 0) >= 3, err.decode()[-2000:]
+        counts: dict = {}
+
+        def three_up() -> bool:
+            if (tmp_path / "mw.sqlite").exists():
+                counts.update(_up_counts(tmp_path / "mw.sqlite"))
+            return counts.get(("health", "success"), 0) >= 3
+
+        code, err = run_cli_until(argv, three_up)
+    assert counts.get(("health", "success"), 0) >= 3, err[-2000:]
     assert counts.get(("gone", "failure"), 0) >= 2
     assert ("health", "failure") not in counts and ("gone", "success") not in counts
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert code == 0, err[-2000:]
 
 
 def test_probes_run_once_prints_a_table_and_fails_on_a_failure(tmp_path, capsys):

@@ -10,6 +10,7 @@ the Grafana boards has data (``midwatch dashboards verify``).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import tempfile
 from pathlib import Path
@@ -45,7 +46,7 @@ def demo(args: argparse.Namespace) -> int:
     except (ConfigError, StoreError) as exc:
         print(f"midwatch demo: {exc}", file=sys.stderr)
         return 2
-    cfg = r.config
+    cfg = shlex.quote(str(r.config))  # printed as commands to paste into a shell
     print(f"collected {r.events} events ({r.dead_letters} dead letters) in {r.seconds:.1f}s; "
           f"config: {cfg}")
     print(f"{r.broker_lines} Kafka and RabbitMQ broker log lines; {r.probe_readings} probe "
@@ -60,7 +61,7 @@ def demo(args: argparse.Namespace) -> int:
     print("\n".join(r.summary))
     for title, t in (("failed", r.failed), ("stuck", r.stuck)):
         if t is not None:
-            print(f"\n--- a {title} message: midwatch trace {t.trace_key} -c {cfg}")
+            print(f"\n--- a {title} message: midwatch trace {shlex.quote(t.trace_key)} -c {cfg}")
             print(render_trace(t))
     h = r.history
     if h is not None:
@@ -75,7 +76,8 @@ def demo(args: argparse.Namespace) -> int:
         print(f"  {line}")
     print("\nnext:")
     if r.failed is not None:
-        print(f"  midwatch trace {r.failed.trace_key} -c {cfg}     # one message, hop by hop")
+        print(f"  midwatch trace {shlex.quote(r.failed.trace_key)} -c {cfg}     # one message, "
+              "hop by hop")
     print(f"  midwatch traces --status stuck -c {cfg}")
     print(f"  midwatch traces --status failed -c {cfg}")
     if r.rejected:

@@ -36,12 +36,16 @@ START = None
 _STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: "timeout",
                  504: "timeout", 400: "validation", 413: "validation", 415: "validation",
                  422: "validation", 502: "connectivity", 503: "connectivity"}
+# The inside of a double-quoted field with backslash escapes, written as runs of plain
+# characters between escapes: the same matches as ``(?:[^"\\]|\\.)*`` at less than half the
+# cost, which counts because every NGINX line is matched twice (detection, then parsing).
+_QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 _COMBINED = re.compile(
-    r'(?P<addr>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
-    r'(?P<status>\d{3}) (?P<bytes>\d+|-)(?: "(?P<referer>(?:[^"\\]|\\.)*)" '
-    r'"(?P<agent>(?:[^"\\]|\\.)*)")?(?P<rest>.*)$')
-_PAIR = re.compile(r'([\w.-]+)=("(?:[^"\\]|\\.)*"|\S+)')
-_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|(\S+)')
+    rf'(?P<addr>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>{_QUOTED})" '
+    rf'(?P<status>\d{{3}}) (?P<bytes>\d+|-)(?: "(?P<referer>{_QUOTED})" '
+    rf'"(?P<agent>{_QUOTED})")?(?P<rest>.*)$')
+_PAIR = re.compile(rf'([\w.-]+)=("{_QUOTED}"|\S+)')
+_TOKEN = re.compile(rf'"({_QUOTED})"|(\S+)')
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")

@@ -55,6 +55,18 @@ def _service_down(what: str, address: str, exc: BaseException) -> None:
 # ---------------------------------------------------------------- names and files
 
 
+@pytest.fixture(autouse=True)
+def _secrets_stay_in_their_test():
+    """Secrets loaded by a test are masked in all later output of the process: a test's
+    ``password: a`` would turn every "a" of a later test's error message into ***, so each
+    test's secrets are forgotten when it ends."""
+    from collector import yamlconf
+
+    before = set(yamlconf._SECRETS)
+    yield
+    yamlconf._SECRETS.intersection_update(before)
+
+
 @pytest.fixture
 def unique_name() -> str:
     """A fresh lowercase name, valid as an Elasticsearch index and a Kafka topic."""

@@ -34,10 +34,19 @@ def es_cpu_s() -> float | None:
     and the store share the cores, the store's CPU per event is half of the story."""
     home = Path(os.environ.get("MIDWATCH_CACHE", Path.home() / ".cache" / "midwatch"))
     try:
-        pid = (home / "run" / "es.server.pid").read_text().strip()
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return proc_cpu_s((home / "run" / "es.server.pid").read_text().strip())
     except OSError:
         return None
+
+
+def proc_stat(pid: str) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state, ppid, ...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def proc_cpu_s(pid: str, fields: list[str] | None = None) -> float:
+    """User + system CPU seconds of a process so far; OSError once it is gone."""
+    fields = fields if fields is not None else proc_stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 

@@ -32,7 +32,7 @@ import time
 import uuid
 from pathlib import Path
 
-from ceiling import cleanup, es_cpu_s, raw_bulk
+from ceiling import cleanup, es_cpu_s, proc_cpu_s, proc_stat, raw_bulk
 from elasticsearch import Elasticsearch, helpers
 
 from collector.config import config_from_doc
@@ -163,11 +163,11 @@ def _cpu_s() -> float:
     me = str(os.getpid())
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = proc_stat(stat.parent.name)
         except OSError:
             continue
         if fields[1] == me:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += proc_cpu_s(stat.parent.name, fields)
     return total
 
 

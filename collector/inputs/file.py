@@ -26,7 +26,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from collector.config import FileInput as FileInputConfig
@@ -249,9 +249,8 @@ class FileInput:
         tail.reader.close()
         tail.generation += 1
         tail.fh.seek(0)
-        start = tail.start
-        tail.reader = self._reader(FilePosition(start.source, start.dev, start.inode, 0, 0,
-                                                tail.generation))
+        tail.reader = self._reader(replace(tail.start, offset=0, line=0,
+                                           generation=tail.generation))
         return self._chunk(tail, items, 0, 0)
 
     def _finish(self, tail: Tail, items: Output) -> Chunk:

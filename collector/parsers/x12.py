@@ -568,17 +568,15 @@ def _rest_of_group(ak9: list[str], answered: list[str], group: Event, sender: st
     if rest.outcome == "success":  # the group's errors are about the sets it lists
         rest.error_type = rest.error_code = rest.error_message = rest.error_class = None
     set_label(rest, "x12_ack_status", effective)
-    words = _STATUS_WORDS.get(effective, "status " + effective)
-    gs06 = group.labels.get("x12_gs06", "?")
-    functional_id = group.labels.get("x12_functional_id", "?")
     if not scope_ack(rest, "group", answered):
         group.message += (f"; {len(answered)} sets answered one by one, too many to list: "
                           f"the others of the group are not settled by this AK9")
         return None
-    rest.message = (f"X12 {group.labels['x12_ack_type']} from {sender}: the sets of group "
-                    f"{functional_id} "
-                    f"GS06 {gs06} not answered one by one {words} (AK9 {status}, "
-                    f"{len(answered)} answered one by one)")
+    labels = group.labels
+    rest.message = (f"X12 {labels['x12_ack_type']} from {sender}: the sets of group "
+                    f"{labels.get('x12_functional_id', '?')} GS06 {labels.get('x12_gs06', '?')} "
+                    f"not answered one by one {_STATUS_WORDS.get(effective, effective)} "
+                    f"(AK9 {status}, {len(answered)} answered one by one)")
     return rest
 
 

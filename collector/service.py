@@ -11,6 +11,7 @@ CLI, since ``collector`` imports nothing above it).
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -23,6 +24,7 @@ from collector.api import Api
 from collector.catalog import load_catalog
 from collector.config import Config, FileInput, KafkaInput, OtlpInput, StdinInput
 from collector.correlate import Correlator
+from collector.gcsettings import collect_less
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
@@ -158,12 +160,16 @@ class Service:
         """Start, write until stopped or every input ended, shut down. The exit status."""
         self._install_signals()
         sys.setswitchinterval(SWITCH_INTERVAL_S)
-        self.start()
-        stored = self.pipeline.run(self.stopping, self.inputs_done)
-        self.stop()
-        for thread in self._threads:
-            thread.join(timeout=10)
-        self.shutdown()
+        gc_thresholds = collect_less()
+        try:
+            self.start()
+            stored = self.pipeline.run(self.stopping, self.inputs_done)
+            self.stop()
+            for thread in self._threads:
+                thread.join(timeout=10)
+            self.shutdown()
+        finally:
+            gc.set_threshold(*gc_thresholds)
         return 0 if stored and not self._failed else 1
 
     def shutdown(self) -> None:

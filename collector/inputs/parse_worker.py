@@ -29,6 +29,7 @@ import traceback
 import weakref
 from typing import IO, Any
 
+from collector.gcsettings import collect_less
 from collector.inputs.lines import LineReader
 from collector.parse import Output
 from collector.parsers.base import ParseContext
@@ -184,6 +185,7 @@ def main() -> None:
     # Replies go to the original stdout; anything else printing there would corrupt them.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    collect_less()
     serve(sys.stdin.buffer, out)
 
 

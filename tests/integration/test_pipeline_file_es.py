@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from service_runner import Running, es_config, run_cli_until
 
 from collector.event import Event
+from collector.gcsettings import YOUNG_OBJECTS
 from collector.parse import parse_stream
 from collector.parsers.base import ParseContext
 
@@ -44,9 +46,12 @@ def test_files_to_es_and_rerun_creates_no_duplicates(tmp_path, es, es_url, es_in
     inputs = f"  - {{type: file, name: logs, paths: ['{tmp_path}/logs/*.log']}}"
     config = es_config(tmp_path, es_url, prefix, inputs)
 
+    thresholds = gc.get_threshold()
     first = Running(config)
     first.wait_for(lambda: first.indexed() >= expected, what=f"{expected} events indexed")
+    assert gc.get_threshold()[0] == YOUNG_OBJECTS  # while the service runs
     assert first.finish() == 0
+    assert gc.get_threshold() == thresholds  # and the process gets its own back
     assert count_events(es, prefix) == expected
     assert (tmp_path / "checkpoints" / "logs.json").exists()
 

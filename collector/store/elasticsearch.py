@@ -48,6 +48,8 @@ _BULK_FILTER = (
     "errors,items.*.status,items.*.error.type,items.*.error.reason,"
     "items.*._seq_no,items.*._primary_term"
 )
+# The result of an operation in a request that answered "no errors" (``_bulk``).
+_STORED = {"status": 200}
 _START_HINT = "is it running? `deploy/local/services.sh up`"
 # Elasticsearch refuses from+size beyond this by default (index.max_result_window).
 MAX_PAGE = 10_000
@@ -259,22 +261,40 @@ class ElasticsearchStore:
                 return resp
         raise StoreUnavailable(f"{why} (gave up after {self._retry_attempts} attempts)")
 
-    def _bulk(self, ops: Sequence[bytes]) -> list[dict]:
+    def _bulk(self, ops: Sequence[bytes], *, idempotent: bool = False) -> list[dict]:
         """Send NDJSON operations; the final per-operation result of each, in order.
 
         Operations that failed transiently are resent alone; when attempts run out,
         StoreError: the caller must treat the whole batch as not stored (replays are
         idempotent).
+
+        ``idempotent`` operations (``index`` under their own ``_id``) are first sent asking only
+        whether any failed: the per-operation answer for 2,000 events is 50-115 KB of JSON and
+        1.3-1.7 ms to parse (0.6-0.9 us an event, in the process that also correlates). Only
+        when one failed is the request sent again, at once, for those answers; the documents
+        written twice are stored once.
         """
         results: list[dict] = [{}] * len(ops)
         pending = list(range(len(ops)))
         why: str | None = ""
         whole_request_failed = True
+        filter_path = "errors" if idempotent else _BULK_FILTER
+
+        def send(body: bytes) -> tuple[Any, str | None]:
+            return self._try(lambda: self._client.bulk(
+                operations=body, filter_path=filter_path, include_source_on_error=False
+            ))
+
         for _ in self._attempts():
             body = b"".join(ops[i] for i in pending)
-            resp, why = self._try(lambda body=body: self._client.bulk(
-                operations=body, filter_path=_BULK_FILTER, include_source_on_error=False
-            ))
+            resp, why = send(body)
+            if why is None and "items" not in resp:  # asked only whether any failed
+                if not resp["errors"]:
+                    for i in pending:
+                        results[i] = _STORED
+                    return results
+                filter_path = _BULK_FILTER  # one did: again at once, for each one's answer
+                resp, why = send(body)
             whole_request_failed = why is not None
             if whole_request_failed:
                 continue
@@ -310,7 +330,8 @@ class ElasticsearchStore:
         if chunk:
             yield start, chunk
 
-    def _bulk_all(self, ops: Iterable[bytes]) -> Iterator[tuple[int, list[dict]]]:
+    def _bulk_all(self, ops: Iterable[bytes], *, idempotent: bool = False
+                  ) -> Iterator[tuple[int, list[dict]]]:
         """(offset, results) per bounded chunk, in order, with the next chunk built while the
         previous one is in flight: ``ops`` may be a generator that serializes as it goes, and
         Elasticsearch then does not sit idle while the writer turns events into bytes.
@@ -324,10 +345,11 @@ class ElasticsearchStore:
             return
         sender = self._sender()
         offset, chunk = first
-        in_flight = sender.submit(self._bulk, chunk)
+        in_flight = sender.submit(self._bulk, chunk, idempotent=idempotent)
         for next_offset, next_chunk in chunks:
             yield offset, in_flight.result()
-            offset, in_flight = next_offset, sender.submit(self._bulk, next_chunk)
+            offset, in_flight = next_offset, sender.submit(self._bulk, next_chunk,
+                                                           idempotent=idempotent)
         yield offset, in_flight.result()
 
     def _sender(self) -> ThreadPoolExecutor:
@@ -354,7 +376,7 @@ class ElasticsearchStore:
                 accepted.append(ev)
                 yield b"%s\n%s\n" % (action, dumps(to_doc(ev)))
 
-        for offset, items in self._bulk_all(ops()):
+        for offset, items in self._bulk_all(ops(), idempotent=True):
             for i, item in enumerate(items, start=offset):
                 if item["status"] < 300:
                     result.written += 1
@@ -370,11 +392,11 @@ class ElasticsearchStore:
             index = es_mappings.daily(self.names.deadletter, ms)
             action = {"index": {"_index": index, "_id": documents.deadletter_key(doc)}}
             ops.append(b"%s\n%s\n" % (orjson.dumps(action), orjson.dumps(doc)))
-        self._write_all(ops, "dead letters")
+        self._write_all(ops, "dead letters", idempotent=True)
 
-    def _write_all(self, ops: list[bytes], what: str) -> None:
+    def _write_all(self, ops: list[bytes], what: str, *, idempotent: bool = False) -> None:
         """Bulk where any refusal is a bug or a cluster problem, not bad input: raise."""
-        for _, items in self._bulk_all(ops):
+        for _, items in self._bulk_all(ops, idempotent=idempotent):
             refused = [r for r in items if r["status"] >= 300]
             if refused:
                 raise StoreError(

@@ -7,6 +7,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from elasticsearch import Elasticsearch
 
 from collector.event import SCHEMA_VERSION, Event, event_id
 from collector.store import es_mappings
@@ -116,3 +117,32 @@ def test_unreachable_cluster_gives_a_clear_reason_after_bounded_retries():
     with pytest.raises(StoreError, match=r"1 of 1 writes not stored after 2 attempts"):
         store.write_events([_event(0, T0)])
     store.close()
+
+
+def test_a_clean_bulk_reads_no_per_document_answers_and_a_refused_one_does(es_url,
+                                                                           es_index_prefix):
+    """Events are sent asking only whether any failed; when one did, the same request goes
+    again for each one's answer, and the documents written twice are stored once."""
+    asked: list[str] = []
+
+    class Recording(Elasticsearch):  # the real client, noting what each bulk asked for
+        def bulk(self, **kwargs):
+            asked.append(kwargs["filter_path"])
+            return super().bulk(**kwargs)
+
+    client = Recording(es_url)
+    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
+    try:
+        store.setup()
+        assert store.write_events([_event(0, T0), _event(1, T0)]).written == 2
+        assert asked == ["errors"]
+
+        asked.clear()
+        bad = _event(2, T0, payload_bytes="twelve")
+        result = store.write_events([_event(0, T0), bad, _event(3, T0)])
+        assert (result.written, [e for e, _ in result.rejected]) == (2, [bad])
+        assert asked[0] == "errors" and "items.*.status" in asked[1] and len(asked) == 2
+        store.refresh()
+        assert client.count(index=store.names.events)["count"] == 3
+    finally:
+        client.close()

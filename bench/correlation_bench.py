@@ -29,6 +29,7 @@ from pathlib import Path
 from collector.catalog import build_catalog
 from collector.correlate import Correlator
 from collector.event import Event, event_id
+from collector.gcsettings import collect_less
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import load
 
@@ -151,6 +152,7 @@ def main() -> None:
     p.add_argument("--part", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.part:
+        collect_less()  # as in ``midwatch run`` (collector.service)
         PARTS[args.part](args)
         return
     sizes = ["--messages", str(args.messages), "--cap", str(args.cap),

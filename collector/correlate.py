@@ -73,6 +73,7 @@ class _Live:
     known: bool = False
     dirty: bool = True
     touched: float = 0.0  # time.monotonic() of the last event
+    listed: bool = False  # in Correlator._changed
 
 
 class Correlator:
@@ -88,6 +89,10 @@ class Correlator:
         # Keys of traces recently dropped from memory, by their IDs: a store's search may not
         # see a fresh write yet, but a fetch by key always does.
         self._evicted: dict[str, str] = {}
+        # Traces changed since the last flush: what the flush looks at, so that it costs what
+        # the batch changed, not what memory holds (three passes over 100k traces took 8.5 ms
+        # a flush). Every trace that is dirty, unchecked or not yet known is here, once.
+        self._changed: list[_Live] = []
         # Acknowledgements of a whole EDI group or interchange (``ack_scope``) seen by
         # ``process``, applied by the next ``flush`` (they need the store): at most a batch.
         self._fanouts: list[Event] = []
@@ -131,7 +136,7 @@ class Correlator:
             return False
         if live.pending is not None:
             live.pending += (hop,)
-        live.dirty = True
+        self._touch(live)
         return True
 
     def _join(self, ev: Event, links: list[str], hop: Hop) -> _Live:
@@ -169,7 +174,7 @@ class Correlator:
                     live.unchecked += (i,)
         if added:
             t.ids = t.ids + added  # a new list of exactly this size (append over-allocates)
-            live.dirty = True
+            self._touch(live)
 
     def _refuse(self, a: Trace, b: Trace) -> None:
         self._counts["merges_refused"] += 1
@@ -178,8 +183,18 @@ class Correlator:
                     self.catalog.max_trace_ids,
                     extra={"trace_keys": [a.trace_key, b.trace_key]})
 
+    def _touch(self, live: _Live) -> None:
+        live.dirty = True
+        self._list(live)
+
+    def _list(self, live: _Live) -> None:
+        if not live.listed:
+            live.listed = True
+            self._changed.append(live)
+
     def _adopt(self, live: _Live) -> None:
         t = live.trace
+        self._list(live)
         self._live[t.trace_key] = live
         for i in t.ids:
             if self.catalog.is_link(i):
@@ -228,7 +243,8 @@ class Correlator:
         self._fan_out()
         for _ in range(CONFLICT_ROUNDS):
             self._resolve()
-            batch = [live for live in self._live.values() if live.dirty]
+            batch = [live for live in self._changed
+                     if live.dirty and self._live.get(live.trace.trace_key) is live]
             if not batch:
                 break
             conflicts: set[str] = set()
@@ -249,6 +265,9 @@ class Correlator:
         else:
             raise ConflictError("traces kept changing under this collector while it wrote "
                                 "them; another collector writes the same messages")
+        for live in self._changed:  # all written and known
+            live.listed = False
+        self._changed.clear()
         self._shrink()
 
     def _fan_out(self) -> None:
@@ -287,21 +306,22 @@ class Correlator:
 
     def _rewind(self, live: _Live) -> None:
         """Back to the hops not yet written, to be joined again with fresh stored copies."""
+        self._touch(live)
         if live.pending is None:  # never written: all of it is still to be written
-            live.doomed, live.known, live.dirty, live.unchecked = (), False, True, None
+            live.doomed, live.known, live.unchecked = (), False, None
             return
         old = live.trace
         t = Trace(trace_key=old.trace_key, ids=list(old.ids), started_ms=old.started_ms,
                   last_seen_ms=old.started_ms, flow=old.flow, partner=old.partner)
         add_hops(t, live.pending, max_hops=self.max_hops)
         settle(t, self.catalog.flow(t.flow))
-        live.trace, live.doomed, live.known, live.dirty = t, (), False, True
-        live.unchecked = None
+        live.trace, live.doomed, live.known, live.unchecked = t, (), False, None
 
     def _resolve(self) -> None:
         """Fetch the stored traces sharing the IDs not yet checked, and fold them in."""
-        fresh = [live for live in self._live.values()
-                 if live.unchecked is None or live.unchecked]
+        fresh = [live for live in self._changed
+                 if (live.unchecked is None or live.unchecked)
+                 and self._live.get(live.trace.trace_key) is live]
         if not fresh:
             return
         wanted: set[str] = set()
@@ -321,7 +341,7 @@ class Correlator:
             live.unchecked = ()
         for stored in sorted(found.values(), key=lambda t: (t.started_ms, t.trace_key)):
             self._fold(stored)
-        for live in self._live.values():
+        for live in self._changed:  # any not known is here
             live.known = True
         for live in fresh:
             if not live.trace.hops and self._live.get(live.trace.trace_key) is live:
@@ -382,7 +402,7 @@ class Correlator:
             t = live.trace
             if overdue(t, self.catalog.flow(t.flow), now_ms):
                 mark_stuck(t)
-                live.dirty = True
+                self._touch(live)
                 stuck.append(t)
         self.flush()
         stuck.extend(self._sweep_store(now_ms))

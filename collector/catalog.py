@@ -34,7 +34,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from collector.event import Event
 from collector.yamlconf import ConfigError, Doc, KeyPath, did_you_mean, load, parse_duration_ms
@@ -65,6 +65,7 @@ _LABEL_SHORTHANDS = {
 _MATCH_KEYS = (*_FIELDS, *_LABEL_SHORTHANDS, "labels", "message", "id")
 
 Matcher = Callable[[Event], bool]
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class _Rule:
     flow: str
     stage: str
     test: Matcher
+    platforms: frozenset[str] | None = None  # the only platforms it can match (None: any)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +101,18 @@ class _FlowRule:
 
     flow: str
     test: Matcher | None
+    platforms: frozenset[str] | None = None
+
+
+def _by_platform(rules: tuple[_R, ...]) -> tuple[dict[str, tuple[_R, ...]], tuple[_R, ...]]:
+    """Per platform named by a rule, the rules an event of that platform can match, in file
+    order; and those for any other platform. Most stage rules name their platform, so an event
+    is tried against its own platform's few rules rather than every one (the example catalog:
+    4 of 12 for a Mule event)."""
+    named = {p for r in rules if r.platforms for p in r.platforms}
+    return ({p: tuple(r for r in rules if r.platforms is None or p in r.platforms)
+             for p in named},
+            tuple(r for r in rules if r.platforms is None))
 
 
 class Catalog:
@@ -109,8 +123,9 @@ class Catalog:
                  max_trace_ids: int, default_sla_ms: int):
         self.flows = {f.name: f for f in flows}
         self.unknown = Flow(UNKNOWN_FLOW, default_sla_ms)
-        self._rules = tuple(rules)
-        self._flow_rules = tuple(fr for fr in flow_rules if fr.test is not None)
+        self._rules, self._other_rules = _by_platform(tuple(rules))
+        self._flow_rules, self._other_flow_rules = _by_platform(
+            tuple(fr for fr in flow_rules if fr.test is not None))
         self.link_types, self.label_types = link_types, label_types
         self.max_trace_ids = max_trace_ids
         self._link_cache: dict[str, bool] = {}
@@ -119,10 +134,10 @@ class Catalog:
         """(flow, stage) of the event: the first stage rule in file order that matches;
         else a flow whose own ``match`` does (stage None); else the flow a parser mapping gave
         the event, or ``unknown``."""
-        for rule in self._rules:
+        for rule in self._rules.get(ev.platform, self._other_rules):
             if rule.test(ev):
                 return rule.flow, rule.stage
-        for fr in self._flow_rules:
+        for fr in self._flow_rules.get(ev.platform, self._other_flow_rules):
             if fr.test(ev):  # type: ignore[misc]
                 return fr.flow, None
         return ev.flow or UNKNOWN_FLOW, None
@@ -248,6 +263,7 @@ class _Builder:
         name = self.name(f["name"], (*path, "name"))
         sla = self.duration(f["sla"], (*path, "sla")) if "sla" in f else default_sla
         common = self.match(f["match"], (*path, "match")) if "match" in f else []
+        flow_platforms = self.platforms(f.get("match"), (*path, "match"))
         raw_stages = f.get("stages") or []
         if not isinstance(raw_stages, list):
             raise self.err((*path, "stages"), f"expected a list of stages, got {_kind(raw_stages)}")
@@ -270,11 +286,23 @@ class _Builder:
                 raise self.err(spath, f"stage {sname!r} needs a match",
                                "e.g. match: {platform: mulesoft, processor: 'orders/*'}")
             stages.append(Stage(sname, terminal))
-            rules.append(_Rule(name, sname, _all([*common, *self.match(s["match"], (*spath, "match"))])))
+            test = _all([*common, *self.match(s["match"], (*spath, "match"))])
+            platforms = self.platforms(s["match"], (*spath, "match"))
+            if flow_platforms is not None:
+                platforms = flow_platforms if platforms is None else platforms & flow_platforms
+            rules.append(_Rule(name, sname, test, platforms))
         if not any(s.terminal in ("success", "ack") for s in stages) and stages:
             raise self.err((*path, "stages"), f"flow {name!r} has no terminal success stage",
                            "mark the stage that ends the journey with terminal: success (or ack)")
-        return Flow(name, sla, tuple(stages)), rules, _FlowRule(name, _all(common) if common else None)
+        return (Flow(name, sla, tuple(stages)), rules,
+                _FlowRule(name, _all(common) if common else None, flow_platforms))
+
+    def platforms(self, raw: Any, path: KeyPath) -> frozenset[str] | None:
+        """The platforms a (validated) match allows, when it names them exactly."""
+        if not isinstance(raw, dict) or "platform" not in raw:
+            return None
+        exact, glob = self.patterns(raw["platform"], (*path, "platform"))
+        return exact if glob is None else None
 
     def match(self, raw: Any, path: KeyPath) -> list[Matcher]:
         m = self.mapping(raw, path, _MATCH_KEYS)

@@ -68,6 +68,32 @@ def test_flow_level_match_without_stage_match():
     assert cat.classify(ev("edi", partner="OTHER", action="delivered")) == (UNKNOWN_FLOW, None)
 
 
+def test_rules_looked_up_by_platform_keep_file_order():
+    """Stage rules are tried by the event's platform; the first matching rule in file order
+    still wins, whichever rules name a platform, name one by glob, or name none."""
+    cat = load_catalog({"flows": [
+        {"name": "a", "stages": [
+            {"name": "any-failure", "terminal": "failure", "match": {"outcome": "failure"}},
+            {"name": "mule", "terminal": "success", "match": {"platform": ["mulesoft", "ace"]}},
+        ]},
+        {"name": "b", "match": {"platform": "boomi"}, "stages": [
+            {"name": "both", "terminal": "success",
+             "match": {"platform": ["boomi", "mulesoft"], "action": "sent"}},
+        ]},
+        {"name": "c", "stages": [
+            {"name": "globbed", "terminal": "success", "match": {"platform": "rabbit*"}},
+        ]},
+    ]})
+    assert cat.classify(ev("mulesoft", outcome="failure")) == ("a", "any-failure")
+    assert cat.classify(ev("ace")) == ("a", "mule")
+    assert cat.classify(ev("boomi", action="sent")) == ("b", "both")
+    assert cat.classify(ev("boomi")) == ("b", None)  # the flow's own match
+    assert cat.classify(ev("mulesoft", action="sent")) == ("a", "mule")  # b needs boomi
+    assert cat.classify(ev("rabbitmq")) == ("c", "globbed")
+    assert cat.classify(ev("kafka", outcome="failure")) == ("a", "any-failure")
+    assert cat.classify(ev("kafka")) == (UNKNOWN_FLOW, None)
+
+
 def test_message_regex_and_id_conditions():
     cat = load_catalog({"flows": [{"name": "f", "stages": [
         {"name": "s", "terminal": "success",

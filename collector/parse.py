@@ -241,15 +241,6 @@ class SourceParser:
         self.module: ModuleType | None = None if self.auto else parsers.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
-        self._others_of: ModuleType | None = None
-        self._others_list: list[ModuleType] = []
-
-    def _others(self, module: ModuleType) -> list[ModuleType]:
-        """The candidates but ``module``, in detection order (kept: asked for every line)."""
-        if self._others_of is not module:
-            self._others_list = [m for m in self.candidates if m is not module]
-            self._others_of = module
-        return self._others_list
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -287,8 +278,11 @@ class SourceParser:
             if first in (" ", "\t", "") or (self.framer.start is not None
                                             and self.framer.is_start(line)):
                 return self._emit(self.framer.feed(line, offset, lineno), self.module)
-            other = detect(line, self._others(self.module))
-            if other is None:
+            # The current format keeps a line it claims unless one ranked before it claims it
+            # too: asking only the others let the catch-all JSON parser take every second line
+            # of a Kong or AWS API Gateway log (each JSON line is a record of its own).
+            other = detect(line, self.candidates)
+            if other is None or other is self.module:
                 return self._emit(self.framer.feed(line, offset, lineno), self.module)
             out = self.flush_record()
             self.module, self.framer = other, self._framer(other)

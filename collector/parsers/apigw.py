@@ -60,9 +60,10 @@ _PAIR_KEYS = {
 
 def detect(line: str) -> bool:
     if line[:1] == "{":
-        head = line[:400]
-        return ('"latencies"' in head and '"request"' in head) or (
-            '"requestId"' in head and ('"httpMethod"' in head or '"routeKey"' in head))
+        # The whole line: Kong writes its keys in table order, ``latencies`` often last after
+        # kilobytes of headers; and a substring search costs little next to a parse.
+        return ('"latencies"' in line and '"request"' in line) or (
+            '"requestId"' in line and ('"httpMethod"' in line or '"routeKey"' in line))
     return _COMBINED.match(line) is not None
 
 

@@ -1,5 +1,6 @@
 import io
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
 from collector.event import DeadLetter, Event, Record, event_id
@@ -16,6 +17,7 @@ from collector.parse import (
 from collector.parsers.base import ParseContext
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
+DATA = Path(__file__).resolve().parents[1] / "data"
 MULE = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].main.CPU_LITE @1] "
         "[processor: main/processors/0; event: c-1] org.mule.Logger: hello")
 BIP = "2024-03-01 10:15:30.123456: BIP3113E: Exception detected in message flow 'F.N'."
@@ -88,6 +90,19 @@ def test_auto_detects_per_file_and_switches_per_line():
     assert [e.dataset for e in events] == ["mulesoft.runtime", "ace.bip", "generic.json",
                                            "mulesoft.runtime"]
     assert "at a.b.C" in events[0].message
+
+
+def test_auto_keeps_consecutive_json_access_log_lines_with_their_format():
+    """Each Kong or AWS API Gateway line is a record of its own and also valid JSON: the
+    catch-all JSON parser (ranked last) must not take every second one."""
+    kong = (DATA / "apigw" / "kong-file-log.jsonl").read_text().splitlines()[0]
+    aws = (DATA / "apigw" / "aws-apigateway.jsonl").read_text().splitlines()
+    assert kong.index('"latencies"') > 400  # as Kong writes it: after the headers
+    data = "\n".join([kong, kong, *aws, JSON, kong]).encode()
+    events, dead = parse_bytes(data)
+    assert dead == []
+    assert [e.dataset for e in events] == ["apigw.kong"] * 2 + ["apigw.aws"] * len(aws) + [
+        "generic.json", "apigw.kong"]
 
 
 def test_auto_keeps_a_leading_prolog_with_the_detected_format():

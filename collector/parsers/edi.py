@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from collector.event import Event
 from collector.parsers.base import ParseContext
 from collector.parsers.fields import set_label
+from collector.timeparse import civil_to_ms
 
 DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
 # Set on an acknowledgement that answers a whole functional group (X12 AK9 without AK2
@@ -92,3 +93,20 @@ def mark_invalid(ev: Event, reason: str, error_type: str) -> Event:
     ev.error_message = reason
     ev.message = reason if not ev.message else f"{ev.message}: {reason}"
     return ev
+
+
+def edi_time(date: str, time: str, ctx: ParseContext) -> int | None:
+    """CCYYMMDD or YYMMDD plus HHMM[SS[d..]] in the context zone (X12 and EDIFACT envelopes
+    carry no zone). Two-digit years pivot as POSIX ``%y`` does: 69-99 are 1969-1999, 00-68 are
+    2000-2068 (the specifications' own examples are dated 1994-1999)."""
+    if not (date.isdigit() and time[:4].isdigit()):
+        return None
+    if len(date) == 6:
+        yy = int(date[:2])
+        date = f"{1900 + yy if yy >= 69 else 2000 + yy}{date[2:]}"
+    if len(date) != 8 or len(time) < 4:
+        return None
+    seconds = int(time[4:6]) if time[4:6].isdigit() else 0
+    fraction = time[6:8] if time[6:8].isdigit() else ""
+    return civil_to_ms(int(date[:4]), int(date[4:6]), int(date[6:8]), int(time[:2]),
+                       int(time[2:4]), seconds, int((fraction + "000")[:3]), None, ctx.tz)

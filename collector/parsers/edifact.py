@@ -38,12 +38,12 @@ from collector.parsers.edi import (
     DIRECTION_ACTION,
     Parties,
     direction,
+    edi_time,
     mark_invalid,
     partner,
     scope_ack,
 )
 from collector.parsers.fields import set_label
-from collector.timeparse import civil_to_ms
 
 NAME = "edifact"
 DATASET = "edi.edifact"
@@ -187,15 +187,6 @@ class _Interchange:
     groups: int = 0
 
 
-def _edi_time(date: str, time: str, ctx: ParseContext) -> int | None:
-    if not (date.isdigit() and len(time) >= 4 and time[:4].isdigit() and len(date) in (6, 8)):
-        return None
-    if len(date) == 6:
-        date = f"20{date}"
-    return civil_to_ms(int(date[:4]), int(date[4:6]), int(date[6:8]), int(time[:2]),
-                       int(time[2:4]), 0, 0, None, ctx.tz)
-
-
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.lstrip("\ufeff \t\r\n")
     if not text.startswith(("UNA", "UNB")):
@@ -282,7 +273,7 @@ def _read_unb(segs: _Segments, unb: list[str], items: list[list[str]], pos: int,
               ctx: ParseContext) -> _Interchange:
     v = segs.value
     parties = Parties(sender=v(unb, 2), receiver=v(unb, 3))
-    ts = _edi_time(v(unb, 4, 0), v(unb, 4, 1), ctx)
+    ts = edi_time(v(unb, 4, 0), v(unb, 4, 1), ctx)
     labels = {"edifact_syntax": f"{v(unb, 1, 0)}:{v(unb, 1, 1)}".strip(":"),
               "edifact_sender_id": parties.sender,
               "edifact_sender_qualifier": v(unb, 2, 1),

@@ -44,12 +44,12 @@ from collector.parsers.edi import (
     DIRECTION_ACTION,
     Parties,
     direction,
+    edi_time,
     mark_invalid,
     partner,
     scope_ack,
 )
 from collector.parsers.fields import set_label
-from collector.timeparse import civil_to_ms
 
 NAME = "x12"
 DATASET = "edi.x12"
@@ -209,23 +209,6 @@ def _el(seg: list[str], index: int) -> str:
     return seg[index].strip() if len(seg) > index else ""
 
 
-# --- timestamps ---------------------------------------------------------------------------
-
-def _edi_time(date: str, time: str, ctx: ParseContext) -> int | None:
-    """CCYYMMDD or YYMMDD plus HHMM[SS[d..]] in the context zone (X12 carries no zone)."""
-    if not (date.isdigit() and time[:4].isdigit()):
-        return None
-    if len(date) == 6:
-        year = 2000 + int(date[:2])
-        date = f"{year}{date[2:]}"
-    if len(date) != 8 or len(time) < 4:
-        return None
-    seconds = int(time[4:6]) if time[4:6].isdigit() else 0
-    fraction = time[6:8] if time[6:8].isdigit() else ""
-    return civil_to_ms(int(date[:4]), int(date[4:6]), int(date[6:8]), int(time[:2]),
-                       int(time[2:4]), seconds, int((fraction + "000")[:3]), None, ctx.tz)
-
-
 # --- the walk -----------------------------------------------------------------------------
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -288,6 +271,8 @@ def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
             pos = _group(segs, pos, ic, ctx, out)
             ic.groups += 1
         elif tag == "TA1":
+            if ic.groups == 0:  # an acknowledgement, whichever groups follow
+                ic.way = direction(ic.parties, ctx, is_ack=True)
             out.append(_ta1(segs[pos], ic))
             pos += 1
         elif tag == "IEA":
@@ -308,18 +293,25 @@ def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
 
 def _read_isa(isa: list[str], isa_separator: str, ctx: ParseContext) -> _Interchange:
     parties = Parties(sender=isa[6].strip(), receiver=isa[8].strip())
-    ts = _edi_time(isa[9], isa[10], ctx)
+    ts = edi_time(isa[9], isa[10], ctx)
     labels = {"x12_isa13": isa[13].strip(), "x12_sender_qualifier": isa[5].strip(),
               "x12_sender_id": parties.sender, "x12_receiver_qualifier": isa[7].strip(),
               "x12_receiver_id": parties.receiver, "x12_version": isa[12].strip(),
               "x12_usage": isa[15].strip()}
-    return _Interchange(parties=parties, control=isa[13].strip(),
+    return _Interchange(parties=parties, control=_isa_control(isa[13]),
                         timestamp_ms=ts if ts is not None else ctx.now_ms,
                         estimated=ts is None, labels=labels, separator=isa_separator)
 
 
+def _isa_control(value: str) -> str:
+    """ISA13, IEA02 and TA101 are the same nine-digit number; some senders drop the leading
+    zeros in one of them, and the TA1 must still find its interchange."""
+    value = value.strip()
+    return value.zfill(9) if value.isdigit() else value
+
+
 def _check_iea(iea: list[str], ic: _Interchange, out: list[Event]) -> None:
-    control, count = _el(iea, 2), _el(iea, 1)
+    control, count = _isa_control(_el(iea, 2)), _el(iea, 1)
     if control != ic.control:
         out.append(_envelope_failure(ic, f"IEA02 {control!r} does not match ISA13 "
                                          f"{ic.control!r}"))
@@ -332,7 +324,7 @@ def _group(segs: list[list[str]], pos: int, ic: _Interchange, ctx: ParseContext,
            out: list[Event]) -> int:
     gs = segs[pos]
     group = _Group(functional_id=_el(gs, 1), control=_el(gs, 6), version=_el(gs, 8),
-                   timestamp_ms=_edi_time(_el(gs, 4), _el(gs, 5), ctx))
+                   timestamp_ms=edi_time(_el(gs, 4), _el(gs, 5), ctx))
     if ic.groups == 0:
         ic.way = direction(ic.parties, ctx, is_ack=group.functional_id == "FA")
     pos += 1
@@ -592,7 +584,7 @@ def _ta1(seg: list[str], ic: _Interchange) -> Event:
     status, note = _el(seg, 4), _el(seg, 5)
     ev = _new_event(ic)
     ev.action, ev.outcome, ev.level = _ACK_STATUS.get(status, ("acknowledged", "unknown", "warn"))
-    original = _el(seg, 1)
+    original = _isa_control(_el(seg, 1))
     ev.add_id("x12.isa", f"{ic.parties.reversed_pair}:{original}")
     ev.message = (f"X12 TA1 from {ic.parties.sender}: interchange ISA13 {original} "
                   f"{_STATUS_WORDS.get(status, 'status ' + status)}")

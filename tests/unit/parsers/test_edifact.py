@@ -148,3 +148,9 @@ def test_not_edifact():
         parse("UNHAPPY customer")
     assert edifact.detect("UNB+UNOC:3+X") and edifact.detect("UNA:+.? '")
     assert not edifact.detect("UNBELIEVABLE")
+
+
+def test_a_two_digit_unb_year_of_the_last_century():
+    """UNB dates are YYMMDD in syntax versions 1-3; the specifications' examples are 1994."""
+    (ev,) = parse(interchange().replace("+240301:0930+", "+940101:0950+"))
+    assert ev.timestamp_ms == iso_to_ms("1994-01-01T09:50:00Z")

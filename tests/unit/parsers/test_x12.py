@@ -220,3 +220,22 @@ def test_not_x12_is_a_parse_error():
         parse("hello world")
     assert x12.detect("ISA*00*          *00*")
     assert not x12.detect("ISAAC said hi")
+
+
+def test_a_ta1_before_any_group_is_an_acknowledgement_and_finds_its_unpadded_interchange():
+    """Seen in imsweb/x12-parser's 999 sample: TA101 ``101`` answers ISA13 ``000000101``."""
+    text = (isa(PARTNER, US, "000000555") + "TA1*101*240301*0930*A*000~"
+            + "IEA*0*000000555~")
+    (ev,) = parse(text)
+    assert ev.ids == [f"x12.isa:{US}>{PARTNER}:000000101"]
+    assert (ev.action, ev.partner) == ("acknowledged", US)  # it leaves us: partner receives
+
+
+@pytest.mark.parametrize("yymmdd, iso", [("991231", "1999-12-31T09:30:00Z"),
+                                         ("690101", "1969-01-01T09:30:00Z"),
+                                         ("680101", "2068-01-01T09:30:00Z"),
+                                         ("240301", "2024-03-01T09:30:00Z")])
+def test_two_digit_isa_years_pivot_like_posix(yymmdd, iso):
+    text = isa(PARTNER, US, "000000555").replace("*240301*", f"*{yymmdd}*") + "IEA*0*000000555~"
+    (ev,) = parse(text.replace("IEA*0", "TA1*000000001*240301*0930*A*000~IEA*0"))
+    assert ev.timestamp_ms == iso_to_ms(iso)

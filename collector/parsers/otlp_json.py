@@ -62,7 +62,9 @@ _TOP_KEYS = ("resourceSpans", "resource_spans", "resourceLogs", "resource_logs",
 _LEVELS = ((4, "debug"), (8, "debug"), (12, "info"), (16, "warn"), (20, "error"), (24, "fatal"))
 
 
-_DETECT = re.compile(r'\s*\{\s*"resource(?:Spans|Logs|_spans|_logs)"\s*:')
+# An export on one line, or the second line of a pretty-printed one (the official examples in
+# opentelemetry-proto are written that way): the ``{`` alone on the first line claims nothing.
+_DETECT = re.compile(r'\s*(?:\{\s*)?"resource(?:Spans|Logs|_spans|_logs)"\s*:')
 
 
 def detect(line: str) -> bool:
@@ -146,9 +148,18 @@ def _scalar(value: object) -> str | None:
     """Header attributes are string arrays; take the first value."""
     if isinstance(value, list):
         value = value[0] if value else None
-    if value is None or isinstance(value, dict):
+    if value is None or isinstance(value, dict | list):
         return None
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as OTLP JSON writes it, not Python's True
     return str(value)
+
+
+def _label_text(value: object) -> str | None:
+    """A label keeps every value of an array attribute, not only the first."""
+    if isinstance(value, list):
+        return ", ".join(t for t in map(_scalar, value) if t is not None) or None
+    return _scalar(value)
 
 
 def otel_id(value: object, size: int) -> str | None:
@@ -214,6 +225,9 @@ def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
 
 def _apply_attributes(ev: Event, attrs: dict[str, object]) -> None:
     for key, value in attrs.items():
+        if isinstance(value, dict):  # a kvlist: its members as ``key.member``
+            _apply_attributes(ev, {f"{key}.{k}": v for k, v in value.items()})
+            continue
         text = _scalar(value)
         if text is None:
             continue
@@ -228,7 +242,7 @@ def _apply_attributes(ev: Event, attrs: dict[str, object]) -> None:
             kind = id_kind(key.replace(".", "_"))
             if kind and kind != "otel.trace":
                 ev.add_id(kind, text)
-        set_label(ev, key, text)
+        set_label(ev, key, _label_text(value))
 
 
 def _resource(ev: Event, resource: dict[str, object]) -> None:

@@ -101,3 +101,20 @@ def test_detect_and_reject():
     assert not otlp_json.detect('{"level":"info","msg":"resourceSpans"}')
     with pytest.raises(ParseError):
         otlp_json.parse(Record(text='{"spans": []}'), CTX)
+
+
+@pytest.mark.parametrize("name, dataset", [("proto-example-trace.json", "otel.span"),
+                                           ("proto-example-logs.json", "otel.log")])
+def test_the_pretty_printed_proto_examples_are_detected(parse_data, name, dataset):
+    """opentelemetry-proto's examples/{trace,logs}.json, as published: a ``{`` line first."""
+    for fmt in ("auto", "otlp-json"):
+        events, dead = parse_data(fmt, f"otlp-json/{name}")
+        assert dead == [] and [e.dataset for e in events] == [dataset]
+        assert events[0].service == "my.service"
+
+
+def test_attribute_values_keep_their_json_spelling_arrays_and_maps(parse_data):
+    (ev,), _ = parse_data("auto", "otlp-json/proto-example-logs.json")
+    assert ev.labels["boolean_attribute"] == "true"
+    assert ev.labels["array_attribute"] == "many, values"
+    assert ev.labels["map_attribute_some_map_key"] == "some value"

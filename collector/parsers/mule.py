@@ -41,6 +41,9 @@ _CATEGORY = r"(?P<category>[\w.$-]+)"
 
 _LINE_A = re.compile(rf"{_LEVEL}\s+{_DATE}\s+{_THREAD}\s+{_EVENT}{_CATEGORY}: ?(?P<msg>.*)")
 _LINE_B = re.compile(rf"{_DATE}\s+{_THREAD}\s+{_LEVEL}\s+{_CATEGORY} - ?(?P<msg>.*)")
+# Patterns without the logger (``%-5p %d [%t] [event: %X{correlationId}] %m``, seen from Mule
+# 4.2 in Studio): the message follows the thread or the event field directly.
+_LINE_C = re.compile(rf"{_LEVEL}\s+{_DATE}\s+{_THREAD}\s+{_EVENT}(?P<msg>.*)")
 START = re.compile(
     r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s+\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
     r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s"
@@ -73,23 +76,25 @@ def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
-    m = _LINE_A.match(head) or _LINE_B.match(head)
+    m = _LINE_A.match(head) or _LINE_B.match(head) or _LINE_C.match(head)
     if m is None:
         raise ParseError("not a Mule log4j line (expected 'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] "
                          "... category: message')")
     ts, estimated = _timestamp(m, ctx)
     level = normalize_level(m.group("level"))
     message = m.group("msg")
-    thread, category = m.group("thread"), m.group("category")
+    groups = m.groupdict()
+    thread, category = groups["thread"], groups.get("category") or ""
     # Hot path: label keys are fixed and safe, values bounded like set_label does.
-    labels = {"thread": thread[:MAX_LABEL_VALUE], "logger": category[:MAX_LABEL_VALUE]}
+    labels = {"thread": thread[:MAX_LABEL_VALUE]}
+    if category:
+        labels["logger"] = category[:MAX_LABEL_VALUE]
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="mulesoft", level=level, message=message, labels=labels)
     app = _APP_IN_THREAD.search(thread)
     if app:
         ev.service = app.group(1)
         labels["mule_flow"] = app.group(2)
-    groups = m.groupdict()
     if groups.get("event"):
         ev.add_id("correlation", groups["event"])
     processor = (groups.get("processor") or "").strip()

@@ -1,4 +1,6 @@
-from collector.event import iso_to_ms
+from collector.event import Record, iso_to_ms
+from collector.parsers import mule
+from collector.parsers.base import ParseContext
 
 CORR = "correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"
 
@@ -104,3 +106,15 @@ def test_default_zone_applies_to_log4j_dates(parse_data):
 
     events, _ = parse_data("mule", "mule/app-runtime.log", tz=ZoneInfo("Europe/Berlin"))
     assert events[0].timestamp_ms == iso_to_ms("2024-03-01T09:15:32.123Z")
+
+
+def test_a_pattern_without_the_logger_category():
+    """Mule 4.2 in Studio (solace-iot-team samples): ``[event: ...]`` then the message."""
+    line = ("INFO  2020-07-23 13:35:50,946 [[MuleRuntime].cpuLight.15: "
+            "[jsonmessage].jsonListenerFlow.CPU_LITE @560e1345] "
+            "[event: 0ad1a200-cce1-11ea-86ea-f018982a62eb] greeting to: solace")
+    (ev,) = mule.parse(Record(text=line, source="mule.log"), ParseContext())
+    assert ev.message == "greeting to: solace"
+    assert ev.ids == ["correlation:0ad1a200-cce1-11ea-86ea-f018982a62eb"]
+    assert (ev.service, ev.labels["mule_flow"]) == ("jsonmessage", "jsonListenerFlow")
+    assert "logger" not in ev.labels

@@ -37,6 +37,8 @@ _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? 
 _ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
 _TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\d+)\b")
 _GROUP = re.compile(r"\bgroup ([\w.-]+)")
+# Kafka before 1.0: "Partition [orders,2] on broker 1: Shrinking ISR from 1,2,0 to 1,2".
+_OLD_PARTITION = re.compile(r"Partition \[([A-Za-z0-9._-]+),(\d+)\] on broker (\d+)")
 _EXCEPTION = re.compile(r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))(?:: (.*))?$",
                         re.MULTILINE)
 
@@ -55,11 +57,18 @@ _CONDITIONS: tuple[tuple[re.Pattern, str, str | None, str], ...] = tuple(
         (r"Failed authentication|SaslAuthenticationException|Authentication failed",
          "auth_failed", "auth", "warn"),
         (r"TimeoutException|timed out", "timeout", "timeout", "warn"),
+        (r"Error in fetch to broker|Connection to (?:node )?-?\d+ (?:\([^)]*\) )?"
+         r"(?:was disconnected|could not be established)|Broker may not be available",
+         "connection_lost", "connectivity", "warn"),
         (r"Expanding ISR from", "isr_expand", None, "info"),
         (r"Preparing to rebalance|Stabilized group|rebalance", "rebalance", None, "info"),
-        (r"\] started \(|Transition from STARTING to STARTED|Kafka Server started",
+        (r"^\[(?:KafkaServer|KafkaRaftServer)\b[^\]]*\]:? started\b|"
+         r"Transition from STARTING to STARTED|Kafka Server started",
          "broker_started", None, "info"),
-        (r"shut down completed|Shutting down|shutting down", "broker_stopping", None, "info"),
+        # The broker's own server components, not a fetcher or coordinator thread stopping.
+        (r"^\[(?:KafkaServer|BrokerServer|KafkaRaftServer|ControllerServer)\b[^\]]*\]:? .*"
+         r"(?:shut down|shutting down|SHUTTING_DOWN)|Kafka ?Server .*shut(?:ting)? down",
+         "broker_stopping", None, "info"),
         (r"Completed transition to Leader|became the leader|Elected as the new controller",
          "controller_change", None, "info"),
     )
@@ -89,14 +98,20 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if component:
         set_label(ev, "component", component["name"])
         attrs = dict(_ATTR.findall(component["attrs"]))
-        broker = attrs.get("id") or attrs.get("broker") or attrs.get("nodeId") or attrs.get(
-            "replicaId")
+        broker = (attrs.get("id") or attrs.get("broker") or attrs.get("brokerId")
+                  or attrs.get("nodeId") or attrs.get("replicaId"))
+        if broker is None and component["attrs"].strip().isdigit():  # [GroupCoordinator 1001]
+            broker = component["attrs"].strip()
         set_label(ev, "broker_id", broker)
         if attrs.get("topic") and attrs.get("partition"):
             set_label(ev, "topic_partition", f"{attrs['topic']}-{attrs['partition']}")
         tp = _TOPIC_PARTITION.search(component["attrs"])
         if tp and "topic_partition" not in ev.labels and not tp.group(1).isdigit():
             set_label(ev, "topic_partition", f"{tp.group(1)}-{tp.group(2)}")
+    old = _OLD_PARTITION.match(message)
+    if old:
+        set_label(ev, "topic_partition", f"{old.group(1)}-{old.group(2)}")
+        set_label(ev, "broker_id", old.group(3))
     if "topic_partition" not in ev.labels:
         tp = re.search(r"partition ([A-Za-z0-9._-]+-\d+)", message)
         if tp:

@@ -118,3 +118,35 @@ def test_detection():
     assert not kafka_record.detect('{"orderId": 1}')
     with pytest.raises(ParseError):
         kafka_broker.parse(Record(text="hello"), CTX)
+
+
+def test_real_broker_lines_of_older_and_newer_releases():
+    """Lines as Kafka 0.11, 2.0 and 2.x brokers wrote them (public logs): broker IDs in
+    every spelling, the pre-1.0 partition form, and a fetcher stopping is not the broker."""
+    lines = [
+        "[2021-10-11 09:40:10,882] INFO [SocketServer brokerId=1001] Started 1 acceptor threads "
+        "(kafka.network.SocketServer)",
+        "[2021-10-11 09:40:11,099] INFO [GroupCoordinator 1001]: Starting up. "
+        "(kafka.coordinator.group.GroupCoordinator)",
+        "[2017-07-15 16:17:57,662] INFO Partition [zhh-topic,2] on broker 1: Shrinking ISR from "
+        "1,2,0 to 1,2 (kafka.cluster.Partition)",
+        "[2017-07-15 16:18:07,312] INFO [ReplicaFetcherThread-0-0]: Shutting down "
+        "(kafka.server.ReplicaFetcherThread)",
+        "[2017-07-15 16:18:05,858] WARN [ReplicaFetcherThread-0-0]: Error in fetch to broker 0, "
+        "request (type=FetchRequest, replicaId=1) (kafka.server.ReplicaFetcherThread)\n"
+        "java.io.IOException: Connection to 0 was disconnected before the response was read",
+        "[2021-10-11 09:41:00,000] INFO [KafkaServer id=1001] started (kafka.server.KafkaServer)",
+        "[2021-10-11 09:42:00,000] INFO [KafkaServer id=1001] shutting down "
+        "(kafka.server.KafkaServer)",
+    ]
+    events = [kafka_broker.parse(Record(text=t, source="server.log"), ParseContext())[0]
+              for t in lines]
+    socket, coordinator, old_isr, fetcher, fetch_error, started, stopping = events
+    assert socket.labels["broker_id"] == coordinator.labels["broker_id"] == "1001"
+    assert (old_isr.labels["topic_partition"], old_isr.labels["broker_id"]) == ("zhh-topic-2", "1")
+    assert old_isr.labels["kafka_condition"] == "isr_shrink"
+    assert "kafka_condition" not in fetcher.labels
+    assert (fetch_error.labels["kafka_condition"], fetch_error.error_class) == (
+        "connection_lost", "connectivity")
+    assert started.labels["kafka_condition"] == "broker_started"
+    assert stopping.labels["kafka_condition"] == "broker_stopping"

@@ -51,13 +51,18 @@ _OLD_LEVELS = {"INFO": "info", "WARNING": "warn", "ERROR": "error", "CRASH": "er
 _CONNECTION = re.compile(r"\((\d[\d.:a-f\[\]]*:\d+ -> [\d.:a-f\[\]]*:\d+)")
 _QUOTED = {name: re.compile(rf"{name}:? '([^']*)'") for name in ("vhost", "user", "queue",
                                                                   "exchange")}
-_NODE = re.compile(r"\b(rabbit@[\w.-]+)")
+_NODE = re.compile(r"(?<![/\\])\b(rabbit@[\w.-]+)")  # not a log file's path (rabbit@h.log)
+# The startup banner RabbitMQ prints to the console, glued to the record before it because its
+# lines carry no timestamp ("  ##  ##      RabbitMQ 3.9.13 ... TLS Library: OpenSSL ...").
+_BANNER = re.compile(r"^ *##  ##", re.MULTILINE)
+_VERSION = re.compile(r"RabbitMQ (\d+\.\d+[\w.+-]*)")
 
 # (pattern, condition, error class or None, minimum level); the first match wins.
 _CONDITIONS: tuple[tuple[re.Pattern, str, str | None, str], ...] = tuple(
     (re.compile(p, re.IGNORECASE), cond, cls, lvl) for p, cond, cls, lvl in (
         (r"access_refused|login refused|invalid credentials|authentication failed|"
-         r"HTTP access denied|not allowed to access vhost", "auth_failed", "auth", "warn"),
+         r"HTTP access denied|not allowed to access vhost|login failed", "auth_failed", "auth",
+         "warn"),
         (r"(?:memory|disk) resource limit alarm set|(?:Free disk|disk free) space (?:is )?insufficient|"
          r"vm_memory_high_watermark set", "resource_alarm", "resource", "error"),
         (r"resource limit alarm cleared", "resource_alarm_cleared", None, "info"),
@@ -96,11 +101,12 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
                          int(m["s"]), int((m["frac"] + "00")[:3]), m["zone"], ctx.tz)
         level, body = normalize_level(m["level"]), m["msg"]
+        rest, banner = _split_banner(rest)
         if rest:
             body = f"{body}\n{rest}" if body else rest
         ev = _log_event(ts, level, body.strip(), ctx)
         set_label(ev, "erlang_pid", m["pid"])
-        return [ev]
+        return [ev] if banner is None else [ev, _banner_event(ev, banner)]
     m = _OLD.match(head.strip())
     if m:
         month = _MONTHS.get(m["mon"].lower())
@@ -109,6 +115,29 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [_log_event(ts, _OLD_LEVELS.get(m["level"], "info"), rest.strip(), ctx)]
     raise ParseError("not a RabbitMQ log line (expected 'yyyy-MM-dd HH:mm:ss.ffffff+00:00 "
                      "[level] <pid> message' or '=INFO REPORT==== d-Mon-yyyy::HH:mm:ss ===')")
+
+
+def _split_banner(rest: str) -> tuple[str, str | None]:
+    """(the record's own continuation lines, the startup banner that followed them or None)."""
+    found = _BANNER.search(rest)
+    if found is None:
+        return rest, None
+    start = rest.rfind("\n\n", 0, found.start())
+    start = found.start() if start < 0 else start
+    return rest[:start], rest[start:].strip("\n")
+
+
+def _banner_event(before: Event, banner: str) -> Event:
+    """The banner as an event of its own: it says which version started, and its text (``TLS
+    Library``, log file paths) must not be read as the trouble of the record before it."""
+    ev = Event(timestamp_ms=before.timestamp_ms, timestamp_estimated=before.timestamp_estimated,
+               dataset=LOG_DATASET, platform="rabbitmq", level="info", message=banner,
+               service="rabbitmq", action="logged")
+    version = _VERSION.search(banner)
+    if version:
+        set_label(ev, "rabbitmq_version", version.group(1))
+        ev.action = "started"
+    return ev
 
 
 def _log_event(ts: int | None, level: str, body: str, ctx: ParseContext) -> Event:

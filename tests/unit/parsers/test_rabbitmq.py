@@ -79,3 +79,31 @@ def test_detect():
     assert not rabbitmq.detect('{"level":"info"}')
     with pytest.raises(ParseError):
         rabbitmq.parse(Record(text="[info] hello"), CTX)
+
+
+def test_the_console_banner_is_its_own_event_not_the_previous_records_trouble():
+    """RabbitMQ 3.9 printing to the console (a Homebrew install): the banner's lines carry no
+    timestamp, and its "TLS Library" and log paths must not make the record before it a TLS
+    error on host "localhost.log"."""
+    text = ("2022-02-28 12:54:27.611087-05:00 [noti] <0.227.0> Logging: switching to "
+            "configured handler(s); following messages may not be visible in this log output\n"
+            "\n"
+            "  ##  ##      RabbitMQ 3.9.13\n"
+            "  ##  ##\n"
+            "  ##########  Copyright (c) 2007-2022 VMware, Inc. or its affiliates.\n"
+            "\n"
+            "  TLS Library: OpenSSL - OpenSSL 1.1.1m  14 Dec 2021\n"
+            "  Logs: /opt/homebrew/var/log/rabbitmq/rabbit@localhost.log\n")
+    record, banner = rabbitmq.parse(Record(text=text, source="rabbit.log"), ParseContext())
+    assert record.message.startswith("Logging: switching") and "##" not in record.message
+    assert (record.level, record.host, record.error_class) == ("info", None, None)
+    assert "rabbitmq_condition" not in record.labels
+    assert (banner.action, banner.labels["rabbitmq_version"]) == ("started", "3.9.13")
+    assert banner.timestamp_ms == record.timestamp_ms and banner.error_class is None
+
+
+def test_an_mqtt_login_failure_is_an_auth_failure():
+    text = ("2019-01-03 08:41:29.456 [error] <0.769.0> MQTT login failed: no credentials "
+            "provided~n")
+    (ev,) = rabbitmq.parse(Record(text=text, source="rabbit.log"), ParseContext())
+    assert (ev.labels["rabbitmq_condition"], ev.error_class) == ("auth_failed", "auth")

@@ -4,7 +4,9 @@ Delimiters come from the ISA segment itself, which is fixed width (106 character
 element separator is character 4, the component separator ISA16 (character 105), the segment
 terminator character 106, and from version 00403 on ISA11 is the repetition separator. Line
 breaks after the terminator (or in the middle of segments, as 80-column wrapped files have)
-are not data and are dropped, unless the terminator is itself a line break.
+are not data and are dropped, unless the terminator is itself a line break. An ISA whose
+elements are not padded (some senders write one; X12 libraries such as stupidedi read it) is
+read by its separators instead, and its events say so (``x12_isa_not_fixed_width``).
 
 Typed IDs (see ``collector.parsers.edi`` for why every control number carries the
 sender>receiver pair of the interchange that assigned it):
@@ -168,8 +170,9 @@ class _Group:
 
 # --- framing ------------------------------------------------------------------------------
 
-def _segments(text: str) -> tuple[list[list[str]], str]:
-    """The segments of an interchange text, split into elements, and its element separator."""
+def _segments(text: str) -> tuple[list[list[str]], str, bool]:
+    """The segments of an interchange text, split into elements, its element separator, and
+    whether its ISA was the fixed width the standard prescribes."""
     text = text.lstrip("\ufeff \t\r\n")
     if len(text) > 105 and text[105] in "\r\n":
         terminator = "\n"
@@ -178,19 +181,26 @@ def _segments(text: str) -> tuple[list[list[str]], str]:
         body = text.replace("\r", "").replace("\n", "")
         terminator = body[105] if len(body) > 105 else ""
     isa = body[:ISA_LENGTH]
-    if len(isa) < ISA_LENGTH or not terminator:
-        raise _Broken(f"ISA segment truncated: the interchange has {len(body)} characters, "
-                      f"an ISA alone is exactly {ISA_LENGTH} including its terminator")
-    sep = isa[3]
-    if sep.isalnum() or sep.isspace():
+    sep = text[3] if len(text) > 3 else ""
+    if sep and (sep.isalnum() or sep.isspace()):
         raise _Broken(f"ISA element separator (character 4) is {sep!r}; it must be a "
                       f"punctuation character such as '*'")
-    for pos in _ISA_SEPARATOR_AT:
-        if isa[pos] != sep:
-            raise _Broken(f"ISA character {pos + 1} is {isa[pos]!r}, expected the element "
-                          f"separator {sep!r}: the ISA is not fixed width (106 characters) or "
-                          f"its delimiters are wrong")
-    component = isa[104]
+    fixed = len(isa) == ISA_LENGTH and bool(terminator)
+    misplaced = next((pos for pos in _ISA_SEPARATOR_AT if fixed and isa[pos] != sep), None)
+    if fixed and misplaced is None:
+        component = isa[104]
+    else:
+        loose = _unpadded_isa(text, sep)
+        if loose is None:
+            if not fixed:
+                raise _Broken(f"ISA segment truncated: the interchange has {len(body)} "
+                              f"characters, an ISA alone is exactly {ISA_LENGTH} including its "
+                              f"terminator")
+            raise _Broken(f"ISA character {misplaced + 1} is {isa[misplaced]!r}, expected the "
+                          f"element separator {sep!r}: the ISA is not fixed width "
+                          f"(106 characters) or its delimiters are wrong")
+        component, terminator, body = loose
+        fixed = False
     delimiters = {"element separator": sep, "component separator (ISA16)": component,
                   "segment terminator": terminator}
     if len(set(delimiters.values())) < 3 or component.isalnum() or terminator.isalnum():
@@ -202,7 +212,34 @@ def _segments(text: str) -> tuple[list[list[str]], str]:
         raw = raw.strip()
         if raw:
             segments.append(raw.split(sep))
-    return segments, sep
+    return segments, sep, fixed
+
+
+def _unpadded_isa(text: str, sep: str) -> tuple[str, str, str] | None:
+    """(component separator, segment terminator, body) of an ISA whose elements are not padded
+    to their fixed widths, as some senders write it and X12 libraries accept it: ISA16 is the
+    character after the sixteenth element separator and the terminator the one after that.
+    None unless the ISA then reads as sixteen elements with a numeric ISA13."""
+    if not sep:
+        return None
+    pos = -1
+    for _ in range(16):
+        pos = text.find(sep, pos + 1)
+        if pos < 0 or pos > 4 * ISA_LENGTH:
+            return None
+    if len(text) < pos + 3:
+        return None
+    component, terminator = text[pos + 1], text[pos + 2]
+    if component.isalnum() or terminator.isalnum():
+        return None
+    if terminator in "\r\n":
+        terminator, body = "\n", text.replace("\r\n", "\n").replace("\r", "\n")
+    else:
+        body = text.replace("\r", "").replace("\n", "")
+    elements = body[:body.find(terminator)].split(sep)
+    if len(elements) != 17 or not elements[13].strip().isdigit():
+        return None
+    return component, terminator, body
 
 
 def _el(seg: list[str], index: int) -> str:
@@ -213,7 +250,7 @@ def _el(seg: list[str], index: int) -> str:
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     try:
-        segments, sep = _segments(record.text)
+        segments, sep, fixed = _segments(record.text)
     except _Broken as exc:
         if not record.text.lstrip("\ufeff \t\r\n").startswith("ISA"):
             raise ParseError("not an X12 interchange (expected it to start with ISA)",
@@ -225,6 +262,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     pos = 0
     while pos < len(segments):
         pos = _interchange(segments, pos, sep, ctx, events)
+    if not fixed:  # read anyway, and said: the partner's translator should be told
+        for ev in events:
+            set_label(ev, "x12_isa_not_fixed_width", "true")
     return events
 
 

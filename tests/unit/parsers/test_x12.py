@@ -173,12 +173,20 @@ def test_truncated_isa():
     assert ev.timestamp_estimated
 
 
-def test_isa_not_fixed_width():
+def test_an_isa_not_padded_to_fixed_width_is_read_and_labelled():
+    """As stupidedi's FA997 sample writes it: ISA06 not padded; X12 libraries accept it."""
     text = interchange().replace("*ZZ*WIDGETSUPPLY   *", "*ZZ*WIDGETSUPPLY*")
+    (ev,) = parse(text)
+    assert ev.outcome == "success" and ev.labels["x12_isa_not_fixed_width"] == "true"
+    assert ev.ids[:3] == [f"x12.st:{PARTNER}>{US}:77:0001", f"x12.gs:{PARTNER}>{US}:77",
+                          f"x12.isa:{PARTNER}>{US}:000000042"]
+    assert "x12_isa_not_fixed_width" not in parse(interchange())[0].labels
+
+
+def test_isa_with_a_missing_separator_is_unreadable():
+    text = interchange().replace("*ZZ*WIDGETSUPPLY   *", "*ZZWIDGETSUPPLY   *")
     ev = only_failure(parse(text))
-    assert ev.error_message == ("ISA character 54 is 'M', expected the element separator '*': "
-                                "the ISA is not fixed width (106 characters) or its delimiters "
-                                "are wrong")
+    assert ev.error_message.startswith("ISA character ") and "not fixed width" in ev.error_message
 
 
 def test_unusable_delimiters():

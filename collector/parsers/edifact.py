@@ -80,11 +80,19 @@ _SYNTAX_ERRORS = {  # 0085
     "20": "character invalid as service character", "21": "invalid character(s)",
     "22": "invalid service character(s)", "23": "unknown interchange sender", "24": "too old",
     "25": "test indicator not supported", "26": "duplicate detected",
+    "27": "security function not supported",
     "28": "references do not match", "29": "control count does not match instances received",
-    "30": "functional groups and messages mixed", "32": "lower level empty",
-    "33": "invalid occurrence outside message or group", "35": "too many repetitions",
+    "30": "functional groups and messages mixed", "31": "more than one message type in group",
+    "32": "lower level empty",
+    "33": "invalid occurrence outside message or group", "34": "nesting indicator not allowed",
+    "35": "too many repetitions",
     "36": "too many segment group repetitions", "37": "invalid type of character(s)",
-    "39": "data element too long", "40": "data element too short", "45": "trailing separator",
+    "38": "missing digit in front of decimal sign",
+    "39": "data element too long", "40": "data element too short",
+    "41": "permanent communication network error",
+    "42": "temporary communication network error", "43": "unknown interchange recipient",
+    "45": "trailing separator", "46": "character set not supported",
+    "47": "envelope functionality not supported",
 }
 
 

@@ -154,3 +154,14 @@ def test_a_two_digit_unb_year_of_the_last_century():
     """UNB dates are YYMMDD in syntax versions 1-3; the specifications' examples are 1994."""
     (ev,) = parse(interchange().replace("+240301:0930+", "+940101:0950+"))
     assert ev.timestamp_ms == iso_to_ms("1994-01-01T09:50:00Z")
+
+
+def test_a_customs_contrl_rejecting_an_interchange_names_the_syntax_error():
+    """A CargoWise customs CONTRL as received: UCI action 4 with 0085 code 27 at UNB."""
+    text = ("UNA:+.? 'UNB+UNOC:3+AAA336C::AAA336C+AAA347M+041210:1319+00000000000001'"
+            "UNH+000001+CONTRL:D:3:UN'UCI+00000000261664+AAA374M::AAA374M+AAA336C+4+27+UNB'"
+            "UNT+3+000001'UNZ+1+00000000000001'")
+    (ev,) = parse(text)
+    assert (ev.action, ev.outcome) == ("rejected", "failure")
+    assert ev.error_message == "27 (security function not supported); in segment UNB"
+    assert ev.timestamp_ms == iso_to_ms("2004-12-10T13:19:00Z")

@@ -30,7 +30,8 @@ START = re.compile(r"\{")
 TRACE_POINTS = {
     "START": ("received", "unknown"),
     "BEFORE_REQUEST": ("sent", "unknown"),
-    "AFTER_REQUEST": ("delivered", "success"),
+    # A response came back; whether it says success is in the content (``_verdict``).
+    "AFTER_REQUEST": ("delivered", "unknown"),
     "BEFORE_TRANSFORM": ("logged", "unknown"),
     "AFTER_TRANSFORM": ("transformed", "success"),
     "FLOW": ("logged", "unknown"),
@@ -58,10 +59,37 @@ def _content(ev: Event, content: object) -> None:
     for key, value in list(content.items())[:_CONTENT_SCAN]:
         if isinstance(value, str | int) and not isinstance(value, bool):
             business_field(ev, key, value)
+    verdict = _verdict(content)
+    if verdict is not None and ev.outcome == "unknown":
+        ev.outcome = "success" if verdict else "failure"
     error = content.get("error")
     if isinstance(error, dict):
         ev.error_type = ev.error_type or _str(error.get("errorType") or error.get("type"))
         ev.error_message = ev.error_message or _str(error.get("description") or error.get("message"))
+
+
+def _verdict(content: object, depth: int = 4) -> bool | None:
+    """What a logged response says of itself: a ``successful``/``success`` flag (Salesforce and
+    most connectors' results), any false one winning, searched a few levels deep and into the
+    first items of lists (``items: [{"successful": false, ...}]``)."""
+    if depth == 0:
+        return None
+    if isinstance(content, list):
+        content = {str(i): v for i, v in enumerate(content[:10])}
+    if not isinstance(content, dict):
+        return None
+    found: bool | None = None
+    for key, value in list(content.items())[:_CONTENT_SCAN]:
+        if key in ("successful", "success") and isinstance(value, bool):
+            result = value
+        elif isinstance(value, dict | list):
+            result = _verdict(value, depth - 1)
+        else:
+            continue
+        if result is False:
+            return False
+        found = found or result
+    return found
 
 
 def _str(value: object) -> str | None:

@@ -1,5 +1,10 @@
-from collector.event import iso_to_ms
+import json
+
+import pytest
+
+from collector.event import Record, iso_to_ms
 from collector.parsers import mule_json
+from collector.parsers.base import ParseContext
 
 
 def test_trace_points_map_to_actions_and_outcomes(parse_data):
@@ -50,3 +55,19 @@ def test_malformed(parse_data):
 def test_detect():
     assert mule_json.detect('{"correlationId":"x","tracePoint":"START"}')
     assert not mule_json.detect('{"level":"INFO"}')
+
+
+@pytest.mark.parametrize("content, outcome", [
+    # A Salesforce connector result as a real sfdc system API logged it (abridged).
+    ({"sfPatchResponse": {"id": None, "items": [
+        {"exception": {"message": "id value of incorrect type: MALFORMED_ID"},
+         "successful": False, "statusCode": "MALFORMED_ID"}], "successful": False}}, "failure"),
+    ({"result": {"items": [{"successful": True}, {"successful": False}]}}, "failure"),
+    ({"result": {"successful": True, "id": "a3V000"}}, "success"),
+    ({"orderId": "4711"}, "unknown"),
+])
+def test_after_request_outcome_is_what_the_response_says(content, outcome):
+    doc = {"correlationId": "c-1", "tracePoint": "AFTER_REQUEST", "priority": "INFO",
+           "message": "response", "content": content}
+    (ev,) = mule_json.parse(Record(text=json.dumps(doc), source="app.log"), ParseContext())
+    assert (ev.action, ev.outcome) == ("delivered", outcome)

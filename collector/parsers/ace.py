@@ -37,7 +37,11 @@ START = re.compile(
 )
 _CONSOLE_TS = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
                          r":?\s")
-_SYSLOG = re.compile(r"([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) ([\w.-]+)(?:\[\d+\])?: ")
+# BSD syslog ("Mar  1 10:15:32 host ACE[1234]: ") or rsyslog's RFC 3339 stamps
+# ("2025-10-29T16:20:55.279063-05:00 host ACE[99982]: ", its default on current distributions).
+_SYSLOG = re.compile(r"([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|"
+                     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})) "
+                     r"(\S+) ([\w.-]+)(?:\[\d+\])?: ")
 _NODE_SERVER = re.compile(r"\(([\w.-]+?)(?:\.([\w.-]+))?\)\s+\[Thread \d+\]")
 _FLOW_NODE = re.compile(r"(?:message flow|node) '([^'.]+\.[^']+)'")
 _LEVELS = {"I": "info", "W": "warn", "E": "error", "S": "fatal"}

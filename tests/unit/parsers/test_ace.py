@@ -1,5 +1,6 @@
-from collector.event import iso_to_ms
+from collector.event import Record, iso_to_ms
 from collector.parsers import ace
+from collector.parsers.base import ParseContext
 
 LTID = "ace.ltid:40ddc412-f102-4840-a212-8b793d12b6bf-1"
 
@@ -59,3 +60,13 @@ def test_detect():
     assert ace.detect("2024-03-01 10:15:30.123456: BIP1990I: starting")
     assert ace.detect('<mon:event xmlns:mon="http://www.ibm.com/xmlns/monitoring/event/v2">')
     assert not ace.detect("<event>plain</event>")
+
+
+def test_rsyslog_rfc3339_lines_carry_the_host():
+    """ACE 12 under rsyslog's default RFC 3339 template (tdolby's ace-docker logs)."""
+    line = ("2025-10-29T16:20:55.279063-05:00 IBM-7NGKB54 ACE[99982]: IBM App Connect Enterprise "
+            "v1201217 (ACEv12_Broker.default) [Thread 100017] (Msg 1/1) BIP2152I: Configuration "
+            "message received from Toolkit.")
+    (ev,) = ace.parse(Record(text=line, source="syslog"), ParseContext())
+    assert (ev.host, ev.service) == ("IBM-7NGKB54", "default")
+    assert ev.timestamp_ms == iso_to_ms("2025-10-29T21:20:55.279Z")

@@ -200,18 +200,36 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if not text.startswith(("UNA", "UNB")):
         raise ParseError("not an EDIFACT interchange (expected it to start with UNA or UNB)",
                          field="UNB")
-    try:
-        chars, rest = _service_chars(text)
-    except _Broken as exc:
-        return [_unreadable(str(exc), ctx)]
-    segs = _Segments(rest, chars)
-    if not segs.items:
-        return []  # a UNA on its own line: the UNB record that follows carries the rest
     events: list[Event] = []
-    pos = 0
-    while pos < len(segs.items):
-        pos = _interchange(segs, pos, ctx, events)
+    while text:
+        try:
+            chars, rest = _service_chars(text)
+        except _Broken as exc:
+            return [*events, _unreadable(str(exc), ctx)]
+        # Another UNA later in the record starts an interchange with service characters of its
+        # own (interchanges written back to back on one line, each with its UNA).
+        cut = _next_una(rest, chars)
+        if cut >= 0:
+            rest, text = rest[:cut], rest[cut:]
+        else:
+            text = ""
+        segs = _Segments(rest, chars)
+        pos = 0  # none: a UNA on its own line, the UNB record that follows carries the rest
+        while pos < len(segs.items):
+            pos = _interchange(segs, pos, ctx, events)
     return events
+
+
+def _next_una(text: str, chars: _Chars) -> int:
+    """Where the next UNA that follows a segment terminator begins in ``text``, or -1."""
+    pos = text.find("UNA")
+    while pos >= 0:
+        end = len(text[:pos].rstrip(" \t\r\n"))
+        if end and text[end - 1] == chars.terminator and not (
+                chars.release and end > 1 and text[end - 2] == chars.release):
+            return pos
+        pos = text.find("UNA", pos + 3)
+    return -1
 
 
 def _unreadable(reason: str, ctx: ParseContext) -> Event:

@@ -165,3 +165,14 @@ def test_a_customs_contrl_rejecting_an_interchange_names_the_syntax_error():
     assert (ev.action, ev.outcome) == ("rejected", "failure")
     assert ev.error_message == "27 (security function not supported); in segment UNB"
     assert ev.timestamp_ms == iso_to_ms("2004-12-10T13:19:00Z")
+
+
+def test_interchanges_back_to_back_on_one_line_each_with_its_una():
+    """As Koha's test files hold them; the second may even choose other service characters."""
+    first = interchange(control="REF1").replace("\n", "")
+    second = interchange(una="UNA:*.# ~", control="REF2").replace("\n", "").replace(
+        "'", "~").replace("+", "*")
+    events = parse(first + second)
+    assert [e.outcome for e in events] == ["success", "success"]
+    assert [e.ids[1] for e in events] == [f"edifact.unb:{SUPPLIER}>{US}:REF1",
+                                          f"edifact.unb:{SUPPLIER}>{US}:REF2"]

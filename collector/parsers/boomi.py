@@ -81,7 +81,7 @@ def _xml_elements(text: str) -> tuple[list[ET.Element], dict[str, str]]:
     the last fragment, or a truncated tail, must not lose the events before it)."""
     parser = ET.XMLPullParser(events=("start", "end"))
     events: list[ET.Element] = []
-    root_attrs: dict[str, str] = {}
+    root_attrs: dict[str, str] | None = None  # a bare <ExecutionLogModel> has none
     error: ET.ParseError | None = None
     try:
         parser.feed(text)
@@ -94,9 +94,9 @@ def _xml_elements(text: str) -> tuple[list[ET.Element], dict[str, str]]:
         parser.close()
     except ET.ParseError as exc:
         error = exc
-    if not events and error is not None and not root_attrs:
+    if not events and error is not None and root_attrs is None:
         raise ParseError(f"unreadable process log XML: {error}")
-    return events, root_attrs
+    return events, root_attrs or {}
 
 
 def _process_log_xml(text: str, record: Record, ctx: ParseContext) -> list[Event]:

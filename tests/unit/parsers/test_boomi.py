@@ -1,5 +1,7 @@
 from pathlib import Path
 
+import pytest
+
 from collector.event import Record, iso_to_ms
 from collector.parsers import boomi
 from collector.parsers.base import ParseContext
@@ -74,3 +76,13 @@ def test_detect():
     assert boomi.detect('  <LogEvent level="INFO" time="x">')
     assert boomi.detect('{"@type":"ExecutionRecord","executionId":"e","processName":"p"}')
     assert not boomi.detect('{"executionId":"e"}')
+
+
+@pytest.mark.parametrize("fmt", ["boomi", "auto"])
+def test_a_process_log_with_a_bare_root_element(parse_data, fmt):
+    """A runtime's file as the Boomi community's Fluentd article shows it: ``<ExecutionLogModel>``
+    without attributes, alone on its line, must not become a dead letter."""
+    exec_dir = "execution-68523591-b704-4e4c-abf3-ad659798a7b6-2024.06.04"
+    events, dead = parse_data(fmt, f"boomi/{exec_dir}/process_log.xml")
+    assert dead == [] and len(events) == 4
+    assert all(e.ids == [f"boomi.exec:{exec_dir}"] for e in events)

@@ -113,6 +113,9 @@ def _process_log_xml(text: str, record: Record, ctx: ParseContext) -> list[Event
         set_label(ev, "shape_name", a.get("shapename"))
         set_label(ev, "shape_type", a.get("shapetype"))
         set_label(ev, "shape_label", a.get("shapelabel"))
+        # What the downloaded text log shows for the same step (``_tab_separated``).
+        set_label(ev, "shape", a.get("shapelabel") or a.get("shapetype"))
+        set_label(ev, "shape_info", a.get("shapeextendedinfo"))
         ev.add_id("boomi.exec", a.get("executionid") or exec_id)
         ev.service = root.get("processName") or a.get("processname")
         ev.host = root.get("atomName")
@@ -158,12 +161,15 @@ def _tab_line(text: str, record: Record, ctx: ParseContext) -> Event:
     else:
         raise ParseError(f"no Boomi level (SEVERE, WARNING, INFO...) in the first two columns: "
                          f"{cols[0][:40]!r}, {cols[1][:40]!r}", field="level")
+    # The shape as the process log shows it (its label, or its type when it has none), then
+    # the shape's extended information (connection and operation, script step), then the
+    # message: ``Start<TAB>NoData`` is shapetype="Start" shapeextendedinfo="NoData" in XML.
     rest = cols[2:]
-    shape_type = shape_label = None
+    shape = shape_info = None
     if len(rest) >= 3:
-        shape_type, shape_label, message = rest[0], rest[1], "\t".join(rest[2:])
+        shape, shape_info, message = rest[0], rest[1], "\t".join(rest[2:])
     elif len(rest) == 2:
-        shape_label, message = rest
+        shape, message = rest
     else:
         message = rest[0]
     if more:
@@ -171,8 +177,8 @@ def _tab_line(text: str, record: Record, ctx: ParseContext) -> Event:
     ev = _step_event(ctx, time, level, message.strip())
     if ev.level in ("error", "fatal") and more:
         ev.error_stack_trace = more
-    set_label(ev, "shape_type", shape_type)
-    set_label(ev, "shape_label", shape_label)
+    set_label(ev, "shape", shape)
+    set_label(ev, "shape_info", shape_info)
     ev.add_id("boomi.exec", _exec_from_source(record.source))
     return ev
 

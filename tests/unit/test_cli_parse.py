@@ -24,7 +24,7 @@ def test_events_to_stdout_dead_letters_to_stderr_exit_zero():
     events, dead = lines(proc.stdout), lines(proc.stderr)
     assert len(events) == 3 and len(dead) == 2
     jl = events[-1]
-    assert jl["event"]["outcome"] == "success" and jl["event"]["action"] == "delivered"
+    assert jl["event"]["outcome"] == "unknown" and jl["event"]["action"] == "delivered"
     assert "order:4711" in jl["midwatch"]["ids"]
     assert jl["@timestamp"] == "2024-03-01T10:15:41.000Z"
     assert dead[0]["source"] == f"{DATA / 'mule/malformed.log'}:1"

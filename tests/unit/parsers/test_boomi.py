@@ -38,12 +38,12 @@ def test_tab_separated_download(parse_data):
     events, dead = parse_data("boomi", "boomi/process_log_download.log")
     assert dead == []
     assert [e.level for e in events] == ["info", "info", "error", "info"]
-    assert events[0].labels == {"shape_type": "Start", "shape_label": "Get Orders"}
+    assert events[0].labels == {"shape": "Start", "shape_info": "Get Orders"}
     failed = events[2]
     assert failed.error_message == "Unable to send document: HTTP 401 Unauthorized"
     assert failed.error_stack_trace.startswith("com.boomi.connector.api.ConnectorException")
     assert failed.error_class == "auth"
-    assert events[3].labels["shape_label"] == "Stop"  # LEVEL<TAB>TIME column order
+    assert events[3].labels["shape"] == "Stop"  # LEVEL<TAB>TIME column order
 
 
 def test_execution_records(parse_data):
@@ -86,3 +86,13 @@ def test_a_process_log_with_a_bare_root_element(parse_data, fmt):
     events, dead = parse_data(fmt, f"boomi/{exec_dir}/process_log.xml")
     assert dead == [] and len(events) == 4
     assert all(e.ids == [f"boomi.exec:{exec_dir}"] for e in events)
+
+
+def test_a_step_is_labelled_alike_in_the_xml_and_the_downloaded_text(parse_data):
+    """The Boomi community's Fluentd article shows one execution both ways."""
+    exec_dir = "execution-68523591-b704-4e4c-abf3-ad659798a7b6-2024.06.04"
+    xml, _ = parse_data("boomi", f"boomi/{exec_dir}/process_log.xml")
+    text = "2024-06-04T02:57:00Z\tINFO\tStart\tNoData\tExecuting Start Shape\n"
+    (tsv,) = boomi.parse(Record(text=text.strip(), source="log.txt"), ParseContext())
+    assert (xml[1].labels["shape"], xml[1].labels["shape_info"]) == ("Start", "NoData")
+    assert (tsv.labels["shape"], tsv.labels["shape_info"]) == ("Start", "NoData")

@@ -50,8 +50,10 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _SECONDS = re.compile(r"\d+\.\d{3}")
+_METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
 _PAIR_KEYS = {
     "rt": "request_time", "request_time": "request_time", "urt": "upstream_time",
+    "ut": "upstream_time",
     "upstream_response_time": "upstream_time", "request_id": "request_id", "rid": "request_id",
     "req_id": "request_id", "cid": "correlation", "correlation_id": "correlation",
     "x_correlation_id": "correlation", "traceparent": "traceparent",
@@ -62,8 +64,12 @@ def detect(line: str) -> bool:
     if line[:1] == "{":
         # The whole line: Kong writes its keys in table order, ``latencies`` often last after
         # kilobytes of headers; and a substring search costs little next to a parse.
+        # AWS access logs are whatever $context variables the stage's format names, under
+        # keys of the owner's choosing; requestId with a method, route or request time is
+        # what they keep.
         return ('"latencies"' in line and '"request"' in line) or (
-            '"requestId"' in line and ('"httpMethod"' in line or '"routeKey"' in line))
+            '"requestId"' in line and ('"httpMethod"' in line or '"routeKey"' in line
+                                       or '"requestTime' in line))
     return _COMBINED.match(line) is not None
 
 
@@ -130,8 +136,13 @@ def _seconds_ns(text: str | None) -> int | None:
 def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     method, _, rest = m.group("request").partition(" ")
     path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    garbage = not _METHOD.fullmatch(method)  # a TLS handshake or a scanner on the HTTP port
+    if garbage:
+        method, path = "", "(unreadable request line)"
     ev = _request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
                         int(m.group("status")))
+    if garbage:
+        set_label(ev, "request_line", m.group("request"))
     set_label(ev, "client_ip", m.group("addr"))
     if m.group("user") != "-":
         set_label(ev, "user", m.group("user"))
@@ -214,17 +225,22 @@ def _kong(doc: dict, ctx: ParseContext) -> Event:
     consumer = doc.get("consumer")
     if isinstance(consumer, dict):
         set_label(ev, "consumer", consumer.get("username") or consumer.get("id"))
-    ev.payload_bytes = as_int(request.get("size"))
+    ev.payload_bytes = as_int(response.get("size"))  # bytes sent, as NGINX and AWS report
+    set_label(ev, "request_bytes", as_int(request.get("size")))
     return ev
 
 
 # --- AWS API Gateway ----------------------------------------------------------------------
 
 def _aws(doc: dict, ctx: ParseContext) -> Event:
+    doc = {k: v for k, v in doc.items() if v != "-"}  # AWS writes "-" for what does not apply
     epoch = as_int(doc.get("requestTimeEpoch"))
     ts = (epoch, False) if epoch else to_ms(doc.get("requestTime"), ctx)
-    method = str(doc.get("httpMethod") or "")
-    path = str(doc.get("resourcePath") or doc.get("path") or doc.get("routeKey") or "")
+    route = str(doc.get("routeKey") or "")
+    method = str(doc.get("httpMethod") or doc.get("method") or "")
+    if not method and " " in route:  # HTTP APIs: "GET /orders/{id}"
+        method, route = route.split(" ", 1)
+    path = str(doc.get("resourcePath") or doc.get("path") or route)
     ev = _request_event("apigw.aws", ts, method, path, as_int(doc.get("status")))
     ev.add_id("aws.request", doc.get("requestId"))
     ev.add_id("aws.request", doc.get("extendedRequestId"))

@@ -96,3 +96,47 @@ def test_quoted_field_pattern_matches_what_the_textbook_one_does(inner):
     for text in (f'"{inner}" tail', f'"{inner}', inner):
         a, b = textbook.match(text), fast.match(text)
         assert (a and a.groups()) == (b and b.groups()), text
+
+
+def _one(text: str):
+    (ev,) = apigw.parse(Record(text=text, source="access.log"), ParseContext())
+    return ev
+
+
+def test_real_aws_lines_with_dashes_and_owner_chosen_keys():
+    """An HTTP API line (TinyStacks docs: '-' for what does not apply) and a REST API format
+    that names the method "method" (ministryofjustice/modernisation-platform-environments)."""
+    http_api = ('{ "requestId":"Q8NnAiztIAMEV4w=", "ip": "73.239.102.103", "requestTime":'
+                '"21/Apr/2022:17:09:26 +0000", "httpMethod":"GET","routeKey":"$default", '
+                '"status":"200","protocol":"HTTP/1.1", "responseLength":"12", '
+                '"resourcePath":"-" }')
+    rest_api = ('{"caller":"-","ip":"51.14.4.225","method":"POST","path":"/development/dp/'
+                'schema","protocol":"HTTP/1.1","requestId":"a4188e34-1104-424e-9907-eebbf55dd662",'
+                '"requestTime":"27/Oct/2023:13:40:57 +0000","requestTimeEpoch":"1698414057744",'
+                '"resourcePath":"/dp/{name}/schema","responseLength":"87","status":"400",'
+                '"user":"-"}')
+    assert apigw.detect(rest_api) and apigw.detect(http_api)
+    ev = _one(http_api)
+    assert (ev.message, ev.labels["url_path"]) == ("GET $default 200", "$default")
+    ev = _one(rest_api)
+    assert (ev.message, ev.outcome, ev.timestamp_ms) == (
+        "POST /dp/{name}/schema 400", "failure", 1698414057744)
+    assert ev.labels["http_method"] == "POST"
+
+
+def test_nginx_binary_request_line_and_ut_upstream_time():
+    """A TLS handshake on the HTTP port (StackOverflow 52004391), and goaccess #885's
+    ``rt=`` / ``ut=`` keys."""
+    tls = _one('172.68.244.173 - - [24/Aug/2018:12:14:04 +0000] "\\x16\\x03\\x01\\x00\\xEC\\x01'
+               '\\x00\\x00\\xE8\\x03\\x03\\x8A?\\xB5" 400 173 "-" "-"')
+    assert tls.message == "(unreadable request line) 400" and "http_method" not in tls.labels
+    assert tls.labels["request_line"].startswith("\\x16\\x03")
+    timed = _one('10.16.32.116 - - [18/Sep/2017:00:00:02 +0300] "GET /clusters/info HTTP/1.1" '
+                 '200 2961 "-" "python-requests/2.13.0" "-" "-" 1505682002.133 adfr="-" '
+                 'rt=0.151 ut="0.151" cs=MISS')
+    assert timed.duration_ns == 151_000_000 and timed.labels["upstream_ms"] == "151"
+
+
+def test_kong_bytes_are_the_response_like_the_other_gateways(parse_data):
+    events, _ = parse_data("apigw", "apigw/kong-file-log.jsonl")
+    assert events[0].payload_bytes == 412 and events[0].labels["request_bytes"] == "1532"

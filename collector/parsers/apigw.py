@@ -218,7 +218,8 @@ def _kong(doc: dict, ctx: ParseContext) -> Event:
     set_label(ev, "gateway_ms", as_int(latencies.get("kong")))
     service = doc.get("service") if isinstance(doc.get("service"), dict) else {}
     route = doc.get("route") if isinstance(doc.get("route"), dict) else {}
-    ev.service = service.get("name") or None
+    api = doc.get("api") if isinstance(doc.get("api"), dict) else {}  # Kong before 0.13
+    ev.service = service.get("name") or api.get("name") or None
     set_label(ev, "route", route.get("name"))
     set_label(ev, "upstream_uri", doc.get("upstream_uri"))
     set_label(ev, "client_ip", doc.get("client_ip"))

@@ -140,3 +140,12 @@ def test_nginx_binary_request_line_and_ut_upstream_time():
 def test_kong_bytes_are_the_response_like_the_other_gateways(parse_data):
     events, _ = parse_data("apigw", "apigw/kong-file-log.jsonl")
     assert events[0].payload_bytes == 412 and events[0].labels["request_bytes"] == "1532"
+
+
+def test_kong_before_0_13_names_its_service_api():
+    line = ('{"api":{"name":"myapi","upstream_url":"http://backend:8080"},"request":{"method":'
+            '"GET","uri":"/api/v1/healthcheck","size":"423","headers":{}},"response":{"status":200,'
+            '"size":"271","headers":{}},"latencies":{"request":33,"kong":0,"proxy":0},'
+            '"started_at":1513853545000,"client_ip":"172.18.0.1"}')
+    ev = _one(line)
+    assert (ev.service, ev.duration_ns, ev.payload_bytes) == ("myapi", 33_000_000, 271)

@@ -6,7 +6,9 @@ What BizTalk operators can actually export, without database access:
   "XLANG/s", "BizTalk Server EDI"), as ``wevtutil qe Application /f:xml`` or
   ``Get-WinEvent | ... ToXml()`` write them (one ``<Event>`` each), and as Event Viewer's
   "Save as Text (tab delimited)" (Level, Date and Time, Source, Event ID, Task Category,
-  then the quoted description, which spans lines). Suspension events (5753 receive, 5754
+  then the quoted description, which spans lines), and as the text "Copy details as text"
+  gives (``Log Name:``/``Source:``/``Event ID:``... or the older ``Event Type:`` layout that
+  Microsoft's KB articles quote, then ``Description:``). Suspension events (5753 receive, 5754
   send) carry ``MessageId``/``InstanceID`` in their text; 5743 is a transmission retry.
 - The message context saved from the Administration Console ("Save to file" on a suspended
   or tracked message: ``{MessageID}_context.xml`` with ``<MessageInfo><ContextInfo>``
@@ -34,8 +36,13 @@ PLATFORM = "biztalk"
 
 START = re.compile(
     r"\s*<(?:\?xml|Event[\s>]|MessageInfo\b)|(?:Error|Warning|Information|Critical|Verbose|"
-    r"Level)\t"
+    r"Level)\t|(?:Log Name|Event Type):"
 )
+# Event Viewer's "Copy details as text" (Windows Server 2008 on: "Log Name:", "Source:",
+# "Date:", "Event ID:", "Level:" ...) and the older layout Microsoft's KB articles quote
+# ("Event Type:", "Event Source:", "Event ID:", "Date:", "Time:"); the description follows a
+# "Description:" line.
+_TEXT_HEAD = re.compile(r"(?:Log Name|Event Type):")
 _TAB_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose)\t[^\t]+\t"
                        r"(?:BizTalk|XLANG|ENTSSO)[^\t]*\t\d+\t")
 _SOURCES = ("biztalk", "xlang", "entsso")
@@ -69,7 +76,7 @@ def detect(line: str) -> bool:
     if stripped.startswith("<Event") and "schemas.microsoft.com/win/2004/08/events" in line:
         lowered = line.lower()
         return any(f"name='{s}" in lowered or f'name="{s}' in lowered for s in _SOURCES)
-    return _TAB_HEAD.match(line) is not None
+    return _TAB_HEAD.match(line) is not None or _TEXT_HEAD.match(line) is not None
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -86,7 +93,27 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         if name == "MessageInfo":
             return [_context(root, record, ctx)]
         raise ParseError(f"unexpected XML root <{name}>: expected <Event> or <MessageInfo>")
+    if _TEXT_HEAD.match(text):
+        return [_text_event(text, ctx)]
     return [_tab_event(text, ctx)]
+
+
+def _text_event(text: str, ctx: ParseContext) -> Event:
+    head, found, description = text.partition("\nDescription:")
+    if not found:
+        raise ParseError("Event Viewer text without a 'Description:' line", field="Description")
+    fields: dict[str, str] = {}
+    for line in head.splitlines():
+        key, colon, value = line.partition(":")
+        if colon:
+            fields.setdefault(key.strip().lower(), value.strip())
+    source = fields.get("source") or fields.get("event source") or ""
+    if not source.lower().startswith(_SOURCES):
+        raise ParseError(f"event from {source!r}, not a BizTalk source", field="Source")
+    time = " ".join(filter(None, (fields.get("date"), fields.get("time")))) or None
+    level = fields.get("level") or fields.get("event type") or "Information"
+    return _event(ctx, time, normalize_level(level), fields.get("event id", ""), source,
+                  description, fields.get("computer"))
 
 
 def _win_events(text: str, ctx: ParseContext) -> list[Event]:

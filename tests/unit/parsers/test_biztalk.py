@@ -1,3 +1,5 @@
+import pytest
+
 from collector.event import iso_to_ms
 from collector.parsers import biztalk
 
@@ -72,3 +74,19 @@ def test_wevtutil_prints_events_back_to_back_on_one_line(parse_data):
     assert [(e.labels["event_id"], e.action) for e in events] == [("5743", "retried"),
                                                                   ("5410", None)]
     assert events[1].labels["receive_location"] == "RL_Orders_File"
+
+
+@pytest.mark.parametrize("fmt", ["biztalk", "auto"])
+def test_event_viewer_copied_text_in_both_layouts(parse_data, fmt):
+    """'Copy details as text' from Event Viewer (Server 2008 on) and the older layout the
+    Microsoft KB articles 983387 and 961020 quote."""
+    events, dead = parse_data(fmt, "biztalk/eventviewer-copied-text.txt")
+    assert dead == []
+    suspended, retry = events
+    assert (suspended.action, suspended.outcome, suspended.host) == (
+        "failed", "failure", "BTS01.contoso.local")
+    assert suspended.timestamp_ms == iso_to_ms("2024-03-01T10:15:34Z")
+    assert suspended.ids == ["biztalk.msg:6c1a7f3e-2b4d-4c8e-9f10-a1b2c3d4e5f6"]
+    assert suspended.labels["send_port"] == "SP_Orders_SAP"
+    assert (retry.level, retry.labels["event_id"], retry.timestamp_estimated) == (
+        "warn", "5743", True)

@@ -41,7 +41,8 @@ _STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: 
 # cost, which counts because every NGINX line is matched twice (detection, then parsing).
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 _COMBINED = re.compile(
-    rf'(?P<addr>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "(?P<request>{_QUOTED})" '
+    rf'(?P<addr>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] (?:"(?P<vhost>[\w.:-]+)" )?'
+    rf'"(?P<request>{_QUOTED})" '
     rf'(?P<status>\d{{3}}) (?P<bytes>\d+|-)(?: "(?P<referer>{_QUOTED})" '
     rf'"(?P<agent>{_QUOTED})")?(?P<rest>.*)$')
 _PAIR = re.compile(rf'([\w.-]+)=("{_QUOTED}"|\S+)')
@@ -144,6 +145,7 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     if garbage:
         set_label(ev, "request_line", m.group("request"))
     set_label(ev, "client_ip", m.group("addr"))
+    set_label(ev, "vhost", m.group("vhost"))  # log formats that put "$host" before the request
     if m.group("user") != "-":
         set_label(ev, "user", m.group("user"))
     ev.payload_bytes = as_int(m.group("bytes"))

@@ -149,3 +149,14 @@ def test_kong_before_0_13_names_its_service_api():
             '"started_at":1513853545000,"client_ip":"172.18.0.1"}')
     ev = _one(line)
     assert (ev.service, ev.duration_ns, ev.payload_bytes) == ("myapi", 33_000_000, 271)
+
+
+def test_nginx_with_iso8601_time_and_the_host_before_the_request():
+    """goaccess #1066: ``[$time_iso8601] "$host" "$request"`` ... ``$request_time``."""
+    line = ('127.0.0.1 - - [2019-07-31T06:33:06+00:00] "localhost" "GET /health.php HTTP/1.1" '
+            '200 5 "-" "curl/7.35.0" 0.038')
+    assert apigw.detect(line)
+    ev = _one(line)
+    assert (ev.message, ev.labels["vhost"], ev.duration_ns) == (
+        "GET /health.php 200", "localhost", 38_000_000)
+    assert ev.timestamp_ms == iso_to_ms("2019-07-31T06:33:06Z")

@@ -72,9 +72,24 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
 
 # --- BIP messages ------------------------------------------------------------------------
 
+def _syslog_line(syslog: re.Match, text: str, ctx: ParseContext) -> Event:
+    """A syslog line without a BIP code: the integration node's own free text, or another
+    program writing to the same syslog file (systemd, cron...). Kept as an event of its program
+    rather than dead-lettered, which would count every neighbour's line as a parse failure."""
+    ts, estimated = to_ms(syslog.group(1), ctx)
+    program = syslog.group(3)
+    ours = program.upper().startswith(("ACE", "IIB", "WMB", "MQSI", "BIP"))
+    return Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="syslog",
+                 platform=PLATFORM if ours else "generic", host=syslog.group(2),
+                 service=program, message=text[syslog.end():].strip(), action="logged")
+
+
 def _bip(text: str, ctx: ParseContext) -> Event:
     m = _BIP.search(text)
     if m is None:
+        syslog = _SYSLOG.match(text)
+        if syslog is not None:
+            return _syslog_line(syslog, text, ctx)
         raise ParseError("no BIP message code (BIPnnnnI/W/E/S) in the record", field="code")
     prefix = text[: m.start()]
     time = host = None

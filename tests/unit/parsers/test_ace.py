@@ -70,3 +70,15 @@ def test_rsyslog_rfc3339_lines_carry_the_host():
     (ev,) = ace.parse(Record(text=line, source="syslog"), ParseContext())
     assert (ev.host, ev.service) == ("IBM-7NGKB54", "default")
     assert ev.timestamp_ms == iso_to_ms("2025-10-29T21:20:55.279Z")
+
+
+def test_other_programs_in_the_same_syslog_are_kept_not_dead_lettered():
+    """tdolby's ACE 12 syslog has systemd-resolved lines between the BIP messages."""
+    text = "2025-10-29T16:20:48.813387-05:00 IBM-7NGKB54 systemd-resolved[169]: Clock change detected."
+    (ev,) = ace.parse(Record(text=text, source="syslog"), ParseContext())
+    assert (ev.platform, ev.dataset, ev.service, ev.host) == (
+        "generic", "syslog", "systemd-resolved", "IBM-7NGKB54")
+    assert ev.message == "Clock change detected." and not ev.timestamp_estimated
+    own = ace.parse(Record(text="Mar  1 10:15:32 node1 ACE[1234]: starting", source="s"),
+                    ParseContext())[0]
+    assert (own.platform, own.service) == ("ace", "ACE")

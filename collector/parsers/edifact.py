@@ -224,7 +224,9 @@ def _next_una(text: str, chars: _Chars) -> int:
     """Where the next UNA that follows a segment terminator begins in ``text``, or -1."""
     pos = text.find("UNA")
     while pos >= 0:
-        end = len(text[:pos].rstrip(" \t\r\n"))
+        end = pos
+        while end and text[end - 1] in " \t\r\n":
+            end -= 1
         if end and text[end - 1] == chars.terminator and not (
                 chars.release and end > 1 and text[end - 2] == chars.release):
             return pos

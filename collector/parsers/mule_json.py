@@ -39,6 +39,7 @@ TRACE_POINTS = {
     "EXCEPTION": ("failed", "failure"),
 }
 _CONTENT_SCAN = 50
+_VERDICT_NODES = 500
 
 
 def detect(line: str) -> bool:
@@ -68,27 +69,26 @@ def _content(ev: Event, content: object) -> None:
         ev.error_message = ev.error_message or _str(error.get("description") or error.get("message"))
 
 
-def _verdict(content: object, depth: int = 4) -> bool | None:
+def _verdict(content: object) -> bool | None:
     """What a logged response says of itself: a ``successful``/``success`` flag (Salesforce and
     most connectors' results), any false one winning, searched a few levels deep and into the
-    first items of lists (``items: [{"successful": false, ...}]``)."""
-    if depth == 0:
-        return None
-    if isinstance(content, list):
-        content = {str(i): v for i, v in enumerate(content[:10])}
-    if not isinstance(content, dict):
-        return None
+    first items of lists (``items: [{"successful": false, ...}]``). At most ``_VERDICT_NODES``
+    values are looked at: this runs on every logged content, however large."""
     found: bool | None = None
-    for key, value in list(content.items())[:_CONTENT_SCAN]:
-        if key in ("successful", "success") and isinstance(value, bool):
-            result = value
-        elif isinstance(value, dict | list):
-            result = _verdict(value, depth - 1)
-        else:
-            continue
-        if result is False:
-            return False
-        found = found or result
+    todo: list[tuple[object, int]] = [(content, 4)]
+    seen = 0
+    while todo and seen < _VERDICT_NODES:
+        node, depth = todo.pop()
+        items = (enumerate(node[:10]) if isinstance(node, list)
+                 else list(node.items())[:_CONTENT_SCAN] if isinstance(node, dict) else ())
+        for key, value in items:
+            seen += 1
+            if key in ("successful", "success") and isinstance(value, bool):
+                if not value:
+                    return False
+                found = True
+            elif isinstance(value, dict | list) and depth > 1:
+                todo.append((value, depth - 1))
     return found
 
 

@@ -37,8 +37,7 @@ the segment, what was expected and what was found; they never raise.
 from __future__ import annotations
 
 import re
-from copy import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from collector.event import Event, Record
 from collector.parsers.base import ParseContext, ParseError
@@ -174,12 +173,9 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool]:
     """The segments of an interchange text, split into elements, its element separator, and
     whether its ISA was the fixed width the standard prescribes."""
     text = text.lstrip("\ufeff \t\r\n")
-    if len(text) > 105 and text[105] in "\r\n":
-        terminator = "\n"
-        body = text.replace("\r\n", "\n").replace("\r", "\n")
-    else:
-        body = text.replace("\r", "").replace("\n", "")
-        terminator = body[105] if len(body) > 105 else ""
+    newline = len(text) > 105 and text[105] in "\r\n"
+    body = _unwrapped(text, newline)
+    terminator = "\n" if newline else (body[105] if len(body) > 105 else "")
     isa = body[:ISA_LENGTH]
     sep = text[3] if len(text) > 3 else ""
     if sep and (sep.isalnum() or sep.isspace()):
@@ -215,6 +211,14 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool]:
     return segments, sep, fixed
 
 
+def _unwrapped(text: str, newline_terminated: bool) -> str:
+    """The text with the line breaks that are not data dropped; when the terminator is a line
+    break, every CR, LF or CRLF becomes one LF."""
+    if newline_terminated:
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r", "").replace("\n", "")
+
+
 def _unpadded_isa(text: str, sep: str) -> tuple[str, str, str] | None:
     """(component separator, segment terminator, body) of an ISA whose elements are not padded
     to their fixed widths, as some senders write it and X12 libraries accept it: ISA16 is the
@@ -232,10 +236,9 @@ def _unpadded_isa(text: str, sep: str) -> tuple[str, str, str] | None:
     component, terminator = text[pos + 1], text[pos + 2]
     if component.isalnum() or terminator.isalnum():
         return None
-    if terminator in "\r\n":
-        terminator, body = "\n", text.replace("\r\n", "\n").replace("\r", "\n")
-    else:
-        body = text.replace("\r", "").replace("\n", "")
+    newline = terminator in "\r\n"
+    body = _unwrapped(text, newline)
+    terminator = "\n" if newline else terminator
     elements = body[:body.find(terminator)].split(sep)
     if len(elements) != 17 or not elements[13].strip().isdigit():
         return None
@@ -592,9 +595,7 @@ def _rest_of_group(ak9: list[str], answered: list[str], group: Event, sender: st
         return None
     status = _el(ak9, 1)
     effective = "A" if status in ("A", "E", "P") else status
-    rest = copy(group)
-    rest.labels = dict(group.labels)
-    rest.ids = list(group.ids)
+    rest = replace(group, labels=dict(group.labels), ids=list(group.ids))
     rest.action, rest.outcome, rest.level = _ACK_STATUS.get(
         effective, ("acknowledged", "unknown", "warn"))
     if rest.outcome == "success":  # the group's errors are about the sets it lists

@@ -50,8 +50,9 @@ log = logging.getLogger(__name__)
 FETCH_CHUNK = 5_000
 CONFLICT_ROUNDS = 3
 # IDs of recently evicted traces remembered with their key: enough to cover the seconds a
-# store's search may lag behind its writes (Elasticsearch refreshes every second).
-EVICTED_IDS = 50_000
+# store's search may lag behind its writes (midwatch's trace index refreshes every 5 s:
+# 30,000 IDs a second at full speed), about 30 MB at most.
+EVICTED_IDS = 150_000
 SWEEP_PAGE = 1000
 SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one continues
 

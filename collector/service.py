@@ -29,7 +29,7 @@ from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
 from collector.spool import Spool, SpoolError
-from collector.store.base import Store
+from collector.store.base import Store, StoreError
 from collector.trace_repair import TraceRepair
 from collector.yamlconf import ConfigError
 
@@ -165,12 +165,24 @@ class Service:
             self.start()
             stored = self.pipeline.run(self.stopping, self.inputs_done)
             self.stop()
+            if stored:
+                self._publish()
             for thread in self._threads:
                 thread.join(timeout=10)
             self.shutdown()
         finally:
             gc.set_threshold(*gc_thresholds)
         return 0 if stored and not self._failed else 1
+
+    def _publish(self) -> None:
+        """Make the last writes searchable now: the event and trace indices refresh only every
+        few seconds (they are written far more than read), and whoever stops a run usually
+        looks at its traces next."""
+        try:
+            self.store.refresh()
+        except StoreError as exc:
+            log.warning("could not refresh the store after the last write; searches may "
+                        "miss it for a few seconds", extra={"error": str(exc)})
 
     def shutdown(self) -> None:
         for inp in self.inputs:

@@ -144,12 +144,17 @@ STATE_MAPPINGS = {
 
 
 def templates(
-    prefix: str = "midwatch", *, replicas: int | None = None, events_refresh: str = "5s"
+    prefix: str = "midwatch", *, replicas: int | None = None, busy_refresh: str = "5s"
 ) -> dict[str, dict]:
     """Composable index templates by name, ready for ``PUT _index_template/<name>``.
 
-    ``events_refresh`` trades search freshness for indexing speed on the busiest index; the
-    trace and state indices keep the default 1 s so a trace is findable right after a run.
+    ``busy_refresh`` trades search freshness for indexing speed on the two indices written
+    per event, events and traces. Traces are searched (the correlator looks IDs up), which
+    keeps the index from going search-idle, so at the default 1 s it refreshed every second
+    and merged the small segments that left: 5 s cut Elasticsearch's CPU per event with
+    correlation by a quarter (bench/e2e_bench.py). The correlator finds its own recent
+    writes without a refresh: by key, in real time, and by the IDs it remembers of traces it
+    dropped from memory. ``midwatch run`` refreshes when it stops.
     """
     names = index_names(prefix)
 
@@ -176,10 +181,10 @@ def templates(
 
     return {
         names.events: template([names.events_pattern], _mappings("events"), names.events,
-                               events_refresh),
+                               busy_refresh),
         names.deadletter: template([names.deadletter_pattern], _mappings("deadletter"),
                                    names.deadletter),
-        names.traces: template([names.traces], _mappings("traces")),
+        names.traces: template([names.traces], _mappings("traces"), refresh=busy_refresh),
         names.alerts: template([names.alerts], _mappings("alerts")),
         names.state: template([names.state], STATE_MAPPINGS),
     }

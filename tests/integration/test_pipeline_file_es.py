@@ -52,6 +52,12 @@ def test_files_to_es_and_rerun_creates_no_duplicates(tmp_path, es, es_url, es_in
     assert gc.get_threshold()[0] == YOUNG_OBJECTS  # while the service runs
     assert first.finish() == 0
     assert gc.get_threshold() == thresholds  # and the process gets its own back
+    # Events and traces refresh every 5 s (they are written per event); the service
+    # refreshes when it stops, so what it wrote last is searchable at once.
+    for index in (f"{prefix}-events-*", f"{prefix}-traces"):
+        settings = es.indices.get_settings(index=index, name="index.refresh_interval")
+        assert [s["settings"]["index"]["refresh_interval"] for s in settings.values()] == ["5s"]
+    assert es.count(index=f"{prefix}-events-*")["count"] == expected
     assert count_events(es, prefix) == expected
     assert (tmp_path / "checkpoints" / "logs.json").exists()
 

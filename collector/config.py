@@ -54,6 +54,10 @@ class Batch:
     max_events: int = 5000
     max_bytes: int = 8 * 1024 * 1024
     flush_interval_ms: int = 1000
+    # An undersized batch goes as soon as no chunk came for this long (Logstash's
+    # pipeline.batch.delay): once the inputs have caught up, waiting out the interval only
+    # delays what was read. Under load the queue is never empty and batches fill.
+    linger_ms: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +283,7 @@ def _collector(s: Section) -> CollectorSettings:
         raise s.error("default_timezone", f"unknown time zone {tz!r}",
                       "use an IANA name like Europe/Berlin or UTC") from None
     red = s.sub("redaction", ("cards", "emails", "fields"))
-    batch = s.sub("batch", ("max_events", "max_bytes", "flush_interval"))
+    batch = s.sub("batch", ("max_events", "max_bytes", "flush_interval", "linger"))
     spool = s.sub("spool", ("dir", "max_bytes"))
     return CollectorSettings(
         default_timezone=tz,
@@ -287,7 +291,8 @@ def _collector(s: Section) -> CollectorSettings:
                             fields=red.str_list("fields")),
         batch=Batch(max_events=batch.number("max_events", 5000, minimum=1),
                     max_bytes=batch.size_bytes("max_bytes", "8MiB", minimum=1024),
-                    flush_interval_ms=batch.duration_ms("flush_interval", "1s", minimum_ms=10)),
+                    flush_interval_ms=batch.duration_ms("flush_interval", "1s", minimum_ms=10),
+                    linger_ms=batch.duration_ms("linger", "50ms", minimum_ms=1)),
         queue_chunks=s.number("queue_chunks", 64, minimum=1),
         checkpoint_dir=s.text("checkpoint_dir", "./var/checkpoints"),
         state_dir=s.text("state_dir", "./var"),

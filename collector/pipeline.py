@@ -288,9 +288,11 @@ class Pipeline:
             return
 
     def _collect(self, finishing: bool) -> _Batch | None:
-        """Chunks up to the batch limits, or whatever arrived within the flush interval
-        (when finishing: whatever is queued, without waiting)."""
+        """Chunks up to the batch limits, or whatever arrived within the flush interval,
+        sent early once no chunk came for the linger time (when finishing: whatever is
+        queued, without waiting)."""
         deadline = time.monotonic() + self.batch.flush_interval_ms / 1000
+        linger = self.batch.linger_ms / 1000
         chunks: list[Chunk] = []
         events: list[Event] = []
         dead: list[DeadLetter] = []
@@ -299,7 +301,8 @@ class Pipeline:
             remaining = deadline - time.monotonic()
             if not finishing and remaining <= 0:
                 break
-            chunk = self.queue.get(0.01 if finishing else remaining)
+            wait = min(remaining, linger) if chunks else remaining
+            chunk = self.queue.get(0.01 if finishing else wait)
             if chunk is None:
                 break
             chunks.append(chunk)

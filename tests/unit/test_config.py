@@ -37,6 +37,8 @@ def test_example_config_loads_with_every_section(tokens_env):
     assert config.api.tokens[0].name == "grafana"
     assert config.api.tokens[0].sha256 == hashlib.sha256(b"api-secret-1").digest()
     assert config.collector.batch.max_bytes == 8 * 1024 * 1024
+    assert config.collector.batch.linger_ms == 50
+    assert cfg("collector: {batch: {linger: 200ms}}\n").collector.batch.linger_ms == 200
     assert config.correlation.sweep_interval_ms == 30_000
     assert config.edi_own_ids == frozenset({"ACMECORP"})
     store = config.open_store()

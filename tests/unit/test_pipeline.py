@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -119,6 +120,32 @@ def test_batches_are_cut_at_max_events(store):
     chunks = [Chunk("rec", [event(i)], 1, 10) for i in range(5)]
     _, rec, _, p = run_once(store, chunks, Batch(max_events=2, flush_interval_ms=20))
     assert rec.commits == 3 and p.bulk.count() == 3 and p.indexed.total() == 5
+
+
+def test_an_undersized_batch_goes_once_the_queue_stays_empty_for_the_linger(store):
+    """Chunks arriving in quick succession share a batch; a gap longer than the linger sends
+    what is there without waiting out the flush interval (the inputs have caught up)."""
+    q = ChunkQueue(8)
+    pipeline = Pipeline(store, q, [Recorder()],
+                        Batch(max_events=100, flush_interval_ms=30_000, linger_ms=300),
+                        Registry())
+
+    def later():
+        q.offer(Chunk("rec", [event(2)], 1, 10), 0)
+        threading.Event().wait(1.0)
+        q.offer(Chunk("rec", [event(3)], 1, 10), 0)
+
+    q.offer(Chunk("rec", [event(1)], 1, 10), 0)
+    feeder = threading.Thread(target=later)
+    feeder.start()
+    started = time.monotonic()
+    first = pipeline._collect(False)
+    took = time.monotonic() - started
+    second = pipeline._collect(False)
+    feeder.join()
+    assert first is not None and [e.id for e in first.events] == ["id-1", "id-2"]
+    assert took < 1.0, "sent after the linger, not at the 30 s flush interval"
+    assert second is not None and [e.id for e in second.events] == ["id-3"]
 
 
 def test_rejected_events_become_store_deadletters(store, monkeypatch):

@@ -1,10 +1,15 @@
 """The writer: batches from the input queue into the store, then acknowledges the inputs.
 
 One batch goes through, in order: correlation (``process``: assigns flows, stages, traces),
-``write_events`` (events the store rejects become dead letters), ``write_deadletters``,
-``correlator.flush`` (trace documents), and only then the acks of its chunks, in queue order,
+``correlator.flush`` (trace documents), then ``write_events`` (events the store rejects become
+dead letters) and ``write_deadletters``, and only then the acks of its chunks, in queue order,
 followed by each input's ``commit``. A position is therefore never committed before the store
 holds everything before it, or before the spool holds it on disk.
+
+The events of a batch are written while the writer correlates the next batch and writes its
+traces: correlation is the writer's own CPU work, and without the overlap the store sat idle
+through it (a fifth of the run in bench/e2e_bench.py). At most one batch is in flight; its
+acks come before the next batch's, and anything other than a stored batch is settled first.
 
 What a failed step means decides what happens next:
 
@@ -77,10 +82,6 @@ class Outcome(enum.Enum):
     GAVE_UP = "gave_up"  # asked to stop while the store kept failing
 
 
-# A batch's outcome is the worst of its steps'.
-_SEVERITY = [Outcome.STORED, Outcome.UNAVAILABLE, Outcome.GAVE_UP]
-
-
 @dataclass(slots=True)
 class _Batch:
     chunks: list[Chunk]
@@ -120,7 +121,9 @@ class Pipeline:
         self.spool, self.max_attempts, self.repair = spool, max_attempts, repair
         self._store_up = threading.Event()
         self._down_lock = threading.Lock()  # both write threads may find the store away
-        self._trace_writer = ThreadPoolExecutor(1, thread_name_prefix="trace-writer")
+        # Writes the events of one batch while the writer correlates the next.
+        self._event_writer = ThreadPoolExecutor(1, thread_name_prefix="event-writer")
+        self._in_flight: tuple[_Batch, Future[Outcome]] | None = None
         # Not ready: the store was away when the service started; spool from the first batch.
         self._start_down = not store_ready and spool is not None
         self._store_up.set()
@@ -180,7 +183,7 @@ class Pipeline:
         try:
             return self._run(stop, inputs_done)
         finally:
-            self._trace_writer.shutdown()
+            self._event_writer.shutdown()
 
     def _run(self, stop: threading.Event, inputs_done: Callable[[], bool]) -> bool:
         if self._start_down:
@@ -188,13 +191,18 @@ class Pipeline:
         while True:
             finishing = inputs_done()
             if self.spool is not None and (len(self.spool) or not self._store_up.is_set()):
+                if not self._settle():
+                    return False
                 if (finishing or stop.is_set()) and not self._store_up.is_set():
                     return True  # the spool is durable: the next start drains it
                 if not self._spooled_step(stop):
                     return True
                 continue
             batch = self._collect(finishing)
-            if batch is not None and not self._deliver(batch, stop):
+            if batch is not None:
+                if not self._deliver(batch, stop):
+                    return False
+            elif not self._settle():  # nothing new: finish and ack the batch in flight
                 return False
             self._maybe_sweep()
             if batch is None and finishing:
@@ -215,7 +223,27 @@ class Pipeline:
         return True
 
     def _deliver(self, batch: _Batch, stop: threading.Event) -> bool:
-        outcome = self._write(batch, stop)
+        """Correlate the batch and write its traces (the batch before is still having its
+        events written meanwhile), settle that one, then leave this one's events in flight."""
+        outcome = self._correlate(batch, stop)
+        if not self._settle():
+            return False
+        if outcome is Outcome.STORED and not self._store_up.is_set():
+            outcome = Outcome.UNAVAILABLE  # the batch before went to the spool: follow it
+        if outcome is not Outcome.STORED:
+            return self._settled(batch, outcome)
+        self._in_flight = (batch, self._event_writer.submit(self._write_rest, batch, stop))
+        return True
+
+    def _settle(self) -> bool:
+        """Wait for the batch in flight, then ack or spool it; False when it gave up."""
+        if self._in_flight is None:
+            return True
+        batch, written = self._in_flight
+        self._in_flight = None
+        return self._settled(batch, written.result())
+
+    def _settled(self, batch: _Batch, outcome: Outcome) -> bool:
         if outcome is Outcome.GAVE_UP:
             return False
         if outcome is Outcome.UNAVAILABLE:
@@ -323,21 +351,23 @@ class Pipeline:
     # ---------------------------------------------------------------- one batch
 
     def _write(self, batch: _Batch, stop: threading.Event) -> Outcome:
-        """Events and dead letters in this thread; the correlator's trace writes meanwhile in
-        another: they depend only on ``process``, and two requests in flight let the store
-        work on both (one bulk request keeps one Elasticsearch write thread busy)."""
-        traces: Future[Outcome] | None = None
-        if self.correlator is not None:
-            if batch.events:
-                self.correlator.process(batch.events)
-            traces = self._trace_writer.submit(self._retry, "traces", self.correlator.flush,
-                                               batch, stop)
+        """The whole batch, in this thread (a spooled batch, replayed)."""
+        outcome = self._correlate(batch, stop)
+        return self._write_rest(batch, stop) if outcome is Outcome.STORED else outcome
+
+    def _correlate(self, batch: _Batch, stop: threading.Event) -> Outcome:
+        if self.correlator is None:
+            return Outcome.STORED
+        if batch.events:
+            self.correlator.process(batch.events)
+        return self._retry("traces", self.correlator.flush, batch, stop)
+
+    def _write_rest(self, batch: _Batch, stop: threading.Event) -> Outcome:
+        """Events, then dead letters (rejected events among them)."""
         outcome = self._retry("events", lambda: self._write_events(batch), batch, stop)
         if outcome is Outcome.STORED:
             outcome = self._retry("deadletters", lambda: self._write_deadletters(batch),
                                   batch, stop)
-        if traces is not None:
-            outcome = max(outcome, traces.result(), key=_SEVERITY.index)
         return outcome
 
     def _write_events(self, batch: _Batch) -> None:

@@ -161,45 +161,59 @@ def test_rejected_events_become_store_deadletters(store, monkeypatch):
     assert "store_rejected: mapper_parsing_exception" in doc and '"stage":"store"' in doc
 
 
-class SlowEventsStore(SQLiteStore):
-    """A real SQLite store whose event write waits (a while at most) for the trace write of the
-    same batch to begin, and notes whether it did."""
+class OverlapStore(SQLiteStore):
+    """A real SQLite store whose first event write waits (a while at most) for a trace write
+    holding ``awaited`` to begin, and notes whether one did."""
 
-    def __init__(self, path):
+    def __init__(self, path, awaited: str):
         super().__init__(path)
-        self.traces_started = threading.Event()
-        self.overlapped: list[bool] = []
+        self.awaited, self.overlapped = awaited, threading.Event()
+        self.waits: list[bool] = []
 
     def write_events(self, events):
-        self.overlapped.append(self.traces_started.wait(2.0))
+        if not self.waits:
+            self.waits.append(self.overlapped.wait(2.0))
         return super().write_events(events)
 
     def upsert_traces(self, traces, deleted=()):
-        self.traces_started.set()
+        if any(t.trace_key == self.awaited for t in traces):
+            self.overlapped.set()
         return super().upsert_traces(traces, deleted)
 
 
-def test_trace_writes_run_alongside_the_event_write_and_acks_wait_for_both(tmp_sqlite_path):
-    store = SlowEventsStore(tmp_sqlite_path)
+def linked(message: str, first: int) -> list[Event]:
+    return [Event(timestamp_ms=1_700_000_000_000 + n, dataset="generic.json",
+                  platform="generic", message=f"m{n}", id=f"id-{n}",
+                  ids=[f"correlation:{message}"], ingested_ms=1_700_000_000_000)
+            for n in range(first, first + 3)]
+
+
+def test_events_are_written_while_the_next_batch_correlates_and_acks_wait_in_order(
+        tmp_sqlite_path):
+    store = OverlapStore(tmp_sqlite_path, awaited="correlation:c-2")
     store.setup()
     try:
-        acked: list[int] = []
+        acked: list[tuple[str, int, int]] = []
 
-        def ack():
-            store.refresh()
-            acked.append(len(store.get_traces_by_ids(["correlation:c-1"])))
+        def ack(name: str):
+            def fn():
+                store.refresh()
+                events = len(store.search_events([], 0, 2**62, limit=100))
+                acked.append((name, events, len(store.get_traces_by_ids(
+                    ["correlation:c-1", "correlation:c-2"]))))
+            return fn
 
-        linked = [Event(timestamp_ms=1_700_000_000_000 + n, dataset="generic.json",
-                        platform="generic", message=f"m{n}", id=f"id-{n}",
-                        ids=["correlation:c-1"], ingested_ms=1_700_000_000_000)
-                  for n in range(3)]
         q = ChunkQueue(8)
-        assert q.offer(Chunk("rec", linked, 3, 100, ack=ack), 0)
-        pipeline = Pipeline(store, q, [Recorder()], QUICK, Registry(),
-                            Correlator(empty_catalog(), store))
+        assert q.offer(Chunk("rec", linked("c-1", 0), 3, 100, ack=ack("a")), 0)
+        assert q.offer(Chunk("rec", linked("c-2", 3), 3, 100, ack=ack("b")), 0)
+        pipeline = Pipeline(store, q, [Recorder()], Batch(max_events=3, flush_interval_ms=20),
+                            Registry(), Correlator(empty_catalog(), store))
         assert pipeline.run(threading.Event(), lambda: True)
-        assert store.overlapped == [True], "the trace write started while events were written"
-        assert acked == [1], "the ack waited for the trace document"
-        assert pipeline.indexed.total() == 3
+        assert store.waits == [True], \
+            "the second batch's trace was written while the first batch's events were"
+        # Each ack came after its own events and trace were stored, first batch first.
+        assert acked[0][0] == "a" and acked[0][1] >= 3 and acked[0][2] >= 1
+        assert acked[1] == ("b", 6, 2)
+        assert pipeline.indexed.total() == 6
     finally:
         store.close()

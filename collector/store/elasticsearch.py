@@ -53,6 +53,10 @@ _STORED = {"status": 200}
 _START_HINT = "is it running? `deploy/local/services.sh up`"
 # Elasticsearch refuses from+size beyond this by default (index.max_result_window).
 MAX_PAGE = 10_000
+# Trace writes are cut into this many requests sent at once (each at least TRACE_SPLIT_MIN
+# documents): see ``_bulk_split``.
+TRACE_SPLIT = 2
+TRACE_SPLIT_MIN = 200
 
 
 def _redact_url(url: str) -> str:
@@ -318,11 +322,13 @@ class ElasticsearchStore:
             f"{self._retry_attempts} attempts; retry later)"
         )
 
-    def _chunks(self, ops: Iterable[bytes]) -> Iterator[tuple[int, list[bytes]]]:
+    def _chunks(self, ops: Iterable[bytes], docs: int | None = None
+                ) -> Iterator[tuple[int, list[bytes]]]:
         """(offset, operations) bounded by count and bytes."""
+        docs = docs or self._chunk_docs
         start, size, chunk = 0, 0, []
         for i, op in enumerate(ops):
-            if chunk and (len(chunk) >= self._chunk_docs or size + len(op) > self._chunk_bytes):
+            if chunk and (len(chunk) >= docs or size + len(op) > self._chunk_bytes):
                 yield start, chunk
                 start, size, chunk = i, 0, []
             chunk.append(op)
@@ -352,11 +358,30 @@ class ElasticsearchStore:
                                                            idempotent=idempotent)
         yield offset, in_flight.result()
 
+    def _bulk_split(self, ops: list[bytes]) -> Iterator[tuple[int, list[dict]]]:
+        """(offset, results) of ``ops`` cut into up to TRACE_SPLIT equal requests (fewer
+        than that many documents each when they would exceed the request bytes) sent at once.
+
+        For trace writes, which the correlator waits for: one bulk request is indexed by one
+        write thread, so a batch's traces took one core of the cluster's time in a row while
+        the others idled. Requests sent together are indexed side by side. A failure may leave
+        requests after it written; their traces are then written again, and the version
+        check turns that into a conflict, which is re-read and resolved like any other."""
+        parts = max(1, min(TRACE_SPLIT, len(ops) // TRACE_SPLIT_MIN))
+        sender = self._sender()
+        sent = [(start, sender.submit(self._bulk, chunk))
+                for start, chunk in self._chunks(ops, min(self._chunk_docs,
+                                                          -(-len(ops) // parts)))]
+        for start, answer in sent:
+            yield start, answer.result()
+
     def _sender(self) -> ThreadPoolExecutor:
         with self._sender_lock:
             if self._sender_pool is None:
-                # Two: the pipeline writes a batch's events and its traces at the same time.
-                self._sender_pool = ThreadPoolExecutor(2, thread_name_prefix="es-bulk")
+                # The events of one batch (one request in flight) and the traces of the next
+                # (TRACE_SPLIT) are written at the same time.
+                self._sender_pool = ThreadPoolExecutor(1 + TRACE_SPLIT,
+                                                       thread_name_prefix="es-bulk")
             return self._sender_pool
 
     # --- write path ------------------------------------------------------------------
@@ -466,7 +491,7 @@ class ElasticsearchStore:
     def _trace_ops(self, ops: list[bytes], targets: Sequence[Trace], *, writes: bool) -> list[str]:
         """Run trace writes or deletes; the keys that lost a race."""
         conflicts: list[str] = []
-        for offset, items in self._bulk_all(ops):
+        for offset, items in self._bulk_split(ops):
             for i, item in enumerate(items, start=offset):
                 trace, status = targets[i], item["status"]
                 if status == 409:

@@ -4,6 +4,7 @@ and the errors a person sees when the cluster is unreachable."""
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -144,5 +145,42 @@ def test_a_clean_bulk_reads_no_per_document_answers_and_a_refused_one_does(es_ur
         assert asked[0] == "errors" and "items.*.status" in asked[1] and len(asked) == 2
         store.refresh()
         assert client.count(index=store.names.events)["count"] == 3
+    finally:
+        client.close()
+
+
+def test_trace_writes_go_as_requests_sent_side_by_side_and_each_trace_gets_its_version(
+        es_url, es_index_prefix):
+    """The correlator waits for its trace writes: they are cut into requests sent at once
+    (one request is indexed by one write thread), each trace still gets the version its own
+    write answered, and a second write of all of them conflicts with none."""
+    from collector.trace import Trace
+
+    sizes: list[int] = []
+    overlap = threading.Barrier(2, timeout=10)  # both requests must be in flight together
+
+    class Recording(Elasticsearch):  # the real client, noting each bulk's operation count
+        def bulk(self, **kwargs):
+            ops = kwargs["operations"].count(b"\n") // 2
+            sizes.append(ops)
+            if ops > 1:
+                overlap.wait()
+            return super().bulk(**kwargs)
+
+    client = Recording(es_url)
+    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
+    try:
+        store.setup()
+        traces = [Trace(trace_key=f"order:{n}", ids=[f"order:{n}"], started_ms=T0,
+                        last_seen_ms=T0) for n in range(1_000)]
+        store.upsert_traces(traces)
+        assert sizes == [500, 500]
+        versions = {t.version for t in traces}
+        assert None not in versions and len(versions) == 1_000  # each its own seq_no
+        sizes.clear()
+        store.upsert_traces(traces)  # raises ConflictError if any version were wrong
+        assert sizes == [500, 500]
+        store.refresh()
+        assert client.count(index=store.names.traces)["count"] == 1_000
     finally:
         client.close()

@@ -34,6 +34,7 @@ from collector.store.base import ConflictError, Store
 from collector.trace import Hop, Trace
 from collector.tracebuild import (
     MAX_HOPS,
+    add_hop,
     add_hops,
     hop_from_event,
     mark_stuck,
@@ -133,7 +134,7 @@ class Correlator:
 
     def _add_hop(self, live: _Live, hop: Hop) -> bool:
         """Add one hop (a replayed one changes nothing); True when it was new."""
-        if not add_hops(live.trace, [hop], max_hops=self.max_hops):
+        if not add_hop(live.trace, hop, max_hops=self.max_hops):
             return False
         if live.pending is not None:
             live.pending += (hop,)

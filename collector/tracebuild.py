@@ -115,6 +115,44 @@ def add_hops(trace: Trace, hops: Iterable[Hop], *, max_hops: int = MAX_HOPS) -> 
     return new
 
 
+def add_hop(trace: Trace, hop: Hop, *, max_hops: int = MAX_HOPS) -> bool:
+    """``add_hops`` of one hop (the correlator's case, once per event); True when added.
+
+    A hop that comes last in time to a trace that never dropped hops is appended without
+    re-deriving the trace from all its hops: nothing before it changes, and the stages are
+    those of its hops in order followed by the others (``_set_hops``). Half the cost of
+    ``add_hops``; the same result (tests/unit/test_tracebuild.py compares them)."""
+    hops = trace.hops
+    for h in hops:
+        if h.event_id == hop.event_id:
+            return False
+    if (len(hops) >= max_hops or trace.hop_count != len(hops)
+            or (hops and hop.timestamp_ms < hops[-1].timestamp_ms)):
+        return bool(add_hops(trace, [hop], max_hops=max_hops))
+    combined = [*hops, hop]
+    trace.hop_count += 1
+    if hop.outcome == "failure":
+        trace.error_count += 1
+        trace.last_error = {"class": hop.error_class, "message": hop.error_message,
+                            "stage": hop.stage}
+    trace.retry_count += retries(combined) - retries(hops)
+    trace.dead_lettered = trace.dead_lettered or hop.action == "dead_lettered"
+    if hops:
+        hop.latency_ms = hop.timestamp_ms - hops[-1].timestamp_ms
+    else:
+        hop.latency_ms = None
+        trace.started_ms = min(trace.started_ms, hop.timestamp_ms)
+    trace.last_seen_ms = max(trace.last_seen_ms, hop.timestamp_ms)
+    stage = hop.stage
+    if stage is not None and not any(h.stage == stage for h in hops):
+        reached = len({h.stage for h in hops if h.stage is not None})
+        rest = trace.stages[reached:]
+        trace.stages = _share((*trace.stages[:reached], stage,
+                               *(s for s in rest if s != stage)))
+    trace.hops = combined
+    return True
+
+
 def merge(a: Trace, b: Trace, *, max_hops: int = MAX_HOPS) -> tuple[Trace, Trace]:
     """Two traces that turned out to be one message: (kept, merged away).
 

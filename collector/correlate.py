@@ -120,7 +120,7 @@ class Correlator:
             hop = hop_from_event(ev)
             live = self._join(ev, links, hop)
             t = live.trace
-            self._add_ids(live, ev.ids)
+            self._add_ids(live, ev.ids, links)
             self._add_hop(live, hop)
             if t.flow == "unknown" and ev.flow != "unknown":
                 t.flow = ev.flow
@@ -142,7 +142,10 @@ class Correlator:
         return True
 
     def _join(self, ev: Event, links: list[str], hop: Hop) -> _Live:
-        keys = list(dict.fromkeys(k for k in map(self._index.get, links) if k is not None))
+        keys: list[str] = []
+        for key in map(self._index.get, links):
+            if key is not None and key not in keys:
+                keys.append(key)
         if not keys:
             primary = ev.message_id if ev.message_id in links else links[0]
             live = _Live(new_trace(primary, hop, ev.flow, ev.partner), pending=None,
@@ -158,7 +161,8 @@ class Correlator:
             live = self._merge_lives(live, other)
         return live
 
-    def _add_ids(self, live: _Live, ids: list[str]) -> None:
+    def _add_ids(self, live: _Live, ids: list[str], links: list[str]) -> None:
+        """The event's IDs (``links``: those of them that join) not yet on the trace."""
         t = live.trace
         known = set(t.ids)
         added: list[str] = []
@@ -170,7 +174,7 @@ class Correlator:
                 break
             added.append(i)
             known.add(i)
-            if self.catalog.is_link(i):
+            if i in links:
                 self._index[i] = t.trace_key
                 if live.unchecked is not None:
                     live.unchecked += (i,)

@@ -10,9 +10,17 @@ Layouts read, one request per line:
   32-hex token is ``$request_id``; a UUID is taken as the correlation ID.
 - Kong's JSON log (file-log / http-log / tcp-log plugins): ``request``, ``response``,
   ``latencies``, ``upstream_uri``, ``service``, ``route``, ``client_ip``, ``started_at``.
+- NGINX JSON access logs (``log_format ... escape=json '{"remote_addr":"$remote_addr",...}'``):
+  the keys are the owner's, but they name NGINX variables (``remote_addr``, ``request``,
+  ``status``, ``request_time``, ``request_id``, ``time_iso8601``...), which is what is read.
 - AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
   ``extendedRequestId``, ``requestTimeEpoch``/``requestTime``, ``httpMethod``,
   ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``).
+
+JSON lines may carry the prefix of the tool that exported them: a timestamp (CloudWatch export
+to S3, ``kubectl logs --timestamps``) and a log-stream name (``aws logs tail``), as in
+``2023-10-27T13:40:57.744000+00:00 <stream> {"requestId":...}``. The stream name becomes
+``labels.log_stream``; the timestamp stands in when the record carries none.
 
 Every request is a ``received`` event; a 4xx or 5xx status is a failure whose class the
 status says when it can (401/403 auth, 429 throttling, 408/504 timeout, 400/413/415/422
@@ -52,6 +60,9 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _SECONDS = re.compile(r"\d+\.\d{3}")
 _METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
+# "<ISO timestamp> [<log stream>] " before a JSON access log record (see the module doc).
+_EXPORT_PREFIX = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}[.,]?\d*(?:Z|[+-]\d{2}:?\d{2})?)"
+                            r"(?:\s+([^\s{]+))?\s+(?=\{)")
 _PAIR_KEYS = {
     "rt": "request_time", "request_time": "request_time", "urt": "upstream_time",
     "ut": "upstream_time",
@@ -63,35 +74,57 @@ _PAIR_KEYS = {
 
 def detect(line: str) -> bool:
     if line[:1] == "{":
-        # The whole line: Kong writes its keys in table order, ``latencies`` often last after
-        # kilobytes of headers; and a substring search costs little next to a parse.
-        # AWS access logs are whatever $context variables the stage's format names, under
-        # keys of the owner's choosing; requestId with a method, route or request time is
-        # what they keep.
-        return ('"latencies"' in line and '"request"' in line) or (
-            '"requestId"' in line and ('"httpMethod"' in line or '"routeKey"' in line
-                                       or '"requestTime' in line))
+        return _json_detect(line)
+    if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
+        prefix = _EXPORT_PREFIX.match(line)
+        return prefix is not None and _json_detect(line[prefix.end():])
     return _COMBINED.match(line) is not None
+
+
+def _json_detect(line: str) -> bool:
+    # The whole line: Kong writes its keys in table order, ``latencies`` often last after
+    # kilobytes of headers; and a substring search costs little next to a parse.
+    # AWS access logs are whatever $context variables the stage's format names, under
+    # keys of the owner's choosing; requestId with a method, route or request time is
+    # what they keep. NGINX JSON formats keep $remote_addr and $status.
+    return ('"latencies"' in line and '"request"' in line) or (
+        '"requestId"' in line and ('"httpMethod"' in line or '"routeKey"' in line
+                                   or '"requestTime' in line or '"method"' in line)) or (
+        '"remote_addr"' in line and ('"status"' in line or '"http_status"' in line))
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.strip()
+    prefix = _EXPORT_PREFIX.match(text) if text[:1].isdigit() else None
+    if prefix is not None:
+        ev = _json(text[prefix.end():], ctx)
+        if ev.timestamp_estimated:
+            ev.timestamp_ms, ev.timestamp_estimated = to_ms(prefix.group(1), ctx)
+        set_label(ev, "log_stream", prefix.group(2))
+        return [ev]
     if text.startswith("{"):
-        try:
-            doc = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            raise ParseError(f"not JSON: {exc}") from None
-        if isinstance(doc, dict) and isinstance(doc.get("latencies"), dict):
-            return [_kong(doc, ctx)]
-        if isinstance(doc, dict) and "requestId" in doc:
-            return [_aws(doc, ctx)]
-        raise ParseError("JSON access log is neither Kong (request, response, latencies) nor "
-                         "AWS API Gateway (requestId, httpMethod, status)")
+        return [_json(text, ctx)]
     m = _COMBINED.match(text)
     if m is None:
         raise ParseError('not an NGINX access log line (expected \'$remote_addr - $remote_user '
                          '[$time_local] "$request" $status $body_bytes_sent ...\')')
     return [_nginx(m, ctx)]
+
+
+def _json(text: str, ctx: ParseContext) -> Event:
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if isinstance(doc, dict) and isinstance(doc.get("latencies"), dict):
+        return _kong(doc, ctx)
+    if isinstance(doc, dict) and "requestId" in doc:
+        return _aws(doc, ctx)
+    if isinstance(doc, dict) and "remote_addr" in doc:
+        return _nginx_json(doc, ctx)
+    raise ParseError("JSON access log is neither Kong (request, response, latencies), "
+                     "AWS API Gateway (requestId, httpMethod, status) nor NGINX (remote_addr, "
+                     "request, status)")
 
 
 def _request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
@@ -188,6 +221,42 @@ def _extensions(rest: str) -> dict[str, str]:
     if len(times) > 1:
         values.setdefault("upstream_time", times[1])
     return values
+
+
+def _first(doc: dict, *keys: str) -> str | None:
+    """The first of ``keys`` with a value; NGINX writes "-" (or nothing) for what is unset."""
+    for key in keys:
+        value = doc.get(key)
+        if value is not None and value not in ("-", ""):
+            return str(value)
+    return None
+
+
+def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
+    """A JSON access log line: the keys are chosen by the owner, so each field is looked
+    up under the NGINX variable's name and the usual renamings seen in public configs."""
+    stamp = _first(doc, "time_iso8601", "@timestamp", "time_local", "timestamp", "time")
+    method, _, rest = (_first(doc, "request") or "").partition(" ")
+    path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    status = as_int(_first(doc, "status", "http_status"))
+    ev = _request_event("apigw.nginx", to_ms(stamp, ctx),
+                        _first(doc, "request_method", "method") or method,
+                        path or _first(doc, "request_uri", "uri") or "", status)
+    set_label(ev, "client_ip", _first(doc, "remote_addr"))
+    set_label(ev, "forwarded_for", _first(doc, "http_x_forwarded_for"))
+    set_label(ev, "vhost", _first(doc, "host", "http_host", "server_name"))
+    set_label(ev, "user", _first(doc, "remote_user"))
+    set_label(ev, "user_agent", _first(doc, "http_user_agent"))
+    set_label(ev, "upstream_addr", _first(doc, "upstream_addr", "upstreamhost"))
+    ev.payload_bytes = as_int(_first(doc, "body_bytes_sent", "bytes_sent", "size"))
+    ev.add_id("http.request", _first(doc, "request_id", "http_x_request_id"))
+    ev.add_id("correlation", _first(doc, "http_x_correlation_id", "correlation_id"))
+    _traceparent(ev, _first(doc, "http_traceparent", "traceparent"))
+    ev.duration_ns = _seconds_ns(_first(doc, "request_time", "responsetime"))
+    upstream = _seconds_ns(_first(doc, "upstream_response_time", "upstreamtime"))
+    if upstream is not None:
+        set_label(ev, "upstream_ms", upstream // 1_000_000)
+    return ev
 
 
 # --- Kong ---------------------------------------------------------------------------------

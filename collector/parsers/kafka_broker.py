@@ -1,7 +1,13 @@
 """Kafka broker logs (``server.log``, ``controller.log``, ``state-change.log``), log4j layout
 ``[%d] %p %m (%c)%n`` as ZooKeeper-era and 4.x KRaft brokers write them.
 
-A record is the line plus its continuation lines (Java stack traces). The bracketed prefix of
+Kafka Connect workers log with the same layout, their logger followed by the source line
+(``(org.apache.kafka.connect.runtime.WorkerSinkTask:558)``, ``%c:%L``); the task they speak of
+(``WorkerSinkTask{id=hdfs-sink-0}``) is kept as ``labels.connect_task``.
+
+A record is the line plus its continuation lines: Java stack traces, or the rest of a message
+that spans lines (``KafkaConfig values:`` dumps, log cleaner statistics), whose logger then
+closes the last line. The bracketed prefix of
 the message (``[KafkaServer id=1]``, ``[Partition orders.v1-3 broker=1]``,
 ``[GroupCoordinator id=1 topic=__consumer_offsets partition=12]``) names the component; the
 broker ID, topic-partition and consumer group are kept as labels so broker trouble lines up
@@ -32,7 +38,12 @@ START = re.compile(r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[,.]\d{3}\] (?:TRACE|D
 
 _LINE = re.compile(
     r"\[(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}) (?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})[,.]"
-    r"(?P<ms>\d{3})\] (?P<level>[A-Z]+) (?P<msg>.*?)(?: \((?P<logger>[\w.$]+)\))?$")
+    r"(?P<ms>\d{3})\] (?P<level>[A-Z]+) (?P<msg>.*?)(?: \((?P<logger>[\w.$]+)(?::\d+)?\))?$")
+# The logger closing a message that spans lines: " (kafka.log.LogCleaner)" after its last line.
+# A space before the parenthesis, which stack frames ("at a.B.c(B.java:12)") never have.
+_TRAILING_LOGGER = re.compile(r"\s\((?P<logger>[\w.$]+)(?::\d+)?\)\s*$")
+_FRAME = re.compile(r"^\s+at [\w$.<>]+\(", re.MULTILINE)
+_CONNECT_TASK = re.compile(r"\b\w*Task\{id=([^}\s]+)\}")
 _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? ?")
 _ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
 _TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\d+)\b")
@@ -89,11 +100,17 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
                      int(m["s"]), int(m["ms"]), None, ctx.tz)
     stamp = (ts, False) if ts is not None else to_ms(None, ctx)
-    message = m["msg"]
+    message, logger = m["msg"], m["logger"]
+    if rest and logger is None:
+        rest, logger = _trailing_logger(rest)
     ev = Event(timestamp_ms=stamp[0], timestamp_estimated=stamp[1], dataset=DATASET,
                platform="kafka", level=normalize_level(m["level"]), message=message,
                service="kafka-broker", action="logged")
-    set_label(ev, "logger", m["logger"])
+    set_label(ev, "logger", logger)
+    if "Task{id=" in message:
+        task = _CONNECT_TASK.search(message)
+        if task:
+            set_label(ev, "connect_task", task.group(1))
     component = _COMPONENT.match(message)
     if component:
         set_label(ev, "component", component["name"])
@@ -120,15 +137,27 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if group:
         set_label(ev, "consumer_group", group.group(1))
     if rest.strip():
-        ev.error_stack_trace = rest
         exc = _EXCEPTION.search(rest)
         if exc:
             ev.error_type = exc.group(1)
             ev.error_message = (exc.group(2) or "").strip() or None
+        if exc or _FRAME.search(rest):
+            ev.error_stack_trace = rest
+        else:
+            ev.message = f"{message}\n{rest.rstrip()}"
     _condition(ev, f"{message}\n{rest[:2048]}")
     if ev.level in ("error", "fatal"):
         ev.action = None
     return [ev]
+
+
+def _trailing_logger(rest: str) -> tuple[str, str | None]:
+    """(continuation lines without the logger, the logger) of a message spanning lines; the
+    lines unchanged and None when the last one does not end in ``(logger)``."""
+    found = _TRAILING_LOGGER.search(rest)
+    if found is None:
+        return rest, None
+    return rest[:found.start()], found.group("logger")
 
 
 def _condition(ev: Event, text: str) -> None:

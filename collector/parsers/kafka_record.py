@@ -16,6 +16,14 @@ guessed from a line, where they would be indistinguishable from generic JSON.
   event time. Without one, the record's ingest time stands in, flagged as estimated (the
   record's own Kafka timestamp is not part of ``Record``).
 - ``event.action`` is ``consumed`` unless a ``midwatch-action`` header names another action.
+
+Lines of ``kafka-console-consumer`` (piped in with ``--format kafka-record``) carry what the
+Kafka input would have handed over, in the order its DefaultMessageFormatter writes them,
+tab-separated: ``CreateTime:<ms>``/``LogAppendTime:<ms>``/``NO_TIMESTAMP``
+(``print.timestamp``), ``Partition:<n>``, ``Offset:<n>``, the headers as ``k:v,k:v`` or
+``NO_HEADERS`` (``print.headers``), the key (``print.key``), then the value. A line is read so
+only when it starts with the timestamp, partition or offset field; the record's timestamp
+then stands in for the ingest time.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ _ACTION_HEADERS = ("midwatch-action", "x-midwatch-action", "midwatch.action")
 _TIME_FIELDS = ("@timestamp", "timestamp", "time", "eventTime", "event_time", "ts")
 _ENVELOPES = ("headers", "metadata", "meta")
 _SKIP_BODY = frozenset({"payload", "data", "body", "content"})
+_CONSOLE_FIRST = ("CreateTime:", "LogAppendTime:", "NO_TIMESTAMP", "Partition:", "Offset:")
 
 
 def detect(line: str) -> bool:
@@ -59,15 +68,49 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         set_label(ev, "kafka_offset", position.group(2))
     _headers(ev, record.headers)
     ev.add_id("kafka.key", record.key)
-    body = _json(record.text)
+    value = record.text
+    if value.startswith(_CONSOLE_FIRST) and "\t" in value:
+        value = _console_line(ev, value)
+    body = _json(value)
     if body is None:
-        ev.message = record.text[:1024]
+        ev.message = value[:1024]
     else:
         _body(ev, body, ctx)
-    ev.payload_bytes = len(record.text.encode("utf-8", "replace"))
+    ev.payload_bytes = len(value.encode("utf-8", "replace"))
     if not ev.message:
         ev.message = f"record on {topic}"
     return [ev]
+
+
+def _console_line(ev: Event, line: str) -> str:
+    """Read the fields ``kafka-console-consumer`` put before the value into ``ev``; returns
+    the value. Which of headers and key were printed is told by how many fields remain
+    (headers, key, value / key, value / value), the key being the likelier of the two."""
+    fields = line.split("\t")
+    head = fields[0]
+    if head.startswith(("CreateTime:", "LogAppendTime:")):
+        ts = head.partition(":")[2]
+        if ts.isdigit():
+            ev.timestamp_ms, ev.timestamp_estimated = int(ts), False
+        fields.pop(0)
+    elif head == "NO_TIMESTAMP":
+        fields.pop(0)
+    for prefix, label in (("Partition:", "kafka_partition"), ("Offset:", "kafka_offset")):
+        if len(fields) > 1 and fields[0].startswith(prefix):
+            set_label(ev, label, fields.pop(0)[len(prefix):])
+    if len(fields) > 1 and (fields[0] == "NO_HEADERS" or len(fields) > 2):
+        _headers(ev, _console_headers(fields.pop(0)))
+    if len(fields) > 1 and fields[0] != "null":
+        ev.add_id("kafka.key", fields[0])
+    return fields[-1] if len(fields) <= 2 else "\t".join(fields[1:])
+
+
+def _console_headers(text: str) -> dict[str, str]:
+    """``k:v,k2:v2`` as the console consumer prints headers; ``NO_HEADERS`` when there are none."""
+    if text == "NO_HEADERS":
+        return {}
+    pairs = (item.partition(":") for item in text.split(","))
+    return {key: value for key, sep, value in pairs if sep and key}
 
 
 def _json(text: str) -> dict | None:

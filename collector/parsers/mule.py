@@ -4,6 +4,8 @@ Layouts read:
 
 - ``%-5p %d [%t] [processor: %X{processorPath}; event: %X{correlationId}] %c: %m%n``, the
   default of new projects, and its ``[event: %X{correlationId}]`` variant (docs example);
+- ``%-5p %d [%t] [%MDC] %c: %m%n``, the logging-context layout of the Mule 4.4 docs, which
+  prints the whole MDC (``[{correlationId=..., processorPath=..., myVar=...}]``);
 - ``%-5p %d [%t] %c: %m%n``, lines written outside an event (deployment, start-up);
 - ``%d [%t] %-5p %c - %m%n``, the classic layout found in older ``mule_ee.log`` setups.
 
@@ -24,7 +26,7 @@ from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers import mule_json
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import MAX_LABEL_VALUE, set_label
+from collector.parsers.fields import MAX_LABEL_VALUE, business_field, set_label
 from collector.timeparse import second_ms, to_ms
 
 NAME = "mule"
@@ -36,7 +38,8 @@ _DATE = (r"(?P<date>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.](?P<ms>\d{1,6}
 # The thread name nests brackets ("[MuleRuntime].uber.03: [app].flow.CPU_LITE @1a2b"), so it
 # is matched lazily up to the bracket that a space and the next field follow.
 _THREAD = r"\[(?P<thread>.*?)\]"
-_EVENT = r"(?:\[(?:processor: (?P<processor>[^;\]]*); )?event: (?P<event>[^\]]*)\]\s+)?"
+_EVENT = (r"(?:\[(?:processor: (?P<processor>[^;\]]*); )?event: (?P<event>[^\]]*)\]\s+"
+          r"|\[\{(?P<mdc>[^\]]*)\}\]\s+)?")
 _CATEGORY = r"(?P<category>[\w.$-]+)"
 
 _LINE_A = re.compile(rf"{_LEVEL}\s+{_DATE}\s+{_THREAD}\s+{_EVENT}{_CATEGORY}: ?(?P<msg>.*)")
@@ -98,6 +101,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if groups.get("event"):
         ev.add_id("correlation", groups["event"])
     processor = (groups.get("processor") or "").strip()
+    if groups.get("mdc"):
+        processor = _mdc(ev, groups["mdc"]) or processor
     if processor:
         labels["processor"] = processor[:MAX_LABEL_VALUE]
         labels.setdefault("mule_flow", processor.split("/", 1)[0])
@@ -113,6 +118,24 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if ev.action is None and level not in ("error", "fatal"):
         ev.action = "logged"
     return [ev]
+
+
+def _mdc(ev: Event, mdc: str) -> str:
+    """``correlationId=..., processorPath=..., key=value`` of a ``%MDC`` field: the correlation
+    ID and the processor path as in the default layout, logging variables as business fields
+    (``set-logging-variable`` is where flows put order numbers). Returns the processor path."""
+    processor = ""
+    for pair in mdc.split(", "):
+        key, sep, value = pair.partition("=")
+        if not sep:
+            continue
+        if key == "correlationId":
+            ev.add_id("correlation", value)
+        elif key == "processorPath":
+            processor = value.strip()
+        else:
+            business_field(ev, key, value)
+    return processor
 
 
 def _json_logger(ev: Event, text: str, ctx: ParseContext) -> Event:

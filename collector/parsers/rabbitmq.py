@@ -5,7 +5,11 @@ Log layouts read:
 - ``2024-03-01 10:15:32.123456+00:00 [info] <0.1234.0> message`` (3.9 and later, 4.x);
   continuation lines of a multi-line message are indented and belong to the record;
 - ``2024-03-01 10:15:32.123 [info] <0.1234.0> message`` (3.7/3.8, no zone);
-- ``=INFO REPORT==== 1-Mar-2024::10:15:32 ===`` blocks (before 3.7), message on the lines after.
+- ``=INFO REPORT==== 1-Mar-2024::10:15:32 ===`` blocks (before 3.7), message on the lines after;
+- the JSON formatter of 3.9 and later (``log.file.formatter = json``), one object per line:
+  ``{"time":"2024-03-01 10:15:32.123456+00:00","level":"info","msg":"...","pid":"<0.9.0>",
+  "domain":"rabbitmq.connection"}``, ``time`` possibly in epoch microseconds
+  (``time_format = epoch_usecs``).
 
 Broker trouble is classified so it sits beside the flows it hurts: authentication failures
 (auth), memory and disk alarms (resource), TLS errors (certificate), missed heartbeats
@@ -86,8 +90,11 @@ _ORDER = ("debug", "info", "warn", "error", "fatal")
 def detect(line: str) -> bool:
     if line[:1] == "{":
         head = line[:600]
+        # A JSON log record: the Erlang pid is what no other JSON log has; searched in the
+        # whole line because ``msg`` comes first and may be kilobytes of supervisor report.
         return '"routed_queues"' in head or '"exchange_name"' in head or (
-            '"routing_keys"' in head and '"properties"' in head)
+            '"routing_keys"' in head and '"properties"' in head) or (
+            '"pid":"<' in line and '"msg"' in line)
     return START.match(line) is not None
 
 
@@ -179,12 +186,23 @@ def _trace(text: str, ctx: ParseContext) -> Event:
         raise ParseError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ParseError("a RabbitMQ trace message must be a JSON object")
+    if "msg" in doc and "level" in doc:
+        return _json_log(doc, ctx)
     if "routing_key" in doc and isinstance(doc.get("headers"), dict):
         return _firehose(doc, ctx)
     if "type" in doc and ("exchange" in doc or "routed_queues" in doc):
         return _tracing_plugin(doc, ctx)
     raise ParseError("JSON is neither a rabbitmq_tracing entry (type, exchange, routed_queues) "
                      "nor a firehose message (routing_key, headers)", field="type")
+
+
+def _json_log(doc: dict, ctx: ParseContext) -> Event:
+    """A record of the JSON log formatter: the same event as its plain-text line."""
+    ts = parse_ms(str(doc["time"]), ctx.tz, ctx.now_ms) if doc.get("time") is not None else None
+    ev = _log_event(ts, normalize_level(doc["level"]), str(doc["msg"]).strip(), ctx)
+    set_label(ev, "erlang_pid", doc.get("pid"))
+    set_label(ev, "rabbitmq_domain", doc.get("domain"))
+    return ev
 
 
 def _tracing_time(value: object, ctx: ParseContext) -> int | None:

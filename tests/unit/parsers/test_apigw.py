@@ -160,3 +160,36 @@ def test_nginx_with_iso8601_time_and_the_host_before_the_request():
     assert (ev.message, ev.labels["vhost"], ev.duration_ns) == (
         "GET /health.php 200", "localhost", 38_000_000)
     assert ev.timestamp_ms == iso_to_ms("2019-07-31T06:33:06Z")
+
+
+def test_cloudwatch_export_prefixes(parse_data):
+    """An AWS access log record from ministryofjustice/modernisation-platform-environments PR
+    3807, behind the prefixes CloudWatch exports put on each line: ``aws logs tail``
+    (timestamp and log-stream name) and export to S3 (timestamp only; the record's own
+    requestTime fields dropped here so the prefix has to stand in). Both were no_parser."""
+    events, dead = parse_data("auto", "apigw/aws-cloudwatch-export.log")
+    assert dead == []
+    tail, s3 = events
+    assert tail.dataset == "apigw.aws" and tail.ids == [
+        "aws.request:a4188e34-1104-424e-9907-eebbf55dd662"]
+    assert tail.timestamp_ms == 1698414057744 and tail.labels["log_stream"] == "data_platform_api-dev"
+    assert (tail.labels["http_method"], tail.labels["http_status"]) == ("POST", "400")
+    assert tail.error_class == "validation"
+    assert s3.timestamp_ms == iso_to_ms("2023-10-27T13:40:58.120Z") and not s3.timestamp_estimated
+    assert "log_stream" not in s3.labels
+
+
+def test_nginx_json_access_log(parse_data):
+    """NGINX ``log_format ... escape=json`` lines from allinurl/goaccess issues 2338 and 1747:
+    they went to the generic JSON parser, without method, status, timing or client."""
+    events, dead = parse_data("auto", "apigw/nginx-json.jsonl")
+    assert dead == []
+    post, get = events
+    assert (post.dataset, post.action, post.outcome) == ("apigw.nginx", "received", "success")
+    assert post.timestamp_ms == iso_to_ms("2022-06-15T04:47:10Z")  # +08:00
+    assert post.message == "POST /x/y/z 200" and post.payload_bytes == 53
+    assert post.duration_ns == 11_000_000 and post.labels["upstream_ms"] == "10"
+    assert (post.labels["client_ip"], post.labels["vhost"]) == ("100.169.0.123", "x.com")
+    assert get.labels["http_status"] == "200" and get.payload_bytes == 39308
+    assert get.labels["url_path"] == "/H5/jy/static/js/app.953eda21.js"
+    assert "upstream_ms" not in get.labels  # "-": no upstream

@@ -150,3 +150,62 @@ def test_real_broker_lines_of_older_and_newer_releases():
         "connection_lost", "connectivity")
     assert started.labels["kafka_condition"] == "broker_started"
     assert stopping.labels["kafka_condition"] == "broker_stopping"
+
+
+def test_connect_worker_logger_with_line_number_and_task(parse_data):
+    """Kafka Connect worker lines (``(%c:%L)``) from averemee-si/oracdc issue 31,
+    confluentinc/kafka-connect-hdfs issue 402 and apache/kafka PR 7555: the ``:422`` after
+    the logger kept it out of ``labels.logger`` and left it in the message."""
+    events, dead = parse_data("kafka-broker", "kafka-broker/connect-worker.log")
+    assert dead == []
+    committing, _, _, killed, snowflake = events
+    assert committing.message == "WorkerSourceTask{id=logminer-source-testapps-0} Committing offsets"
+    assert committing.labels["logger"] == "org.apache.kafka.connect.runtime.WorkerSourceTask"
+    assert committing.labels["connect_task"] == "logminer-source-testapps-0"
+    assert killed.labels["logger"] == "org.apache.kafka.connect.runtime.WorkerTask"
+    assert killed.error_type == "java.lang.NullPointerException"
+    assert killed.error_stack_trace.count("        at ") == 3
+    assert (killed.labels["connect_task"], killed.outcome) == ("hdfs-sink-0", "failure")
+    assert snowflake.message.endswith("will not recover until manually restarted.")
+    assert snowflake.labels["connect_task"] == "SnowflakeConnector-0"
+
+
+def test_message_spanning_lines_keeps_its_logger_and_is_no_stack_trace(parse_data):
+    """The log cleaner's statistics (getsentry/self-hosted issue 3917, Kafka 3.x): an INFO
+    message over ten lines whose logger closes the last one. It was read as a stack trace
+    with no logger."""
+    events, dead = parse_data("kafka-broker", "kafka-broker/multiline-info.log")
+    assert dead == []
+    (cleaner,) = events
+    assert cleaner.labels["logger"] == "kafka.log.LogCleaner"
+    assert cleaner.error_stack_trace is None and cleaner.error_type is None
+    assert cleaner.message.startswith("[kafka-log-cleaner-thread-0]:\n\tLog cleaner thread 0")
+    assert cleaner.message.endswith("50.0% size reduction (50.0% fewer messages)")
+    assert (cleaner.level, cleaner.outcome) == ("info", "unknown")
+
+
+def test_console_consumer_lines(parse_data):
+    """``kafka-console-consumer --property print.key=true --property print.timestamp=true``
+    output quoted in a public kafka-zero-to-pro tutorial (``CreateTime:1667959647470<TAB>
+    hello<TAB>world``): the prefix fields were part of the message and the time was ingest."""
+    events, dead = parse_data("kafka-record", "kafka-record/console-consumer.txt")
+    assert dead == []
+    first, second = events
+    assert (first.timestamp_ms, first.timestamp_estimated) == (1667959647470, False)
+    assert first.ids == ["kafka.key:hello"] and first.message == "world"
+    assert second.ids == ["kafka.key:im"] and second.message == "guerrero"
+
+
+def test_console_consumer_partition_offset_and_headers():
+    """All print.* fields, in the order kafka.tools.DefaultMessageFormatter writes them."""
+    line = ("LogAppendTime:1709287532123\tPartition:3\tOffset:10422\t"
+            "correlation-id:6f1c2e40-d7a1-11ee-9a3c-0242ac120002\torder-4711\t"
+            '{"orderId":"4711","event":"OrderCreated"}')
+    (ev,) = kafka_record.parse(Record(text=line, source="kafka:orders"), CTX)
+    assert ev.timestamp_ms == 1709287532123 and not ev.timestamp_estimated
+    assert (ev.labels["kafka_partition"], ev.labels["kafka_offset"]) == ("3", "10422")
+    assert ev.ids == ["correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002", "kafka.key:order-4711",
+                      "order:4711"]
+    assert ev.message == "OrderCreated"
+    (bare,) = kafka_record.parse(Record(text="NO_TIMESTAMP\tNO_HEADERS\tnull\tplain"), CTX)
+    assert (bare.message, bare.ids, bare.timestamp_estimated) == ("plain", [], True)

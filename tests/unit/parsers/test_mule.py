@@ -118,3 +118,20 @@ def test_a_pattern_without_the_logger_category():
     assert ev.ids == ["correlation:0ad1a200-cce1-11ea-86ea-f018982a62eb"]
     assert (ev.service, ev.labels["mule_flow"]) == ("jsonmessage", "jsonListenerFlow")
     assert "logger" not in ev.labels
+
+
+def test_mdc_logging_context_layout_gives_correlation_processor_and_variables(parse_data):
+    """The ``[%MDC]`` layout of the Mule 4.4 logging-context docs (mulesoft/docs-mule-runtime
+    PR 1915, logging-mdc.adoc) printed the whole MDC; the thread swallowed it and the
+    correlation ID was lost. Second line: the default layout (PR 1860, correlation-id.adoc)."""
+    events, dead = parse_data("mule", "mule/mdc-logging-context.log")
+    assert dead == []
+    mdc, default = events
+    assert mdc.ids == ["correlation:c85e16c0-98a4-11eb-bc34-cac765a2219b"]
+    assert mdc.labels["thread"] == "[MuleRuntime].uber.15: [test-project-app].exmapleFlow.CPU_LITE @18f679"
+    assert (mdc.labels["processor"], mdc.labels["mule_flow"]) == (
+        "exmapleFlow/processors/2", "exmapleFlow")
+    assert mdc.labels["testvar"] == "testValue" and mdc.message == "Example"
+    assert mdc.labels["logger"].endswith("LoggerMessageProcessor")
+    assert default.ids == ["correlation:bad0e5b0-9191-11eb-a0b3-36548d51aeee"]
+    assert default.labels["processor"] == "example/processors/3"

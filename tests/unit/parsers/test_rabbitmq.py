@@ -107,3 +107,21 @@ def test_an_mqtt_login_failure_is_an_auth_failure():
             "provided~n")
     (ev,) = rabbitmq.parse(Record(text=text, source="rabbit.log"), ParseContext())
     assert (ev.labels["rabbitmq_condition"], ev.error_class) == ("auth_failed", "auth")
+
+
+def test_json_formatter_records(parse_data):
+    """``log.file.formatter = json`` (RabbitMQ 3.9+), lines from elastic/beats issue 32255 and
+    rabbitmq/rabbitmq-server issue 13143: they went to the generic JSON parser, without
+    the connection, vhost, user or Erlang pid."""
+    events, dead = parse_data("auto", "rabbitmq/json-formatter.jsonl")
+    assert dead == []
+    auth, started = events
+    assert auth.dataset == "rabbitmq.log" and auth.platform == "rabbitmq"
+    assert auth.timestamp_ms == iso_to_ms("2022-07-07T15:24:50.772Z")  # +03:00
+    assert auth.labels["connection"] == "10.10.10.10:36244 -> 172.24.18.71:5672"
+    assert (auth.labels["vhost"], auth.labels["user"]) == ("db_name", "user_name")
+    assert auth.labels["erlang_pid"] == "<0.14823.608>"
+    assert auth.labels["rabbitmq_domain"] == "rabbitmq.connection"
+    assert started.timestamp_ms == iso_to_ms("2024-10-04T07:38:29.709Z")  # -04:00
+    assert started.message == "Time to start RabbitMQ: 2294 ms" and started.level == "info"
+    assert rabbitmq.detect('{"time":1728027509709578,"level":"info","msg":"x","pid":"<0.9.0>"}')

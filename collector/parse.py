@@ -26,7 +26,7 @@ by a human explanation. Limits and their outcome:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import BinaryIO
@@ -156,8 +156,9 @@ class Framer:
     """Joins lines into records: a line matching ``start`` opens one, others continue it."""
 
     def __init__(self, start: re.Pattern | None, source: str, *, position_prefix: str = "",
-                 ingested_ms: int = 0):
+                 ingested_ms: int = 0, continues: Callable[[str, str], bool] | None = None):
         self.start = start
+        self.continues = continues
         self.source = source
         self.position_prefix = position_prefix
         self.ingested_ms = ingested_ms
@@ -181,7 +182,12 @@ class Framer:
         self._offset, self._lineno = offset, lineno
 
     def is_start(self, line: str) -> bool:
-        return self.start is None or self.start.match(line) is not None
+        if self.start is None:
+            return True
+        if self.start.match(line) is None:
+            return False
+        return not (self.continues is not None and self._lines
+                    and self.continues(self._lines[0], line))
 
     def feed(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
         if self.start is None:
@@ -244,7 +250,7 @@ class SourceParser:
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
-                      ingested_ms=self.ctx.now_ms)
+                      ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
         out: Output = []

@@ -6,6 +6,9 @@ A parser is a module under ``collector/parsers/`` exposing:
 - ``START``: a compiled regex matching the first line of a record, or ``None`` when every
   line is a record. Lines that do not match ``START`` are continuation lines (stack traces,
   XML bodies, EDI segments across lines) and are appended to the record before them.
+- ``continues(first: str, line: str) -> bool`` (optional): whether a line matching ``START``
+  still belongs to the open record whose first line is ``first``, for formats that repeat
+  their line prefix on every line of a multi-line message (RabbitMQ 3.9+).
 - ``detect(line: str) -> bool``: cheap test on one line, used by ``--format auto`` per file
   (first lines) and per line for mixed sources. Must never raise.
 - ``parse(record: Record, ctx: ParseContext) -> list[Event]``: pure function from one framed

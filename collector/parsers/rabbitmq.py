@@ -3,7 +3,8 @@
 Log layouts read:
 
 - ``2024-03-01 10:15:32.123456+00:00 [info] <0.1234.0> message`` (3.9 and later, 4.x);
-  continuation lines of a multi-line message are indented and belong to the record;
+  the further lines of a multi-line message repeat that prefix (``continues``) or are
+  indented, and belong to the record;
 - ``2024-03-01 10:15:32.123 [info] <0.1234.0> message`` (3.7/3.8, no zone);
 - ``=INFO REPORT==== 1-Mar-2024::10:15:32 ===`` blocks (before 3.7), message on the lines after;
 - the JSON formatter of 3.9 and later (``log.file.formatter = json``), one object per line:
@@ -48,6 +49,17 @@ _NEW = re.compile(
 _OLD = re.compile(r"=(?P<level>[A-Z]+) REPORT==== (?P<d>\d{1,2})-(?P<mon>[A-Za-z]{3})-(?P<y>\d{4})"
                   r"::(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.\d+)? ===\s*$")
 START = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d+\S* \[[a-z]+\] |=[A-Z]+ REPORT==== |\{")
+# The prefix 3.9 and later repeat on every line of a multi-line message: time to the
+# microsecond, level and the logging process.
+_REPEATED = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{6}\S* \[[a-z]+\] <[\d.]+> ")
+
+
+def continues(first: str, line: str) -> bool:
+    """A line with the very prefix of the record's first line is the next line of the same
+    message (``closing AMQP connection ...:`` then its reason; crash reports): one event,
+    not one per line. Two messages of one process within a microsecond are not told apart."""
+    prefix = _REPEATED.match(line)
+    return prefix is not None and first.startswith(prefix.group())
 _MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _OLD_LEVELS = {"INFO": "info", "WARNING": "warn", "ERROR": "error", "CRASH": "error",
@@ -109,6 +121,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                          int(m["s"]), int((m["frac"] + "00")[:3]), m["zone"], ctx.tz)
         level, body = normalize_level(m["level"]), m["msg"]
         rest, banner = _split_banner(rest)
+        prefix = _REPEATED.match(head)
+        if prefix is not None and rest:  # the message's own lines, each behind its prefix
+            rest = "\n".join(ln.removeprefix(prefix.group()) for ln in rest.split("\n"))
         if rest:
             body = f"{body}\n{rest}" if body else rest
         ev = _log_event(ts, level, body.strip(), ctx)

@@ -11,21 +11,23 @@ CORRELATION = "correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"
 def test_rabbitmq_4x_log(parse_data):
     events, dead = parse_data("rabbitmq", "rabbitmq/rabbit-4x.log")
     assert dead == []
-    assert len(events) == 11
+    assert len(events) == 9  # two messages span two lines, each behind its own prefix
     accepted = events[2]
     assert accepted.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.123Z")
     assert accepted.labels["connection"] == "10.20.4.17:50123 -> 10.20.0.10:5672"
     assert accepted.labels["rabbitmq_condition"] == "connection_accepted"
     assert accepted.labels["erlang_pid"] == "<0.1234.0>"
     assert events[3].labels["user"] == "order-api" and events[3].labels["vhost"] == "/"
-    login = events[5]
+    login = events[4]
     assert (login.level, login.outcome, login.error_class) == ("error", "failure", "auth")
-    closed = events[7]
+    assert login.message.endswith("state: starting):\nPLAIN login refused: user 'sap-bridge' "
+                                  "- invalid credentials")
+    closed = events[5]
     assert (closed.level, closed.error_class) == ("warn", "connectivity")
-    channel = events[8]
+    channel = events[6]
     assert channel.error_class == "validation" and "precondition_failed" in channel.error_message
     assert "inequivalent arg 'x-queue-type'" in channel.message  # indented continuation kept
-    alarm, cleared = events[9], events[10]
+    alarm, cleared = events[7], events[8]
     assert (alarm.level, alarm.error_class, alarm.host) == ("error", "resource", "mq-01")
     assert "Publishers will be blocked" in alarm.message
     assert cleared.level == "info" and cleared.error_class is None
@@ -125,3 +127,26 @@ def test_json_formatter_records(parse_data):
     assert started.timestamp_ms == iso_to_ms("2024-10-04T07:38:29.709Z")  # -04:00
     assert started.message == "Time to start RabbitMQ: 2294 ms" and started.level == "info"
     assert rabbitmq.detect('{"time":1728027509709578,"level":"info","msg":"x","pid":"<0.9.0>"}')
+
+
+@pytest.mark.parametrize("fmt", ["auto", "rabbitmq"])
+def test_a_multi_line_message_that_repeats_its_prefix_on_every_line_is_one_event(parse_data,
+                                                                                  fmt):
+    """RabbitMQ 3.9+ writes each line of a multi-line message behind the message's own
+    prefix (rabbitmq/rabbitmq-server issue 10112, 3.12). Each line was an event of its own:
+    the reason ("client unexpectedly closed TCP connection") without its connection, and
+    an error counted twice."""
+    events, dead = parse_data(fmt, "rabbitmq/multiline-repeated-prefix.log")
+    assert dead == []
+    assert [e.level for e in events] == ["error", "warn", "info", "info"]
+    failed, lost = events[0], events[1]
+    assert failed.message.endswith("5671):\n{writer,send_failed,timeout}")
+    assert lost.message.endswith("'pronghorn'):\nclient unexpectedly closed TCP connection")
+    assert lost.labels["connection"] == "10.135.45.51:53066 -> 10.61.253.65:5671"
+    assert lost.labels["rabbitmq_condition"] == "connection_lost"
+    assert lost.timestamp_ms == iso_to_ms("2023-12-06T16:30:17.035Z")  # -08:00
+    # The same process logging again in another microsecond starts a record of its own.
+    line = "2023-12-06 08:30:17.035437-08:00 [info] <0.9.0> a"
+    assert rabbitmq.continues(line, "2023-12-06 08:30:17.035437-08:00 [info] <0.9.0> b")
+    assert not rabbitmq.continues(line, "2023-12-06 08:30:17.035438-08:00 [info] <0.9.0> b")
+    assert not rabbitmq.continues(line, "2023-12-06 08:30:17.035437-08:00 [info] <0.8.0> b")

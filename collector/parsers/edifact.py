@@ -3,7 +3,8 @@
 Service characters come from the UNA service string advice when there is one
 (``UNA:+.? '``: component, element, decimal mark, release, reserved, terminator). Without
 UNA they are read from the UNB itself (the character after ``UNB`` separates elements, the one
-after the syntax identifier separates components, the one before ``UNH`` ends segments), so
+after the syntax identifier separates components unless the identifier has no version, then it
+is the default ``:``; the one before ``UNH`` ends segments), so
 an interchange whose UNA was framed into a record of its own still parses. The release
 character escapes a separator (``?+``, ``?'``, ``??``); values are unescaped.
 
@@ -18,12 +19,17 @@ reference (see ``collector.parsers.edi``):
 A CONTRL yields an event per UCM (the message it answers) and one for the UCI (the
 interchange). UCI echoes the subject interchange's own sender and recipient, so the pair is
 taken from it as written. Action codes (0083): 7 acknowledged, 4 rejected, 8 received (a
-delivery receipt, reported as ``delivered``). UCS/UCD errors become the error fields. The UCI
-also answers every message of the interchange that no UCM answers (7: this level acknowledged
-and the lower levels too unless explicitly rejected; 4: this level and all lower levels
-rejected): with 7 or 4 its event is labelled ``ack_scope: interchange`` (and ``ack_except``:
+delivery receipt, reported as ``delivered``), and the codes withdrawn in 2001 that older
+CONTRL versions still send (1 acknowledged, 2 acknowledged with errors, 3 one or more lower
+levels rejected, 5 UNB/UNZ accepted, 6 UNB/UNZ rejected). UCS/UCD errors become the error
+fields. The UCI also answers every message of the interchange that no UCM answers (7: this
+level acknowledged and the lower levels too unless explicitly rejected; 4: this level and all
+lower levels rejected; 1: this level and all lower levels acknowledged): with 7, 4 or 1 its
+event is labelled ``ack_scope: interchange`` (and ``ack_except``:
 the messages its UCMs answer) and the correlator applies it to every other trace holding its
-``edifact.unb`` ID.
+``edifact.unb`` ID. A UCF that does not acknowledge its functional group (4: rejected) takes
+that scope away: which messages the group held, the CONTRL does not say, and the UCI would
+otherwise acknowledge them.
 Envelope defects give failure events with ``error_class=validation``, never exceptions.
 """
 
@@ -69,9 +75,18 @@ _ACTIONS = {  # 0083 -> (action, outcome, level, words)
     "7": ("acknowledged", "success", "info", "acknowledged"),
     "4": ("rejected", "failure", "error", "rejected"),
     "8": ("delivered", "success", "info", "received"),
+    # Codes of the syntax 1-3 service code lists, removed in 2001 and still sent by CONTRL
+    # versions of that time (the Nordic Ediel CONTRL:2:2 answers with UCI action 1).
+    "1": ("acknowledged", "success", "info", "acknowledged"),
+    "2": ("acknowledged", "success", "warn", "acknowledged with errors"),
+    "3": ("acknowledged", "failure", "warn", "acknowledged, one or more rejected"),
+    "5": ("delivered", "success", "info", "received (UNB/UNZ accepted)"),
+    "6": ("rejected", "failure", "error", "rejected (UNB/UNZ rejected)"),
 }
-# UCI action codes that speak for the messages of the interchange (8 only says it arrived).
-_WHOLE_INTERCHANGE = frozenset({"7", "4"})
+# UCI action codes that speak for every message of the interchange (8 and 5 only say it
+# arrived; 2, 3 and 6 leave open what became of the messages not listed).
+_WHOLE_INTERCHANGE = frozenset({"7", "4", "1"})
+_ACKNOWLEDGING = frozenset({"7", "1"})
 _SYNTAX_ERRORS = {  # 0085
     "2": "syntax version or level not supported", "7": "recipient is not the actual recipient",
     "12": "invalid value", "13": "missing", "14": "value not supported in this position",
@@ -122,14 +137,19 @@ def _service_chars(text: str) -> tuple[_Chars, str]:
     return chars, rest
 
 
-_UNB_HEAD = re.compile(r"UNB([^\w\s])UN[A-Z]{2}([^\w\s])")
+_UNB_HEAD = re.compile(r"UNB([^\w\s])[A-Z]{4}([^\w\s])")
 
 
 def _inferred(text: str) -> _Chars:
+    """Service characters of an interchange without UNA, read from its UNB. The syntax
+    identifier (UNOA, UNOC, IATB...) is followed by the component separator when its version
+    is written, by the element separator when not (``UNB+UNOB+SENDER:1``, as EdiFabric's
+    CONTRL sample has it); then the component separator is the ISO 9735 default ``:``."""
     m = _UNB_HEAD.match(text)
     if m is None:
         return _Chars()
-    element, component = m.group(1), m.group(2)
+    element, after = m.group(1), m.group(2)
+    component = after if after != element else _Chars().component
     unh = text.find(f"UNH{element}")
     before = text[:unh].rstrip("\r\n") if unh > 0 else ""
     terminator = before[-1] if before and before[-1] not in (element, component) else "'"
@@ -454,6 +474,7 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
     original = ic.parties.reversed_pair
     subject = ""
     uci: Event | None = None
+    groups: list[tuple[str, str]] = []  # (0048, 0083) of each UCF
     # The UCM being read, its own error code, and the UCS/UCD details after it.
     current: tuple[Event, str, list[str]] | None = None
     for seg in body:
@@ -469,6 +490,8 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
             uci.message = (f"EDIFACT CONTRL from {ic.parties.sender}: interchange {subject} "
                            f"{_action_words(v(seg, 4))}")
             events.append(uci)
+        elif tag == "UCF":
+            groups.append((v(seg, 1), v(seg, 4)))
         elif tag == "UCM":
             if current is not None:
                 _set_errors(current[0], [current[1]] if current[1] else [], current[2])
@@ -493,11 +516,18 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
     if uci is None:
         return [mark_invalid(_new_event(ic), "CONTRL without a UCI segment: nothing is "
                                              "acknowledged", ENVELOPE_ERROR)]
-    if uci.labels.get("edifact_ack_action") in _WHOLE_INTERCHANGE:
+    open_groups = [f"{ref} ({_action_words(code)})" for ref, code in groups
+                   if code not in _ACKNOWLEDGING]
+    if open_groups and uci.labels.get("edifact_ack_action") in _ACKNOWLEDGING:
+        # A rejected group's messages are rejected unless a UCM says otherwise, yet which
+        # messages it held the CONTRL does not say: a scope would acknowledge them.
+        uci.message += (f"; functional groups not acknowledged by UCF: {', '.join(open_groups)}"
+                        f" (the messages not answered one by one are left open)")
+    elif uci.labels.get("edifact_ack_action") in _WHOLE_INTERCHANGE:
         # 7: this level acknowledged and the lower levels too unless explicitly rejected;
-        # 4: this level and all lower levels rejected. So the UCI answers every message of
-        # the interchange that no UCM answers, and the correlator applies it to each trace
-        # holding this edifact.unb ID except those.
+        # 4 (1): this level and all lower levels rejected (acknowledged). So the UCI answers
+        # every message of the interchange that no UCM answers, and the correlator applies it
+        # to each trace holding this edifact.unb ID except those.
         answered = [ev.ids[0] for ev in events if ev is not uci]
         if not answered:
             scope_ack(uci, "interchange", [])

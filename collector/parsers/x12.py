@@ -6,7 +6,9 @@ terminator character 106, and from version 00403 on ISA11 is the repetition sepa
 breaks after the terminator (or in the middle of segments, as 80-column wrapped files have)
 are not data and are dropped, unless the terminator is itself a line break. An ISA whose
 elements are not padded (some senders write one; X12 libraries such as stupidedi read it) is
-read by its separators instead, and its events say so (``x12_isa_not_fixed_width``).
+read by its separators instead, and its events say so (``x12_isa_not_fixed_width``). A record
+holding several interchanges one after the other (on one line, as a mailbox download or files
+joined by ``cat`` have them) reads each with the delimiters of its own ISA.
 
 Typed IDs (see ``collector.parsers.edi`` for why every control number carries the
 sender>receiver pair of the interchange that assigned it):
@@ -56,6 +58,8 @@ NAME = "x12"
 DATASET = "edi.x12"
 START = re.compile(r"ISA[^\w\s]")
 ISA_LENGTH = 106
+# How far an ISA can reach: unpadded, its sixteenth separator must come within four lengths.
+_ISA_WINDOW = 4 * ISA_LENGTH + 3
 # Where the element separator must sit in the fixed-width ISA (0-based).
 _ISA_SEPARATOR_AT = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
 ENVELOPE_ERROR = "x12.envelope"
@@ -169,14 +173,15 @@ class _Group:
 
 # --- framing ------------------------------------------------------------------------------
 
-def _segments(text: str) -> tuple[list[list[str]], str, bool]:
-    """The segments of an interchange text, split into elements, its element separator, and
-    whether its ISA was the fixed width the standard prescribes."""
-    text = text.lstrip("\ufeff \t\r\n")
-    newline = len(text) > 105 and text[105] in "\r\n"
-    body = _unwrapped(text, newline)
-    terminator = "\n" if newline else (body[105] if len(body) > 105 else "")
-    isa = body[:ISA_LENGTH]
+def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
+    """The segments of the interchange ``text`` starts with, split into elements, its element
+    separator, whether its ISA was the fixed width the standard prescribes, and the text from
+    the next ISA on (each ISA declares its own delimiters)."""
+    head = text[:_ISA_WINDOW]  # the delimiters are in the ISA: no need to look further
+    newline = len(head) > 105 and head[105] in "\r\n"
+    window = _unwrapped(head, newline)
+    terminator = "\n" if newline else (window[105] if len(window) > 105 else "")
+    isa = window[:ISA_LENGTH]
     sep = text[3] if len(text) > 3 else ""
     if sep and (sep.isalnum() or sep.isspace()):
         raise _Broken(f"ISA element separator (character 4) is {sep!r}; it must be a "
@@ -186,16 +191,16 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool]:
     if fixed and misplaced is None:
         component = isa[104]
     else:
-        loose = _unpadded_isa(text, sep)
+        loose = _unpadded_isa(head, sep)
         if loose is None:
             if not fixed:
-                raise _Broken(f"ISA segment truncated: the interchange has {len(body)} "
+                raise _Broken(f"ISA segment truncated: the interchange has {len(window)} "
                               f"characters, an ISA alone is exactly {ISA_LENGTH} including its "
                               f"terminator")
             raise _Broken(f"ISA character {misplaced + 1} is {isa[misplaced]!r}, expected the "
                           f"element separator {sep!r}: the ISA is not fixed width "
                           f"(106 characters) or its delimiters are wrong")
-        component, terminator, body = loose
+        component, terminator = loose
         fixed = False
     delimiters = {"element separator": sep, "component separator (ISA16)": component,
                   "segment terminator": terminator}
@@ -203,12 +208,28 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool]:
         shown = ", ".join(f"{k} {v!r}" for k, v in delimiters.items())
         raise _Broken(f"ISA delimiters are unusable ({shown}): they must be distinct "
                       f"non-alphanumeric characters")
+    cut = _next_isa(text, terminator)
+    body = _unwrapped(text[:cut] if cut >= 0 else text, terminator == "\n")
     segments = []
     for raw in body.split(terminator):
         raw = raw.strip()
         if raw:
             segments.append(raw.split(sep))
-    return segments, sep, fixed
+    return segments, sep, fixed, text[cut:] if cut >= 0 else ""
+
+
+def _next_isa(text: str, terminator: str) -> int:
+    """Where the next ISA that follows a segment terminator begins in ``text``, or -1.
+    Interchanges written one after the other on one line (a mailbox download, files joined
+    by cat) may each choose other delimiters, so each is read with those of its own ISA."""
+    blank = " \t" if terminator == "\n" else " \t\r\n"
+    for m in START.finditer(text, 1):
+        end = m.start()
+        while end and text[end - 1] in blank:
+            end -= 1
+        if end and (text[end - 1] == terminator or terminator == "\n" and text[end - 1] == "\r"):
+            return m.start()
+    return -1
 
 
 def _unwrapped(text: str, newline_terminated: bool) -> str:
@@ -219,8 +240,8 @@ def _unwrapped(text: str, newline_terminated: bool) -> str:
     return text.replace("\r", "").replace("\n", "")
 
 
-def _unpadded_isa(text: str, sep: str) -> tuple[str, str, str] | None:
-    """(component separator, segment terminator, body) of an ISA whose elements are not padded
+def _unpadded_isa(text: str, sep: str) -> tuple[str, str] | None:
+    """(component separator, segment terminator) of an ISA whose elements are not padded
     to their fixed widths, as some senders write it and X12 libraries accept it: ISA16 is the
     character after the sixteenth element separator and the terminator the one after that.
     None unless the ISA then reads as sixteen elements with a numeric ISA13."""
@@ -242,7 +263,7 @@ def _unpadded_isa(text: str, sep: str) -> tuple[str, str, str] | None:
     elements = body[:body.find(terminator)].split(sep)
     if len(elements) != 17 or not elements[13].strip().isdigit():
         return None
-    return component, terminator, body
+    return component, terminator
 
 
 def _el(seg: list[str], index: int) -> str:
@@ -252,23 +273,28 @@ def _el(seg: list[str], index: int) -> str:
 # --- the walk -----------------------------------------------------------------------------
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    try:
-        segments, sep, fixed = _segments(record.text)
-    except _Broken as exc:
-        if not record.text.lstrip("\ufeff \t\r\n").startswith("ISA"):
-            raise ParseError("not an X12 interchange (expected it to start with ISA)",
-                             field="ISA") from None
-        ev = Event(timestamp_ms=ctx.now_ms, timestamp_estimated=True, dataset=DATASET,
-                   platform="edi", message="X12 interchange unreadable")
-        return [mark_invalid(ev, str(exc), ENVELOPE_ERROR)]
+    text = record.text.lstrip("\ufeff \t\r\n")
     events: list[Event] = []
-    pos = 0
-    while pos < len(segments):
-        pos = _interchange(segments, pos, sep, ctx, events)
-    if not fixed:  # read anyway, and said: the partner's translator should be told
-        for ev in events:
-            set_label(ev, "x12_isa_not_fixed_width", "true")
-    return events
+    while True:
+        try:
+            segments, sep, fixed, text = _segments(text)
+        except _Broken as exc:
+            if not text.startswith("ISA"):
+                raise ParseError("not an X12 interchange (expected it to start with ISA)",
+                                 field="ISA") from None
+            ev = Event(timestamp_ms=ctx.now_ms, timestamp_estimated=True, dataset=DATASET,
+                       platform="edi", message="X12 interchange unreadable")
+            return [*events, mark_invalid(ev, str(exc), ENVELOPE_ERROR)]
+        found: list[Event] = []
+        pos = 0
+        while pos < len(segments):
+            pos = _interchange(segments, pos, sep, ctx, found, followed=bool(text))
+        if not fixed:  # read anyway, and said: the partner's translator should be told
+            for ev in found:
+                set_label(ev, "x12_isa_not_fixed_width", "true")
+        events += found
+        if not text:
+            return events
 
 
 def _new_event(ic: _Interchange, ts: int | None = None) -> Event:
@@ -289,7 +315,8 @@ def _envelope_failure(ic: _Interchange, reason: str, group: _Group | None = None
 
 
 def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
-                 out: list[Event]) -> int:
+                 out: list[Event], *, followed: bool = False) -> int:
+    """Reads the interchange at ``pos``; ``followed``: another ISA comes after ``segs``."""
     isa = segs[pos]
     if isa[0] != "ISA":
         # Text after an IEA that does not open a new interchange: skip to the next ISA.
@@ -328,7 +355,7 @@ def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
             out.append(_envelope_failure(ic, reason))
     out.append(_envelope_failure(ic, f"interchange ISA13 {ic.control} has no IEA trailer "
                                      f"(the record ends after segment {pos})"
-                                 if pos >= len(segs) else
+                                 if pos >= len(segs) and not followed else
                                  f"interchange ISA13 {ic.control} has no IEA trailer (a new "
                                  f"ISA starts at segment {pos + 1})"))
     return pos

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from collector.event import Record, iso_to_ms
@@ -5,6 +7,7 @@ from collector.parsers import edifact
 from collector.parsers.base import ParseContext, ParseError
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
+DATA = Path(__file__).resolve().parents[2] / "data"
 US, SUPPLIER = "5412345000013", "4012345000009"
 
 
@@ -176,3 +179,68 @@ def test_interchanges_back_to_back_on_one_line_each_with_its_una():
     assert [e.outcome for e in events] == ["success", "success"]
     assert [e.ids[1] for e in events] == [f"edifact.unb:{SUPPLIER}>{US}:REF1",
                                           f"edifact.unb:{SUPPLIER}>{US}:REF2"]
+
+
+def test_a_unb_without_syntax_version_and_without_una(parse_data):
+    """EdiFabric's CONTRL sample (Files/EDIFACT/CONTRL.txt) writes ``UNB+UNOB+RECEIVER1:1:ZZUK``:
+    the syntax identifier has no version, so no component separator follows it, and there is
+    no UNA; the components keep the default ``:``."""
+    events, dead = parse_data("edifact", "edifact/contrl-unb-without-syntax-version.edi")
+    assert dead == []
+    assert [(e.action, e.outcome) for e in events] == [("delivered", "success")] * 2
+    assert {e.ids[0] for e in events} == {"edifact.unb:SENDER1>RECEIVER1:131"}
+    assert events[0].labels["edifact_sender_id"] == "RECEIVER1"
+    assert events[0].timestamp_ms == iso_to_ms("2021-09-22T12:20:00Z")
+
+
+EDIEL_CONTRL = ("UNA:+.? 'UNB+UNOC:3+7300000000001:14+7300000000002:14+261004:1200+A-2'"
+                "UNH+1+CONTRL:2:2:UN:EDIEL2'UCI+ORIG-I+7300000000001:14+7300000000002:14+1'"
+                "UNT+3+1'UNZ+1+A-2'")
+
+
+def test_a_withdrawn_action_code_1_acknowledges_the_whole_interchange():
+    """The Nordic Ediel CONTRL:2:2 answers with UCI action 1, "acknowledged (this level and
+    all lower levels)" in the syntax 3 code lists before 2001 (from a Swedish Ediel inbound
+    mail test); it must not come out as an unknown outcome."""
+    (uci,) = parse(EDIEL_CONTRL)
+    assert (uci.action, uci.outcome) == ("acknowledged", "success")
+    assert uci.ids == ["edifact.unb:7300000000001>7300000000002:ORIG-I"]
+    assert uci.labels["ack_scope"] == "interchange"
+
+
+@pytest.mark.parametrize("code, action, outcome", [
+    ("2", "acknowledged", "success"), ("3", "acknowledged", "failure"),
+    ("5", "delivered", "success"), ("6", "rejected", "failure"),
+])
+def test_the_other_withdrawn_action_codes(code, action, outcome):
+    """2, 3, 5 and 6 say nothing certain of the messages not listed: no scope."""
+    (uci,) = parse(EDIEL_CONTRL.replace(":14+1'", f":14+{code}'"))
+    assert (uci.action, uci.outcome) == (action, outcome)
+    assert "ack_scope" not in uci.labels
+
+
+def test_a_contrl_with_a_functional_group_response(parse_data):
+    """A US CBP ACE CONTRL from a CargoWise eManifest test: UCI, UCF, UCMs with UCS/UCD."""
+    events, dead = parse_data("edifact", "edifact/contrl-ace-functional-group.edi")
+    assert dead == []
+    uci, paxlst, cuscar, counted = events
+    pair = "8CWS>CBP-ACE-TEST"
+    assert uci.labels["ack_scope"] == "interchange"
+    assert uci.labels["ack_except"].split("\n") == [f"edifact.unh:{pair}:15:{ref}"
+                                                     for ref in ("11", "17", "18")]
+    assert (paxlst.action, cuscar.action, counted.action) == ("acknowledged", "rejected",
+                                                              "rejected")
+    assert cuscar.error_message.startswith("segment 5: error; element 2.1: 13 (missing)")
+    assert counted.error_code == "29"
+
+
+def test_a_rejected_functional_group_leaves_the_unlisted_messages_open(parse_data):
+    """UCF action 4 rejects the group's messages, which the CONTRL does not list: the UCI's 7
+    must not acknowledge them through an interchange scope."""
+    events, _ = parse_data("edifact", "edifact/contrl-ace-functional-group.edi")
+    text = (DATA / "edifact/contrl-ace-functional-group.edi").read_text()
+    uci, *answered = parse(text.replace("CBP-ACE-TEST:ZZ+7'\nUCM+11", "CBP-ACE-TEST:ZZ+4'\nUCM+11"))
+    assert (uci.action, uci.outcome) == ("acknowledged", "success")
+    assert "ack_scope" not in uci.labels and "ack_except" not in uci.labels
+    assert "functional groups not acknowledged by UCF: 15 (rejected)" in uci.message
+    assert [e.ids for e in answered] == [e.ids for e in events[1:]]

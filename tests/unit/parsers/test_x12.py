@@ -247,3 +247,27 @@ def test_two_digit_isa_years_pivot_like_posix(yymmdd, iso):
     text = isa(PARTNER, US, "000000555").replace("*240301*", f"*{yymmdd}*") + "IEA*0*000000555~"
     (ev,) = parse(text.replace("IEA*0", "TA1*000000001*240301*0930*A*000~IEA*0"))
     assert ev.timestamp_ms == iso_to_ms(iso)
+
+
+def test_interchanges_on_one_line_each_with_its_own_delimiters(parse_data):
+    """Three published interchanges joined on one line (see tests/data/x12/SOURCES.md):
+    stupidedi's 856 (``*`` ``~``), EdiFabric's 810 with ``|`` elements and imsweb's 837 with
+    ``~`` elements and ``_`` terminators. Each ISA declares the delimiters of its interchange;
+    reading the second and third with the first's made them text outside any interchange."""
+    events, dead = parse_data("x12", "x12/interchanges-with-own-delimiters.edi")
+    assert dead == []
+    assert [e.outcome for e in events] == ["success"] * 3
+    assert [e.labels["x12_transaction_set"] for e in events] == ["856", "810", "837"]
+    assert events[1].ids[:2] == ["x12.st:102096559TEST>PARTNERTEST:810000263:166061414",
+                                 "x12.gs:102096559TEST>PARTNERTEST:810000263"]
+    assert "invoice:0013833070" in events[1].ids
+    assert events[2].ids[0] == "x12.st:SUBMITTERS.ID>RECEIVERS.ID:1:987654"
+
+
+def test_a_broken_interchange_after_a_good_one_keeps_the_good_one():
+    unpadded = interchange().replace(f"{PARTNER.ljust(15)}", PARTNER)
+    events = parse(unpadded.replace("\n", "") + "ISA|00|")
+    assert events[0].outcome == "success"
+    assert events[0].labels["x12_isa_not_fixed_width"] == "true"
+    assert only_failure(events).error_message.startswith("ISA segment truncated")
+    assert "x12_isa_not_fixed_width" not in events[1].labels

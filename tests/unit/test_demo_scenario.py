@@ -43,7 +43,7 @@ def test_broker_logs_are_read_by_the_broker_parsers_with_their_conditions():
     assert {e.labels.get("rabbitmq_condition") for e in rabbit} >= {
         "resource_alarm", "connection_lost", "auth_failed", "resource_alarm_cleared"}
     trouble = [e for e in kafka + rabbit if e.level in ("warn", "error")]
-    assert len(trouble) == 3 + 1 + 5 * 4  # what the demo test expects on the Platforms board
+    assert len(trouble) == 3 + 1 + 5 * 2  # what the demo test expects on the Platforms board
 
 
 def test_ticks_are_step_boundaries_before_now_sparser_before_the_traffic():

@@ -14,7 +14,12 @@ reference (see ``collector.parsers.edi``):
 - ``edifact.unb:<sender>><recipient>:<0020>``
 - ``edifact.unh:<sender>><recipient>:<0020>:<0062>`` (the document)
 - business keys: the BGM document number as ``order:`` (ORDERS, ORDCHG), ``invoice:``
-  (INVOIC) or ``shipment:`` (DESADV), and ``RFF+ON`` order references as ``order:``.
+  (INVOIC) or ``shipment:`` (DESADV), and references to other documents (``RFF+ON`` order,
+  ``IV`` invoice, ``DQ``/``AAK`` despatch advice) by the same keys.
+
+An APERAK (application error and acknowledgement) carries the business keys of the documents
+it answers (its RFF segments) and is ``acknowledged``, or ``rejected`` with its ERC codes and
+FTX texts as the error when it reports application errors.
 
 A CONTRL yields an event per UCM (the message it answers) and one for the UCI (the
 interchange). UCI echoes the subject interchange's own sender and recipient, so the pair is
@@ -71,6 +76,10 @@ class _Chars:
 
 _BUSINESS_KIND = {"ORDERS": "order", "ORDCHG": "order", "INVOIC": "invoice",
                   "DESADV": "shipment"}
+# RFF 1153 qualifiers naming another document by its BGM number: an invoice's order, an
+# APERAK's subject ("the same number as in the BGM segment of the message which is being
+# acknowledged", EANCOM).
+_REFERENCED_KIND = {"ON": "order", "IV": "invoice", "DQ": "shipment", "AAK": "shipment"}
 _ACTIONS = {  # 0083 -> (action, outcome, level, words)
     "7": ("acknowledged", "success", "info", "acknowledged"),
     "4": ("rejected", "failure", "error", "rejected"),
@@ -423,12 +432,19 @@ def _document(segs: _Segments, unh: list[str], body: list[list[str]],
     ev.add_id("edifact.unb", f"{pair}:{ic.control}")
     ev.message_id = ev.ids[0]
     kind = _BUSINESS_KIND.get(msg_type)
+    errors: list[str] = []
+    texts: list[str] = []
     for seg in body:
-        if seg[0] == "BGM" and kind:
+        tag = seg[0]
+        if tag == "BGM" and kind:
             ev.add_id(kind, v(seg, 2, 0))
             set_label(ev, "edifact_document_code", v(seg, 1, 0))
-        elif seg[0] == "RFF" and v(seg, 1, 0) == "ON":
-            ev.add_id("order", v(seg, 1, 1))
+        elif tag == "RFF" and v(seg, 1, 0) in _REFERENCED_KIND:
+            ev.add_id(_REFERENCED_KIND[v(seg, 1, 0)], v(seg, 1, 1))
+        elif tag == "ERC":
+            errors.append(v(seg, 1, 0))
+        elif tag == "FTX" and errors:
+            texts.append(" ".join(filter(None, (v(seg, 4, c) for c in range(5)))))
     version = ":".join(p for p in (v(unh, 2, 1), v(unh, 2, 2), v(unh, 2, 3)) if p)
     set_label(ev, "edifact_message_type", msg_type)
     set_label(ev, "edifact_message_version", version)
@@ -436,7 +452,25 @@ def _document(segs: _Segments, unh: list[str], body: list[list[str]],
     ev.message = (f"EDIFACT {msg_type} {reference} {ev.action} "
                   f"{'from' if ic.way == 'inbound' else 'to'} {ev.partner} "
                   f"(interchange {ic.control})")
+    if msg_type == "APERAK":
+        _aperak(ev, errors, [t for t in texts if t])
     return ev
+
+
+def _aperak(ev: Event, errors: list[str], texts: list[str]) -> None:
+    """An application acknowledgement: the partner's application took the documents its RFF
+    segments name (their business keys, so it joins their traces) or, with ERC application
+    errors, refused them."""
+    subject = ", ".join(i for i in ev.ids if not i.startswith("edifact.")) or "its subject"
+    if errors:
+        ev.action, ev.outcome, ev.level = "rejected", "failure", "error"
+        ev.error_type, ev.error_code = "edifact.APERAK", ",".join(errors)
+        ev.error_message = "; ".join(texts) or f"application error {ev.error_code}"
+        ev.error_class = "validation"
+        ev.message = f"{ev.message}: {subject} rejected ({ev.error_message})"
+    else:
+        ev.action = "acknowledged"
+        ev.message = f"{ev.message}: {subject} accepted by the application"
 
 
 # --- CONTRL -------------------------------------------------------------------------------

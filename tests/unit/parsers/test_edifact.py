@@ -244,3 +244,26 @@ def test_a_rejected_functional_group_leaves_the_unlisted_messages_open(parse_dat
     assert "ack_scope" not in uci.labels and "ack_except" not in uci.labels
     assert "functional groups not acknowledged by UCF: 15 (rejected)" in uci.message
     assert [e.ids for e in answered] == [e.ids for e in events[1:]]
+
+
+def test_an_aperak_joins_the_document_it_answers_and_reports_its_application_errors():
+    """EANCOM's APERAK example 2 (GS1, EANCOM 2000 part II): the buyer reports a duplicate
+    invoice number (code 186) on invoice 2744. (The published example spells the segment
+    ECR; it is ERC.) Without errors the APERAK is the application's acknowledgement."""
+    body = ("BGM+12E::9+10015", "DTM+137:199808231200:203", "RFF+IV:2744",
+            "DTM+171:199808231100:203", "NAD+BY+5412345000013::9", "NAD+SU+4012345500004::9",
+            "ERC+186::92", "FTX+AAO+++Duplicate invoice number")
+    (rejected,) = parse(interchange(body=body, msg_type="APERAK"))
+    assert "invoice:2744" in rejected.ids
+    assert (rejected.action, rejected.outcome, rejected.level) == ("rejected", "failure",
+                                                                   "error")
+    assert (rejected.error_type, rejected.error_code, rejected.error_class) == (
+        "edifact.APERAK", "186", "validation")
+    assert rejected.error_message == "Duplicate invoice number"
+    assert rejected.message.endswith(": invoice:2744 rejected (Duplicate invoice number)")
+
+    (accepted,) = parse(interchange(body=("BGM+305+ACK-9+9", "RFF+ON:652744:23"),
+                                    msg_type="APERAK"))
+    assert "order:652744" in accepted.ids
+    assert (accepted.action, accepted.outcome) == ("acknowledged", "success")
+    assert accepted.error_code is None

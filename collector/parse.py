@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import BinaryIO
 
-from collector import parsers
+from collector import envelopes, parsers
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.normalize import normalize, redact_text
 from collector.parsers.base import ParseContext, ParseError
@@ -41,6 +41,7 @@ MAX_RECORD_CHARS = 1024 * 1024
 MAX_RECORD_LINES = 2000
 # Undetected lines held while auto-detection waits for a line it recognizes.
 MAX_PENDING_LINES = 64
+_UNDECIDED = "undecided"  # a source's envelope before its first non-empty line
 
 REASONS = (
     "no_parser",         # auto-detection: no parser recognizes the record
@@ -247,6 +248,12 @@ class SourceParser:
         self.module: ModuleType | None = None if self.auto else parsers.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
+        # The container envelope of this source (collector.envelopes), decided on its first
+        # line; pieces of a line the runtime split, with where the first one was.
+        self._envelope: str | None = _UNDECIDED
+        self._pieces: list[str] = []
+        self._pieces_chars = 0
+        self._pieces_at = (0, 0)
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -265,6 +272,29 @@ class SourceParser:
 
     def feed(self, line: str, offset: int, lineno: int, truncated: bool = False) -> Output:
         """One line without its newline; ``truncated`` when the reader cut it at the limit."""
+        if self._envelope is _UNDECIDED and line.strip():
+            self._envelope = envelopes.kind_of(line)
+        if self._envelope is not _UNDECIDED and self._envelope is not None and not truncated:
+            inner = envelopes.unwrap(self._envelope, line)
+            if inner is not None:
+                line, piece = inner
+                if piece or self._pieces:
+                    if not self._pieces:
+                        self._pieces_at = (offset, lineno)
+                    self._pieces.append(line)
+                    self._pieces_chars += len(line)
+                    if piece and self._pieces_chars < envelopes.MAX_JOINED_CHARS:
+                        return []
+                    return self._feed_pieces()
+        return self._feed_line(line, offset, lineno, truncated)
+
+    def _feed_pieces(self) -> Output:
+        """The pieces of one line, joined back together."""
+        line, (offset, lineno) = "".join(self._pieces), self._pieces_at
+        self._pieces, self._pieces_chars = [], 0
+        return self._feed_line(line, offset, lineno, False)
+
+    def _feed_line(self, line: str, offset: int, lineno: int, truncated: bool) -> Output:
         if truncated or len(line) > MAX_LINE_CHARS:
             out = self.flush_record()
             record = Record(text=line, source=self.source, line=lineno,
@@ -326,7 +356,7 @@ class SourceParser:
         framer = self.framer
         if framer is not None and framer._lines:
             return framer._offset, framer._lineno
-        return None
+        return self._pieces_at if self._pieces else None
 
     def flush_record(self) -> Output:
         if self.framer is None:
@@ -335,7 +365,8 @@ class SourceParser:
 
     def flush(self) -> Output:
         """End of input (or a pause long enough to close the open record)."""
-        out = self.flush_record()
+        out = self._feed_pieces() if self._pieces else []
+        out.extend(self.flush_record())
         out.extend(self._no_parser(self._pending))
         self._pending = []
         return out

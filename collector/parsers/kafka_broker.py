@@ -1,5 +1,7 @@
 """Kafka broker logs (``server.log``, ``controller.log``, ``state-change.log``), log4j layout
-``[%d] %p %m (%c)%n`` as ZooKeeper-era and 4.x KRaft brokers write them.
+``[%d] %p %m (%c)%n`` as ZooKeeper-era and 4.x KRaft brokers write them, and
+``%d{ISO8601} %p %m (%c) [%t]%n``, the console layout of Strimzi's images (Kafka on
+Kubernetes), whose thread is kept as ``labels.thread``.
 
 Kafka Connect workers log with the same layout, their logger followed by the source line
 (``(org.apache.kafka.connect.runtime.WorkerSinkTask:558)``, ``%c:%L``); the task they speak of
@@ -34,14 +36,20 @@ from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "kafka-broker"
 DATASET = "kafka.broker"
-START = re.compile(r"\[\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}[,.]\d{3}\] (?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) ")
+_LEVELS = r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
+_BRACKETED = re.compile(rf"\[\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}[,.]\d{{3}}\] {_LEVELS}")
+START = re.compile(rf"\[?\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}[,.]\d{{3}}\]? {_LEVELS}")
+# Strimzi's layout starts as many Java logs do; it is told by its end: "(logger) [thread]".
+_STRIMZI = re.compile(rf"\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}},\d{{3}} {_LEVELS}"
+                      r".*\) \[[^\]]*\]\s*$")
 
 _LINE = re.compile(
-    r"\[(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}) (?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})[,.]"
-    r"(?P<ms>\d{3})\] (?P<level>[A-Z]+) (?P<msg>.*?)(?: \((?P<logger>[\w.$]+)(?::\d+)?\))?$")
+    r"\[?(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2}) (?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})[,.]"
+    r"(?P<ms>\d{3})\]? (?P<level>[A-Z]+) (?P<msg>.*?)(?: \((?P<logger>[\w.$]+)(?::\d+)?\))?"
+    r"(?: \[(?P<thread>[^\]]*)\])?$")
 # The logger closing a message that spans lines: " (kafka.log.LogCleaner)" after its last line.
 # A space before the parenthesis, which stack frames ("at a.B.c(B.java:12)") never have.
-_TRAILING_LOGGER = re.compile(r"\s\((?P<logger>[\w.$]+)(?::\d+)?\)\s*$")
+_TRAILING_LOGGER = re.compile(r"\s\((?P<logger>[\w.$]+)(?::\d+)?\)(?: \[[^\]]*\])?\s*$")
 _FRAME = re.compile(r"^\s+at [\w$.<>]+\(", re.MULTILINE)
 _CONNECT_TASK = re.compile(r"\b\w*Task\{id=([^}\s]+)\}")
 _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? ?")
@@ -88,7 +96,9 @@ _ORDER = ("debug", "info", "warn", "error", "fatal")
 
 
 def detect(line: str) -> bool:
-    return START.match(line) is not None
+    if line[:1] == "[":
+        return _BRACKETED.match(line) is not None
+    return _STRIMZI.match(line) is not None
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -96,7 +106,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     m = _LINE.match(head.rstrip())
     if m is None:
         raise ParseError("not a Kafka broker log line (expected '[yyyy-MM-dd HH:mm:ss,SSS] LEVEL "
-                         "message (logger)')")
+                         "message (logger)' or 'yyyy-MM-dd HH:mm:ss,SSS LEVEL message (logger) "
+                         "[thread]')")
     ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
                      int(m["s"]), int(m["ms"]), None, ctx.tz)
     stamp = (ts, False) if ts is not None else to_ms(None, ctx)
@@ -107,6 +118,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                platform="kafka", level=normalize_level(m["level"]), message=message,
                service="kafka-broker", action="logged")
     set_label(ev, "logger", logger)
+    set_label(ev, "thread", m["thread"])
     if "Task{id=" in message:
         task = _CONNECT_TASK.search(message)
         if task:

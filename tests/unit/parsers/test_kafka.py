@@ -209,3 +209,27 @@ def test_console_consumer_partition_offset_and_headers():
     assert ev.message == "OrderCreated"
     (bare,) = kafka_record.parse(Record(text="NO_TIMESTAMP\tNO_HEADERS\tnull\tplain"), CTX)
     assert (bare.message, bare.ids, bare.timestamp_estimated) == ("plain", [], True)
+
+
+def test_strimzi_console_layout(parse_data):
+    """``%d{ISO8601} %p %m (%c) [%t]%n``, the layout of Strimzi's Kafka images, from IBM Event
+    Streams' "Kafka pods fail to start in a FIPS-enabled OpenShift cluster" and a Strimzi
+    operator user's broker log: every line was dead-lettered, stack traces line by line."""
+    events, dead = parse_data("auto", "kafka-broker/strimzi-console.log")
+    assert dead == []
+    assert [e.level for e in events] == ["info", "error", "error", "info", "error", "info",
+                                         "info"]
+    assert {e.dataset for e in events} == {"kafka.broker"}
+    cleaner, fatal = events[0], events[1]
+    assert cleaner.labels["logger"] == "kafka.log.LogCleaner"
+    assert cleaner.labels["thread"] == "main"
+    assert "digital envelope routines::unsupported" in cleaner.message
+    assert fatal.labels["broker_id"] == "0" and fatal.timestamp_ms == 1734369091960
+    assert fatal.message == ("[KafkaServer id=0] Fatal error during KafkaServer startup. "
+                             "Prepare to shutdown")
+    noauth = events[4]
+    assert "KafkaServer.startup(KafkaServer.scala:205)" in noauth.error_stack_trace
+    assert noauth.error_type == "org.apache.zookeeper.KeeperException$NoAuthException"
+    assert events[5].labels["thread"] == "main-EventThread"
+    # Other Java logs start the same way: without "(logger) [thread]" at the end, not Kafka.
+    assert not kafka_broker.detect("2024-03-01 10:15:32,123 INFO order 4711 accepted")

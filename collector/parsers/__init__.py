@@ -19,6 +19,7 @@ FORMATS: dict[str, str] = {
     "kafka-record": "collector.parsers.kafka_record",
     "rabbitmq": "collector.parsers.rabbitmq",
     "apigw": "collector.parsers.apigw",
+    "nginx-error": "collector.parsers.nginx_error",
     "x12": "collector.parsers.x12",
     "edifact": "collector.parsers.edifact",
     "otlp-json": "collector.parsers.otlp_json",
@@ -28,7 +29,7 @@ FORMATS: dict[str, str] = {
 # Order in which auto-detection asks parsers; specific formats before the generic JSON one.
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "biztalk", "ace", "otlp-json",
-    "apigw", "kafka-broker", "rabbitmq", "json",
+    "apigw", "nginx-error", "kafka-broker", "rabbitmq", "json",
 )
 
 

@@ -3,7 +3,11 @@
 - BIP messages (``BIPnnnnS: text``, S = I/W/E/S) wherever they are written: the integration
   server console (``2024-03-01 10:15:32.123456: BIP2152I: ...``), syslog on Linux/AIX
   (``Mar  1 10:15:32 host ACE[1234]: IBM App Connect Enterprise v120010 (NODE.server)
-  [Thread 88] (Msg 1/2) BIP2628W: ...``) and exported Windows event text.
+  [Thread 88] (Msg 1/2) BIP2628W: ...``), exported Windows event text, and the JSON log
+  format of IBM's products (``ibmjson``, ACE in containers: ``{"type":"ace_message",
+  "ibm_datetime":...,"ibm_messageId":"BIP2152I","message":...,"host":...,
+  "ibm_serverName":...}``), whose server, host, process and thread are kept; the
+  container's own lines in it (``ace_containerlog``, no BIP code) are ``ace.log`` events.
 - Monitoring events, XML in both schemas ACE emits: MonitoringEventV2 (``mon:event``, the
   ACE default) and WMBEvent (``wmb:event``, IIB 10 compatible); namespace prefixes are
   ignored. Pretty-printed events span lines and are framed from their root element.
@@ -18,7 +22,10 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
+import orjson
+
 from collector.event import Event, Record
+from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import attrs, business_field, local_name, set_label
 from collector.timeparse import to_ms
@@ -34,6 +41,7 @@ START = re.compile(
     r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
     r"|[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2} "
     r"|BIP\d{4}"
+    r"|\{.*(?:\"IBM App Connect Enterprise\"|\"type\":\"ace_|\"ibm_messageId\":\"BIP)"  # ibmjson
 )
 _CONSOLE_TS = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)"
                          r":?\s")
@@ -55,6 +63,9 @@ _TERMINAL_ACTIONS = {
 def detect(line: str) -> bool:
     if _EVENT_ROOT.match(line):
         return "ibm.com/xmlns" in line or "monitoring" in line
+    if line[:1] == "{":
+        return ('"IBM App Connect Enterprise"' in line or '"type":"ace_' in line
+                or '"ibm_messageId":"BIP' in line)
     head = line[:400]
     # The substring test first: auto-detection asks this of every line of every other
     # format, and the regex search alone cost more than all other parsers' detects together.
@@ -67,6 +78,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return []
     if text.startswith("<"):
         return [_monitoring_event(text, ctx)]
+    if text.startswith("{"):
+        return [_ibm_json(text, ctx)]
     return [_bip(text, ctx)]
 
 
@@ -119,6 +132,35 @@ def _bip(text: str, ctx: ParseContext) -> Event:
         ev.error_message = message.split(" : ", 1)[0].split("\n", 1)[0]
     else:
         ev.action = "logged"
+    return ev
+
+
+def _ibm_json(text: str, ctx: ParseContext) -> Event:
+    """One record of IBM's JSON log format: the BIP message as the console writes it, with
+    the record's own time, and where it ran."""
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
+        raise ParseError("an IBM JSON log record needs a message", field="message")
+    message, code = doc["message"], str(doc.get("ibm_messageId") or "")
+    if code and not message.startswith(code):
+        message = f"{code}: {message}"
+    if _BIP.search(message):
+        ev = _bip(f"{doc.get('ibm_datetime') or ''}: {message}", ctx)
+    else:  # the container's own lines (type ace_containerlog): no BIP code, a log level
+        ts, estimated = to_ms(doc.get("ibm_datetime"), ctx)
+        ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset="ace.log",
+                   platform=PLATFORM, level=normalize_level(str(doc.get("loglevel") or "info")),
+                   message=message.strip(), action="logged")
+    ev.host = str(doc["host"]) if doc.get("host") else ev.host
+    server = doc.get("ibm_serverName")
+    if server:
+        ev.service = str(server)
+        set_label(ev, "integration_server", server)
+    set_label(ev, "process_id", doc.get("ibm_processId"))
+    set_label(ev, "thread_id", doc.get("ibm_threadId"))
     return ev
 
 

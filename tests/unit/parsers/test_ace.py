@@ -82,3 +82,22 @@ def test_other_programs_in_the_same_syslog_are_kept_not_dead_lettered():
     own = ace.parse(Record(text="Mar  1 10:15:32 node1 ACE[1234]: starting", source="s"),
                     ParseContext())[0]
     assert (own.platform, own.service) == ("ace", "ACE")
+
+
+def test_ibm_json_log_records(parse_data):
+    """ACE's ``ibmjson`` console format (the default in IBM's ACE containers). The records
+    are written with the fields ot4i/ace-docker's logger (common/logger/logger.go) gives
+    them; the BIP lines were read as text, their JSON tail in the message and no time."""
+    events, dead = parse_data("auto", "ace/ibmjson.jsonl")
+    assert dead == []
+    started, init, failed = events
+    assert (started.dataset, started.level, started.message) == (
+        "ace.log", "info", "Starting integration server")
+    assert init.dataset == "ace.bip" and init.labels["bip"] == "BIP1990I"
+    assert init.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.123Z")
+    assert (init.service, init.host) == ("orders-is", "ace-server-7d9f")
+    assert init.labels["thread_id"] == "7"
+    assert (failed.level, failed.outcome, failed.error_code) == ("error", "failure", "BIP2230E")
+    assert failed.message.startswith("BIP2230E: Error detected")  # code added once
+    assert failed.labels["message_flow_node"] == "OrderFlow.Map to SAP"
+    assert not ace.detect('{"message": "a BIP1990I mention in some other JSON log"}')

@@ -13,6 +13,7 @@ FORMATS: dict[str, str] = {
     "mule": "collector.parsers.mule",
     "mule-json": "collector.parsers.mule_json",
     "boomi": "collector.parsers.boomi",
+    "boomi-container": "collector.parsers.boomi_container",
     "biztalk": "collector.parsers.biztalk",
     "ace": "collector.parsers.ace",
     "kafka-broker": "collector.parsers.kafka_broker",
@@ -28,8 +29,8 @@ FORMATS: dict[str, str] = {
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON one.
 DETECT_ORDER: tuple[str, ...] = (
-    "x12", "edifact", "mule", "mule-json", "boomi", "biztalk", "ace", "otlp-json",
-    "apigw", "nginx-error", "kafka-broker", "rabbitmq", "json",
+    "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
+    "otlp-json", "apigw", "nginx-error", "kafka-broker", "rabbitmq", "json",
 )
 
 

@@ -1,0 +1,88 @@
+"""Boomi runtime container logs (Atom, Molecule, Atom Cloud: ``logs/container.*.log``).
+
+java.util.logging lines, as the runtime writes them::
+
+    Jan 7, 2020 12:11:08 PM EST SEVERE  [com.boomi.container.core.FeatureManagerImpl
+    downloadUpdateArchive] Request to update Atom URI https://... failed with a status of
+    Connection Error (1000) Unable to connect to the remote server. Connection refused
+
+(one line), then the lines that belong to it: an exception and its stack trace, blank lines.
+Process logs say how one execution went; the container log says how the runtime is doing:
+connectivity to the platform, updates, low memory, listeners, connector errors. The class
+and method in brackets become ``labels.logger`` and ``labels.method``; an execution ID in the
+text (``execution-<uuid>-<date>``) becomes the ``boomi.exec`` ID that process logs carry, so
+the runtime's complaint about an execution joins its trace.
+
+The time zone is the runtime JVM's, written as an abbreviation: UTC/GMT and the common North
+American, European, Indian and Australian ones are read; any other means the configured
+default. Levels: SEVERE error, WARNING warn, INFO info, CONFIG and FINE* debug.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import set_label
+from collector.timeparse import civil_to_ms
+
+NAME = "boomi-container"
+DATASET = "boomi.container"
+_LEVEL = r"(?:SEVERE|WARNING|INFO|CONFIG|FINE|FINER|FINEST)"
+START = re.compile(rf"[A-Z][a-z]{{2}} \d{{1,2}}, \d{{4}} \d{{1,2}}:\d{{2}}:\d{{2}} [AP]M "
+                   rf"(?:\S+ )?{_LEVEL}\s+\[")
+
+_LINE = re.compile(r"(?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<h>\d{1,2}):"
+                   r"(?P<mi>\d{2}):(?P<s>\d{2}) (?P<ampm>[AP]M) (?:(?P<zone>\S+) )?"
+                   rf"(?P<level>{_LEVEL})\s+\[(?P<logger>[\w.$]+)(?: (?P<method>[^\]]*))?\] ?"
+                   r"(?P<msg>.*)$")
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    start=1)}
+_ZONES = {
+    "UTC": "+00:00", "GMT": "+00:00", "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00",
+    "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
+    "CET": "+01:00", "CEST": "+02:00", "BST": "+01:00", "IST": "+05:30", "AEST": "+10:00",
+    "AEDT": "+11:00",
+}
+_EXEC_ID = re.compile(r"execution-[0-9a-fA-F-]{36}-\d{4}\.\d{2}\.\d{2}")
+_EXCEPTION = re.compile(r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))(?::\s*(.*))?$",
+                        re.MULTILINE)
+
+
+def detect(line: str) -> bool:
+    return START.match(line) is not None
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    head, _, rest = record.text.partition("\n")
+    m = _LINE.match(head.rstrip())
+    if m is None:
+        raise ParseError("not a Boomi container log line (expected 'MMM d, yyyy h:mm:ss AM "
+                         "ZONE LEVEL [class method] message')")
+    hour = int(m["h"]) % 12 + (12 if m["ampm"] == "PM" else 0)
+    zone = m["zone"]
+    ts = civil_to_ms(int(m["y"]), _MONTHS.get(m["mon"], 0), int(m["d"]), hour, int(m["mi"]),
+                     int(m["s"]), 0, _ZONES.get(zone or "") if zone else None, ctx.tz)
+    if ts is None:
+        raise ParseError(f"impossible date in {head[:40]!r}", field="@timestamp")
+    ev = Event(timestamp_ms=ts, dataset=DATASET, platform="boomi", action="logged",
+               level=normalize_level(m["level"]), message=m["msg"].strip(),
+               service="boomi-runtime")
+    set_label(ev, "logger", m["logger"])
+    set_label(ev, "method", m["method"])
+    found = _EXEC_ID.search(record.text)
+    if found:
+        ev.add_id("boomi.exec", found.group())
+    rest = rest.strip("\n")
+    if rest:
+        exc = _EXCEPTION.search(rest)
+        if exc:
+            ev.error_type = exc.group(1)
+            ev.error_message = (exc.group(2) or "").strip() or None
+        ev.error_stack_trace = rest
+    if ev.level in ("error", "fatal") and ev.error_message is None:
+        ev.error_message = ev.message
+    return [ev]

@@ -1,0 +1,39 @@
+"""Boomi runtime container logs: the runtime's own trouble, with its stack traces."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.event import Record, iso_to_ms
+from collector.parsers import boomi_container
+from collector.parsers.base import ParseContext, ParseError
+
+
+def test_container_log_as_boomi_documents_it(parse_data):
+    """The container log lines of Boomi's "Host names and IP addresses" page (a failed update
+    download; stack traces shortened): every line was dead-lettered."""
+    events, dead = parse_data("auto", "boomi/container.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"boomi.container"}
+    assert [e.level for e in events] == ["debug", "debug", "error", "warn"]
+    fine, refused, severe, warning = events
+    assert fine.timestamp_ms == iso_to_ms("2020-01-07T17:09:05Z")  # 12:09:05 PM EST
+    assert (fine.labels["logger"], fine.labels["method"]) == (
+        "com.boomi.restlet.client.ClientUtil", "handle")
+    assert refused.error_type == "java.net.ConnectException"
+    assert "PlainSocketImpl.socketConnect" in refused.error_stack_trace
+    assert severe.timestamp_ms == iso_to_ms("2020-01-07T17:11:08Z")
+    assert (severe.outcome, severe.error_class) == ("failure", "connectivity")
+    assert severe.message.startswith("Request to update Atom URI https://qa-software.cdn")
+    assert warning.error_type == "java.io.IOException"
+    assert warning.error_message == "Unable to download update file update-397580100.zip"
+
+
+def test_execution_ids_join_the_process_log_and_unknown_zones_take_the_default():
+    text = ("Mar 1, 2024 1:05:09 AM XYZT INFO    [com.boomi.process.ProcessExecution run] "
+            "Executing execution-3456789a-1234-4bcd-9ef0-123456789abc-2024.03.01")
+    (ev,) = boomi_container.parse(Record(text=text), ParseContext())
+    assert ev.ids == ["boomi.exec:execution-3456789a-1234-4bcd-9ef0-123456789abc-2024.03.01"]
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T01:05:09Z")  # 1 AM, zone unknown: UTC
+    with pytest.raises(ParseError, match="not a Boomi container log line"):
+        boomi_container.parse(Record(text="Mar 1, 2024 oops"), ParseContext())

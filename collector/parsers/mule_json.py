@@ -24,6 +24,7 @@ from collector.timeparse import to_ms
 
 NAME = "mule-json"
 DATASET = "mulesoft.jsonlogger"
+CLOUDHUB_DATASET = "mulesoft.cloudhub"
 START = re.compile(r"\{")
 
 # tracePoint -> (event.action, event.outcome)
@@ -43,7 +44,9 @@ _VERDICT_NODES = 500
 
 
 def detect(line: str) -> bool:
-    return line.startswith("{") and '"tracePoint"' in line and '"correlationId"' in line
+    return line.startswith("{") and (
+        ('"tracePoint"' in line and '"correlationId"' in line)
+        or ('"recordId"' in line and '"deploymentId"' in line))
 
 
 def _content(ev: Event, content: object) -> None:
@@ -150,6 +153,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError(f"not a JSON object: {exc}") from None
     if not isinstance(doc, dict):
         raise ParseError(f"expected a JSON object, got {type(doc).__name__}")
+    if "recordId" in doc and isinstance(doc.get("event"), dict):
+        return [_cloudhub(doc, ctx)]
     if "correlationId" not in doc and "tracePoint" not in doc:
         raise ParseError("neither correlationId nor tracePoint: not JSON Logger output",
                          field="correlationId")
@@ -157,3 +162,31 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                timestamp_estimated=True)
     apply_doc(ev, doc, ctx)
     return [ev]
+
+
+def _cloudhub(doc: dict, ctx: ParseContext) -> Event:
+    """A record of the CloudHub logs API (``recordId``, ``deploymentId``, ``instanceId`` and
+    the log4j ``event``): the worker's log line, JSON Logger output read as such."""
+    log = doc["event"]
+    message = str(log.get("message") or "")
+    ev = Event(timestamp_ms=ctx.now_ms, dataset=CLOUDHUB_DATASET, platform="mulesoft",
+               timestamp_estimated=True, action="logged")
+    if message.startswith("{") and '"correlationId"' in message:
+        try:
+            inner = orjson.loads(message)
+        except orjson.JSONDecodeError:
+            inner = None
+        if isinstance(inner, dict):
+            ev.dataset = DATASET
+            apply_doc(ev, inner, ctx)
+    if ev.dataset == CLOUDHUB_DATASET:
+        ev.message = message.strip()
+        ev.level = normalize_level(log.get("priority"))
+    stamp = log.get("timestamp")
+    if isinstance(stamp, int | float) and not isinstance(stamp, bool):
+        ev.timestamp_ms, ev.timestamp_estimated = int(stamp), False
+    set_label(ev, "logger", log.get("loggerName"))
+    set_label(ev, "thread", log.get("threadName"))
+    set_label(ev, "cloudhub_deployment", doc.get("deploymentId"))
+    set_label(ev, "cloudhub_instance", doc.get("instanceId"))
+    return ev

@@ -71,3 +71,33 @@ def test_after_request_outcome_is_what_the_response_says(content, outcome):
            "message": "response", "content": content}
     (ev,) = mule_json.parse(Record(text=json.dumps(doc), source="app.log"), ParseContext())
     assert (ev.action, ev.outcome) == ("delivered", outcome)
+
+
+def test_cloudhub_logs_api_records(parse_data):
+    """Records of the CloudHub logs API as johnmathew234/logs-app publishes them
+    (src/test/resources/sample/get-logs.dwl), one per line as exporters write them: they went
+    to the generic JSON parser, the log line nested and its time the ingest time."""
+    events, dead = parse_data("auto", "mule-json/cloudhub-logs-api.jsonl")
+    assert dead == [] and len(events) == 5
+    assert {e.dataset for e in events} == {"mulesoft.cloudhub"}
+    first = events[0]
+    assert first.timestamp_ms == 1608179676981 and not first.timestamp_estimated
+    assert first.message.startswith("The PersistentQueueManager is NOT configured.")
+    assert first.labels["logger"] == "com.mulesoft.ch.queue.boot.PersistentQueueCoreExtension"
+    assert first.labels["cloudhub_instance"] == "5fdadf9f08ba6303f5243e57-0"
+    assert events[2].message == "Initialising flow: demo-elkFlow"
+
+
+def test_a_cloudhub_record_holding_json_logger_output_is_read_as_such():
+    inner = json.dumps({"correlationId": "c-77", "tracePoint": "EXCEPTION", "priority": "ERROR",
+                        "message": "SAP call failed", "timestamp": "2024-03-01T10:15:32.123Z"})
+    record = json.dumps({"recordId": "r1", "deploymentId": "d1", "instanceId": "d1-0",
+                         "event": {"loggerName": "org.mule.extension.jsonlogger.JsonLogger",
+                                   "threadName": "t", "timestamp": 1709288132123,
+                                   "message": inner, "priority": "ERROR"}})
+    assert mule_json.detect(record)
+    (ev,) = mule_json.parse(Record(text=record), ParseContext(now_ms=0))
+    assert ev.dataset == "mulesoft.jsonlogger" and "correlation:c-77" in ev.ids
+    assert (ev.outcome, ev.level) == ("failure", "error")
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.123Z")
+    assert ev.labels["cloudhub_deployment"] == "d1"

@@ -25,7 +25,7 @@ import re
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import set_label
+from collector.parsers.fields import head_match, set_label
 from collector.timeparse import civil_to_ms
 
 NAME = "boomi-container"
@@ -57,17 +57,14 @@ def detect(line: str) -> bool:
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    head, _, rest = record.text.partition("\n")
-    m = _LINE.match(head.rstrip())
-    if m is None:
-        raise ParseError("not a Boomi container log line (expected 'MMM d, yyyy h:mm:ss AM "
-                         "ZONE LEVEL [class method] message')")
+    m, rest = head_match(record.text, _LINE, "a Boomi container log line (expected 'MMM d, "
+                         "yyyy h:mm:ss AM ZONE LEVEL [class method] message')")
     hour = int(m["h"]) % 12 + (12 if m["ampm"] == "PM" else 0)
     zone = m["zone"]
     ts = civil_to_ms(int(m["y"]), _MONTHS.get(m["mon"], 0), int(m["d"]), hour, int(m["mi"]),
                      int(m["s"]), 0, _ZONES.get(zone or "") if zone else None, ctx.tz)
     if ts is None:
-        raise ParseError(f"impossible date in {head[:40]!r}", field="@timestamp")
+        raise ParseError(f"impossible date in {m.group()[:40]!r}", field="@timestamp")
     ev = Event(timestamp_ms=ts, dataset=DATASET, platform="boomi", action="logged",
                level=normalize_level(m["level"]), message=m["msg"].strip(),
                service="boomi-runtime")

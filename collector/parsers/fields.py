@@ -12,6 +12,7 @@ import re
 from functools import lru_cache
 
 from collector.event import Event
+from collector.parsers.base import ParseError
 
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1024
@@ -99,6 +100,17 @@ def guid(text: str | None) -> str | None:
 
 def first_line(text: str, limit: int = 1024) -> str:
     return text.split("\n", 1)[0].strip()[:limit]
+
+
+def head_match(text: str, rx: re.Pattern, expected: str) -> tuple[re.Match, str]:
+    """(the match of ``rx`` on a record's first line, the lines after it) for the log4j-like
+    formats whose first line carries time, level and logger; ParseError saying ``expected``
+    when the first line is not one."""
+    head, _, rest = text.partition("\n")
+    m = rx.match(head.rstrip())
+    if m is None:
+        raise ParseError(f"not {expected}")
+    return m, rest
 
 
 def as_int(value: object) -> int | None:

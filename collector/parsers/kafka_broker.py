@@ -30,8 +30,8 @@ import re
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import set_label
+from collector.parsers.base import ParseContext
+from collector.parsers.fields import head_match, set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "kafka-broker"
@@ -102,12 +102,9 @@ def detect(line: str) -> bool:
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    head, _, rest = record.text.partition("\n")
-    m = _LINE.match(head.rstrip())
-    if m is None:
-        raise ParseError("not a Kafka broker log line (expected '[yyyy-MM-dd HH:mm:ss,SSS] LEVEL "
-                         "message (logger)' or 'yyyy-MM-dd HH:mm:ss,SSS LEVEL message (logger) "
-                         "[thread]')")
+    m, rest = head_match(record.text, _LINE, "a Kafka broker log line (expected '[yyyy-MM-dd "
+                         "HH:mm:ss,SSS] LEVEL message (logger)' or 'yyyy-MM-dd HH:mm:ss,SSS "
+                         "LEVEL message (logger) [thread]')")
     ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
                      int(m["s"]), int(m["ms"]), None, ctx.tz)
     stamp = (ts, False) if ts is not None else to_ms(None, ctx)

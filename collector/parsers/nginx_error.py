@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import set_label
+from collector.parsers.base import ParseContext
+from collector.parsers.fields import head_match, set_label
 from collector.timeparse import civil_to_ms
 
 NAME = "nginx-error"
@@ -43,11 +43,8 @@ def detect(line: str) -> bool:
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    head, _, rest = record.text.partition("\n")
-    m = _LINE.match(head.rstrip())
-    if m is None:
-        raise ParseError("not an NGINX error log line (expected 'yyyy/MM/dd HH:mm:ss [level] "
-                         "pid#tid: message')")
+    m, rest = head_match(record.text, _LINE, "an NGINX error log line (expected 'yyyy/MM/dd "
+                         "HH:mm:ss [level] pid#tid: message')")
     ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
                      int(m["s"]), 0, None, ctx.tz)
     # The context closes the record: the first line, or the last of a Lua traceback.

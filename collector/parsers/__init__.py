@@ -21,6 +21,7 @@ FORMATS: dict[str, str] = {
     "rabbitmq": "collector.parsers.rabbitmq",
     "apigw": "collector.parsers.apigw",
     "nginx-error": "collector.parsers.nginx_error",
+    "envoy": "collector.parsers.envoy",
     "x12": "collector.parsers.x12",
     "edifact": "collector.parsers.edifact",
     "otlp-json": "collector.parsers.otlp_json",
@@ -30,7 +31,7 @@ FORMATS: dict[str, str] = {
 # Order in which auto-detection asks parsers; specific formats before the generic JSON one.
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
-    "otlp-json", "apigw", "nginx-error", "kafka-broker", "rabbitmq", "json",
+    "otlp-json", "apigw", "nginx-error", "envoy", "kafka-broker", "rabbitmq", "json",
 )
 
 

@@ -127,8 +127,9 @@ def _json(text: str, ctx: ParseContext) -> Event:
                      "request, status)")
 
 
-def _request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
-                   status: int | None) -> Event:
+def request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
+                  status: int | None) -> Event:
+    """One request through a gateway: a failure from 400 on, classed by its status."""
     ev = Event(timestamp_ms=ts[0], timestamp_estimated=ts[1], dataset=dataset,
                platform="apigw", action="received",
                message=" ".join(p for p in (method, path, str(status or "-")) if p))
@@ -173,7 +174,7 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     garbage = not _METHOD.fullmatch(method)  # a TLS handshake or a scanner on the HTTP port
     if garbage:
         method, path = "", "(unreadable request line)"
-    ev = _request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
+    ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
                         int(m.group("status")))
     if garbage:
         set_label(ev, "request_line", m.group("request"))
@@ -239,7 +240,7 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     method, _, rest = (_first(doc, "request") or "").partition(" ")
     path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
     status = as_int(_first(doc, "status", "http_status"))
-    ev = _request_event("apigw.nginx", to_ms(stamp, ctx),
+    ev = request_event("apigw.nginx", to_ms(stamp, ctx),
                         _first(doc, "request_method", "method") or method,
                         path or _first(doc, "request_uri", "uri") or "", status)
     set_label(ev, "client_ip", _first(doc, "remote_addr"))
@@ -274,7 +275,7 @@ def _kong(doc: dict, ctx: ParseContext) -> Event:
     started = as_int(doc.get("started_at"))
     ts = (started, False) if started else to_ms(None, ctx)
     status = as_int(response.get("status"))
-    ev = _request_event("apigw.kong", ts, str(request.get("method") or ""),
+    ev = request_event("apigw.kong", ts, str(request.get("method") or ""),
                         str(request.get("uri") or ""), status)
     req_headers, resp_headers = _headers(request.get("headers")), _headers(response.get("headers"))
     ev.add_id("http.request", request.get("id") or req_headers.get("x-kong-request-id")
@@ -313,7 +314,7 @@ def _aws(doc: dict, ctx: ParseContext) -> Event:
     if not method and " " in route:  # HTTP APIs: "GET /orders/{id}"
         method, route = route.split(" ", 1)
     path = str(doc.get("resourcePath") or doc.get("path") or route)
-    ev = _request_event("apigw.aws", ts, method, path, as_int(doc.get("status")))
+    ev = request_event("apigw.aws", ts, method, path, as_int(doc.get("status")))
     ev.add_id("aws.request", doc.get("requestId"))
     ev.add_id("aws.request", doc.get("extendedRequestId"))
     xray = doc.get("xrayTraceId")

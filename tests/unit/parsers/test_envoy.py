@@ -1,0 +1,43 @@
+"""Envoy and Istio access logs: requests through the mesh, joined by X-Request-Id."""
+
+from __future__ import annotations
+
+from collector.event import Record, iso_to_ms
+from collector.parsers import envoy, kafka_broker
+from collector.parsers.base import ParseContext
+
+
+def test_envoy_and_istio_lines_as_published(parse_data):
+    """Envoy's and Istio's documented examples and two published 503 UF lines (SOURCES.md):
+    every line was dead-lettered."""
+    events, dead = parse_data("auto", "envoy/access.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.envoy"}
+    ok, teapot, sidecar_uf, envoy_uf = events
+    assert ok.timestamp_ms == iso_to_ms("2016-04-15T20:17:00.310Z")
+    assert (ok.message, ok.outcome) == ("POST /api/v1/locations 204", "success")
+    assert ok.ids == ["http.request:cc21d9b0-cf5c-432b-8c7e-98aeb7988cd2"]
+    assert ok.duration_ns == 226_000_000 and ok.labels["upstream_ms"] == "100"
+    assert (ok.labels["vhost"], ok.labels["upstream"]) == ("locations", "tcp://10.0.2.1:80")
+    assert ok.payload_bytes == 0 and ok.labels["request_bytes"] == "154"
+    assert teapot.labels["upstream_cluster"] == "outbound|8000||httpbin.foo.svc.cluster.local"
+    assert teapot.labels["route"] == "default" and teapot.labels["envoy_details"] == "via_upstream"
+    assert (sidecar_uf.outcome, sidecar_uf.error_class) == ("failure", "connectivity")
+    assert sidecar_uf.labels["envoy_flags"] == "UF"
+    assert sidecar_uf.labels["upstream_failure"] == "delayed_connect_error:_111"
+    assert envoy_uf.labels["envoy_details"].startswith("upstream_reset_before_response")
+    assert envoy_uf.error_class == "connectivity"
+
+
+def test_no_answer_from_the_upstream_is_a_failure_the_flags_explain():
+    line = ('[2024-03-01T10:15:32.123Z] "POST /orders HTTP/1.1" 0 UT 512 0 15000 - "-" "k6" '
+            '"1b4e28ba-2fa1-11d2-883f-0016d3cca427" "orders:8080" "10.1.2.3:8080"')
+    (ev,) = envoy.parse(Record(text=line), ParseContext())
+    assert (ev.outcome, ev.level, ev.error_class, ev.error_code) == ("failure", "error",
+                                                                      "timeout", "UT")
+    assert ev.message == "POST /orders -"
+    # Kafka's broker lines start alike: they are not Envoy's.
+    assert not envoy.detect("[2024-03-01 10:15:32,123] INFO [KafkaServer id=1] started "
+                            "(kafka.server.KafkaServer)")
+    assert kafka_broker.detect("[2024-03-01 10:15:32,123] INFO [KafkaServer id=1] started "
+                               "(kafka.server.KafkaServer)")

@@ -41,7 +41,6 @@ MAX_RECORD_CHARS = 1024 * 1024
 MAX_RECORD_LINES = 2000
 # Undetected lines held while auto-detection waits for a line it recognizes.
 MAX_PENDING_LINES = 64
-_UNDECIDED = "undecided"  # a source's envelope before its first non-empty line
 
 REASONS = (
     "no_parser",         # auto-detection: no parser recognizes the record
@@ -249,8 +248,9 @@ class SourceParser:
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
         # The container envelope of this source (collector.envelopes), decided on its first
-        # line; pieces of a line the runtime split, with where the first one was.
-        self._envelope: str | None = _UNDECIDED
+        # non-empty line; pieces of a line the runtime split, with where the first one was.
+        self._envelope: str | None = None
+        self._envelope_known = False
         self._pieces: list[str] = []
         self._pieces_chars = 0
         self._pieces_at = (0, 0)
@@ -272,9 +272,9 @@ class SourceParser:
 
     def feed(self, line: str, offset: int, lineno: int, truncated: bool = False) -> Output:
         """One line without its newline; ``truncated`` when the reader cut it at the limit."""
-        if self._envelope is _UNDECIDED and line.strip():
-            self._envelope = envelopes.kind_of(line)
-        if self._envelope is not _UNDECIDED and self._envelope is not None and not truncated:
+        if not self._envelope_known and line.strip():
+            self._envelope, self._envelope_known = envelopes.kind_of(line), True
+        if self._envelope is not None and not truncated:
             inner = envelopes.unwrap(self._envelope, line)
             if inner is not None:
                 line, piece = inner

@@ -36,7 +36,7 @@ _SYSLOG = re.compile(r"\s*([A-Za-z]{3})\s+(\d{1,2})\s+(\d{2}):(\d{2}):(\d{2})(?:
 _COMPACT = re.compile(r"\s*(\d{4})(\d{2})(\d{2})[T ]?(\d{2})(\d{2})(\d{2})(?:[.,](\d{1,9}))?\s*(Z)?\s*$")
 _NUMBER = re.compile(r"\s*(\d{9,19})(?:\.(\d+))?\s*$")
 
-_MONTHS = {m: i for i, m in enumerate(
+MONTHS = {m: i for i, m in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 
 
@@ -137,7 +137,7 @@ def parse_ms(text: str | None, tz: tzinfo = UTC, now_ms: int = 0) -> int | None:
     m = _CLF.match(text)
     if m:
         d, mon, y, h, mi, s, frac, zone = m.groups()
-        month = _MONTHS.get(mon.lower())
+        month = MONTHS.get(mon.lower())
         if month is None:
             return None
         return civil_to_ms(int(y), month, int(d), int(h), int(mi), int(s), _frac_ms(frac), zone, tz)
@@ -165,7 +165,7 @@ def _epoch_to_ms(value: int, frac: str | None) -> int:
 def _syslog_ms(m: re.Match, tz: tzinfo, now_ms: int) -> int | None:
     """BSD syslog has no year: take the ingest year, or the previous one across New Year."""
     mon, d, h, mi, s, frac = m.groups()
-    month = _MONTHS.get(mon.lower())
+    month = MONTHS.get(mon.lower())
     if month is None:
         return None
     now = datetime.fromtimestamp((now_ms or 0) / 1000, tz=UTC)

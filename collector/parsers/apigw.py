@@ -175,7 +175,7 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     if garbage:
         method, path = "", "(unreadable request line)"
     ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
-                        int(m.group("status")))
+                       int(m.group("status")))
     if garbage:
         set_label(ev, "request_line", m.group("request"))
     set_label(ev, "client_ip", m.group("addr"))
@@ -241,8 +241,8 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
     status = as_int(_first(doc, "status", "http_status"))
     ev = request_event("apigw.nginx", to_ms(stamp, ctx),
-                        _first(doc, "request_method", "method") or method,
-                        path or _first(doc, "request_uri", "uri") or "", status)
+                       _first(doc, "request_method", "method") or method,
+                       path or _first(doc, "request_uri", "uri") or "", status)
     set_label(ev, "client_ip", _first(doc, "remote_addr"))
     set_label(ev, "forwarded_for", _first(doc, "http_x_forwarded_for"))
     set_label(ev, "vhost", _first(doc, "host", "http_host", "server_name"))
@@ -276,7 +276,7 @@ def _kong(doc: dict, ctx: ParseContext) -> Event:
     ts = (started, False) if started else to_ms(None, ctx)
     status = as_int(response.get("status"))
     ev = request_event("apigw.kong", ts, str(request.get("method") or ""),
-                        str(request.get("uri") or ""), status)
+                       str(request.get("uri") or ""), status)
     req_headers, resp_headers = _headers(request.get("headers")), _headers(response.get("headers"))
     ev.add_id("http.request", request.get("id") or req_headers.get("x-kong-request-id")
               or resp_headers.get("x-kong-request-id") or req_headers.get("x-request-id"))

@@ -25,8 +25,8 @@ import re
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import head_match, set_label
-from collector.timeparse import civil_to_ms
+from collector.parsers.fields import JAVA_EXCEPTION, head_match, set_label
+from collector.timeparse import MONTHS, civil_to_ms
 
 NAME = "boomi-container"
 DATASET = "boomi.container"
@@ -38,9 +38,6 @@ _LINE = re.compile(r"(?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<h>\
                    r"(?P<mi>\d{2}):(?P<s>\d{2}) (?P<ampm>[AP]M) (?:(?P<zone>\S+) )?"
                    rf"(?P<level>{_LEVEL})\s+\[(?P<logger>[\w.$]+)(?: (?P<method>[^\]]*))?\] ?"
                    r"(?P<msg>.*)$")
-_MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
-    start=1)}
 _ZONES = {
     "UTC": "+00:00", "GMT": "+00:00", "EST": "-05:00", "EDT": "-04:00", "CST": "-06:00",
     "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
@@ -48,8 +45,6 @@ _ZONES = {
     "AEDT": "+11:00",
 }
 _EXEC_ID = re.compile(r"execution-[0-9a-fA-F-]{36}-\d{4}\.\d{2}\.\d{2}")
-_EXCEPTION = re.compile(r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))(?::\s*(.*))?$",
-                        re.MULTILINE)
 
 
 def detect(line: str) -> bool:
@@ -61,7 +56,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                          "yyyy h:mm:ss AM ZONE LEVEL [class method] message')")
     hour = int(m["h"]) % 12 + (12 if m["ampm"] == "PM" else 0)
     zone = m["zone"]
-    ts = civil_to_ms(int(m["y"]), _MONTHS.get(m["mon"], 0), int(m["d"]), hour, int(m["mi"]),
+    ts = civil_to_ms(int(m["y"]), MONTHS.get(m["mon"].lower(), 0), int(m["d"]), hour, int(m["mi"]),
                      int(m["s"]), 0, _ZONES.get(zone or "") if zone else None, ctx.tz)
     if ts is None:
         raise ParseError(f"impossible date in {m.group()[:40]!r}", field="@timestamp")
@@ -75,7 +70,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         ev.add_id("boomi.exec", found.group())
     rest = rest.strip("\n")
     if rest:
-        exc = _EXCEPTION.search(rest)
+        exc = JAVA_EXCEPTION.search(rest)
         if exc:
             ev.error_type = exc.group(1)
             ev.error_message = (exc.group(2) or "").strip() or None

@@ -84,9 +84,10 @@ def _value(text: str | None) -> str | None:
 def _no_answer(ev: Event, status: int, flags: str) -> None:
     """A request the upstream never answered (code 0), or answered by Envoy itself: the
     flags name the reason, and the class follows from it."""
-    found = next((cls for flag, cls in _FLAG_CLASS if flag in flags.split(",")), None)
     if status == 0:
         ev.outcome, ev.level = "failure", "error"
         ev.error_type, ev.error_code = "envoy", flags
-    if found and ev.outcome == "failure":
-        ev.error_class = found
+    if ev.outcome == "failure":
+        named = set(flags.split(","))
+        ev.error_class = next((cls for flag, cls in _FLAG_CLASS if flag in named),
+                              ev.error_class)

@@ -102,6 +102,11 @@ def first_line(text: str, limit: int = 1024) -> str:
     return text.split("\n", 1)[0].strip()[:limit]
 
 
+# The exception line of a Java stack trace: "java.io.IOException: reason".
+JAVA_EXCEPTION = re.compile(
+    r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))(?::\s*(.*))?$", re.MULTILINE)
+
+
 def head_match(text: str, rx: re.Pattern, expected: str) -> tuple[re.Match, str]:
     """(the match of ``rx`` on a record's first line, the lines after it) for the log4j-like
     formats whose first line carries time, level and logger; ParseError saying ``expected``

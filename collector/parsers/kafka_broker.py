@@ -31,7 +31,7 @@ import re
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext
-from collector.parsers.fields import head_match, set_label
+from collector.parsers.fields import JAVA_EXCEPTION, head_match, set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "kafka-broker"
@@ -58,8 +58,6 @@ _TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\
 _GROUP = re.compile(r"\bgroup ([\w.-]+)")
 # Kafka before 1.0: "Partition [orders,2] on broker 1: Shrinking ISR from 1,2,0 to 1,2".
 _OLD_PARTITION = re.compile(r"Partition \[([A-Za-z0-9._-]+),(\d+)\] on broker (\d+)")
-_EXCEPTION = re.compile(r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))(?:: (.*))?$",
-                        re.MULTILINE)
 
 # (pattern, condition, error class or None for info-only, minimum level)
 _CONDITIONS: tuple[tuple[re.Pattern, str, str | None, str], ...] = tuple(
@@ -146,7 +144,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if group:
         set_label(ev, "consumer_group", group.group(1))
     if rest.strip():
-        exc = _EXCEPTION.search(rest)
+        exc = JAVA_EXCEPTION.search(rest)
         if exc:
             ev.error_type = exc.group(1)
             ev.error_message = (exc.group(2) or "").strip() or None

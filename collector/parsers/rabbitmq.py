@@ -36,7 +36,7 @@ from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import business_field, set_label
-from collector.timeparse import civil_to_ms, parse_ms, to_ms
+from collector.timeparse import MONTHS, civil_to_ms, parse_ms, to_ms
 
 NAME = "rabbitmq"
 LOG_DATASET = "rabbitmq.log"
@@ -60,8 +60,6 @@ def continues(first: str, line: str) -> bool:
     not one per line. Two messages of one process within a microsecond are not told apart."""
     prefix = _REPEATED.match(line)
     return prefix is not None and first.startswith(prefix.group())
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
 _OLD_LEVELS = {"INFO": "info", "WARNING": "warn", "ERROR": "error", "CRASH": "error",
                "SUPERVISOR": "error", "PROGRESS": "debug"}
 _CONNECTION = re.compile(r"\((\d[\d.:a-f\[\]]*:\d+ -> [\d.:a-f\[\]]*:\d+)")
@@ -121,8 +119,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                          int(m["s"]), int((m["frac"] + "00")[:3]), m["zone"], ctx.tz)
         level, body = normalize_level(m["level"]), m["msg"]
         rest, banner = _split_banner(rest)
-        prefix = _REPEATED.match(head)
-        if prefix is not None and rest:  # the message's own lines, each behind its prefix
+        prefix = _REPEATED.match(head) if rest else None
+        if prefix is not None:  # the message's own lines, each behind its prefix
             rest = "\n".join(ln.removeprefix(prefix.group()) for ln in rest.split("\n"))
         if rest:
             body = f"{body}\n{rest}" if body else rest
@@ -131,7 +129,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [ev] if banner is None else [ev, _banner_event(ev, banner)]
     m = _OLD.match(head.strip())
     if m:
-        month = _MONTHS.get(m["mon"].lower())
+        month = MONTHS.get(m["mon"].lower())
         ts = civil_to_ms(int(m["y"]), month, int(m["d"]), int(m["h"]), int(m["mi"]),
                          int(m["s"]), 0, None, ctx.tz) if month else None
         return [_log_event(ts, _OLD_LEVELS.get(m["level"], "info"), rest.strip(), ctx)]

@@ -445,9 +445,9 @@ class ElasticsearchStore:
                                   size=MAX_PAGE, source=False, filter_path="hits.hits._id")
                     for start in range(0, len(wanted), MAX_PAGE)]
         found = self._fetch_traces(wanted)
-        fetched = set(wanted)
         more = sorted({hit["_id"] for search in searches
-                       for hit in search.result().get("hits", {}).get("hits", ())} - fetched)
+                       for hit in search.result().get("hits", {}).get("hits", ())}
+                      - set(wanted))
         return found + self._fetch_traces(more) if more else found
 
     def _fetch_traces(self, keys: list[str]) -> list[Trace]:

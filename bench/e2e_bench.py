@@ -1,23 +1,28 @@
 """End-to-end file -> Elasticsearch events/s, next to its ceiling in the same run.
 
-Run: ``.venv/bin/python bench/e2e_bench.py [--lines 200000] [--correlate] [--profile]`` with Elasticsearch
-at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
+Run: ``.venv/bin/python bench/e2e_bench.py [--lines 200000] [--events-only] [--profile]`` with
+Elasticsearch at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 1. Generated logs of three platforms, one file each (Mule runtime, JSON lines, NGINX access
-   logs with request IDs), read through the real collector service: file input with
-   auto-detection, parse core, writer, ``ElasticsearchStore``; timed from start until the
-   store has acknowledged every event. With ``--correlate`` the correlator runs too, as in
-   ``midwatch run``: the service then also upserts one trace document per message (ids, hops)
-   into the same Elasticsearch, work the ceiling does not do.
-2. The ceiling: the same events, prepared as documents before the clock starts, through the
-   client's raw ``helpers.bulk`` into the same Elasticsearch (chunk 500 and 2000; the faster
-   counts).
+   logs with request IDs), read through the real collector service as ``midwatch run`` runs
+   it: file input with auto-detection, parse worker, correlator, writer,
+   ``ElasticsearchStore``; timed from start until the store has acknowledged every event.
+   The service writes the events and one trace document per message (ids, hops).
+2. The ceiling, as the issue defines it: raw ``helpers.bulk`` of the same documents, prepared
+   before the clock starts, into the same Elasticsearch: the events, and each trace document
+   the service left in the store written once (no look-ups, no rewrites, no version checks).
+   Printed next to it, and not the target: the events alone (chunk 500 and 2000), which is the
+   rate of a collector that stores events and does not correlate.
 
-Target: (1)/(2) >= 0.8. Also printed: the collector's CPU time per event (all its threads and
-its parse worker), steadier than rates on a shared machine, and Elasticsearch's. The file
-input parses in its worker process as ``midwatch run`` does by default; ``--in-process``
-measures ``parse_worker: false``. ``--profile`` wraps (1) in pyinstrument and prints where
-time goes (the collector's process only).
+Target: (1)/(2) >= 0.8: midwatch must not be the bottleneck of its own store. Also printed:
+the collector's CPU time per event (all its threads and its parse worker), steadier than
+rates on a shared machine, and Elasticsearch's. ``--events-only`` runs the service without
+the correlator (its ceiling is then the events alone); ``--in-process`` measures
+``parse_worker: false``; ``--profile`` wraps (1) in pyinstrument and prints where time goes
+(the collector's process only).
+
+Elasticsearch is warmed up first (its JIT and index creation), since (1) runs before the
+ceilings and a cold store would otherwise count against midwatch.
 """
 
 from __future__ import annotations
@@ -142,6 +147,9 @@ inputs:
     return expected / elapsed, cpu_us, es_us, traces
 
 
+WARM_UP = 50_000  # events bulk-indexed (and deleted) before anything is timed
+
+
 def _per_event_us(before: float | None, after: float | None, events: int) -> float | None:
     return None if before is None or after is None else (after - before) / events * 1e6
 
@@ -175,8 +183,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--profile", action="store_true", help="profile the end-to-end run")
-    ap.add_argument("--correlate", action="store_true",
-                    help="run the correlator too (trace upserts), as midwatch run does")
+    ap.add_argument("--events-only", action="store_true",
+                    help="run the service without the correlator (midwatch run correlates)")
     ap.add_argument("--in-process", action="store_true",
                     help="parse in the collector's process (file input parse_worker: false)")
     ap.add_argument("--hops", type=int, default=3,
@@ -195,25 +203,28 @@ def main() -> None:
                               if isinstance(x, Event))
         size = sum(p.stat().st_size for p in logs.iterdir())
         print(f"{args.lines:,} lines in 3 files, {size / 1e6:.1f} MB, {len(events):,} events")
-        e2e, cpu_us, es_us, traces = end_to_end(url, logs, workdir, len(events), args.profile,
-                                                args.correlate, not args.in_process)
         es = Elasticsearch(url, request_timeout=120)
         try:
-            raw = {chunk: _timed_raw(es, events, chunk) for chunk in (500, 2_000)}
-            # The same output as midwatch's: the events plus each trace document once.
-            both = _timed_raw(es, events, 2_000, traces) if traces else None
+            raw_bulk(es, events[:WARM_UP], 2_000)
+            e2e, cpu_us, es_us, traces = end_to_end(url, logs, workdir, len(events),
+                                                    args.profile, not args.events_only,
+                                                    not args.in_process)
+            alone = {chunk: _timed_raw(es, events, chunk) for chunk in (500, 2_000)}
+            same = _timed_raw(es, events, 2_000, traces) if traces else max(alone.values())
         finally:
             es.close()
-    ceiling = max(rate for rate, _ in raw.values())
-    what = f"with correlation, {args.hops} lines/message" if args.correlate else "events only"
-    print(f"end-to-end file -> ES ({what}): {e2e:,.0f} events/s; helpers.bulk chunk 500: "
-          f"{raw[500][0]:,.0f}/s, chunk 2000: {raw[2_000][0]:,.0f}/s; ratio {e2e / ceiling:.2f} "
-          f"(target >= 0.8)")
+    what = "events only" if args.events_only else f"with correlation, {args.hops} lines/message"
+    written = f"{len(events):,} events + {len(traces):,} trace documents"
+    print(f"end-to-end file -> ES ({what}): {e2e:,.0f} events/s")
+    print(f"ceiling, helpers.bulk of the same documents ({written}) once: {same[0]:,.0f} "
+          f"events/s; ratio {e2e / same[0]:.2f} (target >= 0.8)")
+    if traces:
+        best = max(rate for rate, _ in alone.values())
+        print(f"helpers.bulk of the events alone (no traces; not the target): chunk 500 "
+              f"{alone[500][0]:,.0f}/s, chunk 2000 {alone[2_000][0]:,.0f}/s; ratio "
+              f"{e2e / best:.2f}")
     print(f"CPU per event: collector {cpu_us:.1f} us, Elasticsearch {_us(es_us)} "
-          f"(ceiling's Elasticsearch {_us(raw[2_000][1])})")
-    if both is not None:
-        print(f"ceiling with the same {len(traces):,} trace documents written once: "
-              f"{both[0]:,.0f} events/s, Elasticsearch {_us(both[1])}; ratio {e2e / both[0]:.2f}")
+          f"(ceiling's Elasticsearch {_us(same[1])})")
 
 
 def _us(value: float | None) -> str:

@@ -26,12 +26,15 @@ FORMATS: dict[str, str] = {
     "edifact": "collector.parsers.edifact",
     "otlp-json": "collector.parsers.otlp_json",
     "json": "collector.parsers.json_lines",
+    "text": "collector.parsers.text",
 }
 
-# Order in which auto-detection asks parsers; specific formats before the generic JSON one.
+# Order in which auto-detection asks parsers; specific formats before the generic JSON and text
+# ones.
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
     "otlp-json", "apigw", "nginx-error", "envoy", "kafka-broker", "rabbitmq", "json",
+    "text",
 )
 
 

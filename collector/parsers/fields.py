@@ -102,9 +102,31 @@ def first_line(text: str, limit: int = 1024) -> str:
     return text.split("\n", 1)[0].strip()[:limit]
 
 
-# The exception line of a Java stack trace: "java.io.IOException: reason".
+# The exception line of a Java stack trace: "java.io.IOException: reason", or a nested class
+# of one ("org.springframework.web.client.HttpClientErrorException$NotFound: 404 ...").
 JAVA_EXCEPTION = re.compile(
-    r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error))(?::\s*(.*))?$", re.MULTILINE)
+    r"^((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?:\$[A-Z][\w$]*)?)(?::\s*(.*))?$",
+    re.MULTILINE)
+
+
+# A stack frame line: "\tat com.example.Foo.bar(Foo.java:42)".
+_FRAME = re.compile(r"^\s+at [\w$.<>]+\(", re.MULTILINE)
+
+
+def java_tail(ev: Event, message: str, rest: str) -> None:
+    """The lines after a Java log record's first: a stack trace (its exception line gives the
+    error type and message) or, with neither exception nor frames, the rest of a message
+    that spans lines."""
+    if not rest.strip():
+        return
+    exc = JAVA_EXCEPTION.search(rest)
+    if exc:
+        ev.error_type = exc.group(1)
+        ev.error_message = (exc.group(2) or "").strip() or None
+    if exc or _FRAME.search(rest):
+        ev.error_stack_trace = rest
+    else:
+        ev.message = f"{message}\n{rest.rstrip()}"
 
 
 def head_match(text: str, rx: re.Pattern, expected: str) -> tuple[re.Match, str]:

@@ -31,7 +31,7 @@ import re
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext
-from collector.parsers.fields import JAVA_EXCEPTION, head_match, set_label
+from collector.parsers.fields import head_match, java_tail, set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "kafka-broker"
@@ -50,7 +50,6 @@ _LINE = re.compile(
 # The logger closing a message that spans lines: " (kafka.log.LogCleaner)" after its last line.
 # A space before the parenthesis, which stack frames ("at a.B.c(B.java:12)") never have.
 _TRAILING_LOGGER = re.compile(r"\s\((?P<logger>[\w.$]+)(?::\d+)?\)(?: \[[^\]]*\])?\s*$")
-_FRAME = re.compile(r"^\s+at [\w$.<>]+\(", re.MULTILINE)
 _CONNECT_TASK = re.compile(r"\b\w*Task\{id=([^}\s]+)\}")
 _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? ?")
 _ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
@@ -143,15 +142,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     group = _GROUP.search(message)
     if group:
         set_label(ev, "consumer_group", group.group(1))
-    if rest.strip():
-        exc = JAVA_EXCEPTION.search(rest)
-        if exc:
-            ev.error_type = exc.group(1)
-            ev.error_message = (exc.group(2) or "").strip() or None
-        if exc or _FRAME.search(rest):
-            ev.error_stack_trace = rest
-        else:
-            ev.message = f"{message}\n{rest.rstrip()}"
+    java_tail(ev, message, rest)
     _condition(ev, f"{message}\n{rest[:2048]}")
     if ev.level in ("error", "fatal"):
         ev.action = None

@@ -1,0 +1,205 @@
+"""Timestamped text logs of the services around the platforms, read when no parser of their
+own claims them: custom integration services and brokers write Log4j 2, Logback or
+java.util.logging layouts, Spring Boot its console layout, Python its ``logging`` default,
+Go its ``log`` package, and hosts syslog. Without this parser those lines only reached the
+dead-letter index; now they are searchable events (dataset ``generic.text`` or
+``generic.syslog``, platform ``generic``) that correlate by the IDs their messages name.
+
+A record starts with a timestamp at the start of a line (``2024-03-01 10:00:00,123``, ISO 8601
+with ``T`` and zone, ``2024/03/01 10:00:00``, ``01-Mar-2024 10:00:00.123``, each optionally
+in brackets) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
+``<34>1 2024-03-01T10:00:00Z host app pid msgid -``). Lines without one continue the record
+before them: a stack trace gives the error type and message, other lines extend the message.
+
+The layouts differ in where the level, logger and thread sit, so the first line is read by
+landmarks rather than one pattern per layout: the first level word near the start (``INFO``,
+``[WARN]``, ``| ERROR |``, java.util.logging's ``SEVERE``), then the Spring Boot separator
+``--- [thread] logger : message`` or a Log4j/Logback ``[thread] logger - message`` when they
+follow. Business IDs come from ``name=value`` / ``name: value`` pairs in the message whose name
+says what they are (``correlationId=``, ``orderId:``, ``x-request-id=``), as for JSON logs.
+
+Ranked last in auto-detection: every specific format is asked first.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collector.event import Event, Record
+from collector.normalize import normalize_level
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import id_kind, java_tail, set_label
+from collector.timeparse import to_ms
+
+NAME = "text"
+DATASET = "generic.text"
+SYSLOG_DATASET = "generic.syslog"
+
+_ISO = r"\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?"
+_JUL = r"\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"
+_BSD = r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}"
+START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S")
+
+_STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*")
+_RFC5424 = re.compile(
+    rf"<(?P<pri>\d{{1,3}})>1 (?P<ts>{_ISO}|-) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) "
+    r"(?P<msgid>\S+) (?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$")
+_RFC3164 = re.compile(
+    rf"(?:<(?P<pri>\d{{1,3}})>)?(?P<ts>{_BSD}) (?P<host>\S+) (?P<app>[^\s:\[]+)"
+    r"(?:\[(?P<procid>[^\]]*)\])?: ?(?P<msg>.*)$")
+# A level word near the start of the line, bare or in brackets or pipes.
+_LEVEL = re.compile(
+    r"(?<![\w-])(TRACE|DEBUG|FINEST|FINER|FINE|CONFIG|INFO|NOTICE|WARNING|WARN|ERROR|ERR|"
+    r"SEVERE|CRITICAL|FATAL)(?![\w-])\]?\s*")
+_LEVEL_WINDOW = 64
+# Spring Boot: "12345 --- [app] [thread] [traceId-spanId] logger   : message" (the app name
+# since 3.2, the trace context when Micrometer Tracing is on; both optional).
+_SPRING = re.compile(
+    r"(?:\d+\s+)?---\s+(?:\[(?P<app>[^\]]*)\]\s+)?\[\s*(?P<thread>(?!\s*[0-9a-fA-F]{32}-)[^\]]*)\]\s+"
+    r"(?:\[\s*(?:(?P<trace>[0-9a-fA-F]{32})-(?P<span>[0-9a-fA-F]{16}))?\s*\]\s+)?"
+    r"(?P<logger>\S+)\s+:\s(?P<msg>.*)$")
+# Log4j / Logback: "[thread] logger - message", "logger:42 - message"; java.util.logging
+# (Tomcat): "[thread] logger message".
+_JAVA = re.compile(r"(?:\[(?P<thread>[^\]]*)\]\s+)?(?P<logger>[\w.$]+(?::\d+)?)\s+[-:|]\s"
+                   r"(?P<msg>.*)$")
+_JUL_TAIL = re.compile(r"\[(?P<thread>[^\]]*)\]\s+(?P<logger>[\w.$]+)\s(?P<msg>.*)$")
+_LEADING_SEPARATORS = re.compile(r"^[\s|:-]+")
+# "name=value" or "name: value"; a value that is itself "name=" is the next pair's name
+# ("rejected: orderId=PO-1" names an order, not a rejection).
+_PAIR = re.compile(r"(?<![\w.-])([A-Za-z][\w.-]{1,40})\s*[=:]\s*[\"']?"
+                   r"(?![\w.-]+\s*=)([\w.:@/+-]{1,128})")
+# The last line of a Python traceback: "PermissionError: [Errno 13] Permission denied".
+_PYTHON_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning))"
+                           r"(?::\s*(.*))?$", re.MULTILINE)
+_SEVERITIES = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")
+_JUL_MONTH = re.compile(r"(\d{2})-([A-Z][a-z]{2})-(\d{4}) ")
+_MAX_PAIRS = 32
+_NOT_MINE = ("not a timestamped log line (expected a date and time, or an RFC 3164 / RFC 5424 "
+             "syslog header, at its start)")
+
+
+def detect(line: str) -> bool:
+    return START.match(line) is not None
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    head, _, rest = record.text.partition("\n")
+    head = head.rstrip()
+    if head[:1] == "<" or (head[:1].isalpha() and not _STAMP.match(head)):
+        ev = _syslog(head, ctx)
+    else:
+        ev = _application(head, ctx)
+    if rest.startswith("Traceback (most recent call last):"):
+        _python_traceback(ev, rest)
+    else:
+        java_tail(ev, ev.message, rest)
+    _pairs(ev, ev.message)
+    if ev.level in ("error", "fatal") and ev.error_message is None:
+        ev.error_message = ev.message.split("\n", 1)[0]
+    return [ev]
+
+
+def _python_traceback(ev: Event, rest: str) -> None:
+    """A traceback as ``logging.exception`` writes it: the stack, and the exception on its
+    last line."""
+    ev.error_stack_trace = rest.rstrip()
+    found = _PYTHON_ERROR.findall(rest)
+    if found:
+        ev.error_type, message = found[-1]
+        ev.error_message = message.strip() or None
+
+
+def _application(head: str, ctx: ParseContext) -> Event:
+    m = _STAMP.match(head)
+    if m is None:
+        raise ParseError(_NOT_MINE, field="@timestamp")
+    ts, estimated = to_ms(_readable(m["ts"]), ctx)
+    body = head[m.end():]
+    level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
+               platform="generic", action="logged")
+    if level is None:
+        ev.message = body.strip()
+        return ev
+    ev.level = normalize_level(level.group(1))
+    before, tail = body[:level.start()].strip(), body[level.end():]
+    if before == "|":
+        _pipes(ev, tail)
+        return ev
+    thread = before[1:-1] if before[:1] == "[" and before[-1:] == "]" else None
+    layout = _SPRING.match(tail) or (
+        _JAVA.match(tail) or _JUL_TAIL.match(tail) if not before or thread else None)
+    if layout is not None:
+        ev.message = layout["msg"].strip()
+        set_label(ev, "logger", layout["logger"])
+        if layout.re is _SPRING:
+            ev.service = layout["app"] or None
+            ev.trace_id = layout["trace"] and layout["trace"].lower()
+            ev.span_id = layout["span"] and layout["span"].lower()
+        thread = layout["thread"] or thread
+    else:
+        # Python's "time - logger - LEVEL - message" puts the logger before the level.
+        logger = before.strip(" -")
+        set_label(ev, "logger", logger if logger and " " not in logger else None)
+        ev.message = _LEADING_SEPARATORS.sub("", tail).strip()
+    set_label(ev, "thread", thread.strip() if thread else None)
+    return ev
+
+
+def _pipes(ev: Event, tail: str) -> None:
+    """ActiveMQ's ``time | LEVEL | message | logger | thread``."""
+    parts = tail.lstrip("| ").rsplit(" | ", 2)
+    ev.message = parts[0].strip()
+    if len(parts) == 3:
+        set_label(ev, "logger", parts[1].strip())
+        set_label(ev, "thread", parts[2].strip())
+
+
+def _readable(stamp: str) -> str:
+    """The timestamp in a layout ``timeparse`` reads: Go's slashes as dashes, and
+    java.util.logging's ``01-Mar-2024 10:00:00`` as the common log format's day/month/year."""
+    if stamp[4:5] == "/":
+        return f"{stamp[:4]}-{stamp[5:7]}-{stamp[8:]}"
+    jul = _JUL_MONTH.match(stamp)
+    if jul:
+        return f"{jul[1]}/{jul[2]}/{jul[3]}:{stamp[jul.end():]}"
+    return stamp
+
+
+def _syslog(head: str, ctx: ParseContext) -> Event:
+    m = _RFC5424.match(head) or _RFC3164.match(head)
+    if m is None:
+        raise ParseError(_NOT_MINE, field="@timestamp")
+    stamp = m["ts"]
+    ts, estimated = to_ms(None if stamp == "-" else stamp, ctx)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=SYSLOG_DATASET,
+               platform="generic", action="logged", message=(m["msg"] or "").strip())
+    ev.host = _nil(m["host"])
+    ev.service = _nil(m["app"])
+    set_label(ev, "process_id", _nil(m["procid"]))
+    groups = m.groupdict()
+    set_label(ev, "syslog_msgid", _nil(groups.get("msgid")))
+    if m["pri"] is not None:
+        pri = int(m["pri"])
+        ev.level = _SEVERITIES[pri % 8]
+        set_label(ev, "syslog_facility", pri // 8)
+    else:
+        level = _LEVEL.search(ev.message, 0, _LEVEL_WINDOW)
+        if level:
+            ev.level = normalize_level(level.group(1))
+    return ev
+
+
+def _nil(value: str | None) -> str | None:
+    """RFC 5424 writes ``-`` for a field it has no value for."""
+    return None if value in (None, "-") else value
+
+
+def _pairs(ev: Event, message: str) -> None:
+    """Typed IDs from ``name=value`` pairs whose name says what the value is."""
+    if "=" not in message and ":" not in message:
+        return
+    for name, value in _PAIR.findall(message, 0, 4096)[:_MAX_PAIRS]:
+        kind = id_kind(name)
+        if kind:
+            ev.add_id(kind, value.rstrip(".,;:"))

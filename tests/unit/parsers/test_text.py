@@ -1,0 +1,117 @@
+"""Generic timestamped text logs: the services around the platforms, searchable and
+correlated instead of dead-lettered."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.event import Record, iso_to_ms
+from collector.parse import available_parsers, detect
+from collector.parsers import text
+from collector.parsers.base import ParseContext, ParseError
+
+
+def test_spring_boot_console_layouts(parse_data):
+    events, dead = parse_data("auto", "text/spring-boot.log")
+    assert dead == []
+    started, rejected, old = events
+    assert {e.dataset for e in events} == {"generic.text"}
+    assert {e.platform for e in events} == {"generic"}
+    assert started.timestamp_ms == iso_to_ms("2025-05-10T01:34:33.608Z")
+    assert started.service == "myapp"
+    assert started.labels["thread"] == "main"
+    assert started.labels["logger"] == "o.s.b.d.f.logexample.MyApplication"
+    assert started.message.startswith("Starting MyApplication using Java 17.0.15")
+    assert rejected.level == "error"
+    assert rejected.message.startswith("Order rejected: orderId=PO-991, correlationId=")
+    assert rejected.ids == ["order:PO-991", "correlation:7f3c9a12-5b6e-4c1d-9a8b-2e4f6a7b8c9d"]
+    assert (rejected.trace_id, rejected.span_id) == ("803b448a0489f84084905d3093480352",
+                                                     "3425f23bb2432450")
+    assert rejected.error_type == "org.springframework.web.client.HttpServerErrorException$BadGateway"
+    assert rejected.error_message == '502 Bad Gateway: "upstream connect error"'
+    assert rejected.error_stack_trace.count("\n\tat ") == 2
+    # Spring Boot 2: no application name; the thread is still the thread.
+    assert old.service is None and old.labels["thread"] == "main"
+    assert old.labels["logger"] == "org.apache.catalina.core.StandardEngine"
+    assert old.timestamp_ms == iso_to_ms("2019-03-05T10:57:51.112Z")
+
+
+def test_activemq_pipes_and_tomcat_one_line_formatter(parse_data):
+    events, dead = parse_data("auto", "text/activemq.log")
+    assert dead == []
+    starting, dropped = events
+    assert starting.message == ("Apache ActiveMQ 5.18.3 (localhost, ID:mq-1-40415-1709287200000-0:1) "
+                                "is starting")
+    assert starting.labels["logger"] == "org.apache.activemq.broker.BrokerService"
+    assert dropped.level == "warn"
+    assert dropped.labels["thread"] == "ActiveMQ Transport: tcp:///10.1.2.3:51234@61616"
+    events, dead = parse_data("auto", "text/catalina.out")
+    assert dead == []
+    version, failed = events
+    assert version.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert version.labels["logger"] == "org.apache.catalina.startup.VersionLoggerListener.log"
+    assert failed.level == "error"  # java.util.logging's SEVERE
+    assert failed.message.startswith("One or more listeners failed to start.")
+    assert failed.outcome == "failure"
+
+
+def test_python_logging_with_a_traceback(parse_data):
+    events, dead = parse_data("auto", "text/python.log")
+    assert dead == []
+    polled, failed = events
+    assert polled.labels["logger"] == "edi.poller" and polled.level == "info"
+    assert polled.message == "polled 3 files from sftp://partner-acme/outbound"
+    assert failed.ids == ["message:ACME-850-000123"]
+    assert (failed.error_type, failed.error_message) == ("PermissionError",
+                                                         "[Errno 13] Permission denied")
+    assert failed.error_stack_trace.startswith("Traceback (most recent call last):")
+    assert failed.message == "could not move file 850_000123.edi: messageId=ACME-850-000123"
+
+
+def test_syslog_rfc3164_and_rfc5424(parse_data):
+    events, dead = parse_data("auto", "text/syslog")
+    assert dead == []
+    assert {e.dataset for e in events} == {"generic.syslog"}
+    su, haproxy, evnt = events
+    # No year in RFC 3164: October is after the ingest month (March 2024), so last year.
+    assert su.timestamp_ms == iso_to_ms("2023-10-11T22:14:15Z")
+    assert (su.host, su.service, su.level) == ("mymachine", "su", "fatal")  # <34>: auth.crit
+    assert su.labels["syslog_facility"] == "4"
+    assert haproxy.timestamp_ms == iso_to_ms("2024-03-01T10:00:00Z")
+    assert (haproxy.service, haproxy.labels["process_id"]) == ("haproxy", "2211")
+    assert haproxy.message.startswith("Server api_backend/app2 is DOWN")
+    assert evnt.timestamp_ms == iso_to_ms("2003-10-11T22:14:15.003Z")
+    assert (evnt.host, evnt.service, evnt.level) == ("mymachine.example.com", "evntslog", "info")
+    assert evnt.labels["syslog_msgid"] == "ID47" and "process_id" not in evnt.labels
+    assert evnt.message == "An application event log entry..."
+
+
+@pytest.mark.parametrize("line, fmt", [
+    # Formats of their own keep their lines: the generic parser is asked last.
+    ("[2024-03-01 10:00:00,123] INFO [KafkaServer id=1] started (kafka.server.KafkaServer)",
+     "kafka-broker"),
+    ("INFO  2024-03-01 10:00:00,123 [[MuleRuntime].uber.01: [order-api].order-main.CPU_LITE "
+     "@5a1b2c3d] [processor: order-main/processors/0; event: 1-2] "
+     "org.mule.runtime.core.internal.processor.LoggerMessageProcessor: hello", "mule"),
+    ("2024/03/01 10:00:00 [error] 7#7: *1 connect() failed (111: Connection refused)",
+     "nginx-error"),
+    ("2024-03-01 10:00:00,123 INFO  [main] com.example.Foo - Processing order", "text"),
+    ("2024/03/01 10:00:00 listening on :8080", "text"),
+    ("no timestamp at all", None),
+])
+def test_ranked_after_every_specific_format(line, fmt):
+    found = detect(line, available_parsers())
+    assert (found.NAME if found else None) == fmt
+
+
+def test_business_ids_from_named_pairs_only():
+    ev = text.parse(Record(text="2024-03-01 10:00:00,123 INFO  [main] c.e.Svc - rejected: "
+                                "orderId=PO-1 x-request-id: r-9 count=3 JMSMessageID=ID:mq-1:1"),
+                    ParseContext())[0]
+    assert ev.ids == ["order:PO-1", "request:r-9"]
+
+
+def test_not_a_timestamped_line():
+    assert not text.detect("\tat com.example.Foo.bar(Foo.java:42)")
+    with pytest.raises(ParseError, match="not a timestamped log line"):
+        text.parse(Record(text="hello world"), ParseContext())

@@ -1,6 +1,6 @@
 """Timestamped text logs of the services around the platforms, read when no parser of their
-own claims them: custom integration services and brokers write Log4j 2, Logback or
-java.util.logging layouts, Spring Boot its console layout, Python its ``logging`` default,
+own claims them: custom integration services and brokers write Log4j 2, Logback,
+java.util.logging or JBoss (WildFly, Red Hat Fuse, Quarkus) layouts, Spring Boot its console layout, Python its ``logging`` default,
 Go its ``log`` package, and hosts syslog. Without this parser those lines only reached the
 dead-letter index; now they are searchable events (dataset ``generic.text`` or
 ``generic.syslog``, platform ``generic``) that correlate by the IDs their messages name.
@@ -63,6 +63,9 @@ _SPRING = re.compile(
 _JAVA = re.compile(r"(?:\[(?P<thread>[^\]]*)\]\s+)?(?P<logger>[\w.$]+(?::\d+)?)\s+[-:|]\s"
                    r"(?P<msg>.*)$")
 _JUL_TAIL = re.compile(r"\[(?P<thread>[^\]]*)\]\s+(?P<logger>[\w.$]+)\s(?P<msg>.*)$")
+# JBoss / WildFly / Red Hat Fuse and Quarkus (Camel Quarkus): "[logger] (thread) message".
+_JBOSS_TAIL = re.compile(r"\[(?P<logger>[\w.$]+)\]\s+\((?P<thread>(?:[^()]|\([^()]*\))*)\)\s"
+                         r"(?P<msg>.*)$")
 _LEADING_SEPARATORS = re.compile(r"^[\s|:-]+")
 # "name=value" or "name: value"; a value that is itself "name=" is the next pair's name
 # ("rejected: orderId=PO-1" names an order, not a rejection).
@@ -128,7 +131,8 @@ def _application(head: str, ctx: ParseContext) -> Event:
         return ev
     thread = before[1:-1] if before[:1] == "[" and before[-1:] == "]" else None
     layout = _SPRING.match(tail) or (
-        _JAVA.match(tail) or _JUL_TAIL.match(tail) if not before or thread else None)
+        _JAVA.match(tail) or _JUL_TAIL.match(tail) or _JBOSS_TAIL.match(tail)
+        if not before or thread else None)
     if layout is not None:
         ev.message = layout["msg"].strip()
         set_label(ev, "logger", layout["logger"])

@@ -115,3 +115,15 @@ def test_not_a_timestamped_line():
     assert not text.detect("\tat com.example.Foo.bar(Foo.java:42)")
     with pytest.raises(ParseError, match="not a timestamped log line"):
         text.parse(Record(text="hello world"), ParseContext())
+
+
+def test_jboss_layout_of_wildfly_fuse_and_camel(parse_data):
+    events, dead = parse_data("auto", "text/wildfly-server.log")
+    assert dead == []
+    started, failed = events
+    assert started.labels == {"logger": "org.jboss.as", "thread": "Controller Boot Thread"}
+    assert started.message.startswith("WFLYSRV0025: WildFly Full 30.0.1.Final")
+    assert failed.level == "error"
+    assert failed.labels["thread"] == "Camel (camel-1) thread #3 - JmsConsumer[orders.in]"
+    assert failed.message.startswith("Failed delivery for (MessageId: 5C3F2A1B-")
+    assert failed.ids == ["message:5C3F2A1B-0000000000000001"]

@@ -27,13 +27,14 @@ FORMATS: dict[str, str] = {
     "otlp-json": "collector.parsers.otlp_json",
     "json": "collector.parsers.json_lines",
     "text": "collector.parsers.text",
+    "ibmmq": "collector.parsers.ibmmq",
 }
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text
 # ones.
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
-    "otlp-json", "apigw", "nginx-error", "envoy", "kafka-broker", "rabbitmq", "json",
+    "ibmmq", "otlp-json", "apigw", "nginx-error", "envoy", "kafka-broker", "rabbitmq", "json",
     "text",
 )
 

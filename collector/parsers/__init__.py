@@ -28,14 +28,16 @@ FORMATS: dict[str, str] = {
     "json": "collector.parsers.json_lines",
     "text": "collector.parsers.text",
     "ibmmq": "collector.parsers.ibmmq",
+    "aws-alb": "collector.parsers.aws_alb",
+    "haproxy": "collector.parsers.haproxy",
 }
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text
 # ones.
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
-    "ibmmq", "otlp-json", "apigw", "nginx-error", "envoy", "kafka-broker", "rabbitmq", "json",
-    "text",
+    "ibmmq", "otlp-json", "apigw", "aws-alb", "haproxy", "nginx-error", "envoy", "kafka-broker",
+    "rabbitmq", "json", "text",
 )
 
 

@@ -1,0 +1,108 @@
+"""HAProxy HTTP logs (``option httplog``), the load balancer in front of many integration
+runtimes, as syslog writes them (``Mar  1 10:00:00 lb1 haproxy[2211]: ...``, RFC 5424 too)
+or as HAProxy writes them raw to stdout in containers (``log stdout format raw``)::
+
+    10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750
+    - - ---- 1/1/1/1/0 0/0 {1wt.eu} {} "GET /index.html HTTP/1.1"
+
+Client, accept time (the proxy's local time), frontend, backend/server, the timers
+TR/Tw/Tc/Tr/Ta in ms (-1: that phase was never reached; 1.4's Tq/Tw/Tc/Tr/Tt the same way),
+status, bytes, cookies, the termination state, connection counts, queues, the captured
+request and response headers in braces (only when ``capture request header`` is set), and
+the request line.
+
+The termination state says who ended the session and when (``sC``: server connect timeout,
+``SH``: server aborted before its headers, ``CD``: client went away during data, ``PR``:
+denied by the proxy). It refines the class of a failed request: a timeout (``s``/``c``)
+is a timeout, a server that refused or broke the connection (``S``, ``D``: server down)
+is connectivity, a resource shortage (``R``) is resource. Captured request header values
+shaped like a UUID are taken as correlation IDs, since that is what a ``capture request
+header X-Correlation-ID`` records; all of them are kept as ``labels.captured_headers``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from collector.event import Event, Record
+from collector.parsers.apigw import request_event
+from collector.parsers.base import ParseContext, ParseError
+from collector.parsers.fields import as_int, set_label
+from collector.timeparse import to_ms
+
+NAME = "haproxy"
+DATASET = "apigw.haproxy"
+START = None
+
+_LOG = re.compile(
+    r"(?:(?P<prefix>.*?)\bhaproxy(?:\[\d+\]:| \d+ - - | - - - )\s*)?"
+    r"(?P<client>[\w.:\[\]-]+?):\d+ \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] "
+    r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) "
+    r"(?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) \+?(?P<bytes>\d+) "
+    r"\S+ \S+ (?P<state>[\w-]{4}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)"
+    r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})? "
+    r"\"(?P<request>[^\"]*)\"?\s*$")
+_SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
+        "R": "resource"}
+# The termination state in words, for the error message (HAProxy's "Session state at
+# disconnection"): who ended the session, and in which phase.
+_ENDED_BY = {"C": "the client aborted", "S": "the server aborted or refused",
+             "P": "the proxy refused", "R": "a resource ran out", "I": "an internal error",
+             "D": "the server was down", "L": "HAProxy answered itself", "K": "an admin killed it",
+             "c": "the client timed out", "s": "the server timed out"}
+_PHASE = {"R": "while reading the request", "Q": "while queued", "C": "while connecting to "
+          "the server", "H": "before the response headers", "D": "during the data transfer",
+          "L": "at the last data", "T": "while tarpitted"}
+
+
+def detect(line: str) -> bool:
+    return ("haproxy" in line[:80] or line[:1].isdigit()) and _LOG.match(line) is not None
+
+
+def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    m = _LOG.match(record.text.strip())
+    if m is None:
+        raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
+                         "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
+                         "state conns queues \"request\"')")
+    method, _, rest = m["request"].partition(" ")
+    path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    status = int(m["status"])
+    ev = request_event(DATASET, to_ms(m["time"], ctx), method, path,
+                       status if status > 0 else None)
+    state = m["state"]
+    set_label(ev, "termination_state", state)
+    set_label(ev, "frontend", m["frontend"])
+    set_label(ev, "backend", m["backend"])
+    set_label(ev, "server", m["server"] if m["server"] != "<NOSRV>" else None)
+    set_label(ev, "client_ip", m["client"])
+    ev.service = m["backend"]
+    ev.payload_bytes = as_int(m["bytes"])
+    _timers(ev, m["timers"])
+    if state[0] in _WHO and (ev.outcome == "failure" or status <= 0):
+        ev.outcome, ev.error_class = "failure", _WHO[state[0]]
+        ev.level = "error"
+        ev.error_message = " ".join(
+            p for p in (_ENDED_BY[state[0]], _PHASE.get(state[1]), f"({state})") if p)
+    headers = m["req_headers"]
+    if headers:
+        set_label(ev, "captured_headers", headers)
+        for value in headers.split("|"):
+            if _UUID.fullmatch(value.strip()):
+                ev.add_id("correlation", value.strip())
+    if m["prefix"]:
+        host = _SYSLOG_HOST.match(m["prefix"])
+        ev.host = host["host"] if host else None
+    return [ev]
+
+
+def _timers(ev: Event, timers: str) -> None:
+    """Ta (total, ms) as the duration; Tr (the server's response time) as upstream_ms."""
+    parts = timers.replace("+", "").split("/")
+    total, response = int(parts[4]), int(parts[3])
+    if total >= 0:
+        ev.duration_ns = total * 1_000_000
+    if response >= 0:
+        set_label(ev, "upstream_ms", response)

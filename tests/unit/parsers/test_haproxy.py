@@ -1,0 +1,42 @@
+"""HAProxy HTTP logs: which backend failed a request, and how the session ended."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.event import Record, iso_to_ms
+from collector.parsers import haproxy
+from collector.parsers.base import ParseContext, ParseError
+
+
+def test_httplog_from_syslog_stdout_and_rfc5424(parse_data):
+    events, dead = parse_data("auto", "haproxy/haproxy.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.haproxy"}
+    aborted, manual, no_server, timed_out = events
+    assert aborted.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert (aborted.host, aborted.service) == ("lb1", "orders")
+    assert (aborted.outcome, aborted.error_class) == ("failure", "connectivity")
+    assert aborted.error_message == ("the server aborted or refused before the response "
+                                     "headers (SH--)")
+    assert aborted.ids == ["correlation:7f3c9a12-5b6e-4c1d-9a8b-2e4f6a7b8c9d"]
+    assert aborted.duration_ns == 46_000_000 and aborted.labels["upstream_ms"] == "45"
+    # The manual's example, field by field.
+    assert manual.timestamp_ms == iso_to_ms("2009-02-06T12:14:14.655Z")
+    assert manual.message == "GET /index.html 200" and manual.outcome == "success"
+    assert (manual.labels["frontend"], manual.labels["backend"], manual.labels["server"]) == (
+        "http-in", "static", "srv1")
+    assert manual.labels["captured_headers"] == "1wt.eu" and manual.ids == []
+    assert manual.duration_ns == 109_000_000 and manual.payload_bytes == 2750
+    assert "server" not in no_server.labels and no_server.host is None
+    assert no_server.error_class == "connectivity" and "upstream_ms" not in no_server.labels
+    assert timed_out.host == "lb1" and timed_out.error_class == "timeout"
+    assert timed_out.error_message == ("the server timed out while connecting to the server "
+                                       "(sC--)")
+
+
+def test_not_an_haproxy_line():
+    assert not haproxy.detect('10.0.0.1 - - [01/Mar/2024:10:15:32 +0000] "GET / HTTP/1.1" 200 1')
+    with pytest.raises(ParseError, match="not an HAProxy HTTP log line"):
+        haproxy.parse(Record(text="Mar  1 10:00:00 lb1 haproxy[1]: Proxy www started."),
+                      ParseContext())

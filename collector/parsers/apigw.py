@@ -13,6 +13,11 @@ Layouts read, one request per line:
 - NGINX JSON access logs (``log_format ... escape=json '{"remote_addr":"$remote_addr",...}'``):
   the keys are the owner's, but they name NGINX variables (``remote_addr``, ``request``,
   ``status``, ``request_time``, ``request_id``, ``time_iso8601``...), which is what is read.
+- Traefik (Kubernetes ingress, Docker): its common log format, which is ``combined``
+  followed by ``<requests> "<router>" "<server URL>" <duration>ms``, and its JSON access log
+  (``RequestMethod``, ``RequestPath``, ``DownstreamStatus``, ``Duration`` and
+  ``OriginDuration`` in ns, ``RouterName``, ``ServiceName``, and kept request headers as
+  ``request_<Header-Name>``).
 - AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
   ``extendedRequestId``, ``requestTimeEpoch``/``requestTime``, ``httpMethod``,
   ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``).
@@ -63,6 +68,9 @@ _METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
 # "<ISO timestamp> [<log stream>] " before a JSON access log record (see the module doc).
 _EXPORT_PREFIX = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}[.,]?\d*(?:Z|[+-]\d{2}:?\d{2})?)"
                             r"(?:\s+([^\s{]+))?\s+(?=\{)")
+# Traefik's common log format after the combined fields: requests so far, router, server URL,
+# duration.
+_TRAEFIK_TAIL = re.compile(r' \d+ "([^"]*)" "([^"]*)" (\d+)ms\s*')
 _PAIR_KEYS = {
     "rt": "request_time", "request_time": "request_time", "urt": "upstream_time",
     "ut": "upstream_time",
@@ -90,7 +98,8 @@ def _json_detect(line: str) -> bool:
     return ('"latencies"' in line and '"request"' in line) or (
         '"requestId"' in line and ('"httpMethod"' in line or '"routeKey"' in line
                                    or '"requestTime' in line or '"method"' in line)) or (
-        '"remote_addr"' in line and ('"status"' in line or '"http_status"' in line))
+        '"remote_addr"' in line and ('"status"' in line or '"http_status"' in line)) or (
+        '"DownstreamStatus"' in line and '"RequestMethod"' in line)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -122,9 +131,11 @@ def _json(text: str, ctx: ParseContext) -> Event:
         return _aws(doc, ctx)
     if isinstance(doc, dict) and "remote_addr" in doc:
         return _nginx_json(doc, ctx)
+    if isinstance(doc, dict) and "DownstreamStatus" in doc:
+        return _traefik(doc, ctx)
     raise ParseError("JSON access log is neither Kong (request, response, latencies), "
-                     "AWS API Gateway (requestId, httpMethod, status) nor NGINX (remote_addr, "
-                     "request, status)")
+                     "AWS API Gateway (requestId, httpMethod, status), NGINX (remote_addr, "
+                     "request, status) nor Traefik (RequestMethod, DownstreamStatus)")
 
 
 def request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
@@ -184,6 +195,13 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
         set_label(ev, "user", m.group("user"))
     ev.payload_bytes = as_int(m.group("bytes"))
     set_label(ev, "user_agent", m.group("agent"))
+    traefik = _TRAEFIK_TAIL.fullmatch(m.group("rest"))
+    if traefik:
+        ev.dataset = "apigw.traefik"
+        set_label(ev, "router", traefik.group(1))
+        set_label(ev, "upstream_addr", traefik.group(2))
+        ev.duration_ns = int(traefik.group(3)) * 1_000_000
+        return ev
     values = _extensions(m.group("rest"))
     ev.add_id("http.request", values.get("request_id"))
     ev.add_id("correlation", values.get("correlation"))
@@ -257,6 +275,33 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     upstream = _seconds_ns(_first(doc, "upstream_response_time", "upstreamtime"))
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
+    return ev
+
+
+# --- Traefik ------------------------------------------------------------------------------
+
+def _traefik(doc: dict, ctx: ParseContext) -> Event:
+    ev = request_event("apigw.traefik", to_ms(_first(doc, "StartUTC", "time"), ctx),
+                       _first(doc, "RequestMethod") or "", _first(doc, "RequestPath") or "",
+                       as_int(doc.get("DownstreamStatus")))
+    duration = as_int(doc.get("Duration"))
+    ev.duration_ns = duration if duration is not None and duration >= 0 else None
+    origin = as_int(doc.get("OriginDuration"))
+    if origin is not None and origin >= 0:
+        set_label(ev, "upstream_ms", origin // 1_000_000)
+    set_label(ev, "upstream_status", doc.get("OriginStatus"))
+    set_label(ev, "client_ip", _first(doc, "ClientHost"))
+    set_label(ev, "vhost", _first(doc, "RequestHost"))
+    set_label(ev, "router", _first(doc, "RouterName"))
+    set_label(ev, "upstream_addr", _first(doc, "ServiceURL", "ServiceAddr"))
+    set_label(ev, "retries", doc.get("RetryAttempts") or None)
+    ev.service = _first(doc, "ServiceName")
+    ev.payload_bytes = as_int(doc.get("DownstreamContentSize"))
+    headers = {k[len("request_"):].lower(): v for k, v in doc.items()
+               if k.startswith("request_")}
+    ev.add_id("http.request", _first(headers, "x-request-id"))
+    ev.add_id("correlation", _first(headers, "x-correlation-id"))
+    _traceparent(ev, _first(headers, "traceparent"))
     return ev
 
 

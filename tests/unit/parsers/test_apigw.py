@@ -193,3 +193,24 @@ def test_nginx_json_access_log(parse_data):
     assert get.labels["http_status"] == "200" and get.payload_bytes == 39308
     assert get.labels["url_path"] == "/H5/jy/static/js/app.953eda21.js"
     assert "upstream_ms" not in get.labels  # "-": no upstream
+
+
+def test_traefik_json_and_common_log_format(parse_data):
+    """Field names of Traefik's access log documentation (JSON, with request headers kept
+    as ``request_<Name>``) and its CLF line, which appends count, router, server and
+    duration to the combined fields."""
+    (failed,), dead = parse_data("auto", "apigw/traefik.jsonl")
+    assert dead == []
+    assert (failed.dataset, failed.message, failed.outcome) == (
+        "apigw.traefik", "POST /api/orders 502", "failure")
+    assert failed.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert failed.duration_ns == 12_345_678 and failed.labels["upstream_ms"] == "12"
+    assert failed.service == "orders@docker"
+    assert failed.labels["router"] == "orders-router@docker"
+    assert failed.ids == ["http.request:req-123",
+                          "correlation:7f3c9a12-5b6e-4c1d-9a8b-2e4f6a7b8c9d"]
+    (created,), dead = parse_data("auto", "apigw/traefik-clf.log")
+    assert dead == []
+    assert (created.dataset, created.message) == ("apigw.traefik", "POST /api/orders 201")
+    assert created.duration_ns == 12_000_000
+    assert created.labels["upstream_addr"] == "http://172.18.0.5:8080"

@@ -11,7 +11,8 @@ holding several interchanges one after the other (on one line, as a mailbox down
 joined by ``cat`` have them) reads each with the delimiters of its own ISA.
 
 Typed IDs (see ``collector.parsers.edi`` for why every control number carries the
-sender>receiver pair of the interchange that assigned it):
+sender>receiver pair of the interchange that assigned it; control numbers in the form
+``_control`` gives them, so a 997 that writes them with other leading zeros still matches):
 
 - ``x12.isa:<ISA06>><ISA08>:<ISA13>``
 - ``x12.gs:<ISA06>><ISA08>:<GS06>``
@@ -63,6 +64,9 @@ _ISA_WINDOW = 4 * ISA_LENGTH + 3
 # Where the element separator must sit in the fixed-width ISA (0-based).
 _ISA_SEPARATOR_AT = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
 ENVELOPE_ERROR = "x12.envelope"
+# The widths ``_control`` pads numeric control numbers to: ISA13 (with IEA02, TA101) is fixed
+# at nine digits, ST02 (SE02, AK202) has at least four, GS06 (GE02, AK102) is a plain number.
+_ISA13, _ST02, _GS06 = 9, 4, 1
 
 _SET_NAMES = {
     "810": "invoice", "850": "purchase order", "855": "PO acknowledgment",
@@ -368,20 +372,25 @@ def _read_isa(isa: list[str], isa_separator: str, ctx: ParseContext) -> _Interch
               "x12_sender_id": parties.sender, "x12_receiver_qualifier": isa[7].strip(),
               "x12_receiver_id": parties.receiver, "x12_version": isa[12].strip(),
               "x12_usage": isa[15].strip()}
-    return _Interchange(parties=parties, control=_isa_control(isa[13]),
+    return _Interchange(parties=parties, control=_control(isa[13], _ISA13),
                         timestamp_ms=ts if ts is not None else ctx.now_ms,
                         estimated=ts is None, labels=labels, separator=isa_separator)
 
 
-def _isa_control(value: str) -> str:
-    """ISA13, IEA02 and TA101 are the same nine-digit number; some senders drop the leading
-    zeros in one of them, and the TA1 must still find its interchange."""
+def _control(value: str, width: int) -> str:
+    """A control number in the one form IDs, labels and trailer checks use. X12 control
+    numbers are numbers, and writers disagree on leading zeros: an 850's GS06 1001 and ST02
+    0001 come back in a 997 as AK102 000001001 and AK202 1, an IEA02 or TA101 drops the zeros
+    of its ISA13, and the acknowledgement must still find the document. So a numeric value
+    loses its leading zeros and is padded to ``width``, the width it is usually written at,
+    which keeps the IDs of conventionally written numbers as they were. Anything else (ST02
+    may hold letters) is kept as written."""
     value = value.strip()
-    return value.zfill(9) if value.isdigit() else value
+    return value.lstrip("0").zfill(width) if value.isdigit() else value
 
 
 def _check_iea(iea: list[str], ic: _Interchange, out: list[Event]) -> None:
-    control, count = _isa_control(_el(iea, 2)), _el(iea, 1)
+    control, count = _control(_el(iea, 2), _ISA13), _el(iea, 1)
     if control != ic.control:
         out.append(_envelope_failure(ic, f"IEA02 {control!r} does not match ISA13 "
                                          f"{ic.control!r}"))
@@ -393,7 +402,8 @@ def _check_iea(iea: list[str], ic: _Interchange, out: list[Event]) -> None:
 def _group(segs: list[list[str]], pos: int, ic: _Interchange, ctx: ParseContext,
            out: list[Event]) -> int:
     gs = segs[pos]
-    group = _Group(functional_id=_el(gs, 1), control=_el(gs, 6), version=_el(gs, 8),
+    group = _Group(functional_id=_el(gs, 1), control=_control(_el(gs, 6), _GS06),
+                   version=_el(gs, 8),
                    timestamp_ms=edi_time(_el(gs, 4), _el(gs, 5), ctx))
     if ic.groups == 0:
         ic.way = direction(ic.parties, ctx, is_ack=group.functional_id == "FA")
@@ -439,7 +449,7 @@ def _found(segs: list[list[str]], pos: int) -> str:
 
 
 def _check_ge(ge: list[str], ic: _Interchange, group: _Group, out: list[Event]) -> None:
-    control, count = _el(ge, 2), _el(ge, 1)
+    control, count = _control(_el(ge, 2), _GS06), _el(ge, 1)
     if control != group.control:
         out.append(_envelope_failure(ic, f"GE02 {control!r} does not match GS06 "
                                          f"{group.control!r}", group))
@@ -451,7 +461,7 @@ def _check_ge(ge: list[str], ic: _Interchange, group: _Group, out: list[Event]) 
 def _transaction_set(segs: list[list[str]], pos: int, ic: _Interchange, group: _Group,
                      out: list[Event]) -> int:
     st = segs[pos]
-    set_id, control = _el(st, 1), _el(st, 2)
+    set_id, control = _el(st, 1), _control(_el(st, 2), _ST02)
     start = pos
     pos += 1
     while pos < len(segs) and segs[pos][0] not in ("SE", "ST", "GE", "GS", "IEA", "ISA"):
@@ -461,7 +471,7 @@ def _transaction_set(segs: list[list[str]], pos: int, ic: _Interchange, group: _
     if pos < len(segs) and segs[pos][0] == "SE":
         se = segs[pos]
         count = pos - start + 1
-        if _el(se, 2) != control:
+        if _control(_el(se, 2), _ST02) != control:
             problem = f"SE02 {_el(se, 2)!r} does not match ST02 {control!r}"
         elif _el(se, 1) != str(count) and _el(se, 1).lstrip("0") != str(count):
             problem = (f"SE01 says {_el(se, 1) or 'nothing'} segments, transaction set has "
@@ -562,9 +572,9 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
     for seg in body:
         tag = seg[0]
         if tag == "AK1":
-            functional_id, original_gs = _el(seg, 1), _el(seg, 2)
+            functional_id, original_gs = _el(seg, 1), _control(_el(seg, 2), _GS06)
         elif tag == "AK2":
-            current, details = (_el(seg, 1), _el(seg, 2)), []
+            current, details = (_el(seg, 1), _control(_el(seg, 2), _ST02)), []
         elif tag in ("AK3", "IK3"):
             details.append(_segment_error(seg))
         elif tag in ("AK4", "IK4"):
@@ -652,7 +662,7 @@ def _ta1(seg: list[str], ic: _Interchange) -> Event:
     status, note = _el(seg, 4), _el(seg, 5)
     ev = _new_event(ic)
     ev.action, ev.outcome, ev.level = _ACK_STATUS.get(status, ("acknowledged", "unknown", "warn"))
-    original = _isa_control(_el(seg, 1))
+    original = _control(_el(seg, 1), _ISA13)
     ev.add_id("x12.isa", f"{ic.parties.reversed_pair}:{original}")
     ev.message = (f"X12 TA1 from {ic.parties.sender}: interchange ISA13 {original} "
                   f"{_STATUS_WORDS.get(status, 'status ' + status)}")

@@ -271,3 +271,31 @@ def test_a_broken_interchange_after_a_good_one_keeps_the_good_one():
     assert events[0].labels["x12_isa_not_fixed_width"] == "true"
     assert only_failure(events).error_message.startswith("ISA segment truncated")
     assert "x12_isa_not_fixed_width" not in events[1].labels
+
+
+@pytest.mark.parametrize("gs06, st02, ak102, ak202", [
+    ("1001", "0001", "000001001", "1"),      # the 997 pads GS06 to nine digits, drops ST02's
+    ("000001001", "000000001", "1001", "0001"),  # the 850 padded both to nine digits
+    ("1001", "0001", "01001", "00001"),
+])
+def test_a_997_matches_control_numbers_written_with_other_leading_zeros(gs06, st02, ak102,
+                                                                        ak202):
+    """GS06 (N0 1/9) and ST02 are numbers; writers pad them or not, and the AK102/AK202 that
+    echo them need not agree. Compared as text, the 997 answered no document."""
+    (doc,) = parse(interchange(sender=US, receiver=PARTNER, group=gs06, sets=(("850", st02),)))
+    set_ack, group_ack = parse(interchange(
+        sets=(("997", "0009"),), body=(f"AK1*PO*{ak102}", f"AK2*850*{ak202}", "AK5*A",
+                                        "AK9*A*1*1*1")))
+    assert set_ack.ids[0] == doc.ids[0] == f"x12.st:{US}>{PARTNER}:1001:0001"
+    assert group_ack.ids[0] == doc.ids[1] == f"x12.gs:{US}>{PARTNER}:1001"
+    assert doc.labels["x12_gs06"] == set_ack.labels["x12_gs06"] == "1001"
+    assert doc.labels["x12_st02"] == set_ack.labels["x12_st02"] == "0001"
+
+
+def test_trailers_may_write_their_control_numbers_with_other_leading_zeros():
+    text = interchange(group="1001", sets=(("850", "0001"),))
+    text = text.replace("GE*1*1001", "GE*1*000001001").replace("SE*3*0001", "SE*3*1")
+    (ev,) = parse(text)
+    assert ev.outcome == "success"
+    (alpha,) = parse(interchange(sets=(("850", "A001"),)))
+    assert alpha.ids[0] == f"x12.st:{PARTNER}>{US}:77:A001"

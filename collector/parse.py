@@ -4,8 +4,10 @@ Used by ``midwatch parse`` and by the collector pipeline alike, so both see the 
 Two ways in:
 
 - ``SourceParser`` for line sources (files, stdin): frames lines into records with each
-  parser's ``START`` pattern (stack traces, XML bodies and pretty JSON span lines), detects
-  the format per source and per line for mixed sources (``--format auto``).
+  parser's ``START`` pattern (stack traces and XML bodies span lines), takes a JSON value
+  pretty-printed over several lines as one line where lines are records (``START`` None) or
+  the format is not known yet, detects the format per source and per line for mixed sources
+  (``--format auto``).
 - ``parse_record`` for sources that already hand over whole records (Kafka values, OTLP
   bodies).
 
@@ -41,6 +43,13 @@ MAX_RECORD_CHARS = 1024 * 1024
 MAX_RECORD_LINES = 2000
 # Undetected lines held while auto-detection waits for a line it recognizes.
 MAX_PENDING_LINES = 64
+# The first and last character of a line that opens a JSON value pretty-printed over several
+# lines: "{" or "[" alone, or "[ {" (Jackson's array of objects). A line at the margin that
+# starts with a closer ends the value, unless it ends with an opener ("}, {": Jackson's next
+# array element). Lines inside are indented or empty.
+_OPENERS = ("{", "[")
+_CLOSERS = ("}", "]")
+_INSIDE = ("", " ", "\t")
 
 REASONS = (
     "no_parser",         # auto-detection: no parser recognizes the record
@@ -90,16 +99,17 @@ def run_parser(record: Record, module: ModuleType, ctx: ParseContext,
     if "\ufffd" in record.text:
         stats.replaced_utf8 += 1
     name = module.NAME
+    out: Output = []
     try:
         events = module.parse(record, ctx)
     except ParseError as exc:
-        return [_dead("parse_error", f"{name}: {exc.reason}", record, ctx, stats, exc.field)]
+        out.append(_dead("parse_error", f"{name}: {exc.reason}", record, ctx, stats, exc.field))
+        events = exc.events  # the readable entries of a record that is partly unreadable
     except Exception as exc:  # noqa: BLE001 - a parser bug must cost one record, not the run
         return [_dead("parser_crash", f"{name}: {type(exc).__name__}: {exc}"[:500], record, ctx, stats)]
-    if not events:
+    if not events and not out:
         stats.empty_records += 1
         return []
-    out: Output = []
     for index, ev in enumerate(events):
         try:
             if not ev.id:
@@ -156,7 +166,8 @@ class Framer:
     """Joins lines into records: a line matching ``start`` opens one, others continue it."""
 
     def __init__(self, start: re.Pattern | None, source: str, *, position_prefix: str = "",
-                 ingested_ms: int = 0, continues: Callable[[str, str], bool] | None = None):
+                 ingested_ms: int = 0,
+                 continues: Callable[[list[str], str], bool] | None = None):
         self.start = start
         self.continues = continues
         self.source = source
@@ -176,10 +187,26 @@ class Framer:
                       position=f"{self.position_prefix}{self._offset}", line=self._lineno,
                       ingested_ms=self.ingested_ms)
 
-    def _begin(self, line: str, offset: int, lineno: int) -> None:
+    def begin(self, line: str, offset: int, lineno: int) -> None:
+        """Open a record with ``line``; the caller has flushed the one before."""
         self._lines = [line]
         self._chars = len(line)
         self._offset, self._lineno = offset, lineno
+
+    def add(self, line: str, lineno: int) -> None:
+        """Append a continuation line within the record caps; beyond them the line is counted
+        for the ``record_too_large`` dead letter ``flush`` hands over with the record."""
+        if self._overflow_count or (len(self._lines) >= MAX_RECORD_LINES
+                                    or self._chars + len(line) > MAX_RECORD_CHARS):
+            if not self._overflow_count:
+                self._overflow_lineno = lineno
+            self._overflow_count += 1
+            if self._overflow_chars < DeadLetter.MAX_RAW:
+                self._overflow.append(line)
+                self._overflow_chars += len(line) + 1
+            return
+        self._lines.append(line)
+        self._chars += len(line) + 1
 
     def is_start(self, line: str) -> bool:
         if self.start is None:
@@ -187,7 +214,7 @@ class Framer:
         if self.start.match(line) is None:
             return False
         return not (self.continues is not None and self._lines
-                    and self.continues(self._lines[0], line))
+                    and self.continues(self._lines, line))
 
     def feed(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
         if self.start is None:
@@ -198,19 +225,9 @@ class Framer:
                            ingested_ms=self.ingested_ms)]
         if self.is_start(line) or not self._lines:
             done = self.flush()
-            self._begin(line, offset, lineno)
+            self.begin(line, offset, lineno)
             return done
-        if self._overflow_count or (len(self._lines) >= MAX_RECORD_LINES
-                                    or self._chars + len(line) > MAX_RECORD_CHARS):
-            if not self._overflow_count:
-                self._overflow_lineno = lineno
-            self._overflow_count += 1
-            if self._overflow_chars < DeadLetter.MAX_RAW:
-                self._overflow.append(line)
-                self._overflow_chars += len(line) + 1
-            return []
-        self._lines.append(line)
-        self._chars += len(line) + 1
+        self.add(line, lineno)
         return []
 
     def flush(self) -> list[Record | DeadLetter]:
@@ -254,6 +271,11 @@ class SourceParser:
         self._pieces: list[str] = []
         self._pieces_chars = 0
         self._pieces_at = (0, 0)
+        # A JSON value pretty-printed over several lines, held whole until its closing line so
+        # that detection and the parser see it as one (``_feed_block``); where it began.
+        self._block = Framer(None, source, position_prefix=position_prefix,
+                             ingested_ms=ctx.now_ms)
+        self._block_at: tuple[int, int] | None = None
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -263,12 +285,15 @@ class SourceParser:
         out: Output = []
         for item in framed:
             if isinstance(item, DeadLetter):
-                self.stats.deadletters["record_too_large"] += 1
-                item.raw = _masked(item.raw, self.ctx)
-                out.append(item)
+                out.append(self._too_large(item))
             else:
                 out.extend(run_parser(item, module, self.ctx, self.stats))
         return out
+
+    def _too_large(self, item: DeadLetter) -> DeadLetter:
+        self.stats.deadletters["record_too_large"] += 1
+        item.raw = _masked(item.raw, self.ctx)
+        return item
 
     def feed(self, line: str, offset: int, lineno: int, truncated: bool = False) -> Output:
         """One line without its newline; ``truncated`` when the reader cut it at the limit."""
@@ -296,16 +321,64 @@ class SourceParser:
 
     def _feed_line(self, line: str, offset: int, lineno: int, truncated: bool) -> Output:
         if truncated or len(line) > MAX_LINE_CHARS:
-            out = self.flush_record()
+            out = self._close_block()
+            out.extend(self.flush_record())
             record = Record(text=line, source=self.source, line=lineno,
                             ingested_ms=self.ctx.now_ms)
             self.stats.records += 1
             out.append(_dead("line_too_long", f"a line of more than {MAX_LINE_CHARS} characters",
                              record, self.ctx, self.stats))
             return out
+        if self._block_at is not None:
+            return self._feed_block(line, offset, lineno)
+        # Where a line is a record (START None), or no format is known yet, a line that only
+        # opens a JSON value begins one pretty-printed over several lines (a Mule JSON Logger
+        # with prettyPrint, jq, an API response saved as is). Formats with a START keep such
+        # lines as continuation: a Mule runtime log line may be followed by the JSON it logged.
+        if (line[-1:] in _OPENERS and line[:1] in _OPENERS
+                and (self.framer is None or self.framer.start is None)):
+            self._block.begin(line, offset, lineno)
+            self._block_at = (offset, lineno)
+            return []
+        return self._route(line, offset, lineno)
+
+    def _route(self, line: str, offset: int, lineno: int) -> Output:
+        """A line, or a whole pretty-printed JSON value, to the parser of the source (or of
+        the line, in auto mode)."""
         if not self.auto:
             return self._emit(self.framer.feed(line, offset, lineno), self.module)
         return self._feed_auto(line, offset, lineno)
+
+    def _feed_block(self, line: str, offset: int, lineno: int) -> Output:
+        """A line while a pretty-printed JSON value is open: indented and empty lines are
+        inside it; at the margin a closing ``}`` or ``]`` ends it, and any other line shows it
+        was cut off: the value is passed on as it stands, for its parser to say what is
+        missing, and the line is read afresh."""
+        first = line[:1]
+        if first in _INSIDE or (first in _CLOSERS and line[-1] in _OPENERS):
+            self._block.add(line, lineno)
+            return []
+        if first in _CLOSERS:
+            self._block.add(line, lineno)
+            return self._close_block()
+        out = self._close_block()
+        out.extend(self._feed_line(line, offset, lineno, False))
+        return out
+
+    def _close_block(self) -> Output:
+        """The open pretty-printed JSON value, routed as one line; beyond the record caps its
+        head, with a ``record_too_large`` dead letter for the rest."""
+        if self._block_at is None:
+            return []
+        (offset, lineno), self._block_at = self._block_at, None
+        self._block.ingested_ms = self.ctx.now_ms
+        out: Output = []
+        for item in self._block.flush():
+            if isinstance(item, DeadLetter):
+                out.append(self._too_large(item))
+            else:
+                out.extend(self._route(item.text, offset, lineno))
+        return out
 
     def _feed_auto(self, line: str, offset: int, lineno: int) -> Output:
         first = line[:1]
@@ -349,13 +422,15 @@ class SourceParser:
 
     def held_position(self) -> tuple[int, int] | None:
         """(byte offset, line number) of the earliest line fed but not yet emitted: the open
-        record or lines awaiting detection. Tailing inputs checkpoint there, so a restart
-        re-reads that record whole instead of losing its head."""
+        record, an open pretty-printed JSON value or lines awaiting detection. Tailing inputs
+        checkpoint there, so a restart re-reads that record whole instead of losing its head."""
         if self._pending:
             return self._pending[0][1], self._pending[0][2]
         framer = self.framer
         if framer is not None and framer._lines:
             return framer._offset, framer._lineno
+        if self._block_at is not None:
+            return self._block_at
         return self._pieces_at if self._pieces else None
 
     def flush_record(self) -> Output:
@@ -366,6 +441,7 @@ class SourceParser:
     def flush(self) -> Output:
         """End of input (or a pause long enough to close the open record)."""
         out = self._feed_pieces() if self._pieces else []
+        out.extend(self._close_block())
         out.extend(self.flush_record())
         out.extend(self._no_parser(self._pending))
         self._pending = []

@@ -4,33 +4,48 @@ A parser is a module under ``collector/parsers/`` exposing:
 
 - ``NAME``: the ``--format`` name (``mule``, ``x12`` ...).
 - ``START``: a compiled regex matching the first line of a record, or ``None`` when every
-  line is a record. Lines that do not match ``START`` are continuation lines (stack traces,
-  XML bodies, EDI segments across lines) and are appended to the record before them.
-- ``continues(first: str, line: str) -> bool`` (optional): whether a line matching ``START``
-  still belongs to the open record whose first line is ``first``, for formats that repeat
-  their line prefix on every line of a multi-line message (RabbitMQ 3.9+).
+  line is a record (a JSON value pretty-printed over several lines, ``{`` or ``[`` alone on
+  its first line and ``}`` or ``]`` on its last, counts as one line: see
+  ``collector.parse.SourceParser``).
+  Lines that do not match ``START`` are continuation lines (stack traces, XML bodies, EDI
+  segments across lines) and are appended to the record before them.
+- ``continues(lines: list[str], line: str) -> bool`` (optional): whether a line matching
+  ``START`` still belongs to the open record, whose lines so far are ``lines``: for formats
+  that repeat their line prefix on every line of a multi-line message (RabbitMQ 3.9+), and for
+  a header that may stand on a line of its own before the line it belongs with (an EDIFACT
+  UNA service string advice before its UNB).
 - ``detect(line: str) -> bool``: cheap test on one line, used by ``--format auto`` per file
   (first lines) and per line for mixed sources. Must never raise.
 - ``parse(record: Record, ctx: ParseContext) -> list[Event]``: pure function from one framed
   record to zero or more events. Raise ``ParseError`` (with the field) for a record it cannot
-  read; the parse core dead-letters it with the reason. Parsers set source fields only;
+  read; the parse core dead-letters it with the reason (and keeps the events of the record's
+  readable entries, when the error carries them). Parsers set source fields only;
   redaction, error classification, signatures and event IDs are applied afterwards by
   ``collector.normalize`` so every format gets them the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
+from collector.event import Event
+
 
 class ParseError(ValueError):
-    """A record this parser cannot read. ``field`` names what was wrong or missing."""
+    """A record this parser cannot read. ``field`` names what was wrong or missing.
 
-    def __init__(self, reason: str, field: str | None = None):
+    ``events``: what the rest of the record did yield, for records holding many entries (an
+    exported JSON array) of which only some are unreadable. The parse core keeps them beside
+    the dead letter instead of losing a whole export to one bad entry.
+    """
+
+    def __init__(self, reason: str, field: str | None = None, events: Sequence[Event] = ()):
         super().__init__(reason)
         self.reason = reason
         self.field = field
+        self.events = list(events)
 
 
 @dataclass(slots=True)

@@ -1,12 +1,16 @@
 """UN/EDIFACT interchanges: one event per message, CONTRL acknowledgements linked to originals.
 
 Service characters come from the UNA service string advice when there is one
-(``UNA:+.? '``: component, element, decimal mark, release, reserved, terminator). Without
-UNA they are read from the UNB itself (the character after ``UNB`` separates elements, the one
-after the syntax identifier separates components unless the identifier has no version, then it
-is the default ``:``; the one before ``UNH`` ends segments), so
-an interchange whose UNA was framed into a record of its own still parses. The release
-character escapes a separator (``?+``, ``?'``, ``??``); values are unescaped.
+(``UNA:+.? '``: component, element, decimal mark, release, repetition, terminator); a UNA on a
+line of its own is framed with the UNB line after it (``continues``). Without UNA they are
+read from the UNB itself (the character after ``UNB`` separates elements, the one after the
+syntax identifier separates components unless the identifier has no version, then it is the
+default ``:``; the one before ``UNH`` ends segments) and the release character is the default
+``?``. The release character escapes a separator (``?+``, ``?'``, ``??``); values are
+unescaped. From syntax version 4 on (``UNB+UNOC:4``) a data element may repeat, its
+occurrences split by the repetition separator (UNA5, ``*`` by default): a value is its first
+occurrence. Before version 4 UNA5 is reserved, often written as ``*`` all the same, and the
+character is data.
 
 Typed IDs, qualified by the sender>recipient pair of the interchange that assigned the
 reference (see ``collector.parsers.edi``):
@@ -66,12 +70,22 @@ def detect(line: str) -> bool:
     return START.match(line) is not None
 
 
+def continues(lines: list[str], line: str) -> bool:
+    """A UNB right after a UNA that stands alone on its line belongs with it: the UNA's
+    service characters (a release character of its own, the repetition separator) are those
+    of this interchange, and nothing in the UNB says them again."""
+    return (len(lines) == 1 and line.startswith("UNB") and lines[0].startswith("UNA")
+            and not lines[0][9:].strip())
+
+
 @dataclass(slots=True, frozen=True)
 class _Chars:
     component: str = ":"
     element: str = "+"
     release: str = "?"
     terminator: str = "'"
+    # Used from syntax version 4 on only (``_Segments.syntax``); "" when UNA5 is a space.
+    repetition: str = "*"
 
 
 _BUSINESS_KIND = {"ORDERS": "order", "ORDCHG": "order", "INVOIC": "invoice",
@@ -132,8 +146,9 @@ def _service_chars(text: str) -> tuple[_Chars, str]:
         if len(text) < 9:
             raise _Broken(f"UNA service string advice truncated: {len(text)} characters, "
                           f"expected 9 (UNA plus 6 service characters)")
-        component, element, _decimal, release, _reserved, terminator = text[3:9]
-        chars = _Chars(component, element, release if release.strip() else "", terminator)
+        component, element, _decimal, release, repetition, terminator = text[3:9]
+        chars = _Chars(component, element, release if release.strip() else "", terminator,
+                       repetition if repetition.strip() else "")
         rest = text[9:]
     else:
         chars, rest = _inferred(text), text
@@ -197,11 +212,24 @@ class _Segments:
                 self.items.append(_split(raw, chars.element, chars.release))
         rel = chars.release
         self._unescape = re.compile(re.escape(rel) + "(.)") if rel else None
+        self.repetition = ""
+
+    def syntax(self, version: str) -> None:
+        """Take the syntax version of the interchange about to be read (UNB S001 0002): from
+        4 on, the repetition separator splits repeated data elements, unless it collides with
+        another service character."""
+        chars = self.chars
+        used = (chars.component, chars.element, chars.terminator, chars.release)
+        honoured = version.isdigit() and int(version) >= 4 and chars.repetition not in used
+        self.repetition = chars.repetition if honoured else ""
 
     def value(self, seg: list[str], element: int, component: int = 0) -> str:
         if len(seg) <= element:
             return ""
-        parts = _split(seg[element], self.chars.component, self.chars.release)
+        raw = seg[element]
+        if self.repetition and self.repetition in raw:
+            raw = _split(raw, self.repetition, self.chars.release)[0]
+        parts = _split(raw, self.chars.component, self.chars.release)
         if len(parts) <= component:
             return ""
         text = parts[component].strip()
@@ -243,7 +271,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         else:
             text = ""
         segs = _Segments(rest, chars)
-        pos = 0  # none: a UNA on its own line, the UNB record that follows carries the rest
+        pos = 0  # none: a UNA alone at the end of the input
         while pos < len(segs.items):
             pos = _interchange(segs, pos, ctx, events)
     return events
@@ -297,6 +325,7 @@ def _interchange(segs: _Segments, pos: int, ctx: ParseContext, out: list[Event])
                   f"{segs.chars.terminator!r})")
         out.append(_unreadable(reason, ctx))
         return end
+    segs.syntax(segs.value(unb, 1, 1))
     ic = _read_unb(segs, unb, items, pos, ctx)
     pos += 1
     while pos < len(items):

@@ -5,14 +5,16 @@ BEFORE_REQUEST, AFTER_REQUEST, BEFORE_TRANSFORM, AFTER_TRANSFORM, FLOW, END, EXC
 ``priority``, ``elapsed`` (ms since the flow started), ``message``, ``content``,
 ``applicationName``/``applicationVersion``, ``environment``, ``threadName``,
 ``locationInfo`` and ``timestamp``. This module reads the bare objects (CloudHub log exports,
-``prettyPrint=false`` appenders, one per line or pretty-printed over several lines); the
-runtime-log form, where log4j puts its own prefix before the object, is read by
-``collector.parsers.mule`` through ``apply_doc``.
+``prettyPrint=false`` appenders, one per line or pretty-printed over several lines, which the
+parse core hands over as one record); the runtime-log form, where log4j puts its own prefix
+before the object, is read by ``collector.parsers.mule`` through ``apply_doc``.
+
+Records of the CloudHub logs API (``recordId``, ``deploymentId``, ``event``) come one per line
+from exporters, or as the JSON array the API itself returns, saved as is: every element of an
+array is an event, and an unreadable element is named by its index.
 """
 
 from __future__ import annotations
-
-import re
 
 import orjson
 
@@ -25,7 +27,7 @@ from collector.timeparse import to_ms
 NAME = "mule-json"
 DATASET = "mulesoft.jsonlogger"
 CLOUDHUB_DATASET = "mulesoft.cloudhub"
-START = re.compile(r"\{")
+START = None
 
 # tracePoint -> (event.action, event.outcome)
 TRACE_POINTS = {
@@ -41,10 +43,12 @@ TRACE_POINTS = {
 }
 _CONTENT_SCAN = 50
 _VERDICT_NODES = 500
+# Unreadable array elements named in the one error of an array record.
+_NAMED_ELEMENTS = 10
 
 
 def detect(line: str) -> bool:
-    return line.startswith("{") and (
+    return line.startswith(("{", "[")) and (
         ('"tracePoint"' in line and '"correlationId"' in line)
         or ('"recordId"' in line and '"deploymentId"' in line))
 
@@ -146,22 +150,49 @@ def apply_doc(ev: Event, doc: dict, ctx: ParseContext) -> None:
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    text = record.text.strip()
     try:
-        doc = orjson.loads(text)
+        doc = orjson.loads(record.text)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not a JSON object: {exc}") from None
+    if isinstance(doc, list):
+        return _elements(doc, ctx)
+    return [_event(doc, ctx)]
+
+
+def _elements(docs: list, ctx: ParseContext) -> list[Event]:
+    """An event per element of a JSON array. Unreadable elements are named by index in one
+    error that carries the events of the others: one bad element must not cost the export."""
+    events: list[Event] = []
+    failed: list[tuple[int, ParseError]] = []
+    for index, doc in enumerate(docs):
+        try:
+            events.append(_event(doc, ctx))
+        except ParseError as exc:
+            failed.append((index, exc))
+    if not failed:
+        return events
+    index, first = failed[0]
+    reason = f"array element [{index}] of {len(docs)}: {first.reason}"
+    others = [f"[{i}]" for i, _ in failed[1:]]
+    if others:
+        more = " ..." if len(others) > _NAMED_ELEMENTS else ""
+        reason += f"; also unreadable: {', '.join(others[:_NAMED_ELEMENTS])}{more}"
+    field = f"[{index}].{first.field}" if first.field else f"[{index}]"
+    raise ParseError(reason, field=field, events=events)
+
+
+def _event(doc: object, ctx: ParseContext) -> Event:
     if not isinstance(doc, dict):
         raise ParseError(f"expected a JSON object, got {type(doc).__name__}")
     if "recordId" in doc and isinstance(doc.get("event"), dict):
-        return [_cloudhub(doc, ctx)]
+        return _cloudhub(doc, ctx)
     if "correlationId" not in doc and "tracePoint" not in doc:
         raise ParseError("neither correlationId nor tracePoint: not JSON Logger output",
                          field="correlationId")
     ev = Event(timestamp_ms=ctx.now_ms, dataset=DATASET, platform="mulesoft",
                timestamp_estimated=True)
     apply_doc(ev, doc, ctx)
-    return [ev]
+    return ev
 
 
 def _cloudhub(doc: dict, ctx: ParseContext) -> Event:

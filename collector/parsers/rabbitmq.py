@@ -12,6 +12,10 @@ Log layouts read:
   "domain":"rabbitmq.connection"}``, ``time`` possibly in epoch microseconds
   (``time_format = epoch_usecs``).
 
+On the console the startup banner (no timestamps) follows a record and becomes an event of its
+own; it ends in ``Starting broker...`` without a line break, so the first record after it
+(JSON or plain text) is read from the end of that line rather than lost with the banner.
+
 Broker trouble is classified so it sits beside the flows it hurts: authentication failures
 (auth), memory and disk alarms (resource), TLS errors (certificate), missed heartbeats
 (timeout), unexpectedly closed connections and refused peers (connectivity), channel errors
@@ -54,12 +58,12 @@ START = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d+\S* \[[a-z]+\] |
 _REPEATED = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\.\d{6}\S* \[[a-z]+\] <[\d.]+> ")
 
 
-def continues(first: str, line: str) -> bool:
+def continues(lines: list[str], line: str) -> bool:
     """A line with the very prefix of the record's first line is the next line of the same
     message (``closing AMQP connection ...:`` then its reason; crash reports): one event,
     not one per line. Two messages of one process within a microsecond are not told apart."""
     prefix = _REPEATED.match(line)
-    return prefix is not None and first.startswith(prefix.group())
+    return prefix is not None and lines[0].startswith(prefix.group())
 _OLD_LEVELS = {"INFO": "info", "WARNING": "warn", "ERROR": "error", "CRASH": "error",
                "SUPERVISOR": "error", "PROGRESS": "debug"}
 _CONNECTION = re.compile(r"\((\d[\d.:a-f\[\]]*:\d+ -> [\d.:a-f\[\]]*:\d+)")
@@ -69,6 +73,7 @@ _NODE = re.compile(r"(?<![/\\])\b(rabbit@[\w.-]+)")  # not a log file's path (ra
 # The startup banner RabbitMQ prints to the console, glued to the record before it because its
 # lines carry no timestamp ("  ##  ##      RabbitMQ 3.9.13 ... TLS Library: OpenSSL ...").
 _BANNER = re.compile(r"^ *##  ##", re.MULTILINE)
+_STARTING = re.compile(r"^ *Starting broker\.\.\.", re.MULTILINE)
 _VERSION = re.compile(r"RabbitMQ (\d+\.\d+[\w.+-]*)")
 
 # (pattern, condition, error class or None, minimum level); the first match wins.
@@ -109,16 +114,26 @@ def detect(line: str) -> bool:
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    text = record.text
+    own, banner = _split_banner(record.text)
+    if banner is None:
+        return [_record(own, ctx)]
+    before = [_record(own, ctx)] if own.strip() else []
+    banner, glued = _glued(banner)
+    after = [_record(glued, ctx)] if glued else []
+    near = before[0] if before else after[0] if after else None
+    return [*before, _banner_event(banner, near, ctx), *after]
+
+
+def _record(text: str, ctx: ParseContext) -> Event:
+    """One log record (a plain-text line and its continuation lines, or a JSON record)."""
     if text.lstrip().startswith("{"):
-        return [_trace(text, ctx)]
+        return _json_record(text, ctx)
     head, _, rest = text.partition("\n")
     m = _NEW.match(head)
     if m:
         ts = civil_to_ms(int(m["y"]), int(m["mo"]), int(m["d"]), int(m["h"]), int(m["mi"]),
                          int(m["s"]), int((m["frac"] + "00")[:3]), m["zone"], ctx.tz)
         level, body = normalize_level(m["level"]), m["msg"]
-        rest, banner = _split_banner(rest)
         prefix = _REPEATED.match(head) if rest else None
         if prefix is not None:  # the message's own lines, each behind its prefix
             rest = "\n".join(ln.removeprefix(prefix.group()) for ln in rest.split("\n"))
@@ -126,31 +141,56 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
             body = f"{body}\n{rest}" if body else rest
         ev = _log_event(ts, level, body.strip(), ctx)
         set_label(ev, "erlang_pid", m["pid"])
-        return [ev] if banner is None else [ev, _banner_event(ev, banner)]
+        return ev
     m = _OLD.match(head.strip())
     if m:
         month = MONTHS.get(m["mon"].lower())
         ts = civil_to_ms(int(m["y"]), month, int(m["d"]), int(m["h"]), int(m["mi"]),
                          int(m["s"]), 0, None, ctx.tz) if month else None
-        return [_log_event(ts, _OLD_LEVELS.get(m["level"], "info"), rest.strip(), ctx)]
+        return _log_event(ts, _OLD_LEVELS.get(m["level"], "info"), rest.strip(), ctx)
     raise ParseError("not a RabbitMQ log line (expected 'yyyy-MM-dd HH:mm:ss.ffffff+00:00 "
                      "[level] <pid> message' or '=INFO REPORT==== d-Mon-yyyy::HH:mm:ss ===')")
 
 
-def _split_banner(rest: str) -> tuple[str, str | None]:
-    """(the record's own continuation lines, the startup banner that followed them or None)."""
-    found = _BANNER.search(rest)
+def _json_record(text: str, ctx: ParseContext) -> Event:
+    """A JSON record: one object per line from the JSON formatter, perhaps followed by what the
+    broker prints to the console without a timestamp (" completed with 3 plugins." after
+    "Server startup complete"), which joins its message as it would a plain-text record's. A
+    trace message pretty-printed over several lines is read whole."""
+    head, _, tail = text.strip().partition("\n")
+    if not tail.strip() or not head.rstrip().endswith("}"):
+        return _trace(text, ctx)
+    ev = _trace(head, ctx)
+    ev.message = f"{ev.message}\n{tail.strip()}"
+    return ev
+
+
+def _split_banner(text: str) -> tuple[str, str | None]:
+    """(the record before the startup banner, the banner and what follows it, or None)."""
+    found = _BANNER.search(text)
     if found is None:
-        return rest, None
-    start = rest.rfind("\n\n", 0, found.start())
+        return text, None
+    start = text.rfind("\n\n", 0, found.start())
     start = found.start() if start < 0 else start
-    return rest[:start], rest[start:].strip("\n")
+    return text[:start], text[start:].strip("\n")
 
 
-def _banner_event(before: Event, banner: str) -> Event:
+def _glued(banner: str) -> tuple[str, str]:
+    """(the banner, the record written onto its last line). The banner ends with
+    ``Starting broker...`` and no line break (``io:format`` in rabbit.erl), so the first log
+    record after it, JSON or plain text, continues that line (rabbitmq-server issue 17563)."""
+    found = _STARTING.search(banner)
+    if found is None or START.match(banner, found.end()) is None:
+        return banner, ""
+    return banner[:found.end()], banner[found.end():]
+
+
+def _banner_event(banner: str, near: Event | None, ctx: ParseContext) -> Event:
     """The banner as an event of its own: it says which version started, and its text (``TLS
-    Library``, log file paths) must not be read as the trouble of the record before it."""
-    ev = Event(timestamp_ms=before.timestamp_ms, timestamp_estimated=before.timestamp_estimated,
+    Library``, log file paths) must not be read as the trouble of the record before it. It
+    carries no time: that of the record before it, or else after it, stands in."""
+    stamp = (near.timestamp_ms, near.timestamp_estimated) if near else to_ms(None, ctx)
+    ev = Event(timestamp_ms=stamp[0], timestamp_estimated=stamp[1],
                dataset=LOG_DATASET, platform="rabbitmq", level="info", message=banner,
                service="rabbitmq", action="logged")
     version = _VERSION.search(banner)

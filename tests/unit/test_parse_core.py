@@ -1,7 +1,10 @@
 import io
+import json
 import re
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.parse import (
@@ -169,3 +172,70 @@ def test_counters_use_a_fixed_set_of_reasons():
 def test_blank_lines_in_line_formats_are_not_records():
     events, dead = parse_bytes(f"\n{JSON}\n   \n".encode(), "json")
     assert len(events) == 1 and dead == []
+
+
+# A JSON value pretty-printed over several lines is one record where lines are records.
+# The shapes are what the writers produce: ``json.dumps(indent=2)`` (Python; jq and
+# System.Text.Json with WriteIndented indent the same way) and Jackson's default pretty
+# printer (Mule's JSON Logger with prettyPrint, ``"key" : value``, arrays as "[ {" ... "} ]").
+DOCS = [{"@timestamp": "2024-03-01T10:00:00Z", "level": "info", "message": "first",
+         "orderId": "7", "http": {"status": 200, "headers": {"x-a": ["1", "2"]}}},
+        {"@timestamp": "2024-03-01T10:00:01Z", "level": "error", "message": "second",
+         "items": [{"sku": "A"}, {"sku": "B"}]}]
+
+
+@pytest.mark.parametrize("fmt", ["auto", "json"])
+def test_pretty_printed_json_objects_are_one_record_each(fmt):
+    text = "\n".join([json.dumps(DOCS[0], indent=2), JSON, json.dumps(DOCS[1], indent=2)])
+    events, dead = parse_bytes(text.encode(), fmt)
+    assert dead == []
+    assert [e.message for e in events] == ["first", "j", "second"]
+    assert {e.dataset for e in events} == {"generic.json"}
+    # Positions are those of each value's first line: IDs stay deterministic.
+    lines = text.split("\n")
+    assert events[2].id == event_id("mem.log", str(len("\n".join(lines[:lines.index(JSON) + 1]))
+                                                     + 1), 0)
+
+
+def test_a_pretty_printed_json_logger_object_goes_to_mule_json_among_json_lines():
+    pretty = (DATA / "mule-json" / "pretty-console.log").read_text()
+    events, dead = parse_bytes(f"{JSON}\n{pretty}{JSON}\n".encode())
+    assert dead == []
+    assert [e.dataset for e in events] == ["generic.json", "mulesoft.jsonlogger",
+                                           "mulesoft.jsonlogger", "generic.json"]
+
+
+def test_a_cut_off_pretty_printed_object_is_dead_lettered_and_the_next_line_read():
+    text = "\n".join(['{', '  "message": "never closed",', JSON])
+    events, dead = parse_bytes(text.encode(), "json")
+    assert [e.message for e in events] == ["j"]
+    (cut,) = dead
+    assert cut.line == 1 and cut.reason.startswith("parse_error: json: not a JSON object")
+
+
+def test_json_after_a_mule_line_stays_the_mule_records_continuation():
+    """A logged payload on the lines after a Mule log line belongs to that line."""
+    events, dead = parse_bytes(f"{MULE}\n{{\n  \"orderId\": \"7\"\n}}\n".encode())
+    assert dead == []
+    (ev,) = events
+    assert ev.dataset == "mulesoft.runtime" and '"orderId": "7"' in ev.message
+
+
+def test_an_open_pretty_printed_value_is_held_for_checkpoints():
+    parser = SourceParser("auto", CTX, "a.log")
+    assert parser.feed(JSON, 0, 1) != []
+    assert parser.feed("{", 80, 2) == [] and parser.feed('  "message": "x"', 82, 3) == []
+    assert parser.held_position() == (80, 2)
+    (ev,) = parser.feed("}", 99, 4)
+    assert ev.message == "x" and parser.held_position() is None
+
+
+def test_a_pretty_printed_value_beyond_the_record_caps_is_dead_lettered_once():
+    stats = ParseStats()
+    lines = ["{"] + ['  "k": 1,'] * (MAX_RECORD_LINES + 10) + ['  "message": "x"', "}", JSON]
+    events, dead = parse_bytes("\n".join(lines).encode(), "json", stats)
+    assert [e.message for e in events] == ["j"]
+    head, rest = dead
+    assert head.line == 1 and head.reason.startswith("parse_error: json: not a JSON object")
+    assert rest.reason.startswith("record_too_large: 13 continuation lines")
+    assert stats.deadletters["record_too_large"] == 1

@@ -1,8 +1,10 @@
+import io
 from pathlib import Path
 
 import pytest
 
 from collector.event import Record, iso_to_ms
+from collector.parse import ParseStats, parse_stream
 from collector.parsers import edifact
 from collector.parsers.base import ParseContext, ParseError
 
@@ -267,3 +269,53 @@ def test_an_aperak_joins_the_document_it_answers_and_reports_its_application_err
     assert "order:652744" in accepted.ids
     assert (accepted.action, accepted.outcome) == ("acknowledged", "success")
     assert accepted.error_code is None
+
+
+def test_a_una_on_a_line_of_its_own_is_framed_with_its_unb(parse_data):
+    """The DFDLSchemas INVOIC (see SOURCES.md): UNA on line 1, UNB on line 2. They were two
+    records, the UNA an empty one and the interchange read with inferred characters."""
+    stats = ParseStats()
+    with (DATA / "edifact" / "invoic-d03b-una-line.edi").open("rb") as stream:
+        (ev,) = parse_stream(stream, "invoic.edi", "edifact", CTX, stats)
+    assert (stats.records, stats.empty_records) == (1, 0)
+    assert ev.outcome == "success" and "invoice:539602" in ev.ids
+    assert ev.labels["edifact_syntax"] == "UNOC:4"
+
+
+def test_the_release_character_of_a_una_on_its_own_line_is_used():
+    """The same interchange from a sender whose UNA names another release character (UNA4)
+    and releases the apostrophe in "Tolkien's" with it. Read without its UNA, the released
+    apostrophe ended the segment and the UNT count no longer matched."""
+    text = (DATA / "edifact" / "invoic-d03b-una-line.edi").read_text()
+    text = text.replace("UNA:+.?*'", "UNA:+.!*'").replace("Tolkien?'s", "Tolkien!'s")
+    events = list(parse_stream(io.BytesIO(text.encode()), "invoic.edi", "auto", CTX))
+    assert [(e.outcome, e.error_message) for e in events] == [("success", None)]
+
+
+def test_a_una_is_not_glued_to_a_later_interchange_without_one():
+    assert edifact.continues(["UNA:+.? '"], "UNB+UNOC:3+A+B+240301:0930+1'")
+    assert not edifact.continues(["UNA:+.? '", "UNB+UNOC:3+A+B+240301:0930+1'", "UNZ+0+1'"],
+                                 "UNB+UNOC:3+A+B+240301:0930+2'")
+    assert not edifact.continues(["UNA:+.? 'UNB+UNOC:3+A+B+240301:0930+1'"], "UNB+UNOC:3+A'")
+    assert not edifact.continues(["UNA:+.? '"], "UNA:+.? '")
+
+
+@pytest.mark.parametrize("una", ["", "UNA:+.?*'\n"])
+def test_syntax_4_repetitions_are_split_by_the_repetition_separator(una):
+    """Syntax 4 (the DFDLSchemas ORDERS, see SOURCES.md): a repeated data element's
+    occurrences are split by UNA5, ``*`` by default, as in its COM segment. A repeated BGM
+    C002 (as EdiFabric's repetition test writes it) read as one value "220*221"."""
+    text = una + (DATA / "edifact" / "orders-d03b-syntax4.edi").read_text().replace(
+        "BGM+220+", "BGM+220*221+")
+    (ev,) = parse(text)
+    assert ev.outcome == "success" and "order:BKOD99" in ev.ids
+    assert ev.labels["edifact_document_code"] == "220"
+    released = parse(text.replace("BGM+220*221+BKOD99", "BGM+220+BKOD?*99"))
+    assert "order:BKOD*99" in released[0].ids
+
+
+def test_before_syntax_4_the_reserved_una5_is_data():
+    """``UNA:+.?*'`` is the UNA many writers put before any syntax version (pydifact, bots,
+    IATA PNRGOV): before version 4 UNA5 is reserved and ``*`` in a value is data."""
+    (ev,) = parse(interchange(una="UNA:+.?*'", body=("BGM+220+PO*4711+9",)))
+    assert "order:PO*4711" in ev.ids

@@ -1,10 +1,16 @@
+import io
 import json
+from pathlib import Path
 
 import pytest
 
-from collector.event import Record, iso_to_ms
+from collector.event import DeadLetter, Record, iso_to_ms
+from collector.parse import ParseStats, parse_stream, run_parser
 from collector.parsers import mule_json
 from collector.parsers.base import ParseContext
+
+CTX = ParseContext(now_ms=1_709_900_000_000)
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 
 def test_trace_points_map_to_actions_and_outcomes(parse_data):
@@ -33,8 +39,11 @@ def test_fields_content_ids_and_offsets(parse_data):
     assert end.duration_ns == 30_100_000_000
 
 
-def test_pretty_printed_objects_are_framed_per_object(parse_data):
-    events, dead = parse_data("mule-json", "mule-json/pretty-console.log")
+@pytest.mark.parametrize("fmt", ["mule-json", "auto"])
+def test_pretty_printed_objects_are_framed_per_object(parse_data, fmt):
+    """Jackson's pretty printer, as the JSON Logger's prettyPrint writes to the console: "{"
+    alone on the first line matched no parser in auto mode, and each line was dead-lettered."""
+    events, dead = parse_data(fmt, "mule-json/pretty-console.log")
     assert dead == []
     assert [e.action for e in events] == ["transformed", "completed"]
     assert events[0].level == "debug"
@@ -48,8 +57,11 @@ def test_malformed(parse_data):
     assert all(e.timestamp_estimated for e in events)
     assert events[0].level == "warn"
     assert events[1].duration_ns is None  # "abc" elapsed ignored
-    assert [d.line for d in dead] == [2, 4]
-    assert "not JSON Logger output" in dead[1].reason
+    # Each line is a record of its own: the array on line 3 is no longer hidden in the
+    # dead letter of the cut-off object before it.
+    assert [d.line for d in dead] == [2, 3, 4]
+    assert "array element [0] of 3: expected a JSON object, got str" in dead[1].reason
+    assert "not JSON Logger output" in dead[2].reason
 
 
 def test_detect():
@@ -101,3 +113,63 @@ def test_a_cloudhub_record_holding_json_logger_output_is_read_as_such():
     assert (ev.outcome, ev.level) == ("failure", "error")
     assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:15:32.123Z")
     assert ev.labels["cloudhub_deployment"] == "d1"
+
+
+ARRAY = DATA / "mule-json" / "cloudhub-logs-api-array.json"
+
+
+@pytest.mark.parametrize("fmt", ["mule-json", "auto"])
+def test_a_cloudhub_logs_api_array_saved_as_is(parse_data, fmt):
+    """The logs API returns a JSON array; a script saving the response (here the published
+    sample of johnmathew234/logs-app, see SOURCES.md) gives an array file, pretty-printed or
+    on one line. Every element is an event; before, the array was no record at all."""
+    events, dead = parse_data(fmt, "mule-json/cloudhub-logs-api-array.json")
+    assert dead == []
+    assert [e.labels["cloudhub_instance"] for e in events] == ["5fdadf9f08ba6303f5243e57-0"] * 5
+    assert [e.timestamp_ms for e in events] == [1608179676981, 1608179680879, 1608179680907,
+                                                1608179686203, 1608179687407]
+    assert events[3].message == "Initialising flow: demo-elkFlow"
+    assert len({e.id for e in events}) == 5
+
+
+def test_a_one_line_array_with_an_unreadable_element_keeps_the_others():
+    records = json.loads(ARRAY.read_text())
+    records[1:1] = ["not a record", {"recordId": "x", "event": None}]
+    text = json.dumps(records, separators=(",", ":"))  # the API's own compact response
+    stats = ParseStats()
+    out = run_parser(Record(text=text, source="logs.json", line=1), mule_json, CTX, stats)
+    dead = [o for o in out if isinstance(o, DeadLetter)]
+    events = [o for o in out if not isinstance(o, DeadLetter)]
+    assert len(events) == 5 and events[1].timestamp_ms == 1608179680879
+    (bad,) = dead
+    assert bad.reason == ("parse_error: mule-json: array element [1] of 7: expected a JSON "
+                          "object, got str; also unreadable: [2]")
+    assert (bad.field, bad.line) == ("[1]", 1)
+    assert (stats.events, stats.deadletters["parse_error"]) == (5, 1)
+
+
+def test_a_jackson_pretty_printed_array_is_one_record():
+    """Jackson's default pretty printer opens an array of objects with "[ {" and starts each
+    further element with "}, {" at the margin."""
+    text = """[ {
+  "recordId" : "r1",
+  "deploymentId" : "d1",
+  "instanceId" : "d1-0",
+  "event" : {
+    "timestamp" : 1608179676981,
+    "message" : "first",
+    "priority" : "INFO"
+  }
+}, {
+  "recordId" : "r2",
+  "deploymentId" : "d1",
+  "instanceId" : "d1-0",
+  "event" : {
+    "timestamp" : 1608179680879,
+    "message" : "second",
+    "priority" : "WARN"
+  }
+} ]
+"""
+    events = [o for o in parse_stream(io.BytesIO(text.encode()), "a.json", "auto", CTX)]
+    assert [(e.message, e.level) for e in events] == [("first", "info"), ("second", "warn")]

@@ -147,6 +147,54 @@ def test_a_multi_line_message_that_repeats_its_prefix_on_every_line_is_one_event
     assert lost.timestamp_ms == iso_to_ms("2023-12-06T16:30:17.035Z")  # -08:00
     # The same process logging again in another microsecond starts a record of its own.
     line = "2023-12-06 08:30:17.035437-08:00 [info] <0.9.0> a"
-    assert rabbitmq.continues(line, "2023-12-06 08:30:17.035437-08:00 [info] <0.9.0> b")
-    assert not rabbitmq.continues(line, "2023-12-06 08:30:17.035438-08:00 [info] <0.9.0> b")
-    assert not rabbitmq.continues(line, "2023-12-06 08:30:17.035437-08:00 [info] <0.8.0> b")
+    assert rabbitmq.continues([line], "2023-12-06 08:30:17.035437-08:00 [info] <0.9.0> b")
+    assert not rabbitmq.continues([line], "2023-12-06 08:30:17.035438-08:00 [info] <0.9.0> b")
+    assert not rabbitmq.continues([line], "2023-12-06 08:30:17.035437-08:00 [info] <0.8.0> b")
+
+
+@pytest.mark.parametrize("fmt", ["auto", "rabbitmq"])
+def test_json_formatter_on_the_console_with_the_startup_banner(parse_data, fmt):
+    """``log.console.formatter = json`` in a container: the banner rabbit.erl prints with
+    io:format (layout of 3.13/4.x) ends in "Starting broker..." without a line break, so the
+    first JSON record continues that line (rabbitmq-server issue 17563), and " completed with
+    3 plugins." follows the "Server startup complete" record on a line of its own. The record
+    before the banner, the banner, the glued record and the startup record were lost."""
+    events, dead = parse_data(fmt, "rabbitmq/console-json-formatter.log")
+    assert dead == []
+    assert len(events) == 8
+    before, banner, glued, started = events[3:7]
+    assert before.message == "ra: starting system quorum_queues"
+    assert banner.labels["rabbitmq_version"] == "3.13.7" and banner.action == "started"
+    assert banner.message.endswith("Starting broker...") and "{" not in banner.message
+    assert glued.timestamp_ms == iso_to_ms("2024-10-04T07:38:28.290Z")
+    assert glued.message.startswith("node           : rabbit@mq-01") and glued.host == "mq-01"
+    assert glued.labels["erlang_pid"] == "<0.254.0>"
+    assert started.message.endswith("* rabbitmq_management_agent\ncompleted with 3 plugins.")
+    assert started.labels["rabbitmq_condition"] == "node_started"
+
+
+def test_a_plain_text_record_glued_to_the_banner_is_read_too():
+    """The plain-text console (3.13 in a container, as the bottlerocket-core-kit smoke test
+    printed it): the first record's prefix continues "Starting broker..."."""
+    text = ("2026-07-09 01:04:10.001233+00:00 [info] <0.216.0> ra: starting system coordination\n"
+            "\n"
+            "  ##  ##      RabbitMQ 4.0.9\n"
+            "  ##  ##\n"
+            "\n"
+            "  Logs: <stdout>\n"
+            "\n"
+            "  Starting broker...2026-07-09 01:04:11.583015+00:00 [info] <0.216.0> "
+            "node           : rabbit@soci-smoke-test")
+    before, banner, glued = rabbitmq.parse(Record(text=text, source="rabbit.log"), CTX)
+    assert before.message == "ra: starting system coordination"
+    assert banner.labels["rabbitmq_version"] == "4.0.9"
+    assert glued.timestamp_ms == iso_to_ms("2026-07-09T01:04:11.583Z")
+    assert glued.host == "soci-smoke-test"
+
+
+def test_a_banner_ending_without_a_record_keeps_its_last_line():
+    """Before 3.9 the console saw only the banner: "Starting broker... completed with 6
+    plugins." is banner text, not a record."""
+    text = "  ##  ##      RabbitMQ 3.8.9\n\n  Starting broker... completed with 6 plugins."
+    (banner,) = rabbitmq.parse(Record(text=text, source="rabbit.log"), CTX)
+    assert banner.message.endswith("completed with 6 plugins.") and banner.timestamp_estimated

@@ -383,16 +383,25 @@ class SourceParser:
     def _feed_auto(self, line: str, offset: int, lineno: int) -> Output:
         first = line[:1]
         if self.module is not None:
-            # Indented and empty lines always continue; so does anything no other parser claims.
-            if first in (" ", "\t", "") or (self.framer.start is not None
-                                            and self.framer.is_start(line)):
-                return self._emit(self.framer.feed(line, offset, lineno), self.module)
+            framer = self.framer
+            # Indented and empty lines always continue; so does anything no other parser
+            # claims. A catch-all format (GENERIC) keeps a line that starts one of its records
+            # only if no specific format claims it: a Strimzi broker line is a timestamped
+            # text line too.
+            if first in (" ", "\t", "") or (framer.start is not None
+                                            and not getattr(self.module, "GENERIC", False)
+                                            and framer.is_start(line)):
+                return self._emit(framer.feed(line, offset, lineno), self.module)
             # The current format keeps a line it claims unless one ranked before it claims it
             # too: asking only the others let the catch-all JSON parser take every second line
-            # of a Kong or AWS API Gateway log (each JSON line is a record of its own).
+            # of a Kong or AWS API Gateway log (each JSON line is a record of its own). A
+            # catch-all text format does not cut into an open multi-line record either: a
+            # payload line logged under a Mule line may start with a timestamp.
             other = detect(line, self.candidates)
-            if other is None or other is self.module:
-                return self._emit(self.framer.feed(line, offset, lineno), self.module)
+            if other is None or other is self.module or (
+                    getattr(other, "GENERIC", False) and framer.start is not None
+                    and framer._lines):
+                return self._emit(framer.feed(line, offset, lineno), self.module)
             out = self.flush_record()
             self.module, self.framer = other, self._framer(other)
             return out + self._emit(self.framer.feed(line, offset, lineno), other)

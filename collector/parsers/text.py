@@ -34,6 +34,11 @@ from collector.timeparse import to_ms
 NAME = "text"
 DATASET = "generic.text"
 SYSLOG_DATASET = "generic.syslog"
+# A catch-all (collector.parse): in auto mode a line it would start a record with goes to any
+# specific format that claims it, and it does not cut into an open record of a format with a
+# START (a payload line under a Mule line may begin with a timestamp; before this parser no
+# one claimed such lines, and they stay where they were).
+GENERIC = True
 
 _ISO = r"\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?"
 _JUL = r"\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"

@@ -95,6 +95,23 @@ def test_auto_detects_per_file_and_switches_per_line():
     assert "at a.b.C" in events[0].message
 
 
+def test_generic_text_yields_to_specific_formats_and_keeps_out_of_open_records():
+    """The catch-all text parser takes what nobody else reads, and only that: a Strimzi
+    broker line after Log4j lines is Kafka's; a timestamped payload line under a Mule line
+    stays in the Mule record, as it did before there was a text parser."""
+    log4j = "2024-03-01 10:00:00,123 INFO  [main] com.example.Svc - started orderId=7"
+    strimzi = ("2024-03-01 10:00:01,000 INFO [KafkaServer id=1] started "
+               "(kafka.server.KafkaServer) [main]")
+    payload = "2024-03-01 10:15:32 ORDER 4711 SHIPPED"
+    events, dead = parse_bytes("\n".join([log4j, log4j, strimzi]).encode())
+    assert dead == []
+    assert [e.dataset for e in events] == ["generic.text", "generic.text", "kafka.broker"]
+    assert events[0].ids == ["order:7"]
+    events, dead = parse_bytes("\n".join([MULE, payload]).encode())
+    assert dead == [] and [e.dataset for e in events] == ["mulesoft.runtime"]
+    assert events[0].message.endswith(payload)
+
+
 def test_auto_keeps_consecutive_json_access_log_lines_with_their_format():
     """Each Kong or AWS API Gateway line is a record of its own and also valid JSON: the
     catch-all JSON parser (ranked last) must not take every second one."""

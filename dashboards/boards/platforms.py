@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from collector.parsers import kafka_broker, rabbitmq
+from collector.parsers import ibmmq, kafka_broker, rabbitmq
 from dashboards import common as c
 from dashboards.datasources import EVENTS_UID
 from dashboards.settings import BoardSettings
@@ -12,8 +12,8 @@ from dashboards.settings import BoardSettings
 UID = "midwatch-platforms"
 EVENT_VARS = ("platform", "environment", "flow")
 FAILED = "event.outcome:failure"
-BROKER_TROUBLE = (f'event.dataset:("{kafka_broker.DATASET}" OR "{rabbitmq.LOG_DATASET}") '
-                  "AND log.level:(warn OR error OR fatal)")
+BROKER_TROUBLE = (f'event.dataset:("{kafka_broker.DATASET}" OR "{rabbitmq.LOG_DATASET}" OR '
+                  f'"{ibmmq.DATASET}") AND log.level:(warn OR error OR fatal)')
 
 
 def build(settings: BoardSettings) -> Dashboard:
@@ -23,8 +23,8 @@ def build(settings: BoardSettings) -> Dashboard:
     volume = c.Section("Volume and errors", [
         c.timeseries_panel(c.PanelSpec(
             "Volume by platform",
-            "Events per platform: MuleSoft, Boomi, BizTalk, App Connect, Kafka, RabbitMQ, API "
-            "gateways, EDI and OpenTelemetry.",
+            "Events per platform: MuleSoft, Boomi, BizTalk, App Connect, IBM MQ, Kafka, "
+            "RabbitMQ, API gateways, EDI, OpenTelemetry, and generic text logs.",
             [c.es_target(EVENTS_UID, "A", events(""),
                          buckets=[c.terms("midwatch.platform"), c.histogram()],
                          metrics=[c.count()])],
@@ -50,8 +50,9 @@ def build(settings: BoardSettings) -> Dashboard:
     brokers = c.Section("Broker logs", [
         c.timeseries_panel(c.PanelSpec(
             "Broker log warnings and errors",
-            "Warnings and errors in Kafka and RabbitMQ broker logs per level: under-replicated "
-            "partitions, ISR shrinks, memory and disk alarms, lost connections.",
+            "Warnings and errors in Kafka, RabbitMQ and IBM MQ broker logs per level: "
+            "under-replicated partitions, ISR shrinks, memory and disk alarms, lost "
+            "connections, channels that end abnormally.",
             [c.es_target(EVENTS_UID, "A", events(BROKER_TROUBLE),
                          buckets=[c.terms("log.level"), c.histogram()], metrics=[c.count()])],
             unit="short", width=8, min_interval="5m", series_colors=c.LEVEL_COLORS), stacked=True),

@@ -5,7 +5,7 @@
 - ``customer-sync``: BizTalk -> App Connect; every 25th message times out.
 - ``invoice-edi``: X12 810 invoices to two partners with 997s back; GLOBEX rejects 3 of its 10,
   two ACME interchanges never get their 997 (stuck traces).
-- Kafka and RabbitMQ broker log warnings/errors, and alert history of two rules.
+- Kafka, RabbitMQ and IBM MQ broker log warnings/errors, and alert history of two rules.
 - Probe readings (``probe_dataset``): consumer lag, queues, certificates, endpoints.
 
 ``expected`` holds the numbers the boards must show, computed from the same lists that are
@@ -141,6 +141,9 @@ def build(end_ms: int) -> Dataset:
     _event(ds, t0 + 50 * MINUTE, "rabbitmq", "rabbit@mq1", None, "logged", flow=None,
            dataset="rabbitmq.log", level="error", ok=False,
            message="memory resource limit alarm set on node rabbit@mq1")
+    _event(ds, t0 + 55 * MINUTE, "ibmmq", "QM1", None, "logged", flow=None,
+           dataset="ibmmq.error_log", level="error", ok=False,
+           message="AMQ9999E: Channel 'TO.ACME' to host '10.1.2.3' ended abnormally.")
     for i, (state, offset) in enumerate((("pending", 30), ("firing", 32), ("resolved", 70))):
         ds.alerts.append({
             "@timestamp": ms_to_iso(t0 + offset * MINUTE), "rule": "order-to-cash-failure-ratio",

@@ -88,7 +88,8 @@ def test_panels_show_the_numbers_of_the_dataset(es, filled):
     fired = _panel(results, "alerts", "Alerts fired")
     assert sum(v for f in fired.frames for v in f.numbers()) == expected["alerts_fired"]
     broker = _panel(results, "platforms", "Broker log lines").frames[0]
-    assert broker.rows == 7 and "rabbit@mq1" in " ".join(broker.column("message"))
+    lines = " ".join(broker.column("message"))
+    assert broker.rows == 8 and "rabbit@mq1" in lines and "AMQ9999E" in lines
     # the failure-ratio alert resolved; the overdue-ack alert is still firing
     firing = _panel(results, "alerts", "Firing now").frames[0]
     assert firing.column("Rule") == ["edi-ack-overdue"] and firing.column("Partner") == ["ACME"]

@@ -127,3 +127,13 @@ def test_jboss_layout_of_wildfly_fuse_and_camel(parse_data):
     assert failed.labels["thread"] == "Camel (camel-1) thread #3 - JmsConsumer[orders.in]"
     assert failed.message.startswith("Failed delivery for (MessageId: 5C3F2A1B-")
     assert failed.ids == ["message:5C3F2A1B-0000000000000001"]
+
+
+def test_logger_followed_by_a_colon():
+    """``%d %p [%t] %c: %m`` (Hadoop's and many Kafka clients' layout)."""
+    ev = text.parse(Record(text="2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop."
+                                "mapreduce.v2.app.MRAppMaster: Created MRAppMaster"),
+                    ParseContext())[0]
+    assert ev.labels == {"logger": "org.apache.hadoop.mapreduce.v2.app.MRAppMaster",
+                         "thread": "main"}
+    assert ev.message == "Created MRAppMaster"

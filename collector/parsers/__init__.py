@@ -30,14 +30,15 @@ FORMATS: dict[str, str] = {
     "ibmmq": "collector.parsers.ibmmq",
     "aws-alb": "collector.parsers.aws_alb",
     "haproxy": "collector.parsers.haproxy",
+    "azure": "collector.parsers.azure",
 }
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text
 # ones.
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
-    "ibmmq", "otlp-json", "apigw", "aws-alb", "haproxy", "nginx-error", "envoy", "kafka-broker",
-    "rabbitmq", "json", "text",
+    "ibmmq", "azure", "otlp-json", "apigw", "aws-alb", "haproxy", "nginx-error", "envoy",
+    "kafka-broker", "rabbitmq", "json", "text",
 )
 
 

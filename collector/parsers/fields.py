@@ -9,6 +9,7 @@ number seen in Boomi and in BizTalk becomes the same ``order:4711`` and joins on
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from collector.event import Event
@@ -127,6 +128,32 @@ def java_tail(ev: Event, message: str, rest: str) -> None:
         ev.error_stack_trace = rest
     else:
         ev.message = f"{message}\n{rest.rstrip()}"
+
+
+NAMED_ELEMENTS = 10  # unreadable elements named in one dead letter's reason
+
+
+def elements(docs: list, read: Callable[[object], Event], what: str) -> list[Event]:
+    """An event per element of an exported batch (a JSON array, Azure's ``records``).
+    Unreadable elements are named by index in one error that carries the events of the
+    others: one bad element must not cost the whole export."""
+    events: list[Event] = []
+    failed: list[tuple[int, ParseError]] = []
+    for index, doc in enumerate(docs):
+        try:
+            events.append(read(doc))
+        except ParseError as exc:
+            failed.append((index, exc))
+    if not failed:
+        return events
+    index, first = failed[0]
+    reason = f"{what} [{index}] of {len(docs)}: {first.reason}"
+    others = [f"[{i}]" for i, _ in failed[1:]]
+    if others:
+        more = " ..." if len(others) > NAMED_ELEMENTS else ""
+        reason += f"; also unreadable: {', '.join(others[:NAMED_ELEMENTS])}{more}"
+    field = f"[{index}].{first.field}" if first.field else f"[{index}]"
+    raise ParseError(reason, field=field, events=events)
 
 
 def head_match(text: str, rx: re.Pattern, expected: str) -> tuple[re.Match, str]:

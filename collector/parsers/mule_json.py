@@ -21,7 +21,7 @@ import orjson
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, business_field, set_label
+from collector.parsers.fields import as_int, business_field, elements, set_label
 from collector.timeparse import to_ms
 
 NAME = "mule-json"
@@ -43,8 +43,6 @@ TRACE_POINTS = {
 }
 _CONTENT_SCAN = 50
 _VERDICT_NODES = 500
-# Unreadable array elements named in the one error of an array record.
-_NAMED_ELEMENTS = 10
 
 
 def detect(line: str) -> bool:
@@ -155,30 +153,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not a JSON object: {exc}") from None
     if isinstance(doc, list):
-        return _elements(doc, ctx)
+        return elements(doc, lambda d: _event(d, ctx), "array element")
     return [_event(doc, ctx)]
-
-
-def _elements(docs: list, ctx: ParseContext) -> list[Event]:
-    """An event per element of a JSON array. Unreadable elements are named by index in one
-    error that carries the events of the others: one bad element must not cost the export."""
-    events: list[Event] = []
-    failed: list[tuple[int, ParseError]] = []
-    for index, doc in enumerate(docs):
-        try:
-            events.append(_event(doc, ctx))
-        except ParseError as exc:
-            failed.append((index, exc))
-    if not failed:
-        return events
-    index, first = failed[0]
-    reason = f"array element [{index}] of {len(docs)}: {first.reason}"
-    others = [f"[{i}]" for i, _ in failed[1:]]
-    if others:
-        more = " ..." if len(others) > _NAMED_ELEMENTS else ""
-        reason += f"; also unreadable: {', '.join(others[:_NAMED_ELEMENTS])}{more}"
-    field = f"[{index}].{first.field}" if first.field else f"[{index}]"
-    raise ParseError(reason, field=field, events=events)
 
 
 def _event(doc: object, ctx: ParseContext) -> Event:

@@ -1,4 +1,4 @@
-"""Container log envelopes: the line a platform wrote, wrapped by whatever collected it.
+"""Log envelopes: the line a platform wrote, wrapped by whatever collected it.
 
 A broker or gateway in a container does not write its log file itself; the runtime writes each
 line of its output wrapped in an envelope, and the platform's layout is inside:
@@ -9,6 +9,11 @@ line of its output wrapped in an envelope, and the platform's layout is inside:
   ``<RFC 3339 time> stdout F <line>``, ``P`` instead of ``F`` for a piece of a longer line.
 - ``docker compose logs``: ``<service>-<n>  | <line>`` (``_`` before the replica number in
   Compose v1).
+- The Java Service Wrapper (Tanuki), which runs Mule standalone runtimes (``mule_ee.log``,
+  ``wrapper.log``), ActiveMQ and SAP Commerce as services: ``INFO   | jvm 1    | <time> |
+  <line>`` (``wrapper.logfile.format`` LPTM, and LPDTM with a thread column). Only the JVM's
+  lines are unwrapped; the wrapper's own (``STATUS | wrapper  | ...``: JVM launched, exited,
+  hung, restarted) are read as they are, by the ``java-wrapper`` parser.
 
 A source is one container's output, so its envelope is decided once, on its first line, and
 taken off every line that has it; the platform's own parser then frames and reads the lines
@@ -30,6 +35,9 @@ _CRI = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:
 # A service name ending in its replica number, then the column of spaces and the bar: strict,
 # so that a layout with "|" between its own fields ("2024-03-01 | INFO | ...") is not taken.
 _COMPOSE = re.compile(r"[A-Za-z][\w.-]*[-_]\d+\s+\| ?")
+# Level (optional), source, thread (optional), time, then the line: "INFO   | jvm 1    | ".
+WRAPPER = re.compile(r"(?:[A-Z]+ *\| )?(?P<source>jvm \d+|wrapper) *\|(?: [\w-]+ *\|)? "
+                     r"(?P<time>\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) \| ?")
 
 
 def kind_of(line: str) -> str | None:
@@ -40,6 +48,8 @@ def kind_of(line: str) -> str | None:
         return "cri"
     if _COMPOSE.match(line):
         return "compose"
+    if WRAPPER.match(line):
+        return "wrapper"
     return None
 
 
@@ -60,5 +70,10 @@ def unwrap(kind: str, line: str) -> tuple[str, bool] | None:
     if kind == "cri":
         found = _CRI.match(line)
         return None if found is None else (line[found.end():], found.group(1) == "P")
+    if kind == "wrapper":
+        found = WRAPPER.match(line)
+        if found is None or found["source"] == "wrapper":
+            return None
+        return line[found.end():], False
     found = _COMPOSE.match(line)
     return None if found is None else (line[found.end():], False)

@@ -31,6 +31,7 @@ FORMATS: dict[str, str] = {
     "aws-alb": "collector.parsers.aws_alb",
     "haproxy": "collector.parsers.haproxy",
     "azure": "collector.parsers.azure",
+    "java-wrapper": "collector.parsers.java_wrapper",
 }
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text
@@ -38,7 +39,7 @@ FORMATS: dict[str, str] = {
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
     "ibmmq", "azure", "otlp-json", "apigw", "aws-alb", "haproxy", "nginx-error", "envoy",
-    "kafka-broker", "rabbitmq", "json", "text",
+    "kafka-broker", "rabbitmq", "java-wrapper", "json", "text",
 )
 
 

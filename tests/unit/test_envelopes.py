@@ -7,7 +7,7 @@ import io
 from pathlib import Path
 
 from collector import envelopes
-from collector.event import DeadLetter, Event
+from collector.event import DeadLetter, Event, iso_to_ms
 from collector.parse import SourceParser, parse_stream
 from collector.parsers.base import ParseContext
 
@@ -63,6 +63,28 @@ def test_compose_prefixes_come_off_and_the_stack_trace_stays_with_its_record():
     assert (failed.dataset, failed.level) == ("kafka.broker", "error")
     assert failed.message.startswith("WorkerSinkTask{id=example-lambda-connector-0} Task threw")
     assert "LambdaSinkTask.handleResponse(LambdaSinkTask.java:215)" in failed.error_stack_trace
+
+
+def test_java_service_wrapper_lines_come_off_and_its_own_lines_are_events():
+    """A Mule standalone runtime's mule_ee.log as the Java Service Wrapper writes it (format
+    LPTM): the runtime's lines read as from the bare file, and the wrapper's own lines say
+    when the JVM was launched, hung and restarted. Before, every line was a dead letter."""
+    events, dead = parse((DATA / "containers/wrapper-mule_ee.log").read_text())
+    bare, _ = parse((DATA / "mule/mule_ee.log").read_text())
+    assert dead == []
+    wrapper = [e for e in events if e.dataset == "java_wrapper.log"]
+    same([e for e in events if e.dataset != "java_wrapper.log"], bare)
+    assert [e.message for e in wrapper] == [
+        "--> Wrapper Started as Daemon", "Launching a JVM...",
+        "JVM appears hung: Timed out waiting for signal from JVM.",
+        "JVM did not exit on request, termination requested.", "Launching a JVM..."]
+    hung = wrapper[2]
+    assert (hung.level, hung.outcome, hung.error_class) == ("error", "failure", "resource")
+    assert hung.timestamp_ms == iso_to_ms("2024-03-01T11:42:17Z")
+    assert wrapper[0].level == "info" and wrapper[0].outcome == "unknown"
+    # LPDTM: with the wrapper's thread column.
+    assert envelopes.unwrap("wrapper", "INFO   | jvm 1    | main    | 2021/02/27 11:32:14.797 "
+                            "| INFO  [x] y") == ("INFO  [x] y", False)
 
 
 def test_what_is_not_an_envelope_is_left_alone():

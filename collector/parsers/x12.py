@@ -17,8 +17,11 @@ sender>receiver pair of the interchange that assigned it; control numbers in the
 - ``x12.isa:<ISA06>><ISA08>:<ISA13>``
 - ``x12.gs:<ISA06>><ISA08>:<GS06>``
 - ``x12.st:<ISA06>><ISA08>:<GS06>:<ST02>`` (the document; ST02 is unique within a group)
-- business keys where the document holds them cheaply: 850 BEG03 and 855 BAK03 ``order:``,
-  810 BIG02 ``invoice:`` (BIG04 ``order:``), 856 BSN02 ``shipment:``.
+- business keys where the document holds them cheaply: 850 BEG03, 855 BAK03, 860 BCH03 and
+  865 BCA03 ``order:``, 810 BIG02 ``invoice:`` (BIG04 ``order:``), 856 BSN02 ``shipment:``,
+  the warehouse 940/945 orders, the transport 204/990/214/210 shipment IDs, and, qualified
+  by the trading partner (``claim:<partner>:<CLM01>``), the health care claim (837 CLM01,
+  835 CLP01), payment (820/835 TRN02) and inquiry trace numbers (270/271/276/277 TRN02).
 
 A 997/999 yields one event per AK2 loop (the set it answers: AK5/IK5) and one per AK9 (the
 group), carrying the *original's* ``x12.gs``/``x12.st`` IDs keyed by the reversed pair; its
@@ -73,8 +76,17 @@ _SET_NAMES = {
     "856": "ship notice", "860": "PO change", "865": "PO change acknowledgment",
     "820": "payment order", "832": "price catalog", "846": "inventory inquiry",
     "940": "warehouse shipping order", "945": "warehouse shipping advice",
+    "204": "load tender", "990": "load tender response", "214": "shipment status",
+    "210": "freight invoice", "824": "application advice",
+    "837": "health care claim", "835": "health care claim payment",
+    "270": "eligibility inquiry", "271": "eligibility response",
+    "276": "claim status inquiry", "277": "claim status response",
     "997": "functional acknowledgment", "999": "implementation acknowledgment",
 }
+# Keys only unique per trading partner (a provider's claim numbers, a submitter's trace
+# numbers run from 1 like everyone else's): qualified by the partner, the same on the claim
+# sent and the payment received, so traces of different partners never merge on them.
+_PARTNER_SCOPED = frozenset({"claim", "transaction", "payment"})
 # (segment, element index, ID kind) holding the business key of a transaction set.
 _BUSINESS_KEYS = {
     "850": (("BEG", 3, "order"),),
@@ -82,6 +94,23 @@ _BUSINESS_KEYS = {
     "860": (("BCH", 3, "order"),),
     "810": (("BIG", 2, "invoice"), ("BIG", 4, "order")),
     "856": (("BSN", 2, "shipment"), ("PRF", 1, "order")),
+    "865": (("BCA", 3, "order"),),
+    # Warehouse: the depositor's order and the customer's PO (the 850's BEG03).
+    "940": (("W05", 2, "order"), ("W05", 3, "order")),
+    "945": (("W06", 2, "order"), ("W06", 4, "shipment"), ("W06", 6, "order")),
+    "820": (("TRN", 2, "payment"), ("RMR", 2, "invoice")),
+    # Transport: the shipment ID a tender gives and its response, status and invoice repeat.
+    "204": (("B2", 4, "shipment"),),
+    "990": (("B1", 2, "shipment"),),
+    "214": (("B10", 2, "shipment"),),
+    "210": (("B3", 2, "invoice"), ("B3", 3, "shipment")),
+    # Health care (HIPAA 5010): the claim, and the trace number a response echoes.
+    "837": (("CLM", 1, "claim"),),
+    "835": (("TRN", 2, "payment"), ("CLP", 1, "claim")),
+    "270": (("TRN", 2, "transaction"),),
+    "271": (("TRN", 2, "transaction"),),
+    "276": (("TRN", 2, "transaction"),),
+    "277": (("TRN", 2, "transaction"),),
 }
 _ACK_SETS = frozenset({"997", "999"})
 # AK501/IK501 and AK901 codes -> (action, outcome, level)
@@ -501,15 +530,7 @@ def _document(set_id: str, control: str, body: list[list[str]], ic: _Interchange
     ev.add_id("x12.isa", f"{pair}:{ic.control}")
     keys = _BUSINESS_KEYS.get(set_id)
     if keys:
-        wanted = {tag for tag, _i, _k in keys}
-        for seg in body:
-            if seg[0] in wanted:
-                for tag, index, kind in keys:
-                    if tag == seg[0]:
-                        ev.add_id(kind, _el(seg, index))
-                wanted.discard(seg[0])
-                if not wanted:
-                    break
+        _business_keys(ev, body, keys)
     ev.message_id = f"x12.st:{pair}:{group.control}:{control}"
     name = _SET_NAMES.get(set_id, "transaction set")
     ev.message = (f"X12 {set_id} {name} ST02 {control} {ev.action} "
@@ -517,6 +538,25 @@ def _document(set_id: str, control: str, body: list[list[str]], ic: _Interchange
                   f"(GS06 {group.control}, ISA13 {ic.control})")
     _group_labels(ev, set_id, control, group)
     return ev
+
+
+def _business_keys(ev: Event, body: list[list[str]],
+                   keys: tuple[tuple[str, int, str], ...]) -> None:
+    """The set's business keys, from segments it holds once. A segment that repeats (the
+    CLM of each claim in an 837 batch, the PRF of each order in a multi-order 856) names
+    several documents, and linking them all would merge their traces into one."""
+    wanted = {tag for tag, _i, _k in keys}
+    found: dict[str, list[str] | None] = {}
+    for seg in body:
+        tag = seg[0]
+        if tag in wanted:
+            found[tag] = None if tag in found else seg
+    for tag, index, kind in keys:
+        seg = found.get(tag)
+        value = _el(seg, index) if seg is not None else ""
+        if value and kind in _PARTNER_SCOPED:
+            value = f"{ev.partner}:{value}"
+        ev.add_id(kind, value)
 
 
 def _group_labels(ev: Event, set_id: str, control: str, group: _Group) -> None:

@@ -299,3 +299,31 @@ def test_trailers_may_write_their_control_numbers_with_other_leading_zeros():
     assert ev.outcome == "success"
     (alpha,) = parse(interchange(sets=(("850", "A001"),)))
     assert alpha.ids[0] == f"x12.st:{PARTNER}>{US}:77:A001"
+
+
+def test_health_care_claim_and_its_payment_share_the_partner_scoped_claim(parse_data):
+    """An 837P and the 835 that pays it, in the segment shapes of the X12 5010 TR3 examples:
+    both carry the claim qualified by the payer, so they correlate, and another payer's claim
+    with the same patient control number would not."""
+    events, dead = parse_data("auto", "x12/health-care-claim-and-payment.edi",
+                              edi_own_ids=frozenset({"PREMIERBILLING"}))
+    assert dead == []
+    claim, payment = events
+    assert (claim.action, claim.partner) == ("sent", "KEYINSURANCE")
+    assert claim.message.startswith("X12 837 health care claim ST02 0021 sent to KEYINSURANCE")
+    assert "claim:KEYINSURANCE:26463774" in claim.ids
+    assert (payment.action, payment.partner) == ("received", "KEYINSURANCE")
+    assert {"claim:KEYINSURANCE:26463774", "payment:KEYINSURANCE:12345"} <= set(payment.ids)
+
+
+def test_a_repeated_key_segment_names_no_document():
+    """Two PRF loops: the ASN ships two orders, so it is linked to neither (linking both
+    would merge the two orders' traces); its own BSN02 is still its key."""
+    (asn,) = parse(interchange(sets=(("856", "0001"),), body=(
+        "BSN*00*SHP-9*20240301*0930", "HL*1**S", "HL*2*1*O", "PRF*PO-1", "HL*3*1*O",
+        "PRF*PO-2")))
+    assert "shipment:SHP-9" in asn.ids
+    assert not [i for i in asn.ids if i.startswith("order:")]
+    (one,) = parse(interchange(sets=(("856", "0001"),), body=(
+        "BSN*00*SHP-8*20240301*0930", "HL*1**S", "HL*2*1*O", "PRF*PO-1")))
+    assert "order:PO-1" in one.ids

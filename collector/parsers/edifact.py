@@ -463,17 +463,23 @@ def _document(segs: _Segments, unh: list[str], body: list[list[str]],
     kind = _BUSINESS_KIND.get(msg_type)
     errors: list[str] = []
     texts: list[str] = []
+    referenced: dict[str, set[str]] = {}
     for seg in body:
         tag = seg[0]
         if tag == "BGM" and kind:
             ev.add_id(kind, v(seg, 2, 0))
             set_label(ev, "edifact_document_code", v(seg, 1, 0))
         elif tag == "RFF" and v(seg, 1, 0) in _REFERENCED_KIND:
-            ev.add_id(_REFERENCED_KIND[v(seg, 1, 0)], v(seg, 1, 1))
+            referenced.setdefault(_REFERENCED_KIND[v(seg, 1, 0)], set()).add(v(seg, 1, 1))
         elif tag == "ERC":
             errors.append(v(seg, 1, 0))
         elif tag == "FTX" and errors:
             texts.append(" ".join(filter(None, (v(seg, 4, c) for c in range(5)))))
+    # A document it names once: a consolidated invoice whose lines reference several orders
+    # names none of them, since linking them all would merge the orders' traces.
+    for ref_kind, values in referenced.items():
+        if len(values) == 1:
+            ev.add_id(ref_kind, values.pop())
     version = ":".join(p for p in (v(unh, 2, 1), v(unh, 2, 2), v(unh, 2, 3)) if p)
     set_label(ev, "edifact_message_type", msg_type)
     set_label(ev, "edifact_message_version", version)

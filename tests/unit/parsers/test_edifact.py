@@ -319,3 +319,14 @@ def test_before_syntax_4_the_reserved_una5_is_data():
     IATA PNRGOV): before version 4 UNA5 is reserved and ``*`` in a value is data."""
     (ev,) = parse(interchange(una="UNA:+.?*'", body=("BGM+220+PO*4711+9",)))
     assert "order:PO*4711" in ev.ids
+
+
+def test_an_invoice_referencing_several_orders_joins_none_of_them():
+    """A consolidated INVOIC: line items reference two orders (RFF+ON in segment group 30),
+    so linking both would merge the two orders' traces; one order is linked as before."""
+    body = ("BGM+380+INV-7+9", "RFF+ON:PO-1", "LIN+1++4000862141404:SRS", "RFF+ON:PO-2")
+    (ev,) = parse(interchange(msg_type="INVOIC", body=body))
+    assert "invoice:INV-7" in ev.ids and not [i for i in ev.ids if i.startswith("order:")]
+    body = ("BGM+380+INV-8+9", "RFF+ON:PO-1", "LIN+1++4000862141404:SRS", "RFF+ON:PO-1")
+    (ev,) = parse(interchange(msg_type="INVOIC", body=body))
+    assert "order:PO-1" in ev.ids

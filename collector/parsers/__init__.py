@@ -38,7 +38,7 @@ FORMATS: dict[str, str] = {
 # ones.
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
-    "ibmmq", "azure", "otlp-json", "apigw", "aws-alb", "haproxy", "nginx-error", "envoy",
+    "otlp-json", "apigw", "aws-alb", "haproxy", "ibmmq", "azure", "nginx-error", "envoy",
     "kafka-broker", "rabbitmq", "java-wrapper", "json", "text",
 )
 

@@ -64,8 +64,7 @@ _SPRING = re.compile(
     r"(?:\[\s*(?:(?P<trace>[0-9a-fA-F]{32})-(?P<span>[0-9a-fA-F]{16}))?\s*\]\s+)?"
     r"(?P<logger>\S+)\s+:\s(?P<msg>.*)$")
 # Log4j / Logback: "[thread] logger - message", "logger:42 - message", "logger: message"
-# (Hadoop, Kafka clients); java.util.logging
-# (Tomcat): "[thread] logger message".
+# (Hadoop, Kafka clients); java.util.logging (Tomcat): "[thread] logger message".
 _JAVA = re.compile(r"(?:\[(?P<thread>[^\]]*)\]\s+)?(?P<logger>[\w.$]+(?::\d+)?)(?:\s+[-:|]|:)\s"
                    r"(?P<msg>.*)$")
 _JUL_TAIL = re.compile(r"\[(?P<thread>[^\]]*)\]\s+(?P<logger>[\w.$]+)\s(?P<msg>.*)$")

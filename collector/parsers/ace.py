@@ -135,15 +135,22 @@ def _bip(text: str, ctx: ParseContext) -> Event:
     return ev
 
 
-def _ibm_json(text: str, ctx: ParseContext) -> Event:
-    """One record of IBM's JSON log format: the BIP message as the console writes it, with
-    the record's own time, and where it ran."""
+def ibm_json(text: str) -> dict:
+    """One record of IBM's JSON log format (``ibmjson``: App Connect, MQ) as an object; it
+    must carry its message."""
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
         raise ParseError("an IBM JSON log record needs a message", field="message")
+    return doc
+
+
+def _ibm_json(text: str, ctx: ParseContext) -> Event:
+    """One record of IBM's JSON log format: the BIP message as the console writes it, with
+    the record's own time, and where it ran."""
+    doc = ibm_json(text)
     message, code = doc["message"], str(doc.get("ibm_messageId") or "")
     if code and not message.startswith(code):
         message = f"{code}: {message}"

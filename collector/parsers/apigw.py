@@ -40,7 +40,7 @@ import orjson
 
 from collector.event import Event, Record
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, set_label
+from collector.parsers.fields import UUID, as_int, set_label
 from collector.timeparse import to_ms
 
 NAME = "apigw"
@@ -61,7 +61,6 @@ _COMBINED = re.compile(
 _PAIR = re.compile(rf'([\w.-]+)=("{_QUOTED}"|\S+)')
 _TOKEN = re.compile(rf'"({_QUOTED})"|(\S+)')
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _SECONDS = re.compile(r"\d+\.\d{3}")
 _METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
@@ -231,7 +230,7 @@ def _extensions(rest: str) -> dict[str, str]:
             values.setdefault("traceparent", token)
         elif _HEX32.fullmatch(token):
             values.setdefault("request_id", token)
-        elif _UUID.fullmatch(token):
+        elif UUID.fullmatch(token):
             values.setdefault("correlation", token)
         elif _SECONDS.fullmatch(token):
             times.append(token)

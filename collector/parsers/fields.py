@@ -88,7 +88,9 @@ def lookup(doc: object, path: str) -> object:
     return node
 
 
-_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+# A UUID: what correlation headers usually hold when a value has no name to say so.
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_GUID = re.compile(rf"\{{?({UUID.pattern})\}}?")
 
 
 def guid(text: str | None) -> str | None:

@@ -27,7 +27,7 @@ import re
 from collector.event import Event, Record
 from collector.parsers.apigw import request_event
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, set_label
+from collector.parsers.fields import UUID, as_int, set_label
 from collector.timeparse import to_ms
 
 NAME = "haproxy"
@@ -43,7 +43,6 @@ _LOG = re.compile(
     r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})? "
     r"\"(?P<request>[^\"]*)\"?\s*$")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
         "R": "resource"}
 # The termination state in words, for the error message (HAProxy's "Session state at
@@ -90,7 +89,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if headers:
         set_label(ev, "captured_headers", headers)
         for value in headers.split("|"):
-            if _UUID.fullmatch(value.strip()):
+            if UUID.fullmatch(value.strip()):
                 ev.add_id("correlation", value.strip())
     if m["prefix"]:
         host = _SYSLOG_HOST.match(m["prefix"])

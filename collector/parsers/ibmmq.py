@@ -27,10 +27,9 @@ from __future__ import annotations
 
 import re
 
-import orjson
-
 from collector.event import Event, Record
 from collector.normalize import normalize_level
+from collector.parsers.ace import ibm_json
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import set_label
 from collector.timeparse import civil_to_ms, to_ms
@@ -120,12 +119,7 @@ def _sections(ev: Event, text: str) -> None:
 
 
 def _json_record(text: str, ctx: ParseContext) -> Event:
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"not JSON: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("message"), str):
-        raise ParseError("an MQ JSON log record needs a message", field="message")
+    doc = ibm_json(text)
     ts, estimated = to_ms(doc.get("ibm_datetime"), ctx)
     message = doc["message"].strip()
     code = _CODE.match(message)

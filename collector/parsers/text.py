@@ -7,7 +7,8 @@ dead-letter index; now they are searchable events (dataset ``generic.text`` or
 
 A record starts with a timestamp at the start of a line (``2024-03-01 10:00:00,123``, ISO 8601
 with ``T`` and zone, ``2024/03/01 10:00:00``, ``01-Mar-2024 10:00:00.123``, each optionally
-in brackets) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
+in brackets; Logback's default ``10:00:00.123 [thread] LEVEL``, whose day is the day it is
+read, or the day before for a time later than that) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
 ``<34>1 2024-03-01T10:00:00Z host app pid msgid -``). Lines without one continue the record
 before them: a stack trace gives the error type and message, other lines extend the message.
 
@@ -24,12 +25,13 @@ Ranked last in auto-detection: every specific format is asked first.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import id_kind, java_tail, set_label
-from collector.timeparse import to_ms
+from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "text"
 DATASET = "generic.text"
@@ -43,9 +45,14 @@ GENERIC = True
 _ISO = r"\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?"
 _JUL = r"\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"
 _BSD = r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}"
-START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S")
+# Logback's default layout has the time of day only: "10:00:00.123 [main] INFO  c.e.Foo - ...";
+# taken only with the thread and level after it, since a bare time starts many other lines.
+_CLOCK = r"\d{2}:\d{2}:\d{2}[.,]\d{3}"
+_LOGBACK_DEFAULT = rf"{_CLOCK} \[[^\]]*\] +(?:TRACE|DEBUG|INFO|WARN|ERROR)\b"
+START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
+                   rf"{_LOGBACK_DEFAULT}")
 
-_STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*")
+_STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)")
 _RFC5424 = re.compile(
     rf"<(?P<pri>\d{{1,3}})>1 (?P<ts>{_ISO}|-) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) "
     r"(?P<msgid>\S+) (?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$")
@@ -82,6 +89,7 @@ _PYTHON_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|
 _SEVERITIES = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")
 _JUL_MONTH = re.compile(r"(\d{2})-([A-Z][a-z]{2})-(\d{4}) ")
 _MAX_PAIRS = 32
+_CLOCK_SKEW_MS = 300_000  # a clock this far ahead of the reader is still today
 _NOT_MINE = ("not a timestamped log line (expected a date and time, or an RFC 3164 / RFC 5424 "
              "syslog header, at its start)")
 
@@ -121,7 +129,7 @@ def _application(head: str, ctx: ParseContext) -> Event:
     m = _STAMP.match(head)
     if m is None:
         raise ParseError(_NOT_MINE, field="@timestamp")
-    ts, estimated = to_ms(_readable(m["ts"]), ctx)
+    ts, estimated = to_ms(_readable(m["ts"]), ctx) if m["ts"] else _clock_ms(m["clock"], ctx)
     body = head[m.end():]
     level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
@@ -162,6 +170,18 @@ def _pipes(ev: Event, tail: str) -> None:
     if len(parts) == 3:
         set_label(ev, "logger", parts[1].strip())
         set_label(ev, "thread", parts[2].strip())
+
+
+def _clock_ms(clock: str, ctx: ParseContext) -> tuple[int, bool]:
+    """A time of day on the day it was read (the zone's), or the day before when that would
+    be later than the reading: a log written before midnight and read after it."""
+    day = datetime.fromtimestamp(ctx.now_ms / 1000, tz=ctx.tz)
+    h, mi, rest = clock.split(":")
+    ms = civil_to_ms(day.year, day.month, day.day, int(h), int(mi), int(rest[:2]),
+                     int(rest[3:6]), None, ctx.tz)
+    if ms is None:
+        return to_ms(None, ctx)
+    return (ms - 86_400_000 if ms > ctx.now_ms + _CLOCK_SKEW_MS else ms), False
 
 
 def _readable(stamp: str) -> str:

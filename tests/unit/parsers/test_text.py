@@ -137,3 +137,20 @@ def test_logger_followed_by_a_colon():
     assert ev.labels == {"logger": "org.apache.hadoop.mapreduce.v2.app.MRAppMaster",
                          "thread": "main"}
     assert ev.message == "Created MRAppMaster"
+
+
+def test_logback_default_layout_takes_the_day_it_is_read():
+    """``%d{HH:mm:ss.SSS} [%thread] %-5level %logger{36} - %msg`` (Logback without a config,
+    many Camel and Spring samples): the day is the reader's, or the one before for a time
+    later than the reading (written before midnight, read after)."""
+    now = iso_to_ms("2024-03-08T12:13:20Z")
+    ctx = ParseContext(now_ms=now)
+    (ev,) = text.parse(Record(text="10:00:00.123 [main] INFO  c.e.orders.App - started "
+                                   "orderId=PO-5"), ctx)
+    assert ev.timestamp_ms == iso_to_ms("2024-03-08T10:00:00.123Z")
+    assert ev.labels == {"logger": "c.e.orders.App", "thread": "main"}
+    assert ev.ids == ["order:PO-5"] and not ev.timestamp_estimated
+    (late,) = text.parse(Record(text="23:59:59.000 [main] WARN  c.e.orders.App - late"), ctx)
+    assert late.timestamp_ms == iso_to_ms("2024-03-07T23:59:59Z")
+    assert text.detect("10:00:00.123 [main] INFO  c.e.orders.App - started")
+    assert not text.detect("10:00:00.123 something else")

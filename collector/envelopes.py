@@ -36,7 +36,7 @@ _CRI = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:
 # so that a layout with "|" between its own fields ("2024-03-01 | INFO | ...") is not taken.
 _COMPOSE = re.compile(r"[A-Za-z][\w.-]*[-_]\d+\s+\| ?")
 # Level (optional), source, thread (optional), time, then the line: "INFO   | jvm 1    | ".
-WRAPPER = re.compile(r"(?:[A-Z]+ *\| )?(?P<source>jvm \d+|wrapper) *\|(?: [\w-]+ *\|)? "
+WRAPPER = re.compile(r"(?:(?P<level>[A-Z]+) *\| )?(?P<source>jvm \d+|wrapper) *\|(?: [\w-]+ *\|)? "
                      r"(?P<time>\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)?) \| ?")
 
 

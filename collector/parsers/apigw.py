@@ -137,6 +137,13 @@ def _json(text: str, ctx: ParseContext) -> Event:
                      "request, status) nor Traefik (RequestMethod, DownstreamStatus)")
 
 
+def request_line(line: str) -> tuple[str, str]:
+    """(method, target) of an HTTP request line as access logs quote it ("POST /orders
+    HTTP/1.1"); the target is the rest of the line when no protocol ends it."""
+    method, _, rest = line.partition(" ")
+    return method, rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+
+
 def request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
                   status: int | None) -> Event:
     """One request through a gateway: a failure from 400 on, classed by its status."""
@@ -179,8 +186,7 @@ def _seconds_ns(text: str | None) -> int | None:
 # --- NGINX --------------------------------------------------------------------------------
 
 def _nginx(m: re.Match, ctx: ParseContext) -> Event:
-    method, _, rest = m.group("request").partition(" ")
-    path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    method, path = request_line(m.group("request"))
     garbage = not _METHOD.fullmatch(method)  # a TLS handshake or a scanner on the HTTP port
     if garbage:
         method, path = "", "(unreadable request line)"
@@ -254,8 +260,7 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     """A JSON access log line: the keys are chosen by the owner, so each field is looked
     up under the NGINX variable's name and the usual renamings seen in public configs."""
     stamp = _first(doc, "time_iso8601", "@timestamp", "time_local", "timestamp", "time")
-    method, _, rest = (_first(doc, "request") or "").partition(" ")
-    path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    method, path = request_line(_first(doc, "request") or "")
     status = as_int(_first(doc, "status", "http_status"))
     ev = request_event("apigw.nginx", to_ms(stamp, ctx),
                        _first(doc, "request_method", "method") or method,

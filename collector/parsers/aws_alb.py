@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_event
+from collector.parsers.apigw import request_event, request_line
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import as_int, set_label
 from collector.timeparse import to_ms
@@ -59,8 +59,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError("not an Elastic Load Balancing access log line (expected 'type time "
                          "elb client:port target:port ... \"request\" \"user_agent\" ...')")
     f = {k: v for k, v in zip(names, values, strict=False) if v not in ("-", "")}
-    method, _, rest = f.get("request", "").partition(" ")
-    url = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    method, url = request_line(f.get("request", ""))
     ev = request_event(DATASET, to_ms(f.get("time"), ctx), method, _path(url),
                        as_int(f.get("status")))
     set_label(ev, "load_balancer", f.get("elb"))

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_event
+from collector.parsers.apigw import request_event, request_line
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import UUID, as_int, set_label
 from collector.timeparse import to_ms
@@ -66,8 +66,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
                          "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
                          "state conns queues \"request\"')")
-    method, _, rest = m["request"].partition(" ")
-    path = rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
+    method, path = request_line(m["request"])
     status = int(m["status"])
     ev = request_event(DATASET, to_ms(m["time"], ctx), method, path,
                        status if status > 0 else None)

@@ -41,13 +41,12 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if m is None or m["source"] != "wrapper":
         raise ParseError("not a Java Service Wrapper line (expected 'LEVEL | wrapper | "
                          "yyyy/MM/dd HH:mm:ss | message')")
-    level_word = record.text.split("|", 1)[0].strip()
     stamp = m["time"].replace("/", "-", 2)
     ts, estimated = to_ms(stamp, ctx)
     message = record.text[m.end():].strip()
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="generic", service="java-service-wrapper", message=message,
-               level=_LEVELS.get(level_word) or normalize_level(level_word), action="logged")
+               level=_LEVELS.get(m["level"]) or normalize_level(m["level"]), action="logged")
     if _TROUBLE.search(message):
         ev.level, ev.outcome, ev.action = "error", "failure", None
         ev.error_message, ev.error_class = message, "resource"

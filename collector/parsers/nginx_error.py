@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
+from collector.parsers.apigw import request_line
 from collector.parsers.base import ParseContext
 from collector.parsers.fields import head_match, set_label
 from collector.timeparse import civil_to_ms
@@ -72,9 +73,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
 
 def _context(ev: Event, key: str, value: str) -> None:
     if key == "request":
-        method, _, rest = value.partition(" ")
+        method, path = request_line(value)
         set_label(ev, "http_method", method)
-        set_label(ev, "url_path", rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest)
+        set_label(ev, "url_path", path)
     elif key == "client":
         set_label(ev, "client_ip", value)
     elif key == "server":

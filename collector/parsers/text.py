@@ -101,7 +101,7 @@ def detect(line: str) -> bool:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     head = head.rstrip()
-    if head[:1] == "<" or (head[:1].isalpha() and not _STAMP.match(head)):
+    if head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
         ev = _syslog(head, ctx)
     else:
         ev = _application(head, ctx)

@@ -45,6 +45,9 @@ class Redaction:
     cards: bool = True
     emails: bool = True
     fields: tuple[str, ...] = ()
+    # HMAC key of the tokens redacted values become (collector.redaction_key); None: the
+    # state directory's own key file.
+    key: Secret | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,13 +285,13 @@ def _collector(s: Section) -> CollectorSettings:
     except (ZoneInfoNotFoundError, ValueError):
         raise s.error("default_timezone", f"unknown time zone {tz!r}",
                       "use an IANA name like Europe/Berlin or UTC") from None
-    red = s.sub("redaction", ("cards", "emails", "fields"))
+    red = s.sub("redaction", ("cards", "emails", "fields", "key"))
     batch = s.sub("batch", ("max_events", "max_bytes", "flush_interval", "linger"))
     spool = s.sub("spool", ("dir", "max_bytes"))
     return CollectorSettings(
         default_timezone=tz,
         redaction=Redaction(cards=red.flag("cards", True), emails=red.flag("emails", True),
-                            fields=red.str_list("fields")),
+                            fields=red.str_list("fields"), key=red.secret("key")),
         batch=Batch(max_events=batch.number("max_events", 5000, minimum=1),
                     max_bytes=batch.size_bytes("max_bytes", "8MiB", minimum=1024),
                     flush_interval_ms=batch.duration_ms("flush_interval", "1s", minimum_ms=10),

@@ -15,22 +15,29 @@ Decisions worth knowing:
 - Card numbers are replaced only when they pass the Luhn check and start like a real PAN
   (2-6), so order numbers and timestamps survive. Redaction also covers labels and typed
   IDs: an ID is as stored as a message is.
+- A redacted value becomes a token, ``[card:<24 hex>]``, ``[email:<24 hex>]``: the
+  HMAC-SHA256 of the value under the install's key (``collector.redaction_key``), not a fixed
+  mask. A fixed mask made every card-like order number the same ID and merged unrelated
+  messages into one trace; a keyed token keeps equal values equal and different values apart,
+  and without the key nobody can test guesses against it. 24 hex digits are 96 bits: among a
+  billion distinct values the chance that any two share a token is about 6 in 10^12 (birthday
+  bound n^2 / 2^97), while the token stays short enough to read in a trace.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
-from functools import lru_cache
+from functools import lru_cache, partial
 
 from collector.event import LEVELS, Event
-from collector.parsers.base import ParseContext
+from collector.parsers.base import PROCESS_KEY, ParseContext
 
 MAX_MESSAGE = 32 * 1024
 MAX_STACK = 64 * 1024
 REDACTED = "[REDACTED]"
-CARD_MASK = "[REDACTED:card]"
-EMAIL_MASK = "[REDACTED:email]"
+TOKEN_HEX = 24  # see the module docstring for why 96 bits
 
 _LEVELS = {
     "trace": "debug", "debug": "debug", "dbg": "debug", "fine": "debug", "finer": "debug",
@@ -84,23 +91,37 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def _card_sub(m: re.Match) -> str:
+def token(kind: str, value: str, key: bytes) -> str:
+    """``[kind:hex]``: the keyed, non-reversible stand-in for a redacted value."""
+    digest = hmac.new(key, f"{kind}\x1f{value}".encode("utf-8", "surrogatepass"),
+                      hashlib.sha256).hexdigest()
+    return f"[{kind}:{digest[:TOKEN_HEX]}]"
+
+
+def _card_sub(key: bytes, m: re.Match) -> str:
     text = m.group(0)
     start = m.start()
     if start and m.string[start - 1] in "0123456789.":
         return text
     digits = text.replace(" ", "").replace("-", "")
     if 13 <= len(digits) <= 19 and luhn_ok(digits):
-        return CARD_MASK
+        return token("card", digits, key)  # spaced or dashed, one card is one token
     return text
 
 
-def redact_text(text: str, cards: bool = True, emails: bool = True) -> str:
-    """Mask Luhn-valid card numbers and email addresses in free text."""
+def _email_sub(key: bytes, m: re.Match) -> str:
+    # The domain is case-insensitive (RFC 5321), the local part is not.
+    local, _, domain = m.group(0).rpartition("@")
+    return token("email", f"{local}@{domain.lower()}", key)
+
+
+def redact_text(text: str, cards: bool = True, emails: bool = True,
+                key: bytes = PROCESS_KEY) -> str:
+    """Replace Luhn-valid card numbers and email addresses in free text with their tokens."""
     if cards and len(text) >= 13:
-        text = _CARD.sub(_card_sub, text)
+        text = _CARD.sub(partial(_card_sub, key), text)
     if emails and "@" in text:
-        text = _EMAIL.sub(EMAIL_MASK, text)
+        text = _EMAIL.sub(partial(_email_sub, key), text)
     return text
 
 
@@ -130,16 +151,18 @@ def _sensitive(ev: Event, cards: bool, emails: bool) -> bool:
 
 
 def _redact(ev: Event, ctx: ParseContext) -> None:
-    cards, emails = ctx.redact_cards, ctx.redact_emails
+    cards, emails, secret = ctx.redact_cards, ctx.redact_emails, ctx.redact_key
     if (cards or emails) and _sensitive(ev, cards, emails):
-        ev.message = redact_text(ev.message, cards, emails)
+        ev.message = redact_text(ev.message, cards, emails, secret)
         if ev.error_message:
-            ev.error_message = redact_text(ev.error_message, cards, emails)
+            ev.error_message = redact_text(ev.error_message, cards, emails, secret)
         if ev.error_stack_trace:
-            ev.error_stack_trace = redact_text(ev.error_stack_trace, cards, emails)
+            ev.error_stack_trace = redact_text(ev.error_stack_trace, cards, emails, secret)
         for key, value in ev.labels.items():
-            ev.labels[key] = redact_text(value, cards, emails)
-        ev.ids = [redact_text(i, cards, emails) for i in ev.ids]
+            ev.labels[key] = redact_text(value, cards, emails, secret)
+        ev.ids = [redact_text(i, cards, emails, secret) for i in ev.ids]
+        if ev.message_id:  # set by a parser from one of the IDs (X12, EDIFACT)
+            ev.message_id = redact_text(ev.message_id, cards, emails, secret)
     for path in ctx.redact_fields:
         if path.startswith("labels."):
             key = path[len("labels."):]
@@ -148,7 +171,15 @@ def _redact(ev: Event, ctx: ParseContext) -> None:
         elif path in _FIELD_SLOTS and getattr(ev, _FIELD_SLOTS[path]):
             setattr(ev, _FIELD_SLOTS[path], REDACTED)
         elif path == "midwatch.ids":
-            ev.ids = [i.split(":", 1)[0] + ":" + REDACTED for i in ev.ids]
+            # Tokens, not one mask: IDs are what joins messages, a mask would join them all.
+            ev.ids = [_id_token(i, secret) for i in ev.ids]
+            if ev.message_id is not None:
+                ev.message_id = _id_token(ev.message_id, secret)
+
+
+def _id_token(typed: str, key: bytes) -> str:
+    kind, _, value = typed.partition(":")
+    return f"{kind}:{token('redacted', value, key)}"
 
 
 # --- error classification ----------------------------------------------------------------

@@ -79,7 +79,7 @@ def _raw(text: str) -> str:
 def _masked(raw: str, ctx: ParseContext) -> str:
     """Dead letters keep their raw text for diagnosis and are stored: card numbers and emails
     in it are masked as in events, or they would reach the store through the back door."""
-    return _raw(redact_text(raw, ctx.redact_cards, ctx.redact_emails))
+    return _raw(redact_text(raw, ctx.redact_cards, ctx.redact_emails, ctx.redact_key))
 
 
 def _dead(kind: str, detail: str, record: Record, ctx: ParseContext, stats: ParseStats,

@@ -28,6 +28,7 @@ from collector.gcsettings import collect_less
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
+from collector.redaction_key import load_key
 from collector.spool import Spool, SpoolError
 from collector.store.base import Store, StoreError
 from collector.trace_repair import TraceRepair
@@ -53,8 +54,9 @@ class Worker(Protocol):
 def build_inputs(config: Config, metrics: Registry) -> list[Input]:
     inputs: list[Input] = []
     settings = config.collector
+    key = load_key(settings, config.file) if config.inputs else None
     for cfg in config.inputs:
-        ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None))
+        ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None), key)
         if isinstance(cfg, FileInput):
             from collector.inputs.file import FileInput as FileTail
 

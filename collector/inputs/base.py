@@ -84,8 +84,9 @@ def now_ms() -> int:
 
 
 def parse_context(settings: CollectorSettings, edi_own_ids: frozenset[str],
-                  mapping_file: str | None) -> ParseContext:
-    """A fresh context per input: ``now_ms`` is per-source mutable state."""
+                  mapping_file: str | None, redact_key: bytes | None = None) -> ParseContext:
+    """A fresh context per input: ``now_ms`` is per-source mutable state. ``redact_key``:
+    the install's (``collector.redaction_key.load_key``); without it tokens are per process."""
     mapping: dict[str, str] = {}
     if mapping_file:
         from collector.parsers.json_lines import load_mapping
@@ -96,4 +97,5 @@ def parse_context(settings: CollectorSettings, edi_own_ids: frozenset[str],
         tz=ZoneInfo(settings.default_timezone), mapping=mapping, redact_fields=red.fields,
         redact_cards=red.cards, redact_emails=red.emails, now_ms=now_ms(),
         edi_own_ids=edi_own_ids,
+        **({"redact_key": redact_key} if redact_key is not None else {}),
     )

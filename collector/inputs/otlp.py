@@ -87,7 +87,8 @@ def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
         return [normalize(ev, ctx) for ev in events_from_export(obj, ctx)]
     except Exception as exc:  # noqa: BLE001 - one bad request must not stop the receiver
         # The raw request is stored: card numbers and emails in it are masked like events'.
-        raw = redact_text(orjson.dumps(obj).decode()[:65536], ctx.redact_cards, ctx.redact_emails)
+        raw = redact_text(orjson.dumps(obj).decode()[:65536], ctx.redact_cards, ctx.redact_emails,
+                          ctx.redact_key)
         return [DeadLetter(reason=f"parser_crash: otlp: {type(exc).__name__}: {exc}"[:500],
                            source=source, line=0, raw=raw, ingested_ms=ctx.now_ms)]
 

@@ -26,11 +26,14 @@ A parser is a module under ``collector/parsers/`` exposing:
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 
 from collector.event import Event
+
+PROCESS_KEY = secrets.token_bytes(32)
 
 
 class ParseError(ValueError):
@@ -63,3 +66,6 @@ class ParseContext:
     # Our own EDI interchange IDs (ISA06/ISA08, UNB sender/recipient; config: edi.own_ids),
     # which tell inbound from outbound and so which side is the trading partner.
     edi_own_ids: frozenset[str] = frozenset()
+    # HMAC key of redaction tokens (collector.redaction_key). The default is random per
+    # process: tokens then agree within one run only, never reveal the value, never collide.
+    redact_key: bytes = field(default=PROCESS_KEY, repr=False)

@@ -18,6 +18,7 @@ from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
 from collector.parse import parse_stream
 from collector.probes.reading import DATASET as PROBE_DATASET
+from collector.redaction_key import load_key
 from collector.store.base import Store
 from collector.trace import Trace
 from collector.tracequery import duration_text, table
@@ -200,8 +201,9 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
 def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
     """Every file's events; counts dead letters and the broker log lines."""
     events: list[Event] = []
+    key = load_key(config.collector, config.file)
     for path, fmt in formats.items():
-        ctx = parse_context(config.collector, config.edi_own_ids, None)
+        ctx = parse_context(config.collector, config.edi_own_ids, None, key)
         with open(path, "rb") as f:
             # a Kafka record's source is its topic, as the Kafka input hands it over
             source = f"kafka:{Path(path).stem}" if fmt == "kafka-record" else path

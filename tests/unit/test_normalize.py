@@ -31,8 +31,9 @@ def test_levels(raw, level):
 def test_cards_are_luhn_checked_and_emails_masked():
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
     text = "paid 4111-1111-1111-1111 not 4111 1111 1111 1112 by a.b@example.org order 20240301123456"
-    assert redact_text(text) == ("paid [REDACTED:card] not 4111 1111 1111 1112 by "
-                                 "[REDACTED:email] order 20240301123456")
+    card, email = redact_text("4111111111111111"), redact_text("a.b@example.org")
+    assert redact_text(text) == (f"paid {card} not 4111 1111 1111 1112 by "
+                                 f"{email} order 20240301123456")
     assert redact_text(text, cards=False, emails=False) == text
 
 
@@ -40,8 +41,10 @@ def test_redaction_reaches_labels_ids_and_configured_fields():
     e = ev(message="x", labels={"email": "jo@example.com", "ssn": "123-45-6789"},
            ids=["customer:jo@example.com"], partner="ACME")
     normalize(e, ParseContext(redact_fields=("labels.ssn", "midwatch.partner")))
-    assert e.labels["email"] == "[REDACTED:email]" and e.labels["ssn"] == "[REDACTED]"
-    assert e.ids == ["customer:[REDACTED:email]"] and e.partner == "[REDACTED]"
+    email = redact_text("jo@example.com")
+    assert email.startswith("[email:") and e.labels["email"] == email
+    assert e.labels["ssn"] == "[REDACTED]"
+    assert e.ids == [f"customer:{email}"] and e.partner == "[REDACTED]"
 
 
 @pytest.mark.parametrize("fields,expected", [

@@ -30,6 +30,7 @@ from itertools import islice
 from collector.catalog import Catalog
 from collector.event import Event
 from collector.parsers.edi import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL
+from collector.process_names import ProcessNames
 from collector.store.base import ConflictError, Store
 from collector.trace import Hop, Trace
 from collector.tracebuild import (
@@ -98,6 +99,7 @@ class Correlator:
         # Acknowledgements of a whole EDI group or interchange (``ack_scope``) seen by
         # ``process``, applied by the next ``flush`` (they need the store): at most a batch.
         self._fanouts: list[Event] = []
+        self._process_names = ProcessNames()
         self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
                         "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
                         "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0}
@@ -109,6 +111,7 @@ class Correlator:
         trace in memory."""
         now = time.monotonic()
         for ev in events:
+            self._process_names.fill(ev)
             ev.flow, ev.stage = self.catalog.classify(ev)
             links = [i for i in ev.ids if self.catalog.is_link(i)]
             if not links:

@@ -221,14 +221,18 @@ def settle(trace: Trace, flow: Flow) -> None:
     """Status, end and SLA from the hops: the latest hop at a terminal stage decides (so a
     failure retried into a success ends ``completed``), a ``retried`` hop after a terminal
     failure reopens the trace, a dead-lettered message has failed, and ``stuck`` (set by the
-    sweep) holds until a terminal stage is reached."""
+    sweep) holds until a terminal stage is reached.
+
+    A retry that itself reached a terminal stage decides like any other hop there: Boomi's
+    execution record of a successful retry is both ``retried`` (``originalExecutionId``) and
+    the process's completion, and reading it only as a reopening left the trace stuck."""
     trace.sla_ms = flow.sla_ms
     status, ended = None, None
     for h in reversed(trace.hops):
-        if status is None and h.action == "retried":
+        kind = flow.terminal(h.stage)
+        if status is None and h.action == "retried" and kind is None:
             status = "reopened"
             continue
-        kind = flow.terminal(h.stage)
         if kind is None:
             continue
         if kind == "failure" and status == "reopened":

@@ -39,6 +39,9 @@ START = re.compile(
 _TAB_LINE = re.compile(rf"(?:{_TS}\t{_LEVELS}|{_LEVELS}\t{_TS})\t")
 _EXEC_ID = re.compile(r"execution-[0-9a-fA-F-]{36}-\d{4}\.\d{2}\.\d{2}")
 _TOOK = re.compile(r"\bin (\d+(?:\.\d+)?) ?(ms|s)\b")
+# The first step of every process log names the process ("Executing Process Orders to SAP");
+# the LogEvents after it name none (the correlator's ``ProcessNames`` hands the name on).
+_HEADER = re.compile(r"Executing Process (.+)")
 
 # ExecutionRecord.status -> (action, outcome, level)
 _STATUS = {
@@ -117,7 +120,9 @@ def _process_log_xml(text: str, record: Record, ctx: ParseContext) -> list[Event
         set_label(ev, "shape", a.get("shapelabel") or a.get("shapetype"))
         set_label(ev, "shape_info", a.get("shapeextendedinfo"))
         ev.add_id("boomi.exec", a.get("executionid") or exec_id)
-        ev.service = root.get("processName") or a.get("processname")
+        header = _HEADER.fullmatch(message)
+        ev.service = (root.get("processName") or a.get("processname")
+                      or (header.group(1).strip() if header else None))
         ev.host = root.get("atomName")
         out.append(ev)
     return out
@@ -175,6 +180,9 @@ def _tab_line(text: str, record: Record, ctx: ParseContext) -> Event:
     if more:
         message = f"{message}\n{more}"
     ev = _step_event(ctx, time, level, message.strip())
+    header = _HEADER.fullmatch(ev.message)
+    if header:
+        ev.service = header.group(1).strip()
     if ev.level in ("error", "fatal") and more:
         ev.error_stack_trace = more
     set_label(ev, "shape", shape)

@@ -24,7 +24,7 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers import mule_json
+from collector.parsers import apikit, mule_json
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import MAX_LABEL_VALUE, business_field, set_label
 from collector.timeparse import second_ms, to_ms
@@ -52,7 +52,10 @@ START = re.compile(
     r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s"
 )
 
-_APP_IN_THREAD = re.compile(r"\[([\w.-]+)\]\.([\w.-]+?)\.(?:CPU_LITE|CPU_INTENSIVE|BLOCKING|IO)\b")
+# ``[MuleRuntime].uber.03: [app].<flow>.CPU_LITE @5a1b2c3d``: the flow name may hold colons
+# and backslashes (APIkit: ``post:\orders:application\json:order-api-config``), not brackets.
+_APP_IN_THREAD = re.compile(
+    r"(?:^|: )\[([^\[\]\s]+)\]\.([^\[\]]+?)\.(?:CPU_LITE|CPU_INTENSIVE|BLOCKING|IO)\b")
 _BLOCK_FIELD = re.compile(r"(Message|Element|Element DSL|Error type|FlowStack|Payload Type|"
                           r"Payload|Root Exception stack trace)\s*: ?(.*)")
 _EXCEPTION = re.compile(r"^(?:Caused by: )?((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|"
@@ -106,6 +109,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if processor:
         labels["processor"] = processor[:MAX_LABEL_VALUE]
         labels.setdefault("mule_flow", processor.split("/", 1)[0])
+    if ":" in labels.get("mule_flow", ""):
+        apikit.label(ev, labels["mule_flow"])
     body = rest
     if category.endswith("JsonLogger") and message.lstrip().startswith("{"):
         return [_json_logger(ev, message + "\n" + rest, ctx)]

@@ -20,6 +20,7 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
+from collector.parsers import apikit
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import as_int, business_field, elements, set_label
 from collector.timeparse import to_ms
@@ -132,6 +133,8 @@ def apply_doc(ev: Event, doc: dict, ctx: ParseContext) -> None:
     location = doc.get("locationInfo")
     if isinstance(location, dict):
         set_label(ev, "mule_flow", _str(location.get("rootContainer")))
+        if ":" in ev.labels.get("mule_flow", ""):
+            apikit.label(ev, ev.labels["mule_flow"])
         set_label(ev, "mule_component", _str(location.get("component")))
         set_label(ev, "mule_doc_name", _str(location.get("docName") or location.get("doc:name")))
         file_name, line = location.get("fileName"), location.get("lineInFile")

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.catalog import Catalog
 from collector.event import ms_to_iso
 from collector.store.base import Store
 from collector.trace import Trace
+from collector.yamlconf import did_you_mean
 
 # The most traces one reconciliation reads; beyond it the answer says it is partial.
 RECONCILE_LIMIT = 10_000
@@ -45,6 +47,30 @@ class Reconciliation:
                          "last_stage": t.stages[-1] if t.stages else None,
                          "last_seen": ms_to_iso(t.last_seen_ms)} for t in self.missing],
         }
+
+
+class UnknownName(ValueError):
+    """A flow or stage the catalog does not have; the message names the choices."""
+
+
+def check_names(catalog: Catalog, flow: str, stages: dict[str, str]) -> None:
+    """Refuse a flow or stage (``stages``: option -> name) the catalog does not define: a
+    typo would otherwise be answered as "0 reached", or report every message as missing."""
+    if flow not in catalog.flows:
+        known = sorted(catalog.flows)
+        listed = f"the catalog's flows: {', '.join(known)}" if known else "the catalog has none"
+        raise UnknownName(f"--flow {flow}: no such flow in the catalog; {_hint(flow, known)}"
+                          f"{listed}")
+    names = [s.name for s in catalog.flows[flow].stages]
+    for option, stage in stages.items():
+        if stage not in names:
+            raise UnknownName(f"{option} {stage}: flow {flow} has no such stage; "
+                              f"{_hint(stage, names)}its stages: {', '.join(names)}")
+
+
+def _hint(word: str, choices: list[str]) -> str:
+    close = did_you_mean(word, choices)
+    return f"{close} " if close else ""
 
 
 def reconcile(store: Store, flow: str, from_stage: str, to_stage: str,

@@ -58,6 +58,21 @@ class _Fail(Exception):
     pass
 
 
+def _catalog(args: argparse.Namespace):
+    """The flow catalog of the config, to check names against; a reconciliation without one
+    cannot tell a stage from a typo."""
+    from collector.catalog import load_catalog
+
+    path = args.config or os.environ.get(CONFIG_ENV)
+    doc = load(path) if path else None
+    flows = doc.data.get("flows") if doc is not None and isinstance(doc.data, dict) else None
+    if flows is None:
+        raise _Fail("needs the flow catalog to check --flow, --from and --to: pass -c FILE "
+                    f"(or set {CONFIG_ENV}) whose flows: names it, e.g. flows: "
+                    "deploy/flows.example.yaml")
+    return load_catalog(flows, doc, ("flows",))
+
+
 def _store(args: argparse.Namespace) -> Store:
     path = args.config or os.environ.get(CONFIG_ENV)
     if path:
@@ -140,8 +155,14 @@ def traces(args: argparse.Namespace) -> int:
 
 
 def reconcile(args: argparse.Namespace) -> int:
+    from collector.tracequery import UnknownName, check_names, render_reconciliation
     from collector.tracequery import reconcile as compare
-    from collector.tracequery import render_reconciliation
+
+    try:
+        check_names(_catalog(args), args.flow, {"--from": args.from_stage, "--to": args.to_stage})
+    except (ConfigError, _Fail, UnknownName) as exc:
+        print(f"midwatch reconcile: {exc}", file=sys.stderr)
+        return 2
 
     def answer(store: Store) -> int:
         result = compare(store, args.flow, args.from_stage, args.to_stage,

@@ -16,7 +16,8 @@ from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import load
 from midwatch.cli import main
 
-CATALOG = build_catalog(load(Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"))
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"
+CATALOG = build_catalog(load(EXAMPLE))
 NOW = int(time.time() * 1000)
 T0 = NOW - 30 * 60_000
 
@@ -67,7 +68,7 @@ def config(tmp_path_factory) -> str:
     correlator.sweep(NOW)
     store.close()
     cfg = root / "midwatch.yaml"
-    cfg.write_text(f"store:\n  kind: sqlite\n  sqlite: {{path: {db}}}\n")
+    cfg.write_text(f"store:\n  kind: sqlite\n  sqlite: {{path: {db}}}\nflows: {EXAMPLE}\n")
     return str(cfg)
 
 
@@ -141,6 +142,40 @@ def test_reconcile_lists_what_did_not_arrive(capsys, config):
     doc = json.loads(out)
     assert (doc["reached_from"], doc["reached_both"], doc["missing_count"]) == (3, 2, 1)
     assert doc["missing"][0]["ids"] == ["correlation:c3", "order:4713"]
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["--flow", "order-to-cahs", "--from", "api.received", "--to", "erp.posted"],
+     "--flow order-to-cahs: no such flow in the catalog; did you mean 'order-to-cash'?"),
+    (["--flow", "order-to-cash", "--from", "api.received", "--to", "sap.delivered"],
+     "--to sap.delivered: flow order-to-cash has no such stage; did you mean 'api.received'? "
+     "its stages: api.received, mule.failed, "),
+    (["--flow", "order-to-cash", "--from", "api.recieved", "--to", "erp.posted"],
+     "--from api.recieved: flow order-to-cash has no such stage; did you mean 'api.received'?"),
+    (["--flow", "unknown", "--from", "a", "--to", "b"], "the catalog's flows: edi-850-inbound"),
+])
+def test_reconcile_refuses_names_the_catalog_does_not_have(capsys, config, argv, expected):
+    code, out, err = cli(capsys, "reconcile", *argv, "-c", config)
+    assert (code, out) == (2, "") and expected in err
+
+
+def test_reconcile_without_a_catalog_says_how_to_give_one(capsys, tmp_path, monkeypatch):
+    monkeypatch.delenv("MIDWATCH_CONFIG", raising=False)
+    bare = tmp_path / "m.yaml"
+    bare.write_text(f"store:\n  kind: sqlite\n  sqlite: {{path: {tmp_path / 'x.sqlite'}}}\n")
+    code, _, err = cli(capsys, "reconcile", "--flow", "order-to-cash", "--from", "api.received",
+                       "--to", "erp.posted", "-c", str(bare))
+    assert code == 2 and "needs the flow catalog" in err and "-c FILE" in err
+
+
+def test_the_readme_reconcile_example_runs_on_the_example_catalog(capsys, config):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if x.startswith("midwatch reconcile "))
+    argv = line.split("#")[0].split()[1:]
+    argv[argv.index("-c") + 1] = config
+    code, out, err = cli(capsys, *argv)
+    assert code == 0, err
+    assert out.startswith("flow order-to-cash: since ")
 
 
 def test_usage_errors_exit_2(capsys, config, tmp_path, monkeypatch):

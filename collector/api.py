@@ -25,6 +25,7 @@ from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.metrics import CONTENT_TYPE, Registry
 from collector.store.base import Store, StoreError
 from collector.trace import STATUSES, Trace
+from collector.tracequery import MAX_MATCHES, matches_doc
 from collector.yamlconf import parse_duration_ms
 
 log = logging.getLogger("midwatch.api")
@@ -154,10 +155,16 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
     try:
         if route == "trace":
             any_id = urllib.parse.unquote(path[len("/api/traces/"):])
-            trace = api.store.get_trace(any_id)
-            if trace is None:
+            found = api.store.find_traces(any_id, limit=MAX_MATCHES + 1)
+            if not found:
                 raise HttpError(404, f"no trace knows the ID {any_id!r}")
-            return 200, orjson.dumps(trace.to_doc()), "application/json"
+            if len(found) > 1:
+                # 300, not 200 with a list: a client written for one trace must not read
+                # one of several messages as the answer (the bug a shared envelope ID
+                # caused); each match links to its trace_key, which names one trace.
+                return 300, orjson.dumps(matches_doc(any_id, found, full=False)), \
+                    "application/json"
+            return 200, orjson.dumps(found[0].to_doc()), "application/json"
         args = search_args(query, int(time.time() * 1000))
         traces = api.store.search_traces(**args)
     except StoreError as exc:
@@ -210,19 +217,41 @@ OPENAPI: dict = {
             "Trace": {"allOf": [{"$ref": "#/components/schemas/TraceSummary"}, {
                 "type": "object", "properties": {
                     "hops": {"type": "array", "items": {"$ref": "#/components/schemas/Hop"}}}}]},
+            "TraceMatches": {
+                "type": "object", "required": ["id", "count", "truncated", "matches"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "count": {"type": "integer", "minimum": 2, "maximum": MAX_MATCHES},
+                    "truncated": {"type": "boolean",
+                                  "description": f"more than {MAX_MATCHES} traces hold the "
+                                                 "ID; the most recently seen are listed"},
+                    "matches": {"type": "array", "items": {"allOf": [
+                        {"$ref": "#/components/schemas/TraceSummary"},
+                        {"type": "object", "required": ["href"], "properties": {
+                            "href": {"type": "string",
+                                     "description": "/api/traces/{trace_key}: this trace "
+                                                    "alone"}}}]}}}},
         },
     },
     "security": [{"bearer": []}],
     "paths": {
         "/api/traces/{id}": {"get": {
             "summary": "One message journey by any of its IDs",
-            "description": "The ID may be typed (order:4711) or bare (4711), or a trace_key.",
+            "description": "The ID may be typed (order:4711) or bare (4711), or a trace_key. "
+                           "An ID several traces hold (the ISA or GS control number of an "
+                           "interchange carrying several orders, a batch ID) answers 300 "
+                           "with all of them; a trace_key always names one.",
             "parameters": [{"name": "id", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
             "responses": {
                 "200": {"description": "the trace with its hops in time order",
                         "content": {"application/json": {
                             "schema": {"$ref": "#/components/schemas/Trace"}}}},
+                "300": {"description": "several traces hold the ID: their summaries, most "
+                                       "recently seen first, each with the href of its "
+                                       "trace",
+                        "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/TraceMatches"}}}},
                 "401": _ERR, "403": _ERR, "404": _ERR, "503": _ERR}}},
         "/api/traces": {"get": {
             "summary": "Traces, most recently seen first",

@@ -8,6 +8,7 @@ the exact text without a terminal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from collector.catalog import Catalog
 from collector.event import ms_to_iso
@@ -17,6 +18,8 @@ from collector.yamlconf import did_you_mean
 
 # The most traces one reconciliation reads; beyond it the answer says it is partial.
 RECONCILE_LIMIT = 10_000
+# The most traces one ID lookup lists (an envelope ID shared by a whole interchange).
+MAX_MATCHES = 50
 MAX_CELL = 60
 
 
@@ -138,6 +141,31 @@ def render_trace(t: Trace) -> str:
              h.error_message or ""] for h in t.hops]
     hops = table(["TIME", "STAGE", "SERVICE", "PLATFORM", "OUTCOME", "LATENCY", "ERROR"], rows)
     return "\n".join(head) + "\n\n" + hops
+
+
+def matches_doc(any_id: str, traces: list[Trace], *, full: bool) -> dict:
+    """Several traces for one ID (CLI --json and the API's 300 answer): the ID, how many (at
+    most MAX_MATCHES, ``truncated`` beyond), and each trace, whole or as its summary with
+    the link that names it alone."""
+    shown = traces[:MAX_MATCHES]
+    docs = []
+    for t in shown:
+        doc = t.to_doc()
+        if not full:
+            doc.pop("hops")
+            doc["href"] = f"/api/traces/{quote(t.trace_key, safe='')}"
+        docs.append(doc)
+    return {"id": any_id, "count": len(shown), "truncated": len(traces) > MAX_MATCHES,
+            "matches": docs}
+
+
+def render_matches(any_id: str, traces: list[Trace]) -> str:
+    """Every trace an ID belongs to, each in full, after a line saying how many."""
+    shown = traces[:MAX_MATCHES]
+    more = " (the most recently seen; narrow with a typed ID)" \
+        if len(traces) > MAX_MATCHES else ""
+    head = f"{len(shown)} traces have the ID {any_id}{more}:"
+    return "\n\n".join([head, *(render_trace(t) for t in shown)])
 
 
 def render_traces(traces: list[Trace]) -> str:

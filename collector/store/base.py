@@ -140,6 +140,12 @@ class Store(Protocol):
     def get_trace(self, any_id: str) -> Trace | None:
         """By trace_key or any typed ID; a bare ID (``4711``) matches any type."""
 
+    def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
+        """Every trace the ID names, most recently seen first: the trace with that key if
+        there is one, else all holding the typed ID, else all holding the bare value. An
+        envelope ID (the ISA control number of an interchange carrying two orders) belongs
+        to several traces; ``get_trace`` is the first of these."""
+
     def search_traces(
         self,
         *,

@@ -527,8 +527,12 @@ class ElasticsearchStore:
         ]
 
     def get_trace(self, any_id: str) -> Trace | None:
-        """An exact trace_key wins over a typed ID, which wins over a bare one (scores);
-        among equals the most recently seen trace."""
+        found = self.find_traces(any_id, limit=1)
+        return found[0] if found else None
+
+    def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
+        """An exact trace_key wins over a typed ID, which wins over a bare one (scores):
+        only the hits with the best score, most recently seen first."""
         value = any_id.strip()
         should = [
             {"constant_score": {"filter": {"term": {name: value}}, "boost": boost}}
@@ -537,11 +541,12 @@ class ElasticsearchStore:
         resp = self._search(
             self.names.traces,
             query={"bool": {"should": should, "minimum_should_match": 1}},
-            sort=["_score", {"last_seen": "desc"}],
-            size=1, seq_no_primary_term=True,
+            sort=["_score", {"last_seen": "desc"}, {"trace_key": "asc"}],
+            size=limit, seq_no_primary_term=True,
         )
-        found = self._trace_hits(resp)
-        return found[0] if found else None
+        hits = resp["hits"]["hits"]
+        best = hits[0]["sort"][0] if hits else None
+        return self._trace_hits({"hits": {"hits": [h for h in hits if h["sort"][0] == best]}})
 
     def search_traces(
         self,

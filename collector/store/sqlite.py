@@ -231,18 +231,24 @@ class SQLiteStore:
 
     # --- read path -------------------------------------------------------------------
     def get_trace(self, any_id: str) -> Trace | None:
-        """An exact trace_key wins over a typed ID, which wins over a bare one; among equals
-        the most recently seen trace."""
+        found = self.find_traces(any_id, limit=1)
+        return found[0] if found else None
+
+    def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
+        """An exact trace_key wins over a typed ID, which wins over a bare one: only the
+        traces of the best of these kinds of match, most recently seen first."""
         sql = (
-            f"SELECT {_TRACE_COLUMNS} FROM ("
+            "WITH m AS ("
             " SELECT trace_key, 0 AS rank FROM traces WHERE trace_key = :id"
             " UNION ALL SELECT trace_key, 1 FROM trace_ids WHERE id = :id"
-            " UNION ALL SELECT trace_key, 2 FROM trace_ids WHERE bare = :id"
-            ") m JOIN traces t USING (trace_key) ORDER BY m.rank, t.last_seen DESC LIMIT 1"
+            " UNION ALL SELECT trace_key, 2 FROM trace_ids WHERE bare = :id)"
+            f" SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key IN"
+            " (SELECT trace_key FROM m WHERE rank = (SELECT MIN(rank) FROM m))"
+            " ORDER BY t.last_seen DESC, t.trace_key LIMIT :limit"
         )
         with self._read() as db:
-            row = db.execute(sql, {"id": any_id.strip()}).fetchone()
-        return _trace(row) if row else None
+            rows = db.execute(sql, {"id": any_id.strip(), "limit": limit}).fetchall()
+        return [_trace(row) for row in rows]
 
     def search_traces(
         self,

@@ -118,18 +118,23 @@ def _print_json(doc: object) -> None:
 
 
 def trace(args: argparse.Namespace) -> int:
-    from collector.tracequery import render_trace
+    from collector.tracequery import MAX_MATCHES, matches_doc, render_matches, render_trace
 
     def answer(store: Store) -> int:
-        found = store.get_trace(args.id)
-        if found is None:
+        found = store.find_traces(args.id, limit=MAX_MATCHES + 1)
+        if not found:
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "
                   f"order:4711; a bare value matches any type)", file=sys.stderr)
             return 1
-        if args.json:
-            _print_json(found.to_doc())
+        if len(found) > 1:  # an envelope or batch ID: every message it carried
+            if args.json:
+                _print_json(matches_doc(args.id, found, full=True))
+            else:
+                print(render_matches(args.id, found))
+        elif args.json:
+            _print_json(found[0].to_doc())
         else:
-            print(render_trace(found))
+            print(render_trace(found[0]))
         return 0
 
     return _run(args, answer)

@@ -25,8 +25,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="input format; auto detects per file and per line (default: auto)")
     p.add_argument("--mapping", metavar="FILE",
                    help="YAML field mapping for --format json (timestamp, level, ids...)")
-    p.add_argument("--tz", default="UTC", metavar="ZONE",
-                   help="zone for timestamps that carry none, e.g. Europe/Berlin (default: UTC)")
+    p.add_argument("--tz", metavar="ZONE",
+                   help="zone for timestamps that carry none, e.g. Europe/Berlin (default: the "
+                        "config's collector.default_timezone, else UTC)")
+    p.add_argument("--own-id", dest="own_ids", action="append", default=[], metavar="ID",
+                   help="one of our own EDI interchange IDs (ISA06/ISA08, UNB sender or "
+                        "recipient), as edi.own_ids: what we sent is read as sent, the other "
+                        "party as the partner; repeatable")
+    p.add_argument("-c", "--config", metavar="FILE",
+                   help="read edi.own_ids, collector.default_timezone and collector.redaction "
+                        "(with its key, so tokens match the store's) from this config, as "
+                        "`midwatch run` does")
     p.add_argument("files", nargs="+", metavar="FILE", help="files to read; - reads stdin")
     p.set_defaults(func=run)
 
@@ -41,10 +50,12 @@ def _context(args: argparse.Namespace) -> ParseContext:
             parsers.get(args.format)
         except ModuleNotFoundError:
             raise _UsageError(f"--format {args.format}: this parser is not installed") from None
+    base = _from_config(args.config) if args.config else ParseContext()
+    zone = args.tz or (str(base.tz) if args.config else "UTC")
     try:
-        tz = ZoneInfo(args.tz)
+        tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise _UsageError(f"--tz: unknown time zone {args.tz!r} "
+        raise _UsageError(f"--tz: unknown time zone {zone!r} "
                           f"(use an IANA name like Europe/Berlin or UTC)") from None
     mapping: dict[str, str] = {}
     if args.mapping:
@@ -54,7 +65,23 @@ def _context(args: argparse.Namespace) -> ParseContext:
             mapping = load_mapping(args.mapping)
         except ConfigError as exc:
             raise _UsageError(f"--mapping: {exc}") from None
-    return ParseContext(tz=tz, mapping=mapping, now_ms=int(time.time() * 1000))
+    base.tz, base.mapping, base.now_ms = tz, mapping, int(time.time() * 1000)
+    base.edi_own_ids = base.edi_own_ids | frozenset(i.strip() for i in args.own_ids if i.strip())
+    return base
+
+
+def _from_config(path: str) -> ParseContext:
+    """The context ``midwatch run`` gives its inputs, from the config's own settings."""
+    from collector.config import load_config
+    from collector.inputs.base import parse_context
+    from collector.redaction_key import load_key
+
+    try:
+        config = load_config(path)
+        return parse_context(config.collector, config.edi_own_ids, None,
+                             load_key(config.collector, config.file))
+    except ConfigError as exc:
+        raise _UsageError(f"-c: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,8 @@
 """Generic JSON lines, for every source without a parser of its own.
 
 Without a mapping the usual names are tried (``@timestamp``/``timestamp``/``time``/``ts``,
-``level``/``severity``, ``message``/``msg``, ``correlationId``/``traceId``/``orderId``...).
+``level``/``severity``, ``message``/``msg``, ``action``, ``outcome``/``status``/``result``,
+``correlationId``/``traceId``/``orderId``...).
 With ``--mapping FILE`` (YAML) a team says where its fields are::
 
     timestamp: event_time            # dotted paths reach into nested objects
@@ -59,6 +60,10 @@ _DEFAULTS = {
     "span_id": ("span.id", "spanId", "span_id"),
     "error_type": ("error.type", "exception.type", "error_type"),
     "error_message": ("error.message", "exception.message", "error_message"),
+    # What happened and how it ended, as services log it at the top level (ECS nests them
+    # under event.*): without these a catalog's `action:`/`outcome:` never matched JSON logs.
+    "action": ("action", "event.action"),
+    "outcome": ("outcome", "event.outcome", "status", "result"),
 }
 _DEFAULT_ID_FIELDS = ("correlationId", "correlation_id", "x-correlation-id", "X-Correlation-ID",
                       "requestId", "request_id", "orderId", "order_id", "invoiceId",

@@ -20,7 +20,7 @@ import secrets
 from pathlib import Path
 
 from collector.config import CollectorSettings
-from collector.yamlconf import ConfigError, Secret
+from collector.yamlconf import ConfigError, Secret, make_secret
 
 KEY_FILE = "redaction.key"
 KEY_BYTES = 32
@@ -36,42 +36,55 @@ class RedactionKeyError(ValueError):
 def from_secret(secret: Secret) -> bytes:
     value = secret.reveal().strip()
     if len(value) < MIN_SECRET_CHARS:
-        raise RedactionKeyError(f"collector.redaction.key ({secret.origin}) is {len(value)} characters; "
-                        f"use at least {MIN_SECRET_CHARS} random ones, e.g. "
-                        "python3 -c 'import secrets; print(secrets.token_hex(32))'")
+        raise RedactionKeyError(
+            f"collector.redaction.key ({secret.origin}) is {len(value)} characters; use at "
+            f"least {MIN_SECRET_CHARS} random ones, e.g. "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'")
     return value.encode()
 
 
 def from_state_dir(state_dir: str | Path) -> bytes:
-    """The install's key file, created on first use. Created with O_EXCL so two processes
-    starting together agree on one key (the loser reads the winner's)."""
+    """The install's key file, created on first use: written whole to a private temporary
+    file, then linked into place, which fails if another process got there first; so two
+    processes starting together agree on one key and nobody reads a half-written one."""
     path = Path(state_dir) / KEY_FILE
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(KEY_BYTES) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+        if not path.exists():
+            _create(path)
         text = path.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as exc:
-        raise RedactionKeyError(f"{path}: cannot read or create the redaction key: "
-                        f"{getattr(exc, 'strerror', None) or exc} (check collector.state_dir "
-                        "and its permissions)") from None
+        raise RedactionKeyError(
+            f"{path}: cannot read or create the redaction key: "
+            f"{getattr(exc, 'strerror', None) or exc} (check collector.state_dir and its "
+            "permissions)") from None
     try:
         key = bytes.fromhex(text)
     except ValueError:
         key = b""
     if len(key) < 16:
         # A file that is empty or not hex: a write cut short by a crash, or a hand edit.
-        raise RedactionKeyError(f"{path}: not a redaction key (expected {KEY_BYTES * 2} hex digits); "
-                        "restore it from a backup, or delete it to start a new key (see "
-                        "SECURITY.md, 'Rotating the redaction key')")
+        raise RedactionKeyError(f"{path}: not a redaction key (expected {KEY_BYTES * 2} hex "
+                                "digits); restore it from a backup, or delete it to start a new "
+                                "key (SECURITY.md, 'Redaction key')")
+    make_secret(text, f"file:{path}")  # masked like any secret should it ever reach output
     return key
+
+
+def _create(path: Path) -> None:
+    tmp = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(KEY_BYTES) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it meanwhile: its key is the install's
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_key(settings: CollectorSettings, config_file: str) -> bytes:

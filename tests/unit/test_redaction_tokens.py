@@ -136,3 +136,11 @@ def test_a_key_written_literally_in_yaml_is_refused():
 
     with pytest.raises(ConfigError, match="secrets must not be written in YAML"):
         config_from_doc(loads("collector: {redaction: {key: " + "k" * 40 + "}}\n", "m.yaml"))
+
+
+def test_collectors_starting_together_agree_on_one_key(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(8) as pool:
+        keys = set(pool.map(lambda _: from_state_dir(tmp_path / "var"), range(32)))
+    assert len(keys) == 1 and os.listdir(tmp_path / "var") == [KEY_FILE]

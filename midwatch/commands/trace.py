@@ -117,11 +117,28 @@ def _print_json(doc: object) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
+def _stored_form(args: argparse.Namespace) -> str:
+    """The ID as the store holds it: a card number or e-mail address was replaced by its
+    token before storage (collector.normalize), so it is looked up by the token the
+    config's redaction key gives it (without a config, as typed)."""
+    from collector.normalize import redact_text
+
+    path = args.config or os.environ.get(CONFIG_ENV)
+    if not path or redact_text(args.id) == args.id:
+        return args.id
+    from collector.config import load_config
+    from collector.redaction_key import load_key
+
+    config = load_config(path)
+    red = config.collector.redaction
+    return redact_text(args.id, red.cards, red.emails, load_key(config.collector, config.file))
+
+
 def trace(args: argparse.Namespace) -> int:
     from collector.tracequery import MAX_MATCHES, matches_doc, render_matches, render_trace
 
     def answer(store: Store) -> int:
-        found = store.find_traces(args.id, limit=MAX_MATCHES + 1)
+        found = store.find_traces(_stored_form(args), limit=MAX_MATCHES + 1)
         if not found:
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "
                   f"order:4711; a bare value matches any type)", file=sys.stderr)

@@ -144,3 +144,28 @@ def test_collectors_starting_together_agree_on_one_key(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         keys = set(pool.map(lambda _: from_state_dir(tmp_path / "var"), range(32)))
     assert len(keys) == 1 and os.listdir(tmp_path / "var") == [KEY_FILE]
+
+
+def test_trace_finds_a_redacted_id_by_the_value_people_know(tmp_path, capsys):
+    """The analyst has the order number; the store holds its token: ``midwatch trace``
+    tokenizes the ID with the config's key before looking it up."""
+    from midwatch.cli import main
+
+    config = tmp_path / "midwatch.yaml"
+    config.write_text(f"store:\n  kind: sqlite\n  sqlite: {{path: {tmp_path / 'm.sqlite'}}}\n"
+                      f"collector:\n  state_dir: {tmp_path / 'var'}\n")
+    key = from_state_dir(tmp_path / "var")
+    events = _parse(DATA / "card-like-ids.jsonl", ParseContext(now_ms=1, redact_key=key))
+    store = SQLiteStore(tmp_path / "m.sqlite")
+    store.setup()
+    correlator = Correlator(empty_catalog(), store)
+    correlator.process(events)
+    store.write_events(events)
+    correlator.flush()
+    store.close()
+    for typed in ("order:5500000000000004", "5500 0000 0000 0004", "correlation:john.roe@example.com"):
+        assert main(["trace", typed, "-c", str(config)]) == 0, typed
+        out = capsys.readouterr().out
+        assert out.startswith("trace     ") and "status    failed" in out
+        assert "5500000000000004" not in out and "john.roe" not in out
+    assert main(["trace", "order:4111111111111111", "-c", str(config)]) == 1

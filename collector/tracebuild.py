@@ -70,7 +70,9 @@ def new_trace(key: str, hop: Hop, flow: str | None, partner: str | None) -> Trac
 def retries(hops: Iterable[Hop]) -> int:
     """Retries seen in these hops. A retry shows as an explicit ``retried`` event, or as the
     same step (stage and action) happening again; platforms that log both describe one retry
-    twice, so per stage the larger of the two counts is taken.
+    twice, so per stage the larger of the two counts is taken. Plain log lines (``logged``)
+    at one stage are not steps repeated: a Boomi process log writes one per shape, a Mule
+    flow one per logger, and counting them made every such trace a retry storm.
 
     Plain dicts filled only when something repeats: this runs twice per added hop, and most
     traces never retry."""
@@ -80,7 +82,7 @@ def retries(hops: Iterable[Hop]) -> int:
     for h in hops:
         if h.action == "retried":
             markers[h.stage] = markers.get(h.stage, 0) + 1
-        elif h.stage is not None:
+        elif h.stage is not None and h.action != "logged":
             step = (h.stage, h.action)
             if step in seen:
                 repeats[h.stage] = repeats.get(h.stage, 0) + 1

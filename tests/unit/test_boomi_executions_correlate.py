@@ -59,6 +59,25 @@ def test_names_are_bounded_and_never_cross_executions():
     assert (lost.service, kept.service, other.service) == (None, "P2", None)
 
 
+def test_the_steps_of_one_execution_are_not_retries(tmp_path):
+    """Four LogEvents of one successful execution at one stage: plain log lines, 0 retries
+    (the same step repeated counted 3 before the steps had a stage to repeat)."""
+    steps = _events(BARE_LOG)
+    catalog = load_catalog({"flows": [{"name": "five-min", "stages": [
+        {"name": "boomi.ran", "terminal": "success",
+         "match": {"platform": "boomi", "process": "5 min process"}}]}]})
+    store = SQLiteStore(tmp_path / "m.sqlite")
+    store.setup()
+    try:
+        correlator = Correlator(catalog, store)
+        correlator.process(steps)
+        correlator.flush()
+        (trace,) = store.search_traces()
+        assert (trace.hop_count, trace.retry_count, trace.status) == (4, 0, "completed")
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("order", ["log first", "records first"])
 def test_failed_then_retried_execution_completes_and_every_step_matches(tmp_path, order):
     log, records = _events(FAILED_LOG), _events(RECORDS)

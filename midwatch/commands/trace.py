@@ -138,16 +138,17 @@ def trace(args: argparse.Namespace) -> int:
     from collector.tracequery import MAX_MATCHES, matches_doc, render_matches, render_trace
 
     def answer(store: Store) -> int:
-        found = store.find_traces(_stored_form(args), limit=MAX_MATCHES + 1)
+        wanted = _stored_form(args)
+        found = store.find_traces(wanted, limit=MAX_MATCHES + 1)
         if not found:
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "
                   f"order:4711; a bare value matches any type)", file=sys.stderr)
             return 1
         if len(found) > 1:  # an envelope or batch ID: every message it carried
             if args.json:
-                _print_json(matches_doc(args.id, found, full=True))
+                _print_json(matches_doc(wanted, found, full=True))
             else:
-                print(render_matches(args.id, found))
+                print(render_matches(wanted, found))
         elif args.json:
             _print_json(found[0].to_doc())
         else:

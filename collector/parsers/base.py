@@ -63,3 +63,11 @@ class ParseContext:
     # Our own EDI interchange IDs (ISA06/ISA08, UNB sender/recipient; config: edi.own_ids),
     # which tell inbound from outbound and so which side is the trading partner.
     edi_own_ids: frozenset[str] = frozenset()
+    # The access log's own layout (config: inputs[].log_format): an NGINX ``log_format``,
+    # Apache ``LogFormat``, HAProxy ``log-format`` or Envoy format string, read by the
+    # apigw, haproxy and envoy parsers instead of the layouts they know
+    # (``collector.parsers.logformat``).
+    log_format: str | None = None
+    # Order of a slashed date with a two-digit year at the start of a text line
+    # (config: inputs[].date_order): ``ymd`` is Spark's and Hadoop's ``yy/MM/dd``.
+    date_order: str = "ymd"

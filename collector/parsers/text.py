@@ -8,7 +8,9 @@ dead-letter index; now they are searchable events (dataset ``generic.text`` or
 A record starts with a timestamp at the start of a line (``2024-03-01 10:00:00,123``, ISO 8601
 with ``T`` and zone, ``2024/03/01 10:00:00``, ``01-Mar-2024 10:00:00.123``, each optionally
 in brackets; Logback's default ``10:00:00.123 [thread] LEVEL``, whose day is the day it is
-read, or the day before for a time later than that) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
+read, or the day before for a time later than that; Spark's and Hadoop's ``17/06/09 20:10:40
+INFO`` and HDFS's ``081109 203615 148 INFO``, taken only with the level word after them, the
+date in the input's ``date_order``, yy/MM/dd unless told) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
 ``<34>1 2024-03-01T10:00:00Z host app pid msgid -``). Lines without one continue the record
 before them: a stack trace gives the error type and message, other lines extend the message.
 
@@ -49,10 +51,18 @@ _BSD = r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}"
 # taken only with the thread and level after it, since a bare time starts many other lines.
 _CLOCK = r"\d{2}:\d{2}:\d{2}[.,]\d{3}"
 _LOGBACK_DEFAULT = rf"{_CLOCK} \[[^\]]*\] +(?:TRACE|DEBUG|INFO|WARN|ERROR)\b"
+# Spark's and Hadoop's log4j default "%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m" and HDFS's
+# "yyMMdd HHmmss <thread> LEVEL logger: message": a two-digit year is ambiguous alone, so the
+# date is taken only with a level word right after it (the order is the input's date_order).
+_SHORT_DATE = r"\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"
+_COMPACT_DATE = r"\d{6} \d{6}"
+_BIG_DATA = (rf"(?:{_SHORT_DATE} |{_COMPACT_DATE} (?:\d+ )?)"
+             r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\b")
 START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
-                   rf"{_LOGBACK_DEFAULT}")
+                   rf"{_LOGBACK_DEFAULT}|{_BIG_DATA}")
 
-_STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)")
+_STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)|"
+                    rf"(?P<short>{_SHORT_DATE}) |(?P<compact>{_COMPACT_DATE}) (?:(?P<pid>\d+) )?")
 _RFC5424 = re.compile(
     rf"<(?P<pri>\d{{1,3}})>1 (?P<ts>{_ISO}|-) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) "
     r"(?P<msgid>\S+) (?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$")
@@ -129,7 +139,12 @@ def _application(head: str, ctx: ParseContext) -> Event:
     m = _STAMP.match(head)
     if m is None:
         raise ParseError(_NOT_MINE, field="@timestamp")
-    ts, estimated = to_ms(_readable(m["ts"]), ctx) if m["ts"] else _clock_ms(m["clock"], ctx)
+    if m["ts"]:
+        ts, estimated = to_ms(_readable(m["ts"]), ctx)
+    elif m["clock"]:
+        ts, estimated = _clock_ms(m["clock"], ctx)
+    else:
+        ts, estimated = _two_digit_year_ms(m["short"] or m["compact"], ctx)
     body = head[m.end():]
     level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
@@ -159,7 +174,7 @@ def _application(head: str, ctx: ParseContext) -> Event:
         logger = before.strip(" -")
         set_label(ev, "logger", logger if logger and " " not in logger else None)
         ev.message = _LEADING_SEPARATORS.sub("", tail).strip()
-    set_label(ev, "thread", thread.strip() if thread else None)
+    set_label(ev, "thread", thread.strip() if thread else m["pid"])
     return ev
 
 
@@ -182,6 +197,21 @@ def _clock_ms(clock: str, ctx: ParseContext) -> tuple[int, bool]:
     if ms is None:
         return to_ms(None, ctx)
     return (ms - 86_400_000 if ms > ctx.now_ms + _CLOCK_SKEW_MS else ms), False
+
+
+_DATE_ORDERS = {"ymd": (0, 1, 2), "dmy": (2, 1, 0), "mdy": (2, 0, 1)}
+
+
+def _two_digit_year_ms(stamp: str, ctx: ParseContext) -> tuple[int, bool]:
+    """``17/06/09 20:10:40`` (fields in ``ctx.date_order``, Spark's yy/MM/dd by default) or
+    HDFS's ``170609 201040``; years 69-99 are the 1900s, as POSIX ``%y`` reads them."""
+    date, clock = stamp.split(" ")
+    parts = date.split("/") if "/" in date else [date[0:2], date[2:4], date[4:6]]
+    y, mo, d = (int(parts[i]) for i in _DATE_ORDERS.get(ctx.date_order, (0, 1, 2)))
+    digits = clock.replace(":", "")
+    ms = civil_to_ms(y + (1900 if y >= 69 else 2000), mo, d, int(digits[0:2]),
+                     int(digits[2:4]), int(digits[4:6]), 0, None, ctx.tz)
+    return to_ms(None, ctx) if ms is None else (ms, False)
 
 
 def _readable(stamp: str) -> str:

@@ -154,3 +154,53 @@ def test_logback_default_layout_takes_the_day_it_is_read():
     assert late.timestamp_ms == iso_to_ms("2024-03-07T23:59:59Z")
     assert text.detect("10:00:00.123 [main] INFO  c.e.orders.App - started")
     assert not text.detect("10:00:00.123 something else")
+
+
+def test_spark_and_hadoop_two_digit_year_layouts(parse_data):
+    """Spark's log4j default ``%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m`` and HDFS's ``yyMMdd
+    HHmmss thread LEVEL``: read with their own dates, not dead-lettered or stamped now."""
+    events, dead = parse_data("auto", "text/spark-executor.log")
+    assert dead == []
+    registered, native, failed, hdfs = events
+    assert registered.timestamp_ms == iso_to_ms("2017-06-09T20:10:40Z")
+    assert registered.labels == {"logger": "executor.CoarseGrainedExecutorBackend"}
+    assert registered.message == "Registered signal handlers for [TERM, HUP, INT]"
+    assert (native.level, native.labels["logger"]) == ("warn", "NativeCodeLoader")
+    assert failed.timestamp_ms == iso_to_ms("2017-06-09T20:11:11Z")
+    assert failed.error_type == "java.io.FileNotFoundException"
+    assert hdfs.timestamp_ms == iso_to_ms("2008-11-09T20:36:15Z")
+    assert hdfs.labels == {"logger": "dfs.DataNode$PacketResponder", "thread": "148"}
+    assert not any(e.timestamp_estimated for e in events)
+
+
+@pytest.mark.parametrize("order, iso", [("ymd", "2017-06-09T20:10:40Z"),
+                                         ("dmy", "2009-06-17T20:10:40Z"),
+                                         ("mdy", "2009-06-17T20:10:40Z")])
+def test_date_order_settles_a_two_digit_year(order, iso):
+    line = ("17/06/09 20:10:40 INFO Executor: done" if order != "mdy"
+            else "06/17/09 20:10:40 INFO Executor: done")
+    (ev,) = text.parse(Record(text=line), ParseContext(date_order=order))
+    assert ev.timestamp_ms == iso_to_ms(iso)
+
+
+def test_a_bare_two_digit_year_date_is_not_a_record_start():
+    assert not text.detect("17/06/09 20:10:40 something without a level")
+    assert not text.detect("081109 203615 a line of numbers")
+
+
+@pytest.mark.parametrize("stamp, now, iso", [
+    # Four days ahead of the reading: written last December, not in four days.
+    ("Dec 10 06:55:46", "2026-12-06T18:23:00Z", "2025-12-10T06:55:46Z"),
+    ("Dec  6 10:00:00", "2026-12-06T18:23:00Z", "2026-12-06T10:00:00Z"),
+    # A sender's clock (or zone) a few hours ahead is still today.
+    ("Dec  6 22:00:00", "2026-12-06T18:23:00Z", "2026-12-06T22:00:00Z"),
+    ("Dec 31 23:59:59", "2027-01-01T00:00:10Z", "2026-12-31T23:59:59Z"),
+    ("Jan  1 00:00:05", "2027-01-01T00:00:10Z", "2027-01-01T00:00:05Z"),
+    # Feb 29 is the latest leap year's.
+    ("Feb 29 12:00:00", "2026-12-06T18:23:00Z", "2024-02-29T12:00:00Z"),
+])
+def test_year_less_syslog_never_lands_in_the_future(stamp, now, iso):
+    line = f"{stamp} LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186"
+    (ev,) = text.parse(Record(text=line), ParseContext(now_ms=iso_to_ms(now)))
+    assert ev.timestamp_ms == iso_to_ms(iso)
+    assert not ev.timestamp_estimated

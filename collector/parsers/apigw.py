@@ -53,12 +53,17 @@ _STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: 
 # characters between escapes: the same matches as ``(?:[^"\\]|\\.)*`` at less than half the
 # cost, which counts because every NGINX line is matched twice (detection, then parsing).
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
+# The virtual host may come first (``$host $remote_addr - ...``, Apache's ``vhost_combined``
+# ``%v:%p %h %l %u``) or quoted before the request; the status is ``-`` when no response was
+# sent (Traefik).
 _COMBINED = re.compile(
-    rf'(?P<addr>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] (?:"(?P<vhost>[\w.:-]+)" )?'
+    rf'(?:(?P<server>[\w.-]++(?::\d+)?) (?=\S++ \S++ \S++ \[))?'
+    rf'(?P<addr>\S++) \S++ (?P<user>\S++) \[(?P<time>[^\]]+)\] (?:"(?P<vhost>[\w.:-]+)" )?'
     rf'"(?P<request>{_QUOTED})" '
-    rf'(?P<status>\d{{3}}) (?P<bytes>\d+|-)(?: "(?P<referer>{_QUOTED})" '
+    rf'(?P<status>\d{{3}}|-) (?P<bytes>\d+|-)(?: "(?P<referer>{_QUOTED})" '
     rf'"(?P<agent>{_QUOTED})")?(?P<rest>.*)$')
-_PAIR = re.compile(rf'([\w.-]+)=("{_QUOTED}"|\S+)')
+# "key=value", and Kong's "kong_request_id: "..."" (its nginx template's kong_log_format).
+_PAIR = re.compile(rf'([\w.-]+)(?:=|: )("{_QUOTED}"|\S+)')
 _TOKEN = re.compile(rf'"({_QUOTED})"|(\S+)')
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
@@ -76,6 +81,7 @@ _PAIR_KEYS = {
     "upstream_response_time": "upstream_time", "request_id": "request_id", "rid": "request_id",
     "req_id": "request_id", "cid": "correlation", "correlation_id": "correlation",
     "x_correlation_id": "correlation", "traceparent": "traceparent",
+    "kong_request_id": "request_id",
 }
 
 
@@ -191,10 +197,15 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     if garbage:
         method, path = "", "(unreadable request line)"
     ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
-                       int(m.group("status")))
+                       as_int(m.group("status")))
     if garbage:
         set_label(ev, "request_line", m.group("request"))
     set_label(ev, "client_ip", m.group("addr"))
+    server = m.group("server")
+    if server:
+        host, _, port = server.partition(":")
+        set_label(ev, "vhost", host)
+        set_label(ev, "server_port", port)
     set_label(ev, "vhost", m.group("vhost"))  # log formats that put "$host" before the request
     if m.group("user") != "-":
         set_label(ev, "user", m.group("user"))
@@ -203,8 +214,8 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     traefik = _TRAEFIK_TAIL.fullmatch(m.group("rest"))
     if traefik:
         ev.dataset = "apigw.traefik"
-        set_label(ev, "router", traefik.group(1))
-        set_label(ev, "upstream_addr", traefik.group(2))
+        set_label(ev, "router", _first({"v": traefik.group(1)}, "v"))
+        set_label(ev, "upstream_addr", _first({"v": traefik.group(2)}, "v"))
         ev.duration_ns = int(traefik.group(3)) * 1_000_000
         return ev
     values = _extensions(m.group("rest"))
@@ -221,7 +232,7 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
 def _extensions(rest: str) -> dict[str, str]:
     """Whatever follows the combined fields, named by key or recognized by shape."""
     values: dict[str, str] = {}
-    if "=" in rest:
+    if "=" in rest or ": " in rest:
         for key, value in _PAIR.findall(rest):
             name = _PAIR_KEYS.get(key.lower())
             if name:

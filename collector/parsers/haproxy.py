@@ -18,6 +18,11 @@ is a timeout, a server that refused or broke the connection (``S``, ``D``: serve
 is connectivity, a resource shortage (``R``) is resource. Captured request header values
 shaped like a UUID are taken as correlation IDs, since that is what a ``capture request
 header X-Correlation-ID`` records; all of them are kept as ``labels.captured_headers``.
+
+A ``log-format`` that adds fields to this layout (``%[capture.req.hdr(0)]`` or
+``%[req.hdr(host)]`` after the backend/server, a unique ID before the request) is still read:
+up to four extra fields there, a host name as ``labels.vhost``. Any other layout is read from
+the input's own ``log_format`` (``collector.parsers.logformat``).
 """
 
 from __future__ import annotations
@@ -37,12 +42,14 @@ START = None
 _LOG = re.compile(
     r"(?:(?P<prefix>.*?)\bhaproxy(?:\[\d+\]:| \d+ - - | - - - )\s*)?"
     r"(?P<client>[\w.:\[\]-]+?):\d+ \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] "
-    r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) "
+    r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) (?P<extra>(?:\S+ ){0,4}?)"
     r"(?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) \+?(?P<bytes>\d+) "
     r"\S+ \S+ (?P<state>[\w-]{4}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)"
-    r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})? "
+    r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})?"
+    r"(?P<extra_tail>(?: [^\"\s]\S*){0,4}?) "
     r"\"(?P<request>[^\"]*)\"?\s*$")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
+_HOST = re.compile(r"(?=[\w.-]*[A-Za-z])[\w-]+(?:\.[\w-]+)+(?::\d+)?")
 _WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
         "R": "resource"}
 # The termination state in words, for the error message (HAProxy's "Session state at
@@ -90,10 +97,27 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         for value in headers.split("|"):
             if UUID.fullmatch(value.strip()):
                 ev.add_id("correlation", value.strip())
+    _extra_fields(ev, f"{m['extra']} {m['extra_tail']}".split())
     if m["prefix"]:
         host = _SYSLOG_HOST.match(m["prefix"])
         ev.host = host["host"] if host else None
     return [ev]
+
+
+def _extra_fields(ev: Event, fields: list[str]) -> None:
+    """Fields a ``log-format`` adds to the httplog layout (after the server or before the
+    request): a host name is the virtual host, a UUID a correlation ID, the rest is kept."""
+    kept = []
+    for value in fields:
+        if value == "-":
+            continue
+        if UUID.fullmatch(value):
+            ev.add_id("correlation", value)
+        elif _HOST.fullmatch(value) and "vhost" not in ev.labels:
+            set_label(ev, "vhost", value)
+        else:
+            kept.append(value)
+    set_label(ev, "log_fields", " ".join(kept))
 
 
 def _timers(ev: Event, timers: str) -> None:

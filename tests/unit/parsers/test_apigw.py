@@ -214,3 +214,22 @@ def test_traefik_json_and_common_log_format(parse_data):
     assert (created.dataset, created.message) == ("apigw.traefik", "POST /api/orders 201")
     assert created.duration_ns == 12_000_000
     assert created.labels["upstream_addr"] == "http://172.18.0.5:8080"
+
+
+def test_common_layouts_beyond_combined(parse_data):
+    """The host first (NGINX, Apache ``vhost_combined``), Traefik's ``-`` status for a
+    request nobody answered, and Kong's default ``kong_request_id: "..."``: all read."""
+    events, dead = parse_data("auto", "apigw/layouts.log")
+    assert dead == []
+    vhost, apache, traefik, kong = events
+    assert vhost.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z")
+    assert vhost.labels["vhost"] == "api.example.com"
+    assert vhost.labels["client_ip"] == "10.20.1.15"
+    assert vhost.duration_ns == 46_000_000 and vhost.labels["upstream_ms"] == "44"
+    assert (apache.labels["vhost"], apache.labels["server_port"]) == ("www.example.com", "443")
+    assert apache.labels["client_ip"] == "192.0.2.10" and apache.payload_bytes == 2326
+    assert traefik.dataset == "apigw.traefik" and traefik.message == "GET /api/orders -"
+    assert "http_status" not in traefik.labels and traefik.outcome == "unknown"
+    assert "upstream_addr" not in traefik.labels and traefik.payload_bytes is None
+    assert kong.ids == ["http.request:3c1ea0f7a04f6c56d9b1ac2b9ad4ef3d"]
+    assert not any(e.timestamp_estimated for e in events)

@@ -40,3 +40,18 @@ def test_not_an_haproxy_line():
     with pytest.raises(ParseError, match="not an HAProxy HTTP log line"):
         haproxy.parse(Record(text="Mar  1 10:00:00 lb1 haproxy[1]: Proxy www started."),
                       ParseContext())
+
+
+def test_log_format_with_fields_added_to_httplog(parse_data):
+    """A ``log-format`` adding the Host header after the backend and a unique ID before the
+    request: still HAProxy (the request's own time and status), not generic syslog."""
+    events, dead = parse_data("auto", "haproxy/log-format-host.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.haproxy"}
+    ok, timeout = events
+    assert ok.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert ok.labels["http_status"] == "200" and ok.labels["vhost"] == "api.example.com"
+    assert ok.labels["server"] == "app1" and ok.host == "lb1"
+    assert "log_fields" not in ok.labels
+    assert (timeout.outcome, timeout.error_class) == ("failure", "timeout")
+    assert timeout.ids == ["correlation:0c6b1d2e-3f40-4c1e-9a57-6f1c2a9e2f4b"]

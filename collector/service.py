@@ -55,6 +55,8 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
     settings = config.collector
     for cfg in config.inputs:
         ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None))
+        ctx.log_format = getattr(cfg, "log_format", None)
+        ctx.date_order = getattr(cfg, "date_order", "ymd")
         if isinstance(cfg, FileInput):
             from collector.inputs.file import FileInput as FileTail
 

@@ -39,8 +39,9 @@ import re
 import orjson
 
 from collector.event import Event, Record
+from collector.parsers import logformat
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import UUID, as_int, set_label
+from collector.parsers.fields import UUID, as_int, id_kind, set_label
 from collector.timeparse import to_ms
 
 NAME = "apigw"
@@ -109,6 +110,9 @@ def _json_detect(line: str) -> bool:
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.strip()
+    if ctx.log_format and not text.startswith("{"):
+        dialect = logformat.dialect_for(NAME, ctx.log_format)
+        return [access_event(f"apigw.{dialect}", own_layout(text, ctx, dialect), ctx)]
     prefix = _EXPORT_PREFIX.match(text) if text[:1].isdigit() else None
     if prefix is not None:
         ev = _json(text[prefix.end():], ctx)
@@ -187,6 +191,75 @@ def _seconds_ns(text: str | None) -> int | None:
         return int(sum(float(p) for p in text.replace(":", ",").split(",") if p.strip()) * 1e9)
     except ValueError:
         return None
+
+
+# --- the input's own log_format -----------------------------------------------------------
+
+def own_layout(line: str, ctx: ParseContext, dialect: str) -> dict[str, str]:
+    """The fields of a line written with the input's ``log_format``; ParseError for a line
+    written otherwise, naming the format it was read with."""
+    values = logformat.compile_format(ctx.log_format or "", dialect).read(line)
+    if values is None:
+        raise ParseError(f"the line does not match the input's log_format ({dialect}) "
+                         f"{ctx.log_format!r}: check that the format is the one the proxy "
+                         f"writes this file with", field="log_format")
+    return values
+
+
+_DURATION_UNITS = (("duration_s", 1e9), ("duration_ms", 1e6), ("duration_us", 1e3))
+
+
+def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
+    """One request from the fields of a format string (``collector.parsers.logformat``):
+    the same event the built-in layouts give, whatever order the owner chose."""
+    method, path = request_line(v.get("request", ""))
+    status = as_int(v.get("status"))
+    stamp = v.get("time")
+    ts = to_ms(stamp, ctx) if stamp else (ctx.now_ms, True)
+    ev = request_event(dataset, ts, v.get("method") or method, v.get("path") or path,
+                       status if status and status > 0 else None)
+    for key in ("client", "user", "vhost", "agent", "forwarded_for", "upstream_addr",
+                "frontend", "backend", "server", "termination_state", "upstream_cluster",
+                "route"):
+        set_label(ev, "client_ip" if key == "client" else "user_agent" if key == "agent"
+                  else key, v.get(key))
+    ev.service = v.get("backend")
+    ev.payload_bytes = as_int(v.get("bytes"))
+    set_label(ev, "request_bytes", as_int(v.get("request_bytes")))
+    duration = next((float(v[k]) * unit for k, unit in _DURATION_UNITS
+                     if k in v and _number(v[k])), None)
+    ev.duration_ns = int(duration) if duration is not None and duration >= 0 else None
+    upstream = (_seconds_ns(v.get("upstream_s")) if "upstream_s" in v else
+                as_int(v["upstream_ms"]) * 1_000_000 if _number(v.get("upstream_ms")) else None)
+    if upstream is not None and upstream >= 0:
+        set_label(ev, "upstream_ms", upstream // 1_000_000)
+    ev.add_id("http.request", v.get("request_id"))
+    _traceparent(ev, v.get("traceparent"))
+    for key, value in v.items():
+        if key.startswith("header:"):
+            name = key[7:]
+            kind = "traceparent" if name == "traceparent" else id_kind(name)
+            if kind == "traceparent":
+                _traceparent(ev, value)
+            elif kind == "request":
+                ev.add_id("http.request", value)
+            elif kind:
+                ev.add_id(kind, value)
+    captured = v.get("captured_headers", "").strip("{}")
+    if captured:
+        set_label(ev, "captured_headers", captured)
+        for value in captured.split("|"):
+            if UUID.fullmatch(value.strip()):
+                ev.add_id("correlation", value.strip())
+    return ev
+
+
+def _number(text: str | None) -> bool:
+    try:
+        float(text or "")
+    except ValueError:
+        return False
+    return True
 
 
 # --- NGINX --------------------------------------------------------------------------------

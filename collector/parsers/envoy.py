@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_event
+from collector.parsers.apigw import access_event, own_layout, request_event
 from collector.parsers.base import ParseContext
 from collector.parsers.fields import as_int, head_match, set_label
 from collector.timeparse import to_ms
@@ -51,6 +51,15 @@ def detect(line: str) -> bool:
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
+    if ctx.log_format:
+        values = own_layout(record.text.strip(), ctx, "envoy")
+        ev = access_event(DATASET, values, ctx)
+        flags = values.get("flags")
+        if flags:
+            set_label(ev, "envoy_flags", flags)
+            _no_answer(ev, as_int(values.get("status")) or 0, flags)
+        set_label(ev, "envoy_details", values.get("details"))
+        return [ev]
     m, _ = head_match(record.text, _LINE, "an Envoy access log line (expected '[start time] "
                       '"METHOD PATH PROTOCOL" code flags bytes_in bytes_out ms ...\')')
     method, _, rest = m["request"].partition(" ")

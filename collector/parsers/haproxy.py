@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_event, request_line
+from collector.parsers.apigw import access_event, own_layout, request_event, request_line
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import UUID, as_int, set_label
 from collector.timeparse import to_ms
@@ -39,8 +39,11 @@ NAME = "haproxy"
 DATASET = "apigw.haproxy"
 START = None
 
+# What syslog puts before the line (RFC 3164, RFC 5424).
+_SYSLOG_PREFIX = r"(?P<prefix>.*?)\bhaproxy(?:\[\d+\]:| \d+ - - | - - - )\s*"
+_PREFIX = re.compile(_SYSLOG_PREFIX)
 _LOG = re.compile(
-    r"(?:(?P<prefix>.*?)\bhaproxy(?:\[\d+\]:| \d+ - - | - - - )\s*)?"
+    rf"(?:{_SYSLOG_PREFIX})?"
     r"(?P<client>[\w.:\[\]-]+?):\d+ \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] "
     r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) (?P<extra>(?:\S+ ){0,4}?)"
     r"(?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) \+?(?P<bytes>\d+) "
@@ -68,7 +71,17 @@ def detect(line: str) -> bool:
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    m = _LOG.match(record.text.strip())
+    text = record.text.strip()
+    if ctx.log_format:
+        prefix = _PREFIX.match(text)
+        values = own_layout(text[prefix.end():] if prefix else text, ctx, "haproxy")
+        ev = access_event(DATASET, values, ctx)
+        status = as_int(values.get("status"))
+        _termination(ev, values.get("termination_state", "----"),
+                     status if status is not None else 0)
+        _syslog_host(ev, prefix and prefix["prefix"])
+        return [ev]
+    m = _LOG.match(text)
     if m is None:
         raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
                          "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
@@ -86,11 +99,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     ev.service = m["backend"]
     ev.payload_bytes = as_int(m["bytes"])
     _timers(ev, m["timers"])
-    if state[0] in _WHO and (ev.outcome == "failure" or status <= 0):
-        ev.outcome, ev.error_class = "failure", _WHO[state[0]]
-        ev.level = "error"
-        ev.error_message = " ".join(
-            p for p in (_ENDED_BY[state[0]], _PHASE.get(state[1]), f"({state})") if p)
+    _termination(ev, state, status)
     headers = m["req_headers"]
     if headers:
         set_label(ev, "captured_headers", headers)
@@ -98,10 +107,22 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
             if UUID.fullmatch(value.strip()):
                 ev.add_id("correlation", value.strip())
     _extra_fields(ev, f"{m['extra']} {m['extra_tail']}".split())
-    if m["prefix"]:
-        host = _SYSLOG_HOST.match(m["prefix"])
-        ev.host = host["host"] if host else None
+    _syslog_host(ev, m["prefix"])
     return [ev]
+
+
+def _syslog_host(ev: Event, prefix: str | None) -> None:
+    host = _SYSLOG_HOST.match(prefix) if prefix else None
+    ev.host = host["host"] if host else None
+
+
+def _termination(ev: Event, state: str, status: int) -> None:
+    """A failed or unanswered request: the termination state says who ended it and when."""
+    if len(state) >= 2 and state[0] in _WHO and (ev.outcome == "failure" or status <= 0):
+        ev.outcome, ev.error_class = "failure", _WHO[state[0]]
+        ev.level = "error"
+        ev.error_message = " ".join(
+            p for p in (_ENDED_BY[state[0]], _PHASE.get(state[1]), f"({state})") if p)
 
 
 def _extra_fields(ev: Event, fields: list[str]) -> None:

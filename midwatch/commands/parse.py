@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="input format; auto detects per file and per line (default: auto)")
     p.add_argument("--mapping", metavar="FILE",
                    help="YAML field mapping for --format json (timestamp, level, ids...)")
+    p.add_argument("--log-format", metavar="STRING",
+                   help="the access log's own layout (NGINX log_format or Apache LogFormat "
+                        "with --format apigw, HAProxy log-format with --format haproxy, Envoy "
+                        "format string with --format envoy)")
+    p.add_argument("--date-order", default="ymd", choices=["ymd", "dmy", "mdy"],
+                   help="order of a two-digit-year date starting a text line (default: ymd, "
+                        "Spark's and Hadoop's yy/MM/dd)")
     p.add_argument("--tz", default="UTC", metavar="ZONE",
                    help="zone for timestamps that carry none, e.g. Europe/Berlin (default: UTC)")
     p.add_argument("files", nargs="+", metavar="FILE", help="files to read; - reads stdin")
@@ -54,7 +61,16 @@ def _context(args: argparse.Namespace) -> ParseContext:
             mapping = load_mapping(args.mapping)
         except ConfigError as exc:
             raise _UsageError(f"--mapping: {exc}") from None
-    return ParseContext(tz=tz, mapping=mapping, now_ms=int(time.time() * 1000))
+    if args.log_format:
+        from collector.parsers import logformat
+
+        try:
+            logformat.compile_format(args.log_format,
+                                     logformat.dialect_for(args.format, args.log_format))
+        except logformat.LogFormatError as exc:
+            raise _UsageError(f"--log-format: {exc}") from None
+    return ParseContext(tz=tz, mapping=mapping, now_ms=int(time.time() * 1000),
+                        log_format=args.log_format, date_order=args.date_order)
 
 
 def run(args: argparse.Namespace) -> int:

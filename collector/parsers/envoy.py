@@ -17,6 +17,7 @@ cluster, addresses, SNI and route name at the end (``labels.upstream_cluster``,
 becomes the ``http.request`` ID, as NGINX's ``$request_id``. The response flags say why a
 request failed when the upstream did not answer (code 0 or 5xx): UT/SI timeout; UF, UH, UC,
 URX, NR... connectivity; RL and UO throttling; UAEX (external authorization denied) auth.
+A TCP proxy's line (``"- - -" 0``, Istio for non-HTTP ports) is a connection, not a request.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ START = None
 
 _LINE = re.compile(
     r'(?:ACCESS )?\[(?P<time>\d{4}-\d{2}-\d{2}T[^\]]+)\] "(?P<request>[^"]*)" (?P<status>\d{1,3}) '
-    r'(?P<flags>\S+) (?:(?P<details>[A-Za-z_][^\s"]*) '
+    r'(?P<flags>\S+) (?:(?P<details>[A-Za-z_][^\s"]*|-) '
     r'(?:(?P<termination>\S+) "(?P<transport>[^"]*)" )?)?'
     r'(?P<received>\d+|-) (?P<sent>\d+|-) (?P<duration>\d+|-) (?P<upstream_ms>\S+) '
     r'"(?P<xff>[^"]*)" "(?P<agent>[^"]*)" "(?P<request_id>[^"]*)" "(?P<authority>[^"]*)" '
@@ -62,10 +63,14 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [ev]
     m, _ = head_match(record.text, _LINE, "an Envoy access log line (expected '[start time] "
                       '"METHOD PATH PROTOCOL" code flags bytes_in bytes_out ms ...\')')
-    method, _, rest = m["request"].partition(" ")
+    tcp = m["request"] == "- - -"  # a TCP proxy's connection: no request, no code
+    method, _, rest = ("", "", "") if tcp else m["request"].partition(" ")
     path = rest.rsplit(" ", 1)[0] if " " in rest else rest
     status = int(m["status"])
     ev = request_event(DATASET, to_ms(m["time"], ctx), method, path, status or None)
+    if tcp:
+        ev.message = f"TCP connection to {_value(m['upstream']) or '-'}"
+        ev.outcome = "success" if m["flags"] == "-" else None
     flags = m["flags"]
     if flags != "-":
         set_label(ev, "envoy_flags", flags)

@@ -42,15 +42,20 @@ START = None
 # What syslog puts before the line (RFC 3164, RFC 5424).
 _SYSLOG_PREFIX = r"(?P<prefix>.*?)\bhaproxy(?:\[\d+\]:| \d+ - - | - - - )\s*"
 _PREFIX = re.compile(_SYSLOG_PREFIX)
+# Client, accept time, frontend, backend/server: how httplog and tcplog lines begin.
+_HEAD = (rf"(?:{_SYSLOG_PREFIX})?"
+         r"(?P<client>[\w.:\[\]-]+?):\d+ \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] "
+         r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) ")
 _LOG = re.compile(
-    rf"(?:{_SYSLOG_PREFIX})?"
-    r"(?P<client>[\w.:\[\]-]+?):\d+ \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] "
-    r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) (?P<extra>(?:\S+ ){0,4}?)"
+    rf"{_HEAD}(?P<extra>(?:\S+ ){{0,4}}?)"
     r"(?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) \+?(?P<bytes>\d+) "
     r"\S+ \S+ (?P<state>[\w-]{4}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)"
     r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})?"
     r"(?P<extra_tail>(?: [^\"\s]\S*){0,4}?) "
-    r"\"(?P<request>[^\"]*)\"?\s*$")
+    r"\"(?P<request>[^\"]*)(?:\"(?P<tls>(?: \S+){0,3}))?\s*$")
+# "option tcplog": Tw/Tc/Tt, bytes, a two-letter termination state, connections, queues.
+_TCP = re.compile(rf"{_HEAD}(?P<timers>-?\d+/-?\d+/\+?-?\d+) \+?(?P<bytes>\d+) "
+                  r"(?P<state>[\w-]{2}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)\s*$")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
 _HOST = re.compile(r"(?=[\w.-]*[A-Za-z])[\w-]+(?:\.[\w-]+)+(?::\d+)?")
 _WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
@@ -67,7 +72,8 @@ _PHASE = {"R": "while reading the request", "Q": "while queued", "C": "while con
 
 
 def detect(line: str) -> bool:
-    return ("haproxy" in line[:80] or line[:1].isdigit()) and _LOG.match(line) is not None
+    return ("haproxy" in line[:80] or line[:1].isdigit()) and (
+        _LOG.match(line) is not None or _TCP.match(line) is not None)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -82,6 +88,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         _syslog_host(ev, prefix and prefix["prefix"])
         return [ev]
     m = _LOG.match(text)
+    if m is None and (tcp := _TCP.match(text)):
+        return [_tcp(tcp, ctx)]
     if m is None:
         raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
                          "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
@@ -107,6 +115,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
             if UUID.fullmatch(value.strip()):
                 ev.add_id("correlation", value.strip())
     _extra_fields(ev, f"{m['extra']} {m['extra_tail']}".split())
+    set_label(ev, "tls", (m["tls"] or "").strip())  # option httpslog: errors, SNI, version
     _syslog_host(ev, m["prefix"])
     return [ev]
 
@@ -114,6 +123,26 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
 def _syslog_host(ev: Event, prefix: str | None) -> None:
     host = _SYSLOG_HOST.match(prefix) if prefix else None
     ev.host = host["host"] if host else None
+
+
+def _tcp(m: re.Match, ctx: ParseContext) -> Event:
+    """A TCP session (``option tcplog``): no request, its total time and who ended it."""
+    ts, estimated = to_ms(m["time"], ctx)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
+               platform="apigw", action="received",
+               message=f"TCP {m['frontend']} -> {m['backend']}/{m['server']}")
+    for key in ("frontend", "backend", "server"):
+        set_label(ev, key, m[key] if m[key] != "<NOSRV>" else None)
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "termination_state", m["state"])
+    ev.service = m["backend"]
+    ev.payload_bytes = as_int(m["bytes"])
+    total = int(m["timers"].rsplit("/", 1)[1].replace("+", ""))
+    ev.duration_ns = total * 1_000_000 if total >= 0 else None
+    ev.outcome = "success" if m["state"] == "--" else None
+    _termination(ev, m["state"], 0)
+    _syslog_host(ev, m["prefix"])
+    return ev
 
 
 def _termination(ev: Event, state: str, status: int) -> None:

@@ -55,3 +55,13 @@ def test_emissary_default_layout_behind_access(parse_data):
     assert ok.duration_ns == 2_000_000 and ok.labels["vhost"] == "example.com"
     assert (refused.outcome, refused.error_class) == ("failure", "connectivity")
     assert "upstream_ms" not in refused.labels  # "-": the upstream never answered
+
+
+def test_istio_tcp_connections(parse_data):
+    events, dead = parse_data("auto", "envoy/istio-tcp.log")
+    assert dead == []
+    ok, refused = events
+    assert ok.message == "TCP connection to 10.44.1.27:3306" and ok.outcome == "success"
+    assert "http_method" not in ok.labels and ok.duration_ns == 100_000_000
+    assert ok.labels["upstream_cluster"] == "outbound|3306||mysql.default.svc.cluster.local"
+    assert (refused.outcome, refused.error_class) == ("failure", "connectivity")

@@ -55,3 +55,19 @@ def test_log_format_with_fields_added_to_httplog(parse_data):
     assert "log_fields" not in ok.labels
     assert (timeout.outcome, timeout.error_class) == ("failure", "timeout")
     assert timeout.ids == ["correlation:0c6b1d2e-3f40-4c1e-9a57-6f1c2a9e2f4b"]
+
+
+def test_tcplog_and_httpslog_as_the_manual_prints_them(parse_data):
+    """TCP sessions and httpslog's TLS fields after the request: HAProxy's accept time,
+    not the syslog header's, and never generic syslog."""
+    events, dead = parse_data("auto", "haproxy/tcplog-httpslog.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.haproxy"}
+    tcp, timeout, https = events
+    assert tcp.timestamp_ms == iso_to_ms("2009-02-06T12:12:51.443Z")
+    assert (tcp.message, tcp.outcome) == ("TCP fnt -> bck/srv1", "success")
+    assert tcp.duration_ns == 5_007_000_000 and tcp.payload_bytes == 212
+    assert "http_status" not in tcp.labels and tcp.host == "localhost"
+    assert (timeout.outcome, timeout.error_class) == ("failure", "timeout")
+    assert https.labels["http_status"] == "200" and https.labels["frontend"] == "https-in~"
+    assert https.labels["tls"] == "0/0/0/0/0 1wt.eu/TLSv1.3/TLS_AES_256_GCM_SHA384"

@@ -1,4 +1,5 @@
-"""API gateway access logs: NGINX (combined and its common extensions), Kong, AWS API Gateway.
+"""API gateway and proxy access logs: NGINX (combined and its common extensions), Apache, Kong,
+Traefik, Squid, AWS API Gateway.
 
 Layouts read, one request per line:
 
@@ -18,6 +19,8 @@ Layouts read, one request per line:
   (``RequestMethod``, ``RequestPath``, ``DownstreamStatus``, ``Duration`` and
   ``OriginDuration`` in ns, ``RouterName``, ``ServiceName``, and kept request headers as
   ``request_<Header-Name>``).
+- Squid's native ``access.log`` (``time elapsed client code/status bytes method URL user
+  hierarchy/peer type``): epoch seconds with milliseconds, the elapsed time in ms.
 - AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
   ``extendedRequestId``, ``requestTimeEpoch``/``requestTime``, ``httpMethod``,
   ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``).
@@ -86,7 +89,16 @@ _PAIR_KEYS = {
 }
 
 
+# Squid's native access.log, as its wiki "Squid Log Files" documents it.
+_SQUID = re.compile(r"(?P<time>\d{9,10}\.\d{3}) +(?P<elapsed>-?\d+) (?P<client>\S+) "
+                    r"(?P<code>[A-Z_]+)/(?P<status>\d{3}) (?P<bytes>\d+) (?P<method>[A-Z_]+|-) "
+                    r"(?P<url>\S+) (?P<user>\S+) (?P<hierarchy>[A-Z_]+)/(?P<peer>\S+) "
+                    r"(?P<type>\S+)")
+
+
 def detect(line: str) -> bool:
+    if line[10:11] == "." and line[:1].isdigit():  # an epoch stamp: Squid
+        return _SQUID.match(line) is not None
     if line[:1] == "{":
         return _json_detect(line)
     if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
@@ -122,6 +134,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [ev]
     if text.startswith("{"):
         return [_json(text, ctx)]
+    squid = _SQUID.match(text) if text[10:11] == "." else None
+    if squid:
+        return [_squid(squid, ctx)]
     m = _COMBINED.match(text)
     if m is None:
         raise ParseError('not an NGINX access log line (expected \'$remote_addr - $remote_user '
@@ -364,6 +379,41 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
     return ev
+
+
+# --- Squid --------------------------------------------------------------------------------
+
+def _squid(m: re.Match, ctx: ParseContext) -> Event:
+    status = int(m["status"])  # 000: the client went away before a reply
+    g = m.groupdict()
+    ev = request_event("apigw.squid", to_ms(m["time"], ctx), _first(g, "method") or "",
+                       url_path(m["url"]), status or None)
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "cache_result", m["code"])
+    set_label(ev, "vhost", _url_host(m["url"]))
+    set_label(ev, "user", _first(g, "user"))
+    set_label(ev, "upstream_addr", _first(g, "peer"))
+    set_label(ev, "content_type", _first(g, "type"))
+    elapsed = int(m["elapsed"])
+    ev.duration_ns = elapsed * 1_000_000 if elapsed >= 0 else None
+    ev.payload_bytes = int(m["bytes"])
+    return ev
+
+
+def url_path(url: str) -> str:
+    """The path of ``https://host:443/path?query`` as the other gateways log it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return scheme
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
+def _url_host(url: str) -> str | None:
+    """The host of an absolute URL, or of CONNECT's ``host:port``."""
+    rest = url.partition("://")[2] if "://" in url else url
+    host = rest.split("/", 1)[0]
+    return host if host and not url.startswith("/") else None
 
 
 # --- Traefik ------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_event, request_line
+from collector.parsers.apigw import request_event, request_line, url_path
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import as_int, set_label
 from collector.timeparse import to_ms
@@ -97,7 +97,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                          "elb client:port target:port ... \"request\" \"user_agent\" ...')")
     f = _fields(text, names)
     method, url = request_line(f.get("request", ""))
-    ev = request_event(DATASET, to_ms(f.get("time"), ctx), method, _path(url),
+    ev = request_event(DATASET, to_ms(f.get("time"), ctx), method, url_path(url),
                        as_int(f.get("status")))
     set_label(ev, "load_balancer", f.get("elb"))
     set_label(ev, "client_ip", f.get("client", "").rsplit(":", 1)[0] or None)
@@ -174,15 +174,6 @@ def _tls_labels(ev: Event, f: dict[str, str]) -> None:
     set_label(ev, "tls_protocol", f.get("protocol"))
     set_label(ev, "tls_cipher", f.get("cipher"))
     set_label(ev, "tls_handshake_ms", f.get("handshake_ms"))
-
-
-def _path(url: str) -> str:
-    """The path of ``https://host:443/path?query`` as the other gateways log it."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return scheme
-    slash = rest.find("/")
-    return rest[slash:] if slash >= 0 else "/"
 
 
 def _seconds(value: str | None) -> float | None:

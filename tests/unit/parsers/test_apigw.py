@@ -233,3 +233,18 @@ def test_common_layouts_beyond_combined(parse_data):
     assert "upstream_addr" not in traefik.labels and traefik.payload_bytes is None
     assert kong.ids == ["http.request:3c1ea0f7a04f6c56d9b1ac2b9ad4ef3d"]
     assert not any(e.timestamp_estimated for e in events)
+
+
+def test_squid_native_access_log(parse_data):
+    events, dead = parse_data("auto", "apigw/squid-access.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.squid"}
+    miss, tunnel, denied = events
+    assert miss.timestamp_ms == 1_286_536_308_779 and not miss.timestamp_estimated
+    assert (miss.message, miss.duration_ns) == ("GET / 200", 180_000_000)
+    assert miss.labels["vhost"] == "www.google.com"
+    assert miss.labels["cache_result"] == "TCP_MISS"
+    assert miss.labels["upstream_addr"] == "74.125.39.104"
+    assert tunnel.labels["vhost"] == "api.example.com:443"
+    assert (denied.outcome, denied.error_class) == ("failure", "auth")
+    assert "upstream_addr" not in denied.labels

@@ -3,6 +3,8 @@ correlated instead of dead-lettered."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from collector.event import Record, iso_to_ms
@@ -204,3 +206,34 @@ def test_year_less_syslog_never_lands_in_the_future(stamp, now, iso):
     (ev,) = text.parse(Record(text=line), ParseContext(now_ms=iso_to_ms(now)))
     assert ev.timestamp_ms == iso_to_ms(iso)
     assert not ev.timestamp_estimated
+
+
+def test_apache_httpd_error_log(parse_data):
+    events, dead = parse_data("auto", "text/apache-error.log")
+    assert dead == []
+    notice, error, core = events
+    assert notice.timestamp_ms == iso_to_ms("2005-12-04T04:47:44Z")
+    assert (notice.level, notice.service) == ("info", "httpd")
+    assert notice.message == "workerEnv.init() ok /etc/httpd/conf/workers2.properties"
+    assert error.level == "error" and error.message == "mod_jk child workerEnv in error state 6"
+    assert core.timestamp_ms == iso_to_ms("2000-10-11T14:32:52.123Z")
+    assert core.labels["logger"] == "core" and core.labels["process_id"] == "35708"
+    assert core.labels["client_ip"] == "72.15.99.187"
+    assert core.message == "File does not exist: /usr/local/apache2/htdocs/favicon.ico"
+
+
+def test_klog_lines_take_the_year_as_syslog_does(parse_data):
+    events, dead = parse_data("auto", "text/klog.log")  # read on 2024-03-08
+    assert dead == []
+    started, warned, failed = events
+    assert started.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert started.labels == {"logger": "main.go:104", "thread": "1"}
+    assert started.message == '"Starting NGINX Ingress controller"'
+    assert (warned.level, failed.level) == ("warn", "error")
+
+
+def test_a_utc_suffix_is_the_zone_not_the_message():
+    (ev,) = text.parse(Record(text="2024-03-01 10:00:00.123 UTC [12345] LOG:  database system "
+                                   "is ready"), ParseContext(tz=ZoneInfo("Europe/Berlin")))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert ev.message.startswith("[12345] LOG:")

@@ -10,7 +10,9 @@ with ``T`` and zone, ``2024/03/01 10:00:00``, ``01-Mar-2024 10:00:00.123``, each
 in brackets; Logback's default ``10:00:00.123 [thread] LEVEL``, whose day is the day it is
 read, or the day before for a time later than that; Spark's and Hadoop's ``17/06/09 20:10:40
 INFO`` and HDFS's ``081109 203615 148 INFO``, taken only with the level word after them, the
-date in the input's ``date_order``, yy/MM/dd unless told; Apache httpd's error log
+date in the input's ``date_order``, yy/MM/dd unless told; ``31/12/2024 10:00:00 ERROR``
+likewise, day and month told apart by a value over 12 or by ``date_order``, refused when
+neither settles them; Apache httpd's error log
 ``[Wed Oct 11 14:32:52 2000] [core:error]``; klog's ``I0301 10:00:00.123456 1 main.go:42]``,
 whose year is taken as syslog's) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
 ``<34>1 2024-03-01T10:00:00Z host app pid msgid -``). Lines without one continue the record
@@ -57,7 +59,7 @@ _LOGBACK_DEFAULT = rf"{_CLOCK} \[[^\]]*\] +(?:TRACE|DEBUG|INFO|WARN|ERROR)\b"
 # Spark's and Hadoop's log4j default "%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m" and HDFS's
 # "yyMMdd HHmmss <thread> LEVEL logger: message": a two-digit year is ambiguous alone, so the
 # date is taken only with a level word right after it (the order is the input's date_order).
-_SHORT_DATE = r"\d{2}/\d{2}/\d{2} \d{2}:\d{2}:\d{2}"
+_SHORT_DATE = r"\d{2}/\d{2}/(?:\d{4}|\d{2}) \d{2}:\d{2}:\d{2}(?:[.,]\d{3})?"
 _COMPACT_DATE = r"\d{6} \d{6}"
 _BIG_DATA = (rf"(?:{_SHORT_DATE} |{_COMPACT_DATE} (?:\d+ )?)"
              r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\b")
@@ -164,7 +166,7 @@ def _application(head: str, ctx: ParseContext) -> Event:
     elif m["clock"]:
         ts, estimated = _clock_ms(m["clock"], ctx)
     else:
-        ts, estimated = _two_digit_year_ms(m["short"] or m["compact"], ctx)
+        ts, estimated = _slashed_date_ms(m["short"] or m["compact"], ctx)
     body = head[m.end():]
     level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
@@ -258,16 +260,36 @@ def _clock_ms(clock: str, ctx: ParseContext) -> tuple[int, bool]:
 _DATE_ORDERS = {"ymd": (0, 1, 2), "dmy": (2, 1, 0), "mdy": (2, 0, 1)}
 
 
-def _two_digit_year_ms(stamp: str, ctx: ParseContext) -> tuple[int, bool]:
-    """``17/06/09 20:10:40`` (fields in ``ctx.date_order``, Spark's yy/MM/dd by default) or
-    HDFS's ``170609 201040``; years 69-99 are the 1900s, as POSIX ``%y`` reads them."""
+def _slashed_date_ms(stamp: str, ctx: ParseContext) -> tuple[int, bool]:
+    """``17/06/09 20:10:40`` (fields in ``ctx.date_order``, Spark's yy/MM/dd by default),
+    ``31/12/2024 10:00:00,123`` (day and month in ``date_order``, or told apart by a field
+    over 12) or HDFS's ``170609 201040`` (always yyMMdd). Years 69-99 are the 1900s, as POSIX
+    ``%y`` reads them. A date whose order nothing settles is refused, never guessed."""
     date, clock = stamp.split(" ")
-    parts = date.split("/") if "/" in date else [date[0:2], date[2:4], date[4:6]]
-    y, mo, d = (int(parts[i]) for i in _DATE_ORDERS.get(ctx.date_order, (0, 1, 2)))
+    if "/" not in date:
+        parts, order = [date[0:2], date[2:4], date[4:6]], "ymd"
+    else:
+        parts = date.split("/")
+        order = _year_last(parts, ctx.date_order) if len(parts[2]) == 4 else ctx.date_order
+    y, mo, d = (int(parts[i]) for i in _DATE_ORDERS.get(order, (0, 1, 2)))
+    if y < 100:
+        y += 1900 if y >= 69 else 2000
     digits = clock.replace(":", "")
-    ms = civil_to_ms(y + (1900 if y >= 69 else 2000), mo, d, int(digits[0:2]),
-                     int(digits[2:4]), int(digits[4:6]), 0, None, ctx.tz)
+    ms = civil_to_ms(y, mo, d, int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
+                     int((digits[7:] + "000")[:3]), None, ctx.tz)
     return to_ms(None, ctx) if ms is None else (ms, False)
+
+
+def _year_last(parts: list[str], date_order: str) -> str:
+    """dmy or mdy for ``dd/mm/yyyy``: the input's date_order, or the field over 12."""
+    if date_order in ("dmy", "mdy"):
+        return date_order
+    if int(parts[0]) > 12:
+        return "dmy"
+    if int(parts[1]) > 12:
+        return "mdy"
+    raise ParseError(f"ambiguous date {'/'.join(parts)}: day/month or month/day; set the "
+                     f"input's date_order to dmy or mdy", field="@timestamp")
 
 
 def _readable(stamp: str) -> str:

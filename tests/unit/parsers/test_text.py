@@ -237,3 +237,27 @@ def test_a_utc_suffix_is_the_zone_not_the_message():
                                    "is ready"), ParseContext(tz=ZoneInfo("Europe/Berlin")))
     assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
     assert ev.message.startswith("[12345] LOG:")
+
+
+@pytest.mark.parametrize("line, order, iso", [
+    ("31/12/2024 23:59:58,250 ERROR OrderService: failed", "ymd", "2024-12-31T23:59:58.250Z"),
+    ("12/31/2024 23:59:58 WARN OrderService: late", "ymd", "2024-12-31T23:59:58Z"),
+    ("05/03/2024 10:00:00 INFO OrderService: started", "dmy", "2024-03-05T10:00:00Z"),
+    ("05/03/2024 10:00:00 INFO OrderService: started", "mdy", "2024-05-03T10:00:00Z"),
+])
+def test_day_month_year_dates_by_their_values_or_date_order(line, order, iso):
+    assert text.detect(line)
+    (ev,) = text.parse(Record(text=line), ParseContext(date_order=order))
+    assert ev.timestamp_ms == iso_to_ms(iso) and not ev.timestamp_estimated
+
+
+def test_an_ambiguous_day_month_is_refused_not_guessed():
+    with pytest.raises(ParseError, match="ambiguous date 05/03/2024.*set the input's date_order"):
+        text.parse(Record(text="05/03/2024 10:00:00 INFO OrderService: started"),
+                   ParseContext())
+
+
+def test_hdfs_compact_dates_ignore_date_order():
+    (ev,) = text.parse(Record(text="081109 203615 148 INFO dfs.DataNode: x"),
+                       ParseContext(date_order="dmy"))
+    assert ev.timestamp_ms == iso_to_ms("2008-11-09T20:36:15Z")

@@ -28,6 +28,7 @@ into an event. Request headers the format logs by name (``$http_x_correlation_id
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -78,7 +79,7 @@ def compile_format(text: str, dialect: str) -> LogFormat:
     if body.lstrip().startswith("{"):
         raise LogFormatError("a JSON log format needs no log_format: JSON access lines are read "
                              "by their keys; remove log_format")
-    tokens = _TOKENIZERS[dialect](body)
+    tokens = _tokens(dialect, body)
     if not any(role for kind, role, _ in tokens if kind == "var"):
         raise LogFormatError(f"no variable in log_format {text!r}: expected "
                              f"{_EXAMPLES[dialect]}")
@@ -88,6 +89,7 @@ def compile_format(text: str, dialect: str) -> LogFormat:
 # --------------------------------------------------------------------------- tokenizers
 # A token is ("lit", "", text) or ("var", role, shape); the role "" is a field that is
 # matched and dropped, the shape is "" (by context) or a regex of the value's own form.
+Token = tuple[str, str, str]
 
 _CLF_TIME = r"\d{1,2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)? [+-]\d{4}"
 _LIST = r"\S+(?:(?:, | : )\S+)*"  # NGINX upstream_* values: one per upstream tried
@@ -116,19 +118,12 @@ _NGINX_ROLES = {
 _NGINX_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
 
-def _nginx(body: str) -> list[tuple[str, str, str]]:
-    tokens = []
-    for piece, var in _split(_NGINX_VAR, body):
-        if var is None:
-            tokens.append(("lit", "", piece))
-            continue
-        name = var.group(1) or var.group(2)
-        role = _NGINX_ROLES.get(name) or (f"header:{name[5:]}" if name.startswith("http_")
-                                          else "")
-        shape = (_CLF_TIME if name == "time_local" else
-                 _LIST if name.startswith("upstream_") else "")
-        tokens.append(("var", role, shape))
-    return tokens
+def _nginx(var: re.Match) -> list[Token]:
+    name = var.group(1) or var.group(2)
+    role = _NGINX_ROLES.get(name) or (f"header:{name[5:]}" if name.startswith("http_") else "")
+    shape = (_CLF_TIME if name == "time_local" else
+             _LIST if name.startswith("upstream_") else "")
+    return [("var", role, shape)]
 
 
 _APACHE_DIRECTIVE = re.compile(r"%[!\d,<>]*(?:\{([^}]*)\})?([a-zA-Z%])")
@@ -141,31 +136,23 @@ _APACHE_HEADERS = {"referer": "referer", "user-agent": "agent", "host": "vhost",
                    "traceparent": "traceparent"}
 
 
-def _apache(body: str) -> list[tuple[str, str, str]]:
-    tokens = []
-    for piece, d in _split(_APACHE_DIRECTIVE, body):
-        if d is None:
-            tokens.append(("lit", "", piece))
-            continue
-        arg, code = d.group(1), d.group(2)
-        if code == "%":
-            tokens.append(("lit", "", "%"))
-        elif code == "t":
-            # "%t" is "[10/Oct/2000:13:55:36 -0700]", brackets included; "%{...}t" is the
-            # owner's strftime layout, read by whatever timeparse recognizes.
-            tokens.extend([("lit", "", "["), ("var", "time", ""), ("lit", "", "]")]
-                          if arg is None else [("var", "time", r".+?")])
-        elif code == "T":
-            unit = {"ms": "duration_ms", "us": "duration_us"}.get(arg or "", "duration_s")
-            tokens.append(("var", unit, ""))
-        elif code == "i" and arg:
-            name = arg.lower()
-            tokens.append(("var", _APACHE_HEADERS.get(name, f"header:{name}"), ""))
-        elif code == "e" and arg == "UNIQUE_ID":
-            tokens.append(("var", "request_id", ""))
-        else:
-            tokens.append(("var", _APACHE_ROLES.get(code, ""), ""))
-    return tokens
+def _apache(d: re.Match) -> list[Token]:
+    arg, code = d.group(1), d.group(2)
+    if code == "%":
+        return [("lit", "", "%")]
+    if code == "t":
+        # "%t" is "[10/Oct/2000:13:55:36 -0700]", brackets included; "%{...}t" is the
+        # owner's strftime layout, read by whatever timeparse recognizes.
+        return ([("lit", "", "["), ("var", "time", ""), ("lit", "", "]")] if arg is None
+                else [("var", "time", r".+?")])
+    if code == "T":
+        return [("var", {"ms": "duration_ms", "us": "duration_us"}.get(arg or "", "duration_s"),
+                 "")]
+    if code == "i" and arg:
+        return [("var", _APACHE_HEADERS.get(arg.lower(), f"header:{arg.lower()}"), "")]
+    if code == "e" and arg == "UNIQUE_ID":
+        return [("var", "request_id", "")]
+    return [("var", _APACHE_ROLES.get(code, ""), "")]
 
 
 _HAPROXY_DIRECTIVE = re.compile(r"%(?:\{([^}]*)\})?(\[[^\]]*\]|[a-zA-Z]+)")
@@ -179,26 +166,18 @@ _HAPROXY_ROLES = {"ci": "client", "t": "time", "tr": "time", "trg": "time", "trl
                   "U": "request_bytes", "CC": "", "CS": ""}
 
 
-def _haproxy(body: str) -> list[tuple[str, str, str]]:
-    tokens = []
-    for piece, d in _split(_HAPROXY_DIRECTIVE, body):
-        if d is None:
-            tokens.append(("lit", "", piece))
-            continue
-        flags, name = d.group(1) or "", d.group(2)
-        if name.startswith("["):
-            role = _sample_role(name[1:-1])
-            shape = ""
-        else:
-            role = _HAPROXY_ROLES.get(name, "")
-            shape = (_HAPROXY_TIME if role == "time" and name != "Ts" else
-                     r"\{[^}]*\}" if name in ("hr", "hs") else
-                     _QUOTED if "+Q" in flags else
-                     r".+?" if name == "r" else "")
-        quoted = "+Q" in flags
-        tokens.extend([("lit", "", '"')] * quoted + [("var", role, shape)]
-                      + [("lit", "", '"')] * quoted)
-    return tokens
+def _haproxy(d: re.Match) -> list[Token]:
+    flags, name = d.group(1) or "", d.group(2)
+    if name.startswith("["):
+        role, shape = _sample_role(name[1:-1]), ""
+    else:
+        role = _HAPROXY_ROLES.get(name, "")
+        shape = (_HAPROXY_TIME if role == "time" and name != "Ts" else
+                 r"\{[^}]*\}" if name in ("hr", "hs") else
+                 _QUOTED if "+Q" in flags else
+                 r".+?" if name == "r" else "")
+    quote: list[Token] = [("lit", "", '"')] if "+Q" in flags else []
+    return [*quote, ("var", role, shape), *quote]
 
 
 def _sample_role(expr: str) -> str:
@@ -227,40 +206,40 @@ _ENVOY_HEADERS = {":method": "method", ":path": "path", "x-envoy-original-path?:
                   "traceparent": "traceparent", "x-envoy-upstream-service-time": "upstream_ms"}
 
 
-def _envoy(body: str) -> list[tuple[str, str, str]]:
-    tokens = []
-    for piece, d in _split(_ENVOY_DIRECTIVE, body):
-        if d is None:
-            tokens.append(("lit", "", piece))
-            continue
-        name, arg = d.group(1), (d.group(2) or "").lower()
-        if name in ("REQ", "REQUEST_HEADER", "RESP", "RESPONSE_HEADER"):
-            role = _ENVOY_HEADERS.get(arg, f"header:{arg}" if name.startswith("REQ") else "")
-        else:
-            role = _ENVOY_ROLES.get(name, "")
-        tokens.append(("var", role, r".+?" if name == "START_TIME" and arg else ""))
-    return tokens
+def _envoy(d: re.Match) -> list[Token]:
+    name, arg = d.group(1), (d.group(2) or "").lower()
+    if name in ("REQ", "REQUEST_HEADER", "RESP", "RESPONSE_HEADER"):
+        role = _ENVOY_HEADERS.get(arg, f"header:{arg}" if name.startswith("REQ") else "")
+    else:
+        role = _ENVOY_ROLES.get(name, "")
+    return [("var", role, r".+?" if name == "START_TIME" and arg else "")]
 
 
-_TOKENIZERS = {"nginx": _nginx, "apache": _apache, "haproxy": _haproxy, "envoy": _envoy}
+# Per dialect: what a directive looks like, and the tokens one stands for.
+_DIRECTIVES: dict[str, tuple[re.Pattern, Callable[[re.Match], list[Token]]]] = {
+    "nginx": (_NGINX_VAR, _nginx), "apache": (_APACHE_DIRECTIVE, _apache),
+    "haproxy": (_HAPROXY_DIRECTIVE, _haproxy), "envoy": (_ENVOY_DIRECTIVE, _envoy)}
 
 
-def _split(rx: re.Pattern, body: str):
-    """(literal, None) and (text, match) pieces of ``body`` in order."""
+def _tokens(dialect: str, body: str) -> list[Token]:
+    """The format as literals and variables, in order."""
+    rx, directive = _DIRECTIVES[dialect]
+    tokens: list[Token] = []
     at = 0
     for m in rx.finditer(body):
         if m.start() > at:
-            yield body[at:m.start()], None
-        yield m.group(0), m
+            tokens.append(("lit", "", body[at:m.start()]))
+        tokens.extend(directive(m))
         at = m.end()
     if at < len(body):
-        yield body[at:], None
+        tokens.append(("lit", "", body[at:]))
+    return tokens
 
 
 # --------------------------------------------------------------------------- building
 
-def _build(dialect: str, tokens: list[tuple[str, str, str]]) -> LogFormat:
-    merged: list[tuple[str, str, str]] = []
+def _build(dialect: str, tokens: list[Token]) -> LogFormat:
+    merged: list[Token] = []
     for token in tokens:  # adjacent literals as one, so the context of a variable is known
         if token[0] == "lit" and merged and merged[-1][0] == "lit":
             merged[-1] = ("lit", "", merged[-1][2] + token[2])

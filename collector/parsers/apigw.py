@@ -222,22 +222,33 @@ def own_layout(line: str, ctx: ParseContext, dialect: str) -> dict[str, str]:
 
 
 _DURATION_UNITS = (("duration_s", 1e9), ("duration_ms", 1e6), ("duration_us", 1e3))
+# Roles of a format string kept as labels, and the label each becomes.
+_ROLE_LABELS = {"client": "client_ip", "user": "user", "vhost": "vhost", "agent": "user_agent",
+                "forwarded_for": "forwarded_for", "upstream_addr": "upstream_addr",
+                "frontend": "frontend", "backend": "backend", "server": "server",
+                "termination_state": "termination_state",
+                "upstream_cluster": "upstream_cluster", "route": "route"}
 
 
 def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
     """One request from the fields of a format string (``collector.parsers.logformat``):
     the same event the built-in layouts give, whatever order the owner chose."""
-    method, path = request_line(v.get("request", ""))
+    method, path = _readable_request(v["request"]) if "request" in v else ("", "")
     status = as_int(v.get("status"))
     stamp = v.get("time")
     ts = to_ms(stamp, ctx) if stamp else (ctx.now_ms, True)
     ev = request_event(dataset, ts, v.get("method") or method, v.get("path") or path,
                        status if status and status > 0 else None)
-    for key in ("client", "user", "vhost", "agent", "forwarded_for", "upstream_addr",
-                "frontend", "backend", "server", "termination_state", "upstream_cluster",
-                "route"):
-        set_label(ev, "client_ip" if key == "client" else "user_agent" if key == "agent"
-                  else key, v.get(key))
+    if "request" in v and not method:
+        set_label(ev, "request_line", v["request"])
+    ev.add_id("http.request", v.get("request_id"))
+    _traceparent(ev, v.get("traceparent"))
+    for key, value in v.items():  # only what the format has, in its order
+        label = _ROLE_LABELS.get(key)
+        if label:
+            set_label(ev, label, value)
+        elif key.startswith("header:"):
+            _header_id(ev, key[7:], value)
     ev.service = v.get("backend")
     ev.payload_bytes = as_int(v.get("bytes"))
     set_label(ev, "request_bytes", as_int(v.get("request_bytes")))
@@ -248,18 +259,6 @@ def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
                 as_int(v["upstream_ms"]) * 1_000_000 if _number(v.get("upstream_ms")) else None)
     if upstream is not None and upstream >= 0:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
-    ev.add_id("http.request", v.get("request_id"))
-    _traceparent(ev, v.get("traceparent"))
-    for key, value in v.items():
-        if key.startswith("header:"):
-            name = key[7:]
-            kind = "traceparent" if name == "traceparent" else id_kind(name)
-            if kind == "traceparent":
-                _traceparent(ev, value)
-            elif kind == "request":
-                ev.add_id("http.request", value)
-            elif kind:
-                ev.add_id(kind, value)
     captured = v.get("captured_headers", "").strip("{}")
     if captured:
         set_label(ev, "captured_headers", captured)
@@ -267,6 +266,17 @@ def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
             if UUID.fullmatch(value.strip()):
                 ev.add_id("correlation", value.strip())
     return ev
+
+
+def _header_id(ev: Event, name: str, value: str) -> None:
+    """A logged request header whose name says it is an ID (``x_correlation_id``...)."""
+    kind = "traceparent" if name == "traceparent" else id_kind(name)
+    if kind == "traceparent":
+        _traceparent(ev, value)
+    elif kind == "request":
+        ev.add_id("http.request", value)
+    elif kind:
+        ev.add_id(kind, value)
 
 
 def _number(text: str | None) -> bool:
@@ -280,13 +290,10 @@ def _number(text: str | None) -> bool:
 # --- NGINX --------------------------------------------------------------------------------
 
 def _nginx(m: re.Match, ctx: ParseContext) -> Event:
-    method, path = request_line(m.group("request"))
-    garbage = not _METHOD.fullmatch(method)  # a TLS handshake or a scanner on the HTTP port
-    if garbage:
-        method, path = "", "(unreadable request line)"
+    method, path = _readable_request(m.group("request"))
     ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
                        as_int(m.group("status")))
-    if garbage:
+    if not method:
         set_label(ev, "request_line", m.group("request"))
     set_label(ev, "client_ip", m.group("addr"))
     server = m.group("server")
@@ -315,6 +322,13 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
     return ev
+
+
+def _readable_request(line: str) -> tuple[str, str]:
+    """(method, target), or no method and a placeholder for what is no HTTP request line: a
+    TLS handshake or a scanner on the HTTP port."""
+    method, path = request_line(line)
+    return (method, path) if _METHOD.fullmatch(method) else ("", "(unreadable request line)")
 
 
 def _extensions(rest: str) -> dict[str, str]:

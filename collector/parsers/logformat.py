@@ -36,7 +36,7 @@ DIALECTS = ("nginx", "apache", "haproxy", "envoy")
 # The parsers that read a log_format, and the dialect each reads.
 FORMATS = ("apigw", "haproxy", "envoy")
 
-_QUOTED = r'(?:[^"\\]|\\.)*'
+_QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
 
 
 class LogFormatError(ValueError):

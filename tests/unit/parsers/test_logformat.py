@@ -115,3 +115,11 @@ def test_each_parser_reads_its_own_dialect():
     assert dialect_for("apigw", APACHE_TIMING) == "apache"
     assert haproxy.NAME == dialect_for("haproxy", HAPROXY_HTTPLOG)
     assert envoy.NAME == dialect_for("envoy", ENVOY_CUSTOM)
+
+
+def test_a_tls_handshake_on_the_http_port_is_no_method():
+    line = (r'10.1.1.1 - - [01/Mar/2024:10:00:00 +0000] "\x16\x03\x01\x00\xCA\x01" 400 157 '
+            r'"-" "-" 12 "-"')
+    (ev,) = apigw.parse(Record(text=line), ParseContext(log_format=APACHE_TIMING))
+    assert "http_method" not in ev.labels and ev.labels["http_status"] == "400"
+    assert ev.labels["request_line"] == r"\x16\x03\x01\x00\xCA\x01"

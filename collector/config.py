@@ -98,9 +98,9 @@ class FileInput:
     # Parse in a child process (collector.inputs.parse_worker), off the writer's GIL.
     parse_worker: bool = True
     # The access log's own format string (collector.parsers.logformat), and the order of a
-    # two-digit-year date (ymd, dmy, mdy) for text lines that start with one.
+    # slashed date at a text line's start (auto: each layout's own; or ymd, dmy, mdy).
     log_format: str | None = None
-    date_order: str = "ymd"
+    date_order: str = "auto"
     type: str = "file"
 
 
@@ -359,7 +359,7 @@ def _file_input(s: Section, name: str) -> FileInput:
         max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
         parse_worker=s.flag("parse_worker", True),
         log_format=_log_format(s, fmt),
-        date_order=s.choice("date_order", ("ymd", "dmy", "mdy"), "ymd"),
+        date_order=s.choice("date_order", ("auto", "ymd", "dmy", "mdy"), "auto"),
     )
 
 

@@ -68,6 +68,7 @@ class ParseContext:
     # apigw, haproxy and envoy parsers instead of the layouts they know
     # (``collector.parsers.logformat``).
     log_format: str | None = None
-    # Order of a slashed date with a two-digit year at the start of a text line
-    # (config: inputs[].date_order): ``ymd`` is Spark's and Hadoop's ``yy/MM/dd``.
-    date_order: str = "ymd"
+    # Order of a slashed date at the start of a text line (config: inputs[].date_order):
+    # ``auto`` reads each layout in its platform's order (Spark's ``yy/MM/dd``, WebSphere's
+    # en_US ``M/d/yy``); ``ymd``, ``dmy`` or ``mdy`` say it for the input.
+    date_order: str = "auto"

@@ -258,10 +258,11 @@ def _clock_ms(clock: str, ctx: ParseContext) -> tuple[int, bool]:
 
 
 _DATE_ORDERS = {"ymd": (0, 1, 2), "dmy": (2, 1, 0), "mdy": (2, 0, 1)}
+_YMD = (0, 1, 2)
 
 
 def _slashed_date_ms(stamp: str, ctx: ParseContext) -> tuple[int, bool]:
-    """``17/06/09 20:10:40`` (fields in ``ctx.date_order``, Spark's yy/MM/dd by default),
+    """``17/06/09 20:10:40`` (Spark's yy/MM/dd unless ``ctx.date_order`` says otherwise),
     ``31/12/2024 10:00:00,123`` (day and month in ``date_order``, or told apart by a field
     over 12) or HDFS's ``170609 201040`` (always yyMMdd). Years 69-99 are the 1900s, as POSIX
     ``%y`` reads them. A date whose order nothing settles is refused, never guessed."""
@@ -271,7 +272,7 @@ def _slashed_date_ms(stamp: str, ctx: ParseContext) -> tuple[int, bool]:
     else:
         parts = date.split("/")
         order = _year_last(parts, ctx.date_order) if len(parts[2]) == 4 else ctx.date_order
-    y, mo, d = (int(parts[i]) for i in _DATE_ORDERS.get(order, (0, 1, 2)))
+    y, mo, d = (int(parts[i]) for i in _DATE_ORDERS.get(order, _YMD))
     if y < 100:
         y += 1900 if y >= 69 else 2000
     digits = clock.replace(":", "")

@@ -29,9 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the access log's own layout (NGINX log_format or Apache LogFormat "
                         "with --format apigw, HAProxy log-format with --format haproxy, Envoy "
                         "format string with --format envoy)")
-    p.add_argument("--date-order", default="ymd", choices=["ymd", "dmy", "mdy"],
-                   help="order of a two-digit-year date starting a text line (default: ymd, "
-                        "Spark's and Hadoop's yy/MM/dd)")
+    p.add_argument("--date-order", default="auto", choices=["auto", "ymd", "dmy", "mdy"],
+                   help="order of a slashed date starting a text line (default: auto, each "
+                        "layout's own: Spark's yy/MM/dd, WebSphere's M/d/yy)")
     p.add_argument("--tz", default="UTC", metavar="ZONE",
                    help="zone for timestamps that carry none, e.g. Europe/Berlin (default: UTC)")
     p.add_argument("files", nargs="+", metavar="FILE", help="files to read; - reads stdin")

@@ -23,7 +23,7 @@ def test_log_format_and_date_order_reach_the_input():
     assert inp.log_format.startswith("$host $remote_addr")
     assert inp.date_order == "dmy"
     (plain,) = cfg("inputs:\n  - {type: file, paths: [a.log]}\n").inputs
-    assert (plain.log_format, plain.date_order) == (None, "ymd")
+    assert (plain.log_format, plain.date_order) == (None, "auto")
 
 
 @pytest.mark.parametrize("line, message", [
@@ -42,7 +42,7 @@ def test_mistakes_name_line_and_key(line, message):
 
 def test_example_config_documents_both_options():
     text = EXAMPLE.read_text()
-    assert "# log_format: '$host $remote_addr" in text and "# date_order: ymd" in text
+    assert "# log_format: '$host $remote_addr" in text and "# date_order: auto" in text
 
 
 def test_the_file_input_parses_with_its_layout(tmp_path):

@@ -240,8 +240,8 @@ def test_a_utc_suffix_is_the_zone_not_the_message():
 
 
 @pytest.mark.parametrize("line, order, iso", [
-    ("31/12/2024 23:59:58,250 ERROR OrderService: failed", "ymd", "2024-12-31T23:59:58.250Z"),
-    ("12/31/2024 23:59:58 WARN OrderService: late", "ymd", "2024-12-31T23:59:58Z"),
+    ("31/12/2024 23:59:58,250 ERROR OrderService: failed", "auto", "2024-12-31T23:59:58.250Z"),
+    ("12/31/2024 23:59:58 WARN OrderService: late", "auto", "2024-12-31T23:59:58Z"),
     ("05/03/2024 10:00:00 INFO OrderService: started", "dmy", "2024-03-05T10:00:00Z"),
     ("05/03/2024 10:00:00 INFO OrderService: started", "mdy", "2024-05-03T10:00:00Z"),
 ])

@@ -35,6 +35,7 @@ from datetime import datetime
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
+from collector.parsers import server_layouts
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import id_kind, java_tail, set_label
 from collector.timeparse import civil_to_ms, to_ms
@@ -63,20 +64,8 @@ _SHORT_DATE = r"\d{2}/\d{2}/(?:\d{4}|\d{2}) \d{2}:\d{2}:\d{2}(?:[.,]\d{3})?"
 _COMPACT_DATE = r"\d{6} \d{6}"
 _BIG_DATA = (rf"(?:{_SHORT_DATE} |{_COMPACT_DATE} (?:\d+ )?)"
              r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\b")
-# Apache httpd's error log: "[Wed Oct 11 14:32:52.123456 2000] [core:error] [pid 1:tid 2] ...".
-_CTIME = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}(?:\.\d+)? \d{4}"
-# Kubernetes components and Go services using klog/glog: "I0301 10:00:00.123456  1 main.go:42]".
-_KLOG_HEAD = r"[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [^\s\]]+:\d+\] "
 START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
-                   rf"{_LOGBACK_DEFAULT}|{_BIG_DATA}|\[{_CTIME}\] \[|{_KLOG_HEAD}")
-_APACHE_TAIL = re.compile(
-    r"\[(?:(?P<module>[\w-]+):)?(?P<level>emerg|alert|crit|error|warn|notice|info|debug|"
-    r"trace\d)\]\s*(?:\[pid (?P<pid>\d+)(?::tid \d+)?\]\s*)?"
-    r"(?:\[client (?P<client>[^\]]+)\]\s*)?(?P<msg>.*)$")
-_KLOG = re.compile(r"(?P<sev>[IWEF])(?P<mo>\d{2})(?P<d>\d{2}) (?P<clock>[\d:.]+)\s+(?P<pid>\d+) "
-                   r"(?P<src>[^\s\]]+:\d+)\] (?P<msg>.*)$")
-_KLOG_LEVELS = {"I": "info", "W": "warn", "E": "error", "F": "fatal"}
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+                   rf"{_LOGBACK_DEFAULT}|{_BIG_DATA}|{server_layouts.START}")
 
 _STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)|"
                     rf"(?P<short>{_SHORT_DATE}) |(?P<compact>{_COMPACT_DATE}) (?:(?P<pid>\d+) )?")
@@ -128,13 +117,7 @@ def detect(line: str) -> bool:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     head = head.rstrip()
-    klog = _KLOG.match(head) if head[:1] in "IWEF" else None
-    if klog:
-        ev = _klog(klog, ctx)
-    elif head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
-        ev = _syslog(head, ctx)
-    else:
-        ev = _application(head, ctx)
+    ev = server_layouts.read(head, ctx) or _timestamped(head, ctx)
     if rest.startswith("Traceback (most recent call last):"):
         _python_traceback(ev, rest)
     else:
@@ -143,6 +126,12 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if ev.level in ("error", "fatal") and ev.error_message is None:
         ev.error_message = ev.message.split("\n", 1)[0]
     return [ev]
+
+
+def _timestamped(head: str, ctx: ParseContext) -> Event:
+    if head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
+        return _syslog(head, ctx)
+    return _application(head, ctx)
 
 
 def _python_traceback(ev: Event, rest: str) -> None:
@@ -156,8 +145,6 @@ def _python_traceback(ev: Event, rest: str) -> None:
 
 
 def _application(head: str, ctx: ParseContext) -> Event:
-    if head[:1] == "[" and (ctime := _CTIME_RX.match(head)):
-        return _apache_error(ctime, head, ctx)
     m = _STAMP.match(head)
     if m is None:
         raise ParseError(_NOT_MINE, field="@timestamp")
@@ -197,42 +184,6 @@ def _application(head: str, ctx: ParseContext) -> Event:
         set_label(ev, "logger", logger if logger and " " not in logger else None)
         ev.message = _LEADING_SEPARATORS.sub("", tail).strip()
     set_label(ev, "thread", thread.strip() if thread else m["pid"])
-    return ev
-
-
-_CTIME_RX = re.compile(rf"\[({_CTIME})\]\s*")
-
-
-def _apache_error(stamp: re.Match, head: str, ctx: ParseContext) -> Event:
-    """Apache httpd's error log (2.2 and 2.4 layouts): level, module, pid, client."""
-    _, mon, day, clock, year = stamp.group(1).split()
-    ts, estimated = to_ms(f"{int(day):02d}/{mon}/{year}:{clock}", ctx)
-    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
-               platform="generic", action="logged", service="httpd")
-    tail = _APACHE_TAIL.match(head, stamp.end())
-    if tail is None:
-        ev.message = head[stamp.end():].strip()
-        return ev
-    level = tail["level"]
-    ev.level = "debug" if level.startswith("trace") else normalize_level(level)
-    ev.message = tail["msg"].strip()
-    set_label(ev, "logger", tail["module"])
-    set_label(ev, "process_id", tail["pid"])
-    set_label(ev, "client_ip", tail["client"])
-    return ev
-
-
-def _klog(m: re.Match, ctx: ParseContext) -> Event:
-    """klog/glog's ``Lmmdd hh:mm:ss.uuuuuu pid file:line] msg``: no year, which is taken as
-    for syslog (the latest that is not in the future)."""
-    month = int(m["mo"])
-    stamp = f"{_MONTH_NAMES[month - 1]} {m['d']} {m['clock']}" if 1 <= month <= 12 else None
-    ts, estimated = to_ms(stamp, ctx)
-    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
-               platform="generic", action="logged", level=_KLOG_LEVELS[m["sev"]],
-               message=m["msg"].strip())
-    set_label(ev, "logger", m["src"])
-    set_label(ev, "thread", m["pid"])
     return ev
 
 

@@ -261,3 +261,50 @@ def test_hdfs_compact_dates_ignore_date_order():
     (ev,) = text.parse(Record(text="081109 203615 148 INFO dfs.DataNode: x"),
                        ParseContext(date_order="dmy"))
     assert ev.timestamp_ms == iso_to_ms("2008-11-09T20:36:15Z")
+
+
+def test_websphere_and_liberty_logs(parse_data):
+    """WebSphere's en_US ``M/d/yy`` with milliseconds after a colon and a zone abbreviation,
+    and Liberty's comma: read in the zone they name."""
+    events, dead = parse_data("auto", "text/websphere-SystemOut.log")
+    assert dead == []
+    started, rejected, liberty = events
+    assert started.timestamp_ms == iso_to_ms("2005-07-12T18:46:00.264Z")  # EDT is UTC-4
+    assert started.labels == {"logger": "ApplicationMg", "thread": "0000001a",
+                              "event_code": "WSVR0221I"}
+    assert rejected.level == "error" and rejected.ids == ["order:PO-4711"]
+    assert rejected.timestamp_ms == iso_to_ms("2024-03-01T10:00:02.117Z")
+    assert liberty.timestamp_ms == iso_to_ms("2024-03-01T10:00:03.500Z")
+    assert liberty.labels["event_code"] == "CWWKE0001I"
+
+
+def test_websphere_day_first_locale_by_date_order():
+    line = "[1/3/24 10:00:02:117 UTC] 0000004f OrderService  I   started"
+    (ev,) = text.parse(Record(text=line), ParseContext(date_order="dmy"))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:00:02.117Z")
+
+
+def test_weblogic_log_file_and_standard_out(parse_data):
+    events, dead = parse_data("auto", "text/weblogic-server.log")
+    assert dead == []
+    started, failed, running = events
+    # The documentation's own example: its raw time value is another day than its stamp,
+    # so the stamp as shown wins; where both agree the raw value gives the milliseconds.
+    assert started.timestamp_ms == iso_to_ms("2004-09-22T15:46:51Z")
+    assert (started.host, started.service) == ("MyComputer", "examplesServer")
+    assert started.labels["event_code"] == "BEA-000360"
+    assert started.message == "Server started in RUNNING mode"
+    assert failed.timestamp_ms == 1_709_287_204_250 and failed.level == "error"
+    assert failed.labels["thread"].startswith("[ACTIVE] ExecuteThread: '12'")
+    assert failed.message.startswith('Failed to start JMS Server "OrdersJMSServer"')
+    assert running.timestamp_ms == iso_to_ms("2024-03-01T10:00:05Z")
+    assert running.labels == {"logger": "WebLogicServer", "event_code": "BEA-000365"}
+
+
+def test_weblogic_message_over_several_lines():
+    record = ("####<Mar 1, 2024 10:00:04,250 AM UTC> <Error> <HTTP> <h> <s> <t> <> <> <> "
+              "<1709287204250> <BEA-101020> <[ServletContext@1] Servlet failed with an Exception\n"
+              "java.lang.IllegalStateException: closed\n\tat a.B.c(B.java:1)>")
+    (ev,) = text.parse(Record(text=record), ParseContext())
+    assert ev.message == "[ServletContext@1] Servlet failed with an Exception"
+    assert ev.error_type == "java.lang.IllegalStateException"

@@ -19,6 +19,9 @@ Layouts read, one request per line:
   (``RequestMethod``, ``RequestPath``, ``DownstreamStatus``, ``Duration`` and
   ``OriginDuration`` in ns, ``RouterName``, ``ServiceName``, and kept request headers as
   ``request_<Header-Name>``).
+- NGINX's stream module (TCP/UDP proxying), its documented ``basic`` format
+  (``$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received
+  $session_time``): a session, not a request.
 - Squid's native ``access.log`` (``time elapsed client code/status bytes method URL user
   hierarchy/peer type``): epoch seconds with milliseconds, the elapsed time in ms.
 - AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
@@ -89,6 +92,12 @@ _PAIR_KEYS = {
 }
 
 
+# NGINX's stream module (TCP/UDP proxying), its docs' "basic" format: '$remote_addr
+# [$time_local] $protocol $status $bytes_sent $bytes_received $session_time', and what people
+# append ("$upstream_addr" ...).
+_STREAM = re.compile(r'(?P<addr>\S+) \[(?P<time>[^\]]+)\] (?P<protocol>TCP|UDP) (?P<status>\d{3}) '
+                     r'(?P<sent>\d+) (?P<received>\d+) (?P<session>\d+\.\d+)'
+                     r'(?: "?(?P<upstream>[^"\s]+)"?)?(?P<rest>.*)$')
 # Squid's native access.log, as its wiki "Squid Log Files" documents it.
 _SQUID = re.compile(r"(?P<time>\d{9,10}\.\d{3}) +(?P<elapsed>-?\d+) (?P<client>\S+) "
                     r"(?P<code>[A-Z_]+)/(?P<status>\d{3}) (?P<bytes>\d+) (?P<method>[A-Z_]+|-) "
@@ -104,7 +113,7 @@ def detect(line: str) -> bool:
     if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
         prefix = _EXPORT_PREFIX.match(line)
         return prefix is not None and _json_detect(line[prefix.end():])
-    return _COMBINED.match(line) is not None
+    return _COMBINED.match(line) is not None or _STREAM.match(line) is not None
 
 
 def _json_detect(line: str) -> bool:
@@ -138,6 +147,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if squid:
         return [_squid(squid, ctx)]
     m = _COMBINED.match(text)
+    if m is None and (stream := _STREAM.match(text)):
+        return [_stream(stream, ctx)]
     if m is None:
         raise ParseError('not an NGINX access log line (expected \'$remote_addr - $remote_user '
                          '[$time_local] "$request" $status $body_bytes_sent ...\')')
@@ -392,6 +403,25 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     upstream = _seconds_ns(_first(doc, "upstream_response_time", "upstreamtime"))
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
+    return ev
+
+
+# --- NGINX stream -------------------------------------------------------------------------
+
+def _stream(m: re.Match, ctx: ParseContext) -> Event:
+    """A TCP/UDP session proxied by NGINX: its status (200, or 400/403/500/502/503 for a
+    session that failed), bytes each way and length."""
+    status = int(m["status"])
+    ev = request_event("apigw.nginx", to_ms(m["time"], ctx), "", "", status)
+    ev.message = f"{m['protocol']} session {status}"
+    if ev.error_type:
+        ev.error_type = f"{m['protocol']} session {status}"
+    set_label(ev, "protocol", m["protocol"])
+    set_label(ev, "client_ip", m["addr"])
+    set_label(ev, "upstream_addr", _first(m.groupdict(), "upstream"))
+    ev.payload_bytes = int(m["sent"])
+    set_label(ev, "request_bytes", m["received"])
+    ev.duration_ns = int(float(m["session"]) * 1e9)
     return ev
 
 

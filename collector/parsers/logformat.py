@@ -113,7 +113,8 @@ _NGINX_ROLES = {
     "http_x_forwarded_for": "forwarded_for", "upstream_addr": "upstream_addr",
     "request_id": "request_id", "http_x_request_id": "request_id",
     "kong_request_id": "request_id", "http_traceparent": "traceparent",
-    "request_length": "request_bytes",
+    "request_length": "request_bytes", "bytes_received": "request_bytes",
+    "session_time": "duration_s",
 }
 _NGINX_VAR = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 

@@ -248,3 +248,17 @@ def test_squid_native_access_log(parse_data):
     assert tunnel.labels["vhost"] == "api.example.com:443"
     assert (denied.outcome, denied.error_class) == ("failure", "auth")
     assert "upstream_addr" not in denied.labels
+
+
+def test_nginx_stream_sessions(parse_data):
+    """The stream module's documented ``basic`` format: a TCP session, not dead-lettered."""
+    events, dead = parse_data("auto", "apigw/nginx-stream.log")
+    assert dead == []
+    ok, refused = events
+    assert ok.timestamp_ms == iso_to_ms("2024-03-01T10:15:36Z")
+    assert (ok.message, ok.outcome) == ("TCP session 200", "success")
+    assert ok.duration_ns == 12_047_000_000 and ok.payload_bytes == 6720
+    assert ok.labels["request_bytes"] == "1458" and "http_method" not in ok.labels
+    assert (refused.outcome, refused.error_class) == ("failure", "connectivity")
+    assert refused.error_type == "TCP session 502"
+    assert refused.labels["upstream_addr"] == "10.0.0.7:5672"

@@ -248,6 +248,10 @@ def _build(dialect: str, tokens: list[Token]) -> LogFormat:
             merged.append(token)
     parts, roles = [], []
     for i, (kind, role, shape) in enumerate(merged):
+        if kind == "var" and i and merged[i - 1][0] == "var":
+            raise LogFormatError("two variables with nothing between them cannot be told apart "
+                                 "in a line; the proxy's format must separate them (a blank, a "
+                                 "quote, a bracket)")
         if kind == "lit":
             parts.append(r"\s+".join(re.escape(w) for w in re.split(r"\s+", shape)))
             continue

@@ -4,6 +4,8 @@ Apache, HAProxy and Envoy layouts that no built-in pattern knows, compiled once.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import apigw, envoy, haproxy
@@ -123,3 +125,20 @@ def test_a_tls_handshake_on_the_http_port_is_no_method():
     (ev,) = apigw.parse(Record(text=line), ParseContext(log_format=APACHE_TIMING))
     assert "http_method" not in ev.labels and ev.labels["http_status"] == "400"
     assert ev.labels["request_line"] == r"\x16\x03\x01\x00\xCA\x01"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='$%{}[]()"\\ :/-+<>aAbBhrtsTDiQ_', max_size=40),
+       st.sampled_from(["nginx", "apache", "haproxy", "envoy"]), st.text(max_size=80))
+def test_any_format_string_compiles_or_says_why_and_reading_never_raises(text, dialect, line):
+    try:
+        fmt = compile_format(text, dialect)
+    except LogFormatError as exc:
+        assert str(exc)
+        return
+    assert fmt.read(line) is None or isinstance(fmt.read(line), dict)
+
+
+def test_adjacent_variables_are_refused_not_guessed():
+    with pytest.raises(LogFormatError, match="two variables with nothing between them"):
+        compile_format("$remote_addr$remote_user [$time_local]", "nginx")

@@ -19,10 +19,14 @@ is connectivity, a resource shortage (``R``) is resource. Captured request heade
 shaped like a UUID are taken as correlation IDs, since that is what a ``capture request
 header X-Correlation-ID`` records; all of them are kept as ``labels.captured_headers``.
 
+``option tcplog`` sessions and ``option httpslog``'s TLS fields after the request are read too.
 A ``log-format`` that adds fields to this layout (``%[capture.req.hdr(0)]`` or
-``%[req.hdr(host)]`` after the backend/server, a unique ID before the request) is still read:
-up to four extra fields there, a host name as ``labels.vhost``. Any other layout is read from
-the input's own ``log_format`` (``collector.parsers.logformat``).
+``%[req.hdr(host)]`` after the backend/server, a unique ID before the request, fields after
+it) is still read: up to four extra fields there, a host name as ``labels.vhost``. A line that
+only begins like httplog (client:port, accept time, frontend, backend/server) still gets
+HAProxy's own time and route, the timers, status and request where found, the rest as
+``labels.log_fields``. The input's own ``log_format`` reads any layout field by field
+(``collector.parsers.logformat``).
 """
 
 from __future__ import annotations
@@ -52,7 +56,12 @@ _LOG = re.compile(
     r"\S+ \S+ (?P<state>[\w-]{4}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)"
     r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})?"
     r"(?P<extra_tail>(?: [^\"\s]\S*){0,4}?) "
-    r"\"(?P<request>[^\"]*)(?:\"(?P<tls>(?: \S+){0,3}))?\s*$")
+    r"\"(?P<request>[^\"]*)(?:\"(?: (?P<tls>-?\d+/[\dA-Fa-f]+/-?\d+/-?\d+/[01] \S+)|"
+    r"(?P<after>(?: \S+){0,4})))?\s*$")
+_HEAD_RX = re.compile(_HEAD)
+# In a layout of the owner's that starts like httplog: the timers and status, and the request.
+_TIMERS_STATUS = re.compile(r"(?<!\S)(-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (-?\d{1,3}) \+?(\d+) ")
+_REQUEST = re.compile(r'"([A-Z][A-Z_-]{0,19} [^"]*)"')
 # "option tcplog": Tw/Tc/Tt, bytes, a two-letter termination state, connections, queues.
 _TCP = re.compile(rf"{_HEAD}(?P<timers>-?\d+/-?\d+/\+?-?\d+) \+?(?P<bytes>\d+) "
                   r"(?P<state>[\w-]{2}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)\s*$")
@@ -72,8 +81,9 @@ _PHASE = {"R": "while reading the request", "Q": "while queued", "C": "while con
 
 
 def detect(line: str) -> bool:
-    return ("haproxy" in line[:80] or line[:1].isdigit()) and (
-        _LOG.match(line) is not None or _TCP.match(line) is not None)
+    # Client:port, accept time, frontend, backend/server: how every HAProxy session line
+    # begins, httplog, tcplog and the log-formats built from them.
+    return ("haproxy" in line[:80] or line[:1].isdigit()) and _HEAD_RX.match(line) is not None
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -90,6 +100,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     m = _LOG.match(text)
     if m is None and (tcp := _TCP.match(text)):
         return [_tcp(tcp, ctx)]
+    if m is None and (head := _HEAD_RX.match(text)):
+        return [_own_layout(head, text[head.end():], ctx)]
     if m is None:
         raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
                          "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
@@ -114,10 +126,34 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         for value in headers.split("|"):
             if UUID.fullmatch(value.strip()):
                 ev.add_id("correlation", value.strip())
-    _extra_fields(ev, f"{m['extra']} {m['extra_tail']}".split())
-    set_label(ev, "tls", (m["tls"] or "").strip())  # option httpslog: errors, SNI, version
+    _extra_fields(ev, f"{m['extra']} {m['extra_tail']} {m['after'] or ''}".split())
+    set_label(ev, "tls", m["tls"])  # option httpslog: errors, SNI, version, cipher
     _syslog_host(ev, m["prefix"])
     return [ev]
+
+
+def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
+    """A line that begins like httplog and goes on in a layout of the owner's: HAProxy's
+    own accept time and route, and the timers, status and request where they are found,
+    rather than generic syslog with the syslog header's time. The rest is kept."""
+    request = _REQUEST.search(rest)
+    method, path = request_line(request.group(1)) if request else ("", "")
+    timers = _TIMERS_STATUS.search(rest)
+    status = int(timers.group(2)) if timers else 0
+    ev = request_event(DATASET, to_ms(head["time"], ctx), method, path,
+                       status if status > 0 else None)
+    if not request:
+        ev.message = f"{head['frontend']} -> {head['backend']}/{head['server']}"
+    for key in ("frontend", "backend", "server"):
+        set_label(ev, key, head[key] if head[key] != "<NOSRV>" else None)
+    set_label(ev, "client_ip", head["client"])
+    ev.service = head["backend"]
+    if timers:
+        _timers(ev, timers.group(1))
+        ev.payload_bytes = int(timers.group(3))
+    set_label(ev, "log_fields", rest)
+    _syslog_host(ev, head["prefix"])
+    return ev
 
 
 def _syslog_host(ev: Event, prefix: str | None) -> None:

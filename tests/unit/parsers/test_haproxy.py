@@ -71,3 +71,19 @@ def test_tcplog_and_httpslog_as_the_manual_prints_them(parse_data):
     assert (timeout.outcome, timeout.error_class) == ("failure", "timeout")
     assert https.labels["http_status"] == "200" and https.labels["frontend"] == "https-in~"
     assert https.labels["tls"] == "0/0/0/0/0 1wt.eu/TLSv1.3/TLS_AES_256_GCM_SHA384"
+
+
+def test_owner_layouts_that_begin_like_httplog(parse_data):
+    """HAProxy's accept time and route, never the syslog header's time as generic syslog;
+    what the owner added is kept, not lost."""
+    events, dead = parse_data("auto", "haproxy/owner-layout.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.haproxy"}
+    extended, tcp = events
+    assert extended.timestamp_ms == iso_to_ms("2024-03-01T10:00:06.010Z")
+    assert extended.labels["log_fields"] == "req_id=9f86d081 tenant=acme"
+    assert "tls" not in extended.labels and extended.labels["http_status"] == "200"
+    assert tcp.timestamp_ms == iso_to_ms("2024-03-01T10:00:07.500Z")
+    assert tcp.message == "tcp-in -> mq_backend/mq1" and tcp.host == "lb1"
+    assert tcp.labels["log_fields"] == "ssl=1 sni=mq.example.com"
+    assert "http_status" not in tcp.labels

@@ -19,6 +19,9 @@ Layouts read, one request per line:
   (``RequestMethod``, ``RequestPath``, ``DownstreamStatus``, ``Duration`` and
   ``OriginDuration`` in ns, ``RouterName``, ``ServiceName``, and kept request headers as
   ``request_<Header-Name>``).
+- A line that begins like ``combined`` (client, ident, user, ``[time]``, ``"request"``) and
+  goes on in another order: the time, client and request, the rest as ``labels.log_fields``
+  (the input's ``log_format`` reads such a layout field by field).
 - NGINX's stream module (TCP/UDP proxying), its documented ``basic`` format
   (``$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received
   $session_time``): a session, not a request.
@@ -88,10 +91,16 @@ _PAIR_KEYS = {
     "upstream_response_time": "upstream_time", "request_id": "request_id", "rid": "request_id",
     "req_id": "request_id", "cid": "correlation", "correlation_id": "correlation",
     "x_correlation_id": "correlation", "traceparent": "traceparent",
-    "kong_request_id": "request_id",
+    "kong_request_id": "request_id", "status": "status",
 }
 
 
+# The combined layout's start (client, ident, user, CLF time, quoted request) followed by a
+# layout of the owner's: the time and request are still read, the rest is kept. Three
+# characters where the status belongs ("2O2") are a broken line, not another layout.
+_LOOSE = re.compile(
+    rf'(?P<addr>\S++) \S++ (?P<user>\S++) \[(?P<time>\d{{1,2}}/\w{{3}}/\d{{4}}:\d{{2}}:\d{{2}}:\d{{2}}'
+    rf'[^\]]*)\] "(?P<request>{_QUOTED})"(?! [\w-]{{3}} )(?P<rest>.*)$')
 # NGINX's stream module (TCP/UDP proxying), its docs' "basic" format: '$remote_addr
 # [$time_local] $protocol $status $bytes_sent $bytes_received $session_time', and what people
 # append ("$upstream_addr" ...).
@@ -113,7 +122,8 @@ def detect(line: str) -> bool:
     if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
         prefix = _EXPORT_PREFIX.match(line)
         return prefix is not None and _json_detect(line[prefix.end():])
-    return _COMBINED.match(line) is not None or _STREAM.match(line) is not None
+    return (_COMBINED.match(line) is not None or _STREAM.match(line) is not None
+            or _LOOSE.match(line) is not None)
 
 
 def _json_detect(line: str) -> bool:
@@ -149,6 +159,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     m = _COMBINED.match(text)
     if m is None and (stream := _STREAM.match(text)):
         return [_stream(stream, ctx)]
+    if m is None and (loose := _LOOSE.match(text)):
+        return [_loose(loose, ctx)]
     if m is None:
         raise ParseError('not an NGINX access log line (expected \'$remote_addr - $remote_user '
                          '[$time_local] "$request" $status $body_bytes_sent ...\')')
@@ -403,6 +415,23 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     upstream = _seconds_ns(_first(doc, "upstream_response_time", "upstreamtime"))
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
+    return ev
+
+
+def _loose(m: re.Match, ctx: ParseContext) -> Event:
+    """A line that begins like ``combined`` and goes on in the owner's order: its time,
+    client and request, and the rest kept for a ``log_format`` to read field by field."""
+    method, path = _readable_request(m["request"])
+    values = _extensions(m["rest"])  # named pairs (status=, rt=, request_id=) and IDs by shape
+    ev = request_event("apigw.nginx", to_ms(m["time"], ctx), method, path,
+                       as_int(values.get("status")))
+    set_label(ev, "client_ip", m["addr"])
+    set_label(ev, "user", _first(m.groupdict(), "user"))
+    set_label(ev, "log_fields", m["rest"].strip())
+    ev.add_id("http.request", values.get("request_id"))
+    ev.add_id("correlation", values.get("correlation"))
+    _traceparent(ev, values.get("traceparent"))
+    ev.duration_ns = _seconds_ns(values.get("request_time"))
     return ev
 
 

@@ -262,3 +262,15 @@ def test_nginx_stream_sessions(parse_data):
     assert (refused.outcome, refused.error_class) == ("failure", "connectivity")
     assert refused.error_type == "TCP session 502"
     assert refused.labels["upstream_addr"] == "10.0.0.7:5672"
+
+
+def test_combined_start_in_an_order_of_the_owner(parse_data):
+    """Time, client, request and named pairs are read and the rest kept, not dead-lettered; a
+    broken status (malformed.log's "2O2") stays a dead letter."""
+    events, dead = parse_data("auto", "apigw/owner-order.log")
+    assert dead == []
+    (ev,) = events
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:15:40Z")
+    assert ev.message == "GET /api/orders 200" and ev.labels["client_ip"] == "10.0.0.9"
+    assert ev.labels["log_fields"] == "rt=0.012 status=200 bytes=512"
+    assert ev.labels["http_status"] == "200" and ev.duration_ns == 12_000_000

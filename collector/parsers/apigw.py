@@ -22,6 +22,8 @@ Layouts read, one request per line:
 - A line that begins like ``combined`` (client, ident, user, ``[time]``, ``"request"``) and
   goes on in another order: the time, client and request, the rest as ``labels.log_fields``
   (the input's ``log_format`` reads such a layout field by field).
+- Nginx Proxy Manager's ``proxy`` and ``standard`` formats (``[$time_local] ... [Client
+  $remote_addr] [Length ...] [Gzip ...] [Sent-to $server] ...``).
 - NGINX's stream module (TCP/UDP proxying), its documented ``basic`` format
   (``$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received
   $session_time``): a session, not a request.
@@ -101,6 +103,17 @@ _PAIR_KEYS = {
 _LOOSE = re.compile(
     rf'(?P<addr>\S++) \S++ (?P<user>\S++) \[(?P<time>\d{{1,2}}/\w{{3}}/\d{{4}}:\d{{2}}:\d{{2}}:\d{{2}}'
     rf'[^\]]*)\] "(?P<request>{_QUOTED})"(?! [\w-]{{3}} )(?P<rest>.*)$')
+# Nginx Proxy Manager's "proxy" and "standard" formats (its conf.d/include/log-proxy.conf):
+# '[$time_local] $upstream_cache_status $upstream_status $status - $request_method $scheme
+# $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio]
+# [Sent-to $server] "$http_user_agent" "$http_referer"', "standard" without the cache and
+# upstream status and Sent-to.
+_NPM = re.compile(
+    rf'\[(?P<time>\d{{1,2}}/\w{{3}}/\d{{4}}:\d{{2}}:\d{{2}}:\d{{2}} [+-]\d{{4}})\] '
+    rf'(?:(?P<cache>\S+) (?P<upstream_status>\S+) )?(?P<status>\d{{3}}|-) - (?P<method>\S+) '
+    rf'(?P<scheme>\S+) (?P<host>\S+) "(?P<uri>{_QUOTED})" \[Client (?P<client>[^\]]*)\] '
+    rf'\[Length (?P<bytes>[^\]]*)\] \[Gzip [^\]]*\](?: \[Sent-to (?P<upstream>[^\]]*)\])? '
+    rf'"(?P<agent>{_QUOTED})" "(?P<referer>{_QUOTED})"')
 # NGINX's stream module (TCP/UDP proxying), its docs' "basic" format: '$remote_addr
 # [$time_local] $protocol $status $bytes_sent $bytes_received $session_time', and what people
 # append ("$upstream_addr" ...).
@@ -119,6 +132,8 @@ def detect(line: str) -> bool:
         return _SQUID.match(line) is not None
     if line[:1] == "{":
         return _json_detect(line)
+    if line[:1] == "[":  # Nginx Proxy Manager puts the time first
+        return _NPM.match(line) is not None
     if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
         prefix = _EXPORT_PREFIX.match(line)
         return prefix is not None and _json_detect(line[prefix.end():])
@@ -156,6 +171,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     squid = _SQUID.match(text) if text[10:11] == "." else None
     if squid:
         return [_squid(squid, ctx)]
+    if text[:1] == "[" and (npm := _NPM.match(text)):
+        return [_npm(npm, ctx)]
     m = _COMBINED.match(text)
     if m is None and (stream := _STREAM.match(text)):
         return [_stream(stream, ctx)]
@@ -432,6 +449,20 @@ def _loose(m: re.Match, ctx: ParseContext) -> Event:
     ev.add_id("correlation", values.get("correlation"))
     _traceparent(ev, values.get("traceparent"))
     ev.duration_ns = _seconds_ns(values.get("request_time"))
+    return ev
+
+
+def _npm(m: re.Match, ctx: ParseContext) -> Event:
+    g = m.groupdict()
+    ev = request_event("apigw.nginx", to_ms(m["time"], ctx), m["method"], m["uri"],
+                       as_int(m["status"]))
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "vhost", m["host"])
+    set_label(ev, "upstream_addr", _first(g, "upstream"))
+    set_label(ev, "upstream_status", _first(g, "upstream_status"))
+    set_label(ev, "cache_result", _first(g, "cache"))
+    set_label(ev, "user_agent", _first(g, "agent"))
+    ev.payload_bytes = as_int(m["bytes"])
     return ev
 
 

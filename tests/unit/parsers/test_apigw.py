@@ -274,3 +274,16 @@ def test_combined_start_in_an_order_of_the_owner(parse_data):
     assert ev.message == "GET /api/orders 200" and ev.labels["client_ip"] == "10.0.0.9"
     assert ev.labels["log_fields"] == "rt=0.012 status=200 bytes=512"
     assert ev.labels["http_status"] == "200" and ev.duration_ns == 12_000_000
+
+
+def test_nginx_proxy_manager_formats(parse_data):
+    events, dead = parse_data("auto", "apigw/nginx-proxy-manager.log")
+    assert dead == []
+    proxied, failed = events
+    assert proxied.timestamp_ms == iso_to_ms("2024-03-01T10:15:41Z")
+    assert proxied.message == "GET /api/orders/4711 200"
+    assert proxied.labels["vhost"] == "api.example.com"
+    assert proxied.labels["client_ip"] == "172.68.4.221"
+    assert proxied.labels["upstream_addr"] == "172.18.0.1" and proxied.payload_bytes == 14908
+    assert (failed.outcome, failed.error_class) == ("failure", "connectivity")
+    assert "upstream_addr" not in failed.labels

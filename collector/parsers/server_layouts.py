@@ -15,6 +15,13 @@ each has its own way of writing the time, and each is read whole or not at all.
   ``<Mar 1, 2024 ...> <Notice> <Subsystem> <BEA-000365> <message>`` of its standard out,
   read from the locale timestamp.
 
+- Oracle Diagnostic Logging (Oracle SOA Suite, OSB and other Fusion Middleware servers;
+  GlassFish and Payara write the same shape): ``[2024-03-01T10:00:00.123+00:00] [soa_server1]
+  [ERROR] [SOA-20003] [oracle.soa.bpel.engine] [tid: 12] [userId: <anonymous>] [ecid:
+  0000Nabc,0:1] [APP: soa-infra] message``. The ECID (execution context ID) follows a request
+  through every Fusion Middleware component, so it is an ``oracle.ecid`` ID (without the
+  ``,0:1`` position in the call tree); ``timeMillis`` gives the exact time where written.
+
 A zone written as an abbreviation is read from a short table of unambiguous ones (UTC, GMT,
 the North American and central/eastern European zones); any other is the input's zone.
 """
@@ -36,9 +43,10 @@ _CTIME = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{
 _KLOG_HEAD = r"[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [^\s\]]+:\d+\] "
 _WAS_STAMP = r"\d{1,2}/\d{1,2}/\d{2},? \d{1,2}:\d{2}:\d{2}:\d{3} [\w+:-]+"
 _WLS_STAMP = r"[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4},? \d{1,2}:\d{2}:\d{2}(?:[,.]\d{1,3})? ?(?:[AP]M)? ?[\w+:-]*"
+_ODL_HEAD = r"\[\d{4}-\d{2}-\d{2}T[^\]]{8,40}\] \[[^\]]*\] \[[A-Z_]+(?::\d+)?\] \["
 # What opens a record in one of these layouts (a fragment of the text parser's START).
 START = (rf"\[{_CTIME}\] \[|{_KLOG_HEAD}|\[{_WAS_STAMP}\] [0-9a-fA-F]{{8}} |"
-         rf"(?:####)?<{_WLS_STAMP}> <")
+         rf"(?:####)?<{_WLS_STAMP}> <|{_ODL_HEAD}")
 
 _APACHE = re.compile(
     rf"\[({_CTIME})\]\s*\[(?:(?P<module>[\w-]+):)?(?P<level>emerg|alert|crit|error|warn|notice|"
@@ -59,6 +67,12 @@ _WLS_FIELD = re.compile(r"<((?:[^<>]|<[^<>]*>)*)>")
 _WLS_TIME = re.compile(r"(?P<mon>[A-Z][a-z]{2})[a-z]?\.? (?P<d>\d{1,2}), (?P<y>\d{4}),? "
                        r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:[,.](?P<ms>\d{1,3}))? ?"
                        r"(?P<ampm>[AP]M)? ?(?P<zone>[\w+:-]*)")
+_ODL = re.compile(r"\[(?P<ts>\d{4}-\d{2}-\d{2}T[^\]]+)\] \[(?P<component>[^\]]*)\] "
+                  r"\[(?P<level>[A-Z_]+)(?::\d+)?\] \[(?P<msgid>[^\]]*)\] \[(?P<module>[^\]]*)\]"
+                  r"(?P<attrs>(?: \[[\w.-]+: (?:[^\[\]]|\[[^\[\]]*\])*\])*) ?(?P<msg>.*)$")
+# "[key: value]"; a value may hold one bracketed part ("[tid: [ACTIVE].ExecuteThread: '7' ...]").
+_ODL_ATTR = re.compile(r"\[([\w.-]+): ((?:[^\[\]]|\[[^\[\]]*\])*)\]")
+_ODL_LEVELS = {"INCIDENT_ERROR": "fatal", "NOTIFICATION": "info"}
 _NUMERIC_ZONE = re.compile(r"[+-]\d{2}:?\d{2}")
 _MESSAGE_ID = re.compile(r"[A-Z][A-Z0-9]{2,9}-?\d{4,6}[A-Z]?")
 # Zone abbreviations that name one offset; others (IST, CST in China...) are left to the input.
@@ -77,6 +91,9 @@ def read(head: str, ctx: ParseContext) -> Event | None:
         m = _APACHE.match(head)
         if m:
             return _apache(m, ctx)
+        m = _ODL.match(head)
+        if m:
+            return _odl(m, ctx)
         m = _WAS.match(head)
         return _websphere(m, ctx) if m else None
     if first in "IWEF":
@@ -123,6 +140,25 @@ def _klog(m: re.Match, ctx: ParseContext) -> Event:
     ev = _event(to_ms(stamp, ctx), _KLOG_LEVELS[m["sev"]], m["msg"])
     set_label(ev, "logger", m["src"])
     set_label(ev, "thread", m["pid"])
+    return ev
+
+
+def _odl(m: re.Match, ctx: ParseContext) -> Event:
+    attrs = dict(_ODL_ATTR.findall(m["attrs"]))
+    millis = attrs.get("timeMillis", "")
+    ts = (int(millis), False) if millis.isdigit() else to_ms(m["ts"], ctx)
+    level = m["level"]
+    message = m["msg"].strip()
+    if message.startswith("[[") and message != "[[":  # Payara/GlassFish: [[ text ]]
+        message = message[2:].removesuffix("]]").strip()
+    ev = _event(ts, _ODL_LEVELS.get(level) or normalize_level(level), message)
+    ev.service = attrs.get("APP") or None
+    set_label(ev, "component", m["component"])
+    set_label(ev, "logger", m["module"])
+    set_label(ev, "event_code", m["msgid"])
+    set_label(ev, "thread", attrs.get("tid"))
+    ecid = attrs.get("ecid", "").split(",", 1)[0].strip()
+    ev.add_id("oracle.ecid", ecid or None)
     return ev
 
 

@@ -118,10 +118,15 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     head = head.rstrip()
     ev = server_layouts.read(head, ctx) or _timestamped(head, ctx)
+    wrapped = ev.message == "[["  # ODL (Payara, GlassFish) puts a long message in [[ ... ]]
+    if wrapped:
+        ev.message, rest = "", rest.rstrip().removesuffix("]]")
     if rest.startswith("Traceback (most recent call last):"):
         _python_traceback(ev, rest)
     else:
         java_tail(ev, ev.message, rest)
+    if wrapped:
+        ev.message = ev.message.strip()
     _pairs(ev, ev.message)
     if ev.level in ("error", "fatal") and ev.error_message is None:
         ev.error_message = ev.message.split("\n", 1)[0]

@@ -308,3 +308,22 @@ def test_weblogic_message_over_several_lines():
     (ev,) = text.parse(Record(text=record), ParseContext())
     assert ev.message == "[ServletContext@1] Servlet failed with an Exception"
     assert ev.error_type == "java.lang.IllegalStateException"
+
+
+def test_oracle_diagnostic_logging(parse_data):
+    """SOA Suite and OSB lines share the ECID of one request: one ``oracle.ecid`` ID joins
+    them, without the position in the call tree after the comma."""
+    events, dead = parse_data("auto", "text/oracle-odl.log")
+    assert dead == []
+    soa, osb, payara = events
+    assert soa.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z") and soa.level == "error"
+    assert soa.service == "soa-infra" and soa.labels["event_code"] == "SOA-20003"
+    assert soa.labels["thread"].startswith("[ACTIVE].ExecuteThread: '7'")
+    assert soa.message == ("Unable to dispatch request to OrderService due to exception "
+                           "orderId=PO-4711")
+    assert soa.ids == ["oracle.ecid:5ab1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d-0000abcd",
+                       "order:PO-4711"]
+    assert osb.level == "info" and osb.ids == soa.ids[:1]
+    assert payara.timestamp_ms == 1_709_287_202_250
+    assert payara.message == "Grizzly 2.4.4 started in: 40ms - bound to [/0.0.0.0:8080]"
+    assert payara.labels["component"] == "Payara 5.2021.1"

@@ -5,17 +5,23 @@ Go its ``log`` package, and hosts syslog. Without this parser those lines only r
 dead-letter index; now they are searchable events (dataset ``generic.text`` or
 ``generic.syslog``, platform ``generic``) that correlate by the IDs their messages name.
 
-A record starts with a timestamp at the start of a line (``2024-03-01 10:00:00,123``, ISO 8601
-with ``T`` and zone, ``2024/03/01 10:00:00``, ``01-Mar-2024 10:00:00.123``, each optionally
-in brackets; Logback's default ``10:00:00.123 [thread] LEVEL``, whose day is the day it is
-read, or the day before for a time later than that; Spark's and Hadoop's ``17/06/09 20:10:40
-INFO`` and HDFS's ``081109 203615 148 INFO``, taken only with the level word after them, the
-date in the input's ``date_order``, yy/MM/dd unless told; ``31/12/2024 10:00:00 ERROR``
-likewise, day and month told apart by a value over 12 or by ``date_order``, refused when
-neither settles them; Apache httpd's error log
-``[Wed Oct 11 14:32:52 2000] [core:error]``; klog's ``I0301 10:00:00.123456 1 main.go:42]``,
-whose year is taken as syslog's) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
-``<34>1 2024-03-01T10:00:00Z host app pid msgid -``). Lines without one continue the record
+A record starts with a timestamp at the start of a line:
+
+- ``2024-03-01 10:00:00,123``, ISO 8601 with ``T`` and zone (or ``UTC``), ``2024/03/01
+  10:00:00``, ``01-Mar-2024 10:00:00.123``, each optionally in brackets;
+- Logback's default ``10:00:00.123 [thread] LEVEL``, whose day is the day it is read, or the
+  day before for a time later than that;
+- Spark's and Hadoop's ``17/06/09 20:10:40 INFO`` and HDFS's ``081109 203615 148 INFO``, taken
+  only with the level word after them (Spark's date is yy/MM/dd unless the input's
+  ``date_order`` says otherwise); ``31/12/2024 10:00:00 ERROR`` likewise, day and month told
+  apart by a value over 12 or by ``date_order``, refused when neither settles them;
+- Jetty's ``2024-03-01 10:00:00.123:INFO:oejs.Server:main: message``;
+- the server layouts of ``collector.parsers.server_layouts`` (Apache httpd error log, klog,
+  WebSphere, WebLogic, Oracle ODL);
+- a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, whose year is the latest that
+  is not in the future, RFC 5424 ``<34>1 2024-03-01T10:00:00Z host app pid msgid -``).
+
+Lines without one continue the record
 before them: a stack trace gives the error type and message, other lines extend the message.
 
 The layouts differ in where the level, logger and thread sit, so the first line is read by
@@ -57,6 +63,8 @@ _BSD = r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}"
 # taken only with the thread and level after it, since a bare time starts many other lines.
 _CLOCK = r"\d{2}:\d{2}:\d{2}[.,]\d{3}"
 _LOGBACK_DEFAULT = rf"{_CLOCK} \[[^\]]*\] +(?:TRACE|DEBUG|INFO|WARN|ERROR)\b"
+# Jetty's StdErrLog: "2024-03-01 10:00:00.123:INFO:oejs.Server:main: message".
+_JETTY_HEAD = rf"{_ISO}:(?:TRACE|DEBUG|INFO|WARN|ERROR) ?:"
 # Spark's and Hadoop's log4j default "%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m" and HDFS's
 # "yyMMdd HHmmss <thread> LEVEL logger: message": a two-digit year is ambiguous alone, so the
 # date is taken only with a level word right after it (the order is the input's date_order).
@@ -65,7 +73,9 @@ _COMPACT_DATE = r"\d{6} \d{6}"
 _BIG_DATA = (rf"(?:{_SHORT_DATE} |{_COMPACT_DATE} (?:\d+ )?)"
              r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\b")
 START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
-                   rf"{_LOGBACK_DEFAULT}|{_BIG_DATA}|{server_layouts.START}")
+                   rf"{_LOGBACK_DEFAULT}|{_JETTY_HEAD}|{_BIG_DATA}|"
+                   rf"{server_layouts.START}")
+_JETTY = re.compile(r":(?P<level>[A-Z]+) ?:(?P<logger>[^:\s]+):(?P<thread>[^:]*): ?(?P<msg>.*)$")
 
 _STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)|"
                     rf"(?P<short>{_SHORT_DATE}) |(?P<compact>{_COMPACT_DATE}) (?:(?P<pid>\d+) )?")
@@ -160,9 +170,16 @@ def _application(head: str, ctx: ParseContext) -> Event:
     else:
         ts, estimated = _slashed_date_ms(m["short"] or m["compact"], ctx)
     body = head[m.end():]
-    level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="generic", action="logged")
+    jetty = _JETTY.match(body) if body[:1] == ":" else None
+    if jetty:
+        ev.level = normalize_level(jetty["level"])
+        ev.message = jetty["msg"].strip()
+        set_label(ev, "logger", jetty["logger"])
+        set_label(ev, "thread", jetty["thread"])
+        return ev
+    level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
     if level is None:
         ev.message = body.strip()
         return ev

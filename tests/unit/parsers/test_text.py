@@ -327,3 +327,13 @@ def test_oracle_diagnostic_logging(parse_data):
     assert payara.timestamp_ms == 1_709_287_202_250
     assert payara.message == "Grizzly 2.4.4 started in: 40ms - bound to [/0.0.0.0:8080]"
     assert payara.labels["component"] == "Payara 5.2021.1"
+
+
+def test_jetty_stderr_log(parse_data):
+    events, dead = parse_data("auto", "text/jetty.log")
+    assert dead == []
+    started, warned = events
+    assert started.timestamp_ms == iso_to_ms("2024-03-01T10:00:01.456Z")
+    assert started.labels == {"logger": "oejs.Server", "thread": "main"}
+    assert started.message == "Started @1234ms"
+    assert warned.level == "warn" and warned.labels["thread"] == "qtp1234-17"

@@ -86,7 +86,7 @@ _EXPORT_PREFIX = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}[.,]?\d*(?:
                             r"(?:\s+([^\s{]+))?\s+(?=\{)")
 # Traefik's common log format after the combined fields: requests so far, router, server URL,
 # duration.
-_TRAEFIK_TAIL = re.compile(r' \d+ "([^"]*)" "([^"]*)" (\d+)ms\s*')
+_TRAEFIK_TAIL = re.compile(r' \d+ "(?P<router>[^"]*)" "(?P<server>[^"]*)" (?P<ms>\d+)ms\s*')
 _PAIR_KEYS = {
     "rt": "request_time", "request_time": "request_time", "urt": "upstream_time",
     "ut": "upstream_time",
@@ -119,7 +119,7 @@ _NPM = re.compile(
 # append ("$upstream_addr" ...).
 _STREAM = re.compile(r'(?P<addr>\S+) \[(?P<time>[^\]]+)\] (?P<protocol>TCP|UDP) (?P<status>\d{3}) '
                      r'(?P<sent>\d+) (?P<received>\d+) (?P<session>\d+\.\d+)'
-                     r'(?: "?(?P<upstream>[^"\s]+)"?)?(?P<rest>.*)$')
+                     r'(?: "?(?P<upstream>[\w.\[\]:-]+:\d+)"?)?(?P<rest>.*)$')
 # Squid's native access.log, as its wiki "Squid Log Files" documents it.
 _SQUID = re.compile(r"(?P<time>\d{9,10}\.\d{3}) +(?P<elapsed>-?\d+) (?P<client>\S+) "
                     r"(?P<code>[A-Z_]+)/(?P<status>\d{3}) (?P<bytes>\d+) (?P<method>[A-Z_]+|-) "
@@ -349,9 +349,9 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     traefik = _TRAEFIK_TAIL.fullmatch(m.group("rest"))
     if traefik:
         ev.dataset = "apigw.traefik"
-        set_label(ev, "router", _first({"v": traefik.group(1)}, "v"))
-        set_label(ev, "upstream_addr", _first({"v": traefik.group(2)}, "v"))
-        ev.duration_ns = int(traefik.group(3)) * 1_000_000
+        set_label(ev, "router", _first(traefik.groupdict(), "router"))
+        set_label(ev, "upstream_addr", _first(traefik.groupdict(), "server"))
+        ev.duration_ns = int(traefik["ms"]) * 1_000_000
         return ev
     values = _extensions(m.group("rest"))
     ev.add_id("http.request", values.get("request_id"))

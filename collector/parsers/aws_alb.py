@@ -153,10 +153,11 @@ def _connection(f: dict[str, str], ctx: ParseContext) -> Event:
     """An ALB connection log entry: the TLS handshake of a client (mutual TLS verification
     when the listener asks for a client certificate)."""
     status = f.get("verify_status", "")
-    ev = Event(timestamp_ms=0, dataset="apigw.aws_alb_connection", platform="apigw",
-               action="received", message=f"TLS connection from {f.get('client', '-')} "
-                                          f"to port {f.get('listener_port', '-')}: {status}")
-    ev.timestamp_ms, ev.timestamp_estimated = to_ms(f.get("time"), ctx)
+    ts, estimated = to_ms(f.get("time"), ctx)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated,
+               dataset="apigw.aws_alb_connection", platform="apigw", action="received",
+               message=f"TLS connection from {f.get('client', '-')} to port "
+                       f"{f.get('listener_port', '-')}: {status}")
     set_label(ev, "client_ip", f.get("client"))
     set_label(ev, "listener_port", f.get("listener_port"))
     set_label(ev, "client_cert_subject", f.get("cert_subject"))

@@ -79,7 +79,10 @@ _PAIR = re.compile(rf'([\w.-]+)(?:=|: )("{_QUOTED}"|\S+)')
 _TOKEN = re.compile(rf'"({_QUOTED})"|(\S+)')
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
-_SECONDS = re.compile(r"\d+\.\d{3}")
+# NGINX times in seconds; $upstream_response_time lists one per upstream tried ("0.010,
+# 0.030", " : " across an internal redirect), joined without blanks before matching.
+_SECONDS = re.compile(r"\d+\.\d{3}(?:[,:]\d+\.\d{3})*")
+_TIME_LIST = re.compile(r"(?<=\d)(?:, | : )(?=\d+\.\d{3})")
 _METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
 # "<ISO timestamp> [<log stream>] " before a JSON access log record (see the module doc).
 _EXPORT_PREFIX = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}[.,]?\d*(?:Z|[+-]\d{2}:?\d{2})?)"
@@ -381,7 +384,8 @@ def _extensions(rest: str) -> dict[str, str]:
                 values.setdefault(name, value.strip('"'))
         rest = _PAIR.sub("", rest)
     times = []
-    for quoted, bare in _TOKEN.findall(rest):
+    for quoted, bare in _TOKEN.findall(_TIME_LIST.sub(",", rest) if ", " in rest or " : " in rest
+                                       else rest):
         token = quoted or bare
         if token in ("", "-"):
             continue

@@ -287,3 +287,13 @@ def test_nginx_proxy_manager_formats(parse_data):
     assert proxied.labels["upstream_addr"] == "172.18.0.1" and proxied.payload_bytes == 14908
     assert (failed.outcome, failed.error_class) == ("failure", "connectivity")
     assert "upstream_addr" not in failed.labels
+
+
+def test_upstream_times_of_several_upstreams_after_combined():
+    """``$upstream_response_time`` lists one time per upstream tried: their sum, not the
+    first alone (and not the next field read as one)."""
+    line = ('10.20.1.15 - - [01/Mar/2024:10:15:32 +0000] "POST /api/v1/orders HTTP/1.1" 502 118 '
+            '"-" "axios/1.6.7" 0.046 0.010, 0.030 "4f9d1c2ab3e84c77a1f05d6e2b9c8a10"')
+    (ev,) = apigw.parse(Record(text=line), ParseContext())
+    assert ev.duration_ns == 46_000_000 and ev.labels["upstream_ms"] == "40"
+    assert ev.ids == ["http.request:4f9d1c2ab3e84c77a1f05d6e2b9c8a10"]

@@ -27,6 +27,8 @@ Layouts read, one request per line:
 - NGINX's stream module (TCP/UDP proxying), its documented ``basic`` format
   (``$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received
   $session_time``): a session, not a request.
+- IIS's W3C extended log with its default fields (IIS 7 and 8.5+), in UTC; its ``#`` header
+  lines give no event.
 - Squid's native ``access.log`` (``time elapsed client code/status bytes method URL user
   hierarchy/peer type``): epoch seconds with milliseconds, the elapsed time in ms.
 - AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
@@ -123,6 +125,16 @@ _NPM = re.compile(
 _STREAM = re.compile(r'(?P<addr>\S+) \[(?P<time>[^\]]+)\] (?P<protocol>TCP|UDP) (?P<status>\d{3}) '
                      r'(?P<sent>\d+) (?P<received>\d+) (?P<session>\d+\.\d+)'
                      r'(?: "?(?P<upstream>[\w.\[\]:-]+:\d+)"?)?(?P<rest>.*)$')
+# IIS's W3C extended log with its default fields (IIS 7: no cs(Referer); 8.5 and later with
+# it): date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip
+# cs(User-Agent) [cs(Referer)] sc-status sc-substatus sc-win32-status time-taken. The time is
+# UTC, as IIS writes W3C logs. Its "#Software:", "#Version:", "#Date:", "#Fields:" lines carry
+# no request.
+_IIS = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2}) (?P<server>\S+) "
+                  r"(?P<method>[A-Z][A-Z_-]*) (?P<stem>\S+) (?P<query>\S+) (?P<port>\d+) "
+                  r"(?P<user>\S+) (?P<client>\S+) (?P<agent>\S+) (?:(?P<referer>\S+) )?"
+                  r"(?P<status>\d{3}) (?P<substatus>\d+) (?P<win32>\d+) (?P<taken>\d+)\s*$")
+_W3C_DIRECTIVES = ("#Software:", "#Version:", "#Date:", "#Fields:", "#Remark:")
 # Squid's native access.log, as its wiki "Squid Log Files" documents it.
 _SQUID = re.compile(r"(?P<time>\d{9,10}\.\d{3}) +(?P<elapsed>-?\d+) (?P<client>\S+) "
                     r"(?P<code>[A-Z_]+)/(?P<status>\d{3}) (?P<bytes>\d+) (?P<method>[A-Z_]+|-) "
@@ -137,6 +149,10 @@ def detect(line: str) -> bool:
         return _json_detect(line)
     if line[:1] == "[":  # Nginx Proxy Manager puts the time first
         return _NPM.match(line) is not None
+    if line[:1] == "#":
+        return line.startswith(_W3C_DIRECTIVES)
+    if line[10:11] == " " and line[4:5] == "-" and _IIS.match(line):
+        return True
     if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
         prefix = _EXPORT_PREFIX.match(line)
         return prefix is not None and _json_detect(line[prefix.end():])
@@ -171,6 +187,11 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [ev]
     if text.startswith("{"):
         return [_json(text, ctx)]
+    if text.startswith(_W3C_DIRECTIVES):
+        return []  # a W3C header line: which software, version, day and fields follow
+    iis = _IIS.match(text) if text[10:11] == " " else None
+    if iis:
+        return [_iis(iis, ctx)]
     squid = _SQUID.match(text) if text[10:11] == "." else None
     if squid:
         return [_squid(squid, ctx)]
@@ -486,6 +507,24 @@ def _stream(m: re.Match, ctx: ParseContext) -> Event:
     ev.payload_bytes = int(m["sent"])
     set_label(ev, "request_bytes", m["received"])
     ev.duration_ns = int(float(m["session"]) * 1e9)
+    return ev
+
+
+# --- IIS ----------------------------------------------------------------------------------
+
+def _iis(m: re.Match, ctx: ParseContext) -> Event:
+    g = m.groupdict()
+    query = _first(g, "query")
+    ev = request_event("apigw.iis", to_ms(f"{m['date']}T{m['time']}Z", ctx), m["method"],
+                       f"{m['stem']}?{query}" if query else m["stem"], int(m["status"]))
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "server_ip", m["server"])
+    set_label(ev, "server_port", m["port"])
+    set_label(ev, "user", _first(g, "user"))
+    set_label(ev, "user_agent", (_first(g, "agent") or "").replace("+", " ") or None)
+    if m["substatus"] != "0" or m["win32"] != "0":
+        set_label(ev, "iis_substatus", f"{m['status']}.{m['substatus']} ({m['win32']})")
+    ev.duration_ns = int(m["taken"]) * 1_000_000
     return ev
 
 

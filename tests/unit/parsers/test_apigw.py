@@ -1,3 +1,5 @@
+from zoneinfo import ZoneInfo
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -297,3 +299,19 @@ def test_upstream_times_of_several_upstreams_after_combined():
     (ev,) = apigw.parse(Record(text=line), ParseContext())
     assert ev.duration_ns == 46_000_000 and ev.labels["upstream_ms"] == "40"
     assert ev.ids == ["http.request:4f9d1c2ab3e84c77a1f05d6e2b9c8a10"]
+
+
+def test_iis_w3c_default_fields(parse_data):
+    """IIS writes W3C logs in UTC whatever the server's zone; its header lines are no
+    requests and no dead letters."""
+    events, dead = parse_data("auto", "apigw/iis-w3c.log", tz=ZoneInfo("Europe/Berlin"))
+    assert dead == []
+    received, failed = events
+    assert received.dataset == "apigw.iis"
+    assert received.timestamp_ms == iso_to_ms("2024-03-01T10:15:43Z")
+    assert received.message == "POST /BizTalkWcfReceive/OrderService.svc 200"
+    assert received.duration_ns == 187_000_000
+    assert received.labels["user_agent"] == "Apache-HttpClient/4.5.14 (Java/17.0.9)"
+    assert failed.labels["url_path"] == "/api/orders/4711?expand=lines"
+    assert failed.labels["iis_substatus"] == "500.19 (13)"
+    assert failed.labels["user"] == "CONTOSO\\svc-portal"

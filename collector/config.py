@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config_values import Section
-from collector.parsers import FORMATS
+from collector.parsers import FORMATS, logformat
 from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, did_you_mean, load
 
 CONFIG_ENV = "MIDWATCH_CONFIG"
@@ -100,6 +100,10 @@ class FileInput:
     max_line_bytes: int = 1024 * 1024
     # Parse in a child process (collector.inputs.parse_worker), off the writer's GIL.
     parse_worker: bool = True
+    # The access log's own format string (collector.parsers.logformat), and the order of a
+    # slashed date at a text line's start (auto: each layout's own; or ymd, dmy, mdy).
+    log_format: str | None = None
+    date_order: str = "auto"
     type: str = "file"
 
 
@@ -307,7 +311,8 @@ def _collector(s: Section) -> CollectorSettings:
 
 _INPUT_KEYS = {
     "file": ("type", "name", "paths", "format", "mapping", "start_at", "rescan_interval",
-             "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker"),
+             "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker",
+             "log_format", "date_order"),
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
               "max_poll_records"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
@@ -356,7 +361,21 @@ def _file_input(s: Section, name: str) -> FileInput:
         read_chunk_bytes=s.size_bytes("read_chunk_bytes", "128KiB", minimum=4096),
         max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
         parse_worker=s.flag("parse_worker", True),
+        log_format=_log_format(s, fmt),
+        date_order=s.choice("date_order", ("auto", "ymd", "dmy", "mdy"), "auto"),
     )
+
+
+def _log_format(s: Section, fmt: str) -> str | None:
+    """The input's format string, compiled now so that a mistake names the config line."""
+    text = s.text("log_format")
+    if text is None:
+        return None
+    try:
+        logformat.compile_format(text, logformat.dialect_for(fmt, text))
+    except logformat.LogFormatError as exc:
+        raise s.error("log_format", str(exc)) from None
+    return text
 
 
 def _kafka_input(s: Section, name: str) -> KafkaInput:

@@ -57,6 +57,8 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
     key = load_key(settings, config.file) if config.inputs else None
     for cfg in config.inputs:
         ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None), key)
+        ctx.log_format = getattr(cfg, "log_format", None)
+        ctx.date_order = getattr(cfg, "date_order", "auto")
         if isinstance(cfg, FileInput):
             from collector.inputs.file import FileInput as FileTail
 

@@ -162,17 +162,32 @@ def _epoch_to_ms(value: int, frac: str | None) -> int:
     return value // 1_000_000
 
 
+# How far ahead of the reader a year-less stamp may be and still be this year's: a sender's
+# clock a little fast, or local time of a zone east of the one assumed. Beyond it the stamp
+# is last year's (``Dec 10`` read on Dec 6 was written a year ago, not in four days).
+SYSLOG_SKEW_MS = 86_400_000
+
+
 def _syslog_ms(m: re.Match, tz: tzinfo, now_ms: int) -> int | None:
-    """BSD syslog has no year: take the ingest year, or the previous one across New Year."""
+    """BSD syslog has no year: the latest year that puts the stamp at or before the reading
+    (plus ``SYSLOG_SKEW_MS``), as rsyslog and Filebeat do, so no line lands in the future.
+    Feb 29 takes the latest leap year that does."""
     mon, d, h, mi, s, frac = m.groups()
     month = MONTHS.get(mon.lower())
     if month is None:
         return None
-    now = datetime.fromtimestamp((now_ms or 0) / 1000, tz=UTC)
-    year = now.year
-    if month > now.month + 1:
+    year = datetime.fromtimestamp((now_ms or 0) / 1000, tz=UTC).year + 1
+    for _ in range(9):  # a Feb 29 is at most eight years back
         year -= 1
-    return civil_to_ms(year, month, int(d), int(h), int(mi), int(s), _frac_ms(frac), None, tz)
+        ms = civil_to_ms(year, month, int(d), int(h), int(mi), int(s), _frac_ms(frac), None, tz)
+        if ms is not None and ms <= now_ms + SYSLOG_SKEW_MS and _real_day(year, month, int(d)):
+            return ms
+    return None
+
+
+def _real_day(y: int, mo: int, d: int) -> bool:
+    """Whether the day exists that year (civil_to_ms rolls Feb 30 into March)."""
+    return d <= 28 or days_from_civil(y, mo, d) < days_from_civil(y + (mo == 12), mo % 12 + 1, 1)
 
 
 def to_ms(text: str | None, ctx: ParseContext) -> tuple[int, bool]:

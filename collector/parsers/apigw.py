@@ -1,4 +1,5 @@
-"""API gateway access logs: NGINX (combined and its common extensions), Kong, AWS API Gateway.
+"""API gateway and proxy access logs: NGINX (combined and its common extensions), Apache, Kong,
+Traefik, Squid, AWS API Gateway.
 
 Layouts read, one request per line:
 
@@ -18,6 +19,18 @@ Layouts read, one request per line:
   (``RequestMethod``, ``RequestPath``, ``DownstreamStatus``, ``Duration`` and
   ``OriginDuration`` in ns, ``RouterName``, ``ServiceName``, and kept request headers as
   ``request_<Header-Name>``).
+- A line that begins like ``combined`` (client, ident, user, ``[time]``, ``"request"``) and
+  goes on in another order: the time, client and request, the rest as ``labels.log_fields``
+  (the input's ``log_format`` reads such a layout field by field).
+- Nginx Proxy Manager's ``proxy`` and ``standard`` formats (``[$time_local] ... [Client
+  $remote_addr] [Length ...] [Gzip ...] [Sent-to $server] ...``).
+- NGINX's stream module (TCP/UDP proxying), its documented ``basic`` format
+  (``$remote_addr [$time_local] $protocol $status $bytes_sent $bytes_received
+  $session_time``): a session, not a request.
+- IIS's W3C extended log with its default fields (IIS 7 and 8.5+), in UTC; its ``#`` header
+  lines give no event.
+- Squid's native ``access.log`` (``time elapsed client code/status bytes method URL user
+  hierarchy/peer type``): epoch seconds with milliseconds, the elapsed time in ms.
 - AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
   ``extendedRequestId``, ``requestTimeEpoch``/``requestTime``, ``httpMethod``,
   ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``).
@@ -39,8 +52,9 @@ import re
 import orjson
 
 from collector.event import Event, Record
+from collector.parsers import logformat
 from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import UUID, as_int, set_label
+from collector.parsers.fields import UUID, as_int, id_kind, set_label
 from collector.timeparse import to_ms
 
 NAME = "apigw"
@@ -53,39 +67,97 @@ _STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: 
 # characters between escapes: the same matches as ``(?:[^"\\]|\\.)*`` at less than half the
 # cost, which counts because every NGINX line is matched twice (detection, then parsing).
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
+# The virtual host may come first (``$host $remote_addr - ...``, Apache's ``vhost_combined``
+# ``%v:%p %h %l %u``) or quoted before the request; the status is ``-`` when no response was
+# sent (Traefik).
 _COMBINED = re.compile(
-    rf'(?P<addr>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] (?:"(?P<vhost>[\w.:-]+)" )?'
+    rf'(?:(?P<server>[\w.-]++(?::\d+)?) (?=\S++ \S++ \S++ \[))?'
+    rf'(?P<addr>\S++) \S++ (?P<user>\S++) \[(?P<time>[^\]]+)\] (?:"(?P<vhost>[\w.:-]+)" )?'
     rf'"(?P<request>{_QUOTED})" '
-    rf'(?P<status>\d{{3}}) (?P<bytes>\d+|-)(?: "(?P<referer>{_QUOTED})" '
+    rf'(?P<status>\d{{3}}|-) (?P<bytes>\d+|-)(?: "(?P<referer>{_QUOTED})" '
     rf'"(?P<agent>{_QUOTED})")?(?P<rest>.*)$')
-_PAIR = re.compile(rf'([\w.-]+)=("{_QUOTED}"|\S+)')
+# "key=value", and Kong's "kong_request_id: "..."" (its nginx template's kong_log_format).
+_PAIR = re.compile(rf'([\w.-]+)(?:=|: )("{_QUOTED}"|\S+)')
 _TOKEN = re.compile(rf'"({_QUOTED})"|(\S+)')
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
-_SECONDS = re.compile(r"\d+\.\d{3}")
+# NGINX times in seconds; $upstream_response_time lists one per upstream tried ("0.010,
+# 0.030", " : " across an internal redirect), joined without blanks before matching.
+_SECONDS = re.compile(r"\d+\.\d{3}(?:[,:]\d+\.\d{3})*")
+_TIME_LIST = re.compile(r"(?<=\d)(?:, | : )(?=\d+\.\d{3})")
 _METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
 # "<ISO timestamp> [<log stream>] " before a JSON access log record (see the module doc).
 _EXPORT_PREFIX = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}[.,]?\d*(?:Z|[+-]\d{2}:?\d{2})?)"
                             r"(?:\s+([^\s{]+))?\s+(?=\{)")
 # Traefik's common log format after the combined fields: requests so far, router, server URL,
 # duration.
-_TRAEFIK_TAIL = re.compile(r' \d+ "([^"]*)" "([^"]*)" (\d+)ms\s*')
+_TRAEFIK_TAIL = re.compile(r' \d+ "(?P<router>[^"]*)" "(?P<server>[^"]*)" (?P<ms>\d+)ms\s*')
 _PAIR_KEYS = {
     "rt": "request_time", "request_time": "request_time", "urt": "upstream_time",
     "ut": "upstream_time",
     "upstream_response_time": "upstream_time", "request_id": "request_id", "rid": "request_id",
     "req_id": "request_id", "cid": "correlation", "correlation_id": "correlation",
     "x_correlation_id": "correlation", "traceparent": "traceparent",
+    "kong_request_id": "request_id", "status": "status",
 }
 
 
+# The combined layout's start (client, ident, user, CLF time, quoted request) followed by a
+# layout of the owner's: the time and request are still read, the rest is kept. Three
+# characters where the status belongs ("2O2") are a broken line, not another layout.
+_LOOSE = re.compile(
+    rf'(?P<addr>\S++) \S++ (?P<user>\S++) \[(?P<time>\d{{1,2}}/\w{{3}}/\d{{4}}:\d{{2}}:\d{{2}}:\d{{2}}'
+    rf'[^\]]*)\] "(?P<request>{_QUOTED})"(?! [\w-]{{3}} )(?P<rest>.*)$')
+# Nginx Proxy Manager's "proxy" and "standard" formats (its conf.d/include/log-proxy.conf):
+# '[$time_local] $upstream_cache_status $upstream_status $status - $request_method $scheme
+# $host "$request_uri" [Client $remote_addr] [Length $body_bytes_sent] [Gzip $gzip_ratio]
+# [Sent-to $server] "$http_user_agent" "$http_referer"', "standard" without the cache and
+# upstream status and Sent-to.
+_NPM = re.compile(
+    rf'\[(?P<time>\d{{1,2}}/\w{{3}}/\d{{4}}:\d{{2}}:\d{{2}}:\d{{2}} [+-]\d{{4}})\] '
+    rf'(?:(?P<cache>\S+) (?P<upstream_status>\S+) )?(?P<status>\d{{3}}|-) - (?P<method>\S+) '
+    rf'(?P<scheme>\S+) (?P<host>\S+) "(?P<uri>{_QUOTED})" \[Client (?P<client>[^\]]*)\] '
+    rf'\[Length (?P<bytes>[^\]]*)\] \[Gzip [^\]]*\](?: \[Sent-to (?P<upstream>[^\]]*)\])? '
+    rf'"(?P<agent>{_QUOTED})" "(?P<referer>{_QUOTED})"')
+# NGINX's stream module (TCP/UDP proxying), its docs' "basic" format: '$remote_addr
+# [$time_local] $protocol $status $bytes_sent $bytes_received $session_time', and what people
+# append ("$upstream_addr" ...).
+_STREAM = re.compile(r'(?P<addr>\S+) \[(?P<time>[^\]]+)\] (?P<protocol>TCP|UDP) (?P<status>\d{3}) '
+                     r'(?P<sent>\d+) (?P<received>\d+) (?P<session>\d+\.\d+)'
+                     r'(?: "?(?P<upstream>[\w.\[\]:-]+:\d+)"?)?(?P<rest>.*)$')
+# IIS's W3C extended log with its default fields (IIS 7: no cs(Referer); 8.5 and later with
+# it): date time s-ip cs-method cs-uri-stem cs-uri-query s-port cs-username c-ip
+# cs(User-Agent) [cs(Referer)] sc-status sc-substatus sc-win32-status time-taken. The time is
+# UTC, as IIS writes W3C logs. Its "#Software:", "#Version:", "#Date:", "#Fields:" lines carry
+# no request.
+_IIS = re.compile(r"(?P<date>\d{4}-\d{2}-\d{2}) (?P<time>\d{2}:\d{2}:\d{2}) (?P<server>\S+) "
+                  r"(?P<method>[A-Z][A-Z_-]*) (?P<stem>\S+) (?P<query>\S+) (?P<port>\d+) "
+                  r"(?P<user>\S+) (?P<client>\S+) (?P<agent>\S+) (?:(?P<referer>\S+) )?"
+                  r"(?P<status>\d{3}) (?P<substatus>\d+) (?P<win32>\d+) (?P<taken>\d+)\s*$")
+_W3C_DIRECTIVES = ("#Software:", "#Version:", "#Date:", "#Fields:", "#Remark:")
+# Squid's native access.log, as its wiki "Squid Log Files" documents it.
+_SQUID = re.compile(r"(?P<time>\d{9,10}\.\d{3}) +(?P<elapsed>-?\d+) (?P<client>\S+) "
+                    r"(?P<code>[A-Z_]+)/(?P<status>\d{3}) (?P<bytes>\d+) (?P<method>[A-Z_]+|-) "
+                    r"(?P<url>\S+) (?P<user>\S+) (?P<hierarchy>[A-Z_]+)/(?P<peer>\S+) "
+                    r"(?P<type>\S+)")
+
+
 def detect(line: str) -> bool:
+    if line[10:11] == "." and line[:1].isdigit():  # an epoch stamp: Squid
+        return _SQUID.match(line) is not None
     if line[:1] == "{":
         return _json_detect(line)
+    if line[:1] == "[":  # Nginx Proxy Manager puts the time first
+        return _NPM.match(line) is not None
+    if line[:1] == "#":
+        return line.startswith(_W3C_DIRECTIVES)
+    if line[10:11] == " " and line[4:5] == "-" and _IIS.match(line):
+        return True
     if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
         prefix = _EXPORT_PREFIX.match(line)
         return prefix is not None and _json_detect(line[prefix.end():])
-    return _COMBINED.match(line) is not None
+    return (_COMBINED.match(line) is not None or _STREAM.match(line) is not None
+            or _LOOSE.match(line) is not None)
 
 
 def _json_detect(line: str) -> bool:
@@ -103,6 +175,9 @@ def _json_detect(line: str) -> bool:
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.strip()
+    if ctx.log_format and not text.startswith("{"):
+        dialect = logformat.dialect_for(NAME, ctx.log_format)
+        return [access_event(f"apigw.{dialect}", own_layout(text, ctx, dialect), ctx)]
     prefix = _EXPORT_PREFIX.match(text) if text[:1].isdigit() else None
     if prefix is not None:
         ev = _json(text[prefix.end():], ctx)
@@ -112,7 +187,21 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [ev]
     if text.startswith("{"):
         return [_json(text, ctx)]
+    if text.startswith(_W3C_DIRECTIVES):
+        return []  # a W3C header line: which software, version, day and fields follow
+    iis = _IIS.match(text) if text[10:11] == " " else None
+    if iis:
+        return [_iis(iis, ctx)]
+    squid = _SQUID.match(text) if text[10:11] == "." else None
+    if squid:
+        return [_squid(squid, ctx)]
+    if text[:1] == "[" and (npm := _NPM.match(text)):
+        return [_npm(npm, ctx)]
     m = _COMBINED.match(text)
+    if m is None and (stream := _STREAM.match(text)):
+        return [_stream(stream, ctx)]
+    if m is None and (loose := _LOOSE.match(text)):
+        return [_loose(loose, ctx)]
     if m is None:
         raise ParseError('not an NGINX access log line (expected \'$remote_addr - $remote_user '
                          '[$time_local] "$request" $status $body_bytes_sent ...\')')
@@ -183,18 +272,99 @@ def _seconds_ns(text: str | None) -> int | None:
         return None
 
 
+# --- the input's own log_format -----------------------------------------------------------
+
+def own_layout(line: str, ctx: ParseContext, dialect: str) -> dict[str, str]:
+    """The fields of a line written with the input's ``log_format``; ParseError for a line
+    written otherwise, naming the format it was read with."""
+    values = logformat.compile_format(ctx.log_format or "", dialect).read(line)
+    if values is None:
+        raise ParseError(f"the line does not match the input's log_format ({dialect}) "
+                         f"{ctx.log_format!r}: check that the format is the one the proxy "
+                         f"writes this file with", field="log_format")
+    return values
+
+
+_DURATION_UNITS = (("duration_s", 1e9), ("duration_ms", 1e6), ("duration_us", 1e3))
+# Roles of a format string kept as labels, and the label each becomes.
+_ROLE_LABELS = {"client": "client_ip", "user": "user", "vhost": "vhost", "agent": "user_agent",
+                "forwarded_for": "forwarded_for", "upstream_addr": "upstream_addr",
+                "frontend": "frontend", "backend": "backend", "server": "server",
+                "termination_state": "termination_state",
+                "upstream_cluster": "upstream_cluster", "route": "route"}
+
+
+def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
+    """One request from the fields of a format string (``collector.parsers.logformat``):
+    the same event the built-in layouts give, whatever order the owner chose."""
+    method, path = _readable_request(v["request"]) if "request" in v else ("", "")
+    status = as_int(v.get("status"))
+    stamp = v.get("time")
+    ts = to_ms(stamp, ctx) if stamp else (ctx.now_ms, True)
+    ev = request_event(dataset, ts, v.get("method") or method, v.get("path") or path,
+                       status if status and status > 0 else None)
+    if "request" in v and not method:
+        set_label(ev, "request_line", v["request"])
+    ev.add_id("http.request", v.get("request_id"))
+    _traceparent(ev, v.get("traceparent"))
+    for key, value in v.items():  # only what the format has, in its order
+        label = _ROLE_LABELS.get(key)
+        if label:
+            set_label(ev, label, value)
+        elif key.startswith("header:"):
+            _header_id(ev, key[7:], value)
+    ev.service = v.get("backend")
+    ev.payload_bytes = as_int(v.get("bytes"))
+    set_label(ev, "request_bytes", as_int(v.get("request_bytes")))
+    duration = next((float(v[k]) * unit for k, unit in _DURATION_UNITS
+                     if k in v and _number(v[k])), None)
+    ev.duration_ns = int(duration) if duration is not None and duration >= 0 else None
+    upstream = (_seconds_ns(v.get("upstream_s")) if "upstream_s" in v else
+                as_int(v["upstream_ms"]) * 1_000_000 if _number(v.get("upstream_ms")) else None)
+    if upstream is not None and upstream >= 0:
+        set_label(ev, "upstream_ms", upstream // 1_000_000)
+    captured = v.get("captured_headers", "").strip("{}")
+    if captured:
+        set_label(ev, "captured_headers", captured)
+        for value in captured.split("|"):
+            if UUID.fullmatch(value.strip()):
+                ev.add_id("correlation", value.strip())
+    return ev
+
+
+def _header_id(ev: Event, name: str, value: str) -> None:
+    """A logged request header whose name says it is an ID (``x_correlation_id``...)."""
+    kind = "traceparent" if name == "traceparent" else id_kind(name)
+    if kind == "traceparent":
+        _traceparent(ev, value)
+    elif kind == "request":
+        ev.add_id("http.request", value)
+    elif kind:
+        ev.add_id(kind, value)
+
+
+def _number(text: str | None) -> bool:
+    try:
+        float(text or "")
+    except ValueError:
+        return False
+    return True
+
+
 # --- NGINX --------------------------------------------------------------------------------
 
 def _nginx(m: re.Match, ctx: ParseContext) -> Event:
-    method, path = request_line(m.group("request"))
-    garbage = not _METHOD.fullmatch(method)  # a TLS handshake or a scanner on the HTTP port
-    if garbage:
-        method, path = "", "(unreadable request line)"
+    method, path = _readable_request(m.group("request"))
     ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
-                       int(m.group("status")))
-    if garbage:
+                       as_int(m.group("status")))
+    if not method:
         set_label(ev, "request_line", m.group("request"))
     set_label(ev, "client_ip", m.group("addr"))
+    server = m.group("server")
+    if server:
+        host, _, port = server.partition(":")
+        set_label(ev, "vhost", host)
+        set_label(ev, "server_port", port)
     set_label(ev, "vhost", m.group("vhost"))  # log formats that put "$host" before the request
     if m.group("user") != "-":
         set_label(ev, "user", m.group("user"))
@@ -203,9 +373,9 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     traefik = _TRAEFIK_TAIL.fullmatch(m.group("rest"))
     if traefik:
         ev.dataset = "apigw.traefik"
-        set_label(ev, "router", traefik.group(1))
-        set_label(ev, "upstream_addr", traefik.group(2))
-        ev.duration_ns = int(traefik.group(3)) * 1_000_000
+        set_label(ev, "router", _first(traefik.groupdict(), "router"))
+        set_label(ev, "upstream_addr", _first(traefik.groupdict(), "server"))
+        ev.duration_ns = int(traefik["ms"]) * 1_000_000
         return ev
     values = _extensions(m.group("rest"))
     ev.add_id("http.request", values.get("request_id"))
@@ -218,17 +388,25 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     return ev
 
 
+def _readable_request(line: str) -> tuple[str, str]:
+    """(method, target), or no method and a placeholder for what is no HTTP request line: a
+    TLS handshake or a scanner on the HTTP port."""
+    method, path = request_line(line)
+    return (method, path) if _METHOD.fullmatch(method) else ("", "(unreadable request line)")
+
+
 def _extensions(rest: str) -> dict[str, str]:
     """Whatever follows the combined fields, named by key or recognized by shape."""
     values: dict[str, str] = {}
-    if "=" in rest:
+    if "=" in rest or ": " in rest:
         for key, value in _PAIR.findall(rest):
             name = _PAIR_KEYS.get(key.lower())
             if name:
                 values.setdefault(name, value.strip('"'))
         rest = _PAIR.sub("", rest)
     times = []
-    for quoted, bare in _TOKEN.findall(rest):
+    for quoted, bare in _TOKEN.findall(_TIME_LIST.sub(",", rest) if ", " in rest or " : " in rest
+                                       else rest):
         token = quoted or bare
         if token in ("", "-"):
             continue
@@ -280,6 +458,109 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
     return ev
+
+
+def _loose(m: re.Match, ctx: ParseContext) -> Event:
+    """A line that begins like ``combined`` and goes on in the owner's order: its time,
+    client and request, and the rest kept for a ``log_format`` to read field by field."""
+    method, path = _readable_request(m["request"])
+    values = _extensions(m["rest"])  # named pairs (status=, rt=, request_id=) and IDs by shape
+    ev = request_event("apigw.nginx", to_ms(m["time"], ctx), method, path,
+                       as_int(values.get("status")))
+    set_label(ev, "client_ip", m["addr"])
+    set_label(ev, "user", _first(m.groupdict(), "user"))
+    set_label(ev, "log_fields", m["rest"].strip())
+    ev.add_id("http.request", values.get("request_id"))
+    ev.add_id("correlation", values.get("correlation"))
+    _traceparent(ev, values.get("traceparent"))
+    ev.duration_ns = _seconds_ns(values.get("request_time"))
+    return ev
+
+
+def _npm(m: re.Match, ctx: ParseContext) -> Event:
+    g = m.groupdict()
+    ev = request_event("apigw.nginx", to_ms(m["time"], ctx), m["method"], m["uri"],
+                       as_int(m["status"]))
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "vhost", m["host"])
+    set_label(ev, "upstream_addr", _first(g, "upstream"))
+    set_label(ev, "upstream_status", _first(g, "upstream_status"))
+    set_label(ev, "cache_result", _first(g, "cache"))
+    set_label(ev, "user_agent", _first(g, "agent"))
+    ev.payload_bytes = as_int(m["bytes"])
+    return ev
+
+
+# --- NGINX stream -------------------------------------------------------------------------
+
+def _stream(m: re.Match, ctx: ParseContext) -> Event:
+    """A TCP/UDP session proxied by NGINX: its status (200, or 400/403/500/502/503 for a
+    session that failed), bytes each way and length."""
+    status = int(m["status"])
+    ev = request_event("apigw.nginx", to_ms(m["time"], ctx), "", "", status)
+    ev.message = f"{m['protocol']} session {status}"
+    if ev.error_type:
+        ev.error_type = f"{m['protocol']} session {status}"
+    set_label(ev, "protocol", m["protocol"])
+    set_label(ev, "client_ip", m["addr"])
+    set_label(ev, "upstream_addr", _first(m.groupdict(), "upstream"))
+    ev.payload_bytes = int(m["sent"])
+    set_label(ev, "request_bytes", m["received"])
+    ev.duration_ns = int(float(m["session"]) * 1e9)
+    return ev
+
+
+# --- IIS ----------------------------------------------------------------------------------
+
+def _iis(m: re.Match, ctx: ParseContext) -> Event:
+    g = m.groupdict()
+    query = _first(g, "query")
+    ev = request_event("apigw.iis", to_ms(f"{m['date']}T{m['time']}Z", ctx), m["method"],
+                       f"{m['stem']}?{query}" if query else m["stem"], int(m["status"]))
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "server_ip", m["server"])
+    set_label(ev, "server_port", m["port"])
+    set_label(ev, "user", _first(g, "user"))
+    set_label(ev, "user_agent", (_first(g, "agent") or "").replace("+", " ") or None)
+    if m["substatus"] != "0" or m["win32"] != "0":
+        set_label(ev, "iis_substatus", f"{m['status']}.{m['substatus']} ({m['win32']})")
+    ev.duration_ns = int(m["taken"]) * 1_000_000
+    return ev
+
+
+# --- Squid --------------------------------------------------------------------------------
+
+def _squid(m: re.Match, ctx: ParseContext) -> Event:
+    status = int(m["status"])  # 000: the client went away before a reply
+    g = m.groupdict()
+    ev = request_event("apigw.squid", to_ms(m["time"], ctx), _first(g, "method") or "",
+                       url_path(m["url"]), status or None)
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "cache_result", m["code"])
+    set_label(ev, "vhost", _url_host(m["url"]))
+    set_label(ev, "user", _first(g, "user"))
+    set_label(ev, "upstream_addr", _first(g, "peer"))
+    set_label(ev, "content_type", _first(g, "type"))
+    elapsed = int(m["elapsed"])
+    ev.duration_ns = elapsed * 1_000_000 if elapsed >= 0 else None
+    ev.payload_bytes = int(m["bytes"])
+    return ev
+
+
+def url_path(url: str) -> str:
+    """The path of ``https://host:443/path?query`` as the other gateways log it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return scheme
+    slash = rest.find("/")
+    return rest[slash:] if slash >= 0 else "/"
+
+
+def _url_host(url: str) -> str | None:
+    """The host of an absolute URL, or of CONNECT's ``host:port``."""
+    rest = url.partition("://")[2] if "://" in url else url
+    host = rest.split("/", 1)[0]
+    return host if host and not url.startswith("/") else None
 
 
 # --- Traefik ------------------------------------------------------------------------------

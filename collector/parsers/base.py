@@ -69,3 +69,12 @@ class ParseContext:
     # HMAC key of redaction tokens (collector.redaction_key). The default is random per
     # process: tokens then agree within one run only, never reveal the value, never collide.
     redact_key: bytes = field(default=PROCESS_KEY, repr=False)
+    # The access log's own layout (config: inputs[].log_format): an NGINX ``log_format``,
+    # Apache ``LogFormat``, HAProxy ``log-format`` or Envoy format string, read by the
+    # apigw, haproxy and envoy parsers instead of the layouts they know
+    # (``collector.parsers.logformat``).
+    log_format: str | None = None
+    # Order of a slashed date at the start of a text line (config: inputs[].date_order):
+    # ``auto`` reads each layout in its platform's order (Spark's ``yy/MM/dd``, WebSphere's
+    # en_US ``M/d/yy``); ``ymd``, ``dmy`` or ``mdy`` say it for the input.
+    date_order: str = "auto"

@@ -18,6 +18,15 @@ is a timeout, a server that refused or broke the connection (``S``, ``D``: serve
 is connectivity, a resource shortage (``R``) is resource. Captured request header values
 shaped like a UUID are taken as correlation IDs, since that is what a ``capture request
 header X-Correlation-ID`` records; all of them are kept as ``labels.captured_headers``.
+
+``option tcplog`` sessions and ``option httpslog``'s TLS fields after the request are read too.
+A ``log-format`` that adds fields to this layout (``%[capture.req.hdr(0)]`` or
+``%[req.hdr(host)]`` after the backend/server, a unique ID before the request, fields after
+it) is still read: up to four extra fields there, a host name as ``labels.vhost``. A line that
+only begins like httplog (client:port, accept time, frontend, backend/server) still gets
+HAProxy's own time and route, the timers, status and request where found, the rest as
+``labels.log_fields``. The input's own ``log_format`` reads any layout field by field
+(``collector.parsers.logformat``).
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_event, request_line
+from collector.parsers.apigw import access_event, own_layout, request_event, request_line
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import UUID, as_int, set_label
 from collector.timeparse import to_ms
@@ -34,15 +43,30 @@ NAME = "haproxy"
 DATASET = "apigw.haproxy"
 START = None
 
+# What syslog puts before the line (RFC 3164, RFC 5424).
+_SYSLOG_PREFIX = r"(?P<prefix>.*?)\bhaproxy(?:\[\d+\]:| \d+ - - | - - - )\s*"
+_PREFIX = re.compile(_SYSLOG_PREFIX)
+# Client, accept time, frontend, backend/server: how httplog and tcplog lines begin.
+_HEAD = (rf"(?:{_SYSLOG_PREFIX})?"
+         r"(?P<client>[\w.:\[\]-]+?):\d+ \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] "
+         r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) ")
 _LOG = re.compile(
-    r"(?:(?P<prefix>.*?)\bhaproxy(?:\[\d+\]:| \d+ - - | - - - )\s*)?"
-    r"(?P<client>[\w.:\[\]-]+?):\d+ \[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?)\] "
-    r"(?P<frontend>\S+) (?P<backend>[^/\s]+)/(?P<server>\S+) "
+    rf"{_HEAD}(?P<extra>(?:\S+ ){{0,4}}?)"
     r"(?P<timers>-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (?P<status>-?\d+) \+?(?P<bytes>\d+) "
     r"\S+ \S+ (?P<state>[\w-]{4}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)"
-    r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})? "
-    r"\"(?P<request>[^\"]*)\"?\s*$")
+    r"(?: \{(?P<req_headers>[^}]*)\})?(?: \{(?P<res_headers>[^}]*)\})?"
+    r"(?P<extra_tail>(?: [^\"\s]\S*){0,4}?) "
+    r"\"(?P<request>[^\"]*)(?:\"(?: (?P<tls>-?\d+/[\dA-Fa-f]+/-?\d+/-?\d+/[01] \S+)|"
+    r"(?P<after>(?: \S+){0,4})))?\s*$")
+_HEAD_RX = re.compile(_HEAD)
+# In a layout of the owner's that starts like httplog: the timers and status, and the request.
+_TIMERS_STATUS = re.compile(r"(?<!\S)(-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (-?\d{1,3}) \+?(\d+) ")
+_REQUEST = re.compile(r'"([A-Z][A-Z_-]{0,19} [^"]*)"')
+# "option tcplog": Tw/Tc/Tt, bytes, a two-letter termination state, connections, queues.
+_TCP = re.compile(rf"{_HEAD}(?P<timers>-?\d+/-?\d+/\+?-?\d+) \+?(?P<bytes>\d+) "
+                  r"(?P<state>[\w-]{2}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)\s*$")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
+_HOST = re.compile(r"(?=[\w.-]*[A-Za-z])[\w-]+(?:\.[\w-]+)+(?::\d+)?")
 _WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
         "R": "resource"}
 # The termination state in words, for the error message (HAProxy's "Session state at
@@ -57,11 +81,27 @@ _PHASE = {"R": "while reading the request", "Q": "while queued", "C": "while con
 
 
 def detect(line: str) -> bool:
-    return ("haproxy" in line[:80] or line[:1].isdigit()) and _LOG.match(line) is not None
+    # Client:port, accept time, frontend, backend/server: how every HAProxy session line
+    # begins, httplog, tcplog and the log-formats built from them.
+    return ("haproxy" in line[:80] or line[:1].isdigit()) and _HEAD_RX.match(line) is not None
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
-    m = _LOG.match(record.text.strip())
+    text = record.text.strip()
+    if ctx.log_format:
+        prefix = _PREFIX.match(text)
+        values = own_layout(text[prefix.end():] if prefix else text, ctx, "haproxy")
+        ev = access_event(DATASET, values, ctx)
+        status = as_int(values.get("status"))
+        _termination(ev, values.get("termination_state", "----"),
+                     status if status is not None else 0)
+        _syslog_host(ev, prefix and prefix["prefix"])
+        return [ev]
+    m = _LOG.match(text)
+    if m is None and (tcp := _TCP.match(text)):
+        return [_tcp(tcp, ctx)]
+    if m is None and (head := _HEAD_RX.match(text)):
+        return [_own_layout(head, text[head.end():], ctx)]
     if m is None:
         raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
                          "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
@@ -79,21 +119,91 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     ev.service = m["backend"]
     ev.payload_bytes = as_int(m["bytes"])
     _timers(ev, m["timers"])
-    if state[0] in _WHO and (ev.outcome == "failure" or status <= 0):
-        ev.outcome, ev.error_class = "failure", _WHO[state[0]]
-        ev.level = "error"
-        ev.error_message = " ".join(
-            p for p in (_ENDED_BY[state[0]], _PHASE.get(state[1]), f"({state})") if p)
+    _termination(ev, state, status)
     headers = m["req_headers"]
     if headers:
         set_label(ev, "captured_headers", headers)
         for value in headers.split("|"):
             if UUID.fullmatch(value.strip()):
                 ev.add_id("correlation", value.strip())
-    if m["prefix"]:
-        host = _SYSLOG_HOST.match(m["prefix"])
-        ev.host = host["host"] if host else None
+    _extra_fields(ev, f"{m['extra']} {m['extra_tail']} {m['after'] or ''}".split())
+    set_label(ev, "tls", m["tls"])  # option httpslog: errors, SNI, version, cipher
+    _syslog_host(ev, m["prefix"])
     return [ev]
+
+
+def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
+    """A line that begins like httplog and goes on in a layout of the owner's: HAProxy's
+    own accept time and route, and the timers, status and request where they are found,
+    rather than generic syslog with the syslog header's time. The rest is kept."""
+    request = _REQUEST.search(rest)
+    method, path = request_line(request.group(1)) if request else ("", "")
+    timers = _TIMERS_STATUS.search(rest)
+    status = int(timers.group(2)) if timers else 0
+    ev = request_event(DATASET, to_ms(head["time"], ctx), method, path,
+                       status if status > 0 else None)
+    if not request:
+        ev.message = f"{head['frontend']} -> {head['backend']}/{head['server']}"
+    for key in ("frontend", "backend", "server"):
+        set_label(ev, key, head[key] if head[key] != "<NOSRV>" else None)
+    set_label(ev, "client_ip", head["client"])
+    ev.service = head["backend"]
+    if timers:
+        _timers(ev, timers.group(1))
+        ev.payload_bytes = int(timers.group(3))
+    set_label(ev, "log_fields", rest)
+    _syslog_host(ev, head["prefix"])
+    return ev
+
+
+def _syslog_host(ev: Event, prefix: str | None) -> None:
+    host = _SYSLOG_HOST.match(prefix) if prefix else None
+    ev.host = host["host"] if host else None
+
+
+def _tcp(m: re.Match, ctx: ParseContext) -> Event:
+    """A TCP session (``option tcplog``): no request, its total time and who ended it."""
+    ts, estimated = to_ms(m["time"], ctx)
+    ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
+               platform="apigw", action="received",
+               message=f"TCP {m['frontend']} -> {m['backend']}/{m['server']}")
+    for key in ("frontend", "backend", "server"):
+        set_label(ev, key, m[key] if m[key] != "<NOSRV>" else None)
+    set_label(ev, "client_ip", m["client"])
+    set_label(ev, "termination_state", m["state"])
+    ev.service = m["backend"]
+    ev.payload_bytes = as_int(m["bytes"])
+    total = int(m["timers"].rsplit("/", 1)[1].replace("+", ""))
+    ev.duration_ns = total * 1_000_000 if total >= 0 else None
+    ev.outcome = "success" if m["state"] == "--" else None
+    _termination(ev, m["state"], 0)
+    _syslog_host(ev, m["prefix"])
+    return ev
+
+
+def _termination(ev: Event, state: str, status: int) -> None:
+    """A failed or unanswered request: the termination state says who ended it and when."""
+    if len(state) >= 2 and state[0] in _WHO and (ev.outcome == "failure" or status <= 0):
+        ev.outcome, ev.error_class = "failure", _WHO[state[0]]
+        ev.level = "error"
+        ev.error_message = " ".join(
+            p for p in (_ENDED_BY[state[0]], _PHASE.get(state[1]), f"({state})") if p)
+
+
+def _extra_fields(ev: Event, fields: list[str]) -> None:
+    """Fields a ``log-format`` adds to the httplog layout (after the server or before the
+    request): a host name is the virtual host, a UUID a correlation ID, the rest is kept."""
+    kept = []
+    for value in fields:
+        if value == "-":
+            continue
+        if UUID.fullmatch(value):
+            ev.add_id("correlation", value)
+        elif _HOST.fullmatch(value) and "vhost" not in ev.labels:
+            set_label(ev, "vhost", value)
+        else:
+            kept.append(value)
+    set_label(ev, "log_fields", " ".join(kept))
 
 
 def _timers(ev: Event, timers: str) -> None:

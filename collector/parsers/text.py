@@ -5,11 +5,23 @@ Go its ``log`` package, and hosts syslog. Without this parser those lines only r
 dead-letter index; now they are searchable events (dataset ``generic.text`` or
 ``generic.syslog``, platform ``generic``) that correlate by the IDs their messages name.
 
-A record starts with a timestamp at the start of a line (``2024-03-01 10:00:00,123``, ISO 8601
-with ``T`` and zone, ``2024/03/01 10:00:00``, ``01-Mar-2024 10:00:00.123``, each optionally
-in brackets; Logback's default ``10:00:00.123 [thread] LEVEL``, whose day is the day it is
-read, or the day before for a time later than that) or a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, RFC 5424
-``<34>1 2024-03-01T10:00:00Z host app pid msgid -``). Lines without one continue the record
+A record starts with a timestamp at the start of a line:
+
+- ``2024-03-01 10:00:00,123``, ISO 8601 with ``T`` and zone (or ``UTC``), ``2024/03/01
+  10:00:00``, ``01-Mar-2024 10:00:00.123``, each optionally in brackets;
+- Logback's default ``10:00:00.123 [thread] LEVEL``, whose day is the day it is read, or the
+  day before for a time later than that;
+- Spark's and Hadoop's ``17/06/09 20:10:40 INFO`` and HDFS's ``081109 203615 148 INFO``, taken
+  only with the level word after them (Spark's date is yy/MM/dd unless the input's
+  ``date_order`` says otherwise); ``31/12/2024 10:00:00 ERROR`` likewise, day and month told
+  apart by a value over 12 or by ``date_order``, refused when neither settles them;
+- Jetty's ``2024-03-01 10:00:00.123:INFO:oejs.Server:main: message``;
+- the server layouts of ``collector.parsers.server_layouts`` (Apache httpd error log, klog,
+  WebSphere, WebLogic, Oracle ODL);
+- a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, whose year is the latest that
+  is not in the future, RFC 5424 ``<34>1 2024-03-01T10:00:00Z host app pid msgid -``).
+
+Lines without one continue the record
 before them: a stack trace gives the error type and message, other lines extend the message.
 
 The layouts differ in where the level, logger and thread sit, so the first line is read by
@@ -29,6 +41,7 @@ from datetime import datetime
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
+from collector.parsers import server_layouts
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import id_kind, java_tail, set_label
 from collector.timeparse import civil_to_ms, to_ms
@@ -42,17 +55,30 @@ SYSLOG_DATASET = "generic.syslog"
 # one claimed such lines, and they stay where they were).
 GENERIC = True
 
-_ISO = r"\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?: ?(?:Z|[+-]\d{2}:?\d{2}))?"
+_ISO = (r"\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"
+        r"(?: ?(?:Z|[+-]\d{2}:?\d{2}|UTC|GMT)(?![\w:]))?")
 _JUL = r"\d{2}-[A-Z][a-z]{2}-\d{4} \d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?"
 _BSD = r"[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}"
 # Logback's default layout has the time of day only: "10:00:00.123 [main] INFO  c.e.Foo - ...";
 # taken only with the thread and level after it, since a bare time starts many other lines.
 _CLOCK = r"\d{2}:\d{2}:\d{2}[.,]\d{3}"
 _LOGBACK_DEFAULT = rf"{_CLOCK} \[[^\]]*\] +(?:TRACE|DEBUG|INFO|WARN|ERROR)\b"
+# Jetty's StdErrLog: "2024-03-01 10:00:00.123:INFO:oejs.Server:main: message".
+_JETTY_HEAD = rf"{_ISO}:(?:TRACE|DEBUG|INFO|WARN|ERROR) ?:"
+# Spark's and Hadoop's log4j default "%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m" and HDFS's
+# "yyMMdd HHmmss <thread> LEVEL logger: message": a two-digit year is ambiguous alone, so the
+# date is taken only with a level word right after it (the order is the input's date_order).
+_SHORT_DATE = r"\d{2}/\d{2}/(?:\d{4}|\d{2}) \d{2}:\d{2}:\d{2}(?:[.,]\d{3})?"
+_COMPACT_DATE = r"\d{6} \d{6}"
+_BIG_DATA = (rf"(?:{_SHORT_DATE} |{_COMPACT_DATE} (?:\d+ )?)"
+             r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\b")
 START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
-                   rf"{_LOGBACK_DEFAULT}")
+                   rf"{_LOGBACK_DEFAULT}|{_JETTY_HEAD}|{_BIG_DATA}|"
+                   rf"{server_layouts.START}")
+_JETTY = re.compile(r":(?P<level>[A-Z]+) ?:(?P<logger>[^:\s]+):(?P<thread>[^:]*): ?(?P<msg>.*)$")
 
-_STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)")
+_STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)|"
+                    rf"(?P<short>{_SHORT_DATE}) |(?P<compact>{_COMPACT_DATE}) (?:(?P<pid>\d+) )?")
 _RFC5424 = re.compile(
     rf"<(?P<pri>\d{{1,3}})>1 (?P<ts>{_ISO}|-) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) "
     r"(?P<msgid>\S+) (?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$")
@@ -101,18 +127,26 @@ def detect(line: str) -> bool:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     head = head.rstrip()
-    if head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
-        ev = _syslog(head, ctx)
-    else:
-        ev = _application(head, ctx)
+    ev = server_layouts.read(head, ctx) or _timestamped(head, ctx)
+    wrapped = ev.message == "[["  # ODL (Payara, GlassFish) puts a long message in [[ ... ]]
+    if wrapped:
+        ev.message, rest = "", rest.rstrip().removesuffix("]]")
     if rest.startswith("Traceback (most recent call last):"):
         _python_traceback(ev, rest)
     else:
         java_tail(ev, ev.message, rest)
+    if wrapped:
+        ev.message = ev.message.strip()
     _pairs(ev, ev.message)
     if ev.level in ("error", "fatal") and ev.error_message is None:
         ev.error_message = ev.message.split("\n", 1)[0]
     return [ev]
+
+
+def _timestamped(head: str, ctx: ParseContext) -> Event:
+    if head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
+        return _syslog(head, ctx)
+    return _application(head, ctx)
 
 
 def _python_traceback(ev: Event, rest: str) -> None:
@@ -129,11 +163,23 @@ def _application(head: str, ctx: ParseContext) -> Event:
     m = _STAMP.match(head)
     if m is None:
         raise ParseError(_NOT_MINE, field="@timestamp")
-    ts, estimated = to_ms(_readable(m["ts"]), ctx) if m["ts"] else _clock_ms(m["clock"], ctx)
+    if m["ts"]:
+        ts, estimated = to_ms(_readable(m["ts"]), ctx)
+    elif m["clock"]:
+        ts, estimated = _clock_ms(m["clock"], ctx)
+    else:
+        ts, estimated = _slashed_date_ms(m["short"] or m["compact"], ctx)
     body = head[m.end():]
-    level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="generic", action="logged")
+    jetty = _JETTY.match(body) if body[:1] == ":" else None
+    if jetty:
+        ev.level = normalize_level(jetty["level"])
+        ev.message = jetty["msg"].strip()
+        set_label(ev, "logger", jetty["logger"])
+        set_label(ev, "thread", jetty["thread"])
+        return ev
+    level = _LEVEL.search(body, 0, _LEVEL_WINDOW)
     if level is None:
         ev.message = body.strip()
         return ev
@@ -159,7 +205,7 @@ def _application(head: str, ctx: ParseContext) -> Event:
         logger = before.strip(" -")
         set_label(ev, "logger", logger if logger and " " not in logger else None)
         ev.message = _LEADING_SEPARATORS.sub("", tail).strip()
-    set_label(ev, "thread", thread.strip() if thread else None)
+    set_label(ev, "thread", thread.strip() if thread else m["pid"])
     return ev
 
 
@@ -182,6 +228,42 @@ def _clock_ms(clock: str, ctx: ParseContext) -> tuple[int, bool]:
     if ms is None:
         return to_ms(None, ctx)
     return (ms - 86_400_000 if ms > ctx.now_ms + _CLOCK_SKEW_MS else ms), False
+
+
+_DATE_ORDERS = {"ymd": (0, 1, 2), "dmy": (2, 1, 0), "mdy": (2, 0, 1)}
+_YMD = (0, 1, 2)
+
+
+def _slashed_date_ms(stamp: str, ctx: ParseContext) -> tuple[int, bool]:
+    """``17/06/09 20:10:40`` (Spark's yy/MM/dd unless ``ctx.date_order`` says otherwise),
+    ``31/12/2024 10:00:00,123`` (day and month in ``date_order``, or told apart by a field
+    over 12) or HDFS's ``170609 201040`` (always yyMMdd). Years 69-99 are the 1900s, as POSIX
+    ``%y`` reads them. A date whose order nothing settles is refused, never guessed."""
+    date, clock = stamp.split(" ")
+    if "/" not in date:
+        parts, order = [date[0:2], date[2:4], date[4:6]], "ymd"
+    else:
+        parts = date.split("/")
+        order = _year_last(parts, ctx.date_order) if len(parts[2]) == 4 else ctx.date_order
+    y, mo, d = (int(parts[i]) for i in _DATE_ORDERS.get(order, _YMD))
+    if y < 100:
+        y += 1900 if y >= 69 else 2000
+    digits = clock.replace(":", "")
+    ms = civil_to_ms(y, mo, d, int(digits[0:2]), int(digits[2:4]), int(digits[4:6]),
+                     int((digits[7:] + "000")[:3]), None, ctx.tz)
+    return to_ms(None, ctx) if ms is None else (ms, False)
+
+
+def _year_last(parts: list[str], date_order: str) -> str:
+    """dmy or mdy for ``dd/mm/yyyy``: the input's date_order, or the field over 12."""
+    if date_order in ("dmy", "mdy"):
+        return date_order
+    if int(parts[0]) > 12:
+        return "dmy"
+    if int(parts[1]) > 12:
+        return "mdy"
+    raise ParseError(f"ambiguous date {'/'.join(parts)}: day/month or month/day; set the "
+                     f"input's date_order to dmy or mdy", field="@timestamp")
 
 
 def _readable(stamp: str) -> str:

@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="input format; auto detects per file and per line (default: auto)")
     p.add_argument("--mapping", metavar="FILE",
                    help="YAML field mapping for --format json (timestamp, level, ids...)")
+    p.add_argument("--log-format", metavar="STRING",
+                   help="the access log's own layout (NGINX log_format or Apache LogFormat "
+                        "with --format apigw, HAProxy log-format with --format haproxy, Envoy "
+                        "format string with --format envoy)")
+    p.add_argument("--date-order", default="auto", choices=["auto", "ymd", "dmy", "mdy"],
+                   help="order of a slashed date starting a text line (default: auto, each "
+                        "layout's own: Spark's yy/MM/dd, WebSphere's M/d/yy)")
     p.add_argument("--tz", metavar="ZONE",
                    help="zone for timestamps that carry none, e.g. Europe/Berlin (default: the "
                         "config's collector.default_timezone, else UTC)")
@@ -65,7 +72,16 @@ def _context(args: argparse.Namespace) -> ParseContext:
             mapping = load_mapping(args.mapping)
         except ConfigError as exc:
             raise _UsageError(f"--mapping: {exc}") from None
+    if args.log_format:
+        from collector.parsers import logformat
+
+        try:
+            logformat.compile_format(args.log_format,
+                                     logformat.dialect_for(args.format, args.log_format))
+        except logformat.LogFormatError as exc:
+            raise _UsageError(f"--log-format: {exc}") from None
     base.tz, base.mapping, base.now_ms = tz, mapping, int(time.time() * 1000)
+    base.log_format, base.date_order = args.log_format, args.date_order
     base.edi_own_ids = base.edi_own_ids | frozenset(i.strip() for i in args.own_ids if i.strip())
     return base
 

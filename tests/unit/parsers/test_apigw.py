@@ -1,3 +1,5 @@
+from zoneinfo import ZoneInfo
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -214,3 +216,102 @@ def test_traefik_json_and_common_log_format(parse_data):
     assert (created.dataset, created.message) == ("apigw.traefik", "POST /api/orders 201")
     assert created.duration_ns == 12_000_000
     assert created.labels["upstream_addr"] == "http://172.18.0.5:8080"
+
+
+def test_common_layouts_beyond_combined(parse_data):
+    """The host first (NGINX, Apache ``vhost_combined``), Traefik's ``-`` status for a
+    request nobody answered, and Kong's default ``kong_request_id: "..."``: all read."""
+    events, dead = parse_data("auto", "apigw/layouts.log")
+    assert dead == []
+    vhost, apache, traefik, kong = events
+    assert vhost.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z")
+    assert vhost.labels["vhost"] == "api.example.com"
+    assert vhost.labels["client_ip"] == "10.20.1.15"
+    assert vhost.duration_ns == 46_000_000 and vhost.labels["upstream_ms"] == "44"
+    assert (apache.labels["vhost"], apache.labels["server_port"]) == ("www.example.com", "443")
+    assert apache.labels["client_ip"] == "192.0.2.10" and apache.payload_bytes == 2326
+    assert traefik.dataset == "apigw.traefik" and traefik.message == "GET /api/orders -"
+    assert "http_status" not in traefik.labels and traefik.outcome == "unknown"
+    assert "upstream_addr" not in traefik.labels and traefik.payload_bytes is None
+    assert kong.ids == ["http.request:3c1ea0f7a04f6c56d9b1ac2b9ad4ef3d"]
+    assert not any(e.timestamp_estimated for e in events)
+
+
+def test_squid_native_access_log(parse_data):
+    events, dead = parse_data("auto", "apigw/squid-access.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.squid"}
+    miss, tunnel, denied = events
+    assert miss.timestamp_ms == 1_286_536_308_779 and not miss.timestamp_estimated
+    assert (miss.message, miss.duration_ns) == ("GET / 200", 180_000_000)
+    assert miss.labels["vhost"] == "www.google.com"
+    assert miss.labels["cache_result"] == "TCP_MISS"
+    assert miss.labels["upstream_addr"] == "74.125.39.104"
+    assert tunnel.labels["vhost"] == "api.example.com:443"
+    assert (denied.outcome, denied.error_class) == ("failure", "auth")
+    assert "upstream_addr" not in denied.labels
+
+
+def test_nginx_stream_sessions(parse_data):
+    """The stream module's documented ``basic`` format: a TCP session, not dead-lettered."""
+    events, dead = parse_data("auto", "apigw/nginx-stream.log")
+    assert dead == []
+    ok, refused = events
+    assert ok.timestamp_ms == iso_to_ms("2024-03-01T10:15:36Z")
+    assert (ok.message, ok.outcome) == ("TCP session 200", "success")
+    assert ok.duration_ns == 12_047_000_000 and ok.payload_bytes == 6720
+    assert ok.labels["request_bytes"] == "1458" and "http_method" not in ok.labels
+    assert (refused.outcome, refused.error_class) == ("failure", "connectivity")
+    assert refused.error_type == "TCP session 502"
+    assert refused.labels["upstream_addr"] == "10.0.0.7:5672"
+
+
+def test_combined_start_in_an_order_of_the_owner(parse_data):
+    """Time, client, request and named pairs are read and the rest kept, not dead-lettered; a
+    broken status (malformed.log's "2O2") stays a dead letter."""
+    events, dead = parse_data("auto", "apigw/owner-order.log")
+    assert dead == []
+    (ev,) = events
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:15:40Z")
+    assert ev.message == "GET /api/orders 200" and ev.labels["client_ip"] == "10.0.0.9"
+    assert ev.labels["log_fields"] == "rt=0.012 status=200 bytes=512"
+    assert ev.labels["http_status"] == "200" and ev.duration_ns == 12_000_000
+
+
+def test_nginx_proxy_manager_formats(parse_data):
+    events, dead = parse_data("auto", "apigw/nginx-proxy-manager.log")
+    assert dead == []
+    proxied, failed = events
+    assert proxied.timestamp_ms == iso_to_ms("2024-03-01T10:15:41Z")
+    assert proxied.message == "GET /api/orders/4711 200"
+    assert proxied.labels["vhost"] == "api.example.com"
+    assert proxied.labels["client_ip"] == "172.68.4.221"
+    assert proxied.labels["upstream_addr"] == "172.18.0.1" and proxied.payload_bytes == 14908
+    assert (failed.outcome, failed.error_class) == ("failure", "connectivity")
+    assert "upstream_addr" not in failed.labels
+
+
+def test_upstream_times_of_several_upstreams_after_combined():
+    """``$upstream_response_time`` lists one time per upstream tried: their sum, not the
+    first alone (and not the next field read as one)."""
+    line = ('10.20.1.15 - - [01/Mar/2024:10:15:32 +0000] "POST /api/v1/orders HTTP/1.1" 502 118 '
+            '"-" "axios/1.6.7" 0.046 0.010, 0.030 "4f9d1c2ab3e84c77a1f05d6e2b9c8a10"')
+    (ev,) = apigw.parse(Record(text=line), ParseContext())
+    assert ev.duration_ns == 46_000_000 and ev.labels["upstream_ms"] == "40"
+    assert ev.ids == ["http.request:4f9d1c2ab3e84c77a1f05d6e2b9c8a10"]
+
+
+def test_iis_w3c_default_fields(parse_data):
+    """IIS writes W3C logs in UTC whatever the server's zone; its header lines are no
+    requests and no dead letters."""
+    events, dead = parse_data("auto", "apigw/iis-w3c.log", tz=ZoneInfo("Europe/Berlin"))
+    assert dead == []
+    received, failed = events
+    assert received.dataset == "apigw.iis"
+    assert received.timestamp_ms == iso_to_ms("2024-03-01T10:15:43Z")
+    assert received.message == "POST /BizTalkWcfReceive/OrderService.svc 200"
+    assert received.duration_ns == 187_000_000
+    assert received.labels["user_agent"] == "Apache-HttpClient/4.5.14 (Java/17.0.9)"
+    assert failed.labels["url_path"] == "/api/orders/4711?expand=lines"
+    assert failed.labels["iis_substatus"] == "500.19 (13)"
+    assert failed.labels["user"] == "CONTOSO\\svc-portal"

@@ -41,3 +41,27 @@ def test_no_answer_from_the_upstream_is_a_failure_the_flags_explain():
                             "(kafka.server.KafkaServer)")
     assert kafka_broker.detect("[2024-03-01 10:15:32,123] INFO [KafkaServer id=1] started "
                                "(kafka.server.KafkaServer)")
+
+
+def test_emissary_default_layout_behind_access(parse_data):
+    """Emissary-ingress prefixes Envoy's default with ``ACCESS ``: read, not dead-lettered."""
+    events, dead = parse_data("auto", "envoy/emissary.log")
+    assert dead == []
+    ok, refused = events
+    assert ok.dataset == "apigw.envoy"
+    assert ok.timestamp_ms == iso_to_ms("2021-10-07T16:29:46.118Z")
+    assert (ok.message, ok.outcome) == ("GET /backend/ 200", "success")
+    assert ok.ids == ["http.request:8a0d5cba-0b8c-4c3e-9a3e-5b3f2f3d1e7a"]
+    assert ok.duration_ns == 2_000_000 and ok.labels["vhost"] == "example.com"
+    assert (refused.outcome, refused.error_class) == ("failure", "connectivity")
+    assert "upstream_ms" not in refused.labels  # "-": the upstream never answered
+
+
+def test_istio_tcp_connections(parse_data):
+    events, dead = parse_data("auto", "envoy/istio-tcp.log")
+    assert dead == []
+    ok, refused = events
+    assert ok.message == "TCP connection to 10.44.1.27:3306" and ok.outcome == "success"
+    assert "http_method" not in ok.labels and ok.duration_ns == 100_000_000
+    assert ok.labels["upstream_cluster"] == "outbound|3306||mysql.default.svc.cluster.local"
+    assert (refused.outcome, refused.error_class) == ("failure", "connectivity")

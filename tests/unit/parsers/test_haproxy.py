@@ -40,3 +40,50 @@ def test_not_an_haproxy_line():
     with pytest.raises(ParseError, match="not an HAProxy HTTP log line"):
         haproxy.parse(Record(text="Mar  1 10:00:00 lb1 haproxy[1]: Proxy www started."),
                       ParseContext())
+
+
+def test_log_format_with_fields_added_to_httplog(parse_data):
+    """A ``log-format`` adding the Host header after the backend and a unique ID before the
+    request: still HAProxy (the request's own time and status), not generic syslog."""
+    events, dead = parse_data("auto", "haproxy/log-format-host.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.haproxy"}
+    ok, timeout = events
+    assert ok.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert ok.labels["http_status"] == "200" and ok.labels["vhost"] == "api.example.com"
+    assert ok.labels["server"] == "app1" and ok.host == "lb1"
+    assert "log_fields" not in ok.labels
+    assert (timeout.outcome, timeout.error_class) == ("failure", "timeout")
+    assert timeout.ids == ["correlation:0c6b1d2e-3f40-4c1e-9a57-6f1c2a9e2f4b"]
+
+
+def test_tcplog_and_httpslog_as_the_manual_prints_them(parse_data):
+    """TCP sessions and httpslog's TLS fields after the request: HAProxy's accept time,
+    not the syslog header's, and never generic syslog."""
+    events, dead = parse_data("auto", "haproxy/tcplog-httpslog.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.haproxy"}
+    tcp, timeout, https = events
+    assert tcp.timestamp_ms == iso_to_ms("2009-02-06T12:12:51.443Z")
+    assert (tcp.message, tcp.outcome) == ("TCP fnt -> bck/srv1", "success")
+    assert tcp.duration_ns == 5_007_000_000 and tcp.payload_bytes == 212
+    assert "http_status" not in tcp.labels and tcp.host == "localhost"
+    assert (timeout.outcome, timeout.error_class) == ("failure", "timeout")
+    assert https.labels["http_status"] == "200" and https.labels["frontend"] == "https-in~"
+    assert https.labels["tls"] == "0/0/0/0/0 1wt.eu/TLSv1.3/TLS_AES_256_GCM_SHA384"
+
+
+def test_owner_layouts_that_begin_like_httplog(parse_data):
+    """HAProxy's accept time and route, never the syslog header's time as generic syslog;
+    what the owner added is kept, not lost."""
+    events, dead = parse_data("auto", "haproxy/owner-layout.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"apigw.haproxy"}
+    extended, tcp = events
+    assert extended.timestamp_ms == iso_to_ms("2024-03-01T10:00:06.010Z")
+    assert extended.labels["log_fields"] == "req_id=9f86d081 tenant=acme"
+    assert "tls" not in extended.labels and extended.labels["http_status"] == "200"
+    assert tcp.timestamp_ms == iso_to_ms("2024-03-01T10:00:07.500Z")
+    assert tcp.message == "tcp-in -> mq_backend/mq1" and tcp.host == "lb1"
+    assert tcp.labels["log_fields"] == "ssl=1 sni=mq.example.com"
+    assert "http_status" not in tcp.labels

@@ -3,6 +3,8 @@ correlated instead of dead-lettered."""
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from collector.event import Record, iso_to_ms
@@ -154,3 +156,184 @@ def test_logback_default_layout_takes_the_day_it_is_read():
     assert late.timestamp_ms == iso_to_ms("2024-03-07T23:59:59Z")
     assert text.detect("10:00:00.123 [main] INFO  c.e.orders.App - started")
     assert not text.detect("10:00:00.123 something else")
+
+
+def test_spark_and_hadoop_two_digit_year_layouts(parse_data):
+    """Spark's log4j default ``%d{yy/MM/dd HH:mm:ss} %p %c{1}: %m`` and HDFS's ``yyMMdd
+    HHmmss thread LEVEL``: read with their own dates, not dead-lettered or stamped now."""
+    events, dead = parse_data("auto", "text/spark-executor.log")
+    assert dead == []
+    registered, native, failed, hdfs = events
+    assert registered.timestamp_ms == iso_to_ms("2017-06-09T20:10:40Z")
+    assert registered.labels == {"logger": "executor.CoarseGrainedExecutorBackend"}
+    assert registered.message == "Registered signal handlers for [TERM, HUP, INT]"
+    assert (native.level, native.labels["logger"]) == ("warn", "NativeCodeLoader")
+    assert failed.timestamp_ms == iso_to_ms("2017-06-09T20:11:11Z")
+    assert failed.error_type == "java.io.FileNotFoundException"
+    assert hdfs.timestamp_ms == iso_to_ms("2008-11-09T20:36:15Z")
+    assert hdfs.labels == {"logger": "dfs.DataNode$PacketResponder", "thread": "148"}
+    assert not any(e.timestamp_estimated for e in events)
+
+
+@pytest.mark.parametrize("order, iso", [("ymd", "2017-06-09T20:10:40Z"),
+                                         ("dmy", "2009-06-17T20:10:40Z"),
+                                         ("mdy", "2009-06-17T20:10:40Z")])
+def test_date_order_settles_a_two_digit_year(order, iso):
+    line = ("17/06/09 20:10:40 INFO Executor: done" if order != "mdy"
+            else "06/17/09 20:10:40 INFO Executor: done")
+    (ev,) = text.parse(Record(text=line), ParseContext(date_order=order))
+    assert ev.timestamp_ms == iso_to_ms(iso)
+
+
+def test_a_bare_two_digit_year_date_is_not_a_record_start():
+    assert not text.detect("17/06/09 20:10:40 something without a level")
+    assert not text.detect("081109 203615 a line of numbers")
+
+
+@pytest.mark.parametrize("stamp, now, iso", [
+    # Four days ahead of the reading: written last December, not in four days.
+    ("Dec 10 06:55:46", "2026-12-06T18:23:00Z", "2025-12-10T06:55:46Z"),
+    ("Dec  6 10:00:00", "2026-12-06T18:23:00Z", "2026-12-06T10:00:00Z"),
+    # A sender's clock (or zone) a few hours ahead is still today.
+    ("Dec  6 22:00:00", "2026-12-06T18:23:00Z", "2026-12-06T22:00:00Z"),
+    ("Dec 31 23:59:59", "2027-01-01T00:00:10Z", "2026-12-31T23:59:59Z"),
+    ("Jan  1 00:00:05", "2027-01-01T00:00:10Z", "2027-01-01T00:00:05Z"),
+    # Feb 29 is the latest leap year's.
+    ("Feb 29 12:00:00", "2026-12-06T18:23:00Z", "2024-02-29T12:00:00Z"),
+])
+def test_year_less_syslog_never_lands_in_the_future(stamp, now, iso):
+    line = f"{stamp} LabSZ sshd[24200]: Invalid user webmaster from 173.234.31.186"
+    (ev,) = text.parse(Record(text=line), ParseContext(now_ms=iso_to_ms(now)))
+    assert ev.timestamp_ms == iso_to_ms(iso)
+    assert not ev.timestamp_estimated
+
+
+def test_apache_httpd_error_log(parse_data):
+    events, dead = parse_data("auto", "text/apache-error.log")
+    assert dead == []
+    notice, error, core = events
+    assert notice.timestamp_ms == iso_to_ms("2005-12-04T04:47:44Z")
+    assert (notice.level, notice.service) == ("info", "httpd")
+    assert notice.message == "workerEnv.init() ok /etc/httpd/conf/workers2.properties"
+    assert error.level == "error" and error.message == "mod_jk child workerEnv in error state 6"
+    assert core.timestamp_ms == iso_to_ms("2000-10-11T14:32:52.123Z")
+    assert core.labels["logger"] == "core" and core.labels["process_id"] == "35708"
+    assert core.labels["client_ip"] == "72.15.99.187"
+    assert core.message == "File does not exist: /usr/local/apache2/htdocs/favicon.ico"
+
+
+def test_klog_lines_take_the_year_as_syslog_does(parse_data):
+    events, dead = parse_data("auto", "text/klog.log")  # read on 2024-03-08
+    assert dead == []
+    started, warned, failed = events
+    assert started.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert started.labels == {"logger": "main.go:104", "thread": "1"}
+    assert started.message == '"Starting NGINX Ingress controller"'
+    assert (warned.level, failed.level) == ("warn", "error")
+
+
+def test_a_utc_suffix_is_the_zone_not_the_message():
+    (ev,) = text.parse(Record(text="2024-03-01 10:00:00.123 UTC [12345] LOG:  database system "
+                                   "is ready"), ParseContext(tz=ZoneInfo("Europe/Berlin")))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert ev.message.startswith("[12345] LOG:")
+
+
+@pytest.mark.parametrize("line, order, iso", [
+    ("31/12/2024 23:59:58,250 ERROR OrderService: failed", "auto", "2024-12-31T23:59:58.250Z"),
+    ("12/31/2024 23:59:58 WARN OrderService: late", "auto", "2024-12-31T23:59:58Z"),
+    ("05/03/2024 10:00:00 INFO OrderService: started", "dmy", "2024-03-05T10:00:00Z"),
+    ("05/03/2024 10:00:00 INFO OrderService: started", "mdy", "2024-05-03T10:00:00Z"),
+])
+def test_day_month_year_dates_by_their_values_or_date_order(line, order, iso):
+    assert text.detect(line)
+    (ev,) = text.parse(Record(text=line), ParseContext(date_order=order))
+    assert ev.timestamp_ms == iso_to_ms(iso) and not ev.timestamp_estimated
+
+
+def test_an_ambiguous_day_month_is_refused_not_guessed():
+    with pytest.raises(ParseError, match="ambiguous date 05/03/2024.*set the input's date_order"):
+        text.parse(Record(text="05/03/2024 10:00:00 INFO OrderService: started"),
+                   ParseContext())
+
+
+def test_hdfs_compact_dates_ignore_date_order():
+    (ev,) = text.parse(Record(text="081109 203615 148 INFO dfs.DataNode: x"),
+                       ParseContext(date_order="dmy"))
+    assert ev.timestamp_ms == iso_to_ms("2008-11-09T20:36:15Z")
+
+
+def test_websphere_and_liberty_logs(parse_data):
+    """WebSphere's en_US ``M/d/yy`` with milliseconds after a colon and a zone abbreviation,
+    and Liberty's comma: read in the zone they name."""
+    events, dead = parse_data("auto", "text/websphere-SystemOut.log")
+    assert dead == []
+    started, rejected, liberty = events
+    assert started.timestamp_ms == iso_to_ms("2005-07-12T18:46:00.264Z")  # EDT is UTC-4
+    assert started.labels == {"logger": "ApplicationMg", "thread": "0000001a",
+                              "event_code": "WSVR0221I"}
+    assert rejected.level == "error" and rejected.ids == ["order:PO-4711"]
+    assert rejected.timestamp_ms == iso_to_ms("2024-03-01T10:00:02.117Z")
+    assert liberty.timestamp_ms == iso_to_ms("2024-03-01T10:00:03.500Z")
+    assert liberty.labels["event_code"] == "CWWKE0001I"
+
+
+def test_websphere_day_first_locale_by_date_order():
+    line = "[1/3/24 10:00:02:117 UTC] 0000004f OrderService  I   started"
+    (ev,) = text.parse(Record(text=line), ParseContext(date_order="dmy"))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:00:02.117Z")
+
+
+def test_weblogic_log_file_and_standard_out(parse_data):
+    events, dead = parse_data("auto", "text/weblogic-server.log")
+    assert dead == []
+    started, failed, running = events
+    # The documentation's own example: its raw time value is another day than its stamp,
+    # so the stamp as shown wins; where both agree the raw value gives the milliseconds.
+    assert started.timestamp_ms == iso_to_ms("2004-09-22T15:46:51Z")
+    assert (started.host, started.service) == ("MyComputer", "examplesServer")
+    assert started.labels["event_code"] == "BEA-000360"
+    assert started.message == "Server started in RUNNING mode"
+    assert failed.timestamp_ms == 1_709_287_204_250 and failed.level == "error"
+    assert failed.labels["thread"].startswith("[ACTIVE] ExecuteThread: '12'")
+    assert failed.message.startswith('Failed to start JMS Server "OrdersJMSServer"')
+    assert running.timestamp_ms == iso_to_ms("2024-03-01T10:00:05Z")
+    assert running.labels == {"logger": "WebLogicServer", "event_code": "BEA-000365"}
+
+
+def test_weblogic_message_over_several_lines():
+    record = ("####<Mar 1, 2024 10:00:04,250 AM UTC> <Error> <HTTP> <h> <s> <t> <> <> <> "
+              "<1709287204250> <BEA-101020> <[ServletContext@1] Servlet failed with an Exception\n"
+              "java.lang.IllegalStateException: closed\n\tat a.B.c(B.java:1)>")
+    (ev,) = text.parse(Record(text=record), ParseContext())
+    assert ev.message == "[ServletContext@1] Servlet failed with an Exception"
+    assert ev.error_type == "java.lang.IllegalStateException"
+
+
+def test_oracle_diagnostic_logging(parse_data):
+    """SOA Suite and OSB lines share the ECID of one request: one ``oracle.ecid`` ID joins
+    them, without the position in the call tree after the comma."""
+    events, dead = parse_data("auto", "text/oracle-odl.log")
+    assert dead == []
+    soa, osb, payara = events
+    assert soa.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z") and soa.level == "error"
+    assert soa.service == "soa-infra" and soa.labels["event_code"] == "SOA-20003"
+    assert soa.labels["thread"].startswith("[ACTIVE].ExecuteThread: '7'")
+    assert soa.message == ("Unable to dispatch request to OrderService due to exception "
+                           "orderId=PO-4711")
+    assert soa.ids == ["oracle.ecid:5ab1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d-0000abcd",
+                       "order:PO-4711"]
+    assert osb.level == "info" and osb.ids == soa.ids[:1]
+    assert payara.timestamp_ms == 1_709_287_202_250
+    assert payara.message == "Grizzly 2.4.4 started in: 40ms - bound to [/0.0.0.0:8080]"
+    assert payara.labels["component"] == "Payara 5.2021.1"
+
+
+def test_jetty_stderr_log(parse_data):
+    events, dead = parse_data("auto", "text/jetty.log")
+    assert dead == []
+    started, warned = events
+    assert started.timestamp_ms == iso_to_ms("2024-03-01T10:00:01.456Z")
+    assert started.labels == {"logger": "oejs.Server", "thread": "main"}
+    assert started.message == "Started @1234ms"
+    assert warned.level == "warn" and warned.labels["thread"] == "qtp1234-17"

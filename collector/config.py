@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config_values import Section
+from collector.encoding import codec_name
 from collector.parsers import FORMATS
 from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, did_you_mean, load
 
@@ -97,6 +98,8 @@ class FileInput:
     max_line_bytes: int = 1024 * 1024
     # Parse in a child process (collector.inputs.parse_worker), off the writer's GIL.
     parse_worker: bool = True
+    # "auto" (byte-order mark, else UTF-8) or a codec name (collector.encoding).
+    encoding: str = "auto"
     type: str = "file"
 
 
@@ -304,7 +307,8 @@ def _collector(s: Section) -> CollectorSettings:
 
 _INPUT_KEYS = {
     "file": ("type", "name", "paths", "format", "mapping", "start_at", "rescan_interval",
-             "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker"),
+             "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker",
+             "encoding"),
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
               "max_poll_records"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
@@ -353,7 +357,15 @@ def _file_input(s: Section, name: str) -> FileInput:
         read_chunk_bytes=s.size_bytes("read_chunk_bytes", "128KiB", minimum=4096),
         max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
         parse_worker=s.flag("parse_worker", True),
+        encoding=_encoding(s),
     )
+
+
+def _encoding(s: Section) -> str:
+    try:
+        return codec_name(s.text("encoding", "auto"))
+    except ValueError as exc:
+        raise s.error("encoding", str(exc)) from None
 
 
 def _kafka_input(s: Section, name: str) -> KafkaInput:

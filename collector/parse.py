@@ -35,10 +35,13 @@ from typing import BinaryIO
 
 from collector import envelopes, parsers
 from collector.event import DeadLetter, Event, Record, event_id
+from collector.linesplit import LineSplitter
 from collector.normalize import normalize, redact_text
 from collector.parsers.base import ParseContext, ParseError
 
 MAX_LINE_CHARS = 1024 * 1024
+# One read of a stream (read_lines).
+READ_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1024 * 1024
 MAX_RECORD_LINES = 2000
 # Undetected lines held while auto-detection waits for a line it recognizes.
@@ -83,12 +86,14 @@ def _masked(raw: str, ctx: ParseContext) -> str:
 
 
 def _dead(kind: str, detail: str, record: Record, ctx: ParseContext, stats: ParseStats,
-          field_name: str | None = None) -> DeadLetter:
+          field_name: str | None = None, cut: bool = False) -> DeadLetter:
+    """``cut``: the record is already only the head of what was read."""
     stats.deadletters[kind] += 1
     return DeadLetter(
         reason=f"{kind}: {detail}", source=record.source, line=record.line,
         raw=_masked(record.text, ctx), field=field_name,
         ingested_ms=record.ingested_ms or ctx.now_ms,
+        truncated=cut or len(record.text) > DeadLetter.MAX_RAW,
     )
 
 
@@ -254,8 +259,11 @@ class SourceParser:
     """
 
     def __init__(self, fmt: str, ctx: ParseContext, source: str, *,
-                 stats: ParseStats | None = None, position_prefix: str = ""):
+                 stats: ParseStats | None = None, position_prefix: str = "",
+                 max_line_bytes: int = MAX_LINE_CHARS):
         self.ctx = ctx
+        # Where the reader cuts lines (the input's max_line_bytes), named in line_too_long.
+        self.max_line_bytes = max_line_bytes
         self.source = source
         self.stats = stats if stats is not None else ParseStats()
         self.position_prefix = position_prefix
@@ -326,8 +334,11 @@ class SourceParser:
             record = Record(text=line, source=self.source, line=lineno,
                             ingested_ms=self.ctx.now_ms)
             self.stats.records += 1
-            out.append(_dead("line_too_long", f"a line of more than {MAX_LINE_CHARS} characters",
-                             record, self.ctx, self.stats))
+            limit = self.max_line_bytes if truncated else MAX_LINE_CHARS
+            unit = "bytes (max_line_bytes)" if truncated else "characters"
+            out.append(_dead("line_too_long", f"a line of more than {limit} {unit}; its head is "
+                             "kept in raw and the rest was skipped", record, self.ctx, self.stats,
+                             cut=True))
             return out
         if self._block_at is not None:
             return self._feed_block(line, offset, lineno)
@@ -457,31 +468,19 @@ class SourceParser:
         return out
 
 
-def read_lines(stream: BinaryIO,
-               max_line: int = MAX_LINE_CHARS) -> Iterator[tuple[str, int, int, bool]]:
+def read_lines(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
+               encoding: str = "auto") -> Iterator[tuple[str, int, int, bool]]:
     """(text, byte offset, line number, truncated) per line, in memory bounded by ``max_line``.
 
     A longer line yields its first ``max_line`` bytes with ``truncated=True``; the rest is
-    skipped without being held.
+    skipped without being held. The encoding is read from a byte-order mark (``auto``) or
+    given (``collector.encoding``); the mark itself is skipped.
     """
-    offset, lineno = 0, 0
-    while True:
-        raw = stream.readline(max_line + 1)
-        if not raw:
-            return
-        lineno += 1
-        start = offset
-        offset += len(raw)
-        truncated = len(raw) > max_line and not raw.endswith(b"\n")
-        if truncated:
-            raw = raw[:max_line]
-            while True:
-                rest = stream.readline(max_line)
-                offset += len(rest)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        yield text, start, lineno, truncated
+    lines = LineSplitter.at(encoding, 0, 0, max_line)
+    read = getattr(stream, "read1", stream.read)  # a pipe's lines as they come
+    while data := read(READ_BYTES):
+        yield from lines.split(data)
+    yield from lines.rest()
 
 
 def parse_stream(stream: BinaryIO, source: str, fmt: str, ctx: ParseContext,

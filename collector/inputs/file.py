@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from collector.config import FileInput as FileInputConfig
+from collector.encoding import SNIFF_BYTES
 from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
@@ -203,12 +204,14 @@ class FileInput:
         else:
             start = FilePosition(path, st.st_dev, st.st_ino, 0, 0)
         fh.seek(start.offset)
-        self.tails[key] = Tail(fh=fh, path=path, start=start, reader=self._reader(start),
+        self.tails[key] = Tail(fh=fh, path=path, start=start, reader=self._reader(start, fh),
                                generation=start.generation)
 
-    def _reader(self, pos: FilePosition) -> LineReader | RemoteReader:
+    def _reader(self, pos: FilePosition, fh: BinaryIO) -> LineReader | RemoteReader:
+        # Resuming mid-file, the encoding is read from the file's first bytes (its mark).
+        head = os.pread(fh.fileno(), SNIFF_BYTES, 0) if pos.offset else b""
         spec = (self.cfg.format, pos.source, position_prefix(pos.inode, pos.generation),
-                pos.offset, pos.line, self.cfg.max_line_bytes)
+                pos.offset, pos.line, self.cfg.max_line_bytes, self.cfg.encoding, head)
         if not self.cfg.parse_worker:
             return LineReader.open(self.ctx, *spec)
         if self._worker is None:
@@ -250,7 +253,7 @@ class FileInput:
         tail.generation += 1
         tail.fh.seek(0)
         tail.reader = self._reader(replace(tail.start, offset=0, line=0,
-                                           generation=tail.generation))
+                                           generation=tail.generation), tail.fh)
         return self._chunk(tail, items, 0, 0)
 
     def _finish(self, tail: Tail, items: Output) -> Chunk:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,12 @@ class KafkaInput:
     mapping: str | None = None
     start_at: str = "earliest"
     max_poll_records: int = 500
+    # Static membership (KIP-345): "auto" derives the id from the input name, the host and
+    # the checkpoint directory (collector.inputs.kafka.instance_id); None: dynamic member.
+    group_instance_id: str | None = "auto"
+    # A member not heard from this long loses its partitions (a static one is not replaced
+    # by a rebalance before that, unless it comes back under its own id).
+    session_timeout_ms: int = 10_000
     type: str = "kafka"
 
 
@@ -310,7 +317,7 @@ _INPUT_KEYS = {
              "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker",
              "encoding"),
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
-              "max_poll_records"),
+              "max_poll_records", "group_instance_id", "session_timeout"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
              "max_decompressed_bytes", "ack_timeout", "request_timeout"),
     "stdin": ("type", "name", "format", "mapping"),
@@ -375,7 +382,19 @@ def _kafka_input(s: Section, name: str) -> KafkaInput:
         group_id=s.text("group_id", "midwatch"), format=fmt, mapping=mapping,
         start_at=s.choice("start_at", ("earliest", "latest"), "earliest"),
         max_poll_records=s.number("max_poll_records", 500, minimum=1),
+        group_instance_id=_group_instance_id(s),
+        session_timeout_ms=s.duration_ms("session_timeout", "10s", minimum_ms=6000),
     )
+
+
+def _group_instance_id(s: Section) -> str | None:
+    value = s.text("group_instance_id", "auto")
+    if value == "none":
+        return None
+    if value != "auto" and not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value or ""):
+        raise s.error("group_instance_id", f"{value!r} is not a Kafka group instance id",
+                      "use auto, none, or up to 249 of A-Z a-z 0-9 . _ -")
+    return value
 
 
 def _otlp_input(s: Section, name: str) -> OtlpInput:

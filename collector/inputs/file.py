@@ -24,6 +24,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -43,6 +44,9 @@ from collector.parsers.base import ParseContext
 log = logging.getLogger("midwatch.inputs.file")
 
 IDLE_POLL_S = 0.2
+# A path pattern that matches nothing is warned about at start, then this often while it
+# still matches nothing (a typo or a missing mount must not look like a quiet system).
+UNMATCHED_WARN_S = 300.0
 
 
 @dataclass(slots=True)
@@ -70,6 +74,19 @@ class Tail:
                             self.generation)
 
 
+def matching_files(pattern: str) -> list[tuple[str, os.stat_result]]:
+    """Regular files matching one path pattern (``~`` expanded), in name order."""
+    files = []
+    for path in sorted(glob.glob(os.path.expanduser(pattern))):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # vanished between glob and stat
+        if stat.S_ISREG(st.st_mode):
+            files.append((path, st))
+    return files
+
+
 def _event_ms(tail: Tail) -> int:
     return tail.event_ms
 
@@ -95,6 +112,10 @@ class FileInput:
         self._behind = metrics.gauge("midwatch_input_file_bytes_behind",
                                      "Bytes in tailed files not yet read.", ("input",))
         self._files = metrics.gauge("midwatch_input_files", "Files being tailed.", ("input",))
+        self._unmatched = metrics.gauge(
+            "midwatch_input_file_patterns_unmatched",
+            "Path patterns of a file input that match no file.", ("input",))
+        self._next_unmatched_warning = 0.0
 
     # ---------------------------------------------------------------- thread body
 
@@ -153,15 +174,26 @@ class FileInput:
 
     def _matches(self) -> dict[str, tuple[str, os.stat_result]]:
         found: dict[str, tuple[str, os.stat_result]] = {}
+        unmatched = []
         for pattern in self.cfg.paths:
-            for path in sorted(glob.glob(os.path.expanduser(pattern))):
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue  # vanished between glob and stat
-                if os.path.isfile(path):
-                    found.setdefault(f"{st.st_dev}:{st.st_ino}", (path, st))
+            files = matching_files(pattern)
+            for path, st in files:
+                found.setdefault(f"{st.st_dev}:{st.st_ino}", (path, st))
+            if not files:
+                unmatched.append(pattern)
+        self._warn_unmatched(unmatched)
         return found
+
+    def _warn_unmatched(self, patterns: list[str]) -> None:
+        self._unmatched.set(len(patterns), self.name)
+        now = time.monotonic()
+        if not patterns or now < self._next_unmatched_warning:
+            return
+        self._next_unmatched_warning = now + UNMATCHED_WARN_S
+        log.warning("path pattern matches no file; checking again every rescan_interval",
+                    extra={"input": self.name, "patterns": patterns,
+                           "hint": "check the path and that midwatch may list its directory "
+                                   "(midwatch doctor shows each input's files)"})
 
     def scan(self) -> None:
         """Open new files, mark vanished or rotated-away ones for draining."""

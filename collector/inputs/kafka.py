@@ -19,8 +19,10 @@
   the assignment); ``session_timeout`` (10 s) bounds how long partitions of a collector that
   stays down wait for a rebalance. ``group_instance_id: none`` restores dynamic membership.
 - Topics are never created by the consumer (``allow_auto_create_topics=False``): a typo in
-  ``topics`` would otherwise create an empty topic and read it forever; ``midwatch doctor``
-  names missing topics.
+  ``topics`` would otherwise create an empty topic and read it forever; missing topics are
+  warned about at start and ``midwatch doctor`` names them. kafka-python 3.0.12 does not pass
+  that option to the metadata of its connection manager, whose requests then still create
+  the topic (seen against the test broker): ``_no_auto_create`` sets it there too.
 - Kafka 4 removed old protocol versions (KIP-896). kafka-python 3.0 probes the broker version
   and works against the 4.4 test broker without a pin; ``kafka.api_version`` in the config
   pins it for brokers or proxies where the probe misbehaves (dpkp/kafka-python#2679).
@@ -68,6 +70,15 @@ def instance_id(cfg: KafkaInputConfig, scope: str) -> str | None:
     return f"midwatch-{name}-{host}-{digest}"
 
 
+def _no_auto_create(consumer) -> None:
+    """Make ``allow_auto_create_topics=False`` hold for every metadata request (see the module
+    doc); a kafka-python without that internal object has nothing to fix."""
+    cluster = getattr(getattr(consumer, "_manager", None), "cluster", None)
+    config = getattr(cluster, "config", None)
+    if isinstance(config, dict):
+        config["allow_auto_create_topics"] = False
+
+
 def _text(raw: bytes | None) -> str:
     return raw.decode("utf-8", errors="replace") if raw is not None else ""
 
@@ -99,6 +110,7 @@ class KafkaInput:
             heartbeat_interval_ms=min(3000, cfg.session_timeout_ms // 3),
             **settings.client_options(),
         )
+        _no_auto_create(self.consumer)
         self._pending: dict = {}  # TopicPartition -> next offset, acked but not committed
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -114,6 +126,7 @@ class KafkaInput:
     # ---------------------------------------------------------------- thread body
 
     def run(self, out: ChunkQueue) -> None:
+        self._warn_missing_topics()
         while not self._stop.is_set():
             batches = self.consumer.poll(timeout_ms=POLL_MS)
             self._commit_acked()
@@ -124,6 +137,21 @@ class KafkaInput:
             chunk = self._chunk(batches)
             if not out.offer(chunk, 0) and not self._offer_paused(out, chunk):
                 return
+
+    def _warn_missing_topics(self) -> None:
+        from kafka.errors import KafkaError
+
+        try:
+            existing = self.consumer.topics()
+        except KafkaError as exc:
+            log.warning("cannot list the broker's topics", extra={"input": self.name,
+                                                                 "error": str(exc)})
+            return
+        missing = [t for t in self.cfg.topics if t not in existing]
+        if missing:
+            log.warning("topics do not exist; nothing is read from them until they are created",
+                        extra={"input": self.name, "topics": missing,
+                               "hint": "create them, or correct the input's topics"})
 
     def _offer_paused(self, out: ChunkQueue, chunk: Chunk) -> bool:
         partitions = list(self.consumer.assignment())

@@ -101,6 +101,9 @@ class FileInput:
     parse_worker: bool = True
     # "auto" (byte-order mark, else UTF-8) or a codec name (collector.encoding).
     encoding: str = "auto"
+    # Where copytruncate rotation puts its copies, if the paths do not match them
+    # (collector.inputs.rotation): the lines of the truncation window are read from there.
+    rotated: tuple[str, ...] = ()
     type: str = "file"
 
 
@@ -315,7 +318,7 @@ def _collector(s: Section) -> CollectorSettings:
 _INPUT_KEYS = {
     "file": ("type", "name", "paths", "format", "mapping", "start_at", "rescan_interval",
              "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker",
-             "encoding"),
+             "encoding", "rotated"),
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
               "max_poll_records", "group_instance_id", "session_timeout"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
@@ -365,6 +368,7 @@ def _file_input(s: Section, name: str) -> FileInput:
         max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
         parse_worker=s.flag("parse_worker", True),
         encoding=_encoding(s),
+        rotated=s.str_list("rotated"),
     )
 
 

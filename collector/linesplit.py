@@ -4,7 +4,9 @@ One splitter serves the file tail (``collector.inputs.lines``) and the whole-str
 ``midwatch parse`` and stdin (``collector.parse.read_lines``), so both frame alike: a line's
 position is the byte offset in the file where it starts (a byte-order mark is skipped, never
 part of a line); a line longer than ``max_line_bytes`` yields its head with ``truncated`` set
-and the rest of it is skipped without being held.
+and the rest of it is skipped without being held. A last line without its newline (the stream
+ended, or the writer went quiet, mid-line) says so with ``terminated`` False, so that the parse
+core does not glue a cut-off line to the record before it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 
 from collector.encoding import SNIFF_BYTES, Encoding, sniff
 
-# (text, byte offset, line number, truncated)
-Line = tuple[str, int, int, bool]
+# (text, byte offset, line number, truncated, terminated)
+Line = tuple[str, int, int, bool, bool]
 
 
 @dataclass(slots=True)
@@ -66,14 +68,15 @@ class LineSplitter:
             raw = buf[start:nl]
             self.line += 1
             too_long = len(raw) > cap
-            out.append((decode(raw[:cut] if too_long else raw), self.offset, self.line, too_long))
+            out.append((decode(raw[:cut] if too_long else raw), self.offset, self.line, too_long,
+                        True))
             self.offset += nl + unit - start
             start = nl + unit
         rest = buf[start:]
         if len(rest) > cap:
             self.skip_from = (self.offset, self.line)
             self.line += 1
-            out.append((decode(rest[:cut]), self.offset, self.line, True))
+            out.append((decode(rest[:cut]), self.offset, self.line, True, True))
             keep = len(rest) % unit
             self.offset += len(rest) - keep
             rest = rest[len(rest) - keep:]
@@ -91,7 +94,7 @@ class LineSplitter:
         if self.buf and self.skip_from is None:
             assert isinstance(self.encoding, Encoding)
             self.line += 1
-            out.append((self.encoding.decode(self.buf), self.offset, self.line, False))
+            out.append((self.encoding.decode(self.buf), self.offset, self.line, False, False))
             self.offset += len(self.buf)
             self.buf = b""
         return out

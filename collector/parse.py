@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 from collector import envelopes, parsers
 from collector.event import DeadLetter, Event, Record, event_id
-from collector.linesplit import LineSplitter
+from collector.linesplit import Line, LineSplitter
 from collector.normalize import normalize, redact_text
 from collector.parsers.base import ParseContext, ParseError
 
@@ -303,8 +303,19 @@ class SourceParser:
         item.raw = _masked(item.raw, self.ctx)
         return item
 
-    def feed(self, line: str, offset: int, lineno: int, truncated: bool = False) -> Output:
-        """One line without its newline; ``truncated`` when the reader cut it at the limit."""
+    def feed(self, line: str, offset: int, lineno: int, truncated: bool = False,
+             terminated: bool = True) -> Output:
+        """One line without its newline; ``truncated`` when the reader cut it at the limit;
+        not ``terminated``: the source ended (or paused) inside this line."""
+        if not terminated and self._cut_off(line):
+            out = self.flush_record()
+            record = Record(text=line, source=self.source, line=lineno,
+                            ingested_ms=self.ctx.now_ms)
+            self.stats.records += 1
+            out.append(_dead("parse_error", "the source ends inside this line (no newline) and "
+                             "it does not start a record: cut off, so not joined to the record "
+                             "before it", record, self.ctx, self.stats))
+            return out
         if not self._envelope_known and line.strip():
             self._envelope, self._envelope_known = envelopes.kind_of(line), True
         if self._envelope is not None and not truncated:
@@ -453,6 +464,20 @@ class SourceParser:
             return self._block_at
         return self._pieces_at if self._pieces else None
 
+    def _cut_off(self, line: str) -> bool:
+        """Is this last, unterminated line the head of a record cut short rather than the
+        end of the open one? It is when it has the shape of the open record's first line as
+        far as it goes (``INFO  2024-03-01 09:0`` under ``INFO  2024-03-01 09:00:01,010 ...``);
+        a payload or stack line that merely lacks the file's last newline has not."""
+        framer = self.framer
+        if (framer is None or framer.start is None or not framer._lines
+                or self._block_at is not None or self._envelope is not None):
+            return False
+        if line[:1] in _INSIDE or framer.is_start(line):
+            return False
+        shape = _shape(line)
+        return len(shape) >= 3 and _shape(framer._lines[0][: len(line) + 1])[: len(shape)] == shape
+
     def flush_record(self) -> Output:
         if self.framer is None:
             return []
@@ -468,9 +493,21 @@ class SourceParser:
         return out
 
 
+def _shape(text: str) -> list[str]:
+    """A line's outline: runs of digits, letters and blanks as one symbol each, any other
+    character as itself (``INFO  2024-03`` -> ``a 9-9``)."""
+    runs: list[str] = []
+    for ch in text:
+        sym = "9" if ch.isdigit() else "a" if ch.isalpha() else " " if ch in " \t" else ch
+        if not runs or runs[-1] != sym or sym not in "9a ":
+            runs.append(sym)
+    return runs
+
+
 def read_lines(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
-               encoding: str = "auto") -> Iterator[tuple[str, int, int, bool]]:
-    """(text, byte offset, line number, truncated) per line, in memory bounded by ``max_line``.
+               encoding: str = "auto") -> Iterator[Line]:
+    """(text, byte offset, line number, truncated, terminated) per line, in memory bounded by
+    ``max_line``; ``terminated`` is False only for a last line without its newline.
 
     A longer line yields its first ``max_line`` bytes with ``truncated=True``; the rest is
     skipped without being held. The encoding is read from a byte-order mark (``auto``) or
@@ -487,6 +524,6 @@ def parse_stream(stream: BinaryIO, source: str, fmt: str, ctx: ParseContext,
                  stats: ParseStats | None = None) -> Iterator[Event | DeadLetter]:
     """Every event and dead letter of a byte stream, in order, in constant memory."""
     parser = SourceParser(fmt, ctx, source, stats=stats)
-    for text, offset, lineno, truncated in read_lines(stream):
-        yield from parser.feed(text, offset, lineno, truncated)
+    for text, offset, lineno, truncated, terminated in read_lines(stream):
+        yield from parser.feed(text, offset, lineno, truncated, terminated)
     yield from parser.flush()

@@ -42,8 +42,8 @@ class LineReader:
         out: Output = []
         feed = self.parser.feed
         lines = self.lines.split(data)
-        for text, offset, lineno, truncated in lines:
-            out.extend(feed(text, offset, lineno, truncated))
+        for text, offset, lineno, truncated, terminated in lines:
+            out.extend(feed(text, offset, lineno, truncated, terminated))
         return out, len(lines)
 
     def flush(self, now_ms: int) -> Output:
@@ -51,8 +51,8 @@ class LineReader:
         record is complete."""
         self._now(now_ms)
         out: Output = []
-        for text, offset, lineno, truncated in self.lines.rest():
-            out.extend(self.parser.feed(text, offset, lineno, truncated))
+        for text, offset, lineno, truncated, terminated in self.lines.rest():
+            out.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
         if self.parser.held_position() is not None:
             out.extend(self.parser.flush())
         return out

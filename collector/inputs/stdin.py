@@ -30,8 +30,8 @@ class StdinInput:
     def run(self, out: ChunkQueue) -> None:
         items: Output = []
         lines = nbytes = 0
-        for text, offset, lineno, truncated in read_lines(self.stream):
-            items.extend(self.parser.feed(text, offset, lineno, truncated))
+        for text, offset, lineno, truncated, terminated in read_lines(self.stream):
+            items.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
             lines += 1
             nbytes += len(text) + 1
             if lines >= LINES_PER_CHUNK:

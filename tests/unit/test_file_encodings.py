@@ -125,7 +125,7 @@ def test_utf16_long_line_is_cut_on_a_character_and_reading_goes_on():
     data = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
     s = LineSplitter.at("auto", 0, 0, 1001)  # odd: the cut must still fall between units
     got = [line for i in range(0, len(data), 333) for line in s.split(data[i:i + 333])]
-    assert [(t[:3], off, n, cut) for t, off, n, cut in got] == [
+    assert [(t[:3], off, n, cut) for t, off, n, cut, _ in got] == [
         ("a", 2, 1, False), ("ééé", 8, 2, True), ("b", 8 + 10004, 3, False)]
     assert got[1][0] == "é" * 500
 

@@ -44,6 +44,10 @@ MAX_LINE_CHARS = 1024 * 1024
 READ_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1024 * 1024
 MAX_RECORD_LINES = 2000
+# Record heads remembered per source to recognize a cut-off last line (``_cut_off``): the
+# first this many records, this many characters of each.
+START_SHAPES = 32
+START_SHAPE_CHARS = 48
 # Undetected lines held while auto-detection waits for a line it recognizes.
 MAX_PENDING_LINES = 64
 # The first and last character of a line that opens a JSON value pretty-printed over several
@@ -284,6 +288,9 @@ class SourceParser:
         self._block = Framer(None, source, position_prefix=position_prefix,
                              ingested_ms=ctx.now_ms)
         self._block_at: tuple[int, int] | None = None
+        # Outlines of record heads seen (``_note_start``), to tell a cut-off last line.
+        self._start_shapes: list[list[str]] = []
+        self._shapes_left = START_SHAPES
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -295,8 +302,18 @@ class SourceParser:
             if isinstance(item, DeadLetter):
                 out.append(self._too_large(item))
             else:
+                if self._shapes_left:
+                    self._note_start(item.text)
                 out.extend(run_parser(item, module, self.ctx, self.stats))
         return out
+
+    def _note_start(self, text: str) -> None:
+        """Keep the outline of a record's first line (of the first few records only: a
+        source's layouts show early) for ``_cut_off``."""
+        self._shapes_left -= 1
+        shape = _shape(text[:START_SHAPE_CHARS].partition("\n")[0])
+        if len(shape) >= 3 and shape not in self._start_shapes:
+            self._start_shapes.append(shape)
 
     def _too_large(self, item: DeadLetter) -> DeadLetter:
         self.stats.deadletters["record_too_large"] += 1
@@ -466,17 +483,25 @@ class SourceParser:
 
     def _cut_off(self, line: str) -> bool:
         """Is this last, unterminated line the head of a record cut short rather than the
-        end of the open one? It is when it has the shape of the open record's first line as
-        far as it goes (``INFO  2024-03-01 09:0`` under ``INFO  2024-03-01 09:00:01,010 ...``);
-        a payload or stack line that merely lacks the file's last newline has not."""
+        end of the open one? It is when it has the outline of a record head of this source
+        as far as it goes (``INFO  2024-03-01 09:0`` where records start like
+        ``INFO  2024-03-01 09:00:01,010 ...``); a payload or stack line that merely lacks the
+        file's last newline has not."""
         framer = self.framer
-        if (framer is None or framer.start is None or not framer._lines
-                or self._block_at is not None or self._envelope is not None):
+        if framer is None or framer.start is None or not framer._lines or self._block_at:
             return False
+        if self._envelope is not None:  # a container's line cut inside its envelope
+            inner = envelopes.unwrap(self._envelope, line)
+            if inner is None:
+                return line[:1] not in _INSIDE
+            line = inner[0]
         if line[:1] in _INSIDE or framer.is_start(line):
             return False
-        shape = _shape(line)
-        return len(shape) >= 3 and _shape(framer._lines[0][: len(line) + 1])[: len(shape)] == shape
+        shape = _shape(line[:START_SHAPE_CHARS])
+        if len(shape) < 3:
+            return False
+        known = [*self._start_shapes, _shape(framer._lines[0][:START_SHAPE_CHARS])]
+        return any(s[: len(shape)] == shape[: len(s)] for s in known if len(s) >= 3)
 
     def flush_record(self) -> Output:
         if self.framer is None:

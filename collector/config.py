@@ -159,6 +159,7 @@ class StdinInput:
     name: str
     format: str = "auto"
     mapping: str | None = None
+    encoding: str = "auto"  # as for file inputs
     type: str = "stdin"
 
 
@@ -323,7 +324,7 @@ _INPUT_KEYS = {
               "max_poll_records", "group_instance_id", "session_timeout"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
              "max_decompressed_bytes", "ack_timeout", "request_timeout"),
-    "stdin": ("type", "name", "format", "mapping"),
+    "stdin": ("type", "name", "format", "mapping", "encoding"),
 }
 
 
@@ -417,7 +418,7 @@ def _otlp_input(s: Section, name: str) -> OtlpInput:
 
 def _stdin_input(s: Section, name: str) -> StdinInput:
     fmt, mapping = _format(s, "auto")
-    return StdinInput(name=name, format=fmt, mapping=mapping)
+    return StdinInput(name=name, format=fmt, mapping=mapping, encoding=_encoding(s))
 
 
 _INPUT_READERS = {"file": _file_input, "kafka": _kafka_input, "otlp": _otlp_input,

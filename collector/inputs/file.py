@@ -54,7 +54,8 @@ IDLE_POLL_S = 0.2
 # A path pattern that matches nothing is warned about at start, then this often while it
 # still matches nothing (a typo or a missing mount must not look like a quiet system).
 UNMATCHED_WARN_S = 300.0
-# Rotated copies remembered (so that they are not tailed as files of their own).
+# Rotated copies remembered (so that they are not tailed as files of their own), and files
+# that could not be opened (so that they are not warned about every scan).
 MAX_COPIES = 1024
 
 
@@ -147,6 +148,7 @@ class FileInput:
             "Bytes known to exist in a file that was truncated or vanished before they "
             "were read (a lower bound of the loss).", ("input", "cause"))
         self._copies: dict[str, str] = {}  # key -> path of rotated copies (never tailed)
+        self._unopened: dict[str, float] = {}  # path -> when to warn again it cannot be opened
 
     # ---------------------------------------------------------------- thread body
 
@@ -310,8 +312,14 @@ class FileInput:
         try:
             fh = open(path, "rb")  # noqa: SIM115 - lives as long as the tail
         except OSError as exc:
-            log.warning("cannot open file", extra={"input": self.name, "path": path,
-                                                   "error": exc.strerror})
+            now = time.monotonic()
+            if self._unopened.get(path, 0.0) <= now:  # tried every scan, said now and then
+                if len(self._unopened) >= MAX_COPIES:
+                    self._unopened.pop(next(iter(self._unopened)))
+                self._unopened[path] = now + UNMATCHED_WARN_S
+                log.warning("cannot open file; trying again every rescan_interval",
+                            extra={"input": self.name, "path": path, "error": exc.strerror,
+                                   "hint": "give the user midwatch runs as read access"})
             return
         key = f"{st.st_dev}:{st.st_ino}"
         saved = self._saved.get(key)

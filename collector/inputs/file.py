@@ -299,14 +299,19 @@ class FileInput:
                 if key in self.tails:
                     self.tails[key].draining = True
                 continue
+            self._ack(None, key)
             unread = max(0, pos.size - pos.offset)
+            if not unread:  # read to its end when last seen: most likely rotated away and
+                # deleted by retention; what it may have got after the last look is unknown
+                log.info("checkpointed file not found; it had been read to its end",
+                         extra={"input": self.name, "source": pos.source})
+                continue
             log.warning("checkpointed file not found (deleted, or renamed out of its directory "
                         "while midwatch was stopped); its unread rest is lost",
                         extra={"input": self.name, "source": pos.source, "bytes": unread,
                                "hint": "keep rotated files in the same directory until read"})
             self._gaps.inc(self.name, "vanished")
             self._unread.inc(self.name, "vanished", by=unread)
-            self._ack(None, key)
 
     def _open(self, path: str, st: os.stat_result) -> None:
         try:

@@ -51,6 +51,11 @@ from collector.parsers.base import ParseContext
 log = logging.getLogger("midwatch.inputs.file")
 
 IDLE_POLL_S = 0.2
+# Caught up with a file written to within the last ACTIVE_S, the next look comes sooner: the
+# lines a copytruncate rotation takes away unseen (no copy in sight) are those written
+# between that look and the truncation.
+ACTIVE_POLL_S = 0.05
+ACTIVE_S = 1.0
 # A path pattern that matches nothing is warned about at start, then this often while it
 # still matches nothing (a typo or a missing mount must not look like a quiet system).
 UNMATCHED_WARN_S = 300.0
@@ -172,7 +177,12 @@ class FileInput:
                         return
                     break
             if not progressed:
-                self._stop.wait(IDLE_POLL_S)
+                self._stop.wait(self._poll_interval())
+
+    def _poll_interval(self) -> float:
+        recent = time.monotonic() - ACTIVE_S
+        active = any(t.last_data >= recent for t in self.tails.values())
+        return ACTIVE_POLL_S if active else IDLE_POLL_S
 
     def stop(self) -> None:
         self._stop.set()

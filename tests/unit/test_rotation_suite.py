@@ -34,6 +34,7 @@ ROTATE_S = 0.8
 # logrotate's create mode: the application goes on writing to the renamed file until it
 # reopens its log (after postrotate's signal); this many lines.
 LATE_LINES = 40
+QUIET_S = 1.5
 
 
 def line(n: int) -> bytes:
@@ -112,6 +113,7 @@ class Run:
     ids: dict[str, set[str]]
     metrics: str
     writer: Writer
+    last_new: float = field(default_factory=time.monotonic)  # when a line was first seen
 
     def numbers(self) -> set[int]:
         return {int(m.split()[1]) for m in self.messages}
@@ -153,6 +155,8 @@ class Reader:
                 continue
             for item in chunk.items:
                 if isinstance(item, Event):
+                    if item.message not in self.run.messages:
+                        self.run.last_new = time.monotonic()
                     self.run.messages[item.message] += 1
                     self.run.ids.setdefault(item.message, set()).add(item.id)
             if chunk.ack is not None:
@@ -178,7 +182,9 @@ def run_mode(tmp_path: Path, rotate: Callable[[Writer], None], paths: list[str],
     reader = Reader(inp, run)
     wt = threading.Thread(target=writer.run, daemon=True)
     wt.start()
-    reader.drain(lambda: writer.done.is_set() and len(run.numbers()) >= writer.n, 20)
+    # Until every line is read, or (lines lost) nothing new came for QUIET_S after the end.
+    reader.drain(lambda: writer.done.is_set() and (
+        len(run.numbers()) >= writer.n or time.monotonic() - run.last_new >= QUIET_S), 20)
     reader.drain(lambda: False, 0.7)  # anything read twice shows up now
     reader.stop()
     wt.join(5)

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config_values import Section
+from collector.encoding import codec_name
 from collector.parsers import FORMATS, logformat
 from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, did_you_mean, load
 
@@ -104,6 +106,11 @@ class FileInput:
     # slashed date at a text line's start (auto: each layout's own; or ymd, dmy, mdy).
     log_format: str | None = None
     date_order: str = "auto"
+    # "auto" (byte-order mark, else UTF-8) or a codec name (collector.encoding).
+    encoding: str = "auto"
+    # Where copytruncate rotation puts its copies, if the paths do not match them
+    # (collector.inputs.rotation): the lines of the truncation window are read from there.
+    rotated: tuple[str, ...] = ()
     type: str = "file"
 
 
@@ -116,6 +123,12 @@ class KafkaInput:
     mapping: str | None = None
     start_at: str = "earliest"
     max_poll_records: int = 500
+    # Static membership (KIP-345): "auto" derives the id from the input name, the host and
+    # the checkpoint directory (collector.inputs.kafka.instance_id); None: dynamic member.
+    group_instance_id: str | None = "auto"
+    # A member not heard from this long loses its partitions (a static one is not replaced
+    # by a rebalance before that, unless it comes back under its own id).
+    session_timeout_ms: int = 10_000
     type: str = "kafka"
 
 
@@ -153,6 +166,7 @@ class StdinInput:
     name: str
     format: str = "auto"
     mapping: str | None = None
+    encoding: str = "auto"  # as for file inputs
     type: str = "stdin"
 
 
@@ -312,12 +326,12 @@ def _collector(s: Section) -> CollectorSettings:
 _INPUT_KEYS = {
     "file": ("type", "name", "paths", "format", "mapping", "start_at", "rescan_interval",
              "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker",
-             "log_format", "date_order"),
+             "log_format", "date_order", "encoding", "rotated"),
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
-              "max_poll_records"),
+              "max_poll_records", "group_instance_id", "session_timeout"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
              "max_decompressed_bytes", "ack_timeout", "request_timeout"),
-    "stdin": ("type", "name", "format", "mapping"),
+    "stdin": ("type", "name", "format", "mapping", "encoding"),
 }
 
 
@@ -363,6 +377,8 @@ def _file_input(s: Section, name: str) -> FileInput:
         parse_worker=s.flag("parse_worker", True),
         log_format=_log_format(s, fmt),
         date_order=s.choice("date_order", ("auto", "ymd", "dmy", "mdy"), "auto"),
+        encoding=_encoding(s),
+        rotated=s.str_list("rotated"),
     )
 
 
@@ -378,6 +394,13 @@ def _log_format(s: Section, fmt: str) -> str | None:
     return text
 
 
+def _encoding(s: Section) -> str:
+    try:
+        return codec_name(s.text("encoding", "auto"))
+    except ValueError as exc:
+        raise s.error("encoding", str(exc)) from None
+
+
 def _kafka_input(s: Section, name: str) -> KafkaInput:
     fmt, mapping = _format(s, "kafka-record")
     return KafkaInput(
@@ -385,7 +408,19 @@ def _kafka_input(s: Section, name: str) -> KafkaInput:
         group_id=s.text("group_id", "midwatch"), format=fmt, mapping=mapping,
         start_at=s.choice("start_at", ("earliest", "latest"), "earliest"),
         max_poll_records=s.number("max_poll_records", 500, minimum=1),
+        group_instance_id=_group_instance_id(s),
+        session_timeout_ms=s.duration_ms("session_timeout", "10s", minimum_ms=6000),
     )
+
+
+def _group_instance_id(s: Section) -> str | None:
+    value = s.text("group_instance_id", "auto")
+    if value == "none":
+        return None
+    if value != "auto" and not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value or ""):
+        raise s.error("group_instance_id", f"{value!r} is not a Kafka group instance id",
+                      "use auto, none, or up to 249 of A-Z a-z 0-9 . _ -")
+    return value
 
 
 def _otlp_input(s: Section, name: str) -> OtlpInput:
@@ -404,7 +439,7 @@ def _otlp_input(s: Section, name: str) -> OtlpInput:
 
 def _stdin_input(s: Section, name: str) -> StdinInput:
     fmt, mapping = _format(s, "auto")
-    return StdinInput(name=name, format=fmt, mapping=mapping)
+    return StdinInput(name=name, format=fmt, mapping=mapping, encoding=_encoding(s))
 
 
 _INPUT_READERS = {"file": _file_input, "kafka": _kafka_input, "otlp": _otlp_input,

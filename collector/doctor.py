@@ -3,6 +3,12 @@
 Each check returns a one-line reason instead of raising, so one dead backend never hides the
 state of the others. Only backends the config actually names are checked.
 
+Each input gets an ``input`` row (target: its name). A file input: how many files its
+patterns match, how many of them midwatch may read, and how many bytes of them are not yet
+acknowledged (from its checkpoint; a file it has never seen counts whole, or not at all with
+``start_at: end``); FAIL when a pattern matches nothing or a file is unreadable. A Kafka
+input: its topics must exist, since the consumer never creates them.
+
 Each configured probe gets a ``probe`` row (target: the probe's name): it is run once, as
 ``midwatch probes run --once`` would, with its timeout capped at ``TIMEOUT_S``; OK when every
 reading is. A ``probes:`` section that does not load is one FAIL row with the config error.
@@ -10,13 +16,14 @@ reading is. A ``probes:`` section that does not load is one FAIL row with the co
 
 from __future__ import annotations
 
+import os
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import urllib3
 
-from collector.config import Config
+from collector.config import Config, FileInput, KafkaInput
 
 TIMEOUT_S = 5.0
 
@@ -70,6 +77,70 @@ def _kafka(cfg: Config) -> tuple[bool, str]:
         return True, f"{len(admin.list_topics())} topics"
     finally:
         admin.close()
+
+
+def _file_input(inp: FileInput, checkpoint_dir: str) -> tuple[bool, str]:
+    from collector.inputs.checkpoint import CheckpointFile
+    from collector.inputs.file import matching_files
+
+    try:
+        saved = CheckpointFile(checkpoint_dir, inp.name).load()
+    except ValueError as exc:
+        return False, str(exc)
+    matched = readable = behind = 0
+    problems = []
+    for pattern in inp.paths:
+        files = matching_files(pattern)
+        if not files:
+            problems.append(f"{pattern} matches no file")
+        for path, st in files:
+            matched += 1
+            if not os.access(path, os.R_OK):
+                problems.append(f"{path} is not readable by this user")
+                continue
+            readable += 1
+            pos = saved.get(f"{st.st_dev}:{st.st_ino}")
+            if pos is not None:
+                behind += max(0, st.st_size - pos.offset)
+            elif inp.start_at == "beginning":
+                behind += st.st_size
+    detail = f"{matched} files matched, {readable} readable, {behind} bytes behind"
+    if problems:
+        return False, f"{detail}; {'; '.join(problems[:3])}"
+    return True, detail
+
+
+def _kafka_topics(cfg: Config, inp: KafkaInput) -> tuple[bool, str]:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(**cfg.kafka.client_options(),
+                                 request_timeout_ms=int(TIMEOUT_S * 1000))
+    except KafkaError as exc:
+        return False, f"cannot reach {','.join(cfg.kafka.bootstrap)}: {type(exc).__name__}"
+    try:
+        existing = set(admin.list_topics())
+    except KafkaError as exc:
+        return False, f"cannot list topics: {type(exc).__name__}"
+    finally:
+        admin.close()
+    missing = [t for t in inp.topics if t not in existing]
+    if missing:
+        return False, (f"missing topics: {', '.join(missing)} (the consumer does not create "
+                       "topics: create them, or correct the input's topics)")
+    return True, f"topics exist: {', '.join(inp.topics)}"
+
+
+def _input_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
+    rows: list[tuple[str, str, Callable[[], tuple[bool, str]]]] = []
+    for inp in cfg.inputs:
+        if isinstance(inp, FileInput):
+            rows.append(("input", inp.name,
+                          lambda inp=inp: _file_input(inp, cfg.collector.checkpoint_dir)))
+        elif isinstance(inp, KafkaInput):
+            rows.append(("input", inp.name, lambda inp=inp: _kafka_topics(cfg, inp)))
+    return rows
 
 
 def _smtp(host: str, port: int) -> tuple[bool, str]:
@@ -143,6 +214,7 @@ def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]
     if isinstance(smtp, dict) and smtp.get("host"):
         host, port = str(smtp["host"]), int(smtp.get("port", 25))
         rows.append(("smtp", f"{host}:{port}", lambda: _smtp(host, port)))
+    rows.extend(_input_rows(cfg))
     rows.extend(_probe_rows(cfg))
     return rows
 

@@ -262,6 +262,8 @@ class DeadLetter:
     stage: str = "parse"  # parse | store
     field: str | None = None
     ingested_ms: int = 0
+    # ``raw`` is only the head of what was read (a line cut at the input's max_line_bytes).
+    truncated: bool = False
 
     MAX_RAW = 64 * 1024
 
@@ -273,7 +275,7 @@ class DeadLetter:
             "source": f"{self.source}:{self.line}" if self.line else self.source,
             "stage": self.stage,
             "raw": raw,
-            "raw_truncated": len(self.raw) > self.MAX_RAW,
+            "raw_truncated": self.truncated or len(self.raw) > self.MAX_RAW,
         }
         if self.field:
             doc["field"] = self.field

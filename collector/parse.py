@@ -35,12 +35,19 @@ from typing import BinaryIO
 
 from collector import envelopes, parsers
 from collector.event import DeadLetter, Event, Record, event_id
+from collector.linesplit import Line, LineSplitter
 from collector.normalize import normalize, redact_text
 from collector.parsers.base import ParseContext, ParseError
 
 MAX_LINE_CHARS = 1024 * 1024
+# One read of a stream (read_lines).
+READ_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1024 * 1024
 MAX_RECORD_LINES = 2000
+# Record heads remembered per source to recognize a cut-off last line (``_cut_off``): the
+# first this many records, this many characters of each.
+START_SHAPES = 32
+START_SHAPE_CHARS = 48
 # Undetected lines held while auto-detection waits for a line it recognizes.
 MAX_PENDING_LINES = 64
 # The first and last character of a line that opens a JSON value pretty-printed over several
@@ -83,12 +90,14 @@ def _masked(raw: str, ctx: ParseContext) -> str:
 
 
 def _dead(kind: str, detail: str, record: Record, ctx: ParseContext, stats: ParseStats,
-          field_name: str | None = None) -> DeadLetter:
+          field_name: str | None = None, cut: bool = False) -> DeadLetter:
+    """``cut``: the record is already only the head of what was read."""
     stats.deadletters[kind] += 1
     return DeadLetter(
         reason=f"{kind}: {detail}", source=record.source, line=record.line,
         raw=_masked(record.text, ctx), field=field_name,
         ingested_ms=record.ingested_ms or ctx.now_ms,
+        truncated=cut or len(record.text) > DeadLetter.MAX_RAW,
     )
 
 
@@ -254,8 +263,11 @@ class SourceParser:
     """
 
     def __init__(self, fmt: str, ctx: ParseContext, source: str, *,
-                 stats: ParseStats | None = None, position_prefix: str = ""):
+                 stats: ParseStats | None = None, position_prefix: str = "",
+                 max_line_bytes: int = MAX_LINE_CHARS):
         self.ctx = ctx
+        # Where the reader cuts lines (the input's max_line_bytes), named in line_too_long.
+        self.max_line_bytes = max_line_bytes
         self.source = source
         self.stats = stats if stats is not None else ParseStats()
         self.position_prefix = position_prefix
@@ -276,6 +288,9 @@ class SourceParser:
         self._block = Framer(None, source, position_prefix=position_prefix,
                              ingested_ms=ctx.now_ms)
         self._block_at: tuple[int, int] | None = None
+        # Outlines of record heads seen (``_note_start``), to tell a cut-off last line.
+        self._start_shapes: list[list[str]] = []
+        self._shapes_left = START_SHAPES
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -287,16 +302,37 @@ class SourceParser:
             if isinstance(item, DeadLetter):
                 out.append(self._too_large(item))
             else:
+                if self._shapes_left:
+                    self._note_start(item.text)
                 out.extend(run_parser(item, module, self.ctx, self.stats))
         return out
+
+    def _note_start(self, text: str) -> None:
+        """Keep the outline of a record's first line (of the first few records only: a
+        source's layouts show early) for ``_cut_off``."""
+        self._shapes_left -= 1
+        shape = _shape(text[:START_SHAPE_CHARS].partition("\n")[0])
+        if len(shape) >= 3 and shape not in self._start_shapes:
+            self._start_shapes.append(shape)
 
     def _too_large(self, item: DeadLetter) -> DeadLetter:
         self.stats.deadletters["record_too_large"] += 1
         item.raw = _masked(item.raw, self.ctx)
         return item
 
-    def feed(self, line: str, offset: int, lineno: int, truncated: bool = False) -> Output:
-        """One line without its newline; ``truncated`` when the reader cut it at the limit."""
+    def feed(self, line: str, offset: int, lineno: int, truncated: bool = False,
+             terminated: bool = True) -> Output:
+        """One line without its newline; ``truncated`` when the reader cut it at the limit;
+        not ``terminated``: the source ended (or paused) inside this line."""
+        if not terminated and self._cut_off(line):
+            out = self.flush_record()
+            record = Record(text=line, source=self.source, line=lineno,
+                            ingested_ms=self.ctx.now_ms)
+            self.stats.records += 1
+            out.append(_dead("parse_error", "the source ends inside this line (no newline) and "
+                             "it does not start a record: cut off, so not joined to the record "
+                             "before it", record, self.ctx, self.stats))
+            return out
         if not self._envelope_known and line.strip():
             self._envelope, self._envelope_known = envelopes.kind_of(line), True
         if self._envelope is not None and not truncated:
@@ -326,8 +362,11 @@ class SourceParser:
             record = Record(text=line, source=self.source, line=lineno,
                             ingested_ms=self.ctx.now_ms)
             self.stats.records += 1
-            out.append(_dead("line_too_long", f"a line of more than {MAX_LINE_CHARS} characters",
-                             record, self.ctx, self.stats))
+            limit = self.max_line_bytes if truncated else MAX_LINE_CHARS
+            unit = "bytes (max_line_bytes)" if truncated else "characters"
+            out.append(_dead("line_too_long", f"a line of more than {limit} {unit}; its head is "
+                             "kept in raw and the rest was skipped", record, self.ctx, self.stats,
+                             cut=True))
             return out
         if self._block_at is not None:
             return self._feed_block(line, offset, lineno)
@@ -442,6 +481,28 @@ class SourceParser:
             return self._block_at
         return self._pieces_at if self._pieces else None
 
+    def _cut_off(self, line: str) -> bool:
+        """Is this last, unterminated line the head of a record cut short rather than the
+        end of the open one? It is when it has the outline of a record head of this source
+        as far as it goes (``INFO  2024-03-01 09:0`` where records start like
+        ``INFO  2024-03-01 09:00:01,010 ...``); a payload or stack line that merely lacks the
+        file's last newline has not."""
+        framer = self.framer
+        if framer is None or framer.start is None or not framer._lines or self._block_at:
+            return False
+        if self._envelope is not None:  # a container's line cut inside its envelope
+            inner = envelopes.unwrap(self._envelope, line)
+            if inner is None:
+                return line[:1] not in _INSIDE
+            line = inner[0]
+        if line[:1] in _INSIDE or framer.is_start(line):
+            return False
+        shape = _shape(line[:START_SHAPE_CHARS])
+        if len(shape) < 3:
+            return False
+        known = [*self._start_shapes, _shape(framer._lines[0][:START_SHAPE_CHARS])]
+        return any(s[: len(shape)] == shape[: len(s)] for s in known if len(s) >= 3)
+
     def flush_record(self) -> Output:
         if self.framer is None:
             return []
@@ -457,37 +518,37 @@ class SourceParser:
         return out
 
 
-def read_lines(stream: BinaryIO,
-               max_line: int = MAX_LINE_CHARS) -> Iterator[tuple[str, int, int, bool]]:
-    """(text, byte offset, line number, truncated) per line, in memory bounded by ``max_line``.
+def _shape(text: str) -> list[str]:
+    """A line's outline: runs of digits, letters and blanks as one symbol each, any other
+    character as itself (``INFO  2024-03`` -> ``a 9-9``)."""
+    runs: list[str] = []
+    for ch in text:
+        sym = "9" if ch.isdigit() else "a" if ch.isalpha() else " " if ch in " \t" else ch
+        if not runs or runs[-1] != sym or sym not in "9a ":
+            runs.append(sym)
+    return runs
+
+
+def read_lines(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
+               encoding: str = "auto") -> Iterator[Line]:
+    """(text, byte offset, line number, truncated, terminated) per line, in memory bounded by
+    ``max_line``; ``terminated`` is False only for a last line without its newline.
 
     A longer line yields its first ``max_line`` bytes with ``truncated=True``; the rest is
-    skipped without being held.
+    skipped without being held. The encoding is read from a byte-order mark (``auto``) or
+    given (``collector.encoding``); the mark itself is skipped.
     """
-    offset, lineno = 0, 0
-    while True:
-        raw = stream.readline(max_line + 1)
-        if not raw:
-            return
-        lineno += 1
-        start = offset
-        offset += len(raw)
-        truncated = len(raw) > max_line and not raw.endswith(b"\n")
-        if truncated:
-            raw = raw[:max_line]
-            while True:
-                rest = stream.readline(max_line)
-                offset += len(rest)
-                if not rest or rest.endswith(b"\n"):
-                    break
-        text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-        yield text, start, lineno, truncated
+    lines = LineSplitter.at(encoding, 0, 0, max_line)
+    read = getattr(stream, "read1", stream.read)  # a pipe's lines as they come
+    while data := read(READ_BYTES):
+        yield from lines.split(data)
+    yield from lines.rest()
 
 
 def parse_stream(stream: BinaryIO, source: str, fmt: str, ctx: ParseContext,
                  stats: ParseStats | None = None) -> Iterator[Event | DeadLetter]:
     """Every event and dead letter of a byte stream, in order, in constant memory."""
     parser = SourceParser(fmt, ctx, source, stats=stats)
-    for text, offset, lineno, truncated in read_lines(stream):
-        yield from parser.feed(text, offset, lineno, truncated)
+    for text, offset, lineno, truncated, terminated in read_lines(stream):
+        yield from parser.feed(text, offset, lineno, truncated, terminated)
     yield from parser.flush()

@@ -30,6 +30,9 @@ class FilePosition:
     line: int
     # Times the file was truncated in place (copytruncate); part of the event position.
     generation: int = 0
+    # Bytes known to be in the file when this was recorded: if it is gone at the next start,
+    # at least ``size - offset`` bytes of it were never read (reported, not guessed).
+    size: int = 0
 
     @property
     def key(self) -> str:

@@ -6,8 +6,14 @@
   (or matched under its new name), is read to its end before it is closed; the new file at the
   path is a new tail. copytruncate: a file shorter than what was read restarts at 0 with its
   generation bumped, so the new content gets new event positions instead of overwriting the
-  events of the old content. A file that disappears is read to its end through the open
-  handle, then forgotten.
+  events of the old content; what was written between the last read and the truncation is
+  read from the rotated copy when the ``paths`` or ``rotated`` patterns show one
+  (``collector.inputs.rotation``), otherwise counted as lost
+  (``midwatch_input_file_rotation_gaps_total``, a warning). A file that disappears is read
+  to its end through the open handle, then forgotten.
+- A checkpointed file renamed while midwatch was stopped to a name the patterns do not match
+  is found by device and inode in its directory and read to its end; one that is gone is
+  warned about with the bytes known to be unread, and dropped from the checkpoint.
 - Reads are chunked (``read_chunk_bytes``); a line longer than ``max_line_bytes`` is cut
   there, dead-lettered by the parse core as ``line_too_long``, and the rest of it skipped
   without being held. Invalid UTF-8 becomes U+FFFD and is parsed anyway (counted by the core).
@@ -24,17 +30,20 @@ from __future__ import annotations
 import glob
 import logging
 import os
+import stat
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from collector.config import FileInput as FileInputConfig
+from collector.encoding import SNIFF_BYTES
 from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
 from collector.inputs.lines import LineReader
 from collector.inputs.parse_worker import ParseWorker, RemoteReader
+from collector.inputs.rotation import Fingerprint, find_moved
 from collector.metrics import Registry
 from collector.parse import Output
 from collector.parsers.base import ParseContext
@@ -42,6 +51,17 @@ from collector.parsers.base import ParseContext
 log = logging.getLogger("midwatch.inputs.file")
 
 IDLE_POLL_S = 0.2
+# Caught up with a file written to within the last ACTIVE_S, the next look comes sooner: the
+# lines a copytruncate rotation takes away unseen (no copy in sight) are those written
+# between that look and the truncation.
+ACTIVE_POLL_S = 0.05
+ACTIVE_S = 1.0
+# A path pattern that matches nothing is warned about at start, then this often while it
+# still matches nothing (a typo or a missing mount must not look like a quiet system).
+UNMATCHED_WARN_S = 300.0
+# Rotated copies remembered (so that they are not tailed as files of their own), and files
+# that could not be opened (so that they are not warned about every scan).
+MAX_COPIES = 1024
 
 
 @dataclass(slots=True)
@@ -57,6 +77,12 @@ class Tail:
     draining: bool = False
     # Time of the last event read from it: files are read oldest first (see FileInput.run).
     event_ms: int = 0
+    fp: Fingerprint = field(default_factory=Fingerprint)
+    # The file's size when last looked at: bytes known to exist (for loss figures).
+    size_seen: int = 0
+    # While the rest of the old content is read from a copytruncate copy (``fh``), the
+    # handle of the truncated file itself, read again from 0 once the copy is done.
+    original: BinaryIO | None = None
 
     @property
     def key(self) -> str:
@@ -66,7 +92,27 @@ class Tail:
         """Where a restart must resume so that nothing not yet emitted is lost."""
         offset, line = self.reader.resume_at()
         return FilePosition(self.start.source, self.start.dev, self.start.inode, offset, line,
-                            self.generation)
+                            self.generation, max(self.size_seen, self.fp.consumed))
+
+
+def matching_files(pattern: str) -> list[tuple[str, os.stat_result]]:
+    """Regular files matching one path pattern (``~`` expanded), in name order."""
+    files = []
+    for path in sorted(glob.glob(os.path.expanduser(pattern))):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # vanished between glob and stat
+        if stat.S_ISREG(st.st_mode):
+            files.append((path, st))
+    return files
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def _event_ms(tail: Tail) -> int:
@@ -94,6 +140,20 @@ class FileInput:
         self._behind = metrics.gauge("midwatch_input_file_bytes_behind",
                                      "Bytes in tailed files not yet read.", ("input",))
         self._files = metrics.gauge("midwatch_input_files", "Files being tailed.", ("input",))
+        self._unmatched = metrics.gauge(
+            "midwatch_input_file_patterns_unmatched",
+            "Path patterns of a file input that match no file.", ("input",))
+        self._next_unmatched_warning = 0.0
+        self._gaps = metrics.counter(
+            "midwatch_input_file_rotation_gaps_total",
+            "Rotations after which part of a file could not be read: truncated without a "
+            "copy in sight, or gone before it was read to its end.", ("input", "cause"))
+        self._unread = metrics.counter(
+            "midwatch_input_file_unread_bytes_total",
+            "Bytes known to exist in a file that was truncated or vanished before they "
+            "were read (a lower bound of the loss).", ("input", "cause"))
+        self._copies: dict[str, str] = {}  # key -> path of rotated copies (never tailed)
+        self._unopened: dict[str, float] = {}  # path -> when to warn again it cannot be opened
 
     # ---------------------------------------------------------------- thread body
 
@@ -117,7 +177,12 @@ class FileInput:
                         return
                     break
             if not progressed:
-                self._stop.wait(IDLE_POLL_S)
+                self._stop.wait(self._poll_interval())
+
+    def _poll_interval(self) -> float:
+        recent = time.monotonic() - ACTIVE_S
+        active = any(t.last_data >= recent for t in self.tails.values())
+        return ACTIVE_POLL_S if active else IDLE_POLL_S
 
     def stop(self) -> None:
         self._stop.set()
@@ -152,19 +217,32 @@ class FileInput:
 
     def _matches(self) -> dict[str, tuple[str, os.stat_result]]:
         found: dict[str, tuple[str, os.stat_result]] = {}
+        unmatched = []
         for pattern in self.cfg.paths:
-            for path in sorted(glob.glob(os.path.expanduser(pattern))):
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue  # vanished between glob and stat
-                if os.path.isfile(path):
-                    found.setdefault(f"{st.st_dev}:{st.st_ino}", (path, st))
+            files = matching_files(pattern)
+            for path, st in files:
+                found.setdefault(f"{st.st_dev}:{st.st_ino}", (path, st))
+            if not files:
+                unmatched.append(pattern)
+        self._warn_unmatched(unmatched)
         return found
+
+    def _warn_unmatched(self, patterns: list[str]) -> None:
+        self._unmatched.set(len(patterns), self.name)
+        now = time.monotonic()
+        if not patterns or now < self._next_unmatched_warning:
+            return
+        self._next_unmatched_warning = now + UNMATCHED_WARN_S
+        log.warning("path pattern matches no file; checking again every rescan_interval",
+                    extra={"input": self.name, "patterns": patterns,
+                           "hint": "check the path and that midwatch may list its directory "
+                                   "(midwatch doctor shows each input's files)"})
 
     def scan(self) -> None:
         """Open new files, mark vanished or rotated-away ones for draining."""
         matches = self._matches()
+        if self._first_scan:
+            self._find_moved(matches)
         for key, tail in self.tails.items():
             if key in matches:
                 tail.path = matches[key][0]
@@ -172,25 +250,91 @@ class FileInput:
                 log.info("file rotated or removed; reading it to its end",
                          extra={"input": self.name, "path": tail.path})
                 tail.draining = True
-        for key, (path, st) in matches.items():
+        for key in [k for k in self._copies if k not in matches]:
+            del self._copies[key]
             if key not in self.tails:
+                self._ack(None, key)
+        for key, (path, st) in matches.items():
+            if key not in self.tails and not self._is_copy(key, path, st):
                 self._open(path, st)
         self._first_scan = False
         behind = 0
         for tail in self.tails.values():
+            if tail.original is not None:
+                continue
             try:
-                behind += max(0, os.fstat(tail.fh.fileno()).st_size - tail.reader.read_offset)
+                tail.size_seen = os.fstat(tail.fh.fileno()).st_size
             except OSError:
-                pass
+                continue
+            behind += max(0, tail.size_seen - tail.reader.read_offset)
         self._behind.set(behind, self.name)
         self._files.set(len(self.tails), self.name)
+
+    def _is_copy(self, key: str, path: str, st: os.stat_result) -> bool:
+        """A new file that starts with the content of one being tailed is its rotated copy
+        (copytruncate): tailing it would read that content twice."""
+        if key in self._copies:
+            return True
+        if key in self._saved:
+            return False
+        for tail in self.tails.values():
+            if tail.original is None and tail.fp.starts(path, st.st_size):
+                log.info("rotated copy of a tailed file; not read as a file of its own",
+                         extra={"input": self.name, "path": path, "copy_of": tail.path})
+                self._remember_copy(path, st)
+                return True
+        return False
+
+    def _remember_copy(self, path: str, st: os.stat_result) -> None:
+        """Never tail this copy, not after a restart either: it is checkpointed as read."""
+        if len(self._copies) >= MAX_COPIES:
+            self._copies.pop(next(iter(self._copies)))
+        key = f"{st.st_dev}:{st.st_ino}"
+        self._copies[key] = path
+        self._ack(FilePosition(path, st.st_dev, st.st_ino, st.st_size, 0, size=st.st_size), key)
+
+    def _find_moved(self, matches: dict[str, tuple[str, os.stat_result]]) -> None:
+        """Checkpointed files the patterns no longer match: renamed while we were stopped
+        (read their rest) or gone (say how much was unread)."""
+        for key, pos in self._saved.items():
+            if key in matches:
+                continue
+            path = find_moved(os.path.dirname(pos.source) or ".", pos.dev, pos.inode)
+            st = _stat(path) if path is not None else None
+            if path is not None and st is not None:
+                log.info("checkpointed file was renamed while midwatch was stopped; reading "
+                         "its rest", extra={"input": self.name, "source": pos.source,
+                                            "path": path, "bytes": st.st_size - pos.offset})
+                self._open(path, st)
+                if key in self.tails:
+                    self.tails[key].draining = True
+                continue
+            self._ack(None, key)
+            unread = max(0, pos.size - pos.offset)
+            if not unread:  # read to its end when last seen: most likely rotated away and
+                # deleted by retention; what it may have got after the last look is unknown
+                log.info("checkpointed file not found; it had been read to its end",
+                         extra={"input": self.name, "source": pos.source})
+                continue
+            log.warning("checkpointed file not found (deleted, or renamed out of its directory "
+                        "while midwatch was stopped); its unread rest is lost",
+                        extra={"input": self.name, "source": pos.source, "bytes": unread,
+                               "hint": "keep rotated files in the same directory until read"})
+            self._gaps.inc(self.name, "vanished")
+            self._unread.inc(self.name, "vanished", by=unread)
 
     def _open(self, path: str, st: os.stat_result) -> None:
         try:
             fh = open(path, "rb")  # noqa: SIM115 - lives as long as the tail
         except OSError as exc:
-            log.warning("cannot open file", extra={"input": self.name, "path": path,
-                                                   "error": exc.strerror})
+            now = time.monotonic()
+            if self._unopened.get(path, 0.0) <= now:  # tried every scan, said now and then
+                if len(self._unopened) >= MAX_COPIES:
+                    self._unopened.pop(next(iter(self._unopened)))
+                self._unopened[path] = now + UNMATCHED_WARN_S
+                log.warning("cannot open file; trying again every rescan_interval",
+                            extra={"input": self.name, "path": path, "error": exc.strerror,
+                                   "hint": "give the user midwatch runs as read access"})
             return
         key = f"{st.st_dev}:{st.st_ino}"
         saved = self._saved.get(key)
@@ -203,12 +347,16 @@ class FileInput:
         else:
             start = FilePosition(path, st.st_dev, st.st_ino, 0, 0)
         fh.seek(start.offset)
-        self.tails[key] = Tail(fh=fh, path=path, start=start, reader=self._reader(start),
-                               generation=start.generation)
+        tail = Tail(fh=fh, path=path, start=start, reader=self._reader(start, fh),
+                    generation=start.generation, size_seen=st.st_size)
+        tail.fp.update(fh.fileno(), b"", start.offset)
+        self.tails[key] = tail
 
-    def _reader(self, pos: FilePosition) -> LineReader | RemoteReader:
+    def _reader(self, pos: FilePosition, fh: BinaryIO) -> LineReader | RemoteReader:
+        # Resuming mid-file, the encoding is read from the file's first bytes (its mark).
+        head = os.pread(fh.fileno(), SNIFF_BYTES, 0) if pos.offset else b""
         spec = (self.cfg.format, pos.source, position_prefix(pos.inode, pos.generation),
-                pos.offset, pos.line, self.cfg.max_line_bytes)
+                pos.offset, pos.line, self.cfg.max_line_bytes, self.cfg.encoding, head)
         if not self.cfg.parse_worker:
             return LineReader.open(self.ctx, *spec)
         if self._worker is None:
@@ -221,7 +369,7 @@ class FileInput:
         """At most one chunk of one file; None when there was nothing to do."""
         now = now_ms()
         try:
-            if os.fstat(tail.fh.fileno()).st_size < tail.reader.read_offset:
+            if tail.original is None and os.fstat(tail.fh.fileno()).st_size < tail.fp.consumed:
                 return self._truncated(tail, now)
             data = tail.fh.read(self.cfg.read_chunk_bytes)
         except OSError as exc:
@@ -230,10 +378,15 @@ class FileInput:
             return self._finish(tail, [])
         if data:
             tail.last_data = time.monotonic()
+            tail.fp.update(tail.fh.fileno(), data, tail.fp.consumed + len(data))
             items, records = tail.reader.feed(data, now)
             return self._chunk(tail, items, records, len(data))
-        idle = time.monotonic() - tail.last_data >= self.cfg.multiline_timeout_ms / 1000
-        if not (idle or tail.draining):
+        if tail.original is not None:
+            return self._copy_read(tail, now)
+        # Quiet this long, an open record is complete; and a file rotated away or deleted is
+        # done: a writer that renamed it (logrotate's create) may go on writing to it until
+        # it reopens its log, so it is not closed at its first end.
+        if time.monotonic() - tail.last_data < self.cfg.multiline_timeout_ms / 1000:
             return None
         items = tail.reader.flush(now)
         if tail.draining:
@@ -242,18 +395,64 @@ class FileInput:
             return None
         return self._chunk(tail, items, 0, 0)
 
-    def _truncated(self, tail: Tail, now: int) -> Chunk:
-        log.info("file truncated in place (copytruncate); reading it again from the start",
-                 extra={"input": self.name, "path": tail.path})
+    def _truncated(self, tail: Tail, now: int) -> Chunk | None:
+        copy = self._find_copy(tail)
+        if copy is not None:
+            path, fh, size = copy
+            log.info("file truncated in place (copytruncate); reading the rest of its old "
+                     "content from the rotated copy", extra={
+                         "input": self.name, "path": tail.path, "copy": path,
+                         "bytes": size - tail.fp.consumed})
+            fh.seek(tail.fp.consumed)
+            tail.original, tail.fh = tail.fh, fh
+            return self.read(tail)
+        unread = max(0, tail.size_seen - tail.fp.consumed)
+        log.warning("file truncated in place (copytruncate) and no rotated copy of it found: "
+                    "lines written after the last read and before the truncation are lost",
+                    extra={"input": self.name, "path": tail.path, "bytes_known": unread,
+                           "hint": "let the input's paths or rotated patterns match the "
+                                   "rotated copies (e.g. rotated: [/var/log/app.log.1])"})
+        self._gaps.inc(self.name, "truncated")
+        self._unread.inc(self.name, "truncated", by=unread)
+        return self._next_generation(tail, now)
+
+    def _find_copy(self, tail: Tail) -> tuple[str, BinaryIO, int] | None:
+        """The rotated copy of ``tail``'s old content among the files the ``rotated`` and
+        ``paths`` patterns match (not the ones being tailed): an open handle on it."""
+        for pattern in (*self.cfg.rotated, *self.cfg.paths):
+            for path, st in matching_files(pattern):
+                key = f"{st.st_dev}:{st.st_ino}"
+                if key == tail.key or key in self.tails:
+                    continue
+                if tail.fp.continued_by(path, st.st_size):
+                    try:
+                        fh = open(path, "rb")  # noqa: SIM115 - closed by _copy_read
+                    except OSError:
+                        continue
+                    self._remember_copy(path, st)
+                    return path, fh, st.st_size
+        return None
+
+    def _copy_read(self, tail: Tail, now: int) -> Chunk:
+        """The copy is read to its end: back to the truncated file, from its start."""
+        assert tail.original is not None
+        tail.fh.close()
+        tail.fh, tail.original = tail.original, None
+        return self._next_generation(tail, now)
+
+    def _next_generation(self, tail: Tail, now: int) -> Chunk:
         items = tail.reader.flush(now)
         tail.reader.close()
         tail.generation += 1
         tail.fh.seek(0)
+        tail.fp = Fingerprint()
         tail.reader = self._reader(replace(tail.start, offset=0, line=0,
-                                           generation=tail.generation))
+                                           generation=tail.generation), tail.fh)
         return self._chunk(tail, items, 0, 0)
 
     def _finish(self, tail: Tail, items: Output) -> Chunk:
+        if tail.original is not None:
+            tail.original.close()
         tail.fh.close()
         tail.reader.close()
         del self.tails[tail.key]

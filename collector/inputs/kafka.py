@@ -10,6 +10,19 @@
   blocks for long enough to be thrown out of the group.
 - Each record becomes a ``Record`` with the value as text, the key and the headers decoded
   (UTF-8, invalid bytes replaced), so parsers see the correlation IDs that ride in headers.
+- Static membership (KIP-345, ``group.instance.id``): a ``midwatch run`` restarted after a
+  crash rejoins as the member it was and gets its partitions back at once; as a new dynamic
+  member it read nothing until the broker gave up on the dead one's session (45 s measured).
+  The id is the input's name, the host and a digest of the checkpoint directory, so two
+  collectors of one group (scale-out, even on one host) never fence each other. A static
+  member does not leave its group on shutdown (by design: a restart within the session keeps
+  the assignment); ``session_timeout`` (10 s) bounds how long partitions of a collector that
+  stays down wait for a rebalance. ``group_instance_id: none`` restores dynamic membership.
+- Topics are never created by the consumer (``allow_auto_create_topics=False``): a typo in
+  ``topics`` would otherwise create an empty topic and read it forever; missing topics are
+  warned about at start and ``midwatch doctor`` names them. kafka-python 3.0.12 does not pass
+  that option to the metadata of its connection manager, whose requests then still create
+  the topic (seen against the test broker): ``_no_auto_create`` sets it there too.
 - Kafka 4 removed old protocol versions (KIP-896). kafka-python 3.0 probes the broker version
   and works against the 4.4 test broker without a pin; ``kafka.api_version`` in the config
   pins it for brokers or proxies where the probe misbehaves (dpkp/kafka-python#2679).
@@ -17,7 +30,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import re
+import socket
 import threading
 import time
 
@@ -36,6 +53,30 @@ POLL_MS = 200
 LAG_EVERY_S = 1.0
 # Paused, the consumer offers its chunk again this often while it keeps polling.
 RETRY_OFFER_S = 0.2
+# Shutdown budget for the last commit and for closing (kafka-python would otherwise wait up to
+# request_timeout_ms, 30 s, for a coordinator that is busy rebalancing or gone): a stop must
+# end in under 5 s. An offset not committed in time is re-read, not lost (same event IDs).
+CLOSE_TIMEOUT_MS = 2000
+
+
+def instance_id(cfg: KafkaInputConfig, scope: str) -> str | None:
+    """The ``group.instance.id`` of this input (None: a dynamic member). ``scope`` tells two
+    collectors on one host apart (their checkpoint directories)."""
+    if cfg.group_instance_id != "auto":
+        return cfg.group_instance_id
+    digest = hashlib.sha256(os.path.abspath(scope).encode()).hexdigest()[:8]
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname())[:64]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", cfg.name)[:160]
+    return f"midwatch-{name}-{host}-{digest}"
+
+
+def _no_auto_create(consumer) -> None:
+    """Make ``allow_auto_create_topics=False`` hold for every metadata request (see the module
+    doc); a kafka-python without that internal object has nothing to fix."""
+    cluster = getattr(getattr(consumer, "_manager", None), "cluster", None)
+    config = getattr(cluster, "config", None)
+    if isinstance(config, dict):
+        config["allow_auto_create_topics"] = False
 
 
 def _text(raw: bytes | None) -> str:
@@ -54,7 +95,7 @@ def to_record(msg, ingested_ms: int) -> Record:
 
 class KafkaInput:
     def __init__(self, cfg: KafkaInputConfig, settings: KafkaSettings, ctx: ParseContext,
-                 metrics: Registry):
+                 metrics: Registry, scope: str = "."):
         from kafka import KafkaConsumer
 
         self.name = cfg.name
@@ -64,8 +105,12 @@ class KafkaInput:
         self.consumer = KafkaConsumer(
             *cfg.topics, group_id=cfg.group_id, enable_auto_commit=False,
             auto_offset_reset=cfg.start_at, max_poll_records=cfg.max_poll_records,
+            allow_auto_create_topics=False, group_instance_id=instance_id(cfg, scope),
+            session_timeout_ms=cfg.session_timeout_ms,
+            heartbeat_interval_ms=min(3000, cfg.session_timeout_ms // 3),
             **settings.client_options(),
         )
+        _no_auto_create(self.consumer)
         self._pending: dict = {}  # TopicPartition -> next offset, acked but not committed
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -81,6 +126,7 @@ class KafkaInput:
     # ---------------------------------------------------------------- thread body
 
     def run(self, out: ChunkQueue) -> None:
+        self._warn_missing_topics()
         while not self._stop.is_set():
             batches = self.consumer.poll(timeout_ms=POLL_MS)
             self._commit_acked()
@@ -91,6 +137,21 @@ class KafkaInput:
             chunk = self._chunk(batches)
             if not out.offer(chunk, 0) and not self._offer_paused(out, chunk):
                 return
+
+    def _warn_missing_topics(self) -> None:
+        from kafka.errors import KafkaError
+
+        try:
+            existing = self.consumer.topics()
+        except KafkaError as exc:
+            log.warning("cannot list the broker's topics", extra={"input": self.name,
+                                                                 "error": str(exc)})
+            return
+        missing = [t for t in self.cfg.topics if t not in existing]
+        if missing:
+            log.warning("topics do not exist; nothing is read from them until they are created",
+                        extra={"input": self.name, "topics": missing,
+                               "hint": "create them, or correct the input's topics"})
 
     def _offer_paused(self, out: ChunkQueue, chunk: Chunk) -> bool:
         partitions = list(self.consumer.assignment())
@@ -144,7 +205,7 @@ class KafkaInput:
         with self._lock:
             self._pending.update(ends)
 
-    def _commit_acked(self) -> None:
+    def _commit_acked(self, timeout_ms: int | None = None) -> None:
         from kafka.errors import KafkaError
         from kafka.structs import OffsetAndMetadata
 
@@ -154,7 +215,8 @@ class KafkaInput:
             return
         try:
             self.consumer.commit(
-                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in pending.items()})
+                {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in pending.items()},
+                timeout_ms=timeout_ms)
         except KafkaError as exc:
             # Lost the partitions in a rebalance: their new owner resumes from the last
             # commit, and replayed events overwrite themselves (same IDs).
@@ -168,6 +230,7 @@ class KafkaInput:
         self._stop.set()
 
     def close(self) -> None:
-        """After ``run`` returned: commit what the last batch acked, then leave the group."""
-        self._commit_acked()
-        self.consumer.close(autocommit=False)
+        """After ``run`` returned: commit what the last batch acked, then close (a dynamic
+        member leaves its group; a static one keeps its place for a restart)."""
+        self._commit_acked(CLOSE_TIMEOUT_MS)
+        self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)

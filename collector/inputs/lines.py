@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.linesplit import LineSplitter
 from collector.parse import Output, SourceParser
 from collector.parsers.base import ParseContext
 
@@ -19,71 +20,39 @@ class LineReader:
     """Bytes of one file, in order, into events and dead letters."""
 
     parser: SourceParser
-    max_line_bytes: int
-    read_offset: int = 0  # bytes through the last whole line
-    line: int = 0
-    buf: bytes = b""  # a line still waiting for its newline
-    # Inside a line longer than the cap: bytes are skipped up to its newline.
-    skip_from: tuple[int, int] | None = None
+    lines: LineSplitter
 
     @staticmethod
     def open(ctx: ParseContext, fmt: str, source: str, prefix: str, offset: int, line: int,
-             max_line_bytes: int) -> LineReader:
-        return LineReader(SourceParser(fmt, ctx, source, position_prefix=prefix),
-                          max_line_bytes, read_offset=offset, line=line)
+             max_line_bytes: int, encoding: str = "auto", head: bytes = b"") -> LineReader:
+        """``encoding`` as configured; ``head``: the file's first bytes, which say it when
+        reading resumes past them."""
+        return LineReader(SourceParser(fmt, ctx, source, position_prefix=prefix,
+                                       max_line_bytes=max_line_bytes),
+                          LineSplitter.at(encoding, offset, line, max_line_bytes, head))
+
+    @property
+    def read_offset(self) -> int:
+        """Bytes through the last whole line (or through the skipped part of a cut one)."""
+        return self.lines.offset
 
     def feed(self, data: bytes, now_ms: int) -> tuple[Output, int]:
         """What ``data`` (the next bytes of the file) completes; (items, lines read)."""
         self._now(now_ms)
         out: Output = []
-        records = 0
-        cap = self.max_line_bytes
-        if self.skip_from is not None:
-            nl = data.find(b"\n")
-            if nl < 0:
-                self.read_offset += len(data)
-                return out, 0
-            self.read_offset += nl + 1  # the line itself was counted when it was cut
-            self.skip_from = None
-            data = data[nl + 1:]
-        buf = self.buf + data if self.buf else data
-        start = 0
         feed = self.parser.feed
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            raw = buf[start:nl]
-            self.line += 1
-            too_long = len(raw) > cap
-            text = (raw[:cap] if too_long else raw).decode("utf-8", errors="replace")
-            out.extend(feed(text.removesuffix("\r"), self.read_offset, self.line, too_long))
-            records += 1
-            self.read_offset += nl + 1 - start
-            start = nl + 1
-        self.buf = buf[start:]
-        if len(self.buf) > cap:
-            line_start = (self.read_offset, self.line)
-            self.line += 1
-            text = self.buf[:cap].decode("utf-8", errors="replace")
-            out.extend(feed(text, self.read_offset, self.line, True))
-            records += 1
-            self.read_offset += len(self.buf)
-            self.buf = b""
-            self.skip_from = line_start
-        return out, records
+        lines = self.lines.split(data)
+        for text, offset, lineno, truncated, terminated in lines:
+            out.extend(feed(text, offset, lineno, truncated, terminated))
+        return out, len(lines)
 
     def flush(self, now_ms: int) -> Output:
         """The writer went quiet: a last line without its newline is a line, and an open
         record is complete."""
         self._now(now_ms)
         out: Output = []
-        if self.buf:
-            self.line += 1
-            text = self.buf.decode("utf-8", errors="replace").removesuffix("\r")
-            out.extend(self.parser.feed(text, self.read_offset, self.line))
-            self.read_offset += len(self.buf)
-            self.buf = b""
+        for text, offset, lineno, truncated, terminated in self.lines.rest():
+            out.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
         if self.parser.held_position() is not None:
             out.extend(self.parser.flush())
         return out
@@ -92,11 +61,11 @@ class LineReader:
         """(offset, line) a restart must resume from so that nothing not yet emitted is lost:
         the start of an open record, or of a line being skipped."""
         held = self.parser.held_position()
-        if self.skip_from is not None:
-            return self.skip_from
+        if self.lines.skip_from is not None:
+            return self.lines.skip_from
         if held is not None:
             return held[0], held[1] - 1  # held: the record's own (1-based) line
-        return self.read_offset, self.line
+        return self.lines.offset, self.lines.line
 
     def close(self) -> None:
         """Nothing to release here; a reader in a parse worker frees its state there."""

@@ -96,9 +96,9 @@ class ParseWorker:
         return reply
 
     def reader(self, fmt: str, source: str, prefix: str, offset: int, line: int,
-               max_line_bytes: int) -> RemoteReader:
+               max_line_bytes: int, encoding: str = "auto", head: bytes = b"") -> RemoteReader:
         key = next(self._ids)
-        self.call("open", key, fmt, source, prefix, offset, line, max_line_bytes)
+        self.call("open", key, fmt, source, prefix, offset, line, max_line_bytes, encoding, head)
         return RemoteReader(self, key, offset, line)
 
     def close(self) -> None:

@@ -24,14 +24,15 @@ class StdinInput:
         self.name = cfg.name
         self.ctx = ctx
         self.stream = stream if stream is not None else sys.stdin.buffer
+        self.encoding = cfg.encoding
         self.parser = SourceParser(cfg.format, ctx, "stdin", position_prefix=f"{now_ms()}:")
         self._stop = threading.Event()
 
     def run(self, out: ChunkQueue) -> None:
         items: Output = []
         lines = nbytes = 0
-        for text, offset, lineno, truncated in read_lines(self.stream):
-            items.extend(self.parser.feed(text, offset, lineno, truncated))
+        for text, offset, lineno, truncated, terminated in read_lines(self.stream, encoding=self.encoding):
+            items.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
             lines += 1
             nbytes += len(text) + 1
             if lines >= LINES_PER_CHUNK:

@@ -174,6 +174,16 @@ def test_long_line_is_cut_and_dead_lettered_and_reading_goes_on(tmp_path, logs):
     assert len(dl.raw) <= DeadLetter.MAX_RAW
 
 
+def test_line_too_long_names_the_configured_limit_and_says_it_was_cut(tmp_path, logs):
+    (logs / "a.log").write_text(json_line(1) + "y" * 5000 + "\n" + json_line(2))
+    chunks = pump(make_input(tmp_path, max_line_bytes=4096))
+    (dl,) = dead(chunks)
+    assert "more than 4096 bytes (max_line_bytes)" in dl.reason
+    assert dl.raw == "y" * 4096
+    assert dl.to_doc()["raw_truncated"] is True
+    assert [e.message for e in events(chunks)] == ["line 1", "line 2"]
+
+
 def test_invalid_utf8_is_replaced_not_dropped(tmp_path, logs):
     path = logs / "a.log"
     path.write_bytes(json_line(1).replace("line 1", "caf\udce9").encode("utf-8", "surrogateescape"))

@@ -68,7 +68,7 @@ def test_ten_megabyte_line_is_dead_lettered_with_a_bounded_head():
 def test_read_lines_reports_offsets_and_truncation():
     data = b"ab\r\n" + b"y" * 50 + b"\ncd"
     assert list(read_lines(io.BytesIO(data), max_line=10)) == [
-        ("ab", 0, 1, False), ("y" * 10, 4, 2, True), ("cd", 55, 3, False)]
+        ("ab", 0, 1, False, True), ("y" * 10, 4, 2, True, True), ("cd", 55, 3, False, False)]
 
 
 def test_invalid_utf8_is_replaced_parsed_and_counted():

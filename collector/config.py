@@ -81,6 +81,9 @@ class CollectorSettings:
     # Writes of one batch that the store answered but refused (not an outage) before its
     # failing events are tried one by one and the ones still refused are dead-lettered.
     max_attempts: int = 3
+    # Years a source time may fall in (inclusive); outside, it is kept as text and the event
+    # takes its ingest time, flagged (collector.timeparse.settle_time).
+    time_range: tuple[int, int] = (1970, 2200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +275,7 @@ def config_from_doc(doc: Doc) -> Config:
 
 
 _COLLECTOR_KEYS = ("default_timezone", "redaction", "batch", "queue_chunks", "checkpoint_dir",
-                   "state_dir", "spool", "max_attempts")
+                   "state_dir", "spool", "max_attempts", "time_range")
 
 
 def _collector(s: Section) -> CollectorSettings:
@@ -285,6 +288,13 @@ def _collector(s: Section) -> CollectorSettings:
     red = s.sub("redaction", ("cards", "emails", "fields"))
     batch = s.sub("batch", ("max_events", "max_bytes", "flush_interval", "linger"))
     spool = s.sub("spool", ("dir", "max_bytes"))
+    years = s.sub("time_range", ("min_year", "max_year"))
+    time_range = (years.number("min_year", 1970, minimum=1),
+                  years.number("max_year", 2200, minimum=1))
+    if not time_range[0] <= time_range[1] <= 9999:
+        raise years.error("max_year", f"expected a year from min_year ({time_range[0]}) to "
+                                      f"9999, got {time_range[1]}",
+                          "dates past 9999 cannot be stored; the default is 2200")
     return CollectorSettings(
         default_timezone=tz,
         redaction=Redaction(cards=red.flag("cards", True), emails=red.flag("emails", True),
@@ -299,6 +309,7 @@ def _collector(s: Section) -> CollectorSettings:
         spool=Spool(dir=spool.text("dir", "./var/spool"),
                     max_bytes=spool.size_bytes("max_bytes", "1GiB", minimum=64 * 1024)),
         max_attempts=s.number("max_attempts", 3, minimum=1),
+        time_range=time_range,
     )
 
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 
 from collector.event import LEVELS, Event
 from collector.parsers.base import ParseContext
+from collector.timeparse import settle_time
 
 MAX_MESSAGE = 32 * 1024
 MAX_STACK = 64 * 1024
@@ -268,6 +269,9 @@ def _dedupe(ids: list[str]) -> list[str]:
 
 def normalize(ev: Event, ctx: ParseContext) -> Event:
     """Make a freshly parsed event uniform (in place) and return it."""
+    if not ev.ingested_ms:
+        ev.ingested_ms = ctx.now_ms
+    settle_time(ev, ctx)
     if ev.level not in LEVELS:
         ev.level = normalize_level(ev.level)
     if ev.outcome == "unknown" and ev.level in ("error", "fatal"):
@@ -283,8 +287,6 @@ def normalize(ev: Event, ctx: ParseContext) -> Event:
     _redact(ev, ctx)
     if ev.message_id is None and ev.ids:
         ev.message_id = ev.ids[0]
-    if not ev.ingested_ms:
-        ev.ingested_ms = ctx.now_ms
     if _is_failure(ev) or ev.error_type or ev.error_code:
         if ev.error_class is None and _is_failure(ev):
             ev.error_class = classify_error(ev)

@@ -63,3 +63,8 @@ class ParseContext:
     # Our own EDI interchange IDs (ISA06/ISA08, UNB sender/recipient; config: edi.own_ids),
     # which tell inbound from outbound and so which side is the trading partner.
     edi_own_ids: frozenset[str] = frozenset()
+    # Source times outside [time_min_ms, time_max_ms] are not believed (config:
+    # collector.time_range): the event keeps them as text and takes the ingest time, flagged
+    # (``collector.timeparse.settle_time``). Defaults: 1970-01-01 to the end of 2200.
+    time_min_ms: int = 0
+    time_max_ms: int = 7_289_654_399_999

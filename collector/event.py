@@ -270,7 +270,7 @@ class DeadLetter:
     source: str
     line: int
     raw: str
-    stage: str = "parse"  # parse | store
+    stage: str = "parse"  # parse | correlate | store
     field: str | None = None
     ingested_ms: int = 0
 

@@ -141,6 +141,12 @@ class OtlpInput:
     # How long a request waits for the store to acknowledge its events before 503.
     ack_timeout_ms: int = 10_000
     request_timeout_ms: int = 10_000
+    # Work per request (collector.otlp_limits): over one, 413 naming it, nothing stored.
+    max_records: int = 10_000
+    max_attributes: int = 256
+    max_depth: int = 64
+    max_string_bytes: int = 1024 * 1024
+    max_values: int = 500_000
     type: str = "otlp"
 
 
@@ -319,7 +325,8 @@ _INPUT_KEYS = {
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
               "max_poll_records"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
-             "max_decompressed_bytes", "ack_timeout", "request_timeout"),
+             "max_decompressed_bytes", "ack_timeout", "request_timeout", "max_records",
+             "max_attributes", "max_depth", "max_string_bytes", "max_values"),
     "stdin": ("type", "name", "format", "mapping"),
 }
 
@@ -388,6 +395,11 @@ def _otlp_input(s: Section, name: str) -> OtlpInput:
         max_decompressed_bytes=s.size_bytes("max_decompressed_bytes", "32MiB"),
         ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
         request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
+        max_records=s.number("max_records", 10_000, minimum=1),
+        max_attributes=s.number("max_attributes", 256, minimum=1),
+        max_depth=min(s.number("max_depth", 64, minimum=8), 200),
+        max_string_bytes=s.size_bytes("max_string_bytes", "1MiB", minimum=1024),
+        max_values=s.number("max_values", 500_000, minimum=100),
     )
 
 

@@ -9,8 +9,11 @@ and either can be firewalled alone. Answers follow the OTLP/HTTP specification:
   Retry-After, and the exporter's retry overwrites, because span and log event IDs are
   derived from trace and span IDs, not arrival);
 - 400 with a ``google.rpc.Status`` for a body that does not decode;
-- 413 for a body (or its gzip expansion) over the limits; 415 for other content types or
-  encodings; 404 for other paths (``/v1/metrics`` is not taken).
+- 413 for a body (or its gzip expansion) over the limits, and for a request whose shape is
+  over the per-request limits (records, attributes, depth, strings, values: see
+  ``collector.otlp_limits``), checked before it is decoded into objects, with the limit
+  named; 415 for other content types or encodings; 404 for other paths (``/v1/metrics`` is
+  not taken).
 
 Protobuf is turned into the OTLP/JSON dict shape with ``MessageToDict`` (IDs come out base64,
 which the ``otlp-json`` parser's shared ``events_from_export`` accepts beside hex).
@@ -30,13 +33,22 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from collector.config import ApiToken
 from collector.config import OtlpInput as OtlpInputConfig
 from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.normalize import normalize, redact_text
+from collector.otlp_limits import (
+    DEFAULT,
+    LimitExceeded,
+    Limits,
+    check_json,
+    check_json_bytes,
+    check_protobuf,
+)
 from collector.parse import Output
-from collector.parsers.base import ParseContext
+from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.otlp_json import events_from_export
 
 log = logging.getLogger("midwatch.inputs.otlp")
@@ -53,43 +65,82 @@ _INVALID_ARGUMENT = 3  # google.rpc.Code
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress at most ``limit`` bytes; a larger expansion is refused, never held."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise HttpError(400, f"body is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise HttpError(413, f"body expands beyond the limit of {limit} bytes")
-    return out
+    """Decompress at most ``limit`` bytes; a larger expansion is refused, never held.
+
+    Every member of a multi-member gzip body is read (RFC 1952 allows them, and dropping
+    all but the first while answering 200 lost data silently); bytes after the last member
+    that are not gzip are a 400."""
+    out = bytearray()
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except zlib.error as exc:
+            raise HttpError(400, f"body is not valid gzip: {exc}") from None
+        if len(out) > limit or inflater.unconsumed_tail:
+            raise HttpError(413, f"body expands beyond the limit of {limit} bytes "
+                                 f"(max_decompressed_bytes)")
+        if not inflater.eof:
+            raise HttpError(400, "body is not valid gzip: it ends inside a member")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
 
 
-def decode(path: str, content_type: str, body: bytes) -> dict:
-    """The request as the OTLP/JSON dict shape; HttpError 400 when it does not decode."""
+def decode(path: str, content_type: str, body: bytes, limits: Limits = DEFAULT) -> dict:
+    """The request as the OTLP/JSON dict shape; HttpError 400 when it does not decode, and
+    ``LimitExceeded`` when its shape is over ``limits`` (checked before it is built)."""
     request_type, _ = _SIGNALS[path]
     if content_type == PROTOBUF:
+        check_protobuf(path, body, limits)
         try:
             return MessageToDict(request_type.FromString(body))
         except DecodeError as exc:
             raise HttpError(400, f"not a valid {request_type.__name__}: {exc}") from None
+    check_json_bytes(body, limits)
     try:
         obj = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError as exc:
         raise HttpError(400, f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise HttpError(400, f"expected a JSON object ({request_type.__name__})")
+    check_json(obj, limits)
     return obj
 
 
-def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
-    """Spans and log records as normalized events; a mapping crash dead-letters the request."""
+def _raw(obj: object, ctx: ParseContext) -> str:
+    """What a dead letter keeps of a request or record: its JSON, bounded, cards and emails
+    masked like events'. Anything the encoder refuses is kept as its repr."""
     try:
-        return [normalize(ev, ctx) for ev in events_from_export(obj, ctx)]
+        text = orjson.dumps(obj).decode()[: DeadLetter.MAX_RAW]
+    except (orjson.JSONEncodeError, TypeError):
+        text = repr(obj)[: DeadLetter.MAX_RAW]
+    return redact_text(text, ctx.redact_cards, ctx.redact_emails)
+
+
+def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
+    """Spans and log records as normalized events. A record that cannot be mapped or
+    normalized is dead-lettered and the others are kept."""
+    dead: Output = []
+    try:
+        events = events_from_export(obj, ctx)
+    except ParseError as exc:
+        events = exc.events
+        dead.append(DeadLetter(reason=f"parser_crash: otlp: {exc.reason}"[:500], source=source,
+                               line=0, raw=_raw(obj, ctx), ingested_ms=ctx.now_ms))
     except Exception as exc:  # noqa: BLE001 - one bad request must not stop the receiver
-        # The raw request is stored: card numbers and emails in it are masked like events'.
-        raw = redact_text(orjson.dumps(obj).decode()[:65536], ctx.redact_cards, ctx.redact_emails)
         return [DeadLetter(reason=f"parser_crash: otlp: {type(exc).__name__}: {exc}"[:500],
-                           source=source, line=0, raw=raw, ingested_ms=ctx.now_ms)]
+                           source=source, line=0, raw=_raw(obj, ctx), ingested_ms=ctx.now_ms)]
+    out: Output = []
+    for ev in events:
+        try:
+            out.append(normalize(ev, ctx))
+        except Exception as exc:  # noqa: BLE001 - as above, for one event
+            out.append(DeadLetter(reason=f"parser_crash: normalize: {type(exc).__name__}: "
+                                         f"{exc}"[:500], source=source, line=0,
+                                  raw=_raw(ev.message, ctx), ingested_ms=ctx.now_ms))
+    return out + dead
 
 
 def encode(message: Message, content_type: str) -> bytes:
@@ -99,10 +150,18 @@ def encode(message: Message, content_type: str) -> bytes:
 
 
 class OtlpInput:
-    def __init__(self, cfg: OtlpInputConfig, ctx: ParseContext):
+    def __init__(self, cfg: OtlpInputConfig, ctx: ParseContext,
+                 api_tokens: tuple[ApiToken, ...] = ()):
         self.name = cfg.name
         self.cfg = cfg
         self.ctx = ctx
+        self.limits = Limits(max_records=cfg.max_records, max_attributes=cfg.max_attributes,
+                             max_depth=cfg.max_depth, max_string_bytes=cfg.max_string_bytes,
+                             max_values=cfg.max_values)
+        # Where the listener asks for tokens, the API's ``ingest`` tokens are good here too:
+        # one token per exporter, whichever endpoint it is pointed at.
+        self.tokens = cfg.tokens + tuple(t for t in api_tokens if "ingest" in t.scopes
+                                         ) if cfg.tokens else ()
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
@@ -154,8 +213,8 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
                                      f"and /v1/logs")
             if method != "POST":
                 raise HttpError(405, "use POST", {"Allow": "POST"})
-            if cfg.tokens:
-                authorize(self.headers.get("Authorization"), cfg.tokens, "ingest")
+            if receiver.tokens:
+                authorize(self.headers.get("Authorization"), receiver.tokens, "ingest")
             content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if content_type not in (PROTOBUF, JSON):
                 raise HttpError(415, f"unsupported content type {content_type or '(none)'}; "
@@ -168,10 +227,12 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
             if encoding == "gzip":
                 body = gunzip(body, cfg.max_decompressed_bytes)
             try:
-                obj = decode(path, content_type, body)
+                obj = decode(path, content_type, body, receiver.limits)
             except HttpError as exc:
                 self._status(400, exc.message, content_type)
                 return
+            except LimitExceeded as exc:
+                raise HttpError(413, str(exc)) from None
             if not receiver.accept(path, obj, len(body)):
                 raise HttpError(503, "the store has not acknowledged in time; retry",
                                 {"Retry-After": "5"})

@@ -24,10 +24,13 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable, Iterator
 
 import orjson
 
+from collector import otlp_limits
 from collector.event import Event, Record, event_id
+from collector.otlp_limits import LimitExceeded, check_json
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import id_kind, set_label
 from collector.timeparse import TIME_RAW_LABEL, in_range, time_text
@@ -86,6 +89,10 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     for key in present:
         if not isinstance(obj[key], list):
             raise ParseError(f"{key} must be a list, found {type(obj[key]).__name__}", field=key)
+    try:
+        check_json(obj, otlp_limits.DEFAULT)
+    except LimitExceeded as exc:
+        raise ParseError(str(exc), field=exc.limit) from None
     # Metrics exports share the file exporter's output; they carry no message events.
     return events_from_export(obj, ctx)
 
@@ -209,9 +216,8 @@ def _enum(value: object, names: dict[str, int]) -> int:
 
 # --- mapping ------------------------------------------------------------------------------
 
-def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
-    """Every span and log record of an OTLP export (JSON, or protobuf turned into a dict)."""
-    events: list[Event] = []
+def _records(obj: dict) -> Iterator[tuple[Callable, dict, dict[str, object]]]:
+    """(mapper, span or log record, its resource's attributes) for every record."""
     for rs in _list(obj, "resourceSpans", "resource_spans"):
         if not isinstance(rs, dict):
             continue
@@ -219,16 +225,35 @@ def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
         for ss in _list(rs, "scopeSpans", "scope_spans") or _list(rs, "instrumentationLibrarySpans",
                                                                     "instrumentation_library_spans"):
             if isinstance(ss, dict):
-                events.extend(span_event(s, resource, ctx) for s in _list(ss, "spans", "spans")
-                              if isinstance(s, dict))
+                for span in _list(ss, "spans", "spans"):
+                    if isinstance(span, dict):
+                        yield span_event, span, resource
     for rl in _list(obj, "resourceLogs", "resource_logs"):
         if not isinstance(rl, dict):
             continue
         resource = attributes(_list(_dict(rl.get("resource")), "attributes", "attributes"))
         for sl in _list(rl, "scopeLogs", "scope_logs"):
             if isinstance(sl, dict):
-                events.extend(log_event(r, resource, ctx)
-                              for r in _list(sl, "logRecords", "log_records") if isinstance(r, dict))
+                for record in _list(sl, "logRecords", "log_records"):
+                    if isinstance(record, dict):
+                        yield log_event, record, resource
+
+
+def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
+    """Every span and log record of an OTLP export (JSON, or protobuf turned into a dict).
+
+    A record that cannot be mapped costs itself only: the ``ParseError`` raised at the end
+    names the first failure and carries the events of all the other records."""
+    events: list[Event] = []
+    failed: list[str] = []
+    for mapper, record, resource in _records(obj):
+        try:
+            events.append(mapper(record, resource, ctx))
+        except Exception as exc:  # noqa: BLE001 - one record, not the export
+            failed.append(f"{type(exc).__name__}: {exc}")
+    if failed:
+        raise ParseError(f"{len(failed)} record(s) could not be mapped; the first: "
+                         f"{failed[0]}"[:500], events=events)
     return events
 
 

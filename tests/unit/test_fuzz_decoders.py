@@ -23,6 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from collector.event import DeadLetter, Event, Record
 from collector.httpserver import HttpError
 from collector.inputs.otlp import decode, gunzip, map_events
+from collector.otlp_limits import LimitExceeded
 from collector.parse import ParseStats, parse_stream
 from collector.parsers.base import ParseContext
 
@@ -97,11 +98,15 @@ SIGNALS = {"/v1/traces": _span_request().SerializeToString(),
 
 
 def _receive(path: str, content_type: str, body: bytes) -> None:
-    """What the receiver does with a body: decode (400 allowed), then map (never raises)."""
+    """What the receiver does with a body: decode (400, or a named limit: 413, allowed),
+    then map (never raises)."""
     try:
         obj = decode(path, content_type, body)
     except HttpError as exc:
         assert exc.status == 400
+        return
+    except LimitExceeded as exc:
+        assert exc.limit.startswith("max_")
         return
     _assert_events_or_diagnosis(map_events(obj, CTX, f"otlp:{path}"))
 

@@ -9,7 +9,8 @@ cost proportional to its bytes and without building what it describes:
   copied) counts messages, records, attributes per message and nesting depth, and measures
   every string, stopping at the first limit passed;
 - JSON: ``bytes.count`` of ``{`` and ``[`` bounds the objects and arrays before ``orjson``
-  builds any (braces inside strings only overcount); once parsed, an iterative walk checks
+  builds any (braces inside strings only overcount), piece by piece while a gzip body is
+  inflated, so a bomb stops at its first megabytes; once parsed, an iterative walk checks
   depth, records, attributes and string lengths before any event is built.
 
 The limits (``otlp`` input keys, see deploy/midwatch.example.yaml) and what they bound:
@@ -56,12 +57,24 @@ class LimitExceeded(ValueError):
 RECORD_KEYS = frozenset({"spans", "logRecords", "log_records"})
 
 
+class JsonValues:
+    """Counts the objects and arrays of a JSON body piece by piece (as gzip inflates it),
+    in C (``bytes.count``), so a bomb is refused once a piece passes ``max_values``."""
+
+    def __init__(self, limits: Limits):
+        self.limits, self.seen = limits, 0
+
+    def __call__(self, piece: bytes) -> None:
+        self.seen += piece.count(b"{") + piece.count(b"[")
+        if self.seen > self.limits.max_values:
+            raise LimitExceeded("max_values", self.limits.max_values,
+                                f"more than {self.limits.max_values} JSON objects and arrays "
+                                f"in one request")
+
+
 def check_json_bytes(body: bytes, limits: Limits) -> None:
-    """Before parsing: at most ``max_values`` objects and arrays, counted in C."""
-    containers = body.count(b"{") + body.count(b"[")
-    if containers > limits.max_values:
-        raise LimitExceeded("max_values", limits.max_values,
-                            f"about {containers} JSON objects and arrays in one request")
+    """Before parsing: at most ``max_values`` objects and arrays."""
+    JsonValues(limits)(body)
 
 
 def check_json(obj: object, limits: Limits) -> None:

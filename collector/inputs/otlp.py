@@ -25,6 +25,7 @@ import dataclasses
 import logging
 import threading
 import zlib
+from collections.abc import Callable
 
 import orjson
 from google.protobuf.json_format import MessageToDict, MessageToJson
@@ -41,6 +42,7 @@ from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.normalize import normalize, redact_text
 from collector.otlp_limits import (
     DEFAULT,
+    JsonValues,
     LimitExceeded,
     Limits,
     check_json,
@@ -64,28 +66,39 @@ _SIGNALS = {
 _INVALID_ARGUMENT = 3  # google.rpc.Code
 
 
-def gunzip(body: bytes, limit: int) -> bytes:
+GUNZIP_PIECE = 1024 * 1024
+
+
+def gunzip(body: bytes, limit: int, inspect: Callable[[bytes], None] | None = None) -> bytes:
     """Decompress at most ``limit`` bytes; a larger expansion is refused, never held.
 
     Every member of a multi-member gzip body is read (RFC 1952 allows them, and dropping
     all but the first while answering 200 lost data silently); bytes after the last member
-    that are not gzip are a 400."""
-    out = bytearray()
+    that are not gzip are a 400. The expansion comes out 1 MiB at a time and ``inspect``
+    sees each piece, so a limit on what the pieces hold stops a bomb before all of it is
+    inflated."""
+    parts: list[bytes] = []
+    size = 0
     rest = body
-    while True:
+    while rest:
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            out += inflater.decompress(rest, limit + 1 - len(out))
-        except zlib.error as exc:
-            raise HttpError(400, f"body is not valid gzip: {exc}") from None
-        if len(out) > limit or inflater.unconsumed_tail:
-            raise HttpError(413, f"body expands beyond the limit of {limit} bytes "
-                                 f"(max_decompressed_bytes)")
-        if not inflater.eof:
-            raise HttpError(400, "body is not valid gzip: it ends inside a member")
+        while not inflater.eof:
+            try:
+                part = inflater.decompress(rest, min(GUNZIP_PIECE, limit + 1 - size))
+            except zlib.error as exc:
+                raise HttpError(400, f"body is not valid gzip: {exc}") from None
+            size += len(part)
+            if size > limit:
+                raise HttpError(413, f"body expands beyond the limit of {limit} bytes "
+                                     f"(max_decompressed_bytes)")
+            if inspect is not None:
+                inspect(part)
+            parts.append(part)
+            rest = inflater.unconsumed_tail
+            if not part and not rest:
+                raise HttpError(400, "body is not valid gzip: it ends inside a member")
         rest = inflater.unused_data
-        if not rest:
-            return bytes(out)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def decode(path: str, content_type: str, body: bytes, limits: Limits = DEFAULT) -> dict:
@@ -224,11 +237,14 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
                 raise HttpError(415, f"unsupported content encoding {encoding}; send gzip or "
                                      f"none")
             body = self.read_body(cfg.max_body_bytes)
-            if encoding == "gzip":
-                body = gunzip(body, cfg.max_decompressed_bytes)
             try:
+                if encoding == "gzip":
+                    counter = JsonValues(receiver.limits) if content_type == JSON else None
+                    body = gunzip(body, cfg.max_decompressed_bytes, counter)
                 obj = decode(path, content_type, body, receiver.limits)
             except HttpError as exc:
+                if exc.status != 400:
+                    raise
                 self._status(400, exc.message, content_type)
                 return
             except LimitExceeded as exc:

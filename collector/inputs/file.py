@@ -17,6 +17,9 @@
 - The checkpoint of a file moves only when the writer acknowledges a chunk: to the start of
   the oldest record not yet emitted (a stack trace still waiting for its next line is re-read
   whole after a restart).
+- What is being parsed is noted beside the checkpoint first (``collector.inputs.parse_guard``),
+  so a record that kills the process is read carefully after a restart, and dead-lettered
+  after a second death instead of being parsed forever.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
 from collector.inputs.lines import LineReader
+from collector.inputs.parse_guard import ParseGuard
 from collector.inputs.parse_worker import ParseWorker, RemoteReader
 from collector.metrics import Registry
 from collector.parse import Output
@@ -84,6 +88,7 @@ class FileInput:
         self.cfg = cfg
         self.ctx = ctx
         self.checkpoints = CheckpointFile(checkpoint_dir, cfg.name)
+        self.guard = ParseGuard(checkpoint_dir, cfg.name, ctx)  # no crash loops
         self._saved = self.checkpoints.load()
         self._acked: dict[str, FilePosition] = dict(self._saved)
         self._ack_lock = threading.Lock()
@@ -230,12 +235,16 @@ class FileInput:
             return self._finish(tail, [])
         if data:
             tail.last_data = time.monotonic()
-            items, records = tail.reader.feed(data, now)
+            items, records, tail.reader = self.guard.feed(
+                tail.key, tail.start.source, tail.fh.fileno(), tail.reader, data,
+                tail.fh.tell() - len(data), now, lambda offset, line: self._reader(
+                    replace(tail.start, offset=offset, line=line, generation=tail.generation)))
             return self._chunk(tail, items, records, len(data))
         idle = time.monotonic() - tail.last_data >= self.cfg.multiline_timeout_ms / 1000
         if not (idle or tail.draining):
             return None
-        items = tail.reader.flush(now)
+        items = self.guard.flush(tail.key, tail.start.source, tail.reader, tail.fh.tell(), now,
+                                 tail.reader.flush)
         if tail.draining:
             return self._finish(tail, items)
         if not items:

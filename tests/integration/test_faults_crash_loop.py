@@ -1,0 +1,129 @@
+"""No crash loops (issue 29): a record that kills `midwatch run` (or its parse worker) while
+it is parsed is read again carefully after the first death, and dead-lettered after the
+second, so the third start reads the rest of the file instead of dying forever.
+
+The death is real: a ``sitecustomize`` on PYTHONPATH (loaded by every interpreter of the
+run, the parse worker too) makes the JSON parser end the process with ``os._exit`` on a
+line holding POISON, as a crash in C code or the OOM killer would: no exception, no
+cleanup, nothing acknowledged. The store is a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+from faults_support import MIDWATCH, free_port, wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+POISON = '''
+import os
+
+import collector.parsers.json_lines as json_lines
+
+_parse = json_lines.parse
+
+
+def parse(record, ctx):
+    if "POISON" in record.text:
+        os._exit(70)  # a crash, not an exception: nothing after this runs
+    return _parse(record, ctx)
+
+
+json_lines.parse = parse
+'''
+
+
+def _lines(n: int, poison_at: int) -> bytes:
+    out = []
+    for i in range(n):
+        text = "POISON" if i == poison_at else f"good {i}"
+        out.append(orjson.dumps({"timestamp": f"2026-12-01T10:00:{i % 60:02d}Z",
+                                 "message": text, "orderId": f"o-{i}"}))
+    return b"\n".join(out) + b"\n"
+
+
+def _count(db: Path, table: str) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        except sqlite3.OperationalError:
+            return 0
+
+
+@pytest.mark.parametrize("parse_worker", [True, False])
+def test_a_record_that_kills_the_process_is_dead_lettered_on_the_third_start(tmp_path,
+                                                                            parse_worker):
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(POISON)
+    log_file = tmp_path / "app.log"
+    log_file.write_bytes(_lines(400, poison_at=250))
+    db = tmp_path / "store.sqlite"
+    checkpoints = tmp_path / "checkpoints"
+    config = tmp_path / "midwatch.yaml"
+    config.write_text(f"""
+store: {{kind: sqlite, sqlite: {{path: {db}}}}}
+collector:
+  checkpoint_dir: {checkpoints}
+  state_dir: {tmp_path / "var"}
+  batch: {{max_events: 50, flush_interval: 100ms}}
+api: {{listen: 127.0.0.1:{free_port()}}}
+inputs:
+  - type: file
+    name: tail
+    paths: [{log_file}]
+    format: json
+    parse_worker: {str(parse_worker).lower()}
+    read_chunk_bytes: 4096
+""")
+    paths = [str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
+    note = checkpoints / "tail.parsing.json"
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([str(MIDWATCH), "run", "-c", str(config), "--log-level",
+                                 "warning"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    # 1st start: dies on the chunk holding the poison line, which is noted beforehand.
+    first = start()
+    out1 = first.communicate(timeout=60)[0].decode(errors="replace")
+    assert first.returncode != 0, out1[-2000:]
+    noted = orjson.loads(note.read_bytes())
+    assert noted["narrow"] is False and noted["end"] - noted["start"] > 100
+    assert _count(db, "deadletter") == 0
+
+    # 2nd start: the range again, one line at a time; dies on the poison line itself.
+    second = start()
+    out2 = second.communicate(timeout=60)[0].decode(errors="replace")
+    assert second.returncode != 0, out2[-2000:]
+    assert "reading it again one line at a time" in out2
+    narrowed = orjson.loads(note.read_bytes())
+    assert narrowed["narrow"] is True
+    poison_line = log_file.read_bytes()[narrowed["start"]:narrowed["end"]]
+    assert b"POISON" in poison_line and poison_line.count(b"\n") == 1
+
+    # 3rd start: the poison line is dead-lettered, everything else is stored, it runs on.
+    third = start()
+    try:
+        wait_for(lambda: _count(db, "events") == 399 and _count(db, "deadletter") == 1, 60,
+                 "399 events and one dead letter")
+        assert third.poll() is None, "the third run keeps running"
+        with sqlite3.connect(db) as conn:
+            (doc,) = conn.execute("SELECT doc FROM deadletter").fetchone()
+        dead = orjson.loads(doc)
+        assert dead["reason"].startswith("crashed_process: ")
+        assert "POISON" in dead["raw"] and dead["source"] == f"{log_file}:251"
+        assert note.read_bytes() == b"", "nothing noted once the run is past it"
+    finally:
+        third.terminate()
+        out3 = third.communicate(timeout=60)[0].decode(errors="replace")
+    assert third.returncode == 0, out3[-2000:]

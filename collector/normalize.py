@@ -7,6 +7,10 @@ emails never reach a store, a page or a terminal.
 
 Decisions worth knowing:
 
+- Field bounds (``MAX_*`` below): a longer value keeps its head and ends in ``…[truncated]``
+  (IDs: ``…[truncated <digest>]``), and ``labels.midwatch_truncated`` names what was cut.
+  IDs are taken from the full text by the parsers, before any of this.
+
 - ``midwatch.message_id`` keeps the typed form (``correlation:6f1c``), like ``midwatch.ids``,
   so the key says which namespace it lives in.
 - The signature is a 16-hex-digit hash of platform, error type and the masked message
@@ -21,14 +25,29 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from functools import lru_cache
+from operator import attrgetter
 
 from collector.event import LEVELS, Event
 from collector.parsers.base import ParseContext
+from collector.parsers.fields import MAX_LABEL_VALUE
 from collector.timeparse import settle_time
 
 MAX_MESSAGE = 32 * 1024
 MAX_STACK = 64 * 1024
+# Field bounds (characters): a value beyond its bound keeps its head and ends in TRUNCATED,
+# and ``labels.midwatch_truncated`` names the fields cut. IDs also keep a digest of the whole
+# value, so two long IDs sharing a head still tell apart (they join traces).
+MAX_ID = 256
+MAX_NAME = 256
+MAX_LABEL_KEY = 128
+TRUNCATED = "…[truncated]"
+TRUNCATED_LABEL = "midwatch_truncated"
+_NAME_SLOTS = ("service", "host", "flow", "stage", "partner", "error_type", "error_code")
+_ID_SLOTS = ("trace_id", "span_id", "message_id")
+_names = attrgetter(*_NAME_SLOTS)
+_id_values = attrgetter(*_ID_SLOTS)
 REDACTED = "[REDACTED]"
 CARD_MASK = "[REDACTED:card]"
 EMAIL_MASK = "[REDACTED:email]"
@@ -267,6 +286,49 @@ def _dedupe(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i and not i.endswith(":")))
 
 
+def _cut(text: str, limit: int, name: str, cut: list[str]) -> str:
+    cut.append(name)
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def _cut_id(text: str, name: str, cut: list[str]) -> str:
+    if name not in cut:
+        cut.append(name)
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    mark = f"…[truncated {digest}]"
+    return text[: MAX_ID - len(mark)] + mark
+
+
+def _total(values: Iterable[str | None]) -> int:
+    """Their length together: a bound on the longest that costs one C call (``join``)."""
+    return len("".join(filter(None, values)))
+
+
+def _bound(ev: Event, cut: list[str]) -> None:
+    """IDs, names and labels within their bounds (parsers copy them from the source as they
+    come: a 100 kB ``service.name`` was stored whole, and is beyond what a keyword index
+    takes). One C-level ``join`` per group first: most events have nothing to cut."""
+    if _total(_names(ev)) > MAX_NAME:
+        for slot in _NAME_SLOTS:
+            value = getattr(ev, slot)
+            if value is not None and len(value) > MAX_NAME:
+                setattr(ev, slot, _cut(value, MAX_NAME, slot.replace("_", "."), cut))
+    if _total(_id_values(ev)) > MAX_ID:
+        for slot in _ID_SLOTS:
+            value = getattr(ev, slot)
+            if value is not None and len(value) > MAX_ID:
+                setattr(ev, slot, _cut_id(value, slot.replace("_", "."), cut))
+    if _total(ev.ids) > MAX_ID:
+        ev.ids = [_cut_id(i, "midwatch.ids", cut) if len(i) > MAX_ID else i for i in ev.ids]
+    labels = ev.labels
+    if _total(labels) > MAX_LABEL_KEY or _total(labels.values()) > MAX_LABEL_VALUE:
+        ev.labels = {(_cut(k, MAX_LABEL_KEY, "labels", cut) if len(k) > MAX_LABEL_KEY else k):
+                     (_cut(v, MAX_LABEL_VALUE, "labels", cut) if len(v) > MAX_LABEL_VALUE else v)
+                     for k, v in labels.items()}
+    if cut:
+        ev.labels[TRUNCATED_LABEL] = ",".join(dict.fromkeys(cut))
+
+
 def normalize(ev: Event, ctx: ParseContext) -> Event:
     """Make a freshly parsed event uniform (in place) and return it."""
     if not ev.ingested_ms:
@@ -278,13 +340,17 @@ def normalize(ev: Event, ctx: ParseContext) -> Event:
         ev.outcome = "failure"
     if ev.action is None and ev.outcome == "failure":
         ev.action = "failed"
+    cut: list[str] = []
     if len(ev.message) > MAX_MESSAGE:
-        ev.message = ev.message[:MAX_MESSAGE]
+        ev.message = _cut(ev.message, MAX_MESSAGE, "message", cut)
     if ev.error_stack_trace and len(ev.error_stack_trace) > MAX_STACK:
-        ev.error_stack_trace = ev.error_stack_trace[:MAX_STACK]
+        ev.error_stack_trace = _cut(ev.error_stack_trace, MAX_STACK, "error.stack_trace", cut)
+    if ev.error_message and len(ev.error_message) > MAX_MESSAGE:
+        ev.error_message = _cut(ev.error_message, MAX_MESSAGE, "error.message", cut)
     if len(ev.ids) > 1:
         ev.ids = _dedupe(ev.ids)
     _redact(ev, ctx)
+    _bound(ev, cut)
     if ev.message_id is None and ev.ids:
         ev.message_id = ev.ids[0]
     if _is_failure(ev) or ev.error_type or ev.error_code:

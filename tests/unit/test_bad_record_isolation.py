@@ -12,6 +12,7 @@ import threading
 import types
 
 import orjson
+from test_pipeline import Recorder
 
 from collector.catalog import empty_catalog
 from collector.config import Batch
@@ -39,16 +40,6 @@ def _raise(record: Record, ctx: ParseContext) -> list[Event]:
 
 def _unnormalizable(record: Record, ctx: ParseContext) -> list[Event]:
     return [Event(timestamp_ms=NOW, dataset="d", platform="generic", message=None)]  # type: ignore[arg-type]
-
-
-class Recorder:
-    name = "rec"
-
-    def __init__(self):
-        self.commits = 0
-
-    def commit(self) -> None:
-        self.commits += 1
 
 
 def test_each_stage_raising_on_one_record_dead_letters_that_record_only(tmp_path):

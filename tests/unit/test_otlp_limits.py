@@ -12,8 +12,9 @@ import io
 
 import orjson
 import pytest
+import test_otlp_receiver
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from test_otlp_receiver import SPAN_ID, TRACE_ID, Writer, export_json, post, start
+from test_otlp_receiver import SPAN_ID, TRACE_ID, export_json, post, start
 
 from collector.config import ApiToken, CollectorSettings, OtlpInput
 from collector.event import DeadLetter, Event
@@ -27,11 +28,7 @@ JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
 
 
-@pytest.fixture
-def writer():
-    w = Writer()
-    yield w
-    w.close()
+writer = test_otlp_receiver.writer  # the fixture: a thread acking chunks, as the pipeline
 
 
 @pytest.fixture

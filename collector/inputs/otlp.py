@@ -39,6 +39,7 @@ from collector.config import OtlpInput as OtlpInputConfig
 from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.inputs.request_guard import RequestGuard, crashed_request, digest
 from collector.normalize import normalize, redact_text
 from collector.otlp_limits import (
     DEFAULT,
@@ -164,8 +165,11 @@ def encode(message: Message, content_type: str) -> bytes:
 
 class OtlpInput:
     def __init__(self, cfg: OtlpInputConfig, ctx: ParseContext,
-                 api_tokens: tuple[ApiToken, ...] = ()):
+                 api_tokens: tuple[ApiToken, ...] = (), state_dir: str | None = None):
         self.name = cfg.name
+        # Requests in flight, noted beside the checkpoints: no crash loop on a retried
+        # request that kills the process (collector.inputs.request_guard).
+        self.guard = RequestGuard(state_dir, cfg.name) if state_dir is not None else None
         self.cfg = cfg
         self.ctx = ctx
         self.limits = Limits(max_records=cfg.max_records, max_attributes=cfg.max_attributes,
@@ -204,7 +208,10 @@ class OtlpInput:
     def accept(self, path: str, obj: dict, nbytes: int) -> bool:
         """Queue the request's events and wait for the store; False on timeout."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
-        items = map_events(obj, ctx, f"otlp:{path}")
+        return self.store(map_events(obj, ctx, f"otlp:{path}"), nbytes)
+
+    def store(self, items: Output, nbytes: int) -> bool:
+        """Queue events or dead letters and wait for the store; False on timeout."""
         if not items:
             return True
         stored = threading.Event()
@@ -237,6 +244,21 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
                 raise HttpError(415, f"unsupported content encoding {encoding}; send gzip or "
                                      f"none")
             body = self.read_body(cfg.max_body_bytes)
+            guard = receiver.guard
+            if guard is None:
+                self._take(path, content_type, encoding, body)
+                return
+            key = digest(body)
+            if not guard.begin(key):
+                dead = crashed_request(body, content_type, f"otlp:{path}", receiver.ctx)
+                self._stored(path, content_type, receiver.store([dead], len(body)))
+                return
+            try:
+                self._take(path, content_type, encoding, body)
+            finally:
+                guard.end(key)
+
+        def _take(self, path: str, content_type: str, encoding: str, body: bytes) -> None:
             try:
                 if encoding == "gzip":
                     counter = JsonValues(receiver.limits) if content_type == JSON else None
@@ -249,7 +271,10 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
                 return
             except LimitExceeded as exc:
                 raise HttpError(413, str(exc)) from None
-            if not receiver.accept(path, obj, len(body)):
+            self._stored(path, content_type, receiver.accept(path, obj, len(body)))
+
+        def _stored(self, path: str, content_type: str, stored: bool) -> None:
+            if not stored:
                 raise HttpError(503, "the store has not acknowledged in time; retry",
                                 {"Retry-After": "5"})
             _, response_type = _SIGNALS[path]

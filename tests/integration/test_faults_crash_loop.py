@@ -1,18 +1,21 @@
 """No crash loops (issue 29): a record that kills `midwatch run` (or its parse worker) while
 it is parsed is read again carefully after the first death, and dead-lettered after the
-second, so the third start reads the rest of the file instead of dying forever.
+second, so the third start reads the rest of the file instead of dying forever. The same
+for an OTLP request its exporter keeps retrying.
 
 The death is real: a ``sitecustomize`` on PYTHONPATH (loaded by every interpreter of the
-run, the parse worker too) makes the JSON parser end the process with ``os._exit`` on a
-line holding POISON, as a crash in C code or the OOM killer would: no exception, no
-cleanup, nothing acknowledged. The store is a real SQLite file.
+run, the parse worker too) makes the JSON parser (or the OTLP span mapping) end the process
+with ``os._exit`` on a record holding POISON, as a crash in C code or the OOM killer would:
+no exception, no cleanup, nothing acknowledged. The store is a real SQLite file.
 """
 
 from __future__ import annotations
 
+import http.client
 import os
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import orjson
@@ -25,8 +28,10 @@ POISON = '''
 import os
 
 import collector.parsers.json_lines as json_lines
+import collector.parsers.otlp_json as otlp_json
 
 _parse = json_lines.parse
+_span_event = otlp_json.span_event
 
 
 def parse(record, ctx):
@@ -35,7 +40,14 @@ def parse(record, ctx):
     return _parse(record, ctx)
 
 
+def span_event(span, resource, ctx):
+    if span.get("name") == "POISON":
+        os._exit(70)
+    return _span_event(span, resource, ctx)
+
+
 json_lines.parse = parse
+otlp_json.span_event = span_event
 '''
 
 
@@ -46,6 +58,14 @@ def _lines(n: int, poison_at: int) -> bytes:
         out.append(orjson.dumps({"timestamp": f"2026-12-01T10:00:{i % 60:02d}Z",
                                  "message": text, "orderId": f"o-{i}"}))
     return b"\n".join(out) + b"\n"
+
+
+def _poisoned_env(tmp_path: Path) -> dict[str, str]:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(POISON)
+    paths = [str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
 
 
 def _count(db: Path, table: str) -> int:
@@ -61,9 +81,6 @@ def _count(db: Path, table: str) -> int:
 @pytest.mark.parametrize("parse_worker", [True, False])
 def test_a_record_that_kills_the_process_is_dead_lettered_on_the_third_start(tmp_path,
                                                                             parse_worker):
-    hooks = tmp_path / "hooks"
-    hooks.mkdir()
-    (hooks / "sitecustomize.py").write_text(POISON)
     log_file = tmp_path / "app.log"
     log_file.write_bytes(_lines(400, poison_at=250))
     db = tmp_path / "store.sqlite"
@@ -84,8 +101,7 @@ inputs:
     parse_worker: {str(parse_worker).lower()}
     read_chunk_bytes: 4096
 """)
-    paths = [str(hooks), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
+    env = _poisoned_env(tmp_path)
     note = checkpoints / "tail.parsing.json"
 
     def start() -> subprocess.Popen:
@@ -127,3 +143,70 @@ inputs:
         third.terminate()
         out3 = third.communicate(timeout=60)[0].decode(errors="replace")
     assert third.returncode == 0, out3[-2000:]
+
+
+def _post(port: int, name: str, span_id: str) -> int | None:
+    """POST one span; its status, or None when the connection died with the process."""
+    body = orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+        {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": span_id, "name": name,
+         "startTimeUnixNano": "1764000000000000000"}]}]}]})
+    deadline = time.monotonic() + 30
+    while True:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request("POST", "/v1/traces", body=body,
+                         headers={"Content-Type": "application/json"})
+            return conn.getresponse().status
+        except ConnectionRefusedError:
+            assert time.monotonic() < deadline, "the OTLP listener did not come up"
+            time.sleep(0.2)
+        except (http.client.RemoteDisconnected, ConnectionResetError):
+            return None
+        finally:
+            conn.close()
+
+
+def test_an_otlp_request_that_kills_the_process_is_dead_lettered_on_its_third_try(tmp_path):
+    db = tmp_path / "store.sqlite"
+    port = free_port()
+    config = tmp_path / "midwatch.yaml"
+    config.write_text(f"""
+store: {{kind: sqlite, sqlite: {{path: {db}}}}}
+collector: {{checkpoint_dir: {tmp_path / "checkpoints"}, state_dir: {tmp_path / "var"}}}
+api: {{listen: 127.0.0.1:{free_port()}}}
+inputs:
+  - {{type: otlp, name: otlp, listen: 127.0.0.1:{port}}}
+""")
+    env = _poisoned_env(tmp_path)
+    note = tmp_path / "checkpoints" / "otlp.requests.json"
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([str(MIDWATCH), "run", "-c", str(config), "--log-level",
+                                 "warning"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    for attempt, mode in ((1, "crowd"), (2, "alone")):
+        proc = start()
+        assert _post(port, "POISON", "1111111111111111") is None, f"try {attempt}: it died"
+        out = proc.communicate(timeout=60)[0].decode(errors="replace")
+        assert proc.returncode == 70, out[-2000:]
+        assert list(orjson.loads(note.read_bytes())["in_flight"].values()) == [mode]
+
+    third = start()
+    try:
+        assert _post(port, "POISON", "1111111111111111") == 200, "dead-lettered and answered"
+        assert _post(port, "fine", "2222222222222222") == 200
+        wait_for(lambda: _count(db, "events") == 1 and _count(db, "deadletter") == 1, 30,
+                 "the good span and the dead letter")
+        with sqlite3.connect(db) as conn:
+            (doc,) = conn.execute("SELECT doc FROM deadletter").fetchone()
+        dead = orjson.loads(doc)
+        assert dead["reason"].startswith("crashed_process: this OTLP request")
+        assert '"name":"POISON"' in dead["raw"]
+        wait_for(lambda: orjson.loads(note.read_bytes()) == {"suspects": {}, "in_flight": {}},
+                 10, "an empty note once the answers are out")
+        assert third.poll() is None
+    finally:
+        third.terminate()
+        out = third.communicate(timeout=60)[0].decode(errors="replace")
+    assert third.returncode == 0, out[-2000:]

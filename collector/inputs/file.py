@@ -135,6 +135,7 @@ class FileInput:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        self.guard.close()
 
     # ---------------------------------------------------------------- acknowledgements
 

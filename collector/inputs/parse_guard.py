@@ -68,6 +68,7 @@ class ParseGuard:
         self.ctx = ctx
         self.suspect = self._load()
         self._noted = self.suspect is not None
+        self._fd: int | None = None
 
     def _load(self) -> Region | None:
         try:
@@ -89,14 +90,24 @@ class ParseGuard:
         return region
 
     def _note(self, region: Region | None) -> None:
+        """Two syscalls on a file kept open: this runs twice for every read of a file."""
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         if region is None:
             if self._noted:
-                self.path.write_bytes(b"")
+                os.ftruncate(self._fd, 0)
                 self._noted = False
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_bytes(orjson.dumps(asdict(region)))
+        data = orjson.dumps(asdict(region))
+        os.pwrite(self._fd, data, 0)
+        os.ftruncate(self._fd, len(data))
         self._noted = True
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def feed(self, key: str, source: str, fd: int, reader: Reader, data: bytes, offset: int,
              now_ms: int, reopen: Callable[[int, int], Reader]) -> tuple[Output, int, Reader]:

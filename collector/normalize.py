@@ -8,7 +8,8 @@ emails never reach a store, a page or a terminal.
 Decisions worth knowing:
 
 - Field bounds (``MAX_*`` below): a longer value keeps its head and ends in ``…[truncated]``
-  (IDs: ``…[truncated <digest>]``), and ``labels.midwatch_truncated`` names what was cut.
+  (IDs: ``…[truncated <digest>]``), a number beyond a 64-bit field is dropped, and
+  ``labels.midwatch_truncated`` names what was cut.
   IDs are taken from the full text by the parsers, before any of this.
 
 - ``midwatch.message_id`` keeps the typed form (``correlation:6f1c``), like ``midwatch.ids``,
@@ -46,6 +47,8 @@ TRUNCATED = "…[truncated]"
 TRUNCATED_LABEL = "midwatch_truncated"
 _NAME_SLOTS = ("service", "host", "flow", "stage", "partner", "error_type", "error_code")
 _ID_SLOTS = ("trace_id", "span_id", "message_id")
+_NUMBER_SLOTS = ("duration_ns", "payload_bytes", "probe_value")
+_LONG = 2**63
 _names = attrgetter(*_NAME_SLOTS)
 _id_values = attrgetter(*_ID_SLOTS)
 REDACTED = "[REDACTED]"
@@ -325,6 +328,11 @@ def _bound(ev: Event, cut: list[str]) -> None:
         ev.labels = {(_cut(k, MAX_LABEL_KEY, "labels", cut) if len(k) > MAX_LABEL_KEY else k):
                      (_cut(v, MAX_LABEL_VALUE, "labels", cut) if len(v) > MAX_LABEL_VALUE else v)
                      for k, v in labels.items()}
+    for slot in _NUMBER_SLOTS:
+        value = getattr(ev, slot)
+        if value is not None and not -_LONG <= value < _LONG:  # beyond a 64-bit field
+            setattr(ev, slot, None)
+            cut.append(slot)
     if cut:
         ev.labels[TRUNCATED_LABEL] = ",".join(dict.fromkeys(cut))
 

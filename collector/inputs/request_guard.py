@@ -13,30 +13,25 @@ so on. So each request is noted by a digest of its body (``<checkpoint_dir>/<inp
    arrives the next time it is dead-lettered (``crashed_process``, its body kept, bounded)
    and answered 200, so the exporter stops sending it.
 
-The note holds at most ``MAX_SUSPECTS`` digests; two small writes per request, no fsync (it
-has to survive the process, not the machine).
+The note (``collector.suspects``) holds at most ``MAX_SUSPECTS`` digests; two small writes
+per request.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import os
 import threading
 from pathlib import Path
-
-import orjson
 
 from collector.event import DeadLetter
 from collector.inputs.base import now_ms
 from collector.normalize import redact_text
 from collector.parsers.base import ParseContext
-
-log = logging.getLogger("midwatch.inputs.request_guard")
+from collector.suspects import ALONE, CROWD, SuspectNote
 
 MAX_SUSPECTS = 256
-ALONE, CROWD = "alone", "crowd"
 
 
 def digest(body: bytes) -> str:
@@ -44,45 +39,24 @@ def digest(body: bytes) -> str:
 
 
 class RequestGuard:
-    """Requests in flight of one OTLP input, and the suspects a dead run left."""
+    """Requests in flight of one OTLP input, and the suspects a dead run left
+    (``collector.suspects``), for the listener's threads: a suspect waits until it is the
+    only request in flight, and new requests wait while it is."""
 
     def __init__(self, directory: str | os.PathLike, input_name: str):
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in input_name)
-        self.path = Path(directory) / f"{safe}.requests.json"
+        self.note = SuspectNote(Path(directory) / f"{safe}.requests.json", MAX_SUSPECTS)
         self._cond = threading.Condition()
         self._busy = 0  # requests in flight
         self._alone = False  # a suspect is in flight, by itself
-        self._in_flight: dict[str, str] = {}
-        self._suspects = self._load()
-
-    def _load(self) -> dict[str, str]:
-        try:
-            doc = orjson.loads(self.path.read_bytes() or b"{}")
-            found = {**doc.get("suspects", {}), **doc.get("in_flight", {})}
-        except FileNotFoundError:
-            return {}
-        except (orjson.JSONDecodeError, AttributeError, TypeError) as exc:
-            log.warning("unreadable request note; ignored", extra={"path": str(self.path),
-                                                                    "error": str(exc)})
-            return {}
-        if found:
-            log.warning("the last run stopped with OTLP requests in flight; they will be "
-                        "taken alone when they come again", extra={"requests": len(found)})
-        return dict(list(found.items())[-MAX_SUSPECTS:])
-
-    def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_bytes(orjson.dumps({"suspects": self._suspects,
-                                            "in_flight": self._in_flight}))
 
     def begin(self, key: str) -> bool:
         """Note a request before it is taken; False when it is the culprit of two deaths
-        (dead-letter it, do not take it). A suspect waits to be alone in flight."""
+        (dead-letter it, do not take it)."""
         with self._cond:
-            state = self._suspects.get(key)
+            state = self.note.state(key)
             if state == ALONE:
-                del self._suspects[key]
-                self._save()
+                self.note.forget(key)
                 return False
             if state == CROWD:
                 while self._busy or self._alone:
@@ -92,18 +66,16 @@ class RequestGuard:
                 while self._alone:
                     self._cond.wait()
             self._busy += 1
-            self._in_flight.setdefault(key, ALONE if state == CROWD else CROWD)
-            self._save()
+            self.note.enter([key], ALONE if state == CROWD else CROWD)
             return True
 
     def end(self, key: str) -> None:
         """The request was answered (or refused): no longer a suspect of anything."""
         with self._cond:
-            if self._in_flight.pop(key, None) == ALONE:
+            if self.note.in_flight.get(key) == ALONE:
                 self._alone = False
-                self._suspects.pop(key, None)
+            self.note.leave([key])
             self._busy -= 1
-            self._save()
             self._cond.notify_all()
 
 

@@ -8,7 +8,7 @@ import io
 
 import orjson
 
-from collector.event import Event, Record
+from collector.event import Event, Record, to_doc
 from collector.normalize import (
     MAX_ID,
     MAX_LABEL_KEY,
@@ -82,3 +82,12 @@ def test_an_id_after_40_000_characters_of_a_text_message_is_kept():
     assert ev.ids == ["correlation:abc-123", "order:4711"]
     assert len(ev.message) == MAX_MESSAGE and ev.message.endswith(TRUNCATED)
     assert ev.labels[TRUNCATED_LABEL] == "message"
+
+
+def test_numbers_beyond_a_64_bit_field_are_dropped_and_said_so():
+    ev = Event(timestamp_ms=CTX.now_ms, dataset="d", platform="generic", duration_ns=10**30,
+               payload_bytes=2**63, probe_value=-(2**63))
+    normalize(ev, CTX)
+    assert (ev.duration_ns, ev.payload_bytes, ev.probe_value) == (None, None, -(2**63))
+    assert ev.labels[TRUNCATED_LABEL] == "duration_ns,payload_bytes"
+    orjson.dumps(to_doc(ev))

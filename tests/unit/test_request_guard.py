@@ -45,7 +45,7 @@ def test_a_suspect_waits_to_be_alone_and_others_wait_for_it(tmp_path):
     guard.end("late")
     suspect.join(10)
     third.join(10)
-    assert RequestGuard(tmp_path, "otlp")._suspects == {}, "the suspect passed: cleared"
+    assert RequestGuard(tmp_path, "otlp").note.suspects == {}, "the suspect passed: cleared"
 
 
 def test_the_culprit_of_two_deaths_is_refused_once(tmp_path):

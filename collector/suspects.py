@@ -1,10 +1,9 @@
 """Records in flight, noted on disk, so that one that kills the process is found and set
 aside instead of killing every restart (a crash loop).
 
-Used where a record is retried from outside after a death: OTLP requests (their exporter
-sends them again; ``collector.inputs.request_guard``) and events in the writer (the inputs
-read them again from their checkpoints; ``collector.pipeline``). File parsing has a finer
-note of its own (``collector.inputs.parse_guard``). The scheme is the same everywhere:
+Used for OTLP requests, which their exporter sends again after a death
+(``collector.inputs.request_guard``); file parsing has a finer note of its own, by byte
+range (``collector.inputs.parse_guard``). The scheme:
 
 - keys (a request's body digest, an event ID) are noted ``crowd`` while in flight;
 - after a death, what was in flight is suspect: a suspect is taken again alone, noted

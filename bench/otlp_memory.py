@@ -7,11 +7,14 @@ the process's VmHWM (peak resident set) is read once it is up and idle, the requ
 sent, and VmHWM is read again. Cases (the bodies of issue 29):
 
 - accepted: 10,000 spans (``max_records``) with 5 attributes each, gzip JSON, and the same
-  as protobuf; 10,000 spans of 23 attributes (480,000 JSON objects and arrays, near
-  ``max_values``); 10,000 log records of 3,000 characters (30 MiB expanded, near
+  as protobuf; 10,000 spans of 22 attributes (960,000 JSON values, 950,000 protobuf fields: near
+  ``max_values``),
+  as JSON and as protobuf; 10,000 log records of 3,000 characters (30 MiB expanded, near
   ``max_decompressed_bytes``);
 - bomb-json: 29 KB of gzip JSON expanding to 10 million empty spans (``{}``);
 - bomb-protobuf: 4 MB of protobuf holding 2 million empty spans;
+- bomb-json-numbers: 27 KB of gzip JSON expanding to one span holding 7 million numbers
+  (375 MB once parsed, before values were counted);
 - deep-json: a span attribute nested 339 JSON levels deep.
 """
 
@@ -61,11 +64,11 @@ def accepted_json() -> dict:
 
 
 def widest_json() -> dict:
-    """As many objects as ``max_values`` lets through: 10,000 spans of 23 attributes."""
+    """As many values as ``max_values`` lets through: 10,000 spans of 22 attributes."""
     doc = accepted_json()
     for span in doc["resourceSpans"][0]["scopeSpans"][0]["spans"]:
         span["attributes"] = [{"key": f"attr.{a}", "value": {"stringValue": f"v{a}"}}
-                              for a in range(23)]
+                              for a in range(22)]
     return doc
 
 
@@ -90,6 +93,8 @@ def cases() -> list[tuple[str, str, bytes, str, str | None]]:
 
     proto = ParseDict(doc, ExportTraceServiceRequest()).SerializeToString()
     empty = b'{"resourceSpans":[{"scopeSpans":[{"spans":[' + b"{}," * 9_999_999 + b"{}]}]}]}"
+    numbers = (b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"s","x":['
+               + b"1.5," * 7_000_000 + b"1.5]}]}]}]}")
     arrays = (339 - 9) // 3
     deep = (b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"s","attributes":'
             b'[{"key":"deep","value":' + b'{"arrayValue":{"values":[' * arrays
@@ -99,14 +104,19 @@ def cases() -> list[tuple[str, str, bytes, str, str | None]]:
         ("accepted-json-10k-spans", traces, gzip.compress(orjson.dumps(doc)), "application/json",
          "gzip"),
         ("accepted-protobuf-10k-spans", traces, proto, "application/x-protobuf", None),
-        ("accepted-json-480k-values", traces, gzip.compress(orjson.dumps(widest_json())),
+        ("accepted-json-960k-values", traces, gzip.compress(orjson.dumps(widest_json())),
          "application/json", "gzip"),
+        ("accepted-protobuf-950k-fields", traces, gzip.compress(
+            ParseDict(widest_json(), ExportTraceServiceRequest()).SerializeToString()),
+         "application/x-protobuf", "gzip"),
         ("accepted-json-30MiB-of-logs", logs, gzip.compress(orjson.dumps(biggest_json())),
          "application/json", "gzip"),
         ("bomb-json-10M-empty-spans", traces, gzip.compress(empty, 9), "application/json",
          "gzip"),
         ("bomb-protobuf-2M-empty-spans", traces, _empty_spans(2_000_000),
          "application/x-protobuf", None),
+        ("bomb-json-7M-numbers", traces, gzip.compress(numbers, 9), "application/json",
+         "gzip"),
         ("deep-json-339-levels", traces, deep, "application/json", None),
     ]
 

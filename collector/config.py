@@ -146,7 +146,7 @@ class OtlpInput:
     max_attributes: int = 256
     max_depth: int = 64
     max_string_bytes: int = 1024 * 1024
-    max_values: int = 500_000
+    max_values: int = 1_000_000
     type: str = "otlp"
 
 
@@ -399,7 +399,7 @@ def _otlp_input(s: Section, name: str) -> OtlpInput:
         max_attributes=s.number("max_attributes", 256, minimum=1),
         max_depth=min(s.number("max_depth", 64, minimum=8), 200),
         max_string_bytes=s.size_bytes("max_string_bytes", "1MiB", minimum=1024),
-        max_values=s.number("max_values", 500_000, minimum=100),
+        max_values=s.number("max_values", 1_000_000, minimum=100),
     )
 
 

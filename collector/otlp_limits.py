@@ -6,10 +6,10 @@ mapped, whatever it carried on the wire. So the shape of a request is checked fi
 cost proportional to its bytes and without building what it describes:
 
 - protobuf: a walk over the wire format (tags and lengths only; strings are skipped, not
-  copied) counts messages, records, attributes per message and nesting depth, and measures
+  copied) counts fields, records, attributes per message and nesting depth, and measures
   every string, stopping at the first limit passed;
-- JSON: ``bytes.count`` of ``{`` and ``[`` bounds the objects and arrays before ``orjson``
-  builds any (braces inside strings only overcount), piece by piece while a gzip body is
+- JSON: ``bytes.count`` of ``{``, ``[`` and ``,`` bounds the values before ``orjson`` builds
+  any (those inside strings only overcount), piece by piece while a gzip body is
   inflated, so a bomb stops at its first megabytes; once parsed, an iterative walk checks
   depth, records, attributes and string lengths before any event is built.
 
@@ -17,7 +17,9 @@ The limits (``otlp`` input keys, see deploy/midwatch.example.yaml) and what they
 ``max_records`` spans and log records per request, ``max_attributes`` attributes of one
 span, log record, resource, scope, span event or link, ``max_depth`` nesting levels (JSON
 objects and arrays, or protobuf messages), ``max_string_bytes`` one string or bytes value,
-``max_values`` objects and arrays (JSON) or messages (protobuf) in a request.
+``max_values`` values in a request: JSON objects, arrays and their members after the first
+(``{``, ``[`` and ``,``: a string of a million numbers costs as much as a million objects),
+or protobuf fields.
 Over a limit is ``LimitExceeded``: the receiver answers 413 naming the limit, and a file
 record is dead-lettered.
 """
@@ -37,7 +39,7 @@ class Limits:
     max_attributes: int = 256
     max_depth: int = 64
     max_string_bytes: int = 1024 * 1024
-    max_values: int = 500_000
+    max_values: int = 1_000_000
 
 
 # The defaults, also what bounds an OTLP JSON record read from a file (a line of at most 1 MiB).
@@ -58,22 +60,22 @@ RECORD_KEYS = frozenset({"spans", "logRecords", "log_records"})
 
 
 class JsonValues:
-    """Counts the objects and arrays of a JSON body piece by piece (as gzip inflates it),
-    in C (``bytes.count``), so a bomb is refused once a piece passes ``max_values``."""
+    """Counts the values of a JSON body piece by piece (as gzip inflates it), in C
+    (``bytes.count``), so a bomb is refused once a piece passes ``max_values``."""
 
     def __init__(self, limits: Limits):
         self.limits, self.seen = limits, 0
 
     def __call__(self, piece: bytes) -> None:
-        self.seen += piece.count(b"{") + piece.count(b"[")
+        self.seen += piece.count(b"{") + piece.count(b"[") + piece.count(b",")
         if self.seen > self.limits.max_values:
             raise LimitExceeded("max_values", self.limits.max_values,
-                                f"more than {self.limits.max_values} JSON objects and arrays "
-                                f"in one request")
+                                f"more than {self.limits.max_values} JSON values in one "
+                                f"request")
 
 
 def check_json_bytes(body: bytes, limits: Limits) -> None:
-    """Before parsing: at most ``max_values`` objects and arrays."""
+    """Before parsing: at most ``max_values`` values."""
     JsonValues(limits)(body)
 
 
@@ -186,6 +188,11 @@ class _Walk:
         pos = start
         while pos < end:
             tag, pos = self.varint(pos)
+            self.values += 1
+            if self.values > limits.max_values:
+                raise LimitExceeded("max_values", limits.max_values,
+                                    f"more than {limits.max_values} protobuf fields in one "
+                                    f"request")
             wire = tag & 7
             if wire == 0:
                 _, pos = self.varint(pos)
@@ -204,11 +211,6 @@ class _Walk:
                         raise LimitExceeded("max_string_bytes", limits.max_string_bytes,
                                             f"a string of {size} bytes")
                 else:
-                    self.values += 1
-                    if self.values > limits.max_values:
-                        raise LimitExceeded("max_values", limits.max_values,
-                                            f"more than {limits.max_values} messages in one "
-                                            f"request")
                     if number in shape.records:
                         self.records += 1
                         if self.records > limits.max_records:

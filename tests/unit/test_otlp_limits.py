@@ -79,6 +79,13 @@ def test_ten_million_empty_spans_in_29_kb_of_gzip_json_are_refused(receiver, wri
     refused(receiver, writer, bomb, JSON, "max_values", "gzip")
 
 
+def test_seven_million_numbers_in_27_kb_of_gzip_json_are_refused(receiver, writer):
+    """One object, one array: the members count, or this is 375 MB once parsed."""
+    body = (b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"s","x":['
+            + b"1.5," * 7_000_000 + b"1.5]}]}]}]}")
+    refused(receiver, writer, gzip.compress(body, 9), JSON, "max_values", "gzip")
+
+
 def test_two_million_empty_spans_in_4_mb_of_protobuf_are_refused(receiver, writer):
     body = _ld(1, _ld(2, b"\x12\x00" * 2_000_000))
     assert len(body) <= 4 * 1024 * 1024

@@ -370,7 +370,24 @@ class Pipeline:
             return Outcome.STORED
         if batch.events:
             self._process(batch)
-        return self._retry("traces", self.correlator.flush, batch, stop)
+        return self._retry("traces", self._flush, batch, stop)
+
+    def _flush(self) -> None:
+        """The correlator's trace write. A ``StoreError`` is the store's, retried by the
+        caller; anything else is a bug some trace meets, which no retry cures: it is logged
+        with its traceback and counted (``midwatch_store_errors_total{step="traces_crash"}``),
+        and the writer goes on storing events. The traces stay pending in the correlator and
+        are tried again with the next batch; a writer that stopped here stopped for good,
+        since the inputs read the same records again after a restart."""
+        assert self.correlator is not None
+        try:
+            self.correlator.flush()
+        except StoreError:
+            raise
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.exception("writing traces failed; events are still stored, traces are tried "
+                          "again with the next batch")
+            self.store_errors.inc("traces_crash")
 
     def _process(self, batch: _Batch) -> None:
         """Correlate the batch's events. An event the correlator raises on (a bug met by one

@@ -90,3 +90,26 @@ def test_each_stage_raising_on_one_record_dead_letters_that_record_only(tmp_path
     assert pipeline.indexed.total() == 4
     traces = db.execute("SELECT count(*) FROM traces").fetchone()[0]
     assert traces == 4, "the good events were correlated (one trace per order ID)"
+
+
+def test_a_trace_the_store_code_cannot_write_does_not_stop_the_writer(tmp_path):
+    """An event that bypassed normalization with a time no 64-bit column holds: its trace
+    write raises (not a StoreError) in every batch; events go on being stored."""
+    path = tmp_path / "s.sqlite"
+    store = SQLiteStore(path)
+    store.setup()
+    poison = Event(timestamp_ms=10**30, dataset="d", platform="generic", id="bad-trace",
+                   ids=["order:poison"])
+    queue = ChunkQueue(4)
+    assert queue.offer(Chunk("rec", [good(1), poison], 2, 100), 0)
+    assert queue.offer(Chunk("rec", [good(2)], 1, 10), 0)
+    pipeline = Pipeline(store, queue, [Recorder()], Batch(flush_interval_ms=20, max_events=2),
+                        Registry(), Correlator(empty_catalog(), store), backoff_start_s=0.01,
+                        shutdown_grace_s=0.2)
+    assert pipeline.run(threading.Event(), lambda: True) is True
+    store.close()
+    db = sqlite3.connect(path)
+    assert sorted(r[0] for r in db.execute("SELECT id FROM events")) == ["good-1", "good-2"]
+    (reason,) = [orjson.loads(r[0])["reason"] for r in db.execute("SELECT doc FROM deadletter")]
+    assert reason.startswith("store_failed: OverflowError")
+    assert pipeline.store_errors.value("traces_crash") >= 1

@@ -104,12 +104,13 @@ def test_a_trace_the_store_code_cannot_write_does_not_stop_the_writer(tmp_path):
     assert queue.offer(Chunk("rec", [good(1), poison], 2, 100), 0)
     assert queue.offer(Chunk("rec", [good(2)], 1, 10), 0)
     pipeline = Pipeline(store, queue, [Recorder()], Batch(flush_interval_ms=20, max_events=2),
-                        Registry(), Correlator(empty_catalog(), store), backoff_start_s=0.01,
-                        shutdown_grace_s=0.2)
+                        Registry(), Correlator(empty_catalog(), store, idle_ttl_ms=0),
+                        backoff_start_s=0.01, shutdown_grace_s=0.2, sweep_interval_ms=0)
     assert pipeline.run(threading.Event(), lambda: True) is True
     store.close()
     db = sqlite3.connect(path)
     assert sorted(r[0] for r in db.execute("SELECT id FROM events")) == ["good-1", "good-2"]
+    assert pipeline.store_errors.value("sweep_crash") >= 1, "the sweep met it too, and went on"
     (reason,) = [orjson.loads(r[0])["reason"] for r in db.execute("SELECT doc FROM deadletter")]
     assert reason.startswith("store_failed: OverflowError")
     assert pipeline.store_errors.value("traces_crash") >= 1

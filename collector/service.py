@@ -62,7 +62,8 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
         elif isinstance(cfg, KafkaInput):
             from collector.inputs.kafka import KafkaInput as KafkaConsumerInput
 
-            inputs.append(KafkaConsumerInput(cfg, config.kafka, ctx, metrics))
+            inputs.append(KafkaConsumerInput(cfg, config.kafka, ctx, metrics,
+                                             settings.checkpoint_dir))
         elif isinstance(cfg, OtlpInput):
             from collector.inputs.otlp import OtlpInput as OtlpReceiver
 

@@ -24,12 +24,12 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Protocol
 
 import orjson
 
 from collector.event import DeadLetter
+from collector.inputs.checkpoint import input_file
 from collector.normalize import redact_text
 from collector.parse import Output
 from collector.parsers.base import ParseContext
@@ -63,8 +63,7 @@ class ParseGuard:
     """The note of one file input, and the careful reading it calls for after a crash."""
 
     def __init__(self, directory: str | os.PathLike, input_name: str, ctx: ParseContext):
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in input_name)
-        self.path = Path(directory) / f"{safe}.parsing.json"
+        self.path = input_file(directory, input_name, ".parsing.json")
         self.ctx = ctx
         self.suspect = self._load()
         self._noted = self.suspect is not None

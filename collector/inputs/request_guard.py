@@ -23,10 +23,10 @@ import base64
 import hashlib
 import os
 import threading
-from pathlib import Path
 
 from collector.event import DeadLetter
 from collector.inputs.base import now_ms
+from collector.inputs.checkpoint import input_file
 from collector.normalize import redact_text
 from collector.parsers.base import ParseContext
 from collector.suspects import ALONE, CROWD, SuspectNote
@@ -44,8 +44,8 @@ class RequestGuard:
     only request in flight, and new requests wait while it is."""
 
     def __init__(self, directory: str | os.PathLike, input_name: str):
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in input_name)
-        self.note = SuspectNote(Path(directory) / f"{safe}.requests.json", MAX_SUSPECTS)
+        self.note = SuspectNote(input_file(directory, input_name, ".requests.json"),
+                                MAX_SUSPECTS)
         self._cond = threading.Condition()
         self._busy = 0  # requests in flight
         self._alone = False  # a suspect is in flight, by itself

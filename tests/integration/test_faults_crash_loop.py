@@ -210,3 +210,57 @@ inputs:
         third.terminate()
         out = third.communicate(timeout=60)[0].decode(errors="replace")
     assert third.returncode == 0, out[-2000:]
+
+
+def test_a_kafka_record_that_kills_the_process_is_dead_lettered_on_the_third_start(
+        tmp_path, kafka_bootstrap, kafka_producer, kafka_topic):
+    for i in range(30):
+        text = "POISON" if i == 17 else f"good {i}"
+        kafka_producer.send(kafka_topic, value=orjson.dumps(
+            {"timestamp": "2026-12-01T10:00:00Z", "message": text, "orderId": f"o-{i}"}))
+    kafka_producer.flush(timeout=15)
+    db = tmp_path / "store.sqlite"
+    config = tmp_path / "midwatch.yaml"
+    config.write_text(f"""
+store: {{kind: sqlite, sqlite: {{path: {db}}}}}
+collector:
+  checkpoint_dir: {tmp_path / "checkpoints"}
+  state_dir: {tmp_path / "var"}
+  batch: {{flush_interval: 100ms}}
+api: {{listen: 127.0.0.1:{free_port()}}}
+kafka: {{bootstrap: ["{kafka_bootstrap}"]}}
+inputs:
+  - {{type: kafka, name: k, topics: [{kafka_topic}], group_id: {kafka_topic}-g, format: json,
+      start_at: earliest}}
+""")
+    env = _poisoned_env(tmp_path)
+    note = tmp_path / "checkpoints" / "k.records.json"
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen([str(MIDWATCH), "run", "-c", str(config), "--log-level",
+                                 "warning"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    for attempt, expected in ((1, "crowd"), (2, "alone")):
+        proc = start()
+        out = proc.communicate(timeout=120)[0].decode(errors="replace")
+        assert proc.returncode == 70, f"start {attempt}: {out[-2000:]}"
+        in_flight = orjson.loads(note.read_bytes())["in_flight"]
+        assert f"{kafka_topic}/0:17" in in_flight and expected in in_flight.values()
+        if expected == "alone":
+            assert in_flight == {f"{kafka_topic}/0:17": "alone"}
+
+    third = start()
+    try:
+        wait_for(lambda: _count(db, "events") == 29 and _count(db, "deadletter") == 1, 90,
+                 "29 events and one dead letter")
+        with sqlite3.connect(db) as conn:
+            (doc,) = conn.execute("SELECT doc FROM deadletter").fetchone()
+        dead = orjson.loads(doc)
+        assert dead["reason"].startswith("crashed_process: record 0:17")
+        assert "POISON" in dead["raw"] and dead["source"] == f"{kafka_topic}:0:17"
+        assert third.poll() is None
+    finally:
+        third.terminate()
+        out = third.communicate(timeout=60)[0].decode(errors="replace")
+    assert third.returncode == 0, out[-2000:]

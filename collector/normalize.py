@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
 from functools import lru_cache
 from operator import attrgetter
 
@@ -49,8 +48,10 @@ _NAME_SLOTS = ("service", "host", "flow", "stage", "partner", "error_type", "err
 _ID_SLOTS = ("trace_id", "span_id", "message_id")
 _NUMBER_SLOTS = ("duration_ns", "payload_bytes", "probe_value")
 _LONG = 2**63
-_names = attrgetter(*_NAME_SLOTS)
-_id_values = attrgetter(*_ID_SLOTS)
+_SHORT = min(MAX_NAME, MAX_ID)
+_bounded = attrgetter(*_NAME_SLOTS, *_ID_SLOTS)
+_numbers = attrgetter(*_NUMBER_SLOTS)
+_NO_NUMBERS = (None,) * len(_NUMBER_SLOTS)
 REDACTED = "[REDACTED]"
 CARD_MASK = "[REDACTED:card]"
 EMAIL_MASK = "[REDACTED:email]"
@@ -302,46 +303,50 @@ def _cut_id(text: str, name: str, cut: list[str]) -> str:
     return text[: MAX_ID - len(mark)] + mark
 
 
-def _total(values: Iterable[str | None]) -> int:
-    """Their length together: a bound on the longest that costs one C call (``join``)."""
-    return len("".join(filter(None, values)))
-
-
 def _bound(ev: Event, cut: list[str]) -> None:
     """IDs, names and labels within their bounds (parsers copy them from the source as they
     come: a 100 kB ``service.name`` was stored whole, and is beyond what a keyword index
-    takes). One C-level ``join`` per group first: most events have nothing to cut."""
-    if _total(_names(ev)) > MAX_NAME:
-        for slot in _NAME_SLOTS:
-            value = getattr(ev, slot)
-            if value is not None and len(value) > MAX_NAME:
-                setattr(ev, slot, _cut(value, MAX_NAME, slot.replace("_", "."), cut))
-    if _total(_id_values(ev)) > MAX_ID:
-        for slot in _ID_SLOTS:
-            value = getattr(ev, slot)
-            if value is not None and len(value) > MAX_ID:
-                setattr(ev, slot, _cut_id(value, slot.replace("_", "."), cut))
-    if _total(ev.ids) > MAX_ID:
-        ev.ids = [_cut_id(i, "midwatch.ids", cut) if len(i) > MAX_ID else i for i in ev.ids]
+    takes). This runs for every event, so the common case is two C-level ``join``s: all
+    names and IDs together within the smaller bound means each is, and so for labels."""
+    if len("".join(filter(None, _bounded(ev)))) + len("".join(ev.ids)) > _SHORT:
+        _bound_fields(ev, cut)
     labels = ev.labels
-    if _total(labels) > MAX_LABEL_KEY or _total(labels.values()) > MAX_LABEL_VALUE:
+    if (len("".join(labels)) + len("".join(labels.values())) > MAX_LABEL_KEY
+            and (max(map(len, labels)) > MAX_LABEL_KEY
+                 or max(map(len, labels.values())) > MAX_LABEL_VALUE)):
         ev.labels = {(_cut(k, MAX_LABEL_KEY, "labels", cut) if len(k) > MAX_LABEL_KEY else k):
                      (_cut(v, MAX_LABEL_VALUE, "labels", cut) if len(v) > MAX_LABEL_VALUE else v)
                      for k, v in labels.items()}
-    for slot in _NUMBER_SLOTS:
-        value = getattr(ev, slot)
-        if value is not None and not -_LONG <= value < _LONG:  # beyond a 64-bit field
-            setattr(ev, slot, None)
-            cut.append(slot)
+    if _numbers(ev) != _NO_NUMBERS:
+        for slot in _NUMBER_SLOTS:
+            value = getattr(ev, slot)
+            if value is not None and not -_LONG <= value < _LONG:  # beyond a 64-bit field
+                setattr(ev, slot, None)
+                cut.append(slot)
     if cut:
         ev.labels[TRUNCATED_LABEL] = ",".join(dict.fromkeys(cut))
+
+
+def _bound_fields(ev: Event, cut: list[str]) -> None:
+    for slot in _NAME_SLOTS:
+        value = getattr(ev, slot)
+        if value is not None and len(value) > MAX_NAME:
+            setattr(ev, slot, _cut(value, MAX_NAME, slot.replace("_", "."), cut))
+    for slot in _ID_SLOTS:
+        value = getattr(ev, slot)
+        if value is not None and len(value) > MAX_ID:
+            setattr(ev, slot, _cut_id(value, slot.replace("_", "."), cut))
+    if any(len(i) > MAX_ID for i in ev.ids):
+        ev.ids = [_cut_id(i, "midwatch.ids", cut) if len(i) > MAX_ID else i for i in ev.ids]
 
 
 def normalize(ev: Event, ctx: ParseContext) -> Event:
     """Make a freshly parsed event uniform (in place) and return it."""
     if not ev.ingested_ms:
         ev.ingested_ms = ctx.now_ms
-    settle_time(ev, ctx)
+    ts = ev.timestamp_ms
+    if ev.timestamp_estimated or not (type(ts) is int and ctx.time_min_ms <= ts <= ctx.time_max_ms):
+        settle_time(ev, ctx)
     if ev.level not in LEVELS:
         ev.level = normalize_level(ev.level)
     if ev.outcome == "unknown" and ev.level in ("error", "fatal"):

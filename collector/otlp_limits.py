@@ -46,6 +46,10 @@ class Limits:
 DEFAULT = Limits()
 
 
+class NotOtlp(ValueError):
+    """A protobuf body the walk can tell is no OTLP export (the receiver answers 400)."""
+
+
 class LimitExceeded(ValueError):
     """A request over one of the limits; ``limit`` is the config key that bounds it."""
 
@@ -226,7 +230,11 @@ class _Walk:
                     self.message(pos, pos + size, child, depth + 1)
                 pos += size
             else:
-                return  # groups are not OTLP: the decoder will say what is wrong
+                # Groups (proto2) are in no OTLP message, but a decoder keeps them as unknown
+                # fields and reads on: stopping the walk here let whatever followed through
+                # uncounted. Wire types 6 and 7 do not exist.
+                raise NotOtlp(f"wire type {wire} (field {tag >> 3}): no OTLP message has "
+                              f"groups")
 
 
 def check_protobuf(path: str, body: bytes, limits: Limits) -> None:

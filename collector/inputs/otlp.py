@@ -46,6 +46,7 @@ from collector.otlp_limits import (
     JsonValues,
     LimitExceeded,
     Limits,
+    NotOtlp,
     check_json,
     check_json_bytes,
     check_protobuf,
@@ -107,10 +108,10 @@ def decode(path: str, content_type: str, body: bytes, limits: Limits = DEFAULT) 
     ``LimitExceeded`` when its shape is over ``limits`` (checked before it is built)."""
     request_type, _ = _SIGNALS[path]
     if content_type == PROTOBUF:
-        check_protobuf(path, body, limits)
         try:
+            check_protobuf(path, body, limits)
             return MessageToDict(request_type.FromString(body))
-        except DecodeError as exc:
+        except (DecodeError, NotOtlp) as exc:
             raise HttpError(400, f"not a valid {request_type.__name__}: {exc}") from None
     check_json_bytes(body, limits)
     try:

@@ -13,6 +13,7 @@ import io
 import orjson
 import pytest
 import test_otlp_receiver
+from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from test_otlp_receiver import SPAN_ID, TRACE_ID, export_json, post, start
 
@@ -105,6 +106,17 @@ def test_deeply_nested_values_are_413_not_500(receiver, writer, levels):
     body = span_with(deep_attributes(levels))
     assert orjson.loads(body), "deep, but within what the JSON parser takes"
     refused(receiver, writer, body, JSON, "max_depth")
+
+
+def test_a_group_cannot_hide_what_follows_it(receiver, writer):
+    """A decoder keeps an unknown group and reads on; the walk once stopped at it, so the
+    spans after it went uncounted. No OTLP message has groups: 400."""
+    spans = b"\x7b\x7c" + b"\x12\x00" * 20_000  # group field 15 (start, end), then spans
+    body = _ld(1, _ld(2, spans))
+    status, ctype, answer = post(receiver, "/v1/traces", body, PROTOBUF)
+    assert status == 400 and ctype == PROTOBUF
+    assert "groups" in Status.FromString(answer).message
+    assert writer.events == []
 
 
 def test_deeply_nested_protobuf_is_refused_before_decoding():

@@ -86,6 +86,9 @@ class CollectorSettings:
     # Writes of one batch that the store answered but refused (not an outage) before its
     # failing events are tried one by one and the ones still refused are dead-lettered.
     max_attempts: int = 3
+    # Years a source time may fall in (inclusive); outside, it is kept as text and the event
+    # takes its ingest time, flagged (collector.timeparse.settle_time).
+    time_range: tuple[int, int] = (1970, 2200)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,12 @@ class OtlpInput:
     # How long a request waits for the store to acknowledge its events before 503.
     ack_timeout_ms: int = 10_000
     request_timeout_ms: int = 10_000
+    # Work per request (collector.otlp_limits): over one, 413 naming it, nothing stored.
+    max_records: int = 10_000
+    max_attributes: int = 256
+    max_depth: int = 64
+    max_string_bytes: int = 1024 * 1024
+    max_values: int = 1_000_000
     type: str = "otlp"
 
 
@@ -293,7 +302,7 @@ def config_from_doc(doc: Doc) -> Config:
 
 
 _COLLECTOR_KEYS = ("default_timezone", "redaction", "batch", "queue_chunks", "checkpoint_dir",
-                   "state_dir", "spool", "max_attempts")
+                   "state_dir", "spool", "max_attempts", "time_range")
 
 
 def _collector(s: Section) -> CollectorSettings:
@@ -306,6 +315,13 @@ def _collector(s: Section) -> CollectorSettings:
     red = s.sub("redaction", ("cards", "emails", "fields", "key"))
     batch = s.sub("batch", ("max_events", "max_bytes", "flush_interval", "linger"))
     spool = s.sub("spool", ("dir", "max_bytes"))
+    years = s.sub("time_range", ("min_year", "max_year"))
+    time_range = (years.number("min_year", 1970, minimum=1),
+                  years.number("max_year", 2200, minimum=1))
+    if not time_range[0] <= time_range[1] <= 9999:
+        raise years.error("max_year", f"expected a year from min_year ({time_range[0]}) to "
+                                      f"9999, got {time_range[1]}",
+                          "dates past 9999 cannot be stored; the default is 2200")
     return CollectorSettings(
         default_timezone=tz,
         redaction=Redaction(cards=red.flag("cards", True), emails=red.flag("emails", True),
@@ -320,6 +336,7 @@ def _collector(s: Section) -> CollectorSettings:
         spool=Spool(dir=spool.text("dir", "./var/spool"),
                     max_bytes=spool.size_bytes("max_bytes", "1GiB", minimum=64 * 1024)),
         max_attempts=s.number("max_attempts", 3, minimum=1),
+        time_range=time_range,
     )
 
 
@@ -330,7 +347,8 @@ _INPUT_KEYS = {
     "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
               "max_poll_records", "group_instance_id", "session_timeout"),
     "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
-             "max_decompressed_bytes", "ack_timeout", "request_timeout"),
+             "max_decompressed_bytes", "ack_timeout", "request_timeout", "max_records",
+             "max_attributes", "max_depth", "max_string_bytes", "max_values"),
     "stdin": ("type", "name", "format", "mapping", "encoding"),
 }
 
@@ -434,6 +452,11 @@ def _otlp_input(s: Section, name: str) -> OtlpInput:
         max_decompressed_bytes=s.size_bytes("max_decompressed_bytes", "32MiB"),
         ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
         request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
+        max_records=s.number("max_records", 10_000, minimum=1),
+        max_attributes=s.number("max_attributes", 256, minimum=1),
+        max_depth=min(s.number("max_depth", 64, minimum=8), 200),
+        max_string_bytes=s.size_bytes("max_string_bytes", "1MiB", minimum=1024),
+        max_values=s.number("max_values", 1_000_000, minimum=100),
     )
 
 

@@ -114,9 +114,20 @@ def event_id(source: str, position: str, index: int = 0) -> str:
     return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
+# The first and last millisecond a date can show (0001-01-01 .. 9999-12-31T23:59:59.999).
+MIN_ISO_MS = -62_135_596_800_000
+MAX_ISO_MS = 253_402_300_799_999
+
+
 def ms_to_iso(ms: int) -> str:
-    """Epoch ms -> ISO-8601 UTC with millisecond precision, the format every store writes."""
-    seconds, millis = divmod(ms, 1000)
+    """Epoch ms -> ISO-8601 UTC with millisecond precision, the format every store writes.
+
+    Total: a value no date can show is clamped to the first or last one instead of raising.
+    Source times are checked where they are read (``collector.timeparse.settle_time``), so
+    this is the guard of last resort for a document that must still be written."""
+    if not MIN_ISO_MS <= ms <= MAX_ISO_MS:
+        ms = MIN_ISO_MS if ms < MIN_ISO_MS else MAX_ISO_MS
+    seconds, millis = divmod(int(ms), 1000)
     return f"{_second_iso(seconds)}{millis:03d}Z"
 
 
@@ -125,7 +136,7 @@ def _second_iso(seconds: int) -> str:
     """``YYYY-MM-DDTHH:MM:SS.`` of one epoch second. Cached: every event is written with two
     timestamps, events of one batch share few seconds, and strftime was the largest single
     cost of turning an event into its document."""
-    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+    return f"{datetime.fromtimestamp(seconds, tz=UTC).replace(tzinfo=None).isoformat()}."
 
 
 def iso_to_ms(text: str) -> int:
@@ -259,7 +270,7 @@ class DeadLetter:
     source: str
     line: int
     raw: str
-    stage: str = "parse"  # parse | store
+    stage: str = "parse"  # parse | correlate | store
     field: str | None = None
     ingested_ms: int = 0
     # ``raw`` is only the head of what was read (a line cut at the input's max_line_bytes).

@@ -7,6 +7,11 @@ emails never reach a store, a page or a terminal.
 
 Decisions worth knowing:
 
+- Field bounds (``MAX_*`` below): a longer value keeps its head and ends in ``…[truncated]``
+  (IDs: ``…[truncated <digest>]``), a number beyond a 64-bit field is dropped, and
+  ``labels.midwatch_truncated`` names what was cut.
+  IDs are taken from the full text by the parsers, before any of this.
+
 - ``midwatch.message_id`` keeps the typed form (``correlation:6f1c``), like ``midwatch.ids``,
   so the key says which namespace it lives in.
 - The signature is a 16-hex-digit hash of platform, error type and the masked message
@@ -30,12 +35,31 @@ import hashlib
 import hmac
 import re
 from functools import lru_cache, partial
+from operator import attrgetter
 
 from collector.event import LEVELS, Event
 from collector.parsers.base import PROCESS_KEY, ParseContext
+from collector.parsers.fields import MAX_LABEL_VALUE
+from collector.timeparse import settle_time
 
 MAX_MESSAGE = 32 * 1024
 MAX_STACK = 64 * 1024
+# Field bounds (characters): a value beyond its bound keeps its head and ends in TRUNCATED,
+# and ``labels.midwatch_truncated`` names the fields cut. IDs also keep a digest of the whole
+# value, so two long IDs sharing a head still tell apart (they join traces).
+MAX_ID = 256
+MAX_NAME = 256
+MAX_LABEL_KEY = 128
+TRUNCATED = "…[truncated]"
+TRUNCATED_LABEL = "midwatch_truncated"
+_NAME_SLOTS = ("service", "host", "flow", "stage", "partner", "error_type", "error_code")
+_ID_SLOTS = ("trace_id", "span_id", "message_id")
+_NUMBER_SLOTS = ("duration_ns", "payload_bytes", "probe_value")
+_LONG = 2**63
+_SHORT = min(MAX_NAME, MAX_ID)
+_bounded = attrgetter(*_NAME_SLOTS, *_ID_SLOTS)
+_numbers = attrgetter(*_NUMBER_SLOTS)
+_NO_NUMBERS = (None,) * len(_NUMBER_SLOTS)
 REDACTED = "[REDACTED]"
 TOKEN_HEX = 24  # see the module docstring for why 96 bits
 
@@ -297,25 +321,82 @@ def _dedupe(ids: list[str]) -> list[str]:
     return list(dict.fromkeys(i for i in ids if i and not i.endswith(":")))
 
 
+def _cut(text: str, limit: int, name: str, cut: list[str]) -> str:
+    cut.append(name)
+    return text[: limit - len(TRUNCATED)] + TRUNCATED
+
+
+def _cut_id(text: str, name: str, cut: list[str]) -> str:
+    if name not in cut:
+        cut.append(name)
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).hexdigest()
+    mark = f"…[truncated {digest}]"
+    return text[: MAX_ID - len(mark)] + mark
+
+
+def _bound(ev: Event, cut: list[str]) -> None:
+    """IDs, names and labels within their bounds (parsers copy them from the source as they
+    come: a 100 kB ``service.name`` was stored whole, and is beyond what a keyword index
+    takes). This runs for every event, so the common case is two C-level ``join``s: all
+    names and IDs together within the smaller bound means each is, and so for labels."""
+    if len("".join(filter(None, _bounded(ev)))) + len("".join(ev.ids)) > _SHORT:
+        _bound_fields(ev, cut)
+    labels = ev.labels
+    if (len("".join(labels)) + len("".join(labels.values())) > MAX_LABEL_KEY
+            and (max(map(len, labels)) > MAX_LABEL_KEY
+                 or max(map(len, labels.values())) > MAX_LABEL_VALUE)):
+        ev.labels = {(_cut(k, MAX_LABEL_KEY, "labels", cut) if len(k) > MAX_LABEL_KEY else k):
+                     (_cut(v, MAX_LABEL_VALUE, "labels", cut) if len(v) > MAX_LABEL_VALUE else v)
+                     for k, v in labels.items()}
+    if _numbers(ev) != _NO_NUMBERS:
+        for slot in _NUMBER_SLOTS:
+            value = getattr(ev, slot)
+            if value is not None and not -_LONG <= value < _LONG:  # beyond a 64-bit field
+                setattr(ev, slot, None)
+                cut.append(slot)
+    if cut:
+        ev.labels[TRUNCATED_LABEL] = ",".join(dict.fromkeys(cut))
+
+
+def _bound_fields(ev: Event, cut: list[str]) -> None:
+    for slot in _NAME_SLOTS:
+        value = getattr(ev, slot)
+        if value is not None and len(value) > MAX_NAME:
+            setattr(ev, slot, _cut(value, MAX_NAME, slot.replace("_", "."), cut))
+    for slot in _ID_SLOTS:
+        value = getattr(ev, slot)
+        if value is not None and len(value) > MAX_ID:
+            setattr(ev, slot, _cut_id(value, slot.replace("_", "."), cut))
+    if any(len(i) > MAX_ID for i in ev.ids):
+        ev.ids = [_cut_id(i, "midwatch.ids", cut) if len(i) > MAX_ID else i for i in ev.ids]
+
+
 def normalize(ev: Event, ctx: ParseContext) -> Event:
     """Make a freshly parsed event uniform (in place) and return it."""
+    if not ev.ingested_ms:
+        ev.ingested_ms = ctx.now_ms
+    ts = ev.timestamp_ms
+    if ev.timestamp_estimated or not (type(ts) is int and ctx.time_min_ms <= ts <= ctx.time_max_ms):
+        settle_time(ev, ctx)
     if ev.level not in LEVELS:
         ev.level = normalize_level(ev.level)
     if ev.outcome == "unknown" and ev.level in ("error", "fatal"):
         ev.outcome = "failure"
     if ev.action is None and ev.outcome == "failure":
         ev.action = "failed"
+    cut: list[str] = []
     if len(ev.message) > MAX_MESSAGE:
-        ev.message = ev.message[:MAX_MESSAGE]
+        ev.message = _cut(ev.message, MAX_MESSAGE, "message", cut)
     if ev.error_stack_trace and len(ev.error_stack_trace) > MAX_STACK:
-        ev.error_stack_trace = ev.error_stack_trace[:MAX_STACK]
+        ev.error_stack_trace = _cut(ev.error_stack_trace, MAX_STACK, "error.stack_trace", cut)
+    if ev.error_message and len(ev.error_message) > MAX_MESSAGE:
+        ev.error_message = _cut(ev.error_message, MAX_MESSAGE, "error.message", cut)
     if len(ev.ids) > 1:
         ev.ids = _dedupe(ev.ids)
     _redact(ev, ctx)
+    _bound(ev, cut)
     if ev.message_id is None and ev.ids:
         ev.message_id = ev.ids[0]
-    if not ev.ingested_ms:
-        ev.ingested_ms = ctx.now_ms
     if _is_failure(ev) or ev.error_type or ev.error_code:
         if ev.error_class is None and _is_failure(ev):
             ev.error_class = classify_error(ev)

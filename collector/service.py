@@ -71,7 +71,7 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
         elif isinstance(cfg, OtlpInput):
             from collector.inputs.otlp import OtlpInput as OtlpReceiver
 
-            inputs.append(OtlpReceiver(cfg, ctx))
+            inputs.append(OtlpReceiver(cfg, ctx, config.api.tokens, settings.checkpoint_dir))
         elif isinstance(cfg, StdinInput):
             from collector.inputs.stdin import StdinInput as StdinReader
 

@@ -2,7 +2,8 @@
 
 Parsers call ``to_ms`` on whatever text their format holds; it never raises. Text without a
 zone is read in the context's default zone (the collector's ``default_timezone``), text it
-cannot read gives the ingest time with ``estimated=True`` so the event is kept and flagged.
+cannot read gives the ingest time with ``estimated=True`` so the event is kept and flagged;
+times outside the sane range (``collector.time_range``) are caught by ``settle_time``.
 
 The hot path (log4j ``2024-01-01 12:00:00,123`` and ISO-8601) avoids ``datetime`` entirely:
 civil-date arithmetic plus a small cache of zone offsets per hour, because 50k events/s leave
@@ -15,6 +16,7 @@ import re
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
+from collector.event import MAX_ISO_MS, MIN_ISO_MS, Event, ms_to_iso
 from collector.parsers.base import ParseContext
 
 _ISO = re.compile(
@@ -196,3 +198,50 @@ def to_ms(text: str | None, ctx: ParseContext) -> tuple[int, bool]:
     if value is None:
         return ctx.now_ms, True
     return value, False
+
+
+# --- the sane range ------------------------------------------------------------------------
+
+# Labels of an event whose time is not the source's: ``ingest`` (no readable, believable source
+# time; ``@timestamp`` is when midwatch read it), and the unbelievable source value as text.
+TIME_SOURCE_LABEL = "midwatch_time_source"
+TIME_RAW_LABEL = "midwatch_time_raw"
+MAX_TIME_TEXT = 64
+TRUNCATED = "…[truncated]"
+
+
+def year_start_ms(year: int) -> int:
+    """Epoch ms of 1 January of ``year``, 00:00 UTC (the bounds of ``collector.time_range``)."""
+    return days_from_civil(year, 1, 1) * 86_400_000
+
+
+def in_range(ms: object, ctx: ParseContext) -> bool:
+    """Whether ``ms`` is a whole number of milliseconds inside the context's sane range."""
+    return isinstance(ms, int) and ctx.time_min_ms <= ms <= ctx.time_max_ms
+
+
+def time_text(value: object) -> str:
+    """An unbelievable source time as bounded text: a date when it has one (year 1 to 9999),
+    else its first 64 characters, saying so; an integer too long even to print (Python
+    refuses beyond 4,300 digits) is described."""
+    if isinstance(value, int) and MIN_ISO_MS <= value <= MAX_ISO_MS:
+        return ms_to_iso(value)
+    try:
+        text = str(value)
+    except ValueError:
+        return f"an integer of {value.bit_length()} bits"  # type: ignore[union-attr]
+    return text if len(text) <= MAX_TIME_TEXT else text[:MAX_TIME_TEXT] + TRUNCATED
+
+
+def settle_time(ev: Event, ctx: ParseContext) -> None:
+    """The one check every parsed event passes (``normalize`` calls it first): a time outside
+    the sane range is kept as text (``midwatch_time_raw``) and the ingest time takes its place,
+    so no stage after parsing ever meets a time it cannot write (a span stamped past the year
+    9999 crashed the trace write and with it the process). An event on the ingest time always
+    says so (``midwatch_time_source: ingest``), whichever parser fell back."""
+    if not in_range(ev.timestamp_ms, ctx):
+        ev.labels.setdefault(TIME_RAW_LABEL, time_text(ev.timestamp_ms))
+        ev.timestamp_ms = ev.ingested_ms or ctx.now_ms
+        ev.timestamp_estimated = True
+    if ev.timestamp_estimated:
+        ev.labels[TIME_SOURCE_LABEL] = "ingest"

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from collector.config import CollectorSettings
 from collector.event import DeadLetter, Event
 from collector.parsers.base import ParseContext
+from collector.timeparse import year_start_ms
 
 
 @dataclass(slots=True)
@@ -96,6 +97,7 @@ def parse_context(settings: CollectorSettings, edi_own_ids: frozenset[str],
     return ParseContext(
         tz=ZoneInfo(settings.default_timezone), mapping=mapping, redact_fields=red.fields,
         redact_cards=red.cards, redact_emails=red.emails, now_ms=now_ms(),
-        edi_own_ids=edi_own_ids,
+        edi_own_ids=edi_own_ids, time_min_ms=year_start_ms(settings.time_range[0]),
+        time_max_ms=year_start_ms(settings.time_range[1] + 1) - 1,
         **({"redact_key": redact_key} if redact_key is not None else {}),
     )

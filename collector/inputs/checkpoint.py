@@ -39,10 +39,16 @@ class FilePosition:
         return f"{self.dev}:{self.inode}"
 
 
+def input_file(directory: str | os.PathLike, input_name: str, suffix: str) -> Path:
+    """The file of an input's own state in ``directory`` (its checkpoint, its notes of what
+    is in flight), named after the input with anything unsafe in a file name replaced."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in input_name)
+    return Path(directory) / f"{safe}{suffix}"
+
+
 class CheckpointFile:
     def __init__(self, directory: str | os.PathLike, input_name: str):
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in input_name)
-        self.path = Path(directory) / f"{safe}.json"
+        self.path = input_file(directory, input_name, ".json")
 
     def load(self) -> dict[str, FilePosition]:
         """Positions by key; a missing file means no checkpoint yet. A corrupt one is an

@@ -23,6 +23,9 @@
 - The checkpoint of a file moves only when the writer acknowledges a chunk: to the start of
   the oldest record not yet emitted (a stack trace still waiting for its next line is re-read
   whole after a restart).
+- What is being parsed is noted beside the checkpoint first (``collector.inputs.parse_guard``),
+  so a record that kills the process is read carefully after a restart, and dead-lettered
+  after a second death instead of being parsed forever.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
 from collector.inputs.lines import LineReader
+from collector.inputs.parse_guard import ParseGuard
 from collector.inputs.parse_worker import ParseWorker, RemoteReader
 from collector.inputs.rotation import Fingerprint, find_moved
 from collector.metrics import Registry
@@ -130,6 +134,7 @@ class FileInput:
         self.cfg = cfg
         self.ctx = ctx
         self.checkpoints = CheckpointFile(checkpoint_dir, cfg.name)
+        self.guard = ParseGuard(checkpoint_dir, cfg.name, ctx)  # no crash loops
         self._saved = self.checkpoints.load()
         self._acked: dict[str, FilePosition] = dict(self._saved)
         self._ack_lock = threading.Lock()
@@ -195,6 +200,7 @@ class FileInput:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
+        self.guard.close()
 
     # ---------------------------------------------------------------- acknowledgements
 
@@ -379,7 +385,10 @@ class FileInput:
         if data:
             tail.last_data = time.monotonic()
             tail.fp.update(tail.fh.fileno(), data, tail.fp.consumed + len(data))
-            items, records = tail.reader.feed(data, now)
+            items, records, tail.reader = self.guard.feed(
+                tail.key, tail.start.source, tail.fh.fileno(), tail.reader, data,
+                tail.fh.tell() - len(data), now, lambda offset, line: self._reader(
+                    replace(tail.start, offset=offset, line=line, generation=tail.generation)))
             return self._chunk(tail, items, records, len(data))
         if tail.original is not None:
             return self._copy_read(tail, now)
@@ -388,7 +397,8 @@ class FileInput:
         # it reopens its log, so it is not closed at its first end.
         if time.monotonic() - tail.last_data < self.cfg.multiline_timeout_ms / 1000:
             return None
-        items = tail.reader.flush(now)
+        items = self.guard.flush(tail.key, tail.start.source, tail.reader, tail.fh.tell(), now,
+                                 tail.reader.flush)
         if tail.draining:
             return self._finish(tail, items)
         if not items:

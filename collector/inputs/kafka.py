@@ -8,6 +8,9 @@
 - Backpressure: when the writer's queue is full the consumer pauses its partitions and keeps
   polling (heartbeats, rebalances, commits) until there is room, then resumes them; it never
   blocks for long enough to be thrown out of the group.
+- The records of a poll are noted beside the checkpoints while they are parsed
+  (``collector.suspects``): one that kills the process is parsed alone after the restart,
+  and dead-lettered after a second death, instead of a crash loop from the last commit.
 - Each record becomes a ``Record`` with the value as text, the key and the headers decoded
   (UTF-8, invalid bytes replaced), so parsers see the correlation IDs that ride in headers.
 - Static membership (KIP-345, ``group.instance.id``): a ``midwatch run`` restarted after a
@@ -40,11 +43,14 @@ import time
 
 from collector.config import Kafka as KafkaSettings
 from collector.config import KafkaInput as KafkaInputConfig
-from collector.event import Record
+from collector.event import DeadLetter, Record
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.inputs.checkpoint import input_file
 from collector.metrics import Registry
+from collector.normalize import redact_text
 from collector.parse import Output, ParseStats, parse_record
 from collector.parsers.base import ParseContext
+from collector.suspects import ALONE, CROWD, SuspectNote
 
 log = logging.getLogger("midwatch.inputs.kafka")
 
@@ -95,17 +101,21 @@ def to_record(msg, ingested_ms: int) -> Record:
 
 class KafkaInput:
     def __init__(self, cfg: KafkaInputConfig, settings: KafkaSettings, ctx: ParseContext,
-                 metrics: Registry, scope: str = "."):
+                 metrics: Registry, state_dir: str | None = None):
         from kafka import KafkaConsumer
 
         self.name = cfg.name
+        # Records being parsed, noted beside the checkpoints: a record that kills the process
+        # is not read again forever from the last commit (collector.suspects).
+        self.note = (SuspectNote(input_file(state_dir, cfg.name, ".records.json"),
+                                 2 * cfg.max_poll_records) if state_dir is not None else None)
         self.cfg = cfg
         self.ctx = ctx
         self.stats = ParseStats()
         self.consumer = KafkaConsumer(
             *cfg.topics, group_id=cfg.group_id, enable_auto_commit=False,
             auto_offset_reset=cfg.start_at, max_poll_records=cfg.max_poll_records,
-            allow_auto_create_topics=False, group_instance_id=instance_id(cfg, scope),
+            allow_auto_create_topics=False, group_instance_id=instance_id(cfg, state_dir or "."),
             session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=min(3000, cfg.session_timeout_ms // 3),
             **settings.client_options(),
@@ -171,14 +181,60 @@ class KafkaInput:
         items: Output = []
         ends = {}
         records = nbytes = 0
-        for tp, msgs in batches.items():
-            for msg in msgs:
-                items.extend(parse_record(to_record(msg, self.ctx.now_ms), self.cfg.format,
-                                          self.ctx, self.stats))
-                nbytes += len(msg.value or b"")
-            records += len(msgs)
-            ends[tp] = msgs[-1].offset + 1
+        msgs = []
+        for tp, polled in batches.items():
+            msgs.extend(polled)
+            nbytes += sum(len(msg.value or b"") for msg in polled)
+            records += len(polled)
+            ends[tp] = polled[-1].offset + 1
+        if self.note is None:
+            items = self._parse(msgs)
+        else:
+            items = self._parse_noted(msgs, self.note)
         return Chunk(self.name, items, records, nbytes, ack=lambda: self._ack(ends))
+
+    def _parse(self, msgs: list) -> Output:
+        items: Output = []
+        for msg in msgs:
+            items.extend(parse_record(to_record(msg, self.ctx.now_ms), self.cfg.format,
+                                      self.ctx, self.stats))
+        return items
+
+    def _parse_noted(self, msgs: list, note: SuspectNote) -> Output:
+        """``_parse`` with the records noted first (see ``collector.suspects``): records in
+        flight when the last run died are parsed one at a time, and one that was alone in
+        flight then is dead-lettered (``crashed_process``) instead of parsed again."""
+        items: Output = []
+        crowd = []
+        for msg in msgs:
+            key = f"{msg.topic}/{msg.partition}:{msg.offset}"
+            state = note.state(key) if note.suspects else None
+            if state == ALONE:
+                note.forget(key)
+                items.append(self._crashed(msg))
+            elif state == CROWD:
+                note.enter([key], ALONE)
+                items.extend(self._parse([msg]))
+                note.leave([key])
+            else:
+                crowd.append(msg)
+        keys = [f"{m.topic}/{m.partition}:{m.offset}" for m in crowd]
+        note.enter(keys, CROWD)
+        items.extend(self._parse(crowd))
+        note.leave(keys)
+        return items
+
+    def _crashed(self, msg) -> DeadLetter:
+        log.error("dead-lettering a record that stopped the collector twice",
+                  extra={"input": self.name, "topic": msg.topic, "partition": msg.partition,
+                         "offset": msg.offset})
+        raw = redact_text(_text(msg.value)[: DeadLetter.MAX_RAW], self.ctx.redact_cards,
+                          self.ctx.redact_emails)
+        return DeadLetter(
+            reason=f"crashed_process: record {msg.partition}:{msg.offset} stopped the "
+                   f"collector twice while it was parsed; set aside so the partition goes on",
+            source=f"{msg.topic}:{msg.partition}:{msg.offset}", line=0, raw=raw,
+            ingested_ms=self.ctx.now_ms)
 
     def _update_lag(self) -> None:
         """Per-partition and total lag, and the assignment size (which moves on rebalance)."""
@@ -234,3 +290,5 @@ class KafkaInput:
         member leaves its group; a static one keeps its place for a restart)."""
         self._commit_acked(CLOSE_TIMEOUT_MS)
         self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+        if self.note is not None:
+            self.note.close()

@@ -9,8 +9,11 @@ and either can be firewalled alone. Answers follow the OTLP/HTTP specification:
   Retry-After, and the exporter's retry overwrites, because span and log event IDs are
   derived from trace and span IDs, not arrival);
 - 400 with a ``google.rpc.Status`` for a body that does not decode;
-- 413 for a body (or its gzip expansion) over the limits; 415 for other content types or
-  encodings; 404 for other paths (``/v1/metrics`` is not taken).
+- 413 for a body (or its gzip expansion) over the limits, and for a request whose shape is
+  over the per-request limits (records, attributes, depth, strings, values: see
+  ``collector.otlp_limits``), checked before it is decoded into objects, with the limit
+  named; 415 for other content types or encodings; 404 for other paths (``/v1/metrics`` is
+  not taken).
 
 Protobuf is turned into the OTLP/JSON dict shape with ``MessageToDict`` (IDs come out base64,
 which the ``otlp-json`` parser's shared ``events_from_export`` accepts beside hex).
@@ -22,6 +25,7 @@ import dataclasses
 import logging
 import threading
 import zlib
+from collections.abc import Callable
 
 import orjson
 from google.protobuf.json_format import MessageToDict, MessageToJson
@@ -30,13 +34,25 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
+from collector.config import ApiToken
 from collector.config import OtlpInput as OtlpInputConfig
 from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.inputs.request_guard import RequestGuard, crashed_request, digest
 from collector.normalize import normalize, redact_text
+from collector.otlp_limits import (
+    DEFAULT,
+    JsonValues,
+    LimitExceeded,
+    Limits,
+    NotOtlp,
+    check_json,
+    check_json_bytes,
+    check_protobuf,
+)
 from collector.parse import Output
-from collector.parsers.base import ParseContext
+from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.otlp_json import events_from_export
 
 log = logging.getLogger("midwatch.inputs.otlp")
@@ -52,45 +68,94 @@ _SIGNALS = {
 _INVALID_ARGUMENT = 3  # google.rpc.Code
 
 
-def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress at most ``limit`` bytes; a larger expansion is refused, never held."""
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise HttpError(400, f"body is not valid gzip: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise HttpError(413, f"body expands beyond the limit of {limit} bytes")
-    return out
+GUNZIP_PIECE = 1024 * 1024
 
 
-def decode(path: str, content_type: str, body: bytes) -> dict:
-    """The request as the OTLP/JSON dict shape; HttpError 400 when it does not decode."""
+def gunzip(body: bytes, limit: int, inspect: Callable[[bytes], None] | None = None) -> bytes:
+    """Decompress at most ``limit`` bytes; a larger expansion is refused, never held.
+
+    Every member of a multi-member gzip body is read (RFC 1952 allows them, and dropping
+    all but the first while answering 200 lost data silently); bytes after the last member
+    that are not gzip are a 400. The expansion comes out 1 MiB at a time and ``inspect``
+    sees each piece, so a limit on what the pieces hold stops a bomb before all of it is
+    inflated."""
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while not inflater.eof:
+            try:
+                part = inflater.decompress(rest, min(GUNZIP_PIECE, limit + 1 - size))
+            except zlib.error as exc:
+                raise HttpError(400, f"body is not valid gzip: {exc}") from None
+            size += len(part)
+            if size > limit:
+                raise HttpError(413, f"body expands beyond the limit of {limit} bytes "
+                                     f"(max_decompressed_bytes)")
+            if inspect is not None:
+                inspect(part)
+            parts.append(part)
+            rest = inflater.unconsumed_tail
+            if not part and not rest:
+                raise HttpError(400, "body is not valid gzip: it ends inside a member")
+        rest = inflater.unused_data
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def decode(path: str, content_type: str, body: bytes, limits: Limits = DEFAULT) -> dict:
+    """The request as the OTLP/JSON dict shape; HttpError 400 when it does not decode, and
+    ``LimitExceeded`` when its shape is over ``limits`` (checked before it is built)."""
     request_type, _ = _SIGNALS[path]
     if content_type == PROTOBUF:
         try:
+            check_protobuf(path, body, limits)
             return MessageToDict(request_type.FromString(body))
-        except DecodeError as exc:
+        except (DecodeError, NotOtlp) as exc:
             raise HttpError(400, f"not a valid {request_type.__name__}: {exc}") from None
+    check_json_bytes(body, limits)
     try:
         obj = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError as exc:
         raise HttpError(400, f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
         raise HttpError(400, f"expected a JSON object ({request_type.__name__})")
+    check_json(obj, limits)
     return obj
 
 
-def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
-    """Spans and log records as normalized events; a mapping crash dead-letters the request."""
+def _raw(obj: object, ctx: ParseContext) -> str:
+    """What a dead letter keeps of a request or record: its JSON, bounded, cards and emails
+    masked like events'. Anything the encoder refuses is kept as its repr."""
     try:
-        return [normalize(ev, ctx) for ev in events_from_export(obj, ctx)]
+        text = orjson.dumps(obj).decode()[: DeadLetter.MAX_RAW]
+    except (orjson.JSONEncodeError, TypeError):
+        text = repr(obj)[: DeadLetter.MAX_RAW]
+    return redact_text(text, ctx.redact_cards, ctx.redact_emails, ctx.redact_key)
+
+
+def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
+    """Spans and log records as normalized events. A record that cannot be mapped or
+    normalized is dead-lettered and the others are kept."""
+    dead: Output = []
+    try:
+        events = events_from_export(obj, ctx)
+    except ParseError as exc:
+        events = exc.events
+        dead.append(DeadLetter(reason=f"parser_crash: otlp: {exc.reason}"[:500], source=source,
+                               line=0, raw=_raw(obj, ctx), ingested_ms=ctx.now_ms))
     except Exception as exc:  # noqa: BLE001 - one bad request must not stop the receiver
-        # The raw request is stored: card numbers and emails in it are masked like events'.
-        raw = redact_text(orjson.dumps(obj).decode()[:65536], ctx.redact_cards, ctx.redact_emails,
-                          ctx.redact_key)
         return [DeadLetter(reason=f"parser_crash: otlp: {type(exc).__name__}: {exc}"[:500],
-                           source=source, line=0, raw=raw, ingested_ms=ctx.now_ms)]
+                           source=source, line=0, raw=_raw(obj, ctx), ingested_ms=ctx.now_ms)]
+    out: Output = []
+    for ev in events:
+        try:
+            out.append(normalize(ev, ctx))
+        except Exception as exc:  # noqa: BLE001 - as above, for one event
+            out.append(DeadLetter(reason=f"parser_crash: normalize: {type(exc).__name__}: "
+                                         f"{exc}"[:500], source=source, line=0,
+                                  raw=_raw(ev.message, ctx), ingested_ms=ctx.now_ms))
+    return out + dead
 
 
 def encode(message: Message, content_type: str) -> bytes:
@@ -100,10 +165,21 @@ def encode(message: Message, content_type: str) -> bytes:
 
 
 class OtlpInput:
-    def __init__(self, cfg: OtlpInputConfig, ctx: ParseContext):
+    def __init__(self, cfg: OtlpInputConfig, ctx: ParseContext,
+                 api_tokens: tuple[ApiToken, ...] = (), state_dir: str | None = None):
         self.name = cfg.name
+        # Requests in flight, noted beside the checkpoints: no crash loop on a retried
+        # request that kills the process (collector.inputs.request_guard).
+        self.guard = RequestGuard(state_dir, cfg.name) if state_dir is not None else None
         self.cfg = cfg
         self.ctx = ctx
+        self.limits = Limits(max_records=cfg.max_records, max_attributes=cfg.max_attributes,
+                             max_depth=cfg.max_depth, max_string_bytes=cfg.max_string_bytes,
+                             max_values=cfg.max_values)
+        # Where the listener asks for tokens, the API's ``ingest`` tokens are good here too:
+        # one token per exporter, whichever endpoint it is pointed at.
+        self.tokens = cfg.tokens + tuple(t for t in api_tokens if "ingest" in t.scopes
+                                         ) if cfg.tokens else ()
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
@@ -133,7 +209,10 @@ class OtlpInput:
     def accept(self, path: str, obj: dict, nbytes: int) -> bool:
         """Queue the request's events and wait for the store; False on timeout."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
-        items = map_events(obj, ctx, f"otlp:{path}")
+        return self.store(map_events(obj, ctx, f"otlp:{path}"), nbytes)
+
+    def store(self, items: Output, nbytes: int) -> bool:
+        """Queue events or dead letters and wait for the store; False on timeout."""
         if not items:
             return True
         stored = threading.Event()
@@ -155,8 +234,8 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
                                      f"and /v1/logs")
             if method != "POST":
                 raise HttpError(405, "use POST", {"Allow": "POST"})
-            if cfg.tokens:
-                authorize(self.headers.get("Authorization"), cfg.tokens, "ingest")
+            if receiver.tokens:
+                authorize(self.headers.get("Authorization"), receiver.tokens, "ingest")
             content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
             if content_type not in (PROTOBUF, JSON):
                 raise HttpError(415, f"unsupported content type {content_type or '(none)'}; "
@@ -166,14 +245,37 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
                 raise HttpError(415, f"unsupported content encoding {encoding}; send gzip or "
                                      f"none")
             body = self.read_body(cfg.max_body_bytes)
-            if encoding == "gzip":
-                body = gunzip(body, cfg.max_decompressed_bytes)
+            guard = receiver.guard
+            if guard is None:
+                self._take(path, content_type, encoding, body)
+                return
+            key = digest(body)
+            if not guard.begin(key):
+                dead = crashed_request(body, content_type, f"otlp:{path}", receiver.ctx)
+                self._stored(path, content_type, receiver.store([dead], len(body)))
+                return
             try:
-                obj = decode(path, content_type, body)
+                self._take(path, content_type, encoding, body)
+            finally:
+                guard.end(key)
+
+        def _take(self, path: str, content_type: str, encoding: str, body: bytes) -> None:
+            try:
+                if encoding == "gzip":
+                    counter = JsonValues(receiver.limits) if content_type == JSON else None
+                    body = gunzip(body, cfg.max_decompressed_bytes, counter)
+                obj = decode(path, content_type, body, receiver.limits)
             except HttpError as exc:
+                if exc.status != 400:
+                    raise
                 self._status(400, exc.message, content_type)
                 return
-            if not receiver.accept(path, obj, len(body)):
+            except LimitExceeded as exc:
+                raise HttpError(413, str(exc)) from None
+            self._stored(path, content_type, receiver.accept(path, obj, len(body)))
+
+        def _stored(self, path: str, content_type: str, stored: bool) -> None:
+            if not stored:
                 raise HttpError(503, "the store has not acknowledged in time; retry",
                                 {"Retry-After": "5"})
             _, response_type = _SIGNALS[path]

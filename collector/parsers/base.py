@@ -78,3 +78,8 @@ class ParseContext:
     # ``auto`` reads each layout in its platform's order (Spark's ``yy/MM/dd``, WebSphere's
     # en_US ``M/d/yy``); ``ymd``, ``dmy`` or ``mdy`` say it for the input.
     date_order: str = "auto"
+    # Source times outside [time_min_ms, time_max_ms] are not believed (config:
+    # collector.time_range): the event keeps them as text and takes the ingest time, flagged
+    # (``collector.timeparse.settle_time``). Defaults: 1970-01-01 to the end of 2200.
+    time_min_ms: int = 0
+    time_max_ms: int = 7_289_654_399_999

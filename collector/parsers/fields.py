@@ -52,7 +52,8 @@ def label_key(name: str) -> str:
 
 
 def set_label(ev: Event, name: str, value: object) -> None:
-    """A bounded label: at most MAX_LABELS keys and MAX_LABEL_VALUE characters each."""
+    """A bounded label: at most MAX_LABELS keys; values longer than MAX_LABEL_VALUE are cut,
+    with a marker, by ``collector.normalize`` (which every event passes next)."""
     if value is None or isinstance(value, dict | list):
         return
     text = (value if isinstance(value, str) else str(value)).strip()
@@ -61,7 +62,7 @@ def set_label(ev: Event, name: str, value: object) -> None:
     key = label_key(name)
     if key not in ev.labels and len(ev.labels) >= MAX_LABELS:
         return
-    ev.labels[key] = text[:MAX_LABEL_VALUE]
+    ev.labels[key] = text
 
 
 def business_field(ev: Event, name: str, value: object) -> None:

@@ -24,12 +24,16 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Callable, Iterator
 
 import orjson
 
+from collector import otlp_limits
 from collector.event import Event, Record, event_id
+from collector.otlp_limits import LimitExceeded, check_json
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.fields import id_kind, set_label
+from collector.timeparse import TIME_RAW_LABEL, in_range, time_text
 
 NAME = "otlp-json"
 SPAN_DATASET = "otel.span"
@@ -85,6 +89,10 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     for key in present:
         if not isinstance(obj[key], list):
             raise ParseError(f"{key} must be a list, found {type(obj[key]).__name__}", field=key)
+    try:
+        check_json(obj, otlp_limits.DEFAULT)
+    except LimitExceeded as exc:
+        raise ParseError(str(exc), field=exc.limit) from None
     # Metrics exports share the file exporter's output; they carry no message events.
     return events_from_export(obj, ctx)
 
@@ -182,12 +190,20 @@ def otel_id(value: object, size: int) -> str | None:
     return raw.hex()
 
 
-def _nanos(value: object) -> int | None:
+def _nanos(value: object, ctx: ParseContext) -> int | None:
+    """Epoch nanoseconds inside the sane range (``collector.time_range``), else None: a
+    ``timeUnixNano`` of 10^30 or 4,000 digits is read here, at the edge, not past it."""
     try:
         n = int(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return n if n > 0 else None
+    return n if n > 0 and in_range(n // 1_000_000, ctx) else None
+
+
+def _keep_unbelievable(ev: Event, raw: object, nanos: int | None) -> None:
+    """A time the source sent but that was not taken, kept as text beside the fallback."""
+    if nanos is None and raw not in (None, "", 0, "0"):
+        ev.labels[TIME_RAW_LABEL] = time_text(raw)
 
 
 def _enum(value: object, names: dict[str, int]) -> int:
@@ -200,9 +216,8 @@ def _enum(value: object, names: dict[str, int]) -> int:
 
 # --- mapping ------------------------------------------------------------------------------
 
-def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
-    """Every span and log record of an OTLP export (JSON, or protobuf turned into a dict)."""
-    events: list[Event] = []
+def _records(obj: dict) -> Iterator[tuple[Callable, dict, dict[str, object]]]:
+    """(mapper, span or log record, its resource's attributes) for every record."""
     for rs in _list(obj, "resourceSpans", "resource_spans"):
         if not isinstance(rs, dict):
             continue
@@ -210,16 +225,35 @@ def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
         for ss in _list(rs, "scopeSpans", "scope_spans") or _list(rs, "instrumentationLibrarySpans",
                                                                     "instrumentation_library_spans"):
             if isinstance(ss, dict):
-                events.extend(span_event(s, resource, ctx) for s in _list(ss, "spans", "spans")
-                              if isinstance(s, dict))
+                for span in _list(ss, "spans", "spans"):
+                    if isinstance(span, dict):
+                        yield span_event, span, resource
     for rl in _list(obj, "resourceLogs", "resource_logs"):
         if not isinstance(rl, dict):
             continue
         resource = attributes(_list(_dict(rl.get("resource")), "attributes", "attributes"))
         for sl in _list(rl, "scopeLogs", "scope_logs"):
             if isinstance(sl, dict):
-                events.extend(log_event(r, resource, ctx)
-                              for r in _list(sl, "logRecords", "log_records") if isinstance(r, dict))
+                for record in _list(sl, "logRecords", "log_records"):
+                    if isinstance(record, dict):
+                        yield log_event, record, resource
+
+
+def events_from_export(obj: dict, ctx: ParseContext) -> list[Event]:
+    """Every span and log record of an OTLP export (JSON, or protobuf turned into a dict).
+
+    A record that cannot be mapped costs itself only: the ``ParseError`` raised at the end
+    names the first failure and carries the events of all the other records."""
+    events: list[Event] = []
+    failed: list[str] = []
+    for mapper, record, resource in _records(obj):
+        try:
+            events.append(mapper(record, resource, ctx))
+        except Exception as exc:  # noqa: BLE001 - one record, not the export
+            failed.append(f"{type(exc).__name__}: {exc}")
+    if failed:
+        raise ParseError(f"{len(failed)} record(s) could not be mapped; the first: "
+                         f"{failed[0]}"[:500], events=events)
     return events
 
 
@@ -262,11 +296,13 @@ def _exception(ev: Event, attrs: dict[str, object]) -> None:
 def span_event(span: dict, resource: dict[str, object], ctx: ParseContext) -> Event:
     trace_id = otel_id(_get(span, "traceId", "trace_id"), 16)
     span_id = otel_id(_get(span, "spanId", "span_id"), 8)
-    start = _nanos(_get(span, "startTimeUnixNano", "start_time_unix_nano"))
-    end = _nanos(_get(span, "endTimeUnixNano", "end_time_unix_nano"))
+    start_raw = _get(span, "startTimeUnixNano", "start_time_unix_nano")
+    start = _nanos(start_raw, ctx)
+    end = _nanos(_get(span, "endTimeUnixNano", "end_time_unix_nano"), ctx)
     ev = Event(timestamp_ms=start // 1_000_000 if start else ctx.now_ms,
                timestamp_estimated=start is None, dataset=SPAN_DATASET, platform="otel",
                message=str(span.get("name") or ""), trace_id=trace_id, span_id=span_id)
+    _keep_unbelievable(ev, start_raw, start)
     if start and end and end >= start:
         ev.duration_ns = end - start
     _resource(ev, resource)
@@ -304,8 +340,10 @@ def _level(record: dict) -> str:
 
 
 def log_event(record: dict, resource: dict[str, object], ctx: ParseContext) -> Event:
-    time_ns = (_nanos(_get(record, "timeUnixNano", "time_unix_nano"))
-               or _nanos(_get(record, "observedTimeUnixNano", "observed_time_unix_nano")))
+    time_raw = _get(record, "timeUnixNano", "time_unix_nano")
+    source_ns = _nanos(time_raw, ctx)
+    time_ns = source_ns or _nanos(_get(record, "observedTimeUnixNano",
+                                       "observed_time_unix_nano"), ctx)
     body = any_value(record.get("body"))
     message = body if isinstance(body, str) else (
         orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode() if body is not None else "")
@@ -314,6 +352,7 @@ def log_event(record: dict, resource: dict[str, object], ctx: ParseContext) -> E
     ev = Event(timestamp_ms=time_ns // 1_000_000 if time_ns else ctx.now_ms,
                timestamp_estimated=time_ns is None, dataset=LOG_DATASET, platform="otel",
                message=message, level=_level(record), trace_id=trace_id, span_id=span_id)
+    _keep_unbelievable(ev, time_raw, source_ns)
     _resource(ev, resource)
     attrs = attributes(record.get("attributes"))
     _apply_attributes(ev, attrs)

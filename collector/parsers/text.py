@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from itertools import islice
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
@@ -310,7 +311,9 @@ def _pairs(ev: Event, message: str) -> None:
     """Typed IDs from ``name=value`` pairs whose name says what the value is."""
     if "=" not in message and ":" not in message:
         return
-    for name, value in _PAIR.findall(message, 0, 4096)[:_MAX_PAIRS]:
+    # The whole message (up to a 1 MiB line): an ID logged after a long payload still joins
+    # its trace, even where the stored message is cut (collector.normalize.MAX_MESSAGE).
+    for name, value in (m.groups() for m in islice(_PAIR.finditer(message), _MAX_PAIRS)):
         kind = id_kind(name)
         if kind:
             ev.add_id(kind, value.rstrip(".,;:"))

@@ -11,6 +11,8 @@ letters, and a dead letter is a *diagnosis* (parse_error, no_parser), never ``pa
 from __future__ import annotations
 
 import gzip
+import json
+import math
 from pathlib import Path
 
 import orjson
@@ -20,9 +22,10 @@ from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.event import DeadLetter, Event, Record
+from collector.event import DeadLetter, Event, Record, to_doc
 from collector.httpserver import HttpError
 from collector.inputs.otlp import decode, gunzip, map_events
+from collector.otlp_limits import LimitExceeded
 from collector.parse import ParseStats, parse_stream
 from collector.parsers.base import ParseContext
 
@@ -97,11 +100,15 @@ SIGNALS = {"/v1/traces": _span_request().SerializeToString(),
 
 
 def _receive(path: str, content_type: str, body: bytes) -> None:
-    """What the receiver does with a body: decode (400 allowed), then map (never raises)."""
+    """What the receiver does with a body: decode (400, or a named limit: 413, allowed),
+    then map (never raises)."""
     try:
         obj = decode(path, content_type, body)
     except HttpError as exc:
         assert exc.status == 400
+        return
+    except LimitExceeded as exc:
+        assert exc.limit.startswith("max_")
         return
     _assert_events_or_diagnosis(map_events(obj, CTX, f"otlp:{path}"))
 
@@ -157,6 +164,150 @@ def test_gzip_mutations_are_refused_or_bounded(data):
         assert exc.status in (400, 413)
     else:
         assert len(out) <= 4096
+
+
+# ------------------------------------------------------------------ OTLP values at the type limits
+
+U64, I64, I32, U32 = 2**64 - 1, 2**63 - 1, 2**31 - 1, 2**32 - 1
+# fixed64 / int64 / int32 / uint32 fields at and around their limits, and times around the
+# sane range (1970..2200) and past the year 9999.
+u64s = st.sampled_from([0, 1, U64, U64 - 1, I64, I64 + 1, 1_714_557_600_000_000_000,
+                        7_289_654_399_999_999_999, 7_289_654_400_000_000_000,
+                        253_402_300_800_000_000_000 % 2**64]) | st.integers(0, U64)
+i64s = st.sampled_from([0, -1, I64, -I64 - 1]) | st.integers(-I64 - 1, I64)
+i32s = st.sampled_from([0, -1, I32, -I32 - 1, 2, 5, 24]) | st.integers(-I32 - 1, I32)
+doubles = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
+    [0.0, -0.0, 1.7976931348623157e308, 5e-324])
+texts = st.sampled_from(["", "\x00", "\x1b]0;PWNED\x07", "é" * 3, "\U0001F600",
+                         "order.id", "service.name", "exception.message"]) | st.text(max_size=30)
+id_bytes = st.sampled_from([b"", b"\0" * 16, b"\xff" * 16, b"\0" * 8, b"\xff" * 8]) | st.binary(
+    max_size=20)
+
+
+@st.composite
+def any_values(draw, depth: int = 0):
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+
+    value = AnyValue()
+    kind = draw(st.sampled_from(["s", "b", "i", "d", "bytes", "array", "kvlist"] if depth < 3
+                                else ["s", "b", "i", "d", "bytes"]))
+    if kind == "s":
+        value.string_value = draw(texts)
+    elif kind == "b":
+        value.bool_value = draw(st.booleans())
+    elif kind == "i":
+        value.int_value = draw(i64s)
+    elif kind == "d":
+        value.double_value = draw(doubles)
+    elif kind == "bytes":
+        value.bytes_value = draw(id_bytes)
+    elif kind == "array":
+        for _ in range(draw(st.integers(0, 3))):
+            value.array_value.values.append(draw(any_values(depth + 1)))
+    else:
+        for _ in range(draw(st.integers(0, 3))):
+            kv = value.kvlist_value.values.add(key=draw(texts))
+            kv.value.CopyFrom(draw(any_values(depth + 1)))
+    return value
+
+
+def _attributes(draw, target) -> None:
+    for _ in range(draw(st.integers(0, 4))):
+        kv = target.add(key=draw(texts))
+        kv.value.CopyFrom(draw(any_values()))
+
+
+@st.composite
+def limit_requests(draw) -> tuple[str, bytes]:
+    if draw(st.booleans()):
+        request = ExportTraceServiceRequest()
+        rs = request.resource_spans.add()
+        _attributes(draw, rs.resource.attributes)
+        for _ in range(draw(st.integers(1, 3))):
+            span = rs.scope_spans.add().spans.add()
+            span.trace_id, span.span_id = draw(id_bytes), draw(id_bytes)
+            span.parent_span_id = draw(id_bytes)
+            span.name = draw(texts)
+            span.kind = draw(i32s)
+            span.start_time_unix_nano = draw(u64s)
+            span.end_time_unix_nano = draw(u64s)
+            span.dropped_attributes_count = draw(st.sampled_from([0, U32]))
+            span.flags = draw(st.sampled_from([0, U32]))
+            span.status.code = draw(i32s)
+            span.status.message = draw(texts)
+            _attributes(draw, span.attributes)
+            event = span.events.add(name="exception", time_unix_nano=draw(u64s))
+            _attributes(draw, event.attributes)
+        return "/v1/traces", request.SerializeToString()
+    request = ExportLogsServiceRequest()
+    rl = request.resource_logs.add()
+    _attributes(draw, rl.resource.attributes)
+    for _ in range(draw(st.integers(1, 3))):
+        record = rl.scope_logs.add().log_records.add()
+        record.time_unix_nano = draw(u64s)
+        record.observed_time_unix_nano = draw(u64s)
+        record.severity_number = draw(i32s)
+        record.severity_text = draw(texts)
+        record.body.CopyFrom(draw(any_values()))
+        record.trace_id, record.span_id = draw(id_bytes), draw(id_bytes)
+        record.flags = draw(st.sampled_from([0, U32]))
+        _attributes(draw, record.attributes)
+    return "/v1/logs", request.SerializeToString()
+
+
+def _storable(items: list) -> None:
+    """What a store does with an event must work: its document encodes, its times are in
+    the sane range, its duration fits a 64-bit field."""
+    for item in items:
+        if isinstance(item, Event):
+            assert CTX.time_min_ms <= item.timestamp_ms <= CTX.time_max_ms, item.timestamp_ms
+            assert item.duration_ns is None or 0 <= item.duration_ns < 2**63
+            orjson.dumps(to_doc(item))
+        else:
+            orjson.dumps(item.to_doc())
+
+
+@FUZZ
+@given(limit_requests(), st.sampled_from(["application/x-protobuf", "application/json"]))
+def test_otlp_values_at_the_type_limits(request, content_type):
+    """Every numeric field at its type's limits, times beyond the year 9999, IDs of every
+    wrong length, NaN and infinities, control characters: decoded in both encodings, mapped
+    into events the store can write, or refused with 400, never a crash."""
+    path, body = request
+    if content_type == "application/json":
+        from google.protobuf.json_format import MessageToJson
+
+        message_type = ExportTraceServiceRequest if path == "/v1/traces" else ExportLogsServiceRequest
+        body = MessageToJson(message_type.FromString(body), indent=None).encode()
+    try:
+        obj = decode(path, content_type, body)
+    except HttpError as exc:
+        assert exc.status == 400
+        return
+    items = map_events(obj, CTX, f"otlp:{path}")
+    _assert_events_or_diagnosis(items)
+    _storable(items)
+
+
+@FUZZ
+@given(st.sampled_from(["startTimeUnixNano", "endTimeUnixNano"]),
+       st.sampled_from(["1" + "0" * 30, "9" * 4000, "9" * 4400, "-1", "1e30", "0x10", " 12",
+                        "18446744073709551616", "NaN", "Infinity"]) | st.integers(-2**70, 2**70)
+       | st.floats())
+def test_otlp_json_times_beyond_any_type(field, value):
+    """OTLP JSON carries 64-bit integers as strings, so anything can arrive there."""
+    span = {"traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+            "name": "s", field: value}
+    # The standard encoder: it writes integers of any size (and NaN, which is not JSON).
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}).encode()
+    try:
+        obj = decode("/v1/traces", "application/json", body)
+    except HttpError as exc:
+        assert exc.status == 400 and isinstance(value, float) and not math.isfinite(value)
+        return
+    items = map_events(obj, CTX, "otlp:/v1/traces")
+    assert [type(i) for i in items] == [Event]
+    _storable(items)
 
 
 # ------------------------------------------------------------------ EDI

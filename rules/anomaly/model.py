@@ -34,6 +34,7 @@ DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 SLOT_MS = (600_000, HOUR_MS)  # slot width bounds: 1008 to 168 slots a week
 PROFILES = ("flat", "daily", "weekly")
+MAX_QUIET = 288  # rows of quiet period: a day of 5-minute buckets; bounds the rule's context
 MAX_FOLDS = 4  # whole weeks held out in turn when choosing the profile (days: all of them)
 
 
@@ -46,7 +47,7 @@ class Settings:
     min_slot: int = 3  # observations a weekly / hourly slot needs before it is trusted
     max_history: int = 10_000  # buckets per series kept for training (bounded memory)
     window: int = 6  # rows averaged for slow, sustained changes (0: off)
-    quiet_ms: int = 8 * HOUR_MS  # a page silences lower scores for this long (0: never)
+    quiet_ms: int = DAY_MS  # a page silences lower scores this long (at most MAX_QUIET rows)
     cold_factor: float = 0.5  # a series in cold start pages only on this much rarer values
     half_rarity: float = 1.25  # score = rarity / (rarity + half_rarity); 0.8 is rarity 5
     holidays: frozenset[int] = frozenset()  # epoch days (UTC) treated per holiday_mode
@@ -105,7 +106,7 @@ def rarity_of_score(score: float, s: Settings) -> float:
 
 
 def quiet_rows(s: Settings, step: int) -> int:
-    return -(-s.quiet_ms // max(step, 1))
+    return min(-(-s.quiet_ms // max(step, 1)), MAX_QUIET)
 
 
 def context_rows(s: Settings, step: int) -> int:

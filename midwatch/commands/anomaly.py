@@ -2,7 +2,10 @@
 
 ``evaluate`` prints precision and recall over windows, then a Numenta-Anomaly-Benchmark-style
 score; its last line is ``score: <number>`` for scripts. ``score`` streams: each row is scored
-with only the rows before it, by the same model code the ``anomaly`` rule runs.
+with only the rows before it, by the same model code the ``anomaly`` rule runs, and its
+``score`` column is what the rule acts on (a row at or above the threshold is a page: the
+rule starts firing there, or pages again because it got worse). ``evaluate`` scores exactly
+that column, so a long anomaly earns one early detection, not hundreds of false ones.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from rules.anomaly.corpus import CorpusError, read_corpus, read_csv
 from rules.anomaly.model import Settings
 from rules.anomaly.nab import PROFILES, evaluate
+from rules.anomaly.plot import plot
 from rules.anomaly.stream import score_corpus, stream
 
 DEFAULTS = Settings()
@@ -37,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", required=True, type=Path, metavar="FILE.csv")
     s.add_argument("--threshold", type=float, default=0.8,
                    help="score at which a row would page; sets the expected range (default 0.8)")
+    s.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="also draw the series, the expected range and the rows that page")
     _model_flags(s)
     s.set_defaults(func=run_score)
 
@@ -96,4 +102,12 @@ def run_score(args: argparse.Namespace) -> int:
     for i, stamp in enumerate(series.stamps):
         out.write(f"{stamp},{_num(series.values[i])},{scores.score[0, i]:.4f},"
                   f"{_num(scores.expected_low[0, i])},{_num(scores.expected_high[0, i])}\n")
+    if args.plot:
+        try:
+            paged = plot(args.plot, series.name, series.times_ms, scores, args.threshold)
+        except (OSError, ValueError) as exc:
+            print(f"midwatch anomaly score: cannot write {args.plot}: {exc}", file=sys.stderr)
+            return 2
+        print(f"midwatch anomaly score: {args.plot}: {paged} rows page at {args.threshold:g}",
+              file=sys.stderr)
     return 0

@@ -11,6 +11,7 @@ that column, so a long anomaly earns one early detection, not hundreds of false 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import sys
 from pathlib import Path
@@ -54,11 +55,22 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rebaseline", type=int, default=DEFAULTS.rebaseline, metavar="ROWS",
                    help="rows of lasting change after which it becomes the expected level "
                         f"(default {DEFAULTS.rebaseline})")
+    p.add_argument("--holidays", type=_dates, default=frozenset(), metavar="DATE,...",
+                   help="days (UTC) that are treated as Sundays, e.g. 2026-12-25,2026-12-26")
+
+
+def _dates(text: str) -> frozenset[int]:
+    """``2026-12-25,2026-12-26`` -> epoch days, as the rule's ``holidays`` key."""
+    try:
+        return frozenset((dt.date.fromisoformat(d.strip()) - dt.date(1970, 1, 1)).days
+                         for d in text.split(",") if d.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected dates like 2026-12-25: {exc}") from None
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(direction=args.direction, min_history=max(args.min_history, 1),
-                    rebaseline=max(args.rebaseline, 0))
+                    rebaseline=max(args.rebaseline, 0), holidays=args.holidays)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

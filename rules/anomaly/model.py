@@ -47,6 +47,7 @@ class Settings:
     min_slot: int = 3  # observations a weekly / hourly slot needs before it is trusted
     max_history: int = 10_000  # buckets per series kept for training (bounded memory)
     window: int = 6  # rows averaged for slow, sustained changes (0: off)
+    long_window: int = 36  # a second, longer average (0: off)
     quiet_ms: int = DAY_MS  # a page silences lower scores this long (at most MAX_QUIET rows)
     cold_factor: float = 0.5  # a series in cold start pages only on this much rarer values
     half_rarity: float = 1.25  # score = rarity / (rarity + half_rarity); 0.8 is rarity 5
@@ -79,6 +80,7 @@ class Model:
     positive: np.ndarray  # (S,) values are never negative: level shifts act as factors
     tails: np.ndarray  # (S, 3) tail fit (rarity.fit) of the row's deviation, either side
     window_tails: np.ndarray  # (S, 3) tail fit of the mean deviation over ``window`` rows
+    long_tails: np.ndarray  # (S, 3) the same over ``long_window`` rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,7 @@ def context_rows(s: Settings, step: int) -> int:
     """Rows before a scored row (``step`` ms apart) that its score depends on: the
     rebaseline run, the window, the quiet period (each looks back from the previous one's
     oldest row at worst)."""
-    return s.rebaseline + s.window + quiet_rows(s, step) + 6
+    return s.rebaseline + max(s.window, s.long_window) + quiet_rows(s, step) + 6
 
 
 def step_ms(times_ms: np.ndarray) -> int:
@@ -319,7 +321,8 @@ def _empty(n_slots: int) -> dict[str, np.ndarray]:
             "n_obs": np.zeros(0, dtype=np.int64), "low": np.zeros((0, n_slots)),
             "high": np.zeros((0, n_slots)), "profile": np.zeros(0, dtype=np.int64),
             "counts": np.zeros(0, dtype=bool), "positive": np.zeros(0, dtype=bool),
-            "tails": np.ones((0, 3)), "window_tails": np.ones((0, 3))}
+            "tails": np.ones((0, 3)), "window_tails": np.ones((0, 3)),
+            "long_tails": np.ones((0, 3))}
 
 
 def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
@@ -365,12 +368,13 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     z = _deviation(*_zscores(center[:, slot], scale[:, slot], v, s, counts, positive)[:2], s)
     tails = rarity.fit(np.abs(z))
     window_tails = rarity.fit(_windowed(z, tails, s.window))
+    long_tails = rarity.fit(_windowed(z, tails, s.long_window))
     # float32 tables: a 10,000-series model with 10-minute slots is 160 MB instead of 320.
     return {"center": np.nan_to_num(center).astype(np.float32),
             "scale": scale.astype(np.float32), "n_obs": np.sum(~np.isnan(v), axis=1),
             "low": low.astype(np.float32), "high": high.astype(np.float32),
             "profile": profile, "counts": counts, "positive": positive,
-            "tails": tails, "window_tails": window_tails}
+            "tails": tails, "window_tails": window_tails, "long_tails": long_tails}
 
 
 def _zscores(c: np.ndarray, sc: np.ndarray, v: np.ndarray, s: Settings, counts: np.ndarray,
@@ -414,7 +418,7 @@ def _trailing_sum(x: np.ndarray, n: int) -> np.ndarray:
 
 
 PER_SERIES = ("center", "scale", "n_obs", "low", "high", "profile", "counts", "positive",
-              "tails", "window_tails")
+              "tails", "window_tails", "long_tails")
 
 
 def _deviation(z0: np.ndarray, z1: np.ndarray, s: Settings) -> np.ndarray:
@@ -459,6 +463,8 @@ def score(m: Model, times_ms: np.ndarray, values: np.ndarray, start: int = 0,
     z = _deviation(z0, z1, s)
     r = np.fmax(rarity.rarity(np.abs(z), m.tails),
                 rarity.rarity(_windowed(z, m.tails, s.window), m.window_tails))
+    if s.long_window:
+        r = np.fmax(r, rarity.rarity(_windowed(z, m.tails, s.long_window), m.long_tails))
     cold = m.n_obs < s.min_history
     r[cold] *= s.cold_factor
     r[:, excluded] = 0.0

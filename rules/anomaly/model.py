@@ -48,6 +48,7 @@ class Settings:
     max_history: int = 10_000  # buckets per series kept for training (bounded memory)
     window: int = 6  # rows averaged for slow, sustained changes (0: off)
     long_window: int = 36  # a second, longer average (0: off)
+    again: float = 0.01  # how much higher a score must be to page again in the quiet period
     quiet_ms: int = DAY_MS  # a page silences lower scores this long (at most MAX_QUIET rows)
     cold_factor: float = 0.5  # a series in cold start pages only on this much rarer values
     half_rarity: float = 1.25  # score = rarity / (rarity + half_rarity); 0.8 is rarity 5
@@ -470,7 +471,7 @@ def score(m: Model, times_ms: np.ndarray, values: np.ndarray, start: int = 0,
     r[:, excluded] = 0.0
     r[np.isnan(v)] = 0.0
     raw = score_of_rarity(r, s)
-    paged = score_of_rarity(pages.pages(r, quiet_rows(s, m.step_ms)), s)
+    paged = pages.pages(raw, quiet_rows(s, m.step_ms), s.again)
     need = rarity_of_score(threshold, s) / np.where(cold, s.cold_factor, 1.0)
     sc = sc[:, start:]
     band = rarity.deviation_at(need, m.tails)[:, None] * sc

@@ -114,9 +114,10 @@ def quiet_rows(s: Settings, step: int) -> int:
 
 def context_rows(s: Settings, step: int) -> int:
     """Rows before a scored row (``step`` ms apart) that its score depends on: the
-    rebaseline run, the window, the quiet period (each looks back from the previous one's
-    oldest row at worst)."""
-    return s.rebaseline + max(s.window, s.long_window) + quiet_rows(s, step) + 6
+    rebaseline run, the windows, the quiet period (each looks back from the previous one's
+    oldest row at worst; a page in the quiet period depends on the one before it, so twice:
+    pages are rare, and three in a chain are rarer still)."""
+    return s.rebaseline + 2 * max(s.window, s.long_window) + 2 * quiet_rows(s, step) + 6
 
 
 def step_ms(times_ms: np.ndarray) -> int:
@@ -471,7 +472,7 @@ def score(m: Model, times_ms: np.ndarray, values: np.ndarray, start: int = 0,
     r[:, excluded] = 0.0
     r[np.isnan(v)] = 0.0
     raw = score_of_rarity(r, s)
-    paged = pages.pages(raw, quiet_rows(s, m.step_ms), s.again)
+    paged = pages.pages(raw, quiet_rows(s, m.step_ms), s.again, s.long_window)
     need = rarity_of_score(threshold, s) / np.where(cold, s.cold_factor, 1.0)
     sc = sc[:, start:]
     band = rarity.deviation_at(need, m.tails)[:, None] * sc

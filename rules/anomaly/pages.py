@@ -43,13 +43,29 @@ def _shift(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def pages(raw: np.ndarray, quiet: int, step: float = 0.0) -> np.ndarray:
-    """Scores (S, T) where only rows at least ``step`` above everything in the ``quiet`` rows
-    before keep theirs: a page when one of them crosses the threshold."""
+def pages(raw: np.ndarray, quiet: int, step: float = 0.0, episode: int = 1) -> np.ndarray:
+    """Scores (S, T) that page: a row keeps its score when it is at least ``step`` above
+    the last page of the ``quiet`` rows before it and above every row of the ``episode``
+    rows before it (the anomaly it may belong to); other rows score 0.
+
+    Only pages silence later rows for the whole quiet period (a row that did not page
+    silences only the ``episode`` rows after it), so a second anomaly a few hours after a
+    false alarm still pages. Pages within a quiet period only ever rise, so the last one
+    is their highest and one pass suffices."""
     if quiet <= 0:
         return raw
-    before = trailing_max(raw, quiet)
-    return np.where((raw > before) & ((raw >= before + step) | (before == 0)), raw, 0.0)
+    recent = trailing_max(raw, episode)
+    out = np.zeros(raw.shape)
+    last = np.zeros(raw.shape[0])
+    since = np.full(raw.shape[0], quiet + 1)
+    for t in range(raw.shape[1]):
+        since += 1
+        before = np.maximum(np.where(since <= quiet, last, 0.0), recent[:, t])
+        page = (raw[:, t] > before) & ((raw[:, t] >= before + step) | (before == 0))
+        out[:, t] = np.where(page, raw[:, t], 0.0)
+        last = np.where(page, raw[:, t], last)
+        since = np.where(page, 0, since)
+    return out
 
 
 def firing(page: np.ndarray, raw: np.ndarray, threshold: float) -> np.ndarray:

@@ -70,3 +70,14 @@ def test_trailing_max_looks_back_exactly_n_columns():
         want = np.array([[x[s, max(0, t - n):t].max(initial=0.0) for t in range(200)]
                          for s in range(3)])
         np.testing.assert_array_equal(pages.trailing_max(x, n), want)
+
+
+def test_only_pages_silence_the_quiet_period_other_rows_only_their_episode():
+    # Row 1 is high but does not page (row 0 paged higher just before); once the episode
+    # (2 rows) is over, row 5 is compared with the last page (0.95), not with row 1.
+    raw = np.array([[0.95, 0.94, 0.1, 0.1, 0.1, 0.97, 0.1, 0.1, 0.1, 0.96]])
+    paged = pages.pages(raw, quiet=20, step=0.01, episode=2)
+    assert list(np.nonzero(paged[0])[0]) == [0, 5]  # row 9: below the last page (0.97)
+    # A later, lower row does not page while the last page is within the quiet period.
+    raw = np.array([[0.1, 0.2, 0.1, 0.1, 0.1, 0.15]])
+    assert list(np.nonzero(pages.pages(raw, quiet=20, step=0.0, episode=2)[0])[0]) == [0, 1]

@@ -114,10 +114,11 @@ def quiet_rows(s: Settings, step: int) -> int:
 
 def context_rows(s: Settings, step: int) -> int:
     """Rows before a scored row (``step`` ms apart) that its score depends on: the
-    rebaseline run, the windows, the quiet period (each looks back from the previous one's
-    oldest row at worst; a page in the quiet period depends on the one before it, so twice:
-    pages are rare, and three in a chain are rarer still)."""
-    return s.rebaseline + 2 * max(s.window, s.long_window) + 2 * quiet_rows(s, step) + 6
+    rebaseline run, the windows (twice: the episode a page is compared with is a window
+    long), the quiet period. A page in the quiet period depends on pages before it, which
+    may lie further back; pages are rare, so this is left out: it would multiply the
+    buckets every evaluation reads."""
+    return s.rebaseline + 2 * max(s.window, s.long_window) + quiet_rows(s, step) + 6
 
 
 def step_ms(times_ms: np.ndarray) -> int:

@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--direction", default="both", choices=("drop", "spike", "both"))
     p.add_argument("--min-history", type=int, default=DEFAULTS.min_history, metavar="ROWS",
-                   help=f"rows before scoring starts (default {DEFAULTS.min_history})")
+                   help="rows of history before a series leaves cold start, in which only "
+                        f"gross deviations score high (default {DEFAULTS.min_history})")
     p.add_argument("--rebaseline", type=int, default=DEFAULTS.rebaseline, metavar="ROWS",
                    help="rows of lasting change after which it becomes the expected level "
                         f"(default {DEFAULTS.rebaseline})")

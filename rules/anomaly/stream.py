@@ -29,7 +29,8 @@ def retrain_points(n: int, min_history: int, day_rows: int) -> list[int]:
 
 def stream(times_ms: np.ndarray, values: np.ndarray, settings: Settings,
            threshold: float = 0.8) -> tuple[Scores, list[Model]]:
-    """Scores for every row of one series (cold start rows score 0, expected range NaN)."""
+    """Scores for every row of one series (0 and no expected range before ``COLD_ROWS``,
+    the least a first model is learned from)."""
     t = np.asarray(times_ms, dtype=np.int64)
     v = np.asarray(values, dtype=float)
     n = len(t)

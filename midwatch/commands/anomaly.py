@@ -2,12 +2,16 @@
 
 ``evaluate`` prints precision and recall over windows, then a Numenta-Anomaly-Benchmark-style
 score; its last line is ``score: <number>`` for scripts. ``score`` streams: each row is scored
-with only the rows before it, by the same model code the ``anomaly`` rule runs.
+with only the rows before it, by the same model code the ``anomaly`` rule runs, and its
+``score`` column is what the rule acts on (a row at or above the threshold is a page: the
+rule starts firing there, or pages again because it got worse). ``evaluate`` scores exactly
+that column, so a long anomaly earns one early detection, not hundreds of false ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import math
 import sys
 from pathlib import Path
@@ -15,6 +19,7 @@ from pathlib import Path
 from rules.anomaly.corpus import CorpusError, read_corpus, read_csv
 from rules.anomaly.model import Settings
 from rules.anomaly.nab import PROFILES, evaluate
+from rules.anomaly.plot import plot
 from rules.anomaly.stream import score_corpus, stream
 
 DEFAULTS = Settings()
@@ -37,6 +42,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--data", required=True, type=Path, metavar="FILE.csv")
     s.add_argument("--threshold", type=float, default=0.8,
                    help="score at which a row would page; sets the expected range (default 0.8)")
+    s.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="also draw the series, the expected range and the rows that page")
     _model_flags(s)
     s.set_defaults(func=run_score)
 
@@ -44,15 +51,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--direction", default="both", choices=("drop", "spike", "both"))
     p.add_argument("--min-history", type=int, default=DEFAULTS.min_history, metavar="ROWS",
-                   help=f"rows before scoring starts (default {DEFAULTS.min_history})")
+                   help="rows of history before a series leaves cold start, in which only "
+                        f"gross deviations score high (default {DEFAULTS.min_history})")
     p.add_argument("--rebaseline", type=int, default=DEFAULTS.rebaseline, metavar="ROWS",
                    help="rows of lasting change after which it becomes the expected level "
                         f"(default {DEFAULTS.rebaseline})")
+    p.add_argument("--holidays", type=_dates, default=frozenset(), metavar="DATE,...",
+                   help="days (UTC) that are treated as Sundays, e.g. 2026-12-25,2026-12-26")
+
+
+def _dates(text: str) -> frozenset[int]:
+    """``2026-12-25,2026-12-26`` -> epoch days, as the rule's ``holidays`` key."""
+    try:
+        return frozenset((dt.date.fromisoformat(d.strip()) - dt.date(1970, 1, 1)).days
+                         for d in text.split(",") if d.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected dates like 2026-12-25: {exc}") from None
 
 
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(direction=args.direction, min_history=max(args.min_history, 1),
-                    rebaseline=max(args.rebaseline, 0))
+                    rebaseline=max(args.rebaseline, 0), holidays=args.holidays)
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -96,4 +115,12 @@ def run_score(args: argparse.Namespace) -> int:
     for i, stamp in enumerate(series.stamps):
         out.write(f"{stamp},{_num(series.values[i])},{scores.score[0, i]:.4f},"
                   f"{_num(scores.expected_low[0, i])},{_num(scores.expected_high[0, i])}\n")
+    if args.plot:
+        try:
+            paged = plot(args.plot, series.name, series.times_ms, scores, args.threshold)
+        except (OSError, ValueError) as exc:
+            print(f"midwatch anomaly score: cannot write {args.plot}: {exc}", file=sys.stderr)
+            return 2
+        print(f"midwatch anomaly score: {args.plot}: {paged} rows page at {args.threshold:g}",
+              file=sys.stderr)
     return 0

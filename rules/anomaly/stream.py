@@ -1,23 +1,26 @@
 """Score one series as if it arrived bucket by bucket: no row sees anything after it.
 
-The model is retrained on everything before a row at growing intervals (first once
-``min_history`` rows exist, then after a day's worth of rows or a quarter more history,
-whichever is later), the way the rule retrains on a schedule. Between retrains the rows are
-scored in one vectorized call, which gives exactly what scoring them one at a time would.
+The model is retrained on everything before a row at growing intervals (first in cold
+start, once a quarter of ``min_history`` rows exist, then at ``min_history``, then after a
+day's worth of rows or a quarter more history, whichever is later), the way the rule
+retrains on a schedule. Between retrains the rows are scored in one vectorized call with
+``context_rows`` rows before them, which gives exactly what the rule scoring them one at a
+time would.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
-from rules.anomaly.model import DAY_MS, Model, Scores, Settings, score, step_ms, train
+from rules.anomaly.model import DAY_MS, Model, Scores, Settings, context_rows, score, step_ms, train
 from rules.anomaly.nab import Labelled
+
+COLD_ROWS = 24  # the least history a cold-start model is learned from
 
 
 def retrain_points(n: int, min_history: int, day_rows: int) -> list[int]:
-    points, i = [], min_history
+    cold = max(COLD_ROWS, min_history // 4)
+    points, i = ([cold] if cold < min_history and cold < n else []), min_history
     while i < n:
         points.append(i)
         i = max(i + max(day_rows, 1), int(i * 1.25))
@@ -26,27 +29,28 @@ def retrain_points(n: int, min_history: int, day_rows: int) -> list[int]:
 
 def stream(times_ms: np.ndarray, values: np.ndarray, settings: Settings,
            threshold: float = 0.8) -> tuple[Scores, list[Model]]:
-    """Scores for every row of one series (cold start rows score 0, expected range NaN)."""
+    """Scores for every row of one series (0 and no expected range before ``COLD_ROWS``,
+    the least a first model is learned from)."""
     t = np.asarray(times_ms, dtype=np.int64)
     v = np.asarray(values, dtype=float)
     n = len(t)
     out = Scores(np.zeros((1, n)), np.full((1, n), np.nan), np.full((1, n), np.nan),
-                 v[None, :].copy(), np.array([True]))
+                 v[None, :].copy(), np.array([True]), np.zeros((1, n)))
     day_rows = max(1, DAY_MS // step_ms(t))
     points = retrain_points(n, settings.min_history, day_rows)
-    context = settings.rebaseline + 6
+    context = context_rows(settings, step_ms(t))
     models = []
     for k, lo in enumerate(points):
         hi = points[k + 1] if k + 1 < len(points) else n
         first = max(0, lo - settings.max_history)
-        model = train(t[first:lo], v[None, first:lo],
-                      replace(settings, min_history=min(settings.min_history, lo)))
+        model = train(t[first:lo], v[None, first:lo], settings)
         models.append(model)
         ctx = max(0, lo - context)
         part = score(model, t[ctx:hi], v[None, ctx:hi], start=lo - ctx, threshold=threshold)
         out.score[:, lo:hi] = part.score
         out.expected_low[:, lo:hi] = part.expected_low
         out.expected_high[:, lo:hi] = part.expected_high
+        out.raw[:, lo:hi] = part.raw
     return out, models
 
 

@@ -3,9 +3,12 @@
 Each group (``group_by``) x ``metric`` is bucketed (``bucket``: 1m..1h) and learned from
 ``history`` by ``rules.anomaly.model``; the model is retrained every ``retrain`` and kept on
 disk (``rules.anomaly.persist``), so a restart does not retrain. Every evaluation scores the
-last complete bucket of all series at once. ``threshold`` is the score (0..1) that pages;
-``direction`` drop | spike | both. Until a series has ``min_history`` of data it is in
-``cold_start`` (context ``state``) and never pages.
+last complete bucket of all series at once, with the buckets before it as context: the
+alert starts firing on a bucket whose page score (``rules.anomaly.pages``) reaches
+``threshold`` -- the same score ``midwatch anomaly score`` prints -- and stays firing while
+the buckets after it stay that anomalous. ``direction`` drop | spike | both. Until a series
+has ``min_history`` of data it is in ``cold_start`` (context ``state``) and pages only on
+gross deviations.
 
 Queries stay pure: the history query is only asked for when the model is due, and the model
 cache is consulted the same way by ``queries`` and ``evaluate``.
@@ -24,16 +27,16 @@ import numpy as np
 from collector.config_values import Section
 from collector.store.base import Agg, Filter, MetricQuery, MetricRow
 from collector.store.metric_shape import MAX_BUCKETS, bucket_start
-from rules.anomaly import persist, timings
+from rules.anomaly import pages, persist, timings
 from rules.anomaly.explain import explain, slot_text
-from rules.anomaly.model import Model, Settings, score, train
+from rules.anomaly.model import Model, Settings, context_rows, score, train
 from rules.schema import Rule, Sample
 from rules.types import number, window_query
 
 KEYS = ("metric", "bucket", "direction", "threshold", "history", "retrain", "min_history",
         "rebaseline", "holidays", "holiday_mode", "timezone", "label", "model_dir")
-CONTEXT = ("score", "observed", "expected_low", "expected_high", "state", "explanation",
-           "slot", "metric")
+CONTEXT = ("score", "page_score", "observed", "expected_low", "expected_high", "state",
+           "explanation", "slot", "metric")
 
 METRICS = {
     "rate": ("events", Agg("count"), "events"),
@@ -139,7 +142,7 @@ def _end(rule: Rule, at_ms: int) -> int:
 
 
 def _context_buckets(rule: Rule) -> int:
-    return rule.spec.settings.rebaseline + 7
+    return context_rows(rule.spec.settings, rule.spec.bucket_ms) + 1
 
 
 def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
@@ -232,22 +235,23 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     if METRICS[spec.metric][1].kind == "count":
         values = np.nan_to_num(values)  # a flow gone silent has no rows at all: zeros
     with timings.timed("score", rule.name, len(model.keys)):
-        scored = score(model, times, values, start=n - 1, threshold=spec.threshold)
+        scored = score(model, times, values, threshold=spec.threshold)
+        on = pages.firing(scored.score, scored.raw, spec.threshold)
     slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
     for i, key in enumerate(model.keys):
-        value = float(scored.observed[i, 0])
+        value = float(scored.observed[i, -1])
         if np.isnan(value):
             continue
         cold = bool(scored.cold[i])
-        s = float(scored.score[i, 0])
-        low, high = float(scored.expected_low[i, 0]), float(scored.expected_high[i, 0])
+        low, high = float(scored.expected_low[i, -1]), float(scored.expected_high[i, -1])
         text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms)
-        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value,
-                          s >= spec.threshold and not cold, {
-                              "score": round(s, 4), "observed": value, "expected_low": low,
-                              "expected_high": high, "state": "cold_start" if cold else "learned",
-                              "explanation": text, "slot": slot, "metric": spec.label}))
+        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value, bool(on[i]), {
+            "score": round(float(scored.raw[i, -1]), 4),
+            "page_score": round(float(scored.score[i, -1]), 4), "observed": value,
+            "expected_low": low, "expected_high": high,
+            "state": "cold_start" if cold else "learned", "explanation": text, "slot": slot,
+            "metric": spec.label}))
     known = set(model.keys)
     return out + _newcomers(rule, [k for k in seen if k not in known], seen_values, row_of, slot)
 

@@ -104,3 +104,51 @@ def test_bad_csv_names_file_and_line(tmp_path, capsys):
     path.write_text("timestamp,value\n2026-03-02 00:00:00,1\nnot a time,2\n")
     assert main(["anomaly", "score", "--data", str(path)]) == 2
     assert f"{path}:3" in capsys.readouterr().err
+
+
+def test_evaluate_scores_exactly_what_score_prints(corpus, capsys):
+    """One code path: NAB's rules applied to the ``score`` column give evaluate's score."""
+    from rules.anomaly.corpus import read_corpus
+    from rules.anomaly.nab import PROFILES, Labelled, evaluate
+
+    data, labels = corpus
+    assert main(["anomaly", "evaluate", "--data", str(data), "--labels", str(labels),
+                 "--min-history", "48"]) == 0
+    reported = float(capsys.readouterr().out.strip().splitlines()[-1].split(": ")[1])
+    scored = []
+    for series in read_corpus(data, labels):
+        assert main(["anomaly", "score", "--data", str(data / series.name),
+                     "--min-history", "48"]) == 0
+        rows = capsys.readouterr().out.splitlines()[1:]
+        scored.append(Labelled(series.name, np.array([float(r.split(",")[2]) for r in rows]),
+                               series.windows))
+    assert evaluate(scored, PROFILES["standard"]).score == pytest.approx(reported, abs=0.01)
+
+
+def test_a_long_outage_is_one_page_not_one_per_row(tmp_path, capsys):
+    values = _series(5, 24 * 21)
+    values[24 * 16 + 9:24 * 16 + 17] = 0  # a working day without orders
+    path = tmp_path / "s.csv"
+    _write(path, values)
+    assert main(["anomaly", "score", "--data", str(path)]) == 0
+    rows = [r.split(",") for r in capsys.readouterr().out.splitlines()[1:]]
+    pages = [i for i, r in enumerate(rows) if float(r[2]) >= 0.8]
+    assert pages == [24 * 16 + 9]
+    low, high = float(rows[pages[0]][3]), float(rows[pages[0]][4])
+    assert 0 < low < 100 < high  # normal business hours lie inside, the outage below
+
+
+def test_plot_draws_the_rows_that_page(tmp_path, capsys):
+    values = _series(6, 24 * 21)
+    values[24 * 17 + 10] = 400  # a burst on a Thursday morning
+    path, png = tmp_path / "s.csv", tmp_path / "s.png"
+    _write(path, values)
+    assert main(["anomaly", "score", "--data", str(path), "--plot", str(png)]) == 0
+    captured = capsys.readouterr()
+    pages = sum(float(r.split(",")[2]) >= 0.8 for r in captured.out.splitlines()[1:])
+    assert pages >= 1
+    assert f"{png}: {pages} rows page at 0.8" in captured.err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+    assert main(["anomaly", "score", "--data", str(path), "--plot",
+                 str(tmp_path / "missing" / "s.png")]) == 2
+    assert "cannot write" in capsys.readouterr().err

@@ -388,7 +388,8 @@ class FileInput:
             items, records, tail.reader = self.guard.feed(
                 tail.key, tail.start.source, tail.fh.fileno(), tail.reader, data,
                 tail.fh.tell() - len(data), now, lambda offset, line: self._reader(
-                    replace(tail.start, offset=offset, line=line, generation=tail.generation)))
+                    replace(tail.start, offset=offset, line=line, generation=tail.generation),
+                    tail.fh))
             return self._chunk(tail, items, records, len(data))
         if tail.original is not None:
             return self._copy_read(tail, now)

@@ -1,0 +1,290 @@
+"""Both listeners (trace API, OTLP receiver) over raw sockets: request framing that could
+smuggle a second request, errors as JSON, bursts and idle floods.
+
+Each smuggling case sends one request whose body holds a complete second request. A server
+that frames the first one wrongly, or keeps the connection after leaving the body unread,
+answers twice (and the OTLP receiver stores the smuggled span). Every case must give exactly
+one answer and a closed connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import threading
+import time
+
+import orjson
+import pytest
+import test_api
+from test_api import start as start_api
+from test_otlp_receiver import Writer, export_json
+from test_otlp_receiver import start as start_receiver
+from test_security_http import EXPORTER, TOKENS
+
+store = test_api.store  # the fixture: a SQLite store holding one trace
+
+SPAN = orjson.dumps(export_json())
+SMUGGLED = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(SPAN)).encode() + b"\r\n\r\n" + SPAN)
+SMUGGLED_GET = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+GET_CLOSE = b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def exchange(port: int, raw: bytes, wait_s: float = 5) -> tuple[list[bytes], bool]:
+    """Send ``raw``; the status lines answered and whether the server closed the connection
+    (False: still open after ``wait_s``)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=wait_s)
+    data, closed = b"", False
+    try:
+        sock.sendall(raw)
+        ends = time.monotonic() + wait_s
+        while time.monotonic() < ends:
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            data += chunk
+    finally:
+        sock.close()
+    return re.findall(rb"HTTP/1\.[01] [0-9]{3} [^\r\n]*", data), closed
+
+
+def _body(raw_answer: bytes) -> dict:
+    return orjson.loads(raw_answer.split(b"\r\n\r\n", 1)[1])
+
+
+def one_answer(port: int, raw: bytes) -> bytes:
+    """The single status line of a request the server must answer once and then close."""
+    statuses, closed = exchange(port, raw)
+    assert closed, f"connection kept open after {statuses}"
+    assert len(statuses) == 1, f"answered {len(statuses)} requests: {statuses}"
+    return statuses[0]
+
+
+def http_request(method: str, path: str, body: bytes, *headers: str) -> bytes:
+    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\n" + "".join(h + "\r\n" for h in headers)
+    return head.encode() + b"\r\n" + body
+
+
+@pytest.fixture
+def writer():
+    w = Writer()
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def otlp(writer):
+    receiver = start_receiver(writer, tokens=TOKENS)
+    yield receiver.port
+    receiver.stop()
+    receiver.close()
+
+
+@pytest.fixture
+def api(store):
+    api = start_api(store)
+    yield api.port
+    api.close()
+
+
+# ------------------------------------------------------------------ OTLP early answers
+
+
+@pytest.mark.parametrize(("what", "raw", "status"), [
+    ("404", http_request("POST", "/v1/metrics", SMUGGLED, f"Content-Length: {len(SMUGGLED)}"), 404),
+    ("405", http_request("PUT", "/v1/traces", SMUGGLED, f"Content-Length: {len(SMUGGLED)}"), 405),
+    ("401", http_request("POST", "/v1/traces", SMUGGLED, f"Content-Length: {len(SMUGGLED)}",
+                    "Content-Type: application/json"), 401),
+    ("415", http_request("POST", "/v1/traces", SMUGGLED, f"Content-Length: {len(SMUGGLED)}",
+                    f"Authorization: Bearer {EXPORTER}", "Content-Type: text/plain"), 415),
+    ("411", http_request("POST", "/v1/traces", b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n",
+                    "Transfer-Encoding: chunked", f"Authorization: Bearer {EXPORTER}",
+                    "Content-Type: application/json"), 411),
+    ("413", http_request("POST", "/v1/traces", b" " * 9 + SMUGGLED,
+                    f"Content-Length: {8 * 1024 * 1024}", f"Authorization: Bearer {EXPORTER}",
+                    "Content-Type: application/json"), 413),
+])
+def test_otlp_early_answer_never_serves_the_body_as_a_request(otlp, writer, what, raw, status):
+    assert one_answer(otlp, raw).startswith(f"HTTP/1.1 {status} ".encode())
+    assert writer.events == [], "the smuggled span was stored"
+
+
+def test_otlp_keeps_the_connection_when_the_body_was_read(otlp, writer):
+    """Not over-strict: two requests in a row on one connection are both served."""
+    auth = f"Authorization: Bearer {EXPORTER}"
+    one = http_request("POST", "/v1/traces", SPAN, f"Content-Length: {len(SPAN)}", auth,
+                  "Content-Type: application/json")
+    statuses, _ = exchange(otlp, one + one, wait_s=1.5)
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+    deadline = time.monotonic() + 5
+    while len(writer.events) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)  # poll: the writer thread appends after the ack
+    assert len(writer.events) == 2
+
+
+# ------------------------------------------------------------------ framing, both listeners
+
+FRAMING = [
+    ("duplicate Content-Length", ("Content-Length: 5", "Content-Length: 5"), 400),
+    ("conflicting Content-Length", ("Content-Length: 0", f"Content-Length: {len(SMUGGLED)}"),
+     400),
+    ("Content-Length list", (f"Content-Length: {len(SMUGGLED)}, {len(SMUGGLED)}",), 400),
+    ("signed Content-Length", (f"Content-Length: +{len(SMUGGLED)}",), 400),
+    ("space before colon", (f"Content-Length : {len(SMUGGLED)}",), 400),
+    ("gzip, chunked", ("Transfer-Encoding: gzip, chunked",), 400),
+    ("chunked twice", ("Transfer-Encoding: chunked", "Transfer-Encoding: chunked"), 400),
+    ("chunked and a length", ("Transfer-Encoding: chunked", "Content-Length: 3"), 411),
+]
+
+
+@pytest.mark.parametrize("listener", ["api", "otlp"])
+@pytest.mark.parametrize(("what", "headers", "status"), FRAMING, ids=[c[0] for c in FRAMING])
+def test_ambiguous_framing_is_refused_and_closed(request, listener, what, headers, status):
+    port = request.getfixturevalue(listener)
+    path = "/api/traces" if listener == "api" else "/v1/traces"
+    raw = http_request("POST", path, SMUGGLED, *headers, f"Authorization: Bearer {EXPORTER}",
+                       "Content-Type: application/json")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(raw)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:80]
+    assert answer.count(b"HTTP/1.1 ") == 1
+    assert b"Connection: close" in answer
+    assert _body(answer)["status"] == status
+
+
+@pytest.mark.parametrize("listener", ["api", "otlp"])
+@pytest.mark.parametrize(("raw", "status", "says"), [
+    (b"GET /healthz\r\n\r\n", 400, "HTTP/0.9"),
+    (b"GET /healthz HTTP/1.1 extra\r\n\r\n", 400, "Bad request"),
+    (b"GET /healthz HTTP/x.y\r\n\r\n", 400, "Bad request version"),
+    (b"GET /healthz HTTP/2.0\r\n\r\n", 505, "Invalid HTTP version"),
+    (b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n", 414, "request line longer"),
+    (b"GET /healthz HTTP/1.1\r\nX: " + b"a" * 70000 + b"\r\n\r\n", 431, "Line too long"),
+    (b"G(T /healthz HTTP/1.1\r\n\r\n", 400, "malformed request method"),
+], ids=["http-0.9", "four-words", "bad-version", "http-2", "414", "431", "bad-method"])
+def test_stdlib_parser_errors_are_json_with_a_status_line(request, listener, raw, status, says):
+    port = request.getfixturevalue(listener)
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(raw + SMUGGLED_GET)
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except ConnectionResetError:
+        pass
+    sock.close()
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:80]
+    assert b"Content-Type: application/json" in answer and answer.count(b"HTTP/1.1 ") == 1
+    doc = _body(answer)
+    assert doc["status"] == status and says in doc["error"]
+
+
+def test_api_411_on_chunked_does_not_serve_the_body(api):
+    chunked = b"%x\r\n" % len(SMUGGLED_GET) + SMUGGLED_GET + b"\r\n0\r\n\r\n"
+    assert one_answer(api, http_request("GET", "/healthz", chunked, "Transfer-Encoding: chunked")) \
+        == b"HTTP/1.1 411 Length Required"
+
+
+def test_api_keeps_alive_when_the_body_was_read(api):
+    statuses, _ = exchange(api, SMUGGLED_GET + SMUGGLED_GET, wait_s=1.0)
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+
+
+# ------------------------------------------------------------------ slots, bursts, idle floods
+
+
+def test_all_slots_busy_is_503_with_retry_after():
+    from collector.httpserver import Handler, Server
+
+    release = threading.Event()
+
+    class Slow(Handler):
+        def route(self, method: str) -> None:
+            release.wait(5)
+            self.send(200, b"ok", "text/plain")
+
+    server = Server(("127.0.0.1", 0), Slow, request_timeout_s=5, max_concurrent=1)
+    server.serve_in_thread("slots-test")
+    busy = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        busy.sendall(SMUGGLED_GET)
+        deadline = time.monotonic() + 5
+        while server.slots._value and time.monotonic() < deadline:  # noqa: SLF001
+            time.sleep(0.01)  # poll until the first request holds the only slot
+        statuses, closed = exchange(server.port, SMUGGLED_GET)
+        assert statuses == [b"HTTP/1.1 503 Service Unavailable"] and closed
+        release.set()
+        assert busy.recv(1024).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        release.set()
+        busy.close()
+        server.shutdown()
+        server.server_close()
+
+
+async def _burst(port: int, raw: bytes, clients: int) -> list[bytes]:
+    async def one() -> bytes:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            line = await reader.readline()
+            writer.close()
+            return line.strip()
+        except OSError as exc:
+            return f"error {type(exc).__name__}".encode()
+
+    return list(await asyncio.wait_for(asyncio.gather(*(one() for _ in range(clients))), 10))
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("listener", ["api", "otlp"])
+def test_a_burst_of_300_clients_is_answered_in_full_within_10s(request, listener):
+    port = request.getfixturevalue(listener)
+    raw = GET_CLOSE if listener == "api" else request_span()
+    started = time.monotonic()
+    answers = asyncio.run(_burst(port, raw, 300))
+    took = time.monotonic() - started
+    kinds = {a for a in answers}
+    assert kinds <= {b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable"}, kinds
+    assert answers.count(b"HTTP/1.1 200 OK") > 0 and took < 10
+
+
+def request_span() -> bytes:
+    return http_request("POST", "/v1/traces", SPAN, f"Content-Length: {len(SPAN)}",
+                   f"Authorization: Bearer {EXPORTER}", "Content-Type: application/json",
+                   "Connection: close")
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("listener", ["api", "otlp"])
+def test_300_idle_sockets_do_not_stop_real_clients(request, listener):
+    port = request.getfixturevalue(listener)
+    raw = GET_CLOSE if listener == "api" else request_span()
+    threads = threading.active_count()
+    idle = []
+    try:
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+        for _ in range(20):
+            started = time.monotonic()
+            statuses, closed = exchange(port, raw)
+            assert statuses == [b"HTTP/1.1 200 OK"] and closed
+            assert time.monotonic() - started < 2.5
+        assert threading.active_count() - threads <= 256 + 2  # max_connections, bounded
+    finally:
+        for sock in idle:
+            sock.close()

@@ -14,6 +14,7 @@ Access rules (documented in the OpenAPI document too):
 from __future__ import annotations
 
 import logging
+import re
 import time
 import urllib.parse
 
@@ -32,34 +33,52 @@ log = logging.getLogger("midwatch.api")
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
 _SEARCH_PARAMS = ("flow", "status", "partner", "since", "limit")
+_LIMIT = re.compile(r"[0-9]{1,4}")
+# At most 9 digits: a week of 10^9 is 6*10^17 ms, inside the stores' 64-bit integers.
+_SINCE_DURATION = r"[0-9]{1,9}(\.[0-9]{1,3})?(ms|s|m|h|d|w)"
+_SINCE_TIME = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+               r"([Zz]|[+-][0-9]{2}:[0-9]{2})?)?")
+SINCE_PATTERN = f"^({_SINCE_DURATION}|{_SINCE_TIME})$"
 
 
 def parse_since(text: str, now_ms: int) -> int:
-    """``1h`` (that long ago) or an ISO-8601 time -> epoch ms."""
+    """``1h`` (that long ago) or an ISO-8601 time -> epoch ms, never before the epoch.
+
+    Both shapes are checked by pattern first, so no value reaches ``float``/``int`` or the
+    store big enough to overflow them.
+    """
     try:
-        return now_ms - parse_duration_ms(text)
-    except ValueError:
+        if re.fullmatch(_SINCE_DURATION, text):
+            return max(0, now_ms - parse_duration_ms(text))
+        if re.fullmatch(_SINCE_TIME, text):
+            return max(0, iso_to_ms(text.upper()))
+    except (ValueError, OverflowError):
         pass
-    try:
-        return iso_to_ms(text)
-    except ValueError:
-        raise HttpError(400, f"since: expected a duration like 1h or an ISO-8601 time, "
-                             f"got {text!r}") from None
+    raise HttpError(400, f"since: expected a duration like 1h (at most 9 digits) or an "
+                         f"ISO-8601 time like 2026-01-31T12:00:00Z, got {text[:60]!r}")
 
 
 def search_args(query: str, now_ms: int) -> dict:
-    """Query string -> ``Store.search_traces`` keyword arguments, validated."""
-    params = urllib.parse.parse_qs(query, keep_blank_values=False)
-    for name in params:
+    """Query string -> ``Store.search_traces`` keyword arguments, every value validated."""
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, max_num_fields=20)
+    except ValueError:
+        raise HttpError(400, "too many query parameters") from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
         if name not in _SEARCH_PARAMS:
-            raise HttpError(400, f"unknown parameter {name!r}; expected {', '.join(_SEARCH_PARAMS)}")
-    args: dict = {k: params[k][-1] for k in ("flow", "partner", "status") if k in params}
+            raise HttpError(400, f"unknown parameter {name[:60]!r}; expected "
+                                 f"{', '.join(_SEARCH_PARAMS)}")
+        if name in params:
+            raise HttpError(400, f"{name}: given more than once; give it once")
+        params[name] = value
+    args: dict = {k: params[k] for k in ("flow", "partner", "status") if k in params}
     if "status" in args and args["status"] not in STATUSES:
         raise HttpError(400, f"status: expected one of {', '.join(STATUSES)}")
     if "since" in params:
-        args["since_ms"] = parse_since(params["since"][-1], now_ms)
-    limit = params.get("limit", [str(DEFAULT_LIMIT)])[-1]
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        args["since_ms"] = parse_since(params["since"], now_ms)
+    limit = params.get("limit", str(DEFAULT_LIMIT))
+    if not _LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
         raise HttpError(400, f"limit: expected a number from 1 to {MAX_LIMIT}")
     args["limit"] = int(limit)
     return args
@@ -120,7 +139,7 @@ def _handler(api: Api) -> type[Handler]:
             self.send(status, body, ctype, cors)
 
         def _error(self, exc: HttpError) -> None:
-            api.requests.inc(_route_name(urllib.parse.urlsplit(self.path).path) or "other",
+            api.requests.inc(_route_name(urllib.parse.urlsplit(self.path or "").path) or "other",
                              str(exc.status))
             super()._error(exc)
 

@@ -81,6 +81,7 @@ class Server(ThreadingHTTPServer):
                  tls: tuple[str, str] | None = None):
         if ":" in listen[0]:
             self.address_family = socket.AF_INET6
+        self._closed = threading.Event()  # before binding: a failed bind calls server_close
         try:
             super().__init__(listen, handler)
         except OSError as exc:
@@ -93,7 +94,6 @@ class Server(ThreadingHTTPServer):
         self._lock = threading.Lock()
         self._idle: dict[socket.socket, None] = {}  # oldest first; at most max_connections
         self._deadlines: dict[Handler, float] = {}  # at most max_connections
-        self._closed = threading.Event()
         threading.Thread(target=self._watch_deadlines, name="http-deadlines",
                          daemon=True).start()
         if tls is not None:

@@ -18,12 +18,14 @@ import time
 import orjson
 import pytest
 import test_api
+import test_otlp_receiver
 from test_api import start as start_api
-from test_otlp_receiver import Writer, export_json
+from test_otlp_receiver import export_json
 from test_otlp_receiver import start as start_receiver
 from test_security_http import EXPORTER, TOKENS
 
 store = test_api.store  # the fixture: a SQLite store holding one trace
+writer = test_otlp_receiver.writer  # the fixture: a stand-in pipeline that acks
 
 SPAN = orjson.dumps(export_json())
 SMUGGLED = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
@@ -72,13 +74,6 @@ def one_answer(port: int, raw: bytes) -> bytes:
 def http_request(method: str, path: str, body: bytes, *headers: str) -> bytes:
     head = f"{method} {path} HTTP/1.1\r\nHost: x\r\n" + "".join(h + "\r\n" for h in headers)
     return head.encode() + b"\r\n" + body
-
-
-@pytest.fixture
-def writer():
-    w = Writer()
-    yield w
-    w.close()
 
 
 @pytest.fixture
@@ -250,30 +245,31 @@ async def _burst(port: int, raw: bytes, clients: int) -> list[bytes]:
     return list(await asyncio.wait_for(asyncio.gather(*(one() for _ in range(clients))), 10))
 
 
+@pytest.fixture(params=["api", "otlp"])
+def served(request) -> tuple[int, bytes]:
+    """Either listener's port, and a request it answers 200 and then closes."""
+    port = request.getfixturevalue(request.param)
+    if request.param == "api":
+        return port, GET_CLOSE
+    return port, http_request("POST", "/v1/traces", SPAN, f"Content-Length: {len(SPAN)}",
+                              f"Authorization: Bearer {EXPORTER}",
+                              "Content-Type: application/json", "Connection: close")
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("listener", ["api", "otlp"])
-def test_a_burst_of_300_clients_is_answered_in_full_within_10s(request, listener):
-    port = request.getfixturevalue(listener)
-    raw = GET_CLOSE if listener == "api" else request_span()
+def test_a_burst_of_300_clients_is_answered_in_full_within_10s(served):
+    port, raw = served
     started = time.monotonic()
     answers = asyncio.run(_burst(port, raw, 300))
     took = time.monotonic() - started
-    kinds = {a for a in answers}
+    kinds = set(answers)
     assert kinds <= {b"HTTP/1.1 200 OK", b"HTTP/1.1 503 Service Unavailable"}, kinds
     assert answers.count(b"HTTP/1.1 200 OK") > 0 and took < 10
 
 
-def request_span() -> bytes:
-    return http_request("POST", "/v1/traces", SPAN, f"Content-Length: {len(SPAN)}",
-                   f"Authorization: Bearer {EXPORTER}", "Content-Type: application/json",
-                   "Connection: close")
-
-
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("listener", ["api", "otlp"])
-def test_300_idle_sockets_do_not_stop_real_clients(request, listener):
-    port = request.getfixturevalue(listener)
-    raw = GET_CLOSE if listener == "api" else request_span()
+def test_300_idle_sockets_do_not_stop_real_clients(served):
+    port, raw = served
     threads = threading.active_count()
     idle = []
     try:

@@ -50,6 +50,7 @@ _DIGITS = re.compile(r"[0-9]{1,15}")
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20}")
 _LINGER_S = 0.5  # how long a closing connection's unread body is drained
 _LINGER_BYTES = 1 << 20
+_REFUSE_READ_S = 0.05  # how long a connection refused at the limit may take to send its request
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
          b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 51\r\n\r\n"
          b'{"error":"too many open connections","status":503}')
@@ -77,7 +78,7 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, listen: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
                  request_timeout_s: float, idle_timeout_s: float | None = None,
-                 max_concurrent: int = 64, max_connections: int = 256,
+                 max_concurrent: int = 64, max_connections: int = 1024,
                  tls: tuple[str, str] | None = None):
         if ":" in listen[0]:
             self.address_family = socket.AF_INET6
@@ -164,16 +165,17 @@ class Server(ThreadingHTTPServer):
         return False
 
     def _refuse(self, request: socket.socket) -> None:
-        """503 from the accept loop, without a thread: read what the client sent (so closing
-        does not reset the answer away), answer, close. A TLS client gets a bare close."""
+        """503 from the accept loop, without a thread: read what the client sent (waiting
+        a moment for it, so closing does not reset the answer away), answer, close. This
+        slows accepting only while every connection is busy. A TLS client gets a bare close."""
         try:
             if not self.tls:
-                request.setblocking(False)
+                request.settimeout(_REFUSE_READ_S)
                 try:
                     request.recv(65536)
-                except BlockingIOError:
+                except TimeoutError:
                     pass
-                request.send(_BUSY)
+                request.sendall(_BUSY)
         except OSError:
             pass
         self.shutdown_request(request)
@@ -278,6 +280,7 @@ class Handler(BaseHTTPRequestHandler):
         self.raw_requestline, self.requestline = b"", ""
         self.request_version = self.default_request_version
         self._unread = 0  # body bytes announced and not yet read
+        self._framed = False  # the head was read whole and its framing is unambiguous
         try:
             if not self._wait_for_request():
                 return
@@ -303,7 +306,8 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         finally:
             self.server.deadline(self, None)
-            if self.close_connection and self.raw_requestline:
+            if self.close_connection and self.raw_requestline and (
+                    self._unread or not self._framed):
                 self._drain()
 
     def _wait_for_request(self) -> bool:
@@ -335,6 +339,7 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._error(exc)
             return False
+        self._framed = True
         return True
 
     def cut_off(self) -> None:

@@ -201,7 +201,10 @@ def test_api_keeps_alive_when_the_body_was_read(api):
 # ------------------------------------------------------------------ slots, bursts, idle floods
 
 
-def test_all_slots_busy_is_503_with_retry_after():
+@pytest.fixture
+def slow_server(request):
+    """A server whose requests wait for ``release``, with ``request.param`` slots and as
+    many connections (default 1)."""
     from collector.httpserver import Handler, Server
 
     release = threading.Event()
@@ -211,23 +214,64 @@ def test_all_slots_busy_is_503_with_retry_after():
             release.wait(5)
             self.send(200, b"ok", "text/plain")
 
-    server = Server(("127.0.0.1", 0), Slow, request_timeout_s=5, max_concurrent=1)
+    size = getattr(request, "param", 1)
+    server = Server(("127.0.0.1", 0), Slow, request_timeout_s=5, max_concurrent=size,
+                    max_connections=max(size, 2))
     server.serve_in_thread("slots-test")
-    busy = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    yield server, release
+    release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def _hold_slots(server, count: int) -> list[socket.socket]:
+    held = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        sock.sendall(SMUGGLED_GET)
+        held.append(sock)
+    deadline = time.monotonic() + 5
+    while server.slots._value and time.monotonic() < deadline:  # noqa: SLF001
+        time.sleep(0.01)  # poll until the requests hold every slot
+    assert not server.slots._value  # noqa: SLF001
+    return held
+
+
+def _answer(port: int, raw: bytes) -> bytes:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(raw)
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    sock.close()
+    return answer
+
+
+def test_all_slots_busy_is_503_with_retry_after(slow_server):
+    server, release = slow_server
+    [busy] = _hold_slots(server, 1)
     try:
-        busy.sendall(SMUGGLED_GET)
-        deadline = time.monotonic() + 5
-        while server.slots._value and time.monotonic() < deadline:  # noqa: SLF001
-            time.sleep(0.01)  # poll until the first request holds the only slot
-        statuses, closed = exchange(server.port, SMUGGLED_GET)
-        assert statuses == [b"HTTP/1.1 503 Service Unavailable"] and closed
+        answer = _answer(server.port, SMUGGLED_GET)
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer
+        assert _body(answer)["error"] == "too many concurrent requests; retry"
         release.set()
         assert busy.recv(1024).startswith(b"HTTP/1.1 200 OK")
     finally:
-        release.set()
         busy.close()
-        server.shutdown()
-        server.server_close()
+
+
+@pytest.mark.parametrize("slow_server", [2], indirect=True)
+def test_all_connections_busy_is_503_from_the_accept_loop(slow_server):
+    server, release = slow_server
+    held = _hold_slots(server, 2)  # both connections mid-request: none idle to evict
+    try:
+        answer = _answer(server.port, SMUGGLED_GET)
+        assert answer.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in answer
+        assert _body(answer)["error"] == "too many open connections"
+    finally:
+        release.set()
+        for sock in held:
+            sock.close()
 
 
 async def _burst(port: int, raw: bytes, clients: int) -> list[bytes]:
@@ -280,7 +324,7 @@ def test_300_idle_sockets_do_not_stop_real_clients(served):
             statuses, closed = exchange(port, raw)
             assert statuses == [b"HTTP/1.1 200 OK"] and closed
             assert time.monotonic() - started < 2.5
-        assert threading.active_count() - threads <= 256 + 2  # max_connections, bounded
+        assert threading.active_count() - threads <= 300 + 2  # a thread per open connection
     finally:
         for sock in idle:
             sock.close()

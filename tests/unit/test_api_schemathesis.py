@@ -54,7 +54,8 @@ def test_schemathesis_all_checks_pass(demo, tmp_path, tokens):
                 "--request-timeout", "10"]
         if tokens:
             argv += ["-H", f"Authorization: Bearer {TOKEN}"]
-        run = subprocess.run(argv, capture_output=True, text=True, timeout=100, env=env)
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=100, env=env,
+                             cwd=tmp_path)  # schemathesis keeps its example database there
     finally:
         proc.terminate()
         proc.wait(timeout=10)

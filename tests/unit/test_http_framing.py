@@ -59,6 +59,20 @@ def exchange(port: int, raw: bytes, wait_s: float = 5) -> tuple[list[bytes], boo
     return re.findall(rb"HTTP/1\.[01] [0-9]{3} [^\r\n]*", data), closed
 
 
+def _answer(port: int, raw: bytes) -> bytes:
+    """All the server says to ``raw`` until it closes the connection."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    sock.sendall(raw)
+    answer = b""
+    try:
+        while chunk := sock.recv(65536):
+            answer += chunk
+    except ConnectionResetError:
+        pass
+    sock.close()
+    return answer
+
+
 def _body(raw_answer: bytes) -> dict:
     return orjson.loads(raw_answer.split(b"\r\n\r\n", 1)[1])
 
@@ -146,14 +160,9 @@ FRAMING = [
 def test_ambiguous_framing_is_refused_and_closed(request, listener, what, headers, status):
     port = request.getfixturevalue(listener)
     path = "/api/traces" if listener == "api" else "/v1/traces"
-    raw = http_request("POST", path, SMUGGLED, *headers, f"Authorization: Bearer {EXPORTER}",
-                       "Content-Type: application/json")
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(raw)
-    answer = b""
-    while chunk := sock.recv(65536):
-        answer += chunk
-    sock.close()
+    answer = _answer(port, http_request("POST", path, SMUGGLED, *headers,
+                                        f"Authorization: Bearer {EXPORTER}",
+                                        "Content-Type: application/json"))
     assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:80]
     assert answer.count(b"HTTP/1.1 ") == 1
     assert b"Connection: close" in answer
@@ -172,15 +181,7 @@ def test_ambiguous_framing_is_refused_and_closed(request, listener, what, header
 ], ids=["http-0.9", "four-words", "bad-version", "http-2", "414", "431", "bad-method"])
 def test_stdlib_parser_errors_are_json_with_a_status_line(request, listener, raw, status, says):
     port = request.getfixturevalue(listener)
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(raw + SMUGGLED_GET)
-    answer = b""
-    try:
-        while chunk := sock.recv(65536):
-            answer += chunk
-    except ConnectionResetError:
-        pass
-    sock.close()
+    answer = _answer(port, raw + SMUGGLED_GET)
     assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:80]
     assert b"Content-Type: application/json" in answer and answer.count(b"HTTP/1.1 ") == 1
     doc = _body(answer)
@@ -235,16 +236,6 @@ def _hold_slots(server, count: int) -> list[socket.socket]:
         time.sleep(0.01)  # poll until the requests hold every slot
     assert not server.slots._value  # noqa: SLF001
     return held
-
-
-def _answer(port: int, raw: bytes) -> bytes:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(raw)
-    answer = b""
-    while chunk := sock.recv(65536):
-        answer += chunk
-    sock.close()
-    return answer
 
 
 def test_all_slots_busy_is_503_with_retry_after(slow_server):

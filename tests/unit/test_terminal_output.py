@@ -109,3 +109,23 @@ def test_probe_table_escapes_remote_text(capsys):
     _table(("PROBE", "DETAIL"), [("web", "HTTP 500: " + TITLE + OVERWRITE)])
     out = capsys.readouterr().out
     assert not raw_controls(out) and "svc\\x1b]0;PWNED\\x07" in out
+
+
+def test_text_log_lines_escape_data_but_keep_traceback_lines():
+    import logging
+
+    from collector.logsetup import TextFormatter
+
+    try:
+        raise ValueError("bad value " + CLEAR)
+    except ValueError:
+        record = logging.LogRecord("midwatch.test", logging.WARNING, __file__, 1,
+                                   "store said %s", (TITLE,), sys.exc_info())
+    record.client = OVERWRITE
+    text = TextFormatter().format(record)
+    assert not raw_controls(text)
+    first, *traceback = text.split("\n")
+    assert first == ("warning store said svc\\x1b]0;PWNED\\x07  "
+                     "client=line1\\r FAKE success\\x08\\x00")
+    assert traceback[0] == "Traceback (most recent call last):"
+    assert traceback[-1] == "ValueError: bad value \\x1b[2J"

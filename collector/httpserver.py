@@ -7,9 +7,10 @@ Both face untrusted networks, so the defences live here once:
   with 400/411 and the connection is closed; a connection whose request body was not read
   (an early 401/404/405/413/415) is closed too, after a short drain so the client can read
   the answer instead of a reset;
-- a connection waits at most ``idle_timeout_s`` for the first byte of a request; from then
-  the head and body must arrive within ``request_timeout_s`` (a slowloris client dripping one
-  byte at a time is cut off by a watchdog, not by per-read timeouts it can keep resetting);
+- a connection waits at most ``request_timeout_s`` for the first byte of a request (idle, on
+  a new or kept-alive connection); from then the head and body must arrive within another
+  ``request_timeout_s`` (a slowloris client dripping one byte at a time is cut off by a
+  watchdog, not by per-read timeouts it can keep resetting);
 - a request slot (``max_concurrent``) is taken only once a request's head has arrived, so
   idle sockets never crowd out requests; when all slots are busy the answer is 503 with
   Retry-After;
@@ -77,7 +78,7 @@ class Server(ThreadingHTTPServer):
     request_queue_size = max(128, socket.SOMAXCONN)
 
     def __init__(self, listen: tuple[str, int], handler: type[BaseHTTPRequestHandler], *,
-                 request_timeout_s: float, idle_timeout_s: float | None = None,
+                 request_timeout_s: float,
                  max_concurrent: int = 64, max_connections: int = 1024,
                  tls: tuple[str, str] | None = None):
         if ":" in listen[0]:
@@ -88,7 +89,6 @@ class Server(ThreadingHTTPServer):
         except OSError as exc:
             raise ListenError(listen, _bind_reason(exc)) from None
         self.request_timeout_s = request_timeout_s
-        self.idle_timeout_s = idle_timeout_s or request_timeout_s
         self.slots = threading.BoundedSemaphore(max_concurrent)
         self.connections = threading.BoundedSemaphore(max_connections)
         self.tls = tls is not None
@@ -311,12 +311,12 @@ class Handler(BaseHTTPRequestHandler):
                 self._drain()
 
     def _wait_for_request(self) -> bool:
-        """Wait up to the idle timeout for a request's first byte (or a TLS handshake).
+        """Wait up to the request timeout for a request's first byte (or a TLS handshake).
 
         The connection counts as idle meanwhile: at the connection limit it may be closed
         to make room. No slot is held, so idle sockets never delay a real request.
         """
-        self.connection.settimeout(self.server.idle_timeout_s)
+        self.connection.settimeout(self.server.request_timeout_s)
         self.server.idle(self.connection, True)
         try:
             return bool(self.rfile.peek(1))

@@ -1,8 +1,9 @@
 """``midwatch run`` (the pipeline service with its API) and ``midwatch serve`` (the API alone).
 
-Exit status: 0 after a clean stop (SIGTERM/SIGINT, or every finite input ended), 1 when a
-batch could not be stored before shutdown or an input failed, 2 for a config error or a store
-that cannot be set up.
+Exit status: 0 after a clean stop (SIGTERM/SIGINT, or every finite input ended; without
+inputs only a signal stops it), 1 when a batch could not be stored before shutdown or an input
+failed, 2 for a config error, a store that cannot be set up, or a listen address that cannot
+be taken (one line naming the setting and the port).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ def _err(description: str, **headers: str) -> dict:
 
 
 _400 = _err("a malformed request: a query parameter that does not validate (named in the "
-            "message), or ambiguous framing (two Content-Lengths, a Transfer-Encoding)")
+            "message), or ambiguous framing (two Content-Lengths, a Transfer-Encoding "
+            "other than chunked)")
 _401 = _err("no bearer token, or an unknown one", **{
     "WWW-Authenticate": "Bearer realm=\"midwatch\", with error=\"invalid_token\" for a wrong one"})
 _403 = _err("the token lacks the route's scope, or the Origin is not in api.cors_origins")

@@ -2,11 +2,12 @@
 
 Both face untrusted networks, so the defences live here once:
 - framing is strict, so a proxy in front and this server never disagree on where a request
-  ends: one ``Content-Length`` of plain digits or none; any ``Transfer-Encoding`` (chunked
-  included: every OTLP exporter and HTTP client here sends a length) and HTTP/0.9 are refused
-  with 400/411 and the connection is closed; a connection whose request body was not read
-  (an early 401/404/405/413/415) is closed too, after a short drain so the client can read
-  the answer instead of a reset;
+  ends: one ``Content-Length`` of plain digits, or ``Transfer-Encoding: chunked`` alone on
+  HTTP/1.1 (exporters that compress as they stream, like OkHttp's, send it), read strictly;
+  any other transfer coding, both at once, and HTTP/0.9 are refused with 400 and the
+  connection is closed; a connection whose request body was not read (an early
+  401/404/405/413/415) is closed too, after a short drain so the client can read the answer
+  instead of a reset;
 - a connection waits at most ``request_timeout_s`` for the first byte of a request (idle, on
   a new or kept-alive connection); from then the head and body must arrive within another
   ``request_timeout_s`` (a slowloris client dripping one byte at a time is cut off by a
@@ -48,6 +49,9 @@ from collector.config import ApiToken
 log = logging.getLogger("midwatch.http")
 
 _DIGITS = re.compile(r"[0-9]{1,15}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
+CHUNKED = -1  # body_length of a chunked body: its length is known once it is read
+_MAX_TRAILERS = 32
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20}")
 _LINGER_S = 0.5  # how long a closing connection's unread body is drained
 _LINGER_BYTES = 1 << 20
@@ -238,23 +242,28 @@ def authorize(header: str | None, tokens: Sequence[ApiToken], scope: str) -> str
     return found.name
 
 
-def body_length(headers) -> int:
-    """The request body's length from its headers, refusing every ambiguous framing.
+def body_length(headers, http11: bool) -> int:
+    """The request body's length from its headers (``CHUNKED`` for a chunked body), refusing
+    every ambiguous framing.
 
     A request a proxy could frame differently from us is how a second request gets
-    smuggled in a body, so: no Transfer-Encoding at all, at most one Content-Length, plain
-    ASCII digits, no folded or unparseable header lines.
+    smuggled in a body, so: Transfer-Encoding only as exactly one ``chunked`` on HTTP/1.1 and
+    never beside a Content-Length, at most one Content-Length of plain ASCII digits, no
+    folded or unparseable header lines.
     """
     if headers.defects or any("\n" in value or "\r" in value for value in headers.values()):
         raise HttpError(400, "malformed header section (a line without a colon, a space "
                              "before the colon, or a folded line)")
     encodings = headers.get_all("Transfer-Encoding")
-    if encodings:
-        if [e.strip().lower() for e in encodings] == ["chunked"]:
-            raise HttpError(411, "chunked bodies are not accepted; send a Content-Length")
-        raise HttpError(400, f"Transfer-Encoding {', '.join(encodings)!r} is not supported; "
-                             f"send the body with a Content-Length")
     lengths = headers.get_all("Content-Length") or []
+    if encodings:
+        if [e.strip().lower() for e in encodings] != ["chunked"]:
+            raise HttpError(400, f"Transfer-Encoding {', '.join(encodings)!r} is not "
+                                 f"supported; send chunked or a Content-Length")
+        if lengths or not http11:
+            raise HttpError(400, "Transfer-Encoding chunked beside a Content-Length, or on "
+                                 "HTTP/1.0; send one of them on HTTP/1.1")
+        return CHUNKED
     if len(lengths) > 1:
         raise HttpError(400, "Content-Length given more than once")
     if not lengths:
@@ -262,6 +271,39 @@ def body_length(headers) -> int:
     if not _DIGITS.fullmatch(lengths[0].strip()):
         raise HttpError(400, f"Content-Length {lengths[0][:40]!r} is not a decimal number")
     return int(lengths[0])
+
+
+def read_chunked(rfile, max_bytes: int) -> bytes:
+    """A chunked body (RFC 9112 section 7.1), strictly: CRLF line ends only, hex sizes of at
+    most 15 digits, extensions and trailer fields ignored; 413 as soon as the sum passes
+    ``max_bytes``, before reading that chunk."""
+    parts, total = [], 0
+    while True:
+        line = rfile.readline(1024)
+        size_text = line[:-2].split(b";", 1)[0]
+        if b";" in line[:-2]:
+            size_text = size_text.rstrip(b" \t")
+        if not line.endswith(b"\r\n") or not _HEX.fullmatch(size_text):
+            raise HttpError(400, f"malformed chunk size line {line[:40]!r}")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > max_bytes:
+            raise HttpError(413, f"chunked body exceeds the limit of {max_bytes} bytes")
+        data = rfile.read(size)
+        if len(data) < size:
+            raise ConnectionError("the client sent less than its chunk size")
+        if rfile.read(2) != b"\r\n":
+            raise HttpError(400, "a chunk is not followed by CRLF")
+        parts.append(data)
+    for _ in range(_MAX_TRAILERS):
+        line = rfile.readline(8192)
+        if line == b"\r\n":
+            return b"".join(parts)
+        if not line.endswith(b"\r\n"):
+            break
+    raise HttpError(400, f"malformed or more than {_MAX_TRAILERS} trailer fields")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -334,7 +376,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if not _METHOD.fullmatch(self.command):
                 raise HttpError(400, "malformed request method")
-            self._unread = body_length(self.headers)
+            self._unread = body_length(self.headers, self.request_version >= "HTTP/1.1")
         except HttpError as exc:
             self.close_connection = True
             self._error(exc)
@@ -390,11 +432,14 @@ class Handler(BaseHTTPRequestHandler):
         """The request body (b"" without one, or when already read); 413 beyond
         ``max_bytes``, unread (the connection is then closed)."""
         length = self._unread
-        if length > max_bytes:
+        if length == CHUNKED:
+            body = read_chunked(self.rfile, max_bytes)
+        elif length > max_bytes:
             raise HttpError(413, f"body of {length} bytes exceeds the limit of {max_bytes}")
-        body = self.rfile.read(length) if length else b""
-        if len(body) < length:
-            raise ConnectionError("the client sent less than its Content-Length")
+        else:
+            body = self.rfile.read(length) if length else b""
+            if len(body) < length:
+                raise ConnectionError("the client sent less than its Content-Length")
         self._unread = 0
         self.server.deadline(self, None)  # all of the request is in; answering may take time
         return body

@@ -20,7 +20,7 @@ import pytest
 import test_api
 import test_otlp_receiver
 from test_api import start as start_api
-from test_otlp_receiver import export_json
+from test_otlp_receiver import SPAN_ID, export_json
 from test_otlp_receiver import start as start_receiver
 from test_security_http import EXPORTER, TOKENS
 
@@ -115,9 +115,6 @@ def api(store):
                     "Content-Type: application/json"), 401),
     ("415", http_request("POST", "/v1/traces", SMUGGLED, f"Content-Length: {len(SMUGGLED)}",
                     f"Authorization: Bearer {EXPORTER}", "Content-Type: text/plain"), 415),
-    ("411", http_request("POST", "/v1/traces", b"%x\r\n" % len(SMUGGLED) + SMUGGLED + b"\r\n0\r\n\r\n",
-                    "Transfer-Encoding: chunked", f"Authorization: Bearer {EXPORTER}",
-                    "Content-Type: application/json"), 411),
     ("413", http_request("POST", "/v1/traces", b" " * 9 + SMUGGLED,
                     f"Content-Length: {8 * 1024 * 1024}", f"Authorization: Bearer {EXPORTER}",
                     "Content-Type: application/json"), 413),
@@ -151,7 +148,8 @@ FRAMING = [
     ("space before colon", (f"Content-Length : {len(SMUGGLED)}",), 400),
     ("gzip, chunked", ("Transfer-Encoding: gzip, chunked",), 400),
     ("chunked twice", ("Transfer-Encoding: chunked", "Transfer-Encoding: chunked"), 400),
-    ("chunked and a length", ("Transfer-Encoding: chunked", "Content-Length: 3"), 411),
+    ("chunked and a length", ("Transfer-Encoding: chunked", "Content-Length: 3"), 400),
+    ("identity", ("Transfer-Encoding: identity",), 400),
 ]
 
 
@@ -188,10 +186,62 @@ def test_stdlib_parser_errors_are_json_with_a_status_line(request, listener, raw
     assert doc["status"] == status and says in doc["error"]
 
 
-def test_api_411_on_chunked_does_not_serve_the_body(api):
-    chunked = b"%x\r\n" % len(SMUGGLED_GET) + SMUGGLED_GET + b"\r\n0\r\n\r\n"
-    assert one_answer(api, http_request("GET", "/healthz", chunked, "Transfer-Encoding: chunked")) \
-        == b"HTTP/1.1 411 Length Required"
+def chunked(body: bytes, size: int = 7) -> bytes:
+    return b"".join(b"%x\r\n" % len(body[i:i + size]) + body[i:i + size] + b"\r\n"
+                    for i in range(0, len(body), size)) + b"0\r\n\r\n"
+
+
+OTLP_CHUNKED = ("Transfer-Encoding: chunked", f"Authorization: Bearer {EXPORTER}",
+                "Content-Type: application/json")
+
+
+def test_otlp_takes_a_chunked_export_and_keeps_the_connection(otlp, writer):
+    """As OkHttp (the Java exporter) sends a body it compresses while streaming."""
+    one = http_request("POST", "/v1/traces", chunked(SPAN), *OTLP_CHUNKED)
+    statuses, _ = exchange(otlp, one + one, wait_s=1.5)
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 200 OK"]
+    deadline = time.monotonic() + 5
+    while len(writer.events) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)  # poll: the writer thread appends after the ack
+    assert [ev.span_id for ev in writer.events] == [SPAN_ID, SPAN_ID]
+
+
+def test_http_client_chunked_upload_is_read(otlp, writer):
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", otlp, timeout=5)
+    conn.request("POST", "/v1/traces", body=iter([SPAN[:10], SPAN[10:]]), encode_chunked=True,
+                 headers={"Content-Type": "application/json",
+                          "Authorization": f"Bearer {EXPORTER}"})
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
+@pytest.mark.parametrize(("what", "body", "status"), [
+    ("over the limit", b"%x\r\n" % (65 * 1024 * 1024) + SMUGGLED, 413),
+    ("size not hex", b"zz\r\n" + SMUGGLED, 400),
+    ("negative size", b"-1\r\n" + SMUGGLED, 400),
+    ("0x prefix", b"0x5\r\n" + SMUGGLED, 400),
+    ("space before the size", b" 5\r\nhello\r\n0\r\n\r\n" + SMUGGLED, 400),
+    ("bare LF", b"5\nhello\n0\n\n" + SMUGGLED, 400),
+    ("chunk longer than its size", b"3\r\nhello\r\n0\r\n\r\n" + SMUGGLED, 400),
+    ("16 hex digits", b"1" * 16 + b"\r\n" + SMUGGLED, 400),
+])
+def test_malformed_or_oversized_chunks_are_refused_and_closed(otlp, writer, what, body, status):
+    raw = http_request("POST", "/v1/traces", body, *OTLP_CHUNKED)
+    assert one_answer(otlp, raw).startswith(f"HTTP/1.1 {status} ".encode())
+    assert writer.events == []
+
+
+def test_chunked_on_http_1_0_is_refused(api):
+    raw = b"POST /api/traces HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b"x")
+    assert one_answer(api, raw) == b"HTTP/1.1 400 Bad Request"
+
+
+def test_api_chunked_body_is_read_not_served(api):
+    raw = http_request("GET", "/healthz", chunked(SMUGGLED_GET), "Transfer-Encoding: chunked")
+    statuses, _ = exchange(api, raw, wait_s=1.0)
+    assert statuses == [b"HTTP/1.1 200 OK"]
 
 
 def test_api_keeps_alive_when_the_body_was_read(api):

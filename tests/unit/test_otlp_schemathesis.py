@@ -58,7 +58,6 @@ def otlp_openapi(secured: bool) -> dict:
                             status, _json_error("")["content"]["application/json"]["schema"]]}},
                             "application/x-protobuf": {"schema": binary}}},
                 **auth,
-                "411": _json_error("a chunked body; send a Content-Length"),
                 "413": _json_error("the body, or its gzip expansion, is over the limit"),
                 "415": _json_error("another content type or encoding"),
                 "503": _json_error("the store did not acknowledge in time, or every request "

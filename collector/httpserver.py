@@ -33,6 +33,7 @@ import hashlib
 import hmac
 import logging
 import re
+import resource
 import select
 import socket
 import ssl
@@ -55,6 +56,8 @@ _MAX_TRAILERS = 32
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,20}")
 _LINGER_S = 0.5  # how long a closing connection's unread body is drained
 _LINGER_BYTES = 1 << 20
+_FD_RESERVE = 256  # descriptors kept for the store, inputs and logs
+_EMFILE_PAUSE_S = 0.1
 _REFUSE_READ_S = 0.05  # how long a connection refused at the limit may take to send its request
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
          b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 51\r\n\r\n"
@@ -94,7 +97,8 @@ class Server(ThreadingHTTPServer):
             raise ListenError(listen, _bind_reason(exc)) from None
         self.request_timeout_s = request_timeout_s
         self.slots = threading.BoundedSemaphore(max_concurrent)
-        self.connections = threading.BoundedSemaphore(max_connections)
+        self.max_connections = connections_allowed(max_connections)
+        self.connections = threading.BoundedSemaphore(self.max_connections)
         self.tls = tls is not None
         self._lock = threading.Lock()
         self._idle: dict[socket.socket, None] = {}  # oldest first; at most max_connections
@@ -111,6 +115,17 @@ class Server(ThreadingHTTPServer):
     @property
     def port(self) -> int:
         return self.server_address[1]
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                # The connection stays in the backlog and the socket stays readable: without
+                # a pause the accept loop would spin until a descriptor is freed.
+                log.warning("out of file descriptors; accepting again shortly")
+                time.sleep(_EMFILE_PAUSE_S)
+            raise
 
     def process_request(self, request, client_address) -> None:
         if not self.connections.acquire(blocking=False):
@@ -202,6 +217,27 @@ class Server(ThreadingHTTPServer):
                     del self._deadlines[handler]
             for handler in late:
                 handler.cut_off()
+
+
+def connections_allowed(wanted: int) -> int:
+    """How many connections one listener may hold open, by the process's descriptor limit.
+
+    The soft limit is raised to the hard one (at most 65,536), as Go's runtime does at
+    start: the common soft default of 1,024 would run out before ``wanted``. Each listener
+    may then use half of it, less a reserve for the store, inputs and logs, since the API
+    and an OTLP receiver can share a process.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    return max(16, min(wanted, (soft - _FD_RESERVE) // 2))
 
 
 def _bind_reason(exc: OSError) -> str:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -369,3 +371,18 @@ def test_300_idle_sockets_do_not_stop_real_clients(served):
     finally:
         for sock in idle:
             sock.close()
+
+
+@pytest.mark.parametrize(("soft", "hard", "allowed"), [
+    (1024, 4096, 1024),  # the soft limit is raised to the hard one: room for all 1024
+    (600, 600, 172),  # cannot be raised: (600 - 256) // 2 per listener
+])
+def test_connections_fit_the_descriptor_limit(soft, hard, allowed):
+    """In a child process, whose limits can be lowered for good."""
+    code = ("import resource; "
+            f"resource.setrlimit(resource.RLIMIT_NOFILE, ({soft}, {hard})); "
+            "from collector.httpserver import connections_allowed; "
+            "print(connections_allowed(1024), resource.getrlimit(resource.RLIMIT_NOFILE)[0])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split()
+    assert out == [str(allowed), str(hard)]

@@ -237,7 +237,7 @@ def connections_allowed(wanted: int) -> int:
             pass
     if soft == resource.RLIM_INFINITY:
         return wanted
-    return max(16, min(wanted, (soft - _FD_RESERVE) // 2))
+    return min(wanted, max(16, (soft - _FD_RESERVE) // 2))
 
 
 def _bind_reason(exc: OSError) -> str:

@@ -13,8 +13,8 @@ Both face untrusted networks, so the defences live here once:
   ``request_timeout_s`` (a slowloris client dripping one byte at a time is cut off by a
   watchdog, not by per-read timeouts it can keep resetting);
 - a request slot (``max_concurrent``) is taken only once a request's head has arrived, so
-  idle sockets never crowd out requests; when all slots are busy the answer is 503 with
-  Retry-After;
+  idle sockets never crowd out requests; when all slots stay busy for half a second the
+  answer is 503 with Retry-After;
 - at most ``max_connections`` open connections (each is a thread); at that limit a new
   connection evicts the longest-idle one (no request pending, as nginx reuses keep-alive
   connections), or gets 503 when every connection is busy;
@@ -58,6 +58,8 @@ _LINGER_S = 0.5  # how long a closing connection's unread body is drained
 _LINGER_BYTES = 1 << 20
 _FD_RESERVE = 256  # descriptors kept for the store, inputs and logs
 _EMFILE_PAUSE_S = 0.1
+# A request waits this long for a slot before 503: a burst is queued briefly, not refused.
+_SLOT_WAIT_S = 0.5
 _REFUSE_READ_S = 0.05  # how long a connection refused at the limit may take to send its request
 _BUSY = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
          b"Retry-After: 1\r\nConnection: close\r\nContent-Length: 51\r\n\r\n"
@@ -370,7 +372,7 @@ class Handler(BaseHTTPRequestHandler):
                 return
             if not self.raw_requestline or not self.parse_request():
                 return
-            if not self.server.slots.acquire(blocking=False):
+            if not self.server.slots.acquire(timeout=_SLOT_WAIT_S):
                 self.close_connection = True  # a client told to come back should reconnect
                 self._error(HttpError(503, "too many concurrent requests; retry",
                                       {"Retry-After": "1"}))

@@ -386,3 +386,32 @@ def test_connections_fit_the_descriptor_limit(soft, hard, allowed):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=60, check=True).stdout.split()
     assert out == [str(allowed), str(hard)]
+
+
+@pytest.mark.timeout(60)
+def test_idle_sockets_beyond_the_connection_limit_are_evicted_not_the_clients():
+    """300 idle sockets against a limit of 100: the longest-idle make room, so threads stay
+    bounded and every real request is still answered at once."""
+    from collector.httpserver import Handler, Server
+
+    class Ok(Handler):
+        def route(self, method: str) -> None:
+            self.send(200, b"ok", "text/plain")
+
+    server = Server(("127.0.0.1", 0), Ok, request_timeout_s=10, max_connections=100)
+    server.serve_in_thread("evict-test")
+    threads = threading.active_count()
+    idle = []
+    try:
+        for _ in range(300):
+            idle.append(socket.create_connection(("127.0.0.1", server.port), timeout=5))
+        for _ in range(20):
+            started = time.monotonic()
+            assert exchange(server.port, GET_CLOSE) == ([b"HTTP/1.1 200 OK"], True)
+            assert time.monotonic() - started < 2.5
+        assert threading.active_count() - threads <= 100
+    finally:
+        for sock in idle:
+            sock.close()
+        server.shutdown()
+        server.server_close()

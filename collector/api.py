@@ -14,11 +14,13 @@ Access rules (documented in the OpenAPI document too):
 from __future__ import annotations
 
 import logging
+import re
 import time
 import urllib.parse
 
 import orjson
 
+from collector.apidoc import DEFAULT_LIMIT, MAX_LIMIT, SINCE_DURATION, openapi
 from collector.config import Api as ApiConfig
 from collector.event import iso_to_ms
 from collector.httpserver import Handler, HttpError, Server, authorize
@@ -30,37 +32,54 @@ from collector.yamlconf import parse_duration_ms
 
 log = logging.getLogger("midwatch.api")
 
-MAX_LIMIT = 1000
-DEFAULT_LIMIT = 50
 _SEARCH_PARAMS = ("flow", "status", "partner", "since", "limit")
+_LIMIT = re.compile(r"[0-9]{1,4}")
+_SINCE_DURATION = re.compile(SINCE_DURATION)
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                      r"(T[0-9]{2}:[0-9]{2}:([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?")
 
 
 def parse_since(text: str, now_ms: int) -> int:
-    """``1h`` (that long ago) or an ISO-8601 time -> epoch ms."""
+    """``1h`` (that long ago) or an RFC 3339 time or date -> epoch ms, never before 1970.
+
+    Exactly the values the OpenAPI document allows, each shape checked by pattern first, so
+    no value reaches ``float``/``int`` or the store big enough to overflow them.
+    """
     try:
-        return now_ms - parse_duration_ms(text)
-    except ValueError:
+        if _SINCE_DURATION.fullmatch(text):
+            return max(0, now_ms - parse_duration_ms(text))
+        match = _RFC3339.fullmatch(text)
+        if match:
+            if match.group(2) == "60":  # a leap second: counted as the second before it
+                text = text[:17] + "59" + text[19:]
+            return max(0, iso_to_ms(text))
+    except (ValueError, OverflowError):
         pass
-    try:
-        return iso_to_ms(text)
-    except ValueError:
-        raise HttpError(400, f"since: expected a duration like 1h or an ISO-8601 time, "
-                             f"got {text!r}") from None
+    raise HttpError(400, f"since: expected a duration like 1h (at most 9 digits) or an "
+                         f"RFC 3339 time like 2026-01-31T12:00:00Z, got {text[:60]!r}")
 
 
 def search_args(query: str, now_ms: int) -> dict:
-    """Query string -> ``Store.search_traces`` keyword arguments, validated."""
-    params = urllib.parse.parse_qs(query, keep_blank_values=False)
-    for name in params:
+    """Query string -> ``Store.search_traces`` keyword arguments, every value validated."""
+    try:
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, max_num_fields=20)
+    except ValueError:
+        raise HttpError(400, "too many query parameters") from None
+    params: dict[str, str] = {}
+    for name, value in pairs:
         if name not in _SEARCH_PARAMS:
-            raise HttpError(400, f"unknown parameter {name!r}; expected {', '.join(_SEARCH_PARAMS)}")
-    args: dict = {k: params[k][-1] for k in ("flow", "partner", "status") if k in params}
+            raise HttpError(400, f"unknown parameter {name[:60]!r}; expected "
+                                 f"{', '.join(_SEARCH_PARAMS)}")
+        if name in params:
+            raise HttpError(400, f"{name}: given more than once; give it once")
+        params[name] = value
+    args: dict = {k: params[k] for k in ("flow", "partner", "status") if k in params}
     if "status" in args and args["status"] not in STATUSES:
         raise HttpError(400, f"status: expected one of {', '.join(STATUSES)}")
     if "since" in params:
-        args["since_ms"] = parse_since(params["since"][-1], now_ms)
-    limit = params.get("limit", [str(DEFAULT_LIMIT)])[-1]
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+        args["since_ms"] = parse_since(params["since"], now_ms)
+    limit = params.get("limit", str(DEFAULT_LIMIT))
+    if not _LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
         raise HttpError(400, f"limit: expected a number from 1 to {MAX_LIMIT}")
     args["limit"] = int(limit)
     return args
@@ -75,6 +94,7 @@ def trace_summary(trace: Trace) -> dict:
 class Api:
     def __init__(self, cfg: ApiConfig, store: Store, metrics: Registry):
         self.cfg, self.store, self.metrics = cfg, store, metrics
+        self.openapi = orjson.dumps(openapi(secured=bool(cfg.tokens)))
         self.requests = metrics.counter("midwatch_api_requests_total", "API requests answered.",
                                         ("route", "status"))
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
@@ -121,7 +141,7 @@ def _handler(api: Api) -> type[Handler]:
             self.send(status, body, ctype, cors)
 
         def _error(self, exc: HttpError) -> None:
-            api.requests.inc(_route_name(urllib.parse.urlsplit(self.path).path) or "other",
+            api.requests.inc(_route_name(urllib.parse.urlsplit(self.path or "").path) or "other",
                              str(exc.status))
             super()._error(exc)
 
@@ -144,7 +164,7 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
     if route == "metrics":
         return 200, api.metrics.expose().encode(), CONTENT_TYPE
     if route == "openapi":
-        return 200, orjson.dumps(OPENAPI), "application/json"
+        return 200, api.openapi, "application/json"
     if route == "health":
         try:
             api.store.ping()
@@ -172,115 +192,3 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
         raise HttpError(503, "the store is unavailable; retry later", {"Retry-After": "5"}) from None
     return 200, orjson.dumps({"traces": [trace_summary(t) for t in traces], "count": len(traces)}), \
         "application/json"
-
-
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_ERR = {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
-
-
-def _param(name: str, description: str, schema: dict) -> dict:
-    return {"name": name, "in": "query", "required": False, "description": description,
-            "schema": schema}
-
-
-OPENAPI: dict = {
-    "openapi": "3.1.0",
-    "info": {"title": "midwatch trace API", "version": "1",
-             "description": "Message journeys across integration platforms, by any ID."},
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {"type": "object", "required": ["error", "status"],
-                      "properties": {"error": {"type": "string"}, "status": {"type": "integer"}}},
-            "Hop": {"type": "object", "properties": {
-                "stage": {"type": ["string", "null"]}, "service": {"type": ["string", "null"]},
-                "platform": {"type": "string"}, "timestamp": {"type": "string", "format": "date-time"},
-                "outcome": {"type": "string"}, "event_id": {"type": "string"},
-                "action": {"type": ["string", "null"]}, "latency_ms": {"type": ["integer", "null"]},
-                "error_class": {"type": ["string", "null"]},
-                "error_message": {"type": ["string", "null"]}}},
-            "TraceSummary": {"type": "object", "required": ["trace_key", "ids", "status"],
-                             "properties": {
-                "trace_key": {"type": "string"}, "ids": {"type": "array", "items": {"type": "string"}},
-                "flow": {"type": "string"}, "partner": {"type": ["string", "null"]},
-                "status": {"type": "string", "enum": list(STATUSES)},
-                "started_at": {"type": "string", "format": "date-time"},
-                "ended_at": {"type": ["string", "null"], "format": "date-time"},
-                "last_seen": {"type": "string", "format": "date-time"},
-                "duration_ms": {"type": "integer"}, "hop_count": {"type": "integer"},
-                "error_count": {"type": "integer"}, "retry_count": {"type": "integer"},
-                "stages": {"type": "array", "items": {"type": "string"}},
-                "last_error": {"type": ["object", "null"]}, "sla_ms": {"type": ["integer", "null"]},
-                "sla_breached": {"type": "boolean"}, "dead_lettered": {"type": "boolean"},
-                "platforms": {"type": "array", "items": {"type": "string"}},
-                "services": {"type": "array", "items": {"type": "string"}}}},
-            "Trace": {"allOf": [{"$ref": "#/components/schemas/TraceSummary"}, {
-                "type": "object", "properties": {
-                    "hops": {"type": "array", "items": {"$ref": "#/components/schemas/Hop"}}}}]},
-            "TraceMatches": {
-                "type": "object", "required": ["id", "count", "truncated", "matches"],
-                "properties": {
-                    "id": {"type": "string"},
-                    "count": {"type": "integer", "minimum": 2, "maximum": MAX_MATCHES},
-                    "truncated": {"type": "boolean",
-                                  "description": f"more than {MAX_MATCHES} traces hold the "
-                                                 "ID; the most recently seen are listed"},
-                    "matches": {"type": "array", "items": {"allOf": [
-                        {"$ref": "#/components/schemas/TraceSummary"},
-                        {"type": "object", "required": ["href"], "properties": {
-                            "href": {"type": "string",
-                                     "description": "/api/traces/{trace_key}: this trace "
-                                                    "alone"}}}]}}}},
-        },
-    },
-    "security": [{"bearer": []}],
-    "paths": {
-        "/api/traces/{id}": {"get": {
-            "summary": "One message journey by any of its IDs",
-            "description": "The ID may be typed (order:4711) or bare (4711), or a trace_key. "
-                           "An ID several traces hold (the ISA or GS control number of an "
-                           "interchange carrying several orders, a batch ID) answers 300 "
-                           "with all of them; a trace_key always names one.",
-            "parameters": [{"name": "id", "in": "path", "required": True,
-                            "schema": {"type": "string"}}],
-            "responses": {
-                "200": {"description": "the trace with its hops in time order",
-                        "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Trace"}}}},
-                "300": {"description": "several traces hold the ID: their summaries, most "
-                                       "recently seen first, each with the href of its "
-                                       "trace",
-                        "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/TraceMatches"}}}},
-                "401": _ERR, "403": _ERR, "404": _ERR, "503": _ERR}}},
-        "/api/traces": {"get": {
-            "summary": "Traces, most recently seen first",
-            "parameters": [
-                _param("flow", "flow name from the catalog", {"type": "string"}),
-                _param("status", "trace status", {"type": "string", "enum": list(STATUSES)}),
-                _param("partner", "trading partner", {"type": "string"}),
-                _param("since", "duration (1h, 2d) or ISO-8601 time", {"type": "string"}),
-                _param("limit", "at most this many", {"type": "integer", "minimum": 1,
-                                                      "maximum": MAX_LIMIT,
-                                                      "default": DEFAULT_LIMIT}),
-            ],
-            "responses": {
-                "200": {"description": "matching traces without their hops",
-                        "content": {"application/json": {"schema": {
-                            "type": "object", "properties": {
-                                "count": {"type": "integer"},
-                                "traces": {"type": "array", "items": {
-                                    "$ref": "#/components/schemas/TraceSummary"}}}}}}},
-                "400": _ERR, "401": _ERR, "403": _ERR, "503": _ERR}}},
-        "/healthz": {"get": {
-            "summary": "Whether the store answers", "security": [],
-            "responses": {"200": {"description": "ok"}, "503": {"description": "unavailable"}}}},
-        "/metrics": {"get": {
-            "summary": "Prometheus text exposition of the collector's own metrics",
-            "responses": {"200": {"description": "metrics",
-                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
-                          "401": _ERR, "403": _ERR}}},
-        "/openapi.json": {"get": {"summary": "This document", "security": [],
-                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-    },
-}

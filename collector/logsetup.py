@@ -13,6 +13,7 @@ import time
 
 import orjson
 
+from collector.terminal import safe
 from collector.yamlconf import registered_secrets
 
 MASK = "***"
@@ -46,15 +47,17 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """For a person at a terminal: the message, then the extra fields as key=value."""
+    """For a person at a terminal: the message, then the extra fields as key=value, control
+    characters from data shown escaped (``collector.terminal``)."""
 
     def format(self, record: logging.LogRecord) -> str:
         extras = " ".join(f"{k}={v}" for k, v in vars(record).items()
                           if k not in _STANDARD and not k.startswith("_"))
-        text = f"{record.levelname.lower():7} {record.getMessage()}" + (f"  {extras}" if extras else "")
+        lines = [f"{record.levelname.lower():7} {record.getMessage()}"
+                 + (f"  {extras}" if extras else "")]
         if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return mask_secrets(text)
+            lines += self.formatException(record.exc_info).splitlines()
+        return "\n".join(safe(mask_secrets(line)) for line in lines)
 
 
 def setup_logging(level: str = "info", json_lines: bool | None = None) -> None:

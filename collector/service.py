@@ -25,6 +25,7 @@ from collector.catalog import load_catalog
 from collector.config import Config, FileInput, KafkaInput, OtlpInput, StdinInput
 from collector.correlate import Correlator
 from collector.gcsettings import collect_less
+from collector.httpserver import ListenError
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
@@ -55,7 +56,7 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
     inputs: list[Input] = []
     settings = config.collector
     key = load_key(settings, config.file) if config.inputs else None
-    for cfg in config.inputs:
+    for index, cfg in enumerate(config.inputs):
         ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None), key)
         ctx.log_format = getattr(cfg, "log_format", None)
         ctx.date_order = getattr(cfg, "date_order", "auto")
@@ -71,7 +72,11 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
         elif isinstance(cfg, OtlpInput):
             from collector.inputs.otlp import OtlpInput as OtlpReceiver
 
-            inputs.append(OtlpReceiver(cfg, ctx, config.api.tokens, settings.checkpoint_dir))
+            try:
+                inputs.append(OtlpReceiver(cfg, ctx, config.api.tokens, settings.checkpoint_dir))
+            except ListenError as exc:
+                raise ConfigError(config.file, None, f"inputs.{index}.listen",
+                                  f"input {cfg.name!r}: {exc}") from None
         elif isinstance(cfg, StdinInput):
             from collector.inputs.stdin import StdinInput as StdinReader
 
@@ -119,7 +124,10 @@ class Service:
                                  spool=open_spool(config),
                                  max_attempts=settings.max_attempts, store_ready=store_ready,
                                  repair=build_repair(config, store, correlator))
-        self.api = Api(config.api, store, self.metrics) if with_api else None
+        try:
+            self.api = Api(config.api, store, self.metrics) if with_api else None
+        except ListenError as exc:
+            raise ConfigError(config.file, None, "api.listen", str(exc)) from None
         self.workers = list(workers)
         self.stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -151,6 +159,10 @@ class Service:
             self.stop()
 
     def inputs_done(self) -> bool:
+        """Every input ended. Without inputs the service (API, rules, probes) runs until
+        stopped rather than ending at once."""
+        if not self.inputs:
+            return self.stopping.is_set()
         return not any(t.is_alive() for t in self._threads)
 
     def stop(self) -> None:

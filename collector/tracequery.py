@@ -13,6 +13,7 @@ from urllib.parse import quote
 from collector.catalog import Catalog
 from collector.event import ms_to_iso
 from collector.store.base import Store
+from collector.terminal import safe
 from collector.trace import Trace
 from collector.yamlconf import did_you_mean
 
@@ -91,7 +92,7 @@ def reconcile(store: Store, flow: str, from_stage: str, to_stage: str,
 
 
 def _cell(value: object) -> str:
-    text = "-" if value is None or value == "" else str(value).replace("\n", " ")
+    text = "-" if value is None or value == "" else safe(value)
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 1] + "…"
 
 
@@ -126,13 +127,13 @@ def render_trace(t: Trace) -> str:
     if t.dead_lettered:
         status += " (dead-lettered)"
     head = [
-        f"trace     {t.trace_key}",
-        f"flow      {t.flow}" + (f"   partner {t.partner}" if t.partner else ""),
+        f"trace     {safe(t.trace_key)}",
+        f"flow      {safe(t.flow)}" + (f"   partner {safe(t.partner)}" if t.partner else ""),
         f"status    {status}",
         f"started   {ms_to_iso(t.started_ms)}   duration {duration_text(t.duration_ms)}"
         + (f"   SLA {duration_text(t.sla_ms)}" if t.sla_ms else ""),
         f"hops      {t.hop_count}   errors {t.error_count}   retries {t.retry_count}",
-        f"ids       {', '.join(t.ids)}",
+        f"ids       {safe(', '.join(t.ids))}",
     ]
     if t.hop_count > len(t.hops):
         head.append(f"          (showing the first and last {len(t.hops)} of {t.hop_count} hops)")
@@ -181,8 +182,9 @@ def render_traces(traces: list[Trace]) -> str:
 
 def render_reconciliation(r: Reconciliation) -> str:
     lines = [
-        f"flow {r.flow}: since {ms_to_iso(r.since_ms)}, {r.reached_from} reached {r.from_stage}, "
-        f"{r.reached_both} also reached {r.to_stage}, {len(r.missing)} did not",
+        f"flow {safe(r.flow)}: since {ms_to_iso(r.since_ms)}, {r.reached_from} reached "
+        f"{safe(r.from_stage)}, {r.reached_both} also reached {safe(r.to_stage)}, "
+        f"{len(r.missing)} did not",
     ]
     if r.truncated:
         lines.append(f"(only the latest {RECONCILE_LIMIT} traces were compared; narrow --since)")

@@ -16,6 +16,7 @@ import math
 import sys
 from pathlib import Path
 
+from collector.terminal import safe
 from rules.anomaly.corpus import CorpusError, read_corpus, read_csv
 from rules.anomaly.model import Settings
 from rules.anomaly.nab import PROFILES, evaluate
@@ -85,7 +86,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.verbose:
         for one in labelled:
             r = evaluate([one], PROFILES[args.profile])
-            print(f"{one.name}: windows {r.detected}/{r.windows}, "
+            print(f"{safe(one.name)}: windows {r.detected}/{r.windows}, "
                   f"false positives {r.false_positives}, alone {r.score:.2f}")
     rows = sum(len(s.values) for s in series)
     print(f"series: {len(series)}, rows: {rows}, windows: {result.windows}, "

@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from collector.terminal import safe
 from dashboards.settings import (
     DEFAULT_DASHBOARDS_PATH,
     DEFAULT_ES_URL,
@@ -165,10 +166,10 @@ def _verify(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     for line in report_lines(results):
-        print(line)
+        print(safe(line))
     failed = [r for rs in results.values() for r in rs if r.status == "ERROR"]
     for r in failed:
-        print(f"{r.board}/{r.title}: {r.error}", file=sys.stderr)
+        print(safe(f"{r.board}/{r.title}: {r.error}"), file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from collector.config import load_config
     from collector.doctor import run_checks
+    from collector.terminal import safe
     from collector.yamlconf import ConfigError, registered_secrets
 
     try:
@@ -29,5 +30,6 @@ def run(args: argparse.Namespace) -> int:
         detail = r.detail
         for s in secrets:
             detail = detail.replace(s, "***")
-        print(f"{r.backend:<{width}}  {'OK' if r.ok else 'FAIL':<4}  {r.target}  {detail}")
+        print(f"{r.backend:<{width}}  {'OK' if r.ok else 'FAIL':<4}  {safe(r.target)}  "
+              f"{safe(detail)}")
     return 0 if all(r.ok for r in rows) else 1

@@ -106,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     from collector.event import DeadLetter, to_doc
     from collector.parse import parse_stream
+    from collector.terminal import safe, safe_json
 
     dump = orjson.OPT_APPEND_NEWLINE
     try:
@@ -119,20 +120,21 @@ def run(args: argparse.Namespace) -> int:
         try:
             stream = sys.stdin.buffer if name == "-" else open(name, "rb")
         except OSError as exc:
-            err.write(f"midwatch parse: cannot read {name}: {exc.strerror}\n".encode())
+            err.write(f"midwatch parse: cannot read {safe(name)}: {exc.strerror}\n".encode())
             status = 2
             continue
         source = "<stdin>" if name == "-" else name
         try:
             for item in parse_stream(stream, source, args.format, ctx):
                 if isinstance(item, DeadLetter):
-                    err.write(orjson.dumps(item.to_doc(), option=dump))
+                    err.write(safe_json(orjson.dumps(item.to_doc(), option=dump)))
                 else:
-                    out.write(orjson.dumps(to_doc(item), option=dump))
+                    out.write(safe_json(orjson.dumps(to_doc(item), option=dump)))
         except BrokenPipeError:
             raise  # the reader went away (`| head`): the CLI shell ends quietly
         except OSError as exc:
-            err.write(f"midwatch parse: error reading {name}: {exc.strerror or exc}\n".encode())
+            err.write(f"midwatch parse: error reading {safe(name)}: "
+                      f"{safe(exc.strerror or exc)}\n".encode())
             status = 2
         finally:
             if stream is not sys.stdin.buffer:

@@ -116,6 +116,9 @@ def _forever(specs, store) -> int:
 
 
 def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    from collector.terminal import safe
+
+    rows = [tuple(safe(c) for c in row) for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=False)]
     for row in (header, *rows):
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())

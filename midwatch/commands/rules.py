@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+from collector.terminal import safe
 from collector.yamlconf import ConfigError
 
 _CONFIG_HELP = "config file (default: $MIDWATCH_CONFIG)"
@@ -138,7 +139,7 @@ def test(args: argparse.Namespace) -> int:
             failed += 1
             print(f"FAIL  {path}")
             for text in report.failures:
-                print(text)
+                print(safe(text))
     print(f"{len(args.files) - failed} passed, {failed} failed")
     return 1 if failed else 0
 
@@ -199,11 +200,12 @@ def evaluate(args: argparse.Namespace) -> int:
             print(json.dumps(doc, sort_keys=True))
         else:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items()))
-            print(f"{alert.state:<8} {alert.rule} {{{labels}}} value={alert.value} "
+            print(f"{alert.state:<8} {safe(alert.rule)} {{{safe(labels)}}} value={alert.value} "
                   f"-> {', '.join(doc['notify']) or 'no notifier'}"
-                  + (f"\n         {doc['summary']}" if doc["summary"] else ""))
+                  + (f"\n         {safe(doc['summary'])}" if doc["summary"] else ""))
     for name, reason in outcome.failed_rules.items():
-        print(f"midwatch rules eval: rule {name} not evaluated: {reason}", file=sys.stderr)
+        print(f"midwatch rules eval: rule {name} not evaluated: {safe(reason)}",
+              file=sys.stderr)
     return 1 if outcome.failed_rules else 0
 
 
@@ -266,8 +268,8 @@ def _show_silence(s, now_ms: int) -> str:
 
     state = "active" if s.active(now_ms) else ("pending" if s.starts_ms > now_ms else "expired")
     matchers = ",".join(str(m) for m in s.matchers)
-    return (f"{s.id}  {state:<7}  {matchers}  until {ms_to_iso(s.ends_ms)}  "
-            f"by {s.created_by}: {s.comment}")
+    return (f"{s.id}  {state:<7}  {safe(matchers)}  until {ms_to_iso(s.ends_ms)}  "
+            f"by {safe(s.created_by)}: {safe(s.comment)}")
 
 
 def silence_add(args: argparse.Namespace) -> int:

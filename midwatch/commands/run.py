@@ -1,8 +1,9 @@
 """``midwatch run`` (the pipeline service with its API) and ``midwatch serve`` (the API alone).
 
-Exit status: 0 after a clean stop (SIGTERM/SIGINT, or every finite input ended), 1 when a
-batch could not be stored before shutdown or an input failed, 2 for a config error or a store
-that cannot be set up.
+Exit status: 0 after a clean stop (SIGTERM/SIGINT, or every finite input ended; without
+inputs only a signal stops it), 1 when a batch could not be stored before shutdown or an input
+failed, 2 for a config error, a store that cannot be set up, or a listen address that cannot
+be taken (one line naming the setting and the port).
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         for worker in service.workers:  # workers that report their own series in /metrics
             if hasattr(worker, "expose_metrics"):
                 worker.expose_metrics(service.metrics)
+        if not service.inputs:  # rules always run, so there is something to do
+            what = "the API, rules and probes" if service.api else "rules and probes"
+            print(f"midwatch run: {config.file} configures no inputs; running {what} until "
+                  f"stopped", file=sys.stderr)
         return service.run()
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)
@@ -108,6 +113,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from collector.api import Api
     from collector.config import exposure_problem
+    from collector.httpserver import ListenError
     from collector.metrics import Registry
 
     try:
@@ -121,7 +127,13 @@ def serve(args: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"midwatch serve: {exc}", file=sys.stderr)
         return 2
-    api = Api(api_cfg, store, Registry())
+    try:
+        api = Api(api_cfg, store, Registry())
+    except ListenError as exc:
+        setting = "--listen" if args.listen else f"{config.file}: api.listen"
+        print(f"midwatch serve: {setting}: {exc}", file=sys.stderr)
+        store.close()
+        return 2
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())

@@ -169,3 +169,29 @@ def test_slow_client_is_cut_off(store):
         sock.close()
     finally:
         api.close()
+
+
+@pytest.mark.parametrize(("query", "says"), [
+    ("limit=%C2%B2", "limit: expected a number from 1 to 1000"),
+    ("limit=" + "9" * 5000, "limit: expected a number from 1 to 1000"),
+    ("limit=", "limit: expected a number from 1 to 1000"),
+    ("since=99999999999999999999d", "since: expected a duration"),
+    ("since=" + "9" * 400 + "d", "since: expected a duration"),
+    ("since=1e400h", "since: expected a duration"),
+    ("since=99999-01-01", "since: expected a duration"),
+    ("since=2026-13-45T00:00:00Z", "since: expected a duration"),
+    ("status=bogus&status=failed", "status: given more than once"),
+    ("status=failed&status=bogus", "status: given more than once"),
+    ("status=bogus", "status: expected one of"),
+    ("&".join(f"flow={i}" for i in range(30)), "too many query parameters"),
+])
+def test_hostile_search_parameters_are_400_json_never_500(api, query, says):
+    status, headers, body = get(api, f"/api/traces?{query}")
+    assert status == 400 and headers["Content-Type"] == "application/json"
+    assert says in orjson.loads(body)["error"]
+
+
+def test_since_far_back_means_everything_not_an_overflow(api):
+    for since in ("999999999w", "1970-01-01", "0001-01-01T00:00:00Z", "2000-01-01T00:00:00%2B05:00"):
+        status, _, body = get(api, f"/api/traces?since={since}")
+        assert status == 200 and orjson.loads(body)["count"] == 1, (since, body)

@@ -9,6 +9,7 @@ import bisect
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from collector.catalog import build_catalog
@@ -91,6 +92,8 @@ class Result:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     spans: int = 0
     spans_error: str | None = None
+    reports: list[Path] = field(default_factory=list)  # the health report, HTML and PDF
+    report_error: str | None = None
 
 
 def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str | None,
@@ -312,5 +315,24 @@ def run_demo(workdir: Path, *, seed: int = 7, messages: int = 300, es: str | Non
     result.probe_readings = len(probe_events)
     collect(result.config, formats, now_ms, result, spans, probe_events)
     result.seconds = time.monotonic() - started
+    write_report(result, now_ms)
     return result
+
+
+def write_report(result: Result, now_ms: int) -> None:
+    """The health report of the demo's month (``midwatch report --period``), HTML and PDF."""
+    from midwatch.report.period import between, month, previous
+    from midwatch.report.run import make_report
+
+    today = datetime.fromtimestamp(now_ms / 1000, UTC)
+    first = datetime.fromtimestamp(window(now_ms)[0] / 1000 - 3600 * 12, UTC)  # EDI starts early
+    period = (month(today.year, today.month) if first.month == today.month
+              else between(first.date().isoformat(), today.date().isoformat()))
+    try:
+        for fmt in ("html", "pdf"):
+            out = result.workdir / "report" / f"health-{period.label.replace(' ', '_')}.{fmt}"
+            result.reports.append(make_report(str(result.config), period, previous(period), out,
+                                              fmt)[0])
+    except Exception as exc:  # the demo stands without its report
+        result.report_error = f"{type(exc).__name__}: {exc}"
 

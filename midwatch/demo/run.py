@@ -123,6 +123,8 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
         "flows": str(workdir / "flows.yaml"),
         "edi": {"own_ids": [OWN_EDI_ID]},
         "rules": {"paths": [f"pack:{p}" for p in PACKS]},
+        "slos": [{"name": "order-to-cash-sla", "flow": "order-to-cash", "objective": 99.5},
+                 {"name": "edi-850-acknowledged", "flow": "edi-850-outbound", "objective": 95}],
     }
     # JSON is YAML: no dumper needed, and the file stays readable
     result.config.write_text("# written by `midwatch demo`\n" + json.dumps(cfg, indent=2) + "\n",

@@ -9,10 +9,12 @@ from pathlib import Path
 from collector.store import open_store
 from collector.store.base import StoreError
 from collector.yamlconf import load
+from midwatch.report import slos
 from midwatch.report.build import build
 from midwatch.report.period import Period
 from midwatch.report.scope import Scope
 from midwatch.report.write import write
+from rules.slo import load_slos
 
 
 def make_report(config: str | None, period: Period, prev: Period, out: Path, fmt: str, *,
@@ -30,7 +32,8 @@ def make_report(config: str | None, period: Period, prev: Period, out: Path, fmt
     try:
         tz = (data.get("collector") or {}).get("default_timezone", "UTC")
         scope = Scope(store, period, prev, flows, partners, timezone=str(tz))
-        report = build(scope, source=f"store: {version}")
+        slo_section = slos.section(scope, load_slos(doc) if doc is not None else [])
+        report = build(scope, source=f"store: {version}", extra=(slo_section,))
         write(report, fmt, out)
     finally:
         store.close()

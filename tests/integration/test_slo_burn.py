@@ -109,3 +109,25 @@ def test_budget_and_the_days_it_burned(store):
     assert (b.total, b.bad) == (240, 10)
     assert b.consumed == pytest.approx(10 / (0.005 * 240))  # 8.3x the budget: objective missed
     assert [day for day, _ in b.burned_days] == [T0 - T0 % (1440 * MIN)]
+
+
+def test_slo_status_prints_each_budget_and_fails_a_missed_objective(tmp_path, capsys):
+    from midwatch.cli import main
+
+    store = SQLiteStore(tmp_path / "mw.sqlite")
+    store.setup()
+    store.upsert_traces([_trace(m) for m in range(-180, 60)])
+    store.close()
+    config = tmp_path / "mw.yaml"
+    config.write_text(f"store: {{kind: sqlite, sqlite: {{path: {tmp_path / 'mw.sqlite'}}}}}\n"
+                      "slos:\n  - {name: o2c, flow: o2c, objective: 99.5, window: 7d}\n"
+                      "  - {name: loose, flow: o2c, objective: '90%'}\n")
+    at = "2024-03-04T11:00:00Z"
+    assert main(["slo", "status", "-c", str(config), "--at", at]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["o2c", "sla", "o2c", "99.5%", "7d", "240", "95.83%", "-733%", "1"]
+    assert lines[2].split() == ["loose", "sla", "o2c", "90%", "30d", "240", "95.83%", "58%", "0"]
+    config.write_text(config.read_text().replace("objective: 99.5", "objective: 100"))
+    assert main(["slo", "status", "-c", str(config), "--at", at]) == 2
+    err = capsys.readouterr().err
+    assert "mw.yaml:3:28: slos.0.objective" in err and "100 would leave no error budget" in err

@@ -22,6 +22,7 @@ import orjson
 from collector.config import Api as ApiConfig
 from collector.event import iso_to_ms
 from collector.httpserver import Handler, HttpError, Server, authorize
+from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.metrics import CONTENT_TYPE, Registry
 from collector.store.base import Store, StoreError
 from collector.trace import STATUSES, Trace
@@ -72,8 +73,10 @@ def trace_summary(trace: Trace) -> dict:
 
 
 class Api:
-    def __init__(self, cfg: ApiConfig, store: Store, metrics: Registry):
+    def __init__(self, cfg: ApiConfig, store: Store, metrics: Registry,
+                 knowledge: KnowledgeBase | None = None):
         self.cfg, self.store, self.metrics = cfg, store, metrics
+        self.knowledge = knowledge  # a trace's known issues are shown when configured
         self.requests = metrics.counter("midwatch_api_requests_total", "API requests answered.",
                                         ("route", "status"))
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
@@ -157,7 +160,10 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
             trace = api.store.get_trace(any_id)
             if trace is None:
                 raise HttpError(404, f"no trace knows the ID {any_id!r}")
-            return 200, orjson.dumps(trace.to_doc()), "application/json"
+            doc = trace.to_doc()
+            if api.knowledge:
+                doc["known_issues"] = trace_known_issues(api.store, trace, api.knowledge)
+            return 200, orjson.dumps(doc), "application/json"
         args = search_args(query, int(time.time() * 1000))
         traces = api.store.search_traces(**args)
     except StoreError as exc:

@@ -102,7 +102,16 @@ def _print_json(doc: object) -> None:
     print(json.dumps(doc, indent=2, ensure_ascii=False))
 
 
+def _knowledge(args: argparse.Namespace):
+    """The config's known issues (none without a config or a knowledge: section)."""
+    from collector.knowledge import KnowledgeBase, from_config
+
+    path = args.config or os.environ.get(CONFIG_ENV)
+    return from_config(load(path)) if path else KnowledgeBase()
+
+
 def trace(args: argparse.Namespace) -> int:
+    from collector.knowledge import render_known_issues, trace_known_issues
     from collector.tracequery import render_trace
 
     def answer(store: Store) -> int:
@@ -111,10 +120,14 @@ def trace(args: argparse.Namespace) -> int:
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "
                   f"order:4711; a bare value matches any type)", file=sys.stderr)
             return 1
+        kb = _knowledge(args)
+        issues = trace_known_issues(store, found, kb) if kb else []
         if args.json:
-            _print_json(found.to_doc())
+            _print_json({**found.to_doc(), **({"known_issues": issues} if issues else {})})
         else:
             print(render_trace(found))
+            if issues:
+                print(render_known_issues(issues))
         return 0
 
     return _run(args, answer)

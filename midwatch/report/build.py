@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import time
 
-from midwatch.report import alerts, capacity, errors, flows, partners, probes
+from collector.knowledge import KnowledgeBase
+from midwatch.report import alerts, capacity, errors, flows, known, partners, probes
 from midwatch.report.model import Report, Section
 from midwatch.report.period import time_label
 from midwatch.report.scope import Scope
 
 
 def build(scope: Scope, source: str, extra: tuple[Section, ...] = (),
-          known_issue: errors.KnownIssueOf | None = None) -> Report:
-    """``extra``: sections computed elsewhere (service levels, known issues), placed after
-    the flows they are about."""
+          kb: KnowledgeBase | None = None) -> Report:
+    """``extra``: sections computed elsewhere (service levels), placed after the flows they
+    are about; ``kb``: the known issues errors are filed under."""
+    kb = kb if kb is not None else KnowledgeBase()
     sections = (
         flows.section(scope),
         *extra,
-        errors.section(scope, known_issue),
+        errors.section(scope, kb),
+        known.section(scope, kb),
         partners.section(scope),
         alerts.section(scope),
         probes.section(scope),

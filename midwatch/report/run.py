@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from collector.knowledge import KnowledgeBase, from_config
 from collector.store import open_store
 from collector.store.base import StoreError
 from collector.yamlconf import load
@@ -33,7 +34,8 @@ def make_report(config: str | None, period: Period, prev: Period, out: Path, fmt
         tz = (data.get("collector") or {}).get("default_timezone", "UTC")
         scope = Scope(store, period, prev, flows, partners, timezone=str(tz))
         slo_section = slos.section(scope, load_slos(doc) if doc is not None else [])
-        report = build(scope, source=f"store: {version}", extra=(slo_section,))
+        kb = from_config(doc) if doc is not None else KnowledgeBase()
+        report = build(scope, source=f"store: {version}", extra=(slo_section,), kb=kb)
         write(report, fmt, out)
     finally:
         store.close()

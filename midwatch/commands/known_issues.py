@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 
 from collector.config import CONFIG_ENV
 
@@ -68,8 +69,8 @@ def list_issues(args: argparse.Namespace) -> int:
         print(f"midwatch known-issues list: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"known_issues": [o.__dict__ for o in occ],
-                          "candidates": [c.__dict__ for c in cands]}, indent=2))
+        print(json.dumps({"known_issues": [asdict(o) for o in occ],
+                          "candidates": [asdict(c) for c in cands]}, indent=2))
         return 0
     if not kb:
         print(f"no knowledge: files in {path}; every signature below is a candidate")

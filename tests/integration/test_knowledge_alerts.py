@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.parse
-import urllib.request
+
+from test_alertmanager_notify import _alerts
 
 from collector.config import load_config
 from collector.event import Event, event_id
@@ -27,14 +27,6 @@ known_issues:
     runbook_url: https://wiki.example.com/runbooks/sap-gw
     fix: {description: Automatic restart, status: in_progress, ticket: SAP-1234}
 """
-
-
-def _am_alerts(url: str, rule: str, active: bool) -> list[dict]:
-    query = urllib.parse.urlencode({"filter": f'alertname="{rule}"', "active": str(active).lower(),
-                                    "silenced": "true", "inhibited": "true",
-                                    "unprocessed": "true"})
-    with urllib.request.urlopen(f"{url}/api/v2/alerts?{query}", timeout=10) as resp:
-        return json.load(resp)
 
 
 def _poll(fn, deadline_s: float = 20.0):
@@ -91,7 +83,7 @@ def test_alertmanager_receives_the_known_issue(tmp_path, es_url, es_index_prefix
         engine = Engine(rules, store, dispatcher=dispatcher)
         outcome = engine.evaluate(fired_at)
         assert [(a.rule, a.state) for a in outcome.alerts] == [(unique_name, "firing")]
-        (alert,) = _poll(lambda: _am_alerts(alertmanager_url, unique_name, active=True))
+        (alert,) = _poll(lambda: _alerts(alertmanager_url, unique_name, active=True))
         notes = alert["annotations"]
         assert notes["known_issue"] == "KI-7: SAP gateway refuses connections from Boomi"
         assert notes["known_issue_workaround"] == "Restart sap-gw on the SAP host."
@@ -103,7 +95,7 @@ def test_alertmanager_receives_the_known_issue(tmp_path, es_url, es_index_prefix
         # 20 minutes on (now), the failures left the window: resolved, gone from Alertmanager
         later = engine.evaluate(now)
         assert [a.state for a in later.alerts] == ["resolved"]
-        assert _poll(lambda: not _am_alerts(alertmanager_url, unique_name, active=True))
+        assert _poll(lambda: not _alerts(alertmanager_url, unique_name, active=True))
     finally:
         dispatcher.stop()
         store.close()

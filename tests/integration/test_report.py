@@ -14,11 +14,11 @@ import pytest
 from PIL import Image
 
 from collector.config import load_config
+from collector.yamlconf import load
 from midwatch.cli import main
 from midwatch.demo.run import run_demo
-from midwatch.report.build import build
 from midwatch.report.period import parse_period, previous
-from midwatch.report.scope import Scope
+from midwatch.report.run import report_of
 from midwatch.report.write import write
 
 NOW_MS = int(datetime(2026, 11, 18, 15, 0, tzinfo=UTC).timestamp() * 1000)
@@ -26,10 +26,11 @@ MESSAGES = 120
 
 
 def _report(config: Path, period: str = "2026-11"):
+    """As ``midwatch report`` builds it, with the demo config's SLOs and known issues."""
     p = parse_period(period)
     store = load_config(config).open_store()
     try:
-        return build(Scope(store, p, previous(p)), source="test")
+        return report_of(load(config), store, p, previous(p), source="test")
     finally:
         store.close()
 
@@ -107,7 +108,12 @@ def test_empty_period_says_why_in_every_section(sqlite_demo, tmp_path, capsys):
                  "-c", str(sqlite_demo)]) == 0
     assert f"written to {out}" in capsys.readouterr().out
     report = _report(sqlite_demo, "2020-01")
-    assert all(s.empty for s in report.sections), [s.title for s in report.sections if not s.empty]
+    # SLOs and known issues are configured: they show their zeros; the rest says why
+    configured = {"Service levels", "Known issues"}
+    assert [s.title for s in report.sections if not s.empty] == [
+        s.title for s in report.sections if s.title in configured]
+    slo = next(s for s in report.sections if s.title == "Service levels")
+    assert {r[4] for r in slo.tables[0].rows} == {"0"}
     assert "no EDI traffic in this period" in out.read_text()
 
 
@@ -123,3 +129,25 @@ def test_demo_prints_its_report(tmp_path, capsys):
     paths = [Path(p) for p in line.removeprefix("health report: ").split(" and ")]
     assert [p.suffix for p in paths] == [".html", ".pdf"]
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_quarter_compares_its_months(sqlite_demo):
+    report = _report(sqlite_demo, "2026-Q4")
+    assert (report.period_label, report.previous_label) == ("2026-Q4", "2026-Q3")
+    flows = next(s for s in report.sections if s.title == "Flows")
+    by_month = flows.tables[1]
+    assert by_month.columns == ("flow", "2026-10", "2026-11", "2026-12")
+    row = next(r for r in by_month.rows if r[0] == "order-to-cash")
+    assert row[1] == row[3] == "-" and row[2].startswith(f"{MESSAGES} · ")
+
+
+def test_slo_and_known_issue_sections_from_the_demo_config(sqlite_demo):
+    report = _report(sqlite_demo)
+    slo = next(s for s in report.sections if s.title == "Service levels")
+    assert [r[0] for r in slo.tables[0].rows] == ["order-to-cash-sla", "edi-850-acknowledged"]
+    known = next(s for s in report.sections if s.title == "Known issues")
+    issues = {r[0]: int(r[2]) for r in known.tables[0].rows}
+    assert set(issues) == {"KI-1", "KI-2", "KI-3"} and all(issues.values())
+    errors = next(s for s in report.sections if s.title == "Top error signatures")
+    assert any(r[7].startswith("KI-1: ") for r in errors.tables[0].rows)
+

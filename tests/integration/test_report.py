@@ -151,3 +151,20 @@ def test_slo_and_known_issue_sections_from_the_demo_config(sqlite_demo):
     errors = next(s for s in report.sections if s.title == "Top error signatures")
     assert any(r[7].startswith("KI-1: ") for r in errors.tables[0].rows)
 
+
+
+def test_flows_and_partners_narrow_every_section(sqlite_demo):
+    p = parse_period("2026-11")
+    store = load_config(sqlite_demo).open_store()
+    try:
+        edi = report_of(load(sqlite_demo), store, p, previous(p), flows=("edi-850-outbound",))
+        globex = report_of(load(sqlite_demo), store, p, previous(p), partners=("GLOBEX",))
+    finally:
+        store.close()
+    assert [r[0] for r in next(s for s in edi.sections if s.title == "Flows").tables[0].rows] \
+        == ["edi-850-outbound"]
+    assert "flows edi-850-outbound" in edi.title
+    errors = next(s for s in edi.sections if s.title == "Top error signatures")
+    assert {r[1] for r in errors.tables[0].rows} == {"edi"}
+    partners = next(s for s in globex.sections if s.title == "EDI partners")
+    assert [r[0] for r in partners.tables[0].rows] == ["GLOBEX"]

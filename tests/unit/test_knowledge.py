@@ -115,3 +115,26 @@ def test_api_shows_a_traces_known_issue_with_its_workaround(tmp_path, tmp_sqlite
         "id": "KI-1", "title": "SAP gateway refuses connections", "workaround": "Restart sap-gw.",
         "runbook_url": "https://wiki.example.com/sap-gw",
         "fix": {"description": "Health check", "status": "in_progress", "ticket": "SAP-1"}}]
+
+
+def test_each_notifier_carries_the_issue_from_the_annotations(tmp_path):
+    """The payloads PagerDuty, Slack and email get, built by their notifiers from a firing
+    alert's annotations with its known issue added (as the engine adds them)."""
+    from collector.yamlconf import make_secret
+    from rules.notify import email, pagerduty, slack
+    from rules.notify.base import Notification
+
+    notes = {"summary": "o2c fails", **annotations(_kb(tmp_path).get("KI-1"),
+                                                   {"description": "Boomi fails."})}
+    n = Notification(action="firing", rule="r", key="k", severity="critical",
+                     labels={"flow": "o2c"}, annotations=notes, value=3.0, starts_ms=0,
+                     at_ms=0, expires_ms=1)
+    runbook = {"href": "https://wiki.example.com/sap-gw", "text": "Runbook"}
+    pd = pagerduty.event(n, pagerduty.Options(make_secret("rk", "test")))
+    assert runbook in pd["links"]
+    assert "Workaround: Restart sap-gw." in pd["payload"]["custom_details"]["description"]
+    blocks = str(slack.message(n)["blocks"])
+    assert "Workaround: Restart sap-gw." in blocks and runbook["href"] in blocks
+    mail = email.compose(n, email.Options("smtp", 25, "none", "mw@example.com",
+                                          ("ops@example.com",))).get_content()
+    assert "Workaround: Restart sap-gw." in mail and "Runbook: https://wiki.example.com/sap-gw" in mail

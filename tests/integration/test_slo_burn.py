@@ -131,3 +131,31 @@ def test_slo_status_prints_each_budget_and_fails_a_missed_objective(tmp_path, ca
     assert main(["slo", "status", "-c", str(config), "--at", at]) == 2
     err = capsys.readouterr().err
     assert "mw.yaml:3:28: slos.0.objective" in err and "100 would leave no error budget" in err
+
+
+def test_availability_of_an_endpoint_probe(store, tmp_path):
+    """The same rule type over probe readings: an endpoint down for ten minutes pages, and
+    resolves once it answers again."""
+    from collector.probes.reading import ProbeIdentity, Reading, to_event
+
+    probe = ProbeIdentity("orders-api", "http", "http", "https://orders.example.com/health")
+
+    def reading(minute: int):
+        down = 0 <= minute < 10
+        return to_event(probe, Reading("endpoint.up", 0 if down else 1, {"endpoint": "orders"},
+                                       ok=not down), T0 + minute * MIN)
+
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - {name: api-availability, type: slo_burn, probe: orders-api, objective: 99,"
+        " group_by: [labels.probe.name], windows: [{long: 1h, short: 5m, burn_rate: 14.4}]}\n")
+    cfg = load_rules_config(loads(f"rules:\n  paths: [{tmp_path}/rules.yaml]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, store)
+    store.write_events([reading(m) for m in range(-120, 10)])
+    store.refresh()
+    fired = engine.evaluate(T0 + 10 * MIN)
+    assert [(a.state, a.labels, a.value) for a in fired.alerts] == [
+        ("firing", {"probe_name": "orders-api"}, 16.67)]  # 10 of 60 readings down: 16.7x
+    store.write_events([reading(m) for m in range(10, 20)])
+    store.refresh()
+    assert [a.state for a in engine.evaluate(T0 + 20 * MIN).alerts] == ["resolved"]

@@ -53,6 +53,11 @@ def report(args: argparse.Namespace) -> int:
         print(f"midwatch report: {exc}", file=sys.stderr)
         return 2
     config = args.config or os.environ.get(CONFIG_ENV)
+    if not config and not Path(DEFAULT_SQLITE_PATH).exists():
+        print(f"midwatch report: no store at {DEFAULT_SQLITE_PATH}: run `midwatch run` or "
+              f"`midwatch demo` here first, or pass -c FILE (or set {CONFIG_ENV})",
+              file=sys.stderr)
+        return 2
     try:
         out, seconds = make_report(config, period, previous(period), Path(args.out), args.format,
                                    flows=_names(args.flows), partners=_names(args.partners))

@@ -64,7 +64,7 @@ def known_issues(store: Store, kb: KnowledgeBase, start_ms: int, end_ms: int,
 
 def section(s: Scope, kb: KnowledgeBase) -> Section:
     occ, cands = summarize(kb, s.run(queries(s.period.start_ms, s.period.end_ms,
-                                             s.event_filters())))
+                                             s.filters("events"))))
     if not kb and not cands:
         return Section("Known issues", empty="no knowledge: files are configured and no failure "
                        "carried an error signature")

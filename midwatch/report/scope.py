@@ -12,7 +12,9 @@ from midwatch.report.period import Period
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 DONE = ("completed", "acknowledged")
-COUNT = Agg("count")  # a trace that reached its terminal stage successfully
+COUNT = Agg("count")
+# the fields --flows and --partners narrow, per index
+_SCOPED = {"traces": ("flow", "partner"), "events": ("midwatch.flow", "midwatch.partner")}  # a trace that reached its terminal stage successfully
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,29 +26,20 @@ class Scope:
     partners: tuple[str, ...] = ()
     timezone: str = "UTC"  # business hours are judged in it
 
-    def trace_filters(self) -> tuple[Filter, ...]:
-        out = []
-        if self.flows:
-            out.append(Filter("flow", "in", self.flows))
-        if self.partners:
-            out.append(Filter("partner", "in", self.partners))
-        return tuple(out)
-
-    def event_filters(self) -> tuple[Filter, ...]:
-        out = []
-        if self.flows:
-            out.append(Filter("midwatch.flow", "in", self.flows))
-        if self.partners:
-            out.append(Filter("midwatch.partner", "in", self.partners))
-        return tuple(out)
+    def filters(self, index: str) -> tuple[Filter, ...]:
+        """--flows and --partners as filters on ``index`` (alerts and dead letters: none)."""
+        names = _SCOPED.get(index)
+        if names is None:
+            return ()
+        return tuple(Filter(name, "in", values)
+                     for name, values in zip(names, (self.flows, self.partners), strict=True)
+                     if values)
 
     def query(self, index, p: Period, *, agg: Agg = COUNT, filters: Sequence[Filter] = (),
               group_by: Sequence[str] = (), bucket_ms: int | None = None,
               time_field: str = "@timestamp", max_groups: int = 100) -> MetricQuery:
-        base = self.trace_filters() if index == "traces" else (
-            self.event_filters() if index == "events" else ())
-        return MetricQuery(index, p.start_ms, p.end_ms, agg, (*base, *filters), tuple(group_by),
-                           bucket_ms, time_field, max_groups)
+        return MetricQuery(index, p.start_ms, p.end_ms, agg, (*self.filters(index), *filters),
+                           tuple(group_by), bucket_ms, time_field, max_groups)
 
     def run(self, queries: Sequence[MetricQuery]) -> list[list[MetricRow]]:
         """One round trip (Elasticsearch: one ``_msearch``) for a section's queries."""

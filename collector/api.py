@@ -24,6 +24,7 @@ from collector.apidoc import DEFAULT_LIMIT, MAX_LIMIT, SINCE_DURATION, openapi
 from collector.config import Api as ApiConfig
 from collector.event import iso_to_ms
 from collector.httpserver import Handler, HttpError, Server, authorize
+from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.metrics import CONTENT_TYPE, Registry
 from collector.store.base import Store, StoreError
 from collector.trace import STATUSES, Trace
@@ -92,9 +93,11 @@ def trace_summary(trace: Trace) -> dict:
 
 
 class Api:
-    def __init__(self, cfg: ApiConfig, store: Store, metrics: Registry):
+    def __init__(self, cfg: ApiConfig, store: Store, metrics: Registry,
+                 knowledge: KnowledgeBase | None = None):
         self.cfg, self.store, self.metrics = cfg, store, metrics
         self.openapi = orjson.dumps(openapi(secured=bool(cfg.tokens)))
+        self.knowledge = knowledge  # a trace's known issues are shown when configured
         self.requests = metrics.counter("midwatch_api_requests_total", "API requests answered.",
                                         ("route", "status"))
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
@@ -184,7 +187,10 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
                 # caused); each match links to its trace_key, which names one trace.
                 return 300, orjson.dumps(matches_doc(any_id, found, full=False)), \
                     "application/json"
-            return 200, orjson.dumps(found[0].to_doc()), "application/json"
+            doc = found[0].to_doc()
+            if api.knowledge:
+                doc["known_issues"] = trace_known_issues(api.store, found[0], api.knowledge)
+            return 200, orjson.dumps(doc), "application/json"
         args = search_args(query, int(time.time() * 1000))
         traces = api.store.search_traces(**args)
     except StoreError as exc:

@@ -34,7 +34,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 OWN_SECTIONS = ("collector", "inputs", "correlation", "api", "kafka", "edi")
 # Validated elsewhere: the store by open_store, the rest by the package that reads them.
 FOREIGN_SECTIONS = ("store", "flows", "rules", "notifiers", "alertmanager", "grafana", "smtp",
-                    "anomaly", "probes")
+                    "anomaly", "probes", "slos", "knowledge")
 SECTIONS = OWN_SECTIONS + FOREIGN_SECTIONS
 INPUT_TYPES = ("file", "kafka", "otlp", "stdin")
 TOKEN_SCOPES = ("traces", "metrics", "ingest")

@@ -49,6 +49,7 @@ import orjson
 from collector.config import Batch
 from collector.event import DeadLetter, Event, to_doc
 from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
+from collector.knowledge import KnowledgeBase
 from collector.metrics import Registry
 from collector.spool import Spool, SpoolError
 from collector.store.base import ConflictError, Store, StoreError, StoreUnavailable, WritesRefused
@@ -125,8 +126,9 @@ class Pipeline:
                  sweep_interval_ms: int = 30_000, shutdown_grace_s: float = 10.0,
                  backoff_start_s: float = BACKOFF_START_S, spool: Spool | None = None,
                  max_attempts: int = 3, store_ready: bool = True,
-                 repair: TraceRepair | None = None):
+                 repair: TraceRepair | None = None, knowledge: KnowledgeBase | None = None):
         self.store, self.queue, self.inputs = store, queue, list(inputs)
+        self.knowledge = knowledge
         self.batch, self.correlator = batch, correlator
         self.spool, self.max_attempts, self.repair = spool, max_attempts, repair
         self._store_up = threading.Event()
@@ -366,10 +368,12 @@ class Pipeline:
         return self._write_rest(batch, stop) if outcome is Outcome.STORED else outcome
 
     def _correlate(self, batch: _Batch, stop: threading.Event) -> Outcome:
+        if self.correlator is not None and batch.events:
+            self._process(batch)
+        if self.knowledge and batch.events:  # after correlation: issues may match by flow
+            self.knowledge.annotate(batch.events)
         if self.correlator is None:
             return Outcome.STORED
-        if batch.events:
-            self._process(batch)
         return self._retry("traces", self._flush, batch, stop)
 
     def _flush(self) -> None:

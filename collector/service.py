@@ -27,6 +27,7 @@ from collector.correlate import Correlator
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
 from collector.inputs.base import ChunkQueue, Input, parse_context
+from collector.knowledge import from_config as knowledge_of
 from collector.metrics import Registry
 from collector.pipeline import Correlating, Pipeline
 from collector.redaction_key import load_key
@@ -118,14 +119,16 @@ class Service:
         self.queue = ChunkQueue(config.collector.queue_chunks)
         self.inputs = build_inputs(config, self.metrics)
         settings = config.collector
+        knowledge = knowledge_of(config.doc)  # known issues: events filed under them, API
         self.pipeline = Pipeline(store, self.queue, self.inputs, settings.batch,
                                  self.metrics, correlator,
                                  sweep_interval_ms=config.correlation.sweep_interval_ms,
                                  spool=open_spool(config),
                                  max_attempts=settings.max_attempts, store_ready=store_ready,
-                                 repair=build_repair(config, store, correlator))
+                                 repair=build_repair(config, store, correlator),
+                                 knowledge=knowledge)
         try:
-            self.api = Api(config.api, store, self.metrics) if with_api else None
+            self.api = (Api(config.api, store, self.metrics, knowledge) if with_api else None)
         except ListenError as exc:
             raise ConfigError(config.file, None, "api.listen", str(exc)) from None
         self.workers = list(workers)

@@ -177,8 +177,9 @@ def reduce(ref: str, source: str, reducer: str = "sum", *, hide: bool = False) -
 
 
 def ratio_targets(uid: str, variables: Iterable[str], base: str, part: str, group_by: str,
-                  *, over_range: bool, size: int = 10) -> list[cogbuilder.Builder]:
-    """``part`` / ``base`` per ``group_by`` value, as a series (or one number over the range).
+                  *, over_range: bool, size: int = 10, of: str = "{}") -> list[cogbuilder.Builder]:
+    """``part`` / ``base`` per ``group_by`` value, as a series (or one number over the range);
+    ``of`` puts the ratio into more arithmetic (``(1 - {}) / 0.005``: an SLO burn rate).
 
     The part's terms keep zero-count groups (``min_doc_count: 0``), so a group with no matching
     documents gets 0 instead of vanishing from the division.
@@ -191,9 +192,9 @@ def ratio_targets(uid: str, variables: Iterable[str], base: str, part: str, grou
                       buckets=[terms(group_by, size=size * 10, min_doc_count=0), histogram()],
                       metrics=[count()])
     if not over_range:
-        return [whole, share, math("C", "$B / $A")]
+        return [whole, share, math("C", of.format("$B / $A"))]
     return [whole, share, reduce("C", "A", hide=True), reduce("D", "B", hide=True),
-            math("E", "$D / $C")]
+            math("E", of.format("$D / $C"))]
 
 
 # --- panels ------------------------------------------------------------------------------
@@ -367,6 +368,7 @@ BOARD_TITLES = {
     "midwatch-platforms": "Platforms",
     "midwatch-alerts": "Alerts",
     "midwatch-queues": "Queues and certificates",
+    "midwatch-slos": "Service levels",
 }
 
 

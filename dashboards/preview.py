@@ -136,7 +136,8 @@ def _draw_bars(ax, panel: dict, frames: list[Frame]) -> None:
     ax.barh([n for n, _ in bars], values, color=colors)
     for i, v in enumerate(values):
         ax.text(v, i, f" {fmt(v, unit)}", va="center", fontsize=7)
-    ax.set_xlim(0, max(values + [1e-9]) * 1.3)
+    # below zero too (an error budget overspent): text at a value off the axes overflows
+    ax.set_xlim(min(values + [0]) * 1.3, max(values + [1e-9]) * 1.3)
     ax.tick_params(labelsize=7)
     ax.set_xticks([])
     for side in ("top", "right", "bottom"):

@@ -14,7 +14,7 @@ from midwatch import __version__
 
 COMMAND_MODULES = (
     "version", "doctor", "parse", "run", "trace", "demo", "rules", "anomaly", "dashboards",
-    "probes",
+    "probes", "report", "slo", "known_issues",
 )
 
 

@@ -30,6 +30,8 @@ from types import ModuleType
 from typing import Any
 
 from collector.config_values import Section
+from collector.knowledge import KnowledgeBase
+from collector.knowledge import from_config as knowledge_from_config
 from collector.yamlconf import ConfigError, Doc, did_you_mean
 from rules.loader import load_rules
 from rules.notify import alertmanager, email, opsgenie, pagerduty, slack, webhook
@@ -61,6 +63,7 @@ class RulesConfig:
     queue_size: int = 1000
     max_examples: int = 5
     errors: list[ConfigError] = field(default_factory=list)
+    knowledge: KnowledgeBase = field(default_factory=KnowledgeBase)  # annotates what fires
 
     def notifiers_of(self, rule: Rule) -> tuple[str, ...]:
         return rule.notify if rule.notify is not None else self.notify
@@ -96,6 +99,10 @@ def load_rules_config(doc: Doc) -> RulesConfig:
     except ConfigError as exc:
         out.errors.append(exc)
         return out
+    try:
+        out.knowledge = knowledge_from_config(doc)
+    except ConfigError as exc:
+        out.errors.append(exc)
     for i, p in enumerate(paths):
         if not Path(p).exists():
             out.errors.append(doc.error(("rules", "paths", i), f"{p} does not exist",

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
-from rules import types
+from rules import known_issues, types
 from rules.config import RulesConfig
 from rules.fields import group_labels
 from rules.notify.base import Dispatcher, Notification
@@ -258,6 +258,8 @@ class Engine:
         ids = tuple(self.examples(rule, alert, at_ms)) if action == FIRING else ()
         annotations = self.render(rule, alert, ids) if action == FIRING else alert.annotations
         if action == FIRING:
+            annotations = known_issues.annotate(self.config.knowledge, self.store, rule, alert,
+                                                at_ms, annotations)
             alert.annotations = annotations
         interval = rule.interval_ms or self.config.interval_ms
         return Notification(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from dashboards.boards import alerts, overview, partners, platforms, queues, traces
+from dashboards.boards import alerts, overview, partners, platforms, queues, slos, traces
 from dashboards.settings import BoardSettings
 
 # slug (file name, verify/preview prefix) -> builder
@@ -17,4 +17,5 @@ BOARDS: dict[str, Callable[[BoardSettings], Dashboard]] = {
     "platforms": platforms.build,
     "alerts": alerts.build,
     "queues": queues.build,
+    "slos": slos.build,
 }

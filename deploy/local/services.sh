@@ -615,6 +615,8 @@ cmd_up() {
   # One `up` at a time per cache: several test runs may call it at once.
   exec 8>"$RUN/up.lock"
   flock 8
+  # Not a service: the report tests render PDF pages to PNG with poppler's pdftoppm.
+  command -v pdftoppm >/dev/null 2>&1 || apt_install poppler-utils
   for svc in "${svcs[@]}"; do
     up_one "$svc" &
     pids+=($!)

@@ -74,6 +74,10 @@ def demo(args: argparse.Namespace) -> int:
         print(f"  rules not evaluated: {r.alerts_error}")
     for line in r.alerts or ["  none firing"]:
         print(f"  {line}")
+    if r.report_error:
+        print(f"\nhealth report not written: {r.report_error}")
+    else:
+        print(f"\nhealth report: {' and '.join(shlex.quote(str(p)) for p in r.reports)}")
     print("\nnext:")
     if r.failed is not None:
         print(f"  midwatch trace {shlex.quote(r.failed.trace_key)} -c {cfg}     # one message, "

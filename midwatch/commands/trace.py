@@ -134,7 +134,16 @@ def _stored_form(args: argparse.Namespace) -> str:
     return redact_text(args.id, red.cards, red.emails, load_key(config.collector, config.file))
 
 
+def _knowledge(args: argparse.Namespace):
+    """The config's known issues (none without a config or a knowledge: section)."""
+    from collector.knowledge import KnowledgeBase, from_config
+
+    path = args.config or os.environ.get(CONFIG_ENV)
+    return from_config(load(path)) if path else KnowledgeBase()
+
+
 def trace(args: argparse.Namespace) -> int:
+    from collector.knowledge import render_known_issues, trace_known_issues
     from collector.tracequery import MAX_MATCHES, matches_doc, render_matches, render_trace
 
     def answer(store: Store) -> int:
@@ -149,10 +158,16 @@ def trace(args: argparse.Namespace) -> int:
                 _print_json(matches_doc(wanted, found, full=True))
             else:
                 print(render_matches(wanted, found))
-        elif args.json:
-            _print_json(found[0].to_doc())
+            return 0
+        (one,) = found
+        kb = _knowledge(args)
+        issues = trace_known_issues(store, one, kb) if kb else []
+        if args.json:
+            _print_json({**one.to_doc(), **({"known_issues": issues} if issues else {})})
         else:
-            print(render_trace(found[0]))
+            print(render_trace(one))
+            if issues:
+                print(render_known_issues(issues))
         return 0
 
     return _run(args, answer)

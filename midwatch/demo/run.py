@@ -9,6 +9,7 @@ import bisect
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from collector.catalog import build_catalog
@@ -16,6 +17,7 @@ from collector.config import load_config
 from collector.correlate import Correlator
 from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
+from collector.knowledge import KnowledgeBase
 from collector.parse import parse_stream
 from collector.probes.reading import DATASET as PROBE_DATASET
 from collector.redaction_key import load_key
@@ -74,6 +76,35 @@ flows:
 """
 
 
+KNOWLEDGE = """\
+# midwatch demo known issues (collector/knowledge.py describes the format)
+known_issues:
+  - id: KI-1
+    title: SAP gateway refuses connections from Boomi
+    match: {platform: boomi, template: "(?i)connection refused.*sap-gw"}
+    symptoms: Boomi "Orders to ERP" fails with Connection refused (sap-gw).
+    impact: Orders wait in Boomi and miss their 15 minute SLA; none are lost.
+    workaround: Check sap-gw on the SAP host; restart it if it does not answer on its port.
+    fix: {description: Health check and automatic restart of sap-gw, status: in_progress,
+          ticket: SAP-1234}
+    runbook_url: https://wiki.example.com/runbooks/sap-gw
+    owner: integration-team
+  - id: KI-2
+    title: Order sync mapping breaks on orders without a customer reference
+    match: {platform: mulesoft, template: "MULE:EXPRESSION"}
+    workaround: Ask the web shop team to resend the order with its customer reference.
+    fix: {description: Default the reference in the DataWeave mapping, status: open}
+    runbook_url: https://wiki.example.com/runbooks/order-sync
+    owner: integration-team
+  - id: KI-3
+    title: GLOBEX rejects purchase orders with an N1 or PO1 segment error
+    match: {partner: GLOBEX, error_class: validation}
+    workaround: Correct the ship-to (N1) or line (PO1) data and resend the 850.
+    fix: {description: Validate N1/PO1 against GLOBEX's guide before sending, status: open}
+    owner: edi-team
+"""
+
+
 @dataclass
 class Result:
     workdir: Path
@@ -92,6 +123,8 @@ class Result:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     spans: int = 0
     spans_error: str | None = None
+    reports: list[Path] = field(default_factory=list)  # the health report, HTML and PDF
+    report_error: str | None = None
 
 
 def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str | None,
@@ -107,6 +140,7 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
         (logs / name).write_text(text, encoding="utf-8")
         formats[str(logs / name)] = fmt
     (workdir / "flows.yaml").write_text(CATALOG, encoding="utf-8")
+    (workdir / "knowledge.yaml").write_text(KNOWLEDGE, encoding="utf-8")
     if es:
         store = {"kind": "elasticsearch", "elasticsearch": {"url": es,
                                                             "index_prefix": index_prefix}}
@@ -121,6 +155,9 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
         "flows": str(workdir / "flows.yaml"),
         "edi": {"own_ids": [OWN_EDI_ID]},
         "rules": {"paths": [f"pack:{p}" for p in PACKS]},
+        "knowledge": {"paths": [str(workdir / "knowledge.yaml")]},
+        "slos": [{"name": "order-to-cash-sla", "flow": "order-to-cash", "objective": 99.5},
+                 {"name": "edi-850-acknowledged", "flow": "edi-850-outbound", "objective": 95}],
     }
     # JSON is YAML: no dumper needed, and the file stays readable
     result.config.write_text("# written by `midwatch demo`\n" + json.dumps(cfg, indent=2) + "\n",
@@ -169,6 +206,7 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
     try:
         catalog = build_catalog(load(str(config_path.parent / "flows.yaml")))
         correlator = Correlator(catalog, store)
+        knowledge = rules_config.knowledge
         events = parse_files(config, formats, result) + probe_events
         events.sort(key=lambda e: e.timestamp_ms)  # arrival order across the sources
         result.events = len(events)
@@ -179,12 +217,12 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
         # up to each evaluation time: store what arrived, sweep, evaluate, as `midwatch run` does
         for at in ticks(times[0], window(now_ms)[0], now_ms) if timeline and events else ():
             upto = bisect.bisect_right(times, at)
-            store_events(correlator, store, events[done:upto])
+            store_events(correlator, store, events[done:upto], knowledge)
             done = upto
             correlator.sweep(at)
             store.refresh()
             timeline.evaluate(at)
-        store_events(correlator, store, events[done:])
+        store_events(correlator, store, events[done:], knowledge)
         try:
             result.spans = send_spans(config, correlator, store, spans)
         except Exception as exc:  # the demo stands without the OTLP part
@@ -216,12 +254,14 @@ def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
     return events
 
 
-def store_events(correlator: Correlator, store: Store, events: list[Event]) -> None:
+def store_events(correlator: Correlator, store: Store, events: list[Event],
+                 knowledge: KnowledgeBase) -> None:
     """Log events as the pipeline stores them (correlated); probe readings as the probe runner
     does, straight to the store: they belong to no message and no flow."""
     for start in range(0, len(events), BATCH):
         chunk = events[start:start + BATCH]
         correlator.process([e for e in chunk if e.dataset != PROBE_DATASET])
+        knowledge.annotate(chunk)  # after correlation, as the pipeline does
         store.write_events(chunk)
         correlator.flush()
 
@@ -314,5 +354,24 @@ def run_demo(workdir: Path, *, seed: int = 7, messages: int = 300, es: str | Non
     result.probe_readings = len(probe_events)
     collect(result.config, formats, now_ms, result, spans, probe_events)
     result.seconds = time.monotonic() - started
+    write_report(result, now_ms)
     return result
+
+
+def write_report(result: Result, now_ms: int) -> None:
+    """The health report of the demo's month (``midwatch report --period``), HTML and PDF."""
+    from midwatch.report.period import between, month, previous
+    from midwatch.report.run import make_report
+
+    today = datetime.fromtimestamp(now_ms / 1000, UTC)
+    first = datetime.fromtimestamp(window(now_ms)[0] / 1000 - 3600 * 12, UTC)  # EDI starts early
+    period = (month(today.year, today.month) if first.month == today.month
+              else between(first.date().isoformat(), today.date().isoformat()))
+    try:
+        for fmt in ("html", "pdf"):
+            out = result.workdir / "report" / f"health-{period.label.replace(' ', '_')}.{fmt}"
+            result.reports.append(make_report(str(result.config), period, previous(period), out,
+                                              fmt)[0])
+    except Exception as exc:  # the demo stands without its report
+        result.report_error = f"{type(exc).__name__}: {exc}"
 

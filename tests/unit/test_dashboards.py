@@ -54,7 +54,7 @@ def test_board_round_trips_through_the_foundation_sdk_models(slug):
 def test_boards_have_stable_uids_tags_links_and_described_panels():
     assert sorted(doc["uid"] for doc in DOCS.values()) == [
         "midwatch-alerts", "midwatch-overview", "midwatch-partners", "midwatch-platforms",
-        "midwatch-queues", "midwatch-traces"]
+        "midwatch-queues", "midwatch-slos", "midwatch-traces"]
     for slug, doc in DOCS.items():
         assert "midwatch" in doc["tags"] and len(doc["tags"]) >= 2, slug
         assert doc["links"][0]["type"] == "dashboards" and doc["links"][0]["tags"] == ["midwatch"]

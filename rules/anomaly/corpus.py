@@ -68,7 +68,11 @@ def row_windows(times_ms: np.ndarray, windows: list, where: str) -> tuple[tuple[
         except ValueError as exc:
             raise CorpusError(f"{where}[{i}]: {exc}") from None
         left = int(np.searchsorted(times_ms, start, side="left"))
-        right = int(np.searchsorted(times_ms, end, side="right")) - 1
+        # NAB leaves a window at the first row stamped with its end (``timestamps.index``):
+        # a repeated timestamp (a DST hour in NAB's data) does not widen the window.
+        right = int(np.searchsorted(times_ms, end, side="left"))
+        if right == len(times_ms) or times_ms[right] != end:
+            right -= 1
         if right >= left:
             out.append((left, right))
     return tuple(out)

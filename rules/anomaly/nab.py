@@ -11,8 +11,11 @@ Follows numenta/NAB ``nab/sweeper.py`` (per-row weights, threshold sweep), ``nab
   (prev_width - 1))`` after a window, ``fp`` before any window;
 - a window without detection costs ``fn``;
 - one threshold for all series, the one that maximizes the total (detections are rows with
-  ``score >= threshold``); 100 * (raw - null) / (perfect - null), null being a detector that
-  never fires and perfect one that fires on the first scored row of each window.
+  ``score >= threshold``); 100 * (raw - null) / (perfect - null) as ``nab/runner.py``'s
+  ``normalize``: null is what a detector that never fires gets (``-fn`` for each window with
+  a scored row), perfect is ``tp`` times every labelled window, also one that lies partly or
+  wholly in the probation period (no detector can earn all of it, so such a window costs
+  every detector alike, as in NAB).
 """
 
 from __future__ import annotations
@@ -116,7 +119,6 @@ def evaluate(series: list[Labelled], costs: Costs) -> Result:
     scores, windows, weights = [], [], []
     offset = 0
     n_windows = 0
-    perfect = 0.0
     for s in series:
         w, wt = row_weights(len(s.scores), s.windows, costs)
         scored = w != -2
@@ -126,9 +128,8 @@ def evaluate(series: list[Labelled], costs: Costs) -> Result:
         weights.append(wt[scored])
         present = np.unique(w[w >= 0])
         n_windows += len(present)
-        for k in present:  # the first scored row of each window: the best a detector can do
-            perfect += wt[np.argmax(w == k)]
         offset += len(s.windows)
+    perfect = costs.tp * offset
     score = np.concatenate(scores) if scores else np.zeros(0)
     win = np.concatenate(windows) if windows else np.zeros(0, dtype=np.int64)
     wt = np.concatenate(weights) if weights else np.zeros(0)

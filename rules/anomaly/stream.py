@@ -2,10 +2,13 @@
 
 The model is retrained on everything before a row at growing intervals (first in cold
 start, once a quarter of ``min_history`` rows exist, then at ``min_history``, then after a
-day's worth of rows or a quarter more history, whichever is later), the way the rule
-retrains on a schedule. Between retrains the rows are scored in one vectorized call with
-``context_rows`` rows before them, which gives exactly what the rule scoring them one at a
-time would.
+day's worth of rows or a quarter more history, whichever is later). The rule retrains on a
+fixed schedule instead (``retrain``, 1d): for buckets of an hour or less the two part after
+four days of history. Retraining daily here scores 64.0 on the NAB dev split (5-minute
+buckets; 68.2 as here) and the same 80.6 on the integration set: each retrain lets an
+anomaly that lasts into it make the tail heavier. Between retrains the rows are scored in
+one vectorized call with ``context_rows`` rows before them, which gives exactly what the
+rule scoring them one at a time with the same model would.
 """
 
 from __future__ import annotations

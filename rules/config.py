@@ -5,6 +5,10 @@
       interval: 30s                   # how often every rule is evaluated
       external_url: https://midwatch.example.com   # links in pages: traces, rule source
       notify: [oncall]                # notifiers for rules that name none
+      lease_ttl: 15s                  # one evaluator among many processes: takeover < 2 x this
+      retry_backoff: 1s               # first retry of a failed notification (doubles, jittered)
+      retry_backoff_max: 5m           # ... up to this
+      notification_expiry: 24h        # undelivered this long: expired, error event, self-alert
       inhibit:                        # Alertmanager-style: mute targets a source explains
         - source_matchers: [rule=platform-down]
           target_matchers: [severity!=critical]
@@ -34,12 +38,14 @@ from collector.yamlconf import ConfigError, Doc, did_you_mean
 from rules.loader import load_rules
 from rules.notify import alertmanager, email, opsgenie, pagerduty, slack, webhook
 from rules.notify.base import Notifier
+from rules.outbox import Policy
 from rules.schema import Rule
 from rules.silences import InhibitRule, parse_inhibit
 
 PACKS_DIR = Path(__file__).parent / "packs"
 RULES_KEYS = ("paths", "interval", "external_url", "notify", "inhibit", "queue_size",
-              "max_examples")
+              "max_examples", "lease_ttl", "retry_backoff", "retry_backoff_max",
+              "notification_expiry")
 NOTIFIER_TYPES: dict[str, tuple[ModuleType, Any]] = {
     "pagerduty": (pagerduty, pagerduty.PagerDuty),
     "opsgenie": (opsgenie, opsgenie.Opsgenie),
@@ -60,6 +66,8 @@ class RulesConfig:
     inhibit: tuple[InhibitRule, ...] = ()
     queue_size: int = 1000
     max_examples: int = 5
+    lease_ttl_ms: int = 15_000
+    delivery: Policy = field(default_factory=Policy)
     errors: list[ConfigError] = field(default_factory=list)
 
     def notifiers_of(self, rule: Rule) -> tuple[str, ...]:
@@ -92,6 +100,10 @@ def load_rules_config(doc: Doc) -> RulesConfig:
             for i, item in enumerate(inhibit))
         out.queue_size = s.number("queue_size", 1000, minimum=1)
         out.max_examples = s.number("max_examples", 5, minimum=0)
+        out.lease_ttl_ms = s.duration_ms("lease_ttl", "15s", minimum_ms=1000)
+        out.delivery = Policy(s.duration_ms("retry_backoff", "1s", minimum_ms=10),
+                              s.duration_ms("retry_backoff_max", "5m", minimum_ms=10),
+                              s.duration_ms("notification_expiry", "24h", minimum_ms=1000))
         paths = [resolve_path(p) for p in s.str_list("paths")]
     except ConfigError as exc:
         out.errors.append(exc)

@@ -1,0 +1,80 @@
+"""What the paging tests share: local HTTP receivers standing in for PagerDuty and webhooks
+that record every request and can be told to answer 503/429/400 or hang, and configs for
+``midwatch run`` processes that evaluate rules on a shared store.
+
+These receivers are contract stand-ins (a fake HTTP peer); the store, the processes and the
+Alertmanager are real.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Receiver:
+    """Answers ``status`` (202 by default); ``hang`` holds requests until ``release``."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[float, dict]] = []
+        self.status = 202
+        self.hang = threading.Event()
+        self.released = threading.Event()
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                if outer.hang.is_set():
+                    outer.released.wait(30)
+                status = outer.status
+                if 200 <= status < 300:
+                    with outer.lock:
+                        outer.requests.append((time.monotonic(), body))
+                data = b"{}" if status < 300 else b'{"message": "told to fail"}'
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def accepted(self) -> Counter:
+        """(dedup key, action) -> how many times a 2xx was answered for it."""
+        with self.lock:
+            return Counter((_key(b), _action(b)) for _, b in self.requests)
+
+    def close(self) -> None:
+        self.released.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _key(body: dict) -> str:
+    return body.get("dedup_key") or ""
+
+
+def _action(body: dict) -> str:
+    action = body.get("action") or body.get("event_action")
+    return {"trigger": "firing", "resolve": "resolved"}.get(action, action)
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
+             detail: Callable[[], str] = lambda: "") -> float:
+    """Poll until ``condition()`` holds; the seconds it took. AssertionError on timeout."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if condition():
+            return time.monotonic() - start
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}\n{detail()}")

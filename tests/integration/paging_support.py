@@ -78,3 +78,28 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
             return time.monotonic() - start
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}\n{detail()}")
+
+
+def rules_yaml(names: list[str], *, window: str, run: str) -> str:
+    """One threshold rule per name: fires while events of flow ``<name>`` are in its window."""
+    return "rules:\n" + "".join(
+        f"  - {{name: {n}, type: threshold, filter: {{midwatch.flow: {n}}}, above: 0, "
+        f"window: {window}, severity: critical, labels: {{run: {run}}}}}\n" for n in names)
+
+
+def paging_top(rule_files: list[str], receivers: dict[str, Receiver], *, ttl: str = "5s",
+               backoff_max: str = "2s", alertmanager_url: str | None = None) -> str:
+    """The ``rules:`` and ``notifiers:`` sections: webhooks (and PagerDuty-shaped receivers
+    for names starting with ``pd``) at the local receivers, plus the real Alertmanager."""
+    notifiers = {}
+    for name, r in receivers.items():
+        if name.startswith("pd"):
+            notifiers[name] = f"{{type: pagerduty, routing_key: '${{PD_KEY}}', url: '{r.url}/v2/enqueue'}}"
+        else:
+            notifiers[name] = f"{{type: webhook, url: '{r.url}/hook'}}"
+    if alertmanager_url:
+        notifiers["am"] = f"{{type: alertmanager, url: '{alertmanager_url}'}}"
+    lines = "".join(f"  {k}: {v}\n" for k, v in notifiers.items())
+    return (f"rules: {{paths: {rule_files}, interval: 1s, lease_ttl: {ttl}, "
+            f"retry_backoff: 100ms, retry_backoff_max: {backoff_max}, "
+            f"notify: [{', '.join(notifiers)}]}}\nnotifiers:\n{lines}")

@@ -110,7 +110,7 @@ class RuleScheduler:
 
 def scheduler_worker(config, store: Store) -> RuleScheduler:
     """The hook ``midwatch run`` calls with its loaded config (``collector.config.Config``)."""
-    rules_config = load_rules_config(config.doc)
+    rules_config = load_rules_config(config.doc, sending=True)
     if rules_config.errors:
         raise rules_config.errors[0]
     return RuleScheduler(rules_config, store)

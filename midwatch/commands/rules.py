@@ -145,14 +145,15 @@ def test(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ config + store commands
 
-def _open(args: argparse.Namespace):
-    """(rules config, store) from ``-c``; ConfigError for anything wrong with either."""
+def _open(args: argparse.Namespace, *, sending: bool = False):
+    """(rules config, store) from ``-c``; ConfigError for anything wrong with either.
+    ``sending``: notifier secrets must resolve (only what sends needs them)."""
     from collector.config import load_config
     from collector.store.base import StoreError
     from rules.config import load_rules_config
 
     config = load_config(args.config)
-    rules_config = load_rules_config(config.doc)
+    rules_config = load_rules_config(config.doc, sending=sending)
     if rules_config.errors:
         raise rules_config.errors[0]
     store = config.open_store()
@@ -213,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level)
     try:
-        rules_config, store = _open(args)
+        rules_config, store = _open(args, sending=True)
     except ConfigError as exc:
         return _fail("rules run", exc)
     done = threading.Event()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.config_values import Section
-from collector.yamlconf import Secret
+from collector.yamlconf import Secret, UnsetSecret
 from rules.notify.base import Http, Notification, truncate
 
 KEYS = ("type", "url")
@@ -27,7 +27,7 @@ def parse(s: Section) -> Options:
     url = s.secret("url")
     if url is None:
         raise s.error("url", "is required", "url: ${SLACK_WEBHOOK_URL}")
-    if not url.reveal().startswith("https://"):
+    if not isinstance(url, UnsetSecret) and not url.reveal().startswith("https://"):
         raise s.error("url", "a Slack webhook URL starts with https://")
     return Options(url)
 

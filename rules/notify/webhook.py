@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from collector.config_values import Section
-from collector.yamlconf import Secret
+from collector.yamlconf import Secret, UnsetSecret
 from rules.notify.base import Http, Notification
 
 KEYS = ("type", "url", "secret", "headers")
@@ -31,7 +31,8 @@ class Options:
 def parse(s: Section) -> Options:
     # A URL from ${ENV} or file: may carry a token (as Slack's do): kept as a secret.
     url = s.secret("url") if (*s.path, "url") in s.doc.from_env else s.text("url")
-    if url is None or not _reveal(url).startswith(("http://", "https://")):
+    if url is None or (not isinstance(url, UnsetSecret)
+                       and not _reveal(url).startswith(("http://", "https://"))):
         raise s.error("url", "expected an http(s) URL")
     headers = s.raw("headers", {})
     if not isinstance(headers, dict):

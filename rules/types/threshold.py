@@ -1,7 +1,8 @@
 """Count of matching documents per group in the window, outside a bound (``above``/``below``).
 
 ``below`` only sees groups with at least one event; for "too few or none" use ``absence``.
-``index: deadletter`` counts what midwatch could not parse or store (self-monitoring).
+``index: deadletter`` counts what midwatch could not parse or store, ``index: alerts`` the
+rule engine's own history (failed notifications, failed evaluations): self-monitoring.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class Spec:
 
 
 def parse(s: Section) -> Spec:
-    return Spec(*bounds(s), s.choice("index", ("events", "deadletter"), "events"))
+    return Spec(*bounds(s), s.choice("index", ("events", "deadletter", "alerts"), "events"))
 
 
 def index(spec: Spec) -> str:

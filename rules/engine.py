@@ -41,6 +41,7 @@ log = logging.getLogger("midwatch.rules")
 # of a rule writes once, not once per alert (bounded by the rule's max_groups).
 STATE_NAMESPACE = "alerts"
 BATCH = 200
+EXAMPLE_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,10 +253,13 @@ class Engine:
             "rule": rule.name, "severity": rule.severity, "value": alert.value,
             "window": rule.window_ms, "for": rule.for_ms, "message_ids": list(message_ids),
             "trace_url": self.trace_url(alert.labels), "description": rule.description,
-            "labels": alert.labels,
+            "labels": alert.labels, "example_message": "", "template": "",
             **(alert.sample.context if alert.sample is not None else {}),
         }
-        return {name: tpl.render(values) for name, tpl in rule.annotations}
+        out = {name: tpl.render(values) for name, tpl in rule.annotations}
+        # What the value measures travels with every page (days, records, ms, a ratio).
+        out.setdefault("unit", values.get("unit") or getattr(types.get(rule.type), "UNIT", ""))
+        return out
 
     def trace_url(self, labels: dict[str, str]) -> str | None:
         if not self.config.external_url:
@@ -265,7 +269,10 @@ class Engine:
         return f"{self.config.external_url}/api/traces{suffix}"
 
     def examples(self, rule: Rule, alert: Alert, at_ms: int) -> list[str]:
-        """Sample message IDs for a page; a store error costs the examples, not the page."""
+        """Sample message IDs for a page; a store error costs the examples, not the page.
+        The newest example's message text and signature template (``collector.normalize``)
+        become the template variables ``example_message`` and ``template``: the new-error
+        page quotes the kind of error and one real occurrence, not a hash."""
         sample: Sample | None = alert.sample
         limit = self.config.max_examples
         if sample is None or not limit:
@@ -283,6 +290,12 @@ class Engine:
         except (StoreError, ValueError) as exc:
             log.warning("no sample message IDs for %s: %s", rule.name, exc)
             return []
+        if events:
+            text = (events[0].error_message or events[0].message).strip().split("\n", 1)[0]
+            alert.sample = replace(sample, context={
+                **sample.context, "example_message": text[:EXAMPLE_CHARS],
+                "template": events[0].labels.get("signature_template")
+                or sample.context.get("template", "")})
         ids = dict.fromkeys(e.message_id or (e.ids[0] if e.ids else e.id) for e in events)
         return list(ids)[:limit]
 

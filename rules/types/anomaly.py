@@ -34,6 +34,7 @@ KEYS = ("metric", "bucket", "direction", "threshold", "history", "retrain", "min
         "rebaseline", "holidays", "holiday_mode", "timezone", "label", "model_dir")
 CONTEXT = ("score", "observed", "expected_low", "expected_high", "state", "explanation",
            "slot", "metric")
+UNIT = "events"  # of the alert value (annotation ``unit``)
 
 METRICS = {
     "rate": ("events", Agg("count"), "events"),

@@ -142,7 +142,7 @@ class Engine:
     def evaluate(self, at_ms: int) -> Outcome:
         due = [r for r in self.rules
                if r.interval_ms is None or at_ms - self.last_run.get(r.name, -2**62) >= r.interval_ms]
-        samples, failed, n_queries = self._samples(due, at_ms)
+        samples, failed, n_queries = self.samples(due, at_ms)
         touched: list[Alert] = []
         history: list[dict] = []
         for rule in due:
@@ -165,7 +165,7 @@ class Engine:
         self._save(dirty, history)
         return Outcome([a for a in touched if a.state != INACTIVE], notified, failed, n_queries)
 
-    def _samples(self, due: Sequence[Rule], at_ms: int
+    def samples(self, due: Sequence[Rule], at_ms: int
                  ) -> tuple[dict[str, list[Sample]], dict[str, str], int]:
         plans = {r.name: types.get(r.type).queries(r, at_ms) for r in due}
         unique = list(dict.fromkeys(q for qs in plans.values() for q in qs))

@@ -62,6 +62,12 @@ class RuleScheduler:
                                 "1 while this process holds the rules lease (evaluates, sends)")
         registry.on_collect(lambda: leader.set(1 if self.leadership.held() else 0))
 
+    def expose_api(self, api) -> None:
+        """``GET /api/rules/{name}/explain`` on the service's API."""
+        from rules.explain import api_handler
+
+        api.explain = api_handler(self.config, self.engine.store, self.clock)
+
     def _leader_changed(self, leader: bool) -> None:
         # Gained or lost, the in-memory alerts may be stale: read them again when leading.
         self.restored = False

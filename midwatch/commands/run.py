@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         for worker in service.workers:  # workers that report their own series in /metrics
             if hasattr(worker, "expose_metrics"):
                 worker.expose_metrics(service.metrics)
+            if hasattr(worker, "expose_api") and service.api is not None:
+                worker.expose_api(service.api)  # the rules' /api/rules/{name}/explain
         return service.run()
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)

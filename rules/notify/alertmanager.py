@@ -56,8 +56,8 @@ class Alertmanager:
         self.name, self.options = name, options
         self.http = http or Http(ca_certs=options.ca_file)
 
-    def send(self, n: Notification) -> None:
+    def send(self, n: Notification) -> bytes:
         headers = ({"Authorization": f"Bearer {self.options.bearer_token.reveal()}"}
                    if self.options.bearer_token else {})
-        self.http.post(f"{self.options.url}/api/v2/alerts", [alert(n)], headers,
+        return self.http.post(f"{self.options.url}/api/v2/alerts", [alert(n)], headers,
                        what=f"Alertmanager ({self.name})")

@@ -69,8 +69,8 @@ class Notifier(Protocol):
     name: str
     kind: str
 
-    def send(self, n: Notification) -> None:
-        """Deliver or raise SendError."""
+    def send(self, n: Notification) -> bytes | None:
+        """Deliver (the receiver's answer, when it gives one) or raise SendError."""
 
 
 def truncate(text: str, limit: int) -> str:

@@ -86,12 +86,12 @@ class Opsgenie:
         self.name, self.options = name, options
         self.http = http or Http()
 
-    def send(self, n: Notification) -> None:
+    def send(self, n: Notification) -> bytes:
         headers = {"Authorization": f"GenieKey {self.options.api_key.reveal()}"}
         what = f"Opsgenie ({self.name})"
         if n.action == "resolved":
-            self.http.post(close_url(n, self.options),
-                           {"source": "midwatch", "note": "resolved by midwatch"}, headers, what=what)
-        else:
-            self.http.post(f"{self.options.base_url}/v2/alerts", create(n, self.options), headers,
-                           what=what)
+            return self.http.post(close_url(n, self.options),
+                                  {"source": "midwatch", "note": "resolved by midwatch"}, headers,
+                                  what=what)
+        return self.http.post(f"{self.options.base_url}/v2/alerts", create(n, self.options),
+                              headers, what=what)

@@ -74,5 +74,5 @@ class PagerDuty:
         self.name, self.options = name, options
         self.http = http or Http()
 
-    def send(self, n: Notification) -> None:
-        self.http.post(self.options.url, event(n, self.options), what=f"PagerDuty ({self.name})")
+    def send(self, n: Notification) -> bytes:
+        return self.http.post(self.options.url, event(n, self.options), what=f"PagerDuty ({self.name})")

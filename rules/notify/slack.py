@@ -64,5 +64,5 @@ class Slack:
         self.name, self.options = name, options
         self.http = http or Http()
 
-    def send(self, n: Notification) -> None:
-        self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")
+    def send(self, n: Notification) -> bytes:
+        return self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")

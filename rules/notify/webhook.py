@@ -70,10 +70,10 @@ class Webhook:
         self.name, self.options = name, options
         self.http = http or Http()
 
-    def send(self, n: Notification) -> None:
+    def send(self, n: Notification) -> bytes:
         data = orjson.dumps(body(n))
         headers = {k: _reveal(v) for k, v in self.options.headers}
         if self.options.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.options.secret.reveal(), data)
-        self.http.post(_reveal(self.options.url), None, headers, raw=data,
+        return self.http.post(_reveal(self.options.url), None, headers, raw=data,
                        what=f"webhook ({self.name})")

@@ -6,6 +6,7 @@ a failed send is a record waiting in the store, not a thread sleeping in memory.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ import urllib3
 
 from collector.event import ms_to_iso
 from collector.logsetup import mask_secrets as redact
+from rules.notify.transport import DIRECT, Transport, proxy_for
 
 USER_AGENT = "midwatch-notifier/1"
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -78,21 +80,33 @@ def truncate(text: str, limit: int) -> str:
 
 
 class Http:
-    """A pooled urllib3 client with timeouts; a response outside 2xx raises SendError."""
+    """Pooled urllib3 clients with timeouts (direct, or through the proxy ``transport`` or
+    the environment names for a URL); a response outside 2xx raises SendError."""
 
     def __init__(self, *, connect_timeout_s: float = 5.0, read_timeout_s: float = 10.0,
-                 ca_certs: str | None = None):
-        kwargs: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs else {}
-        self.pool = urllib3.PoolManager(
-            num_pools=4, maxsize=2, retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s), **kwargs)
+                 transport: Transport | None = None):
+        transport = self.transport = transport or DIRECT
+        self.kwargs: dict[str, Any] = {
+            "num_pools": 4, "maxsize": 2, "retries": False,
+            "timeout": urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+            **({"ca_certs": transport.ca_file} if transport.ca_file else {})}
+        self.pools: dict[str | None, urllib3.PoolManager] = {}
+        self.lock = threading.Lock()
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        proxy = proxy_for(url, self.transport.proxy)
+        with self.lock:  # one pool per proxy (at most: none, HTTP_PROXY, HTTPS_PROXY)
+            if proxy not in self.pools:
+                self.pools[proxy] = (urllib3.ProxyManager(proxy, **self.kwargs) if proxy
+                                     else urllib3.PoolManager(**self.kwargs))
+            return self.pools[proxy]
 
     def post(self, url: str, body: Any, headers: dict[str, str] | None = None,
              *, what: str, raw: bytes | None = None) -> bytes:
         data = raw if raw is not None else orjson.dumps(body)
         hdrs = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
         try:
-            resp = self.pool.request("POST", url, body=data, headers=hdrs)
+            resp = self._pool(url).request("POST", url, body=data, headers=hdrs)
         except urllib3.exceptions.HTTPError as exc:
             # urllib3 messages hold the URL, which for Slack and webhooks is a credential.
             raise SendError(f"{what}: cannot connect ({type(exc).__name__})",

@@ -14,9 +14,11 @@ import orjson
 
 from collector.config_values import Section
 from collector.yamlconf import Secret, UnsetSecret
+from rules.notify import transport
 from rules.notify.base import Http, Notification
+from rules.notify.transport import DIRECT, Transport
 
-KEYS = ("type", "url", "secret", "headers")
+KEYS = ("type", "url", "secret", "headers", *transport.KEYS)
 SIGNATURE_HEADER = "X-Midwatch-Signature"
 VERSION = "1"
 
@@ -26,6 +28,7 @@ class Options:
     url: str | Secret
     secret: Secret | None = None
     headers: tuple[tuple[str, str | Secret], ...] = ()
+    transport: Transport = DIRECT
 
 
 def parse(s: Section) -> Options:
@@ -42,7 +45,7 @@ def parse(s: Section) -> Options:
         path = (*s.path, "headers", key)
         # A header value from ${ENV} or file: is treated as a credential (tokens usually are).
         hdrs.append((str(key), s.doc.secret(path, value) if path in s.doc.from_env else str(value)))
-    return Options(url, s.secret("secret"), tuple(hdrs))
+    return Options(url, s.secret("secret"), tuple(hdrs), transport.parse(s))
 
 
 def body(n: Notification) -> dict:
@@ -68,7 +71,7 @@ class Webhook:
 
     def __init__(self, name: str, options: Options, http: Http | None = None):
         self.name, self.options = name, options
-        self.http = http or Http()
+        self.http = http or Http(transport=options.transport)
 
     def send(self, n: Notification) -> bytes:
         data = orjson.dumps(body(n))

@@ -9,8 +9,11 @@ Alertmanager are real.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Receiver:
     """Answers ``status`` (202 by default); ``hang`` holds requests until ``release``."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls=None) -> None:
         self.requests: list[tuple[float, dict]] = []
         self.status = 202
         self.hang = threading.Event()
@@ -46,7 +49,9 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        if tls is not None:  # an ssl.SSLContext with the server certificate
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def accepted(self) -> Counter:
@@ -58,6 +63,72 @@ class Receiver:
         self.released.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class Proxy:
+    """A forward proxy: CONNECT tunnels (HTTPS targets) and absolute-URI requests (HTTP
+    targets, relayed); ``seen`` lists what it was asked for."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_CONNECT(self) -> None:  # noqa: N802
+                outer.seen.append(f"CONNECT {self.path}")
+                host, port = self.path.rsplit(":", 1)
+                upstream = socket.create_connection((host, int(port)), timeout=10)
+                self.send_response(200)
+                self.end_headers()
+                pipes = [threading.Thread(target=_pipe, args=(a, b), daemon=True)
+                         for a, b in ((self.connection, upstream), (upstream, self.connection))]
+                for t in pipes:
+                    t.start()
+                for t in pipes:
+                    t.join(30)
+
+            def do_POST(self) -> None:  # noqa: N802
+                outer.seen.append(f"POST {self.path}")
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                req = urllib.request.Request(self.path, data=body, method="POST",
+                                             headers={"Content-Type": "application/json"})
+                try:
+                    with _DIRECT.open(req, timeout=10) as r:
+                        status, data = r.status, r.read()
+                except urllib.error.HTTPError as exc:
+                    status, data = exc.code, exc.read()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never the env's proxy
+
+
+def _pipe(src: socket.socket, dst: socket.socket) -> None:
+    try:
+        while data := src.recv(65536):
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        try:
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
 
 
 def _key(body: dict) -> str:

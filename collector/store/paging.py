@@ -28,7 +28,7 @@ class Lease:
 
 class OutboxStore(Protocol):
     def put(self, records: Sequence[dict]) -> None:
-        """Write records by ``id`` (replacing), visible to the next ``pending`` call."""
+        """Write records by ``id`` (replacing), visible to this process's next read."""
 
     def pending(self, notifier: str, limit: int) -> list[dict]:
         """Undelivered records of one notifier, oldest first."""

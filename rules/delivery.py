@@ -115,7 +115,10 @@ class Delivery:
 
     def deliver(self, name: str) -> int:
         """One pass over a notifier's pending records; the number of attempts made."""
-        pending = self.box.pending(name, BATCH)
+        # The search finds candidates; their real-time copies decide (a search may lag).
+        found = self.box.pending(name, BATCH)
+        pending = [r for r in self.box.current([r["id"] for r in found])
+                   if r["state"] == outbox.PENDING]
         if not pending:
             return 0
         step = outbox.plan(pending, self.clock(), self.policy)

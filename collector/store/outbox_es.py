@@ -75,6 +75,13 @@ class EsOutbox:
                                                  {"term": {"state": "pending"}}]}},
                             [{"created_ms": "asc"}, {"id": "asc"}], limit)
 
+    def current(self, ids: Sequence[str]) -> list[dict]:
+        if not ids:
+            return []
+        resp = self.store._call(lambda: self.store._client.mget(
+            index=self.index, ids=list(ids), realtime=True))
+        return [d["_source"] for d in resp["docs"] if d.get("found")]
+
     def of_rule(self, rule: str, limit: int) -> list[dict]:
         return self._search({"term": {"rule": rule}}, [{"created_ms": "desc"}], limit)
 

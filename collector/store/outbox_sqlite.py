@@ -36,6 +36,13 @@ class SQLiteOutbox:
         return self._docs("SELECT doc FROM outbox WHERE notifier = ? AND state = 'pending' "
                           "ORDER BY created_ms, id LIMIT ?", (notifier, limit))
 
+    def current(self, ids: Sequence[str]) -> list[dict]:
+        with self.store._read() as db:
+            found = {row[0]: orjson.loads(row[1]) for row in db.execute(
+                f"SELECT id, doc FROM outbox WHERE id IN ({','.join('?' * len(ids))})",
+                list(ids)).fetchall()}
+        return [found[i] for i in ids if i in found]
+
     def of_rule(self, rule: str, limit: int) -> list[dict]:
         return self._docs("SELECT doc FROM outbox WHERE rule = ? ORDER BY created_ms DESC "
                           "LIMIT ?", (rule, limit))

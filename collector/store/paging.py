@@ -33,6 +33,11 @@ class OutboxStore(Protocol):
     def pending(self, notifier: str, limit: int) -> list[dict]:
         """Undelivered records of one notifier, oldest first."""
 
+    def current(self, ids: Sequence[str]) -> list[dict]:
+        """These records as they are now (Elasticsearch: real-time GET, not a search), in
+        the order asked; missing ones left out. What a worker is about to send is checked
+        here, so a search that lags behind the last writes never sends a record twice."""
+
     def of_rule(self, rule: str, limit: int) -> list[dict]:
         """Any records of one rule, newest first (``rules explain``)."""
 

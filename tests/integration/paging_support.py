@@ -57,7 +57,7 @@ class Receiver:
     def accepted(self) -> Counter:
         """(dedup key, action) -> how many times a 2xx was answered for it."""
         with self.lock:
-            return Counter((_key(b), _action(b)) for _, b in self.requests)
+            return Counter((_key(b), action_of(b)) for _, b in self.requests)
 
     def close(self) -> None:
         self.released.set()
@@ -135,7 +135,8 @@ def _key(body: dict) -> str:
     return body.get("dedup_key") or ""
 
 
-def _action(body: dict) -> str:
+def action_of(body: dict) -> str:
+    """firing or resolved, from a webhook or a PagerDuty body."""
     action = body.get("action") or body.get("event_action")
     return {"trigger": "firing", "resolve": "resolved"}.get(action, action)
 

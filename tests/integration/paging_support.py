@@ -15,8 +15,27 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def answer(self, status: int, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _serve(handler: type[BaseHTTPRequestHandler], tls=None) -> tuple[ThreadingHTTPServer, str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    if tls is not None:  # an ssl.SSLContext with the server certificate
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
 
 
 class Receiver:
@@ -30,7 +49,7 @@ class Receiver:
         self.lock = threading.Lock()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Handler):
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 if outer.hang.is_set():
@@ -39,20 +58,9 @@ class Receiver:
                 if 200 <= status < 300:
                     with outer.lock:
                         outer.requests.append((time.monotonic(), body))
-                data = b"{}" if status < 300 else b'{"message": "told to fail"}'
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer(status, b"{}" if status < 300 else b'{"message": "told to fail"}')
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if tls is not None:  # an ssl.SSLContext with the server certificate
-            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
-        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = _serve(Handler, tls)
 
     def accepted(self) -> Counter:
         """(dedup key, action) -> how many times a 2xx was answered for it."""
@@ -73,7 +81,7 @@ class Proxy:
         self.seen: list[str] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(_Handler):
             def do_CONNECT(self) -> None:  # noqa: N802
                 outer.seen.append(f"CONNECT {self.path}")
                 host, port = self.path.rsplit(":", 1)
@@ -97,18 +105,9 @@ class Proxy:
                         status, data = r.status, r.read()
                 except urllib.error.HTTPError as exc:
                     status, data = exc.code, exc.read()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer(status, data)
 
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.server, self.url = _serve(Handler)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -139,17 +138,6 @@ def action_of(body: dict) -> str:
     """firing or resolved, from a webhook or a PagerDuty body."""
     action = body.get("action") or body.get("event_action")
     return {"trigger": "firing", "resolve": "resolved"}.get(action, action)
-
-
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
-             detail: Callable[[], str] = lambda: "") -> float:
-    """Poll until ``condition()`` holds; the seconds it took. AssertionError on timeout."""
-    start = time.monotonic()
-    while time.monotonic() - start < timeout_s:
-        if condition():
-            return time.monotonic() - start
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}\n{detail()}")
 
 
 def rules_yaml(names: list[str], *, window: str, run: str) -> str:

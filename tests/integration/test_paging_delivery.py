@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from paging_support import Receiver, wait_for
+from faults_support import wait_for
+from paging_support import Receiver
 
 from collector.metrics import Registry
 from collector.store.elasticsearch import ElasticsearchStore
@@ -84,13 +85,19 @@ def test_down_then_healthy_delivers_each_page_once(store, receiver):
         d.stop()
 
 
-def test_bad_request_fails_at_once_and_is_recorded(store, receiver):
-    receiver.status = 400
-    d = _delivery(store, receiver)
+def _firing(store, receiver: Receiver, status: int, **kw) -> Delivery:
+    """A started delivery that was handed one firing while the receiver answers ``status``."""
+    receiver.status = status
+    d = _delivery(store, receiver, **kw)
     d.start()
+    d.submit(["hook"], _n("firing", "k", 1_000))
+    d.flush()
+    return d
+
+
+def test_bad_request_fails_at_once_and_is_recorded(store, receiver):
+    d = _firing(store, receiver, 400)
     try:
-        d.submit(["hook"], _n("firing", "k", 1_000))
-        d.flush()
         wait_for(lambda: any(h["state"] == "notify_failed" for h in d.history), 10,
                  "the failure to be recorded")
         (failed,) = [h for h in d.history if h["state"] == "notify_failed"]
@@ -102,12 +109,8 @@ def test_bad_request_fails_at_once_and_is_recorded(store, receiver):
 
 
 def test_resolve_while_firing_undelivered_sends_nothing(store, receiver):
-    receiver.status = 503
-    d = _delivery(store, receiver)
-    d.start()
+    d = _firing(store, receiver, 503)
     try:
-        d.submit(["hook"], _n("firing", "k", 1_000))
-        d.flush()
         wait_for(lambda: outbox_for(store).of_rule("o2c-failures", 5)[0]["attempts"] >= 1, 10,
                  "a failed first attempt")
         d.submit(["hook"], _n("resolved", "k", 2_000))
@@ -122,11 +125,8 @@ def test_resolve_while_firing_undelivered_sends_nothing(store, receiver):
 
 
 def test_fenced_delivery_sends_nothing(store, receiver):
-    d = _delivery(store, receiver, fence=lambda: False)
-    d.start()
+    d = _firing(store, receiver, 202, fence=lambda: False)
     try:
-        d.submit(["hook"], _n("firing", "k", 1_000))
-        d.flush()
         time.sleep(0.5)  # the window in which an unfenced worker delivers (it polls at 50 ms)
         assert receiver.accepted() == {}
         assert outbox_for(store).pending("hook", 10)[0]["attempts"] == 0

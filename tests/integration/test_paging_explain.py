@@ -11,7 +11,8 @@ import time
 import urllib.request
 
 import pytest
-from paging_support import Receiver, wait_for
+from faults_support import wait_for
+from paging_support import Receiver
 
 from collector.api import Api
 from collector.config import load_config

@@ -16,8 +16,8 @@ import os
 import time
 
 import pytest
-from faults_support import Collector, write_config
-from paging_support import Receiver, paging_top, rules_yaml, wait_for
+from faults_support import Collector, wait_for, write_config
+from paging_support import Receiver, paging_top, rules_yaml
 
 from collector.event import Event
 from collector.store.elasticsearch import ElasticsearchStore

@@ -59,6 +59,7 @@ class Delivery:
         self.threads = [threading.Thread(target=self._run, args=(name,), daemon=True,
                                          name=f"notify-{name}") for name in self.notifiers]
         self.counted: Callable[[str, str, str], None] = lambda notifier, action, result: None
+        self.writes = 0  # outbox writes so far: /metrics reads the summary again after one
 
     # ------------------------------------------------------------------ the engine's side
     def submit(self, names: Sequence[str], n: Notification) -> None:
@@ -78,7 +79,7 @@ class Delivery:
         if not records:
             return
         try:
-            self.box.put(records)
+            self._put(records)
         except StoreError as exc:
             log.error("cannot write %d notifications to the outbox, kept for the next try: %s",
                       len(records), exc)
@@ -123,7 +124,7 @@ class Delivery:
             return 0
         step = outbox.plan(pending, self.clock(), self.policy)
         if step.superseded or step.expired:
-            self.box.put(step.superseded + step.expired)
+            self._put(step.superseded + step.expired)
         for r in step.superseded:
             self._outcome(r, "superseded", "notify_superseded")
         for r in step.expired:
@@ -134,9 +135,13 @@ class Delivery:
         for r in step.send:
             if self.stopping.is_set() or not self.fence():
                 break
-            self.box.put([self._attempt(self.notifiers[name], r)])
+            self._put([self._attempt(self.notifiers[name], r)])
             attempts += 1
         return attempts
+
+    def _put(self, records: list[dict]) -> None:
+        self.box.put(records)
+        self.writes += 1
 
     def _attempt(self, notifier: Notifier, r: dict) -> dict:
         error, retryable = None, False
@@ -189,12 +194,13 @@ class Delivery:
                                  "Outbox records by notifier and state", ("notifier", "state"))
         oldest = registry.gauge("midwatch_notification_oldest_undelivered_seconds",
                                 "Age of the oldest undelivered notification", ("notifier",))
-        cache = {"at": 0.0}
+        cache = {"at": 0.0, "writes": -1}
 
         def collect() -> None:
-            if time.monotonic() - cache["at"] < SUMMARY_TTL_S:
+            if (cache["writes"] == self.writes
+                    and time.monotonic() - cache["at"] < SUMMARY_TTL_S):
                 return
-            cache["at"] = time.monotonic()
+            cache["at"], cache["writes"] = time.monotonic(), self.writes
             try:
                 counts, first = self.box.summary()
             except StoreError as exc:

@@ -29,6 +29,7 @@ from rules.notify.base import Notification, Notifier, SendError, history_doc
 log = logging.getLogger("midwatch.rules.notify")
 
 BATCH = 200  # pending records read per notifier and pass
+FLUSH_AT = 500  # submitted records written at once
 # Consecutive failed attempts after which each further one is recorded as ``notify_retry``
 # in the alert history, which the pack rule "midwatch-notifier-failing" counts.
 RETRY_REPORTED_FROM = 3
@@ -66,14 +67,13 @@ class Delivery:
         now = self.clock()
         with self.lock:
             self.buffer += [outbox.new_record(name, n, now) for name in names]
-            if len(self.buffer) > self.max_buffered:
-                lost = self.buffer[:len(self.buffer) - self.max_buffered]
-                del self.buffer[:len(lost)]
-                log.error("notification outbox unwritable: dropped %d oldest notifications "
-                          "waiting for the store", len(lost))
+            full = len(self.buffer) >= FLUSH_AT
+        if full:  # a tick firing thousands of alerts writes them in chunks, not all held
+            self.flush()
 
     def flush(self) -> None:
-        """Write what was submitted; on a store error it stays buffered for the next flush."""
+        """Write what was submitted; on a store error it stays buffered for the next flush
+        (the newest ``max_buffered``: memory stays bounded through a long store outage)."""
         with self.lock:
             records, self.buffer = self.buffer, []
         if not records:
@@ -85,6 +85,11 @@ class Delivery:
                       len(records), exc)
             with self.lock:
                 self.buffer[:0] = records
+                lost = len(self.buffer) - self.max_buffered
+                if lost > 0:
+                    del self.buffer[:lost]
+                    log.error("notification outbox unwritable: dropped the %d oldest "
+                              "notifications waiting for the store", lost)
             return
         self.wake.set()
 

@@ -54,21 +54,28 @@ class LeaseStore(Protocol):
         """Give the lease up at once (clean stop) if still held by ``holder``."""
 
 
+def _sqlite(store: Store) -> bool:
+    """Checked this way round so the SQLite path never imports the Elasticsearch client."""
+    from collector.store.sqlite import SQLiteStore
+
+    return isinstance(store, SQLiteStore)
+
+
 def outbox_for(store: Store) -> OutboxStore:
-    if type(store).__name__ == "ElasticsearchStore":
-        from collector.store.outbox_es import EsOutbox
+    if _sqlite(store):
+        from collector.store.outbox_sqlite import SQLiteOutbox
 
-        return EsOutbox(store)
-    from collector.store.outbox_sqlite import SQLiteOutbox
+        return SQLiteOutbox(store)  # type: ignore[arg-type]
+    from collector.store.outbox_es import EsOutbox
 
-    return SQLiteOutbox(store)
+    return EsOutbox(store)  # type: ignore[arg-type]
 
 
 def lease_for(store: Store) -> LeaseStore:
-    if type(store).__name__ == "ElasticsearchStore":
-        from collector.store.lease_es import EsLease
+    if _sqlite(store):
+        from collector.store.lease_sqlite import SQLiteLease
 
-        return EsLease(store)
-    from collector.store.lease_sqlite import SQLiteLease
+        return SQLiteLease(store)  # type: ignore[arg-type]
+    from collector.store.lease_es import EsLease
 
-    return SQLiteLease(store)
+    return EsLease(store)  # type: ignore[arg-type]

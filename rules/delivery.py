@@ -133,8 +133,9 @@ class Delivery:
         for r in step.superseded:
             self._outcome(r, "superseded", "notify_superseded")
         for r in step.expired:
-            log.error("notifier %s: %s %s expired undelivered after %d attempt(s): %s", name,
-                      r["action"], r["rule"], r["attempts"], r["last_error"])
+            log.error("notifier %s: giving up on %s %s, expired undelivered after %d "
+                      "attempt(s): %s", name, r["action"], r["rule"], r["attempts"],
+                      r["last_error"])
             self._outcome(r, "expired", "notify_expired")
         attempts = 0
         for r in step.send:

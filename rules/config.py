@@ -38,6 +38,7 @@ from collector.yamlconf import ConfigError, Doc, UnsetSecret, did_you_mean
 from rules.loader import load_rules
 from rules.notify import alertmanager, email, opsgenie, pagerduty, slack, webhook
 from rules.notify.base import Notifier
+from rules.notify.transport import Transport
 from rules.outbox import Policy
 from rules.schema import Rule
 from rules.silences import InhibitRule, parse_inhibit
@@ -152,7 +153,7 @@ def _check_anomaly(doc: Doc) -> None:
         raise doc.error(("anomaly", key) if key is not None else ("anomaly",),
                         "unknown key" if key is not None else "expected nothing here",
                         "anomaly settings are per rule: type: anomaly with bucket, history, "
-                        "min_history, model_dir (docs/rules.md)")
+                        "min_history, model_dir (rules/README.md)")
 
 
 def unset_secrets(notifiers: dict[str, Notifier]) -> list[ConfigError]:
@@ -230,7 +231,9 @@ def describe_notifier(n: Notifier) -> dict:
     shown: dict[str, Any] = {"type": n.kind}
     for key in getattr(options, "__dataclass_fields__", {}):
         value = getattr(options, key)
-        if value not in (None, (), ""):
+        if isinstance(value, Transport):  # shown as its keys, when set (password hidden)
+            shown.update((k, v) for k, v in value.shown().items() if v)
+        elif value not in (None, (), ""):
             shown[key] = _plain(value)
     return shown
 

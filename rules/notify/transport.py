@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.config_values import Section
+from collector.yamlconf import make_secret
 
 KEYS = ("proxy", "ca_file")
 
@@ -26,10 +27,12 @@ class Transport:
     proxy: str | None = None
     ca_file: str | None = None
 
-    def __str__(self) -> str:
-        return f"proxy={_without_password(self.proxy)}, ca_file={self.ca_file}"
+    def shown(self) -> dict[str, str | None]:
+        """For listings: the proxy without its password."""
+        return {"proxy": _without_password(self.proxy), "ca_file": self.ca_file}
 
-    __repr__ = __str__
+    def __repr__(self) -> str:
+        return f"Transport({self.shown()})"
 
 
 DIRECT = Transport()
@@ -40,6 +43,12 @@ def parse(s: Section) -> Transport:
     if proxy is not None and not proxy.startswith(("http://", "https://")):
         raise s.error("proxy", f"expected an http(s) proxy URL, got {_without_password(proxy)!r}",
                       "e.g. http://proxy.example.com:3128")
+    password = urllib.parse.urlsplit(proxy).password if proxy else None
+    if password:
+        if (*s.path, "proxy") not in s.doc.from_env:
+            raise s.error("proxy", "a proxy password must not be written in YAML",
+                          "proxy: ${NOTIFY_PROXY_URL}")
+        make_secret(password, f"env:{'.'.join(map(str, (*s.path, 'proxy')))}")  # masked
     ca_file = s.text("ca_file")
     if ca_file is not None and not Path(ca_file).is_file():
         raise s.error("ca_file", f"{ca_file} is not a readable file",

@@ -83,5 +83,7 @@ def test_transport_keys_are_checked(tmp_path):
 
     with pytest.raises(ConfigError, match="expected an http\\(s\\) proxy URL"):
         _notifiers("  n: {type: webhook, url: 'https://hooks.example.com/x', proxy: 'socks5://p'}\n")
+    with pytest.raises(ConfigError, match="a proxy password must not be written in YAML"):
+        _notifiers("  n: {type: webhook, url: 'https://x', proxy: 'http://u:pw@p:3128'}\n")
     with pytest.raises(ConfigError, match="is not a readable file"):
         _notifiers(f"  n: {{type: webhook, url: 'https://x', ca_file: '{tmp_path}/none.pem'}}\n")

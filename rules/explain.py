@@ -23,7 +23,7 @@ from rules.config import RulesConfig
 from rules.engine import Engine
 from rules.fields import group_labels
 from rules.schema import Rule
-from rules.silences import Silences, inhibited, matches_all
+from rules.silences import Silences, inhibitors, matches_all
 from rules.state import FIRING, PENDING, dedup_key
 
 DELIVERIES = 200  # outbox records read per explanation (newest first)
@@ -85,7 +85,7 @@ def explain(config: RulesConfig, store: Store, name: str, at_ms: int,
                        "active": s.active(at_ms), "until": ms_to_iso(s.ends_ms),
                        "matchers": [str(m) for m in s.matchers]}
                       for s in silences if matches_all(s.matchers, full)],
-            inhibited=inhibited(key, full, firing, config.inhibit),
+            inhibited_by=list(inhibitors(key, full, firing, config.inhibit)),
             notifiers=list(config.notifiers_of(rule)),
             deliveries=[d for d in deliveries if d["dedup_key"] == key],
         )
@@ -160,8 +160,9 @@ def render(doc: dict) -> str:
         for s in g["silences"]:
             lines.append(f"  {'SILENCED' if s['active'] else 'silence (not active)'} by {s['id']}"
                          f" until {s['until']}: {s['comment']!r} ({s['by']})")
-        if g["inhibited"]:
-            lines.append("  INHIBITED by a firing alert (rules.inhibit)")
+        for src in g["inhibited_by"]:
+            shown = ", ".join(f"{k}={v}" for k, v in sorted(src.items()) if k != "rule")
+            lines.append(f"  INHIBITED by firing {src.get('rule')} {{{shown}}} (rules.inhibit)")
         if g["muted"]:
             lines.append("  MUTED: inside a mute window of the rule")
         lines.append(f"  notifiers: {', '.join(g['notifiers']) or 'none'}")

@@ -37,13 +37,16 @@ rules:
   - {name: quiet-flow, type: threshold, filter: {midwatch.flow: quiet}, above: 0, window: 10m}
   - {name: loud-flow, type: threshold, filter: {midwatch.flow: loud}, above: 0, window: 10m,
      group_by: [midwatch.flow]}
+  - {name: echo-flow, type: threshold, filter: {midwatch.flow: loud}, above: 0, window: 10m,
+     group_by: [midwatch.flow]}
 """)
     path = tmp_path / "midwatch.yaml"
     path.write_text(f"""\
 store: {{kind: sqlite, sqlite: {{path: "{tmp_path / 's.sqlite'}"}}}}
 api: {{listen: "127.0.0.1:0"}}
 rules: {{paths: ["{tmp_path / 'r.yaml'}"], notify: [hook], retry_backoff: 100ms,
-        retry_backoff_max: 200ms}}
+        retry_backoff_max: 200ms, inhibit: [{{source_matchers: [rule=loud-flow],
+        target_matchers: [rule=echo-flow], equal: [flow]}}]}}
 notifiers:
   hook: {{type: webhook, url: "{receiver.url}/hook"}}
 {extra}""")
@@ -86,6 +89,10 @@ def test_explain_shows_silence_and_failed_attempts(tmp_path, receiver, capsys):
     assert delivery["notifier"] == "hook" and delivery["state"] == "pending"
     assert len(delivery["log"]) >= 2
     assert all(not a["ok"] and "answered HTTP 503" in a["answer"] for a in delivery["log"])
+
+    assert main(["rules", "explain", "echo-flow", "-c", str(path)]) == 0
+    assert "INHIBITED by firing loud-flow {flow=loud, severity=warning}" in \
+        capsys.readouterr().out
 
     assert main(["rules", "explain", "loud-flw", "-c", str(path)]) == 1
     assert "did you mean 'loud-flow'?" in capsys.readouterr().err

@@ -55,7 +55,8 @@ class Delivery:
         self.clock = clock
         self.buffer: list[dict] = []
         self.lock = threading.Lock()
-        self.wake = threading.Event()
+        # One per worker: a wake one worker consumes must not be lost to the others.
+        self.wakes = {name: threading.Event() for name in self.notifiers}
         self.stopping = threading.Event()
         self.threads = [threading.Thread(target=self._run, args=(name,), daemon=True,
                                          name=f"notify-{name}") for name in self.notifiers]
@@ -91,7 +92,11 @@ class Delivery:
                     log.error("notification outbox unwritable: dropped the %d oldest "
                               "notifications waiting for the store", lost)
             return
-        self.wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        for event in self.wakes.values():
+            event.set()
 
     # ------------------------------------------------------------------ workers
     def start(self) -> None:
@@ -101,7 +106,7 @@ class Delivery:
     def stop(self, timeout_s: float = 10.0) -> None:
         self.flush()
         self.stopping.set()
-        self.wake.set()
+        self._wake()
         deadline = time.monotonic() + timeout_s
         for t in self.threads:
             if t.is_alive():
@@ -116,8 +121,8 @@ class Delivery:
                 log.error("notifier %s: cannot read or update the outbox: %s", name, exc)
             except Exception:  # a notifier or store bug must not end its worker
                 log.exception("notifier %s: delivery pass failed", name)
-            self.wake.wait(self.poll_s)
-            self.wake.clear()
+            self.wakes[name].wait(self.poll_s)
+            self.wakes[name].clear()
 
     def deliver(self, name: str) -> int:
         """One pass over a notifier's pending records; the number of attempts made."""

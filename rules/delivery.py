@@ -114,18 +114,20 @@ class Delivery:
 
     def _run(self, name: str) -> None:
         while not self.stopping.is_set():
+            full = False
             try:
                 if self.fence():
-                    self.deliver(name)
+                    full = self.deliver(name) == BATCH
             except StoreError as exc:
                 log.error("notifier %s: cannot read or update the outbox: %s", name, exc)
             except Exception:  # a notifier or store bug must not end its worker
                 log.exception("notifier %s: delivery pass failed", name)
-            self.wakes[name].wait(self.poll_s)
-            self.wakes[name].clear()
+            if not full:  # a whole batch sent: more may be due, go on at once
+                self.wakes[name].wait(self.poll_s)
+                self.wakes[name].clear()
 
     def deliver(self, name: str) -> int:
-        """One pass over a notifier's pending records; the number of attempts made."""
+        """One pass over a notifier's pending records: how many it tried to send."""
         # The search finds candidates; their real-time copies decide (a search may lag).
         found = self.box.pending(name, BATCH)
         pending = [r for r in self.box.current([r["id"] for r in found])
@@ -142,13 +144,13 @@ class Delivery:
                       "attempt(s): %s", name, r["action"], r["rule"], r["attempts"],
                       r["last_error"])
             self._outcome(r, "expired", "notify_expired")
-        attempts = 0
+        sent = 0
         for r in step.send:
             if self.stopping.is_set() or not self.fence():
                 break
             self._put([self._attempt(self.notifiers[name], r)])
-            attempts += 1
-        return attempts
+            sent += 1
+        return sent
 
     def _put(self, records: list[dict]) -> None:
         self.box.put(records)

@@ -9,7 +9,8 @@ What happens to a record is decided here, from the record, the time and the send
   help, and the self-alert must not wait for the expiry);
 - a record still undelivered ``expire_ms`` after it was created expires;
 - a resolve whose firing is still pending supersedes both (nothing is sent: the incident was
-  never opened); otherwise a resolve waits until its firing is delivered, never before.
+  never opened); otherwise a resolve waits until its firing is delivered, never before;
+- of several pending records saying the same (alert, action), only the newest is sent.
 """
 
 from __future__ import annotations
@@ -99,11 +100,15 @@ class Plan:
 
 def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
     """Records due now, in creation order (``pending`` is); a resolve and the firings of its
-    alert pending before it cancel each other (a firing after it stands); records past
-    their expiry expire."""
+    alert pending before it cancel each other (a firing after it stands); of several
+    pending records of one alert and action only the newest is sent (a repeat, or the
+    same resolve decided again by a new lease holder after the old one was killed between
+    writing the outbox and its alert state); records past their expiry expire."""
     last_resolve: dict[str, int] = {}
     first_firing: dict[str, int] = {}
+    newest: dict[tuple[str, str], int] = {}
     for i, r in enumerate(pending):
+        newest[(r["key"], r["action"])] = i
         if r["action"] == "resolved":
             last_resolve[r["key"]] = i
         else:
@@ -111,8 +116,9 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
     out = Plan([], [], [])
     for i, r in enumerate(pending):
         key = r["key"]
-        if (i < last_resolve.get(key, -1) if r["action"] == "firing"
-                else first_firing.get(key, i) < i):
+        if (newest[(key, r["action"])] != i  # a newer one says the same: send that one
+                or (i < last_resolve.get(key, -1) if r["action"] == "firing"
+                    else first_firing.get(key, i) < i)):
             out.superseded.append({**r, "state": SUPERSEDED})
         elif now_ms >= r["created_ms"] + policy.expire_ms:
             out.expired.append({**r, "state": EXPIRED, "last_error": r["last_error"] or "expired"})

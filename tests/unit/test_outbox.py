@@ -68,3 +68,11 @@ def test_records_past_expiry_expire():
     old = _rec("firing", 0)
     step = outbox.plan([old], P.expire_ms, P)
     assert [r["state"] for r in step.expired] == ["expired"] and step.send == []
+
+
+def test_same_alert_and_action_pending_twice_is_sent_once():
+    r0, r1 = _rec("resolved", 1), _rec("resolved", 2)  # e.g. decided again after a takeover
+    f1, f2 = _rec("firing", 3, key="k2"), _rec("firing", 4, key="k2")  # a repeat, undelivered
+    step = outbox.plan([r0, r1, f1, f2], 10, P)
+    assert [r["id"] for r in step.send] == [r1["id"], f2["id"]]
+    assert [r["id"] for r in step.superseded] == [r0["id"], f1["id"]]

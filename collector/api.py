@@ -17,6 +17,7 @@ import logging
 import re
 import time
 import urllib.parse
+from collections.abc import Callable
 
 import orjson
 
@@ -98,6 +99,9 @@ class Api:
         self.cfg, self.store, self.metrics = cfg, store, metrics
         self.openapi = orjson.dumps(openapi(secured=bool(cfg.tokens)))
         self.knowledge = knowledge  # a trace's known issues are shown when configured
+        # GET /api/rules/{name}/explain: set by the rule side in ``midwatch run`` (collector
+        # must not import rules); (rule name, query string) -> document, KeyError: no rule.
+        self.explain: Callable[[str, str], dict] | None = None
         self.requests = metrics.counter("midwatch_api_requests_total", "API requests answered.",
                                         ("route", "status"))
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
@@ -152,7 +156,7 @@ def _handler(api: Api) -> type[Handler]:
 
 
 # What a token needs for each route; the others (health, openapi) are public.
-_SCOPE = {"search": "traces", "trace": "traces", "metrics": "metrics"}
+_SCOPE = {"search": "traces", "trace": "traces", "metrics": "metrics", "explain": "traces"}
 
 
 def _route_name(path: str) -> str | None:
@@ -160,6 +164,8 @@ def _route_name(path: str) -> str | None:
         return "search"
     if path.startswith("/api/traces/") and len(path) > len("/api/traces/"):
         return "trace"
+    if path.startswith("/api/rules/") and path.endswith("/explain"):
+        return "explain"
     return {"/healthz": "health", "/metrics": "metrics", "/openapi.json": "openapi"}.get(path)
 
 
@@ -176,6 +182,8 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
             return 503, orjson.dumps({"status": "unavailable"}), "application/json"
         return 200, orjson.dumps({"status": "ok"}), "application/json"
     try:
+        if route == "explain":
+            return _explain(api, path, query)
         if route == "trace":
             any_id = urllib.parse.unquote(path[len("/api/traces/"):])
             found = api.store.find_traces(any_id, limit=MAX_MATCHES + 1)
@@ -198,3 +206,16 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
         raise HttpError(503, "the store is unavailable; retry later", {"Retry-After": "5"}) from None
     return 200, orjson.dumps({"traces": [trace_summary(t) for t in traces], "count": len(traces)}), \
         "application/json"
+
+
+def _explain(api: Api, path: str, query: str) -> tuple[int, bytes, str]:
+    name = urllib.parse.unquote(path[len("/api/rules/"):-len("/explain")])
+    if api.explain is None:
+        raise HttpError(404, "this process does not evaluate rules (midwatch serve)")
+    try:
+        return 200, orjson.dumps(api.explain(name, query), default=str), "application/json"
+    except KeyError as exc:
+        raise HttpError(404, f"no rule {name!r}: {exc.args[0]}") from None
+    except ValueError as exc:
+        raise HttpError(400, str(exc)) from None
+

@@ -170,6 +170,26 @@ def openapi(secured: bool) -> dict:
                     "503": {"description": "unavailable, or every request slot is busy",
                             "content": {"application/json": {"schema": {"oneOf": [
                                 {"$ref": "#/components/schemas/Health"}, _ERROR]}}}}}}},
+            "/api/rules/{name}/explain": {"get": {
+                "summary": "Why a rule paged or did not",
+                "description": "Per group: the query and its value, the bound, pending/for "
+                               "progress, mute windows, silences and inhibitions that "
+                               "matched, the notifiers chosen and each delivery attempt "
+                               "from the outbox. Served by `midwatch run` (the process that "
+                               "evaluates rules); `midwatch serve` answers 404.",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": True,
+                     "schema": {"type": "string", "minLength": 1}},
+                    _param("at", "evaluation time: ISO-8601, epoch ms or now (default)",
+                           {"type": "string"}),
+                    _param("labels", "only the groups with these labels: k=v,k2=v2",
+                           {"type": "string"}),
+                ],
+                "responses": {
+                    "200": {"description": "the explanation", "content": json_body},
+                    "400": _400, **auth,
+                    "404": _err("no such rule, or this process does not evaluate rules"),
+                    "413": _413, "500": _500, "503": _503_STORE}}},
             "/metrics": {"get": {
                 "summary": "Prometheus text exposition of the collector's own metrics",
                 "responses": {

@@ -11,7 +11,15 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, did_you_mean, parse_duration_ms
+from collector.yamlconf import (
+    ConfigError,
+    Doc,
+    KeyPath,
+    Secret,
+    UnsetSecret,
+    did_you_mean,
+    parse_duration_ms,
+)
 
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2,
@@ -141,7 +149,7 @@ class Section:
     def secret(self, key: str) -> Secret | None:
         """A credential: only from ${ENV} or file:, never a YAML literal."""
         value = self.doc.secret((*self.path, key), self.data.get(key))
-        if value is not None and not value.reveal():
+        if value is not None and not isinstance(value, UnsetSecret) and not value.reveal():
             raise self.error(key, "is empty", f"check the source {value.origin}")
         return value
 

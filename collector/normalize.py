@@ -291,6 +291,10 @@ _MASKS: tuple[tuple[re.Pattern, str], ...] = tuple(
         (r"'[^'\n]{0,200}'", "'<str>'"),
         (r"\"[^\"\n]{0,200}\"", "\"<str>\""),
         (r"\b(?:0x)?(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}\b", "<hex>"),
+        # Alphanumeric identifiers (INV-20001, C-123, orders-7, host-2, ORD12345): one kind of
+        # error with a different invoice, customer or host is one signature.
+        (r"(?<![\w-])(?:[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*[-_]\d+|[A-Za-z]+\d{3,})"
+         r"(?![\w-])", "<id>"),
         (r"(?<![\w-])[-+]?\d+(?:[.,]\d+)*(?![\w])", "<n>"),
         (r"(?<![\w-])\d+(?:ms|s|m|h|kb|mb|gb|b)\b", "<n>"),
     )

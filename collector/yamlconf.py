@@ -76,6 +76,28 @@ class Secret:
         return hash(self._value)
 
 
+class UnsetSecret(Secret):
+    """A ``${VAR}`` under a section of notifier credentials whose variable is not set.
+
+    Loading succeeds so commands that never send (``silence``, ``trace``, ``rules list``)
+    work without every pager secret in the shell; whatever is about to send (``run``,
+    ``doctor``, ``notify test``) checks first, and ``reveal`` raises the load-time error.
+    """
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: ConfigError):
+        super().__init__("", f"unset:{error.key}")
+        self.error = error
+
+    def reveal(self) -> str:
+        raise self.error
+
+
+# Sections whose ${VAR}s resolve when needed, not at load (see UnsetSecret).
+LAZY_SECTIONS = ("notifiers", "smtp", "alertmanager")
+
+
 def registered_secrets() -> frozenset[str]:
     """Every secret value loaded so far, so log and output redaction can mask them."""
     return frozenset(_SECRETS)
@@ -167,8 +189,13 @@ def _convert(node: yaml.Node, path: KeyPath, doc: Doc) -> Any:
         line = node.start_mark.line + 1
         key = ".".join(map(str, path))
         if "${" in value:
-            value = _interpolate(value, doc.file, line, key)
             doc.from_env.add(path)
+            try:
+                value = _interpolate(value, doc.file, line, key)
+            except ConfigError as exc:
+                if path[:1] and path[0] in LAZY_SECTIONS:
+                    return UnsetSecret(exc)
+                raise
         if value.startswith("file:"):
             secret_path = Path(value[5:]).expanduser()
             try:

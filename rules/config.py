@@ -5,6 +5,10 @@
       interval: 30s                   # how often every rule is evaluated
       external_url: https://midwatch.example.com   # links in pages: traces, rule source
       notify: [oncall]                # notifiers for rules that name none
+      lease_ttl: 15s                  # one evaluator among many processes: takeover < 2 x this
+      retry_backoff: 1s               # first retry of a failed notification (doubles, jittered)
+      retry_backoff_max: 5m           # ... up to this
+      notification_expiry: 24h        # undelivered this long: expired, error event, self-alert
       inhibit:                        # Alertmanager-style: mute targets a source explains
         - source_matchers: [rule=platform-down]
           target_matchers: [severity!=critical]
@@ -24,7 +28,7 @@ it.)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -32,16 +36,21 @@ from typing import Any
 from collector.config_values import Section
 from collector.knowledge import KnowledgeBase
 from collector.knowledge import from_config as knowledge_from_config
-from collector.yamlconf import ConfigError, Doc, did_you_mean
+from collector.yamlconf import ConfigError, Doc, UnsetSecret, did_you_mean
 from rules.loader import load_rules
 from rules.notify import alertmanager, email, opsgenie, pagerduty, slack, webhook
 from rules.notify.base import Notifier
+from rules.notify.transport import Transport
+from rules.outbox import Policy
 from rules.schema import Rule
 from rules.silences import InhibitRule, parse_inhibit
 
 PACKS_DIR = Path(__file__).parent / "packs"
+FALLBACK = "fallback"  # the optional notifier of the midwatch pack's self-alerts
+SHORTHAND = "alertmanager"  # the top-level section that is a notifier of that name
 RULES_KEYS = ("paths", "interval", "external_url", "notify", "inhibit", "queue_size",
-              "max_examples")
+              "max_examples", "lease_ttl", "retry_backoff", "retry_backoff_max",
+              "notification_expiry")
 NOTIFIER_TYPES: dict[str, tuple[ModuleType, Any]] = {
     "pagerduty": (pagerduty, pagerduty.PagerDuty),
     "opsgenie": (opsgenie, opsgenie.Opsgenie),
@@ -62,6 +71,8 @@ class RulesConfig:
     inhibit: tuple[InhibitRule, ...] = ()
     queue_size: int = 1000
     max_examples: int = 5
+    lease_ttl_ms: int = 15_000
+    delivery: Policy = field(default_factory=Policy)
     errors: list[ConfigError] = field(default_factory=list)
     knowledge: KnowledgeBase = field(default_factory=KnowledgeBase)  # annotates what fires
 
@@ -76,16 +87,26 @@ def resolve_path(entry: str) -> str:
     return entry
 
 
-def load_rules_config(doc: Doc) -> RulesConfig:
+def load_rules_config(doc: Doc, *, sending: bool = False) -> RulesConfig:
     """Everything the rule engine needs from a loaded config file; ``errors`` lists every
-    problem found (the first per rule or section), so validation reports them all at once."""
+    problem found (the first per rule or section), so validation reports them all at once.
+
+    ``sending``: for what is about to notify (``run``, ``doctor``, ``notify test``): a
+    notifier secret whose variable is not set is an error too. Without it such secrets stay
+    unresolved, so silences, traces and listings work without every pager credential.
+    """
     out = RulesConfig()
     try:
+        _check_anomaly(doc)
         out.notifiers = load_notifiers(doc)
+        if sending:
+            out.errors += unset_secrets(out.notifiers)
         s = Section(doc, ("rules",), doc.data.get("rules"), RULES_KEYS)
         out.interval_ms = s.duration_ms("interval", "30s", minimum_ms=1000)
         out.external_url = (s.text("external_url", "") or "").rstrip("/")
         out.notify = _known(s, "notify", out.notifiers)
+        if not s.has("notify") and SHORTHAND in out.notifiers:
+            out.notify = (SHORTHAND,)
         inhibit = s.raw("inhibit", [])
         if not isinstance(inhibit, list):
             raise s.error("inhibit", "expected a list of {source_matchers, target_matchers, equal}")
@@ -95,6 +116,10 @@ def load_rules_config(doc: Doc) -> RulesConfig:
             for i, item in enumerate(inhibit))
         out.queue_size = s.number("queue_size", 1000, minimum=1)
         out.max_examples = s.number("max_examples", 5, minimum=0)
+        out.lease_ttl_ms = s.duration_ms("lease_ttl", "15s", minimum_ms=1000)
+        out.delivery = Policy(s.duration_ms("retry_backoff", "1s", minimum_ms=10),
+                              s.duration_ms("retry_backoff_max", "5m", minimum_ms=10),
+                              s.duration_ms("notification_expiry", "24h", minimum_ms=1000))
         paths = [resolve_path(p) for p in s.str_list("paths")]
     except ConfigError as exc:
         out.errors.append(exc)
@@ -107,8 +132,46 @@ def load_rules_config(doc: Doc) -> RulesConfig:
         if not Path(p).exists():
             out.errors.append(doc.error(("rules", "paths", i), f"{p} does not exist",
                                         "give a rule file, a directory or pack:<name>"))
-    loaded = load_rules([p for p in paths if Path(p).exists()], out.notifiers)
-    out.rules, out.errors = loaded.rules, out.errors + loaded.errors
+    loaded = load_rules([p for p in paths if Path(p).exists()], {*out.notifiers, FALLBACK})
+    out.rules, out.errors = _fallback(loaded.rules, out), out.errors + loaded.errors
+    return out
+
+
+def _fallback(rules: list[Rule], config: RulesConfig) -> list[Rule]:
+    """Rules that name the ``fallback`` notifier (the pack ``midwatch``'s "notifier failing")
+    page it when configured, else the default notifiers: a failing PagerDuty must not be
+    the only channel that reports itself failing, but without a fallback it still reports."""
+    if FALLBACK in config.notifiers:
+        return rules
+    out = []
+    for r in rules:
+        if r.notify is not None and FALLBACK in r.notify:
+            rest = tuple(n for n in r.notify if n != FALLBACK)
+            r = replace(r, notify=tuple(dict.fromkeys((*rest, *config.notify))))
+        out.append(r)
+    return out
+
+
+def _check_anomaly(doc: Doc) -> None:
+    """The top-level ``anomaly:`` section holds nothing: anomaly settings are per rule."""
+    raw = doc.data.get("anomaly")
+    if raw:
+        key = next(iter(raw)) if isinstance(raw, dict) else None
+        raise doc.error(("anomaly", key) if key is not None else ("anomaly",),
+                        "unknown key" if key is not None else "expected nothing here",
+                        "anomaly settings are per rule: type: anomaly with bucket, history, "
+                        "min_history, model_dir (rules/README.md)")
+
+
+def unset_secrets(notifiers: dict[str, Notifier]) -> list[ConfigError]:
+    """The load-time error of every notifier secret whose ${VAR} is not set."""
+    out = []
+    for n in notifiers.values():
+        options = getattr(n, "options", None)
+        for key in getattr(options, "__dataclass_fields__", {}):
+            value = getattr(options, key)
+            values = [v for pair in value for v in pair] if isinstance(value, tuple) else [value]
+            out += [v.error for v in values if isinstance(v, UnsetSecret)]
     return out
 
 
@@ -128,6 +191,16 @@ def load_notifiers(doc: Doc) -> dict[str, Notifier]:
         raise doc.error(("notifiers",), "expected a mapping of name: {type: ..., ...}")
     smtp = _smtp_defaults(doc)
     out = {}
+    shorthand = doc.data.get(SHORTHAND)
+    if shorthand is not None:
+        # The top-level ``alertmanager:`` section is the notifier ``alertmanager`` (and the
+        # default for rules when ``rules.notify`` names none).
+        if SHORTHAND in raw:
+            raise doc.error((SHORTHAND,), "a notifier named alertmanager is configured too",
+                            "keep one: notifiers.alertmanager or the top-level section")
+        keys = tuple(k for k in alertmanager.KEYS if k != "type")
+        out[SHORTHAND] = alertmanager.Alertmanager(
+            SHORTHAND, alertmanager.parse(Section(doc, (SHORTHAND,), shorthand, keys)))
     for name, item in raw.items():
         path = ("notifiers", name)
         kind = item.get("type") if isinstance(item, dict) else None
@@ -165,7 +238,9 @@ def describe_notifier(n: Notifier) -> dict:
     shown: dict[str, Any] = {"type": n.kind}
     for key in getattr(options, "__dataclass_fields__", {}):
         value = getattr(options, key)
-        if value not in (None, (), ""):
+        if isinstance(value, Transport):  # shown as its keys, when set (password hidden)
+            shown.update((k, v) for k, v in value.shown().items() if v)
+        elif value not in (None, (), ""):
             shown[key] = _plain(value)
     return shown
 

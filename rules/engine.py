@@ -10,16 +10,18 @@ the dispatcher without waiting for them.
 from __future__ import annotations
 
 import logging
+import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
+from collector.event import ms_to_iso
 from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
 from rules import known_issues, types
 from rules.config import RulesConfig
 from rules.fields import group_labels
-from rules.notify.base import Dispatcher, Notification
+from rules.notify.base import Notification
 from rules.schema import Rule, Sample
 from rules.silences import Silences, inhibited, matches_all
 from rules.state import (
@@ -39,6 +41,7 @@ log = logging.getLogger("midwatch.rules")
 # of a rule writes once, not once per alert (bounded by the rule's max_groups).
 STATE_NAMESPACE = "alerts"
 BATCH = 200
+EXAMPLE_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +54,17 @@ class Outcome:
     queries: int
 
 
+class Sink(Protocol):
+    """Where notifications go: ``rules.delivery.Delivery`` (the outbox), or a stand-in."""
+
+    def submit(self, names: Sequence[str], n: Notification) -> None: ...
+
+    def flush(self) -> None:
+        """Make what was submitted durable before the evaluation's state is saved."""
+
+
 class Engine:
-    def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Dispatcher | None = None,
+    def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Sink | None = None,
                  persist: bool = True):
         self.config = config
         self.store = store
@@ -61,43 +73,108 @@ class Engine:
         self.rules = [r for r in config.rules if r.enabled]
         self.alerts: dict[str, Alert] = {}
         self.last_run: dict[str, int] = {}
+        self._spent: dict[str, float] = {}  # this evaluation's time per rule so far
+        # (rule, seconds or None when it failed): per-rule evaluation time for /metrics
+        self.observed: Callable[[str, float | None], None] = lambda rule, seconds: None
 
-    def restore(self) -> None:
-        """Take up the alerts a previous run left open, so a restart does not page again."""
+    def expose(self, registry) -> None:
+        failures = registry.counter("midwatch_rule_evaluation_failures_total",
+                                    "Rule evaluations that failed (query refused, store error)",
+                                    ("rule",))
+        duration = registry.histogram("midwatch_rule_evaluation_seconds",
+                                      "Time to decide one rule: its share of the batched "
+                                      "queries plus its own evaluation", ("rule",))
+
+        def observed(rule: str, seconds: float | None) -> None:
+            if seconds is None:
+                failures.inc(rule)
+            else:
+                duration.observe(seconds, rule)
+
+        self.observed = observed
+
+    def restore(self, at_ms: int | None = None) -> None:
+        """Take up the alerts a previous run left open, so a restart does not page again.
+
+        Alerts of rules no longer loaded (deleted, disabled, renamed) are resolved, and the
+        resolve of each one that was paged goes to the notifiers it was paged to: an
+        incident is never left open by a rule change.
+        """
+        self.alerts.clear()
         names = {r.name for r in self.rules}
+        orphans: dict[str, list[Alert]] = {}
         for rule, doc in self.store.get_state(STATE_NAMESPACE).items():
-            if rule not in names:
-                if self.persist:  # the rule was deleted or disabled: forget its alerts
-                    self.store.put_state(STATE_NAMESPACE, rule, None)
-                continue
-            for key, alert in doc.get("alerts", {}).items():
-                self.alerts[key] = Alert.from_doc(key, alert)
+            alerts = [Alert.from_doc(key, a) for key, a in doc.get("alerts", {}).items()]
+            if rule in names:
+                self.alerts.update((a.key, a) for a in alerts)
+            elif self.persist:
+                orphans[rule] = alerts
+        if orphans:
+            self._resolve_orphans(orphans, time.time_ns() // 1_000_000 if at_ms is None else at_ms)
+
+    def _resolve_orphans(self, orphans: dict[str, list[Alert]], at_ms: int) -> None:
+        history = []
+        for rule, alerts in orphans.items():
+            for prev in alerts:
+                if prev.state != FIRING:
+                    continue
+                alert = replace(prev, state=RESOLVED, resolved_ms=at_ms, last_eval_ms=at_ms)
+                history.append(alert.history(at_ms, reason="rule no longer loaded"))
+                to = [n for n in (alert.notified_to or self.config.notify)
+                      if n in self.config.notifiers]
+                if alert.last_notified_ms is None or not to or self.dispatcher is None:
+                    continue
+                log.warning("rule %s is no longer loaded: resolving its alert %s %s", rule,
+                            alert.key, alert.labels)
+                self.dispatcher.submit(to, Notification(
+                    action=RESOLVED, rule=rule, key=alert.key, severity=alert.severity,
+                    labels=alert.labels, annotations=alert.annotations, value=alert.value,
+                    starts_ms=alert.fired_ms or alert.active_since_ms, at_ms=at_ms,
+                    expires_ms=at_ms, trace_url=self.trace_url(alert.labels)))
+        if self.dispatcher is not None:
+            self.dispatcher.flush()
+        if history:
+            self.store.append_alert_history(history)
+        for rule in orphans:
+            self.store.put_state(STATE_NAMESPACE, rule, None)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, at_ms: int) -> Outcome:
         due = [r for r in self.rules
                if r.interval_ms is None or at_ms - self.last_run.get(r.name, -2**62) >= r.interval_ms]
-        samples, failed, n_queries = self._samples(due, at_ms)
+        samples, failed, n_queries = self.samples(due, at_ms)
         touched: list[Alert] = []
         history: list[dict] = []
         for rule in due:
             if rule.name in failed:
+                self.observed(rule.name, None)
+                history.append({"@timestamp": ms_to_iso(at_ms), "rule": rule.name,
+                                "state": "eval_failed", "severity": rule.severity,
+                                "labels": {}, "error": failed[rule.name]})
                 continue
             self.last_run[rule.name] = at_ms
+            started = time.perf_counter()
             touched += self._advance(rule, samples[rule.name], at_ms, history)
+            self.observed(rule.name, self._spent.get(rule.name, 0.0)
+                          + time.perf_counter() - started)
         notified = self._notify(touched, at_ms, history)
+        if self.dispatcher is not None:
+            self.dispatcher.flush()  # durable in the outbox before the state says "notified"
         dirty = [a for a in touched if a.moved is not None
                  or any(n.key == a.key for _, n in notified)]
         self._save(dirty, history)
         return Outcome([a for a in touched if a.state != INACTIVE], notified, failed, n_queries)
 
-    def _samples(self, due: Sequence[Rule], at_ms: int
+    def samples(self, due: Sequence[Rule], at_ms: int
                  ) -> tuple[dict[str, list[Sample]], dict[str, str], int]:
         plans = {r.name: types.get(r.type).queries(r, at_ms) for r in due}
         unique = list(dict.fromkeys(q for qs in plans.values() for q in qs))
+        started = time.perf_counter()
         results, errors = self._run(unique)
+        per_query = (time.perf_counter() - started) / max(1, len(unique))
         out: dict[str, list[Sample]] = {}
         failed: dict[str, str] = {}
+        self._spent = {}
         for rule in due:
             qs = plans[rule.name]
             bad = [errors[q] for q in qs if q in errors]
@@ -105,7 +182,9 @@ class Engine:
                 failed[rule.name] = bad[0]
                 log.error("rule %s not evaluated: %s", rule.name, bad[0])
                 continue
+            started = time.perf_counter()
             out[rule.name] = types.get(rule.type).evaluate(rule, at_ms, [results[q] for q in qs])
+            self._spent[rule.name] = time.perf_counter() - started + per_query * len(qs)
         return out, failed, len(unique)
 
     def _run(self, queries: list[MetricQuery]
@@ -174,10 +253,13 @@ class Engine:
             "rule": rule.name, "severity": rule.severity, "value": alert.value,
             "window": rule.window_ms, "for": rule.for_ms, "message_ids": list(message_ids),
             "trace_url": self.trace_url(alert.labels), "description": rule.description,
-            "labels": alert.labels,
+            "labels": alert.labels, "example_message": "", "template": "",
             **(alert.sample.context if alert.sample is not None else {}),
         }
-        return {name: tpl.render(values) for name, tpl in rule.annotations}
+        out = {name: tpl.render(values) for name, tpl in rule.annotations}
+        # What the value measures travels with every page (days, records, ms, a ratio).
+        out.setdefault("unit", values.get("unit") or getattr(types.get(rule.type), "UNIT", ""))
+        return out
 
     def trace_url(self, labels: dict[str, str]) -> str | None:
         if not self.config.external_url:
@@ -187,7 +269,10 @@ class Engine:
         return f"{self.config.external_url}/api/traces{suffix}"
 
     def examples(self, rule: Rule, alert: Alert, at_ms: int) -> list[str]:
-        """Sample message IDs for a page; a store error costs the examples, not the page."""
+        """Sample message IDs for a page; a store error costs the examples, not the page.
+        The newest example's message text and signature template (``collector.normalize``)
+        become the template variables ``example_message`` and ``template``: the new-error
+        page quotes the kind of error and one real occurrence, not a hash."""
         sample: Sample | None = alert.sample
         limit = self.config.max_examples
         if sample is None or not limit:
@@ -205,6 +290,12 @@ class Engine:
         except (StoreError, ValueError) as exc:
             log.warning("no sample message IDs for %s: %s", rule.name, exc)
             return []
+        if events:
+            text = (events[0].error_message or events[0].message).strip().split("\n", 1)[0]
+            alert.sample = replace(sample, context={
+                **sample.context, "example_message": text[:EXAMPLE_CHARS],
+                "template": events[0].labels.get("signature_template")
+                or sample.context.get("template", "")})
         ids = dict.fromkeys(e.message_id or (e.ids[0] if e.ids else e.id) for e in events)
         return list(ids)[:limit]
 
@@ -226,12 +317,13 @@ class Engine:
                     history.append(alert.history(at_ms, suppressed_by=suppressed))
                 continue
             n = self.notification(rule, alert, action, at_ms)
+            names = self.config.notifiers_of(rule)
             if action == FIRING:
                 alert.last_notified_ms = at_ms
-            for name in self.config.notifiers_of(rule):
-                sent.append((name, n))
-                if self.dispatcher is not None:
-                    self.dispatcher.submit([name], n)
+                alert.notified_to = tuple(names)
+            sent += [(name, n) for name in names]
+            if self.dispatcher is not None and names:
+                self.dispatcher.submit(names, n)
         return sent
 
     def suppressed_by(self, rule: Rule, key: str, labels: dict[str, str],

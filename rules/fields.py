@@ -25,7 +25,8 @@ def check_field(index: str, name: str, *, groupable: bool = False) -> store_fiel
     head, _, rest = name.partition(".")
     if name in schema:
         spec = schema[name]
-    elif rest and head in store_fields.OPEN_MAPS[index]:
+    elif index == "alerts" or (rest and head in store_fields.OPEN_MAPS[index]):
+        # alert history is the engine's own free-form documents (strings as keywords)
         spec = store_fields.FieldSpec("keyword")
     else:
         raise FieldError(f"unknown field {name!r} in {index}",

@@ -5,6 +5,11 @@ across restarts and instances; a tick that overruns skips the ticks it missed in
 piling up. The engine's open alerts are restored from the store before the first tick and
 evaluation waits until that succeeds: evaluating without them would page again for alerts
 already paged.
+
+Many processes may run a scheduler on one store: only the holder of the rules lease
+(``rules.leadership``) evaluates and sends. Whenever this process becomes the holder it
+restores the alert state afresh (the previous holder changed it), and its delivery workers
+send what the outbox still holds.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import time
 from collections.abc import Callable
 
 from collector.store.base import Store, StoreError
+from collector.store.paging import lease_for, outbox_for
 from rules.config import RulesConfig, load_rules_config
+from rules.delivery import Delivery
 from rules.engine import Engine
-from rules.notify.base import Dispatcher
+from rules.leadership import Leadership
 
 log = logging.getLogger("midwatch.rules")
 
@@ -30,9 +37,13 @@ class RuleScheduler:
     def __init__(self, config: RulesConfig, store: Store, *,
                  clock: Callable[[], int] = now_ms):
         self.config = config
-        self.dispatcher = Dispatcher(list(config.notifiers.values()), store.append_alert_history,
-                                     queue_size=config.queue_size)
-        self.engine = Engine(config, store, dispatcher=self.dispatcher)
+        self.leadership = Leadership(lease_for(store), ttl_ms=config.lease_ttl_ms, clock=clock)
+        self.leadership.on_change = self._leader_changed
+        self.delivery = Delivery(list(config.notifiers.values()), outbox_for(store),
+                                 store.append_alert_history, policy=config.delivery,
+                                 fence=self.leadership.held, max_buffered=config.queue_size,
+                                 clock=clock)
+        self.engine = Engine(config, store, dispatcher=self.delivery)
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)
@@ -40,20 +51,38 @@ class RuleScheduler:
         self.ticks = 0
 
     def expose_metrics(self, registry) -> None:
-        """Anomaly training and scoring times in ``/metrics`` of ``midwatch run``."""
+        """Leadership, notification outcomes and outbox, rule evaluation failures and times,
+        anomaly training and scoring times in ``/metrics`` of ``midwatch run``."""
         from rules.anomaly import timings
 
         timings.expose(registry)
+        self.delivery.expose(registry)
+        self.engine.expose(registry)
+        leader = registry.gauge("midwatch_rules_leader",
+                                "1 while this process holds the rules lease (evaluates, sends)")
+        registry.on_collect(lambda: leader.set(1 if self.leadership.held() else 0))
+
+    def expose_api(self, api) -> None:
+        """``GET /api/rules/{name}/explain`` on the service's API."""
+        from rules.explain import api_handler
+
+        api.explain = api_handler(self.config, self.engine.store, self.clock)
+
+    def _leader_changed(self, leader: bool) -> None:
+        # Gained or lost, the in-memory alerts may be stale: read them again when leading.
+        self.restored = False
 
     def start(self) -> None:
-        self.dispatcher.start()
+        self.leadership.start()
+        self.delivery.start()
         self.thread.start()
 
     def stop(self) -> None:
         self.stopping.set()
         if self.thread.is_alive():
             self.thread.join()
-        self.dispatcher.stop()
+        self.delivery.stop()
+        self.leadership.stop()
 
     def run(self) -> None:
         interval = self.config.interval_ms
@@ -68,9 +97,11 @@ class RuleScheduler:
             self.stopping.wait(wait_ms / 1000)
 
     def tick(self, at_ms: int) -> None:
+        if not self.leadership.held():
+            return
         try:
             if not self.restored:
-                self.engine.restore()
+                self.engine.restore(at_ms)
                 self.restored = True
             outcome = self.engine.evaluate(at_ms)
         except StoreError as exc:
@@ -85,7 +116,7 @@ class RuleScheduler:
 
 def scheduler_worker(config, store: Store) -> RuleScheduler:
     """The hook ``midwatch run`` calls with its loaded config (``collector.config.Config``)."""
-    rules_config = load_rules_config(config.doc)
+    rules_config = load_rules_config(config.doc, sending=True)
     if rules_config.errors:
         raise rules_config.errors[0]
     return RuleScheduler(rules_config, store)

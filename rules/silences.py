@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from collector.config_values import Section
@@ -148,10 +148,10 @@ def parse_inhibit(s: Section) -> InhibitRule:
                        s.str_list("equal"))
 
 
-def inhibited(key: str, labels: dict[str, str], firing: Sequence[tuple[str, dict[str, str]]],
-              rules: Sequence[InhibitRule]) -> bool:
-    """True when a firing alert other than this one (``key``) matches a source whose target
-    is this alert, with the same values of the ``equal`` labels."""
+def inhibitors(key: str, labels: dict[str, str], firing: Sequence[tuple[str, dict[str, str]]],
+               rules: Sequence[InhibitRule]) -> Iterator[dict[str, str]]:
+    """The labels of each firing alert other than this one (``key``) that matches a source
+    whose target is this alert, with the same values of the ``equal`` labels."""
     for rule in rules:
         if not matches_all(rule.target, labels):
             continue
@@ -159,5 +159,9 @@ def inhibited(key: str, labels: dict[str, str], firing: Sequence[tuple[str, dict
             if src_key == key or not matches_all(rule.source, src):
                 continue
             if all(src.get(name, "") == labels.get(name, "") for name in rule.equal):
-                return True
-    return False
+                yield src
+
+
+def inhibited(key: str, labels: dict[str, str], firing: Sequence[tuple[str, dict[str, str]]],
+              rules: Sequence[InhibitRule]) -> bool:
+    return next(inhibitors(key, labels, firing, rules), None) is not None

@@ -38,6 +38,8 @@ class Alert:
     resolved_ms: int | None = None
     last_notified_ms: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)
+    # The notifiers its firing was sent to: a resolve after the rule is gone goes there.
+    notified_to: tuple[str, ...] = ()
     # Not persisted, set by the engine each evaluation: the sample behind the alert (None
     # when its group vanished) and the state it moved to in this evaluation (None: stayed).
     sample: Any = field(default=None, compare=False, repr=False)
@@ -49,7 +51,7 @@ class Alert:
             "severity": self.severity, "active_since_ms": self.active_since_ms,
             "last_eval_ms": self.last_eval_ms, "value": self.value, "fired_ms": self.fired_ms,
             "resolved_ms": self.resolved_ms, "last_notified_ms": self.last_notified_ms,
-            "annotations": self.annotations,
+            "annotations": self.annotations, "notified_to": list(self.notified_to),
         }
 
     @staticmethod
@@ -61,6 +63,7 @@ class Alert:
             fired_ms=d.get("fired_ms"), resolved_ms=d.get("resolved_ms"),
             last_notified_ms=d.get("last_notified_ms"),
             annotations=dict(d.get("annotations") or {}),
+            notified_to=tuple(d.get("notified_to") or ()),
         )
 
     def history(self, at_ms: int, **extra: Any) -> dict:

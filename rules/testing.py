@@ -15,6 +15,8 @@ A test file::
       traces:                             # trace documents (stuck / latency rules)
         - {trace_key: "order:1", ids: ["order:1"], flow: o2c, status: in_flight,
            started_at: 2024-03-04T09:00:00Z, last_seen: 2024-03-04T09:00:00Z}
+      alerts:                             # alert history (``index: alerts`` rules)
+        - {"@timestamp": 2024-03-04T10:00:00Z, state: notify_failed, notifier: oncall}
     evaluations:                          # in order; alert state carries from one to the next
       - at: 2024-03-04T10:10:00Z
         alerts:                           # exactly the alerts expected (none: [])
@@ -128,7 +130,7 @@ def _load_isolated(files: list[str], tmp: Path):
 
 
 def _write_input(store: SQLiteStore, doc: Doc, top: Section, base: Path) -> None:
-    inp = top.sub("input", ("events", "logs", "traces"))
+    inp = top.sub("input", ("events", "logs", "traces", "alerts"))
     events = list(_events(doc, inp))
     for i, item in enumerate(_list(inp, "logs")):
         events += _log_events(Section(doc, (*inp.path, "logs", i), item, ("path", "format")), base)
@@ -145,6 +147,12 @@ def _write_input(store: SQLiteStore, doc: Doc, top: Section, base: Path) -> None
                             "needs trace_key, ids, started_at, last_seen") from None
     if traces:
         store.upsert_traces(traces)
+    history = [_iso_times(item) for item in _list(inp, "alerts")]
+    if history:
+        try:
+            store.append_alert_history(history)
+        except ValueError as exc:
+            raise inp.error("alerts", str(exc)) from None
 
 
 def _list(s: Section, key: str) -> list:

@@ -653,6 +653,9 @@ class ElasticsearchStore:
                         "state documents")
 
     def get_state(self, namespace: str) -> dict[str, dict]:
+        # A search sees only refreshed writes: without this a restart right after a state
+        # write restores the state before it (a resolved alert comes back, a firing one pages).
+        self._call(lambda: self._client.indices.refresh(index=self.names.state))
         out: dict[str, dict] = {}
         after: list | None = None
         while True:

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"midwatch doctor: {exc}", file=sys.stderr)
         return 2
-    rows = run_checks(cfg)
+    rows = run_checks(cfg) + _rules(cfg)
     secrets = registered_secrets()
     width = max(len(r.backend) for r in rows)
     for r in rows:
@@ -33,3 +33,19 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.backend:<{width}}  {'OK' if r.ok else 'FAIL':<4}  {safe(r.target)}  "
               f"{safe(detail)}")
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _rules(cfg):
+    """Rules and notifiers loaded exactly as ``midwatch run`` loads them (secrets resolved,
+    nothing sent): a config ``run`` would refuse never passes ``doctor``."""
+    from collector.doctor import Check
+    from rules.config import load_rules_config
+
+    if not any(k in cfg.doc.data for k in ("rules", "notifiers", "alertmanager")):
+        return []
+    loaded = load_rules_config(cfg.doc, sending=True)
+    target = f"{len(loaded.rules)} rules, {len(loaded.notifiers)} notifiers"
+    if loaded.errors:
+        more = f" (+{len(loaded.errors) - 1} more)" if len(loaded.errors) > 1 else ""
+        return [Check("rules", target, False, f"{loaded.errors[0]}{more}")]
+    return [Check("rules", target, True, "loaded as midwatch run loads them")]

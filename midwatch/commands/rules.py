@@ -47,9 +47,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     r.set_defaults(func=run)
 
+    x = rs.add_parser("explain", help="why was (or was not) a rule's alert paged?")
+    x.add_argument("rule", metavar="RULE")
+    x.add_argument("--at", default="now", metavar="TIMESTAMP",
+                   help="ISO-8601 time, epoch milliseconds or 'now' (default)")
+    x.add_argument("--labels", metavar="LABEL=VALUE,...", help="only the groups with these labels")
+    x.add_argument("--json", action="store_true", help="the explanation as one JSON document")
+    x.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    x.set_defaults(func=explain)
+
     ls = rs.add_parser("list", help="show the loaded rules and notifiers (secrets hidden)")
     ls.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
     ls.set_defaults(func=list_rules)
+
+    nt = sub.add_parser("notify", help="notifiers: send a test notification")
+    nts = nt.add_subparsers(dest="notify_command", metavar="COMMAND", required=True)
+    ntt = nts.add_parser("test", help="send a labelled test notification (and its resolve) "
+                                      "and print the receiver's answers")
+    ntt.add_argument("notifier", metavar="NOTIFIER")
+    ntt.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    ntt.set_defaults(func=notify_test)
 
     s = sub.add_parser("silence", help="mute matching alerts for a while")
     ss = s.add_subparsers(dest="silence_command", metavar="COMMAND", required=True)
@@ -146,14 +163,15 @@ def test(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------ config + store commands
 
-def _open(args: argparse.Namespace):
-    """(rules config, store) from ``-c``; ConfigError for anything wrong with either."""
+def _open(args: argparse.Namespace, *, sending: bool = False):
+    """(rules config, store) from ``-c``; ConfigError for anything wrong with either.
+    ``sending``: notifier secrets must resolve (only what sends needs them)."""
     from collector.config import load_config
     from collector.store.base import StoreError
     from rules.config import load_rules_config
 
     config = load_config(args.config)
-    rules_config = load_rules_config(config.doc)
+    rules_config = load_rules_config(config.doc, sending=sending)
     if rules_config.errors:
         raise rules_config.errors[0]
     store = config.open_store()
@@ -215,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level)
     try:
-        rules_config, store = _open(args)
+        rules_config, store = _open(args, sending=True)
     except ConfigError as exc:
         return _fail("rules run", exc)
     done = threading.Event()
@@ -228,6 +246,72 @@ def run(args: argparse.Namespace) -> int:
     done.wait()
     scheduler.stop()
     store.close()
+    return 0
+
+
+def explain(args: argparse.Namespace) -> int:
+    from collector.store.base import StoreError
+    from rules.explain import explain as explain_rule
+    from rules.explain import parse_labels, render
+
+    try:
+        at = _parse_at(args.at)
+        labels = parse_labels(args.labels)
+    except ValueError as exc:
+        return _fail("rules explain", f"{exc}" if args.labels else
+                     f"--at: expected ISO-8601, epoch ms or now; got {args.at!r}")
+    try:
+        rules_config, store = _open(args)
+    except ConfigError as exc:
+        return _fail("rules explain", exc)
+    try:
+        doc = explain_rule(rules_config, store, args.rule, at, labels)
+    except KeyError as exc:
+        return _fail("rules explain", f"no rule {args.rule!r}: {exc.args[0]}", 1)
+    except StoreError as exc:
+        return _fail("rules explain", exc)
+    finally:
+        store.close()
+    print(json.dumps(doc, sort_keys=True) if args.json else render(doc))
+    return 0
+
+
+def notify_test(args: argparse.Namespace) -> int:
+    import socket
+
+    from collector.config import load_config
+    from collector.logsetup import mask_secrets
+    from rules.config import load_notifiers, unset_secrets
+    from rules.notify.base import Notification, SendError
+    from rules.state import dedup_key
+
+    try:
+        notifiers = load_notifiers(load_config(args.config).doc)
+        notifier = notifiers.get(args.notifier)
+        if notifier is None:
+            return _fail("notify test", f"no notifier {args.notifier!r} (configured: "
+                         f"{', '.join(sorted(notifiers)) or 'none'})", 1)
+        missing = unset_secrets({args.notifier: notifier})
+        if missing:
+            raise missing[0]
+    except ConfigError as exc:
+        return _fail("notify test", exc)
+    now = _now_ms()
+    labels = {"test": "true", "host": socket.gethostname()}
+    summary = (f"[TEST] midwatch notification test from {labels['host']}: "
+               "no action needed, resolved right after")
+    for action in ("firing", "resolved"):
+        n = Notification(action=action, rule="midwatch-notify-test",
+                         key=dedup_key("midwatch-notify-test", labels), severity="info",
+                         labels=labels, annotations={"summary": summary}, value=None,
+                         starts_ms=now, at_ms=_now_ms(), expires_ms=now + 300_000)
+        try:
+            answer = notifier.send(n)
+        except SendError as exc:
+            print(f"{args.notifier} {action}: FAILED: {exc}")
+            return 1
+        text = (answer or b"").decode("utf-8", "replace").strip()[:500]
+        print(f"{args.notifier} {action}: delivered; answer: {mask_secrets(text) or '(empty)'}")
     return 0
 
 

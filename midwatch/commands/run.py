@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
         for worker in service.workers:  # workers that report their own series in /metrics
             if hasattr(worker, "expose_metrics"):
                 worker.expose_metrics(service.metrics)
+            if hasattr(worker, "expose_api") and service.api is not None:
+                worker.expose_api(service.api)  # the rules' /api/rules/{name}/explain
         if not service.inputs:  # rules always run, so there is something to do
             what = "the API, rules and probes" if service.api else "rules and probes"
             print(f"midwatch run: {config.file} configures no inputs; running {what} until "

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.yamlconf import Secret
+from rules.notify import transport
 from rules.notify.base import Http, Notification
+from rules.notify.transport import DIRECT, Transport
 
-KEYS = ("type", "url", "bearer_token", "ca_file")
+KEYS = ("type", "url", "bearer_token", *transport.KEYS)
 _LABEL_RE = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -23,14 +25,14 @@ _LABEL_RE = re.compile(r"[^A-Za-z0-9_]")
 class Options:
     url: str
     bearer_token: Secret | None = None
-    ca_file: str | None = None
+    transport: Transport = DIRECT
 
 
 def parse(s: Section) -> Options:
     url = s.text("url", required=True)
     if not url.startswith(("http://", "https://")):
         raise s.error("url", f"expected an http(s) URL, got {url!r}", "e.g. http://127.0.0.1:9093")
-    return Options(url.rstrip("/"), s.secret("bearer_token"), s.text("ca_file"))
+    return Options(url.rstrip("/"), s.secret("bearer_token"), transport.parse(s))
 
 
 def alert(n: Notification) -> dict:
@@ -54,10 +56,10 @@ class Alertmanager:
 
     def __init__(self, name: str, options: Options, http: Http | None = None):
         self.name, self.options = name, options
-        self.http = http or Http(ca_certs=options.ca_file)
+        self.http = http or Http(transport=options.transport)
 
-    def send(self, n: Notification) -> None:
+    def send(self, n: Notification) -> bytes:
         headers = ({"Authorization": f"Bearer {self.options.bearer_token.reveal()}"}
                    if self.options.bearer_token else {})
-        self.http.post(f"{self.options.url}/api/v2/alerts", [alert(n)], headers,
+        return self.http.post(f"{self.options.url}/api/v2/alerts", [alert(n)], headers,
                        what=f"Alertmanager ({self.name})")

@@ -1,19 +1,13 @@
-"""What every notifier shares: the notification, HTTP sending, retries and worker queues.
+"""What every notifier shares: the notification, HTTP sending and its errors.
 
-Each configured notifier gets its own thread and bounded queue. The rule engine only enqueues
-(never blocks), so a PagerDuty outage retrying with backoff delays neither the next rule
-evaluation nor the Slack message for the same alert. Every attempt's outcome is written to
-the alert history, which is how "was on-call paged?" gets answered afterwards.
+Retries, ordering and the per-notifier workers live with the outbox (``rules.delivery``):
+a failed send is a record waiting in the store, not a thread sleeping in memory.
 """
 
 from __future__ import annotations
 
-import logging
-import queue
 import threading
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
@@ -21,8 +15,7 @@ import urllib3
 
 from collector.event import ms_to_iso
 from collector.logsetup import mask_secrets as redact
-
-log = logging.getLogger("midwatch.rules.notify")
+from rules.notify.transport import DIRECT, Transport, proxy_for
 
 USER_AGENT = "midwatch-notifier/1"
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -78,8 +71,8 @@ class Notifier(Protocol):
     name: str
     kind: str
 
-    def send(self, n: Notification) -> None:
-        """Deliver or raise SendError."""
+    def send(self, n: Notification) -> bytes | None:
+        """Deliver (the receiver's answer, when it gives one) or raise SendError."""
 
 
 def truncate(text: str, limit: int) -> str:
@@ -87,21 +80,33 @@ def truncate(text: str, limit: int) -> str:
 
 
 class Http:
-    """A pooled urllib3 client with timeouts; a response outside 2xx raises SendError."""
+    """Pooled urllib3 clients with timeouts (direct, or through the proxy ``transport`` or
+    the environment names for a URL); a response outside 2xx raises SendError."""
 
     def __init__(self, *, connect_timeout_s: float = 5.0, read_timeout_s: float = 10.0,
-                 ca_certs: str | None = None):
-        kwargs: dict[str, Any] = {"ca_certs": ca_certs} if ca_certs else {}
-        self.pool = urllib3.PoolManager(
-            num_pools=4, maxsize=2, retries=False,
-            timeout=urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s), **kwargs)
+                 transport: Transport | None = None):
+        transport = self.transport = transport or DIRECT
+        self.kwargs: dict[str, Any] = {
+            "num_pools": 4, "maxsize": 2, "retries": False,
+            "timeout": urllib3.Timeout(connect=connect_timeout_s, read=read_timeout_s),
+            **({"ca_certs": transport.ca_file} if transport.ca_file else {})}
+        self.pools: dict[str | None, urllib3.PoolManager] = {}
+        self.lock = threading.Lock()
+
+    def _pool(self, url: str) -> urllib3.PoolManager:
+        proxy = proxy_for(url, self.transport.proxy)
+        with self.lock:  # one pool per proxy (at most: none, HTTP_PROXY, HTTPS_PROXY)
+            if proxy not in self.pools:
+                self.pools[proxy] = (urllib3.ProxyManager(proxy, **self.kwargs) if proxy
+                                     else urllib3.PoolManager(**self.kwargs))
+            return self.pools[proxy]
 
     def post(self, url: str, body: Any, headers: dict[str, str] | None = None,
              *, what: str, raw: bytes | None = None) -> bytes:
         data = raw if raw is not None else orjson.dumps(body)
         hdrs = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
         try:
-            resp = self.pool.request("POST", url, body=data, headers=hdrs)
+            resp = self._pool(url).request("POST", url, body=data, headers=hdrs)
         except urllib3.exceptions.HTTPError as exc:
             # urllib3 messages hold the URL, which for Slack and webhooks is a credential.
             raise SendError(f"{what}: cannot connect ({type(exc).__name__})",
@@ -113,88 +118,6 @@ class Http:
                         retryable=resp.status == 429 or resp.status >= 500)
 
 
-@dataclass(frozen=True, slots=True)
-class Retry:
-    attempts: int = 5
-    first_backoff_s: float = 1.0
-    max_backoff_s: float = 60.0
-
-    def delays(self) -> list[float]:
-        return [min(self.first_backoff_s * 2**i, self.max_backoff_s)
-                for i in range(self.attempts - 1)]
-
-
-@dataclass(slots=True)
-class _Job:
-    notification: Notification
-    enqueued_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
-
-
-class Worker:
-    """One notifier's thread and bounded queue; a full queue drops the newest and records it."""
-
-    def __init__(self, notifier: Notifier, record: Callable[[list[dict]], None], *,
-                 retry: Retry, queue_size: int):
-        self.notifier = notifier
-        self.record = record
-        self.retry = retry
-        self.queue: queue.Queue[_Job] = queue.Queue(maxsize=queue_size)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name=f"notify-{notifier.name}",
-                                       daemon=True)
-
-    def submit(self, n: Notification) -> bool:
-        try:
-            self.queue.put_nowait(_Job(n))
-            return True
-        except queue.Full:
-            log.error("notifier %s: queue full, dropped %s %s", self.notifier.name, n.action,
-                      n.rule)
-            self._record(n, "notify_dropped", 0, "queue full: the notifier is far behind")
-            return False
-
-    def _run(self) -> None:
-        while not (self.stopping.is_set() and self.queue.empty()):
-            try:
-                job = self.queue.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            self._deliver(job.notification)
-
-    def _deliver(self, n: Notification) -> None:
-        delays = [] if self.stopping.is_set() else self.retry.delays()
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self.notifier.send(n)
-            except SendError as exc:
-                if exc.retryable and delays and not self.stopping.is_set():
-                    log.warning("notifier %s: %s; retrying", self.notifier.name, exc)
-                    if not self.stopping.wait(delays.pop(0)):
-                        continue
-                log.error("notifier %s: giving up on %s %s after %d attempt(s): %s",
-                          self.notifier.name, n.action, n.rule, attempt, exc)
-                self._record(n, "notify_failed", attempt, str(exc))
-                return
-            except Exception as exc:  # a notifier bug must not kill its worker
-                log.exception("notifier %s failed", self.notifier.name)
-                self._record(n, "notify_failed", attempt, redact(f"{type(exc).__name__}: {exc}"))
-                return
-            self._record(n, "notified", attempt, None)
-            return
-
-    def _record(self, n: Notification, state: str, attempts: int, error: str | None) -> None:
-        doc = history_doc(n, state, time.time_ns() // 1_000_000, self.notifier.name)
-        doc["notifier_type"], doc["attempts"] = self.notifier.kind, attempts
-        if error:
-            doc["error"] = error
-        try:
-            self.record([doc])
-        except Exception as exc:
-            log.error("cannot record %s of %s in alert history: %s", state, n.rule, exc)
-
-
 def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:
     """One notification's alert-history document, as the Alerts board reads it."""
     return {
@@ -202,29 +125,3 @@ def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:
         "severity": n.severity, "value": n.value, "labels": n.labels, "dedup_key": n.key,
         "summary": n.summary, "notifier": notifier,
     }
-
-
-class Dispatcher:
-    """Routes notifications to the named notifiers' workers."""
-
-    def __init__(self, notifiers: Sequence[Notifier], record: Callable[[list[dict]], None], *,
-                 retry: Retry = Retry(), queue_size: int = 1000):
-        self.workers = {n.name: Worker(n, record, retry=retry, queue_size=queue_size)
-                        for n in notifiers}
-
-    def start(self) -> None:
-        for w in self.workers.values():
-            w.thread.start()
-
-    def submit(self, names: Sequence[str], n: Notification) -> None:
-        for name in names:
-            self.workers[name].submit(n)
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """Send what is queued (one attempt each, no more backoff), within ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        for w in self.workers.values():
-            w.stopping.set()
-        for w in self.workers.values():
-            if w.thread.is_alive():
-                w.thread.join(max(0.0, deadline - time.monotonic()))

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.yamlconf import Secret
+from rules.notify import transport
 from rules.notify.base import Http, Notification, truncate
+from rules.notify.transport import DIRECT, Transport
 
-KEYS = ("type", "api_key", "region", "url", "responders", "tags", "priorities")
+KEYS = ("type", "api_key", "region", "url", "responders", "tags", "priorities", *transport.KEYS)
 BASE_URLS = {"us": "https://api.opsgenie.com", "eu": "https://api.eu.opsgenie.com"}
 PRIORITIES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
 
@@ -26,6 +28,7 @@ class Options:
     responders: tuple[dict, ...] = ()
     tags: tuple[str, ...] = ()
     priorities: tuple[tuple[str, str], ...] = tuple(PRIORITIES.items())
+    transport: Transport = DIRECT
 
 
 def parse(s: Section) -> Options:
@@ -46,7 +49,7 @@ def parse(s: Section) -> Options:
         raise s.error("priorities", "expected severity: P1..P5", "e.g. {warning: P4}")
     prio.update(raw)
     return Options(key, s.text("url", BASE_URLS[region]).rstrip("/"), tuple(responders),
-                   s.str_list("tags"), tuple(prio.items()))
+                   s.str_list("tags"), tuple(prio.items()), transport.parse(s))
 
 
 def create(n: Notification, o: Options) -> dict:
@@ -84,14 +87,14 @@ class Opsgenie:
 
     def __init__(self, name: str, options: Options, http: Http | None = None):
         self.name, self.options = name, options
-        self.http = http or Http()
+        self.http = http or Http(transport=options.transport)
 
-    def send(self, n: Notification) -> None:
+    def send(self, n: Notification) -> bytes:
         headers = {"Authorization": f"GenieKey {self.options.api_key.reveal()}"}
         what = f"Opsgenie ({self.name})"
         if n.action == "resolved":
-            self.http.post(close_url(n, self.options),
-                           {"source": "midwatch", "note": "resolved by midwatch"}, headers, what=what)
-        else:
-            self.http.post(f"{self.options.base_url}/v2/alerts", create(n, self.options), headers,
-                           what=what)
+            return self.http.post(close_url(n, self.options),
+                                  {"source": "midwatch", "note": "resolved by midwatch"}, headers,
+                                  what=what)
+        return self.http.post(f"{self.options.base_url}/v2/alerts", create(n, self.options),
+                              headers, what=what)

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.yamlconf import Secret
+from rules.notify import transport
 from rules.notify.base import Http, Notification, truncate
+from rules.notify.transport import DIRECT, Transport
 
-KEYS = ("type", "routing_key", "url", "source", "component", "group", "class")
+KEYS = ("type", "routing_key", "url", "source", "component", "group", "class", *transport.KEYS)
 DEFAULT_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_MAX = 1024
 
@@ -26,6 +28,7 @@ class Options:
     component: str | None = None
     group: str | None = None
     event_class: str | None = None
+    transport: Transport = DIRECT
 
 
 def parse(s: Section) -> Options:
@@ -33,7 +36,7 @@ def parse(s: Section) -> Options:
     if key is None:
         raise s.error("routing_key", "is required", "routing_key: ${PAGERDUTY_ROUTING_KEY}")
     return Options(key, s.text("url", DEFAULT_URL), s.text("source", "midwatch"),
-                   s.text("component"), s.text("group"), s.text("class"))
+                   s.text("component"), s.text("group"), s.text("class"), transport.parse(s))
 
 
 def event(n: Notification, o: Options) -> dict:
@@ -72,7 +75,7 @@ class PagerDuty:
 
     def __init__(self, name: str, options: Options, http: Http | None = None):
         self.name, self.options = name, options
-        self.http = http or Http()
+        self.http = http or Http(transport=options.transport)
 
-    def send(self, n: Notification) -> None:
-        self.http.post(self.options.url, event(n, self.options), what=f"PagerDuty ({self.name})")
+    def send(self, n: Notification) -> bytes:
+        return self.http.post(self.options.url, event(n, self.options), what=f"PagerDuty ({self.name})")

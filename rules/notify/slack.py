@@ -11,25 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.config_values import Section
-from collector.yamlconf import Secret
+from collector.yamlconf import Secret, UnsetSecret
+from rules.notify import transport
 from rules.notify.base import Http, Notification, truncate
+from rules.notify.transport import DIRECT, Transport
 
-KEYS = ("type", "url")
+KEYS = ("type", "url", *transport.KEYS)
 _EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
 
 
 @dataclass(frozen=True, slots=True)
 class Options:
     url: Secret
+    transport: Transport = DIRECT
 
 
 def parse(s: Section) -> Options:
     url = s.secret("url")
     if url is None:
         raise s.error("url", "is required", "url: ${SLACK_WEBHOOK_URL}")
-    if not url.reveal().startswith("https://"):
+    if not isinstance(url, UnsetSecret) and not url.reveal().startswith("https://"):
         raise s.error("url", "a Slack webhook URL starts with https://")
-    return Options(url)
+    return Options(url, transport.parse(s))
 
 
 def message(n: Notification) -> dict:
@@ -62,7 +65,7 @@ class Slack:
 
     def __init__(self, name: str, options: Options, http: Http | None = None):
         self.name, self.options = name, options
-        self.http = http or Http()
+        self.http = http or Http(transport=options.transport)
 
-    def send(self, n: Notification) -> None:
-        self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")
+    def send(self, n: Notification) -> bytes:
+        return self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 import orjson
 
 from collector.config_values import Section
-from collector.yamlconf import Secret
+from collector.yamlconf import Secret, UnsetSecret
+from rules.notify import transport
 from rules.notify.base import Http, Notification
+from rules.notify.transport import DIRECT, Transport
 
-KEYS = ("type", "url", "secret", "headers")
+KEYS = ("type", "url", "secret", "headers", *transport.KEYS)
 SIGNATURE_HEADER = "X-Midwatch-Signature"
 VERSION = "1"
 
@@ -26,12 +28,14 @@ class Options:
     url: str | Secret
     secret: Secret | None = None
     headers: tuple[tuple[str, str | Secret], ...] = ()
+    transport: Transport = DIRECT
 
 
 def parse(s: Section) -> Options:
     # A URL from ${ENV} or file: may carry a token (as Slack's do): kept as a secret.
     url = s.secret("url") if (*s.path, "url") in s.doc.from_env else s.text("url")
-    if url is None or not _reveal(url).startswith(("http://", "https://")):
+    if url is None or (not isinstance(url, UnsetSecret)
+                       and not _reveal(url).startswith(("http://", "https://"))):
         raise s.error("url", "expected an http(s) URL")
     headers = s.raw("headers", {})
     if not isinstance(headers, dict):
@@ -41,7 +45,7 @@ def parse(s: Section) -> Options:
         path = (*s.path, "headers", key)
         # A header value from ${ENV} or file: is treated as a credential (tokens usually are).
         hdrs.append((str(key), s.doc.secret(path, value) if path in s.doc.from_env else str(value)))
-    return Options(url, s.secret("secret"), tuple(hdrs))
+    return Options(url, s.secret("secret"), tuple(hdrs), transport.parse(s))
 
 
 def body(n: Notification) -> dict:
@@ -67,12 +71,12 @@ class Webhook:
 
     def __init__(self, name: str, options: Options, http: Http | None = None):
         self.name, self.options = name, options
-        self.http = http or Http()
+        self.http = http or Http(transport=options.transport)
 
-    def send(self, n: Notification) -> None:
+    def send(self, n: Notification) -> bytes:
         data = orjson.dumps(body(n))
         headers = {k: _reveal(v) for k, v in self.options.headers}
         if self.options.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.options.secret.reveal(), data)
-        self.http.post(_reveal(self.options.url), None, headers, raw=data,
+        return self.http.post(_reveal(self.options.url), None, headers, raw=data,
                        what=f"webhook ({self.name})")

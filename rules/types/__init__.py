@@ -30,7 +30,7 @@ from rules.schema import Rule
 
 COUNT = Agg("count")
 COMMON_VARIABLES = ("rule", "severity", "value", "window", "for", "message_ids", "trace_url",
-                    "description")
+                    "description", "example_message", "template", "unit")
 
 
 @cache

@@ -18,6 +18,7 @@ from rules.types import group_key, number, window_query
 
 KEYS = ("min_events", "expected", "seen_within", "active")
 CONTEXT = ("count", "min_events")
+UNIT = "events"  # of the alert value (annotation ``unit``)
 
 
 @dataclass(frozen=True, slots=True)

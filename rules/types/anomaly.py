@@ -37,6 +37,7 @@ KEYS = ("metric", "bucket", "direction", "threshold", "history", "retrain", "min
         "rebaseline", "holidays", "holiday_mode", "timezone", "label", "model_dir")
 CONTEXT = ("score", "page_score", "observed", "expected_low", "expected_high", "state",
            "explanation", "slot", "metric")
+UNIT = "events"  # of the alert value (annotation ``unit``)
 
 METRICS = {
     "rate": ("events", Agg("count"), "events"),

@@ -16,6 +16,7 @@ from rules.types import group_key, number, window_query
 KEYS = ("source", "percentile", "above", "above_sla", "min_events")
 CONTEXT = ("latency", "percentile", "threshold", "count")
 _NS_PER_MS = 1_000_000
+UNIT = "ms"  # of the alert value (annotation ``unit``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,12 @@ from rules.schema import Rule, Sample
 from rules.types import group_key, window_query
 
 KEYS = ("lookback",)
-CONTEXT = ("signature", "count", "lookback")
+CONTEXT = ("signature", "template", "count", "lookback")
 EXTRA_LABELS = ("signature",)
 SIGNATURE = "midwatch.signature"
 LOOKBACK_GROUPS = 10_000
 _HAS_SIGNATURE = Filter(SIGNATURE, "exists")
+UNIT = "events"  # of the alert value (annotation ``unit``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,9 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     known = {group_key(r, fields) for r in results[1]}
     return [
         Sample(r.group, float(r.count), group_key(r, fields) not in known,
-               {"signature": r.group.get(SIGNATURE), "count": r.count,
-                "lookback": rule.spec.lookback_ms},
+               # "template": the signature until an example event brings its text (engine)
+               {"signature": r.group.get(SIGNATURE), "template": r.group.get(SIGNATURE),
+                "count": r.count, "lookback": rule.spec.lookback_ms},
                example_filters=(Filter(SIGNATURE, "eq", r.group.get(SIGNATURE)),))
         for r in results[0]
     ]

@@ -15,6 +15,7 @@ from rules.types import bounds, breaches, number, window_query
 
 KEYS = ("where", "above", "below", "min_events")
 CONTEXT = ("ratio", "matched", "total", "above", "below", "min_events")
+UNIT = "ratio"  # of the alert value (annotation ``unit``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from rules.types import group_key, number, window_query
 KEYS = ("compare", "direction", "factor", "min_events")
 CONTEXT = ("count", "baseline", "change", "factor")
 _WEEK_MS = 7 * 86_400_000
+UNIT = "events"  # of the alert value (annotation ``unit``)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from rules.types import number, window_query
 
 KEYS = ("sla", "lookback", "above")
 CONTEXT = ("count", "sla")
+UNIT = "traces"  # of the alert value (annotation ``unit``)
 
 
 @dataclass(frozen=True, slots=True)

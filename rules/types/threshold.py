@@ -1,7 +1,10 @@
 """Count of matching documents per group in the window, outside a bound (``above``/``below``).
 
 ``below`` only sees groups with at least one event; for "too few or none" use ``absence``.
-``index: deadletter`` counts what midwatch could not parse or store (self-monitoring).
+``index: deadletter`` counts what midwatch could not parse or store, ``index: alerts`` the
+rule engine's own history (failed notifications, failed evaluations): self-monitoring.
+``measure: {field, agg, unit}`` makes the alert's value a measured quantity of the matching
+documents (``max`` lag, ``min`` days to expiry, ``per_minute`` growth) instead of their count.
 """
 
 from __future__ import annotations
@@ -9,12 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.config_values import Section
-from collector.store.base import MetricQuery, MetricRow
+from collector.store.base import Agg, MetricQuery, MetricRow
+from rules.fields import FieldError, check_field
 from rules.schema import Rule, Sample
-from rules.types import bounds, breaches, window_query
+from rules.types import bounds, breaches, group_key, window_query
 
-KEYS = ("above", "below", "index")
-CONTEXT = ("count", "above", "below")
+KEYS = ("above", "below", "index", "measure")
+CONTEXT = ("count", "above", "below", "measured", "unit")
+UNIT = "events"
+MEASURE_KEYS = ("field", "agg", "unit")
+# per_minute: the sum over the window divided by its minutes (growth per minute).
+MEASURE_AGGS = ("max", "min", "avg", "sum", "per_minute")
+
+
+@dataclass(frozen=True, slots=True)
+class Measure:
+    """What the alert's value is when the count only decides (a probe rule counts readings
+    past a bound, but the page should say the lag, the days left, the growth)."""
+
+    field: str
+    agg: str
+    unit: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,10 +40,21 @@ class Spec:
     above: float | None
     below: float | None
     index: str = "events"
+    measure: Measure | None = None
 
 
 def parse(s: Section) -> Spec:
-    return Spec(*bounds(s), s.choice("index", ("events", "deadletter"), "events"))
+    index_name = s.choice("index", ("events", "deadletter", "alerts"), "events")
+    measure = None
+    if s.has("measure"):
+        m = s.sub("measure", MEASURE_KEYS)
+        measure = Measure(m.text("field", required=True), m.choice("agg", MEASURE_AGGS, "max"),
+                          m.text("unit", required=True))
+        try:
+            check_field(index_name, measure.field)
+        except FieldError as exc:
+            raise m.error("field", exc.message, exc.hint) from None
+    return Spec(*bounds(s), index_name, measure)
 
 
 def index(spec: Spec) -> str:
@@ -33,13 +62,30 @@ def index(spec: Spec) -> str:
 
 
 def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
-    return [window_query(rule, at_ms, index=rule.spec.index)]
+    spec: Spec = rule.spec
+    out = [window_query(rule, at_ms, index=spec.index)]
+    if spec.measure is not None:
+        kind = "sum" if spec.measure.agg == "per_minute" else spec.measure.agg
+        out.append(window_query(rule, at_ms, Agg(kind, spec.measure.field), index=spec.index))  # type: ignore[arg-type]
+    return out
 
 
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
-    return [
-        Sample(row.group, float(row.count), breaches(row.count, spec.above, spec.below),
-               {"count": row.count, "above": spec.above, "below": spec.below})
-        for row in results[0]
-    ]
+    measured = _measured(rule, results[1]) if spec.measure is not None else {}
+    out = []
+    for row in results[0]:
+        context = {"count": row.count, "above": spec.above, "below": spec.below,
+                   "unit": spec.measure.unit if spec.measure else UNIT}
+        value = float(row.count)
+        if spec.measure is not None:
+            value = context["measured"] = measured.get(group_key(row, rule.group_by))
+        out.append(Sample(row.group, value, breaches(row.count, spec.above, spec.below), context))
+    return out
+
+
+def _measured(rule: Rule, rows: list[MetricRow]) -> dict[tuple[str, ...], float | None]:
+    m: Measure = rule.spec.measure
+    per = rule.window_ms / 60_000 if m.agg == "per_minute" else 1
+    return {group_key(r, rule.group_by): None if r.value is None else round(r.value / per, 3)
+            for r in rows}

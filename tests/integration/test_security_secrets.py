@@ -97,6 +97,10 @@ rules:
   paths: [{tmp_path / "rules"}]
   interval: 1s
   notify: [pager, genie, chat, mail, am]
+  # unreachable receivers are retried until the page expires: make that seconds, not a day
+  retry_backoff: 100ms
+  retry_backoff_max: 1s
+  notification_expiry: 5s
 notifiers:
   pager: {{type: pagerduty, routing_key: "${{PAGERDUTY_ROUTING_KEY}}", url: "http://127.0.0.1:9/v2/enqueue"}}
   genie: {{type: opsgenie, api_key: "${{OPSGENIE_API_KEY}}", url: "http://127.0.0.1:9"}}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collector.metrics import Registry
+from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import loads
 from rules.anomaly import timings
 from rules.config import load_rules_config
@@ -12,7 +13,9 @@ from rules.scheduler import RuleScheduler
 def test_scheduler_exposes_anomaly_timings(tmp_path):
     cfg = load_rules_config(loads("rules:\n  paths: []\n"))
     registry = Registry()
-    scheduler = RuleScheduler(cfg, store=_NoStore())
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    store.setup()
+    scheduler = RuleScheduler(cfg, store=store)
     scheduler.expose_metrics(registry)
     scheduler.expose_metrics(registry)  # idempotent: one sink per registry
     try:
@@ -33,8 +36,3 @@ def test_scheduler_exposes_anomaly_timings(tmp_path):
     # Detached: the count stays at 1.
     assert 'midwatch_anomaly_duration_seconds_count{phase="train",rule="order-volume"} 1' \
         in registry.expose()
-
-
-class _NoStore:
-    def append_alert_history(self, docs) -> None:  # the dispatcher's history sink
-        raise AssertionError("nothing is dispatched in this test")

@@ -148,7 +148,8 @@ def test_openapi_document_covers_every_route(api):
     status, _, body = get(api, "/openapi.json", token=None)
     doc = orjson.loads(body)
     assert status == 200 and doc["openapi"] == "3.1.0"
-    assert set(doc["paths"]) == {"/api/traces/{id}", "/api/traces", "/healthz", "/metrics",
+    assert set(doc["paths"]) == {"/api/traces/{id}", "/api/traces", "/api/rules/{name}/explain",
+                                 "/healthz", "/metrics",
                                  "/openapi.json"}
     assert doc["paths"]["/healthz"]["get"]["security"] == []
 

@@ -12,15 +12,20 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from collector.store.paging import outbox_for
+from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import Secret, loads, make_secret
 from midwatch.cli import main
+from rules.delivery import Delivery
 from rules.notify import opsgenie, pagerduty, slack, webhook
-from rules.notify.base import Dispatcher, Notification, Retry, SendError
+from rules.notify.base import Notification, SendError
+from rules.outbox import Policy
 
 PD_SEVERITIES = {"critical", "error", "warning", "info"}
 
@@ -328,42 +333,38 @@ def test_contract_webhook_signature_and_headers(receivers):
 
 # ------------------------------------------------------------------ dispatch: retries, isolation
 
-def test_one_notifier_down_does_not_delay_another(receivers):
+def _delivery(tmp_path, notifiers, history: list[dict]) -> Delivery:
+    store = SQLiteStore(tmp_path / "outbox.sqlite")
+    store.setup()
+    return Delivery(notifiers, outbox_for(store), history.extend, poll_s=0.05,
+                    policy=Policy(first_backoff_ms=200, max_backoff_ms=400))
+
+
+def test_one_notifier_down_does_not_delay_another(receivers, tmp_path):
     down = receivers(pagerduty_schema, fail_status=503, delay_s=0.3)
     up = receivers(slack_schema, ok_status=200, ok_body=b"ok")
     history: list[dict] = []
     pd = pagerduty.PagerDuty("pd", pagerduty.Options(Secret(PD_KEY, "env:PD"), f"{down.url}/v2/enqueue"))
     sl = slack.Slack("slack", slack.Options(Secret(f"{up.url}/hook", "env:S")))
-    d = Dispatcher([pd, sl], history.extend, retry=Retry(attempts=3, first_backoff_s=0.2))
+    d = _delivery(tmp_path, [pd, sl], history)
     d.start()
     start = time.monotonic()
     for i in range(3):
-        d.submit(["pd", "slack"], _replace_labels(_note(), {"flow": f"f{i}"}))
+        d.submit(["pd", "slack"], replace(_note(), labels={"flow": f"f{i}"}, key=f"k{i}"))
+    d.flush()
     deadline = time.monotonic() + 5
     while len(up.requests) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert len(up.requests) == 3
-    assert up.requests[-1][3] - start < 0.5  # while PagerDuty is still on its first retries
-    while len(down.requests) < 3 and time.monotonic() < deadline:
+    assert up.requests[-1][3] - start < 0.5  # while PagerDuty is still on its first attempts
+    while len(down.requests) < 9 and time.monotonic() < deadline:
         time.sleep(0.01)
     d.stop(timeout_s=10)
     states = sorted((h["notifier"], h["state"], h["attempts"]) for h in history)
     assert states[-3:] == [("slack", "notified", 1)] * 3
-    # The first page used all 3 attempts; the others got one attempt each at shutdown.
-    assert ("pd", "notify_failed", 3) in states
+    # Each page is retried, not given up: the third attempt on is reported for the self-alert.
+    assert ("pd", "notify_retry", 3) in states
     assert all("HTTP 503" in h["error"] for h in history if h["notifier"] == "pd")
-
-
-def test_full_queue_drops_and_records(receivers):
-    r = receivers(slack_schema, ok_status=200, ok_body=b"ok", delay_s=0.2)
-    history: list[dict] = []
-    d = Dispatcher([slack.Slack("s", slack.Options(Secret(f"{r.url}/h", "env:S")))],
-                   history.extend, queue_size=1)
-    d.start()
-    for _ in range(4):
-        d.submit(["s"], _note())
-    d.stop()
-    assert any(h["state"] == "notify_dropped" for h in history)
 
 
 # ------------------------------------------------------------------ secrets
@@ -393,10 +394,14 @@ notifiers:
     make_secret(pd_key, "env:PD_KEY")
     pd = pagerduty.PagerDuty("pd", pagerduty.Options(Secret(pd_key, "env:PD"), f"{echo.url}/v2/enqueue"))
     history: list[dict] = []
-    d = Dispatcher([pd], history.extend, retry=Retry(attempts=1))
+    d = _delivery(tmp_path, [pd], history)
     d.start()
     caplog.set_level(logging.INFO)
     d.submit(["pd"], _note())
+    d.flush()
+    deadline = time.monotonic() + 10
+    while not history and time.monotonic() < deadline:
+        time.sleep(0.01)
     d.stop()
     assert history[0]["state"] == "notify_failed" and "***" in history[0]["error"]
     everything = out + capsys.readouterr().err + caplog.text + json.dumps(history)

@@ -84,6 +84,7 @@ def test_scheduler_hook_restores_then_evaluates(config):
     store = cfg.open_store()
     store.setup()
     scheduler = scheduler_worker(cfg, store)
+    assert scheduler.leadership.renew()  # the only process: it takes the rules lease
     scheduler.tick(T0)
     assert scheduler.restored and scheduler.ticks == 1
     (doc,) = store.get_state("alerts").values()

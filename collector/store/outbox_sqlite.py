@@ -1,0 +1,60 @@
+"""The notification outbox in SQLite: table ``outbox``, one row per record (JSON document
+plus the columns the delivery worker selects on)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from collector.store.sqlite import SQLiteStore
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY, notifier TEXT NOT NULL, rule TEXT NOT NULL, state TEXT NOT NULL,
+    created_ms INTEGER NOT NULL, doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (notifier, state, created_ms);
+CREATE INDEX IF NOT EXISTS outbox_rule ON outbox (rule, created_ms)
+"""
+
+
+class SQLiteOutbox:
+    def __init__(self, store: SQLiteStore):
+        self.store = store
+        with store._tx() as db:
+            for statement in SCHEMA.split(";"):
+                db.execute(statement)
+
+    def put(self, records: Sequence[dict]) -> None:
+        rows = [(r["id"], r["notifier"], r["rule"], r["state"], r["created_ms"],
+                 orjson.dumps(r).decode()) for r in records]
+        with self.store._tx() as db:
+            db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def pending(self, notifier: str, limit: int) -> list[dict]:
+        return self._docs("SELECT doc FROM outbox WHERE notifier = ? AND state = 'pending' "
+                          "ORDER BY created_ms, id LIMIT ?", (notifier, limit))
+
+    def current(self, ids: Sequence[str]) -> list[dict]:
+        with self.store._read() as db:
+            found = {row[0]: orjson.loads(row[1]) for row in db.execute(
+                f"SELECT id, doc FROM outbox WHERE id IN ({','.join('?' * len(ids))})",
+                list(ids)).fetchall()}
+        return [found[i] for i in ids if i in found]
+
+    def of_rule(self, rule: str, limit: int) -> list[dict]:
+        return self._docs("SELECT doc FROM outbox WHERE rule = ? ORDER BY created_ms DESC "
+                          "LIMIT ?", (rule, limit))
+
+    def _docs(self, sql: str, args: tuple) -> list[dict]:
+        with self.store._read() as db:
+            return [orjson.loads(row[0]) for row in db.execute(sql, args).fetchall()]
+
+    def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        with self.store._read() as db:
+            counts = {(n, s): c for n, s, c in db.execute(
+                "SELECT notifier, state, COUNT(*) FROM outbox GROUP BY notifier, state")}
+            oldest = dict(db.execute("SELECT notifier, MIN(created_ms) FROM outbox "
+                                     "WHERE state = 'pending' GROUP BY notifier").fetchall())
+        return counts, oldest

@@ -1,0 +1,81 @@
+"""What the store keeps for paging: the notification outbox and the evaluator lease, beside
+(not inside) the ``Store`` protocol so each backend's code is its own module.
+
+An outbox record is a plain dict (see ``rules.outbox``): ``id``, ``notifier``, ``key`` (dedup
+key), ``rule``, ``action``, ``state`` (pending, delivered, superseded, expired, failed),
+``created_ms``, ``next_ms``, ``attempts``, ``last_error``, ``delivered_ms``, ``log`` (the last
+attempts) and ``notification``. The store only keeps and finds them; deciding is the rules'.
+
+A lease is one named row/document holding (holder, token, expires_ms): whoever holds it
+unexpired is the one rule evaluator among many ``midwatch run`` processes on the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from collector.store.base import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    holder: str
+    token: int
+    expires_ms: int
+
+
+class OutboxStore(Protocol):
+    def put(self, records: Sequence[dict]) -> None:
+        """Write records by ``id`` (replacing), visible to this process's next read."""
+
+    def pending(self, notifier: str, limit: int) -> list[dict]:
+        """Undelivered records of one notifier, oldest first."""
+
+    def current(self, ids: Sequence[str]) -> list[dict]:
+        """These records as they are now (Elasticsearch: real-time GET, not a search), in
+        the order asked; missing ones left out. What a worker is about to send is checked
+        here, so a search that lags behind the last writes never sends a record twice."""
+
+    def of_rule(self, rule: str, limit: int) -> list[dict]:
+        """Any records of one rule, newest first (``rules explain``)."""
+
+    def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
+        """(record count by (notifier, state), oldest pending ``created_ms`` by notifier)."""
+
+
+class LeaseStore(Protocol):
+    def acquire(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> Lease | None:
+        """Take or renew the lease: the held lease, or None while another holds it unexpired.
+        A takeover increments the token (the fencing token)."""
+
+    def release(self, name: str, holder: str) -> None:
+        """Give the lease up at once (clean stop) if still held by ``holder``."""
+
+
+def _sqlite(store: Store) -> bool:
+    """Checked this way round so the SQLite path never imports the Elasticsearch client."""
+    from collector.store.sqlite import SQLiteStore
+
+    return isinstance(store, SQLiteStore)
+
+
+def outbox_for(store: Store) -> OutboxStore:
+    if _sqlite(store):
+        from collector.store.outbox_sqlite import SQLiteOutbox
+
+        return SQLiteOutbox(store)  # type: ignore[arg-type]
+    from collector.store.outbox_es import EsOutbox
+
+    return EsOutbox(store)  # type: ignore[arg-type]
+
+
+def lease_for(store: Store) -> LeaseStore:
+    if _sqlite(store):
+        from collector.store.lease_sqlite import SQLiteLease
+
+        return SQLiteLease(store)  # type: ignore[arg-type]
+    from collector.store.lease_es import EsLease
+
+    return EsLease(store)  # type: ignore[arg-type]

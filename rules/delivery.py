@@ -1,0 +1,228 @@
+"""Sending from the notification outbox: the engine's sink and one worker per notifier.
+
+The engine ``submit``s notifications and ``flush``es once per evaluation: each becomes one
+outbox record per notifier in the store (one write) before the evaluation's alert state is
+saved, so a process killed at any point leaves either the record (sent by whoever evaluates
+next) or the old state (the alert fires again). Each notifier's worker reads its pending
+records, decides with ``rules.outbox.plan`` and writes every outcome back, so one
+destination's outage delays no other, and no failure is forgotten: a retry is a record
+waiting for its ``next_ms``, not a thread sleeping in memory.
+
+Delivery is fenced: a worker sends only while ``fence()`` holds (the evaluator lease), so a
+process that lost its lease sends nothing more, and the new holder carries on from the
+records.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from collector.logsetup import mask_secrets as redact
+from collector.store.base import StoreError
+from collector.store.paging import OutboxStore
+from rules import outbox
+from rules.notify.base import Notification, Notifier, SendError, history_doc
+
+log = logging.getLogger("midwatch.rules.notify")
+
+BATCH = 200  # pending records read per notifier and pass
+FLUSH_AT = 500  # submitted records written at once
+# Consecutive failed attempts after which each further one is recorded as ``notify_retry``
+# in the alert history, which the pack rule "midwatch-notifier-failing" counts.
+RETRY_REPORTED_FROM = 3
+SUMMARY_TTL_S = 5.0
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Delivery:
+    def __init__(self, notifiers: Sequence[Notifier], box: OutboxStore,
+                 record: Callable[[list[dict]], None], *, policy: outbox.Policy = outbox.DEFAULT_POLICY,
+                 fence: Callable[[], bool] = lambda: True, poll_s: float = 1.0,
+                 max_buffered: int = 10_000, clock: Callable[[], int] = now_ms):
+        self.notifiers = {n.name: n for n in notifiers}
+        self.box = box
+        self.record = record
+        self.policy = policy
+        self.fence = fence
+        self.poll_s = poll_s
+        self.max_buffered = max_buffered
+        self.clock = clock
+        self.buffer: list[dict] = []
+        self.lock = threading.Lock()
+        # One per worker: a wake one worker consumes must not be lost to the others.
+        self.wakes = {name: threading.Event() for name in self.notifiers}
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(name,), daemon=True,
+                                         name=f"notify-{name}") for name in self.notifiers]
+        self.counted: Callable[[str, str, str], None] = lambda notifier, action, result: None
+        self.writes = 0  # outbox writes so far: /metrics reads the summary again after one
+
+    # ------------------------------------------------------------------ the engine's side
+    def submit(self, names: Sequence[str], n: Notification) -> None:
+        now = self.clock()
+        with self.lock:
+            self.buffer += [outbox.new_record(name, n, now) for name in names]
+            full = len(self.buffer) >= FLUSH_AT
+        if full:  # a tick firing thousands of alerts writes them in chunks, not all held
+            self.flush()
+
+    def flush(self) -> None:
+        """Write what was submitted; on a store error it stays buffered for the next flush
+        (the newest ``max_buffered``: memory stays bounded through a long store outage)."""
+        with self.lock:
+            records, self.buffer = self.buffer, []
+        if not records:
+            return
+        try:
+            self._put(records)
+        except StoreError as exc:
+            log.error("cannot write %d notifications to the outbox, kept for the next try: %s",
+                      len(records), exc)
+            with self.lock:
+                self.buffer[:0] = records
+                lost = len(self.buffer) - self.max_buffered
+                if lost > 0:
+                    del self.buffer[:lost]
+                    log.error("notification outbox unwritable: dropped the %d oldest "
+                              "notifications waiting for the store", lost)
+            return
+        self._wake()
+
+    def _wake(self) -> None:
+        for event in self.wakes.values():
+            event.set()
+
+    # ------------------------------------------------------------------ workers
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.flush()
+        self.stopping.set()
+        self._wake()
+        deadline = time.monotonic() + timeout_s
+        for t in self.threads:
+            if t.is_alive():
+                t.join(max(0.0, deadline - time.monotonic()))
+
+    def _run(self, name: str) -> None:
+        while not self.stopping.is_set():
+            full = False
+            try:
+                if self.fence():
+                    full = self.deliver(name) == BATCH
+            except StoreError as exc:
+                log.error("notifier %s: cannot read or update the outbox: %s", name, exc)
+            except Exception:  # a notifier or store bug must not end its worker
+                log.exception("notifier %s: delivery pass failed", name)
+            if not full:  # a whole batch sent: more may be due, go on at once
+                self.wakes[name].wait(self.poll_s)
+                self.wakes[name].clear()
+
+    def deliver(self, name: str) -> int:
+        """One pass over a notifier's pending records: how many it tried to send."""
+        # The search finds candidates; their real-time copies decide (a search may lag).
+        found = self.box.pending(name, BATCH)
+        pending = [r for r in self.box.current([r["id"] for r in found])
+                   if r["state"] == outbox.PENDING]
+        if not pending:
+            return 0
+        step = outbox.plan(pending, self.clock(), self.policy)
+        if step.superseded or step.expired:
+            self._put(step.superseded + step.expired)
+        for r in step.superseded:
+            self._outcome(r, "superseded", "notify_superseded")
+        for r in step.expired:
+            log.error("notifier %s: giving up on %s %s, expired undelivered after %d "
+                      "attempt(s): %s", name, r["action"], r["rule"], r["attempts"],
+                      r["last_error"])
+            self._outcome(r, "expired", "notify_expired")
+        sent = 0
+        for r in step.send:
+            if self.stopping.is_set() or not self.fence():
+                break
+            self._put([self._attempt(self.notifiers[name], r)])
+            sent += 1
+        return sent
+
+    def _put(self, records: list[dict]) -> None:
+        self.box.put(records)
+        self.writes += 1
+
+    def _attempt(self, notifier: Notifier, r: dict) -> dict:
+        error, retryable = None, False
+        try:
+            notifier.send(outbox.notification_of(r))
+        except SendError as exc:
+            error, retryable = str(exc), exc.retryable
+        except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
+            log.exception("notifier %s failed", notifier.name)
+            error, retryable = redact(f"{type(exc).__name__}: {exc}"), True
+        after = outbox.after_attempt(r, now_ms=self.clock(), error=error, retryable=retryable,
+                                     policy=self.policy)
+        state = after["state"]
+        if state == outbox.DELIVERED:
+            self._outcome(after, "delivered", "notified")
+        elif state == outbox.PENDING:
+            log.warning("notifier %s: %s; retry %d in %.1f s", notifier.name, error,
+                        after["attempts"], (after["next_ms"] - self.clock()) / 1000)
+            self._outcome(after, "retry",
+                          "notify_retry" if after["attempts"] >= RETRY_REPORTED_FROM else None)
+        else:
+            log.error("notifier %s: giving up on %s %s after %d attempt(s): %s", notifier.name,
+                      r["action"], r["rule"], after["attempts"], error)
+            self._outcome(after, "failed" if state == outbox.FAILED else "expired",
+                          "notify_failed" if state == outbox.FAILED else "notify_expired")
+        return after
+
+    def _outcome(self, r: dict, result: str, history_state: str | None) -> None:
+        self.counted(r["notifier"], r["action"], result)
+        if history_state is None:
+            return
+        n = outbox.notification_of(r)
+        doc = history_doc(n, history_state, self.clock(), r["notifier"])
+        doc["notifier_type"] = self.notifiers[r["notifier"]].kind
+        doc["attempts"] = r["attempts"]
+        if r["last_error"] and history_state != "notified":
+            doc["error"] = r["last_error"]
+        try:
+            self.record([doc])
+        except Exception as exc:
+            log.error("cannot record %s of %s in alert history: %s", history_state, r["rule"], exc)
+
+    # ------------------------------------------------------------------ /metrics
+    def expose(self, registry) -> None:
+        total = registry.counter("midwatch_notifications_total",
+                                 "Notification outcomes: delivered, retry, failed, expired, "
+                                 "superseded", ("notifier", "action", "result"))
+        self.counted = lambda notifier, action, result: total.inc(notifier, action, result)
+        records = registry.gauge("midwatch_notification_outbox",
+                                 "Outbox records by notifier and state", ("notifier", "state"))
+        oldest = registry.gauge("midwatch_notification_oldest_undelivered_seconds",
+                                "Age of the oldest undelivered notification", ("notifier",))
+        cache = {"at": 0.0, "writes": -1}
+
+        def collect() -> None:
+            if (cache["writes"] == self.writes
+                    and time.monotonic() - cache["at"] < SUMMARY_TTL_S):
+                return
+            cache["at"], cache["writes"] = time.monotonic(), self.writes
+            try:
+                counts, first = self.box.summary()
+            except StoreError as exc:
+                log.warning("outbox summary for /metrics unavailable: %s", exc)
+                return
+            now = self.clock()
+            for name in self.notifiers:
+                for state in outbox.STATES:
+                    records.set(counts.get((name, state), 0), name, state)
+                oldest.set((now - first[name]) / 1000 if name in first else 0, name)
+
+        registry.on_collect(collect)

@@ -1,0 +1,127 @@
+"""Notification outbox records and the decisions on them, as pure functions.
+
+A notification becomes one record per notifier *before* anything is sent, so a crash, a kill
+or a receiver outage loses nothing: whoever evaluates rules next sends what is still pending.
+What happens to a record is decided here, from the record, the time and the send's outcome:
+
+- retryable failures (5xx, 429, network) back off exponentially with jitter, capped;
+- a 4xx that means "bad payload or credentials" fails the record at once (no retry would
+  help, and the self-alert must not wait for the expiry);
+- a record still undelivered ``expire_ms`` after it was created expires;
+- a resolve whose firing is still pending supersedes both (nothing is sent: the incident was
+  never opened); otherwise a resolve waits until its firing is delivered, never before;
+- of several pending records saying the same (alert, action), only the newest is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+from rules.notify.base import Notification
+
+STATES = PENDING, DELIVERED, SUPERSEDED, EXPIRED, FAILED = (
+    "pending", "delivered", "superseded", "expired", "failed")
+LOG_KEEP = 10  # attempts kept on a record, newest last (``rules explain``)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    first_backoff_ms: int = 1_000
+    max_backoff_ms: int = 300_000
+    expire_ms: int = 24 * 3_600_000
+
+
+DEFAULT_POLICY = Policy()
+
+
+def record_id(notifier: str, n: Notification) -> str:
+    """Same notifier, alert, action and evaluation time: the same record, so writing it twice
+    (a retried write, a second evaluator before fencing caught it) keeps one."""
+    text = f"{notifier}\x1f{n.key}\x1f{n.action}\x1f{n.at_ms}"
+    return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+def new_record(notifier: str, n: Notification, now_ms: int) -> dict:
+    return {
+        "id": record_id(notifier, n), "notifier": notifier, "key": n.key, "rule": n.rule,
+        "action": n.action, "state": PENDING, "created_ms": now_ms, "next_ms": now_ms,
+        "attempts": 0, "last_error": None, "delivered_ms": None, "log": [],
+        "notification": notification_doc(n),
+    }
+
+
+def notification_doc(n: Notification) -> dict:
+    doc = asdict(n)
+    doc["message_ids"] = list(n.message_ids)
+    return doc
+
+
+def notification_of(record: dict) -> Notification:
+    doc = dict(record["notification"])
+    doc["message_ids"] = tuple(doc.get("message_ids") or ())
+    return Notification(**doc)
+
+
+def backoff_ms(attempts: int, policy: Policy, rand: float | None = None) -> int:
+    """Full-range jitter between half and all of the capped exponential delay, so a receiver
+    coming back is not hit by every queued page in the same second."""
+    base = min(policy.first_backoff_ms * 2 ** max(0, attempts - 1), policy.max_backoff_ms)
+    r = random.random() if rand is None else rand
+    return int(base * (0.5 + r / 2))
+
+
+def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bool,
+                  policy: Policy, rand: float | None = None) -> dict:
+    """The record after one send: delivered, failed for good, expired, or pending again."""
+    attempts = record["attempts"] + 1
+    log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": error or "delivered"}]
+    out = {**record, "attempts": attempts, "log": log[-LOG_KEEP:], "last_error": error}
+    if error is None:
+        return {**out, "state": DELIVERED, "delivered_ms": now_ms}
+    if not retryable:
+        return {**out, "state": FAILED}
+    next_ms = now_ms + backoff_ms(attempts, policy, rand)
+    if next_ms >= record["created_ms"] + policy.expire_ms:
+        return {**out, "state": EXPIRED}
+    return {**out, "next_ms": next_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do now with one notifier's pending records."""
+
+    send: list[dict]
+    superseded: list[dict]
+    expired: list[dict]
+
+
+def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
+    """Records due now, in creation order (``pending`` is); a resolve and the firings of its
+    alert pending before it cancel each other (a firing after it stands); of several
+    pending records of one alert and action only the newest is sent (a repeat, or the
+    same resolve decided again by a new lease holder after the old one was killed between
+    writing the outbox and its alert state); records past their expiry expire."""
+    last_resolve: dict[str, int] = {}
+    first_firing: dict[str, int] = {}
+    newest: dict[tuple[str, str], int] = {}
+    for i, r in enumerate(pending):
+        newest[(r["key"], r["action"])] = i
+        if r["action"] == "resolved":
+            last_resolve[r["key"]] = i
+        else:
+            first_firing.setdefault(r["key"], i)
+    out = Plan([], [], [])
+    for i, r in enumerate(pending):
+        key = r["key"]
+        if (newest[(key, r["action"])] != i  # a newer one says the same: send that one
+                or (i < last_resolve.get(key, -1) if r["action"] == "firing"
+                    else first_firing.get(key, i) < i)):
+            out.superseded.append({**r, "state": SUPERSEDED})
+        elif now_ms >= r["created_ms"] + policy.expire_ms:
+            out.expired.append({**r, "state": EXPIRED, "last_error": r["last_error"] or "expired"})
+        elif r["next_ms"] <= now_ms:
+            out.send.append(r)
+    return out

@@ -108,7 +108,10 @@ def _signature_keys(store: Store, q: ListQuery) -> set[str]:
     events = store.search_events([Filter("midwatch.signature", "eq", q.signature)], start, end,
                                  limit=SCAN_LIMIT)
     ids = sorted({i for ev in events for i in ev.ids})
-    return {t.trace_key for t in store.get_traces_by_ids(ids)} if ids else set()
+    wanted = {ev.id for ev in events}
+    # An ID can be shared by messages; the trace must hold the erring event as a hop.
+    return {t.trace_key for t in (store.get_traces_by_ids(ids) if ids else [])
+            if any(h.event_id in wanted for h in t.hops)}
 
 
 def flows(store: Store, since_ms: int, now_ms: int) -> list[tuple[str, int]]:

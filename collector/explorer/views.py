@@ -151,7 +151,7 @@ def _waterfall(t: Trace) -> Safe:
             tag("div", join([tag("span", "", class_=" ".join(cls), title=title,
                                  style=f"left:{bar.left_pct}%;width:{bar.width_pct}%"),
                              *marks]), class_="track"),
-            tag("span", wait or when(hop.timestamp_ms), class_="wait")]),
+            tag("span", wait or "start", class_="wait")]),
             class_="wrow", data_outcome=hop.outcome, data_stage=hop.stage or ""))
     axis = join(tag("span", "+" + duration_text(ms), class_="tick", style=f"left:{pos}%")
                 for pos, ms in lay.ticks)

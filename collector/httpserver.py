@@ -117,6 +117,7 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "midwatch"
     sys_version = ""
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         self.timeout = self.server.request_timeout_s

@@ -229,7 +229,10 @@ def ack_words(ev: Event) -> Safe | None:
         "CONTRL" if "edifact_ack_action" in ev.labels else None)
     if kind is None:
         return None
-    verdict = "accepted" if ev.outcome == "success" else "rejected or in error"
+    if ev.action == "rejected":
+        verdict = "rejected"
+    else:
+        verdict = "accepted" if ev.outcome == "success" else "accepted with errors"
     lines = [tag("p", Safe(f"{tag('strong', kind)} acknowledgement: {esc(verdict)}"))]
     if ev.message:
         lines.append(tag("p", ev.message))

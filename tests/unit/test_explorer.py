@@ -128,7 +128,7 @@ def test_trace_page_shows_waterfall_ids_hops_and_escapes_log_values(api):
     assert "gap +8.6s" not in page and "gap 8.6s" in page  # the wait before the 997
     assert 'class="deadline"' in page  # SLA 20s is on the 9s axis's scale
     assert "midwatch trace order:4711" in page and 'href="/traces/order%3A4711"' in page
-    assert "<strong>997</strong> acknowledgement: rejected or in error" in page
+    assert "<strong>997</strong> acknowledgement: rejected" in page
     assert "AK502 5: one or more segments in error" in page
     assert "bad value &lt;str&gt;" in page  # the error template
     # The ID graph: order:4711 and correlation:c-1 joined on hop 1, the hostile ID on hop 2.

@@ -20,13 +20,12 @@ import urllib.parse
 import orjson
 
 from collector.config import Api as ApiConfig
-from collector.event import iso_to_ms
 from collector.explorer import routes as explorer
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.metrics import CONTENT_TYPE, Registry
 from collector.store.base import Store, StoreError
 from collector.trace import STATUSES, Trace
-from collector.yamlconf import parse_duration_ms
+from collector.tracequery import since_ms
 
 log = logging.getLogger("midwatch.api")
 
@@ -38,14 +37,9 @@ _SEARCH_PARAMS = ("flow", "status", "partner", "since", "limit")
 def parse_since(text: str, now_ms: int) -> int:
     """``1h`` (that long ago) or an ISO-8601 time -> epoch ms."""
     try:
-        return now_ms - parse_duration_ms(text)
-    except ValueError:
-        pass
-    try:
-        return iso_to_ms(text)
-    except ValueError:
-        raise HttpError(400, f"since: expected a duration like 1h or an ISO-8601 time, "
-                             f"got {text!r}") from None
+        return since_ms(text, now_ms)
+    except ValueError as exc:
+        raise HttpError(400, f"since: {exc}") from None
 
 
 def search_args(query: str, now_ms: int) -> dict:

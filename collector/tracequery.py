@@ -9,13 +9,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.event import ms_to_iso
+from collector.event import iso_to_ms, ms_to_iso
 from collector.store.base import Store
 from collector.trace import Trace
+from collector.yamlconf import parse_duration_ms
 
 # The most traces one reconciliation reads; beyond it the answer says it is partial.
 RECONCILE_LIMIT = 10_000
 MAX_CELL = 60
+
+
+def since_ms(text: str, now_ms: int) -> int:
+    """``1h`` (that long before now) or an ISO-8601 time (``2026-12-06T18:30`` is UTC) ->
+    epoch ms; ValueError says what was expected."""
+    try:
+        return now_ms - parse_duration_ms(text)
+    except ValueError:
+        pass
+    try:
+        return iso_to_ms(text)
+    except ValueError:
+        raise ValueError(f"expected a duration like 1h or an ISO-8601 time, got {text!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

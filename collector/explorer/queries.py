@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.event import iso_to_ms
 from collector.store.base import Filter, MetricQuery, Store
 from collector.trace import Trace
-from collector.yamlconf import parse_duration_ms
+from collector.tracequery import since_ms
 
 PAGE_SIZE = 50
 # The most traces (or error events) one page scans for filters the store does not index.
@@ -27,17 +26,11 @@ class BadQuery(ValueError):
 
 
 def parse_time(name: str, text: str, now_ms: int) -> int:
-    """``1h`` (that long before now), an ISO-8601 time, or a browser's ``datetime-local``
-    value (``2026-12-06T18:30``, taken as UTC) -> epoch ms."""
+    """``1h`` (that long before now) or a time (``2026-12-06T18:30`` is UTC) -> epoch ms."""
     try:
-        return now_ms - parse_duration_ms(text)
-    except ValueError:
-        pass
-    try:
-        return iso_to_ms(text)
-    except ValueError:
-        raise BadQuery(f"{name}: expected a duration like 1h or a time like "
-                       f"2026-12-06T18:30 (UTC), got {text!r}") from None
+        return since_ms(text, now_ms)
+    except ValueError as exc:
+        raise BadQuery(f"{name}: {exc}") from None
 
 
 def find(store: Store, any_id: str) -> list[Trace]:

@@ -350,5 +350,5 @@ def message_page(title: str, text: str) -> Safe:
 
 
 def login_page(next_path: str, problem: str | None) -> Safe:
-    return render("login.html", next=next_path, problem=problem or "",
-                  hidden="" if problem else "hidden")
+    return page("Sign in", render("login.html", next=next_path, problem=problem or "",
+                                  hidden="" if problem else "hidden"))

@@ -212,3 +212,39 @@ def test_keyboard_phone_width_dark_mode_and_flow_view(server, browser):
     _wait(lambda: browser.find_elements(By.ID, "recon"))
     browser.save_screenshot(str(ARTIFACTS / "flow-order-to-cash.png"))
     assert _console_errors(browser) == []
+
+
+EVIL = '"><script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
+
+
+def test_hostile_log_values_render_as_text(server, browser, demo):
+    """A journey whose service, IDs and messages carry markup: it shows as text and runs
+    nothing (no script, no img element, no handler fired, console clean)."""
+    from collector.config import load_config
+    from collector.event import Event
+    from collector.trace import Hop, Trace
+
+    now = int(time.time() * 1000)
+    store = load_config(demo).open_store()
+    try:
+        store.write_events([Event(timestamp_ms=now, dataset="evil.log", platform="mulesoft",
+                                  id="evil-event", ids=[f"evil:{EVIL}"], service=EVIL,
+                                  stage=EVIL, outcome="failure", message=f"failed: {EVIL}",
+                                  error_message=EVIL, labels={"x12_ack_type": EVIL})])
+        store.upsert_traces([Trace(trace_key=f"evil:{EVIL}", ids=[f"evil:{EVIL}"],
+                                   started_ms=now, last_seen_ms=now, flow=EVIL, partner=EVIL,
+                                   status="failed", hop_count=1, stages=(EVIL,), hops=[
+                                       Hop(EVIL, EVIL, "mulesoft", now, "failure", "evil-event",
+                                           error_message=EVIL)])])
+    finally:
+        store.close()
+    for path in (f"/traces/{urllib.parse.quote('evil:' + EVIL, safe='')}",
+                 f"/traces?partner={urllib.parse.quote(EVIL)}",
+                 f"/traces?q={urllib.parse.quote(EVIL)}"):
+        browser.get(server + path)
+        _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "main h1"))
+        assert browser.execute_script("return window.pwned === undefined")
+        assert browser.find_elements(By.CSS_SELECTOR, "main img, main script") == []
+        assert EVIL in browser.find_element(By.TAG_NAME, "main").text
+        assert _console_errors(browser) == []
+    browser.save_screenshot(str(ARTIFACTS / "hostile-values.png"))

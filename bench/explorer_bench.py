@@ -115,9 +115,31 @@ def main() -> None:
     args = ap.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="explorer-bench-"))
+    prefix = f"bench-explorer-{uuid.uuid4().hex[:8]}"
     started = time.monotonic()
-    result = run_demo(workdir, messages=args.messages, es=args.es,
-                      index_prefix=f"bench-explorer-{uuid.uuid4().hex[:8]}")
+    try:
+        run(args, workdir, prefix, started)
+    finally:
+        if args.es:
+            _drop_indices(args.es, prefix)
+
+
+def _drop_indices(es_url: str, prefix: str) -> None:
+    """Delete the bench's indices and templates by name (wildcard deletes may be refused)."""
+    from elasticsearch import Elasticsearch
+
+    es = Elasticsearch(es_url)
+    found = es.indices.get(index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True)
+    if names := sorted(found.body):
+        es.indices.delete(index=",".join(names), ignore_unavailable=True)
+    templates = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}*")
+    for template in templates.body.get("index_templates", []):
+        es.indices.delete_index_template(name=template["name"])
+    es.close()
+
+
+def run(args: argparse.Namespace, workdir: Path, prefix: str, started: float) -> None:
+    result = run_demo(workdir, messages=args.messages, es=args.es, index_prefix=prefix)
     print(f"store: {'Elasticsearch ' + args.es if args.es else 'SQLite'}, {result.events} events "
           f"from {args.messages} orders, filled in {time.monotonic() - started:.0f}s")
     store = load_config(result.config).open_store()

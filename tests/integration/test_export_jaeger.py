@@ -5,19 +5,25 @@ hop in order with their attributes; later hops join the same trace; a dead peer 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 
 import orjson
 import pytest
 import urllib3
+import yaml
 
 from collector.config import load_config
 from collector.exporters import spans
 from collector.exporters.otlp import OtlpExporter, OtlpSettings
 from collector.metrics import Registry
+from collector.store.base import StoreError
 from collector.trace import Trace
 from midwatch.demo.run import run_demo
 
@@ -161,3 +167,41 @@ def test_a_dead_peer_never_blocks_and_the_loss_is_counted(journeys):
     assert dropped > 0 and failed > 0
     assert dropped + failed == sum(1 + len(t.hops) for t in journeys[:20])
     assert exporter.spans.value("otlp", "sent") == 0
+
+
+def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
+    """``midwatch run`` with ``exporters: otlp:`` over the demo's log files: the failed
+    journeys it writes to its store reach Jaeger, hop by hop."""
+    demo = tmp_path / "demo"
+    run_demo(demo, seed=uuid.uuid4().int % 100_000, messages=40)
+    config = yaml.safe_load((demo / "midwatch.yaml").read_text())
+    config["store"] = {"kind": "sqlite", "sqlite": {"path": str(tmp_path / "run.sqlite")}}
+    config["collector"] = {"checkpoint_dir": str(tmp_path / "ckpt"),
+                           "state_dir": str(tmp_path / "state")}
+    config.pop("rules", None)
+    config["exporters"] = {"otlp": {"endpoint": jaeger}}
+    path = tmp_path / "run.yaml"
+    path.write_text(json.dumps(config))
+    proc = subprocess.Popen([sys.executable, "-m", "midwatch", "run", "-c", str(path),
+                             "--no-api"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        store = load_config(path).open_store()
+        deadline = time.monotonic() + 60
+        failed: list[Trace] = []
+        while not failed and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                failed = [t for t in store.search_traces(status="failed", limit=20) if t.hops]
+            except StoreError:  # the collector is still creating the schema
+                failed = []
+            time.sleep(0.2)
+        assert failed, f"midwatch run stored no failed journey (exit {proc.poll()})"
+        for t in failed[:3]:
+            doc = _jaeger_trace(t.trace_key, 1 + len(t.hops))
+            names = sorted(s["operationName"] for s in doc["spans"])
+            assert names == sorted([f"{t.flow} message",
+                                    *(h.stage or h.action or h.platform for h in t.hops)])
+        store.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err.decode()[-2000:]

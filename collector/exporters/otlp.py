@@ -127,26 +127,26 @@ class OtlpExporter:
                 self.idle.set()
 
     def _export(self, batch: list[Trace]) -> None:
-        items, marks = [], {}
+        request, count, marks = spans.Batch(), 0, {}
         for t in batch:
             # A journey queued twice in one batch: the second sends only what the first did not.
             status, done = marks.get(t.trace_key) or self.sent.get(t.trace_key, ("", frozenset()))
             skip = done if status == t.status else done - {spans.root_span_id(t.trace_key)}
-            new = spans.spans(t, skip)
+            new = request.add(t, skip)
             if new:
-                items.extend(new)
-                marks[t.trace_key] = (t.status, done | {s.span_id for _, s in new})
-        if not items:
+                count += len(new)
+                marks[t.trace_key] = (t.status, done | set(new))
+        if not count:
             return
-        if self._post(spans.request(items).SerializeToString()):
-            self.spans.inc(self.settings.name, "sent", by=len(items))
+        if self._post(request.request.SerializeToString()):
+            self.spans.inc(self.settings.name, "sent", by=count)
             for key, mark in marks.items():
                 self.sent.pop(key, None)
                 self.sent[key] = mark
             while len(self.sent) > self.settings.remember:
                 del self.sent[next(iter(self.sent))]
         else:
-            self.spans.inc(self.settings.name, "failed", by=len(items))
+            self.spans.inc(self.settings.name, "failed", by=count)
 
     def _post(self, body: bytes) -> bool:
         s = self.settings

@@ -63,8 +63,15 @@ def _trace(status: str) -> Trace:
                      Hop("b", None, "kafka", 3000, "failure", "e2", error_class="timeout")])
 
 
+def _built(t: Trace, skip: frozenset[bytes] = frozenset()) -> list[tuple[str, object]]:
+    batch = spans.Batch()
+    batch.add(t, skip)
+    return [(rs.resource.attributes[0].value.string_value, span)
+            for rs in batch.request.resource_spans for span in rs.scope_spans[0].spans]
+
+
 def test_spans_of_a_journey_have_stable_ids_and_cover_the_waits():
-    out = spans.spans(_trace("failed"))
+    out = _built(_trace("failed"))
     assert [(svc, s.name) for svc, s in out] == [("f", "f message"), ("svc-a", "a"),
                                                  ("kafka", "b")]
     root, first, second = (s for _, s in out)
@@ -73,8 +80,12 @@ def test_spans_of_a_journey_have_stable_ids_and_cover_the_waits():
     assert (second.start_time_unix_nano, second.end_time_unix_nano) == (1000 * 10**6,
                                                                         3000 * 10**6)
     assert root.status.code == root.status.STATUS_CODE_ERROR
-    assert spans.spans(_trace("failed")) == out  # the same journey, the same IDs
-    assert spans.spans(_trace("failed"), frozenset({root.span_id, first.span_id})) == [out[2]]
+    assert second.status.code == second.status.STATUS_CODE_ERROR
+    assert first.status.code == first.status.STATUS_CODE_UNSET
+    ids = {a.key: a.value for a in root.attributes}["midwatch.ids"]
+    assert [v.string_value for v in ids.array_value.values] == ["order:1", "x:2"]
+    assert _built(_trace("failed")) == out  # the same journey, the same IDs
+    assert _built(_trace("failed"), frozenset({root.span_id, first.span_id})) == [out[2]]
 
 
 def test_only_written_traces_in_a_final_state_are_offered(tmp_path):

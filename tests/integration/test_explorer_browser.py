@@ -190,9 +190,17 @@ def test_keyboard_phone_width_dark_mode_and_flow_view(server, browser):
     assert browser.find_element(By.CSS_SELECTOR, "article.trace").get_attribute(
         "data-trace-key") == key
 
-    browser.set_window_size(390, 844)
-    width = browser.execute_script("return document.documentElement.scrollWidth")
-    assert width <= 390, f"the trace page scrolls sideways at phone width ({width}px)"
+    # A phone: headless Chromium's window is at least 500px wide, so emulate the device.
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
+    trace_page = browser.current_url
+    for url in (trace_page, f"{server}/traces?status=rejected",
+                f"{server}/flows/order-to-cash?since=1d"):
+        browser.get(url)
+        widths = browser.execute_script(
+            "const e = document.documentElement; return [e.scrollWidth, e.clientWidth]")
+        assert widths == [390, 390], f"{url} scrolls sideways at phone width: {widths}"
+    browser.get(trace_page)
     browser.save_screenshot(str(ARTIFACTS / "trace-failed-phone.png"))
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {
         "features": [{"name": "prefers-color-scheme", "value": "dark"}]})
@@ -201,7 +209,7 @@ def test_keyboard_phone_width_dark_mode_and_flow_view(server, browser):
     assert background == "rgb(13, 17, 23)"
     browser.save_screenshot(str(ARTIFACTS / "trace-failed-phone-dark.png"))
     browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-    browser.set_window_size(1280, 900)
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
 
     browser.get(f"{server}/flows/order-to-cash?since=1d")
     cells = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "table.funnel td.num"))

@@ -184,24 +184,31 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
     path.write_text(json.dumps(config))
     proc = subprocess.Popen([sys.executable, "-m", "midwatch", "run", "-c", str(path),
                              "--no-api"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    store = load_config(path).open_store()
     try:
-        store = load_config(path).open_store()
-        deadline = time.monotonic() + 60
-        failed: list[Trace] = []
-        while not failed and time.monotonic() < deadline and proc.poll() is None:
+        # Until the collector has read every file: the journeys stop changing.
+        seen, stable, deadline = None, 0, time.monotonic() + 90
+        while stable < 4 and time.monotonic() < deadline and proc.poll() is None:
             try:
-                failed = [t for t in store.search_traces(status="failed", limit=20) if t.hops]
+                now = [(t.trace_key, t.hop_count, t.status)
+                       for t in store.search_traces(limit=1000)]
             except StoreError:  # the collector is still creating the schema
-                failed = []
-            time.sleep(0.2)
-        assert failed, f"midwatch run stored no failed journey (exit {proc.poll()})"
-        for t in failed[:3]:
-            doc = _jaeger_trace(t.trace_key, 1 + len(t.hops))
-            names = sorted(s["operationName"] for s in doc["spans"])
-            assert names == sorted([f"{t.flow} message",
-                                    *(h.stage or h.action or h.platform for h in t.hops)])
-        store.close()
+                now = None
+            stable = stable + 1 if now and now == seen else 0
+            seen = now
+            time.sleep(0.5)
+        assert stable >= 4, f"the journeys kept changing or never came (exit {proc.poll()})"
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # stopping flushes the exporter's queue
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
+    try:
+        failed = [t for t in store.search_traces(status="failed", limit=20) if t.hops]
+    finally:
+        store.close()
+    assert failed, "midwatch run stored no failed journey"
+    for t in failed[:3]:
+        doc = _jaeger_trace(t.trace_key, 1 + len(t.hops))
+        names = sorted(s["operationName"] for s in doc["spans"])
+        assert names == sorted([f"{t.flow} message",
+                                *(h.stage or h.action or h.platform for h in t.hops)])

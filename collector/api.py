@@ -24,6 +24,7 @@ import orjson
 from collector.apidoc import DEFAULT_LIMIT, MAX_LIMIT, SINCE_DURATION, openapi
 from collector.config import Api as ApiConfig
 from collector.event import iso_to_ms
+from collector.explorer import routes as explorer
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.metrics import CONTENT_TYPE, Registry
@@ -124,6 +125,9 @@ def _handler(api: Api) -> type[Handler]:
         def route(self, method: str) -> None:
             url = urllib.parse.urlsplit(self.path)
             path = url.path
+            if explorer.owns(path):  # the browser pages: same listener, tokens and scope
+                explorer.handle(self, method, api.store, cfg)
+                return
             route = _route_name(path)
             self.read_body(cfg.max_body_bytes)  # GETs carry none; refuse big ones unread
             origin = self.headers.get("Origin")

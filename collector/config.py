@@ -3,7 +3,8 @@
 Sections the collector runs on (``collector``, ``inputs``, ``correlation``, ``api``, ``kafka``,
 ``edi``) are validated here into frozen dataclasses. ``store`` is validated by
 ``collector.store.open_store``; ``flows``, ``rules``, ``notifiers``, ``alertmanager``,
-``grafana``, ``smtp``, ``anomaly`` and ``probes`` belong to their own packages, which get the raw
+``grafana``, ``smtp``, ``anomaly``, ``probes``, ``exporters`` (collector.exporters) and ``ui``
+(dashboards) belong to their own packages, which get the raw
 data with its positions through ``Config.section`` so their errors name file, line and key too.
 ``deploy/midwatch.example.yaml`` documents every option.
 
@@ -34,7 +35,7 @@ LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 OWN_SECTIONS = ("collector", "inputs", "correlation", "api", "kafka", "edi")
 # Validated elsewhere: the store by open_store, the rest by the package that reads them.
 FOREIGN_SECTIONS = ("store", "flows", "rules", "notifiers", "alertmanager", "grafana", "smtp",
-                    "anomaly", "probes", "slos", "knowledge")
+                    "anomaly", "probes", "slos", "knowledge", "exporters", "ui")
 SECTIONS = OWN_SECTIONS + FOREIGN_SECTIONS
 INPUT_TYPES = ("file", "kafka", "otlp", "stdin")
 TOKEN_SCOPES = ("traces", "metrics", "ingest")

@@ -87,7 +87,7 @@ def normalize_level(raw: object, default: str = "info") -> str:
     level = _LEVELS.get(text)
     if level:
         return level
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) < 3:  # '²' is a digit to isdigit
         n = int(text)
         return _SYSLOG_LEVELS[n] if n < len(_SYSLOG_LEVELS) else default
     return default

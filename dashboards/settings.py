@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.config_values import Section
 from collector.store.es_mappings import IndexNames, index_names
+from collector.yamlconf import Doc
 
 # docker-compose service names: the committed provisioning output works from a clone.
 DEFAULT_ES_URL = "http://elasticsearch:9200"
@@ -25,7 +27,27 @@ class BoardSettings:
     es_url: str = DEFAULT_ES_URL
     trace_api_url: str = DEFAULT_TRACE_API_URL
     dashboards_path: str = DEFAULT_DASHBOARDS_PATH
+    # The trace explorer as people's browsers reach it (``ui.external_url``); the trace key
+    # column links to {explorer_url}/traces/{key}.
+    explorer_url: str = DEFAULT_TRACE_API_URL
 
     @property
     def names(self) -> IndexNames:
         return index_names(self.index_prefix)
+
+
+_UI_KEYS = ("external_url",)
+
+
+def explorer_url_from(doc: Doc | None) -> str | None:
+    """``ui.external_url`` of a loaded config file, checked (file:line errors), or None."""
+    if doc is None or not isinstance(doc.data, dict):
+        return None
+    s = Section(doc, ("ui",), doc.data.get("ui"), _UI_KEYS)
+    url = s.text("external_url")
+    if url is None:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise s.error("external_url", f"expected an http(s) URL, got {url!r}",
+                      "the explorer's address as browsers reach it, e.g. https://midwatch.example.com")
+    return url.rstrip("/")

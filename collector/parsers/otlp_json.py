@@ -210,7 +210,9 @@ def _enum(value: object, names: dict[str, int]) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        return names.get(value, int(value) if value.isdigit() else 0)
+        # isascii: '²' passes isdigit but not int; 18 digits stay inside an int64.
+        digits = value.isascii() and value.isdigit() and len(value) <= 18
+        return names.get(value, int(value) if digits else 0)
     return 0
 
 

@@ -29,13 +29,16 @@ def build(settings: BoardSettings) -> Dashboard:
             UID, "var-message_id=%22${__data.fields.trace_key}%22&var-status=$__all")),
         c.data_link("Trace API: the whole journey as JSON",
                     "${trace_api}/api/traces/${__data.fields.trace_key}"),
+        c.data_link("Open in the trace explorer (waterfall, hop details)",
+                    "${explorer}/traces/${__data.fields.trace_key:percentencode}"),
     ]
     traces = c.Section("Traces", [
         c.table_panel(c.PanelSpec(
             "Traces",
             "Message journeys last active in the time range, newest first, narrowed by the "
             "variables and the message ID box (a bare ID, a quoted typed ID such as "
-            '"order:4711", or * for all). Click a row for its hops or its trace API document.',
+            '"order:4711", or * for all). Click a row for its hops, its trace API document or '
+            "its page in the trace explorer.",
             [c.es_target(TRACES_UID, "A", trace_query, metrics=[c.raw_data(200)])],
             width=24, height=10, links=trace_links, column_units={"Duration": "ms"},
             transformations=c.keep_columns(
@@ -82,6 +85,8 @@ def build(settings: BoardSettings) -> Dashboard:
         c.custom_variable("status", "Status", STATUSES),
         c.textbox_variable("message_id", "Message ID", "*"),
         c.textbox_variable("trace_api", "Trace API", settings.trace_api_url)
+        .hide(dm.VariableHide.HIDE_VARIABLE),
+        c.textbox_variable("explorer", "Trace explorer", settings.explorer_url)
         .hide(dm.VariableHide.HIDE_VARIABLE),
     ]
     return c.board(UID, "Find a message by any of its IDs and follow its hops.", ["traces"],

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Real Elasticsearch, Kafka, Alertmanager and RabbitMQ on 127.0.0.1 for development and CI, without Docker.
+# Real Elasticsearch, Kafka, Alertmanager, RabbitMQ and Jaeger on 127.0.0.1 for development and CI, without Docker.
 #
-#   services.sh up [es|kafka|alertmanager|rabbitmq ...]   fetch (cached), start, wait until healthy
+#   services.sh up [es|kafka|alertmanager|rabbitmq|jaeger ...]   fetch (cached), start, wait until healthy
+#                                                (`up` of all also installs Debian's chromium and
+#                                                chromium-driver for the explorer's browser tests)
 #   services.sh down [svc ...]                   stop what this script started (pid files only)
 #   services.sh status [svc ...]                 one line per service
 #   services.sh env                              export lines for the test suite
@@ -32,7 +34,10 @@
 # Environment: MIDWATCH_ES_PORT (9200), MIDWATCH_KAFKA_PORT (9092), MIDWATCH_KAFKA_CONTROLLER_PORT
 # (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_RABBITMQ_PORT (5672: AMQP; management API on
 # MIDWATCH_RABBITMQ_MANAGEMENT_PORT, 15672), MIDWATCH_ES_VERSION, MIDWATCH_KAFKA_VERSION,
-# MIDWATCH_ES_HEAP (1g), MIDWATCH_ES_JAVA_HOME, MIDWATCH_KAFKA_JAVA_HOME, MIDWATCH_START_TIMEOUT (180).
+# MIDWATCH_ES_HEAP (1g), MIDWATCH_ES_JAVA_HOME, MIDWATCH_KAFKA_JAVA_HOME, MIDWATCH_START_TIMEOUT (180),
+# MIDWATCH_JAEGER_VERSION (v1.75.0, built from the Go module proxy into $CACHE/dist once),
+# MIDWATCH_JAEGER_OTLP_PORT (14318: OTLP/HTTP, clear of midwatch's own 4318),
+# MIDWATCH_JAEGER_QUERY_PORT (16686: query API and UI; its gRPC on the port below it).
 set -euo pipefail
 
 CACHE="${MIDWATCH_CACHE:-$HOME/.cache/midwatch}"
@@ -53,7 +58,10 @@ LOG4J_VERSION="${MIDWATCH_LOG4J_VERSION:-2.25.5}"
 ES_HEAP="${MIDWATCH_ES_HEAP:-1g}"
 START_TIMEOUT="${MIDWATCH_START_TIMEOUT:-180}"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-ALL_SERVICES=(es kafka alertmanager rabbitmq)
+JAEGER_VERSION="${MIDWATCH_JAEGER_VERSION:-v1.75.0}"
+JAEGER_OTLP_PORT="${MIDWATCH_JAEGER_OTLP_PORT:-14318}"
+JAEGER_QUERY_PORT="${MIDWATCH_JAEGER_QUERY_PORT:-16686}"
+ALL_SERVICES=(es kafka alertmanager rabbitmq jaeger)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIST="$CACHE/dist"
@@ -76,7 +84,8 @@ canon() {
     kafka) echo kafka ;;
     am|alertmanager) echo alertmanager ;;
     rabbitmq|rabbit) echo rabbitmq ;;
-    *) die "unknown service '$1' (expected: es, kafka, alertmanager, rabbitmq)" ;;
+    jaeger) echo jaeger ;;
+    *) die "unknown service '$1' (expected: es, kafka, alertmanager, rabbitmq, jaeger)" ;;
   esac
 }
 
@@ -99,6 +108,7 @@ our_pid() {
     kafka) pattern="kafka.Kafka" ;;
     alertmanager) pattern="alertmanager" ;;
     rabbitmq) pattern="rabbit" ;;
+    jaeger) pattern="jaeger" ;;
   esac
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$pattern" || return 1
   echo "$pid"
@@ -119,6 +129,7 @@ tail_log() {
 es_url() { if [[ "$ES_SECURE" == 1 ]]; then echo "https://127.0.0.1:$ES_PORT"; else echo "http://127.0.0.1:$ES_PORT"; fi; }
 am_url() { echo "http://127.0.0.1:$AM_PORT"; }
 rabbitmq_url() { echo "http://127.0.0.1:$RABBITMQ_MGMT_PORT"; }
+jaeger_url() { echo "http://127.0.0.1:$JAEGER_QUERY_PORT"; }
 
 healthy() {
   case "$1" in
@@ -126,6 +137,7 @@ healthy() {
     kafka) python3 "$HERE/kafka_probe.py" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 ;;
     alertmanager) curl -fsS --max-time 3 "$(am_url)/-/ready" >/dev/null 2>&1 ;;
     rabbitmq) curl -fsS --max-time 3 -u guest:guest "$(rabbitmq_url)/api/overview" >/dev/null 2>&1 ;;
+    jaeger) curl -fsS --max-time 3 "$(jaeger_url)/api/services" >/dev/null 2>&1 ;;
   esac
 }
 
@@ -135,6 +147,7 @@ describe() {
     kafka) echo "kafka $KAFKA_VERSION at 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)" ;;
     alertmanager) echo "alertmanager $(am_version) at $(am_url)" ;;
     rabbitmq) echo "rabbitmq $(rabbitmq_version) at 127.0.0.1:$RABBITMQ_PORT (management $(rabbitmq_url))" ;;
+    jaeger) echo "jaeger $JAEGER_VERSION at $(jaeger_url) (OTLP/HTTP 127.0.0.1:$JAEGER_OTLP_PORT)" ;;
   esac
 }
 
@@ -144,6 +157,7 @@ port_of() {
     kafka) echo "$KAFKA_PORT" ;;
     alertmanager) echo "$AM_PORT" ;;
     rabbitmq) echo "$RABBITMQ_MGMT_PORT" ;;
+    jaeger) echo "$JAEGER_QUERY_PORT" ;;
   esac
 }
 
@@ -567,6 +581,89 @@ EOF
   echo $! >"$(pidfile_of rabbitmq)"
 }
 
+# ---------------------------------------------------------------- Jaeger
+
+JAEGER_BIN="$DIST/jaeger-$JAEGER_VERSION/jaeger"
+
+# Built once from the Go module proxy in a scratch module (about 4 minutes on 2 cores): no
+# release binary can be downloaded here, and the module proxy serves the source.
+fetch_jaeger() {
+  [[ -x "$JAEGER_BIN" ]] && return 0
+  local go="${MIDWATCH_GO:-$(command -v go || echo /usr/local/go/bin/go)}" work t0 log
+  [[ -x "$go" ]] || die "Go is needed to build Jaeger from the Go module proxy (set MIDWATCH_GO, or install Go 1.24+)"
+  work="$DIST/jaeger-build-$JAEGER_VERSION"
+  log="$LOGS/jaeger-build.log"
+  t0="$(now)"
+  say "building jaeger $JAEGER_VERSION from the Go module proxy (once; log $log) ..."
+  rm -rf "$work"
+  mkdir -p "$work" "$(dirname "$JAEGER_BIN")"
+  ( cd "$work" && "$go" mod init midwatch-jaeger-build \
+      && "$go" get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" \
+      && "$go" build -o "$JAEGER_BIN.tmp" github.com/jaegertracing/jaeger/cmd/jaeger ) >>"$log" 2>&1 \
+    || { tail -n 20 "$log" >&2; die "building jaeger failed; log: $log"; }
+  mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
+  rm -rf "$work"
+  say "jaeger $JAEGER_VERSION built in $(elapsed "$t0")s"
+}
+
+# All-in-one with in-memory storage, only the OTLP/HTTP receiver and the query API, all on
+# loopback and on ports clear of midwatch's own OTLP receiver; no self-metrics listener.
+start_jaeger() {
+  local dir="$STATE/jaeger" log
+  log="$(log_of jaeger)"
+  mkdir -p "$dir"
+  cat >"$dir/config.yaml" <<EOF
+# Written by deploy/local/services.sh.
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  jaeger_storage:
+    backends:
+      memstore:
+        memory:
+          max_traces: 100000
+  jaeger_query:
+    storage:
+      traces: memstore
+    http:
+      endpoint: 127.0.0.1:$JAEGER_QUERY_PORT
+    grpc:
+      endpoint: 127.0.0.1:$((JAEGER_QUERY_PORT - 1))
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:$JAEGER_OTLP_PORT
+processors:
+  batch:
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memstore
+EOF
+  echo "=== $(date -Is) starting jaeger $JAEGER_VERSION (query :$JAEGER_QUERY_PORT, OTLP/HTTP :$JAEGER_OTLP_PORT)" >>"$log"
+  setsid "$JAEGER_BIN" --config "$dir/config.yaml" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$(pidfile_of jaeger)"
+}
+
+# ---------------------------------------------------------------- browser
+
+# The trace explorer's browser tests drive Debian's chromium through chromium-driver (no
+# browser download works here).
+need_browser() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  command -v chromedriver >/dev/null 2>&1 || apt_install chromium-driver
+}
+
 # ---------------------------------------------------------------- commands
 
 # Brings one service up; prints one result line; returns non-zero on failure.
@@ -697,18 +794,20 @@ cmd_env() {
   echo "export MIDWATCH_ALERTMANAGER_URL=$(am_url)"
   echo "export MIDWATCH_RABBITMQ_URL=$(rabbitmq_url)"
   echo "export MIDWATCH_RABBITMQ_AMQP=127.0.0.1:$RABBITMQ_PORT"
+  echo "export MIDWATCH_JAEGER_URL=$(jaeger_url) MIDWATCH_JAEGER_OTLP=http://127.0.0.1:$JAEGER_OTLP_PORT"
 }
 
 main() {
   local action="${1:-}"
   [[ $# -gt 0 ]] && shift
   local -a svcs=()
-  local s
+  local s all=0
+  (($#)) || all=1
   for s in "$@"; do svcs+=("$(canon "$s")"); done
   ((${#svcs[@]})) || svcs=("${ALL_SERVICES[@]}")
   mkdir -p "$DIST" "$STATE" "$LOGS" "$RUN"
   case "$action" in
-    up) cmd_up "${svcs[@]}" ;;
+    up) if ((all)); then need_browser; fi; cmd_up "${svcs[@]}" ;;
     down) cmd_down "${svcs[@]}" ;;
     status) cmd_status "${svcs[@]}" ;;
     env) cmd_env ;;

@@ -53,6 +53,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-prefix", default="midwatch", help="default: %(default)s")
     p.add_argument("--trace-api-url", default=DEFAULT_TRACE_API_URL,
                    help="trace API base URL for data links (default: %(default)s)")
+    p.add_argument("--explorer-url", metavar="URL",
+                   help="trace explorer base URL for the trace key links (default: ui.external_url "
+                        "of -c FILE or $MIDWATCH_CONFIG, else the trace API URL)")
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:
@@ -66,12 +69,30 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> BoardSettings:
+    trace_api_url = getattr(args, "trace_api_url", DEFAULT_TRACE_API_URL)
     return BoardSettings(
         index_prefix=args.index_prefix,
         es_url=getattr(args, "es_url", DEFAULT_ES_URL),
-        trace_api_url=getattr(args, "trace_api_url", DEFAULT_TRACE_API_URL),
+        trace_api_url=trace_api_url,
         dashboards_path=getattr(args, "dashboards_path", DEFAULT_DASHBOARDS_PATH),
+        explorer_url=getattr(args, "explorer_url", None) or _configured_explorer(args)
+        or trace_api_url,
     )
+
+
+def _configured_explorer(args: argparse.Namespace) -> str | None:
+    """``ui.external_url`` from ``-c FILE`` (push) or ``$MIDWATCH_CONFIG``."""
+    import os
+
+    from collector.config import CONFIG_ENV
+    from collector.yamlconf import ConfigError, load
+    from dashboards.settings import explorer_url_from
+
+    path = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
+    try:
+        return explorer_url_from(load(path)) if path else None
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _fail(message: str) -> int:

@@ -81,6 +81,7 @@ def probe_workers(config, store) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collector.exporters.config import with_exporters
     from collector.service import Service, build_correlator
 
     try:
@@ -89,9 +90,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"midwatch run: {exc}", file=sys.stderr)
         return 2
     try:
-        service = Service(config, store, with_api=not args.no_api,
-                          workers=rule_workers(config, store) + probe_workers(config, store),
-                          correlator=build_correlator(config, store), store_ready=ready)
+        traced, exporters = with_exporters(config, store)  # journeys also go to exporters:
+        service = Service(config, traced, with_api=not args.no_api,
+                          workers=rule_workers(config, store) + probe_workers(config, store)
+                          + exporters,
+                          correlator=build_correlator(config, traced), store_ready=ready)
         for worker in service.workers:  # workers that report their own series in /metrics
             if hasattr(worker, "expose_metrics"):
                 worker.expose_metrics(service.metrics)

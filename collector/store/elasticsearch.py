@@ -27,7 +27,7 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
 
 from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
-from collector.store import documents, es_mappings, metric_shape
+from collector.store import documents, engines, es_mappings, metric_shape
 from collector.store.base import (
     ConflictError,
     Filter,
@@ -82,6 +82,8 @@ class ElasticsearchStore:
         url: str | None = None,
         *,
         client: Elasticsearch | None = None,
+        cloud_id: str | None = None,
+        product: str | None = None,
         index_prefix: str = "midwatch",
         api_key: Any = None,
         basic_auth: tuple[str, Any] | None = None,
@@ -95,10 +97,12 @@ class ElasticsearchStore:
         retry_initial_s: float = 0.25,
         retry_max_s: float = 8.0,
     ):
-        if client is None and not url:
-            raise ValueError("ElasticsearchStore needs a url or a client")
+        if client is None and not url and not cloud_id:
+            raise ValueError("ElasticsearchStore needs a url, a cloud_id or a client")
         self.names = es_mappings.index_names(index_prefix)
-        self.url = _redact_url(url) if url else "the configured Elasticsearch"
+        self.url = (_redact_url(url) if url else
+                    f"Elastic Cloud deployment {cloud_id.split(':')[0]}" if cloud_id else
+                    "the configured Elasticsearch")
         self._replicas = replicas
         self._chunk_docs = chunk_docs
         self._chunk_bytes = chunk_bytes
@@ -116,8 +120,11 @@ class ElasticsearchStore:
                 auth["api_key"] = _reveal(api_key)
             if basic_auth is not None:
                 auth["basic_auth"] = (basic_auth[0], _reveal(basic_auth[1]))
-            client = Elasticsearch(
+            # Elasticsearch 8/9 or OpenSearch, told apart at the first request (``engines``).
+            client = engines.client(
                 url,
+                expect=product,
+                cloud_id=cloud_id,
                 ca_certs=ca_certs,
                 verify_certs=verify_certs,
                 request_timeout=request_timeout,
@@ -140,7 +147,9 @@ class ElasticsearchStore:
         collectors must not downgrade what the new ones installed.
         """
         upgraded = []
-        for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas).items():
+        product = self.engine().product
+        for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas,
+                                                product=product).items():
             installed = self._template_version(name)
             if installed == SCHEMA_VERSION:
                 continue
@@ -187,12 +196,17 @@ class ElasticsearchStore:
         if self._owns_client:
             self._client.close()
 
+    def engine(self) -> engines.Engine:
+        """The engine and version behind the store (asked once, at the first request)."""
+        return self._call(lambda: engines.engine_of_client(self._client))
+
     def ping(self) -> str:
         health = self._call(lambda: self._client.cluster.health(timeout="5s"))
         nodes = self._call(lambda: self._client.nodes.info(filter_path="nodes.*.version"))
         versions = sorted({n["version"] for n in nodes.get("nodes", {}).values()})
+        product = "OpenSearch" if self.engine().product == engines.OPENSEARCH else "Elasticsearch"
         return (
-            f"Elasticsearch {', '.join(versions) or '?'} at {self.url} "
+            f"{product} {', '.join(versions) or '?'} at {self.url} "
             f"(cluster {health['cluster_name']}, {health['status']})"
         )
 

@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,9 +29,9 @@ import pytest
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
 DEFAULT_ES8_URL = "http://127.0.0.1:9210"
 DEFAULT_OPENSEARCH_URL = "http://127.0.0.1:9220"
-# The search engines the store contract, rule engine and boards suites run against: the
-# fixture name of each engine's client (issue 28). The rest of the suite uses ``es`` (ES 9).
-SEARCH_ENGINES = ("es", "es8", "opensearch")
+# The search engines the store contract, rule engine and boards suites run against (issue 28),
+# by test id: the fixture of each one's client. The rest of the suite uses ``es`` (ES 9).
+ENGINE_FIXTURES = {"elasticsearch": "es", "es8": "es8", "opensearch": "opensearch"}
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_ALERTMANAGER_URL = "http://127.0.0.1:9093"
 DEFAULT_RABBITMQ_URL = "http://127.0.0.1:15672"
@@ -178,23 +179,23 @@ def opensearch(opensearch_url: str):
 
 
 @pytest.fixture(scope="session")
-def delete_index_prefix():
-    """``delete_prefix(client, prefix)``, for fixtures that clean up on another engine."""
-    return delete_prefix
+def engine_store(request):
+    """``with engine_store(name, prefix) as store``: a set-up ``ElasticsearchStore`` on the
+    engine that test id ``name`` stands for (``ENGINE_FIXTURES``), everything under ``prefix``
+    deleted afterwards. For suites parametrized over ``["sqlite", *ENGINE_FIXTURES]``."""
+    from collector.store.elasticsearch import ElasticsearchStore
 
+    @contextmanager
+    def open_store(name: str, prefix: str) -> Iterator[ElasticsearchStore]:
+        es = request.getfixturevalue(ENGINE_FIXTURES[name])
+        store = ElasticsearchStore(client=es, index_prefix=prefix)
+        try:
+            store.setup()
+            yield store
+        finally:
+            delete_prefix(es, prefix)
 
-@pytest.fixture(params=SEARCH_ENGINES)
-def engine(request):
-    """Each search engine's client in turn (``es``, ``es8``, ``opensearch``)."""
-    return request.getfixturevalue(request.param)
-
-
-@pytest.fixture
-def engine_index_prefix(engine, unique_name: str) -> Iterator[str]:
-    """``es_index_prefix`` on the engine of ``engine``."""
-    prefix = f"{unique_name}-"
-    yield prefix
-    delete_prefix(engine, prefix)
+    return open_store
 
 
 # ---------------------------------------------------------------- Kafka

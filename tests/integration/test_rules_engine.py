@@ -82,18 +82,17 @@ def traces() -> list[Trace]:
     ]
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request, tmp_path) -> Iterator[Store]:
+# SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch).
+@pytest.fixture(params=["sqlite", "elasticsearch", "es8", "opensearch"])
+def store(request, tmp_path, unique_name) -> Iterator[Store]:
     if request.param == "sqlite":
         s = SQLiteStore(tmp_path / "rules.sqlite")
         s.setup()
         yield s
         s.close()
     else:
-        s = ElasticsearchStore(client=request.getfixturevalue("es"),
-                               index_prefix=request.getfixturevalue("es_index_prefix"))
-        s.setup()
-        yield s
+        with request.getfixturevalue("engine_store")(request.param, f"{unique_name}-") as s:
+            yield s
 
 
 @pytest.fixture
@@ -124,11 +123,14 @@ def test_every_rule_type(loaded, tmp_path):
     engine = Engine(_config(tmp_path), loaded)
     outcome = engine.evaluate(T0)
     assert not outcome.failed_rules
+    # OpenSearch's t-digest interpolates a small set's p95 between centroid midpoints, not
+    # ranks (README "Stores"): 514.7 ms there for the same hops.
+    on_opensearch = isinstance(loaded, ElasticsearchStore) and loaded.engine().product == "opensearch"
     assert _alerts(outcome) == {
         ("errors", (("flow", "o2c"),), "firing", 7.0),
         ("failing", (("flow", "o2c"),), "firing", 0.35),
         ("silent", (("flow", "payroll"),), "firing", 0.0),
-        ("slow-hops", (("stage", "kafka.consumed"),), "firing", 514.25),
+        ("slow-hops", (("stage", "kafka.consumed"),), "firing", 514.7 if on_opensearch else 514.25),
         ("slow-traces", (("flow", "o2c"),), "firing", 30 * MIN),
         ("stuck", (("flow", "o2c"),), "firing", 2.0),
         ("new-errors", (("flow", "billing"), ("signature", "timed out")), "firing", 1.0),

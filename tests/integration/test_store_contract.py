@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -103,20 +104,8 @@ def traces() -> list[Trace]:
 # ------------------------------------------------------------------ fixtures
 
 
-# Every store kind by test id: SQLite, and each search engine (Elasticsearch 9, 8, OpenSearch)
-# by the conftest fixture of its client.
-ENGINE_FIXTURES = {"elasticsearch": "es", "es8": "es8", "opensearch": "opensearch"}
-STORES = ["sqlite", *ENGINE_FIXTURES]
-
-
-def _es_store(request, prefix: str) -> Iterator[ElasticsearchStore]:
-    es = request.getfixturevalue(ENGINE_FIXTURES[request.param])
-    store = ElasticsearchStore(client=es, index_prefix=prefix)
-    try:
-        store.setup()
-        yield store
-    finally:
-        request.getfixturevalue("delete_index_prefix")(es, prefix)
+# SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch).
+STORES = ["sqlite", "elasticsearch", "es8", "opensearch"]
 
 
 def _sqlite_store(path: Path) -> Iterator[SQLiteStore]:
@@ -132,25 +121,25 @@ def store(request, tmp_path) -> Iterator[Store]:
     if request.param == "sqlite":
         yield from _sqlite_store(tmp_path / "store.sqlite")
     else:
-        yield from _es_store(request, f"mwtest-{uuid.uuid4().hex[:12]}-")
+        with request.getfixturevalue("engine_store")(request.param,
+                                                     f"mwtest-{uuid.uuid4().hex[:12]}-") as s:
+            yield s
 
 
 @pytest.fixture(scope="module", params=STORES)
 def loaded(request, tmp_path_factory) -> Iterator[Store]:
     """A store holding ``dataset()`` and ``traces()``, shared by the read-only tests."""
     if request.param == "sqlite":
-        gen = _sqlite_store(tmp_path_factory.mktemp("contract") / "store.sqlite")
+        opened = contextmanager(_sqlite_store)(tmp_path_factory.mktemp("contract") / "store.sqlite")
     else:
-        gen = _es_store(request, f"mwtest-{uuid.uuid4().hex[:12]}")
-    store = next(gen)
-    try:
+        opened = request.getfixturevalue("engine_store")(request.param,
+                                                         f"mwtest-{uuid.uuid4().hex[:12]}")
+    with opened as store:
         result = store.write_events(dataset())
         assert result.written == len(dataset()) and not result.rejected
         store.upsert_traces(traces())
         store.refresh()
         yield store
-    finally:
-        gen.close()
 
 
 def count(store: Store, *filters: Filter, window=WINDOW) -> int:

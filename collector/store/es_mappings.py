@@ -170,6 +170,11 @@ def templates(
 
     def settings(refresh: str | None = None) -> dict:
         s: dict = {"number_of_shards": 1}
+        if product == "opensearch":
+            # OpenSearch 2.19 cannot serialize a terms aggregation on a flat_object key into
+            # the shard request cache ("Unknown NamedWriteable [DocValueFormat][flat_object]"
+            # on the second identical query, Grafana's too): no request cache there.
+            s["requests.cache.enable"] = False
         if replicas is not None:
             s["number_of_replicas"] = replicas
         if refresh:

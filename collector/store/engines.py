@@ -64,6 +64,17 @@ class Engine:
         low, high = TESTED[self.product]
         return low <= self.major_minor <= high
 
+    def untested_warning(self) -> str:
+        """"" when CI tests this version, else a warning naming the tested range (doctor):
+        outside it midwatch may work, but nothing has checked that it does."""
+        if self.tested():
+            return ""
+        ranges = "; ".join(
+            f"{'OpenSearch' if product == OPENSEARCH else 'Elasticsearch'} "
+            f"{low[0]}.{low[1]}" + ("" if low == high else f" to {high[0]}.{high[1]}")
+            for product, (low, high) in TESTED.items())
+        return f"; WARNING: {self.name} is outside the tested versions ({ranges})"
+
 
 def engine_of(version_doc: dict, elastic_product: str | None) -> Engine:
     """The engine from a ``_nodes/_local`` answer and its ``X-Elastic-Product`` header."""

@@ -17,6 +17,9 @@ DEFAULT_TRACE_API_URL = "http://localhost:8080"
 DEFAULT_DASHBOARDS_PATH = "/var/lib/grafana/dashboards"
 FOLDER_TITLE = "midwatch"
 FOLDER_UID = "midwatch"
+# Which Grafana datasource the boards are built for: the core Elasticsearch one, or the
+# grafana-opensearch-datasource plugin (``dashboards.datasources``).
+FLAVORS = ("elasticsearch", "opensearch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,7 @@ class BoardSettings:
     es_url: str = DEFAULT_ES_URL
     trace_api_url: str = DEFAULT_TRACE_API_URL
     dashboards_path: str = DEFAULT_DASHBOARDS_PATH
+    flavor: str = "elasticsearch"
 
     @property
     def names(self) -> IndexNames:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import dashboard_dataset
 import pytest
 
+from collector.store.engines import engine_of_client
 from dashboards.boards import BOARDS
 from dashboards.datasources import by_uid
 from dashboards.provision import board_docs
@@ -46,7 +47,8 @@ def filled(request, engine_store):
 
 
 def _results(es, prefix, data, chosen=None):
-    settings = BoardSettings(index_prefix=prefix)
+    """The boards as built for the engine (OpenSearch: the plugin flavor), replayed on it."""
+    settings = BoardSettings(index_prefix=prefix, flavor=engine_of_client(es).product)
     return replay_boards(es, settings, TimeRange(data.start_ms, data.end_ms), chosen)
 
 

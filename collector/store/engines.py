@@ -114,15 +114,22 @@ class EngineTransport(elastic_transport.Transport):
         self._expect = expect
         self._lock = threading.Lock()
 
-    def identify(self) -> Engine:
+    def identify(self, headers: Any = None) -> Engine:
+        """The engine, asked once with the client's own headers (its credentials)."""
         with self._lock:
             if self.engine is None:
+                asked = {k: v for k, v in (headers.items() if isinstance(headers, Mapping) else ())
+                         if k.lower() not in ("accept", "content-type")}
                 resp = super().perform_request(
                     "GET", "/_nodes/_local?filter_path=nodes.*.version",
-                    headers={"accept": _JSON},
+                    headers={**asked, "accept": _JSON},
                 )
                 product = resp.meta.headers.get("x-elastic-product")
-                if resp.meta.status in (401, 403) and product:
+                if resp.meta.status == 401:
+                    # Wrong credentials: not known yet; the request itself then fails
+                    # with the store's message about them.
+                    return Engine(ELASTICSEARCH, "9")
+                if resp.meta.status == 403 and product:
                     # A key without the monitor privilege (Elastic Cloud): the product is
                     # known, the version not; compatible-with=8 suits both 8.x and 9.x.
                     engine = Engine(ELASTICSEARCH, "?")
@@ -142,7 +149,7 @@ class EngineTransport(elastic_transport.Transport):
 
     def perform_request(self, method: str, target: str, **kwargs: Any
                         ) -> elastic_transport.TransportApiResponse:
-        engine = self.engine or self.identify()
+        engine = self.engine or self.identify(kwargs.get("headers"))
         kwargs["headers"] = rewrite_headers(engine, kwargs.get("headers"))
         resp = super().perform_request(method, rewrite_target(engine, target), **kwargs)
         if engine.product == OPENSEARCH:
@@ -172,6 +179,10 @@ def client(url: str | None = None, *, expect: str | None = None, **kwargs: Any) 
 def engine_of_client(es: Elasticsearch) -> Engine:
     """The engine behind ``es``; a plain client (no EngineTransport) is taken as ES 9."""
     transport = es.transport
-    if isinstance(transport, EngineTransport):
-        return transport.engine or transport.identify()
-    return Engine(ELASTICSEARCH, "9")
+    if not isinstance(transport, EngineTransport):
+        return Engine(ELASTICSEARCH, "9")
+    if transport.engine is None:
+        # Any request identifies the node first, with the client's credentials; its own
+        # answer does not matter (a key may lack the monitor privilege).
+        es.options(ignore_status=tuple(range(400, 600))).cluster.health(timeout="1s")
+    return transport.engine or transport.identify()

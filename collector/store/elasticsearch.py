@@ -14,6 +14,7 @@ Bodies are serialized once with orjson into NDJSON and sent as bytes: measured f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
 from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
 from collector.store import documents, engines, es_mappings, metric_shape
 from collector.store.base import (
+    Agg,
     ConflictError,
     Filter,
     MetricQuery,
@@ -38,7 +40,13 @@ from collector.store.base import (
     WriteResult,
     WritesRefused,
 )
-from collector.store.es_query import bool_query, metric_body, metric_rows, time_range
+from collector.store.es_query import (
+    bool_query,
+    metric_body,
+    metric_rows,
+    midpoint_percent,
+    time_range,
+)
 from collector.trace import Trace
 
 log = logging.getLogger(__name__)
@@ -625,18 +633,34 @@ class ElasticsearchStore:
 
     def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
         """All queries in one ``_msearch``; a query the cluster refuses fails the batch with
-        its reason (the rule evaluator reports it against that rule)."""
+        its reason (the rule evaluator reports it against that rule).
+
+        On OpenSearch, percentile queries are counted first (one more ``_msearch``): the
+        percent that gives the same number as Elasticsearch and SQLite depends on how many
+        values each group has (``es_query.midpoint_percent``)."""
         if not qs:
             return []
-        searches: list[dict] = []
         for q in qs:
             metric_shape.validate(q)
+        if self.engine().product != engines.OPENSEARCH:
+            return self._msearch(qs, {}, midpoints=False)
+        wanted = [(i, q) for i, q in enumerate(qs) if q.agg.kind == "percentile"]
+        counted = self._msearch([dataclasses.replace(q, agg=Agg("count")) for _, q in wanted],
+                                {}, midpoints=False) if wanted else []
+        percents = {i: sorted({midpoint_percent(q.agg.q, row.count) for row in rows})
+                    for (i, q), rows in zip(wanted, counted, strict=True)}
+        return self._msearch(qs, percents, midpoints=True)
+
+    def _msearch(self, qs: Sequence[MetricQuery], percents: dict[int, list[float]], *,
+                 midpoints: bool) -> list[list[MetricRow]]:
+        searches: list[dict] = []
+        for i, q in enumerate(qs):
             searches.append({
                 "index": self.names.for_index(q.index),
                 "ignore_unavailable": True,
                 "allow_no_indices": True,
             })
-            searches.append(metric_body(q))
+            searches.append(metric_body(q, percents.get(i, ())))
         resp = self._call(lambda: self._client.msearch(searches=searches))
         out = []
         for q, r in zip(qs, resp["responses"], strict=True):
@@ -645,7 +669,7 @@ class ElasticsearchStore:
                     f"Elasticsearch at {self.url} refused a metric query on {q.index} "
                     f"({q.agg.kind} by {list(q.group_by)}): {_item_reason(r)}"
                 )
-            out.append(metric_rows(q, r))
+            out.append(metric_rows(q, r, midpoints))
         return out
 
     # --- alert engine state ----------------------------------------------------------

@@ -7,7 +7,7 @@ sends what these build. The shapes follow what Grafana sends for the same panels
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from collector.store import fields
@@ -70,22 +70,35 @@ def time_range(field: str, start_ms: int | None, end_ms: int | None) -> dict:
     return {"range": {field: bounds}}
 
 
-def _metric_aggs(index: str, agg: Agg) -> dict:
+def midpoint_percent(q: float, count: int) -> float:
+    """The percent to ask OpenSearch for the q-th percentile of ``count`` values as SQLite and
+    Elasticsearch define it (linear between ranks, rank q/100*(count-1)). OpenSearch's t-digest
+    (3.2) puts single values at the midpoints of their ranks (rank p/100*count - 0.5), which for
+    a small set is another number: p95 of 1..12 is 11.9 there, 11.45 here. Asking for this
+    percent instead gives the same number; for large sets it tends to q."""
+    if count <= 1:
+        return q
+    return min(100.0, max(0.0, (q / 100 * (count - 1) + 0.5) / count * 100))
+
+
+def _metric_aggs(index: str, agg: Agg, percents: Sequence[float] = ()) -> dict:
     if agg.kind == "count":
         return {}
     if agg.kind == "ratio":
         return {"hit": {"filter": bool_query(index, agg.where)}}
     if agg.kind == "percentile":
-        return {"m": {"percentiles": {"field": agg.field, "percents": [agg.q], "keyed": False}}}
+        return {"m": {"percentiles": {"field": agg.field, "percents": list(percents) or [agg.q],
+                                      "keyed": False}}}
     if agg.kind == "distinct":
         name = field_name(index, agg.field, exact=True)
         return {"m": {"cardinality": {"field": name, "precision_threshold": CARDINALITY_PRECISION}}}
     return {"m": {agg.kind: {"field": agg.field}}}
 
 
-def metric_body(q: MetricQuery) -> dict:
-    """A size-0 search: time range + filters, terms per group_by, date_histogram, metric."""
-    inner = _metric_aggs(q.index, q.agg)
+def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
+    """A size-0 search: time range + filters, terms per group_by, date_histogram, metric.
+    ``percents`` replaces a percentile's own (see ``midpoint_percent``)."""
+    inner = _metric_aggs(q.index, q.agg, percents)
     if q.bucket_ms is not None:
         starts = bucket_starts(q.start_ms, q.end_ms, q.bucket_ms)
         histogram = {
@@ -112,14 +125,15 @@ def metric_body(q: MetricQuery) -> dict:
     return body
 
 
-def _value(agg: Agg, node: dict, count: int) -> float | None:
+def _value(agg: Agg, node: dict, count: int, midpoints: bool) -> float | None:
     if agg.kind == "count":
         return float(count)
     if agg.kind == "ratio":
         return node["hit"]["doc_count"] / count if count else None
     m = node["m"]
     if agg.kind == "percentile":
-        value = m["values"][0]["value"]
+        want = midpoint_percent(agg.q, count) if midpoints else agg.q
+        value = min(m["values"], key=lambda v: abs(v["key"] - want))["value"]
     else:
         value = m["value"]
     if value is None:
@@ -127,24 +141,28 @@ def _value(agg: Agg, node: dict, count: int) -> float | None:
     return float(value)
 
 
-def _leaves(q: MetricQuery, node: dict, depth: int, group: dict) -> Iterator[MetricRow]:
+def _leaves(q: MetricQuery, node: dict, depth: int, group: dict, midpoints: bool
+            ) -> Iterator[MetricRow]:
     if depth < len(q.group_by):
         name = q.group_by[depth]
         for b in node["g"]["buckets"]:
             key = typed_key(q.index, name, b["key"])
-            yield from _leaves(q, b, depth + 1, {**group, name: key})
+            yield from _leaves(q, b, depth + 1, {**group, name: key}, midpoints)
         return
     if q.bucket_ms is not None:
         for b in node["b"]["buckets"]:
-            yield MetricRow(dict(group), _value(q.agg, b, b["doc_count"]), b["doc_count"], b["key"])
+            value = _value(q.agg, b, b["doc_count"], midpoints)
+            yield MetricRow(dict(group), value, b["doc_count"], b["key"])
         return
-    yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"]), node["doc_count"])
+    yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"], midpoints),
+                    node["doc_count"])
 
 
-def metric_rows(q: MetricQuery, response: dict) -> list[MetricRow]:
-    """Rows in the order ``metric_shape.order_rows`` defines (the same as the SQLite store)."""
+def metric_rows(q: MetricQuery, response: dict, midpoints: bool = False) -> list[MetricRow]:
+    """Rows in the order ``metric_shape.order_rows`` defines (the same as the SQLite store).
+    ``midpoints``: the response answers ``midpoint_percent`` percents (OpenSearch)."""
     if "aggregations" not in response and (q.group_by or q.bucket_ms or q.agg.kind != "count"):
         return order_rows(q, [])  # no index matched: nothing was written yet
     root = dict(response.get("aggregations") or {})
     root["doc_count"] = response["hits"]["total"]["value"]
-    return order_rows(q, list(_leaves(q, root, 0, {})))
+    return order_rows(q, list(_leaves(q, root, 0, {}, midpoints)))

@@ -15,6 +15,7 @@ from collector.store.engines import (
     rewrite_headers,
     rewrite_target,
 )
+from collector.store.es_query import midpoint_percent
 
 COMPAT9 = "application/vnd.elasticsearch+json; compatible-with=9"
 NDJSON9 = "application/vnd.elasticsearch+x-ndjson; compatible-with=9"
@@ -73,3 +74,12 @@ def test_open_maps_are_flat_object_on_opensearch():
     assert os_["mappings"]["properties"]["labels"] == {"type": "flat_object"}
     assert "requests.cache.enable" not in es["settings"]
     assert os_["settings"]["requests.cache.enable"] is False
+
+
+def test_opensearch_is_asked_the_percent_that_gives_linear_ranks():
+    # t-digest midpoints: rank p/100*n - 0.5; wanted: rank q/100*(n-1)
+    assert midpoint_percent(95, 12) == pytest.approx(91.25)  # rank 10.45 -> 11.45 of 1..12
+    assert midpoint_percent(95, 4) == pytest.approx(83.75)  # rank 2.85
+    assert (midpoint_percent(95, 1), midpoint_percent(95, 0)) == (95, 95)
+    assert midpoint_percent(0, 5) == pytest.approx(10) and midpoint_percent(100, 5) == pytest.approx(90)
+    assert midpoint_percent(95, 100_000) == pytest.approx(95, abs=0.001)

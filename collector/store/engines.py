@@ -114,15 +114,16 @@ class EngineTransport(elastic_transport.Transport):
         self._expect = expect
         self._lock = threading.Lock()
 
-    def identify(self, headers: Any = None) -> Engine:
-        """The engine, asked once with the client's own headers (its credentials)."""
+    def identify(self, headers: Any = None, **options: Any) -> Engine:
+        """The engine, asked once with the client's own headers (its credentials) and the
+        triggering request's timeout and retry options (the store's retries are its own)."""
         with self._lock:
             if self.engine is None:
                 asked = {k: v for k, v in (headers.items() if isinstance(headers, Mapping) else ())
                          if k.lower() not in ("accept", "content-type")}
                 resp = super().perform_request(
                     "GET", "/_nodes/_local?filter_path=nodes.*.version",
-                    headers={**asked, "accept": _JSON},
+                    headers={**asked, "accept": _JSON}, **options,
                 )
                 product = resp.meta.headers.get("x-elastic-product")
                 if resp.meta.status == 401:
@@ -149,7 +150,10 @@ class EngineTransport(elastic_transport.Transport):
 
     def perform_request(self, method: str, target: str, **kwargs: Any
                         ) -> elastic_transport.TransportApiResponse:
-        engine = self.engine or self.identify(kwargs.get("headers"))
+        engine = self.engine or self.identify(
+            kwargs.get("headers"),
+            **{k: v for k, v in kwargs.items() if k in ("request_timeout", "max_retries",
+                                                        "retry_on_timeout", "retry_on_status")})
         kwargs["headers"] = rewrite_headers(engine, kwargs.get("headers"))
         resp = super().perform_request(method, rewrite_target(engine, target), **kwargs)
         if engine.product == OPENSEARCH:

@@ -341,20 +341,25 @@ EOF
     echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
   fi
   [[ -z "$extra" ]] || { echo "# from $extra"; cat "$extra"; } >>"$conf/elasticsearch.yml"
-  local -a cmd=("$ES_HOME/bin/elasticsearch" -p "$RUN/es.server.pid")
-  # Elasticsearch refuses to run as root. As root, run it as uid 1000 inside a user namespace
-  # mapped onto root: it then owns the cache files it reads, and no system user is needed.
-  if [[ "$(id -u)" == 0 ]]; then
-    unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" true 2>/dev/null \
-      || die "Elasticsearch cannot run as root and 'unshare --user' is not permitted here; run services.sh as a normal user"
-    cmd=(unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" "${cmd[@]}")
-  fi
+  as_search_user Elasticsearch "$ES_HOME/bin/elasticsearch" -p "$RUN/es.server.pid"
   echo "=== $(date -Is) starting elasticsearch $ES_VERSION on :$ES_PORT (java: $jh)" >>"$log"
   # ES wants 65535 file descriptors; take as many as the hard limit allows (this runs in up_one's subshell).
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   ES_JAVA_HOME="$jh" ES_PATH_CONF="$conf" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP ${MIDWATCH_ES_JAVA_OPTS:-}" \
-    setsid "${cmd[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+    setsid "${SEARCH_CMD[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$(pidfile_of es)"
+}
+
+# Sets SEARCH_CMD to the command after $1 (the engine's name, for the message). Elasticsearch and
+# OpenSearch refuse to run as root. As root, they run as uid 1000 inside a user namespace mapped
+# onto root: they then own the cache files they read, and no system user is needed.
+as_search_user() {
+  local what="$1"; shift
+  SEARCH_CMD=("$@")
+  [[ "$(id -u)" == 0 ]] || return 0
+  unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" true 2>/dev/null \
+    || die "$what cannot run as root and 'unshare --user' is not permitted here; run services.sh as a normal user"
+  SEARCH_CMD=(unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" "$@")
 }
 
 # Security on, TLS on HTTP with our certificates (ES reads them only from its config dir), and
@@ -423,16 +428,11 @@ action.destructive_requires_name: false
 cluster.routing.allocation.disk.threshold_enabled: false
 EOF
   [[ "$svc" == es8 ]] && echo "xpack.security.enabled: false" >>"$conf/$name.yml"
-  local -a cmd=("$bin" -p "$(engine_pidfile "$svc")")
-  if [[ "$(id -u)" == 0 ]]; then
-    unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" true 2>/dev/null \
-      || die "$name cannot run as root and 'unshare --user' is not permitted here; run services.sh as a normal user"
-    cmd=(unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" "${cmd[@]}")
-  fi
+  as_search_user "$name" "$bin" -p "$(engine_pidfile "$svc")"
   echo "=== $(date -Is) starting $name $version on :$port (java: $jh)" >>"$log"
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   env "${var}_JAVA_HOME=$jh" "${var}_PATH_CONF=$conf" "${var}_JAVA_OPTS=-Xms$ENGINE_HEAP -Xmx$ENGINE_HEAP" \
-    setsid "${cmd[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+    setsid "${SEARCH_CMD[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$(pidfile_of "$svc")"
 }
 

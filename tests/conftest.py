@@ -29,9 +29,11 @@ import pytest
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
 DEFAULT_ES8_URL = "http://127.0.0.1:9210"
 DEFAULT_OPENSEARCH_URL = "http://127.0.0.1:9220"
+DEFAULT_OPENSEARCH3_URL = "http://127.0.0.1:9230"
 # The search engines the store contract, rule engine and boards suites run against (issue 28),
 # by test id: the fixture of each one's client. The rest of the suite uses ``es`` (ES 9).
-ENGINE_FIXTURES = {"elasticsearch": "es", "es8": "es8", "opensearch": "opensearch"}
+ENGINE_FIXTURES = {"elasticsearch": "es", "es8": "es8", "opensearch": "opensearch",
+                   "opensearch3": "opensearch3"}
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_ALERTMANAGER_URL = "http://127.0.0.1:9093"
 DEFAULT_RABBITMQ_URL = "http://127.0.0.1:15672"
@@ -163,6 +165,11 @@ def opensearch_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def opensearch3_url() -> str:
+    return os.environ.get("MIDWATCH_OPENSEARCH3_URL", DEFAULT_OPENSEARCH3_URL).rstrip("/")
+
+
+@pytest.fixture(scope="session")
 def es8(es8_url: str):
     """Elasticsearch 8.19 (`services.sh up es8`)."""
     client = _engine_client("Elasticsearch 8", es8_url)
@@ -174,6 +181,14 @@ def es8(es8_url: str):
 def opensearch(opensearch_url: str):
     """OpenSearch 2.19 (`services.sh up opensearch`)."""
     client = _engine_client("OpenSearch", opensearch_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def opensearch3(opensearch3_url: str):
+    """OpenSearch 3.3 (`services.sh up opensearch3`)."""
+    client = _engine_client("OpenSearch 3", opensearch3_url)
     yield client
     client.close()
 

@@ -44,7 +44,7 @@ from collector.store.es_query import (
     bool_query,
     metric_body,
     metric_rows,
-    midpoint_percent,
+    rank_percents,
     time_range,
 )
 from collector.trace import Trace
@@ -636,23 +636,23 @@ class ElasticsearchStore:
         its reason (the rule evaluator reports it against that rule).
 
         On OpenSearch, percentile queries are counted first (one more ``_msearch``): the
-        percent that gives the same number as Elasticsearch and SQLite depends on how many
-        values each group has (``es_query.midpoint_percent``)."""
+        percents that give the same number as Elasticsearch and SQLite depend on how many
+        values each group has (``es_query.rank_percents``)."""
         if not qs:
             return []
         for q in qs:
             metric_shape.validate(q)
         if self.engine().product != engines.OPENSEARCH:
-            return self._msearch(qs, {}, midpoints=False)
+            return self._msearch(qs, {}, by_rank=False)
         wanted = [(i, q) for i, q in enumerate(qs) if q.agg.kind == "percentile"]
         counted = self._msearch([dataclasses.replace(q, agg=Agg("count")) for _, q in wanted],
-                                {}, midpoints=False) if wanted else []
-        percents = {i: sorted({midpoint_percent(q.agg.q, row.count) for row in rows})
+                                {}, by_rank=False) if wanted else []
+        percents = {i: sorted({p for row in rows for p in rank_percents(q.agg.q, row.count)[:2]})
                     for (i, q), rows in zip(wanted, counted, strict=True)}
-        return self._msearch(qs, percents, midpoints=True)
+        return self._msearch(qs, percents, by_rank=True)
 
     def _msearch(self, qs: Sequence[MetricQuery], percents: dict[int, list[float]], *,
-                 midpoints: bool) -> list[list[MetricRow]]:
+                 by_rank: bool) -> list[list[MetricRow]]:
         searches: list[dict] = []
         for i, q in enumerate(qs):
             searches.append({
@@ -669,7 +669,7 @@ class ElasticsearchStore:
                     f"Elasticsearch at {self.url} refused a metric query on {q.index} "
                     f"({q.agg.kind} by {list(q.group_by)}): {_item_reason(r)}"
                 )
-            out.append(metric_rows(q, r, midpoints))
+            out.append(metric_rows(q, r, by_rank))
         return out
 
     # --- alert engine state ----------------------------------------------------------

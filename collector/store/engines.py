@@ -39,7 +39,7 @@ from collector.store.base import StoreError
 ELASTICSEARCH = "elasticsearch"
 OPENSEARCH = "opensearch"
 # The versions CI runs the store, rule and board suites against (README "Stores").
-TESTED = {ELASTICSEARCH: ((8, 19), (9, 5)), OPENSEARCH: ((2, 19), (2, 19))}
+TESTED = {ELASTICSEARCH: ((8, 19), (9, 5)), OPENSEARCH: ((2, 19), (3, 3))}
 
 _JSON = "application/json"
 _COMPAT_RE = re.compile(r"application/vnd\.elasticsearch\+([a-z-]+); compatible-with=\d+")

@@ -70,15 +70,20 @@ def time_range(field: str, start_ms: int | None, end_ms: int | None) -> dict:
     return {"range": {field: bounds}}
 
 
-def midpoint_percent(q: float, count: int) -> float:
-    """The percent to ask OpenSearch for the q-th percentile of ``count`` values as SQLite and
-    Elasticsearch define it (linear between ranks, rank q/100*(count-1)). OpenSearch's t-digest
-    (3.2) puts single values at the midpoints of their ranks (rank p/100*count - 0.5), which for
-    a small set is another number: p95 of 1..12 is 11.9 there, 11.45 here. Asking for this
-    percent instead gives the same number; for large sets it tends to q."""
+def rank_percents(q: float, count: int) -> tuple[float, float, float]:
+    """(percent of the value at rank k, percent of rank k + 1, fraction between them) for the
+    q-th percentile of ``count`` values as SQLite and Elasticsearch define it: linear between
+    ranks, rank q/100*(count-1) = k + fraction.
+
+    OpenSearch's t-digest answers another number for small sets: 2.x interpolates between rank
+    midpoints (p95 of 1..12: 11.9), 3.x steps from value to value (12). Both answer the value at
+    rank k exactly when asked for the middle of its rank, (k + 0.5)/count; the store asks for
+    both neighbours and interpolates itself (for large sets the percents tend to q)."""
     if count <= 1:
-        return q
-    return min(100.0, max(0.0, (q / 100 * (count - 1) + 0.5) / count * 100))
+        return q, q, 0.0
+    rank = q / 100 * (count - 1)
+    k = min(int(rank), count - 2)
+    return (k + 0.5) / count * 100, (k + 1.5) / count * 100, rank - k
 
 
 def _metric_aggs(index: str, agg: Agg, percents: Sequence[float] = ()) -> dict:
@@ -97,7 +102,7 @@ def _metric_aggs(index: str, agg: Agg, percents: Sequence[float] = ()) -> dict:
 
 def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
     """A size-0 search: time range + filters, terms per group_by, date_histogram, metric.
-    ``percents`` replaces a percentile's own (see ``midpoint_percent``)."""
+    ``percents`` replaces a percentile's own (see ``rank_percents``)."""
     inner = _metric_aggs(q.index, q.agg, percents)
     if q.bucket_ms is not None:
         starts = bucket_starts(q.start_ms, q.end_ms, q.bucket_ms)
@@ -125,15 +130,21 @@ def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
     return body
 
 
-def _value(agg: Agg, node: dict, count: int, midpoints: bool) -> float | None:
+def _value(agg: Agg, node: dict, count: int, by_rank: bool) -> float | None:
     if agg.kind == "count":
         return float(count)
     if agg.kind == "ratio":
         return node["hit"]["doc_count"] / count if count else None
     m = node["m"]
     if agg.kind == "percentile":
-        want = midpoint_percent(agg.q, count) if midpoints else agg.q
-        value = min(m["values"], key=lambda v: abs(v["key"] - want))["value"]
+        if not by_rank:
+            value = m["values"][0]["value"]
+        else:
+            low, high, frac = rank_percents(agg.q, count)
+            at = {v["key"]: v["value"] for v in m["values"]}
+            lo = at[min(at, key=lambda p: abs(p - low))]
+            hi = at[min(at, key=lambda p: abs(p - high))]
+            value = None if lo is None or hi is None else lo + (hi - lo) * frac
     else:
         value = m["value"]
     if value is None:
@@ -141,28 +152,28 @@ def _value(agg: Agg, node: dict, count: int, midpoints: bool) -> float | None:
     return float(value)
 
 
-def _leaves(q: MetricQuery, node: dict, depth: int, group: dict, midpoints: bool
+def _leaves(q: MetricQuery, node: dict, depth: int, group: dict, by_rank: bool
             ) -> Iterator[MetricRow]:
     if depth < len(q.group_by):
         name = q.group_by[depth]
         for b in node["g"]["buckets"]:
             key = typed_key(q.index, name, b["key"])
-            yield from _leaves(q, b, depth + 1, {**group, name: key}, midpoints)
+            yield from _leaves(q, b, depth + 1, {**group, name: key}, by_rank)
         return
     if q.bucket_ms is not None:
         for b in node["b"]["buckets"]:
-            value = _value(q.agg, b, b["doc_count"], midpoints)
+            value = _value(q.agg, b, b["doc_count"], by_rank)
             yield MetricRow(dict(group), value, b["doc_count"], b["key"])
         return
-    yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"], midpoints),
+    yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"], by_rank),
                     node["doc_count"])
 
 
-def metric_rows(q: MetricQuery, response: dict, midpoints: bool = False) -> list[MetricRow]:
+def metric_rows(q: MetricQuery, response: dict, by_rank: bool = False) -> list[MetricRow]:
     """Rows in the order ``metric_shape.order_rows`` defines (the same as the SQLite store).
-    ``midpoints``: the response answers ``midpoint_percent`` percents (OpenSearch)."""
+    ``by_rank``: the response answers ``rank_percents`` percents (OpenSearch)."""
     if "aggregations" not in response and (q.group_by or q.bucket_ms or q.agg.kind != "count"):
         return order_rows(q, [])  # no index matched: nothing was written yet
     root = dict(response.get("aggregations") or {})
     root["doc_count"] = response["hits"]["total"]["value"]
-    return order_rows(q, list(_leaves(q, root, 0, {}, midpoints)))
+    return order_rows(q, list(_leaves(q, root, 0, {}, by_rank)))

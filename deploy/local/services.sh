@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real Elasticsearch, Kafka, Alertmanager and RabbitMQ on 127.0.0.1 for development and CI, without Docker.
 #
-#   services.sh up [es|es8|opensearch|kafka|alertmanager|rabbitmq ...]   fetch (cached), start, wait until healthy
+#   services.sh up [es|es8|opensearch|opensearch3|kafka|alertmanager|rabbitmq ...]   fetch (cached), start, wait until healthy
 #   services.sh down [svc ...]                   stop what this script started (pid files only)
 #   services.sh status [svc ...]                 one line per service
 #   services.sh env                              export lines for the test suite
@@ -32,8 +32,10 @@
 # More search engines, each its own node (port, data, log), for the store suites that run against
 # every engine (issue 28): es8 is Elasticsearch MIDWATCH_ES8_VERSION (8.19.9) on MIDWATCH_ES8_PORT
 # (9210), opensearch is OpenSearch MIDWATCH_OPENSEARCH_VERSION (2.19.4) on MIDWATCH_OPENSEARCH_PORT
-# (9220); both on Java 17 (MIDWATCH_ENGINE_JAVA_HOME), heap MIDWATCH_ENGINE_HEAP (512m), security
-# off. `env` exports MIDWATCH_ES8_URL and MIDWATCH_OPENSEARCH_URL.
+# (9220), both on Java 17 (MIDWATCH_ENGINE_JAVA_HOME); opensearch3 is OpenSearch
+# MIDWATCH_OPENSEARCH3_VERSION (3.3.2) on MIDWATCH_OPENSEARCH3_PORT (9230), on ES 9's Java 21+.
+# Heap MIDWATCH_ENGINE_HEAP (512m), security off. `env` exports MIDWATCH_ES8_URL,
+# MIDWATCH_OPENSEARCH_URL and MIDWATCH_OPENSEARCH3_URL.
 #
 # Environment: MIDWATCH_ES_PORT (9200), MIDWATCH_KAFKA_PORT (9092), MIDWATCH_KAFKA_CONTROLLER_PORT
 # (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_RABBITMQ_PORT (5672: AMQP; management API on
@@ -53,8 +55,10 @@ RABBITMQ_MGMT_PORT="${MIDWATCH_RABBITMQ_MANAGEMENT_PORT:-15672}"
 # Not 9201/9202: the tests' private ES instances (faults, secure) use those.
 ES8_PORT="${MIDWATCH_ES8_PORT:-9210}"
 OPENSEARCH_PORT="${MIDWATCH_OPENSEARCH_PORT:-9220}"
+OPENSEARCH3_PORT="${MIDWATCH_OPENSEARCH3_PORT:-9230}"
 ES8_VERSION="${MIDWATCH_ES8_VERSION:-8.19.9}"
 OPENSEARCH_VERSION="${MIDWATCH_OPENSEARCH_VERSION:-2.19.4}"
+OPENSEARCH3_VERSION="${MIDWATCH_OPENSEARCH3_VERSION:-3.3.2}"
 ENGINE_HEAP="${MIDWATCH_ENGINE_HEAP:-512m}"
 # integ-test-zip is published only for some releases and Maven Central's metadata lists no 9.x at
 # all; 9.5.4 was the newest 9.x that resolved (9.5.5, 9.5.6 did not). Change only to one that resolves.
@@ -65,7 +69,7 @@ LOG4J_VERSION="${MIDWATCH_LOG4J_VERSION:-2.25.5}"
 ES_HEAP="${MIDWATCH_ES_HEAP:-1g}"
 START_TIMEOUT="${MIDWATCH_START_TIMEOUT:-180}"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
-ALL_SERVICES=(es es8 opensearch kafka alertmanager rabbitmq)
+ALL_SERVICES=(es es8 opensearch opensearch3 kafka alertmanager rabbitmq)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIST="$CACHE/dist"
@@ -87,10 +91,11 @@ canon() {
     es|elasticsearch) echo es ;;
     es8|elasticsearch8) echo es8 ;;
     opensearch|os) echo opensearch ;;
+    opensearch3|os3) echo opensearch3 ;;
     kafka) echo kafka ;;
     am|alertmanager) echo alertmanager ;;
     rabbitmq|rabbit) echo rabbitmq ;;
-    *) die "unknown service '$1' (expected: es, es8, opensearch, kafka, alertmanager, rabbitmq)" ;;
+    *) die "unknown service '$1' (expected: es, es8, opensearch, opensearch3, kafka, alertmanager, rabbitmq)" ;;
   esac
 }
 
@@ -112,7 +117,7 @@ our_pid() {
   local pattern
   case "$svc" in
     es|es8) pattern="elasticsearch" ;;
-    opensearch) pattern="opensearch" ;;
+    opensearch|opensearch3) pattern="opensearch" ;;
     kafka) pattern="kafka.Kafka" ;;
     alertmanager) pattern="alertmanager" ;;
     rabbitmq) pattern="rabbit" ;;
@@ -141,7 +146,7 @@ rabbitmq_url() { echo "http://127.0.0.1:$RABBITMQ_MGMT_PORT"; }
 healthy() {
   case "$1" in
     es) es_curl "$(es_url)/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
-    es8|opensearch) curl -fsS --max-time 3 "$(engine_url "$1")/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
+    es8|opensearch|opensearch3) curl -fsS --max-time 3 "$(engine_url "$1")/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
     kafka) python3 "$HERE/kafka_probe.py" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 ;;
     alertmanager) curl -fsS --max-time 3 "$(am_url)/-/ready" >/dev/null 2>&1 ;;
     rabbitmq) curl -fsS --max-time 3 -u guest:guest "$(rabbitmq_url)/api/overview" >/dev/null 2>&1 ;;
@@ -153,6 +158,7 @@ describe() {
     es) echo "elasticsearch $ES_VERSION at $(es_url)" ;;
     es8) echo "elasticsearch $ES8_VERSION at $(engine_url es8)" ;;
     opensearch) echo "opensearch $OPENSEARCH_VERSION at $(engine_url opensearch)" ;;
+    opensearch3) echo "opensearch $OPENSEARCH3_VERSION at $(engine_url opensearch3)" ;;
     kafka) echo "kafka $KAFKA_VERSION at 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)" ;;
     alertmanager) echo "alertmanager $(am_version) at $(am_url)" ;;
     rabbitmq) echo "rabbitmq $(rabbitmq_version) at 127.0.0.1:$RABBITMQ_PORT (management $(rabbitmq_url))" ;;
@@ -164,6 +170,7 @@ port_of() {
     es) echo "$ES_PORT" ;;
     es8) echo "$ES8_PORT" ;;
     opensearch) echo "$OPENSEARCH_PORT" ;;
+    opensearch3) echo "$OPENSEARCH3_PORT" ;;
     kafka) echo "$KAFKA_PORT" ;;
     alertmanager) echo "$AM_PORT" ;;
     rabbitmq) echo "$RABBITMQ_MGMT_PORT" ;;
@@ -386,6 +393,7 @@ EOF
 
 fetch_es8() { fetch_zip org.elasticsearch elasticsearch "$ES8_VERSION"; }
 fetch_opensearch() { fetch_zip org.opensearch opensearch "$OPENSEARCH_VERSION"; }
+fetch_opensearch3() { fetch_zip org.opensearch opensearch "$OPENSEARCH3_VERSION"; }
 
 # ES 8.19 and OpenSearch 2.19 still install the Java SecurityManager, which Java 24+ no longer
 # has: they need a JDK from 17 to 23 (Debian's 17 here); Temurin 25 serves only ES 9.
@@ -406,9 +414,11 @@ start_engine() {
   case "$svc" in
     es8) name=elasticsearch; version="$ES8_VERSION"; var=ES ;;
     opensearch) name=opensearch; version="$OPENSEARCH_VERSION"; var=OPENSEARCH ;;
+    opensearch3) name=opensearch; version="$OPENSEARCH3_VERSION"; var=OPENSEARCH ;;
   esac
   home="$DIST/$name-$version"; bin="$home/bin/$name"; port="$(port_of "$svc")"
-  jh="$(engine_java_home "$name $version")"
+  # OpenSearch 3 has no SecurityManager left and needs Java 21+, as ES 9 does.
+  if [[ "$svc" == opensearch3 ]]; then jh="$(es_java_home)"; else jh="$(engine_java_home "$name $version")"; fi
   log="$(log_of "$svc")"
   mkdir -p "$STATE/$svc/data" "$STATE/$svc/logs"
   if [[ ! -f "$conf/.version-$version" ]]; then
@@ -438,6 +448,7 @@ EOF
 
 start_es8() { start_engine es8; }
 start_opensearch() { start_engine opensearch; }
+start_opensearch3() { start_engine opensearch3; }
 
 # ---------------------------------------------------------------- Kafka
 
@@ -779,6 +790,7 @@ cmd_env() {
     echo "export MIDWATCH_ES_PASSWORD_FILE=$SECRETS/es-midwatch.password"
   fi
   echo "export MIDWATCH_ES8_URL=$(engine_url es8) MIDWATCH_OPENSEARCH_URL=$(engine_url opensearch)"
+  echo "export MIDWATCH_OPENSEARCH3_URL=$(engine_url opensearch3)"
   echo "export MIDWATCH_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
   echo "export MIDWATCH_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$KAFKA_SASL_PORT MIDWATCH_KAFKA_CA=$CERTS/ca.pem"
   echo "export MIDWATCH_KAFKA_SASL_PASSWORD_FILE=$SECRETS/kafka-midwatch.password"

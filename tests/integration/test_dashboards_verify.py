@@ -21,7 +21,7 @@ from midwatch.cli import main
 
 # Every panel is replayed against each search engine (conftest ENGINE_FIXTURES); rendering
 # PNGs (preview) is the same on all, so it runs on Elasticsearch 9 alone.
-ENGINES = pytest.mark.parametrize("filled", ["elasticsearch", "es8", "opensearch"],
+ENGINES = pytest.mark.parametrize("filled", ["elasticsearch", "es8", "opensearch", "opensearch3"],
                                   indirect=True)
 
 

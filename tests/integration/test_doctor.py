@@ -36,10 +36,10 @@ def test_doctor_all_ok_exits_zero(tmp_path, capsys):
 
 
 def test_doctor_names_each_engine_and_its_version(tmp_path, capsys, es_url, es8_url, opensearch_url,
-                                                 unique_name):
+                                                 opensearch3_url, unique_name):
     found = {}
     for kind, url in (("elasticsearch", es_url), ("elasticsearch", es8_url),
-                      ("opensearch", opensearch_url)):
+                      ("opensearch", opensearch_url), ("opensearch", opensearch3_url)):
         cfg = tmp_path / "midwatch.yaml"
         cfg.write_text(f"store:\n  kind: {kind}\n  {kind}:\n    url: {url}\n"
                        f"    index_prefix: {unique_name}\n")
@@ -49,6 +49,7 @@ def test_doctor_names_each_engine_and_its_version(tmp_path, capsys, es_url, es8_
     assert "  Elasticsearch 9.5." in found[es_url]
     assert "  Elasticsearch 8.19.9 at " in found[es8_url]
     assert "  OpenSearch 2.19.4 at " in found[opensearch_url]
+    assert "  OpenSearch 3.3.2 at " in found[opensearch3_url]
     assert not any("WARNING" in line for line in found.values()), found
 
 

@@ -81,8 +81,8 @@ def traces() -> list[Trace]:
     ]
 
 
-# SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch).
-@pytest.fixture(params=["sqlite", "elasticsearch", "es8", "opensearch"])
+# SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch 2, 3).
+@pytest.fixture(params=["sqlite", "elasticsearch", "es8", "opensearch", "opensearch3"])
 def store(request, tmp_path, unique_name) -> Iterator[Store]:
     if request.param == "sqlite":
         s = SQLiteStore(tmp_path / "rules.sqlite")

@@ -103,8 +103,8 @@ def traces() -> list[Trace]:
 # ------------------------------------------------------------------ fixtures
 
 
-# SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch).
-STORES = ["sqlite", "elasticsearch", "es8", "opensearch"]
+# SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch 2, 3).
+STORES = ["sqlite", "elasticsearch", "es8", "opensearch", "opensearch3"]
 
 
 def _sqlite_store(path: Path) -> Iterator[SQLiteStore]:

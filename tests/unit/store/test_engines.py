@@ -15,7 +15,7 @@ from collector.store.engines import (
     rewrite_headers,
     rewrite_target,
 )
-from collector.store.es_query import midpoint_percent
+from collector.store.es_query import rank_percents
 
 COMPAT9 = "application/vnd.elasticsearch+json; compatible-with=9"
 NDJSON9 = "application/vnd.elasticsearch+x-ndjson; compatible-with=9"
@@ -57,14 +57,16 @@ def test_opensearch_is_not_sent_elasticsearch_only_parameters(target, expected):
     (Engine(ELASTICSEARCH, "8.17.0"), True),
     (Engine(ELASTICSEARCH, "9.6.0"), True),
     (Engine(OPENSEARCH, "2.19.4"), False),
-    (Engine(OPENSEARCH, "3.3.0"), True),
+    (Engine(OPENSEARCH, "3.3.2"), False),
+    (Engine(OPENSEARCH, "2.18.0"), True),
+    (Engine(OPENSEARCH, "3.4.0"), True),
 ])
 def test_doctor_warns_outside_the_tested_versions(engine, warned):
     warning = engine.untested_warning()
     assert bool(warning) == warned
     if warned:
         assert engine.name in warning
-        assert "Elasticsearch 8.19 to 9.5; OpenSearch 2.19" in warning
+        assert "Elasticsearch 8.19 to 9.5; OpenSearch 2.19 to 3.3" in warning
 
 
 def test_open_maps_are_flat_object_on_opensearch():
@@ -76,10 +78,13 @@ def test_open_maps_are_flat_object_on_opensearch():
     assert os_["settings"]["requests.cache.enable"] is False
 
 
-def test_opensearch_is_asked_the_percent_that_gives_linear_ranks():
-    # t-digest midpoints: rank p/100*n - 0.5; wanted: rank q/100*(n-1)
-    assert midpoint_percent(95, 12) == pytest.approx(91.25)  # rank 10.45 -> 11.45 of 1..12
-    assert midpoint_percent(95, 4) == pytest.approx(83.75)  # rank 2.85
-    assert (midpoint_percent(95, 1), midpoint_percent(95, 0)) == (95, 95)
-    assert midpoint_percent(0, 5) == pytest.approx(10) and midpoint_percent(100, 5) == pytest.approx(90)
-    assert midpoint_percent(95, 100_000) == pytest.approx(95, abs=0.001)
+def test_opensearch_is_asked_for_both_neighbouring_ranks():
+    # p95 of 12 values: rank 0.95 * 11 = 10.45, between the 11th and 12th value
+    low, high, frac = rank_percents(95, 12)
+    assert (low, high, frac) == (pytest.approx(10.5 / 12 * 100), pytest.approx(11.5 / 12 * 100),
+                                 pytest.approx(0.45))
+    assert rank_percents(95, 4) == (pytest.approx(62.5), pytest.approx(87.5), pytest.approx(0.85))
+    assert rank_percents(100, 5)[1:] == (pytest.approx(90), pytest.approx(1.0))
+    assert rank_percents(0, 5) == (pytest.approx(10), pytest.approx(30), 0)
+    assert rank_percents(95, 1) == rank_percents(95, 0) == (95, 95, 0.0)
+    assert rank_percents(95, 100_000)[0] == pytest.approx(95, abs=0.001)

@@ -1,9 +1,9 @@
 """Store speed per search engine: the same documents, the same run, Elasticsearch 9 and 8 and
-OpenSearch side by side (issue 28: within 20% of each other).
+OpenSearch 2 and 3 side by side (issue 28: within 20% of each other).
 
 Run: ``.venv/bin/python bench/store_engines_bench.py [--events 40000] [--lookups 600]
-[--rounds 2]`` with the engines of ``deploy/local/services.sh up es es8 opensearch``
-(MIDWATCH_ES_URL, MIDWATCH_ES8_URL, MIDWATCH_OPENSEARCH_URL).
+[--rounds 2]`` with the engines of ``deploy/local/services.sh up es es8 opensearch opensearch3``
+(MIDWATCH_ES_URL, MIDWATCH_ES8_URL, MIDWATCH_OPENSEARCH_URL, MIDWATCH_OPENSEARCH3_URL).
 
 Per engine: ``write_events`` throughput (events/s, documents built inside the clock, batches
 of 5,000) plus ``upsert_traces`` of their traces, then ``get_trace`` p50/p99 by a typed ID, a
@@ -31,6 +31,7 @@ ENGINES = {
     "elasticsearch 9": ("MIDWATCH_ES_URL", "http://127.0.0.1:9200"),
     "elasticsearch 8": ("MIDWATCH_ES8_URL", "http://127.0.0.1:9210"),
     "opensearch": ("MIDWATCH_OPENSEARCH_URL", "http://127.0.0.1:9220"),
+    "opensearch 3": ("MIDWATCH_OPENSEARCH3_URL", "http://127.0.0.1:9230"),
 }
 
 

@@ -260,7 +260,7 @@ kafka_java() {
   die "Kafka needs Java 17 or newer and none was found (set MIDWATCH_KAFKA_JAVA_HOME, or: apt-get install openjdk-17-jre-headless)"
 }
 
-# Elasticsearch 9.x needs Java 21+; the integ-test-zip ships no JDK.
+# Elasticsearch 9.x (and OpenSearch 3.x, named in $1) needs Java 21+; the integ-test-zips ship no JDK.
 es_java_home() {
   local cand
   for cand in "${MIDWATCH_ES_JAVA_HOME:-}" "${ES_JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
@@ -268,7 +268,7 @@ es_java_home() {
     local major; major="$(java_major "$cand/bin/java")"
     [[ "${major%%.*}" =~ ^[0-9]+$ ]] && (( ${major%%.*} >= 21 )) && { echo "$cand"; return 0; }
   done
-  die "Elasticsearch $ES_VERSION needs Java 21 or newer and none was found (set MIDWATCH_ES_JAVA_HOME to a JDK 21+ home)"
+  die "${1:-Elasticsearch $ES_VERSION} needs Java 21 or newer and none was found (set MIDWATCH_ES_JAVA_HOME to a JDK 21+ home)"
 }
 
 need_mvn() {
@@ -418,7 +418,7 @@ start_engine() {
   esac
   home="$DIST/$name-$version"; bin="$home/bin/$name"; port="$(port_of "$svc")"
   # OpenSearch 3 has no SecurityManager left and needs Java 21+, as ES 9 does.
-  if [[ "$svc" == opensearch3 ]]; then jh="$(es_java_home)"; else jh="$(engine_java_home "$name $version")"; fi
+  if [[ "$svc" == opensearch3 ]]; then jh="$(es_java_home "$name $version")"; else jh="$(engine_java_home "$name $version")"; fi
   log="$(log_of "$svc")"
   mkdir -p "$STATE/$svc/data" "$STATE/$svc/logs"
   if [[ ! -f "$conf/.version-$version" ]]; then

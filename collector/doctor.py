@@ -50,7 +50,13 @@ def _store(cfg: Config) -> tuple[bool, str]:
     try:
         store = cfg.open_store()
         try:
-            return True, store.ping()
+            detail = store.ping()
+            # Search-engine stores say which engine and version they found (SQLite has no
+            # engine; checked by attribute so the SQLite path never loads the ES client).
+            engine = getattr(store, "engine", None)
+            if engine is not None:
+                detail += engine().untested_warning()
+            return True, detail
         finally:
             store.close()
     except Exception as exc:  # any store failure is a row, not a crash

@@ -5,10 +5,16 @@ store together. Events use Grafana's daily index pattern (``[prefix-events-]YYYY
 query over the last hour touches today's index only instead of every day kept. ``esVersion``
 and the top-level ``database`` are deliberately absent: Grafana 10+ asks the cluster for its
 version and reads the index from ``jsonData.index``.
+
+The OpenSearch flavor provisions the ``grafana-opensearch-datasource`` plugin instead (Grafana's
+Elasticsearch datasource refuses OpenSearch): it reads the index from ``jsonData.database``,
+wants ``flavor``/``version``, and its Lucene query model is the Elasticsearch one plus
+``queryType: lucene`` (``flavored``), so the same panels send the same searches.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from dashboards.settings import BoardSettings
@@ -19,6 +25,11 @@ ALERTS_UID = "midwatch-alerts"
 # Grafana's default: shards each search may query at once.
 MAX_CONCURRENT_SHARD_REQUESTS = 5
 MIN_INTERVAL = "10s"
+ES_TYPE = "elasticsearch"
+OPENSEARCH_TYPE = "grafana-opensearch-datasource"
+SEARCH_TYPES = (ES_TYPE, OPENSEARCH_TYPE)
+# The plugin picks request features by the cluster version it is told: the tested one.
+OPENSEARCH_VERSION = "2.19.4"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +44,7 @@ class EsDatasource:
     # Only events are log lines; Grafana's logs view reads message and level from these.
     log_fields: bool = False
 
-    def json_data(self) -> dict:
+    def json_data(self, flavor: str = "elasticsearch") -> dict:
         data: dict = {
             "index": self.index,
             "timeField": self.time_field,
@@ -46,17 +57,20 @@ class EsDatasource:
             data["logLevelField"] = "log.level"
         if self.interval:
             data["interval"] = self.interval
+        if flavor == "opensearch":
+            data["database"] = data.pop("index")
+            data |= {"flavor": "opensearch", "version": OPENSEARCH_VERSION, "pplEnabled": False}
         return data
 
-    def grafana(self, url: str) -> dict:
+    def grafana(self, url: str, flavor: str = "elasticsearch") -> dict:
         """The datasource as both the provisioning file and ``POST /api/datasources`` take it."""
         return {
             "name": self.name,
             "uid": self.uid,
-            "type": "elasticsearch",
+            "type": OPENSEARCH_TYPE if flavor == "opensearch" else ES_TYPE,
             "access": "proxy",
             "url": url,
-            "jsonData": self.json_data(),
+            "jsonData": self.json_data(flavor),
         }
 
 
@@ -74,3 +88,28 @@ def datasources(settings: BoardSettings) -> tuple[EsDatasource, ...]:
 
 def by_uid(settings: BoardSettings) -> dict[str, EsDatasource]:
     return {ds.uid: ds for ds in datasources(settings)}
+
+
+def flavored(doc: dict, flavor: str) -> dict:
+    """A board built for the Elasticsearch datasource, for ``flavor``'s datasource: for
+    OpenSearch every reference to one of ours names the plugin, and every query the plugin
+    runs says it is Lucene (the plugin's other language, PPL, is not used)."""
+    if flavor != "opensearch":
+        return doc
+    out = copy.deepcopy(doc)
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            ref = node.get("datasource")
+            if isinstance(ref, dict) and ref.get("type") == ES_TYPE:
+                ref["type"] = OPENSEARCH_TYPE
+                if "refId" in node:
+                    node["queryType"] = "lucene"
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(out)
+    return out

@@ -127,7 +127,7 @@ def push(api: GrafanaApi, settings: BoardSettings, message: str = DEFAULT_MESSAG
         report.unchanged.append(f"folder {FOLDER_TITLE}")
 
     for ds in datasources(settings):
-        wanted = ds.grafana(settings.es_url)
+        wanted = ds.grafana(settings.es_url, settings.flavor)
         what = f"datasource {ds.name}"
         stored = _call(f"reading {what}",
                        lambda uid=ds.uid: api.datasource.get_datasource_by_uid(uid),

@@ -29,7 +29,7 @@ from elasticsearch import ApiError
 
 from collector.yamlconf import parse_duration_ms
 from dashboards import expressions
-from dashboards.datasources import MIN_INTERVAL, EsDatasource
+from dashboards.datasources import MIN_INTERVAL, SEARCH_TYPES, EsDatasource
 from dashboards.frames import (
     ES_METRIC_TYPES,
     Frame,
@@ -343,7 +343,7 @@ def replay_panel(client: Any, slug: str, panel: dict, sources: Mapping[str, EsDa
                  time_range: TimeRange, variables: Mapping[str, Variable]) -> PanelResult:
     result = PanelResult(slug, panel.get("title", ""), panel)
     targets = panel.get("targets", [])
-    es_targets = [t for t in targets if (t.get("datasource") or {}).get("type") == "elasticsearch"]
+    es_targets = [t for t in targets if (t.get("datasource") or {}).get("type") in SEARCH_TYPES]
     outputs: dict[str, list[Frame]] = {}
     try:
         searches: list[dict] = []

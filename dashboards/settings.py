@@ -19,6 +19,9 @@ DEFAULT_TRACE_API_URL = "http://localhost:8080"
 DEFAULT_DASHBOARDS_PATH = "/var/lib/grafana/dashboards"
 FOLDER_TITLE = "midwatch"
 FOLDER_UID = "midwatch"
+# Which Grafana datasource the boards are built for: the core Elasticsearch one, or the
+# grafana-opensearch-datasource plugin (``dashboards.datasources``).
+FLAVORS = ("elasticsearch", "opensearch")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,7 @@ class BoardSettings:
     # The trace explorer as people's browsers reach it (``ui.external_url``); the trace key
     # column links to {explorer_url}/traces/{key}.
     explorer_url: str = DEFAULT_TRACE_API_URL
+    flavor: str = "elasticsearch"
 
     @property
     def names(self) -> IndexNames:

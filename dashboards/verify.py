@@ -13,9 +13,10 @@ from dashboards.settings import BoardSettings
 
 
 def open_client(url: str, timeout_s: float = 30.0) -> Any:
-    from elasticsearch import Elasticsearch
+    """A client for Elasticsearch 8/9 or OpenSearch, whichever answers at ``url``."""
+    from collector.store import engines
 
-    return Elasticsearch(url, request_timeout=timeout_s, max_retries=1)
+    return engines.client(url, request_timeout=timeout_s, max_retries=1)
 
 
 def replay_boards(client: Any, settings: BoardSettings, time_range: TimeRange,

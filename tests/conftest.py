@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,13 @@ import pytest
 
 # Defaults equal those of deploy/local/services.sh.
 DEFAULT_ES_URL = "http://127.0.0.1:9200"
+DEFAULT_ES8_URL = "http://127.0.0.1:9210"
+DEFAULT_OPENSEARCH_URL = "http://127.0.0.1:9220"
+DEFAULT_OPENSEARCH3_URL = "http://127.0.0.1:9230"
+# The search engines the store contract, rule engine and boards suites run against (issue 28),
+# by test id: the fixture of each one's client. The rest of the suite uses ``es`` (ES 9).
+ENGINE_FIXTURES = {"elasticsearch": "es", "es8": "es8", "opensearch": "opensearch",
+                   "opensearch3": "opensearch3"}
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_ALERTMANAGER_URL = "http://127.0.0.1:9093"
 DEFAULT_RABBITMQ_URL = "http://127.0.0.1:15672"
@@ -114,6 +122,11 @@ def es_index_prefix(es, unique_name: str) -> Iterator[str]:
     deleted afterwards."""
     prefix = f"{unique_name}-"
     yield prefix
+    delete_prefix(es, prefix)
+
+
+def delete_prefix(es, prefix: str) -> None:
+    """Delete every index and index template whose name starts with ``prefix``."""
     # Delete by concrete names: wildcard deletes need action.destructive_requires_name=false,
     # which services.sh sets but other clusters may not.
     found = es.indices.get(index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True)
@@ -125,6 +138,79 @@ def es_index_prefix(es, unique_name: str) -> Iterator[str]:
     found = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}*")
     for template in found.body.get("index_templates", []):
         es.options(ignore_status=404).indices.delete_index_template(name=template["name"])
+
+
+def _engine_client(what: str, url: str):
+    """A client for Elasticsearch 8/9 or OpenSearch (``collector.store.engines``), checked:
+    an engine that does not answer fails the test."""
+    from collector.store import engines
+
+    client = engines.client(url, request_timeout=30, retry_on_timeout=True, max_retries=2)
+    try:
+        client.cluster.health(wait_for_status="yellow", timeout="30s")
+    except Exception as exc:  # any failure here means "no usable engine"
+        client.close()
+        _service_down(what, url, exc)
+    return client
+
+
+@pytest.fixture(scope="session")
+def es8_url() -> str:
+    return os.environ.get("MIDWATCH_ES8_URL", DEFAULT_ES8_URL).rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> str:
+    return os.environ.get("MIDWATCH_OPENSEARCH_URL", DEFAULT_OPENSEARCH_URL).rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def opensearch3_url() -> str:
+    return os.environ.get("MIDWATCH_OPENSEARCH3_URL", DEFAULT_OPENSEARCH3_URL).rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def es8(es8_url: str):
+    """Elasticsearch 8.19 (`services.sh up es8`)."""
+    client = _engine_client("Elasticsearch 8", es8_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def opensearch(opensearch_url: str):
+    """OpenSearch 2.19 (`services.sh up opensearch`)."""
+    client = _engine_client("OpenSearch", opensearch_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def opensearch3(opensearch3_url: str):
+    """OpenSearch 3.3 (`services.sh up opensearch3`)."""
+    client = _engine_client("OpenSearch 3", opensearch3_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def engine_store(request):
+    """``with engine_store(name, prefix) as store``: a set-up ``ElasticsearchStore`` on the
+    engine that test id ``name`` stands for (``ENGINE_FIXTURES``), everything under ``prefix``
+    deleted afterwards. For suites parametrized over ``["sqlite", *ENGINE_FIXTURES]``."""
+    from collector.store.elasticsearch import ElasticsearchStore
+
+    @contextmanager
+    def open_store(name: str, prefix: str) -> Iterator[ElasticsearchStore]:
+        es = request.getfixturevalue(ENGINE_FIXTURES[name])
+        store = ElasticsearchStore(client=es, index_prefix=prefix)
+        try:
+            store.setup()
+            yield store
+        finally:
+            delete_prefix(es, prefix)
+
+    return open_store
 
 
 # ---------------------------------------------------------------- Kafka

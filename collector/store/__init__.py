@@ -5,7 +5,7 @@ name the file, line and key. Backends load lazily so that the SQLite path never 
 Elasticsearch client.
 
     store:
-      kind: elasticsearch            # or sqlite (the default)
+      kind: elasticsearch            # or opensearch, or sqlite (the default)
       sqlite: {path: ./var/midwatch.sqlite}
       elasticsearch:
         url: https://es.example:9200
@@ -16,6 +16,13 @@ Elasticsearch client.
         ca_certs: /etc/midwatch/ca.pem
         verify_certs: true
         request_timeout: 30s
+        # cloud_id: ${MIDWATCH_ES_CLOUD_ID}  # Elastic Cloud, instead of url (with api_key)
+      opensearch:                    # kind: opensearch; the same keys but cloud_id
+        url: https://search.example:9200
+
+``kind: elasticsearch`` serves Elasticsearch 8.x and 9.x, ``kind: opensearch`` OpenSearch 2.x
+and 3.x (Amazon OpenSearch Service too): one store, the dialect picked by ``engines`` at the
+first request.
 """
 
 from __future__ import annotations
@@ -26,13 +33,14 @@ from collector.store.base import Store
 from collector.yamlconf import ConfigError, Doc, KeyPath, did_you_mean, parse_duration_ms
 
 DEFAULT_SQLITE_PATH = "./var/midwatch.sqlite"
-_KINDS = ("sqlite", "elasticsearch")
-_SECTION_KEYS = ("kind", "sqlite", "elasticsearch")
+_KINDS = ("sqlite", "elasticsearch", "opensearch")
+_SECTION_KEYS = ("kind", "sqlite", "elasticsearch", "opensearch")
 _SQLITE_KEYS = ("path",)
-_ES_KEYS = (
+_OPENSEARCH_KEYS = (
     "url", "index_prefix", "api_key", "username", "password", "ca_certs", "verify_certs",
     "request_timeout",
 )
+_ES_KEYS = (*_OPENSEARCH_KEYS, "cloud_id")
 
 
 def _fail(doc: Doc | None, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
@@ -64,22 +72,26 @@ def open_store(section: dict | None, doc: Doc | None = None, path: KeyPath = ("s
     kind = cfg.get("kind", "sqlite")
     if kind not in _KINDS:
         raise _fail(doc, (*path, "kind"), f"unknown store kind {kind!r}",
-                    did_you_mean(str(kind), _KINDS) or "expected sqlite or elasticsearch")
+                    did_you_mean(str(kind), _KINDS) or "expected sqlite, elasticsearch or opensearch")
     if kind == "sqlite":
         sub = _mapping(cfg.get("sqlite"), doc, (*path, "sqlite"), _SQLITE_KEYS)
         from collector.store.sqlite import SQLiteStore
 
         return SQLiteStore(sub.get("path") or DEFAULT_SQLITE_PATH)
-    return _open_elasticsearch(cfg, doc, path)
+    return _open_elasticsearch(cfg, doc, path, kind)
 
 
-def _open_elasticsearch(cfg: dict, doc: Doc | None, path: KeyPath) -> Store:
-    es_path = (*path, "elasticsearch")
-    sub = _mapping(cfg.get("elasticsearch"), doc, es_path, _ES_KEYS)
-    url = sub.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+def _open_elasticsearch(cfg: dict, doc: Doc | None, path: KeyPath, kind: str) -> Store:
+    es_path = (*path, kind)
+    sub = _mapping(cfg.get(kind), doc, es_path,
+                   _ES_KEYS if kind == "elasticsearch" else _OPENSEARCH_KEYS)
+    url, cloud_id = sub.get("url"), sub.get("cloud_id")
+    if cloud_id is not None:
+        _check_cloud(doc, es_path, sub)
+    elif not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise _fail(doc, (*es_path, "url"), f"expected an http(s) URL, got {url!r}",
-                    "e.g. http://127.0.0.1:9200")
+                    "e.g. http://127.0.0.1:9200"
+                    + (", or cloud_id for Elastic Cloud" if kind == "elasticsearch" else ""))
     username, password = sub.get("username"), sub.get("password")
     if (username is None) != (password is None):
         missing = "password" if password is None else "username"
@@ -99,6 +111,8 @@ def _open_elasticsearch(cfg: dict, doc: Doc | None, path: KeyPath) -> Store:
     try:
         return ElasticsearchStore(
             url,
+            cloud_id=None if cloud_id is None else str(cloud_id),
+            product=kind,
             index_prefix=str(sub.get("index_prefix", "midwatch")),
             api_key=_secret(doc, (*es_path, "api_key"), sub.get("api_key")),
             basic_auth=(
@@ -111,3 +125,26 @@ def _open_elasticsearch(cfg: dict, doc: Doc | None, path: KeyPath) -> Store:
         )
     except ValueError as exc:
         raise _fail(doc, (*es_path, "index_prefix"), str(exc)) from None
+
+
+def _check_cloud(doc: Doc | None, path: KeyPath, sub: dict) -> None:
+    """Elastic Cloud: ``cloud_id`` names the deployment (``name:base64(host$es-uuid$kibana-uuid)``,
+    from the deployment's page); it replaces ``url`` and is used with an API key."""
+    import base64
+    import binascii
+
+    cloud_id = sub["cloud_id"]
+    if sub.get("url") is not None:
+        raise _fail(doc, (*path, "cloud_id"), "cloud_id and url are both set",
+                    "keep one: cloud_id for Elastic Cloud, url for any other cluster")
+    name, _, encoded = str(cloud_id).partition(":")
+    try:
+        host = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        host = ""
+    if not name or host.count("$") < 1:
+        raise _fail(doc, (*path, "cloud_id"), "not an Elastic Cloud ID",
+                    "copy it from the deployment's page: <name>:<base64 text>")
+    if sub.get("api_key") is None and sub.get("username") is None:
+        raise _fail(doc, (*path, "api_key"), "Elastic Cloud needs credentials",
+                    "set api_key (an API key with write access to the index prefix)")

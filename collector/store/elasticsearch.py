@@ -14,6 +14,7 @@ Bodies are serialized once with orjson into NDJSON and sent as bytes: measured f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -27,8 +28,9 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
 
 from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
-from collector.store import documents, es_mappings, metric_shape
+from collector.store import documents, engines, es_mappings, metric_shape
 from collector.store.base import (
+    Agg,
     ConflictError,
     Filter,
     MetricQuery,
@@ -38,7 +40,13 @@ from collector.store.base import (
     WriteResult,
     WritesRefused,
 )
-from collector.store.es_query import bool_query, metric_body, metric_rows, time_range
+from collector.store.es_query import (
+    bool_query,
+    metric_body,
+    metric_rows,
+    rank_percents,
+    time_range,
+)
 from collector.trace import Trace
 
 log = logging.getLogger(__name__)
@@ -82,6 +90,8 @@ class ElasticsearchStore:
         url: str | None = None,
         *,
         client: Elasticsearch | None = None,
+        cloud_id: str | None = None,
+        product: str | None = None,
         index_prefix: str = "midwatch",
         api_key: Any = None,
         basic_auth: tuple[str, Any] | None = None,
@@ -95,10 +105,12 @@ class ElasticsearchStore:
         retry_initial_s: float = 0.25,
         retry_max_s: float = 8.0,
     ):
-        if client is None and not url:
-            raise ValueError("ElasticsearchStore needs a url or a client")
+        if client is None and not url and not cloud_id:
+            raise ValueError("ElasticsearchStore needs a url, a cloud_id or a client")
         self.names = es_mappings.index_names(index_prefix)
-        self.url = _redact_url(url) if url else "the configured Elasticsearch"
+        self.url = (_redact_url(url) if url else
+                    f"Elastic Cloud deployment {cloud_id.split(':')[0]}" if cloud_id else
+                    "the configured Elasticsearch")
         self._replicas = replicas
         self._chunk_docs = chunk_docs
         self._chunk_bytes = chunk_bytes
@@ -116,8 +128,11 @@ class ElasticsearchStore:
                 auth["api_key"] = _reveal(api_key)
             if basic_auth is not None:
                 auth["basic_auth"] = (basic_auth[0], _reveal(basic_auth[1]))
-            client = Elasticsearch(
+            # Elasticsearch 8/9 or OpenSearch, told apart at the first request (``engines``).
+            client = engines.client(
                 url,
+                expect=product,
+                cloud_id=cloud_id,
                 ca_certs=ca_certs,
                 verify_certs=verify_certs,
                 request_timeout=request_timeout,
@@ -140,7 +155,9 @@ class ElasticsearchStore:
         collectors must not downgrade what the new ones installed.
         """
         upgraded = []
-        for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas).items():
+        product = self.engine().product
+        for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas,
+                                                product=product).items():
             installed = self._template_version(name)
             if installed == SCHEMA_VERSION:
                 continue
@@ -187,12 +204,17 @@ class ElasticsearchStore:
         if self._owns_client:
             self._client.close()
 
+    def engine(self) -> engines.Engine:
+        """The engine and version behind the store (asked once, at the first request)."""
+        return self._call(lambda: engines.engine_of_client(self._client))
+
     def ping(self) -> str:
         health = self._call(lambda: self._client.cluster.health(timeout="5s"))
         nodes = self._call(lambda: self._client.nodes.info(filter_path="nodes.*.version"))
         versions = sorted({n["version"] for n in nodes.get("nodes", {}).values()})
+        product = "OpenSearch" if self.engine().product == engines.OPENSEARCH else "Elasticsearch"
         return (
-            f"Elasticsearch {', '.join(versions) or '?'} at {self.url} "
+            f"{product} {', '.join(versions) or '?'} at {self.url} "
             f"(cluster {health['cluster_name']}, {health['status']})"
         )
 
@@ -611,18 +633,34 @@ class ElasticsearchStore:
 
     def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
         """All queries in one ``_msearch``; a query the cluster refuses fails the batch with
-        its reason (the rule evaluator reports it against that rule)."""
+        its reason (the rule evaluator reports it against that rule).
+
+        On OpenSearch, percentile queries are counted first (one more ``_msearch``): the
+        percents that give the same number as Elasticsearch and SQLite depend on how many
+        values each group has (``es_query.rank_percents``)."""
         if not qs:
             return []
-        searches: list[dict] = []
         for q in qs:
             metric_shape.validate(q)
+        if self.engine().product != engines.OPENSEARCH:
+            return self._msearch(qs, {}, by_rank=False)
+        wanted = [(i, q) for i, q in enumerate(qs) if q.agg.kind == "percentile"]
+        counted = self._msearch([dataclasses.replace(q, agg=Agg("count")) for _, q in wanted],
+                                {}, by_rank=False) if wanted else []
+        percents = {i: sorted({p for row in rows for p in rank_percents(q.agg.q, row.count)[:2]})
+                    for (i, q), rows in zip(wanted, counted, strict=True)}
+        return self._msearch(qs, percents, by_rank=True)
+
+    def _msearch(self, qs: Sequence[MetricQuery], percents: dict[int, list[float]], *,
+                 by_rank: bool) -> list[list[MetricRow]]:
+        searches: list[dict] = []
+        for i, q in enumerate(qs):
             searches.append({
                 "index": self.names.for_index(q.index),
                 "ignore_unavailable": True,
                 "allow_no_indices": True,
             })
-            searches.append(metric_body(q))
+            searches.append(metric_body(q, percents.get(i, ())))
         resp = self._call(lambda: self._client.msearch(searches=searches))
         out = []
         for q, r in zip(qs, resp["responses"], strict=True):
@@ -631,7 +669,7 @@ class ElasticsearchStore:
                     f"Elasticsearch at {self.url} refused a metric query on {q.index} "
                     f"({q.agg.kind} by {list(q.group_by)}): {_item_reason(r)}"
                 )
-            out.append(metric_rows(q, r))
+            out.append(metric_rows(q, r, by_rank))
         return out
 
     # --- alert engine state ----------------------------------------------------------

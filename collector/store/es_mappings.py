@@ -8,7 +8,8 @@ Choices worth knowing:
 - ``dynamic: false`` at the root: a field outside the schema stays in ``_source`` but is not
   indexed, so a chatty source cannot grow the mapping.
 - ``labels`` (and alert ``labels``/``annotations``) are ``flattened``: one mapped field however
-  many keys the sources send, each key still queryable as ``labels.<key>``.
+  many keys the sources send, each key still queryable as ``labels.<key>``. OpenSearch has no
+  ``flattened``; its ``flat_object`` does the same (see ``OPEN_MAP``).
 - trace ``hops`` are ``enabled: false``: read only from ``_source`` by the trace API, never
   searched, so no nested documents (which would multiply the document count per trace).
 - text fields carry a ``keyword`` sub-field for equality and terms; longer values than
@@ -114,10 +115,18 @@ def _properties(schema: dict[str, fields.FieldSpec]) -> dict:
     return root
 
 
-def _mappings(index: str) -> dict:
+# The open-keyed map type per engine (``engines.ELASTICSEARCH``/``OPENSEARCH``): OpenSearch's
+# flat_object takes no ignore_above (it indexes every leaf as a keyword as it comes).
+OPEN_MAP = {
+    "elasticsearch": {"type": "flattened", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE},
+    "opensearch": {"type": "flat_object"},
+}
+
+
+def _mappings(index: str, product: str = "elasticsearch") -> dict:
     props = _properties(fields.SCHEMAS[index])
     for name in fields.OPEN_MAPS[index]:
-        props[name] = {"type": "flattened", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE}
+        props[name] = dict(OPEN_MAP[product])
     mapping: dict = {"dynamic": False, "properties": props}
     if index == "traces":
         props["hops"] = {"type": "object", "enabled": False}
@@ -144,7 +153,8 @@ STATE_MAPPINGS = {
 
 
 def templates(
-    prefix: str = "midwatch", *, replicas: int | None = None, busy_refresh: str = "5s"
+    prefix: str = "midwatch", *, replicas: int | None = None, busy_refresh: str = "5s",
+    product: str = "elasticsearch",
 ) -> dict[str, dict]:
     """Composable index templates by name, ready for ``PUT _index_template/<name>``.
 
@@ -160,6 +170,11 @@ def templates(
 
     def settings(refresh: str | None = None) -> dict:
         s: dict = {"number_of_shards": 1}
+        if product == "opensearch":
+            # OpenSearch 2.19 cannot serialize a terms aggregation on a flat_object key into
+            # the shard request cache ("Unknown NamedWriteable [DocValueFormat][flat_object]"
+            # on the second identical query, Grafana's too): no request cache there.
+            s["requests.cache.enable"] = False
         if replicas is not None:
             s["number_of_replicas"] = replicas
         if refresh:
@@ -180,12 +195,12 @@ def templates(
         }
 
     return {
-        names.events: template([names.events_pattern], _mappings("events"), names.events,
+        names.events: template([names.events_pattern], _mappings("events", product), names.events,
                                busy_refresh),
-        names.deadletter: template([names.deadletter_pattern], _mappings("deadletter"),
+        names.deadletter: template([names.deadletter_pattern], _mappings("deadletter", product),
                                    names.deadletter),
-        names.traces: template([names.traces], _mappings("traces"), refresh=busy_refresh),
-        names.alerts: template([names.alerts], _mappings("alerts")),
+        names.traces: template([names.traces], _mappings("traces", product), refresh=busy_refresh),
+        names.alerts: template([names.alerts], _mappings("alerts", product)),
         names.state: template([names.state], STATE_MAPPINGS),
     }
 

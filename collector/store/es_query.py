@@ -7,7 +7,7 @@ sends what these build. The shapes follow what Grafana sends for the same panels
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from collector.store import fields
@@ -70,22 +70,40 @@ def time_range(field: str, start_ms: int | None, end_ms: int | None) -> dict:
     return {"range": {field: bounds}}
 
 
-def _metric_aggs(index: str, agg: Agg) -> dict:
+def rank_percents(q: float, count: int) -> tuple[float, float, float]:
+    """(percent of the value at rank k, percent of rank k + 1, fraction between them) for the
+    q-th percentile of ``count`` values as SQLite and Elasticsearch define it: linear between
+    ranks, rank q/100*(count-1) = k + fraction.
+
+    OpenSearch's t-digest answers another number for small sets: 2.x interpolates between rank
+    midpoints (p95 of 1..12: 11.9), 3.x steps from value to value (12). Both answer the value at
+    rank k exactly when asked for the middle of its rank, (k + 0.5)/count; the store asks for
+    both neighbours and interpolates itself (for large sets the percents tend to q)."""
+    if count <= 1:
+        return q, q, 0.0
+    rank = q / 100 * (count - 1)
+    k = min(int(rank), count - 2)
+    return (k + 0.5) / count * 100, (k + 1.5) / count * 100, rank - k
+
+
+def _metric_aggs(index: str, agg: Agg, percents: Sequence[float] = ()) -> dict:
     if agg.kind == "count":
         return {}
     if agg.kind == "ratio":
         return {"hit": {"filter": bool_query(index, agg.where)}}
     if agg.kind == "percentile":
-        return {"m": {"percentiles": {"field": agg.field, "percents": [agg.q], "keyed": False}}}
+        return {"m": {"percentiles": {"field": agg.field, "percents": list(percents) or [agg.q],
+                                      "keyed": False}}}
     if agg.kind == "distinct":
         name = field_name(index, agg.field, exact=True)
         return {"m": {"cardinality": {"field": name, "precision_threshold": CARDINALITY_PRECISION}}}
     return {"m": {agg.kind: {"field": agg.field}}}
 
 
-def metric_body(q: MetricQuery) -> dict:
-    """A size-0 search: time range + filters, terms per group_by, date_histogram, metric."""
-    inner = _metric_aggs(q.index, q.agg)
+def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
+    """A size-0 search: time range + filters, terms per group_by, date_histogram, metric.
+    ``percents`` replaces a percentile's own (see ``rank_percents``)."""
+    inner = _metric_aggs(q.index, q.agg, percents)
     if q.bucket_ms is not None:
         starts = bucket_starts(q.start_ms, q.end_ms, q.bucket_ms)
         histogram = {
@@ -112,14 +130,21 @@ def metric_body(q: MetricQuery) -> dict:
     return body
 
 
-def _value(agg: Agg, node: dict, count: int) -> float | None:
+def _value(agg: Agg, node: dict, count: int, by_rank: bool) -> float | None:
     if agg.kind == "count":
         return float(count)
     if agg.kind == "ratio":
         return node["hit"]["doc_count"] / count if count else None
     m = node["m"]
     if agg.kind == "percentile":
-        value = m["values"][0]["value"]
+        if not by_rank:
+            value = m["values"][0]["value"]
+        else:
+            low, high, frac = rank_percents(agg.q, count)
+            at = {v["key"]: v["value"] for v in m["values"]}
+            lo = at[min(at, key=lambda p: abs(p - low))]
+            hi = at[min(at, key=lambda p: abs(p - high))]
+            value = None if lo is None or hi is None else lo + (hi - lo) * frac
     else:
         value = m["value"]
     if value is None:
@@ -127,24 +152,28 @@ def _value(agg: Agg, node: dict, count: int) -> float | None:
     return float(value)
 
 
-def _leaves(q: MetricQuery, node: dict, depth: int, group: dict) -> Iterator[MetricRow]:
+def _leaves(q: MetricQuery, node: dict, depth: int, group: dict, by_rank: bool
+            ) -> Iterator[MetricRow]:
     if depth < len(q.group_by):
         name = q.group_by[depth]
         for b in node["g"]["buckets"]:
             key = typed_key(q.index, name, b["key"])
-            yield from _leaves(q, b, depth + 1, {**group, name: key})
+            yield from _leaves(q, b, depth + 1, {**group, name: key}, by_rank)
         return
     if q.bucket_ms is not None:
         for b in node["b"]["buckets"]:
-            yield MetricRow(dict(group), _value(q.agg, b, b["doc_count"]), b["doc_count"], b["key"])
+            value = _value(q.agg, b, b["doc_count"], by_rank)
+            yield MetricRow(dict(group), value, b["doc_count"], b["key"])
         return
-    yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"]), node["doc_count"])
+    yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"], by_rank),
+                    node["doc_count"])
 
 
-def metric_rows(q: MetricQuery, response: dict) -> list[MetricRow]:
-    """Rows in the order ``metric_shape.order_rows`` defines (the same as the SQLite store)."""
+def metric_rows(q: MetricQuery, response: dict, by_rank: bool = False) -> list[MetricRow]:
+    """Rows in the order ``metric_shape.order_rows`` defines (the same as the SQLite store).
+    ``by_rank``: the response answers ``rank_percents`` percents (OpenSearch)."""
     if "aggregations" not in response and (q.group_by or q.bucket_ms or q.agg.kind != "count"):
         return order_rows(q, [])  # no index matched: nothing was written yet
     root = dict(response.get("aggregations") or {})
     root["doc_count"] = response["hits"]["total"]["value"]
-    return order_rows(q, list(_leaves(q, root, 0, {})))
+    return order_rows(q, list(_leaves(q, root, 0, {}, by_rank)))

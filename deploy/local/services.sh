@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real Elasticsearch, Kafka, Alertmanager, RabbitMQ and Jaeger on 127.0.0.1 for development and CI, without Docker.
 #
-#   services.sh up [es|kafka|alertmanager|rabbitmq|jaeger ...]   fetch (cached), start, wait until healthy
+#   services.sh up [es|es8|opensearch|opensearch3|kafka|alertmanager|rabbitmq|jaeger ...]
+#                                                fetch (cached), start, wait until healthy
 #                                                (`up` of all also installs Debian's chromium and
 #                                                chromium-driver for the explorer's browser tests)
 #   services.sh down [svc ...]                   stop what this script started (pid files only)
@@ -31,6 +32,14 @@
 #     MIDWATCH_INSTANCE=secure MIDWATCH_ES_PORT=9202 MIDWATCH_ES_SECURE=1 services.sh up es
 #   `env` then prints the https URL, the CA file and the password files (never the passwords).
 #
+# More search engines, each its own node (port, data, log), for the store suites that run against
+# every engine (issue 28): es8 is Elasticsearch MIDWATCH_ES8_VERSION (8.19.9) on MIDWATCH_ES8_PORT
+# (9210), opensearch is OpenSearch MIDWATCH_OPENSEARCH_VERSION (2.19.4) on MIDWATCH_OPENSEARCH_PORT
+# (9220), both on Java 17 (MIDWATCH_ENGINE_JAVA_HOME); opensearch3 is OpenSearch
+# MIDWATCH_OPENSEARCH3_VERSION (3.3.2) on MIDWATCH_OPENSEARCH3_PORT (9230), on ES 9's Java 21+.
+# Heap MIDWATCH_ENGINE_HEAP (512m), security off. `env` exports MIDWATCH_ES8_URL,
+# MIDWATCH_OPENSEARCH_URL and MIDWATCH_OPENSEARCH3_URL.
+#
 # Environment: MIDWATCH_ES_PORT (9200), MIDWATCH_KAFKA_PORT (9092), MIDWATCH_KAFKA_CONTROLLER_PORT
 # (9094), MIDWATCH_ALERTMANAGER_PORT (9093), MIDWATCH_RABBITMQ_PORT (5672: AMQP; management API on
 # MIDWATCH_RABBITMQ_MANAGEMENT_PORT, 15672), MIDWATCH_ES_VERSION, MIDWATCH_KAFKA_VERSION,
@@ -49,6 +58,14 @@ ES_SECURE="${MIDWATCH_ES_SECURE:-0}"
 AM_PORT="${MIDWATCH_ALERTMANAGER_PORT:-9093}"
 RABBITMQ_PORT="${MIDWATCH_RABBITMQ_PORT:-5672}"
 RABBITMQ_MGMT_PORT="${MIDWATCH_RABBITMQ_MANAGEMENT_PORT:-15672}"
+# Not 9201/9202: the tests' private ES instances (faults, secure) use those.
+ES8_PORT="${MIDWATCH_ES8_PORT:-9210}"
+OPENSEARCH_PORT="${MIDWATCH_OPENSEARCH_PORT:-9220}"
+OPENSEARCH3_PORT="${MIDWATCH_OPENSEARCH3_PORT:-9230}"
+ES8_VERSION="${MIDWATCH_ES8_VERSION:-8.19.9}"
+OPENSEARCH_VERSION="${MIDWATCH_OPENSEARCH_VERSION:-2.19.4}"
+OPENSEARCH3_VERSION="${MIDWATCH_OPENSEARCH3_VERSION:-3.3.2}"
+ENGINE_HEAP="${MIDWATCH_ENGINE_HEAP:-512m}"
 # integ-test-zip is published only for some releases and Maven Central's metadata lists no 9.x at
 # all; 9.5.4 was the newest 9.x that resolved (9.5.5, 9.5.6 did not). Change only to one that resolves.
 ES_VERSION="${MIDWATCH_ES_VERSION:-9.5.4}"
@@ -61,7 +78,7 @@ DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 JAEGER_VERSION="${MIDWATCH_JAEGER_VERSION:-v1.75.0}"
 JAEGER_OTLP_PORT="${MIDWATCH_JAEGER_OTLP_PORT:-14318}"
 JAEGER_QUERY_PORT="${MIDWATCH_JAEGER_QUERY_PORT:-16686}"
-ALL_SERVICES=(es kafka alertmanager rabbitmq jaeger)
+ALL_SERVICES=(es es8 opensearch opensearch3 kafka alertmanager rabbitmq jaeger)
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DIST="$CACHE/dist"
@@ -81,15 +98,20 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 canon() {
   case "$1" in
     es|elasticsearch) echo es ;;
+    es8|elasticsearch8) echo es8 ;;
+    opensearch|os) echo opensearch ;;
+    opensearch3|os3) echo opensearch3 ;;
     kafka) echo kafka ;;
     am|alertmanager) echo alertmanager ;;
     rabbitmq|rabbit) echo rabbitmq ;;
     jaeger) echo jaeger ;;
-    *) die "unknown service '$1' (expected: es, kafka, alertmanager, rabbitmq, jaeger)" ;;
+    *) die "unknown service '$1' (expected: es, es8, opensearch, opensearch3, kafka, alertmanager, rabbitmq, jaeger)" ;;
   esac
 }
 
 log_of() { if [[ "$1" == es ]]; then echo "$LOGS/elasticsearch.log"; else echo "$LOGS/$1.log"; fi; }
+# The search engines' server JVM (forked by bin/elasticsearch|opensearch) writes its pid here.
+engine_pidfile() { echo "$RUN/$1.server.pid"; }
 pidfile_of() { echo "$RUN/$1.pid"; }
 
 # ---------------------------------------------------------------- processes
@@ -104,7 +126,8 @@ our_pid() {
   [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
   local pattern
   case "$svc" in
-    es) pattern="elasticsearch" ;;
+    es|es8) pattern="elasticsearch" ;;
+    opensearch|opensearch3) pattern="opensearch" ;;
     kafka) pattern="kafka.Kafka" ;;
     alertmanager) pattern="alertmanager" ;;
     rabbitmq) pattern="rabbit" ;;
@@ -127,6 +150,7 @@ tail_log() {
 # ---------------------------------------------------------------- health
 
 es_url() { if [[ "$ES_SECURE" == 1 ]]; then echo "https://127.0.0.1:$ES_PORT"; else echo "http://127.0.0.1:$ES_PORT"; fi; }
+engine_url() { echo "http://127.0.0.1:$(port_of "$1")"; }
 am_url() { echo "http://127.0.0.1:$AM_PORT"; }
 rabbitmq_url() { echo "http://127.0.0.1:$RABBITMQ_MGMT_PORT"; }
 jaeger_url() { echo "http://127.0.0.1:$JAEGER_QUERY_PORT"; }
@@ -134,6 +158,7 @@ jaeger_url() { echo "http://127.0.0.1:$JAEGER_QUERY_PORT"; }
 healthy() {
   case "$1" in
     es) es_curl "$(es_url)/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
+    es8|opensearch|opensearch3) curl -fsS --max-time 3 "$(engine_url "$1")/_cluster/health?wait_for_status=yellow&timeout=1s" >/dev/null 2>&1 ;;
     kafka) python3 "$HERE/kafka_probe.py" "127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1 ;;
     alertmanager) curl -fsS --max-time 3 "$(am_url)/-/ready" >/dev/null 2>&1 ;;
     rabbitmq) curl -fsS --max-time 3 -u guest:guest "$(rabbitmq_url)/api/overview" >/dev/null 2>&1 ;;
@@ -144,6 +169,9 @@ healthy() {
 describe() {
   case "$1" in
     es) echo "elasticsearch $ES_VERSION at $(es_url)" ;;
+    es8) echo "elasticsearch $ES8_VERSION at $(engine_url es8)" ;;
+    opensearch) echo "opensearch $OPENSEARCH_VERSION at $(engine_url opensearch)" ;;
+    opensearch3) echo "opensearch $OPENSEARCH3_VERSION at $(engine_url opensearch3)" ;;
     kafka) echo "kafka $KAFKA_VERSION at 127.0.0.1:$KAFKA_PORT (controller :$KAFKA_CONTROLLER_PORT)" ;;
     alertmanager) echo "alertmanager $(am_version) at $(am_url)" ;;
     rabbitmq) echo "rabbitmq $(rabbitmq_version) at 127.0.0.1:$RABBITMQ_PORT (management $(rabbitmq_url))" ;;
@@ -154,6 +182,9 @@ describe() {
 port_of() {
   case "$1" in
     es) echo "$ES_PORT" ;;
+    es8) echo "$ES8_PORT" ;;
+    opensearch) echo "$OPENSEARCH_PORT" ;;
+    opensearch3) echo "$OPENSEARCH3_PORT" ;;
     kafka) echo "$KAFKA_PORT" ;;
     alertmanager) echo "$AM_PORT" ;;
     rabbitmq) echo "$RABBITMQ_MGMT_PORT" ;;
@@ -244,7 +275,7 @@ kafka_java() {
   die "Kafka needs Java 17 or newer and none was found (set MIDWATCH_KAFKA_JAVA_HOME, or: apt-get install openjdk-17-jre-headless)"
 }
 
-# Elasticsearch 9.x needs Java 21+; the integ-test-zip ships no JDK.
+# Elasticsearch 9.x (and OpenSearch 3.x, named in $1) needs Java 21+; the integ-test-zips ship no JDK.
 es_java_home() {
   local cand
   for cand in "${MIDWATCH_ES_JAVA_HOME:-}" "${ES_JAVA_HOME:-}" /usr/lib/jvm/temurin-25-jdk-amd64 /usr/lib/jvm/*; do
@@ -252,7 +283,7 @@ es_java_home() {
     local major; major="$(java_major "$cand/bin/java")"
     [[ "${major%%.*}" =~ ^[0-9]+$ ]] && (( ${major%%.*} >= 21 )) && { echo "$cand"; return 0; }
   done
-  die "Elasticsearch $ES_VERSION needs Java 21 or newer and none was found (set MIDWATCH_ES_JAVA_HOME to a JDK 21+ home)"
+  die "${1:-Elasticsearch $ES_VERSION} needs Java 21 or newer and none was found (set MIDWATCH_ES_JAVA_HOME to a JDK 21+ home)"
 }
 
 need_mvn() {
@@ -275,27 +306,32 @@ mvn_q() {
 
 ES_HOME="$DIST/elasticsearch-$ES_VERSION"
 
-fetch_es() {
-  [[ -f "$ES_HOME/.complete" ]] && return 0
+fetch_es() { fetch_zip org.elasticsearch elasticsearch "$ES_VERSION"; }
+
+# Downloads <group>.distribution.integ-test-zip:<name>:<version>:zip once and unpacks it into
+# $DIST/<name>-<version> (Elasticsearch and OpenSearch publish the same layout).
+fetch_zip() {
+  local group="$1" name="$2" version="$3" home="$DIST/$2-$3"
+  [[ -f "$home/.complete" ]] && return 0
   need_mvn
   local t0 out; t0="$(now)"
-  say "downloading elasticsearch $ES_VERSION (integ-test-zip) from Maven Central ..."
+  say "downloading $name $version (integ-test-zip) from Maven Central ..."
   mkdir -p "$CACHE/downloads"
   if ! out="$(mvn_q "$DEP_PLUGIN:copy" \
-      -Dartifact="org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip" \
+      -Dartifact="$group.distribution.integ-test-zip:$name:$version:zip" \
       -DoutputDirectory="$CACHE/downloads" 2>&1)"; then
     echo "$out" >&2
-    die "could not download org.elasticsearch.distribution.integ-test-zip:elasticsearch:$ES_VERSION:zip"
+    die "could not download $group.distribution.integ-test-zip:$name:$version:zip"
   fi
-  rm -rf "$ES_HOME.tmp" && mkdir -p "$ES_HOME.tmp"
-  unzip -q "$CACHE/downloads/elasticsearch-$ES_VERSION.zip" -d "$ES_HOME.tmp"
-  rm -rf "$ES_HOME"
-  mv "$ES_HOME.tmp/elasticsearch-$ES_VERSION" "$ES_HOME"
+  rm -rf "$home.tmp" && mkdir -p "$home.tmp"
+  unzip -q "$CACHE/downloads/$name-$version.zip" -d "$home.tmp"
+  rm -rf "$home"
+  mv "$home.tmp/$name-$version" "$home"
   # The zip is unpacked; its copy in the local Maven repository would only double the cache.
-  rm -rf "$ES_HOME.tmp" "$CACHE/downloads/elasticsearch-$ES_VERSION.zip" \
-    "$CACHE/m2/org/elasticsearch/distribution/integ-test-zip/elasticsearch/$ES_VERSION"
-  touch "$ES_HOME/.complete"
-  say "elasticsearch $ES_VERSION downloaded and unpacked in $(elapsed "$t0")s"
+  rm -rf "$home.tmp" "$CACHE/downloads/$name-$version.zip" \
+    "$CACHE/m2/${group//.//}/distribution/integ-test-zip/$name/$version"
+  touch "$home/.complete"
+  say "$name $version downloaded and unpacked in $(elapsed "$t0")s"
 }
 
 start_es() {
@@ -327,20 +363,25 @@ EOF
     echo "xpack.security.enabled: false" >>"$conf/elasticsearch.yml"
   fi
   [[ -z "$extra" ]] || { echo "# from $extra"; cat "$extra"; } >>"$conf/elasticsearch.yml"
-  local -a cmd=("$ES_HOME/bin/elasticsearch" -p "$RUN/es.server.pid")
-  # Elasticsearch refuses to run as root. As root, run it as uid 1000 inside a user namespace
-  # mapped onto root: it then owns the cache files it reads, and no system user is needed.
-  if [[ "$(id -u)" == 0 ]]; then
-    unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" true 2>/dev/null \
-      || die "Elasticsearch cannot run as root and 'unshare --user' is not permitted here; run services.sh as a normal user"
-    cmd=(unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" "${cmd[@]}")
-  fi
+  as_search_user Elasticsearch "$ES_HOME/bin/elasticsearch" -p "$RUN/es.server.pid"
   echo "=== $(date -Is) starting elasticsearch $ES_VERSION on :$ES_PORT (java: $jh)" >>"$log"
   # ES wants 65535 file descriptors; take as many as the hard limit allows (this runs in up_one's subshell).
   ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   ES_JAVA_HOME="$jh" ES_PATH_CONF="$conf" ES_JAVA_OPTS="-Xms$ES_HEAP -Xmx$ES_HEAP ${MIDWATCH_ES_JAVA_OPTS:-}" \
-    setsid "${cmd[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+    setsid "${SEARCH_CMD[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$(pidfile_of es)"
+}
+
+# Sets SEARCH_CMD to the command after $1 (the engine's name, for the message). Elasticsearch and
+# OpenSearch refuse to run as root. As root, they run as uid 1000 inside a user namespace mapped
+# onto root: they then own the cache files they read, and no system user is needed.
+as_search_user() {
+  local what="$1"; shift
+  SEARCH_CMD=("$@")
+  [[ "$(id -u)" == 0 ]] || return 0
+  unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" true 2>/dev/null \
+    || die "$what cannot run as root and 'unshare --user' is not permitted here; run services.sh as a normal user"
+  SEARCH_CMD=(unshare --user --map-user="${MIDWATCH_ES_UID:-1000}" --map-group="${MIDWATCH_ES_UID:-1000}" "$@")
 }
 
 # Security on, TLS on HTTP with our certificates (ES reads them only from its config dir), and
@@ -362,6 +403,67 @@ EOF
   ES_JAVA_HOME="$jh" ES_PATH_CONF="$conf" "$ES_HOME/bin/elasticsearch-users" useradd midwatch -p "$pw" -r superuser \
     >>"$(log_of es)" 2>&1 || { tail_log es; die "elasticsearch-users useradd failed; log: $(log_of es)"; }
 }
+
+# ---------------------------------------------------------------- Elasticsearch 8, OpenSearch
+
+fetch_es8() { fetch_zip org.elasticsearch elasticsearch "$ES8_VERSION"; }
+fetch_opensearch() { fetch_zip org.opensearch opensearch "$OPENSEARCH_VERSION"; }
+fetch_opensearch3() { fetch_zip org.opensearch opensearch "$OPENSEARCH3_VERSION"; }
+
+# ES 8.19 and OpenSearch 2.19 still install the Java SecurityManager, which Java 24+ no longer
+# has: they need a JDK from 17 to 23 (Debian's 17 here); Temurin 25 serves only ES 9.
+engine_java_home() {
+  local cand
+  for cand in "${MIDWATCH_ENGINE_JAVA_HOME:-}" /usr/lib/jvm/java-17-openjdk-amd64 /usr/lib/jvm/*; do
+    [[ -n "$cand" && -x "$cand/bin/java" ]] || continue
+    local major; major="$(java_major "$cand/bin/java")"
+    [[ "${major%%.*}" =~ ^[0-9]+$ ]] && (( ${major%%.*} >= 17 && ${major%%.*} <= 23 )) && { echo "$cand"; return 0; }
+  done
+  die "$1 needs a Java from 17 to 23 and none was found (set MIDWATCH_ENGINE_JAVA_HOME, or: apt-get install openjdk-17-jre-headless)"
+}
+
+# One node per engine: private config and data under $STATE/<svc>, security off (integ-test
+# zips have no TLS certificates set up), transport on http port + 100 so it never races ES 9's.
+start_engine() {
+  local svc="$1" name version home jh conf="$STATE/$1/config" log var bin port
+  case "$svc" in
+    es8) name=elasticsearch; version="$ES8_VERSION"; var=ES ;;
+    opensearch) name=opensearch; version="$OPENSEARCH_VERSION"; var=OPENSEARCH ;;
+    opensearch3) name=opensearch; version="$OPENSEARCH3_VERSION"; var=OPENSEARCH ;;
+  esac
+  home="$DIST/$name-$version"; bin="$home/bin/$name"; port="$(port_of "$svc")"
+  # OpenSearch 3 has no SecurityManager left and needs Java 21+, as ES 9 does.
+  if [[ "$svc" == opensearch3 ]]; then jh="$(es_java_home "$name $version")"; else jh="$(engine_java_home "$name $version")"; fi
+  log="$(log_of "$svc")"
+  mkdir -p "$STATE/$svc/data" "$STATE/$svc/logs"
+  if [[ ! -f "$conf/.version-$version" ]]; then
+    rm -rf "$conf" && cp -r "$home/config" "$conf" && touch "$conf/.version-$version"
+  fi
+  cat >"$conf/$name.yml" <<EOF
+# Written by deploy/local/services.sh; edits are overwritten on every start.
+cluster.name: midwatch-$svc
+node.name: midwatch-$svc-1
+discovery.type: single-node
+network.host: 127.0.0.1
+http.port: $port
+transport.port: $((port + 100))
+path.data: $STATE/$svc/data
+path.logs: $STATE/$svc/logs
+action.destructive_requires_name: false
+cluster.routing.allocation.disk.threshold_enabled: false
+EOF
+  [[ "$svc" == es8 ]] && echo "xpack.security.enabled: false" >>"$conf/$name.yml"
+  as_search_user "$name" "$bin" -p "$(engine_pidfile "$svc")"
+  echo "=== $(date -Is) starting $name $version on :$port (java: $jh)" >>"$log"
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  env "${var}_JAVA_HOME=$jh" "${var}_PATH_CONF=$conf" "${var}_JAVA_OPTS=-Xms$ENGINE_HEAP -Xmx$ENGINE_HEAP" \
+    setsid "${SEARCH_CMD[@]}" >>"$log" 2>&1 </dev/null 8>&- 9>&- &
+  echo $! >"$(pidfile_of "$svc")"
+}
+
+start_es8() { start_engine es8; }
+start_opensearch() { start_engine opensearch; }
+start_opensearch3() { start_engine opensearch3; }
 
 # ---------------------------------------------------------------- Kafka
 
@@ -733,7 +835,7 @@ stop_one() {
   local svc="$1" pid
   if ! pid="$(our_pid "$svc")"; then
     rm -f "$(pidfile_of "$svc")"
-    [[ "$svc" == es ]] && rm -f "$RUN/es.server.pid"
+    rm -f "$(engine_pidfile "$svc")"
     say "$svc: not running (nothing started by services.sh)"
     return 0
   fi
@@ -750,8 +852,7 @@ stop_one() {
     fi
     sleep 0.3
   done
-  rm -f "$(pidfile_of "$svc")"
-  [[ "$svc" == es ]] && rm -f "$RUN/es.server.pid"
+  rm -f "$(pidfile_of "$svc")" "$(engine_pidfile "$svc")"
   say "$svc: stopped (was pid $pid)"
 }
 
@@ -788,6 +889,8 @@ cmd_env() {
     echo "export MIDWATCH_ES_CA=$CERTS/ca.pem MIDWATCH_ES_USERNAME=midwatch"
     echo "export MIDWATCH_ES_PASSWORD_FILE=$SECRETS/es-midwatch.password"
   fi
+  echo "export MIDWATCH_ES8_URL=$(engine_url es8) MIDWATCH_OPENSEARCH_URL=$(engine_url opensearch)"
+  echo "export MIDWATCH_OPENSEARCH3_URL=$(engine_url opensearch3)"
   echo "export MIDWATCH_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT"
   echo "export MIDWATCH_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$KAFKA_SASL_PORT MIDWATCH_KAFKA_CA=$CERTS/ca.pem"
   echo "export MIDWATCH_KAFKA_SASL_PASSWORD_FILE=$SECRETS/kafka-midwatch.password"

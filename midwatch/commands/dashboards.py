@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ from dashboards.settings import (
     DEFAULT_DASHBOARDS_PATH,
     DEFAULT_ES_URL,
     DEFAULT_TRACE_API_URL,
+    FLAVORS,
     BoardSettings,
 )
 
@@ -26,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="Elasticsearch URL as Grafana reaches it (default: %(default)s)")
     build.add_argument("--dashboards-path", default=DEFAULT_DASHBOARDS_PATH,
                        help="where Grafana finds DIR/dashboards (default: %(default)s)")
+    _flavor(build)
     _common(build)
     build.set_defaults(func=_build)
 
@@ -36,10 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="Elasticsearch URL as Grafana reaches it (default: %(default)s)")
     push.add_argument("--message", default="midwatch dashboards push",
                       help="version message of changed boards")
+    _flavor(push)
     _common(push)
     push.set_defaults(func=_push)
 
-    verify = group.add_parser("verify", help="replay every panel's query against Elasticsearch")
+    verify = group.add_parser("verify", help="replay every panel's query against Elasticsearch or OpenSearch")
     _replay_args(verify)
     verify.set_defaults(func=_verify)
 
@@ -47,6 +51,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _replay_args(preview)
     preview.add_argument("--out", required=True, type=Path, metavar="DIR")
     preview.set_defaults(func=_preview)
+
+
+def _flavor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--flavor", choices=FLAVORS, default="elasticsearch",
+                   help="datasource: Grafana's Elasticsearch one, or the grafana-opensearch-"
+                        "datasource plugin for OpenSearch (default: %(default)s)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -77,6 +87,7 @@ def _settings(args: argparse.Namespace) -> BoardSettings:
         dashboards_path=getattr(args, "dashboards_path", DEFAULT_DASHBOARDS_PATH),
         explorer_url=getattr(args, "explorer_url", None) or _configured_explorer(args)
         or trace_api_url,
+        flavor=getattr(args, "flavor", "elasticsearch"),
     )
 
 
@@ -168,12 +179,16 @@ def _chosen(pairs: list[str]) -> dict[str, list[str]]:
 def _replayed(args: argparse.Namespace):
     from elastic_transport import TransportError
 
+    from collector.store.base import StoreError
+    from collector.store.engines import engine_of_client
     from dashboards.verify import open_client, replay_boards
 
     client = open_client(args.es)
     try:
-        return replay_boards(client, _settings(args), _range(args), _chosen(args.var))
-    except TransportError as exc:
+        # The boards as built for the engine that answers (OpenSearch: the plugin's flavor).
+        settings = dataclasses.replace(_settings(args), flavor=engine_of_client(client).product)
+        return replay_boards(client, settings, _range(args), _chosen(args.var))
+    except (TransportError, StoreError) as exc:
         raise ValueError(f"cannot query Elasticsearch at {args.es}: {exc}") from None
     finally:
         client.close()

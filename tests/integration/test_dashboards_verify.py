@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 
 import dashboard_dataset
 import pytest
 
-from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.engines import engine_of_client
 from dashboards.boards import BOARDS
 from dashboards.datasources import by_uid
 from dashboards.provision import board_docs
@@ -18,21 +19,36 @@ from dashboards.settings import BoardSettings
 from dashboards.verify import replay_boards
 from midwatch.cli import main
 
+# Every panel is replayed against each search engine (conftest ENGINE_FIXTURES); rendering
+# PNGs (preview) is the same on all, so it runs on Elasticsearch 9 alone.
+ENGINES = pytest.mark.parametrize("filled", ["elasticsearch", "es8", "opensearch", "opensearch3"],
+                                  indirect=True)
+
+
+@dataclass(frozen=True)
+class Filled:
+    prefix: str
+    data: dashboard_dataset.Dataset
+    es: object  # the engine's client
+    url: str
+
 
 @pytest.fixture(scope="module")
-def filled(es, es_url):
-    """One dataset for the module (writing it is the slow part), deleted afterwards."""
+def filled(request, engine_store):
+    """One dataset per engine for the module (writing it is the slow part), deleted afterwards."""
+    name = getattr(request, "param", "elasticsearch")
     prefix = f"mwtest-{uuid.uuid4().hex[:12]}"
     data = dashboard_dataset.build(time.time_ns() // 1_000_000)
-    dashboard_dataset.write(ElasticsearchStore(client=es, index_prefix=prefix), data)
-    yield prefix, data
-    found = es.indices.get(index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True)
-    if found:
-        es.indices.delete(index=",".join(sorted(found)), ignore_unavailable=True)
+    with engine_store(name, prefix) as store:
+        dashboard_dataset.write(store, data)
+        client = request.getfixturevalue({"elasticsearch": "es"}.get(name, name))
+        url = request.getfixturevalue({"elasticsearch": "es"}.get(name, name) + "_url")
+        yield Filled(prefix, data, client, url)
 
 
 def _results(es, prefix, data, chosen=None):
-    settings = BoardSettings(index_prefix=prefix)
+    """The boards as built for the engine (OpenSearch: the plugin flavor), replayed on it."""
+    settings = BoardSettings(index_prefix=prefix, flavor=engine_of_client(es).product)
     return replay_boards(es, settings, TimeRange(data.start_ms, data.end_ms), chosen)
 
 
@@ -51,16 +67,18 @@ def _by_name(result):
     return out
 
 
-def test_every_panel_returns_data(es, filled):
-    prefix, data = filled
+@ENGINES
+def test_every_panel_returns_data(filled):
+    es, prefix, data = filled.es, filled.prefix, filled.data
     results = _results(es, prefix, data)
     statuses = {f"{r.board}/{r.title}": (r.status, r.error) for rs in results.values() for r in rs}
     assert len(statuses) == sum(len(rs) for rs in results.values()) >= 25
     assert {k: v for k, v in statuses.items() if v[0] != "OK"} == {}
 
 
-def test_panels_show_the_numbers_of_the_dataset(es, filled):
-    prefix, data = filled
+@ENGINES
+def test_panels_show_the_numbers_of_the_dataset(filled):
+    es, prefix, data = filled.es, filled.prefix, filled.data
     expected = data.expected
     results = _results(es, prefix, data)
 
@@ -95,8 +113,9 @@ def test_panels_show_the_numbers_of_the_dataset(es, filled):
     assert firing.column("Rule") == ["edi-ack-overdue"] and firing.column("Partner") == ["ACME"]
 
 
-def test_variables_narrow_the_panels(es, filled):
-    prefix, data = filled
+@ENGINES
+def test_variables_narrow_the_panels(filled):
+    es, prefix, data = filled.es, filled.prefix, filled.data
     results = _results(es, prefix, data, {"flow": ["customer-sync"], "message_id": '"order:1007"'})
     failing = _by_name(_panel(results, "overview", "Top failing flows"))
     assert failing == {"customer-sync": 2.0}
@@ -112,8 +131,9 @@ def test_variables_narrow_the_panels(es, filled):
     assert trace.column("Trace") == ["order:1007"] and trace.column("Status") == ["failed"]
 
 
-def test_a_query_elasticsearch_refuses_is_an_error_naming_the_query(es, filled):
-    prefix, data = filled
+@ENGINES
+def test_a_query_elasticsearch_refuses_is_an_error_naming_the_query(filled):
+    es, prefix, data = filled.es, filled.prefix, filled.data
     settings = BoardSettings(index_prefix=prefix)
     board = board_docs(settings)["overview"]
     panel = {"title": "broken", "targets": [{
@@ -125,8 +145,9 @@ def test_a_query_elasticsearch_refuses_is_an_error_naming_the_query(es, filled):
     assert result.status == "ERROR" and result.error.startswith("query A: ")
 
 
-def test_verify_cli_prints_one_line_per_panel(es_url, filled, capsys):
-    prefix, data = filled
+@ENGINES
+def test_verify_cli_prints_one_line_per_panel(filled, capsys):
+    es_url, prefix, data = filled.url, filled.prefix, filled.data
     args = ["dashboards", "verify", "--es", es_url, "--index-prefix", prefix,
             "--from", str(data.start_ms), "--to", str(data.end_ms)]
     assert main(args) == 0
@@ -141,8 +162,8 @@ def test_verify_cli_prints_one_line_per_panel(es_url, filled, capsys):
     assert {line.split()[0] for line in capsys.readouterr().out.splitlines()} == {"EMPTY"}
 
 
-def test_preview_writes_a_png_per_board(es_url, filled, tmp_path, capsys):
-    prefix, data = filled
+def test_preview_writes_a_png_per_board(filled, tmp_path, capsys):
+    es_url, prefix, data = filled.url, filled.prefix, filled.data
     assert main(["dashboards", "preview", "--es", es_url, "--index-prefix", prefix,
                  "--from", str(data.start_ms), "--to", str(data.end_ms),
                  "--out", str(tmp_path)]) == 0

@@ -35,3 +35,31 @@ def test_doctor_all_ok_exits_zero(tmp_path, capsys):
     cfg.write_text(f"store:\n  kind: sqlite\n  sqlite:\n    path: {tmp_path / 'm.sqlite'}\n")
     assert main(["doctor", "-c", str(cfg)]) == 0
     assert capsys.readouterr().out.startswith("store  OK")
+
+
+def test_doctor_names_each_engine_and_its_version(tmp_path, capsys, es_url, es8_url, opensearch_url,
+                                                 opensearch3_url, unique_name):
+    found = {}
+    for kind, url in (("elasticsearch", es_url), ("elasticsearch", es8_url),
+                      ("opensearch", opensearch_url), ("opensearch", opensearch3_url)):
+        cfg = tmp_path / "midwatch.yaml"
+        cfg.write_text(f"store:\n  kind: {kind}\n  {kind}:\n    url: {url}\n"
+                       f"    index_prefix: {unique_name}\n")
+        assert main(["doctor", "-c", str(cfg)]) == 0
+        (line,) = capsys.readouterr().out.splitlines()
+        found[url] = line
+    assert "  Elasticsearch 9.5." in found[es_url]
+    assert "  Elasticsearch 8.19.9 at " in found[es8_url]
+    assert "  OpenSearch 2.19.4 at " in found[opensearch_url]
+    assert "  OpenSearch 3.3.2 at " in found[opensearch3_url]
+    assert not any("WARNING" in line for line in found.values()), found
+
+
+def test_doctor_refuses_the_other_engine_with_the_kind_to_set(tmp_path, capsys, opensearch_url,
+                                                             unique_name):
+    cfg = tmp_path / "midwatch.yaml"
+    cfg.write_text(f"store:\n  kind: elasticsearch\n  elasticsearch:\n    url: {opensearch_url}\n"
+                   f"    index_prefix: {unique_name}\n")
+    assert main(["doctor", "-c", str(cfg)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "not elasticsearch; set store.kind: opensearch" in out

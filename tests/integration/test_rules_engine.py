@@ -10,7 +10,6 @@ import pytest
 
 from collector.event import Event, event_id
 from collector.store.base import Filter, MetricQuery, Store
-from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Hop, Trace
 from collector.yamlconf import loads
@@ -82,18 +81,17 @@ def traces() -> list[Trace]:
     ]
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request, tmp_path) -> Iterator[Store]:
+# SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch 2, 3).
+@pytest.fixture(params=["sqlite", "elasticsearch", "es8", "opensearch", "opensearch3"])
+def store(request, tmp_path, unique_name) -> Iterator[Store]:
     if request.param == "sqlite":
         s = SQLiteStore(tmp_path / "rules.sqlite")
         s.setup()
         yield s
         s.close()
     else:
-        s = ElasticsearchStore(client=request.getfixturevalue("es"),
-                               index_prefix=request.getfixturevalue("es_index_prefix"))
-        s.setup()
-        yield s
+        with request.getfixturevalue("engine_store")(request.param, f"{unique_name}-") as s:
+            yield s
 
 
 @pytest.fixture

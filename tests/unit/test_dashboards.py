@@ -353,3 +353,26 @@ def test_preview_reduces_as_the_panel_says_and_marks_isolated_samples():
         preview._reduce([1], "median")
     nan = float("nan")
     assert preview._isolated([nan, 3.0, nan, 4.0]) and not preview._isolated([1.0, 2.0, nan])
+
+
+def test_opensearch_flavor_provisions_the_plugin_with_its_query_model(tmp_path, capsys):
+    assert main(["dashboards", "build", "--flavor", "opensearch", "--out", str(tmp_path)]) == 0
+    sources = yaml.safe_load((tmp_path / DATASOURCE_FILE).read_text())["datasources"]
+    assert {s["type"] for s in sources} == {"grafana-opensearch-datasource"}
+    events = next(s for s in sources if s["uid"] == "midwatch-events")["jsonData"]
+    assert events["database"] == "[midwatch-events-]YYYY.MM.DD" and "index" not in events
+    assert (events["flavor"], events["version"], events["interval"]) == ("opensearch", "2.19.4", "Daily")
+    assert events["timeField"] == "@timestamp" and events["logMessageField"] == "message"
+    text = "".join(p.read_text() for p in (tmp_path / "dashboards").iterdir())
+    assert '"type": "elasticsearch"' not in text
+    es_docs, os_docs = board_docs(SETTINGS), board_docs(BoardSettings(flavor="opensearch"))
+    for slug, doc in os_docs.items():
+        es_targets = [t for p in panels(es_docs[slug]) for t in p.get("targets", [])
+                      if t.get("datasource", {}).get("type") == "elasticsearch"]
+        os_targets = [t for p in panels(doc) for t in p.get("targets", [])
+                      if t.get("datasource", {}).get("type") == "grafana-opensearch-datasource"]
+        # the same Lucene queries, marked as such for the plugin
+        assert len(os_targets) == len(es_targets)
+        for es_t, os_t in zip(es_targets, os_targets, strict=True):
+            assert os_t.pop("queryType") == "lucene"
+            assert {**os_t, "datasource": {}} == {**es_t, "datasource": {}}

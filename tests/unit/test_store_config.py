@@ -71,3 +71,39 @@ def test_config_errors_name_file_line_and_key(text: str, message: str):
         _open(text)
     assert message in str(err.value)
     assert "abc123" not in str(err.value)
+
+
+# An Elastic Cloud ID: "<deployment name>:" + base64("<host>$<es uuid>$<kibana uuid>").
+CLOUD_ID = "prod:" + base64.b64encode(b"eu-west-1.aws.found.io$abc123$def456").decode()
+
+
+def test_opensearch_kind_and_elastic_cloud(monkeypatch):
+    store = _open("store:\n  kind: opensearch\n  opensearch:\n    url: https://search.example:9200\n")
+    assert isinstance(store, ElasticsearchStore) and store.url == "https://search.example:9200"
+    store.close()
+    monkeypatch.setenv("ES_KEY", "a2V5OnNlY3JldA==")
+    store = _open(f"store:\n  kind: elasticsearch\n  elasticsearch:\n    cloud_id: {CLOUD_ID}\n"
+                  "    api_key: ${ES_KEY}\n")
+    assert store.url == "Elastic Cloud deployment prod"
+    assert store._client._headers["authorization"] == "ApiKey a2V5OnNlY3JldA=="
+    store.close()
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ("    cloud_id: prod\n    api_key: ${ES_KEY}\n",
+     "midwatch.yaml:4:5: store.elasticsearch.cloud_id: not an Elastic Cloud ID"),
+    (f"    cloud_id: {CLOUD_ID}\n", "store.elasticsearch.api_key: Elastic Cloud needs credentials"),
+    (f"    cloud_id: {CLOUD_ID}\n    url: http://h:9200\n    api_key: ${{ES_KEY}}\n",
+     "store.elasticsearch.cloud_id: cloud_id and url are both set"),
+])
+def test_elastic_cloud_errors(section, message, monkeypatch):
+    monkeypatch.setenv("ES_KEY", "k")
+    with pytest.raises(ConfigError) as err:
+        _open("store:\n  kind: elasticsearch\n  elasticsearch:\n" + section)
+    assert message in str(err.value)
+
+
+def test_cloud_id_is_an_elasticsearch_key_only():
+    with pytest.raises(ConfigError) as err:
+        _open(f"store:\n  kind: opensearch\n  opensearch:\n    cloud_id: {CLOUD_ID}\n")
+    assert "store.opensearch.cloud_id: unknown key" in str(err.value)

@@ -1,0 +1,90 @@
+"""The engine dialects as pure functions: what each engine is sent, and which versions the
+doctor warns about. The wire itself is tested against real engines in
+tests/integration/test_store_contract.py (Elasticsearch 9, 8.19, OpenSearch 2.19)."""
+
+from __future__ import annotations
+
+import pytest
+
+from collector.store import es_mappings
+from collector.store.engines import (
+    ELASTICSEARCH,
+    OPENSEARCH,
+    Engine,
+    engine_of,
+    rewrite_headers,
+    rewrite_target,
+)
+from collector.store.es_query import rank_percents
+
+COMPAT9 = "application/vnd.elasticsearch+json; compatible-with=9"
+NDJSON9 = "application/vnd.elasticsearch+x-ndjson; compatible-with=9"
+
+
+def test_the_product_comes_from_the_elastic_header():
+    nodes = {"nodes": {"n1": {"version": "8.19.9"}}}
+    assert engine_of(nodes, "Elasticsearch") == Engine(ELASTICSEARCH, "8.19.9")
+    assert engine_of({"nodes": {"n1": {"version": "2.19.4"}}}, None) == Engine(OPENSEARCH, "2.19.4")
+
+
+def test_media_types_per_engine():
+    headers = {"accept": COMPAT9, "content-type": NDJSON9}
+    assert rewrite_headers(Engine(ELASTICSEARCH, "9.5.4"), headers) == headers
+    assert rewrite_headers(Engine(ELASTICSEARCH, "8.19.9"), headers) == {
+        "accept": "application/vnd.elasticsearch+json; compatible-with=8",
+        "content-type": "application/vnd.elasticsearch+x-ndjson; compatible-with=8"}
+    assert rewrite_headers(Engine(OPENSEARCH, "2.19.4"), headers) == {
+        "accept": "application/json", "content-type": "application/x-ndjson"}
+    # a key without the monitor privilege: product known, version not; 8 suits 8.x and 9.x
+    assert rewrite_headers(Engine(ELASTICSEARCH, "?"), {"accept": COMPAT9}) == {
+        "accept": "application/vnd.elasticsearch+json; compatible-with=8"}
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    ("/_bulk?filter_path=errors&include_source_on_error=false", "/_bulk?filter_path=errors"),
+    ("/_bulk?include_source_on_error=false&filter_path=errors", "/_bulk?filter_path=errors"),
+    ("/_bulk?include_source_on_error=false", "/_bulk"),
+    ("/x/_search?q=include_source", "/x/_search?q=include_source"),
+])
+def test_opensearch_is_not_sent_elasticsearch_only_parameters(target, expected):
+    assert rewrite_target(Engine(OPENSEARCH, "2.19.4"), target) == expected
+    assert rewrite_target(Engine(ELASTICSEARCH, "8.19.9"), target) == target
+
+
+@pytest.mark.parametrize(("engine", "warned"), [
+    (Engine(ELASTICSEARCH, "9.5.4"), False),
+    (Engine(ELASTICSEARCH, "8.19.9"), False),
+    (Engine(ELASTICSEARCH, "8.17.0"), True),
+    (Engine(ELASTICSEARCH, "9.6.0"), True),
+    (Engine(OPENSEARCH, "2.19.4"), False),
+    (Engine(OPENSEARCH, "3.3.2"), False),
+    (Engine(OPENSEARCH, "2.18.0"), True),
+    (Engine(OPENSEARCH, "3.4.0"), True),
+])
+def test_doctor_warns_outside_the_tested_versions(engine, warned):
+    warning = engine.untested_warning()
+    assert bool(warning) == warned
+    if warned:
+        assert engine.name in warning
+        assert "Elasticsearch 8.19 to 9.5; OpenSearch 2.19 to 3.3" in warning
+
+
+def test_open_maps_are_flat_object_on_opensearch():
+    es = es_mappings.templates("mw")["mw-events"]["template"]
+    os_ = es_mappings.templates("mw", product=OPENSEARCH)["mw-events"]["template"]
+    assert es["mappings"]["properties"]["labels"] == {"type": "flattened", "ignore_above": 1024}
+    assert os_["mappings"]["properties"]["labels"] == {"type": "flat_object"}
+    assert "requests.cache.enable" not in es["settings"]
+    assert os_["settings"]["requests.cache.enable"] is False
+
+
+def test_opensearch_is_asked_for_both_neighbouring_ranks():
+    # p95 of 12 values: rank 0.95 * 11 = 10.45, between the 11th and 12th value
+    low, high, frac = rank_percents(95, 12)
+    assert (low, high, frac) == (pytest.approx(10.5 / 12 * 100), pytest.approx(11.5 / 12 * 100),
+                                 pytest.approx(0.45))
+    assert rank_percents(95, 4) == (pytest.approx(62.5), pytest.approx(87.5), pytest.approx(0.85))
+    assert rank_percents(100, 5)[1:] == (pytest.approx(90), pytest.approx(1.0))
+    assert rank_percents(0, 5) == (pytest.approx(10), pytest.approx(30), 0)
+    assert rank_percents(95, 1) == rank_percents(95, 0) == (95, 95, 0.0)
+    assert rank_percents(95, 100_000)[0] == pytest.approx(95, abs=0.001)

@@ -23,11 +23,13 @@ import time
 
 from collector.config import Kafka as KafkaSettings
 from collector.config import KafkaInput as KafkaInputConfig
+from collector.envelopes import otel
 from collector.event import Record
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.metrics import Registry
-from collector.parse import Output, ParseStats, parse_record
+from collector.parse import ParseStats
 from collector.parsers.base import ParseContext
+from collector.shipping import parse_delivery
 
 log = logging.getLogger("midwatch.inputs.kafka")
 
@@ -43,9 +45,11 @@ def _text(raw: bytes | None) -> str:
 
 
 def to_record(msg, ingested_ms: int) -> Record:
-    """A kafka-python ``ConsumerRecord`` as the parsers see it."""
+    """A kafka-python ``ConsumerRecord`` as the parsers see it; an OTLP protobuf export (the
+    OTel Collector's Kafka exporter, ``encoding: otlp_proto``) as its OTLP/JSON text."""
+    value = msg.value or b""
     return Record(
-        text=_text(msg.value), source=msg.topic, position=f"{msg.partition}:{msg.offset}",
+        text=otel.proto_as_json(value) or _text(msg.value), source=msg.topic, position=f"{msg.partition}:{msg.offset}",
         key=_text(msg.key) if msg.key is not None else None,
         headers={str(k): _text(v) for k, v in (msg.headers or [])},
         ingested_ms=ingested_ms,
@@ -107,16 +111,18 @@ class KafkaInput:
 
     def _chunk(self, batches: dict) -> Chunk:
         self.ctx.now_ms = now_ms()
-        items: Output = []
         ends = {}
+        batch = []
         records = nbytes = 0
         for tp, msgs in batches.items():
             for msg in msgs:
-                items.extend(parse_record(to_record(msg, self.ctx.now_ms), self.cfg.format,
-                                          self.ctx, self.stats))
+                batch.append(to_record(msg, self.ctx.now_ms))
                 nbytes += len(msg.value or b"")
             records += len(msgs)
             ends[tp] = msgs[-1].offset + 1
+        # One poll is one delivery: shipper envelopes come off and a record's lines sent as
+        # consecutive messages are framed together (collector.shipping).
+        items = parse_delivery(batch, self.ctx, self.stats, self.cfg.format, replayable=True)
         return Chunk(self.name, items, records, nbytes, ack=lambda: self._ack(ends))
 
     def _update_lag(self) -> None:

@@ -35,9 +35,10 @@ from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.normalize import normalize, redact_text
-from collector.parse import Output
+from collector.parse import Output, ParseStats
 from collector.parsers.base import ParseContext
 from collector.parsers.otlp_json import events_from_export
+from collector.shipping import Delivery
 
 log = logging.getLogger("midwatch.inputs.otlp")
 
@@ -133,7 +134,14 @@ class OtlpInput:
     def accept(self, path: str, obj: dict, nbytes: int) -> bool:
         """Queue the request's events and wait for the store; False on timeout."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
-        items = map_events(obj, ctx, f"otlp:{path}")
+        lines: Output = []
+        if path == "/v1/logs":
+            # The OTel Collector's filelog records are a platform's lines: parsed as the file
+            # they came from (collector.shipping), not mapped as OTel logs.
+            delivery = Delivery(ctx, ParseStats())
+            obj, lines = delivery.export(obj, f"otlp:{path}")
+            lines.extend(delivery.finish())
+        items = map_events(obj, ctx, f"otlp:{path}") + lines
         if not items:
             return True
         stored = threading.Event()

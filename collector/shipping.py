@@ -1,0 +1,167 @@
+"""Lines delivered in shipper envelopes, framed and parsed per original source.
+
+A shipper sends a file's lines one message each (or a few joined by its own multi-line
+settings), interleaving many files of many hosts. ``Delivery`` takes the envelope off each
+message (``collector.envelopes.shippers``, or the OTel Collector's file records in an OTLP
+export), and feeds the line to a ``SourceParser`` of its own original source (host + file
+path): format detection, stack traces, XML bodies and EDI segments across consecutive
+messages are framed exactly as the file input frames the file.
+
+Bounds: one delivery (a Kafka poll, an HTTP request, an OTLP export) is framed as a unit and
+``finish`` closes every open record at its end. That is the time bound (a shipper sends a
+record's lines together, within one batch) and it keeps at-least-once simple: nothing is
+held across an acknowledgement, so an input may ack a delivery as soon as the store stored
+its events. At most ``MAX_SOURCES`` sources are open at once (the least recently fed is
+closed first); records are capped as in files (``collector.parse.MAX_RECORD_*``).
+
+Event IDs come from the shipper's identity of the line, so a retry or a replay overwrites:
+Filebeat's path + offset; else the Kafka topic/partition/offset of the message; else the
+line's hash with the shipper's time (the OTel Collector: file path + record hash).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import orjson
+
+from collector.envelopes import otel, shippers
+from collector.envelopes.shipped import Shipped
+from collector.event import Event, Record
+from collector.parse import Output, ParseStats, SourceParser, parse_record
+from collector.parsers import otlp_json
+from collector.parsers.base import ParseContext
+from collector.parsers.fields import set_label
+
+MAX_SOURCES = 256
+
+
+@dataclass(slots=True)
+class _Source:
+    parser: SourceParser
+    shipped: Shipped
+    lines: int = 0
+    # The shipper's time of the first line of the record the parser holds open.
+    held_created: int = 0
+
+
+class Delivery:
+    """The records of one delivery, through their envelopes, in order."""
+
+    def __init__(self, ctx: ParseContext, stats: ParseStats, fmt: str = "auto"):
+        self.ctx = ctx
+        self.stats = stats
+        self.fmt = fmt
+        self._sources: OrderedDict[str, _Source] = OrderedDict()
+        self._redact_host = "host.name" in ctx.redact_fields
+
+    def record(self, record: Record, replayable: bool) -> Output:
+        """One delivered message. ``replayable``: its source and position name it for good
+        (a Kafka record), so they make the IDs of lines without an offset of their own."""
+        if self.fmt != "auto":
+            return parse_record(record, self.fmt, self.ctx, self.stats)
+        found = shippers.unwrap(record.text)
+        if found is not None:
+            return self.line(found, record.source, _position(found, record, replayable, 0))
+        if otlp_json.detect(record.text):
+            return self._export(record, replayable)
+        return parse_record(record, "auto", self.ctx, self.stats)
+
+    def export(self, export: dict, source: str) -> tuple[dict, Output]:
+        """An OTLP logs export: (the export without the file lines, their events)."""
+        rest, lines = otel.split(export)
+        out: Output = []
+        for found in lines:
+            out.extend(self.line(found, source, found.digest()))
+        return rest, out
+
+    def _export(self, record: Record, replayable: bool) -> Output:
+        try:
+            obj = orjson.loads(record.text)
+        except orjson.JSONDecodeError:
+            return parse_record(record, "auto", self.ctx, self.stats)
+        rest, lines = otel.split(obj) if isinstance(obj, dict) else (obj, [])
+        if not lines:
+            return parse_record(record, "auto", self.ctx, self.stats)
+        out: Output = []
+        for index, found in enumerate(lines):
+            out.extend(self.line(found, record.source,
+                                 _position(found, record, replayable, index)))
+        if rest.get("resourceLogs") or rest.get("resourceSpans"):
+            rest_record = Record(text=orjson.dumps(rest).decode(), source=record.source,
+                                 position=record.position, ingested_ms=record.ingested_ms)
+            out.extend(parse_record(rest_record, "otlp-json", self.ctx, self.stats))
+        return out
+
+    def line(self, found: Shipped, fallback: str, position: str) -> Output:
+        """One unwrapped message: its lines to the parser of its original source."""
+        key = found.source(fallback)
+        out: Output = []
+        src = self._sources.get(key)
+        if src is None:
+            if len(self._sources) >= MAX_SOURCES:
+                _, oldest = self._sources.popitem(last=False)
+                out.extend(self._stamp(oldest.parser.flush(), oldest, oldest.held_created))
+            src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found)
+            self._sources[key] = src
+        else:
+            self._sources.move_to_end(key)
+            src.shipped = found
+        for index, text in enumerate(found.line.split("\n")):
+            src.lines += 1
+            held = src.parser.held_position() is not None
+            # SourceParser formats a record's position as given: the shipper's identity
+            # of the line (an offset, a Kafka position or a hash), not a byte offset here.
+            emitted = src.parser.feed(text.removesuffix("\r"),
+                                      position if index == 0 else f"{position}+{index}",  # type: ignore[arg-type]
+                                      src.lines)
+            out.extend(self._stamp(emitted, src, src.held_created if held else found.created_ms))
+            if not held or emitted:
+                src.held_created = found.created_ms
+        return out
+
+    def finish(self) -> Output:
+        """End of the delivery: every open record, parsed."""
+        out: Output = []
+        for src in self._sources.values():
+            out.extend(self._stamp(src.parser.flush(), src, src.held_created))
+        self._sources.clear()
+        return out
+
+    def _stamp(self, items: Output, src: _Source, created_ms: int) -> Output:
+        """The shipper's facts on the events of one source: its time as ``event.created``
+        (and as the event's time when the line had none), host and file path."""
+        found = src.shipped
+        for item in items:
+            if not isinstance(item, Event):
+                continue
+            if created_ms:
+                item.created_ms = created_ms
+                if item.timestamp_estimated:
+                    item.timestamp_ms = created_ms
+            if found.host and not item.host and not self._redact_host:
+                item.host = found.host
+            set_label(item, "log.file.path", found.path)
+            set_label(item, "shipper", found.shipper)
+        return items
+
+
+def _position(found: Shipped, record: Record, replayable: bool, index: int) -> str:
+    """The shipper's identity of a line, for its event IDs (see the module doc)."""
+    if found.offset is not None:
+        return str(found.offset)
+    if replayable:
+        return f"{record.source}/{record.position}" + (f"#{index}" if index else "")
+    return found.digest()
+
+
+def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
+                   fmt: str = "auto", replayable: bool = False) -> Output:
+    """Every event and dead letter of one delivery's records."""
+    delivery = Delivery(ctx, stats, fmt)
+    out: Output = []
+    for record in records:
+        out.extend(delivery.record(record, replayable))
+    out.extend(delivery.finish())
+    return out

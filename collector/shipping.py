@@ -11,8 +11,10 @@ Bounds: one delivery (a Kafka poll, an HTTP request, an OTLP export) is framed a
 ``finish`` closes every open record at its end. That is the time bound (a shipper sends a
 record's lines together, within one batch) and it keeps at-least-once simple: nothing is
 held across an acknowledgement, so an input may ack a delivery as soon as the store stored
-its events. At most ``MAX_SOURCES`` sources are open at once (the least recently fed is
-closed first); records are capped as in files (``collector.parse.MAX_RECORD_*``).
+its events. A syslog stream, which has no end and no acknowledgement, closes a source's
+record once the source was idle for a while instead (``finish_idle``). At most
+``MAX_SOURCES`` sources are open at once (the least recently fed is closed first); records
+are capped as in files (``collector.parse.MAX_RECORD_*``).
 
 Event IDs come from the shipper's identity of the line, so a retry or a replay overwrites:
 Filebeat's path + offset; else the Kafka topic/partition/offset of the message; else the
@@ -21,6 +23,7 @@ line's hash with the shipper's time (the OTel Collector: file path + record hash
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -44,6 +47,8 @@ class _Source:
     lines: int = 0
     # The shipper's time of the first line of the record the parser holds open.
     held_created: int = 0
+    # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
+    fed_at: float = 0.0
 
 
 class Delivery:
@@ -108,6 +113,7 @@ class Delivery:
         else:
             self._sources.move_to_end(key)
             src.shipped = found
+        src.fed_at = time.monotonic()
         for index, text in enumerate(found.line.split("\n")):
             src.lines += 1
             held = src.parser.held_position() is not None
@@ -127,6 +133,17 @@ class Delivery:
         for src in self._sources.values():
             out.extend(self._stamp(src.parser.flush(), src, src.held_created))
         self._sources.clear()
+        return out
+
+    def finish_idle(self, idle_s: float) -> Output:
+        """For a stream read as one long delivery (a syslog connection): the open records
+        of sources fed nothing for ``idle_s``, as the file input closes a record when its
+        file stops growing."""
+        limit = time.monotonic() - idle_s
+        out: Output = []
+        for key in [k for k, src in self._sources.items() if src.fed_at <= limit]:
+            src = self._sources.pop(key)
+            out.extend(self._stamp(src.parser.flush(), src, src.held_created))
         return out
 
     def _stamp(self, items: Output, src: _Source, created_ms: int) -> Output:

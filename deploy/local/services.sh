@@ -6,6 +6,8 @@
 #   services.sh status [svc ...]                 one line per service
 #   services.sh env                              export lines for the test suite
 #   services.sh purge                            down, then delete data (downloads are kept)
+#   services.sh shippers                         install rsyslog, rsyslog-kafka and unpack syslog-ng
+#                                                (Debian) for the real shipper tests (`up` does it too)
 #
 # Downloads, data and logs live in $MIDWATCH_CACHE (default ~/.cache/midwatch), never in the repo:
 #   $CACHE/m2          Maven local repository used for the downloads
@@ -485,6 +487,31 @@ apt_install() {
   say "$pkg installed in $(elapsed "$t0")s"
 }
 
+# ---------------------------------------------------------------- log shippers
+
+# The shipper tests (tests/integration/test_shippers_real.py) run rsyslog and syslog-ng in the
+# foreground with their own config, pid and work files in a temp dir; only the programs are
+# needed (the system's syslog daemon is never configured or started by midwatch). Debian's
+# rsyslog and syslog-ng-core conflict (both are "the" system-log-daemon), so rsyslog is
+# installed and syslog-ng-core only unpacked under $DIST/syslog-ng, its libraries installed.
+SHIPPER_PACKAGES=(rsyslog rsyslog-kafka libivykis0 libnet1 libjson-c5 libglib2.0-0 libwrap0 libpcre3)
+SYSLOG_NG_DIR="$DIST/syslog-ng"
+
+fetch_shippers() {
+  local pkg deb
+  for pkg in "${SHIPPER_PACKAGES[@]}"; do
+    dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || apt_install "$pkg"
+  done
+  [[ -x "$SYSLOG_NG_DIR/usr/sbin/syslog-ng" ]] && return 0
+  say "unpacking Debian's syslog-ng-core under $SYSLOG_NG_DIR ..."
+  mkdir -p "$DIST/debs"
+  (cd "$DIST/debs" && apt-get download -q syslog-ng-core >>"$LOGS/apt.log" 2>&1) \
+    || die "apt-get download syslog-ng-core failed; log: $LOGS/apt.log"
+  deb="$(ls -t "$DIST"/debs/syslog-ng-core_*.deb | head -n 1)"
+  dpkg-deb -x "$deb" "$SYSLOG_NG_DIR.tmp" && rm -rf "$SYSLOG_NG_DIR" && mv "$SYSLOG_NG_DIR.tmp" "$SYSLOG_NG_DIR"
+  say "syslog-ng: $SYSLOG_NG_DIR/usr/sbin/syslog-ng"
+}
+
 # ---------------------------------------------------------------- Alertmanager
 
 AM_BIN=/usr/bin/prometheus-alertmanager
@@ -615,6 +642,7 @@ cmd_up() {
   # One `up` at a time per cache: several test runs may call it at once.
   exec 8>"$RUN/up.lock"
   flock 8
+  ( fetch_shippers ) || say "rsyslog/syslog-ng not installed; the real shipper tests will skip"
   for svc in "${svcs[@]}"; do
     up_one "$svc" &
     pids+=($!)
@@ -710,13 +738,14 @@ main() {
     down) cmd_down "${svcs[@]}" ;;
     status) cmd_status "${svcs[@]}" ;;
     env) cmd_env ;;
+    shippers) fetch_shippers ;;
     purge)
       cmd_down "${svcs[@]}"
       for s in "${svcs[@]}"; do rm -rf "${STATE:?}/$s"; done
       say "deleted data of: ${svcs[*]} (downloads kept in $DIST)"
       ;;
     ""|-h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
-    *) die "unknown command '$action' (expected: up, down, status, env, purge)" ;;
+    *) die "unknown command '$action' (expected: up, down, status, env, purge, shippers)" ;;
   esac
 }
 

@@ -36,7 +36,7 @@ from collector.event import Record
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
-from collector.inputs.otlp import gunzip
+from collector.inputs.otlp import OtlpInput, gunzip
 from collector.parse import Output, ParseStats
 from collector.parsers.base import ParseContext
 from collector.shipping import Delivery
@@ -116,10 +116,13 @@ def hec(body: bytes) -> list[Message]:
         out.append(Message(text[start:pos], "http:hec"))
 
 
-class HttpInput:
+class HttpInput(OtlpInput):
+    """Runs, stops and closes as the OTLP receiver does (both are a listener whose answer is
+    the acknowledgement); only the endpoints and what they accept differ."""
+
     def __init__(self, cfg: HttpInputConfig, ctx: ParseContext):
         self.name = cfg.name
-        self.cfg = cfg
+        self.cfg = cfg  # type: ignore[assignment] - the listener settings OtlpInput reads
         self.ctx = ctx
         self.stats = ParseStats()
         self.out: ChunkQueue | None = None
@@ -128,26 +131,7 @@ class HttpInput:
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
-    @property
-    def port(self) -> int:
-        return self.server.port
-
-    def run(self, out: ChunkQueue) -> None:
-        self.out = out
-        self.server.serve_forever(poll_interval=0.2)
-
-    def stop(self) -> None:
-        if not self._stopped.is_set():
-            self._stopped.set()
-            threading.Thread(target=self.server.shutdown, daemon=True).start()
-
-    def commit(self) -> None:
-        """Acknowledgement is the HTTP answer itself; nothing to persist."""
-
-    def close(self) -> None:
-        self.server.server_close()
-
-    def accept(self, messages: list[Message], nbytes: int) -> acked.Outcome:
+    def deliver(self, messages: list[Message], nbytes: int) -> acked.Outcome:
         """Parse one request's messages and wait until the store has their events."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
         delivery = Delivery(ctx, self.stats)
@@ -180,16 +164,16 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             if self.headers.get("Content-Encoding", "").strip().lower() == "gzip":
                 body = gunzip(body, cfg.max_body_bytes)
             if path == "/ingest":
-                self._answer(receiver.accept(ndjson(body), len(body)), 429, {"accepted": True})
+                self._answer(receiver.deliver(ndjson(body), len(body)), 429, {"accepted": True})
             elif path.endswith("/_bulk"):
                 index = path.removesuffix("/_bulk").strip("/") or "midwatch"
                 messages, actions = bulk(body, index)
                 items = [{a: {"_index": index, "status": 201, "result": "created"}}
                          for a in actions]
-                self._answer(receiver.accept(messages, len(body)), 429,
+                self._answer(receiver.deliver(messages, len(body)), 429,
                              {"took": 0, "errors": False, "items": items})
             elif splunk:
-                self._answer(receiver.accept(hec(body), len(body)), 503,
+                self._answer(receiver.deliver(hec(body), len(body)), 503,
                              {"text": "Success", "code": 0})
             else:
                 raise HttpError(404, f"no such endpoint {path}; POST /ingest (NDJSON), "

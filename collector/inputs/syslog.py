@@ -215,6 +215,10 @@ class SyslogInput:
                     data, peer = self._udp.recvfrom(max_bytes + 1, socket.MSG_DONTWAIT)
             except (BlockingIOError, TimeoutError):
                 pass
+            except OSError:
+                if self._stop.is_set():  # closed under us at shutdown
+                    return
+                raise
             idle = delivery.finish_idle(IDLE_S)
             if frames or oversized or idle:
                 self.deliver(delivery, frames, oversized, "udp", idle)
@@ -230,25 +234,21 @@ class _TcpServer(socketserver.ThreadingTCPServer):
         self.connections = threading.BoundedSemaphore(receiver.cfg.max_connections)
         super().__init__(listen, _Connection)
 
-    def process_request(self, request, client_address) -> None:
-        if not self.connections.acquire(blocking=False):
-            log.warning("too many syslog connections; closing a new one",
-                        extra={"client": client_address[0]})
-            self.shutdown_request(request)
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.connections.release()
-
 
 class _Connection(socketserver.BaseRequestHandler):
     server: _TcpServer
 
     def handle(self) -> None:
+        if not self.server.connections.acquire(blocking=False):
+            log.warning("too many syslog connections; closing a new one",
+                        extra={"client": self.client_address[0]})
+            return
+        try:
+            self._read()
+        finally:
+            self.server.connections.release()
+
+    def _read(self) -> None:
         receiver = self.server.receiver
         sock: socket.socket = self.request
         peer = self.client_address[0]

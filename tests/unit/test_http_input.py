@@ -17,9 +17,9 @@ from pathlib import Path
 
 import orjson
 import pytest
+from test_otlp_receiver import Writer  # the stand-in pipeline of the OTLP receiver's tests
 
 from collector.config import ApiToken, CollectorSettings, HttpInput
-from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, parse_context
 from collector.inputs.http import HttpInput as Receiver
 
@@ -27,29 +27,6 @@ SHIPPED = Path(__file__).resolve().parents[1] / "data" / "shippers"
 FILEBEAT = (SHIPPED / "filebeat.json").read_text().strip()
 HEC = (SHIPPED / "splunk-hec.json").read_text().strip()
 TOKEN = ApiToken("filebeat", hashlib.sha256(b"s3cret").digest(), frozenset({"ingest"}))
-
-
-class Writer:
-    def __init__(self, queue: ChunkQueue, ack: bool = True):
-        self.queue, self.ack = queue, ack
-        self.events: list[Event] = []
-        self.chunks: list[Chunk] = []
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            chunk = self.queue.get(0.05)
-            if chunk is not None:
-                self.chunks.append(chunk)
-                self.events.extend(i for i in chunk.items if isinstance(i, Event))
-                if self.ack:
-                    chunk.ack()
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join()
 
 
 def start(queue: ChunkQueue, **cfg) -> Receiver:
@@ -61,9 +38,8 @@ def start(queue: ChunkQueue, **cfg) -> Receiver:
 
 @pytest.fixture
 def running():
-    queue = ChunkQueue(4)
-    writer = Writer(queue)
-    receiver = start(queue, tokens=(TOKEN,), max_body_bytes=64 * 1024)
+    writer = Writer()
+    receiver = start(writer.queue, tokens=(TOKEN,), max_body_bytes=64 * 1024)
     yield receiver, writer
     receiver.stop()
     writer.close()
@@ -139,7 +115,8 @@ def test_busy_while_the_writer_is_full_then_stored_on_retry():
         assert status == 429
         status, _ = call(receiver, "POST", "/services/collector/event", HEC.encode())
         assert status == 503
-        writer = Writer(queue)  # the store catches up
+        writer = Writer()  # the store catches up: a writer now reads the full queue
+        writer.queue = queue
         try:
             deadline = time.monotonic() + 10
             status = 0
@@ -155,12 +132,11 @@ def test_busy_while_the_writer_is_full_then_stored_on_retry():
 
 
 def test_no_store_ack_in_time_is_503():
-    queue = ChunkQueue(4)
-    writer = Writer(queue, ack=False)
-    receiver = start(queue, ack_timeout_ms=300)
+    writer = Writer(ack=False)
+    receiver = start(writer.queue, ack_timeout_ms=300)
     try:
         status, _ = call(receiver, "POST", "/ingest", (FILEBEAT + "\n").encode())
-        assert status == 503 and len(writer.chunks) == 1
+        assert status == 503 and len(writer.events) == 1, "taken by the writer, never acked"
     finally:
         receiver.stop()
         writer.close()

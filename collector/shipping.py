@@ -35,7 +35,7 @@ from collector.event import Event, Record
 from collector.parse import Output, ParseStats, SourceParser, parse_record
 from collector.parsers import otlp_json
 from collector.parsers.base import ParseContext
-from collector.parsers.fields import set_label
+from collector.parsers.fields import MAX_LABEL_VALUE, MAX_LABELS
 
 MAX_SOURCES = 256
 
@@ -114,18 +114,27 @@ class Delivery:
             self._sources.move_to_end(key)
             src.shipped = found
         src.fed_at = time.monotonic()
+        if "\n" not in found.line:  # one line a message: the common case, no split
+            out.extend(self._feed(src, found.line, position, found.created_ms))
+            return out
         for index, text in enumerate(found.line.split("\n")):
-            src.lines += 1
-            held = src.parser.held_position() is not None
-            # SourceParser formats a record's position as given: the shipper's identity
-            # of the line (an offset, a Kafka position or a hash), not a byte offset here.
-            emitted = src.parser.feed(text.removesuffix("\r"),
-                                      position if index == 0 else f"{position}+{index}",  # type: ignore[arg-type]
-                                      src.lines)
-            out.extend(self._stamp(emitted, src, src.held_created if held else found.created_ms))
-            if not held or emitted:
-                src.held_created = found.created_ms
+            out.extend(self._feed(src, text, position if index == 0 else f"{position}+{index}",
+                                  found.created_ms))
         return out
+
+    def _feed(self, src: _Source, text: str, position: str, created_ms: int) -> Output:
+        """One line to its source's parser; what it emits carries the shipper's time of the
+        line that opened its record (see ``_stamp``)."""
+        src.lines += 1
+        held = src.parser.held_position() is not None
+        # SourceParser formats a record's position as given: the shipper's identity of the
+        # line (an offset, a Kafka position or a hash), not a byte offset here.
+        emitted = src.parser.feed(text.removesuffix("\r"), position,  # type: ignore[arg-type]
+                                  src.lines)
+        self._stamp(emitted, src, src.held_created if held else created_ms)
+        if not held or emitted:
+            src.held_created = created_ms
+        return emitted
 
     def finish(self) -> Output:
         """End of the delivery: every open record, parsed."""
@@ -159,9 +168,15 @@ class Delivery:
                     item.timestamp_ms = created_ms
             if found.host and not item.host and not self._redact_host:
                 item.host = found.host
-            set_label(item, "log.file.path", found.path)
-            set_label(item, "shipper", found.shipper)
+            _label(item.labels, "log_file_path", found.path)
+            _label(item.labels, "shipper", found.shipper)
         return items
+
+
+def _label(labels: dict[str, str], key: str, value: str | None) -> None:
+    """``set_label`` for a key already in label form (this runs for every shipped event)."""
+    if value and (key in labels or len(labels) < MAX_LABELS):
+        labels[key] = value[:MAX_LABEL_VALUE]
 
 
 def _position(found: Shipped, record: Record, replayable: bool, index: int) -> str:

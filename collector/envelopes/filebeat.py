@@ -16,14 +16,21 @@ def match(doc: dict) -> Shipped | None:
     line = body(doc.get("message"))
     if line is None:
         return None
-    agent = text(dig(doc, "agent.type")) or text(dig(doc, "@metadata.beat"))
-    path = text(dig(doc, "log.file.path"))
-    legacy = path is None and agent is not None and text(doc.get("source")) is not None
-    if legacy:
-        path = text(doc.get("source"))
+    # Nested, as outputs write it: read directly (every message of a busy shipper comes here).
+    log, agent_doc, host_doc = doc.get("log"), doc.get("agent"), doc.get("host")
+    file_doc = log.get("file") if isinstance(log, dict) else None
+    if isinstance(file_doc, dict) and isinstance(agent_doc, dict):
+        path, agent = text(file_doc.get("path")), text(agent_doc.get("type"))
+        where = log.get("offset")
+        host = text(host_doc.get("name")) if isinstance(host_doc, dict) else text(host_doc)
+    else:
+        path, agent = text(dig(doc, "log.file.path")), text(dig(doc, "agent.type"))
+        where = dig(doc, "log.offset")
+        host = text(dig(doc, "host.name")) or text(dig(doc, "host.hostname")) or text(host_doc)
+    agent = agent or text(dig(doc, "@metadata.beat"))
+    if path is None and agent is not None and text(doc.get("source")) is not None:
+        path, where = text(doc.get("source")), doc.get("offset")  # Filebeat before 6.3
     if path is None or (agent is None and "input" not in doc and "ecs" not in doc):
         return None
-    host = text(dig(doc, "host.name")) or text(dig(doc, "host.hostname")) or text(doc.get("host"))
-    where = doc.get("offset") if legacy else dig(doc, "log.offset")
     return Shipped(line=line, shipper=agent or "filebeat", host=host, path=path,
                    offset=offset(where), created_ms=when(doc.get("@timestamp")))

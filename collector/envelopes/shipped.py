@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from collector.timeparse import parse_ms
 
@@ -65,14 +66,20 @@ def body(value: object) -> str | None:
 def dig(doc: dict, dotted: str) -> object:
     """``log.file.path`` nested (``{"log":{"file":{"path":..}}}``) or flattened as one key,
     as processors and outputs write either."""
-    if dotted in doc:
-        return doc[dotted]
+    value = doc.get(dotted)
+    if value is not None:
+        return value
     node: object = doc
-    for part in dotted.split("."):
+    for part in _parts(dotted):
         if not isinstance(node, dict):
             return None
         node = node.get(part)
     return node
+
+
+@lru_cache(maxsize=64)
+def _parts(dotted: str) -> tuple[str, ...]:
+    return tuple(dotted.split("."))
 
 
 def when(value: object) -> int:
@@ -83,8 +90,14 @@ def when(value: object) -> int:
         seconds = float(value)
         return int(seconds if seconds > 1e11 else seconds * 1000)
     if isinstance(value, str):
-        return parse_ms(value) or 0
+        return _text_ms(value)
     return 0
+
+
+@lru_cache(maxsize=4096)
+def _text_ms(value: str) -> int:
+    """Cached: a shipper's batch shares few distinct times (they are its read times)."""
+    return parse_ms(value) or 0
 
 
 def offset(value: object) -> int | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 
-from collector.envelopes.shipped import Shipped
+from collector.envelopes.shipped import Shipped, when
 from collector.timeparse import parse_ms
 
 _RFC5424 = re.compile(r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
@@ -26,6 +26,7 @@ _RFC3164 = re.compile(r"<(\d{1,3})>([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S
                       r"([^\s:\[]{1,48})(?:\[[^\]]*\])?: ?")
 _SD_ELEMENT = re.compile(r'\[([^\]\s]+)((?: [^=\s]+="(?:[^"\\\]]|\\.)*")*)\]')
 _SD_PARAM = re.compile(r' ([^=\s]+)="((?:[^"\\]|\\.)*)"')
+_SD_ESCAPE = re.compile(r'\\([\\"\]])')
 _PATH_PARAMS = ("path", "filename", "file")
 
 
@@ -46,7 +47,9 @@ def _structured(rest: str) -> tuple[dict[str, str], str]:
         if found is None:
             break
         for name, value in _SD_PARAM.findall(found.group(2)):
-            params.setdefault(name, re.sub(r'\\([\\"\]])', r"\1", value))
+            if "\\" in value:
+                value = _SD_ESCAPE.sub(r"\1", value)
+            params.setdefault(name, value)
         pos = found.end()
     return params, rest[pos:].removeprefix(" ")
 
@@ -61,7 +64,7 @@ def match(frame: str, now_ms: int = 0) -> Shipped | None:
         path = next((params[k] for k in _PATH_PARAMS if params.get(k)), None)
         return Shipped(line=msg.removeprefix("\ufeff").rstrip("\r\n"), shipper="syslog",
                        host=_nil(host), path=path, app=_nil(app),
-                       created_ms=parse_ms(_nil(stamp)) or 0)
+                       created_ms=when(stamp) if stamp != "-" else 0)
     found = _RFC3164.match(frame)
     if found is None:
         return None

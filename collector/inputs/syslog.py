@@ -45,77 +45,64 @@ _MAX_DIGITS = 10
 
 
 class Framer:
-    """The frames of one TCP stream (RFC 6587), in bounded memory."""
+    """The frames of one TCP stream (RFC 6587), in bounded memory. Frames are cut at a read
+    position and the buffer compacted once per ``feed``, not once per frame."""
 
     def __init__(self, max_bytes: int):
         self.max_bytes = max_bytes
-        self._buf = bytearray()
+        self._buf = b""
         self._skip = 0  # bytes of an oversized counted frame still to throw away
         self._skip_line = False  # throwing away the rest of an oversized line
 
     def feed(self, data: bytes) -> tuple[list[bytes], list[bytes]]:
         """(complete frames, heads of frames over the limit)."""
-        self._buf += data
+        buf = self._buf + data if self._buf else data
         frames: list[bytes] = []
         oversized: list[bytes] = []
-        while self._buf:
+        pos, size_all = 0, len(buf)
+        while pos < size_all:
             if self._skip:
-                taken = min(self._skip, len(self._buf))
-                del self._buf[:taken]
+                taken = min(self._skip, size_all - pos)
+                pos += taken
                 self._skip -= taken
                 continue
             if self._skip_line:
-                end = self._buf.find(b"\n")
+                end = buf.find(b"\n", pos)
                 if end < 0:
-                    self._buf.clear()
+                    pos = size_all
                     break
-                del self._buf[:end + 1]
-                self._skip_line = False
+                pos, self._skip_line = end + 1, False
                 continue
-            if self._buf[:1].isdigit():
-                space = self._buf.find(b" ", 0, _MAX_DIGITS + 1)
-                if space < 0:
-                    if len(self._buf) > _MAX_DIGITS:  # not a count after all: a line
-                        frames_line = self._line(oversized)
-                        if frames_line is None:
-                            break
-                        frames.append(frames_line)
-                        continue
-                    break
-                digits = bytes(self._buf[:space])
+            if 48 <= buf[pos] <= 57:  # a digit: octet counting
+                space = buf.find(b" ", pos, pos + _MAX_DIGITS + 1)
+                if space < 0 and size_all - pos <= _MAX_DIGITS:
+                    break  # the count is not complete yet
+                digits = buf[pos:space] if space > 0 else b""
                 if digits.isdigit():
                     size = int(digits)
+                    start = space + 1
                     if size > self.max_bytes:
-                        oversized.append(bytes(self._buf[space + 1:space + 1 + min(size, 512)]))
-                        self._skip = size
-                        del self._buf[:space + 1]
+                        oversized.append(buf[start:start + min(size, 512)])
+                        pos, self._skip = start, size
                         continue
-                    if len(self._buf) < space + 1 + size:
+                    if size_all < start + size:
                         break
-                    frames.append(bytes(self._buf[space + 1:space + 1 + size]))
-                    del self._buf[:space + 1 + size]
+                    frames.append(buf[start:start + size])
+                    pos = start + size
                     continue
-            line = self._line(oversized)
-            if line is None:
+            end = buf.find(b"\n", pos)
+            if end < 0:
+                if size_all - pos > self.max_bytes:
+                    oversized.append(buf[pos:pos + 512])
+                    pos, self._skip_line = size_all, True
                 break
-            frames.append(line)
+            if end - pos > self.max_bytes:
+                oversized.append(buf[pos:pos + 512])
+            else:
+                frames.append(buf[pos:end])
+            pos = end + 1
+        self._buf = buf[pos:]
         return [f.rstrip(b"\r\n") for f in frames if f.strip()], oversized
-
-    def _line(self, oversized: list[bytes]) -> bytes | None:
-        end = self._buf.find(b"\n")
-        if end < 0:
-            if len(self._buf) > self.max_bytes:
-                oversized.append(bytes(self._buf[:512]))
-                self._buf.clear()
-                self._skip_line = True
-            return None
-        if end > self.max_bytes:
-            oversized.append(bytes(self._buf[:512]))
-            del self._buf[:end + 1]
-            return b""
-        line = bytes(self._buf[:end])
-        del self._buf[:end + 1]
-        return line
 
 
 class SyslogInput:

@@ -156,3 +156,26 @@ def test_a_full_writer_slows_the_connection_and_loses_nothing():
         receiver.stop()
         writer.close()
         receiver.close()
+
+
+def test_tls_octet_counted_frames(tmp_path):
+    """RFC 5425: syslog over TLS, octet counting (the certificate helper of the API's TLS
+    tests)."""
+    import ssl
+
+    from test_security_http import _cert
+
+    cert, key = _cert(tmp_path)
+    receiver, writer = start("tls", tls_cert=cert, tls_key=key)
+    try:
+        context = ssl.create_default_context(cafile=cert)
+        with socket.create_connection(("127.0.0.1", receiver.port)) as raw, \
+                context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+            data = frame(MULE[0]).encode()
+            conn.sendall(f"{len(data)} ".encode() + data)
+        (ev,) = writer.wait_for(1)
+        assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
+    finally:
+        receiver.stop()
+        writer.close()
+        receiver.close()

@@ -136,6 +136,10 @@ class Delivery:
             src.held_created = created_ms
         return emitted
 
+    def holding(self) -> bool:
+        """Whether any source holds lines not yet emitted (an open record)."""
+        return any(src.parser.held_position() is not None for src in self._sources.values())
+
     def finish(self) -> Output:
         """End of the delivery: every open record, parsed."""
         out: Output = []

@@ -232,3 +232,23 @@ def test_otel_ids_come_from_path_and_record_hash():
     export["resourceLogs"][0]["scopeLogs"][0]["logRecords"][0]["observedTimeUnixNano"] = "1"
     (c,) = events(deliver([orjson.dumps(export).decode()], replayable=False))
     assert a.id == b.id != c.id
+
+
+def test_kafka_exporter_raw_encoding_is_the_bare_line():
+    """encoding: raw writes the log body alone: the line is parsed as it is, keyed by topic."""
+    line = json.loads((SHIPPED / "vector.json").read_text())["message"]
+    (ev,) = events(deliver([line]))
+    assert (ev.dataset, ev.ids) == ("mulesoft.runtime", ["correlation:1-abc"])
+
+
+def test_a_file_of_shipper_documents_is_parsed_as_the_files_inside():
+    """A Filebeat file output (or a dump of its Kafka topic) read by the file input or
+    ``midwatch parse``: the lines inside are framed per original file, with the same IDs as
+    when they arrive over Kafka (Filebeat's path + offset)."""
+    sample = DATA / "mule/app-runtime.log"
+    docs = messages(sample, filebeat("/logs/app.log", "host-a"))
+    from_dump = events(parse_stream(io.BytesIO(("\n".join(docs) + "\n").encode()), "dump.ndjson",
+                                    "auto", CTX))
+    assert sorted(map(key, from_dump)) == sorted(map(key, from_file(sample)))
+    assert [e.id for e in from_dump] == [e.id for e in events(deliver(docs))]
+    assert {e.host for e in from_dump} == {"host-a"}

@@ -153,3 +153,32 @@ def events_summary(es, prefix: str) -> list[tuple]:
     return sorted((h["_source"]["@timestamp"], h["_source"]["event"]["dataset"],
                    h["_source"].get("message", ""), tuple(h["_source"]["midwatch"]["ids"]))
                   for h in hits)
+
+
+OTELCOL = CACHE / "dist" / "otelcol-midwatch" / "otelcol-midwatch"
+
+
+def otelcol(tmp: Path, files: dict[str, Path], exporter: str, exporter_config: str) -> Shipper:
+    """The OpenTelemetry Collector (Collector Builder v0.148.0: filelog receiver, otlphttp and
+    kafka exporters; deploy/local/services.sh shippers builds it where Go is installed)."""
+    if not OTELCOL.exists():
+        pytest.skip(f"the OTel Collector is not built at {OTELCOL} (services.sh shippers)")
+    work = tmp / "otelcol"
+    work.mkdir()
+    include = ", ".join(f'"{p}"' for p in files.values())
+    conf = work / "config.yaml"
+    conf.write_text(f"""receivers:
+  filelog:
+    include: [{include}]
+    start_at: beginning
+    include_file_path: true
+exporters:
+  {exporter}:
+{exporter_config}
+service:
+  telemetry:
+    metrics: {{level: none}}
+  pipelines:
+    logs: {{receivers: [filelog], exporters: [{exporter}]}}
+""")
+    return Shipper([str(OTELCOL), f"--config={conf}"], work / "otelcol.log")

@@ -1,5 +1,6 @@
-"""Real shippers in front of midwatch: rsyslog (imfile -> omfwd syslog, and -> omkafka) and
-syslog-ng (file source -> network destination) ship the Mule, NGINX and X12 sample files;
+"""Real shippers in front of midwatch: rsyslog (imfile -> omfwd syslog, and -> omkafka),
+syslog-ng (file source -> network destination) and the OpenTelemetry Collector (filelog ->
+otlphttp, and -> kafka with otlp_proto / otlp_json) ship the Mule, NGINX and X12 sample files;
 the collector (real Elasticsearch, real Kafka) must make the same events and traces of them
 as its own file input makes of the files."""
 
@@ -16,6 +17,7 @@ from shippers_support import (
     RSYSLOG_JSON,
     Correlating,
     events_summary,
+    otelcol,
     rsyslog,
     syslog_ng,
     traces,
@@ -118,4 +120,25 @@ def test_rsyslog_imfile_to_omkafka(tmp_path, es, es_url, es_index_prefix, logs, 
          f"  - type: kafka\n    name: shipped\n    topics: [{kafka_topic}]\n"
          f"    format: auto\n    group_id: {kafka_topic}\n", expected,
          lambda: rsyslog(tmp_path, logs, action, RSYSLOG_JSON),
+         extra=f"kafka:\n  bootstrap: {kafka_bootstrap}\n")
+
+
+def test_otel_collector_filelog_to_otlphttp(tmp_path, es, es_url, es_index_prefix, logs,
+                                            expected):
+    port = free_port()
+    exporter = f"    endpoint: http://127.0.0.1:{port}\n"
+    ship(tmp_path, es, es_url, f"{es_index_prefix}otlp",
+         f"  - type: otlp\n    name: otlp\n    listen: 127.0.0.1:{port}\n", expected,
+         lambda: otelcol(tmp_path, logs, "otlphttp", exporter))
+
+
+@pytest.mark.parametrize("encoding", ["otlp_proto", "otlp_json"])
+def test_otel_collector_filelog_to_kafka(tmp_path, es, es_url, es_index_prefix, logs, expected,
+                                         kafka_bootstrap, kafka_topic, encoding):
+    exporter = (f"    brokers: [{kafka_bootstrap}]\n"
+                f"    logs: {{topic: {kafka_topic}, encoding: {encoding}}}\n")
+    ship(tmp_path, es, es_url, f"{es_index_prefix}okaf",
+         f"  - type: kafka\n    name: shipped\n    topics: [{kafka_topic}]\n"
+         f"    format: auto\n    group_id: {kafka_topic}\n", expected,
+         lambda: otelcol(tmp_path, logs, "kafka", exporter),
          extra=f"kafka:\n  bootstrap: {kafka_bootstrap}\n")

@@ -6,8 +6,9 @@
 #   services.sh status [svc ...]                 one line per service
 #   services.sh env                              export lines for the test suite
 #   services.sh purge                            down, then delete data (downloads are kept)
-#   services.sh shippers                         install rsyslog, rsyslog-kafka and unpack syslog-ng
-#                                                (Debian) for the real shipper tests (`up` does it too)
+#   services.sh shippers                         install rsyslog, rsyslog-kafka, unpack syslog-ng (Debian)
+#                                                and build the OTel Collector (Go) for the real shipper
+#                                                tests (`up` does it too)
 #
 # Downloads, data and logs live in $MIDWATCH_CACHE (default ~/.cache/midwatch), never in the repo:
 #   $CACHE/m2          Maven local repository used for the downloads
@@ -512,6 +513,35 @@ fetch_shippers() {
   say "syslog-ng: $SYSLOG_NG_DIR/usr/sbin/syslog-ng"
 }
 
+# The OpenTelemetry Collector for the shipper tests, built with the Collector Builder from the
+# Go module proxy (all collector modules at one release); skipped without Go.
+OTELCOL_VERSION="${MIDWATCH_OTELCOL_VERSION:-0.148.0}"
+OTELCOL_DIR="$DIST/otelcol-midwatch"
+
+fetch_otelcol() {
+  [[ -x "$OTELCOL_DIR/otelcol-midwatch" ]] && return 0
+  command -v go >/dev/null 2>&1 || { say "no Go toolchain: the OTel Collector shipper tests will skip"; return 0; }
+  local t0 build="$DIST/otelcol-build"
+  t0="$(now)"
+  say "building the OTel Collector $OTELCOL_VERSION (filelog, otlphttp, kafka) ..."
+  mkdir -p "$build"
+  cat >"$build/builder.yaml" <<EOF
+dist:
+  name: otelcol-midwatch
+  description: OTel Collector for midwatch's shipper tests
+  output_path: $OTELCOL_DIR
+receivers:
+  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v$OTELCOL_VERSION
+exporters:
+  - gomod: go.opentelemetry.io/collector/exporter/otlphttpexporter v$OTELCOL_VERSION
+  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter v$OTELCOL_VERSION
+EOF
+  { GOBIN="$build/bin" go install "go.opentelemetry.io/collector/cmd/builder@v$OTELCOL_VERSION" \
+      && (cd "$build" && "$build/bin/builder" --config builder.yaml); } >>"$LOGS/otelcol-build.log" 2>&1 \
+    || die "building the OTel Collector failed; log: $LOGS/otelcol-build.log"
+  say "OTel Collector built in $(elapsed "$t0")s: $OTELCOL_DIR/otelcol-midwatch"
+}
+
 # ---------------------------------------------------------------- Alertmanager
 
 AM_BIN=/usr/bin/prometheus-alertmanager
@@ -642,7 +672,7 @@ cmd_up() {
   # One `up` at a time per cache: several test runs may call it at once.
   exec 8>"$RUN/up.lock"
   flock 8
-  ( fetch_shippers ) || say "rsyslog/syslog-ng not installed; the real shipper tests will skip"
+  ( fetch_shippers && fetch_otelcol ) || say "shippers not installed; the real shipper tests will skip"
   for svc in "${svcs[@]}"; do
     up_one "$svc" &
     pids+=($!)
@@ -738,7 +768,7 @@ main() {
     down) cmd_down "${svcs[@]}" ;;
     status) cmd_status "${svcs[@]}" ;;
     env) cmd_env ;;
-    shippers) fetch_shippers ;;
+    shippers) fetch_shippers; fetch_otelcol ;;
     purge)
       cmd_down "${svcs[@]}"
       for s in "${svcs[@]}"; do rm -rf "${STATE:?}/$s"; done

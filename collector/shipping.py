@@ -23,6 +23,7 @@ line's hash with the shipper's time (the OTel Collector: file path + record hash
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 import orjson
 
 from collector.envelopes import otel, shippers
-from collector.envelopes.shipped import Shipped
+from collector.envelopes.shipped import Shipped, digest
 from collector.event import Event, Record
 from collector.parse import Output, ParseStats, SourceParser, parse_record
 from collector.parsers import otlp_json
@@ -38,6 +39,7 @@ from collector.parsers.base import ParseContext
 from collector.parsers.fields import MAX_LABEL_VALUE, MAX_LABELS
 
 MAX_SOURCES = 256
+MAX_SEEN = 65536
 
 
 @dataclass(slots=True)
@@ -60,6 +62,8 @@ class Delivery:
         self.fmt = fmt
         self._sources: OrderedDict[str, _Source] = OrderedDict()
         self._redact_host = "host.name" in ctx.redact_fields
+        # How often each hash position occurred (see ``_unique``), bounded.
+        self._seen: dict[str, int] = {}
 
     def record(self, record: Record, replayable: bool) -> Output:
         """One delivered message. ``replayable``: its source and position name it for good
@@ -68,9 +72,11 @@ class Delivery:
             return parse_record(record, self.fmt, self.ctx, self.stats)
         found = shippers.unwrap(record.text)
         if found is not None:
-            return self.line(found, record.source, _position(found, record, replayable, 0))
+            return self.line(found, record.source, self._position(found, record, replayable, 0))
         if otlp_json.detect(record.text):
             return self._export(record, replayable)
+        if not replayable:  # a bare line over HTTP or syslog: named by its content
+            record = dataclasses.replace(record, position=self._unique(digest(record.text)))
         return parse_record(record, "auto", self.ctx, self.stats)
 
     def export(self, export: dict, source: str) -> tuple[dict, Output]:
@@ -78,7 +84,7 @@ class Delivery:
         rest, lines = otel.split(export)
         out: Output = []
         for found in lines:
-            out.extend(self.line(found, source, found.digest()))
+            out.extend(self.line(found, source, self._unique(found.digest())))
         return rest, out
 
     def _export(self, record: Record, replayable: bool) -> Output:
@@ -92,7 +98,7 @@ class Delivery:
         out: Output = []
         for index, found in enumerate(lines):
             out.extend(self.line(found, record.source,
-                                 _position(found, record, replayable, index)))
+                                 self._position(found, record, replayable, index)))
         if rest.get("resourceLogs") or rest.get("resourceSpans"):
             rest_record = Record(text=orjson.dumps(rest).decode(), source=record.source,
                                  position=record.position, ingested_ms=record.ingested_ms)
@@ -135,6 +141,23 @@ class Delivery:
         if not held or emitted:
             src.held_created = created_ms
         return emitted
+
+    def _position(self, found: Shipped, record: Record, replayable: bool, index: int) -> str:
+        """The shipper's identity of a line, for its event IDs (see the module doc)."""
+        if found.offset is not None:
+            return str(found.offset)
+        if replayable:
+            return f"{record.source}/{record.position}" + (f"#{index}" if index else "")
+        return self._unique(found.digest())
+
+    def _unique(self, position: str) -> str:
+        """A hash position, numbered when it repeats (the same line twice in one second is two
+        events; a retry of the whole delivery numbers them alike, so it still overwrites)."""
+        count = self._seen.get(position, 0)
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()
+        self._seen[position] = count + 1
+        return f"{position}#{count}" if count else position
 
     def holding(self) -> bool:
         """Whether any source holds lines not yet emitted (an open record)."""
@@ -181,15 +204,6 @@ def _label(labels: dict[str, str], key: str, value: str | None) -> None:
     """``set_label`` for a key already in label form (this runs for every shipped event)."""
     if value and (key in labels or len(labels) < MAX_LABELS):
         labels[key] = value[:MAX_LABEL_VALUE]
-
-
-def _position(found: Shipped, record: Record, replayable: bool, index: int) -> str:
-    """The shipper's identity of a line, for its event IDs (see the module doc)."""
-    if found.offset is not None:
-        return str(found.offset)
-    if replayable:
-        return f"{record.source}/{record.position}" + (f"#{index}" if index else "")
-    return found.digest()
 
 
 def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,

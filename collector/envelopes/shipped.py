@@ -48,8 +48,13 @@ class Shipped:
     def digest(self) -> str:
         """A hash of the line and the shipper's time: the identity of a line whose shipper
         gives no offset (the OTel Collector's file path + record hash)."""
-        raw = f"{self.created_ms}\x1f{self.line}".encode("utf-8", "surrogatepass")
-        return "h:" + hashlib.blake2b(raw, digest_size=12).hexdigest()
+        return digest(f"{self.created_ms}\x1f{self.line}")
+
+
+def digest(text: str) -> str:
+    """``h:`` and a hash of ``text``: a position for what has no other identity."""
+    return "h:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                                  digest_size=12).hexdigest()
 
 
 def text(value: object) -> str | None:

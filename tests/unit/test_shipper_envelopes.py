@@ -252,3 +252,12 @@ def test_a_file_of_shipper_documents_is_parsed_as_the_files_inside():
     assert sorted(map(key, from_dump)) == sorted(map(key, from_file(sample)))
     assert [e.id for e in from_dump] == [e.id for e in events(deliver(docs))]
     assert {e.host for e in from_dump} == {"host-a"}
+
+
+def test_lines_without_identity_are_named_by_content_and_repeat_count():
+    """Bare lines over HTTP or syslog: the same line twice is two events, and a retry of the
+    delivery gives the same two IDs (it overwrites)."""
+    line = json.loads((SHIPPED / "vector.json").read_text())["message"]
+    first = [e.id for e in events(deliver([line, line, line + " again"], replayable=False))]
+    retry = [e.id for e in events(deliver([line, line, line + " again"], replayable=False))]
+    assert len(set(first)) == 3 and first == retry

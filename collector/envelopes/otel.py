@@ -17,9 +17,29 @@ from __future__ import annotations
 import orjson
 
 from collector.envelopes.shipped import Shipped, text
-from collector.parsers.otlp_json import any_value, attributes
 
 _FILE_KEYS = ("log.file.path", "log.file.name")
+
+
+def _string(value: object) -> str | None:
+    """An OTLP AnyValue's string (``stringValue`` in OTLP/JSON, ``string_value`` from protobuf
+    field names); only strings matter here (a body, a path, a host name). Read here rather
+    than with the otlp-json parser's helpers so that envelopes do not depend on parsers."""
+    if not isinstance(value, dict):
+        return None
+    found = value.get("stringValue", value.get("string_value"))
+    return found if isinstance(found, str) else None
+
+
+def _strings(items: object) -> dict[str, str]:
+    """The string-valued attributes of a key/value list."""
+    out: dict[str, str] = {}
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("key"), str):
+            value = _string(item.get("value"))
+            if value is not None:
+                out[item["key"]] = value
+    return out
 
 
 def _nanos(record: dict, camel: str, snake: str) -> int:
@@ -30,12 +50,12 @@ def _nanos(record: dict, camel: str, snake: str) -> int:
         return 0
 
 
-def shipped(record: dict, resource: dict[str, object]) -> Shipped | None:
+def shipped(record: dict, resource: dict[str, str]) -> Shipped | None:
     """The file line of one log record, or None when the record is not one."""
-    body = any_value(record.get("body"))
-    if not isinstance(body, str) or not body:
+    body = _string(record.get("body"))
+    if not body:
         return None
-    attrs = attributes(record.get("attributes"))
+    attrs = _strings(record.get("attributes"))
     path = next((text(attrs.get(k)) for k in _FILE_KEYS if text(attrs.get(k))), None)
     if path is None:
         return None
@@ -67,8 +87,8 @@ def split(export: dict) -> tuple[dict, list[Shipped]]:
         if not isinstance(rl, dict):
             continue
         resource_obj = rl.get("resource")
-        resource = attributes(resource_obj.get("attributes")
-                              if isinstance(resource_obj, dict) else None)
+        resource = _strings(resource_obj.get("attributes")
+                            if isinstance(resource_obj, dict) else None)
         kept_scopes = []
         for sl in _list(rl, "scopeLogs", "scope_logs"):
             if not isinstance(sl, dict):

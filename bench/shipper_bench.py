@@ -142,53 +142,59 @@ def rate_file(lines: dict[str, list[str]], count: int) -> float:
     return count / elapsed
 
 
-def rate_syslog(lines: dict[str, list[str]], count: int) -> float:
-    from collector.inputs.syslog import SyslogInput as Receiver
-
-    receiver = Receiver(SyslogInput(name="bench", listen=("127.0.0.1", 0)), ctx())
+def timed(receiver, send, count: int) -> float:
+    """Events/s of a listening input: ``send(port)`` from the clock's start until the last of
+    ``count`` events was handed over."""
     sink = Sink()
     threading.Thread(target=receiver.run, args=(sink.queue,), daemon=True).start()
-    payload = bytearray()
-    for path, rows in lines.items():
-        for row in rows:
-            frame = (f'<134>1 2024-03-01T10:15:33.004Z mule-01 app - - [file@32473 '
-                     f'path="{path}"] {row}').encode()
-            payload += f"{len(frame)} ".encode() + frame
     t0 = time.monotonic()
-    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
-        conn.sendall(payload)
-        sink.wait(count)
-    elapsed = sink.last - t0
-    receiver.stop()
-    sink.close()
-    receiver.close()
-    return count / elapsed
-
-
-def rate_http(lines: dict[str, list[str]], count: int) -> float:
-    from collector.inputs.http import HttpInput as Receiver
-
-    receiver = Receiver(HttpInput(name="bench", listen=("127.0.0.1", 0)), ctx())
-    sink = Sink()
-    threading.Thread(target=receiver.run, args=(sink.queue,), daemon=True).start()
-    docs = enveloped(lines)
-    bodies = ["".join(f'{{"create":{{}}}}\n{d}\n' for d in docs[i:i + 1000]).encode()
-              for i in range(0, len(docs), 1000)]
-    t0 = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=60)
-    for body in bodies:
-        conn.request("POST", "/_bulk", body=body,
-                     headers={"Content-Type": "application/x-ndjson"})
-        resp = conn.getresponse()
-        resp.read()
-        assert resp.status == 200, resp.status
-    conn.close()
+    send(receiver.port)
     sink.wait(count)
     elapsed = sink.last - t0
     receiver.stop()
     sink.close()
     receiver.close()
     return count / elapsed
+
+
+def rate_syslog(lines: dict[str, list[str]], count: int) -> float:
+    from collector.inputs.syslog import SyslogInput as Receiver
+
+    payload = bytearray()
+    for path, rows in lines.items():
+        for row in rows:
+            frame = (f'<134>1 2024-03-01T10:15:33.004Z mule-01 app - - [file@32473 '
+                     f'path="{path}"] {row}').encode()
+            payload += f"{len(frame)} ".encode() + frame
+
+    def send(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(payload)
+            conn.shutdown(socket.SHUT_WR)
+            conn.recv(1)  # the receiver closes once it read everything
+
+    return timed(Receiver(SyslogInput(name="bench", listen=("127.0.0.1", 0)), ctx()), send,
+                 count)
+
+
+def rate_http(lines: dict[str, list[str]], count: int) -> float:
+    from collector.inputs.http import HttpInput as Receiver
+
+    docs = enveloped(lines)
+    bodies = ["".join(f'{{"create":{{}}}}\n{d}\n' for d in docs[i:i + 1000]).encode()
+              for i in range(0, len(docs), 1000)]
+
+    def send(port: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for body in bodies:
+            conn.request("POST", "/_bulk", body=body,
+                         headers={"Content-Type": "application/x-ndjson"})
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200, resp.status
+        conn.close()
+
+    return timed(Receiver(HttpInput(name="bench", listen=("127.0.0.1", 0)), ctx()), send, count)
 
 
 def main() -> None:

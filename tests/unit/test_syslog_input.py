@@ -65,12 +65,24 @@ def start(protocol: str, queue_chunks: int = 8, **cfg):
 
 
 @pytest.fixture
-def tcp():
-    receiver, writer = start("tcp", max_message_bytes=4096)
-    yield receiver, writer
-    receiver.stop()
-    writer.close()
-    receiver.close()
+def receivers():
+    """``make(protocol, **cfg)`` starts a receiver and its writer; all are stopped after."""
+    made: list[tuple[Receiver, Writer]] = []
+
+    def make(protocol: str, **cfg) -> tuple[Receiver, Writer]:
+        made.append(start(protocol, **cfg))
+        return made[-1]
+
+    yield make
+    for receiver, writer in made:
+        receiver.stop()
+        writer.close()
+        receiver.close()
+
+
+@pytest.fixture
+def tcp(receivers):
+    return receivers("tcp", max_message_bytes=4096)
 
 
 def key(e: Event):
@@ -127,38 +139,28 @@ def test_newline_framing_rfc3164_and_an_oversized_frame(tcp):
     assert dead.reason.startswith("line_too_long") and "max_message_bytes" in dead.reason
 
 
-def test_udp_datagrams():
-    receiver, writer = start("udp")
-    try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.sendto(frame(MULE[0]).encode(), ("127.0.0.1", receiver.port))
-        (ev,) = writer.wait_for(1)
-        assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
-    finally:
-        receiver.stop()
-        writer.close()
-        receiver.close()
+def test_udp_datagrams(receivers):
+    receiver, writer = receivers("udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(frame(MULE[0]).encode(), ("127.0.0.1", receiver.port))
+    (ev,) = writer.wait_for(1)
+    assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
 
 
-def test_a_full_writer_slows_the_connection_and_loses_nothing():
-    receiver, writer = start("tcp", queue_chunks=1)
+def test_a_full_writer_slows_the_connection_and_loses_nothing(receivers):
+    receiver, writer = receivers("tcp", queue_chunks=1)
     writer.hold.set()
-    try:
-        with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
-            for i in range(200):
-                conn.sendall((frame(MULE[0].replace("4711", str(i)), host=f"h{i}") + "\n")
-                             .encode())
-            assert writer.items == []  # held: the receiver waits, reading no further
-            writer.hold.clear()
-        items = writer.wait_for(200)
-        assert len([i for i in items if isinstance(i, Event)]) == 200
-    finally:
-        receiver.stop()
-        writer.close()
-        receiver.close()
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        for i in range(200):
+            conn.sendall((frame(MULE[0].replace("4711", str(i)), host=f"h{i}") + "\n")
+                         .encode())
+        assert writer.items == []  # held: the receiver waits, reading no further
+        writer.hold.clear()
+    items = writer.wait_for(200)
+    assert len([i for i in items if isinstance(i, Event)]) == 200
 
 
-def test_tls_octet_counted_frames(tmp_path):
+def test_tls_octet_counted_frames(tmp_path, receivers):
     """RFC 5425: syslog over TLS, octet counting (the certificate helper of the API's TLS
     tests)."""
     import ssl
@@ -166,16 +168,11 @@ def test_tls_octet_counted_frames(tmp_path):
     from test_security_http import _cert
 
     cert, key = _cert(tmp_path)
-    receiver, writer = start("tls", tls_cert=cert, tls_key=key)
-    try:
-        context = ssl.create_default_context(cafile=cert)
-        with socket.create_connection(("127.0.0.1", receiver.port)) as raw, \
-                context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
-            data = frame(MULE[0]).encode()
-            conn.sendall(f"{len(data)} ".encode() + data)
-        (ev,) = writer.wait_for(1)
-        assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
-    finally:
-        receiver.stop()
-        writer.close()
-        receiver.close()
+    receiver, writer = receivers("tls", tls_cert=cert, tls_key=key)
+    context = ssl.create_default_context(cafile=cert)
+    with socket.create_connection(("127.0.0.1", receiver.port)) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+        data = frame(MULE[0]).encode()
+        conn.sendall(f"{len(data)} ".encode() + data)
+    (ev,) = writer.wait_for(1)
+    assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"

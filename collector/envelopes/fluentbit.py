@@ -5,7 +5,9 @@
 ``kubernetes.host``.
 
 A Docker json-file line (``log``, ``stream``, ``time``) is not Fluent Bit's: it carries none
-of the time keys above and stays with the container envelopes.
+of the keys above and stays with the container envelopes. ``@timestamp`` alone does not make
+a document Fluent Bit's (an application's JSON log may have it beside a ``log`` string): it
+needs a numeric ``date``, the ``kubernetes`` metadata or a file path key.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ def match(doc: dict) -> Shipped | None:
     if line is None:
         return None
     stamp = next((doc[k] for k in _TIME_KEYS if k in doc), None)
-    if stamp is None and "kubernetes" not in doc:
-        return None
     path = next((text(doc.get(k)) for k in _PATH_KEYS if text(doc.get(k))), None)
+    if not (isinstance(doc.get("date"), int | float) or isinstance(doc.get("kubernetes"), dict)
+            or path is not None):
+        return None
     host = text(doc.get("hostname")) or text(doc.get("host")) or text(
         dig(doc, "kubernetes.host"))
     return Shipped(line=line.removesuffix("\n"), shipper="fluent-bit", host=host, path=path,

@@ -261,3 +261,19 @@ def test_lines_without_identity_are_named_by_content_and_repeat_count():
     first = [e.id for e in events(deliver([line, line, line + " again"], replayable=False))]
     retry = [e.id for e in events(deliver([line, line, line + " again"], replayable=False))]
     assert len(set(first)) == 3 and first == retry
+
+
+@pytest.mark.parametrize("doc", [
+    # logstash-logback-encoder: the application's own event, not an envelope
+    {"@timestamp": "2024-05-02T09:00:00.101Z", "@version": "1", "message": "payment received",
+     "logger_name": "com.acme.Pay", "level": "INFO"},
+    # structlog: "event" is its message
+    {"event": "order created", "time": "2024-05-02T09:00:00Z", "order_id": 4711},
+    {"event": "order created", "timestamp": "2024-05-02T09:00:00Z", "source": "api"},
+    # a "log" string and @timestamp, nothing of Fluent Bit's
+    {"@timestamp": "2024-05-02T09:00:00Z", "log": "order created", "level": "info"},
+    # pino
+    {"level": 30, "time": 1531171074631, "pid": 657, "hostname": "x", "msg": "hello"},
+])
+def test_applications_own_json_logs_are_no_envelopes(doc):
+    assert shippers.unwrap(json.dumps(doc)) is None

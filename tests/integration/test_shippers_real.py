@@ -87,9 +87,12 @@ def ship(tmp_path: Path, es, es_url: str, prefix: str, inputs: str, expected: tu
     shipper = start()
     try:
         # Generous: the machine running the suite may be loaded; done as soon as stored.
-        run.wait_for(lambda: run.indexed() >= count or not shipper.alive(), timeout_s=180,
-                     what=f"{count} shipped events ({run.indexed():.0f} so far); shipper log: "
-                          f"{shipper.log.read_text()[-1500:]}")
+        try:
+            run.wait_for(lambda: run.indexed() >= count or not shipper.alive(), timeout_s=180,
+                         what=f"{count} shipped events")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc} ({run.indexed():.0f} stored); shipper log: "
+                                 f"{shipper.log.read_text()[-1500:]}") from None
         assert shipper.alive(), shipper.log.read_text()[-2000:]
     finally:
         shipper.stop()

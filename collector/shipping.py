@@ -45,10 +45,9 @@ MAX_SEEN = 65536
 @dataclass(slots=True)
 class _Source:
     parser: SourceParser
-    shipped: Shipped
+    # The message whose line opened the record the parser holds open (its shipper, time).
+    opener: Shipped
     lines: int = 0
-    # The shipper's time of the first line of the record the parser holds open.
-    held_created: int = 0
     # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
     fed_at: float = 0.0
 
@@ -113,33 +112,32 @@ class Delivery:
         if src is None:
             if len(self._sources) >= MAX_SOURCES:
                 _, oldest = self._sources.popitem(last=False)
-                out.extend(self._stamp(oldest.parser.flush(), oldest, oldest.held_created))
+                out.extend(self._stamp(oldest.parser.flush(), oldest.opener))
             src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found)
             self._sources[key] = src
         else:
             self._sources.move_to_end(key)
-            src.shipped = found
         src.fed_at = time.monotonic()
         if "\n" not in found.line:  # one line a message: the common case, no split
-            out.extend(self._feed(src, found.line, position, found.created_ms))
+            out.extend(self._feed(src, found.line, position, found))
             return out
         for index, text in enumerate(found.line.split("\n")):
             out.extend(self._feed(src, text, position if index == 0 else f"{position}+{index}",
-                                  found.created_ms))
+                                  found))
         return out
 
-    def _feed(self, src: _Source, text: str, position: str, created_ms: int) -> Output:
-        """One line to its source's parser; what it emits carries the shipper's time of the
-        line that opened its record (see ``_stamp``)."""
+    def _feed(self, src: _Source, text: str, position: str, found: Shipped) -> Output:
+        """One line to its source's parser; what it emits carries the shipper's facts of the
+        message that opened its record (see ``_stamp``)."""
         src.lines += 1
         held = src.parser.held_position() is not None
         # SourceParser formats a record's position as given: the shipper's identity of the
         # line (an offset, a Kafka position or a hash), not a byte offset here.
         emitted = src.parser.feed(text.removesuffix("\r"), position,  # type: ignore[arg-type]
                                   src.lines)
-        self._stamp(emitted, src, src.held_created if held else created_ms)
+        self._stamp(emitted, src.opener if held else found)
         if not held or emitted:
-            src.held_created = created_ms
+            src.opener = found
         return emitted
 
     def _position(self, found: Shipped, record: Record, replayable: bool, index: int) -> str:
@@ -167,7 +165,7 @@ class Delivery:
         """End of the delivery: every open record, parsed."""
         out: Output = []
         for src in self._sources.values():
-            out.extend(self._stamp(src.parser.flush(), src, src.held_created))
+            out.extend(self._stamp(src.parser.flush(), src.opener))
         self._sources.clear()
         return out
 
@@ -179,13 +177,14 @@ class Delivery:
         out: Output = []
         for key in [k for k, src in self._sources.items() if src.fed_at <= limit]:
             src = self._sources.pop(key)
-            out.extend(self._stamp(src.parser.flush(), src, src.held_created))
+            out.extend(self._stamp(src.parser.flush(), src.opener))
         return out
 
-    def _stamp(self, items: Output, src: _Source, created_ms: int) -> Output:
-        """The shipper's facts on the events of one source: its time as ``event.created``
-        (and as the event's time when the line had none), host and file path."""
-        found = src.shipped
+    def _stamp(self, items: Output, found: Shipped) -> Output:
+        """The shipper's facts of the message that opened the events' record: its time as
+        ``event.created`` (and as the event's time when the line had none), host, file path
+        and shipper."""
+        created_ms = found.created_ms
         for item in items:
             if not isinstance(item, Event):
                 continue

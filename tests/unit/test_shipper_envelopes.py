@@ -277,3 +277,13 @@ def test_lines_without_identity_are_named_by_content_and_repeat_count():
 ])
 def test_applications_own_json_logs_are_no_envelopes(doc):
     assert shippers.unwrap(json.dumps(doc)) is None
+
+
+def test_an_event_carries_the_facts_of_the_message_that_opened_its_record():
+    """The record held open until the next line of its source arrives keeps its own
+    shipper and time, not those of the message that closed it."""
+    later = json.loads((SHIPPED / "vector.json").read_text())
+    later["timestamp"] = "2024-03-01T10:15:40Z"
+    first, second = events(deliver([(SHIPPED / "filebeat.json").read_text(), json.dumps(later)]))
+    assert (first.labels["shipper"], first.created_ms) == ("filebeat", CREATED)
+    assert (second.labels["shipper"], second.created_ms) == ("vector", 1_709_288_140_000)

@@ -37,7 +37,7 @@ OWN_SECTIONS = ("collector", "inputs", "correlation", "api", "kafka", "edi")
 FOREIGN_SECTIONS = ("store", "flows", "rules", "notifiers", "alertmanager", "grafana", "smtp",
                     "anomaly", "probes", "slos", "knowledge", "exporters", "ui")
 SECTIONS = OWN_SECTIONS + FOREIGN_SECTIONS
-INPUT_TYPES = ("file", "kafka", "otlp", "stdin")
+INPUT_TYPES = ("file", "kafka", "otlp", "stdin", "syslog", "http")
 TOKEN_SCOPES = ("traces", "metrics", "ingest")
 
 
@@ -180,7 +180,36 @@ class StdinInput:
     type: str = "stdin"
 
 
-Input = FileInput | KafkaInput | OtlpInput | StdinInput
+@dataclass(frozen=True, slots=True)
+class SyslogInput:
+    """Syslog from shippers (rsyslog omfwd, syslog-ng network()): see collector.inputs.syslog."""
+
+    name: str
+    listen: tuple[str, int] = ("127.0.0.1", 5514)
+    protocol: str = "tcp"  # tcp | udp | tls
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_message_bytes: int = 64 * 1024
+    max_connections: int = 64
+    type: str = "syslog"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpInput:
+    """NDJSON, Elasticsearch _bulk and Splunk HEC from shippers: see collector.inputs.http."""
+
+    name: str
+    listen: tuple[str, int] = ("127.0.0.1", 9280)
+    tokens: tuple[ApiToken, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    ack_timeout_ms: int = 10_000
+    request_timeout_ms: int = 30_000
+    type: str = "http"
+
+
+Input = FileInput | KafkaInput | OtlpInput | StdinInput | SyslogInput | HttpInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +380,10 @@ _INPUT_KEYS = {
              "max_decompressed_bytes", "ack_timeout", "request_timeout", "max_records",
              "max_attributes", "max_depth", "max_string_bytes", "max_values"),
     "stdin": ("type", "name", "format", "mapping", "encoding"),
+    "syslog": ("type", "name", "listen", "protocol", "tls", "max_message_bytes",
+               "max_connections"),
+    "http": ("type", "name", "listen", "tokens", "tls", "max_body_bytes", "ack_timeout",
+             "request_timeout"),
 }
 
 
@@ -466,8 +499,40 @@ def _stdin_input(s: Section, name: str) -> StdinInput:
     return StdinInput(name=name, format=fmt, mapping=mapping, encoding=_encoding(s))
 
 
+def _syslog_input(s: Section, name: str) -> SyslogInput:
+    listen = s.listen("listen", "127.0.0.1:5514")
+    protocol = s.choice("protocol", ("tcp", "udp", "tls"), "tcp")
+    cert, key = _tls(s)
+    if (protocol == "tls") != (cert is not None):
+        raise s.error("tls" if protocol == "tls" else "protocol",
+                      "protocol tls needs tls.cert and tls.key, and they need protocol tls",
+                      "set protocol: tls with tls: {cert, key}, or neither")
+    # Syslog has no tokens: off loopback it needs TLS (which a firewall should back).
+    if listen[0] not in LOOPBACK_HOSTS and protocol != "tls":
+        raise s.error("listen", f"refusing plain syslog on {listen[0]}",
+                      "use protocol: tls off loopback, or listen on 127.0.0.1")
+    return SyslogInput(
+        name=name, listen=listen, protocol=protocol, tls_cert=cert, tls_key=key,
+        max_message_bytes=s.size_bytes("max_message_bytes", "64KiB", minimum=480),
+        max_connections=s.number("max_connections", 64, minimum=1),
+    )
+
+
+def _http_input(s: Section, name: str) -> HttpInput:
+    listen = s.listen("listen", "127.0.0.1:9280")
+    tokens = _tokens(s)
+    _check_exposure(s, listen, tokens)
+    cert, key = _tls(s)
+    return HttpInput(
+        name=name, listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
+        max_body_bytes=s.size_bytes("max_body_bytes", "16MiB", minimum=1024),
+        ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
+        request_timeout_ms=s.duration_ms("request_timeout", "30s", minimum_ms=100),
+    )
+
+
 _INPUT_READERS = {"file": _file_input, "kafka": _kafka_input, "otlp": _otlp_input,
-                  "stdin": _stdin_input}
+                  "stdin": _stdin_input, "syslog": _syslog_input, "http": _http_input}
 
 _CORRELATION_KEYS = ("max_in_flight", "idle_ttl", "sweep_interval")
 

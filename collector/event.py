@@ -87,6 +87,9 @@ class Event:
     probe_value: int | None = None
     # True when the source timestamp could not be read and ingest time stands in for it.
     timestamp_estimated: bool = False
+    # When a shipper (Filebeat, rsyslog, the OTel Collector...) read the line, beside the
+    # source's own time in ``timestamp_ms``: the gap is the shipping delay.
+    created_ms: int = 0
 
     def add_id(self, kind: str, value: object) -> None:
         """Attach a typed ID (``order:4711``) once; empty values are ignored."""
@@ -161,6 +164,8 @@ def to_doc(ev: Event) -> dict:
         event["duration"] = ev.duration_ns
     if ev.ingested_ms:
         event["ingested"] = ms_to_iso(ev.ingested_ms)
+    if ev.created_ms:
+        event["created"] = ms_to_iso(ev.created_ms)
     doc["event"] = event
     doc["log"] = {"level": ev.level}
     if ev.message:
@@ -215,6 +220,7 @@ def from_doc(doc: dict) -> Event:
     err = doc.get("error", {})
     mw = doc.get("midwatch", {})
     ingested = event.get("ingested")
+    created = event.get("created")
     return Event(
         timestamp_ms=iso_to_ms(doc["@timestamp"]),
         dataset=event.get("dataset", ""),
@@ -245,6 +251,7 @@ def from_doc(doc: dict) -> Event:
         labels=dict(doc.get("labels", {})),
         timestamp_estimated=bool(mw.get("timestamp_estimated", False)),
         probe_value=mw.get("probe", {}).get("value"),
+        created_ms=iso_to_ms(created) if created else 0,
     )
 
 
@@ -252,7 +259,7 @@ def from_doc(doc: dict) -> Event:
 # and "did you mean" hints). Keep in step with to_doc and the index template.
 EVENT_FIELDS = frozenset(
     {
-        "@timestamp", "event.id", "event.ingested", "event.dataset", "event.action",
+        "@timestamp", "event.id", "event.ingested", "event.created", "event.dataset", "event.action",
         "event.outcome", "event.duration", "log.level", "message", "service.name", "host.name",
         "trace.id", "span.id", "error.type", "error.code", "error.message", "error.stack_trace",
         "midwatch.platform", "midwatch.flow", "midwatch.stage", "midwatch.partner",

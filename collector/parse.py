@@ -291,6 +291,10 @@ class SourceParser:
         # Outlines of record heads seen (``_note_start``), to tell a cut-off last line.
         self._start_shapes: list[list[str]] = []
         self._shapes_left = START_SHAPES
+        # A file of shipper documents: its lines parsed per original source
+        # (collector.shipping.Delivery), and where the first line they hold open was.
+        self._shipped = None
+        self._shipped_at: tuple[int, int] | None = None
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -335,6 +339,8 @@ class SourceParser:
             return out
         if not self._envelope_known and line.strip():
             self._envelope, self._envelope_known = envelopes.kind_of(line), True
+        if self._envelope == "shipped" and not truncated:
+            return self._feed_shipped(line, offset, lineno)
         if self._envelope is not None and not truncated:
             inner = envelopes.unwrap(self._envelope, line)
             if inner is not None:
@@ -348,6 +354,26 @@ class SourceParser:
                         return []
                     return self._feed_pieces()
         return self._feed_line(line, offset, lineno, truncated)
+
+    def _feed_shipped(self, line: str, offset: int, lineno: int) -> Output:
+        """A line of a file of shipper documents: unwrapped and parsed with its original
+        source (Filebeat's offset, when given, names it; else its place in this file)."""
+        from collector.envelopes import shippers
+        from collector.shipping import Delivery
+
+        found = shippers.unwrap(line)
+        if found is None:
+            return self._feed_line(line, offset, lineno, False)
+        if self._shipped is None:
+            self._shipped = Delivery(self.ctx, self.stats)
+        if not self._shipped.holding():
+            self._shipped_at = (offset, lineno)
+        position = (str(found.offset) if found.offset is not None
+                    else f"{self.position_prefix}{offset}")
+        out = self._shipped.line(found, self.source, position)
+        if not self._shipped.holding():
+            self._shipped_at = None
+        return out
 
     def _feed_pieces(self) -> Output:
         """The pieces of one line, joined back together."""
@@ -479,6 +505,8 @@ class SourceParser:
             return framer._offset, framer._lineno
         if self._block_at is not None:
             return self._block_at
+        if self._shipped_at is not None:
+            return self._shipped_at
         return self._pieces_at if self._pieces else None
 
     def _cut_off(self, line: str) -> bool:
@@ -511,6 +539,9 @@ class SourceParser:
     def flush(self) -> Output:
         """End of input (or a pause long enough to close the open record)."""
         out = self._feed_pieces() if self._pieces else []
+        if self._shipped is not None:
+            out.extend(self._shipped.finish())
+            self._shipped_at = None
         out.extend(self._close_block())
         out.extend(self.flush_record())
         out.extend(self._no_parser(self._pending))

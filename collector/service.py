@@ -22,7 +22,15 @@ from typing import Protocol
 
 from collector.api import Api
 from collector.catalog import load_catalog
-from collector.config import Config, FileInput, KafkaInput, OtlpInput, StdinInput
+from collector.config import (
+    Config,
+    FileInput,
+    HttpInput,
+    KafkaInput,
+    OtlpInput,
+    StdinInput,
+    SyslogInput,
+)
 from collector.correlate import Correlator
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
@@ -82,6 +90,14 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
             from collector.inputs.stdin import StdinInput as StdinReader
 
             inputs.append(StdinReader(cfg, ctx))
+        elif isinstance(cfg, SyslogInput):
+            from collector.inputs.syslog import SyslogInput as SyslogReceiver
+
+            inputs.append(SyslogReceiver(cfg, ctx))
+        elif isinstance(cfg, HttpInput):
+            from collector.inputs.http import HttpInput as HttpReceiver
+
+            inputs.append(HttpReceiver(cfg, ctx))
     return inputs
 
 

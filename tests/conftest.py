@@ -11,6 +11,7 @@ Everything under tests/integration/ is marked `integration` automatically.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -61,6 +62,19 @@ def _service_down(what: str, address: str, exc: BaseException) -> None:
 
 
 # ---------------------------------------------------------------- names and files
+
+
+@pytest.fixture(autouse=True)
+def _midwatch_logging_restored():
+    """A test that runs the CLI in-process (``midwatch.cli.main``) configures the
+    ``midwatch`` logger: its own handler and no propagation. Every later test's ``caplog``
+    would then see nothing, so the logger is put back as it was."""
+    logger = logging.getLogger("midwatch")
+    handlers, propagate, level = logger.handlers[:], logger.propagate, logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+    logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

@@ -43,13 +43,15 @@ import time
 
 from collector.config import Kafka as KafkaSettings
 from collector.config import KafkaInput as KafkaInputConfig
+from collector.envelopes import otel
 from collector.event import DeadLetter, Record
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import input_file
 from collector.metrics import Registry
 from collector.normalize import redact_text
-from collector.parse import Output, ParseStats, parse_record
+from collector.parse import Output, ParseStats
 from collector.parsers.base import ParseContext
+from collector.shipping import parse_delivery
 from collector.suspects import ALONE, CROWD, SuspectNote
 
 log = logging.getLogger("midwatch.inputs.kafka")
@@ -90,9 +92,11 @@ def _text(raw: bytes | None) -> str:
 
 
 def to_record(msg, ingested_ms: int) -> Record:
-    """A kafka-python ``ConsumerRecord`` as the parsers see it."""
+    """A kafka-python ``ConsumerRecord`` as the parsers see it; an OTLP protobuf export (the
+    OTel Collector's Kafka exporter, ``encoding: otlp_proto``) as its OTLP/JSON text."""
+    value = msg.value or b""
     return Record(
-        text=_text(msg.value), source=msg.topic, position=f"{msg.partition}:{msg.offset}",
+        text=otel.proto_as_json(value) or _text(msg.value), source=msg.topic, position=f"{msg.partition}:{msg.offset}",
         key=_text(msg.key) if msg.key is not None else None,
         headers={str(k): _text(v) for k, v in (msg.headers or [])},
         ingested_ms=ingested_ms,
@@ -178,7 +182,6 @@ class KafkaInput:
 
     def _chunk(self, batches: dict) -> Chunk:
         self.ctx.now_ms = now_ms()
-        items: Output = []
         ends = {}
         records = nbytes = 0
         msgs = []
@@ -194,11 +197,10 @@ class KafkaInput:
         return Chunk(self.name, items, records, nbytes, ack=lambda: self._ack(ends))
 
     def _parse(self, msgs: list) -> Output:
-        items: Output = []
-        for msg in msgs:
-            items.extend(parse_record(to_record(msg, self.ctx.now_ms), self.cfg.format,
-                                      self.ctx, self.stats))
-        return items
+        # One poll is one delivery: shipper envelopes come off and a record's lines sent as
+        # consecutive messages are framed together (collector.shipping).
+        return parse_delivery([to_record(msg, self.ctx.now_ms) for msg in msgs], self.ctx,
+                              self.stats, self.cfg.format, replayable=True)
 
     def _parse_noted(self, msgs: list, note: SuspectNote) -> Output:
         """``_parse`` with the records noted first (see ``collector.suspects``): records in
@@ -229,7 +231,7 @@ class KafkaInput:
                   extra={"input": self.name, "topic": msg.topic, "partition": msg.partition,
                          "offset": msg.offset})
         raw = redact_text(_text(msg.value)[: DeadLetter.MAX_RAW], self.ctx.redact_cards,
-                          self.ctx.redact_emails)
+                          self.ctx.redact_emails, self.ctx.redact_key)
         return DeadLetter(
             reason=f"crashed_process: record {msg.partition}:{msg.offset} stopped the "
                    f"collector twice while it was parsed; set aside so the partition goes on",

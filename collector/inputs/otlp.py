@@ -51,9 +51,10 @@ from collector.otlp_limits import (
     check_json_bytes,
     check_protobuf,
 )
-from collector.parse import Output
+from collector.parse import Output, ParseStats
 from collector.parsers.base import ParseContext, ParseError
 from collector.parsers.otlp_json import events_from_export
+from collector.shipping import Delivery
 
 log = logging.getLogger("midwatch.inputs.otlp")
 
@@ -209,7 +210,14 @@ class OtlpInput:
     def accept(self, path: str, obj: dict, nbytes: int) -> bool:
         """Queue the request's events and wait for the store; False on timeout."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
-        return self.store(map_events(obj, ctx, f"otlp:{path}"), nbytes)
+        lines: Output = []
+        if path == "/v1/logs":
+            # The OTel Collector's filelog records are a platform's lines: parsed as the file
+            # they came from (collector.shipping), not mapped as OTel logs.
+            delivery = Delivery(ctx, ParseStats())
+            obj, lines = delivery.export(obj, f"otlp:{path}")
+            lines.extend(delivery.finish())
+        return self.store(map_events(obj, ctx, f"otlp:{path}") + lines, nbytes)
 
     def store(self, items: Output, nbytes: int) -> bool:
         """Queue events or dead letters and wait for the store; False on timeout."""

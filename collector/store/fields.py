@@ -33,7 +33,8 @@ _I = FieldSpec("integer")
 _B = FieldSpec("boolean")
 
 EVENTS: dict[str, FieldSpec] = {
-    "@timestamp": _D, "event.id": _K, "event.ingested": _D, "event.dataset": _K,
+    "@timestamp": _D, "event.id": _K, "event.ingested": _D, "event.created": _D,
+    "event.dataset": _K,
     "event.action": _K, "event.outcome": _K, "event.duration": _L, "log.level": _K,
     "message": _T, "service.name": _K, "host.name": _K, "trace.id": _K, "span.id": _K,
     "error.type": _K, "error.code": _K, "error.message": _T, "error.stack_trace": _T,

@@ -9,6 +9,9 @@
 #   services.sh status [svc ...]                 one line per service
 #   services.sh env                              export lines for the test suite
 #   services.sh purge                            down, then delete data (downloads are kept)
+#   services.sh shippers                         install rsyslog, rsyslog-kafka, unpack syslog-ng (Debian)
+#                                                and build the OTel Collector (Go) for the real shipper
+#                                                tests (`up` does it too)
 #
 # Downloads, data and logs live in $MIDWATCH_CACHE (default ~/.cache/midwatch), never in the repo:
 #   $CACHE/m2          Maven local repository used for the downloads
@@ -601,6 +604,60 @@ apt_install() {
   say "$pkg installed in $(elapsed "$t0")s"
 }
 
+# ---------------------------------------------------------------- log shippers
+
+# The shipper tests (tests/integration/test_shippers_real.py) run rsyslog and syslog-ng in the
+# foreground with their own config, pid and work files in a temp dir; only the programs are
+# needed (the system's syslog daemon is never configured or started by midwatch). Debian's
+# rsyslog and syslog-ng-core conflict (both are "the" system-log-daemon), so rsyslog is
+# installed and syslog-ng-core only unpacked under $DIST/syslog-ng, its libraries installed.
+SHIPPER_PACKAGES=(rsyslog rsyslog-kafka libivykis0 libnet1 libjson-c5 libglib2.0-0 libwrap0 libpcre3)
+SYSLOG_NG_DIR="$DIST/syslog-ng"
+
+fetch_shippers() {
+  local pkg deb
+  for pkg in "${SHIPPER_PACKAGES[@]}"; do
+    dpkg-query -W -f '${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || apt_install "$pkg"
+  done
+  [[ -x "$SYSLOG_NG_DIR/usr/sbin/syslog-ng" ]] && return 0
+  say "unpacking Debian's syslog-ng-core under $SYSLOG_NG_DIR ..."
+  mkdir -p "$DIST/debs"
+  (cd "$DIST/debs" && apt-get download -q syslog-ng-core >>"$LOGS/apt.log" 2>&1) \
+    || die "apt-get download syslog-ng-core failed; log: $LOGS/apt.log"
+  deb="$(ls -t "$DIST"/debs/syslog-ng-core_*.deb | head -n 1)"
+  dpkg-deb -x "$deb" "$SYSLOG_NG_DIR.tmp" && rm -rf "$SYSLOG_NG_DIR" && mv "$SYSLOG_NG_DIR.tmp" "$SYSLOG_NG_DIR"
+  say "syslog-ng: $SYSLOG_NG_DIR/usr/sbin/syslog-ng"
+}
+
+# The OpenTelemetry Collector for the shipper tests, built with the Collector Builder from the
+# Go module proxy (all collector modules at one release); skipped without Go.
+OTELCOL_VERSION="${MIDWATCH_OTELCOL_VERSION:-0.148.0}"
+OTELCOL_DIR="$DIST/otelcol-midwatch"
+
+fetch_otelcol() {
+  [[ -x "$OTELCOL_DIR/otelcol-midwatch" ]] && return 0
+  command -v go >/dev/null 2>&1 || { echo "services.sh: no Go toolchain to build the OTel Collector" >&2; return 1; }
+  local t0 build="$DIST/otelcol-build"
+  t0="$(now)"
+  say "building the OTel Collector $OTELCOL_VERSION (filelog, otlphttp, kafka) ..."
+  mkdir -p "$build"
+  cat >"$build/builder.yaml" <<EOF
+dist:
+  name: otelcol-midwatch
+  description: OTel Collector for midwatch's shipper tests
+  output_path: $OTELCOL_DIR
+receivers:
+  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v$OTELCOL_VERSION
+exporters:
+  - gomod: go.opentelemetry.io/collector/exporter/otlphttpexporter v$OTELCOL_VERSION
+  - gomod: github.com/open-telemetry/opentelemetry-collector-contrib/exporter/kafkaexporter v$OTELCOL_VERSION
+EOF
+  { GOBIN="$build/bin" go install "go.opentelemetry.io/collector/cmd/builder@v$OTELCOL_VERSION" \
+      && (cd "$build" && "$build/bin/builder" --config builder.yaml); } >>"$LOGS/otelcol-build.log" 2>&1 \
+    || die "building the OTel Collector failed; log: $LOGS/otelcol-build.log"
+  say "OTel Collector built in $(elapsed "$t0")s: $OTELCOL_DIR/otelcol-midwatch"
+}
+
 # ---------------------------------------------------------------- Alertmanager
 
 AM_BIN=/usr/bin/prometheus-alertmanager
@@ -816,6 +873,8 @@ cmd_up() {
   flock 8
   # Not a service: the report tests render PDF pages to PNG with poppler's pdftoppm.
   command -v pdftoppm >/dev/null 2>&1 || apt_install poppler-utils
+  # Real shippers for tests/integration/test_shippers_real.py: a failure here fails `up`.
+  fetch_shippers && fetch_otelcol || { echo "services.sh: installing the shippers failed" >&2; return 1; }
   for svc in "${svcs[@]}"; do
     up_one "$svc" &
     pids+=($!)
@@ -914,13 +973,14 @@ main() {
     down) cmd_down "${svcs[@]}" ;;
     status) cmd_status "${svcs[@]}" ;;
     env) cmd_env ;;
+    shippers) fetch_shippers; fetch_otelcol ;;
     purge)
       cmd_down "${svcs[@]}"
       for s in "${svcs[@]}"; do rm -rf "${STATE:?}/$s"; done
       say "deleted data of: ${svcs[*]} (downloads kept in $DIST)"
       ;;
     ""|-h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
-    *) die "unknown command '$action' (expected: up, down, status, env, purge)" ;;
+    *) die "unknown command '$action' (expected: up, down, status, env, purge, shippers)" ;;
   esac
 }
 

@@ -15,6 +15,9 @@ line of its output wrapped in an envelope, and the platform's layout is inside:
   lines are unwrapped; the wrapper's own (``STATUS | wrapper  | ...``: JVM launched, exited,
   hung, restarted) are read as they are, by the ``java-wrapper`` parser.
 
+A file of shipper documents (``shipped``: Filebeat, Vector, Fluent Bit... in JSON, see
+``collector.envelopes.shippers``) is recognized here too and handed to ``collector.shipping``.
+
 A source is one container's output, so its envelope is decided once, on its first line, and
 taken off every line that has it; the platform's own parser then frames and reads the lines
 (stack traces, multi-line records) as if the platform had written the file. The envelope's
@@ -41,7 +44,14 @@ WRAPPER = re.compile(r"(?:(?P<level>[A-Z]+) *\| )?(?P<source>jvm \d+|wrapper) *\
 
 
 def kind_of(line: str) -> str | None:
-    """The envelope of a source, from its first line; None when its lines are bare."""
+    """The envelope of a source, from its first line; None when its lines are bare.
+    ``shipped``: a file of shipper documents (a Filebeat or Vector file output, a dump of a
+    Kafka topic), whose lines ``collector.shipping`` unwraps and parses per original source."""
+    if line.startswith("{"):
+        from collector.envelopes import shippers
+
+        if shippers.unwrap(line) is not None:
+            return "shipped"
     if line.startswith('{"log":'):
         return "docker" if unwrap("docker", line) is not None else None
     if _CRI.match(line):

@@ -1,0 +1,218 @@
+"""Shipper envelopes and the shippers' inputs, against the same lines read from files.
+
+Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3]``. No services
+needed: the inputs hand their chunks to a writer stand-in that acknowledges at once, so the
+figures are midwatch's own cost, not a store's.
+
+1. CPU per event (``time.process_time``, best of ``--repeats``): the Mule, NGINX and X12
+   samples (tests/data) repeated ``--copies`` times, (a) parsed as files (``parse_stream``,
+   auto-detection), (b) the same lines one per message in Filebeat envelopes, parsed as the
+   Kafka input does (``parse_delivery``, 500 records a poll). Target: (b) <= (a) + 15 %.
+2. Input rates on loopback, events/s from the first byte until the last event was handed
+   over: the file input (``parse_worker: false``, in-process like the others), the syslog
+   input over TCP (RFC 5424 with the file path, octet counting, as rsyslog sends it) and the
+   http input (``/_bulk`` of Filebeat documents, 1000 a request, one client). Target: syslog
+   and http >= the file input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import socket
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from collector.config import CollectorSettings, FileInput, HttpInput, SyslogInput
+from collector.event import Event, Record
+from collector.inputs.base import ChunkQueue, parse_context
+from collector.metrics import Registry
+from collector.parse import ParseStats, parse_stream
+from collector.parsers.base import ParseContext
+from collector.shipping import parse_delivery
+
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+SAMPLES = {"/opt/mule/logs/app.log": "mule/app-runtime.log",
+           "/var/log/nginx/access.log": "apigw/nginx-access.log",
+           "/data/edi/in/po.edi": "x12/purchase-orders.edi"}
+
+
+def sample_lines(copies: int) -> dict[str, list[str]]:
+    return {path: (DATA / rel).read_text().splitlines() * copies for path, rel in SAMPLES.items()}
+
+
+def filebeat(path: str, line: str, offset: int) -> str:
+    return json.dumps({"@timestamp": "2024-03-01T10:15:33.004Z", "agent": {"type": "filebeat"},
+                       "host": {"name": "mule-01"}, "input": {"type": "filestream"},
+                       "log": {"offset": offset, "file": {"path": path}}, "message": line})
+
+
+def enveloped(lines: dict[str, list[str]]) -> list[str]:
+    out = []
+    for path, rows in lines.items():
+        offset = 0
+        for row in rows:
+            out.append(filebeat(path, row, offset))
+            offset += len(row.encode()) + 1
+    return out
+
+
+def cpu_per_event(lines: dict[str, list[str]], repeats: int) -> tuple[float, float, int]:
+    files = {path: ("\n".join(rows) + "\n").encode() for path, rows in lines.items()}
+    messages = enveloped(lines)
+    records = [Record(text=m, source="shipped", position=f"0:{i}") for i, m in
+               enumerate(messages)]
+    best_file = best_env = float("inf")
+    events = 0
+    for _ in range(repeats):
+        ctx = ParseContext(now_ms=1_709_900_000_000)
+        t0 = time.process_time()
+        n_file = sum(isinstance(i, Event) for path, body in files.items()
+                     for i in parse_stream(io.BytesIO(body), path, "auto", ctx))
+        best_file = min(best_file, (time.process_time() - t0) / n_file)
+        t0 = time.process_time()
+        stats = ParseStats()
+        n_env = 0
+        for start in range(0, len(records), 500):
+            n_env += sum(isinstance(i, Event) for i in
+                         parse_delivery(records[start:start + 500], ctx, stats,
+                                        replayable=True))
+        best_env = min(best_env, (time.process_time() - t0) / n_env)
+        assert n_env == n_file, f"enveloped {n_env} events, files {n_file}"
+        events = n_file
+    return best_file, best_env, events
+
+
+class Sink:
+    """The writer stand-in: acknowledges every chunk, counts its events."""
+
+    def __init__(self):
+        self.queue = ChunkQueue(64)
+        self.events = 0
+        self.last = 0.0
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            chunk = self.queue.get(0.05)
+            if chunk is not None:
+                self.events += sum(isinstance(i, Event) for i in chunk.items)
+                self.last = time.monotonic()
+                if chunk.ack:
+                    chunk.ack()
+
+    def wait(self, count: int, deadline_s: float = 120) -> None:
+        end = time.monotonic() + deadline_s
+        while self.events < count and time.monotonic() < end:
+            time.sleep(0.01)
+        if self.events < count:
+            raise SystemExit(f"only {self.events} of {count} events arrived")
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def ctx() -> ParseContext:
+    return parse_context(CollectorSettings(), frozenset(), None)
+
+
+def rate_file(lines: dict[str, list[str]], count: int) -> float:
+    from collector.inputs.file import FileInput as FileTail
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for i, rows in enumerate(lines.values()):
+            path = Path(tmp) / f"f{i}.log"
+            path.write_text("\n".join(rows) + "\n")
+            paths.append(str(path))
+        sink = Sink()
+        tail = FileTail(FileInput(name="bench", paths=tuple(paths), parse_worker=False,
+                                  multiline_timeout_ms=50), ctx(), f"{tmp}/cp", Registry())
+        t0 = time.monotonic()
+        threading.Thread(target=tail.run, args=(sink.queue,), daemon=True).start()
+        sink.wait(count)
+        elapsed = sink.last - t0
+        tail.stop()
+        sink.close()
+    return count / elapsed
+
+
+def timed(receiver, send, count: int) -> float:
+    """Events/s of a listening input: ``send(port)`` from the clock's start until the last of
+    ``count`` events was handed over."""
+    sink = Sink()
+    threading.Thread(target=receiver.run, args=(sink.queue,), daemon=True).start()
+    t0 = time.monotonic()
+    send(receiver.port)
+    sink.wait(count)
+    elapsed = sink.last - t0
+    receiver.stop()
+    sink.close()
+    receiver.close()
+    return count / elapsed
+
+
+def rate_syslog(lines: dict[str, list[str]], count: int) -> float:
+    from collector.inputs.syslog import SyslogInput as Receiver
+
+    payload = bytearray()
+    for path, rows in lines.items():
+        for row in rows:
+            frame = (f'<134>1 2024-03-01T10:15:33.004Z mule-01 app - - [file@32473 '
+                     f'path="{path}"] {row}').encode()
+            payload += f"{len(frame)} ".encode() + frame
+
+    def send(port: int) -> None:
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(payload)
+            conn.shutdown(socket.SHUT_WR)
+            conn.recv(1)  # the receiver closes once it read everything
+
+    return timed(Receiver(SyslogInput(name="bench", listen=("127.0.0.1", 0)), ctx()), send,
+                 count)
+
+
+def rate_http(lines: dict[str, list[str]], count: int) -> float:
+    from collector.inputs.http import HttpInput as Receiver
+
+    docs = enveloped(lines)
+    bodies = ["".join(f'{{"create":{{}}}}\n{d}\n' for d in docs[i:i + 1000]).encode()
+              for i in range(0, len(docs), 1000)]
+
+    def send(port: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        for body in bodies:
+            conn.request("POST", "/_bulk", body=body,
+                         headers={"Content-Type": "application/x-ndjson"})
+            resp = conn.getresponse()
+            resp.read()
+            assert resp.status == 200, resp.status
+        conn.close()
+
+    return timed(Receiver(HttpInput(name="bench", listen=("127.0.0.1", 0)), ctx()), send, count)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--copies", type=int, default=400)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    lines = sample_lines(args.copies)
+    n_lines = sum(map(len, lines.values()))
+    file_cpu, env_cpu, events = cpu_per_event(lines, args.repeats)
+    print(f"{n_lines} lines, {events} events")
+    print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
+          f"{env_cpu * 1e6:.1f} us ({(env_cpu / file_cpu - 1) * 100:+.1f} %; target <= +15 %)")
+    rates = {"file input": rate_file(lines, events), "syslog input (tcp)":
+             rate_syslog(lines, events), "http input (_bulk)": rate_http(lines, events)}
+    for name, rate in rates.items():
+        print(f"{name:20} {rate:10.0f} events/s ({rate / rates['file input']:.2f}x the file input)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Shipper envelopes: a platform's line as a log shipper delivers it.
+
+In most estates midwatch does not tail the middleware's files itself: Filebeat, Fluent Bit,
+Vector, Logstash, rsyslog, syslog-ng, the OpenTelemetry Collector or a Splunk forwarder does,
+and sends each line wrapped in its own document. Each module of this package knows one
+shipper's shape and turns a document into a ``Shipped``: the platform's line plus where it
+was read (host, file path, offset) and when the shipper read it. The line then goes through
+the same auto-detection and framing as the file it came from (``collector.shipping``).
+
+``collector.envelopes.shippers.unwrap`` tries them in turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+
+from collector.timeparse import parse_ms
+
+
+@dataclass(slots=True)
+class Shipped:
+    """One platform line (or several, when the shipper joined a multi-line record) and where
+    the shipper read it."""
+
+    line: str
+    shipper: str
+    host: str | None = None
+    path: str | None = None
+    # Byte offset of the line in its file, when the shipper says (Filebeat's ``log.offset``):
+    # then the line's identity survives any retry or replay of the shipper.
+    offset: int | None = None
+    # When the shipper read or sent the line (epoch ms); 0 when it does not say.
+    created_ms: int = 0
+    # The program (syslog APP-NAME or TAG) when there is no file path.
+    app: str | None = None
+
+    def source(self, fallback: str) -> str:
+        """The original source the line's framing and event IDs are keyed by: host and file
+        path (or program), or ``fallback`` (the input's own source) when the shipper names
+        neither."""
+        where = self.path or self.app
+        if where is None and self.host is None:
+            return fallback
+        return f"{self.host or '-'}:{where or '-'}"
+
+    def digest(self) -> str:
+        """A hash of the line and the shipper's time: the identity of a line whose shipper
+        gives no offset (the OTel Collector's file path + record hash)."""
+        return digest(f"{self.created_ms}\x1f{self.line}")
+
+
+def digest(text: str) -> str:
+    """``h:`` and a hash of ``text``: a position for what has no other identity."""
+    return "h:" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                                  digest_size=12).hexdigest()
+
+
+def text(value: object) -> str | None:
+    """A string field, or None for anything else (a shipper's field may be an object)."""
+    return value if isinstance(value, str) and value else None
+
+
+def body(value: object) -> str | None:
+    """The line field: any string, the empty line included (a blank line inside a stack
+    trace or an XML body is part of the record)."""
+    return value if isinstance(value, str) else None
+
+
+def dig(doc: dict, dotted: str) -> object:
+    """``log.file.path`` nested (``{"log":{"file":{"path":..}}}``) or flattened as one key,
+    as processors and outputs write either."""
+    value = doc.get(dotted)
+    if value is not None:
+        return value
+    node: object = doc
+    for part in _parts(dotted):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part)
+    return node
+
+
+@lru_cache(maxsize=64)
+def _parts(dotted: str) -> tuple[str, ...]:
+    return tuple(dotted.split("."))
+
+
+def when(value: object) -> int:
+    """A shipper's time (ISO 8601, epoch seconds with fraction, or epoch ms) as epoch ms."""
+    if isinstance(value, bool) or value is None:
+        return 0
+    if isinstance(value, int | float):
+        seconds = float(value)
+        return int(seconds if seconds > 1e11 else seconds * 1000)
+    if isinstance(value, str):
+        return _text_ms(value)
+    return 0
+
+
+@lru_cache(maxsize=4096)
+def _text_ms(value: str) -> int:
+    """Cached: a shipper's batch shares few distinct times (they are its read times)."""
+    return parse_ms(value) or 0
+
+
+def offset(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None

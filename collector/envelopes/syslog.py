@@ -1,0 +1,73 @@
+"""A syslog message as rsyslog, syslog-ng or any RFC sender forwards a file's line.
+
+- RFC 5424: ``<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA MSG``, ``-`` for
+  a missing field, MSG optionally after a UTF-8 BOM. The file path travels in structured data
+  when the sender's template puts it there (docs/shipping.md: ``[file@32473 path="..."]``;
+  any SD parameter named ``path``, ``filename`` or ``file`` is taken).
+- RFC 3164 (rsyslog's ``RSYSLOG_TraditionalForwardFormat``, syslog-ng's default network
+  output): ``<PRI>Mmm dd hh:mm:ss HOSTNAME TAG: MSG``; the TAG (``mule:``, ``nginx[42]:``)
+  names the program, there is no path.
+
+The header's time is when the shipper read the line (imfile, syslog-ng's ``file()``), kept
+as ``event.created``; the line keeps its own. A BSD time has no year or zone: the latest
+year not in the future is taken, as rsyslog does, in UTC.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from collector.envelopes.shipped import Shipped, when
+from collector.timeparse import parse_ms
+
+_RFC5424 = re.compile(r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
+_RFC3164 = re.compile(r"<(\d{1,3})>([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) "
+                      r"([^\s:\[]{1,48})(?:\[[^\]]*\])?: ?")
+_SD_ELEMENT = re.compile(r'\[([^\]\s]+)((?: [^=\s]+="(?:[^"\\\]]|\\.)*")*)\]')
+_SD_PARAM = re.compile(r' ([^=\s]+)="((?:[^"\\]|\\.)*)"')
+_SD_ESCAPE = re.compile(r'\\([\\"\]])')
+_PATH_PARAMS = ("path", "filename", "file")
+
+
+def _nil(value: str) -> str | None:
+    return None if value == "-" else value
+
+
+def _structured(rest: str) -> tuple[dict[str, str], str]:
+    """The SD parameters (flattened; names repeat seldom) and the MSG after them."""
+    if rest.startswith("- "):
+        return {}, rest[2:]
+    if rest == "-":
+        return {}, ""
+    params: dict[str, str] = {}
+    pos = 0
+    while True:
+        found = _SD_ELEMENT.match(rest, pos)
+        if found is None:
+            break
+        for name, value in _SD_PARAM.findall(found.group(2)):
+            if "\\" in value:
+                value = _SD_ESCAPE.sub(r"\1", value)
+            params.setdefault(name, value)
+        pos = found.end()
+    return params, rest[pos:].removeprefix(" ")
+
+
+def match(frame: str, now_ms: int = 0) -> Shipped | None:
+    """The line in one syslog frame (its framing, octet count or newline, already taken off),
+    or None when the frame is neither RFC 5424 nor RFC 3164."""
+    found = _RFC5424.match(frame)
+    if found is not None:
+        _pri, stamp, host, app, _procid, _msgid = found.groups()
+        params, msg = _structured(frame[found.end():])
+        path = next((params[k] for k in _PATH_PARAMS if params.get(k)), None)
+        return Shipped(line=msg.removeprefix("\ufeff").rstrip("\r\n"), shipper="syslog",
+                       host=_nil(host), path=path, app=_nil(app),
+                       created_ms=when(stamp) if stamp != "-" else 0)
+    found = _RFC3164.match(frame)
+    if found is None:
+        return None
+    _pri, stamp, host, tag = found.groups()
+    return Shipped(line=frame[found.end():].rstrip("\r\n"), shipper="syslog", host=host, app=tag,
+                   created_ms=parse_ms(stamp, now_ms=now_ms or int(time.time() * 1000)) or 0)

@@ -1,0 +1,218 @@
+"""HTTP receiver for shippers: NDJSON, an Elasticsearch ``_bulk`` endpoint, Splunk HEC.
+
+Any shipper can point an output it already has at midwatch:
+
+- ``POST /ingest``: NDJSON, one message per line (a shipper envelope, or a bare line);
+- ``POST /_bulk`` and ``/<index>/_bulk``: the Elasticsearch bulk API as Filebeat, Elastic
+  Agent, Logstash, Fluent Bit (``es``) and Vector (``elasticsearch``) send it (action lines
+  ``index``/``create`` with their document, ``delete`` ignored); ``GET /`` answers like an
+  Elasticsearch 8 node so their version check passes. The answer lists every item as
+  created: a document that is no shipper's envelope or that no parser reads is kept as an
+  event or dead letter, never refused;
+- ``POST /services/collector/event`` (and ``/services/collector``): Splunk HEC events,
+  concatenated JSON objects, ``Authorization: Splunk <token>``; ``GET
+  /services/collector/health``.
+
+Every message goes through ``collector.shipping`` (one request is one delivery). The answer
+is sent only once the store acknowledged the request's events (at-least-once): while the
+writer's queue stays full the answer is 429 (``_bulk``, ``/ingest``: the shippers' retry
+status) or 503 (HEC's "server is busy"), with Retry-After, and nothing is kept; when the
+store does not acknowledge in ``ack_timeout``, 503: the shipper's retry then overwrites
+(IDs are deterministic: a bulk action's ``_id``, Filebeat's offset, or the line's hash).
+Bodies are limited to ``max_body_bytes`` (also after gzip), 413 beyond. Tokens: ``Bearer``
+(or HEC's ``Splunk``) with the ``ingest`` scope; without tokens only loopback may listen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import socket
+import threading
+
+import orjson
+
+from collector.config import HttpInput as HttpInputConfig
+from collector.event import Record
+from collector.httpserver import Handler, HttpError, Server, authorize
+from collector.inputs import acked
+from collector.inputs.base import ChunkQueue, now_ms
+from collector.inputs.otlp import OtlpInput, gunzip
+from collector.parse import Output, ParseStats
+from collector.parsers.base import ParseContext
+from collector.shipping import Delivery
+
+# Waiting for room in the writer's queue before answering "busy".
+OFFER_TIMEOUT_S = 1.0
+ES_INFO = {"name": "midwatch", "cluster_name": "midwatch", "tagline": "You Know, for Search",
+           "version": {"number": "8.15.0", "build_flavor": "default",
+                       "minimum_wire_compatibility_version": "7.17.0",
+                       "minimum_index_compatibility_version": "7.0.0"}}
+_BULK_SOURCE_ACTIONS = ("index", "create")
+
+
+@dataclasses.dataclass(slots=True)
+class Message:
+    text: str
+    source: str
+    position: str | None = None  # a sender-given identity (a bulk action's _id)
+
+
+def ndjson(body: bytes) -> list[Message]:
+    return [Message(line.decode("utf-8", "replace"), "http:ingest")
+            for line in body.split(b"\n") if line.strip()]
+
+
+def bulk(body: bytes, index: str) -> tuple[list[Message], list[str]]:
+    """(the documents to read, the action name of every item for the answer)."""
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    messages: list[Message] = []
+    actions: list[str] = []
+    i = 0
+    while i < len(lines):
+        try:
+            action_doc = orjson.loads(lines[i])
+        except orjson.JSONDecodeError as exc:
+            raise HttpError(400, f"bulk line {i + 1}: not an action (JSON): {exc}") from None
+        if not isinstance(action_doc, dict) or len(action_doc) != 1:
+            raise HttpError(400, f"bulk line {i + 1}: expected one action "
+                                 f"({{\"index\":{{}}}}, create, delete)")
+        (action, meta), = action_doc.items()
+        meta = meta if isinstance(meta, dict) else {}
+        actions.append(action)
+        i += 1
+        if action == "delete":
+            continue
+        if i >= len(lines):
+            raise HttpError(400, f"bulk line {i}: {action} without its document")
+        if action in _BULK_SOURCE_ACTIONS:
+            target = str(meta.get("_index") or index)
+            doc_id = meta.get("_id")
+            messages.append(Message(lines[i].decode("utf-8", "replace"), f"bulk:{target}",
+                                    str(doc_id) if doc_id is not None else None))
+        i += 1  # an update's partial document is not a log line: skipped
+    return messages, actions
+
+
+def hec(body: bytes) -> list[Message]:
+    """HEC events: JSON objects one after another, with or without whitespace between."""
+    text = body.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    out: list[Message] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return out
+        start = pos
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise HttpError(400, f"event {len(out) + 1}: not JSON: {exc.msg} at character "
+                                 f"{exc.pos}", {"X-Splunk-Code": "6"}) from None
+        if not isinstance(obj, dict) or "event" not in obj:
+            raise HttpError(400, f"event {len(out) + 1}: an event object needs \"event\"",
+                            {"X-Splunk-Code": "12"})
+        out.append(Message(text[start:pos], "http:hec"))
+
+
+class HttpInput(OtlpInput):
+    """Runs, stops and closes as the OTLP receiver does (both are a listener whose answer is
+    the acknowledgement); only the endpoints and what they accept differ."""
+
+    def __init__(self, cfg: HttpInputConfig, ctx: ParseContext):
+        self.name = cfg.name
+        self.cfg = cfg  # type: ignore[assignment] - the listener settings OtlpInput reads
+        self.ctx = ctx
+        self.stats = ParseStats()
+        self.out: ChunkQueue | None = None
+        self._stopped = threading.Event()
+        tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
+        self.server = Server(cfg.listen, _handler(self),
+                             request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
+
+    def deliver(self, messages: list[Message], nbytes: int) -> acked.Outcome:
+        """Parse one request's messages and wait until the store has their events."""
+        ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
+        delivery = Delivery(ctx, self.stats)
+        items: Output = []
+        for m in messages:
+            record = Record(text=m.text, source=m.source, position=m.position or "0",
+                            ingested_ms=ctx.now_ms)
+            items.extend(delivery.record(record, replayable=m.position is not None))
+        items.extend(delivery.finish())
+        if self._stopped.is_set():
+            return acked.Outcome.FULL
+        return acked.store(self.out, self.name, items, len(messages), nbytes,
+                           offer_timeout_s=OFFER_TIMEOUT_S,
+                           ack_timeout_s=self.cfg.ack_timeout_ms / 1000)
+
+
+def _handler(receiver: HttpInput) -> type[Handler]:
+    cfg = receiver.cfg
+
+    class ShipperHandler(Handler):
+        def setup(self) -> None:
+            super().setup()
+            # Shippers keep one connection and wait for each answer before the next request:
+            # the answer's head and body are two writes, and Nagle's algorithm would hold the
+            # body for the client's delayed ACK (40 ms a request on Linux).
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def route(self, method: str) -> None:
+            path = self.path.split("?", 1)[0].rstrip("/") or "/"
+            if method in ("GET", "HEAD"):
+                return self._get(path)
+            if method != "POST":
+                raise HttpError(405, "use POST", {"Allow": "GET, HEAD, POST"})
+            splunk = path in ("/services/collector/event", "/services/collector")
+            self._authorize(splunk)
+            body = self.read_body(cfg.max_body_bytes)
+            if self.headers.get("Content-Encoding", "").strip().lower() == "gzip":
+                body = gunzip(body, cfg.max_body_bytes)
+            if path == "/ingest":
+                self._answer(receiver.deliver(ndjson(body), len(body)), 429, {"accepted": True})
+            elif path.endswith("/_bulk"):
+                index = path.removesuffix("/_bulk").strip("/") or "midwatch"
+                messages, actions = bulk(body, index)
+                items = [{a: {"_index": index, "status": 201, "result": "created"}}
+                         for a in actions]
+                self._answer(receiver.deliver(messages, len(body)), 429,
+                             {"took": 0, "errors": False, "items": items})
+            elif splunk:
+                self._answer(receiver.deliver(hec(body), len(body)), 503,
+                             {"text": "Success", "code": 0})
+            else:
+                raise HttpError(404, f"no such endpoint {path}; POST /ingest (NDJSON), "
+                                     f"/_bulk (Elasticsearch) or /services/collector/event "
+                                     f"(Splunk HEC)")
+
+        def _get(self, path: str) -> None:
+            if path == "/":
+                self.send_json(200, ES_INFO, {"X-Elastic-Product": "Elasticsearch"})
+            elif path == "/services/collector/health":
+                self.send_json(200, {"text": "HEC is healthy", "code": 17})
+            else:
+                raise HttpError(404, f"no such endpoint {path}")
+
+        def _authorize(self, splunk: bool) -> None:
+            if not cfg.tokens:
+                return
+            header = self.headers.get("Authorization") or ""
+            scheme, _, token = header.partition(" ")
+            if splunk and scheme.lower() == "splunk":
+                header = f"Bearer {token}"
+            authorize(header, cfg.tokens, "ingest")
+
+        def _answer(self, outcome: acked.Outcome, busy_status: int, ok: dict) -> None:
+            if outcome is acked.Outcome.STORED:
+                self.send_json(200, ok)
+            elif outcome is acked.Outcome.FULL:
+                raise HttpError(busy_status, "midwatch is busy (its store is behind); retry",
+                                {"Retry-After": "5"})
+            else:
+                raise HttpError(503, "the store has not acknowledged in time; retry",
+                                {"Retry-After": "5"})
+
+    return ShipperHandler

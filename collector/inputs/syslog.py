@@ -1,0 +1,271 @@
+"""Syslog receiver for shippers: rsyslog ``omfwd``, syslog-ng ``network()``/``syslog()``.
+
+- TCP and TLS: RFC 6587 framing, decided per message: octet counting (``<length> <frame>``,
+  RFC 5425 for TLS) when it starts with a digit, else one frame per line (LF, a trailing CR
+  dropped). UDP: one frame per datagram (RFC 5426).
+- Frames are RFC 5424 or RFC 3164 (``collector.envelopes.syslog``); the line inside goes to
+  ``collector.shipping`` keyed by sender host and file path (or program), so stack traces
+  sent one line per frame are one record again. A frame that is not syslog is read as a
+  line of its own.
+- Limits: a frame over ``max_message_bytes`` is dead-lettered (``line_too_long``, head
+  kept) and the rest of it skipped; at most ``max_connections`` TCP connections at once.
+- Backpressure, at-least-once as far as syslog allows: a connection is read no further
+  until the store acknowledged what it delivered, so a slow store fills the sender's TCP
+  window and its queue (rsyslog's action queue, syslog-ng's disk buffer) holds the rest.
+  Nothing read is dropped while the writer is full. UDP has no such recourse: datagrams
+  beyond the socket buffer are lost by the kernel; use TCP where that matters.
+- A record a source left open is closed after ``IDLE_S`` without a line from that source,
+  as the file input does when a file stops growing.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import ssl
+import threading
+import time
+
+from collector.config import SyslogInput as SyslogInputConfig
+from collector.event import DeadLetter, Record
+from collector.inputs import acked
+from collector.inputs.base import ChunkQueue, now_ms
+from collector.parse import Output, ParseStats
+from collector.parsers.base import ParseContext
+from collector.shipping import Delivery
+
+log = logging.getLogger("midwatch.inputs.syslog")
+
+IDLE_S = 1.0
+RECV_BYTES = 256 * 1024
+# A delivery waits this long for the store per try; a connection keeps trying until stopped.
+ACK_WAIT_S = 5.0
+_MAX_DIGITS = 10
+
+
+class Framer:
+    """The frames of one TCP stream (RFC 6587), in bounded memory. Frames are cut at a read
+    position and the buffer compacted once per ``feed``, not once per frame."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._buf = b""
+        self._skip = 0  # bytes of an oversized counted frame still to throw away
+        self._skip_line = False  # throwing away the rest of an oversized line
+
+    def feed(self, data: bytes) -> tuple[list[bytes], list[bytes]]:
+        """(complete frames, heads of frames over the limit)."""
+        buf = self._buf + data if self._buf else data
+        frames: list[bytes] = []
+        oversized: list[bytes] = []
+        pos, size_all = 0, len(buf)
+        while pos < size_all:
+            if self._skip:
+                taken = min(self._skip, size_all - pos)
+                pos += taken
+                self._skip -= taken
+                continue
+            if self._skip_line:
+                end = buf.find(b"\n", pos)
+                if end < 0:
+                    pos = size_all
+                    break
+                pos, self._skip_line = end + 1, False
+                continue
+            if 48 <= buf[pos] <= 57:  # a digit: octet counting
+                space = buf.find(b" ", pos, pos + _MAX_DIGITS + 1)
+                if space < 0 and size_all - pos <= _MAX_DIGITS:
+                    break  # the count is not complete yet
+                digits = buf[pos:space] if space > 0 else b""
+                if digits.isdigit():
+                    size = int(digits)
+                    start = space + 1
+                    if size > self.max_bytes:
+                        oversized.append(buf[start:start + min(size, 512)])
+                        pos, self._skip = start, size
+                        continue
+                    if size_all < start + size:
+                        break
+                    frames.append(buf[start:start + size])
+                    pos = start + size
+                    continue
+            end = buf.find(b"\n", pos)
+            if end < 0:
+                if size_all - pos > self.max_bytes:
+                    oversized.append(buf[pos:pos + 512])
+                    pos, self._skip_line = size_all, True
+                break
+            if end - pos > self.max_bytes:
+                oversized.append(buf[pos:pos + 512])
+            else:
+                frames.append(buf[pos:end])
+            pos = end + 1
+        self._buf = buf[pos:]
+        return [f.rstrip(b"\r\n") for f in frames if f.strip()], oversized
+
+
+class SyslogInput:
+    def __init__(self, cfg: SyslogInputConfig, ctx: ParseContext):
+        self.name = cfg.name
+        self.cfg = cfg
+        self.ctx = ctx
+        self.stats = ParseStats()
+        self.out: ChunkQueue | None = None
+        self._stop = threading.Event()
+        self._tls: ssl.SSLContext | None = None
+        if cfg.protocol == "tls":
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            self._tls.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        family = socket.AF_INET6 if ":" in cfg.listen[0] else socket.AF_INET
+        if cfg.protocol == "udp":
+            self._udp: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
+            self._udp.bind(cfg.listen)
+            self._udp.settimeout(0.2)
+            self._tcp: _TcpServer | None = None
+        else:
+            self._udp = None
+            self._tcp = _TcpServer(cfg.listen, family, self)
+
+    @property
+    def port(self) -> int:
+        sock = self._udp if self._udp is not None else self._tcp.socket
+        return sock.getsockname()[1]
+
+    def run(self, out: ChunkQueue) -> None:
+        self.out = out
+        if self._tcp is not None:
+            self._tcp.serve_forever(poll_interval=0.2)
+        else:
+            self._run_udp()
+
+    def stop(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            if self._tcp is not None:
+                threading.Thread(target=self._tcp.shutdown, daemon=True).start()
+
+    def commit(self) -> None:
+        """Syslog has no positions: what was read is acknowledged by reading on."""
+
+    def close(self) -> None:
+        if self._tcp is not None:
+            self._tcp.server_close()
+        if self._udp is not None:
+            self._udp.close()
+
+    # ---------------------------------------------------------------- delivery
+
+    def deliver(self, delivery: Delivery, frames: list[bytes], oversized: list[bytes],
+                peer: str, extra: Output = ()) -> bool:
+        """Parse frames and hand their events over, waiting until stored; False when the
+        input was stopped before the writer took them."""
+        self.ctx.now_ms = now_ms()
+        source = f"syslog:{peer}"
+        items: Output = list(extra)
+        for head in oversized:
+            self.stats.deadletters["line_too_long"] += 1
+            items.append(DeadLetter(
+                reason=f"line_too_long: a syslog frame of more than {self.cfg.max_message_bytes} "
+                       f"bytes (max_message_bytes)", source=source, line=0,
+                raw=head.decode("utf-8", "replace"), ingested_ms=self.ctx.now_ms))
+        nbytes = 0
+        for frame in frames:
+            nbytes += len(frame)
+            items.extend(delivery.record(Record(text=frame.decode("utf-8", "replace"),
+                                                source=source, ingested_ms=self.ctx.now_ms),
+                                         replayable=False))
+        while not self._stop.is_set():
+            outcome = acked.store(self.out, self.name, items, len(frames), nbytes,
+                                  offer_timeout_s=0.2, ack_timeout_s=ACK_WAIT_S)
+            if outcome is not acked.Outcome.FULL:
+                return True  # stored, or queued and on its way to the store
+        return False
+
+    def _run_udp(self) -> None:
+        assert self._udp is not None
+        delivery = Delivery(self.ctx, self.stats)
+        max_bytes = self.cfg.max_message_bytes
+        while not self._stop.is_set():
+            frames: list[bytes] = []
+            oversized: list[bytes] = []
+            try:
+                data, peer = self._udp.recvfrom(max_bytes + 1)
+                while True:
+                    if len(data) > max_bytes:
+                        oversized.append(data[:512])
+                    else:
+                        frames.append(data.rstrip(b"\r\n"))
+                    if len(frames) >= 500:
+                        break
+                    data, peer = self._udp.recvfrom(max_bytes + 1, socket.MSG_DONTWAIT)
+            except (BlockingIOError, TimeoutError):
+                pass
+            except OSError:
+                if self._stop.is_set():  # closed under us at shutdown
+                    return
+                raise
+            idle = delivery.finish_idle(IDLE_S)
+            if frames or oversized or idle:
+                self.deliver(delivery, frames, oversized, "udp", idle)
+
+
+class _TcpServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, listen: tuple[str, int], family: int, receiver: SyslogInput):
+        self.address_family = family
+        self.receiver = receiver
+        self.connections = threading.BoundedSemaphore(receiver.cfg.max_connections)
+        super().__init__(listen, _Connection)
+
+
+class _Connection(socketserver.BaseRequestHandler):
+    server: _TcpServer
+
+    def handle(self) -> None:
+        if not self.server.connections.acquire(blocking=False):
+            log.warning("too many syslog connections; closing a new one",
+                        extra={"client": self.client_address[0]})
+            return
+        try:
+            self._read()
+        finally:
+            self.server.connections.release()
+
+    def _read(self) -> None:
+        receiver = self.server.receiver
+        sock: socket.socket = self.request
+        peer = self.client_address[0]
+        if receiver._tls is not None:
+            sock.settimeout(10)
+            try:
+                sock = receiver._tls.wrap_socket(sock, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log.warning("syslog TLS handshake failed", extra={"client": peer,
+                                                                  "error": str(exc)})
+                return
+        sock.settimeout(IDLE_S)
+        framer = Framer(receiver.cfg.max_message_bytes)
+        delivery = Delivery(receiver.ctx, receiver.stats)
+        last_idle_check = time.monotonic()
+        while not receiver._stop.is_set():
+            try:
+                data = sock.recv(RECV_BYTES)
+            except TimeoutError:
+                data = None
+            except OSError:
+                break
+            if data == b"":
+                break
+            frames, oversized = framer.feed(data) if data else ([], [])
+            idle: Output = []
+            if data is None or time.monotonic() - last_idle_check >= IDLE_S:
+                idle = delivery.finish_idle(IDLE_S)
+                last_idle_check = time.monotonic()
+            if (frames or oversized or idle) and not receiver.deliver(
+                    delivery, frames, oversized, peer, idle):
+                return
+        receiver.deliver(delivery, [], [], peer, delivery.finish())

@@ -1,0 +1,216 @@
+"""Lines delivered in shipper envelopes, framed and parsed per original source.
+
+A shipper sends a file's lines one message each (or a few joined by its own multi-line
+settings), interleaving many files of many hosts. ``Delivery`` takes the envelope off each
+message (``collector.envelopes.shippers``, or the OTel Collector's file records in an OTLP
+export), and feeds the line to a ``SourceParser`` of its own original source (host + file
+path): format detection, stack traces, XML bodies and EDI segments across consecutive
+messages are framed exactly as the file input frames the file.
+
+Bounds: one delivery (a Kafka poll, an HTTP request, an OTLP export) is framed as a unit and
+``finish`` closes every open record at its end. That is the time bound (a shipper sends a
+record's lines together, within one batch) and it keeps at-least-once simple: nothing is
+held across an acknowledgement, so an input may ack a delivery as soon as the store stored
+its events. A syslog stream, which has no end and no acknowledgement, closes a source's
+record once the source was idle for a while instead (``finish_idle``). At most
+``MAX_SOURCES`` sources are open at once (the least recently fed is closed first); records
+are capped as in files (``collector.parse.MAX_RECORD_*``).
+
+Event IDs come from the shipper's identity of the line, so a retry or a replay overwrites:
+Filebeat's path + offset; else the Kafka topic/partition/offset of the message; else the
+line's hash with the shipper's time (the OTel Collector: file path + record hash).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import orjson
+
+from collector.envelopes import otel, shippers
+from collector.envelopes.shipped import Shipped, digest
+from collector.event import Event, Record
+from collector.parse import Output, ParseStats, SourceParser, parse_record
+from collector.parsers import otlp_json
+from collector.parsers.base import ParseContext
+from collector.parsers.fields import MAX_LABEL_VALUE, MAX_LABELS
+
+MAX_SOURCES = 256
+MAX_SEEN = 65536
+
+
+@dataclass(slots=True)
+class _Source:
+    parser: SourceParser
+    # The message whose line opened the record the parser holds open (its shipper, time).
+    opener: Shipped
+    lines: int = 0
+    # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
+    fed_at: float = 0.0
+
+
+class Delivery:
+    """The records of one delivery, through their envelopes, in order."""
+
+    def __init__(self, ctx: ParseContext, stats: ParseStats, fmt: str = "auto"):
+        self.ctx = ctx
+        self.stats = stats
+        self.fmt = fmt
+        self._sources: OrderedDict[str, _Source] = OrderedDict()
+        self._redact_host = "host.name" in ctx.redact_fields
+        # How often each hash position occurred (see ``_unique``), bounded.
+        self._seen: dict[str, int] = {}
+
+    def record(self, record: Record, replayable: bool) -> Output:
+        """One delivered message. ``replayable``: its source and position name it for good
+        (a Kafka record), so they make the IDs of lines without an offset of their own."""
+        if self.fmt != "auto":
+            return parse_record(record, self.fmt, self.ctx, self.stats)
+        found = shippers.unwrap(record.text)
+        if found is not None:
+            return self.line(found, record.source, self._position(found, record, replayable, 0))
+        if otlp_json.detect(record.text):
+            return self._export(record, replayable)
+        if not replayable:  # a bare line over HTTP or syslog: named by its content
+            record = dataclasses.replace(record, position=self._unique(digest(record.text)))
+        return parse_record(record, "auto", self.ctx, self.stats)
+
+    def export(self, export: dict, source: str) -> tuple[dict, Output]:
+        """An OTLP logs export: (the export without the file lines, their events)."""
+        rest, lines = otel.split(export)
+        out: Output = []
+        for found in lines:
+            out.extend(self.line(found, source, self._unique(found.digest())))
+        return rest, out
+
+    def _export(self, record: Record, replayable: bool) -> Output:
+        try:
+            obj = orjson.loads(record.text)
+        except orjson.JSONDecodeError:
+            return parse_record(record, "auto", self.ctx, self.stats)
+        rest, lines = otel.split(obj) if isinstance(obj, dict) else (obj, [])
+        if not lines:
+            return parse_record(record, "auto", self.ctx, self.stats)
+        out: Output = []
+        for index, found in enumerate(lines):
+            out.extend(self.line(found, record.source,
+                                 self._position(found, record, replayable, index)))
+        if rest.get("resourceLogs") or rest.get("resourceSpans"):
+            rest_record = Record(text=orjson.dumps(rest).decode(), source=record.source,
+                                 position=record.position, ingested_ms=record.ingested_ms)
+            out.extend(parse_record(rest_record, "otlp-json", self.ctx, self.stats))
+        return out
+
+    def line(self, found: Shipped, fallback: str, position: str) -> Output:
+        """One unwrapped message: its lines to the parser of its original source."""
+        key = found.source(fallback)
+        out: Output = []
+        src = self._sources.get(key)
+        if src is None:
+            if len(self._sources) >= MAX_SOURCES:
+                _, oldest = self._sources.popitem(last=False)
+                out.extend(self._stamp(oldest.parser.flush(), oldest.opener))
+            src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found)
+            self._sources[key] = src
+        else:
+            self._sources.move_to_end(key)
+        src.fed_at = time.monotonic()
+        if "\n" not in found.line:  # one line a message: the common case, no split
+            out.extend(self._feed(src, found.line, position, found))
+            return out
+        for index, text in enumerate(found.line.split("\n")):
+            out.extend(self._feed(src, text, position if index == 0 else f"{position}+{index}",
+                                  found))
+        return out
+
+    def _feed(self, src: _Source, text: str, position: str, found: Shipped) -> Output:
+        """One line to its source's parser; what it emits carries the shipper's facts of the
+        message that opened its record (see ``_stamp``)."""
+        src.lines += 1
+        held = src.parser.held_position() is not None
+        # SourceParser formats a record's position as given: the shipper's identity of the
+        # line (an offset, a Kafka position or a hash), not a byte offset here.
+        emitted = src.parser.feed(text.removesuffix("\r"), position,  # type: ignore[arg-type]
+                                  src.lines)
+        self._stamp(emitted, src.opener if held else found)
+        if not held or emitted:
+            src.opener = found
+        return emitted
+
+    def _position(self, found: Shipped, record: Record, replayable: bool, index: int) -> str:
+        """The shipper's identity of a line, for its event IDs (see the module doc)."""
+        if found.offset is not None:
+            return str(found.offset)
+        if replayable:
+            return f"{record.source}/{record.position}" + (f"#{index}" if index else "")
+        return self._unique(found.digest())
+
+    def _unique(self, position: str) -> str:
+        """A hash position, numbered when it repeats (the same line twice in one second is two
+        events; a retry of the whole delivery numbers them alike, so it still overwrites)."""
+        count = self._seen.get(position, 0)
+        if len(self._seen) >= MAX_SEEN:
+            self._seen.clear()
+        self._seen[position] = count + 1
+        return f"{position}#{count}" if count else position
+
+    def holding(self) -> bool:
+        """Whether any source holds lines not yet emitted (an open record)."""
+        return any(src.parser.held_position() is not None for src in self._sources.values())
+
+    def finish(self) -> Output:
+        """End of the delivery: every open record, parsed."""
+        out: Output = []
+        for src in self._sources.values():
+            out.extend(self._stamp(src.parser.flush(), src.opener))
+        self._sources.clear()
+        return out
+
+    def finish_idle(self, idle_s: float) -> Output:
+        """For a stream read as one long delivery (a syslog connection): the open records
+        of sources fed nothing for ``idle_s``, as the file input closes a record when its
+        file stops growing."""
+        limit = time.monotonic() - idle_s
+        out: Output = []
+        for key in [k for k, src in self._sources.items() if src.fed_at <= limit]:
+            src = self._sources.pop(key)
+            out.extend(self._stamp(src.parser.flush(), src.opener))
+        return out
+
+    def _stamp(self, items: Output, found: Shipped) -> Output:
+        """The shipper's facts of the message that opened the events' record: its time as
+        ``event.created`` (and as the event's time when the line had none), host, file path
+        and shipper."""
+        created_ms = found.created_ms
+        for item in items:
+            if not isinstance(item, Event):
+                continue
+            if created_ms:
+                item.created_ms = created_ms
+                if item.timestamp_estimated:
+                    item.timestamp_ms = created_ms
+            if found.host and not item.host and not self._redact_host:
+                item.host = found.host
+            _label(item.labels, "log_file_path", found.path)
+            _label(item.labels, "shipper", found.shipper)
+        return items
+
+
+def _label(labels: dict[str, str], key: str, value: str | None) -> None:
+    """``set_label`` for a key already in label form (this runs for every shipped event)."""
+    if value and (key in labels or len(labels) < MAX_LABELS):
+        labels[key] = value[:MAX_LABEL_VALUE]
+
+
+def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
+                   fmt: str = "auto", replayable: bool = False) -> Output:
+    """Every event and dead letter of one delivery's records."""
+    delivery = Delivery(ctx, stats, fmt)
+    out: Output = []
+    for record in records:
+        out.extend(delivery.record(record, replayable))
+    out.extend(delivery.finish())
+    return out

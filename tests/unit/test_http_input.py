@@ -1,0 +1,151 @@
+"""The shippers' HTTP input over real HTTP: NDJSON, the Elasticsearch bulk API, Splunk HEC;
+tokens, limits, busy answers while the writer is full, and answers only after the store.
+
+Contract tests: the request shapes are those of Filebeat's Elasticsearch output and of
+Splunk HEC clients as documented (tests/data/shippers/SOURCES.md); no such client runs here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import json
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from test_otlp_receiver import Writer  # the stand-in pipeline of the OTLP receiver's tests
+
+from collector.config import ApiToken, CollectorSettings, HttpInput
+from collector.inputs.base import Chunk, ChunkQueue, parse_context
+from collector.inputs.http import HttpInput as Receiver
+
+SHIPPED = Path(__file__).resolve().parents[1] / "data" / "shippers"
+FILEBEAT = (SHIPPED / "filebeat.json").read_text().strip()
+HEC = (SHIPPED / "splunk-hec.json").read_text().strip()
+TOKEN = ApiToken("filebeat", hashlib.sha256(b"s3cret").digest(), frozenset({"ingest"}))
+
+
+def start(queue: ChunkQueue, **cfg) -> Receiver:
+    receiver = Receiver(HttpInput(name="http", listen=("127.0.0.1", 0), **cfg),
+                        parse_context(CollectorSettings(), frozenset(), None))
+    threading.Thread(target=receiver.run, args=(queue,), daemon=True).start()
+    return receiver
+
+
+@pytest.fixture
+def running():
+    writer = Writer()
+    receiver = start(writer.queue, tokens=(TOKEN,), max_body_bytes=64 * 1024)
+    yield receiver, writer
+    receiver.stop()
+    writer.close()
+    receiver.close()
+
+
+def call(receiver: Receiver, method: str, path: str, body: bytes = b"",
+         headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=15)
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, (orjson.loads(data) if data else {})
+
+
+BEARER = {"Authorization": "Bearer s3cret", "Content-Type": "application/x-ndjson"}
+
+
+def test_elasticsearch_output_checks_the_version_then_bulk_indexes(running):
+    receiver, writer = running
+    status, info = call(receiver, "GET", "/")
+    assert status == 200 and info["version"]["number"].startswith("8.")
+    body = "\n".join(['{"create":{"_index":"filebeat-8.15.0"}}', FILEBEAT,
+                      '{"index":{"_id":"abc"}}', FILEBEAT.replace("1024", "2048"), ""]).encode()
+    status, answer = call(receiver, "POST", "/filebeat-8.15.0/_bulk", gzip.compress(body),
+                          {**BEARER, "Content-Encoding": "gzip"})
+    assert status == 200 and answer["errors"] is False
+    assert [next(iter(i)) for i in answer["items"]] == ["create", "index"]
+    assert [e.dataset for e in writer.events] == ["mulesoft.runtime"] * 2
+    assert all(e.ids == ["correlation:1-abc"] for e in writer.events)
+    assert writer.events[0].id != writer.events[1].id
+
+
+def test_ndjson_lines_and_a_retry_overwrites(running):
+    receiver, writer = running
+    body = ((SHIPPED / "vector.json").read_text().strip() + "\n" + FILEBEAT + "\n").encode()
+    assert call(receiver, "POST", "/ingest", body, BEARER)[0] == 200
+    assert call(receiver, "POST", "/ingest", body, BEARER)[0] == 200
+    first, second = writer.events[:2], writer.events[2:]
+    assert [e.id for e in first] == [e.id for e in second], "the same lines, the same IDs"
+
+
+def test_splunk_hec_events_concatenated_with_the_splunk_scheme(running):
+    receiver, writer = running
+    assert call(receiver, "GET", "/services/collector/health")[1]["code"] == 17
+    body = (HEC + HEC.replace("1-abc", "2-def")).encode()  # no separator, as HEC allows
+    status, answer = call(receiver, "POST", "/services/collector/event", body,
+                          {"Authorization": "Splunk s3cret"})
+    assert (status, answer) == (200, {"text": "Success", "code": 0})
+    assert [e.ids for e in writer.events] == [["correlation:1-abc"], ["correlation:2-def"]]
+    status, _ = call(receiver, "POST", "/services/collector/event", b'{"time": 1}',
+                     {"Authorization": "Splunk s3cret"})
+    assert status == 400
+
+
+def test_tokens_and_limits(running):
+    receiver, writer = running
+    assert call(receiver, "POST", "/ingest", FILEBEAT.encode())[0] == 401
+    assert call(receiver, "POST", "/ingest", FILEBEAT.encode(),
+                {"Authorization": "Bearer wrong"})[0] == 401
+    assert call(receiver, "POST", "/ingest", b"x" * (65 * 1024), BEARER)[0] == 413
+    assert call(receiver, "POST", "/_bulk", b'{"index":{}}\n', BEARER)[0] == 400
+    assert writer.events == []
+
+
+def test_busy_while_the_writer_is_full_then_stored_on_retry():
+    queue = ChunkQueue(1)
+    queue.offer(Chunk("other", [], 0, 0, ack=lambda: None), 0)  # the writer's queue is full and not read
+    receiver = start(queue, ack_timeout_ms=2000)
+    try:
+        status, _ = call(receiver, "POST", "/_bulk", f'{{"create":{{}}}}\n{FILEBEAT}\n'.encode())
+        assert status == 429
+        status, _ = call(receiver, "POST", "/services/collector/event", HEC.encode())
+        assert status == 503
+        writer = Writer()  # the store catches up: a writer now reads the full queue
+        writer.queue = queue
+        try:
+            deadline = time.monotonic() + 10
+            status = 0
+            while status != 200 and time.monotonic() < deadline:  # the shipper's retry
+                status, _ = call(receiver, "POST", "/_bulk",
+                                 f'{{"create":{{}}}}\n{FILEBEAT}\n'.encode())
+            assert status == 200 and [e.ids for e in writer.events] == [["correlation:1-abc"]]
+        finally:
+            writer.close()
+    finally:
+        receiver.stop()
+        receiver.close()
+
+
+def test_no_store_ack_in_time_is_503():
+    writer = Writer(ack=False)
+    receiver = start(writer.queue, ack_timeout_ms=300)
+    try:
+        status, _ = call(receiver, "POST", "/ingest", (FILEBEAT + "\n").encode())
+        assert status == 503 and len(writer.events) == 1, "taken by the writer, never acked"
+    finally:
+        receiver.stop()
+        writer.close()
+        receiver.close()
+
+
+def test_bulk_answer_has_an_item_per_action():
+    from collector.inputs.http import bulk
+
+    messages, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
+        {"message": "x"}).encode() + b"\n", "logs")
+    assert actions == ["delete", "index"] and [m.text for m in messages] == ['{"message": "x"}']

@@ -1,0 +1,178 @@
+"""The syslog input over real sockets: RFC 6587 framing (octet counting and newline), UDP,
+size limits, per-source framing of stack traces sent a line a frame, and backpressure."""
+
+from __future__ import annotations
+
+import io
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from collector.config import CollectorSettings, SyslogInput
+from collector.event import DeadLetter, Event
+from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.syslog import Framer
+from collector.inputs.syslog import SyslogInput as Receiver
+from collector.parse import parse_stream
+from collector.parsers.base import ParseContext
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+CTX = ParseContext(now_ms=1_709_900_000_000)
+MULE = (DATA / "mule/app-runtime.log").read_text().splitlines()
+
+
+class Writer:
+    """Stands in for the pipeline: takes chunks and acknowledges them (when not held)."""
+
+    def __init__(self, queue: ChunkQueue):
+        self.queue = queue
+        self.items: list[Event | DeadLetter] = []
+        self.hold = threading.Event()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.hold.is_set():
+                time.sleep(0.01)
+                continue
+            chunk = self.queue.get(0.05)
+            if chunk is not None:
+                self.items.extend(chunk.items)
+                chunk.ack()
+
+    def wait_for(self, count: int, deadline_s: float = 10) -> list[Event | DeadLetter]:
+        end = time.monotonic() + deadline_s
+        while len(self.items) < count and time.monotonic() < end:
+            time.sleep(0.02)
+        return self.items
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join()
+
+
+def start(protocol: str, queue_chunks: int = 8, **cfg):
+    receiver = Receiver(SyslogInput(name="syslog", listen=("127.0.0.1", 0), protocol=protocol,
+                                    **cfg), parse_context(CollectorSettings(), frozenset(), None))
+    queue = ChunkQueue(queue_chunks)
+    threading.Thread(target=receiver.run, args=(queue,), daemon=True).start()
+    return receiver, Writer(queue)
+
+
+@pytest.fixture
+def receivers():
+    """``make(protocol, **cfg)`` starts a receiver and its writer; all are stopped after."""
+    made: list[tuple[Receiver, Writer]] = []
+
+    def make(protocol: str, **cfg) -> tuple[Receiver, Writer]:
+        made.append(start(protocol, **cfg))
+        return made[-1]
+
+    yield make
+    for receiver, writer in made:
+        receiver.stop()
+        writer.close()
+        receiver.close()
+
+
+@pytest.fixture
+def tcp(receivers):
+    return receivers("tcp", max_message_bytes=4096)
+
+
+def key(e: Event):
+    return (e.timestamp_ms, e.dataset, e.level, e.message, e.error_message,
+            e.error_stack_trace, e.ids)
+
+
+def frame(line: str, host: str = "mule-01") -> str:
+    return (f'<134>1 2024-03-01T10:15:33.004Z {host} mule - - '
+            f'[file@32473 path="/opt/mule/logs/order-api.log"] {line}')
+
+
+def test_framer_reads_counted_and_newline_frames_in_pieces():
+    framer = Framer(64)
+    counted = b"11 <13>1 hello"
+    got: list[bytes] = []
+    for i in range(len(counted)):
+        got += framer.feed(counted[i:i + 1])[0]
+    got += framer.feed(b"<13>plain line\r\n<13>next")[0]
+    got += framer.feed(b"\n")[0]
+    assert got == [b"<13>1 hello", b"<13>plain line", b"<13>next"]
+    frames, oversized = framer.feed(b"200 " + b"x" * 200 + b"<13>after\n")
+    assert frames == [b"<13>after"] and oversized == [b"x" * 200]
+
+
+def test_mule_log_over_tcp_one_line_a_frame_becomes_the_file_input_events(tcp):
+    receiver, writer = tcp
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        for line in MULE:
+            data = frame(line).encode()
+            conn.sendall(f"{len(data)} ".encode() + data)  # octet counting
+    bare = [e for e in parse_stream(io.BytesIO((DATA / "mule/app-runtime.log").read_bytes()),
+                                    "f", "auto", CTX) if isinstance(e, Event)]
+    items = writer.wait_for(len(bare))
+    events = [i for i in items if isinstance(i, Event)]
+    assert [i for i in items if isinstance(i, DeadLetter)] == []
+    assert [key(e) for e in events] == [key(e) for e in bare], \
+        "multi-line records sent a line a frame are one record again, as in the file"
+    assert events[0].ids == ["correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"]
+    assert {e.host for e in events} == {"mule-01"}
+    assert events[0].labels["log_file_path"] == "/opt/mule/logs/order-api.log"
+
+
+def test_newline_framing_rfc3164_and_an_oversized_frame(tcp):
+    receiver, writer = tcp
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(f"<134>Mar  1 10:15:33 mule-01 mule: {MULE[0]}\n".encode())
+        conn.sendall(b"<134>Mar  1 10:15:33 mule-01 mule: " + b"y" * 5000 + b"\n")
+        conn.sendall(f"<134>Mar  1 10:15:33 mule-01 mule: {MULE[1]}\n".encode())
+    items = writer.wait_for(3)
+    events = [i for i in items if isinstance(i, Event)]
+    (dead,) = [i for i in items if isinstance(i, DeadLetter)]
+    assert len(events) == 2 and all(e.dataset == "mulesoft.runtime" for e in events)
+    assert dead.reason.startswith("line_too_long") and "max_message_bytes" in dead.reason
+
+
+def test_udp_datagrams(receivers):
+    receiver, writer = receivers("udp")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(frame(MULE[0]).encode(), ("127.0.0.1", receiver.port))
+    (ev,) = writer.wait_for(1)
+    assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
+
+
+def test_a_full_writer_slows_the_connection_and_loses_nothing(receivers):
+    receiver, writer = receivers("tcp", queue_chunks=1)
+    writer.hold.set()
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        for i in range(200):
+            conn.sendall((frame(MULE[0].replace("4711", str(i)), host=f"h{i}") + "\n")
+                         .encode())
+        assert writer.items == []  # held: the receiver waits, reading no further
+        writer.hold.clear()
+    items = writer.wait_for(200)
+    assert len([i for i in items if isinstance(i, Event)]) == 200
+
+
+def test_tls_octet_counted_frames(tmp_path, receivers):
+    """RFC 5425: syslog over TLS, octet counting (the certificate helper of the API's TLS
+    tests)."""
+    import ssl
+
+    from test_security_http import _cert
+
+    cert, key = _cert(tmp_path)
+    receiver, writer = receivers("tls", tls_cert=cert, tls_key=key)
+    context = ssl.create_default_context(cafile=cert)
+    with socket.create_connection(("127.0.0.1", receiver.port)) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+        data = frame(MULE[0]).encode()
+        conn.sendall(f"{len(data)} ".encode() + data)
+    (ev,) = writer.wait_for(1)
+    assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from test_store_contract import _es_store, _sqlite_store
+from test_store_contract import _sqlite_store
 
 from collector.event import Event
 from collector.explorer import queries, routes
@@ -20,11 +21,15 @@ NOW = int(time.time() * 1000)
 @pytest.fixture(params=["sqlite", "elasticsearch"])
 def store(request, tmp_path) -> Iterator[Store]:
     if request.param == "sqlite":
-        stores = _sqlite_store(tmp_path / "store.sqlite")
+        opened = contextmanager(_sqlite_store)(tmp_path / "store.sqlite")
     else:
-        stores = _es_store(request.getfixturevalue("es"),
-                           request.getfixturevalue("es_index_prefix"))
-    s = next(stores)
+        opened = request.getfixturevalue("engine_store")(
+            "elasticsearch", request.getfixturevalue("es_index_prefix"))
+    with opened as s:
+        yield from _filled(s)
+
+
+def _filled(s: Store) -> Iterator[Store]:
     t0 = NOW - 60_000
     s.write_events([
         Event(timestamp_ms=t0, dataset="t", platform="apigw", id="e1", stage="api.received",
@@ -46,7 +51,6 @@ def store(request, tmp_path) -> Iterator[Store]:
     ])
     s.refresh()
     yield s
-    next(stores, None)
 
 
 def test_search_lists_and_funnel_agree_across_stores(store):

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from midwatch.demo.run import run_demo
+# Selenium is a dev dependency (make venv): missing, the module fails to import, never skips.
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
+from midwatch.demo.run import run_demo
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "explorer"
 CHROMIUM = os.environ.get("MIDWATCH_CHROMIUM", "/usr/bin/chromium")

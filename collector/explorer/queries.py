@@ -34,23 +34,11 @@ def parse_time(name: str, text: str, now_ms: int) -> int:
 
 
 def find(store: Store, any_id: str) -> list[Trace]:
-    """Every trace that knows the ID, most recently seen first.
-
-    A typed ID (``order:4711``) or trace key is looked up as such; a bare one (``4711``) is
-    resolved to the typed IDs that the best match holds with that value, so two messages that
-    share a bare order number are both listed.
-    """
+    """Every trace that knows the ID, most recently seen first: the store's own answer
+    (``Store.find_traces``), the same the API and ``midwatch trace`` give, so an envelope or
+    batch ID lists every message it carried and a bare value every typed ID holding it."""
     text = any_id.strip()
-    if not text:
-        return []
-    best = store.get_trace(text)
-    if best is None:
-        return []
-    typed = [text] if ":" in text else [i for i in best.ids if i.partition(":")[2] == text]
-    found = {t.trace_key: t for t in store.get_traces_by_ids(typed)} if typed else {}
-    found.setdefault(best.trace_key, best)
-    ordered = sorted(found.values(), key=lambda t: (-t.last_seen_ms, t.trace_key))
-    return ordered[:MAX_MATCHES]
+    return store.find_traces(text, limit=MAX_MATCHES) if text else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,15 +37,25 @@ class EsOutbox:
         self.index = f"{store.names.prefix}-outbox"
         self.dirty = True
         self.refreshed_at = 0.0
-        client = store._client
-        resp = store._call(lambda: client.options(ignore_status=400).indices.create(
+        self.created = False
+
+    def _ensure(self) -> None:
+        """Create the index on first use, not at construction: ``midwatch run`` starts while
+        the store is away (it spools), so nothing may reach the store before it answers."""
+        if self.created:
+            return
+        client = self.store._client
+        resp = self.store._call(lambda: client.options(ignore_status=400).indices.create(
             index=self.index, mappings=MAPPINGS))
         if resp.meta.status == 400 and "resource_already_exists" not in str(resp.body):
-            raise StoreError(f"cannot create index {self.index} at {store.url}: {resp.body}")
+            raise StoreError(f"cannot create index {self.index} at {self.store.url}: "
+                             f"{resp.body}")
+        self.created = True
 
     def put(self, records: Sequence[dict]) -> None:
         if not records:
             return
+        self._ensure()
         ops = []
         for r in records:
             ops.append(orjson.dumps({"index": {"_index": self.index, "_id": r["id"]}}))
@@ -59,6 +69,7 @@ class EsOutbox:
             raise StoreError(f"cannot write the notification outbox {self.index}: {bad['error']}")
 
     def _fresh(self) -> None:
+        self._ensure()
         if self.dirty or time.monotonic() - self.refreshed_at > STALE_S:
             self.dirty = False  # before the refresh: a write during it sets it again
             self.refreshed_at = time.monotonic()
@@ -78,6 +89,7 @@ class EsOutbox:
     def current(self, ids: Sequence[str]) -> list[dict]:
         if not ids:
             return []
+        self._ensure()
         resp = self.store._call(lambda: self.store._client.mget(
             index=self.index, ids=list(ids), realtime=True))
         return [d["_source"] for d in resp["docs"] if d.get("found")]

@@ -86,6 +86,15 @@ def datasources(settings: BoardSettings) -> tuple[EsDatasource, ...]:
     )
 
 
+def provisioned(settings: BoardSettings) -> list[dict]:
+    """Every datasource midwatch provisions, as Grafana takes them: the three store indices,
+    and the tracing tool the journeys are exported to when ``ui.tracing`` is configured."""
+    out = [ds.grafana(settings.es_url, settings.flavor) for ds in datasources(settings)]
+    if settings.tracing is not None:
+        out.append(settings.tracing.grafana())
+    return out
+
+
 def by_uid(settings: BoardSettings) -> dict[str, EsDatasource]:
     return {ds.uid: ds for ds in datasources(settings)}
 

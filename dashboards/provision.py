@@ -17,7 +17,7 @@ import yaml
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from dashboards.boards import BOARDS
-from dashboards.datasources import datasources, flavored
+from dashboards.datasources import flavored, provisioned
 from dashboards.settings import FOLDER_TITLE, FOLDER_UID, BoardSettings
 
 PROVIDER_FILE = "provisioning/dashboards/midwatch.yaml"
@@ -56,8 +56,7 @@ def render(settings: BoardSettings) -> dict[str, str]:
     sources = {
         "apiVersion": 1,
         "datasources": [
-            {**ds.grafana(settings.es_url, settings.flavor), "editable": False}
-            for ds in datasources(settings)
+            {**ds, "editable": False} for ds in provisioned(settings)
         ],
     }
     files = {PROVIDER_FILE: _yaml(provider), DATASOURCE_FILE: _yaml(sources)}

@@ -23,7 +23,7 @@ from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError, GrafanaException
 
 from collector.yamlconf import Doc, did_you_mean
-from dashboards.datasources import datasources
+from dashboards.datasources import provisioned
 from dashboards.provision import board_docs
 from dashboards.settings import FOLDER_TITLE, FOLDER_UID, BoardSettings
 
@@ -126,18 +126,17 @@ def push(api: GrafanaApi, settings: BoardSettings, message: str = DEFAULT_MESSAG
     else:
         report.unchanged.append(f"folder {FOLDER_TITLE}")
 
-    for ds in datasources(settings):
-        wanted = ds.grafana(settings.es_url, settings.flavor)
-        what = f"datasource {ds.name}"
+    for wanted in provisioned(settings):
+        what = f"datasource {wanted['name']}"
         stored = _call(f"reading {what}",
-                       lambda uid=ds.uid: api.datasource.get_datasource_by_uid(uid),
+                       lambda uid=wanted["uid"]: api.datasource.get_datasource_by_uid(uid),
                        missing_ok=True)
         if stored is None:
             _call(f"creating {what}", lambda w=wanted: api.datasource.create_datasource(w))
             report.created.append(what)
         elif not _same_datasource(stored, wanted):
             _call(f"updating {what}",
-                  lambda uid=ds.uid, w=wanted: api.datasource.update_datasource_by_uid(uid, w))
+                  lambda uid=wanted["uid"], w=wanted: api.datasource.update_datasource_by_uid(uid, w))
             report.updated.append(what)
         else:
             report.unchanged.append(what)

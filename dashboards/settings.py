@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from collector.config_values import Section
 from collector.store.es_mappings import IndexNames, index_names
 from collector.yamlconf import Doc
+from dashboards.tracing import TracingSource, tracing_from
 
 # docker-compose service names: the committed provisioning output works from a clone.
 DEFAULT_ES_URL = "http://elasticsearch:9200"
@@ -34,20 +35,34 @@ class BoardSettings:
     # column links to {explorer_url}/traces/{key}.
     explorer_url: str = DEFAULT_TRACE_API_URL
     flavor: str = "elasticsearch"
+    # ``ui.tracing``: the Jaeger/Tempo datasource to provision and link journeys to.
+    tracing: TracingSource | None = None
 
     @property
     def names(self) -> IndexNames:
         return index_names(self.index_prefix)
 
 
-_UI_KEYS = ("external_url",)
+_UI_KEYS = ("external_url", "tracing")
+
+
+def _ui(doc: Doc | None) -> Section | None:
+    if doc is None or not isinstance(doc.data, dict):
+        return None
+    return Section(doc, ("ui",), doc.data.get("ui"), _UI_KEYS)
+
+
+def tracing_source_from(doc: Doc | None) -> TracingSource | None:
+    """``ui.tracing`` of a loaded config file, checked (file:line errors), or None."""
+    s = _ui(doc)
+    return tracing_from(s) if s is not None else None
 
 
 def explorer_url_from(doc: Doc | None) -> str | None:
     """``ui.external_url`` of a loaded config file, checked (file:line errors), or None."""
-    if doc is None or not isinstance(doc.data, dict):
+    s = _ui(doc)
+    if s is None:
         return None
-    s = Section(doc, ("ui",), doc.data.get("ui"), _UI_KEYS)
     url = s.text("external_url")
     if url is None:
         return None

@@ -10,6 +10,7 @@ from collector.trace import STATUSES
 from dashboards import common as c
 from dashboards.datasources import EVENTS_UID, TRACES_UID
 from dashboards.settings import BoardSettings
+from dashboards.tracing import InternalLink
 
 UID = "midwatch-traces"
 TRACE_VARS = ("flow", "partner", "platform")
@@ -32,6 +33,8 @@ def build(settings: BoardSettings) -> Dashboard:
         c.data_link("Open in the trace explorer (waterfall, hop details)",
                     "${explorer}/traces/${__data.fields.trace_key:percentencode}"),
     ]
+    if settings.tracing is not None:
+        trace_links.append(InternalLink(settings.tracing.explore_link()))
     traces = c.Section("Traces", [
         c.table_panel(c.PanelSpec(
             "Traces",

@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="Elasticsearch URL as Grafana reaches it (default: %(default)s)")
     build.add_argument("--dashboards-path", default=DEFAULT_DASHBOARDS_PATH,
                        help="where Grafana finds DIR/dashboards (default: %(default)s)")
+    build.add_argument("-c", "--config", type=Path,
+                       help="midwatch config: ui.external_url and ui.tracing "
+                            "(default: $MIDWATCH_CONFIG)")
     _flavor(build)
     _common(build)
     build.set_defaults(func=_build)
@@ -80,28 +83,32 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> BoardSettings:
     trace_api_url = getattr(args, "trace_api_url", DEFAULT_TRACE_API_URL)
+    explorer, tracing = _configured_ui(args)
     return BoardSettings(
         index_prefix=args.index_prefix,
         es_url=getattr(args, "es_url", DEFAULT_ES_URL),
         trace_api_url=trace_api_url,
         dashboards_path=getattr(args, "dashboards_path", DEFAULT_DASHBOARDS_PATH),
-        explorer_url=getattr(args, "explorer_url", None) or _configured_explorer(args)
-        or trace_api_url,
+        explorer_url=getattr(args, "explorer_url", None) or explorer or trace_api_url,
         flavor=getattr(args, "flavor", "elasticsearch"),
+        tracing=tracing,
     )
 
 
-def _configured_explorer(args: argparse.Namespace) -> str | None:
-    """``ui.external_url`` from ``-c FILE`` (push) or ``$MIDWATCH_CONFIG``."""
+def _configured_ui(args: argparse.Namespace):
+    """``ui.external_url`` and ``ui.tracing`` from ``-c FILE`` (push) or ``$MIDWATCH_CONFIG``."""
     import os
 
     from collector.config import CONFIG_ENV
     from collector.yamlconf import ConfigError, load
-    from dashboards.settings import explorer_url_from
+    from dashboards.settings import explorer_url_from, tracing_source_from
 
     path = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
+    if not path:
+        return None, None
     try:
-        return explorer_url_from(load(path)) if path else None
+        doc = load(path)
+        return explorer_url_from(doc), tracing_source_from(doc)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
 

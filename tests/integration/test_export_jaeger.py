@@ -18,6 +18,7 @@ import orjson
 import pytest
 import urllib3
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
 from collector.config import load_config
 from collector.exporters import spans
@@ -25,6 +26,9 @@ from collector.exporters.otlp import OtlpExporter, OtlpSettings
 from collector.metrics import Registry
 from collector.store.base import StoreError
 from collector.trace import Trace
+from dashboards.boards.traces import build
+from dashboards.settings import BoardSettings
+from dashboards.tracing import TracingSource, interpolate, jaeger_search_params
 from midwatch.demo.run import run_demo
 
 JAEGER_URL = os.environ.get("MIDWATCH_JAEGER_URL", "http://127.0.0.1:16686")
@@ -212,3 +216,32 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
         names = sorted(s["operationName"] for s in doc["spans"])
         assert names == sorted([f"{t.flow} message",
                                 *(h.stage or h.action or h.platform for h in t.hops)])
+
+
+def test_the_traces_boards_explore_link_finds_the_journey_in_jaeger(jaeger, journeys):
+    """The Traces board's "Open in Grafana Explore" link, replayed as Grafana's Jaeger
+    datasource sends it (``GET /api/traces`` with service and tags) for a board row, finds
+    exactly that row's journey: the root span is under the flow and carries the key."""
+    settings = BoardSettings(tracing=TracingSource("jaeger", JAEGER_URL))
+    board = json.loads(JSONEncoder().encode(build(settings).build()))
+    links = [link for p in board["panels"]
+             for link in p.get("fieldConfig", {}).get("defaults", {}).get("links") or []
+             if "internal" in link]
+    assert len(links) == 1 and links[0]["internal"]["datasourceUid"] == "midwatch-tracing"
+    query = links[0]["internal"]["query"]
+
+    picked = [t for t in journeys if t.hops][:3]
+    exporter = _exporter(jaeger)
+    keyed = [dataclasses.replace(t, trace_key=t.trace_key + "#explore") for t in picked]
+    exporter.offer(keyed)
+    assert exporter.flush(30)
+    exporter.stop()
+    for t in keyed:
+        _jaeger_trace(t.trace_key, 1 + len(t.hops))
+        params = jaeger_search_params(interpolate(query, {"flow": t.flow,
+                                                          "trace_key": t.trace_key}))
+        params |= {"start": str((t.started_ms - 3_600_000) * 1000),
+                   "end": str((t.last_seen_ms + 3_600_000) * 1000), "limit": "20"}
+        resp = http.request("GET", JAEGER_URL + "/api/traces", fields=params)
+        found = [d["traceID"] for d in orjson.loads(resp.data)["data"]]
+        assert found == [spans.trace_id(t.trace_key).hex()], (params, found)

@@ -63,7 +63,7 @@ def main() -> None:
         batch = spans.Batch()
         for t in traces[start:start + 200]:
             batch.add(t)
-        batch.request.SerializeToString()
+        batch.serialize()
     build = time.process_time() - cpu
     print(f"build + serialize (exporter) {len(traces) / build:9.0f} journeys/s on one core "
           f"({build / len(traces) * 1e6:.1f} us a journey)")

@@ -138,7 +138,7 @@ class OtlpExporter:
                 marks[t.trace_key] = (t.status, done | set(new))
         if not count:
             return
-        if self._post(request.request.SerializeToString()):
+        if self._post(request.serialize()):
             self.spans.inc(self.settings.name, "sent", by=count)
             for key, mark in marks.items():
                 self.sent.pop(key, None)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.config import config_from_doc, load_config
 from collector.exporters import spans
@@ -67,7 +68,8 @@ def _built(t: Trace, skip: frozenset[bytes] = frozenset()) -> list[tuple[str, ob
     batch = spans.Batch()
     batch.add(t, skip)
     return [(rs.resource.attributes[0].value.string_value, span)
-            for rs in batch.request.resource_spans for span in rs.scope_spans[0].spans]
+            for rs in ExportTraceServiceRequest.FromString(batch.serialize()).resource_spans
+            for span in rs.scope_spans[0].spans]
 
 
 def test_spans_of_a_journey_have_stable_ids_and_cover_the_waits():

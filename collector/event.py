@@ -90,6 +90,11 @@ class Event:
     # When a shipper (Filebeat, rsyslog, the OTel Collector...) read the line, beside the
     # source's own time in ``timestamp_ms``: the gap is the shipping delay.
     created_ms: int = 0
+    # The source line (the framed record) the event was parsed from, redacted and bounded
+    # like the fields (ECS ``event.original``): stored, not indexed, shown by the explorer.
+    # Set only when the record made this one event; a record of many (an EDI interchange,
+    # an OTLP export) would repeat itself in each.
+    original: str | None = None
 
     def add_id(self, kind: str, value: object) -> None:
         """Attach a typed ID (``order:4711``) once; empty values are ignored."""
@@ -150,8 +155,9 @@ def iso_to_ms(text: str) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def to_doc(ev: Event) -> dict:
-    """The nested ECS document stored in Elasticsearch and printed by ``midwatch parse``.
+def to_doc(ev: Event, *, original: bool = True) -> dict:
+    """The nested ECS document stored in Elasticsearch and printed by ``midwatch parse``
+    (which leaves ``event.original`` out: its input is right there).
 
     Empty values are left out. Written as plain tests rather than a helper per field: this
     runs once per event on the writer's hot path.
@@ -166,6 +172,8 @@ def to_doc(ev: Event) -> dict:
         event["ingested"] = ms_to_iso(ev.ingested_ms)
     if ev.created_ms:
         event["created"] = ms_to_iso(ev.created_ms)
+    if original and ev.original:
+        event["original"] = ev.original
     doc["event"] = event
     doc["log"] = {"level": ev.level}
     if ev.message:
@@ -252,6 +260,7 @@ def from_doc(doc: dict) -> Event:
         timestamp_estimated=bool(mw.get("timestamp_estimated", False)),
         probe_value=mw.get("probe", {}).get("value"),
         created_ms=iso_to_ms(created) if created else 0,
+        original=event.get("original"),
     )
 
 

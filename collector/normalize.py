@@ -44,6 +44,7 @@ from collector.timeparse import settle_time
 
 MAX_MESSAGE = 32 * 1024
 MAX_STACK = 64 * 1024
+MAX_ORIGINAL = 16 * 1024  # the source line as the explorer shows it
 # Field bounds (characters): a value beyond its bound keeps its head and ends in TRUNCATED,
 # and ``labels.midwatch_truncated`` names the fields cut. IDs also keep a digest of the whole
 # value, so two long IDs sharing a head still tell apart (they join traces).
@@ -170,7 +171,7 @@ def _has_email(text: str) -> bool:
 def _sensitive(ev: Event, cards: bool, emails: bool) -> bool:
     """One scan over all of an event's text: most events hold nothing to redact."""
     blob = "\x1f".join((ev.message, ev.error_message or "", ev.error_stack_trace or "",
-                        *ev.labels.values(), *ev.ids))
+                        ev.original or "", *ev.labels.values(), *ev.ids))
     return (emails and _has_email(blob)) or (cards and _CARD.search(blob) is not None)
 
 
@@ -187,6 +188,12 @@ def _redact(ev: Event, ctx: ParseContext) -> None:
         ev.ids = [redact_text(i, cards, emails, secret) for i in ev.ids]
         if ev.message_id:  # set by a parser from one of the IDs (X12, EDIFACT)
             ev.message_id = redact_text(ev.message_id, cards, emails, secret)
+        if ev.original:
+            ev.original = redact_text(ev.original, cards, emails, secret)
+    if ctx.redact_fields and ev.original:
+        # A configured field is masked where the parser put it; in the source line it may be
+        # written otherwise (JSON escapes, XML entities), so the line is not kept at all.
+        ev.original = None
     for path in ctx.redact_fields:
         if path.startswith("labels."):
             key = path[len("labels."):]
@@ -395,6 +402,8 @@ def normalize(ev: Event, ctx: ParseContext) -> Event:
         ev.error_stack_trace = _cut(ev.error_stack_trace, MAX_STACK, "error.stack_trace", cut)
     if ev.error_message and len(ev.error_message) > MAX_MESSAGE:
         ev.error_message = _cut(ev.error_message, MAX_MESSAGE, "error.message", cut)
+    if ev.original and len(ev.original) > MAX_ORIGINAL:
+        ev.original = _cut(ev.original, MAX_ORIGINAL, "event.original", cut)
     if len(ev.ids) > 1:
         ev.ids = _dedupe(ev.ids)
     _redact(ev, ctx)

@@ -119,10 +119,13 @@ def run_parser(record: Record, module: ModuleType, ctx: ParseContext,
     if not events and not out:
         stats.empty_records += 1
         return []
+    whole = len(events) == 1
     for index, ev in enumerate(events):
         try:
             if not ev.id:
                 ev.id = event_id(record.source, record.position, index)
+            if whole and ev.original is None:
+                ev.original = record.text
             if not ev.ingested_ms:
                 ev.ingested_ms = record.ingested_ms
             out.append(normalize(ev, ctx))

@@ -268,8 +268,11 @@ def _hop_details(t: Trace, events: Sequence[Event]) -> Safe:
                 body.append(ack)
             body.append(tag("h3", "Message"))
             body.append(tag("pre", ev.message or "-", class_="raw"))
+            if ev.original:
+                body.append(tag("h3", "Source line"))
+                body.append(tag("pre", ev.original, class_="raw source"))
             rows = join(tag("tr", tag("th", k, scope="row") + tag("td", v))
-                        for k, v in _flat(to_doc(ev)) if k != "message")
+                        for k, v in _flat(to_doc(ev, original=False)) if k != "message")
             body.append(tag("h3", "Parsed fields"))
             body.append(tag("div", tag("table", rows, class_="fields"), class_="scroll"))
         parts.append(tag("details", tag("summary", head) + join(body), id=f"hop-{n}",

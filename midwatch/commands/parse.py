@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
                 if isinstance(item, DeadLetter):
                     err.write(safe_json(orjson.dumps(item.to_doc(), option=dump)))
                 else:
-                    out.write(safe_json(orjson.dumps(to_doc(item), option=dump)))
+                    out.write(safe_json(orjson.dumps(to_doc(item, original=False), option=dump)))
         except BrokenPipeError:
             raise  # the reader went away (`| head`): the CLI shell ends quietly
         except OSError as exc:

@@ -46,6 +46,7 @@ def _o2c(i: int) -> Event:
         message_id=f"m{i % 6}",
         error_message="Connection refused" if failed else None,
         labels={"env": "prod" if i % 2 else "dev"},
+        original=f'{{"level":"INFO","msg":"order {i}","note":"<kept as written> é"}}',
     )
     ev.add_id("order", 4711 + i // 4)
     return ev

@@ -44,7 +44,8 @@ def store(tmp_sqlite_path):
         _event("e2", t0 + 400, ["correlation:c-1", f"evil:{EVIL}"], service=EVIL,
                stage="mule.failed", outcome="failure", message=f"failed for {EVIL}",
                error_class="mapping", error_message=f"bad value {EVIL}", signature="sig-1",
-               labels={"signature_template": "bad value <str>"}),
+               labels={"signature_template": "bad value <str>"},
+               original=f"ERROR 2026-12-01 [flow] failed for {EVIL}"),
         _event("e3", t0 + 9000, ["order:4711"], platform="edi", stage="edi.997.received",
                outcome="failure", action="rejected", message="X12 997 from GLOBEX: 850 ST02 0001 "
                "rejected", error_message="AK502 5: one or more segments in error",
@@ -131,6 +132,10 @@ def test_trace_page_shows_waterfall_ids_hops_and_escapes_log_values(api):
     assert "<strong>997</strong> acknowledgement: rejected" in page
     assert "AK502 5: one or more segments in error" in page
     assert "bad value &lt;str&gt;" in page  # the error template
+    # The source line of the hop that kept one, escaped; none for hops without.
+    assert page.count('class="raw source"') == 1
+    assert ('<pre class="raw source">ERROR 2026-12-01 [flow] failed for &quot;&gt;&lt;script&gt;'
+            in page)
     # The ID graph: order:4711 and correlation:c-1 joined on hop 1, the hostile ID on hop 2.
     graph = page[page.index('class="idgraph"'):page.index('id="hops"')]
     assert graph.index("correlation:c-1") < graph.index("hop 2") < graph.index("evil:")

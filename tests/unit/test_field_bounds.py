@@ -81,7 +81,7 @@ def test_an_id_after_40_000_characters_of_a_text_message_is_kept():
     (ev,) = list(parse_stream(io.BytesIO(line.encode()), "app.log", "text", CTX))
     assert ev.ids == ["correlation:abc-123", "order:4711"]
     assert len(ev.message) == MAX_MESSAGE and ev.message.endswith(TRUNCATED)
-    assert ev.labels[TRUNCATED_LABEL] == "message"
+    assert ev.labels[TRUNCATED_LABEL] == "message,event.original"
 
 
 def test_numbers_beyond_a_64_bit_field_are_dropped_and_said_so():

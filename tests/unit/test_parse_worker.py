@@ -120,7 +120,7 @@ def test_events_cross_the_pipe_whole():
     full = Event(1_700_000_000_123, "mule.app", "mulesoft", "msg", "sent", "failure", "error",
                  "id1", 5, 7, "svc", "host", "t" * 32, "s" * 16, "E", "500", "boom", "stack",
                  "orders", "map", "ACME", "m-1", ["order:1", "correlation:c"], "mapping", "sig",
-                 99, {"k": "v"}, 12, True, 1_700_000_000_456)
+                 99, {"k": "v"}, 12, True, 1_700_000_000_456, "the source line")
     for event in (full, Event(0, "d", "generic")):
         back = pickle.loads(pickle.dumps(event, protocol=pickle.HIGHEST_PROTOCOL))
         assert back == event

@@ -58,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ls = rs.add_parser("list", help="show the loaded rules and notifiers (secrets hidden)")
     ls.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    ls.add_argument("--types", action="store_true",
+                    help="instead: the rule types, built-in or from plug-ins, and their origin")
+    ls.add_argument("--notifiers", action="store_true",
+                    help="instead: the notifier types, built-in or from plug-ins, and their origin")
     ls.set_defaults(func=list_rules)
 
     nt = sub.add_parser("notify", help="notifiers: send a test notification")
@@ -318,6 +322,8 @@ def notify_test(args: argparse.Namespace) -> int:
 def list_rules(args: argparse.Namespace) -> int:
     from rules.config import describe_notifier
 
+    if args.types or args.notifiers:
+        return _list_components(args)
     try:
         rules_config, store = _open(args)
     except ConfigError as exc:
@@ -332,6 +338,20 @@ def list_rules(args: argparse.Namespace) -> int:
     print("notifiers:")
     for name, n in sorted(rules_config.notifiers.items()):
         print(f"  {name}: {json.dumps(describe_notifier(n), default=str)}")
+    return 0
+
+
+def _list_components(args: argparse.Namespace) -> int:
+    """``rules list --types`` / ``--notifiers``: what can be configured and where it comes
+    from (built-in, or the installed package whose entry point adds it); no config needed."""
+    from rules import notify, types
+
+    shown = [("rule types", types.REGISTRY)] if args.types else []
+    shown += [("notifier types", notify.REGISTRY)] if args.notifiers else []
+    for title, registry in shown:
+        print(f"{title}:")
+        for name, path in sorted(registry.paths().items()):
+            print(f"  {name}: {registry.origin(name)} ({path})")
     return 0
 
 

@@ -367,13 +367,26 @@ def _silences(args: argparse.Namespace):
     return Silences(store), store
 
 
+def _coded_silences(args: argparse.Namespace) -> list:
+    """The silences of the config's silence files (``rules.silences``); the ones that do not
+    validate are left out here (``rules validate`` reports them)."""
+    from collector.config import load_config
+    from rules.config import load_rules_config
+
+    return list(load_rules_config(load_config(args.config).doc).silences)
+
+
 def _show_silence(s, now_ms: int) -> str:
     from collector.event import ms_to_iso
 
-    state = "active" if s.active(now_ms) else ("pending" if s.starts_ms > now_ms else "expired")
+    if s.active(now_ms):
+        state = "active"
+    else:
+        state = "pending" if s.starts_ms > now_ms or s.ends_ms > now_ms else "expired"
+    when = f"every {s.schedule.text}" if s.schedule else f"until {ms_to_iso(s.ends_ms)}"
     matchers = ",".join(str(m) for m in s.matchers)
-    return (f"{s.id}  {state:<7}  {safe(matchers)}  until {ms_to_iso(s.ends_ms)}  "
-            f"by {safe(s.created_by)}: {safe(s.comment)}")
+    return (f"{s.id}  {state:<7}  {safe(matchers)}  {when}  "
+            f"by {safe(s.created_by)}: {safe(s.comment)}  ({safe(s.origin)})")
 
 
 def silence_add(args: argparse.Namespace) -> int:
@@ -405,7 +418,7 @@ def silence_list(args: argparse.Namespace) -> int:
     try:
         book, store = _silences(args)
         try:
-            silences = book.all(now)
+            silences = book.all(now) + _coded_silences(args)
         finally:
             store.close()
     except (ConfigError, StoreError) as exc:
@@ -428,6 +441,10 @@ def silence_expire(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except KeyError:
+        coded = next((s for s in _coded_silences(args) if s.id == args.id), None)
+        if coded is not None:
+            return _fail("silence expire", f"silence {args.id} is defined in {coded.origin}: "
+                         "remove it there (the change is picked up without a restart)", 1)
         return _fail("silence expire", f"no silence with ID {args.id}", 1)
     except (ConfigError, StoreError) as exc:
         return _fail("silence expire", exc)

@@ -88,7 +88,16 @@ class RuleScheduler:
         """``GET /api/rules/{name}/explain`` on the service's API."""
         from rules.explain import api_handler
 
-        api.explain = api_handler(self.config, self.engine.store, self.clock)
+        # Through the scheduler's current config, so the API explains reloaded rules too.
+        explain = None
+
+        def current(name: str, query: str) -> dict:
+            nonlocal explain
+            if explain is None or explain[0] is not self.config:
+                explain = (self.config, api_handler(self.config, self.engine.store, self.clock))
+            return explain[1](name, query)
+
+        api.explain = current
 
     def _leader_changed(self, leader: bool) -> None:
         # Gained or lost, the in-memory alerts may be stale: read them again when leading.

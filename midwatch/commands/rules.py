@@ -106,9 +106,11 @@ def validate(args: argparse.Namespace) -> int:
     from collector.yamlconf import load
     from rules.config import load_notifiers, load_rules_config
     from rules.loader import load_rules
+    from rules.silence_files import load_silences
 
     errors: list[ConfigError] = []
     rule_paths: list[str] = []
+    silence_paths: list[str] = []
     n_rules = 0
     notifiers = None
     try:
@@ -119,14 +121,18 @@ def validate(args: argparse.Namespace) -> int:
                 cfg = load_rules_config(load(path))
                 errors += cfg.errors
                 n_rules += len(cfg.rules)
+            elif path.endswith((".yaml", ".yml")) and _top_key(path) == "silences":
+                silence_paths.append(path)
             else:
                 rule_paths.append(path)
     except ConfigError as exc:
         errors.append(exc)
-    if rule_paths:
-        loaded = load_rules(rule_paths, notifiers)
-        errors += loaded.errors
-        n_rules += len(loaded.rules)
+    loaded = load_rules(rule_paths, notifiers)
+    errors += loaded.errors
+    n_rules += len(loaded.rules)
+    if silence_paths:  # rule matchers checked against the rule files given beside them
+        errors += load_silences(silence_paths,
+                                [r.name for r in loaded.rules] if rule_paths else None).errors
     for exc in errors:
         print(exc, file=sys.stderr)
     print(f"{n_rules} rules valid, {len(errors)} error(s)")
@@ -141,6 +147,17 @@ def _is_config(path: str) -> bool:
         return isinstance(load(path).data.get("rules"), dict)
     except (ConfigError, AttributeError):
         return False
+
+
+def _top_key(path: str) -> str | None:
+    """``silences`` for a silence file (its only key), else None."""
+    from collector.yamlconf import load
+
+    try:
+        data = load(path).data
+    except ConfigError:
+        return None
+    return "silences" if isinstance(data, dict) and "silences" in data else None
 
 
 def test(args: argparse.Namespace) -> int:
@@ -232,8 +249,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collector.config import config_path
     from collector.logsetup import setup_logging
-    from rules.scheduler import RuleScheduler
+    from rules.scheduler import RuleScheduler, reloading
 
     setup_logging(args.log_level)
     try:
@@ -243,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    scheduler = RuleScheduler(rules_config, store)
+    scheduler = RuleScheduler(rules_config, store, reload=reloading(config_path(args.config)))
     scheduler.start()
     print(f"midwatch rules: {len(scheduler.engine.rules)} rules every "
           f"{rules_config.interval_ms // 1000}s", file=sys.stderr)

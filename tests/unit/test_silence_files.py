@@ -150,3 +150,16 @@ def test_silence_list_shows_file_and_cli_silences_with_their_origin(tmp_path: Pa
                      f"Europe/Berlin  by basis-team: weekly SAP maintenance  ({tmp_path}/s.yaml:2)")
     assert main(["silence", "expire", sid, "-c", str(cfg)]) == 1
     assert f"is defined in {tmp_path}/s.yaml:2: remove it there" in capsys.readouterr().err
+
+
+def test_rules_validate_checks_silence_files_against_the_rules_beside_them(tmp_path, capsys):
+    (tmp_path / "r.yaml").write_text(RULES)
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(SILENCE.format(schedule="22:00-04:00 Europe/Berlin"))
+    bad.write_text(SILENCE.format(schedule="22:00-04:00").replace("o2c-failures", "o2c-failurs"))
+    assert main(["rules", "validate", str(tmp_path / "r.yaml"), str(good)]) == 0
+    assert capsys.readouterr().out == "1 rules valid, 0 error(s)\n"
+    assert main(["rules", "validate", str(tmp_path / "r.yaml"), str(bad)]) == 1
+    out = capsys.readouterr()
+    assert out.err == (f"{bad}:2:16: silences.0.matchers.0: unknown rule 'o2c-failurs' "
+                       "(did you mean 'o2c-failures'?)\n")

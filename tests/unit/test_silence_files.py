@@ -4,13 +4,14 @@ store, and ``silence list`` showing where each silence comes from."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from collector.event import Event, event_id, iso_to_ms
 from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import load
+from collector.yamlconf import loads
 from midwatch.cli import main
 from rules.config import load_rules_config
 from rules.engine import Engine
@@ -95,11 +96,8 @@ def _pages_at(tmp_path: Path, silences: str) -> tuple[list, object]:
     (tmp_path / "r.yaml").write_text(RULES)
     (tmp_path / "silences").mkdir()
     (tmp_path / "silences" / "maintenance.yaml").write_text(silences)
-    cfg_file = tmp_path / "midwatch.yaml"
-    cfg_file.write_text(f"rules: {{paths: ['{tmp_path / 'r.yaml'}'], notify: [pd], "
-                        f"silences: ['{tmp_path}/silences']}}\n"
-                        "notifiers:\n  pd: {type: webhook, url: 'http://127.0.0.1:9/pd'}\n")
-    cfg = load_rules_config(load(cfg_file))
+    cfg = load_rules_config(loads(
+        f"rules: {{paths: ['{tmp_path / 'r.yaml'}'], silences: ['{tmp_path}/silences']}}\n"))
     assert not cfg.errors, cfg.errors
     sent: list = []
 
@@ -111,7 +109,7 @@ def _pages_at(tmp_path: Path, silences: str) -> tuple[list, object]:
             """Captured as submitted."""
 
     try:
-        Engine(cfg, store, dispatcher=Pages()).evaluate(T0)
+        Engine(replace(cfg, notify=("pd",)), store, dispatcher=Pages()).evaluate(T0)
     finally:
         store.close()
     return sent, cfg

@@ -24,6 +24,7 @@ from rules.state import FIRING
 ERRORS = ("  - {name: errors, type: threshold, filter: {log.level: error}, above: 0, "
           "window: 10m}\n")
 QUIET = "  - {name: quiet, type: threshold, filter: {log.level: debug}, above: 0, window: 10m}\n"
+KNOWN = "known_issues:\n  - {id: KI-1, title: SAP lock, match: {error_class: LockError}}\n"
 LOUD = "  - {name: loud, type: threshold, above: 1000, window: 10m}\n"
 
 
@@ -45,12 +46,16 @@ def setup(tmp_path: Path) -> Iterator[tuple[Path, SQLiteStore]]:
     store.close()
 
 
-def _scheduler(tmp_path: Path, store: SQLiteStore, rules: str, interval: str) -> RuleScheduler:
+def _scheduler(tmp_path: Path, store: SQLiteStore, rules: str, interval: str,
+               more: str = "") -> RuleScheduler:
     (tmp_path / "r.yaml").write_text("rules:\n" + rules)
+    (tmp_path / "known").mkdir()
+    (tmp_path / "known" / "ki.yaml").write_text(KNOWN)
     cfg = tmp_path / "midwatch.yaml"
     cfg.write_text(f"rules: {{paths: ['{tmp_path}/r.yaml', 'pack:midwatch'], notify: [pd], "
-                   f"interval: {interval}, lease_ttl: 2s}}\n"
-                   "notifiers:\n  pd: {type: webhook, url: 'http://127.0.0.1:9/pd'}\n")
+                   f"interval: {interval}, lease_ttl: 2s{more}}}\n"
+                   "notifiers:\n  pd: {type: webhook, url: 'http://127.0.0.1:9/pd'}\n"
+                   "knowledge: {paths: ['known/*.yaml']}\n")
     config = load_rules_config(load(cfg))
     assert not config.errors, config.errors
     return RuleScheduler(config, store, reload=reloading(str(cfg)))
@@ -113,3 +118,22 @@ def test_sighup_reloads_at_once(setup):
     finally:
         s.stop()
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_silence_and_knowledge_files_reload_too(setup):
+    tmp_path, store = setup
+    (tmp_path / "silences").mkdir()
+    s = _scheduler(tmp_path, store, ERRORS, "1s", f", silences: ['{tmp_path}/silences']")
+    assert s.config.silences == () and len(s.config.knowledge.issues) == 1
+    s.start()
+    try:
+        (tmp_path / "silences" / "sap.yaml").write_text(
+            "silences:\n  - {matchers: [rule=errors], schedule: 'Sat 22:00-Sun 04:00 Europe/Berlin',"
+            " comment: SAP maintenance, author: basis}\n")
+        _until("the new silence file is read", lambda: len(s.engine.config.silences) == 1)
+        (tmp_path / "known" / "more.yaml").write_text(KNOWN.replace("KI-1", "KI-2"))
+        _until("the new knowledge file is read",
+               lambda: [i.id for i in s.engine.config.knowledge.issues] == ["KI-1", "KI-2"])
+        assert s.engine.config.silences[0].comment == "SAP maintenance"
+    finally:
+        s.stop()

@@ -58,6 +58,11 @@ class Reloader:
         except ConfigError as exc:  # the config file itself unreadable (YAML syntax)
             self.failing = [exc]
             return self.failing
+        except Exception as exc:  # a bug or a plug-in must not stop the running rules
+            where = self.sources[0] if self.sources else "<config>"
+            self.failing = [ConfigError(where, None, None,
+                                        f"cannot be loaded: {type(exc).__name__}: {exc}")]
+            return self.failing
         if new.errors:
             self.failing = list(new.errors)
             return self.failing

@@ -53,6 +53,7 @@ class RuleScheduler:
         """``reload``: loads the rules config again from its files (hot reload); None: never."""
         self.config = config
         self.reloader = Reloader(reload, config.sources) if reload is not None else None
+        # Until expose_metrics attaches the service's /metrics counter (right after start-up).
         self.reload_failures = Registry().counter("midwatch_rules_reload_failures_total", "")
         self.wake = threading.Event()  # SIGHUP: reload now, not at the next tick
         self.leadership = Leadership(lease_for(store), ttl_ms=config.lease_ttl_ms, clock=clock)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -137,3 +139,24 @@ def test_silence_and_knowledge_files_reload_too(setup):
         assert s.engine.config.silences[0].comment == "SAP maintenance"
     finally:
         s.stop()
+
+
+def test_midwatch_run_reloads_on_sighup_and_keeps_running(tmp_path):
+    (tmp_path / "r.yaml").write_text("rules:\n" + QUIET)
+    cfg = tmp_path / "midwatch.yaml"
+    cfg.write_text(f"store: {{kind: sqlite, sqlite: {{path: {tmp_path}/s.sqlite}}}}\n"
+                   f"rules: {{paths: [{tmp_path}/r.yaml], interval: 1h}}\n")
+    log = tmp_path / "stderr.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "midwatch"), "run", "-c",
+                                 str(cfg), "--no-api"], stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        _until("the first evaluation", lambda: "evaluated 1 rules" in log.read_text())
+        (tmp_path / "r.yaml").write_text("rules:\n" + QUIET + LOUD)
+        proc.send_signal(signal.SIGHUP)
+        _until("SIGHUP reloaded", lambda: "rules reloaded: 2 rules (1 added, 0 removed)"
+               in log.read_text())
+        assert proc.poll() is None  # SIGHUP reloads; it does not end the process
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0

@@ -9,6 +9,7 @@
       retry_backoff: 1s               # first retry of a failed notification (doubles, jittered)
       retry_backoff_max: 5m           # ... up to this
       notification_expiry: 24h        # undelivered this long: expired, error event, self-alert
+      silences: [silences/]           # silences as code (rules.silence_files), beside CLI-made ones
       inhibit:                        # Alertmanager-style: mute targets a source explains
         - source_matchers: [rule=platform-down]
           target_matchers: [severity!=critical]
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from collector.config_values import Section
@@ -38,27 +38,21 @@ from collector.knowledge import KnowledgeBase
 from collector.knowledge import from_config as knowledge_from_config
 from collector.yamlconf import ConfigError, Doc, UnsetSecret, did_you_mean
 from rules.loader import load_rules
-from rules.notify import alertmanager, email, opsgenie, pagerduty, slack, webhook
+from rules.notify import REGISTRY as NOTIFIER_TYPES
+from rules.notify import alertmanager, email
 from rules.notify.base import Notifier
 from rules.notify.transport import Transport
 from rules.outbox import Policy
 from rules.schema import Rule
-from rules.silences import InhibitRule, parse_inhibit
+from rules.silence_files import load_silences
+from rules.silences import InhibitRule, Silence, parse_inhibit
 
 PACKS_DIR = Path(__file__).parent / "packs"
 FALLBACK = "fallback"  # the optional notifier of the midwatch pack's self-alerts
 SHORTHAND = "alertmanager"  # the top-level section that is a notifier of that name
 RULES_KEYS = ("paths", "interval", "external_url", "notify", "inhibit", "queue_size",
               "max_examples", "lease_ttl", "retry_backoff", "retry_backoff_max",
-              "notification_expiry")
-NOTIFIER_TYPES: dict[str, tuple[ModuleType, Any]] = {
-    "pagerduty": (pagerduty, pagerduty.PagerDuty),
-    "opsgenie": (opsgenie, opsgenie.Opsgenie),
-    "slack": (slack, slack.Slack),
-    "webhook": (webhook, webhook.Webhook),
-    "email": (email, email.Email),
-    "alertmanager": (alertmanager, alertmanager.Alertmanager),
-}
+              "notification_expiry", "silences")
 
 
 @dataclass
@@ -75,6 +69,10 @@ class RulesConfig:
     delivery: Policy = field(default_factory=Policy)
     errors: list[ConfigError] = field(default_factory=list)
     knowledge: KnowledgeBase = field(default_factory=KnowledgeBase)  # annotates what fires
+    silences: tuple[Silence, ...] = ()  # from silence files; CLI-made ones are in the store
+    # What this was read from (config, rule, silence and knowledge files or directories):
+    # the scheduler re-reads everything when any of them changes.
+    sources: tuple[str, ...] = ()
 
     def notifiers_of(self, rule: Rule) -> tuple[str, ...]:
         return rule.notify if rule.notify is not None else self.notify
@@ -121,9 +119,11 @@ def load_rules_config(doc: Doc, *, sending: bool = False) -> RulesConfig:
                               s.duration_ms("retry_backoff_max", "5m", minimum_ms=10),
                               s.duration_ms("notification_expiry", "24h", minimum_ms=1000))
         paths = [resolve_path(p) for p in s.str_list("paths")]
+        silence_paths = list(s.str_list("silences"))
     except ConfigError as exc:
         out.errors.append(exc)
         return out
+    out.sources = _sources(doc, [*paths, *silence_paths])
     try:
         out.knowledge = knowledge_from_config(doc)
     except ConfigError as exc:
@@ -132,9 +132,27 @@ def load_rules_config(doc: Doc, *, sending: bool = False) -> RulesConfig:
         if not Path(p).exists():
             out.errors.append(doc.error(("rules", "paths", i), f"{p} does not exist",
                                         "give a rule file, a directory or pack:<name>"))
+    for i, p in enumerate(silence_paths):
+        if not Path(p).exists():
+            out.errors.append(doc.error(("rules", "silences", i), f"{p} does not exist",
+                                        "give a silence file or a directory of them"))
     loaded = load_rules([p for p in paths if Path(p).exists()], {*out.notifiers, FALLBACK})
     out.rules, out.errors = _fallback(loaded.rules, out), out.errors + loaded.errors
+    silenced = load_silences([p for p in silence_paths if Path(p).exists()],
+                             [r.name for r in loaded.rules])
+    out.silences, out.errors = tuple(silenced.silences), out.errors + silenced.errors
     return out
+
+
+def _sources(doc: Doc, paths: list[str]) -> tuple[str, ...]:
+    """The config file, rule and silence paths, and the knowledge files (relative to the
+    config's directory, as ``collector.knowledge`` reads them)."""
+    knowledge = doc.data.get("knowledge") if isinstance(doc.data, dict) else None
+    named = knowledge.get("paths") if isinstance(knowledge, dict) else None
+    base = Path(doc.file).parent
+    extra = [str(base / p) for p in ([named] if isinstance(named, str) else named or [])]
+    own = [doc.file] if doc.file and not doc.file.startswith("<") else []
+    return tuple(dict.fromkeys([*own, *paths, *extra]))
 
 
 def _fallback(rules: list[Rule], config: RulesConfig) -> list[Rule]:
@@ -204,14 +222,19 @@ def load_notifiers(doc: Doc) -> dict[str, Notifier]:
     for name, item in raw.items():
         path = ("notifiers", name)
         kind = item.get("type") if isinstance(item, dict) else None
-        if kind not in NOTIFIER_TYPES:
+        if str(kind) not in NOTIFIER_TYPES:
+            known = NOTIFIER_TYPES.names()
             raise doc.error((*path, "type"), f"unknown notifier type {kind!r}",
-                            did_you_mean(str(kind), NOTIFIER_TYPES)
-                            or f"expected one of {', '.join(NOTIFIER_TYPES)}")
-        module, cls = NOTIFIER_TYPES[kind]
+                            did_you_mean(str(kind), known) or f"expected one of {', '.join(known)}")
+        try:
+            module = NOTIFIER_TYPES.get(str(kind))
+        except Exception as exc:  # a plug-in's import error: name it where it is configured
+            raise doc.error((*path, "type"), f"notifier type {kind!r} "
+                            f"({NOTIFIER_TYPES.origin(str(kind))}) cannot be imported: "
+                            f"{type(exc).__name__}: {exc}", "reinstall the package") from None
         if kind == "email":
             item = {**smtp, **item}
-        out[str(name)] = cls(str(name), module.parse(Section(doc, path, item, module.KEYS)))
+        out[str(name)] = module.NOTIFIER(str(name), module.parse(Section(doc, path, item, module.KEYS)))
     return out
 
 

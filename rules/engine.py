@@ -112,6 +112,20 @@ class Engine:
         if orphans:
             self._resolve_orphans(orphans, time.time_ns() // 1_000_000 if at_ms is None else at_ms)
 
+    def reconfigure(self, config: RulesConfig, at_ms: int, *, resolve: bool = True) -> None:
+        """Take up reloaded rules, silences and knowledge (hot reload): open alerts of rules
+        no longer loaded are resolved and their resolves sent, as after a restart
+        (``resolve``: this process evaluates; else ``restore`` does it on taking over)."""
+        self.config, self.rules = config, [r for r in config.rules if r.enabled]
+        names = {r.name for r in self.rules}
+        self.last_run = {k: v for k, v in self.last_run.items() if k in names}
+        orphans: dict[str, list[Alert]] = {}
+        for key in [k for k, a in self.alerts.items() if a.rule not in names]:
+            alert = self.alerts.pop(key)
+            orphans.setdefault(alert.rule, []).append(alert)
+        if orphans and self.persist and resolve:
+            self._resolve_orphans(orphans, at_ms)
+
     def _resolve_orphans(self, orphans: dict[str, list[Alert]], at_ms: int) -> None:
         history = []
         for rule, alerts in orphans.items():
@@ -339,12 +353,13 @@ class Engine:
         return None
 
     def _silences(self, at_ms: int) -> list:
+        coded = [s for s in self.config.silences if s.active(at_ms)]  # from silence files
         try:
-            return Silences(self.store).active(at_ms)
+            return Silences(self.store).active(at_ms) + coded
         except StoreError as exc:
             # Better one page too many than a page lost because the silence list was unreadable.
-            log.error("cannot read silences, notifying without them: %s", exc)
-            return []
+            log.error("cannot read silences, notifying without the CLI-made ones: %s", exc)
+            return coded
 
     def notification(self, rule: Rule, alert: Alert, action: str, at_ms: int) -> Notification:
         ids = tuple(self.examples(rule, alert, at_ms)) if action == FIRING else ()

@@ -98,10 +98,16 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
     if not isinstance(data, dict):
         raise doc.error(path, "expected a rule (a mapping with name and type)")
     kind = data.get("type")
+    if str(kind) not in types.REGISTRY:
+        known = types.REGISTRY.names()
+        raise doc.error((*path, "type"), f"unknown rule type {kind!r}",
+                        did_you_mean(str(kind), known) or f"expected one of {', '.join(known)}")
     try:
         module = types.get(str(kind))
-    except KeyError as exc:
-        raise doc.error((*path, "type"), f"unknown rule type {kind!r}", exc.args[0]) from None
+    except Exception as exc:  # a plug-in's import error: say which, keep validating the rest
+        raise doc.error((*path, "type"), f"rule type {kind!r} ({types.REGISTRY.origin(str(kind))}) "
+                        f"cannot be imported: {type(exc).__name__}: {exc}",
+                        "reinstall the package or remove the rule") from None
     s = Section(doc, path, data, COMMON_KEYS + module.KEYS)
     name = s.text("name", required=True)
     if not _NAME_RE.match(name):

@@ -10,23 +10,36 @@ Many processes may run a scheduler on one store: only the holder of the rules le
 (``rules.leadership``) evaluates and sends. Whenever this process becomes the holder it
 restores the alert state afresh (the previous holder changed it), and its delivery workers
 send what the outbox still holds.
+
+Rule, silence and knowledge files are reloaded when they change (``rules.reload``: polled
+before every tick, at once on SIGHUP); files that no longer validate keep the rules running,
+every error is logged, ``midwatch_rules_reload_failures_total`` counts the attempt and every
+tick writes a ``reload_failed`` history record, which the midwatch pack's
+``midwatch-rules-reload-failed`` rule pages on until the files are fixed.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+from collector.event import ms_to_iso
+from collector.metrics import Registry
 from collector.store.base import Store, StoreError
 from collector.store.paging import lease_for, outbox_for
+from collector.yamlconf import load
 from rules.config import RulesConfig, load_rules_config
 from rules.delivery import Delivery
 from rules.engine import Engine
 from rules.leadership import Leadership
+from rules.reload import Reloader
 
 log = logging.getLogger("midwatch.rules")
+RELOAD_RULE = "midwatch-rules-reload"
 
 
 def now_ms() -> int:
@@ -35,8 +48,14 @@ def now_ms() -> int:
 
 class RuleScheduler:
     def __init__(self, config: RulesConfig, store: Store, *,
-                 clock: Callable[[], int] = now_ms):
+                 clock: Callable[[], int] = now_ms,
+                 reload: Callable[[], RulesConfig] | None = None):
+        """``reload``: loads the rules config again from its files (hot reload); None: never."""
         self.config = config
+        self.reloader = Reloader(reload, config.sources) if reload is not None else None
+        # Until expose_metrics attaches the service's /metrics counter (right after start-up).
+        self.reload_failures = Registry().counter("midwatch_rules_reload_failures_total", "")
+        self.wake = threading.Event()  # SIGHUP: reload now, not at the next tick
         self.leadership = Leadership(lease_for(store), ttl_ms=config.lease_ttl_ms, clock=clock)
         self.leadership.on_change = self._leader_changed
         self.delivery = Delivery(list(config.notifiers.values()), outbox_for(store),
@@ -58,6 +77,10 @@ class RuleScheduler:
         timings.expose(registry)
         self.delivery.expose(registry)
         self.engine.expose(registry)
+        self.reload_failures = registry.counter(
+            "midwatch_rules_reload_failures_total",
+            "Changed rule, silence or knowledge files that did not validate (the previous set "
+            "kept running)")
         leader = registry.gauge("midwatch_rules_leader",
                                 "1 while this process holds the rules lease (evaluates, sends)")
         registry.on_collect(lambda: leader.set(1 if self.leadership.held() else 0))
@@ -66,19 +89,37 @@ class RuleScheduler:
         """``GET /api/rules/{name}/explain`` on the service's API."""
         from rules.explain import api_handler
 
-        api.explain = api_handler(self.config, self.engine.store, self.clock)
+        # Through the scheduler's current config, so the API explains reloaded rules too.
+        explain = None
+
+        def current(name: str, query: str) -> dict:
+            nonlocal explain
+            if explain is None or explain[0] is not self.config:
+                explain = (self.config, api_handler(self.config, self.engine.store, self.clock))
+            return explain[1](name, query)
+
+        api.explain = current
 
     def _leader_changed(self, leader: bool) -> None:
         # Gained or lost, the in-memory alerts may be stale: read them again when leading.
         self.restored = False
 
     def start(self) -> None:
+        if self.reloader is not None and threading.current_thread() is threading.main_thread():
+            # Signal handlers can only be set from the main thread: ``midwatch run`` and
+            # ``rules run`` start the scheduler there; embedded uses poll only.
+            signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
         self.leadership.start()
         self.delivery.start()
         self.thread.start()
 
+    def request_reload(self) -> None:
+        """Re-read the files now even if unchanged (SIGHUP; safe from a signal handler)."""
+        self.wake.set()
+
     def stop(self) -> None:
         self.stopping.set()
+        self.wake.set()
         if self.thread.is_alive():
             self.thread.join()
         self.delivery.stop()
@@ -88,13 +129,56 @@ class RuleScheduler:
         interval = self.config.interval_ms
         while not self.stopping.is_set():
             at = self.clock()
+            self.reload(at)
             self.tick(at - at % interval)
             now = self.clock()
-            wait_ms = interval - now % interval
             if now - at > interval:
                 log.warning("rule evaluation took %d ms, longer than the %d ms interval",
                             now - at, interval)
-            self.stopping.wait(wait_ms / 1000)
+            self._wait_for_tick(now + interval - now % interval)
+
+    def _wait_for_tick(self, due_ms: int) -> None:
+        """Sleep until the next aligned tick; a SIGHUP meanwhile reloads at once."""
+        while not self.stopping.is_set():
+            left = due_ms - self.clock()
+            if left <= 0:
+                return
+            if self.wake.wait(left / 1000):
+                self.wake.clear()
+                if not self.stopping.is_set():
+                    self.reload(self.clock(), force=True)
+
+    def reload(self, at_ms: int, *, force: bool = False) -> None:
+        """Take up changed rule, silence and knowledge files, or keep the running set and
+        report every error when they do not validate."""
+        if self.reloader is None:
+            return
+        outcome = self.reloader.poll(force)
+        if isinstance(outcome, list):
+            for exc in outcome:
+                log.error("rules reload: %s", exc)
+            log.error("rules reload failed with %d error(s); still running the %d rules "
+                      "loaded before", len(outcome), len(self.engine.rules))
+            self.reload_failures.inc()
+        elif outcome is not None:
+            self._take_up(outcome, at_ms)
+
+    def _take_up(self, new: RulesConfig, at_ms: int) -> None:
+        if set(new.notifiers) != set(self.config.notifiers):
+            log.warning("rules reload: notifiers changed; they take effect after a restart")
+        # Notifiers, delivery, interval and lease belong to running threads: kept.
+        config = replace(new, notifiers=self.config.notifiers, interval_ms=self.config.interval_ms,
+                         lease_ttl_ms=self.config.lease_ttl_ms, delivery=self.config.delivery,
+                         queue_size=self.config.queue_size)
+        before = {r.name for r in self.engine.rules}
+        self.config = config
+        leading = self.leadership.held()
+        self.engine.reconfigure(config, at_ms, resolve=leading)
+        if not leading:  # the store still holds removed rules' alerts: resolved on taking over
+            self.restored = False
+        after = {r.name for r in self.engine.rules}
+        log.info("rules reloaded: %d rules (%d added, %d removed), %d file silences",
+                 len(after), len(after - before), len(before - after), len(config.silences))
 
     def tick(self, at_ms: int) -> None:
         if not self.leadership.held():
@@ -103,6 +187,9 @@ class RuleScheduler:
             if not self.restored:
                 self.engine.restore(at_ms)
                 self.restored = True
+            if self.reloader is not None and self.reloader.failing:
+                self.engine.store.append_alert_history([_reload_failed(self.reloader.failing,
+                                                                       at_ms)])
             outcome = self.engine.evaluate(at_ms)
         except StoreError as exc:
             log.error("rule evaluation at %d skipped: %s", at_ms, exc)
@@ -114,11 +201,23 @@ class RuleScheduler:
                  f", {len(outcome.failed_rules)} rules failed" if outcome.failed_rules else "")
 
 
+def _reload_failed(errors: list, at_ms: int) -> dict:
+    """The alert-history record of files that do not validate (what the self-alert counts)."""
+    return {"@timestamp": ms_to_iso(at_ms), "rule": RELOAD_RULE, "state": "reload_failed",
+            "severity": "critical", "labels": {}, "summary": f"{len(errors)} error(s): {errors[0]}"}
+
+
+def reloading(file: str) -> Callable[[], RulesConfig]:
+    """Loads the rules config again from the config file (its rule, silence and knowledge
+    files with it), as ``run`` did at start."""
+    return lambda: load_rules_config(load(file), sending=True)
+
+
 def scheduler_worker(config, store: Store) -> RuleScheduler:
     """The hook ``midwatch run`` calls with its loaded config (``collector.config.Config``)."""
     rules_config = load_rules_config(config.doc, sending=True)
     if rules_config.errors:
         raise rules_config.errors[0]
-    return RuleScheduler(rules_config, store)
+    return RuleScheduler(rules_config, store, reload=reloading(config.file))
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.store.base import Store
+from rules.timewindows import Recurrence
 
 NAMESPACE = "silences"
 # Expired silences stay listed this long (for `silence list`), then are deleted.
@@ -68,15 +69,22 @@ def matches_all(matchers: Sequence[Matcher], labels: dict[str, str]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Silence:
+    """Made by ``silence add`` (kept in the store, ``origin`` ``cli``) or read from a
+    silence file (``origin`` file:line, ``rules.silence_files``); a ``schedule`` makes it
+    recurring: active inside its windows between ``starts_ms`` and ``ends_ms``."""
+
     id: str
     matchers: tuple[Matcher, ...]
     starts_ms: int
     ends_ms: int
     comment: str
     created_by: str
+    origin: str = "cli"
+    schedule: Recurrence | None = None
 
     def active(self, at_ms: int) -> bool:
-        return self.starts_ms <= at_ms < self.ends_ms
+        return (self.starts_ms <= at_ms < self.ends_ms
+                and (self.schedule is None or self.schedule.contains(at_ms)))
 
     def to_doc(self) -> dict:
         return {"matchers": [str(m) for m in self.matchers], "starts_ms": self.starts_ms,

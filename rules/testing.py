@@ -35,12 +35,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from collector.config_values import Section
-from collector.event import Event, event_id, from_doc, iso_to_ms, ms_to_iso
+from collector.event import Event, event_id, from_doc, ms_to_iso
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Trace
 from collector.yamlconf import Doc, load, parse_duration_ms
@@ -48,6 +48,7 @@ from rules.config import RulesConfig
 from rules.engine import Engine, with_examples
 from rules.loader import load_rules
 from rules.state import Alert
+from rules.timewindows import to_ms
 
 TOP_KEYS = ("rule_files", "input", "evaluations")
 MAX_REPEAT = 100_000
@@ -62,17 +63,6 @@ class TestReport:
     @property
     def ok(self) -> bool:
         return not self.failures
-
-
-def to_ms(value: Any) -> int:
-    """A YAML time: ISO-8601 text, a YAML timestamp or epoch milliseconds."""
-    if isinstance(value, datetime):
-        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
-    if isinstance(value, date):
-        return to_ms(datetime(value.year, value.month, value.day, tzinfo=UTC))
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return iso_to_ms(str(value))
 
 
 def _time(s: Section, key: str) -> int:

@@ -3,7 +3,8 @@
 Integration traffic follows business calendars (a partner sends invoices on weekdays 08-18,
 not on bank holidays), so "no events" only means trouble inside the window where events are
 expected. One model serves both uses: ``mute`` windows and the ``active`` schedule of absence
-rules.
+rules. ``Recurrence`` is the one-line form silence files use for maintenance windows
+("Sat 22:00-Sun 04:00 Europe/Berlin"): operators write them the way change calendars do.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config_values import Section
+from collector.event import iso_to_ms
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 KEYS = ("days", "hours", "timezone", "dates", "except_dates")
 _HOURS_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+_RECURRENCE_RE = re.compile(r"^\s*(?:([A-Za-z]{3})\w*\s+)?(\d{1,2}):(\d{2})\s*-\s*"
+                            r"(?:([A-Za-z]{3})\w*\s+)?(\d{1,2}):(\d{2})(?:\s+(\S+))?\s*$")
+WEEK_MINUTES = 7 * 1440
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,61 @@ class TimeWindow:
             return False
         minute = local.hour * 60 + local.minute
         return not self.hours or any(_in_range(minute, lo, hi) for lo, hi in self.hours)
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """A window that comes back every day (``22:00-04:00``) or every week
+    (``Sat 22:00-Sun 04:00``), in wall-clock time of ``timezone`` so it stays put across DST.
+
+    ``start``/``end`` are minutes of the day or of the week (Monday 00:00 = 0); ``end`` <=
+    ``start`` wraps (past midnight, past Sunday).
+    """
+
+    start: int
+    end: int
+    weekly: bool
+    timezone: str
+    text: str
+
+    def contains(self, at_ms: int) -> bool:
+        local = datetime.fromtimestamp(at_ms / 1000, tz=UTC).astimezone(ZoneInfo(self.timezone))
+        minute = local.hour * 60 + local.minute + (local.weekday() * 1440 if self.weekly else 0)
+        return _in_range(minute, self.start, self.end)
+
+
+def parse_recurrence(text: str, timezone: str = "UTC") -> Recurrence:
+    """``[DAY] HH:MM-[DAY] HH:MM [TIMEZONE]``: both days (weekly) or neither (daily); a zone
+    in the text wins over ``timezone``. ValueError says what is wrong and shows the form."""
+    m = _RECURRENCE_RE.match(text)
+    form = "expected e.g. 'Sat 22:00-Sun 04:00 Europe/Berlin' or '22:00-04:00'"
+    if not m or int(m[2]) > 23 or int(m[5]) > 24 or int(m[3]) > 59 or int(m[6]) > 59:
+        raise ValueError(f"{form}, got {text!r}")
+    day1, day2, tz = (m[1] or "").lower(), (m[4] or "").lower(), m[7] or timezone
+    if bool(day1) != bool(day2) or (day1 and (day1 not in DAYS or day2 not in DAYS)):
+        raise ValueError(f"{form}: give both days (of {', '.join(DAYS)}) or neither, "
+                         f"got {text!r}")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r}; use an IANA name like Europe/Berlin") from None
+    weekly = bool(day1)
+    start = int(m[2]) * 60 + int(m[3]) + (DAYS.index(day1) * 1440 if weekly else 0)
+    end = int(m[5]) * 60 + int(m[6]) + (DAYS.index(day2) * 1440 if weekly else 0)
+    if start == end:
+        raise ValueError(f"{form}: the window {text!r} is empty")
+    return Recurrence(start, end, weekly, tz, text.strip() if m[7] else f"{text.strip()} {tz}")
+
+
+def to_ms(value: Any) -> int:
+    """A YAML time: ISO-8601 text, a YAML timestamp or epoch milliseconds."""
+    if isinstance(value, datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+    if isinstance(value, date):
+        return to_ms(datetime(value.year, value.month, value.day, tzinfo=UTC))
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return iso_to_ms(str(value))
 
 
 def _in_range(minute: int, lo: int, hi: int) -> bool:

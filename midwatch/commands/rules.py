@@ -58,6 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ls = rs.add_parser("list", help="show the loaded rules and notifiers (secrets hidden)")
     ls.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    ls.add_argument("--types", action="store_true",
+                    help="instead: the rule types, built-in or from plug-ins, and their origin")
+    ls.add_argument("--notifiers", action="store_true",
+                    help="instead: the notifier types, built-in or from plug-ins, and their origin")
     ls.set_defaults(func=list_rules)
 
     nt = sub.add_parser("notify", help="notifiers: send a test notification")
@@ -102,9 +106,11 @@ def validate(args: argparse.Namespace) -> int:
     from collector.yamlconf import load
     from rules.config import load_notifiers, load_rules_config
     from rules.loader import load_rules
+    from rules.silence_files import load_silences
 
     errors: list[ConfigError] = []
     rule_paths: list[str] = []
+    silence_paths: list[str] = []
     n_rules = 0
     notifiers = None
     try:
@@ -115,14 +121,18 @@ def validate(args: argparse.Namespace) -> int:
                 cfg = load_rules_config(load(path))
                 errors += cfg.errors
                 n_rules += len(cfg.rules)
+            elif path.endswith((".yaml", ".yml")) and _top_key(path) == "silences":
+                silence_paths.append(path)
             else:
                 rule_paths.append(path)
     except ConfigError as exc:
         errors.append(exc)
-    if rule_paths:
-        loaded = load_rules(rule_paths, notifiers)
-        errors += loaded.errors
-        n_rules += len(loaded.rules)
+    loaded = load_rules(rule_paths, notifiers)
+    errors += loaded.errors
+    n_rules += len(loaded.rules)
+    if silence_paths:  # rule matchers checked against the rule files given beside them
+        errors += load_silences(silence_paths,
+                                [r.name for r in loaded.rules] if rule_paths else None).errors
     for exc in errors:
         print(exc, file=sys.stderr)
     print(f"{n_rules} rules valid, {len(errors)} error(s)")
@@ -137,6 +147,17 @@ def _is_config(path: str) -> bool:
         return isinstance(load(path).data.get("rules"), dict)
     except (ConfigError, AttributeError):
         return False
+
+
+def _top_key(path: str) -> str | None:
+    """``silences`` for a silence file (its only key), else None."""
+    from collector.yamlconf import load
+
+    try:
+        data = load(path).data
+    except ConfigError:
+        return None
+    return "silences" if isinstance(data, dict) and "silences" in data else None
 
 
 def test(args: argparse.Namespace) -> int:
@@ -228,8 +249,9 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from collector.config import config_path
     from collector.logsetup import setup_logging
-    from rules.scheduler import RuleScheduler
+    from rules.scheduler import RuleScheduler, reloading
 
     setup_logging(args.log_level)
     try:
@@ -239,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    scheduler = RuleScheduler(rules_config, store)
+    scheduler = RuleScheduler(rules_config, store, reload=reloading(config_path(args.config)))
     scheduler.start()
     print(f"midwatch rules: {len(scheduler.engine.rules)} rules every "
           f"{rules_config.interval_ms // 1000}s", file=sys.stderr)
@@ -318,6 +340,8 @@ def notify_test(args: argparse.Namespace) -> int:
 def list_rules(args: argparse.Namespace) -> int:
     from rules.config import describe_notifier
 
+    if args.types or args.notifiers:
+        return _list_components(args)
     try:
         rules_config, store = _open(args)
     except ConfigError as exc:
@@ -335,6 +359,20 @@ def list_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_components(args: argparse.Namespace) -> int:
+    """``rules list --types`` / ``--notifiers``: what can be configured and where it comes
+    from (built-in, or the installed package whose entry point adds it); no config needed."""
+    from rules import notify, types
+
+    shown = [("rule types", types.REGISTRY)] if args.types else []
+    shown += [("notifier types", notify.REGISTRY)] if args.notifiers else []
+    for title, registry in shown:
+        print(f"{title}:")
+        for name, path in sorted(registry.paths().items()):
+            print(f"  {name}: {registry.origin(name)} ({path})")
+    return 0
+
+
 # ------------------------------------------------------------------ silences
 
 def _silences(args: argparse.Namespace):
@@ -347,13 +385,26 @@ def _silences(args: argparse.Namespace):
     return Silences(store), store
 
 
+def _coded_silences(args: argparse.Namespace) -> list:
+    """The silences of the config's silence files (``rules.silences``); the ones that do not
+    validate are left out here (``rules validate`` reports them)."""
+    from collector.config import load_config
+    from rules.config import load_rules_config
+
+    return list(load_rules_config(load_config(args.config).doc).silences)
+
+
 def _show_silence(s, now_ms: int) -> str:
     from collector.event import ms_to_iso
 
-    state = "active" if s.active(now_ms) else ("pending" if s.starts_ms > now_ms else "expired")
+    if s.active(now_ms):
+        state = "active"
+    else:
+        state = "pending" if s.starts_ms > now_ms or s.ends_ms > now_ms else "expired"
+    when = f"every {s.schedule.text}" if s.schedule else f"until {ms_to_iso(s.ends_ms)}"
     matchers = ",".join(str(m) for m in s.matchers)
-    return (f"{s.id}  {state:<7}  {safe(matchers)}  until {ms_to_iso(s.ends_ms)}  "
-            f"by {safe(s.created_by)}: {safe(s.comment)}")
+    return (f"{s.id}  {state:<7}  {safe(matchers)}  {when}  "
+            f"by {safe(s.created_by)}: {safe(s.comment)}  ({safe(s.origin)})")
 
 
 def silence_add(args: argparse.Namespace) -> int:
@@ -385,7 +436,7 @@ def silence_list(args: argparse.Namespace) -> int:
     try:
         book, store = _silences(args)
         try:
-            silences = book.all(now)
+            silences = book.all(now) + _coded_silences(args)
         finally:
             store.close()
     except (ConfigError, StoreError) as exc:
@@ -408,6 +459,10 @@ def silence_expire(args: argparse.Namespace) -> int:
         finally:
             store.close()
     except KeyError:
+        coded = next((s for s in _coded_silences(args) if s.id == args.id), None)
+        if coded is not None:
+            return _fail("silence expire", f"silence {args.id} is defined in {coded.origin}: "
+                         "remove it there (the change is picked up without a restart)", 1)
         return _fail("silence expire", f"no silence with ID {args.id}", 1)
     except (ConfigError, StoreError) as exc:
         return _fail("silence expire", exc)

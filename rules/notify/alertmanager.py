@@ -63,3 +63,6 @@ class Alertmanager:
                    if self.options.bearer_token else {})
         return self.http.post(f"{self.options.url}/api/v2/alerts", [alert(n)], headers,
                        what=f"Alertmanager ({self.name})")
+
+
+NOTIFIER = Alertmanager

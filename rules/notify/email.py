@@ -109,3 +109,6 @@ class Email:
                             retryable=exc.smtp_code >= 400 and exc.smtp_code < 500) from None
         except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True) from None
+
+
+NOTIFIER = Email

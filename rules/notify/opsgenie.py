@@ -98,3 +98,6 @@ class Opsgenie:
                                   what=what)
         return self.http.post(f"{self.options.base_url}/v2/alerts", create(n, self.options),
                               headers, what=what)
+
+
+NOTIFIER = Opsgenie

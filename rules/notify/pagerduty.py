@@ -79,3 +79,6 @@ class PagerDuty:
 
     def send(self, n: Notification) -> bytes:
         return self.http.post(self.options.url, event(n, self.options), what=f"PagerDuty ({self.name})")
+
+
+NOTIFIER = PagerDuty

@@ -69,3 +69,6 @@ class Slack:
 
     def send(self, n: Notification) -> bytes:
         return self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")
+
+
+NOTIFIER = Slack

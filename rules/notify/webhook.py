@@ -80,3 +80,6 @@ class Webhook:
             headers[SIGNATURE_HEADER] = sign(self.options.secret.reveal(), data)
         return self.http.post(_reveal(self.options.url), None, headers, raw=data,
                        what=f"webhook ({self.name})")
+
+
+NOTIFIER = Webhook

@@ -1,6 +1,8 @@
-"""Rule types: one module each, found by name, so a new type is one new file here.
+"""Rule types: one module each, found by name through ``REGISTRY`` (``collector.registry``).
 
-A type module defines:
+A built-in type is one new file here plus one line in ``REGISTRY``; an installed package adds
+one through the entry point group ``midwatch.rule_types`` (value: the module's dotted path),
+with the same contract, checked by the same conformance test. A type module defines:
 
 - ``KEYS``: the rule keys it reads beyond the common ones (name, filter, window, ...);
 - ``CONTEXT``: template variables its samples provide (beyond ``COMMON_VARIABLES``);
@@ -17,15 +19,12 @@ A type module defines:
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-from functools import cache
 from types import ModuleType
 from typing import Any
 
 from collector.config_values import Section
+from collector.registry import Registry
 from collector.store.base import Agg, MetricQuery, MetricRow
-from collector.yamlconf import did_you_mean
 from rules.schema import Rule
 
 COUNT = Agg("count")
@@ -33,21 +32,28 @@ COMMON_VARIABLES = ("rule", "severity", "value", "window", "for", "message_ids",
                     "description", "example_message", "template", "unit")
 
 
-@cache
-def registry() -> dict[str, ModuleType]:
-    pkg = importlib.import_module(__name__)
-    return {
-        info.name: importlib.import_module(f"{__name__}.{info.name}")
-        for info in pkgutil.iter_modules(pkg.__path__)
-        if not info.name.startswith("_")
-    }
+REGISTRY = Registry(
+    "rule type",
+    {
+        "absence": "rules.types.absence",
+        "anomaly": "rules.types.anomaly",
+        "latency": "rules.types.latency",
+        "new_error": "rules.types.new_error",
+        "ratio": "rules.types.ratio",
+        "slo_burn": "rules.types.slo_burn",
+        "spike": "rules.types.spike",
+        "stuck": "rules.types.stuck",
+        "threshold": "rules.types.threshold",
+    },
+    required=("KEYS", "CONTEXT", "parse", "index", "queries", "evaluate"),
+    optional=("check", "EXTRA_LABELS", "examples", "UNIT"),
+    entry_point_group="midwatch.rule_types",
+)
 
 
 def get(name: str) -> ModuleType:
-    types = registry()
-    if name not in types:
-        raise KeyError(did_you_mean(name, types) or f"expected one of {', '.join(sorted(types))}")
-    return types[name]
+    """The type module; an unknown name raises ``KeyError`` naming the closest and the known."""
+    return REGISTRY.get(name)
 
 
 def window_query(rule: Rule, at_ms: int, agg: Agg = COUNT, *, index: str = "events",

@@ -57,7 +57,7 @@ rules: {{paths: [pack:midwatch], notify: [pd]}}
 notifiers: {{pd: {{type: pagerduty, routing_key: "${{PD_KEY_SET}}"}}}}
 """)
     assert main(["doctor", "-c", str(path)]) == 0
-    assert "rules  OK    6 rules, 1 notifiers" in capsys.readouterr().out
+    assert "rules  OK    7 rules, 1 notifiers" in capsys.readouterr().out
     assert scheduler_worker(load_config(str(path)), _sqlite(tmp_path)) is not None
 
 

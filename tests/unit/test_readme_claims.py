@@ -15,6 +15,7 @@ from pathlib import Path
 from collector.config import INPUT_TYPES, SECTIONS
 from collector.event import PLATFORMS
 from midwatch.cli import build_parser
+from rules.config import RULES_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -48,14 +49,29 @@ def test_the_configuration_section_lists_every_config_section_and_input_type():
     assert inputs and [t.strip() for t in inputs[1].split(",")] == list(INPUT_TYPES)
 
 
-def test_every_command_is_in_the_readme_and_every_readme_command_exists():
-    commands = _commands()
-    code = re.findall(r"^```[^\n]*\n(.*?)^```", README, re.S | re.M)
-    code += re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", README, flags=re.S | re.M))
+def _named_commands(markdown: str) -> list[tuple[str, str]]:
+    """(command, subcommand or "") of every ``midwatch ...`` in the code of a Markdown text
+    (``rules validate|test`` names two)."""
+    code = re.findall(r"^```[^\n]*\n(.*?)^```", markdown, re.S | re.M)
+    code += re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", markdown, flags=re.S | re.M))
     code_text = re.sub(r"\s#.*", "", "\n".join(code))  # comments are prose
-    named = re.findall(r"(?<![\w/.-])midwatch ([a-z][\w-]*)(?: ([a-z][\w|-]*))?", code_text)
-    unknown = sorted({f"{c} {s}".strip() for c, s in named if c not in commands or (
-        commands[c] and s and not set(s.split("|")) <= commands[c])})
+    return re.findall(r"(?<![\w/.-])midwatch ([a-z][\w-]*)(?: ([a-z][\w|-]*))?", code_text)
+
+
+def test_every_command_is_in_the_readme_and_every_named_command_exists():
+    commands = _commands()
+    named = _named_commands(README)
+    rules_readme = _named_commands((ROOT / "rules" / "README.md").read_text(encoding="utf-8"))
+    unknown = sorted({f"{c} {s}".strip() for c, s in named + rules_readme if c not in commands
+                      or (commands[c] and s and not set(s.split("|")) <= commands[c])})
     assert unknown == []
     unnamed = sorted(c for c in commands if c not in {n for n, _ in named})
     assert unnamed == []
+
+
+def test_rules_readme_lists_every_key_of_the_rules_section():
+    text = " ".join((ROOT / "rules" / "README.md").read_text(encoding="utf-8").split())
+    listed = re.search(r"Config: `rules:` \((.*?)\) and `notifiers:`", text)
+    assert listed, "rules/README.md lost its list of rules: keys"
+    keys = re.findall(r"`([a-z_]+)`", re.sub(r"\([^()]*\)", "", listed[1]))
+    assert sorted(keys) == sorted(RULES_KEYS)

@@ -45,8 +45,9 @@ def _loaders() -> dict[str, Callable[[Doc], object]]:
     def own(doc):  # collector.config reads these six together
         return config_from_doc(doc)
 
-    def store(doc):
-        config_from_doc(doc).open_store().close()
+    def store(doc):  # without the section the default would create ./var/midwatch.sqlite
+        if doc.data.get("store") is not None:
+            config_from_doc(doc).open_store().close()
 
     def rules(doc):  # rules, notifiers, alertmanager, smtp and anomaly are read together
         errors = load_rules_config(doc).errors
@@ -118,7 +119,7 @@ def _walk(monkeypatch, docs: list[Doc]) -> Schema:
             for load_section in dict.fromkeys(_loaders().values()):
                 try:
                     load_section(doc)
-                except (ConfigError, KeyError, ValueError):
+                except ConfigError:
                     pass  # a one-kind document lacks required keys: its keys are recorded
     for doc, path, allowed in seen:
         if any(doc is d for d in docs):  # not a rule or knowledge file a section names

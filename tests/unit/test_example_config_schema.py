@@ -138,13 +138,7 @@ def _kind_documents() -> list[Doc]:
     return [loads(t, "<kind>") for t in texts]
 
 
-@pytest.fixture
-def example_env(monkeypatch):
-    monkeypatch.setenv("MIDWATCH_API_TOKEN", "api-secret-1")
-    monkeypatch.setenv("MIDWATCH_OTLP_TOKEN", "otlp-secret-1")
-
-
-def test_the_example_loads_through_every_loader(example_env):
+def test_the_example_loads_through_every_loader(tokens_env):
     doc = load(EXAMPLE)
     for name, load_section in _loaders().items():
         try:
@@ -199,7 +193,7 @@ def _shared_once(schema: Schema) -> Schema:
             for path, key in schema}
 
 
-def test_every_key_the_loaders_accept_is_in_the_example(monkeypatch, example_env):
+def test_every_key_the_loaders_accept_is_in_the_example(monkeypatch, tokens_env):
     schema = _shared_once(_walk(monkeypatch, [load(EXAMPLE), *_kind_documents()]))
     schema |= {(("grafana",), key) for key in GRAFANA_KEYS}  # read without Section (dashboards.push)
     text = EXAMPLE.read_text()

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -71,8 +72,7 @@ def demo(tmp_path_factory, es, es_url, unique_name_module):
 
 @pytest.fixture(scope="module")
 def unique_name_module() -> str:
-    import uuid
-
+    """``unique_name`` for the whole module: one demo serves every block."""
     return f"mwtest-{uuid.uuid4().hex[:12]}"
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import collector.store
-from collector.catalog import load_catalog
+from collector.catalog import _Builder, build_catalog, load_catalog
 from collector.config import INPUT_TYPES, SECTIONS, config_from_doc
 from collector.config_values import Section
 from collector.exporters.config import load_exporters
@@ -35,6 +35,7 @@ from rules.config import NOTIFIER_TYPES, load_rules_config
 from rules.slo import load_slos
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "midwatch.example.yaml"
+FLOWS_EXAMPLE = EXAMPLE.with_name("flows.example.yaml")  # what `flows:` points at
 KIND_FIELDS = ("type", "kind")  # the key that says which kind a list or mapping entry is
 
 Schema = set[tuple[tuple[str, ...], str]]  # (key path, entries as "type=file", key)
@@ -212,3 +213,24 @@ def test_documented_finds_keys_only_in_their_own_section():
     assert documented(text, ("inputs", "type=stdin"), "encoding")
     assert not documented(text, ("inputs", "type=file"), "encoding")
     assert not documented(text, ("inputs", "type=syslog"), "paths")
+
+
+def test_every_flow_catalog_key_is_in_the_flows_example(monkeypatch):
+    """``flows:`` is a path to (or the inline text of) a catalog, documented by
+    deploy/flows.example.yaml; the catalog checks its keys with its own mapping check, which is
+    recorded as the example is built. A key counts when written as one or named in a comment
+    (the match conditions are listed in the file's header)."""
+    seen: list[tuple[str, ...]] = []
+    check = _Builder.mapping
+
+    def record(self, value, path, allowed):
+        seen.append(tuple(allowed))
+        return check(self, value, path, allowed)
+
+    monkeypatch.setattr(_Builder, "mapping", record)
+    build_catalog(load(FLOWS_EXAMPLE))
+    text = FLOWS_EXAMPLE.read_text()
+    missing = sorted({key for allowed in seen for key in allowed if not re.search(
+        rf"(^|[\s{{,#`-]){re.escape(key)}:|^\s*#.*\b{re.escape(key)}\b", text, re.MULTILINE)})
+    assert {"ids", "stages", "terminal", "transaction_set"} <= {k for a in seen for k in a}
+    assert missing == []

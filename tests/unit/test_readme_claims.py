@@ -61,8 +61,9 @@ def _named_commands(markdown: str) -> list[tuple[str, str]]:
 def test_every_command_is_in_the_readme_and_every_named_command_exists():
     commands = _commands()
     named = _named_commands(README)
-    rules_readme = _named_commands((ROOT / "rules" / "README.md").read_text(encoding="utf-8"))
-    unknown = sorted({f"{c} {s}".strip() for c, s in named + rules_readme if c not in commands
+    others = [pair for doc in [ROOT / "rules" / "README.md", *(ROOT / "docs").glob("*.md")]
+              for pair in _named_commands(doc.read_text(encoding="utf-8"))]
+    unknown = sorted({f"{c} {s}".strip() for c, s in named + others if c not in commands
                       or (commands[c] and s and not set(s.split("|")) <= commands[c])})
     assert unknown == []
     unnamed = sorted(c for c in commands if c not in {n for n, _ in named})

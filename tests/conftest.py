@@ -100,6 +100,14 @@ def tmp_sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "midwatch.sqlite"
 
 
+@pytest.fixture
+def tokens_env(monkeypatch):
+    """The variables deploy/midwatch.example.yaml's live secrets come from (outside the lazy
+    notifier sections an unset ${VAR} is a load error)."""
+    monkeypatch.setenv("MIDWATCH_API_TOKEN", "api-secret-1")
+    monkeypatch.setenv("MIDWATCH_OTLP_TOKEN", "otlp-secret-1")
+
+
 # ---------------------------------------------------------------- Elasticsearch
 
 

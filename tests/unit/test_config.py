@@ -23,12 +23,6 @@ def error(text: str) -> str:
     return str(info.value)
 
 
-@pytest.fixture
-def tokens_env(monkeypatch):
-    monkeypatch.setenv("MIDWATCH_API_TOKEN", "api-secret-1")
-    monkeypatch.setenv("MIDWATCH_OTLP_TOKEN", "otlp-secret-1")
-
-
 def test_example_config_loads_with_every_section(tokens_env):
     config = load_config(EXAMPLE)
     kinds = [type(i) for i in config.inputs]

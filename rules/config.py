@@ -37,6 +37,7 @@ from collector.config_values import Section
 from collector.knowledge import KnowledgeBase
 from collector.knowledge import from_config as knowledge_from_config
 from collector.yamlconf import ConfigError, Doc, UnsetSecret, did_you_mean
+from rules import digest
 from rules.loader import load_rules
 from rules.notify import alertmanager, email, opsgenie, pagerduty, slack, webhook
 from rules.notify.base import Notifier
@@ -73,6 +74,7 @@ class RulesConfig:
     max_examples: int = 5
     lease_ttl_ms: int = 15_000
     delivery: Policy = field(default_factory=Policy)
+    grouping: dict[str, digest.Grouping] = field(default_factory=dict)  # notifiers with group_by
     errors: list[ConfigError] = field(default_factory=list)
     knowledge: KnowledgeBase = field(default_factory=KnowledgeBase)  # annotates what fires
 
@@ -99,6 +101,7 @@ def load_rules_config(doc: Doc, *, sending: bool = False) -> RulesConfig:
     try:
         _check_anomaly(doc)
         out.notifiers = load_notifiers(doc)
+        out.grouping = load_grouping(doc, out.notifiers)
         if sending:
             out.errors += unset_secrets(out.notifiers)
         s = Section(doc, ("rules",), doc.data.get("rules"), RULES_KEYS)
@@ -211,7 +214,22 @@ def load_notifiers(doc: Doc) -> dict[str, Notifier]:
         module, cls = NOTIFIER_TYPES[kind]
         if kind == "email":
             item = {**smtp, **item}
-        out[str(name)] = cls(str(name), module.parse(Section(doc, path, item, module.KEYS)))
+        out[str(name)] = cls(str(name), module.parse(
+            Section(doc, path, item, (*module.KEYS, *digest.KEYS))))
+    return out
+
+
+def load_grouping(doc: Doc, notifiers: dict[str, Notifier]) -> dict[str, digest.Grouping]:
+    """``group_by``/``group_wait``/``group_interval`` of each notifier (``rules.digest``)."""
+    raw = doc.data.get("notifiers") or {}
+    out = {}
+    for name, n in notifiers.items():
+        item = raw.get(name)
+        if isinstance(item, dict):
+            grouping = digest.parse(Section(doc, ("notifiers", name), item,
+                                            (*NOTIFIER_TYPES[n.kind][0].KEYS, *digest.KEYS)), n.kind)
+            if grouping is not None:
+                out[name] = grouping
     return out
 
 

@@ -4,7 +4,8 @@ The engine ``submit``s notifications and ``flush``es once per evaluation: each b
 outbox record per notifier in the store (one write) before the evaluation's alert state is
 saved, so a process killed at any point leaves either the record (sent by whoever evaluates
 next) or the old state (the alert fires again). Each notifier's worker reads its pending
-records, decides with ``rules.outbox.plan`` and writes every outcome back, so one
+records, decides with ``rules.outbox.plan`` and writes every outcome back (a notifier with
+``group_by`` sends them as digests, ``rules.digest``: one post, one write of its records), so one
 destination's outage delays no other, and no failure is forgotten: a retry is a record
 waiting for its ``next_ms``, not a thread sleeping in memory.
 
@@ -16,14 +17,16 @@ records.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 from collector.logsetup import mask_secrets as redact
 from collector.store.base import StoreError
 from collector.store.paging import OutboxStore
-from rules import outbox
+from rules import digest, outbox
 from rules.notify.base import Notification, Notifier, SendError, history_doc
 
 log = logging.getLogger("midwatch.rules.notify")
@@ -34,6 +37,9 @@ FLUSH_AT = 500  # submitted records written at once
 # in the alert history, which the pack rule "midwatch-notifier-failing" counts.
 RETRY_REPORTED_FROM = 3
 SUMMARY_TTL_S = 5.0
+# Groups whose last digest still holds back the next (sent within group_interval) that are
+# remembered per notifier; beyond it the oldest is forgotten (its next digest may come early).
+MAX_GROUPS = 10_000
 
 
 def now_ms() -> int:
@@ -44,8 +50,13 @@ class Delivery:
     def __init__(self, notifiers: Sequence[Notifier], box: OutboxStore,
                  record: Callable[[list[dict]], None], *, policy: outbox.Policy = outbox.DEFAULT_POLICY,
                  fence: Callable[[], bool] = lambda: True, poll_s: float = 1.0,
-                 max_buffered: int = 10_000, clock: Callable[[], int] = now_ms):
+                 max_buffered: int = 10_000, clock: Callable[[], int] = now_ms,
+                 grouping: Mapping[str, digest.Grouping] | None = None):
         self.notifiers = {n.name: n for n in notifiers}
+        self.grouping = dict(grouping or {})
+        # notifier -> group key -> when its last digest went out. In memory only: after a
+        # restart or a takeover a group's next digest waits group_wait, not group_interval.
+        self.last_digest: dict[str, dict[str, int]] = {name: {} for name in self.notifiers}
         self.box = box
         self.record = record
         self.policy = policy
@@ -61,6 +72,7 @@ class Delivery:
         self.threads = [threading.Thread(target=self._run, args=(name,), daemon=True,
                                          name=f"notify-{name}") for name in self.notifiers]
         self.counted: Callable[[str, str, str], None] = lambda notifier, action, result: None
+        self.digested: Callable[[str, str], None] = lambda notifier, result: None
         self.writes = 0  # outbox writes so far: /metrics reads the summary again after one
 
     # ------------------------------------------------------------------ the engine's side
@@ -144,6 +156,10 @@ class Delivery:
                       "attempt(s): %s", name, r["action"], r["rule"], r["attempts"],
                       r["last_error"])
             self._outcome(r, "expired", "notify_expired")
+        grouping = self.grouping.get(name)
+        if grouping is not None:
+            done = {r["id"] for r in step.superseded + step.expired}
+            return self._send_digests(name, grouping, [r for r in pending if r["id"] not in done])
         sent = 0
         for r in step.send:
             if self.stopping.is_set() or not self.fence():
@@ -156,31 +172,70 @@ class Delivery:
         self.box.put(records)
         self.writes += 1
 
+    def _send_digests(self, name: str, grouping: digest.Grouping, waiting: list[dict]) -> int:
+        """Send the groups that are due, each as one post whose records are then written in
+        one batch (all delivered, or all waiting for one retry time): a crash in between
+        sends that digest again, never loses it. How many records went out."""
+        notifier = self.notifiers[name]
+        sent_at = self.last_digest[name]
+        now = self.clock()
+        for key in [k for k, t in sent_at.items() if now - t >= grouping.interval_ms]:
+            del sent_at[key]  # no longer holds anything back
+        sent = 0
+        for d in digest.due(waiting, now, grouping, sent_at):
+            if self.stopping.is_set() or not self.fence():
+                break
+            notes = [outbox.notification_of(r) for r in d.records]
+            error, retryable = self._call(notifier, partial(notifier.send_digest, d.id,
+                                                            d.labels, notes))
+            at, rand = self.clock(), random.random()
+            after = [outbox.after_attempt(r, now_ms=at, error=error, retryable=retryable,
+                                          policy=self.policy, rand=rand) for r in d.records]
+            self._put(after)
+            self.digested(name, "delivered" if error is None else "failed")
+            if error is None:
+                sent_at[digest.group_key(d.labels)] = at
+                while len(sent_at) > MAX_GROUPS:
+                    del sent_at[next(iter(sent_at))]
+            for r in after:
+                self._report(notifier.name, r, error)
+            sent += len(d.records)
+        return sent
+
     def _attempt(self, notifier: Notifier, r: dict) -> dict:
-        error, retryable = None, False
-        try:
-            notifier.send(outbox.notification_of(r))
-        except SendError as exc:
-            error, retryable = str(exc), exc.retryable
-        except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
-            log.exception("notifier %s failed", notifier.name)
-            error, retryable = redact(f"{type(exc).__name__}: {exc}"), True
+        error, retryable = self._call(notifier, lambda: notifier.send(outbox.notification_of(r)))
         after = outbox.after_attempt(r, now_ms=self.clock(), error=error, retryable=retryable,
                                      policy=self.policy)
+        self._report(notifier.name, after, error)
+        return after
+
+    @staticmethod
+    def _call(notifier: Notifier, send: Callable[[], object]) -> tuple[str | None, bool]:
+        """(the error or None, whether trying again may help) of one send."""
+        try:
+            send()
+        except SendError as exc:
+            return str(exc), exc.retryable
+        except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
+            log.exception("notifier %s failed", notifier.name)
+            return redact(f"{type(exc).__name__}: {exc}"), True
+        return None, False
+
+    def _report(self, name: str, after: dict, error: str | None) -> None:
+        """Log, count and record one record's outcome in the alert history."""
         state = after["state"]
         if state == outbox.DELIVERED:
             self._outcome(after, "delivered", "notified")
         elif state == outbox.PENDING:
-            log.warning("notifier %s: %s; retry %d in %.1f s", notifier.name, error,
+            log.warning("notifier %s: %s; retry %d in %.1f s", name, error,
                         after["attempts"], (after["next_ms"] - self.clock()) / 1000)
             self._outcome(after, "retry",
                           "notify_retry" if after["attempts"] >= RETRY_REPORTED_FROM else None)
         else:
-            log.error("notifier %s: giving up on %s %s after %d attempt(s): %s", notifier.name,
-                      r["action"], r["rule"], after["attempts"], error)
+            log.error("notifier %s: giving up on %s %s after %d attempt(s): %s", name,
+                      after["action"], after["rule"], after["attempts"], error)
             self._outcome(after, "failed" if state == outbox.FAILED else "expired",
                           "notify_failed" if state == outbox.FAILED else "notify_expired")
-        return after
 
     def _outcome(self, r: dict, result: str, history_state: str | None) -> None:
         self.counted(r["notifier"], r["action"], result)
@@ -203,6 +258,9 @@ class Delivery:
                                  "Notification outcomes: delivered, retry, failed, expired, "
                                  "superseded", ("notifier", "action", "result"))
         self.counted = lambda notifier, action, result: total.inc(notifier, action, result)
+        digests = registry.counter("midwatch_notification_digests_total",
+                                   "Digests (group_by) sent or failed", ("notifier", "result"))
+        self.digested = lambda notifier, result: digests.inc(notifier, result)
         records = registry.gauge("midwatch_notification_outbox",
                                  "Outbox records by notifier and state", ("notifier", "state"))
         oldest = registry.gauge("midwatch_notification_oldest_undelivered_seconds",

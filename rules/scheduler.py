@@ -42,7 +42,7 @@ class RuleScheduler:
         self.delivery = Delivery(list(config.notifiers.values()), outbox_for(store),
                                  store.append_alert_history, policy=config.delivery,
                                  fence=self.leadership.held, max_buffered=config.queue_size,
-                                 clock=clock)
+                                 clock=clock, grouping=config.grouping)
         self.engine = Engine(config, store, dispatcher=self.delivery)
         self.clock = clock
         self.stopping = threading.Event()

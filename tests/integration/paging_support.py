@@ -43,6 +43,7 @@ class Receiver:
 
     def __init__(self, tls=None) -> None:
         self.requests: list[tuple[float, dict]] = []
+        self.arrived = 0  # requests read, answered or not (a hung one counts)
         self.status = 202
         self.hang = threading.Event()
         self.released = threading.Event()
@@ -52,6 +53,8 @@ class Receiver:
         class Handler(_Handler):
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with outer.lock:
+                    outer.arrived += 1
                 if outer.hang.is_set():
                     outer.released.wait(30)
                 status = outer.status

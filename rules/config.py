@@ -9,6 +9,7 @@
       retry_backoff: 1s               # first retry of a failed notification (doubles, jittered)
       retry_backoff_max: 5m           # ... up to this
       notification_expiry: 24h        # undelivered this long: expired, error event, self-alert
+      outbox_retention: 7d            # finished outbox records are deleted this long after
       inhibit:                        # Alertmanager-style: mute targets a source explains
         - source_matchers: [rule=platform-down]
           target_matchers: [severity!=critical]
@@ -51,7 +52,7 @@ FALLBACK = "fallback"  # the optional notifier of the midwatch pack's self-alert
 SHORTHAND = "alertmanager"  # the top-level section that is a notifier of that name
 RULES_KEYS = ("paths", "interval", "external_url", "notify", "inhibit", "queue_size",
               "max_examples", "lease_ttl", "retry_backoff", "retry_backoff_max",
-              "notification_expiry")
+              "notification_expiry", "outbox_retention")
 NOTIFIER_TYPES: dict[str, tuple[ModuleType, Any]] = {
     "pagerduty": (pagerduty, pagerduty.PagerDuty),
     "opsgenie": (opsgenie, opsgenie.Opsgenie),
@@ -122,7 +123,8 @@ def load_rules_config(doc: Doc, *, sending: bool = False) -> RulesConfig:
         out.lease_ttl_ms = s.duration_ms("lease_ttl", "15s", minimum_ms=1000)
         out.delivery = Policy(s.duration_ms("retry_backoff", "1s", minimum_ms=10),
                               s.duration_ms("retry_backoff_max", "5m", minimum_ms=10),
-                              s.duration_ms("notification_expiry", "24h", minimum_ms=1000))
+                              s.duration_ms("notification_expiry", "24h", minimum_ms=1000),
+                              s.duration_ms("outbox_retention", "7d", minimum_ms=60_000))
         paths = [resolve_path(p) for p in s.str_list("paths")]
     except ConfigError as exc:
         out.errors.append(exc)

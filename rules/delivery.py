@@ -37,6 +37,8 @@ FLUSH_AT = 500  # submitted records written at once
 # in the alert history, which the pack rule "midwatch-notifier-failing" counts.
 RETRY_REPORTED_FROM = 3
 SUMMARY_TTL_S = 5.0
+SWEEP_EVERY_MS = 60_000  # finished outbox records past the retention are deleted this often
+SWEEP_BATCH = 1_000  # at most this many per sweep (a full sweep is followed by another)
 # Groups whose last digest still holds back the next (sent within group_interval) that are
 # remembered per notifier; beyond it the oldest is forgotten (its next digest may come early).
 MAX_GROUPS = 10_000
@@ -74,6 +76,8 @@ class Delivery:
         self.counted: Callable[[str, str, str], None] = lambda notifier, action, result: None
         self.digested: Callable[[str, str], None] = lambda notifier, result: None
         self.writes = 0  # outbox writes so far: /metrics reads the summary again after one
+        self.swept_at: int | None = None  # last sweep that left nothing past the retention
+        self.purged: Callable[[int], None] = lambda n: None
 
     # ------------------------------------------------------------------ the engine's side
     def submit(self, names: Sequence[str], n: Notification) -> None:
@@ -130,6 +134,7 @@ class Delivery:
             try:
                 if self.fence():
                     full = self.deliver(name) == BATCH
+                    self._sweep_when_due()
             except StoreError as exc:
                 log.error("notifier %s: cannot read or update the outbox: %s", name, exc)
             except Exception:  # a notifier or store bug must not end its worker
@@ -167,6 +172,27 @@ class Delivery:
             self._put([self._attempt(self.notifiers[name], r)])
             sent += 1
         return sent
+
+    def _sweep_when_due(self) -> None:
+        with self.lock:
+            now = self.clock()
+            if self.swept_at is not None and now - self.swept_at < SWEEP_EVERY_MS:
+                return
+            self.swept_at = now  # claimed: the other workers skip this round
+        if self.sweep() == SWEEP_BATCH:
+            self.swept_at = None  # more are due: the next pass sweeps again
+
+    def sweep(self, limit: int = SWEEP_BATCH) -> int:
+        """Delete finished records older than the retention (only while fenced in): how many."""
+        if not self.fence():
+            return 0
+        n = self.box.purge(outbox.FINISHED, self.clock() - self.policy.retention_ms, limit)
+        if n:
+            self.writes += 1
+            self.purged(n)
+            log.info("deleted %d finished notification records older than %d h from the outbox",
+                     n, self.policy.retention_ms // 3_600_000)
+        return n
 
     def _put(self, records: list[dict]) -> None:
         self.box.put(records)
@@ -261,6 +287,9 @@ class Delivery:
         digests = registry.counter("midwatch_notification_digests_total",
                                    "Digests (group_by) sent or failed", ("notifier", "result"))
         self.digested = lambda notifier, result: digests.inc(notifier, result)
+        purged = registry.counter("midwatch_notification_outbox_purged_total",
+                                  "Finished outbox records deleted after the retention")
+        self.purged = lambda n: purged.inc(by=n)
         records = registry.gauge("midwatch_notification_outbox",
                                  "Outbox records by notifier and state", ("notifier", "state"))
         oldest = registry.gauge("midwatch_notification_oldest_undelivered_seconds",

@@ -97,6 +97,20 @@ class EsOutbox:
     def of_rule(self, rule: str, limit: int) -> list[dict]:
         return self._search({"term": {"rule": rule}}, [{"created_ms": "desc"}], limit)
 
+    def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
+        # Found by a search, deleted by ID in one bulk request: ``_delete_by_query`` belongs
+        # to a module that not every Elasticsearch/OpenSearch build ships.
+        old = self._search({"bool": {"filter": [{"terms": {"state": list(states)}},
+                                                {"range": {"created_ms": {"lt": before_ms}}}]}},
+                           [{"created_ms": "asc"}, {"id": "asc"}], limit)
+        if not old:
+            return 0
+        body = b"\n".join(orjson.dumps({"delete": {"_index": self.index, "_id": r["id"]}})
+                          for r in old) + b"\n"
+        self.dirty = True
+        resp = self.store._call(lambda: self.store._client.bulk(operations=body))
+        return sum(i["delete"].get("result") == "deleted" for i in resp["items"])
+
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         self._fresh()
         resp = self.store._call(lambda: self.store._client.search(

@@ -15,7 +15,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_ms INTEGER NOT NULL, doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (notifier, state, created_ms);
-CREATE INDEX IF NOT EXISTS outbox_rule ON outbox (rule, created_ms)
+CREATE INDEX IF NOT EXISTS outbox_rule ON outbox (rule, created_ms);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_ms)
 """
 
 
@@ -50,6 +51,13 @@ class SQLiteOutbox:
     def _docs(self, sql: str, args: tuple) -> list[dict]:
         with self.store._read() as db:
             return [orjson.loads(row[0]) for row in db.execute(sql, args).fetchall()]
+
+    def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
+        with self.store._tx() as db:
+            return db.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_ms < ? "
+                f"AND state IN ({','.join('?' * len(states))}) ORDER BY created_ms LIMIT ?)",
+                (before_ms, *states, limit)).rowcount
 
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         with self.store._read() as db:

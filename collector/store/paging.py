@@ -44,6 +44,10 @@ class OutboxStore(Protocol):
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """(record count by (notifier, state), oldest pending ``created_ms`` by notifier)."""
 
+    def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
+        """Delete at most ``limit`` records in ``states`` created before ``before_ms``: how
+        many went. Bounded, so one sweep of a long-neglected outbox stays short."""
+
 
 class LeaseStore(Protocol):
     def acquire(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> Lease | None:

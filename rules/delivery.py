@@ -25,7 +25,7 @@ from functools import partial
 
 from collector.logsetup import mask_secrets as redact
 from collector.store.base import StoreError
-from collector.store.paging import OutboxStore
+from collector.store.paging import Deposed, Fence, OutboxStore
 from rules import digest, outbox
 from rules.notify.base import Notification, Notifier, SendError, history_doc
 
@@ -53,7 +53,9 @@ class Delivery:
                  record: Callable[[list[dict]], None], *, policy: outbox.Policy = outbox.DEFAULT_POLICY,
                  fence: Callable[[], bool] = lambda: True, poll_s: float = 1.0,
                  max_buffered: int = 10_000, clock: Callable[[], int] = now_ms,
-                 grouping: Mapping[str, digest.Grouping] | None = None):
+                 grouping: Mapping[str, digest.Grouping] | None = None,
+                 writes_under: Callable[[], Fence | None] = lambda: None,
+                 refused: Callable[[str], None] = lambda what: None):
         self.notifiers = {n.name: n for n in notifiers}
         self.grouping = dict(grouping or {})
         # notifier -> group key -> when its last digest went out. In memory only: after a
@@ -63,6 +65,8 @@ class Delivery:
         self.record = record
         self.policy = policy
         self.fence = fence
+        self.writes_under = writes_under  # the lease's fence on every outbox write
+        self.refused = refused
         self.poll_s = poll_s
         self.max_buffered = max_buffered
         self.clock = clock
@@ -97,6 +101,9 @@ class Delivery:
             return
         try:
             self._put(records)
+        except Deposed as exc:  # the next holder decides again from the alert state
+            log.error("dropped %d notifications: %s", len(records), exc)
+            return
         except StoreError as exc:
             log.error("cannot write %d notifications to the outbox, kept for the next try: %s",
                       len(records), exc)
@@ -195,7 +202,11 @@ class Delivery:
         return n
 
     def _put(self, records: list[dict]) -> None:
-        self.box.put(records)
+        try:
+            self.box.put(records, self.writes_under())
+        except Deposed:
+            self.refused("outbox")
+            raise
         self.writes += 1
 
     def _send_digests(self, name: str, grouping: digest.Grouping, waiting: list[dict]) -> int:

@@ -24,6 +24,7 @@ from collector.store.paging import lease_for, outbox_for
 from rules.config import RulesConfig, load_rules_config
 from rules.delivery import Delivery
 from rules.engine import Engine
+from rules.fencing import FencedStore, Refusals
 from rules.leadership import Leadership
 
 log = logging.getLogger("midwatch.rules")
@@ -37,13 +38,18 @@ class RuleScheduler:
     def __init__(self, config: RulesConfig, store: Store, *,
                  clock: Callable[[], int] = now_ms):
         self.config = config
-        self.leadership = Leadership(lease_for(store), ttl_ms=config.lease_ttl_ms, clock=clock)
+        leases = lease_for(store)
+        self.leadership = Leadership(leases, ttl_ms=config.lease_ttl_ms, clock=clock)
         self.leadership.on_change = self._leader_changed
+        self.refusals = Refusals()
         self.delivery = Delivery(list(config.notifiers.values()), outbox_for(store),
                                  store.append_alert_history, policy=config.delivery,
                                  fence=self.leadership.held, max_buffered=config.queue_size,
-                                 clock=clock, grouping=config.grouping)
-        self.engine = Engine(config, store, dispatcher=self.delivery)
+                                 clock=clock, grouping=config.grouping,
+                                 writes_under=self.leadership.fence,
+                                 refused=lambda what: self.refusals.count(what))
+        fenced = FencedStore(store, leases, self.leadership.fence, self.refusals)
+        self.engine = Engine(config, fenced, dispatcher=self.delivery)  # type: ignore[arg-type]
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)
@@ -57,6 +63,7 @@ class RuleScheduler:
 
         timings.expose(registry)
         self.delivery.expose(registry)
+        self.refusals.expose(registry)
         self.engine.expose(registry)
         leader = registry.gauge("midwatch_rules_leader",
                                 "1 while this process holds the rules lease (evaluates, sends)")

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import orjson
 
+from collector.store.lease_sqlite import fenced
+from collector.store.paging import Fence
 from collector.store.sqlite import SQLiteStore
 
 SCHEMA = """
@@ -27,10 +29,10 @@ class SQLiteOutbox:
             for statement in SCHEMA.split(";"):
                 db.execute(statement)
 
-    def put(self, records: Sequence[dict]) -> None:
+    def put(self, records: Sequence[dict], fence: Fence | None = None) -> None:
         rows = [(r["id"], r["notifier"], r["rule"], r["state"], r["created_ms"],
                  orjson.dumps(r).decode()) for r in records]
-        with self.store._tx() as db:
+        with self.store._tx() if fence is None else fenced(self.store, fence) as db:
             db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def pending(self, notifier: str, limit: int) -> list[dict]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from collector.store.base import Store
 from collector.store.paging import Deposed, Fence, LeaseStore
 
 
@@ -25,13 +24,11 @@ class Refusals:
         self.count = lambda what: refused.inc(what)
 
 
-class FencedStore:
-    """The store as the rule engine uses it, with ``put_state`` under the leader's fence;
-    everything else (queries, history) passes through unchanged."""
+class FencedState:
+    """The rule engine's ``put_state`` under the leader's fence."""
 
-    def __init__(self, store: Store, leases: LeaseStore, fence: Callable[[], Fence],
-                 refusals: Refusals):
-        self._store, self._leases, self._fence, self._refusals = store, leases, fence, refusals
+    def __init__(self, leases: LeaseStore, fence: Callable[[], Fence], refusals: Refusals):
+        self._leases, self._fence, self._refusals = leases, fence, refusals
 
     def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
         try:
@@ -39,6 +36,3 @@ class FencedStore:
         except Deposed:
             self._refusals.count("state")
             raise
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)

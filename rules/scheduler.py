@@ -24,7 +24,7 @@ from collector.store.paging import lease_for, outbox_for
 from rules.config import RulesConfig, load_rules_config
 from rules.delivery import Delivery
 from rules.engine import Engine
-from rules.fencing import FencedStore, Refusals
+from rules.fencing import FencedState, Refusals
 from rules.leadership import Leadership
 
 log = logging.getLogger("midwatch.rules")
@@ -48,8 +48,8 @@ class RuleScheduler:
                                  clock=clock, grouping=config.grouping,
                                  writes_under=self.leadership.fence,
                                  refused=lambda what: self.refusals.count(what))
-        fenced = FencedStore(store, leases, self.leadership.fence, self.refusals)
-        self.engine = Engine(config, fenced, dispatcher=self.delivery)  # type: ignore[arg-type]
+        fenced = FencedState(leases, self.leadership.fence, self.refusals)
+        self.engine = Engine(config, store, dispatcher=self.delivery, put_state=fenced.put_state)
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)

@@ -14,7 +14,7 @@ from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.paging import Deposed, lease_for, outbox_for
 from collector.store.sqlite import SQLiteStore
 from rules.delivery import Delivery
-from rules.fencing import FencedStore, Refusals
+from rules.fencing import FencedState, Refusals
 from rules.leadership import Leadership
 from rules.notify.base import Notification
 
@@ -39,9 +39,9 @@ def _n(key: str, at_ms: int) -> Notification:
                         at_ms=at_ms, expires_ms=at_ms + 60_000)
 
 
-def _writer(store, leadership: Leadership, refusals: Refusals) -> tuple[FencedStore, Delivery]:
+def _writer(store, leadership: Leadership, refusals: Refusals) -> tuple[FencedState, Delivery]:
     """What a leader writes with: the engine's store and the delivery's outbox, fenced."""
-    state = FencedStore(store, lease_for(store), leadership.fence, refusals)
+    state = FencedState(lease_for(store), leadership.fence, refusals)
     delivery = Delivery([], outbox_for(store), lambda docs: None, writes_under=leadership.fence,
                         refused=lambda what: refusals.count(what))
     return state, delivery
@@ -94,7 +94,7 @@ def test_es_document_written_by_the_new_holder_refuses_the_old_token(es_url, es_
         assert first.renew()
         second = Leadership(lease_for(store), ttl_ms=1_000)
         wait_for(second.renew, 10, "the second process to take the lease over")
-        FencedStore(store, lease_for(store), second.fence, Refusals()).put_state(
+        FencedState(lease_for(store), second.fence, Refusals()).put_state(
             "alerts", "r", {"alerts": {}})
         meta = {"_index": store.names.state, "_id": "alerts:r", **versioned(first.fence())}
         (result,) = store._bulk([b"%s\n%s\n" % (orjson.dumps({"index": meta}),

@@ -8,11 +8,11 @@ from __future__ import annotations
 import orjson
 import pytest
 from faults_support import wait_for
+from paging_support import paging_store
 
 from collector.metrics import Registry
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.paging import Deposed, lease_for, outbox_for
-from collector.store.sqlite import SQLiteStore
 from rules.delivery import Delivery
 from rules.fencing import FencedState, Refusals
 from rules.leadership import Leadership
@@ -23,12 +23,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "s.sqlite")
-    else:
-        prefix = request.getfixturevalue("es_index_prefix")
-        s = ElasticsearchStore(request.getfixturevalue("es_url"), index_prefix=f"{prefix}mw")
-    s.setup()
+    s = paging_store(request, tmp_path)
     yield s
     s.close()
 

@@ -6,11 +6,10 @@ a bounded number per sweep; pending and younger records stay; deletions are coun
 from __future__ import annotations
 
 import pytest
+from paging_support import paging_store
 
 from collector.metrics import Registry
-from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.paging import outbox_for
-from collector.store.sqlite import SQLiteStore
 from rules import outbox
 from rules.delivery import Delivery
 from rules.notify.base import Notification
@@ -23,12 +22,7 @@ POLICY = outbox.Policy(expire_ms=DAY, retention_ms=7 * DAY)
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "s.sqlite")
-    else:
-        prefix = request.getfixturevalue("es_index_prefix")
-        s = ElasticsearchStore(request.getfixturevalue("es_url"), index_prefix=f"{prefix}mw")
-    s.setup()
+    s = paging_store(request, tmp_path)
     yield s
     s.close()
 

@@ -5,12 +5,15 @@ and stays a follower); a takeover increments ``token``, the fencing token.
 
 A fenced write reads the lease first (``check``: refused unless still this holder's, with
 this token) and then writes each document with ``version_type=external_gte`` and a version
-growing with the token, so a document a newer holder wrote refuses the older one's write
+of the token's block (``token * 10^13``) plus a per-process increasing millisecond stamp, so a document a newer holder wrote refuses the older one's write
 (409) even if the older one was paused between the check and the write. Only a document the
 new holder has not written yet stays open in that gap: Elasticsearch has no transaction
 spanning the lease and the document."""
 
 from __future__ import annotations
+
+import threading
+import time
 
 import orjson
 
@@ -18,9 +21,13 @@ from collector.store.base import StoreError
 from collector.store.elasticsearch import ElasticsearchStore, state_doc
 from collector.store.paging import Deposed, Fence, Lease
 
-# External version of a fenced document: the token's block, above the internal versions of
-# documents written before fencing (each holder writes its documents at the same version).
-VERSION_PER_TOKEN = 10**12
+# External version of a fenced document: the token's block plus a stamp that only grows in
+# this process (epoch milliseconds, or one more than the last): above the internal versions
+# of documents written before fencing, and above one unfenced write since (which adds 1), so
+# the holder is never refused by its own documents; any later token's block is higher.
+VERSION_PER_TOKEN = 10**13
+_stamp_lock = threading.Lock()
+_last_stamp = 0
 
 
 class EsLease:
@@ -90,4 +97,8 @@ class EsLease:
 
 def versioned(fence: Fence) -> dict:
     """Bulk metadata that makes a newer lease holder's write of a document outrank this one."""
-    return {"version": fence.token * VERSION_PER_TOKEN, "version_type": "external_gte"}
+    global _last_stamp
+    with _stamp_lock:
+        _last_stamp = max(time.time_ns() // 1_000_000, _last_stamp + 1)
+        stamp = _last_stamp
+    return {"version": fence.token * VERSION_PER_TOKEN + stamp, "version_type": "external_gte"}

@@ -89,8 +89,10 @@ def test_es_document_written_by_the_new_holder_refuses_the_old_token(es_url, es_
         assert first.renew()
         second = Leadership(lease_for(store), ttl_ms=1_000)
         wait_for(second.renew, 10, "the second process to take the lease over")
-        FencedState(lease_for(store), second.fence, Refusals()).put_state(
-            "alerts", "r", {"alerts": {}})
+        holder = FencedState(lease_for(store), second.fence, Refusals())
+        holder.put_state("alerts", "r", {"alerts": {}})
+        store.put_state("alerts", "r", {"alerts": {"unfenced": 1}})  # e.g. a tool's write
+        holder.put_state("alerts", "r", {"alerts": {"k": 2}})  # the holder is not locked out
         meta = {"_index": store.names.state, "_id": "alerts:r", **versioned(first.fence())}
         (result,) = store._bulk([b"%s\n%s\n" % (orjson.dumps({"index": meta}),
                                                 orjson.dumps({"key": "r", "doc": {}}))])

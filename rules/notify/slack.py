@@ -73,8 +73,22 @@ def digest_message(notes: list[Notification], group: dict[str, str]) -> dict:
                  for n in notes if n.action == action]
         if lines:
             blocks.append({"type": "section", "text": {
-                "type": "mrkdwn", "text": truncate("\n".join(lines), 3000)}})
+                "type": "mrkdwn", "text": _fitted(lines, 3000)}})
     return {"text": truncate(title, 3000), "blocks": blocks}
+
+
+def _fitted(lines: list[str], limit: int) -> str:
+    """Whole lines up to ``limit`` characters, then how many did not fit (not a cut line)."""
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        more = f"… and {len(lines) - i} more"
+        line = truncate(line, limit - len(more) - 1)
+        if size + len(line) + 1 + len(more) > limit and i < len(lines) - 1:
+            return "\n".join([*out, more])
+        out.append(line)
+        size += len(line) + 1
+    return truncate("\n".join(out), limit)
 
 
 def _labels_outside(n: Notification, group: dict[str, str]) -> str:

@@ -87,3 +87,15 @@ def test_bad_grouping_is_an_error_at_its_key(item, message):
     (error,) = _load(f"  n: {item}\n").errors
     assert isinstance(error, ConfigError) and message in str(error)
     assert "midwatch.yaml:3:" in str(error)
+
+
+def test_a_long_slack_digest_says_how_many_did_not_fit():
+    from rules.notify import slack
+    from rules.notify.base import Notification
+
+    notes = [Notification("firing", "r", f"k{i}", "critical", {"partner": f"p{i}"},
+                          {"summary": "x" * 100}, 1.0, 0, 0, 0) for i in range(60)]
+    text = slack.digest_message(notes, {"rule": "r"})["blocks"][1]["text"]["text"]
+    *listed, more = text.splitlines()
+    assert len(text) <= 3000 and len(listed) + int(more.split()[2]) == 60
+    assert more.startswith("… and ") and listed[-1].endswith("x" * 10)

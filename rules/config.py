@@ -9,7 +9,7 @@
       retry_backoff: 1s               # first retry of a failed notification (doubles, jittered)
       retry_backoff_max: 5m           # ... up to this
       notification_expiry: 24h        # undelivered this long: expired, error event, self-alert
-      outbox_retention: 7d            # finished outbox records are deleted this long after
+      outbox_retention: 7d            # finished outbox records: deleted this long after creation
       inhibit:                        # Alertmanager-style: mute targets a source explains
         - source_matchers: [rule=platform-down]
           target_matchers: [severity!=critical]
@@ -227,9 +227,9 @@ def load_grouping(doc: Doc, notifiers: dict[str, Notifier]) -> dict[str, digest.
     out = {}
     for name, n in notifiers.items():
         item = raw.get(name)
-        if isinstance(item, dict):
-            grouping = digest.parse(Section(doc, ("notifiers", name), item,
-                                            (*NOTIFIER_TYPES[n.kind][0].KEYS, *digest.KEYS)), n.kind)
+        if isinstance(item, dict):  # its other keys were checked by the notifier's parse
+            keys = {k: v for k, v in item.items() if k in digest.KEYS}
+            grouping = digest.parse(Section(doc, ("notifiers", name), keys, digest.KEYS), n.kind)
             if grouping is not None:
                 out[name] = grouping
     return out

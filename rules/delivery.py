@@ -32,6 +32,9 @@ from rules.notify.base import Notification, Notifier, SendError, history_doc
 log = logging.getLogger("midwatch.rules.notify")
 
 BATCH = 200  # pending records read per notifier and pass
+# ... for a notifier with group_by: a group's digest lists what one pass read of it, and
+# what did not fit waits group_interval, so a burst must fit (one read page of the store).
+DIGEST_BATCH = 1_000
 FLUSH_AT = 500  # submitted records written at once
 # Consecutive failed attempts after which each further one is recorded as ``notify_retry``
 # in the alert history, which the pack rule "midwatch-notifier-failing" counts.
@@ -140,7 +143,7 @@ class Delivery:
             full = False
             try:
                 if self.fence():
-                    full = self.deliver(name) == BATCH
+                    full = self.deliver(name) >= BATCH
                     self._sweep_when_due()
             except StoreError as exc:
                 log.error("notifier %s: cannot read or update the outbox: %s", name, exc)
@@ -153,7 +156,7 @@ class Delivery:
     def deliver(self, name: str) -> int:
         """One pass over a notifier's pending records: how many it tried to send."""
         # The search finds candidates; their real-time copies decide (a search may lag).
-        found = self.box.pending(name, BATCH)
+        found = self.box.pending(name, DIGEST_BATCH if name in self.grouping else BATCH)
         pending = [r for r in self.box.current([r["id"] for r in found])
                    if r["state"] == outbox.PENDING]
         if not pending:

@@ -130,6 +130,22 @@ def test_ten_alerts_one_digest_per_grouped_notifier_ten_pagerduty_events(where, 
         store.close()
 
 
+def test_a_burst_larger_than_a_read_batch_is_one_digest(tmp_path, receivers):
+    """A group's digest lists every pending record of it up to DIGEST_BATCH (1,000), not
+    only the BATCH (200) an ungrouped notifier reads per pass."""
+    store = _store("sqlite", tmp_path / "s.sqlite")
+    d = Delivery(_notifiers(receivers)[1:2], outbox_for(store), lambda docs: None,
+                 grouping={"hook": Grouping(("rule",), wait_ms=0)})
+    for i in range(250):
+        d.submit(["hook"], _n("firing", i, 1_000))
+    d.flush()
+    assert d.deliver("hook") == 250
+    (post,) = _bodies(receivers["hook"])
+    assert len({a["dedup_key"] for a in post["alerts"]}) == 250
+    assert d.deliver("hook") == 0
+    store.close()
+
+
 CHILD = textwrap.dedent("""
     import sys, time
     from collector.store.elasticsearch import ElasticsearchStore

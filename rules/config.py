@@ -10,6 +10,7 @@
       retry_backoff_max: 5m           # ... up to this
       notification_expiry: 24h        # undelivered this long: expired, error event, self-alert
       silences: [silences/]           # silences as code (rules.silence_files), beside CLI-made ones
+      outbox_retention: 7d            # finished outbox records: deleted this long after creation
       inhibit:                        # Alertmanager-style: mute targets a source explains
         - source_matchers: [rule=platform-down]
           target_matchers: [severity!=critical]
@@ -37,6 +38,7 @@ from collector.config_values import Section
 from collector.knowledge import KnowledgeBase
 from collector.knowledge import from_config as knowledge_from_config
 from collector.yamlconf import ConfigError, Doc, UnsetSecret, did_you_mean
+from rules import digest
 from rules.loader import load_rules
 from rules.notify import REGISTRY as NOTIFIER_TYPES
 from rules.notify import alertmanager, email
@@ -52,7 +54,7 @@ FALLBACK = "fallback"  # the optional notifier of the midwatch pack's self-alert
 SHORTHAND = "alertmanager"  # the top-level section that is a notifier of that name
 RULES_KEYS = ("paths", "interval", "external_url", "notify", "inhibit", "queue_size",
               "max_examples", "lease_ttl", "retry_backoff", "retry_backoff_max",
-              "notification_expiry", "silences")
+              "notification_expiry", "silences", "outbox_retention")
 
 
 @dataclass
@@ -67,6 +69,7 @@ class RulesConfig:
     max_examples: int = 5
     lease_ttl_ms: int = 15_000
     delivery: Policy = field(default_factory=Policy)
+    grouping: dict[str, digest.Grouping] = field(default_factory=dict)  # notifiers with group_by
     errors: list[ConfigError] = field(default_factory=list)
     knowledge: KnowledgeBase = field(default_factory=KnowledgeBase)  # annotates what fires
     silences: tuple[Silence, ...] = ()  # from silence files; CLI-made ones are in the store
@@ -97,6 +100,7 @@ def load_rules_config(doc: Doc, *, sending: bool = False) -> RulesConfig:
     try:
         _check_anomaly(doc)
         out.notifiers = load_notifiers(doc)
+        out.grouping = load_grouping(doc, out.notifiers)
         if sending:
             out.errors += unset_secrets(out.notifiers)
         s = Section(doc, ("rules",), doc.data.get("rules"), RULES_KEYS)
@@ -117,7 +121,8 @@ def load_rules_config(doc: Doc, *, sending: bool = False) -> RulesConfig:
         out.lease_ttl_ms = s.duration_ms("lease_ttl", "15s", minimum_ms=1000)
         out.delivery = Policy(s.duration_ms("retry_backoff", "1s", minimum_ms=10),
                               s.duration_ms("retry_backoff_max", "5m", minimum_ms=10),
-                              s.duration_ms("notification_expiry", "24h", minimum_ms=1000))
+                              s.duration_ms("notification_expiry", "24h", minimum_ms=1000),
+                              s.duration_ms("outbox_retention", "7d", minimum_ms=60_000))
         paths = [resolve_path(p) for p in s.str_list("paths")]
         silence_paths = list(s.str_list("silences"))
     except ConfigError as exc:
@@ -234,7 +239,22 @@ def load_notifiers(doc: Doc) -> dict[str, Notifier]:
                             f"{type(exc).__name__}: {exc}", "reinstall the package") from None
         if kind == "email":
             item = {**smtp, **item}
-        out[str(name)] = module.NOTIFIER(str(name), module.parse(Section(doc, path, item, module.KEYS)))
+        out[str(name)] = module.NOTIFIER(str(name), module.parse(
+            Section(doc, path, item, (*module.KEYS, *digest.KEYS))))
+    return out
+
+
+def load_grouping(doc: Doc, notifiers: dict[str, Notifier]) -> dict[str, digest.Grouping]:
+    """``group_by``/``group_wait``/``group_interval`` of each notifier (``rules.digest``)."""
+    raw = doc.data.get("notifiers") or {}
+    out = {}
+    for name, n in notifiers.items():
+        item = raw.get(name)
+        if isinstance(item, dict):  # its other keys were checked by the notifier's parse
+            keys = {k: v for k, v in item.items() if k in digest.KEYS}
+            grouping = digest.parse(Section(doc, ("notifiers", name), keys, digest.KEYS), n.kind)
+            if grouping is not None:
+                out[name] = grouping
     return out
 
 

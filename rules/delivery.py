@@ -4,7 +4,8 @@ The engine ``submit``s notifications and ``flush``es once per evaluation: each b
 outbox record per notifier in the store (one write) before the evaluation's alert state is
 saved, so a process killed at any point leaves either the record (sent by whoever evaluates
 next) or the old state (the alert fires again). Each notifier's worker reads its pending
-records, decides with ``rules.outbox.plan`` and writes every outcome back, so one
+records, decides with ``rules.outbox.plan`` and writes every outcome back (a notifier with
+``group_by`` sends them as digests, ``rules.digest``: one post, one write of its records), so one
 destination's outage delays no other, and no failure is forgotten: a retry is a record
 waiting for its ``next_ms``, not a thread sleeping in memory.
 
@@ -16,24 +17,34 @@ records.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 from collector.logsetup import mask_secrets as redact
 from collector.store.base import StoreError
-from collector.store.paging import OutboxStore
-from rules import outbox
+from collector.store.paging import Deposed, Fence, OutboxStore
+from rules import digest, outbox
 from rules.notify.base import Notification, Notifier, SendError, history_doc
 
 log = logging.getLogger("midwatch.rules.notify")
 
 BATCH = 200  # pending records read per notifier and pass
+# ... for a notifier with group_by: a group's digest lists what one pass read of it, and
+# what did not fit waits group_interval, so a burst must fit (one read page of the store).
+DIGEST_BATCH = 1_000
 FLUSH_AT = 500  # submitted records written at once
 # Consecutive failed attempts after which each further one is recorded as ``notify_retry``
 # in the alert history, which the pack rule "midwatch-notifier-failing" counts.
 RETRY_REPORTED_FROM = 3
 SUMMARY_TTL_S = 5.0
+SWEEP_EVERY_MS = 60_000  # finished outbox records past the retention are deleted this often
+SWEEP_BATCH = 1_000  # at most this many per sweep (a full sweep is followed by another)
+# Groups whose last digest still holds back the next (sent within group_interval) that are
+# remembered per notifier; beyond it the oldest is forgotten (its next digest may come early).
+MAX_GROUPS = 10_000
 
 
 def now_ms() -> int:
@@ -44,12 +55,21 @@ class Delivery:
     def __init__(self, notifiers: Sequence[Notifier], box: OutboxStore,
                  record: Callable[[list[dict]], None], *, policy: outbox.Policy = outbox.DEFAULT_POLICY,
                  fence: Callable[[], bool] = lambda: True, poll_s: float = 1.0,
-                 max_buffered: int = 10_000, clock: Callable[[], int] = now_ms):
+                 max_buffered: int = 10_000, clock: Callable[[], int] = now_ms,
+                 grouping: Mapping[str, digest.Grouping] | None = None,
+                 writes_under: Callable[[], Fence | None] = lambda: None,
+                 refused: Callable[[str], None] = lambda what: None):
         self.notifiers = {n.name: n for n in notifiers}
+        self.grouping = dict(grouping or {})
+        # notifier -> group key -> when its last digest went out. In memory only: after a
+        # restart or a takeover a group's next digest waits group_wait, not group_interval.
+        self.last_digest: dict[str, dict[str, int]] = {name: {} for name in self.notifiers}
         self.box = box
         self.record = record
         self.policy = policy
         self.fence = fence
+        self.writes_under = writes_under  # the lease's fence on every outbox write
+        self.refused = refused
         self.poll_s = poll_s
         self.max_buffered = max_buffered
         self.clock = clock
@@ -61,7 +81,10 @@ class Delivery:
         self.threads = [threading.Thread(target=self._run, args=(name,), daemon=True,
                                          name=f"notify-{name}") for name in self.notifiers]
         self.counted: Callable[[str, str, str], None] = lambda notifier, action, result: None
+        self.digested: Callable[[str, str], None] = lambda notifier, result: None
         self.writes = 0  # outbox writes so far: /metrics reads the summary again after one
+        self.swept_at: int | None = None  # last sweep that left nothing past the retention
+        self.purged: Callable[[int], None] = lambda n: None
 
     # ------------------------------------------------------------------ the engine's side
     def submit(self, names: Sequence[str], n: Notification) -> None:
@@ -81,6 +104,9 @@ class Delivery:
             return
         try:
             self._put(records)
+        except Deposed as exc:  # the next holder decides again from the alert state
+            log.error("dropped %d notifications: %s", len(records), exc)
+            return
         except StoreError as exc:
             log.error("cannot write %d notifications to the outbox, kept for the next try: %s",
                       len(records), exc)
@@ -117,7 +143,8 @@ class Delivery:
             full = False
             try:
                 if self.fence():
-                    full = self.deliver(name) == BATCH
+                    full = self.deliver(name) >= BATCH
+                    self._sweep_when_due()
             except StoreError as exc:
                 log.error("notifier %s: cannot read or update the outbox: %s", name, exc)
             except Exception:  # a notifier or store bug must not end its worker
@@ -129,7 +156,7 @@ class Delivery:
     def deliver(self, name: str) -> int:
         """One pass over a notifier's pending records: how many it tried to send."""
         # The search finds candidates; their real-time copies decide (a search may lag).
-        found = self.box.pending(name, BATCH)
+        found = self.box.pending(name, DIGEST_BATCH if name in self.grouping else BATCH)
         pending = [r for r in self.box.current([r["id"] for r in found])
                    if r["state"] == outbox.PENDING]
         if not pending:
@@ -144,6 +171,10 @@ class Delivery:
                       "attempt(s): %s", name, r["action"], r["rule"], r["attempts"],
                       r["last_error"])
             self._outcome(r, "expired", "notify_expired")
+        grouping = self.grouping.get(name)
+        if grouping is not None:
+            done = {r["id"] for r in step.superseded + step.expired}
+            return self._send_digests(name, grouping, [r for r in pending if r["id"] not in done])
         sent = 0
         for r in step.send:
             if self.stopping.is_set() or not self.fence():
@@ -152,35 +183,99 @@ class Delivery:
             sent += 1
         return sent
 
+    def _sweep_when_due(self) -> None:
+        with self.lock:
+            now = self.clock()
+            if self.swept_at is not None and now - self.swept_at < SWEEP_EVERY_MS:
+                return
+            self.swept_at = now  # claimed: the other workers skip this round
+        if self.sweep() == SWEEP_BATCH:
+            self.swept_at = None  # more are due: the next pass sweeps again
+
+    def sweep(self, limit: int = SWEEP_BATCH) -> int:
+        """Delete finished records older than the retention (only while fenced in): how many."""
+        if not self.fence():
+            return 0
+        n = self.box.purge(outbox.FINISHED, self.clock() - self.policy.retention_ms, limit)
+        if n:
+            self.writes += 1
+            self.purged(n)
+            log.info("deleted %d finished notification records older than %d h from the outbox",
+                     n, self.policy.retention_ms // 3_600_000)
+        return n
+
     def _put(self, records: list[dict]) -> None:
-        self.box.put(records)
+        try:
+            self.box.put(records, self.writes_under())
+        except Deposed:
+            self.refused("outbox")
+            raise
         self.writes += 1
 
+    def _send_digests(self, name: str, grouping: digest.Grouping, waiting: list[dict]) -> int:
+        """Send the groups that are due, each as one post whose records are then written in
+        one batch (all delivered, or all waiting for one retry time): a crash in between
+        sends that digest again, never loses it. How many records went out."""
+        notifier = self.notifiers[name]
+        sent_at = self.last_digest[name]
+        now = self.clock()
+        for key in [k for k, t in sent_at.items() if now - t >= grouping.interval_ms]:
+            del sent_at[key]  # no longer holds anything back
+        sent = 0
+        for d in digest.due(waiting, now, grouping, sent_at):
+            if self.stopping.is_set() or not self.fence():
+                break
+            notes = [outbox.notification_of(r) for r in d.records]
+            error, retryable = self._call(notifier, partial(notifier.send_digest, d.id,
+                                                            d.labels, notes))
+            at, rand = self.clock(), random.random()
+            after = [outbox.after_attempt(r, now_ms=at, error=error, retryable=retryable,
+                                          policy=self.policy, rand=rand) for r in d.records]
+            self._put(after)
+            self.digested(name, "delivered" if error is None else "failed")
+            if error is None:
+                sent_at[digest.group_key(d.labels)] = at
+                while len(sent_at) > MAX_GROUPS:
+                    del sent_at[next(iter(sent_at))]
+            for r in after:
+                self._report(notifier.name, r, error)
+            sent += len(d.records)
+        return sent
+
     def _attempt(self, notifier: Notifier, r: dict) -> dict:
-        error, retryable = None, False
-        try:
-            notifier.send(outbox.notification_of(r))
-        except SendError as exc:
-            error, retryable = str(exc), exc.retryable
-        except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
-            log.exception("notifier %s failed", notifier.name)
-            error, retryable = redact(f"{type(exc).__name__}: {exc}"), True
+        error, retryable = self._call(notifier, lambda: notifier.send(outbox.notification_of(r)))
         after = outbox.after_attempt(r, now_ms=self.clock(), error=error, retryable=retryable,
                                      policy=self.policy)
+        self._report(notifier.name, after, error)
+        return after
+
+    @staticmethod
+    def _call(notifier: Notifier, send: Callable[[], object]) -> tuple[str | None, bool]:
+        """(the error or None, whether trying again may help) of one send."""
+        try:
+            send()
+        except SendError as exc:
+            return str(exc), exc.retryable
+        except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
+            log.exception("notifier %s failed", notifier.name)
+            return redact(f"{type(exc).__name__}: {exc}"), True
+        return None, False
+
+    def _report(self, name: str, after: dict, error: str | None) -> None:
+        """Log, count and record one record's outcome in the alert history."""
         state = after["state"]
         if state == outbox.DELIVERED:
             self._outcome(after, "delivered", "notified")
         elif state == outbox.PENDING:
-            log.warning("notifier %s: %s; retry %d in %.1f s", notifier.name, error,
+            log.warning("notifier %s: %s; retry %d in %.1f s", name, error,
                         after["attempts"], (after["next_ms"] - self.clock()) / 1000)
             self._outcome(after, "retry",
                           "notify_retry" if after["attempts"] >= RETRY_REPORTED_FROM else None)
         else:
-            log.error("notifier %s: giving up on %s %s after %d attempt(s): %s", notifier.name,
-                      r["action"], r["rule"], after["attempts"], error)
+            log.error("notifier %s: giving up on %s %s after %d attempt(s): %s", name,
+                      after["action"], after["rule"], after["attempts"], error)
             self._outcome(after, "failed" if state == outbox.FAILED else "expired",
                           "notify_failed" if state == outbox.FAILED else "notify_expired")
-        return after
 
     def _outcome(self, r: dict, result: str, history_state: str | None) -> None:
         self.counted(r["notifier"], r["action"], result)
@@ -203,6 +298,12 @@ class Delivery:
                                  "Notification outcomes: delivered, retry, failed, expired, "
                                  "superseded", ("notifier", "action", "result"))
         self.counted = lambda notifier, action, result: total.inc(notifier, action, result)
+        digests = registry.counter("midwatch_notification_digests_total",
+                                   "Digests (group_by) sent or failed", ("notifier", "result"))
+        self.digested = lambda notifier, result: digests.inc(notifier, result)
+        purged = registry.counter("midwatch_notification_outbox_purged_total",
+                                  "Finished outbox records deleted after the retention")
+        self.purged = lambda n: purged.inc(by=n)
         records = registry.gauge("midwatch_notification_outbox",
                                  "Outbox records by notifier and state", ("notifier", "state"))
         oldest = registry.gauge("midwatch_notification_oldest_undelivered_seconds",

@@ -65,9 +65,12 @@ class Sink(Protocol):
 
 class Engine:
     def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Sink | None = None,
-                 persist: bool = True):
+                 persist: bool = True,
+                 put_state: Callable[[str, str, dict | None], None] | None = None):
         self.config = config
         self.store = store
+        # The leader's writes go under its lease's fence (``rules.fencing``).
+        self.put_state = put_state or store.put_state
         self.dispatcher = dispatcher
         self.persist = persist
         self.rules = [r for r in config.rules if r.enabled]
@@ -150,7 +153,7 @@ class Engine:
         if history:
             self.store.append_alert_history(history)
         for rule in orphans:
-            self.store.put_state(STATE_NAMESPACE, rule, None)
+            self.put_state(STATE_NAMESPACE, rule, None)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, at_ms: int) -> Outcome:
@@ -386,7 +389,7 @@ class Engine:
             return
         for rule in sorted({a.rule for a in changed}):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
-            self.store.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
+            self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
         if history:
             self.store.append_alert_history(history)
 

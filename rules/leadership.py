@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable
 
 from collector.store.base import StoreError
-from collector.store.paging import LeaseStore
+from collector.store.paging import Fence, LeaseStore
 
 log = logging.getLogger("midwatch.rules")
 
@@ -47,6 +47,10 @@ class Leadership:
 
     def held(self) -> bool:
         return time.monotonic() < self._valid_until
+
+    def fence(self) -> Fence:
+        """What this process writes under: the store refuses it once another holds the lease."""
+        return Fence(LEASE, self.holder, self.token)
 
     def renew(self) -> bool:
         """Take or renew once; whether this process is the leader now."""

@@ -10,7 +10,10 @@ What happens to a record is decided here, from the record, the time and the send
 - a record still undelivered ``expire_ms`` after it was created expires;
 - a resolve whose firing is still pending supersedes both (nothing is sent: the incident was
   never opened); otherwise a resolve waits until its firing is delivered, never before;
-- of several pending records saying the same (alert, action), only the newest is sent.
+- of several pending records saying the same (alert, action), only the newest is sent;
+- a finished record (delivered, superseded, expired, failed) is deleted ``retention_ms``
+  after it was created (``rules explain`` shows records that long), so the outbox stays
+  bounded.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rules.notify.base import Notification
 
 STATES = PENDING, DELIVERED, SUPERSEDED, EXPIRED, FAILED = (
     "pending", "delivered", "superseded", "expired", "failed")
+FINISHED = (DELIVERED, SUPERSEDED, EXPIRED, FAILED)
 LOG_KEEP = 10  # attempts kept on a record, newest last (``rules explain``)
 
 
@@ -32,6 +36,7 @@ class Policy:
     first_backoff_ms: int = 1_000
     max_backoff_ms: int = 300_000
     expire_ms: int = 24 * 3_600_000
+    retention_ms: int = 7 * 24 * 3_600_000
 
 
 DEFAULT_POLICY = Policy()

@@ -35,6 +35,7 @@ from collector.yamlconf import load
 from rules.config import RulesConfig, load_rules_config
 from rules.delivery import Delivery
 from rules.engine import Engine
+from rules.fencing import FencedState, Refusals
 from rules.leadership import Leadership
 from rules.reload import Reloader
 
@@ -56,13 +57,18 @@ class RuleScheduler:
         # Until expose_metrics attaches the service's /metrics counter (right after start-up).
         self.reload_failures = Registry().counter("midwatch_rules_reload_failures_total", "")
         self.wake = threading.Event()  # SIGHUP: reload now, not at the next tick
-        self.leadership = Leadership(lease_for(store), ttl_ms=config.lease_ttl_ms, clock=clock)
+        leases = lease_for(store)
+        self.leadership = Leadership(leases, ttl_ms=config.lease_ttl_ms, clock=clock)
         self.leadership.on_change = self._leader_changed
+        self.refusals = Refusals()
         self.delivery = Delivery(list(config.notifiers.values()), outbox_for(store),
                                  store.append_alert_history, policy=config.delivery,
                                  fence=self.leadership.held, max_buffered=config.queue_size,
-                                 clock=clock)
-        self.engine = Engine(config, store, dispatcher=self.delivery)
+                                 clock=clock, grouping=config.grouping,
+                                 writes_under=self.leadership.fence,
+                                 refused=lambda what: self.refusals.count(what))
+        fenced = FencedState(leases, self.leadership.fence, self.refusals)
+        self.engine = Engine(config, store, dispatcher=self.delivery, put_state=fenced.put_state)
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)
@@ -76,6 +82,7 @@ class RuleScheduler:
 
         timings.expose(registry)
         self.delivery.expose(registry)
+        self.refusals.expose(registry)
         self.engine.expose(registry)
         self.reload_failures = registry.counter(
             "midwatch_rules_reload_failures_total",

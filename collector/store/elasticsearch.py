@@ -686,8 +686,8 @@ class ElasticsearchStore:
             if result["status"] >= 300 and result["status"] != 404:
                 raise StoreError(f"cannot delete state {namespace}:{key}: {_item_reason(result)}")
             return
-        body = {"namespace": namespace, "key": key, "updated_at": documents.now_ms(), "doc": doc}
-        self._write_all([b"%s\n%s\n" % (orjson.dumps({"index": meta}), orjson.dumps(body))],
+        self._write_all([b"%s\n%s\n" % (orjson.dumps({"index": meta}),
+                                         orjson.dumps(state_doc(namespace, key, doc)))],
                         "state documents")
 
     def get_state(self, namespace: str) -> dict[str, dict]:
@@ -707,6 +707,11 @@ class ElasticsearchStore:
             if len(hits) < 1000:
                 return out
             after = hits[-1]["sort"]
+
+
+def state_doc(namespace: str, key: str, doc: dict) -> dict:
+    """A ``put_state`` document of the state index (also written fenced: ``lease_es``)."""
+    return {"namespace": namespace, "key": key, "updated_at": documents.now_ms(), "doc": doc}
 
 
 def _untrusted(exc: elastic_transport.TransportError) -> bool:

@@ -17,6 +17,8 @@ import orjson
 
 from collector.store.base import StoreError
 from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.lease_es import EsLease, versioned
+from collector.store.paging import Deposed, Fence
 
 MAPPINGS = {
     "dynamic": False,
@@ -52,13 +54,17 @@ class EsOutbox:
                              f"{resp.body}")
         self.created = True
 
-    def put(self, records: Sequence[dict]) -> None:
+    def put(self, records: Sequence[dict], fence: Fence | None = None) -> None:
         if not records:
             return
         self._ensure()
+        extra = {}
+        if fence is not None:
+            EsLease(self.store).check(fence)
+            extra = versioned(fence)
         ops = []
         for r in records:
-            ops.append(orjson.dumps({"index": {"_index": self.index, "_id": r["id"]}}))
+            ops.append(orjson.dumps({"index": {"_index": self.index, "_id": r["id"], **extra}}))
             ops.append(orjson.dumps(r))
         body = b"\n".join(ops) + b"\n"
         self.dirty = True
@@ -66,6 +72,9 @@ class EsOutbox:
         self.dirty = True  # again: a refresh may have run while the write was under way
         if resp.get("errors"):
             bad = next(i["index"] for i in resp["items"] if i["index"].get("error"))
+            if bad["status"] == 409:
+                raise Deposed(f"write refused: outbox record {bad['_id']} was written by a "
+                              f"newer holder of the lease than token {fence and fence.token}")
             raise StoreError(f"cannot write the notification outbox {self.index}: {bad['error']}")
 
     def _fresh(self) -> None:
@@ -96,6 +105,20 @@ class EsOutbox:
 
     def of_rule(self, rule: str, limit: int) -> list[dict]:
         return self._search({"term": {"rule": rule}}, [{"created_ms": "desc"}], limit)
+
+    def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
+        # Found by a search, deleted by ID in one bulk request: ``_delete_by_query`` belongs
+        # to a module that not every Elasticsearch/OpenSearch build ships.
+        old = self._search({"bool": {"filter": [{"terms": {"state": list(states)}},
+                                                {"range": {"created_ms": {"lt": before_ms}}}]}},
+                           [{"created_ms": "asc"}, {"id": "asc"}], limit)
+        if not old:
+            return 0
+        body = b"\n".join(orjson.dumps({"delete": {"_index": self.index, "_id": r["id"]}})
+                          for r in old) + b"\n"
+        self.dirty = True
+        resp = self.store._call(lambda: self.store._client.bulk(operations=body))
+        return sum(i["delete"].get("result") == "deleted" for i in resp["items"])
 
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         self._fresh()

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 
 import orjson
 
+from collector.store.lease_sqlite import fenced
+from collector.store.paging import Fence
 from collector.store.sqlite import SQLiteStore
 
 SCHEMA = """
@@ -15,7 +17,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_ms INTEGER NOT NULL, doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (notifier, state, created_ms);
-CREATE INDEX IF NOT EXISTS outbox_rule ON outbox (rule, created_ms)
+CREATE INDEX IF NOT EXISTS outbox_rule ON outbox (rule, created_ms);
+CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_ms)
 """
 
 
@@ -26,10 +29,10 @@ class SQLiteOutbox:
             for statement in SCHEMA.split(";"):
                 db.execute(statement)
 
-    def put(self, records: Sequence[dict]) -> None:
+    def put(self, records: Sequence[dict], fence: Fence | None = None) -> None:
         rows = [(r["id"], r["notifier"], r["rule"], r["state"], r["created_ms"],
                  orjson.dumps(r).decode()) for r in records]
-        with self.store._tx() as db:
+        with self.store._tx() if fence is None else fenced(self.store, fence) as db:
             db.executemany("INSERT OR REPLACE INTO outbox VALUES (?, ?, ?, ?, ?, ?)", rows)
 
     def pending(self, notifier: str, limit: int) -> list[dict]:
@@ -50,6 +53,13 @@ class SQLiteOutbox:
     def _docs(self, sql: str, args: tuple) -> list[dict]:
         with self.store._read() as db:
             return [orjson.loads(row[0]) for row in db.execute(sql, args).fetchall()]
+
+    def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
+        with self.store._tx() as db:
+            return db.execute(
+                "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE created_ms < ? "
+                f"AND state IN ({','.join('?' * len(states))}) ORDER BY created_ms LIMIT ?)",
+                (before_ms, *states, limit)).rowcount
 
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         with self.store._read() as db:

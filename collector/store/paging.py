@@ -8,6 +8,13 @@ attempts) and ``notification``. The store only keeps and finds them; deciding is
 
 A lease is one named row/document holding (holder, token, expires_ms): whoever holds it
 unexpired is the one rule evaluator among many ``midwatch run`` processes on the store.
+
+The holder writes alert state and outbox records under a ``Fence`` (its holder and token):
+the store refuses such a write (``Deposed``) once another process has taken the lease, so a
+leader paused past its TTL that wakes up mid-evaluation changes nothing. SQLite checks the
+lease row in the write's own transaction; Elasticsearch has no multi-document transactions,
+so it reads the lease (real time) before the write and writes each document with an external
+version derived from the token, which a newer holder's write of that document outranks.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from collector.store.base import Store
+from collector.store.base import Store, StoreError
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +33,21 @@ class Lease:
     expires_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Fence:
+    lease: str
+    holder: str
+    token: int
+
+
+class Deposed(StoreError):
+    """A fenced write refused: another process holds the lease now (or a newer token wrote)."""
+
+
 class OutboxStore(Protocol):
-    def put(self, records: Sequence[dict]) -> None:
-        """Write records by ``id`` (replacing), visible to this process's next read."""
+    def put(self, records: Sequence[dict], fence: Fence | None = None) -> None:
+        """Write records by ``id`` (replacing), visible to this process's next read; with a
+        fence, refused (``Deposed``) unless it still holds."""
 
     def pending(self, notifier: str, limit: int) -> list[dict]:
         """Undelivered records of one notifier, oldest first."""
@@ -44,6 +63,10 @@ class OutboxStore(Protocol):
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """(record count by (notifier, state), oldest pending ``created_ms`` by notifier)."""
 
+    def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
+        """Delete at most ``limit`` records in ``states`` created before ``before_ms``: how
+        many went. Bounded, so one sweep of a long-neglected outbox stays short."""
+
 
 class LeaseStore(Protocol):
     def acquire(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> Lease | None:
@@ -52,6 +75,9 @@ class LeaseStore(Protocol):
 
     def release(self, name: str, holder: str) -> None:
         """Give the lease up at once (clean stop) if still held by ``holder``."""
+
+    def put_state(self, namespace: str, key: str, doc: dict | None, fence: Fence) -> None:
+        """``Store.put_state`` under ``fence``: ``Deposed`` when it no longer holds."""
 
 
 def _sqlite(store: Store) -> bool:

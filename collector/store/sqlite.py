@@ -335,13 +335,7 @@ class SQLiteStore:
 
     def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
         with self._tx() as db:
-            if doc is None:
-                db.execute("DELETE FROM state WHERE namespace = ? AND key = ?", (namespace, key))
-            else:
-                db.execute(
-                    "INSERT OR REPLACE INTO state (namespace, key, updated, doc) VALUES (?, ?, ?, ?)",
-                    (namespace, key, documents.now_ms(), _json(doc)),
-                )
+            put_state_in(db, namespace, key, doc)
 
     def get_state(self, namespace: str) -> dict[str, dict]:
         with self._read() as db:
@@ -349,6 +343,18 @@ class SQLiteStore:
                 "SELECT key, doc FROM state WHERE namespace = ? ORDER BY key", (namespace,)
             ).fetchall()
         return {key: orjson.loads(doc) for key, doc in rows}
+
+
+def put_state_in(db: sqlite3.Connection, namespace: str, key: str, doc: dict | None) -> None:
+    """``put_state`` inside a transaction the caller holds (a fenced write checks its lease
+    in the same one: ``collector.store.lease_sqlite``)."""
+    if doc is None:
+        db.execute("DELETE FROM state WHERE namespace = ? AND key = ?", (namespace, key))
+    else:
+        db.execute(
+            "INSERT OR REPLACE INTO state (namespace, key, updated, doc) VALUES (?, ?, ?, ?)",
+            (namespace, key, documents.now_ms(), _json(doc)),
+        )
 
 
 def _json(value: object) -> str:

@@ -15,6 +15,7 @@ from email.utils import formatdate, make_msgid
 
 from collector.config_values import Section
 from collector.yamlconf import Secret
+from rules.digest import digest_title
 from rules.notify.base import Notification, SendError, truncate
 
 KEYS = ("type", "host", "port", "tls", "from", "to", "username", "password", "ca_file",
@@ -52,14 +53,37 @@ def parse(s: Section) -> Options:
     )
 
 
-def compose(n: Notification, o: Options) -> EmailMessage:
+def _message(subject: str, o: Options, at_ms: int) -> EmailMessage:
     msg = EmailMessage()
-    state = "RESOLVED" if n.action == "resolved" else "FIRING"
-    msg["Subject"] = truncate(f"[{state}] {n.rule}: {n.summary}", 200).replace("\n", " ")
+    msg["Subject"] = truncate(subject, 200).replace("\n", " ")
     msg["From"], msg["To"] = o.sender, ", ".join(o.to)
-    msg["Date"] = formatdate(n.at_ms / 1000, usegmt=True)
+    msg["Date"] = formatdate(at_ms / 1000, usegmt=True)
     msg["Message-ID"] = make_msgid("midwatch")
+    return msg
+
+
+def compose(n: Notification, o: Options) -> EmailMessage:
+    state = "RESOLVED" if n.action == "resolved" else "FIRING"
+    msg = _message(f"[{state}] {n.rule}: {n.summary}", o, n.at_ms)
     msg["X-Midwatch-Dedup-Key"] = n.key
+    msg.set_content("\n".join(_lines(n, state)) + "\n")
+    return msg
+
+
+def compose_digest(digest_id: str, group: dict[str, str], notes: list[Notification],
+                   o: Options) -> EmailMessage:
+    """One mail for a group's alerts (``group_by``): each alert's lines as in a single mail,
+    firing first; ``X-Midwatch-Digest`` is the same when the mail is sent again."""
+    msg = _message(digest_title(notes, group), o, max(n.at_ms for n in notes))
+    msg["X-Midwatch-Digest"] = digest_id
+    parts = []
+    for action in ("firing", "resolved"):
+        parts += ["\n".join(_lines(n, action.upper())) for n in notes if n.action == action]
+    msg.set_content("\n\n----\n\n".join(parts) + "\n")
+    return msg
+
+
+def _lines(n: Notification, state: str) -> list[str]:
     lines = [n.summary, ""]
     if n.annotations.get("description"):
         lines += [n.annotations["description"], ""]
@@ -69,8 +93,7 @@ def compose(n: Notification, o: Options) -> EmailMessage:
     if n.message_ids:
         lines.append("sample message IDs: " + ", ".join(n.message_ids))
     lines += [f"{link['text']}: {link['href']}" for link in n.links()]
-    msg.set_content("\n".join(lines) + "\n")
-    return msg
+    return lines
 
 
 class Email:
@@ -87,6 +110,13 @@ class Email:
         return ctx
 
     def send(self, n: Notification) -> None:
+        self._deliver(compose(n, self.options))
+
+    def send_digest(self, digest_id: str, group: dict[str, str],
+                    notes: list[Notification]) -> None:
+        self._deliver(compose_digest(digest_id, group, notes, self.options))
+
+    def _deliver(self, msg: EmailMessage) -> None:
         o = self.options
         what = f"email ({self.name}) via {o.host}:{o.port}"
         try:
@@ -100,7 +130,7 @@ class Email:
                     smtp.starttls(context=self._context())
                 if o.username and o.password:
                     smtp.login(o.username, o.password.reveal())
-                smtp.send_message(compose(n, o))
+                smtp.send_message(msg)
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"{what}: login refused ({exc.smtp_code})", retryable=False) from None
         except smtplib.SMTPResponseException as exc:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from collector.config_values import Section
 from collector.yamlconf import Secret, UnsetSecret
+from rules.digest import digest_title
 from rules.notify import transport
 from rules.notify.base import Http, Notification, truncate
 from rules.notify.transport import DIRECT, Transport
@@ -60,6 +61,40 @@ def message(n: Notification) -> dict:
     return {"text": truncate(f"[{state}] {n.rule}: {n.summary}", 3000), "blocks": blocks}
 
 
+def digest_message(notes: list[Notification], group: dict[str, str]) -> dict:
+    """One post listing a group's alerts (``group_by``): a section per action, one line per
+    alert (severity, rule, labels outside the group, value, summary), cut at Slack's limits."""
+    title = digest_title(notes, group)
+    blocks: list[dict] = [{"type": "header", "text": {
+        "type": "plain_text", "text": truncate(title, 150)}}]
+    for action in ("firing", "resolved"):
+        lines = [f"{_EMOJI[action]} *{n.severity.upper() if action == 'firing' else 'RESOLVED'}* "
+                 f"{n.rule} {_labels_outside(n, group)} value {n.value}: {n.summary}"
+                 for n in notes if n.action == action]
+        if lines:
+            blocks.append({"type": "section", "text": {
+                "type": "mrkdwn", "text": _fitted(lines, 3000)}})
+    return {"text": truncate(title, 3000), "blocks": blocks}
+
+
+def _fitted(lines: list[str], limit: int) -> str:
+    """Whole lines up to ``limit`` characters, then how many did not fit (not a cut line)."""
+    out: list[str] = []
+    size = 0
+    for i, line in enumerate(lines):
+        more = f"… and {len(lines) - i} more"
+        line = truncate(line, limit - len(more) - 1)
+        if size + len(line) + 1 + len(more) > limit and i < len(lines) - 1:
+            return "\n".join([*out, more])
+        out.append(line)
+        size += len(line) + 1
+    return truncate("\n".join(out), limit)
+
+
+def _labels_outside(n: Notification, group: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(n.labels.items()) if k not in group)
+
+
 class Slack:
     kind = "slack"
 
@@ -69,6 +104,11 @@ class Slack:
 
     def send(self, n: Notification) -> bytes:
         return self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")
+
+    def send_digest(self, digest_id: str, group: dict[str, str],
+                    notes: list[Notification]) -> bytes:
+        return self.http.post(self.options.url.reveal(), digest_message(notes, group),
+                              what=f"Slack ({self.name})")
 
 
 NOTIFIER = Slack

@@ -58,6 +58,14 @@ def body(n: Notification) -> dict:
     }
 
 
+def digest_body(digest_id: str, group: dict[str, str], notes: list[Notification]) -> dict:
+    """One post for a group's alerts (``group_by``), Alertmanager's webhook shape: ``status``
+    is firing while any alert in it fires; ``digest`` is the same when the post is resent."""
+    status = "firing" if any(n.action == "firing" for n in notes) else "resolved"
+    return {"version": VERSION, "digest": digest_id, "status": status, "group": group,
+            "alerts": [body(n) for n in notes]}
+
+
 def sign(secret: str, data: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), data, hashlib.sha256).hexdigest()
 
@@ -74,7 +82,14 @@ class Webhook:
         self.http = http or Http(transport=options.transport)
 
     def send(self, n: Notification) -> bytes:
-        data = orjson.dumps(body(n))
+        return self._post(body(n))
+
+    def send_digest(self, digest_id: str, group: dict[str, str],
+                    notes: list[Notification]) -> bytes:
+        return self._post(digest_body(digest_id, group, notes))
+
+    def _post(self, doc: dict) -> bytes:
+        data = orjson.dumps(doc)
         headers = {k: _reveal(v) for k, v in self.options.headers}
         if self.options.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.options.secret.reveal(), data)

@@ -43,6 +43,7 @@ class Receiver:
 
     def __init__(self, tls=None) -> None:
         self.requests: list[tuple[float, dict]] = []
+        self.arrived = 0  # requests read, answered or not (a hung one counts)
         self.status = 202
         self.hang = threading.Event()
         self.released = threading.Event()
@@ -52,6 +53,8 @@ class Receiver:
         class Handler(_Handler):
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                with outer.lock:
+                    outer.arrived += 1
                 if outer.hang.is_set():
                     outer.released.wait(30)
                 status = outer.status
@@ -163,3 +166,18 @@ def paging_top(rule_files: list[str], receivers: dict[str, Receiver], *, ttl: st
     return (f"rules: {{paths: {rule_files}, interval: 1s, lease_ttl: {ttl}, "
             f"retry_backoff: 100ms, retry_backoff_max: {backoff_max}, "
             f"notify: [{', '.join(notifiers)}]}}\nnotifiers:\n{lines}")
+
+
+def paging_store(request, tmp_path):
+    """A set-up store for a test parametrized over "sqlite" (a file in ``tmp_path``) and
+    "elasticsearch" (the real one, under the test's unique index prefix)."""
+    from collector.store.elasticsearch import ElasticsearchStore
+    from collector.store.sqlite import SQLiteStore
+
+    if request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "s.sqlite")
+    else:
+        prefix = request.getfixturevalue("es_index_prefix")
+        s = ElasticsearchStore(request.getfixturevalue("es_url"), index_prefix=f"{prefix}mw")
+    s.setup()
+    return s

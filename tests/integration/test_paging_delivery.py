@@ -9,12 +9,10 @@ import time
 
 import pytest
 from faults_support import wait_for
-from paging_support import Receiver
+from paging_support import Receiver, paging_store
 
 from collector.metrics import Registry
-from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.paging import lease_for, outbox_for
-from collector.store.sqlite import SQLiteStore
 from rules.delivery import Delivery
 from rules.notify import webhook
 from rules.notify.base import Notification
@@ -26,12 +24,7 @@ FAST = Policy(first_backoff_ms=50, max_backoff_ms=300, expire_ms=60_000)
 
 @pytest.fixture(params=["sqlite", "elasticsearch"])
 def store(request, tmp_path):
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "s.sqlite")
-    else:
-        prefix = request.getfixturevalue("es_index_prefix")
-        s = ElasticsearchStore(request.getfixturevalue("es_url"), index_prefix=f"{prefix}mw")
-    s.setup()
+    s = paging_store(request, tmp_path)
     yield s
     s.close()
 

@@ -101,3 +101,35 @@ def test_email_refuses_an_unknown_certificate(smtp):
     opts = _options(port, Path(ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"))
     with pytest.raises(SendError, match="SSLCertVerificationError"):
         email_notify.Email("mail", opts).send(_note())
+
+
+def test_ten_alerts_through_the_outbox_make_one_digest_mail(smtp, tmp_path):
+    """group_by on an email notifier: ten firings of one rule in the SQLite outbox become one
+    mail listing all ten; every record is delivered."""
+    from dataclasses import replace
+
+    from collector.store.paging import outbox_for
+    from collector.store.sqlite import SQLiteStore
+    from rules.delivery import Delivery
+    from rules.digest import Grouping
+
+    inbox, port, cert = smtp
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    store.setup()
+    box = outbox_for(store)
+    d = Delivery([email_notify.Email("mail", _options(port, cert))], box, lambda docs: None,
+                 grouping={"mail": Grouping(("rule",), wait_ms=0)})
+    for i in range(10):
+        d.submit(["mail"], replace(_note(), key=f"k{i}", labels={"flow": "o2c", "partner": f"p{i}"}))
+    d.flush()
+    assert d.deliver("mail") == 10
+    (_, _, raw), = inbox.messages
+    msg = email.message_from_bytes(raw)
+    assert msg["Subject"] == "[FIRING:10] rule=o2c-failures"
+    assert len(msg["X-Midwatch-Digest"]) == 24
+    body = msg.get_payload(decode=True).decode()
+    assert sorted(line for line in body.splitlines() if line.startswith("partner: ")) == \
+        sorted(f"partner: p{i}" for i in range(10))
+    assert {r["state"] for r in box.of_rule("o2c-failures", 20)} == {"delivered"}
+    assert d.deliver("mail") == 0  # nothing sent twice
+    store.close()

@@ -1,0 +1,101 @@
+"""The lease's fencing token on writes, on the real stores (SQLite file and Elasticsearch): a
+leader paused past its TTL while another process takes the lease over, then resumed in the
+middle of its work, has its alert-state and outbox writes refused and counted, and the
+store keeps what the new holder wrote."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from faults_support import wait_for
+from paging_support import paging_store
+
+from collector.metrics import Registry
+from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.paging import Deposed, lease_for, outbox_for
+from rules.delivery import Delivery
+from rules.fencing import FencedState, Refusals
+from rules.leadership import Leadership
+from rules.notify.base import Notification
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "elasticsearch"])
+def store(request, tmp_path):
+    s = paging_store(request, tmp_path)
+    yield s
+    s.close()
+
+
+def _n(key: str, at_ms: int) -> Notification:
+    return Notification(action="firing", rule="o2c-failures", key=key, severity="critical",
+                        labels={"flow": "o2c"}, annotations={}, value=1.0, starts_ms=at_ms,
+                        at_ms=at_ms, expires_ms=at_ms + 60_000)
+
+
+def _writer(store, leadership: Leadership, refusals: Refusals) -> tuple[FencedState, Delivery]:
+    """What a leader writes with: the engine's store and the delivery's outbox, fenced."""
+    state = FencedState(lease_for(store), leadership.fence, refusals)
+    delivery = Delivery([], outbox_for(store), lambda docs: None, writes_under=leadership.fence,
+                        refused=lambda what: refusals.count(what))
+    return state, delivery
+
+
+def test_a_resumed_deposed_leader_writes_nothing(store):
+    registry = Registry()
+    refusals = Refusals()
+    refusals.expose(registry)
+    first = Leadership(lease_for(store), ttl_ms=1_000)
+    assert first.renew() and first.token == 1
+    state, delivery = _writer(store, first, refusals)
+    state.put_state("alerts", "o2c-failures", {"alerts": {"k1": {"by": "first"}}})
+    delivery.submit(["hook"], _n("k1", 1_000))
+    delivery.flush()
+
+    # The first leader is paused (no renewals); the second takes over once the TTL ran out.
+    second = Leadership(lease_for(store), ttl_ms=1_000)
+    wait_for(second.renew, 10, "the second process to take the lease over")
+    assert second.token == 2
+    new_state, new_delivery = _writer(store, second, Refusals())
+    new_state.put_state("alerts", "o2c-failures", {"alerts": {"k1": {"by": "second"}}})
+
+    # The first resumes where it was paused, mid-evaluation: both writes are refused.
+    with pytest.raises(Deposed, match="held by .* with token 2"):
+        state.put_state("alerts", "o2c-failures", {"alerts": {}})
+    delivery.submit(["hook"], _n("k2", 2_000))
+    delivery.flush()  # refused: dropped, not kept for a later flush
+    assert delivery.buffer == []
+    assert store.get_state("alerts") == {"o2c-failures": {"alerts": {"k1": {"by": "second"}}}}
+    assert [r["key"] for r in outbox_for(store).of_rule("o2c-failures", 10)] == ["k1"]
+    text = registry.expose()
+    assert 'midwatch_fenced_writes_refused_total{what="state"} 1' in text
+    assert 'midwatch_fenced_writes_refused_total{what="outbox"} 1' in text
+
+    new_delivery.submit(["hook"], _n("k2", 2_000))  # the holder's writes go through
+    new_delivery.flush()
+    assert sorted(r["key"] for r in outbox_for(store).of_rule("o2c-failures", 10)) == ["k1", "k2"]
+
+
+def test_es_document_written_by_the_new_holder_refuses_the_old_token(es_url, es_index_prefix):
+    """The gap between the lease check and the write: the document's external version (from
+    the token) refuses the deposed holder's write of a document the new holder wrote."""
+    from collector.store.lease_es import versioned
+
+    store = ElasticsearchStore(es_url, index_prefix=f"{es_index_prefix}mw")
+    store.setup()
+    try:
+        first = Leadership(lease_for(store), ttl_ms=1_000)
+        assert first.renew()
+        second = Leadership(lease_for(store), ttl_ms=1_000)
+        wait_for(second.renew, 10, "the second process to take the lease over")
+        holder = FencedState(lease_for(store), second.fence, Refusals())
+        holder.put_state("alerts", "r", {"alerts": {}})
+        store.put_state("alerts", "r", {"alerts": {"unfenced": 1}})  # e.g. a tool's write
+        holder.put_state("alerts", "r", {"alerts": {"k": 2}})  # the holder is not locked out
+        meta = {"_index": store.names.state, "_id": "alerts:r", **versioned(first.fence())}
+        (result,) = store._bulk([b"%s\n%s\n" % (orjson.dumps({"index": meta}),
+                                                orjson.dumps({"key": "r", "doc": {}}))])
+        assert result["status"] == 409
+    finally:
+        store.close()

@@ -68,7 +68,7 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class Spool:
-    """Where batches go while the store is unavailable (see ``collector.spool``)."""
+    """Where batches go while the store is unavailable (see ``collector.service.spool``)."""
 
     dir: str = "./var/spool"
     max_bytes: int = 1 << 30

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from collector.catalog import Catalog
+from collector.correlation.catalog import Catalog
 from collector.event import iso_to_ms, ms_to_iso
 from collector.store.base import Store
 from collector.terminal import safe

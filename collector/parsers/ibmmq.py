@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 
+from collector import datasets
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers.ace import ibm_json
@@ -35,7 +36,7 @@ from collector.parsers.fields import set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "ibmmq"
-DATASET = "ibmmq.error_log"
+DATASET = datasets.IBMMQ_ERROR_LOG
 PLATFORM = "ibmmq"
 
 _HEADER = re.compile(

@@ -14,7 +14,7 @@ acks come before the next batch's, and anything other than a stored batch is set
 What a failed step means decides what happens next:
 
 - ``StoreUnavailable`` (the store did not answer through its own retries): the batch goes to
-  the on-disk spool (``collector.spool``), is acked there, and every later batch follows it
+  the on-disk spool (``collector.service.spool``), is acked there, and every later batch follows it
   while a probe thread pings the store. Once the store answers, the spool is drained oldest
   first before anything new is written, so order holds; new input waits meanwhile (the queue
   fills: backpressure). A full spool stops the writer taking batches: backpressure again,
@@ -47,13 +47,13 @@ from typing import Protocol
 import orjson
 
 from collector.config import Batch
+from collector.correlation.trace_repair import TraceRepair
 from collector.event import DeadLetter, Event, to_doc
 from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
 from collector.knowledge import KnowledgeBase
 from collector.metrics import Registry
-from collector.spool import Spool, SpoolError
+from collector.service.spool import Spool, SpoolError
 from collector.store.base import ConflictError, Store, StoreError, StoreUnavailable, WritesRefused
-from collector.trace_repair import TraceRepair
 
 log = logging.getLogger("midwatch.pipeline")
 
@@ -66,7 +66,7 @@ EVENT_OVERHEAD_BYTES = 512
 
 
 class Correlating(Protocol):
-    """What the writer needs of ``collector.correlate.Correlator``."""
+    """What the writer needs of ``collector.correlation.correlator.Correlator``."""
 
     def process(self, events: Sequence[Event]) -> None: ...
 

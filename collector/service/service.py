@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from collector.api import Api
-from collector.catalog import load_catalog
 from collector.config import (
     Config,
     FileInput,
@@ -31,17 +30,18 @@ from collector.config import (
     StdinInput,
     SyslogInput,
 )
-from collector.correlate import Correlator
+from collector.correlation.catalog import load_catalog
+from collector.correlation.correlator import Correlator
+from collector.correlation.trace_repair import TraceRepair
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.knowledge import from_config as knowledge_of
 from collector.metrics import Registry
-from collector.pipeline import Correlating, Pipeline
 from collector.redaction_key import load_key
-from collector.spool import Spool, SpoolError
+from collector.service.pipeline import Correlating, Pipeline
+from collector.service.spool import Spool, SpoolError
 from collector.store.base import Store, StoreError
-from collector.trace_repair import TraceRepair
 from collector.yamlconf import ConfigError
 
 log = logging.getLogger("midwatch.service")
@@ -118,8 +118,8 @@ def open_spool(config: Config) -> Spool:
 
 
 def build_repair(config: Config, store: Store, correlator: Correlating | None) -> TraceRepair | None:
-    """Merging traces split across collectors (see ``collector.trace_repair``), next to the
-    correlator whose catalog it shares; none without one."""
+    """Merging traces split across collectors (see ``collector.correlation.trace_repair``),
+    next to the correlator whose catalog it shares; none without one."""
     catalog = getattr(correlator, "catalog", None)
     if catalog is None:
         return None

@@ -164,7 +164,8 @@ class Store(Protocol):
 
     def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
         """Typed IDs that more than one trace seen since then holds: one message split by
-        collectors writing at the same moment (``collector.trace_repair`` merges them)."""
+        collectors writing at the same moment (``collector.correlation.trace_repair`` merges
+        them)."""
 
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
         """The events of a trace, in time order."""

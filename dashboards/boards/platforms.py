@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from collector.parsers import ibmmq, kafka_broker, rabbitmq
+from collector.datasets import BROKER_LOGS
 from dashboards import common as c
 from dashboards.datasources import EVENTS_UID
 from dashboards.settings import BoardSettings
@@ -12,8 +12,8 @@ from dashboards.settings import BoardSettings
 UID = "midwatch-platforms"
 EVENT_VARS = ("platform", "environment", "flow")
 FAILED = "event.outcome:failure"
-BROKER_TROUBLE = (f'event.dataset:("{kafka_broker.DATASET}" OR "{rabbitmq.LOG_DATASET}" OR '
-                  f'"{ibmmq.DATASET}") AND log.level:(warn OR error OR fatal)')
+_BROKER_DATASETS = " OR ".join(f'"{name}"' for name in BROKER_LOGS)
+BROKER_TROUBLE = f"event.dataset:({_BROKER_DATASETS}) AND log.level:(warn OR error OR fatal)"
 
 
 def build(settings: BoardSettings) -> Dashboard:

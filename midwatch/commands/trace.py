@@ -61,7 +61,7 @@ class _Fail(Exception):
 def _catalog(args: argparse.Namespace):
     """The flow catalog of the config, to check names against; a reconciliation without one
     cannot tell a stage from a typo."""
-    from collector.catalog import load_catalog
+    from collector.correlation.catalog import load_catalog
 
     path = args.config or os.environ.get(CONFIG_ENV)
     doc = load(path) if path else None

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collector.catalog import build_catalog
 from collector.config import load_config
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
 from collector.knowledge import KnowledgeBase

@@ -17,9 +17,9 @@ import orjson
 import pytest
 
 from collector.api import Api
-from collector.catalog import build_catalog
 from collector.config import Api as ApiConfig
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.metrics import Registry
 from collector.parse import parse_stream

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import load_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import load_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event, iso_to_ms
 from collector.parse import parse_stream
 from collector.parsers.base import ParseContext

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import build_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.parse import parse_stream
 from collector.parsers.base import ParseContext

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import empty_catalog
 from collector.config import CollectorSettings, Redaction
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event
 from collector.normalize import normalize, redact_text
 from collector.parse import parse_stream

@@ -9,9 +9,9 @@ import sys
 import orjson
 import pytest
 
-from collector.catalog import empty_catalog
 from collector.config import config_from_doc
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import MAX_ISO_MS, MIN_ISO_MS, Event, Record, ms_to_iso, to_doc
 from collector.inputs.base import parse_context
 from collector.normalize import normalize

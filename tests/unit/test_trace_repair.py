@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import time
 
-from collector.catalog import empty_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
+from collector.correlation.trace_repair import TraceRepair
 from collector.event import Event
 from collector.store.sqlite import SQLiteStore
-from collector.trace_repair import TraceRepair
 
 NOW = int(time.time() * 1000)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.catalog import load_catalog
+from collector.correlation.catalog import load_catalog
 from collector.parsers.apikit import route
 
 CATALOG = load_catalog({"flows": [{"name": "order-api", "stages": [

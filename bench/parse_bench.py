@@ -18,7 +18,7 @@ import uuid
 from collector.event import DeadLetter
 from collector.parse import ParseStats, parse_stream
 from collector.parsers import FORMATS
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 TARGETS = {"mule": 50_000, "json": 50_000, "x12": 20_000}
 

@@ -32,7 +32,7 @@ from collector.event import Event, Record
 from collector.inputs.base import ChunkQueue, parse_context
 from collector.metrics import Registry
 from collector.parse import ParseStats, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"

@@ -37,7 +37,7 @@ from collector import envelopes, parsers
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.linesplit import Line, LineSplitter
 from collector.normalize import normalize, redact_text
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 MAX_LINE_CHARS = 1024 * 1024
 # One read of a stream (read_lines).

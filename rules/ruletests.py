@@ -204,7 +204,7 @@ def _events(doc: Doc, inp: Section) -> Iterator[Event]:
 def _log_events(s: Section, base: Path) -> list[Event]:
     from collector.parse import parse_stream
     from collector.parsers import FORMATS
-    from collector.parsers.base import ParseContext
+    from collector.parsers._base import ParseContext
 
     fmt = s.choice("format", ("auto", *FORMATS), "auto")
     file = base / s.text("path", required=True)

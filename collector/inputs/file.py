@@ -50,7 +50,7 @@ from collector.inputs.parse_worker import ParseWorker, RemoteReader
 from collector.inputs.rotation import Fingerprint, find_moved
 from collector.metrics import Registry
 from collector.parse import Output
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 log = logging.getLogger("midwatch.inputs.file")
 

@@ -39,7 +39,7 @@ from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
 
 # Waiting for room in the writer's queue before answering "busy".
@@ -132,7 +132,7 @@ class HttpInput(OtlpInput):
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
-    def deliver(self, messages: list[Message], nbytes: int) -> acked.Outcome:
+    def deliver(self, messages: list[Message], nbytes: int) -> acked.AckResult:
         """Parse one request's messages and wait until the store has their events."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
         delivery = Delivery(ctx, self.stats)
@@ -143,7 +143,7 @@ class HttpInput(OtlpInput):
             items.extend(delivery.record(record, replayable=m.position is not None))
         items.extend(delivery.finish())
         if self._stopped.is_set():
-            return acked.Outcome.FULL
+            return acked.AckResult.FULL
         return acked.store(self.out, self.name, items, len(messages), nbytes,
                            offer_timeout_s=OFFER_TIMEOUT_S,
                            ack_timeout_s=self.cfg.ack_timeout_ms / 1000)
@@ -205,10 +205,10 @@ def _handler(receiver: HttpInput) -> type[Handler]:
                 header = f"Bearer {token}"
             authorize(header, cfg.tokens, "ingest")
 
-        def _answer(self, outcome: acked.Outcome, busy_status: int, ok: dict) -> None:
-            if outcome is acked.Outcome.STORED:
+        def _answer(self, outcome: acked.AckResult, busy_status: int, ok: dict) -> None:
+            if outcome is acked.AckResult.STORED:
                 self.send_json(200, ok)
-            elif outcome is acked.Outcome.FULL:
+            elif outcome is acked.AckResult.FULL:
                 raise HttpError(busy_status, "midwatch is busy (its store is behind); retry",
                                 {"Retry-After": "5"})
             else:

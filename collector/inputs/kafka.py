@@ -50,7 +50,7 @@ from collector.inputs.checkpoint import input_file
 from collector.metrics import Registry
 from collector.normalize import redact_text
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import parse_delivery
 from collector.suspects import ALONE, CROWD, SuspectNote
 

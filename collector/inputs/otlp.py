@@ -52,7 +52,7 @@ from collector.otlp_limits import (
     check_protobuf,
 )
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 from collector.parsers.otlp_json import events_from_export
 from collector.shipping import Delivery
 

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from collector.config import StdinInput as StdinInputConfig
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.parse import Output, SourceParser, read_lines
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 LINES_PER_CHUNK = 2000
 

@@ -32,7 +32,7 @@ from collector.event import DeadLetter, Record
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
 
 log = logging.getLogger("midwatch.inputs.syslog")
@@ -179,7 +179,7 @@ class SyslogInput:
         while not self._stop.is_set():
             outcome = acked.store(self.out, self.name, items, len(frames), nbytes,
                                   offer_timeout_s=0.2, ack_timeout_s=ACK_WAIT_S)
-            if outcome is not acked.Outcome.FULL:
+            if outcome is not acked.AckResult.FULL:
                 return True  # stored, or queued and on its way to the store
         return False
 

@@ -1,4 +1,4 @@
-"""Parsers, one module per format (see ``collector.parsers.base`` for the module contract).
+"""Parsers, one module per format (see ``collector.parsers._base`` for the module contract).
 
 ``FORMATS`` maps each ``--format`` name to its module; modules load on first use so that
 ``midwatch --help`` stays fast.

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import set_label
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import set_label
 from collector.timeparse import civil_to_ms
 
 DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}

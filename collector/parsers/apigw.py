@@ -53,8 +53,8 @@ import orjson
 
 from collector.event import Event, Record
 from collector.parsers import logformat
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import UUID, as_int, id_kind, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import UUID, as_int, id_kind, set_label
 from collector.timeparse import to_ms
 
 NAME = "apigw"

@@ -31,8 +31,8 @@ import re
 from collector import datasets
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import head_match, java_tail, set_label
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import head_match, java_tail, set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "kafka-broker"

@@ -43,8 +43,8 @@ from itertools import islice
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers import server_layouts
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import id_kind, java_tail, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import id_kind, java_tail, set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "text"

@@ -5,8 +5,8 @@ drains the queue, stores, acks and commits; then inputs close (the Kafka consume
 last acked offsets and leaves its group), the API and workers stop, the store closes. A second
 signal kills the process the default way.
 
-Other packages run beside the pipeline as ``Worker``s (the rule scheduler, passed in by the
-CLI, since ``collector`` imports nothing above it).
+Other packages run beside the pipeline as ``BackgroundJob``s (the rule scheduler, passed in by
+the CLI, since ``collector`` imports nothing above it).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ PROGRESS_LOG_S = 30.0
 SWITCH_INTERVAL_S = 0.0005
 
 
-class Worker(Protocol):
+class BackgroundJob(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
@@ -128,7 +128,7 @@ def build_repair(config: Config, store: Store, correlator: Correlating | None) -
 
 class Service:
     def __init__(self, config: Config, store: Store, *, with_api: bool = True,
-                 workers: Sequence[Worker] = (), correlator: Correlating | None = None,
+                 workers: Sequence[BackgroundJob] = (), correlator: Correlating | None = None,
                  progress_tty: bool | None = None, store_ready: bool = True):
         self.config, self.store = config, store
         self.metrics = Registry()

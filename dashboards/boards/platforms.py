@@ -20,7 +20,7 @@ def build(settings: BoardSettings) -> Dashboard:
     def events(query: str) -> str:
         return c.scoped(EVENTS_UID, EVENT_VARS, query)
 
-    volume = c.Section("Volume and errors", [
+    volume = c.PanelRow("Volume and errors", [
         c.timeseries_panel(c.PanelSpec(
             "Volume by platform",
             "Events per platform: MuleSoft, Boomi, BizTalk, App Connect, IBM MQ, Kafka, "
@@ -47,7 +47,7 @@ def build(settings: BoardSettings) -> Dashboard:
                          metrics=[c.count()])],
             unit="short", width=24, height=9)),
     ])
-    brokers = c.Section("Broker logs", [
+    brokers = c.PanelRow("Broker logs", [
         c.timeseries_panel(c.PanelSpec(
             "Broker log warnings and errors",
             "Warnings and errors in Kafka, RabbitMQ and IBM MQ broker logs per level: "

@@ -32,7 +32,7 @@ def build(settings: BoardSettings) -> Dashboard:
         c.data_link("Open in the trace explorer (waterfall, hop details)",
                     "${explorer}/traces/${__data.fields.trace_key:percentencode}"),
     ]
-    traces = c.Section("Traces", [
+    traces = c.PanelRow("Traces", [
         c.table_panel(c.PanelSpec(
             "Traces",
             "Message journeys last active in the time range, newest first, narrowed by the "
@@ -64,7 +64,7 @@ def build(settings: BoardSettings) -> Dashboard:
                  "error.message": "Error"}))
         ).sort_by([cb.TableSortByFieldState().display_name("Time").desc(False)]),
     ])
-    shape = c.Section("Trace outcomes", [
+    shape = c.PanelRow("Trace outcomes", [
         c.timeseries_panel(c.PanelSpec(
             "Traces by status",
             "Traces by the status they had when last active: completed and acknowledged are "

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector import parsers
 from collector.parsers import FORMATS
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.yamlconf import ConfigError
 
 

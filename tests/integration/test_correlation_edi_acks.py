@@ -19,7 +19,7 @@ from collector.correlation.catalog import build_catalog
 from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.base import Store
 from collector.trace import Trace
 from collector.yamlconf import loads

@@ -23,7 +23,7 @@ from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.metrics import Registry
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.base import Store
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore

@@ -21,7 +21,7 @@ from collector.event import Event, Record
 from collector.inputs.base import Chunk, ChunkQueue
 from collector.metrics import Registry
 from collector.parse import ParseStats, run_parser
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.service.pipeline import Pipeline
 from collector.store.sqlite import SQLiteStore
 

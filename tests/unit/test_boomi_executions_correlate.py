@@ -13,7 +13,7 @@ from collector.correlation.catalog import load_catalog
 from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event, iso_to_ms
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.process_names import ProcessNames
 from collector.store.sqlite import SQLiteStore
 

@@ -16,7 +16,7 @@ from collector.correlation.catalog import build_catalog
 from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import load
 from midwatch.demo.scenario import OWN_EDI_ID, build

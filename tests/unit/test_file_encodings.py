@@ -21,7 +21,7 @@ from collector.inputs.file import FileInput as FileTail
 from collector.linesplit import LineSplitter
 from collector.metrics import Registry
 from collector.parse import ParseStats, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.yamlconf import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -21,7 +21,7 @@ from collector.inputs.lines import LineReader
 from collector.linesplit import LineSplitter
 from collector.parse import ParseStats, SourceParser
 from collector.parsers import FORMATS
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NOW_MS = 1_709_900_000_000

@@ -29,7 +29,7 @@ PARSE_STAGE = (
     "collector.config",
     "midwatch.commands.parse",
     "midwatch.report.partners",
-    "rules.testing",
+    "rules.ruletests",
 )
 
 

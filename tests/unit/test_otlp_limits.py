@@ -23,7 +23,7 @@ from collector.inputs.base import parse_context
 from collector.inputs.otlp import OtlpInput as Receiver
 from collector.otlp_limits import LimitExceeded, Limits, check_protobuf
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"

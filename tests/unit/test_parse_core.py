@@ -17,7 +17,7 @@ from collector.parse import (
     read_lines,
     run_parser,
 )
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 DATA = Path(__file__).resolve().parents[1] / "data"

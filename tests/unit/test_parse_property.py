@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from collector.event import DeadLetter, Event, Record
 from collector.parse import ParseStats, SourceParser, parse_record, parse_stream, run_parser
 from collector.parsers import FORMATS
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 SETTINGS = settings(max_examples=60, deadline=None,

@@ -18,7 +18,7 @@ from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event
 from collector.normalize import normalize, redact_text
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.redaction_key import KEY_FILE, from_state_dir, load_key
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import ConfigError, make_secret

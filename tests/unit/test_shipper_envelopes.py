@@ -24,7 +24,7 @@ from collector.event import DeadLetter, Event, Record
 from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.otlp import OtlpInput as Receiver
 from collector.parse import ParseStats, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "data"

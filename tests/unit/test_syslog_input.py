@@ -17,7 +17,7 @@ from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.syslog import Framer
 from collector.inputs.syslog import SyslogInput as Receiver
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CTX = ParseContext(now_ms=1_709_900_000_000)

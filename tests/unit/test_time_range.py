@@ -17,7 +17,7 @@ from collector.inputs.base import parse_context
 from collector.normalize import normalize
 from collector.parse import parse_stream
 from collector.parsers import otlp_json
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.sqlite import SQLiteStore
 from collector.timeparse import TIME_RAW_LABEL, TIME_SOURCE_LABEL, settle_time, year_start_ms
 from collector.yamlconf import ConfigError, loads

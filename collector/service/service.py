@@ -21,20 +21,13 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from collector.api import Api
-from collector.config import (
-    Config,
-    FileInput,
-    HttpInput,
-    KafkaInput,
-    OtlpInput,
-    StdinInput,
-    SyslogInput,
-)
+from collector.config import Config
 from collector.correlation.catalog import load_catalog
 from collector.correlation.correlator import Correlator
 from collector.correlation.trace_repair import TraceRepair
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
+from collector.inputs import INPUTS
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.knowledge import from_config as knowledge_of
 from collector.metrics import Registry
@@ -62,6 +55,7 @@ class BackgroundJob(Protocol):
 
 
 def build_inputs(config: Config, metrics: Registry) -> list[Input]:
+    """Each configured input built by its own module (``collector.inputs.INPUTS``)."""
     inputs: list[Input] = []
     settings = config.collector
     key = load_key(settings, config.file) if config.inputs else None
@@ -69,35 +63,11 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
         ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None), key)
         ctx.log_format = getattr(cfg, "log_format", None)
         ctx.date_order = getattr(cfg, "date_order", "auto")
-        if isinstance(cfg, FileInput):
-            from collector.inputs.file import FileInput as FileTail
-
-            inputs.append(FileTail(cfg, ctx, settings.checkpoint_dir, metrics))
-        elif isinstance(cfg, KafkaInput):
-            from collector.inputs.kafka import KafkaInput as KafkaConsumerInput
-
-            inputs.append(KafkaConsumerInput(cfg, config.kafka, ctx, metrics,
-                                             settings.checkpoint_dir))
-        elif isinstance(cfg, OtlpInput):
-            from collector.inputs.otlp import OtlpInput as OtlpReceiver
-
-            try:
-                inputs.append(OtlpReceiver(cfg, ctx, config.api.tokens, settings.checkpoint_dir))
-            except ListenError as exc:
-                raise ConfigError(config.file, None, f"inputs.{index}.listen",
-                                  f"input {cfg.name!r}: {exc}") from None
-        elif isinstance(cfg, StdinInput):
-            from collector.inputs.stdin import StdinInput as StdinReader
-
-            inputs.append(StdinReader(cfg, ctx))
-        elif isinstance(cfg, SyslogInput):
-            from collector.inputs.syslog import SyslogInput as SyslogReceiver
-
-            inputs.append(SyslogReceiver(cfg, ctx))
-        elif isinstance(cfg, HttpInput):
-            from collector.inputs.http import HttpInput as HttpReceiver
-
-            inputs.append(HttpReceiver(cfg, ctx))
+        try:
+            inputs.append(INPUTS.get(cfg.type).build(cfg, ctx, config, metrics))
+        except ListenError as exc:
+            raise ConfigError(config.file, None, f"inputs.{index}.listen",
+                              f"input {cfg.name!r}: {exc}") from None
     return inputs
 
 

@@ -277,8 +277,8 @@ def send_spans(config, correlator: Correlator, store: Store, spans: list) -> int
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from collector.config import OtlpInput as OtlpConfig
     from collector.inputs.base import ChunkQueue
+    from collector.inputs.otlp import Config as OtlpConfig
     from collector.inputs.otlp import OtlpInput
 
     receiver = OtlpInput(OtlpConfig(name="demo-otlp", listen=("127.0.0.1", 0)),

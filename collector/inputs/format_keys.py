@@ -7,11 +7,11 @@ from pathlib import Path
 
 from collector.config_values import Section
 from collector.encoding import codec_name
-from collector.parsers import FORMATS, logformat
+from collector.parsers import PARSERS, logformat
 
 
 def format_and_mapping(s: Section, default: str) -> tuple[str, str | None]:
-    fmt = s.choice("format", ("auto", *FORMATS), default)
+    fmt = s.choice("format", ("auto", *PARSERS.paths()), default)
     mapping = s.text("mapping")
     if mapping is not None and not Path(mapping).is_file():
         raise s.error("mapping", f"mapping file {mapping} does not exist")

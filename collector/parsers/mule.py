@@ -24,7 +24,8 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers import apikit, mule_json
+from collector.parsers import _apikit as apikit
+from collector.parsers import mule_json
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import MAX_LABEL_VALUE, business_field, set_label
 from collector.timeparse import second_ms, to_ms

@@ -20,7 +20,7 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers import apikit
+from collector.parsers import _apikit as apikit
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import as_int, business_field, elements, set_label
 from collector.timeparse import to_ms

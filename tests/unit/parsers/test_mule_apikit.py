@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from collector.correlation.catalog import load_catalog
-from collector.parsers.apikit import route
+from collector.parsers._apikit import route
 
 CATALOG = load_catalog({"flows": [{"name": "order-api", "stages": [
     {"name": "order.failed", "terminal": "failure",

@@ -21,7 +21,7 @@ from collector.knowledge import KnowledgeBase
 from collector.parse import parse_stream
 from collector.probes.reading import DATASET as PROBE_DATASET
 from collector.redaction_key import load_key
-from collector.store.base import Store
+from collector.store.base import Store, TraceQuery
 from collector.trace import Trace
 from collector.tracequery import duration_text, table
 from collector.yamlconf import load
@@ -176,7 +176,7 @@ def summarize(store: Store) -> tuple[list[str], Trace | None, Trace | None]:
     store.refresh()
     rows, failed, stuck = [], None, None
     by_flow: dict[str, list[Trace]] = {}
-    for t in store.search_traces(limit=100_000):
+    for t in store.search_traces(TraceQuery(limit=100_000)):
         by_flow.setdefault(t.flow or "unknown", []).append(t)
     # order-to-cash first, so the example traces come from the main flow
     for flow in sorted(by_flow, key=lambda f: (f != "order-to-cash", f)):

@@ -230,7 +230,7 @@ KEYS = ("listen", "tokens", "tls", "max_body_bytes", "ack_timeout", "request_tim
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """NDJSON, Elasticsearch _bulk and Splunk HEC from shippers: see collector.inputs.http."""
+    """NDJSON, Elasticsearch _bulk and Splunk HEC from shippers (see the module docstring)."""
 
     name: str
     listen: tuple[str, int] = ("127.0.0.1", 9280)

@@ -283,7 +283,7 @@ KEYS = ("listen", "protocol", "tls", "max_message_bytes", "max_connections")
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """Syslog from shippers (rsyslog omfwd, syslog-ng network()): see collector.inputs.syslog."""
+    """Syslog from shippers (rsyslog omfwd, syslog-ng network()); see the module docstring."""
 
     name: str
     listen: tuple[str, int] = ("127.0.0.1", 5514)

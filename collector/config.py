@@ -1,7 +1,8 @@
 """The midwatch config file: one YAML document for the collector, the API and the packages.
 
 Sections the collector runs on (``collector``, ``inputs``, ``correlation``, ``api``, ``kafka``,
-``edi``) are validated here into frozen dataclasses. ``store`` is validated by
+``edi``) are validated here into frozen dataclasses, each input by its own module's
+``parse`` (``collector.inputs.INPUTS``). ``store`` is validated by
 ``collector.store.open_store``; ``flows``, ``rules``, ``notifiers``, ``alertmanager``,
 ``grafana``, ``smtp``, ``anomaly``, ``probes``, ``exporters`` (collector.exporters) and ``ui``
 (dashboards) belong to their own packages, which get the raw

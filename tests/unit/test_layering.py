@@ -15,9 +15,9 @@ PACKAGES = ("collector", "rules", "dashboards", "midwatch")
 ABOVE_COLLECTOR = ("rules", "dashboards", "midwatch")
 
 # The parse stage: the parsers, what frames records and runs them (inputs, envelopes, shipped
-# records, ``collector.parse``), what every parser shares (normalization, times, the config
-# that names formats), and the commands that parse a sample on demand (``midwatch parse``, rule
-# tests). The EDI partner report reads the parsers' code tables, its one copy of them.
+# records, ``collector.parse``), what every parser shares (normalization, times), and the
+# commands that parse a sample on demand (``midwatch parse``, rule tests). The EDI partner
+# report reads the parsers' code tables, its one copy of them.
 PARSE_STAGE = (
     "collector.parsers",
     "collector.parse",
@@ -26,7 +26,6 @@ PARSE_STAGE = (
     "collector.shipping",
     "collector.normalize",
     "collector.timeparse",
-    "collector.config",
     "midwatch.commands.parse",
     "midwatch.report.partners",
     "rules.ruletests",

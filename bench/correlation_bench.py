@@ -26,8 +26,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from collector.catalog import build_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event, event_id
 from collector.gcsettings import collect_less
 from collector.store.sqlite import SQLiteStore
@@ -152,7 +152,7 @@ def main() -> None:
     p.add_argument("--part", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.part:
-        collect_less()  # as in ``midwatch run`` (collector.service)
+        collect_less()  # as in ``midwatch run`` (collector.service.service)
         PARTS[args.part](args)
         return
     sizes = ["--messages", str(args.messages), "--cap", str(args.cap),

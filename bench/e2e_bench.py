@@ -43,8 +43,8 @@ from elasticsearch import Elasticsearch, helpers
 from collector.config import config_from_doc
 from collector.event import Event
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
-from collector.service import Service, build_correlator
+from collector.parsers._base import ParseContext
+from collector.service.service import Service, build_correlator
 from collector.store import es_mappings
 from collector.yamlconf import loads
 

@@ -13,7 +13,7 @@ import time
 from collector.event import Record
 from collector.parse import ParseStats, run_parser
 from collector.parsers import edifact, x12
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 SETS_PER_INTERCHANGE = 5
 

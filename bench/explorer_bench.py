@@ -32,6 +32,7 @@ from collector.api import Api
 from collector.config import Api as ApiConfig
 from collector.config import load_config
 from collector.metrics import Registry
+from collector.store.base import TraceQuery
 from midwatch.demo.run import run_demo
 
 
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace, workdir: Path, prefix: str, started: float) ->
           f"from {args.messages} orders, filled in {time.monotonic() - started:.0f}s")
     store = load_config(result.config).open_store()
     store.refresh()
-    traces = store.search_traces(limit=10_000)
+    traces = store.search_traces(TraceQuery(limit=10_000))
     keys = [t.trace_key for t in traces]
     hops = statistics.mean(len(t.hops) for t in traces)
     print(f"{len(keys)} traces, {hops:.1f} hops each on average")

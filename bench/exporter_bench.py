@@ -25,6 +25,7 @@ from collector.config import load_config
 from collector.exporters import spans
 from collector.exporters.otlp import OtlpExporter, OtlpSettings
 from collector.metrics import Registry
+from collector.store.base import TraceQuery
 from midwatch.demo.run import run_demo
 
 
@@ -32,7 +33,8 @@ def journeys(count: int) -> list:
     result = run_demo(Path(tempfile.mkdtemp(prefix="exporter-bench-")), messages=2000)
     store = load_config(result.config).open_store()
     try:
-        base = [t for t in store.search_traces(limit=10_000) if t.status in spans.FINAL_STATUSES]
+        base = [t for t in store.search_traces(TraceQuery(limit=10_000))
+                if t.status in spans.FINAL_STATUSES]
     finally:
         store.close()
     run = time.time_ns()

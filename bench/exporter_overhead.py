@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from collector.config import load_config
-from collector.store.base import StoreError
+from collector.store.base import StoreError, TraceQuery
 from midwatch.demo.run import Result, write_files
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -63,7 +63,7 @@ def _once(demo: Path, otlp: str | None) -> tuple[float, int]:
         while stable < 4 and time.monotonic() < deadline and proc.poll() is None:
             try:
                 now = [(t.trace_key, t.hop_count, t.status)
-                       for t in store.search_traces(limit=100_000)]
+                       for t in store.search_traces(TraceQuery(limit=100_000))]
             except StoreError:  # the collector is still creating the schema
                 now = None
             stable = stable + 1 if now and now == seen else 0

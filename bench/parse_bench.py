@@ -17,8 +17,8 @@ import uuid
 
 from collector.event import DeadLetter
 from collector.parse import ParseStats, parse_stream
-from collector.parsers import FORMATS
-from collector.parsers.base import ParseContext
+from collector.parsers import PARSERS
+from collector.parsers._base import ParseContext
 
 TARGETS = {"mule": 50_000, "json": 50_000, "x12": 20_000}
 
@@ -108,7 +108,7 @@ def main() -> None:
     rng = random.Random(42)
     generators = {"mule": mule_events, "json": json_events}
     try:
-        __import__(FORMATS["x12"])
+        PARSERS.get("x12")
         generators["x12"] = x12_sets
     except ModuleNotFoundError:
         print("x12: parser not present, skipped")

@@ -38,7 +38,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from collector.event import Event
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 ROOT = Path(__file__).resolve().parents[1]
 MIDWATCH = ROOT / ".venv" / "bin" / "midwatch"

@@ -27,12 +27,15 @@ import threading
 import time
 from pathlib import Path
 
-from collector.config import CollectorSettings, FileInput, HttpInput, SyslogInput
+from collector.config import CollectorSettings
 from collector.event import Event, Record
 from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.file import Config as FileConfig
+from collector.inputs.http import Config as HttpConfig
+from collector.inputs.syslog import Config as SyslogConfig
 from collector.metrics import Registry
 from collector.parse import ParseStats, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
@@ -131,7 +134,7 @@ def rate_file(lines: dict[str, list[str]], count: int) -> float:
             path.write_text("\n".join(rows) + "\n")
             paths.append(str(path))
         sink = Sink()
-        tail = FileTail(FileInput(name="bench", paths=tuple(paths), parse_worker=False,
+        tail = FileTail(FileConfig(name="bench", paths=tuple(paths), parse_worker=False,
                                   multiline_timeout_ms=50), ctx(), f"{tmp}/cp", Registry())
         t0 = time.monotonic()
         threading.Thread(target=tail.run, args=(sink.queue,), daemon=True).start()
@@ -173,7 +176,7 @@ def rate_syslog(lines: dict[str, list[str]], count: int) -> float:
             conn.shutdown(socket.SHUT_WR)
             conn.recv(1)  # the receiver closes once it read everything
 
-    return timed(Receiver(SyslogInput(name="bench", listen=("127.0.0.1", 0)), ctx()), send,
+    return timed(Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0)), ctx()), send,
                  count)
 
 
@@ -194,7 +197,7 @@ def rate_http(lines: dict[str, list[str]], count: int) -> float:
             assert resp.status == 200, resp.status
         conn.close()
 
-    return timed(Receiver(HttpInput(name="bench", listen=("127.0.0.1", 0)), ctx()), send, count)
+    return timed(Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0)), ctx()), send, count)
 
 
 def main() -> None:

@@ -28,7 +28,7 @@ from collector.explorer import routes as explorer
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.metrics import CONTENT_TYPE, Registry
-from collector.store.base import Store, StoreError
+from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES, Trace
 from collector.tracequery import MAX_MATCHES, matches_doc
 from collector.yamlconf import parse_duration_ms
@@ -62,8 +62,8 @@ def parse_since(text: str, now_ms: int) -> int:
                          f"RFC 3339 time like 2026-01-31T12:00:00Z, got {text[:60]!r}")
 
 
-def search_args(query: str, now_ms: int) -> dict:
-    """Query string -> ``Store.search_traces`` keyword arguments, every value validated."""
+def search_query(query: str, now_ms: int) -> TraceQuery:
+    """Query string -> the ``Store.search_traces`` query, every value validated."""
     try:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, max_num_fields=20)
     except ValueError:
@@ -84,8 +84,7 @@ def search_args(query: str, now_ms: int) -> dict:
     limit = params.get("limit", str(DEFAULT_LIMIT))
     if not _LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
         raise HttpError(400, f"limit: expected a number from 1 to {MAX_LIMIT}")
-    args["limit"] = int(limit)
-    return args
+    return TraceQuery(**args, limit=int(limit))
 
 
 def trace_summary(trace: Trace) -> dict:
@@ -203,8 +202,7 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
             if api.knowledge:
                 doc["known_issues"] = trace_known_issues(api.store, found[0], api.knowledge)
             return 200, orjson.dumps(doc), "application/json"
-        args = search_args(query, int(time.time() * 1000))
-        traces = api.store.search_traces(**args)
+        traces = api.store.search_traces(search_query(query, int(time.time() * 1000)))
     except StoreError as exc:
         log.warning("store query failed", extra={"route": route, "error": str(exc)})
         raise HttpError(503, "the store is unavailable; retry later", {"Retry-After": "5"}) from None

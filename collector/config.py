@@ -1,7 +1,8 @@
 """The midwatch config file: one YAML document for the collector, the API and the packages.
 
 Sections the collector runs on (``collector``, ``inputs``, ``correlation``, ``api``, ``kafka``,
-``edi``) are validated here into frozen dataclasses. ``store`` is validated by
+``edi``) are validated here into frozen dataclasses, each input by its own module's
+``parse`` (``collector.inputs.INPUTS``). ``store`` is validated by
 ``collector.store.open_store``; ``flows``, ``rules``, ``notifiers``, ``alertmanager``,
 ``grafana``, ``smtp``, ``anomaly``, ``probes``, ``exporters`` (collector.exporters) and ``ui``
 (dashboards) belong to their own packages, which get the raw
@@ -16,15 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from collector.config_values import Section
-from collector.encoding import codec_name
-from collector.parsers import FORMATS, logformat
+from collector.inputs import INPUTS
 from collector.yamlconf import ConfigError, Doc, KeyPath, Secret, did_you_mean, load
 
 CONFIG_ENV = "MIDWATCH_CONFIG"
@@ -37,7 +36,6 @@ OWN_SECTIONS = ("collector", "inputs", "correlation", "api", "kafka", "edi")
 FOREIGN_SECTIONS = ("store", "flows", "rules", "notifiers", "alertmanager", "grafana", "smtp",
                     "anomaly", "probes", "slos", "knowledge", "exporters", "ui")
 SECTIONS = OWN_SECTIONS + FOREIGN_SECTIONS
-INPUT_TYPES = ("file", "kafka", "otlp", "stdin", "syslog", "http")
 TOKEN_SCOPES = ("traces", "metrics", "ingest")
 
 
@@ -68,7 +66,7 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class Spool:
-    """Where batches go while the store is unavailable (see ``collector.spool``)."""
+    """Where batches go while the store is unavailable (see ``collector.service.spool``)."""
 
     dir: str = "./var/spool"
     max_bytes: int = 1 << 30
@@ -93,50 +91,6 @@ class CollectorSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class FileInput:
-    name: str
-    paths: tuple[str, ...]
-    format: str = "auto"
-    mapping: str | None = None
-    start_at: str = "beginning"
-    rescan_interval_ms: int = 5000
-    # A record still open this long after the file stopped growing is emitted as it is.
-    multiline_timeout_ms: int = 2000
-    read_chunk_bytes: int = 128 * 1024
-    max_line_bytes: int = 1024 * 1024
-    # Parse in a child process (collector.inputs.parse_worker), off the writer's GIL.
-    parse_worker: bool = True
-    # The access log's own format string (collector.parsers.logformat), and the order of a
-    # slashed date at a text line's start (auto: each layout's own; or ymd, dmy, mdy).
-    log_format: str | None = None
-    date_order: str = "auto"
-    # "auto" (byte-order mark, else UTF-8) or a codec name (collector.encoding).
-    encoding: str = "auto"
-    # Where copytruncate rotation puts its copies, if the paths do not match them
-    # (collector.inputs.rotation): the lines of the truncation window are read from there.
-    rotated: tuple[str, ...] = ()
-    type: str = "file"
-
-
-@dataclass(frozen=True, slots=True)
-class KafkaInput:
-    name: str
-    topics: tuple[str, ...]
-    group_id: str = "midwatch"
-    format: str = "kafka-record"
-    mapping: str | None = None
-    start_at: str = "earliest"
-    max_poll_records: int = 500
-    # Static membership (KIP-345): "auto" derives the id from the input name, the host and
-    # the checkpoint directory (collector.inputs.kafka.instance_id); None: dynamic member.
-    group_instance_id: str | None = "auto"
-    # A member not heard from this long loses its partitions (a static one is not replaced
-    # by a rebalance before that, unless it comes back under its own id).
-    session_timeout_ms: int = 10_000
-    type: str = "kafka"
-
-
-@dataclass(frozen=True, slots=True)
 class ApiToken:
     """A bearer token kept only as its SHA-256 digest, with what it may do.
 
@@ -148,68 +102,6 @@ class ApiToken:
     name: str
     sha256: bytes
     scopes: frozenset[str] = frozenset(TOKEN_SCOPES)
-
-
-@dataclass(frozen=True, slots=True)
-class OtlpInput:
-    name: str
-    listen: tuple[str, int] = ("127.0.0.1", 4318)
-    tokens: tuple[ApiToken, ...] = ()
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    max_body_bytes: int = 4 * 1024 * 1024
-    max_decompressed_bytes: int = 32 * 1024 * 1024
-    # How long a request waits for the store to acknowledge its events before 503.
-    ack_timeout_ms: int = 10_000
-    request_timeout_ms: int = 10_000
-    # Work per request (collector.otlp_limits): over one, 413 naming it, nothing stored.
-    max_records: int = 10_000
-    max_attributes: int = 256
-    max_depth: int = 64
-    max_string_bytes: int = 1024 * 1024
-    max_values: int = 1_000_000
-    type: str = "otlp"
-
-
-@dataclass(frozen=True, slots=True)
-class StdinInput:
-    name: str
-    format: str = "auto"
-    mapping: str | None = None
-    encoding: str = "auto"  # as for file inputs
-    type: str = "stdin"
-
-
-@dataclass(frozen=True, slots=True)
-class SyslogInput:
-    """Syslog from shippers (rsyslog omfwd, syslog-ng network()): see collector.inputs.syslog."""
-
-    name: str
-    listen: tuple[str, int] = ("127.0.0.1", 5514)
-    protocol: str = "tcp"  # tcp | udp | tls
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    max_message_bytes: int = 64 * 1024
-    max_connections: int = 64
-    type: str = "syslog"
-
-
-@dataclass(frozen=True, slots=True)
-class HttpInput:
-    """NDJSON, Elasticsearch _bulk and Splunk HEC from shippers: see collector.inputs.http."""
-
-    name: str
-    listen: tuple[str, int] = ("127.0.0.1", 9280)
-    tokens: tuple[ApiToken, ...] = ()
-    tls_cert: str | None = None
-    tls_key: str | None = None
-    max_body_bytes: int = 16 * 1024 * 1024
-    ack_timeout_ms: int = 10_000
-    request_timeout_ms: int = 30_000
-    type: str = "http"
-
-
-Input = FileInput | KafkaInput | OtlpInput | StdinInput | SyslogInput | HttpInput
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,7 +173,8 @@ class Config:
     file: str
     doc: Doc = field(repr=False)  # holds ${ENV}-interpolated secrets as plain text
     collector: CollectorSettings = field()
-    inputs: tuple[Input, ...]
+    # Each the ``Config`` of its input's module (``collector.inputs``), with ``name`` and ``type``.
+    inputs: tuple[Any, ...]
     correlation: Correlation
     api: Api
     kafka: Kafka
@@ -370,169 +263,29 @@ def _collector(s: Section) -> CollectorSettings:
     )
 
 
-_INPUT_KEYS = {
-    "file": ("type", "name", "paths", "format", "mapping", "start_at", "rescan_interval",
-             "multiline_timeout", "read_chunk_bytes", "max_line_bytes", "parse_worker",
-             "log_format", "date_order", "encoding", "rotated"),
-    "kafka": ("type", "name", "topics", "group_id", "format", "mapping", "start_at",
-              "max_poll_records", "group_instance_id", "session_timeout"),
-    "otlp": ("type", "name", "listen", "tokens", "tls", "max_body_bytes",
-             "max_decompressed_bytes", "ack_timeout", "request_timeout", "max_records",
-             "max_attributes", "max_depth", "max_string_bytes", "max_values"),
-    "stdin": ("type", "name", "format", "mapping", "encoding"),
-    "syslog": ("type", "name", "listen", "protocol", "tls", "max_message_bytes",
-               "max_connections"),
-    "http": ("type", "name", "listen", "tokens", "tls", "max_body_bytes", "ack_timeout",
-             "request_timeout"),
-}
-
-
-def _inputs(doc: Doc, data: Any) -> tuple[Input, ...]:
+def _inputs(doc: Doc, data: Any) -> tuple[Any, ...]:
+    """Each input read by its own module (``collector.inputs``: ``KEYS`` and ``parse``)."""
     if not isinstance(data, list):
         raise doc.error(("inputs",), "expected a list of inputs (each with a type)")
-    inputs: list[Input] = []
+    inputs: list[Any] = []
     names: set[str] = set()
     for i, item in enumerate(data):
         path = ("inputs", i)
         kind = item.get("type") if isinstance(item, dict) else None
-        if kind not in _INPUT_KEYS:
+        if not isinstance(kind, str) or kind not in INPUTS:
             raise doc.error((*path, "type"), f"unknown input type {kind!r}",
-                            f"expected one of {', '.join(INPUT_TYPES)}")
-        s = Section(doc, path, item, _INPUT_KEYS[kind])
+                            f"expected one of {', '.join(INPUTS.paths())}")
+        module = INPUTS.get(kind)
+        s = Section(doc, path, item, ("type", "name", *module.KEYS))
         name = s.text("name", f"{kind}-{i}")
         if name in names:
             raise s.error("name", f"two inputs are named {name!r}", "input names must be unique")
         names.add(name)
-        inputs.append(_INPUT_READERS[kind](s, name))
-    if sum(isinstance(x, StdinInput) for x in inputs) > 1:
+        inputs.append(module.parse(s, name))
+    if sum(x.type == "stdin" for x in inputs) > 1:
         raise doc.error(("inputs",), "more than one stdin input", "there is only one stdin")
     return tuple(inputs)
 
-
-def _format(s: Section, default: str) -> tuple[str, str | None]:
-    fmt = s.choice("format", ("auto", *FORMATS), default)
-    mapping = s.text("mapping")
-    if mapping is not None and not Path(mapping).is_file():
-        raise s.error("mapping", f"mapping file {mapping} does not exist")
-    return fmt, mapping
-
-
-def _file_input(s: Section, name: str) -> FileInput:
-    fmt, mapping = _format(s, "auto")
-    return FileInput(
-        name=name, paths=s.str_list("paths", required=True), format=fmt, mapping=mapping,
-        start_at=s.choice("start_at", ("beginning", "end"), "beginning"),
-        rescan_interval_ms=s.duration_ms("rescan_interval", "5s", minimum_ms=100),
-        multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
-        read_chunk_bytes=s.size_bytes("read_chunk_bytes", "128KiB", minimum=4096),
-        max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
-        parse_worker=s.flag("parse_worker", True),
-        log_format=_log_format(s, fmt),
-        date_order=s.choice("date_order", ("auto", "ymd", "dmy", "mdy"), "auto"),
-        encoding=_encoding(s),
-        rotated=s.str_list("rotated"),
-    )
-
-
-def _log_format(s: Section, fmt: str) -> str | None:
-    """The input's format string, compiled now so that a mistake names the config line."""
-    text = s.text("log_format")
-    if text is None:
-        return None
-    try:
-        logformat.compile_format(text, logformat.dialect_for(fmt, text))
-    except logformat.LogFormatError as exc:
-        raise s.error("log_format", str(exc)) from None
-    return text
-
-
-def _encoding(s: Section) -> str:
-    try:
-        return codec_name(s.text("encoding", "auto"))
-    except ValueError as exc:
-        raise s.error("encoding", str(exc)) from None
-
-
-def _kafka_input(s: Section, name: str) -> KafkaInput:
-    fmt, mapping = _format(s, "kafka-record")
-    return KafkaInput(
-        name=name, topics=s.str_list("topics", required=True),
-        group_id=s.text("group_id", "midwatch"), format=fmt, mapping=mapping,
-        start_at=s.choice("start_at", ("earliest", "latest"), "earliest"),
-        max_poll_records=s.number("max_poll_records", 500, minimum=1),
-        group_instance_id=_group_instance_id(s),
-        session_timeout_ms=s.duration_ms("session_timeout", "10s", minimum_ms=6000),
-    )
-
-
-def _group_instance_id(s: Section) -> str | None:
-    value = s.text("group_instance_id", "auto")
-    if value == "none":
-        return None
-    if value != "auto" and not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value or ""):
-        raise s.error("group_instance_id", f"{value!r} is not a Kafka group instance id",
-                      "use auto, none, or up to 249 of A-Z a-z 0-9 . _ -")
-    return value
-
-
-def _otlp_input(s: Section, name: str) -> OtlpInput:
-    listen = s.listen("listen", DEFAULT_OTLP_LISTEN)
-    tokens = _tokens(s)
-    _check_exposure(s, listen, tokens)
-    cert, key = _tls(s)
-    return OtlpInput(
-        name=name, listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
-        max_body_bytes=s.size_bytes("max_body_bytes", "4MiB"),
-        max_decompressed_bytes=s.size_bytes("max_decompressed_bytes", "32MiB"),
-        ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
-        request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
-        max_records=s.number("max_records", 10_000, minimum=1),
-        max_attributes=s.number("max_attributes", 256, minimum=1),
-        max_depth=min(s.number("max_depth", 64, minimum=8), 200),
-        max_string_bytes=s.size_bytes("max_string_bytes", "1MiB", minimum=1024),
-        max_values=s.number("max_values", 1_000_000, minimum=100),
-    )
-
-
-def _stdin_input(s: Section, name: str) -> StdinInput:
-    fmt, mapping = _format(s, "auto")
-    return StdinInput(name=name, format=fmt, mapping=mapping, encoding=_encoding(s))
-
-
-def _syslog_input(s: Section, name: str) -> SyslogInput:
-    listen = s.listen("listen", "127.0.0.1:5514")
-    protocol = s.choice("protocol", ("tcp", "udp", "tls"), "tcp")
-    cert, key = _tls(s)
-    if (protocol == "tls") != (cert is not None):
-        raise s.error("tls" if protocol == "tls" else "protocol",
-                      "protocol tls needs tls.cert and tls.key, and they need protocol tls",
-                      "set protocol: tls with tls: {cert, key}, or neither")
-    # Syslog has no tokens: off loopback it needs TLS (which a firewall should back).
-    if listen[0] not in LOOPBACK_HOSTS and protocol != "tls":
-        raise s.error("listen", f"refusing plain syslog on {listen[0]}",
-                      "use protocol: tls off loopback, or listen on 127.0.0.1")
-    return SyslogInput(
-        name=name, listen=listen, protocol=protocol, tls_cert=cert, tls_key=key,
-        max_message_bytes=s.size_bytes("max_message_bytes", "64KiB", minimum=480),
-        max_connections=s.number("max_connections", 64, minimum=1),
-    )
-
-
-def _http_input(s: Section, name: str) -> HttpInput:
-    listen = s.listen("listen", "127.0.0.1:9280")
-    tokens = _tokens(s)
-    _check_exposure(s, listen, tokens)
-    cert, key = _tls(s)
-    return HttpInput(
-        name=name, listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
-        max_body_bytes=s.size_bytes("max_body_bytes", "16MiB", minimum=1024),
-        ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
-        request_timeout_ms=s.duration_ms("request_timeout", "30s", minimum_ms=100),
-    )
-
-
-_INPUT_READERS = {"file": _file_input, "kafka": _kafka_input, "otlp": _otlp_input,
-                  "stdin": _stdin_input, "syslog": _syslog_input, "http": _http_input}
 
 _CORRELATION_KEYS = ("max_in_flight", "idle_ttl", "sweep_interval")
 
@@ -550,16 +303,16 @@ _API_KEYS = ("listen", "tokens", "tls", "max_body_bytes", "request_timeout", "co
 
 def _api(s: Section) -> Api:
     listen = s.listen("listen", DEFAULT_API_LISTEN)
-    tokens = _tokens(s)
-    _check_exposure(s, listen, tokens)
-    cert, key = _tls(s)
+    tokens = api_tokens(s)
+    check_exposure(s, listen, tokens)
+    cert, key = tls_files(s)
     return Api(listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
                max_body_bytes=s.size_bytes("max_body_bytes", "64KiB"),
                request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
                cors_origins=s.str_list("cors_origins"))
 
 
-def _tls(s: Section) -> tuple[str | None, str | None]:
+def tls_files(s: Section) -> tuple[str | None, str | None]:
     """``tls: {cert, key}`` of a listener: PEM files, both or neither."""
     tls = s.sub("tls", ("cert", "key"))
     cert, key = tls.text("cert"), tls.text("key")
@@ -572,7 +325,7 @@ def _tls(s: Section) -> tuple[str | None, str | None]:
     return cert, key
 
 
-def _tokens(s: Section) -> tuple[ApiToken, ...]:
+def api_tokens(s: Section) -> tuple[ApiToken, ...]:
     raw = s.raw("tokens", [])
     if not isinstance(raw, list):
         raise s.error("tokens", "expected a list of {name, token, scopes}")
@@ -604,7 +357,7 @@ def exposure_problem(listen: tuple[str, int], tokens: tuple[ApiToken, ...]) -> s
     return None
 
 
-def _check_exposure(s: Section, listen: tuple[str, int], tokens: tuple[ApiToken, ...]) -> None:
+def check_exposure(s: Section, listen: tuple[str, int], tokens: tuple[ApiToken, ...]) -> None:
     problem = exposure_problem(listen, tokens)
     if problem:
         raise s.error("listen", problem)

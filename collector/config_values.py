@@ -57,7 +57,7 @@ class Section:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise doc.error(path, f"expected a mapping, got {_kind(data)}")
+            raise doc.error(path, f"expected a mapping, got {describe(data)}")
         self.data: dict[str, Any] = data
         for key in data:
             if key not in self.allowed:
@@ -84,7 +84,7 @@ class Section:
                 raise self.error(key, "is required")
             return default
         if isinstance(value, dict | list | bool | Secret):
-            raise self.error(key, f"expected text, got {_kind(value)}")
+            raise self.error(key, f"expected text, got {describe(value)}")
         return str(value)
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
@@ -141,7 +141,7 @@ class Section:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.error(key, f"expected a list of text, got {_kind(value)}")
+            raise self.error(key, f"expected a list of text, got {describe(value)}")
         if required and not value:
             raise self.error(key, "must not be empty")
         return tuple(value)
@@ -154,7 +154,8 @@ class Section:
         return value
 
 
-def _kind(value: Any) -> str:
+def describe(value: Any) -> str:
+    """What a config value is, in words: ``a mapping``, ``a list``, ``str 'x'``."""
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

@@ -20,10 +20,15 @@ import os
 import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import urllib3
 
-from collector.config import Config, FileInput, KafkaInput
+from collector.config import Config
+
+if TYPE_CHECKING:  # the input modules load only when their checks run
+    from collector.inputs import file as file_input
+    from collector.inputs import kafka as kafka_input
 
 TIMEOUT_S = 5.0
 
@@ -85,7 +90,7 @@ def _kafka(cfg: Config) -> tuple[bool, str]:
         admin.close()
 
 
-def _file_input(inp: FileInput, checkpoint_dir: str) -> tuple[bool, str]:
+def _file_input(inp: file_input.Config, checkpoint_dir: str) -> tuple[bool, str]:
     from collector.inputs.checkpoint import CheckpointFile
     from collector.inputs.file import matching_files
 
@@ -116,7 +121,7 @@ def _file_input(inp: FileInput, checkpoint_dir: str) -> tuple[bool, str]:
     return True, detail
 
 
-def _kafka_topics(cfg: Config, inp: KafkaInput) -> tuple[bool, str]:
+def _kafka_topics(cfg: Config, inp: kafka_input.Config) -> tuple[bool, str]:
     from kafka import KafkaAdminClient
     from kafka.errors import KafkaError
 
@@ -141,10 +146,10 @@ def _kafka_topics(cfg: Config, inp: KafkaInput) -> tuple[bool, str]:
 def _input_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
     rows: list[tuple[str, str, Callable[[], tuple[bool, str]]]] = []
     for inp in cfg.inputs:
-        if isinstance(inp, FileInput):
+        if inp.type == "file":
             rows.append(("input", inp.name,
                           lambda inp=inp: _file_input(inp, cfg.collector.checkpoint_dir)))
-        elif isinstance(inp, KafkaInput):
+        elif inp.type == "kafka":
             rows.append(("input", inp.name, lambda inp=inp: _kafka_topics(cfg, inp)))
     return rows
 

@@ -32,6 +32,17 @@ ERROR_CLASSES = frozenset(
     {"connectivity", "timeout", "auth", "certificate", "mapping", "validation", "throttling",
      "duplicate", "resource", "unknown"}
 )
+# Set by the EDI parsers on an acknowledgement that answers a whole functional group (X12 AK9
+# without AK2 loops: "group") or interchange (EDIFACT UCI without UCM: "interchange"). Its IDs
+# are then envelope IDs (labels, never links), and the correlator applies it to every trace that
+# holds them instead of to one trace. Here, not in a parser, so correlation reads labels of the
+# event schema and never imports the parse stage.
+ACK_SCOPE_LABEL = "ack_scope"
+# On such an acknowledgement when the same acknowledgement also answered some documents one by
+# one (X12 AK2 loops, EDIFACT UCM segments): their typed IDs, one per line. The scope then
+# covers only the rest of the group or interchange ("acknowledged if not explicitly
+# rejected"), and the documents answered individually keep their own answer.
+ACK_EXCEPT_LABEL = "ack_except"
 
 
 @dataclass(slots=True)

@@ -38,8 +38,8 @@ from functools import lru_cache, partial
 from operator import attrgetter
 
 from collector.event import LEVELS, Event
-from collector.parsers.base import PROCESS_KEY, ParseContext
-from collector.parsers.fields import MAX_LABEL_VALUE
+from collector.parsers._base import PROCESS_KEY, ParseContext
+from collector.parsers._fields import MAX_LABEL_VALUE
 from collector.timeparse import settle_time
 
 MAX_MESSAGE = 32 * 1024

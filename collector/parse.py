@@ -37,7 +37,7 @@ from collector import envelopes, parsers
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.linesplit import Line, LineSplitter
 from collector.normalize import normalize, redact_text
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 MAX_LINE_CHARS = 1024 * 1024
 # One read of a stream (read_lines).
@@ -141,9 +141,9 @@ def available_parsers() -> list[ModuleType]:
     found = []
     for name in parsers.DETECT_ORDER:
         try:
-            found.append(parsers.get(name))
+            found.append(parsers.PARSERS.get(name))
         except ModuleNotFoundError as exc:
-            if exc.name != parsers.FORMATS[name]:
+            if exc.name != parsers.PARSERS.paths()[name]:
                 raise
     return found
 
@@ -165,7 +165,7 @@ def parse_record(record: Record, fmt: str, ctx: ParseContext,
     """A whole record (Kafka value, OTLP body) with a named format or ``auto``."""
     stats = stats if stats is not None else ParseStats()
     if fmt != "auto":
-        return run_parser(record, parsers.get(fmt), ctx, stats)
+        return run_parser(record, parsers.PARSERS.get(fmt), ctx, stats)
     first = next((ln for ln in record.text.split("\n", 20)[:20] if ln.strip()), "")
     module = detect(first, available_parsers())
     if module is None:
@@ -276,7 +276,7 @@ class SourceParser:
         self.position_prefix = position_prefix
         self.auto = fmt == "auto"
         self.candidates = available_parsers() if self.auto else []
-        self.module: ModuleType | None = None if self.auto else parsers.get(fmt)
+        self.module: ModuleType | None = None if self.auto else parsers.PARSERS.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
         # The container envelope of this source (collector.envelopes), decided on its first

@@ -35,8 +35,8 @@ from collector.envelopes.shipped import Shipped, digest
 from collector.event import Event, Record
 from collector.parse import Output, ParseStats, SourceParser, parse_record
 from collector.parsers import otlp_json
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import MAX_LABEL_VALUE, MAX_LABELS
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import MAX_LABEL_VALUE, MAX_LABELS
 
 MAX_SOURCES = 256
 MAX_SEEN = 65536

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import lru_cache
 
 from collector.event import MAX_ISO_MS, MIN_ISO_MS, Event, ms_to_iso
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 _ISO = re.compile(
     r"\s*(\d{4})-(\d{1,2})-(\d{1,2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"

@@ -1,7 +1,7 @@
 """The message trace: one document per message journey, upserted as its events arrive.
 
-Built by ``collector.correlate`` and persisted by the stores; the trace API, ``midwatch trace``,
-stuck rules and the Message traces board read it.
+Built by ``collector.correlation.correlator`` and persisted by the stores; the trace API,
+``midwatch trace``, stuck rules and the Message traces board read it.
 """
 
 from __future__ import annotations

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from collector.catalog import Catalog
+from collector.correlation.catalog import Catalog
 from collector.event import iso_to_ms, ms_to_iso
-from collector.store.base import Store
+from collector.store.base import Store, TraceQuery
 from collector.terminal import safe
 from collector.trace import Trace
 from collector.yamlconf import did_you_mean, parse_duration_ms
@@ -93,8 +93,8 @@ def _hint(word: str, choices: list[str]) -> str:
 
 def reconcile(store: Store, flow: str, from_stage: str, to_stage: str,
               since_ms: int) -> Reconciliation:
-    reached = store.search_traces(flow=flow, stage=from_stage, since_ms=since_ms,
-                                  limit=RECONCILE_LIMIT)
+    reached = store.search_traces(TraceQuery(flow=flow, stage=from_stage, since_ms=since_ms,
+                                             limit=RECONCILE_LIMIT))
     missing = [t for t in reached if to_stage not in t.stages]
     missing.sort(key=lambda t: (t.started_ms, t.trace_key))
     return Reconciliation(flow, from_stage, to_stage, since_ms,

@@ -373,13 +373,15 @@ BOARD_TITLES = {
 
 
 @dataclass
-class Section:
+class PanelRow:
+    """A titled Grafana row and the panels under it (not ``config_values.Section``)."""
+
     title: str
     panels: list[cogbuilder.Builder]
 
 
 def board(uid: str, description: str, tags: Sequence[str],
-          variables: Sequence[cogbuilder.Builder], sections: Sequence[Section],
+          variables: Sequence[cogbuilder.Builder], sections: Sequence[PanelRow],
           *, time_from: str = "now-6h") -> dash.Dashboard:
     """A board in the midwatch folder's conventions: UTC, linked to its siblings by tag."""
     b = (

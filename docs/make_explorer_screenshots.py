@@ -20,6 +20,7 @@ from collector.api import Api
 from collector.config import Api as ApiConfig
 from collector.config import load_config
 from collector.metrics import Registry
+from collector.store.base import TraceQuery
 from midwatch.demo.run import run_demo
 
 OUT = Path(__file__).resolve().parent / "img"
@@ -29,8 +30,8 @@ MAX_HEIGHT = 1600
 def main() -> None:
     result = run_demo(Path(tempfile.mkdtemp(prefix="explorer-shots-")), seed=7)
     store = load_config(result.config).open_store()
-    failed = result.failed or store.search_traces(status="failed", limit=1)[0]
-    rejected = store.search_traces(status="rejected", limit=1)[0]
+    failed = result.failed or store.search_traces(TraceQuery(status="failed", limit=1))[0]
+    rejected = store.search_traces(TraceQuery(status="rejected", limit=1))[0]
     api = Api(ApiConfig(listen=("127.0.0.1", 0)), store, Registry())
     api.server.serve_in_thread("screenshots")
     opts = webdriver.ChromeOptions()

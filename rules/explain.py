@@ -179,7 +179,7 @@ def api_handler(config: RulesConfig, store: Store,
     """``GET /api/rules/{name}/explain?at=...&labels=k=v,...`` for ``collector.api``
     (which must not import rules): KeyError for an unknown rule, ValueError for bad
     parameters."""
-    from rules.testing import to_ms
+    from rules.ruletests import to_ms
 
     def handle(name: str, query: str) -> dict:
         params = dict(urllib.parse.parse_qsl(query))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.store.base import Filter, MetricQuery, Store
+from collector.store.base import Filter, MetricQuery, Store, TraceQuery
 from collector.trace import Trace
 from collector.tracequery import since_ms
 
@@ -70,9 +70,9 @@ def list_traces(store: Store, q: ListQuery, page_size: int = PAGE_SIZE) -> Page:
         keys = _signature_keys(store, q)
     wanted = page_size + 1
     needs_scan = bool(q.platform) or keys is not None
-    fetched = store.search_traces(flow=q.flow, partner=q.partner, status=q.status,
-                                  since_ms=q.since_ms, until_ms=q.until_ms,
-                                  limit=SCAN_LIMIT if needs_scan else wanted)
+    fetched = store.search_traces(TraceQuery(
+        flow=q.flow, partner=q.partner, status=q.status, since_ms=q.since_ms,
+        until_ms=q.until_ms, limit=SCAN_LIMIT if needs_scan else wanted))
     rows = [t for t in fetched
             if (not q.platform or any(h.platform == q.platform for h in t.hops))
             and (keys is None or t.trace_key in keys)]
@@ -118,7 +118,7 @@ def funnel(store: Store, flow: str, since_ms: int) -> Funnel:
     Stages are ordered by where they usually come in a journey (mean position), which is the
     catalog's order for the stages that traces actually reach.
     """
-    found = store.search_traces(flow=flow, since_ms=since_ms, limit=SCAN_LIMIT)
+    found = store.search_traces(TraceQuery(flow=flow, since_ms=since_ms, limit=SCAN_LIMIT))
     reached: dict[str, int] = {}
     position: dict[str, float] = {}
     statuses: dict[str, int] = {}

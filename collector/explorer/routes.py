@@ -22,7 +22,7 @@ from collector.event import PLATFORMS as PLATFORMS_ALL
 from collector.explorer import queries, views
 from collector.explorer.markup import Safe
 from collector.httpserver import Handler, HttpError, authorize
-from collector.store.base import Store, StoreError
+from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES
 from collector.tracequery import reconcile
 
@@ -221,7 +221,7 @@ def _flow(store: Store, name: str, params: dict[str, str]) -> Answer:
     recon = None
     if params.get("from") and params.get("to"):
         recon = reconcile(store, name, params["from"], params["to"], since)
-    stuck = store.search_traces(flow=name, status="stuck", limit=queries.PAGE_SIZE)
+    stuck = store.search_traces(TraceQuery(flow=name, status="stuck", limit=queries.PAGE_SIZE))
     return 200, views.flow_page(queries.funnel(store, name, since), since_text, stuck, recon)
 
 

@@ -17,10 +17,12 @@ import logging
 import queue
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 import urllib3
 
+from collector.config_values import Section
 from collector.exporters import spans
 from collector.metrics import Registry
 from collector.trace import Trace
@@ -169,3 +171,34 @@ class OtlpExporter:
         log.warning("OTLP export refused; spans dropped", extra={
             "exporter": s.name, "endpoint": s.endpoint, "error": problem})
         return False
+
+
+# --- configuration and construction: the ``otlp`` entry of ``collector.exporters.EXPORTERS`` ---
+
+KEYS = ("endpoint", "headers", "timeout", "queue_traces", "batch_traces", "max_attempts",
+        "remember")
+
+
+def parse(s: Section) -> OtlpSettings:
+    endpoint = s.text("endpoint", required=True)
+    url = urllib.parse.urlsplit(endpoint)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise s.error("endpoint", f"expected an http(s) URL, got {endpoint!r}",
+                      "e.g. http://127.0.0.1:4318/v1/traces")
+    if not url.path.rstrip("/").endswith("/v1/traces"):
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
+    raw_headers = s.raw("headers") or {}
+    names = tuple(str(k) for k in raw_headers) if isinstance(raw_headers, dict) else ()
+    headers = Section(s.doc, (*s.path, "headers"), raw_headers, names)
+    return OtlpSettings(
+        endpoint=endpoint,
+        headers=tuple((name, headers.secret(name)) for name in names),
+        timeout_ms=s.duration_ms("timeout", "5s", minimum_ms=100),
+        queue_traces=s.number("queue_traces", 10_000, minimum=1),
+        batch_traces=s.number("batch_traces", 200, minimum=1),
+        max_attempts=s.number("max_attempts", 5, minimum=1),
+        remember=s.number("remember", 100_000, minimum=0))
+
+
+def build(settings: OtlpSettings) -> OtlpExporter:
+    return OtlpExporter(settings)

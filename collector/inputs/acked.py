@@ -16,19 +16,19 @@ from collector.inputs.base import Chunk, ChunkQueue
 from collector.parse import Output
 
 
-class Outcome(enum.Enum):
+class AckResult(enum.Enum):
     STORED = "stored"
     FULL = "full"
     TIMEOUT = "timeout"
 
 
 def store(out: ChunkQueue | None, name: str, items: Output, records: int, nbytes: int, *,
-          offer_timeout_s: float, ack_timeout_s: float) -> Outcome:
+          offer_timeout_s: float, ack_timeout_s: float) -> AckResult:
     """Queue one delivery's items and wait for the store's acknowledgement."""
     if not items:
-        return Outcome.STORED
+        return AckResult.STORED
     stored = threading.Event()
     chunk = Chunk(name, items, records, nbytes, ack=stored.set)
     if out is None or not out.offer(chunk, offer_timeout_s):
-        return Outcome.FULL
-    return Outcome.STORED if stored.wait(ack_timeout_s) else Outcome.TIMEOUT
+        return AckResult.FULL
+    return AckResult.STORED if stored.wait(ack_timeout_s) else AckResult.TIMEOUT

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from collector.config import CollectorSettings
 from collector.event import DeadLetter, Event
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.timeparse import year_start_ms
 
 

@@ -39,9 +39,11 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from collector.config import FileInput as FileInputConfig
+from collector.config import Config as MidwatchConfig
+from collector.config_values import Section
 from collector.encoding import SNIFF_BYTES
 from collector.event import Event
+from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
 from collector.inputs.lines import LineReader
@@ -50,7 +52,7 @@ from collector.inputs.parse_worker import ParseWorker, RemoteReader
 from collector.inputs.rotation import Fingerprint, find_moved
 from collector.metrics import Registry
 from collector.parse import Output
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 log = logging.getLogger("midwatch.inputs.file")
 
@@ -128,7 +130,7 @@ def position_prefix(inode: int, generation: int) -> str:
 
 
 class FileInput:
-    def __init__(self, cfg: FileInputConfig, ctx: ParseContext, checkpoint_dir: str,
+    def __init__(self, cfg: Config, ctx: ParseContext, checkpoint_dir: str,
                  metrics: Registry):
         self.name = cfg.name
         self.cfg = cfg
@@ -478,3 +480,60 @@ class FileInput:
                 break
         return Chunk(self.name, items, records, nbytes,
                      ack=lambda: self._ack(position, position.key))
+
+
+# --- configuration and construction: the ``file`` entry of ``collector.inputs.INPUTS`` ---
+
+# Config keys beyond the common ``type`` and ``name``.
+KEYS = ("paths", "format", "mapping", "start_at", "rescan_interval", "multiline_timeout",
+        "read_chunk_bytes", "max_line_bytes", "parse_worker", "log_format", "date_order",
+        "encoding", "rotated")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    name: str
+    paths: tuple[str, ...]
+    format: str = "auto"
+    mapping: str | None = None
+    start_at: str = "beginning"
+    rescan_interval_ms: int = 5000
+    # A record still open this long after the file stopped growing is emitted as it is.
+    multiline_timeout_ms: int = 2000
+    read_chunk_bytes: int = 128 * 1024
+    max_line_bytes: int = 1024 * 1024
+    # Parse in a child process (collector.inputs.parse_worker), off the writer's GIL.
+    parse_worker: bool = True
+    # The access log's own format string (collector.parsers.logformat), and the order of a
+    # slashed date at a text line's start (auto: each layout's own; or ymd, dmy, mdy).
+    log_format: str | None = None
+    date_order: str = "auto"
+    # "auto" (byte-order mark, else UTF-8) or a codec name (collector.encoding).
+    encoding: str = "auto"
+    # Where copytruncate rotation puts its copies, if the paths do not match them
+    # (collector.inputs.rotation): the lines of the truncation window are read from there.
+    rotated: tuple[str, ...] = ()
+    type: str = "file"
+
+
+def parse(s: Section, name: str) -> Config:
+    fmt, mapping = format_keys.format_and_mapping(s, "auto")
+    return Config(
+        name=name, paths=s.str_list("paths", required=True), format=fmt, mapping=mapping,
+        start_at=s.choice("start_at", ("beginning", "end"), "beginning"),
+        rescan_interval_ms=s.duration_ms("rescan_interval", "5s", minimum_ms=100),
+        multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
+        read_chunk_bytes=s.size_bytes("read_chunk_bytes", "128KiB", minimum=4096),
+        max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
+        parse_worker=s.flag("parse_worker", True),
+        log_format=format_keys.log_format(s, fmt),
+        date_order=s.choice("date_order", ("auto", "ymd", "dmy", "mdy"), "auto"),
+        encoding=format_keys.encoding(s),
+        rotated=s.str_list("rotated"),
+    )
+
+
+def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
+          metrics: Registry) -> FileInput:
+    """The running input; ``config`` supplies the sections it shares with others."""
+    return FileInput(cfg, ctx, config.collector.checkpoint_dir, metrics)

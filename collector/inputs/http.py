@@ -29,17 +29,21 @@ import dataclasses
 import json
 import socket
 import threading
+from dataclasses import dataclass
 
 import orjson
 
-from collector.config import HttpInput as HttpInputConfig
+from collector.config import ApiToken, api_tokens, check_exposure, tls_files
+from collector.config import Config as MidwatchConfig
+from collector.config_values import Section
 from collector.event import Record
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.otlp import OtlpInput, gunzip
+from collector.metrics import Registry
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
 
 # Waiting for room in the writer's queue before answering "busy".
@@ -121,7 +125,7 @@ class HttpInput(OtlpInput):
     """Runs, stops and closes as the OTLP receiver does (both are a listener whose answer is
     the acknowledgement); only the endpoints and what they accept differ."""
 
-    def __init__(self, cfg: HttpInputConfig, ctx: ParseContext):
+    def __init__(self, cfg: Config, ctx: ParseContext):
         self.name = cfg.name
         self.cfg = cfg  # type: ignore[assignment] - the listener settings OtlpInput reads
         self.ctx = ctx
@@ -132,7 +136,7 @@ class HttpInput(OtlpInput):
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
-    def deliver(self, messages: list[Message], nbytes: int) -> acked.Outcome:
+    def deliver(self, messages: list[Message], nbytes: int) -> acked.AckResult:
         """Parse one request's messages and wait until the store has their events."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
         delivery = Delivery(ctx, self.stats)
@@ -143,7 +147,7 @@ class HttpInput(OtlpInput):
             items.extend(delivery.record(record, replayable=m.position is not None))
         items.extend(delivery.finish())
         if self._stopped.is_set():
-            return acked.Outcome.FULL
+            return acked.AckResult.FULL
         return acked.store(self.out, self.name, items, len(messages), nbytes,
                            offer_timeout_s=OFFER_TIMEOUT_S,
                            ack_timeout_s=self.cfg.ack_timeout_ms / 1000)
@@ -205,10 +209,10 @@ def _handler(receiver: HttpInput) -> type[Handler]:
                 header = f"Bearer {token}"
             authorize(header, cfg.tokens, "ingest")
 
-        def _answer(self, outcome: acked.Outcome, busy_status: int, ok: dict) -> None:
-            if outcome is acked.Outcome.STORED:
+        def _answer(self, outcome: acked.AckResult, busy_status: int, ok: dict) -> None:
+            if outcome is acked.AckResult.STORED:
                 self.send_json(200, ok)
-            elif outcome is acked.Outcome.FULL:
+            elif outcome is acked.AckResult.FULL:
                 raise HttpError(busy_status, "midwatch is busy (its store is behind); retry",
                                 {"Retry-After": "5"})
             else:
@@ -216,3 +220,43 @@ def _handler(receiver: HttpInput) -> type[Handler]:
                                 {"Retry-After": "5"})
 
     return ShipperHandler
+
+
+# --- configuration and construction: the ``http`` entry of ``collector.inputs.INPUTS`` ---
+
+# Config keys beyond the common ``type`` and ``name``.
+KEYS = ("listen", "tokens", "tls", "max_body_bytes", "ack_timeout", "request_timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """NDJSON, Elasticsearch _bulk and Splunk HEC from shippers (see the module docstring)."""
+
+    name: str
+    listen: tuple[str, int] = ("127.0.0.1", 9280)
+    tokens: tuple[ApiToken, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    ack_timeout_ms: int = 10_000
+    request_timeout_ms: int = 30_000
+    type: str = "http"
+
+
+def parse(s: Section, name: str) -> Config:
+    listen = s.listen("listen", "127.0.0.1:9280")
+    tokens = api_tokens(s)
+    check_exposure(s, listen, tokens)
+    cert, key = tls_files(s)
+    return Config(
+        name=name, listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
+        max_body_bytes=s.size_bytes("max_body_bytes", "16MiB", minimum=1024),
+        ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
+        request_timeout_ms=s.duration_ms("request_timeout", "30s", minimum_ms=100),
+    )
+
+
+def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
+          metrics: Registry) -> HttpInput:
+    """The running input; ``config`` supplies the sections it shares with others."""
+    return HttpInput(cfg, ctx)

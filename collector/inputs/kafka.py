@@ -40,17 +40,20 @@ import re
 import socket
 import threading
 import time
+from dataclasses import dataclass
 
+from collector.config import Config as MidwatchConfig
 from collector.config import Kafka as KafkaSettings
-from collector.config import KafkaInput as KafkaInputConfig
+from collector.config_values import Section
 from collector.envelopes import otel
 from collector.event import DeadLetter, Record
+from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import input_file
 from collector.metrics import Registry
 from collector.normalize import redact_text
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import parse_delivery
 from collector.suspects import ALONE, CROWD, SuspectNote
 
@@ -67,7 +70,7 @@ RETRY_OFFER_S = 0.2
 CLOSE_TIMEOUT_MS = 2000
 
 
-def instance_id(cfg: KafkaInputConfig, scope: str) -> str | None:
+def instance_id(cfg: Config, scope: str) -> str | None:
     """The ``group.instance.id`` of this input (None: a dynamic member). ``scope`` tells two
     collectors on one host apart (their checkpoint directories)."""
     if cfg.group_instance_id != "auto":
@@ -104,7 +107,7 @@ def to_record(msg, ingested_ms: int) -> Record:
 
 
 class KafkaInput:
-    def __init__(self, cfg: KafkaInputConfig, settings: KafkaSettings, ctx: ParseContext,
+    def __init__(self, cfg: Config, settings: KafkaSettings, ctx: ParseContext,
                  metrics: Registry, state_dir: str | None = None):
         from kafka import KafkaConsumer
 
@@ -294,3 +297,56 @@ class KafkaInput:
         self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
         if self.note is not None:
             self.note.close()
+
+
+# --- configuration and construction: the ``kafka`` entry of ``collector.inputs.INPUTS`` ---
+
+# Config keys beyond the common ``type`` and ``name``.
+KEYS = ("topics", "group_id", "format", "mapping", "start_at", "max_poll_records",
+        "group_instance_id", "session_timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    name: str
+    topics: tuple[str, ...]
+    group_id: str = "midwatch"
+    format: str = "kafka-record"
+    mapping: str | None = None
+    start_at: str = "earliest"
+    max_poll_records: int = 500
+    # Static membership (KIP-345): "auto" derives the id from the input name, the host and
+    # the checkpoint directory (collector.inputs.kafka.instance_id); None: dynamic member.
+    group_instance_id: str | None = "auto"
+    # A member not heard from this long loses its partitions (a static one is not replaced
+    # by a rebalance before that, unless it comes back under its own id).
+    session_timeout_ms: int = 10_000
+    type: str = "kafka"
+
+
+def parse(s: Section, name: str) -> Config:
+    fmt, mapping = format_keys.format_and_mapping(s, "kafka-record")
+    return Config(
+        name=name, topics=s.str_list("topics", required=True),
+        group_id=s.text("group_id", "midwatch"), format=fmt, mapping=mapping,
+        start_at=s.choice("start_at", ("earliest", "latest"), "earliest"),
+        max_poll_records=s.number("max_poll_records", 500, minimum=1),
+        group_instance_id=_group_instance_id(s),
+        session_timeout_ms=s.duration_ms("session_timeout", "10s", minimum_ms=6000),
+    )
+
+
+def _group_instance_id(s: Section) -> str | None:
+    value = s.text("group_instance_id", "auto")
+    if value == "none":
+        return None
+    if value != "auto" and not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value or ""):
+        raise s.error("group_instance_id", f"{value!r} is not a Kafka group instance id",
+                      "use auto, none, or up to 249 of A-Z a-z 0-9 . _ -")
+    return value
+
+
+def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
+          metrics: Registry) -> KafkaInput:
+    """The running input; ``config`` supplies the sections it shares with others."""
+    return KafkaInput(cfg, config.kafka, ctx, metrics, config.collector.checkpoint_dir)

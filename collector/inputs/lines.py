@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from collector.linesplit import LineSplitter
 from collector.parse import Output, SourceParser
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 
 @dataclass(slots=True)

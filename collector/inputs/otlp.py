@@ -26,6 +26,7 @@ import logging
 import threading
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import orjson
 from google.protobuf.json_format import MessageToDict, MessageToJson
@@ -34,12 +35,14 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
-from collector.config import ApiToken
-from collector.config import OtlpInput as OtlpInputConfig
+from collector.config import DEFAULT_OTLP_LISTEN, ApiToken, api_tokens, check_exposure, tls_files
+from collector.config import Config as MidwatchConfig
+from collector.config_values import Section
 from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.request_guard import RequestGuard, crashed_request, digest
+from collector.metrics import Registry
 from collector.normalize import normalize, redact_text
 from collector.otlp_limits import (
     DEFAULT,
@@ -52,7 +55,7 @@ from collector.otlp_limits import (
     check_protobuf,
 )
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 from collector.parsers.otlp_json import events_from_export
 from collector.shipping import Delivery
 
@@ -166,7 +169,7 @@ def encode(message: Message, content_type: str) -> bytes:
 
 
 class OtlpInput:
-    def __init__(self, cfg: OtlpInputConfig, ctx: ParseContext,
+    def __init__(self, cfg: Config, ctx: ParseContext,
                  api_tokens: tuple[ApiToken, ...] = (), state_dir: str | None = None):
         self.name = cfg.name
         # Requests in flight, noted beside the checkpoints: no crash loop on a retried
@@ -294,3 +297,57 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
             self.send(code, encode(status, content_type), content_type)
 
     return OtlpHandler
+
+
+# --- configuration and construction: the ``otlp`` entry of ``collector.inputs.INPUTS`` ---
+
+# Config keys beyond the common ``type`` and ``name``.
+KEYS = ("listen", "tokens", "tls", "max_body_bytes", "max_decompressed_bytes", "ack_timeout",
+        "request_timeout", "max_records", "max_attributes", "max_depth", "max_string_bytes",
+        "max_values")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    name: str
+    listen: tuple[str, int] = ("127.0.0.1", 4318)
+    tokens: tuple[ApiToken, ...] = ()
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_decompressed_bytes: int = 32 * 1024 * 1024
+    # How long a request waits for the store to acknowledge its events before 503.
+    ack_timeout_ms: int = 10_000
+    request_timeout_ms: int = 10_000
+    # Work per request (collector.otlp_limits): over one, 413 naming it, nothing stored.
+    max_records: int = 10_000
+    max_attributes: int = 256
+    max_depth: int = 64
+    max_string_bytes: int = 1024 * 1024
+    max_values: int = 1_000_000
+    type: str = "otlp"
+
+
+def parse(s: Section, name: str) -> Config:
+    listen = s.listen("listen", DEFAULT_OTLP_LISTEN)
+    tokens = api_tokens(s)
+    check_exposure(s, listen, tokens)
+    cert, key = tls_files(s)
+    return Config(
+        name=name, listen=listen, tokens=tokens, tls_cert=cert, tls_key=key,
+        max_body_bytes=s.size_bytes("max_body_bytes", "4MiB"),
+        max_decompressed_bytes=s.size_bytes("max_decompressed_bytes", "32MiB"),
+        ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
+        request_timeout_ms=s.duration_ms("request_timeout", "10s", minimum_ms=100),
+        max_records=s.number("max_records", 10_000, minimum=1),
+        max_attributes=s.number("max_attributes", 256, minimum=1),
+        max_depth=min(s.number("max_depth", 64, minimum=8), 200),
+        max_string_bytes=s.size_bytes("max_string_bytes", "1MiB", minimum=1024),
+        max_values=s.number("max_values", 1_000_000, minimum=100),
+    )
+
+
+def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
+          metrics: Registry) -> OtlpInput:
+    """The running input; ``config`` supplies the sections it shares with others."""
+    return OtlpInput(cfg, ctx, config.api.tokens, config.collector.checkpoint_dir)

@@ -32,7 +32,7 @@ from collector.event import DeadLetter
 from collector.inputs.checkpoint import input_file
 from collector.normalize import redact_text
 from collector.parse import Output
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 log = logging.getLogger("midwatch.inputs.parse_guard")
 

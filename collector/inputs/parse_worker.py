@@ -32,7 +32,7 @@ from typing import IO, Any
 from collector.gcsettings import collect_less
 from collector.inputs.lines import LineReader
 from collector.parse import Output
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 _LEN = struct.Struct("!Q")
 

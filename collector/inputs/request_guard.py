@@ -28,7 +28,7 @@ from collector.event import DeadLetter
 from collector.inputs.base import now_ms
 from collector.inputs.checkpoint import input_file
 from collector.normalize import redact_text
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.suspects import ALONE, CROWD, SuspectNote
 
 MAX_SUSPECTS = 256

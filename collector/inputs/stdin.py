@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import dataclass
 from typing import BinaryIO
 
-from collector.config import StdinInput as StdinInputConfig
+from collector.config import Config as MidwatchConfig
+from collector.config_values import Section
+from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.metrics import Registry
 from collector.parse import Output, SourceParser, read_lines
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 LINES_PER_CHUNK = 2000
 
 
 class StdinInput:
-    def __init__(self, cfg: StdinInputConfig, ctx: ParseContext, stream: BinaryIO | None = None):
+    def __init__(self, cfg: Config, ctx: ParseContext, stream: BinaryIO | None = None):
         self.name = cfg.name
         self.ctx = ctx
         self.stream = stream if stream is not None else sys.stdin.buffer
@@ -52,3 +56,29 @@ class StdinInput:
 
     def close(self) -> None:
         """The stream belongs to the process."""
+
+
+# --- configuration and construction: the ``stdin`` entry of ``collector.inputs.INPUTS`` ---
+
+# Config keys beyond the common ``type`` and ``name``.
+KEYS = ("format", "mapping", "encoding")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    name: str
+    format: str = "auto"
+    mapping: str | None = None
+    encoding: str = "auto"  # as for file inputs
+    type: str = "stdin"
+
+
+def parse(s: Section, name: str) -> Config:
+    fmt, mapping = format_keys.format_and_mapping(s, "auto")
+    return Config(name=name, format=fmt, mapping=mapping, encoding=format_keys.encoding(s))
+
+
+def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
+          metrics: Registry) -> StdinInput:
+    """The running input; ``config`` supplies the sections it shares with others."""
+    return StdinInput(cfg, ctx)

@@ -26,13 +26,17 @@ import socketserver
 import ssl
 import threading
 import time
+from dataclasses import dataclass
 
-from collector.config import SyslogInput as SyslogInputConfig
+from collector.config import LOOPBACK_HOSTS, tls_files
+from collector.config import Config as MidwatchConfig
+from collector.config_values import Section
 from collector.event import DeadLetter, Record
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
+from collector.metrics import Registry
 from collector.parse import Output, ParseStats
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
 
 log = logging.getLogger("midwatch.inputs.syslog")
@@ -106,7 +110,7 @@ class Framer:
 
 
 class SyslogInput:
-    def __init__(self, cfg: SyslogInputConfig, ctx: ParseContext):
+    def __init__(self, cfg: Config, ctx: ParseContext):
         self.name = cfg.name
         self.cfg = cfg
         self.ctx = ctx
@@ -179,7 +183,7 @@ class SyslogInput:
         while not self._stop.is_set():
             outcome = acked.store(self.out, self.name, items, len(frames), nbytes,
                                   offer_timeout_s=0.2, ack_timeout_s=ACK_WAIT_S)
-            if outcome is not acked.Outcome.FULL:
+            if outcome is not acked.AckResult.FULL:
                 return True  # stored, or queued and on its way to the store
         return False
 
@@ -269,3 +273,48 @@ class _Connection(socketserver.BaseRequestHandler):
                     delivery, frames, oversized, peer, idle):
                 return
         receiver.deliver(delivery, [], [], peer, delivery.finish())
+
+
+# --- configuration and construction: the ``syslog`` entry of ``collector.inputs.INPUTS`` ---
+
+# Config keys beyond the common ``type`` and ``name``.
+KEYS = ("listen", "protocol", "tls", "max_message_bytes", "max_connections")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Syslog from shippers (rsyslog omfwd, syslog-ng network()); see the module docstring."""
+
+    name: str
+    listen: tuple[str, int] = ("127.0.0.1", 5514)
+    protocol: str = "tcp"  # tcp | udp | tls
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    max_message_bytes: int = 64 * 1024
+    max_connections: int = 64
+    type: str = "syslog"
+
+
+def parse(s: Section, name: str) -> Config:
+    listen = s.listen("listen", "127.0.0.1:5514")
+    protocol = s.choice("protocol", ("tcp", "udp", "tls"), "tcp")
+    cert, key = tls_files(s)
+    if (protocol == "tls") != (cert is not None):
+        raise s.error("tls" if protocol == "tls" else "protocol",
+                      "protocol tls needs tls.cert and tls.key, and they need protocol tls",
+                      "set protocol: tls with tls: {cert, key}, or neither")
+    # Syslog has no tokens: off loopback it needs TLS (which a firewall should back).
+    if listen[0] not in LOOPBACK_HOSTS and protocol != "tls":
+        raise s.error("listen", f"refusing plain syslog on {listen[0]}",
+                      "use protocol: tls off loopback, or listen on 127.0.0.1")
+    return Config(
+        name=name, listen=listen, protocol=protocol, tls_cert=cert, tls_key=key,
+        max_message_bytes=s.size_bytes("max_message_bytes", "64KiB", minimum=480),
+        max_connections=s.number("max_connections", 64, minimum=1),
+    )
+
+
+def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
+          metrics: Registry) -> SyslogInput:
+    """The running input; ``config`` supplies the sections it shares with others."""
+    return SyslogInput(cfg, ctx)

@@ -1,15 +1,17 @@
-"""Parsers, one module per format (see ``collector.parsers.base`` for the module contract).
+"""Parsers, one module per format (see ``collector.parsers._base`` for the module contract).
 
-``FORMATS`` maps each ``--format`` name to its module; modules load on first use so that
-``midwatch --help`` stays fast.
+``PARSERS`` (``collector.registry``) maps each ``--format`` name to its module, imported on
+first use so that ``midwatch --help`` stays fast; a new format is one module plus one line
+here, or an entry point in ``midwatch.parsers`` for an installed package (asked only when
+named: auto-detection asks the built-in formats, in ``DETECT_ORDER``). Modules whose name
+starts with ``_`` are helpers the formats share, not formats.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
+from collector.registry import Registry
 
-FORMATS: dict[str, str] = {
+PARSERS = Registry("format", {
     "mule": "collector.parsers.mule",
     "mule-json": "collector.parsers.mule_json",
     "boomi": "collector.parsers.boomi",
@@ -32,7 +34,8 @@ FORMATS: dict[str, str] = {
     "haproxy": "collector.parsers.haproxy",
     "azure": "collector.parsers.azure",
     "java-wrapper": "collector.parsers.java_wrapper",
-}
+}, required=("NAME", "START", "detect", "parse"), optional=("continues", "GENERIC"),
+    entry_point_group="midwatch.parsers")
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text
 # ones.
@@ -42,10 +45,3 @@ DETECT_ORDER: tuple[str, ...] = (
     "kafka-broker", "rabbitmq", "java-wrapper", "json", "text",
 )
 
-
-def get(name: str) -> ModuleType:
-    try:
-        return importlib.import_module(FORMATS[name])
-    except KeyError:
-        known = ", ".join(sorted(FORMATS))
-        raise ValueError(f"unknown format {name!r}; known formats: auto, {known}") from None

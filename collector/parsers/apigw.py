@@ -53,16 +53,24 @@ import orjson
 
 from collector.event import Event, Record
 from collector.parsers import logformat
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import UUID, as_int, id_kind, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import UUID, as_int, set_label
+from collector.parsers._request import (
+    TRACEPARENT,
+    access_event,
+    own_layout,
+    readable_request,
+    request_event,
+    request_line,
+    seconds_ns,
+    traceparent,
+    url_path,
+)
 from collector.timeparse import to_ms
 
 NAME = "apigw"
 START = None
 
-_STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: "timeout",
-                 504: "timeout", 400: "validation", 413: "validation", 415: "validation",
-                 422: "validation", 502: "connectivity", 503: "connectivity"}
 # The inside of a double-quoted field with backslash escapes, written as runs of plain
 # characters between escapes: the same matches as ``(?:[^"\\]|\\.)*`` at less than half the
 # cost, which counts because every NGINX line is matched twice (detection, then parsing).
@@ -80,12 +88,10 @@ _COMBINED = re.compile(
 _PAIR = re.compile(rf'([\w.-]+)(?:=|: )("{_QUOTED}"|\S+)')
 _TOKEN = re.compile(rf'"({_QUOTED})"|(\S+)')
 _HEX32 = re.compile(r"[0-9a-f]{32}")
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 # NGINX times in seconds; $upstream_response_time lists one per upstream tried ("0.010,
 # 0.030", " : " across an internal redirect), joined without blanks before matching.
 _SECONDS = re.compile(r"\d+\.\d{3}(?:[,:]\d+\.\d{3})*")
 _TIME_LIST = re.compile(r"(?<=\d)(?:, | : )(?=\d+\.\d{3})")
-_METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
 # "<ISO timestamp> [<log stream>] " before a JSON access log record (see the module doc).
 _EXPORT_PREFIX = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}[.,]?\d*(?:Z|[+-]\d{2}:?\d{2})?)"
                             r"(?:\s+([^\s{]+))?\s+(?=\{)")
@@ -226,135 +232,13 @@ def _json(text: str, ctx: ParseContext) -> Event:
                      "request, status) nor Traefik (RequestMethod, DownstreamStatus)")
 
 
-def request_line(line: str) -> tuple[str, str]:
-    """(method, target) of an HTTP request line as access logs quote it ("POST /orders
-    HTTP/1.1"); the target is the rest of the line when no protocol ends it."""
-    method, _, rest = line.partition(" ")
-    return method, rest.rsplit(" ", 1)[0] if " HTTP/" in rest else rest
-
-
-def request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
-                  status: int | None) -> Event:
-    """One request through a gateway: a failure from 400 on, classed by its status."""
-    ev = Event(timestamp_ms=ts[0], timestamp_estimated=ts[1], dataset=dataset,
-               platform="apigw", action="received",
-               message=" ".join(p for p in (method, path, str(status or "-")) if p))
-    set_label(ev, "http_method", method)
-    set_label(ev, "url_path", path)
-    if status is None:
-        return ev
-    set_label(ev, "http_status", status)
-    if status >= 400:
-        ev.outcome = "failure"
-        ev.level = "error" if status >= 500 else "warn"
-        ev.error_code = str(status)
-        ev.error_type = f"HTTP {status}"
-        ev.error_class = _STATUS_CLASS.get(status)
-    else:
-        ev.outcome = "success"
-    return ev
-
-
-def _traceparent(ev: Event, value: object) -> None:
-    m = _TRACEPARENT.fullmatch(str(value).strip()) if value else None
-    if m:
-        ev.trace_id, ev.span_id = m.group(1), m.group(2)
-        ev.add_id("otel.trace", m.group(1))
-
-
-def _seconds_ns(text: str | None) -> int | None:
-    """NGINX times are seconds with ms resolution; several upstreams read ``0.010, 0.020``."""
-    if not text or text == "-":
-        return None
-    try:
-        return int(sum(float(p) for p in text.replace(":", ",").split(",") if p.strip()) * 1e9)
-    except ValueError:
-        return None
-
-
 # --- the input's own log_format -----------------------------------------------------------
-
-def own_layout(line: str, ctx: ParseContext, dialect: str) -> dict[str, str]:
-    """The fields of a line written with the input's ``log_format``; ParseError for a line
-    written otherwise, naming the format it was read with."""
-    values = logformat.compile_format(ctx.log_format or "", dialect).read(line)
-    if values is None:
-        raise ParseError(f"the line does not match the input's log_format ({dialect}) "
-                         f"{ctx.log_format!r}: check that the format is the one the proxy "
-                         f"writes this file with", field="log_format")
-    return values
-
-
-_DURATION_UNITS = (("duration_s", 1e9), ("duration_ms", 1e6), ("duration_us", 1e3))
-# Roles of a format string kept as labels, and the label each becomes.
-_ROLE_LABELS = {"client": "client_ip", "user": "user", "vhost": "vhost", "agent": "user_agent",
-                "forwarded_for": "forwarded_for", "upstream_addr": "upstream_addr",
-                "frontend": "frontend", "backend": "backend", "server": "server",
-                "termination_state": "termination_state",
-                "upstream_cluster": "upstream_cluster", "route": "route"}
-
-
-def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
-    """One request from the fields of a format string (``collector.parsers.logformat``):
-    the same event the built-in layouts give, whatever order the owner chose."""
-    method, path = _readable_request(v["request"]) if "request" in v else ("", "")
-    status = as_int(v.get("status"))
-    stamp = v.get("time")
-    ts = to_ms(stamp, ctx) if stamp else (ctx.now_ms, True)
-    ev = request_event(dataset, ts, v.get("method") or method, v.get("path") or path,
-                       status if status and status > 0 else None)
-    if "request" in v and not method:
-        set_label(ev, "request_line", v["request"])
-    ev.add_id("http.request", v.get("request_id"))
-    _traceparent(ev, v.get("traceparent"))
-    for key, value in v.items():  # only what the format has, in its order
-        label = _ROLE_LABELS.get(key)
-        if label:
-            set_label(ev, label, value)
-        elif key.startswith("header:"):
-            _header_id(ev, key[7:], value)
-    ev.service = v.get("backend")
-    ev.payload_bytes = as_int(v.get("bytes"))
-    set_label(ev, "request_bytes", as_int(v.get("request_bytes")))
-    duration = next((float(v[k]) * unit for k, unit in _DURATION_UNITS
-                     if k in v and _number(v[k])), None)
-    ev.duration_ns = int(duration) if duration is not None and duration >= 0 else None
-    upstream = (_seconds_ns(v.get("upstream_s")) if "upstream_s" in v else
-                as_int(v["upstream_ms"]) * 1_000_000 if _number(v.get("upstream_ms")) else None)
-    if upstream is not None and upstream >= 0:
-        set_label(ev, "upstream_ms", upstream // 1_000_000)
-    captured = v.get("captured_headers", "").strip("{}")
-    if captured:
-        set_label(ev, "captured_headers", captured)
-        for value in captured.split("|"):
-            if UUID.fullmatch(value.strip()):
-                ev.add_id("correlation", value.strip())
-    return ev
-
-
-def _header_id(ev: Event, name: str, value: str) -> None:
-    """A logged request header whose name says it is an ID (``x_correlation_id``...)."""
-    kind = "traceparent" if name == "traceparent" else id_kind(name)
-    if kind == "traceparent":
-        _traceparent(ev, value)
-    elif kind == "request":
-        ev.add_id("http.request", value)
-    elif kind:
-        ev.add_id(kind, value)
-
-
-def _number(text: str | None) -> bool:
-    try:
-        float(text or "")
-    except ValueError:
-        return False
-    return True
 
 
 # --- NGINX --------------------------------------------------------------------------------
 
 def _nginx(m: re.Match, ctx: ParseContext) -> Event:
-    method, path = _readable_request(m.group("request"))
+    method, path = readable_request(m.group("request"))
     ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
                        as_int(m.group("status")))
     if not method:
@@ -380,19 +264,12 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     values = _extensions(m.group("rest"))
     ev.add_id("http.request", values.get("request_id"))
     ev.add_id("correlation", values.get("correlation"))
-    _traceparent(ev, values.get("traceparent"))
-    ev.duration_ns = _seconds_ns(values.get("request_time"))
-    upstream = _seconds_ns(values.get("upstream_time"))
+    traceparent(ev, values.get("traceparent"))
+    ev.duration_ns = seconds_ns(values.get("request_time"))
+    upstream = seconds_ns(values.get("upstream_time"))
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
     return ev
-
-
-def _readable_request(line: str) -> tuple[str, str]:
-    """(method, target), or no method and a placeholder for what is no HTTP request line: a
-    TLS handshake or a scanner on the HTTP port."""
-    method, path = request_line(line)
-    return (method, path) if _METHOD.fullmatch(method) else ("", "(unreadable request line)")
 
 
 def _extensions(rest: str) -> dict[str, str]:
@@ -410,7 +287,7 @@ def _extensions(rest: str) -> dict[str, str]:
         token = quoted or bare
         if token in ("", "-"):
             continue
-        if _TRACEPARENT.fullmatch(token):
+        if TRACEPARENT.fullmatch(token):
             values.setdefault("traceparent", token)
         elif _HEX32.fullmatch(token):
             values.setdefault("request_id", token)
@@ -452,9 +329,9 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
     ev.payload_bytes = as_int(_first(doc, "body_bytes_sent", "bytes_sent", "size"))
     ev.add_id("http.request", _first(doc, "request_id", "http_x_request_id"))
     ev.add_id("correlation", _first(doc, "http_x_correlation_id", "correlation_id"))
-    _traceparent(ev, _first(doc, "http_traceparent", "traceparent"))
-    ev.duration_ns = _seconds_ns(_first(doc, "request_time", "responsetime"))
-    upstream = _seconds_ns(_first(doc, "upstream_response_time", "upstreamtime"))
+    traceparent(ev, _first(doc, "http_traceparent", "traceparent"))
+    ev.duration_ns = seconds_ns(_first(doc, "request_time", "responsetime"))
+    upstream = seconds_ns(_first(doc, "upstream_response_time", "upstreamtime"))
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
     return ev
@@ -463,7 +340,7 @@ def _nginx_json(doc: dict, ctx: ParseContext) -> Event:
 def _loose(m: re.Match, ctx: ParseContext) -> Event:
     """A line that begins like ``combined`` and goes on in the owner's order: its time,
     client and request, and the rest kept for a ``log_format`` to read field by field."""
-    method, path = _readable_request(m["request"])
+    method, path = readable_request(m["request"])
     values = _extensions(m["rest"])  # named pairs (status=, rt=, request_id=) and IDs by shape
     ev = request_event("apigw.nginx", to_ms(m["time"], ctx), method, path,
                        as_int(values.get("status")))
@@ -472,8 +349,8 @@ def _loose(m: re.Match, ctx: ParseContext) -> Event:
     set_label(ev, "log_fields", m["rest"].strip())
     ev.add_id("http.request", values.get("request_id"))
     ev.add_id("correlation", values.get("correlation"))
-    _traceparent(ev, values.get("traceparent"))
-    ev.duration_ns = _seconds_ns(values.get("request_time"))
+    traceparent(ev, values.get("traceparent"))
+    ev.duration_ns = seconds_ns(values.get("request_time"))
     return ev
 
 
@@ -547,15 +424,6 @@ def _squid(m: re.Match, ctx: ParseContext) -> Event:
     return ev
 
 
-def url_path(url: str) -> str:
-    """The path of ``https://host:443/path?query`` as the other gateways log it."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return scheme
-    slash = rest.find("/")
-    return rest[slash:] if slash >= 0 else "/"
-
-
 def _url_host(url: str) -> str | None:
     """The host of an absolute URL, or of CONNECT's ``host:port``."""
     rest = url.partition("://")[2] if "://" in url else url
@@ -586,7 +454,7 @@ def _traefik(doc: dict, ctx: ParseContext) -> Event:
                if k.startswith("request_")}
     ev.add_id("http.request", _first(headers, "x-request-id"))
     ev.add_id("correlation", _first(headers, "x-correlation-id"))
-    _traceparent(ev, _first(headers, "traceparent"))
+    traceparent(ev, _first(headers, "traceparent"))
     return ev
 
 
@@ -612,7 +480,7 @@ def _kong(doc: dict, ctx: ParseContext) -> Event:
               or resp_headers.get("x-kong-request-id") or req_headers.get("x-request-id"))
     ev.add_id("correlation", req_headers.get("x-correlation-id")
               or req_headers.get("correlation-id"))
-    _traceparent(ev, req_headers.get("traceparent"))
+    traceparent(ev, req_headers.get("traceparent"))
     total = as_int(latencies.get("request"))
     if total is not None:
         ev.duration_ns = total * 1_000_000
@@ -651,7 +519,7 @@ def _aws(doc: dict, ctx: ParseContext) -> Event:
     if xray and xray != "-":
         ev.add_id("xray", xray)
     ev.add_id("correlation", doc.get("correlationId") or doc.get("xCorrelationId"))
-    _traceparent(ev, doc.get("traceparent"))
+    traceparent(ev, doc.get("traceparent"))
     latency = as_int(doc.get("responseLatency") or doc.get("responseLatencyMs"))
     if latency is not None:
         ev.duration_ns = latency * 1_000_000

@@ -38,9 +38,9 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_event, request_line, url_path
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import as_int, set_label
+from collector.parsers._request import request_event, request_line, url_path
 from collector.timeparse import to_ms
 
 NAME = "aws-alb"

@@ -31,9 +31,9 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.apigw import request_event
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, business_field, elements, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import as_int, business_field, elements, set_label
+from collector.parsers._request import request_event
 from collector.timeparse import parse_ms, to_ms
 
 NAME = "azure"

@@ -27,8 +27,8 @@ import xml.etree.ElementTree as ET
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import attrs, business_field, guid, local_name, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import attrs, business_field, guid, local_name, set_label
 from collector.timeparse import to_ms
 
 NAME = "biztalk"

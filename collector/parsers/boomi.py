@@ -24,8 +24,8 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, attrs, business_field, local_name, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import as_int, attrs, business_field, local_name, set_label
 from collector.timeparse import to_ms
 
 NAME = "boomi"

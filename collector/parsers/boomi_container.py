@@ -24,8 +24,8 @@ import re
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import JAVA_EXCEPTION, head_match, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import JAVA_EXCEPTION, head_match, set_label
 from collector.timeparse import MONTHS, civil_to_ms
 
 NAME = "boomi-container"

@@ -13,7 +13,7 @@ occurrence. Before version 4 UNA5 is reserved, often written as ``*`` all the sa
 character is data.
 
 Typed IDs, qualified by the sender>recipient pair of the interchange that assigned the
-reference (see ``collector.parsers.edi``):
+reference (see ``collector.parsers._edi``):
 
 - ``edifact.unb:<sender>><recipient>:<0020>``
 - ``edifact.unh:<sender>><recipient>:<0020>:<0062>`` (the document)
@@ -48,8 +48,8 @@ import re
 from dataclasses import dataclass
 
 from collector.event import Event, Record
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.edi import (
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._edi import (
     DIRECTION_ACTION,
     Parties,
     direction,
@@ -58,7 +58,7 @@ from collector.parsers.edi import (
     partner,
     scope_ack,
 )
-from collector.parsers.fields import set_label
+from collector.parsers._fields import set_label
 
 NAME = "edifact"
 DATASET = "edi.edifact"

@@ -25,9 +25,9 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import access_event, own_layout, request_event
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import as_int, head_match, set_label
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import as_int, head_match, set_label
+from collector.parsers._request import access_event, own_layout, request_event
 from collector.timeparse import to_ms
 
 NAME = "envoy"

@@ -34,9 +34,9 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import access_event, own_layout, request_event, request_line
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import UUID, as_int, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import UUID, as_int, set_label
+from collector.parsers._request import access_event, own_layout, request_event, request_line
 from collector.timeparse import to_ms
 
 NAME = "haproxy"

@@ -27,15 +27,16 @@ from __future__ import annotations
 
 import re
 
+from collector import datasets
 from collector.event import Event, Record
 from collector.normalize import normalize_level
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import set_label
 from collector.parsers.ace import ibm_json
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "ibmmq"
-DATASET = "ibmmq.error_log"
+DATASET = datasets.IBMMQ_ERROR_LOG
 PLATFORM = "ibmmq"
 
 _HEADER = re.compile(

@@ -20,7 +20,7 @@ import re
 from collector.envelopes import WRAPPER
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 from collector.timeparse import to_ms
 
 NAME = "java-wrapper"

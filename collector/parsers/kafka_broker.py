@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import re
 
+from collector import datasets
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import head_match, java_tail, set_label
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import head_match, java_tail, set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "kafka-broker"
-DATASET = "kafka.broker"
+DATASET = datasets.KAFKA_BROKER
 _LEVELS = r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL) "
 _BRACKETED = re.compile(rf"\[\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}[,.]\d{{3}}\] {_LEVELS}")
 START = re.compile(rf"\[?\d{{4}}-\d{{2}}-\d{{2}} \d{{2}}:\d{{2}}:\d{{2}}[,.]\d{{3}}\]? {_LEVELS}")

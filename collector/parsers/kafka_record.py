@@ -34,8 +34,8 @@ import orjson
 
 from collector.event import ACTIONS, Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import business_field, id_kind, set_label
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import business_field, id_kind, set_label
 from collector.timeparse import parse_ms
 
 NAME = "kafka-record"

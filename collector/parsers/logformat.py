@@ -19,7 +19,7 @@ blanks: NGINX ``$time_local``, upstream lists ``0.010, 0.020``, HAProxy ``%T``).
 match as a whole, so a line of another layout is refused, never read field by field.
 
 ``read`` gives plain ``role -> text`` pairs (``time``, ``status``, ``request``, ``duration_ms``
-...) with ``-`` and empty values left out; ``collector.parsers.apigw.access_event`` turns them
+...) with ``-`` and empty values left out; ``collector.parsers._request.access_event`` turns them
 into an event. Request headers the format logs by name (``$http_x_correlation_id``,
 ``%{X-Request-ID}i``, ``%REQ(X-CORRELATION-ID)%``, ``%[req.hdr(x-correlation-id)]``) become
 ``header:<name>`` roles, typed IDs when the name says what they are.

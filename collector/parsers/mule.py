@@ -24,9 +24,10 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers import apikit, mule_json
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import MAX_LABEL_VALUE, business_field, set_label
+from collector.parsers import _apikit as apikit
+from collector.parsers import mule_json
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import MAX_LABEL_VALUE, business_field, set_label
 from collector.timeparse import second_ms, to_ms
 
 NAME = "mule"

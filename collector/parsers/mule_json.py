@@ -20,9 +20,9 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers import apikit
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import as_int, business_field, elements, set_label
+from collector.parsers import _apikit as apikit
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import as_int, business_field, elements, set_label
 from collector.timeparse import to_ms
 
 NAME = "mule-json"

@@ -19,9 +19,9 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers.apigw import request_line
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import head_match, set_label
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import head_match, set_label
+from collector.parsers._request import request_line
 from collector.timeparse import civil_to_ms
 
 NAME = "nginx-error"

@@ -31,8 +31,8 @@ import orjson
 from collector import otlp_limits
 from collector.event import Event, Record, event_id
 from collector.otlp_limits import LimitExceeded, check_json
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import id_kind, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import id_kind, set_label
 from collector.timeparse import TIME_RAW_LABEL, in_range, time_text
 
 NAME = "otlp-json"

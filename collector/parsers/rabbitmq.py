@@ -36,14 +36,15 @@ import re
 
 import orjson
 
+from collector import datasets
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import business_field, set_label
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import business_field, set_label
 from collector.timeparse import MONTHS, civil_to_ms, parse_ms, to_ms
 
 NAME = "rabbitmq"
-LOG_DATASET = "rabbitmq.log"
+LOG_DATASET = datasets.RABBITMQ_LOG
 TRACE_DATASET = "rabbitmq.trace"
 
 _NEW = re.compile(

@@ -16,7 +16,7 @@ A record starts with a timestamp at the start of a line:
   ``date_order`` says otherwise); ``31/12/2024 10:00:00 ERROR`` likewise, day and month told
   apart by a value over 12 or by ``date_order``, refused when neither settles them;
 - Jetty's ``2024-03-01 10:00:00.123:INFO:oejs.Server:main: message``;
-- the server layouts of ``collector.parsers.server_layouts`` (Apache httpd error log, klog,
+- the server layouts of ``collector.parsers._server_layouts`` (Apache httpd error log, klog,
   WebSphere, WebLogic, Oracle ODL);
 - a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, whose year is the latest that
   is not in the future, RFC 5424 ``<34>1 2024-03-01T10:00:00Z host app pid msgid -``).
@@ -42,9 +42,9 @@ from itertools import islice
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers import server_layouts
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.fields import id_kind, java_tail, set_label
+from collector.parsers import _server_layouts as server_layouts
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._fields import id_kind, java_tail, set_label
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "text"

@@ -10,7 +10,7 @@ read by its separators instead, and its events say so (``x12_isa_not_fixed_width
 holding several interchanges one after the other (on one line, as a mailbox download or files
 joined by ``cat`` have them) reads each with the delimiters of its own ISA.
 
-Typed IDs (see ``collector.parsers.edi`` for why every control number carries the
+Typed IDs (see ``collector.parsers._edi`` for why every control number carries the
 sender>receiver pair of the interchange that assigned it; control numbers in the form
 ``_control`` gives them, so a 997 that writes them with other leading zeros still matches):
 
@@ -46,8 +46,8 @@ import re
 from dataclasses import dataclass, field, replace
 
 from collector.event import Event, Record
-from collector.parsers.base import ParseContext, ParseError
-from collector.parsers.edi import (
+from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._edi import (
     DIRECTION_ACTION,
     Parties,
     direction,
@@ -56,7 +56,7 @@ from collector.parsers.edi import (
     partner,
     scope_ack,
 )
-from collector.parsers.fields import set_label
+from collector.parsers._fields import set_label
 
 NAME = "x12"
 DATASET = "edi.x12"

@@ -7,16 +7,15 @@ outlasts its own schedule) and ``enabled``. The kind's module reads the rest.
 
 from __future__ import annotations
 
-import importlib
 import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from collector.config_values import Section
+from collector.probes import PROBES
 from collector.yamlconf import did_you_mean
 
-KIND_NAMES = ("kafka", "rabbitmq", "tls", "http", "elasticsearch")
 COMMON_KEYS = ("name", "kind", "interval", "timeout", "enabled")
 DEFAULT_TIMEOUT = "10s"
 
@@ -31,11 +30,7 @@ class ProbeSpec:
 
     @property
     def module(self) -> ModuleType:
-        return kind_module(self.kind)
-
-
-def kind_module(kind: str) -> ModuleType:
-    return importlib.import_module(f"collector.probes.{kind}")
+        return PROBES.get(self.kind)
 
 
 def load_probes(config) -> list[ProbeSpec]:
@@ -52,11 +47,12 @@ def load_probes(config) -> list[ProbeSpec]:
         if not isinstance(item, dict):
             raise raw.doc.error(path, "expected a mapping with name and kind")
         kind = item.get("kind")
-        if kind not in KIND_NAMES:
-            hint = did_you_mean(str(kind), KIND_NAMES) or f"expected one of {', '.join(KIND_NAMES)}"
+        if not isinstance(kind, str) or kind not in PROBES:
+            kinds = PROBES.paths()
+            hint = did_you_mean(str(kind), kinds) or f"expected one of {', '.join(kinds)}"
             raise raw.doc.error((*path, "kind"), "is required" if kind is None else
                                 f"unknown probe kind {kind!r}", hint)
-        module = kind_module(kind)
+        module = PROBES.get(kind)
         s = Section(raw.doc, path, item, COMMON_KEYS + module.KEYS)
         name = s.text("name", required=True)
         if name in names:

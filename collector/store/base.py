@@ -95,6 +95,21 @@ class MetricQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class TraceQuery:
+    """Which traces ``search_traces`` returns (newest by last_seen first): the one statement
+    of the trace search, as ``MetricQuery`` is of the metric one. Unset fields do not filter;
+    ``since_ms``/``until_ms`` bound ``last_seen`` as [since, until)."""
+
+    flow: str | None = None
+    partner: str | None = None
+    status: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    stage: str | None = None
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
 class MetricRow:
     group: dict[str, Any]
     value: float | None
@@ -146,17 +161,7 @@ class Store(Protocol):
         envelope ID (the ISA control number of an interchange carrying two orders) belongs
         to several traces; ``get_trace`` is the first of these."""
 
-    def search_traces(
-        self,
-        *,
-        flow: str | None = None,
-        partner: str | None = None,
-        status: str | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        stage: str | None = None,
-        limit: int = 50,
-    ) -> list[Trace]:
+    def search_traces(self, query: TraceQuery) -> list[Trace]:
         """Newest (by last_seen) first."""
 
     def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
@@ -164,7 +169,8 @@ class Store(Protocol):
 
     def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
         """Typed IDs that more than one trace seen since then holds: one message split by
-        collectors writing at the same moment (``collector.trace_repair`` merges them)."""
+        collectors writing at the same moment (``collector.correlation.trace_repair`` merges
+        them)."""
 
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
         """The events of a trace, in time order."""

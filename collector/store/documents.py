@@ -10,7 +10,7 @@ import hashlib
 import time
 
 from collector.event import iso_to_ms, ms_to_iso
-from collector.store.base import Filter
+from collector.store.base import Filter, TraceQuery
 from collector.trace import Trace
 
 
@@ -54,10 +54,9 @@ def alert_doc(doc: dict) -> tuple[int, dict]:
     return ms, {**doc, "@timestamp": ms_to_iso(ms)}
 
 
-def trace_filters(
-    *, flow: str | None, partner: str | None, status: str | None, stage: str | None
-) -> list[Filter]:
-    """``search_traces`` arguments as filters, so both stores run it through their query
+def trace_filters(query: TraceQuery) -> list[Filter]:
+    """A ``search_traces`` query as filters, so both stores run it through their query
     translation instead of a second hand-written query."""
-    wanted = {"flow": flow, "partner": partner, "status": status, "stages": stage}
+    wanted = {"flow": query.flow, "partner": query.partner, "status": query.status,
+              "stages": query.stage}
     return [Filter(name, "eq", value) for name, value in wanted.items() if value is not None]

@@ -37,6 +37,7 @@ from collector.store.base import (
     MetricRow,
     StoreError,
     StoreUnavailable,
+    TraceQuery,
     WriteResult,
     WritesRefused,
 )
@@ -570,19 +571,9 @@ class ElasticsearchStore:
         best = hits[0]["sort"][0] if hits else None
         return self._trace_hits({"hits": {"hits": [h for h in hits if h["sort"][0] == best]}})
 
-    def search_traces(
-        self,
-        *,
-        flow: str | None = None,
-        partner: str | None = None,
-        status: str | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        stage: str | None = None,
-        limit: int = 50,
-    ) -> list[Trace]:
-        filters = documents.trace_filters(flow=flow, partner=partner, status=status, stage=stage)
-        return self._traces(filters, since_ms, until_ms, "desc", limit)
+    def search_traces(self, query: TraceQuery) -> list[Trace]:
+        return self._traces(documents.trace_filters(query), query.since_ms, query.until_ms,
+                            "desc", query.limit)
 
     def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
         return self._traces([Filter("status", "eq", "in_flight")], None, last_seen_before_ms,

@@ -28,6 +28,7 @@ from collector.store.base import (
     MetricQuery,
     MetricRow,
     StoreError,
+    TraceQuery,
     WriteResult,
 )
 from collector.store.sqlite_query import metric_sql, where_sql
@@ -250,19 +251,9 @@ class SQLiteStore:
             rows = db.execute(sql, {"id": any_id.strip(), "limit": limit}).fetchall()
         return [_trace(row) for row in rows]
 
-    def search_traces(
-        self,
-        *,
-        flow: str | None = None,
-        partner: str | None = None,
-        status: str | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        stage: str | None = None,
-        limit: int = 50,
-    ) -> list[Trace]:
-        filters = documents.trace_filters(flow=flow, partner=partner, status=status, stage=stage)
-        return self._traces(filters, since_ms, until_ms, "t.last_seen DESC, t.trace_key", limit)
+    def search_traces(self, query: TraceQuery) -> list[Trace]:
+        return self._traces(documents.trace_filters(query), query.since_ms, query.until_ms,
+                            "t.last_seen DESC, t.trace_key", query.limit)
 
     def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
         filters = [Filter("status", "eq", "in_flight")]

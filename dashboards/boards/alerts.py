@@ -47,7 +47,7 @@ def build(settings: BoardSettings) -> Dashboard:
     def alerts(query: str) -> str:
         return c.scoped(ALERTS_UID, ALERT_VARS, query)
 
-    now = c.Section("Firing now", [
+    now = c.PanelRow("Firing now", [
         c.table_panel(c.PanelSpec(
             "Firing now",
             "Alerts whose newest transition in the time range is firing, with the group they "
@@ -65,7 +65,7 @@ def build(settings: BoardSettings) -> Dashboard:
             ]))
         .mappings(_colors(SEVERITY_COLORS)),
     ])
-    fired = c.Section("Fired", [
+    fired = c.PanelRow("Fired", [
         c.stat_panel(c.PanelSpec(
             "Alerts fired",
             "Times a rule moved to firing in the time range.",
@@ -87,7 +87,7 @@ def build(settings: BoardSettings) -> Dashboard:
                          buckets=[c.terms("rule")], metrics=[c.count()])],
             unit="short", width=8), all_values=True),
     ])
-    history = c.Section("History", [
+    history = c.PanelRow("History", [
         c.table_panel(c.PanelSpec(
             "Alert history",
             "Every transition and notification, newest first: rule, state, severity, the "

@@ -16,7 +16,7 @@ FAILED = "event.outcome:failure"
 
 def build(settings: BoardSettings) -> Dashboard:
     stuck_query = c.scoped(TRACES_UID, TRACE_VARS, "status:stuck")
-    throughput = c.Section("Throughput and health per flow", [
+    throughput = c.PanelRow("Throughput and health per flow", [
         c.timeseries_panel(c.PanelSpec(
             "Events per minute by flow",
             "Events midwatch stored per minute for the ten busiest flows. A flow dropping to "
@@ -46,7 +46,7 @@ def build(settings: BoardSettings) -> Dashboard:
             thresholds=c.rising(c.HOP_P95_WARN_NS, c.HOP_P95_CRIT_NS)),
             threshold_lines=True),
     ])
-    hurts = c.Section("Where it hurts", [
+    hurts = c.PanelRow("Where it hurts", [
         c.bar_panel(c.PanelSpec(
             "Top failing flows",
             "Flows with the most failed events in the time range. Click a bar for the failed "
@@ -78,7 +78,7 @@ def build(settings: BoardSettings) -> Dashboard:
             thresholds=c.falling(c.SLA_COMPLIANCE_WARN, c.SLA_COMPLIANCE_CRIT)),
             calc="lastNotNull"),
     ])
-    stuck = c.Section("Stuck messages", [
+    stuck = c.PanelRow("Stuck messages", [
         c.stat_panel(c.PanelSpec(
             "Stuck messages",
             "Traces that reached no terminal stage within their flow's SLA and were last "

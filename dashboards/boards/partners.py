@@ -18,7 +18,7 @@ ACCEPTED = "event.outcome:success"
 
 
 def build(settings: BoardSettings) -> Dashboard:
-    volume = c.Section("Volume", [
+    volume = c.PanelRow("Volume", [
         c.timeseries_panel(c.PanelSpec(
             "Volume by partner",
             "Events exchanged with each trading partner (documents, acknowledgements and API "
@@ -40,7 +40,7 @@ def build(settings: BoardSettings) -> Dashboard:
             calc="lastNotNull"),
     ])
     overdue_query = c.scoped(TRACES_UID, TRACE_VARS, "platforms:edi AND status:stuck")
-    acks = c.Section("Acknowledgements", [
+    acks = c.PanelRow("Acknowledgements", [
         c.stat_panel(c.PanelSpec(
             "Acknowledgements overdue",
             "EDI interchanges sent whose functional acknowledgement did not arrive within the "
@@ -63,7 +63,7 @@ def build(settings: BoardSettings) -> Dashboard:
                  "started_at": "Sent", "sla_ms": "SLA", "ids": "Control numbers"}),
             column_units={"SLA": "ms"})),
     ])
-    rejected = c.Section("Rejections", [
+    rejected = c.PanelRow("Rejections", [
         c.table_panel(c.PanelSpec(
             "Rejected interchanges",
             "Transaction sets, groups and interchanges a partner rejected (997/999 R, M, W, X; "

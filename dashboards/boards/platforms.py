@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
-from collector.parsers import ibmmq, kafka_broker, rabbitmq
+from collector.datasets import BROKER_LOGS
 from dashboards import common as c
 from dashboards.datasources import EVENTS_UID
 from dashboards.settings import BoardSettings
@@ -12,15 +12,15 @@ from dashboards.settings import BoardSettings
 UID = "midwatch-platforms"
 EVENT_VARS = ("platform", "environment", "flow")
 FAILED = "event.outcome:failure"
-BROKER_TROUBLE = (f'event.dataset:("{kafka_broker.DATASET}" OR "{rabbitmq.LOG_DATASET}" OR '
-                  f'"{ibmmq.DATASET}") AND log.level:(warn OR error OR fatal)')
+_BROKER_DATASETS = " OR ".join(f'"{name}"' for name in BROKER_LOGS)
+BROKER_TROUBLE = f"event.dataset:({_BROKER_DATASETS}) AND log.level:(warn OR error OR fatal)"
 
 
 def build(settings: BoardSettings) -> Dashboard:
     def events(query: str) -> str:
         return c.scoped(EVENTS_UID, EVENT_VARS, query)
 
-    volume = c.Section("Volume and errors", [
+    volume = c.PanelRow("Volume and errors", [
         c.timeseries_panel(c.PanelSpec(
             "Volume by platform",
             "Events per platform: MuleSoft, Boomi, BizTalk, App Connect, IBM MQ, Kafka, "
@@ -47,7 +47,7 @@ def build(settings: BoardSettings) -> Dashboard:
                          metrics=[c.count()])],
             unit="short", width=24, height=9)),
     ])
-    brokers = c.Section("Broker logs", [
+    brokers = c.PanelRow("Broker logs", [
         c.timeseries_panel(c.PanelSpec(
             "Broker log warnings and errors",
             "Warnings and errors in Kafka, RabbitMQ and IBM MQ broker logs per level: "

@@ -81,7 +81,7 @@ def _stat(title: str, description: str, metric: str, extra: str, thresholds, *,
 def build(settings: BoardSettings) -> Dashboard:
     lag_red = c.thresholds((None, "green"), (LAG_PAGES_ABOVE + 1, "red"))
     any_red = c.thresholds((None, "green"), (1, "red"))
-    kafka = c.Section("Kafka", [
+    kafka = c.PanelRow("Kafka", [
         _series("Consumer lag by group",
                 "Records each consumer group is behind the end of its topics (sum over "
                 "partitions, highest sample per interval). kafka-consumer-lag pages when a group "
@@ -97,7 +97,7 @@ def build(settings: BoardSettings) -> Dashboard:
               "moment of the time range, over all probed topics.",
               "kafka.under_replicated", "", any_red),
     ])
-    rabbit = c.Section("RabbitMQ", [
+    rabbit = c.PanelRow("RabbitMQ", [
         _series("Queue depth", "Messages in each queue (ready plus unacknowledged), the "
                 "highest sample per interval. A line that only rises is a queue nobody drains.",
                 "rabbitmq.queue_messages", "labels.rabbitmq.queue", width=12),
@@ -120,7 +120,7 @@ def build(settings: BoardSettings) -> Dashboard:
               thresholds=any_red),
     ])
     cert_names = [f for f, _ in CERT_COLUMNS]
-    certs = c.Section("Certificates and endpoints", [
+    certs = c.PanelRow("Certificates and endpoints", [
         c.table_panel(c.PanelSpec(
             "Certificates",
             "The newest check of each TLS endpoint: days until the certificate expires (red "
@@ -158,7 +158,7 @@ def build(settings: BoardSettings) -> Dashboard:
         _series("Endpoint latency", "Time to the HTTP answer of each checked endpoint.",
                 "http.latency_ms", "labels.endpoint", unit="ms", width=6),
     ])
-    store = c.Section("Elasticsearch", [
+    store = c.PanelRow("Elasticsearch", [
         c.stat_panel(c.PanelSpec(
             "Cluster status",
             "The worst cluster health of the time range: green, yellow (replicas "

@@ -27,7 +27,7 @@ BURN = f"(1 - {{}}) / {BUDGET}"
 
 
 def build(settings: BoardSettings) -> Dashboard:
-    flows = c.Section("Flows: messages within SLA", [
+    flows = c.PanelRow("Flows: messages within SLA", [
         c.bar_panel(c.PanelSpec(
             "SLA attainment by flow",
             "Of each flow's messages whose fate is known (completed, acknowledged, failed, "
@@ -54,7 +54,7 @@ def build(settings: BoardSettings) -> Dashboard:
             unit="percentunit", width=8, decimals=0, thresholds=c.falling(0.25, 0.0)),
             calc="lastNotNull"),
     ])
-    probes = c.Section("Endpoints: availability", [
+    probes = c.PanelRow("Endpoints: availability", [
         c.bar_panel(c.PanelSpec(
             "Availability by endpoint probe",
             "Share of each http/tls probe's endpoint.up readings that found the endpoint up, "

@@ -35,7 +35,7 @@ def build(settings: BoardSettings) -> Dashboard:
     ]
     if settings.tracing is not None:
         trace_links.append(InternalLink(settings.tracing.explore_link()))
-    traces = c.Section("Traces", [
+    traces = c.PanelRow("Traces", [
         c.table_panel(c.PanelSpec(
             "Traces",
             "Message journeys last active in the time range, newest first, narrowed by the "
@@ -67,7 +67,7 @@ def build(settings: BoardSettings) -> Dashboard:
                  "error.message": "Error"}))
         ).sort_by([cb.TableSortByFieldState().display_name("Time").desc(False)]),
     ])
-    shape = c.Section("Trace outcomes", [
+    shape = c.PanelRow("Trace outcomes", [
         c.timeseries_panel(c.PanelSpec(
             "Traces by status",
             "Traces by the status they had when last active: completed and acknowledged are "

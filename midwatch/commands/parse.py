@@ -13,15 +13,14 @@ import sys
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from collector import parsers
-from collector.parsers import FORMATS
-from collector.parsers.base import ParseContext
+from collector.parsers import PARSERS
+from collector.parsers._base import ParseContext
 from collector.yamlconf import ConfigError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("parse", help="parse middleware logs into normalized events (JSON lines)")
-    p.add_argument("--format", default="auto", choices=["auto", *FORMATS],
+    p.add_argument("--format", default="auto", choices=["auto", *PARSERS.paths()],
                    help="input format; auto detects per file and per line (default: auto)")
     p.add_argument("--mapping", metavar="FILE",
                    help="YAML field mapping for --format json (timestamp, level, ids...)")
@@ -54,7 +53,7 @@ class _UsageError(Exception):
 def _context(args: argparse.Namespace) -> ParseContext:
     if args.format != "auto":
         try:
-            parsers.get(args.format)
+            PARSERS.get(args.format)
         except ModuleNotFoundError:
             raise _UsageError(f"--format {args.format}: this parser is not installed") from None
     base = _from_config(args.config) if args.config else ParseContext()

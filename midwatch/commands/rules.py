@@ -161,7 +161,7 @@ def _top_key(path: str) -> str | None:
 
 
 def test(args: argparse.Namespace) -> int:
-    from rules.testing import run_file
+    from rules.ruletests import run_file
 
     failed = 0
     for path in args.files:
@@ -205,7 +205,7 @@ def _open(args: argparse.Namespace, *, sending: bool = False):
 
 
 def _parse_at(text: str) -> int:
-    from rules.testing import to_ms
+    from rules.ruletests import to_ms
 
     if text == "now":
         return _now_ms()

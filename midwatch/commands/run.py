@@ -82,7 +82,7 @@ def probe_workers(config, store) -> list:
 
 def run(args: argparse.Namespace) -> int:
     from collector.exporters.config import with_exporters
-    from collector.service import Service, build_correlator
+    from collector.service.service import Service, build_correlator
 
     try:
         config, store, ready = _load(args, outage_ok=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from collector.config import CONFIG_ENV
 from collector.store import DEFAULT_SQLITE_PATH, open_store
-from collector.store.base import Store, StoreError
+from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES
 from collector.yamlconf import ConfigError, load, parse_duration_ms
 
@@ -61,7 +61,7 @@ class _Fail(Exception):
 def _catalog(args: argparse.Namespace):
     """The flow catalog of the config, to check names against; a reconciliation without one
     cannot tell a stage from a typo."""
-    from collector.catalog import load_catalog
+    from collector.correlation.catalog import load_catalog
 
     path = args.config or os.environ.get(CONFIG_ENV)
     doc = load(path) if path else None
@@ -179,8 +179,9 @@ def traces(args: argparse.Namespace) -> int:
     def answer(store: Store) -> int:
         if args.limit < 1:
             raise _Fail("--limit must be at least 1")
-        found = store.search_traces(flow=args.flow, partner=args.partner, status=args.status,
-                                    since_ms=_since(args.since), limit=args.limit)
+        found = store.search_traces(TraceQuery(
+            flow=args.flow, partner=args.partner, status=args.status,
+            since_ms=_since(args.since), limit=args.limit))
         if args.json:
             _print_json([t.to_doc() for t in found])
         elif found:

@@ -12,16 +12,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from collector.catalog import build_catalog
 from collector.config import load_config
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
 from collector.knowledge import KnowledgeBase
 from collector.parse import parse_stream
 from collector.probes.reading import DATASET as PROBE_DATASET
 from collector.redaction_key import load_key
-from collector.store.base import Store
+from collector.store.base import Store, TraceQuery
 from collector.trace import Trace
 from collector.tracequery import duration_text, table
 from collector.yamlconf import load
@@ -176,7 +176,7 @@ def summarize(store: Store) -> tuple[list[str], Trace | None, Trace | None]:
     store.refresh()
     rows, failed, stuck = [], None, None
     by_flow: dict[str, list[Trace]] = {}
-    for t in store.search_traces(limit=100_000):
+    for t in store.search_traces(TraceQuery(limit=100_000)):
         by_flow.setdefault(t.flow or "unknown", []).append(t)
     # order-to-cash first, so the example traces come from the main flow
     for flow in sorted(by_flow, key=lambda f: (f != "order-to-cash", f)):
@@ -277,8 +277,8 @@ def send_spans(config, correlator: Correlator, store: Store, spans: list) -> int
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    from collector.config import OtlpInput as OtlpConfig
     from collector.inputs.base import ChunkQueue
+    from collector.inputs.otlp import Config as OtlpConfig
     from collector.inputs.otlp import OtlpInput
 
     receiver = OtlpInput(OtlpConfig(name="demo-otlp", listen=("127.0.0.1", 0)),

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from collector.store.base import Agg, Filter
 from collector.store.metric_shape import percentile
 from collector.tracequery import duration_text
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.scope import HOUR_MS, Scope
 
 # A page is a notification sent (or, with no notifier configured, one that would have been).
@@ -23,7 +23,7 @@ def business_hours(ms: int, tz: str) -> bool:
     return local.weekday() < 5 and BUSINESS_HOURS[0] <= local.hour < BUSINESS_HOURS[1]
 
 
-def section(s: Scope) -> Section:
+def section(s: Scope) -> ReportSection:
     pages, hourly, fired, times = s.run([
         s.query("alerts", s.period, filters=_PAGES, group_by=["rule", "severity"],
                 max_groups=200),
@@ -35,7 +35,7 @@ def section(s: Scope) -> Section:
                 group_by=["dedup_key", "state"], max_groups=1000),
     ])
     if not fired and not pages:
-        return Section("Alerts", empty="no alert fired in this period")
+        return ReportSection("Alerts", empty="no alert fired in this period")
     resolve = _resolve_times(times)
     out_of_hours = sum(r.count for r in hourly
                        if r.count and not business_hours(r.bucket_ms, s.timezone))
@@ -55,7 +55,7 @@ def section(s: Scope) -> Section:
     )
     chart = Chart("Alerts fired per rule", "barh", tuple(str(r.group["rule"]) for r in noisy),
                   (("fired", tuple(float(r.count) for r in noisy)),), ylabel="alerts fired")
-    return Section("Alerts", summary, tables, (chart,))
+    return ReportSection("Alerts", summary, tables, (chart,))
 
 
 def _resolve_times(rows) -> list[float]:

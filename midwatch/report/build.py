@@ -6,12 +6,12 @@ import time
 
 from collector.knowledge import KnowledgeBase
 from midwatch.report import alerts, capacity, errors, flows, known, partners, probes
-from midwatch.report.model import Report, Section
+from midwatch.report.model import Report, ReportSection
 from midwatch.report.period import time_label
 from midwatch.report.scope import Scope
 
 
-def build(scope: Scope, source: str, extra: tuple[Section, ...] = (),
+def build(scope: Scope, source: str, extra: tuple[ReportSection, ...] = (),
           kb: KnowledgeBase | None = None) -> Report:
     """``extra``: sections computed elsewhere (service levels), placed after the flows they
     are about; ``kb``: the known issues errors are filed under."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collector.probes.reading import DATASET
 from collector.store.base import Filter
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import day_label, time_label
 from midwatch.report.scope import DAY_MS, HOUR_MS, Scope, by_key, count_trend
 
@@ -22,7 +22,7 @@ def _peaks(rows, name: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def section(s: Scope) -> Section:
+def section(s: Scope) -> ReportSection:
     flow_h, plat_h, cur, prev = s.run([
         s.query("events", s.period, filters=[_NOT_PROBE], group_by=["midwatch.flow"],
                 bucket_ms=HOUR_MS, max_groups=20),
@@ -34,7 +34,7 @@ def section(s: Scope) -> Section:
                 max_groups=50),
     ])
     if not cur:
-        return Section("Capacity", empty="no events were collected in this period")
+        return ReportSection("Capacity", empty="no events were collected in this period")
     flows, platforms = _peaks(flow_h, "midwatch.flow"), _peaks(plat_h, "midwatch.platform")
     before = by_key(prev, "midwatch.platform")
     peak_rows = [("flow", f, f"{n:,}", time_label(at)) for f, (n, at) in
@@ -54,7 +54,7 @@ def section(s: Scope) -> Section:
                   tuple((p, tuple(float(days.get((p, d), 0)) for d in starts)) for p in top),
                   ylabel="events")
     total = sum(r.count for r in cur)
-    return Section("Capacity", f"{total:,} events in the period (UTC hours).", (
+    return ReportSection("Capacity", f"{total:,} events in the period (UTC hours).", (
         Table(("by", "name", "events in busiest hour", "hour"), tuple(peak_rows),
               title="peak hour"),
         Table(("platform", f"events (vs {s.prev.label})"), growth, title="growth"),

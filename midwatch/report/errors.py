@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collector.knowledge import LABEL, KnowledgeBase
 from collector.store.base import Filter
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import previous, short_time_label
 from midwatch.report.scope import HOUR_MS, Scope, by_key
 
@@ -15,11 +15,11 @@ _FAILED = (Filter("event.outcome", "eq", "failure"), Filter("midwatch.signature"
 _GROUP = ["midwatch.signature", "labels.signature_template", "midwatch.platform"]
 
 
-def section(s: Scope, kb: KnowledgeBase) -> Section:
+def section(s: Scope, kb: KnowledgeBase) -> ReportSection:
     (top,) = s.run([s.query("events", s.period, filters=_FAILED, group_by=_GROUP,
                             max_groups=TOP)])
     if not top:
-        return Section("Top error signatures",
+        return ReportSection("Top error signatures",
                        empty="no failed event carried an error signature in this period")
     sigs = tuple(r.group["midwatch.signature"] for r in top)
     only = Filter("midwatch.signature", "in", sigs)
@@ -61,7 +61,7 @@ def section(s: Scope, kb: KnowledgeBase) -> Section:
     summary = (f"The {len(rows)} most frequent error signatures (platform, error type and the "
                f"message with its variable parts masked). Periods: this one, {before.label} and "
                f"{before2.label}; an error in all three is a root-cause-analysis candidate.")
-    return Section("Top error signatures", summary, (Table(
+    return ReportSection("Top error signatures", summary, (Table(
         ("signature", "platform", "message template", "failures", "first seen", "last seen",
          "periods", "known issue"), tuple(rows)),), (chart,))
 

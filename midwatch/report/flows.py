@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collector.store.base import Agg, Filter
 from collector.tracequery import duration_text
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import Period, day_label
 from midwatch.report.scope import DAY_MS, DONE, Scope, by_key, count_trend, pct, rate_trend, ratio
 
@@ -47,7 +47,7 @@ def _ms(v: float | None) -> str:
     return duration_text(None if v is None else int(v))
 
 
-def section(s: Scope) -> Section:
+def section(s: Scope) -> ReportSection:
     months = s.period.months
     daily = s.query("traces", s.period, group_by=["flow"], bucket_ms=DAY_MS, time_field=_T,
                     max_groups=12)
@@ -56,8 +56,10 @@ def section(s: Scope) -> Section:
                                max_groups=1000) for m in months]])
     cur, prev = _figures(answers[0:4]), _figures(answers[4:8])
     if not cur:
-        return Section("Flows", empty="no message of a catalogued flow started in this period "
-                       "(is the flow catalog configured and the collector running?)")
+        return ReportSection(
+            "Flows",
+            empty="no message of a catalogued flow started in this period "
+                  "(is the flow catalog configured and the collector running?)")
     rows = []
     empty: dict = {"messages": 0, "status": {}, "success": None, "in_sla": None,
                    "p50": None, "p95": None}
@@ -97,4 +99,4 @@ def section(s: Scope) -> Section:
                "messages that reached their terminal stage (completed or acknowledged); within "
                "SLA: share that did so within the flow's SLA. Changes against "
                f"{s.prev.label} in brackets (pp: percentage points).")
-    return Section("Flows", summary, tuple(tables), charts)
+    return ReportSection("Flows", summary, tuple(tables), charts)

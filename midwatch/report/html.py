@@ -7,7 +7,7 @@ import base64
 from html import escape
 
 from midwatch.report import charts
-from midwatch.report.model import Report, Section, Table
+from midwatch.report.model import Report, ReportSection, Table
 
 _CSS = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#222;max-width:1100px;
@@ -29,7 +29,7 @@ def _table(t: Table) -> str:
     return f"<table>{caption}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _section(s: Section) -> str:
+def _section(s: ReportSection) -> str:
     parts = [f"<section><h2>{escape(s.title)}</h2>"]
     if s.empty:
         parts.append(f'<p class="empty">Nothing to show: {escape(s.empty)}.</p>')

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from collector.knowledge import LABEL, KnowledgeBase
 from collector.store.base import Filter, MetricQuery, Store
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.scope import Scope
 
 _FIELD = f"labels.{LABEL}"
@@ -62,12 +62,14 @@ def known_issues(store: Store, kb: KnowledgeBase, start_ms: int, end_ms: int,
     return summarize(kb, store.metrics(queries(start_ms, end_ms, extra)))
 
 
-def section(s: Scope, kb: KnowledgeBase) -> Section:
+def section(s: Scope, kb: KnowledgeBase) -> ReportSection:
     occ, cands = summarize(kb, s.run(queries(s.period.start_ms, s.period.end_ms,
                                              s.filters("events"))))
     if not kb and not cands:
-        return Section("Known issues", empty="no knowledge: files are configured and no failure "
-                       "carried an error signature")
+        return ReportSection(
+            "Known issues",
+            empty="no knowledge: files are configured and no failure "
+                  "carried an error signature")
     tables = []
     if kb:
         tables.append(Table(("known issue", "title", "occurrences", "fix"), tuple(
@@ -84,4 +86,4 @@ def section(s: Scope, kb: KnowledgeBase) -> Section:
     summary = (f"{sum(o.count for o in occ):,} failed events were filed under "
                f"{len(seen)} of {len(kb.issues)} known issues"
                + ("." if kb else " (no knowledge: files configured)."))
-    return Section("Known issues", summary, tuple(tables), charts)
+    return ReportSection("Known issues", summary, tuple(tables), charts)

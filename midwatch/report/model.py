@@ -29,7 +29,7 @@ class Chart:
 
 
 @dataclass(frozen=True, slots=True)
-class Section:
+class ReportSection:
     title: str
     summary: str = ""
     tables: tuple[Table, ...] = ()
@@ -46,4 +46,4 @@ class Report:
     previous_label: str
     generated: str
     source: str
-    sections: tuple[Section, ...] = field(default_factory=tuple)
+    sections: tuple[ReportSection, ...] = field(default_factory=tuple)

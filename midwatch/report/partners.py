@@ -6,7 +6,7 @@ from __future__ import annotations
 from collector.parsers import edifact, x12
 from collector.store.base import Agg, Filter
 from collector.tracequery import duration_text
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.scope import Scope, by_key, pct, ratio
 
 _EDI = Filter("midwatch.platform", "eq", "edi")
@@ -26,7 +26,7 @@ def code_words(error_type: str, code: str) -> str:
     return f"{code}: {words}" if words else code
 
 
-def section(s: Scope) -> Section:
+def section(s: Scope) -> ReportSection:
     actions, statuses, p50, p95, codes = s.run([
         s.query("events", s.period, filters=[_EDI], group_by=["midwatch.partner", "event.action"],
                 max_groups=500),
@@ -39,8 +39,10 @@ def section(s: Scope) -> Section:
                 group_by=["midwatch.partner", "error.type", "error.code"], max_groups=500),
     ])
     if not actions and not statuses:
-        return Section("EDI partners", empty="no EDI traffic in this period (no X12 or EDIFACT "
-                       "interchange was collected)")
+        return ReportSection(
+            "EDI partners",
+            empty="no EDI traffic in this period (no X12 or EDIFACT "
+                  "interchange was collected)")
     docs: dict[str, dict[str, int]] = {}
     for r in actions:
         docs.setdefault(r.group["midwatch.partner"], {})[r.group["event.action"]] = r.count
@@ -73,7 +75,7 @@ def section(s: Scope) -> Section:
     summary = ("Documents sent and received (EDI events), and per traced document: the share "
                "acknowledged, time to the acknowledgement (p50 / p95), the share rejected with "
                "the partner's most common error codes, and acknowledgements overdue (stuck).")
-    return Section("EDI partners", summary, (Table(
+    return ReportSection("EDI partners", summary, (Table(
         ("partner", "sent", "received", "acknowledged", "ack time p50 / p95", "rejected",
          "most common error codes", "overdue"), tuple(rows)),), (chart,))
 

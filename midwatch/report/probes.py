@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from collector.probes.reading import DATASET
 from collector.store.base import Agg, Filter
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import time_label
 from midwatch.report.scope import DAY_MS, Scope
 
@@ -20,7 +20,7 @@ def _metric(name: str) -> tuple[Filter, Filter]:
     return _PROBE, Filter("labels.probe.metric", "eq", name)
 
 
-def section(s: Scope) -> Section:
+def section(s: Scope) -> ReportSection:
     any_, certs, lag, depth = s.run([
         s.query("events", s.period, filters=[_PROBE], max_groups=1),
         s.query("events", s.period, agg=Agg("min", "midwatch.probe.value"),
@@ -34,8 +34,10 @@ def section(s: Scope) -> Section:
                 group_by=["labels.rabbitmq.vhost", "labels.rabbitmq.queue"], max_groups=500),
     ])
     if not any_ or not any_[0].count:
-        return Section("Probes", empty="no probe readings in this period (no probes: configured "
-                       "in the config, or `midwatch run` was not running them)")
+        return ReportSection(
+            "Probes",
+            empty="no probe readings in this period (no probes: configured "
+                  "in the config, or `midwatch run` was not running them)")
     # days left are counted from the period's end, or from now for a period still running
     ref = min(s.period.end_ms, int(time.time() * 1000))
     horizon = ref + EXPIRY_DAYS * DAY_MS
@@ -68,7 +70,7 @@ def section(s: Scope) -> Section:
             ylabel="messages behind"))
     summary = (f"{any_[0].count:,} probe readings. Lag and depth are the highest reading of the "
                "period; a certificate is listed by its newest expiry date per endpoint.")
-    return Section("Probes", summary, tables, tuple(charts))
+    return ReportSection("Probes", summary, tables, tuple(charts))
 
 
 def _days_left(ms: int) -> str:

@@ -4,16 +4,16 @@ budget faster than the objective allows."""
 
 from __future__ import annotations
 
-from midwatch.report.model import Chart, Section, Table
+from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import day_label
 from midwatch.report.scope import DAY_MS, Scope, rate_trend
 from rules.slo import Slo, budget
 
 
-def section(s: Scope, slos: list[Slo]) -> Section:
+def section(s: Scope, slos: list[Slo]) -> ReportSection:
     title = "Service levels"
     if not slos:
-        return Section(title, empty="no SLOs are defined (slos: in the config; see "
+        return ReportSection(title, empty="no SLOs are defined (slos: in the config; see "
                        "deploy/midwatch.example.yaml)")
     qs = [slo.objective.query(p.start_ms, p.end_ms, bucket_ms=DAY_MS)
           for slo in slos for p in (s.period, s.prev)]
@@ -35,6 +35,6 @@ def section(s: Scope, slos: list[Slo]) -> Section:
                "in the period; budget spent: bad events as a share of those the objective "
                "allows (over 100 %: objective missed); days burning: days whose bad share "
                "exceeded the budget, with their burn rate.")
-    return Section(title, summary, (Table(
+    return ReportSection(title, summary, (Table(
         ("SLO", "of", "objective", "attained", "events", "budget spent", "days burning"),
         tuple(rows)),), (chart,))

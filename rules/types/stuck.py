@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from collector.config_values import Section
-from collector.store.base import Filter, MetricQuery, MetricRow, Store
+from collector.store.base import Filter, MetricQuery, MetricRow, Store, TraceQuery
 from collector.trace import OPEN_STATUSES
 from rules.schema import Rule, Sample
 from rules.types import number, window_query
@@ -64,8 +64,8 @@ def examples(rule: Rule, sample: Sample, at_ms: int, store: Store, limit: int) -
     cutoff = at_ms - (spec.sla_ms or 0)
     found = []
     for status in statuses:
-        found += store.search_traces(flow=sample.group.get("flow"),
-                                     partner=sample.group.get("partner"), status=status,
-                                     since_ms=at_ms - spec.lookback_ms, limit=200)
+        found += store.search_traces(TraceQuery(
+            flow=sample.group.get("flow"), partner=sample.group.get("partner"), status=status,
+            since_ms=at_ms - spec.lookback_ms, limit=200))
     found = sorted((t for t in found if t.started_ms < cutoff), key=lambda t: t.started_ms)
     return [t.trace_key for t in found[:limit]]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from collector.config import Config, config_from_doc
-from collector.service import Service
+from collector.service.service import Service
 from collector.yamlconf import loads
 
 

@@ -20,7 +20,7 @@ import pytest
 from service_runner import Running
 
 from collector.config import Config
-from collector.service import Service, build_correlator
+from collector.service.service import Service, build_correlator
 
 CACHE = Path(os.environ.get("MIDWATCH_CACHE", Path.home() / ".cache" / "midwatch"))
 SYSLOG_NG = CACHE / "dist" / "syslog-ng"

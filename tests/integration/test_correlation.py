@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import build_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event, event_id
-from collector.store.base import Store
+from collector.store.base import Store, TraceQuery
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Trace
@@ -134,7 +134,7 @@ def run(correlator: Correlator, store: Store, events: list[Event], batch: int = 
 
 def traces(store: Store) -> dict[str, Trace]:
     store.refresh()
-    found = store.search_traces(limit=100)
+    found = store.search_traces(TraceQuery(limit=100))
     return {t.trace_key: t for t in found}
 
 

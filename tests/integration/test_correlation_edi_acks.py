@@ -15,12 +15,12 @@ import time
 
 import test_correlation
 
-from collector.catalog import build_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
-from collector.store.base import Store
+from collector.parsers._base import ParseContext
+from collector.store.base import Store, TraceQuery
 from collector.trace import Trace
 from collector.yamlconf import loads
 
@@ -108,7 +108,7 @@ def feed(correlator: Correlator, store: Store, events: list[Event]) -> None:
 
 def all_traces(store: Store) -> dict[str, Trace]:
     store.refresh()
-    return {t.trace_key: t for t in store.search_traces(limit=500)}
+    return {t.trace_key: t for t in store.search_traces(TraceQuery(limit=500))}
 
 
 def by_order(traces: dict[str, Trace]) -> dict[str, str]:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from collector.store.base import TraceQuery
 from midwatch.cli import main
 
 
@@ -32,8 +33,8 @@ def test_demo_stores_failed_and_stuck_and_is_deterministic(tmp_path, capsys):
     store = load_config(tmp_path / "a" / "midwatch.yaml").open_store()
     try:
         store.refresh()
-        failed = store.search_traces(status="failed", limit=1000)
-        stuck = store.search_traces(status="stuck", limit=1000)
+        failed = store.search_traces(TraceQuery(status="failed", limit=1000))
+        stuck = store.search_traces(TraceQuery(status="stuck", limit=1000))
     finally:
         store.close()
     assert failed and stuck

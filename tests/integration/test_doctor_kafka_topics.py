@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
-from collector.config import CollectorSettings, Kafka, KafkaInput
+from collector.config import CollectorSettings, Kafka
 from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.kafka import Config as KafkaConfig
 from collector.inputs.kafka import KafkaInput as Consumer
 from collector.metrics import Registry
 from midwatch.cli import main
@@ -29,7 +30,7 @@ def test_doctor_names_missing_topics_and_the_consumer_creates_none(
     assert f"missing topics: {missing} " in rows["orders"]
     assert rows["fine"].split()[1] == "OK" and kafka_topic in rows["fine"]
 
-    inp = Consumer(KafkaInput(name="k", topics=(kafka_topic, missing), group_id=f"{missing}-g"),
+    inp = Consumer(KafkaConfig(name="k", topics=(kafka_topic, missing), group_id=f"{missing}-g"),
                    Kafka(bootstrap=(kafka_bootstrap,)),
                    parse_context(CollectorSettings(), frozenset(), None), Registry(),
                    str(tmp_path))

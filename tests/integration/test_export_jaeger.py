@@ -24,7 +24,7 @@ from collector.config import load_config
 from collector.exporters import spans
 from collector.exporters.otlp import OtlpExporter, OtlpSettings
 from collector.metrics import Registry
-from collector.store.base import StoreError
+from collector.store.base import StoreError, TraceQuery
 from collector.trace import Trace
 from dashboards.boards.traces import build
 from dashboards.settings import BoardSettings
@@ -61,7 +61,7 @@ def journeys(tmp_path_factory) -> list[Trace]:
     run_demo(workdir, seed=7, messages=40)
     store = load_config(workdir / "midwatch.yaml").open_store()
     try:
-        found = store.search_traces(limit=1000)
+        found = store.search_traces(TraceQuery(limit=1000))
     finally:
         store.close()
     run = f"#{uuid.uuid4().hex[:8]}"
@@ -195,7 +195,7 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
         while stable < 4 and time.monotonic() < deadline and proc.poll() is None:
             try:
                 now = [(t.trace_key, t.hop_count, t.status)
-                       for t in store.search_traces(limit=1000)]
+                       for t in store.search_traces(TraceQuery(limit=1000))]
             except StoreError:  # the collector is still creating the schema
                 now = None
             stable = stable + 1 if now and now == seen else 0
@@ -207,7 +207,7 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
     try:
-        failed = [t for t in store.search_traces(status="failed", limit=20) if t.hops]
+        failed = [t for t in store.search_traces(TraceQuery(status="failed", limit=20)) if t.hops]
     finally:
         store.close()
     assert failed, "midwatch run stored no failed journey"

@@ -15,8 +15,8 @@ from collector.config import Batch
 from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue
 from collector.metrics import Registry
-from collector.pipeline import Pipeline
-from collector.spool import Spool
+from collector.service.pipeline import Pipeline
+from collector.service.spool import Spool
 from collector.store import es_mappings
 from collector.store.elasticsearch import ElasticsearchStore
 

@@ -4,10 +4,10 @@ every message one complete three-hop trace.
 
 The first and the last event of a message share no ID: when they land on different processes,
 each creates its own trace, and the middle event merges the two, across processes. That holds
-through optimistic concurrency on the trace documents (see collector/correlate.py: a trace's
-key is one of its IDs, fetched in real time by key; a write carries if_seq_no/if_primary_term;
-a lost race is rebuilt on the fresh copy and written again; a merged-away trace is deleted
-with its version).
+through optimistic concurrency on the trace documents (see
+collector/correlation/correlator.py: a trace's key is one of its IDs, fetched in real time by
+key; a write carries if_seq_no/if_primary_term; a lost race is rebuilt on the fresh copy and
+written again; a merged-away trace is deleted with its version).
 """
 
 from __future__ import annotations

@@ -10,9 +10,10 @@ import orjson
 from kafka import TopicPartition
 from service_runner import Running, es_config
 
-from collector.config import CollectorSettings, Kafka, KafkaInput
+from collector.config import CollectorSettings, Kafka
 from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, parse_context
+from collector.inputs.kafka import Config as KafkaConfig
 from collector.inputs.kafka import KafkaInput as Consumer
 from collector.metrics import Registry
 
@@ -35,7 +36,7 @@ def committed(admin, group: str, topic: str) -> int | None:
 
 
 def consumer(kafka_bootstrap: str, topic: str, group: str) -> Consumer:
-    cfg = KafkaInput(name="k", topics=(topic,), group_id=group)
+    cfg = KafkaConfig(name="k", topics=(topic,), group_id=group)
     return Consumer(cfg, Kafka(bootstrap=(kafka_bootstrap,)),
                     parse_context(CollectorSettings(), frozenset(), None), Registry())
 

@@ -12,7 +12,7 @@ from service_runner import Running, es_config, run_cli_until
 from collector.event import Event
 from collector.gcsettings import YOUNG_OBJECTS
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).parents[1] / "data"
 FIXTURES = ("mule/app-runtime.log", "mule/mule_ee.log", "apigw/nginx-access.log",

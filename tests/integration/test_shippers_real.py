@@ -58,7 +58,7 @@ def events_of_files(files: dict[str, Path]) -> int:
 
     from collector.event import Event
     from collector.parse import parse_stream
-    from collector.parsers.base import ParseContext
+    from collector.parsers._base import ParseContext
 
     return sum(isinstance(item, Event) for path in files.values()
                for item in parse_stream(io.BytesIO(path.read_bytes()), str(path), "auto",

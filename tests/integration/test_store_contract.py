@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from collector.event import DeadLetter, Event, event_id
-from collector.store.base import Agg, ConflictError, Filter, MetricQuery, MetricRow, Store
+from collector.store.base import (
+    Agg,
+    ConflictError,
+    Filter,
+    MetricQuery,
+    MetricRow,
+    Store,
+    TraceQuery,
+)
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Hop, Trace
 
@@ -297,7 +305,7 @@ def test_get_traces_by_ids_carries_versions(loaded: Store):
     ],
 )
 def test_search_traces(loaded: Store, kwargs: dict, keys: list[str]):
-    assert [t.trace_key for t in loaded.search_traces(**kwargs)] == keys
+    assert [t.trace_key for t in loaded.search_traces(TraceQuery(**kwargs))] == keys
 
 
 def test_open_traces_oldest_first(loaded: Store):

@@ -17,13 +17,13 @@ import orjson
 import pytest
 
 from collector.api import Api
-from collector.catalog import build_catalog
 from collector.config import Api as ApiConfig
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.metrics import Registry
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.base import Store
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore

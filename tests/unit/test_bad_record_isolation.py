@@ -14,15 +14,15 @@ import types
 import orjson
 from test_pipeline import Recorder
 
-from collector.catalog import empty_catalog
 from collector.config import Batch
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event, Record
 from collector.inputs.base import Chunk, ChunkQueue
 from collector.metrics import Registry
 from collector.parse import ParseStats, run_parser
-from collector.parsers.base import ParseContext
-from collector.pipeline import Pipeline
+from collector.parsers._base import ParseContext
+from collector.service.pipeline import Pipeline
 from collector.store.sqlite import SQLiteStore
 
 NOW = 1_765_000_000_000

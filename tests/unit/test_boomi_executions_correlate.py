@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import load_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import load_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event, iso_to_ms
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.process_names import ProcessNames
+from collector.store.base import TraceQuery
 from collector.store.sqlite import SQLiteStore
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "boomi"
@@ -72,7 +73,7 @@ def test_the_steps_of_one_execution_are_not_retries(tmp_path):
         correlator = Correlator(catalog, store)
         correlator.process(steps)
         correlator.flush()
-        (trace,) = store.search_traces()
+        (trace,) = store.search_traces(TraceQuery())
         assert (trace.hop_count, trace.retry_count, trace.status) == (4, 0, "completed")
     finally:
         store.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import UNKNOWN_FLOW, build_catalog, load_catalog
+from collector.correlation.catalog import UNKNOWN_FLOW, build_catalog, load_catalog
 from collector.event import Event
 from collector.yamlconf import ConfigError, load, loads
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import build_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event, event_id
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import load

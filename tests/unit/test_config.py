@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import FileInput, KafkaInput, OtlpInput, config_from_doc, load_config
+from collector.config import config_from_doc, load_config
+from collector.inputs.file import Config as FileConfig
+from collector.inputs.kafka import Config as KafkaConfig
+from collector.inputs.otlp import Config as OtlpConfig
 from collector.yamlconf import ConfigError, loads
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "midwatch.example.yaml"
@@ -26,7 +29,7 @@ def error(text: str) -> str:
 def test_example_config_loads_with_every_section(tokens_env):
     config = load_config(EXAMPLE)
     kinds = [type(i) for i in config.inputs]
-    assert kinds == [FileInput, KafkaInput, OtlpInput]
+    assert kinds == [FileConfig, KafkaConfig, OtlpConfig]
     assert config.api.listen == ("0.0.0.0", 8080)
     assert config.api.tokens[0].name == "grafana"
     assert config.api.tokens[0].sha256 == hashlib.sha256(b"api-secret-1").digest()

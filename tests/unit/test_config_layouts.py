@@ -48,7 +48,7 @@ def test_example_config_documents_both_options():
 def test_the_file_input_parses_with_its_layout(tmp_path):
     """The options reach the parse context the input's reader (and parse worker) gets."""
     from collector.metrics import Registry
-    from collector.service import build_inputs
+    from collector.service.service import build_inputs
 
     config = cfg(f"collector: {{checkpoint_dir: {tmp_path}}}\ninputs:\n"
                  f"  - {{type: file, paths: [{tmp_path}/a.log], format: haproxy, "

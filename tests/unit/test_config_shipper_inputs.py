@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from collector.config import HttpInput, SyslogInput, config_from_doc
+from collector.config import config_from_doc
+from collector.inputs.http import Config as HttpConfig
+from collector.inputs.syslog import Config as SyslogConfig
 from collector.yamlconf import ConfigError, loads
 
 
@@ -20,10 +22,10 @@ def error(text: str) -> str:
 
 def test_defaults():
     syslog, http = inputs("  - {type: syslog}\n  - {type: http, max_body_bytes: 1MiB}\n")
-    assert syslog == SyslogInput(name="syslog-0")
+    assert syslog == SyslogConfig(name="syslog-0")
     assert (syslog.listen, syslog.protocol, syslog.max_message_bytes) == (
         ("127.0.0.1", 5514), "tcp", 64 * 1024)
-    assert isinstance(http, HttpInput) and http.max_body_bytes == 1024 * 1024
+    assert isinstance(http, HttpConfig) and http.max_body_bytes == 1024 * 1024
     assert http.listen == ("127.0.0.1", 9280) and http.ack_timeout_ms == 10_000
 
 

@@ -8,7 +8,7 @@ import io
 
 from collector.event import DeadLetter
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.base import Filter, MetricQuery
 from midwatch.demo.alerts import QUIET_STEP_MS, STEP_MS, WOULD_PAGE, ticks
 from midwatch.demo.run import run_demo

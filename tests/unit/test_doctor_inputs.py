@@ -6,9 +6,9 @@ import logging
 from pathlib import Path
 
 from collector.config import CollectorSettings, load_config
-from collector.config import FileInput as FileInputConfig
 from collector.doctor import run_checks
 from collector.inputs.base import parse_context
+from collector.inputs.file import Config as FileInputConfig
 from collector.inputs.file import FileInput
 from collector.metrics import Registry
 from midwatch.cli import main

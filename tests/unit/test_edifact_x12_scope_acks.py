@@ -13,7 +13,7 @@ import pytest
 
 from collector.event import Record
 from collector.parsers import edifact, x12
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CTX = ParseContext(now_ms=1_709_900_000_000, edi_own_ids=frozenset({"ACMEBUYER", "5412345000013"}))

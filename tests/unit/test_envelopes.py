@@ -9,7 +9,7 @@ from pathlib import Path
 from collector import envelopes
 from collector.event import DeadLetter, Event, iso_to_ms
 from collector.parse import SourceParser, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CTX = ParseContext(now_ms=1_709_900_000_000)

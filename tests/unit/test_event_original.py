@@ -8,7 +8,7 @@ import orjson
 from collector.event import from_doc, to_doc
 from collector.normalize import MAX_ORIGINAL, REDACTED, TRUNCATED
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CTX = ParseContext(now_ms=1_764_500_000_000)
 MULE = ("INFO  2026-12-01 10:00:00,123 [[orders].http.listener.02 SelectorRunner] "

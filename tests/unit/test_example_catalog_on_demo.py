@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import build_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import build_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
+from collector.store.base import TraceQuery
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import load
 from midwatch.demo.scenario import OWN_EDI_ID, build
@@ -51,7 +52,7 @@ def traces(tmp_path_factory):
         store.write_events(batch)
         correlator.flush()
     correlator.sweep(NOW)
-    found = store.search_traces(limit=10_000)
+    found = store.search_traces(TraceQuery(limit=10_000))
     store.close()
     return sc, found
 

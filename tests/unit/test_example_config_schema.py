@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-import collector.store
-from collector.catalog import _Builder, build_catalog, load_catalog
-from collector.config import INPUT_TYPES, SECTIONS, config_from_doc
+from collector.config import SECTIONS, config_from_doc
 from collector.config_values import Section
+from collector.correlation.catalog import _Builder, build_catalog, load_catalog
 from collector.exporters.config import load_exporters
+from collector.inputs import INPUTS
 from collector.knowledge import from_config as knowledge_from_config
-from collector.probes.config import KIND_NAMES as PROBE_KINDS
+from collector.probes import PROBES
 from collector.probes.config import load_probes
 from collector.yamlconf import ConfigError, Doc, load, loads
 from dashboards.push import _SECTION_KEYS as GRAFANA_KEYS
@@ -76,23 +76,17 @@ def test_every_section_has_a_loader_here():
 
 @contextmanager
 def _recording(monkeypatch) -> Iterator[list[tuple[Doc, tuple, tuple[str, ...]]]]:
-    """Every (document, key path, allowed keys) a ``Section`` is built with meanwhile, and
-    the store's own mapping check (``open_store`` reads its keys without ``Section``)."""
+    """Every (document, key path, allowed keys) a ``Section`` is built with meanwhile."""
     seen: list[tuple[Doc, tuple, tuple[str, ...]]] = []
-    build, store_mapping = Section.__init__, collector.store._mapping
+    build = Section.__init__
 
     def record(self, doc, path, data, allowed):
         allowed = tuple(allowed)
         seen.append((doc, tuple(path), allowed))
         build(self, doc, path, data, allowed)
 
-    def record_store(section, doc, path, allowed):
-        seen.append((doc, tuple(path), tuple(allowed)))
-        return store_mapping(section, doc, path, allowed)
-
     with monkeypatch.context() as m:
         m.setattr(Section, "__init__", record)
-        m.setattr(collector.store, "_mapping", record_store)
         yield seen
 
 
@@ -130,11 +124,11 @@ def _walk(monkeypatch, docs: list[Doc]) -> Schema:
 
 def _kind_documents() -> list[Doc]:
     """One entry of every kind, so kinds the example leaves commented out are walked too."""
-    texts = [f"inputs: [{{type: {kind}}}]" for kind in INPUT_TYPES]
+    texts = [f"inputs: [{{type: {kind}}}]" for kind in INPUTS.builtin]
     # Built-in notifiers only: an installed plug-in documents its own keys.
     texts += [f"notifiers: {{n: {{type: {kind}}}}}" for kind in NOTIFIER_TYPES.builtin]
     texts += [f"probes: [{{name: p, kind: {kind}, endpoints: [{{address: 'h:1'}}]}}]"
-              for kind in PROBE_KINDS]
+              for kind in PROBES.builtin]
     texts += ["alertmanager: {}", "smtp: {}", "exporters: {otlp: {}}",
               "rules: {inhibit: [{}]}", "api: {tokens: [{}]}", "slos: [{}]", "knowledge: {}"]
     return [loads(t, "<kind>") for t in texts]

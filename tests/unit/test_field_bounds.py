@@ -20,8 +20,8 @@ from collector.normalize import (
 )
 from collector.parse import parse_stream
 from collector.parsers import otlp_json
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import MAX_LABEL_VALUE
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import MAX_LABEL_VALUE
 from collector.store.sqlite import SQLiteStore
 
 CTX = ParseContext(now_ms=1_765_000_000_000)

@@ -13,15 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import CollectorSettings, FileInput
+from collector.config import CollectorSettings
 from collector.encoding import codec_name, sniff
 from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
+from collector.inputs.file import Config as FileConfig
 from collector.inputs.file import FileInput as FileTail
 from collector.linesplit import LineSplitter
 from collector.metrics import Registry
 from collector.parse import ParseStats, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.yamlconf import ConfigError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -76,7 +77,7 @@ def tail_all(tmp_path: Path, src: Path, **cfg) -> list:
 
 def make_input(tmp_path: Path, **overrides) -> FileTail:
     overrides.setdefault("multiline_timeout_ms", 0)
-    cfg = FileInput(name="t", paths=(str(tmp_path / "logs" / "*.log"),), parse_worker=False,
+    cfg = FileConfig(name="t", paths=(str(tmp_path / "logs" / "*.log"),), parse_worker=False,
                     **overrides)
     return FileTail(cfg, parse_context(CollectorSettings(), frozenset(), None),
                     str(tmp_path / "ckpt"), Registry())

@@ -10,10 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector.config import CollectorSettings, FileInput
+from collector.config import CollectorSettings
 from collector.event import DeadLetter, Event
 from collector.inputs.base import Chunk, ChunkQueue, parse_context
 from collector.inputs.checkpoint import CheckpointFile
+from collector.inputs.file import Config as FileConfig
 from collector.inputs.file import FileInput as FileTail
 from collector.metrics import Registry
 
@@ -40,7 +41,7 @@ def parse_mode(request, monkeypatch):
 
 def make_input(tmp_path: Path, fmt: str = "json", **overrides) -> FileTail:
     overrides.setdefault("parse_worker", MODE["parse_worker"])
-    cfg = FileInput(name="t", paths=(str(tmp_path / "logs" / "*.log"),), format=fmt,
+    cfg = FileConfig(name="t", paths=(str(tmp_path / "logs" / "*.log"),), format=fmt,
                     multiline_timeout_ms=10, **overrides)
     ctx = parse_context(CollectorSettings(), frozenset(), None)
     return FileTail(cfg, ctx, str(tmp_path / "ckpt"), Registry())

@@ -27,7 +27,7 @@ from collector.httpserver import HttpError
 from collector.inputs.otlp import decode, gunzip, map_events
 from collector.otlp_limits import LimitExceeded
 from collector.parse import ParseStats, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CTX = ParseContext(now_ms=1_714_557_600_000)
 DATA = Path(__file__).parents[1] / "data"

@@ -19,8 +19,9 @@ import orjson
 import pytest
 from test_otlp_receiver import Writer  # the stand-in pipeline of the OTLP receiver's tests
 
-from collector.config import ApiToken, CollectorSettings, HttpInput
+from collector.config import ApiToken, CollectorSettings
 from collector.inputs.base import Chunk, ChunkQueue, parse_context
+from collector.inputs.http import Config as HttpConfig
 from collector.inputs.http import HttpInput as Receiver
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "shippers"
@@ -30,7 +31,7 @@ TOKEN = ApiToken("filebeat", hashlib.sha256(b"s3cret").digest(), frozenset({"ing
 
 
 def start(queue: ChunkQueue, **cfg) -> Receiver:
-    receiver = Receiver(HttpInput(name="http", listen=("127.0.0.1", 0), **cfg),
+    receiver = Receiver(HttpConfig(name="http", listen=("127.0.0.1", 0), **cfg),
                         parse_context(CollectorSettings(), frozenset(), None))
     threading.Thread(target=receiver.run, args=(queue,), daemon=True).start()
     return receiver

@@ -9,7 +9,6 @@ there); hypothesis varies the bytes around it. The reference is the fixture read
 from __future__ import annotations
 
 import codecs
-import importlib
 from pathlib import Path
 
 import pytest
@@ -20,8 +19,8 @@ from collector.event import DeadLetter, Event
 from collector.inputs.lines import LineReader
 from collector.linesplit import LineSplitter
 from collector.parse import ParseStats, SourceParser
-from collector.parsers import FORMATS
-from collector.parsers.base import ParseContext
+from collector.parsers import PARSERS
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 NOW_MS = 1_709_900_000_000
@@ -49,7 +48,7 @@ ENCODINGS = [("utf-8", codecs.BOM_UTF8), ("utf-16-le", codecs.BOM_UTF16_LE),
 
 
 def test_every_format_has_a_sample():
-    assert sorted(SAMPLES) == sorted(FORMATS)
+    assert sorted(SAMPLES) == PARSERS.names()
 
 
 def sample(fmt: str) -> str:
@@ -142,7 +141,7 @@ def test_tabs_anywhere_never_crash_and_nothing_is_lost(fmt):
 def record_starts(fmt: str, text: str, alone: bool) -> list[str]:
     """Lines of the sample at the margin that start a record of ``fmt`` (where lines are
     records, every such line); with ``alone``, only those that are an event by themselves."""
-    start = importlib.import_module(FORMATS[fmt]).START
+    start = PARSERS.get(fmt).START
     return [ln for ln in text.split("\n")
             if len(ln) > 16 and ln[:1] not in (" ", "\t")
             and (start is None or start.match(ln))

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import KafkaInput, load_config
+from collector.config import load_config
+from collector.inputs.kafka import Config as KafkaConfig
 from collector.inputs.kafka import instance_id
 from collector.yamlconf import ConfigError
 
 
 def test_auto_id_is_stable_per_checkpoint_dir_and_distinct_across_them(tmp_path):
-    cfg = KafkaInput(name="orders topic/eu", topics=("orders",))
+    cfg = KafkaConfig(name="orders topic/eu", topics=("orders",))
     one = instance_id(cfg, str(tmp_path / "a"))
     assert one == instance_id(cfg, str(tmp_path / "a"))
     assert one != instance_id(cfg, str(tmp_path / "b")), "two collectors on one host"
@@ -21,8 +22,8 @@ def test_auto_id_is_stable_per_checkpoint_dir_and_distinct_across_them(tmp_path)
 
 
 def test_explicit_and_dynamic(tmp_path):
-    assert instance_id(KafkaInput(name="k", topics=("t",), group_instance_id="eu-1"), ".") == "eu-1"
-    assert instance_id(KafkaInput(name="k", topics=("t",), group_instance_id=None), ".") is None
+    assert instance_id(KafkaConfig(name="k", topics=("t",), group_instance_id="eu-1"), ".") == "eu-1"
+    assert instance_id(KafkaConfig(name="k", topics=("t",), group_instance_id=None), ".") is None
 
 
 def config(tmp_path: Path, extra: str) -> Path:

@@ -9,7 +9,7 @@ from collector.normalize import (
     normalize_level,
     redact_text,
 )
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CTX = ParseContext(now_ms=1_000)
 

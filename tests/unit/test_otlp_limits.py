@@ -17,13 +17,14 @@ from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from test_otlp_receiver import SPAN_ID, TRACE_ID, export_json, post, start
 
-from collector.config import ApiToken, CollectorSettings, OtlpInput
+from collector.config import ApiToken, CollectorSettings
 from collector.event import DeadLetter, Event
 from collector.inputs.base import parse_context
+from collector.inputs.otlp import Config as OtlpConfig
 from collector.inputs.otlp import OtlpInput as Receiver
 from collector.otlp_limits import LimitExceeded, Limits, check_protobuf
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -163,7 +164,7 @@ def test_an_api_token_with_scope_ingest_is_accepted(writer):
     def token(name: str, secret: str, scopes: set[str]) -> ApiToken:
         return ApiToken(name, hashlib.sha256(secret.encode()).digest(), frozenset(scopes))
 
-    cfg = OtlpInput(name="otlp", listen=("127.0.0.1", 0),
+    cfg = OtlpConfig(name="otlp", listen=("127.0.0.1", 0),
                     tokens=(token("exporter", "otlp-secret", {"ingest"}),))
     api_tokens = (token("ci", "api-ingest", {"ingest"}), token("grafana", "api-read", {"traces"}))
     receiver = Receiver(cfg, parse_context(CollectorSettings(), frozenset(), None), api_tokens)

@@ -18,9 +18,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from collector.config import CollectorSettings, OtlpInput
+from collector.config import CollectorSettings
 from collector.event import Event
 from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.otlp import Config as OtlpConfig
 from collector.inputs.otlp import OtlpInput as Receiver
 
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
@@ -61,7 +62,7 @@ class Writer:
 
 
 def start(writer: Writer, **cfg) -> Receiver:
-    receiver = Receiver(OtlpInput(name="otlp", listen=("127.0.0.1", 0), **cfg),
+    receiver = Receiver(OtlpConfig(name="otlp", listen=("127.0.0.1", 0), **cfg),
                         parse_context(CollectorSettings(), frozenset(), None))
     threading.Thread(target=receiver.run, args=(writer.queue,), daemon=True).start()
     return receiver

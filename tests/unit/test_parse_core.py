@@ -17,7 +17,7 @@ from collector.parse import (
     read_lines,
     run_parser,
 )
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -261,9 +261,9 @@ def test_a_pretty_printed_value_beyond_the_record_caps_is_dead_lettered_once():
 def test_formats_doc_lists_every_parser_in_detection_order():
     """docs/formats.md is where users look a format up: a new parser cannot land without
     its row, and the rows keep the order auto-detection asks in."""
-    from collector.parsers import DETECT_ORDER, FORMATS
+    from collector.parsers import DETECT_ORDER, PARSERS
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text()
     rows = re.findall(r"^\| `([\w-]+)` \|", doc, re.MULTILINE)
-    assert sorted(rows) == sorted(FORMATS)
+    assert sorted(rows) == PARSERS.names()
     assert [r for r in rows if r in DETECT_ORDER] == list(DETECT_ORDER)

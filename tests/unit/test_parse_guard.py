@@ -8,7 +8,7 @@ import orjson
 from collector.event import DeadLetter, Event
 from collector.inputs.lines import LineReader
 from collector.inputs.parse_guard import ParseGuard
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CTX = ParseContext(now_ms=1_765_000_000_000)
 

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from collector.catalog import empty_catalog
 from collector.config import Batch
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event
 from collector.inputs.base import Chunk, ChunkQueue
 from collector.metrics import Registry
-from collector.pipeline import Pipeline
+from collector.service.pipeline import Pipeline
 from collector.store.base import StoreError
 from collector.store.sqlite import SQLiteStore
 

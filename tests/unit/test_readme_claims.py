@@ -12,8 +12,9 @@ import argparse
 import re
 from pathlib import Path
 
-from collector.config import INPUT_TYPES, SECTIONS
+from collector.config import SECTIONS
 from collector.event import PLATFORMS
+from collector.inputs import INPUTS
 from midwatch.cli import build_parser
 from rules.config import RULES_KEYS
 
@@ -46,7 +47,7 @@ def test_the_configuration_section_lists_every_config_section_and_input_type():
     inputs = re.search(r"`inputs` \(([^)]*)\)", text)
     top_level = re.findall(r"`([a-z_]+)`", re.sub(r"\([^)]*\)", "", text))
     assert sorted(top_level) == sorted(SECTIONS)
-    assert inputs and [t.strip() for t in inputs[1].split(",")] == list(INPUT_TYPES)
+    assert inputs and [t.strip() for t in inputs[1].split(",")] == list(INPUTS.builtin)
 
 
 def _named_commands(markdown: str) -> list[tuple[str, str]]:

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from collector.catalog import empty_catalog
 from collector.config import CollectorSettings, Redaction
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import DeadLetter, Event
 from collector.normalize import normalize, redact_text
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.redaction_key import KEY_FILE, from_state_dir, load_key
+from collector.store.base import TraceQuery
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import ConfigError, make_secret
 
@@ -66,7 +67,7 @@ def test_card_like_order_numbers_and_email_correlation_ids_stay_four_traces(tmp_
         correlator.process(events)
         store.write_events(events)
         correlator.flush()
-        traces = store.search_traces(limit=100)
+        traces = store.search_traces(TraceQuery(limit=100))
         assert len(traces) == 4
         by_id = {i: t for t in traces for i in t.ids}
         card_a = redact_text("4012888888881881", key=KEY)

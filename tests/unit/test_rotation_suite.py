@@ -22,9 +22,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from collector.config import CollectorSettings, FileInput
+from collector.config import CollectorSettings
 from collector.event import Event
 from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.file import Config as FileConfig
 from collector.inputs.file import FileInput as FileTail
 from collector.metrics import Registry
 
@@ -132,7 +133,7 @@ def metric_sum(text: str, name: str) -> float:
 
 def make_input(tmp_path: Path, paths: list[str], rotated: tuple[str, ...] = (),
                metrics: Registry | None = None) -> FileTail:
-    cfg = FileInput(name="rot", paths=tuple(paths), rotated=rotated, format="json",
+    cfg = FileConfig(name="rot", paths=tuple(paths), rotated=rotated, format="json",
                     rescan_interval_ms=100, multiline_timeout_ms=500, parse_worker=False)
     return FileTail(cfg, parse_context(CollectorSettings(), frozenset(), None),
                     str(tmp_path / "ckpt"), metrics or Registry())

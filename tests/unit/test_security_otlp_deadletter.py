@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collector.inputs.otlp as otlp
 from collector.event import DeadLetter
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 PAN = "4111111111111111"
 

@@ -18,13 +18,14 @@ import orjson
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
-from collector.config import CollectorSettings, OtlpInput
+from collector.config import CollectorSettings
 from collector.envelopes import otel, shippers
 from collector.event import DeadLetter, Event, Record
 from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.otlp import Config as OtlpConfig
 from collector.inputs.otlp import OtlpInput as Receiver
 from collector.parse import ParseStats, parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.shipping import parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -74,7 +75,7 @@ def test_otlp_log_whose_body_is_a_mule_line_becomes_the_mule_event_over_http():
     the line, attribute log.file.path) was an otel.log event with no IDs."""
     queue = ChunkQueue(4)
     got: list[Event] = []
-    receiver = Receiver(OtlpInput(name="otlp", listen=("127.0.0.1", 0)),
+    receiver = Receiver(OtlpConfig(name="otlp", listen=("127.0.0.1", 0)),
                         parse_context(CollectorSettings(), frozenset(), None))
     threading.Thread(target=receiver.run, args=(queue,), daemon=True).start()
 

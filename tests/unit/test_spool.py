@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from collector.event import DeadLetter, Event
-from collector.spool import Spool, SpoolError
+from collector.service.spool import Spool, SpoolError
 
 
 def event(n: int) -> Event:

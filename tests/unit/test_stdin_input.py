@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 
-from collector.config import CollectorSettings, StdinInput
+from collector.config import CollectorSettings
 from collector.event import DeadLetter, Event
 from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.stdin import Config as StdinConfig
 from collector.inputs.stdin import StdinInput as Reader
 
 LINE = '{"timestamp":"2024-05-01T10:00:00Z","message":"m%d","correlationId":"c-%d"}\n'
@@ -15,7 +16,7 @@ LINE = '{"timestamp":"2024-05-01T10:00:00Z","message":"m%d","correlationId":"c-%
 def test_codepage_pipe_with_explicit_encoding():
     """A Windows tool piping in its ANSI code page: read as cp1252, not as broken UTF-8."""
     data = "".join(LINE % (i, i) for i in range(3)).replace(':"m', ':"Müller ').replace("\n", "\r\n")
-    reader = Reader(StdinInput(name="pipe", format="json", encoding="cp1252"),
+    reader = Reader(StdinConfig(name="pipe", format="json", encoding="cp1252"),
                     parse_context(CollectorSettings(), frozenset(), None),
                     stream=io.BytesIO(data.encode("cp1252")))
     q = ChunkQueue(8)
@@ -28,7 +29,7 @@ def test_codepage_pipe_with_explicit_encoding():
 
 def test_reads_to_the_end_in_chunks_and_keeps_bad_lines():
     data = "".join(LINE % (i, i) for i in range(2500)) + "\x00\x01 binary garbage\n"
-    reader = Reader(StdinInput(name="pipe", format="json"),
+    reader = Reader(StdinConfig(name="pipe", format="json"),
                     parse_context(CollectorSettings(), frozenset(), None),
                     stream=io.BytesIO(data.encode()))
     q = ChunkQueue(8)

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from collector.config import CollectorSettings, SyslogInput
+from collector.config import CollectorSettings
 from collector.event import DeadLetter, Event
 from collector.inputs.base import ChunkQueue, parse_context
+from collector.inputs.syslog import Config as SyslogConfig
 from collector.inputs.syslog import Framer
 from collector.inputs.syslog import SyslogInput as Receiver
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CTX = ParseContext(now_ms=1_709_900_000_000)
@@ -57,7 +58,7 @@ class Writer:
 
 
 def start(protocol: str, queue_chunks: int = 8, **cfg):
-    receiver = Receiver(SyslogInput(name="syslog", listen=("127.0.0.1", 0), protocol=protocol,
+    receiver = Receiver(SyslogConfig(name="syslog", listen=("127.0.0.1", 0), protocol=protocol,
                                     **cfg), parse_context(CollectorSettings(), frozenset(), None))
     queue = ChunkQueue(queue_chunks)
     threading.Thread(target=receiver.run, args=(queue,), daemon=True).start()

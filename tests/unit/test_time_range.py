@@ -9,15 +9,15 @@ import sys
 import orjson
 import pytest
 
-from collector.catalog import empty_catalog
 from collector.config import config_from_doc
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import MAX_ISO_MS, MIN_ISO_MS, Event, Record, ms_to_iso, to_doc
 from collector.inputs.base import parse_context
 from collector.normalize import normalize
 from collector.parse import parse_stream
 from collector.parsers import otlp_json
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.sqlite import SQLiteStore
 from collector.timeparse import TIME_RAW_LABEL, TIME_SOURCE_LABEL, settle_time, year_start_ms
 from collector.yamlconf import ConfigError, loads

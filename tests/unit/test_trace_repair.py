@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 
-from collector.catalog import empty_catalog
-from collector.correlate import Correlator
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
+from collector.correlation.trace_repair import TraceRepair
 from collector.event import Event
+from collector.store.base import TraceQuery
 from collector.store.sqlite import SQLiteStore
-from collector.trace_repair import TraceRepair
 
 NOW = int(time.time() * 1000)
 
@@ -40,7 +41,7 @@ def test_split_message_is_merged_once_and_stays_merged(tmp_sqlite_path):
         repair = TraceRepair(empty_catalog(), store, window_ms=3_600_000)
         assert repair.run(NOW) == 1
         assert store.shared_trace_ids(0) == []
-        (trace,) = store.search_traces(limit=10)
+        (trace,) = store.search_traces(TraceQuery(limit=10))
         assert trace.trace_key == "correlation:c-1" and trace.hop_count == 3
         assert sorted(trace.ids) == ["correlation:c-1", "order:1"]
         assert repair.run(NOW) == 0
@@ -49,7 +50,7 @@ def test_split_message_is_merged_once_and_stays_merged(tmp_sqlite_path):
         # re-reads and folds into the merged trace instead of resurrecting its own.
         two.process([ev(4, "order:1")])
         two.flush()
-        (trace,) = store.search_traces(limit=10)
+        (trace,) = store.search_traces(TraceQuery(limit=10))
         assert trace.hop_count == 4 and trace.trace_key == "correlation:c-1"
     finally:
         store.close()
@@ -65,6 +66,6 @@ def test_label_ids_shared_by_many_messages_are_not_merged(tmp_sqlite_path):
         c.flush()
         assert store.shared_trace_ids(0) == ["x12.isa:ME:ACME:1"]
         assert TraceRepair(empty_catalog(), store, window_ms=3_600_000).run(NOW) == 0
-        assert len(store.search_traces(limit=10)) == 2
+        assert len(store.search_traces(TraceQuery(limit=10))) == 2
     finally:
         store.close()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import copy
 import random
 
-from collector.catalog import Flow, Stage
-from collector.trace import Hop
-from collector.tracebuild import (
+from collector.correlation.catalog import Flow, Stage
+from collector.correlation.tracebuild import (
     add_hop,
     add_hops,
     mark_stuck,
@@ -18,6 +17,7 @@ from collector.tracebuild import (
     retries,
     settle,
 )
+from collector.trace import Hop
 
 T0 = 1_700_000_000_000
 O2C = Flow("o2c", 60_000, (Stage("api"), Stage("mule"), Stage("boomi.failed", "failure"),

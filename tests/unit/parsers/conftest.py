@@ -8,7 +8,7 @@ import pytest
 
 from collector.event import DeadLetter, Event
 from collector.parse import parse_stream
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 NOW_MS = 1_709_900_000_000  # 2024-03-08T12:13:20Z: the ingest time fixtures fall back to

@@ -1,6 +1,6 @@
 from collector.event import Record, iso_to_ms
 from collector.parsers import ace
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 LTID = "ace.ltid:40ddc412-f102-4840-a212-8b793d12b6bf-1"
 

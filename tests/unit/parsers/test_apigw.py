@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import apigw
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 

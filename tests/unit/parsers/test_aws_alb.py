@@ -7,7 +7,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import aws_alb
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 
 def test_alb_and_classic_entries(parse_data):

@@ -6,7 +6,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import azure
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 
 def test_storage_blob_lines(parse_data):

@@ -4,7 +4,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import boomi
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

@@ -6,7 +6,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import boomi_container
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 
 def test_container_log_as_boomi_documents_it(parse_data):

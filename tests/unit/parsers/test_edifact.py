@@ -6,7 +6,7 @@ import pytest
 from collector.event import Record, iso_to_ms
 from collector.parse import ParseStats, parse_stream
 from collector.parsers import edifact
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import envoy, kafka_broker
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 
 def test_envoy_and_istio_lines_as_published(parse_data):

@@ -6,7 +6,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import haproxy
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 
 def test_httplog_from_syslog_stdout_and_rfc5424(parse_data):

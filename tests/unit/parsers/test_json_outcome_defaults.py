@@ -8,7 +8,7 @@ import pytest
 
 from collector.event import Record
 from collector.parsers import json_lines
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 
 def _parse(line: str, **ctx) -> object:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import apigw, envoy, haproxy
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.parsers.logformat import LogFormatError, compile_format, dialect_for
 
 NGINX_HOST_FIRST = ('$host $remote_addr - $remote_user [$time_local] "$request" $status '

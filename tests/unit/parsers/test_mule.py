@@ -1,6 +1,6 @@
 from collector.event import Record, iso_to_ms
 from collector.parsers import mule
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CORR = "correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"
 

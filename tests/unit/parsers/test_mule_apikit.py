@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from collector.catalog import load_catalog
-from collector.parsers.apikit import route
+from collector.correlation.catalog import load_catalog
+from collector.parsers._apikit import route
 
 CATALOG = load_catalog({"flows": [{"name": "order-api", "stages": [
     {"name": "order.failed", "terminal": "failure",
@@ -63,7 +63,7 @@ def test_apikit_flows_get_service_and_route_and_match_catalog_stages(parse_data)
 
 def test_the_json_logger_location_of_an_apikit_flow_gives_the_route():
     from collector.event import Event
-    from collector.parsers.base import ParseContext
+    from collector.parsers._base import ParseContext
     from collector.parsers.mule_json import apply_doc
 
     ev = Event(0, "mulesoft.json_logger", "mulesoft")

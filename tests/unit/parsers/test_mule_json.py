@@ -8,7 +8,7 @@ import pytest
 from collector.event import DeadLetter, Record, iso_to_ms
 from collector.parse import ParseStats, parse_stream, run_parser
 from collector.parsers import mule_json
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 DATA = Path(__file__).resolve().parents[2] / "data"

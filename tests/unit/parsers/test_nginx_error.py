@@ -6,7 +6,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import nginx_error
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 
 def test_error_log_lines_as_published(parse_data):

@@ -5,7 +5,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import otlp_json
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 TRACE = "5b8efff798038103d269b633813fc60c"

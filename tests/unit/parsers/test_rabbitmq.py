@@ -2,7 +2,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import rabbitmq
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 CORRELATION = "correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"

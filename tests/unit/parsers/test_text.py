@@ -10,7 +10,7 @@ import pytest
 from collector.event import Record, iso_to_ms
 from collector.parse import available_parsers, detect
 from collector.parsers import text
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 
 def test_spring_boot_console_layouts(parse_data):

@@ -2,7 +2,7 @@ import pytest
 
 from collector.event import Record, iso_to_ms
 from collector.parsers import x12
-from collector.parsers.base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError
 
 CTX = ParseContext(now_ms=1_709_900_000_000)
 US, PARTNER = "ACMEBUYER", "WIDGETSUPPLY"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from collector.event import Event
-from collector.parsers.base import ParseError
+from collector.parsers._base import ParseError
 
 MAX_LABELS = 64
 MAX_LABEL_VALUE = 1024

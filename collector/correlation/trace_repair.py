@@ -32,10 +32,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from collector.catalog import Catalog
+from collector.correlation.catalog import Catalog
+from collector.correlation.tracebuild import merge, settle
 from collector.store.base import ConflictError, Store
 from collector.trace import Trace
-from collector.tracebuild import merge, settle
 
 log = logging.getLogger("midwatch.trace_repair")
 

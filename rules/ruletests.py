@@ -193,10 +193,10 @@ def _events(doc: Doc, inp: Section) -> Iterator[Event]:
 
 def _log_events(s: Section, base: Path) -> list[Event]:
     from collector.parse import parse_stream
-    from collector.parsers import FORMATS
-    from collector.parsers.base import ParseContext
+    from collector.parsers import PARSERS
+    from collector.parsers._base import ParseContext
 
-    fmt = s.choice("format", ("auto", *FORMATS), "auto")
+    fmt = s.choice("format", ("auto", *PARSERS.paths()), "auto")
     file = base / s.text("path", required=True)
     if not file.is_file():
         raise s.error("path", f"{file} does not exist")

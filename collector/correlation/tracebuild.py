@@ -16,7 +16,7 @@ import hashlib
 import sys
 from collections.abc import Iterable
 
-from collector.catalog import UNKNOWN_FLOW, Flow
+from collector.correlation.catalog import UNKNOWN_FLOW, Flow
 from collector.event import Event
 from collector.trace import Hop, Trace
 

@@ -16,7 +16,7 @@ from rules.loader import load_rules
 from rules.templates import TemplateError, compile_template, duration
 from rules.timewindows import TimeWindow
 
-PACKS = Path(__file__).parents[2] / "rules" / "packs"
+PACKS = Path(__file__).parents[3] / "rules" / "packs"
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -9,7 +9,7 @@ import pytest
 
 from collector.event import Event, event_id
 from collector.normalize import message_template, normalize
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import loads
 from rules.config import load_rules_config

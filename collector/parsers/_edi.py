@@ -18,22 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collector.event import Event
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import set_label
+from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import set_label
 from collector.timeparse import civil_to_ms
 
 DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
-# Set on an acknowledgement that answers a whole functional group (X12 AK9 without AK2
-# loops: "group") or interchange (EDIFACT UCI without UCM: "interchange"). Its IDs are then
-# envelope IDs (labels, never links), and ``collector.correlate`` applies it to every trace
-# that holds them instead of to one trace.
-ACK_SCOPE_LABEL = "ack_scope"
-# On such an acknowledgement when the same acknowledgement also answered some documents one by
-# one (X12 AK2 loops, EDIFACT UCM segments): their typed IDs, one per line. The scope then
-# covers only the rest of the group or interchange ("acknowledged if not explicitly
-# rejected"), and the documents answered individually keep their own answer.
-ACK_EXCEPT_LABEL = "ack_except"
 # A cut list would answer the cut documents wrongly, so this one label is exempt from the
 # usual 1 KiB cap (it stays in the document; labels are indexed only up to 1 KiB). Above this
 # bound (some 400 listed documents) the scope is not set at all.

@@ -101,10 +101,10 @@ def test_the_example_config_documents_every_probe_kind(monkeypatch):
     from pathlib import Path
 
     from collector.config import load_config
-    from collector.probes.config import KIND_NAMES
+    from collector.probes import PROBES
 
     monkeypatch.setenv("MIDWATCH_API_TOKEN", "a")
     monkeypatch.setenv("MIDWATCH_OTLP_TOKEN", "b")
-    example = Path(__file__).parents[2] / "deploy" / "midwatch.example.yaml"
+    example = Path(__file__).parents[3] / "deploy" / "midwatch.example.yaml"
     specs = load_probes(load_config(example))
-    assert sorted({s.kind for s in specs}) == sorted(KIND_NAMES)
+    assert sorted({s.kind for s in specs}) == PROBES.names()

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from collector.config_values import Section, describe
 from collector.event import Event
 from collector.yamlconf import ConfigError, Doc, KeyPath, did_you_mean, load, parse_duration_ms
 
@@ -189,15 +190,15 @@ class _Builder:
     def err(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
         return self.doc.error((*self.root, *path), message, hint)
 
+    def section(self, value: Any, path: KeyPath, allowed: tuple[str, ...]) -> Section:
+        """A mapping of the catalog read like every config section (``Section``); unlike an
+        optional config section, an entry written empty is an error here."""
+        if value is None:
+            raise self.err(path, "expected a mapping, got nothing")
+        return Section(self.doc, (*self.root, *path), value, allowed)
+
     def mapping(self, value: Any, path: KeyPath, allowed: tuple[str, ...]) -> dict:
-        if not isinstance(value, dict):
-            raise self.err(path, f"expected a mapping, got {_kind(value)}")
-        for key in value:
-            if key not in allowed:
-                raise self.err((*path, key), "unknown key",
-                               did_you_mean(str(key), allowed)
-                               or f"expected one of {', '.join(allowed)}")
-        return value
+        return self.section(value, path, allowed).data
 
     def duration(self, value: Any, path: KeyPath) -> int:
         try:
@@ -219,20 +220,19 @@ class _Builder:
         return self.catalog_of(self.mapping(data, (), _TOP_KEYS), flows_path=("flows",))
 
     def catalog_of(self, top: dict, flows_path: KeyPath) -> Catalog:
-        ids = self.mapping(top.get("ids") or {}, ("ids",), _ID_KEYS)
+        id_section = self.section(top.get("ids") or {}, ("ids",), _ID_KEYS)
+        ids = id_section.data
         link = self.types(ids.get("link"), ("ids", "link")) if "link" in ids else None
         labels = self.types(ids.get("labels"), ("ids", "labels")) if "labels" in ids \
             else frozenset(DEFAULT_LABEL_TYPES)
         if link is not None and link & labels:
             raise self.err(("ids", "labels"), f"{', '.join(sorted(link & labels))} is both a "
                            "link and a label", "an ID type either joins messages or it does not")
-        max_ids = ids.get("max_trace_ids", DEFAULT_MAX_TRACE_IDS)
-        if isinstance(max_ids, bool) or not isinstance(max_ids, int) or max_ids < 2:
-            raise self.err(("ids", "max_trace_ids"), f"expected a whole number >= 2, got {max_ids!r}")
+        max_ids = id_section.number("max_trace_ids", DEFAULT_MAX_TRACE_IDS, minimum=2)
         default_sla = self.duration(top.get("default_sla", "1h"), ("default_sla",))
         raw_flows = top.get("flows") or []
         if not isinstance(raw_flows, list):
-            raise self.err(flows_path, f"expected a list of flows, got {_kind(raw_flows)}")
+            raise self.err(flows_path, f"expected a list of flows, got {describe(raw_flows)}")
         flows: list[Flow] = []
         rules: list[_Rule] = []
         flow_rules: list[_FlowRule] = []
@@ -266,7 +266,7 @@ class _Builder:
         flow_platforms = self.platforms(f.get("match"), (*path, "match"))
         raw_stages = f.get("stages") or []
         if not isinstance(raw_stages, list):
-            raise self.err((*path, "stages"), f"expected a list of stages, got {_kind(raw_stages)}")
+            raise self.err((*path, "stages"), f"expected a list of stages, got {describe(raw_stages)}")
         stages: list[Stage] = []
         rules: list[_Rule] = []
         for j, raw_stage in enumerate(raw_stages):
@@ -349,10 +349,6 @@ class _Builder:
             return re.compile(value)
         except re.error as exc:
             raise self.err(path, f"invalid regular expression: {exc}") from None
-
-
-def _kind(value: Any) -> str:
-    return "nothing" if value is None else type(value).__name__
 
 
 def _hit(value: str | None, exact: frozenset[str], glob: re.Pattern | None) -> bool:

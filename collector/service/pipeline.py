@@ -14,7 +14,7 @@ acks come before the next batch's, and anything other than a stored batch is set
 What a failed step means decides what happens next:
 
 - ``StoreUnavailable`` (the store did not answer through its own retries): the batch goes to
-  the on-disk spool (``collector.spool``), is acked there, and every later batch follows it
+  the on-disk spool (``collector.service.spool``), is acked there, and every later batch follows it
   while a probe thread pings the store. Once the store answers, the spool is drained oldest
   first before anything new is written, so order holds; new input waits meanwhile (the queue
   fills: backpressure). A full spool stops the writer taking batches: backpressure again,
@@ -47,13 +47,13 @@ from typing import Protocol
 import orjson
 
 from collector.config import Batch
+from collector.correlation.trace_repair import TraceRepair
 from collector.event import DeadLetter, Event, to_doc
 from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
 from collector.knowledge import KnowledgeBase
 from collector.metrics import Registry
-from collector.spool import Spool, SpoolError
+from collector.service.spool import Spool, SpoolError
 from collector.store.base import ConflictError, Store, StoreError, StoreUnavailable, WritesRefused
-from collector.trace_repair import TraceRepair
 
 log = logging.getLogger("midwatch.pipeline")
 
@@ -66,7 +66,7 @@ EVENT_OVERHEAD_BYTES = 512
 
 
 class Correlating(Protocol):
-    """What the writer needs of ``collector.correlate.Correlator``."""
+    """What the writer needs of ``collector.correlation.correlator.Correlator``."""
 
     def process(self, events: Sequence[Event]) -> None: ...
 
@@ -77,7 +77,7 @@ class Correlating(Protocol):
     def stats(self) -> dict[str, int]: ...
 
 
-class Outcome(enum.Enum):
+class WriteResult(enum.Enum):
     STORED = "stored"
     UNAVAILABLE = "unavailable"  # the store is away: spool the batch
     GAVE_UP = "gave_up"  # asked to stop while the store kept failing
@@ -135,7 +135,7 @@ class Pipeline:
         self._down_lock = threading.Lock()  # both write threads may find the store away
         # Writes the events of one batch while the writer correlates the next.
         self._event_writer = ThreadPoolExecutor(1, thread_name_prefix="event-writer")
-        self._in_flight: tuple[_Batch, Future[Outcome]] | None = None
+        self._in_flight: tuple[_Batch, Future[WriteResult]] | None = None
         # Not ready: the store was away when the service started; spool from the first batch.
         self._start_down = not store_ready and spool is not None
         self._store_up.set()
@@ -203,7 +203,7 @@ class Pipeline:
         while True:
             finishing = inputs_done()
             if self.spool is not None and (len(self.spool) or not self._store_up.is_set()):
-                if not self._settle():
+                if not self._settle_in_flight():
                     return False
                 if (finishing or stop.is_set()) and not self._store_up.is_set():
                     return True  # the spool is durable: the next start drains it
@@ -214,7 +214,7 @@ class Pipeline:
             if batch is not None:
                 if not self._deliver(batch, stop):
                     return False
-            elif not self._settle():  # nothing new: finish and ack the batch in flight
+            elif not self._settle_in_flight():  # nothing new: finish and ack the batch in flight
                 return False
             self._maybe_sweep()
             if batch is None and finishing:
@@ -225,7 +225,7 @@ class Pipeline:
         spool the next batch (or wait, when full). False when asked to stop meanwhile."""
         assert self.spool is not None
         if self._store_up.is_set():
-            return self._drain_one(stop) is not Outcome.GAVE_UP
+            return self._drain_one(stop) is not WriteResult.GAVE_UP
         if self.spool.full():
             stop.wait(0.2)
             return True
@@ -238,27 +238,28 @@ class Pipeline:
         """Correlate the batch and write its traces (the batch before is still having its
         events written meanwhile), settle that one, then leave this one's events in flight."""
         outcome = self._correlate(batch, stop)
-        if not self._settle():
+        if not self._settle_in_flight():
             return False
-        if outcome is Outcome.STORED and not self._store_up.is_set():
-            outcome = Outcome.UNAVAILABLE  # the batch before went to the spool: follow it
-        if outcome is not Outcome.STORED:
-            return self._settled(batch, outcome)
+        if outcome is WriteResult.STORED and not self._store_up.is_set():
+            outcome = WriteResult.UNAVAILABLE  # the batch before went to the spool: follow it
+        if outcome is not WriteResult.STORED:
+            return self._ack_or_spool(batch, outcome)
         self._in_flight = (batch, self._event_writer.submit(self._write_rest, batch, stop))
         return True
 
-    def _settle(self) -> bool:
+    def _settle_in_flight(self) -> bool:
         """Wait for the batch in flight, then ack or spool it; False when it gave up."""
         if self._in_flight is None:
             return True
         batch, written = self._in_flight
         self._in_flight = None
-        return self._settled(batch, written.result())
+        return self._ack_or_spool(batch, written.result())
 
-    def _settled(self, batch: _Batch, outcome: Outcome) -> bool:
-        if outcome is Outcome.GAVE_UP:
+    def _ack_or_spool(self, batch: _Batch, outcome: WriteResult) -> bool:
+        """Finish a batch whose write ended: ack it, spool it, or False when it gave up."""
+        if outcome is WriteResult.GAVE_UP:
             return False
-        if outcome is Outcome.UNAVAILABLE:
+        if outcome is WriteResult.UNAVAILABLE:
             self._to_spool(batch)
         else:
             self._ack(batch)
@@ -270,7 +271,7 @@ class Pipeline:
         self.spooled.inc("write")
         self._ack(batch)
 
-    def _drain_one(self, stop: threading.Event) -> Outcome:
+    def _drain_one(self, stop: threading.Event) -> WriteResult:
         assert self.spool is not None
         segment = self.spool.oldest()
         assert segment is not None
@@ -280,10 +281,10 @@ class Pipeline:
             log.error("spool segment unreadable; set aside", extra={"error": str(exc)})
             self.spool.set_aside(segment)
             self.spooled.inc("set_aside")
-            return Outcome.STORED
+            return WriteResult.STORED
         oldest = min((e.ingested_ms for e in events if e.ingested_ms), default=now_ms())
         outcome = self._write(_Batch([], events, dead, oldest), stop)
-        if outcome is Outcome.STORED:
+        if outcome is WriteResult.STORED:
             self.spool.remove(segment)
             self.spooled.inc("drain")
             if not len(self.spool):
@@ -362,18 +363,18 @@ class Pipeline:
 
     # ---------------------------------------------------------------- one batch
 
-    def _write(self, batch: _Batch, stop: threading.Event) -> Outcome:
+    def _write(self, batch: _Batch, stop: threading.Event) -> WriteResult:
         """The whole batch, in this thread (a spooled batch, replayed)."""
         outcome = self._correlate(batch, stop)
-        return self._write_rest(batch, stop) if outcome is Outcome.STORED else outcome
+        return self._write_rest(batch, stop) if outcome is WriteResult.STORED else outcome
 
-    def _correlate(self, batch: _Batch, stop: threading.Event) -> Outcome:
+    def _correlate(self, batch: _Batch, stop: threading.Event) -> WriteResult:
         if self.correlator is not None and batch.events:
             self._process(batch)
         if self.knowledge and batch.events:  # after correlation: issues may match by flow
             self.knowledge.annotate(batch.events)
         if self.correlator is None:
-            return Outcome.STORED
+            return WriteResult.STORED
         return self._retry("traces", self._flush, batch, stop)
 
     def _flush(self) -> None:
@@ -416,10 +417,10 @@ class Pipeline:
                 kept.append(ev)
         batch.events = kept
 
-    def _write_rest(self, batch: _Batch, stop: threading.Event) -> Outcome:
+    def _write_rest(self, batch: _Batch, stop: threading.Event) -> WriteResult:
         """Events, then dead letters (rejected events among them)."""
         outcome = self._retry("events", lambda: self._write_events(batch), batch, stop)
-        if outcome is Outcome.STORED:
+        if outcome is WriteResult.STORED:
             outcome = self._retry("deadletters", lambda: self._write_deadletters(batch),
                                   batch, stop)
         return outcome
@@ -500,18 +501,18 @@ class Pipeline:
             batch.deadletters.pop(0)
 
     def _retry(self, step: str, fn: Callable[[], None], batch: _Batch,
-               stop: threading.Event) -> Outcome:
+               stop: threading.Event) -> WriteResult:
         delay = self.backoff_start_s
         give_up_at: float | None = None
         while True:
             try:
                 fn()
-                return Outcome.STORED
+                return WriteResult.STORED
             except StoreError as exc:
                 self.store_errors.inc(step)
                 if isinstance(exc, StoreUnavailable) and self.spool is not None:
                     self._store_down(stop)
-                    return Outcome.UNAVAILABLE
+                    return WriteResult.UNAVAILABLE
                 if isinstance(exc, WritesRefused):
                     batch.refused += 1
                 if isinstance(exc, ConflictError):
@@ -528,7 +529,7 @@ class Pipeline:
                 if time.monotonic() >= give_up_at:
                     log.error("stopping with a batch the store did not take; its records "
                               "will be read again on the next start", extra={"step": step})
-                    return Outcome.GAVE_UP
+                    return WriteResult.GAVE_UP
                 time.sleep(min(delay, 0.5))
             delay = min(delay * 2, BACKOFF_MAX_S)
 

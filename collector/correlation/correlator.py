@@ -27,13 +27,8 @@ import time
 from dataclasses import dataclass
 from itertools import islice
 
-from collector.catalog import Catalog
-from collector.event import Event
-from collector.parsers.edi import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL
-from collector.process_names import ProcessNames
-from collector.store.base import ConflictError, Store
-from collector.trace import Hop, Trace
-from collector.tracebuild import (
+from collector.correlation.catalog import Catalog
+from collector.correlation.tracebuild import (
     MAX_HOPS,
     add_hop,
     add_hops,
@@ -44,6 +39,10 @@ from collector.tracebuild import (
     overdue,
     settle,
 )
+from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event
+from collector.process_names import ProcessNames
+from collector.store.base import ConflictError, Store
+from collector.trace import Hop, Trace
 
 log = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ drains the queue, stores, acks and commits; then inputs close (the Kafka consume
 last acked offsets and leaves its group), the API and workers stop, the store closes. A second
 signal kills the process the default way.
 
-Other packages run beside the pipeline as ``Worker``s (the rule scheduler, passed in by the
-CLI, since ``collector`` imports nothing above it).
+Other packages run beside the pipeline as ``BackgroundJob``s (the rule scheduler, passed in by
+the CLI, since ``collector`` imports nothing above it).
 """
 
 from __future__ import annotations
@@ -21,27 +21,20 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from collector.api import Api
-from collector.catalog import load_catalog
-from collector.config import (
-    Config,
-    FileInput,
-    HttpInput,
-    KafkaInput,
-    OtlpInput,
-    StdinInput,
-    SyslogInput,
-)
-from collector.correlate import Correlator
+from collector.config import Config
+from collector.correlation.catalog import load_catalog
+from collector.correlation.correlator import Correlator
+from collector.correlation.trace_repair import TraceRepair
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
+from collector.inputs import INPUTS
 from collector.inputs.base import ChunkQueue, Input, parse_context
 from collector.knowledge import from_config as knowledge_of
 from collector.metrics import Registry
-from collector.pipeline import Correlating, Pipeline
 from collector.redaction_key import load_key
-from collector.spool import Spool, SpoolError
+from collector.service.pipeline import Correlating, Pipeline
+from collector.service.spool import Spool, SpoolError
 from collector.store.base import Store, StoreError
-from collector.trace_repair import TraceRepair
 from collector.yamlconf import ConfigError
 
 log = logging.getLogger("midwatch.service")
@@ -55,13 +48,14 @@ PROGRESS_LOG_S = 30.0
 SWITCH_INTERVAL_S = 0.0005
 
 
-class Worker(Protocol):
+class BackgroundJob(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
 
 
 def build_inputs(config: Config, metrics: Registry) -> list[Input]:
+    """Each configured input built by its own module (``collector.inputs.INPUTS``)."""
     inputs: list[Input] = []
     settings = config.collector
     key = load_key(settings, config.file) if config.inputs else None
@@ -69,35 +63,11 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
         ctx = parse_context(settings, config.edi_own_ids, getattr(cfg, "mapping", None), key)
         ctx.log_format = getattr(cfg, "log_format", None)
         ctx.date_order = getattr(cfg, "date_order", "auto")
-        if isinstance(cfg, FileInput):
-            from collector.inputs.file import FileInput as FileTail
-
-            inputs.append(FileTail(cfg, ctx, settings.checkpoint_dir, metrics))
-        elif isinstance(cfg, KafkaInput):
-            from collector.inputs.kafka import KafkaInput as KafkaConsumerInput
-
-            inputs.append(KafkaConsumerInput(cfg, config.kafka, ctx, metrics,
-                                             settings.checkpoint_dir))
-        elif isinstance(cfg, OtlpInput):
-            from collector.inputs.otlp import OtlpInput as OtlpReceiver
-
-            try:
-                inputs.append(OtlpReceiver(cfg, ctx, config.api.tokens, settings.checkpoint_dir))
-            except ListenError as exc:
-                raise ConfigError(config.file, None, f"inputs.{index}.listen",
-                                  f"input {cfg.name!r}: {exc}") from None
-        elif isinstance(cfg, StdinInput):
-            from collector.inputs.stdin import StdinInput as StdinReader
-
-            inputs.append(StdinReader(cfg, ctx))
-        elif isinstance(cfg, SyslogInput):
-            from collector.inputs.syslog import SyslogInput as SyslogReceiver
-
-            inputs.append(SyslogReceiver(cfg, ctx))
-        elif isinstance(cfg, HttpInput):
-            from collector.inputs.http import HttpInput as HttpReceiver
-
-            inputs.append(HttpReceiver(cfg, ctx))
+        try:
+            inputs.append(INPUTS.get(cfg.type).build(cfg, ctx, config, metrics))
+        except ListenError as exc:
+            raise ConfigError(config.file, None, f"inputs.{index}.listen",
+                              f"input {cfg.name!r}: {exc}") from None
     return inputs
 
 
@@ -118,8 +88,8 @@ def open_spool(config: Config) -> Spool:
 
 
 def build_repair(config: Config, store: Store, correlator: Correlating | None) -> TraceRepair | None:
-    """Merging traces split across collectors (see ``collector.trace_repair``), next to the
-    correlator whose catalog it shares; none without one."""
+    """Merging traces split across collectors (see ``collector.correlation.trace_repair``),
+    next to the correlator whose catalog it shares; none without one."""
     catalog = getattr(correlator, "catalog", None)
     if catalog is None:
         return None
@@ -128,7 +98,7 @@ def build_repair(config: Config, store: Store, correlator: Correlating | None) -
 
 class Service:
     def __init__(self, config: Config, store: Store, *, with_api: bool = True,
-                 workers: Sequence[Worker] = (), correlator: Correlating | None = None,
+                 workers: Sequence[BackgroundJob] = (), correlator: Correlating | None = None,
                  progress_tty: bool | None = None, store_ready: bool = True):
         self.config, self.store = config, store
         self.metrics = Registry()

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from collector.event import Event
-from collector.parsers.fields import set_label
+from collector.parsers._fields import set_label
 
 _NAME = re.compile(
     r"(?P<method>get|post|put|patch|delete|head|options|trace):"

@@ -33,8 +33,8 @@ from datetime import UTC
 
 from collector.event import Event
 from collector.normalize import normalize_level
-from collector.parsers.base import ParseContext
-from collector.parsers.fields import set_label
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import set_label
 from collector.timeparse import MONTHS, civil_to_ms, to_ms
 
 DATASET = "generic.text"

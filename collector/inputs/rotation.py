@@ -61,13 +61,14 @@ class Fingerprint:
 
     def overwritten(self, fd: int, size: int) -> bool:
         """Was the file truncated (and possibly written again past where we were) since we
-        read it? Shorter than what was read, or other bytes where our last ones were: a
-        copytruncate seen late, after the writer had already refilled the file."""
+        read it? Shorter than what was read, or other bytes where its first ones or our
+        last ones were: a copytruncate seen late, after the writer had refilled the file.
+        Both are compared: lines of one shape (a padded JSON layout) end alike, so the
+        last bytes alone can match at another line's end."""
         if size < self.consumed:
             return True
-        if not self.last:
-            return False
-        return os.pread(fd, len(self.last), self.consumed - len(self.last)) != self.last
+        probes = ((0, self.head), (self.consumed - len(self.last), self.last))
+        return any(data and os.pread(fd, len(data), at) != data for at, data in probes)
 
 
 class Likeness(enum.Enum):

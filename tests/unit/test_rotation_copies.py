@@ -20,8 +20,13 @@ from collector.inputs.rotation import MIN_COPY_HEAD, Likeness, likeness
 from collector.metrics import Registry
 
 
+def msg(n: int) -> str:
+    return f"line {n:04d}"  # every line of one length, as a padded layout writes them
+
+
 def line(n: int) -> bytes:
-    return orjson.dumps({"timestamp": "2024-05-01T10:00:00Z", "message": f"line {n}"}) + b"\n"
+    return orjson.dumps({"timestamp": "2024-05-01T10:00:00Z", "message": msg(n),
+                         "pad": "x" * 70}) + b"\n"  # the last 64 bytes of every line alike
 
 
 def lines(first: int, last: int) -> bytes:
@@ -92,7 +97,7 @@ def test_copy_met_empty_then_complete_is_never_tailed(tmp_path, logs):
         fh.write(lines(35, 40))
     read_all(inp, seen)
     read_all(inp, seen)
-    assert sorted(seen) == sorted(f"line {n}" for n in range(40))
+    assert sorted(seen) == sorted(msg(n) for n in range(40))
     assert tailed(inp) == ["app.log"]
     assert not gaps(metrics)
 
@@ -115,7 +120,7 @@ def test_copy_of_content_the_tail_has_not_read_waits_for_it(tmp_path, logs):
         fh.write(lines(20, 25))
     read_all(inp, seen)
     read_all(inp, seen)
-    assert sorted(seen) == sorted(f"line {n}" for n in range(25))
+    assert sorted(seen) == sorted(msg(n) for n in range(25))
     assert tailed(inp) == ["app.log"]
     assert not gaps(metrics)
 
@@ -135,15 +140,16 @@ def test_copy_shorter_than_what_was_read_is_remembered_at_the_truncation(tmp_pat
         fh.write(lines(8, 10))
     read_all(inp, seen)
     read_all(inp, seen)
-    assert sorted(seen) == sorted(f"line {n}" for n in range(10))
+    assert sorted(seen) == sorted(msg(n) for n in range(10))
     assert tailed(inp) == ["app.log"]
 
 
 @pytest.mark.parametrize("pattern", ["app.log*", "app.log"])
 def test_truncated_and_refilled_past_the_read_offset_is_seen(tmp_path, logs, pattern):
     """Truncated and written again beyond where the tail was before it looked: the size alone
-    does not show it; the bytes before the read offset do. The new content is read from its
-    start (not from the old offset, mid-line), the old rest from the copy when in sight."""
+    does not show it, nor the bytes before the read offset (lines of one length end alike
+    there); the first bytes do. The new content is read from its start (not from the old
+    offset), the old rest from the copy when in sight."""
     app = logs / "app.log"
     app.write_bytes(lines(0, 3))
     inp, metrics = make_input(tmp_path, pattern)
@@ -158,5 +164,5 @@ def test_truncated_and_refilled_past_the_read_offset_is_seen(tmp_path, logs, pat
     read_all(inp, seen)
     read_all(inp, seen)
     expected = range(30) if pattern == "app.log*" else [*range(3), *range(5, 30)]
-    assert sorted(seen) == sorted(f"line {n}" for n in expected)
+    assert sorted(seen) == sorted(msg(n) for n in expected)
     assert gaps(metrics) == (pattern == "app.log")

@@ -63,8 +63,24 @@ def tailed(inp: FileTail) -> list[str]:
     return sorted(os.path.basename(t.path) for t in inp.tails.values())
 
 
-def gaps(metrics: Registry) -> str:
+def gaps(metrics: Registry) -> bool:
     return "midwatch_input_file_rotation_gaps_total{" in metrics.expose()
+
+
+def truncate_then_write(inp: FileTail, app: Path, first: int, last: int,
+                        seen: list[str]) -> None:
+    """copytruncate's truncation, the writer going on at the start; then read to the end,
+    and scan again: a copy not recognized would be tailed then, its fingerprint gone."""
+    os.truncate(app, 0)
+    with app.open("ab") as fh:
+        fh.write(lines(first, last))
+    read_all(inp, seen)
+    read_all(inp, seen)
+
+
+def assert_each_line_once(inp: FileTail, seen: list[str], n: int) -> None:
+    assert sorted(seen) == sorted(msg(i) for i in range(n))
+    assert tailed(inp) == ["app.log"], "no copy tailed"
 
 
 def test_likeness_of_heads():
@@ -92,13 +108,8 @@ def test_copy_met_empty_then_complete_is_never_tailed(tmp_path, logs):
         fh.write(lines(30, 35))  # written before the copy: only the copy keeps them
     shutil.copyfile(app, copy)
     read_all(inp, seen)  # the scan meets the whole copy before the tail sees a truncation
-    os.truncate(app, 0)
-    with app.open("ab") as fh:
-        fh.write(lines(35, 40))
-    read_all(inp, seen)
-    read_all(inp, seen)
-    assert sorted(seen) == sorted(msg(n) for n in range(40))
-    assert tailed(inp) == ["app.log"]
+    truncate_then_write(inp, app, 35, 40, seen)
+    assert_each_line_once(inp, seen, 40)
     assert not gaps(metrics)
 
 
@@ -115,13 +126,8 @@ def test_copy_of_content_the_tail_has_not_read_waits_for_it(tmp_path, logs):
     inp.scan()  # before the tail has read a byte of it
     assert tailed(inp) == ["app.log"]
     read_all(inp, seen)
-    os.truncate(app, 0)
-    with app.open("ab") as fh:
-        fh.write(lines(20, 25))
-    read_all(inp, seen)
-    read_all(inp, seen)
-    assert sorted(seen) == sorted(msg(n) for n in range(25))
-    assert tailed(inp) == ["app.log"]
+    truncate_then_write(inp, app, 20, 25, seen)
+    assert_each_line_once(inp, seen, 25)
     assert not gaps(metrics)
 
 
@@ -135,13 +141,8 @@ def test_copy_shorter_than_what_was_read_is_remembered_at_the_truncation(tmp_pat
     read_all(inp, seen)
     (logs / "app.log.1").write_bytes(lines(0, 5))  # taken before lines 5..7 were written
     read_all(inp, seen)
-    os.truncate(app, 0)
-    with app.open("ab") as fh:
-        fh.write(lines(8, 10))
-    read_all(inp, seen)
-    read_all(inp, seen)
-    assert sorted(seen) == sorted(msg(n) for n in range(10))
-    assert tailed(inp) == ["app.log"]
+    truncate_then_write(inp, app, 8, 10, seen)
+    assert_each_line_once(inp, seen, 10)
 
 
 @pytest.mark.parametrize("pattern", ["app.log*", "app.log"])
@@ -158,11 +159,7 @@ def test_truncated_and_refilled_past_the_read_offset_is_seen(tmp_path, logs, pat
     with app.open("ab") as fh:
         fh.write(lines(3, 5))  # not read before the rotation
     shutil.copyfile(app, logs / "app.log.1")
-    os.truncate(app, 0)
-    with app.open("ab") as fh:
-        fh.write(lines(5, 30))
-    read_all(inp, seen)
-    read_all(inp, seen)
+    truncate_then_write(inp, app, 5, 30, seen)  # 25 lines: past the 3 read
     expected = range(30) if pattern == "app.log*" else [*range(3), *range(5, 30)]
     assert sorted(seen) == sorted(msg(n) for n in expected)
     assert gaps(metrics) == (pattern == "app.log")

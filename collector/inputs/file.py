@@ -10,8 +10,8 @@
   read from the rotated copy when the ``paths`` or ``rotated`` patterns show one
   (``collector.inputs.rotation``), otherwise counted as lost
   (``midwatch_input_file_rotation_gaps_total``, a warning). A truncation is seen by size,
-  or by other bytes where the last ones read were (truncated and refilled past our offset
-  before we looked). A new file is not tailed while it may be such a copy: empty, a prefix
+  or by other bytes at the file's start or where the last ones read were (truncated and
+  refilled past our offset before we looked). A new file is not tailed while it may be such a copy: empty, a prefix
   of a tailed file's head (a copy being written), or alike a tailed file's content not yet
   read; it is decided at a later scan (``_admit``). A file that disappears is read
   to its end through the open handle, then forgotten.
@@ -293,15 +293,17 @@ class FileInput:
         (copytruncate: tailing it would read that content twice), and not yet while it may be
         one: empty, a copy still being written, or a copy of content the tail has not read
         yet. Those are looked at again at the next scan; a file that turns out to be new is
-        then read from its start, so waiting loses nothing. At the first scan every file is
-        taken, so that ``start_at`` applies to them."""
+        then read from its start, so waiting loses nothing. At the first scan only a copy
+        recognized whole is left out, so that ``start_at`` applies to the rest."""
         if key in self._copies:
             return False
         if key in self._saved:
             return True
         head = read_head(path)
+        if head is None:  # unreadable: opening it says so (and tries again every scan)
+            return True
         if not head:
-            return self._first_scan  # empty (or unreadable, warned about when opened)
+            return self._first_scan
         for tail in self.tails.values():
             live = os.pread((tail.original or tail.fh).fileno(), FINGERPRINT_BYTES, 0)
             seen = likeness(head, tail.fp.head, live)

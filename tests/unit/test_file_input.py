@@ -257,7 +257,11 @@ def test_files_are_read_oldest_events_first(tmp_path, logs):
     thread = threading.Thread(target=inp.run, args=(out,), daemon=True)
     thread.start()
     hours: list[int] = []
-    while (chunk := out.get(1.0)) is not None:
+    read, deadline = 0, time.monotonic() + 60  # all 1200 lines (a quiet second was a race)
+    while read < 1200 and time.monotonic() < deadline:
+        if (chunk := out.get(0.5)) is None:
+            continue
+        read += len(events([chunk]))
         stamps = {e.timestamp_ms // 3_600_000 % 24 for e in events([chunk])}
         if stamps:
             (hour,) = stamps

@@ -21,45 +21,21 @@ from collections.abc import Callable
 
 import orjson
 
-from collector.apidoc import DEFAULT_LIMIT, MAX_LIMIT, SINCE_DURATION, openapi
+from collector.apidoc import DEFAULT_LIMIT, MAX_LIMIT, openapi
 from collector.config import Api as ApiConfig
-from collector.event import iso_to_ms
 from collector.explorer import routes as explorer
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.metrics import CONTENT_TYPE, Registry
+from collector.since import parse_since
 from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES, Trace
 from collector.tracequery import MAX_MATCHES, matches_doc
-from collector.yamlconf import parse_duration_ms
 
 log = logging.getLogger("midwatch.api")
 
 _SEARCH_PARAMS = ("flow", "status", "partner", "since", "limit")
 _LIMIT = re.compile(r"[0-9]{1,4}")
-_SINCE_DURATION = re.compile(SINCE_DURATION)
-_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-                      r"(T[0-9]{2}:[0-9]{2}:([0-9]{2})(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?")
-
-
-def parse_since(text: str, now_ms: int) -> int:
-    """``1h`` (that long ago) or an RFC 3339 time or date -> epoch ms, never before 1970.
-
-    Exactly the values the OpenAPI document allows, each shape checked by pattern first, so
-    no value reaches ``float``/``int`` or the store big enough to overflow them.
-    """
-    try:
-        if _SINCE_DURATION.fullmatch(text):
-            return max(0, now_ms - parse_duration_ms(text))
-        match = _RFC3339.fullmatch(text)
-        if match:
-            if match.group(2) == "60":  # a leap second: counted as the second before it
-                text = text[:17] + "59" + text[19:]
-            return max(0, iso_to_ms(text))
-    except (ValueError, OverflowError):
-        pass
-    raise HttpError(400, f"since: expected a duration like 1h (at most 9 digits) or an "
-                         f"RFC 3339 time like 2026-01-31T12:00:00Z, got {text[:60]!r}")
 
 
 def search_query(query: str, now_ms: int) -> TraceQuery:
@@ -80,7 +56,10 @@ def search_query(query: str, now_ms: int) -> TraceQuery:
     if "status" in args and args["status"] not in STATUSES:
         raise HttpError(400, f"status: expected one of {', '.join(STATUSES)}")
     if "since" in params:
-        args["since_ms"] = parse_since(params["since"], now_ms)
+        try:
+            args["since_ms"] = parse_since(params["since"], now_ms)
+        except ValueError as exc:
+            raise HttpError(400, f"since: {exc}") from None
     limit = params.get("limit", str(DEFAULT_LIMIT))
     if not _LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
         raise HttpError(400, f"limit: expected a number from 1 to {MAX_LIMIT}")

@@ -9,14 +9,12 @@ listed with its body and headers, so a client generator, or schemathesis with al
 
 from __future__ import annotations
 
+from collector.since import SINCE_DURATION
 from collector.trace import STATUSES
 from collector.tracequery import MAX_MATCHES
 
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 50
-# The ``since`` duration: at most 9 digits (a week of 10^9 is 6*10^17 ms, inside the stores'
-# 64-bit integers); the time alternative is RFC 3339 (``format``) and checked when parsed.
-SINCE_DURATION = r"[0-9]{1,9}(\.[0-9]{1,3})?(ms|s|m|h|d|w)"
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 

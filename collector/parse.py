@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import BinaryIO
 
+import orjson
+
 from collector import envelopes, parsers
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.linesplit import Line, LineSplitter
@@ -87,6 +89,26 @@ def _masked(raw: str, ctx: ParseContext) -> str:
     """Dead letters keep their raw text for diagnosis and are stored: card numbers and emails
     in it are masked as in events, or they would reach the store through the back door."""
     return _raw(redact_text(raw, ctx.redact_cards, ctx.redact_emails, ctx.redact_key))
+
+
+def dead_letter_raw(value: object, ctx: ParseContext) -> str:
+    """What a dead letter keeps of something no parser turned into a record's text (a Kafka
+    value, an OTLP request or event): text as it is, bytes decoded (bad UTF-8 replaced),
+    anything else as its JSON (its repr where JSON cannot hold it); masked, then bounded.
+
+    Masked before it is cut, or a card number cut at the bound would escape its mask; only
+    twice the bound is masked, so a huge value costs no more than a dead letter keeps.
+    """
+    if isinstance(value, bytes):
+        text = value[: 2 * DeadLetter.MAX_RAW].decode("utf-8", errors="replace")
+    elif isinstance(value, str):
+        text = value
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except (orjson.JSONEncodeError, TypeError):
+            text = repr(value)
+    return _masked(text[: 2 * DeadLetter.MAX_RAW], ctx)
 
 
 def _dead(kind: str, detail: str, record: Record, ctx: ParseContext, stats: ParseStats,

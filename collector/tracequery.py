@@ -11,31 +11,17 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from collector.correlation.catalog import Catalog
-from collector.event import iso_to_ms, ms_to_iso
+from collector.event import ms_to_iso
 from collector.store.base import Store, TraceQuery
 from collector.terminal import safe
 from collector.trace import Trace
-from collector.yamlconf import did_you_mean, parse_duration_ms
+from collector.yamlconf import did_you_mean
 
 # The most traces one reconciliation reads; beyond it the answer says it is partial.
 RECONCILE_LIMIT = 10_000
 # The most traces one ID lookup lists (an envelope ID shared by a whole interchange).
 MAX_MATCHES = 50
 MAX_CELL = 60
-
-
-def since_ms(text: str, now_ms: int) -> int:
-    """``1h`` (that long before now) or an ISO-8601 time (``2026-12-06T18:30`` is UTC) ->
-    epoch ms; ValueError says what was expected."""
-    try:
-        return max(0, now_ms - parse_duration_ms(text))
-    except (ValueError, OverflowError):
-        pass
-    try:
-        return max(0, iso_to_ms(text))
-    except (ValueError, OverflowError):
-        raise ValueError(f"expected a duration like 1h or an ISO-8601 time, "
-                         f"got {text[:60]!r}") from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.since import parse_since
 from collector.store.base import Filter, MetricQuery, Store, TraceQuery
 from collector.trace import Trace
-from collector.tracequery import since_ms
 
 PAGE_SIZE = 50
 # The most traces (or error events) one page scans for filters the store does not index.
@@ -26,9 +26,9 @@ class BadQuery(ValueError):
 
 
 def parse_time(name: str, text: str, now_ms: int) -> int:
-    """``1h`` (that long before now) or a time (``2026-12-06T18:30`` is UTC) -> epoch ms."""
+    """``1h`` (that long before now) or an RFC 3339 time -> epoch ms (``collector.since``)."""
     try:
-        return since_ms(text, now_ms)
+        return parse_since(text, now_ms)
     except ValueError as exc:
         raise BadQuery(f"{name}: {exc}") from None
 

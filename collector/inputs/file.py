@@ -9,7 +9,11 @@
   events of the old content; what was written between the last read and the truncation is
   read from the rotated copy when the ``paths`` or ``rotated`` patterns show one
   (``collector.inputs.rotation``), otherwise counted as lost
-  (``midwatch_input_file_rotation_gaps_total``, a warning). A file that disappears is read
+  (``midwatch_input_file_rotation_gaps_total``, a warning). A truncation is seen by size,
+  or by other bytes at the file's start or where the last ones read were (truncated and
+  refilled past our offset before we looked). A new file is not tailed while it may be such a copy: empty, a prefix
+  of a tailed file's head (a copy being written), or alike a tailed file's content not yet
+  read; it is decided at a later scan (``_admit``). A file that disappears is read
   to its end through the open handle, then forgotten.
 - A checkpointed file renamed while midwatch was stopped to a name the patterns do not match
   is found by device and inode in its directory and read to its end; one that is gone is
@@ -49,7 +53,15 @@ from collector.inputs.checkpoint import CheckpointFile, FilePosition
 from collector.inputs.lines import LineReader
 from collector.inputs.parse_guard import ParseGuard
 from collector.inputs.parse_worker import ParseWorker, RemoteReader
-from collector.inputs.rotation import Fingerprint, find_moved
+from collector.inputs.rotation import (
+    FINGERPRINT_BYTES,
+    MIN_COPY_HEAD,
+    Fingerprint,
+    Likeness,
+    find_moved,
+    likeness,
+    read_head,
+)
 from collector.metrics import Registry
 from collector.parse import Output
 from collector.parsers._base import ParseContext
@@ -263,7 +275,7 @@ class FileInput:
             if key not in self.tails:
                 self._ack(None, key)
         for key, (path, st) in matches.items():
-            if key not in self.tails and not self._is_copy(key, path, st):
+            if key not in self.tails and self._admit(key, path, st):
                 self._open(path, st)
         self._first_scan = False
         behind = 0
@@ -278,20 +290,33 @@ class FileInput:
         self._behind.set(behind, self.name)
         self._files.set(len(self.tails), self.name)
 
-    def _is_copy(self, key: str, path: str, st: os.stat_result) -> bool:
-        """A new file that starts with the content of one being tailed is its rotated copy
-        (copytruncate): tailing it would read that content twice."""
+    def _admit(self, key: str, path: str, st: os.stat_result) -> bool:
+        """Is this file, not tailed yet, to be tailed now? Not a rotated copy of a tailed file
+        (copytruncate: tailing it would read that content twice), and not yet while it may be
+        one: empty, a copy still being written, or a copy of content the tail has not read
+        yet. Those are looked at again at the next scan; a file that turns out to be new is
+        then read from its start, so waiting loses nothing. At the first scan only a copy
+        recognized whole is left out, so that ``start_at`` applies to the rest."""
         if key in self._copies:
-            return True
-        if key in self._saved:
             return False
+        if key in self._saved:
+            return True
+        head = read_head(path)
+        if head is None:  # unreadable: opening it says so (and tries again every scan)
+            return True
+        if not head:
+            return self._first_scan
         for tail in self.tails.values():
-            if tail.original is None and tail.fp.starts(path, st.st_size):
+            live = os.pread((tail.original or tail.fh).fileno(), FINGERPRINT_BYTES, 0)
+            seen = likeness(head, tail.fp.head, live)
+            if seen is Likeness.COPY:
                 log.info("rotated copy of a tailed file; not read as a file of its own",
                          extra={"input": self.name, "path": path, "copy_of": tail.path})
                 self._remember_copy(path, st)
-                return True
-        return False
+                return False
+            if seen is not Likeness.OTHER and not self._first_scan:
+                return False
+        return True
 
     def _remember_copy(self, path: str, st: os.stat_result) -> None:
         """Never tail this copy, not after a restart either: it is checkpointed as read."""
@@ -377,7 +402,8 @@ class FileInput:
         """At most one chunk of one file; None when there was nothing to do."""
         now = now_ms()
         try:
-            if tail.original is None and os.fstat(tail.fh.fileno()).st_size < tail.fp.consumed:
+            if tail.original is None and tail.fp.overwritten(
+                    tail.fh.fileno(), os.fstat(tail.fh.fileno()).st_size):
                 return self._truncated(tail, now)
             data = tail.fh.read(self.cfg.read_chunk_bytes)
         except OSError as exc:
@@ -431,20 +457,32 @@ class FileInput:
 
     def _find_copy(self, tail: Tail) -> tuple[str, BinaryIO, int] | None:
         """The rotated copy of ``tail``'s old content among the files the ``rotated`` and
-        ``paths`` patterns match (not the ones being tailed): an open handle on it."""
+        ``paths`` patterns match (not the ones being tailed): an open handle on it. Every
+        other copy of that content (a short one: the writer added lines after the copy and
+        we read them) is remembered too, or it would be tailed once the fingerprint has
+        moved on to the new content."""
+        found = None
         for pattern in (*self.cfg.rotated, *self.cfg.paths):
             for path, st in matching_files(pattern):
                 key = f"{st.st_dev}:{st.st_ino}"
                 if key == tail.key or key in self.tails:
                     continue
-                if tail.fp.continued_by(path, st.st_size):
-                    try:
-                        fh = open(path, "rb")  # noqa: SIM115 - closed by _copy_read
-                    except OSError:
+                if key not in self._copies:
+                    head = read_head(path) or b""
+                    if len(head) < MIN_COPY_HEAD or likeness(head, tail.fp.head, b"") not in (
+                            Likeness.COPY, Likeness.PARTIAL):
                         continue
                     self._remember_copy(path, st)
-                    return path, fh, st.st_size
-        return None
+                if found is None and tail.fp.continued_by(path, st.st_size):
+                    found = self._open_copy(path, st)
+        return found
+
+    def _open_copy(self, path: str, st: os.stat_result) -> tuple[str, BinaryIO, int] | None:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - closed by _copy_read
+        except OSError:
+            return None
+        return path, fh, st.st_size
 
     def _copy_read(self, tail: Tail, now: int) -> Chunk:
         """The copy is read to its end: back to the truncated file, from its start."""

@@ -51,8 +51,7 @@ from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import input_file
 from collector.metrics import Registry
-from collector.normalize import redact_text
-from collector.parse import Output, ParseStats
+from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
 from collector.shipping import parse_delivery
 from collector.suspects import ALONE, CROWD, SuspectNote
@@ -233,8 +232,7 @@ class KafkaInput:
         log.error("dead-lettering a record that stopped the collector twice",
                   extra={"input": self.name, "topic": msg.topic, "partition": msg.partition,
                          "offset": msg.offset})
-        raw = redact_text(_text(msg.value)[: DeadLetter.MAX_RAW], self.ctx.redact_cards,
-                          self.ctx.redact_emails, self.ctx.redact_key)
+        raw = dead_letter_raw(msg.value or b"", self.ctx)
         return DeadLetter(
             reason=f"crashed_process: record {msg.partition}:{msg.offset} stopped the "
                    f"collector twice while it was parsed; set aside so the partition goes on",

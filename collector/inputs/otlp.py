@@ -43,7 +43,7 @@ from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.request_guard import RequestGuard, crashed_request, digest
 from collector.metrics import Registry
-from collector.normalize import normalize, redact_text
+from collector.normalize import normalize
 from collector.otlp_limits import (
     DEFAULT,
     JsonValues,
@@ -54,7 +54,7 @@ from collector.otlp_limits import (
     check_json_bytes,
     check_protobuf,
 )
-from collector.parse import Output, ParseStats
+from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers.otlp_json import events_from_export
 from collector.shipping import Delivery
@@ -128,16 +128,6 @@ def decode(path: str, content_type: str, body: bytes, limits: Limits = DEFAULT) 
     return obj
 
 
-def _raw(obj: object, ctx: ParseContext) -> str:
-    """What a dead letter keeps of a request or record: its JSON, bounded, cards and emails
-    masked like events'. Anything the encoder refuses is kept as its repr."""
-    try:
-        text = orjson.dumps(obj).decode()[: DeadLetter.MAX_RAW]
-    except (orjson.JSONEncodeError, TypeError):
-        text = repr(obj)[: DeadLetter.MAX_RAW]
-    return redact_text(text, ctx.redact_cards, ctx.redact_emails, ctx.redact_key)
-
-
 def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
     """Spans and log records as normalized events. A record that cannot be mapped or
     normalized is dead-lettered and the others are kept."""
@@ -147,10 +137,10 @@ def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
     except ParseError as exc:
         events = exc.events
         dead.append(DeadLetter(reason=f"parser_crash: otlp: {exc.reason}"[:500], source=source,
-                               line=0, raw=_raw(obj, ctx), ingested_ms=ctx.now_ms))
+                               line=0, raw=dead_letter_raw(obj, ctx), ingested_ms=ctx.now_ms))
     except Exception as exc:  # noqa: BLE001 - one bad request must not stop the receiver
         return [DeadLetter(reason=f"parser_crash: otlp: {type(exc).__name__}: {exc}"[:500],
-                           source=source, line=0, raw=_raw(obj, ctx), ingested_ms=ctx.now_ms)]
+                           source=source, line=0, raw=dead_letter_raw(obj, ctx), ingested_ms=ctx.now_ms)]
     out: Output = []
     for ev in events:
         try:
@@ -158,7 +148,7 @@ def map_events(obj: dict, ctx: ParseContext, source: str) -> Output:
         except Exception as exc:  # noqa: BLE001 - as above, for one event
             out.append(DeadLetter(reason=f"parser_crash: normalize: {type(exc).__name__}: "
                                          f"{exc}"[:500], source=source, line=0,
-                                  raw=_raw(ev.message, ctx), ingested_ms=ctx.now_ms))
+                                  raw=dead_letter_raw(ev.message, ctx), ingested_ms=ctx.now_ms))
     return out + dead
 
 

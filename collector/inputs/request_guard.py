@@ -27,7 +27,7 @@ import threading
 from collector.event import DeadLetter
 from collector.inputs.base import now_ms
 from collector.inputs.checkpoint import input_file
-from collector.normalize import redact_text
+from collector.parse import dead_letter_raw
 from collector.parsers._base import ParseContext
 from collector.suspects import ALONE, CROWD, SuspectNote
 
@@ -83,12 +83,10 @@ def crashed_request(body: bytes, content_type: str, source: str,
                     ctx: ParseContext) -> DeadLetter:
     """The dead letter of a request that stopped the collector twice: JSON bodies as text
     (cards and emails masked like events'), protobuf and gzip as base64 (both bounded)."""
-    head = body[: DeadLetter.MAX_RAW * 3 // 4]
-    if content_type.endswith("json") and not head.startswith(b"\x1f\x8b"):
-        raw = redact_text(head.decode("utf-8", errors="replace"), ctx.redact_cards,
-                          ctx.redact_emails)
+    if content_type.endswith("json") and not body.startswith(b"\x1f\x8b"):
+        raw = dead_letter_raw(body, ctx)
     else:
-        raw = base64.b64encode(head).decode()
+        raw = base64.b64encode(body[: DeadLetter.MAX_RAW * 3 // 4]).decode()
     return DeadLetter(
         reason=f"crashed_process: this OTLP request ({len(body)} bytes, {content_type}) was "
                f"in flight, alone, when the collector stopped twice; set aside so its "

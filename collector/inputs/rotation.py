@@ -15,6 +15,7 @@ device and inode in the directory it was first seen in (``find_moved``).
 
 from __future__ import annotations
 
+import enum
 import os
 from dataclasses import dataclass
 
@@ -56,6 +57,53 @@ class Fingerprint:
             return False
         start = self.consumed - len(self.last)
         return _read_at(path, start, len(self.last)) == self.last
+
+
+    def overwritten(self, fd: int, size: int) -> bool:
+        """Was the file truncated (and possibly written again past where we were) since we
+        read it? Shorter than what was read, or other bytes where its first ones or our
+        last ones were: a copytruncate seen late, after the writer had refilled the file.
+        Both are compared: lines of one shape (a padded JSON layout) end alike, so the
+        last bytes alone can match at another line's end."""
+        if size < self.consumed:
+            return True
+        probes = ((0, self.head), (self.consumed - len(self.last), self.last))
+        return any(data and os.pread(fd, len(data), at) != data for at, data in probes)
+
+
+class Likeness(enum.Enum):
+    """How a file not tailed yet relates to a tailed one, by their first bytes."""
+
+    COPY = "copy"        # starts with everything we fingerprinted of the tailed content
+    PARTIAL = "partial"  # a prefix of it: a copy still being written, or a short copy
+    UNREAD = "unread"    # starts like the tailed file does now, which we have not read yet
+    OTHER = "other"
+
+
+def likeness(candidate: bytes, read: bytes, live: bytes) -> Likeness:
+    """``candidate``: the first ``FINGERPRINT_BYTES`` of a file not tailed (not empty);
+    ``read``: the fingerprinted head of a tailed file's content (``Fingerprint.head``);
+    ``live``: that file's first bytes now.
+
+    A copy is recognized whole (COPY) or while still being written (PARTIAL); one of content
+    we have not read yet (UNREAD: the tailed file was just truncated and refilled, or we are
+    behind) is decided once we have. Either way it must not be read as a file of its own
+    before it is decided: that read everything in it a second time (issue 21).
+    """
+    if len(read) >= MIN_COPY_HEAD:
+        if candidate.startswith(read):
+            return Likeness.COPY
+        if read.startswith(candidate):
+            return Likeness.PARTIAL
+    n = min(len(candidate), len(live))
+    if n >= MIN_COPY_HEAD and candidate[:n] == live[:n]:
+        return Likeness.UNREAD
+    return Likeness.OTHER
+
+
+def read_head(path: str) -> bytes | None:
+    """A file's first ``FINGERPRINT_BYTES`` (None: it cannot be read)."""
+    return _read_at(path, 0, FINGERPRINT_BYTES)
 
 
 def _read_at(path: str, offset: int, n: int) -> bytes | None:

@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 from collector.config import CONFIG_ENV
+from collector.since import parse_since
 from collector.store import DEFAULT_SQLITE_PATH, open_store
 from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES
-from collector.yamlconf import ConfigError, load, parse_duration_ms
+from collector.yamlconf import ConfigError, load
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ts.add_argument("--flow", help="flow name from the catalog")
     ts.add_argument("--partner", help="trading partner")
     ts.add_argument("--status", choices=STATUSES)
-    ts.add_argument("--since", metavar="DURATION", help="seen within, e.g. 1h, 30m, 2d")
+    ts.add_argument("--since", metavar="DURATION",
+                    help="seen within, e.g. 1h, 30m, 2d, or since an RFC 3339 time")
     ts.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (default 50)")
     _common(ts)
     ts.set_defaults(func=traces)
@@ -42,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--from", dest="from_stage", required=True, metavar="STAGE")
     r.add_argument("--to", dest="to_stage", required=True, metavar="STAGE")
     r.add_argument("--since", metavar="DURATION", default="1d",
-                   help="traces seen within, e.g. 1d (default), 12h")
+                   help="traces seen within, e.g. 1d (default), 12h, or since an RFC 3339 "
+                        "time")
     _common(r)
     r.set_defaults(func=reconcile)
 
@@ -96,7 +99,7 @@ def _since(text: str | None) -> int | None:
     if text is None:
         return None
     try:
-        return int(time.time() * 1000) - parse_duration_ms(text)
+        return parse_since(text, int(time.time() * 1000))
     except ValueError as exc:
         raise _Fail(f"--since: {exc}") from None
 

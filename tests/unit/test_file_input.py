@@ -41,8 +41,9 @@ def parse_mode(request, monkeypatch):
 
 def make_input(tmp_path: Path, fmt: str = "json", **overrides) -> FileTail:
     overrides.setdefault("parse_worker", MODE["parse_worker"])
+    overrides.setdefault("multiline_timeout_ms", 10)
     cfg = FileConfig(name="t", paths=(str(tmp_path / "logs" / "*.log"),), format=fmt,
-                    multiline_timeout_ms=10, **overrides)
+                    **overrides)
     ctx = parse_context(CollectorSettings(), frozenset(), None)
     return FileTail(cfg, ctx, str(tmp_path / "ckpt"), Registry())
 
@@ -57,6 +58,17 @@ def pump(inp: FileTail, idle: bool = True) -> list[Chunk]:
         if idle:
             time.sleep(0.03)
     return chunks
+
+
+def pump_until(inp: FileTail, done, timeout_s: float = 10.0) -> list[Chunk]:
+    """Scan and read until ``done(chunks)`` holds (polled, with a deadline), then once more
+    to the end: whatever else the input produces is in the answer too."""
+    chunks: list[Chunk] = []
+    deadline = time.monotonic() + timeout_s
+    while not done(chunks) and time.monotonic() < deadline:
+        chunks.extend(pump(inp, idle=False))
+        time.sleep(0.01)  # poll interval, not synchronization: the loop checks ``done``
+    return chunks + pump(inp, idle=False)
 
 
 def ack_all(inp: FileTail, chunks: list[Chunk]) -> None:
@@ -119,15 +131,17 @@ def test_open_multiline_record_is_checkpointed_at_its_start(tmp_path, logs):
     path = logs / "mule.log"
     head = MULE_START.format(n=1)
     path.write_text(head + MULE_ERROR + STACK)
-    inp = make_input(tmp_path, fmt="mule")
+    # Quiet for a minute before an open record is closed: it stays open however slowly this
+    # runs (with 10 ms, a loaded machine closed it between two reads: a flaky test).
+    inp = make_input(tmp_path, fmt="mule", multiline_timeout_ms=60_000)
     chunks = pump(inp, idle=False)
     assert len(events(chunks)) == 1, "the error record stays open: its stack may continue"
     ack_all(inp, chunks)
     (pos,) = CheckpointFile(tmp_path / "ckpt", "t").load().values()
     assert (pos.offset, pos.line) == (len(head), 1)
 
-    restarted = make_input(tmp_path, fmt="mule")
-    evs = events(pump(restarted))  # idle timeout closes the record
+    restarted = make_input(tmp_path, fmt="mule")  # 10 ms: the quiet file closes the record
+    evs = events(pump_until(restarted, lambda chunks: len(events(chunks)) >= 1))
     assert len(evs) == 1
     assert "IllegalStateException" in (evs[0].error_stack_trace or evs[0].message)
 
@@ -244,7 +258,11 @@ def test_files_are_read_oldest_events_first(tmp_path, logs):
     thread = threading.Thread(target=inp.run, args=(out,), daemon=True)
     thread.start()
     hours: list[int] = []
-    while (chunk := out.get(1.0)) is not None:
+    read, deadline = 0, time.monotonic() + 60  # all 1200 lines (a quiet second was a race)
+    while read < 1200 and time.monotonic() < deadline:
+        if (chunk := out.get(0.5)) is None:
+            continue
+        read += len(events([chunk]))
         stamps = {e.timestamp_ms // 3_600_000 % 24 for e in events([chunk])}
         if stamps:
             (hour,) = stamps

@@ -27,6 +27,9 @@ so the bench runs, interleaved and ``--reps`` times, in a rotating order, on the
   as ``midwatch run`` builds it: file input with auto-detection, parse worker, writer, the
   Elasticsearch store; with or without the correlator) in a fresh interpreter, timed from
   service start until the store acknowledged every event.
+- ``midwatch run``: the real CLI (``run_cli``), correlated, with its API, rule scheduler and
+  logging, timed from process start (interpreter start and setup included, as for the
+  Collector) until its own ``midwatch_events_indexed_total`` counts every event.
 - ``capacity``: what the store itself takes (issue 25 item 2): midwatch's own documents (the
   events, and for the correlated figure each trace document the correlated run left, once),
   serialized to NDJSON bulk bodies and gzip-compressed before the clock starts, sent as
@@ -97,6 +100,7 @@ processors:
 exporters:
   - gomod: {CONTRIB}/exporter/elasticsearchexporter v{OTELCOL_VERSION}
 """
+SENT = "otelcol_exporter_sent_log_records"
 # One bulk body per this many documents in the capacity run: ~1-2 MB uncompressed, inside the
 # Collector's own 1-5 MB request bounds.
 CAPACITY_CHUNK = 2_000
@@ -196,6 +200,7 @@ class Run:
     cpu_us: float  # collector CPU per event
     es_us: float | None  # Elasticsearch CPU per event
     rss_mb: float | None  # peak resident memory of the collector (main process + workers)
+    worker_rss_mb: float | None = None  # of that, the largest parse worker's
 
 
 def _free_port() -> int:
@@ -204,32 +209,25 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sent(port: int) -> int:
-    """Records the Collector's exporter has had acknowledged so far (its own telemetry)."""
+def _counted(port: int, metric: str) -> int:
+    """A counter's total (all label sets) from a Prometheus endpoint on this machine: what
+    the contender itself counts as acknowledged by the store; 0 until it answers."""
     try:
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read()
     except OSError:
         return 0
     total = 0
     for line in text.decode().splitlines():
-        if line.startswith("otelcol_exporter_sent_log_records"):
+        if line.startswith(metric):
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
 
 
 def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds of a process, its reaped children and its live children."""
+    """CPU seconds of a process, its reaped children and its live descendants."""
     fields = proc_stat(str(pid))
-    total = proc_cpu_s(str(pid), fields) + (int(fields[13]) + int(fields[14])) / os.sysconf(
-        "SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            child = proc_stat(stat.parent.name)
-        except OSError:
-            continue
-        if child[1] == str(pid):
-            total += _tree_cpu_s(int(stat.parent.name))
-    return total
+    reaped = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    return proc_cpu_s(str(pid), fields) + reaped + sum(_tree_cpu_s(c) for c in _children(pid))
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -252,9 +250,9 @@ def run_otelcol(binary: Path, logs: Path, url: str, expected: int, work: Path,
     proc = subprocess.Popen([str(binary), f"--config={conf}"], stdout=out, stderr=out)
     try:
         deadline = started + timeout_s
-        while _sent(port) < expected:
+        while (sent := _counted(port, SENT)) < expected:
             if proc.poll() is not None or time.perf_counter() > deadline:
-                raise SystemExit(f"peer_otelcol: the Collector sent {_sent(port)} of {expected} "
+                raise SystemExit(f"peer_otelcol: the Collector sent {sent} of {expected} "
                                  f"records (exit {proc.returncode}); see {work / 'otelcol.log'}")
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
@@ -285,7 +283,64 @@ def run_midwatch(logs: Path, url: str, expected: int, correlate: bool, work: Pat
     out = subprocess.run(cmd, check=True, capture_output=True, text=True,
                          env={**os.environ, "MIDWATCH_ES_URL": url}).stdout
     fig = json.loads(out.strip().splitlines()[-1])
-    return Run(fig["rate"], fig["cpu_us"], fig["es_us"], fig["rss_mb"]), traces
+    return Run(fig["rate"], fig["cpu_us"], fig["es_us"], fig["rss_mb"],
+               fig["worker_rss_mb"]), traces
+
+
+def run_cli(logs: Path, url: str, expected: int, work: Path, timeout_s: float) -> Run:
+    """``midwatch run -c`` as a user starts it (API, rule scheduler, logging; correlated),
+    timed from process start until its own ``midwatch_events_indexed_total`` counts every
+    event (issue 25 item 4: the CLI against the in-process service)."""
+    prefix = f"mwbench-cli-{uuid.uuid4().hex[:6]}"
+    port = _free_port()
+    conf = work / f"{prefix}.yaml"
+    conf.write_text(f"""
+store:
+  kind: elasticsearch
+  elasticsearch: {{url: "{url}", index_prefix: {prefix}}}
+collector:
+  checkpoint_dir: {work / prefix / "checkpoints"}
+  state_dir: {work / prefix}
+  spool: {{dir: {work / prefix / "spool"}}}
+api: {{listen: "127.0.0.1:{port}"}}
+inputs:
+  - {{type: file, name: bench, paths: ["{logs}/*"]}}
+""")
+    out = (work / f"{prefix}.log").open("wb")
+    es_before, started = es_cpu_s(), time.perf_counter()
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("midwatch")), "run", "-c",
+                             str(conf), "--log-level", "warning"], stdout=out, stderr=out)
+    try:
+        deadline = started + timeout_s
+        while (done := _counted(port, "midwatch_events_indexed_total")) < expected:
+            if proc.poll() is not None or time.perf_counter() > deadline:
+                raise SystemExit(f"peer_otelcol: midwatch run indexed {done} of {expected} "
+                                 f"(exit {proc.returncode}); see {out.name}")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        cpu_s, es_after = _tree_cpu_s(proc.pid), es_cpu_s()
+        main = _peak_rss_mb(proc.pid)
+        worker = max((_peak_rss_mb(pid) for pid in _children(proc.pid)), default=0.0)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+        out.close()
+        es = Elasticsearch(url, request_timeout=120)
+        cleanup(es, prefix)
+        es.close()
+    return Run(expected / elapsed, cpu_s / expected * 1e6,
+               _per_event(es_before, es_after, expected), main + worker, worker)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if proc_stat(stat.parent.name)[1] == str(pid):
+                found.append(int(stat.parent.name))
+        except OSError:
+            continue
+    return found
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -297,10 +352,10 @@ def _child(args: argparse.Namespace) -> None:
     with open(args.traces_out, "wb") as fh:
         for doc in traces:
             fh.write(orjson.dumps(doc) + b"\n")
-    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"rate": rate, "cpu_us": cpu_us, "es_us": es_us,
-                      "rss_mb": (me + workers) / 1024}))
+    me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # reaped at stop
+    print(json.dumps({"rate": rate, "cpu_us": cpu_us, "es_us": es_us, "rss_mb": me + worker,
+                      "worker_rss_mb": worker}))
 
 
 def bulk_bodies(events: list[Event], traces: list[dict], prefix: str) -> list[bytes]:
@@ -355,7 +410,14 @@ def _row(name: str, run: Run, peer: Run | None) -> str:
              + (f", x{run.es_us / peer.es_us:.2f} ES CPU" if run.es_us and peer.es_us else "")
              if peer is not None and run is not peer else "")
     return (f"  {name:<20} {run.rate:>9,.0f} ev/s  {run.cpu_us:>6.1f} us  "
-            f"ES {_fmt(run.es_us, '>5.1f')} us  RSS {_fmt(run.rss_mb, '>4.0f')} MB{ratio}")
+            f"ES {_fmt(run.es_us, '>5.1f')} us  RSS {_fmt(run.rss_mb, '>4.0f')} MB"
+            + (f" (worker {run.worker_rss_mb:.0f})" if run.worker_rss_mb else "") + ratio)
+
+
+def _cli_gap(runs: dict[str, Run]) -> str:
+    cli, bench = runs["midwatch run"], runs["midwatch correlated"]
+    return (f"midwatch run / in-process correlated: CPU x{cli.cpu_us / bench.cpu_us:.2f}, "
+            f"rate x{cli.rate / bench.rate:.2f} (target: CPU <= 1.10)")
 
 
 def main() -> None:
@@ -393,13 +455,15 @@ def main() -> None:
         try:
             raw_bulk(es, events[:WARM_UP], 2_000)  # the store's JIT, before anything is timed
             for rep in range(args.reps):
-                order = ["otelcol", "midwatch events", "midwatch correlated"]
-                order = order[rep % 3:] + order[:rep % 3]
+                order = ["otelcol", "midwatch events", "midwatch correlated", "midwatch run"]
+                order = order[rep % 4:] + order[:rep % 4]
                 this: dict[str, Run] = {}
                 traces: list[dict] = []
                 for name in order:
                     if name == "otelcol":
                         this[name] = run_otelcol(binary, logs, url, n, work, args.timeout)
+                    elif name == "midwatch run":
+                        this[name] = run_cli(logs, url, n, work, args.timeout)
                     else:
                         run, path = run_midwatch(logs, url, n, name.endswith("correlated"),
                                                  work)
@@ -422,7 +486,8 @@ def main() -> None:
                                f"{_fmt(run.es_us, '>5.1f')} us")
                 mw = this["midwatch events"].rate, this["midwatch correlated"].rate
                 print(f"  midwatch / capacity: events {mw[0] / this['capacity events'].rate:.2f}"
-                      f", correlated {mw[1] / this['capacity correlated'].rate:.2f}", flush=True)
+                      f", correlated {mw[1] / this['capacity correlated'].rate:.2f}; "
+                      f"{_cli_gap(this)}", flush=True)
                 for name, run in this.items():
                     runs.setdefault(name, []).append(run)
         finally:
@@ -430,12 +495,12 @@ def main() -> None:
     print(f"medians of {args.reps}:")
     med = {name: Run(*(statistics.median(v) if None not in v else None for v in (
         [r.rate for r in rs], [r.cpu_us for r in rs], [r.es_us for r in rs],
-        [r.rss_mb for r in rs]))) for name, rs in runs.items()}
+        [r.rss_mb for r in rs], [r.worker_rss_mb for r in rs]))) for name, rs in runs.items()}
     for name, run in med.items():
         if not name.startswith("capacity"):
             print(_row(name, run, med["otelcol"]))
     print(f"  capacity: events {med['capacity events'].rate:,.0f} ev/s, correlated "
-          f"{med['capacity correlated'].rate:,.0f} ev/s")
+          f"{med['capacity correlated'].rate:,.0f} ev/s; {_cli_gap(med)}")
 
 
 if __name__ == "__main__":

@@ -264,8 +264,14 @@ def run_otelcol(binary: Path, logs: Path, url: str, expected: int, work: Path,
     try:
         es.indices.refresh(index=index)
         stored = es.count(index=index)["count"]
-        if stored != expected:
-            raise SystemExit(f"peer_otelcol: {stored} documents in {index}, {expected} expected")
+        # An operator that fails sends the line on unparsed (on_error: send) and only logs it:
+        # every document must carry what the operators extract, with the line's own time.
+        parsed = es.count(index=index, query={"bool": {"filter": [
+            {"exists": {"field": "correlation_id"}}, {"exists": {"field": "SeverityText"}},
+            {"range": {"@timestamp": {"lt": "2025-01-01"}}}]}})["count"]
+        if stored != expected or parsed != expected:
+            raise SystemExit(f"peer_otelcol: {stored} documents in {index} ({parsed} parsed), "
+                             f"{expected} expected; see {work / 'otelcol.log'}")
     finally:
         es.indices.delete(index=index)
         es.close()

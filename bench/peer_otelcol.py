@@ -59,6 +59,7 @@ import gzip
 import json
 import os
 import resource
+import shutil
 import socket
 import statistics
 import subprocess
@@ -112,6 +113,9 @@ def build_otelcol() -> Path:
     spec = CACHE / "builder.yaml"
     if BINARY.exists() and spec.exists() and spec.read_text() == BUILDER_YAML:
         return BINARY
+    if shutil.which("go") is None:
+        sys.exit("peer_otelcol: building the OpenTelemetry Collector needs Go on PATH "
+                 "(https://go.dev/dl/; the module proxy serves the rest)")
     CACHE.mkdir(parents=True, exist_ok=True)
     spec.write_text(BUILDER_YAML)
     log = CACHE / "build.log"

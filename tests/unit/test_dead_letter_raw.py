@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 
 import orjson
-from collector.parsers._base import ParseContext
 
 from collector.event import DeadLetter
 from collector.inputs.request_guard import crashed_request
 from collector.normalize import token
 from collector.parse import dead_letter_raw
+from collector.parsers._base import ParseContext
 
 PAN = "4111111111111111"
 KEY = b"k" * 32

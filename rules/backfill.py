@@ -1,0 +1,394 @@
+"""``midwatch rules backfill``: what the rules would have done over a past span.
+
+The real ``Engine`` (queries, alert state machine, silences, inhibition, repeat intervals) is
+stepped through the span with a clock it is given, over a ``ReplayStore``: reads go to the
+real store, writes (alert state, history, silence clean-up) stay in memory, and no dispatcher
+is attached, so live state, the outbox and the notifiers are never touched. Each step's
+history documents and decided notifications become the timeline.
+
+Speed comes from asking the store once for many steps. Before a chunk of steps is evaluated,
+every query the due rules would send is computed (types are pure), and those that only slide
+with the clock (a window of ``count``, ``sum``, ``min``, ``max``, ``avg`` or ``ratio``) are
+answered by one date histogram over the whole chunk at a bucket that divides the step and the
+window; the window's rows are then summed out of the buckets (``fold``). Other queries
+(percentiles, distinct counts, bucketed queries, windows too long for the bucket budget) are
+still sent exactly, but batched over the chunk in one ``store.metrics`` call. A histogram
+whose group list came back full (``max_groups``: groups may be missing) falls back to the
+exact queries, so the answers are the same as a stepped ``rules eval``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from collector.event import ms_to_iso
+from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
+from collector.store.metric_shape import empty_value, order_rows
+from collector.terminal import safe
+from rules import types
+from rules.config import RulesConfig
+from rules.engine import BATCH, Engine
+from rules.schema import Rule
+from rules.state import FIRING, RESOLVED
+
+# Steps whose queries are prepared together: memory holds one chunk's answers at a time.
+CHUNK_STEPS = 120
+# A window longer than this many histogram buckets is queried exactly (bucket budget).
+MAX_WINDOW_BUCKETS = 360
+FOLDABLE = frozenset({"count", "sum", "min", "max", "avg", "ratio"})
+
+
+class ReplayStore:
+    """The engine's view of the store during a backfill: real reads, writes kept here.
+
+    ``answers`` holds the prepared results of the current chunk; a query not among them
+    goes to the real store, so a rule whose queries could not be prepared is still exact.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.answers: dict[MetricQuery, list[MetricRow]] = {}
+        self.history: list[dict] = []  # drained by the replay after every step
+        self.state: dict[str, dict[str, dict]] = {}  # alert state the engine saves
+        self.sent_queries = 0
+
+    def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
+        missing = [q for q in dict.fromkeys(qs) if q not in self.answers]
+        if missing:
+            self.sent_queries += len(missing)
+            self.answers.update(zip(missing, self.store.metrics(missing), strict=True))
+        return [self.answers[q] for q in qs]
+
+    def metric(self, q: MetricQuery) -> list[MetricRow]:
+        return self.metrics([q])[0]
+
+    def search_events(self, filters: Sequence[Filter], start_ms: int, end_ms: int,
+                      limit: int = 100) -> list:
+        return self.store.search_events(filters, start_ms, end_ms, limit)
+
+    def get_state(self, namespace: str) -> dict[str, dict]:
+        if namespace in self.state:
+            return dict(self.state[namespace])
+        return self.store.get_state(namespace)
+
+    def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
+        """Kept in memory only: silences expiring during the span must not be deleted live."""
+        if namespace not in self.state:
+            self.state[namespace] = dict(self.store.get_state(namespace))
+        if doc is None:
+            self.state[namespace].pop(key, None)
+        else:
+            self.state[namespace][key] = doc
+
+    def append_alert_history(self, docs: Sequence[dict]) -> None:
+        self.history.extend(docs)
+
+
+# ------------------------------------------------------------------ batching queries
+
+def slide_key(q: MetricQuery, at_ms: int) -> tuple[MetricQuery, int, int] | None:
+    """(the query with its times cleared, window end - at, window length) when ``q`` is a
+    plain window whose rows can be summed out of time buckets; None when it must be exact."""
+    if q.bucket_ms is not None or q.agg.kind not in FOLDABLE:
+        return None
+    return replace(q, start_ms=0, end_ms=0), q.end_ms - at_ms, q.end_ms - q.start_ms
+
+
+def histogram_bucket(step_ms: int, width_ms: int, first_start_ms: int) -> int | None:
+    """A bucket every window start and end of the chunk falls on, or None when the window
+    would need more than ``MAX_WINDOW_BUCKETS`` of them or buckets under a second."""
+    bucket = math.gcd(step_ms, width_ms, first_start_ms)
+    if bucket < 1000 or width_ms // bucket > MAX_WINDOW_BUCKETS:
+        return None
+    return bucket
+
+
+def fold(q: MetricQuery, buckets: Sequence[MetricRow]) -> list[MetricRow]:
+    """The rows ``q`` (a window) would have returned, from one group's time buckets inside it
+    (all groups' buckets mixed is fine: they are split by group here)."""
+    by_group: dict[tuple, list[MetricRow]] = {}
+    for row in buckets:
+        if q.start_ms <= row.bucket_ms < q.end_ms:
+            by_group.setdefault(tuple(row.group.get(f) for f in q.group_by), []).append(row)
+    rows = []
+    for key, members in by_group.items():
+        count = sum(r.count for r in members)
+        if q.group_by and count == 0:
+            continue
+        rows.append(MetricRow(dict(zip(q.group_by, key, strict=True)),
+                              _combined(q, members, count), count))
+    return order_rows(q, rows)
+
+
+def _combined(q: MetricQuery, rows: Sequence[MetricRow], count: int) -> float | None:
+    kind = q.agg.kind
+    if kind == "count":
+        return float(count)
+    filled = [r for r in rows if r.count and r.value is not None]
+    if kind == "ratio":
+        return sum(round(r.value * r.count) for r in filled) / count if count else None
+    if not filled:
+        return empty_value(q.agg)
+    if kind == "sum":
+        return float(sum(r.value for r in filled))
+    if kind == "min":
+        return float(min(r.value for r in filled))
+    if kind == "max":
+        return float(max(r.value for r in filled))
+    return sum(r.value * r.count for r in filled) / sum(r.count for r in filled)  # avg
+
+
+@dataclass
+class Prepared:
+    """A chunk's answers and what it cost to get them."""
+
+    answers: dict[MetricQuery, list[MetricRow]]
+    requests: int  # queries sent to the store (histograms + exact ones)
+    folded: int  # window queries answered from histograms
+
+
+def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> Prepared:
+    """Answer every query of ``plans`` (at_ms -> the due rules' queries) with as few store
+    queries as possible. A query whose histogram fails or comes back with a full group list
+    is left out: the engine then asks the store for it exactly."""
+    slides: dict[tuple[MetricQuery, int, int], list[tuple[int, MetricQuery]]] = {}
+    exact: dict[MetricQuery, None] = {}
+    for at, qs in plans.items():
+        for q in qs:
+            key = slide_key(q, at)
+            if key is None:
+                exact[q] = None
+            else:
+                slides.setdefault(key, []).append((at, q))
+    histograms: dict[MetricQuery, list[MetricQuery]] = {}
+    for (shape, _, width), members in slides.items():
+        first = min(q.start_ms for _, q in members)
+        bucket = histogram_bucket(step_ms, width, first)
+        if bucket is None or len(members) == 1:
+            exact.update((q, None) for _, q in members)
+            continue
+        h = replace(shape, start_ms=first, end_ms=max(q.end_ms for _, q in members),
+                    bucket_ms=bucket)
+        histograms.setdefault(h, []).extend(q for _, q in members)
+    answers: dict[MetricQuery, list[MetricRow]] = {}
+    requests, folded = 0, 0
+    hist_results = _run(store, list(histograms))
+    requests += len(histograms)
+    for h, windows in histograms.items():
+        rows = hist_results.get(h)
+        if rows is None or (h.group_by and _groups(h, rows) >= h.max_groups):
+            exact.update((q, None) for q in windows)
+            continue
+        for q in windows:
+            answers[q] = fold(q, rows)
+        folded += len(windows)
+    exact_list = [q for q in exact if q not in answers]
+    answers.update(_run(store, exact_list))
+    requests += len(exact_list)
+    return Prepared(answers, requests, folded)
+
+
+def _groups(q: MetricQuery, rows: Iterable[MetricRow]) -> int:
+    return len({tuple(r.group.get(f) for f in q.group_by) for r in rows})
+
+
+def _run(store: Store, qs: list[MetricQuery]) -> dict[MetricQuery, list[MetricRow]]:
+    """Batched like the engine; a refused batch is left unanswered (the engine retries it
+    query by query and reports the rule that fails, as a live evaluation would)."""
+    out: dict[MetricQuery, list[MetricRow]] = {}
+    for i in range(0, len(qs), BATCH):
+        chunk = qs[i:i + BATCH]
+        try:
+            out.update(zip(chunk, store.metrics(chunk), strict=True))
+        except (StoreError, ValueError):
+            continue
+    return out
+
+
+# ------------------------------------------------------------------ the replay
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One line of the timeline: an alert moved (pending, firing, resolved), was kept from
+    paging (``suppressed_by``), failed to evaluate, or was (re)sent to ``notified``."""
+
+    at_ms: int
+    rule: str
+    event: str  # pending, firing, resolved, inactive, suppressed, renotified, eval_failed
+    labels: dict[str, str]
+    value: float | None = None
+    severity: str = ""
+    notified: tuple[str, ...] = ()
+    detail: str = ""
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"at": ms_to_iso(self.at_ms), "rule": self.rule, "event": self.event,
+                "labels": self.labels, "value": self.value, "severity": self.severity,
+                "notified": list(self.notified), "detail": self.detail}
+
+
+@dataclass
+class RuleSummary:
+    rule: str
+    evaluations: int = 0
+    fired: int = 0
+    resolved: int = 0
+    suppressed: int = 0
+    failed: int = 0
+    pages: dict[str, int] = field(default_factory=dict)  # notifier -> notifications
+    firing_at_end: int = 0
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"rule": self.rule, "evaluations": self.evaluations, "fired": self.fired,
+                "resolved": self.resolved, "suppressed": self.suppressed,
+                "failed_evaluations": self.failed, "pages": dict(sorted(self.pages.items())),
+                "firing_at_end": self.firing_at_end}
+
+
+@dataclass
+class Report:
+    start_ms: int
+    end_ms: int
+    step_ms: int
+    steps: int = 0
+    timeline: list[Change] = field(default_factory=list)
+    summary: dict[str, RuleSummary] = field(default_factory=dict)
+    store_queries: int = 0  # queries sent to the store, all steps together
+    engine_queries: int = 0  # queries the engine asked for, all steps together
+    folded: int = 0  # of these, answered from histograms
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"from": ms_to_iso(self.start_ms), "to": ms_to_iso(self.end_ms),
+                "step_ms": self.step_ms, "steps": self.steps,
+                "store_queries": self.store_queries, "engine_queries": self.engine_queries,
+                "folded_queries": self.folded,
+                "timeline": [c.to_doc() for c in self.timeline],
+                "summary": [s.to_doc() for s in self.summary.values()]}
+
+
+def steps(start_ms: int, end_ms: int, step_ms: int) -> range:
+    """Evaluation times from ``start_ms`` to ``end_ms`` inclusive."""
+    return range(start_ms, end_ms + 1, step_ms)
+
+
+def select(config: RulesConfig, names: Sequence[str] | None) -> RulesConfig:
+    """The config with only the named rules (KeyError naming the unknown ones), no sample
+    message IDs (one search per page, and nobody reads them here) and the engine's rules."""
+    rules = config.rules
+    if names:
+        known = {r.name for r in rules}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise KeyError(", ".join(unknown))
+        rules = [r for r in rules if r.name in set(names)]
+    return replace(config, rules=rules, max_examples=0)
+
+
+def backfill(config: RulesConfig, store: Store, start_ms: int, end_ms: int, step_ms: int,
+             rule_names: Sequence[str] | None = None) -> Report:
+    if step_ms < 1000:
+        raise ValueError(f"step must be at least 1s, got {step_ms} ms")
+    if end_ms < start_ms:
+        raise ValueError(f"--to ({ms_to_iso(end_ms)}) is before --from ({ms_to_iso(start_ms)})")
+    replay = ReplayStore(store)
+    engine = Engine(select(config, rule_names), replay, dispatcher=None, persist=True)  # type: ignore[arg-type]
+    report = Report(start_ms, end_ms, step_ms,
+                    summary={r.name: RuleSummary(r.name) for r in engine.rules})
+    times = steps(start_ms, end_ms, step_ms)
+    for i in range(0, len(times), CHUNK_STEPS):
+        chunk = times[i:i + CHUNK_STEPS]
+        prepared = prepare(store, _plans(engine.rules, dict(engine.last_run), chunk), step_ms)
+        replay.answers = prepared.answers
+        report.store_queries += prepared.requests
+        report.folded += prepared.folded
+        for at in chunk:
+            outcome = engine.evaluate(at)
+            report.steps += 1
+            report.engine_queries += outcome.queries
+            _record(report, at, replay.history, outcome.notified, engine, outcome.failed_rules)
+            replay.history.clear()
+    report.store_queries += replay.sent_queries
+    for alert in engine.alerts.values():
+        if alert.state == FIRING:
+            report.summary[alert.rule].firing_at_end += 1
+    return report
+
+
+def _plans(rules: Sequence[Rule], last_run: dict[str, int], chunk: Sequence[int]
+           ) -> dict[int, list[MetricQuery]]:
+    """The queries the engine will ask at each step of the chunk (its due rules' queries)."""
+    plans: dict[int, list[MetricQuery]] = {}
+    for at in chunk:
+        qs: list[MetricQuery] = []
+        for rule in rules:
+            last = last_run.get(rule.name)
+            if rule.interval_ms is not None and last is not None and at - last < rule.interval_ms:
+                continue
+            last_run[rule.name] = at
+            qs += types.get(rule.type).queries(rule, at)
+        plans[at] = qs
+    return plans
+
+
+def _record(report: Report, at: int, history: Sequence[dict], notified: Sequence[tuple],
+            engine: Engine, failed: dict[str, str]) -> None:
+    sent: dict[str, list[str]] = {}
+    for name, n in notified:
+        sent.setdefault(n.key, []).append(name)
+    for rule in engine.rules:
+        if rule.name not in failed and (rule.interval_ms is None
+                                        or engine.last_run.get(rule.name) == at):
+            report.summary[rule.name].evaluations += 1
+    seen: set[str] = set()
+    for doc in history:
+        summary = report.summary[doc["rule"]]
+        key = doc.get("dedup_key", "")
+        state = doc["state"]
+        if state == "eval_failed":
+            summary.failed += 1
+            report.timeline.append(Change(at, doc["rule"], state, {}, detail=doc.get("error", "")))
+            continue
+        suppressed = doc.get("suppressed_by")
+        if suppressed:
+            summary.suppressed += 1
+            report.timeline.append(Change(at, doc["rule"], "suppressed", doc["labels"],
+                                          doc.get("value"), doc.get("severity", ""),
+                                          detail=suppressed))
+            continue
+        names = tuple(sent.get(key, ())) if key not in seen else ()
+        seen.add(key)
+        summary.fired += state == FIRING
+        summary.resolved += state == RESOLVED
+        report.timeline.append(Change(at, doc["rule"], state, doc["labels"], doc.get("value"),
+                                      doc.get("severity", ""), names))
+    for name, n in notified:
+        report.summary[n.rule].pages[name] = report.summary[n.rule].pages.get(name, 0) + 1
+        if n.key not in seen:  # a repeat of a page still firing (repeat_interval)
+            seen.add(n.key)
+            report.timeline.append(Change(at, n.rule, "renotified", n.labels, n.value,
+                                          n.severity, tuple(sent[n.key])))
+
+
+def render(report: Report) -> str:
+    """The timeline, one line per change, then a line per rule (for people; ``--json`` for
+    programs). Rule names, labels and error texts are shown with control characters escaped."""
+    lines = [f"backfill {ms_to_iso(report.start_ms)} .. {ms_to_iso(report.end_ms)} every "
+             f"{report.step_ms // 1000}s: {report.steps} evaluations, {report.store_queries} "
+             f"store queries for {report.engine_queries} rule queries"]
+    for c in report.timeline:
+        labels = ", ".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
+        to = f" -> {', '.join(c.notified)}" if c.notified else ""
+        detail = f" ({c.detail})" if c.detail else ""
+        lines.append(safe(f"{ms_to_iso(c.at_ms)} {c.event:<10} {c.rule} {{{labels}}} "
+                          f"value={c.value}{to}{detail}"))
+    lines.append("rule: evaluations, fired, resolved, suppressed, failed, pages per notifier, "
+                 "firing at the end")
+    for s in report.summary.values():
+        pages = ", ".join(f"{k}={v}" for k, v in sorted(s.pages.items())) or "no pages"
+        lines.append(safe(f"{s.rule}: {s.evaluations} evaluations, {s.fired} fired, "
+                          f"{s.resolved} resolved, {s.suppressed} suppressed, {s.failed} failed, "
+                          f"{pages}, {s.firing_at_end} firing at the end"))
+    return "\n".join(lines)

@@ -25,6 +25,7 @@ from rules.config import RulesConfig, load_rules_config
 from rules.delivery import Delivery
 from rules.engine import Engine
 from rules.leadership import Leadership
+from rules.sources import check_sources
 
 log = logging.getLogger("midwatch.rules")
 
@@ -117,8 +118,9 @@ class RuleScheduler:
 def scheduler_worker(config, store: Store) -> RuleScheduler:
     """The hook ``midwatch run`` calls with its loaded config (``collector.config.Config``)."""
     rules_config = load_rules_config(config.doc, sending=True)
-    if rules_config.errors:
-        raise rules_config.errors[0]
+    errors = rules_config.errors or check_sources(rules_config.rules, store)[0]
+    if errors:
+        raise errors[0]
     return RuleScheduler(rules_config, store)
 
 

@@ -28,13 +28,14 @@ import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
 
 from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
-from collector.store import documents, engines, es_mappings, metric_shape
+from collector.store import documents, engines, es_mappings, es_raw, metric_shape
 from collector.store.base import (
     Agg,
     ConflictError,
     Filter,
     MetricQuery,
     MetricRow,
+    RawSource,
     StoreError,
     StoreUnavailable,
     WriteResult,
@@ -45,6 +46,7 @@ from collector.store.es_query import (
     metric_body,
     metric_rows,
     rank_percents,
+    raw_clause,
     time_range,
 )
 from collector.trace import Trace
@@ -656,7 +658,7 @@ class ElasticsearchStore:
         searches: list[dict] = []
         for i, q in enumerate(qs):
             searches.append({
-                "index": self.names.for_index(q.index),
+                "index": q.source.pattern if q.source else self.names.for_index(q.index),
                 "ignore_unavailable": True,
                 "allow_no_indices": True,
             })
@@ -671,6 +673,21 @@ class ElasticsearchStore:
                 )
             out.append(metric_rows(q, r, by_rank))
         return out
+
+    def check_source(self, source: RawSource, fields: dict[str, str]) -> list[str]:
+        where = dict(index=source.pattern, ignore_unavailable=True, allow_no_indices=True)
+        caps = self._call(lambda: self._client.field_caps(fields=list(fields) or ["*"], **where))
+        problems = es_raw.field_problems(source, fields, caps)
+        if not caps.get("indices"):
+            return problems
+        try:
+            answer = self._call(lambda: self._client.indices.validate_query(
+                query=raw_clause(source), explain=True, **where))
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:  # a query so malformed that the request itself is refused
+            return [*problems, f"the query is refused on {source.pattern!r}: {exc}"]
+        return [*es_raw.query_problems(source, answer), *problems]
 
     # --- alert engine state ----------------------------------------------------------
     def append_alert_history(self, docs: Sequence[dict]) -> None:

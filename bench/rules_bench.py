@@ -39,13 +39,13 @@ FLOWS = 50
 WINDOWS = ("5m", "10m", "15m")
 
 
-def documents(n: int, index: str, seed: int = 11):
+def documents(n: int, index: str, seed: int = 11, span_ms: int = SPAN_MS):
     rnd = random.Random(seed)
     for i in range(n):
         failed = rnd.random() < 0.03
         platform = PLATFORMS[i % len(PLATFORMS)]
         doc = {
-            "@timestamp": ms_to_iso(T0 - SPAN_MS + rnd.randrange(SPAN_MS)),
+            "@timestamp": ms_to_iso(T0 - span_ms + rnd.randrange(span_ms)),
             "event": {"id": f"b{i}", "dataset": f"{platform}.bench", "action": "delivered",
                       "outcome": "failure" if failed else "success",
                       "duration": rnd.randrange(1, 900) * 1_000_000},

@@ -52,7 +52,9 @@ class ReplayStore:
         self.store = store
         self.answers: dict[MetricQuery, list[MetricRow]] = {}
         self.history: list[dict] = []  # drained by the replay after every step
-        self.state: dict[str, dict[str, dict]] = {}  # alert state the engine saves
+        # What the engine wrote (alert state per rule, expired silences deleted: None),
+        # laid over the real store's state when read back.
+        self.written: dict[str, dict[str, dict | None]] = {}
         self.sent_queries = 0
 
     def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
@@ -70,18 +72,18 @@ class ReplayStore:
         return self.store.search_events(filters, start_ms, end_ms, limit)
 
     def get_state(self, namespace: str) -> dict[str, dict]:
-        if namespace in self.state:
-            return dict(self.state[namespace])
-        return self.store.get_state(namespace)
+        out = dict(self.store.get_state(namespace))
+        for key, doc in self.written.get(namespace, {}).items():
+            if doc is None:
+                out.pop(key, None)
+            else:
+                out[key] = doc
+        return out
 
     def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
-        """Kept in memory only: silences expiring during the span must not be deleted live."""
-        if namespace not in self.state:
-            self.state[namespace] = dict(self.store.get_state(namespace))
-        if doc is None:
-            self.state[namespace].pop(key, None)
-        else:
-            self.state[namespace][key] = doc
+        """Kept in memory only (bounded by the rules and silences there are): a silence
+        long expired at a past step must not be deleted from the live store."""
+        self.written.setdefault(namespace, {})[key] = doc
 
     def append_alert_history(self, docs: Sequence[dict]) -> None:
         self.history.extend(docs)
@@ -217,7 +219,7 @@ class Change:
 
     at_ms: int
     rule: str
-    event: str  # pending, firing, resolved, inactive, suppressed, renotified, eval_failed
+    event: str  # pending, firing, resolved, inactive, suppressed, notified, eval_failed
     labels: dict[str, str]
     value: float | None = None
     severity: str = ""
@@ -366,9 +368,9 @@ def _record(report: Report, at: int, history: Sequence[dict], notified: Sequence
                                       doc.get("severity", ""), names))
     for name, n in notified:
         report.summary[n.rule].pages[name] = report.summary[n.rule].pages.get(name, 0) + 1
-        if n.key not in seen:  # a repeat of a page still firing (repeat_interval)
+        if n.key not in seen:  # a firing alert paged now: its silence ended, repeat_interval
             seen.add(n.key)
-            report.timeline.append(Change(at, n.rule, "renotified", n.labels, n.value,
+            report.timeline.append(Change(at, n.rule, "notified", n.labels, n.value,
                                           n.severity, tuple(sent[n.key])))
 
 

@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from elasticsearch import Elasticsearch, helpers
-from rules_bench import T0, documents, rule_file
+from elasticsearch import Elasticsearch
+from rules_bench import T0, drop, load_events, rule_file
 
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.yamlconf import loads, parse_duration_ms
@@ -29,23 +29,6 @@ from rules.config import load_rules_config
 from rules.engine import Engine
 
 DAY_MS = 86_400_000
-
-
-def load_events(es: Elasticsearch, store: ElasticsearchStore, n: int) -> None:
-    index = f"{store.names.events}-2024.03.03"
-    if es.indices.exists(index=index) and es.count(index=index)["count"] >= n:
-        print(f"reusing {es.count(index=index)['count']:,} events in {index}")
-        return
-    es.indices.create(index=index, settings={"refresh_interval": "-1", "number_of_replicas": 0})
-    start = time.perf_counter()
-    for ok, item in helpers.parallel_bulk(es, documents(n, index, span_ms=DAY_MS),
-                                          thread_count=2, chunk_size=5000, queue_size=2):
-        if not ok:
-            raise RuntimeError(f"bulk failed: {item}")
-    es.indices.put_settings(index=index, settings={"refresh_interval": "1s"})
-    es.indices.refresh(index=index)
-    es.indices.forcemerge(index=index, max_num_segments=1)
-    print(f"loaded {n:,} events in {time.perf_counter() - start:.0f} s")
 
 
 def main() -> None:
@@ -64,7 +47,7 @@ def main() -> None:
     store.setup()
     step = parse_duration_ms(args.step)
     try:
-        load_events(es, store, args.events)
+        load_events(es, store, args.events, day="2024.03.03", span_ms=DAY_MS)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "rules.yaml"
             path.write_text(rule_file(args.rules))
@@ -92,9 +75,7 @@ def main() -> None:
                       f"{per_step * report.steps:.0f} s (extrapolated from {args.exact} steps)")
     finally:
         if not args.keep:
-            found = es.indices.get(index=f"{args.prefix}-*", allow_no_indices=True)
-            if found:
-                es.indices.delete(index=",".join(found))
+            drop(es, args.prefix)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ Speed comes from asking the store once for many steps. Before a chunk of steps i
 every query the due rules would send is computed (types are pure), and those that only slide
 with the clock (a window of ``count``, ``sum``, ``min``, ``max``, ``avg`` or ``ratio``) are
 answered by one date histogram over the whole chunk at a bucket that divides the step and the
-window; the window's rows are then summed out of the buckets (``fold``). Other queries
+window; the window's rows are then summed out of the buckets (``Series``). Other queries
 (percentiles, distinct counts, bucketed queries, windows too long for the bucket budget) are
 still sent exactly, but batched over the chunk in one ``store.metrics`` call. A histogram
 whose group list came back full (``max_groups``: groups may be missing) falls back to the
@@ -108,39 +108,63 @@ def histogram_bucket(step_ms: int, width_ms: int, first_start_ms: int) -> int | 
     return bucket
 
 
-def fold(q: MetricQuery, buckets: Sequence[MetricRow]) -> list[MetricRow]:
-    """The rows ``q`` (a window) would have returned, from one group's time buckets inside it
-    (all groups' buckets mixed is fine: they are split by group here)."""
-    by_group: dict[tuple, list[MetricRow]] = {}
-    for row in buckets:
-        if q.start_ms <= row.bucket_ms < q.end_ms:
-            by_group.setdefault(tuple(row.group.get(f) for f in q.group_by), []).append(row)
-    rows = []
-    for key, members in by_group.items():
-        count = sum(r.count for r in members)
-        if q.group_by and count == 0:
-            continue
-        rows.append(MetricRow(dict(zip(q.group_by, key, strict=True)),
-                              _combined(q, members, count), count))
-    return order_rows(q, rows)
+class Series:
+    """One histogram's buckets per group as running sums, so each window of the chunk is
+    read in O(1) per group (min and max: O(window)) instead of scanning every bucket: a day
+    at 1-minute steps asks for ~1,400 windows of each histogram."""
 
+    def __init__(self, h: MetricQuery, rows: Sequence[MetricRow]):
+        assert h.bucket_ms is not None
+        self.first, self.bucket = h.start_ms, h.bucket_ms
+        n = len(range(h.start_ms, h.end_ms, h.bucket_ms))
+        kind = h.agg.kind
+        by_group: dict[tuple, list[MetricRow | None]] = {}
+        for r in rows:
+            slots = by_group.setdefault(tuple(r.group.get(f) for f in h.group_by), [None] * n)
+            slots[(r.bucket_ms - self.first) // self.bucket] = r
+        # per group: (key, running counts, running weights, running filled counts, buckets)
+        self.groups: list[tuple[tuple, list[int], list[float], list[int], list]] = []
+        for key, slots in by_group.items():
+            counts, weights, filled = [0], [0.0], [0]
+            for r in slots:
+                c = r.count if r is not None else 0
+                v = r.value if r is not None and c and r.value is not None else None
+                counts.append(counts[-1] + c)
+                filled.append(filled[-1] + (c if v is not None else 0))
+                weights.append(weights[-1] + (0.0 if v is None else
+                                              v if kind == "sum" else
+                                              round(v * c) if kind == "ratio" else v * c))
+            self.groups.append((key, counts, weights, filled, slots))
 
-def _combined(q: MetricQuery, rows: Sequence[MetricRow], count: int) -> float | None:
-    kind = q.agg.kind
-    if kind == "count":
-        return float(count)
-    filled = [r for r in rows if r.count and r.value is not None]
-    if kind == "ratio":
-        return sum(round(r.value * r.count) for r in filled) / count if count else None
-    if not filled:
-        return empty_value(q.agg)
-    if kind == "sum":
-        return float(sum(r.value for r in filled))
-    if kind == "min":
-        return float(min(r.value for r in filled))
-    if kind == "max":
-        return float(max(r.value for r in filled))
-    return sum(r.value * r.count for r in filled) / sum(r.count for r in filled)  # avg
+    def window(self, q: MetricQuery) -> list[MetricRow]:
+        """The rows the window query ``q`` would have returned (its span on bucket edges)."""
+        i0, i1 = (q.start_ms - self.first) // self.bucket, (q.end_ms - self.first) // self.bucket
+        rows = []
+        for key, counts, weights, filled, slots in self.groups:
+            count = counts[i1] - counts[i0]
+            if q.group_by and count == 0:
+                continue
+            rows.append(MetricRow(dict(zip(q.group_by, key, strict=True)),
+                                  self._value(q, count, weights[i1] - weights[i0],
+                                              filled[i1] - filled[i0], slots[i0:i1]), count))
+        return order_rows(q, rows)
+
+    @staticmethod
+    def _value(q: MetricQuery, count: int, weight: float, filled: int,
+               slots: Sequence[MetricRow | None]) -> float | None:
+        kind = q.agg.kind
+        if kind == "count":
+            return float(count)
+        if kind == "ratio":
+            return weight / count if count else None
+        if not filled:
+            return empty_value(q.agg)
+        if kind == "sum":
+            return float(weight)
+        if kind == "avg":
+            return weight / filled
+        values = [r.value for r in slots if r is not None and r.count and r.value is not None]
+        return float(min(values) if kind == "min" else max(values))
 
 
 @dataclass
@@ -184,8 +208,9 @@ def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> 
         if rows is None or (h.group_by and _groups(h, rows) >= h.max_groups):
             exact.update((q, None) for q in windows)
             continue
+        series = Series(h, rows)
         for q in windows:
-            answers[q] = fold(q, rows)
+            answers[q] = series.window(q)
         folded += len(windows)
     exact_list = [q for q in exact if q not in answers]
     answers.update(_run(store, exact_list))

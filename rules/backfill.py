@@ -26,7 +26,7 @@ from typing import Any
 
 from collector.event import ms_to_iso
 from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
-from collector.store.metric_shape import empty_value, order_rows
+from collector.store.metric_shape import empty_value, key_order
 from collector.terminal import safe
 from rules import types
 from rules.config import RulesConfig
@@ -55,6 +55,7 @@ class ReplayStore:
         # What the engine wrote (alert state per rule, expired silences deleted: None),
         # laid over the real store's state when read back.
         self.written: dict[str, dict[str, dict | None]] = {}
+        self.stored: dict[str, dict[str, dict]] = {}
         self.sent_queries = 0
 
     def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
@@ -72,7 +73,11 @@ class ReplayStore:
         return self.store.search_events(filters, start_ms, end_ms, limit)
 
     def get_state(self, namespace: str) -> dict[str, dict]:
-        out = dict(self.store.get_state(namespace))
+        """The store's state as it is now (read once: silences are asked for at every step
+        that changes an alert), with the engine's own writes laid over it."""
+        if namespace not in self.stored:
+            self.stored[namespace] = self.store.get_state(namespace)
+        out = dict(self.stored[namespace])
         for key, doc in self.written.get(namespace, {}).items():
             if doc is None:
                 out.pop(key, None)
@@ -91,19 +96,24 @@ class ReplayStore:
 
 # ------------------------------------------------------------------ batching queries
 
-def slide_key(q: MetricQuery, at_ms: int) -> tuple[MetricQuery, int, int] | None:
-    """(the query with its times cleared, window end - at, window length) when ``q`` is a
-    plain window whose rows can be summed out of time buckets; None when it must be exact."""
+def slide_shape(q: MetricQuery) -> MetricQuery | None:
+    """The query with its times cleared when its rows can be summed out of time buckets
+    (windows of every length of one shape share a histogram); None when it must be exact."""
     if q.bucket_ms is not None or q.agg.kind not in FOLDABLE:
         return None
-    return replace(q, start_ms=0, end_ms=0), q.end_ms - at_ms, q.end_ms - q.start_ms
+    return replace(q, start_ms=0, end_ms=0)
 
 
-def histogram_bucket(step_ms: int, width_ms: int, first_start_ms: int) -> int | None:
-    """A bucket every window start and end of the chunk falls on, or None when the window
-    would need more than ``MAX_WINDOW_BUCKETS`` of them or buckets under a second."""
-    bucket = math.gcd(step_ms, width_ms, first_start_ms)
-    if bucket < 1000 or width_ms // bucket > MAX_WINDOW_BUCKETS:
+def histogram_bucket(step_ms: int, windows: Iterable[MetricQuery]) -> int | None:
+    """A bucket every window's start and end falls on, or None when a window would need more
+    than ``MAX_WINDOW_BUCKETS`` of them or buckets under a second."""
+    edges = {step_ms}
+    longest = 0
+    for q in windows:
+        edges.update((q.start_ms, q.end_ms))
+        longest = max(longest, q.end_ms - q.start_ms)
+    bucket = math.gcd(*edges)
+    if bucket < 1000 or longest // bucket > MAX_WINDOW_BUCKETS:
         return None
     return bucket
 
@@ -122,8 +132,9 @@ class Series:
         for r in rows:
             slots = by_group.setdefault(tuple(r.group.get(f) for f in h.group_by), [None] * n)
             slots[(r.bucket_ms - self.first) // self.bucket] = r
-        # per group: (key, running counts, running weights, running filled counts, buckets)
-        self.groups: list[tuple[tuple, list[int], list[float], list[int], list]] = []
+        # per group: (key, then its mapping; running counts, running weights, running
+        # filled counts, buckets)
+        self.groups: list[tuple[Any, list[int], list[float], list[int], list]] = []
         for key, slots in by_group.items():
             counts, weights, filled = [0], [0.0], [0]
             for r in slots:
@@ -135,19 +146,27 @@ class Series:
                                               v if kind == "sum" else
                                               round(v * c) if kind == "ratio" else v * c))
             self.groups.append((key, counts, weights, filled, slots))
+        self.groups.sort(key=lambda g: key_order(g[0]))  # ties by key, as the stores order
+        self.groups = [(dict(zip(h.group_by, key, strict=True)), *rest)
+                       for key, *rest in self.groups]
 
     def window(self, q: MetricQuery) -> list[MetricRow]:
-        """The rows the window query ``q`` would have returned (its span on bucket edges)."""
+        """The rows the window query ``q`` would have returned (its span on bucket edges).
+        Rows of one group share its group mapping: readers only read it."""
         i0, i1 = (q.start_ms - self.first) // self.bucket, (q.end_ms - self.first) // self.bucket
+        counting = q.agg.kind == "count"
         rows = []
-        for key, counts, weights, filled, slots in self.groups:
+        for group, counts, weights, filled, slots in self.groups:
             count = counts[i1] - counts[i0]
-            if q.group_by and count == 0:
+            if count == 0 and q.group_by:
                 continue
-            rows.append(MetricRow(dict(zip(q.group_by, key, strict=True)),
-                                  self._value(q, count, weights[i1] - weights[i0],
-                                              filled[i1] - filled[i0], slots[i0:i1]), count))
-        return order_rows(q, rows)
+            value = float(count) if counting else self._value(
+                q, count, weights[i1] - weights[i0], filled[i1] - filled[i0], slots[i0:i1])
+            rows.append(MetricRow(group, value, count))
+        if not rows and not q.group_by:
+            return [MetricRow({}, empty_value(q.agg), 0)]
+        rows.sort(key=lambda r: -r.count)  # stable: equal counts stay in key order
+        return rows[:q.max_groups]
 
     @staticmethod
     def _value(q: MetricQuery, count: int, weight: float, filled: int,
@@ -180,25 +199,24 @@ def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> 
     """Answer every query of ``plans`` (at_ms -> the due rules' queries) with as few store
     queries as possible. A query whose histogram fails or comes back with a full group list
     is left out: the engine then asks the store for it exactly."""
-    slides: dict[tuple[MetricQuery, int, int], list[tuple[int, MetricQuery]]] = {}
+    slides: dict[MetricQuery, dict[MetricQuery, None]] = {}  # shape -> its windows
     exact: dict[MetricQuery, None] = {}
-    for at, qs in plans.items():
+    for qs in plans.values():
         for q in qs:
-            key = slide_key(q, at)
-            if key is None:
+            shape = slide_shape(q)
+            if shape is None:
                 exact[q] = None
             else:
-                slides.setdefault(key, []).append((at, q))
+                slides.setdefault(shape, {})[q] = None
     histograms: dict[MetricQuery, list[MetricQuery]] = {}
-    for (shape, _, width), members in slides.items():
-        first = min(q.start_ms for _, q in members)
-        bucket = histogram_bucket(step_ms, width, first)
-        if bucket is None or len(members) == 1:
-            exact.update((q, None) for _, q in members)
+    for shape, windows in slides.items():
+        bucket = histogram_bucket(step_ms, windows)
+        if bucket is None or len(windows) == 1:
+            exact.update((q, None) for q in windows)
             continue
-        h = replace(shape, start_ms=first, end_ms=max(q.end_ms for _, q in members),
-                    bucket_ms=bucket)
-        histograms.setdefault(h, []).extend(q for _, q in members)
+        h = replace(shape, start_ms=min(q.start_ms for q in windows),
+                    end_ms=max(q.end_ms for q in windows), bucket_ms=bucket)
+        histograms[h] = list(windows)
     answers: dict[MetricQuery, list[MetricRow]] = {}
     requests, folded = 0, 0
     hist_results = _run(store, list(histograms))

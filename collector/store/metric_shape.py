@@ -166,7 +166,7 @@ def order_rows(q: MetricQuery, rows: list[MetricRow]) -> list[MetricRow]:
     for row in rows:
         groups.setdefault(tuple(row.group.get(f) for f in q.group_by), []).append(row)
     totals = {k: sum(r.count for r in rs) for k, rs in groups.items()}
-    keys = sorted(groups, key=lambda k: (-totals[k], tuple(map(_sortable, k))))[: q.max_groups]
+    keys = sorted(groups, key=lambda k: (-totals[k], key_order(k)))[: q.max_groups]
     out: list[MetricRow] = []
     for key in keys:
         members = groups[key]
@@ -178,6 +178,11 @@ def order_rows(q: MetricQuery, rows: list[MetricRow]) -> list[MetricRow]:
         for b in bucket_starts(q.start_ms, q.end_ms, q.bucket_ms):
             out.append(by_bucket.get(b) or MetricRow(group, empty_value(q.agg), 0, b))
     return out
+
+
+def key_order(key: tuple) -> tuple:
+    """How group keys of equal size are ordered: numbers before text, each by value."""
+    return tuple(map(_sortable, key))
 
 
 def _sortable(value: Any) -> tuple[int, Any]:

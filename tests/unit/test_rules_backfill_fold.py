@@ -77,8 +77,24 @@ def test_a_full_group_list_falls_back_to_exact_windows(store):
         assert prepared.answers[q] == store.metric(q)
 
 
-def test_histogram_bucket_divides_step_window_and_start():
-    assert histogram_bucket(MIN, 5 * MIN, T0 - 5 * MIN) == MIN
-    assert histogram_bucket(MIN, 5 * MIN, T0 + 30_000) == 30_000
-    assert histogram_bucket(MIN, 5 * MIN, T0 + 1) is None  # sub-second: exact queries
-    assert histogram_bucket(MIN, 7 * 24 * 60 * MIN, T0) is None  # a week of minute buckets
+def _windows(width: int, *ends: int) -> list[MetricQuery]:
+    return [MetricQuery("events", end - width, end) for end in ends]
+
+
+def test_histogram_bucket_divides_step_and_every_window_edge():
+    assert histogram_bucket(MIN, _windows(5 * MIN, T0, T0 + MIN)) == MIN
+    assert histogram_bucket(MIN, _windows(5 * MIN, T0 + 30_000)) == 30_000
+    # windows of 5 and 15 minutes of one shape share a histogram
+    assert histogram_bucket(5 * MIN, _windows(5 * MIN, T0) + _windows(15 * MIN, T0)) == 5 * MIN
+    assert histogram_bucket(MIN, _windows(5 * MIN, T0 + 1)) is None  # sub-second: exact
+    assert histogram_bucket(MIN, _windows(7 * 24 * 60 * MIN, T0)) is None  # a week of minutes
+
+
+def test_windows_of_several_lengths_share_one_histogram(store):
+    plans = {at: [MetricQuery("events", at - w, at, group_by=("midwatch.flow",))
+                  for w in (5 * MIN, 10 * MIN, 15 * MIN)] for at in range(T0 - 60 * MIN, T0, MIN)}
+    prepared = prepare(store, plans, MIN)
+    assert prepared.requests == 1 and prepared.folded == 180
+    for qs in plans.values():
+        for q in qs:
+            assert prepared.answers[q] == store.metric(q)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import elastic_transport
 import orjson
@@ -676,7 +676,12 @@ class ElasticsearchStore:
 
     def check_source(self, source: RawSource, fields: dict[str, str]) -> list[str]:
         where = dict(index=source.pattern, ignore_unavailable=True, allow_no_indices=True)
-        caps = self._call(lambda: self._client.field_caps(fields=list(fields) or ["*"], **where))
+        # fields as a URL parameter: the client would send them in a body OpenSearch refuses
+        caps = self._call(lambda: self._client.perform_request(
+            "GET", f"/{quote(source.pattern, safe=',*')}/_field_caps",
+            params={"fields": ",".join(fields) or "*", "ignore_unavailable": "true",
+                    "allow_no_indices": "true"},
+            headers={"accept": "application/json"}).body)
         problems = es_raw.field_problems(source, fields, caps)
         if not caps.get("indices"):
             return problems

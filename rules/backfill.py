@@ -210,13 +210,19 @@ def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> 
                 slides.setdefault(shape, {})[q] = None
     histograms: dict[MetricQuery, list[MetricQuery]] = {}
     for shape, windows in slides.items():
-        bucket = histogram_bucket(step_ms, windows)
-        if bucket is None or len(windows) == 1:
-            exact.update((q, None) for q in windows)
-            continue
-        h = replace(shape, start_ms=min(q.start_ms for q in windows),
-                    end_ms=max(q.end_ms for q in windows), bucket_ms=bucket)
-        histograms[h] = list(windows)
+        # one histogram for every window length of the shape; failing that (a day-long
+        # lookback beside 5-minute windows), one per length
+        by_width: dict[int, list[MetricQuery]] = {}
+        for q in windows:
+            by_width.setdefault(q.end_ms - q.start_ms, []).append(q)
+        for group in [list(windows)] if histogram_bucket(step_ms, windows) else by_width.values():
+            bucket = histogram_bucket(step_ms, group)
+            if bucket is None or len(group) == 1:
+                exact.update((q, None) for q in group)
+                continue
+            h = replace(shape, start_ms=min(q.start_ms for q in group),
+                        end_ms=max(q.end_ms for q in group), bucket_ms=bucket)
+            histograms[h] = group
     answers: dict[MetricQuery, list[MetricRow]] = {}
     requests, folded = 0, 0
     hist_results = _run(store, list(histograms))

@@ -39,13 +39,13 @@ FLOWS = 50
 WINDOWS = ("5m", "10m", "15m")
 
 
-def documents(n: int, index: str, seed: int = 11):
+def documents(n: int, index: str, seed: int = 11, span_ms: int = SPAN_MS):
     rnd = random.Random(seed)
     for i in range(n):
         failed = rnd.random() < 0.03
         platform = PLATFORMS[i % len(PLATFORMS)]
         doc = {
-            "@timestamp": ms_to_iso(T0 - SPAN_MS + rnd.randrange(SPAN_MS)),
+            "@timestamp": ms_to_iso(T0 - span_ms + rnd.randrange(span_ms)),
             "event": {"id": f"b{i}", "dataset": f"{platform}.bench", "action": "delivered",
                       "outcome": "failure" if failed else "success",
                       "duration": rnd.randrange(1, 900) * 1_000_000},
@@ -60,8 +60,9 @@ def documents(n: int, index: str, seed: int = 11):
         yield {"_index": index, "_id": f"b{i}", "_source": doc}
 
 
-def load_events(es: Elasticsearch, store: ElasticsearchStore, n: int) -> float:
-    index = f"{store.names.events}-2024.03.04"
+def load_events(es: Elasticsearch, store: ElasticsearchStore, n: int, *, day: str = "2024.03.04",
+                span_ms: int = SPAN_MS) -> float:
+    index = f"{store.names.events}-{day}"
     if es.indices.exists(index=index):
         have = es.count(index=index)["count"]
         if have >= n:
@@ -69,8 +70,8 @@ def load_events(es: Elasticsearch, store: ElasticsearchStore, n: int) -> float:
             return 0.0
     es.indices.create(index=index, settings={"refresh_interval": "-1", "number_of_replicas": 0})
     start = time.perf_counter()
-    for ok, item in helpers.parallel_bulk(es, documents(n, index), thread_count=2,
-                                          chunk_size=5000, queue_size=2):
+    for ok, item in helpers.parallel_bulk(es, documents(n, index, span_ms=span_ms),
+                                          thread_count=2, chunk_size=5000, queue_size=2):
         if not ok:
             raise RuntimeError(f"bulk failed: {item}")
     es.indices.put_settings(index=index, settings={"refresh_interval": "1s"})
@@ -136,9 +137,14 @@ def main() -> None:
                       f"steady {figures[1]:.2f} s (interval 30 s)")
     finally:
         if not args.keep:
-            found = es.indices.get(index=f"{args.prefix}-*", allow_no_indices=True)
-            if found:
-                es.indices.delete(index=",".join(found))
+            drop(es, args.prefix)
+
+
+def drop(es: Elasticsearch, prefix: str) -> None:
+    """Delete the bench's indices (by name: wildcard deletes may be refused)."""
+    found = es.indices.get(index=f"{prefix}-*", allow_no_indices=True)
+    if found:
+        es.indices.delete(index=",".join(found))
 
 
 if __name__ == "__main__":

@@ -230,7 +230,12 @@ class Engine:
         labels_static = dict(rule.labels)
         seen: set[str] = set()
         out = []
+        # A quiet group of a rule with no open alert has nothing to advance: most samples of
+        # most rules, so their labels and keys are not even computed.
+        has_open = any(a.rule == rule.name for a in self.alerts.values())
         for sample in samples:
+            if not sample.active and not has_open:
+                continue
             labels = {**group_labels(sample.group), **labels_static}
             prev = self._find(rule.name, labels)
             alert, moved = advance(prev, sample.active, rule=rule, labels=labels,

@@ -20,7 +20,11 @@ class FieldError(ValueError):
 
 
 def check_field(index: str, name: str, *, groupable: bool = False) -> store_fields.FieldSpec:
-    """The field's spec; FieldError with a did-you-mean hint when the index has no such field."""
+    """The field's spec; FieldError with a did-you-mean hint when the index has no such field.
+    An index midwatch does not write (a ``query`` rule's) is checked against the cluster's
+    mapping instead (``rules.sources``): any name is taken here."""
+    if index not in store_fields.SCHEMAS:
+        return store_fields.FieldSpec("keyword")
     schema = store_fields.SCHEMAS[index]
     head, _, rest = name.partition(".")
     if name in schema:

@@ -38,6 +38,7 @@ from rules.engine import Engine
 from rules.fencing import FencedState, Refusals
 from rules.leadership import Leadership
 from rules.reload import Reloader
+from rules.sources import check_sources
 
 log = logging.getLogger("midwatch.rules")
 RELOAD_RULE = "midwatch-rules-reload"
@@ -223,8 +224,9 @@ def reloading(file: str) -> Callable[[], RulesConfig]:
 def scheduler_worker(config, store: Store) -> RuleScheduler:
     """The hook ``midwatch run`` calls with its loaded config (``collector.config.Config``)."""
     rules_config = load_rules_config(config.doc, sending=True)
-    if rules_config.errors:
-        raise rules_config.errors[0]
+    errors = rules_config.errors or check_sources(rules_config.rules, store)[0]
+    if errors:
+        raise errors[0]
     return RuleScheduler(rules_config, store, reload=reloading(config.file))
 
 

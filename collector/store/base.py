@@ -78,6 +78,22 @@ class Agg:
 
 
 @dataclass(frozen=True, slots=True)
+class RawSource:
+    """Any index pattern and query of the cluster, not midwatch's own schema (Elasticsearch
+    and OpenSearch stores only; SQLite refuses it). ``query`` is canonical JSON, so the
+    source stays hashable for batching: a JSON object is query DSL, a JSON string a Lucene
+    query string. Field names in such a query are the index's own."""
+
+    pattern: str
+    query: str
+
+
+# Fields a raw source's rule needs, checked against the cluster's mapping: name -> what
+# it must be ("date", "aggregatable" for group_by, "numeric" for a measured value).
+FieldNeeds = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class MetricQuery:
     """filter + group by + aggregation over [start_ms, end_ms), optionally bucketed in time."""
 
@@ -92,6 +108,9 @@ class MetricQuery:
     # Upper bound on groups returned (largest count first), so a typo'd group_by on a
     # high-cardinality field cannot blow memory.
     max_groups: int = 1000
+    # Set: ``index`` is ignored and the query runs on this pattern and query instead, with
+    # ``time_field``, ``group_by`` and the aggregation's field named as that index has them.
+    source: RawSource | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +202,11 @@ class Store(Protocol):
 
     def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
         """Many queries at once (ES: one ``_msearch``) for the rule evaluator."""
+
+    def check_source(self, source: RawSource, fields: FieldNeeds) -> list[str]:
+        """What is wrong with a raw query rule's source on this store (the query refused,
+        a field missing or of the wrong kind), one actionable sentence each; [] when fine.
+        StoreUnavailable when the store does not answer (then only the shape is checked)."""
 
     # --- alert engine state ----------------------------------------------------------
     def append_alert_history(self, docs: Sequence[dict]) -> None:

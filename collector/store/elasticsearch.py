@@ -21,20 +21,21 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import elastic_transport
 import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
 
 from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
-from collector.store import documents, engines, es_mappings, metric_shape
+from collector.store import documents, engines, es_mappings, es_raw, metric_shape
 from collector.store.base import (
     Agg,
     ConflictError,
     Filter,
     MetricQuery,
     MetricRow,
+    RawSource,
     StoreError,
     StoreUnavailable,
     TraceQuery,
@@ -46,6 +47,7 @@ from collector.store.es_query import (
     metric_body,
     metric_rows,
     rank_percents,
+    raw_clause,
     time_range,
 )
 from collector.trace import Trace
@@ -647,7 +649,7 @@ class ElasticsearchStore:
         searches: list[dict] = []
         for i, q in enumerate(qs):
             searches.append({
-                "index": self.names.for_index(q.index),
+                "index": q.source.pattern if q.source else self.names.for_index(q.index),
                 "ignore_unavailable": True,
                 "allow_no_indices": True,
             })
@@ -662,6 +664,26 @@ class ElasticsearchStore:
                 )
             out.append(metric_rows(q, r, by_rank))
         return out
+
+    def check_source(self, source: RawSource, fields: dict[str, str]) -> list[str]:
+        where = dict(index=source.pattern, ignore_unavailable=True, allow_no_indices=True)
+        # fields as a URL parameter: the client would send them in a body OpenSearch refuses
+        caps = self._call(lambda: self._client.perform_request(
+            "GET", f"/{quote(source.pattern, safe=',*')}/_field_caps",
+            params={"fields": ",".join(fields) or "*", "ignore_unavailable": "true",
+                    "allow_no_indices": "true"},
+            headers={"accept": "application/json"}).body)
+        problems = es_raw.field_problems(source, fields, caps)
+        if not caps.get("indices"):
+            return problems
+        try:
+            answer = self._call(lambda: self._client.indices.validate_query(
+                query=raw_clause(source), explain=True, **where))
+        except StoreUnavailable:
+            raise
+        except StoreError as exc:  # a query so malformed that the request itself is refused
+            return [*problems, f"the query is refused on {source.pattern!r}: {exc}"]
+        return [*es_raw.query_problems(source, answer), *problems]
 
     # --- alert engine state ----------------------------------------------------------
     def append_alert_history(self, docs: Sequence[dict]) -> None:

@@ -7,11 +7,12 @@ sends what these build. The shapes follow what Grafana sends for the same panels
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from collector.store import fields
-from collector.store.base import Agg, Filter, MetricQuery, MetricRow
+from collector.store.base import Agg, Filter, MetricQuery, MetricRow, RawSource
 from collector.store.es_mappings import field_name
 from collector.store.metric_shape import bucket_starts, empty_value, order_rows, typed_key
 
@@ -100,9 +101,20 @@ def _metric_aggs(index: str, agg: Agg, percents: Sequence[float] = ()) -> dict:
     return {"m": {agg.kind: {"field": agg.field}}}
 
 
+def raw_clause(source: RawSource) -> dict:
+    """A raw source's query as a clause: DSL as written, a Lucene string as query_string."""
+    query = json.loads(source.query)
+    return {"query_string": {"query": query}} if isinstance(query, str) else query
+
+
+def _group_field(q: MetricQuery, name: str) -> str:
+    return name if q.source is not None else field_name(q.index, name, exact=True)
+
+
 def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
     """A size-0 search: time range + filters, terms per group_by, date_histogram, metric.
-    ``percents`` replaces a percentile's own (see ``rank_percents``)."""
+    ``percents`` replaces a percentile's own (see ``rank_percents``). A raw source's query
+    joins the filters and its field names are used as they are."""
     inner = _metric_aggs(q.index, q.agg, percents)
     if q.bucket_ms is not None:
         starts = bucket_starts(q.start_ms, q.end_ms, q.bucket_ms)
@@ -115,7 +127,7 @@ def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
         inner = {"b": {"date_histogram": histogram, **({"aggs": inner} if inner else {})}}
     for name in reversed(q.group_by):
         terms = {
-            "field": field_name(q.index, name, exact=True),
+            "field": _group_field(q, name),
             "size": q.max_groups,
             "order": [{"_count": "desc"}, {"_key": "asc"}],
         }
@@ -123,7 +135,8 @@ def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
     body: dict = {
         "size": 0,
         "track_total_hits": True,
-        "query": bool_query(q.index, q.filters, time_range(q.time_field, q.start_ms, q.end_ms)),
+        "query": bool_query(q.index, q.filters, time_range(q.time_field, q.start_ms, q.end_ms),
+                            *([raw_clause(q.source)] if q.source is not None else [])),
     }
     if inner:
         body["aggs"] = inner

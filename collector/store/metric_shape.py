@@ -23,6 +23,9 @@ _FIELD_AGGS = frozenset({"percentile", "distinct", "avg", "min", "max", "sum"})
 
 def validate(q: MetricQuery) -> None:
     """Raise ValueError saying what is wrong with ``q`` and how to fix it."""
+    if q.source is not None:
+        _validate_raw(q)
+        return
     if q.index not in fields.SCHEMAS:
         raise ValueError(f"unknown index {q.index!r}; expected one of {sorted(fields.SCHEMAS)}")
     if q.end_ms <= q.start_ms:
@@ -52,6 +55,19 @@ def validate(q: MetricQuery) -> None:
                 f"{q.bucket_ms} ms buckets over {q.end_ms - q.start_ms} ms make more than "
                 f"{MAX_BUCKETS} buckets; widen the bucket or shorten the window"
             )
+
+
+def _validate_raw(q: MetricQuery) -> None:
+    """A raw source's fields are the cluster's (checked there, ``Store.check_source``): only
+    what needs no mapping is checked here."""
+    if q.end_ms <= q.start_ms:
+        raise ValueError(f"empty time window: start_ms {q.start_ms} >= end_ms {q.end_ms}")
+    if q.filters or q.agg.where or q.agg.kind not in ("count", "avg", "min", "max", "sum"):
+        raise ValueError("a raw query takes its conditions in the query and counts or measures "
+                         "(avg, min, max, sum) a field; midwatch filters do not apply to it")
+    if q.max_groups < 1 or (q.bucket_ms is not None and q.bucket_ms <= 0):
+        raise ValueError(f"max_groups and bucket_ms must be positive, got {q.max_groups}, "
+                         f"{q.bucket_ms}")
 
 
 def validate_filters(index: str, filters: Iterable[Filter]) -> None:
@@ -130,8 +146,8 @@ def empty_value(agg: Agg) -> float | None:
 
 def typed_key(index: str, field: str, value: Any) -> Any:
     """Group keys come back as the field's type in both stores (booleans, not 1/0)."""
-    if value is None:
-        return None
+    if value is None or index not in fields.SCHEMAS:  # a raw source's keys stay as sent
+        return value
     kind = fields.spec(index, field).type
     if kind == "boolean":
         return value in (True, 1, "true")
@@ -150,7 +166,7 @@ def order_rows(q: MetricQuery, rows: list[MetricRow]) -> list[MetricRow]:
     for row in rows:
         groups.setdefault(tuple(row.group.get(f) for f in q.group_by), []).append(row)
     totals = {k: sum(r.count for r in rs) for k, rs in groups.items()}
-    keys = sorted(groups, key=lambda k: (-totals[k], tuple(map(_sortable, k))))[: q.max_groups]
+    keys = sorted(groups, key=lambda k: (-totals[k], key_order(k)))[: q.max_groups]
     out: list[MetricRow] = []
     for key in keys:
         members = groups[key]
@@ -162,6 +178,11 @@ def order_rows(q: MetricQuery, rows: list[MetricRow]) -> list[MetricRow]:
         for b in bucket_starts(q.start_ms, q.end_ms, q.bucket_ms):
             out.append(by_bucket.get(b) or MetricRow(group, empty_value(q.agg), 0, b))
     return out
+
+
+def key_order(key: tuple) -> tuple:
+    """How group keys of equal size are ordered: numbers before text, each by value."""
+    return tuple(map(_sortable, key))
 
 
 def _sortable(value: Any) -> tuple[int, Any]:

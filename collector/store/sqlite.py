@@ -27,12 +27,18 @@ from collector.store.base import (
     Filter,
     MetricQuery,
     MetricRow,
+    RawSource,
     StoreError,
     TraceQuery,
     WriteResult,
 )
 from collector.store.sqlite_query import metric_sql, where_sql
 from collector.trace import Trace
+
+# Raw query rules (``type: query``) read any index with the cluster's own query language.
+RAW_REFUSED = ("rules with index:/query: (type query) need an Elasticsearch or OpenSearch "
+               "store; the SQLite store holds only midwatch's own schema: set store.kind: "
+               "elasticsearch, or write the rule with filter: on midwatch fields")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, ts INTEGER NOT NULL, doc TEXT NOT NULL);
@@ -298,6 +304,8 @@ class SQLiteStore:
         return [from_doc(orjson.loads(doc)) for (doc,) in rows]
 
     def metric(self, q: MetricQuery) -> list[MetricRow]:
+        if q.source is not None:
+            raise ValueError(RAW_REFUSED)
         metric_shape.validate(q)
         sql, params = metric_sql(q)
         with self._read() as db:
@@ -314,6 +322,9 @@ class SQLiteStore:
 
     def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:
         return [self.metric(q) for q in qs]
+
+    def check_source(self, source: RawSource, fields: dict[str, str]) -> list[str]:
+        return [RAW_REFUSED]
 
     # --- alert engine state ----------------------------------------------------------
     def append_alert_history(self, docs: Sequence[dict]) -> None:

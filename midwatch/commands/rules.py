@@ -42,6 +42,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--json", action="store_true", help="one JSON object per alert")
     e.set_defaults(func=evaluate)
 
+    b = rs.add_parser("backfill", help="replay the rules over a past span: the alert timeline "
+                                       "and pages they would have caused (nothing is sent)")
+    b.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
+    b.add_argument("--from", dest="start", required=True, metavar="TIMESTAMP",
+                   help="first evaluation: ISO-8601 time or epoch milliseconds")
+    b.add_argument("--to", dest="end", required=True, metavar="TIMESTAMP",
+                   help="last evaluation (inclusive): ISO-8601, epoch milliseconds or 'now'")
+    b.add_argument("--step", default="1m", metavar="DURATION",
+                   help="time between evaluations (default 1m)")
+    b.add_argument("--rules", metavar="NAME,...", help="only these rules (default: all enabled)")
+    b.add_argument("--json", action="store_true", help="the timeline and summary as one JSON document")
+    b.set_defaults(func=backfill)
+
     r = rs.add_parser("run", help="evaluate the rules every interval and notify")
     r.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
     r.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -113,6 +126,8 @@ def validate(args: argparse.Namespace) -> int:
     silence_paths: list[str] = []
     n_rules = 0
     notifiers = None
+    checked: list = []  # rules loaded, checked against the store when a config names one
+    configs: list[str] = []
     try:
         if args.config:
             notifiers = set(load_notifiers(load(args.config)))
@@ -121,6 +136,8 @@ def validate(args: argparse.Namespace) -> int:
                 cfg = load_rules_config(load(path))
                 errors += cfg.errors
                 n_rules += len(cfg.rules)
+                checked += cfg.rules
+                configs.append(path)
             elif path.endswith((".yaml", ".yml")) and _top_key(path) == "silences":
                 silence_paths.append(path)
             else:
@@ -130,13 +147,42 @@ def validate(args: argparse.Namespace) -> int:
     loaded = load_rules(rule_paths, notifiers)
     errors += loaded.errors
     n_rules += len(loaded.rules)
+    checked += loaded.rules
     if silence_paths:  # rule matchers checked against the rule files given beside them
         errors += load_silences(silence_paths,
                                 [r.name for r in loaded.rules] if rule_paths else None).errors
+    store_config = args.config or next((p for p in args.paths if p in configs), None)
+    if store_config and not errors:
+        errors += _check_on_store(store_config, checked)
     for exc in errors:
         print(exc, file=sys.stderr)
     print(f"{n_rules} rules valid, {len(errors)} error(s)")
     return 1 if errors else 0
+
+
+def _check_on_store(config_path: str, rules: list) -> list[ConfigError]:
+    """Raw query rules against the config's store (``rules.sources``); a store that does not
+    answer leaves the shape checks, and says so."""
+    from collector.config import load_config
+    from collector.store.base import StoreError
+    from rules.sources import check_sources
+
+    if not any(r.type == "query" for r in rules):
+        return []
+    try:
+        store = load_config(config_path).open_store()
+    except (ConfigError, StoreError) as exc:
+        print(f"midwatch rules validate: store not checked ({exc}); query rules checked by "
+              "shape only", file=sys.stderr)
+        return []
+    try:
+        errors, reached = check_sources(rules, store)
+    finally:
+        store.close()
+    if not reached:
+        print("midwatch rules validate: the store did not answer; query rules checked by "
+              "shape only", file=sys.stderr)
+    return errors
 
 
 def _is_config(path: str) -> bool:
@@ -190,6 +236,7 @@ def _open(args: argparse.Namespace, *, sending: bool = False):
     from collector.config import load_config
     from collector.store.base import StoreError
     from rules.config import load_rules_config
+    from rules.sources import check_sources
 
     config = load_config(args.config)
     rules_config = load_rules_config(config.doc, sending=sending)
@@ -201,6 +248,10 @@ def _open(args: argparse.Namespace, *, sending: bool = False):
     except StoreError as exc:
         store.close()
         raise ConfigError(config.file, None, "store", f"store not usable: {exc}") from None
+    errors, _ = check_sources(rules_config.rules, store)
+    if errors:
+        store.close()
+        raise errors[0]
     return rules_config, store
 
 
@@ -246,6 +297,38 @@ def evaluate(args: argparse.Namespace) -> int:
         print(f"midwatch rules eval: rule {name} not evaluated: {safe(reason)}",
               file=sys.stderr)
     return 1 if outcome.failed_rules else 0
+
+
+def backfill(args: argparse.Namespace) -> int:
+    from collector.store.base import StoreError
+    from collector.yamlconf import parse_duration_ms
+    from rules.backfill import backfill as replay
+    from rules.backfill import render
+
+    try:
+        start, end = _parse_at(args.start), _parse_at(args.end)
+    except ValueError:
+        return _fail("rules backfill", f"--from/--to: expected ISO-8601, epoch ms or now; got "
+                     f"{args.start!r} / {args.end!r}")
+    try:
+        step = parse_duration_ms(args.step)
+    except ValueError as exc:
+        return _fail("rules backfill", f"--step: {exc}")
+    names = [n.strip() for n in args.rules.split(",") if n.strip()] if args.rules else None
+    try:
+        rules_config, store = _open(args)
+    except ConfigError as exc:
+        return _fail("rules backfill", exc)
+    try:
+        report = replay(rules_config, store, start, end, step, names)
+    except KeyError as exc:
+        return _fail("rules backfill", f"--rules: no rule named {exc.args[0]}", 1)
+    except (ValueError, StoreError) as exc:
+        return _fail("rules backfill", exc)
+    finally:
+        store.close()
+    print(json.dumps(report.to_doc(), sort_keys=True) if args.json else render(report))
+    return 1 if any(s.failed for s in report.summary.values()) else 0
 
 
 def run(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ REGISTRY = Registry(
         "anomaly": "rules.types.anomaly",
         "latency": "rules.types.latency",
         "new_error": "rules.types.new_error",
+        "query": "rules.types.query",
         "ratio": "rules.types.ratio",
         "slo_burn": "rules.types.slo_burn",
         "spike": "rules.types.spike",

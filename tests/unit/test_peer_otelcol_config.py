@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from collector.parsers.base import ParseContext
+from collector.parsers._base import ParseContext
 
 from collector.event import Event
 from collector.parse import parse_stream

@@ -75,12 +75,12 @@ from pathlib import Path
 import orjson
 import urllib3
 from ceiling import cleanup, es_cpu_s, proc_cpu_s, proc_stat, raw_bulk
-from collector.parsers._base import ParseContext
 from e2e_bench import WARM_UP, end_to_end, generate
 from elasticsearch import Elasticsearch
 
 from collector.event import Event, to_doc
 from collector.parse import parse_stream
+from collector.parsers._base import ParseContext
 from collector.store import es_mappings
 from collector.store.elasticsearch import ElasticsearchStore
 

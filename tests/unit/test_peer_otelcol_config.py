@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from collector.parsers._base import ParseContext
 
 from collector.event import Event
 from collector.parse import parse_stream
+from collector.parsers._base import ParseContext
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 peer = pytest.importorskip("peer_otelcol")

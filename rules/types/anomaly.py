@@ -149,15 +149,15 @@ def _context_buckets(rule: Rule) -> int:
 
 def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
     """No model, or ``schedule.due`` for one of its series: the schedule ``anomaly score``
-    and ``evaluate`` retrain on, per series from the buckets it had data in (a model of no
-    series is one learned from no rows). A model learned from the buckets before the one
+    and ``evaluate`` retrain on, per series from its history (``Model.history``: buckets
+    since its first data; a model of no series is one learned from no rows). A model learned from the buckets before the one
     scored at ``end_ms`` has scored no rows since; one learned from after it (a replay, a
     test) fewer than none."""
     if model is None:
         return True
     spec: Spec = rule.spec
     since = (end_ms - model.trained_to_ms) // spec.bucket_ms - 2
-    learned = np.unique(model.n_obs[model.n_obs > 0])
+    learned = np.unique(model.history[model.history > 0])
     return any(schedule.due(int(rows), since, spec.settings, spec.retrain_ms // spec.bucket_ms)
                for rows in (learned if len(learned) else [0]))
 

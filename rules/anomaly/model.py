@@ -29,7 +29,7 @@ import numpy as np
 
 from rules.anomaly import pages, rarity
 
-FORMAT = 2
+FORMAT = 3
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 SLOT_MS = (600_000, HOUR_MS)  # slot width bounds: 1008 to 168 slots a week
@@ -74,6 +74,7 @@ class Model:
     center: np.ndarray  # (S, slots a week) expected value per slot (``to_model_scale``)
     scale: np.ndarray  # (S, slots a week) robust spread per slot
     n_obs: np.ndarray  # (S,) buckets with data in training
+    history: np.ndarray  # (S,) buckets from its first data to the end of training, gaps too
     low: np.ndarray  # (S, slots) lowest value seen at each slot of the week in training
     high: np.ndarray  # (S, slots) highest value seen at each slot of the week
     profile: np.ndarray  # (S,) index into PROFILES
@@ -321,8 +322,9 @@ def train(times_ms: np.ndarray, values: np.ndarray, s: Settings, keys: list | No
 def _empty(n_slots: int) -> dict[str, np.ndarray]:
     """No series yet (nothing ingested): a model that scores nothing until the next retrain."""
     return {"center": np.zeros((0, n_slots)), "scale": np.ones((0, n_slots)),
-            "n_obs": np.zeros(0, dtype=np.int64), "low": np.zeros((0, n_slots)),
-            "high": np.zeros((0, n_slots)), "profile": np.zeros(0, dtype=np.int64),
+            "n_obs": np.zeros(0, dtype=np.int64), "history": np.zeros(0, dtype=np.int64),
+            "low": np.zeros((0, n_slots)), "high": np.zeros((0, n_slots)),
+            "profile": np.zeros(0, dtype=np.int64),
             "counts": np.zeros(0, dtype=bool), "positive": np.zeros(0, dtype=bool),
             "tails": np.ones((0, 3)), "window_tails": np.ones((0, 3)),
             "long_tails": np.ones((0, 3))}
@@ -330,6 +332,10 @@ def _empty(n_slots: int) -> dict[str, np.ndarray]:
 
 def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
               ) -> dict[str, np.ndarray]:
+    seen = ~np.isnan(values)
+    # What the retrain schedule (``rules.anomaly.schedule``) counts: a sparse series is not
+    # a young one.
+    history = np.where(seen.any(axis=1), seen.shape[1] - np.argmax(seen, axis=1), 0)
     raw = values.copy()
     per_day = DAY_MS // width
     slot, excluded = calendar(t, s, width)
@@ -375,6 +381,7 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     # float32 tables: a 10,000-series model with 10-minute slots is 160 MB instead of 320.
     return {"center": np.nan_to_num(center).astype(np.float32),
             "scale": scale.astype(np.float32), "n_obs": np.sum(~np.isnan(v), axis=1),
+            "history": history,
             "low": low.astype(np.float32), "high": high.astype(np.float32),
             "profile": profile, "counts": counts, "positive": positive,
             "tails": tails, "window_tails": window_tails, "long_tails": long_tails}
@@ -420,8 +427,8 @@ def _trailing_sum(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-PER_SERIES = ("center", "scale", "n_obs", "low", "high", "profile", "counts", "positive",
-              "tails", "window_tails", "long_tails")
+PER_SERIES = ("center", "scale", "n_obs", "history", "low", "high", "profile", "counts",
+              "positive", "tails", "window_tails", "long_tails")
 
 
 def _deviation(z0: np.ndarray, z1: np.ndarray, s: Settings) -> np.ndarray:

@@ -1,7 +1,8 @@
 """Pages when a series leaves what it normally does at this hour of this weekday.
 
 Each group (``group_by``) x ``metric`` is bucketed (``bucket``: 1m..1h) and learned from
-``history`` by ``rules.anomaly.model``; the model is retrained every ``retrain`` and kept on
+``history`` by ``rules.anomaly.model``; the model is retrained when ``rules.anomaly.schedule``
+says (as ``anomaly score`` does; at least ``retrain`` apart once learned) and kept on
 disk (``rules.anomaly.persist``), so a restart does not retrain. Every evaluation scores the
 last complete bucket of all series at once, with the buckets before it as context: the
 alert starts firing on a bucket whose page score (``rules.anomaly.pages``) reaches
@@ -27,7 +28,7 @@ import numpy as np
 from collector.config_values import Section
 from collector.store.base import Agg, Filter, MetricQuery, MetricRow
 from collector.store.metric_shape import MAX_BUCKETS, bucket_start
-from rules.anomaly import pages, persist, timings
+from rules.anomaly import pages, persist, schedule, timings
 from rules.anomaly.explain import explain, slot_text
 from rules.anomaly.model import Model, Settings, context_rows, score, train
 from rules.schema import Rule, Sample
@@ -147,11 +148,18 @@ def _context_buckets(rule: Rule) -> int:
 
 
 def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
-    """No model, an old one, or one that learned from after ``end_ms`` (a replay, a test)."""
+    """No model, or ``schedule.due`` for one of its series: the schedule ``anomaly score``
+    and ``evaluate`` retrain on, per series from its history (``Model.history``: buckets
+    since its first data; a model of no series is one learned from no rows). A model learned from the buckets before the one
+    scored at ``end_ms`` has scored no rows since; one learned from after it (a replay, a
+    test) fewer than none."""
     if model is None:
         return True
-    age = end_ms - model.trained_to_ms
-    return age > rule.spec.retrain_ms or age < 2 * rule.spec.bucket_ms
+    spec: Spec = rule.spec
+    since = (end_ms - model.trained_to_ms) // spec.bucket_ms - 2
+    learned = np.unique(model.history[model.history > 0])
+    return any(schedule.due(int(rows), since, spec.settings, spec.retrain_ms // spec.bucket_ms)
+               for rows in (learned if len(learned) else [0]))
 
 
 def _spans(rule: Rule, start: int, end: int) -> list[tuple[int, int]]:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rules.anomaly.model import DAY_MS, HOUR_MS, Settings, calendar, from_model_scale, score, train
-from rules.anomaly.stream import COLD_ROWS, stream
+from rules.anomaly.schedule import COLD_ROWS
+from rules.anomaly.stream import stream
 
 MONDAY = 1_772_409_600_000  # 2026-03-02 00:00 UTC
 WEEKS = 4

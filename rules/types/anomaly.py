@@ -147,6 +147,13 @@ def _context_buckets(rule: Rule) -> int:
     return context_rows(rule.spec.settings, rule.spec.bucket_ms) + 1
 
 
+# Rules whose last evaluation met groups their model has not learned (a new flow, partner or
+# service beside learned ones), so the next evaluation past ``retrain`` learns them instead of
+# waiting for the schedule (up to history/4, a week by default). A model of no series follows
+# the schedule alone, as ``anomaly score`` does. At most one entry a rule.
+_NEWCOMERS: dict[str, bool] = {}
+
+
 def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
     """No model, or ``schedule.due`` for one of its series: the schedule ``anomaly score``
     and ``evaluate`` retrain on, per series from its history (``Model.history``: buckets
@@ -156,6 +163,9 @@ def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
     if model is None:
         return True
     spec: Spec = rule.spec
+    if (_NEWCOMERS.get(rule.name) and len(model.keys)
+            and end_ms - model.trained_to_ms > spec.retrain_ms):
+        return True
     since = (end_ms - model.trained_to_ms) // spec.bucket_ms - 2
     learned = np.unique(model.history[model.history > 0])
     return any(schedule.due(int(rows), since, spec.settings, spec.retrain_ms // spec.bucket_ms)
@@ -222,6 +232,7 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
     with timings.timed("train", rule.name, len(keys)):
         model = train(times, values, spec.settings, keys=keys)
     persist.save(rule, spec.model_dir, model)
+    _NEWCOMERS.pop(rule.name, None)
     return model
 
 
@@ -262,7 +273,10 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
             "state": "cold_start" if cold else "learned", "explanation": text, "slot": slot,
             "metric": spec.label}))
     known = set(model.keys)
-    return out + _newcomers(rule, [k for k in seen if k not in known], seen_values, row_of, slot)
+    unknown = [k for k in seen if k not in known]
+    if unknown:
+        _NEWCOMERS[rule.name] = True
+    return out + _newcomers(rule, unknown, seen_values, row_of, slot)
 
 
 def _newcomers(rule: Rule, keys: list[tuple], values: np.ndarray, row_of: dict,

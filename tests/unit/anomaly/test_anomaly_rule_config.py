@@ -85,3 +85,28 @@ def test_a_group_born_after_training_is_in_cold_start(tmp_path):
 
 
 AT = 1_774_350_030_000  # Tuesday 2026-03-24 11:00:30 UTC
+
+
+def test_a_newcomer_is_learned_a_retrain_interval_later_not_at_the_weekly_schedule(tmp_path):
+    """A flow born after training asks for a retrain once ``retrain`` (1d) has passed, not
+    when the schedule next would (history/4: a week for 28 days of history)."""
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    persist.forget()
+    rule = _rule(tmp_path, "    bucket: 1h\n    history: 28d\n    min_history: 1d\n")
+    hour = 3_600_000
+    end = AT - AT % hour
+    history = [MetricRow({"midwatch.flow": "o2c"}, 10.0, 10, t)
+               for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
+    k = len(anomaly._scoring_spans(rule, end))
+    anomaly.evaluate(rule, AT, [[]] * k + [history])  # trains on o2c alone
+    model = persist.cached(rule, rule.spec.model_dir)
+    later = AT + 25 * hour
+    assert not anomaly._due(rule, model, later - later % hour)  # schedule: not for a week
+    now = [MetricRow({"midwatch.flow": f}, 10.0, 10, t) for f in ("o2c", "billing")
+           for t in range(end - 19 * hour, end, hour)]
+    anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1))  # scores with the cached model
+    assert not anomaly._due(rule, model, end + 2 * hour)  # newcomer, but not a day yet
+    assert anomaly._due(rule, model, later - later % hour)  # a day on: learn billing

@@ -60,6 +60,8 @@ class Delivery:
         self.stats = stats
         self.fmt = fmt
         self._sources: OrderedDict[str, _Source] = OrderedDict()
+        # The key of the source fed last: it is at the end of ``_sources`` already.
+        self._last: str | None = None
         self._redact_host = "host.name" in ctx.redact_fields
         # How often each hash position occurred (see ``_unique``), bounded.
         self._seen: dict[str, int] = {}
@@ -71,7 +73,8 @@ class Delivery:
             return parse_record(record, self.fmt, self.ctx, self.stats)
         found = shippers.unwrap(record.text)
         if found is not None:
-            return self.line(found, record.source, self._position(found, record, replayable, 0))
+            return self.line(found, record.source, str(found.offset) if found.offset is not None
+                             else self._position(found, record, replayable, 0))
         if otlp_json.detect(record.text):
             return self._export(record, replayable)
         if not replayable:  # a bare line over HTTP or syslog: named by its content
@@ -105,7 +108,9 @@ class Delivery:
         return out
 
     def line(self, found: Shipped, fallback: str, position: str) -> Output:
-        """One unwrapped message: its lines to the parser of its original source."""
+        """One unwrapped message: its lines to the parser of its original source. Every
+        shipped line passes here, so the common case (the same source as the line before,
+        one line a message, nothing emitted) costs a few attribute reads, no allocations."""
         key = found.source(fallback)
         out: Output = []
         src = self._sources.get(key)
@@ -115,12 +120,16 @@ class Delivery:
                 out.extend(self._stamp(oldest.parser.flush(), oldest.opener))
             src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found)
             self._sources[key] = src
-        else:
+        elif key != self._last:  # the source fed last is the most recent already
             self._sources.move_to_end(key)
+        self._last = key
         src.fed_at = time.monotonic()
         if "\n" not in found.line:  # one line a message: the common case, no split
-            out.extend(self._feed(src, found.line, position, found))
-            return out
+            emitted = self._feed(src, found.line, position, found)
+            if out:
+                out.extend(emitted)
+                return out
+            return emitted
         for index, text in enumerate(found.line.split("\n")):
             out.extend(self._feed(src, text, position if index == 0 else f"{position}+{index}",
                                   found))
@@ -130,13 +139,16 @@ class Delivery:
         """One line to its source's parser; what it emits carries the shipper's facts of the
         message that opened its record (see ``_stamp``)."""
         src.lines += 1
-        held = src.parser.held_position() is not None
+        parser = src.parser
+        held = parser.held_position() is not None
         # SourceParser formats a record's position as given: the shipper's identity of the
         # line (an offset, a Kafka position or a hash), not a byte offset here.
-        emitted = src.parser.feed(text.removesuffix("\r"), position,  # type: ignore[arg-type]
-                                  src.lines)
-        self._stamp(emitted, src.opener if held else found)
-        if not held or emitted:
+        emitted = parser.feed(text.removesuffix("\r"), position,  # type: ignore[arg-type]
+                              src.lines)
+        if emitted:
+            self._stamp(emitted, src.opener if held else found)
+            src.opener = found
+        elif not held:
             src.opener = found
         return emitted
 
@@ -162,11 +174,16 @@ class Delivery:
         return any(src.parser.held_position() is not None for src in self._sources.values())
 
     def finish(self) -> Output:
-        """End of the delivery: every open record, parsed."""
+        """End of the delivery: every open record, parsed. The sources stay known (their
+        format, the outline of their record heads) for the next delivery of an input that
+        keeps its ``Delivery`` (Kafka), as the file input keeps a file's parser across pauses:
+        re-learning them cost every poll as much as its first few hundred lines. Nothing is
+        held open across deliveries, and hash positions are numbered afresh in each."""
         out: Output = []
         for src in self._sources.values():
             out.extend(self._stamp(src.parser.flush(), src.opener))
-        self._sources.clear()
+            src.lines = 0
+        self._seen.clear()
         return out
 
     def finish_idle(self, idle_s: float) -> Output:
@@ -206,11 +223,15 @@ def _label(labels: dict[str, str], key: str, value: str | None) -> None:
 
 
 def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
-                   fmt: str = "auto", replayable: bool = False) -> Output:
-    """Every event and dead letter of one delivery's records."""
-    delivery = Delivery(ctx, stats, fmt)
+                   fmt: str = "auto", replayable: bool = False,
+                   delivery: Delivery | None = None) -> Output:
+    """Every event and dead letter of one delivery's records; ``delivery``: the input's own,
+    kept across its deliveries (see ``Delivery.finish``)."""
+    delivery = delivery if delivery is not None else Delivery(ctx, stats, fmt)
     out: Output = []
-    for record in records:
-        out.extend(delivery.record(record, replayable))
-    out.extend(delivery.finish())
+    try:
+        for record in records:
+            out.extend(delivery.record(record, replayable))
+    finally:  # a delivery that failed leaves nothing open for the next one
+        out.extend(delivery.finish())
     return out

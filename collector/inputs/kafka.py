@@ -53,7 +53,7 @@ from collector.inputs.checkpoint import input_file
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
-from collector.shipping import parse_delivery
+from collector.shipping import Delivery, parse_delivery
 from collector.suspects import ALONE, CROWD, SuspectNote
 
 log = logging.getLogger("midwatch.inputs.kafka")
@@ -118,6 +118,7 @@ class KafkaInput:
         self.cfg = cfg
         self.ctx = ctx
         self.stats = ParseStats()
+        self.delivery = Delivery(ctx, self.stats, cfg.format)  # sources known across polls
         self.consumer = KafkaConsumer(
             *cfg.topics, group_id=cfg.group_id, enable_auto_commit=False,
             auto_offset_reset=cfg.start_at, max_poll_records=cfg.max_poll_records,
@@ -202,7 +203,8 @@ class KafkaInput:
         # One poll is one delivery: shipper envelopes come off and a record's lines sent as
         # consecutive messages are framed together (collector.shipping).
         return parse_delivery([to_record(msg, self.ctx.now_ms) for msg in msgs], self.ctx,
-                              self.stats, self.cfg.format, replayable=True)
+                              self.stats, self.cfg.format, replayable=True,
+                              delivery=self.delivery)
 
     def _parse_noted(self, msgs: list, note: SuspectNote) -> Output:
         """``_parse`` with the records noted first (see ``collector.suspects``): records in

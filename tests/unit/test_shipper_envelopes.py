@@ -26,7 +26,7 @@ from collector.inputs.otlp import Config as OtlpConfig
 from collector.inputs.otlp import OtlpInput as Receiver
 from collector.parse import ParseStats, parse_stream
 from collector.parsers._base import ParseContext
-from collector.shipping import parse_delivery
+from collector.shipping import Delivery, parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SHIPPED = DATA / "shippers"
@@ -288,3 +288,30 @@ def test_an_event_carries_the_facts_of_the_message_that_opened_its_record():
     first, second = events(deliver([(SHIPPED / "filebeat.json").read_text(), json.dumps(later)]))
     assert (first.labels["shipper"], first.created_ms) == ("filebeat", CREATED)
     assert (second.labels["shipper"], second.created_ms) == ("vector", 1_709_288_140_000)
+
+
+def test_a_kept_delivery_makes_what_fresh_ones_make_and_holds_nothing_across_polls():
+    """The Kafka input keeps one ``Delivery`` across polls so each source's format is learnt
+    once: every poll still ends with its records closed, the events and IDs are those of a
+    fresh delivery per poll, and a retried poll of bare lines numbers its repeats alike."""
+    sample = DATA / "mule/app-runtime.log"
+    docs = messages(sample, filebeat("/logs/app.log", "host-a"))
+    polls = [docs[i:i + 7] for i in range(0, len(docs), 7)]
+    records = [[Record(text=t, source="t", position=f"0:{n * 7 + i}") for i, t in enumerate(p)]
+               for n, p in enumerate(polls)]
+    stats = ParseStats()
+    kept = Delivery(CTX, stats)
+    got = []
+    for poll in records:
+        got.append([(e.id, key(e)) for e in events(
+            parse_delivery(poll, CTX, stats, replayable=True, delivery=kept))])
+        assert not kept.holding()
+    fresh = [[(e.id, key(e)) for e in events(parse_delivery(poll, CTX, ParseStats(),
+                                                             replayable=True))]
+             for poll in records]
+    assert got == fresh and sum(map(len, got)) > len(polls)
+    line = json.loads((SHIPPED / "vector.json").read_text())["message"]
+    bare = [Record(text=line, source="http:ingest")] * 2
+    first = [e.id for e in events(parse_delivery(bare, CTX, stats, delivery=kept))]
+    retry = [e.id for e in events(parse_delivery(bare, CTX, stats, delivery=kept))]
+    assert first == retry and len(set(first)) == 2

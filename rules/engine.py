@@ -167,7 +167,7 @@ class Engine:
 
     def samples(self, due: Sequence[Rule], at_ms: int
                  ) -> tuple[dict[str, list[Sample]], dict[str, str], int]:
-        plans = {r.name: types.get(r.type).queries(r, at_ms) for r in due}
+        plans = {r.name: self._plan(r, at_ms) for r in due}
         unique = list(dict.fromkeys(q for qs in plans.values() for q in qs))
         started = time.perf_counter()
         results, errors = self._run(unique)
@@ -183,9 +183,21 @@ class Engine:
                 log.error("rule %s not evaluated: %s", rule.name, bad[0])
                 continue
             started = time.perf_counter()
-            out[rule.name] = types.get(rule.type).evaluate(rule, at_ms, [results[q] for q in qs])
+            out[rule.name] = types.get(rule.type).evaluate(rule, at_ms - rule.query_delay_ms,
+                                                           [results[q] for q in qs])
             self._spent[rule.name] = time.perf_counter() - started + per_query * len(qs)
         return out, failed, len(unique)
+
+    def _plan(self, rule: Rule, at_ms: int) -> list[MetricQuery]:
+        """The rule's queries, ``query_delay`` earlier; a sliding type (``SLIDING``) also gets
+        its previous evaluation, so its windows cover every moment since (a first evaluation
+        after start looks back one interval)."""
+        module = types.get(rule.type)
+        at = at_ms - rule.query_delay_ms
+        if not getattr(module, "SLIDING", False):
+            return module.queries(rule, at)
+        since = self.last_run.get(rule.name, at_ms - (rule.interval_ms or self.config.interval_ms))
+        return module.queries(rule, at, since_ms=since - rule.query_delay_ms)
 
     def _run(self, queries: list[MetricQuery]
              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
@@ -216,6 +228,8 @@ class Engine:
         for sample in samples:
             labels = {**group_labels(sample.group), **labels_static}
             prev = self._find(rule.name, labels)
+            if sample.current is not None and prev is not None and prev.state in (PENDING, FIRING):
+                sample = sample.current  # a burst starts an alert; now decides whether it stays
             alert, moved = advance(prev, sample.active, rule=rule, labels=labels,
                                    value=sample.value, at_ms=at_ms)
             if alert is None:

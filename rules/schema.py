@@ -38,6 +38,7 @@ class Rule:
     send_resolved: bool = True
     description: str = ""
     max_groups: int = 1000
+    query_delay_ms: int = 0  # evaluate this much in the past, for sources that arrive late
     origin: str = ""  # file:line, for messages about this rule
 
     def muted(self, at_ms: int) -> bool:
@@ -58,3 +59,7 @@ class Sample:
     active: bool
     context: dict[str, Any] = field(default_factory=dict)
     example_filters: tuple[Filter, ...] = ()
+    # Sliding types (``rules/sliding.py``): the same group judged on the window ending at the
+    # evaluation. A burst anywhere since the previous evaluation starts an alert; one already
+    # pending or firing carries on or resolves on this, as it would with a fixed window.
+    current: Sample | None = None

@@ -16,7 +16,7 @@ from typing import Any
 from collector.config_values import Section
 from collector.store import metric_shape
 from collector.yamlconf import ConfigError, Doc, did_you_mean, load
-from rules import types
+from rules import bands, flapping, types
 from rules.fields import FieldError, check_field, label_name
 from rules.filters import parse_filter
 from rules.schema import SEVERITIES, Rule
@@ -27,7 +27,7 @@ from rules.timewindows import parse_window
 COMMON_KEYS = (
     "name", "type", "description", "filter", "group_by", "window", "interval", "for",
     "severity", "labels", "annotations", "notify", "mute", "enabled", "repeat_interval",
-    "send_resolved", "max_groups", "query_delay",
+    "send_resolved", "max_groups", "query_delay", *bands.KEYS, "flap",
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 _LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -146,7 +146,15 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
                 str(key), allowed) or f"expected one of {', '.join(allowed)}"))
     s = Section(doc, path, known, allowed if module else known)
     name = check(lambda: _name(s), "")
-    spec = check(lambda: module.parse(s), _FAILED) if module else _FAILED
+    band = check(lambda: bands.parse(s, module.KEYS), _FAILED) if module else None
+    if band not in (None, _FAILED) and band.levels:  # the lowest band is the type's bound
+        known.update((k, v) for k, v in zip(bands.BAND_KEYS, bands.firing_bound(band),
+                                              strict=True) if v is not None)
+    # Without its bands a banded rule has no bound: the type's "above is required" would
+    # only repeat the band's error.
+    banded = any(s.has(level) for level in bands.LEVELS)
+    spec = (check(lambda: module.parse(s), _FAILED)
+            if module and not (band is _FAILED and banded) else _FAILED)
     index = None if spec is _FAILED else module.index(spec)
     line, _ = doc.where(path)
     rule = Rule(
@@ -169,6 +177,8 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
         description=check(lambda: s.text("description", ""), ""),
         max_groups=check(lambda: s.number("max_groups", 1000, minimum=1), 1000),
         query_delay_ms=check(lambda: s.duration_ms("query_delay", "0s", minimum_ms=0), 0),
+        bands=None if band is _FAILED else band,
+        flap=check(lambda: flapping.parse(s)),
         origin=f"{doc.file}:{line}",
     )
     if module is not None:

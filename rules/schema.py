@@ -39,6 +39,8 @@ class Rule:
     description: str = ""
     max_groups: int = 1000
     query_delay_ms: int = 0  # evaluate this much in the past, for sources that arrive late
+    bands: Any = None  # rules.bands.Bands: warning/critical bounds, resolve_below/above
+    flap: Any = None  # rules.flapping.Flap: flap detection
     origin: str = ""  # file:line, for messages about this rule
 
     def muted(self, at_ms: int) -> bool:

@@ -2,14 +2,14 @@
 
 A fixed window ending on each tick misses a burst the tick splits: six failures within 4m50s,
 three before 09:05 and three after, never make "more than 5 in 5 minutes". Instead the rule's
-span since its previous evaluation is asked for once, as a date histogram of ``window / 30``
-buckets, and every run of consecutive buckets that fits in the window is summed (a running
-sum over the buckets, per group). A window can start at any bucket boundary, so every burst
+span since its previous evaluation is asked for once, in buckets of ``window / 30`` where
+windows end and start and one bucket for the stretch every window holds, and each window is
+a difference of running sums over the buckets, per group. A window can start at any bucket boundary, so every burst
 that lies within ``window - bucket`` (29/30 of the window: 4m50s of 5m) is inside one of
 them, and no summed window is longer than the rule's window, so nothing fires that a
 window of that length would not have held. One query per rule as before, over
 ``window + interval`` instead of ``window``: both stores do the bucketing in the query
-(``MetricQuery.bucket_ms``).
+(``MetricQuery.edges_ms``: a range aggregation, a CASE in SQLite).
 
 Pure functions: the engine supplies ``since_ms`` (the rule's previous evaluation).
 """
@@ -44,48 +44,58 @@ def bucket_ms(rule: Rule) -> int:
     return max(1, rule.window_ms // BUCKETS)
 
 
+def _length(rule: Rule) -> int:
+    """The summed windows' length: whole buckets, never more than the rule's window."""
+    b = bucket_ms(rule)
+    return rule.window_ms // b * b
+
+
 def query(rule: Rule, at_ms: int, since_ms: int | None, agg: Agg, index: str = "events"
           ) -> MetricQuery:
-    """The rule's filters and groups, bucketed, over every window ending in (since, at]."""
-    b = bucket_ms(rule)
+    """The rule's filters and groups over every window ending in (since, at], bucketed only
+    where those windows end and start (a bucket a window apart from each end); what lies
+    between is in every window and is one bucket. At the default 30 s interval a 5-minute
+    rule asks for 5 buckets, not 33."""
+    b, length = bucket_ms(rule), _length(rule)
     since = at_ms - b if since_ms is None or since_ms >= at_ms else since_ms
     since = max(since, at_ms - MAX_LOOKBACK_WINDOWS * rule.window_ms)
-    first_end = bucket_start(since, b) + b  # the first window end after the previous tick
-    last_end = bucket_start(at_ms - 1, b) + b
-    start = min(first_end, last_end) - (rule.window_ms // b) * b
-    return MetricQuery(index=index, start_ms=start, end_ms=at_ms, agg=agg,  # type: ignore[arg-type]
-                       filters=rule.filters, group_by=rule.group_by, bucket_ms=b,
+    last_end = bucket_start(at_ms - 1, b) + b  # the window ending now, its end rounded up
+    ends = range(min(bucket_start(since, b) + b, last_end), last_end + 1, b)
+    edges = sorted({min(e, at_ms) for e in ends} | {e - length for e in ends})
+    return MetricQuery(index=index, start_ms=edges[0], end_ms=at_ms, agg=agg,  # type: ignore[arg-type]
+                       filters=rule.filters, group_by=rule.group_by, edges_ms=tuple(edges),
                        max_groups=rule.max_groups)
 
 
-def windows(rule: Rule, rows: list[MetricRow], *, ratio: bool = False
+def windows(rule: Rule, rows: list[MetricRow], at_ms: int, *, ratio: bool = False
             ) -> Iterator[tuple[MetricRow, list[Window]]]:
-    """Per group (its first row, in the store's order), every window of consecutive buckets that fits in the
-    rule's window, oldest first; the last one ends at the evaluation time. ``ratio``: the
-    rows are of a ratio aggregation, whose hits are counted too."""
-    b = bucket_ms(rule)
-    k = rule.window_ms // b
+    """Per group (its first row, in the store's order), every window of ``query``'s answer,
+    oldest first: each is the buckets between an edge and the edge a window before it; the
+    last one ends at ``at_ms``. ``ratio``: the rows are of a ratio aggregation, whose hits
+    are counted too."""
+    length = _length(rule)
+    last_start = bucket_start(at_ms - 1, bucket_ms(rule)) + bucket_ms(rule) - length
     groups: dict[tuple, list[MetricRow]] = {}
     for row in rows:
         groups.setdefault(tuple(row.group.get(f) for f in rule.group_by), []).append(row)
     for buckets in groups.values():
-        counts = [r.count for r in buckets]
-        hits = [round((r.value or 0.0) * r.count) if ratio else 0 for r in buckets]
+        edges = [r.bucket_ms or 0 for r in buckets] + [at_ms]
+        position = {e: i for i, e in enumerate(edges)}
+        counts, hits = [0], [0]  # running sums at each edge
+        for r in buckets:
+            counts.append(counts[-1] + r.count)
+            hits.append(hits[-1] + (round((r.value or 0.0) * r.count) if ratio else 0))
         out = []
-        run_count = run_hits = 0
-        for i, row in enumerate(buckets):
-            run_count += counts[i]
-            run_hits += hits[i]
-            if i >= k:
-                run_count -= counts[i - k]
-                run_hits -= hits[i - k]
-            if i >= k - 1 or i == len(buckets) - 1:
-                out.append(Window(run_count, run_hits, (row.bucket_ms or 0) + b))
+        for j in range(1, len(edges)):
+            i = position.get(last_start if j == len(edges) - 1 else edges[j] - length)
+            if i is not None:
+                out.append(Window(counts[j] - counts[i], hits[j] - hits[i], edges[j]))
         yield buckets[0], out
 
 
-def busiest(rule: Rule, rows: list[MetricRow]) -> dict[tuple[str, ...], tuple[dict, int, int]]:
+def busiest(rule: Rule, rows: list[MetricRow], at_ms: int
+            ) -> dict[tuple[str, ...], tuple[dict, int, int]]:
     """Per group key (as ``rules.types.group_key``): its group, its largest window count and
     the count of the window ending at the evaluation."""
     return {group_key(head, rule.group_by): (head.group, max(w.count for w in ws), ws[-1].count)
-            for head, ws in windows(rule, rows)}
+            for head, ws in windows(rule, rows, at_ms)}

@@ -7,6 +7,7 @@ sends what these build. The shapes follow what Grafana sends for the same panels
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -113,6 +114,10 @@ def metric_body(q: MetricQuery, percents: Sequence[float] = ()) -> dict:
             "extended_bounds": {"min": starts[0], "max": starts[-1]},
         }
         inner = {"b": {"date_histogram": histogram, **({"aggs": inner} if inner else {})}}
+    elif q.edges_ms is not None:
+        ranges = [{"from": a, "to": b} for a, b in itertools.pairwise(q.edges_ms)]
+        inner = {"b": {"range": {"field": q.time_field, "ranges": ranges},
+                       **({"aggs": inner} if inner else {})}}
     for name in reversed(q.group_by):
         terms = {
             "field": field_name(q.index, name, exact=True),
@@ -160,10 +165,11 @@ def _leaves(q: MetricQuery, node: dict, depth: int, group: dict, by_rank: bool
             key = typed_key(q.index, name, b["key"])
             yield from _leaves(q, b, depth + 1, {**group, name: key}, by_rank)
         return
-    if q.bucket_ms is not None:
+    if q.bucket_ms is not None or q.edges_ms is not None:
         for b in node["b"]["buckets"]:
             value = _value(q.agg, b, b["doc_count"], by_rank)
-            yield MetricRow(dict(group), value, b["doc_count"], b["key"])
+            yield MetricRow(dict(group), value, b["doc_count"],
+                            b["key"] if q.bucket_ms is not None else int(b["from"]))
         return
     yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"], by_rank),
                     node["doc_count"])
@@ -172,7 +178,8 @@ def _leaves(q: MetricQuery, node: dict, depth: int, group: dict, by_rank: bool
 def metric_rows(q: MetricQuery, response: dict, by_rank: bool = False) -> list[MetricRow]:
     """Rows in the order ``metric_shape.order_rows`` defines (the same as the SQLite store).
     ``by_rank``: the response answers ``rank_percents`` percents (OpenSearch)."""
-    if "aggregations" not in response and (q.group_by or q.bucket_ms or q.agg.kind != "count"):
+    if "aggregations" not in response and (q.group_by or q.bucket_ms or q.edges_ms
+                                           or q.agg.kind != "count"):
         return order_rows(q, [])  # no index matched: nothing was written yet
     root = dict(response.get("aggregations") or {})
     root["doc_count"] = response["hits"]["total"]["value"]

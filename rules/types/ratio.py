@@ -61,7 +61,7 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     rest = iter(results)
     out: dict[tuple[str, ...], Sample] = {}
     if spec.above is not None:
-        for head, windows in sliding.windows(rule, next(rest), ratio=True):
+        for head, windows in sliding.windows(rule, next(rest), at_ms, ratio=True):
             now = _sample(spec, head.group, windows[-1].hits, windows[-1].count, above=True)
             worst = max(windows, key=lambda w: (w.count >= spec.min_events,
                                                 w.hits / w.count if w.count else 0.0))

@@ -83,7 +83,7 @@ def queries(rule: Rule, at_ms: int, since_ms: int | None = None) -> list[MetricQ
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
     rest = iter(results)
-    slid = sliding.busiest(rule, next(rest)) if spec.above is not None else {}
+    slid = sliding.busiest(rule, next(rest), at_ms) if spec.above is not None else {}
     fixed = {group_key(r, rule.group_by): r for r in next(rest)} if spec.below is not None else {}
     measured = _measured(rule, next(rest)) if spec.measure is not None else {}
 

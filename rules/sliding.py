@@ -1,4 +1,4 @@
-"""Sliding windows over event time for counting rules (threshold, ratio).
+"""Sliding windows over event time for counting rules (threshold, ratio, spike).
 
 A fixed window ending on each tick misses a burst the tick splits: six failures within 4m50s,
 three before 09:05 and three after, never make "more than 5 in 5 minutes". Instead the rule's
@@ -44,53 +44,70 @@ def bucket_ms(rule: Rule) -> int:
     return max(1, rule.window_ms // BUCKETS)
 
 
-def _length(rule: Rule) -> int:
+def length(rule: Rule) -> int:
     """The summed windows' length: whole buckets, never more than the rule's window."""
     b = bucket_ms(rule)
     return rule.window_ms // b * b
 
 
-def query(rule: Rule, at_ms: int, since_ms: int | None, agg: Agg, index: str = "events"
-          ) -> MetricQuery:
+def query(rule: Rule, at_ms: int, since_ms: int | None, agg: Agg, index: str = "events", *,
+          back: int = 1, shift_ms: int = 0) -> MetricQuery:
     """The rule's filters and groups over every window ending in (since, at], bucketed only
     where those windows end and start (a bucket a window apart from each end); what lies
     between is in every window and is one bucket. At the default 30 s interval a 5-minute
-    rule asks for 5 buckets, not 33."""
-    b, length = bucket_ms(rule), _length(rule)
+    rule asks for 5 buckets, not 33. ``back``: windows before each window too (a spike's
+    baseline); ``shift_ms``: the same edges that much earlier (last week)."""
+    b, size = bucket_ms(rule), length(rule)
     since = at_ms - b if since_ms is None or since_ms >= at_ms else since_ms
     since = max(since, at_ms - MAX_LOOKBACK_WINDOWS * rule.window_ms)
     last_end = bucket_start(at_ms - 1, b) + b  # the window ending now, its end rounded up
     ends = range(min(bucket_start(since, b) + b, last_end), last_end + 1, b)
-    edges = sorted({min(e, at_ms) for e in ends} | {e - length for e in ends})
-    return MetricQuery(index=index, start_ms=edges[0], end_ms=at_ms, agg=agg,  # type: ignore[arg-type]
+    edges = sorted({min(e, at_ms) for e in ends}
+                   | {e - k * size for e in ends for k in range(1, back + 1)})
+    edges = [e - shift_ms for e in edges]
+    return MetricQuery(index=index, start_ms=edges[0], end_ms=edges[-1], agg=agg,  # type: ignore[arg-type]
                        filters=rule.filters, group_by=rule.group_by, edges_ms=tuple(edges),
                        max_groups=rule.max_groups)
+
+
+def sums(rule: Rule, rows: list[MetricRow], end_ms: int, *, ratio: bool = False
+         ) -> Iterator[tuple[MetricRow, dict[int, tuple[int, int]]]]:
+    """Per group (its first row, in the store's order): the running (count, hits) at each
+    edge of ``query``'s answer, ``end_ms`` its last. ``ratio``: the rows are of a ratio
+    aggregation, whose hits are counted too."""
+    groups: dict[tuple, list[MetricRow]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row.group.get(f) for f in rule.group_by), []).append(row)
+    for buckets in groups.values():
+        count = hits = 0
+        run = {}
+        for r in buckets:
+            run[r.bucket_ms or 0] = (count, hits)
+            count += r.count
+            hits += round((r.value or 0.0) * r.count) if ratio else 0
+        run[end_ms] = (count, hits)
+        yield buckets[0], run
+
+
+def spans(rule: Rule, at_ms: int, run: dict[int, tuple[int, int]], back: int = 1
+          ) -> list[tuple[int, int]]:
+    """(start, end) of every window in a ``sums`` answer of a ``query`` with ``back``,
+    oldest first: each ends on an edge and starts on the edge a window before (with the
+    ``back`` windows before it there too); the last one ends at ``at_ms`` and starts where
+    the window ending on the bucket boundary after it would."""
+    b, size = bucket_ms(rule), length(rule)
+    last = (bucket_start(at_ms - 1, b) + b - size, at_ms)
+    return [(e - size, e) for e in sorted(run)
+            if e < at_ms and e - back * size in run] + [last]
 
 
 def windows(rule: Rule, rows: list[MetricRow], at_ms: int, *, ratio: bool = False
             ) -> Iterator[tuple[MetricRow, list[Window]]]:
     """Per group (its first row, in the store's order), every window of ``query``'s answer,
-    oldest first: each is the buckets between an edge and the edge a window before it; the
-    last one ends at ``at_ms``. ``ratio``: the rows are of a ratio aggregation, whose hits
-    are counted too."""
-    length = _length(rule)
-    last_start = bucket_start(at_ms - 1, bucket_ms(rule)) + bucket_ms(rule) - length
-    groups: dict[tuple, list[MetricRow]] = {}
-    for row in rows:
-        groups.setdefault(tuple(row.group.get(f) for f in rule.group_by), []).append(row)
-    for buckets in groups.values():
-        edges = [r.bucket_ms or 0 for r in buckets] + [at_ms]
-        position = {e: i for i, e in enumerate(edges)}
-        counts, hits = [0], [0]  # running sums at each edge
-        for r in buckets:
-            counts.append(counts[-1] + r.count)
-            hits.append(hits[-1] + (round((r.value or 0.0) * r.count) if ratio else 0))
-        out = []
-        for j in range(1, len(edges)):
-            i = position.get(last_start if j == len(edges) - 1 else edges[j] - length)
-            if i is not None:
-                out.append(Window(counts[j] - counts[i], hits[j] - hits[i], edges[j]))
-        yield buckets[0], out
+    oldest first; the last one ends at ``at_ms``."""
+    for head, run in sums(rule, rows, at_ms, ratio=ratio):
+        yield head, [Window(run[e][0] - run[s][0], run[e][1] - run[s][1], e)
+                     for s, e in spans(rule, at_ms, run)]
 
 
 def busiest(rule: Rule, rows: list[MetricRow], at_ms: int

@@ -4,11 +4,11 @@ Run: ``.venv/bin/python bench/sliding_bench.py [--events 1000000] [--rules 500] 
 [--stores es,sqlite] [--keep]`` with Elasticsearch at MIDWATCH_ES_URL.
 
 The rules and events are ``bench/rules_bench.py``'s (a mix of every type over 6 platforms and
-3 windows; a third of them threshold or ratio, the sliding types). For each tick, steady state
+3 windows; half of them threshold, ratio or spike, the sliding types). For each tick, steady state
 (the previous evaluation 30 s earlier), the engine's own plan is run as the engine runs it
 (``Engine._run``: unique queries in ``_msearch`` batches), once as planned (sliding: the
-threshold and ratio queries bucketed over window + 30 s) and once with those queries as
-today's fixed windows (no buckets, the window ending at the tick); the order alternates per
+sliding types' queries bucketed over window + 30 s) and once as today's fixed windows (no
+buckets, the window ending at the tick; a spike's baseline its own query, as before); the order alternates per
 tick and every tick moves 30 s, so no answer comes from Elasticsearch's request cache. The
 figure per mode is the median wall time of the whole plan and of the sliding types' queries
 alone.
@@ -48,8 +48,10 @@ def plans(engine: Engine, at_ms: int) -> dict[str, list]:
         engine.last_run[rule.name] = at_ms - TICK_MS
         qs = engine._plan(rule, at_ms)
         fixed = [replace(q, edges_ms=None, start_ms=q.end_ms - rule.window_ms)
-                 if q.edges_ms is not None and getattr(types.get(rule.type), "SLIDING", False)
-                 else q for q in qs]
+                 if q.edges_ms is not None else q for q in qs]
+        if rule.type == "spike" and rule.spec.compare == "previous":  # today: two queries
+            fixed.append(replace(fixed[0], start_ms=at_ms - 2 * rule.window_ms,
+                                 end_ms=at_ms - rule.window_ms))
         out["sliding"] += qs
         out["fixed"] += fixed
         if getattr(types.get(rule.type), "SLIDING", False):

@@ -12,6 +12,7 @@ from collector.event import Event, event_id, iso_to_ms
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import Secret, loads
 from midwatch.cli import main
+from rules import bands
 from rules.config import load_rules_config
 from rules.engine import Engine
 from rules.loader import load_rules
@@ -108,3 +109,15 @@ def test_band_keys_are_validated(tmp_path, keys, error):
     path.write_text(f"rules:\n  - {{name: r, type: threshold, {keys}}}\n")
     errors = [str(e) for e in load_rules([path]).errors]
     assert len(errors) == 1 and error in errors[0], errors
+
+
+def test_bands_below_severity_and_resolve_above(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n  - {name: ok-share, type: ratio, where: {event.outcome: success},\n"
+                    "     warning: {below: 0.9}, critical: {below: 0.5}, resolve_above: 0.95}\n")
+    [rule] = load_rules([path]).rules
+    assert (rule.spec.above, rule.spec.below) == (None, 0.9)  # the lowest band fires
+    assert [bands.severity(rule.bands, v, "info") for v in (0.4, 0.7, 0.92)] == [
+        "critical", "warning", "warning"]
+    assert [bands.holds(rule.bands, v) for v in (0.92, 0.95, 0.97, None)] == [
+        True, True, False, False]

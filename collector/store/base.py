@@ -89,13 +89,13 @@ class MetricQuery:
     group_by: tuple[str, ...] = ()
     bucket_ms: int | None = None
     time_field: str = "@timestamp"
+    # Upper bound on groups returned (largest count first), so a typo'd group_by on a
+    # high-cardinality field cannot blow memory.
+    max_groups: int = 1000
     # Buckets of uneven length instead of ``bucket_ms``: their boundaries, from start_ms to
     # end_ms; a row's ``bucket_ms`` is its bucket's start. Sliding windows ask for fine
     # buckets only where windows start and end, one for the span every window holds.
     edges_ms: tuple[int, ...] | None = None
-    # Upper bound on groups returned (largest count first), so a typo'd group_by on a
-    # high-cardinality field cannot blow memory.
-    max_groups: int = 1000
 
 
 @dataclass(frozen=True, slots=True)

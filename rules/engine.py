@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from collector.event import ms_to_iso
 from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
-from rules import known_issues, types
+from rules import bands, flapping, known_issues, types
 from rules.config import RulesConfig
 from rules.fields import group_labels
 from rules.notify.base import Notification
@@ -34,6 +34,7 @@ from rules.state import (
     dedup_key,
     notification,
 )
+from rules.templates import duration
 
 log = logging.getLogger("midwatch.rules")
 
@@ -184,7 +185,7 @@ class Engine:
 
     def samples(self, due: Sequence[Rule], at_ms: int
                  ) -> tuple[dict[str, list[Sample]], dict[str, str], int]:
-        plans = {r.name: types.get(r.type).queries(r, at_ms) for r in due}
+        plans = {r.name: self._plan(r, at_ms) for r in due}
         unique = list(dict.fromkeys(q for qs in plans.values() for q in qs))
         started = time.perf_counter()
         results, errors = self._run(unique)
@@ -200,9 +201,21 @@ class Engine:
                 log.error("rule %s not evaluated: %s", rule.name, bad[0])
                 continue
             started = time.perf_counter()
-            out[rule.name] = types.get(rule.type).evaluate(rule, at_ms, [results[q] for q in qs])
+            out[rule.name] = types.get(rule.type).evaluate(rule, at_ms - rule.query_delay_ms,
+                                                           [results[q] for q in qs])
             self._spent[rule.name] = time.perf_counter() - started + per_query * len(qs)
         return out, failed, len(unique)
+
+    def _plan(self, rule: Rule, at_ms: int) -> list[MetricQuery]:
+        """The rule's queries, ``query_delay`` earlier; a sliding type (``SLIDING``) also gets
+        its previous evaluation, so its windows cover every moment since (a first evaluation
+        after start looks back one interval)."""
+        module = types.get(rule.type)
+        at = at_ms - rule.query_delay_ms
+        if not getattr(module, "SLIDING", False):
+            return module.queries(rule, at)
+        since = self.last_run.get(rule.name, at_ms - (rule.interval_ms or self.config.interval_ms))
+        return module.queries(rule, at, since_ms=since - rule.query_delay_ms)
 
     def _run(self, queries: list[MetricQuery]
              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
@@ -238,23 +251,46 @@ class Engine:
                 continue
             labels = {**group_labels(sample.group), **labels_static}
             prev = self._find(rule.name, labels)
-            alert, moved = advance(prev, sample.active, rule=rule, labels=labels,
-                                   value=sample.value, at_ms=at_ms)
+            if sample.current is not None and prev is not None and prev.state in (PENDING, FIRING):
+                sample = sample.current  # a burst starts an alert; now decides whether it stays
+            alert, moved = self._step(rule, prev, sample, labels, at_ms)
             if alert is None:
                 continue
             seen.add(alert.key)
-            alert.sample = sample
+            if alert.state == RESOLVED and moved is None:
+                self.alerts[alert.key] = alert  # resolved, kept for its flap count: no news
+                continue
             if alert.state in (PENDING, FIRING):
                 alert.annotations = self.render(rule, alert, ())
             out.append(self._record(alert, moved, at_ms, history))
         for key, prev in list(self.alerts.items()):
             if prev.rule == rule.name and key not in seen:
-                alert, moved = advance(prev, False, rule=rule, labels=prev.labels,
-                                       value=None, at_ms=at_ms)
-                if alert is not None:
-                    alert.sample = None
+                alert, moved = self._step(rule, prev, None, prev.labels, at_ms)
+                if alert is not None and alert.state == RESOLVED and moved is None:
+                    self.alerts[key] = alert
+                elif alert is not None:
                     out.append(self._record(alert, moved, at_ms, history))
         return out
+
+    def _step(self, rule: Rule, prev: Alert | None, sample: Sample | None,
+              labels: dict[str, str], at_ms: int) -> tuple[Alert | None, str | None]:
+        """One alert through hysteresis and severity bands, the lifecycle and flap detection
+        (``sample`` None: its group vanished)."""
+        value = None if sample is None else sample.value
+        active = sample is not None and sample.active
+        if not active and prev is not None and prev.state == FIRING:
+            active = bands.holds(rule.bands, value)
+        severity = bands.severity(rule.bands, value, rule.severity) if active else (
+            prev.severity if prev is not None and prev.state != RESOLVED else rule.severity)
+        alert, moved = advance(prev, active, rule=rule, labels=labels, value=value,
+                               at_ms=at_ms, severity=severity)
+        alert, moved = flapping.damp(rule.flap, prev, alert, moved, active, at_ms)
+        if alert is None:
+            if prev is not None:
+                self.alerts.pop(prev.key, None)  # a resolved alert whose changes expired
+            return None, None
+        alert.sample = sample
+        return alert, moved
 
     def _find(self, rule: str, labels: dict[str, str]) -> Alert | None:
         return self.alerts.get(dedup_key(rule, labels))
@@ -262,8 +298,9 @@ class Engine:
     def _record(self, alert: Alert, moved: str | None, at_ms: int, history: list[dict]) -> Alert:
         alert.moved = moved
         if moved is not None:
-            history.append(alert.history(at_ms))
-        if alert.state in (INACTIVE, RESOLVED):
+            history.append(alert.history(at_ms, **({"state": moved} if moved == flapping.FLAPPING
+                                                    else {})))
+        if alert.state == INACTIVE or (alert.state == RESOLVED and not alert.flips):
             self.alerts.pop(alert.key, None)
         else:
             self.alerts[alert.key] = alert
@@ -272,13 +309,16 @@ class Engine:
     # ------------------------------------------------------------------ annotations
     def render(self, rule: Rule, alert: Alert, message_ids: Sequence[str]) -> dict[str, str]:
         values: dict[str, Any] = {
-            "rule": rule.name, "severity": rule.severity, "value": alert.value,
+            "rule": rule.name, "severity": alert.severity, "value": alert.value,
             "window": rule.window_ms, "for": rule.for_ms, "message_ids": list(message_ids),
             "trace_url": self.trace_url(alert.labels), "description": rule.description,
             "labels": alert.labels, "example_message": "", "template": "",
             **(alert.sample.context if alert.sample is not None else {}),
         }
         out = {name: tpl.render(values) for name, tpl in rule.annotations}
+        if alert.flapping and rule.flap is not None:
+            out["flapping"] = (f"changed state more than {rule.flap.max_changes} times in "
+                               f"{duration(rule.flap.window_ms)}; held firing until stable")
         # What the value measures travels with every page (days, records, ms, a ratio).
         out.setdefault("unit", values.get("unit") or getattr(types.get(rule.type), "UNIT", ""))
         return out
@@ -342,6 +382,7 @@ class Engine:
             names = self.config.notifiers_of(rule)
             if action == FIRING:
                 alert.last_notified_ms = at_ms
+                alert.notified_as = alert.shown()
                 alert.notified_to = tuple(names)
             sent += [(name, n) for name in names]
             if self.dispatcher is not None and names:

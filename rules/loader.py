@@ -1,14 +1,14 @@
 """Rule files to ``Rule`` objects, with every mistake reported as file:line:column: key.
 
-A rule file holds ``rules:`` (a list). Loading keeps going after a bad rule so that
-``midwatch rules validate`` shows every broken rule in one run; the engine refuses to start
-while any error remains.
+A rule file holds ``rules:`` (a list). Loading keeps going after a bad rule, and after a bad
+key of a rule, so that ``midwatch rules validate`` shows every mistake in one run; the engine
+refuses to start while any error remains.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 from collector.config_values import Section
 from collector.store import metric_shape
 from collector.yamlconf import ConfigError, Doc, did_you_mean, load
-from rules import types
+from rules import bands, flapping, types
 from rules.fields import FieldError, check_field, label_name
 from rules.filters import parse_filter
 from rules.schema import SEVERITIES, Rule
@@ -27,12 +27,13 @@ from rules.timewindows import parse_window
 COMMON_KEYS = (
     "name", "type", "description", "filter", "group_by", "window", "interval", "for",
     "severity", "labels", "annotations", "notify", "mute", "enabled", "repeat_interval",
-    "send_resolved", "max_groups",
+    "send_resolved", "max_groups", "query_delay", *bands.KEYS, "flap",
 )
 _NAME_RE = re.compile(r"^[A-Za-z0-9][\w.-]*$")
 _LABEL_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Any fixed time works to check a rule's queries: only their shape is validated.
 _CHECK_AT_MS = 1_700_000_000_000
+_FAILED = object()  # a type's settings that did not parse: what depends on them is skipped
 
 
 @dataclass
@@ -89,55 +90,109 @@ def _rules_of(doc: Doc, notifiers: frozenset[str] | None) -> list[Rule | ConfigE
     for i, item in enumerate(items):
         try:
             out.append(parse_rule(doc, ("rules", i), item, notifiers))
+        except RuleErrors as exc:
+            out += exc.errors
         except ConfigError as exc:
             out.append(exc)
     return out
 
 
+class RuleErrors(ConfigError):
+    """Every mistake found in one rule; it reads as the first, ``errors`` holds them all."""
+
+    def __init__(self, errors: list[ConfigError]):
+        first = errors[0]
+        super().__init__(first.file, first.line, first.key, first.message, col=first.col,
+                         hint=first.hint)
+        self.errors = errors
+
+
+class _Checks:
+    """Runs each read of a rule and keeps its error instead of stopping at it, so one
+    ``rules validate`` run lists every mistake of every rule (a key that failed reads as its
+    default, or as None when later reads depend on it and are skipped)."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def __call__(self, read: Callable[[], Any], default: Any = None) -> Any:
+        try:
+            return read()
+        except RuleErrors as exc:
+            self.errors += exc.errors
+        except ConfigError as exc:
+            self.errors.append(exc)
+        return default
+
+
 def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | None) -> Rule:
+    """The rule at ``path``; raises ``RuleErrors`` with every mistake found in it."""
     if not isinstance(data, dict):
         raise doc.error(path, "expected a rule (a mapping with name and type)")
+    check = _Checks()
     kind = data.get("type")
-    if str(kind) not in types.REGISTRY:
-        known = types.REGISTRY.names()
-        raise doc.error((*path, "type"), f"unknown rule type {kind!r}",
-                        did_you_mean(str(kind), known) or f"expected one of {', '.join(known)}")
     try:
-        module = types.get(str(kind))
+        module: Any = types.get(str(kind))
+    except KeyError:
+        known = types.REGISTRY.names()
+        check.errors.append(doc.error((*path, "type"), f"unknown rule type {kind!r}", did_you_mean(
+            str(kind), known) or f"expected one of {', '.join(known)}"))
+        module = None
     except Exception as exc:  # a plug-in's import error: say which, keep validating the rest
-        raise doc.error((*path, "type"), f"rule type {kind!r} ({types.REGISTRY.origin(str(kind))}) "
-                        f"cannot be imported: {type(exc).__name__}: {exc}",
-                        "reinstall the package or remove the rule") from None
-    s = Section(doc, path, data, COMMON_KEYS + module.KEYS)
-    name = s.text("name", required=True)
-    if not _NAME_RE.match(name):
-        raise s.error("name", f"rule name {name!r} has characters other than letters, digits, "
-                      "., _ and -")
-    spec = module.parse(s)
-    index = module.index(spec)
-    group_by = _group_by(s, index)
+        check.errors.append(doc.error(
+            (*path, "type"), f"rule type {kind!r} ({types.REGISTRY.origin(str(kind))}) "
+            f"cannot be imported: {type(exc).__name__}: {exc}",
+            "reinstall the package or remove the rule"))
+        module = None
+    allowed = COMMON_KEYS + (module.KEYS if module else ())
+    known = {}
+    for key, value in data.items():
+        if key in allowed or module is None:
+            known[key] = value
+        else:
+            check.errors.append(doc.error((*path, key), "unknown key", did_you_mean(
+                str(key), allowed) or f"expected one of {', '.join(allowed)}"))
+    s = Section(doc, path, known, allowed if module else known)
+    name = check(lambda: _name(s), "")
+    band = check(lambda: bands.parse(s, module.KEYS), _FAILED) if module else None
+    if band not in (None, _FAILED) and band.levels:  # the lowest band is the type's bound
+        known.update((k, v) for k, v in zip(bands.BAND_KEYS, bands.firing_bound(band),
+                                              strict=True) if v is not None)
+    # Without its bands a banded rule has no bound: the type's "above is required" would
+    # only repeat the band's error.
+    banded = any(s.has(level) for level in bands.LEVELS)
+    spec = (check(lambda: module.parse(s), _FAILED)
+            if module and not (band is _FAILED and banded) else _FAILED)
+    index = None if spec is _FAILED else module.index(spec)
     line, _ = doc.where(path)
     rule = Rule(
         name=name,
         type=str(kind),
         spec=spec,
-        window_ms=s.duration_ms("window", "5m", minimum_ms=1000),
-        filters=parse_filter(s, "filter", index),
-        group_by=group_by,
-        interval_ms=s.duration_ms("interval", "0s", minimum_ms=0) or None,
-        for_ms=s.duration_ms("for", "0s", minimum_ms=0),
-        severity=s.choice("severity", SEVERITIES, "warning"),
-        labels=_labels(s),
-        notify=_notify(s, notifiers),
-        mute=_mute(s),
-        enabled=s.flag("enabled", True),
-        repeat_interval_ms=s.duration_ms("repeat_interval", "4h", minimum_ms=60_000),
-        send_resolved=s.flag("send_resolved", True),
-        description=s.text("description", ""),
-        max_groups=s.number("max_groups", 1000, minimum=1),
+        window_ms=check(lambda: s.duration_ms("window", "5m", minimum_ms=1000), 300_000),
+        filters=check(lambda: parse_filter(s, "filter", index), ()) if index else (),
+        group_by=check(lambda: _group_by(s, index), ()) if index else (),
+        interval_ms=check(lambda: s.duration_ms("interval", "0s", minimum_ms=0) or None),
+        for_ms=check(lambda: s.duration_ms("for", "0s", minimum_ms=0), 0),
+        severity=check(lambda: s.choice("severity", SEVERITIES, "warning"), "warning"),
+        labels=check(lambda: _labels(s), ()),
+        notify=check(lambda: _notify(s, notifiers)),
+        mute=check(lambda: _mute(s), ()),
+        enabled=check(lambda: s.flag("enabled", True), True),
+        repeat_interval_ms=check(
+            lambda: s.duration_ms("repeat_interval", "4h", minimum_ms=60_000), 4 * 3_600_000),
+        send_resolved=check(lambda: s.flag("send_resolved", True), True),
+        description=check(lambda: s.text("description", ""), ""),
+        max_groups=check(lambda: s.number("max_groups", 1000, minimum=1), 1000),
+        query_delay_ms=check(lambda: s.duration_ms("query_delay", "0s", minimum_ms=0), 0),
+        bands=None if band is _FAILED else band,
+        flap=check(lambda: flapping.parse(s)),
         origin=f"{doc.file}:{line}",
     )
-    rule = _with_annotations(s, rule, module)
+    if module is not None:
+        rule = check(lambda: _with_annotations(s, rule, module), rule)
+    if check.errors:
+        raise RuleErrors(sorted(check.errors, key=lambda e: (e.line or 0, e.col or 0)))
     if hasattr(module, "check"):
         module.check(rule, s)
     for q in module.queries(rule, _CHECK_AT_MS):
@@ -146,6 +201,14 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
         except ValueError as exc:
             raise s.error("type", f"the {kind} rule cannot be evaluated: {exc}") from None
     return rule
+
+
+def _name(s: Section) -> str:
+    name = s.text("name", required=True)
+    if not _NAME_RE.match(name):
+        raise s.error("name", f"rule name {name!r} has characters other than letters, digits, "
+                      "., _ and -")
+    return name
 
 
 def _group_by(s: Section, index: str) -> tuple[str, ...]:

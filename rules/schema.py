@@ -38,6 +38,9 @@ class Rule:
     send_resolved: bool = True
     description: str = ""
     max_groups: int = 1000
+    query_delay_ms: int = 0  # evaluate this much in the past, for sources that arrive late
+    bands: Any = None  # rules.bands.Bands: warning/critical bounds, resolve_below/above
+    flap: Any = None  # rules.flapping.Flap: flap detection
     origin: str = ""  # file:line, for messages about this rule
 
     def muted(self, at_ms: int) -> bool:
@@ -58,3 +61,7 @@ class Sample:
     active: bool
     context: dict[str, Any] = field(default_factory=dict)
     example_filters: tuple[Filter, ...] = ()
+    # Sliding types (``rules/sliding.py``): the same group judged on the window ending at the
+    # evaluation. A burst anywhere since the previous evaluation starts an alert; one already
+    # pending or firing carries on or resolves on this, as it would with a fixed window.
+    current: Sample | None = None

@@ -40,6 +40,13 @@ class Alert:
     annotations: dict[str, str] = field(default_factory=dict)
     # The notifiers its firing was sent to: a resolve after the rule is gone goes there.
     notified_to: tuple[str, ...] = ()
+    # What the last page said (``shown``): a move of severity or into flapping is paged again.
+    notified_as: str | None = None
+    # Flap detection (``rules/flapping.py``): recent changes of the condition, whether the
+    # alert is flapping, and whether it is held firing while its condition does not hold.
+    flips: tuple[int, ...] = ()
+    flapping: bool = False
+    held: bool = False
     # Not persisted, set by the engine each evaluation: the sample behind the alert (None
     # when its group vanished) and the state it moved to in this evaluation (None: stayed).
     sample: Any = field(default=None, compare=False, repr=False)
@@ -52,6 +59,8 @@ class Alert:
             "last_eval_ms": self.last_eval_ms, "value": self.value, "fired_ms": self.fired_ms,
             "resolved_ms": self.resolved_ms, "last_notified_ms": self.last_notified_ms,
             "annotations": self.annotations, "notified_to": list(self.notified_to),
+            "notified_as": self.notified_as, "flips": list(self.flips),
+            "flapping": self.flapping, "held": self.held,
         }
 
     @staticmethod
@@ -64,7 +73,16 @@ class Alert:
             last_notified_ms=d.get("last_notified_ms"),
             annotations=dict(d.get("annotations") or {}),
             notified_to=tuple(d.get("notified_to") or ()),
+            # state saved before severity moves were paged: what was paged is its severity
+            notified_as=d.get("notified_as", d.get("severity") if d.get("last_notified_ms")
+                              else None),
+            flips=tuple(d.get("flips") or ()), flapping=bool(d.get("flapping")),
+            held=bool(d.get("held")),
         )
+
+    def shown(self) -> str:
+        """What a page of this alert says about it: its severity, and whether it flaps."""
+        return f"{self.severity} flapping" if self.flapping else self.severity
 
     def history(self, at_ms: int, **extra: Any) -> dict:
         """An alert history document (index ``alerts``), as the Alerts board reads them."""
@@ -76,19 +94,22 @@ class Alert:
 
 
 def advance(prev: Alert | None, active: bool, *, rule: Rule, labels: dict[str, str],
-            value: float | None, at_ms: int) -> tuple[Alert | None, str | None]:
+            value: float | None, at_ms: int, severity: str | None = None
+            ) -> tuple[Alert | None, str | None]:
     """(the alert after this evaluation or None when there is nothing to remember, the state
-    it moved to or None when it stayed)."""
+    it moved to or None when it stayed). ``severity``: the alert's now (severity bands,
+    ``rules/bands.py``); the rule's when None."""
+    severity = severity or rule.severity
     if prev is None or prev.state == RESOLVED:
         if not active:
             return None, None
         state = FIRING if rule.for_ms == 0 else PENDING
-        alert = Alert(rule.name, labels, dedup_key(rule.name, labels), state, rule.severity,
+        alert = Alert(rule.name, labels, dedup_key(rule.name, labels), state, severity,
                       active_since_ms=at_ms, last_eval_ms=at_ms, value=value,
                       fired_ms=at_ms if state == FIRING else None)
         return alert, state
     alert = replace(prev, last_eval_ms=at_ms, value=value if active else prev.value,
-                    severity=rule.severity)
+                    severity=severity)
     if prev.state == PENDING:
         if not active:
             return replace(alert, state=INACTIVE), INACTIVE
@@ -103,7 +124,8 @@ def advance(prev: Alert | None, active: bool, *, rule: Rule, labels: dict[str, s
 def notification(alert: Alert, *, rule: Rule, suppressed: bool, at_ms: int) -> str | None:
     """``firing`` or ``resolved`` when this alert should be sent now, else None.
 
-    A firing alert is sent when first unsuppressed and again every ``repeat_interval``; a
+    A firing alert is sent when first unsuppressed, again every ``repeat_interval``, and when
+    what its page says moved (severity, flapping: the same dedup key, so the same incident); a
     resolve is sent only for an alert that was sent, silenced or not, so no page stays open.
     """
     if alert.state == RESOLVED:
@@ -111,6 +133,6 @@ def notification(alert: Alert, *, rule: Rule, suppressed: bool, at_ms: int) -> s
     if alert.state != FIRING or suppressed:
         return None
     last = alert.last_notified_ms
-    if last is None or at_ms - last >= rule.repeat_interval_ms:
+    if last is None or at_ms - last >= rule.repeat_interval_ms or alert.notified_as != alert.shown():
         return FIRING
     return None

@@ -111,6 +111,10 @@ class MetricQuery:
     # Set: ``index`` is ignored and the query runs on this pattern and query instead, with
     # ``time_field``, ``group_by`` and the aggregation's field named as that index has them.
     source: RawSource | None = None
+    # Buckets of uneven length instead of ``bucket_ms``: their boundaries, from start_ms to
+    # end_ms; a row's ``bucket_ms`` is its bucket's start. Sliding windows ask for fine
+    # buckets only where windows start and end, one for the span every window holds.
+    edges_ms: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ same answers.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -46,6 +47,8 @@ def validate(q: MetricQuery) -> None:
                 "group by a keyword, number or boolean field such as midwatch.flow"
             )
     _validate_agg(q.index, q.agg)
+    if q.edges_ms is not None:
+        _validate_edges(q)
     if q.bucket_ms is not None:
         if q.bucket_ms <= 0:
             raise ValueError(f"bucket_ms must be positive, got {q.bucket_ms}")
@@ -68,6 +71,18 @@ def _validate_raw(q: MetricQuery) -> None:
     if q.max_groups < 1 or (q.bucket_ms is not None and q.bucket_ms <= 0):
         raise ValueError(f"max_groups and bucket_ms must be positive, got {q.max_groups}, "
                          f"{q.bucket_ms}")
+
+
+def _validate_edges(q: MetricQuery) -> None:
+    edges = q.edges_ms or ()
+    if q.bucket_ms is not None:
+        raise ValueError("bucket_ms and edges_ms exclude each other: even or uneven buckets")
+    if len(edges) < 2 or edges[0] != q.start_ms or edges[-1] != q.end_ms:
+        raise ValueError(f"edges_ms must run from start_ms {q.start_ms} to end_ms {q.end_ms}")
+    if any(b <= a for a, b in itertools.pairwise(edges)):
+        raise ValueError("edges_ms must increase")
+    if len(edges) > MAX_BUCKETS + 1:
+        raise ValueError(f"more than {MAX_BUCKETS} buckets in edges_ms")
 
 
 def validate_filters(index: str, filters: Iterable[Filter]) -> None:
@@ -159,8 +174,8 @@ def typed_key(index: str, field: str, value: Any) -> Any:
 def order_rows(q: MetricQuery, rows: list[MetricRow]) -> list[MetricRow]:
     """Largest groups first (ties by key), at most ``max_groups`` groups; buckets in time order.
 
-    With ``bucket_ms`` every group gets every bucket of the window, empty ones included
-    (count 0), so an absence or spike rule sees the zeros.
+    With ``bucket_ms`` (or ``edges_ms``) every group gets every bucket of the window, empty
+    ones included (count 0), so an absence or spike rule sees the zeros.
     """
     groups: dict[tuple, list[MetricRow]] = {} if q.group_by else {(): []}
     for row in rows:
@@ -171,11 +186,12 @@ def order_rows(q: MetricQuery, rows: list[MetricRow]) -> list[MetricRow]:
     for key in keys:
         members = groups[key]
         group = dict(zip(q.group_by, key, strict=True))
-        if q.bucket_ms is None:
+        if q.bucket_ms is None and q.edges_ms is None:
             out.extend(members or [MetricRow(group, empty_value(q.agg), 0)])
             continue
         by_bucket = {r.bucket_ms: r for r in members}
-        for b in bucket_starts(q.start_ms, q.end_ms, q.bucket_ms):
+        for b in q.edges_ms[:-1] if q.edges_ms else bucket_starts(q.start_ms, q.end_ms,
+                                                                  q.bucket_ms):  # type: ignore[arg-type]
             out.append(by_bucket.get(b) or MetricRow(group, empty_value(q.agg), 0, b))
     return out
 

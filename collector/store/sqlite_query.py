@@ -8,6 +8,8 @@ and values are always bound parameters, never spliced into the SQL.
 
 from __future__ import annotations
 
+import itertools
+
 import orjson
 
 from collector.event import ms_to_iso
@@ -139,6 +141,11 @@ def metric_sql(q: MetricQuery) -> Sql:
     if q.bucket_ms is not None:
         select.append(f"{time_col} - {time_col} % ? AS b")
         params.append(q.bucket_ms)
+    elif q.edges_ms is not None:
+        whens = " ".join(f"WHEN {time_col} < ? THEN ?" for _ in q.edges_ms[1:])
+        select.append(f"CASE {whens} END AS b")
+        for start, end in itertools.pairwise(q.edges_ms):
+            params += [end, start]
     else:
         select.append("NULL AS b")
     if q.agg.field:
@@ -157,7 +164,7 @@ def metric_sql(q: MetricQuery) -> Sql:
     gcols = [f"g{i}" for i in range(len(q.group_by))]
     agg = _agg_sql(q.agg)
     if not gcols:
-        group = " GROUP BY b" if q.bucket_ms is not None else ""
+        group = " GROUP BY b" if q.bucket_ms is not None or q.edges_ms is not None else ""
         return f"{sql} SELECT b, count(*), {agg} FROM base{group}", params
     g = ", ".join(gcols)
     not_null = " AND ".join(f"{c} IS NOT NULL" for c in gcols)

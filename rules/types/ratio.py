@@ -1,19 +1,23 @@
 """Share of matching events that also match ``where`` (e.g. failures), per group.
 
 ``min_events`` keeps a quiet flow from paging on 1 failure out of 2.
+``above`` slides (``rules/sliding.py``): the worst window of at least ``min_events`` anywhere
+since the previous evaluation; ``below`` is the window ending at the evaluation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.config_values import Section
 from collector.store.base import Agg, Filter, MetricQuery, MetricRow
+from rules import sliding
 from rules.filters import parse_filter
 from rules.schema import Rule, Sample
-from rules.types import bounds, breaches, number, window_query
+from rules.types import bounds, breaches, group_key, number, window_query
 
 KEYS = ("where", "above", "below", "min_events")
+SLIDING = True  # queries take ``since_ms``: the engine passes the previous evaluation
 CONTEXT = ("ratio", "matched", "total", "above", "below", "min_events")
 UNIT = "ratio"  # of the alert value (annotation ``unit``)
 
@@ -42,20 +46,42 @@ def index(spec: Spec) -> str:
     return "events"
 
 
-def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
-    return [window_query(rule, at_ms, Agg("ratio", where=rule.spec.where))]
+def queries(rule: Rule, at_ms: int, since_ms: int | None = None) -> list[MetricQuery]:
+    agg = Agg("ratio", where=rule.spec.where)
+    out = []
+    if rule.spec.above is not None:
+        out.append(sliding.query(rule, at_ms, since_ms, agg))
+    if rule.spec.below is not None:
+        out.append(window_query(rule, at_ms, agg))
+    return out
 
 
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
-    out = []
-    for row in results[0]:
-        ratio = row.value or 0.0
-        active = row.count >= spec.min_events and breaches(ratio, spec.above, spec.below)
-        out.append(Sample(
-            row.group, ratio, active,
-            {"ratio": ratio, "matched": round(ratio * row.count), "total": row.count,
-             "above": spec.above, "below": spec.below, "min_events": spec.min_events},
-            example_filters=spec.where,
-        ))
-    return out
+    rest = iter(results)
+    out: dict[tuple[str, ...], Sample] = {}
+    if spec.above is not None:
+        for head, windows in sliding.windows(rule, next(rest), at_ms, ratio=True):
+            now = _sample(spec, head.group, windows[-1].hits, windows[-1].count, above=True)
+            worst = max(windows, key=lambda w: (w.count >= spec.min_events,
+                                                w.hits / w.count if w.count else 0.0))
+            burst = _sample(spec, head.group, worst.hits, worst.count, above=True)
+            out[group_key(head, rule.group_by)] = (
+                replace(burst, current=now) if burst.active else now)
+    if spec.below is not None:
+        for row in next(rest):
+            key = group_key(row, rule.group_by)
+            if key not in out or not out[key].active:
+                out[key] = _sample(spec, row.group, round((row.value or 0.0) * row.count),
+                                   row.count, above=False)
+    return list(out.values())
+
+
+def _sample(spec: Spec, group: dict, hits: int, total: int, *, above: bool) -> Sample:
+    """``above``: judged against ``above`` only (the sliding query), else ``below`` only."""
+    ratio = hits / total if total else 0.0
+    bound = breaches(ratio, spec.above, None) if above else breaches(ratio, None, spec.below)
+    return Sample(group, ratio, total >= spec.min_events and bound,
+                  {"ratio": ratio, "matched": hits, "total": total, "above": spec.above,
+                   "below": spec.below, "min_events": spec.min_events},
+                  example_filters=spec.where)

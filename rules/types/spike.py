@@ -2,18 +2,24 @@
 
 ``factor: 3`` with ``direction: up`` fires at three times the baseline or more; ``down`` at a
 third or less. ``min_events`` (in the larger of the two windows) keeps noise from firing.
+
+Windows slide (``rules/sliding.py``): every window ending since the previous evaluation is
+compared with its own baseline (the window before it, or a week earlier), so a surge split by
+a tick still fires; a pending or firing alert is judged on the window ending now.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.config_values import Section
 from collector.store.base import MetricQuery, MetricRow
+from rules import sliding
 from rules.schema import Rule, Sample
-from rules.types import group_key, number, window_query
+from rules.types import COUNT, group_key, number
 
 KEYS = ("compare", "direction", "factor", "min_events")
+SLIDING = True  # queries take ``since_ms``: the engine passes the previous evaluation
 CONTEXT = ("count", "baseline", "change", "factor")
 _WEEK_MS = 7 * 86_400_000
 UNIT = "events"  # of the alert value (annotation ``unit``)
@@ -40,26 +46,51 @@ def index(spec: Spec) -> str:
     return "events"
 
 
-def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
-    offset = rule.window_ms if rule.spec.compare == "previous" else _WEEK_MS
-    return [window_query(rule, at_ms), window_query(rule, at_ms - offset)]
+def queries(rule: Rule, at_ms: int, since_ms: int | None = None) -> list[MetricQuery]:
+    if rule.spec.compare == "previous":  # each window's baseline is the window before it
+        return [sliding.query(rule, at_ms, since_ms, COUNT, back=2)]
+    return [sliding.query(rule, at_ms, since_ms, COUNT),
+            sliding.query(rule, at_ms, since_ms, COUNT, shift_ms=_WEEK_MS)]
 
 
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
-    now = {group_key(r, rule.group_by): r for r in results[0]}
-    before = {group_key(r, rule.group_by): r for r in results[1]}
+    previous = spec.compare == "previous"
+    size = sliding.length(rule)
+    now = {group_key(h, rule.group_by): (h, run) for h, run in sliding.sums(rule, results[0], at_ms)}
+    week = {} if previous else {group_key(h, rule.group_by): (h, run) for h, run
+                                in sliding.sums(rule, results[1], at_ms - _WEEK_MS)}
     out = []
-    for key in now.keys() | before.keys():
-        current = now[key].count if key in now else 0
-        baseline = before[key].count if key in before else 0
-        change = current / baseline if baseline else float("inf") if current else 1.0
-        up = spec.direction in ("up", "both") and change >= spec.factor
-        down = spec.direction in ("down", "both") and change <= 1 / spec.factor
-        active = max(current, baseline) >= spec.min_events and (up or down)
-        group = (now.get(key) or before[key]).group
-        out.append(Sample(group, float(current), active,
-                          {"count": current, "baseline": baseline,
-                           "change": None if change == float("inf") else change,
-                           "factor": spec.factor}))
+    for key in now.keys() | week.keys():
+        head, run = now.get(key) or week[key]
+        pairs = []  # (current, baseline) per window, the one ending now last
+        if key not in now:  # only last week: the window ending now, empty
+            s, e = sliding.spans(rule, at_ms, {})[-1]
+            pairs.append((0, _between(run, s - _WEEK_MS, e - _WEEK_MS)))
+        for s, e in sliding.spans(rule, at_ms, run, 2 if previous else 1) if key in now else ():
+            baseline = (_between(run, s - size, s) if previous
+                        else _between(week[key][1], s - _WEEK_MS, e - _WEEK_MS) if key in week
+                        else 0)
+            pairs.append((_between(run, s, e), baseline))
+        samples = [_sample(spec, head.group, current, baseline) for current, baseline in pairs]
+        fired = [x for x in samples if x.active]
+        if not fired:
+            out.append(samples[-1])
+            continue
+        worst = max(fired, key=lambda x: x.context["change"] or float("inf")
+                    if spec.direction != "down" else -(x.context["change"] or 0.0))
+        out.append(replace(worst, current=samples[-1]))
     return out
+
+
+def _between(run: dict[int, tuple[int, int]], start: int, end: int) -> int:
+    return run[end][0] - run[start][0] if start in run and end in run else 0
+
+
+def _sample(spec: Spec, group: dict, current: int, baseline: int) -> Sample:
+    change = current / baseline if baseline else float("inf") if current else 1.0
+    up = spec.direction in ("up", "both") and change >= spec.factor
+    down = spec.direction in ("down", "both") and change <= 1 / spec.factor
+    return Sample(group, float(current), max(current, baseline) >= spec.min_events and (up or down),
+                  {"count": current, "baseline": baseline,
+                   "change": None if change == float("inf") else change, "factor": spec.factor})

@@ -5,19 +5,25 @@
 rule engine's own history (failed notifications, failed evaluations): self-monitoring.
 ``measure: {field, agg, unit}`` makes the alert's value a measured quantity of the matching
 documents (``max`` lag, ``min`` days to expiry, ``per_minute`` growth) instead of their count.
+
+``above`` slides (``rules/sliding.py``): the busiest window anywhere since the previous
+evaluation counts, so a burst split by a tick still fires. ``below`` is the window ending at
+the evaluation (a quiet stretch earlier in the span is not "too few" while the flow is busy).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.config_values import Section
 from collector.store.base import Agg, MetricQuery, MetricRow
+from rules import sliding
 from rules.fields import FieldError, check_field
 from rules.schema import Rule, Sample
-from rules.types import bounds, breaches, group_key, window_query
+from rules.types import COUNT, bounds, breaches, group_key, window_query
 
 KEYS = ("above", "below", "index", "measure")
+SLIDING = True  # queries take ``since_ms``: the engine passes the previous evaluation
 CONTEXT = ("count", "above", "below", "measured", "unit")
 UNIT = "events"
 MEASURE_KEYS = ("field", "agg", "unit")
@@ -61,9 +67,13 @@ def index(spec: Spec) -> str:
     return spec.index
 
 
-def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
+def queries(rule: Rule, at_ms: int, since_ms: int | None = None) -> list[MetricQuery]:
     spec: Spec = rule.spec
-    out = [window_query(rule, at_ms, index=spec.index)]
+    out = []
+    if spec.above is not None:
+        out.append(sliding.query(rule, at_ms, since_ms, COUNT, spec.index))
+    if spec.below is not None:
+        out.append(window_query(rule, at_ms, index=spec.index))
     if spec.measure is not None:
         kind = "sum" if spec.measure.agg == "per_minute" else spec.measure.agg
         out.append(window_query(rule, at_ms, Agg(kind, spec.measure.field), index=spec.index))  # type: ignore[arg-type]
@@ -72,15 +82,30 @@ def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
 
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
-    measured = _measured(rule, results[1]) if spec.measure is not None else {}
-    out = []
-    for row in results[0]:
-        context = {"count": row.count, "above": spec.above, "below": spec.below,
+    rest = iter(results)
+    slid = sliding.busiest(rule, next(rest), at_ms) if spec.above is not None else {}
+    fixed = {group_key(r, rule.group_by): r for r in next(rest)} if spec.below is not None else {}
+    measured = _measured(rule, next(rest)) if spec.measure is not None else {}
+
+    def sample(key: tuple[str, ...], group: dict, count: int, active: bool) -> Sample:
+        context = {"count": count, "above": spec.above, "below": spec.below,
                    "unit": spec.measure.unit if spec.measure else UNIT}
-        value = float(row.count)
+        value = float(count)
         if spec.measure is not None:
-            value = context["measured"] = measured.get(group_key(row, rule.group_by))
-        out.append(Sample(row.group, value, breaches(row.count, spec.above, spec.below), context))
+            value = context["measured"] = measured.get(key)
+        return Sample(group, value, active, context)
+
+    out = []
+    for key in slid.keys() | fixed.keys():
+        group, busiest, now = slid.get(key) or (fixed[key].group, 0, 0)
+        low = key in fixed and breaches(fixed[key].count, None, spec.below)
+        if low or not breaches(busiest, spec.above, None):
+            if not low and key not in fixed and not now and rule.group_by:
+                continue  # as with a fixed window: a group without events now has no sample
+            out.append(sample(key, group, fixed[key].count if key in fixed else now, low))
+            continue
+        current = sample(key, group, now, breaches(now, spec.above, None))
+        out.append(replace(sample(key, group, busiest, True), current=current))
     return out
 
 

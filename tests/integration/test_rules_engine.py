@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.event import Event, event_id
+from collector.event import Event, event_id, iso_to_ms
 from collector.store.base import Filter, MetricQuery, Store
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Hop, Trace
@@ -200,3 +200,57 @@ def test_silences_inhibition_and_mute_windows(loaded, tmp_path):
     rows = loaded.metric(MetricQuery("alerts", T0 - HOUR, T0 + HOUR, group_by=("rule",),
                                      filters=(Filter("suppressed_by", "exists"),)))
     assert {r.group["rule"] for r in rows} == {"errors", "failing", "silent"}
+
+
+# ---------------------------------------------------------------- sliding windows (issue 26)
+# A burst the tick splits fires the same on every store (the stores bucket the span in
+# uneven buckets, ``rules/sliding.py`` sums).
+SLIDING_RULES = """\
+rules:
+  - {name: burst, type: threshold, filter: {event.outcome: failure}, group_by: [midwatch.flow],
+     window: 5m, above: 5}
+  - {name: share, type: ratio, group_by: [midwatch.flow], where: {event.outcome: failure},
+     window: 5m, above: 0.5, min_events: 6}
+  - {name: fixed-spread, type: threshold, filter: {midwatch.flow: inv}, window: 5m, above: 5}
+  - {name: surge, type: spike, filter: {midwatch.flow: surge}, window: 5m, factor: 3,
+     min_events: 6}
+"""
+
+
+def _burst_events() -> list[Event]:
+    out = []
+    start = iso_to_ms("2024-03-04T09:02:10Z")
+    for i in range(6):  # 4m50s: three failures before the 09:05 tick, three after
+        out.append(Event(start + i * 58_000, "mule.log", "mulesoft", "refused", outcome="failure",
+                         id=event_id("sliding-it", f"o{i}"), flow="o2c"))
+    for i in range(6):  # 5m50s: no 5-minute window holds more than five
+        out.append(Event(start - 10_000 + i * 70_000, "mule.log", "mulesoft", "x",
+                         outcome="failure", id=event_id("sliding-it", f"i{i}"), flow="inv"))
+    # surge: 2 per 5 minutes, and 6 more at 09:03:30..09:06:00 (8 against 2 in 09:01:10-09:06:10)
+    steady = [iso_to_ms("2024-03-04T08:40:00Z") + i * 150_000 for i in range(16)]
+    burst = [iso_to_ms("2024-03-04T09:03:30Z") + i * 30_000 for i in range(6)]
+    for i, ts in enumerate(steady + burst):
+        out.append(Event(ts, "mule.log", "mulesoft", "ok", id=event_id("sliding-it", f"s{i}"),
+                         flow="surge"))
+    return out
+
+
+def test_burst_split_by_the_tick_fires_on_every_store(store: Store, tmp_path: Path):
+    assert not store.write_events(_burst_events()).rejected
+    store.refresh()
+    (tmp_path / "r.yaml").write_text(SLIDING_RULES)
+    cfg = load_rules_config(loads(f"rules:\n  paths: [{tmp_path}/r.yaml]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, store, persist=False)
+
+    def at(t: str) -> set[tuple]:
+        outcome = engine.evaluate(iso_to_ms(f"2024-03-04T{t}Z"))
+        assert not outcome.failed_rules
+        return {(a.rule, a.labels.get("flow"), a.state, a.value) for a in outcome.alerts}
+
+    assert at("09:05:00") == set()
+    assert at("09:10:00") == {("burst", "o2c", "firing", 6.0), ("share", "o2c", "firing", 1.0),
+                              ("surge", None, "firing", 8.0)}
+    # Judged on the window ending now (two failures): resolved, with the value it fired at.
+    assert at("09:15:00") == {("burst", "o2c", "resolved", 6.0), ("share", "o2c", "resolved", 1.0),
+                              ("surge", None, "resolved", 8.0)}

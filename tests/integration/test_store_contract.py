@@ -416,6 +416,14 @@ def test_buckets_align_to_the_epoch_not_the_window(loaded: Store):
         (T0, 1), (T0 + 15 * MIN, 3), (T0 + 30 * MIN, 2)]
 
 
+def test_uneven_buckets_by_their_edges(loaded: Store):
+    edges = tuple(T0 + m * MIN for m in (7, 12, 31, 37, 60, 70))
+    q = MetricQuery("events", edges[0], edges[-1], filters=(O2C,), edges_ms=edges)
+    # events every 5 minutes of the first hour; the last bucket is empty and still there
+    assert [(r.bucket_ms, r.count) for r in loaded.metric(q)] == [
+        (edges[0], 1), (edges[1], 4), (edges[2], 1), (edges[3], 4), (edges[4], 0)]
+
+
 @pytest.mark.parametrize(
     ("flt", "expected"),
     [

@@ -1,0 +1,42 @@
+"""``midwatch rules validate`` lists every mistake of a file, several per rule, each with
+file:line:column (issue 26 item 9), in file order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from midwatch.cli import main
+from rules.loader import load_rules
+
+BAD = Path(__file__).parents[1] / "data" / "rules-validate" / "three_bad_rules.yaml"
+
+
+def test_every_error_of_three_bad_rules(capsys):
+    assert main(["rules", "validate", str(BAD)]) == 1  # the documented exit code for errors
+    out, err = capsys.readouterr()
+    assert out == "0 rules valid, 11 error(s)\n"
+    f = str(BAD)
+    lines = err.splitlines()
+    assert [line.split(": ", 2)[:2] for line in lines] == [
+        [f"{f}:4:5", "rules.0.above"],
+        [f"{f}:5:5", "rules.0.window"],
+        [f"{f}:6:5", "rules.0.severity"],
+        [f"{f}:7:5", "rules.0.colour"],
+        [f"{f}:8:5", "rules.1.name"],
+        [f"{f}:12:14", "rules.1.filter.midwatch.flw"],
+        [f"{f}:13:16", "rules.1.group_by.0"],
+        [f"{f}:14:5", "rules.1.for"],
+        [f"{f}:16:5", "rules.2.type"],
+        [f"{f}:18:5", "rules.2.interval"],
+        [f"{f}:19:14", "rules.2.labels.team"],
+    ]
+    assert "(did you mean 'threshold'?)" in lines[8]
+    assert "(did you mean 'midwatch.flow'?)" in lines[5]
+
+
+def test_a_good_rule_beside_bad_ones_still_loads(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text(BAD.read_text() + "  - {name: fine, type: threshold, above: 3}\n")
+    loaded = load_rules([path])
+    assert [r.name for r in loaded.rules] == ["fine"]
+    assert len(loaded.errors) == 11

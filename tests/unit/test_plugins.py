@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -29,13 +30,22 @@ MIDWATCH = Path(sys.executable).parent / "midwatch"
 
 
 @pytest.fixture(scope="session")
-def sample_plugin() -> None:
-    """The sample installed (not editable: site-packages is already on this process's path)."""
+def sample_plugin() -> Iterator[None]:
+    """The sample installed (not editable: site-packages is already on this process's path)
+    for the session, and removed after it when this session installed it, so the venv's
+    ``midwatch`` lists only what the user installed."""
     try:
         distribution("midwatch-plugin-sample")
+        installed_here = False
     except PackageNotFoundError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", str(SAMPLE)],
                        check=True, timeout=300)
+        importlib.invalidate_caches()
+        installed_here = True
+    yield
+    if installed_here:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y",
+                        "midwatch-plugin-sample"], check=True, timeout=120)
         importlib.invalidate_caches()
 
 

@@ -97,7 +97,7 @@ def test_ten_alerts_one_digest_per_grouped_notifier_ten_pagerduty_events(where, 
             if i == 4:
                 d.flush()
         d.flush()
-        wait_for(lambda: _all_delivered(store, 30), 20, "30 records delivered")
+        wait_for(lambda: _all_delivered(store, 30), 90, "30 records delivered")
         (post,) = _bodies(receivers["hook"])
         assert post["status"] == "firing" and post["group"] == {"rule": "o2c-failures",
                                                                 "flow": "o2c"}
@@ -114,7 +114,7 @@ def test_ten_alerts_one_digest_per_grouped_notifier_ten_pagerduty_events(where, 
         for i in range(10):
             d.submit(["slack", "hook", "pd"], _n("resolved", i, 60_000 + i))
         d.flush()
-        wait_for(lambda: _all_delivered(store, 60), 20, "60 records delivered")
+        wait_for(lambda: _all_delivered(store, 60), 90, "60 records delivered")
         first, resolved = _bodies(receivers["hook"])
         assert resolved["status"] == "resolved" and len(resolved["alerts"]) == 10
         assert {a["action"] for a in resolved["alerts"]} == {"resolved"}
@@ -179,7 +179,7 @@ def test_crash_between_post_and_write_resends_that_digest_once(where, receivers)
          where.get("es_url", ""), where.get("prefix", "")],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, start_new_session=True)
     try:
-        wait_for(lambda: hook.arrived == 1, 30, "the child's digest post to arrive")
+        wait_for(lambda: hook.arrived == 1, 90, "the child's digest post to arrive")
         os.kill(child.pid, signal.SIGKILL)
         child.wait(10)
     finally:
@@ -187,7 +187,7 @@ def test_crash_between_post_and_write_resends_that_digest_once(where, receivers)
             os.kill(child.pid, signal.SIGKILL)
     hook.hang.clear()
     hook.released.set()  # the receiver took the first post (the sender never heard)
-    wait_for(lambda: len(_bodies(hook)) == 1, 10, "the first post to be recorded")
+    wait_for(lambda: len(_bodies(hook)) == 1, 60, "the first post to be recorded")
     assert {r["state"] for r in outbox_for(store).of_rule("o2c-failures", 50)} == {"pending"}
 
     d = Delivery([webhook.Webhook("hook", webhook.Options(f"{hook.url}/alerts"))],
@@ -195,7 +195,7 @@ def test_crash_between_post_and_write_resends_that_digest_once(where, receivers)
                  grouping={"hook": Grouping(("rule",), 200, 1_000)})
     d.start()
     try:
-        wait_for(lambda: _all_delivered(store, 10), 20, "the digest sent again")
+        wait_for(lambda: _all_delivered(store, 10), 90, "the digest sent again")
         first, again = _bodies(hook)
         assert first["digest"] == again["digest"]  # the receiver can tell it is a resend
         assert sorted(a["dedup_key"] for a in again["alerts"]) == [f"k{i}" for i in range(10)]

@@ -28,9 +28,8 @@ from collector.event import ms_to_iso
 from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
 from collector.store.metric_shape import empty_value, key_order
 from collector.terminal import safe
-from rules import types
 from rules.config import RulesConfig
-from rules.engine import BATCH, Engine
+from rules.engine import BATCH, Engine, plan
 from rules.schema import Rule
 from rules.state import FIRING, RESOLVED
 
@@ -99,8 +98,8 @@ class ReplayStore:
 def slide_shape(q: MetricQuery) -> MetricQuery | None:
     """The query with its times cleared when its rows can be summed out of time buckets
     (windows of every length of one shape share a histogram); None when it must be exact."""
-    if q.bucket_ms is not None or q.agg.kind not in FOLDABLE:
-        return None
+    if q.bucket_ms is not None or q.edges_ms is not None or q.agg.kind not in FOLDABLE:
+        return None  # sliding windows (uneven buckets, ``rules.sliding``) are asked exactly
     return replace(q, start_ms=0, end_ms=0)
 
 
@@ -351,7 +350,8 @@ def backfill(config: RulesConfig, store: Store, start_ms: int, end_ms: int, step
     times = steps(start_ms, end_ms, step_ms)
     for i in range(0, len(times), CHUNK_STEPS):
         chunk = times[i:i + CHUNK_STEPS]
-        prepared = prepare(store, _plans(engine.rules, dict(engine.last_run), chunk), step_ms)
+        prepared = prepare(store, _plans(engine.rules, dict(engine.last_run), chunk,
+                                         config.interval_ms), step_ms)
         replay.answers = prepared.answers
         report.store_queries += prepared.requests
         report.folded += prepared.folded
@@ -368,9 +368,10 @@ def backfill(config: RulesConfig, store: Store, start_ms: int, end_ms: int, step
     return report
 
 
-def _plans(rules: Sequence[Rule], last_run: dict[str, int], chunk: Sequence[int]
-           ) -> dict[int, list[MetricQuery]]:
-    """The queries the engine will ask at each step of the chunk (its due rules' queries)."""
+def _plans(rules: Sequence[Rule], last_run: dict[str, int], chunk: Sequence[int],
+           interval_ms: int) -> dict[int, list[MetricQuery]]:
+    """The queries the engine will ask at each step of the chunk (its due rules' queries,
+    planned as the engine plans them: ``rules.engine.plan``)."""
     plans: dict[int, list[MetricQuery]] = {}
     for at in chunk:
         qs: list[MetricQuery] = []
@@ -378,8 +379,8 @@ def _plans(rules: Sequence[Rule], last_run: dict[str, int], chunk: Sequence[int]
             last = last_run.get(rule.name)
             if rule.interval_ms is not None and last is not None and at - last < rule.interval_ms:
                 continue
+            qs += plan(rule, at, last, interval_ms)
             last_run[rule.name] = at
-            qs += types.get(rule.type).queries(rule, at)
         plans[at] = qs
     return plans
 

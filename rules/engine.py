@@ -64,6 +64,19 @@ class Sink(Protocol):
         """Make what was submitted durable before the evaluation's state is saved."""
 
 
+
+def plan(rule: Rule, at_ms: int, last_ms: int | None, interval_ms: int) -> list[MetricQuery]:
+    """The rule's queries at ``at_ms``, ``query_delay`` earlier; a sliding type (``SLIDING``)
+    also gets its previous evaluation ``last_ms``, so its windows cover every moment since (a
+    first evaluation looks back one interval). Shared with ``rules.backfill``, which asks the
+    store for a chunk's queries ahead of the engine."""
+    module = types.get(rule.type)
+    at = at_ms - rule.query_delay_ms
+    if not getattr(module, "SLIDING", False):
+        return module.queries(rule, at)
+    since = last_ms if last_ms is not None else at_ms - (rule.interval_ms or interval_ms)
+    return module.queries(rule, at, since_ms=since - rule.query_delay_ms)
+
 class Engine:
     def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Sink | None = None,
                  persist: bool = True,
@@ -207,15 +220,7 @@ class Engine:
         return out, failed, len(unique)
 
     def _plan(self, rule: Rule, at_ms: int) -> list[MetricQuery]:
-        """The rule's queries, ``query_delay`` earlier; a sliding type (``SLIDING``) also gets
-        its previous evaluation, so its windows cover every moment since (a first evaluation
-        after start looks back one interval)."""
-        module = types.get(rule.type)
-        at = at_ms - rule.query_delay_ms
-        if not getattr(module, "SLIDING", False):
-            return module.queries(rule, at)
-        since = self.last_run.get(rule.name, at_ms - (rule.interval_ms or self.config.interval_ms))
-        return module.queries(rule, at, since_ms=since - rule.query_delay_ms)
+        return plan(rule, at_ms, self.last_run.get(rule.name), self.config.interval_ms)
 
     def _run(self, queries: list[MetricQuery]
              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:

@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = rs.add_parser("eval", help="evaluate all rules once at a time, without notifying")
     e.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
     e.add_argument("--at", required=True, metavar="TIMESTAMP",
-                   help="ISO-8601 time, epoch milliseconds or 'now'")
+                   help="ISO-8601 time, epoch milliseconds, 'now' or a duration ago (2h)")
     e.add_argument("--json", action="store_true", help="one JSON object per alert")
     e.set_defaults(func=evaluate)
 
@@ -46,9 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "and pages they would have caused (nothing is sent)")
     b.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
     b.add_argument("--from", dest="start", required=True, metavar="TIMESTAMP",
-                   help="first evaluation: ISO-8601 time or epoch milliseconds")
+                   help="first evaluation: ISO-8601 time, epoch milliseconds or a duration "
+                        "ago (24h)")
     b.add_argument("--to", dest="end", required=True, metavar="TIMESTAMP",
-                   help="last evaluation (inclusive): ISO-8601, epoch milliseconds or 'now'")
+                   help="last evaluation (inclusive): ISO-8601, epoch milliseconds, 'now' or "
+                        "a duration ago")
     b.add_argument("--step", default="1m", metavar="DURATION",
                    help="time between evaluations (default 1m)")
     b.add_argument("--rules", metavar="NAME,...", help="only these rules (default: all enabled)")
@@ -63,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     x = rs.add_parser("explain", help="why was (or was not) a rule's alert paged?")
     x.add_argument("rule", metavar="RULE")
     x.add_argument("--at", default="now", metavar="TIMESTAMP",
-                   help="ISO-8601 time, epoch milliseconds or 'now' (default)")
+                   help="ISO-8601 time, epoch milliseconds, a duration ago (2h) or 'now' "
+                        "(default)")
     x.add_argument("--labels", metavar="LABEL=VALUE,...", help="only the groups with these labels")
     x.add_argument("--json", action="store_true", help="the explanation as one JSON document")
     x.add_argument("-c", "--config", metavar="FILE", help=_CONFIG_HELP)
@@ -256,11 +259,19 @@ def _open(args: argparse.Namespace, *, sending: bool = False):
 
 
 def _parse_at(text: str) -> int:
+    """``now``, epoch ms, a duration ago (``24h``: so examples work on any day's data) or
+    ISO-8601."""
+    from collector.yamlconf import parse_duration_ms
     from rules.ruletests import to_ms
 
     if text == "now":
         return _now_ms()
-    return to_ms(int(text) if text.isdigit() else text)
+    if text.isdigit():
+        return to_ms(int(text))
+    try:
+        return _now_ms() - parse_duration_ms(text)
+    except ValueError:
+        return to_ms(text)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -269,7 +280,7 @@ def evaluate(args: argparse.Namespace) -> int:
     try:
         at = _parse_at(args.at)
     except ValueError:
-        return _fail("rules eval", f"--at: expected ISO-8601, epoch ms or now; got {args.at!r}")
+        return _fail("rules eval", f"--at: expected ISO-8601, epoch ms, now or a duration ago (24h); got {args.at!r}")
     try:
         rules_config, store = _open(args)
     except ConfigError as exc:
@@ -308,7 +319,7 @@ def backfill(args: argparse.Namespace) -> int:
     try:
         start, end = _parse_at(args.start), _parse_at(args.end)
     except ValueError:
-        return _fail("rules backfill", f"--from/--to: expected ISO-8601, epoch ms or now; got "
+        return _fail("rules backfill", f"--from/--to: expected ISO-8601, epoch ms, now or a duration ago (24h); got "
                      f"{args.start!r} / {args.end!r}")
     try:
         step = parse_duration_ms(args.step)
@@ -364,7 +375,7 @@ def explain(args: argparse.Namespace) -> int:
         labels = parse_labels(args.labels)
     except ValueError as exc:
         return _fail("rules explain", f"{exc}" if args.labels else
-                     f"--at: expected ISO-8601, epoch ms or now; got {args.at!r}")
+                     f"--at: expected ISO-8601, epoch ms, now or a duration ago (24h); got {args.at!r}")
     try:
         rules_config, store = _open(args)
     except ConfigError as exc:

@@ -97,3 +97,13 @@ def test_scheduler_hook_refuses_broken_rules(config):
     cfg = load_config(config)
     with pytest.raises(ConfigError, match="did you mean 'threshold'"):
         scheduler_worker(cfg, cfg.open_store())
+
+
+def test_times_take_a_duration_ago_so_examples_work_on_any_days_data(monkeypatch):
+    from midwatch.commands import rules as cli
+
+    monkeypatch.setattr(cli, "_now_ms", lambda: 1_764_000_000_000)
+    assert cli._parse_at("24h") == 1_764_000_000_000 - 86_400_000
+    assert cli._parse_at("now") == 1_764_000_000_000
+    assert cli._parse_at("1700000000000") == 1_700_000_000_000
+    assert cli._parse_at("2026-11-29T00:00:00Z") == 1_795_910_400_000

@@ -138,6 +138,15 @@ def _plain(context: dict) -> dict:
     return {k: v for k, v in context.items() if isinstance(v, str | int | float | bool | None)}
 
 
+def _not_breaching(context: dict) -> str:
+    """Why a group does not breach: too few events to judge (a ratio's ``min_events``), or
+    its value within the bound."""
+    total, least = context.get("total"), context.get("min_events")
+    if isinstance(total, int) and isinstance(least, int) and total < least:
+        return f"not judged: {total} events, min_events {least}"
+    return "within bound"
+
+
 def render(doc: dict) -> str:
     """The explanation as text for a person."""
     lines = [f"rule {doc['rule']} ({doc['type']}, {doc['severity']}"
@@ -151,7 +160,7 @@ def render(doc: dict) -> str:
         lines.append("  no group: the queries found nothing to evaluate (or --labels matched none)")
     for g in doc["groups"]:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(g["labels"].items()))
-        verdict = "breaching" if g["breaching"] else "within bound"
+        verdict = "breaching" if g["breaching"] else _not_breaching(g["context"])
         lines.append(f"group {{{labels}}}: value {g['value']} {g['context'].get('unit', '')} "
                      f"-> {verdict}; state {g['state']}"
                      + (f" (for: {g['for_progress']})" if g["for_progress"] else ""))

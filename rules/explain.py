@@ -42,6 +42,18 @@ def parse_labels(text: str | None) -> dict[str, str]:
     return out
 
 
+def _check_labels(rule: Rule, labels: dict[str, str]) -> None:
+    """ValueError for a label the rule's alerts never carry (a typo would match no group and
+    look like "nothing to evaluate")."""
+    known = {*group_labels(dict.fromkeys(rule.group_by, "")), *dict(rule.labels), "rule",
+             "severity", *getattr(types.get(rule.type), "EXTRA_LABELS", ())}
+    for key in labels:
+        if key not in known:
+            raise ValueError(f"the alerts of {rule.name!r} carry no label {key!r}; "
+                             + (did_you_mean(key, known) or
+                                f"they carry {', '.join(sorted(known))}"))
+
+
 def explain(config: RulesConfig, store: Store, name: str, at_ms: int,
             labels: dict[str, str] | None = None) -> dict:
     """The explanation document; KeyError (with a hint) when no rule has that name."""
@@ -49,6 +61,7 @@ def explain(config: RulesConfig, store: Store, name: str, at_ms: int,
     if rule is None:
         raise KeyError(did_you_mean(name, [r.name for r in config.rules])
                        or f"no rule named {name!r}")
+    _check_labels(rule, labels or {})
     engine = Engine(config, store, persist=False)
     engine.restore(at_ms)
     stored = {k: a for k, a in engine.alerts.items() if a.rule == name}

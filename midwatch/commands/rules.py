@@ -384,6 +384,8 @@ def explain(args: argparse.Namespace) -> int:
         doc = explain_rule(rules_config, store, args.rule, at, labels)
     except KeyError as exc:
         return _fail("rules explain", f"no rule {args.rule!r}: {exc.args[0]}", 1)
+    except ValueError as exc:  # --labels naming a label the rule's alerts never carry
+        return _fail("rules explain", f"--labels: {exc}")
     except StoreError as exc:
         return _fail("rules explain", exc)
     finally:

@@ -23,3 +23,19 @@ def test_a_value_inside_the_bound_is_within_it():
     assert "-> within bound; state inactive" in render(_doc(0.01, {"total": 50,
                                                                     "min_events": 20}))
     assert "-> breaching; state inactive" in render(_doc(0.2, {"total": 50}, breaching=True))
+
+
+def test_a_label_the_rule_never_carries_is_an_error_with_a_hint(tmp_path):
+    import pytest
+
+    from collector.yamlconf import loads
+    from rules.config import load_rules_config
+    from rules.explain import _check_labels
+
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n  - {name: r, type: threshold,"
+                    " above: 5, group_by: [midwatch.flow]}\n")
+    (rule,) = load_rules_config(loads(f"rules:\n  paths: [{path}]\n")).rules
+    _check_labels(rule, {"flow": "o2c", "severity": "error"})
+    with pytest.raises(ValueError, match="carry no label 'flw'; did you mean 'flow'"):
+        _check_labels(rule, {"flw": "o2c"})

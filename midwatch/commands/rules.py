@@ -522,7 +522,28 @@ def silence_add(args: argparse.Namespace) -> int:
     except (ConfigError, StoreError) as exc:
         return _fail("silence add", exc)
     print(_show_silence(silence, _now_ms()))
+    _warn_unknown_rules(args, silence)
     return 0
+
+
+def _warn_unknown_rules(args: argparse.Namespace, silence) -> None:
+    """A ``rule=`` matcher naming no rule of the config silences nothing: say so on stderr
+    (with the closest name) but keep the silence, which may be for a rule about to ship.
+    Silence files refuse the same mistake (``rules.silence_files``)."""
+    from collector.config import load_config
+    from collector.yamlconf import did_you_mean
+    from rules.config import load_rules_config
+
+    try:
+        names = [r.name for r in load_rules_config(load_config(args.config).doc).rules]
+    except ConfigError:
+        return  # the store answered; rule files that do not load are rules validate's job
+    for m in silence.matchers:
+        if m.name == "rule" and m.op == "=" and m.value not in names:
+            hint = did_you_mean(m.value, names)
+            print(f"midwatch silence add: warning: no rule named {m.value!r} in this config"
+                  f"{'; ' + hint if hint else ''}: the silence matches nothing until one is",
+                  file=sys.stderr)
 
 
 def silence_list(args: argparse.Namespace) -> int:

@@ -107,3 +107,13 @@ def test_times_take_a_duration_ago_so_examples_work_on_any_days_data(monkeypatch
     assert cli._parse_at("now") == 1_764_000_000_000
     assert cli._parse_at("1700000000000") == 1_700_000_000_000
     assert cli._parse_at("2026-11-29T00:00:00Z") == 1_795_910_400_000
+
+
+def test_silencing_a_rule_the_config_does_not_have_warns_with_the_closest(config, capsys):
+    assert main(["silence", "add", "--match", "rule=erors", "--for", "1h", "--comment", "x",
+                 "-c", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: no rule named 'erors' in this config; did you mean 'errors'?" in err
+    assert main(["silence", "add", "--match", "rule=errors", "--for", "1h", "--comment", "x",
+                 "-c", str(config)]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -98,10 +98,10 @@ def test_removed_firing_rule_is_resolved_after_restart(setup, unique_name):
     keep, gone = f"{unique_name}-keep", f"{unique_name}-gone"
     first = start(0, [keep, gone], unique_name)
     fire([keep, gone])
-    wait_for(lambda: len(receiver.accepted()) == 2, 30, "both firing delivered", first.output)
+    wait_for(lambda: len(receiver.accepted()) == 2, 90, "both firing delivered", first.output)
     first.kill9()
     second = start(1, [keep], unique_name)
-    wait_for(lambda: sum(a == "resolved" for _, a in receiver.accepted()) == 1, 2 * TTL_S + 10,
+    wait_for(lambda: sum(a == "resolved" for _, a in receiver.accepted()) == 1, 2 * TTL_S + 60,
              "the removed rule's resolve", second.output)
     time.sleep(2)  # a few evaluations: nothing else may follow
     actions = {(body["rule"], body["action"]) for _, body in receiver.requests}

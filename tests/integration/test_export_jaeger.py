@@ -24,6 +24,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from collector.config import load_config
 from collector.exporters import spans
 from collector.exporters.otlp import OtlpExporter, OtlpSettings
+from collector.inputs.checkpoint import CheckpointFile
 from collector.metrics import Registry
 from collector.store.base import StoreError, TraceQuery
 from collector.trace import Trace
@@ -195,6 +196,7 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
         # reach the files' ends), then until the journeys stop changing (the sweep settles
         # stuck ones): a quiet moment alone is not the end on a loaded machine.
         logs = {str(p.resolve()): p.stat().st_size for p in (demo / "logs").iterdir()}
+        inputs = [i["name"] for i in config["inputs"] if i["type"] == "file"]
         seen, stable, deadline = None, 0, time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
             try:
@@ -204,10 +206,10 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
                 now = None
             stable = stable + 1 if now and now == seen else 0
             seen = now
-            if stable >= 4 and _read_to_end(tmp_path / "ckpt", logs):
+            if stable >= 4 and _read_to_end(tmp_path / "ckpt", inputs, logs):
                 break
             time.sleep(0.5)
-        assert stable >= 4 and _read_to_end(tmp_path / "ckpt", logs), \
+        assert stable >= 4 and _read_to_end(tmp_path / "ckpt", inputs, logs), \
             f"the collector did not read every file (exit {proc.poll()})"
     finally:
         proc.send_signal(signal.SIGTERM)  # stopping flushes the exporter's queue
@@ -225,16 +227,11 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
                                 *(h.stage or h.action or h.platform for h in t.hops)])
 
 
-def _read_to_end(checkpoints: Path, sizes: dict[str, int]) -> bool:
-    """Whether the file inputs' checkpoints acknowledge every file of ``sizes`` to its end."""
-    done: dict[str, int] = {}
-    for f in checkpoints.glob("*.json"):
-        try:
-            doc = orjson.loads(f.read_bytes())
-        except (OSError, orjson.JSONDecodeError):  # being replaced right now
-            continue
-        for pos in doc.get("files", []):
-            done[str(Path(pos["source"]).resolve())] = pos["offset"]
+def _read_to_end(checkpoints: Path, names: list[str], sizes: dict[str, int]) -> bool:
+    """Whether the file inputs' checkpoints (read as ``midwatch doctor`` reads them)
+    acknowledge every file of ``sizes`` to its end."""
+    done = {str(Path(pos.source).resolve()): pos.offset for name in names
+            for pos in CheckpointFile(checkpoints, name).load().values()}
     return all(done.get(path, -1) >= size for path, size in sizes.items())
 
 

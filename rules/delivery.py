@@ -176,12 +176,23 @@ class Delivery:
             done = {r["id"] for r in step.superseded + step.expired}
             return self._send_digests(name, grouping, [r for r in pending if r["id"] not in done])
         sent = 0
+        self._mark_sending(step.send)
         for r in step.send:
             if self.stopping.is_set() or not self.fence():
                 break
             self._put([self._attempt(self.notifiers[name], r)])
             sent += 1
         return sent
+
+    def _mark_sending(self, records: Sequence[dict]) -> None:
+        """Record, in one write before they go out, that these firings may reach the
+        receiver: if this process dies before it hears the answer, whoever carries on must
+        still send their resolve (``rules.outbox.plan``). Resolves need no mark: nothing
+        cancels against them."""
+        firings = [outbox.sending(r) for r in records
+                   if r["action"] != "resolved" and not r.get("maybe_delivered")]
+        if firings:
+            self._put(firings)
 
     def _sweep_when_due(self) -> None:
         with self.lock:
@@ -226,11 +237,13 @@ class Delivery:
             if self.stopping.is_set() or not self.fence():
                 break
             notes = [outbox.notification_of(r) for r in d.records]
-            error, retryable = self._call(notifier, partial(notifier.send_digest, d.id,
-                                                            d.labels, notes))
+            self._mark_sending(d.records)
+            error, retryable, refused = self._call(notifier, partial(
+                notifier.send_digest, d.id, d.labels, notes))
             at, rand = self.clock(), random.random()
             after = [outbox.after_attempt(r, now_ms=at, error=error, retryable=retryable,
-                                          policy=self.policy, rand=rand) for r in d.records]
+                                          policy=self.policy, rand=rand, refused=refused)
+                     for r in d.records]
             self._put(after)
             self.digested(name, "delivered" if error is None else "failed")
             if error is None:
@@ -243,23 +256,25 @@ class Delivery:
         return sent
 
     def _attempt(self, notifier: Notifier, r: dict) -> dict:
-        error, retryable = self._call(notifier, lambda: notifier.send(outbox.notification_of(r)))
+        error, retryable, refused = self._call(
+            notifier, lambda: notifier.send(outbox.notification_of(r)))
         after = outbox.after_attempt(r, now_ms=self.clock(), error=error, retryable=retryable,
-                                     policy=self.policy)
+                                     policy=self.policy, refused=refused)
         self._report(notifier.name, after, error)
         return after
 
     @staticmethod
-    def _call(notifier: Notifier, send: Callable[[], object]) -> tuple[str | None, bool]:
-        """(the error or None, whether trying again may help) of one send."""
+    def _call(notifier: Notifier, send: Callable[[], object]) -> tuple[str | None, bool, bool]:
+        """(the error or None, whether trying again may help, whether the receiver certainly
+        did not take it) of one send."""
         try:
             send()
         except SendError as exc:
-            return str(exc), exc.retryable
+            return str(exc), exc.retryable, exc.refused
         except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
             log.exception("notifier %s failed", notifier.name)
-            return redact(f"{type(exc).__name__}: {exc}"), True
-        return None, False
+            return redact(f"{type(exc).__name__}: {exc}"), True, False
+        return None, False, False
 
     def _report(self, name: str, after: dict, error: str | None) -> None:
         """Log, count and record one record's outcome in the alert history."""

@@ -9,7 +9,12 @@ What happens to a record is decided here, from the record, the time and the send
   help, and the self-alert must not wait for the expiry);
 - a record still undelivered ``expire_ms`` after it was created expires;
 - a resolve whose firing is still pending supersedes both (nothing is sent: the incident was
-  never opened); otherwise a resolve waits until its firing is delivered, never before;
+  never opened), unless that firing may have reached the receiver (``maybe_delivered``: a
+  send of it began and ended without the receiver's refusal, e.g. the process died waiting
+  for the answer, or the connection broke after the request went out): then only the firing
+  is dropped and the resolve is sent, since an incident the receiver may hold open must be
+  closed (a resolve of an incident it never opened is a no-op for PagerDuty, Opsgenie and
+  Alertmanager);
 - of several pending records saying the same (alert, action), only the newest is sent;
 - a finished record (delivered, superseded, expired, failed) is deleted ``retention_ms``
   after it was created (``rules explain`` shows records that long), so the outbox stays
@@ -54,7 +59,7 @@ def new_record(notifier: str, n: Notification, now_ms: int) -> dict:
         "id": record_id(notifier, n), "notifier": notifier, "key": n.key, "rule": n.rule,
         "action": n.action, "state": PENDING, "created_ms": now_ms, "next_ms": now_ms,
         "attempts": 0, "last_error": None, "delivered_ms": None, "log": [],
-        "notification": notification_doc(n),
+        "maybe_delivered": False, "notification": notification_doc(n),
     }
 
 
@@ -78,12 +83,23 @@ def backoff_ms(attempts: int, policy: Policy, rand: float | None = None) -> int:
     return int(base * (0.5 + r / 2))
 
 
+def sending(record: dict) -> dict:
+    """The record as written just before a send of it begins: from then on it may reach the
+    receiver whatever becomes of this process (``plan`` must not cancel its resolve)."""
+    return {**record, "maybe_delivered": True}
+
+
 def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bool,
-                  policy: Policy, rand: float | None = None) -> dict:
-    """The record after one send: delivered, failed for good, expired, or pending again."""
+                  policy: Policy, rand: float | None = None, refused: bool = False) -> dict:
+    """The record after one send: delivered, failed for good, expired, or pending again.
+    ``record`` is the record as it was before ``sending``; ``refused`` when the receiver
+    answered and did not take it (an HTTP status, an SMTP reply), so this attempt delivered
+    nothing; any other failure (a timeout, a broken connection) may have delivered it."""
     attempts = record["attempts"] + 1
     log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": error or "delivered"}]
-    out = {**record, "attempts": attempts, "log": log[-LOG_KEEP:], "last_error": error}
+    out = {**record, "attempts": attempts, "log": log[-LOG_KEEP:], "last_error": error,
+           "maybe_delivered": record.get("maybe_delivered", False) or (
+               error is not None and not refused)}
     if error is None:
         return {**out, "state": DELIVERED, "delivered_ms": now_ms}
     if not retryable:
@@ -105,25 +121,32 @@ class Plan:
 
 def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
     """Records due now, in creation order (``pending`` is); a resolve and the firings of its
-    alert pending before it cancel each other (a firing after it stands); of several
+    alert pending before it cancel each other (a firing after it stands), except that a
+    resolve goes out when one of those firings may have reached the receiver; of several
     pending records of one alert and action only the newest is sent (a repeat, or the
     same resolve decided again by a new lease holder after the old one was killed between
     writing the outbox and its alert state); records past their expiry expire."""
     last_resolve: dict[str, int] = {}
     first_firing: dict[str, int] = {}
+    maybe_open: set[str] = set()  # alerts with a pending firing the receiver may hold
+    closing: set[int] = set()  # resolves that go out although a firing before them waits
     newest: dict[tuple[str, str], int] = {}
     for i, r in enumerate(pending):
         newest[(r["key"], r["action"])] = i
         if r["action"] == "resolved":
             last_resolve[r["key"]] = i
+            if r["key"] in maybe_open:
+                closing.add(i)
         else:
             first_firing.setdefault(r["key"], i)
+            if r.get("maybe_delivered"):
+                maybe_open.add(r["key"])
     out = Plan([], [], [])
     for i, r in enumerate(pending):
         key = r["key"]
         if (newest[(key, r["action"])] != i  # a newer one says the same: send that one
                 or (i < last_resolve.get(key, -1) if r["action"] == "firing"
-                    else first_firing.get(key, i) < i)):
+                    else first_firing.get(key, i) < i and i not in closing)):
             out.superseded.append({**r, "state": SUPERSEDED})
         elif now_ms >= r["created_ms"] + policy.expire_ms:
             out.expired.append({**r, "state": EXPIRED, "last_error": r["last_error"] or "expired"})

@@ -59,12 +59,16 @@ class Notification:
 
 
 class SendError(Exception):
-    """A send failed; ``retryable`` when trying again later may succeed (5xx, 429, network)."""
+    """A send failed; ``retryable`` when trying again later may succeed (5xx, 429, network);
+    ``refused`` when the receiver certainly did not take it (it answered with an error, or
+    was never reached). Otherwise (a timeout or a broken connection after the request went
+    out) it may have arrived, so the outbox will not cancel the alert's resolve against it."""
 
-    def __init__(self, message: str, *, retryable: bool):
+    def __init__(self, message: str, *, retryable: bool, refused: bool = False):
         # Vendors sometimes echo keys or URLs back in error bodies.
         super().__init__(redact(message))
         self.retryable = retryable
+        self.refused = refused
 
 
 class Notifier(Protocol):
@@ -109,13 +113,14 @@ class Http:
             resp = self._pool(url).request("POST", url, body=data, headers=hdrs)
         except urllib3.exceptions.HTTPError as exc:
             # urllib3 messages hold the URL, which for Slack and webhooks is a credential.
-            raise SendError(f"{what}: cannot connect ({type(exc).__name__})",
-                            retryable=True) from None
+            raise SendError(f"{what}: cannot connect ({type(exc).__name__})", retryable=True,
+                            refused=isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
+                            ) from None  # (no connection, so nothing sent; incl. refused, DNS)
         if 200 <= resp.status < 300:
             return resp.data
         reason = truncate(resp.data.decode("utf-8", "replace").strip(), 300)
         raise SendError(f"{what} answered HTTP {resp.status}: {reason}",
-                        retryable=resp.status == 429 or resp.status >= 500)
+                        retryable=resp.status == 429 or resp.status >= 500, refused=True)
 
 
 def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:

@@ -132,13 +132,17 @@ class Email:
                     smtp.login(o.username, o.password.reveal())
                 smtp.send_message(msg)
         except smtplib.SMTPAuthenticationError as exc:
-            raise SendError(f"{what}: login refused ({exc.smtp_code})", retryable=False) from None
+            raise SendError(f"{what}: login refused ({exc.smtp_code})", retryable=False,
+                            refused=True) from None
         except smtplib.SMTPResponseException as exc:
             raise SendError(f"{what}: server answered {exc.smtp_code} "
                             f"{exc.smtp_error.decode('utf-8', 'replace')[:200]}",
-                            retryable=exc.smtp_code >= 400 and exc.smtp_code < 500) from None
+                            retryable=exc.smtp_code >= 400 and exc.smtp_code < 500,
+                            refused=True) from None
         except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
-            raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True) from None
+            raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True,
+                            refused=isinstance(exc, (ConnectionRefusedError,
+                                                     smtplib.SMTPRecipientsRefused))) from None
 
 
 NOTIFIER = Email

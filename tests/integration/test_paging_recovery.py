@@ -4,6 +4,9 @@
   2 minutes with ``=120``), the process killed with SIGKILL while the records wait, a new
   process started: each page delivered once, within the backoff bound after recovery;
 - a firing rule removed from the rule file and the process restarted: its resolve delivered;
+  also when the process died while the firing's request was in flight (the receiver took it,
+  the outbox never heard): that firing may have reached the receiver, so its resolve must go
+  out, never be cancelled against it;
 - a restart immediately after a state write (in-process engines) neither pages again nor
   brings a resolved alert back.
 
@@ -21,6 +24,7 @@ from paging_support import Receiver, paging_top, rules_yaml
 
 from collector.event import Event
 from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.paging import outbox_for
 from collector.yamlconf import loads
 from rules.config import load_rules_config
 from rules.engine import Engine
@@ -58,7 +62,7 @@ def setup(tmp_path, es_url, es_index_prefix):
                                   outcome="failure") for n in names])
         store.refresh()
 
-    yield start, fire, receiver
+    yield start, fire, receiver, store
     for p in procs:
         p.close()
     receiver.close()
@@ -66,7 +70,7 @@ def setup(tmp_path, es_url, es_index_prefix):
 
 
 def test_outage_then_kill_then_recovery_delivers_each_page_once(setup, unique_name):
-    start, fire, receiver = setup
+    start, fire, receiver, _ = setup
     names = [f"{unique_name}-o{i}" for i in range(5)]
     receiver.status = 503
     outage_began = time.monotonic()
@@ -94,11 +98,16 @@ def test_outage_then_kill_then_recovery_delivers_each_page_once(setup, unique_na
 
 
 def test_removed_firing_rule_is_resolved_after_restart(setup, unique_name):
-    start, fire, receiver = setup
+    start, fire, receiver, store = setup
+    outbox = outbox_for(store)
     keep, gone = f"{unique_name}-keep", f"{unique_name}-gone"
     first = start(0, [keep, gone], unique_name)
     fire([keep, gone])
     wait_for(lambda: len(receiver.accepted()) == 2, 90, "both firing delivered", first.output)
+    # Killed once the outbox says so: a kill between the receiver's answer and that write is
+    # the in-flight case below, where a second firing is allowed.
+    wait_for(lambda: {r["state"] for n in (keep, gone) for r in outbox.of_rule(n, 10)}
+             == {"delivered"}, 30, "both deliveries recorded", first.output)
     first.kill9()
     second = start(1, [keep], unique_name)
     wait_for(lambda: sum(a == "resolved" for _, a in receiver.accepted()) == 1, 2 * TTL_S + 60,
@@ -107,6 +116,29 @@ def test_removed_firing_rule_is_resolved_after_restart(setup, unique_name):
     actions = {(body["rule"], body["action"]) for _, body in receiver.requests}
     assert actions == {(keep, "firing"), (gone, "firing"), (gone, "resolved")}
     assert set(receiver.accepted().values()) == {1}
+
+
+def test_resolve_goes_out_when_the_process_died_with_the_firing_in_flight(setup, unique_name):
+    start, fire, receiver, _ = setup
+    keep, gone = f"{unique_name}-keep", f"{unique_name}-gone"
+
+    def sent() -> list[str]:
+        return [body["action"] for _, body in receiver.requests if body["rule"] == gone]
+
+    receiver.hang.set()  # the receiver reads the firing and answers only once released
+    first = start(0, [gone], unique_name)
+    fire([gone])
+    wait_for(lambda: receiver.arrived == 1, 90, "the firing to reach the receiver", first.output)
+    first.kill9()  # the sender dies waiting for the answer: its outbox record stays pending
+    receiver.hang.clear()
+    receiver.released.set()  # ... and the receiver took the page (202)
+    wait_for(lambda: sent() == ["firing"], 10, "the receiver to take the firing")
+    second = start(1, [keep], unique_name)  # the fired rule is gone: its alert resolves
+    wait_for(lambda: "resolved" in sent(), 2 * TTL_S + 60,
+             "the resolve of a firing that reached the receiver", second.output)
+    time.sleep(2)  # a few evaluations: nothing else may follow
+    assert sent()[-1] == "resolved" and sent().count("resolved") == 1
+    assert sent().count("firing") in (1, 2)  # re-sent at most once: it was in flight
 
 
 class _Pages:

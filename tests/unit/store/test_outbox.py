@@ -76,3 +76,37 @@ def test_same_alert_and_action_pending_twice_is_sent_once():
     step = outbox.plan([r0, r1, f1, f2], 10, P)
     assert [r["id"] for r in step.send] == [r1["id"], f2["id"]]
     assert [r["id"] for r in step.superseded] == [r0["id"], f1["id"]]
+
+
+def test_resolve_goes_out_when_its_firing_may_have_reached_the_receiver():
+    # The sender died waiting for the answer (marked sending, no outcome): the receiver may
+    # hold the incident open, so the resolve must go; the firing is not sent again.
+    f1 = outbox.sending(_rec("firing", 1))
+    r1 = _rec("resolved", 2)
+    step = outbox.plan([f1, r1], 10, P)
+    assert [r["id"] for r in step.send] == [r1["id"]]
+    assert [r["id"] for r in step.superseded] == [f1["id"]]
+
+
+def test_only_a_firing_before_the_resolve_keeps_it():
+    f0, r1, f2 = _rec("firing", 1), _rec("resolved", 2), outbox.sending(_rec("firing", 3))
+    step = outbox.plan([f0, r1, f2], 10, P)
+    assert [r["id"] for r in step.superseded] == [f0["id"], r1["id"]]
+    assert [r["id"] for r in step.send] == [f2["id"]]
+
+
+def test_an_attempt_may_have_delivered_unless_the_receiver_refused():
+    marked = outbox.sending(_rec("firing", 0))
+    assert marked["maybe_delivered"] and not _rec("firing", 0)["maybe_delivered"]
+    before = _rec("firing", 0)  # the record as it was before the mark
+    refused = outbox.after_attempt(before, now_ms=5, error="HTTP 503", retryable=True, policy=P,
+                                   refused=True)
+    timeout = outbox.after_attempt(before, now_ms=5, error="cannot connect (ReadTimeoutError)",
+                                   retryable=True, policy=P)
+    assert (refused["maybe_delivered"], timeout["maybe_delivered"]) == (False, True)
+    # once unsure, a later refusal does not make it sure again
+    again = outbox.after_attempt(timeout, now_ms=6, error="HTTP 503", retryable=True, policy=P,
+                                 refused=True)
+    assert again["maybe_delivered"]
+    step = outbox.plan([refused, _rec("resolved", 1)], 10, P)
+    assert step.send == [] and len(step.superseded) == 2  # nothing ever reached it

@@ -95,18 +95,20 @@ class Delivery:
         if full:  # a tick firing thousands of alerts writes them in chunks, not all held
             self.flush()
 
-    def flush(self) -> None:
-        """Write what was submitted; on a store error it stays buffered for the next flush
-        (the newest ``max_buffered``: memory stays bounded through a long store outage)."""
+    def flush(self) -> bool:
+        """Write what was submitted: whether all of it is in the store. On a store error it
+        stays buffered for the next flush (the newest ``max_buffered``: memory stays bounded
+        through a long store outage) and the engine holds back the state that says those
+        alerts were notified."""
         with self.lock:
             records, self.buffer = self.buffer, []
         if not records:
-            return
+            return True
         try:
             self._put(records)
         except Deposed as exc:  # the next holder decides again from the alert state
             log.error("dropped %d notifications: %s", len(records), exc)
-            return
+            return True  # nothing of it will be written: the state write is refused too
         except StoreError as exc:
             log.error("cannot write %d notifications to the outbox, kept for the next try: %s",
                       len(records), exc)
@@ -117,8 +119,9 @@ class Delivery:
                     del self.buffer[:lost]
                     log.error("notification outbox unwritable: dropped the %d oldest "
                               "notifications waiting for the store", lost)
-            return
+            return False
         self._wake()
+        return True
 
     def _wake(self) -> None:
         for event in self.wakes.values():

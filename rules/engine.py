@@ -60,8 +60,9 @@ class Sink(Protocol):
 
     def submit(self, names: Sequence[str], n: Notification) -> None: ...
 
-    def flush(self) -> None:
-        """Make what was submitted durable before the evaluation's state is saved."""
+    def flush(self) -> bool:
+        """Make what was submitted durable before the evaluation's state is saved: whether
+        it is (when not, the engine keeps that state unsaved until a flush succeeds)."""
 
 
 
@@ -91,6 +92,10 @@ class Engine:
         self.alerts: dict[str, Alert] = {}
         self.last_run: dict[str, int] = {}
         self._spent: dict[str, float] = {}  # this evaluation's time per rule so far
+        # Rules whose state was not saved because their notifications were not yet durable:
+        # saved with the next evaluation whose flush succeeds. A state saying "notified" for
+        # a page that only this process's memory holds would lose the page in a crash.
+        self._unsaved: set[str] = set()
         # (rule, seconds or None when it failed): per-rule evaluation time for /metrics
         self.observed: Callable[[str, float | None], None] = lambda rule, seconds: None
 
@@ -162,10 +167,11 @@ class Engine:
                     labels=alert.labels, annotations=alert.annotations, value=alert.value,
                     starts_ms=alert.fired_ms or alert.active_since_ms, at_ms=at_ms,
                     expires_ms=at_ms, trace_url=self.trace_url(alert.labels)))
-        if self.dispatcher is not None:
-            self.dispatcher.flush()
         if history:
             self.store.append_alert_history(history)
+        if not self._durable():  # the resolves are not in the outbox yet: keep the state
+            self._unsaved.update(orphans)
+            return
         for rule in orphans:
             self.put_state(STATE_NAMESPACE, rule, None)
 
@@ -189,10 +195,14 @@ class Engine:
             self.observed(rule.name, self._spent.get(rule.name, 0.0)
                           + time.perf_counter() - started)
         notified = self._notify(touched, at_ms, history)
-        if self.dispatcher is not None:
-            self.dispatcher.flush()  # durable in the outbox before the state says "notified"
-        dirty = [a for a in touched if a.moved is not None
-                 or any(n.key == a.key for _, n in notified)]
+        dirty = {a.rule for a in touched if a.moved is not None
+                 or any(n.key == a.key for _, n in notified)}
+        if self._durable():  # in the outbox before the state says "notified"
+            dirty |= self._unsaved
+            self._unsaved.clear()
+        else:
+            self._unsaved |= dirty
+            dirty = set()
         self._save(dirty, history)
         return Outcome([a for a in touched if a.state != INACTIVE], notified, failed, n_queries)
 
@@ -435,10 +445,13 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ persistence
-    def _save(self, changed: list[Alert], history: list[dict]) -> None:
+    def _durable(self) -> bool:
+        return self.dispatcher is None or self.dispatcher.flush()
+
+    def _save(self, rules: set[str], history: list[dict]) -> None:
         if not self.persist:
             return
-        for rule in sorted({a.rule for a in changed}):
+        for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
         if history:

@@ -36,8 +36,9 @@ class WouldPage:
         self.count += 1
         self.store.append_alert_history([history_doc(n, WOULD_PAGE, n.at_ms, NO_NOTIFIER)])
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
         """Each page was recorded as it came."""
+        return True
 
 
 @dataclass

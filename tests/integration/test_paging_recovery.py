@@ -148,8 +148,9 @@ class _Pages:
     def submit(self, names, n) -> None:
         self.sent.append((n.rule, n.action))
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
         """Recorded as submitted."""
+        return True
 
 
 def test_restart_right_after_a_state_write_neither_repages_nor_resurrects(tmp_path, es_url,

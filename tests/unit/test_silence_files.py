@@ -105,8 +105,9 @@ def _pages_at(tmp_path: Path, silences: str) -> tuple[list, object]:
         def submit(self, names, n) -> None:
             sent.append((n.rule, n.action))
 
-        def flush(self) -> None:
+        def flush(self) -> bool:
             """Captured as submitted."""
+            return True
 
     try:
         Engine(replace(cfg, notify=("pd",)), store, dispatcher=Pages()).evaluate(T0)

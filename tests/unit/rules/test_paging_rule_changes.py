@@ -28,8 +28,9 @@ class _Pages:
     def submit(self, names, n) -> None:
         self.sent.append((tuple(names), n.rule, n.action, n.labels))
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
         """Captured as submitted."""
+        return True
 
 
 @pytest.fixture
@@ -96,3 +97,36 @@ def test_scheduler_series_in_metrics(store, tmp_path):
     assert 'midwatch_rule_evaluation_seconds_count{rule="errors"} 1' in text
     assert 'midwatch_notification_outbox{notifier="pd",state="pending"} 1' in text
     assert 'midwatch_notification_oldest_undelivered_seconds{notifier="pd"} 0' in text
+
+
+def test_state_waits_until_its_pages_are_in_the_outbox(store, tmp_path):
+    """The outbox write fails (a real SQLite fault: a trigger refusing inserts) while the state
+    write would succeed: the state must not say "notified" for a page only memory holds, so a
+    crash then pages again instead of never; once the outbox takes the page, both are saved."""
+    from collector.store.paging import outbox_for
+    from rules.delivery import Delivery
+
+    (tmp_path / "r.yaml").write_text(f"rules:\n{ERRORS}}}\n")
+    cfg = load_rules_config(loads(
+        f"rules: {{paths: ['{tmp_path / 'r.yaml'}'], notify: [pd]}}\n{NOTIFIERS}"))
+    box = outbox_for(store)
+    delivery = Delivery([], box, lambda docs: None)  # no workers: nothing is sent
+    with store._tx() as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox "
+                   "BEGIN SELECT RAISE(ABORT, 'outbox full'); END")
+    engine = Engine(cfg, store, dispatcher=delivery)
+    engine.restore(T0)
+    assert [a.state for a in engine.evaluate(T0).alerts] == ["firing"]
+    assert store.get_state("alerts") == {} and box.of_rule("errors", 10) == []
+
+    pages = _Pages()  # a restart now (saving nothing itself) pages again
+    Engine(cfg, store, dispatcher=pages, persist=False).evaluate(T0 + MIN)
+    assert [(r, a) for _, r, a, _ in pages.sent] == [("errors", "firing")]
+    assert store.get_state("alerts") == {}
+
+    with store._tx() as db:
+        db.execute("DROP TRIGGER refuse")
+    engine.evaluate(T0 + MIN)  # nothing new to notify: the buffered page and the state land
+    (rec,) = box.of_rule("errors", 10)
+    assert rec["action"] == "firing"
+    assert store.get_state("alerts")["errors"]["alerts"]

@@ -270,10 +270,10 @@ def _rabbitmq(at: int) -> str:
     connections and failing to log back in, until the alarm clears."""
     lines = [(at - 2 * S, "info", "<0.712.0>", "Server startup complete; 5 plugins started.")]
     lines.append((at, "warning", "<0.498.0>",
-                  "memory resource limit alarm set on node 'rabbit@mq-01'.\n"
-                  "  **********************************************************\n"
-                  "  *** Publishers will be blocked until this alarm clears ***\n"
-                  "  **********************************************************"))
+                  "memory resource limit alarm set on node 'rabbit@mq-01'.\n\n"
+                  "**********************************************************\n"
+                  "*** Publishers will be blocked until this alarm clears ***\n"
+                  "**********************************************************"))
     for k in range(5):
         t, pid, port = at + (20 + 30 * k) * S, f"<0.{1300 + k}.0>", 50100 + k
         conn = f"{pid} (10.20.4.{17 + k}:{port} -> 10.20.0.10:5672"
@@ -287,9 +287,9 @@ def _rabbitmq(at: int) -> str:
                   "memory resource limit alarm cleared on node 'rabbit@mq-01'"))
     out = []
     for ms, level, pid, text in lines:
-        # RabbitMQ 3.9+ prefixes each line of a multi-line message, except indented banners
-        out += [part + "\n" if part.startswith(" ") else
-                f"{_rabbit_time(ms)} [{level}] {pid} {part}\n" for part in text.split("\n")]
+        # RabbitMQ 3.9+ prefixes each line of a multi-line message, the alarm's box and its
+        # blank line too (rabbit_alarm.erl writes "...~n~n****~n")
+        out += [f"{_rabbit_time(ms)} [{level}] {pid} {part}\n" for part in text.split("\n")]
     return "".join(out)
 
 

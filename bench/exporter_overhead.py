@@ -6,8 +6,9 @@ with and without ``exporters: otlp:``, interleaved.
 
 The files are the demo's (``midwatch demo``'s scenario, about 16 events an order). Each run is
 a fresh ``midwatch run -c CONFIG --no-api`` (SQLite store, no rules) reading them from the
-beginning; the run is over when the store's journeys stop changing (read every 0.5 s, the same
-wait with and without the exporter), then SIGTERM flushes the exporter. The collector's CPU is
+beginning; the run is over when its file inputs' checkpoints reach every file's end and then
+the store's journeys stop changing (``midwatch.demo.settle``, the export test's wait too; the
+same with and without the exporter), then SIGTERM flushes the exporter. The collector's CPU is
 its user + system time from /proc at exit, so this process's polling is not counted.
 
 The issue's target: the exporter costs under 10% of the collector's CPU. Needs a real OTLP
@@ -28,8 +29,8 @@ import time
 from pathlib import Path
 
 from collector.config import load_config
-from collector.store.base import StoreError, TraceQuery
 from midwatch.demo.run import Result, write_files
+from midwatch.demo.settle import wait_until_settled
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -59,18 +60,11 @@ def _once(demo: Path, otlp: str | None) -> tuple[float, int]:
                              "--no-api"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store = load_config(path).open_store()
     try:
-        seen, stable, deadline = None, 0, time.monotonic() + 600
-        while stable < 4 and time.monotonic() < deadline and proc.poll() is None:
-            try:
-                now = [(t.trace_key, t.hop_count, t.status)
-                       for t in store.search_traces(TraceQuery(limit=100_000))]
-            except StoreError:  # the collector is still creating the schema
-                now = None
-            stable = stable + 1 if now and now == seen else 0
-            seen = now
-            time.sleep(0.5)
-        if stable < 4:
-            raise SystemExit(f"midwatch run did not settle (exit {proc.poll()}): "
+        inputs = [i["name"] for i in json.loads(path.read_text())["inputs"]
+                  if i["type"] == "file"]
+        seen = wait_until_settled(proc, store, run / "ckpt", inputs, demo / "logs", 600)
+        if seen is None:
+            raise SystemExit(f"midwatch run did not read every file (exit {proc.poll()}): "
                              f"{proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
         proc.send_signal(signal.SIGTERM)
         cpu = 0.0

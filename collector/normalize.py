@@ -309,9 +309,37 @@ _MASKS: tuple[tuple[re.Pattern, str], ...] = tuple(
 MAX_TEMPLATE = 300
 
 
-def message_template(text: str) -> str:
-    """The first line of an error message with its variables masked."""
-    line = text.strip().split("\n", 1)[0][:1024]
+# A banner's frame: a line of only punctuation (``*****``, ``-----``), or a line framed by
+# runs of it (``*** Publishers will be blocked until this alarm clears ***``).
+_FRAMED = re.compile(r"([^\w\s])\1\1.*([^\w\s])\2\2")
+_TEMPLATE_LINES = 50  # a record's meaningful line comes early; a long one is not scanned
+
+
+def _is_decoration(line: str) -> bool:
+    return not any(c.isalnum() for c in line) or _FRAMED.fullmatch(line) is not None
+
+
+def _meaningful_line(text: str) -> str | None:
+    for line in text.strip().split("\n", _TEMPLATE_LINES)[:_TEMPLATE_LINES]:
+        if line.strip() and not _is_decoration(line.strip()):
+            return line.lstrip()
+    return None
+
+
+def message_template(*texts: str | None) -> str:
+    """The first meaningful line of the first text that has one, its variables masked.
+
+    Brokers frame what matters in banners (RabbitMQ's memory alarm is its alarm line, then a
+    box of asterisks): a template of the frame would give every alarm of every kind one
+    signature, and show a row of asterisks where a person looks for the error. So frame lines
+    are skipped, and a text made only of them (the parser took the box as the error message)
+    gives way to the next text (the message, whose first line names the alarm). Texts are
+    tried in order: error message, message, error type."""
+    present = [t for t in texts if t]
+    line = next((found for t in present if (found := _meaningful_line(t))), None)
+    if line is None:  # nothing but frames: the first line as it is
+        line = present[0].strip().split("\n", 1)[0] if present else ""
+    line = line[:1024]
     for rx, repl in _MASKS:
         line = rx.sub(repl, line)
     return line[:MAX_TEMPLATE]
@@ -414,7 +442,7 @@ def normalize(ev: Event, ctx: ParseContext) -> Event:
         if ev.error_class is None and _is_failure(ev):
             ev.error_class = classify_error(ev)
         if ev.signature is None:
-            template = message_template(ev.error_message or ev.message or ev.error_type or "")
+            template = message_template(ev.error_message, ev.message, ev.error_type)
             ev.signature = signature(ev.platform, ev.error_type, template)
             ev.labels.setdefault("signature_template", template)
     return ev

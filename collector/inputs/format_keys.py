@@ -7,11 +7,15 @@ from pathlib import Path
 
 from collector.config_values import Section
 from collector.encoding import codec_name
+from collector.format_names import unknown_format
 from collector.parsers import PARSERS, logformat
 
 
 def format_and_mapping(s: Section, default: str) -> tuple[str, str | None]:
-    fmt = s.choice("format", ("auto", *PARSERS.paths()), default)
+    fmt = s.text("format", default)
+    known = ("auto", *PARSERS.paths())
+    if fmt not in known:
+        raise s.error("format", *unknown_format(fmt, known))
     mapping = s.text("mapping")
     if mapping is not None and not Path(mapping).is_file():
         raise s.error("mapping", f"mapping file {mapping} does not exist")

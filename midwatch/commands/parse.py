@@ -13,6 +13,7 @@ import sys
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from collector.format_names import unknown_format
 from collector.parsers import PARSERS
 from collector.parsers._base import ParseContext
 from collector.yamlconf import ConfigError
@@ -20,8 +21,10 @@ from collector.yamlconf import ConfigError
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("parse", help="parse middleware logs into normalized events (JSON lines)")
-    p.add_argument("--format", default="auto", choices=["auto", *PARSERS.paths()],
-                   help="input format; auto detects per file and per line (default: auto)")
+    # No argparse choices: its error prints the whole list and no hint (see _context).
+    p.add_argument("--format", default="auto", metavar="FORMAT",
+                   help="input format: auto (the default) detects per file and per line; "
+                        "or one of " + ", ".join(PARSERS.paths()) + " (docs/formats.md)")
     p.add_argument("--mapping", metavar="FILE",
                    help="YAML field mapping for --format json (timestamp, level, ids...)")
     p.add_argument("--log-format", metavar="STRING",
@@ -51,6 +54,10 @@ class _UsageError(Exception):
 
 
 def _context(args: argparse.Namespace) -> ParseContext:
+    known = ("auto", *PARSERS.paths())
+    if args.format not in known:
+        message, hint = unknown_format(args.format, known)
+        raise _UsageError(f"--format: {message} ({hint})")
     if args.format != "auto":
         try:
             PARSERS.get(args.format)

@@ -52,10 +52,15 @@ def _iso(ms: int) -> str:
     return d.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms % 1000:03d}Z"
 
 
-def _mule(level: str, ms: int, n: int, step: int, corr: str, logger: str, msg: str) -> str:
+def _mule(level: str, ms: int, n: int, step: int, corr: str, order: str, logger: str,
+          msg: str) -> str:
+    """order-sync's line in the logging-context layout (``[%MDC]``, Mule 4.4 docs): the flow
+    sets the order number as a logging variable first, so every line of it, its errors too,
+    carries ``orderId`` and a trace can be found by the number its error names."""
     return (f"{level:<5} {_mule_time(ms)} [[MuleRuntime].uber.{n % 8:02d}: "
             f"[order-sync-v2].order-sync.CPU_LITE @5a1b2c3d] "
-            f"[processor: order-sync/processors/{step}; event: {corr}] {logger}: {msg}")
+            f"[{{correlationId={corr}, orderId={order}, "
+            f"processorPath=order-sync/processors/{step}}}] {logger}: {msg}")
 
 
 LOGGER = "org.mule.runtime.core.internal.processor.LoggerMessageProcessor"
@@ -114,12 +119,12 @@ def build(seed: int, messages: int, now_ms: int) -> Scenario:
         t += rng.randint(100, 900)
         if fate == "mapping_failed":
             mule.append((t, _mule(
-                "ERROR", t, i, 2, corr, ERR_LOGGER,
+                "ERROR", t, i, 2, corr, order, ERR_LOGGER,
                 f'Error type: MULE:EXPRESSION - "DataWeave: Unable to call `upper` with '
                 f'(Null) for order {order} at payload.customer.country" '
                 f'(org.mule.runtime.api.component.execution.ComponentExecutionException)')))
             continue
-        mule.append((t, _mule("INFO", t, i, 3, corr, LOGGER, f"Transformed order {order}")))
+        mule.append((t, _mule("INFO", t, i, 3, corr, order, LOGGER, f"Transformed order {order}")))
         if fate == "stuck_mule":
             continue
         t += rng.randint(20, 300)
@@ -270,10 +275,10 @@ def _rabbitmq(at: int) -> str:
     connections and failing to log back in, until the alarm clears."""
     lines = [(at - 2 * S, "info", "<0.712.0>", "Server startup complete; 5 plugins started.")]
     lines.append((at, "warning", "<0.498.0>",
-                  "memory resource limit alarm set on node 'rabbit@mq-01'.\n"
-                  "  **********************************************************\n"
-                  "  *** Publishers will be blocked until this alarm clears ***\n"
-                  "  **********************************************************"))
+                  "memory resource limit alarm set on node 'rabbit@mq-01'.\n\n"
+                  "**********************************************************\n"
+                  "*** Publishers will be blocked until this alarm clears ***\n"
+                  "**********************************************************"))
     for k in range(5):
         t, pid, port = at + (20 + 30 * k) * S, f"<0.{1300 + k}.0>", 50100 + k
         conn = f"{pid} (10.20.4.{17 + k}:{port} -> 10.20.0.10:5672"
@@ -287,9 +292,9 @@ def _rabbitmq(at: int) -> str:
                   "memory resource limit alarm cleared on node 'rabbit@mq-01'"))
     out = []
     for ms, level, pid, text in lines:
-        # RabbitMQ 3.9+ prefixes each line of a multi-line message, except indented banners
-        out += [part + "\n" if part.startswith(" ") else
-                f"{_rabbit_time(ms)} [{level}] {pid} {part}\n" for part in text.split("\n")]
+        # RabbitMQ 3.9+ prefixes each line of a multi-line message, the alarm's box and its
+        # blank line too (rabbit_alarm.erl writes "...~n~n****~n")
+        out += [f"{_rabbit_time(ms)} [{level}] {pid} {part}\n" for part in text.split("\n")]
     return "".join(out)
 
 

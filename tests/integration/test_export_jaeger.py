@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import orjson
 import pytest
@@ -24,14 +23,14 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from collector.config import load_config
 from collector.exporters import spans
 from collector.exporters.otlp import OtlpExporter, OtlpSettings
-from collector.inputs.checkpoint import CheckpointFile
 from collector.metrics import Registry
-from collector.store.base import StoreError, TraceQuery
+from collector.store.base import TraceQuery
 from collector.trace import Trace
 from dashboards.boards.traces import build
 from dashboards.settings import BoardSettings
 from dashboards.tracing import TracingSource, interpolate, jaeger_search_params
 from midwatch.demo.run import run_demo
+from midwatch.demo.settle import wait_until_settled
 
 JAEGER_URL = os.environ.get("MIDWATCH_JAEGER_URL", "http://127.0.0.1:16686")
 JAEGER_OTLP = os.environ.get("MIDWATCH_JAEGER_OTLP", "http://127.0.0.1:14318")
@@ -192,24 +191,8 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
                              "--no-api"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     store = load_config(path).open_store()
     try:
-        # Until the collector has acknowledged every byte of every file (its checkpoints
-        # reach the files' ends), then until the journeys stop changing (the sweep settles
-        # stuck ones): a quiet moment alone is not the end on a loaded machine.
-        logs = {str(p.resolve()): p.stat().st_size for p in (demo / "logs").iterdir()}
         inputs = [i["name"] for i in config["inputs"] if i["type"] == "file"]
-        seen, stable, deadline = None, 0, time.monotonic() + 240
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                now = [(t.trace_key, t.hop_count, t.status)
-                       for t in store.search_traces(TraceQuery(limit=1000))]
-            except StoreError:  # the collector is still creating the schema
-                now = None
-            stable = stable + 1 if now and now == seen else 0
-            seen = now
-            if stable >= 4 and _read_to_end(tmp_path / "ckpt", inputs, logs):
-                break
-            time.sleep(0.5)
-        assert stable >= 4 and _read_to_end(tmp_path / "ckpt", inputs, logs), \
+        assert wait_until_settled(proc, store, tmp_path / "ckpt", inputs, demo / "logs", 240), \
             f"the collector did not read every file (exit {proc.poll()})"
     finally:
         proc.send_signal(signal.SIGTERM)  # stopping flushes the exporter's queue
@@ -225,14 +208,6 @@ def test_midwatch_run_exports_the_journeys_it_correlates(jaeger, tmp_path):
         names = sorted(s["operationName"] for s in doc["spans"])
         assert names == sorted([f"{t.flow} message",
                                 *(h.stage or h.action or h.platform for h in t.hops)])
-
-
-def _read_to_end(checkpoints: Path, names: list[str], sizes: dict[str, int]) -> bool:
-    """Whether the file inputs' checkpoints (read as ``midwatch doctor`` reads them)
-    acknowledge every file of ``sizes`` to its end."""
-    done = {str(Path(pos.source).resolve()): pos.offset for name in names
-            for pos in CheckpointFile(checkpoints, name).load().values()}
-    return all(done.get(path, -1) >= size for path, size in sizes.items())
 
 
 def test_the_traces_boards_explore_link_finds_the_journey_in_jaeger(jaeger, journeys):

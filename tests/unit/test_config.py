@@ -95,7 +95,7 @@ def test_inputs_unknown_type_and_missing_paths():
 
 def test_input_format_must_be_known():
     msg = error("inputs:\n  - {type: file, paths: [a.log], format: mulee}\n")
-    assert "inputs.0.format: expected one of" in msg and "did you mean 'mule'?" in msg
+    assert "inputs.0.format: unknown format 'mulee'" in msg and "did you mean 'mule'?" in msg
 
 
 def test_duplicate_input_names():

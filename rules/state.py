@@ -85,12 +85,16 @@ class Alert:
         return f"{self.severity} flapping" if self.flapping else self.severity
 
     def history(self, at_ms: int, **extra: Any) -> dict:
-        """An alert history document (index ``alerts``), as the Alerts board reads them."""
-        return {
+        """An alert history document (index ``alerts``), as the Alerts board reads them; a
+        resolve carries how long the alert fired (the report's time to resolve)."""
+        doc = {
             "@timestamp": ms_to_iso(at_ms), "rule": self.rule, "state": self.state,
             "severity": self.severity, "value": self.value, "labels": self.labels,
             "dedup_key": self.key, "summary": self.annotations.get("summary", ""), **extra,
         }
+        if doc["state"] == RESOLVED and self.fired_ms is not None:
+            doc["duration_ms"] = (self.resolved_ms or at_ms) - self.fired_ms
+        return doc
 
 
 def advance(prev: Alert | None, active: bool, *, rule: Rule, labels: dict[str, str],

@@ -61,7 +61,7 @@ DEADLETTER: dict[str, FieldSpec] = {
 
 # Alert history documents belong to the rule engine and are free-form; only their time is
 # fixed. Other fields are typed by value (strings as keywords) and not validated.
-ALERTS: dict[str, FieldSpec] = {"@timestamp": _D}
+ALERTS: dict[str, FieldSpec] = {"@timestamp": _D, "duration_ms": _L}  # (firing to resolved)
 
 SCHEMAS: dict[str, dict[str, FieldSpec]] = {
     "events": EVENTS, "traces": TRACES, "deadletter": DEADLETTER, "alerts": ALERTS,

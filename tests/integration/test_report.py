@@ -64,6 +64,28 @@ def test_both_stores_give_the_same_report(sqlite_demo, tmp_path, es_url, es_inde
         "5: one or more segments in error")
     probes = next(s for s in from_sqlite.sections if s.title == "Probes")
     assert probes.empty is None and "boomi-orders" in str(probes.tables)
+    # time to resolve: each resolve's own duration, percentiles taken by the store
+    alerts = [next(s for s in r.sections if s.title == "Alerts") for r in (from_sqlite, from_es)]
+    assert alerts[0].summary == alerts[1].summary
+    durations = sorted(h["duration_ms"] for h in _history(sqlite_demo) if h["state"] == "resolved")
+    assert durations and all(d > 0 for d in durations)
+    median = durations[(len(durations) - 1) // 2] // 1000
+    assert (f"Time to resolve over {len(durations)} resolved alerts: median "
+            f"{median // 60}m{median % 60:02d}s") in alerts[0].summary
+
+
+def _history(config: Path) -> list[dict]:
+    """The alert history documents as the rules engine wrote them (SQLite, read directly)."""
+    import sqlite3
+
+    import orjson
+    store = load_config(config).open_store()
+    store.close()
+    db = sqlite3.connect(store.path)
+    try:
+        return [orjson.loads(doc) for (doc,) in db.execute("SELECT doc FROM alerts")]
+    finally:
+        db.close()
 
 
 def test_html_stands_alone_and_holds_every_chart(sqlite_demo, tmp_path):

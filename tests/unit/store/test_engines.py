@@ -80,6 +80,15 @@ def test_open_maps_are_flat_object_on_opensearch():
     assert os_["settings"]["requests.cache.enable"] is False
 
 
+def test_replicas_expand_to_the_nodes_there_are_unless_set():
+    for product in (ELASTICSEARCH, OPENSEARCH):
+        for body in es_mappings.templates("mw", product=product).values():
+            assert body["template"]["settings"]["auto_expand_replicas"] == "0-1"
+            assert "number_of_replicas" not in body["template"]["settings"]
+    fixed = es_mappings.templates("mw", replicas=2)["mw-traces"]["template"]["settings"]
+    assert fixed["number_of_replicas"] == 2 and "auto_expand_replicas" not in fixed
+
+
 def test_opensearch_is_asked_for_both_neighbouring_ranks():
     # p95 of 12 values: rank 0.95 * 11 = 10.45, between the 11th and 12th value
     low, high, frac = rank_percents(95, 12)

@@ -18,14 +18,13 @@ from __future__ import annotations
 import base64
 import gzip
 import json
-import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from tls_support import self_signed_server
 
 from collector.event import Event, event_id
 from collector.store import engines, open_store
@@ -81,12 +80,7 @@ class FakeCloud(BaseHTTPRequestHandler):
 @pytest.fixture
 def cloud(tmp_path: Path) -> Iterator[tuple[str, Path, list]]:
     """(cloud_id naming the peer, its CA file, the requests it got)."""
-    cert, key = tmp_path / "ca.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=fake-cloud", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
+    cert, tls = self_signed_server(tmp_path, "IP:127.0.0.1")
     handler = type("Handler", (FakeCloud,), {"requests": []})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.socket = tls.wrap_socket(server.socket, server_side=True)

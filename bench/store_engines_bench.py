@@ -2,56 +2,129 @@
 OpenSearch 2 and 3 side by side (issue 28: within 20% of each other).
 
 Run: ``.venv/bin/python bench/store_engines_bench.py [--events 40000] [--lookups 600]
-[--rounds 2]`` with the engines of ``deploy/local/services.sh up es es8 opensearch opensearch3``
-(MIDWATCH_ES_URL, MIDWATCH_ES8_URL, MIDWATCH_OPENSEARCH_URL, MIDWATCH_OPENSEARCH3_URL).
+[--rounds 3] [--engines "elasticsearch 9,opensearch"]`` with the engines of
+``deploy/local/services.sh up es es8 opensearch opensearch3`` (MIDWATCH_ES_URL,
+MIDWATCH_ES8_URL, MIDWATCH_OPENSEARCH_URL, MIDWATCH_OPENSEARCH3_URL).
 
-Per engine: ``write_events`` throughput (events/s, documents built inside the clock, batches
-of 5,000) plus ``upsert_traces`` of their traces, then ``get_trace`` p50/p99 by a typed ID, a
-bare ID or the trace key. Rounds visit the engines in rotated order so that none is always
-first while the machine is cold (or last while another engine is still merging); each
-figure is the best of its rounds. The engines share the machine: heaps as services.sh sets
-them (ES 9 1 GB, the others 512 MB).
+Per engine and round, three ways of writing the same events into indices made by the same
+templates, so that a gap can be put where it belongs:
+- raw NDJSON / raw gzip: the bodies ``write_events`` sends, serialized (and gzipped) before
+  the clock, POSTed one at a time with plain urllib3: the engine's own capacity;
+- write_events: midwatch (documents built inside the clock, batches of 5,000), then
+  ``upsert_traces`` of their traces and ``get_trace`` p50/p99 by a typed ID, a bare ID or
+  the trace key.
+Each write is also given as the engine JVM's CPU microseconds per event (its pid file from
+services.sh): on a shared, loaded machine events/s follow whoever else runs, CPU per event
+much less. Rounds visit the engines, and the three ways, in rotated order, so that none is
+always first; every round is printed, then the medians. Heaps as services.sh sets them
+(ES 9 1 GB, the others 512 MB); ES 9 on :9200 is also the one every test suite uses.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import math
 import os
 import random
 import statistics
 import time
 import uuid
+from pathlib import Path
 
+import orjson
+import urllib3
+from ceiling import proc_cpu_s
 from store_bench import BATCH, EVENTS_PER_TRACE, make_events, make_traces
 
-from collector.store import engines
+from collector.event import Event, to_doc
+from collector.store import engines, es_mappings
 from collector.store.elasticsearch import ElasticsearchStore
 
+# label: (URL variable, default URL, services.sh name: its JVM's pid file for CPU figures)
 ENGINES = {
-    "elasticsearch 9": ("MIDWATCH_ES_URL", "http://127.0.0.1:9200"),
-    "elasticsearch 8": ("MIDWATCH_ES8_URL", "http://127.0.0.1:9210"),
-    "opensearch": ("MIDWATCH_OPENSEARCH_URL", "http://127.0.0.1:9220"),
-    "opensearch 3": ("MIDWATCH_OPENSEARCH3_URL", "http://127.0.0.1:9230"),
+    "elasticsearch 9": ("MIDWATCH_ES_URL", "http://127.0.0.1:9200", "es"),
+    "elasticsearch 8": ("MIDWATCH_ES8_URL", "http://127.0.0.1:9210", "es8"),
+    "opensearch": ("MIDWATCH_OPENSEARCH_URL", "http://127.0.0.1:9220", "opensearch"),
+    "opensearch 3": ("MIDWATCH_OPENSEARCH3_URL", "http://127.0.0.1:9230", "opensearch3"),
 }
 
 
-def one_round(url: str, n_events: int, lookups: int) -> tuple[str, float, float, float, float]:
-    """(engine name, events/s, traces/s, lookup p50 ms, lookup p99 ms) on a fresh prefix."""
-    events = make_events(n_events)
+class EngineCpu:
+    """CPU seconds the engine's JVM used during a timed section (the pid file services.sh
+    writes), or nan when it is not a local services.sh engine. On a loaded shared machine
+    the engine's CPU per event moves far less than events/s, which depend on who else runs."""
+
+    def __init__(self, service: str):
+        home = Path(os.environ.get("MIDWATCH_CACHE", Path.home() / ".cache" / "midwatch"))
+        self._pidfile = home / "run" / f"{service}.server.pid"
+
+    def now(self) -> float:
+        try:
+            return proc_cpu_s(self._pidfile.read_text().strip())
+        except OSError:
+            return math.nan
+
+
+def ndjson_chunks(events: list[Event], prefix: str, chunk: int) -> list[bytes]:
+    """The bodies ``write_events`` sends for ``events`` (same action lines, same documents,
+    same chunk size), serialized before any clock starts."""
+    base = es_mappings.index_names(prefix).events
+    ops = [b"%s\n%s\n" % (orjson.dumps({"index": {"_index": es_mappings.daily(base, e.timestamp_ms),
+                                                     "_id": e.id}}), orjson.dumps(to_doc(e)))
+           for e in events]
+    return [b"".join(ops[i:i + chunk]) for i in range(0, len(ops), chunk)]
+
+
+def raw_round(url: str, cpu: EngineCpu, events: list[Event], *, gzipped: bool
+              ) -> tuple[float, float]:
+    """The engine's own capacity: midwatch's bodies, pre-serialized (and pre-compressed),
+    POSTed one at a time (as ``write_events`` has one request in flight) with plain urllib3
+    into indices made by the same templates; (events/s, engine CPU us per event)."""
+    client = engines.client(url, request_timeout=120)
+    store = ElasticsearchStore(client=client, index_prefix=f"mwbench-engraw-{uuid.uuid4().hex[:6]}")
+    http = urllib3.PoolManager(maxsize=1)
+    try:
+        store.setup()
+        bodies = ndjson_chunks(events, store.names.prefix, 2_000)
+        headers = {"Content-Type": "application/x-ndjson"}
+        if gzipped:
+            bodies = [gzip.compress(b, compresslevel=1) for b in bodies]
+            headers["Content-Encoding"] = "gzip"
+        c, t = cpu.now(), time.perf_counter()
+        for body in bodies:
+            resp = http.request("POST", f"{url}/_bulk?filter_path=errors", body=body,
+                                headers=headers, timeout=120)
+            if resp.status != 200 or orjson.loads(resp.data)["errors"]:
+                raise SystemExit(f"raw bulk to {url}: {resp.status} {resp.data[:300]!r}")
+        return (len(events) / (time.perf_counter() - t),
+                (cpu.now() - c) / len(events) * 1e6)
+    finally:
+        store.close()
+        _delete(client, store.names.prefix)
+        client.close()
+        http.clear()
+
+
+def one_round(url: str, cpu: EngineCpu, events: list[Event], lookups: int) -> dict:
+    """midwatch's figures on a fresh prefix: engine name, write_events events/s and engine
+    CPU us per event, upsert_traces traces/s, get_trace p50/p99 ms."""
+    n_events = len(events)
     traces = make_traces(events)
     client = engines.client(url, request_timeout=120)
     store = ElasticsearchStore(client=client, index_prefix=f"mwbench-eng-{uuid.uuid4().hex[:6]}")
     try:
         store.setup()
-        name = store.engine().name
-        t = time.perf_counter()
+        out: dict = {"name": store.engine().name}
+        c, t = cpu.now(), time.perf_counter()
         written = sum(store.write_events(events[i:i + BATCH]).written
                       for i in range(0, len(events), BATCH))
-        events_s = written / (time.perf_counter() - t)
+        out["store"] = written / (time.perf_counter() - t)
+        out["store_cpu"] = (cpu.now() - c) / written * 1e6
         t = time.perf_counter()
         for i in range(0, len(traces), BATCH):
             store.upsert_traces(traces[i:i + BATCH])
-        traces_s = len(traces) / (time.perf_counter() - t)
+        out["traces"] = len(traces) / (time.perf_counter() - t)
         store.refresh()
         rng = random.Random(1)
         samples, misses = [], 0
@@ -63,10 +136,11 @@ def one_round(url: str, n_events: int, lookups: int) -> tuple[str, float, float,
             misses += store.get_trace(any_id) is None
             samples.append((time.perf_counter() - t) * 1000)
         if misses:
-            raise SystemExit(f"{name}: {misses} of {lookups} lookups found nothing")
+            raise SystemExit(f"{out['name']}: {misses} of {lookups} lookups found nothing")
         samples.sort()
-        p99 = samples[max(0, int(len(samples) * 0.99) - 1)]
-        return name, events_s, traces_s, statistics.median(samples), p99
+        out["p50"] = statistics.median(samples)
+        out["p99"] = samples[max(0, int(len(samples) * 0.99) - 1)]
+        return out
     finally:
         store.close()
         _delete(client, store.names.prefix)
@@ -83,30 +157,60 @@ def _delete(client, prefix: str) -> None:
         client.options(ignore_status=404).indices.delete_index_template(name=name)
 
 
+# (figure, label, higher is better) in the order they are printed
+FIGURES = (("raw", "raw NDJSON/s", True), ("raw_cpu", "us CPU/ev", False),
+           ("raw_gz", "raw gzip/s", True), ("raw_gz_cpu", "us CPU/ev", False),
+           ("store", "write_events/s", True), ("store_cpu", "us CPU/ev", False),
+           ("traces", "upsert_traces/s", True), ("p50", "get_trace p50 ms", False),
+           ("p99", "p99 ms", False))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=40_000)
     ap.add_argument("--lookups", type=int, default=600)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--engines", default=",".join(ENGINES),
+                    help="comma-separated labels of ENGINES to run")
     args = ap.parse_args()
-    urls = {label: os.environ.get(var, default) for label, (var, default) in ENGINES.items()}
-    best: dict[str, list] = {}
-    labels = list(urls)
+    labels = [label for label in ENGINES if label in args.engines.split(",")]
+    urls = {label: os.environ.get(ENGINES[label][0], ENGINES[label][1]) for label in labels}
+    cpus = {label: EngineCpu(ENGINES[label][2]) for label in labels}
+    events = make_events(args.events)
+    for label in labels:  # untimed: JIT and caches of every engine warm before any figure
+        raw_round(urls[label], cpus[label], events[:4_000], gzipped=False)
+    runs: dict[str, list[dict]] = {}
     for r in range(args.rounds):
         for label in labels[r % len(labels):] + labels[:r % len(labels)]:
-            name, ev, tr, p50, p99 = one_round(urls[label], args.events, args.lookups)
-            print(f"round {r + 1} {name}: write_events {ev:,.0f}/s, upsert_traces {tr:,.0f}/s, "
-                  f"get_trace p50 {p50:.1f} ms p99 {p99:.1f} ms", flush=True)
-            got = best.setdefault(name, [0.0, 0.0, float("inf"), float("inf")])
-            best[name] = [max(got[0], ev), max(got[1], tr), min(got[2], p50), min(got[3], p99)]
-    print(f"best of {args.rounds} rounds, {args.events} events, {args.lookups} lookups:")
-    for name, (ev, tr, p50, p99) in best.items():
-        print(f"  {name:<22} write_events {ev:>8,.0f}/s  upsert_traces {tr:>7,.0f}/s  "
-              f"get_trace p50 {p50:5.1f} ms  p99 {p99:5.1f} ms")
-    writes = [v[0] for v in best.values()]
-    p99s = [v[3] for v in best.values()]
-    print(f"spread: write_events slowest/fastest {min(writes) / max(writes):.2f}, "
-          f"get_trace p99 fastest/slowest {min(p99s) / max(p99s):.2f} (target >= 0.80 each)")
+            url, cpu = urls[label], cpus[label]
+            # The three ways in a rotated order too: none always first on a fresh engine.
+            ways = [
+                lambda u=url, c=cpu: dict(zip(("raw", "raw_cpu"),
+                                              raw_round(u, c, events, gzipped=False), strict=True)),
+                lambda u=url, c=cpu: dict(zip(("raw_gz", "raw_gz_cpu"),
+                                              raw_round(u, c, events, gzipped=True), strict=True)),
+                lambda u=url, c=cpu: one_round(u, c, events, args.lookups),
+            ]
+            got: dict = {}
+            for way in ways[r % 3:] + ways[:r % 3]:
+                got.update(way())
+            runs.setdefault(got["name"], []).append(got)
+            print(f"round {r + 1} {got['name']}: " + ", ".join(
+                f"{label_} {got[key]:,.1f}" for key, label_, _ in FIGURES)
+                + f"; load {os.getloadavg()[0]:.2f}", flush=True)
+    print(f"median of {args.rounds} rounds, {args.events} events, {args.lookups} lookups:")
+    medians = {name: {key: statistics.median(g[key] for g in got) for key, _, _ in FIGURES}
+               for name, got in runs.items()}
+    for name, m in medians.items():
+        print(f"  {name:<22} " + ", ".join(f"{label_} {m[key]:,.1f}" for key, label_, _ in FIGURES)
+              + f"; write_events/raw {m['store'] / m['raw']:.2f}")
+    print("spread (slowest/fastest, target >= 0.80): " + ", ".join(
+        f"{key} {_spread([m[key] for m in medians.values()], higher):.2f}"
+        for key, _, higher in FIGURES))
+
+
+def _spread(values: list[float], higher_is_better: bool) -> float:
+    return min(values) / max(values) if higher_is_better or min(values) > 0 else math.nan
 
 
 if __name__ == "__main__":

@@ -112,7 +112,8 @@ class ElasticsearchStore:
             raise ValueError("ElasticsearchStore needs a url, a cloud_id or a client")
         self.names = es_mappings.index_names(index_prefix)
         self.url = (_redact_url(url) if url else
-                    f"Elastic Cloud deployment {cloud_id.split(':')[0]}" if cloud_id else
+                    f"Elastic Cloud deployment {cloud_id.split(':')[0]} "
+                    f"({engines.cloud_address(cloud_id)})" if cloud_id else
                     "the configured Elasticsearch")
         self._replicas = replicas
         self._chunk_docs = chunk_docs
@@ -212,14 +213,19 @@ class ElasticsearchStore:
         return self._call(lambda: engines.engine_of_client(self._client))
 
     def ping(self) -> str:
-        health = self._call(lambda: self._client.cluster.health(timeout="5s"))
-        nodes = self._call(lambda: self._client.nodes.info(filter_path="nodes.*.version"))
-        versions = sorted({n["version"] for n in nodes.get("nodes", {}).values()})
-        product = "OpenSearch" if self.engine().product == engines.OPENSEARCH else "Elasticsearch"
-        return (
-            f"{product} {', '.join(versions) or '?'} at {self.url} "
-            f"(cluster {health['cluster_name']}, {health['status']})"
-        )
+        """Engine, versions and health; an API key without the ``monitor`` privilege (the
+        usual Elastic Cloud key, 403 for both) still gets the engine and the version."""
+        engine = self.engine()
+        client = self._client.options(ignore_status=403)
+        health = self._call(lambda: client.cluster.health(timeout="5s"))
+        nodes = self._call(lambda: client.nodes.info(filter_path="nodes.*.version"))
+        versions = sorted({n["version"] for n in (nodes.get("nodes") or {}).values()}
+                          if nodes.meta.status == 200 else {engine.version})
+        product = "OpenSearch" if engine.product == engines.OPENSEARCH else "Elasticsearch"
+        cluster = (f"cluster {health['cluster_name']}, {health['status']}"
+                   if health.meta.status == 200 else
+                   "cluster health not readable: the credentials lack the monitor privilege")
+        return f"{product} {', '.join(versions) or '?'} at {self.url} ({cluster})"
 
     def refresh(self) -> None:
         n = self.names

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import elastic_transport
+from elastic_transport.client_utils import parse_cloud_id
 from elasticsearch import Elasticsearch
 
 from collector.store.base import StoreError
@@ -132,8 +133,9 @@ class EngineTransport(elastic_transport.Transport):
                     return Engine(ELASTICSEARCH, "9")
                 if resp.meta.status == 403 and product:
                     # A key without the monitor privilege (Elastic Cloud): the product is
-                    # known, the version not; compatible-with=8 suits both 8.x and 9.x.
-                    engine = Engine(ELASTICSEARCH, "?")
+                    # known; Elastic Cloud still answers ``GET /`` with the version. Without
+                    # it compatible-with=8 suits both 8.x and 9.x.
+                    engine = Engine(ELASTICSEARCH, self._root_version(asked, **options))
                 elif not 200 <= resp.meta.status < 300:
                     raise UnsupportedEngine(
                         f"cannot tell which engine answers: GET /_nodes/_local answered "
@@ -147,6 +149,14 @@ class EngineTransport(elastic_transport.Transport):
                         f"the node is {engine.name}, not {self._expect}; set store.kind: {other}")
                 self.engine = engine
             return self.engine
+
+    def _root_version(self, headers: dict, **options: Any) -> str:
+        """The version ``GET /`` names (``version.number``), or "?" when it is refused too."""
+        resp = super().perform_request("GET", "/", headers={**headers, "accept": _JSON},
+                                       **options)
+        body = resp.body if isinstance(resp.body, dict) else {}
+        version = (body.get("version") or {}).get("number") if resp.meta.status == 200 else None
+        return str(version or "?")
 
     def perform_request(self, method: str, target: str, **kwargs: Any
                         ) -> elastic_transport.TransportApiResponse:
@@ -163,6 +173,18 @@ class EngineTransport(elastic_transport.Transport):
             resp = elastic_transport.TransportApiResponse(
                 dataclasses.replace(resp.meta, headers=headers), resp.body)
         return resp
+
+
+def cloud_address(cloud_id: str) -> str:
+    """The URL an Elastic Cloud ID names, decoded as the client will decode it:
+    ``<name>:base64(<host>[:<port>]$<es uuid>$<kibana uuid>)`` is
+    ``https://<es uuid>.<host>:<port>`` (port 443 unless the host names one). ValueError when
+    it is not a Cloud ID or names no Elasticsearch."""
+    found = parse_cloud_id(cloud_id)
+    if found.es_address is None:
+        raise ValueError("the Cloud ID names no Elasticsearch (nothing after the first '$')")
+    host, port = found.es_address
+    return f"https://{host}:{port}"
 
 
 class UnsupportedEngine(StoreError):

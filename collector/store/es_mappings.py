@@ -177,6 +177,11 @@ def templates(
             s["requests.cache.enable"] = False
         if replicas is not None:
             s["number_of_replicas"] = replicas
+        else:
+            # One copy more where there is a node for it, none on a single node, where the
+            # default replica could never be placed and left every index (and the cluster)
+            # yellow for good: what the health board and doctor report. Costs no writes.
+            s["auto_expand_replicas"] = "0-1"
         if refresh:
             s["refresh_interval"] = refresh
         return s

@@ -5,13 +5,13 @@ from __future__ import annotations
 import email
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from tls_support import self_signed_server
 
 from collector.yamlconf import Secret
 from rules.notify import email as email_notify
@@ -41,12 +41,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def smtp(tmp_path: Path) -> Iterator[tuple[Inbox, int, Path]]:
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    tls.load_cert_chain(cert, key)
+    cert, tls = self_signed_server(tmp_path, "DNS:localhost")
     inbox = Inbox()
     port = _free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=tls,

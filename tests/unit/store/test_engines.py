@@ -1,8 +1,10 @@
 """The engine dialects as pure functions: what each engine is sent, and which versions the
 doctor warns about. The wire itself is tested against real engines in
-tests/integration/test_store_contract.py (Elasticsearch 9, 8.19, OpenSearch 2.19)."""
+tests/integration/test_store_contract.py (Elasticsearch 9.5, 8.19, OpenSearch 2.19, 3.3)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
@@ -78,6 +80,15 @@ def test_open_maps_are_flat_object_on_opensearch():
     assert os_["settings"]["requests.cache.enable"] is False
 
 
+def test_replicas_expand_to_the_nodes_there_are_unless_set():
+    for product in (ELASTICSEARCH, OPENSEARCH):
+        for body in es_mappings.templates("mw", product=product).values():
+            assert body["template"]["settings"]["auto_expand_replicas"] == "0-1"
+            assert "number_of_replicas" not in body["template"]["settings"]
+    fixed = es_mappings.templates("mw", replicas=2)["mw-traces"]["template"]["settings"]
+    assert fixed["number_of_replicas"] == 2 and "auto_expand_replicas" not in fixed
+
+
 def test_opensearch_is_asked_for_both_neighbouring_ranks():
     # p95 of 12 values: rank 0.95 * 11 = 10.45, between the 11th and 12th value
     low, high, frac = rank_percents(95, 12)
@@ -88,3 +99,22 @@ def test_opensearch_is_asked_for_both_neighbouring_ranks():
     assert rank_percents(0, 5) == (pytest.approx(10), pytest.approx(30), 0)
     assert rank_percents(95, 1) == rank_percents(95, 0) == (95, 95, 0.0)
     assert rank_percents(95, 100_000)[0] == pytest.approx(95, abs=0.001)
+
+
+def test_readme_names_the_versions_ci_starts_and_the_doctor_accepts():
+    """README "Stores" says which versions are tested: exactly those services.sh starts by
+    default, each inside the range the doctor takes as tested (``engines.TESTED``)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    readme = " ".join((root / "README.md").read_text().split())
+    tested = readme.split("**Tested**", 1)[1].split(". ", 1)[0]
+    named = {(p, v) for p, v in re.findall(r"(Elasticsearch|OpenSearch) (\d+\.\d+\.\d+)", tested)}
+    script = (root / "deploy/local/services.sh").read_text()
+    started = {
+        ("Elasticsearch" if var in ("ES", "ES8") else "OpenSearch", v)
+        for var, v in re.findall(r'^(ES|ES8|OPENSEARCH|OPENSEARCH3)_VERSION="\$\{MIDWATCH_\w+:-'
+                                 r'([\d.]+)\}"', script, re.M)}
+    assert named == started and len(started) == 4, (named, started)
+    for product, version in named:
+        assert Engine(OPENSEARCH if product == "OpenSearch" else ELASTICSEARCH, version).tested()

@@ -84,7 +84,7 @@ def test_opensearch_kind_and_elastic_cloud(monkeypatch):
     monkeypatch.setenv("ES_KEY", "a2V5OnNlY3JldA==")
     store = _open(f"store:\n  kind: elasticsearch\n  elasticsearch:\n    cloud_id: {CLOUD_ID}\n"
                   "    api_key: ${ES_KEY}\n")
-    assert store.url == "Elastic Cloud deployment prod"
+    assert store.url == "Elastic Cloud deployment prod (https://abc123.eu-west-1.aws.found.io:443)"
     assert store._client._headers["authorization"] == "ApiKey a2V5OnNlY3JldA=="
     store.close()
 

@@ -48,6 +48,8 @@ class _Source:
     # The message whose line opened the record the parser holds open (its shipper, time).
     opener: Shipped
     lines: int = 0
+    # Whether the parser holds lines not yet emitted (kept up to date by ``Delivery.line``).
+    holding: bool = False
     # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
     fed_at: float = 0.0
 
@@ -62,18 +64,22 @@ class Delivery:
         self._sources: OrderedDict[str, _Source] = OrderedDict()
         # The key of the source fed last: it is at the end of ``_sources`` already.
         self._last: str | None = None
+        self._last_src: _Source | None = None
         self._redact_host = "host.name" in ctx.redact_fields
         # How often each hash position occurred (see ``_unique``), bounded.
         self._seen: dict[str, int] = {}
+        # Which shipper's envelope each delivery source (a topic, an endpoint) carries.
+        self._shapes = shippers.Shapes()
 
     def record(self, record: Record, replayable: bool) -> Output:
         """One delivered message. ``replayable``: its source and position name it for good
         (a Kafka record), so they make the IDs of lines without an offset of their own."""
         if self.fmt != "auto":
             return parse_record(record, self.fmt, self.ctx, self.stats)
-        found = shippers.unwrap(record.text)
+        found = self._shapes.unwrap(record.text, record.source)
         if found is not None:
-            return self.line(found, record.source, str(found.offset) if found.offset is not None
+            where = found.offset
+            return self.line(found, record.source, str(where) if where is not None
                              else self._position(found, record, replayable, 0))
         if otlp_json.detect(record.text):
             return self._export(record, replayable)
@@ -110,8 +116,43 @@ class Delivery:
     def line(self, found: Shipped, fallback: str, position: str) -> Output:
         """One unwrapped message: its lines to the parser of its original source. Every
         shipped line passes here, so the common case (the same source as the line before,
-        one line a message, nothing emitted) costs a few attribute reads, no allocations."""
+        one line a message) costs no lookups and asks the parser no more than to feed it."""
         key = found.source(fallback)
+        if key == self._last:
+            src = self._last_src
+            out: Output = []
+        else:
+            src, out = self._switch(key, found)
+        src.fed_at = time.monotonic()
+        text = found.line
+        parser = src.parser
+        parts = text.split("\n") if "\n" in text else (text,)
+        index = 0
+        for part in parts:
+            held = src.holding
+            src.lines += 1
+            # SourceParser formats a record's position as given: the shipper's identity of
+            # the line (an offset, a Kafka position or a hash), not a byte offset here.
+            emitted = parser.feed(part[:-1] if part[-1:] == "\r" else part,
+                                  f"{position}+{index}" if index else position,  # type: ignore[arg-type]
+                                  src.lines)
+            index += 1
+            if emitted:
+                # What a line emits was opened by the message of the record held before it,
+                # or by this one; the parser is asked what it holds only after an emission
+                # or a line fed to an empty parser (not for each continuation line).
+                self._stamp(emitted, src.opener if held else found)
+                src.opener = found
+                src.holding = parser.held_position() is not None
+                out.extend(emitted)
+            elif not held:
+                src.opener = found
+                src.holding = parser.held_position() is not None
+        return out
+
+    def _switch(self, key: str, found: Shipped) -> tuple[_Source, Output]:
+        """The source ``key`` becomes the one fed last: created (the least recently fed one
+        closed when ``MAX_SOURCES`` are open) or moved to the end of the order."""
         out: Output = []
         src = self._sources.get(key)
         if src is None:
@@ -120,37 +161,10 @@ class Delivery:
                 out.extend(self._stamp(oldest.parser.flush(), oldest.opener))
             src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found)
             self._sources[key] = src
-        elif key != self._last:  # the source fed last is the most recent already
+        else:
             self._sources.move_to_end(key)
-        self._last = key
-        src.fed_at = time.monotonic()
-        if "\n" not in found.line:  # one line a message: the common case, no split
-            emitted = self._feed(src, found.line, position, found)
-            if out:
-                out.extend(emitted)
-                return out
-            return emitted
-        for index, text in enumerate(found.line.split("\n")):
-            out.extend(self._feed(src, text, position if index == 0 else f"{position}+{index}",
-                                  found))
-        return out
-
-    def _feed(self, src: _Source, text: str, position: str, found: Shipped) -> Output:
-        """One line to its source's parser; what it emits carries the shipper's facts of the
-        message that opened its record (see ``_stamp``)."""
-        src.lines += 1
-        parser = src.parser
-        held = parser.held_position() is not None
-        # SourceParser formats a record's position as given: the shipper's identity of the
-        # line (an offset, a Kafka position or a hash), not a byte offset here.
-        emitted = parser.feed(text.removesuffix("\r"), position,  # type: ignore[arg-type]
-                              src.lines)
-        if emitted:
-            self._stamp(emitted, src.opener if held else found)
-            src.opener = found
-        elif not held:
-            src.opener = found
-        return emitted
+        self._last, self._last_src = key, src
+        return src, out
 
     def _position(self, found: Shipped, record: Record, replayable: bool, index: int) -> str:
         """The shipper's identity of a line, for its event IDs (see the module doc)."""
@@ -182,7 +196,7 @@ class Delivery:
         out: Output = []
         for src in self._sources.values():
             out.extend(self._stamp(src.parser.flush(), src.opener))
-            src.lines = 0
+            src.lines, src.holding = 0, False
         self._seen.clear()
         return out
 
@@ -194,6 +208,8 @@ class Delivery:
         out: Output = []
         for key in [k for k, src in self._sources.items() if src.fed_at <= limit]:
             src = self._sources.pop(key)
+            if key == self._last:
+                self._last, self._last_src = None, None
             out.extend(self._stamp(src.parser.flush(), src.opener))
         return out
 

@@ -7,12 +7,13 @@ export), and feeds the line to a ``SourceParser`` of its own original source (ho
 path): format detection, stack traces, XML bodies and EDI segments across consecutive
 messages are framed exactly as the file input frames the file.
 
-Bounds: one delivery (a Kafka poll, an HTTP request, an OTLP export) is framed as a unit and
-``finish`` closes every open record at its end. That is the time bound (a shipper sends a
-record's lines together, within one batch) and it keeps at-least-once simple: nothing is
-held across an acknowledgement, so an input may ack a delivery as soon as the store stored
-its events. A syslog stream, which has no end and no acknowledgement, closes a source's
-record once the source was idle for a while instead (``finish_idle``). At most
+Bounds: an HTTP request or an OTLP export is framed as a unit and ``finish`` closes every
+open record at its end (its answer acknowledges whole records). The Kafka input keeps
+records open across polls, so a stack trace split by the shipper's batch is one record: it
+closes a source's record once the source was idle for ``IDLE_CLOSE_S`` (``finish_idle``)
+and commits no further than the first message of a record still open (``held``). A syslog
+stream, which has no end and no acknowledgement, closes a source's record once the source
+was idle for a while (``finish_idle``) too. At most
 ``MAX_SOURCES`` sources are open at once (the least recently fed is closed first); records
 are capped as in files (``collector.parse.MAX_RECORD_*``).
 
@@ -39,6 +40,9 @@ from collector.parsers._base import ParseContext
 from collector.parsers._fields import MAX_LABEL_VALUE, MAX_LABELS
 
 MAX_SOURCES = 256
+# An input holding records across deliveries (Kafka) closes a source's open record after this
+# long without a line from it: the file input's default ``multiline_timeout``.
+IDLE_CLOSE_S = 2.0
 MAX_SEEN = 65536
 
 
@@ -50,6 +54,9 @@ class _Source:
     lines: int = 0
     # Whether the parser holds lines not yet emitted (kept up to date by ``Delivery.line``).
     holding: bool = False
+    # The delivered message the held record's first line came in (or one before it), for
+    # inputs that hold records across deliveries (``Delivery.held``).
+    origin: Record | None = None
     # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
     fed_at: float = 0.0
 
@@ -80,7 +87,7 @@ class Delivery:
         if found is not None:
             where = found.offset
             return self.line(found, record.source, str(where) if where is not None
-                             else self._position(found, record, replayable, 0))
+                             else self._position(found, record, replayable, 0), record)
         if otlp_json.detect(record.text):
             return self._export(record, replayable)
         if not replayable:  # a bare line over HTTP or syslog: named by its content
@@ -106,17 +113,19 @@ class Delivery:
         out: Output = []
         for index, found in enumerate(lines):
             out.extend(self.line(found, record.source,
-                                 self._position(found, record, replayable, index)))
+                                 self._position(found, record, replayable, index), record))
         if rest.get("resourceLogs") or rest.get("resourceSpans"):
             rest_record = Record(text=orjson.dumps(rest).decode(), source=record.source,
                                  position=record.position, ingested_ms=record.ingested_ms)
             out.extend(parse_record(rest_record, "otlp-json", self.ctx, self.stats))
         return out
 
-    def line(self, found: Shipped, fallback: str, position: str) -> Output:
+    def line(self, found: Shipped, fallback: str, position: str,
+             origin: Record | None = None) -> Output:
         """One unwrapped message: its lines to the parser of its original source. Every
         shipped line passes here, so the common case (the same source as the line before,
-        one line a message) costs no lookups and asks the parser no more than to feed it."""
+        one line a message) costs no lookups and asks the parser no more than to feed it.
+        ``origin``: the delivered message, remembered while a record it opened is held."""
         key = found.source(fallback)
         if key == self._last:
             src = self._last_src
@@ -127,7 +136,7 @@ class Delivery:
         text = found.line
         parser = src.parser
         parts = text.split("\n") if "\n" in text else (text,)
-        index = 0
+        index, first = 0, src.lines + 1
         for part in parts:
             held = src.holding
             src.lines += 1
@@ -143,10 +152,15 @@ class Delivery:
                 # or a line fed to an empty parser (not for each continuation line).
                 self._stamp(emitted, src.opener if held else found)
                 src.opener = found
-                src.holding = parser.held_position() is not None
+                where = parser.held_position()
+                src.holding = where is not None
+                # The record now held starts in this message, or (lines held for detection)
+                # after the start of the one held before: its origin stays, a safe bound.
+                if where is not None and (where[1] >= first or not held):
+                    src.origin = origin
                 out.extend(emitted)
             elif not held:
-                src.opener = found
+                src.opener, src.origin = found, origin
                 src.holding = parser.held_position() is not None
         return out
 
@@ -187,6 +201,11 @@ class Delivery:
         """Whether any source holds lines not yet emitted (an open record)."""
         return any(src.parser.held_position() is not None for src in self._sources.values())
 
+    def held(self) -> list[Record | None]:
+        """The origins (see ``line``) of the records held open: an input that acknowledges
+        by position acknowledges no further than the earliest of them."""
+        return [src.origin for src in self._sources.values() if src.holding]
+
     def finish(self) -> Output:
         """End of the delivery: every open record, parsed. The sources stay known (their
         format, the outline of their record heads) for the next delivery of an input that
@@ -196,21 +215,21 @@ class Delivery:
         out: Output = []
         for src in self._sources.values():
             out.extend(self._stamp(src.parser.flush(), src.opener))
-            src.lines, src.holding = 0, False
+            src.lines, src.holding, src.origin = 0, False, None
         self._seen.clear()
         return out
 
     def finish_idle(self, idle_s: float) -> Output:
-        """For a stream read as one long delivery (a syslog connection): the open records
-        of sources fed nothing for ``idle_s``, as the file input closes a record when its
-        file stops growing."""
+        """The open records of sources fed nothing for ``idle_s``, as the file input closes
+        a record when its file stops growing: for a stream read as one long delivery (a
+        syslog connection), and for an input that holds records across its deliveries (a
+        Kafka consumer). The sources stay known, as in ``finish``."""
         limit = time.monotonic() - idle_s
         out: Output = []
-        for key in [k for k, src in self._sources.items() if src.fed_at <= limit]:
-            src = self._sources.pop(key)
-            if key == self._last:
-                self._last, self._last_src = None, None
-            out.extend(self._stamp(src.parser.flush(), src.opener))
+        for src in self._sources.values():
+            if src.holding and src.fed_at <= limit:
+                out.extend(self._stamp(src.parser.flush(), src.opener))
+                src.holding, src.origin = False, None
         return out
 
     def _stamp(self, items: Output, found: Shipped) -> Output:
@@ -240,14 +259,19 @@ def _label(labels: dict[str, str], key: str, value: str | None) -> None:
 
 def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
                    fmt: str = "auto", replayable: bool = False,
-                   delivery: Delivery | None = None) -> Output:
+                   delivery: Delivery | None = None, keep_open: bool = False) -> Output:
     """Every event and dead letter of one delivery's records; ``delivery``: the input's own,
-    kept across its deliveries (see ``Delivery.finish``)."""
+    kept across its deliveries (see ``Delivery.finish``). ``keep_open``: records still open
+    at the end stay open for the next delivery (the input closes them with ``finish_idle``
+    and acknowledges no further than ``Delivery.held``)."""
     delivery = delivery if delivery is not None else Delivery(ctx, stats, fmt)
     out: Output = []
     try:
         for record in records:
             out.extend(delivery.record(record, replayable))
-    finally:  # a delivery that failed leaves nothing open for the next one
+    except BaseException:
+        delivery.finish()  # a delivery that failed leaves nothing open for the next one
+        raise
+    if not keep_open:
         out.extend(delivery.finish())
     return out

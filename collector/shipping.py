@@ -57,6 +57,16 @@ class _Source:
     # The delivered message the held record's first line came in (or one before it), for
     # inputs that hold records across deliveries (``Delivery.held``).
     origin: Record | None = None
+    # The lines of the record held open (text, position, line), when the delivery keeps them
+    # for ``Delivery.provisional``; None when it does not.
+    kept: list[tuple[str, str, int]] | None = None
+
+    def keep_from(self, where: tuple[int, int] | None) -> None:
+        """Keep only the lines of the record now held (from its first line, ``where``)."""
+        if where is None:
+            self.kept = []
+        elif self.kept and self.kept[0][2] < where[1]:
+            self.kept = [k for k in self.kept if k[2] >= where[1]]
     # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
     fed_at: float = 0.0
 
@@ -64,8 +74,14 @@ class _Source:
 class Delivery:
     """The records of one delivery, through their envelopes, in order."""
 
-    def __init__(self, ctx: ParseContext, stats: ParseStats, fmt: str = "auto"):
+    def __init__(self, ctx: ParseContext, stats: ParseStats, fmt: str = "auto",
+                 keep_lines: bool = False):
         self.ctx = ctx
+        # Keep the lines of held records for ``provisional`` (an input that holds records
+        # across deliveries it must acknowledge whole: HTTP).
+        self.keep_lines = keep_lines
+        # The sources fed since ``end`` (see ``forget``).
+        self.touched: set[str] = set()
         self.stats = stats
         self.fmt = fmt
         self._sources: OrderedDict[str, _Source] = OrderedDict()
@@ -142,10 +158,12 @@ class Delivery:
             src.lines += 1
             # SourceParser formats a record's position as given: the shipper's identity of
             # the line (an offset, a Kafka position or a hash), not a byte offset here.
-            emitted = parser.feed(part[:-1] if part[-1:] == "\r" else part,
-                                  f"{position}+{index}" if index else position,  # type: ignore[arg-type]
-                                  src.lines)
+            part = part[:-1] if part[-1:] == "\r" else part
+            at = f"{position}+{index}" if index else position
+            emitted = parser.feed(part, at, src.lines)  # type: ignore[arg-type]
             index += 1
+            if src.kept is not None:
+                src.kept.append((part, at, src.lines))
             if emitted:
                 # What a line emits was opened by the message of the record held before it,
                 # or by this one; the parser is asked what it holds only after an emission
@@ -158,10 +176,15 @@ class Delivery:
                 # after the start of the one held before: its origin stays, a safe bound.
                 if where is not None and (where[1] >= first or not held):
                     src.origin = origin
+                if src.kept is not None:
+                    src.keep_from(where)
                 out.extend(emitted)
             elif not held:
                 src.opener, src.origin = found, origin
-                src.holding = parser.held_position() is not None
+                where = parser.held_position()
+                src.holding = where is not None
+                if src.kept is not None:
+                    src.keep_from(where)
         return out
 
     def _switch(self, key: str, found: Shipped) -> tuple[_Source, Output]:
@@ -173,11 +196,14 @@ class Delivery:
             if len(self._sources) >= MAX_SOURCES:
                 _, oldest = self._sources.popitem(last=False)
                 out.extend(self._stamp(oldest.parser.flush(), oldest.opener))
-            src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found)
+            src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found,
+                          kept=[] if self.keep_lines else None)
             self._sources[key] = src
         else:
             self._sources.move_to_end(key)
         self._last, self._last_src = key, src
+        if len(self.touched) < MAX_SOURCES:
+            self.touched.add(key)
         return src, out
 
     def _position(self, found: Shipped, record: Record, replayable: bool, index: int) -> str:
@@ -209,15 +235,53 @@ class Delivery:
     def finish(self) -> Output:
         """End of the delivery: every open record, parsed. The sources stay known (their
         format, the outline of their record heads) for the next delivery of an input that
-        keeps its ``Delivery`` (Kafka), as the file input keeps a file's parser across pauses:
+        keeps its ``Delivery``, as the file input keeps a file's parser across pauses:
         re-learning them cost every poll as much as its first few hundred lines. Nothing is
         held open across deliveries, and hash positions are numbered afresh in each."""
         out: Output = []
         for src in self._sources.values():
             out.extend(self._stamp(src.parser.flush(), src.opener))
             src.lines, src.holding, src.origin = 0, False, None
-        self._seen.clear()
+            if src.kept is not None:
+                src.kept = []
+        self.end()
         return out
+
+    def provisional(self) -> Output:
+        """The records held open, parsed as they stand, for an input that must have stored
+        every line it acknowledges while the records stay open for its next delivery (HTTP:
+        a stack trace split between two requests). Their event IDs are those of the records
+        once closed (the same source and first position), so the closed record overwrites
+        its provisional event in the store. Parsed by a parser of their own (the source's
+        format, fixed): the sources' parsers and statistics are left as they are."""
+        out: Output = []
+        for key, src in self._sources.items():
+            if not (src.holding and src.kept):
+                continue
+            module = src.parser.module
+            parser = SourceParser(module.NAME if module is not None else "auto", self.ctx, key)
+            items: Output = []
+            for text, at, lineno in src.kept:
+                items.extend(parser.feed(text, at, lineno))  # type: ignore[arg-type]
+            items.extend(parser.flush())
+            out.extend(self._stamp(items, src.opener))
+        return out
+
+    def end(self) -> None:
+        """The end of a delivery whose records stay open (``keep_open``): hash positions are
+        numbered afresh in the next (a retried request numbers its lines alike), and the
+        sources it fed are noted afresh."""
+        self._seen.clear()
+        self.touched.clear()
+        self._last, self._last_src = None, None
+
+    def forget(self, keys: set[str]) -> None:
+        """Drop what these sources hold, unstored: a delivery the store did not take is sent
+        again by the shipper, and its lines must not join what they were already part of.
+        (Their records' provisional events stay stored; the lines come again.)"""
+        for key in keys:
+            self._sources.pop(key, None)
+        self._last, self._last_src = None, None
 
     def finish_idle(self, idle_s: float) -> Output:
         """The open records of sources fed nothing for ``idle_s``, as the file input closes
@@ -230,6 +294,8 @@ class Delivery:
             if src.holding and src.fed_at <= limit:
                 out.extend(self._stamp(src.parser.flush(), src.opener))
                 src.holding, src.origin = False, None
+                if src.kept is not None:
+                    src.kept = []
         return out
 
     def _stamp(self, items: Output, found: Shipped) -> Output:
@@ -272,6 +338,8 @@ def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
     except BaseException:
         delivery.finish()  # a delivery that failed leaves nothing open for the next one
         raise
-    if not keep_open:
+    if keep_open:
+        delivery.end()
+    else:
         out.extend(delivery.finish())
     return out

@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 import json
 import threading
-import time
 from pathlib import Path
 
+from faults_support import wait_for
 from test_kafka_input import committed
 
 from collector.config import CollectorSettings, Kafka
@@ -47,16 +47,6 @@ def key(e: Event):
             e.error_stack_trace, sorted(e.ids), e.original)
 
 
-def wait_for(check, what: str, deadline_s: float = 30):
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_stack_trace_split_over_two_polls_is_one_record(kafka_bootstrap, kafka_admin,
                                                          kafka_producer, kafka_topic):
     msgs = messages()
@@ -90,10 +80,10 @@ def test_a_stack_trace_split_over_two_polls_is_one_record(kafka_bootstrap, kafka
             kafka_producer.send(kafka_topic, value=value)
         kafka_producer.flush(timeout=15)
         thread.start()
-        wait_for(lambda: take() == SPLIT, "the first part consumed")
+        wait_for(lambda: take() == SPLIT, 30, "the first part consumed")
         # The error record is open: the lines before it are stored, the commit stays at its
         # first message, whatever polls come meanwhile.
-        wait_for(lambda: committed(kafka_admin, group, kafka_topic) == ERROR_LINE,
+        wait_for(lambda: committed(kafka_admin, group, kafka_topic) == ERROR_LINE, 30,
                  "the commit at the open record's first message")
         take()
         assert [e.level for e in events] == ["info", "info", "warn"]
@@ -102,8 +92,8 @@ def test_a_stack_trace_split_over_two_polls_is_one_record(kafka_bootstrap, kafka
             kafka_producer.send(kafka_topic, value=value)
         kafka_producer.flush(timeout=15)
         # The last record closes once its source is quiet (multiline_timeout), like a file's.
-        wait_for(lambda: take() is not None and len(events) >= len(bare), "every event")
-        wait_for(lambda: committed(kafka_admin, group, kafka_topic) == len(msgs),
+        wait_for(lambda: take() is not None and len(events) >= len(bare), 30, "every event")
+        wait_for(lambda: committed(kafka_admin, group, kafka_topic) == len(msgs), 30,
                  "the commit after the last record was stored")
     finally:
         inp.stop()

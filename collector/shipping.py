@@ -82,6 +82,8 @@ class Delivery:
         self.keep_lines = keep_lines
         # The sources fed since ``end`` (see ``forget``).
         self.touched: set[str] = set()
+        # time.monotonic() of the delivery being read (``tick``): when its sources were fed.
+        self.now = time.monotonic()
         self.stats = stats
         self.fmt = fmt
         self._sources: OrderedDict[str, _Source] = OrderedDict()
@@ -148,7 +150,7 @@ class Delivery:
             out: Output = []
         else:
             src, out = self._switch(key, found)
-        src.fed_at = time.monotonic()
+        src.fed_at = self.now
         text = found.line
         parser = src.parser
         parts = text.split("\n") if "\n" in text else (text,)
@@ -267,6 +269,11 @@ class Delivery:
             out.extend(self._stamp(items, src.opener))
         return out
 
+    def tick(self) -> None:
+        """A delivery begins: its lines count as fed now (see ``finish_idle``); read once
+        per delivery rather than once per line."""
+        self.now = time.monotonic()
+
     def end(self) -> None:
         """The end of a delivery whose records stay open (``keep_open``): hash positions are
         numbered afresh in the next (a retried request numbers its lines alike), and the
@@ -303,6 +310,8 @@ class Delivery:
         ``event.created`` (and as the event's time when the line had none), host, file path
         and shipper."""
         created_ms = found.created_ms
+        path = found.path[:MAX_LABEL_VALUE] if found.path else None
+        shipper = found.shipper[:MAX_LABEL_VALUE]
         for item in items:
             if not isinstance(item, Event):
                 continue
@@ -312,15 +321,13 @@ class Delivery:
                     item.timestamp_ms = created_ms
             if found.host and not item.host and not self._redact_host:
                 item.host = found.host
-            _label(item.labels, "log_file_path", found.path)
-            _label(item.labels, "shipper", found.shipper)
+            # ``set_label`` for keys already in label form, inlined: every shipped event.
+            labels = item.labels
+            if path and ("log_file_path" in labels or len(labels) < MAX_LABELS):
+                labels["log_file_path"] = path
+            if "shipper" in labels or len(labels) < MAX_LABELS:
+                labels["shipper"] = shipper
         return items
-
-
-def _label(labels: dict[str, str], key: str, value: str | None) -> None:
-    """``set_label`` for a key already in label form (this runs for every shipped event)."""
-    if value and (key in labels or len(labels) < MAX_LABELS):
-        labels[key] = value[:MAX_LABEL_VALUE]
 
 
 def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
@@ -331,6 +338,7 @@ def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
     at the end stay open for the next delivery (the input closes them with ``finish_idle``
     and acknowledges no further than ``Delivery.held``)."""
     delivery = delivery if delivery is not None else Delivery(ctx, stats, fmt)
+    delivery.tick()
     out: Output = []
     try:
         for record in records:

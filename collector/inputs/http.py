@@ -152,6 +152,7 @@ class HttpInput(OtlpInput):
         delivery = self.delivery
         with self._parsing:
             self._ctx.now_ms = now_ms()
+            delivery.tick()
             items = delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
             try:
                 for m in messages:

@@ -180,6 +180,7 @@ class SyslogInput:
                        f"bytes (max_message_bytes)", source=source, line=0,
                 raw=head.decode("utf-8", "replace"), ingested_ms=self.ctx.now_ms))
         nbytes = 0
+        delivery.tick()
         for frame in frames:
             nbytes += len(frame)
             items.extend(delivery.record(Record(text=frame.decode("utf-8", "replace"),

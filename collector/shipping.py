@@ -90,6 +90,9 @@ class Delivery:
         # The key of the source fed last: it is at the end of ``_sources`` already.
         self._last: str | None = None
         self._last_src: _Source | None = None
+        # The file path and host of the line fed last, which name ``_last`` when a path is given.
+        self._last_path: str | None = None
+        self._last_host: str | None = None
         self._redact_host = "host.name" in ctx.redact_fields
         # How often each hash position occurred (see ``_unique``), bounded.
         self._seen: dict[str, int] = {}
@@ -144,12 +147,17 @@ class Delivery:
         shipped line passes here, so the common case (the same source as the line before,
         one line a message) costs no lookups and asks the parser no more than to feed it.
         ``origin``: the delivered message, remembered while a record it opened is held."""
-        key = found.source(fallback)
-        if key == self._last:
-            src = self._last_src
-            out: Output = []
+        path, host = found.path, found.host
+        out: Output = []
+        if path is not None and path == self._last_path and host == self._last_host:
+            src = self._last_src  # the source of the line before (its key from these two)
         else:
-            src, out = self._switch(key, found)
+            key = found.source(fallback)
+            if key == self._last:
+                src = self._last_src
+            else:
+                src, out = self._switch(key, found)
+            self._last_path, self._last_host = path, host
         src.fed_at = self.now
         text = found.line
         parser = src.parser
@@ -280,7 +288,7 @@ class Delivery:
         sources it fed are noted afresh."""
         self._seen.clear()
         self.touched.clear()
-        self._last, self._last_src = None, None
+        self._last, self._last_src, self._last_path = None, None, None
 
     def forget(self, keys: set[str]) -> None:
         """Drop what these sources hold, unstored: a delivery the store did not take is sent
@@ -288,7 +296,7 @@ class Delivery:
         (Their records' provisional events stay stored; the lines come again.)"""
         for key in keys:
             self._sources.pop(key, None)
-        self._last, self._last_src = None, None
+        self._last, self._last_src, self._last_path = None, None, None
 
     def finish_idle(self, idle_s: float) -> Output:
         """The open records of sources fed nothing for ``idle_s``, as the file input closes

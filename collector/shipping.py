@@ -7,13 +7,15 @@ export), and feeds the line to a ``SourceParser`` of its own original source (ho
 path): format detection, stack traces, XML bodies and EDI segments across consecutive
 messages are framed exactly as the file input frames the file.
 
-Bounds: an HTTP request or an OTLP export is framed as a unit and ``finish`` closes every
-open record at its end (its answer acknowledges whole records). The Kafka input keeps
-records open across polls, so a stack trace split by the shipper's batch is one record: it
-closes a source's record once the source was idle for ``IDLE_CLOSE_S`` (``finish_idle``)
-and commits no further than the first message of a record still open (``held``). A syslog
-stream, which has no end and no acknowledgement, closes a source's record once the source
-was idle for a while (``finish_idle``) too. At most
+Bounds: an OTLP export is framed as a unit and ``finish`` closes every open record at its
+end. The Kafka and HTTP inputs keep records open across deliveries (``keep_open``), so a
+stack trace split by the shipper's batch is one record, and close a source's record once
+the source was quiet for ``multiline_timeout`` (``IDLE_CLOSE_S`` by default,
+``finish_idle``). At-least-once all the same: Kafka commits no further than the first
+message of a record still open (``held``); HTTP stores an open record as it stands before it
+answers (``provisional``) and the closed record overwrites it. A syslog stream, which has
+no end and no acknowledgement, closes a source's record once the source was idle for a
+while (``finish_idle``) too. At most
 ``MAX_SOURCES`` sources are open at once (the least recently fed is closed first); records
 are capped as in files (``collector.parse.MAX_RECORD_*``).
 
@@ -60,6 +62,8 @@ class _Source:
     # The lines of the record held open (text, position, line), when the delivery keeps them
     # for ``Delivery.provisional``; None when it does not.
     kept: list[tuple[str, str, int]] | None = None
+    # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
+    fed_at: float = 0.0
 
     def keep_from(self, where: tuple[int, int] | None) -> None:
         """Keep only the lines of the record now held (from its first line, ``where``)."""
@@ -67,8 +71,6 @@ class _Source:
             self.kept = []
         elif self.kept and self.kept[0][2] < where[1]:
             self.kept = [k for k in self.kept if k[2] >= where[1]]
-    # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
-    fed_at: float = 0.0
 
 
 class Delivery:
@@ -333,7 +335,7 @@ class Delivery:
             labels = item.labels
             if path and ("log_file_path" in labels or len(labels) < MAX_LABELS):
                 labels["log_file_path"] = path
-            if "shipper" in labels or len(labels) < MAX_LABELS:
+            if shipper and ("shipper" in labels or len(labels) < MAX_LABELS):
                 labels["shipper"] = shipper
         return items
 

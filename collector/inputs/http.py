@@ -165,14 +165,20 @@ class HttpInput(OtlpInput):
                 raise
             touched = set(delivery.touched)
             delivery.end()
-        outcome = (acked.AckResult.FULL if self._stopped.is_set() else
-                   acked.store(self.out, self.name, items, len(messages), nbytes,
-                               offer_timeout_s=OFFER_TIMEOUT_S,
-                               ack_timeout_s=self.cfg.ack_timeout_ms / 1000))
-        if outcome is not acked.AckResult.STORED:
-            with self._parsing:
+            if not items:
+                return acked.AckResult.STORED
+            # Handed over in the order parsed, still under the lock: a record one request
+            # closes must reach the store after its provisional event from the one before.
+            stored = None if self._stopped.is_set() else acked.hand_over(
+                self.out, self.name, items, len(messages), nbytes, OFFER_TIMEOUT_S)
+            if stored is None:
                 delivery.forget(touched)
-        return outcome
+                return acked.AckResult.FULL
+        if stored.wait(self.cfg.ack_timeout_ms / 1000):
+            return acked.AckResult.STORED
+        with self._parsing:
+            delivery.forget(touched)
+        return acked.AckResult.TIMEOUT
 
 
 def _handler(receiver: HttpInput) -> type[Handler]:

@@ -1,8 +1,9 @@
 """Shipper envelopes and the shippers' inputs, against the same lines read from files.
 
-Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3]``. No services
-needed: the inputs hand their chunks to a writer stand-in that acknowledges at once, so the
-figures are midwatch's own cost, not a store's.
+Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3] [--runs 1]``. No
+services needed: the inputs hand their chunks to a writer stand-in that acknowledges at once,
+so the figures are midwatch's own cost, not a store's. On a shared machine the figures move
+with its load (printed): compare the ratios of one run, and take the median of ``--runs``.
 
 1. CPU per event (``time.process_time``, best of ``--repeats``): the Mule, NGINX and X12
    samples (tests/data) repeated ``--copies`` times, (a) parsed as files (``parse_stream``,
@@ -12,7 +13,8 @@ figures are midwatch's own cost, not a store's.
    over: the file input (``parse_worker: false``, in-process like the others), the syslog
    input over TCP (RFC 5424 with the file path, octet counting, as rsyslog sends it) and the
    http input (``/_bulk`` of Filebeat documents, 1000 a request, one client). Target: syslog
-   and http >= the file input.
+   and http >= the file input. Beside each rate, the process's CPU per event meanwhile
+   (client and writer stand-in included): under load the rate follows it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import argparse
 import http.client
 import io
 import json
+import os
 import socket
+import statistics
 import tempfile
 import threading
 import time
@@ -161,15 +165,28 @@ def timed(receiver, send, count: int) -> float:
     return count / elapsed
 
 
-def rate_syslog(lines: dict[str, list[str]], count: int) -> float:
-    from collector.inputs.syslog import SyslogInput as Receiver
-
+def syslog_payload(lines: dict[str, list[str]]) -> bytes:
+    """The lines as rsyslog sends them (docs/shipping.md's template, octet counting)."""
     payload = bytearray()
     for path, rows in lines.items():
         for row in rows:
             frame = (f'<134>1 2024-03-01T10:15:33.004Z mule-01 app - - [file@32473 '
                      f'path="{path}"] {row}').encode()
             payload += f"{len(frame)} ".encode() + frame
+    return bytes(payload)
+
+
+def bulk_bodies(lines: dict[str, list[str]]) -> list[bytes]:
+    """The lines as Filebeat's Elasticsearch output sends them, 1000 documents a request."""
+    docs = enveloped(lines)
+    return ["".join(f'{{"create":{{}}}}\n{d}\n' for d in docs[i:i + 1000]).encode()
+            for i in range(0, len(docs), 1000)]
+
+
+def rate_syslog(lines: dict[str, list[str]], count: int, payload: bytes = b"") -> float:
+    from collector.inputs.syslog import SyslogInput as Receiver
+
+    payload = payload or syslog_payload(lines)
 
     def send(port: int) -> None:
         with socket.create_connection(("127.0.0.1", port)) as conn:
@@ -181,12 +198,11 @@ def rate_syslog(lines: dict[str, list[str]], count: int) -> float:
                  count)
 
 
-def rate_http(lines: dict[str, list[str]], count: int) -> float:
+def rate_http(lines: dict[str, list[str]], count: int, bodies: list[bytes] | None = None
+              ) -> float:
     from collector.inputs.http import HttpInput as Receiver
 
-    docs = enveloped(lines)
-    bodies = ["".join(f'{{"create":{{}}}}\n{d}\n' for d in docs[i:i + 1000]).encode()
-              for i in range(0, len(docs), 1000)]
+    bodies = bodies or bulk_bodies(lines)
 
     def send(port: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -201,21 +217,42 @@ def rate_http(lines: dict[str, list[str]], count: int) -> float:
     return timed(Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0)), ctx()), send, count)
 
 
+def with_cpu(rate, lines: dict[str, list[str]], count: int, **sent) -> tuple[float, float]:
+    """(events/s, the process's CPU seconds per event meanwhile); ``sent``: what the client
+    sends, built beforehand (not counted)."""
+    t0 = time.process_time()
+    events_s = rate(lines, count, **sent)
+    return events_s, (time.process_time() - t0) / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=1, help="whole comparisons, one after another")
     args = parser.parse_args()
     lines = sample_lines(args.copies)
     n_lines = sum(map(len, lines.values()))
-    file_cpu, env_cpu, events = cpu_per_event(lines, args.repeats)
-    print(f"{n_lines} lines, {events} events")
-    print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
-          f"{env_cpu * 1e6:.1f} us ({(env_cpu / file_cpu - 1) * 100:+.1f} %; target <= +15 %)")
-    rates = {"file input": rate_file(lines, events), "syslog input (tcp)":
-             rate_syslog(lines, events), "http input (_bulk)": rate_http(lines, events)}
-    for name, rate in rates.items():
-        print(f"{name:20} {rate:10.0f} events/s ({rate / rates['file input']:.2f}x the file input)")
+    extra, ratios = [], {"syslog input (tcp)": [], "http input (_bulk)": []}
+    payload, bodies = syslog_payload(lines), bulk_bodies(lines)
+    for run in range(1, args.runs + 1):
+        file_cpu, env_cpu, events = cpu_per_event(lines, args.repeats)
+        extra.append(env_cpu / file_cpu - 1)
+        print(f"run {run}: {n_lines} lines, {events} events, load average "
+              f"{os.getloadavg()[0]:.1f}")
+        print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
+              f"{env_cpu * 1e6:.1f} us ({extra[-1] * 100:+.1f} %; target <= +15 %)")
+        rates = {"file input": with_cpu(rate_file, lines, events),
+                 "syslog input (tcp)": with_cpu(rate_syslog, lines, events, payload=payload),
+                 "http input (_bulk)": with_cpu(rate_http, lines, events, bodies=bodies)}
+        for name, (rate, cpu) in rates.items():
+            ratio = rate / rates["file input"][0]
+            ratios.get(name, []).append(ratio)
+            print(f"{name:20} {rate:10.0f} events/s ({ratio:.2f}x the file input), "
+                  f"CPU {cpu * 1e6:.0f} us an event")
+    if args.runs > 1:
+        print(f"median of {args.runs} runs: envelopes {statistics.median(extra) * 100:+.1f} %, "
+              + ", ".join(f"{name} {statistics.median(r):.2f}x" for name, r in ratios.items()))
 
 
 if __name__ == "__main__":

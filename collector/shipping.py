@@ -7,12 +7,15 @@ export), and feeds the line to a ``SourceParser`` of its own original source (ho
 path): format detection, stack traces, XML bodies and EDI segments across consecutive
 messages are framed exactly as the file input frames the file.
 
-Bounds: one delivery (a Kafka poll, an HTTP request, an OTLP export) is framed as a unit and
-``finish`` closes every open record at its end. That is the time bound (a shipper sends a
-record's lines together, within one batch) and it keeps at-least-once simple: nothing is
-held across an acknowledgement, so an input may ack a delivery as soon as the store stored
-its events. A syslog stream, which has no end and no acknowledgement, closes a source's
-record once the source was idle for a while instead (``finish_idle``). At most
+Bounds: an OTLP export is framed as a unit and ``finish`` closes every open record at its
+end. The Kafka and HTTP inputs keep records open across deliveries (``keep_open``), so a
+stack trace split by the shipper's batch is one record, and close a source's record once
+the source was quiet for ``multiline_timeout`` (``IDLE_CLOSE_S`` by default,
+``finish_idle``). At-least-once all the same: Kafka commits no further than the first
+message of a record still open (``held``); HTTP stores an open record as it stands before it
+answers (``provisional``) and the closed record overwrites it. A syslog stream, which has
+no end and no acknowledgement, closes a source's record once the source was idle for a
+while (``finish_idle``) too. At most
 ``MAX_SOURCES`` sources are open at once (the least recently fed is closed first); records
 are capped as in files (``collector.parse.MAX_RECORD_*``).
 
@@ -39,6 +42,9 @@ from collector.parsers._base import ParseContext
 from collector.parsers._fields import MAX_LABEL_VALUE, MAX_LABELS
 
 MAX_SOURCES = 256
+# An input holding records across deliveries (Kafka) closes a source's open record after this
+# long without a line from it: the file input's default ``multiline_timeout``.
+IDLE_CLOSE_S = 2.0
 MAX_SEEN = 65536
 
 
@@ -48,33 +54,63 @@ class _Source:
     # The message whose line opened the record the parser holds open (its shipper, time).
     opener: Shipped
     lines: int = 0
+    # Whether the parser holds lines not yet emitted (kept up to date by ``Delivery.line``).
+    holding: bool = False
+    # The delivered message the held record's first line came in (or one before it), for
+    # inputs that hold records across deliveries (``Delivery.held``).
+    origin: Record | None = None
+    # The lines of the record held open (text, position, line), when the delivery keeps them
+    # for ``Delivery.provisional``; None when it does not.
+    kept: list[tuple[str, str, int]] | None = None
     # time.monotonic() of the last line fed (for streams: see ``Delivery.finish_idle``).
     fed_at: float = 0.0
+
+    def keep_from(self, where: tuple[int, int] | None) -> None:
+        """Keep only the lines of the record now held (from its first line, ``where``)."""
+        if where is None:
+            self.kept = []
+        elif self.kept and self.kept[0][2] < where[1]:
+            self.kept = [k for k in self.kept if k[2] >= where[1]]
 
 
 class Delivery:
     """The records of one delivery, through their envelopes, in order."""
 
-    def __init__(self, ctx: ParseContext, stats: ParseStats, fmt: str = "auto"):
+    def __init__(self, ctx: ParseContext, stats: ParseStats, fmt: str = "auto",
+                 keep_lines: bool = False):
         self.ctx = ctx
+        # Keep the lines of held records for ``provisional`` (an input that holds records
+        # across deliveries it must acknowledge whole: HTTP).
+        self.keep_lines = keep_lines
+        # The sources fed since ``end`` (see ``forget``).
+        self.touched: set[str] = set()
+        # time.monotonic() of the delivery being read (``tick``): when its sources were fed.
+        self.now = time.monotonic()
         self.stats = stats
         self.fmt = fmt
         self._sources: OrderedDict[str, _Source] = OrderedDict()
         # The key of the source fed last: it is at the end of ``_sources`` already.
         self._last: str | None = None
+        self._last_src: _Source | None = None
+        # The file path and host of the line fed last, which name ``_last`` when a path is given.
+        self._last_path: str | None = None
+        self._last_host: str | None = None
         self._redact_host = "host.name" in ctx.redact_fields
         # How often each hash position occurred (see ``_unique``), bounded.
         self._seen: dict[str, int] = {}
+        # Which shipper's envelope each delivery source (a topic, an endpoint) carries.
+        self._shapes = shippers.Shapes()
 
     def record(self, record: Record, replayable: bool) -> Output:
         """One delivered message. ``replayable``: its source and position name it for good
         (a Kafka record), so they make the IDs of lines without an offset of their own."""
         if self.fmt != "auto":
             return parse_record(record, self.fmt, self.ctx, self.stats)
-        found = shippers.unwrap(record.text)
+        found = self._shapes.unwrap(record.text, record.source)
         if found is not None:
-            return self.line(found, record.source, str(found.offset) if found.offset is not None
-                             else self._position(found, record, replayable, 0))
+            where = found.offset
+            return self.line(found, record.source, str(where) if where is not None
+                             else self._position(found, record, replayable, 0), record)
         if otlp_json.detect(record.text):
             return self._export(record, replayable)
         if not replayable:  # a bare line over HTTP or syslog: named by its content
@@ -100,57 +136,87 @@ class Delivery:
         out: Output = []
         for index, found in enumerate(lines):
             out.extend(self.line(found, record.source,
-                                 self._position(found, record, replayable, index)))
+                                 self._position(found, record, replayable, index), record))
         if rest.get("resourceLogs") or rest.get("resourceSpans"):
             rest_record = Record(text=orjson.dumps(rest).decode(), source=record.source,
                                  position=record.position, ingested_ms=record.ingested_ms)
             out.extend(parse_record(rest_record, "otlp-json", self.ctx, self.stats))
         return out
 
-    def line(self, found: Shipped, fallback: str, position: str) -> Output:
+    def line(self, found: Shipped, fallback: str, position: str,
+             origin: Record | None = None) -> Output:
         """One unwrapped message: its lines to the parser of its original source. Every
         shipped line passes here, so the common case (the same source as the line before,
-        one line a message, nothing emitted) costs a few attribute reads, no allocations."""
-        key = found.source(fallback)
+        one line a message) costs no lookups and asks the parser no more than to feed it.
+        ``origin``: the delivered message, remembered while a record it opened is held."""
+        path, host = found.path, found.host
+        out: Output = []
+        if path is not None and path == self._last_path and host == self._last_host:
+            src = self._last_src  # the source of the line before (its key from these two)
+        else:
+            key = found.source(fallback)
+            if key == self._last:
+                src = self._last_src
+            else:
+                src, out = self._switch(key, found)
+            self._last_path, self._last_host = path, host
+        src.fed_at = self.now
+        text = found.line
+        parser = src.parser
+        parts = text.split("\n") if "\n" in text else (text,)
+        index, first = 0, src.lines + 1
+        for part in parts:
+            held = src.holding
+            src.lines += 1
+            # SourceParser formats a record's position as given: the shipper's identity of
+            # the line (an offset, a Kafka position or a hash), not a byte offset here.
+            part = part[:-1] if part[-1:] == "\r" else part
+            at = f"{position}+{index}" if index else position
+            emitted = parser.feed(part, at, src.lines)  # type: ignore[arg-type]
+            index += 1
+            if src.kept is not None:
+                src.kept.append((part, at, src.lines))
+            if emitted:
+                # What a line emits was opened by the message of the record held before it,
+                # or by this one; the parser is asked what it holds only after an emission
+                # or a line fed to an empty parser (not for each continuation line).
+                self._stamp(emitted, src.opener if held else found)
+                src.opener = found
+                where = parser.held_position()
+                src.holding = where is not None
+                # The record now held starts in this message, or (lines held for detection)
+                # after the start of the one held before: its origin stays, a safe bound.
+                if where is not None and (where[1] >= first or not held):
+                    src.origin = origin
+                if src.kept is not None:
+                    src.keep_from(where)
+                out.extend(emitted)
+            elif not held:
+                src.opener, src.origin = found, origin
+                where = parser.held_position()
+                src.holding = where is not None
+                if src.kept is not None:
+                    src.keep_from(where)
+        return out
+
+    def _switch(self, key: str, found: Shipped) -> tuple[_Source, Output]:
+        """The source ``key`` becomes the one fed last: created (the least recently fed one
+        closed when ``MAX_SOURCES`` are open) or moved to the end of the order."""
         out: Output = []
         src = self._sources.get(key)
         if src is None:
             if len(self._sources) >= MAX_SOURCES:
                 _, oldest = self._sources.popitem(last=False)
                 out.extend(self._stamp(oldest.parser.flush(), oldest.opener))
-            src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found)
+            src = _Source(SourceParser("auto", self.ctx, key, stats=self.stats), found,
+                          kept=[] if self.keep_lines else None)
             self._sources[key] = src
-        elif key != self._last:  # the source fed last is the most recent already
+        else:
             self._sources.move_to_end(key)
-        self._last = key
-        src.fed_at = time.monotonic()
-        if "\n" not in found.line:  # one line a message: the common case, no split
-            emitted = self._feed(src, found.line, position, found)
-            if out:
-                out.extend(emitted)
-                return out
-            return emitted
-        for index, text in enumerate(found.line.split("\n")):
-            out.extend(self._feed(src, text, position if index == 0 else f"{position}+{index}",
-                                  found))
-        return out
-
-    def _feed(self, src: _Source, text: str, position: str, found: Shipped) -> Output:
-        """One line to its source's parser; what it emits carries the shipper's facts of the
-        message that opened its record (see ``_stamp``)."""
-        src.lines += 1
-        parser = src.parser
-        held = parser.held_position() is not None
-        # SourceParser formats a record's position as given: the shipper's identity of the
-        # line (an offset, a Kafka position or a hash), not a byte offset here.
-        emitted = parser.feed(text.removesuffix("\r"), position,  # type: ignore[arg-type]
-                              src.lines)
-        if emitted:
-            self._stamp(emitted, src.opener if held else found)
-            src.opener = found
-        elif not held:
-            src.opener = found
-        return emitted
+        self._last, self._last_src = key, src
+        if len(self.touched) < MAX_SOURCES:
+            self.touched.add(key)
+        return src, out
 
     def _position(self, found: Shipped, record: Record, replayable: bool, index: int) -> str:
         """The shipper's identity of a line, for its event IDs (see the module doc)."""
@@ -173,28 +239,80 @@ class Delivery:
         """Whether any source holds lines not yet emitted (an open record)."""
         return any(src.parser.held_position() is not None for src in self._sources.values())
 
+    def held(self) -> list[Record | None]:
+        """The origins (see ``line``) of the records held open: an input that acknowledges
+        by position acknowledges no further than the earliest of them."""
+        return [src.origin for src in self._sources.values() if src.holding]
+
     def finish(self) -> Output:
         """End of the delivery: every open record, parsed. The sources stay known (their
         format, the outline of their record heads) for the next delivery of an input that
-        keeps its ``Delivery`` (Kafka), as the file input keeps a file's parser across pauses:
+        keeps its ``Delivery``, as the file input keeps a file's parser across pauses:
         re-learning them cost every poll as much as its first few hundred lines. Nothing is
         held open across deliveries, and hash positions are numbered afresh in each."""
         out: Output = []
         for src in self._sources.values():
             out.extend(self._stamp(src.parser.flush(), src.opener))
-            src.lines = 0
-        self._seen.clear()
+            src.lines, src.holding, src.origin = 0, False, None
+            if src.kept is not None:
+                src.kept = []
+        self.end()
         return out
 
+    def provisional(self) -> Output:
+        """The records held open, parsed as they stand, for an input that must have stored
+        every line it acknowledges while the records stay open for its next delivery (HTTP:
+        a stack trace split between two requests). Their event IDs are those of the records
+        once closed (the same source and first position), so the closed record overwrites
+        its provisional event in the store. Parsed by a parser of their own (the source's
+        format, fixed): the sources' parsers and statistics are left as they are."""
+        out: Output = []
+        for key, src in self._sources.items():
+            if not (src.holding and src.kept):
+                continue
+            module = src.parser.module
+            parser = SourceParser(module.NAME if module is not None else "auto", self.ctx, key)
+            items: Output = []
+            for text, at, lineno in src.kept:
+                items.extend(parser.feed(text, at, lineno))  # type: ignore[arg-type]
+            items.extend(parser.flush())
+            out.extend(self._stamp(items, src.opener))
+        return out
+
+    def tick(self) -> None:
+        """A delivery begins: its lines count as fed now (see ``finish_idle``); read once
+        per delivery rather than once per line."""
+        self.now = time.monotonic()
+
+    def end(self) -> None:
+        """The end of a delivery whose records stay open (``keep_open``): hash positions are
+        numbered afresh in the next (a retried request numbers its lines alike), and the
+        sources it fed are noted afresh."""
+        self._seen.clear()
+        self.touched.clear()
+        self._last, self._last_src, self._last_path = None, None, None
+
+    def forget(self, keys: set[str]) -> None:
+        """Drop what these sources hold, unstored: a delivery the store did not take is sent
+        again by the shipper, and its lines must not join what they were already part of.
+        (Their records' provisional events stay stored; the lines come again.)"""
+        for key in keys:
+            self._sources.pop(key, None)
+        self._last, self._last_src, self._last_path = None, None, None
+
     def finish_idle(self, idle_s: float) -> Output:
-        """For a stream read as one long delivery (a syslog connection): the open records
-        of sources fed nothing for ``idle_s``, as the file input closes a record when its
-        file stops growing."""
+        """The open records of sources fed nothing for ``idle_s``, as the file input closes
+        a record when its file stops growing: for a stream read as one long delivery (a
+        syslog connection), and for an input that holds records across its deliveries (a
+        Kafka consumer). The sources stay known, as in ``finish``."""
         limit = time.monotonic() - idle_s
         out: Output = []
-        for key in [k for k, src in self._sources.items() if src.fed_at <= limit]:
-            src = self._sources.pop(key)
-            out.extend(self._stamp(src.parser.flush(), src.opener))
+        for src in self._sources.values():
+            if src.holding and src.fed_at <= limit:
+                out.extend(self._stamp(src.parser.flush(), src.opener))
+                src.holding, src.origin = False, None
+                if src.kept is not None:
+                    src.kept = []
         return out
 
     def _stamp(self, items: Output, found: Shipped) -> Output:
@@ -202,6 +320,8 @@ class Delivery:
         ``event.created`` (and as the event's time when the line had none), host, file path
         and shipper."""
         created_ms = found.created_ms
+        path = found.path[:MAX_LABEL_VALUE] if found.path else None
+        shipper = found.shipper[:MAX_LABEL_VALUE]
         for item in items:
             if not isinstance(item, Event):
                 continue
@@ -211,27 +331,33 @@ class Delivery:
                     item.timestamp_ms = created_ms
             if found.host and not item.host and not self._redact_host:
                 item.host = found.host
-            _label(item.labels, "log_file_path", found.path)
-            _label(item.labels, "shipper", found.shipper)
+            # ``set_label`` for keys already in label form, inlined: every shipped event.
+            labels = item.labels
+            if path and ("log_file_path" in labels or len(labels) < MAX_LABELS):
+                labels["log_file_path"] = path
+            if shipper and ("shipper" in labels or len(labels) < MAX_LABELS):
+                labels["shipper"] = shipper
         return items
-
-
-def _label(labels: dict[str, str], key: str, value: str | None) -> None:
-    """``set_label`` for a key already in label form (this runs for every shipped event)."""
-    if value and (key in labels or len(labels) < MAX_LABELS):
-        labels[key] = value[:MAX_LABEL_VALUE]
 
 
 def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
                    fmt: str = "auto", replayable: bool = False,
-                   delivery: Delivery | None = None) -> Output:
+                   delivery: Delivery | None = None, keep_open: bool = False) -> Output:
     """Every event and dead letter of one delivery's records; ``delivery``: the input's own,
-    kept across its deliveries (see ``Delivery.finish``)."""
+    kept across its deliveries (see ``Delivery.finish``). ``keep_open``: records still open
+    at the end stay open for the next delivery (the input closes them with ``finish_idle``
+    and acknowledges no further than ``Delivery.held``)."""
     delivery = delivery if delivery is not None else Delivery(ctx, stats, fmt)
+    delivery.tick()
     out: Output = []
     try:
         for record in records:
             out.extend(delivery.record(record, replayable))
-    finally:  # a delivery that failed leaves nothing open for the next one
+    except BaseException:
+        delivery.finish()  # a delivery that failed leaves nothing open for the next one
+        raise
+    if keep_open:
+        delivery.end()
+    else:
         out.extend(delivery.finish())
     return out

@@ -9,7 +9,7 @@ wrote ``source`` and ``offset`` at the top instead. Shape: tests/data/shippers/S
 
 from __future__ import annotations
 
-from collector.envelopes.shipped import Shipped, dig, offset, text, when
+from collector.envelopes.shipped import Shipped, dig, offset, text, text_ms, when
 
 
 def match(doc: dict) -> Shipped | None:
@@ -26,8 +26,10 @@ def match(doc: dict) -> Shipped | None:
         if path.__class__ is str and path and agent.__class__ is str and agent:
             host_doc = doc.get("host")
             host = host_doc.get("name") if host_doc.__class__ is dict else host_doc
+            where, stamp = log.get("offset"), doc.get("@timestamp")
             return Shipped(line, agent, host if host.__class__ is str and host else None, path,
-                           offset(log.get("offset")), when(doc.get("@timestamp")))
+                           where if where.__class__ is int and where >= 0 else offset(where),
+                           text_ms(stamp) if stamp.__class__ is str else when(stamp))
     return _loose(doc, line)
 
 

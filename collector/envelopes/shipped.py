@@ -95,12 +95,12 @@ def when(value: object) -> int:
         seconds = float(value)
         return int(seconds if seconds > 1e11 else seconds * 1000)
     if isinstance(value, str):
-        return _text_ms(value)
+        return text_ms(value)
     return 0
 
 
 @lru_cache(maxsize=4096)
-def _text_ms(value: str) -> int:
+def text_ms(value: str) -> int:
     """Cached: a shipper's batch shares few distinct times (they are its read times)."""
     return parse_ms(value) or 0
 

@@ -8,6 +8,8 @@ it stands, by the generic JSON parser as before.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
 
 from collector.envelopes import (
@@ -22,7 +24,10 @@ from collector.envelopes import (
 )
 from collector.envelopes.shipped import Shipped
 
-MATCHERS = (splunk_hec.match, filebeat.match, logstash.match, vector.match, fluentbit.match,
+Matcher = Callable[[dict], Shipped | None]
+# Delivery sources whose shipper is remembered (``Shapes``); beyond, they are learned afresh.
+MAX_SHAPES = 1024
+MATCHERS: tuple[Matcher, ...] = (splunk_hec.match, filebeat.match, logstash.match, vector.match, fluentbit.match,
             rsyslog_json.match, syslogng_json.match)
 
 
@@ -48,3 +53,39 @@ def unwrap(record_text: str) -> Shipped | None:
     except orjson.JSONDecodeError:
         return None
     return match_doc(doc) if isinstance(doc, dict) else None
+
+
+class Shapes:
+    """``unwrap`` for the messages of many delivery sources (Kafka topics, HTTP endpoints),
+    asking first the shipper that claimed a source's message before. A source carries one
+    shipper's documents, so after its first message one matcher is asked instead of the
+    whole list in turn (most of what a message cost beyond its JSON decoding); a message
+    that shipper does not claim is asked of all, in order, as ``unwrap`` does."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self):
+        self._last: dict[str, Matcher] = {}
+
+    def unwrap(self, record_text: str, source: str) -> Shipped | None:
+        if record_text[:1] != "{":
+            return unwrap(record_text)
+        try:
+            doc = orjson.loads(record_text)
+        except orjson.JSONDecodeError:
+            return None
+        if doc.__class__ is not dict:
+            return None
+        last = self._last.get(source)
+        if last is not None:
+            found = last(doc)
+            if found is not None:
+                return found
+        for matcher in MATCHERS:
+            found = matcher(doc)
+            if found is not None:
+                if len(self._last) >= MAX_SHAPES:
+                    self._last.clear()
+                self._last[source] = matcher
+                return found
+        return None

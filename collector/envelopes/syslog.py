@@ -18,10 +18,14 @@ from __future__ import annotations
 import re
 import time
 
-from collector.envelopes.shipped import Shipped, when
+from collector.envelopes.shipped import Shipped, text_ms, when
 from collector.timeparse import parse_ms
 
 _RFC5424 = re.compile(r"<(\d{1,3})>1 (\S+) (\S+) (\S+) (\S+) (\S+) ")
+# The header with the one SD element of the documented templates (``[file@32473 path="..."]``)
+# whose value has no escapes: most frames of rsyslog and syslog-ng, read in one match.
+_RFC5424_PATH = re.compile(r'<\d{1,3}>1 (\S+) (\S+) (\S+) \S+ \S+ '
+                           r'\[[^\]\s=]+ (?:path|filename|file)="([^"\\\]]+)"\](?!\[) ?')
 _RFC3164 = re.compile(r"<(\d{1,3})>([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (\S+) "
                       r"([^\s:\[]{1,48})(?:\[[^\]]*\])?: ?")
 _SD_ELEMENT = re.compile(r'\[([^\]\s]+)((?: [^=\s]+="(?:[^"\\\]]|\\.)*")*)\]')
@@ -57,6 +61,12 @@ def _structured(rest: str) -> tuple[dict[str, str], str]:
 def match(frame: str, now_ms: int = 0) -> Shipped | None:
     """The line in one syslog frame (its framing, octet count or newline, already taken off),
     or None when the frame is neither RFC 5424 nor RFC 3164."""
+    found = _RFC5424_PATH.match(frame)
+    if found is not None:
+        stamp, host, app, path = found.groups()
+        msg = frame[found.end():]
+        return Shipped(msg.removeprefix("\ufeff").rstrip("\r\n"), "syslog", _nil(host), path,
+                       None, text_ms(stamp) if stamp != "-" else 0, _nil(app))
     found = _RFC5424.match(frame)
     if found is not None:
         _pri, stamp, host, app, _procid, _msgid = found.groups()

@@ -22,13 +22,14 @@ class AckResult(enum.Enum):
     TIMEOUT = "timeout"
 
 
-def store(out: ChunkQueue | None, name: str, items: Output, records: int, nbytes: int, *,
-          offer_timeout_s: float, ack_timeout_s: float) -> AckResult:
-    """Queue one delivery's items and wait for the store's acknowledgement."""
-    if not items:
-        return AckResult.STORED
+def hand_over(out: ChunkQueue | None, name: str, items: Output, records: int, nbytes: int,
+              offer_timeout_s: float) -> threading.Event | None:
+    """Queue one delivery's items: the event set once the store acknowledged them, or None
+    when the writer's queue stayed full (``FULL``). The HTTP input answers once it is set
+    (``STORED``, else ``TIMEOUT`` after ``ack_timeout``); a syslog connection reads and parses
+    its next delivery meanwhile and waits for it before handing that one over."""
     stored = threading.Event()
     chunk = Chunk(name, items, records, nbytes, ack=stored.set)
     if out is None or not out.offer(chunk, offer_timeout_s):
-        return AckResult.FULL
-    return AckResult.STORED if stored.wait(ack_timeout_s) else AckResult.TIMEOUT
+        return None
+    return stored

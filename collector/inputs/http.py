@@ -13,7 +13,13 @@ Any shipper can point an output it already has at midwatch:
   concatenated JSON objects, ``Authorization: Splunk <token>``; ``GET
   /services/collector/health``.
 
-Every message goes through ``collector.shipping`` (one request is one delivery). The answer
+Every message goes through ``collector.shipping``, one ``Delivery`` for all requests: a
+record a request leaves open (a stack trace the shipper's batch cut) stays open for the next
+request of its source, which continues it as the file input would. At-least-once all the
+same: the open record is stored as it stands (``Delivery.provisional``) before the answer,
+and the record once closed overwrites it (same event ID). A request the store does not take
+drops what its sources hold: its retry starts them afresh. A source quiet for
+``multiline_timeout`` has its record closed. The answer
 is sent only once the store acknowledged the request's events (at-least-once): while the
 writer's queue stays full the answer is 429 (``_bulk``, ``/ingest``: the shippers' retry
 status) or 503 (HEC's "server is busy"), with Retry-After, and nothing is kept; when the
@@ -42,9 +48,9 @@ from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.metrics import Registry
-from collector.parse import Output, ParseStats
+from collector.parse import ParseStats
 from collector.parsers._base import ParseContext
-from collector.shipping import Delivery
+from collector.shipping import IDLE_CLOSE_S, Delivery
 
 # Waiting for room in the writer's queue before answering "busy".
 OFFER_TIMEOUT_S = 1.0
@@ -132,25 +138,47 @@ class HttpInput(OtlpInput):
         self.stats = ParseStats()
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
+        # Records open across requests (see the module doc); requests parse one at a time.
+        self._ctx = dataclasses.replace(ctx)
+        self.delivery = Delivery(self._ctx, self.stats, keep_lines=True)
+        self._parsing = threading.Lock()
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
     def deliver(self, messages: list[Message], nbytes: int) -> acked.AckResult:
-        """Parse one request's messages and wait until the store has their events."""
-        ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
-        delivery = Delivery(ctx, self.stats)
-        items: Output = []
-        for m in messages:
-            record = Record(text=m.text, source=m.source, position=m.position or "0",
-                            ingested_ms=ctx.now_ms)
-            items.extend(delivery.record(record, replayable=m.position is not None))
-        items.extend(delivery.finish())
-        if self._stopped.is_set():
-            return acked.AckResult.FULL
-        return acked.store(self.out, self.name, items, len(messages), nbytes,
-                           offer_timeout_s=OFFER_TIMEOUT_S,
-                           ack_timeout_s=self.cfg.ack_timeout_ms / 1000)
+        """Parse one request's messages and wait until the store has their events, and the
+        records they leave open as they stand."""
+        delivery = self.delivery
+        with self._parsing:
+            self._ctx.now_ms = now_ms()
+            delivery.tick()
+            items = delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
+            try:
+                for m in messages:
+                    record = Record(text=m.text, source=m.source, position=m.position or "0",
+                                    ingested_ms=self._ctx.now_ms)
+                    items.extend(delivery.record(record, replayable=m.position is not None))
+                items.extend(delivery.provisional())
+            except BaseException:
+                delivery.finish()
+                raise
+            touched = set(delivery.touched)
+            delivery.end()
+            if not items:
+                return acked.AckResult.STORED
+            # Handed over in the order parsed, still under the lock: a record one request
+            # closes must reach the store after its provisional event from the one before.
+            stored = None if self._stopped.is_set() else acked.hand_over(
+                self.out, self.name, items, len(messages), nbytes, OFFER_TIMEOUT_S)
+            if stored is None:
+                delivery.forget(touched)
+                return acked.AckResult.FULL
+        if stored.wait(self.cfg.ack_timeout_ms / 1000):
+            return acked.AckResult.STORED
+        with self._parsing:
+            delivery.forget(touched)
+        return acked.AckResult.TIMEOUT
 
 
 def _handler(receiver: HttpInput) -> type[Handler]:
@@ -225,7 +253,8 @@ def _handler(receiver: HttpInput) -> type[Handler]:
 # --- configuration and construction: the ``http`` entry of ``collector.inputs.INPUTS`` ---
 
 # Config keys beyond the common ``type`` and ``name``.
-KEYS = ("listen", "tokens", "tls", "max_body_bytes", "ack_timeout", "request_timeout")
+KEYS = ("listen", "tokens", "tls", "max_body_bytes", "ack_timeout", "request_timeout",
+        "multiline_timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,6 +269,9 @@ class Config:
     max_body_bytes: int = 16 * 1024 * 1024
     ack_timeout_ms: int = 10_000
     request_timeout_ms: int = 30_000
+    # A source's record left open by a request is closed after the source was quiet this
+    # long (the file input's setting of the same name).
+    multiline_timeout_ms: int = int(IDLE_CLOSE_S * 1000)
     type: str = "http"
 
 
@@ -253,6 +285,7 @@ def parse(s: Section, name: str) -> Config:
         max_body_bytes=s.size_bytes("max_body_bytes", "16MiB", minimum=1024),
         ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
         request_timeout_ms=s.duration_ms("request_timeout", "30s", minimum_ms=100),
+        multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
     )
 
 

@@ -53,7 +53,7 @@ from collector.inputs.checkpoint import input_file
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
-from collector.shipping import Delivery, parse_delivery
+from collector.shipping import IDLE_CLOSE_S, Delivery, parse_delivery
 from collector.suspects import ALONE, CROWD, SuspectNote
 
 log = logging.getLogger("midwatch.inputs.kafka")
@@ -129,6 +129,7 @@ class KafkaInput:
         )
         _no_auto_create(self.consumer)
         self._pending: dict = {}  # TopicPartition -> next offset, acked but not committed
+        self._polled: dict = {}  # TopicPartition -> offset after the last record polled
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._lag = metrics.gauge("midwatch_input_kafka_lag_records",
@@ -149,9 +150,9 @@ class KafkaInput:
             self._commit_acked()
             if time.monotonic() >= self._next_lag:
                 self._update_lag()
-            if not batches:
+            chunk = self._chunk(batches) if batches else self._idle_chunk()
+            if chunk is None:
                 continue
-            chunk = self._chunk(batches)
             if not out.offer(chunk, 0) and not self._offer_paused(out, chunk):
                 return
 
@@ -192,19 +193,53 @@ class KafkaInput:
             msgs.extend(polled)
             nbytes += sum(len(msg.value or b"") for msg in polled)
             records += len(polled)
-            ends[tp] = polled[-1].offset + 1
+            self._polled[tp] = polled[-1].offset + 1
         if self.note is None:
             items = self._parse(msgs)
         else:
             items = self._parse_noted(msgs, self.note)
+        items.extend(self.delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000))  # sources gone quiet meanwhile
+        ends = self._ends()
         return Chunk(self.name, items, records, nbytes, ack=lambda: self._ack(ends))
 
+    def _idle_chunk(self) -> Chunk | None:
+        """A poll without records: the records shipped sources left open, once they were
+        idle for ``multiline_timeout`` (a stack trace split over two polls is joined meanwhile)."""
+        if not any(self.delivery.held()):
+            return None
+        self.ctx.now_ms = now_ms()
+        items = self.delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
+        if not items:
+            return None
+        ends = self._ends()
+        return Chunk(self.name, items, 0, 0, ack=lambda: self._ack(ends))
+
+    def _ends(self) -> dict:
+        """Per assigned partition, the offset to commit once the chunk is stored: after the
+        last record polled, or the first record of a record still held open (its lines are
+        stored when it closes; a restart reads it again from its first message)."""
+        from kafka.structs import TopicPartition
+
+        assigned = self.consumer.assignment()
+        for tp in [tp for tp in self._polled if tp not in assigned]:
+            del self._polled[tp]  # revoked: its new owner commits it
+        ends = dict(self._polled)
+        for origin in self.delivery.held():
+            if origin is None:
+                continue
+            partition, _, offset = origin.position.partition(":")
+            tp = TopicPartition(origin.source, int(partition))
+            if tp in ends:
+                ends[tp] = min(ends[tp], int(offset))
+        return ends
+
     def _parse(self, msgs: list) -> Output:
-        # One poll is one delivery: shipper envelopes come off and a record's lines sent as
-        # consecutive messages are framed together (collector.shipping).
+        # Shipper envelopes come off and a record's lines sent as consecutive messages are
+        # framed together (collector.shipping), across polls: a record still open at the end
+        # of this one stays open (``_ends`` keeps the commit at its first message).
         return parse_delivery([to_record(msg, self.ctx.now_ms) for msg in msgs], self.ctx,
                               self.stats, self.cfg.format, replayable=True,
-                              delivery=self.delivery)
+                              delivery=self.delivery, keep_open=True)
 
     def _parse_noted(self, msgs: list, note: SuspectNote) -> Output:
         """``_parse`` with the records noted first (see ``collector.suspects``): records in
@@ -303,7 +338,7 @@ class KafkaInput:
 
 # Config keys beyond the common ``type`` and ``name``.
 KEYS = ("topics", "group_id", "format", "mapping", "start_at", "max_poll_records",
-        "group_instance_id", "session_timeout")
+        "group_instance_id", "session_timeout", "multiline_timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +356,10 @@ class Config:
     # A member not heard from this long loses its partitions (a static one is not replaced
     # by a rebalance before that, unless it comes back under its own id).
     session_timeout_ms: int = 10_000
+    # ``format: auto``: a shipped source's record still open is emitted after the source was
+    # quiet this long (the file input's setting of the same name); until then it is held
+    # across polls and the commit stays at its first message.
+    multiline_timeout_ms: int = int(IDLE_CLOSE_S * 1000)
     type: str = "kafka"
 
 
@@ -333,6 +372,7 @@ def parse(s: Section, name: str) -> Config:
         max_poll_records=s.number("max_poll_records", 500, minimum=1),
         group_instance_id=_group_instance_id(s),
         session_timeout_ms=s.duration_ms("session_timeout", "10s", minimum_ms=6000),
+        multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
     )
 
 

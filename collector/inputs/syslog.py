@@ -9,8 +9,10 @@
   line of its own.
 - Limits: a frame over ``max_message_bytes`` is dead-lettered (``line_too_long``, head
   kept) and the rest of it skipped; at most ``max_connections`` TCP connections at once.
-- Backpressure, at-least-once as far as syslog allows: a connection is read no further
-  until the store acknowledged what it delivered, so a slow store fills the sender's TCP
+- Backpressure, at-least-once as far as syslog allows: a connection reads and parses its
+  next delivery while the store stores the one before, and hands it over only once the
+  store acknowledged that one (one delivery in flight and one in hand per connection: the
+  store's round trip no longer stalls reading). So a slow store fills the sender's TCP
   window and its queue (rsyslog's action queue, syslog-ng's disk buffer) holds the rest.
   Nothing read is dropped while the writer is full. UDP has no such recourse: datagrams
   beyond the socket buffer are lost by the kernel; use TCP where that matters.
@@ -162,9 +164,12 @@ class SyslogInput:
     # ---------------------------------------------------------------- delivery
 
     def deliver(self, delivery: Delivery, frames: list[bytes], oversized: list[bytes],
-                peer: str, extra: Output = ()) -> bool:
-        """Parse frames and hand their events over, waiting until stored; False when the
-        input was stopped before the writer took them."""
+                peer: str, extra: Output = (), before: threading.Event | None = None
+                ) -> tuple[bool, threading.Event | None]:
+        """Parse frames and hand their events over once the store acknowledged ``before``
+        (the connection's delivery in flight), without waiting for their own acknowledgement:
+        (False when the input was stopped before the writer took them, the new delivery's
+        event to pass as ``before`` next)."""
         self.ctx.now_ms = now_ms()
         source = f"syslog:{peer}"
         items: Output = list(extra)
@@ -175,21 +180,34 @@ class SyslogInput:
                        f"bytes (max_message_bytes)", source=source, line=0,
                 raw=head.decode("utf-8", "replace"), ingested_ms=self.ctx.now_ms))
         nbytes = 0
+        delivery.tick()
         for frame in frames:
             nbytes += len(frame)
             items.extend(delivery.record(Record(text=frame.decode("utf-8", "replace"),
                                                 source=source, ingested_ms=self.ctx.now_ms),
                                          replayable=False))
+        if not items:
+            return True, before
+        self.settle(before)
         while not self._stop.is_set():
-            outcome = acked.store(self.out, self.name, items, len(frames), nbytes,
-                                  offer_timeout_s=0.2, ack_timeout_s=ACK_WAIT_S)
-            if outcome is not acked.AckResult.FULL:
-                return True  # stored, or queued and on its way to the store
-        return False
+            stored = acked.hand_over(self.out, self.name, items, len(frames), nbytes,
+                                     offer_timeout_s=0.2)
+            if stored is not None:
+                return True, stored
+        return False, None
+
+    def settle(self, stored: threading.Event | None) -> None:
+        """Wait until the store acknowledged a delivery (or ``ACK_WAIT_S`` passed: it is
+        queued and on its way), or the input is stopped."""
+        deadline = time.monotonic() + ACK_WAIT_S
+        while stored is not None and not stored.wait(0.2):
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                return
 
     def _run_udp(self) -> None:
         assert self._udp is not None
         delivery = Delivery(self.ctx, self.stats)
+        in_flight: threading.Event | None = None
         max_bytes = self.cfg.max_message_bytes
         while not self._stop.is_set():
             frames: list[bytes] = []
@@ -212,7 +230,7 @@ class SyslogInput:
                 raise
             idle = delivery.finish_idle(IDLE_S)
             if frames or oversized or idle:
-                self.deliver(delivery, frames, oversized, "udp", idle)
+                _, in_flight = self.deliver(delivery, frames, oversized, "udp", idle, in_flight)
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -255,6 +273,7 @@ class _Connection(socketserver.BaseRequestHandler):
         framer = Framer(receiver.cfg.max_message_bytes)
         delivery = Delivery(receiver.ctx, receiver.stats)
         last_idle_check = time.monotonic()
+        in_flight: threading.Event | None = None
         while not receiver._stop.is_set():
             try:
                 data = sock.recv(RECV_BYTES)
@@ -269,10 +288,13 @@ class _Connection(socketserver.BaseRequestHandler):
             if data is None or time.monotonic() - last_idle_check >= IDLE_S:
                 idle = delivery.finish_idle(IDLE_S)
                 last_idle_check = time.monotonic()
-            if (frames or oversized or idle) and not receiver.deliver(
-                    delivery, frames, oversized, peer, idle):
-                return
-        receiver.deliver(delivery, [], [], peer, delivery.finish())
+            if frames or oversized or idle:
+                handed, in_flight = receiver.deliver(delivery, frames, oversized, peer, idle,
+                                                     in_flight)
+                if not handed:
+                    return
+        _, in_flight = receiver.deliver(delivery, [], [], peer, delivery.finish(), in_flight)
+        receiver.settle(in_flight)
 
 
 # --- configuration and construction: the ``syslog`` entry of ``collector.inputs.INPUTS`` ---

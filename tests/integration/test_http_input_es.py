@@ -42,13 +42,18 @@ def run_config(tmp_path: Path, name: str, es_url: str, prefix: str, inputs: str)
     return es_config(folder, es_url, prefix, inputs)
 
 
-def test_filebeat_bulk_into_the_service_equals_the_file_input(tmp_path, es, es_url,
-                                                               es_index_prefix):
-    file_prefix, http_prefix = f"{es_index_prefix}file", f"{es_index_prefix}http"
-    run = Correlating(run_config(tmp_path, "file", es_url, file_prefix,
+def store_the_file(tmp_path: Path, es_url: str, prefix: str) -> None:
+    """What midwatch's own file input stores of the sample: the reference."""
+    run = Correlating(run_config(tmp_path, "file", es_url, prefix,
                                  f"  - type: file\n    name: mule\n    paths: ['{SAMPLE}']\n"))
     run.wait_for(lambda: run.indexed() >= 6, what="the file's 6 events")
     assert run.finish() == 0
+
+
+def test_filebeat_bulk_into_the_service_equals_the_file_input(tmp_path, es, es_url,
+                                                               es_index_prefix):
+    file_prefix, http_prefix = f"{es_index_prefix}file", f"{es_index_prefix}http"
+    store_the_file(tmp_path, es_url, file_prefix)
 
     run = Correlating(run_config(tmp_path, "http", es_url, http_prefix,
                                  "  - type: http\n    name: shippers\n    listen: 127.0.0.1:0\n"))
@@ -62,5 +67,40 @@ def test_filebeat_bulk_into_the_service_equals_the_file_input(tmp_path, es, es_u
         assert post(receiver.port, body) == 200  # Filebeat's retry of the same batch
     finally:
         assert run.finish() == 0
+    assert events_summary(es, http_prefix) == events_summary(es, file_prefix)
+    assert traces(es, http_prefix) == traces(es, file_prefix)
+
+
+def originals(es, prefix: str) -> list[tuple]:
+    es.indices.refresh(index=f"{prefix}*")
+    hits = es.search(index=f"{prefix}-events-*", size=1000)["hits"]["hits"]
+    return sorted((h["_source"]["@timestamp"], h["_source"]["event"].get("original"))
+                  for h in hits)
+
+
+def test_a_record_split_between_two_bulk_requests_is_one_event(tmp_path, es, es_url,
+                                                              es_index_prefix):
+    """Filebeat's batch ends inside the Mule error record (line 4 opens it, ten lines): the
+    next request continues it. Each answer comes after the store has everything sent so far
+    (the open record as it stood), and the closed record overwrites that: the same events
+    and originals as the file input's, none left over."""
+    file_prefix, http_prefix = f"{es_index_prefix}file", f"{es_index_prefix}split"
+    store_the_file(tmp_path, es_url, file_prefix)
+
+    run = Correlating(run_config(tmp_path, "http", es_url, http_prefix,
+                                 "  - type: http\n    name: shippers\n    listen: 127.0.0.1:0\n"
+                                 "    multiline_timeout: 30s\n    ack_timeout: 60s\n"))
+    lines = bulk_body("/opt/mule/logs/app-runtime.log").splitlines(keepends=True)
+    split = 2 * 7  # action and document lines: the first request ends after line 7
+    try:
+        (receiver,) = run.service.inputs
+        run.wait_for(lambda: receiver.out is not None, what="the http input listening")
+        assert post(receiver.port, b"".join(lines[:split])) == 200
+        stored = originals(es, http_prefix)
+        assert [o.count("\n") for _, o in stored] == [0, 0, 0, 3], "the open record, as it stood"
+        assert post(receiver.port, b"".join(lines[split:])) == 200
+    finally:
+        assert run.finish() == 0
+    assert originals(es, http_prefix) == originals(es, file_prefix)
     assert events_summary(es, http_prefix) == events_summary(es, file_prefix)
     assert traces(es, http_prefix) == traces(es, file_prefix)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import http.client
+import io
 import json
 import threading
 import time
@@ -20,9 +21,12 @@ import pytest
 from test_otlp_receiver import Writer  # the stand-in pipeline of the OTLP receiver's tests
 
 from collector.config import ApiToken, CollectorSettings
+from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, parse_context
 from collector.inputs.http import Config as HttpConfig
 from collector.inputs.http import HttpInput as Receiver
+from collector.parse import parse_stream
+from collector.parsers._base import ParseContext
 
 SHIPPED = Path(__file__).resolve().parents[1] / "data" / "shippers"
 FILEBEAT = (SHIPPED / "filebeat.json").read_text().strip()
@@ -80,8 +84,11 @@ def test_ndjson_lines_and_a_retry_overwrites(running):
     body = ((SHIPPED / "vector.json").read_text().strip() + "\n" + FILEBEAT + "\n").encode()
     assert call(receiver, "POST", "/ingest", body, BEARER)[0] == 200
     assert call(receiver, "POST", "/ingest", body, BEARER)[0] == 200
+    # Each request stores its records, the open ones as they stand; the retry closes and
+    # stores them again: the same lines, the same two IDs (overwrites, no duplicates).
     first, second = writer.events[:2], writer.events[2:]
-    assert [e.id for e in first] == [e.id for e in second], "the same lines, the same IDs"
+    assert len({e.id for e in first}) == 2
+    assert {e.id for e in second} == {e.id for e in first}, "the same lines, the same IDs"
 
 
 def test_splunk_hec_events_concatenated_with_the_splunk_scheme(running):
@@ -150,3 +157,25 @@ def test_bulk_answer_has_an_item_per_action():
     messages, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
         {"message": "x"}).encode() + b"\n", "logs")
     assert actions == ["delete", "index"] and [m.text for m in messages] == ['{"message": "x"}']
+
+
+def test_a_record_cut_by_the_batch_is_continued_by_the_next_request(running):
+    """Filebeat's batch ends three lines into the Mule error record: the answer comes after
+    the open record was stored as it stood, and the next request's lines complete it under
+    the same event ID (the store overwrites); the file's framing, not two events."""
+    receiver, writer = running
+    sample = Path(__file__).resolve().parents[1] / "data" / "mule" / "app-runtime.log"
+    docs, offset = [], 0
+    for raw in sample.read_bytes().splitlines(keepends=True):
+        doc = json.loads(FILEBEAT)
+        doc["message"], doc["log"]["offset"] = raw.decode().rstrip("\r\n"), offset
+        docs.append(f'{{"create":{{}}}}\n{json.dumps(doc)}\n')
+        offset += len(raw)
+    assert call(receiver, "POST", "/_bulk", "".join(docs[:7]).encode(), BEARER)[0] == 200
+    open_error = [e for e in writer.events if e.level == "error"]
+    assert [e.original.count("\n") for e in open_error] == [3]
+    assert call(receiver, "POST", "/_bulk", "".join(docs[7:]).encode(), BEARER)[0] == 200
+    closed = [e for e in writer.events if e.id == open_error[0].id][-1]
+    from_file = [e for e in parse_stream(io.BytesIO(sample.read_bytes()), "f", "auto",
+                                         ParseContext(now_ms=1)) if isinstance(e, Event)]
+    assert closed.original == [e for e in from_file if e.level == "error"][0].original

@@ -315,3 +315,17 @@ def test_a_kept_delivery_makes_what_fresh_ones_make_and_holds_nothing_across_pol
     first = [e.id for e in events(parse_delivery(bare, CTX, stats, delivery=kept))]
     retry = [e.id for e in events(parse_delivery(bare, CTX, stats, delivery=kept))]
     assert first == retry and len(set(first)) == 2
+
+
+@pytest.mark.parametrize(("sd", "path", "msg"), [
+    ('[file@32473 path="/opt/mule/logs/app.log"]', "/opt/mule/logs/app.log", "INFO started"),
+    ('[file@32473 path="/opt/a\\"b.log"]', '/opt/a"b.log', "INFO started"),
+    ('[file@32473 path="/opt/a.log"][origin@1 ip="10.0.0.1"]', "/opt/a.log", "INFO started"),
+    ('[origin@1 ip="10.0.0.1"][meta@2 filename="/opt/b.log"]', "/opt/b.log", "INFO started"),
+    ("-", None, "INFO started")])
+def test_rfc5424_frames_with_and_without_the_documented_path_element(sd, path, msg):
+    """The template's one path element is read by a shortcut; escapes, several elements or
+    none are read in full: both give the same line and path."""
+    found = shippers.unwrap(f"<134>1 2024-03-01T10:15:33.004Z mule-01 mule - - {sd} {msg}")
+    assert (found.line, found.path, found.host, found.app, found.created_ms) == (
+        msg, path, "mule-01", "mule", 1709288133004)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.correlation import correlator as correlator_module
 from collector.correlation.catalog import build_catalog
 from collector.correlation.correlator import Correlator
 from collector.event import Event, event_id
@@ -121,6 +122,14 @@ def store(request, tmp_path) -> Iterator[Store]:
     s = ElasticsearchStore(client=es, index_prefix=prefix)
     s.setup()
     yield s
+
+
+@pytest.fixture(autouse=True, params=["hot", "packed"])
+def packing(request, monkeypatch) -> None:
+    """Every test twice: with traces kept as objects, and with every written trace packed
+    into bytes at once (``hot_traces=0``), so that each later event unpacks it."""
+    if request.param == "packed":
+        monkeypatch.setattr(correlator_module, "HOT_TRACES", 0)
 
 
 def run(correlator: Correlator, store: Store, events: list[Event], batch: int = 7) -> None:

@@ -2,8 +2,7 @@
 group, next to the raw ``helpers.bulk`` ceiling in the same run.
 
 Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions 4]
-[--repeat 1]`` with
-Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default 127.0.0.1:9092) and Elasticsearch at
+[--repeat 1] [--profile DIR]`` with Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default 127.0.0.1:9092) and Elasticsearch at
 MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 Each message is three JSON events on three partitions, joined into one trace by correlation
@@ -114,7 +113,7 @@ def _count(es: Elasticsearch, index: str) -> int:
 
 
 def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch, es_url: str,
-              bootstrap: str) -> tuple[float, float, float, float]:
+              bootstrap: str, profile: Path | None = None) -> tuple[float, float, float, float]:
     """(steady events/s, seconds from process start to the first stored event, collector
     CPU us per event from the first stored event to the last complete trace, the same from
     process start)."""
@@ -132,7 +131,8 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
     producer.flush(60)
     producer.close()
     total = 3 * messages
-    procs = []
+    procs: list[subprocess.Popen] = []
+    spies: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
             started = time.monotonic()
@@ -145,6 +145,12 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                      str(config(work, es_url, prefix, bootstrap, topic, port)),
                      "--log-level", "warning"],
                     cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb")))  # noqa: SIM115
+            spies = [subprocess.Popen(
+                [os.environ.get("PY_SPY", "py-spy"), "record", "--pid", str(p.pid), "--format",
+                 "raw", "--rate", "50", "--nonblocking", "--subprocesses",
+                 "-o", str(profile / f"{processes}p-{k}-{uuid.uuid4().hex[:4]}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for k, p in enumerate(procs)] if profile else []
             events = f"{prefix}-events-*"
             while _count(es, events) == 0:
                 time.sleep(0.2)
@@ -175,6 +181,8 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                 p.terminate()
             for p in procs:
                 p.wait(60)
+            for spy in spies:  # writes its profile once its process is gone
+                spy.wait(60)
             admin.delete_topics([topic])
             admin.close()
             cleanup(es, prefix)
@@ -209,6 +217,9 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="sample each collector with py-spy (PY_SPY: its path) into DIR, as "
+                         "collapsed stacks (the CPU figures then include the sampling)")
     args = ap.parse_args()
     es_url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
     bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -228,7 +239,7 @@ def main() -> None:
     for rep in range(args.repeat):
         for processes in (1, 2):  # interleaved: the machine's load drifts
             rate, startup, cpu, cpu_all = run_group(processes, args.messages, args.partitions,
-                                                    es, es_url, bootstrap)
+                                                    es, es_url, bootstrap, args.profile)
             rates[processes].append(rate)
             cpus[processes].append(cpu)
             print(f"[{rep + 1}] {processes} process(es): {rate:,.0f} events/s "

@@ -351,8 +351,8 @@ class Correlator:
             answered = set(filter(None, ev.labels.get(ACK_EXCEPT_LABEL, "").split("\n")))
             for key in list(self._live):
                 held = self._live[key]
-                t = packed.unpack(key, held)[0] if type(held) is bytes else held.trace
-                if scope.isdisjoint(t.ids) or not answered.isdisjoint(t.ids):
+                ids = packed.ids(key, held) if type(held) is bytes else held.trace.ids
+                if scope.isdisjoint(ids) or not answered.isdisjoint(ids):
                     continue
                 live = self._held(key)
                 t = live.trace
@@ -448,7 +448,7 @@ class Correlator:
             victims.append((key, held, touched))
         for key, held, touched in victims:
             self._counts["expired" if touched < horizon else "evicted"] += 1
-            ids = packed.unpack(key, held)[0].ids if type(held) is bytes else held.trace.ids
+            ids = packed.ids(key, held) if type(held) is bytes else held.trace.ids
             self._forget(key, ids)
             for i in ids:
                 self._evicted.pop(i, None)

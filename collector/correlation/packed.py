@@ -140,6 +140,17 @@ def summary(key: str, blob: bytes) -> Summary:
     return Summary(_words[status], _words[flow], fields[1])
 
 
+def ids(key: str, blob: bytes) -> list[str]:
+    """The trace's IDs without building its hops (eviction and the group-ack scan read only
+    these)."""
+    fields = _HEAD.unpack_from(blob)
+    key_pos, at = fields[-2], _HEAD.size
+    for _ in range(fields[-1]):
+        at += _HOP.size + (16 if blob[at + _HOP.size - 1] == _HEX_ID else 0)
+    others = marshal.loads(blob[at:])[0]
+    return [*others[:key_pos], key, *others[key_pos:]]
+
+
 def touched(blob: bytes) -> float:
     """When the packed trace last saw an event, without unpacking it."""
     return struct.unpack_from("<d", blob)[0]

@@ -57,6 +57,7 @@ def test_everything_a_trace_holds_survives():
                last_error={"class": "mapping", "message": failed.error_message,
                            "stage": None})
     assert _round_trip(t) == t
+    assert packed.ids(t.trace_key, packed.pack(t, 0.0)) == t.ids
     assert _round_trip(_trace(version=17, sla_ms=None, flow="unknown")) == _trace(
         version=17, sla_ms=None, flow="unknown")
 
@@ -93,3 +94,4 @@ def test_any_trace_of_representable_values_packs_exactly(hops, ids, count, versi
                           outcome="failure" if bad else "success", error_message=msg)
                      for n, (s, svc, at, bad, msg) in enumerate(hops)])
     assert _round_trip(t, 0.5) == t
+    assert packed.ids(t.trace_key, packed.pack(t, 0.5)) == t.ids

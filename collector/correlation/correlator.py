@@ -65,6 +65,7 @@ SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one c
 # after its trace was packed cost 20-40% more CPU per event in process + flush), so this
 # many stay as objects: about 25 MB, 1M in-flight messages within 500 MB.
 HOT_TRACES = 25_000
+SWEEP_SLICE = 10_000  # overdue traces marked stuck and written per step of a sweep
 
 
 @dataclass(slots=True)
@@ -468,12 +469,16 @@ class Correlator:
             t = packed.summary(key, held) if type(held) is bytes else held.trace
             if overdue(t, self.catalog.flow(t.flow), now_ms):
                 due.append(key)
-        for key in due:
-            live = self._held(key)
-            mark_stuck(live.trace)
-            self._touch(live)
-            stuck.append(live.trace)
-        self.flush()
+        # Written (and packed again) a slice at a time: a million traces overdue at once
+        # (after an outage) must not all be unpacked together.
+        for start in range(0, len(due), SWEEP_SLICE):
+            for key in due[start:start + SWEEP_SLICE]:
+                if key in self._live:  # not evicted by the previous slice's write
+                    live = self._held(key)
+                    mark_stuck(live.trace)
+                    self._touch(live)
+                    stuck.append(live.trace)
+            self.flush()
         stuck.extend(self._sweep_store(now_ms))
         self._counts["stuck_marked"] += len(stuck)
         self._shrink()

@@ -2,17 +2,18 @@
 group, next to the raw ``helpers.bulk`` ceiling in the same run.
 
 Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions 4]
-[--repeat 1] [--profile DIR]`` with Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default 127.0.0.1:9092) and Elasticsearch at
-MIDWATCH_ES_URL (default http://127.0.0.1:9200).
+[--repeat 1] [--profile DIR]`` with Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default
+127.0.0.1:9092) and Elasticsearch at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 Each message is three JSON events on three partitions, joined into one trace by correlation
 (so the processes also contend on trace documents, and the repair merges what they split).
-For each process count: a fresh topic and index prefix, the records produced before the clock
-starts, then the processes started; timed from the first stored event to the last (the
-steady rate; start-up is reported apart), and the collectors' CPU (processes and children,
-from /proc) over the same span divided by the events: the issue's target is that two
-processes spend within 10% of one process's CPU per event. Every event and one trace per message must be in
-the store at the end, or the run fails.
+For each process count (1 and 2, interleaved ``--repeat`` times): a fresh topic and index
+prefix, the records produced before the clock starts, then the processes started; timed from
+the first stored event to the last (the steady rate; start-up is reported apart), and the
+collectors' CPU (processes and children, from /proc) from the first stored event to the last
+complete trace, divided by the events (issue 25: two processes within 10% of one process's
+CPU per event). Every event and one trace per message must be in the store at the end, or
+the run fails.
 
 Honest reading on this machine: 2 cores shared by Elasticsearch, Kafka and the collectors,
 so a second process competes with Elasticsearch for CPU; the number says what the group

@@ -61,9 +61,11 @@ SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one c
 # Written traces kept as objects, the most recently written or read: a message's next event
 # usually comes within seconds and finds its trace ready; older ones are packed into bytes
 # (collector.correlation.packed: ~160 bytes instead of ~950 a message) and unpacked when
-# their next event comes. Packing and unpacking cost CPU (a message whose every event came
-# after its trace was packed cost 20-40% more CPU per event in process + flush), so this
-# many stay as objects: about 25 MB, 1M in-flight messages within 500 MB.
+# their next event comes. Packing and unpacking cost CPU: in process + flush into SQLite,
+# three-event messages cost 6% more per event when each trace is packed once after its last
+# event, 31% more when every event comes after its trace was packed. So this many stay as
+# objects: about 25 MB; 1M in-flight messages took 462 MB peak RSS
+# (bench/correlation_bench.py --only memory).
 HOT_TRACES = 25_000
 SWEEP_SLICE = 10_000  # overdue traces marked stuck and written per step of a sweep
 

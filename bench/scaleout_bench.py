@@ -1,16 +1,19 @@
 """Kafka -> Elasticsearch events/s with 1 and with 2 `midwatch run` processes in one consumer
 group, next to the raw ``helpers.bulk`` ceiling in the same run.
 
-Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions 4]`` with
-Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default 127.0.0.1:9092) and Elasticsearch at
-MIDWATCH_ES_URL (default http://127.0.0.1:9200).
+Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions 4]
+[--repeat 1] [--profile DIR]`` with Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default
+127.0.0.1:9092) and Elasticsearch at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 Each message is three JSON events on three partitions, joined into one trace by correlation
 (so the processes also contend on trace documents, and the repair merges what they split).
-For each process count: a fresh topic and index prefix, the records produced before the clock
-starts, then the processes started; timed from the first stored event to the last (the
-steady rate; start-up is reported apart). Every event and one trace per message must be in
-the store at the end, or the run fails.
+For each process count (1 and 2, interleaved ``--repeat`` times): a fresh topic and index
+prefix, the records produced before the clock starts, then the processes started; timed from
+the first stored event to the last (the steady rate; start-up is reported apart), and the
+collectors' CPU (processes and children, from /proc) from the first stored event to the last
+complete trace, divided by the events (issue 25: two processes within 10% of one process's
+CPU per event). Every event and one trace per message must be in the store at the end, or
+the run fails.
 
 Honest reading on this machine: 2 cores shared by Elasticsearch, Kafka and the collectors,
 so a second process competes with Elasticsearch for CPU; the number says what the group
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,7 +35,7 @@ import uuid
 from pathlib import Path
 
 import orjson
-from ceiling import cleanup, raw_bulk
+from ceiling import cleanup, proc_cpu_s, proc_stat, raw_bulk
 from elasticsearch import Elasticsearch
 from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -89,14 +93,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _group_cpu_s(procs: list[subprocess.Popen]) -> float:
+    """CPU seconds of the collectors so far: each process (every thread) and its live
+    children (parse workers), read from /proc; what the group spends, whatever its rate."""
+    pids = {str(p.pid) for p in procs}
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = proc_stat(stat.parent.name)
+            if stat.parent.name in pids or fields[1] in pids:
+                total += proc_cpu_s(stat.parent.name, fields)
+        except OSError:
+            continue
+    return total
+
+
 def _count(es: Elasticsearch, index: str) -> int:
     es.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
     return es.count(index=index, ignore_unavailable=True, allow_no_indices=True)["count"]
 
 
 def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch, es_url: str,
-              bootstrap: str) -> tuple[float, float]:
-    """(steady events/s, seconds from process start to the first stored event)."""
+              bootstrap: str, profile: Path | None = None) -> tuple[float, float, float, float]:
+    """(steady events/s, seconds from process start to the first stored event, collector
+    CPU us per event from the first stored event to the last complete trace, the same from
+    process start)."""
     topic = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
     prefix = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -111,7 +132,8 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
     producer.flush(60)
     producer.close()
     total = 3 * messages
-    procs = []
+    procs: list[subprocess.Popen] = []
+    spies: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
             started = time.monotonic()
@@ -124,10 +146,17 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                      str(config(work, es_url, prefix, bootstrap, topic, port)),
                      "--log-level", "warning"],
                     cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb")))  # noqa: SIM115
+            spies = [subprocess.Popen(
+                [os.environ.get("PY_SPY", "py-spy"), "record", "--pid", str(p.pid), "--format",
+                 "raw", "--rate", "50", "--nonblocking", "--subprocesses",
+                 "-o", str(profile / f"{processes}p-{k}-{uuid.uuid4().hex[:4]}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for k, p in enumerate(procs)] if profile else []
             events = f"{prefix}-events-*"
             while _count(es, events) == 0:
                 time.sleep(0.2)
             first = time.monotonic()
+            cpu_first = _group_cpu_s(procs)
             while (stored := _count(es, events)) < total:
                 if any(p.poll() is not None for p in procs):
                     sys.exit("a collector exited early")
@@ -143,14 +172,18 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                              f"{_complete(es, traces)} complete, expected {messages}; e.g. "
                              f"{[h['_source'] for h in bad]}")
                 time.sleep(1)
+            cpu_end = _group_cpu_s(procs)
             for port in ports:
                 print(f"  :{port} " + "  ".join(_stats(port)))
-            return rate, first - started
+            return (rate, first - started, (cpu_end - cpu_first) * 1e6 / total,
+                    cpu_end * 1e6 / total)
         finally:
             for p in procs:
                 p.terminate()
             for p in procs:
                 p.wait(60)
+            for spy in spies:  # writes its profile once its process is gone
+                spy.wait(60)
             admin.delete_topics([topic])
             admin.close()
             cleanup(es, prefix)
@@ -184,6 +217,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--messages", type=int, default=20_000)
     ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--profile", type=Path, metavar="DIR",
+                    help="sample each collector with py-spy (PY_SPY: its path) into DIR, as "
+                         "collapsed stacks (the CPU figures then include the sampling)")
     args = ap.parse_args()
     es_url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
     bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -198,14 +235,22 @@ def main() -> None:
     ceiling = max(raw_bulk(es, events, 500), raw_bulk(es, events, 2000))
     print(f"{3 * args.messages} events, {args.partitions} partitions; ceiling (raw helpers.bulk) "
           f"{ceiling:,.0f} events/s")
-    results = {}
-    for processes in (1, 2):
-        rate, startup = run_group(processes, args.messages, args.partitions, es, es_url,
-                                  bootstrap)
-        results[processes] = rate
-        print(f"{processes} process(es): {rate:,.0f} events/s ({rate / ceiling:.2f} of ceiling), "
-              f"first event stored {startup:.1f} s after start; all traces complete")
-    print(f"2 vs 1: x{results[2] / results[1]:.2f}")
+    rates: dict[int, list[float]] = {1: [], 2: []}
+    cpus: dict[int, list[float]] = {1: [], 2: []}
+    for rep in range(args.repeat):
+        for processes in (1, 2):  # interleaved: the machine's load drifts
+            rate, startup, cpu, cpu_all = run_group(processes, args.messages, args.partitions,
+                                                    es, es_url, bootstrap, args.profile)
+            rates[processes].append(rate)
+            cpus[processes].append(cpu)
+            print(f"[{rep + 1}] {processes} process(es): {rate:,.0f} events/s "
+                  f"({rate / ceiling:.2f} of ceiling), collector CPU {cpu:.1f} us/event "
+                  f"steady ({cpu_all:.1f} from start), first event stored {startup:.1f} s "
+                  f"after start; all traces complete; load {os.getloadavg()[0]:.1f}")
+    rate = {k: statistics.median(v) for k, v in rates.items()}
+    cpu = {k: statistics.median(v) for k, v in cpus.items()}
+    print(f"2 vs 1 (medians of {args.repeat}): throughput x{rate[2] / rate[1]:.2f}, "
+          f"CPU per event x{cpu[2] / cpu[1]:.2f} (target <= 1.10)")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass
 from itertools import islice
 
+from collector.correlation import packed
 from collector.correlation.catalog import Catalog
 from collector.correlation.tracebuild import (
     MAX_HOPS,
@@ -56,6 +58,16 @@ CONFLICT_ROUNDS = 3
 EVICTED_IDS = 150_000
 SWEEP_PAGE = 1000
 SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one continues
+# Written traces kept as objects, the most recently written or read: a message's next event
+# usually comes within seconds and finds its trace ready; older ones are packed into bytes
+# (collector.correlation.packed: ~160 bytes instead of ~950 a message) and unpacked when
+# their next event comes. Packing and unpacking cost CPU: in process + flush into SQLite,
+# three-event messages cost 6% more per event when each trace is packed once after its last
+# event, 31% more when every event comes after its trace was packed. So this many stay as
+# objects: about 25 MB; 1M in-flight messages took 462 MB peak RSS
+# (bench/correlation_bench.py --only memory).
+HOT_TRACES = 25_000
+SWEEP_SLICE = 10_000  # overdue traces marked stuck and written per step of a sweep
 
 
 @dataclass(slots=True)
@@ -76,6 +88,7 @@ class _Live:
     dirty: bool = True
     touched: float = 0.0  # time.monotonic() of the last event
     listed: bool = False  # in Correlator._changed
+    queued: int = 0  # times in Correlator._recent: packed only when it leaves for the last time
 
 
 class Correlator:
@@ -86,7 +99,11 @@ class Correlator:
         self.max_hops = max_hops
         # In LRU order, least recent first (a plain dict keeps insertion order and costs a
         # third of an OrderedDict per entry, which counts at a million traces).
-        self._live: dict[str, _Live] = {}
+        # A trace written and not touched since HOT_TRACES others were is held packed (bytes);
+        # ``_held`` gives it back as a _Live.
+        self._live: dict[str, _Live | bytes] = {}
+        # Written traces in the order they were written (or unpacked): the packing queue.
+        self._recent: deque[_Live] = deque()
         self._index: dict[str, str] = {}  # link ID -> trace_key of a live trace
         # Keys of traces recently dropped from memory, by their IDs: a store's search may not
         # see a fresh write yet, but a fetch by key always does.
@@ -154,9 +171,9 @@ class Correlator:
                          unchecked=None)
             self._adopt(live)
             return live
-        live = self._live[keys[0]]
+        live = self._held(keys[0])
         for key in keys[1:]:
-            other = self._live[key]
+            other = self._held(key)
             if len(live.trace.ids) + len(other.trace.ids) > self.catalog.max_trace_ids:
                 self._refuse(live.trace, other.trace)
                 continue
@@ -208,12 +225,43 @@ class Correlator:
             if self.catalog.is_link(i):
                 self._index[i] = t.trace_key
 
-    def _forget(self, live: _Live) -> None:
-        key = live.trace.trace_key
+    def _forget(self, key: str, ids: list[str]) -> None:
         self._live.pop(key, None)
-        for i in live.trace.ids:
+        for i in ids:
             if self._index.get(i) == key:
                 del self._index[i]
+
+    def _held(self, key: str) -> _Live:
+        """The live trace under this key, unpacked when it was packed (in place: it keeps
+        its place in the LRU order, and goes to the back of the packing queue)."""
+        held = self._live[key]
+        if type(held) is not bytes:
+            return held
+        trace, touched = packed.unpack(key, held)
+        live = _Live(trace, known=True, dirty=False, touched=touched)
+        self._live[key] = live
+        self._enqueue(live)
+        return live
+
+    def _enqueue(self, live: _Live) -> None:
+        live.queued += 1
+        self._recent.append(live)
+
+    def _pack_cold(self) -> None:
+        """Pack the written traces beyond the HOT_TRACES most recent. Only a trace with
+        nothing to write, re-apply or look up is packed: that is the one state ``_held``
+        restores."""
+        while len(self._recent) > HOT_TRACES:
+            live = self._recent.popleft()
+            live.queued -= 1
+            key = live.trace.trace_key
+            if (live.queued or live.listed or live.dirty or not live.known or live.pending
+                    or live.pending is None or live.doomed or live.unchecked
+                    or live.unchecked is None or self._live.get(key) is not live):
+                continue
+            blob = packed.pack(live.trace, live.touched)
+            if blob is not None:
+                self._live[key] = blob
 
     @staticmethod
     def _pending(live: _Live) -> tuple[Hop, ...]:
@@ -275,8 +323,11 @@ class Correlator:
                                 "them; another collector writes the same messages")
         for live in self._changed:  # all written and known
             live.listed = False
+            if self._live.get(live.trace.trace_key) is live:
+                self._enqueue(live)
         self._changed.clear()
         self._shrink()
+        self._pack_cold()
 
     def _fan_out(self) -> None:
         """Apply each acknowledgement of a whole group or interchange to every trace holding
@@ -301,10 +352,13 @@ class Correlator:
             scope = set(ev.ids)
             # Documents the same acknowledgement answered one by one keep their own answer.
             answered = set(filter(None, ev.labels.get(ACK_EXCEPT_LABEL, "").split("\n")))
-            for live in self._live.values():
-                t = live.trace
-                if scope.isdisjoint(t.ids) or not answered.isdisjoint(t.ids):
+            for key in list(self._live):
+                held = self._live[key]
+                ids = packed.ids(key, held) if type(held) is bytes else held.trace.ids
+                if scope.isdisjoint(ids) or not answered.isdisjoint(ids):
                     continue
+                live = self._held(key)
+                t = live.trace
                 hop = hop_from_event(ev)  # one per trace: ordering sets its latency
                 if self._add_hop(live, hop):
                     live.touched = now
@@ -353,10 +407,10 @@ class Correlator:
             live.known = True
         for live in fresh:
             if not live.trace.hops and self._live.get(live.trace.trace_key) is live:
-                self._forget(live)  # rewound with nothing pending and nothing stored
+                self._forget(live.trace.trace_key, live.trace.ids)  # rewound with nothing pending and nothing stored
 
     def _fold(self, stored: Trace) -> None:
-        held = self._live.get(stored.trace_key)
+        held = self._held(stored.trace_key) if stored.trace_key in self._live else None
         if held is not None and held.known:
             if held.trace.version == stored.version:
                 return  # memory holds this very copy, plus its own news
@@ -365,7 +419,7 @@ class Correlator:
                              if k is not None)
         if not keys:
             return  # matched a search that no longer applies
-        lives = [self._live[k] for k in keys]
+        lives = [self._held(k) for k in keys]
         total = len(set(stored.ids).union(*(live.trace.ids for live in lives)))
         if total > self.catalog.max_trace_ids:
             self._refuse(stored, lives[0].trace)
@@ -384,16 +438,22 @@ class Correlator:
         the spill path quadratic until the dict next resized."""
         horizon = time.monotonic() - self.idle_ttl_s
         excess = len(self._live) - self.max_in_flight
-        victims: list[_Live] = []
-        for live in self._live.values():
-            if live.dirty or (live.touched >= horizon and len(victims) >= excess):
+        victims: list[tuple[str, _Live | bytes, float]] = []
+        for key, held in self._live.items():
+            if type(held) is bytes:  # packed: written and clean
+                touched = packed.touched(held)
+            elif held.dirty:
                 break
-            victims.append(live)
-        for live in victims:
-            self._counts["expired" if live.touched < horizon else "evicted"] += 1
-            self._forget(live)
-            key = live.trace.trace_key
-            for i in live.trace.ids:
+            else:
+                touched = held.touched
+            if touched >= horizon and len(victims) >= excess:
+                break
+            victims.append((key, held, touched))
+        for key, held, touched in victims:
+            self._counts["expired" if touched < horizon else "evicted"] += 1
+            ids = packed.ids(key, held) if type(held) is bytes else held.trace.ids
+            self._forget(key, ids)
+            for i in ids:
                 self._evicted.pop(i, None)
                 self._evicted[i] = key
         for i in list(islice(self._evicted, max(0, len(self._evicted) - EVICTED_IDS))):
@@ -406,13 +466,21 @@ class Correlator:
         (traces nobody has sent an event about for a while live only there). Returns the
         traces newly marked."""
         stuck: list[Trace] = []
-        for live in self._live.values():
-            t = live.trace
+        due: list[str] = []
+        for key, held in self._live.items():
+            t = packed.summary(key, held) if type(held) is bytes else held.trace
             if overdue(t, self.catalog.flow(t.flow), now_ms):
-                mark_stuck(t)
-                self._touch(live)
-                stuck.append(t)
-        self.flush()
+                due.append(key)
+        # Written (and packed again) a slice at a time: a million traces overdue at once
+        # (after an outage) must not all be unpacked together.
+        for start in range(0, len(due), SWEEP_SLICE):
+            for key in due[start:start + SWEEP_SLICE]:
+                if key in self._live:  # not evicted by the previous slice's write
+                    live = self._held(key)
+                    mark_stuck(live.trace)
+                    self._touch(live)
+                    stuck.append(live.trace)
+            self.flush()
         stuck.extend(self._sweep_store(now_ms))
         self._counts["stuck_marked"] += len(stuck)
         self._shrink()

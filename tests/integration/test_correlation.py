@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.correlation import correlator as correlator_module
 from collector.correlation.catalog import build_catalog
 from collector.correlation.correlator import Correlator
 from collector.event import Event, event_id
@@ -121,6 +122,14 @@ def store(request, tmp_path) -> Iterator[Store]:
     s = ElasticsearchStore(client=es, index_prefix=prefix)
     s.setup()
     yield s
+
+
+@pytest.fixture(autouse=True, params=["hot", "packed"])
+def packing(request, monkeypatch) -> None:
+    """Every test twice: with traces kept as objects, and with every written trace packed
+    into bytes at once (``hot_traces=0``), so that each later event unpacks it."""
+    if request.param == "packed":
+        monkeypatch.setattr(correlator_module, "HOT_TRACES", 0)
 
 
 def run(correlator: Correlator, store: Store, events: list[Event], batch: int = 7) -> None:
@@ -247,3 +256,17 @@ def test_two_collectors_writing_one_message_merge_their_work(store):
     assert [h.stage for h in t.hops] == [
         "api.received", "mule.transformed", "kafka.published", "boomi.processed",
         "mule.transformed", "boomi.processed", "erp.posted"]
+
+
+def test_traces_packed_in_memory_take_their_next_events(store, monkeypatch):
+    monkeypatch.setattr(correlator_module, "HOT_TRACES", 2)
+    correlator = Correlator(CATALOG, store)
+    evs = shuffled(1)  # out of order: traces split, and merged once an event links them
+    run(correlator, store, evs[:12], batch=4)
+    held = correlator._live
+    assert sum(type(v) is bytes for v in held.values()) >= len(held) - 2 > 0
+    run(correlator, store, evs[12:], batch=4)  # joins packed traces, and merges them
+    assert correlator.stats()["merges"] > 0
+    assert_expected(store)
+    assert [t.trace_key for t in correlator.sweep(NOW)] == [
+        "correlation:c-4714", f"x12.st:{ACK}:17:0002"]

@@ -27,6 +27,7 @@ from collector.yamlconf import loads
 US, PARTNER, OTHER = "ACMEBUYER", "WIDGETSUPPLY", "GADGETCORP"
 EU_US, EU_SUPPLIER = "5412345000013", "4012345000009"
 store = test_correlation.store  # the same fixture: SQLite and Elasticsearch
+packing = test_correlation.packing  # and each test with traces held as objects, then packed
 CTX = ParseContext(now_ms=int(time.time() * 1000), edi_own_ids=frozenset({US, EU_US}))
 
 CATALOG = build_catalog(loads("""

@@ -28,7 +28,6 @@ from typing import Any
 from collector.event import ms_to_iso
 from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
 from collector.terminal import safe
-from rules import sharing
 from rules.config import RulesConfig
 from rules.engine import BATCH, Engine, plan
 from rules.schema import Rule
@@ -298,7 +297,8 @@ def backfill(config: RulesConfig, store: Store, start_ms: int, end_ms: int, step
     if end_ms < start_ms:
         raise ValueError(f"--to ({ms_to_iso(end_ms)}) is before --from ({ms_to_iso(start_ms)})")
     replay = ReplayStore(store)
-    engine = Engine(select(config, rule_names), replay, dispatcher=None, persist=True)  # type: ignore[arg-type]
+    engine = Engine(select(config, rule_names), replay, dispatcher=None, persist=True,  # type: ignore[arg-type]
+                    share_windows=False)
     report = Report(start_ms, end_ms, step_ms,
                     summary={r.name: RuleSummary(r.name) for r in engine.rules})
     times = steps(start_ms, end_ms, step_ms)
@@ -335,7 +335,7 @@ def _plans(rules: Sequence[Rule], last_run: dict[str, int], chunk: Sequence[int]
                 continue
             qs += plan(rule, at, last, interval_ms)
             last_run[rule.name] = at
-        plans[at] = list(dict.fromkeys(sharing.share(qs).values()))  # what the engine asks
+        plans[at] = qs
     return plans
 
 

@@ -84,9 +84,12 @@ def plan(rule: Rule, at_ms: int, last_ms: int | None, interval_ms: int) -> list[
 
 class Engine:
     def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Sink | None = None,
-                 persist: bool = True,
+                 persist: bool = True, share_windows: bool = True,
                  put_state: Callable[[str, str, dict | None], None] | None = None):
         self.config = config
+        # Alike sliding windows asked as one (``rules.sharing``); off in a backfill, whose
+        # chunk histograms already answer every window (reading them out twice costs CPU).
+        self.share_windows = share_windows
         self.store = store
         # The leader's writes go under its lease's fence (``rules.fencing``).
         self.put_state = put_state or store.put_state
@@ -237,7 +240,7 @@ class Engine:
              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
         """Sliding windows that filter alike asked as one (``rules.sharing``), the rest as
         they are; a shared query that fails or comes back full asks its members themselves."""
-        asked = sharing.share(queries)
+        asked = sharing.share(queries) if self.share_windows else {q: q for q in queries}
         results, failed = self._send(list(dict.fromkeys(asked.values())))
         out, retry = sharing.answers(asked, results)
         errors = {q: failed[q] for q in queries if asked[q] == q and q in failed}

@@ -86,12 +86,18 @@ class Series:
         if not picked and not q.group_by:
             return [MetricRow({}, empty_value(q.agg), 0, s) for s in q.edges_ms[:-1]]
         rows = []
+        kind = q.agg.kind
+        spans = list(zip(at, at[1:], q.edges_ms, strict=False))
         for _, group, counts, weights, filled, slots in picked[:q.max_groups]:
-            for a, b, start in zip(at, at[1:], q.edges_ms, strict=False):
+            for a, b, start in spans:
                 count = counts[b] - counts[a]
-                rows.append(MetricRow(group, self._value(
-                    q, count, weights[b] - weights[a], filled[b] - filled[a], slots[a:b]),
-                    count, start))
+                # count and ratio (the sliding types' aggregations) inline: a day's backfill
+                # reads ~10M of these cells
+                value = (float(count) if kind == "count" else
+                         (weights[b] - weights[a]) / count if count else None) \
+                    if kind in ("count", "ratio") else self._value(
+                        q, count, weights[b] - weights[a], filled[b] - filled[a], slots[a:b])
+                rows.append(MetricRow(group, value, count, start))
         return rows
 
     @staticmethod

@@ -9,8 +9,8 @@ them: each window's rows are sums of the shared buckets (``rules.series.Series``
 order the store would have given. When the shared answer's group list came back full
 (``max_groups``: a group of a shorter span may be missing), the queries are asked one by one.
 
-Pure: the engine (and backfill's planning, so it prepares what the engine will ask) calls
-``share`` and ``answer``.
+Pure: the engine calls ``share`` and ``answers`` (not in a backfill: its chunk histograms
+answer every window already).
 """
 
 from __future__ import annotations

@@ -171,7 +171,9 @@ def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> 
             continue
         series = Series(h, rows)
         for q in windows:
-            answers[q] = series.window(q)
+            # a sliding window's rows are only ever summed (``rules.sliding.sums``)
+            answers[q] = series.runs(q) if q.edges_ms is not None and q.agg.kind in (  # type: ignore[assignment]
+                "count", "ratio") else series.window(q)
         folded += len(windows)
     exact_list = [q for q in exact if q not in answers]
     answers.update(_run(store, exact_list))

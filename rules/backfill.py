@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from collector.event import ms_to_iso
-from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
+from collector.store.base import Agg, Filter, MetricQuery, MetricRow, Store, StoreError
 from collector.terminal import safe
 from rules.config import RulesConfig
 from rules.engine import BATCH, Engine, plan
@@ -144,6 +144,7 @@ def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> 
                 exact[q] = None
             else:
                 slides.setdefault(shape, {})[q] = None
+    _counts_into_ratios(slides)
     histograms: dict[MetricQuery, list[MetricQuery]] = {}
     for shape, windows in slides.items():
         # one histogram for every window length of the shape; failing that (a day-long
@@ -179,6 +180,18 @@ def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> 
     answers.update(_run(store, exact_list))
     requests += len(exact_list)
     return Prepared(answers, requests, folded)
+
+
+def _counts_into_ratios(slides: dict[MetricQuery, dict[MetricQuery, None]]) -> None:
+    """Count windows join the ratio windows of the same filter and groups: a ratio
+    histogram's rows carry the counts, and each histogram less is one less to parse (a
+    third of a day's backfill CPU is parsing 10-second histograms)."""
+    ratios: dict[MetricQuery, MetricQuery] = {}
+    for shape in slides:
+        if shape.agg.kind == "ratio":
+            ratios.setdefault(replace(shape, agg=Agg("count")), shape)
+    for shape in [s for s in slides if s in ratios]:
+        slides[ratios[shape]].update(slides.pop(shape))
 
 
 def _stretches(windows: list[MetricQuery], bucket: int | None) -> list[list[MetricQuery]]:

@@ -152,3 +152,23 @@ def test_windows_a_week_apart_get_histograms_of_their_own(store):
             assert [(h.group, run) for h, run in sliding.sums(rule, prepared.answers[q],
                                                               q.end_ms)] == \
                 [(h.group, run) for h, run in sliding.sums(rule, store.metric(q), q.end_ms)]
+
+
+def test_counts_of_a_filter_come_out_of_its_ratio_histogram(store):
+    """A threshold (count) and a ratio on one filter and group: one histogram, measuring the
+    ratio, answers both, fixed and sliding windows alike."""
+    group_by = ("midwatch.flow",)
+    times = range(T0 - 60 * MIN, T0, MIN)
+    plans = {at: [_sliding(at, at - MIN, 5 * MIN, Agg("count"), group_by),
+                  _sliding(at, at - MIN, 5 * MIN, AGGS[-1], group_by),
+                  MetricQuery("events", at - 10 * MIN, at, group_by=group_by)] for at in times}
+    prepared = prepare(store, plans, MIN)
+    assert prepared.requests == 1 and prepared.folded == 3 * len(times)
+    rule = Rule("r", "threshold", None, 5 * MIN, group_by=group_by)
+    for count, ratio, fixed in plans.values():
+        for q, is_ratio in ((count, False), (ratio, True)):
+            assert [(h.group, run) for h, run in sliding.sums(rule, prepared.answers[q],
+                                                              q.end_ms, ratio=is_ratio)] == \
+                [(h.group, run) for h, run in sliding.sums(rule, store.metric(q), q.end_ms,
+                                                           ratio=is_ratio)]
+        assert prepared.answers[fixed] == store.metric(fixed)

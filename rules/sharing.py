@@ -1,7 +1,7 @@
 """Sliding windows of rules that filter and group alike are asked for as one query.
 
-A threshold, a ratio and a spike on the same filter and window each ask for their own
-uneven buckets (``rules.sliding.query``): a threshold one window back from every end, a spike
+A threshold, a ratio and a spike on the same filter and groups (of any window) each ask
+for their own uneven buckets (``rules.sliding.query``): a threshold one window back from every end, a spike
 two, a ratio the same edges with a failure count. Elasticsearch's cost is mostly the filter
 and the terms per bucket, not the bucket count, so one query over the union of their edges,
 measuring the ratio if one of them does (its rows carry the counts too), answers all of

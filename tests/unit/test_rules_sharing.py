@@ -38,8 +38,8 @@ def store(tmp_path_factory):
     s.close()
 
 
-def _queries(max_groups: int = 100):
-    rule = Rule("r", "threshold", None, window_ms=5 * MIN, group_by=("midwatch.flow",),
+def _queries(max_groups: int = 100, window_ms: int = 5 * MIN):
+    rule = Rule("r", "threshold", None, window_ms=window_ms, group_by=("midwatch.flow",),
                 max_groups=max_groups)
     at, since = T0 - 7 * MIN + 5_000, T0 - 8 * MIN  # off the bucket grid, a minute since
     return [sliding.query(rule, at, since, COUNT),  # threshold
@@ -48,7 +48,7 @@ def _queries(max_groups: int = 100):
 
 
 def test_alike_sliding_windows_are_one_query_and_answer_as_the_store(store):
-    qs = _queries()
+    qs = _queries() + _queries(window_ms=15 * MIN)  # windows of any length share
     asked = sharing.share(qs)
     (shared,) = set(asked.values())
     assert shared.agg == FAILED and set(shared.edges_ms) >= {e for q in qs for e in q.edges_ms}

@@ -13,6 +13,7 @@ from collector.store.base import Filter, MetricQuery, Store
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Hop, Trace
 from collector.yamlconf import loads
+from rules import sharing
 from rules.config import load_rules_config
 from rules.engine import CATCH_UP_MS, RUNS_KEY, RUNS_NAMESPACE, Engine, with_examples
 from rules.silences import Silences, new_silence
@@ -318,3 +319,36 @@ def test_the_catch_up_is_bounded(store: Store, tmp_path: Path):
     day_after = _at("09:00:00") + 86_400_000
     later.restore(day_after)
     assert later.last_run == {"burst": day_after - 5 * 60_000 - CATCH_UP_MS}
+
+
+# ---------------------------------------------------------------- shared sliding windows
+SHARED_RULES = """\
+rules:
+  - {name: many, type: threshold, group_by: [midwatch.flow], window: 5m, above: 5}
+  - {name: share, type: ratio, group_by: [midwatch.flow], where: {event.outcome: failure},
+     window: 10m, above: 0.5, min_events: 6}
+  - {name: surge, type: spike, group_by: [midwatch.flow], window: 15m, factor: 3,
+     min_events: 6}
+"""
+
+
+def test_shared_sliding_windows_answer_as_each_rule_alone(loaded: Store, tmp_path: Path):
+    """A threshold, a ratio and a spike on one filter are one query (``rules.sharing``); the
+    rows read out of it for each rule are the store's own answer to that rule's query."""
+    cfg = _config(tmp_path, SHARED_RULES)
+    shared, alone = Engine(cfg, loaded, persist=False), Engine(cfg, loaded, persist=False,
+                                                               share_windows=False)
+    at = T0 - 5 * MIN + 5_000
+    for engine in (shared, alone):
+        for r in engine.rules:
+            engine.last_run[r.name] = at - 90_000
+    queries = list(dict.fromkeys(q for r in shared.rules for q in shared._plan(r, at)))
+    assert len(queries) == 3 and len(set(sharing.share(queries).values())) == 1
+    got, errors = shared._run(queries)
+    want, _ = alone._run(queries)
+    assert not errors and set(got) == set(want) == set(queries)
+    for q in queries:
+        assert [(r.group, r.count, r.bucket_ms) for r in got[q]] == \
+            [(r.group, r.count, r.bucket_ms) for r in want[q]], q
+        assert [r.value for r in got[q]] == pytest.approx([r.value for r in want[q]]), q
+    assert any(r.count for q in queries for r in got[q])  # the windows hold events

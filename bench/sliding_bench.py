@@ -7,7 +7,8 @@ The rules and events are ``bench/rules_bench.py``'s (a mix of every type over 6 
 3 windows; half of them threshold, ratio or spike, the sliding types). For each tick, steady state
 (the previous evaluation 30 s earlier), the engine's own plan is run as the engine runs it
 (``Engine._run``: unique queries in ``_msearch`` batches), once as planned (sliding: the
-sliding types' queries bucketed over window + 30 s) and once as today's fixed windows (no
+sliding types' queries bucketed over window + 30 s, those of one filter and window asked
+as one, ``rules/sharing.py``) and once as today's fixed windows (no
 buckets, the window ending at the tick; a spike's baseline its own query, as before); the order alternates per
 tick and every tick moves 30 s from a time new to each run, so no answer comes from
 Elasticsearch's request cache. The
@@ -35,7 +36,7 @@ from collector.event import from_doc  # noqa: E402
 from collector.store.elasticsearch import ElasticsearchStore  # noqa: E402
 from collector.store.sqlite import SQLiteStore  # noqa: E402
 from collector.yamlconf import loads  # noqa: E402
-from rules import types  # noqa: E402
+from rules import sharing, types  # noqa: E402
 from rules.config import load_rules_config  # noqa: E402
 from rules.engine import Engine  # noqa: E402
 
@@ -77,7 +78,10 @@ def measure(engine: Engine, ticks: int, whole: bool = True) -> dict[str, list[fl
             print(f"    tick {tick} {mode}: {times[mode][-1]:.2f} s", flush=True)
             assert not errors, list(errors.values())[:2]
         if tick == 0:
-            print("  distinct queries: " + ", ".join(f"{k} {len(v)}" for k, v in plan.items()))
+            print("  distinct queries: " + ", ".join(f"{k} {len(v)}" for k, v in plan.items())
+                  + "; sent (alike sliding windows shared, rules/sharing.py): "
+                  + ", ".join(f"{k} {len(set(sharing.share(v).values()))}"
+                              for k, v in plan.items()))
     return times
 
 

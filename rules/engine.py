@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from collector.event import ms_to_iso
 from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
-from rules import bands, flapping, known_issues, types
+from rules import bands, flapping, known_issues, sharing, types
 from rules.config import RulesConfig
 from rules.fields import group_labels
 from rules.notify.base import Notification
@@ -41,6 +41,11 @@ log = logging.getLogger("midwatch.rules")
 # One state document per rule holding all its open alerts: a tick that changes many alerts
 # of a rule writes once, not once per alert (bounded by the rule's max_groups).
 STATE_NAMESPACE = "alerts"
+# Each rule's last evaluation, one document for all rules (written once per evaluation): a
+# restarted or newly elected engine's sliding windows look back to it, so a burst during
+# the restart still fires, at most ``CATCH_UP_MS`` beyond the rule's window.
+RUNS_NAMESPACE, RUNS_KEY = "rule_runs", "last_run"
+CATCH_UP_MS = 3_600_000
 BATCH = 200
 EXAMPLE_CHARS = 300
 
@@ -80,9 +85,12 @@ def plan(rule: Rule, at_ms: int, last_ms: int | None, interval_ms: int) -> list[
 
 class Engine:
     def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Sink | None = None,
-                 persist: bool = True,
+                 persist: bool = True, share_windows: bool = True,
                  put_state: Callable[[str, str, dict | None], None] | None = None):
         self.config = config
+        # Alike sliding windows asked as one (``rules.sharing``); off in a backfill, whose
+        # chunk histograms already answer every window (reading them out twice costs CPU).
+        self.share_windows = share_windows
         self.store = store
         # The leader's writes go under its lease's fence (``rules.fencing``).
         self.put_state = put_state or store.put_state
@@ -116,13 +124,19 @@ class Engine:
         self.observed = observed
 
     def restore(self, at_ms: int | None = None) -> None:
-        """Take up the alerts a previous run left open, so a restart does not page again.
+        """Take up the alerts a previous run left open, so a restart does not page again, and
+        each rule's last evaluation (bounded by ``CATCH_UP_MS`` and its window), so the
+        first one after a restart looks back to it instead of one interval.
 
         Alerts of rules no longer loaded (deleted, disabled, renamed) are resolved, and the
         resolve of each one that was paged goes to the notifiers it was paged to: an
         incident is never left open by a rule change.
         """
         self.alerts.clear()
+        now = time.time_ns() // 1_000_000 if at_ms is None else at_ms
+        runs = self.store.get_state(RUNS_NAMESPACE).get(RUNS_KEY, {}).get("last_run", {})
+        self.last_run = {r.name: max(runs[r.name], now - r.window_ms - CATCH_UP_MS)
+                         for r in self.rules if isinstance(runs.get(r.name), int)}
         names = {r.name for r in self.rules}
         orphans: dict[str, list[Alert]] = {}
         for rule, doc in self.store.get_state(STATE_NAMESPACE).items():
@@ -132,7 +146,7 @@ class Engine:
             elif self.persist:
                 orphans[rule] = alerts
         if orphans:
-            self._resolve_orphans(orphans, time.time_ns() // 1_000_000 if at_ms is None else at_ms)
+            self._resolve_orphans(orphans, now)
 
     def reconfigure(self, config: RulesConfig, at_ms: int, *, resolve: bool = True) -> None:
         """Take up reloaded rules, silences and knowledge (hot reload): open alerts of rules
@@ -234,6 +248,19 @@ class Engine:
 
     def _run(self, queries: list[MetricQuery]
              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
+        """Sliding windows that filter alike asked as one (``rules.sharing``), the rest as
+        they are; a shared query that fails or comes back full asks its members themselves."""
+        asked = sharing.share(queries) if self.share_windows else {q: q for q in queries}
+        results, failed = self._send(list(dict.fromkeys(asked.values())))
+        out, retry = sharing.answers(asked, results)
+        errors = {q: failed[q] for q in queries if asked[q] == q and q in failed}
+        more, errors_more = self._send(retry)
+        out.update(more)
+        errors.update(errors_more)
+        return out, errors
+
+    def _send(self, queries: list[MetricQuery]
+              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
         """Batched; a refused batch is retried query by query so one bad rule fails alone."""
         results: dict[MetricQuery, list[MetricRow]] = {}
         errors: dict[MetricQuery, str] = {}
@@ -454,6 +481,7 @@ class Engine:
         for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
+        self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
         if history:
             self.store.append_alert_history(history)
 

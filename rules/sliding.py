@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from collector.store.base import Agg, MetricQuery, MetricRow
 from collector.store.metric_shape import bucket_start
 from rules.schema import Rule
+from rules.series import Runs
 from rules.types import group_key
 
 # Buckets per window: the burst a window is sure to catch spans (BUCKETS - 1) / BUCKETS of it.
@@ -70,11 +71,18 @@ def query(rule: Rule, at_ms: int, since_ms: int | None, agg: Agg, index: str = "
                        max_groups=rule.max_groups)
 
 
-def sums(rule: Rule, rows: list[MetricRow], end_ms: int, *, ratio: bool = False
+def sums(rule: Rule, rows: list[MetricRow] | Runs, end_ms: int, *, ratio: bool = False
          ) -> Iterator[tuple[MetricRow, dict[int, tuple[int, int]]]]:
-    """Per group (its first row, in the store's order): the running (count, hits) at each
-    edge of ``query``'s answer, ``end_ms`` its last. ``ratio``: the rows are of a ratio
-    aggregation, whose hits are counted too."""
+    """Per group (its first row, in the store's order; of ``Runs``: a row of its group only):
+    the running (count, hits) at each edge of ``query``'s answer, ``end_ms`` its last.
+    ``ratio``: the rows are of a ratio aggregation, whose hits are counted too. A backfill
+    answers with the sums themselves (``rules.series.Runs``)."""
+    if isinstance(rows, Runs):
+        for group, cum in rows.groups:
+            run = {e: (c, h if ratio else 0) for e, (c, h) in zip(rows.edges[:-1], cum, strict=False)}
+            run[end_ms] = (cum[-1][0], cum[-1][1] if ratio else 0)
+            yield MetricRow(group, None, cum[-1][0]), run
+        return
     groups: dict[tuple, list[MetricRow]] = {}
     for row in rows:
         groups.setdefault(tuple(row.group.get(f) for f in rule.group_by), []).append(row)
@@ -101,7 +109,7 @@ def spans(rule: Rule, at_ms: int, run: dict[int, tuple[int, int]], back: int = 1
             if e < at_ms and e - back * size in run] + [last]
 
 
-def windows(rule: Rule, rows: list[MetricRow], at_ms: int, *, ratio: bool = False
+def windows(rule: Rule, rows: list[MetricRow] | Runs, at_ms: int, *, ratio: bool = False
             ) -> Iterator[tuple[MetricRow, list[Window]]]:
     """Per group (its first row, in the store's order), every window of ``query``'s answer,
     oldest first; the last one ends at ``at_ms``."""
@@ -110,7 +118,7 @@ def windows(rule: Rule, rows: list[MetricRow], at_ms: int, *, ratio: bool = Fals
                      for s, e in spans(rule, at_ms, run)]
 
 
-def busiest(rule: Rule, rows: list[MetricRow], at_ms: int
+def busiest(rule: Rule, rows: list[MetricRow] | Runs, at_ms: int
             ) -> dict[tuple[str, ...], tuple[dict, int, int]]:
     """Per group key (as ``rules.types.group_key``): its group, its largest window count and
     the count of the window ending at the evaluation."""

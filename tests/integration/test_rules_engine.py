@@ -13,8 +13,9 @@ from collector.store.base import Filter, MetricQuery, Store
 from collector.store.sqlite import SQLiteStore
 from collector.trace import Hop, Trace
 from collector.yamlconf import loads
+from rules import sharing
 from rules.config import load_rules_config
-from rules.engine import Engine, with_examples
+from rules.engine import CATCH_UP_MS, RUNS_KEY, RUNS_NAMESPACE, Engine, with_examples
 from rules.silences import Silences, new_silence
 
 T0 = 1_709_546_400_000  # Monday 2024-03-04T10:00:00Z
@@ -254,3 +255,100 @@ def test_burst_split_by_the_tick_fires_on_every_store(store: Store, tmp_path: Pa
     # Judged on the window ending now (two failures): resolved, with the value it fired at.
     assert at("09:15:00") == {("burst", "o2c", "resolved", 6.0), ("share", "o2c", "resolved", 1.0),
                               ("surge", None, "resolved", 8.0)}
+
+
+# ---------------------------------------------------------------- restart catch-up (issue 26)
+# A burst while the rules engine was down still fires after the restart: each rule's last
+# evaluation is saved with the alert state, and the first evaluation after a restart looks
+# back to it (at most the window plus ``CATCH_UP_MS``), not one interval.
+CATCH_UP_RULES = """\
+rules:
+  - {name: burst, type: threshold, filter: {event.outcome: failure}, group_by: [midwatch.flow],
+     window: 5m, above: 5}
+"""
+
+
+def _at(t: str) -> int:
+    return iso_to_ms(f"2024-03-04T{t}Z")
+
+
+def _catch_up_engine(store: Store, tmp_path: Path, *, persist: bool = True) -> Engine:
+    (tmp_path / "r.yaml").write_text(CATCH_UP_RULES)
+    cfg = load_rules_config(loads(f"rules:\n  paths: [{tmp_path}/r.yaml]\n  interval: 30s\n"))
+    assert not cfg.errors, cfg.errors
+    return Engine(cfg, store, persist=persist)
+
+
+def _catch_up_fired(engine: Engine, when: int) -> set[tuple]:
+    outcome = engine.evaluate(when)
+    assert not outcome.failed_rules
+    return {(a.rule, a.labels.get("flow"), a.state, a.value) for a in outcome.alerts}
+
+
+def test_a_burst_during_a_restart_fires_after_it(store: Store, tmp_path: Path):
+    # six failures in 09:02:10-09:06:00, all while the engine was down (09:01 to 09:12)
+    start = _at("09:02:10")
+    events = [Event(start + i * 46_000, "mule.log", "mulesoft", "refused", outcome="failure",
+                    id=event_id("catchup-it", str(i)), flow="o2c") for i in range(6)]
+    assert not store.write_events(events).rejected
+    store.refresh()
+    before = _catch_up_engine(store, tmp_path)
+    assert _catch_up_fired(before, _at("09:00:30")) == set()
+    assert _catch_up_fired(before, _at("09:01:00")) == set()
+    store.refresh()
+    assert store.get_state(RUNS_NAMESPACE)[RUNS_KEY] == {"last_run": {"burst": _at("09:01:00")}}
+
+    # Without the saved last run (a fresh store's first evaluation) the window ending at
+    # 09:12 is empty: the burst would be missed.
+    forgetful = _catch_up_engine(store, tmp_path, persist=False)
+    assert _catch_up_fired(forgetful, _at("09:12:00")) == set()
+
+    after = _catch_up_engine(store, tmp_path)
+    after.restore(_at("09:12:00"))
+    assert after.last_run == {"burst": _at("09:01:00")}
+    # the burst starts the alert; the window ending now (empty) decides it at the next tick
+    assert _catch_up_fired(after, _at("09:12:00")) == {("burst", "o2c", "firing", 6.0)}
+    assert _catch_up_fired(after, _at("09:12:30")) == {("burst", "o2c", "resolved", 6.0)}
+
+
+def test_the_catch_up_is_bounded(store: Store, tmp_path: Path):
+    engine = _catch_up_engine(store, tmp_path)
+    engine.evaluate(_at("09:00:00"))
+    store.refresh()
+    later = _catch_up_engine(store, tmp_path)
+    day_after = _at("09:00:00") + 86_400_000
+    later.restore(day_after)
+    assert later.last_run == {"burst": day_after - 5 * 60_000 - CATCH_UP_MS}
+
+
+# ---------------------------------------------------------------- shared sliding windows
+SHARED_RULES = """\
+rules:
+  - {name: many, type: threshold, group_by: [midwatch.flow], window: 5m, above: 5}
+  - {name: share, type: ratio, group_by: [midwatch.flow], where: {event.outcome: failure},
+     window: 10m, above: 0.5, min_events: 6}
+  - {name: surge, type: spike, group_by: [midwatch.flow], window: 15m, factor: 3,
+     min_events: 6}
+"""
+
+
+def test_shared_sliding_windows_answer_as_each_rule_alone(loaded: Store, tmp_path: Path):
+    """A threshold, a ratio and a spike on one filter are one query (``rules.sharing``); the
+    rows read out of it for each rule are the store's own answer to that rule's query."""
+    cfg = _config(tmp_path, SHARED_RULES)
+    shared, alone = Engine(cfg, loaded, persist=False), Engine(cfg, loaded, persist=False,
+                                                               share_windows=False)
+    at = T0 - 5 * MIN + 5_000
+    for engine in (shared, alone):
+        for r in engine.rules:
+            engine.last_run[r.name] = at - 90_000
+    queries = list(dict.fromkeys(q for r in shared.rules for q in shared._plan(r, at)))
+    assert len(queries) == 3 and len(set(sharing.share(queries).values())) == 1
+    got, errors = shared._run(queries)
+    want, _ = alone._run(queries)
+    assert not errors and set(got) == set(want) == set(queries)
+    for q in queries:
+        assert [(r.group, r.count, r.bucket_ms) for r in got[q]] == \
+            [(r.group, r.count, r.bucket_ms) for r in want[q]], q
+        assert [r.value for r in got[q]] == pytest.approx([r.value for r in want[q]]), q
+    assert any(r.count for q in queries for r in got[q])  # the windows hold events

@@ -12,7 +12,9 @@ import pytest
 from collector.event import Event, event_id
 from collector.store.base import Agg, Filter, MetricQuery
 from collector.store.sqlite import SQLiteStore
+from rules import sliding
 from rules.backfill import histogram_bucket, prepare
+from rules.schema import Rule
 
 T0 = 1_796_040_000_000  # 2026-11-30T12:00:00Z
 MIN = 60_000
@@ -98,3 +100,75 @@ def test_windows_of_several_lengths_share_one_histogram(store):
     for qs in plans.values():
         for q in qs:
             assert prepared.answers[q] == store.metric(q)
+
+
+def _sliding(at: int, since: int, window: int, agg: Agg, group_by=(), shift: int = 0,
+             back: int = 1) -> MetricQuery:
+    """A sliding window's query as ``rules.sliding.query`` shapes it: ``window / 30`` buckets
+    where the windows ending in (since, at] end and start, one bucket between."""
+    b = window // 30
+    ends = range(since - since % b + b, at + 1, b)
+    edges = sorted({*ends} | {e - k * window for e in ends for k in range(1, back + 1)})
+    edges = [e - shift for e in edges]
+    return MetricQuery("events", edges[0], edges[-1], agg, group_by=group_by,
+                       edges_ms=tuple(edges))
+
+
+@pytest.mark.parametrize("agg", [Agg("count"), AGGS[-1]], ids=lambda a: a.kind)
+@pytest.mark.parametrize("group_by", [(), ("midwatch.flow",)])
+def test_sliding_windows_fold_into_one_histogram(store, agg, group_by):
+    """The uneven buckets of every step's sliding window are sums of one fine histogram, in
+    the store's row order (groups by count over the span, every group every bucket)."""
+    times = range(T0 - 2 * 60 * MIN + MIN, T0, MIN)
+    plans = {at: [_sliding(at, at - MIN, 5 * MIN, agg, group_by),
+                  _sliding(at, at - MIN, 15 * MIN, agg, group_by, back=2)] for at in times}
+    prepared = prepare(store, plans, MIN)
+    assert prepared.folded == 2 * len(times)
+    assert prepared.requests == 1  # 10 s buckets divide the 30 s ones of the 15-minute rule
+    rule = Rule("r", "threshold", None, 5 * MIN, group_by=group_by)
+    ratio = agg.kind == "ratio"
+    for qs in plans.values():
+        for q in qs:
+            # answered as the running sums the sliding types make of the store's rows
+            want = [(h.group, run) for h, run in sliding.sums(rule, store.metric(q), q.end_ms,
+                                                               ratio=ratio)]
+            got = [(h.group, run) for h, run in sliding.sums(rule, prepared.answers[q],
+                                                             q.end_ms, ratio=ratio)]
+            assert got == want, q
+
+
+def test_windows_a_week_apart_get_histograms_of_their_own(store):
+    """A spike's last-week windows: one histogram over a week of 10 s buckets would exceed
+    the span budget, so now and a week ago are each one histogram."""
+    week = 7 * 24 * 60 * MIN
+    times = range(T0 - 30 * MIN, T0, MIN)
+    plans = {at: [_sliding(at, at - MIN, 5 * MIN, Agg("count")),
+                  _sliding(at, at - MIN, 5 * MIN, Agg("count"), shift=week)] for at in times}
+    prepared = prepare(store, plans, MIN)
+    assert prepared.requests == 2 and prepared.folded == 2 * len(times)
+    rule = Rule("r", "spike", None, 5 * MIN)
+    for qs in plans.values():
+        for q in qs:
+            assert [(h.group, run) for h, run in sliding.sums(rule, prepared.answers[q],
+                                                              q.end_ms)] == \
+                [(h.group, run) for h, run in sliding.sums(rule, store.metric(q), q.end_ms)]
+
+
+def test_counts_of_a_filter_come_out_of_its_ratio_histogram(store):
+    """A threshold (count) and a ratio on one filter and group: one histogram, measuring the
+    ratio, answers both, fixed and sliding windows alike."""
+    group_by = ("midwatch.flow",)
+    times = range(T0 - 60 * MIN, T0, MIN)
+    plans = {at: [_sliding(at, at - MIN, 5 * MIN, Agg("count"), group_by),
+                  _sliding(at, at - MIN, 5 * MIN, AGGS[-1], group_by),
+                  MetricQuery("events", at - 10 * MIN, at, group_by=group_by)] for at in times}
+    prepared = prepare(store, plans, MIN)
+    assert prepared.requests == 1 and prepared.folded == 3 * len(times)
+    rule = Rule("r", "threshold", None, 5 * MIN, group_by=group_by)
+    for count, ratio, fixed in plans.values():
+        for q, is_ratio in ((count, False), (ratio, True)):
+            assert [(h.group, run) for h, run in sliding.sums(rule, prepared.answers[q],
+                                                              q.end_ms, ratio=is_ratio)] == \
+                [(h.group, run) for h, run in sliding.sums(rule, store.metric(q), q.end_ms,
+                                                           ratio=is_ratio)]
+        assert prepared.answers[fixed] == store.metric(fixed)

@@ -211,13 +211,14 @@ class Engine:
         notified = self._notify(touched, at_ms, history)
         dirty = {a.rule for a in touched if a.moved is not None
                  or any(n.key == a.key for _, n in notified)}
-        if self._durable():  # in the outbox before the state says "notified"
+        durable = self._durable()  # in the outbox before the state says "notified"
+        if durable:
             dirty |= self._unsaved
             self._unsaved.clear()
-        else:
-            self._unsaved |= dirty
+        else:  # nor may the saved last runs move past what only memory holds: after a
+            self._unsaved |= dirty  # crash, the windows since then are judged again
             dirty = set()
-        self._save(dirty, history)
+        self._save(dirty, history, runs=durable)
         return Outcome([a for a in touched if a.state != INACTIVE], notified, failed, n_queries)
 
     def samples(self, due: Sequence[Rule], at_ms: int
@@ -475,13 +476,14 @@ class Engine:
     def _durable(self) -> bool:
         return self.dispatcher is None or self.dispatcher.flush()
 
-    def _save(self, rules: set[str], history: list[dict]) -> None:
+    def _save(self, rules: set[str], history: list[dict], *, runs: bool = True) -> None:
         if not self.persist:
             return
         for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
-        self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
+        if runs:
+            self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
         if history:
             self.store.append_alert_history(history)
 

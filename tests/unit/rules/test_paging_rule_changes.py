@@ -118,6 +118,7 @@ def test_state_waits_until_its_pages_are_in_the_outbox(store, tmp_path):
     engine.restore(T0)
     assert [a.state for a in engine.evaluate(T0).alerts] == ["firing"]
     assert store.get_state("alerts") == {} and box.of_rule("errors", 10) == []
+    assert store.get_state("rule_runs") == {}  # a restart judges this window again
 
     pages = _Pages()  # a restart now (saving nothing itself) pages again
     Engine(cfg, store, dispatcher=pages, persist=False).evaluate(T0 + MIN)
@@ -130,3 +131,4 @@ def test_state_waits_until_its_pages_are_in_the_outbox(store, tmp_path):
     (rec,) = box.of_rule("errors", 10)
     assert rec["action"] == "firing"
     assert store.get_state("alerts")["errors"]["alerts"]
+    assert store.get_state("rule_runs")["last_run"]["last_run"]["errors"] == T0 + MIN

@@ -102,6 +102,22 @@ _CARD = re.compile(r"[2-6]\d(?:[ -]?\d){11,17}(?!\d)")
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 _EMAIL_DOMAIN = re.compile(r"[A-Za-z0-9-]+\.")
 _LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+# ``_may_hold_card``: digits become "0", blanks and dashes (the separators a card number may
+# have) are dropped, everything else becomes "x"; a card leaves 13 zeros in a row.
+_DIGIT_RUNS = bytes.maketrans(bytes(range(256)),
+                              bytes(48 if 48 <= b <= 57 else 120 for b in range(256)))
+_THIRTEEN_DIGITS = b"0" * 13
+
+
+def _may_hold_card(text: str) -> bool:
+    """Whether ``_CARD`` might match ``text``: never False where it does. An ASCII text
+    without 13 digits in a row (blanks and dashes between them aside) holds no card, and
+    finding that out with one ``bytes.translate`` costs a tenth of the regex scan, which
+    tries a match at every digit 2-6 of every timestamp, UUID and IP address. Other text
+    (``\\d`` also matches digits of other scripts) goes to the regex."""
+    if not text.isascii():
+        return True
+    return _THIRTEEN_DIGITS in text.encode("ascii").translate(_DIGIT_RUNS, b" -")
 
 
 def luhn_ok(digits: str) -> bool:
@@ -143,7 +159,7 @@ def _email_sub(key: bytes, m: re.Match) -> str:
 def redact_text(text: str, cards: bool = True, emails: bool = True,
                 key: bytes = PROCESS_KEY) -> str:
     """Replace Luhn-valid card numbers and email addresses in free text with their tokens."""
-    if cards and len(text) >= 13:
+    if cards and len(text) >= 13 and _may_hold_card(text):
         text = _CARD.sub(partial(_card_sub, key), text)
     if emails and "@" in text:
         text = _EMAIL.sub(partial(_email_sub, key), text)
@@ -172,7 +188,8 @@ def _sensitive(ev: Event, cards: bool, emails: bool) -> bool:
     """One scan over all of an event's text: most events hold nothing to redact."""
     blob = "\x1f".join((ev.message, ev.error_message or "", ev.error_stack_trace or "",
                         ev.original or "", *ev.labels.values(), *ev.ids))
-    return (emails and _has_email(blob)) or (cards and _CARD.search(blob) is not None)
+    return (emails and _has_email(blob)) or (
+        cards and _may_hold_card(blob) and _CARD.search(blob) is not None)
 
 
 def _redact(ev: Event, ctx: ParseContext) -> None:

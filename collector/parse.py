@@ -28,8 +28,9 @@ by a human explanation. Limits and their outcome:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import ModuleType
 from typing import BinaryIO
 
@@ -170,10 +171,28 @@ def available_parsers() -> list[ModuleType]:
     return found
 
 
-def detect(line: str, candidates: list[ModuleType]) -> ModuleType | None:
+def first_class(line: str) -> str:
+    """A line's first character as parsers' ``DETECT_FIRST`` name it: any digit is "0" and
+    any blank " " (detection tests them by class: ``\\d``, ``isdigit``, ``\\s``, ``strip``)."""
+    first = line[:1]
+    if first.isdigit():
+        return "0"
+    return " " if first.isspace() else first
+
+
+@lru_cache(maxsize=512)
+def _askable(first: str, candidates: tuple[ModuleType, ...]) -> tuple[ModuleType, ...]:
+    """The candidates, in order, that may claim a line starting with ``first`` (a parser
+    without ``DETECT_FIRST`` may claim any). The others' ``detect`` would say no."""
+    return tuple(m for m in candidates
+                 if (chars := getattr(m, "DETECT_FIRST", None)) is None or first in chars)
+
+
+def detect(line: str, candidates: Sequence[ModuleType]) -> ModuleType | None:
     """The first candidate that claims the line. Asked of nearly every line of a start-less
-    format in auto mode, hence one loop without a helper call per candidate."""
-    for module in candidates:
+    format in auto mode, hence one loop without a helper call per candidate, over only the
+    parsers that may claim a line with its first character (half of them, for a JSON line)."""
+    for module in _askable(first_class(line), tuple(candidates)):
         try:
             if module.detect(line):
                 return module
@@ -258,11 +277,15 @@ class Framer:
                            position=f"{self.position_prefix}{offset}", line=lineno,
                            ingested_ms=self.ingested_ms)]
         if self.is_start(line) or not self._lines:
-            done = self.flush()
-            self.begin(line, offset, lineno)
-            return done
+            return self.open(line, offset, lineno)
         self.add(line, lineno)
         return []
+
+    def open(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
+        """``feed`` of a line known to start a record: the open one is handed over."""
+        done = self.flush()
+        self.begin(line, offset, lineno)
+        return done
 
     def flush(self) -> list[Record | DeadLetter]:
         done: list[Record | DeadLetter] = []
@@ -297,7 +320,7 @@ class SourceParser:
         self.stats = stats if stats is not None else ParseStats()
         self.position_prefix = position_prefix
         self.auto = fmt == "auto"
-        self.candidates = available_parsers() if self.auto else []
+        self.candidates = tuple(available_parsers()) if self.auto else ()
         self.module: ModuleType | None = None if self.auto else parsers.PARSERS.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
@@ -478,10 +501,11 @@ class SourceParser:
             # claims. A catch-all format (GENERIC) keeps a line that starts one of its records
             # only if no specific format claims it: a Strimzi broker line is a timestamped
             # text line too.
-            if first in (" ", "\t", "") or (framer.start is not None
-                                            and not getattr(self.module, "GENERIC", False)
-                                            and framer.is_start(line)):
+            if first in (" ", "\t", ""):
                 return self._emit(framer.feed(line, offset, lineno), self.module)
+            if (framer.start is not None and not getattr(self.module, "GENERIC", False)
+                    and framer.is_start(line)):
+                return self._emit(framer.open(line, offset, lineno), self.module)
             # The current format keeps a line it claims unless one ranked before it claims it
             # too: asking only the others let the catch-all JSON parser take every second line
             # of a Kong or AWS API Gateway log (each JSON line is a record of its own). A

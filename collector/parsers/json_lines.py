@@ -76,6 +76,10 @@ _OUTCOMES = {"success": "success", "ok": "success", "true": "success", "succeede
 _STRFTIME = re.compile(r"%[A-Za-z]")
 
 
+# The first characters of a line ``detect`` may claim (JSON, blanks before it; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '{ '
+
 def detect(line: str) -> bool:
     stripped = line.strip()
     return stripped.startswith("{") and stripped.endswith("}")

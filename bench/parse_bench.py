@@ -172,15 +172,22 @@ def measure(lines: int, only: list[str] | None, profile: bool) -> dict[str, floa
     return rates
 
 
-def against(rev: str, lines: int, repeat: int, only: list[str] | None) -> None:
-    """This tree and revision ``rev`` alternately, each run a fresh process."""
+def _extract(root: Path, rev: str, into: str) -> str:
+    archive = subprocess.run(["git", "-C", str(root), "archive", rev],
+                             check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into
+
+
+def against(rev: str, lines: int, repeat: int, only: list[str] | None,
+            this: str | None = None) -> None:
+    """Revision ``rev`` and this tree (or revision ``this``: a tree that does not change
+    while the bench runs) alternately, each run a fresh process."""
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory(prefix="parse-bench-") as tmp:
-        archive = subprocess.run(["git", "-C", str(root), "archive", rev],
-                                 check=True, capture_output=True).stdout
-        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-            tar.extractall(tmp, filter="data")
-        trees = {rev: tmp, "this tree": str(root)}
+        trees = {rev: _extract(root, rev, f"{tmp}/old")}
+        trees[this or "this tree"] = _extract(root, this, f"{tmp}/new") if this else str(root)
         rates: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
         for i in range(repeat):
             for name, tree in trees.items():
@@ -194,10 +201,11 @@ def against(rev: str, lines: int, repeat: int, only: list[str] | None) -> None:
             print(f"repetition {i + 1}/{repeat} done (load average "
                   f"{os.getloadavg()[0]:.1f})", flush=True)
     print(f"median of {repeat} interleaved runs, events/s per CPU second:")
-    print(f"{'case':12s} {rev:>12s} {'this tree':>12s}  ratio")
-    for label in rates["this tree"]:
+    name = this or "this tree"
+    print(f"{'case':12s} {rev:>12s} {name:>12s}  ratio")
+    for label in rates[name]:
         old = statistics.median(rates[rev].get(label, [0.0]))
-        new = statistics.median(rates["this tree"][label])
+        new = statistics.median(rates[name][label])
         print(f"{label:12s} {old:>12,.0f} {new:>12,.0f}  {new / old if old else 0:.2f}x")
 
 
@@ -208,10 +216,12 @@ def main() -> None:
     ap.add_argument("--case", action="append", help="only this case (e.g. apigw/auto); repeatable")
     ap.add_argument("--against", metavar="REV", help="compare with git revision REV, interleaved")
     ap.add_argument("--repeat", type=int, default=5, help="repetitions with --against")
+    ap.add_argument("--this", metavar="REV", help="with --against: revision REV in place of "
+                    "the working tree")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # for --against
     args = ap.parse_args()
     if args.against:
-        against(args.against, args.lines, args.repeat, args.case)
+        against(args.against, args.lines, args.repeat, args.case, args.this)
         return
     rates = measure(args.lines, args.case, args.profile)
     if args.json:

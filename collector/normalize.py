@@ -372,20 +372,21 @@ def _cut_id(text: str, name: str, cut: list[str]) -> str:
 def _bound(ev: Event, cut: list[str]) -> None:
     """IDs, names and labels within their bounds (parsers copy them from the source as they
     come: a 100 kB ``service.name`` was stored whole, and is beyond what a keyword index
-    takes). This runs for every event, so the common case is two C-level ``join``s: all
-    names and IDs together within the smaller bound means each is, and so for labels."""
+    takes). This runs for every event, so the common case is C-level ``join``s: all names
+    and IDs together within the smaller bound means each is, and so for label keys and
+    label values."""
     if len("".join(filter(None, _bounded(ev)))) + len("".join(ev.ids)) > _SHORT:
         _bound_fields(ev, cut)
     labels = ev.labels
-    if (len("".join(labels)) + len("".join(labels.values())) > MAX_LABEL_KEY
-            and (max(map(len, labels)) > MAX_LABEL_KEY
-                 or max(map(len, labels.values())) > MAX_LABEL_VALUE)):
+    if ((len("".join(labels)) > MAX_LABEL_KEY and max(map(len, labels)) > MAX_LABEL_KEY)
+            or (len("".join(labels.values())) > MAX_LABEL_VALUE
+                and max(map(len, labels.values())) > MAX_LABEL_VALUE)):
         ev.labels = {(_cut(k, MAX_LABEL_KEY, "labels", cut) if len(k) > MAX_LABEL_KEY else k):
                      (_cut(v, MAX_LABEL_VALUE, "labels", cut) if len(v) > MAX_LABEL_VALUE else v)
                      for k, v in labels.items()}
-    if _numbers(ev) != _NO_NUMBERS:
-        for slot in _NUMBER_SLOTS:
-            value = getattr(ev, slot)
+    numbers = _numbers(ev)
+    if numbers != _NO_NUMBERS:
+        for slot, value in zip(_NUMBER_SLOTS, numbers, strict=True):
             if value is not None and not -_LONG <= value < _LONG:  # beyond a 64-bit field
                 setattr(ev, slot, None)
                 cut.append(slot)

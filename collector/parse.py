@@ -349,6 +349,10 @@ class SourceParser:
                       ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
+        if not framed:  # a line added to the open record
+            return []
+        if len(framed) == 1 and not self._shapes_left and type(framed[0]) is Record:
+            return run_parser(framed[0], module, self.ctx, self.stats)  # one record: its list
         out: Output = []
         for item in framed:
             if isinstance(item, DeadLetter):

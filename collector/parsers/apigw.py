@@ -248,23 +248,26 @@ def _json(text: str, ctx: ParseContext) -> Event:
 # --- NGINX --------------------------------------------------------------------------------
 
 def _nginx(m: re.Match, ctx: ParseContext) -> Event:
-    method, path = readable_request(m.group("request"))
-    ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
-                       as_int(m.group("status")))
+    request, stamp, status, addr, server, vhost, user, size, agent, rest = m.group(
+        "request", "time", "status", "addr", "server", "vhost", "user", "bytes", "agent", "rest")
+    method, path = readable_request(request)
+    # The status is three digits or "-".
+    ev = request_event("apigw.nginx", to_ms(stamp, ctx), method, path,
+                       None if status == "-" else int(status))
     if not method:
-        set_label(ev, "request_line", m.group("request"))
-    set_label(ev, "client_ip", m.group("addr"))
-    server = m.group("server")
+        set_label(ev, "request_line", request)
+    set_label(ev, "client_ip", addr)
     if server:
         host, _, port = server.partition(":")
         set_label(ev, "vhost", host)
         set_label(ev, "server_port", port)
-    set_label(ev, "vhost", m.group("vhost"))  # log formats that put "$host" before the request
-    if m.group("user") != "-":
-        set_label(ev, "user", m.group("user"))
-    ev.payload_bytes = as_int(m.group("bytes"))
-    set_label(ev, "user_agent", m.group("agent"))
-    rest = m.group("rest")
+    if vhost is not None:  # log formats that put "$host" before the request
+        set_label(ev, "vhost", vhost)
+    if user != "-":
+        set_label(ev, "user", user)
+    ev.payload_bytes = as_int(size)
+    if agent is not None:
+        set_label(ev, "user_agent", agent)
     traefik = _TRAEFIK_TAIL.fullmatch(rest) if "ms" in rest else None
     if traefik:
         ev.dataset = "apigw.traefik"

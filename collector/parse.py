@@ -53,6 +53,8 @@ START_SHAPES = 32
 START_SHAPE_CHARS = 48
 # Undetected lines held while auto-detection waits for a line it recognizes.
 MAX_PENDING_LINES = 64
+# First characters whose candidate parsers a source remembers (SourceParser._detect).
+MAX_FIRST_CHARACTERS = 256
 # The first and last character of a line that opens a JSON value pretty-printed over several
 # lines: "{" or "[" alone, or "[ {" (Jackson's array of objects). A line at the margin that
 # starts with a closer ends the value, unless it ends with an opener ("}, {": Jackson's next
@@ -189,10 +191,15 @@ def _askable(first: str, candidates: tuple[ModuleType, ...]) -> tuple[ModuleType
 
 
 def detect(line: str, candidates: Sequence[ModuleType]) -> ModuleType | None:
-    """The first candidate that claims the line. Asked of nearly every line of a start-less
-    format in auto mode, hence one loop without a helper call per candidate, over only the
-    parsers that may claim a line with its first character (half of them, for a JSON line)."""
-    for module in _askable(first_class(line), tuple(candidates)):
+    """The first candidate that claims the line."""
+    return _first_claim(line, _askable(first_class(line), tuple(candidates)))
+
+
+def _first_claim(line: str, askable: tuple[ModuleType, ...]) -> ModuleType | None:
+    """Asked of nearly every line of a start-less format in auto mode, hence one loop without
+    a helper call per candidate, over only the parsers that may claim a line with its first
+    character (``_askable``: half of them, for a JSON line)."""
+    for module in askable:
         try:
             if module.detect(line):
                 return module
@@ -321,6 +328,8 @@ class SourceParser:
         self.position_prefix = position_prefix
         self.auto = fmt == "auto"
         self.candidates = tuple(available_parsers()) if self.auto else ()
+        # ``_askable`` of each first character seen (a few dozen in practice; bounded).
+        self._askable: dict[str, tuple[ModuleType, ...]] = {}
         self.module: ModuleType | None = None if self.auto else parsers.PARSERS.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
@@ -515,7 +524,7 @@ class SourceParser:
             # of a Kong or AWS API Gateway log (each JSON line is a record of its own). A
             # catch-all text format does not cut into an open multi-line record either: a
             # payload line logged under a Mule line may start with a timestamp.
-            other = detect(line, self.candidates)
+            other = self._detect(line)
             if other is None or other is self.module or (
                     getattr(other, "GENERIC", False) and framer.start is not None
                     and framer._lines):
@@ -525,7 +534,7 @@ class SourceParser:
             return out + self._emit(self.framer.feed(line, offset, lineno), other)
         if not line.strip():
             return []
-        module = detect(line, self.candidates)
+        module = self._detect(line)
         if module is None:
             self._pending.append((line, offset, lineno))
             if len(self._pending) > MAX_PENDING_LINES:
@@ -537,6 +546,16 @@ class SourceParser:
             out.extend(self._emit(self.framer.feed(*item), module))
         self._pending = []
         return out
+
+    def _detect(self, line: str) -> ModuleType | None:
+        """``detect`` over this source's candidates, their filter by first character kept."""
+        first = line[:1]
+        askable = self._askable.get(first)
+        if askable is None:
+            if len(self._askable) >= MAX_FIRST_CHARACTERS:
+                self._askable.clear()
+            askable = self._askable[first] = _askable(first_class(line), self.candidates)
+        return _first_claim(line, askable)
 
     def _no_parser(self, lines: list[tuple[str, int, int]]) -> Output:
         out: Output = []

@@ -73,6 +73,7 @@ _CONNECTION_FIELDS = ("time", "client", "client_port", "listener_port", "protoco
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '0hgwt'
 
+
 def detect(line: str) -> bool:
     if line[:1].isdigit():
         return _CLASSIC.match(line) is not None or _CONNECTION.match(line) is not None

@@ -59,6 +59,7 @@ _ACTIONS = {"workflowrunstarted": "started", "workflowruncompleted": "completed"
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{'
 
+
 def detect(line: str) -> bool:
     return line[:1] == "{" and '"category"' in line and any(c in line for c in _CATEGORIES)
 

@@ -73,6 +73,7 @@ _EVENT_ACTIONS = {
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '< EWICVL'
 
+
 def detect(line: str) -> bool:
     stripped = line.lstrip()
     if stripped.startswith("<MessageInfo"):

@@ -60,6 +60,7 @@ _DOC_STATUS = {"SUCCESS": ("delivered", "success", "info"), "ERROR": ("failed", 
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '< {0SWICFED'
 
+
 def detect(line: str) -> bool:
     stripped = line.lstrip()
     if stripped.startswith(("<LogEvent", "<ExecutionLogModel")):

@@ -51,6 +51,7 @@ _EXEC_ID = re.compile(r"execution-[0-9a-fA-F-]{36}-\d{4}\.\d{2}\.\d{2}")
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

@@ -70,6 +70,7 @@ ENVELOPE_ERROR = "edifact.envelope"
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = 'U'
 
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

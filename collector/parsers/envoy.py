@@ -51,6 +51,7 @@ _FLAG_CLASS = (("UT", "timeout"), ("SI", "timeout"), ("UAEX", "auth"), ("RL", "t
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '[A'
 
+
 def detect(line: str) -> bool:
     return (line[:2] == "[2" or line[:8] == "ACCESS [") and _LINE.match(line) is not None
 

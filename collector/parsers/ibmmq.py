@@ -61,6 +61,7 @@ _REASON = re.compile(r"\b(MQRC_[A-Z_]+)|\breason code (\d{4})\b|\((\d{4})\) \(X'
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{0'
 
+
 def detect(line: str) -> bool:
     if line[:1] == "{":
         return '"type":"mq_' in line and '"ibm_' in line

@@ -36,6 +36,7 @@ _TROUBLE = re.compile(r"JVM (?:appears hung|exited unexpectedly|exited while loa
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
 
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

@@ -83,6 +83,7 @@ _TEXT_SLOTS = frozenset({"service", "host", "flow", "stage", "partner", "trace_i
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{ '
 
+
 def detect(line: str) -> bool:
     stripped = line.strip()
     return stripped.startswith("{") and stripped.endswith("}")

@@ -97,6 +97,7 @@ _ORDER = ("debug", "info", "warn", "error", "fatal")
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '[0'
 
+
 def detect(line: str) -> bool:
     if line[:1] == "[":
         return _BRACKETED.match(line) is not None

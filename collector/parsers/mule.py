@@ -73,6 +73,7 @@ _UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'"
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = 'TDIWEF0'
 
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

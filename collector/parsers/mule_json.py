@@ -50,6 +50,7 @@ _VERDICT_NODES = 500
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{['
 
+
 def detect(line: str) -> bool:
     return line.startswith(("{", "[")) and (
         ('"tracePoint"' in line and '"correlationId"' in line)

@@ -43,6 +43,7 @@ _LEVELS = {"emerg": "fatal", "alert": "fatal", "crit": "fatal", "error": "error"
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '0'
 
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

@@ -75,6 +75,7 @@ _DETECT = re.compile(r'\s*(?:\{\s*)?"resource(?:Spans|Logs|_spans|_logs)"\s*:')
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = ' {"'
 
+
 def detect(line: str) -> bool:
     return _DETECT.match(line) is not None
 

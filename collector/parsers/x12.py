@@ -182,6 +182,7 @@ class _Broken(Exception):
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = 'I'
 
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

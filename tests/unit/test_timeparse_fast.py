@@ -18,10 +18,19 @@ _STAMPS = st.builds(
     st.sampled_from(["Z", "z", "", "+01:00", "Zq"]))
 
 
+def _outcome(read, stamp: str, tz) -> object:
+    """The value, or the type of what was raised (a local time in year 0 east of UTC
+    overflows ``datetime`` in ``_zone_offset_ms``, on either path alike)."""
+    try:
+        return read(stamp, tz, 5)
+    except OverflowError as exc:
+        return type(exc)
+
+
 @settings(max_examples=2000, deadline=None)
 @given(_STAMPS, st.sampled_from([UTC, ZoneInfo("Europe/Berlin")]))
 def test_fast_reading_is_the_layouts_reading(stamp: str, tz) -> None:
-    assert parse_ms(stamp, tz, 5) == _parse_ms.__wrapped__(stamp, tz, 5)
+    assert _outcome(parse_ms, stamp, tz) == _outcome(_parse_ms.__wrapped__, stamp, tz)
 
 
 def test_known_values() -> None:

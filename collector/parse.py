@@ -28,8 +28,9 @@ by a human explanation. Limits and their outcome:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import ModuleType
 from typing import BinaryIO
 
@@ -52,6 +53,8 @@ START_SHAPES = 32
 START_SHAPE_CHARS = 48
 # Undetected lines held while auto-detection waits for a line it recognizes.
 MAX_PENDING_LINES = 64
+# First characters whose candidate parsers a source remembers (SourceParser._detect).
+MAX_FIRST_CHARACTERS = 256
 # The first and last character of a line that opens a JSON value pretty-printed over several
 # lines: "{" or "[" alone, or "[ {" (Jackson's array of objects). A line at the margin that
 # starts with a closer ends the value, unless it ends with an opener ("}, {": Jackson's next
@@ -170,10 +173,33 @@ def available_parsers() -> list[ModuleType]:
     return found
 
 
-def detect(line: str, candidates: list[ModuleType]) -> ModuleType | None:
-    """The first candidate that claims the line. Asked of nearly every line of a start-less
-    format in auto mode, hence one loop without a helper call per candidate."""
-    for module in candidates:
+def first_class(line: str) -> str:
+    """A line's first character as parsers' ``DETECT_FIRST`` name it: any digit is "0" and
+    any blank " " (detection tests them by class: ``\\d``, ``isdigit``, ``\\s``, ``strip``)."""
+    first = line[:1]
+    if first.isdigit():
+        return "0"
+    return " " if first.isspace() else first
+
+
+@lru_cache(maxsize=512)
+def _askable(first: str, candidates: tuple[ModuleType, ...]) -> tuple[ModuleType, ...]:
+    """The candidates, in order, that may claim a line starting with ``first`` (a parser
+    without ``DETECT_FIRST`` may claim any). The others' ``detect`` would say no."""
+    return tuple(m for m in candidates
+                 if (chars := getattr(m, "DETECT_FIRST", None)) is None or first in chars)
+
+
+def detect(line: str, candidates: Sequence[ModuleType]) -> ModuleType | None:
+    """The first candidate that claims the line."""
+    return _first_claim(line, _askable(first_class(line), tuple(candidates)))
+
+
+def _first_claim(line: str, askable: tuple[ModuleType, ...]) -> ModuleType | None:
+    """Asked of nearly every line of a start-less format in auto mode, hence one loop without
+    a helper call per candidate, over only the parsers that may claim a line with its first
+    character (``_askable``: half of them, for a JSON line)."""
+    for module in askable:
         try:
             if module.detect(line):
                 return module
@@ -258,11 +284,15 @@ class Framer:
                            position=f"{self.position_prefix}{offset}", line=lineno,
                            ingested_ms=self.ingested_ms)]
         if self.is_start(line) or not self._lines:
-            done = self.flush()
-            self.begin(line, offset, lineno)
-            return done
+            return self.open(line, offset, lineno)
         self.add(line, lineno)
         return []
+
+    def open(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
+        """``feed`` of a line known to start a record: the open one is handed over."""
+        done = self.flush()
+        self.begin(line, offset, lineno)
+        return done
 
     def flush(self) -> list[Record | DeadLetter]:
         done: list[Record | DeadLetter] = []
@@ -297,7 +327,9 @@ class SourceParser:
         self.stats = stats if stats is not None else ParseStats()
         self.position_prefix = position_prefix
         self.auto = fmt == "auto"
-        self.candidates = available_parsers() if self.auto else []
+        self.candidates = tuple(available_parsers()) if self.auto else ()
+        # ``_askable`` of each first character seen (a few dozen in practice; bounded).
+        self._askable: dict[str, tuple[ModuleType, ...]] = {}
         self.module: ModuleType | None = None if self.auto else parsers.PARSERS.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
@@ -326,6 +358,10 @@ class SourceParser:
                       ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
+        if not framed:  # a line added to the open record
+            return []
+        if len(framed) == 1 and not self._shapes_left and type(framed[0]) is Record:
+            return run_parser(framed[0], module, self.ctx, self.stats)  # one record: its list
         out: Output = []
         for item in framed:
             if isinstance(item, DeadLetter):
@@ -478,16 +514,17 @@ class SourceParser:
             # claims. A catch-all format (GENERIC) keeps a line that starts one of its records
             # only if no specific format claims it: a Strimzi broker line is a timestamped
             # text line too.
-            if first in (" ", "\t", "") or (framer.start is not None
-                                            and not getattr(self.module, "GENERIC", False)
-                                            and framer.is_start(line)):
+            if first in (" ", "\t", ""):
                 return self._emit(framer.feed(line, offset, lineno), self.module)
+            if (framer.start is not None and not getattr(self.module, "GENERIC", False)
+                    and framer.is_start(line)):
+                return self._emit(framer.open(line, offset, lineno), self.module)
             # The current format keeps a line it claims unless one ranked before it claims it
             # too: asking only the others let the catch-all JSON parser take every second line
             # of a Kong or AWS API Gateway log (each JSON line is a record of its own). A
             # catch-all text format does not cut into an open multi-line record either: a
             # payload line logged under a Mule line may start with a timestamp.
-            other = detect(line, self.candidates)
+            other = self._detect(line)
             if other is None or other is self.module or (
                     getattr(other, "GENERIC", False) and framer.start is not None
                     and framer._lines):
@@ -497,7 +534,7 @@ class SourceParser:
             return out + self._emit(self.framer.feed(line, offset, lineno), other)
         if not line.strip():
             return []
-        module = detect(line, self.candidates)
+        module = self._detect(line)
         if module is None:
             self._pending.append((line, offset, lineno))
             if len(self._pending) > MAX_PENDING_LINES:
@@ -509,6 +546,16 @@ class SourceParser:
             out.extend(self._emit(self.framer.feed(*item), module))
         self._pending = []
         return out
+
+    def _detect(self, line: str) -> ModuleType | None:
+        """``detect`` over this source's candidates, their filter by first character kept."""
+        first = line[:1]
+        askable = self._askable.get(first)
+        if askable is None:
+            if len(self._askable) >= MAX_FIRST_CHARACTERS:
+                self._askable.clear()
+            askable = self._askable[first] = _askable(first_class(line), self.candidates)
+        return _first_claim(line, askable)
 
     def _no_parser(self, lines: list[tuple[str, int, int]]) -> Output:
         out: Output = []

@@ -36,6 +36,8 @@ _CLF = re.compile(r"\s*(\d{1,2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2})(?
 _SYSLOG = re.compile(r"\s*([A-Za-z]{3})\s+(\d{1,2})\s+(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*$")
 # 20240301 101532.123 (Boomi compact) and 20240301T101532Z.
 _COMPACT = re.compile(r"\s*(\d{4})(\d{2})(\d{2})[T ]?(\d{2})(\d{2})(\d{2})(?:[.,](\d{1,9}))?\s*(Z)?\s*$")
+# The ISO-8601 of JSON loggers, read without the layouts (``parse_ms``).
+_ISO_MS_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", re.ASCII)
 _NUMBER = re.compile(r"\s*(\d{9,19})(?:\.(\d+))?\s*$")
 
 MONTHS = {m: i for i, m in enumerate(
@@ -112,9 +114,22 @@ def second_ms(stamp: str, zone: str | None, tz: tzinfo) -> int | None:
 
 
 def parse_ms(text: str | None, tz: tzinfo = UTC, now_ms: int = 0) -> int | None:
-    """Epoch ms for ``text`` in any known layout, or None when it is not a timestamp."""
+    """Epoch ms for ``text`` in any known layout, or None when it is not a timestamp.
+
+    ``2024-03-01T10:15:32.123Z`` (what JSON loggers write) is read as its second, cached, plus
+    the milliseconds; other text is cached whole: access logs repeat one stamp per second
+    (``01/Mar/2024:10:15:32 +0000``), and trying the layouts in turn cost several regexes."""
     if not text:
         return None
+    if len(text) == 24 and _ISO_MS_Z.match(text):
+        base = second_ms(text[:19], "Z", tz)
+        if base is not None:
+            return base + int(text[20:23])
+    return _parse_ms(text, tz, now_ms)
+
+
+@lru_cache(maxsize=1024)
+def _parse_ms(text: str, tz: tzinfo, now_ms: int) -> int | None:
     m = _ISO.match(text)
     if m:
         y, mo, d, h, mi, s, frac, zone = m.groups()

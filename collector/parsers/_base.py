@@ -16,6 +16,9 @@ A parser is a module under ``collector/parsers/`` exposing:
   UNA service string advice before its UNB).
 - ``detect(line: str) -> bool``: cheap test on one line, used by ``--format auto`` per file
   (first lines) and per line for mixed sources. Must never raise.
+- ``DETECT_FIRST`` (optional): the first characters of every line ``detect`` may claim ("0"
+  for any digit, " " for any blank); auto-detection does not ask the parser about other
+  lines. Leave it out when any line may be claimed.
 - ``parse(record: Record, ctx: ParseContext) -> list[Event]``: pure function from one framed
   record to zero or more events. Raise ``ParseError`` (with the field) for a record it cannot
   read; the parse core dead-letters it with the reason (and keeps the events of the record's

@@ -54,9 +54,14 @@ def label_key(name: str) -> str:
 def set_label(ev: Event, name: str, value: object) -> None:
     """A bounded label: at most MAX_LABELS keys; values longer than MAX_LABEL_VALUE are cut,
     with a marker, by ``collector.normalize`` (which every event passes next)."""
-    if value is None or isinstance(value, dict | list):
+    if value is None:
         return
-    text = (value if isinstance(value, str) else str(value)).strip()
+    if type(value) is str:  # most values; the checks below in the order they are likeliest
+        text = value.strip()
+    elif isinstance(value, dict | list):
+        return
+    else:
+        text = (value if isinstance(value, str) else str(value)).strip()
     if not text:
         return
     key = label_key(name)

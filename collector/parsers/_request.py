@@ -62,7 +62,7 @@ def request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
     """One request through a gateway: a failure from 400 on, classed by its status."""
     ev = Event(timestamp_ms=ts[0], timestamp_estimated=ts[1], dataset=dataset,
                platform="apigw", action="received",
-               message=" ".join(p for p in (method, path, str(status or "-")) if p))
+               message=" ".join(filter(None, (method, path, str(status or "-")))))
     set_label(ev, "http_method", method)
     set_label(ev, "url_path", path)
     if status is None:
@@ -91,6 +91,8 @@ def seconds_ns(text: str | None) -> int | None:
     if not text or text == "-":
         return None
     try:
+        if "," not in text and ":" not in text and not text.isspace():  # one upstream
+            return int(float(text) * 1e9)
         return int(sum(float(p) for p in text.replace(":", ",").split(",") if p.strip()) * 1e9)
     except ValueError:
         return None

@@ -88,6 +88,7 @@ _COMBINED = re.compile(
 _PAIR = re.compile(rf'([\w.-]+)(?:=|: )("{_QUOTED}"|\S+)')
 _TOKEN = re.compile(rf'"({_QUOTED})"|(\S+)')
 _HEX32 = re.compile(r"[0-9a-f]{32}")
+_TRACEPARENT_CHARS = 55  # 2-32-16-2 hex digits
 # NGINX times in seconds; $upstream_response_time lists one per upstream tried ("0.010,
 # 0.030", " : " across an internal redirect), joined without blanks before matching.
 _SECONDS = re.compile(r"\d+\.\d{3}(?:[,:]\d+\.\d{3})*")
@@ -148,6 +149,12 @@ _SQUID = re.compile(r"(?P<time>\d{9,10}\.\d{3}) +(?P<elapsed>-?\d+) (?P<client>\
                     r"(?P<type>\S+)")
 
 
+# The last line ``detect`` matched against ``_COMBINED``, and the match: in auto mode every
+# NGINX line is detected and then parsed, and the parser takes the match instead of running
+# the regex again (the same ``str`` object: a one-line record's text is the line).
+_detected: tuple[str, re.Match | None] = ("", None)
+
+
 def detect(line: str) -> bool:
     if line[10:11] == "." and line[:1].isdigit():  # an epoch stamp: Squid
         return _SQUID.match(line) is not None
@@ -162,7 +169,9 @@ def detect(line: str) -> bool:
     if line[4:5] == "-" and line[:4].isdigit():  # an export prefix; no NGINX line starts so
         prefix = _EXPORT_PREFIX.match(line)
         return prefix is not None and _json_detect(line[prefix.end():])
-    return (_COMBINED.match(line) is not None or _STREAM.match(line) is not None
+    global _detected
+    combined = _detected = (line, _COMBINED.match(line))
+    return (combined[1] is not None or _STREAM.match(line) is not None
             or _LOOSE.match(line) is not None)
 
 
@@ -203,7 +212,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [_squid(squid, ctx)]
     if text[:1] == "[" and (npm := _NPM.match(text)):
         return [_npm(npm, ctx)]
-    m = _COMBINED.match(text)
+    last, match = _detected  # one tuple, read once: safe beside a detect in another thread
+    m = match if last is text else _COMBINED.match(text)
     if m is None and (stream := _STREAM.match(text)):
         return [_stream(stream, ctx)]
     if m is None and (loose := _LOOSE.match(text)):
@@ -238,30 +248,34 @@ def _json(text: str, ctx: ParseContext) -> Event:
 # --- NGINX --------------------------------------------------------------------------------
 
 def _nginx(m: re.Match, ctx: ParseContext) -> Event:
-    method, path = readable_request(m.group("request"))
-    ev = request_event("apigw.nginx", to_ms(m.group("time"), ctx), method, path,
-                       as_int(m.group("status")))
+    request, stamp, status, addr, server, vhost, user, size, agent, rest = m.group(
+        "request", "time", "status", "addr", "server", "vhost", "user", "bytes", "agent", "rest")
+    method, path = readable_request(request)
+    # The status is three digits or "-".
+    ev = request_event("apigw.nginx", to_ms(stamp, ctx), method, path,
+                       None if status == "-" else int(status))
     if not method:
-        set_label(ev, "request_line", m.group("request"))
-    set_label(ev, "client_ip", m.group("addr"))
-    server = m.group("server")
+        set_label(ev, "request_line", request)
+    set_label(ev, "client_ip", addr)
     if server:
         host, _, port = server.partition(":")
         set_label(ev, "vhost", host)
         set_label(ev, "server_port", port)
-    set_label(ev, "vhost", m.group("vhost"))  # log formats that put "$host" before the request
-    if m.group("user") != "-":
-        set_label(ev, "user", m.group("user"))
-    ev.payload_bytes = as_int(m.group("bytes"))
-    set_label(ev, "user_agent", m.group("agent"))
-    traefik = _TRAEFIK_TAIL.fullmatch(m.group("rest"))
+    if vhost is not None:  # log formats that put "$host" before the request
+        set_label(ev, "vhost", vhost)
+    if user != "-":
+        set_label(ev, "user", user)
+    ev.payload_bytes = as_int(size)
+    if agent is not None:
+        set_label(ev, "user_agent", agent)
+    traefik = _TRAEFIK_TAIL.fullmatch(rest) if "ms" in rest else None
     if traefik:
         ev.dataset = "apigw.traefik"
         set_label(ev, "router", _first(traefik.groupdict(), "router"))
         set_label(ev, "upstream_addr", _first(traefik.groupdict(), "server"))
         ev.duration_ns = int(traefik["ms"]) * 1_000_000
         return ev
-    values = _extensions(m.group("rest"))
+    values = _extensions(rest)
     ev.add_id("http.request", values.get("request_id"))
     ev.add_id("correlation", values.get("correlation"))
     traceparent(ev, values.get("traceparent"))
@@ -287,11 +301,13 @@ def _extensions(rest: str) -> dict[str, str]:
         token = quoted or bare
         if token in ("", "-"):
             continue
-        if TRACEPARENT.fullmatch(token):
+        # The ID patterns have one length each: a token of another is not tried on them.
+        size = len(token)
+        if size == _TRACEPARENT_CHARS and TRACEPARENT.fullmatch(token):
             values.setdefault("traceparent", token)
-        elif _HEX32.fullmatch(token):
+        elif size == 32 and _HEX32.fullmatch(token):
             values.setdefault("request_id", token)
-        elif UUID.fullmatch(token):
+        elif size == 36 and UUID.fullmatch(token):
             values.setdefault("correlation", token)
         elif _SECONDS.fullmatch(token):
             times.append(token)

@@ -69,6 +69,11 @@ _CONNECTION_FIELDS = ("time", "client", "client_port", "listener_port", "protoco
                       "verify_status", "conn_trace")
 
 
+# The first characters of a line ``detect`` may claim (a date (classic ELB), a request type (http, h2, grpc, ws) or ``tls``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '0hgwt'
+
+
 def detect(line: str) -> bool:
     if line[:1].isdigit():
         return _CLASSIC.match(line) is not None or _CONNECTION.match(line) is not None

@@ -55,6 +55,11 @@ _ACTIONS = {"workflowrunstarted": "started", "workflowruncompleted": "completed"
             "workflowactionstarted": "started", "workflowactioncompleted": "completed"}
 
 
+# The first characters of a line ``detect`` may claim (JSON; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '{'
+
+
 def detect(line: str) -> bool:
     return line[:1] == "{" and '"category"' in line and any(c in line for c in _CATEGORIES)
 

@@ -69,6 +69,11 @@ _EVENT_ACTIONS = {
 }
 
 
+# The first characters of a line ``detect`` may claim (XML (blanks before it), a level and a tab, ``Log Name:``/``Event Type:``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '< EWICVL'
+
+
 def detect(line: str) -> bool:
     stripped = line.lstrip()
     if stripped.startswith("<MessageInfo"):

@@ -56,6 +56,11 @@ _STATUS = {
 _DOC_STATUS = {"SUCCESS": ("delivered", "success", "info"), "ERROR": ("failed", "failure", "error")}
 
 
+# The first characters of a line ``detect`` may claim (XML or JSON, blanks before them, or a tab line's date or level; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '< {0SWICFED'
+
+
 def detect(line: str) -> bool:
     stripped = line.lstrip()
     if stripped.startswith(("<LogEvent", "<ExecutionLogModel")):

@@ -47,6 +47,11 @@ _ZONES = {
 _EXEC_ID = re.compile(r"execution-[0-9a-fA-F-]{36}-\d{4}\.\d{2}\.\d{2}")
 
 
+# The first characters of a line ``detect`` may claim (START: ``[A-Z][a-z]{2}``, a month; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

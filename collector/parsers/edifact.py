@@ -66,6 +66,11 @@ START = re.compile(r"UN[AB][^\w\s]")
 ENVELOPE_ERROR = "edifact.envelope"
 
 
+# The first characters of a line ``detect`` may claim (START: ``UNA``/``UNB``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = 'U'
+
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

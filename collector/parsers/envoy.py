@@ -47,6 +47,11 @@ _FLAG_CLASS = (("UT", "timeout"), ("SI", "timeout"), ("UAEX", "auth"), ("RL", "t
                ("LR", "connectivity"), ("UR", "connectivity"), ("DC", "connectivity"))
 
 
+# The first characters of a line ``detect`` may claim (``[2`` or ``ACCESS [``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '[A'
+
+
 def detect(line: str) -> bool:
     return (line[:2] == "[2" or line[:8] == "ACCESS [") and _LINE.match(line) is not None
 

@@ -57,6 +57,11 @@ _OBJECT = re.compile(r"\bobject '([^']+)'", re.IGNORECASE)
 _REASON = re.compile(r"\b(MQRC_[A-Z_]+)|\breason code (\d{4})\b|\((\d{4})\) \(X'[0-9A-F]+'\)")
 
 
+# The first characters of a line ``detect`` may claim (JSON, or START's date; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '{0'
+
+
 def detect(line: str) -> bool:
     if line[:1] == "{":
         return '"type":"mq_' in line and '"ibm_' in line

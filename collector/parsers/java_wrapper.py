@@ -32,6 +32,11 @@ _TROUBLE = re.compile(r"JVM (?:appears hung|exited unexpectedly|exited while loa
                       r"(?:the )?JVM|OutOfMemoryError", re.IGNORECASE)
 
 
+# The first characters of a line ``detect`` may claim (START: ``[A-Z]+ *|``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

@@ -74,6 +74,14 @@ _OUTCOMES = {"success": "success", "ok": "success", "true": "success", "succeede
              "completed": "success", "failure": "failure", "failed": "failure", "error": "failure",
              "false": "failure", "ko": "failure"}
 _STRFTIME = re.compile(r"%[A-Za-z]")
+# Schema keys copied to the Event slot of the same name as text.
+_TEXT_SLOTS = frozenset({"service", "host", "flow", "stage", "partner", "trace_id", "span_id",
+                         "error_type", "error_message"})
+
+
+# The first characters of a line ``detect`` may claim (JSON, blanks before it; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '{ '
 
 
 def detect(line: str) -> bool:
@@ -93,19 +101,23 @@ for _schema, _paths in _DEFAULTS.items():
             _NESTED.setdefault(_head, {}).setdefault(_tail, (_schema, _rank))
 
 
+_UNRANKED = (99, None)
+
+
 def _defaults(doc: dict) -> dict[str, object]:
     """Schema key -> value by the default names, in one pass over the document's keys."""
     best: dict[str, tuple[int, object]] = {}
+    ranked = best.get
     for key, value in doc.items():
-        hit = _ALIASES.get(key)
-        if isinstance(value, dict) and key in _NESTED:
+        if key in _NESTED and isinstance(value, dict):
             for tail, (schema, rank) in _NESTED[key].items():
                 sub = value.get(tail)
-                if sub is not None and sub != "" and rank < best.get(schema, (99, None))[0]:
+                if sub is not None and sub != "" and rank < ranked(schema, _UNRANKED)[0]:
                     best[schema] = (rank, sub)
-        if hit and value is not None and value != "":
+        hit = _ALIASES.get(key)
+        if hit is not None and value is not None and value != "":
             schema, rank = hit
-            if rank < best.get(schema, (99, None))[0]:
+            if rank < ranked(schema, _UNRANKED)[0]:
                 best[schema] = (rank, value)
     return {schema: value for schema, (_, value) in best.items()}
 
@@ -162,11 +174,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                platform=str(mapping.get("platform") or "generic"))
     ev.level = normalize_level(get("level"))
     ev.message = _text(get("message")) or ""
-    for key in ("service", "host", "flow", "stage", "partner", "trace_id", "span_id",
-                "error_type", "error_message"):
-        value = get(key)
-        if value is not None and not isinstance(value, dict | list):
-            setattr(ev, key, str(value))
+    for key, value in found.items():  # what was found, not every name that might be
+        if key in _TEXT_SLOTS and value is not None and not isinstance(value, dict | list):
+            setattr(ev, key, value if type(value) is str else str(value))
     if ev.trace_id:
         ev.add_id("otel.trace", ev.trace_id)
     outcome = get("outcome")

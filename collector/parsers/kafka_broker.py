@@ -93,6 +93,11 @@ _CONDITIONS: tuple[tuple[re.Pattern, str, str | None, str], ...] = tuple(
 _ORDER = ("debug", "info", "warn", "error", "fatal")
 
 
+# The first characters of a line ``detect`` may claim (``[`` and a date, or a date; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '[0'
+
+
 def detect(line: str) -> bool:
     if line[:1] == "[":
         return _BRACKETED.match(line) is not None

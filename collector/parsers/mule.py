@@ -34,6 +34,9 @@ NAME = "mule"
 DATASET = "mulesoft.runtime"
 
 _LEVEL = r"(?P<level>TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)"
+# Each level ``_LEVEL`` matches, normalized once.
+_LEVEL_OF = {name: normalize_level(name)
+             for name in ("TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL")}
 _DATE = (r"(?P<date>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2})(?:[,.](?P<ms>\d{1,6}))?"
          r"(?P<zone>Z|[+-]\d{2}:?\d{2})?")
 # The thread name nests brackets ("[MuleRuntime].uber.03: [app].flow.CPU_LITE @1a2b"), so it
@@ -69,6 +72,11 @@ _UP = re.compile(r"\*\s*Mule is up and kicking")
 _UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'")
 
 
+# The first characters of a line ``detect`` may claim (START: a level (TRACE ... FATAL) or a date; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = 'TDIWEF0'
+
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 
@@ -88,7 +96,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError("not a Mule log4j line (expected 'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] "
                          "... category: message')")
     ts, estimated = _timestamp(m, ctx)
-    level = normalize_level(m.group("level"))
+    level = _LEVEL_OF[m.group("level")]
     message = m.group("msg")
     groups = m.groupdict()
     thread, category = groups["thread"], groups.get("category") or ""

@@ -46,6 +46,11 @@ _CONTENT_SCAN = 50
 _VERDICT_NODES = 500
 
 
+# The first characters of a line ``detect`` may claim (a JSON object or array; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '{['
+
+
 def detect(line: str) -> bool:
     return line.startswith(("{", "[")) and (
         ('"tracePoint"' in line and '"correlationId"' in line)

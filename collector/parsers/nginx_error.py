@@ -39,6 +39,11 @@ _LEVELS = {"emerg": "fatal", "alert": "fatal", "crit": "fatal", "error": "error"
            "warn": "warn", "notice": "info", "info": "info", "debug": "debug"}
 
 
+# The first characters of a line ``detect`` may claim (START's date; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = '0'
+
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

@@ -71,6 +71,11 @@ _LEVELS = ((4, "debug"), (8, "debug"), (12, "info"), (16, "warn"), (20, "error")
 _DETECT = re.compile(r'\s*(?:\{\s*)?"resource(?:Spans|Logs|_spans|_logs)"\s*:')
 
 
+# The first characters of a line ``detect`` may claim (``\s*(?:\{\s*)?"resource``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = ' {"'
+
+
 def detect(line: str) -> bool:
     return _DETECT.match(line) is not None
 

@@ -178,6 +178,11 @@ class _Broken(Exception):
     """An interchange whose delimiters cannot be read: nothing inside it is trustworthy."""
 
 
+# The first characters of a line ``detect`` may claim (START: ``ISA``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+DETECT_FIRST = 'I'
+
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

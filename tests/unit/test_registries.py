@@ -37,11 +37,13 @@ def test_each_registry_names_its_built_in_components():
 
 @pytest.mark.parametrize("name", PARSERS.names())
 def test_a_parser_declares_its_optional_names_with_their_types(name):
-    """``continues`` and ``GENERIC`` are optional parts of the parser contract; the parse core
+    """``continues``, ``GENERIC`` and ``DETECT_FIRST`` are optional parts of the parser contract; the parse core
     reads them with ``getattr``, so a misspelt or mistyped one would be silently ignored."""
     module = PARSERS.get(name)
     assert module.NAME == name
-    assert PARSERS.optional == ("continues", "GENERIC")
+    assert PARSERS.optional == ("continues", "GENERIC", "DETECT_FIRST")
+    if hasattr(module, "DETECT_FIRST"):
+        assert isinstance(module.DETECT_FIRST, str) and module.DETECT_FIRST
     if hasattr(module, "continues"):
         assert callable(module.continues)
     if hasattr(module, "GENERIC"):

@@ -1,0 +1,40 @@
+"""``timeparse.parse_ms`` reads JSON loggers' ``...T10:15:32.123Z`` by its cached second and
+caches other text whole; both must give what reading the layouts in turn gives."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from collector.timeparse import _parse_ms, parse_ms
+
+_STAMPS = st.builds(
+    lambda y, mo, d, h, mi, s, ms, sep, z: f"{y:04d}-{mo:02d}-{d:02d}{sep}{h:02d}:{mi:02d}:{s:02d}.{ms:03d}{z}",
+    st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32), st.integers(0, 25),
+    st.integers(0, 60), st.integers(0, 61), st.integers(0, 999), st.sampled_from("T tx"),
+    st.sampled_from(["Z", "z", "", "+01:00", "Zq"]))
+
+
+def _outcome(read, stamp: str, tz) -> object:
+    """The value, or the type of what was raised (a local time in year 0 east of UTC
+    overflows ``datetime`` in ``_zone_offset_ms``, on either path alike)."""
+    try:
+        return read(stamp, tz, 5)
+    except OverflowError as exc:
+        return type(exc)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_STAMPS, st.sampled_from([UTC, ZoneInfo("Europe/Berlin")]))
+def test_fast_reading_is_the_layouts_reading(stamp: str, tz) -> None:
+    assert _outcome(parse_ms, stamp, tz) == _outcome(_parse_ms.__wrapped__, stamp, tz)
+
+
+def test_known_values() -> None:
+    assert parse_ms("2024-03-01T10:15:32.123Z") == 1_709_288_132_123
+    assert parse_ms("01/Mar/2024:10:15:32 +0100") == 1_709_284_532_000
+    assert parse_ms("2024-02-30T10:15:32.123Z") == parse_ms("2024-03-01T10:15:32.123Z")
+    assert parse_ms("2024-13-01T10:15:32.123Z") is None

@@ -57,3 +57,17 @@ def test_outages_in_the_same_set_page(scored):
         assert len(s.windows) == 2
         for lo, hi in s.windows:
             assert np.max(score[lo:hi + 1]) >= THRESHOLD, (name, lo, hi)
+
+
+@pytest.mark.timeout(300)
+def test_low_volume_outage_pages_and_quiet_low_volume_flows_do_not(scored):
+    """0-5 events a bucket dropping to zero for five hours: no single bucket is odd (an empty
+    10 minutes is common), five hours of them at ~2 a bucket are not (Poisson)."""
+    s, score, _ = scored["traffic/low_volume_outage_11.csv"]
+    (lo, hi), = s.windows
+    assert np.max(score[lo:hi + 1]) >= THRESHOLD
+    outside = np.ones(len(score), dtype=bool)
+    outside[lo:hi + 1] = False
+    assert np.max(score[outside]) < THRESHOLD
+    s, score, _ = scored["traffic/low_volume_10.csv"]
+    assert np.max(score) < THRESHOLD

@@ -150,3 +150,28 @@ def test_no_series_yet_trains_an_empty_model_that_scores_nothing():
     assert m.center.shape[0] == 0
     s = score(m, t, np.zeros((0, len(t))), start=len(t) - 1)
     assert s.score.shape == (0, 1)
+
+
+def test_a_run_of_empty_buckets_is_scored_by_poisson_only_for_steady_low_counts():
+    """Two events an hour, then six empty hours on a Tuesday: P = exp(-12), a page, though
+    each empty hour alone is common (exp(-2)). Counts that come in bursts with long empty
+    spells between them are not Poisson: their empty spells never page."""
+    rows = (WEEKS * 7 + 2) * 24
+    t = MONDAY + np.arange(rows, dtype=np.int64) * HOUR_MS
+    rng = np.random.default_rng(3)
+    steady = rng.poisson(2.0, rows).astype(float)
+    bursty = np.where(rng.random(rows) < 0.05, 20.0, 0.0)
+    train_to = WEEKS * 7 * 24
+    tue_10 = train_to + 24 + 10
+    steady[tue_10:tue_10 + 6] = 0.0
+    bursty[tue_10 - 20:tue_10 + 30] = 0.0
+    values = np.stack([steady, bursty])
+    m = train(t[:train_to], values[:, :train_to], Settings())
+    s = score(m, t, values, start=train_to)
+    col = tue_10 - train_to
+    assert s.score[0, col] < 0.8  # one empty hour
+    assert s.score[0, col + 5] > 0.8  # six of them
+    assert np.max(s.score[1]) < 0.8
+    # The z-score alone cannot see it: that is what the Poisson run is for.
+    z_only = replace(m, settings=replace(m.settings, zero_runs=False))
+    assert np.max(score(z_only, t, values, start=train_to).score[0, col:col + 6]) < 0.8

@@ -42,7 +42,7 @@ MAX_FOLDS = 4  # whole weeks held out in turn when choosing the profile (days: a
 class Settings:
     direction: str = "both"  # drop | spike | both
     min_history: int = 168  # buckets with data before a series may alert (cold start)
-    rebaseline: int = 12  # buckets of lasting change after which "expected" follows it
+    rebaseline: int = 15  # buckets of lasting change after which "expected" follows it
     shift_z: float = 3.0  # how far a change must lie to count as lasting
     min_slot: int = 3  # observations a weekly / hourly slot needs before it is trusted
     max_history: int = 10_000  # buckets per series kept for training (bounded memory)

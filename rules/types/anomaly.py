@@ -78,7 +78,7 @@ def parse(s: Section) -> Spec:
     settings = Settings(
         direction=s.choice("direction", ("drop", "spike", "both"), "both"),
         min_history=max(1, min_history // bucket),
-        rebaseline=int(number(s, "rebaseline", 12, minimum=0)),
+        rebaseline=int(number(s, "rebaseline", Settings().rebaseline, minimum=0)),
         holidays=holidays,
         holiday_mode=s.choice("holiday_mode", ("sunday", "exclude"), "sunday"),
         timezone=_timezone(s),

@@ -71,3 +71,13 @@ def test_low_volume_outage_pages_and_quiet_low_volume_flows_do_not(scored):
     assert np.max(score[outside]) < THRESHOLD
     s, score, _ = scored["traffic/low_volume_10.csv"]
     assert np.max(score) < THRESHOLD
+
+
+@pytest.mark.timeout(300)
+def test_slow_release_shift_pages(scored):
+    """Traffic falling to 55% over six hours after a release: re-based after 12 buckets (2
+    hours of 10-minute buckets) the expected level followed the ramp and it peaked at 0.72;
+    after 15 the ramp has fallen far enough to page before it is taken as the new level."""
+    s, score, _ = scored["traffic/release_shift_7.csv"]
+    (lo, hi), = s.windows
+    assert np.max(score[lo:hi + 1]) >= THRESHOLD

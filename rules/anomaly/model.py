@@ -517,6 +517,19 @@ def _windowed(z: np.ndarray, tails: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def empty_run(m: Model, times_ms: np.ndarray, values: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) empty buckets in a row up to the last column, and the events their Poisson rates
+    expected (0 for a series whose empty runs are not scored): what a page on a run of
+    zeros tells the engineer, as no single bucket's expected range can."""
+    v = np.array(values, dtype=float, ndmin=2)
+    slot, _ = calendar(np.asarray(times_ms, dtype=np.int64), m.settings, m.slot_ms)
+    expected = _zero_run(m.rate[:, slot], v)[:, -1] / np.log10(np.e)
+    empty = v == 0
+    run = np.where(empty.all(axis=1), v.shape[1], np.argmin(empty[:, ::-1], axis=1))
+    return run, expected
+
+
 def score(m: Model, times_ms: np.ndarray, values: np.ndarray, start: int = 0,
           threshold: float = 0.8) -> Scores:
     """Score columns ``start:`` of ``values`` (S, T); earlier columns are only context

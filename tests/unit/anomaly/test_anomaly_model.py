@@ -7,7 +7,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rules.anomaly.model import DAY_MS, HOUR_MS, Settings, calendar, from_model_scale, score, train
+from rules.anomaly.explain import explain
+from rules.anomaly.model import (
+    DAY_MS,
+    HOUR_MS,
+    Settings,
+    calendar,
+    empty_run,
+    from_model_scale,
+    score,
+    train,
+)
 from rules.anomaly.schedule import COLD_ROWS
 from rules.anomaly.stream import stream
 
@@ -175,3 +185,11 @@ def test_a_run_of_empty_buckets_is_scored_by_poisson_only_for_steady_low_counts(
     # The z-score alone cannot see it: that is what the Poisson run is for.
     z_only = replace(m, settings=replace(m.settings, zero_runs=False))
     assert np.max(score(z_only, t, values, start=train_to).score[0, col:col + 6]) < 0.8
+    # The page says why: how long it has been empty, and how much was expected meanwhile.
+    upto = tue_10 + 6
+    runs, expected = empty_run(m, t[:upto], values[:, :upto])
+    assert runs[0] == 6 and 9 < expected[0] < 15
+    assert expected[1] == 0  # bursty: its empty runs are not scored, nor explained
+    text = explain("orders/h", 0.0, 0.0, 5.0, int(t[upto - 1]), m, 0, HOUR_MS,
+                   (int(runs[0]), float(expected[0])))
+    assert text.endswith(f"none in the last 6 buckets where ~{round(expected[0])} were expected")

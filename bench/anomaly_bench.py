@@ -217,6 +217,8 @@ ABLATIONS = (
     ("level-shift rebaselining", {"rebaseline": 0}),
     ("square-root scale for counts", {"stabilize": False}),
     ("cold-start damping", {"cold_factor": 1.0}),
+    ("Poisson run of empty buckets (low-volume counts)", {"zero_runs": False}),
+    ("re-basing after 15 buckets (12 instead)", {"rebaseline": 12}),
 )
 INTEGRATION = {"min_history": 1008,
                "holidays": frozenset(anomaly_dataset.day_number(d)

@@ -434,6 +434,7 @@ def _trailing_sum(x: np.ndarray, n: int) -> np.ndarray:
 PER_SERIES = ("center", "scale", "n_obs", "history", "low", "high", "profile", "counts",
               "positive", "tails", "window_tails", "long_tails", "rate")
 LOW_VOLUME = 10.0  # mean events a bucket below which a run of zeros is scored as Poisson
+SHRINK = 2  # hours of the same kind of day an hour of the week's mean is pulled towards
 MAX_DISPERSION = 2.0  # variance / mean about the hourly means beyond which counts are bursty
 
 
@@ -444,12 +445,17 @@ def _zero_rates(raw: np.ndarray, slot: np.ndarray, counts: np.ndarray, per_day: 
     At 0-5 events a bucket a z-score cannot tell an outage from a quiet spell, but Poisson
     can: k empty buckets have probability exp(-sum of their rates). The rate is a mean (a
     median of such counts lies ~40% below it) over the hour of the week, so a 10-minute
-    slot pools six buckets a week; a thin hour falls back to the same hour of the same kind
-    of day (weekday / weekend). Above ``LOW_VOLUME`` the square-root scale's z already sees
+    slot pools six buckets a week, pulled towards the same hour of the same kind of day
+    (weekday / weekend) by ``SHRINK`` hours' weight: four Tuesday 10:00s of Poisson(2) may
+    average 1 or 3, five weekdays' 10:00s seldom do. Above ``LOW_VOLUME`` the square-root scale's z already sees
     an empty bucket (5+ spreads), so those series get 0 (not scored)."""
     hours_a_day = DAY_MS // HOUR_MS
     per_hour = max(HOUR_MS // width, 1)
-    hour_of_week = slot // per_hour
+
+    def hour_of(slots: np.ndarray) -> np.ndarray:  # 40- and 45-minute slots too
+        return (slots // per_day) * hours_a_day + (slots % per_day) * width // HOUR_MS
+
+    hour_of_week = hour_of(slot)
     kind = (hour_of_week // hours_a_day >= 5) * hours_a_day + hour_of_week % hours_a_day
     x = np.where(np.isnan(raw), 0.0, raw)
     seen = (~np.isnan(raw)).astype(float)
@@ -466,7 +472,8 @@ def _zero_rates(raw: np.ndarray, slot: np.ndarray, counts: np.ndarray, per_day: 
     kinds, _ = means(kind, 2 * hours_a_day)
     week = np.arange(7 * hours_a_day)
     kind_of = (week // hours_a_day >= 5) * hours_a_day + week % hours_a_day
-    rate = np.where(n_hour >= 3 * per_hour, hourly, kinds[:, kind_of])
+    prior = SHRINK * per_hour  # buckets' worth of weight of the weekday / weekend mean
+    rate = (hourly * n_hour + prior * kinds[:, kind_of]) / (n_hour + prior)
     low = counts & (x.sum(axis=1) < LOW_VOLUME * np.maximum(seen.sum(axis=1), 1.0))
     # Poisson's variance is its mean: a bursty count (long empty spells between bursts) is
     # not Poisson, and its empty spells are not rare however long they are.
@@ -474,7 +481,7 @@ def _zero_rates(raw: np.ndarray, slot: np.ndarray, counts: np.ndarray, per_day: 
     dispersion = np.sum(np.square(x - expected) * seen, axis=1) / np.maximum(
         expected.sum(axis=1), 1e-9)
     poisson = low & (dispersion < MAX_DISPERSION)
-    per_slot = rate[:, np.arange(7 * per_day) // per_hour]
+    per_slot = rate[:, hour_of(np.arange(7 * per_day))]
     return np.where(poisson[:, None], per_slot, 0.0)
 
 

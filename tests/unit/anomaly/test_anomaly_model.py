@@ -193,3 +193,20 @@ def test_a_run_of_empty_buckets_is_scored_by_poisson_only_for_steady_low_counts(
     text = explain("orders/h", 0.0, 0.0, 5.0, int(t[upto - 1]), m, 0, HOUR_MS,
                    (int(runs[0]), float(expected[0])))
     assert text.endswith(f"none in the last 6 buckets where ~{round(expected[0])} were expected")
+
+
+@pytest.mark.parametrize("minutes", [10, 45, 60])
+def test_poisson_rates_follow_the_hour_of_the_week_at_any_bucket_size(minutes):
+    """The rate of a run of empty buckets is the mean of that hour of the week, also for
+    buckets that do not divide an hour (45 minutes: 32 a day)."""
+    step = minutes * 60_000
+    t = MONDAY + np.arange(WEEKS * 7 * DAY_MS // step, dtype=np.int64) * step
+    hour = (t % DAY_MS) // HOUR_MS
+    busy = np.where((hour >= 8) & (hour < 18), 3.0, 0.3) * minutes / 60
+    v = np.random.default_rng(5).poisson(busy)[None].astype(float)
+    m = train(t, v, Settings())
+    slot, _ = calendar(np.array([MONDAY + DAY_MS + 11 * HOUR_MS, MONDAY + DAY_MS + 3 * HOUR_MS]),
+                       m.settings, m.slot_ms)
+    tue_11, tue_03 = m.rate[0, slot]
+    assert 0.5 * 3 * minutes / 60 < tue_11 < 1.5 * 3 * minutes / 60
+    assert tue_03 < 0.3 * tue_11

@@ -84,7 +84,7 @@ class Model:
     tails: np.ndarray  # (S, 3) tail fit (rarity.fit) of the row's deviation, either side
     window_tails: np.ndarray  # (S, 3) tail fit of the mean deviation over ``window`` rows
     long_tails: np.ndarray  # (S, 3) the same over ``long_window`` rows
-    rate: np.ndarray  # (S, slots) mean count per slot for a run of zeros (0: not scored)
+    rate: np.ndarray  # (S, 168) mean count per hour of the week for a run of zeros (0: not scored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +329,7 @@ def _empty(n_slots: int) -> dict[str, np.ndarray]:
             "profile": np.zeros(0, dtype=np.int64),
             "counts": np.zeros(0, dtype=bool), "positive": np.zeros(0, dtype=bool),
             "tails": np.ones((0, 3)), "window_tails": np.ones((0, 3)),
-            "long_tails": np.ones((0, 3)), "rate": np.zeros((0, n_slots))}
+            "long_tails": np.ones((0, 3)), "rate": np.zeros((0, 7 * 24))}
 
 
 def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
@@ -380,7 +380,7 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     tails = rarity.fit(np.abs(z))
     window_tails = rarity.fit(_windowed(z, tails, s.window))
     long_tails = rarity.fit(_windowed(z, tails, s.long_window))
-    rate = _zero_rates(raw, slot, counts, per_day, width)
+    rate = _zero_rates(raw, slot, counts, width)
     # float32 tables: a 10,000-series model with 10-minute slots is 160 MB instead of 320.
     return {"center": np.nan_to_num(center).astype(np.float32),
             "scale": scale.astype(np.float32), "n_obs": np.sum(~np.isnan(v), axis=1),
@@ -438,24 +438,22 @@ SHRINK = 2  # hours of the same kind of day an hour of the week's mean is pulled
 MAX_DISPERSION = 2.0  # variance / mean about the hourly means beyond which counts are bursty
 
 
-def _zero_rates(raw: np.ndarray, slot: np.ndarray, counts: np.ndarray, per_day: int,
-                width: int) -> np.ndarray:
-    """Expected events per bucket at each slot of the week, for low-volume counts only.
+def _zero_rates(raw: np.ndarray, slot: np.ndarray, counts: np.ndarray, width: int
+                ) -> np.ndarray:
+    """(S, 168) expected events per bucket at each hour of the week, for low-volume counts
+    only.
 
     At 0-5 events a bucket a z-score cannot tell an outage from a quiet spell, but Poisson
     can: k empty buckets have probability exp(-sum of their rates). The rate is a mean (a
     median of such counts lies ~40% below it) over the hour of the week, so a 10-minute
     slot pools six buckets a week, pulled towards the same hour of the same kind of day
     (weekday / weekend) by ``SHRINK`` hours' weight: four Tuesday 10:00s of Poisson(2) may
-    average 1 or 3, five weekdays' 10:00s seldom do. Above ``LOW_VOLUME`` the square-root scale's z already sees
-    an empty bucket (5+ spreads), so those series get 0 (not scored)."""
+    average 1 or 3, five weekdays' 10:00s seldom do. Above ``LOW_VOLUME`` the square-root
+    scale's z already sees an empty bucket (5+ spreads), so those series get 0 (not
+    scored)."""
     hours_a_day = DAY_MS // HOUR_MS
     per_hour = max(HOUR_MS // width, 1)
-
-    def hour_of(slots: np.ndarray) -> np.ndarray:  # 40- and 45-minute slots too
-        return (slots // per_day) * hours_a_day + (slots % per_day) * width // HOUR_MS
-
-    hour_of_week = hour_of(slot)
+    hour_of_week = hour_of(slot, width)
     kind = (hour_of_week // hours_a_day >= 5) * hours_a_day + hour_of_week % hours_a_day
     x = np.where(np.isnan(raw), 0.0, raw)
     seen = (~np.isnan(raw)).astype(float)
@@ -481,8 +479,14 @@ def _zero_rates(raw: np.ndarray, slot: np.ndarray, counts: np.ndarray, per_day: 
     dispersion = np.sum(np.square(x - expected) * seen, axis=1) / np.maximum(
         expected.sum(axis=1), 1e-9)
     poisson = low & (dispersion < MAX_DISPERSION)
-    per_slot = rate[:, hour_of(np.arange(7 * per_day))]
-    return np.where(poisson[:, None], per_slot, 0.0)
+    return np.where(poisson[:, None], rate, 0.0)
+
+
+def hour_of(slot: np.ndarray, width: int) -> np.ndarray:
+    """Hour of the week (Monday 00:00-01:00 = 0) of slots ``width`` ms wide, also of 40- and
+    45-minute ones (a table per hour is 168 columns, not a 10-minute table's 1008)."""
+    per_day = DAY_MS // width
+    return (slot // per_day) * (DAY_MS // HOUR_MS) + (slot % per_day) * width // HOUR_MS
 
 
 def _zero_run(rate: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -531,7 +535,7 @@ def empty_run(m: Model, times_ms: np.ndarray, values: np.ndarray
     zeros tells the engineer, as no single bucket's expected range can."""
     v = np.array(values, dtype=float, ndmin=2)
     slot, _ = calendar(np.asarray(times_ms, dtype=np.int64), m.settings, m.slot_ms)
-    expected = _zero_run(m.rate[:, slot], v)[:, -1] / np.log10(np.e)
+    expected = _zero_run(m.rate[:, hour_of(slot, m.slot_ms)], v)[:, -1] / np.log10(np.e)
     empty = v == 0
     run = np.where(empty.all(axis=1), v.shape[1], np.argmin(empty[:, ::-1], axis=1))
     return run, expected
@@ -555,7 +559,7 @@ def score(m: Model, times_ms: np.ndarray, values: np.ndarray, start: int = 0,
     if s.long_window:
         r = np.fmax(r, rarity.rarity(_windowed(z, m.tails, s.long_window), m.long_tails))
     if s.direction != "spike" and s.zero_runs:
-        r = np.fmax(r, _zero_run(m.rate[:, slot], v))
+        r = np.fmax(r, _zero_run(m.rate[:, hour_of(slot, m.slot_ms)], v))
     cold = m.n_obs < s.min_history
     r[cold] *= s.cold_factor
     r[:, excluded] = 0.0

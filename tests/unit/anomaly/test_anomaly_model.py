@@ -15,6 +15,7 @@ from rules.anomaly.model import (
     calendar,
     empty_run,
     from_model_scale,
+    hour_of,
     score,
     train,
 )
@@ -207,6 +208,6 @@ def test_poisson_rates_follow_the_hour_of_the_week_at_any_bucket_size(minutes):
     m = train(t, v, Settings())
     slot, _ = calendar(np.array([MONDAY + DAY_MS + 11 * HOUR_MS, MONDAY + DAY_MS + 3 * HOUR_MS]),
                        m.settings, m.slot_ms)
-    tue_11, tue_03 = m.rate[0, slot]
+    tue_11, tue_03 = m.rate[0, hour_of(slot, m.slot_ms)]
     assert 0.5 * 3 * minutes / 60 < tue_11 < 1.5 * 3 * minutes / 60
     assert tue_03 < 0.3 * tue_11

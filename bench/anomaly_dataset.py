@@ -46,6 +46,11 @@ def _stamp(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def day_number(date: str) -> int:
+    """A date as days since 1970-01-01: what ``anomaly evaluate --holidays`` takes."""
+    return int(datetime.fromisoformat(date).replace(tzinfo=UTC).timestamp() // 86_400)
+
+
 def _day_index(date: str) -> int:
     return int((datetime.fromisoformat(date).replace(tzinfo=UTC).timestamp() * 1000
                 - START_MS) // (DAY_ROWS * STEP_MS))

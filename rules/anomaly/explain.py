@@ -32,9 +32,11 @@ def slot_text(at_ms: int, timezone: str = "UTC") -> str:
 
 
 def explain(label: str, value: float, low: float, high: float, at_ms: int, model: Model,
-            row: int, bucket_ms: int) -> str:
+            row: int, bucket_ms: int, empty: tuple[int, float] = (0, 0.0)) -> str:
     """``lowest in 3 weeks``: below every value seen at this slot of the week in the weeks of
-    data the series has (not the configured history, which a new flow has not filled)."""
+    data the series has (not the configured history, which a new flow has not filled).
+    ``empty``: buckets in a row with no events and the events expected in them
+    (``model.empty_run``), said when a low-volume flow has been silent for a while."""
     slot = slot_text(at_ms, model.settings.timezone)
     at = int(calendar(np.array([at_ms], dtype=np.int64), model.settings, model.slot_ms)[0][0])
     if bool(model.counts[row]):
@@ -45,4 +47,6 @@ def explain(label: str, value: float, low: float, high: float, at_ms: int, model
         text += f", lowest in {learned}"
     elif value > model.high[row, at]:
         text += f", highest in {learned}"
+    if empty[0] >= 2 and empty[1] >= 1:
+        text += f", none in the last {empty[0]} buckets where ~{round(empty[1])} were expected"
     return text

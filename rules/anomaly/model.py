@@ -29,7 +29,7 @@ import numpy as np
 
 from rules.anomaly import pages, rarity
 
-FORMAT = 3
+FORMAT = 4
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
 SLOT_MS = (600_000, HOUR_MS)  # slot width bounds: 1008 to 168 slots a week
@@ -42,7 +42,7 @@ MAX_FOLDS = 4  # whole weeks held out in turn when choosing the profile (days: a
 class Settings:
     direction: str = "both"  # drop | spike | both
     min_history: int = 168  # buckets with data before a series may alert (cold start)
-    rebaseline: int = 12  # buckets of lasting change after which "expected" follows it
+    rebaseline: int = 15  # buckets of lasting change after which "expected" follows it
     shift_z: float = 3.0  # how far a change must lie to count as lasting
     min_slot: int = 3  # observations a weekly / hourly slot needs before it is trusted
     max_history: int = 10_000  # buckets per series kept for training (bounded memory)
@@ -57,6 +57,7 @@ class Settings:
     counts: bool | None = None  # Poisson floor on the spread; None: infer from the data
     stabilize: bool = True  # counts are modelled on the square-root scale
     slot_ms: int | None = None  # profile resolution; None: the bucket, within 10 min..1 h
+    zero_runs: bool = True  # low-volume counts: a run of empty buckets scored by Poisson
     timezone: str = "UTC"  # whose hours of the week: business traffic follows local time
 
 
@@ -83,6 +84,7 @@ class Model:
     tails: np.ndarray  # (S, 3) tail fit (rarity.fit) of the row's deviation, either side
     window_tails: np.ndarray  # (S, 3) tail fit of the mean deviation over ``window`` rows
     long_tails: np.ndarray  # (S, 3) the same over ``long_window`` rows
+    rate: np.ndarray  # (S, 168) mean count per hour of the week for a run of zeros (0: not scored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +329,7 @@ def _empty(n_slots: int) -> dict[str, np.ndarray]:
             "profile": np.zeros(0, dtype=np.int64),
             "counts": np.zeros(0, dtype=bool), "positive": np.zeros(0, dtype=bool),
             "tails": np.ones((0, 3)), "window_tails": np.ones((0, 3)),
-            "long_tails": np.ones((0, 3))}
+            "long_tails": np.ones((0, 3)), "rate": np.zeros((0, 7 * 24))}
 
 
 def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
@@ -378,13 +380,15 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     tails = rarity.fit(np.abs(z))
     window_tails = rarity.fit(_windowed(z, tails, s.window))
     long_tails = rarity.fit(_windowed(z, tails, s.long_window))
+    rate = _zero_rates(raw, slot, counts, width)
     # float32 tables: a 10,000-series model with 10-minute slots is 160 MB instead of 320.
     return {"center": np.nan_to_num(center).astype(np.float32),
             "scale": scale.astype(np.float32), "n_obs": np.sum(~np.isnan(v), axis=1),
             "history": history,
             "low": low.astype(np.float32), "high": high.astype(np.float32),
             "profile": profile, "counts": counts, "positive": positive,
-            "tails": tails, "window_tails": window_tails, "long_tails": long_tails}
+            "tails": tails, "window_tails": window_tails, "long_tails": long_tails,
+            "rate": rate.astype(np.float32)}
 
 
 def _zscores(c: np.ndarray, sc: np.ndarray, v: np.ndarray, s: Settings, counts: np.ndarray,
@@ -428,7 +432,73 @@ def _trailing_sum(x: np.ndarray, n: int) -> np.ndarray:
 
 
 PER_SERIES = ("center", "scale", "n_obs", "history", "low", "high", "profile", "counts",
-              "positive", "tails", "window_tails", "long_tails")
+              "positive", "tails", "window_tails", "long_tails", "rate")
+LOW_VOLUME = 10.0  # mean events a bucket below which a run of zeros is scored as Poisson
+SHRINK = 2  # hours of the same kind of day an hour of the week's mean is pulled towards
+MAX_DISPERSION = 2.0  # variance / mean about the hourly means beyond which counts are bursty
+
+
+def _zero_rates(raw: np.ndarray, slot: np.ndarray, counts: np.ndarray, width: int
+                ) -> np.ndarray:
+    """(S, 168) expected events per bucket at each hour of the week, for low-volume counts
+    only.
+
+    At 0-5 events a bucket a z-score cannot tell an outage from a quiet spell, but Poisson
+    can: k empty buckets have probability exp(-sum of their rates). The rate is a mean (a
+    median of such counts lies ~40% below it) over the hour of the week, so a 10-minute
+    slot pools six buckets a week, pulled towards the same hour of the same kind of day
+    (weekday / weekend) by ``SHRINK`` hours' weight: four Tuesday 10:00s of Poisson(2) may
+    average 1 or 3, five weekdays' 10:00s seldom do. Above ``LOW_VOLUME`` the square-root
+    scale's z already sees an empty bucket (5+ spreads), so those series get 0 (not
+    scored)."""
+    hours_a_day = DAY_MS // HOUR_MS
+    per_hour = max(HOUR_MS // width, 1)
+    hour_of_week = hour_of(slot, width)
+    kind = (hour_of_week // hours_a_day >= 5) * hours_a_day + hour_of_week % hours_a_day
+    x = np.where(np.isnan(raw), 0.0, raw)
+    seen = (~np.isnan(raw)).astype(float)
+
+    def means(group: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        tot, cnt = np.zeros((x.shape[0], n)), np.zeros((x.shape[0], n))
+        for g in range(n):  # at most 168 groups: columns, not series, are looped over
+            cols = group == g
+            tot[:, g] = x[:, cols].sum(axis=1)
+            cnt[:, g] = seen[:, cols].sum(axis=1)
+        return tot / np.maximum(cnt, 1.0), cnt
+
+    hourly, n_hour = means(hour_of_week, 7 * hours_a_day)
+    kinds, _ = means(kind, 2 * hours_a_day)
+    week = np.arange(7 * hours_a_day)
+    kind_of = (week // hours_a_day >= 5) * hours_a_day + week % hours_a_day
+    prior = SHRINK * per_hour  # buckets' worth of weight of the weekday / weekend mean
+    rate = (hourly * n_hour + prior * kinds[:, kind_of]) / (n_hour + prior)
+    low = counts & (x.sum(axis=1) < LOW_VOLUME * np.maximum(seen.sum(axis=1), 1.0))
+    # Poisson's variance is its mean: a bursty count (long empty spells between bursts) is
+    # not Poisson, and its empty spells are not rare however long they are.
+    expected = rate[:, hour_of_week] * seen
+    dispersion = np.sum(np.square(x - expected) * seen, axis=1) / np.maximum(
+        expected.sum(axis=1), 1e-9)
+    poisson = low & (dispersion < MAX_DISPERSION)
+    return np.where(poisson[:, None], rate, 0.0)
+
+
+def hour_of(slot: np.ndarray, width: int) -> np.ndarray:
+    """Hour of the week (Monday 00:00-01:00 = 0) of slots ``width`` ms wide, also of 40- and
+    45-minute ones (a table per hour is 168 columns, not a 10-minute table's 1008)."""
+    per_day = DAY_MS // width
+    return (slot // per_day) * (DAY_MS // HOUR_MS) + (slot % per_day) * width // HOUR_MS
+
+
+def _zero_run(rate: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """-log10 P(no event in the run of empty buckets ending at t) = log10(e) x the run's
+    summed rate; 0 where the bucket is not empty."""
+    empty = v == 0
+    lam = np.where(empty, rate, 0.0)
+    cs = np.cumsum(lam, axis=1)
+    # The summed rate at the run's start: cs at the last non-empty bucket before t.
+    reset = np.where(empty, 0.0, cs)
+    base = np.maximum.accumulate(reset, axis=1)
+    return np.where(empty, (cs - base) * np.log10(np.e), 0.0)
 
 
 def _deviation(z0: np.ndarray, z1: np.ndarray, s: Settings) -> np.ndarray:
@@ -458,6 +528,19 @@ def _windowed(z: np.ndarray, tails: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def empty_run(m: Model, times_ms: np.ndarray, values: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """(S,) empty buckets in a row up to the last column, and the events their Poisson rates
+    expected (0 for a series whose empty runs are not scored): what a page on a run of
+    zeros tells the engineer, as no single bucket's expected range can."""
+    v = np.array(values, dtype=float, ndmin=2)
+    slot, _ = calendar(np.asarray(times_ms, dtype=np.int64), m.settings, m.slot_ms)
+    expected = _zero_run(m.rate[:, hour_of(slot, m.slot_ms)], v)[:, -1] / np.log10(np.e)
+    empty = v == 0
+    run = np.where(empty.all(axis=1), v.shape[1], np.argmin(empty[:, ::-1], axis=1))
+    return run, expected
+
+
 def score(m: Model, times_ms: np.ndarray, values: np.ndarray, start: int = 0,
           threshold: float = 0.8) -> Scores:
     """Score columns ``start:`` of ``values`` (S, T); earlier columns are only context
@@ -475,6 +558,8 @@ def score(m: Model, times_ms: np.ndarray, values: np.ndarray, start: int = 0,
                 rarity.rarity(_windowed(z, m.tails, s.window), m.window_tails))
     if s.long_window:
         r = np.fmax(r, rarity.rarity(_windowed(z, m.tails, s.long_window), m.long_tails))
+    if s.direction != "spike" and s.zero_runs:
+        r = np.fmax(r, _zero_run(m.rate[:, hour_of(slot, m.slot_ms)], v))
     cold = m.n_obs < s.min_history
     r[cold] *= s.cold_factor
     r[:, excluded] = 0.0

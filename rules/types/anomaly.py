@@ -30,7 +30,7 @@ from collector.store.base import Agg, Filter, MetricQuery, MetricRow
 from collector.store.metric_shape import MAX_BUCKETS, bucket_start
 from rules.anomaly import pages, persist, schedule, timings
 from rules.anomaly.explain import explain, slot_text
-from rules.anomaly.model import Model, Settings, context_rows, score, train
+from rules.anomaly.model import Model, Settings, context_rows, empty_run, score, train
 from rules.schema import Rule, Sample
 from rules.types import number, window_query
 
@@ -78,7 +78,7 @@ def parse(s: Section) -> Spec:
     settings = Settings(
         direction=s.choice("direction", ("drop", "spike", "both"), "both"),
         min_history=max(1, min_history // bucket),
-        rebaseline=int(number(s, "rebaseline", 12, minimum=0)),
+        rebaseline=int(number(s, "rebaseline", Settings().rebaseline, minimum=0)),
         holidays=holidays,
         holiday_mode=s.choice("holiday_mode", ("sunday", "exclude"), "sunday"),
         timezone=_timezone(s),
@@ -257,6 +257,7 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
         on = pages.firing(scored.score, scored.raw, spec.threshold)
+    runs, expected_events = empty_run(model, times, values)
     slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
     for i, key in enumerate(model.keys):
@@ -265,7 +266,8 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
             continue
         cold = bool(scored.cold[i])
         low, high = float(scored.expected_low[i, -1]), float(scored.expected_high[i, -1])
-        text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms)
+        text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms,
+                       (int(runs[i]), float(expected_events[i])))
         out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value, bool(on[i]), {
             "score": round(float(scored.raw[i, -1]), 4),
             "page_score": round(float(scored.score[i, -1]), 4), "observed": value,

@@ -7,7 +7,18 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rules.anomaly.model import DAY_MS, HOUR_MS, Settings, calendar, from_model_scale, score, train
+from rules.anomaly.explain import explain
+from rules.anomaly.model import (
+    DAY_MS,
+    HOUR_MS,
+    Settings,
+    calendar,
+    empty_run,
+    from_model_scale,
+    hour_of,
+    score,
+    train,
+)
 from rules.anomaly.schedule import COLD_ROWS
 from rules.anomaly.stream import stream
 
@@ -150,3 +161,53 @@ def test_no_series_yet_trains_an_empty_model_that_scores_nothing():
     assert m.center.shape[0] == 0
     s = score(m, t, np.zeros((0, len(t))), start=len(t) - 1)
     assert s.score.shape == (0, 1)
+
+
+def test_a_run_of_empty_buckets_is_scored_by_poisson_only_for_steady_low_counts():
+    """Two events an hour, then six empty hours on a Tuesday: P = exp(-12), a page, though
+    each empty hour alone is common (exp(-2)). Counts that come in bursts with long empty
+    spells between them are not Poisson: their empty spells never page."""
+    rows = (WEEKS * 7 + 2) * 24
+    t = MONDAY + np.arange(rows, dtype=np.int64) * HOUR_MS
+    rng = np.random.default_rng(3)
+    steady = rng.poisson(2.0, rows).astype(float)
+    bursty = np.where(rng.random(rows) < 0.05, 20.0, 0.0)
+    train_to = WEEKS * 7 * 24
+    tue_10 = train_to + 24 + 10
+    steady[tue_10:tue_10 + 6] = 0.0
+    bursty[tue_10 - 20:tue_10 + 30] = 0.0
+    values = np.stack([steady, bursty])
+    m = train(t[:train_to], values[:, :train_to], Settings())
+    s = score(m, t, values, start=train_to)
+    col = tue_10 - train_to
+    assert s.score[0, col] < 0.8  # one empty hour
+    assert s.score[0, col + 5] > 0.8  # six of them
+    assert np.max(s.score[1]) < 0.8
+    # The z-score alone cannot see it: that is what the Poisson run is for.
+    z_only = replace(m, settings=replace(m.settings, zero_runs=False))
+    assert np.max(score(z_only, t, values, start=train_to).score[0, col:col + 6]) < 0.8
+    # The page says why: how long it has been empty, and how much was expected meanwhile.
+    upto = tue_10 + 6
+    runs, expected = empty_run(m, t[:upto], values[:, :upto])
+    assert runs[0] == 6 and 9 < expected[0] < 15
+    assert expected[1] == 0  # bursty: its empty runs are not scored, nor explained
+    text = explain("orders/h", 0.0, 0.0, 5.0, int(t[upto - 1]), m, 0, HOUR_MS,
+                   (int(runs[0]), float(expected[0])))
+    assert text.endswith(f"none in the last 6 buckets where ~{round(expected[0])} were expected")
+
+
+@pytest.mark.parametrize("minutes", [10, 45, 60])
+def test_poisson_rates_follow_the_hour_of_the_week_at_any_bucket_size(minutes):
+    """The rate of a run of empty buckets is the mean of that hour of the week, also for
+    buckets that do not divide an hour (45 minutes: 32 a day)."""
+    step = minutes * 60_000
+    t = MONDAY + np.arange(WEEKS * 7 * DAY_MS // step, dtype=np.int64) * step
+    hour = (t % DAY_MS) // HOUR_MS
+    busy = np.where((hour >= 8) & (hour < 18), 3.0, 0.3) * minutes / 60
+    v = np.random.default_rng(5).poisson(busy)[None].astype(float)
+    m = train(t, v, Settings())
+    slot, _ = calendar(np.array([MONDAY + DAY_MS + 11 * HOUR_MS, MONDAY + DAY_MS + 3 * HOUR_MS]),
+                       m.settings, m.slot_ms)
+    tue_11, tue_03 = m.rate[0, hour_of(slot, m.slot_ms)]
+    assert 0.5 * 3 * minutes / 60 < tue_11 < 1.5 * 3 * minutes / 60
+    assert tue_03 < 0.3 * tue_11

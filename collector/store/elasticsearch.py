@@ -27,7 +27,8 @@ import elastic_transport
 import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
 
-from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
+from collector.encoded import StoredEvent, document_bytes
+from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso
 from collector.store import documents, engines, es_mappings, es_raw, metric_shape
 from collector.store.base import (
     Agg,
@@ -410,9 +411,12 @@ class ElasticsearchStore:
             return self._sender_pool
 
     # --- write path ------------------------------------------------------------------
-    def write_events(self, events: Sequence[Event]) -> WriteResult:
+    # Events a parse worker already serialized (collector.encoded) are written as they came.
+    writes_encoded = True
+
+    def write_events(self, events: Sequence[StoredEvent]) -> WriteResult:
         result = WriteResult()
-        accepted: list[Event] = []
+        accepted: list[StoredEvent] = []
 
         def ops() -> Iterator[bytes]:
             events_base, dumps, daily = self.names.events, orjson.dumps, es_mappings.daily
@@ -424,7 +428,7 @@ class ElasticsearchStore:
                 action = dumps({"index": {"_index": daily(events_base, ev.timestamp_ms),
                                           "_id": ev.id}})
                 accepted.append(ev)
-                yield b"%s\n%s\n" % (action, dumps(to_doc(ev)))
+                yield b"%s\n%s\n" % (action, document_bytes(ev))
 
         for offset, items in self._bulk_all(ops(), idempotent=True):
             for i, item in enumerate(items, start=offset):

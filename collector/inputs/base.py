@@ -21,6 +21,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from collector.config import CollectorSettings
+from collector.encoded import EncodedEvent
 from collector.event import DeadLetter, Event
 from collector.parsers._base import ParseContext
 from collector.timeparse import year_start_ms
@@ -29,7 +30,7 @@ from collector.timeparse import year_start_ms
 @dataclass(slots=True)
 class Chunk:
     input: str
-    items: list[Event | DeadLetter]
+    items: list[Event | EncodedEvent | DeadLetter]  # EncodedEvent: from a parse worker
     records: int  # raw records read (lines, Kafka records, spans), for throughput figures
     nbytes: int  # raw bytes read, for batch sizing
     ack: Callable[[], None] | None = None

@@ -46,7 +46,7 @@ from typing import BinaryIO
 from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
 from collector.encoding import SNIFF_BYTES
-from collector.event import Event
+from collector.event import DeadLetter
 from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
@@ -155,6 +155,9 @@ class FileInput:
         self._stop = threading.Event()
         self.tails: dict[str, Tail] = {}
         self._worker: ParseWorker | None = None  # started with the first file (parse_worker)
+        # Set by the service when nothing after the input reads events: the worker then
+        # ships their documents as bytes (collector.encoded).
+        self.encode_events = False
         self._first_scan = True
         self._behind = metrics.gauge("midwatch_input_file_bytes_behind",
                                      "Bytes in tailed files not yet read.", ("input",))
@@ -393,7 +396,7 @@ class FileInput:
         if not self.cfg.parse_worker:
             return LineReader.open(self.ctx, *spec)
         if self._worker is None:
-            self._worker = ParseWorker(self.ctx, self.name)
+            self._worker = ParseWorker(self.ctx, self.name, encode=self.encode_events)
         return self._worker.reader(*spec)
 
     # ---------------------------------------------------------------- reading
@@ -513,7 +516,7 @@ class FileInput:
     def _chunk(self, tail: Tail, items: Output, records: int, nbytes: int) -> Chunk:
         position = tail.position()
         for item in reversed(items):
-            if isinstance(item, Event):
+            if not isinstance(item, DeadLetter):
                 tail.event_ms = item.timestamp_ms
                 break
         return Chunk(self.name, items, records, nbytes,

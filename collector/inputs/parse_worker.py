@@ -4,7 +4,8 @@ Parsing and normalizing is most of the CPU an event costs (30-40 µs of 40 in th
 when nothing is correlated). In the collector's process it shares the interpreter lock with
 the writer, so one core's worth of Python is the whole collector's ceiling however many cores
 the machine has. In a worker, the input thread only ships bytes out and events back (about
-4 µs an event to unpickle) and waits without holding the lock meanwhile.
+4 µs an event to unpickle; as their document bytes when the parent's process reads no events,
+see ``collector.encoded``) and waits without holding the lock meanwhile.
 
 Requests are answered in order over the child's stdin/stdout (length-prefixed pickles); the
 tailing, positions and checkpoints stay in the parent (``collector.inputs.file``), which
@@ -29,6 +30,7 @@ import traceback
 import weakref
 from typing import IO, Any
 
+from collector.encoded import encoded
 from collector.gcsettings import collect_less
 from collector.inputs.lines import LineReader
 from collector.parse import Output
@@ -71,7 +73,9 @@ def _close_quietly(stream: IO[bytes]) -> None:
 class ParseWorker:
     """The parent's handle on one child process; used by one thread (the input's)."""
 
-    def __init__(self, ctx: ParseContext, name: str):
+    def __init__(self, ctx: ParseContext, name: str, *, encode: bool = False):
+        """``encode``: reply with events as their document bytes (``collector.encoded``), for
+        a collector whose process does not read events (no correlator, no known issues)."""
         self.name = name
         self._proc = subprocess.Popen(  # noqa: S603 - this interpreter, this module
             [sys.executable, "-m", "collector.inputs.parse_worker"],
@@ -80,7 +84,7 @@ class ParseWorker:
         # An input dropped without close() (tests, a failed start) must not leave a child
         # waiting: closing its stdin ends it.
         weakref.finalize(self, _close_quietly, self._proc.stdin)
-        self.call("init", ctx)
+        self.call("init", ctx, encode)
 
     def call(self, op: str, *args: object) -> Any:
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -142,6 +146,7 @@ class RemoteReader:
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """Answer requests until the parent closes the pipe."""
     ctx: ParseContext | None = None
+    encode = False
     readers: dict[int, LineReader] = {}
     while True:
         try:
@@ -150,7 +155,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             return
         try:
             if op == "init":
-                (ctx,) = args
+                ctx, encode = args
                 reply: object = None
             elif op == "open":
                 key, *spec = args
@@ -161,11 +166,13 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
                 key, data, now = args
                 reader = readers[key]
                 items, records = reader.feed(data, now)
-                reply = (items, records, reader.read_offset, reader.resume_at())
+                reply = (encoded(items) if encode else items, records, reader.read_offset,
+                         reader.resume_at())
             elif op == "flush":
                 key, now = args
                 reader = readers[key]
-                reply = (reader.flush(now), reader.read_offset, reader.resume_at())
+                items = reader.flush(now)
+                reply = (encoded(items) if encode else items, reader.read_offset, reader.resume_at())
             elif op == "close":
                 readers.pop(args[0], None)
                 reply = None

@@ -44,11 +44,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import orjson
-
 from collector.config import Batch
 from collector.correlation.trace_repair import TraceRepair
-from collector.event import DeadLetter, Event, to_doc
+from collector.encoded import StoredEvent, document_bytes
+from collector.event import DeadLetter, Event
 from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
 from collector.knowledge import KnowledgeBase
 from collector.metrics import Registry
@@ -86,11 +85,13 @@ class WriteResult(enum.Enum):
 @dataclass(slots=True)
 class _Batch:
     chunks: list[Chunk]
-    events: list[Event]
+    # Events only when something reads them (the correlator, known issues); else encoded
+    # by the parse worker (collector.encoded), or both when inputs of both kinds feed it.
+    events: list[StoredEvent]
     deadletters: list[DeadLetter]
     oldest_ingested_ms: int
     # What was read, kept whole for the spool: ``events``/``deadletters`` shrink as steps land.
-    read_events: list[Event] = field(default_factory=list)
+    read_events: list[StoredEvent] = field(default_factory=list)
     read_deadletters: list[DeadLetter] = field(default_factory=list)
     refused: int = 0  # WritesRefused so far
 
@@ -104,12 +105,12 @@ def reason_kind(reason: str) -> str:
     return reason.split(":", 1)[0].strip() or "unknown"
 
 
-def rejected_deadletter(event: Event, reason: str, kind: str = "store_rejected",
+def rejected_deadletter(event: StoredEvent, reason: str, kind: str = "store_rejected",
                         stage: str = "store") -> DeadLetter:
     """The dead letter of an event a later stage could not take. Its document may itself be
     what failed (a value the encoder refuses), so the event's repr stands in for it then."""
     try:
-        raw = orjson.dumps(to_doc(event)).decode()
+        raw = document_bytes(event).decode()
     except Exception:  # noqa: BLE001 - the record is being dead-lettered for this very reason
         raw = repr(event)[: DeadLetter.MAX_RAW]
     return DeadLetter(reason=f"{kind}: {reason}"[:500], source=f"event:{event.id}", line=0,
@@ -335,7 +336,7 @@ class Pipeline:
         deadline = time.monotonic() + self.batch.flush_interval_ms / 1000
         linger = self.batch.linger_ms / 1000
         chunks: list[Chunk] = []
-        events: list[Event] = []
+        events: list[StoredEvent] = []
         dead: list[DeadLetter] = []
         size = 0
         while len(events) < self.batch.max_events and size < self.batch.max_bytes:
@@ -348,14 +349,16 @@ class Pipeline:
                 break
             chunks.append(chunk)
             size += chunk.nbytes
+            parsed = 0
             for item in chunk.items:
-                if isinstance(item, Event):
+                if isinstance(item, DeadLetter):
+                    dead.append(item)
+                else:
                     events.append(item)
                     size += EVENT_OVERHEAD_BYTES
-                else:
-                    dead.append(item)
+                    parsed += 1
             self.read.inc(chunk.input, by=chunk.records)
-            self.parsed.inc(chunk.input, by=sum(isinstance(i, Event) for i in chunk.items))
+            self.parsed.inc(chunk.input, by=parsed)
         if not chunks:
             return None
         oldest = min((e.ingested_ms for e in events if e.ingested_ms), default=now_ms())

@@ -71,6 +71,15 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
     return inputs
 
 
+def ship_encoded(inputs: Sequence[Input]) -> None:
+    """Have the parse workers of file inputs ship events as their document bytes: nothing in
+    this process reads an event then (no correlator, no known issues), and the store takes
+    the bytes as they are (``collector.encoded``: a fifth of the collector's CPU per event)."""
+    for inp in inputs:
+        if hasattr(inp, "encode_events"):
+            inp.encode_events = True
+
+
 def build_correlator(config: Config, store: Store) -> Correlating:
     """The correlator over the flow catalog (flows: may be empty: events then join the
     ``unknown`` flow and still correlate by their IDs)."""
@@ -106,6 +115,8 @@ class Service:
         self.inputs = build_inputs(config, self.metrics)
         settings = config.collector
         knowledge = knowledge_of(config.doc)  # known issues: events filed under them, API
+        if correlator is None and not knowledge and getattr(store, "writes_encoded", False):
+            ship_encoded(self.inputs)
         self.pipeline = Pipeline(store, self.queue, self.inputs, settings.batch,
                                  self.metrics, correlator,
                                  sweep_interval_ms=config.correlation.sweep_interval_ms,

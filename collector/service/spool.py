@@ -37,7 +37,8 @@ from pathlib import Path
 
 import orjson
 
-from collector.event import DeadLetter, Event, from_doc, to_doc
+from collector.encoded import StoredEvent, document_bytes
+from collector.event import DeadLetter, Event, from_doc
 from collector.inputs.checkpoint import write_durably
 
 log = logging.getLogger("midwatch.spool")
@@ -91,11 +92,11 @@ class Spool:
 
     # ---------------------------------------------------------------- write
 
-    def append(self, events: Sequence[Event], deadletters: Sequence[DeadLetter]) -> Segment:
+    def append(self, events: Sequence[StoredEvent], deadletters: Sequence[DeadLetter]) -> Segment:
         """Write one batch durably (see the module doc); the caller may ack once it returns."""
         header = {"version": VERSION, "events": len(events), "deadletters": len(deadletters)}
         lines = [orjson.dumps(header)]
-        lines.extend(orjson.dumps(to_doc(ev)) for ev in events)
+        lines.extend(map(document_bytes, events))
         lines.extend(orjson.dumps(dataclasses.asdict(dl)) for dl in deadletters)
         body = b"\n".join(lines) + b"\n"
         self._lock()  # creates the directory on first use: most runs never spool

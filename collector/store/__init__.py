@@ -16,6 +16,7 @@ Elasticsearch client.
         ca_certs: /etc/midwatch/ca.pem
         verify_certs: true
         request_timeout: 30s
+        compress: false                      # gzip (level 1) bulk requests
         # cloud_id: ${MIDWATCH_ES_CLOUD_ID}  # Elastic Cloud, instead of url (with api_key)
       opensearch:                    # kind: opensearch; the same keys but cloud_id
         url: https://search.example:9200
@@ -39,7 +40,7 @@ _SECTION_KEYS = ("kind", "sqlite", "elasticsearch", "opensearch")
 _SQLITE_KEYS = ("path",)
 _OPENSEARCH_KEYS = (
     "url", "index_prefix", "api_key", "username", "password", "ca_certs", "verify_certs",
-    "request_timeout",
+    "request_timeout", "compress",
 )
 _ES_KEYS = (*_OPENSEARCH_KEYS, "cloud_id")
 
@@ -94,6 +95,7 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
             ca_certs=sub.raw("ca_certs"),
             verify_certs=verify,
             request_timeout=timeout_s,
+            compress=sub.flag("compress", False),
         )
     except ValueError as exc:
         raise sub.error("index_prefix", str(exc)) from None

@@ -9,12 +9,16 @@ keeps its records and nothing is acknowledged upstream that was not stored. A do
 cluster refuses for itself (a mapping error) is returned as rejected, to be dead-lettered.
 
 Bodies are serialized once with orjson into NDJSON and sent as bytes: measured faster than
-``helpers.bulk`` of the same documents (see bench/store_bench.py).
+``helpers.bulk`` of the same documents (see bench/store_bench.py). With ``compress`` they are
+gzip-compressed at level 1 first: ~9x fewer bytes on the wire (890 -> 100 bytes an event) for
+~2-3 us of collector CPU an event (the client's own ``http_compress`` uses level 9: 4x the CPU
+for 17% fewer bytes). Off by default: next to the cluster it only costs CPU, on both sides.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import logging
 import threading
 import time
@@ -27,7 +31,8 @@ import elastic_transport
 import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
 
-from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso, to_doc
+from collector.encoded import StoredEvent, document_bytes
+from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso
 from collector.store import documents, engines, es_mappings, es_raw, metric_shape
 from collector.store.base import (
     Agg,
@@ -107,6 +112,7 @@ class ElasticsearchStore:
         retry_attempts: int = 6,
         retry_initial_s: float = 0.25,
         retry_max_s: float = 8.0,
+        compress: bool = False,
     ):
         if client is None and not url and not cloud_id:
             raise ValueError("ElasticsearchStore needs a url, a cloud_id or a client")
@@ -147,6 +153,10 @@ class ElasticsearchStore:
                 **auth,
             )
         self._client = client
+        # Bulk requests only: they are what the collector sends, by the megabyte.
+        self._bulk_client = (client.options(headers={"content-encoding": "gzip"}) if compress
+                             else client)
+        self._compress = compress
         self._sender_pool: ThreadPoolExecutor | None = None
         self._sender_lock = threading.Lock()
 
@@ -316,7 +326,9 @@ class ElasticsearchStore:
         filter_path = "errors" if idempotent else _BULK_FILTER
 
         def send(body: bytes) -> tuple[Any, str | None]:
-            return self._try(lambda: self._client.bulk(
+            if self._compress:
+                body = gzip.compress(body, 1, mtime=0)
+            return self._try(lambda: self._bulk_client.bulk(
                 operations=body, filter_path=filter_path, include_source_on_error=False
             ))
 
@@ -416,9 +428,12 @@ class ElasticsearchStore:
             return self._sender_pool
 
     # --- write path ------------------------------------------------------------------
-    def write_events(self, events: Sequence[Event]) -> WriteResult:
+    # Events a parse worker already serialized (collector.encoded) are written as they came.
+    writes_encoded = True
+
+    def write_events(self, events: Sequence[StoredEvent]) -> WriteResult:
         result = WriteResult()
-        accepted: list[Event] = []
+        accepted: list[StoredEvent] = []
 
         def ops() -> Iterator[bytes]:
             events_base, dumps, daily = self.names.events, orjson.dumps, es_mappings.daily
@@ -430,7 +445,7 @@ class ElasticsearchStore:
                 action = dumps({"index": {"_index": daily(events_base, ev.timestamp_ms),
                                           "_id": ev.id}})
                 accepted.append(ev)
-                yield b"%s\n%s\n" % (action, dumps(to_doc(ev)))
+                yield b"%s\n%s\n" % (action, document_bytes(ev))
 
         for offset, items in self._bulk_all(ops(), idempotent=True):
             for i, item in enumerate(items, start=offset):

@@ -7,9 +7,10 @@ import shutil
 import time
 from pathlib import Path
 
+import orjson
 from service_runner import Running, es_config, run_cli_until
 
-from collector.event import Event
+from collector.event import Event, to_doc
 from collector.gcsettings import YOUNG_OBJECTS
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
@@ -93,3 +94,36 @@ def test_midwatch_run_stops_cleanly_on_sigterm(tmp_path, es, es_url, es_index_pr
     assert count_events(es, prefix) == expected
     assert '"msg":"stopping: finishing the current batch"' in logs
     assert '"msg":"progress"' in logs  # the final figures, as JSON (stderr is not a TTY)
+
+
+def test_events_only_service_ships_encoded_documents_equal_to_parsed_ones(
+        tmp_path, es, es_url, es_index_prefix):
+    """Without a correlator the parse worker ships document bytes (collector.encoded): what
+    lands in Elasticsearch is what ``to_doc`` makes of the same lines parsed here."""
+    expected = copy_fixtures(tmp_path / "logs")
+    prefix = f"{es_index_prefix}enc"
+    config = es_config(tmp_path, es_url, prefix,
+                       f"  - {{type: file, name: logs, paths: ['{tmp_path}/logs/*.log']}}")
+    run = Running(config)
+    assert [inp.encode_events for inp in run.service.inputs] == [True]
+    run.wait_for(lambda: run.indexed() >= expected, what=f"{expected} events indexed")
+    assert run.finish() == 0
+    ctx = run.service.inputs[0].ctx  # the service's redaction key: the same tokens
+    want = []
+    for path in sorted((tmp_path / "logs").iterdir()):
+        with open(path, "rb") as fh:
+            want += [to_doc(x) for x in parse_stream(fh, str(path), "auto", ctx)
+                     if isinstance(x, Event)]
+    hits = es.search(index=f"{prefix}-events-*", size=1000, query={"match_all": {}})["hits"]
+    assert all(h["_id"] == h["_source"]["event"]["id"] for h in hits["hits"])
+    got = [h["_source"] for h in hits["hits"]]
+    assert len(got) == len(want) == expected
+
+    def comparable(docs: list[dict]) -> list[bytes]:
+        """IDs (the input keys positions by inode) and ingest times aside, in one order."""
+        for doc in docs:
+            del doc["event"]["id"]
+            doc["event"].pop("ingested", None)
+        return sorted(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS) for doc in docs)
+
+    assert comparable(got) == comparable(want)

@@ -3,6 +3,7 @@ and the errors a person sees when the cluster is unreachable."""
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from collector.event import SCHEMA_VERSION, Event, event_id
-from collector.store import es_mappings
+from collector.event import SCHEMA_VERSION, Event, event_id, to_doc
+from collector.store import es_mappings, open_store
 from collector.store.base import MetricQuery, StoreError
 from collector.store.elasticsearch import ElasticsearchStore
 
@@ -183,4 +184,39 @@ def test_trace_writes_go_as_requests_sent_side_by_side_and_each_trace_gets_its_v
         store.refresh()
         assert client.count(index=store.names.traces)["count"] == 1_000
     finally:
+        client.close()
+
+
+def test_compressed_bulk_requests_are_gzip_level_1_and_stored_the_same(es_url,
+                                                                       es_index_prefix):
+    """``compress: true``: each bulk body goes gzip-compressed (level 1, the header set) and
+    the cluster stores exactly what an uncompressed request stores; other requests are
+    left alone."""
+    sent: list[tuple[str | None, bytes]] = []
+
+    class Recording(Elasticsearch):  # the real client, noting each bulk's encoding and body
+        def bulk(self, **kwargs):
+            sent.append((self._headers.get("content-encoding"), kwargs["operations"]))
+            return super().bulk(**kwargs)
+
+    configured = open_store({"kind": "elasticsearch", "elasticsearch": {
+        "url": es_url, "index_prefix": es_index_prefix, "compress": True}})
+    assert configured._compress
+    configured.close()
+    client = Recording(es_url)
+    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix, compress=True)
+    try:
+        store.setup()
+        events = [_event(n, T0 + n) for n in range(300)]
+        assert store.write_events(events).written == 300
+        ((encoding, body),) = sent
+        assert encoding == "gzip" and body[:2] == b"\x1f\x8b"
+        plain = gzip.decompress(body)
+        assert plain.count(b"\n") == 600 and len(body) < len(plain) / 4
+        assert gzip.compress(plain, 1, mtime=0) == body  # level 1
+        store.refresh()
+        hits = client.search(index=store.names.events, size=300, sort=["@timestamp"])
+        assert [h["_source"] for h in hits["hits"]["hits"]] == [to_doc(e) for e in events]
+    finally:
+        store.close()
         client.close()

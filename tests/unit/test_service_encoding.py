@@ -1,0 +1,48 @@
+"""When the parse workers ship events as document bytes (``collector.encoded``): only when
+nothing in the collector's process reads events and the store takes the bytes. A correlator
+handed encoded events could not classify them, so that side matters most."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.config import config_from_doc
+from collector.service.service import Service, build_correlator
+from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.sqlite import SQLiteStore
+from collector.yamlconf import loads
+
+KNOWN_ISSUES = Path(__file__).resolve().parents[2] / "deploy" / "knowledge" / "example.yaml"
+
+
+def _config(tmp_path, extra: str = ""):
+    text = f"""
+collector: {{checkpoint_dir: {tmp_path / "cp"}, spool: {{dir: {tmp_path / "spool"}}}}}
+inputs:
+  - {{type: file, name: logs, paths: ["{tmp_path}/*.log"]}}
+{extra}
+"""
+    return config_from_doc(loads(text, str(tmp_path / "midwatch.yaml")))
+
+
+def _encoding(config, store, **kwargs) -> list[bool]:
+    service = Service(config, store, with_api=False, progress_tty=False, **kwargs)
+    return [inp.encode_events for inp in service.inputs]
+
+
+def test_only_an_uncorrelated_service_on_elasticsearch_ships_encoded_events(tmp_path):
+    config = _config(tmp_path)
+    es = ElasticsearchStore("http://127.0.0.1:9", index_prefix="never-contacted")
+    try:
+        assert _encoding(config, es) == [True]
+        assert _encoding(config, es, correlator=build_correlator(config, es)) == [False]
+        # Known issues label events in this process (collector.knowledge): Events again.
+        known = _config(tmp_path, f"knowledge: {{paths: [{KNOWN_ISSUES}]}}")
+        assert _encoding(known, es) == [False]
+    finally:
+        es.close()
+    sqlite = SQLiteStore(str(tmp_path / "m.sqlite"))
+    try:
+        assert _encoding(config, sqlite) == [False]  # it writes Events only
+    finally:
+        sqlite.close()

@@ -23,13 +23,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="end", metavar="DATE", help="end, inclusive as a date (2026-11-30)")
     p.add_argument("--flows", metavar="A,B", help="only these flows (comma-separated)")
     p.add_argument("--partners", metavar="A,B", help="only these trading partners")
-    p.add_argument("--format", choices=("html", "pdf", "md"), default="html",
-                   help="output format (default html)")
+    p.add_argument("--format", choices=FORMATS,
+                   help="output format (default: from --out's extension, else html)")
     p.add_argument("--out", required=True, metavar="FILE", help="file to write")
     p.add_argument("-c", "--config", metavar="FILE",
                    help=f"config file (default: ${CONFIG_ENV}, else the store at "
                         f"{DEFAULT_SQLITE_PATH})")
     p.set_defaults(func=report)
+
+
+FORMATS = ("html", "pdf", "md")
+_SUFFIXES = {".html": "html", ".htm": "html", ".pdf": "pdf", ".md": "md"}
+
+
+def output_format(given: str | None, out: Path) -> str:
+    """The format asked for, else the one ``--out`` names (``x.pdf``), else html; a PDF
+    written to ``x.html`` (or the like) is refused rather than mislabelled."""
+    implied = _SUFFIXES.get(out.suffix.lower())
+    if given and implied and given != implied:
+        raise ValueError(f"--format {given} does not match --out {out} (a {implied} file name): "
+                         f"change one of them")
+    return given or implied or "html"
 
 
 def _names(text: str | None) -> tuple[str, ...]:
@@ -49,6 +63,11 @@ def report(args: argparse.Namespace) -> int:
             raise ValueError("--from needs --to (e.g. --from 2026-11-01 --to 2026-11-15)")
         else:
             period = between(args.start, args.end)
+        out = Path(args.out)
+        fmt = output_format(args.format, out)
+        if out.is_dir():
+            raise ValueError(f"--out {out} is a directory: give a file name, e.g. "
+                             f"{out / f'health.{fmt}'}")
     except ValueError as exc:
         print(f"midwatch report: {exc}", file=sys.stderr)
         return 2
@@ -59,10 +78,14 @@ def report(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        out, seconds = make_report(config, period, previous(period), Path(args.out), args.format,
+        out, seconds = make_report(config, period, previous(period), out, fmt,
                                    flows=_names(args.flows), partners=_names(args.partners))
-    except (ConfigError, StoreError, OSError) as exc:
+    except (ConfigError, StoreError) as exc:
         print(f"midwatch report: {exc}", file=sys.stderr)
         return 2
-    print(f"report {period.label} ({args.format}) written to {out} in {seconds:.1f}s")
+    except OSError as exc:  # the output side: say which file and why, not an errno
+        print(f"midwatch report: cannot write {exc.filename or out}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"report {period.label} ({fmt}) written to {out} in {seconds:.1f}s")
     return 0

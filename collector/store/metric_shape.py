@@ -116,7 +116,8 @@ def _validate_agg(index: str, agg: Agg) -> None:
         s = fields.spec(index, agg.field)
         if s.array:
             raise ValueError(f"aggregation {agg.kind!r} on array field {agg.field!r}")
-        if agg.kind != "distinct" and index != "alerts" and s.type not in _NUMERIC:
+        if (agg.kind != "distinct" and index != "alerts" and s.type not in _NUMERIC
+                and not (agg.kind in ("min", "max") and s.type == "date")):  # first/last seen
             raise ValueError(
                 f"aggregation {agg.kind!r} needs a numeric field; {agg.field!r} is {s.type}"
             )

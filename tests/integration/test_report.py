@@ -17,7 +17,7 @@ from collector.config import load_config
 from collector.yamlconf import load
 from midwatch.cli import main
 from midwatch.demo.run import run_demo
-from midwatch.report.period import parse_period, previous
+from midwatch.report.period import parse_period, previous, short_time_label
 from midwatch.report.run import report_of
 from midwatch.report.write import write
 
@@ -67,6 +67,12 @@ def test_both_stores_give_the_same_report(sqlite_demo, tmp_path, es_url, es_inde
     # time to resolve: each resolve's own duration, percentiles taken by the store
     alerts = [next(s for s in r.sections if s.title == "Alerts") for r in (from_sqlite, from_es)]
     assert alerts[0].summary == alerts[1].summary
+    # first and last seen: the signature's first and last failure, to the minute
+    for sig, *_, first, last, _, _ in _tables(from_sqlite)["Top error signatures"][0]:
+        times = _rows(sqlite_demo, "SELECT min(ts), max(ts) FROM events WHERE "
+                      "json_extract(doc, '$.midwatch.signature') = ? AND "
+                      "json_extract(doc, '$.event.outcome') = 'failure'", sig)
+        assert (first, last) == tuple(short_time_label(t) for t in times[0]), sig
     durations = sorted(h["duration_ms"] for h in _history(sqlite_demo) if h["state"] == "resolved")
     assert durations and all(d > 0 for d in durations)
     median = durations[(len(durations) - 1) // 2] // 1000
@@ -75,15 +81,20 @@ def test_both_stores_give_the_same_report(sqlite_demo, tmp_path, es_url, es_inde
 
 
 def _history(config: Path) -> list[dict]:
-    """The alert history documents as the rules engine wrote them (SQLite, read directly)."""
+    """The alert history documents as the rules engine wrote them."""
+    import orjson
+    return [orjson.loads(doc) for (doc,) in _rows(config, "SELECT doc FROM alerts")]
+
+
+def _rows(config: Path, sql: str, *args) -> list[tuple]:
+    """Rows of the demo's SQLite store, read directly (not through the code under test)."""
     import sqlite3
 
-    import orjson
     store = load_config(config).open_store()
     store.close()
     db = sqlite3.connect(store.path)
     try:
-        return [orjson.loads(doc) for (doc,) in db.execute("SELECT doc FROM alerts")]
+        return db.execute(sql, args).fetchall()
     finally:
         db.close()
 

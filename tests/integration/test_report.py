@@ -201,3 +201,17 @@ def test_flows_and_partners_narrow_every_section(sqlite_demo):
     assert {r[1] for r in errors.tables[0].rows} == {"edi"}
     partners = next(s for s in globex.sections if s.title == "EDI partners")
     assert [r[0] for r in partners.tables[0].rows] == ["GLOBEX"]
+
+
+def test_a_filter_that_matches_nothing_says_so(sqlite_demo):
+    """Empty sections under --flows/--partners blame the filter, not the collector."""
+    p = parse_period("2026-11")
+    store = load_config(sqlite_demo).open_store()
+    try:
+        report = report_of(load(sqlite_demo), store, p, previous(p), source="test",
+                           flows=("order-to-cash",), partners=("NOBODY",))
+    finally:
+        store.close()
+    empty = {s.title: s.empty for s in report.sections if s.empty}
+    assert empty["Flows"] == "nothing matched flows order-to-cash and partners NOBODY in this period"
+    assert "collector running" not in str(empty) and "no events were collected" not in str(empty)

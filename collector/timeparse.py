@@ -79,15 +79,25 @@ def _zone_offset_ms(tz: tzinfo, days: int, hour: int) -> int:
     return int(offset.total_seconds() * 1000) if offset else 0
 
 
-def _valid(mo: int, d: int, h: int, mi: int, s: int) -> bool:
-    return 1 <= mo <= 12 and 1 <= d <= 31 and h <= 24 and mi <= 59 and s <= 60
+_MONTH_DAYS = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _valid(y: int, mo: int, d: int, h: int, mi: int, s: int) -> bool:
+    """A date a clock can show: years 1-9999 (what ISO 8601 output and the zone database can
+    hold: year 0 crashed the zone lookup), and a day the month has (30 February used to
+    roll over silently into 1 March, a wrong time with no sign of it)."""
+    if not (1 <= y <= 9999 and 1 <= mo <= 12 and 1 <= d <= _MONTH_DAYS[mo]):
+        return False
+    if mo == 2 and d == 29 and not (y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)):
+        return False
+    return h <= 24 and mi <= 59 and s <= 60
 
 
 def civil_to_ms(
     y: int, mo: int, d: int, h: int, mi: int, s: int, ms: int, zone: str | None, tz: tzinfo
 ) -> int | None:
     """Wall-clock fields -> epoch ms; ``zone`` is an explicit offset, else ``tz`` applies."""
-    if not _valid(mo, d, h, mi, s):
+    if not _valid(y, mo, d, h, mi, s):
         return None
     days = days_from_civil(y, mo, d)
     local_ms = ((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms
@@ -197,14 +207,9 @@ def _syslog_ms(m: re.Match, tz: tzinfo, now_ms: int) -> int | None:
     for _ in range(9):  # a Feb 29 is at most eight years back
         year -= 1
         ms = civil_to_ms(year, month, int(d), int(h), int(mi), int(s), _frac_ms(frac), None, tz)
-        if ms is not None and ms <= now_ms + SYSLOG_SKEW_MS and _real_day(year, month, int(d)):
+        if ms is not None and ms <= now_ms + SYSLOG_SKEW_MS:
             return ms
     return None
-
-
-def _real_day(y: int, mo: int, d: int) -> bool:
-    """Whether the day exists that year (civil_to_ms rolls Feb 30 into March)."""
-    return d <= 28 or days_from_civil(y, mo, d) < days_from_civil(y + (mo == 12), mo % 12 + 1, 1)
 
 
 def to_ms(text: str | None, ctx: ParseContext) -> tuple[int, bool]:

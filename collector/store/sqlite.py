@@ -137,7 +137,21 @@ class SQLiteStore:
             try:
                 yield self._db
             except sqlite3.Error as exc:
+                if "no such table" in str(exc) and self._unset():
+                    raise StoreError(
+                        f"SQLite store {self.path} is empty: nothing has been collected into it "
+                        "yet (start the collector with `midwatch run` on this config, or try "
+                        "`midwatch demo`)") from None
                 raise StoreError(f"SQLite store {self.path}: {exc}") from None
+
+    def _unset(self) -> bool:
+        """Whether the file has no midwatch schema at all: opening a path that did not
+        exist creates it empty, so a read command on a config whose collector never ran
+        finds a file without tables (a raw "no such table" said nothing useful)."""
+        try:
+            return self._db.execute("PRAGMA user_version").fetchone()[0] == 0
+        except sqlite3.Error:
+            return False
 
     # --- write path ------------------------------------------------------------------
     def write_events(self, events: Sequence[Event]) -> WriteResult:

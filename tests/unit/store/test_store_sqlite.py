@@ -70,3 +70,18 @@ def test_an_unwritable_path_names_the_file(tmp_path):
     blocker.write_text("")
     with pytest.raises(StoreError, match=f"cannot open SQLite store {blocker}/x.sqlite"):
         SQLiteStore(blocker / "x.sqlite")
+
+
+def test_reading_a_store_nothing_was_collected_into_says_so(tmp_sqlite_path):
+    """Opening a path creates an empty file: a read command on a config whose collector
+    never ran must say the store is empty, not "no such table: traces"."""
+    store = SQLiteStore(tmp_sqlite_path)
+    with pytest.raises(StoreError, match=r"is empty: nothing has been collected into it yet"):
+        store.get_trace("order-1")
+    store.setup()
+    assert store.get_trace("order-1") is None
+    with sqlite3.connect(tmp_sqlite_path) as db:
+        db.execute("DROP TABLE traces")
+    with pytest.raises(StoreError, match="no such table: traces"):  # a damaged store is not "empty"
+        store.get_trace("order-1")
+    store.close()

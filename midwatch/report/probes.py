@@ -74,7 +74,12 @@ def section(s: Scope) -> ReportSection:
 
 
 def _days_left(ms: int) -> str:
-    return f"{ms / DAY_MS:.0f}" if ms >= 0 else f"expired {-ms / DAY_MS:.0f} days ago"
+    """Whole days, as the TLS probe counts them (so the report says what the page said:
+    20 days and 22 hours are 20 days left, not 21)."""
+    if ms >= 0:
+        return f"{ms // DAY_MS}"
+    ago = -ms // DAY_MS
+    return "expired today" if ago == 0 else f"expired {ago} day{'s' if ago > 1 else ''} ago"
 
 
 def _ms(iso: str) -> int:

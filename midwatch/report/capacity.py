@@ -6,7 +6,7 @@ from __future__ import annotations
 from collector.probes.reading import DATASET
 from collector.store.base import Filter
 from midwatch.report.model import Chart, ReportSection, Table
-from midwatch.report.period import day_label, time_label
+from midwatch.report.period import day_label, day_starts, time_label
 from midwatch.report.scope import DAY_MS, HOUR_MS, Scope, by_key, count_trend
 
 _NOT_PROBE = Filter("event.dataset", "eq", DATASET, negate=True)
@@ -48,7 +48,7 @@ def section(s: Scope) -> ReportSection:
     for r in plat_h:
         key = (r.group["midwatch.platform"], r.bucket_ms - r.bucket_ms % DAY_MS)
         days[key] = days.get(key, 0) + r.count
-    starts = sorted({d for _, d in days})
+    starts = day_starts(s.period)
     top = [str(r.group["midwatch.platform"]) for r in cur[:8]]
     chart = Chart("Events per day by platform", "line", tuple(day_label(d) for d in starts),
                   tuple((p, tuple(float(days.get((p, d), 0)) for d in starts)) for p in top),

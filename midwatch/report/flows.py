@@ -6,7 +6,7 @@ from __future__ import annotations
 from collector.store.base import Agg, Filter
 from collector.tracequery import duration_text
 from midwatch.report.model import Chart, ReportSection, Table
-from midwatch.report.period import Period, day_label
+from midwatch.report.period import Period, day_label, day_starts
 from midwatch.report.scope import DAY_MS, DONE, Scope, by_key, count_trend, pct, rate_trend, ratio
 
 _T = "started_at"
@@ -82,7 +82,7 @@ def section(s: Scope) -> ReportSection:
                      else "-" for pm in per_month]) for flow in flows),
             title="by month: messages · success rate"))
     day_rows = answers[8]
-    days = sorted({r.bucket_ms for r in day_rows})
+    days = day_starts(s.period)
     per_day = {(r.group["flow"], r.bucket_ms): r.count for r in day_rows}
     charts = (
         Chart("Messages per day", "line", tuple(day_label(d) for d in days),

@@ -9,6 +9,7 @@ month get the same numbers.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -85,6 +86,14 @@ def previous(p: Period) -> Period:
         return quarter(start.year - (q == 1), (q - 2) % 4 + 1)
     length = p.end_ms - p.start_ms
     return Period("previous range", p.start_ms - length, p.start_ms)
+
+
+def day_starts(p: Period, now_ms: int | None = None) -> list[int]:
+    """Every UTC day of ``p`` that has begun: a day without traffic is drawn as zero (an
+    outage day must show, not vanish from the axis) and a day still to come is not drawn
+    (a running month's last weeks are not a drop to zero)."""
+    end = min(p.end_ms, int(time.time() * 1000) if now_ms is None else now_ms)
+    return list(range(p.start_ms - p.start_ms % 86_400_000, end, 86_400_000))
 
 
 def day_label(ms: int) -> str:

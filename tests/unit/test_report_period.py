@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from midwatch.report.period import between, parse_period, previous, short_time_label, time_label
+from midwatch.report.period import (
+    between,
+    day_starts,
+    parse_period,
+    previous,
+    short_time_label,
+    time_label,
+)
 
 
 def test_month_and_the_month_before_across_a_year_end():
@@ -42,3 +49,13 @@ def test_range_includes_its_last_day_and_compares_with_as_long_before():
 def test_bad_periods_say_what_is_accepted(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_charts_draw_every_day_begun_and_none_to_come():
+    """A day without traffic is a zero on the per-day charts (it used to vanish from the
+    axis); the days of a running month still to come are not drawn."""
+    nov = parse_period("2026-11")
+    days = day_starts(nov, now_ms=nov.end_ms + 5)
+    assert len(days) == 30 and days[0] == nov.start_ms and days[1] - days[0] == 86_400_000
+    assert day_starts(nov, now_ms=nov.start_ms + 86_400_000 * 6 + 1) == days[:7]
+    assert day_starts(nov, now_ms=nov.start_ms) == []

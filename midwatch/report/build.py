@@ -24,14 +24,14 @@ def build(scope: Scope, source: str, extra: tuple[ReportSection, ...] = (),
         what.append(f"partners {', '.join(scope.partners)}")
     # Sections whose "nothing" explains itself by the collector (not running, no catalog):
     # under a filter that left nothing, they say so instead.
-    counted = (flows.section(scope), partners.section(scope), probes.section(scope),
-               capacity.section(scope))
+    counted = (flows.section(scope), partners.section(scope), alerts.section(scope),
+               probes.section(scope), capacity.section(scope))
     if what:
         counted = tuple(replace(sec, empty=f"nothing matched {' and '.join(what)} in this "
                                           "period") if sec.empty else sec for sec in counted)
-    flow_s, partners_s, probes_s, capacity_s = counted
+    flow_s, partners_s, alerts_s, probes_s, capacity_s = counted
     sections = (flow_s, *extra, errors.section(scope, kb), known.section(scope, kb), partners_s,
-                alerts.section(scope), probes_s, capacity_s)
+                alerts_s, probes_s, capacity_s)
     return Report(
         title="Integration health report" + (f" ({'; '.join(what)})" if what else ""),
         period_label=scope.period.label, previous_label=scope.prev.label,

@@ -14,7 +14,9 @@ HOUR_MS = 3_600_000
 DONE = ("completed", "acknowledged")
 COUNT = Agg("count")
 # the fields --flows and --partners narrow, per index
-_SCOPED = {"traces": ("flow", "partner"), "events": ("midwatch.flow", "midwatch.partner")}  # a trace that reached its terminal stage successfully
+_SCOPED = {"traces": ("flow", "partner"), "events": ("midwatch.flow", "midwatch.partner"),
+           # alerts by the labels of the group they fired for (``group_by: [flow]``)
+           "alerts": ("labels.flow", "labels.partner")}  # a trace that reached its terminal stage successfully
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +29,7 @@ class Scope:
     timezone: str = "UTC"  # business hours are judged in it
 
     def filters(self, index: str) -> tuple[Filter, ...]:
-        """--flows and --partners as filters on ``index`` (alerts and dead letters: none)."""
+        """--flows and --partners as filters on ``index`` (dead letters: none)."""
         names = _SCOPED.get(index)
         if names is None:
             return ()

@@ -15,6 +15,10 @@ def section(s: Scope, slos: list[Slo]) -> ReportSection:
     if not slos:
         return ReportSection(title, empty="no SLOs are defined (slos: in the config; see "
                        "deploy/midwatch.example.yaml)")
+    if s.flows:  # --flows: the objectives of those flows (a probe's is no flow's)
+        slos = [slo for slo in slos if slo.objective.flow in s.flows]
+        if not slos:
+            return ReportSection(title, empty=f"no SLO is defined for flows {', '.join(s.flows)}")
     qs = [slo.objective.query(p.start_ms, p.end_ms, bucket_ms=DAY_MS)
           for slo in slos for p in (s.period, s.prev)]
     answers = s.run(qs)
@@ -34,7 +38,9 @@ def section(s: Scope, slos: list[Slo]) -> ReportSection:
     summary = ("Attainment: share of good events (messages within SLA, or probe readings up) "
                "in the period; budget spent: bad events as a share of those the objective "
                "allows (over 100 %: objective missed); days burning: days whose bad share "
-               "exceeded the budget, with their burn rate.")
+               "exceeded the budget, with their burn rate."
+               + (" Objectives are per flow or probe: --partners does not narrow them."
+                  if s.partners else ""))
     return ReportSection(title, summary, (Table(
         ("SLO", "of", "objective", "attained", "events", "budget spent", "days burning"),
         tuple(rows)),), (chart,))

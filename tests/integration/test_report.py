@@ -201,6 +201,16 @@ def test_flows_and_partners_narrow_every_section(sqlite_demo):
     assert {r[1] for r in errors.tables[0].rows} == {"edi"}
     partners = next(s for s in globex.sections if s.title == "EDI partners")
     assert [r[0] for r in partners.tables[0].rows] == ["GLOBEX"]
+    # service levels: the flow's objectives only; alerts: those fired for the flow/partner
+    assert [r[0] for r in _section(edi, "Service levels").tables[0].rows] == ["edi-850-acknowledged"]
+    assert {r[0] for r in _section(edi, "Alerts").tables[0].rows} == {
+        "new-error-signature", "flow-silent", "stuck-messages"}
+    assert [r[0] for r in _section(globex, "Alerts").tables[0].rows] == ["edi-rejected-interchanges"]
+    assert "--partners does not narrow them" in _section(globex, "Service levels").summary
+
+
+def _section(report, title: str):
+    return next(s for s in report.sections if s.title == title)
 
 
 def test_a_filter_that_matches_nothing_says_so(sqlite_demo):

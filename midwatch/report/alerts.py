@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from collector.store.base import Agg, Filter
 from collector.tracequery import duration_text
 from midwatch.report.model import Chart, ReportSection, Table
-from midwatch.report.scope import HOUR_MS, Scope
+from midwatch.report.scope import HOUR_MS, Scope, counted
 
 # A page is a notification sent (or, with no notifier configured, one that would have been).
 _PAGES = (Filter("state", "in", ("notified", "would_page")), Filter("action", "eq", "firing"))
@@ -39,10 +39,10 @@ def section(s: Scope) -> ReportSection:
     out_of_hours = sum(r.count for r in hourly
                        if r.count and not business_hours(r.bucket_ms, s.timezone))
     total_pages = sum(r.count for r in pages)
-    summary = (f"{sum(r.count for r in fired):,} alerts fired, {total_pages:,} pages "
-               f"({out_of_hours:,} outside business hours, Mon-Fri "
+    summary = (f"{counted(sum(r.count for r in fired), 'alert')} fired, "
+               f"{counted(total_pages, 'page')} ({out_of_hours:,} outside business hours, Mon-Fri "
                f"{BUSINESS_HOURS[0]:02d}:00-{BUSINESS_HOURS[1]:02d}:00 {s.timezone}). "
-               f"Time to resolve over {sum(r.count for r in resolved):,} resolved alerts: "
+               f"Time to resolve over {counted(sum(r.count for r in resolved), 'resolved alert')}: "
                f"median {duration_text(_value(p50))}, p90 {duration_text(_value(p90))}.")
     noisy = sorted(fired, key=lambda r: (-r.count, str(r.group["rule"])))[:10]
     tables = (

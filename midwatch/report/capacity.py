@@ -7,7 +7,7 @@ from collector.probes.reading import DATASET
 from collector.store.base import Filter
 from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import day_label, day_starts, time_label
-from midwatch.report.scope import DAY_MS, HOUR_MS, Scope, by_key, count_trend
+from midwatch.report.scope import DAY_MS, HOUR_MS, Scope, by_key, count_trend, counted
 
 _NOT_PROBE = Filter("event.dataset", "eq", DATASET, negate=True)
 
@@ -54,7 +54,7 @@ def section(s: Scope) -> ReportSection:
                   tuple((p, tuple(float(days.get((p, d), 0)) for d in starts)) for p in top),
                   ylabel="events")
     total = sum(r.count for r in cur)
-    return ReportSection("Capacity", f"{total:,} events in the period (UTC hours).", (
+    return ReportSection("Capacity", f"{counted(total, 'event')} in the period (UTC hours).", (
         Table(("by", "name", "events in busiest hour", "hour"), tuple(peak_rows),
               title="peak hour"),
         Table(("platform", f"events (vs {s.prev.label})"), growth, title="growth"),

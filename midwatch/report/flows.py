@@ -7,7 +7,17 @@ from collector.store.base import Agg, Filter
 from collector.tracequery import duration_text
 from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import Period, day_label, day_starts
-from midwatch.report.scope import DAY_MS, DONE, Scope, by_key, count_trend, pct, rate_trend, ratio
+from midwatch.report.scope import (
+    DAY_MS,
+    DONE,
+    Scope,
+    by_key,
+    count_trend,
+    counted,
+    pct,
+    rate_trend,
+    ratio,
+)
 
 _T = "started_at"
 _DONE = Filter("status", "in", DONE)
@@ -95,7 +105,7 @@ def section(s: Scope) -> ReportSection:
         ), percent=True),
     )
     total = sum(c["messages"] for c in cur.values())
-    summary = (f"{total:,} messages in {len(cur)} flows. Success: share of the period's "
+    summary = (f"{counted(total, 'message')} in {counted(len(cur), 'flow')}. Success: share of the period's "
                "messages that reached their terminal stage (completed or acknowledged); within "
                "SLA: share that did so within the flow's SLA. Changes against "
                f"{s.prev.label} in brackets (pp: percentage points).")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from collector.knowledge import LABEL, KnowledgeBase
 from collector.store.base import Filter, MetricQuery, Store
 from midwatch.report.model import Chart, ReportSection, Table
-from midwatch.report.scope import Scope
+from midwatch.report.scope import Scope, counted
 
 _FIELD = f"labels.{LABEL}"
 _FAILED = (Filter("event.outcome", "eq", "failure"), Filter("midwatch.signature", "exists"))
@@ -83,7 +83,8 @@ def section(s: Scope, kb: KnowledgeBase) -> ReportSection:
     charts = (Chart("Occurrences per known issue", "barh", tuple(o.id for o in seen),
                     (("occurrences", tuple(float(o.count) for o in seen)),),
                     ylabel="events"),) if seen else ()
-    summary = (f"{sum(o.count for o in occ):,} failed events were filed under "
-               f"{len(seen)} of {len(kb.issues)} known issues"
+    filed = sum(o.count for o in occ)
+    summary = (f"{counted(filed, 'failed event')} {'was' if filed == 1 else 'were'} filed under "
+               f"{len(seen)} of {counted(len(kb.issues), 'known issue')}"
                + ("." if kb else " (no knowledge: files configured)."))
     return ReportSection("Known issues", summary, tuple(tables), charts)

@@ -10,7 +10,7 @@ from collector.probes.reading import DATASET
 from collector.store.base import Agg, Filter
 from midwatch.report.model import Chart, ReportSection, Table
 from midwatch.report.period import time_label
-from midwatch.report.scope import DAY_MS, Scope
+from midwatch.report.scope import DAY_MS, Scope, counted
 
 EXPIRY_DAYS = 60
 _PROBE = Filter("event.dataset", "eq", DATASET)
@@ -68,7 +68,7 @@ def section(s: Scope) -> ReportSection:
             f"{r.group['labels.kafka.group']} / {r.group['labels.kafka.topic']}"
             for r in worst_lag), (("messages behind", tuple(r.value for r in worst_lag)),),
             ylabel="messages behind"))
-    summary = (f"{any_[0].count:,} probe readings. Lag and depth are the highest reading of the "
+    summary = (f"{counted(any_[0].count, 'probe reading')}. Lag and depth are the highest reading of the "
                "period; a certificate is listed by its newest expiry date per endpoint.")
     return ReportSection("Probes", summary, tables, tuple(charts))
 

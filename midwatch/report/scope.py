@@ -65,6 +65,11 @@ def ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 flow``, ``2 flows``: the summaries read as sentences at every count."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
 def count_trend(cur: float, prev: float) -> str:
     """``1,234 (+5%)``; ``(new)`` when the previous period had none."""
     if not prev:

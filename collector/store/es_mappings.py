@@ -9,7 +9,10 @@ Choices worth knowing:
   indexed, so a chatty source cannot grow the mapping.
 - ``labels`` (and alert ``labels``/``annotations``) are ``flattened``: one mapped field however
   many keys the sources send, each key still queryable as ``labels.<key>``. OpenSearch has no
-  ``flattened``; its ``flat_object`` does the same (see ``OPEN_MAP``).
+  ``flattened``, and its ``flat_object`` cannot be aggregated on (a terms aggregation on
+  ``labels.endpoint`` answers nothing, or ``java.lang.Object@...`` buckets; a term filter
+  matches nothing: OpenSearch issue 14225), so there each key is mapped as it comes, as a
+  keyword (see ``open_map``).
 - trace ``hops`` are ``enabled: false``: read only from ``_source`` by the trace API, never
   searched, so no nested documents (which would multiply the document count per trace).
 - text fields carry a ``keyword`` sub-field for equality and terms; longer values than
@@ -115,28 +118,48 @@ def _properties(schema: dict[str, fields.FieldSpec]) -> dict:
     return root
 
 
-# The open-keyed map type per engine (``engines.ELASTICSEARCH``/``OPENSEARCH``): OpenSearch's
-# flat_object takes no ignore_above (it indexes every leaf as a keyword as it comes).
-OPEN_MAP = {
-    "elasticsearch": {"type": "flattened", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE},
-    "opensearch": {"type": "flat_object"},
-}
+# OpenSearch: an open map's keys are mapped as they arrive, every leaf a keyword whatever its
+# JSON type (as ``flattened`` indexes them), so grouping and filtering on ``labels.<key>``
+# behave as on Elasticsearch. The price is a mapping that grows with the distinct keys the
+# sources send (not their values); ``OPEN_MAP_FIELDS`` bounds it well above what the parsers
+# and probes write, and a document past it is refused by the store and dead-lettered.
+OPEN_MAP_FIELDS = 5000
+_LEAF_TYPES = ("string", "long", "double", "boolean")
+
+
+def open_map(product: str) -> dict:
+    """The mapping of an open-keyed map (``labels``) per engine."""
+    if product == "opensearch":
+        return {"type": "object", "dynamic": True}
+    return {"type": "flattened", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE}
+
+
+def _open_map_templates(names: tuple[str, ...]) -> list[dict]:
+    """OpenSearch's dynamic templates: every leaf under an open map is a keyword."""
+    return [{f"{name}_{kind}": {
+        "path_match": f"{name}.*", "match_mapping_type": kind,
+        "mapping": {"type": "keyword", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE}}}
+        for name in names for kind in _LEAF_TYPES]
 
 
 def _mappings(index: str, product: str = "elasticsearch") -> dict:
     props = _properties(fields.SCHEMAS[index])
     for name in fields.OPEN_MAPS[index]:
-        props[name] = dict(OPEN_MAP[product])
+        props[name] = open_map(product)
     mapping: dict = {"dynamic": False, "properties": props}
+    templates: list[dict] = []
+    if product == "opensearch":
+        templates = _open_map_templates(fields.OPEN_MAPS[index])
     if index == "traces":
         props["hops"] = {"type": "object", "enabled": False}
     if index == "alerts":
         # Alert documents are the rule engine's; type their other fields by value, strings
         # as keywords (they are rule names, states, dedup keys).
         mapping["dynamic"] = True
-        mapping["dynamic_templates"] = [
-            {"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}}
-        ]
+        templates.append(
+            {"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}})
+    if templates:
+        mapping["dynamic_templates"] = templates
     return {"_meta": {"schema_version": SCHEMA_VERSION, "managed_by": "midwatch"}, **mapping}
 
 
@@ -171,10 +194,7 @@ def templates(
     def settings(refresh: str | None = None) -> dict:
         s: dict = {"number_of_shards": 1}
         if product == "opensearch":
-            # OpenSearch 2.19 cannot serialize a terms aggregation on a flat_object key into
-            # the shard request cache ("Unknown NamedWriteable [DocValueFormat][flat_object]"
-            # on the second identical query, Grafana's too): no request cache there.
-            s["requests.cache.enable"] = False
+            s["mapping.total_fields.limit"] = OPEN_MAP_FIELDS
         if replicas is not None:
             s["number_of_replicas"] = replicas
         else:

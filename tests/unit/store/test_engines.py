@@ -71,13 +71,20 @@ def test_doctor_warns_outside_the_tested_versions(engine, warned):
         assert "Elasticsearch 8.19 to 9.5; OpenSearch 2.19 to 3.3" in warning
 
 
-def test_open_maps_are_flat_object_on_opensearch():
+def test_open_maps_are_keywords_by_key_on_opensearch():
+    """flat_object cannot be aggregated on (issue 14225): OpenSearch maps each key."""
     es = es_mappings.templates("mw")["mw-events"]["template"]
     os_ = es_mappings.templates("mw", product=OPENSEARCH)["mw-events"]["template"]
     assert es["mappings"]["properties"]["labels"] == {"type": "flattened", "ignore_above": 1024}
-    assert os_["mappings"]["properties"]["labels"] == {"type": "flat_object"}
-    assert "requests.cache.enable" not in es["settings"]
-    assert os_["settings"]["requests.cache.enable"] is False
+    assert "dynamic_templates" not in es["mappings"]
+    assert os_["mappings"]["properties"]["labels"] == {"type": "object", "dynamic": True}
+    leaf = {t["labels_" + k]["match_mapping_type"]: t["labels_" + k]["mapping"]
+            for t, k in zip(os_["mappings"]["dynamic_templates"],
+                            ("string", "long", "double", "boolean"), strict=True)}
+    assert set(leaf) == {"string", "long", "double", "boolean"}
+    assert {m["type"] for m in leaf.values()} == {"keyword"}
+    alerts = es_mappings.templates("mw", product=OPENSEARCH)["mw-alerts"]["template"]["mappings"]
+    assert [next(iter(t)) for t in alerts["dynamic_templates"]][-1] == "strings"
 
 
 def test_replicas_expand_to_the_nodes_there_are_unless_set():

@@ -40,3 +40,21 @@ def test_a_good_rule_beside_bad_ones_still_loads(tmp_path):
     loaded = load_rules([path])
     assert [r.name for r in loaded.rules] == ["fine"]
     assert len(loaded.errors) == 11
+
+
+def test_a_misspelt_type_still_reports_its_rules_misspelt_keys(tmp_path, capsys):
+    """Walk-through: ``type: threshhold`` hid ``windw`` beside it. With the type unknown, a
+    key that no rule type takes is still a typo; one some other type takes is left alone
+    (the type's own error covers it)."""
+    path = tmp_path / "r.yaml"
+    path.write_text("rules:\n"
+                    "  - name: broken\n"
+                    "    type: threshhold\n"
+                    "    windw: 5m\n"
+                    "    where: {event.outcome: failure}\n"
+                    "    above: 3\n")
+    assert main(["rules", "validate", str(path)]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(": ", 2)[:2] for line in err] == [
+        [f"{path}:3:5", "rules.0.type"], [f"{path}:4:5", "rules.0.windw"]]
+    assert "(did you mean 'window'?)" in err[1]

@@ -155,7 +155,7 @@ def validate(args: argparse.Namespace) -> int:
         errors += load_silences(silence_paths,
                                 [r.name for r in loaded.rules] if rule_paths else None).errors
     store_config = args.config or next((p for p in args.paths if p in configs), None)
-    if store_config and not errors:
+    if store_config and checked:  # the rules that loaded, beside the others' errors
         errors += _check_on_store(store_config, checked)
     for exc in errors:
         print(exc, file=sys.stderr)

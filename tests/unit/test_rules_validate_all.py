@@ -58,3 +58,21 @@ def test_a_misspelt_type_still_reports_its_rules_misspelt_keys(tmp_path, capsys)
     assert [line.split(": ", 2)[:2] for line in err] == [
         [f"{path}:3:5", "rules.0.type"], [f"{path}:4:5", "rules.0.windw"]]
     assert "(did you mean 'window'?)" in err[1]
+
+
+def test_store_checks_run_beside_shape_errors(tmp_path, capsys):
+    """Walk-through: the store's verdict on query rules came only once every shape error was
+    fixed, so a second run showed new errors. The rules that load are checked at once (here
+    on SQLite, which refuses query rules), beside the shape errors of the others."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n"
+                     "  - {name: web-5xx, type: query, index: 'logs-*', query: 'status:500',"
+                     " above: 3}\n"
+                     "  - {name: typo, type: threshold, above: 3, windw: 5m}\n")
+    config = tmp_path / "midwatch.yaml"
+    config.write_text(f"store: {{kind: sqlite, sqlite: {{path: {tmp_path / 's.sqlite'}}}}}\n"
+                      f"rules: {{paths: [{rules}]}}\n")
+    assert main(["rules", "validate", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert f"{rules}:3:" in err and "rules.1.windw: unknown key" in err
+    assert f"{rules}:2: rule web-5xx:" in err and "need an Elasticsearch or OpenSearch" in err

@@ -96,7 +96,7 @@ class Server(ThreadingHTTPServer):
         try:
             super().__init__(listen, handler)
         except OSError as exc:
-            raise ListenError(listen, _bind_reason(exc)) from None
+            raise ListenError(listen, bind_reason(exc)) from None
         self.request_timeout_s = request_timeout_s
         self.slots = threading.BoundedSemaphore(max_concurrent)
         self.max_connections = connections_allowed(max_connections)
@@ -242,7 +242,7 @@ def connections_allowed(wanted: int) -> int:
     return min(wanted, max(16, (soft - _FD_RESERVE) // 2))
 
 
-def _bind_reason(exc: OSError) -> str:
+def bind_reason(exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return "the port is already in use (another midwatch, or another program?)"
     if exc.errno == errno.EACCES:

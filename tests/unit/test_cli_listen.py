@@ -110,3 +110,26 @@ def _probe_stored(db: Path) -> bool:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0] > 0
         except sqlite3.OperationalError:
             return False
+
+
+@pytest.mark.parametrize("kind", ["syslog-tcp", "syslog-udp", "http"])
+def test_run_shipper_inputs_on_a_busy_port(tmp_path, kind):
+    """Walk-through: a second `midwatch run` with the same syslog input ended in a traceback
+    (OSError from bind); it is the one line the other listeners give."""
+    udp = kind == "syslog-udp"
+    holder = socket.socket(type=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    if not udp:
+        holder.listen(1)
+    port = holder.getsockname()[1]
+    typ, proto = ("http", "") if kind == "http" else ("syslog", f", protocol: {kind[7:]}")
+    try:
+        cfg = _config(tmp_path, f"inputs:\n  - {{type: {typ}, name: shipped, "
+                                f"listen: '127.0.0.1:{port}'{proto}}}\n")
+        line = _one_line_error(_midwatch("run", "-c", str(cfg), "--no-api", "--log-level",
+                                         "error"))
+    finally:
+        holder.close()
+    assert line == (f"midwatch run: {cfg}: inputs.0.listen: input 'shipped': cannot listen on "
+                    f"127.0.0.1:{port}: the port is already in use (another midwatch, or "
+                    f"another program?)")

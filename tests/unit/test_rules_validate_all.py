@@ -76,3 +76,20 @@ def test_store_checks_run_beside_shape_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{rules}:3:" in err and "rules.1.windw: unknown key" in err
     assert f"{rules}:2: rule web-5xx:" in err and "need an Elasticsearch or OpenSearch" in err
+
+
+def test_validate_with_only_a_config_checks_its_rules(tmp_path, capsys, monkeypatch):
+    """Walk-through: every other rules command takes ``-c CONFIG`` alone, ``validate`` asked
+    for a PATH too; the config's own rule files are what a person wants checked."""
+    rules = tmp_path / "r.yaml"
+    rules.write_text("rules:\n  - {name: typo, type: threshold, above: 3, windw: 5m}\n")
+    config = tmp_path / "midwatch.yaml"
+    config.write_text(f"store: {{kind: sqlite, sqlite: {{path: {tmp_path / 's.sqlite'}}}}}\n"
+                      f"rules: {{paths: [{rules}]}}\n")
+    assert main(["rules", "validate", "-c", str(config)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "0 rules valid, 1 error(s)\n"
+    assert err.startswith(f"{rules}:2:") and "rules.0.windw: unknown key" in err
+    monkeypatch.delenv("MIDWATCH_CONFIG", raising=False)
+    assert main(["rules", "validate"]) == 2
+    assert "give rule files or directories, a config file, or -c CONFIG" in capsys.readouterr().err

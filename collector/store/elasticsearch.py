@@ -360,7 +360,7 @@ class ElasticsearchStore:
                 status = result["status"]
                 if status in _TRANSIENT_STATUS or status >= 500:
                     retry.append(i)
-                    why = f"Elasticsearch at {self.url} answered {status}: {_item_reason(result)}"
+                    why = f"{self._engine_name} at {self.url} answered {status}: {_item_reason(result)}"
                 else:
                     results[i] = result
             pending = retry
@@ -480,7 +480,7 @@ class ElasticsearchStore:
             refused = [r for r in items if r["status"] >= 300]
             if refused:
                 raise StoreError(
-                    f"Elasticsearch at {self.url} refused {len(refused)} {what}: "
+                    f"{self._engine_name} at {self.url} refused {len(refused)} {what}: "
                     f"{_item_reason(refused[0])}"
                 )
 
@@ -564,7 +564,7 @@ class ElasticsearchStore:
                         trace.version = (item["_seq_no"], item["_primary_term"])
                 elif writes or status != 404:  # already deleted is fine
                     raise StoreError(
-                        f"Elasticsearch at {self.url} refused trace {trace.trace_key}: "
+                        f"{self._engine_name} at {self.url} refused trace {trace.trace_key}: "
                         f"{_item_reason(item)}"
                     )
         return conflicts
@@ -689,7 +689,7 @@ class ElasticsearchStore:
         for q, r in zip(qs, resp["responses"], strict=True):
             if "error" in r:
                 raise StoreError(
-                    f"Elasticsearch at {self.url} refused a metric query on {q.index} "
+                    f"{self._engine_name} at {self.url} refused a metric query on {q.index} "
                     f"({q.agg.kind} by {list(q.group_by)}): {_item_reason(r)}"
                 )
             out.append(metric_rows(q, r, by_rank))
@@ -775,7 +775,16 @@ def _reason(exc: ApiError) -> str:
 
 
 def _item_reason(item: dict) -> str:
+    """type: reason of an item's error, with the shard's own cause when the error only wraps
+    it (a search phase failure: OpenSearch gives no reason of its own there)."""
     err = item.get("error") or {}
-    if isinstance(err, dict):
-        return f"{err.get('type', 'error')}: {err.get('reason', '')}".rstrip(": ")
-    return str(err)
+    if not isinstance(err, dict):
+        return str(err)
+    text = f"{err.get('type', 'error')}: {err.get('reason') or ''}".rstrip(": ")
+    causes = [c for c in (err.get("root_cause") or []) if isinstance(c, dict)] or [
+        f["reason"] for f in (err.get("failed_shards") or [])
+        if isinstance(f, dict) and isinstance(f.get("reason"), dict)]
+    if causes and causes[0].get("type") != err.get("type"):
+        cause = causes[0]
+        text += f": {cause.get('type', 'error')}: {cause.get('reason') or ''}".rstrip(": ")
+    return text

@@ -67,3 +67,28 @@ def test_https_to_a_plain_http_node_says_it_is_plain_http(peer):
     assert "does not speak TLS" in message and "http://" in message
     assert "ca_certs" not in message
     assert "gave up" not in message  # a retry cannot help: failed at the first attempt
+
+
+def test_a_refused_search_says_why_not_only_its_type():
+    """Walk-through: OpenSearch refused the demo's certificate rules with
+    "search_phase_execution_exception" and nothing else; the shard's own cause (root_cause,
+    else the first failed shard's) is what a person can act on."""
+    from collector.store.elasticsearch import _item_reason
+
+    item = {"status": 400, "error": {
+        "type": "search_phase_execution_exception", "reason": "", "phase": "query",
+        "root_cause": [{"type": "too_many_buckets_exception",
+                        "reason": "Trying to create too many buckets. Must be less than or "
+                                  "equal to: [65535] but was [65536]."}],
+        "failed_shards": [{"shard": 0, "reason": {"type": "too_many_buckets_exception"}}]}}
+    assert _item_reason(item) == (
+        "search_phase_execution_exception: too_many_buckets_exception: Trying to create too "
+        "many buckets. Must be less than or equal to: [65535] but was [65536].")
+    shards_only = {"error": {"type": "search_phase_execution_exception",
+                             "reason": "all shards failed", "failed_shards": [
+                                 {"reason": {"type": "illegal_argument_exception",
+                                             "reason": "field is not aggregatable"}}]}}
+    assert _item_reason(shards_only) == (
+        "search_phase_execution_exception: all shards failed: illegal_argument_exception: "
+        "field is not aggregatable")
+    assert _item_reason({"error": {"type": "x", "reason": "y"}}) == "x: y"

@@ -161,7 +161,9 @@ def validate(args: argparse.Namespace) -> int:
                                 [r.name for r in loaded.rules] if rule_paths else None).errors
     store_config = args.config or next((p for p in args.paths if p in configs), None)
     if store_config and checked:  # the rules that loaded, beside the others' errors
-        errors += _check_on_store(store_config, checked)
+        refused = _check_on_store(store_config, checked)
+        n_rules -= len({e.key for e in refused})  # each names its rule: no longer valid
+        errors += refused
     for exc in errors:
         print(exc, file=sys.stderr)
     print(f"{n_rules} rules valid, {len(errors)} error(s)")

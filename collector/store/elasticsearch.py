@@ -776,14 +776,16 @@ def _reason(exc: ApiError) -> str:
 
 def _item_reason(item: dict) -> str:
     """type: reason of an item's error, with the shard's own cause when the error only wraps
-    it (a search phase failure: OpenSearch gives no reason of its own there)."""
+    it (a search phase failure: OpenSearch gives no reason of its own there, and sometimes
+    only ``caused_by``)."""
     err = item.get("error") or {}
     if not isinstance(err, dict):
         return str(err)
     text = f"{err.get('type', 'error')}: {err.get('reason') or ''}".rstrip(": ")
     causes = [c for c in (err.get("root_cause") or []) if isinstance(c, dict)] or [
         f["reason"] for f in (err.get("failed_shards") or [])
-        if isinstance(f, dict) and isinstance(f.get("reason"), dict)]
+        if isinstance(f, dict) and isinstance(f.get("reason"), dict)] or [
+        c for c in [err.get("caused_by")] if isinstance(c, dict)]
     if causes and causes[0].get("type") != err.get("type"):
         cause = causes[0]
         text += f": {cause.get('type', 'error')}: {cause.get('reason') or ''}".rstrip(": ")

@@ -92,3 +92,12 @@ def test_a_refused_search_says_why_not_only_its_type():
         "search_phase_execution_exception: all shards failed: illegal_argument_exception: "
         "field is not aggregatable")
     assert _item_reason({"error": {"type": "x", "reason": "y"}}) == "x: y"
+    # OpenSearch 2.19 as it answered the demo's certificate rules: empty root_cause and
+    # failed_shards, the cause in caused_by
+    opensearch = {"error": {"root_cause": [], "type": "search_phase_execution_exception",
+                            "reason": "", "phase": "fetch", "grouped": True, "failed_shards": [],
+                            "caused_by": {"type": "too_many_buckets_exception",
+                                          "reason": "Trying to create too many buckets."}}}
+    assert _item_reason(opensearch) == ("search_phase_execution_exception: "
+                                        "too_many_buckets_exception: Trying to create too many "
+                                        "buckets.")

@@ -92,11 +92,12 @@ class Server(ThreadingHTTPServer):
                  tls: tuple[str, str] | None = None):
         if ":" in listen[0]:
             self.address_family = socket.AF_INET6
+        ctx = server_tls(*tls, listen) if tls is not None else None  # before binding
         self._closed = threading.Event()  # before binding: a failed bind calls server_close
         try:
             super().__init__(listen, handler)
         except OSError as exc:
-            raise ListenError(listen, _bind_reason(exc)) from None
+            raise ListenError(listen, bind_reason(exc)) from None
         self.request_timeout_s = request_timeout_s
         self.slots = threading.BoundedSemaphore(max_concurrent)
         self.max_connections = connections_allowed(max_connections)
@@ -107,10 +108,7 @@ class Server(ThreadingHTTPServer):
         self._deadlines: dict[Handler, float] = {}  # at most max_connections
         threading.Thread(target=self._watch_deadlines, name="http-deadlines",
                          daemon=True).start()
-        if tls is not None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-            ctx.load_cert_chain(*tls)
+        if ctx is not None:
             self.socket = ctx.wrap_socket(self.socket, server_side=True,
                                           do_handshake_on_connect=False)
 
@@ -242,7 +240,22 @@ def connections_allowed(wanted: int) -> int:
     return min(wanted, max(16, (soft - _FD_RESERVE) // 2))
 
 
-def _bind_reason(exc: OSError) -> str:
+def server_tls(cert: str, key: str, listen: tuple[str, int]) -> ssl.SSLContext:
+    """A TLS 1.2+ server context for a listener; a file that is not a PEM certificate or key
+    (or a key of another certificate) is a ListenError naming both files, not an ssl
+    traceback at startup."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise ListenError(listen, f"cannot load the TLS certificate {cert} with key {key}: "
+                          f"{exc} (a PEM certificate chain and its unencrypted private key)"
+                          ) from None
+    return ctx
+
+
+def bind_reason(exc: OSError) -> str:
     if exc.errno == errno.EADDRINUSE:
         return "the port is already in use (another midwatch, or another program?)"
     if exc.errno == errno.EACCES:

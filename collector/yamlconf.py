@@ -212,10 +212,14 @@ def loads(text: str, file: str = "<string>") -> Doc:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
+        mark, opened = exc.problem_mark, exc.context_mark
+        # The parser gives up where it noticed (often the end of the file); where the unclosed
+        # bracket, quote or list began is what the person has to find.
+        hint = (f"{exc.context} that starts at line {opened.line + 1}, column {opened.column + 1}"
+                if exc.context and opened else None)
         raise ConfigError(
             file, mark.line + 1 if mark else None, None, f"invalid YAML: {exc.problem}",
-            col=mark.column + 1 if mark else None,
+            col=mark.column + 1 if mark else None, hint=hint,
         ) from None
     doc.data = {} if node is None else _convert(node, (), doc)
     return doc

@@ -403,8 +403,8 @@ def render(report: Report) -> str:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
         to = f" -> {', '.join(c.notified)}" if c.notified else ""
         detail = f" ({c.detail})" if c.detail else ""
-        lines.append(safe(f"{ms_to_iso(c.at_ms)} {c.event:<10} {c.rule} {{{labels}}} "
-                          f"value={c.value}{to}{detail}"))
+        lines.append(safe(f"{ms_to_iso(c.at_ms)} {c.event:<10} {c.severity or '-':<8} "
+                          f"{c.rule} {{{labels}}} value={c.value}{to}{detail}"))
     lines.append("rule: evaluations, fired, resolved, suppressed, failed, pages per notifier, "
                  "firing at the end")
     for s in report.summary.values():

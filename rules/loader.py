@@ -144,10 +144,10 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
             f"cannot be imported: {type(exc).__name__}: {exc}",
             "reinstall the package or remove the rule"))
         module = None
-    allowed = COMMON_KEYS + (module.KEYS if module else ())
+    allowed = COMMON_KEYS + (module.KEYS if module else _keys_of_every_type())
     known = {}
     for key, value in data.items():
-        if key in allowed or module is None:
+        if key in allowed:
             known[key] = value
         else:
             check.errors.append(doc.error((*path, key), "unknown key", did_you_mean(
@@ -201,6 +201,19 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
         except ValueError as exc:
             raise s.error("type", f"the {kind} rule cannot be evaluated: {exc}") from None
     return rule
+
+
+def _keys_of_every_type() -> tuple[str, ...]:
+    """The keys any rule type takes: with the rule's type unknown (misspelt), a key none of
+    them takes is still a typo worth its own error (``windw``), while one that belongs to some
+    type is left to the type's error."""
+    keys: dict[str, None] = {}
+    for name in types.REGISTRY.names():
+        try:
+            keys.update(dict.fromkeys(types.get(name).KEYS))
+        except Exception:  # a plug-in that cannot be imported: reported where a rule names it
+            continue
+    return tuple(keys)
 
 
 def _name(s: Section) -> str:

@@ -235,6 +235,10 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             scheme, _, token = header.partition(" ")
             if splunk and scheme.lower() == "splunk":
                 header = f"Bearer {token}"
+            elif splunk and scheme.lower() != "bearer":  # HEC clients know only their scheme
+                raise HttpError(401, "token required: Authorization: Splunk <token>",
+                                {"WWW-Authenticate": 'Splunk realm="midwatch"',
+                                 "X-Splunk-Code": "2"})
             authorize(header, cfg.tokens, "ingest")
 
         def _answer(self, outcome: acked.AckResult, busy_status: int, ok: dict) -> None:

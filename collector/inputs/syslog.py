@@ -34,6 +34,7 @@ from collector.config import LOOPBACK_HOSTS, tls_files
 from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
 from collector.event import DeadLetter, Record
+from collector.httpserver import ListenError, bind_reason, server_tls
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.metrics import Registry
@@ -121,18 +122,21 @@ class SyslogInput:
         self._stop = threading.Event()
         self._tls: ssl.SSLContext | None = None
         if cfg.protocol == "tls":
-            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
-            self._tls.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+            self._tls = server_tls(cfg.tls_cert, cfg.tls_key, cfg.listen)
         family = socket.AF_INET6 if ":" in cfg.listen[0] else socket.AF_INET
-        if cfg.protocol == "udp":
-            self._udp: socket.socket | None = socket.socket(family, socket.SOCK_DGRAM)
-            self._udp.bind(cfg.listen)
-            self._udp.settimeout(0.2)
-            self._tcp: _TcpServer | None = None
-        else:
-            self._udp = None
-            self._tcp = _TcpServer(cfg.listen, family, self)
+        self._udp: socket.socket | None = None
+        self._tcp: _TcpServer | None = None
+        try:  # a second instance, or a syslog daemon, on the port: one line, not a traceback
+            if cfg.protocol == "udp":
+                self._udp = socket.socket(family, socket.SOCK_DGRAM)
+                self._udp.bind(cfg.listen)
+                self._udp.settimeout(0.2)
+            else:
+                self._tcp = _TcpServer(cfg.listen, family, self)
+        except OSError as exc:
+            if self._udp is not None:
+                self._udp.close()
+            raise ListenError(cfg.listen, bind_reason(exc)) from None
 
     @property
     def port(self) -> int:

@@ -55,6 +55,7 @@ def open_store(section: dict | None, doc: Doc | None = None, path: KeyPath = ("s
     if kind not in _KINDS:
         raise s.error("kind", f"unknown store kind {kind!r}", did_you_mean(str(kind), _KINDS)
                       or "expected sqlite, elasticsearch or opensearch")
+    _check_engine_sections(s, kind)
     if kind == "sqlite":
         sub = s.sub("sqlite", _SQLITE_KEYS)
         from collector.store.sqlite import SQLiteStore
@@ -62,6 +63,22 @@ def open_store(section: dict | None, doc: Doc | None = None, path: KeyPath = ("s
         return SQLiteStore(sub.text("path") or DEFAULT_SQLITE_PATH)
     sub = s.sub(kind, _ES_KEYS if kind == "elasticsearch" else _OPENSEARCH_KEYS)
     return _open_elasticsearch(sub, kind, from_file=doc is not None)
+
+
+def _check_engine_sections(s: Section, kind: str) -> None:
+    """An engine's section the kind does not read is a mistake, not a spare: without ``kind``
+    the store would silently be a local SQLite file, and after switching the kind the error
+    would be a missing url. A ``sqlite:`` section beside an engine's, or an explicit
+    ``kind: sqlite``, is fine (the example config has both sections)."""
+    for other in ("elasticsearch", "opensearch"):
+        if other == kind or not s.has(other) or s.has(kind):
+            continue
+        if not s.has("kind"):
+            raise s.error(other, "store.kind is not set, so the store is SQLite and this "
+                          "section is not used", f"add kind: {other}")
+        if kind != "sqlite":  # kind: sqlite named on purpose may keep an engine's for later
+            raise s.error(other, f"kind: {kind} reads store.{kind}, not this section",
+                          f"rename it to {kind}:, or set kind: {other}")
 
 
 def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:

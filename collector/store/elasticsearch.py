@@ -121,6 +121,10 @@ class ElasticsearchStore:
                     f"Elastic Cloud deployment {cloud_id.split(':')[0]} "
                     f"({engines.cloud_address(cloud_id)})" if cloud_id else
                     "the configured Elasticsearch")
+        # Errors before the node has answered (refused, TLS, credentials) name the configured
+        # engine and the config section the person has to edit.
+        self._engine_name = "OpenSearch" if product == engines.OPENSEARCH else "Elasticsearch"
+        self._section = f"store.{product or 'elasticsearch'}"
         self._replicas = replicas
         self._chunk_docs = chunk_docs
         self._chunk_bytes = chunk_bytes
@@ -130,9 +134,9 @@ class ElasticsearchStore:
         self._owns_client = client is None
         if client is None:
             if not verify_certs:
-                log.warning("TLS certificate verification is OFF for Elasticsearch at %s: "
+                log.warning("TLS certificate verification is OFF for %s at %s: "
                             "anyone on the network path can read and change what is stored; "
-                            "set store.elasticsearch.ca_certs instead", self.url)
+                            "set %s.ca_certs instead", self._engine_name, self.url, self._section)
             auth: dict[str, Any] = {}
             if api_key is not None:
                 auth["api_key"] = _reveal(api_key)
@@ -249,12 +253,16 @@ class ElasticsearchStore:
         text = str(exc.message or exc)
         if text.startswith("<"):  # "<urllib3...HTTPConnection object at 0x..>: Failed to ..."
             text = text.split(">: ", 1)[-1]
+        name, section = self._engine_name, self._section
         if isinstance(exc, elastic_transport.TlsError):
-            return (f"TLS with Elasticsearch at {self.url} failed: {text}; check "
-                    "store.elasticsearch.ca_certs (the CA file that signed the node's "
+            if "wrong version number" in text.lower():  # a plain-HTTP answer to the handshake
+                return (f"TLS with {name} at {self.url} failed: the node does not speak TLS on "
+                        f"this port; use http:// in {section}.url (or enable TLS on the node)")
+            return (f"TLS with {name} at {self.url} failed: {text}; check "
+                    f"{section}.ca_certs (the CA file that signed the node's "
                     "certificate) and that the URL's host is in that certificate")
         if isinstance(exc, elastic_transport.ConnectionTimeout):
-            return f"Elasticsearch at {self.url} did not answer in time: {text}"
+            return f"{name} at {self.url} did not answer in time: {text}"
         lowered = text.lower()
         if "refused" in lowered:
             why = "connection refused"
@@ -262,17 +270,18 @@ class ElasticsearchStore:
             why = "host name not found"
         else:
             why = text
-        return f"cannot reach Elasticsearch at {self.url}: {why} — {_START_HINT}"
+        return f"cannot reach {name} at {self.url}: {why} — {_START_HINT}"
 
     def _api_error(self, exc: ApiError) -> str:
         status = exc.meta.status
+        name = self._engine_name
         if status == 401:
-            return (f"Elasticsearch at {self.url} rejected the credentials (401): check "
-                    "store.elasticsearch api_key or username/password")
+            return (f"{name} at {self.url} rejected the credentials (401): check "
+                    f"{self._section} api_key or username/password")
         if status == 403:
-            return (f"Elasticsearch at {self.url} refused the request (403): the user or API "
+            return (f"{name} at {self.url} refused the request (403): the user or API "
                     f"key lacks privileges on {self.names.prefix}-*: {_reason(exc)}")
-        return f"Elasticsearch at {self.url} answered {status}: {_reason(exc)}"
+        return f"{name} at {self.url} answered {status}: {_reason(exc)}"
 
     def _attempts(self) -> Iterator[int]:
         """Attempt numbers, sleeping with exponential backoff before each retry."""
@@ -351,7 +360,7 @@ class ElasticsearchStore:
                 status = result["status"]
                 if status in _TRANSIENT_STATUS or status >= 500:
                     retry.append(i)
-                    why = f"Elasticsearch at {self.url} answered {status}: {_item_reason(result)}"
+                    why = f"{self._engine_name} at {self.url} answered {status}: {_item_reason(result)}"
                 else:
                     results[i] = result
             pending = retry
@@ -471,7 +480,7 @@ class ElasticsearchStore:
             refused = [r for r in items if r["status"] >= 300]
             if refused:
                 raise StoreError(
-                    f"Elasticsearch at {self.url} refused {len(refused)} {what}: "
+                    f"{self._engine_name} at {self.url} refused {len(refused)} {what}: "
                     f"{_item_reason(refused[0])}"
                 )
 
@@ -555,7 +564,7 @@ class ElasticsearchStore:
                         trace.version = (item["_seq_no"], item["_primary_term"])
                 elif writes or status != 404:  # already deleted is fine
                     raise StoreError(
-                        f"Elasticsearch at {self.url} refused trace {trace.trace_key}: "
+                        f"{self._engine_name} at {self.url} refused trace {trace.trace_key}: "
                         f"{_item_reason(item)}"
                     )
         return conflicts
@@ -680,7 +689,7 @@ class ElasticsearchStore:
         for q, r in zip(qs, resp["responses"], strict=True):
             if "error" in r:
                 raise StoreError(
-                    f"Elasticsearch at {self.url} refused a metric query on {q.index} "
+                    f"{self._engine_name} at {self.url} refused a metric query on {q.index} "
                     f"({q.agg.kind} by {list(q.group_by)}): {_item_reason(r)}"
                 )
             out.append(metric_rows(q, r, by_rank))
@@ -749,9 +758,11 @@ def state_doc(namespace: str, key: str, doc: dict) -> dict:
 
 
 def _untrusted(exc: elastic_transport.TransportError) -> bool:
-    """A certificate that does not verify will not verify on a retry: fail at once."""
+    """A certificate that does not verify will not verify on a retry, nor will a plain-HTTP
+    port start speaking TLS ("wrong version number"): fail at once."""
+    text = str(exc.message or exc).lower()
     return (isinstance(exc, elastic_transport.TlsError)
-            and "certificate verify failed" in str(exc.message or exc).lower())
+            and ("certificate verify failed" in text or "wrong version number" in text))
 
 
 def _reason(exc: ApiError) -> str:
@@ -764,7 +775,18 @@ def _reason(exc: ApiError) -> str:
 
 
 def _item_reason(item: dict) -> str:
+    """type: reason of an item's error, with the shard's own cause when the error only wraps
+    it (a search phase failure: OpenSearch gives no reason of its own there, and sometimes
+    only ``caused_by``)."""
     err = item.get("error") or {}
-    if isinstance(err, dict):
-        return f"{err.get('type', 'error')}: {err.get('reason', '')}".rstrip(": ")
-    return str(err)
+    if not isinstance(err, dict):
+        return str(err)
+    text = f"{err.get('type', 'error')}: {err.get('reason') or ''}".rstrip(": ")
+    causes = [c for c in (err.get("root_cause") or []) if isinstance(c, dict)] or [
+        f["reason"] for f in (err.get("failed_shards") or [])
+        if isinstance(f, dict) and isinstance(f.get("reason"), dict)] or [
+        c for c in [err.get("caused_by")] if isinstance(c, dict)]
+    if causes and causes[0].get("type") != err.get("type"):
+        cause = causes[0]
+        text += f": {cause.get('type', 'error')}: {cause.get('reason') or ''}".rstrip(": ")
+    return text

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--messages", type=int, default=300, metavar="N",
                    help="orders in the order-to-cash flow (default 300)")
     p.add_argument("--workdir", metavar="DIR", help="where to write files (default: a new temp dir)")
-    p.add_argument("--es", metavar="URL", help="store in Elasticsearch at URL instead of SQLite")
+    p.add_argument("--es", metavar="URL", help="store in Elasticsearch or OpenSearch at URL instead of SQLite")
     p.add_argument("--index-prefix", default="midwatch-demo", metavar="P",
                    help="Elasticsearch index prefix (default midwatch-demo)")
     p.set_defaults(func=demo)

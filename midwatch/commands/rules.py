@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     rs = p.add_subparsers(dest="rules_command", metavar="COMMAND", required=True)
 
     v = rs.add_parser("validate", help="check rule files or a config file; exit 1 on errors")
-    v.add_argument("paths", nargs="+", metavar="PATH",
-                   help="rule files, directories of them, or a config file")
+    v.add_argument("paths", nargs="*", metavar="PATH",
+                   help="rule files, directories of them, or a config file (default: the "
+                        "-c config's rules)")
     v.add_argument("-c", "--config", metavar="FILE",
                    help="config whose notifiers the rules may name (checks notify:)")
     v.set_defaults(func=validate)
@@ -124,6 +125,10 @@ def validate(args: argparse.Namespace) -> int:
     from rules.loader import load_rules
     from rules.silence_files import load_silences
 
+    if not args.paths and not args.config:
+        return _fail("rules validate", "give rule files or directories, a config file, or -c "
+                     "CONFIG")
+    args.paths = args.paths or [args.config]  # -c alone: the config's own rules
     errors: list[ConfigError] = []
     rule_paths: list[str] = []
     silence_paths: list[str] = []
@@ -155,8 +160,10 @@ def validate(args: argparse.Namespace) -> int:
         errors += load_silences(silence_paths,
                                 [r.name for r in loaded.rules] if rule_paths else None).errors
     store_config = args.config or next((p for p in args.paths if p in configs), None)
-    if store_config and not errors:
-        errors += _check_on_store(store_config, checked)
+    if store_config and checked:  # the rules that loaded, beside the others' errors
+        refused = _check_on_store(store_config, checked)
+        n_rules -= len({e.key for e in refused})  # each names its rule: no longer valid
+        errors += refused
     for exc in errors:
         print(exc, file=sys.stderr)
     print(f"{n_rules} rules valid, {len(errors)} error(s)")

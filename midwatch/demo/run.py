@@ -24,7 +24,7 @@ from collector.knowledge import KnowledgeBase
 from collector.parse import parse_stream
 from collector.probes.reading import DATASET as PROBE_DATASET
 from collector.redaction_key import load_key
-from collector.store.base import Store, TraceQuery
+from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import Trace
 from collector.tracequery import duration_text, table
 from collector.yamlconf import load
@@ -145,8 +145,8 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
     (workdir / "flows.yaml").write_text(CATALOG, encoding="utf-8")
     (workdir / "knowledge.yaml").write_text(KNOWLEDGE, encoding="utf-8")
     if es:
-        store = {"kind": "elasticsearch", "elasticsearch": {"url": es,
-                                                            "index_prefix": index_prefix}}
+        kind = engine_kind(es)
+        store = {"kind": kind, kind: {"url": es, "index_prefix": index_prefix}}
     else:
         store = {"kind": "sqlite", "sqlite": {"path": str(workdir / "midwatch.sqlite")}}
     cfg = {
@@ -166,6 +166,23 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
     result.config.write_text("# written by `midwatch demo`\n" + json.dumps(cfg, indent=2) + "\n",
                              encoding="utf-8")
     return formats, spans[:SPANS]
+
+
+def engine_kind(url: str) -> str:
+    """The store kind of the node at ``url``: ``--es`` takes Elasticsearch or OpenSearch, and
+    the person has no config of their own to name it in. A node that does not answer is taken
+    as Elasticsearch, so the store's own error says why."""
+    import elastic_transport
+
+    from collector.store.engines import client, engine_of_client
+
+    es = client(url, request_timeout=10, max_retries=0)
+    try:
+        return engine_of_client(es).product
+    except (elastic_transport.TransportError, StoreError):
+        return "elasticsearch"
+    finally:
+        es.close()
 
 
 def _p95(values: list[int]) -> int | None:

@@ -110,3 +110,41 @@ def _probe_stored(db: Path) -> bool:
             return conn.execute("SELECT count(*) FROM events").fetchone()[0] > 0
         except sqlite3.OperationalError:
             return False
+
+
+@pytest.mark.parametrize("kind", ["syslog-tcp", "syslog-udp", "http"])
+def test_run_shipper_inputs_on_a_busy_port(tmp_path, kind):
+    """Walk-through: a second `midwatch run` with the same syslog input ended in a traceback
+    (OSError from bind); it is the one line the other listeners give."""
+    udp = kind == "syslog-udp"
+    holder = socket.socket(type=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    if not udp:
+        holder.listen(1)
+    port = holder.getsockname()[1]
+    typ, proto = ("http", "") if kind == "http" else ("syslog", f", protocol: {kind[7:]}")
+    try:
+        cfg = _config(tmp_path, f"inputs:\n  - {{type: {typ}, name: shipped, "
+                                f"listen: '127.0.0.1:{port}'{proto}}}\n")
+        line = _one_line_error(_midwatch("run", "-c", str(cfg), "--no-api", "--log-level",
+                                         "error"))
+    finally:
+        holder.close()
+    assert line == (f"midwatch run: {cfg}: inputs.0.listen: input 'shipped': cannot listen on "
+                    f"127.0.0.1:{port}: the port is already in use (another midwatch, or "
+                    f"another program?)")
+
+
+@pytest.mark.parametrize("typ", ["syslog", "http"])
+def test_run_with_a_tls_file_that_is_no_pem_is_one_line(tmp_path, typ):
+    """Walk-through: a cert or key file that is not PEM ended in an ssl.SSLError traceback."""
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    proto = ", protocol: tls" if typ == "syslog" else ""
+    cfg = _config(tmp_path, f"inputs:\n  - {{type: {typ}, name: shipped, listen: "
+                            f"'127.0.0.1:0'{proto}, tls: {{cert: {junk}, key: {junk}}}}}\n")
+    line = _one_line_error(_midwatch("run", "-c", str(cfg), "--no-api", "--log-level", "error"))
+    assert line.startswith(f"midwatch run: {cfg}: inputs.0.listen: input 'shipped': cannot "
+                           f"listen on 127.0.0.1:0: cannot load the TLS certificate {junk} "
+                           f"with key {junk}: ")
+    assert line.endswith("(a PEM certificate chain and its unencrypted private key)")

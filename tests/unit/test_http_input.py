@@ -179,3 +179,15 @@ def test_a_record_cut_by_the_batch_is_continued_by_the_next_request(running):
     from_file = [e for e in parse_stream(io.BytesIO(sample.read_bytes()), "f", "auto",
                                          ParseContext(now_ms=1)) if isinstance(e, Event)]
     assert closed.original == [e for e in from_file if e.level == "error"][0].original
+
+
+def test_hec_without_a_token_names_the_splunk_header(running):
+    """Walk-through: a HEC client without a token was told "bearer token required", which
+    sends a Splunk admin to the wrong header; HEC's own scheme is named (HEC code 2)."""
+    receiver, writer = running
+    status, answer = call(receiver, "POST", "/services/collector/event", HEC.encode())
+    assert (status, answer["error"]) == (401, "token required: Authorization: Splunk <token>")
+    status, answer = call(receiver, "POST", "/services/collector/event", HEC.encode(),
+                          {"Authorization": "Splunk wrong"})
+    assert (status, answer["error"]) == (401, "invalid token")
+    assert writer.events == []

@@ -107,3 +107,21 @@ def test_cloud_id_is_an_elasticsearch_key_only():
     with pytest.raises(ConfigError) as err:
         _open(f"store:\n  kind: opensearch\n  opensearch:\n    cloud_id: {CLOUD_ID}\n")
     assert "store.opensearch.cloud_id: unknown key" in str(err.value)
+
+
+@pytest.mark.parametrize("text, line, message", [
+    # no kind: SQLite by default, and the engine's settings were silently not used
+    ("store:\n  elasticsearch: {url: 'http://127.0.0.1:9210'}\n", 2,
+     "store.elasticsearch: store.kind is not set, so the store is SQLite and this section is "
+     "not used (add kind: elasticsearch)"),
+    # kind switched, section not renamed: "url: expected an http(s) URL, got None" at 1:1
+    ("store:\n  kind: opensearch\n  elasticsearch: {url: 'http://127.0.0.1:9220'}\n", 3,
+     "store.elasticsearch: kind: opensearch reads store.opensearch, not this section (rename "
+     "it to opensearch:, or set kind: elasticsearch)"),
+])
+def test_an_engine_section_the_kind_does_not_read_is_an_error(text, line, message):
+    """New-user walk-through of issue 28: both configs ran, or failed, without saying why."""
+    with pytest.raises(ConfigError) as caught:
+        _open(text)
+    assert caught.value.line == line
+    assert str(caught.value).endswith(message)

@@ -212,6 +212,7 @@ ABLATIONS = (
     ("all components", {}),
     ("page suppression (quiet period)", {"quiet_ms": 0}),
     ("step to page again (0.01)", {"again": 0.0}),
+    ("3-bucket window", {"short_window": 0}),
     ("6-bucket window", {"window": 0}),
     ("36-bucket window", {"long_window": 0}),
     ("level-shift rebaselining", {"rebaseline": 0}),

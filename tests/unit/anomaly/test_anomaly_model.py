@@ -211,3 +211,23 @@ def test_poisson_rates_follow_the_hour_of_the_week_at_any_bucket_size(minutes):
     tue_11, tue_03 = m.rate[0, hour_of(slot, m.slot_ms)]
     assert 0.5 * 3 * minutes / 60 < tue_11 < 1.5 * 3 * minutes / 60
     assert tue_03 < 0.3 * tue_11
+
+
+def test_three_bucket_window_raises_a_short_burst_not_the_noise_peaks():
+    """Three 5-minute buckets 3 spreads high on a flat machine metric: each alone is near the
+    row tail and six-bucket mean halves them; the 3-bucket window sees them together. The
+    noise's own highest scores (600 rows) must not rise with it."""
+    step, n, after = 300_000, 4 * 288, 600
+    for seed in range(1, 5):
+        rng = np.random.default_rng(seed)
+        t = MONDAY + np.arange(n + after, dtype=np.int64) * step
+        v = (40 + 2 * rng.standard_normal(n + after))[None, :] + 0.001  # not counts
+        burst = v.copy()
+        burst[0, n + 400:n + 403] = 46.0
+        peaks = {}
+        for short in (0, 3):
+            s = replace(Settings(), short_window=short)
+            raw = score(train(t[:n], v[:, :n], s), t, burst, start=n).raw[0]
+            peaks[short] = (raw[400:403].max(), np.delete(raw, range(400, 440)).max())
+        assert peaks[3][0] >= peaks[0][0] + 0.02, (seed, peaks)
+        assert peaks[3][1] == pytest.approx(peaks[0][1], abs=0.005), (seed, peaks)

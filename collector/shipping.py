@@ -7,13 +7,13 @@ export), and feeds the line to a ``SourceParser`` of its own original source (ho
 path): format detection, stack traces, XML bodies and EDI segments across consecutive
 messages are framed exactly as the file input frames the file.
 
-Bounds: an OTLP export is framed as a unit and ``finish`` closes every open record at its
-end. The Kafka and HTTP inputs keep records open across deliveries (``keep_open``), so a
+Bounds: a delivery read as a unit has ``finish`` close every open record at its end. The
+Kafka, HTTP and OTLP inputs keep records open across deliveries (``keep_open``), so a
 stack trace split by the shipper's batch is one record, and close a source's record once
 the source was quiet for ``multiline_timeout`` (``IDLE_CLOSE_S`` by default,
 ``finish_idle``). At-least-once all the same: Kafka commits no further than the first
-message of a record still open (``held``); HTTP stores an open record as it stands before it
-answers (``provisional``) and the closed record overwrites it. A syslog stream, which has
+message of a record still open (``held``); HTTP and OTLP store an open record as it stands
+before they answer (``provisional``) and the closed record overwrites it. A syslog stream, which has
 no end and no acknowledgement, closes a source's record once the source was idle for a
 while (``finish_idle``) too. At most
 ``MAX_SOURCES`` sources are open at once (the least recently fed is closed first); records

@@ -45,10 +45,10 @@ from collector.config_values import Section
 from collector.event import Record
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
-from collector.inputs.base import ChunkQueue, now_ms
+from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.metrics import Registry
-from collector.parse import ParseStats
+from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
 from collector.shipping import IDLE_CLOSE_S, Delivery
 
@@ -138,10 +138,7 @@ class HttpInput(OtlpInput):
         self.stats = ParseStats()
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
-        # Records open across requests (see the module doc); requests parse one at a time.
-        self._ctx = dataclasses.replace(ctx)
-        self.delivery = Delivery(self._ctx, self.stats, keep_lines=True)
-        self._parsing = threading.Lock()
+        self.frame_across_requests(ctx, self.stats)
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
@@ -149,36 +146,15 @@ class HttpInput(OtlpInput):
     def deliver(self, messages: list[Message], nbytes: int) -> acked.AckResult:
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
-        delivery = self.delivery
-        with self._parsing:
-            self._ctx.now_ms = now_ms()
-            delivery.tick()
-            items = delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
-            try:
-                for m in messages:
-                    record = Record(text=m.text, source=m.source, position=m.position or "0",
-                                    ingested_ms=self._ctx.now_ms)
-                    items.extend(delivery.record(record, replayable=m.position is not None))
-                items.extend(delivery.provisional())
-            except BaseException:
-                delivery.finish()
-                raise
-            touched = set(delivery.touched)
-            delivery.end()
-            if not items:
-                return acked.AckResult.STORED
-            # Handed over in the order parsed, still under the lock: a record one request
-            # closes must reach the store after its provisional event from the one before.
-            stored = None if self._stopped.is_set() else acked.hand_over(
-                self.out, self.name, items, len(messages), nbytes, OFFER_TIMEOUT_S)
-            if stored is None:
-                delivery.forget(touched)
-                return acked.AckResult.FULL
-        if stored.wait(self.cfg.ack_timeout_ms / 1000):
-            return acked.AckResult.STORED
-        with self._parsing:
-            delivery.forget(touched)
-        return acked.AckResult.TIMEOUT
+        def parse(delivery: Delivery) -> Output:
+            items: Output = []
+            for m in messages:
+                record = Record(text=m.text, source=m.source, position=m.position or "0",
+                                ingested_ms=self._ctx.now_ms)
+                items.extend(delivery.record(record, replayable=m.position is not None))
+            return items
+
+        return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
 
 
 def _handler(receiver: HttpInput) -> type[Handler]:

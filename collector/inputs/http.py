@@ -147,12 +147,19 @@ class HttpInput(OtlpInput):
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
         def parse(delivery: Delivery) -> Output:
+            # Messages named by the sender (a bulk action's _id) and those named by their
+            # content, each in order; a request holds one kind or the other in practice.
+            named = [m.position is not None for m in messages]
+            if all(named) or not any(named):
+                return delivery.records([record(m) for m in messages], any(named))
             items: Output = []
-            for m in messages:
-                record = Record(text=m.text, source=m.source, position=m.position or "0",
-                                ingested_ms=self._ctx.now_ms)
-                items.extend(delivery.record(record, replayable=m.position is not None))
+            for m, replayable in zip(messages, named, strict=True):
+                items.extend(delivery.record(record(m), replayable))
             return items
+
+        def record(m: Message) -> Record:
+            return Record(text=m.text, source=m.source, position=m.position or "0",
+                          ingested_ms=self._ctx.now_ms)
 
         return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
 

@@ -179,13 +179,11 @@ class SyslogInput:
                 reason=f"line_too_long: a syslog frame of more than {self.cfg.max_message_bytes} "
                        f"bytes (max_message_bytes)", source=source, line=0,
                 raw=head.decode("utf-8", "replace"), ingested_ms=self.ctx.now_ms))
-        nbytes = 0
+        nbytes = sum(map(len, frames))
         delivery.tick()
-        for frame in frames:
-            nbytes += len(frame)
-            items.extend(delivery.record(Record(text=frame.decode("utf-8", "replace"),
-                                                source=source, ingested_ms=self.ctx.now_ms),
-                                         replayable=False))
+        items.extend(delivery.records([Record(text=frame.decode("utf-8", "replace"),
+                                              source=source, ingested_ms=self.ctx.now_ms)
+                                       for frame in frames], replayable=False))
         if not items:
             return True, before
         self.settle(before)

@@ -303,13 +303,14 @@ class Delivery:
         per delivery rather than once per line."""
         self.now = time.monotonic()
 
-    def end(self) -> None:
+    def end(self) -> set[str]:
         """The end of a delivery whose records stay open (``keep_open``): hash positions are
         numbered afresh in the next (a retried request numbers its lines alike), and the
-        sources it fed are noted afresh."""
+        sources it fed are noted afresh; those it fed (see ``forget``)."""
         self._seen.clear()
-        self.touched.clear()
+        touched, self.touched = self.touched, set()
         self._last, self._last_src, self._last_path = None, None, None
+        return touched
 
     def forget(self, keys: set[str]) -> None:
         """Drop what these sources hold, unstored: a delivery the store did not take is sent

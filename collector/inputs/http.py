@@ -32,6 +32,7 @@ Bodies are limited to ``max_body_bytes`` (also after gzip), 413 beyond. Tokens: 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import socket
 import threading
@@ -47,6 +48,8 @@ from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
+from collector.inputs.parse_worker import ParseWorker
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -138,7 +141,9 @@ class HttpInput(OtlpInput):
         self.stats = ParseStats()
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
-        self.frame_across_requests(ctx, self.stats)
+        # Parsing in a worker process (collector.inputs.remote_delivery), as files are.
+        self.worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
+        self.frame_across_requests(ctx, self.stats, self.worker)
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
@@ -146,15 +151,11 @@ class HttpInput(OtlpInput):
     def deliver(self, messages: list[Message], nbytes: int) -> acked.AckResult:
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
-        def parse(delivery: Delivery) -> Output:
-            # Messages named by the sender (a bulk action's _id) and those named by their
-            # content, each in order; a request holds one kind or the other in practice.
-            named = [m.position is not None for m in messages]
-            if all(named) or not any(named):
-                return delivery.records([record(m) for m in messages], any(named))
+        def parse(delivery: Delivery | RemoteDelivery) -> Output:
+            # Runs of messages named by the sender (a bulk action's _id) or by their content.
             items: Output = []
-            for m, replayable in zip(messages, named, strict=True):
-                items.extend(delivery.record(record(m), replayable))
+            for replayable, run in itertools.groupby(messages, lambda m: m.position is not None):
+                items.extend(delivery.records([record(m) for m in run], replayable))
             return items
 
         def record(m: Message) -> Record:
@@ -162,6 +163,11 @@ class HttpInput(OtlpInput):
                           ingested_ms=self._ctx.now_ms)
 
         return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
+
+    def close(self) -> None:
+        super().close()
+        if self.worker is not None:
+            self.worker.close()
 
 
 def _handler(receiver: HttpInput) -> type[Handler]:
@@ -237,7 +243,7 @@ def _handler(receiver: HttpInput) -> type[Handler]:
 
 # Config keys beyond the common ``type`` and ``name``.
 KEYS = ("listen", "tokens", "tls", "max_body_bytes", "ack_timeout", "request_timeout",
-        "multiline_timeout")
+        "multiline_timeout", "parse_worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,6 +261,8 @@ class Config:
     # A source's record left open by a request is closed after the source was quiet this
     # long (the file input's setting of the same name).
     multiline_timeout_ms: int = int(IDLE_CLOSE_S * 1000)
+    # Parse in a child process (collector.inputs.remote_delivery), off the writer's GIL.
+    parse_worker: bool = True
     type: str = "http"
 
 
@@ -269,6 +277,7 @@ def parse(s: Section, name: str) -> Config:
         ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
         request_timeout_ms=s.duration_ms("request_timeout", "30s", minimum_ms=100),
         multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
+        parse_worker=s.flag("parse_worker", True),
     )
 
 

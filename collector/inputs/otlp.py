@@ -48,6 +48,8 @@ from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.inputs.parse_worker import ParseWorker
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.inputs.request_guard import RequestGuard, crashed_request, digest
 from collector.metrics import Registry
 from collector.normalize import normalize
@@ -188,16 +190,20 @@ class OtlpInput:
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
-    def frame_across_requests(self, ctx: ParseContext, stats: ParseStats) -> None:
+    def frame_across_requests(self, ctx: ParseContext, stats: ParseStats,
+                              worker: ParseWorker | None = None) -> None:
         """One ``Delivery`` for all requests: a record a request leaves open (a stack trace
         the shipper's batch cut, one log record per line) stays open for the next request of
-        its source. Requests are parsed one at a time (``framed``)."""
+        its source. Requests are parsed one at a time (``framed``); in ``worker`` when given
+        (``collector.inputs.remote_delivery``)."""
         self._ctx = dataclasses.replace(ctx)
-        self.delivery = Delivery(self._ctx, stats, keep_lines=True)
+        self.delivery: Delivery | RemoteDelivery = (
+            Delivery(self._ctx, stats, keep_lines=True) if worker is None
+            else RemoteDelivery(worker, self._ctx, keep_lines=True))
         self._parsing = threading.Lock()
 
-    def framed(self, parse: Callable[[Delivery], Output], records: int, nbytes: int,
-               offer_timeout_s: float) -> acked.AckResult:
+    def framed(self, parse: Callable[[Delivery | RemoteDelivery], Output], records: int,
+               nbytes: int, offer_timeout_s: float) -> acked.AckResult:
         """Parse one request's shipped lines with ``parse`` and wait until the store has
         their events, and the records they leave open as they stand
         (``Delivery.provisional``): the record once closed overwrites them (same event ID).
@@ -214,8 +220,7 @@ class OtlpInput:
             except BaseException:
                 delivery.finish()
                 raise
-            touched = set(delivery.touched)
-            delivery.end()
+            touched = delivery.end()
             if not items:
                 return acked.AckResult.STORED
             # Handed over in the order parsed, still under the lock: a record one request
@@ -260,7 +265,8 @@ class OtlpInput:
         # The OTel Collector's filelog records are a platform's lines: parsed as the file
         # they came from (collector.shipping), not mapped as OTel logs, and framed across
         # requests (a stack trace sent one record per line over several exports).
-        def parse(delivery: Delivery) -> Output:
+        def parse(delivery: Delivery | RemoteDelivery) -> Output:
+            assert isinstance(delivery, Delivery), "OTLP parses in the collector's process"
             rest, lines = delivery.export(obj, f"otlp:{path}")
             return map_events(rest, ctx, f"otlp:{path}") + lines
 

@@ -36,6 +36,8 @@ from collector.config_values import Section
 from collector.event import DeadLetter, Record
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
+from collector.inputs.parse_worker import ParseWorker, WorkerFailed
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -119,6 +121,9 @@ class SyslogInput:
         self.stats = ParseStats()
         self.out: ChunkQueue | None = None
         self._stop = threading.Event()
+        # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
+        # connection has its own delivery there.
+        self._worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
         self._tls: ssl.SSLContext | None = None
         if cfg.protocol == "tls":
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -160,10 +165,26 @@ class SyslogInput:
             self._tcp.server_close()
         if self._udp is not None:
             self._udp.close()
+        if self._worker is not None:
+            self._worker.close()
+
+    def delivery(self) -> Delivery | RemoteDelivery:
+        """A connection's (or the UDP socket's) delivery; ``release`` when it ends."""
+        if self._worker is None:
+            return Delivery(self.ctx, self.stats)
+        return RemoteDelivery(self._worker, self.ctx)
+
+    @staticmethod
+    def release(delivery: Delivery | RemoteDelivery) -> None:
+        if isinstance(delivery, RemoteDelivery):
+            try:
+                delivery.close()
+            except WorkerFailed:
+                pass  # the worker ended (the input is closing): nothing left to drop
 
     # ---------------------------------------------------------------- delivery
 
-    def deliver(self, delivery: Delivery, frames: list[bytes], oversized: list[bytes],
+    def deliver(self, delivery: Delivery | RemoteDelivery, frames: list[bytes], oversized: list[bytes],
                 peer: str, extra: Output = (), before: threading.Event | None = None
                 ) -> tuple[bool, threading.Event | None]:
         """Parse frames and hand their events over once the store acknowledged ``before``
@@ -181,9 +202,10 @@ class SyslogInput:
                 raw=head.decode("utf-8", "replace"), ingested_ms=self.ctx.now_ms))
         nbytes = sum(map(len, frames))
         delivery.tick()
-        items.extend(delivery.records([Record(text=frame.decode("utf-8", "replace"),
-                                              source=source, ingested_ms=self.ctx.now_ms)
-                                       for frame in frames], replayable=False))
+        if frames:
+            items.extend(delivery.records([Record(text=frame.decode("utf-8", "replace"),
+                                                  source=source, ingested_ms=self.ctx.now_ms)
+                                           for frame in frames], replayable=False))
         if not items:
             return True, before
         self.settle(before)
@@ -204,7 +226,7 @@ class SyslogInput:
 
     def _run_udp(self) -> None:
         assert self._udp is not None
-        delivery = Delivery(self.ctx, self.stats)
+        delivery = self.delivery()
         in_flight: threading.Event | None = None
         max_bytes = self.cfg.max_message_bytes
         while not self._stop.is_set():
@@ -268,8 +290,16 @@ class _Connection(socketserver.BaseRequestHandler):
                                                                   "error": str(exc)})
                 return
         sock.settimeout(IDLE_S)
+        delivery = receiver.delivery()
+        try:
+            self._stream(sock, peer, delivery)
+        finally:
+            receiver.release(delivery)
+
+    def _stream(self, sock: socket.socket, peer: str,
+                delivery: Delivery | RemoteDelivery) -> None:
+        receiver = self.server.receiver
         framer = Framer(receiver.cfg.max_message_bytes)
-        delivery = Delivery(receiver.ctx, receiver.stats)
         last_idle_check = time.monotonic()
         in_flight: threading.Event | None = None
         while not receiver._stop.is_set():
@@ -298,7 +328,7 @@ class _Connection(socketserver.BaseRequestHandler):
 # --- configuration and construction: the ``syslog`` entry of ``collector.inputs.INPUTS`` ---
 
 # Config keys beyond the common ``type`` and ``name``.
-KEYS = ("listen", "protocol", "tls", "max_message_bytes", "max_connections")
+KEYS = ("listen", "protocol", "tls", "max_message_bytes", "max_connections", "parse_worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +342,8 @@ class Config:
     tls_key: str | None = None
     max_message_bytes: int = 64 * 1024
     max_connections: int = 64
+    # Parse in a child process (collector.inputs.remote_delivery), off the writer's GIL.
+    parse_worker: bool = True
     type: str = "syslog"
 
 
@@ -331,6 +363,7 @@ def parse(s: Section, name: str) -> Config:
         name=name, listen=listen, protocol=protocol, tls_cert=cert, tls_key=key,
         max_message_bytes=s.size_bytes("max_message_bytes", "64KiB", minimum=480),
         max_connections=s.number("max_connections", 64, minimum=1),
+        parse_worker=s.flag("parse_worker", True),
     )
 
 

@@ -1,0 +1,91 @@
+"""A shipper input's ``Delivery`` (``collector.shipping``) living in a parse worker.
+
+The syslog and http inputs parse what shippers send, which is most of the CPU an event costs
+them. In the collector's process that shares the interpreter lock with the writer (and the
+listener threads), so those inputs were held to the rate of one core shared with everything
+else, while the file input parses in a worker process (``collector.inputs.parse_worker``).
+``RemoteDelivery`` gives them the same offload: the same methods as ``Delivery`` (those the
+inputs call), each one request to the worker, whose ``Delivery`` keeps the sources, their
+open records and the IDs' numbering across requests exactly as the local one does. The
+input thread meanwhile waits without holding the lock.
+
+Messages go over as plain tuples (text, source, position, ingested time), not as ``Record``
+objects, which pickle at several times the cost. The worker's clock is the parent's
+(``time.monotonic`` is system-wide), so ``finish_idle`` there means what it means here. If
+the worker dies, the call raises ``WorkerFailed``: the request is answered 500 or the
+syslog connection closed, nothing is acknowledged, and the sender retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from collector.event import Record
+from collector.parse import Output, ParseStats
+from collector.parsers._base import ParseContext
+from collector.shipping import Delivery
+
+if TYPE_CHECKING:
+    from collector.inputs.parse_worker import ParseWorker
+
+# The ``Delivery`` methods a parent may call in the worker (nothing else is reachable).
+METHODS = frozenset({"records", "finish_idle", "provisional", "end", "forget", "finish"})
+
+
+class RemoteDelivery:
+    """``Delivery`` for the http and syslog inputs, run by ``worker``. ``ctx``: the parent's
+    context, whose ``now_ms`` (set by the input per delivery) is sent with each call."""
+
+    def __init__(self, worker: ParseWorker, ctx: ParseContext, keep_lines: bool = False):
+        self._worker, self._ctx = worker, ctx
+        self.key = worker.delivery(keep_lines)
+
+    def _call(self, method: str, *args: object):
+        return self._worker.call("ship", self.key, self._ctx.now_ms, method, args)
+
+    def tick(self) -> None:
+        """The worker reads its clock when ``records`` begins (see ``serve``)."""
+
+    def records(self, records: Sequence[Record], replayable: bool) -> Output:
+        return self._call("records", [(r.text, r.source, r.position, r.ingested_ms)
+                                      for r in records], replayable)
+
+    def finish_idle(self, idle_s: float) -> Output:
+        return self._call("finish_idle", idle_s)
+
+    def provisional(self) -> Output:
+        return self._call("provisional")
+
+    def end(self) -> set[str]:
+        return self._call("end")
+
+    def forget(self, keys: set[str]) -> None:
+        self._call("forget", keys)
+
+    def finish(self) -> Output:
+        return self._call("finish")
+
+    def close(self) -> None:
+        """Drop the worker's delivery (a syslog connection ended)."""
+        self._worker.call("close", self.key)
+
+
+def open_delivery(ctx: ParseContext, keep_lines: bool) -> Delivery:
+    """The worker's side of ``ParseWorker.delivery``."""
+    return Delivery(ctx, ParseStats(), keep_lines=keep_lines)
+
+
+def serve(delivery: Delivery, now_ms: int, method: str, args: tuple) -> object:
+    """The worker's side of one ``RemoteDelivery`` call."""
+    if method not in METHODS:
+        raise ValueError(f"not a remote Delivery method: {method!r}")
+    delivery.ctx.now_ms = now_ms
+    if method == "records":
+        messages, replayable = args
+        delivery.tick()
+        return delivery.records([Record(text=text, source=source, position=position,
+                                        ingested_ms=ingested_ms)
+                                 for text, source, position, ingested_ms in messages],
+                                replayable)
+    return getattr(delivery, method)(*args)

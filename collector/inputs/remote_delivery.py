@@ -9,8 +9,11 @@ inputs call), each one request to the worker, whose ``Delivery`` keeps the sourc
 open records and the IDs' numbering across requests exactly as the local one does. The
 input thread meanwhile waits without holding the lock.
 
-Messages go over as plain tuples (text, source, position, ingested time), not as ``Record``
-objects, which pickle at several times the cost. The worker's clock is the parent's
+The envelopes come off here, in the input's process (``Delivery.envelopes``), and only the
+lines with where the shipper read them go over (``Shipped``), as plain tuples with the
+message's source, position and ingested time (``Record`` objects pickle at several times
+the cost): the two processes share the work, as the file input's reading and parsing are
+shared, instead of the worker doing all of it. The worker's clock is the parent's
 (``time.monotonic`` is system-wide), so ``finish_idle`` there means what it means here. If
 the worker dies, the call raises ``WorkerFailed``: the request is answered 500 or the
 syslog connection closed, nothing is acknowledged, and the sender retries.
@@ -40,6 +43,8 @@ class RemoteDelivery:
     def __init__(self, worker: ParseWorker, ctx: ParseContext, keep_lines: bool = False):
         self._worker, self._ctx = worker, ctx
         self.key = worker.delivery(keep_lines)
+        # Only its ``envelopes`` (and their shipper per delivery source) are used here.
+        self._envelopes = Delivery(ctx, ParseStats())
 
     def _call(self, method: str, *args: object):
         return self._worker.call("ship", self.key, self._ctx.now_ms, method, args)
@@ -48,8 +53,12 @@ class RemoteDelivery:
         """The worker reads its clock when ``records`` begins (see ``serve``)."""
 
     def records(self, records: Sequence[Record], replayable: bool) -> Output:
-        return self._call("records", [(r.text, r.source, r.position, r.ingested_ms)
-                                      for r in records], replayable)
+        """A shipped line goes over without its message's text (the worker needs only the
+        line); a message in no envelope goes over whole."""
+        unwrapped = self._envelopes.envelopes(records)
+        return self._call("records", [
+            ("" if found is not None else r.text, found, r.source, r.position, r.ingested_ms)
+            for r, found in zip(records, unwrapped, strict=True)], replayable)
 
     def finish_idle(self, idle_s: float) -> Output:
         return self._call("finish_idle", idle_s)
@@ -84,8 +93,8 @@ def serve(delivery: Delivery, now_ms: int, method: str, args: tuple) -> object:
     if method == "records":
         messages, replayable = args
         delivery.tick()
-        return delivery.records([Record(text=text, source=source, position=position,
-                                        ingested_ms=ingested_ms)
-                                 for text, source, position, ingested_ms in messages],
-                                replayable)
+        return delivery.parse_unwrapped(
+            [Record(text=text, source=source, position=position, ingested_ms=ingested_ms)
+             for text, _, source, position, ingested_ms in messages],
+            [found for _, found, *_ in messages], replayable)
     return getattr(delivery, method)(*args)

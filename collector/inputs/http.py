@@ -48,7 +48,7 @@ from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
-from collector.inputs.parse_worker import ParseWorker
+from collector.inputs.parse_worker import ParseWorker, WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
@@ -162,7 +162,25 @@ class HttpInput(OtlpInput):
             return Record(text=m.text, source=m.source, position=m.position or "0",
                           ingested_ms=self._ctx.now_ms)
 
-        return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
+        worker = self.worker
+        try:
+            return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
+        except WorkerFailed as exc:
+            self._restart(worker)
+            raise HttpError(503, f"{exc}; a new one was started: retry",
+                            {"Retry-After": "1"}) from None
+
+    def _restart(self, failed: ParseWorker | None) -> None:
+        """A new parse worker for the one that died (once, however many requests saw it
+        die). What the dead one held open is gone, as after ``Delivery.forget``: those
+        records' provisional events stay stored, and the shipper's retry sends the lines
+        again."""
+        with self._parsing:
+            if failed is None or self.worker is not failed:
+                return
+            self.worker = ParseWorker(self.ctx, self.cfg.name)
+            self.delivery = RemoteDelivery(self.worker, self._ctx, keep_lines=True)
+        failed.close()
 
     def close(self) -> None:
         super().close()

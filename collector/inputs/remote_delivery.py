@@ -41,13 +41,13 @@ class RemoteDelivery:
     context, whose ``now_ms`` (set by the input per delivery) is sent with each call."""
 
     def __init__(self, worker: ParseWorker, ctx: ParseContext, keep_lines: bool = False):
-        self._worker, self._ctx = worker, ctx
+        self.worker, self._ctx = worker, ctx
         self.key = worker.delivery(keep_lines)
         # Only its ``envelopes`` (and their shipper per delivery source) are used here.
         self._envelopes = Delivery(ctx, ParseStats())
 
     def _call(self, method: str, *args: object):
-        return self._worker.call("ship", self.key, self._ctx.now_ms, method, args)
+        return self.worker.call("ship", self.key, self._ctx.now_ms, method, args)
 
     def tick(self) -> None:
         """The worker reads its clock when ``records`` begins (see ``serve``)."""
@@ -77,7 +77,7 @@ class RemoteDelivery:
 
     def close(self) -> None:
         """Drop the worker's delivery (a syslog connection ended)."""
-        self._worker.call("close", self.key)
+        self.worker.call("close", self.key)
 
 
 def open_delivery(ctx: ParseContext, keep_lines: bool) -> Delivery:

@@ -124,6 +124,7 @@ class SyslogInput:
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
         # connection has its own delivery there.
         self._worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
+        self._worker_lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
         if cfg.protocol == "tls":
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -170,9 +171,26 @@ class SyslogInput:
 
     def delivery(self) -> Delivery | RemoteDelivery:
         """A connection's (or the UDP socket's) delivery; ``release`` when it ends."""
-        if self._worker is None:
+        worker = self._worker
+        if worker is None:
             return Delivery(self.ctx, self.stats)
-        return RemoteDelivery(self._worker, self.ctx)
+        try:
+            return RemoteDelivery(worker, self.ctx)
+        except WorkerFailed as exc:
+            self.restart(worker, exc)
+            return RemoteDelivery(self._worker, self.ctx)  # type: ignore[arg-type]
+
+    def restart(self, failed: ParseWorker, exc: WorkerFailed) -> None:
+        """A new parse worker for the one that died (once, however many connections saw it
+        die). The connections it parsed for are closed: what they had read and not yet
+        handed over is lost, as when a connection breaks, and their senders reconnect."""
+        with self._worker_lock:
+            if self._worker is not failed:
+                return
+            log.error("syslog parse worker failed; starting a new one",
+                      extra={"input": self.name, "error": str(exc)})
+            self._worker = ParseWorker(self.ctx, self.name)
+        failed.close()
 
     @staticmethod
     def release(delivery: Delivery | RemoteDelivery) -> None:
@@ -248,9 +266,14 @@ class SyslogInput:
                 if self._stop.is_set():  # closed under us at shutdown
                     return
                 raise
-            idle = delivery.finish_idle(IDLE_S)
-            if frames or oversized or idle:
-                _, in_flight = self.deliver(delivery, frames, oversized, "udp", idle, in_flight)
+            try:
+                idle = delivery.finish_idle(IDLE_S)
+                if frames or oversized or idle:
+                    _, in_flight = self.deliver(delivery, frames, oversized, "udp", idle,
+                                                in_flight)
+            except WorkerFailed as exc:  # these datagrams are lost, as beyond a full buffer
+                self.restart(delivery.worker, exc)  # type: ignore[union-attr]
+                delivery = self.delivery()
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -293,6 +316,8 @@ class _Connection(socketserver.BaseRequestHandler):
         delivery = receiver.delivery()
         try:
             self._stream(sock, peer, delivery)
+        except WorkerFailed as exc:
+            receiver.restart(delivery.worker, exc)  # type: ignore[union-attr]
         finally:
             receiver.release(delivery)
 

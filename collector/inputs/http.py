@@ -25,7 +25,9 @@ writer's queue stays full the answer is 429 (``_bulk``, ``/ingest``: the shipper
 status) or 503 (HEC's "server is busy"), with Retry-After, and nothing is kept; when the
 store does not acknowledge in ``ack_timeout``, 503: the shipper's retry then overwrites
 (IDs are deterministic: a bulk action's ``_id``, Filebeat's offset, or the line's hash).
-Bodies are limited to ``max_body_bytes`` (also after gzip), 413 beyond. Tokens: ``Bearer``
+Messages are parsed in a worker process (``parse_worker``, as files are:
+``collector.inputs.remote_delivery``); if it dies the request is answered 503 with
+Retry-After and a new worker parses the retry. Bodies are limited to ``max_body_bytes`` (also after gzip), 413 beyond. Tokens: ``Bearer``
 (or HEC's ``Splunk``) with the ``ingest`` scope; without tokens only loopback may listen.
 """
 

@@ -6,7 +6,9 @@
 - Frames are RFC 5424 or RFC 3164 (``collector.envelopes.syslog``); the line inside goes to
   ``collector.shipping`` keyed by sender host and file path (or program), so stack traces
   sent one line per frame are one record again. A frame that is not syslog is read as a
-  line of its own.
+  line of its own. The lines are parsed in a worker process (``parse_worker``, as files
+  are: ``collector.inputs.remote_delivery``), each connection with its own delivery there;
+  a worker that dies is replaced and the connections it parsed for are closed.
 - Limits: a frame over ``max_message_bytes`` is dead-lettered (``line_too_long``, head
   kept) and the rest of it skipped; at most ``max_connections`` TCP connections at once.
 - Backpressure, at-least-once as far as syslog allows: a connection reads and parses its

@@ -36,12 +36,6 @@ class Shipped:
     # The program (syslog APP-NAME or TAG) when there is no file path.
     app: str | None = None
 
-    def __reduce__(self) -> tuple[type[Shipped], tuple]:
-        """Pickled as its values (to a parse worker, ``collector.inputs.remote_delivery``):
-        a quarter of the default's time for a slots dataclass."""
-        return Shipped, (self.line, self.shipper, self.host, self.path, self.offset,
-                         self.created_ms, self.app)
-
     def source(self, fallback: str) -> str:
         """The original source the line's framing and event IDs are keyed by: host and file
         path (or program), or ``fallback`` (the input's own source) when the shipper names

@@ -14,10 +14,10 @@ lines with where the shipper read them go over (``Shipped``'s fields), as one fl
 message with its source, position and ingested time: ``Shipped`` and ``Record`` objects
 pickle at twice the cost (3.5 against 1.9 µs a line, measured). The two processes share
 the work, as the file input's reading and parsing are shared, instead of the worker doing
-all of it. The worker's clock is the parent's
-(``time.monotonic`` is system-wide), so ``finish_idle`` there means what it means here. If
-the worker dies, the call raises ``WorkerFailed``: the request is answered 500 or the
-syslog connection closed, nothing is acknowledged, and the sender retries.
+all of it. The worker's clock is the parent's (``time.monotonic`` is system-wide), so
+``finish_idle`` there means what it means here. If the worker dies, the call raises
+``WorkerFailed`` and the input starts a new one: the HTTP request is answered 503 with
+Retry-After, the syslog connection is closed; nothing is acknowledged that was not stored.
 """
 
 from __future__ import annotations

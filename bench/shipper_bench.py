@@ -10,11 +10,13 @@ with its load (printed): compare the ratios of one run, and take the median of `
    auto-detection), (b) the same lines one per message in Filebeat envelopes, parsed as the
    Kafka input does (``parse_delivery``, 500 records a poll, one ``Delivery`` kept). Target: (b) <= (a) + 15 %.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
-   over: the file input (``parse_worker: false``, in-process like the others), the syslog
-   input over TCP (RFC 5424 with the file path, octet counting, as rsyslog sends it) and the
-   http input (``/_bulk`` of Filebeat documents, 1000 a request, one client). Target: syslog
-   and http >= the file input. Beside each rate, the process's CPU per event meanwhile
-   (client and writer stand-in included): under load the rate follows it.
+   over: the file input, the syslog input over TCP (RFC 5424 with the file path, octet
+   counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
+   a request, one client), each with its parse worker (``parse_worker: true``, the default)
+   and in-process (``false``), the six alternating in each run. Target: syslog and http >=
+   the file input, like for like. Beside each rate, the CPU per event meanwhile, of the
+   process (client and writer stand-in included) and of its parse worker: under load the
+   rate follows it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import http.client
 import io
 import json
 import os
+import resource
 import socket
 import statistics
 import tempfile
@@ -36,6 +39,7 @@ from collector.event import Event, Record
 from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.file import Config as FileConfig
 from collector.inputs.http import Config as HttpConfig
+from collector.inputs.parse_worker import ParseWorker
 from collector.inputs.syslog import Config as SyslogConfig
 from collector.metrics import Registry
 from collector.parse import ParseStats, parse_stream
@@ -129,7 +133,7 @@ def ctx() -> ParseContext:
     return parse_context(CollectorSettings(), frozenset(), None)
 
 
-def rate_file(lines: dict[str, list[str]], count: int) -> float:
+def rate_file(lines: dict[str, list[str]], count: int, worker: bool) -> float:
     from collector.inputs.file import FileInput as FileTail
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -139,13 +143,16 @@ def rate_file(lines: dict[str, list[str]], count: int) -> float:
             path.write_text("\n".join(rows) + "\n")
             paths.append(str(path))
         sink = Sink()
-        tail = FileTail(FileConfig(name="bench", paths=tuple(paths), parse_worker=False,
+        tail = FileTail(FileConfig(name="bench", paths=tuple(paths), parse_worker=worker,
                                   multiline_timeout_ms=50), ctx(), f"{tmp}/cp", Registry())
+        if worker:  # started before the clock, as the listening inputs start theirs
+            tail._worker = ParseWorker(tail.ctx, tail.name)
         t0 = time.monotonic()
         threading.Thread(target=tail.run, args=(sink.queue,), daemon=True).start()
         sink.wait(count)
         elapsed = sink.last - t0
         tail.stop()
+        tail.close()
         sink.close()
     return count / elapsed
 
@@ -183,7 +190,8 @@ def bulk_bodies(lines: dict[str, list[str]]) -> list[bytes]:
             for i in range(0, len(docs), 1000)]
 
 
-def rate_syslog(lines: dict[str, list[str]], count: int, payload: bytes = b"") -> float:
+def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, payload: bytes = b""
+                ) -> float:
     from collector.inputs.syslog import SyslogInput as Receiver
 
     payload = payload or syslog_payload(lines)
@@ -194,12 +202,12 @@ def rate_syslog(lines: dict[str, list[str]], count: int, payload: bytes = b"") -
             conn.shutdown(socket.SHUT_WR)
             conn.recv(1)  # the receiver closes once it read everything
 
-    return timed(Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0)), ctx()), send,
-                 count)
+    return timed(Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
+                                       parse_worker=worker), ctx()), send, count)
 
 
-def rate_http(lines: dict[str, list[str]], count: int, bodies: list[bytes] | None = None
-              ) -> float:
+def rate_http(lines: dict[str, list[str]], count: int, worker: bool,
+              bodies: list[bytes] | None = None) -> float:
     from collector.inputs.http import HttpInput as Receiver
 
     bodies = bodies or bulk_bodies(lines)
@@ -214,15 +222,26 @@ def rate_http(lines: dict[str, list[str]], count: int, bodies: list[bytes] | Non
             assert resp.status == 200, resp.status
         conn.close()
 
-    return timed(Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0)), ctx()), send, count)
+    return timed(Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0), parse_worker=worker),
+                          ctx()), send, count)
 
 
-def with_cpu(rate, lines: dict[str, list[str]], count: int, **sent) -> tuple[float, float]:
-    """(events/s, the process's CPU seconds per event meanwhile); ``sent``: what the client
-    sends, built beforehand (not counted)."""
-    t0 = time.process_time()
+def children_cpu() -> float:
+    """CPU seconds of the child processes ended so far (parse workers, once closed)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def with_cpu(rate, lines: dict[str, list[str]], count: int, **sent) -> tuple[float, float, float]:
+    """(events/s, the process's CPU seconds per event meanwhile, its worker's); ``sent``:
+    what the client sends, built beforehand (not counted)."""
+    t0, c0 = time.process_time(), children_cpu()
     events_s = rate(lines, count, **sent)
-    return events_s, (time.process_time() - t0) / count
+    return (events_s, (time.process_time() - t0) / count, (children_cpu() - c0) / count)
+
+
+INPUTS = (("file", rate_file, "files"), ("syslog (tcp)", rate_syslog, "payload"),
+          ("http (_bulk)", rate_http, "bodies"))
 
 
 def main() -> None:
@@ -233,8 +252,10 @@ def main() -> None:
     args = parser.parse_args()
     lines = sample_lines(args.copies)
     n_lines = sum(map(len, lines.values()))
-    extra, ratios = [], {"syslog input (tcp)": [], "http input (_bulk)": []}
-    payload, bodies = syslog_payload(lines), bulk_bodies(lines)
+    sent = {"files": {}, "payload": {"payload": syslog_payload(lines)},
+            "bodies": {"bodies": bulk_bodies(lines)}}
+    extra: list[float] = []
+    ratios: dict[str, list[float]] = {}
     for run in range(1, args.runs + 1):
         file_cpu, env_cpu, events = cpu_per_event(lines, args.repeats)
         extra.append(env_cpu / file_cpu - 1)
@@ -242,14 +263,16 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f}")
         print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
               f"{env_cpu * 1e6:.1f} us ({extra[-1] * 100:+.1f} %; target <= +15 %)")
-        rates = {"file input": with_cpu(rate_file, lines, events),
-                 "syslog input (tcp)": with_cpu(rate_syslog, lines, events, payload=payload),
-                 "http input (_bulk)": with_cpu(rate_http, lines, events, bodies=bodies)}
-        for name, (rate, cpu) in rates.items():
-            ratio = rate / rates["file input"][0]
-            ratios.get(name, []).append(ratio)
-            print(f"{name:20} {rate:10.0f} events/s ({ratio:.2f}x the file input), "
-                  f"CPU {cpu * 1e6:.0f} us an event")
+        for worker in (True, False):
+            mode = "parse worker" if worker else "in-process"
+            rates = {name: with_cpu(rate, lines, events, worker=worker, **sent[what])
+                     for name, rate, what in INPUTS}
+            for name, (rate, cpu, child) in rates.items():
+                ratio = rate / rates["file"][0]
+                if name != "file":
+                    ratios.setdefault(f"{name}, {mode}", []).append(ratio)
+                print(f"{name:13} {mode:12} {rate:8.0f} events/s ({ratio:.2f}x the file "
+                      f"input), CPU an event {cpu * 1e6:.0f} us + worker {child * 1e6:.0f} us")
     if args.runs > 1:
         print(f"median of {args.runs} runs: envelopes {statistics.median(extra) * 100:+.1f} %, "
               + ", ".join(f"{name} {statistics.median(r):.2f}x" for name, r in ratios.items()))

@@ -7,13 +7,13 @@ export), and feeds the line to a ``SourceParser`` of its own original source (ho
 path): format detection, stack traces, XML bodies and EDI segments across consecutive
 messages are framed exactly as the file input frames the file.
 
-Bounds: an OTLP export is framed as a unit and ``finish`` closes every open record at its
-end. The Kafka and HTTP inputs keep records open across deliveries (``keep_open``), so a
+Bounds: a delivery read as a unit has ``finish`` close every open record at its end. The
+Kafka, HTTP and OTLP inputs keep records open across deliveries (``keep_open``), so a
 stack trace split by the shipper's batch is one record, and close a source's record once
 the source was quiet for ``multiline_timeout`` (``IDLE_CLOSE_S`` by default,
 ``finish_idle``). At-least-once all the same: Kafka commits no further than the first
-message of a record still open (``held``); HTTP stores an open record as it stands before it
-answers (``provisional``) and the closed record overwrites it. A syslog stream, which has
+message of a record still open (``held``); HTTP and OTLP store an open record as it stands
+before they answer (``provisional``) and the closed record overwrites it. A syslog stream, which has
 no end and no acknowledgement, closes a source's record once the source was idle for a
 while (``finish_idle``) too. At most
 ``MAX_SOURCES`` sources are open at once (the least recently fed is closed first); records
@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -104,13 +105,42 @@ class Delivery:
     def record(self, record: Record, replayable: bool) -> Output:
         """One delivered message. ``replayable``: its source and position name it for good
         (a Kafka record), so they make the IDs of lines without an offset of their own."""
+        return self.records((record,), replayable)
+
+    def records(self, records: Sequence[Record], replayable: bool) -> Output:
+        """The messages of a delivery, in order (``record`` of each). Their envelopes all
+        come off first (``envelopes``), then their lines are parsed (``parse_unwrapped``):
+        each of the two loops stays hot in the processor's caches, where taking turns per
+        message cost 1.2 µs a line more (measured, 8 % of what a shipped line costs in all).
+        An input parsing in a worker process takes the envelopes off in its own process and
+        has only the lines parsed there (``collector.inputs.remote_delivery``)."""
         if self.fmt != "auto":
-            return parse_record(record, self.fmt, self.ctx, self.stats)
-        found = self._shapes.unwrap(record.text, record.source)
-        if found is not None:
+            return [item for record in records
+                    for item in parse_record(record, self.fmt, self.ctx, self.stats)]
+        return self.parse_unwrapped(records, self.envelopes(records), replayable)
+
+    def envelopes(self, records: Sequence[Record]) -> list[Shipped | None]:
+        """Each message's line and where the shipper read it; None: in no shipper's
+        envelope."""
+        unwrap = self._shapes.unwrap
+        return [unwrap(record.text, record.source) for record in records]
+
+    def parse_unwrapped(self, records: Sequence[Record], unwrapped: Sequence[Shipped | None],
+                        replayable: bool) -> Output:
+        """``records`` once ``envelopes`` made ``unwrapped`` of them."""
+        out: Output = []
+        line = self.line
+        for record, found in zip(records, unwrapped, strict=True):
+            if found is None:
+                out.extend(self._unshipped(record, replayable))
+                continue
             where = found.offset
-            return self.line(found, record.source, str(where) if where is not None
-                             else self._position(found, record, replayable, 0), record)
+            out.extend(line(found, record.source, str(where) if where is not None
+                            else self._position(found, record, replayable, 0), record))
+        return out
+
+    def _unshipped(self, record: Record, replayable: bool) -> Output:
+        """A message in no shipper's envelope: an OTLP/JSON export, or read as it stands."""
         if otlp_json.detect(record.text):
             return self._export(record, replayable)
         if not replayable:  # a bare line over HTTP or syslog: named by its content
@@ -284,13 +314,14 @@ class Delivery:
         per delivery rather than once per line."""
         self.now = time.monotonic()
 
-    def end(self) -> None:
+    def end(self) -> set[str]:
         """The end of a delivery whose records stay open (``keep_open``): hash positions are
         numbered afresh in the next (a retried request numbers its lines alike), and the
-        sources it fed are noted afresh."""
+        sources it fed are noted afresh; those it fed (see ``forget``)."""
         self._seen.clear()
-        self.touched.clear()
+        touched, self.touched = self.touched, set()
         self._last, self._last_src, self._last_path = None, None, None
+        return touched
 
     def forget(self, keys: set[str]) -> None:
         """Drop what these sources hold, unstored: a delivery the store did not take is sent
@@ -351,8 +382,7 @@ def parse_delivery(records: list[Record], ctx: ParseContext, stats: ParseStats,
     delivery.tick()
     out: Output = []
     try:
-        for record in records:
-            out.extend(delivery.record(record, replayable))
+        out.extend(delivery.records(records, replayable))
     except BaseException:
         delivery.finish()  # a delivery that failed leaves nothing open for the next one
         raise

@@ -25,13 +25,16 @@ writer's queue stays full the answer is 429 (``_bulk``, ``/ingest``: the shipper
 status) or 503 (HEC's "server is busy"), with Retry-After, and nothing is kept; when the
 store does not acknowledge in ``ack_timeout``, 503: the shipper's retry then overwrites
 (IDs are deterministic: a bulk action's ``_id``, Filebeat's offset, or the line's hash).
-Bodies are limited to ``max_body_bytes`` (also after gzip), 413 beyond. Tokens: ``Bearer``
+Messages are parsed in a worker process (``parse_worker``, as files are:
+``collector.inputs.remote_delivery``); if it dies the request is answered 503 with
+Retry-After and a new worker parses the retry. Bodies are limited to ``max_body_bytes`` (also after gzip), 413 beyond. Tokens: ``Bearer``
 (or HEC's ``Splunk``) with the ``ingest`` scope; without tokens only loopback may listen.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import socket
 import threading
@@ -45,10 +48,12 @@ from collector.config_values import Section
 from collector.event import Record
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
-from collector.inputs.base import ChunkQueue, now_ms
+from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
+from collector.inputs.parse_worker import ParseWorker, WorkerFailed
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.metrics import Registry
-from collector.parse import ParseStats
+from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
 from collector.shipping import IDLE_CLOSE_S, Delivery
 
@@ -138,10 +143,9 @@ class HttpInput(OtlpInput):
         self.stats = ParseStats()
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
-        # Records open across requests (see the module doc); requests parse one at a time.
-        self._ctx = dataclasses.replace(ctx)
-        self.delivery = Delivery(self._ctx, self.stats, keep_lines=True)
-        self._parsing = threading.Lock()
+        # Parsing in a worker process (collector.inputs.remote_delivery), as files are.
+        self.worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
+        self.frame_across_requests(ctx, self.stats, self.worker)
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
@@ -149,36 +153,41 @@ class HttpInput(OtlpInput):
     def deliver(self, messages: list[Message], nbytes: int) -> acked.AckResult:
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
-        delivery = self.delivery
+        def parse(delivery: Delivery | RemoteDelivery) -> Output:
+            # Runs of messages named by the sender (a bulk action's _id) or by their content.
+            items: Output = []
+            for replayable, run in itertools.groupby(messages, lambda m: m.position is not None):
+                items.extend(delivery.records([record(m) for m in run], replayable))
+            return items
+
+        def record(m: Message) -> Record:
+            return Record(text=m.text, source=m.source, position=m.position or "0",
+                          ingested_ms=self._ctx.now_ms)
+
+        worker = self.worker
+        try:
+            return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
+        except WorkerFailed as exc:
+            self._restart(worker)
+            raise HttpError(503, f"{exc}; a new one was started: retry",
+                            {"Retry-After": "1"}) from None
+
+    def _restart(self, failed: ParseWorker | None) -> None:
+        """A new parse worker for the one that died (once, however many requests saw it
+        die). What the dead one held open is gone, as after ``Delivery.forget``: those
+        records' provisional events stay stored, and the shipper's retry sends the lines
+        again."""
         with self._parsing:
-            self._ctx.now_ms = now_ms()
-            delivery.tick()
-            items = delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
-            try:
-                for m in messages:
-                    record = Record(text=m.text, source=m.source, position=m.position or "0",
-                                    ingested_ms=self._ctx.now_ms)
-                    items.extend(delivery.record(record, replayable=m.position is not None))
-                items.extend(delivery.provisional())
-            except BaseException:
-                delivery.finish()
-                raise
-            touched = set(delivery.touched)
-            delivery.end()
-            if not items:
-                return acked.AckResult.STORED
-            # Handed over in the order parsed, still under the lock: a record one request
-            # closes must reach the store after its provisional event from the one before.
-            stored = None if self._stopped.is_set() else acked.hand_over(
-                self.out, self.name, items, len(messages), nbytes, OFFER_TIMEOUT_S)
-            if stored is None:
-                delivery.forget(touched)
-                return acked.AckResult.FULL
-        if stored.wait(self.cfg.ack_timeout_ms / 1000):
-            return acked.AckResult.STORED
-        with self._parsing:
-            delivery.forget(touched)
-        return acked.AckResult.TIMEOUT
+            if failed is None or self.worker is not failed:
+                return
+            self.worker = ParseWorker(self.ctx, self.cfg.name)
+            self.delivery = RemoteDelivery(self.worker, self._ctx, keep_lines=True)
+        failed.close()
+
+    def close(self) -> None:
+        super().close()
+        if self.worker is not None:
+            self.worker.close()
 
 
 def _handler(receiver: HttpInput) -> type[Handler]:
@@ -258,7 +267,7 @@ def _handler(receiver: HttpInput) -> type[Handler]:
 
 # Config keys beyond the common ``type`` and ``name``.
 KEYS = ("listen", "tokens", "tls", "max_body_bytes", "ack_timeout", "request_timeout",
-        "multiline_timeout")
+        "multiline_timeout", "parse_worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +285,8 @@ class Config:
     # A source's record left open by a request is closed after the source was quiet this
     # long (the file input's setting of the same name).
     multiline_timeout_ms: int = int(IDLE_CLOSE_S * 1000)
+    # Parse in a child process (collector.inputs.remote_delivery), off the writer's GIL.
+    parse_worker: bool = True
     type: str = "http"
 
 
@@ -290,6 +301,7 @@ def parse(s: Section, name: str) -> Config:
         ack_timeout_ms=s.duration_ms("ack_timeout", "10s", minimum_ms=100),
         request_timeout_ms=s.duration_ms("request_timeout", "30s", minimum_ms=100),
         multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
+        parse_worker=s.flag("parse_worker", True),
     )
 
 

@@ -15,6 +15,12 @@ and either can be firewalled alone. Answers follow the OTLP/HTTP specification:
   named; 415 for other content types or encodings; 404 for other paths (``/v1/metrics`` is
   not taken).
 
+Log records the OTel Collector's ``filelog`` receiver made of a file's lines are parsed as
+that file (``collector.shipping``), framed across requests as the ``http`` input frames its
+messages (``framed``): a stack trace sent one record per line over several requests is one
+event; a source's open record is stored as it stands before the answer and overwritten once
+closed (``multiline_timeout`` after its source's last line, or when its next record begins).
+
 Protobuf is turned into the OTLP/JSON dict shape with ``MessageToDict`` (IDs come out base64,
 which the ``otlp-json`` parser's shared ``events_from_export`` accepts beside hex).
 """
@@ -40,7 +46,10 @@ from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
 from collector.event import DeadLetter
 from collector.httpserver import Handler, HttpError, Server, authorize
+from collector.inputs import acked
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
+from collector.inputs.parse_worker import ParseWorker
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.inputs.request_guard import RequestGuard, crashed_request, digest
 from collector.metrics import Registry
 from collector.normalize import normalize
@@ -57,7 +66,7 @@ from collector.otlp_limits import (
 from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers.otlp_json import events_from_export
-from collector.shipping import Delivery
+from collector.shipping import IDLE_CLOSE_S, Delivery
 
 log = logging.getLogger("midwatch.inputs.otlp")
 
@@ -176,9 +185,56 @@ class OtlpInput:
                                          ) if cfg.tokens else ()
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
+        self.frame_across_requests(ctx, ParseStats())
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
+
+    def frame_across_requests(self, ctx: ParseContext, stats: ParseStats,
+                              worker: ParseWorker | None = None) -> None:
+        """One ``Delivery`` for all requests: a record a request leaves open (a stack trace
+        the shipper's batch cut, one log record per line) stays open for the next request of
+        its source. Requests are parsed one at a time (``framed``); in ``worker`` when given
+        (``collector.inputs.remote_delivery``)."""
+        self._ctx = dataclasses.replace(ctx)
+        self.delivery: Delivery | RemoteDelivery = (
+            Delivery(self._ctx, stats, keep_lines=True) if worker is None
+            else RemoteDelivery(worker, self._ctx, keep_lines=True))
+        self._parsing = threading.Lock()
+
+    def framed(self, parse: Callable[[Delivery | RemoteDelivery], Output], records: int,
+               nbytes: int, offer_timeout_s: float) -> acked.AckResult:
+        """Parse one request's shipped lines with ``parse`` and wait until the store has
+        their events, and the records they leave open as they stand
+        (``Delivery.provisional``): the record once closed overwrites them (same event ID).
+        Sources quiet for ``multiline_timeout`` have their records closed first. A request
+        the store does not take drops what its sources hold: its retry starts them afresh."""
+        delivery = self.delivery
+        with self._parsing:
+            self._ctx.now_ms = now_ms()
+            delivery.tick()
+            items = delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
+            try:
+                items.extend(parse(delivery))
+                items.extend(delivery.provisional())
+            except BaseException:
+                delivery.finish()
+                raise
+            touched = delivery.end()
+            if not items:
+                return acked.AckResult.STORED
+            # Handed over in the order parsed, still under the lock: a record one request
+            # closes must reach the store after its provisional event from the one before.
+            stored = None if self._stopped.is_set() else acked.hand_over(
+                self.out, self.name, items, records, nbytes, offer_timeout_s)
+            if stored is None:
+                delivery.forget(touched)
+                return acked.AckResult.FULL
+        if stored.wait(self.cfg.ack_timeout_ms / 1000):
+            return acked.AckResult.STORED
+        with self._parsing:
+            delivery.forget(touched)
+        return acked.AckResult.TIMEOUT
 
     @property
     def port(self) -> int:
@@ -203,14 +259,19 @@ class OtlpInput:
     def accept(self, path: str, obj: dict, nbytes: int) -> bool:
         """Queue the request's events and wait for the store; False on timeout."""
         ctx = dataclasses.replace(self.ctx, now_ms=now_ms())
-        lines: Output = []
-        if path == "/v1/logs":
-            # The OTel Collector's filelog records are a platform's lines: parsed as the file
-            # they came from (collector.shipping), not mapped as OTel logs.
-            delivery = Delivery(ctx, ParseStats())
-            obj, lines = delivery.export(obj, f"otlp:{path}")
-            lines.extend(delivery.finish())
-        return self.store(map_events(obj, ctx, f"otlp:{path}") + lines, nbytes)
+        if path != "/v1/logs":
+            return self.store(map_events(obj, ctx, f"otlp:{path}"), nbytes)
+
+        # The OTel Collector's filelog records are a platform's lines: parsed as the file
+        # they came from (collector.shipping), not mapped as OTel logs, and framed across
+        # requests (a stack trace sent one record per line over several exports).
+        def parse(delivery: Delivery | RemoteDelivery) -> Output:
+            assert isinstance(delivery, Delivery), "OTLP parses in the collector's process"
+            rest, lines = delivery.export(obj, f"otlp:{path}")
+            return map_events(rest, ctx, f"otlp:{path}") + lines
+
+        outcome = self.framed(parse, 1, nbytes, self.cfg.ack_timeout_ms / 1000)
+        return outcome is acked.AckResult.STORED
 
     def store(self, items: Output, nbytes: int) -> bool:
         """Queue events or dead letters and wait for the store; False on timeout."""
@@ -294,7 +355,7 @@ def _handler(receiver: OtlpInput) -> type[Handler]:
 # Config keys beyond the common ``type`` and ``name``.
 KEYS = ("listen", "tokens", "tls", "max_body_bytes", "max_decompressed_bytes", "ack_timeout",
         "request_timeout", "max_records", "max_attributes", "max_depth", "max_string_bytes",
-        "max_values")
+        "max_values", "multiline_timeout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,6 +376,9 @@ class Config:
     max_depth: int = 64
     max_string_bytes: int = 1024 * 1024
     max_values: int = 1_000_000
+    # A file's record left open by a request (the OTel Collector's filelog lines) is closed
+    # after its source was quiet this long (the file input's setting of the same name).
+    multiline_timeout_ms: int = int(IDLE_CLOSE_S * 1000)
     type: str = "otlp"
 
 
@@ -334,6 +398,7 @@ def parse(s: Section, name: str) -> Config:
         max_depth=min(s.number("max_depth", 64, minimum=8), 200),
         max_string_bytes=s.size_bytes("max_string_bytes", "1MiB", minimum=1024),
         max_values=s.number("max_values", 1_000_000, minimum=100),
+        multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
     )
 
 

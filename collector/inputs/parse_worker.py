@@ -26,12 +26,14 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import traceback
 import weakref
 from typing import IO, Any
 
 from collector.encoded import encoded
 from collector.gcsettings import collect_less
+from collector.inputs import remote_delivery
 from collector.inputs.lines import LineReader
 from collector.parse import Output
 from collector.parsers._base import ParseContext
@@ -71,7 +73,8 @@ def _close_quietly(stream: IO[bytes]) -> None:
 
 
 class ParseWorker:
-    """The parent's handle on one child process; used by one thread (the input's)."""
+    """The parent's handle on one child process; calls from several threads (a syslog
+    input's connections) take turns."""
 
     def __init__(self, ctx: ParseContext, name: str, *, encode: bool = False):
         """``encode``: reply with events as their document bytes (``collector.encoded``), for
@@ -81,6 +84,7 @@ class ParseWorker:
             [sys.executable, "-m", "collector.inputs.parse_worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._ids = itertools.count()
+        self._turn = threading.Lock()
         # An input dropped without close() (tests, a failed start) must not leave a child
         # waiting: closing its stdin ends it.
         weakref.finalize(self, _close_quietly, self._proc.stdin)
@@ -89,8 +93,9 @@ class ParseWorker:
     def call(self, op: str, *args: object) -> Any:
         assert self._proc.stdin is not None and self._proc.stdout is not None
         try:
-            _send(self._proc.stdin, (op, *args))
-            ok, reply = _recv(self._proc.stdout)
+            with self._turn:
+                _send(self._proc.stdin, (op, *args))
+                ok, reply = _recv(self._proc.stdout)
         except (OSError, EOFError, pickle.PickleError) as exc:
             code = self._proc.poll()
             raise WorkerFailed(f"the parse worker of input {self.name!r} stopped answering "
@@ -104,6 +109,13 @@ class ParseWorker:
         key = next(self._ids)
         self.call("open", key, fmt, source, prefix, offset, line, max_line_bytes, encoding, head)
         return RemoteReader(self, key, offset, line)
+
+    def delivery(self, keep_lines: bool) -> int:
+        """A shipper input's ``Delivery`` in the worker (``collector.inputs.remote_delivery``):
+        its key; ``close`` drops it."""
+        key = next(self._ids)
+        self.call("ship_open", key, keep_lines)
+        return key
 
     def close(self) -> None:
         if self._proc.stdin is not None:
@@ -173,6 +185,14 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
                 reader = readers[key]
                 items = reader.flush(now)
                 reply = (encoded(items) if encode else items, reader.read_offset, reader.resume_at())
+            elif op == "ship_open":
+                key, keep_lines = args
+                assert ctx is not None, "init first"
+                readers[key] = remote_delivery.open_delivery(ctx, keep_lines)  # type: ignore[assignment]
+                reply = None
+            elif op == "ship":
+                key, now, method, call_args = args
+                reply = remote_delivery.serve(readers[key], now, method, call_args)  # type: ignore[arg-type]
             elif op == "close":
                 readers.pop(args[0], None)
                 reply = None

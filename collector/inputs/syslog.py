@@ -6,7 +6,9 @@
 - Frames are RFC 5424 or RFC 3164 (``collector.envelopes.syslog``); the line inside goes to
   ``collector.shipping`` keyed by sender host and file path (or program), so stack traces
   sent one line per frame are one record again. A frame that is not syslog is read as a
-  line of its own.
+  line of its own. The lines are parsed in a worker process (``parse_worker``, as files
+  are: ``collector.inputs.remote_delivery``), each connection with its own delivery there;
+  a worker that dies is replaced and the connections it parsed for are closed.
 - Limits: a frame over ``max_message_bytes`` is dead-lettered (``line_too_long``, head
   kept) and the rest of it skipped; at most ``max_connections`` TCP connections at once.
 - Backpressure, at-least-once as far as syslog allows: a connection reads and parses its
@@ -37,6 +39,8 @@ from collector.event import DeadLetter, Record
 from collector.httpserver import ListenError, bind_reason, server_tls
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
+from collector.inputs.parse_worker import ParseWorker, WorkerFailed
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -120,6 +124,10 @@ class SyslogInput:
         self.stats = ParseStats()
         self.out: ChunkQueue | None = None
         self._stop = threading.Event()
+        # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
+        # connection has its own delivery there.
+        self._worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
+        self._worker_lock = threading.Lock()
         self._tls: ssl.SSLContext | None = None
         if cfg.protocol == "tls":
             self._tls = server_tls(cfg.tls_cert, cfg.tls_key, cfg.listen)
@@ -164,10 +172,43 @@ class SyslogInput:
             self._tcp.server_close()
         if self._udp is not None:
             self._udp.close()
+        if self._worker is not None:
+            self._worker.close()
+
+    def delivery(self) -> Delivery | RemoteDelivery:
+        """A connection's (or the UDP socket's) delivery; ``release`` when it ends."""
+        worker = self._worker
+        if worker is None:
+            return Delivery(self.ctx, self.stats)
+        try:
+            return RemoteDelivery(worker, self.ctx)
+        except WorkerFailed as exc:
+            self.restart(worker, exc)
+            return RemoteDelivery(self._worker, self.ctx)  # type: ignore[arg-type]
+
+    def restart(self, failed: ParseWorker, exc: WorkerFailed) -> None:
+        """A new parse worker for the one that died (once, however many connections saw it
+        die). The connections it parsed for are closed: what they had read and not yet
+        handed over is lost, as when a connection breaks, and their senders reconnect."""
+        with self._worker_lock:
+            if self._worker is not failed:
+                return
+            log.error("syslog parse worker failed; starting a new one",
+                      extra={"input": self.name, "error": str(exc)})
+            self._worker = ParseWorker(self.ctx, self.name)
+        failed.close()
+
+    @staticmethod
+    def release(delivery: Delivery | RemoteDelivery) -> None:
+        if isinstance(delivery, RemoteDelivery):
+            try:
+                delivery.close()
+            except WorkerFailed:
+                pass  # the worker ended (the input is closing): nothing left to drop
 
     # ---------------------------------------------------------------- delivery
 
-    def deliver(self, delivery: Delivery, frames: list[bytes], oversized: list[bytes],
+    def deliver(self, delivery: Delivery | RemoteDelivery, frames: list[bytes], oversized: list[bytes],
                 peer: str, extra: Output = (), before: threading.Event | None = None
                 ) -> tuple[bool, threading.Event | None]:
         """Parse frames and hand their events over once the store acknowledged ``before``
@@ -183,13 +224,12 @@ class SyslogInput:
                 reason=f"line_too_long: a syslog frame of more than {self.cfg.max_message_bytes} "
                        f"bytes (max_message_bytes)", source=source, line=0,
                 raw=head.decode("utf-8", "replace"), ingested_ms=self.ctx.now_ms))
-        nbytes = 0
+        nbytes = sum(map(len, frames))
         delivery.tick()
-        for frame in frames:
-            nbytes += len(frame)
-            items.extend(delivery.record(Record(text=frame.decode("utf-8", "replace"),
-                                                source=source, ingested_ms=self.ctx.now_ms),
-                                         replayable=False))
+        if frames:
+            items.extend(delivery.records([Record(text=frame.decode("utf-8", "replace"),
+                                                  source=source, ingested_ms=self.ctx.now_ms)
+                                           for frame in frames], replayable=False))
         if not items:
             return True, before
         self.settle(before)
@@ -210,7 +250,7 @@ class SyslogInput:
 
     def _run_udp(self) -> None:
         assert self._udp is not None
-        delivery = Delivery(self.ctx, self.stats)
+        delivery = self.delivery()
         in_flight: threading.Event | None = None
         max_bytes = self.cfg.max_message_bytes
         while not self._stop.is_set():
@@ -232,9 +272,14 @@ class SyslogInput:
                 if self._stop.is_set():  # closed under us at shutdown
                     return
                 raise
-            idle = delivery.finish_idle(IDLE_S)
-            if frames or oversized or idle:
-                _, in_flight = self.deliver(delivery, frames, oversized, "udp", idle, in_flight)
+            try:
+                idle = delivery.finish_idle(IDLE_S)
+                if frames or oversized or idle:
+                    _, in_flight = self.deliver(delivery, frames, oversized, "udp", idle,
+                                                in_flight)
+            except WorkerFailed as exc:  # these datagrams are lost, as beyond a full buffer
+                self.restart(delivery.worker, exc)  # type: ignore[union-attr]
+                delivery = self.delivery()
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -274,8 +319,18 @@ class _Connection(socketserver.BaseRequestHandler):
                                                                   "error": str(exc)})
                 return
         sock.settimeout(IDLE_S)
+        delivery = receiver.delivery()
+        try:
+            self._stream(sock, peer, delivery)
+        except WorkerFailed as exc:
+            receiver.restart(delivery.worker, exc)  # type: ignore[union-attr]
+        finally:
+            receiver.release(delivery)
+
+    def _stream(self, sock: socket.socket, peer: str,
+                delivery: Delivery | RemoteDelivery) -> None:
+        receiver = self.server.receiver
         framer = Framer(receiver.cfg.max_message_bytes)
-        delivery = Delivery(receiver.ctx, receiver.stats)
         last_idle_check = time.monotonic()
         in_flight: threading.Event | None = None
         while not receiver._stop.is_set():
@@ -304,7 +359,7 @@ class _Connection(socketserver.BaseRequestHandler):
 # --- configuration and construction: the ``syslog`` entry of ``collector.inputs.INPUTS`` ---
 
 # Config keys beyond the common ``type`` and ``name``.
-KEYS = ("listen", "protocol", "tls", "max_message_bytes", "max_connections")
+KEYS = ("listen", "protocol", "tls", "max_message_bytes", "max_connections", "parse_worker")
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,6 +373,8 @@ class Config:
     tls_key: str | None = None
     max_message_bytes: int = 64 * 1024
     max_connections: int = 64
+    # Parse in a child process (collector.inputs.remote_delivery), off the writer's GIL.
+    parse_worker: bool = True
     type: str = "syslog"
 
 
@@ -337,6 +394,7 @@ def parse(s: Section, name: str) -> Config:
         name=name, listen=listen, protocol=protocol, tls_cert=cert, tls_key=key,
         max_message_bytes=s.size_bytes("max_message_bytes", "64KiB", minimum=480),
         max_connections=s.number("max_connections", 64, minimum=1),
+        parse_worker=s.flag("parse_worker", True),
     )
 
 

@@ -41,10 +41,11 @@ def start(queue: ChunkQueue, **cfg) -> Receiver:
     return receiver
 
 
-@pytest.fixture
-def running():
+@pytest.fixture(params=[True, False], ids=["parse-worker", "in-process"])
+def running(request):
     writer = Writer()
-    receiver = start(writer.queue, tokens=(TOKEN,), max_body_bytes=64 * 1024)
+    receiver = start(writer.queue, tokens=(TOKEN,), max_body_bytes=64 * 1024,
+                     parse_worker=request.param)
     yield receiver, writer
     receiver.stop()
     writer.close()
@@ -191,3 +192,27 @@ def test_hec_without_a_token_names_the_splunk_header(running):
                           {"Authorization": "Splunk wrong"})
     assert (status, answer["error"]) == (401, "invalid token")
     assert writer.events == []
+
+
+def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():
+    """The worker parsing the input's messages died: the shipper gets 503 with Retry-After
+    (its retry status), nothing reached the store as if it had been read, and the retry is
+    parsed by a new worker."""
+    writer = Writer()
+    receiver = start(writer.queue)
+    try:
+        dead = receiver.worker
+        assert dead is not None
+        dead._proc.kill()
+        dead._proc.wait()
+        body = FILEBEAT.encode() + b"\n"
+        status, answer = call(receiver, "POST", "/ingest", body)
+        assert status == 503 and "parse worker" in answer["error"], answer
+        assert writer.events == []
+        assert call(receiver, "POST", "/ingest", body)[0] == 200
+        assert receiver.worker is not dead
+        assert [e.labels["shipper"] for e in writer.events] == ["filebeat"]
+    finally:
+        receiver.stop()
+        writer.close()
+        receiver.close()

@@ -81,9 +81,9 @@ def receivers():
         receiver.close()
 
 
-@pytest.fixture
-def tcp(receivers):
-    return receivers("tcp", max_message_bytes=4096)
+@pytest.fixture(params=[True, False], ids=["parse-worker", "in-process"])
+def tcp(receivers, request):
+    return receivers("tcp", max_message_bytes=4096, parse_worker=request.param)
 
 
 def key(e: Event):
@@ -177,3 +177,26 @@ def test_tls_octet_counted_frames(tmp_path, receivers):
         conn.sendall(f"{len(data)} ".encode() + data)
     (ev,) = writer.wait_for(1)
     assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
+
+
+def test_a_dead_parse_worker_closes_the_connection_and_a_new_one_parses_the_next(receivers):
+    """The worker parsing a connection's frames died: that connection is closed (its sender
+    reconnects, as after any broken connection) and the next connection is parsed by a new
+    worker."""
+    receiver, writer = receivers("tcp")
+    dead = receiver._worker
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[0]).encode() + b"\n")
+        assert len(writer.wait_for(1)) == 1
+        dead._proc.kill()
+        dead._proc.wait()
+        conn.sendall(frame(MULE[1]).encode() + b"\n")
+        conn.settimeout(10)
+        assert conn.recv(1) == b"", "the connection is closed"
+    assert receiver._worker is not dead
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[1]).encode() + b"\n" + frame(MULE[2]).encode() + b"\n")
+    events = [i for i in writer.wait_for(3) if isinstance(i, Event)]
+    assert [e.message[:30] for e in events] == [
+        e.message[:30] for e in parse_stream(io.BytesIO("\n".join(MULE[:3]).encode() + b"\n"),
+                                             "f", "auto", CTX) if isinstance(e, Event)]

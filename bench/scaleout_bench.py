@@ -8,8 +8,8 @@ Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions
 Each message is three JSON events on three partitions, joined into one trace by correlation
 (so the processes also contend on trace documents, and the repair merges what they split).
 For each process count (1 and 2, interleaved ``--repeat`` times): a fresh topic and index
-prefix, the records produced before the clock starts, then the processes started; timed from
-the first stored event to the last (the steady rate; start-up is reported apart), and the
+prefix, the processes started and waited for until the group has spread the partitions over
+all of them, then the records produced; timed from the first stored event to the last (the steady rate; start-up is reported apart), and the
 collectors' CPU (processes and children, from /proc) from the first stored event to the last
 complete trace, divided by the events (issue 25: two processes within 10% of one process's
 CPU per event). Every event and one trace per message must be in the store at the end, or
@@ -122,21 +122,11 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
     prefix = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
-                             batch_size=256 * 1024)
-    n = 0
-    for i in range(messages):
-        for line in message_lines(i):
-            producer.send(topic, value=line, partition=n % partitions)
-            n += 1
-    producer.flush(60)
-    producer.close()
     total = 3 * messages
     procs: list[subprocess.Popen] = []
     spies: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            started = time.monotonic()
             ports = [_free_port() for _ in range(processes)]
             for k, port in enumerate(ports):
                 work = Path(tmp) / f"p{k}"
@@ -152,6 +142,12 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                  "-o", str(profile / f"{processes}p-{k}-{uuid.uuid4().hex[:4]}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for k, p in enumerate(procs)] if profile else []
+            # Every process in the group before the data comes: otherwise the first one to join
+            # reads everything until the second joins, then hands half of it over (a start-up
+            # artefact, not what a running group costs).
+            _wait_for_group(ports, partitions, procs)
+            _produce(bootstrap, topic, messages, partitions)
+            started = time.monotonic()
             events = f"{prefix}-events-*"
             while _count(es, events) == 0:
                 time.sleep(0.2)
@@ -189,7 +185,43 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
             cleanup(es, prefix)
 
 
-WATCHED = ("midwatch_records_read_total", "midwatch_events_indexed_total",
+def _assigned(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            lines = resp.read().decode().splitlines()
+    except OSError:  # not listening yet
+        return 0
+    for line in lines:
+        if line.startswith("midwatch_input_kafka_assigned_partitions{"):
+            return float(line.rpartition(" ")[2])
+    return 0
+
+
+def _wait_for_group(ports: list[int], partitions: int, procs: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        owned = [_assigned(port) for port in ports]
+        if sum(owned) == partitions and all(owned):
+            return
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            sys.exit(f"the group did not spread the partitions: {owned}")
+        time.sleep(0.2)
+
+
+def _produce(bootstrap: str, topic: str, messages: int, partitions: int) -> None:
+    """Each message's three events on three partitions (so over both processes)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
+                             batch_size=256 * 1024)
+    n = 0
+    for i in range(messages):
+        for line in message_lines(i):
+            producer.send(topic, value=line, partition=n % partitions)
+            n += 1
+    producer.flush(60)
+    producer.close()
+
+
+WATCHED = ("midwatch_records_read_total", "midwatch_input_kafka_revocations_total", "midwatch_events_indexed_total",
            "midwatch_trace_conflict_rounds_total", 'midwatch_correlator{stat="conflicts"}',
            'midwatch_correlator{stat="store_lookups"}',
            'midwatch_correlator{stat="split_traces_merged"}')
@@ -204,7 +236,8 @@ def _stats(port: int) -> list[str]:
         series, _, value = line.rpartition(" ")
         if series.startswith(WATCHED):
             name = series.split("{stat=")[-1].strip('"}') if "{stat=" in series else series
-            values[name.removeprefix("midwatch_").split("{")[0]] = value
+            short = name.removeprefix("midwatch_")
+            values[short if "outcome=" in short else short.split("{")[0]] = value
     return [f"{k}={v}" for k, v in values.items()]
 
 
@@ -246,7 +279,7 @@ def main() -> None:
             print(f"[{rep + 1}] {processes} process(es): {rate:,.0f} events/s "
                   f"({rate / ceiling:.2f} of ceiling), collector CPU {cpu:.1f} us/event "
                   f"steady ({cpu_all:.1f} from start), first event stored {startup:.1f} s "
-                  f"after start; all traces complete; load {os.getloadavg()[0]:.1f}")
+                  f"after the records were produced; all traces complete; load {os.getloadavg()[0]:.1f}")
     rate = {k: statistics.median(v) for k, v in rates.items()}
     cpu = {k: statistics.median(v) for k, v in cpus.items()}
     print(f"2 vs 1 (medians of {args.repeat}): throughput x{rate[2] / rate[1]:.2f}, "

@@ -69,3 +69,72 @@ def test_label_ids_shared_by_many_messages_are_not_merged(tmp_sqlite_path):
         assert len(store.search_traces(TraceQuery(limit=10))) == 2
     finally:
         store.close()
+
+
+def test_a_collector_that_saw_another_writer_merges_the_split_at_its_next_flush(tmp_sqlite_path):
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        one, two = Correlator(empty_catalog(), store), Correlator(empty_catalog(), store)
+        # A create race on one message: the loser learns that another collector writes too.
+        one.process([ev(10, "correlation:c-0")])
+        two.process([ev(11, "correlation:c-0")])
+        two._resolve()
+        one.flush()
+        two.flush()
+        assert two.stats()["conflicts"] == 1 and one.stats()["conflicts"] == 0
+        # The race that splits a message, as in the test above.
+        one.process([ev(1, "correlation:c-1"), ev(2, "correlation:c-1", "order:1")])
+        two.process([ev(3, "order:1")])
+        two._resolve()
+        one.flush()
+        two.flush()
+        assert sorted(store.shared_trace_ids(0)) == ["order:1"]
+        # The next flush (here with a batch of another message) looks again and merges.
+        two.process([ev(4, "order:2")])
+        two.flush()
+        assert two.stats()["splits_caught"] == 1
+        assert store.shared_trace_ids(0) == []
+        assert TraceRepair(empty_catalog(), store, window_ms=3_600_000).run(NOW) == 0
+        traces = {t.trace_key: t for t in store.search_traces(TraceQuery(limit=10))}
+        assert sorted(traces) == ["correlation:c-0", "correlation:c-1", "order:2"]
+        assert traces["correlation:c-1"].hop_count == 3
+        assert sorted(traces["correlation:c-1"].ids) == ["correlation:c-1", "order:1"]
+    finally:
+        store.close()
+
+
+def test_the_last_flush_is_looked_at_again_by_the_sweep(tmp_sqlite_path):
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        one, two = Correlator(empty_catalog(), store), Correlator(empty_catalog(), store)
+        one.process([ev(10, "correlation:c-0")])
+        two.process([ev(11, "correlation:c-0")])
+        two._resolve()
+        one.flush()
+        two.flush()
+        one.process([ev(1, "correlation:c-1"), ev(2, "correlation:c-1", "order:1")])
+        two.process([ev(3, "order:1")])
+        two._resolve()
+        one.flush()
+        two.flush()
+        two.sweep(NOW)  # no batch came after the split
+        assert store.shared_trace_ids(0) == []
+        assert two.stats()["splits_caught"] == 1
+    finally:
+        store.close()
+
+
+def test_a_lone_collector_does_not_look_again(tmp_sqlite_path):
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        c = Correlator(empty_catalog(), store)
+        for n in range(3):
+            c.process([ev(n, f"correlation:c-{n}", f"order:{n}")])
+            c.flush()
+        assert c.stats()["store_lookups"] == 3  # one look-up per flush, no second look
+        assert c.stats()["conflicts"] == 0
+    finally:
+        store.close()

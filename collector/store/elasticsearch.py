@@ -496,25 +496,28 @@ class ElasticsearchStore:
                       - set(wanted))
         return found + self._fetch_traces(more) if more else found
 
-    def trace_versions(self, ids: Iterable[str]) -> dict[str, Any]:
-        """After a refresh of the trace index (searches see only refreshed writes), the key
-        and version of every trace holding one of these IDs, without their documents: what a
-        correlator sharing the store compares with its own writes (``Correlator._recheck``).
-        The refresh is of the trace index alone, once per call."""
+    def trace_versions(self, ids: Iterable[str]) -> dict[str, tuple[Any, list[str]]]:
+        """After a refresh of the trace index (searches see only refreshed writes), key ->
+        (version, IDs) of every trace holding one of these IDs, without the rest of their
+        documents: what a correlator sharing the store compares with its own writes
+        (``Correlator._recheck``). The refresh is of the trace index alone, once per call.
+        Versions are (seq_no, primary_term): in the single-shard trace index they order the
+        writes."""
         wanted = sorted(set(ids))
         if not wanted:
             return {}
         self._call(lambda: self._client.indices.refresh(
             index=self.names.traces, ignore_unavailable=True, allow_no_indices=True))
-        found: dict[str, Any] = {}
+        found: dict[str, tuple[Any, list[str]]] = {}
         for start in range(0, len(wanted), MAX_PAGE):
             resp = self._search(self.names.traces,
                                 query={"terms": {"ids": wanted[start:start + MAX_PAGE]}},
-                                size=MAX_PAGE, source=False, seq_no_primary_term=True,
+                                size=MAX_PAGE, source_includes=["ids"], seq_no_primary_term=True,
                                 filter_path="hits.hits._id,hits.hits._seq_no,"
-                                            "hits.hits._primary_term")
+                                            "hits.hits._primary_term,hits.hits._source")
             for hit in resp.get("hits", {}).get("hits", ()):
-                found[hit["_id"]] = (hit["_seq_no"], hit["_primary_term"])
+                found[hit["_id"]] = ((hit["_seq_no"], hit["_primary_term"]),
+                                     hit.get("_source", {}).get("ids", []))
         return found
 
     def _fetch_traces(self, keys: list[str]) -> list[Trace]:

@@ -353,8 +353,8 @@ class Correlator:
 
     def _recheck(self) -> None:
         """Merge the traces another collector wrote with IDs the previous flush wrote too
-        (see SHARED_HOLD_S). Only keys, versions and IDs are read; a trace we do not hold,
-        written before ours, is fetched whole and folded in like any stored trace."""
+        (see SHARED_HOLD_S). Only keys and versions are read for the traces that are ours and
+        unchanged; the others are fetched whole and folded in like any stored trace."""
         ids, self._rechecks = self._rechecks, []
         if not ids:
             return
@@ -363,11 +363,11 @@ class Correlator:
             self._counts["store_lookups"] += 1
             found = self.store.trace_versions(ids[start:start + FETCH_CHUNK])
             for key, (version, trace_ids) in found.items():
-                # One we hold, changed or not, is no split: if another collector added to it,
-                # our next write of it loses the race and folds the news in (re-reading it
-                # now would rewrite it, and make the other collector re-read it in turn).
-                if key in self._live or self._written_after_ours(version, trace_ids):
-                    continue  # ...and that writer's next flush sees ours: one of us merges
+                live = self._held(key) if key in self._live else None
+                if live is not None and live.known and live.trace.version == version:
+                    continue  # ours, unchanged
+                if live is None and self._written_after_ours(version, trace_ids):
+                    continue  # its writer's next flush sees ours: one of us merges, not both
                 foreign.add(key)
         if not foreign:
             return

@@ -358,41 +358,21 @@ class Correlator:
         ids, self._rechecks = self._rechecks, []
         if not ids:
             return
-        foreign: set[str] = set()
+        foreign: list[str] = []
         for start in range(0, len(ids), FETCH_CHUNK):
             self._counts["store_lookups"] += 1
-            found = self.store.trace_versions(ids[start:start + FETCH_CHUNK])
-            for key, (version, trace_ids) in found.items():
+            for key, version in self.store.trace_versions(ids[start:start + FETCH_CHUNK]).items():
                 live = self._held(key) if key in self._live else None
-                if live is not None and live.known and live.trace.version == version:
-                    continue  # ours, unchanged
-                if live is None and self._written_after_ours(version, trace_ids):
-                    continue  # its writer's next flush sees ours: one of us merges, not both
-                foreign.add(key)
+                if live is None or not live.known or live.trace.version != version:
+                    foreign.append(key)
         if not foreign:
             return
         self._counts["store_lookups"] += 1
-        stored = self.store.get_traces_by_ids(sorted(foreign))
+        stored = self.store.get_traces_by_ids(foreign)
         for t in sorted(stored, key=lambda t: (t.started_ms, t.trace_key)):
             if t.trace_key in foreign:
                 self._counts["splits_caught"] += 1
             self._fold(t)
-
-    def _written_after_ours(self, version: object, ids: list[str]) -> bool:
-        """Whether another collector's trace was written after our trace sharing one of its
-        IDs. Elasticsearch versions (seq_no, primary_term) of the single-shard trace index
-        order its writes; other versions (SQLite's, per trace) do not, and then both writers
-        merge and a lost race settles it."""
-        if type(version) is not tuple:
-            return False
-        for i in ids:
-            key = self._index.get(i)
-            if key is None or key not in self._live:
-                continue
-            ours = self._held(key).trace.version
-            if type(ours) is tuple and (version[1], version[0]) > (ours[1], ours[0]):
-                return True
-        return False
 
     def _fan_out(self) -> None:
         """Apply each acknowledgement of a whole group or interchange to every trace holding

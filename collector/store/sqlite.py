@@ -173,14 +173,12 @@ class SQLiteStore:
         with self._read() as db:
             return [_trace(row) for row in db.execute(sql, (wanted,))]
 
-    def trace_versions(self, ids: Iterable[str]) -> dict[str, tuple[object, list[str]]]:
-        """Key -> (version, IDs) of the traces holding any of these IDs (see the protocol)."""
-        sql = ("SELECT t.trace_key, t.version, json_extract(t.doc, '$.ids') FROM traces t "
-               "WHERE t.trace_key IN (SELECT trace_key FROM trace_ids WHERE id IN "
-               "(SELECT value FROM json_each(?)))")
+    def trace_versions(self, ids: Iterable[str]) -> dict[str, object]:
+        """Key and version of the traces holding any of these IDs (see the protocol)."""
+        sql = ("SELECT t.trace_key, t.version FROM traces t WHERE t.trace_key IN "
+               "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(?)))")
         with self._read() as db:
-            rows = db.execute(sql, (_json(sorted(set(ids))),)).fetchall()
-        return {key: (version, orjson.loads(ids_json)) for key, version, ids_json in rows}
+            return dict(db.execute(sql, (_json(sorted(set(ids))),)).fetchall())
 
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """All writes that did not conflict are committed; then ConflictError names the rest

@@ -224,8 +224,7 @@ def _produce(bootstrap: str, topic: str, messages: int, partitions: int) -> None
 WATCHED = ("midwatch_records_read_total", "midwatch_input_kafka_revocations_total", "midwatch_events_indexed_total",
            "midwatch_trace_conflict_rounds_total", 'midwatch_correlator{stat="conflicts"}',
            'midwatch_correlator{stat="store_lookups"}',
-           'midwatch_correlator{stat="split_traces_merged"}',
-           'midwatch_correlator{stat="splits_caught"}')
+           'midwatch_correlator{stat="split_traces_merged"}')
 
 
 def _stats(port: int) -> list[str]:

@@ -68,16 +68,6 @@ SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one c
 # (bench/correlation_bench.py --only memory).
 HOT_TRACES = 25_000
 SWEEP_SLICE = 10_000  # overdue traces marked stuck and written per step of a sweep
-# Scale-out: several collectors writing the traces of one store. A look-up by ID searches, and
-# a search sees only refreshed writes (every 5 s on the trace index), so two collectors
-# adding one message's IDs to traces within that window split it in two: 48-72% of the
-# messages in scale-out bench runs, each merged later by the repair sweep, reading and writing
-# both again. Once this collector has seen another writer (a lost race, a trace changed under
-# it), each flush looks again, after a refresh and by key and version only, for traces
-# holding the IDs the previous flush looked up and wrote, and merges foreign ones at once: of
-# two writes of one ID to two traces, the later writer's next flush always sees the earlier
-# one. A lone collector never sees another writer and pays nothing for this.
-SHARED_HOLD_S = 600.0
 
 
 @dataclass(slots=True)
@@ -126,16 +116,9 @@ class Correlator:
         # ``process``, applied by the next ``flush`` (they need the store): at most a batch.
         self._fanouts: list[Event] = []
         self._process_names = ProcessNames()
-        # Another collector writes these traces too (time.monotonic() until which we assume
-        # so): IDs looked up by this flush (``_looked``) are checked again by the next one
-        # (``_rechecks``); at most a flush's new IDs each.
-        self._shared_until = 0.0
-        self._looked: list[str] = []
-        self._rechecks: list[str] = []
         self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
                         "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
-                        "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0,
-                        "splits_caught": 0}
+                        "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0}
 
     # ------------------------------------------------------------------ events in
 
@@ -314,7 +297,6 @@ class Correlator:
         """Write every changed trace. Raises StoreError (ConflictError after repeated lost
         races) with nothing lost: the pipeline retries and the pending hops are still here."""
         self._fan_out()
-        self._recheck()
         for _ in range(CONFLICT_ROUNDS):
             self._resolve()
             batch = [live for live in self._changed
@@ -336,7 +318,6 @@ class Correlator:
                     live.pending, live.doomed, live.dirty = (), (), False
             if not conflicts:
                 break
-            self._shared_until = time.monotonic() + SHARED_HOLD_S
         else:
             raise ConflictError("traces kept changing under this collector while it wrote "
                                 "them; another collector writes the same messages")
@@ -345,34 +326,8 @@ class Correlator:
             if self._live.get(live.trace.trace_key) is live:
                 self._enqueue(live)
         self._changed.clear()
-        if time.monotonic() < self._shared_until:
-            self._rechecks = list(dict.fromkeys(self._looked))
-        self._looked = []
         self._shrink()
         self._pack_cold()
-
-    def _recheck(self) -> None:
-        """Merge the traces another collector wrote with IDs the previous flush wrote too
-        (see SHARED_HOLD_S). Only keys and versions are read for the traces that are ours and
-        unchanged; the others are fetched whole and folded in like any stored trace."""
-        ids, self._rechecks = self._rechecks, []
-        if not ids:
-            return
-        foreign: list[str] = []
-        for start in range(0, len(ids), FETCH_CHUNK):
-            self._counts["store_lookups"] += 1
-            for key, version in self.store.trace_versions(ids[start:start + FETCH_CHUNK]).items():
-                live = self._held(key) if key in self._live else None
-                if live is None or not live.known or live.trace.version != version:
-                    foreign.append(key)
-        if not foreign:
-            return
-        self._counts["store_lookups"] += 1
-        stored = self.store.get_traces_by_ids(foreign)
-        for t in sorted(stored, key=lambda t: (t.started_ms, t.trace_key)):
-            if t.trace_key in foreign:
-                self._counts["splits_caught"] += 1
-            self._fold(t)
 
     def _fan_out(self) -> None:
         """Apply each acknowledgement of a whole group or interchange to every trace holding
@@ -440,8 +395,6 @@ class Correlator:
                     wanted.add(evicted_key)
         found: dict[str, Trace] = {}
         ordered = sorted(wanted)
-        if time.monotonic() < self._shared_until:
-            self._looked.extend(ordered)
         for start in range(0, len(ordered), FETCH_CHUNK):
             self._counts["store_lookups"] += 1
             for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK]):
@@ -461,7 +414,6 @@ class Correlator:
         if held is not None and held.known:
             if held.trace.version == stored.version:
                 return  # memory holds this very copy, plus its own news
-            self._shared_until = time.monotonic() + SHARED_HOLD_S
             self._rewind(held)  # another writer moved it on: rebuild on the fresh copy
         keys = dict.fromkeys(k for k in map(self._index.get, [stored.trace_key, *stored.ids])
                              if k is not None)
@@ -513,8 +465,6 @@ class Correlator:
         """Mark stuck the in-flight traces past their flow's SLA, in memory and in the store
         (traces nobody has sent an event about for a while live only there). Returns the
         traces newly marked."""
-        if self._rechecks:  # the last flush's IDs, before no new batch comes to check them
-            self.flush()
         stuck: list[Trace] = []
         due: list[str] = []
         for key, held in self._live.items():

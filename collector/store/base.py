@@ -167,11 +167,6 @@ class Store(Protocol):
     def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
         """Traces containing any of the typed IDs (with their concurrency ``version``)."""
 
-    def trace_versions(self, ids: Iterable[str]) -> dict[str, object]:
-        """Key -> version of the traces holding any of the typed IDs, every write so far
-        included (Elasticsearch refreshes the trace index first): cheaper than the traces
-        themselves when most are the caller's own, unchanged."""
-
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """Write traces; a trace with a ``version`` is written only if unchanged since read
         (raise ConflictError otherwise). ``deleted``: traces merged away into others."""

@@ -496,27 +496,6 @@ class ElasticsearchStore:
                       - set(wanted))
         return found + self._fetch_traces(more) if more else found
 
-    def trace_versions(self, ids: Iterable[str]) -> dict[str, Any]:
-        """After a refresh of the trace index (searches see only refreshed writes), the key
-        and version of every trace holding one of these IDs, without their documents: what a
-        correlator sharing the store compares with its own writes (``Correlator._recheck``).
-        The refresh is of the trace index alone, once per call."""
-        wanted = sorted(set(ids))
-        if not wanted:
-            return {}
-        self._call(lambda: self._client.indices.refresh(
-            index=self.names.traces, ignore_unavailable=True, allow_no_indices=True))
-        found: dict[str, Any] = {}
-        for start in range(0, len(wanted), MAX_PAGE):
-            resp = self._search(self.names.traces,
-                                query={"terms": {"ids": wanted[start:start + MAX_PAGE]}},
-                                size=MAX_PAGE, source=False, seq_no_primary_term=True,
-                                filter_path="hits.hits._id,hits.hits._seq_no,"
-                                            "hits.hits._primary_term")
-            for hit in resp.get("hits", {}).get("hits", ()):
-                found[hit["_id"]] = (hit["_seq_no"], hit["_primary_term"])
-        return found
-
     def _fetch_traces(self, keys: list[str]) -> list[Trace]:
         # Most IDs are new: answers for documents not found are filtered out by the cluster
         # rather than parsed here (an ID costs ~1 us less).

@@ -173,13 +173,6 @@ class SQLiteStore:
         with self._read() as db:
             return [_trace(row) for row in db.execute(sql, (wanted,))]
 
-    def trace_versions(self, ids: Iterable[str]) -> dict[str, object]:
-        """Key and version of the traces holding any of these IDs (see the protocol)."""
-        sql = ("SELECT t.trace_key, t.version FROM traces t WHERE t.trace_key IN "
-               "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(?)))")
-        with self._read() as db:
-            return dict(db.execute(sql, (_json(sorted(set(ids))),)).fetchall())
-
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """All writes that did not conflict are committed; then ConflictError names the rest
         (as a bulk request to Elasticsearch behaves). Written traces get their new version."""

@@ -2,17 +2,20 @@
 group, next to the raw ``helpers.bulk`` ceiling in the same run.
 
 Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions 4]
-[--repeat 1] [--profile DIR]`` with Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default
+[--repeat 1] [--profile DIR] [--keyed]`` with Kafka at MIDWATCH_KAFKA_BOOTSTRAP (default
 127.0.0.1:9092) and Elasticsearch at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 Each message is three JSON events on three partitions, joined into one trace by correlation
-(so the processes also contend on trace documents, and the repair merges what they split).
+(so the processes also contend on trace documents, and the repair merges what they split);
+``--keyed`` keys them by message instead, so a message stays on one partition and one process
+(what the group itself costs, without trace races).
+
 For each process count (1 and 2, interleaved ``--repeat`` times): a fresh topic and index
-prefix, the records produced before the clock starts, then the processes started; timed from
-the first stored event to the last (the steady rate; start-up is reported apart), and the
-collectors' CPU (processes and children, from /proc) from the first stored event to the last
-complete trace, divided by the events (issue 25: two processes within 10% of one process's
-CPU per event). Every event and one trace per message must be in the store at the end, or
+prefix, the processes started and waited for until the group has spread the partitions over
+all of them, then the records produced; timed from the first stored event to the last (the
+steady rate), and the collectors' CPU (processes and children, from /proc) from just before
+the records are produced (start-up and joining excluded) to the last complete trace, divided
+by the events (issue 25: two processes within 10% of one process's CPU per event). Every event and one trace per message must be in the store at the end, or
 the run fails.
 
 Honest reading on this machine: 2 cores shared by Elasticsearch, Kafka and the collectors,
@@ -114,29 +117,19 @@ def _count(es: Elasticsearch, index: str) -> int:
 
 
 def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch, es_url: str,
-              bootstrap: str, profile: Path | None = None) -> tuple[float, float, float, float]:
-    """(steady events/s, seconds from process start to the first stored event, collector
-    CPU us per event from the first stored event to the last complete trace, the same from
-    process start)."""
+              bootstrap: str, profile: Path | None = None, keyed: bool = False) -> tuple[float, float, float, float]:
+    """(steady events/s, seconds from the records produced to the first stored event,
+    collector CPU us per event from the records produced (the group formed and idle) to the
+    last complete trace, the same from process start)."""
     topic = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
     prefix = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
-                             batch_size=256 * 1024)
-    n = 0
-    for i in range(messages):
-        for line in message_lines(i):
-            producer.send(topic, value=line, partition=n % partitions)
-            n += 1
-    producer.flush(60)
-    producer.close()
     total = 3 * messages
     procs: list[subprocess.Popen] = []
     spies: list[subprocess.Popen] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            started = time.monotonic()
             ports = [_free_port() for _ in range(processes)]
             for k, port in enumerate(ports):
                 work = Path(tmp) / f"p{k}"
@@ -152,11 +145,17 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                  "-o", str(profile / f"{processes}p-{k}-{uuid.uuid4().hex[:4]}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for k, p in enumerate(procs)] if profile else []
+            # Every process in the group before the data comes: otherwise the first one to join
+            # reads everything until the second joins, then hands half of it over (a start-up
+            # artefact, not what a running group costs).
+            _wait_for_group(ports, partitions, procs)
+            cpu_start = _group_cpu_s(procs)
+            _produce(bootstrap, topic, messages, partitions, keyed)
+            started = time.monotonic()
             events = f"{prefix}-events-*"
             while _count(es, events) == 0:
                 time.sleep(0.2)
             first = time.monotonic()
-            cpu_first = _group_cpu_s(procs)
             while (stored := _count(es, events)) < total:
                 if any(p.poll() is not None for p in procs):
                     sys.exit("a collector exited early")
@@ -175,7 +174,7 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
             cpu_end = _group_cpu_s(procs)
             for port in ports:
                 print(f"  :{port} " + "  ".join(_stats(port)))
-            return (rate, first - started, (cpu_end - cpu_first) * 1e6 / total,
+            return (rate, first - started, (cpu_end - cpu_start) * 1e6 / total,
                     cpu_end * 1e6 / total)
         finally:
             for p in procs:
@@ -189,7 +188,47 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
             cleanup(es, prefix)
 
 
-WATCHED = ("midwatch_records_read_total", "midwatch_events_indexed_total",
+def _assigned(port: int) -> float:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+            lines = resp.read().decode().splitlines()
+    except OSError:  # not listening yet
+        return 0
+    for line in lines:
+        if line.startswith("midwatch_input_kafka_assigned_partitions{"):
+            return float(line.rpartition(" ")[2])
+    return 0
+
+
+def _wait_for_group(ports: list[int], partitions: int, procs: list[subprocess.Popen]) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        owned = [_assigned(port) for port in ports]
+        if sum(owned) == partitions and all(owned):
+            return
+        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+            sys.exit(f"the group did not spread the partitions: {owned}")
+        time.sleep(0.2)
+
+
+def _produce(bootstrap: str, topic: str, messages: int, partitions: int, keyed: bool) -> None:
+    """Each message's three events on three partitions (so over both processes), or with
+    ``keyed`` on the partition of its key (a producer that keys records by message)."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=20,
+                             batch_size=256 * 1024)
+    n = 0
+    for i in range(messages):
+        for line in message_lines(i):
+            if keyed:
+                producer.send(topic, value=line, key=f"m-{i}".encode())
+            else:
+                producer.send(topic, value=line, partition=n % partitions)
+            n += 1
+    producer.flush(60)
+    producer.close()
+
+
+WATCHED = ("midwatch_records_read_total", "midwatch_input_kafka_revocations_total", "midwatch_events_indexed_total",
            "midwatch_trace_conflict_rounds_total", 'midwatch_correlator{stat="conflicts"}',
            'midwatch_correlator{stat="store_lookups"}',
            'midwatch_correlator{stat="split_traces_merged"}')
@@ -204,7 +243,8 @@ def _stats(port: int) -> list[str]:
         series, _, value = line.rpartition(" ")
         if series.startswith(WATCHED):
             name = series.split("{stat=")[-1].strip('"}') if "{stat=" in series else series
-            values[name.removeprefix("midwatch_").split("{")[0]] = value
+            short = name.removeprefix("midwatch_")
+            values[short if "outcome=" in short else short.split("{")[0]] = value
     return [f"{k}={v}" for k, v in values.items()]
 
 
@@ -221,6 +261,9 @@ def main() -> None:
     ap.add_argument("--profile", type=Path, metavar="DIR",
                     help="sample each collector with py-spy (PY_SPY: its path) into DIR, as "
                          "collapsed stacks (the CPU figures then include the sampling)")
+    ap.add_argument("--keyed", action="store_true",
+                    help="key each message's records so they share a partition: what the "
+                         "group and its rebalances cost without trace races between processes")
     args = ap.parse_args()
     es_url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
     bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -240,13 +283,14 @@ def main() -> None:
     for rep in range(args.repeat):
         for processes in (1, 2):  # interleaved: the machine's load drifts
             rate, startup, cpu, cpu_all = run_group(processes, args.messages, args.partitions,
-                                                    es, es_url, bootstrap, args.profile)
+                                                    es, es_url, bootstrap, args.profile,
+                                                    args.keyed)
             rates[processes].append(rate)
             cpus[processes].append(cpu)
             print(f"[{rep + 1}] {processes} process(es): {rate:,.0f} events/s "
                   f"({rate / ceiling:.2f} of ceiling), collector CPU {cpu:.1f} us/event "
-                  f"steady ({cpu_all:.1f} from start), first event stored {startup:.1f} s "
-                  f"after start; all traces complete; load {os.getloadavg()[0]:.1f}")
+                  f"from the records produced ({cpu_all:.1f} from process start), first event stored {startup:.1f} s "
+                  f"after the records were produced; all traces complete; load {os.getloadavg()[0]:.1f}")
     rate = {k: statistics.median(v) for k, v in rates.items()}
     cpu = {k: statistics.median(v) for k, v in cpus.items()}
     print(f"2 vs 1 (medians of {args.repeat}): throughput x{rate[2] / rate[1]:.2f}, "

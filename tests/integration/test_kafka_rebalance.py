@@ -1,0 +1,185 @@
+"""A rebalance hands partitions over at the store's acknowledged offsets (issue 25), against the
+real broker: a consumer that loses partitions first waits for the chunks it handed to the
+writer, commits what was acknowledged, then lets go. So a second collector joining the group
+does not read again what the first one stored (38-42% of the events were, in the scale-out
+bench), and what was not acknowledged in time is read again, never skipped."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+import pytest
+from kafka import TopicPartition
+
+from collector.config import CollectorSettings, Kafka
+from collector.event import Event
+from collector.inputs import kafka as kafka_input
+from collector.inputs.base import Chunk, ChunkQueue, parse_context
+from collector.metrics import Registry
+
+pytestmark = [pytest.mark.timeout(120)]
+
+PARTITIONS = 2
+FIRST = 40  # read by the first consumer alone
+LATER = 20  # produced once both are in the group
+
+
+class Member:
+    """One KafkaInput on its own thread, its chunks taken off its queue by the test (the test
+    plays the writer: it decides when a chunk is acknowledged)."""
+
+    def __init__(self, bootstrap: str, topic: str, group: str, name: str):
+        self.registry = Registry()
+        cfg = kafka_input.Config(name=name, topics=(topic,), group_id=group,
+                                 max_poll_records=10)
+        self.input = kafka_input.KafkaInput(
+            cfg, Kafka(bootstrap=(bootstrap,)),
+            parse_context(CollectorSettings(), frozenset(), None), self.registry)
+        self.name = name
+        self.queue = ChunkQueue(64)
+        self.chunks: list[Chunk] = []
+        self.thread = threading.Thread(target=self.input.run, args=(self.queue,), daemon=True)
+        self.thread.start()
+
+    def take(self) -> list[Chunk]:
+        """Chunks queued since the last call."""
+        got = []
+        while (chunk := self.queue.get(0)) is not None:
+            got.append(chunk)
+        self.chunks.extend(got)
+        return got
+
+    def metric(self, series: str) -> float:
+        for line in self.registry.expose().splitlines():
+            name, _, value = line.rpartition(" ")
+            if name == series:
+                return float(value)
+        return 0.0
+
+    def close(self) -> None:
+        self.input.stop()
+        self.thread.join(timeout=15)
+        self.input.close()
+
+
+def ids(chunks: list[Chunk]) -> list[str]:
+    return [item.id for chunk in chunks for item in chunk.items if isinstance(item, Event)]
+
+
+def wait_until(check, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def produce(producer, topic: str, start: int, n: int) -> None:
+    for i in range(start, start + n):
+        producer.send(topic, partition=i % PARTITIONS,
+                      value=orjson.dumps({"message": f"record {i}",
+                                          "timestamp": "2024-05-01T10:00:00Z"}))
+    producer.flush(timeout=15)
+
+
+def committed(admin, group: str, topic: str) -> int:
+    offsets = admin.list_group_offsets({group: None}).get(group, {})
+    return sum(max(0, offsets[TopicPartition(topic, p)].offset)
+               for p in range(PARTITIONS) if TopicPartition(topic, p) in offsets)
+
+
+def read_alone(a: Member) -> list[Chunk]:
+    """The first member reads every record produced so far, none acknowledged."""
+    def done() -> bool:
+        a.take()
+        return sum(c.records for c in a.chunks) >= FIRST
+
+    wait_until(done, 30, "the first member to read everything")
+    return list(a.chunks)
+
+
+@pytest.fixture
+def topic(kafka_admin, unique_name):
+    from kafka.admin import NewTopic
+
+    kafka_admin.create_topics([NewTopic(unique_name, num_partitions=PARTITIONS,
+                                        replication_factor=1)])
+    yield unique_name
+    kafka_admin.delete_topics([unique_name])
+
+
+def test_revoked_partitions_are_committed_at_the_acknowledged_offsets(
+        kafka_bootstrap, kafka_admin, kafka_producer, topic):
+    group = f"{topic}-g"
+    produce(kafka_producer, topic, 0, FIRST)
+    a = Member(kafka_bootstrap, topic, group, "a")
+    members = [a]
+    try:
+        first = read_alone(a)
+        assert sum(c.records for c in first) == FIRST
+        members.append(b := Member(kafka_bootstrap, topic, group, "b"))
+        # The writer acknowledges while the hand-over waits: too late for the consumer's own
+        # loop (it is inside the rebalance), in time for the revocation's commit.
+        wait_until(lambda: a.metric('midwatch_input_kafka_revoking_partitions{input="a"}') > 0,
+                   30, "the first member to start handing partitions over")
+        for chunk in first:
+            chunk.ack()
+        wait_until(lambda: a.metric('midwatch_input_kafka_revocations_total'
+                                    '{input="a",outcome="committed"}') >= 1,
+                   30, "the hand-over to commit")
+        # A partition the first member keeps (cooperative assignors) is committed by its loop.
+        wait_until(lambda: committed(kafka_admin, group, topic) == FIRST, 10,
+                   "every acknowledged offset committed")
+        wait_until(lambda: b.metric('midwatch_input_kafka_assigned_partitions{input="b"}') > 0,
+                   30, "the second member to get partitions")
+        produce(kafka_producer, topic, FIRST, LATER)
+        later: list[Chunk] = []
+
+        def read_later() -> bool:
+            later.extend(a.take() + b.take())
+            return sum(c.records for c in later) >= LATER
+
+        wait_until(read_later, 30, "the records produced after the rebalance")
+        for chunk in later:
+            chunk.ack()
+        assert sum(c.records for c in later) == LATER, "nothing stored before was read again"
+        assert not set(ids(later)) & set(ids(first))
+        assert any(c in b.chunks for c in later), "the second member read its partition"
+    finally:
+        for m in members:
+            m.close()
+    assert committed(kafka_admin, group, topic) == FIRST + LATER
+
+
+def test_unacknowledged_records_are_read_again_after_a_rebalance(
+        kafka_bootstrap, kafka_admin, kafka_producer, topic, monkeypatch):
+    monkeypatch.setattr(kafka_input, "REVOKE_WAIT_S", 0.5)
+    group = f"{topic}-g"
+    produce(kafka_producer, topic, 0, FIRST)
+    a = Member(kafka_bootstrap, topic, group, "a")
+    members = [a]
+    try:
+        first = read_alone(a)  # never acknowledged: the store did not take them
+        members.append(b := Member(kafka_bootstrap, topic, group, "b"))
+        wait_until(lambda: a.metric('midwatch_input_kafka_revocations_total'
+                                    '{input="a",outcome="timed_out"}') >= 1,
+                   30, "the hand-over to give up waiting")
+        assert committed(kafka_admin, group, topic) == 0, "nothing the store did not take"
+        # The partition that moved is read again by its new owner; one the first member keeps
+        # goes on from its position (those chunks are still in its writer's hands).
+        again: list[Chunk] = []
+
+        def read_again() -> bool:
+            again.extend(b.take())
+            return sum(c.records for c in again) >= FIRST // PARTITIONS
+
+        wait_until(read_again, 30, "the moved partition's unacknowledged records read again")
+        assert sum(c.records for c in again) == FIRST // PARTITIONS
+        assert set(ids(again)) <= set(ids(first)), "the same records, the same IDs"
+        for chunk in first + again:
+            chunk.ack()
+    finally:
+        for m in members:
+            m.close()
+    assert committed(kafka_admin, group, topic) == FIRST

@@ -124,7 +124,7 @@ def _properties(schema: dict[str, fields.FieldSpec]) -> dict:
 # sources send (not their values); ``OPEN_MAP_FIELDS`` bounds it well above what the parsers
 # and probes write, and a document past it is refused by the store and dead-lettered.
 OPEN_MAP_FIELDS = 5000
-_LEAF_TYPES = ("string", "long", "double", "boolean")
+_LEAF_TYPES = ("string", "date", "long", "double", "boolean")  # date: a detected date string
 
 
 def open_map(product: str) -> dict:

@@ -38,7 +38,8 @@ def test_label_keys_group_and_filter_on_every_engine(engine, engine_store, uniqu
     t0 = 1_709_546_400_000
     events = [Event(t0 + i, "midwatch.probe", "probe", f"cert {i}", id=event_id(unique_name, str(i)),
                     labels={"probe.metric": "tls.certificate", "endpoint": f"gw{i % 2}:443",
-                            "tls.serial": f"0{i % 3}", "port": 443 + i})
+                            "tls.serial": f"0{i % 3}", "port": 443 + i,
+                            "tls.not_after": "2026-12-28T01:29:00+00:00"})
               for i in range(6)]
     with engine_store(engine, unique_name) as store:
         assert not store.write_events(events).rejected
@@ -54,3 +55,5 @@ def test_label_keys_group_and_filter_on_every_engine(engine, engine_store, uniqu
             Filter("labels.probe.metric", "eq", "tls.certificate"),
             Filter("labels.tls.serial", "eq", "00")]) == [(("gw0:443",), 1), (("gw1:443",), 1)]
         assert len(groups("labels.tls.serial", "labels.endpoint")) == 6
+        # a date-like value stays the text it was (OpenSearch would map it as a date)
+        assert groups("labels.tls.not_after") == [(("2026-12-28T01:29:00+00:00",), 6)]

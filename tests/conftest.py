@@ -149,17 +149,9 @@ def es_index_prefix(es, unique_name: str) -> Iterator[str]:
 
 def delete_prefix(es, prefix: str) -> None:
     """Delete every index and index template whose name starts with ``prefix``."""
-    # Delete by concrete names: wildcard deletes need action.destructive_requires_name=false,
-    # which services.sh sets but other clusters may not.
-    found = es.indices.get(index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True)
-    names = sorted(found.body if hasattr(found, "body") else found)
-    if names:
-        es.indices.delete(index=",".join(names), ignore_unavailable=True)
-    # Every template under the prefix, also those of stores given a longer one ("<prefix>mw"):
-    # left behind they pile up in the cluster state (a thousand after a few local runs).
-    found = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}*")
-    for template in found.body.get("index_templates", []):
-        es.options(ignore_status=404).indices.delete_index_template(name=template["name"])
+    from collector.store.engines import delete_prefix as delete
+
+    delete(es, prefix)
 
 
 def _engine_client(what: str, url: str):

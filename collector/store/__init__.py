@@ -99,6 +99,7 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
                         "basic auth needs both username and password")
     verify = sub.flag("verify_certs", True)
     timeout_s = sub.duration_ms("request_timeout", "30s") / 1000
+    from collector.store import es_mappings
     from collector.store.elasticsearch import ElasticsearchStore
 
     try:
@@ -106,7 +107,7 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
             url,
             cloud_id=None if cloud_id is None else str(cloud_id),
             product=kind,
-            index_prefix=str(sub.raw("index_prefix", "midwatch")),
+            index_prefix=str(sub.raw("index_prefix", es_mappings.DEFAULT_PREFIX)),
             api_key=secret("api_key"),
             basic_auth=(str(username), secret("password")) if username is not None else None,
             ca_certs=sub.raw("ca_certs"),

@@ -100,7 +100,7 @@ class ElasticsearchStore:
         client: Elasticsearch | None = None,
         cloud_id: str | None = None,
         product: str | None = None,
-        index_prefix: str = "midwatch",
+        index_prefix: str = es_mappings.DEFAULT_PREFIX,
         api_key: Any = None,
         basic_auth: tuple[str, Any] | None = None,
         ca_certs: str | None = None,

@@ -212,3 +212,20 @@ def engine_of_client(es: Elasticsearch) -> Engine:
         # answer does not matter (a key may lack the monitor privilege).
         es.options(ignore_status=tuple(range(400, 600))).cluster.health(timeout="1s")
     return transport.engine or transport.identify()
+
+
+def delete_prefix(es: Elasticsearch, prefix: str) -> list[str]:
+    """Delete every index and index template whose name starts with ``prefix``; the indices
+    deleted. By concrete names: a wildcard delete needs ``action.destructive_requires_name:
+    false``, which a company's cluster rarely sets. For what owns its prefix outright (the
+    demo's ``midwatch-demo-``, the tests' unique names), never for a configured deployment."""
+    found = es.indices.get(index=f"{prefix}*", expand_wildcards="all", allow_no_indices=True)
+    names = sorted(found.body if hasattr(found, "body") else found)
+    if names:
+        es.indices.delete(index=",".join(names), ignore_unavailable=True)
+    # Every template under the prefix, also those of stores given a longer one ("<prefix>mw"):
+    # left behind they pile up in the cluster state (a thousand after a few local test runs).
+    templates = es.options(ignore_status=404).indices.get_index_template(name=f"{prefix}*")
+    for template in templates.body.get("index_templates", []):
+        es.options(ignore_status=404).indices.delete_index_template(name=template["name"])
+    return names

@@ -31,6 +31,7 @@ from collector.store import fields
 
 TEXT_KEYWORD_IGNORE_ABOVE = 1024
 TEMPLATE_PRIORITY = 200
+DEFAULT_PREFIX = "midwatch"  # store.elasticsearch.index_prefix when not set
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 

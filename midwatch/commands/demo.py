@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", metavar="DIR", help="where to write files (default: a new temp dir)")
     p.add_argument("--es", metavar="URL", help="store in Elasticsearch or OpenSearch at URL instead of SQLite")
     p.add_argument("--index-prefix", default="midwatch-demo", metavar="P",
-                   help="Elasticsearch index prefix (default midwatch-demo)")
+                   help="index prefix with --es, its indices replaced on every run (default "
+                        "midwatch-demo; never a deployment's)")
     p.set_defaults(func=demo)
 
 
@@ -38,6 +39,13 @@ def demo(args: argparse.Namespace) -> int:
     if args.messages < 1:
         print("midwatch demo: --messages must be at least 1", file=sys.stderr)
         return 2
+    from collector.store.es_mappings import DEFAULT_PREFIX as DEFAULT_INDEX_PREFIX
+
+    if args.es and args.index_prefix == DEFAULT_INDEX_PREFIX:
+        print(f"midwatch demo: --index-prefix {DEFAULT_INDEX_PREFIX} is where `midwatch run` "
+              "stores by default, and the demo replaces its prefix's indices: keep the "
+              "default midwatch-demo or pick another", file=sys.stderr)
+        return 2
     workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="midwatch-demo-"))
     print(f"workdir: {workdir}")
     try:
@@ -47,6 +55,8 @@ def demo(args: argparse.Namespace) -> int:
         print(f"midwatch demo: {exc}", file=sys.stderr)
         return 2
     cfg = shlex.quote(str(r.config))  # printed as commands to paste into a shell
+    if r.replaced:
+        print(f"replaced the previous demo's {r.replaced} indices under {args.index_prefix}-")
     print(f"collected {r.events} events ({r.dead_letters} dead letters) in {r.seconds:.1f}s; "
           f"config: {cfg}")
     print(f"{r.broker_lines} Kafka and RabbitMQ broker log lines; {r.probe_readings} probe "

@@ -128,6 +128,7 @@ class Result:
     spans_error: str | None = None
     reports: list[Path] = field(default_factory=list)  # the health report, HTML and PDF
     report_error: str | None = None
+    replaced: int = 0  # indices of a previous demo under the same prefix, deleted first
 
 
 def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str | None,
@@ -146,6 +147,7 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
     (workdir / "knowledge.yaml").write_text(KNOWLEDGE, encoding="utf-8")
     if es:
         kind = engine_kind(es)
+        result.replaced = replace_previous(es, index_prefix)
         store = {"kind": kind, kind: {"url": es, "index_prefix": index_prefix}}
     else:
         store = {"kind": "sqlite", "sqlite": {"path": str(workdir / "midwatch.sqlite")}}
@@ -166,6 +168,23 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
     result.config.write_text("# written by `midwatch demo`\n" + json.dumps(cfg, indent=2) + "\n",
                              encoding="utf-8")
     return formats, spans[:SPANS]
+
+
+def replace_previous(url: str, index_prefix: str) -> int:
+    """Delete a previous demo's indices and templates under ``index_prefix``: the same seed
+    makes the same order numbers, so a second run would join its messages to the first
+    run's traces and page twice for each certificate. How many indices went."""
+    import elastic_transport
+
+    from collector.store.engines import client, delete_prefix
+
+    es = client(url, request_timeout=30, max_retries=0)
+    try:
+        return len(delete_prefix(es, f"{index_prefix}-"))
+    except elastic_transport.TransportError:
+        return 0  # the node does not answer: the store's own error will say why
+    finally:
+        es.close()
 
 
 def engine_kind(url: str) -> str:

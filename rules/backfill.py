@@ -167,10 +167,10 @@ def prepare(store: Store, plans: dict[int, list[MetricQuery]], step_ms: int) -> 
     requests += len(histograms)
     for h, windows in histograms.items():
         rows = hist_results.get(h)
-        if rows is None or (h.group_by and _groups(h, rows) >= h.max_groups):
+        series = None if rows is None else Series(h, rows)
+        if series is None or (h.group_by and len(series.groups) >= h.max_groups):
             exact.update((q, None) for q in windows)
             continue
-        series = Series(h, rows)
         for q in windows:
             # a sliding window's rows are only ever summed (``rules.sliding.sums``)
             answers[q] = series.runs(q) if q.edges_ms is not None and q.agg.kind in (  # type: ignore[assignment]
@@ -207,10 +207,6 @@ def _stretches(windows: list[MetricQuery], bucket: int | None) -> list[list[Metr
             start = q.start_ms
         out[-1].append(q)
     return out
-
-
-def _groups(q: MetricQuery, rows: Iterable[MetricRow]) -> int:
-    return len({tuple(r.group.get(f) for f in q.group_by) for r in rows})
 
 
 def _run(store: Store, qs: list[MetricQuery]) -> dict[MetricQuery, list[MetricRow]]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from collector.store.base import MetricQuery, MetricRow
 from collector.store.metric_shape import MAX_BUCKETS, bucket_starts, empty_value, key_order
+from rules.types import text_key
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -27,6 +28,7 @@ class Runs:
 
     edges: tuple[int, ...]
     groups: list[dict[str, Any]]
+    keys: list[tuple[str, ...]]  # each group's ``rules.types.group_key``
     counts: np.ndarray
     hits: np.ndarray
 
@@ -54,6 +56,7 @@ class Series:
         keys = [tuple(r.group.get(f) for f in h.group_by) for r in heads]
         order = sorted(range(len(keys)), key=lambda g: key_order(keys[g]))  # as the stores tie
         self.groups = [dict(zip(h.group_by, keys[g], strict=True)) for g in order]
+        self.keys = [text_key(keys[g]) for g in order]
         shape = (len(keys), n)
         c = np.fromiter((r.count for r in rows), np.int64, len(rows)).reshape(shape)[order]
         self.slots: list[Sequence[MetricRow]] = []
@@ -140,7 +143,7 @@ class Series:
         picked = self._picked(q, at)
         if picked == [-1]:
             zeros = np.zeros((1, len(at)), np.int64)
-            return Runs(q.edges_ms, [{}], zeros, zeros)
+            return Runs(q.edges_ms, [{}], [()], zeros, zeros)
         counts = self.counts[np.ix_(picked, at)]
         counts -= counts[:, :1]
         if q.agg.kind == "ratio" and self.kind == "ratio":
@@ -148,7 +151,8 @@ class Series:
             hits -= hits[:, :1]
         else:
             hits = np.zeros_like(counts)
-        return Runs(q.edges_ms, [self.groups[g] for g in picked], counts, hits)
+        return Runs(q.edges_ms, [self.groups[g] for g in picked], [self.keys[g] for g in picked],
+                    counts, hits)
 
     def _value(self, q: MetricQuery, count: int, weight: float, filled: int,
                slots: Sequence[MetricRow]) -> float | None:

@@ -140,7 +140,6 @@ def busiest(rule: Rule, rows: list[MetricRow] | Runs, at_ms: int
     if isinstance(rows, Runs):
         counts, _ = table(rule, rows, at_ms)
         top, now = counts.max(axis=1).tolist(), counts[:, -1].tolist()
-        return {group_key(MetricRow(g, None, 0), rule.group_by): (g, top[i], now[i])
-                for i, g in enumerate(rows.groups)}
+        return {k: (g, t, n) for k, g, t, n in zip(rows.keys, rows.groups, top, now, strict=True)}
     return {group_key(head, rule.group_by): (head.group, max(w.count for w in ws), ws[-1].count)
             for head, ws in windows(rule, rows, at_ms)}

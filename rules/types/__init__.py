@@ -19,6 +19,7 @@ with the same contract, checked by the same conformance test. A type module defi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
@@ -76,7 +77,12 @@ def window_query(rule: Rule, at_ms: int, agg: Agg = COUNT, *, index: str = "even
 
 def group_key(row: MetricRow, fields: tuple[str, ...]) -> tuple[str, ...]:
     """Group values as text, so YAML-written expectations match typed store keys."""
-    return tuple("" if row.group.get(f) is None else str(row.group.get(f)) for f in fields)
+    return text_key(row.group.get(f) for f in fields)
+
+
+def text_key(values: Iterable[Any]) -> tuple[str, ...]:
+    """``group_key`` of a group's values (in group_by order)."""
+    return tuple("" if v is None else str(v) for v in values)
 
 
 def bounds(s: Section) -> tuple[float | None, float | None]:

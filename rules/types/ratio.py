@@ -65,11 +65,13 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     rest = iter(results)
     out: dict[tuple[str, ...], Sample] = {}
     if spec.above is not None:
-        for group, (now_hits, now_count), (hits, count) in _worst(rule, next(rest), at_ms):
+        for key, group, (now_hits, now_count), (hits, count) in _worst(rule, next(rest), at_ms):
             now = _sample(spec, group, now_hits, now_count, above=True)
-            burst = _sample(spec, group, hits, count, above=True)
-            out[group_key(MetricRow(group, None, 0), rule.group_by)] = (
-                replace(burst, current=now) if burst.active else now)
+            # as ``_sample`` judges it: most groups' worst window is quiet, and needs no sample
+            burst = count >= spec.min_events and breaches(hits / count if count else 0.0,
+                                                          spec.above, None)
+            out[key] = replace(_sample(spec, group, hits, count, above=True),
+                               current=now) if burst else now
     if spec.below is not None:
         for row in next(rest):
             key = group_key(row, rule.group_by)
@@ -80,27 +82,29 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
 
 
 def _worst(rule: Rule, answer: list[MetricRow] | Runs, at_ms: int
-           ) -> Iterator[tuple[dict, tuple[int, int], tuple[int, int]]]:
-    """Per group (in the store's order): (hits, events) of the window ending at ``at_ms`` and
-    of the worst window (the highest ratio of at least ``min_events``, else the highest; the
-    oldest of equals). A backfill's ``Runs`` are judged for all groups at once."""
+           ) -> Iterator[tuple[tuple[str, ...], dict, tuple[int, int], tuple[int, int]]]:
+    """Per group (its key and group, in the store's order): (hits, events) of the window
+    ending at ``at_ms`` and of the worst window (the highest ratio of at least
+    ``min_events``, else the highest; the oldest of equals). A backfill's ``Runs`` are
+    judged for all groups at once."""
     spec: Spec = rule.spec
     if not isinstance(answer, Runs):
         for head, windows in sliding.windows(rule, answer, at_ms, ratio=True):
             worst = max(windows, key=lambda w: (w.count >= spec.min_events,
                                                 w.hits / w.count if w.count else 0.0))
-            yield head.group, (windows[-1].hits, windows[-1].count), (worst.hits, worst.count)
+            yield (group_key(head, rule.group_by), head.group,
+                   (windows[-1].hits, windows[-1].count), (worst.hits, worst.count))
         return
     counts, hits = sliding.table(rule, answer, at_ms)
     ratios = np.divide(hits, counts, out=np.zeros(counts.shape), where=counts > 0)
     enough = counts >= spec.min_events
     pick = np.where(enough.any(axis=1), np.where(enough, ratios, -1.0).argmax(axis=1),
                     ratios.argmax(axis=1))[:, None]
-    rows = zip(answer.groups, hits[:, -1].tolist(), counts[:, -1].tolist(),
+    rows = zip(answer.keys, answer.groups, hits[:, -1].tolist(), counts[:, -1].tolist(),
                np.take_along_axis(hits, pick, 1)[:, 0].tolist(),
                np.take_along_axis(counts, pick, 1)[:, 0].tolist(), strict=True)
-    for group, now_hits, now_count, worst_hits, worst_count in rows:
-        yield group, (now_hits, now_count), (worst_hits, worst_count)
+    for key, group, now_hits, now_count, worst_hits, worst_count in rows:
+        yield key, group, (now_hits, now_count), (worst_hits, worst_count)
 
 
 def _sample(spec: Spec, group: dict, hits: int, total: int, *, above: bool) -> Sample:

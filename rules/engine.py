@@ -233,7 +233,7 @@ class Engine:
         self._spent = {}
         for rule in due:
             qs = plans[rule.name]
-            bad = [errors[q] for q in qs if q in errors]
+            bad = [errors[q] for q in qs if q in errors] if errors else []  # no hashing
             if bad:
                 failed[rule.name] = bad[0]
                 log.error("rule %s not evaluated: %s", rule.name, bad[0])
@@ -251,7 +251,9 @@ class Engine:
              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
         """Sliding windows that filter alike asked as one (``rules.sharing``), the rest as
         they are; a shared query that fails or comes back full asks its members themselves."""
-        asked = sharing.share(queries) if self.share_windows else {q: q for q in queries}
+        if not self.share_windows:  # a backfill: queries come unique, answers as they are
+            return self._send(queries)
+        asked = sharing.share(queries)
         results, failed = self._send(list(dict.fromkeys(asked.values())))
         out, retry = sharing.answers(asked, results)
         errors = {q: failed[q] for q in queries if asked[q] == q and q in failed}

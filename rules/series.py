@@ -86,16 +86,18 @@ class Series:
             return self._uneven(q)
         i0, i1 = self.at[q.start_ms], self.at[q.end_ms]
         counts = (self.counts[:, i1] - self.counts[:, i0]).tolist()
-        weights = (self.weights[:, i1] - self.weights[:, i0]).tolist()
-        filled = (self.filled[:, i1] - self.filled[:, i0]).tolist()
-        rows = []
-        for g, group in enumerate(self.groups):
-            count = counts[g]
-            if count == 0 and q.group_by:
-                continue
-            value = self._value(q, count, weights[g], filled[g],
-                                self.slots[g][i0:i1] if self.slots else ())
-            rows.append(MetricRow(group, value, count))
+        if q.agg.kind == "count":  # most windows (absence, fixed thresholds): counts only
+            rows = [MetricRow(group, float(count), count)
+                    for group, count in zip(self.groups, counts, strict=True)
+                    if count or not q.group_by]
+        else:
+            weights = (self.weights[:, i1] - self.weights[:, i0]).tolist()
+            filled = (self.filled[:, i1] - self.filled[:, i0]).tolist()
+            rows = [MetricRow(group, self._value(q, count, weights[g], filled[g],
+                                                 self.slots[g][i0:i1] if self.slots else ()),
+                              count)
+                    for g, (group, count) in enumerate(zip(self.groups, counts, strict=True))
+                    if count or not q.group_by]
         if not rows and not q.group_by:
             return [MetricRow({}, empty_value(q.agg), 0)]
         rows.sort(key=lambda r: -r.count)  # stable: equal counts stay in key order

@@ -77,12 +77,15 @@ def window_query(rule: Rule, at_ms: int, agg: Agg = COUNT, *, index: str = "even
 
 def group_key(row: MetricRow, fields: tuple[str, ...]) -> tuple[str, ...]:
     """Group values as text, so YAML-written expectations match typed store keys."""
-    return text_key(row.group.get(f) for f in fields)
+    if len(fields) == 1:  # most rules group by one field; called for every group and step
+        value = row.group.get(fields[0])
+        return ("" if value is None else str(value),)
+    return text_key([row.group.get(f) for f in fields])
 
 
 def text_key(values: Iterable[Any]) -> tuple[str, ...]:
     """``group_key`` of a group's values (in group_by order)."""
-    return tuple("" if v is None else str(v) for v in values)
+    return tuple(["" if v is None else str(v) for v in values])
 
 
 def bounds(s: Section) -> tuple[float | None, float | None]:

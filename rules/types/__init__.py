@@ -14,7 +14,10 @@ with the same contract, checked by the same conformance test. A type module defi
 - optionally ``check(rule, section)``: checks that need the whole rule (group_by and
   type settings together); ``EXTRA_LABELS``: labels its alerts carry beyond group_by;
   ``examples(rule, sample, at_ms, store, limit) -> list[str]``: sample message IDs for a
-  page, when the events index (the engine's default) is not where they are.
+  page, when the events index (the engine's default) is not where they are;
+  ``quiet(rule, at_ms, results) -> bool``: True only when no sample of ``evaluate`` would be
+  active, checked more cheaply (a rule without open alerts then needs no samples: a
+  backfill's ``rules.series.Runs`` are checked for all groups at once).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ REGISTRY = Registry(
         "threshold": "rules.types.threshold",
     },
     required=("KEYS", "CONTEXT", "parse", "index", "queries", "evaluate"),
-    optional=("check", "EXTRA_LABELS", "examples", "UNIT"),
+    optional=("check", "EXTRA_LABELS", "examples", "UNIT", "quiet"),
     entry_point_group="midwatch.rule_types",
 )
 

@@ -81,6 +81,24 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     return list(out.values())
 
 
+def quiet(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> bool:
+    """No window of ``min_events`` above ``above`` (the worst window is then quiet too) and
+    no sample below ``below``: judged on a backfill's ``Runs`` only."""
+    spec: Spec = rule.spec
+    rest = iter(results)
+    if spec.above is not None:
+        answer = next(rest)
+        if not isinstance(answer, Runs):
+            return False
+        counts, hits = sliding.table(rule, answer, at_ms)
+        ratios = np.divide(hits, counts, out=np.zeros(counts.shape), where=counts > 0)
+        if ((counts >= spec.min_events) & (ratios > spec.above)).any():
+            return False
+    return spec.below is None or not any(
+        _sample(spec, row.group, round((row.value or 0.0) * row.count), row.count,
+                above=False).active for row in next(rest))
+
+
 def _worst(rule: Rule, answer: list[MetricRow] | Runs, at_ms: int
            ) -> Iterator[tuple[tuple[str, ...], dict, tuple[int, int], tuple[int, int]]]:
     """Per group (its key and group, in the store's order): (hits, events) of the window

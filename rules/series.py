@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,8 @@ import numpy as np
 from collector.store.base import MetricQuery, MetricRow
 from collector.store.metric_shape import MAX_BUCKETS, bucket_starts, empty_value, key_order
 from rules.types import text_key
+
+_count, _value = attrgetter("count"), attrgetter("value")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -58,14 +61,13 @@ class Series:
         self.groups = [dict(zip(h.group_by, keys[g], strict=True)) for g in order]
         self.keys = [text_key(keys[g]) for g in order]
         shape = (len(keys), n)
-        c = np.fromiter((r.count for r in rows), np.int64, len(rows)).reshape(shape)[order]
+        c = np.fromiter(map(_count, rows), np.int64, len(rows)).reshape(shape)[order]
         self.slots: list[Sequence[MetricRow]] = []
         if kind == "count":
             w = np.zeros(shape, np.int64)
             f = c
         else:
-            v = np.fromiter((np.nan if r.value is None else r.value for r in rows), np.float64,
-                            len(rows)).reshape(shape)[order]
+            v = np.array(list(map(_value, rows)), np.float64).reshape(shape)[order]  # None: nan
             valid = (c > 0) & ~np.isnan(v)
             f = np.where(valid, c, 0)
             v = np.where(valid, v, 0.0)

@@ -182,9 +182,11 @@ def _leaves(q: MetricQuery, node: dict, depth: int, group: dict, by_rank: bool,
             yield from _leaves(q, b, depth + 1, {**group, name: key}, by_rank, bucket)
         return
     if q.bucket_ms is not None:
+        counting = q.agg.kind == "count"  # a backfill's histograms: ~1M buckets a day
         for b in node["b"]["buckets"]:
-            value = _value(q.agg, b, b["doc_count"], by_rank)
-            yield MetricRow(dict(group), value, b["doc_count"], b["key"])
+            n = b["doc_count"]
+            value = float(n) if counting else _value(q.agg, b, n, by_rank)
+            yield MetricRow(dict(group), value, n, b["key"])
         return
     yield MetricRow(dict(group), _value(q.agg, node, node["doc_count"], by_rank),
                     node["doc_count"], bucket)

@@ -80,10 +80,11 @@ def window_query(rule: Rule, at_ms: int, agg: Agg = COUNT, *, index: str = "even
 
 def group_key(row: MetricRow, fields: tuple[str, ...]) -> tuple[str, ...]:
     """Group values as text, so YAML-written expectations match typed store keys."""
-    if len(fields) == 1:  # most rules group by one field; called for every group and step
-        value = row.group.get(fields[0])
+    group = row.group  # as ``text_key``, inline: called for every group of every rule
+    if len(fields) == 1:  # most rules group by one field
+        value = group.get(fields[0])
         return ("" if value is None else str(value),)
-    return text_key([row.group.get(f) for f in fields])
+    return tuple(["" if (value := group.get(f)) is None else str(value) for f in fields])
 
 
 def text_key(values: Iterable[Any]) -> tuple[str, ...]:

@@ -83,7 +83,8 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
 
 def quiet(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> bool:
     """No window of ``min_events`` above ``above`` (the worst window is then quiet too) and
-    no sample below ``below``: judged on a backfill's ``Runs`` only."""
+    no sample below ``below``. The sliding ``above`` is checked on a backfill's ``Runs``
+    only: a live evaluation's rows are not quiet (they are evaluated as always)."""
     spec: Spec = rule.spec
     rest = iter(results)
     if spec.above is not None:

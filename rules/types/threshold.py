@@ -111,8 +111,9 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
 
 
 def quiet(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> bool:
-    """No group's busiest window above ``above`` nor window count below ``below``: judged
-    on a backfill's ``Runs`` only (a live evaluation's rows are simply evaluated)."""
+    """No group's busiest window above ``above`` nor window count below ``below``. The
+    sliding ``above`` is checked on a backfill's ``Runs`` only: a live evaluation's rows
+    are not quiet (they are evaluated as always)."""
     spec: Spec = rule.spec
     rest = iter(results)
     if spec.above is not None:

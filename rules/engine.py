@@ -233,14 +233,19 @@ class Engine:
         self._spent = {}
         for rule in due:
             qs = plans[rule.name]
-            bad = [errors[q] for q in qs if q in errors]
+            bad = [errors[q] for q in qs if q in errors] if errors else []  # no hashing
             if bad:
                 failed[rule.name] = bad[0]
                 log.error("rule %s not evaluated: %s", rule.name, bad[0])
                 continue
             started = time.perf_counter()
-            out[rule.name] = types.get(rule.type).evaluate(rule, at_ms - rule.query_delay_ms,
-                                                           [results[q] for q in qs])
+            module, at, answers = types.get(rule.type), at_ms - rule.query_delay_ms, [
+                results[q] for q in qs]
+            # Inactive samples of a rule without open alerts change nothing (``_advance``):
+            # a type that can tell none would be active more cheaply is not asked for them.
+            out[rule.name] = [] if hasattr(module, "quiet") and not any(
+                a.rule == rule.name for a in self.alerts.values()) and module.quiet(
+                rule, at, answers) else module.evaluate(rule, at, answers)
             self._spent[rule.name] = time.perf_counter() - started + per_query * len(qs)
         return out, failed, len(unique)
 
@@ -251,7 +256,9 @@ class Engine:
              ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
         """Sliding windows that filter alike asked as one (``rules.sharing``), the rest as
         they are; a shared query that fails or comes back full asks its members themselves."""
-        asked = sharing.share(queries) if self.share_windows else {q: q for q in queries}
+        if not self.share_windows:  # a backfill: queries come unique, answers as they are
+            return self._send(queries)
+        asked = sharing.share(queries)
         results, failed = self._send(list(dict.fromkeys(asked.values())))
         out, retry = sharing.answers(asked, results)
         errors = {q: failed[q] for q in queries if asked[q] == q and q in failed}

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from collector.store.base import Agg, MetricQuery, MetricRow
 from collector.store.metric_shape import bucket_start
 from rules.schema import Rule
@@ -78,10 +80,12 @@ def sums(rule: Rule, rows: list[MetricRow] | Runs, end_ms: int, *, ratio: bool =
     ``ratio``: the rows are of a ratio aggregation, whose hits are counted too. A backfill
     answers with the sums themselves (``rules.series.Runs``)."""
     if isinstance(rows, Runs):
-        for group, cum in rows.groups:
-            run = {e: (c, h if ratio else 0) for e, (c, h) in zip(rows.edges[:-1], cum, strict=False)}
-            run[end_ms] = (cum[-1][0], cum[-1][1] if ratio else 0)
-            yield MetricRow(group, None, cum[-1][0]), run
+        counts = rows.counts.tolist()
+        hits = rows.hits.tolist() if ratio else [[0] * len(rows.edges)] * len(counts)
+        for group, cs, hs in zip(rows.groups, counts, hits, strict=True):
+            run = dict(zip(rows.edges[:-1], zip(cs, hs, strict=True), strict=False))
+            run[end_ms] = (cs[-1], hs[-1])
+            yield MetricRow(group, None, cs[-1]), run
         return
     groups: dict[tuple, list[MetricRow]] = {}
     for row in rows:
@@ -118,9 +122,24 @@ def windows(rule: Rule, rows: list[MetricRow] | Runs, at_ms: int, *, ratio: bool
                      for s, e in spans(rule, at_ms, run)]
 
 
+def table(rule: Rule, runs: Runs, at_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """``windows`` of a backfill's ``Runs`` as arrays (groups x windows, oldest first, the
+    last ending at ``at_ms``): the events and the hits of each window, summed for all groups
+    at once instead of a ``Window`` per group and window (a day's backfill judges ~10M)."""
+    col = {e: i for i, e in enumerate(runs.edges[:-1])}
+    col[at_ms] = len(runs.edges) - 1
+    starts, ends = zip(*((col[s], col[e]) for s, e in spans(rule, at_ms, col)), strict=True)
+    return (runs.counts[:, ends] - runs.counts[:, starts],
+            runs.hits[:, ends] - runs.hits[:, starts])
+
+
 def busiest(rule: Rule, rows: list[MetricRow] | Runs, at_ms: int
             ) -> dict[tuple[str, ...], tuple[dict, int, int]]:
     """Per group key (as ``rules.types.group_key``): its group, its largest window count and
     the count of the window ending at the evaluation."""
+    if isinstance(rows, Runs):
+        counts, _ = table(rule, rows, at_ms)
+        top, now = counts.max(axis=1).tolist(), counts[:, -1].tolist()
+        return {k: (g, t, n) for k, g, t, n in zip(rows.keys, rows.groups, top, now, strict=True)}
     return {group_key(head, rule.group_by): (head.group, max(w.count for w in ws), ws[-1].count)
             for head, ws in windows(rule, rows, at_ms)}

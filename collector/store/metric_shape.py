@@ -178,22 +178,25 @@ def order_rows(q: MetricQuery, rows: list[MetricRow]) -> list[MetricRow]:
     With ``bucket_ms`` (or ``edges_ms``) every group gets every bucket of the window, empty
     ones included (count 0), so an absence or spike rule sees the zeros.
     """
-    groups: dict[tuple, list[MetricRow]] = {} if q.group_by else {(): []}
+    fields = q.group_by
+    groups: dict[tuple, list[MetricRow]] = {} if fields else {(): []}
     for row in rows:
-        groups.setdefault(tuple(row.group.get(f) for f in q.group_by), []).append(row)
+        groups.setdefault(tuple([row.group.get(f) for f in fields]), []).append(row)
     totals = {k: sum(r.count for r in rs) for k, rs in groups.items()}
     keys = sorted(groups, key=lambda k: (-totals[k], key_order(k)))[: q.max_groups]
+    empty = empty_value(q.agg)
+    # a backfill's histograms fill ~50k empty buckets each: the loop below is kept lean
+    starts = (q.edges_ms[:-1] if q.edges_ms else bucket_starts(q.start_ms, q.end_ms, q.bucket_ms)
+              if q.bucket_ms is not None else None)
     out: list[MetricRow] = []
     for key in keys:
         members = groups[key]
-        group = dict(zip(q.group_by, key, strict=True))
-        if q.bucket_ms is None and q.edges_ms is None:
-            out.extend(members or [MetricRow(group, empty_value(q.agg), 0)])
+        group = dict(zip(fields, key, strict=True))
+        if starts is None:
+            out.extend(members or [MetricRow(group, empty, 0)])
             continue
         by_bucket = {r.bucket_ms: r for r in members}
-        for b in q.edges_ms[:-1] if q.edges_ms else bucket_starts(q.start_ms, q.end_ms,
-                                                                  q.bucket_ms):  # type: ignore[arg-type]
-            out.append(by_bucket.get(b) or MetricRow(group, empty_value(q.agg), 0, b))
+        out += [by_bucket.get(b) or MetricRow(group, empty, 0, b) for b in starts]
     return out
 
 

@@ -14,11 +14,15 @@ with the same contract, checked by the same conformance test. A type module defi
 - optionally ``check(rule, section)``: checks that need the whole rule (group_by and
   type settings together); ``EXTRA_LABELS``: labels its alerts carry beyond group_by;
   ``examples(rule, sample, at_ms, store, limit) -> list[str]``: sample message IDs for a
-  page, when the events index (the engine's default) is not where they are.
+  page, when the events index (the engine's default) is not where they are;
+  ``quiet(rule, at_ms, results) -> bool``: True only when no sample of ``evaluate`` would be
+  active, checked more cheaply (a rule without open alerts then needs no samples: a
+  backfill's ``rules.series.Runs`` are checked for all groups at once).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any
 
@@ -47,7 +51,7 @@ REGISTRY = Registry(
         "threshold": "rules.types.threshold",
     },
     required=("KEYS", "CONTEXT", "parse", "index", "queries", "evaluate"),
-    optional=("check", "EXTRA_LABELS", "examples", "UNIT"),
+    optional=("check", "EXTRA_LABELS", "examples", "UNIT", "quiet"),
     entry_point_group="midwatch.rule_types",
 )
 
@@ -76,7 +80,16 @@ def window_query(rule: Rule, at_ms: int, agg: Agg = COUNT, *, index: str = "even
 
 def group_key(row: MetricRow, fields: tuple[str, ...]) -> tuple[str, ...]:
     """Group values as text, so YAML-written expectations match typed store keys."""
-    return tuple("" if row.group.get(f) is None else str(row.group.get(f)) for f in fields)
+    group = row.group  # as ``text_key``, inline: called for every group of every rule
+    if len(fields) == 1:  # most rules group by one field
+        value = group.get(fields[0])
+        return ("" if value is None else str(value),)
+    return tuple(["" if (value := group.get(f)) is None else str(value) for f in fields])
+
+
+def text_key(values: Iterable[Any]) -> tuple[str, ...]:
+    """``group_key`` of a group's values (in group_by order)."""
+    return tuple(["" if v is None else str(v) for v in values])
 
 
 def bounds(s: Section) -> tuple[float | None, float | None]:

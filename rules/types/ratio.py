@@ -7,13 +7,17 @@ since the previous evaluation; ``below`` is the window ending at the evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from collector.config_values import Section
 from collector.store.base import Agg, Filter, MetricQuery, MetricRow
 from rules import sliding
 from rules.filters import parse_filter
 from rules.schema import Rule, Sample
+from rules.series import Runs
 from rules.types import bounds, breaches, group_key, number, window_query
 
 KEYS = ("where", "above", "below", "min_events")
@@ -61,13 +65,13 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     rest = iter(results)
     out: dict[tuple[str, ...], Sample] = {}
     if spec.above is not None:
-        for head, windows in sliding.windows(rule, next(rest), at_ms, ratio=True):
-            now = _sample(spec, head.group, windows[-1].hits, windows[-1].count, above=True)
-            worst = max(windows, key=lambda w: (w.count >= spec.min_events,
-                                                w.hits / w.count if w.count else 0.0))
-            burst = _sample(spec, head.group, worst.hits, worst.count, above=True)
-            out[group_key(head, rule.group_by)] = (
-                replace(burst, current=now) if burst.active else now)
+        for key, group, (now_hits, now_count), (hits, count) in _worst(rule, next(rest), at_ms):
+            now = _sample(spec, group, now_hits, now_count, above=True)
+            # as ``_sample`` judges it: most groups' worst window is quiet, and needs no sample
+            burst = count >= spec.min_events and breaches(hits / count if count else 0.0,
+                                                          spec.above, None)
+            out[key] = replace(_sample(spec, group, hits, count, above=True),
+                               current=now) if burst else now
     if spec.below is not None:
         for row in next(rest):
             key = group_key(row, rule.group_by)
@@ -75,6 +79,51 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
                 out[key] = _sample(spec, row.group, round((row.value or 0.0) * row.count),
                                    row.count, above=False)
     return list(out.values())
+
+
+def quiet(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> bool:
+    """No window of ``min_events`` above ``above`` (the worst window is then quiet too) and
+    no sample below ``below``. The sliding ``above`` is checked on a backfill's ``Runs``
+    only: a live evaluation's rows are not quiet (they are evaluated as always)."""
+    spec: Spec = rule.spec
+    rest = iter(results)
+    if spec.above is not None:
+        answer = next(rest)
+        if not isinstance(answer, Runs):
+            return False
+        counts, hits = sliding.table(rule, answer, at_ms)
+        ratios = np.divide(hits, counts, out=np.zeros(counts.shape), where=counts > 0)
+        if ((counts >= spec.min_events) & (ratios > spec.above)).any():
+            return False
+    return spec.below is None or not any(
+        _sample(spec, row.group, round((row.value or 0.0) * row.count), row.count,
+                above=False).active for row in next(rest))
+
+
+def _worst(rule: Rule, answer: list[MetricRow] | Runs, at_ms: int
+           ) -> Iterator[tuple[tuple[str, ...], dict, tuple[int, int], tuple[int, int]]]:
+    """Per group (its key and group, in the store's order): (hits, events) of the window
+    ending at ``at_ms`` and of the worst window (the highest ratio of at least
+    ``min_events``, else the highest; the oldest of equals). A backfill's ``Runs`` are
+    judged for all groups at once."""
+    spec: Spec = rule.spec
+    if not isinstance(answer, Runs):
+        for head, windows in sliding.windows(rule, answer, at_ms, ratio=True):
+            worst = max(windows, key=lambda w: (w.count >= spec.min_events,
+                                                w.hits / w.count if w.count else 0.0))
+            yield (group_key(head, rule.group_by), head.group,
+                   (windows[-1].hits, windows[-1].count), (worst.hits, worst.count))
+        return
+    counts, hits = sliding.table(rule, answer, at_ms)
+    ratios = np.divide(hits, counts, out=np.zeros(counts.shape), where=counts > 0)
+    enough = counts >= spec.min_events
+    pick = np.where(enough.any(axis=1), np.where(enough, ratios, -1.0).argmax(axis=1),
+                    ratios.argmax(axis=1))[:, None]
+    rows = zip(answer.keys, answer.groups, hits[:, -1].tolist(), counts[:, -1].tolist(),
+               np.take_along_axis(hits, pick, 1)[:, 0].tolist(),
+               np.take_along_axis(counts, pick, 1)[:, 0].tolist(), strict=True)
+    for key, group, now_hits, now_count, worst_hits, worst_count in rows:
+        yield key, group, (now_hits, now_count), (worst_hits, worst_count)
 
 
 def _sample(spec: Spec, group: dict, hits: int, total: int, *, above: bool) -> Sample:

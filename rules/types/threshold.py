@@ -20,6 +20,7 @@ from collector.store.base import Agg, MetricQuery, MetricRow
 from rules import sliding
 from rules.fields import FieldError, check_field
 from rules.schema import Rule, Sample
+from rules.series import Runs
 from rules.types import COUNT, bounds, breaches, group_key, window_query
 
 KEYS = ("above", "below", "index", "measure")
@@ -107,6 +108,20 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         current = sample(key, group, now, breaches(now, spec.above, None))
         out.append(replace(sample(key, group, busiest, True), current=current))
     return out
+
+
+def quiet(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> bool:
+    """No group's busiest window above ``above`` nor window count below ``below``. The
+    sliding ``above`` is checked on a backfill's ``Runs`` only: a live evaluation's rows
+    are not quiet (they are evaluated as always)."""
+    spec: Spec = rule.spec
+    rest = iter(results)
+    if spec.above is not None:
+        answer = next(rest)
+        if not isinstance(answer, Runs) or sliding.table(rule, answer, at_ms)[0].max(
+                initial=0) > spec.above:
+            return False
+    return spec.below is None or not any(breaches(r.count, None, spec.below) for r in next(rest))
 
 
 def _measured(rule: Rule, rows: list[MetricRow]) -> dict[tuple[str, ...], float | None]:

@@ -1,0 +1,79 @@
+"""The native fast path (``native/``, the ``midwatch_native`` extension), when it is installed.
+
+The pure-Python parsers and ``collector.normalize`` are the reference. The extension takes a
+batch of lines of a format it knows and returns, per line, the finished event the Python path
+would make (byte for byte: fields, event ID, original) or None; a None line goes through the
+Python path unchanged. So the fast path may only ever be faster, never different: the
+differential tests (tests/unit/test_native_diff.py) run both on every fixture and on
+generated lines.
+
+Its tables (JSON aliases, typed-ID names, level and outcome words) are handed over from the
+Python modules here, so there is one definition of each. It is used only where the context
+has nothing it does not reproduce: no JSON mapping, no configured redaction fields, the
+default tokens key being irrelevant because lines that might hold a card or an email are
+declined anyway.
+
+``MIDWATCH_NATIVE=0`` turns it off (the reference path alone, for a comparison or a
+suspected difference); ``available()`` says whether it is loaded, and CI asserts that it is,
+so a broken build fails there instead of passing as a silent slowdown.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from functools import lru_cache
+
+from collector.event import LEVELS, Event
+from collector.normalize import (
+    _LEVELS,
+    MAX_ID,
+    MAX_MESSAGE,
+    MAX_NAME,
+    MAX_ORIGINAL,
+    normalize_level,
+)
+from collector.parsers._base import ParseContext
+
+try:
+    import midwatch_native as _ext
+except ImportError:  # not built here: the Python path does all the work
+    _ext = None
+
+# Formats the extension has a fast path for.
+FORMATS = frozenset({"json"})
+
+
+def available() -> bool:
+    """Whether the extension is loaded and matches this Event (and is not turned off)."""
+    return _fast_json() is not None
+
+
+def _level_words() -> dict[str, str]:
+    """Every level word, and every one- and two-digit number, as ``normalize_level`` reads
+    it; anything else is "info" there too."""
+    words = set(LEVELS) | set(_LEVELS)
+    words |= {str(n) for n in range(100)} | {f"{n:02d}" for n in range(10)}
+    return {w: normalize_level(w) for w in words}
+
+
+@lru_cache(maxsize=1)
+def _fast_json():
+    if _ext is None or os.environ.get("MIDWATCH_NATIVE", "1") == "0":
+        return None
+    if tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS):
+        return None  # an extension built for another Event: never fill the wrong slots
+    from collector.parsers import json_lines  # on first use, like the parsers themselves
+
+    return _ext.JsonLines(
+        json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
+        json_lines._OUTCOMES, Event, min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID))
+
+
+def batch_parser(fmt: str, ctx: ParseContext):
+    """``parse(lines, offsets, id_head, ingested_ms, time_min, time_max) -> [Event | None]``
+    for this format and context, or None when the fast path does not apply."""
+    if fmt != "json" or ctx.mapping or ctx.redact_fields:
+        return None
+    fast = _fast_json()
+    return fast.parse if fast is not None else None

@@ -1,0 +1,193 @@
+"""The native fast path against the pure-Python reference: the same input through both must
+give the same events (every field, event ID, original), dead letters and counters.
+
+The extension may decline any line (the Python path then parses it), never answer it
+differently. These tests run every JSON input of the golden cases and generated lines
+(valid, near-valid, garbage, unicode, huge) through ``SourceParser`` with the fast path and
+without it. In CI (``CI=true``) the extension must be loaded: a broken build fails there
+instead of passing as a silent slowdown.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import string
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector import native
+from collector.normalize import _may_hold_card
+from collector.parse import ParseStats, SourceParser, read_batches
+from collector.parsers import json_lines
+from collector.parsers._base import ParseContext
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+import parse_bench  # noqa: E402
+
+NOW_MS = 1_709_900_000_000
+
+needs_native = pytest.mark.skipif(not native.available(),
+                                  reason="midwatch_native not built (make venv builds it)")
+
+
+def test_native_is_loaded_in_ci() -> None:
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        pytest.skip("outside CI the extension is optional")
+    assert native.available(), "CI must build native/ (make venv): the fast path is missing"
+
+
+def run(data: bytes, fast: bool, fmt: str = "json", ctx: ParseContext | None = None,
+        source: str = "/var/log/app.jsonl", prefix: str = "42:") -> tuple[list, dict]:
+    """Items and counters of ``data`` through a SourceParser, fed a read at a time as the
+    file input and ``midwatch parse`` feed it; ``fast`` False: the reference path alone."""
+    ctx = ctx or ParseContext(now_ms=NOW_MS)
+    stats = ParseStats()
+    parser = SourceParser(fmt, ctx, source, stats=stats, position_prefix=prefix)
+    # Both paths skip noting record heads (which only a format with START uses): else the
+    # first 32 records of every input would go the reference way even with the fast path.
+    parser._shapes_left = 0
+    if not fast:
+        parser._fast = None
+    out: list = []
+    for batch in read_batches(io.BytesIO(data)):
+        out.extend(parser.feed_lines(batch))
+    out.extend(parser.flush())
+    counters = {"records": stats.records, "events": stats.events, "empty": stats.empty_records,
+                "utf8": stats.replaced_utf8, **stats.deadletters}
+    return out, counters
+
+
+def assert_same(data: bytes, **kw) -> None:
+    fast, fast_stats = run(data, True, **kw)
+    ref, ref_stats = run(data, False, **kw)
+    assert fast_stats == ref_stats
+    assert len(fast) == len(ref)
+    for got, want in zip(fast, ref, strict=True):
+        assert type(got) is type(want)
+        assert got == want  # dataclass equality: every field
+
+
+def accepted(lines: list[str]) -> int:
+    """How many of these lines the extension itself turns into events."""
+    parse = native.batch_parser("json", ParseContext(now_ms=NOW_MS))
+    return sum(ev is not None for ev in parse(lines, list(range(len(lines))), b"s\x1f", NOW_MS,
+                                              0, 7_289_654_399_999))
+
+
+def _json_inputs() -> dict[str, bytes]:
+    files = {p.name: p.read_bytes() for p in sorted((ROOT / "tests" / "data").glob("*/*"))
+             if p.suffix in (".jsonl", ".json", ".log", ".txt") and p.is_file()}
+    files["bench"] = parse_bench.json_events(3000, random.Random("json-native"))[0]
+    return files
+
+
+INPUTS = _json_inputs()
+
+
+@needs_native
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_fixture_through_both_paths(name: str) -> None:
+    assert_same(INPUTS[name])
+
+
+@needs_native
+def test_bench_lines_are_taken_by_the_fast_path() -> None:
+    """Not a test that can pass by declining everything: the bench's common lines (INFO, ISO
+    time, IDs) are the fast path's; its ERROR lines, and lines with 13 digits in a row (a UUID
+    that might hold a card number, for all the prefilter knows) the reference's."""
+    lines = parse_bench.json_events(1000, random.Random(3))[0].decode().splitlines()
+    python = [line for line in lines if '"level":"ERROR"' in line or _may_hold_card(line)]
+    assert accepted(lines) == len(lines) - len(python)
+    assert 0 < len(python) < len(lines) * 0.15
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"card 4111 1111 1111 1111"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"mail ops@example.com"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"a \\"quoted\\" word"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"héllo"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":"error","message":"x"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","outcome":false}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","error.type":"X"}',
+    '{"@timestamp":"2024-03-01T10:15:00+00:00","message":"other layout"}',
+    '{"@timestamp":"2024-02-30T25:15:00.000Z","message":"impossible"}',
+    '{"message":"no time"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"dup","message":"again"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","service":{"name":"nested"}}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","orderId":1.5}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","orderId":"abc:"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","service":"' + "s" * 300 + '"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"' + "m" * 20000 + '"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"trailing"} x',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","n":01}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":3}',
+])
+def test_what_the_fast_path_declines(line: str) -> None:
+    assert accepted([line]) == 0
+    assert_same(((line + "\n") * 3 + "\n").encode())
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":" Warning ","status":200,"orderId":4711}',
+    '{"time":"2024-03-01T10:15:00.000Z","ts":"x","msg":"m","log.level":"dbg","outcome":"OK"}',
+    '{"timestamp":"2024-03-01T24:00:60.999Z","traceId":" ab ","correlationId":"ab","x":null}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","orderId":"1","order_id":"1","result":true}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":"07","event":"e","a":-0.5e3}',
+    ' { "@timestamp" : "2024-03-01T10:15:00.000Z" , "message" : "spaced" } ',
+])
+def test_what_the_fast_path_takes(line: str) -> None:
+    assert accepted([line]) == 1
+    assert_same(((line + "\n") * 3).encode())
+
+
+_KEYS = sorted({*json_lines._ALIASES, *json_lines._DEFAULT_ID_KINDS, "x", "payload", "@t"})
+_SCALARS = st.one_of(
+    st.text(alphabet=string.printable, max_size=30), st.text(max_size=12),
+    st.sampled_from(["INFO", "warn", "Error", " debug ", "3", "ok", "failed", "true", "", " "]),
+    st.integers(-10**20, 10**20), st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(), st.none(),
+    st.builds(lambda d, t: f"2024-{d:%m-%d}T{t}Z", st.dates(), st.sampled_from(
+        ["10:15:00.000", "23:59:60.999", "24:00:00.000", "10:15:00", "10:15:00.1234"])),
+)
+_OBJECTS = st.dictionaries(st.sampled_from(_KEYS), st.one_of(
+    _SCALARS, st.dictionaries(st.sampled_from(["name", "id", "level"]), _SCALARS, max_size=2)),
+    max_size=8)
+
+
+@st.composite
+def lines(draw) -> str:
+    obj = draw(_OBJECTS)
+    if draw(st.booleans()):
+        obj.setdefault("@timestamp", "2024-03-01T10:15:00.000Z")
+    text = json.dumps(obj, ensure_ascii=draw(st.booleans()),
+                      separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])))
+    how = draw(st.sampled_from(["valid"] * 6 + ["cut", "garbage", "text", "huge", "blank"]))
+    if how == "cut":
+        text = text[: draw(st.integers(0, len(text)))]
+    elif how == "garbage":
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.text(min_size=1, max_size=3)) + text[at:]
+    elif how == "text":
+        text = draw(st.text(max_size=60))
+    elif how == "huge":
+        text = text[:-1] + ', "pad": "' + "p" * draw(st.integers(16000, 17000)) + '"}'
+    elif how == "blank":
+        text = draw(st.sampled_from(["", " ", "\t", "{", "[", "}"]))
+    return text.replace("\n", " ").replace("\r", " ")
+
+
+@needs_native
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(lines(), min_size=1, max_size=40))
+def test_generated_lines_match_or_are_declined(batch: list[str]) -> None:
+    assert_same(("\n".join(batch) + "\n").encode("utf-8", "surrogatepass"))

@@ -34,7 +34,7 @@ NATIVE_SRC := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildca
 $(STAMP): pyproject.toml $(NATIVE_SRC)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[dev]'
-	$(PIP_INSTALL) ./native || echo "make venv: native/ did not build (is cargo installed?): \
+	PATH="$$PATH:$$HOME/.cargo/bin" $(PIP_INSTALL) ./native || echo "make venv: native/ did not build (is cargo installed?): \
 	the pure-Python parse path runs alone; CI fails on this" >&2
 	$(PY) -c 'import sys, urllib3, importlib.metadata as m; v = m.version("urllib3"); sys.exit(0 if urllib3.__version__ == v else f"urllib3 {v} is overridden by urllib3-future {urllib3.__version__}: rm -rf $(VENV), then make venv")'
 	@touch $@

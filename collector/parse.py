@@ -354,7 +354,8 @@ class SourceParser:
         self._shipped_at: tuple[int, int] | None = None
         # The native fast path of this format (``collector.native``), or None; event IDs of
         # its lines start with this head (``event_id``'s source and position prefix).
-        self._fast = native.batch_parser(fmt, ctx)
+        self._fast = native.batch_parser("json" if self.auto else fmt, ctx)
+        self._fast_module = parsers.PARSERS.get("json") if self._fast else None
         self._id_head = f"{source}\x1f{position_prefix}".encode("utf-8", "surrogatepass")
 
     def _framer(self, module: ModuleType) -> Framer:
@@ -393,9 +394,10 @@ class SourceParser:
         """``feed`` of each line in turn, the lines of a format with a native fast path
         parsed in one batch first: a line it made an event of and that ``feed`` would hand to
         the parser as a record of its own (``_plain``) takes that event, any other line goes
-        through ``feed`` as usual."""
-        fast = self._fast
-        if fast is None or len(lines) < 2:
+        through ``feed`` as usual. With ``auto``, once the source's format is the fast path's
+        and no other parser claims the line (what ``_feed_auto`` asks too)."""
+        fast, module = self._fast, self._fast_module
+        if fast is None or len(lines) < 2 or self.module is not module:
             out: Output = []
             for line in lines:
                 out.extend(self.feed(*line))
@@ -406,7 +408,8 @@ class SourceParser:
         out = []
         stats = self.stats
         for line, ev in zip(lines, events, strict=True):
-            if ev is not None and self._plain(line):
+            if ev is not None and self._plain(line) and self.module is module and (
+                    not self.auto or self._detect(line[0]) in (None, module)):
                 out.append(ev)
                 stats.records += 1
                 stats.events += 1

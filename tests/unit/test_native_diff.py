@@ -86,6 +86,11 @@ def _json_inputs() -> dict[str, bytes]:
     files = {p.name: p.read_bytes() for p in sorted((ROOT / "tests" / "data").glob("*/*"))
              if p.suffix in (".jsonl", ".json", ".log", ".txt") and p.is_file()}
     files["bench"] = parse_bench.json_events(3000, random.Random("json-native"))[0]
+    # Formats in turn, as one source: auto mode switches away from JSON and back.
+    rng = random.Random(5)
+    files["mixed"] = b"".join(parse_bench.GENERATORS[("json", "mule", "json", "apigw")[i % 4]](
+        3 + i % 40, rng)[0] for i in range(80))
+    files["all-fixtures"] = b"".join(data.rstrip(b"\n") + b"\n" for data in files.values())
     return files
 
 
@@ -93,9 +98,10 @@ INPUTS = _json_inputs()
 
 
 @needs_native
+@pytest.mark.parametrize("fmt", ["json", "auto"])
 @pytest.mark.parametrize("name", sorted(INPUTS))
-def test_fixture_through_both_paths(name: str) -> None:
-    assert_same(INPUTS[name])
+def test_fixture_through_both_paths(name: str, fmt: str) -> None:
+    assert_same(INPUTS[name], fmt=fmt)
 
 
 @needs_native
@@ -190,4 +196,6 @@ def lines(draw) -> str:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(lines(), min_size=1, max_size=40))
 def test_generated_lines_match_or_are_declined(batch: list[str]) -> None:
-    assert_same(("\n".join(batch) + "\n").encode("utf-8", "surrogatepass"))
+    data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
+    assert_same(data)
+    assert_same(data, fmt="auto")

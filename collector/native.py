@@ -40,12 +40,18 @@ try:
 except ImportError:  # not built here: the Python path does all the work
     _ext = None
 
-# Formats the extension has a fast path for.
-FORMATS = frozenset({"json"})
+# Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
+_on = os.environ.get("MIDWATCH_NATIVE", "1") != "0"
+
+
+def use(on: bool) -> None:
+    """Turn the fast path on or off for parsers created from now on."""
+    global _on
+    _on = on
 
 
 def available() -> bool:
-    """Whether the extension is loaded and matches this Event (and is not turned off)."""
+    """Whether the extension is loaded and matches this Event."""
     return _fast_json() is not None
 
 
@@ -59,7 +65,7 @@ def _level_words() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def _fast_json():
-    if _ext is None or os.environ.get("MIDWATCH_NATIVE", "1") == "0":
+    if _ext is None:
         return None
     if tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS):
         return None  # an extension built for another Event: never fill the wrong slots
@@ -73,7 +79,7 @@ def _fast_json():
 def batch_parser(fmt: str, ctx: ParseContext):
     """``parse(lines, offsets, id_head, ingested_ms, time_min, time_max) -> [Event | None]``
     for this format and context, or None when the fast path does not apply."""
-    if fmt != "json" or ctx.mapping or ctx.redact_fields:
+    if not _on or fmt != "json" or ctx.mapping or ctx.redact_fields:
         return None
     fast = _fast_json()
     return fast.parse if fast is not None else None

@@ -2,7 +2,8 @@
 bench/parse_bench.py, with their format named and with ``auto``, plus mixed sources.
 
 The parse path is tuned for speed (issue 25: caches, prefilters, detection decided once per
-source); none of that may change an event. Each case's output (every event's full document
+source, the native fast path of collector.native when it is built); none of that may change
+an event. Each case's output (every event's full document
 including ``event.original``, every dead letter, the parse counters) is reduced to a SHA-256
 and compared with ``parse_golden.json``. After a change that is meant to alter parser output,
 regenerate with ``MIDWATCH_GOLDEN_UPDATE=1 .venv/bin/python -m pytest -q

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import fields
-from functools import lru_cache
+from functools import cache
 
 from collector.event import LEVELS, Event
 from collector.normalize import (
@@ -34,12 +34,15 @@ from collector.normalize import (
     normalize_level,
 )
 from collector.parsers._base import ParseContext
+from collector.parsers._fields import MAX_LABEL_VALUE
 
 try:
     import midwatch_native as _ext
 except ImportError:  # not built here: the Python path does all the work
     _ext = None
 
+# Formats the extension reads: JSON lines, NGINX access lines.
+FORMATS = ("json", "apigw")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
 _on = os.environ.get("MIDWATCH_NATIVE", "1") != "0"
 
@@ -52,7 +55,7 @@ def use(on: bool) -> None:
 
 def available() -> bool:
     """Whether the extension is loaded and matches this Event."""
-    return _fast_json() is not None
+    return _reader("json") is not None
 
 
 def _level_words() -> dict[str, str]:
@@ -63,23 +66,28 @@ def _level_words() -> dict[str, str]:
     return {w: normalize_level(w) for w in words}
 
 
-@lru_cache(maxsize=1)
-def _fast_json():
-    if _ext is None:
+@cache
+def _reader(fmt: str):
+    """The extension's reader of a format, built once; None without the extension or for an
+    extension built for another Event (it must never fill the wrong slots)."""
+    if _ext is None or tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS):
         return None
-    if tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS):
-        return None  # an extension built for another Event: never fill the wrong slots
+    limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE)
+    if fmt == "apigw":
+        return _ext.AccessLines(Event, limits)
     from collector.parsers import json_lines  # on first use, like the parsers themselves
 
-    return _ext.JsonLines(
-        json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
-        json_lines._OUTCOMES, Event, min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID))
+    return _ext.JsonLines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
+                          json_lines._OUTCOMES, Event, limits)
 
 
 def batch_parser(fmt: str, ctx: ParseContext):
     """``parse(lines, offsets, id_head, ingested_ms, time_min, time_max) -> [Event | None]``
-    for this format and context, or None when the fast path does not apply."""
-    if not _on or fmt != "json" or ctx.mapping or ctx.redact_fields:
+    for this format and context, or None when the fast path does not apply: the JSON
+    mapping, the input's own access-log layout and redaction fields are the Python path's."""
+    if not _on or fmt not in FORMATS or ctx.redact_fields:
         return None
-    fast = _fast_json()
-    return fast.parse if fast is not None else None
+    if (fmt == "json" and ctx.mapping) or (fmt == "apigw" and ctx.log_format):
+        return None
+    reader = _reader(fmt)
+    return reader.parse if reader is not None else None

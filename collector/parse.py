@@ -354,8 +354,9 @@ class SourceParser:
         self._shipped_at: tuple[int, int] | None = None
         # The native fast path of this format (``collector.native``), or None; event IDs of
         # its lines start with this head (``event_id``'s source and position prefix).
-        self._fast = native.batch_parser("json" if self.auto else fmt, ctx)
-        self._fast_module = parsers.PARSERS.get("json") if self._fast else None
+        self._fast = {parsers.PARSERS.get(name): fast
+                      for name in (native.FORMATS if self.auto else (fmt,))
+                      if (fast := native.batch_parser(name, ctx)) is not None}
         self._id_head = f"{source}\x1f{position_prefix}".encode("utf-8", "surrogatepass")
 
     def _framer(self, module: ModuleType) -> Framer:
@@ -396,8 +397,9 @@ class SourceParser:
         the parser as a record of its own (``_plain``) takes that event, any other line goes
         through ``feed`` as usual. With ``auto``, once the source's format is the fast path's
         and no other parser claims the line (what ``_feed_auto`` asks too)."""
-        fast, module = self._fast, self._fast_module
-        if fast is None or len(lines) < 2 or self.module is not module:
+        module = self.module
+        fast = self._fast.get(module) if module is not None else None
+        if fast is None or len(lines) < 2:
             out: Output = []
             for line in lines:
                 out.extend(self.feed(*line))

@@ -1,4 +1,4 @@
-"""The native fast path against the pure-Python reference: the same input through both must
+"""The native fast paths (JSON lines, NGINX access lines) against the pure-Python reference: the same input through both must
 give the same events (every field, event ID, original), dead letters and counters.
 
 The extension may decline any line (the Python path then parses it), never answer it
@@ -55,7 +55,7 @@ def run(data: bytes, fast: bool, fmt: str = "json", ctx: ParseContext | None = N
     # first 32 records of every input would go the reference way even with the fast path.
     parser._shapes_left = 0
     if not fast:
-        parser._fast = None
+        parser._fast = {}
     out: list = []
     for batch in read_batches(io.BytesIO(data)):
         out.extend(parser.feed_lines(batch))
@@ -75,33 +75,38 @@ def assert_same(data: bytes, **kw) -> None:
         assert got == want  # dataclass equality: every field
 
 
-def accepted(lines: list[str]) -> int:
+def accepted(lines: list[str], fmt: str = "json") -> int:
     """How many of these lines the extension itself turns into events."""
-    parse = native.batch_parser("json", ParseContext(now_ms=NOW_MS))
+    parse = native.batch_parser(fmt, ParseContext(now_ms=NOW_MS))
     return sum(ev is not None for ev in parse(lines, list(range(len(lines))), b"s\x1f", NOW_MS,
                                               0, 7_289_654_399_999))
 
 
-def _json_inputs() -> dict[str, bytes]:
-    files = {p.name: p.read_bytes() for p in sorted((ROOT / "tests" / "data").glob("*/*"))
-             if p.suffix in (".jsonl", ".json", ".log", ".txt") and p.is_file()}
-    files["bench"] = parse_bench.json_events(3000, random.Random("json-native"))[0]
-    # Formats in turn, as one source: auto mode switches away from JSON and back.
+def _inputs() -> dict[str, tuple[str, bytes]]:
+    """name -> (format, input): the fixtures of the fast paths' formats, bench lines, and
+    mixed sources (formats in turn, as one source: auto mode switches away and back)."""
+    files = {p.relative_to(ROOT / "tests" / "data").as_posix(): (p.parent.name, p.read_bytes())
+             for fmt in native.FORMATS for p in sorted((ROOT / "tests" / "data" / fmt).glob("*"))
+             if p.is_file() and p.suffix not in (".md", ".yaml")}
+    files["bench/json"] = ("json", parse_bench.json_events(3000, random.Random("native"))[0])
+    files["bench/apigw"] = ("apigw", parse_bench.nginx_events(3000, random.Random("native"))[0])
     rng = random.Random(5)
-    files["mixed"] = b"".join(parse_bench.GENERATORS[("json", "mule", "json", "apigw")[i % 4]](
-        3 + i % 40, rng)[0] for i in range(80))
-    files["all-fixtures"] = b"".join(data.rstrip(b"\n") + b"\n" for data in files.values())
+    files["mixed"] = ("auto", b"".join(parse_bench.GENERATORS[("json", "mule", "apigw")[i % 3]](
+        3 + i % 40, rng)[0] for i in range(80)))
+    files["all-fixtures"] = ("auto", b"".join(data.rstrip(b"\n") + b"\n"
+                                              for _, data in files.values()))
     return files
 
 
-INPUTS = _json_inputs()
+INPUTS = _inputs()
 
 
 @needs_native
-@pytest.mark.parametrize("fmt", ["json", "auto"])
+@pytest.mark.parametrize("named", [True, False])
 @pytest.mark.parametrize("name", sorted(INPUTS))
-def test_fixture_through_both_paths(name: str, fmt: str) -> None:
-    assert_same(INPUTS[name], fmt=fmt)
+def test_fixture_through_both_paths(name: str, named: bool) -> None:
+    fmt, data = INPUTS[name]
+    assert_same(data, fmt=fmt if named else "auto")
 
 
 @needs_native
@@ -112,6 +117,10 @@ def test_bench_lines_are_taken_by_the_fast_path() -> None:
     lines = parse_bench.json_events(1000, random.Random(3))[0].decode().splitlines()
     python = [line for line in lines if '"level":"ERROR"' in line or _may_hold_card(line)]
     assert accepted(lines) == len(lines) - len(python)
+    assert 0 < len(python) < len(lines) * 0.15
+    lines = parse_bench.nginx_events(1000, random.Random(3))[0].decode().splitlines()
+    python = [line for line in lines if '" 502 ' in line or _may_hold_card(line)]
+    assert accepted(lines, "apigw") == len(lines) - len(python)
     assert 0 < len(python) < len(lines) * 0.15
 
 
@@ -190,6 +199,54 @@ def lines(draw) -> str:
     elif how == "blank":
         text = draw(st.sampled_from(["", " ", "\t", "{", "[", "}"]))
     return text.replace("\n", " ").replace("\r", " ")
+
+
+_HEX = "0123456789abcdef"
+_NGINX_REST = st.lists(st.one_of(
+    st.sampled_from(["0.012", "0.000", "12.345", "1234567890123.000", "0.010,0.020", "0.010, 0.020",
+                     "0.010 : 0.020", "-", '""', "rt=0.5", "request_id=abc", "cid: x", "12ms",
+                     '"unclosed', "abc", "1.5", "2", "[::1]:80"]),
+    st.text(alphabet=_HEX, min_size=32, max_size=32),
+    st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()),
+    st.builds(lambda t, sp: f"00-{t}-{sp}-01", st.text(alphabet=_HEX, min_size=32, max_size=32),
+              st.text(alphabet=_HEX, min_size=16, max_size=16)),
+).map(lambda t: t if t.startswith('"') else f'"{t}"' if len(t) % 3 == 0 else t), max_size=5)
+
+
+@st.composite
+def nginx_lines(draw) -> str:
+    """Access lines around NGINX combined: its plain shape and what is just off it. Each part
+    is mostly the plain one (the first option), so that many lines are the fast path's."""
+    def pick(*options: str) -> str:
+        return draw(st.sampled_from(options[:1] * 6 * len(options) + options))
+
+    stamp = (f"{draw(st.integers(0, 32)):02d}/{pick('Mar', 'mar', 'DEC', 'Foo')}/"
+             f"{pick('2024', '1969', '0001', '9999')}:{draw(st.integers(0, 25)):02d}:"
+             f"{draw(st.integers(0, 60)):02d}:{draw(st.integers(0, 61)):02d}"
+             f"{pick(' +0000', ' -0530', ' +1400', ' +9999', '', ' Z', '.123 +0000')}")
+    request = pick("POST /api/v1/orders/4000?x=1 HTTP/2.0", "GET /a HTTP/1.1", "get /x HTTP/1.1",
+                   "GET", "", "GET /with space HTTP/1.1", "PUT /x", "GET  HTTP/1.1",
+                   "A_VERY_LONG_METHOD_NAME_X / HTTP/1.1", draw(st.text(max_size=20)))
+    head = (f"{pick('10.0.0.1', '::1', '2001:db8::1', '123456789', 'host-a', 'a.b:8080 10.0.0.1')}"
+            f" - {pick('-', 'bob', 'bob@example.com', '')} [{stamp}] \"{request}\" "
+            f"{pick('200', '202', '302', '404', '502', '000', '099', '-', '2000')} "
+            f"{pick('0', '123', '-', '12a', '99999999999999999999')}")
+    if pick("yes", "no") == "yes":
+        head += f' "{pick("-", "https://x/", "")}" "{draw(st.text(max_size=15))}"'
+    text = head + "".join(" " + t for t in draw(_NGINX_REST))
+    if draw(st.integers(0, 5)) == 0:
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.text(min_size=1, max_size=3)) + text[at:]
+    return text.replace("\n", " ").replace("\r", " ")
+
+
+@needs_native
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(nginx_lines(), min_size=1, max_size=40))
+def test_generated_access_lines_match_or_are_declined(batch: list[str]) -> None:
+    data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
+    assert_same(data, fmt="apigw")
+    assert_same(data, fmt="auto")
 
 
 @needs_native

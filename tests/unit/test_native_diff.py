@@ -165,6 +165,42 @@ def test_what_the_fast_path_takes(line: str) -> None:
     assert_same(((line + "\n") * 3).encode())
 
 
+_NGINX = ('10.20.1.7 - - [01/Mar/2024:10:15:32 +0100] "POST /api/v1/orders/4711 HTTP/1.1" 202 '
+          '312 "-" "axios/1.6.7"')
+
+
+@needs_native
+@pytest.mark.parametrize("tail", [
+    "", ' 0.012 0.010 "0af7651916cd43dd8448eb211c80319c" "6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e"',
+    " 0.012 - 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 abc 1.000 2.000 3.000",
+    ' "0.012" "6F1C0C3E-6B7A-4C62-9D1E-2F1A3B4C5D6E" "6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e"',
+])
+def test_access_lines_the_fast_path_takes(tail: str) -> None:
+    assert accepted([_NGINX + tail], "apigw") == 1
+    assert_same(((_NGINX + tail + "\n") * 3).encode(), fmt="apigw")
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    _NGINX.replace(" 202 ", " 502 "),  # a failure: error class and signature in Python
+    _NGINX.replace("+0100", "+0100 x"),
+    _NGINX + " rt=0.012",  # key=value pairs
+    _NGINX + " 0.010, 0.020",  # an upstream list
+    _NGINX + " 1234567890123.000",  # beyond 64-bit nanoseconds
+    _NGINX + " 12 \"router\" \"http://10.0.0.2:80\" 3ms",  # Traefik's tail
+    _NGINX.replace("POST", "post"),  # no method: the request line is kept as a label
+    _NGINX.replace("axios", "a\\xios"),
+    _NGINX.replace("/4711", "/4111111111111111"),  # a card number
+    " " + _NGINX,
+    _NGINX.replace("10.20.1.7", "123456789"),
+    _NGINX.replace("Mar", "Mrz"),
+    _NGINX.replace(" 312 ", " 312x "),
+])
+def test_access_lines_the_fast_path_declines(line: str) -> None:
+    assert accepted([line], "apigw") == 0
+    assert_same(((line + "\n") * 3).encode(), fmt="apigw")
+
+
 _KEYS = sorted({*json_lines._ALIASES, *json_lines._DEFAULT_ID_KINDS, "x", "payload", "@t"})
 _SCALARS = st.one_of(
     st.text(alphabet=string.printable, max_size=30), st.text(max_size=12),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import fields
+from datetime import UTC
 from functools import cache
 
 from collector.event import LEVELS, Event
@@ -41,8 +42,8 @@ try:
 except ImportError:  # not built here: the Python path does all the work
     _ext = None
 
-# Formats the extension reads: JSON lines, NGINX access lines.
-FORMATS = ("json", "apigw")
+# Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
+FORMATS = ("json", "apigw", "mule")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
 _on = os.environ.get("MIDWATCH_NATIVE", "1") != "0"
 
@@ -67,14 +68,17 @@ def _level_words() -> dict[str, str]:
 
 
 @cache
-def _reader(fmt: str):
+def _reader(fmt: str, utc_default: bool = True):
     """The extension's reader of a format, built once; None without the extension or for an
-    extension built for another Event (it must never fill the wrong slots)."""
+    extension built for another Event (it must never fill the wrong slots). ``utc_default``:
+    the context's default zone is UTC (else Mule times without a zone are declined)."""
     if _ext is None or tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS):
         return None
     limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE)
     if fmt == "apigw":
         return _ext.AccessLines(Event, limits)
+    if fmt == "mule":
+        return _ext.MuleLines(Event, limits, utc_default)
     from collector.parsers import json_lines  # on first use, like the parsers themselves
 
     return _ext.JsonLines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
@@ -89,5 +93,5 @@ def batch_parser(fmt: str, ctx: ParseContext):
         return None
     if (fmt == "json" and ctx.mapping) or (fmt == "apigw" and ctx.log_format):
         return None
-    reader = _reader(fmt)
+    reader = _reader(fmt, ctx.tz is UTC)
     return reader.parse if reader is not None else None

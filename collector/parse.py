@@ -409,15 +409,33 @@ class SourceParser:
                       self.framer.ingested_ms or ctx.now_ms, ctx.time_min_ms, ctx.time_max_ms)
         out = []
         stats = self.stats
-        for line, ev in zip(lines, events, strict=True):
-            if ev is not None and self._plain(line) and self.module is module and (
-                    not self.auto or self._detect(line[0]) in (None, module)):
+        for k, ev in enumerate(events):
+            line = lines[k]
+            if ev is not None and self._takes(lines, k, module):
+                if self.framer._lines:  # the record before it ends here, as ``feed`` ends it
+                    out.extend(self.flush_record())
                 out.append(ev)
                 stats.records += 1
                 stats.events += 1
             else:
                 out.extend(self.feed(*line))
         return out
+
+    def _takes(self, lines: Sequence[Line], k: int, module: ModuleType) -> bool:
+        """Whether the event the fast path made of ``lines[k]`` is what ``feed`` would give:
+        the line is ``_plain``, the source's format is still ``module``, and the line is a
+        record of its own. Where every line is a record (START None) in auto mode, no other
+        parser may claim it (``_feed_auto``); where records start with START, the line and
+        the next must start one (so the Python path would end the open record at this line
+        and hand this one over alone as soon as the next is read)."""
+        line = lines[k]
+        if not self._plain(line) or self.module is not module:
+            return False
+        framer = self.framer
+        if framer.start is None:
+            return not self.auto or self._detect(line[0]) in (None, module)
+        return (k + 1 < len(lines) and framer.is_start(line[0])
+                and framer.is_start(lines[k + 1][0]))
 
     def _plain(self, line: Line) -> bool:
         """Whether ``feed`` would pass this line straight to the parser as one record: whole

@@ -12,6 +12,7 @@
 
 mod common;
 mod json;
+mod mule;
 mod nginx;
 
 use pyo3::prelude::*;
@@ -22,5 +23,6 @@ fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EVENT_FIELDS", PyTuple::new_bound(m.py(), common::EVENT_FIELDS))?;
     m.add_class::<json::JsonLines>()?;
     m.add_class::<nginx::AccessLines>()?;
+    m.add_class::<mule::MuleLines>()?;
     Ok(())
 }

@@ -90,6 +90,7 @@ def _inputs() -> dict[str, tuple[str, bytes]]:
              if p.is_file() and p.suffix not in (".md", ".yaml")}
     files["bench/json"] = ("json", parse_bench.json_events(3000, random.Random("native"))[0])
     files["bench/apigw"] = ("apigw", parse_bench.nginx_events(3000, random.Random("native"))[0])
+    files["bench/mule"] = ("mule", parse_bench.mule_events(3000, random.Random("native"))[0])
     rng = random.Random(5)
     files["mixed"] = ("auto", b"".join(parse_bench.GENERATORS[("json", "mule", "apigw")[i % 3]](
         3 + i % 40, rng)[0] for i in range(80)))
@@ -199,6 +200,90 @@ def test_access_lines_the_fast_path_takes(tail: str) -> None:
 def test_access_lines_the_fast_path_declines(line: str) -> None:
     assert accepted([line], "apigw") == 0
     assert_same(((line + "\n") * 3).encode(), fmt="apigw")
+
+
+_MULE = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE "
+         "@1a2b] [processor: order-main/processors/0; event: 6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e] "
+         "org.mule.runtime.core.internal.processor.LoggerMessageProcessor: Received order 4711")
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    _MULE,
+    _MULE.replace("INFO ", "WARNING"),
+    _MULE.replace(",123", ".5+01:00"),
+    _MULE.replace("[processor: order-main/processors/0; ", "["),
+    _MULE.replace("[processor: order-main/processors/0; event: 6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e] ",
+                  ""),
+    _MULE.replace("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b", "main"),
+    _MULE.replace("LoggerMessageProcessor: ", "LoggerMessageProcessor:"),
+])
+def test_mule_lines_the_fast_path_takes(line: str) -> None:
+    assert accepted([line], "mule") == 1
+    assert_same(((line + "\n") * 3).encode(), fmt="mule")
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    _MULE.replace("INFO ", "ERROR"),
+    _MULE.replace(",123", ",1234567"),
+    _MULE.replace("order-main.CPU_LITE", "post:\\orders:application\\json:cfg.CPU_LITE"),
+    _MULE.replace("[processor: order-main/processors/0; event: 6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e]",
+                  "[{correlationId=abc, processorPath=f/p, orderId=1}]"),
+    _MULE.replace("LoggerMessageProcessor", "JsonLogger"),
+    _MULE + " *****",
+    _MULE.replace("4711", "4111111111111111"),
+])
+def test_mule_lines_the_fast_path_declines(line: str) -> None:
+    assert accepted([line], "mule") == 0
+    assert_same(((line + "\n") * 3).encode(), fmt="mule")
+
+
+@needs_native
+def test_a_mule_record_with_continuation_lines_is_not_cut() -> None:
+    """A line whose next line continues it is no record of its own: the Python path's."""
+    data = (_MULE + "\n" + _MULE + "\n\tat x.Y.z(Y.java:1)\nMessage : x\n" + _MULE + "\n") * 3
+    assert_same(data.encode(), fmt="mule")
+    assert_same(data.encode(), fmt="auto")
+
+
+@st.composite
+def mule_lines(draw) -> str:
+    """Lines around Mule's default layout, mostly its plain shape, and continuation lines."""
+    def pick(*options: str) -> str:
+        return draw(st.sampled_from(options[:1] * 6 * len(options) + options))
+
+    if pick("line", "continuation") == "continuation":
+        return pick("\tat x.Y.z(Y.java:1)", "Message               : failed", "", "  {",
+                    "java.io.IOException: boom", "********")
+    stamp = (f"2024-03-{draw(st.integers(0, 32)):02d}{pick(' ', 'T')}{draw(st.integers(0, 25)):02d}"
+             f":{draw(st.integers(0, 60)):02d}:{draw(st.integers(0, 61)):02d}"
+             f"{pick(',123', '.5', ',1234567', '', '.123456', ',')}"
+             f"{pick('', 'Z', '+01:00', '-0530', '+05:3', ' ')}")
+    thread = pick("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b", "main", "",
+                  "[MuleRuntime].uber.03: [app].post:\\orders:cfg.CPU_LITE @1", "a] [b",
+                  "x: [a].b.c.IO", "[a].b.BLOCKINGX", "[a].b.c.IO_x: [d].e.IO", "[a b].c.IO",
+                  draw(st.text(max_size=12)))
+    event = pick(f"[processor: flow/processors/0; event: {draw(st.uuids())}] ",
+                 f"[event: {draw(st.uuids())}] ", "", "[processor: ; event: ] ",
+                 "[{correlationId=abc, processorPath=f/p}] ", "[processor: a/b; event: x] x] ",
+                 "[event: a]", "[processor: a:b/c; event: e] ")
+    category = pick("org.mule.runtime.core.internal.processor.LoggerMessageProcessor",
+                    "org.mule.extension.jsonlogger.JsonLogger", "c", "bad cat", "", "$x-1")
+    message = pick("Received order 4711", "", "{\"a\":1}", "*****", "a@b.example.com",
+                   draw(st.text(max_size=20)))
+    return (f"{pick('INFO ', 'WARNING', 'WARN ', 'DEBUG', 'TRACE', 'ERROR', 'info', 'FATAL')}"
+            f"{pick(' ', '  ', chr(9))}{stamp} [{thread}] {event}{category}"
+            f"{pick(': ', ':', ' - ', ':  ')}{message}").replace("\n", " ").replace("\r", " ")
+
+
+@needs_native
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(mule_lines(), min_size=1, max_size=40))
+def test_generated_mule_lines_match_or_are_declined(batch: list[str]) -> None:
+    data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
+    assert_same(data, fmt="mule")
+    assert_same(data, fmt="auto")
 
 
 _KEYS = sorted({*json_lines._ALIASES, *json_lines._DEFAULT_ID_KINDS, "x", "payload", "@t"})

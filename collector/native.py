@@ -42,6 +42,9 @@ try:
 except ImportError:  # not built here: the Python path does all the work
     _ext = None
 
+# The build this module reads (native/src/lib.rs ABI): a stale one (not rebuilt after a
+# change of native/) is left unused, and CI's test that the fast path is loaded fails.
+ABI = 3
 # Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
 FORMATS = ("json", "apigw", "mule")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
@@ -72,7 +75,8 @@ def _reader(fmt: str, utc_default: bool = True):
     """The extension's reader of a format, built once; None without the extension or for an
     extension built for another Event (it must never fill the wrong slots). ``utc_default``:
     the context's default zone is UTC (else Mule times without a zone are declined)."""
-    if _ext is None or tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS):
+    if (_ext is None or getattr(_ext, "ABI", None) != ABI
+            or tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS)):
         return None
     limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE)
     if fmt == "apigw":

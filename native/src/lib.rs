@@ -18,8 +18,13 @@ mod nginx;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
+/// What the Python side (`collector.native.ABI`) expects; raised with every change of what a
+/// reader takes or returns, so that a stale build is left unused instead of misread.
+const ABI: u32 = 3;
+
 #[pymodule]
 fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ABI", ABI)?;
     m.add("EVENT_FIELDS", PyTuple::new_bound(m.py(), common::EVENT_FIELDS))?;
     m.add_class::<json::JsonLines>()?;
     m.add_class::<nginx::AccessLines>()?;

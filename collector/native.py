@@ -51,10 +51,12 @@ FORMATS = ("json", "apigw", "mule")
 _on = os.environ.get("MIDWATCH_NATIVE", "1") != "0"
 
 
-def use(on: bool) -> None:
-    """Turn the fast path on or off for parsers created from now on."""
+def use(on: bool) -> bool:
+    """Turn the fast path on or off for parsers created from now on; returns the setting
+    before."""
     global _on
-    _on = on
+    before, _on = _on, on
+    return before
 
 
 def available() -> bool:

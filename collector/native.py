@@ -44,7 +44,7 @@ except ImportError:  # not built here: the Python path does all the work
 
 # The build this module reads (native/src/lib.rs ABI): a stale one (not rebuilt after a
 # change of native/) is left unused, and CI's test that the fast path is loaded fails.
-ABI = 3
+ABI = 4
 # Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
 FORMATS = ("json", "apigw", "mule")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
@@ -82,13 +82,13 @@ def _reader(fmt: str, utc_default: bool = True):
         return None
     limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE)
     if fmt == "apigw":
-        return _ext.AccessLines(Event, limits)
+        return _ext.access_lines(Event, limits)
     if fmt == "mule":
-        return _ext.MuleLines(Event, limits, utc_default)
+        return _ext.mule_lines(Event, limits, utc_default)
     from collector.parsers import json_lines  # on first use, like the parsers themselves
 
-    return _ext.JsonLines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
-                          json_lines._OUTCOMES, Event, limits)
+    return _ext.json_lines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
+                           json_lines._OUTCOMES, Event, limits)
 
 
 def batch_parser(fmt: str, ctx: ParseContext):

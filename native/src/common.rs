@@ -236,3 +236,23 @@ pub fn parse_batch<'py, R: LineReader>(
     }
     Ok(out)
 }
+
+/// A reader's Python class: its `parse` method over `parse_batch` (each reader struct has
+/// `event` and `limits`); the constructors are module functions (see lib.rs).
+macro_rules! reader_class {
+    ($reader:ty) => {
+        #[pyo3::pymethods]
+        impl $reader {
+            /// One Event or None per line. `offsets`: each line's byte offset (its position);
+            /// `id_head`: the UTF-8 (surrogatepass) of source + "\x1f" + position prefix.
+            #[allow(clippy::too_many_arguments)]
+            fn parse<'py>(&self, py: pyo3::Python<'py>, lines: &pyo3::Bound<'py, pyo3::types::PyList>,
+                          offsets: Vec<i64>, id_head: &[u8], ingested_ms: i64, time_min: i64,
+                          time_max: i64) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
+                $crate::common::parse_batch(self, self.limits, self.event.bind(py), lines, offsets,
+                                            id_head, ingested_ms, time_min, time_max)
+            }
+        }
+    };
+}
+pub(crate) use reader_class;

@@ -6,9 +6,8 @@ use std::collections::HashMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
-use crate::common::{add_id, civil_ms, parse_batch, py_strip, Limits, LineReader, Parts};
+use crate::common::{add_id, civil_ms, py_strip, Limits, LineReader, Parts};
 
 /// Schema keys a JSON alias may fill, by index.
 const SCHEMAS: [&str; 11] = [
@@ -289,40 +288,29 @@ impl LineReader for JsonLines {
     }
 }
 
-#[pymethods]
-impl JsonLines {
-    /// aliases: source key -> (schema key, rank); id_kinds: source key -> typed-ID kind;
-    /// levels / outcomes: lower-cased word -> what the Python path makes of it; event: the
-    /// Event class; limits: longest line, name or ID, label value taken.
-    #[new]
-    fn new(
-        aliases: HashMap<String, (String, u32)>,
-        id_kinds: HashMap<String, String>,
-        levels: HashMap<String, String>,
-        outcomes: HashMap<String, String>,
-        event: Py<PyAny>,
-        limits: (usize, usize, usize),
-    ) -> PyResult<Self> {
-        let mut table = HashMap::new();
-        for (key, (schema, rank)) in aliases {
-            let index = SCHEMAS.iter().position(|s| *s == schema).ok_or_else(|| {
-                PyValueError::new_err(format!("alias {key:?} names schema key {schema:?}, \
-                                               which the native path does not know"))
-            })?;
-            table.insert(key, (index, rank));
-        }
-        let (line, name, label) = limits;
-        Ok(JsonLines { aliases: table, id_kinds, levels, outcomes, event,
-                       limits: Limits { line, name, label } })
-    }
+crate::common::reader_class!(JsonLines);
 
-    /// One Event or None per line. `offsets`: each line's byte offset (its position);
-    /// `id_head`: the UTF-8 (surrogatepass) of source + "\x1f" + position prefix.
-    #[allow(clippy::too_many_arguments)]
-    fn parse<'py>(&self, py: Python<'py>, lines: &Bound<'py, PyList>, offsets: Vec<i64>,
-                  id_head: &[u8], ingested_ms: i64, time_min: i64, time_max: i64)
-                  -> PyResult<Bound<'py, PyList>> {
-        parse_batch(self, self.limits, self.event.bind(py), lines, offsets, id_head, ingested_ms,
-                    time_min, time_max)
+/// aliases: source key -> (schema key, rank); id_kinds: source key -> typed-ID kind; levels /
+/// outcomes: lower-cased word -> what the Python path makes of it; event: the Event class;
+/// limits: longest line, name or ID, label value taken.
+#[pyfunction]
+pub fn json_lines(
+    aliases: HashMap<String, (String, u32)>,
+    id_kinds: HashMap<String, String>,
+    levels: HashMap<String, String>,
+    outcomes: HashMap<String, String>,
+    event: Py<PyAny>,
+    limits: (usize, usize, usize),
+) -> PyResult<JsonLines> {
+    let mut table = HashMap::new();
+    for (key, (schema, rank)) in aliases {
+        let index = SCHEMAS.iter().position(|s| *s == schema).ok_or_else(|| {
+            PyValueError::new_err(format!("alias {key:?} names schema key {schema:?}, \
+                                           which the native path does not know"))
+        })?;
+        table.insert(key, (index, rank));
     }
+    let (line, name, label) = limits;
+    Ok(JsonLines { aliases: table, id_kinds, levels, outcomes, event,
+                   limits: Limits { line, name, label } })
 }

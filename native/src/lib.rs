@@ -20,7 +20,7 @@ use pyo3::types::PyTuple;
 
 /// What the Python side (`collector.native.ABI`) expects; raised with every change of what a
 /// reader takes or returns, so that a stale build is left unused instead of misread.
-const ABI: u32 = 3;
+const ABI: u32 = 4;
 
 #[pymodule]
 fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -29,5 +29,8 @@ fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<json::JsonLines>()?;
     m.add_class::<nginx::AccessLines>()?;
     m.add_class::<mule::MuleLines>()?;
+    m.add_function(wrap_pyfunction!(json::json_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(nginx::access_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(mule::mule_lines, m)?)?;
     Ok(())
 }

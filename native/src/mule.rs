@@ -6,9 +6,8 @@
 //! times without a zone where the default zone is not UTC, anything unusual.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
-use crate::common::{add_id, civil_ms, parse_batch, py_strip, Limits, LineReader, Parts};
+use crate::common::{add_id, civil_ms, py_strip, Limits, LineReader, Parts};
 
 const LEVELS: [(&str, &str); 7] = [("TRACE", "debug"), ("DEBUG", "debug"), ("INFO", "info"),
     ("WARN", "warn"), ("WARNING", "warn"), ("ERROR", "error"), ("FATAL", "fatal")];
@@ -244,22 +243,13 @@ impl LineReader for MuleLines {
     }
 }
 
-#[pymethods]
-impl MuleLines {
-    /// event: the Event class; limits: longest line, name or ID, label value taken;
-    /// utc_default: whether a time without a zone is UTC (the context's default zone).
-    #[new]
-    fn new(event: Py<PyAny>, limits: (usize, usize, usize), utc_default: bool) -> Self {
-        let (line, name, label) = limits;
-        MuleLines { event, limits: Limits { line, name, label }, utc_default }
-    }
+crate::common::reader_class!(MuleLines);
 
-    /// One Event or None per line, as `JsonLines.parse`; each line must be a record alone.
-    #[allow(clippy::too_many_arguments)]
-    fn parse<'py>(&self, py: Python<'py>, lines: &Bound<'py, PyList>, offsets: Vec<i64>,
-                  id_head: &[u8], ingested_ms: i64, time_min: i64, time_max: i64)
-                  -> PyResult<Bound<'py, PyList>> {
-        parse_batch(self, self.limits, self.event.bind(py), lines, offsets, id_head, ingested_ms,
-                    time_min, time_max)
-    }
+/// event: the Event class; limits: longest line, name or ID, label value taken;
+/// utc_default: whether a time without a zone is UTC (the context's default zone). Each line
+/// handed to its `parse` must be a record alone.
+#[pyfunction]
+pub fn mule_lines(event: Py<PyAny>, limits: (usize, usize, usize), utc_default: bool) -> MuleLines {
+    let (line, name, label) = limits;
+    MuleLines { event, limits: Limits { line, name, label }, utc_default }
 }

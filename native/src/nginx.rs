@@ -6,9 +6,8 @@
 //! `key=value` pairs, no Traefik tail, no upstream lists. Anything else is declined.
 
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
-use crate::common::{add_id, civil_ms, parse_batch, py_strip, set_label, Limits, LineReader, Parts};
+use crate::common::{add_id, civil_ms, py_strip, set_label, Limits, LineReader, Parts};
 
 const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
                             "nov", "dec"];
@@ -275,21 +274,11 @@ impl LineReader for AccessLines {
     }
 }
 
-#[pymethods]
-impl AccessLines {
-    /// event: the Event class; limits: longest line, name or ID, label value taken.
-    #[new]
-    fn new(event: Py<PyAny>, limits: (usize, usize, usize)) -> Self {
-        let (line, name, label) = limits;
-        AccessLines { event, limits: Limits { line, name, label } }
-    }
+crate::common::reader_class!(AccessLines);
 
-    /// One Event or None per line, as `JsonLines.parse`.
-    #[allow(clippy::too_many_arguments)]
-    fn parse<'py>(&self, py: Python<'py>, lines: &Bound<'py, PyList>, offsets: Vec<i64>,
-                  id_head: &[u8], ingested_ms: i64, time_min: i64, time_max: i64)
-                  -> PyResult<Bound<'py, PyList>> {
-        parse_batch(self, self.limits, self.event.bind(py), lines, offsets, id_head, ingested_ms,
-                    time_min, time_max)
-    }
+/// event: the Event class; limits: longest line, name or ID, label value taken.
+#[pyfunction]
+pub fn access_lines(event: Py<PyAny>, limits: (usize, usize, usize)) -> AccessLines {
+    let (line, name, label) = limits;
+    AccessLines { event, limits: Limits { line, name, label } }
 }

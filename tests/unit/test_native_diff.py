@@ -277,15 +277,6 @@ def mule_lines(draw) -> str:
             f"{pick(': ', ':', ' - ', ':  ')}{message}").replace("\n", " ").replace("\r", " ")
 
 
-@needs_native
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(mule_lines(), min_size=1, max_size=40))
-def test_generated_mule_lines_match_or_are_declined(batch: list[str]) -> None:
-    data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
-    assert_same(data, fmt="mule")
-    assert_same(data, fmt="auto")
-
-
 _KEYS = sorted({*json_lines._ALIASES, *json_lines._DEFAULT_ID_KINDS, "x", "payload", "@t"})
 _SCALARS = st.one_of(
     st.text(alphabet=string.printable, max_size=30), st.text(max_size=12),
@@ -362,18 +353,16 @@ def nginx_lines(draw) -> str:
 
 
 @needs_native
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(nginx_lines(), min_size=1, max_size=40))
-def test_generated_access_lines_match_or_are_declined(batch: list[str]) -> None:
-    data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
-    assert_same(data, fmt="apigw")
-    assert_same(data, fmt="auto")
+@pytest.mark.parametrize("fmt", ["json", "apigw", "mule"])
+def test_generated_lines_match_or_are_declined(fmt: str) -> None:
+    """Each format's generated batches, with the format named and with auto."""
+    generated = {"json": lines(), "apigw": nginx_lines(), "mule": mule_lines()}[fmt]
 
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(generated, min_size=1, max_size=40))
+    def check(batch: list[str]) -> None:
+        data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
+        assert_same(data, fmt=fmt)
+        assert_same(data, fmt="auto")
 
-@needs_native
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(lines(), min_size=1, max_size=40))
-def test_generated_lines_match_or_are_declined(batch: list[str]) -> None:
-    data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
-    assert_same(data)
-    assert_same(data, fmt="auto")
+    check()

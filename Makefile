@@ -27,9 +27,15 @@ help:
 # from source with URLLIB3_NO_OVERRIDE it lives beside urllib3 as urllib3_future only.
 PIP_INSTALL := URLLIB3_NO_OVERRIDE=1 $(PY) -m pip install -q --no-binary urllib3-future
 
-$(STAMP): pyproject.toml
+# The native fast path (native/, Rust through maturin, issue 25): built on every machine with
+# cargo; where it cannot build the pure-Python path runs, and CI's test of it fails.
+NATIVE_SRC := native/Cargo.toml native/Cargo.lock native/pyproject.toml $(wildcard native/src/*.rs)
+
+$(STAMP): pyproject.toml $(NATIVE_SRC)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) -e '.[dev]'
+	PATH="$$PATH:$$HOME/.cargo/bin" $(PIP_INSTALL) ./native || echo "make venv: native/ did not build (is cargo installed?): \
+	the pure-Python parse path runs alone; CI fails on this" >&2
 	$(PY) -c 'import sys, urllib3, importlib.metadata as m; v = m.version("urllib3"); sys.exit(0 if urllib3.__version__ == v else f"urllib3 {v} is overridden by urllib3-future {urllib3.__version__}: rm -rf $(VENV), then make venv")'
 	@touch $@
 

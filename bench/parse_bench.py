@@ -9,6 +9,10 @@ its format named, and with ``auto`` (what a file input without ``format`` does, 
 the service's parse worker sees). Targets (issue 25): 100,000 events/s per core for Mule,
 JSON and NGINX, 20,000/s for X12 transaction sets.
 
+Each case runs with the native fast path (``collector.native``, built from native/ by
+``make venv``) and with the pure-Python path, one after the other, and prints their ratio;
+``--native`` / ``--no-native`` runs only one of them.
+
 The rate is events per CPU second of this process (what "one core" means on a shared
 machine); wall time is shown beside it. ``--against REV`` measures the tree at git revision
 REV and this tree alternately, ``--repeat`` times, each run in a fresh subprocess on the
@@ -32,6 +36,7 @@ import time
 import uuid
 from pathlib import Path
 
+from collector import native
 from collector.event import DeadLetter
 from collector.parse import ParseStats, parse_stream
 from collector.parsers import PARSERS
@@ -132,9 +137,11 @@ def inputs(lines: int) -> dict[str, tuple[bytes, int]]:
     return {fmt: gen(lines, random.Random(f"{fmt}-42")) for fmt, gen in GENERATORS.items()}
 
 
-def run(fmt: str, data: bytes) -> tuple[float, float, ParseStats, int]:
+def run(fmt: str, data: bytes, fast: bool = True) -> tuple[float, float, ParseStats, int]:
     """(CPU seconds, wall seconds, stats, dead letters). Every item is taken from the
-    generator (nothing is skipped), only its serialization is left out."""
+    generator (nothing is skipped), only its serialization is left out. ``fast`` False: the
+    pure-Python reference path alone (``collector.native`` off)."""
+    native.use(fast)
     ctx = ParseContext(now_ms=int(time.time() * 1000))
     stats = ParseStats()
     cpu, wall = time.process_time(), time.perf_counter()
@@ -143,8 +150,11 @@ def run(fmt: str, data: bytes) -> tuple[float, float, ParseStats, int]:
     return time.process_time() - cpu, time.perf_counter() - wall, stats, dead
 
 
-def measure(lines: int, only: list[str] | None, profile: bool) -> dict[str, float]:
-    """Events/s per CPU second of each case (printed as it goes)."""
+def measure(lines: int, only: list[str] | None, profile: bool,
+            paths: tuple[bool, ...] = (True,)) -> dict[str, float]:
+    """Events/s per CPU second of each case (printed as it goes), through each of ``paths``
+    (True: with the native fast path where it applies, False: the pure-Python path), one
+    after the other per case; a label of the Python path ends in ``/py``."""
     data = inputs(lines)
     rates = {}
     for label, gen_name, fmt in CASES:
@@ -154,21 +164,26 @@ def measure(lines: int, only: list[str] | None, profile: bool) -> dict[str, floa
             print("x12: parser not present, skipped")
             continue
         text, expected = data[gen_name]
-        if profile:
-            from pyinstrument import Profiler
+        for fast in paths:
+            name = label if fast else f"{label}/py"
+            if profile:
+                from pyinstrument import Profiler
 
-            with Profiler() as profiler:
-                run(fmt, text)
-            profiler.print(show_all=False)
-        cpu, wall, stats, dead = run(fmt, text)
-        rate = rates[label] = stats.events / cpu
-        target = TARGETS[gen_name]
-        verdict = "ok" if rate >= target else "BELOW TARGET"
-        if stats.events != expected or dead:
-            verdict = "WRONG OUTPUT"
-        print(f"{label:12s} {stats.events:>8,} events ({expected:,} expected, {dead} dead letters) "
-              f"cpu {cpu:5.2f}s wall {wall:5.2f}s = {rate:>7,.0f} events/s per core "
-              f"(target {target:,}: {verdict})", flush=True)
+                with Profiler() as profiler:
+                    run(fmt, text, fast)
+                profiler.print(show_all=False)
+            cpu, wall, stats, dead = run(fmt, text, fast)
+            rate = rates[name] = stats.events / cpu
+            target = TARGETS[gen_name]
+            verdict = "ok" if rate >= target else "BELOW TARGET"
+            if stats.events != expected or dead:
+                verdict = "WRONG OUTPUT"
+            print(f"{name:15s} {stats.events:>8,} events ({expected:,} expected, {dead} dead "
+                  f"letters) cpu {cpu:5.2f}s wall {wall:5.2f}s = {rate:>7,.0f} events/s per core "
+                  f"(target {target:,}: {verdict})", flush=True)
+        if len(paths) == 2:
+            print(f"{label:15s} native/python: {rates[label] / rates[f'{label}/py']:.2f}x "
+                  f"(load average {os.getloadavg()[0]:.1f})", flush=True)
     return rates
 
 
@@ -218,12 +233,19 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="repetitions with --against")
     ap.add_argument("--this", metavar="REV", help="with --against: revision REV in place of "
                     "the working tree")
+    ap.add_argument("--native", action=argparse.BooleanOptionalAction, default=None,
+                    help="only with (--native) or only without (--no-native) the native fast "
+                    "path; default: both, one after the other per case, and their ratio")
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # for --against
     args = ap.parse_args()
     if args.against:
         against(args.against, args.lines, args.repeat, args.case, args.this)
         return
-    rates = measure(args.lines, args.case, args.profile)
+    paths = (True, False) if args.native is None else (args.native,)
+    if True in paths and not native.available():
+        print("native fast path: not built (make venv builds native/); Python path only")
+        paths = (False,)
+    rates = measure(args.lines, args.case, args.profile, paths)
     if args.json:
         print(json.dumps(rates))
 

@@ -36,7 +36,7 @@ from typing import BinaryIO
 
 import orjson
 
-from collector import envelopes, parsers
+from collector import envelopes, native, parsers
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.linesplit import Line, LineSplitter
 from collector.normalize import normalize, redact_text
@@ -352,6 +352,12 @@ class SourceParser:
         # (collector.shipping.Delivery), and where the first line they hold open was.
         self._shipped = None
         self._shipped_at: tuple[int, int] | None = None
+        # The native fast path of this format (``collector.native``), or None; event IDs of
+        # its lines start with this head (``event_id``'s source and position prefix).
+        self._fast = {parsers.PARSERS.get(name): fast
+                      for name in (native.FORMATS if self.auto else (fmt,))
+                      if (fast := native.batch_parser(name, ctx)) is not None}
+        self._id_head = f"{source}\x1f{position_prefix}".encode("utf-8", "surrogatepass")
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
@@ -384,6 +390,59 @@ class SourceParser:
         self.stats.deadletters["record_too_large"] += 1
         item.raw = _masked(item.raw, self.ctx)
         return item
+
+    def feed_lines(self, lines: Sequence[Line]) -> Output:
+        """``feed`` of each line in turn, the lines of a format with a native fast path
+        parsed in one batch first: a line it made an event of and that ``feed`` would hand to
+        the parser as a record of its own (``_plain``) takes that event, any other line goes
+        through ``feed`` as usual. With ``auto``, once the source's format is the fast path's
+        and no other parser claims the line (what ``_feed_auto`` asks too)."""
+        module = self.module
+        fast = self._fast.get(module) if module is not None else None
+        if fast is None or len(lines) < 2:
+            out: Output = []
+            for line in lines:
+                out.extend(self.feed(*line))
+            return out
+        ctx = self.ctx
+        events = fast([line[0] for line in lines], [line[1] for line in lines], self._id_head,
+                      self.framer.ingested_ms or ctx.now_ms, ctx.time_min_ms, ctx.time_max_ms)
+        out = []
+        stats = self.stats
+        for k, ev in enumerate(events):
+            line = lines[k]
+            if ev is not None and self._takes(lines, k, module):
+                if self.framer._lines:  # the record before it ends here, as ``feed`` ends it
+                    out.extend(self.flush_record())
+                out.append(ev)
+                stats.records += 1
+                stats.events += 1
+            else:
+                out.extend(self.feed(*line))
+        return out
+
+    def _takes(self, lines: Sequence[Line], k: int, module: ModuleType) -> bool:
+        """Whether the event the fast path made of ``lines[k]`` is what ``feed`` would give:
+        the line is ``_plain``, the source's format is still ``module``, and the line is a
+        record of its own. Where every line is a record (START None) in auto mode, no other
+        parser may claim it (``_feed_auto``); where records start with START, the line and
+        the next must start one (so the Python path would end the open record at this line
+        and hand this one over alone as soon as the next is read)."""
+        line = lines[k]
+        if not self._plain(line) or self.module is not module:
+            return False
+        framer = self.framer
+        if framer.start is None:
+            return not self.auto or self._detect(line[0]) in (None, module)
+        return (k + 1 < len(lines) and framer.is_start(line[0])
+                and framer.is_start(lines[k + 1][0]))
+
+    def _plain(self, line: Line) -> bool:
+        """Whether ``feed`` would pass this line straight to the parser as one record: whole
+        and terminated, no envelope, no open JSON block, no record heads left to note."""
+        return (line[4] and not line[3] and self._envelope_known and self._envelope is None
+                and self._block_at is None and not self._shapes_left and not self._pieces
+                and self._shipped is None)
 
     def feed(self, line: str, offset: int, lineno: int, truncated: bool = False,
              terminated: bool = True) -> Output:
@@ -641,17 +700,24 @@ def read_lines(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
     skipped without being held. The encoding is read from a byte-order mark (``auto``) or
     given (``collector.encoding``); the mark itself is skipped.
     """
+    for batch in read_batches(stream, max_line, encoding):
+        yield from batch
+
+
+def read_batches(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
+                 encoding: str = "auto") -> Iterator[list[Line]]:
+    """``read_lines`` a read at a time: the lines each read completes, as one list."""
     lines = LineSplitter.at(encoding, 0, 0, max_line)
     read = getattr(stream, "read1", stream.read)  # a pipe's lines as they come
     while data := read(READ_BYTES):
-        yield from lines.split(data)
-    yield from lines.rest()
+        yield lines.split(data)
+    yield lines.rest()
 
 
 def parse_stream(stream: BinaryIO, source: str, fmt: str, ctx: ParseContext,
                  stats: ParseStats | None = None) -> Iterator[Event | DeadLetter]:
     """Every event and dead letter of a byte stream, in order, in constant memory."""
     parser = SourceParser(fmt, ctx, source, stats=stats)
-    for text, offset, lineno, truncated, terminated in read_lines(stream):
-        yield from parser.feed(text, offset, lineno, truncated, terminated)
+    for batch in read_batches(stream):
+        yield from parser.feed_lines(batch)
     yield from parser.flush()

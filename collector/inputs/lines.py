@@ -39,12 +39,8 @@ class LineReader:
     def feed(self, data: bytes, now_ms: int) -> tuple[Output, int]:
         """What ``data`` (the next bytes of the file) completes; (items, lines read)."""
         self._now(now_ms)
-        out: Output = []
-        feed = self.parser.feed
         lines = self.lines.split(data)
-        for text, offset, lineno, truncated, terminated in lines:
-            out.extend(feed(text, offset, lineno, truncated, terminated))
-        return out, len(lines)
+        return self.parser.feed_lines(lines), len(lines)
 
     def flush(self, now_ms: int) -> Output:
         """The writer went quiet: a last line without its newline is a line, and an open

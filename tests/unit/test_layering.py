@@ -21,6 +21,7 @@ ABOVE_COLLECTOR = ("rules", "dashboards", "midwatch")
 PARSE_STAGE = (
     "collector.parsers",
     "collector.parse",
+    "collector.native",
     "collector.inputs",
     "collector.envelopes",
     "collector.shipping",

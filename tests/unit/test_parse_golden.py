@@ -2,7 +2,8 @@
 bench/parse_bench.py, with their format named and with ``auto``, plus mixed sources.
 
 The parse path is tuned for speed (issue 25: caches, prefilters, detection decided once per
-source); none of that may change an event. Each case's output (every event's full document
+source, the native fast path of collector.native when it is built); none of that may change
+an event. Each case's output (every event's full document
 including ``event.original``, every dead letter, the parse counters) is reduced to a SHA-256
 and compared with ``parse_golden.json``. After a change that is meant to alter parser output,
 regenerate with ``MIDWATCH_GOLDEN_UPDATE=1 .venv/bin/python -m pytest -q
@@ -23,6 +24,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from collector import native
 from collector.event import DeadLetter, to_doc
 from collector.parse import ParseStats, parse_stream
 from collector.parsers import PARSERS
@@ -114,10 +116,17 @@ def test_every_case_is_pinned() -> None:
     assert len(CASES) > 100
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["native", "python"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_output_is_byte_identical(name: str) -> None:
+def test_output_is_byte_identical(name: str, fast: bool) -> None:
+    """With the native fast path (where it is built) and without it: the same digest."""
     fmt, data = CASES[name]
-    assert digest(name, fmt, data) == PINNED.get(name), (
+    before = native.use(fast)
+    try:
+        got = digest(name, fmt, data)
+    finally:
+        native.use(before)
+    assert got == PINNED.get(name), (
         f"parse output of {name} changed; see it with: "
         f".venv/bin/python tests/unit/test_parse_golden.py {name!r}")
 

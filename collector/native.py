@@ -1,0 +1,103 @@
+"""The native fast path (``native/``, the ``midwatch_native`` extension), when it is installed.
+
+The pure-Python parsers and ``collector.normalize`` are the reference. The extension takes a
+batch of lines of a format it knows and returns, per line, the finished event the Python path
+would make (byte for byte: fields, event ID, original) or None; a None line goes through the
+Python path unchanged. So the fast path may only ever be faster, never different: the
+differential tests (tests/unit/test_native_diff.py) run both on every fixture and on
+generated lines.
+
+Its tables (JSON aliases, typed-ID names, level and outcome words) are handed over from the
+Python modules here, so there is one definition of each. It is used only where the context
+has nothing it does not reproduce: no JSON mapping, no configured redaction fields, the
+default tokens key being irrelevant because lines that might hold a card or an email are
+declined anyway.
+
+``MIDWATCH_NATIVE=0`` turns it off (the reference path alone, for a comparison or a
+suspected difference); ``available()`` says whether it is loaded, and CI asserts that it is,
+so a broken build fails there instead of passing as a silent slowdown.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import fields
+from datetime import UTC
+from functools import cache
+
+from collector.event import LEVELS, Event
+from collector.normalize import (
+    _LEVELS,
+    MAX_ID,
+    MAX_MESSAGE,
+    MAX_NAME,
+    MAX_ORIGINAL,
+    normalize_level,
+)
+from collector.parsers._base import ParseContext
+from collector.parsers._fields import MAX_LABEL_VALUE
+
+try:
+    import midwatch_native as _ext
+except ImportError:  # not built here: the Python path does all the work
+    _ext = None
+
+# The build this module reads (native/src/lib.rs ABI): a stale one (not rebuilt after a
+# change of native/) is left unused, and CI's test that the fast path is loaded fails.
+ABI = 4
+# Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
+FORMATS = ("json", "apigw", "mule")
+# Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
+_on = os.environ.get("MIDWATCH_NATIVE", "1") != "0"
+
+
+def use(on: bool) -> bool:
+    """Turn the fast path on or off for parsers created from now on; returns the setting
+    before."""
+    global _on
+    before, _on = _on, on
+    return before
+
+
+def available() -> bool:
+    """Whether the extension is loaded and matches this Event."""
+    return _reader("json") is not None
+
+
+def _level_words() -> dict[str, str]:
+    """Every level word, and every one- and two-digit number, as ``normalize_level`` reads
+    it; anything else is "info" there too."""
+    words = set(LEVELS) | set(_LEVELS)
+    words |= {str(n) for n in range(100)} | {f"{n:02d}" for n in range(10)}
+    return {w: normalize_level(w) for w in words}
+
+
+@cache
+def _reader(fmt: str, utc_default: bool = True):
+    """The extension's reader of a format, built once; None without the extension or for an
+    extension built for another Event (it must never fill the wrong slots). ``utc_default``:
+    the context's default zone is UTC (else Mule times without a zone are declined)."""
+    if (_ext is None or getattr(_ext, "ABI", None) != ABI
+            or tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS)):
+        return None
+    limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE)
+    if fmt == "apigw":
+        return _ext.access_lines(Event, limits)
+    if fmt == "mule":
+        return _ext.mule_lines(Event, limits, utc_default)
+    from collector.parsers import json_lines  # on first use, like the parsers themselves
+
+    return _ext.json_lines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
+                           json_lines._OUTCOMES, Event, limits)
+
+
+def batch_parser(fmt: str, ctx: ParseContext):
+    """``parse(lines, offsets, id_head, ingested_ms, time_min, time_max) -> [Event | None]``
+    for this format and context, or None when the fast path does not apply: the JSON
+    mapping, the input's own access-log layout and redaction fields are the Python path's."""
+    if not _on or fmt not in FORMATS or ctx.redact_fields:
+        return None
+    if (fmt == "json" and ctx.mapping) or (fmt == "apigw" and ctx.log_format):
+        return None
+    reader = _reader(fmt, ctx.tz is UTC)
+    return reader.parse if reader is not None else None

@@ -1,0 +1,258 @@
+//! What every fast path shares: the checks that keep it exact (redaction, bounds, time
+//! range), the event ID, and the `Event` built from an accepted line's parts.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+/// The `collector.event.Event` fields in order, as `build` fills them; the Python side
+/// refuses the module when the dataclass says otherwise.
+pub const EVENT_FIELDS: [&str; 31] = [
+    "timestamp_ms", "dataset", "platform", "message", "action", "outcome", "level", "id",
+    "ingested_ms", "duration_ns", "service", "host", "trace_id", "span_id", "error_type",
+    "error_code", "error_message", "error_stack_trace", "flow", "stage", "partner",
+    "message_id", "ids", "error_class", "signature", "payload_bytes", "labels", "probe_value",
+    "timestamp_estimated", "created_ms", "original",
+];
+
+/// The bounds of `collector.normalize` a value must be within to be taken (nothing is cut
+/// here: a line that would be cut is declined).
+#[derive(Clone, Copy)]
+pub struct Limits {
+    /// Longest line (the original, and so every text from it).
+    pub line: usize,
+    /// Longest name or ID.
+    pub name: usize,
+    /// Longest label value.
+    pub label: usize,
+}
+
+/// The fields of one accepted line, before they become Python objects: an event that is no
+/// failure (error classes and signatures stay in Python).
+pub struct Parts<'a> {
+    pub timestamp_ms: i64,
+    pub dataset: &'static str,
+    pub platform: &'static str,
+    pub message: String,
+    pub action: Option<&'a str>,
+    pub outcome: &'a str,
+    pub level: &'a str,
+    pub duration_ns: Option<i64>,
+    pub service: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub trace_id: Option<&'a str>,
+    pub span_id: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub payload_bytes: Option<i64>,
+    pub ids: Vec<String>,
+    pub labels: Vec<(&'static str, String)>,
+}
+
+/// One format's reading of a line: its parts, or None to leave the line to Python.
+pub trait LineReader {
+    fn parts<'a>(&'a self, line: &'a str) -> Option<Parts<'a>>;
+}
+
+/// Python's `str.strip()` on ASCII text.
+pub fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r' | '\x1c'..='\x1f'))
+}
+
+/// `collector.timeparse.days_from_civil`.
+pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = y - i64::from(m <= 2);
+    let era = (if y >= 0 { y } else { y - 399 }).div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2).div_euclid(5) + d - 1;
+    let doe = yoe * 365 + yoe.div_euclid(4) - yoe.div_euclid(100) + doy;
+    era * 146097 + doe - 719468
+}
+
+/// `collector.timeparse.civil_to_ms` with an explicit offset (ms east of UTC); None where
+/// its `_valid` says no.
+pub fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64, offset: i64) -> Option<i64> {
+    if !((1..=12).contains(&mo) && (1..=31).contains(&d) && h <= 24 && mi <= 59 && s <= 60) {
+        return None;
+    }
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms - offset)
+}
+
+/// Whether `collector.normalize` might find a card number or an email address: 13 digits
+/// in a row (blanks and dashes between them aside) or an `@` between a local-part character
+/// and a dotted domain. Never false where normalize would redact: every text of an event
+/// taken here is a piece of its line.
+pub fn may_redact(line: &[u8]) -> bool {
+    let mut run = 0;
+    for &c in line {
+        if c.is_ascii_digit() {
+            run += 1;
+            if run >= 13 {
+                return true;
+            }
+        } else if c != b' ' && c != b'-' {
+            run = 0;
+        }
+    }
+    for (at, _) in line.iter().enumerate().filter(|(_, &c)| c == b'@') {
+        if at == 0 {
+            continue;
+        }
+        let prev = line[at - 1];
+        if !(prev.is_ascii_alphanumeric() || b"._%+-".contains(&prev)) {
+            continue;
+        }
+        let rest = &line[at + 1..];
+        let label = rest.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'-').count();
+        if label > 0 && rest.get(label) == Some(&b'.') {
+            return true;
+        }
+    }
+    false
+}
+
+/// `Event.add_id`: the stripped value, typed, once.
+pub fn add_id(ids: &mut Vec<String>, kind: &str, value: &str) {
+    let text = py_strip(value);
+    if text.is_empty() {
+        return;
+    }
+    let typed = format!("{kind}:{text}");
+    if !ids.contains(&typed) {
+        ids.push(typed);
+    }
+}
+
+/// `set_label` of a text: stripped, and left out when that leaves nothing.
+pub fn set_label(labels: &mut Vec<(&'static str, String)>, key: &'static str, value: &str) {
+    let text = py_strip(value);
+    if text.is_empty() {
+        return;
+    }
+    match labels.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 = text.to_string(),
+        None => labels.push((key, text.to_string())),
+    }
+}
+
+/// Whether normalize would leave these parts as they are (no bound cuts anything, the time
+/// is believed): else the line is declined.
+fn within(p: &Parts, limits: Limits, time_min: i64, time_max: i64) -> bool {
+    let names = [p.service, p.host, p.trace_id, p.span_id];
+    time_min <= p.timestamp_ms
+        && p.timestamp_ms <= time_max
+        && !names.iter().any(|v| v.is_some_and(|v| v.len() > limits.name))
+        // normalize's _dedupe drops IDs ending in ":" (when there are several): not reproduced
+        && !p.ids.iter().any(|i| i.len() > limits.name || i.ends_with(':'))
+        && !p.labels.iter().any(|(_, v)| v.len() > limits.label)
+}
+
+fn event_id(head: &[u8], offset: i64) -> String {
+    let mut state = blake2b_simd::Params::new().hash_length(16).to_state();
+    state.update(head);
+    state.update(offset.to_string().as_bytes());
+    state.update(b"\x1f0");
+    state.finalize().to_hex().to_string()
+}
+
+fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, ingested_ms: i64,
+              original: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+    let opt = |v: Option<&str>| -> PyObject {
+        v.map_or_else(|| py.None(), |s| PyString::new_bound(py, s).into_any().unbind())
+    };
+    let int = |v: Option<i64>| -> PyObject { v.map_or_else(|| py.None(), |n| n.into_py(py)) };
+    let none = || py.None();
+    let message_id = p.ids.first().map(String::as_str);
+    let labels = PyDict::new_bound(py);
+    for (key, value) in &p.labels {
+        labels.set_item(PyString::intern_bound(py, key), value)?;
+    }
+    let args: [PyObject; 31] = [
+        p.timestamp_ms.into_py(py),
+        PyString::intern_bound(py, p.dataset).into_any().unbind(),
+        PyString::intern_bound(py, p.platform).into_any().unbind(),
+        PyString::new_bound(py, &p.message).into_any().unbind(),
+        opt(p.action),
+        PyString::intern_bound(py, p.outcome).into_any().unbind(),
+        PyString::intern_bound(py, p.level).into_any().unbind(),
+        id.into_py(py),
+        ingested_ms.into_py(py),
+        int(p.duration_ns),
+        opt(p.service),
+        opt(p.host),
+        opt(p.trace_id),
+        opt(p.span_id),
+        none(),
+        none(),
+        opt(p.error_message),
+        none(),
+        none(),
+        none(),
+        none(),
+        opt(message_id),
+        PyList::new_bound(py, p.ids.iter().map(|i| PyString::new_bound(py, i))).into_any().unbind(),
+        none(),
+        none(),
+        int(p.payload_bytes),
+        labels.into_any().unbind(),
+        none(),
+        false.into_py(py),
+        0i64.into_py(py),
+        original.clone().into_any().unbind(),
+    ];
+    event.call1(PyTuple::new_bound(py, args))
+}
+
+/// One Event or None per line (see the Python side, `collector.native`).
+#[allow(clippy::too_many_arguments)]
+pub fn parse_batch<'py, R: LineReader>(
+    reader: &R,
+    limits: Limits,
+    event: &Bound<'py, PyAny>,
+    lines: &Bound<'py, PyList>,
+    offsets: Vec<i64>,
+    id_head: &[u8],
+    ingested_ms: i64,
+    time_min: i64,
+    time_max: i64,
+) -> PyResult<Bound<'py, PyList>> {
+    let py = lines.py();
+    if offsets.len() != lines.len() {
+        return Err(pyo3::exceptions::PyValueError::new_err("one offset per line"));
+    }
+    let out = PyList::empty_bound(py);
+    for (item, offset) in lines.iter().zip(offsets) {
+        let text = item.downcast::<PyString>()?;
+        let line = text.to_str()?;
+        let bytes = line.as_bytes();
+        let parts = if bytes.len() > limits.line || !line.is_ascii() || may_redact(bytes) {
+            None
+        } else {
+            reader.parts(line).filter(|p| within(p, limits, time_min, time_max))
+        };
+        match parts {
+            Some(p) => out.append(build(py, event, p, event_id(id_head, offset), ingested_ms, text)?)?,
+            None => out.append(py.None())?,
+        }
+    }
+    Ok(out)
+}
+
+/// A reader's Python class: its `parse` method over `parse_batch` (each reader struct has
+/// `event` and `limits`); the constructors are module functions (see lib.rs).
+macro_rules! reader_class {
+    ($reader:ty) => {
+        #[pyo3::pymethods]
+        impl $reader {
+            /// One Event or None per line. `offsets`: each line's byte offset (its position);
+            /// `id_head`: the UTF-8 (surrogatepass) of source + "\x1f" + position prefix.
+            #[allow(clippy::too_many_arguments)]
+            fn parse<'py>(&self, py: pyo3::Python<'py>, lines: &pyo3::Bound<'py, pyo3::types::PyList>,
+                          offsets: Vec<i64>, id_head: &[u8], ingested_ms: i64, time_min: i64,
+                          time_max: i64) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
+                $crate::common::parse_batch(self, self.limits, self.event.bind(py), lines, offsets,
+                                            id_head, ingested_ms, time_min, time_max)
+            }
+        }
+    };
+}
+pub(crate) use reader_class;

@@ -1,0 +1,36 @@
+//! midwatch's native fast path.
+//!
+//! The pure-Python path (the parsers in `collector.parsers` + `collector.normalize`) is the
+//! reference. Each class here takes a batch of lines of one format and returns, for each,
+//! either the finished `Event` that path would produce (every field, the deterministic event
+//! ID, the original) or `None`: "not mine, ask Python". It only says yes to the common shapes
+//! it can reproduce exactly, and declines anything else, including anything merely unusual:
+//! a line got wrong here would be a silent bug, a declined one only costs time.
+//!
+//! The name tables (aliases, typed-ID fields, level and outcome words) come from the Python
+//! modules at construction, so there is one definition of them.
+
+mod common;
+mod json;
+mod mule;
+mod nginx;
+
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+/// What the Python side (`collector.native.ABI`) expects; raised with every change of what a
+/// reader takes or returns, so that a stale build is left unused instead of misread.
+const ABI: u32 = 4;
+
+#[pymodule]
+fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("ABI", ABI)?;
+    m.add("EVENT_FIELDS", PyTuple::new_bound(m.py(), common::EVENT_FIELDS))?;
+    m.add_class::<json::JsonLines>()?;
+    m.add_class::<nginx::AccessLines>()?;
+    m.add_class::<mule::MuleLines>()?;
+    m.add_function(wrap_pyfunction!(json::json_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(nginx::access_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(mule::mule_lines, m)?)?;
+    Ok(())
+}

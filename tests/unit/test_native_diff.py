@@ -1,0 +1,369 @@
+"""The native fast paths (JSON lines, NGINX access lines) against the pure-Python reference: the same input through both must
+give the same events (every field, event ID, original), dead letters and counters.
+
+The extension may decline any line (the Python path then parses it), never answer it
+differently. These tests run every JSON input of the golden cases and generated lines
+(valid, near-valid, garbage, unicode, huge) through ``SourceParser`` with the fast path and
+without it. In CI (``CI=true``) the extension must be loaded: a broken build fails there
+instead of passing as a silent slowdown.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import string
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from collector import native
+from collector.normalize import _may_hold_card
+from collector.parse import ParseStats, SourceParser, read_batches
+from collector.parsers import json_lines
+from collector.parsers._base import ParseContext
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+import parse_bench  # noqa: E402
+
+NOW_MS = 1_709_900_000_000
+
+needs_native = pytest.mark.skipif(
+    native.batch_parser("json", ParseContext()) is None,
+    reason="midwatch_native not built (make venv builds it) or turned off (MIDWATCH_NATIVE=0)")
+
+
+def test_native_is_loaded_in_ci() -> None:
+    if os.environ.get("CI", "").lower() not in ("1", "true", "yes"):
+        pytest.skip("outside CI the extension is optional")
+    assert native.available(), "CI must build native/ (make venv): the fast path is missing"
+
+
+def run(data: bytes, fast: bool, fmt: str = "json", ctx: ParseContext | None = None,
+        source: str = "/var/log/app.jsonl", prefix: str = "42:") -> tuple[list, dict]:
+    """Items and counters of ``data`` through a SourceParser, fed a read at a time as the
+    file input and ``midwatch parse`` feed it; ``fast`` False: the reference path alone."""
+    ctx = ctx or ParseContext(now_ms=NOW_MS)
+    stats = ParseStats()
+    parser = SourceParser(fmt, ctx, source, stats=stats, position_prefix=prefix)
+    # Both paths skip noting record heads (which only a format with START uses): else the
+    # first 32 records of every input would go the reference way even with the fast path.
+    parser._shapes_left = 0
+    if not fast:
+        parser._fast = {}
+    out: list = []
+    for batch in read_batches(io.BytesIO(data)):
+        out.extend(parser.feed_lines(batch))
+    out.extend(parser.flush())
+    counters = {"records": stats.records, "events": stats.events, "empty": stats.empty_records,
+                "utf8": stats.replaced_utf8, **stats.deadletters}
+    return out, counters
+
+
+def assert_same(data: bytes, **kw) -> None:
+    fast, fast_stats = run(data, True, **kw)
+    ref, ref_stats = run(data, False, **kw)
+    assert fast_stats == ref_stats
+    assert len(fast) == len(ref)
+    for got, want in zip(fast, ref, strict=True):
+        assert type(got) is type(want)
+        assert got == want  # dataclass equality: every field
+
+
+def accepted(lines: list[str], fmt: str = "json") -> int:
+    """How many of these lines the extension itself turns into events."""
+    parse = native.batch_parser(fmt, ParseContext(now_ms=NOW_MS))
+    return sum(ev is not None for ev in parse(lines, list(range(len(lines))), b"s\x1f", NOW_MS,
+                                              0, 7_289_654_399_999))
+
+
+def _inputs() -> dict[str, tuple[str, bytes]]:
+    """name -> (format, input): the fixtures of the fast paths' formats, bench lines, and
+    mixed sources (formats in turn, as one source: auto mode switches away and back)."""
+    files = {p.relative_to(ROOT / "tests" / "data").as_posix(): (p.parent.name, p.read_bytes())
+             for fmt in native.FORMATS for p in sorted((ROOT / "tests" / "data" / fmt).glob("*"))
+             if p.is_file() and p.suffix not in (".md", ".yaml")}
+    files["bench/json"] = ("json", parse_bench.json_events(3000, random.Random("native"))[0])
+    files["bench/apigw"] = ("apigw", parse_bench.nginx_events(3000, random.Random("native"))[0])
+    files["bench/mule"] = ("mule", parse_bench.mule_events(3000, random.Random("native"))[0])
+    rng = random.Random(5)
+    files["mixed"] = ("auto", b"".join(parse_bench.GENERATORS[("json", "mule", "apigw")[i % 3]](
+        3 + i % 40, rng)[0] for i in range(80)))
+    files["all-fixtures"] = ("auto", b"".join(data.rstrip(b"\n") + b"\n"
+                                              for _, data in files.values()))
+    return files
+
+
+INPUTS = _inputs()
+
+
+@needs_native
+@pytest.mark.parametrize("named", [True, False])
+@pytest.mark.parametrize("name", sorted(INPUTS))
+def test_fixture_through_both_paths(name: str, named: bool) -> None:
+    fmt, data = INPUTS[name]
+    assert_same(data, fmt=fmt if named else "auto")
+
+
+@needs_native
+def test_bench_lines_are_taken_by_the_fast_path() -> None:
+    """Not a test that can pass by declining everything: the bench's common lines (INFO, ISO
+    time, IDs) are the fast path's; its ERROR lines, and lines with 13 digits in a row (a UUID
+    that might hold a card number, for all the prefilter knows) the reference's."""
+    lines = parse_bench.json_events(1000, random.Random(3))[0].decode().splitlines()
+    python = [line for line in lines if '"level":"ERROR"' in line or _may_hold_card(line)]
+    assert accepted(lines) == len(lines) - len(python)
+    assert 0 < len(python) < len(lines) * 0.15
+    lines = parse_bench.nginx_events(1000, random.Random(3))[0].decode().splitlines()
+    python = [line for line in lines if '" 502 ' in line or _may_hold_card(line)]
+    assert accepted(lines, "apigw") == len(lines) - len(python)
+    assert 0 < len(python) < len(lines) * 0.15
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"card 4111 1111 1111 1111"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"mail ops@example.com"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"a \\"quoted\\" word"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"héllo"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":"error","message":"x"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","outcome":false}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","error.type":"X"}',
+    '{"@timestamp":"2024-03-01T10:15:00+00:00","message":"other layout"}',
+    '{"@timestamp":"2024-02-30T25:15:00.000Z","message":"impossible"}',
+    '{"message":"no time"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"dup","message":"again"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","service":{"name":"nested"}}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","orderId":1.5}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","orderId":"abc:"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","service":"' + "s" * 300 + '"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"' + "m" * 20000 + '"}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"trailing"} x',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","n":01}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":3}',
+])
+def test_what_the_fast_path_declines(line: str) -> None:
+    assert accepted([line]) == 0
+    assert_same(((line + "\n") * 3 + "\n").encode())
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":" Warning ","status":200,"orderId":4711}',
+    '{"time":"2024-03-01T10:15:00.000Z","ts":"x","msg":"m","log.level":"dbg","outcome":"OK"}',
+    '{"timestamp":"2024-03-01T24:00:60.999Z","traceId":" ab ","correlationId":"ab","x":null}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","orderId":"1","order_id":"1","result":true}',
+    '{"@timestamp":"2024-03-01T10:15:00.000Z","level":"07","event":"e","a":-0.5e3}',
+    ' { "@timestamp" : "2024-03-01T10:15:00.000Z" , "message" : "spaced" } ',
+])
+def test_what_the_fast_path_takes(line: str) -> None:
+    assert accepted([line]) == 1
+    assert_same(((line + "\n") * 3).encode())
+
+
+_NGINX = ('10.20.1.7 - - [01/Mar/2024:10:15:32 +0100] "POST /api/v1/orders/4711 HTTP/1.1" 202 '
+          '312 "-" "axios/1.6.7"')
+
+
+@needs_native
+@pytest.mark.parametrize("tail", [
+    "", ' 0.012 0.010 "0af7651916cd43dd8448eb211c80319c" "6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e"',
+    " 0.012 - 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01 abc 1.000 2.000 3.000",
+    ' "0.012" "6F1C0C3E-6B7A-4C62-9D1E-2F1A3B4C5D6E" "6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e"',
+])
+def test_access_lines_the_fast_path_takes(tail: str) -> None:
+    assert accepted([_NGINX + tail], "apigw") == 1
+    assert_same(((_NGINX + tail + "\n") * 3).encode(), fmt="apigw")
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    _NGINX.replace(" 202 ", " 502 "),  # a failure: error class and signature in Python
+    _NGINX.replace("+0100", "+0100 x"),
+    _NGINX + " rt=0.012",  # key=value pairs
+    _NGINX + " 0.010, 0.020",  # an upstream list
+    _NGINX + " 1234567890123.000",  # beyond 64-bit nanoseconds
+    _NGINX + " 12 \"router\" \"http://10.0.0.2:80\" 3ms",  # Traefik's tail
+    _NGINX.replace("POST", "post"),  # no method: the request line is kept as a label
+    _NGINX.replace("axios", "a\\xios"),
+    _NGINX.replace("/4711", "/4111111111111111"),  # a card number
+    " " + _NGINX,
+    _NGINX.replace("10.20.1.7", "123456789"),
+    _NGINX.replace("Mar", "Mrz"),
+    _NGINX.replace(" 312 ", " 312x "),
+])
+def test_access_lines_the_fast_path_declines(line: str) -> None:
+    assert accepted([line], "apigw") == 0
+    assert_same(((line + "\n") * 3).encode(), fmt="apigw")
+
+
+_MULE = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE "
+         "@1a2b] [processor: order-main/processors/0; event: 6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e] "
+         "org.mule.runtime.core.internal.processor.LoggerMessageProcessor: Received order 4711")
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    _MULE,
+    _MULE.replace("INFO ", "WARNING"),
+    _MULE.replace(",123", ".5+01:00"),
+    _MULE.replace("[processor: order-main/processors/0; ", "["),
+    _MULE.replace("[processor: order-main/processors/0; event: 6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e] ",
+                  ""),
+    _MULE.replace("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b", "main"),
+    _MULE.replace("LoggerMessageProcessor: ", "LoggerMessageProcessor:"),
+])
+def test_mule_lines_the_fast_path_takes(line: str) -> None:
+    assert accepted([line], "mule") == 1
+    assert_same(((line + "\n") * 3).encode(), fmt="mule")
+
+
+@needs_native
+@pytest.mark.parametrize("line", [
+    _MULE.replace("INFO ", "ERROR"),
+    _MULE.replace(",123", ",1234567"),
+    _MULE.replace("order-main.CPU_LITE", "post:\\orders:application\\json:cfg.CPU_LITE"),
+    _MULE.replace("[processor: order-main/processors/0; event: 6f1c0c3e-6b7a-4c62-9d1e-2f1a3b4c5d6e]",
+                  "[{correlationId=abc, processorPath=f/p, orderId=1}]"),
+    _MULE.replace("LoggerMessageProcessor", "JsonLogger"),
+    _MULE + " *****",
+    _MULE.replace("4711", "4111111111111111"),
+])
+def test_mule_lines_the_fast_path_declines(line: str) -> None:
+    assert accepted([line], "mule") == 0
+    assert_same(((line + "\n") * 3).encode(), fmt="mule")
+
+
+@needs_native
+def test_a_mule_record_with_continuation_lines_is_not_cut() -> None:
+    """A line whose next line continues it is no record of its own: the Python path's."""
+    data = (_MULE + "\n" + _MULE + "\n\tat x.Y.z(Y.java:1)\nMessage : x\n" + _MULE + "\n") * 3
+    assert_same(data.encode(), fmt="mule")
+    assert_same(data.encode(), fmt="auto")
+
+
+@st.composite
+def mule_lines(draw) -> str:
+    """Lines around Mule's default layout, mostly its plain shape, and continuation lines."""
+    def pick(*options: str) -> str:
+        return draw(st.sampled_from(options[:1] * 6 * len(options) + options))
+
+    if pick("line", "continuation") == "continuation":
+        return pick("\tat x.Y.z(Y.java:1)", "Message               : failed", "", "  {",
+                    "java.io.IOException: boom", "********")
+    stamp = (f"2024-03-{draw(st.integers(0, 32)):02d}{pick(' ', 'T')}{draw(st.integers(0, 25)):02d}"
+             f":{draw(st.integers(0, 60)):02d}:{draw(st.integers(0, 61)):02d}"
+             f"{pick(',123', '.5', ',1234567', '', '.123456', ',')}"
+             f"{pick('', 'Z', '+01:00', '-0530', '+05:3', ' ')}")
+    thread = pick("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b", "main", "",
+                  "[MuleRuntime].uber.03: [app].post:\\orders:cfg.CPU_LITE @1", "a] [b",
+                  "x: [a].b.c.IO", "[a].b.BLOCKINGX", "[a].b.c.IO_x: [d].e.IO", "[a b].c.IO",
+                  draw(st.text(max_size=12)))
+    event = pick(f"[processor: flow/processors/0; event: {draw(st.uuids())}] ",
+                 f"[event: {draw(st.uuids())}] ", "", "[processor: ; event: ] ",
+                 "[{correlationId=abc, processorPath=f/p}] ", "[processor: a/b; event: x] x] ",
+                 "[event: a]", "[processor: a:b/c; event: e] ")
+    category = pick("org.mule.runtime.core.internal.processor.LoggerMessageProcessor",
+                    "org.mule.extension.jsonlogger.JsonLogger", "c", "bad cat", "", "$x-1")
+    message = pick("Received order 4711", "", "{\"a\":1}", "*****", "a@b.example.com",
+                   draw(st.text(max_size=20)))
+    return (f"{pick('INFO ', 'WARNING', 'WARN ', 'DEBUG', 'TRACE', 'ERROR', 'info', 'FATAL')}"
+            f"{pick(' ', '  ', chr(9))}{stamp} [{thread}] {event}{category}"
+            f"{pick(': ', ':', ' - ', ':  ')}{message}").replace("\n", " ").replace("\r", " ")
+
+
+_KEYS = sorted({*json_lines._ALIASES, *json_lines._DEFAULT_ID_KINDS, "x", "payload", "@t"})
+_SCALARS = st.one_of(
+    st.text(alphabet=string.printable, max_size=30), st.text(max_size=12),
+    st.sampled_from(["INFO", "warn", "Error", " debug ", "3", "ok", "failed", "true", "", " "]),
+    st.integers(-10**20, 10**20), st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(), st.none(),
+    st.builds(lambda d, t: f"2024-{d:%m-%d}T{t}Z", st.dates(), st.sampled_from(
+        ["10:15:00.000", "23:59:60.999", "24:00:00.000", "10:15:00", "10:15:00.1234"])),
+)
+_OBJECTS = st.dictionaries(st.sampled_from(_KEYS), st.one_of(
+    _SCALARS, st.dictionaries(st.sampled_from(["name", "id", "level"]), _SCALARS, max_size=2)),
+    max_size=8)
+
+
+@st.composite
+def lines(draw) -> str:
+    obj = draw(_OBJECTS)
+    if draw(st.booleans()):
+        obj.setdefault("@timestamp", "2024-03-01T10:15:00.000Z")
+    text = json.dumps(obj, ensure_ascii=draw(st.booleans()),
+                      separators=draw(st.sampled_from([(",", ":"), (", ", ": ")])))
+    how = draw(st.sampled_from(["valid"] * 6 + ["cut", "garbage", "text", "huge", "blank"]))
+    if how == "cut":
+        text = text[: draw(st.integers(0, len(text)))]
+    elif how == "garbage":
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.text(min_size=1, max_size=3)) + text[at:]
+    elif how == "text":
+        text = draw(st.text(max_size=60))
+    elif how == "huge":
+        text = text[:-1] + ', "pad": "' + "p" * draw(st.integers(16000, 17000)) + '"}'
+    elif how == "blank":
+        text = draw(st.sampled_from(["", " ", "\t", "{", "[", "}"]))
+    return text.replace("\n", " ").replace("\r", " ")
+
+
+_HEX = "0123456789abcdef"
+_NGINX_REST = st.lists(st.one_of(
+    st.sampled_from(["0.012", "0.000", "12.345", "1234567890123.000", "0.010,0.020", "0.010, 0.020",
+                     "0.010 : 0.020", "-", '""', "rt=0.5", "request_id=abc", "cid: x", "12ms",
+                     '"unclosed', "abc", "1.5", "2", "[::1]:80"]),
+    st.text(alphabet=_HEX, min_size=32, max_size=32),
+    st.uuids().map(str), st.uuids().map(lambda u: str(u).upper()),
+    st.builds(lambda t, sp: f"00-{t}-{sp}-01", st.text(alphabet=_HEX, min_size=32, max_size=32),
+              st.text(alphabet=_HEX, min_size=16, max_size=16)),
+).map(lambda t: t if t.startswith('"') else f'"{t}"' if len(t) % 3 == 0 else t), max_size=5)
+
+
+@st.composite
+def nginx_lines(draw) -> str:
+    """Access lines around NGINX combined: its plain shape and what is just off it. Each part
+    is mostly the plain one (the first option), so that many lines are the fast path's."""
+    def pick(*options: str) -> str:
+        return draw(st.sampled_from(options[:1] * 6 * len(options) + options))
+
+    stamp = (f"{draw(st.integers(0, 32)):02d}/{pick('Mar', 'mar', 'DEC', 'Foo')}/"
+             f"{pick('2024', '1969', '0001', '9999')}:{draw(st.integers(0, 25)):02d}:"
+             f"{draw(st.integers(0, 60)):02d}:{draw(st.integers(0, 61)):02d}"
+             f"{pick(' +0000', ' -0530', ' +1400', ' +9999', '', ' Z', '.123 +0000')}")
+    request = pick("POST /api/v1/orders/4000?x=1 HTTP/2.0", "GET /a HTTP/1.1", "get /x HTTP/1.1",
+                   "GET", "", "GET /with space HTTP/1.1", "PUT /x", "GET  HTTP/1.1",
+                   "A_VERY_LONG_METHOD_NAME_X / HTTP/1.1", draw(st.text(max_size=20)))
+    head = (f"{pick('10.0.0.1', '::1', '2001:db8::1', '123456789', 'host-a', 'a.b:8080 10.0.0.1')}"
+            f" - {pick('-', 'bob', 'bob@example.com', '')} [{stamp}] \"{request}\" "
+            f"{pick('200', '202', '302', '404', '502', '000', '099', '-', '2000')} "
+            f"{pick('0', '123', '-', '12a', '99999999999999999999')}")
+    if pick("yes", "no") == "yes":
+        head += f' "{pick("-", "https://x/", "")}" "{draw(st.text(max_size=15))}"'
+    text = head + "".join(" " + t for t in draw(_NGINX_REST))
+    if draw(st.integers(0, 5)) == 0:
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.text(min_size=1, max_size=3)) + text[at:]
+    return text.replace("\n", " ").replace("\r", " ")
+
+
+@needs_native
+@pytest.mark.parametrize("fmt", ["json", "apigw", "mule"])
+def test_generated_lines_match_or_are_declined(fmt: str) -> None:
+    """Each format's generated batches, with the format named and with auto."""
+    generated = {"json": lines(), "apigw": nginx_lines(), "mule": mule_lines()}[fmt]
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(generated, min_size=1, max_size=40))
+    def check(batch: list[str]) -> None:
+        data = ("\n".join(batch) + "\n").encode("utf-8", "surrogatepass")
+        assert_same(data, fmt=fmt)
+        assert_same(data, fmt="auto")
+
+    check()

@@ -15,7 +15,12 @@ templates, so that a gap can be put where it belongs:
   the trace key.
 Each write is also given as the engine JVM's CPU microseconds per event (its pid file from
 services.sh): on a shared, loaded machine events/s follow whoever else runs, CPU per event
-much less. Rounds visit the engines, and the three ways, in rotated order, so that none is
+much less. The JVM's CPU also counts other clients' requests (ES 9 on :9200 serves every
+test suite), so each write is given a third way too: the engine's own indexing time of the
+bench's indices (``_stats/indexing`` ``index_time_in_millis`` of the primaries, microseconds
+per event), which no other client's documents enter (it still grows with CPU contention).
+To compare two versions of the mapping, run this script alternately with
+``PYTHONPATH=<other checkout>`` (the store and its templates come from there). Rounds visit the engines, and the three ways, in rotated order, so that none is
 always first; every round is printed, then the medians. Heaps as services.sh sets them
 (ES 9 1 GB, the others 512 MB); ES 9 on :9200 is also the one every test suite uses.
 """
@@ -76,11 +81,18 @@ def ndjson_chunks(events: list[Event], prefix: str, chunk: int) -> list[bytes]:
     return [b"".join(ops[i:i + chunk]) for i in range(0, len(ops), chunk)]
 
 
+def index_us(client, prefix: str, n_events: int) -> float:
+    """The engine's indexing time of the events indices under ``prefix``, us per event."""
+    stats = client.indices.stats(index=f"{prefix}-events-*", metric="indexing")
+    return stats["_all"]["primaries"]["indexing"]["index_time_in_millis"] * 1000 / n_events
+
+
 def raw_round(url: str, cpu: EngineCpu, events: list[Event], *, gzipped: bool
-              ) -> tuple[float, float]:
+              ) -> tuple[float, float, float]:
     """The engine's own capacity: midwatch's bodies, pre-serialized (and pre-compressed),
     POSTed one at a time (as ``write_events`` has one request in flight) with plain urllib3
-    into indices made by the same templates; (events/s, engine CPU us per event)."""
+    into indices made by the same templates; (events/s, engine CPU us per event, engine
+    indexing time us per event)."""
     client = engines.client(url, request_timeout=120)
     store = ElasticsearchStore(client=client, index_prefix=f"mwbench-engraw-{uuid.uuid4().hex[:6]}")
     http = urllib3.PoolManager(maxsize=1)
@@ -98,7 +110,8 @@ def raw_round(url: str, cpu: EngineCpu, events: list[Event], *, gzipped: bool
             if resp.status != 200 or orjson.loads(resp.data)["errors"]:
                 raise SystemExit(f"raw bulk to {url}: {resp.status} {resp.data[:300]!r}")
         return (len(events) / (time.perf_counter() - t),
-                (cpu.now() - c) / len(events) * 1e6)
+                (cpu.now() - c) / len(events) * 1e6,
+                index_us(client, store.names.prefix, len(events)))
     finally:
         store.close()
         _delete(client, store.names.prefix)
@@ -121,6 +134,7 @@ def one_round(url: str, cpu: EngineCpu, events: list[Event], lookups: int) -> di
                       for i in range(0, len(events), BATCH))
         out["store"] = written / (time.perf_counter() - t)
         out["store_cpu"] = (cpu.now() - c) / written * 1e6
+        out["store_idx"] = index_us(client, store.names.prefix, written)
         t = time.perf_counter()
         for i in range(0, len(traces), BATCH):
             store.upsert_traces(traces[i:i + BATCH])
@@ -159,8 +173,11 @@ def _delete(client, prefix: str) -> None:
 
 # (figure, label, higher is better) in the order they are printed
 FIGURES = (("raw", "raw NDJSON/s", True), ("raw_cpu", "us CPU/ev", False),
+           ("raw_idx", "us index/ev", False),
            ("raw_gz", "raw gzip/s", True), ("raw_gz_cpu", "us CPU/ev", False),
+           ("raw_gz_idx", "us index/ev", False),
            ("store", "write_events/s", True), ("store_cpu", "us CPU/ev", False),
+           ("store_idx", "us index/ev", False),
            ("traces", "upsert_traces/s", True), ("p50", "get_trace p50 ms", False),
            ("p99", "p99 ms", False))
 
@@ -185,9 +202,9 @@ def main() -> None:
             url, cpu = urls[label], cpus[label]
             # The three ways in a rotated order too: none always first on a fresh engine.
             ways = [
-                lambda u=url, c=cpu: dict(zip(("raw", "raw_cpu"),
+                lambda u=url, c=cpu: dict(zip(("raw", "raw_cpu", "raw_idx"),
                                               raw_round(u, c, events, gzipped=False), strict=True)),
-                lambda u=url, c=cpu: dict(zip(("raw_gz", "raw_gz_cpu"),
+                lambda u=url, c=cpu: dict(zip(("raw_gz", "raw_gz_cpu", "raw_gz_idx"),
                                               raw_round(u, c, events, gzipped=True), strict=True)),
                 lambda u=url, c=cpu: one_round(u, c, events, args.lookups),
             ]

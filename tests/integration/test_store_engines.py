@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from conftest import delete_prefix
 
@@ -14,6 +17,9 @@ from collector.trace import Trace
 # Test id -> client fixture (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch 2, 3).
 ENGINES = {"elasticsearch": "es", "es8": "es8", "opensearch": "opensearch",
            "opensearch3": "opensearch3"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from store_mapping_bench import schema2_mapping  # noqa: E402  (what schema 2 indexed)
+
 T0 = 1_709_546_400_000  # 2024-03-04T10:00:00Z
 DAY = 86_400_000
 
@@ -33,25 +39,6 @@ def test_a_single_node_gets_green_indices_with_no_replica(engine, engine_store, 
         health = es.cluster.health(index=",".join(indices), wait_for_status="green",
                                    timeout="20s")
         assert (health["status"], health["timed_out"]) == ("green", False)
-
-
-def _previous_mapping(mappings: dict) -> dict:
-    """The mapping schema 2 (825bda9) gave every field: indexed, text with norms and a keyword
-    sub-field; what an existing deployment's indices have."""
-
-    def indexed(props: dict) -> dict:
-        out = {}
-        for name, m in props.items():
-            if "properties" in m:
-                out[name] = {**m, "properties": indexed(m["properties"])}
-            elif m.get("type") == "text":
-                out[name] = {"type": "text", "fields": {"keyword": {
-                    "type": "keyword", "ignore_above": es_mappings.TEXT_KEYWORD_IGNORE_ABOVE}}}
-            else:
-                out[name] = {k: v for k, v in m.items() if k not in ("index", "doc_values")}
-        return out
-
-    return {**mappings, "properties": indexed(mappings["properties"])}
 
 
 def _event(n: int, ts: int) -> Event:
@@ -102,7 +89,7 @@ def test_indices_of_the_previous_schema_upgrade_in_place(engine, request, unique
     try:
         old = es_mappings.templates(names.prefix, product=store.engine().product)[names.events]
         old["_meta"]["schema_version"] = old["version"] = 2
-        old["template"]["mappings"] = _previous_mapping(old["template"]["mappings"])
+        old["template"]["mappings"] = schema2_mapping(old["template"]["mappings"])
         es.indices.put_index_template(name=names.events, **old)
         existing = es_mappings.daily(names.events, T0)
         es.indices.create(index=existing)

@@ -141,24 +141,70 @@ def one_round(url: str, cpu: EngineCpu, events: list[Event], lookups: int) -> di
         out["traces"] = len(traces) / (time.perf_counter() - t)
         store.refresh()
         rng = random.Random(1)
-        samples, misses = [], 0
-        for k in range(lookups):
-            order = rng.randrange(n_events // EVENTS_PER_TRACE)
-            any_id = (f"order:{100_000 + order}", str(100_000 + order),
-                      f"correlation:corr-{order:08d}")[k % 3]
-            t = time.perf_counter()
-            misses += store.get_trace(any_id) is None
-            samples.append((time.perf_counter() - t) * 1000)
-        if misses:
-            raise SystemExit(f"{out['name']}: {misses} of {lookups} lookups found nothing")
-        samples.sort()
-        out["p50"] = statistics.median(samples)
-        out["p99"] = samples[max(0, int(len(samples) * 0.99) - 1)]
+        samples = [_timed_lookup(store, _lookup_id(rng, k, n_events)) for k in range(lookups)]
+        out["p50"], out["p99"] = _p50_p99(samples)
         return out
     finally:
         store.close()
         _delete(client, store.names.prefix)
         client.close()
+
+
+def _lookup_id(rng: random.Random, k: int, n_events: int) -> str:
+    """A typed ID, a bare ID or a trace key of a random order, in turn."""
+    order = rng.randrange(n_events // EVENTS_PER_TRACE)
+    return (f"order:{100_000 + order}", str(100_000 + order),
+            f"correlation:corr-{order:08d}")[k % 3]
+
+
+def _timed_lookup(store: ElasticsearchStore, any_id: str) -> float:
+    """Milliseconds ``get_trace`` took; a lookup that finds nothing ends the bench."""
+    t = time.perf_counter()
+    if store.get_trace(any_id) is None:
+        raise SystemExit(f"{store.engine().name}: no trace found for {any_id}")
+    return (time.perf_counter() - t) * 1000
+
+
+def _p50_p99(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.99) - 1)]
+
+
+def lookup_race(urls: dict[str, str], events: list[Event], lookups: int) -> None:
+    """Trace lookup latency of the engines under the same load: the same traces in each,
+    then every lookup asked of each engine in turn (rotated), so a burst of someone else's
+    work on this shared machine lands on all of them rather than on one engine's run."""
+    stores, clients = {}, {}
+    try:
+        for label, url in urls.items():
+            clients[label] = engines.client(url, request_timeout=120)
+            store = ElasticsearchStore(client=clients[label],
+                                       index_prefix=f"mwbench-look-{uuid.uuid4().hex[:6]}")
+            stores[label] = store
+            store.setup()
+            traces = make_traces(events)
+            for i in range(0, len(traces), BATCH):
+                store.upsert_traces(traces[i:i + BATCH])
+            store.refresh()
+        rng, labels = random.Random(1), list(stores)
+        samples: dict[str, list[float]] = {label: [] for label in labels}
+        for k in range(lookups):
+            any_id = _lookup_id(rng, k, len(events))
+            for label in labels[k % len(labels):] + labels[:k % len(labels)]:
+                samples[label].append(_timed_lookup(stores[label], any_id))
+        p99s = []
+        for label in labels:
+            p50, p99 = _p50_p99(samples[label])
+            p99s.append(p99)
+            print(f"  {stores[label].engine().name:<22} get_trace p50 {p50:.1f} ms, "
+                  f"p99 {p99:.1f} ms")
+        print(f"{lookups} lookups each, interleaved; p99 spread (fastest/slowest) "
+              f"{min(p99s) / max(p99s):.2f}; load {os.getloadavg()[0]:.2f}")
+    finally:
+        for label, store in stores.items():
+            store.close()
+            _delete(clients[label], store.names.prefix)
+            clients[label].close()
 
 
 def _delete(client, prefix: str) -> None:
@@ -189,11 +235,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--engines", default=",".join(ENGINES),
                     help="comma-separated labels of ENGINES to run")
+    ap.add_argument("--lookup-race", action="store_true",
+                    help="only trace lookups, each asked of every engine in turn")
     args = ap.parse_args()
     labels = [label for label in ENGINES if label in args.engines.split(",")]
     urls = {label: os.environ.get(ENGINES[label][0], ENGINES[label][1]) for label in labels}
     cpus = {label: EngineCpu(ENGINES[label][2]) for label in labels}
     events = make_events(args.events)
+    if args.lookup_race:
+        lookup_race(urls, events, args.lookups)
+        return
     for label in labels:  # untimed: JIT and caches of every engine warm before any figure
         raw_round(urls[label], cpus[label], events[:4_000], gzipped=False)
     runs: dict[str, list[dict]] = {}

@@ -15,7 +15,12 @@ templates, so that a gap can be put where it belongs:
   the trace key.
 Each write is also given as the engine JVM's CPU microseconds per event (its pid file from
 services.sh): on a shared, loaded machine events/s follow whoever else runs, CPU per event
-much less. Rounds visit the engines, and the three ways, in rotated order, so that none is
+much less. The JVM's CPU also counts other clients' requests (ES 9 on :9200 serves every
+test suite), so each write is given a third way too: the engine's own indexing time of the
+bench's indices (``_stats/indexing`` ``index_time_in_millis`` of the primaries, microseconds
+per event), which no other client's documents enter (it still grows with CPU contention).
+To compare two versions of the mapping, run this script alternately with
+``PYTHONPATH=<other checkout>`` (the store and its templates come from there). Rounds visit the engines, and the three ways, in rotated order, so that none is
 always first; every round is printed, then the medians. Heaps as services.sh sets them
 (ES 9 1 GB, the others 512 MB); ES 9 on :9200 is also the one every test suite uses.
 """
@@ -76,11 +81,18 @@ def ndjson_chunks(events: list[Event], prefix: str, chunk: int) -> list[bytes]:
     return [b"".join(ops[i:i + chunk]) for i in range(0, len(ops), chunk)]
 
 
+def index_us(client, prefix: str, n_events: int) -> float:
+    """The engine's indexing time of the events indices under ``prefix``, us per event."""
+    stats = client.indices.stats(index=f"{prefix}-events-*", metric="indexing")
+    return stats["_all"]["primaries"]["indexing"]["index_time_in_millis"] * 1000 / n_events
+
+
 def raw_round(url: str, cpu: EngineCpu, events: list[Event], *, gzipped: bool
-              ) -> tuple[float, float]:
+              ) -> tuple[float, float, float]:
     """The engine's own capacity: midwatch's bodies, pre-serialized (and pre-compressed),
     POSTed one at a time (as ``write_events`` has one request in flight) with plain urllib3
-    into indices made by the same templates; (events/s, engine CPU us per event)."""
+    into indices made by the same templates; (events/s, engine CPU us per event, engine
+    indexing time us per event)."""
     client = engines.client(url, request_timeout=120)
     store = ElasticsearchStore(client=client, index_prefix=f"mwbench-engraw-{uuid.uuid4().hex[:6]}")
     http = urllib3.PoolManager(maxsize=1)
@@ -98,7 +110,8 @@ def raw_round(url: str, cpu: EngineCpu, events: list[Event], *, gzipped: bool
             if resp.status != 200 or orjson.loads(resp.data)["errors"]:
                 raise SystemExit(f"raw bulk to {url}: {resp.status} {resp.data[:300]!r}")
         return (len(events) / (time.perf_counter() - t),
-                (cpu.now() - c) / len(events) * 1e6)
+                (cpu.now() - c) / len(events) * 1e6,
+                index_us(client, store.names.prefix, len(events)))
     finally:
         store.close()
         _delete(client, store.names.prefix)
@@ -121,30 +134,77 @@ def one_round(url: str, cpu: EngineCpu, events: list[Event], lookups: int) -> di
                       for i in range(0, len(events), BATCH))
         out["store"] = written / (time.perf_counter() - t)
         out["store_cpu"] = (cpu.now() - c) / written * 1e6
+        out["store_idx"] = index_us(client, store.names.prefix, written)
         t = time.perf_counter()
         for i in range(0, len(traces), BATCH):
             store.upsert_traces(traces[i:i + BATCH])
         out["traces"] = len(traces) / (time.perf_counter() - t)
         store.refresh()
         rng = random.Random(1)
-        samples, misses = [], 0
-        for k in range(lookups):
-            order = rng.randrange(n_events // EVENTS_PER_TRACE)
-            any_id = (f"order:{100_000 + order}", str(100_000 + order),
-                      f"correlation:corr-{order:08d}")[k % 3]
-            t = time.perf_counter()
-            misses += store.get_trace(any_id) is None
-            samples.append((time.perf_counter() - t) * 1000)
-        if misses:
-            raise SystemExit(f"{out['name']}: {misses} of {lookups} lookups found nothing")
-        samples.sort()
-        out["p50"] = statistics.median(samples)
-        out["p99"] = samples[max(0, int(len(samples) * 0.99) - 1)]
+        samples = [_timed_lookup(store, _lookup_id(rng, k, n_events)) for k in range(lookups)]
+        out["p50"], out["p99"] = _p50_p99(samples)
         return out
     finally:
         store.close()
         _delete(client, store.names.prefix)
         client.close()
+
+
+def _lookup_id(rng: random.Random, k: int, n_events: int) -> str:
+    """A typed ID, a bare ID or a trace key of a random order, in turn."""
+    order = rng.randrange(n_events // EVENTS_PER_TRACE)
+    return (f"order:{100_000 + order}", str(100_000 + order),
+            f"correlation:corr-{order:08d}")[k % 3]
+
+
+def _timed_lookup(store: ElasticsearchStore, any_id: str) -> float:
+    """Milliseconds ``get_trace`` took; a lookup that finds nothing ends the bench."""
+    t = time.perf_counter()
+    if store.get_trace(any_id) is None:
+        raise SystemExit(f"{store.engine().name}: no trace found for {any_id}")
+    return (time.perf_counter() - t) * 1000
+
+
+def _p50_p99(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples), samples[max(0, int(len(samples) * 0.99) - 1)]
+
+
+def lookup_race(urls: dict[str, str], events: list[Event], lookups: int) -> None:
+    """Trace lookup latency of the engines under the same load: the same traces in each,
+    then every lookup asked of each engine in turn (rotated), so a burst of someone else's
+    work on this shared machine lands on all of them rather than on one engine's run."""
+    stores, clients = {}, {}
+    try:
+        for label, url in urls.items():
+            clients[label] = engines.client(url, request_timeout=120)
+            store = ElasticsearchStore(client=clients[label],
+                                       index_prefix=f"mwbench-look-{uuid.uuid4().hex[:6]}")
+            stores[label] = store
+            store.setup()
+            traces = make_traces(events)
+            for i in range(0, len(traces), BATCH):
+                store.upsert_traces(traces[i:i + BATCH])
+            store.refresh()
+        rng, labels = random.Random(1), list(stores)
+        samples: dict[str, list[float]] = {label: [] for label in labels}
+        for k in range(lookups):
+            any_id = _lookup_id(rng, k, len(events))
+            for label in labels[k % len(labels):] + labels[:k % len(labels)]:
+                samples[label].append(_timed_lookup(stores[label], any_id))
+        p99s = []
+        for label in labels:
+            p50, p99 = _p50_p99(samples[label])
+            p99s.append(p99)
+            print(f"  {stores[label].engine().name:<22} get_trace p50 {p50:.1f} ms, "
+                  f"p99 {p99:.1f} ms")
+        print(f"{lookups} lookups each, interleaved; p99 spread (fastest/slowest) "
+              f"{min(p99s) / max(p99s):.2f}; load {os.getloadavg()[0]:.2f}")
+    finally:
+        for label, store in stores.items():
+            store.close()
+            _delete(clients[label], store.names.prefix)
+            clients[label].close()
 
 
 def _delete(client, prefix: str) -> None:
@@ -159,8 +219,11 @@ def _delete(client, prefix: str) -> None:
 
 # (figure, label, higher is better) in the order they are printed
 FIGURES = (("raw", "raw NDJSON/s", True), ("raw_cpu", "us CPU/ev", False),
+           ("raw_idx", "us index/ev", False),
            ("raw_gz", "raw gzip/s", True), ("raw_gz_cpu", "us CPU/ev", False),
+           ("raw_gz_idx", "us index/ev", False),
            ("store", "write_events/s", True), ("store_cpu", "us CPU/ev", False),
+           ("store_idx", "us index/ev", False),
            ("traces", "upsert_traces/s", True), ("p50", "get_trace p50 ms", False),
            ("p99", "p99 ms", False))
 
@@ -172,11 +235,16 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--engines", default=",".join(ENGINES),
                     help="comma-separated labels of ENGINES to run")
+    ap.add_argument("--lookup-race", action="store_true",
+                    help="only trace lookups, each asked of every engine in turn")
     args = ap.parse_args()
     labels = [label for label in ENGINES if label in args.engines.split(",")]
     urls = {label: os.environ.get(ENGINES[label][0], ENGINES[label][1]) for label in labels}
     cpus = {label: EngineCpu(ENGINES[label][2]) for label in labels}
     events = make_events(args.events)
+    if args.lookup_race:
+        lookup_race(urls, events, args.lookups)
+        return
     for label in labels:  # untimed: JIT and caches of every engine warm before any figure
         raw_round(urls[label], cpus[label], events[:4_000], gzipped=False)
     runs: dict[str, list[dict]] = {}
@@ -185,9 +253,9 @@ def main() -> None:
             url, cpu = urls[label], cpus[label]
             # The three ways in a rotated order too: none always first on a fresh engine.
             ways = [
-                lambda u=url, c=cpu: dict(zip(("raw", "raw_cpu"),
+                lambda u=url, c=cpu: dict(zip(("raw", "raw_cpu", "raw_idx"),
                                               raw_round(u, c, events, gzipped=False), strict=True)),
-                lambda u=url, c=cpu: dict(zip(("raw_gz", "raw_gz_cpu"),
+                lambda u=url, c=cpu: dict(zip(("raw_gz", "raw_gz_cpu", "raw_gz_idx"),
                                               raw_round(u, c, events, gzipped=True), strict=True)),
                 lambda u=url, c=cpu: one_round(u, c, events, args.lookups),
             ]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from operator import attrgetter
 
-SCHEMA_VERSION = 2  # 2: midwatch.probe.value (additive)
+SCHEMA_VERSION = 3  # 2: midwatch.probe.value (additive); 3: fields nothing reads unindexed
 
 ACTIONS = frozenset(
     {

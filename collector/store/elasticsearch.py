@@ -189,7 +189,7 @@ class ElasticsearchStore:
             self._create_index(name)
         for body in upgraded:
             targets = ",".join(body["index_patterns"])
-            mappings = body["template"]["mappings"]
+            mappings = es_mappings.for_existing_indices(body["template"]["mappings"])
             try:
                 self._client.indices.put_mapping(
                     index=targets, allow_no_indices=True, ignore_unavailable=True, **mappings

@@ -16,7 +16,17 @@ Choices worth knowing:
 - trace ``hops`` are ``enabled: false``: read only from ``_source`` by the trace API, never
   searched, so no nested documents (which would multiply the document count per trace).
 - text fields carry a ``keyword`` sub-field for equality and terms; longer values than
-  ``ignore_above`` are not indexed there.
+  ``ignore_above`` are not indexed there. They have no norms: every midwatch query is a
+  filter (nothing is ranked by relevance), and norms cost per document. Positions stay:
+  the ``contains`` filter is a phrase query.
+- what nothing reads is not indexed (``fields.Keep``; issues 25 and 28: each indexed field
+  costs the engine CPU per event). Audited against the boards, the rules and their packs,
+  the report, the trace API and explorer, the knowledge base and the docs: in events
+  ``event.ingested``, ``event.created``, ``span.id``, ``error.stack_trace``,
+  ``midwatch.payload_bytes`` and ``midwatch.timestamp_estimated`` are only in ``_source``,
+  ``event.id`` has doc values only (the sort tie-breaker of event pages); in traces
+  ``last_error.class``, ``last_error.stage`` and ``services`` are only in ``_source``. A
+  rule or filter naming one is refused at load with the list of searchable fields.
 """
 
 from __future__ import annotations
@@ -95,15 +105,24 @@ def daily(base: str, ms: int) -> str:
 
 
 def _field_mapping(spec: fields.FieldSpec) -> dict:
+    if spec.keep == "source":
+        # Typed (``_field_caps`` and a reader of the mapping see what it holds) but nothing
+        # indexed: no terms, no doc values, no norms.
+        if spec.type == "text":
+            return {"type": "text", "index": False, "norms": False}
+        return {"type": spec.type, "index": False, "doc_values": False}
     if spec.type == "text":
         return {
             "type": "text",
+            "norms": False,
             "fields": {
                 "keyword": {"type": "keyword", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE}
             },
         }
     if spec.type == "date":
         return {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
+    if spec.keep == "sort":
+        return {"type": spec.type, "index": False}
     return {"type": spec.type}
 
 
@@ -229,6 +248,19 @@ def templates(
         names.alerts: template([names.alerts], _mappings("alerts", product)),
         names.state: template([names.state], STATE_MAPPINGS),
     }
+
+
+def for_existing_indices(mappings: dict) -> dict:
+    """``mappings`` as ``PUT _mapping`` may apply to indices made by an older template: without
+    the fields kept unindexed (``index: false``), which such an index may have indexed and
+    neither engine lets a mapping update un-index. They stay indexed there until the index
+    ages out; new daily indices get the template's."""
+
+    def lean(props: dict) -> dict:
+        return {name: ({**m, "properties": lean(m["properties"])} if "properties" in m else m)
+                for name, m in props.items() if m.get("index") is not False}
+
+    return {**mappings, "properties": lean(mappings["properties"])}
 
 
 def field_name(index: str, field: str, *, exact: bool) -> str:

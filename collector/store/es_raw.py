@@ -38,8 +38,16 @@ def field_problems(source: RawSource, needs: FieldNeeds, caps: dict) -> list[str
                        "the index's own field names (e.g. http.response.status_code)")
         elif need == "date" and not set(kinds) <= _DATES:
             out.append(f"timestamp_field {name!r} is {'/'.join(sorted(kinds))}, not a date")
+        elif need == "date" and not all(v.get("searchable") for v in kinds.values()):
+            # a mapped but unindexed date (midwatch's own event.created): every window's
+            # range filter would be refused at each evaluation
+            out.append(f"timestamp_field {name!r} is not indexed in {source.pattern!r}, so no "
+                       "time window can filter on it: use an indexed date such as @timestamp")
         elif need == "numeric" and not set(kinds) <= _NUMERIC:
             out.append(f"measure field {name!r} is {'/'.join(sorted(kinds))}, not a number")
+        elif need == "numeric" and not all(v.get("aggregatable") for v in kinds.values()):
+            out.append(f"measure field {name!r} has no doc values in {source.pattern!r}, so it "
+                       "cannot be measured: use an aggregatable number field")
         elif need == "aggregatable" and not all(v.get("aggregatable") for v in kinds.values()):
             out.append(f"cannot group by {name!r}: it is {'/'.join(sorted(kinds))} and not "
                        f"aggregatable; use its keyword field (often {name}.keyword)")

@@ -15,6 +15,15 @@ from typing import Literal
 from collector.yamlconf import did_you_mean
 
 FieldType = Literal["keyword", "text", "date", "long", "integer", "boolean"]
+# How much of a field the search engines index. Every indexed field costs the engine CPU on
+# every document written (OpenSearch 1.4-1.6x what Elasticsearch spends per field), so only
+# what a board, rule, report, trace lookup or the explorer reads is indexed:
+# - "search": indexed with doc values: filtered, grouped, measured, sorted;
+# - "sort": doc values only: sorted on, never searched (``event.id``, the tie-breaker of
+#   event pages);
+# - "source": kept in each document's ``_source`` (returned with it, shown by the explorer
+#   and the trace API) but never indexed; a rule or filter naming it is refused with why.
+Keep = Literal["search", "sort", "source"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +31,7 @@ class FieldSpec:
     type: FieldType
     # Arrays of values (``midwatch.ids``): a filter matches when any element does.
     array: bool = False
+    keep: Keep = "search"
 
 
 _K = FieldSpec("keyword")
@@ -31,17 +41,24 @@ _D = FieldSpec("date")
 _L = FieldSpec("long")
 _I = FieldSpec("integer")
 _B = FieldSpec("boolean")
+# Nothing filters, groups or measures these (the audit in ``es_mappings``' docstring).
+_K_SORT = FieldSpec("keyword", keep="sort")
+_K_SRC = FieldSpec("keyword", keep="source")
+_T_SRC = FieldSpec("text", keep="source")
+_D_SRC = FieldSpec("date", keep="source")
+_L_SRC = FieldSpec("long", keep="source")
+_B_SRC = FieldSpec("boolean", keep="source")
 
 EVENTS: dict[str, FieldSpec] = {
-    "@timestamp": _D, "event.id": _K, "event.ingested": _D, "event.created": _D,
+    "@timestamp": _D, "event.id": _K_SORT, "event.ingested": _D_SRC, "event.created": _D_SRC,
     "event.dataset": _K,
     "event.action": _K, "event.outcome": _K, "event.duration": _L, "log.level": _K,
-    "message": _T, "service.name": _K, "host.name": _K, "trace.id": _K, "span.id": _K,
-    "error.type": _K, "error.code": _K, "error.message": _T, "error.stack_trace": _T,
+    "message": _T, "service.name": _K, "host.name": _K, "trace.id": _K, "span.id": _K_SRC,
+    "error.type": _K, "error.code": _K, "error.message": _T, "error.stack_trace": _T_SRC,
     "midwatch.platform": _K, "midwatch.flow": _K, "midwatch.stage": _K,
     "midwatch.partner": _K, "midwatch.message_id": _K, "midwatch.ids": _KA,
-    "midwatch.error_class": _K, "midwatch.signature": _K, "midwatch.payload_bytes": _L,
-    "midwatch.timestamp_estimated": _B, "midwatch.probe.value": _L,
+    "midwatch.error_class": _K, "midwatch.signature": _K, "midwatch.payload_bytes": _L_SRC,
+    "midwatch.timestamp_estimated": _B_SRC, "midwatch.probe.value": _L,
 }
 
 # ``id_values`` is the stores' own addition to the trace document: the bare values of
@@ -50,8 +67,8 @@ TRACES: dict[str, FieldSpec] = {
     "trace_key": _K, "ids": _KA, "id_values": _KA, "flow": _K, "partner": _K, "status": _K,
     "started_at": _D, "ended_at": _D, "last_seen": _D, "duration_ms": _L, "hop_count": _I,
     "error_count": _I, "retry_count": _I, "stages": _KA, "sla_ms": _L, "sla_breached": _B,
-    "last_error.class": _K, "last_error.message": _T, "last_error.stage": _K,
-    "dead_lettered": _B, "platforms": _KA, "services": _KA,
+    "last_error.class": _K_SRC, "last_error.message": _T, "last_error.stage": _K_SRC,
+    "dead_lettered": _B, "platforms": _KA, "services": FieldSpec("keyword", array=True, keep="source"),
 }
 
 DEADLETTER: dict[str, FieldSpec] = {
@@ -97,10 +114,25 @@ def spec(index: str, field: str) -> FieldSpec:
     )
 
 
+def searchable(index: str, field: str) -> FieldSpec:
+    """``spec``, for a field a query filters, groups, measures or buckets time by: ValueError
+    naming the field and why when it is only kept in the documents, not indexed."""
+    found = spec(index, field)
+    if found.keep != "search":
+        raise ValueError(
+            f"field {field!r} of index {index!r} is kept in each document but not indexed "
+            "(nothing midwatch ships reads it, and indexing it costs the store on every "
+            "event), so it cannot be filtered, grouped or measured; searchable fields: "
+            + ", ".join(name for name, s in sorted(SCHEMAS[index].items()) if s.keep == "search")
+        )
+    return found
+
+
 def check_fields(index: str, fields: Iterable[str]) -> None:
     for name in fields:
         spec(index, name)
 
 
 def time_fields(index: str) -> list[str]:
-    return sorted(name for name, s in SCHEMAS[index].items() if s.type == "date")
+    return sorted(name for name, s in SCHEMAS[index].items()
+                  if s.type == "date" and s.keep == "search")

@@ -31,7 +31,7 @@ def validate(q: MetricQuery) -> None:
         raise ValueError(f"unknown index {q.index!r}; expected one of {sorted(fields.SCHEMAS)}")
     if q.end_ms <= q.start_ms:
         raise ValueError(f"empty time window: start_ms {q.start_ms} >= end_ms {q.end_ms}")
-    if fields.SCHEMAS[q.index].get(q.time_field, fields.FieldSpec("keyword")).type != "date":
+    if q.time_field not in fields.time_fields(q.index):
         raise ValueError(
             f"time_field {q.time_field!r} is not a date of index {q.index!r}; "
             f"use one of {fields.time_fields(q.index)}"
@@ -40,7 +40,7 @@ def validate(q: MetricQuery) -> None:
         raise ValueError(f"max_groups must be at least 1, got {q.max_groups}")
     validate_filters(q.index, q.filters)
     for name in q.group_by:
-        s = fields.spec(q.index, name)
+        s = fields.searchable(q.index, name)
         if s.array or s.type in ("date", "text"):
             raise ValueError(
                 f"cannot group by {name!r} ({'array' if s.array else s.type} field); "
@@ -87,7 +87,7 @@ def _validate_edges(q: MetricQuery) -> None:
 
 def validate_filters(index: str, filters: Iterable[Filter]) -> None:
     for f in filters:
-        s = fields.spec(index, f.field)
+        s = fields.searchable(index, f.field)
         if f.op == "in" and (isinstance(f.value, str) or not isinstance(f.value, Iterable)):
             raise ValueError(f"filter 'in' on {f.field!r} needs a list of values, got {f.value!r}")
         if f.op == "range":
@@ -113,7 +113,7 @@ def _validate_agg(index: str, agg: Agg) -> None:
     if agg.kind in _FIELD_AGGS:
         if not agg.field:
             raise ValueError(f"aggregation {agg.kind!r} needs a field")
-        s = fields.spec(index, agg.field)
+        s = fields.searchable(index, agg.field)
         if s.array:
             raise ValueError(f"aggregation {agg.kind!r} on array field {agg.field!r}")
         if (agg.kind != "distinct" and index != "alerts" and s.type not in _NUMERIC

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import pytest
+import sys
+from pathlib import Path
 
-from collector.event import Event, event_id
+import pytest
+from conftest import delete_prefix
+
+from collector.event import Event, event_id, to_doc
+from collector.store import es_mappings
 from collector.store.base import Filter, MetricQuery
+from collector.store.elasticsearch import ElasticsearchStore
+from collector.trace import Trace
 
 # Test id -> client fixture (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch 2, 3).
 ENGINES = {"elasticsearch": "es", "es8": "es8", "opensearch": "opensearch",
            "opensearch3": "opensearch3"}
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from store_mapping_bench import schema2_mapping  # noqa: E402  (what schema 2 indexed)
+
+T0 = 1_709_546_400_000  # 2024-03-04T10:00:00Z
+DAY = 86_400_000
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
@@ -57,3 +69,75 @@ def test_label_keys_group_and_filter_on_every_engine(engine, engine_store, uniqu
         assert len(groups("labels.tls.serial", "labels.endpoint")) == 6
         # a date-like value stays the text it was (OpenSearch would map it as a date)
         assert groups("labels.tls.not_after") == [(("2026-12-28T01:29:00+00:00",), 6)]
+
+
+def _event(n: int, ts: int) -> Event:
+    return Event(ts, "generic.json", "generic", f"order {n} failed", id=event_id("eng", str(n)),
+                 ids=[f"order:{n}"], span_id=f"span-{n}", error_stack_trace="at a.B(C.java:1)",
+                 payload_bytes=100 + n, created_ms=ts - 5, ingested_ms=ts + 5,
+                 timestamp_estimated=True, error_message="timeout")
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_unread_fields_come_back_but_are_not_indexed(engine, engine_store, request, unique_name):
+    """Issue 25/28: what nothing searches stays in _source (the explorer and API show it) but
+    costs the engine no index; the rest answers as before."""
+    es = request.getfixturevalue(ENGINES[engine])
+    with engine_store(engine, unique_name) as store:
+        events = [_event(n, T0 + n) for n in range(3)]
+        store.write_events(events)
+        store.refresh()
+        got = store.search_events([Filter("message", "contains", "order 1")], T0, T0 + 60_000)
+        assert [to_doc(e) for e in got] == [to_doc(events[1])]
+        trace = Trace("order:2", ids=["order:2"], flow="o2c", status="ok", started_ms=T0,
+                      last_seen_ms=T0 + 2)
+        assert [e.id for e in store.trace_events(trace)] == [events[2].id]
+        asked = ["span.id", "error.stack_trace", "event.created", "event.id",
+                 "midwatch.payload_bytes", "message", "midwatch.ids"]
+        # fields as a URL parameter, as the store asks (OpenSearch refuses them in a body)
+        caps = es.perform_request("GET", f"/{store.names.events}/_field_caps",
+                                  params={"fields": ",".join(asked)},
+                                  headers={"accept": "application/json"}).body["fields"]
+        searchable = {name: next(iter(caps[name].values()))["searchable"] for name in asked}
+        assert searchable == {"span.id": False, "error.stack_trace": False,
+                              "event.created": False, "midwatch.payload_bytes": False,
+                              "event.id": engine.startswith(("elasticsearch", "es8")),
+                              "message": True, "midwatch.ids": True}
+        timeouts = (Filter("error.message", "eq", "timeout"), Filter("message", "contains", "order"))
+        (row,) = store.metric(MetricQuery("events", T0, T0 + 60_000, filters=timeouts))
+        assert row.count == 3
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_indices_of_the_previous_schema_upgrade_in_place(engine, request, unique_name):
+    """An existing deployment's template (schema 2, every field indexed) is replaced, and
+    today's index made by it takes the update: neither engine may un-index a field, so those
+    stay indexed there; the next daily index is lean."""
+    es = request.getfixturevalue(ENGINES[engine])
+    store = ElasticsearchStore(client=es, index_prefix=unique_name)
+    names = store.names
+    try:
+        old = es_mappings.templates(names.prefix, product=store.engine().product)[names.events]
+        old["_meta"]["schema_version"] = old["version"] = 2
+        old["template"]["mappings"] = schema2_mapping(old["template"]["mappings"])
+        es.indices.put_index_template(name=names.events, **old)
+        existing = es_mappings.daily(names.events, T0)
+        es.indices.create(index=existing)
+
+        store.setup()
+        store.write_events([_event(1, T0), _event(2, T0 + DAY)])
+
+        def span_id(index: str) -> dict:
+            return es.indices.get_mapping(index=index)[index]["mappings"]["properties"]["span"][
+                "properties"]["id"]
+
+        assert span_id(existing) == {"type": "keyword"}
+        assert span_id(es_mappings.daily(names.events, T0 + DAY)) == {
+            "type": "keyword", "index": False, "doc_values": False}
+        message = es.indices.get_mapping(index=existing)[existing]["mappings"]["properties"][
+            "message"]
+        assert message["norms"] is False
+        store.refresh()
+        assert len(store.search_events([], T0, T0 + 2 * DAY)) == 2
+    finally:
+        delete_prefix(es, unique_name)

@@ -56,12 +56,46 @@ def test_buckets_align_to_the_epoch():
         (MetricQuery("traces", T0, T0 + 1),
          "time_field '@timestamp' is not a date of index 'traces'; use one of "
          "['ended_at', 'last_seen', 'started_at']"),
+        # kept in _source only: refused with why, not a query matching nothing
+        (MetricQuery("events", T0, T0 + 1, filters=(Filter("span.id", "eq", "ab12"),)),
+         "field 'span.id' of index 'events' is kept in each document but not indexed"),
+        (MetricQuery("events", T0, T0 + 1, group_by=("event.id",)),
+         "field 'event.id' of index 'events' is kept in each document but not indexed"),
+        (MetricQuery("events", T0, T0 + 1, Agg("sum", "midwatch.payload_bytes")),
+         "cannot be filtered, grouped or measured; searchable fields: @timestamp, error.code, error.message"),
+        (MetricQuery("events", T0, T0 + 1, time_field="event.created"),
+         "time_field 'event.created' is not a date of index 'events'; use one of ['@timestamp']"),
+        (MetricQuery("traces", T0, T0 + 1, time_field="last_seen", group_by=("last_error.class",)),
+         "field 'last_error.class' of index 'traces' is kept in each document but not indexed"),
     ],
 )
 def test_invalid_queries_say_what_to_fix(q: MetricQuery, message: str):
     with pytest.raises(ValueError) as err:
         metric_shape.validate(q)
     assert message in str(err.value)
+
+
+def test_unread_fields_are_typed_but_not_indexed():
+    props = es_mappings.templates("mw")["mw-events"]["template"]["mappings"]["properties"]
+    assert props["span"]["properties"]["id"] == {"type": "keyword", "index": False,
+                                                 "doc_values": False}
+    assert props["error"]["properties"]["stack_trace"] == {"type": "text", "index": False,
+                                                           "norms": False}
+    assert props["event"]["properties"]["id"] == {"type": "keyword", "index": False}
+    assert props["message"]["norms"] is False and "index" not in props["message"]
+    assert props["midwatch"]["properties"]["flow"] == {"type": "keyword"}
+
+
+def test_an_older_index_is_not_asked_to_unindex_a_field():
+    """Neither engine lets a mapping update turn ``index`` off: what an older template
+    indexed stays so in its indices; the rest of the mapping still reaches them."""
+    mappings = es_mappings.templates("mw")["mw-events"]["template"]["mappings"]
+    lean = es_mappings.for_existing_indices(mappings)
+    assert lean["properties"]["span"]["properties"] == {}
+    assert set(lean["properties"]["event"]["properties"]) == {"dataset", "action", "outcome",
+                                                              "duration"}
+    assert lean["properties"]["midwatch"]["properties"]["flow"] == {"type": "keyword"}
+    assert lean["dynamic"] is False and lean["_meta"] == mappings["_meta"]
 
 
 def test_labels_and_alert_fields_are_open():

@@ -189,7 +189,7 @@ class ElasticsearchStore:
             self._create_index(name)
         for body in upgraded:
             targets = ",".join(body["index_patterns"])
-            mappings = es_mappings.for_existing_indices(body["template"]["mappings"])
+            mappings = es_mappings.for_existing_indices(body["template"]["mappings"], product)
             try:
                 self._client.indices.put_mapping(
                     index=targets, allow_no_indices=True, ignore_unavailable=True, **mappings
@@ -200,6 +200,20 @@ class ElasticsearchStore:
                     f"({_reason(exc)}); the change is not additive: reindex or delete those "
                     "indices"
                 ) from None
+        if upgraded and product == "opensearch":
+            self._warn_flat_object([p for b in upgraded for p in b["index_patterns"]])
+
+    def _warn_flat_object(self, patterns: list[str]) -> None:
+        """Indices an older midwatch made on OpenSearch keep ``flat_object`` labels, which
+        OpenSearch cannot aggregate on: say which, and how to be rid of them."""
+        found = self._client.options(ignore_status=404).indices.get_mapping(
+            index=",".join(patterns), allow_no_indices=True, ignore_unavailable=True)
+        stale = es_mappings.flat_object_indices(found.body if found.meta.status == 200 else {})
+        if stale:
+            log.warning("OpenSearch indices %s keep labels as flat_object (midwatch before "
+                        "schema 3), which OpenSearch cannot group or filter on: label-grouped "
+                        "rules, report tables and panels miss what they hold. Daily indices "
+                        "age out; reindex or delete the others.", ", ".join(stale))
 
     def _template_version(self, name: str) -> int | None:
         found = self._call(

@@ -250,17 +250,28 @@ def templates(
     }
 
 
-def for_existing_indices(mappings: dict) -> dict:
+def for_existing_indices(mappings: dict, product: str = "elasticsearch") -> dict:
     """``mappings`` as ``PUT _mapping`` may apply to indices made by an older template: without
     the fields kept unindexed (``index: false``), which such an index may have indexed and
     neither engine lets a mapping update un-index. They stay indexed there until the index
-    ages out; new daily indices get the template's."""
+    ages out; new daily indices get the template's. On OpenSearch also without the open maps:
+    an index made before schema 3 has them as ``flat_object``, which no update turns into an
+    object (the store warns about those indices, see ``flat_object_indices``)."""
+    kept_open = open_map(product) if product == "opensearch" else None
 
     def lean(props: dict) -> dict:
         return {name: ({**m, "properties": lean(m["properties"])} if "properties" in m else m)
-                for name, m in props.items() if m.get("index") is not False}
+                for name, m in props.items() if m.get("index") is not False and m != kept_open}
 
     return {**mappings, "properties": lean(mappings["properties"])}
+
+
+def flat_object_indices(mappings_by_index: dict) -> list[str]:
+    """Indices (from ``GET <pattern>/_mapping``) whose open maps are still ``flat_object``:
+    OpenSearch cannot group or filter on their labels (midwatch before schema 3)."""
+    return sorted(index for index, body in mappings_by_index.items()
+                  if any((body["mappings"].get("properties") or {}).get(name, {}).get("type")
+                         == "flat_object" for name in ("labels", "annotations")))
 
 
 def field_name(index: str, field: str, *, exact: bool) -> str:

@@ -141,3 +141,36 @@ def test_indices_of_the_previous_schema_upgrade_in_place(engine, request, unique
         assert len(store.search_events([], T0, T0 + 2 * DAY)) == 2
     finally:
         delete_prefix(es, unique_name)
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "opensearch3"])
+def test_opensearch_indices_with_flat_object_labels_upgrade_and_are_named(engine, request,
+                                                                          unique_name, caplog):
+    """A deployment made before schema 3 on OpenSearch has flat_object labels, which no
+    mapping update turns into an object: setup must not refuse to start over it (it did:
+    "can't merge a non object mapping [labels]"), and it names those indices."""
+    es = request.getfixturevalue(ENGINES[engine])
+    store = ElasticsearchStore(client=es, index_prefix=unique_name)
+    names = store.names
+    try:
+        for name, old in es_mappings.templates(names.prefix, product="opensearch").items():
+            old["_meta"]["schema_version"] = old["version"] = 2
+            mappings = old["template"]["mappings"]
+            for key in ("labels", "annotations"):
+                if key in mappings["properties"]:
+                    mappings["properties"][key] = {"type": "flat_object"}
+            mappings["dynamic_templates"] = [t for t in mappings.get("dynamic_templates", [])
+                                             if "strings" in t]
+            es.indices.put_index_template(name=name, **old)
+        existing = es_mappings.daily(names.events, T0)
+        es.indices.create(index=existing)
+        es.indices.create(index=names.alerts)
+        with caplog.at_level("WARNING", logger="collector.store.elasticsearch"):
+            store.setup()
+        assert f"{names.alerts}, {existing} keep labels as flat_object" in caplog.text
+        tomorrow = es_mappings.daily(names.events, T0 + DAY)
+        store.write_events([_event(1, T0 + DAY)])
+        assert es.indices.get_mapping(index=tomorrow)[tomorrow]["mappings"]["properties"][
+            "labels"] == {"type": "object", "dynamic": "true"}
+    finally:
+        delete_prefix(es, unique_name)

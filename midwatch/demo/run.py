@@ -146,8 +146,7 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
     (workdir / "flows.yaml").write_text(CATALOG, encoding="utf-8")
     (workdir / "knowledge.yaml").write_text(KNOWLEDGE, encoding="utf-8")
     if es:
-        kind = engine_kind(es)
-        result.replaced = replace_previous(es, index_prefix)
+        kind, result.replaced = prepare_engine(es, index_prefix)
         store = {"kind": kind, kind: {"url": es, "index_prefix": index_prefix}}
     else:
         store = {"kind": "sqlite", "sqlite": {"path": str(workdir / "midwatch.sqlite")}}
@@ -170,36 +169,28 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
     return formats, spans[:SPANS]
 
 
-def replace_previous(url: str, index_prefix: str) -> int:
-    """Delete a previous demo's indices and templates under ``index_prefix``: the same seed
-    makes the same order numbers, so a second run would join its messages to the first
-    run's traces and page twice for each certificate. How many indices went."""
+def prepare_engine(url: str, index_prefix: str) -> tuple[str, int]:
+    """(the store kind of the node at ``url``, how many indices of a previous demo went).
+
+    ``--es`` takes Elasticsearch or OpenSearch, and the person has no config of their own to
+    name it in. A previous demo's indices and templates under ``index_prefix`` are deleted:
+    the same seed makes the same order numbers, so a second run would join its messages to
+    the first run's traces and page twice for each certificate. A node that does not answer
+    is taken as Elasticsearch, so the store's own error says why."""
     import elastic_transport
 
-    from collector.store.engines import client, delete_prefix
-
-    es = client(url, request_timeout=30, max_retries=0)
-    try:
-        return len(delete_prefix(es, f"{index_prefix}-"))
-    except elastic_transport.TransportError:
-        return 0  # the node does not answer: the store's own error will say why
-    finally:
-        es.close()
-
-
-def engine_kind(url: str) -> str:
-    """The store kind of the node at ``url``: ``--es`` takes Elasticsearch or OpenSearch, and
-    the person has no config of their own to name it in. A node that does not answer is taken
-    as Elasticsearch, so the store's own error says why."""
-    import elastic_transport
-
-    from collector.store.engines import client, engine_of_client
+    from collector.store.engines import client, delete_prefix, engine_of_client
 
     es = client(url, request_timeout=10, max_retries=0)
     try:
-        return engine_of_client(es).product
+        kind = engine_of_client(es).product
     except (elastic_transport.TransportError, StoreError):
-        return "elasticsearch"
+        es.close()
+        return "elasticsearch", 0
+    try:
+        return kind, len(delete_prefix(es, f"{index_prefix}-"))
+    except elastic_transport.TransportError:
+        return kind, 0  # the store's own error will say why
     finally:
         es.close()
 

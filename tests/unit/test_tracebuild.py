@@ -170,13 +170,13 @@ def test_merge_of_two_copies_of_one_document_keeps_the_stored_version():
 
 
 def test_adding_one_hop_gives_what_adding_it_as_a_list_gives():
-    """``add_hop`` appends in place of re-deriving when it can; on random histories (out of
+    """``add_hop`` appends (or inserts) in place of re-deriving when it can; on random histories (out of
     order, equal times, replays, retries, dead letters, caps, merges, unnamed stages) it must
     leave every trace exactly as ``add_hops`` does."""
     rng = random.Random(7)
     stages = ["api", "mule", "boomi.failed", "erp", None]
     actions = [None, None, None, "retried", "dead_lettered", "sent"]
-    fast_paths = 0
+    fast_paths = inserts = 0
     for _ in range(300):
         max_hops = rng.choice([4, 8, 200])
         fast, slow = trace_of(hop(0, "api")), trace_of(hop(0, "api"))
@@ -191,13 +191,15 @@ def test_adding_one_hop_gives_what_adding_it_as_a_list_gives():
                     t=rng.choice([None, None, rng.randint(0, 20_000)]),
                     outcome=rng.choice(["success", "success", "failure"]),
                     action=rng.choice(actions))
-            appends = (slow.hop_count == len(slow.hops) < max_hops
-                       and all(x.event_id != h.event_id for x in slow.hops)
-                       and h.timestamp_ms >= slow.hops[-1].timestamp_ms)
+            own_path = (slow.hop_count == len(slow.hops) < max_hops
+                        and all(x.event_id != h.event_id for x in slow.hops))
+            appends = own_path and h.timestamp_ms >= slow.hops[-1].timestamp_ms
             fast_paths += appends
+            inserts += own_path and not appends
             added = add_hop(fast, copy.deepcopy(h), max_hops=max_hops)
             assert added == bool(add_hops(slow, [copy.deepcopy(h)], max_hops=max_hops))
             assert fast.to_doc() == slow.to_doc()
             assert (fast.hop_count, fast.error_count, fast.retry_count, fast.stages) == \
                 (slow.hop_count, slow.error_count, slow.retry_count, slow.stages)
     assert fast_paths > 500  # the append path was taken, not only the fallback
+    assert inserts > 200  # and the path of a hop earlier than the last

@@ -147,7 +147,12 @@ def ms_to_iso(ms: int) -> str:
     if not MIN_ISO_MS <= ms <= MAX_ISO_MS:
         ms = MIN_ISO_MS if ms < MIN_ISO_MS else MAX_ISO_MS
     seconds, millis = divmod(int(ms), 1000)
-    return f"{_second_iso(seconds)}{millis:03d}Z"
+    return _second_iso(seconds) + _MILLIS_Z[millis]
+
+
+# "000Z" .. "999Z": a concatenation instead of a formatted f-string halves ms_to_iso (0.48 ->
+# 0.26 us), called for two stamps per event and three plus one per hop per trace write.
+_MILLIS_Z = tuple(f"{i:03d}Z" for i in range(1000))
 
 
 @lru_cache(maxsize=8192)

@@ -126,10 +126,12 @@ class Correlator:
         """Classify each event (setting ``flow`` and ``stage`` on it) and join it to its
         trace in memory."""
         now = time.monotonic()
+        fill, classify, is_link = (self._process_names.fill, self.catalog.classify,
+                                   self.catalog.is_link)
         for ev in events:
-            self._process_names.fill(ev)
-            ev.flow, ev.stage = self.catalog.classify(ev)
-            links = [i for i in ev.ids if self.catalog.is_link(i)]
+            fill(ev)
+            ev.flow, ev.stage = classify(ev)
+            links = [i for i in ev.ids if is_link(i)]
             if not links:
                 if ev.ids and ev.labels.get(ACK_SCOPE_LABEL):
                     self._fanouts.append(ev)  # answers many traces: applied in flush
@@ -183,9 +185,12 @@ class Correlator:
         """The event's IDs (``links``: those of them that join) not yet on the trace."""
         t = live.trace
         known = set(t.ids)
+        if known.issuperset(ids):
+            return  # a message's later events mostly repeat its IDs
+        key, owner = t.trace_key, self._index.get
         added: list[str] = []
         for i in ids:
-            if i in known or self._index.get(i, t.trace_key) != t.trace_key:
+            if i in known or owner(i, key) != key:
                 continue  # already here, or another trace's (a merge was refused)
             if len(t.ids) + len(added) >= self.catalog.max_trace_ids:
                 self._counts["ids_dropped"] += 1
@@ -193,7 +198,7 @@ class Correlator:
             added.append(i)
             known.add(i)
             if i in links:
-                self._index[i] = t.trace_key
+                self._index[i] = key
                 if live.unchecked is not None:
                     live.unchecked += (i,)
         if added:

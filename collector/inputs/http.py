@@ -50,8 +50,9 @@ from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
-from collector.inputs.parse_worker import ParseWorker, WorkerFailed
+from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
+from collector.inputs.worker_slot import WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -136,7 +137,7 @@ class HttpInput(OtlpInput):
     """Runs, stops and closes as the OTLP receiver does (both are a listener whose answer is
     the acknowledgement); only the endpoints and what they accept differ."""
 
-    def __init__(self, cfg: Config, ctx: ParseContext):
+    def __init__(self, cfg: Config, ctx: ParseContext, metrics: Registry | None = None):
         self.name = cfg.name
         self.cfg = cfg  # type: ignore[assignment] - the listener settings OtlpInput reads
         self.ctx = ctx
@@ -144,8 +145,11 @@ class HttpInput(OtlpInput):
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are.
-        self.worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
-        self.frame_across_requests(ctx, self.stats, self.worker)
+        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
+                                  if metrics is not None else None
+                                  ) if cfg.parse_worker else None
+        self.frame_across_requests(ctx, self.stats,
+                                   self.workers.worker if self.workers is not None else None)
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
@@ -164,30 +168,28 @@ class HttpInput(OtlpInput):
             return Record(text=m.text, source=m.source, position=m.position or "0",
                           ingested_ms=self._ctx.now_ms)
 
-        worker = self.worker
+        delivery = self.delivery
         try:
             return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
         except WorkerFailed as exc:
-            self._restart(worker)
+            self._restart(delivery, exc)
             raise HttpError(503, f"{exc}; a new one was started: retry",
                             {"Retry-After": "1"}) from None
 
-    def _restart(self, failed: ParseWorker | None) -> None:
-        """A new parse worker for the one that died (once, however many requests saw it
-        die). What the dead one held open is gone, as after ``Delivery.forget``: those
-        records' provisional events stay stored, and the shipper's retry sends the lines
-        again."""
+    def _restart(self, failed: Delivery | RemoteDelivery, exc: WorkerFailed) -> None:
+        """A new parse worker for the one that died (``WorkerSlot``: once, however many
+        requests saw it die), and the delivery in it. What the dead one held open is gone,
+        as after ``Delivery.forget``: those records' provisional events stay stored, and
+        the shipper's retry sends the lines again."""
+        assert self.workers is not None and isinstance(failed, RemoteDelivery)
         with self._parsing:
-            if failed is None or self.worker is not failed:
-                return
-            self.worker = ParseWorker(self.ctx, self.cfg.name)
-            self.delivery = RemoteDelivery(self.worker, self._ctx, keep_lines=True)
-        failed.close()
+            if self.workers.replace(failed.worker, exc):
+                self.delivery = RemoteDelivery(self.workers.worker, self._ctx, keep_lines=True)
 
     def close(self) -> None:
         super().close()
-        if self.worker is not None:
-            self.worker.close()
+        if self.workers is not None:
+            self.workers.close()
 
 
 def _handler(receiver: HttpInput) -> type[Handler]:
@@ -308,4 +310,4 @@ def parse(s: Section, name: str) -> Config:
 def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
           metrics: Registry) -> HttpInput:
     """The running input; ``config`` supplies the sections it shares with others."""
-    return HttpInput(cfg, ctx)
+    return HttpInput(cfg, ctx, metrics)

@@ -201,8 +201,8 @@ def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():
     writer = Writer()
     receiver = start(writer.queue)
     try:
-        dead = receiver.worker
-        assert dead is not None
+        assert receiver.workers is not None
+        dead = receiver.workers.worker
         dead._proc.kill()
         dead._proc.wait()
         body = FILEBEAT.encode() + b"\n"
@@ -210,7 +210,7 @@ def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():
         assert status == 503 and "parse worker" in answer["error"], answer
         assert writer.events == []
         assert call(receiver, "POST", "/ingest", body)[0] == 200
-        assert receiver.worker is not dead
+        assert receiver.workers.worker is not dead
         assert [e.labels["shipper"] for e in writer.events] == ["filebeat"]
     finally:
         receiver.stop()

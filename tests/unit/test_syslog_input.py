@@ -17,6 +17,7 @@ from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.syslog import Config as SyslogConfig
 from collector.inputs.syslog import Framer
 from collector.inputs.syslog import SyslogInput as Receiver
+from collector.metrics import Registry
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
 
@@ -179,24 +180,59 @@ def test_tls_octet_counted_frames(tmp_path, receivers):
     assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
 
 
-def test_a_dead_parse_worker_closes_the_connection_and_a_new_one_parses_the_next(receivers):
-    """The worker parsing a connection's frames died: that connection is closed (its sender
-    reconnects, as after any broken connection) and the next connection is parsed by a new
-    worker."""
+def mule_events(lines: list[str]) -> list[str]:
+    """The heads of the events the file input makes of ``lines``."""
+    return [e.message[:30] for e in parse_stream(io.BytesIO("\n".join(lines).encode() + b"\n"),
+                                                 "f", "auto", CTX) if isinstance(e, Event)]
+
+
+def kill(receiver: Receiver):
+    dead = receiver._workers.worker
+    dead._proc.kill()
+    dead._proc.wait()
+    return dead
+
+
+def test_a_dead_parse_worker_is_replaced_and_the_frames_in_hand_are_parsed_again(receivers):
+    """The worker parsing a connection's frames died: the frames read meanwhile are parsed by
+    a new worker, the connection reads on, and the restart is counted."""
     receiver, writer = receivers("tcp")
-    dead = receiver._worker
+    receiver._workers.restarts = Registry().counter("restarts", "", ("input",))
     with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
         conn.sendall(frame(MULE[0]).encode() + b"\n")
         assert len(writer.wait_for(1)) == 1
-        dead._proc.kill()
-        dead._proc.wait()
+        dead = kill(receiver)
         conn.sendall(frame(MULE[1]).encode() + b"\n")
-        conn.settimeout(10)
-        assert conn.recv(1) == b"", "the connection is closed"
-    assert receiver._worker is not dead
-    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
-        conn.sendall(frame(MULE[1]).encode() + b"\n" + frame(MULE[2]).encode() + b"\n")
+        assert len(writer.wait_for(2)) == 2, "the frame in hand was parsed by the new worker"
+        conn.sendall(frame(MULE[2]).encode() + b"\n")
     events = [i for i in writer.wait_for(3) if isinstance(i, Event)]
-    assert [e.message[:30] for e in events] == [
-        e.message[:30] for e in parse_stream(io.BytesIO("\n".join(MULE[:3]).encode() + b"\n"),
-                                             "f", "auto", CTX) if isinstance(e, Event)]
+    assert receiver._workers.worker is not dead
+    assert receiver._workers.restarts.value("syslog") == 1
+    assert [e.message[:30] for e in events] == mule_events(MULE[:3])
+
+
+def test_udp_datagrams_in_hand_when_the_worker_dies_are_parsed_by_the_next(receivers):
+    receiver, writer = receivers("udp")
+    kill(receiver)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for line in MULE[:3]:
+            sock.sendto(frame(line).encode(), ("127.0.0.1", receiver.port))
+    events = [i for i in writer.wait_for(3) if isinstance(i, Event)]
+    assert [e.message[:30] for e in events] == mule_events(MULE[:3])
+
+
+def test_a_connection_closed_mid_frame_keeps_its_last_line_and_dead_letters_a_cut_count(
+        receivers):
+    """RFC 6587 lets a sender close instead of ending its last line with LF: that line is a
+    frame. An octet-counted frame the connection ends inside is dead-lettered, not dropped."""
+    receiver, writer = receivers("tcp")
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[0]).encode())  # no LF
+    (ev,) = writer.wait_for(1)
+    assert ev.dataset == "mulesoft.runtime"
+    cut = frame(MULE[1]).encode()
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(f"{len(cut)} ".encode() + cut[:40])
+    dead = writer.wait_for(2)[1]
+    assert isinstance(dead, DeadLetter) and dead.reason.startswith("truncated_frame:")
+    assert dead.raw == f"{len(cut)} ".encode().decode() + cut[:40].decode()

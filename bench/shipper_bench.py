@@ -14,21 +14,22 @@ with its load (printed): compare the ratios of one run, and take the median of `
    counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
    a request, one client), each with its parse worker (``parse_worker: true``, the default)
    and in-process (``false``), the six alternating in each run. Target: syslog and http >=
-   the file input, like for like. Beside each rate, the CPU per event meanwhile, of the
-   process (client and writer stand-in included) and of its parse worker: under load the
-   rate follows it.
+   the file input, like for like. Beside each rate, the receiver's CPU per event meanwhile:
+   of the input's process (the writer stand-in's thread not counted) and of its parse worker;
+   under load the rate follows it. The client sends from a process of its own (this script,
+   ``--client``), so neither its CPU nor its hold on the interpreter lock counts against the
+   receiver; its CPU is printed apart (``bench/shipper_client.py``).
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
 import json
 import os
-import resource
-import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -47,6 +48,7 @@ from collector.parsers._base import ParseContext
 from collector.shipping import Delivery, parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+CLIENT = Path(__file__).resolve().parent / "shipper_client.py"
 SAMPLES = {"/opt/mule/logs/app.log": "mule/app-runtime.log",
            "/var/log/nginx/access.log": "apigw/nginx-access.log",
            "/data/edi/in/po.edi": "x12/purchase-orders.edi"}
@@ -106,11 +108,14 @@ class Sink:
         self.queue = ChunkQueue(64)
         self.events = 0
         self.last = 0.0
+        self.cpu = 0.0  # this thread's CPU seconds, not the receiver's
         self._stop = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
+        start = time.thread_time()
         while not self._stop.is_set():
+            self.cpu = time.thread_time() - start
             chunk = self.queue.get(0.05)
             if chunk is not None:
                 self.events += sum(isinstance(i, Event) for i in chunk.items)
@@ -133,7 +138,37 @@ def ctx() -> ParseContext:
     return parse_context(CollectorSettings(), frozenset(), None)
 
 
-def rate_file(lines: dict[str, list[str]], count: int, worker: bool) -> float:
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds of a running process (its parse worker), from /proc: read before and
+    after, so its start-up does not count."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """The receiver's CPU between ``start`` and ``stop``: this process's less the writer
+    stand-in's thread, and its parse worker's."""
+
+    def __init__(self, sink: Sink, worker: ParseWorker | None):
+        self.sink, self.pid = sink, worker._proc.pid if worker is not None else None
+
+    def start(self) -> None:
+        self.t0, self.cpu0 = time.monotonic(), time.process_time() - self.sink.cpu
+        self.worker0 = proc_cpu(self.pid)
+
+    def stop(self, count: int) -> tuple[float, float, float]:
+        """(events/s until the last event was handed over, receiver and worker CPU seconds
+        an event)."""
+        self.sink.wait(count)
+        cpu = time.process_time() - self.sink.cpu - self.cpu0
+        return (count / (self.sink.last - self.t0), cpu / count,
+                (proc_cpu(self.pid) - self.worker0) / count)
+
+
+def rate_file(lines: dict[str, list[str]], count: int, worker: bool
+              ) -> tuple[float, float, float, float]:
     from collector.inputs.file import FileInput as FileTail
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,29 +182,42 @@ def rate_file(lines: dict[str, list[str]], count: int, worker: bool) -> float:
                                   multiline_timeout_ms=50), ctx(), f"{tmp}/cp", Registry())
         if worker:  # started before the clock, as the listening inputs start theirs
             tail._worker = ParseWorker(tail.ctx, tail.name)
-        t0 = time.monotonic()
+        meter = Meter(sink, tail._worker)
+        meter.start()
         threading.Thread(target=tail.run, args=(sink.queue,), daemon=True).start()
-        sink.wait(count)
-        elapsed = sink.last - t0
+        measured = meter.stop(count)
         tail.stop()
         tail.close()
         sink.close()
-    return count / elapsed
+    return (*measured, 0.0)
 
 
-def timed(receiver, send, count: int) -> float:
-    """Events/s of a listening input: ``send(port)`` from the clock's start until the last of
-    ``count`` events was handed over."""
+def timed(receiver, worker: ParseWorker | None, client: str, sent: bytes, count: int
+          ) -> tuple[float, float, float, float]:
+    """(events/s, receiver and worker CPU seconds an event, the client's) of a listening
+    input, from the clock's start until the last of ``count`` events was handed over: the
+    client (``bench/shipper_client.py``, started before) sends ``sent`` from its own
+    process."""
     sink = Sink()
     threading.Thread(target=receiver.run, args=(sink.queue,), daemon=True).start()
-    t0 = time.monotonic()
-    send(receiver.port)
-    sink.wait(count)
-    elapsed = sink.last - t0
+    meter = Meter(sink, worker)
+    with tempfile.NamedTemporaryFile() as payload:
+        payload.write(sent)
+        payload.flush()
+        proc = subprocess.Popen([sys.executable, str(CLIENT), client, str(receiver.port),
+                                 payload.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "ready": it has read its payload
+        meter.start()
+        out, _ = proc.communicate("go\n", timeout=300)
+    if proc.returncode:
+        raise SystemExit(f"the {client} client failed ({proc.returncode})")
+    measured = meter.stop(count)
     receiver.stop()
     sink.close()
     receiver.close()
-    return count / elapsed
+    return (*measured, float(out.split()[-1]) / count)
 
 
 def syslog_payload(lines: dict[str, list[str]]) -> bytes:
@@ -191,53 +239,24 @@ def bulk_bodies(lines: dict[str, list[str]]) -> list[bytes]:
 
 
 def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, payload: bytes = b""
-                ) -> float:
+                ) -> tuple[float, float, float, float]:
     from collector.inputs.syslog import SyslogInput as Receiver
 
-    payload = payload or syslog_payload(lines)
-
-    def send(port: int) -> None:
-        with socket.create_connection(("127.0.0.1", port)) as conn:
-            conn.sendall(payload)
-            conn.shutdown(socket.SHUT_WR)
-            conn.recv(1)  # the receiver closes once it read everything
-
-    return timed(Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
-                                       parse_worker=worker), ctx()), send, count)
+    receiver = Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
+                                     parse_worker=worker), ctx())
+    return timed(receiver, receiver._workers.worker if receiver._workers else None, "syslog",
+                 payload or syslog_payload(lines), count)
 
 
 def rate_http(lines: dict[str, list[str]], count: int, worker: bool,
-              bodies: list[bytes] | None = None) -> float:
+              bodies: list[bytes] | None = None) -> tuple[float, float, float, float]:
     from collector.inputs.http import HttpInput as Receiver
 
-    bodies = bodies or bulk_bodies(lines)
-
-    def send(port: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for body in bodies:
-            conn.request("POST", "/_bulk", body=body,
-                         headers={"Content-Type": "application/x-ndjson"})
-            resp = conn.getresponse()
-            resp.read()
-            assert resp.status == 200, resp.status
-        conn.close()
-
-    return timed(Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0), parse_worker=worker),
-                          ctx()), send, count)
-
-
-def children_cpu() -> float:
-    """CPU seconds of the child processes ended so far (parse workers, once closed)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def with_cpu(rate, lines: dict[str, list[str]], count: int, **sent) -> tuple[float, float, float]:
-    """(events/s, the process's CPU seconds per event meanwhile, its worker's); ``sent``:
-    what the client sends, built beforehand (not counted)."""
-    t0, c0 = time.process_time(), children_cpu()
-    events_s = rate(lines, count, **sent)
-    return (events_s, (time.process_time() - t0) / count, (children_cpu() - c0) / count)
+    receiver = Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0), parse_worker=worker),
+                        ctx())
+    sent = json.dumps([b.decode() for b in bodies or bulk_bodies(lines)]).encode()
+    return timed(receiver, receiver.workers.worker if receiver.workers else None, "http",
+                 sent, count)
 
 
 INPUTS = (("file", rate_file, "files"), ("syslog (tcp)", rate_syslog, "payload"),
@@ -265,14 +284,15 @@ def main() -> None:
               f"{env_cpu * 1e6:.1f} us ({extra[-1] * 100:+.1f} %; target <= +15 %)")
         for worker in (True, False):
             mode = "parse worker" if worker else "in-process"
-            rates = {name: with_cpu(rate, lines, events, worker=worker, **sent[what])
+            rates = {name: rate(lines, events, worker=worker, **sent[what])
                      for name, rate, what in INPUTS}
-            for name, (rate, cpu, child) in rates.items():
+            for name, (rate, cpu, child, client) in rates.items():
                 ratio = rate / rates["file"][0]
                 if name != "file":
                     ratios.setdefault(f"{name}, {mode}", []).append(ratio)
                 print(f"{name:13} {mode:12} {rate:8.0f} events/s ({ratio:.2f}x the file "
-                      f"input), CPU an event {cpu * 1e6:.0f} us + worker {child * 1e6:.0f} us")
+                      f"input), receiver CPU an event {cpu * 1e6:.0f} us + worker "
+                      f"{child * 1e6:.0f} us (client {client * 1e6:.0f} us)")
     if args.runs > 1:
         print(f"median of {args.runs} runs: envelopes {statistics.median(extra) * 100:+.1f} %, "
               + ", ".join(f"{name} {statistics.median(r):.2f}x" for name, r in ratios.items()))

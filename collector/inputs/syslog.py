@@ -248,19 +248,22 @@ class SyslogInput:
 
     def _parse(self, link: _Link, frames: list[bytes], source: str) -> Output:
         """The frames' events, parsed again by a new worker if the link's died meanwhile;
-        dead-lettered (``crashed_process``) if they kill that one too."""
-        records = [Record(text=frame.decode("utf-8", "replace"), source=source,
-                          ingested_ms=self.ctx.now_ms) for frame in frames]
+        dead-lettered (``crashed_process``) if they kill that one too. A worker gets the
+        frames as read (``RemoteDelivery.frames``)."""
+        if not isinstance(link.delivery, RemoteDelivery):
+            return link.delivery.records([Record(text=frame.decode("utf-8", "replace"),
+                                                 source=source, ingested_ms=self.ctx.now_ms)
+                                          for frame in frames], replayable=False)
         for _ in range(2):
             try:
-                return link.delivery.records(records, replayable=False)
+                return link.delivery.frames(frames, source, self.ctx.now_ms)
             except WorkerFailed as exc:
                 self._renew(link, exc)
         return [DeadLetter(
             reason="crashed_process: a parse worker died twice while parsing the syslog "
                    "frames read with this one; set aside so they are not parsed again",
-            source=source, line=0, raw=dead_letter_raw(record.text, self.ctx),
-            ingested_ms=self.ctx.now_ms) for record in records]
+            source=source, line=0, raw=dead_letter_raw(frame, self.ctx),
+            ingested_ms=self.ctx.now_ms) for frame in frames]
 
     def _dead(self, kind: str, reason: str, head: bytes, source: str) -> DeadLetter:
         self.stats.deadletters[kind] = self.stats.deadletters.get(kind, 0) + 1

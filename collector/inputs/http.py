@@ -51,7 +51,7 @@ from collector.inputs import acked
 from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
-from collector.inputs.remote_delivery import RemoteDelivery
+from collector.inputs.remote_delivery import RemoteDelivery, read_frames
 from collector.inputs.worker_slot import WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
@@ -69,32 +69,29 @@ _BULK_SOURCE_ACTIONS = ("index", "create")
 
 @dataclasses.dataclass(slots=True)
 class Message:
-    text: str
+    """One message as received: decoded where it is parsed (in the parse worker when there
+    is one: ``collector.inputs.remote_delivery.read_frames``)."""
+
+    text: bytes
     source: str
     position: str | None = None  # a sender-given identity (a bulk action's _id)
 
 
 def ndjson(body: bytes) -> list[Message]:
-    return [Message(line.decode("utf-8", "replace"), "http:ingest")
-            for line in body.split(b"\n") if line.strip()]
+    return [Message(line, "http:ingest") for line in body.split(b"\n") if line.strip()]
 
 
 def bulk(body: bytes, index: str) -> tuple[list[Message], list[str]]:
-    """(the documents to read, the action name of every item for the answer)."""
+    """(the documents to read, the action name of every item for the answer). A shipper
+    repeats one action line (``{"create":{}}``, its index) for every document: each
+    distinct one is decoded once a request."""
     lines = [line for line in body.split(b"\n") if line.strip()]
     messages: list[Message] = []
     actions: list[str] = []
+    decoded: dict[bytes, tuple[str, dict]] = {}
     i = 0
     while i < len(lines):
-        try:
-            action_doc = orjson.loads(lines[i])
-        except orjson.JSONDecodeError as exc:
-            raise HttpError(400, f"bulk line {i + 1}: not an action (JSON): {exc}") from None
-        if not isinstance(action_doc, dict) or len(action_doc) != 1:
-            raise HttpError(400, f"bulk line {i + 1}: expected one action "
-                                 f"({{\"index\":{{}}}}, create, delete)")
-        (action, meta), = action_doc.items()
-        meta = meta if isinstance(meta, dict) else {}
+        action, meta = decoded.get(lines[i]) or _action(lines[i], i, decoded)
         actions.append(action)
         i += 1
         if action == "delete":
@@ -104,10 +101,27 @@ def bulk(body: bytes, index: str) -> tuple[list[Message], list[str]]:
         if action in _BULK_SOURCE_ACTIONS:
             target = str(meta.get("_index") or index)
             doc_id = meta.get("_id")
-            messages.append(Message(lines[i].decode("utf-8", "replace"), f"bulk:{target}",
+            messages.append(Message(lines[i], f"bulk:{target}",
                                     str(doc_id) if doc_id is not None else None))
         i += 1  # an update's partial document is not a log line: skipped
     return messages, actions
+
+
+def _action(line: bytes, i: int, decoded: dict[bytes, tuple[str, dict]]) -> tuple[str, dict]:
+    """Bulk line ``i``'s action and its metadata, remembered in ``decoded`` when it names no
+    document (no ``_id``: the same line comes again), at most 64 a request."""
+    try:
+        action_doc = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, f"bulk line {i + 1}: not an action (JSON): {exc}") from None
+    if not isinstance(action_doc, dict) or len(action_doc) != 1:
+        raise HttpError(400, f"bulk line {i + 1}: expected one action "
+                             f"({{\"index\":{{}}}}, create, delete)")
+    (action, meta), = action_doc.items()
+    meta = meta if isinstance(meta, dict) else {}
+    if "_id" not in meta and len(decoded) < 64:
+        decoded[line] = (action, meta)
+    return action, meta
 
 
 def hec(body: bytes) -> list[Message]:
@@ -130,7 +144,7 @@ def hec(body: bytes) -> list[Message]:
         if not isinstance(obj, dict) or "event" not in obj:
             raise HttpError(400, f"event {len(out) + 1}: an event object needs \"event\"",
                             {"X-Splunk-Code": "12"})
-        out.append(Message(text[start:pos], "http:hec"))
+        out.append(Message(text[start:pos].encode(), "http:hec"))
 
 
 class HttpInput(OtlpInput):
@@ -158,15 +172,19 @@ class HttpInput(OtlpInput):
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
         def parse(delivery: Delivery | RemoteDelivery) -> Output:
-            # Runs of messages named by the sender (a bulk action's _id) or by their content.
+            # Runs of messages of one source, named by the sender (a bulk action's _id) or
+            # by their content.
             items: Output = []
-            for replayable, run in itertools.groupby(messages, lambda m: m.position is not None):
-                items.extend(delivery.records([record(m) for m in run], replayable))
+            now = self._ctx.now_ms
+            for (source, named), run in itertools.groupby(
+                    messages, lambda m: (m.source, m.position is not None)):
+                if named:
+                    items.extend(delivery.records(
+                        [Record(text=m.text.decode("utf-8", "replace"), source=source,
+                                position=m.position, ingested_ms=now) for m in run], True))
+                else:
+                    items.extend(read_frames(delivery, [m.text for m in run], source, now))
             return items
-
-        def record(m: Message) -> Record:
-            return Record(text=m.text, source=m.source, position=m.position or "0",
-                          ingested_ms=self._ctx.now_ms)
 
         delivery = self.delivery
         try:
@@ -219,8 +237,9 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             elif path.endswith("/_bulk"):
                 index = path.removesuffix("/_bulk").strip("/") or "midwatch"
                 messages, actions = bulk(body, index)
-                items = [{a: {"_index": index, "status": 201, "result": "created"}}
-                         for a in actions]
+                answers = {a: {a: {"_index": index, "status": 201, "result": "created"}}
+                           for a in set(actions)}  # one a kind: serialized alike
+                items = [answers[a] for a in actions]
                 self._answer(receiver.deliver(messages, len(body)), 429,
                              {"took": 0, "errors": False, "items": items})
             elif splunk:

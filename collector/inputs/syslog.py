@@ -41,12 +41,12 @@ from dataclasses import dataclass
 from collector.config import LOOPBACK_HOSTS, tls_files
 from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
-from collector.event import DeadLetter, Record
+from collector.event import DeadLetter
 from collector.httpserver import ListenError, bind_reason, server_tls
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.parse_worker import WorkerFailed
-from collector.inputs.remote_delivery import RemoteDelivery
+from collector.inputs.remote_delivery import RemoteDelivery, read_frames
 from collector.inputs.worker_slot import WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
@@ -248,15 +248,10 @@ class SyslogInput:
 
     def _parse(self, link: _Link, frames: list[bytes], source: str) -> Output:
         """The frames' events, parsed again by a new worker if the link's died meanwhile;
-        dead-lettered (``crashed_process``) if they kill that one too. A worker gets the
-        frames as read (``RemoteDelivery.frames``)."""
-        if not isinstance(link.delivery, RemoteDelivery):
-            return link.delivery.records([Record(text=frame.decode("utf-8", "replace"),
-                                                 source=source, ingested_ms=self.ctx.now_ms)
-                                          for frame in frames], replayable=False)
+        dead-lettered (``crashed_process``) if they kill that one too."""
         for _ in range(2):
             try:
-                return link.delivery.frames(frames, source, self.ctx.now_ms)
+                return read_frames(link.delivery, frames, source, self.ctx.now_ms)
             except WorkerFailed as exc:
                 self._renew(link, exc)
         return [DeadLetter(

@@ -157,7 +157,7 @@ def test_bulk_answer_has_an_item_per_action():
 
     messages, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
         {"message": "x"}).encode() + b"\n", "logs")
-    assert actions == ["delete", "index"] and [m.text for m in messages] == ['{"message": "x"}']
+    assert actions == ["delete", "index"] and [m.text for m in messages] == [b'{"message": "x"}']
 
 
 def test_a_record_cut_by_the_batch_is_continued_by_the_next_request(running):

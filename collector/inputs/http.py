@@ -51,7 +51,7 @@ from collector.inputs import acked
 from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
-from collector.inputs.remote_delivery import RemoteDelivery, read_frames
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.inputs.worker_slot import WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
@@ -70,7 +70,7 @@ _BULK_SOURCE_ACTIONS = ("index", "create")
 @dataclasses.dataclass(slots=True)
 class Message:
     """One message as received: decoded where it is parsed (in the parse worker when there
-    is one: ``collector.inputs.remote_delivery.read_frames``)."""
+    is one: ``Delivery.frames``)."""
 
     text: bytes
     source: str
@@ -183,7 +183,7 @@ class HttpInput(OtlpInput):
                         [Record(text=m.text.decode("utf-8", "replace"), source=source,
                                 position=m.position, ingested_ms=now) for m in run], True))
                 else:
-                    items.extend(read_frames(delivery, [m.text for m in run], source, now))
+                    items.extend(delivery.frames([m.text for m in run], source, now))
             return items
 
         delivery = self.delivery

@@ -105,16 +105,6 @@ def serve(delivery: Delivery, now_ms: int, method: str, args: tuple) -> object:
                                 replayable)
     if method == "frames":
         delivery.tick()
-        return read_frames(delivery, *args)
+        return delivery.frames(*args)
     return getattr(delivery, method)(*args)
 
-
-def read_frames(delivery: Delivery | RemoteDelivery, frames: list[bytes], source: str,
-                ingested_ms: int) -> Output:
-    """Messages read as bytes from one source at one time, named by their content (not
-    replayable): a syslog connection's frames, an HTTP request's lines without an ID of
-    their own. A worker's delivery gets them as read and decodes them there."""
-    if isinstance(delivery, RemoteDelivery):
-        return delivery.frames(frames, source, ingested_ms)
-    return delivery.records([Record(text=frame.decode("utf-8", "replace"), source=source,
-                                    ingested_ms=ingested_ms) for frame in frames], False)

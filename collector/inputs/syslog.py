@@ -46,7 +46,7 @@ from collector.httpserver import ListenError, bind_reason, server_tls
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.parse_worker import WorkerFailed
-from collector.inputs.remote_delivery import RemoteDelivery, read_frames
+from collector.inputs.remote_delivery import RemoteDelivery
 from collector.inputs.worker_slot import WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
@@ -251,7 +251,7 @@ class SyslogInput:
         dead-lettered (``crashed_process``) if they kill that one too."""
         for _ in range(2):
             try:
-                return read_frames(link.delivery, frames, source, self.ctx.now_ms)
+                return link.delivery.frames(frames, source, self.ctx.now_ms)
             except WorkerFailed as exc:
                 self._renew(link, exc)
         return [DeadLetter(

@@ -236,3 +236,31 @@ def test_a_connection_closed_mid_frame_keeps_its_last_line_and_dead_letters_a_cu
     dead = writer.wait_for(2)[1]
     assert isinstance(dead, DeadLetter) and dead.reason.startswith("truncated_frame:")
     assert dead.raw == f"{len(cut)} ".encode().decode() + cut[:40].decode()
+
+
+def test_frames_that_kill_the_new_worker_too_are_dead_lettered_not_parsed_a_third_time(
+        receivers):
+    """A frame read when its worker died is parsed by the next; if that one dies as well
+    (here killed as soon as it started), the frame is set aside as ``crashed_process`` and a
+    third worker parses what comes next."""
+    receiver, writer = receivers("tcp")
+    renew, renewed = receiver._renew, []
+
+    def renew_then_kill_the_first_new_worker(link, exc):
+        renew(link, exc)
+        if not renewed:
+            renewed.append(kill(receiver))
+
+    receiver._renew = renew_then_kill_the_first_new_worker
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[0]).encode() + b"\n")
+        assert len(writer.wait_for(1)) == 1
+        kill(receiver)
+        conn.sendall(frame(MULE[1]).encode() + b"\n")
+        dead = writer.wait_for(2)[1]
+        assert isinstance(dead, DeadLetter) and dead.reason.startswith("crashed_process:")
+        # The frame kept for diagnosis, masked as events are.
+        assert dead.raw.startswith(frame(MULE[1])[:80]) and "4111 1111" not in dead.raw
+        conn.sendall(frame(MULE[2]).encode() + b"\n")
+        assert isinstance(writer.wait_for(3)[2], Event)
+    assert renewed

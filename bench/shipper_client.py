@@ -28,6 +28,10 @@ def send_syslog(port: int, payload: bytes) -> None:
 def send_http(port: int, payload: bytes) -> None:
     """``_bulk`` requests one after another on one connection, as Filebeat's output does."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    conn.connect()
+    # As the shippers' Go and Rust clients do: the request's head and body are two writes,
+    # and Nagle's algorithm would hold the body for the server's delayed ACK.
+    conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for body in json.loads(payload):
         conn.request("POST", "/_bulk", body=body.encode(),
                      headers={"Content-Type": "application/x-ndjson"})

@@ -110,6 +110,13 @@ def test_framer_reads_counted_and_newline_frames_in_pieces():
     assert frames == [b"<13>after"] and oversized == [b"x" * 200]
 
 
+def test_framer_drops_blank_frames_and_line_ends_only():
+    framer = Framer(64)
+    frames, _ = framer.feed(b"\n \r\n<13>a\r\r\n  <13>indented\n7 <13>b\r\n2 \r\n<13>c")
+    assert frames == [b"<13>a", b"  <13>indented", b"<13>b"]
+    assert framer.end() == (b"<13>c", None)
+
+
 def test_mule_log_over_tcp_one_line_a_frame_becomes_the_file_input_events(tcp):
     receiver, writer = tcp
     with socket.create_connection(("127.0.0.1", receiver.port)) as conn:

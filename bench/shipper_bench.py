@@ -244,7 +244,7 @@ def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, payload: 
 
     receiver = Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
                                      parse_worker=worker), ctx())
-    return timed(receiver, receiver._workers.worker if receiver._workers else None, "syslog",
+    return timed(receiver, receiver.workers.worker if receiver.workers else None, "syslog",
                  payload or syslog_payload(lines), count)
 
 

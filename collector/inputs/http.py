@@ -52,7 +52,7 @@ from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
-from collector.inputs.worker_slot import WorkerSlot, restarts_counter
+from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -147,7 +147,7 @@ def hec(body: bytes) -> list[Message]:
         out.append(Message(text[start:pos].encode(), "http:hec"))
 
 
-class HttpInput(OtlpInput):
+class HttpInput(OtlpInput, EncodesEvents):
     """Runs, stops and closes as the OTLP receiver does (both are a listener whose answer is
     the acknowledgement); only the endpoints and what they accept differ."""
 

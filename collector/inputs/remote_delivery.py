@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from collector.encoded import encoded
 from collector.event import Record
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -36,9 +37,11 @@ from collector.shipping import Delivery
 if TYPE_CHECKING:
     from collector.inputs.parse_worker import ParseWorker
 
-# The ``Delivery`` methods a parent may call in the worker (nothing else is reachable).
+# The ``Delivery`` methods a parent may call in the worker (nothing else is reachable), and
+# those of them that answer events.
 METHODS = frozenset({"records", "frames", "finish_idle", "provisional", "end", "forget",
                      "finish"})
+_OUTPUTS = METHODS - {"end", "forget"}
 
 
 class RemoteDelivery:
@@ -91,20 +94,24 @@ def open_delivery(ctx: ParseContext, keep_lines: bool) -> Delivery:
     return Delivery(ctx, ParseStats(), keep_lines=keep_lines)
 
 
-def serve(delivery: Delivery, now_ms: int, method: str, args: tuple) -> object:
-    """The worker's side of one ``RemoteDelivery`` call."""
+def serve(delivery: Delivery, now_ms: int, method: str, args: tuple,
+          encode: bool = False) -> object:
+    """The worker's side of one ``RemoteDelivery`` call; ``encode``: events as their
+    document bytes (``collector.encoded``, see ``ParseWorker``)."""
     if method not in METHODS:
         raise ValueError(f"not a remote Delivery method: {method!r}")
     delivery.ctx.now_ms = now_ms
     if method == "records":
         messages, replayable = args
         delivery.tick()
-        return delivery.records([Record(text=text, source=source, position=position,
-                                        ingested_ms=ingested_ms)
-                                 for text, source, position, ingested_ms in messages],
-                                replayable)
-    if method == "frames":
+        out = delivery.records([Record(text=text, source=source, position=position,
+                                       ingested_ms=ingested_ms)
+                                for text, source, position, ingested_ms in messages],
+                               replayable)
+    elif method == "frames":
         delivery.tick()
-        return delivery.frames(*args)
-    return getattr(delivery, method)(*args)
+        out = delivery.frames(*args)
+    else:
+        out = getattr(delivery, method)(*args)
+    return encoded(out) if encode and method in _OUTPUTS else out
 

@@ -47,7 +47,7 @@ from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
-from collector.inputs.worker_slot import WorkerSlot, restarts_counter
+from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
@@ -145,7 +145,7 @@ class _Link:
     in_flight: threading.Event | None = None
 
 
-class SyslogInput:
+class SyslogInput(EncodesEvents):
     def __init__(self, cfg: Config, ctx: ParseContext, metrics: Registry | None = None):
         self.name = cfg.name
         self.cfg = cfg
@@ -155,7 +155,7 @@ class SyslogInput:
         self._stop = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
         # connection has its own delivery there.
-        self._workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
+        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
                                    if metrics is not None else None
                                    ) if cfg.parse_worker else None
         self._tls: ssl.SSLContext | None = None
@@ -202,15 +202,15 @@ class SyslogInput:
             self._tcp.server_close()
         if self._udp is not None:
             self._udp.close()
-        if self._workers is not None:
-            self._workers.close()
+        if self.workers is not None:
+            self.workers.close()
 
     def link(self, peer: str) -> _Link:
         """A connection's (or the UDP socket's) link; ``release`` it when it ends."""
         return _Link(self._delivery(), peer)
 
     def _delivery(self) -> Delivery | RemoteDelivery:
-        workers = self._workers
+        workers = self.workers
         if workers is None:
             return Delivery(self.ctx, self.stats)
         worker = workers.worker
@@ -223,8 +223,8 @@ class SyslogInput:
     def _renew(self, link: _Link, exc: WorkerFailed) -> None:
         """The link's worker died: a new one (``WorkerSlot``), and a delivery in it. The
         records the dead one held open for this link are gone (their lines were read)."""
-        assert self._workers is not None and isinstance(link.delivery, RemoteDelivery)
-        self._workers.replace(link.delivery.worker, exc)
+        assert self.workers is not None and isinstance(link.delivery, RemoteDelivery)
+        self.workers.replace(link.delivery.worker, exc)
         link.delivery = self._delivery()
 
     def _remote(self, link: _Link, method: str, *args: object) -> Output:

@@ -32,7 +32,16 @@ class WorkerSlot:
         self.ctx, self.name = ctx, name
         self.worker = ParseWorker(ctx, name)
         self.restarts = restarts
+        # Events shipped as their document bytes (``collector.encoded``), as the file input's
+        # worker ships them when nothing in the collector's process reads events.
+        self.encode = False
         self._lock = threading.Lock()
+
+    def encode_events(self, on: bool) -> None:
+        """Have the worker (and any that replaces it) ship events as document bytes."""
+        with self._lock:
+            self.encode = on
+            self.worker.call("init", self.ctx, on)
 
     def replace(self, failed: ParseWorker, exc: WorkerFailed) -> bool:
         """Start a new worker if ``failed`` is still the current one: True when this call
@@ -43,7 +52,7 @@ class WorkerSlot:
                 return False
             log.error("parse worker failed; starting a new one",
                       extra={"input": self.name, "error": str(exc)})
-            self.worker = ParseWorker(self.ctx, self.name)
+            self.worker = ParseWorker(self.ctx, self.name, encode=self.encode)
             if self.restarts is not None:
                 self.restarts.inc(self.name)
         failed.close()
@@ -51,3 +60,19 @@ class WorkerSlot:
 
     def close(self) -> None:
         self.worker.close()
+
+
+class EncodesEvents:
+    """``encode_events`` for an input parsing in a ``WorkerSlot`` (``workers``): set by the
+    service (``collector.service.service.ship_encoded``) as it is on the file input."""
+
+    workers: WorkerSlot | None
+
+    @property
+    def encode_events(self) -> bool:
+        return self.workers is not None and self.workers.encode
+
+    @encode_events.setter
+    def encode_events(self, on: bool) -> None:
+        if self.workers is not None:
+            self.workers.encode_events(on)

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from collector.config import CollectorSettings
@@ -194,7 +195,7 @@ def mule_events(lines: list[str]) -> list[str]:
 
 
 def kill(receiver: Receiver):
-    dead = receiver._workers.worker
+    dead = receiver.workers.worker
     dead._proc.kill()
     dead._proc.wait()
     return dead
@@ -204,7 +205,7 @@ def test_a_dead_parse_worker_is_replaced_and_the_frames_in_hand_are_parsed_again
     """The worker parsing a connection's frames died: the frames read meanwhile are parsed by
     a new worker, the connection reads on, and the restart is counted."""
     receiver, writer = receivers("tcp")
-    receiver._workers.restarts = Registry().counter("restarts", "", ("input",))
+    receiver.workers.restarts = Registry().counter("restarts", "", ("input",))
     with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
         conn.sendall(frame(MULE[0]).encode() + b"\n")
         assert len(writer.wait_for(1)) == 1
@@ -213,8 +214,8 @@ def test_a_dead_parse_worker_is_replaced_and_the_frames_in_hand_are_parsed_again
         assert len(writer.wait_for(2)) == 2, "the frame in hand was parsed by the new worker"
         conn.sendall(frame(MULE[2]).encode() + b"\n")
     events = [i for i in writer.wait_for(3) if isinstance(i, Event)]
-    assert receiver._workers.worker is not dead
-    assert receiver._workers.restarts.value("syslog") == 1
+    assert receiver.workers.worker is not dead
+    assert receiver.workers.restarts.value("syslog") == 1
     assert [e.message[:30] for e in events] == mule_events(MULE[:3])
 
 
@@ -271,3 +272,32 @@ def test_frames_that_kill_the_new_worker_too_are_dead_lettered_not_parsed_a_thir
         conn.sendall(frame(MULE[2]).encode() + b"\n")
         assert isinstance(writer.wait_for(3)[2], Event)
     assert renewed
+
+
+def test_with_encode_events_the_worker_ships_the_documents_the_store_would_write(receivers):
+    """Nothing in the collector's process reads events (``ship_encoded``): the worker
+    ships each event as its document bytes, as the file input's does, byte for byte the
+    document of the event parsed in-process; and so does a worker that replaces it."""
+    from collector.encoded import EncodedEvent, document_bytes
+
+    plain, plain_writer = receivers("tcp", parse_worker=False)
+    receiver, writer = receivers("tcp")
+    receiver.encode_events = True
+    assert receiver.encode_events and not plain.encode_events
+    for target in (plain, receiver):
+        with socket.create_connection(("127.0.0.1", target.port)) as conn:
+            conn.sendall(b"".join(frame(line).encode() + b"\n" for line in MULE[:3]))
+    count = len(mule_events(MULE[:3]))
+    assert len(writer.wait_for(count)) == count
+    kill(receiver)
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[0]).encode() + b"\n")
+    def doc(e) -> dict:  # the document but its ingest time (when each receiver read it)
+        d = orjson.loads(document_bytes(e))
+        del d["event"]["ingested"]
+        return d
+
+    expected = [doc(e) for e in plain_writer.wait_for(count)]
+    shipped = writer.wait_for(count + 1)
+    assert all(isinstance(e, EncodedEvent) for e in shipped), shipped
+    assert [doc(e) for e in shipped] == [*expected, expected[0]]

@@ -1,24 +1,28 @@
 """Shipper envelopes and the shippers' inputs, against the same lines read from files.
 
-Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3] [--runs 1]``. No
-services needed: the inputs hand their chunks to a writer stand-in that acknowledges at once,
-so the figures are midwatch's own cost, not a store's. On a shared machine the figures move
-with its load (printed): compare the ratios of one run, and take the median of ``--runs``.
+Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3] [--runs 1]
+[--modes worker,encoded,in-process]``. No services needed: the inputs hand their chunks to a
+writer stand-in that acknowledges at once, so the figures are midwatch's own cost, not a
+store's. On a shared machine the figures move with its load (printed): compare the ratios of
+one run, and take the median of ``--runs``.
 
 1. CPU per event (``time.process_time``, best of ``--repeats``): the Mule, NGINX and X12
    samples (tests/data) repeated ``--copies`` times, (a) parsed as files (``parse_stream``,
    auto-detection), (b) the same lines one per message in Filebeat envelopes, parsed as the
-   Kafka input does (``parse_delivery``, 500 records a poll, one ``Delivery`` kept). Target: (b) <= (a) + 15 %.
+   Kafka input does (``parse_delivery``, 500 records a poll, one ``Delivery`` kept). Target:
+   (b) <= (a) + 15 %.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
    over: the file input, the syslog input over TCP (RFC 5424 with the file path, octet
    counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
-   a request, one client), each with its parse worker (``parse_worker: true``, the default)
-   and in-process (``false``), the six alternating in each run. Target: syslog and http >=
-   the file input, like for like. Beside each rate, the receiver's CPU per event meanwhile:
-   of the input's process (the writer stand-in's thread not counted) and of its parse worker;
-   under load the rate follows it. The client sends from a process of its own (this script,
-   ``--client``), so neither its CPU nor its hold on the interpreter lock counts against the
-   receiver; its CPU is printed apart (``bench/shipper_client.py``).
+   a request, one client), each with its parse worker (``worker``: ``parse_worker: true``,
+   the default), with its worker shipping events as document bytes (``encoded``: a service
+   without a correlator, ``collector.encoded``) and without a worker (``in-process``),
+   alternating in each run. Target: syslog and http >= the file input, like for like.
+   Beside each rate, the receiver's CPU per event meanwhile: of the input's process (the
+   writer stand-in's thread not counted) and of its parse worker (from /proc, its start-up
+   not counted); under load the rate follows it. The client sends from a process of its own
+   (``bench/shipper_client.py``, started before the clock), so neither its CPU nor its hold
+   on the interpreter lock counts against the receiver; its CPU is printed apart.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import time
 from pathlib import Path
 
 from collector.config import CollectorSettings
+from collector.encoded import EncodedEvent
 from collector.event import Event, Record
 from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.file import Config as FileConfig
@@ -118,7 +123,7 @@ class Sink:
             self.cpu = time.thread_time() - start
             chunk = self.queue.get(0.05)
             if chunk is not None:
-                self.events += sum(isinstance(i, Event) for i in chunk.items)
+                self.events += sum(isinstance(i, Event | EncodedEvent) for i in chunk.items)
                 self.last = time.monotonic()
                 if chunk.ack:
                     chunk.ack()
@@ -167,7 +172,7 @@ class Meter:
                 (proc_cpu(self.pid) - self.worker0) / count)
 
 
-def rate_file(lines: dict[str, list[str]], count: int, worker: bool
+def rate_file(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False
               ) -> tuple[float, float, float, float]:
     from collector.inputs.file import FileInput as FileTail
 
@@ -181,7 +186,7 @@ def rate_file(lines: dict[str, list[str]], count: int, worker: bool
         tail = FileTail(FileConfig(name="bench", paths=tuple(paths), parse_worker=worker,
                                   multiline_timeout_ms=50), ctx(), f"{tmp}/cp", Registry())
         if worker:  # started before the clock, as the listening inputs start theirs
-            tail._worker = ParseWorker(tail.ctx, tail.name)
+            tail._worker = ParseWorker(tail.ctx, tail.name, encode=encode)
         meter = Meter(sink, tail._worker)
         meter.start()
         threading.Thread(target=tail.run, args=(sink.queue,), daemon=True).start()
@@ -238,27 +243,31 @@ def bulk_bodies(lines: dict[str, list[str]]) -> list[bytes]:
             for i in range(0, len(docs), 1000)]
 
 
-def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, payload: bytes = b""
-                ) -> tuple[float, float, float, float]:
+def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False,
+                payload: bytes = b"") -> tuple[float, float, float, float]:
     from collector.inputs.syslog import SyslogInput as Receiver
 
     receiver = Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
                                      parse_worker=worker), ctx())
+    receiver.encode_events = encode
     return timed(receiver, receiver.workers.worker if receiver.workers else None, "syslog",
                  payload or syslog_payload(lines), count)
 
 
-def rate_http(lines: dict[str, list[str]], count: int, worker: bool,
+def rate_http(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False,
               bodies: list[bytes] | None = None) -> tuple[float, float, float, float]:
     from collector.inputs.http import HttpInput as Receiver
 
     receiver = Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0), parse_worker=worker),
                         ctx())
+    receiver.encode_events = encode
     sent = json.dumps([b.decode() for b in bodies or bulk_bodies(lines)]).encode()
     return timed(receiver, receiver.workers.worker if receiver.workers else None, "http",
                  sent, count)
 
 
+MODES = {"worker": "parse worker, events back as Events", "encoded": "parse worker, events "
+         "back as document bytes: a service without correlator", "in-process": "no worker"}
 INPUTS = (("file", rate_file, "files"), ("syslog (tcp)", rate_syslog, "payload"),
           ("http (_bulk)", rate_http, "bodies"))
 
@@ -268,6 +277,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runs", type=int, default=1, help="whole comparisons, one after another")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="of " + ", ".join(f"{k} ({v})" for k, v in MODES.items()))
     args = parser.parse_args()
     lines = sample_lines(args.copies)
     n_lines = sum(map(len, lines.values()))
@@ -282,9 +293,9 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f}")
         print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
               f"{env_cpu * 1e6:.1f} us ({extra[-1] * 100:+.1f} %; target <= +15 %)")
-        for worker in (True, False):
-            mode = "parse worker" if worker else "in-process"
-            rates = {name: rate(lines, events, worker=worker, **sent[what])
+        for mode in args.modes.split(","):
+            worker, encode = mode != "in-process", mode == "encoded"
+            rates = {name: rate(lines, events, worker=worker, encode=encode, **sent[what])
                      for name, rate, what in INPUTS}
             for name, (rate, cpu, child, client) in rates.items():
                 ratio = rate / rates["file"][0]

@@ -84,32 +84,32 @@ def ndjson(body: bytes) -> list[Message]:
 def bulk(body: bytes, index: str) -> tuple[list[Message], list[str]]:
     """(the documents to read, the action name of every item for the answer). A shipper
     repeats one action line (``{"create":{}}``, its index) for every document: each
-    distinct one is decoded once a request."""
+    distinct one is read once a request (``_action``)."""
     lines = [line for line in body.split(b"\n") if line.strip()]
     messages: list[Message] = []
     actions: list[str] = []
-    decoded: dict[bytes, tuple[str, dict]] = {}
+    read: dict[bytes, tuple[str, str | None, str | None]] = {}
     i = 0
     while i < len(lines):
-        action, meta = decoded.get(lines[i]) or _action(lines[i], i, decoded)
+        action, source, doc_id = read.get(lines[i]) or _action(lines[i], i, index, read)
         actions.append(action)
         i += 1
         if action == "delete":
             continue
         if i >= len(lines):
             raise HttpError(400, f"bulk line {i}: {action} without its document")
-        if action in _BULK_SOURCE_ACTIONS:
-            target = str(meta.get("_index") or index)
-            doc_id = meta.get("_id")
-            messages.append(Message(lines[i], f"bulk:{target}",
-                                    str(doc_id) if doc_id is not None else None))
+        if source is not None:
+            messages.append(Message(lines[i], source, doc_id))
         i += 1  # an update's partial document is not a log line: skipped
     return messages, actions
 
 
-def _action(line: bytes, i: int, decoded: dict[bytes, tuple[str, dict]]) -> tuple[str, dict]:
-    """Bulk line ``i``'s action and its metadata, remembered in ``decoded`` when it names no
-    document (no ``_id``: the same line comes again), at most 64 a request."""
+def _action(line: bytes, i: int, index: str,
+            read: dict[bytes, tuple[str, str | None, str | None]]
+            ) -> tuple[str, str | None, str | None]:
+    """Bulk line ``i``: its action, the source of its document (None: no log line) and the
+    document's ``_id``; remembered in ``read`` when it names no document (the same line
+    comes again), at most 64 a request."""
     try:
         action_doc = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -119,9 +119,13 @@ def _action(line: bytes, i: int, decoded: dict[bytes, tuple[str, dict]]) -> tupl
                              f"({{\"index\":{{}}}}, create, delete)")
     (action, meta), = action_doc.items()
     meta = meta if isinstance(meta, dict) else {}
-    if "_id" not in meta and len(decoded) < 64:
-        decoded[line] = (action, meta)
-    return action, meta
+    source = (f"bulk:{meta.get('_index') or index}" if action in _BULK_SOURCE_ACTIONS
+              else None)
+    doc_id = meta.get("_id")
+    found = (action, source, str(doc_id) if doc_id is not None else None)
+    if doc_id is None and len(read) < 64:
+        read[line] = found
+    return found
 
 
 def hec(body: bytes) -> list[Message]:

@@ -1,40 +1,46 @@
 """Shipper envelopes and the shippers' inputs, against the same lines read from files.
 
-Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3] [--runs 1]``. No
-services needed: the inputs hand their chunks to a writer stand-in that acknowledges at once,
-so the figures are midwatch's own cost, not a store's. On a shared machine the figures move
-with its load (printed): compare the ratios of one run, and take the median of ``--runs``.
+Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3] [--runs 1]
+[--modes worker,encoded,in-process]``. No services needed: the inputs hand their chunks to a
+writer stand-in that acknowledges at once, so the figures are midwatch's own cost, not a
+store's. On a shared machine the figures move with its load (printed): compare the ratios of
+one run, and take the median of ``--runs``.
 
 1. CPU per event (``time.process_time``, best of ``--repeats``): the Mule, NGINX and X12
    samples (tests/data) repeated ``--copies`` times, (a) parsed as files (``parse_stream``,
    auto-detection), (b) the same lines one per message in Filebeat envelopes, parsed as the
-   Kafka input does (``parse_delivery``, 500 records a poll, one ``Delivery`` kept). Target: (b) <= (a) + 15 %.
+   Kafka input does (``parse_delivery``, 500 records a poll, one ``Delivery`` kept). Target:
+   (b) <= (a) + 15 %.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
    over: the file input, the syslog input over TCP (RFC 5424 with the file path, octet
    counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
-   a request, one client), each with its parse worker (``parse_worker: true``, the default)
-   and in-process (``false``), the six alternating in each run. Target: syslog and http >=
-   the file input, like for like. Beside each rate, the CPU per event meanwhile, of the
-   process (client and writer stand-in included) and of its parse worker: under load the
-   rate follows it.
+   a request, one client), each with its parse worker (``worker``: ``parse_worker: true``,
+   the default), with its worker shipping events as document bytes (``encoded``: a service
+   without a correlator, ``collector.encoded``) and without a worker (``in-process``),
+   alternating in each run. Target: syslog and http >= the file input, like for like.
+   Beside each rate, the receiver's CPU per event meanwhile: of the input's process (the
+   writer stand-in's thread not counted) and of its parse worker (from /proc, its start-up
+   not counted); under load the rate follows it. The client sends from a process of its own
+   (``bench/shipper_client.py``, started before the clock), so neither its CPU nor its hold
+   on the interpreter lock counts against the receiver; its CPU is printed apart.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
 import json
 import os
-import resource
-import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from collector.config import CollectorSettings
+from collector.encoded import EncodedEvent
 from collector.event import Event, Record
 from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.file import Config as FileConfig
@@ -47,6 +53,7 @@ from collector.parsers._base import ParseContext
 from collector.shipping import Delivery, parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+CLIENT = Path(__file__).resolve().parent / "shipper_client.py"
 SAMPLES = {"/opt/mule/logs/app.log": "mule/app-runtime.log",
            "/var/log/nginx/access.log": "apigw/nginx-access.log",
            "/data/edi/in/po.edi": "x12/purchase-orders.edi"}
@@ -106,14 +113,17 @@ class Sink:
         self.queue = ChunkQueue(64)
         self.events = 0
         self.last = 0.0
+        self.cpu = 0.0  # this thread's CPU seconds, not the receiver's
         self._stop = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
+        start = time.thread_time()
         while not self._stop.is_set():
+            self.cpu = time.thread_time() - start
             chunk = self.queue.get(0.05)
             if chunk is not None:
-                self.events += sum(isinstance(i, Event) for i in chunk.items)
+                self.events += sum(isinstance(i, Event | EncodedEvent) for i in chunk.items)
                 self.last = time.monotonic()
                 if chunk.ack:
                     chunk.ack()
@@ -133,7 +143,37 @@ def ctx() -> ParseContext:
     return parse_context(CollectorSettings(), frozenset(), None)
 
 
-def rate_file(lines: dict[str, list[str]], count: int, worker: bool) -> float:
+def proc_cpu(pid: int | None) -> float:
+    """CPU seconds of a running process (its parse worker), from /proc: read before and
+    after, so its start-up does not count."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Meter:
+    """The receiver's CPU between ``start`` and ``stop``: this process's less the writer
+    stand-in's thread, and its parse worker's."""
+
+    def __init__(self, sink: Sink, worker: ParseWorker | None):
+        self.sink, self.pid = sink, worker._proc.pid if worker is not None else None
+
+    def start(self) -> None:
+        self.t0, self.cpu0 = time.monotonic(), time.process_time() - self.sink.cpu
+        self.worker0 = proc_cpu(self.pid)
+
+    def stop(self, count: int) -> tuple[float, float, float]:
+        """(events/s until the last event was handed over, receiver and worker CPU seconds
+        an event)."""
+        self.sink.wait(count)
+        cpu = time.process_time() - self.sink.cpu - self.cpu0
+        return (count / (self.sink.last - self.t0), cpu / count,
+                (proc_cpu(self.pid) - self.worker0) / count)
+
+
+def rate_file(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False
+              ) -> tuple[float, float, float, float]:
     from collector.inputs.file import FileInput as FileTail
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -146,30 +186,43 @@ def rate_file(lines: dict[str, list[str]], count: int, worker: bool) -> float:
         tail = FileTail(FileConfig(name="bench", paths=tuple(paths), parse_worker=worker,
                                   multiline_timeout_ms=50), ctx(), f"{tmp}/cp", Registry())
         if worker:  # started before the clock, as the listening inputs start theirs
-            tail._worker = ParseWorker(tail.ctx, tail.name)
-        t0 = time.monotonic()
+            tail._worker = ParseWorker(tail.ctx, tail.name, encode=encode)
+        meter = Meter(sink, tail._worker)
+        meter.start()
         threading.Thread(target=tail.run, args=(sink.queue,), daemon=True).start()
-        sink.wait(count)
-        elapsed = sink.last - t0
+        measured = meter.stop(count)
         tail.stop()
         tail.close()
         sink.close()
-    return count / elapsed
+    return (*measured, 0.0)
 
 
-def timed(receiver, send, count: int) -> float:
-    """Events/s of a listening input: ``send(port)`` from the clock's start until the last of
-    ``count`` events was handed over."""
+def timed(receiver, worker: ParseWorker | None, client: str, sent: bytes, count: int
+          ) -> tuple[float, float, float, float]:
+    """(events/s, receiver and worker CPU seconds an event, the client's) of a listening
+    input, from the clock's start until the last of ``count`` events was handed over: the
+    client (``bench/shipper_client.py``, started before) sends ``sent`` from its own
+    process."""
     sink = Sink()
     threading.Thread(target=receiver.run, args=(sink.queue,), daemon=True).start()
-    t0 = time.monotonic()
-    send(receiver.port)
-    sink.wait(count)
-    elapsed = sink.last - t0
+    meter = Meter(sink, worker)
+    with tempfile.NamedTemporaryFile() as payload:
+        payload.write(sent)
+        payload.flush()
+        proc = subprocess.Popen([sys.executable, str(CLIENT), client, str(receiver.port),
+                                 payload.name], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True)
+        assert proc.stdout is not None
+        proc.stdout.readline()  # "ready": it has read its payload
+        meter.start()
+        out, _ = proc.communicate("go\n", timeout=300)
+    if proc.returncode:
+        raise SystemExit(f"the {client} client failed ({proc.returncode})")
+    measured = meter.stop(count)
     receiver.stop()
     sink.close()
     receiver.close()
-    return count / elapsed
+    return (*measured, float(out.split()[-1]) / count)
 
 
 def syslog_payload(lines: dict[str, list[str]]) -> bytes:
@@ -190,56 +243,31 @@ def bulk_bodies(lines: dict[str, list[str]]) -> list[bytes]:
             for i in range(0, len(docs), 1000)]
 
 
-def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, payload: bytes = b""
-                ) -> float:
+def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False,
+                payload: bytes = b"") -> tuple[float, float, float, float]:
     from collector.inputs.syslog import SyslogInput as Receiver
 
-    payload = payload or syslog_payload(lines)
-
-    def send(port: int) -> None:
-        with socket.create_connection(("127.0.0.1", port)) as conn:
-            conn.sendall(payload)
-            conn.shutdown(socket.SHUT_WR)
-            conn.recv(1)  # the receiver closes once it read everything
-
-    return timed(Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
-                                       parse_worker=worker), ctx()), send, count)
+    receiver = Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
+                                     parse_worker=worker), ctx())
+    receiver.encode_events = encode
+    return timed(receiver, receiver.workers.worker if receiver.workers else None, "syslog",
+                 payload or syslog_payload(lines), count)
 
 
-def rate_http(lines: dict[str, list[str]], count: int, worker: bool,
-              bodies: list[bytes] | None = None) -> float:
+def rate_http(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False,
+              bodies: list[bytes] | None = None) -> tuple[float, float, float, float]:
     from collector.inputs.http import HttpInput as Receiver
 
-    bodies = bodies or bulk_bodies(lines)
-
-    def send(port: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        for body in bodies:
-            conn.request("POST", "/_bulk", body=body,
-                         headers={"Content-Type": "application/x-ndjson"})
-            resp = conn.getresponse()
-            resp.read()
-            assert resp.status == 200, resp.status
-        conn.close()
-
-    return timed(Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0), parse_worker=worker),
-                          ctx()), send, count)
+    receiver = Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0), parse_worker=worker),
+                        ctx())
+    receiver.encode_events = encode
+    sent = json.dumps([b.decode() for b in bodies or bulk_bodies(lines)]).encode()
+    return timed(receiver, receiver.workers.worker if receiver.workers else None, "http",
+                 sent, count)
 
 
-def children_cpu() -> float:
-    """CPU seconds of the child processes ended so far (parse workers, once closed)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def with_cpu(rate, lines: dict[str, list[str]], count: int, **sent) -> tuple[float, float, float]:
-    """(events/s, the process's CPU seconds per event meanwhile, its worker's); ``sent``:
-    what the client sends, built beforehand (not counted)."""
-    t0, c0 = time.process_time(), children_cpu()
-    events_s = rate(lines, count, **sent)
-    return (events_s, (time.process_time() - t0) / count, (children_cpu() - c0) / count)
-
-
+MODES = {"worker": "parse worker, events back as Events", "encoded": "parse worker, events "
+         "back as document bytes: a service without correlator", "in-process": "no worker"}
 INPUTS = (("file", rate_file, "files"), ("syslog (tcp)", rate_syslog, "payload"),
           ("http (_bulk)", rate_http, "bodies"))
 
@@ -249,6 +277,8 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=400)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--runs", type=int, default=1, help="whole comparisons, one after another")
+    parser.add_argument("--modes", default=",".join(MODES),
+                        help="of " + ", ".join(f"{k} ({v})" for k, v in MODES.items()))
     args = parser.parse_args()
     lines = sample_lines(args.copies)
     n_lines = sum(map(len, lines.values()))
@@ -263,16 +293,17 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f}")
         print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
               f"{env_cpu * 1e6:.1f} us ({extra[-1] * 100:+.1f} %; target <= +15 %)")
-        for worker in (True, False):
-            mode = "parse worker" if worker else "in-process"
-            rates = {name: with_cpu(rate, lines, events, worker=worker, **sent[what])
+        for mode in args.modes.split(","):
+            worker, encode = mode != "in-process", mode == "encoded"
+            rates = {name: rate(lines, events, worker=worker, encode=encode, **sent[what])
                      for name, rate, what in INPUTS}
-            for name, (rate, cpu, child) in rates.items():
+            for name, (rate, cpu, child, client) in rates.items():
                 ratio = rate / rates["file"][0]
                 if name != "file":
                     ratios.setdefault(f"{name}, {mode}", []).append(ratio)
                 print(f"{name:13} {mode:12} {rate:8.0f} events/s ({ratio:.2f}x the file "
-                      f"input), CPU an event {cpu * 1e6:.0f} us + worker {child * 1e6:.0f} us")
+                      f"input), receiver CPU an event {cpu * 1e6:.0f} us + worker "
+                      f"{child * 1e6:.0f} us (client {client * 1e6:.0f} us)")
     if args.runs > 1:
         print(f"median of {args.runs} runs: envelopes {statistics.median(extra) * 100:+.1f} %, "
               + ", ".join(f"{name} {statistics.median(r):.2f}x" for name, r in ratios.items()))

@@ -119,6 +119,26 @@ class Delivery:
                     for item in parse_record(record, self.fmt, self.ctx, self.stats)]
         return self.parse_unwrapped(records, self.envelopes(records), replayable)
 
+    def frames(self, frames: Sequence[bytes], source: str, ingested_ms: int) -> Output:
+        """``records`` of messages read as bytes from one ``source`` at one time and named
+        by their content (a syslog connection's frames, an HTTP request's lines), without a
+        ``Record`` a message: only a message in no envelope needs one. What no input
+        acknowledging by position reads, so no record's origin is kept (``held``)."""
+        texts = [frame.decode("utf-8", "replace") for frame in frames]
+        if self.fmt != "auto":
+            return self.records([Record(text=text, source=source, ingested_ms=ingested_ms)
+                                 for text in texts], False)
+        unwrap, line, unique = self._shapes.unwrap, self.line, self._unique
+        out: Output = []
+        for text, found in zip(texts, [unwrap(text, source) for text in texts], strict=True):
+            if found is None:
+                out.extend(self._unshipped(Record(text=text, source=source,
+                                                  ingested_ms=ingested_ms), False))
+            else:
+                out.extend(line(found, source, unique(found.digest()) if found.offset is None
+                                else str(found.offset)))
+        return out
+
     def envelopes(self, records: Sequence[Record]) -> list[Shipped | None]:
         """Each message's line and where the shipper read it; None: in no shipper's
         envelope."""

@@ -50,8 +50,9 @@ from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
-from collector.inputs.parse_worker import ParseWorker, WorkerFailed
+from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
+from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -68,45 +69,63 @@ _BULK_SOURCE_ACTIONS = ("index", "create")
 
 @dataclasses.dataclass(slots=True)
 class Message:
-    text: str
+    """One message as received: decoded where it is parsed (in the parse worker when there
+    is one: ``Delivery.frames``)."""
+
+    text: bytes
     source: str
     position: str | None = None  # a sender-given identity (a bulk action's _id)
 
 
 def ndjson(body: bytes) -> list[Message]:
-    return [Message(line.decode("utf-8", "replace"), "http:ingest")
-            for line in body.split(b"\n") if line.strip()]
+    return [Message(line, "http:ingest") for line in body.split(b"\n") if line.strip()]
 
 
 def bulk(body: bytes, index: str) -> tuple[list[Message], list[str]]:
-    """(the documents to read, the action name of every item for the answer)."""
+    """(the documents to read, the action name of every item for the answer). A shipper
+    repeats one action line (``{"create":{}}``, its index) for every document: each
+    distinct one is read once a request (``_action``)."""
     lines = [line for line in body.split(b"\n") if line.strip()]
     messages: list[Message] = []
     actions: list[str] = []
+    read: dict[bytes, tuple[str, str | None, str | None]] = {}
     i = 0
     while i < len(lines):
-        try:
-            action_doc = orjson.loads(lines[i])
-        except orjson.JSONDecodeError as exc:
-            raise HttpError(400, f"bulk line {i + 1}: not an action (JSON): {exc}") from None
-        if not isinstance(action_doc, dict) or len(action_doc) != 1:
-            raise HttpError(400, f"bulk line {i + 1}: expected one action "
-                                 f"({{\"index\":{{}}}}, create, delete)")
-        (action, meta), = action_doc.items()
-        meta = meta if isinstance(meta, dict) else {}
+        action, source, doc_id = read.get(lines[i]) or _action(lines[i], i, index, read)
         actions.append(action)
         i += 1
         if action == "delete":
             continue
         if i >= len(lines):
             raise HttpError(400, f"bulk line {i}: {action} without its document")
-        if action in _BULK_SOURCE_ACTIONS:
-            target = str(meta.get("_index") or index)
-            doc_id = meta.get("_id")
-            messages.append(Message(lines[i].decode("utf-8", "replace"), f"bulk:{target}",
-                                    str(doc_id) if doc_id is not None else None))
+        if source is not None:
+            messages.append(Message(lines[i], source, doc_id))
         i += 1  # an update's partial document is not a log line: skipped
     return messages, actions
+
+
+def _action(line: bytes, i: int, index: str,
+            read: dict[bytes, tuple[str, str | None, str | None]]
+            ) -> tuple[str, str | None, str | None]:
+    """Bulk line ``i``: its action, the source of its document (None: no log line) and the
+    document's ``_id``; remembered in ``read`` when it names no document (the same line
+    comes again), at most 64 a request."""
+    try:
+        action_doc = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise HttpError(400, f"bulk line {i + 1}: not an action (JSON): {exc}") from None
+    if not isinstance(action_doc, dict) or len(action_doc) != 1:
+        raise HttpError(400, f"bulk line {i + 1}: expected one action "
+                             f"({{\"index\":{{}}}}, create, delete)")
+    (action, meta), = action_doc.items()
+    meta = meta if isinstance(meta, dict) else {}
+    source = (f"bulk:{meta.get('_index') or index}" if action in _BULK_SOURCE_ACTIONS
+              else None)
+    doc_id = meta.get("_id")
+    found = (action, source, str(doc_id) if doc_id is not None else None)
+    if doc_id is None and len(read) < 64:
+        read[line] = found
+    return found
 
 
 def hec(body: bytes) -> list[Message]:
@@ -129,14 +148,14 @@ def hec(body: bytes) -> list[Message]:
         if not isinstance(obj, dict) or "event" not in obj:
             raise HttpError(400, f"event {len(out) + 1}: an event object needs \"event\"",
                             {"X-Splunk-Code": "12"})
-        out.append(Message(text[start:pos], "http:hec"))
+        out.append(Message(text[start:pos].encode(), "http:hec"))
 
 
-class HttpInput(OtlpInput):
+class HttpInput(OtlpInput, EncodesEvents):
     """Runs, stops and closes as the OTLP receiver does (both are a listener whose answer is
     the acknowledgement); only the endpoints and what they accept differ."""
 
-    def __init__(self, cfg: Config, ctx: ParseContext):
+    def __init__(self, cfg: Config, ctx: ParseContext, metrics: Registry | None = None):
         self.name = cfg.name
         self.cfg = cfg  # type: ignore[assignment] - the listener settings OtlpInput reads
         self.ctx = ctx
@@ -144,8 +163,11 @@ class HttpInput(OtlpInput):
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are.
-        self.worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
-        self.frame_across_requests(ctx, self.stats, self.worker)
+        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
+                                  if metrics is not None else None
+                                  ) if cfg.parse_worker else None
+        self.frame_across_requests(ctx, self.stats,
+                                   self.workers.worker if self.workers is not None else None)
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
@@ -154,40 +176,42 @@ class HttpInput(OtlpInput):
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
         def parse(delivery: Delivery | RemoteDelivery) -> Output:
-            # Runs of messages named by the sender (a bulk action's _id) or by their content.
+            # Runs of messages of one source, named by the sender (a bulk action's _id) or
+            # by their content.
             items: Output = []
-            for replayable, run in itertools.groupby(messages, lambda m: m.position is not None):
-                items.extend(delivery.records([record(m) for m in run], replayable))
+            now = self._ctx.now_ms
+            for (source, named), run in itertools.groupby(
+                    messages, lambda m: (m.source, m.position is not None)):
+                if named:
+                    items.extend(delivery.records(
+                        [Record(text=m.text.decode("utf-8", "replace"), source=source,
+                                position=m.position, ingested_ms=now) for m in run], True))
+                else:
+                    items.extend(delivery.frames([m.text for m in run], source, now))
             return items
 
-        def record(m: Message) -> Record:
-            return Record(text=m.text, source=m.source, position=m.position or "0",
-                          ingested_ms=self._ctx.now_ms)
-
-        worker = self.worker
+        delivery = self.delivery
         try:
             return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
         except WorkerFailed as exc:
-            self._restart(worker)
+            self._restart(delivery, exc)
             raise HttpError(503, f"{exc}; a new one was started: retry",
                             {"Retry-After": "1"}) from None
 
-    def _restart(self, failed: ParseWorker | None) -> None:
-        """A new parse worker for the one that died (once, however many requests saw it
-        die). What the dead one held open is gone, as after ``Delivery.forget``: those
-        records' provisional events stay stored, and the shipper's retry sends the lines
-        again."""
+    def _restart(self, failed: Delivery | RemoteDelivery, exc: WorkerFailed) -> None:
+        """A new parse worker for the one that died (``WorkerSlot``: once, however many
+        requests saw it die), and the delivery in it. What the dead one held open is gone,
+        as after ``Delivery.forget``: those records' provisional events stay stored, and
+        the shipper's retry sends the lines again."""
+        assert self.workers is not None and isinstance(failed, RemoteDelivery)
         with self._parsing:
-            if failed is None or self.worker is not failed:
-                return
-            self.worker = ParseWorker(self.ctx, self.cfg.name)
-            self.delivery = RemoteDelivery(self.worker, self._ctx, keep_lines=True)
-        failed.close()
+            if self.workers.replace(failed.worker, exc):
+                self.delivery = RemoteDelivery(self.workers.worker, self._ctx, keep_lines=True)
 
     def close(self) -> None:
         super().close()
-        if self.worker is not None:
-            self.worker.close()
+        if self.workers is not None:
+            self.workers.close()
 
 
 def _handler(receiver: HttpInput) -> type[Handler]:
@@ -217,8 +241,9 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             elif path.endswith("/_bulk"):
                 index = path.removesuffix("/_bulk").strip("/") or "midwatch"
                 messages, actions = bulk(body, index)
-                items = [{a: {"_index": index, "status": 201, "result": "created"}}
-                         for a in actions]
+                answers = {a: {a: {"_index": index, "status": 201, "result": "created"}}
+                           for a in set(actions)}  # one a kind: serialized alike
+                items = [answers[a] for a in actions]
                 self._answer(receiver.deliver(messages, len(body)), 429,
                              {"took": 0, "errors": False, "items": items})
             elif splunk:
@@ -308,4 +333,4 @@ def parse(s: Section, name: str) -> Config:
 def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
           metrics: Registry) -> HttpInput:
     """The running input; ``config`` supplies the sections it shares with others."""
-    return HttpInput(cfg, ctx)
+    return HttpInput(cfg, ctx, metrics)

@@ -192,7 +192,8 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
                 reply = None
             elif op == "ship":
                 key, now, method, call_args = args
-                reply = remote_delivery.serve(readers[key], now, method, call_args)  # type: ignore[arg-type]
+                reply = remote_delivery.serve(readers[key], now, method, call_args,  # type: ignore[arg-type]
+                                              encode)
             elif op == "close":
                 readers.pop(args[0], None)
                 reply = None

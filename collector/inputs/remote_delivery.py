@@ -9,15 +9,18 @@ inputs call), each one request to the worker, whose ``Delivery`` keeps the sourc
 open records and the IDs' numbering across requests exactly as the local one does. The
 input thread meanwhile waits without holding the lock.
 
-The envelopes come off here, in the input's process (``Delivery.envelopes``), and only the
-lines with where the shipper read them go over (``Shipped``'s fields), as one flat tuple a
-message with its source, position and ingested time: ``Shipped`` and ``Record`` objects
-pickle at twice the cost (3.5 against 1.9 µs a line, measured). The two processes share
-the work, as the file input's reading and parsing are shared, instead of the worker doing
-all of it. The worker's clock is the parent's (``time.monotonic`` is system-wide), so
-``finish_idle`` there means what it means here. If the worker dies, the call raises
-``WorkerFailed`` and the input starts a new one: the HTTP request is answered 503 with
-Retry-After, the syslog connection is closed; nothing is acknowledged that was not stored.
+Everything is done in the worker, envelopes included, and a message goes over as little as
+it can: a syslog connection's frames as the bytes it read (``frames``), a request's
+messages as (text, source, position, ingested time) with what they share pickled once.
+Taking the envelopes off in the input's process and sending each line with its shipper,
+host, path and offset cost the input 24 µs an event against the file input's 6 (the
+unwrapping, a ten-field tuple a line pickled there and unpickled here, a ``Record`` and a
+``Shipped`` rebuilt from it): measured with ``bench/shipper_bench.py``, the receiver's CPU
+apart from its client's. The worker's clock is the parent's (``time.monotonic`` is
+system-wide), so ``finish_idle`` there means what it means here. If the worker dies, the
+call raises ``WorkerFailed`` and the input starts a new one: the HTTP request is answered 503
+with Retry-After, a syslog connection's frames in hand are parsed by the new one; nothing is
+acknowledged that was not stored.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from collector.envelopes.shipped import Shipped
+from collector.encoded import encoded
 from collector.event import Record
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -34,8 +37,11 @@ from collector.shipping import Delivery
 if TYPE_CHECKING:
     from collector.inputs.parse_worker import ParseWorker
 
-# The ``Delivery`` methods a parent may call in the worker (nothing else is reachable).
-METHODS = frozenset({"records", "finish_idle", "provisional", "end", "forget", "finish"})
+# The ``Delivery`` methods a parent may call in the worker (nothing else is reachable), and
+# those of them that answer events.
+METHODS = frozenset({"records", "frames", "finish_idle", "provisional", "end", "forget",
+                     "finish"})
+_OUTPUTS = METHODS - {"end", "forget"}
 
 
 class RemoteDelivery:
@@ -45,8 +51,6 @@ class RemoteDelivery:
     def __init__(self, worker: ParseWorker, ctx: ParseContext, keep_lines: bool = False):
         self.worker, self._ctx = worker, ctx
         self.key = worker.delivery(keep_lines)
-        # Only its ``envelopes`` (and their shipper per delivery source) are used here.
-        self._envelopes = Delivery(ctx, ParseStats())
 
     def _call(self, method: str, *args: object):
         return self.worker.call("ship", self.key, self._ctx.now_ms, method, args)
@@ -55,14 +59,15 @@ class RemoteDelivery:
         """The worker reads its clock when ``records`` begins (see ``serve``)."""
 
     def records(self, records: Sequence[Record], replayable: bool) -> Output:
-        """A shipped line goes over without its message's text (the worker needs only the
-        line); a message in no envelope goes over whole (its shipper None)."""
-        unwrapped = self._envelopes.envelopes(records)
-        return self._call("records", [
-            (r.text, None, None, None, None, 0, None, r.source, r.position, r.ingested_ms)
-            if f is None else (f.line, f.shipper, f.host, f.path, f.offset, f.created_ms,
-                               f.app, r.source, r.position, r.ingested_ms)
-            for r, f in zip(records, unwrapped, strict=True)], replayable)
+        """Each message as (text, source, position, ingested time): the same source or time
+        object in every message is pickled once."""
+        return self._call("records", [(r.text, r.source, r.position, r.ingested_ms)
+                                      for r in records], replayable)
+
+    def frames(self, frames: list[bytes], source: str, ingested_ms: int) -> Output:
+        """``records`` of messages read as bytes from one source at one time (a syslog
+        connection's frames), decoded in the worker."""
+        return self._call("frames", frames, source, ingested_ms)
 
     def finish_idle(self, idle_s: float) -> Output:
         return self._call("finish_idle", idle_s)
@@ -89,21 +94,24 @@ def open_delivery(ctx: ParseContext, keep_lines: bool) -> Delivery:
     return Delivery(ctx, ParseStats(), keep_lines=keep_lines)
 
 
-def serve(delivery: Delivery, now_ms: int, method: str, args: tuple) -> object:
-    """The worker's side of one ``RemoteDelivery`` call."""
+def serve(delivery: Delivery, now_ms: int, method: str, args: tuple,
+          encode: bool = False) -> object:
+    """The worker's side of one ``RemoteDelivery`` call; ``encode``: events as their
+    document bytes (``collector.encoded``, see ``ParseWorker``)."""
     if method not in METHODS:
         raise ValueError(f"not a remote Delivery method: {method!r}")
     delivery.ctx.now_ms = now_ms
     if method == "records":
         messages, replayable = args
         delivery.tick()
-        records, unwrapped = [], []
-        for line, shipper, host, path, offset, created_ms, app, source, position, ingested_ms \
-                in messages:
-            shipped = shipper is not None
-            records.append(Record(text="" if shipped else line, source=source,
-                                  position=position, ingested_ms=ingested_ms))
-            unwrapped.append(Shipped(line, shipper, host, path, offset, created_ms, app)
-                             if shipped else None)
-        return delivery.parse_unwrapped(records, unwrapped, replayable)
-    return getattr(delivery, method)(*args)
+        out = delivery.records([Record(text=text, source=source, position=position,
+                                       ingested_ms=ingested_ms)
+                                for text, source, position, ingested_ms in messages],
+                               replayable)
+    elif method == "frames":
+        delivery.tick()
+        out = delivery.frames(*args)
+    else:
+        out = getattr(delivery, method)(*args)
+    return encoded(out) if encode and method in _OUTPUTS else out
+

@@ -7,10 +7,16 @@
   ``collector.shipping`` keyed by sender host and file path (or program), so stack traces
   sent one line per frame are one record again. A frame that is not syslog is read as a
   line of its own. The lines are parsed in a worker process (``parse_worker``, as files
-  are: ``collector.inputs.remote_delivery``), each connection with its own delivery there;
-  a worker that dies is replaced and the connections it parsed for are closed.
+  are: ``collector.inputs.remote_delivery``), each connection with its own delivery there.
+- A worker that dies is replaced (``collector.inputs.worker_slot``, counted) and the frames
+  in hand (read, not yet handed over: a TCP read, up to 500 UDP datagrams) are parsed again
+  by the new one, the connection reading on; frames that kill the new worker too are
+  dead-lettered (``crashed_process``). Lost with the dead worker: only the lines of records
+  it held open (at most one record a source).
 - Limits: a frame over ``max_message_bytes`` is dead-lettered (``line_too_long``, head
-  kept) and the rest of it skipped; at most ``max_connections`` TCP connections at once.
+  kept) and the rest of it skipped; a connection that ends inside an octet-counted frame
+  has what came of it dead-lettered (``truncated_frame``), a last line without its LF is a
+  frame; at most ``max_connections`` TCP connections at once (beyond, a new one is closed).
 - Backpressure, at-least-once as far as syslog allows: a connection reads and parses its
   next delivery while the store stores the one before, and hands it over only once the
   store acknowledged that one (one delivery in flight and one in hand per connection: the
@@ -35,14 +41,15 @@ from dataclasses import dataclass
 from collector.config import LOOPBACK_HOSTS, tls_files
 from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
-from collector.event import DeadLetter, Record
+from collector.event import DeadLetter
 from collector.httpserver import ListenError, bind_reason, server_tls
 from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
-from collector.inputs.parse_worker import ParseWorker, WorkerFailed
+from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
+from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
 from collector.metrics import Registry
-from collector.parse import Output, ParseStats
+from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
 
@@ -115,9 +122,31 @@ class Framer:
         self._buf = buf[pos:]
         return [f.rstrip(b"\r\n") for f in frames if f.strip()], oversized
 
+    def end(self) -> tuple[bytes | None, bytes | None]:
+        """The stream ended: (a last line the sender closed instead of ending with LF, which
+        RFC 6587 allows; the head of an octet-counted frame cut short), either or neither."""
+        buf, self._buf = self._buf, b""
+        if self._skip or self._skip_line or not buf.strip():
+            return None, None
+        space = buf.find(b" ", 0, _MAX_DIGITS + 1)
+        count = buf[:space] if space > 0 else buf[:_MAX_DIGITS + 1]
+        if count.isdigit():  # a count (and part of its frame) without the rest
+            return None, buf[:512]
+        return buf.rstrip(b"\r\n"), None
 
-class SyslogInput:
-    def __init__(self, cfg: Config, ctx: ParseContext):
+
+@dataclass(slots=True)
+class _Link:
+    """What one TCP connection (or the UDP socket) reads through: its delivery, which a
+    new parse worker replaces, and its delivery in flight to the store."""
+
+    delivery: Delivery | RemoteDelivery
+    peer: str
+    in_flight: threading.Event | None = None
+
+
+class SyslogInput(EncodesEvents):
+    def __init__(self, cfg: Config, ctx: ParseContext, metrics: Registry | None = None):
         self.name = cfg.name
         self.cfg = cfg
         self.ctx = ctx
@@ -126,8 +155,9 @@ class SyslogInput:
         self._stop = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
         # connection has its own delivery there.
-        self._worker = ParseWorker(ctx, cfg.name) if cfg.parse_worker else None
-        self._worker_lock = threading.Lock()
+        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
+                                   if metrics is not None else None
+                                   ) if cfg.parse_worker else None
         self._tls: ssl.SSLContext | None = None
         if cfg.protocol == "tls":
             self._tls = server_tls(cfg.tls_cert, cfg.tls_key, cfg.listen)
@@ -172,73 +202,99 @@ class SyslogInput:
             self._tcp.server_close()
         if self._udp is not None:
             self._udp.close()
-        if self._worker is not None:
-            self._worker.close()
+        if self.workers is not None:
+            self.workers.close()
 
-    def delivery(self) -> Delivery | RemoteDelivery:
-        """A connection's (or the UDP socket's) delivery; ``release`` when it ends."""
-        worker = self._worker
-        if worker is None:
+    def link(self, peer: str) -> _Link:
+        """A connection's (or the UDP socket's) link; ``release`` it when it ends."""
+        return _Link(self._delivery(), peer)
+
+    def _delivery(self) -> Delivery | RemoteDelivery:
+        workers = self.workers
+        if workers is None:
             return Delivery(self.ctx, self.stats)
+        worker = workers.worker
         try:
             return RemoteDelivery(worker, self.ctx)
         except WorkerFailed as exc:
-            self.restart(worker, exc)
-            return RemoteDelivery(self._worker, self.ctx)  # type: ignore[arg-type]
+            workers.replace(worker, exc)
+            return RemoteDelivery(workers.worker, self.ctx)
 
-    def restart(self, failed: ParseWorker, exc: WorkerFailed) -> None:
-        """A new parse worker for the one that died (once, however many connections saw it
-        die). The connections it parsed for are closed: what they had read and not yet
-        handed over is lost, as when a connection breaks, and their senders reconnect."""
-        with self._worker_lock:
-            if self._worker is not failed:
-                return
-            log.error("syslog parse worker failed; starting a new one",
-                      extra={"input": self.name, "error": str(exc)})
-            self._worker = ParseWorker(self.ctx, self.name)
-        failed.close()
+    def _renew(self, link: _Link, exc: WorkerFailed) -> None:
+        """The link's worker died: a new one (``WorkerSlot``), and a delivery in it. The
+        records the dead one held open for this link are gone (their lines were read)."""
+        assert self.workers is not None and isinstance(link.delivery, RemoteDelivery)
+        self.workers.replace(link.delivery.worker, exc)
+        link.delivery = self._delivery()
+
+    def _remote(self, link: _Link, method: str, *args: object) -> Output:
+        """``finish_idle`` or ``finish`` of the link's delivery; [] if its worker died (a
+        new one takes the link's next frames)."""
+        try:
+            return getattr(link.delivery, method)(*args)
+        except WorkerFailed as exc:
+            self._renew(link, exc)
+            return []
 
     @staticmethod
-    def release(delivery: Delivery | RemoteDelivery) -> None:
-        if isinstance(delivery, RemoteDelivery):
+    def release(link: _Link) -> None:
+        if isinstance(link.delivery, RemoteDelivery):
             try:
-                delivery.close()
-            except WorkerFailed:
+                link.delivery.close()
+            except (WorkerFailed, ValueError):  # ValueError: its pipe closed by ``close``
                 pass  # the worker ended (the input is closing): nothing left to drop
 
     # ---------------------------------------------------------------- delivery
 
-    def deliver(self, delivery: Delivery | RemoteDelivery, frames: list[bytes], oversized: list[bytes],
-                peer: str, extra: Output = (), before: threading.Event | None = None
-                ) -> tuple[bool, threading.Event | None]:
-        """Parse frames and hand their events over once the store acknowledged ``before``
-        (the connection's delivery in flight), without waiting for their own acknowledgement:
-        (False when the input was stopped before the writer took them, the new delivery's
-        event to pass as ``before`` next)."""
+    def _parse(self, link: _Link, frames: list[bytes], source: str) -> Output:
+        """The frames' events, parsed again by a new worker if the link's died meanwhile;
+        dead-lettered (``crashed_process``) if they kill that one too."""
+        for _ in range(2):
+            try:
+                return link.delivery.frames(frames, source, self.ctx.now_ms)
+            except WorkerFailed as exc:
+                self._renew(link, exc)
+        return [DeadLetter(
+            reason="crashed_process: a parse worker died twice while parsing the syslog "
+                   "frames read with this one; set aside so they are not parsed again",
+            source=source, line=0, raw=dead_letter_raw(frame, self.ctx),
+            ingested_ms=self.ctx.now_ms) for frame in frames]
+
+    def _dead(self, kind: str, reason: str, head: bytes, source: str) -> DeadLetter:
+        self.stats.deadletters[kind] = self.stats.deadletters.get(kind, 0) + 1
+        return DeadLetter(reason=f"{kind}: {reason}", source=source, line=0,
+                          raw=dead_letter_raw(head, self.ctx), ingested_ms=self.ctx.now_ms)
+
+    def deliver(self, link: _Link, frames: list[bytes], oversized: list[bytes],
+                extra: Output = (), truncated: bytes | None = None) -> bool:
+        """Parse frames and hand their events over once the store acknowledged the link's
+        delivery in flight, without waiting for their own acknowledgement (which becomes
+        the one in flight): False when the input was stopped before the writer took them."""
         self.ctx.now_ms = now_ms()
-        source = f"syslog:{peer}"
+        source = f"syslog:{link.peer}"
         items: Output = list(extra)
         for head in oversized:
-            self.stats.deadletters["line_too_long"] += 1
-            items.append(DeadLetter(
-                reason=f"line_too_long: a syslog frame of more than {self.cfg.max_message_bytes} "
-                       f"bytes (max_message_bytes)", source=source, line=0,
-                raw=head.decode("utf-8", "replace"), ingested_ms=self.ctx.now_ms))
+            items.append(self._dead("line_too_long", f"a syslog frame of more than "
+                                    f"{self.cfg.max_message_bytes} bytes (max_message_bytes)",
+                                    head, source))
+        if truncated is not None:
+            items.append(self._dead("truncated_frame", "the connection ended inside an "
+                                    "octet-counted syslog frame (what came of it is kept)",
+                                    truncated, source))
         nbytes = sum(map(len, frames))
-        delivery.tick()
+        link.delivery.tick()
         if frames:
-            items.extend(delivery.records([Record(text=frame.decode("utf-8", "replace"),
-                                                  source=source, ingested_ms=self.ctx.now_ms)
-                                           for frame in frames], replayable=False))
+            items.extend(self._parse(link, frames, source))
         if not items:
-            return True, before
-        self.settle(before)
+            return True
+        self.settle(link.in_flight)
         while not self._stop.is_set():
             stored = acked.hand_over(self.out, self.name, items, len(frames), nbytes,
                                      offer_timeout_s=0.2)
             if stored is not None:
-                return True, stored
-        return False, None
+                link.in_flight = stored
+                return True
+        return False
 
     def settle(self, stored: threading.Event | None) -> None:
         """Wait until the store acknowledged a delivery (or ``ACK_WAIT_S`` passed: it is
@@ -250,36 +306,35 @@ class SyslogInput:
 
     def _run_udp(self) -> None:
         assert self._udp is not None
-        delivery = self.delivery()
-        in_flight: threading.Event | None = None
+        link = self.link("udp")
         max_bytes = self.cfg.max_message_bytes
-        while not self._stop.is_set():
-            frames: list[bytes] = []
-            oversized: list[bytes] = []
-            try:
-                data, peer = self._udp.recvfrom(max_bytes + 1)
-                while True:
-                    if len(data) > max_bytes:
-                        oversized.append(data[:512])
-                    else:
-                        frames.append(data.rstrip(b"\r\n"))
-                    if len(frames) >= 500:
-                        break
-                    data, peer = self._udp.recvfrom(max_bytes + 1, socket.MSG_DONTWAIT)
-            except (BlockingIOError, TimeoutError):
-                pass
-            except OSError:
-                if self._stop.is_set():  # closed under us at shutdown
-                    return
-                raise
-            try:
-                idle = delivery.finish_idle(IDLE_S)
-                if frames or oversized or idle:
-                    _, in_flight = self.deliver(delivery, frames, oversized, "udp", idle,
-                                                in_flight)
-            except WorkerFailed as exc:  # these datagrams are lost, as beyond a full buffer
-                self.restart(delivery.worker, exc)  # type: ignore[union-attr]
-                delivery = self.delivery()
+        try:
+            while not self._stop.is_set():
+                frames: list[bytes] = []
+                oversized: list[bytes] = []
+                try:
+                    data, _ = self._udp.recvfrom(max_bytes + 1)
+                    while True:
+                        if len(data) > max_bytes:
+                            oversized.append(data[:512])
+                        else:
+                            frames.append(data.rstrip(b"\r\n"))
+                        if len(frames) >= 500:
+                            break
+                        data, _ = self._udp.recvfrom(max_bytes + 1, socket.MSG_DONTWAIT)
+                except (BlockingIOError, TimeoutError):
+                    pass
+                except OSError:
+                    if self._stop.is_set():  # closed under us at shutdown
+                        return
+                    raise
+                idle = self._remote(link, "finish_idle", IDLE_S)
+                if (frames or oversized or idle) and not self.deliver(link, frames, oversized,
+                                                                      idle):
+                    log.warning("syslog input stopped with datagrams read and not handed "
+                                "over", extra={"input": self.name, "datagrams": len(frames)})
+        finally:
+            self.release(link)
 
 
 class _TcpServer(socketserver.ThreadingTCPServer):
@@ -319,20 +374,16 @@ class _Connection(socketserver.BaseRequestHandler):
                                                                   "error": str(exc)})
                 return
         sock.settimeout(IDLE_S)
-        delivery = receiver.delivery()
+        link = receiver.link(peer)
         try:
-            self._stream(sock, peer, delivery)
-        except WorkerFailed as exc:
-            receiver.restart(delivery.worker, exc)  # type: ignore[union-attr]
+            self._stream(sock, link)
         finally:
-            receiver.release(delivery)
+            receiver.release(link)
 
-    def _stream(self, sock: socket.socket, peer: str,
-                delivery: Delivery | RemoteDelivery) -> None:
+    def _stream(self, sock: socket.socket, link: _Link) -> None:
         receiver = self.server.receiver
         framer = Framer(receiver.cfg.max_message_bytes)
         last_idle_check = time.monotonic()
-        in_flight: threading.Event | None = None
         while not receiver._stop.is_set():
             try:
                 data = sock.recv(RECV_BYTES)
@@ -345,15 +396,16 @@ class _Connection(socketserver.BaseRequestHandler):
             frames, oversized = framer.feed(data) if data else ([], [])
             idle: Output = []
             if data is None or time.monotonic() - last_idle_check >= IDLE_S:
-                idle = delivery.finish_idle(IDLE_S)
+                idle = receiver._remote(link, "finish_idle", IDLE_S)
                 last_idle_check = time.monotonic()
-            if frames or oversized or idle:
-                handed, in_flight = receiver.deliver(delivery, frames, oversized, peer, idle,
-                                                     in_flight)
-                if not handed:
-                    return
-        _, in_flight = receiver.deliver(delivery, [], [], peer, delivery.finish(), in_flight)
-        receiver.settle(in_flight)
+            if (frames or oversized or idle) and not receiver.deliver(link, frames, oversized,
+                                                                      idle):
+                return
+        last, truncated = framer.end()
+        if last is not None and not receiver.deliver(link, [last], []):
+            return
+        receiver.deliver(link, [], [], receiver._remote(link, "finish"), truncated)
+        receiver.settle(link.in_flight)
 
 
 # --- configuration and construction: the ``syslog`` entry of ``collector.inputs.INPUTS`` ---
@@ -401,4 +453,4 @@ def parse(s: Section, name: str) -> Config:
 def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
           metrics: Registry) -> SyslogInput:
     """The running input; ``config`` supplies the sections it shares with others."""
-    return SyslogInput(cfg, ctx)
+    return SyslogInput(cfg, ctx, metrics)

@@ -25,6 +25,7 @@ from collector.event import Event
 from collector.inputs.base import Chunk, ChunkQueue, parse_context
 from collector.inputs.http import Config as HttpConfig
 from collector.inputs.http import HttpInput as Receiver
+from collector.metrics import Registry
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
 
@@ -34,9 +35,9 @@ HEC = (SHIPPED / "splunk-hec.json").read_text().strip()
 TOKEN = ApiToken("filebeat", hashlib.sha256(b"s3cret").digest(), frozenset({"ingest"}))
 
 
-def start(queue: ChunkQueue, **cfg) -> Receiver:
+def start(queue: ChunkQueue, metrics: Registry | None = None, **cfg) -> Receiver:
     receiver = Receiver(HttpConfig(name="http", listen=("127.0.0.1", 0), **cfg),
-                        parse_context(CollectorSettings(), frozenset(), None))
+                        parse_context(CollectorSettings(), frozenset(), None), metrics)
     threading.Thread(target=receiver.run, args=(queue,), daemon=True).start()
     return receiver
 
@@ -157,7 +158,7 @@ def test_bulk_answer_has_an_item_per_action():
 
     messages, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
         {"message": "x"}).encode() + b"\n", "logs")
-    assert actions == ["delete", "index"] and [m.text for m in messages] == ['{"message": "x"}']
+    assert actions == ["delete", "index"] and [m.text for m in messages] == [b'{"message": "x"}']
 
 
 def test_a_record_cut_by_the_batch_is_continued_by_the_next_request(running):
@@ -199,10 +200,11 @@ def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():
     (its retry status), nothing reached the store as if it had been read, and the retry is
     parsed by a new worker."""
     writer = Writer()
-    receiver = start(writer.queue)
+    metrics = Registry()
+    receiver = start(writer.queue, metrics)
     try:
-        dead = receiver.worker
-        assert dead is not None
+        assert receiver.workers is not None
+        dead = receiver.workers.worker
         dead._proc.kill()
         dead._proc.wait()
         body = FILEBEAT.encode() + b"\n"
@@ -210,7 +212,8 @@ def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():
         assert status == 503 and "parse worker" in answer["error"], answer
         assert writer.events == []
         assert call(receiver, "POST", "/ingest", body)[0] == 200
-        assert receiver.worker is not dead
+        assert receiver.workers.worker is not dead
+        assert 'midwatch_input_parse_worker_restarts_total{input="http"} 1' in metrics.expose()
         assert [e.labels["shipper"] for e in writer.events] == ["filebeat"]
     finally:
         receiver.stop()

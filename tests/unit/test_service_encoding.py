@@ -46,3 +46,16 @@ def test_only_an_uncorrelated_service_on_elasticsearch_ships_encoded_events(tmp_
         assert _encoding(config, sqlite) == [False]  # it writes Events only
     finally:
         sqlite.close()
+
+
+def test_the_shippers_listening_inputs_ship_encoded_events_as_files_do(tmp_path):
+    config = _config(tmp_path, """  - {type: syslog, name: syslog, listen: "127.0.0.1:0"}
+  - {type: http, name: http, listen: "127.0.0.1:0"}""")
+    es = ElasticsearchStore("http://127.0.0.1:9", index_prefix="never-contacted")
+    service = Service(config, es, with_api=False, progress_tty=False)
+    try:
+        assert [inp.encode_events for inp in service.inputs] == [True, True, True]
+    finally:
+        for inp in service.inputs:
+            inp.close()
+        es.close()

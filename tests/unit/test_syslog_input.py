@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 
 from collector.config import CollectorSettings
@@ -17,6 +18,7 @@ from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.syslog import Config as SyslogConfig
 from collector.inputs.syslog import Framer
 from collector.inputs.syslog import SyslogInput as Receiver
+from collector.metrics import Registry
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
 
@@ -109,6 +111,13 @@ def test_framer_reads_counted_and_newline_frames_in_pieces():
     assert frames == [b"<13>after"] and oversized == [b"x" * 200]
 
 
+def test_framer_drops_blank_frames_and_line_ends_only():
+    framer = Framer(64)
+    frames, _ = framer.feed(b"\n \r\n<13>a\r\r\n  <13>indented\n7 <13>b\r\n2 \r\n<13>c")
+    assert frames == [b"<13>a", b"  <13>indented", b"<13>b"]
+    assert framer.end() == (b"<13>c", None)
+
+
 def test_mule_log_over_tcp_one_line_a_frame_becomes_the_file_input_events(tcp):
     receiver, writer = tcp
     with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
@@ -179,24 +188,116 @@ def test_tls_octet_counted_frames(tmp_path, receivers):
     assert ev.dataset == "mulesoft.runtime" and ev.host == "mule-01"
 
 
-def test_a_dead_parse_worker_closes_the_connection_and_a_new_one_parses_the_next(receivers):
-    """The worker parsing a connection's frames died: that connection is closed (its sender
-    reconnects, as after any broken connection) and the next connection is parsed by a new
-    worker."""
+def mule_events(lines: list[str]) -> list[str]:
+    """The heads of the events the file input makes of ``lines``."""
+    return [e.message[:30] for e in parse_stream(io.BytesIO("\n".join(lines).encode() + b"\n"),
+                                                 "f", "auto", CTX) if isinstance(e, Event)]
+
+
+def kill(receiver: Receiver):
+    dead = receiver.workers.worker
+    dead._proc.kill()
+    dead._proc.wait()
+    return dead
+
+
+def test_a_dead_parse_worker_is_replaced_and_the_frames_in_hand_are_parsed_again(receivers):
+    """The worker parsing a connection's frames died: the frames read meanwhile are parsed by
+    a new worker, the connection reads on, and the restart is counted."""
     receiver, writer = receivers("tcp")
-    dead = receiver._worker
+    receiver.workers.restarts = Registry().counter("restarts", "", ("input",))
     with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
         conn.sendall(frame(MULE[0]).encode() + b"\n")
         assert len(writer.wait_for(1)) == 1
-        dead._proc.kill()
-        dead._proc.wait()
+        dead = kill(receiver)
         conn.sendall(frame(MULE[1]).encode() + b"\n")
-        conn.settimeout(10)
-        assert conn.recv(1) == b"", "the connection is closed"
-    assert receiver._worker is not dead
-    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
-        conn.sendall(frame(MULE[1]).encode() + b"\n" + frame(MULE[2]).encode() + b"\n")
+        assert len(writer.wait_for(2)) == 2, "the frame in hand was parsed by the new worker"
+        conn.sendall(frame(MULE[2]).encode() + b"\n")
     events = [i for i in writer.wait_for(3) if isinstance(i, Event)]
-    assert [e.message[:30] for e in events] == [
-        e.message[:30] for e in parse_stream(io.BytesIO("\n".join(MULE[:3]).encode() + b"\n"),
-                                             "f", "auto", CTX) if isinstance(e, Event)]
+    assert receiver.workers.worker is not dead
+    assert receiver.workers.restarts.value("syslog") == 1
+    assert [e.message[:30] for e in events] == mule_events(MULE[:3])
+
+
+def test_udp_datagrams_in_hand_when_the_worker_dies_are_parsed_by_the_next(receivers):
+    receiver, writer = receivers("udp")
+    kill(receiver)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for line in MULE[:3]:
+            sock.sendto(frame(line).encode(), ("127.0.0.1", receiver.port))
+    events = [i for i in writer.wait_for(3) if isinstance(i, Event)]
+    assert [e.message[:30] for e in events] == mule_events(MULE[:3])
+
+
+def test_a_connection_closed_mid_frame_keeps_its_last_line_and_dead_letters_a_cut_count(
+        receivers):
+    """RFC 6587 lets a sender close instead of ending its last line with LF: that line is a
+    frame. An octet-counted frame the connection ends inside is dead-lettered, not dropped."""
+    receiver, writer = receivers("tcp")
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[0]).encode())  # no LF
+    (ev,) = writer.wait_for(1)
+    assert ev.dataset == "mulesoft.runtime"
+    cut = frame(MULE[1]).encode()
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(f"{len(cut)} ".encode() + cut[:40])
+    dead = writer.wait_for(2)[1]
+    assert isinstance(dead, DeadLetter) and dead.reason.startswith("truncated_frame:")
+    assert dead.raw == f"{len(cut)} ".encode().decode() + cut[:40].decode()
+
+
+def test_frames_that_kill_the_new_worker_too_are_dead_lettered_not_parsed_a_third_time(
+        receivers):
+    """A frame read when its worker died is parsed by the next; if that one dies as well
+    (here killed as soon as it started), the frame is set aside as ``crashed_process`` and a
+    third worker parses what comes next."""
+    receiver, writer = receivers("tcp")
+    renew, renewed = receiver._renew, []
+
+    def renew_then_kill_the_first_new_worker(link, exc):
+        renew(link, exc)
+        if not renewed:
+            renewed.append(kill(receiver))
+
+    receiver._renew = renew_then_kill_the_first_new_worker
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[0]).encode() + b"\n")
+        assert len(writer.wait_for(1)) == 1
+        kill(receiver)
+        conn.sendall(frame(MULE[1]).encode() + b"\n")
+        dead = writer.wait_for(2)[1]
+        assert isinstance(dead, DeadLetter) and dead.reason.startswith("crashed_process:")
+        # The frame kept for diagnosis, masked as events are.
+        assert dead.raw.startswith(frame(MULE[1])[:80]) and "4111 1111" not in dead.raw
+        conn.sendall(frame(MULE[2]).encode() + b"\n")
+        assert isinstance(writer.wait_for(3)[2], Event)
+    assert renewed
+
+
+def test_with_encode_events_the_worker_ships_the_documents_the_store_would_write(receivers):
+    """Nothing in the collector's process reads events (``ship_encoded``): the worker
+    ships each event as its document bytes, as the file input's does, byte for byte the
+    document of the event parsed in-process; and so does a worker that replaces it."""
+    from collector.encoded import EncodedEvent, document_bytes
+
+    plain, plain_writer = receivers("tcp", parse_worker=False)
+    receiver, writer = receivers("tcp")
+    receiver.encode_events = True
+    assert receiver.encode_events and not plain.encode_events
+    for target in (plain, receiver):
+        with socket.create_connection(("127.0.0.1", target.port)) as conn:
+            conn.sendall(b"".join(frame(line).encode() + b"\n" for line in MULE[:3]))
+    count = len(mule_events(MULE[:3]))
+    assert len(writer.wait_for(count)) == count
+    kill(receiver)
+    with socket.create_connection(("127.0.0.1", receiver.port)) as conn:
+        conn.sendall(frame(MULE[0]).encode() + b"\n")
+    def doc(e) -> dict:  # the document but its ingest time (when each receiver read it)
+        d = orjson.loads(document_bytes(e))
+        del d["event"]["ingested"]
+        return d
+
+    expected = [doc(e) for e in plain_writer.wait_for(count)]
+    shipped = writer.wait_for(count + 1)
+    assert all(isinstance(e, EncodedEvent) for e in shipped), shipped
+    assert [doc(e) for e in shipped] == [*expected, expected[0]]

@@ -1,0 +1,78 @@
+"""The parse worker of a listening shipper input (syslog, http), replaced when it dies.
+
+Several threads (a syslog input's connections, the http listener's requests) share one
+worker and may all see it die at once: exactly one of them starts the new one, the others
+take it. Each replacement is logged and counted (``midwatch_input_parse_worker_restarts_total``)
+so a worker dying over and over is seen on /metrics, not only in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from collector.inputs.parse_worker import ParseWorker, WorkerFailed
+from collector.metrics import Counter, Registry
+from collector.parsers._base import ParseContext
+
+log = logging.getLogger("midwatch.inputs.worker")
+
+
+def restarts_counter(metrics: Registry) -> Counter:
+    return metrics.counter("midwatch_input_parse_worker_restarts_total",
+                           "Parse workers of a syslog or http input started again after one "
+                           "died (what they held open is re-read or refused, see "
+                           "docs/shipping.md).", ("input",))
+
+
+class WorkerSlot:
+    """The current worker of input ``name``; ``replace`` swaps a dead one once."""
+
+    def __init__(self, ctx: ParseContext, name: str, restarts: Counter | None = None):
+        self.ctx, self.name = ctx, name
+        self.worker = ParseWorker(ctx, name)
+        self.restarts = restarts
+        # Events shipped as their document bytes (``collector.encoded``), as the file input's
+        # worker ships them when nothing in the collector's process reads events.
+        self.encode = False
+        self._lock = threading.Lock()
+
+    def encode_events(self, on: bool) -> None:
+        """Have the worker (and any that replaces it) ship events as document bytes."""
+        with self._lock:
+            self.encode = on
+            self.worker.call("init", self.ctx, on)
+
+    def replace(self, failed: ParseWorker, exc: WorkerFailed) -> bool:
+        """Start a new worker if ``failed`` is still the current one: True when this call
+        did (the caller then drops what it kept in the dead one), False when another thread
+        had already."""
+        with self._lock:
+            if self.worker is not failed:
+                return False
+            log.error("parse worker failed; starting a new one",
+                      extra={"input": self.name, "error": str(exc)})
+            self.worker = ParseWorker(self.ctx, self.name, encode=self.encode)
+            if self.restarts is not None:
+                self.restarts.inc(self.name)
+        failed.close()
+        return True
+
+    def close(self) -> None:
+        self.worker.close()
+
+
+class EncodesEvents:
+    """``encode_events`` for an input parsing in a ``WorkerSlot`` (``workers``): set by the
+    service (``collector.service.service.ship_encoded``) as it is on the file input."""
+
+    workers: WorkerSlot | None
+
+    @property
+    def encode_events(self) -> bool:
+        return self.workers is not None and self.workers.encode
+
+    @encode_events.setter
+    def encode_events(self, on: bool) -> None:
+        if self.workers is not None:
+            self.workers.encode_events(on)

@@ -22,9 +22,8 @@ import gzip
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -74,8 +73,6 @@ MAX_PAGE = 10_000
 # documents): see ``_bulk_split``.
 TRACE_SPLIT = 2
 TRACE_SPLIT_MIN = 200
-# Event (and dead-letter) bulk requests in flight at once: see ``_bulk_all``.
-BULK_IN_FLIGHT = 2
 
 
 def _redact_url(url: str) -> str:
@@ -408,26 +405,24 @@ class ElasticsearchStore:
     def _bulk_all(self, ops: Iterable[bytes], *, idempotent: bool = False
                   ) -> Iterator[tuple[int, list[dict]]]:
         """(offset, results) per bounded chunk, in order, with the next chunk built while the
-        ones before are in flight: ``ops`` may be a generator that serializes as it goes, and
+        previous one is in flight: ``ops`` may be a generator that serializes as it goes, and
         Elasticsearch then does not sit idle while the writer turns events into bytes.
 
-        Up to BULK_IN_FLIGHT chunks are in flight and one more is held: one request is
-        indexed by one write thread of the cluster, so with one at a time a batch of events
-        took one of its cores while the others idled (the OpenTelemetry Collector's exporter
-        keeps up to 10 requests in flight). Results still come in order; a failure stops the
-        chunks not yet sent, while those already in flight may land: every caller writes
-        under deterministic IDs, so the batch's retry overwrites them instead of duplicating.
+        At most one chunk is in flight and one more is held; a chunk is sent only after the
+        caller has seen the results of the one before, so a failure stops what follows.
         """
+        chunks = self._chunks(ops)
+        first = next(chunks, None)
+        if first is None:
+            return
         sender = self._sender()
-        in_flight: deque[tuple[int, Future[list[dict]]]] = deque()
-        for offset, chunk in self._chunks(ops):
-            if len(in_flight) >= BULK_IN_FLIGHT:
-                start, answer = in_flight.popleft()
-                yield start, answer.result()
-            in_flight.append((offset, sender.submit(self._bulk, chunk, idempotent=idempotent)))
-        while in_flight:
-            start, answer = in_flight.popleft()
-            yield start, answer.result()
+        offset, chunk = first
+        in_flight = sender.submit(self._bulk, chunk, idempotent=idempotent)
+        for next_offset, next_chunk in chunks:
+            yield offset, in_flight.result()
+            offset, in_flight = next_offset, sender.submit(self._bulk, next_chunk,
+                                                           idempotent=idempotent)
+        yield offset, in_flight.result()
 
     def _bulk_split(self, ops: list[bytes]) -> Iterator[tuple[int, list[dict]]]:
         """(offset, results) of ``ops`` cut into up to TRACE_SPLIT equal requests (fewer
@@ -449,9 +444,9 @@ class ElasticsearchStore:
     def _sender(self) -> ThreadPoolExecutor:
         with self._sender_lock:
             if self._sender_pool is None:
-                # The events of one batch (BULK_IN_FLIGHT requests) and the traces of the
-                # next (TRACE_SPLIT) are written at the same time.
-                self._sender_pool = ThreadPoolExecutor(BULK_IN_FLIGHT + TRACE_SPLIT,
+                # The events of one batch (one request in flight) and the traces of the next
+                # (TRACE_SPLIT) are written at the same time.
+                self._sender_pool = ThreadPoolExecutor(1 + TRACE_SPLIT,
                                                        thread_name_prefix="es-bulk")
             return self._sender_pool
 

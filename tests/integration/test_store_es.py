@@ -187,50 +187,6 @@ def test_trace_writes_go_as_requests_sent_side_by_side_and_each_trace_gets_its_v
         client.close()
 
 
-def test_event_bulk_requests_go_two_at_a_time_and_answers_map_to_their_events(
-        es_url, es_index_prefix):
-    """A batch of events bigger than one request goes as BULK_IN_FLIGHT requests in flight
-    together (one request is indexed by one write thread of the cluster), never more, and a
-    refused event in a later request is still reported as that event."""
-    from collector.store.elasticsearch import BULK_IN_FLIGHT
-
-    lock = threading.Lock()
-    sizes: list[int] = []
-    busy, most = [0], [0]
-    overlap = threading.Barrier(BULK_IN_FLIGHT, timeout=10)  # the first ones, together
-
-    class Recording(Elasticsearch):  # the real client, noting how many bulks overlap
-        def bulk(self, **kwargs):
-            with lock:
-                sizes.append(kwargs["operations"].count(b"\n") // 2)
-                first = len(sizes) <= BULK_IN_FLIGHT
-                busy[0] += 1
-                most[0] = max(most[0], busy[0])
-            try:
-                if first:
-                    overlap.wait()
-                return super().bulk(**kwargs)
-            finally:
-                with lock:
-                    busy[0] -= 1
-
-    client = Recording(es_url)
-    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix, chunk_docs=100)
-    try:
-        store.setup()
-        bad = _event(330, T0, payload_bytes="twelve")
-        events = [_event(n, T0 + n) for n in range(330)] + [bad] + [
-            _event(n, T0 + n) for n in range(331, 450)]
-        result = store.write_events(events)
-        assert (result.written, [e for e, _ in result.rejected]) == (449, [bad])
-        # Five requests, and the one holding the refused event once more for its answers.
-        assert sorted(sizes) == [50] + [100] * 5 and most[0] == BULK_IN_FLIGHT == 2
-        store.refresh()
-        assert client.count(index=store.names.events)["count"] == 449
-    finally:
-        client.close()
-
-
 def test_compressed_bulk_requests_are_gzip_level_1_and_stored_the_same(es_url,
                                                                        es_index_prefix):
     """``compress: true``: each bulk body goes gzip-compressed (level 1, the header set) and

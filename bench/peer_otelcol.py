@@ -31,7 +31,10 @@ so the bench runs, interleaved and ``--reps`` times, in a rotating order, on the
   logging, timed from process start (interpreter start and setup included, as for the
   Collector) until its file input's checkpoint (read from disk: watching costs it nothing)
   covers every byte of the files, then checked against its own
-  ``midwatch_events_indexed_total``.
+  ``midwatch_events_indexed_total``. Its start-up (CPU until its parse worker started:
+  interpreter, imports, config, store setup, rule scheduler) is printed apart: a fixed cost
+  per process that the in-process figure does not carry. Every checkout the bench runs is
+  compiled to bytecode first (``compile_bytecode``), as an installed midwatch is.
 - ``capacity``: what the store itself takes (issue 25 item 2): midwatch's own documents (the
   events, and for the correlated figure each trace document the correlated run left, once),
   serialized to NDJSON bulk bodies and gzip-compressed before the clock starts, sent as
@@ -47,6 +50,11 @@ line only), no service or host inference for lines that do not name one, and no 
 no trace documents, no hops, no message-level lookups. Its documents keep the raw line as
 ``body`` next to the parsed attributes; midwatch stores the parsed message only.
 
+``--contenders`` picks some of them (``--no-capacity`` skips the capacity runs), and
+``--base CHECKOUT`` runs each midwatch contender a second time, interleaved, from another
+checkout (its directory first on PYTHONPATH; the same venv and native extension): a change
+against its parent in one run, which on a shared machine is the only comparison that holds.
+
 Printed per repetition and as medians: events/s, collector CPU us/event (the process and its
 children: /proc for the Collector, parse workers included for midwatch), Elasticsearch's CPU
 us/event (its pid, from services.sh's pid file), peak RSS, and each figure's ratio to the
@@ -57,6 +65,7 @@ midwatch's excludes interpreter start and index setup.
 from __future__ import annotations
 
 import argparse
+import compileall
 import gzip
 import json
 import os
@@ -110,6 +119,7 @@ SENT = "otelcol_exporter_sent_log_records"
 # ``midwatch run`` is watched through its checkpoint file instead: at 4 scrapes a second, a
 # run slowed to 300 events/s by a busy store paid ~20 us an event for being watched.
 POLL_S = 0.25
+CONTENDERS = ("otelcol", "midwatch events", "midwatch correlated", "midwatch run")
 # One bulk body per this many documents in the capacity run: ~1-2 MB uncompressed, inside the
 # Collector's own 1-5 MB request bounds.
 CAPACITY_CHUNK = 2_000
@@ -213,6 +223,7 @@ class Run:
     es_us: float | None  # Elasticsearch CPU per event
     rss_mb: float | None  # peak resident memory of the collector (main process + workers)
     worker_rss_mb: float | None = None  # of that, the largest parse worker's
+    startup_s: float | None = None  # ``midwatch run``: CPU before its parse worker started
 
 
 def _free_port() -> int:
@@ -291,21 +302,22 @@ def run_otelcol(binary: Path, logs: Path, url: str, expected: int, work: Path,
                                                                       expected), rss)
 
 
-def run_midwatch(logs: Path, url: str, expected: int, correlate: bool, work: Path) -> tuple[
-        Run, Path]:
+def run_midwatch(logs: Path, url: str, expected: int, correlate: bool, work: Path,
+                 env: dict[str, str]) -> tuple[Run, Path]:
     """e2e_bench's service run in a fresh interpreter (so its peak RSS is its own); the
     trace documents it left are written to a file for the capacity run."""
     traces = work / f"traces-{uuid.uuid4().hex[:6]}.jsonl"
     cmd = [sys.executable, __file__, "--child", str(logs), "--expected", str(expected),
            "--traces-out", str(traces)] + ([] if correlate else ["--events-only"])
     out = subprocess.run(cmd, check=True, capture_output=True, text=True,
-                         env={**os.environ, "MIDWATCH_ES_URL": url}).stdout
+                         env={**env, "MIDWATCH_ES_URL": url}).stdout
     fig = json.loads(out.strip().splitlines()[-1])
     return Run(fig["rate"], fig["cpu_us"], fig["es_us"], fig["rss_mb"],
                fig["worker_rss_mb"]), traces
 
 
-def run_cli(logs: Path, url: str, expected: int, work: Path, timeout_s: float) -> Run:
+def run_cli(logs: Path, url: str, expected: int, work: Path, timeout_s: float,
+            env: dict[str, str]) -> Run:
     """``midwatch run -c`` as a user starts it (API, rule scheduler, logging; correlated),
     timed from process start until its own ``midwatch_events_indexed_total`` counts every
     event (issue 25 item 4: the CLI against the in-process service)."""
@@ -327,9 +339,11 @@ inputs:
     out = (work / f"{prefix}.log").open("wb")
     es_before, started = es_cpu_s(), time.perf_counter()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("midwatch")), "run", "-c",
-                             str(conf), "--log-level", "warning"], stdout=out, stderr=out)
+                             str(conf), "--log-level", "warning"], stdout=out, stderr=out,
+                            env=env)
     try:
         deadline = started + timeout_s
+        startup_s = _startup_cpu_s(proc, deadline)
         checkpoints, size = work / prefix / "checkpoints", sum(
             p.stat().st_size for p in logs.iterdir())
         while (done := _acked_bytes(checkpoints)) < size:
@@ -355,7 +369,25 @@ inputs:
         cleanup(es, prefix)
         es.close()
     return Run(expected / elapsed, cpu_s / expected * 1e6,
-               _per_event(es_before, es_after, expected), main + worker, worker)
+               _per_event(es_before, es_after, expected), main + worker, worker, startup_s)
+
+
+def _startup_cpu_s(proc: subprocess.Popen, deadline: float) -> float | None:
+    """``midwatch run``'s CPU from process start until its file input started the parse
+    worker (interpreter, imports, config, store setup, the service built and started): a
+    fixed cost, paid once per process whatever the number of events, which the in-process
+    figure does not include. Polled every 5 ms from the threads' own child lists (no scan
+    of /proc), so it overstates by at most 5 ms of start-up; None if no worker came."""
+    tasks = Path(f"/proc/{proc.pid}/task")
+    while proc.poll() is None and time.perf_counter() < deadline:
+        try:
+            fields = proc_stat(str(proc.pid))
+            if any((task / "children").read_text().strip() for task in tasks.iterdir()):
+                return proc_cpu_s(str(proc.pid), fields)
+        except OSError:
+            pass
+        time.sleep(0.005)
+    return None
 
 
 def _acked_bytes(checkpoints: Path) -> int:
@@ -373,6 +405,19 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def compile_bytecode(checkout: Path) -> int:
+    """Compile the checkout's packages to bytecode (``__pycache__``, git-ignored), as an
+    installed midwatch has it (pip compiles at install; an image ships it). Without it, where
+    PYTHONDONTWRITEBYTECODE is set (this machine's environment) every ``midwatch run`` and
+    parse worker compiled its modules from source at each start: 0.15 s of the CLI's 0.54 s
+    start-up CPU, measured. Done before any clock; returns the packages compiled."""
+    packages = [d for d in sorted(checkout.iterdir()) if (d / "__init__.py").is_file()]
+    for package in packages:
+        if not compileall.compile_dir(package, quiet=1):
+            sys.exit(f"peer_otelcol: {package} does not compile")
+    return len(packages)
 
 
 def _child(args: argparse.Namespace) -> None:
@@ -443,13 +488,19 @@ def _row(name: str, run: Run, peer: Run | None) -> str:
              if peer is not None and run is not peer else "")
     return (f"  {name:<20} {run.rate:>9,.0f} ev/s  {run.cpu_us:>6.1f} us  "
             f"ES {_fmt(run.es_us, '>5.1f')} us  RSS {_fmt(run.rss_mb, '>4.0f')} MB"
-            + (f" (worker {run.worker_rss_mb:.0f})" if run.worker_rss_mb else "") + ratio)
+            + (f" (worker {run.worker_rss_mb:.0f})" if run.worker_rss_mb else "")
+            + (f"  start-up {run.startup_s:.2f} s" if run.startup_s is not None else "") + ratio)
 
 
-def _cli_gap(runs: dict[str, Run]) -> str:
+def _cli_gap(runs: dict[str, Run], events: int) -> str:
+    if "midwatch run" not in runs or "midwatch correlated" not in runs:
+        return ""
     cli, bench = runs["midwatch run"], runs["midwatch correlated"]
+    fixed = (f"; start-up {cli.startup_s:.2f} s CPU ({cli.startup_s / events * 1e6:.1f} us "
+             f"an event), without it x{(cli.cpu_us - cli.startup_s / events * 1e6) / bench.cpu_us:.2f}"
+             if cli.startup_s is not None else "")
     return (f"midwatch run / in-process correlated: CPU x{cli.cpu_us / bench.cpu_us:.2f}, "
-            f"rate x{cli.rate / bench.rate:.2f} (target: CPU <= 1.10)")
+            f"rate x{cli.rate / bench.rate:.2f} (target: CPU <= 1.10){fixed}")
 
 
 def main() -> None:
@@ -459,6 +510,15 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=8,
                     help="bulk requests in flight in the capacity run")
     ap.add_argument("--timeout", type=float, default=300, help="seconds per contender")
+    ap.add_argument("--contenders", default=",".join(CONTENDERS),
+                    help=f"comma-separated subset of: {', '.join(CONTENDERS)} (ratios need "
+                         "otelcol; the CLI gap needs both correlated ones)")
+    ap.add_argument("--no-capacity", action="store_true", help="skip the capacity runs")
+    ap.add_argument("--base", metavar="CHECKOUT",
+                    help="also run each midwatch contender from this checkout (its directory "
+                         "first on PYTHONPATH, e.g. `git worktree add /tmp/base HEAD~1`), "
+                         "interleaved, as 'base ...': a change measured against its parent "
+                         "in one run on a busy machine")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--expected", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--traces-out", help=argparse.SUPPRESS)
@@ -468,7 +528,21 @@ def main() -> None:
         _child(args)
         return
     url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
-    binary = build_otelcol()
+    chosen = [c.strip() for c in args.contenders.split(",") if c.strip()]
+    if unknown := set(chosen) - set(CONTENDERS):
+        ap.error(f"--contenders: unknown {', '.join(sorted(unknown))}; choose from "
+                 f"{', '.join(CONTENDERS)}")
+    base_env = dict(os.environ)
+    if args.base:
+        if not (Path(args.base) / "collector" / "__init__.py").is_file():
+            ap.error(f"--base {args.base}: not a midwatch checkout (no collector/__init__.py)")
+        base_env["PYTHONPATH"] = os.pathsep.join(
+            filter(None, (str(Path(args.base).resolve()), os.environ.get("PYTHONPATH"))))
+        chosen = [x for c in chosen for x in ((c, f"base {c[9:]}") if c.startswith("midwatch ")
+                                              else (c,))]
+    for checkout in filter(None, (Path(__file__).resolve().parents[1], args.base)):
+        compile_bytecode(Path(checkout))
+    binary = build_otelcol() if "otelcol" in chosen else BINARY
     runs: dict[str, list[Run]] = {}
     with tempfile.TemporaryDirectory(prefix="mw-peer-") as tmp:
         work = Path(tmp)
@@ -487,39 +561,40 @@ def main() -> None:
         try:
             raw_bulk(es, events[:WARM_UP], 2_000)  # the store's JIT, before anything is timed
             for rep in range(args.reps):
-                order = ["otelcol", "midwatch events", "midwatch correlated", "midwatch run"]
-                order = order[rep % 4:] + order[:rep % 4]
+                order = chosen[rep % len(chosen):] + chosen[:rep % len(chosen)]
                 this: dict[str, Run] = {}
                 traces: list[dict] = []
                 for name in order:
+                    kind = name.split(" ", 1)[-1]
+                    env = base_env if name.startswith("base ") else dict(os.environ)
                     if name == "otelcol":
                         this[name] = run_otelcol(binary, logs, url, n, work, args.timeout)
-                    elif name == "midwatch run":
-                        this[name] = run_cli(logs, url, n, work, args.timeout)
+                    elif kind == "run":
+                        this[name] = run_cli(logs, url, n, work, args.timeout, env)
                     else:
-                        run, path = run_midwatch(logs, url, n, name.endswith("correlated"),
-                                                 work)
+                        run, path = run_midwatch(logs, url, n, kind == "correlated", work, env)
                         this[name] = run
-                        if name.endswith("correlated"):
+                        if name == "midwatch correlated":
                             traces = [orjson.loads(line) for line in path.read_bytes().splitlines()]
                         path.unlink()
-                for what, docs in (("events", []), ("correlated", traces)):
-                    rate, es_us = capacity(es, url, events, docs, args.concurrency)
-                    this[f"capacity {what}"] = Run(rate, float("nan"), es_us, None)
-                if rep == 0:
-                    rate = raw_bulk(es, events, 2_000, traces)
-                    print(f"  (context: helpers.bulk once, correlated documents: {rate:,.0f} "
-                          f"ev/s)")
-                print(f"rep {rep + 1} (order: {', '.join(order)}; capacity with "
-                      f"{args.concurrency} gzip bulk requests in flight, {len(traces):,} traces)")
+                if not args.no_capacity:
+                    for what, docs in (("events", []), ("correlated", traces)):
+                        rate, es_us = capacity(es, url, events, docs, args.concurrency)
+                        this[f"capacity {what}"] = Run(rate, float("nan"), es_us, None)
+                    if rep == 0:
+                        rate = raw_bulk(es, events, 2_000, traces)
+                        print(f"  (context: helpers.bulk once, correlated documents: "
+                              f"{rate:,.0f} ev/s)")
+                print(f"rep {rep + 1} (order: {', '.join(order)}; load average "
+                      f"{os.getloadavg()[0]:.1f}"
+                      + ("" if args.no_capacity else f"; capacity with {args.concurrency} gzip "
+                         f"bulk requests in flight, {len(traces):,} traces") + ")")
+                peer = this.get("otelcol")
                 for name, run in this.items():
-                    print(_row(name, run, this["otelcol"]) if not name.startswith("capacity")
+                    print(_row(name, run, peer) if not name.startswith("capacity")
                           else f"  {name:<20} {run.rate:>9,.0f} ev/s  ES "
                                f"{_fmt(run.es_us, '>5.1f')} us")
-                mw = this["midwatch events"].rate, this["midwatch correlated"].rate
-                print(f"  midwatch / capacity: events {mw[0] / this['capacity events'].rate:.2f}"
-                      f", correlated {mw[1] / this['capacity correlated'].rate:.2f}; "
-                      f"{_cli_gap(this)}", flush=True)
+                print(_summary(this, n), flush=True)
                 for name, run in this.items():
                     runs.setdefault(name, []).append(run)
         finally:
@@ -527,13 +602,31 @@ def main() -> None:
     print(f"medians of {args.reps}:")
     med = {name: Run(*(statistics.median(v) if None not in v else None for v in (
         [r.rate for r in rs], [r.cpu_us for r in rs], [r.es_us for r in rs],
-        [r.rss_mb for r in rs], [r.worker_rss_mb for r in rs]))) for name, rs in runs.items()}
+        [r.rss_mb for r in rs], [r.worker_rss_mb for r in rs], [r.startup_s for r in rs])))
+        for name, rs in runs.items()}
     for name, run in med.items():
         if not name.startswith("capacity"):
-            print(_row(name, run, med["otelcol"]))
-    print(f"  capacity: events {med['capacity events'].rate:,.0f} ev/s, correlated "
-          f"{med['capacity correlated'].rate:,.0f} ev/s; {_cli_gap(med)}")
+            print(_row(name, run, med.get("otelcol")))
+    print(_summary(med, n))
 
+
+def _summary(runs: dict[str, Run], events: int) -> str:
+    """midwatch against the store's capacity, the CLI against the in-process service, and
+    each midwatch contender against its ``--base`` twin: whichever of these ran."""
+    parts = []
+    if "capacity events" in runs:
+        mw = [runs[k].rate / runs[f"capacity {k.split()[1]}"].rate if k in runs else None
+              for k in ("midwatch events", "midwatch correlated")]
+        parts.append(f"midwatch / capacity: events {_fmt(mw[0], '.2f')}, correlated "
+                     f"{_fmt(mw[1], '.2f')} (capacity {runs['capacity events'].rate:,.0f} / "
+                     f"{runs['capacity correlated'].rate:,.0f} ev/s)")
+    if gap := _cli_gap(runs, events):
+        parts.append(gap)
+    for name, run in runs.items():
+        if name.startswith("base ") and (new := runs.get(f"midwatch {name[5:]}")):
+            parts.append(f"{name[5:]} new / base: CPU x{new.cpu_us / run.cpu_us:.3f}, rate "
+                         f"x{new.rate / run.rate:.3f}")
+    return "  " + "\n  ".join(parts)
 
 if __name__ == "__main__":
     main()

@@ -33,7 +33,6 @@ from typing import IO, Any
 
 from collector.encoded import encoded
 from collector.gcsettings import collect_less
-from collector.inputs import remote_delivery
 from collector.inputs.lines import LineReader
 from collector.parse import Output
 from collector.parsers._base import ParseContext
@@ -155,6 +154,16 @@ class RemoteReader:
         self._worker.call("close", self.key)
 
 
+def _shipping() -> Any:
+    """``collector.inputs.remote_delivery``, imported by the workers of shipper inputs only:
+    it brings the envelope decoders (OTLP protobuf among them), which cost every process
+    importing them ~0.07 s of CPU at start (``midwatch run`` and each file input's worker,
+    bench/peer_otelcol.py's start-up figure) and which a file input never uses."""
+    from collector.inputs import remote_delivery
+
+    return remote_delivery
+
+
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """Answer requests until the parent closes the pipe."""
     ctx: ParseContext | None = None
@@ -188,12 +197,12 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             elif op == "ship_open":
                 key, keep_lines = args
                 assert ctx is not None, "init first"
-                readers[key] = remote_delivery.open_delivery(ctx, keep_lines)  # type: ignore[assignment]
+                readers[key] = _shipping().open_delivery(ctx, keep_lines)  # type: ignore[assignment]
                 reply = None
             elif op == "ship":
                 key, now, method, call_args = args
-                reply = remote_delivery.serve(readers[key], now, method, call_args,  # type: ignore[arg-type]
-                                              encode)
+                reply = _shipping().serve(readers[key], now, method, call_args,  # type: ignore[arg-type]
+                                          encode)
             elif op == "close":
                 readers.pop(args[0], None)
                 reply = None

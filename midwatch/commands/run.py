@@ -72,12 +72,17 @@ def rule_workers(config, store) -> list:
 
 
 def probe_workers(config, store) -> list:
-    """The probe scheduler when ``probes:`` configures any (validated here: file:line errors)."""
+    """The probe scheduler when ``probes:`` configures any (validated here: file:line errors).
+    Its runner (and the probe kinds' clients) is imported only then: ~0.01 s of CPU at every
+    start otherwise."""
     from collector.probes.config import load_probes
-    from collector.probes.runner import ProbeRunner
 
     specs = load_probes(config)
-    return [ProbeRunner(specs, store)] if specs else []
+    if not specs:
+        return []
+    from collector.probes.runner import ProbeRunner
+
+    return [ProbeRunner(specs, store)]
 
 
 def run(args: argparse.Namespace) -> int:

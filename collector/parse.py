@@ -393,10 +393,10 @@ class SourceParser:
 
     def feed_lines(self, lines: Sequence[Line]) -> Output:
         """``feed`` of each line in turn, the lines of a format with a native fast path
-        parsed in one batch first: a line it made an event of and that ``feed`` would hand to
-        the parser as a record of its own (``_plain``) takes that event, any other line goes
-        through ``feed`` as usual. With ``auto``, once the source's format is the fast path's
-        and no other parser claims the line (what ``_feed_auto`` asks too)."""
+        parsed in one batch first: a record it made an event of (``collector.native``: its
+        lines whole, framed as ``START`` frames them) is taken as it is when ``feed`` would
+        hand it to the parser as one record (``_ready``, ``_claimed``), any other line goes
+        through ``feed`` as usual."""
         module = self.module
         fast = self._fast.get(module) if module is not None else None
         if fast is None or len(lines) < 2:
@@ -405,42 +405,49 @@ class SourceParser:
                 out.extend(self.feed(*line))
             return out
         ctx = self.ctx
-        events = fast([line[0] for line in lines], [line[1] for line in lines], self._id_head,
-                      self.framer.ingested_ms or ctx.now_ms, ctx.time_min_ms, ctx.time_max_ms)
+        events = fast(lines, self._id_head, self.framer.ingested_ms or ctx.now_ms,
+                      ctx.time_min_ms, ctx.time_max_ms)
         out = []
         stats = self.stats
+        ready = self._ready(module)
+        taken = False  # the lines a False stands for belong to a record taken
         for k, ev in enumerate(events):
-            line = lines[k]
-            if ev is not None and self._takes(lines, k, module):
+            if ev is False and taken:
+                continue
+            if ev and ready and (not self.auto or self._claimed(lines, k, events)):
                 if self.framer._lines:  # the record before it ends here, as ``feed`` ends it
                     out.extend(self.flush_record())
                 out.append(ev)
                 stats.records += 1
                 stats.events += 1
+                taken = True
             else:
-                out.extend(self.feed(*line))
+                out.extend(self.feed(*lines[k]))
+                ready = self._ready(module)
+                taken = False
         return out
 
-    def _takes(self, lines: Sequence[Line], k: int, module: ModuleType) -> bool:
-        """Whether the event the fast path made of ``lines[k]`` is what ``feed`` would give:
-        the line is ``_plain``, the source's format is still ``module``, and the line is a
-        record of its own. Where every line is a record (START None) in auto mode, no other
-        parser may claim it (``_feed_auto``); where records start with START, the line and
-        the next must start one (so the Python path would end the open record at this line
-        and hand this one over alone as soon as the next is read)."""
-        line = lines[k]
-        if not self._plain(line) or self.module is not module:
-            return False
-        framer = self.framer
-        if framer.start is None:
-            return not self.auto or self._detect(line[0]) in (None, module)
-        return (k + 1 < len(lines) and framer.is_start(line[0])
-                and framer.is_start(lines[k + 1][0]))
+    def _claimed(self, lines: Sequence[Line], k: int, events: list) -> bool:
+        """In auto mode, whether ``_feed_auto`` keeps the record at ``lines[k]`` whole with
+        this source's format: where every line is a record (START None), no other parser
+        claims the line; else no other parser claims a continuation line that is not
+        indented (a catch-all one may: it does not cut into an open record)."""
+        if self.framer.start is None:
+            return self._detect(lines[k][0]) in (None, self.module)
+        end = k + 1
+        while end < len(events) and events[end] is False:
+            text = lines[end][0]
+            if text[:1] not in (" ", "\t", ""):
+                other = self._detect(text)
+                if not (other is None or other is self.module or getattr(other, "GENERIC", False)):
+                    return False
+            end += 1
+        return True
 
-    def _plain(self, line: Line) -> bool:
-        """Whether ``feed`` would pass this line straight to the parser as one record: whole
-        and terminated, no envelope, no open JSON block, no record heads left to note."""
-        return (line[4] and not line[3] and self._envelope_known and self._envelope is None
+    def _ready(self, module: ModuleType) -> bool:
+        """Whether ``feed`` would pass a whole line straight to ``module``'s framer: no
+        envelope, no open JSON block, no record heads left to note, nothing in pieces."""
+        return (self.module is module and self._envelope_known and self._envelope is None
                 and self._block_at is None and not self._shapes_left and not self._pieces
                 and self._shipped is None)
 

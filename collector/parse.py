@@ -393,44 +393,63 @@ class SourceParser:
 
     def feed_lines(self, lines: Sequence[Line]) -> Output:
         """``feed`` of each line in turn, the lines of a format with a native fast path
-        parsed in one batch first: a record it made an event of (``collector.native``: its
-        lines whole, framed as ``START`` frames them) is taken as it is when ``feed`` would
-        hand it to the parser as one record (``_ready``, ``_claimed``), any other line goes
-        through ``feed`` as usual."""
-        module = self.module
-        fast = self._fast.get(module) if module is not None else None
-        if fast is None or len(lines) < 2:
-            out: Output = []
+        parsed in one batch first (``fast_events``): a record it made an event of is taken
+        as it is where ``feed`` would hand it to the parser as one record (``ready``,
+        ``claims``), any other line goes through ``feed`` as usual."""
+        fast = self.fast_events(lines)
+        out: Output = []
+        if fast is None:
             for line in lines:
                 out.extend(self.feed(*line))
             return out
-        ctx = self.ctx
-        events = fast(lines, self._id_head, self.framer.ingested_ms or ctx.now_ms,
-                      ctx.time_min_ms, ctx.time_max_ms)
-        out = []
-        stats = self.stats
-        ready = self._ready(module)
-        # auto, START None: whether each line is the source format's (``_detect``), asked of
-        # the lines taken all at once
-        kept = (self._kept(lines, events, module)
-                if self.auto and self.framer.start is None else None)
+        events, kept, module = fast
+        ready = self.ready(module)
         taken = False  # the lines a False stands for belong to a record taken
         for k, ev in enumerate(events):
             if ev is False and taken:
                 continue
-            if ev and ready and (kept[k] if kept is not None
-                                 else not self.auto or self._claimed(lines, k, events)):
-                if self.framer._lines:  # the record before it ends here, as ``feed`` ends it
-                    out.extend(self.flush_record())
+            if ev and ready and self.claims(lines, k, events, kept):
+                out.extend(self.take())
                 out.append(ev)
-                stats.records += 1
-                stats.events += 1
                 taken = True
             else:
                 out.extend(self.feed(*lines[k]))
-                ready = self._ready(module)
+                ready = self.ready(module)
                 taken = False
         return out
+
+    def fast_events(self, lines: Sequence[Line]) -> tuple[list, list[bool] | None,
+                                                          ModuleType] | None:
+        """The native fast path's answer for these lines (``collector.native.batch_parser``:
+        per line an Event, False or None), with, in auto mode where every line is a record,
+        whether each line is the source format's (``_kept``), and the format asked; None
+        where the source's format has no fast path (or is not known yet)."""
+        module = self.module
+        fast = self._fast.get(module) if module is not None else None
+        if fast is None or len(lines) < 2:
+            return None
+        ctx = self.ctx
+        events = fast(lines, self._id_head, self.framer.ingested_ms or ctx.now_ms,
+                      ctx.time_min_ms, ctx.time_max_ms)
+        kept = (self._kept(lines, events, module)
+                if self.auto and self.framer.start is None else None)
+        return events, kept, module
+
+    def claims(self, lines: Sequence[Line], k: int, events: list,
+               kept: list[bool] | None) -> bool:
+        """Whether the format keeps the record the fast path made of ``lines[k]`` whole
+        (``fast_events``): always with a named format; in auto mode see ``_kept`` and
+        ``_claimed``."""
+        if kept is not None:
+            return kept[k]
+        return not self.auto or self._claimed(lines, k, events)
+
+    def take(self) -> Output:
+        """A record of the fast path is taken: the open record ends before it, as ``feed``
+        ends it (its items, to go before the taken event)."""
+        self.stats.records += 1
+        self.stats.events += 1
+        return self.flush_record() if self.framer._lines else []
 
     def _kept(self, lines: Sequence[Line], events: list, module: ModuleType) -> list[bool]:
         """Per line (of those the fast path took), whether ``_detect`` gives ``module`` or
@@ -483,7 +502,7 @@ class SourceParser:
             end += 1
         return True
 
-    def _ready(self, module: ModuleType) -> bool:
+    def ready(self, module: ModuleType) -> bool:
         """Whether ``feed`` would pass a whole line straight to ``module``'s framer: no
         envelope, no open JSON block, no record heads left to note, nothing in pieces."""
         return (self.module is module and self._envelope_known and self._envelope is None

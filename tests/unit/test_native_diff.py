@@ -23,10 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector import native
+from collector.event import Event, Record
 from collector.normalize import _may_hold_card
 from collector.parse import ParseStats, SourceParser, read_batches
 from collector.parsers import json_lines
 from collector.parsers._base import ParseContext
+from collector.shipping import Delivery, parse_delivery
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
@@ -454,3 +456,64 @@ def test_generated_lines_match_or_are_declined(fmt: str) -> None:
         assert_same(data, fmt="auto")
 
     check()
+
+
+def shipped(texts: list[str], fast: bool, poll: int = 7) -> tuple[list, dict]:
+    """Items and counters of Filebeat documents through ``Delivery`` (the Kafka input's
+    path: a few messages a poll, one Delivery kept), with or without the fast path."""
+    before = native.use(fast)
+    try:
+        ctx, stats = ParseContext(now_ms=NOW_MS), ParseStats()
+        delivery = Delivery(ctx, stats)
+        records = [Record(text=t, source="topic", position=f"0:{i}") for i, t in enumerate(texts)]
+        out: list = []
+        for start in range(0, len(records), poll):
+            out.extend(parse_delivery(records[start:start + poll], ctx, stats, replayable=True,
+                                      delivery=delivery, keep_open=True))
+        out.extend(delivery.finish())
+    finally:
+        native.use(before)
+    return out, {"records": stats.records, "events": stats.events, **stats.deadletters}
+
+
+def filebeat_docs(files: dict[str, str], offsets: bool = True) -> list[str]:
+    """Each file's lines as Filebeat documents, the files' lines taking turns in runs."""
+    docs = []
+    runs = {path: text.splitlines() for path, text in files.items()}
+    at = dict.fromkeys(files, 0)
+    while any(runs.values()):
+        for path, rows in runs.items():
+            for row in rows[:40]:
+                log = {"file": {"path": path}, **({"offset": at[path]} if offsets else {})}
+                docs.append(json.dumps({"@timestamp": f"2024-03-01T10:15:{len(docs) % 60:02d}.004Z",
+                                        "agent": {"type": "filebeat"}, "host": {"name": "mule-01"},
+                                        "log": log, "message": row}))
+                at[path] += len(row.encode()) + 1
+            runs[path] = rows[40:]
+    return docs
+
+
+@needs_native
+@pytest.mark.parametrize("offsets", [True, False])
+@pytest.mark.parametrize("poll", [7, 500])
+def test_shipped_lines_through_both_paths(offsets: bool, poll: int, monkeypatch) -> None:
+    """Shipped lines of several files, interleaved in runs, through ``Delivery``: the same
+    events (stamped with the message that opened each record), dead letters and counters
+    with the fast path and without it; and the fast path takes most of them."""
+    taken = []
+    take = SourceParser.take
+    monkeypatch.setattr(SourceParser, "take", lambda self: taken.append(1) or take(self))
+    files = {"/opt/mule/app.log": parse_bench.mule_events(400, random.Random(1))[0].decode(),
+             "/var/log/nginx/access.log": parse_bench.nginx_events(300, random.Random(2))[0].decode(),
+             "/var/log/app.jsonl": parse_bench.json_events(300, random.Random(3))[0].decode(),
+             "/data/po.edi": parse_bench.x12_sets(20, random.Random(4))[0].decode()}
+    docs = filebeat_docs(files, offsets)
+    fast, fast_stats = shipped(docs, True, poll)
+    assert len(taken) > fast_stats["events"] * (0.5 if poll > 7 else 0.3)
+    ref, ref_stats = shipped(docs, False, poll)
+    assert fast_stats == ref_stats
+    assert len(fast) == len(ref)
+    for got, want in zip(fast, ref, strict=True):
+        assert got == want
+    assert sum(isinstance(ev, Event) and ev.platform == "mulesoft" for ev in fast) == 400
+    assert {ev.labels.get("log_file_path") for ev in fast if isinstance(ev, Event)} == set(files)

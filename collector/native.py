@@ -46,7 +46,7 @@ except ImportError:  # not built here: the Python path does all the work
 
 # The build this module reads (native/src/lib.rs ABI): a stale one (not rebuilt after a
 # change of native/) is left unused, and CI's test that the fast path is loaded fails.
-ABI = 5
+ABI = 6
 # Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
 FORMATS = ("json", "apigw", "mule")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
@@ -54,10 +54,11 @@ _on = os.environ.get("MIDWATCH_NATIVE", "1") != "0"
 
 
 def use(on: bool) -> bool:
-    """Turn the fast path on or off for parsers created from now on; returns the setting
-    before."""
+    """Turn the fast path on or off for parsers and envelope readers created from now on;
+    returns the setting before."""
     global _on
     before, _on = _on, on
+    filebeat_docs.cache_clear()
     return before
 
 
@@ -94,6 +95,21 @@ def _reader(fmt: str, utc_default: bool = True):
 
     return _ext.json_lines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
                            json_lines._OUTCOMES, Event, limits)
+
+
+@cache
+def filebeat_docs():
+    """``unwrap(texts) -> [Shipped | None]``: the Filebeat envelope of each delivered message
+    as ``collector.envelopes.filebeat.match`` reads its nested fields, None where the Python
+    path must decode the message; None when the fast path is off or not built."""
+    if not _on or _reader("json") is None:
+        return None
+    from collector.envelopes.shipped import Shipped, text_ms
+
+    if tuple(f.name for f in fields(Shipped))[:6] != ("line", "shipper", "host", "path",
+                                                      "offset", "created_ms"):
+        return None
+    return _ext.filebeat_docs(Shipped, text_ms).unwrap
 
 
 def batch_parser(fmt: str, ctx: ParseContext):

@@ -122,8 +122,8 @@ class Delivery:
     def envelopes(self, records: Sequence[Record]) -> list[Shipped | None]:
         """Each message's line and where the shipper read it; None: in no shipper's
         envelope."""
-        unwrap = self._shapes.unwrap
-        return [unwrap(record.text, record.source) for record in records]
+        return self._shapes.unwrap_all([record.text for record in records],
+                                       [record.source for record in records])
 
     def parse_unwrapped(self, records: Sequence[Record], unwrapped: Sequence[Shipped | None],
                         replayable: bool) -> Output:

@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collector import native
+from collector.envelopes import shippers
 from collector.event import Event, Record
 from collector.normalize import _may_hold_card
 from collector.parse import ParseStats, SourceParser, read_batches
@@ -517,3 +518,63 @@ def test_shipped_lines_through_both_paths(offsets: bool, poll: int, monkeypatch)
         assert got == want
     assert sum(isinstance(ev, Event) and ev.platform == "mulesoft" for ev in fast) == 400
     assert {ev.labels.get("log_file_path") for ev in fast if isinstance(ev, Event)} == set(files)
+
+
+_FILEBEAT = {"@timestamp": "2024-03-01T10:15:33.004Z", "agent": {"type": "filebeat"},
+             "host": {"name": "mule-01"}, "input": {"type": "filestream"},
+             "log": {"offset": 4711, "file": {"path": "/opt/mule/logs/app.log"}},
+             "message": _MULE}
+
+
+def envelope_both(texts: list[str]) -> list:
+    """``Shapes.unwrap_all`` of the texts (one source, whose shipper is learned from the
+    first), with the native reader; asserted equal to the Python path's; its answers."""
+    before = native.use(True)
+    try:
+        fast = shippers.Shapes().unwrap_all(texts, ["topic"] * len(texts))
+        native.use(False)
+        ref = shippers.Shapes().unwrap_all(texts, ["topic"] * len(texts))
+    finally:
+        native.use(before)
+    assert fast == ref
+    return fast
+
+
+@needs_native
+@pytest.mark.parametrize("change", [
+    {}, {"message": 'a "quoted" line \\ with é and \u2028'}, {"host": "bare-host"},
+    {"host": {"hostname": "x"}}, {"host": {"name": ""}}, {"log": {"offset": -1, "file": {"path": "/p"}}},
+    {"log": {"offset": "42", "file": {"path": "/p"}}}, {"log": {"offset": "²", "file": {"path": "/p"}}},
+    {"log": {"offset": 2**63, "file": {"path": "/p"}}}, {"log": {"offset": 1.5, "file": {"path": "/p"}}},
+    {"log": {"offset": True, "file": {"path": "/p"}}}, {"log": {"file": {"path": ""}}},
+    {"log": {"file": "/p"}}, {"log.file.path": "/flat", "log": None}, {"agent": {"type": ""}},
+    {"agent": "filebeat"}, {"message": 7}, {"message": ""}, {"@timestamp": 1709288133.004},
+    {"@timestamp": 1709288133004}, {"@timestamp": None}, {"@timestamp": "not a time"},
+    {"@timestamp": {"x": 1}}, {"n": 12345678901234567890123}, {"n": [1, {"f": 0.5}]},
+])
+def test_filebeat_envelopes_through_both_paths(change: dict) -> None:
+    """Filebeat documents and what is just off their nested shape: the native reader gives
+    the Python matcher's ``Shipped`` or leaves the document to it."""
+    doc = {**_FILEBEAT, **change}
+    texts = [json.dumps(_FILEBEAT)] + [json.dumps(doc, ensure_ascii=ascii) for ascii in (True, False)]
+    envelope_both(texts + ["{not json", '{"message": "x"}', "<13>1 - - - - - - line", "[1]"])
+
+
+@needs_native
+def test_filebeat_envelopes_are_taken_natively() -> None:
+    """Not a test that can pass by declining: after a source's first message, the native
+    reader answers for its Filebeat documents."""
+    texts = [json.dumps({**_FILEBEAT, "message": f'line "{i}"'}) for i in range(5)]
+    assert all(native.filebeat_docs()(texts))
+    found = envelope_both(texts)
+    assert [f.line for f in found] == [f'line "{i}"' for i in range(5)]
+    assert {(f.offset, f.host, f.path, f.created_ms) for f in found} == {
+        (4711, "mule-01", "/opt/mule/logs/app.log", 1709288133004)}
+
+
+@needs_native
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.builds(lambda d, msg: json.dumps({**_FILEBEAT, **d, "message": msg}),
+                          _OBJECTS, st.text(max_size=30)), min_size=2, max_size=12))
+def test_generated_filebeat_documents(texts: list[str]) -> None:
+    envelope_both(texts)

@@ -3,47 +3,75 @@
 //! building the whole document as Python objects. Taken only where `match` reads the nested
 //! fields (`message`, `log.file.path`, `agent.type`, `host.name`, `log.offset`,
 //! `@timestamp`); declined (None: the Python path decodes the message) for anything else: a
-//! flattened or older document, a number with a fraction or beyond 64 bits anywhere in it
-//! (orjson reads those as floats, which no field here may be), text that is not JSON.
+//! flattened or older document, a field read here of an unusual type (a number as
+//! `@timestamp`, an offset beyond 64 bits), a key named twice, text that is not JSON.
+
+use std::borrow::Cow;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString};
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 
-/// `Shipped(line, shipper, host, path, offset, created_ms)` of one document's fields.
-struct Found<'a> {
-    line: &'a str,
-    agent: &'a str,
-    host: Option<&'a str>,
-    path: &'a str,
-    offset: Option<i64>,
-    /// `@timestamp` as text (read by the Python side's cached `text_ms`), or None: 0.
-    stamp: Option<&'a str>,
+/// The fields `match` reads, borrowed from the text where they hold no escapes. Any other
+/// key is skipped unread; a field of another type than these, or named twice, fails the
+/// read and the message is declined.
+#[derive(Deserialize)]
+struct Doc<'a> {
+    #[serde(borrow)]
+    message: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    log: Option<Log<'a>>,
+    #[serde(borrow)]
+    agent: Option<Agent<'a>>,
+    #[serde(borrow)]
+    host: Option<Host<'a>>,
+    #[serde(borrow, rename = "@timestamp")]
+    timestamp: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Log<'a> {
+    #[serde(borrow)]
+    file: Option<File<'a>>,
+    offset: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct File<'a> {
+    #[serde(borrow)]
+    path: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Agent<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Host<'a> {
+    Name(#[serde(borrow)] Cow<'a, str>),
+    Doc {
+        #[serde(borrow)]
+        name: Option<Cow<'a, str>>,
+    },
 }
 
 /// A non-empty string, as `match` takes `path`, `agent.type` and `host.name`.
-fn text(value: Option<&Value>) -> Option<&str> {
-    value.and_then(Value::as_str).filter(|s| !s.is_empty())
-}
-
-/// Whether any number in the document has a fraction or does not fit 64 bits.
-fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(map) => map.values().any(has_float),
-        _ => false,
-    }
+fn text<'a>(value: &'a Option<Cow<'a, str>>) -> Option<&'a str> {
+    value.as_deref().filter(|s| !s.is_empty())
 }
 
 /// `collector.envelopes.shipped.offset` of `log.offset`, the nested read first: Err where
-/// the Python side must tell (a count beyond 64 bits, digits of other scripts).
+/// the Python side must tell (a count beyond 64 bits or with a fraction, digits of other
+/// scripts).
 fn offset(value: Option<&Value>) -> Result<Option<i64>, ()> {
     Ok(match value {
         Some(Value::Number(n)) => match n.as_i64() {
             Some(v) => (v >= 0).then_some(v),
-            None if n.is_u64() => return Err(()),
-            None => None,
+            None => return Err(()),
         },
         Some(Value::String(s)) if !s.is_empty() && s.chars().all(char::is_numeric) => {
             if !s.bytes().all(|c| c.is_ascii_digit()) {
@@ -51,25 +79,28 @@ fn offset(value: Option<&Value>) -> Result<Option<i64>, ()> {
             }
             Some(s.parse().map_err(|_| ())?)
         }
+        Some(value) if value.is_array() || value.is_object() => {
+            return Err(()); // None in Python too, but a float inside would be read first
+        }
         _ => None,
     })
 }
 
-fn found(doc: &Map<String, Value>) -> Option<Found<'_>> {
-    let line = doc.get("message")?.as_str()?;
-    let (log, agent_doc) = (doc.get("log")?.as_object()?, doc.get("agent")?.as_object()?);
-    let path = text(log.get("file").and_then(Value::as_object).and_then(|f| f.get("path")))?;
-    let agent = text(agent_doc.get("type"))?;
-    let host = match doc.get("host") {
-        Some(Value::Object(h)) => text(h.get("name")),
-        other => text(other),
+/// `Shipped(line, shipper, host, path, offset, created_ms)` of one document, `@timestamp`
+/// as text (read by the Python side's cached `text_ms`) or None (0).
+type Found<'a> = (&'a str, &'a str, Option<&'a str>, &'a str, Option<i64>, Option<&'a str>);
+
+fn found<'a>(doc: &'a Doc<'a>) -> Option<Found<'a>> {
+    let line = doc.message.as_deref()?;
+    let (log, agent) = (doc.log.as_ref()?, doc.agent.as_ref()?);
+    let path = text(&log.file.as_ref()?.path)?;
+    let kind = text(&agent.kind)?;
+    let host = match &doc.host {
+        Some(Host::Name(name)) => Some(name.as_ref()).filter(|s| !s.is_empty()),
+        Some(Host::Doc { name }) => text(name),
+        None => None,
     };
-    let stamp = match doc.get("@timestamp") {
-        Some(Value::String(s)) => Some(s.as_str()),
-        Some(Value::Number(_)) => return None, // epoch seconds or ms: Python's `when`
-        _ => None,
-    };
-    Some(Found { line, agent, host, path, offset: offset(log.get("offset")).ok()?, stamp })
+    Some((line, kind, host, path, offset(log.offset.as_ref()).ok()?, doc.timestamp.as_deref()))
 }
 
 #[pyclass(frozen, module = "midwatch_native")]
@@ -87,22 +118,20 @@ impl FilebeatDocs {
         for item in texts.iter() {
             let text = item.downcast::<PyString>()?;
             let doc = match text.to_str() {
-                Ok(t) if t.starts_with('{') => serde_json::from_str::<Value>(t).ok(),
+                Ok(t) if t.starts_with('{') => serde_json::from_str::<Doc>(t).ok(),
                 _ => None,
             };
-            let taken = doc.as_ref().and_then(Value::as_object).filter(|d| !d.values().any(has_float))
-                .and_then(found);
-            let Some(f) = taken else {
+            let Some((line, kind, host, path, at, stamp)) = doc.as_ref().and_then(found) else {
                 out.push(py.None());
                 continue;
             };
-            let created = match f.stamp {
+            let created = match stamp {
                 Some(s) => self.text_ms.call1(py, (s,))?,
                 None => 0i64.into_py(py),
             };
-            let host = f.host.map_or_else(|| py.None(), |h| h.into_py(py));
-            let at = f.offset.map_or_else(|| py.None(), |n| n.into_py(py));
-            out.push(self.shipped.call1(py, (f.line, f.agent, host, f.path, at, created))?);
+            let host = host.map_or_else(|| py.None(), |h| h.into_py(py));
+            let at = at.map_or_else(|| py.None(), |n| n.into_py(py));
+            out.push(self.shipped.call1(py, (line, kind, host, path, at, created))?);
         }
         Ok(PyList::new_bound(py, out))
     }

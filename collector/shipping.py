@@ -190,7 +190,7 @@ class Delivery:
             if ev is False and taken:
                 src.lines += 1  # type: ignore[union-attr]
                 continue
-            if ev and parser.ready(module) and parser.claims(lines, k - 1, events, kept):
+            if ev and parser.ready(module) and parser.claims(k - 1, kept):
                 held = parser.take()
                 if held:
                     out.extend(self._stamp(held, src.opener))  # type: ignore[union-attr]

@@ -402,13 +402,13 @@ class SourceParser:
             for line in lines:
                 out.extend(self.feed(*line))
             return out
-        events, kept, module = fast
+        events, refused, module = fast
         ready = self.ready(module)
         taken = False  # the lines a False stands for belong to a record taken
         for k, ev in enumerate(events):
             if ev is False and taken:
                 continue
-            if ev and ready and self.claims(k, kept):
+            if ev and ready and self.claims(k, refused):
                 out.extend(self.take())
                 out.append(ev)
                 taken = True
@@ -418,12 +418,12 @@ class SourceParser:
                 taken = False
         return out
 
-    def fast_events(self, lines: Sequence[Line]) -> tuple[list, list[bool] | None,
+    def fast_events(self, lines: Sequence[Line]) -> tuple[list, set[int] | None,
                                                           ModuleType] | None:
         """The native fast path's answer for these lines (``collector.native.batch_parser``:
-        per line an Event, False or None), with, in auto mode where every line is a record,
-        whether each line is the source format's (``_kept``), and the format asked; None
-        where the source's format has no fast path (or is not known yet)."""
+        per line an Event, False or None), with, in auto mode, the records auto-detection
+        would not keep whole (``_refused``), and the format asked; None where the source's
+        format has no fast path (or is not known yet)."""
         module = self.module
         fast = self._fast.get(module) if module is not None else None
         if fast is None or len(lines) < 2:
@@ -431,13 +431,13 @@ class SourceParser:
         ctx = self.ctx
         events = fast(lines, self._id_head, self.framer.ingested_ms or ctx.now_ms,
                       ctx.time_min_ms, ctx.time_max_ms)
-        return events, self._kept(lines, events, module) if self.auto else None, module
+        return events, self._refused(lines, events, module) if self.auto else None, module
 
     @staticmethod
-    def claims(k: int, kept: list[bool] | None) -> bool:
+    def claims(k: int, refused: set[int] | None) -> bool:
         """Whether the format keeps the record the fast path made of line ``k`` whole
-        (``fast_events``): always with a named format; in auto mode see ``_kept``."""
-        return kept is None or kept[k]
+        (``fast_events``): always with a named format; in auto mode see ``_refused``."""
+        return refused is None or k not in refused
 
     def take(self) -> Output:
         """A record of the fast path is taken: the open record ends before it, as ``feed``
@@ -446,31 +446,26 @@ class SourceParser:
         self.stats.events += 1
         return self.flush_record() if self.framer._lines else []
 
-    def _kept(self, lines: Sequence[Line], events: list, module: ModuleType) -> list[bool]:
-        """Per line, whether ``_feed_auto`` keeps the record the fast path made of it whole
+    def _refused(self, lines: Sequence[Line], events: list, module: ModuleType) -> set[int]:
+        """The lines whose record (made by the fast path) ``_feed_auto`` would not keep whole
         with ``module``. Where every line is a record (START None): ``_detect`` gives
-        ``module`` or nothing. Else: no other parser claims a continuation line that is not
+        another parser. Else: another parser claims a continuation line that is not
         indented (a catch-all one may: it does not cut into an open record)."""
         if self.framer.start is None:
             asked = [k for k, ev in enumerate(events) if ev]
             claims = self._first_claims([lines[k][0] for k in asked])
-            kept = [False] * len(lines)
-            for k in asked:
-                kept[k] = claims[lines[k][0]] in (None, module)
-            return kept
-        asked = [k for k, ev in enumerate(events)
-                 if ev is False and lines[k][0][:1] not in (" ", "\t", "")]
-        claims = self._first_claims([lines[k][0] for k in asked])
-        cut = {k for k in asked if (other := claims[lines[k][0]]) is not None
-               and other is not module and not getattr(other, "GENERIC", False)}
-        kept = [bool(ev) for ev in events]
+            return {k for k in asked if claims[lines[k][0]] not in (None, module)}
+        heads: dict[int, int] = {}  # a continuation line asked about -> its record's line
         head = 0
         for k, ev in enumerate(events):
-            if ev:
+            if ev is False:
+                if lines[k][0][:1] not in (" ", "\t", ""):
+                    heads[k] = head
+            elif ev is not None:
                 head = k
-            elif k in cut:
-                kept[head] = False
-        return kept
+        claims = self._first_claims([lines[k][0] for k in heads])
+        return {head for k, head in heads.items() if (other := claims[lines[k][0]]) is not None
+                and other is not module and not getattr(other, "GENERIC", False)}
 
     def _first_claims(self, texts: list[str]) -> dict[str, ModuleType | None]:
         """``_detect`` of each distinct text, asked one parser at a time over all the texts

@@ -183,14 +183,14 @@ class Delivery:
             for k, found in enumerate(run[1:], 1):
                 out.extend(self.line(found, records[k].source, positions[k], records[k]))
             return out
-        events, kept, module = fast
+        events, refused, module = fast
         taken = False  # the lines a False stands for belong to a record taken
         for k, ev in enumerate(events, 1):
             found = run[k]
             if ev is False and taken:
                 src.lines += 1  # type: ignore[union-attr]
                 continue
-            if ev and parser.ready(module) and parser.claims(k - 1, kept):
+            if ev and parser.ready(module) and parser.claims(k - 1, refused):
                 held = parser.take()
                 if held:
                     out.extend(self._stamp(held, src.opener))  # type: ignore[union-attr]

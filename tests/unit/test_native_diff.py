@@ -79,13 +79,19 @@ def assert_same(data: bytes, **kw) -> None:
         assert got == want  # dataclass equality: every field
 
 
-def accepted(lines: list[str], fmt: str = "json") -> int:
-    """How many of these lines the extension itself turns into events."""
+def native_events(lines: list[str], fmt: str) -> list:
+    """What the extension itself answers for these lines, read as one batch (whole,
+    terminated lines, byte offsets standing in as their numbers)."""
     parse = native.batch_parser(fmt, ParseContext(now_ms=NOW_MS))
-    # A record is taken only where the next one starts in the batch: a line starts one.
-    batch = [(line, k, k + 1, False, True) for k, line in enumerate([*lines, "INFO  2024-03-01 "
-                                                                      "00:00:00 [x] y: z"])]
-    return sum(bool(ev) for ev in parse(batch, b"s\x1f", NOW_MS, 0, 7_289_654_399_999)[:-1])
+    batch = [(line, k, k + 1, False, True) for k, line in enumerate(lines)]
+    return parse(batch, b"s\x1f", NOW_MS, 0, 7_289_654_399_999)
+
+
+def accepted(lines: list[str], fmt: str = "json") -> int:
+    """How many of these lines the extension itself turns into events. A record is taken
+    only where the next one starts in the batch: a line that starts one follows."""
+    tail = "INFO  2024-03-01 00:00:00 [x] y: z"
+    return sum(bool(ev) for ev in native_events([*lines, tail], fmt)[:-1])
 
 
 def _inputs() -> dict[str, tuple[str, bytes]]:
@@ -262,12 +268,10 @@ def test_mule_error_records_are_taken_by_the_fast_path() -> None:
     digits might hold a card number, for all the prefilter knows); the error records come
     out classified and signed."""
     data = parse_bench.mule_events(1000, random.Random(3))[0].decode()
-    batch = [(line, k, k + 1, False, True) for k, line in enumerate(data.splitlines())]
     records = "\n".join(data.splitlines()).replace("\nINFO ", "\n\x00INFO ").replace(
         "\nERROR ", "\n\x00ERROR ").split("\n\x00")
     assert len(records) == 1000
-    parse = native.batch_parser("mule", ParseContext(now_ms=NOW_MS))
-    events = [ev for ev in parse(batch, b"s\x1f", NOW_MS, 0, 7_289_654_399_999) if ev]
+    events = [ev for ev in native_events(data.splitlines(), "mule") if ev]
     assert len(events) == sum(not _may_hold_card(r) for r in records[:-1]) > 900
     failed = [ev for ev in events if ev.outcome == "failure"]
     assert 50 < len(failed) < 150
@@ -311,9 +315,7 @@ def test_mule_records_with_continuation_lines(body: str, level: str) -> None:
     path (the record before the last) and equal to the reference."""
     head = _MULE.replace("INFO ", level)
     data = f"{head}\n{body}\n{head}\n{head}\n"
-    batch = [(line, k, k + 1, False, True) for k, line in enumerate(data.splitlines())]
-    parse = native.batch_parser("mule", ParseContext(now_ms=NOW_MS))
-    assert parse(batch, b"s\x1f", NOW_MS, 0, 7_289_654_399_999)[0]
+    assert native_events(data.splitlines(), "mule")[0]
     assert_same(data.encode(), fmt="mule")
     assert_same(data.encode(), fmt="auto")
 
@@ -327,9 +329,7 @@ def test_mule_records_with_continuation_lines(body: str, level: str) -> None:
 ])
 def test_mule_records_the_fast_path_declines(body: str) -> None:
     data = f"{_MULE}\n{body}\n{_MULE}\n{_MULE}\n"
-    batch = [(line, k, k + 1, False, True) for k, line in enumerate(data.split("\n")[:-1])]
-    parse = native.batch_parser("mule", ParseContext(now_ms=NOW_MS))
-    assert parse(batch, b"s\x1f", NOW_MS, 0, 7_289_654_399_999)[0] is None
+    assert native_events(data.split("\n")[:-1], "mule")[0] is None
     assert_same(data.encode(), fmt="mule")
 
 

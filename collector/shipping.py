@@ -151,23 +151,24 @@ class Delivery:
         return out
 
     def _run_end(self, unwrapped: Sequence[Shipped | None], i: int) -> int:
-        """Where the run of one-line messages of the file of ``unwrapped[i]`` ends (a file
-        path names the source; a delivery that keeps its lines is read line by line)."""
+        """Where the run of one-line messages of the source of ``unwrapped[i]`` ends (its
+        host and file path or program name it; a message naming none, and a delivery that
+        keeps its lines, are read line by line)."""
         found = unwrapped[i]
-        path, host = found.path, found.host  # type: ignore[union-attr]
-        if path is None or self.keep_lines:
+        path, app, host = found.path, found.app, found.host  # type: ignore[union-attr]
+        if (path is None and app is None and host is None) or self.keep_lines:
             return i + 1
         end = i
         for other in unwrapped[i:]:
-            if (other is None or other.path != path or other.host != host
+            if (other is None or other.path != path or other.app != app or other.host != host
                     or "\n" in other.line or other.line[-1:] == "\r"):
                 break
             end += 1
         return end
 
     def _run(self, records: Sequence[Record], run: Sequence[Shipped], replayable: bool) -> Output:
-        """One-line messages of one file, in order: the first through ``line`` (which finds
-        the file's parser), the others parsed in one batch by the native fast path where it
+        """One-line messages of one source, in order: the first through ``line`` (which finds
+        the source's parser), the others parsed in one batch by the native fast path where it
         applies (``SourceParser.fast_events``): each record it takes is stamped with the
         message that opened it, as ``line`` stamps it; any other line goes through ``line``."""
         positions = [str(found.offset) if found.offset is not None

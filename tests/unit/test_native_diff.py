@@ -494,10 +494,22 @@ def filebeat_docs(files: dict[str, str], offsets: bool = True) -> list[str]:
     return docs
 
 
+def syslog_frames(files: dict[str, str]) -> list[str]:
+    """Each file's lines as RFC 5424 frames named by program (no file path), in runs."""
+    runs = {path.rsplit("/", 1)[-1]: text.splitlines() for path, text in files.items()}
+    frames = []
+    while any(runs.values()):
+        for app, rows in runs.items():
+            frames += [f"<134>1 2024-03-01T10:15:33.004Z mule-01 {app} - - - {row}"
+                       for row in rows[:40]]
+            runs[app] = rows[40:]
+    return frames
+
+
 @needs_native
-@pytest.mark.parametrize("offsets", [True, False])
+@pytest.mark.parametrize("offsets", [True, False, None])  # None: syslog frames, no path
 @pytest.mark.parametrize("poll", [7, 500])
-def test_shipped_lines_through_both_paths(offsets: bool, poll: int, monkeypatch) -> None:
+def test_shipped_lines_through_both_paths(offsets: bool | None, poll: int, monkeypatch) -> None:
     """Shipped lines of several files, interleaved in runs, through ``Delivery``: the same
     events (stamped with the message that opened each record), dead letters and counters
     with the fast path and without it; and the fast path takes most of them."""
@@ -508,7 +520,7 @@ def test_shipped_lines_through_both_paths(offsets: bool, poll: int, monkeypatch)
              "/var/log/nginx/access.log": parse_bench.nginx_events(300, random.Random(2))[0].decode(),
              "/var/log/app.jsonl": parse_bench.json_events(300, random.Random(3))[0].decode(),
              "/data/po.edi": parse_bench.x12_sets(20, random.Random(4))[0].decode()}
-    docs = filebeat_docs(files, offsets)
+    docs = syslog_frames(files) if offsets is None else filebeat_docs(files, offsets)
     fast, fast_stats = shipped(docs, True, poll)
     assert len(taken) > fast_stats["events"] * (0.5 if poll > 7 else 0.3)
     ref, ref_stats = shipped(docs, False, poll)
@@ -517,7 +529,8 @@ def test_shipped_lines_through_both_paths(offsets: bool, poll: int, monkeypatch)
     for got, want in zip(fast, ref, strict=True):
         assert got == want
     assert sum(isinstance(ev, Event) and ev.platform == "mulesoft" for ev in fast) == 400
-    assert {ev.labels.get("log_file_path") for ev in fast if isinstance(ev, Event)} == set(files)
+    if offsets is not None:
+        assert {ev.labels.get("log_file_path") for ev in fast if isinstance(ev, Event)} == set(files)
 
 
 _FILEBEAT = {"@timestamp": "2024-03-01T10:15:33.004Z", "agent": {"type": "filebeat"},

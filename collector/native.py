@@ -1,9 +1,10 @@
 """The native fast path (``native/``, the ``midwatch_native`` extension), when it is installed.
 
 The pure-Python parsers and ``collector.normalize`` are the reference. The extension takes a
-batch of lines of a format it knows and returns, per line, the finished event the Python path
-would make (byte for byte: fields, event ID, original) or None; a None line goes through the
-Python path unchanged. So the fast path may only ever be faster, never different: the
+batch of lines of a format it knows, frames them into records as the parser's ``START`` does,
+and returns, per record, the finished event the Python path would make (byte for byte:
+fields, event ID, original) or None; a None line goes through the Python path unchanged.
+Error classes and signatures are ``collector.normalize.classify``'s, called from there. So the fast path may only ever be faster, never different: the
 differential tests (tests/unit/test_native_diff.py) run both on every fixture and on
 generated lines.
 
@@ -32,6 +33,7 @@ from collector.normalize import (
     MAX_MESSAGE,
     MAX_NAME,
     MAX_ORIGINAL,
+    classify,
     normalize_level,
 )
 from collector.parsers._base import ParseContext
@@ -44,7 +46,7 @@ except ImportError:  # not built here: the Python path does all the work
 
 # The build this module reads (native/src/lib.rs ABI): a stale one (not rebuilt after a
 # change of native/) is left unused, and CI's test that the fast path is loaded fails.
-ABI = 4
+ABI = 6
 # Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
 FORMATS = ("json", "apigw", "mule")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
@@ -52,10 +54,11 @@ _on = os.environ.get("MIDWATCH_NATIVE", "1") != "0"
 
 
 def use(on: bool) -> bool:
-    """Turn the fast path on or off for parsers created from now on; returns the setting
-    before."""
+    """Turn the fast path on or off for parsers and envelope readers created from now on;
+    returns the setting before."""
     global _on
     before, _on = _on, on
+    filebeat_docs.cache_clear()
     return before
 
 
@@ -80,21 +83,43 @@ def _reader(fmt: str, utc_default: bool = True):
     if (_ext is None or getattr(_ext, "ABI", None) != ABI
             or tuple(f.name for f in fields(Event)) != tuple(_ext.EVENT_FIELDS)):
         return None
-    limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE)
+    from collector.parse import MAX_RECORD_LINES  # the parse core imports this module
+
+    limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE,
+              MAX_RECORD_LINES)
     if fmt == "apigw":
         return _ext.access_lines(Event, limits)
     if fmt == "mule":
-        return _ext.mule_lines(Event, limits, utc_default)
+        return _ext.mule_lines(Event, limits, utc_default, classify)
     from collector.parsers import json_lines  # on first use, like the parsers themselves
 
     return _ext.json_lines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
                            json_lines._OUTCOMES, Event, limits)
 
 
+@cache
+def filebeat_docs():
+    """``unwrap(texts) -> [Shipped | None]``: the Filebeat envelope of each delivered message
+    as ``collector.envelopes.filebeat.match`` reads its nested fields, None where the Python
+    path must decode the message; None when the fast path is off or not built."""
+    if not _on or _reader("json") is None:
+        return None
+    from collector.envelopes.shipped import Shipped, text_ms
+
+    if tuple(f.name for f in fields(Shipped))[:6] != ("line", "shipper", "host", "path",
+                                                      "offset", "created_ms"):
+        return None
+    return _ext.filebeat_docs(Shipped, text_ms).unwrap
+
+
 def batch_parser(fmt: str, ctx: ParseContext):
-    """``parse(lines, offsets, id_head, ingested_ms, time_min, time_max) -> [Event | None]``
+    """``parse(lines, id_head, ingested_ms, time_min, time_max) -> [Event | False | None]``
     for this format and context, or None when the fast path does not apply: the JSON
-    mapping, the input's own access-log layout and redaction fields are the Python path's."""
+    mapping, the input's own access-log layout and redaction fields are the Python path's.
+    ``lines``: ``collector.linesplit.Line`` tuples. Per line, the event of the record it
+    starts; False for a line that record goes on over (a Mule stack trace); None: the Python
+    path's. A record is taken only whole (every line terminated, none cut), and, where
+    records span lines, only where the next record starts within the batch."""
     if not _on or fmt not in FORMATS or ctx.redact_fields:
         return None
     if (fmt == "json" and ctx.mapping) or (fmt == "apigw" and ctx.log_format):

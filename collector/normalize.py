@@ -467,10 +467,17 @@ def normalize(ev: Event, ctx: ParseContext) -> Event:
     if ev.message_id is None and ev.ids:
         ev.message_id = ev.ids[0]
     if _is_failure(ev) or ev.error_type or ev.error_code:
-        if ev.error_class is None and _is_failure(ev):
-            ev.error_class = classify_error(ev)
-        if ev.signature is None:
-            template = message_template(ev.error_message, ev.message, ev.error_type)
-            ev.signature = signature(ev.platform, ev.error_type, template)
-            ev.labels.setdefault("signature_template", template)
+        classify(ev)
     return ev
+
+
+def classify(ev: Event) -> None:
+    """The error class of a failed event and the signature of one naming an error: the last
+    step of ``normalize``, also called by the native fast path (``collector.native``) on the
+    events it finishes, so that taxonomy stays defined here once."""
+    if ev.error_class is None and _is_failure(ev):
+        ev.error_class = classify_error(ev)
+    if ev.signature is None:
+        template = message_template(ev.error_message, ev.message, ev.error_type)
+        ev.signature = signature(ev.platform, ev.error_type, template)
+        ev.labels.setdefault("signature_template", template)

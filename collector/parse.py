@@ -393,54 +393,112 @@ class SourceParser:
 
     def feed_lines(self, lines: Sequence[Line]) -> Output:
         """``feed`` of each line in turn, the lines of a format with a native fast path
-        parsed in one batch first: a line it made an event of and that ``feed`` would hand to
-        the parser as a record of its own (``_plain``) takes that event, any other line goes
-        through ``feed`` as usual. With ``auto``, once the source's format is the fast path's
-        and no other parser claims the line (what ``_feed_auto`` asks too)."""
-        module = self.module
-        fast = self._fast.get(module) if module is not None else None
-        if fast is None or len(lines) < 2:
-            out: Output = []
+        parsed in one batch first (``fast_events``): a record it made an event of is taken
+        as it is where ``feed`` would hand it to the parser as one record (``ready``,
+        ``claims``), any other line goes through ``feed`` as usual."""
+        fast = self.fast_events(lines)
+        out: Output = []
+        if fast is None:
             for line in lines:
                 out.extend(self.feed(*line))
             return out
-        ctx = self.ctx
-        events = fast([line[0] for line in lines], [line[1] for line in lines], self._id_head,
-                      self.framer.ingested_ms or ctx.now_ms, ctx.time_min_ms, ctx.time_max_ms)
-        out = []
-        stats = self.stats
+        events, refused, module = fast
+        ready = self.ready(module)
+        taken = False  # the lines a False stands for belong to a record taken
         for k, ev in enumerate(events):
-            line = lines[k]
-            if ev is not None and self._takes(lines, k, module):
-                if self.framer._lines:  # the record before it ends here, as ``feed`` ends it
-                    out.extend(self.flush_record())
+            if ev is False and taken:
+                continue
+            if ev and ready and self.claims(k, refused):
+                out.extend(self.take())
                 out.append(ev)
-                stats.records += 1
-                stats.events += 1
+                taken = True
             else:
-                out.extend(self.feed(*line))
+                out.extend(self.feed(*lines[k]))
+                ready = self.ready(module)
+                taken = False
         return out
 
-    def _takes(self, lines: Sequence[Line], k: int, module: ModuleType) -> bool:
-        """Whether the event the fast path made of ``lines[k]`` is what ``feed`` would give:
-        the line is ``_plain``, the source's format is still ``module``, and the line is a
-        record of its own. Where every line is a record (START None) in auto mode, no other
-        parser may claim it (``_feed_auto``); where records start with START, the line and
-        the next must start one (so the Python path would end the open record at this line
-        and hand this one over alone as soon as the next is read)."""
-        line = lines[k]
-        if not self._plain(line) or self.module is not module:
-            return False
-        framer = self.framer
-        if framer.start is None:
-            return not self.auto or self._detect(line[0]) in (None, module)
-        return (k + 1 < len(lines) and framer.is_start(line[0])
-                and framer.is_start(lines[k + 1][0]))
+    def fast_events(self, lines: Sequence[Line]) -> tuple[list, set[int] | None,
+                                                          ModuleType] | None:
+        """The native fast path's answer for these lines (``collector.native.batch_parser``:
+        per line an Event, False or None), with, in auto mode, the records auto-detection
+        would not keep whole (``_refused``), and the format asked; None where the source's
+        format has no fast path (or is not known yet)."""
+        module = self.module
+        fast = self._fast.get(module) if module is not None else None
+        if fast is None or len(lines) < 2:
+            return None
+        ctx = self.ctx
+        events = fast(lines, self._id_head, self.framer.ingested_ms or ctx.now_ms,
+                      ctx.time_min_ms, ctx.time_max_ms)
+        return events, self._refused(lines, events, module) if self.auto else None, module
 
-    def _plain(self, line: Line) -> bool:
-        """Whether ``feed`` would pass this line straight to the parser as one record: whole
-        and terminated, no envelope, no open JSON block, no record heads left to note."""
-        return (line[4] and not line[3] and self._envelope_known and self._envelope is None
+    @staticmethod
+    def claims(k: int, refused: set[int] | None) -> bool:
+        """Whether the format keeps the record the fast path made of line ``k`` whole
+        (``fast_events``): always with a named format; in auto mode see ``_refused``."""
+        return refused is None or k not in refused
+
+    def take(self) -> Output:
+        """A record of the fast path is taken: the open record ends before it, as ``feed``
+        ends it (its items, to go before the taken event)."""
+        self.stats.records += 1
+        self.stats.events += 1
+        return self.flush_record() if self.framer._lines else []
+
+    def _refused(self, lines: Sequence[Line], events: list, module: ModuleType) -> set[int]:
+        """The lines whose record (made by the fast path) ``_feed_auto`` would not keep whole
+        with ``module``. Where every line is a record (START None): ``_detect`` gives
+        another parser. Else: another parser claims a continuation line that is not
+        indented (a catch-all one may: it does not cut into an open record)."""
+        if self.framer.start is None:
+            asked = [k for k, ev in enumerate(events) if ev]
+            claims = self._first_claims([lines[k][0] for k in asked])
+            return {k for k in asked if claims[lines[k][0]] not in (None, module)}
+        heads: dict[int, int] = {}  # a continuation line asked about -> its record's line
+        head = 0
+        for k, ev in enumerate(events):
+            if ev is False:
+                if lines[k][0][:1] not in (" ", "\t", ""):
+                    heads[k] = head
+            elif ev is not None:
+                head = k
+        claims = self._first_claims([lines[k][0] for k in heads])
+        return {head for k, head in heads.items() if (other := claims[lines[k][0]]) is not None
+                and other is not module and not getattr(other, "GENERIC", False)}
+
+    def _first_claims(self, texts: list[str]) -> dict[str, ModuleType | None]:
+        """``_detect`` of each distinct text, asked one parser at a time over all the texts
+        that share a first character, each parser's ``detect`` mapped over them (most say no
+        to all at once) instead of every parser in turn per line: the same first claim, at a
+        third less of what detection cost; a text repeated (a Mule error block's frame) once."""
+        found: dict[str, ModuleType | None] = {}
+        groups: dict[str, list[str]] = {}
+        for text in dict.fromkeys(texts):
+            groups.setdefault(text[:1], []).append(text)
+        for first, pending in groups.items():
+            askable = self._askable.get(first)
+            for candidate in askable if askable is not None else self._askable_of(pending[0]):
+                try:
+                    claims = list(map(candidate.detect, pending))
+                except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
+                    found.update((text, self._detect(text)) for text in pending)
+                    pending = []
+                    break
+                if any(claims):
+                    found.update((text, candidate) for text, claimed
+                                 in zip(pending, claims, strict=True) if claimed)
+                    pending = [text for text, claimed in zip(pending, claims, strict=True)
+                               if not claimed]
+                    if not pending:
+                        break
+            found.update(dict.fromkeys(pending))  # claimed by none
+        return found
+
+    def ready(self, module: ModuleType) -> bool:
+        """Whether ``feed`` would pass a whole line straight to ``module``'s framer: no
+        envelope, no open JSON block, no record heads left to note, nothing in pieces."""
+        return (self.module is module and self._envelope_known and self._envelope is None
                 and self._block_at is None and not self._shapes_left and not self._pieces
                 and self._shipped is None)
 
@@ -608,13 +666,15 @@ class SourceParser:
 
     def _detect(self, line: str) -> ModuleType | None:
         """``detect`` over this source's candidates, their filter by first character kept."""
-        first = line[:1]
-        askable = self._askable.get(first)
-        if askable is None:
-            if len(self._askable) >= MAX_FIRST_CHARACTERS:
-                self._askable.clear()
-            askable = self._askable[first] = _askable(first_class(line), self.candidates)
-        return _first_claim(line, askable)
+        askable = self._askable.get(line[:1])
+        return _first_claim(line, askable if askable is not None else self._askable_of(line))
+
+    def _askable_of(self, line: str) -> tuple[ModuleType, ...]:
+        """The candidates that may claim a line with this first character, remembered."""
+        if len(self._askable) >= MAX_FIRST_CHARACTERS:
+            self._askable.clear()
+        askable = self._askable[line[:1]] = _askable(first_class(line), self.candidates)
+        return askable
 
     def _no_parser(self, lines: list[tuple[str, int, int]]) -> Output:
         out: Output = []

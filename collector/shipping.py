@@ -142,21 +142,86 @@ class Delivery:
     def envelopes(self, records: Sequence[Record]) -> list[Shipped | None]:
         """Each message's line and where the shipper read it; None: in no shipper's
         envelope."""
-        unwrap = self._shapes.unwrap
-        return [unwrap(record.text, record.source) for record in records]
+        return self._shapes.unwrap_all([record.text for record in records],
+                                       [record.source for record in records])
 
     def parse_unwrapped(self, records: Sequence[Record], unwrapped: Sequence[Shipped | None],
                         replayable: bool) -> Output:
-        """``records`` once ``envelopes`` made ``unwrapped`` of them."""
+        """``records`` once ``envelopes`` made ``unwrapped`` of them. Consecutive lines of
+        one file go through the native fast path together (``_run``)."""
         out: Output = []
         line = self.line
-        for record, found in zip(records, unwrapped, strict=True):
+        n = len(records)
+        i = 0
+        while i < n:
+            record, found = records[i], unwrapped[i]
             if found is None:
                 out.extend(self._unshipped(record, replayable))
+                i += 1
+                continue
+            end = self._run_end(unwrapped, i)
+            if end - i > 2:
+                out.extend(self._run(records[i:end], unwrapped[i:end], replayable))
+                i = end
                 continue
             where = found.offset
             out.extend(line(found, record.source, str(where) if where is not None
                             else self._position(found, record, replayable, 0), record))
+            i += 1
+        return out
+
+    def _run_end(self, unwrapped: Sequence[Shipped | None], i: int) -> int:
+        """Where the run of one-line messages of the source of ``unwrapped[i]`` ends (its
+        host and file path or program name it; a message naming none, and a delivery that
+        keeps its lines, are read line by line)."""
+        found = unwrapped[i]
+        path, app, host = found.path, found.app, found.host  # type: ignore[union-attr]
+        if (path is None and app is None and host is None) or self.keep_lines:
+            return i + 1
+        end = i
+        for other in unwrapped[i:]:
+            if (other is None or other.path != path or other.app != app or other.host != host
+                    or "\n" in other.line or other.line[-1:] == "\r"):
+                break
+            end += 1
+        return end
+
+    def _run(self, records: Sequence[Record], run: Sequence[Shipped], replayable: bool) -> Output:
+        """One-line messages of one source, in order: the first through ``line`` (which finds
+        the source's parser), the others parsed in one batch by the native fast path where it
+        applies (``SourceParser.fast_events``): each record it takes is stamped with the
+        message that opened it, as ``line`` stamps it; any other line goes through ``line``."""
+        positions = [str(found.offset) if found.offset is not None
+                     else self._position(found, record, replayable, 0)
+                     for record, found in zip(records, run, strict=True)]
+        out = self.line(run[0], records[0].source, positions[0], records[0])
+        src = self._last_src
+        parser = src.parser  # type: ignore[union-attr]
+        lines = [(found.line, at, 0, False, True) for found, at in zip(run[1:], positions[1:],
+                                                                        strict=True)]
+        fast = parser.fast_events(lines)
+        if fast is None:
+            for k, found in enumerate(run[1:], 1):
+                out.extend(self.line(found, records[k].source, positions[k], records[k]))
+            return out
+        events, refused, module = fast
+        taken = False  # the lines a False stands for belong to a record taken
+        for k, ev in enumerate(events, 1):
+            found = run[k]
+            if ev is False and taken:
+                src.lines += 1  # type: ignore[union-attr]
+                continue
+            if ev and parser.ready(module) and parser.claims(k - 1, refused):
+                held = parser.take()
+                if held:
+                    out.extend(self._stamp(held, src.opener))  # type: ignore[union-attr]
+                src.lines += 1  # type: ignore[union-attr]
+                src.opener, src.origin, src.holding = found, None, False  # type: ignore[union-attr]
+                out.extend(self._stamp([ev], found))
+                taken = True
+            else:
+                out.extend(self.line(found, records[k].source, positions[k], records[k]))
+                taken = False
         return out
 
     def _unshipped(self, record: Record, replayable: bool) -> Output:

@@ -110,6 +110,6 @@ def offset(value: object) -> int | None:
         return None
     if isinstance(value, int):
         return value if value >= 0 else None
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit():  # '²' is a digit to isdigit
         return int(value)
     return None

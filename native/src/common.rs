@@ -24,10 +24,12 @@ pub struct Limits {
     pub name: usize,
     /// Longest label value.
     pub label: usize,
+    /// Most lines of a record (`collector.parse.MAX_RECORD_LINES`).
+    pub lines: usize,
 }
 
-/// The fields of one accepted line, before they become Python objects: an event that is no
-/// failure (error classes and signatures stay in Python).
+/// The fields of one accepted record, before they become Python objects. Error classes and
+/// signatures stay in Python: a reader that names an error hands the event to its `finish`.
 pub struct Parts<'a> {
     pub timestamp_ms: i64,
     pub dataset: &'static str,
@@ -41,15 +43,40 @@ pub struct Parts<'a> {
     pub host: Option<&'a str>,
     pub trace_id: Option<&'a str>,
     pub span_id: Option<&'a str>,
+    pub error_type: Option<&'a str>,
+    pub error_code: Option<&'a str>,
     pub error_message: Option<&'a str>,
+    pub error_stack_trace: Option<&'a str>,
     pub payload_bytes: Option<i64>,
     pub ids: Vec<String>,
     pub labels: Vec<(&'static str, String)>,
 }
 
-/// One format's reading of a line: its parts, or None to leave the line to Python.
+/// One format's reading of a record: its parts, or None to leave the record to Python.
 pub trait LineReader {
-    fn parts<'a>(&'a self, line: &'a str) -> Option<Parts<'a>>;
+    /// Whether records span lines (the parser has a `START`): then a record is a line that
+    /// starts one and the lines after it that do not, and it is known to end only where the
+    /// next record starts within the batch.
+    const FRAMED: bool = false;
+
+    fn parts<'a>(&'a self, record: &'a str) -> Option<Parts<'a>>;
+
+    /// `START.match(line)` of a framed format: None where it cannot tell exactly (non-ASCII
+    /// text, where `\s` and `\d` reach beyond ASCII).
+    fn starts(&self, _line: &str) -> Option<bool> {
+        Some(true)
+    }
+
+    /// The Python callable that gives an event naming an error its class and signature
+    /// (`collector.normalize.classify`), for readers that take such events.
+    fn finish(&self) -> Option<&Py<PyAny>> {
+        None
+    }
+}
+
+/// Python's `\s` on an ASCII character.
+pub fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' | b'\x1c'..=b'\x1f')
 }
 
 /// Python's `str.strip()` on ASCII text.
@@ -82,16 +109,18 @@ pub fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64, offse
 /// and a dotted domain. Never false where normalize would redact: every text of an event
 /// taken here is a piece of its line.
 pub fn may_redact(line: &[u8]) -> bool {
-    let mut run = 0;
+    // Branch-free: digits and separators alternate in every timestamp and UUID, where a
+    // branch per byte was mispredicted often enough to make this the costliest step.
+    let mut run = 0u32;
+    let mut longest = 0u32;
     for &c in line {
-        if c.is_ascii_digit() {
-            run += 1;
-            if run >= 13 {
-                return true;
-            }
-        } else if c != b' ' && c != b'-' {
-            run = 0;
-        }
+        let digit = u32::from(c.wrapping_sub(b'0') < 10);
+        let keep = digit | u32::from(c == b' ' || c == b'-');
+        run = (run + digit) * keep;
+        longest = longest.max(run);
+    }
+    if longest >= 13 {
+        return true;
     }
     for (at, _) in line.iter().enumerate().filter(|(_, &c)| c == b'@') {
         if at == 0 {
@@ -137,7 +166,7 @@ pub fn set_label(labels: &mut Vec<(&'static str, String)>, key: &'static str, va
 /// Whether normalize would leave these parts as they are (no bound cuts anything, the time
 /// is believed): else the line is declined.
 fn within(p: &Parts, limits: Limits, time_min: i64, time_max: i64) -> bool {
-    let names = [p.service, p.host, p.trace_id, p.span_id];
+    let names = [p.service, p.host, p.trace_id, p.span_id, p.error_type, p.error_code];
     time_min <= p.timestamp_ms
         && p.timestamp_ms <= time_max
         && !names.iter().any(|v| v.is_some_and(|v| v.len() > limits.name))
@@ -146,10 +175,10 @@ fn within(p: &Parts, limits: Limits, time_min: i64, time_max: i64) -> bool {
         && !p.labels.iter().any(|(_, v)| v.len() > limits.label)
 }
 
-fn event_id(head: &[u8], offset: i64) -> String {
+fn event_id(head: &[u8], position: &[u8]) -> String {
     let mut state = blake2b_simd::Params::new().hash_length(16).to_state();
     state.update(head);
-    state.update(offset.to_string().as_bytes());
+    state.update(position);
     state.update(b"\x1f0");
     state.finalize().to_hex().to_string()
 }
@@ -181,10 +210,10 @@ fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, 
         opt(p.host),
         opt(p.trace_id),
         opt(p.span_id),
-        none(),
-        none(),
+        opt(p.error_type),
+        opt(p.error_code),
         opt(p.error_message),
-        none(),
+        opt(p.error_stack_trace),
         none(),
         none(),
         none(),
@@ -202,39 +231,98 @@ fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, 
     event.call1(PyTuple::new_bound(py, args))
 }
 
-/// One Event or None per line (see the Python side, `collector.native`).
+/// One line of a batch: `collector.linesplit.Line` (text, position, line number, truncated,
+/// terminated); the position is a byte offset or, from a shipper, its own text.
+struct Line<'py> {
+    text: Bound<'py, PyString>,
+    position: Vec<u8>,
+    /// Whole and terminated: a line the Python path would hand to its parser as it is.
+    whole: bool,
+}
+
+fn line<'py>(item: &Bound<'py, PyAny>) -> PyResult<Line<'py>> {
+    let t = item.downcast::<PyTuple>()?;
+    let at = t.get_item(1)?;
+    let position = match at.extract::<i64>() {
+        Ok(n) => n.to_string().into_bytes(),
+        Err(_) => at.downcast::<PyString>()?.to_str()?.as_bytes().to_vec(),
+    };
+    let whole = !t.get_item(3)?.is_truthy()? && t.get_item(4)?.is_truthy()?;
+    Ok(Line { text: t.get_item(0)?.downcast_into::<PyString>()?, position, whole })
+}
+
+/// Per line: the finished Event of the record it starts, False where it continues a record
+/// taken so (its event is the one before), None where the Python path must read it. A
+/// framed format's record is taken only when every line of it is whole and the next record
+/// starts within the batch (else it might go on in the next one).
 #[allow(clippy::too_many_arguments)]
 pub fn parse_batch<'py, R: LineReader>(
     reader: &R,
     limits: Limits,
     event: &Bound<'py, PyAny>,
-    lines: &Bound<'py, PyList>,
-    offsets: Vec<i64>,
+    items: &Bound<'py, PyList>,
     id_head: &[u8],
     ingested_ms: i64,
     time_min: i64,
     time_max: i64,
 ) -> PyResult<Bound<'py, PyList>> {
-    let py = lines.py();
-    if offsets.len() != lines.len() {
-        return Err(pyo3::exceptions::PyValueError::new_err("one offset per line"));
-    }
-    let out = PyList::empty_bound(py);
-    for (item, offset) in lines.iter().zip(offsets) {
-        let text = item.downcast::<PyString>()?;
-        let line = text.to_str()?;
-        let bytes = line.as_bytes();
-        let parts = if bytes.len() > limits.line || !line.is_ascii() || may_redact(bytes) {
+    let py = items.py();
+    let lines = items.iter().map(|item| line(&item)).collect::<PyResult<Vec<_>>>()?;
+    let texts = lines.iter().map(|l| l.text.to_str()).collect::<PyResult<Vec<_>>>()?;
+    let starts: Vec<Option<bool>> = if R::FRAMED {
+        texts.iter().map(|t| reader.starts(t)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut out: Vec<PyObject> = Vec::with_capacity(lines.len());
+    let mut k = 0;
+    while k < lines.len() {
+        let mut end = k + 1;
+        if R::FRAMED {
+            while end < lines.len() && starts[end] == Some(false) {
+                end += 1;
+            }
+            if starts[k] != Some(true) || end == lines.len() || starts[end].is_none() {
+                out.extend((k..end).map(|_| py.None()));
+                k = end;
+                continue;
+            }
+        }
+        let joined;
+        let text = if end == k + 1 {
+            texts[k]
+        } else {
+            joined = texts[k..end].join("\n");
+            joined.as_str()
+        };
+        let bytes = text.as_bytes();
+        let parts = if bytes.len() > limits.line || end - k > limits.lines || !text.is_ascii()
+            || may_redact(bytes)
+            || !lines[k..end].iter().all(|l| l.whole) {
             None
         } else {
-            reader.parts(line).filter(|p| within(p, limits, time_min, time_max))
+            reader.parts(text).filter(|p| within(p, limits, time_min, time_max))
         };
         match parts {
-            Some(p) => out.append(build(py, event, p, event_id(id_head, offset), ingested_ms, text)?)?,
-            None => out.append(py.None())?,
+            Some(p) => {
+                let needs_class = p.level == "error" || p.level == "fatal" || p.outcome == "failure"
+                    || p.error_type.is_some() || p.error_code.is_some();
+                let original = if end == k + 1 { lines[k].text.clone() } else { PyString::new_bound(py, text) };
+                let ev = build(py, event, p, event_id(id_head, &lines[k].position), ingested_ms,
+                               &original)?;
+                if needs_class {
+                    let finish = reader.finish().ok_or_else(|| pyo3::exceptions::PyValueError::new_err(
+                        "a reader took an event naming an error without a finish"))?;
+                    finish.call1(py, (&ev,))?;
+                }
+                out.push(ev.unbind());
+                out.extend((k + 1..end).map(|_| false.into_py(py)));
+            }
+            None => out.extend((k..end).map(|_| py.None())),
         }
+        k = end;
     }
-    Ok(out)
+    Ok(PyList::new_bound(py, out))
 }
 
 /// A reader's Python class: its `parse` method over `parse_batch` (each reader struct has
@@ -243,13 +331,14 @@ macro_rules! reader_class {
     ($reader:ty) => {
         #[pyo3::pymethods]
         impl $reader {
-            /// One Event or None per line. `offsets`: each line's byte offset (its position);
-            /// `id_head`: the UTF-8 (surrogatepass) of source + "\x1f" + position prefix.
+            /// Per line an Event, False (continues the record of the Event before) or None
+            /// (see `parse_batch`). `lines`: `collector.linesplit.Line` tuples; `id_head`:
+            /// the UTF-8 (surrogatepass) of source + "\x1f" + position prefix.
             #[allow(clippy::too_many_arguments)]
             fn parse<'py>(&self, py: pyo3::Python<'py>, lines: &pyo3::Bound<'py, pyo3::types::PyList>,
-                          offsets: Vec<i64>, id_head: &[u8], ingested_ms: i64, time_min: i64,
+                          id_head: &[u8], ingested_ms: i64, time_min: i64,
                           time_max: i64) -> pyo3::PyResult<pyo3::Bound<'py, pyo3::types::PyList>> {
-                $crate::common::parse_batch(self, self.limits, self.event.bind(py), lines, offsets,
+                $crate::common::parse_batch(self, self.limits, self.event.bind(py), lines,
                                             id_head, ingested_ms, time_min, time_max)
             }
         }

@@ -280,7 +280,10 @@ impl LineReader for JsonLines {
             host: picked[S_HOST],
             trace_id: picked[S_TRACE],
             span_id: picked[S_SPAN],
+            error_type: None,
+            error_code: None,
             error_message: picked[S_ERROR_MESSAGE],
+            error_stack_trace: None,
             payload_bytes: None,
             ids,
             labels: Vec::new(),
@@ -300,7 +303,7 @@ pub fn json_lines(
     levels: HashMap<String, String>,
     outcomes: HashMap<String, String>,
     event: Py<PyAny>,
-    limits: (usize, usize, usize),
+    limits: (usize, usize, usize, usize),
 ) -> PyResult<JsonLines> {
     let mut table = HashMap::new();
     for (key, (schema, rank)) in aliases {
@@ -310,7 +313,7 @@ pub fn json_lines(
         })?;
         table.insert(key, (index, rank));
     }
-    let (line, name, label) = limits;
+    let (line, name, label, lines) = limits;
     Ok(JsonLines { aliases: table, id_kinds, levels, outcomes, event,
-                   limits: Limits { line, name, label } })
+                   limits: Limits { line, name, label, lines } })
 }

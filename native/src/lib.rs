@@ -7,10 +7,14 @@
 //! it can reproduce exactly, and declines anything else, including anything merely unusual:
 //! a line got wrong here would be a silent bug, a declined one only costs time.
 //!
+//! `FilebeatDocs` takes the Filebeat envelope off a batch of delivered messages the same way:
+//! the `Shipped` the Python matcher makes, or None.
+//!
 //! The name tables (aliases, typed-ID fields, level and outcome words) come from the Python
 //! modules at construction, so there is one definition of them.
 
 mod common;
+mod filebeat;
 mod json;
 mod mule;
 mod nginx;
@@ -20,7 +24,7 @@ use pyo3::types::PyTuple;
 
 /// What the Python side (`collector.native.ABI`) expects; raised with every change of what a
 /// reader takes or returns, so that a stale build is left unused instead of misread.
-const ABI: u32 = 4;
+const ABI: u32 = 6;
 
 #[pymodule]
 fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -29,8 +33,10 @@ fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<json::JsonLines>()?;
     m.add_class::<nginx::AccessLines>()?;
     m.add_class::<mule::MuleLines>()?;
+    m.add_class::<filebeat::FilebeatDocs>()?;
     m.add_function(wrap_pyfunction!(json::json_lines, m)?)?;
     m.add_function(wrap_pyfunction!(nginx::access_lines, m)?)?;
     m.add_function(wrap_pyfunction!(mule::mule_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(filebeat::filebeat_docs, m)?)?;
     Ok(())
 }

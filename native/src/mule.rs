@@ -1,13 +1,15 @@
-//! Mule 4 runtime lines (`collector.parsers.mule`), one-line records of its default layout:
+//! Mule 4 runtime records (`collector.parsers.mule`) of its default layout:
 //! `%-5p %d [%t] [processor: %X{processorPath}; event: %X{correlationId}] %c: %m` (the
-//! processor and event field optional). The caller (`SourceParser.feed_lines`) hands over
-//! only lines it knows are records of their own (the next line starts a record). Declined:
-//! errors and failures, the `%MDC` layout, JsonLogger lines, banners, APIkit flow names,
-//! times without a zone where the default zone is not UTC, anything unusual.
+//! processor and event field optional), with their continuation lines: Mule error blocks
+//! (`Message : ... Error type : HTTP:CONNECTIVITY`), Java stack traces, payload lines. Records
+//! are framed here as `START` frames them (`starts`). Declined: the `%MDC` layout, JsonLogger
+//! lines, anything that may be a deployment banner, APIkit flow names, times without a zone
+//! where the default zone is not UTC, control characters but tabs in continuation lines,
+//! anything unusual.
 
 use pyo3::prelude::*;
 
-use crate::common::{add_id, civil_ms, py_strip, Limits, LineReader, Parts};
+use crate::common::{add_id, civil_ms, is_space, py_strip, Limits, LineReader, Parts};
 
 const LEVELS: [(&str, &str); 7] = [("TRACE", "debug"), ("DEBUG", "debug"), ("INFO", "info"),
     ("WARN", "warn"), ("WARNING", "warn"), ("ERROR", "error"), ("FATAL", "fatal")];
@@ -161,26 +163,205 @@ fn app_at(thread: &str, i: usize) -> Option<(&str, &str)> {
     None
 }
 
+
+/// `\s+` in Python's sense at `i`: where it ends.
+fn spaces(b: &[u8], i: usize) -> Option<usize> {
+    let n = b[i.min(b.len())..].iter().take_while(|&&c| is_space(c)).count();
+    (n > 0).then_some(i + n)
+}
+
+/// `\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}` at `i`.
+fn date_shape(b: &[u8], i: usize) -> bool {
+    const SHAPE: &[u8; 19] = b"0000-00-00 00:00:00";
+    b.len() >= i + 19 && SHAPE.iter().zip(&b[i..i + 19]).all(|(&want, &c)| match want {
+        b'0' => c.is_ascii_digit(),
+        b' ' => c == b' ' || c == b'T',
+        _ => c == want,
+    })
+}
+
+/// `mule.START.match(line)` on an ASCII line.
+fn start(b: &[u8]) -> bool {
+    let levelled = LEVELS.iter().any(|&(word, _)| {
+        b.starts_with(word.as_bytes()) && spaces(b, word.len()).is_some_and(|j| date_shape(b, j))
+    });
+    if levelled || !date_shape(b, 0) {
+        return levelled;
+    }
+    // `\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s` after the date.
+    let mut j = 19 + b[19..].iter().take_while(|&&c| !is_space(c)).count();
+    let Some(after) = spaces(b, j) else { return false };
+    j = after;
+    if b.get(j) != Some(&b'[') {
+        return false;
+    }
+    (j + 1..b.len()).filter(|&k| b[k] == b']').any(|k| {
+        spaces(b, k + 1).is_some_and(|m| {
+            ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].iter().any(|w| {
+                b[m..].starts_with(w.as_bytes()) && b.get(m + w.len()).is_some_and(|&c| is_space(c))
+            })
+        })
+    })
+}
+
+/// What `_banner` might make something of (a status row, a started, failed, stopped or
+/// undeployed artifact, "Mule is up"): such records stay Python's. Errs on the side of yes.
+fn may_be_banner(text: &str) -> bool {
+    const WORDS: [&str; 6] = ["Started ", "Failed to deploy", "DeploymentException", "Mule is up",
+                              "Undeployed ", "Stopped "];
+    WORDS.iter().any(|w| text.contains(w))
+        || text.split('\n').any(|l| l.starts_with('*') && l.bytes().any(|c| c != b'*'))
+}
+
+/// `_BLOCK_FIELD.match(line)`: (the label, the value after `\s*: ?`).
+fn block_field(line: &str) -> Option<(&'static str, usize)> {
+    const LABELS: [&str; 8] = ["Message", "Element", "Element DSL", "Error type", "FlowStack",
+                               "Payload Type", "Payload", "Root Exception stack trace"];
+    let b = line.as_bytes();
+    LABELS.iter().find_map(|&label| {
+        if !line.starts_with(label) {
+            return None;
+        }
+        let k = label.len() + b[label.len()..].iter().take_while(|&&c| is_space(c)).count();
+        if b.get(k) != Some(&b':') {
+            return None;
+        }
+        Some((label, k + 1 + usize::from(b.get(k + 1) == Some(&b' '))))
+    })
+}
+
+/// What `_block_fields` keeps of the fields read here: Message (its lines), Element, Error
+/// type, each stripped; None where no line is a field.
+struct Block<'a> {
+    message: &'a str,
+    element: &'a str,
+    error_type: &'a str,
+}
+
+fn block_fields(body: &str) -> Option<Block<'_>> {
+    let (mut message, mut element, mut error_type) = ("", "", "");
+    let mut any = false;
+    // The Message value runs on over the lines after it: the span of body it covers.
+    let mut in_message = false;
+    let mut at = 0;
+    for line in body.split('\n') {
+        let start = at;
+        at += line.len() + 1;
+        if let Some((label, value)) = block_field(line) {
+            any = true;
+            in_message = label == "Message";
+            let value = &body[start + value..start + line.len()];
+            match label {
+                "Message" => message = value,
+                "Element" => element = value,
+                "Error type" => error_type = value,
+                _ => {}
+            }
+        } else if line.starts_with("*****") {
+            in_message = false;
+        } else if in_message {
+            let from = message.as_ptr() as usize - body.as_ptr() as usize;
+            message = &body[from..start + line.len()];
+        }
+    }
+    any.then(|| Block { message: py_strip(message), element: py_strip(element),
+                        error_type: py_strip(error_type) })
+}
+
+/// `_EXCEPTION` on one line: (the exception class, the text after ": ").
+fn exception(line: &str) -> Option<(&str, Option<&str>)> {
+    let name_at = if line.starts_with("Caused by: ") { 11 } else { 0 };
+    let rest = &line[name_at..];
+    let n = rest.bytes().take_while(|&c| is_word(c) || c == b'$' || c == b'.').count();
+    let name = &rest[..n];
+    let tail = match &rest[n..] {
+        "" => None,
+        t => Some(t.strip_prefix(": ")?),
+    };
+    let (package, class) = name.rsplit_once('.')?;
+    let segment_ok = |s: &str| s.bytes().next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_' || c == b'$');
+    // `[A-Z][\w$]*(?:Exception|...)`: a capital, then the suffix (not the capital's own)
+    let suffix = ["Exception", "Error", "Throwable", "Fault"].iter()
+        .any(|x| class.len() > x.len() && class.ends_with(x));
+    let ok = package.split('.').all(segment_ok) && class.bytes().next().is_some_and(|c| c.is_ascii_uppercase())
+        && suffix;
+    ok.then_some((name, tail))
+}
+
+/// `_body`: what the continuation lines say, into `p` (whose message is the head's, the
+/// last piece of the record before `body`, which `tail` is the two of).
+fn body<'a>(p: &mut Parts<'a>, message: &'a str, tail: &'a str, body: &'a str,
+            labels: &mut Vec<(&'static str, String)>) {
+    let has_block = body.contains("Error type") || body.contains("Message ");
+    let block = if has_block { block_fields(body) } else { None };
+    let mut message = message;
+    if let Some(block) = &block {
+        if !block.message.is_empty() {
+            p.error_message = Some(block.message);
+        }
+        if !block.error_type.is_empty() {
+            p.error_type = Some(block.error_type);
+            p.error_code = Some(block.error_type.rsplit(':').next().unwrap_or(""));
+        }
+        if !block.element.is_empty() {
+            labels.push(("mule_element", block.element.to_string()));
+            let flow = py_strip(block.element.split('/').next().unwrap_or(""));
+            if !flow.is_empty() && !labels.iter().any(|(k, _)| *k == "mule_flow") {
+                labels.push(("mule_flow", flow.to_string()));
+            }
+        }
+    }
+    if let Some((class, text)) = body.split('\n').find_map(exception) {
+        if p.error_type.is_none() {
+            p.error_type = Some(class);
+        }
+        if p.error_message.is_none() {
+            if let Some(text) = text.filter(|t| !t.is_empty()) {
+                p.error_message = Some(py_strip(text));
+            }
+        }
+        p.error_stack_trace = Some(body.trim_matches('\n'));
+    } else if block.is_none() {
+        message = tail.trim_matches('\n');
+    }
+    if py_strip(message).is_empty() {
+        if let Some(error) = p.error_message.filter(|e| !e.is_empty()) {
+            message = error.split('\n').next().unwrap_or("");
+        }
+    }
+    p.message = message.to_string();
+}
+
 #[pyclass(frozen, module = "midwatch_native")]
 pub struct MuleLines {
     event: Py<PyAny>,
     limits: Limits,
     utc_default: bool,
+    finish: Py<PyAny>,
 }
 
 impl LineReader for MuleLines {
-    fn parts<'a>(&'a self, line: &'a str) -> Option<Parts<'a>> {
+    const FRAMED: bool = true;
+
+    fn starts(&self, line: &str) -> Option<bool> {
+        line.is_ascii().then(|| start(line.as_bytes()))
+    }
+
+    fn finish(&self) -> Option<&Py<PyAny>> {
+        Some(&self.finish)
+    }
+
+    fn parts<'a>(&'a self, record: &'a str) -> Option<Parts<'a>> {
+        let (line, rest) = record.split_once('\n').unwrap_or((record, ""));
         let b = line.as_bytes();
-        if b.iter().any(|&c| c < 0x20 || c == 0x7f) || line.contains("*****") {
+        if b.iter().any(|&c| c < 0x20 || c == 0x7f)
+            || rest.bytes().any(|c| (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f) {
             return None;
         }
         // `_LEVEL\s+`: the alternation's first word a blank follows.
         let (level, i) = LEVELS.iter().find_map(|&(word, level)| {
             line.starts_with(word).then(|| blanks(b, word.len()).map(|i| (level, i))).flatten()
         })?;
-        if level == "error" || level == "fatal" {
-            return None;
-        }
         let (timestamp_ms, i) = date(b, i, self.utc_default)?;
         if b.get(i) != Some(&b'[') {
             return None;
@@ -194,7 +375,8 @@ impl LineReader for MuleLines {
             }
         }
         let (thread, (processor, event, category, message)) = found?;
-        if category.ends_with("JsonLogger") {
+        if category.ends_with("JsonLogger")
+            || (record.contains("*****") && may_be_banner(&record[line.len() - message.len()..])) {
             return None;
         }
         let mut labels: Vec<(&'static str, String)> = vec![("thread", thread.to_string()),
@@ -222,34 +404,46 @@ impl LineReader for MuleLines {
             let at = if service.is_some() { 2 } else { labels.len() };
             labels.insert(at, ("mule_flow", flow));
         }
-        Some(Parts {
+        let failure = level == "error" || level == "fatal";
+        let mut parts = Parts {
             timestamp_ms,
             dataset: "mulesoft.runtime",
             platform: "mulesoft",
             message: message.to_string(),
-            action: Some("logged"),
-            outcome: "unknown",
+            action: Some(if failure { "failed" } else { "logged" }),
+            outcome: if failure { "failure" } else { "unknown" },
             level,
             duration_ns: None,
             service,
             host: None,
             trace_id: None,
             span_id: None,
+            error_type: None,
+            error_code: None,
             error_message: None,
+            error_stack_trace: None,
             payload_bytes: None,
             ids,
-            labels,
-        })
+            labels: Vec::new(),
+        };
+        if !rest.is_empty() {
+            // the head's message and what follows it: the record's last piece
+            let tail = &record[line.len() - message.len()..];
+            body(&mut parts, message, tail, rest, &mut labels);
+        }
+        parts.labels = labels;
+        Some(parts)
     }
 }
 
 crate::common::reader_class!(MuleLines);
 
 /// event: the Event class; limits: longest line, name or ID, label value taken;
-/// utc_default: whether a time without a zone is UTC (the context's default zone). Each line
-/// handed to its `parse` must be a record alone.
+/// utc_default: whether a time without a zone is UTC (the context's default zone); finish:
+/// `collector.normalize.classify`, called with each event naming an error.
 #[pyfunction]
-pub fn mule_lines(event: Py<PyAny>, limits: (usize, usize, usize), utc_default: bool) -> MuleLines {
-    let (line, name, label) = limits;
-    MuleLines { event, limits: Limits { line, name, label }, utc_default }
+pub fn mule_lines(event: Py<PyAny>, limits: (usize, usize, usize, usize), utc_default: bool,
+                  finish: Py<PyAny>) -> MuleLines {
+    let (line, name, label, lines) = limits;
+    MuleLines { event, limits: Limits { line, name, label, lines }, utc_default, finish }
 }

@@ -266,7 +266,10 @@ impl LineReader for AccessLines {
             host: None,
             trace_id,
             span_id,
+            error_type: None,
+            error_code: None,
             error_message: None,
+            error_stack_trace: None,
             payload_bytes,
             ids,
             labels,
@@ -278,7 +281,7 @@ crate::common::reader_class!(AccessLines);
 
 /// event: the Event class; limits: longest line, name or ID, label value taken.
 #[pyfunction]
-pub fn access_lines(event: Py<PyAny>, limits: (usize, usize, usize)) -> AccessLines {
-    let (line, name, label) = limits;
-    AccessLines { event, limits: Limits { line, name, label } }
+pub fn access_lines(event: Py<PyAny>, limits: (usize, usize, usize, usize)) -> AccessLines {
+    let (line, name, label, lines) = limits;
+    AccessLines { event, limits: Limits { line, name, label, lines } }
 }

@@ -128,9 +128,10 @@ class Delivery:
         if self.fmt != "auto":
             return self.records([Record(text=text, source=source, ingested_ms=ingested_ms)
                                  for text in texts], False)
-        unwrap, line, unique = self._shapes.unwrap, self.line, self._unique
+        line, unique = self.line, self._unique
         out: Output = []
-        for text, found in zip(texts, [unwrap(text, source) for text in texts], strict=True):
+        unwrapped = self._shapes.unwrap_all(texts, [source] * len(texts))
+        for text, found in zip(texts, unwrapped, strict=True):
             if found is None:
                 out.extend(self._unshipped(Record(text=text, source=source,
                                                   ingested_ms=ingested_ms), False))

@@ -47,6 +47,12 @@ DEFAULT_MAX_TRACE_IDS = 200
 # Envelope-level EDI controls and batch-like IDs are shared by many messages: linking on them
 # would fold every purchase order of one interchange into a single trace.
 DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "batch")
+# What sources write when a message has no such ID (a Mule ``event: null``, a gateway's ``-``,
+# a JSON logger's "N/A", a zero UUID or W3C trace ID): shared by every message that lacks the
+# ID, so linking on it folded unrelated messages into one trace. Such an ID stays on the
+# trace (a lookup lists every trace holding it) but never joins two.
+PLACEHOLDER_VALUES = frozenset({"", "null", "nil", "none", "n/a", "na", "-", "--", "?",
+                                "undefined", "unknown", "(null)", "<null>", "nan", "-1"})
 
 _TOP_KEYS = ("ids", "default_sla", "flows")
 _ID_KEYS = ("link", "labels", "max_trace_ids")
@@ -147,8 +153,11 @@ class Catalog:
         return self.flows.get(name or UNKNOWN_FLOW, self.unknown)
 
     def is_link(self, typed_id: str) -> bool:
-        """Whether this ID joins the messages that carry it (labels are only kept for lookup)."""
-        kind = typed_id.partition(":")[0]
+        """Whether this ID joins the messages that carry it (labels and placeholder values
+        are only kept for lookup)."""
+        kind, _, value = typed_id.partition(":")
+        if is_placeholder(value):
+            return False
         known = self._link_cache.get(kind)
         if known is None:
             if self.link_types is not None:
@@ -158,6 +167,13 @@ class Catalog:
             if len(self._link_cache) < 10_000:  # ID types are few; a bound all the same
                 self._link_cache[kind] = known
         return known
+
+
+def is_placeholder(value: str) -> bool:
+    """A value that stands for "no ID": a placeholder word, or only zeros and dashes."""
+    if len(value) <= 9 and value.strip().lower() in PLACEHOLDER_VALUES:
+        return True
+    return value[:1] in ("0", "-") and not value.strip("0-")
 
 
 def empty_catalog() -> Catalog:

@@ -1,0 +1,93 @@
+"""Placeholder IDs never join two messages; one message's hops with different ID kinds do.
+
+Sources write a stand-in when a message has no such ID: a JSON logger's "N/A" or "null", a
+gateway's "-", a zero UUID, a W3C trace ID of zeros. Every message without the ID carries the
+same stand-in, so linking on it folded unrelated orders into one trace (15 JSON lines, 7
+different placeholders: 7 traces of two orders each, before). Correlated into the real
+SQLite store, as `midwatch run` does.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from collector.correlation.catalog import build_catalog, is_placeholder
+from collector.correlation.correlator import Correlator
+from collector.event import Event
+from collector.parse import parse_stream
+from collector.parsers._base import ParseContext
+from collector.store.sqlite import SQLiteStore
+from collector.yamlconf import load
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"
+PLACEHOLDERS = ['"N/A"', '"null"', '"-"', '"0"', '"undefined"', '"None"', '"  "',
+                '"00000000-0000-0000-0000-000000000000"']
+
+
+def _line(n: int, corr: str) -> str:
+    return (f'{{"timestamp":"2026-12-07T07:00:{n:02d}.000Z","level":"INFO",'
+            f'"message":"order received","correlationId":{corr},"orderId":"{1000 + n}"}}')
+
+
+def _correlate(tmp_path: Path, text: str, fmt: str = "auto") -> SQLiteStore:
+    ctx = ParseContext(now_ms=1_796_000_000_000)
+    events = [e for e in parse_stream(io.BytesIO(text.encode()), "t.log", fmt, ctx)
+              if isinstance(e, Event)]
+    store = SQLiteStore(tmp_path / "m.sqlite")
+    store.setup()
+    correlator = Correlator(build_catalog(load(EXAMPLE)), store)
+    correlator.process(events)
+    store.write_events(events)
+    correlator.flush()
+    store.refresh()
+    return store
+
+
+def test_messages_sharing_only_a_placeholder_stay_apart(tmp_path):
+    lines = [_line(2 * k + j, corr) for k, corr in enumerate(PLACEHOLDERS) for j in (0, 1)]
+    store = _correlate(tmp_path, "\n".join(lines) + "\n")
+    try:
+        for n in range(len(lines)):
+            (trace,) = store.find_traces(f"order:{1000 + n}")
+            assert [i for i in trace.ids if i.startswith("order:")] == [f"order:{1000 + n}"]
+            assert trace.hop_count == 1
+        # the placeholder is still on the traces, and a lookup by it lists each
+        assert len(store.find_traces("correlation:N/A")) == 2
+    finally:
+        store.close()
+
+
+def test_one_message_with_different_id_kinds_per_hop_is_one_trace(tmp_path):
+    # the gateway knows request and correlation ID, Mule correlation and order, the ERP
+    # bridge the order alone; another order with a placeholder correlation ID stays apart
+    text = "\n".join([
+        '{"timestamp":"2026-12-07T07:00:00Z","message":"in","requestId":"r-9",'
+        '"correlationId":"c-9"}',
+        '{"timestamp":"2026-12-07T07:00:01Z","message":"mapped","correlationId":"c-9",'
+        '"orderId":"4711"}',
+        '{"timestamp":"2026-12-07T07:00:02Z","message":"posted","orderId":"4711"}',
+        '{"timestamp":"2026-12-07T07:00:03Z","message":"in","requestId":"-",'
+        '"correlationId":"N/A","orderId":"4712"}',
+    ]) + "\n"
+    store = _correlate(tmp_path, text, "json")
+    try:
+        (one,) = store.find_traces("order:4711")
+        assert one.hop_count == 3
+        assert {"correlation:c-9", "order:4711"} <= set(one.ids)
+        (other,) = store.find_traces("order:4712")
+        assert other.hop_count == 1 and other.trace_key != one.trace_key
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("N/A", True), ("null", True), ("NULL", True), (" - ", True), ("0", True), ("000000", True),
+    ("00000000000000000000000000000000", True), ("-1", True), ("", True),
+    ("1", False), ("0001", False), ("4711", False), ("ACME>INITECH:0001:0001", False),
+    ("6f1c2a", False), ("none-such", False),
+])
+def test_placeholder_values(value, expected):
+    assert is_placeholder(value) is expected

@@ -1,4 +1,4 @@
-"""Placeholder IDs never join two messages; one message's hops with different ID kinds do.
+"""Weak IDs never join two messages; one message's hops with different ID kinds do.
 
 Sources write a stand-in when a message has no such ID: a JSON logger's "N/A" or "null", a
 gateway's "-", a zero UUID, a W3C trace ID of zeros. Every message without the ID carries the
@@ -91,3 +91,38 @@ def test_one_message_with_different_id_kinds_per_hop_is_one_trace(tmp_path):
 ])
 def test_placeholder_values(value, expected):
     assert is_placeholder(value) is expected
+
+
+def test_messages_debatched_from_one_biztalk_interchange_stay_apart(tmp_path):
+    # a disassembler splits one interchange into messages that share BTS.InterchangeID
+    # (each with its own MessageID and InterchangeSequenceNumber): they merged into one trace
+    data = Path(__file__).resolve().parents[1] / "data" / "biztalk"
+    saved = (data / "{8A1B2C3D-4E5F-4A7B-8C9D-0E1F2A3B4C5D}_context.xml").read_text()
+    ctx = ParseContext(now_ms=1_796_000_000_000)
+    events: list[Event] = []
+    for n, order in ((1, "4711"), (2, "4712")):
+        text = saved.replace('"InterchangeSequenceNumber" Namespace="http://schemas.microsoft'
+                             '.com/BizTalk/2003/system-properties" Value="1"',
+                             '"InterchangeSequenceNumber" Namespace="http://schemas.microsoft'
+                             f'.com/BizTalk/2003/system-properties" Value="{n}"')
+        text = text.replace('Value="4711"', f'Value="{order}"')
+        source = f"{{8A1B2C3D-4E5F-4A7B-8C9D-0E1F2A3B4C5{n}}}_context.xml"
+        events += [e for e in parse_stream(io.BytesIO(text.encode()), source, "biztalk", ctx)
+                   if isinstance(e, Event)]
+    assert len(events) == 2
+    shared = "biztalk.interchange:a0b1c2d3-e4f5-4607-8819-2a3b4c5d6e7f"
+    assert all(shared in e.ids for e in events)
+    store = SQLiteStore(tmp_path / "m.sqlite")
+    store.setup()
+    try:
+        correlator = Correlator(build_catalog(load(EXAMPLE)), store)
+        correlator.process(events)
+        store.write_events(events)
+        correlator.flush()
+        store.refresh()
+        one, two = store.find_traces("order:4711"), store.find_traces("order:4712")
+        assert len(one) == len(two) == 1 and one[0].trace_key != two[0].trace_key
+        assert "order:4712" not in one[0].ids
+        assert len(store.find_traces(shared)) == 2  # the interchange lists both
+    finally:
+        store.close()

@@ -426,11 +426,13 @@ class FileInput:
             return self._copy_read(tail, now)
         # Quiet this long, an open record is complete; and a file rotated away or deleted is
         # done: a writer that renamed it (logrotate's create) may go on writing to it until
-        # it reopens its log, so it is not closed at its first end.
+        # it reopens its log, so it is not closed at its first end. A last line without its
+        # newline waits for it while the file is live (the checkpoint stays before it), and
+        # is a line of its own once the file is done.
         if time.monotonic() - tail.last_data < self.cfg.multiline_timeout_ms / 1000:
             return None
         items = self.guard.flush(tail.key, tail.start.source, tail.reader, tail.fh.tell(), now,
-                                 tail.reader.flush)
+                                 lambda at: tail.reader.flush(at, partial=tail.draining))
         if tail.draining:
             return self._finish(tail, items)
         if not items:

@@ -206,9 +206,28 @@ def test_invalid_utf8_is_replaced_not_dropped(tmp_path, logs):
     assert ev.message == "caf\ufffd"
 
 
-def test_last_line_without_newline_is_read_once_quiet(tmp_path, logs):
-    (logs / "a.log").write_text(json_line(1) + json_line(2).rstrip("\n"))
-    assert [e.message for e in events(pump(make_input(tmp_path)))] == ["line 1", "line 2"]
+def test_last_line_without_newline_waits_for_it_while_the_file_is_live(tmp_path, logs):
+    # A writer that pauses mid-line (a buffered appender flushing at a block boundary) had
+    # its line read as a line once quiet, and the rest as another: both dead-lettered.
+    path = logs / "a.log"
+    half = len(json_line(2)) // 2
+    path.write_text(json_line(1) + json_line(2)[:half])
+    inp = make_input(tmp_path)
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 1"] and dead(chunks) == []
+    ack_all(inp, chunks)
+    with path.open("a") as fh:
+        fh.write(json_line(2)[half:] + json_line(3).rstrip("\n"))
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 2"] and dead(chunks) == []
+    ack_all(inp, chunks)
+    # nothing is lost: a restart reads the unfinished line again, and a file that is done
+    # (deleted, or rotated away) has its last line read without the newline
+    inp.close()
+    again = make_input(tmp_path)
+    assert events(pump(again)) == []
+    path.unlink()
+    assert [e.message for e in events(pump(again))] == ["line 3"]
 
 
 def test_deleted_file_is_read_to_end_and_forgotten(tmp_path, logs):

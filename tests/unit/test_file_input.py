@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 import time
@@ -228,6 +229,25 @@ def test_last_line_without_newline_waits_for_it_while_the_file_is_live(tmp_path,
     assert events(pump(again)) == []
     path.unlink()
     assert [e.message for e in events(pump(again))] == ["line 3"]
+
+
+def test_compressed_rotated_file_is_not_read_as_text(tmp_path, logs):
+    # logrotate's compress leaves app.log.1.gz beside app.log, and app.log* matches it: read
+    # as text it was a dead letter of binary garbage each rotation
+    (logs / "app.log").write_text(json_line(1))
+    (logs / "app.log.1.gz").write_bytes(gzip.compress(json_line(0).encode()))
+    registry = Registry()
+    cfg = FileConfig(name="t", paths=(str(logs / "app.log*"),), format="json",
+                     parse_worker=MODE["parse_worker"], multiline_timeout_ms=10)
+    inp = FileTail(cfg, parse_context(CollectorSettings(), frozenset(), None),
+                   str(tmp_path / "ckpt"), registry)
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 1"] and dead(chunks) == []
+    assert [t.path for t in inp.tails.values()] == [str(logs / "app.log")]
+    assert 'midwatch_input_files_skipped_total{input="t",reason="compressed"} 1' in \
+        registry.expose()
+    ack_all(inp, chunks)
+    inp.close()
 
 
 def test_deleted_file_is_read_to_end_and_forgotten(tmp_path, logs):

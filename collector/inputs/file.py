@@ -447,11 +447,13 @@ class FileInput:
         # done: a writer that renamed it (logrotate's create) may go on writing to it until
         # it reopens its log, so it is not closed at its first end. A last line without its
         # newline waits for it while the file is live (the checkpoint stays before it), and
-        # is a line of its own once the file is done.
+        # is a line of its own once the file is done: gone, or renamed (rotated, its writer
+        # moves on to the new file) and quiet.
         if time.monotonic() - tail.last_data < self.cfg.multiline_timeout_ms / 1000:
             return None
+        done = tail.draining or tail.path != tail.start.source
         items = self.guard.flush(tail.key, tail.start.source, tail.reader, tail.fh.tell(), now,
-                                 lambda at: tail.reader.flush(at, partial=tail.draining))
+                                 lambda at: tail.reader.flush(at, partial=done))
         if tail.draining:
             return self._finish(tail, items)
         if not items:

@@ -32,12 +32,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from collector.config_values import Section, describe
 from collector.event import Event
+from collector.trace import Trace
 from collector.yamlconf import ConfigError, Doc, KeyPath, did_you_mean, load, parse_duration_ms
 
 UNKNOWN_FLOW = "unknown"
@@ -176,6 +177,12 @@ def is_placeholder(value: str) -> bool:
     if len(value) <= 9 and value.strip().lower() in PLACEHOLDER_VALUES:
         return True
     return value[:1] in ("0", "-") and not value.strip("0-")
+
+
+def without_placeholders(trace: Trace) -> Trace:
+    """The trace to look its events up by: a placeholder it holds is held by every message
+    without that ID, whose events would crowd its own out of the answer."""
+    return replace(trace, ids=[i for i in trace.ids if not is_placeholder(i.partition(":")[2])])
 
 
 def empty_catalog() -> Catalog:

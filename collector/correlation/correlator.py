@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from collector.correlation import packed
-from collector.correlation.catalog import Catalog
+from collector.correlation.catalog import Catalog, is_placeholder
 from collector.correlation.tracebuild import (
     MAX_HOPS,
     add_hop,
@@ -130,6 +130,9 @@ class Correlator:
             self._process_names.fill(ev)
             ev.flow, ev.stage = self.catalog.classify(ev)
             links = [i for i in ev.ids if self.catalog.is_link(i)]
+            if links and ev.message_id is not None and is_placeholder(
+                    ev.message_id.partition(":")[2]):
+                ev.message_id = links[0]  # a page's example IDs name it: "correlation:N/A" did
             if not links:
                 if ev.ids and ev.labels.get(ACK_SCOPE_LABEL):
                     self._fanouts.append(ev)  # answers many traces: applied in flush

@@ -14,9 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.correlation.catalog import build_catalog, is_placeholder
+from collector.correlation.catalog import build_catalog, is_placeholder, without_placeholders
 from collector.correlation.correlator import Correlator
 from collector.event import Event
+from collector.knowledge import LABEL as KNOWN_ISSUE
+from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
 from collector.store.sqlite import SQLiteStore
@@ -56,6 +58,10 @@ def test_messages_sharing_only_a_placeholder_stay_apart(tmp_path):
             assert trace.hop_count == 1
         # the placeholder is still on the traces, and a lookup by it lists each
         assert len(store.find_traces("correlation:N/A")) == 2
+        # the events' primary ID (a page's example message IDs) is the order, not "N/A"
+        (trace,) = store.find_traces("order:1000")
+        (ev,) = store.trace_events(without_placeholders(trace))
+        assert ev.message_id == "order:1000"
     finally:
         store.close()
 
@@ -124,5 +130,40 @@ def test_messages_debatched_from_one_biztalk_interchange_stay_apart(tmp_path):
         assert len(one) == len(two) == 1 and one[0].trace_key != two[0].trace_key
         assert "order:4712" not in one[0].ids
         assert len(store.find_traces(shared)) == 2  # the interchange lists both
+    finally:
+        store.close()
+
+
+def test_a_trace_shows_its_own_events_not_those_sharing_an_envelope_or_placeholder(tmp_path):
+    # Two orders of one interchange (x12.isa: a label), each with a placeholder correlation
+    # ID, the second failed and filed under a known issue: the first order's journey showed
+    # that issue, and its events could be crowded out by the others holding "N/A".
+    isa = "x12.isa:ACME>ME:000000042"
+    events = []
+    for n, order in enumerate(("PO-1", "PO-2")):
+        ev = Event(timestamp_ms=1_796_000_000_000 + n, dataset="edi.x12", platform="edi",
+                   id=f"e{n}", message=f"850 {order}")
+        for typed in (f"order:{order}", isa, "correlation:N/A"):
+            ev.add_id(*typed.split(":", 1))
+        events.append(ev)
+    events[1].labels[KNOWN_ISSUE] = "KI-7"
+    events += [Event(timestamp_ms=1_795_000_000_000 + n, dataset="generic.json",
+                     platform="generic", id=f"old{n}", ids=["correlation:N/A"])
+               for n in range(30)]
+    store = SQLiteStore(tmp_path / "m.sqlite")
+    store.setup()
+    try:
+        correlator = Correlator(build_catalog(load(EXAMPLE)), store)
+        correlator.process(events)
+        store.write_events(events)
+        correlator.flush()
+        store.refresh()
+        (first,) = store.find_traces("order:PO-1")
+        assert isa in first.ids and "correlation:N/A" in first.ids
+        assert [e.id for e in store.trace_events(without_placeholders(first), limit=5)][:1] \
+            == ["e0"]
+        assert trace_known_issues(store, first, KnowledgeBase()) == []
+        (second,) = store.find_traces("order:PO-2")
+        assert trace_known_issues(store, second, KnowledgeBase()) == [{"id": "KI-7"}]
     finally:
         store.close()

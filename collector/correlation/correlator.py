@@ -362,6 +362,10 @@ class Correlator:
                     continue
                 live = self._held(key)
                 t = live.trace
+                if t.status in ("acknowledged", "rejected"):
+                    # answered already: an ack of a reused (wrapped) ISA or GS control
+                    # number answers the new interchange, not one answered a month ago
+                    continue
                 hop = hop_from_event(ev)  # one per trace: ordering sets its latency
                 if self._add_hop(live, hop):
                     live.touched = now

@@ -64,3 +64,15 @@ def test_a_rejecting_ta1_rejects_the_sets_of_its_interchange_only(tmp_path):
             + _ta1("000000007", "R", "022") + _ta1("000000008", "A", "000"))
     assert _statuses(tmp_path, text) == {"PO-1001-1": "rejected", "PO-1001-2": "rejected",
                                          "PO-2002-1": "in_flight", "PO-2002-2": "in_flight"}
+
+
+def test_an_ack_of_a_reused_control_number_leaves_answered_interchanges_alone(tmp_path):
+    # ISA13 000000007 wrapped: a month ago its sets were acknowledged by a 997 (group ack);
+    # the TA1 rejecting the new interchange of that number must not reject them
+    old = _two_orders("000000007", "1001").replace("240331", "240301")
+    ack_997 = (_isa("WIDGETSUPPLY", "ACMEBUYER", "000000520").replace("240331", "240301")
+               + "GS*FA*WIDGETSUPPLY*ACMEBUYER*20240301*0930*520*X*004010~\nST*997*0001~\n"
+               "AK1*PO*1001~\nAK9*A*2*2*2~\nSE*4*0001~\nGE*1*520~\nIEA*1*000000520~\n")
+    text = old + ack_997 + _two_orders("000000007", "2002") + _ta1("000000007", "R", "022")
+    assert _statuses(tmp_path, text) == {"PO-1001-1": "acknowledged", "PO-1001-2": "acknowledged",
+                                         "PO-2002-1": "rejected", "PO-2002-2": "rejected"}

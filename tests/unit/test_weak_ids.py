@@ -13,18 +13,15 @@ import io
 from pathlib import Path
 
 import pytest
+from correlate_support import correlated
 
-from collector.correlation.catalog import build_catalog, is_placeholder, without_placeholders
-from collector.correlation.correlator import Correlator
+from collector.correlation.catalog import is_placeholder, without_placeholders
 from collector.event import Event
 from collector.knowledge import LABEL as KNOWN_ISSUE
 from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
-from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import load
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"
 PLACEHOLDERS = ['"N/A"', '"null"', '"-"', '"0"', '"undefined"', '"None"', '"  "',
                 '"00000000-0000-0000-0000-000000000000"']
 
@@ -34,24 +31,15 @@ def _line(n: int, corr: str) -> str:
             f'"message":"order received","correlationId":{corr},"orderId":"{1000 + n}"}}')
 
 
-def _correlate(tmp_path: Path, text: str, fmt: str = "auto") -> SQLiteStore:
+def _parsed(text: str, fmt: str = "auto") -> list[Event]:
     ctx = ParseContext(now_ms=1_796_000_000_000)
-    events = [e for e in parse_stream(io.BytesIO(text.encode()), "t.log", fmt, ctx)
-              if isinstance(e, Event)]
-    store = SQLiteStore(tmp_path / "m.sqlite")
-    store.setup()
-    correlator = Correlator(build_catalog(load(EXAMPLE)), store)
-    correlator.process(events)
-    store.write_events(events)
-    correlator.flush()
-    store.refresh()
-    return store
+    return [e for e in parse_stream(io.BytesIO(text.encode()), "t.log", fmt, ctx)
+            if isinstance(e, Event)]
 
 
 def test_messages_sharing_only_a_placeholder_stay_apart(tmp_path):
     lines = [_line(2 * k + j, corr) for k, corr in enumerate(PLACEHOLDERS) for j in (0, 1)]
-    store = _correlate(tmp_path, "\n".join(lines) + "\n")
-    try:
+    with correlated(tmp_path, _parsed("\n".join(lines) + "\n")) as store:
         for n in range(len(lines)):
             (trace,) = store.find_traces(f"order:{1000 + n}")
             assert [i for i in trace.ids if i.startswith("order:")] == [f"order:{1000 + n}"]
@@ -62,8 +50,6 @@ def test_messages_sharing_only_a_placeholder_stay_apart(tmp_path):
         (trace,) = store.find_traces("order:1000")
         (ev,) = store.trace_events(without_placeholders(trace))
         assert ev.message_id == "order:1000"
-    finally:
-        store.close()
 
 
 def test_one_message_with_different_id_kinds_per_hop_is_one_trace(tmp_path):
@@ -78,15 +64,12 @@ def test_one_message_with_different_id_kinds_per_hop_is_one_trace(tmp_path):
         '{"timestamp":"2026-12-07T07:00:03Z","message":"in","requestId":"-",'
         '"correlationId":"N/A","orderId":"4712"}',
     ]) + "\n"
-    store = _correlate(tmp_path, text, "json")
-    try:
+    with correlated(tmp_path, _parsed(text, "json")) as store:
         (one,) = store.find_traces("order:4711")
         assert one.hop_count == 3
         assert {"correlation:c-9", "order:4711"} <= set(one.ids)
         (other,) = store.find_traces("order:4712")
         assert other.hop_count == 1 and other.trace_key != one.trace_key
-    finally:
-        store.close()
 
 
 @pytest.mark.parametrize("value,expected", [
@@ -118,20 +101,11 @@ def test_messages_debatched_from_one_biztalk_interchange_stay_apart(tmp_path):
     assert len(events) == 2
     shared = "biztalk.interchange:a0b1c2d3-e4f5-4607-8819-2a3b4c5d6e7f"
     assert all(shared in e.ids for e in events)
-    store = SQLiteStore(tmp_path / "m.sqlite")
-    store.setup()
-    try:
-        correlator = Correlator(build_catalog(load(EXAMPLE)), store)
-        correlator.process(events)
-        store.write_events(events)
-        correlator.flush()
-        store.refresh()
+    with correlated(tmp_path, events) as store:
         one, two = store.find_traces("order:4711"), store.find_traces("order:4712")
         assert len(one) == len(two) == 1 and one[0].trace_key != two[0].trace_key
         assert "order:4712" not in one[0].ids
         assert len(store.find_traces(shared)) == 2  # the interchange lists both
-    finally:
-        store.close()
 
 
 def test_a_trace_shows_its_own_events_not_those_sharing_an_envelope_or_placeholder(tmp_path):
@@ -150,14 +124,7 @@ def test_a_trace_shows_its_own_events_not_those_sharing_an_envelope_or_placehold
     events += [Event(timestamp_ms=1_795_000_000_000 + n, dataset="generic.json",
                      platform="generic", id=f"old{n}", ids=["correlation:N/A"])
                for n in range(30)]
-    store = SQLiteStore(tmp_path / "m.sqlite")
-    store.setup()
-    try:
-        correlator = Correlator(build_catalog(load(EXAMPLE)), store)
-        correlator.process(events)
-        store.write_events(events)
-        correlator.flush()
-        store.refresh()
+    with correlated(tmp_path, events) as store:
         (first,) = store.find_traces("order:PO-1")
         assert isa in first.ids and "correlation:N/A" in first.ids
         assert [e.id for e in store.trace_events(without_placeholders(first), limit=5)][:1] \
@@ -165,5 +132,3 @@ def test_a_trace_shows_its_own_events_not_those_sharing_an_envelope_or_placehold
         assert trace_known_issues(store, first, KnowledgeBase()) == []
         (second,) = store.find_traces("order:PO-2")
         assert trace_known_issues(store, second, KnowledgeBase()) == [{"id": "KI-7"}]
-    finally:
-        store.close()

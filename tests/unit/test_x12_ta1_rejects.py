@@ -12,15 +12,11 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from collector.correlation.catalog import build_catalog
-from collector.correlation.correlator import Correlator
+from correlate_support import correlated
+
 from collector.event import Event
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
-from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import load
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"
 
 
 def _isa(sender: str, receiver: str, control: str) -> str:
@@ -45,18 +41,9 @@ def _statuses(tmp_path: Path, text: str) -> dict[str, str]:
     ctx = ParseContext(now_ms=1_796_000_000_000, edi_own_ids=frozenset({"ACMEBUYER"}))
     events = [e for e in parse_stream(io.BytesIO(text.encode()), "b2b.edi", "x12", ctx)
               if isinstance(e, Event)]
-    store = SQLiteStore(tmp_path / "m.sqlite")
-    store.setup()
-    try:
-        correlator = Correlator(build_catalog(load(EXAMPLE)), store)
-        correlator.process(events)
-        store.write_events(events)
-        correlator.flush()
-        store.refresh()
+    with correlated(tmp_path, events) as store:
         return {po: store.find_traces(f"order:{po}")[0].status
                 for po in ("PO-1001-1", "PO-1001-2", "PO-2002-1", "PO-2002-2")}
-    finally:
-        store.close()
 
 
 def test_a_rejecting_ta1_rejects_the_sets_of_its_interchange_only(tmp_path):

@@ -181,8 +181,10 @@ def is_placeholder(value: str) -> bool:
 
 def without_placeholders(trace: Trace) -> Trace:
     """The trace to look its events up by: a placeholder it holds is held by every message
-    without that ID, whose events would crowd its own out of the answer."""
-    return replace(trace, ids=[i for i in trace.ids if not is_placeholder(i.partition(":")[2])])
+    without that ID, whose events would crowd its own out of the answer. (A trace of
+    placeholders alone, which the correlator never makes, keeps them.)"""
+    ids = [i for i in trace.ids if not is_placeholder(i.partition(":")[2])]
+    return replace(trace, ids=ids) if ids else trace
 
 
 def empty_catalog() -> Catalog:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.config_values import Section
+from collector.correlation.catalog import without_placeholders
 from collector.event import Event
 from collector.store.base import Store
 from collector.trace import Trace
@@ -212,9 +213,11 @@ def issue_doc(issue: KnownIssue) -> dict:
 
 def trace_known_issues(store: Store, trace: Trace, kb: KnowledgeBase) -> list[dict]:
     """The known issues the trace's events were filed under, in the order they occurred (an
-    id no longer in the knowledge base is shown bare)."""
-    ids = dict.fromkeys(ev.labels[LABEL] for ev in store.trace_events(trace)
-                        if LABEL in ev.labels)
+    id no longer in the knowledge base is shown bare). Its own events: those of its hops
+    (an envelope or placeholder ID it holds finds other messages' events too)."""
+    hops = {h.event_id for h in trace.hops}
+    ids = dict.fromkeys(ev.labels[LABEL] for ev in store.trace_events(without_placeholders(trace))
+                        if LABEL in ev.labels and (not hops or ev.id in hops))
     return [issue_doc(found) if (found := kb.get(i)) else {"id": i} for i in ids]
 
 

@@ -32,12 +32,13 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from collector.config_values import Section, describe
 from collector.event import Event
+from collector.trace import Trace
 from collector.yamlconf import ConfigError, Doc, KeyPath, did_you_mean, load, parse_duration_ms
 
 UNKNOWN_FLOW = "unknown"
@@ -45,8 +46,16 @@ TERMINAL_KINDS = ("success", "failure", "ack")
 DEFAULT_SLA_MS = 3_600_000
 DEFAULT_MAX_TRACE_IDS = 200
 # Envelope-level EDI controls and batch-like IDs are shared by many messages: linking on them
-# would fold every purchase order of one interchange into a single trace.
-DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "batch")
+# would fold every purchase order of one interchange into a single trace. BizTalk's
+# InterchangeID is one of them: every message a disassembler splits from one interchange
+# carries it (with its own MessageID and InterchangeSequenceNumber).
+DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "biztalk.interchange", "batch")
+# What sources write when a message has no such ID (a Mule ``event: null``, a gateway's ``-``,
+# a JSON logger's "N/A", a zero UUID or W3C trace ID): shared by every message that lacks the
+# ID, so linking on it folded unrelated messages into one trace. Such an ID stays on the
+# trace (a lookup lists every trace holding it) but never joins two.
+PLACEHOLDER_VALUES = frozenset({"", "null", "nil", "none", "n/a", "na", "-", "--", "?",
+                                "undefined", "unknown", "(null)", "<null>", "nan", "-1"})
 
 _TOP_KEYS = ("ids", "default_sla", "flows")
 _ID_KEYS = ("link", "labels", "max_trace_ids")
@@ -147,8 +156,11 @@ class Catalog:
         return self.flows.get(name or UNKNOWN_FLOW, self.unknown)
 
     def is_link(self, typed_id: str) -> bool:
-        """Whether this ID joins the messages that carry it (labels are only kept for lookup)."""
-        kind = typed_id.partition(":")[0]
+        """Whether this ID joins the messages that carry it (labels and placeholder values
+        are only kept for lookup)."""
+        kind, _, value = typed_id.partition(":")
+        if is_placeholder(value):
+            return False
         known = self._link_cache.get(kind)
         if known is None:
             if self.link_types is not None:
@@ -158,6 +170,21 @@ class Catalog:
             if len(self._link_cache) < 10_000:  # ID types are few; a bound all the same
                 self._link_cache[kind] = known
         return known
+
+
+def is_placeholder(value: str) -> bool:
+    """A value that stands for "no ID": a placeholder word, or only zeros and dashes."""
+    if len(value) <= 9 and value.strip().lower() in PLACEHOLDER_VALUES:
+        return True
+    return value[:1] in ("0", "-") and not value.strip("0-")
+
+
+def without_placeholders(trace: Trace) -> Trace:
+    """The trace to look its events up by: a placeholder it holds is held by every message
+    without that ID, whose events would crowd its own out of the answer. (A trace of
+    placeholders alone, which the correlator never makes, keeps them.)"""
+    ids = [i for i in trace.ids if not is_placeholder(i.partition(":")[2])]
+    return replace(trace, ids=ids) if ids else trace
 
 
 def empty_catalog() -> Catalog:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from collector.correlation import packed
-from collector.correlation.catalog import Catalog
+from collector.correlation.catalog import Catalog, is_placeholder
 from collector.correlation.tracebuild import (
     MAX_HOPS,
     add_hop,
@@ -132,6 +132,9 @@ class Correlator:
             fill(ev)
             ev.flow, ev.stage = classify(ev)
             links = [i for i in ev.ids if is_link(i)]
+            if links and ev.message_id is not None and is_placeholder(
+                    ev.message_id.partition(":")[2]):
+                ev.message_id = links[0]  # a page's example IDs name it: "correlation:N/A" did
             if not links:
                 if ev.ids and ev.labels.get(ACK_SCOPE_LABEL):
                     self._fanouts.append(ev)  # answers many traces: applied in flush
@@ -372,6 +375,10 @@ class Correlator:
                     continue
                 live = self._held(key)
                 t = live.trace
+                if t.status in ("acknowledged", "rejected"):
+                    # answered already: an ack of a reused (wrapped) ISA or GS control
+                    # number answers the new interchange, not one answered a month ago
+                    continue
                 hop = hop_from_event(ev)  # one per trace: ordering sets its latency
                 if self._add_hop(live, hop):
                     live.touched = now

@@ -18,6 +18,7 @@ from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 
 from collector.config import Api as ApiConfig
+from collector.correlation.catalog import without_placeholders
 from collector.event import PLATFORMS as PLATFORMS_ALL
 from collector.explorer import queries, views
 from collector.explorer.markup import Safe
@@ -211,7 +212,7 @@ def _trace(store: Store, any_id: str, params: dict[str, str]) -> Answer:
         t = exact[0] if exact else found[0]
         if t.trace_key != any_id or "q" in params:  # one journey: its permalink is canonical
             return 200, views.trace_url(t.trace_key)
-        return 200, views.trace_page(t, store.trace_events(t))
+        return 200, views.trace_page(t, store.trace_events(without_placeholders(t)))
     return (404 if not found else 300), views.matches_page(any_id, found)
 
 

@@ -80,6 +80,11 @@ UNMATCHED_WARN_S = 300.0
 # Rotated copies remembered (so that they are not tailed as files of their own), and files
 # that could not be opened (so that they are not warned about every scan).
 MAX_COPIES = 1024
+# The first bytes of compressed files (gzip, bzip2, xz, zstd): logrotate's ``compress`` turns
+# a rotated log into one, which ``app.log*`` matches. Its content was read before, as the
+# log; read as text it was one dead letter of binary garbage a rotation (and a page from the
+# dead-letter rule), so it is left out, said once and counted.
+COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
 
 @dataclass(slots=True)
@@ -174,6 +179,11 @@ class FileInput:
             "midwatch_input_file_unread_bytes_total",
             "Bytes known to exist in a file that was truncated or vanished before they "
             "were read (a lower bound of the loss).", ("input", "cause"))
+        self._skipped = metrics.counter(
+            "midwatch_input_files_skipped_total",
+            "Files the patterns match that are not read: compressed (rotated logs a "
+            "compress option packed; their content was read before they were).",
+            ("input", "reason"))
         self._copies: dict[str, str] = {}  # key -> path of rotated copies (never tailed)
         self._unopened: dict[str, float] = {}  # path -> when to warn again it cannot be opened
 
@@ -309,6 +319,15 @@ class FileInput:
             return True
         if not head:
             return self._first_scan
+        if head.startswith(COMPRESSED_MAGIC):
+            log.warning("compressed file matched by the input's paths; not read",
+                        extra={"input": self.name, "path": path,
+                               "hint": "rotated logs are read before they are compressed; "
+                                       "narrow paths (app.log, not app.log*) or decompress "
+                                       "the file into a path the input reads"})
+            self._skipped.inc(self.name, "compressed")
+            self._remember_copy(path, st)  # never looked at again, nor after a restart
+            return False
         for tail in self.tails.values():
             live = os.pread((tail.original or tail.fh).fileno(), FINGERPRINT_BYTES, 0)
             seen = likeness(head, tail.fp.head, live)
@@ -426,11 +445,15 @@ class FileInput:
             return self._copy_read(tail, now)
         # Quiet this long, an open record is complete; and a file rotated away or deleted is
         # done: a writer that renamed it (logrotate's create) may go on writing to it until
-        # it reopens its log, so it is not closed at its first end.
+        # it reopens its log, so it is not closed at its first end. A last line without its
+        # newline waits for it while the file is live (the checkpoint stays before it), and
+        # is a line of its own once the file is done: gone, or renamed (rotated, its writer
+        # moves on to the new file) and quiet.
         if time.monotonic() - tail.last_data < self.cfg.multiline_timeout_ms / 1000:
             return None
+        done = tail.draining or tail.path != tail.start.source
         items = self.guard.flush(tail.key, tail.start.source, tail.reader, tail.fh.tell(), now,
-                                 tail.reader.flush)
+                                 lambda at: tail.reader.flush(at, partial=done))
         if tail.draining:
             return self._finish(tail, items)
         if not items:

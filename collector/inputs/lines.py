@@ -42,12 +42,15 @@ class LineReader:
         lines = self.lines.split(data)
         return self.parser.feed_lines(lines), len(lines)
 
-    def flush(self, now_ms: int) -> Output:
-        """The writer went quiet: a last line without its newline is a line, and an open
-        record is complete."""
+    def flush(self, now_ms: int, partial: bool = True) -> Output:
+        """The writer went quiet: an open record is complete, and with ``partial`` a last
+        line without its newline is a line. A live file keeps that line (``partial``
+        False) until its newline comes: a writer that pauses mid-line (a buffered appender
+        flushes at a block boundary) would otherwise have its line cut in two, both halves
+        dead-lettered or stored as two wrong events."""
         self._now(now_ms)
         out: Output = []
-        for text, offset, lineno, truncated, terminated in self.lines.rest():
+        for text, offset, lineno, truncated, terminated in self.lines.rest() if partial else ():
             out.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
         if self.parser.held_position() is not None:
             out.extend(self.parser.flush())

@@ -143,8 +143,9 @@ class RemoteReader:
             "feed", self.key, data, now_ms)
         return items, records
 
-    def flush(self, now_ms: int) -> Output:
-        items, self.read_offset, self._resume = self._worker.call("flush", self.key, now_ms)
+    def flush(self, now_ms: int, partial: bool = True) -> Output:
+        items, self.read_offset, self._resume = self._worker.call("flush", self.key, now_ms,
+                                                                  partial)
         return items
 
     def resume_at(self) -> tuple[int, int]:
@@ -190,9 +191,9 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
                 reply = (encoded(items) if encode else items, records, reader.read_offset,
                          reader.resume_at())
             elif op == "flush":
-                key, now = args
+                key, now, partial = args
                 reader = readers[key]
-                items = reader.flush(now)
+                items = reader.flush(now, partial)
                 reply = (encoded(items) if encode else items, reader.read_offset, reader.resume_at())
             elif op == "ship_open":
                 key, keep_lines = args

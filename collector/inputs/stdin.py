@@ -17,10 +17,8 @@ from collector.config_values import Section
 from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.metrics import Registry
-from collector.parse import Output, SourceParser, read_lines
+from collector.parse import Output, SourceParser, read_batches
 from collector.parsers._base import ParseContext
-
-LINES_PER_CHUNK = 2000
 
 
 class StdinInput:
@@ -33,13 +31,17 @@ class StdinInput:
         self._stop = threading.Event()
 
     def run(self, out: ChunkQueue) -> None:
+        """A chunk per read: a read returns what the pipe holds, so a live pipe's lines go
+        on as they come (held until 2,000 had come, ``tail -F`` of a quiet log was stored
+        hours late, or never when the run was stopped)."""
         items: Output = []
         lines = nbytes = 0
-        for text, offset, lineno, truncated, terminated in read_lines(self.stream, encoding=self.encoding):
-            items.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
-            lines += 1
-            nbytes += len(text) + 1
-            if lines >= LINES_PER_CHUNK:
+        for batch in read_batches(self.stream, encoding=self.encoding):
+            for text, offset, lineno, truncated, terminated in batch:
+                items.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
+                nbytes += len(text) + 1
+            lines += len(batch)
+            if batch:
                 if not out.put(Chunk(self.name, items, lines, nbytes), self._stop):
                     return
                 items, lines, nbytes = [], 0, 0

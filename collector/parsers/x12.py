@@ -719,5 +719,10 @@ def _ta1(seg: list[str], ic: _Interchange) -> Event:
         ev.error_message = f"TA105 {note}: {_TA1_NOTES.get(note, 'code not known to midwatch')}"
         if ev.outcome == "failure":
             ev.error_class = "validation"
+    if ev.action == "rejected":
+        # The interchange was refused whole: every set in it is rejected, and no 997 will
+        # come. Without the scope its x12.isa (a label) reached no trace, which stayed in
+        # flight. An accepted TA1 answers the envelope only: the 997 still settles the sets.
+        scope_ack(ev, "interchange", [])
     ev.message_id = ev.ids[0]
     return ev

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 import time
@@ -206,9 +207,47 @@ def test_invalid_utf8_is_replaced_not_dropped(tmp_path, logs):
     assert ev.message == "caf\ufffd"
 
 
-def test_last_line_without_newline_is_read_once_quiet(tmp_path, logs):
-    (logs / "a.log").write_text(json_line(1) + json_line(2).rstrip("\n"))
-    assert [e.message for e in events(pump(make_input(tmp_path)))] == ["line 1", "line 2"]
+def test_last_line_without_newline_waits_for_it_while_the_file_is_live(tmp_path, logs):
+    # A writer that pauses mid-line (a buffered appender flushing at a block boundary) had
+    # its line read as a line once quiet, and the rest as another: both dead-lettered.
+    path = logs / "a.log"
+    half = len(json_line(2)) // 2
+    path.write_text(json_line(1) + json_line(2)[:half])
+    inp = make_input(tmp_path)
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 1"] and dead(chunks) == []
+    ack_all(inp, chunks)
+    with path.open("a") as fh:
+        fh.write(json_line(2)[half:] + json_line(3).rstrip("\n"))
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 2"] and dead(chunks) == []
+    ack_all(inp, chunks)
+    # nothing is lost: a restart reads the unfinished line again, and a file that is done
+    # (renamed by a rotation, or deleted) has its last line read without the newline
+    inp.close()
+    again = make_input(tmp_path)
+    assert events(pump(again)) == []
+    path.rename(logs / "a-1.log")  # still matched: read to its end under its new name
+    assert [e.message for e in events(pump(again))] == ["line 3"]
+
+
+def test_compressed_rotated_file_is_not_read_as_text(tmp_path, logs):
+    # logrotate's compress leaves app.log.1.gz beside app.log, and app.log* matches it: read
+    # as text it was a dead letter of binary garbage each rotation
+    (logs / "app.log").write_text(json_line(1))
+    (logs / "app.log.1.gz").write_bytes(gzip.compress(json_line(0).encode()))
+    registry = Registry()
+    cfg = FileConfig(name="t", paths=(str(logs / "app.log*"),), format="json",
+                     parse_worker=MODE["parse_worker"], multiline_timeout_ms=10)
+    inp = FileTail(cfg, parse_context(CollectorSettings(), frozenset(), None),
+                   str(tmp_path / "ckpt"), registry)
+    chunks = pump(inp)
+    assert [e.message for e in events(chunks)] == ["line 1"] and dead(chunks) == []
+    assert [t.path for t in inp.tails.values()] == [str(logs / "app.log")]
+    assert 'midwatch_input_files_skipped_total{input="t",reason="compressed"} 1' in \
+        registry.expose()
+    ack_all(inp, chunks)
+    inp.close()
 
 
 def test_deleted_file_is_read_to_end_and_forgotten(tmp_path, logs):

@@ -175,7 +175,8 @@ class ElasticsearchStore:
         upgraded = []
         product = self.engine().product
         for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas,
-                                                product=product).items():
+                                                product=product,
+                                                version=self.engine().major_minor).items():
             installed = self._template_version(name)
             if installed == SCHEMA_VERSION:
                 continue

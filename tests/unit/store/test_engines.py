@@ -87,6 +87,31 @@ def test_open_maps_are_keywords_by_key_on_opensearch():
     assert [next(iter(t)) for t in alerts["dynamic_templates"]][-1] == "strings"
 
 
+def test_only_unsearched_dates_take_the_fast_format_and_only_where_it_exists():
+    """``rfc3339_lenient`` (OpenSearch 2.12+) refuses epoch numbers and partial times that
+    the default format takes, so no searched date gets it: queries keep their meaning."""
+    def dates(product, version=None):
+        props = es_mappings.templates("mw", product=product, version=version)[
+            "mw-events"]["template"]["mappings"]["properties"]
+        return (props["@timestamp"]["format"], props["event"]["properties"]["ingested"]["format"],
+                props["event"]["properties"]["created"]["format"])
+    default, fast = "strict_date_optional_time||epoch_millis", "rfc3339_lenient"
+    assert dates(OPENSEARCH) == dates(OPENSEARCH, (2, 12)) == dates(OPENSEARCH, (3, 3)) == (
+        default, fast, fast)
+    assert dates(OPENSEARCH, (2, 11)) == dates(ELASTICSEARCH) == dates(ELASTICSEARCH, (9, 5)) == (
+        default, default, default)
+    for product in (ELASTICSEARCH, OPENSEARCH):
+        for body in es_mappings.templates("mw", product=product).values():
+            searched = [m for m in _leaves(body["template"]["mappings"]["properties"])
+                        if m.get("type") == "date" and m.get("index") is not False]
+            assert searched and {m.get("format", default) for m in searched} == {default}
+
+
+def _leaves(props: dict):
+    for mapping in props.values():
+        yield from _leaves(mapping["properties"]) if "properties" in mapping else [mapping]
+
+
 def test_replicas_expand_to_the_nodes_there_are_unless_set():
     for product in (ELASTICSEARCH, OPENSEARCH):
         for body in es_mappings.templates("mw", product=product).values():

@@ -476,7 +476,8 @@ class ElasticsearchStore:
                 if item["status"] < 300:
                     result.written += 1
                 else:
-                    result.rejected.append((accepted[i], _item_reason(item)))
+                    result.rejected.append(
+                        (accepted[i], es_mappings.explain_refusal(_item_reason(item))))
         return result
 
     def write_deadletters(self, items: Sequence[DeadLetter]) -> None:

@@ -176,6 +176,27 @@ def source_date_format(product: str, version: tuple[int, int] | None = None) -> 
     return DATE_FORMAT
 
 
+# The engine's words when a label key would be both a value and an object (OpenSearch).
+_LABEL_CLASH = re.compile(r"\[labels\.([^\]]+)\]")
+
+
+def explain_refusal(reason: str) -> str:
+    """``reason`` (an event the engine refused), with what to do when it is OpenSearch
+    refusing a label key that is both a value and the prefix of another key (``a`` and
+    ``a.b``, in one event or across a day's events). Each label key is a field there, and a
+    field is a value or an object, never both; ``flattened`` (Elasticsearch) has no such
+    limit, and no mapping OpenSearch 2.19/3.3 accepts keeps ``labels.a`` and ``labels.a.b``
+    both queryable (``disable_objects`` is newer), so the event is dead-lettered, saying so."""
+    found = _LABEL_CLASH.search(reason)
+    if not found or not ("object" in reason.lower() or "field's value: '{" in reason):
+        return reason
+    key = found.group(1)
+    return (f"{reason} (label {key!r} is a value in one place and holds other labels "
+            f"('{key}.<name>') in another, in this event or an earlier one of the same day's "
+            f"index; OpenSearch stores each label key as a field, which cannot be both: rename "
+            f"the value where the source sets it, e.g. to '{key}.value')")
+
+
 def _open_map_templates(names: tuple[str, ...]) -> list[dict]:
     """OpenSearch's dynamic templates: every leaf under an open map is a keyword."""
     return [{f"{name}_{kind}": {

@@ -79,6 +79,26 @@ def _event(n: int, ts: int) -> Event:
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_label_key_both_value_and_prefix_is_dead_lettered_with_the_fix(engine, engine_store,
+                                                                        unique_name):
+    """``a`` and ``a.b``: Elasticsearch's flattened labels keep both; OpenSearch maps each key
+    as a field, value or object, so it refuses the event; the reason names the key and what
+    to change, in one event and across events of one day."""
+    clashes = [{"a": "x", "a.b": "y"}, {"k": "v"}, {"k.t": "1"}, {"q": {"r": "1"}}, {"q": "2"}]
+    events = [Event(T0 + i, "generic.json", "generic", "m", id=event_id("lbl", str(i)),
+                    labels=labels) for i, labels in enumerate(clashes)]
+    with engine_store(engine, unique_name) as store:
+        rejected = [why for batch in events for _, why in store.write_events([batch]).rejected]
+        if "opensearch" not in engine:
+            assert rejected == []
+            return
+        assert len(rejected) == 3
+        for why, key in zip(rejected, ("a", "k", "q"), strict=True):
+            assert f"label '{key}' is a value in one place and holds other labels" in why
+            assert f"rename the value where the source sets it, e.g. to '{key}.value'" in why
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
 def test_unread_fields_come_back_but_are_not_indexed(engine, engine_store, request, unique_name):
     """Issue 25/28: what nothing searches stays in _source (the explorer and API show it) but
     costs the engine no index; the rest answers as before."""

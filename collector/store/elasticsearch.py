@@ -175,7 +175,8 @@ class ElasticsearchStore:
         upgraded = []
         product = self.engine().product
         for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas,
-                                                product=product).items():
+                                                product=product,
+                                                version=self.engine().major_minor).items():
             installed = self._template_version(name)
             if installed == SCHEMA_VERSION:
                 continue
@@ -475,7 +476,8 @@ class ElasticsearchStore:
                 if item["status"] < 300:
                     result.written += 1
                 else:
-                    result.rejected.append((accepted[i], _item_reason(item)))
+                    result.rejected.append(
+                        (accepted[i], es_mappings.explain_refusal(_item_reason(item))))
         return result
 
     def write_deadletters(self, items: Sequence[DeadLetter]) -> None:

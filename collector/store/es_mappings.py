@@ -40,6 +40,18 @@ from collector.event import SCHEMA_VERSION
 from collector.store import fields
 
 TEXT_KEYWORD_IGNORE_ABOVE = 1024
+DATE_FORMAT = "strict_date_optional_time||epoch_millis"
+# OpenSearch parses dates with java.time, whose optional sections took 12-14% of its
+# indexing thread (JFR, OpenSearch 2.19, bench events; Elasticsearch 8.14+ parses the format
+# above by hand). Its hand-written ``rfc3339_lenient`` (2.12+) is fast, but only alone: in a
+# ``||`` list it parses, is then passed over and the next format parses again. Alone it
+# refuses what the format above also takes (epoch numbers; "2024-03-04T10:00" in a query),
+# so only the dates kept in ``_source`` get it (no query can name them; midwatch writes every
+# date with ``ms_to_iso``): the write threads' CPU an event -6-7% on OpenSearch 2.19 and 3.3.
+# A mapping update never carries those fields (``for_existing_indices``), so indices of either
+# format live side by side; templates already at this schema keep the old one until the next.
+FAST_DATE_FORMAT = "rfc3339_lenient"
+OPENSEARCH_FAST_DATES = (2, 12)
 TEMPLATE_PRIORITY = 200
 DEFAULT_PREFIX = "midwatch"  # store.elasticsearch.index_prefix when not set
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
@@ -104,12 +116,14 @@ def daily(base: str, ms: int) -> str:
     return f"{base}-{_day_suffix(ms // 86_400_000)}"
 
 
-def _field_mapping(spec: fields.FieldSpec) -> dict:
+def _field_mapping(spec: fields.FieldSpec, source_dates: str) -> dict:
     if spec.keep == "source":
         # Typed (``_field_caps`` and a reader of the mapping see what it holds) but nothing
         # indexed: no terms, no doc values, no norms.
         if spec.type == "text":
             return {"type": "text", "index": False, "norms": False}
+        if spec.type == "date":
+            return {"type": "date", "format": source_dates, "index": False, "doc_values": False}
         return {"type": spec.type, "index": False, "doc_values": False}
     if spec.type == "text":
         return {
@@ -120,13 +134,13 @@ def _field_mapping(spec: fields.FieldSpec) -> dict:
             },
         }
     if spec.type == "date":
-        return {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
+        return {"type": "date", "format": DATE_FORMAT}
     if spec.keep == "sort":
         return {"type": spec.type, "index": False}
     return {"type": spec.type}
 
 
-def _properties(schema: dict[str, fields.FieldSpec]) -> dict:
+def _properties(schema: dict[str, fields.FieldSpec], source_dates: str = DATE_FORMAT) -> dict:
     """Dotted field names -> nested ``properties`` objects."""
     root: dict = {}
     for name, spec in schema.items():
@@ -134,7 +148,7 @@ def _properties(schema: dict[str, fields.FieldSpec]) -> dict:
         *parents, leaf = name.split(".")
         for part in parents:
             node = node.setdefault(part, {"properties": {}})["properties"]
-        node[leaf] = _field_mapping(spec)
+        node[leaf] = _field_mapping(spec, source_dates)
     return root
 
 
@@ -154,6 +168,35 @@ def open_map(product: str) -> dict:
     return {"type": "flattened", "ignore_above": TEXT_KEYWORD_IGNORE_ABOVE}
 
 
+def source_date_format(product: str, version: tuple[int, int] | None = None) -> str:
+    """The format of dates kept in ``_source`` on ``product`` at ``version`` (major, minor;
+    None: a version CI tests)."""
+    if product == "opensearch" and (version is None or version >= OPENSEARCH_FAST_DATES):
+        return FAST_DATE_FORMAT
+    return DATE_FORMAT
+
+
+# The engine's words when a label key would be both a value and an object (OpenSearch).
+_LABEL_CLASH = re.compile(r"\[labels\.([^\]]+)\]")
+
+
+def explain_refusal(reason: str) -> str:
+    """``reason`` (an event the engine refused), with what to do when it is OpenSearch
+    refusing a label key that is both a value and the prefix of another key (``a`` and
+    ``a.b``, in one event or across a day's events). Each label key is a field there, and a
+    field is a value or an object, never both; ``flattened`` (Elasticsearch) has no such
+    limit, and no mapping OpenSearch 2.19/3.3 accepts keeps ``labels.a`` and ``labels.a.b``
+    both queryable (``disable_objects`` is newer), so the event is dead-lettered, saying so."""
+    found = _LABEL_CLASH.search(reason)
+    if not found or not ("object" in reason.lower() or "field's value: '{" in reason):
+        return reason
+    key = found.group(1)
+    return (f"{reason} (label {key!r} is a value in one place and holds other labels "
+            f"('{key}.<name>') in another, in this event or an earlier one of the same day's "
+            f"index; OpenSearch stores each label key as a field, which cannot be both: rename "
+            f"the value where the source sets it, e.g. to '{key}.value')")
+
+
 def _open_map_templates(names: tuple[str, ...]) -> list[dict]:
     """OpenSearch's dynamic templates: every leaf under an open map is a keyword."""
     return [{f"{name}_{kind}": {
@@ -162,8 +205,9 @@ def _open_map_templates(names: tuple[str, ...]) -> list[dict]:
         for name in names for kind in _LEAF_TYPES]
 
 
-def _mappings(index: str, product: str = "elasticsearch") -> dict:
-    props = _properties(fields.SCHEMAS[index])
+def _mappings(index: str, product: str = "elasticsearch",
+              version: tuple[int, int] | None = None) -> dict:
+    props = _properties(fields.SCHEMAS[index], source_date_format(product, version))
     for name in fields.OPEN_MAPS[index]:
         props[name] = open_map(product)
     mapping: dict = {"dynamic": False, "properties": props}
@@ -197,9 +241,10 @@ STATE_MAPPINGS = {
 
 def templates(
     prefix: str = "midwatch", *, replicas: int | None = None, busy_refresh: str = "5s",
-    product: str = "elasticsearch",
+    product: str = "elasticsearch", version: tuple[int, int] | None = None,
 ) -> dict[str, dict]:
-    """Composable index templates by name, ready for ``PUT _index_template/<name>``.
+    """Composable index templates by name, ready for ``PUT _index_template/<name>``, for
+    ``product`` at ``version`` (major, minor; None: a version CI tests).
 
     ``busy_refresh`` trades search freshness for indexing speed on the two indices written
     per event, events and traces. Traces are searched (the correlator looks IDs up), which
@@ -240,12 +285,12 @@ def templates(
         }
 
     return {
-        names.events: template([names.events_pattern], _mappings("events", product), names.events,
+        names.events: template([names.events_pattern], _mappings("events", product, version), names.events,
                                busy_refresh),
-        names.deadletter: template([names.deadletter_pattern], _mappings("deadletter", product),
+        names.deadletter: template([names.deadletter_pattern], _mappings("deadletter", product, version),
                                    names.deadletter),
-        names.traces: template([names.traces], _mappings("traces", product), refresh=busy_refresh),
-        names.alerts: template([names.alerts], _mappings("alerts", product)),
+        names.traces: template([names.traces], _mappings("traces", product, version), refresh=busy_refresh),
+        names.alerts: template([names.alerts], _mappings("alerts", product, version)),
         names.state: template([names.state], STATE_MAPPINGS),
     }
 

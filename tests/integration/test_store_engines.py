@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import delete_prefix
 
-from collector.event import Event, event_id, to_doc
+from collector.event import MAX_ISO_MS, MIN_ISO_MS, Event, event_id, to_doc
 from collector.store import es_mappings
 from collector.store.base import Filter, MetricQuery
 from collector.store.elasticsearch import ElasticsearchStore
@@ -79,6 +79,26 @@ def _event(n: int, ts: int) -> Event:
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))
+def test_a_label_key_both_value_and_prefix_is_dead_lettered_with_the_fix(engine, engine_store,
+                                                                        unique_name):
+    """``a`` and ``a.b``: Elasticsearch's flattened labels keep both; OpenSearch maps each key
+    as a field, value or object, so it refuses the event; the reason names the key and what
+    to change, in one event and across events of one day."""
+    clashes = [{"a": "x", "a.b": "y"}, {"k": "v"}, {"k.t": "1"}, {"q": {"r": "1"}}, {"q": "2"}]
+    events = [Event(T0 + i, "generic.json", "generic", "m", id=event_id("lbl", str(i)),
+                    labels=labels) for i, labels in enumerate(clashes)]
+    with engine_store(engine, unique_name) as store:
+        rejected = [why for batch in events for _, why in store.write_events([batch]).rejected]
+        if "opensearch" not in engine:
+            assert rejected == []
+            return
+        assert len(rejected) == 3
+        for why, key in zip(rejected, ("a", "k", "q"), strict=True):
+            assert f"label '{key}' is a value in one place and holds other labels" in why
+            assert f"rename the value where the source sets it, e.g. to '{key}.value'" in why
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
 def test_unread_fields_come_back_but_are_not_indexed(engine, engine_store, request, unique_name):
     """Issue 25/28: what nothing searches stays in _source (the explorer and API show it) but
     costs the engine no index; the rest answers as before."""
@@ -106,6 +126,34 @@ def test_unread_fields_come_back_but_are_not_indexed(engine, engine_store, reque
         timeouts = (Filter("error.message", "eq", "timeout"), Filter("message", "contains", "order"))
         (row,) = store.metric(MetricQuery("events", T0, T0 + 60_000, filters=timeouts))
         assert row.count == 3
+
+
+@pytest.mark.parametrize("engine", list(ENGINES))
+def test_dates_kept_in_source_take_every_stamp_midwatch_writes(engine, engine_store, request,
+                                                               unique_name):
+    """OpenSearch parses the unsearched dates (event.ingested, event.created) with its fast
+    ``rfc3339_lenient``, alone, which refuses what ``strict_date_optional_time||epoch_millis``
+    also took: every stamp midwatch writes (``ms_to_iso``, clamped to years 1-9999) must
+    still be stored, and come back as written; the searched @timestamp keeps the format that
+    queries rely on (epoch numbers, partial times)."""
+    es = request.getfixturevalue(ENGINES[engine])
+    stamps = [MIN_ISO_MS, 0, T0 + 999, MAX_ISO_MS, MIN_ISO_MS - DAY, MAX_ISO_MS + DAY]
+    events = [Event(T0 + i, "generic.json", "generic", f"order {i}", id=event_id("d", str(i)),
+                    created_ms=ms, ingested_ms=ms) for i, ms in enumerate(stamps)]
+    with engine_store(engine, unique_name) as store:
+        assert store.write_events(events).rejected == []
+        store.refresh()
+        got = store.search_events([], T0, T0 + 60_000)
+        assert [(e.created_ms, e.ingested_ms) for e in sorted(got, key=lambda e: e.timestamp_ms)] == [
+            (ms, ms) for ms in [*stamps[:4], MIN_ISO_MS, MAX_ISO_MS]]
+        index = es_mappings.daily(store.names.events, T0)
+        props = es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+        default = "strict_date_optional_time||epoch_millis"  # not shown when it is the format
+        assert props["event"]["properties"]["ingested"].get("format", default) == (
+            "rfc3339_lenient" if "opensearch" in engine else default)
+        assert props["@timestamp"].get("format", default) == default
+        (row,) = store.metric(MetricQuery("events", T0, T0 + 60_000))
+        assert row.count == len(stamps)
 
 
 @pytest.mark.parametrize("engine", list(ENGINES))

@@ -87,6 +87,57 @@ def test_open_maps_are_keywords_by_key_on_opensearch():
     assert [next(iter(t)) for t in alerts["dynamic_templates"]][-1] == "strings"
 
 
+def test_only_unsearched_dates_take_the_fast_format_and_only_where_it_exists():
+    """``rfc3339_lenient`` (OpenSearch 2.12+) refuses epoch numbers and partial times that
+    the default format takes, so no searched date gets it: queries keep their meaning."""
+    def dates(product, version=None):
+        props = es_mappings.templates("mw", product=product, version=version)[
+            "mw-events"]["template"]["mappings"]["properties"]
+        return (props["@timestamp"]["format"], props["event"]["properties"]["ingested"]["format"],
+                props["event"]["properties"]["created"]["format"])
+    default, fast = "strict_date_optional_time||epoch_millis", "rfc3339_lenient"
+    assert dates(OPENSEARCH) == dates(OPENSEARCH, (2, 12)) == dates(OPENSEARCH, (3, 3)) == (
+        default, fast, fast)
+    assert dates(OPENSEARCH, (2, 11)) == dates(ELASTICSEARCH) == dates(ELASTICSEARCH, (9, 5)) == (
+        default, default, default)
+    for product in (ELASTICSEARCH, OPENSEARCH):
+        for body in es_mappings.templates("mw", product=product).values():
+            searched = [m for m in _leaves(body["template"]["mappings"]["properties"])
+                        if m.get("type") == "date" and m.get("index") is not False]
+            assert searched and {m.get("format", default) for m in searched} == {default}
+
+
+def _leaves(props: dict):
+    for mapping in props.values():
+        yield from _leaves(mapping["properties"]) if "properties" in mapping else [mapping]
+
+
+@pytest.mark.parametrize("reason, key", [
+    ("illegal_argument_exception: can't merge a non object mapping [labels.a] with an object "
+     "mapping", "a"),
+    ("mapper_parsing_exception: Could not dynamically add mapping for field [a.b]. Existing "
+     "mapping for [labels.a] must be of type object but found [keyword].", "a"),
+    ("mapper_parsing_exception: failed to parse field [labels.a] of type [keyword] in document "
+     "with id '9c'. Preview of field's value: '{c=z}'", "a"),
+    ("mapper_parsing_exception: object mapping for [labels.k] tried to parse field [k] as "
+     "object, but found a concrete value", "k"),
+    ("illegal_argument_exception: mapper [labels.alerts.x] cannot be changed from type "
+     "[keyword] to [ObjectMapper]", "alerts.x"),
+])
+def test_opensearch_label_clashes_name_the_key_and_the_fix(reason, key):
+    """OpenSearch 2.19's own words for a label key both value and object (each seen)."""
+    explained = es_mappings.explain_refusal(reason)
+    assert explained.startswith(reason)
+    assert f"label {key!r} is a value in one place" in explained
+    assert f"e.g. to '{key}.value'" in explained
+
+
+def test_other_refusals_are_left_as_the_engine_said_them():
+    for reason in ("mapper_parsing_exception: failed to parse field [@timestamp] of type [date]",
+                   "illegal_argument_exception: Limit of total fields [5000] has been exceeded"):
+        assert es_mappings.explain_refusal(reason) == reason
+
+
 def test_replicas_expand_to_the_nodes_there_are_unless_set():
     for product in (ELASTICSEARCH, OPENSEARCH):
         for body in es_mappings.templates("mw", product=product).values():

@@ -36,6 +36,9 @@ $(STAMP): pyproject.toml $(NATIVE_SRC)
 	$(PIP_INSTALL) -e '.[dev]'
 	PATH="$$PATH:$$HOME/.cargo/bin" $(PIP_INSTALL) ./native || echo "make venv: native/ did not build (is cargo installed?): \
 	the pure-Python parse path runs alone; CI fails on this" >&2
+	@# Bytecode written once here: where PYTHONDONTWRITEBYTECODE is set, an editable install
+	@# otherwise compiles every module at every `midwatch` start (0.15 s CPU a start, measured).
+	$(PY) -m compileall -q collector rules dashboards midwatch
 	$(PY) -c 'import sys, urllib3, importlib.metadata as m; v = m.version("urllib3"); sys.exit(0 if urllib3.__version__ == v else f"urllib3 {v} is overridden by urllib3-future {urllib3.__version__}: rm -rf $(VENV), then make venv")'
 	@touch $@
 

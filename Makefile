@@ -15,6 +15,12 @@ STAMP := $(VENV)/.midwatch-installed
 SERVICES := bash deploy/local/services.sh
 PYTEST_ARGS ?=
 PYTEST := $(PY) -m pytest -q -p no:cacheprovider
+# Two pytest-xdist workers, each test file on one of them (tests/conftest.py groups them):
+# CI's wall time on two cores. Files go out in collection order (integration first: the long
+# ones start early, short unit files fill the end), not xdist's most-tests-first.
+# PYTEST_WORKERS=0 runs serially, in one process.
+PYTEST_WORKERS ?= 2
+PYTEST_XDIST := $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
 
 .PHONY: help venv demo test test-unit services-up services-down services-status bench lint ruff audit
 
@@ -57,10 +63,10 @@ services-status:
 	$(SERVICES) status
 
 test: venv services-up
-	eval "$$($(SERVICES) env)" && $(PYTEST) $(PYTEST_ARGS)
+	eval "$$($(SERVICES) env)" && $(PYTEST) $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 test-unit: venv
-	$(PYTEST) -m "not integration" $(PYTEST_ARGS)
+	$(PYTEST) $(PYTEST_XDIST) -m "not integration" $(PYTEST_ARGS)
 
 # bench/run_all.sh when present, else every bench/*.py; both see the services' addresses.
 bench: venv services-up

@@ -138,6 +138,9 @@ class Kafka:
     sasl_mechanism: str | None = None
     sasl_plain_username: str | None = None
     sasl_plain_password: Secret | None = None
+    # How long a client retries its first broker answer; a refused password is only reported
+    # once it has passed (kafka-python's default, 30 s).
+    bootstrap_timeout_ms: int = 30_000
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python clients (consumer, admin)."""
@@ -145,6 +148,7 @@ class Kafka:
             "bootstrap_servers": list(self.bootstrap),
             "client_id": self.client_id,
             "security_protocol": self.security_protocol,
+            "bootstrap_timeout_ms": self.bootstrap_timeout_ms,
         }
         if self.api_version is not None:
             opts["api_version"] = self.api_version
@@ -363,7 +367,7 @@ def check_exposure(s: Section, listen: tuple[str, int], tokens: tuple[ApiToken, 
         raise s.error("listen", problem)
 
 
-_KAFKA_KEYS = ("bootstrap", "api_version", "client_id", "security")
+_KAFKA_KEYS = ("bootstrap", "api_version", "client_id", "security", "bootstrap_timeout")
 _SECURITY_KEYS = ("protocol", "ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_check_hostname",
                   "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
 _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
@@ -402,4 +406,5 @@ def _kafka(s: Section) -> Kafka:
         ssl_certfile=sec.text("ssl_certfile"), ssl_keyfile=sec.text("ssl_keyfile"),
         ssl_check_hostname=sec.flag("ssl_check_hostname", True), sasl_mechanism=mechanism,
         sasl_plain_username=username, sasl_plain_password=password,
+        bootstrap_timeout_ms=s.duration_ms("bootstrap_timeout", "30s", minimum_ms=100),
     )

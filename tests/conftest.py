@@ -46,12 +46,29 @@ _START_HINT = (
 )
 
 _INTEGRATION_DIR = Path(__file__).parent / "integration"
+_ROOT = Path(__file__).parent.parent
 
 
+# Files whose tests share one private service instance, started and purged by a fixture: under
+# pytest-xdist they must run on the same worker, or one worker purges what the other is using.
+_XDIST_SHARED = {
+    "test_security_es.py": "secure-es", "test_probes_http.py": "secure-es",  # port 9202
+    "test_faults_outage.py": "faults", "test_faults_broker.py": "faults",  # MIDWATCH_INSTANCE
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # `make test` runs `-n 2 --dist loadgroup`: a file is a group, so its module fixtures (a
+    # demo, a trained model, an index) are built once, on one worker, as in a serial run.
+    grouped = config.getoption("loadgroup", False)  # set on an xdist worker by --dist loadgroup
     for item in items:
         if _INTEGRATION_DIR in Path(str(item.path)).parents:
             item.add_marker(pytest.mark.integration)
+        if grouped:
+            name = Path(str(item.path)).name
+            group = _XDIST_SHARED.get(name, str(Path(str(item.path)).relative_to(_ROOT)))
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _service_down(what: str, address: str, exc: BaseException) -> None:

@@ -123,8 +123,9 @@ class Probe:
             from kafka import KafkaAdminClient
 
             ms = int(timeout_s * 1000)
-            self._admin = KafkaAdminClient(**self.settings.client_options,
-                                           request_timeout_ms=ms, bootstrap_timeout_ms=ms)
+            # the probe's timeout bounds its bootstrap too, over kafka.bootstrap_timeout
+            self._admin = KafkaAdminClient(**{**self.settings.client_options,
+                                              "request_timeout_ms": ms, "bootstrap_timeout_ms": ms})
         return self._admin
 
     def close(self) -> None:

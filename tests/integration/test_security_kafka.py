@@ -21,6 +21,7 @@ def _config(tmp_path: Path, secure_kafka, topic: str, ca: str) -> Path:
     path.write_text(f"""
 kafka:
   bootstrap: [{secure_kafka.url}]
+  bootstrap_timeout: 5s  # a refused password is reported after it: not kafka-python's 30 s
   security:
     protocol: SASL_SSL
     ssl_cafile: {ca}

@@ -57,6 +57,10 @@ DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "biztalk.interchange"
 PLACEHOLDER_VALUES = frozenset({"", "null", "nil", "none", "n/a", "na", "-", "--", "?",
                                 "undefined", "unknown", "(null)", "<null>", "nan", "-1"})
 
+# The shortest all-zero value taken for a placeholder: an empty W3C span ID has 16 zeros, an
+# empty trace ID 32, a nil UUID 32 and four dashes; 8 also covers zero-filled fixed fields.
+ZERO_ID_MIN = 8
+
 _TOP_KEYS = ("ids", "default_sla", "flows")
 _ID_KEYS = ("link", "labels", "max_trace_ids")
 _FLOW_KEYS = ("name", "sla", "match", "stages", "description")
@@ -173,10 +177,12 @@ class Catalog:
 
 
 def is_placeholder(value: str) -> bool:
-    """A value that stands for "no ID": a placeholder word, or only zeros and dashes."""
+    """A value that stands for "no ID": a placeholder word, or only zeros and dashes as long
+    as an empty span ID, trace ID or UUID (``ZERO_ID_MIN``). A short zero ("0", "000") is a
+    counter's first value, such as order 0 of a numbered run: a real ID that must join."""
     if len(value) <= 9 and value.strip().lower() in PLACEHOLDER_VALUES:
         return True
-    return value[:1] in ("0", "-") and not value.strip("0-")
+    return len(value) >= ZERO_ID_MIN and value[:1] in ("0", "-") and not value.strip("0-")
 
 
 def without_placeholders(trace: Trace) -> Trace:

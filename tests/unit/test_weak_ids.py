@@ -22,7 +22,7 @@ from collector.knowledge import KnowledgeBase, trace_known_issues
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
 
-PLACEHOLDERS = ['"N/A"', '"null"', '"-"', '"0"', '"undefined"', '"None"', '"  "',
+PLACEHOLDERS = ['"N/A"', '"null"', '"-"', '"0000000000000000"', '"undefined"', '"None"', '"  "',
                 '"00000000-0000-0000-0000-000000000000"']
 
 
@@ -72,10 +72,23 @@ def test_one_message_with_different_id_kinds_per_hop_is_one_trace(tmp_path):
         assert other.hop_count == 1 and other.trace_key != one.trace_key
 
 
+def test_order_zero_is_a_real_id_that_joins_its_hops(tmp_path):
+    # a numbered run starts at 0 (the fault tests' c-0 / order:0): its last hop names only
+    # the order, and must join the trace, as order 1's does
+    text = "".join(
+        f'{{"timestamp":"2026-12-07T07:00:0{n}Z","message":"in","correlationId":"c-{n}",'
+        f'"orderId":"{n}"}}\n{{"timestamp":"2026-12-07T07:00:1{n}Z","message":"posted",'
+        f'"orderId":"{n}"}}\n' for n in (0, 1))
+    with correlated(tmp_path, _parsed(text, "json")) as store:
+        for n in (0, 1):
+            (trace,) = store.find_traces(f"order:{n}")
+            assert trace.hop_count == 2 and f"correlation:c-{n}" in trace.ids
+
+
 @pytest.mark.parametrize("value,expected", [
-    ("N/A", True), ("null", True), ("NULL", True), (" - ", True), ("0", True), ("000000", True),
+    ("N/A", True), ("null", True), ("NULL", True), (" - ", True), ("00000000", True),
     ("00000000000000000000000000000000", True), ("-1", True), ("", True),
-    ("1", False), ("0001", False), ("4711", False), ("ACME>INITECH:0001:0001", False),
+    ("0", False), ("000", False), ("0000000", False), ("1", False), ("0001", False), ("4711", False), ("ACME>INITECH:0001:0001", False),
     ("6f1c2a", False), ("none-such", False),
 ])
 def test_placeholder_values(value, expected):

@@ -27,6 +27,7 @@ line's hash with the shipper's time (the OTel Collector: file path + record hash
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -102,18 +103,14 @@ class Delivery:
         # Which shipper's envelope each delivery source (a topic, an endpoint) carries.
         self._shapes = shippers.Shapes()
 
-    def record(self, record: Record, replayable: bool) -> Output:
-        """One delivered message. ``replayable``: its source and position name it for good
-        (a Kafka record), so they make the IDs of lines without an offset of their own."""
-        return self.records((record,), replayable)
-
     def records(self, records: Sequence[Record], replayable: bool) -> Output:
-        """The messages of a delivery, in order (``record`` of each). Their envelopes all
-        come off first (``envelopes``), then their lines are parsed (``parse_unwrapped``):
-        each of the two loops stays hot in the processor's caches, where taking turns per
-        message cost 1.2 µs a line more (measured, 8 % of what a shipped line costs in all).
-        An input parsing in a worker process takes the envelopes off in its own process and
-        has only the lines parsed there (``collector.inputs.remote_delivery``)."""
+        """The messages of a delivery, in order. ``replayable``: a message's source and
+        position name it for good (a Kafka record), so they make the IDs of lines without an
+        offset of their own. Their envelopes all come off first (``envelopes``), then their
+        lines are parsed (``parse_unwrapped``): each of the two loops stays hot in the
+        processor's caches, where taking turns per message cost 1.2 µs a line more
+        (measured, 8 % of what a shipped line costs in all). An input parsing in a worker
+        process has this done there, envelopes included (``collector.inputs.remote_delivery``)."""
         if self.fmt != "auto":
             return [item for record in records
                     for item in parse_record(record, self.fmt, self.ctx, self.stats)]
@@ -180,7 +177,7 @@ class Delivery:
         if (path is None and app is None and host is None) or self.keep_lines:
             return i + 1
         end = i
-        for other in unwrapped[i:]:
+        for other in itertools.islice(unwrapped, i, None):
             if (other is None or other.path != path or other.app != app or other.host != host
                     or "\n" in other.line or other.line[-1:] == "\r"):
                 break

@@ -163,8 +163,6 @@ class Catalog:
         """Whether this ID joins the messages that carry it (labels and placeholder values
         are only kept for lookup)."""
         kind, _, value = typed_id.partition(":")
-        if is_placeholder(value):
-            return False
         known = self._link_cache.get(kind)
         if known is None:
             if self.link_types is not None:
@@ -173,7 +171,7 @@ class Catalog:
                 known = kind not in self.label_types
             if len(self._link_cache) < 10_000:  # ID types are few; a bound all the same
                 self._link_cache[kind] = known
-        return known
+        return known and not is_placeholder(value)
 
 
 def is_placeholder(value: str) -> bool:

@@ -303,6 +303,8 @@ class Correlator:
     def flush(self) -> None:
         """Write every changed trace. Raises StoreError (ConflictError after repeated lost
         races) with nothing lost: the pipeline retries and the pending hops are still here."""
+        if self._fanouts:
+            self._settle_changed()  # a scope ack skips traces answered already: by status
         self._fan_out()
         for _ in range(CONFLICT_ROUNDS):
             self._resolve()
@@ -336,6 +338,10 @@ class Correlator:
         self._changed.clear()
         self._shrink()
         self._pack_cold()
+
+    def _settle_changed(self) -> None:
+        """``_settle`` of every trace changed since the last write."""
+        self._settle([live for live in self._changed if live.dirty])
 
     def _settle(self, lives: list[_Live]) -> None:
         """Status, end and SLA of traces ``process`` changed. ``process`` leaves them to this:
@@ -487,7 +493,7 @@ class Correlator:
         traces newly marked."""
         stuck: list[Trace] = []
         due: list[str] = []
-        self._settle([live for live in self._changed if live.dirty])
+        self._settle_changed()
         for key, held in self._live.items():
             t = packed.summary(key, held) if type(held) is bytes else held.trace
             if overdue(t, self.catalog.flow(t.flow), now_ms):

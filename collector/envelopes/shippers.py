@@ -75,10 +75,14 @@ class Shapes:
         source's shipper is Filebeat, the native reader's answer stands for it (the same
         ``Shipped``, without the whole document decoded as Python objects: most of what an
         envelope cost); a message it declines is read here."""
-        fast = self._filebeat(texts) if self._filebeat is not None and len(texts) > 1 else None
-        if fast is None:
-            return [self.unwrap(text, source) for text, source in zip(texts, sources, strict=True)]
         last, filebeat_match, unwrap = self._last, filebeat.match, self.unwrap
+        # The native reader only where Filebeat may be the shipper: a source known to send
+        # another shipper's envelopes (syslog frames, a Fluent Bit topic) would discard it.
+        fast = (self._filebeat(texts) if self._filebeat is not None and len(texts) > 1
+                and any(last.get(source, filebeat_match) is filebeat_match
+                        for source in set(sources)) else None)
+        if fast is None:
+            return [unwrap(text, source) for text, source in zip(texts, sources, strict=True)]
         return [found if found is not None and last.get(source) is filebeat_match
                 else unwrap(text, source)
                 for text, source, found in zip(texts, sources, fast, strict=True)]

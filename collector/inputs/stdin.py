@@ -17,7 +17,7 @@ from collector.config_values import Section
 from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.metrics import Registry
-from collector.parse import Output, SourceParser, read_batches
+from collector.parse import SourceParser, read_batches
 from collector.parsers._base import ParseContext
 
 
@@ -34,20 +34,14 @@ class StdinInput:
         """A chunk per read: a read returns what the pipe holds, so a live pipe's lines go
         on as they come (held until 2,000 had come, ``tail -F`` of a quiet log was stored
         hours late, or never when the run was stopped)."""
-        items: Output = []
-        lines = nbytes = 0
         for batch in read_batches(self.stream, encoding=self.encoding):
-            for text, offset, lineno, truncated, terminated in batch:
-                items.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
-                nbytes += len(text) + 1
-            lines += len(batch)
             if batch:
-                if not out.put(Chunk(self.name, items, lines, nbytes), self._stop):
+                chunk = Chunk(self.name, self.parser.feed_lines(batch), len(batch),
+                              sum(len(line[0]) + 1 for line in batch))
+                if not out.put(chunk, self._stop):
                     return
-                items, lines, nbytes = [], 0, 0
                 self.ctx.now_ms = now_ms()
-        items.extend(self.parser.flush())
-        out.put(Chunk(self.name, items, lines, nbytes), self._stop)
+        out.put(Chunk(self.name, self.parser.flush(), 0, 0), self._stop)
 
     def stop(self) -> None:
         """A blocked pipe read cannot be interrupted; the process exit ends it."""

@@ -173,10 +173,11 @@ class ElasticsearchStore:
         collectors must not downgrade what the new ones installed.
         """
         upgraded = []
-        product = self.engine().product
+        engine = self.engine()
+        product = engine.product
         for name, body in es_mappings.templates(self.names.prefix, replicas=self._replicas,
                                                 product=product,
-                                                version=self.engine().major_minor).items():
+                                                version=engine.major_minor).items():
             installed = self._template_version(name)
             if installed == SCHEMA_VERSION:
                 continue

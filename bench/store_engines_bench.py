@@ -2,9 +2,12 @@
 OpenSearch 2 and 3 side by side (issue 28: within 20% of each other).
 
 Run: ``.venv/bin/python bench/store_engines_bench.py [--events 40000] [--lookups 600]
-[--rounds 3] [--engines "elasticsearch 9,opensearch"]`` with the engines of
-``deploy/local/services.sh up es es8 opensearch opensearch3`` (MIDWATCH_ES_URL,
-MIDWATCH_ES8_URL, MIDWATCH_OPENSEARCH_URL, MIDWATCH_OPENSEARCH3_URL).
+[--rounds 5] [--ways raw,gzip,store] [--engines "elasticsearch 9,opensearch"]`` with the
+engines of ``deploy/local/services.sh up es es8 opensearch opensearch3`` (MIDWATCH_ES_URL,
+MIDWATCH_ES8_URL, MIDWATCH_OPENSEARCH_URL, MIDWATCH_OPENSEARCH3_URL). "elasticsearch 9 quiet"
+is a private ES 9 that no test suite uses (the shared one on :9200 serves them all, and their
+requests land in its CPU figures): ``MIDWATCH_INSTANCE=bench MIDWATCH_ES_PORT=9240
+deploy/local/services.sh up es`` (MIDWATCH_ES_QUIET_URL).
 
 Per engine and round, three ways of writing the same events into indices made by the same
 templates, so that a gap can be put where it belongs:
@@ -20,9 +23,14 @@ test suite), so each write is given a third way too: the engine's own indexing t
 bench's indices (``_stats/indexing`` ``index_time_in_millis`` of the primaries, microseconds
 per event), which no other client's documents enter (it still grows with CPU contention).
 To compare two versions of the mapping, run this script alternately with
-``PYTHONPATH=<other checkout>`` (the store and its templates come from there). Rounds visit the engines, and the three ways, in rotated order, so that none is
-always first; every round is printed, then the medians. Heaps as services.sh sets them
-(ES 9 1 GB, the others 512 MB); ES 9 on :9200 is also the one every test suite uses.
+``PYTHONPATH=<other checkout>`` (the store and its templates come from there).
+
+On a loaded two-core machine a figure of one engine taken a minute after another's compares
+two loads, not two engines. So a round runs one way on every engine back to back before the
+next way (ways and engines in rotated order, none always first), every round is printed, and
+the summary gives the medians over rounds and, steadier, the median of each round's own
+spread (slowest/fastest of the engines within that round: the same load for all of them).
+Heaps as services.sh sets them (ES 9 1 GB, the others 512 MB).
 """
 
 from __future__ import annotations
@@ -46,13 +54,16 @@ from collector.event import Event, to_doc
 from collector.store import engines, es_mappings
 from collector.store.elasticsearch import ElasticsearchStore
 
-# label: (URL variable, default URL, services.sh name: its JVM's pid file for CPU figures)
+# label: (URL variable, default URL, services.sh name: its JVM's pid file for CPU figures,
+# services.sh MIDWATCH_INSTANCE or "" for the shared set)
 ENGINES = {
-    "elasticsearch 9": ("MIDWATCH_ES_URL", "http://127.0.0.1:9200", "es"),
-    "elasticsearch 8": ("MIDWATCH_ES8_URL", "http://127.0.0.1:9210", "es8"),
-    "opensearch": ("MIDWATCH_OPENSEARCH_URL", "http://127.0.0.1:9220", "opensearch"),
-    "opensearch 3": ("MIDWATCH_OPENSEARCH3_URL", "http://127.0.0.1:9230", "opensearch3"),
+    "elasticsearch 9": ("MIDWATCH_ES_URL", "http://127.0.0.1:9200", "es", ""),
+    "elasticsearch 9 quiet": ("MIDWATCH_ES_QUIET_URL", "http://127.0.0.1:9240", "es", "bench"),
+    "elasticsearch 8": ("MIDWATCH_ES8_URL", "http://127.0.0.1:9210", "es8", ""),
+    "opensearch": ("MIDWATCH_OPENSEARCH_URL", "http://127.0.0.1:9220", "opensearch", ""),
+    "opensearch 3": ("MIDWATCH_OPENSEARCH3_URL", "http://127.0.0.1:9230", "opensearch3", ""),
 }
+DEFAULT_ENGINES = ("elasticsearch 9", "elasticsearch 8", "opensearch", "opensearch 3")
 
 
 class EngineCpu:
@@ -60,9 +71,9 @@ class EngineCpu:
     writes), or nan when it is not a local services.sh engine. On a loaded shared machine
     the engine's CPU per event moves far less than events/s, which depend on who else runs."""
 
-    def __init__(self, service: str):
+    def __init__(self, service: str, instance: str = ""):
         home = Path(os.environ.get("MIDWATCH_CACHE", Path.home() / ".cache" / "midwatch"))
-        self._pidfile = home / "run" / f"{service}.server.pid"
+        self._pidfile = home / f"run{'-' + instance if instance else ''}" / f"{service}.server.pid"
 
     def now(self) -> float:
         try:
@@ -120,7 +131,7 @@ def raw_round(url: str, cpu: EngineCpu, events: list[Event], *, gzipped: bool
 
 
 def one_round(url: str, cpu: EngineCpu, events: list[Event], lookups: int) -> dict:
-    """midwatch's figures on a fresh prefix: engine name, write_events events/s and engine
+    """midwatch's figures on a fresh prefix: write_events events/s and engine
     and client CPU us per event, upsert_traces traces/s, get_trace p50/p99 ms."""
     n_events = len(events)
     traces = make_traces(events)
@@ -128,7 +139,7 @@ def one_round(url: str, cpu: EngineCpu, events: list[Event], lookups: int) -> di
     store = ElasticsearchStore(client=client, index_prefix=f"mwbench-eng-{uuid.uuid4().hex[:6]}")
     try:
         store.setup()
-        out: dict = {"name": store.engine().name}
+        out: dict = {}
         c, t, own = cpu.now(), time.perf_counter(), time.process_time()
         written = sum(store.write_events(events[i:i + BATCH]).written
                       for i in range(0, len(events), BATCH))
@@ -229,55 +240,77 @@ FIGURES = (("raw", "raw NDJSON/s", True), ("raw_cpu", "us CPU/ev", False),
            ("store_idx", "us index/ev", False),
            ("traces", "upsert_traces/s", True), ("p50", "get_trace p50 ms", False),
            ("p99", "p99 ms", False))
+WAY_FIGURES = {"raw": ("raw", "raw_cpu", "raw_idx"), "gzip": ("raw_gz", "raw_gz_cpu", "raw_gz_idx"),
+               "store": ("store", "store_cpu", "store_client", "store_idx", "traces", "p50", "p99")}
+
+
+WAYS = ("raw", "gzip", "store")
+
+
+def _rotated(items: list, r: int) -> list:
+    return items[r % len(items):] + items[:r % len(items)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=40_000)
     ap.add_argument("--lookups", type=int, default=600)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--engines", default=",".join(ENGINES),
-                    help="comma-separated labels of ENGINES to run")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--engines", default=",".join(DEFAULT_ENGINES),
+                    help=f"comma-separated labels of: {', '.join(ENGINES)}")
+    ap.add_argument("--ways", default=",".join(WAYS),
+                    help="comma-separated: raw (NDJSON), gzip (raw gzipped), store "
+                         "(write_events, upsert_traces, get_trace)")
     ap.add_argument("--lookup-race", action="store_true",
                     help="only trace lookups, each asked of every engine in turn")
     args = ap.parse_args()
     labels = [label for label in ENGINES if label in args.engines.split(",")]
     urls = {label: os.environ.get(ENGINES[label][0], ENGINES[label][1]) for label in labels}
-    cpus = {label: EngineCpu(ENGINES[label][2]) for label in labels}
+    cpus = {label: EngineCpu(*ENGINES[label][2:]) for label in labels}
     events = make_events(args.events)
     if args.lookup_race:
         lookup_race(urls, events, args.lookups)
         return
     for label in labels:  # untimed: JIT and caches of every engine warm before any figure
         raw_round(urls[label], cpus[label], events[:4_000], gzipped=False)
-    runs: dict[str, list[dict]] = {}
+        client = engines.client(urls[label])
+        print(f"{label}: {engines.engine_of_client(client).name} at {urls[label]}")
+        client.close()
+    ways = {
+        "raw": lambda label: dict(zip(("raw", "raw_cpu", "raw_idx"), raw_round(
+            urls[label], cpus[label], events, gzipped=False), strict=True)),
+        "gzip": lambda label: dict(zip(("raw_gz", "raw_gz_cpu", "raw_gz_idx"), raw_round(
+            urls[label], cpus[label], events, gzipped=True), strict=True)),
+        "store": lambda label: one_round(urls[label], cpus[label], events, args.lookups),
+    }
+    chosen = [w for w in WAYS if w in args.ways.split(",")]
+    figures = [f for f in FIGURES if any(f[0] in WAY_FIGURES[w] for w in chosen)]
+    rounds: list[dict[str, dict]] = []
     for r in range(args.rounds):
-        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
-            url, cpu = urls[label], cpus[label]
-            # The three ways in a rotated order too: none always first on a fresh engine.
-            ways = [
-                lambda u=url, c=cpu: dict(zip(("raw", "raw_cpu", "raw_idx"),
-                                              raw_round(u, c, events, gzipped=False), strict=True)),
-                lambda u=url, c=cpu: dict(zip(("raw_gz", "raw_gz_cpu", "raw_gz_idx"),
-                                              raw_round(u, c, events, gzipped=True), strict=True)),
-                lambda u=url, c=cpu: one_round(u, c, events, args.lookups),
-            ]
-            got: dict = {}
-            for way in ways[r % 3:] + ways[:r % 3]:
-                got.update(way())
-            runs.setdefault(got["name"], []).append(got)
-            print(f"round {r + 1} {got['name']}: " + ", ".join(
-                f"{label_} {got[key]:,.1f}" for key, label_, _ in FIGURES)
+        got: dict[str, dict] = {label: {} for label in labels}
+        # One way on every engine back to back: they share the load of the same minute.
+        for way in _rotated(chosen, r):
+            for label in _rotated(labels, r):
+                got[label].update(ways[way](label))
+        rounds.append(got)
+        for label in labels:
+            print(f"round {r + 1} {label}: " + ", ".join(
+                f"{name} {got[label][key]:,.1f}" for key, name, _ in figures)
                 + f"; load {os.getloadavg()[0]:.2f}", flush=True)
     print(f"median of {args.rounds} rounds, {args.events} events, {args.lookups} lookups:")
-    medians = {name: {key: statistics.median(g[key] for g in got) for key, _, _ in FIGURES}
-               for name, got in runs.items()}
-    for name, m in medians.items():
-        print(f"  {name:<22} " + ", ".join(f"{label_} {m[key]:,.1f}" for key, label_, _ in FIGURES)
-              + f"; write_events/raw {m['store'] / m['raw']:.2f}")
-    print("spread (slowest/fastest, target >= 0.80): " + ", ".join(
+    medians = {label: {key: statistics.median(got[label][key] for got in rounds)
+                       for key, _, _ in figures} for label in labels}
+    for label, m in medians.items():
+        print(f"  {label:<22} " + ", ".join(f"{name} {m[key]:,.1f}" for key, name, _ in figures)
+              + (f"; write_events/raw {m['store'] / m['raw']:.2f}" if "raw" in m and "store" in m
+                 else ""))
+    print("spread of the medians (slowest/fastest, target >= 0.80): " + ", ".join(
         f"{key} {_spread([m[key] for m in medians.values()], higher):.2f}"
-        for key, _, higher in FIGURES))
+        for key, _, higher in figures))
+    own = {key: statistics.median(_spread([got[label][key] for label in labels], higher)
+                                  for got in rounds) for key, _, higher in figures}
+    print("median of the rounds' own spreads: "
+          + ", ".join(f"{key} {value:.2f}" for key, value in own.items()))
 
 
 def _spread(values: list[float], higher_is_better: bool) -> float:

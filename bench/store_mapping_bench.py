@@ -120,7 +120,7 @@ def main() -> None:
     for r in range(args.rounds):
         for label in labels[r % len(labels):] + labels[:r % len(labels)]:
             url = os.environ.get(ENGINES[label][0], ENGINES[label][1])
-            for name, figs in ab_round(url, EngineCpu(ENGINES[label][2]), events,
+            for name, figs in ab_round(url, EngineCpu(*ENGINES[label][2:]), events,
                                        args.chunk).items():
                 got.setdefault((label, name), []).append(figs)
                 print(f"round {r + 1} {label:<16} {name:<9} CPU {figs['cpu']:6.1f} us/ev, "

@@ -183,10 +183,88 @@ def _p50_p99(samples: list[float]) -> tuple[float, float]:
     return statistics.median(samples), samples[max(0, int(len(samples) * 0.99) - 1)]
 
 
-def lookup_race(urls: dict[str, str], events: list[Event], lookups: int) -> None:
+def write_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[Event],
+               rounds: int, chunk: int, warmup: int) -> None:
+    """midwatch's writes to every engine under the same load: each round fresh indices on
+    every engine, then ``write_events`` of the same ``chunk`` events to each engine in turn
+    (rotated), chunk after chunk, so the load of any second lands on all engines alike
+    (a round per engine, even back to back, compares loads minutes apart: x2-4 at load 8).
+    Per engine: events/s over its own requests, the engine JVM's CPU during its requests
+    and over the whole round (its refreshes and merges too, and whatever else it serves,
+    which the other engines' requests also leave it time for), microseconds an event.
+    The first ``warmup`` rounds are not counted: a JVM that has not run these requests for
+    a while spends x1.5-3 the CPU an event in its first rounds (its JIT), which would be
+    put down to the engine."""
+    labels = list(urls)
+    rows: list[dict[str, dict[str, float]]] = []
+    for r in range(-warmup, rounds):
+        clients = {label: engines.client(urls[label], request_timeout=120) for label in labels}
+        stores = {label: ElasticsearchStore(
+            client=clients[label], index_prefix=f"mwbench-wr-{uuid.uuid4().hex[:6]}")
+            for label in labels}
+        try:
+            for store in stores.values():
+                store.setup()
+            wall = dict.fromkeys(labels, 0.0)
+            in_request = dict.fromkeys(labels, 0.0)
+            start = {label: cpus[label].now() for label in labels}
+            for k, i in enumerate(range(0, len(events), chunk)):
+                batch = events[i:i + chunk]
+                for label in _rotated(labels, k + r):
+                    c, t = cpus[label].now(), time.perf_counter()
+                    if stores[label].write_events(batch).written != len(batch):
+                        raise SystemExit(f"{label}: not every event was written")
+                    wall[label] += time.perf_counter() - t
+                    in_request[label] += cpus[label].now() - c
+            n = len(events)
+            if r < 0:
+                print(f"warm-up round {r + warmup + 1} done; load {os.getloadavg()[0]:.2f}")
+                continue
+            rows.append({label: {"events_s": n / wall[label],
+                                 "cpu": in_request[label] / n * 1e6,
+                                 "cpu_round": (cpus[label].now() - start[label]) / n * 1e6}
+                         for label in labels})
+            print(f"round {r + 1}: " + "; ".join(
+                f"{label} {f['events_s']:,.0f}/s {f['cpu']:.1f} us ({f['cpu_round']:.1f})"
+                for label, f in rows[-1].items()) + f"; load {os.getloadavg()[0]:.2f}",
+                flush=True)
+        finally:
+            for label, store in stores.items():
+                store.close()
+                _delete(clients[label], store.names.prefix)
+                clients[label].close()
+    print(f"median of {rounds} rounds, {len(events)} events in chunks of {chunk}, interleaved:")
+    for label in labels:
+        m = {k: statistics.median(row[label][k] for row in rows)
+             for k in ("events_s", "cpu", "cpu_round")}
+        print(f"  {label:<22} write_events {m['events_s']:,.0f}/s, engine CPU {m['cpu']:.1f} us "
+              f"an event in its requests, {m['cpu_round']:.1f} over the round")
+    for key, higher, name in (("events_s", True, "events/s"), ("cpu", False, "CPU in requests"),
+                              ("cpu_round", False, "CPU over the round")):
+        medians = [statistics.median(row[label][key] for row in rows) for label in labels]
+        own = statistics.median(_spread([row[label][key] for label in labels], higher)
+                                for row in rows)
+        print(f"spread {name} (slowest/fastest, target >= 0.80): of the medians "
+              f"{_spread(medians, higher):.2f}, median of the rounds' own {own:.2f}")
+
+
+def _gc_ms(client) -> float:
+    """Milliseconds the node's JVM spent in garbage collection so far (every collector)."""
+    nodes = client.nodes.stats(node_id="_local", metric="jvm",
+                               filter_path="nodes.*.jvm.gc.collectors")["nodes"]
+    return sum(c["collection_time_in_millis"] for n in nodes.values()
+               for c in n["jvm"]["gc"]["collectors"].values())
+
+
+def lookup_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[Event],
+                lookups: int, rounds: int) -> None:
     """Trace lookup latency of the engines under the same load: the same traces in each,
     then every lookup asked of each engine in turn (rotated), so a burst of someone else's
-    work on this shared machine lands on all of them rather than on one engine's run."""
+    work on this shared machine lands on all of them rather than on one engine's run.
+    ``rounds`` blocks of ``lookups`` each: a p99 per block and engine, and each block's own
+    spread, show how far one p99 moves by chance at this load. Beside the latency, each
+    engine JVM's CPU and garbage collection time per lookup over the whole race (a slow
+    p99 with the same CPU per lookup is waiting, for a core or for a collection)."""
     stores, clients = {}, {}
     try:
         for label, url in urls.items():
@@ -200,19 +278,34 @@ def lookup_race(urls: dict[str, str], events: list[Event], lookups: int) -> None
                 store.upsert_traces(traces[i:i + BATCH])
             store.refresh()
         rng, labels = random.Random(1), list(stores)
-        samples: dict[str, list[float]] = {label: [] for label in labels}
-        for k in range(lookups):
-            any_id = _lookup_id(rng, k, len(events))
-            for label in labels[k % len(labels):] + labels[:k % len(labels)]:
-                samples[label].append(_timed_lookup(stores[label], any_id))
+        blocks: list[dict[str, list[float]]] = []
+        cpu0 = {label: cpus[label].now() for label in labels}
+        gc0 = {label: _gc_ms(clients[label]) for label in labels}
+        for r in range(rounds):
+            samples: dict[str, list[float]] = {label: [] for label in labels}
+            for k in range(lookups):
+                any_id = _lookup_id(rng, k, len(events))
+                for label in _rotated(labels, k + r):
+                    samples[label].append(_timed_lookup(stores[label], any_id))
+            blocks.append(samples)
+            print(f"block {r + 1}: " + ", ".join(
+                f"{label} p99 {_p50_p99(samples[label])[1]:.1f} ms" for label in labels)
+                + f"; load {os.getloadavg()[0]:.2f}", flush=True)
+        n = lookups * rounds
         p99s = []
         for label in labels:
-            p50, p99 = _p50_p99(samples[label])
+            p50, p99 = _p50_p99([t for b in blocks for t in b[label]])
             p99s.append(p99)
-            print(f"  {stores[label].engine().name:<22} get_trace p50 {p50:.1f} ms, "
-                  f"p99 {p99:.1f} ms")
-        print(f"{lookups} lookups each, interleaved; p99 spread (fastest/slowest) "
-              f"{min(p99s) / max(p99s):.2f}; load {os.getloadavg()[0]:.2f}")
+            block_p99 = statistics.median(_p50_p99(b[label])[1] for b in blocks)
+            print(f"  {label:<22} {stores[label].engine().name:<22} get_trace p50 {p50:.1f} ms, "
+                  f"p99 {p99:.1f} ms (median of blocks {block_p99:.1f}); engine "
+                  f"{(cpus[label].now() - cpu0[label]) / n * 1e6:,.0f} us CPU and "
+                  f"{(_gc_ms(clients[label]) - gc0[label]) / n * 1e3:,.0f} us GC a lookup")
+        own = statistics.median(_spread([_p50_p99(b[label])[1] for label in labels], False)
+                                for b in blocks)
+        print(f"{n} lookups each, interleaved; p99 spread (fastest/slowest) "
+              f"{min(p99s) / max(p99s):.2f}, median of the blocks' own {own:.2f}; "
+              f"load {os.getloadavg()[0]:.2f}")
     finally:
         for label, store in stores.items():
             store.close()
@@ -261,6 +354,10 @@ def main() -> None:
     ap.add_argument("--ways", default=",".join(WAYS),
                     help="comma-separated: raw (NDJSON), gzip (raw gzipped), store "
                          "(write_events, upsert_traces, get_trace)")
+    ap.add_argument("--write-race", action="store_true",
+                    help="only write_events, each chunk written to every engine in turn")
+    ap.add_argument("--chunk", type=int, default=2_000, help="events a write (--write-race)")
+    ap.add_argument("--warmup", type=int, default=1, help="uncounted rounds first (--write-race)")
     ap.add_argument("--lookup-race", action="store_true",
                     help="only trace lookups, each asked of every engine in turn")
     args = ap.parse_args()
@@ -268,8 +365,11 @@ def main() -> None:
     urls = {label: os.environ.get(ENGINES[label][0], ENGINES[label][1]) for label in labels}
     cpus = {label: EngineCpu(*ENGINES[label][2:]) for label in labels}
     events = make_events(args.events)
+    if args.write_race:
+        write_race(urls, cpus, events, args.rounds, args.chunk, args.warmup)
+        return
     if args.lookup_race:
-        lookup_race(urls, events, args.lookups)
+        lookup_race(urls, cpus, events, args.lookups, args.rounds)
         return
     for label in labels:  # untimed: JIT and caches of every engine warm before any figure
         raw_round(urls[label], cpus[label], events[:4_000], gzipped=False)

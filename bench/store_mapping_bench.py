@@ -1,8 +1,12 @@
 """What midwatch's event mapping costs each engine: schema 2 (every field indexed, text with
-norms) against the current one, the same documents, interleaved request by request.
+norms) against the current one, the same documents, interleaved request by request. With
+``--settings '<JSON>'`` the other side is the current template plus those index settings
+instead (e.g. ``'{"index.merge.policy.floor_segment": "2mb"}'``): what a per-engine setting
+would save, measured the same way.
 
 Run: ``.venv/bin/python bench/store_mapping_bench.py [--events 40000] [--chunk 2000]
-[--engines "elasticsearch 9,opensearch"]`` with the engines of ``store_engines_bench``.
+[--engines "elasticsearch 9,opensearch"] [--settings JSON]`` with the engines of
+``store_engines_bench``.
 
 Why not two runs of ``store_engines_bench`` (one with the old checkout on PYTHONPATH): on
 this shared 2-core machine the load moves from 4 to 17 within minutes, and the engines'
@@ -21,6 +25,7 @@ by request, so both see the same load. Per mapping and engine:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import uuid
@@ -52,15 +57,20 @@ def schema2_mapping(mappings: dict) -> dict:
     return {**mappings, "properties": indexed(mappings["properties"])}
 
 
-def _store(client, *, schema2: bool) -> ElasticsearchStore:
-    """A set-up store on a fresh prefix; with ``schema2`` its events template is schema 2's
-    (before any daily index exists, so the indices get it)."""
+def _store(client, *, schema2: bool = False, settings: dict | None = None
+           ) -> ElasticsearchStore:
+    """A set-up store on a fresh prefix; with ``schema2`` its events template is schema 2's,
+    with ``settings`` it has those index settings too (before any daily index exists, so the
+    indices get them)."""
     store = ElasticsearchStore(client=client, index_prefix=f"mwbench-map-{uuid.uuid4().hex[:6]}")
     store.setup()
-    if schema2:
-        names = store.names
-        body = es_mappings.templates(names.prefix, product=store.engine().product)[names.events]
-        body["template"]["mappings"] = schema2_mapping(body["template"]["mappings"])
+    if schema2 or settings:
+        names, engine = store.names, store.engine()
+        body = es_mappings.templates(names.prefix, product=engine.product,
+                                     version=engine.major_minor)[names.events]
+        if schema2:
+            body["template"]["mappings"] = schema2_mapping(body["template"]["mappings"])
+        body["template"]["settings"].update(settings or {})
         client.indices.put_index_template(name=names.events, **body)
     return store
 
@@ -75,15 +85,19 @@ def _engine_stats(client, prefix: str) -> tuple[float, float]:
     return ms, p["store"]["size_in_bytes"]
 
 
-def ab_round(url: str, cpu: EngineCpu, events, chunk: int) -> dict[str, dict[str, float]]:
-    """Both mappings on one engine, requests alternating A B B A; figures per event."""
+def ab_round(url: str, cpu: EngineCpu, events, chunk: int, settings: dict | None = None
+             ) -> dict[str, dict[str, float]]:
+    """Both sides (schema 2 or ``settings``, and the current template) on one engine,
+    requests alternating A B B A; figures per event."""
     client = engines.client(url, request_timeout=120)
     http = urllib3.PoolManager(maxsize=1)
-    stores = {"schema 2": _store(client, schema2=True), "current": _store(client, schema2=False)}
+    other = _other(settings)
+    stores = {other: _store(client, schema2=not settings, settings=settings),
+              "current": _store(client)}
     try:
         bodies = {k: ndjson_chunks(events, s.names.prefix, chunk) for k, s in stores.items()}
         spent = dict.fromkeys(stores, 0.0)
-        order = ["schema 2", "current", "current", "schema 2"]
+        order = [other, "current", "current", other]
         for i in range(len(bodies["current"])):
             for name in (order[:2] if i % 2 == 0 else order[2:]):
                 c = cpu.now()
@@ -107,13 +121,22 @@ def ab_round(url: str, cpu: EngineCpu, events, chunk: int) -> dict[str, dict[str
         http.clear()
 
 
+def _other(settings: dict | None) -> str:
+    """The name of the side compared with the current template."""
+    return "with settings" if settings else "schema 2"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=40_000)
     ap.add_argument("--chunk", type=int, default=2_000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--engines", default="elasticsearch 9,elasticsearch 8,opensearch")
+    ap.add_argument("--settings", type=json.loads, default=None,
+                    help="index settings (JSON object) to compare against the current template "
+                         "instead of schema 2")
     args = ap.parse_args()
+    other = _other(args.settings)
     labels = [label for label in ENGINES if label in args.engines.split(",")]
     events = make_events(args.events)
     got: dict[tuple[str, str], list[dict]] = {}
@@ -121,16 +144,17 @@ def main() -> None:
         for label in labels[r % len(labels):] + labels[:r % len(labels)]:
             url = os.environ.get(ENGINES[label][0], ENGINES[label][1])
             for name, figs in ab_round(url, EngineCpu(*ENGINES[label][2:]), events,
-                                       args.chunk).items():
+                                       args.chunk, args.settings).items():
                 got.setdefault((label, name), []).append(figs)
-                print(f"round {r + 1} {label:<16} {name:<9} CPU {figs['cpu']:6.1f} us/ev, "
+                print(f"round {r + 1} {label:<16} {name:<13} CPU {figs['cpu']:6.1f} us/ev, "
                       f"engine {figs['engine']:6.1f} us/ev, {figs['bytes']:5.0f} B/ev; "
                       f"load {os.getloadavg()[0]:.2f}", flush=True)
     print(f"median of {args.rounds} rounds, {args.events} events, chunks of {args.chunk}:")
     for label in labels:
         m = {name: {k: statistics.median(f[k] for f in got[(label, name)])
-                    for k in ("cpu", "engine", "bytes")} for name in ("schema 2", "current")}
-        old, new = m["schema 2"], m["current"]
+                    for k in ("cpu", "engine", "bytes")} for name in (other, "current")}
+        # schema 2 -> current; current -> with settings (x below 1: the settings save)
+        old, new = (m["current"], m[other]) if args.settings else (m[other], m["current"])
         print(f"  {label:<16} CPU {old['cpu']:.1f} -> {new['cpu']:.1f} us/ev "
               f"(x{new['cpu'] / old['cpu']:.2f}), engine {old['engine']:.1f} -> "
               f"{new['engine']:.1f} us/ev (x{new['engine'] / old['engine']:.2f}), "

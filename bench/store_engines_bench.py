@@ -263,8 +263,10 @@ def lookup_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[E
     work on this shared machine lands on all of them rather than on one engine's run.
     ``rounds`` blocks of ``lookups`` each: a p99 per block and engine, and each block's own
     spread, show how far one p99 moves by chance at this load. Beside the latency, each
-    engine JVM's CPU and garbage collection time per lookup over the whole race (a slow
-    p99 with the same CPU per lookup is waiting, for a core or for a collection)."""
+    engine JVM's CPU in its lookups and its garbage collection time over the whole race,
+    per lookup (a slow p99 with the same CPU per lookup is waiting, for a core or for a
+    collection). Over the whole race an idle JVM's own CPU (a few ms a second) would
+    outweigh the lookups'."""
     stores, clients = {}, {}
     try:
         for label, url in urls.items():
@@ -279,14 +281,16 @@ def lookup_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[E
             store.refresh()
         rng, labels = random.Random(1), list(stores)
         blocks: list[dict[str, list[float]]] = []
-        cpu0 = {label: cpus[label].now() for label in labels}
+        cpu = dict.fromkeys(labels, 0.0)
         gc0 = {label: _gc_ms(clients[label]) for label in labels}
         for r in range(rounds):
             samples: dict[str, list[float]] = {label: [] for label in labels}
             for k in range(lookups):
                 any_id = _lookup_id(rng, k, len(events))
                 for label in _rotated(labels, k + r):
+                    c = cpus[label].now()
                     samples[label].append(_timed_lookup(stores[label], any_id))
+                    cpu[label] += cpus[label].now() - c
             blocks.append(samples)
             print(f"block {r + 1}: " + ", ".join(
                 f"{label} p99 {_p50_p99(samples[label])[1]:.1f} ms" for label in labels)
@@ -299,7 +303,7 @@ def lookup_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[E
             block_p99 = statistics.median(_p50_p99(b[label])[1] for b in blocks)
             print(f"  {label:<22} {stores[label].engine().name:<22} get_trace p50 {p50:.1f} ms, "
                   f"p99 {p99:.1f} ms (median of blocks {block_p99:.1f}); engine "
-                  f"{(cpus[label].now() - cpu0[label]) / n * 1e6:,.0f} us CPU and "
+                  f"{cpu[label] / n * 1e6:,.0f} us CPU and "
                   f"{(_gc_ms(clients[label]) - gc0[label]) / n * 1e3:,.0f} us GC a lookup")
         own = statistics.median(_spread([_p50_p99(b[label])[1] for label in labels], False)
                                 for b in blocks)

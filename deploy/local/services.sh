@@ -23,6 +23,9 @@
 # A second, independent set (own data, logs, pid files; same downloads) runs with MIDWATCH_INSTANCE=name
 # and other ports, e.g. for tests that must stop or reconfigure a service without disturbing the shared one:
 #   MIDWATCH_INSTANCE=faults MIDWATCH_ES_PORT=9201 services.sh up es
+# or a quiet Elasticsearch 9 that no test suite uses, for engine benchmarks (store_engines_bench's
+# "elasticsearch 9 quiet": the shared one's CPU counts every suite's requests, x1.5-4 per event):
+#   MIDWATCH_INSTANCE=bench MIDWATCH_ES_PORT=9240 services.sh up es
 # Extra settings: MIDWATCH_ES_SETTINGS_FILE is appended to elasticsearch.yml (when it sets
 # xpack.security.enabled, the default "false" line is left out); MIDWATCH_KAFKA_PROPERTIES_FILE is appended
 # to server.properties (Java properties: a later key wins, so it can replace listeners).

@@ -261,6 +261,39 @@ def write_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[Ev
               f"{_spread(medians, higher):.2f}, median of the rounds' own {own:.2f}")
 
 
+# Settings that name the index rather than configure it.
+_IDENTITY = ("uuid", "creation_date", "provided_name", "version.", "routing.allocation.")
+
+
+def settings_diff(urls: dict[str, str], events: list[Event]) -> None:
+    """The settings each engine gives a daily events index that midwatch made (its own and
+    the engine's defaults, ``include_defaults``), where two or more engines know a setting
+    and do not agree: what to look at first when one engine costs more per event."""
+    found: dict[str, dict[str, str]] = {}
+    for label, url in urls.items():
+        client = engines.client(url, request_timeout=120)
+        store = ElasticsearchStore(client=client, index_prefix=f"mwbench-set-{uuid.uuid4().hex[:6]}")
+        try:
+            store.setup()
+            store.write_events(events[:100])
+            index = es_mappings.daily(store.names.events, events[0].timestamp_ms)
+            body = client.indices.get_settings(index=index, include_defaults=True,
+                                               flat_settings=True)[index]
+            found[label] = {k: str(v) for k, v in {**body.get("defaults", {}),
+                                                   **body["settings"]}.items()}
+        finally:
+            store.close()
+            _delete(client, store.names.prefix)
+            client.close()
+    labels = list(found)
+    print(f"{'setting':<58} " + " | ".join(labels))
+    for key in sorted(set().union(*found.values())):
+        values = [found[label].get(key) for label in labels]
+        known = [v for v in values if v is not None]
+        if len(known) >= 2 and len(set(known)) > 1 and not any(p in key for p in _IDENTITY):
+            print(f"{key:<58} " + " | ".join("-" if v is None else v[:24] for v in values))
+
+
 def _gc_ms(client) -> float:
     """Milliseconds the node's JVM spent in garbage collection so far (every collector)."""
     nodes = client.nodes.stats(node_id="_local", metric="jvm",
@@ -377,6 +410,8 @@ def main() -> None:
                     help="only write_events, each chunk written to every engine in turn")
     ap.add_argument("--chunk", type=int, default=2_000, help="events a write (--write-race)")
     ap.add_argument("--warmup", type=int, default=1, help="uncounted rounds first (--write-race)")
+    ap.add_argument("--settings-diff", action="store_true",
+                    help="only the index settings the engines disagree on")
     ap.add_argument("--lookup-race", action="store_true",
                     help="only trace lookups, each asked of every engine in turn")
     args = ap.parse_args()
@@ -384,6 +419,9 @@ def main() -> None:
     urls = {label: os.environ.get(ENGINES[label][0], ENGINES[label][1]) for label in labels}
     cpus = {label: EngineCpu(*ENGINES[label][2:]) for label in labels}
     events = make_events(args.events)
+    if args.settings_diff:
+        settings_diff(urls, events)
+        return
     if args.write_race:
         write_race(urls, cpus, events, args.rounds, args.chunk, args.warmup)
         return

@@ -35,8 +35,8 @@ Heaps as services.sh sets them (ES 9 1 GB, the others 512 MB).
 The figures to compare engines by on a loaded machine come from the races, which interleave
 finer still: ``--write-race`` writes each chunk of events to every engine in turn (engine
 CPU an event in its own requests, events/s over them), ``--lookup-race`` asks every lookup
-of every engine in turn (p50/p99 by block, engine CPU and GC a lookup). Same-run spreads at
-load 7-9 (20k events, 6 rounds; 1,500 lookups): engine CPU an event ES 9.5 (quiet) 25.3 us,
+of every engine in turn (p50/p99 by block, engine CPU and GC a lookup). One run at
+load 6-8 (20k events, 6 rounds; 1,500 lookups): engine CPU an event ES 9.5 (quiet) 25.3 us,
 ES 8.19 27.0, OpenSearch 2.19 40.5, 3.3 36.8; the shared ES 9.5 43.0 (other suites'
 requests); lookup p99 28-39 ms on all engines with p50 4-6 ms and the engines' own
 ``took`` under 1 ms at p50: the p99 is the wait for a core, not the query.

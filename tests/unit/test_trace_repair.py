@@ -91,15 +91,15 @@ def test_one_collector_repairs_at_a_time_and_another_takes_over(tmp_sqlite_path)
         split(store, 1)
         assert first.run(NOW) == 1
         split(store, 2)
-        assert second.run(NOW + 1000) == 0  # the first holds the lease (three rounds)
+        assert second.run(NOW + 1000) == 0  # the first holds the lease (six rounds)
         assert store.shared_trace_ids(0) == ["order:2"]
         assert first.run(NOW + 2000) == 1
         split(store, 3)
         # The first stopped renewing: after its TTL the second repairs, the first no more.
-        assert second.run(NOW + 5001) == 1
+        assert second.run(NOW + 6001) == 1
         split(store, 4)
-        assert first.run(NOW + 6000) == 0
-        assert second.run(NOW + 6000) == 1
+        assert first.run(NOW + 7000) == 0
+        assert second.run(NOW + 7000) == 1
         assert store.shared_trace_ids(0) == []
         assert sorted(t.hop_count for t in store.search_traces(TraceQuery(limit=10))) == [3] * 4
     finally:

@@ -176,7 +176,7 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                     cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb")))  # noqa: SIM115
             spies = [subprocess.Popen(
                 [os.environ.get("PY_SPY", "py-spy"), "record", "--pid", str(p.pid), "--format",
-                 "raw", "--rate", "50", "--nonblocking", "--subprocesses",
+                 "raw", "--rate", "100", "--nonblocking", "--subprocesses",
                  "-o", str(profile / f"{processes}p-{k}-{uuid.uuid4().hex[:4]}.txt")],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 for k, p in enumerate(procs)] if profile else []

@@ -6,7 +6,9 @@ Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions
 127.0.0.1:9092) and Elasticsearch at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 Each message is three JSON events on three partitions, joined into one trace by correlation
-(so the processes also contend on trace documents, and the repair merges what they split);
+(so the processes also contend on trace documents, and the repair merges what they split:
+each run prints the share of messages split; 60-70% here, since both processes read a
+message's events within the trace index's refresh interval);
 ``--keyed`` keys them by message instead, so a message stays on one partition and one process
 (what the group itself costs, without trace races).
 
@@ -135,6 +137,7 @@ class GroupRun:
     startup_s: list[float]  # per process: CPU from its start until it owned partitions
     idle_per_s: list[float]  # per process: CPU seconds per second while idle
     steady_cpu_s: list[float]  # per process: CPU from the records produced to the end
+    split: float  # traces the repair merged away, per message (messages two processes split)
 
     @property
     def steady_us(self) -> float:
@@ -210,15 +213,19 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                     sys.exit(f"traces wrong: {_count(es, traces)} traces, "
                              f"{_complete(es, traces)} complete, expected {messages}; e.g. "
                              f"{[h['_source'] for h in bad]}")
-                time.sleep(1)
+                time.sleep(0.2)
             cpu_end = _cpu_s(procs)
             ended = time.monotonic()
+            merged = 0.0
             for k, port in enumerate(ports):
+                stats = _stats(port)
+                merged += float(stats.get("split_traces_merged", 0))
                 print(f"  p{k} start-up {joined[k]:.2f} s CPU, idle {idle_per_s[k] * 1e3:.1f} "
                       f"ms CPU/s, steady {(cpu_end[k] - cpu_start[k]) * 1e6 / total:.1f} us/event; "
-                      + "  ".join(_stats(port)))
+                      + "  ".join(f"{name}={value}" for name, value in stats.items()))
             return GroupRun(rate, first - started, ended - started, total, joined, idle_per_s,
-                            [b - a for a, b in zip(cpu_start, cpu_end, strict=True)])
+                            [b - a for a, b in zip(cpu_start, cpu_end, strict=True)],
+                            merged / messages)
         finally:
             for p in procs:
                 p.terminate()
@@ -278,7 +285,7 @@ WATCHED = ("midwatch_records_read_total", "midwatch_input_kafka_revocations_tota
            'midwatch_correlator{stat="split_merge_conflicts"}')
 
 
-def _stats(port: int) -> list[str]:
+def _stats(port: int) -> dict[str, str]:
     """The collector's own figures: re-reads after rebalances, lost trace races, repairs."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         lines = resp.read().decode().splitlines()
@@ -289,7 +296,7 @@ def _stats(port: int) -> list[str]:
             name = series.split("{stat=")[-1].strip('"}') if "{stat=" in series else series
             short = name.removeprefix("midwatch_")
             values[short if "outcome=" in short else short.split("{")[0]] = value
-    return [f"{k}={v}" for k, v in values.items()]
+    return values
 
 
 def _complete(es: Elasticsearch, index: str) -> int:
@@ -335,6 +342,7 @@ def main() -> None:
                   f"({run.rate / ceiling:.2f} of ceiling), first event stored {run.first_s:.1f} s "
                   f"after the produce began, all traces complete after {run.steady_s:.1f} s; "
                   f"steady CPU {run.steady_us:.1f} us/event ({run.net_us:.1f} net of idle); "
+                  f"{run.split:.0%} of messages split and repaired; "
                   f"start-up {sum(run.startup_s):.2f} s CPU, idle "
                   f"{sum(run.idle_per_s) * 1e3:.1f} ms CPU/s in all; load {os.getloadavg()[0]:.1f}")
     med = {k: {f: statistics.median(getattr(r, f) for r in v)

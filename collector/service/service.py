@@ -24,7 +24,7 @@ from collector.api import Api
 from collector.config import Config
 from collector.correlation.catalog import load_catalog
 from collector.correlation.correlator import Correlator
-from collector.correlation.trace_repair import TraceRepair
+from collector.correlation.trace_repair import TraceRepair, repair_lease
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
 from collector.inputs import INPUTS
@@ -102,7 +102,8 @@ def build_repair(config: Config, store: Store, correlator: Correlating | None) -
     catalog = getattr(correlator, "catalog", None)
     if catalog is None:
         return None
-    return TraceRepair(catalog, store, window_ms=config.correlation.idle_ttl_ms)
+    return TraceRepair(catalog, store, window_ms=config.correlation.idle_ttl_ms,
+                       lease=repair_lease(store, config.correlation.sweep_interval_ms))
 
 
 class Service:

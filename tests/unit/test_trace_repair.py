@@ -7,7 +7,7 @@ import time
 
 from collector.correlation.catalog import empty_catalog
 from collector.correlation.correlator import Correlator
-from collector.correlation.trace_repair import TraceRepair
+from collector.correlation.trace_repair import TraceRepair, repair_lease
 from collector.event import Event
 from collector.store.base import TraceQuery
 from collector.store.sqlite import SQLiteStore
@@ -67,5 +67,40 @@ def test_label_ids_shared_by_many_messages_are_not_merged(tmp_sqlite_path):
         assert store.shared_trace_ids(0) == ["x12.isa:ME:ACME:1"]
         assert TraceRepair(empty_catalog(), store, window_ms=3_600_000).run(NOW) == 0
         assert len(store.search_traces(TraceQuery(limit=10))) == 2
+    finally:
+        store.close()
+
+
+def split(store: SQLiteStore, n: int) -> None:
+    """Message ``n`` stored as two traces, as two collectors that missed each other leave it."""
+    one, two = Correlator(empty_catalog(), store), Correlator(empty_catalog(), store)
+    one.process([ev(10 * n, f"correlation:c-{n}"), ev(10 * n + 1, f"correlation:c-{n}",
+                                                      f"order:{n}")])
+    two.process([ev(10 * n + 2, f"order:{n}")])
+    two._resolve()
+    one.flush()
+    two.flush()
+
+
+def test_one_collector_repairs_at_a_time_and_another_takes_over(tmp_sqlite_path):
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        first, second = (TraceRepair(empty_catalog(), store, window_ms=3_600_000,
+                                     lease=repair_lease(store, 1000)) for _ in range(2))
+        split(store, 1)
+        assert first.run(NOW) == 1
+        split(store, 2)
+        assert second.run(NOW + 1000) == 0  # the first holds the lease (six rounds)
+        assert store.shared_trace_ids(0) == ["order:2"]
+        assert first.run(NOW + 2000) == 1
+        split(store, 3)
+        # The first stopped renewing: after its TTL the second repairs, the first no more.
+        assert second.run(NOW + 6001) == 1
+        split(store, 4)
+        assert first.run(NOW + 7000) == 0
+        assert second.run(NOW + 7000) == 1
+        assert store.shared_trace_ids(0) == []
+        assert sorted(t.hop_count for t in store.search_traces(TraceQuery(limit=10))) == [3] * 4
     finally:
         store.close()

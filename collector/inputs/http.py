@@ -52,7 +52,7 @@ from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
-from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
+from collector.inputs.worker_slot import EncodesEvents, worker_slot
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -163,9 +163,7 @@ class HttpInput(OtlpInput, EncodesEvents):
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are.
-        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
-                                  if metrics is not None else None
-                                  ) if cfg.parse_worker else None
+        self.workers = worker_slot(ctx, cfg.name, cfg.parse_worker, metrics)
         self.frame_across_requests(ctx, self.stats,
                                    self.workers.worker if self.workers is not None else None)
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None

@@ -47,7 +47,7 @@ from collector.inputs import acked
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
-from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
+from collector.inputs.worker_slot import EncodesEvents, worker_slot
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
@@ -155,9 +155,7 @@ class SyslogInput(EncodesEvents):
         self._stop = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
         # connection has its own delivery there.
-        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
-                                   if metrics is not None else None
-                                   ) if cfg.parse_worker else None
+        self.workers = worker_slot(ctx, cfg.name, cfg.parse_worker, metrics)
         self._tls: ssl.SSLContext | None = None
         if cfg.protocol == "tls":
             self._tls = server_tls(cfg.tls_cert, cfg.tls_key, cfg.listen)

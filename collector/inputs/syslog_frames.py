@@ -40,7 +40,7 @@ def parse(delivery: Delivery, frames: list[bytes], source: str, ingested_ms: int
     texts = decode(frames)
     if not all(text[:1] == "<" for text in texts):
         return delivery.frames(frames, source, ingested_ms)
-    unwrapped = [syslog.match(text) for text in texts]
+    unwrapped = syslog.match_all(texts)
     # The record of a frame in its envelope is only its source (its line, time and ID come
     # from the envelope): one for all of them; a frame in none is read as it stands.
     shared = Record(text="", source=source, ingested_ms=ingested_ms)

@@ -93,3 +93,28 @@ def test_decode_splits_at_the_seams_only():
     assert syslog_frames.decode([b"a", b"b\xff", b"\xe2\x82", b"d"]) == [
         "a", "b\ufffd", "\ufffd", "d"]
     assert syslog_frames.decode([b"a\nb", b"c"]) == ["a\nb", "c"]
+
+
+def test_headers_read_from_the_frame_before_are_those_read_in_full():
+    """``match_all`` reads a header that repeats the one before past its time from that one:
+    the same as ``match`` of each frame, also where it must not shortcut."""
+    head = '<134>1 {} mule-01 app - - [file@32473 path="/opt/a.log"]'
+    texts = [head.format("2024-03-01T10:15:33.004Z") + " INFO a",
+             head.format("2024-03-01T10:15:34.117Z") + " INFO b",  # another time
+             head.format("-") + " INFO c",  # no time
+             head.format("2024-03-01T10:15:34\t.117Z") + " INFO d",  # whitespace: no header
+             head.format("2024-03-01T10:15:35Z") + " \ufeffINFO e\r",
+             head.format("2024-03-01T10:15:35Z") + "[x] f",  # MSG starts with "["
+             head.format("2024-03-01T10:15:35Z") + "g",  # MSG without the space
+             head.format("2024-03-01T10:15:35Z") + " h",
+             head.replace("/opt/a.log", "/opt/b.log").format("2024-03-01T10:15:36Z") + " i",
+             "<13>Mar  1 10:15:33 gw-01 nginx[42]: j",
+             head.format("2024-03-01T10:15:37Z") + " k",
+             head.replace("app", "-").format("2024-03-01T10:15:37Z") + " l",
+             '{"msg": "m"}']
+    from collector.envelopes import syslog
+
+    assert syslog.match_all(texts) == [syslog.match(t) for t in texts]
+    assert [f.line if f else None for f in syslog.match_all(texts)] == [
+        "INFO a", "INFO b", "INFO c", None, "INFO e", "f", "g", "h", "i", "j", "k", "l",
+        None]

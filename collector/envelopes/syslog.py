@@ -69,18 +69,22 @@ def match_all(frames: Sequence[str]) -> list[Shipped | None]:
     """``match`` of each frame of one read. A sender's frames of one file repeat their
     header but for its time (``<PRI>1 TIME HOST APP - - [file@32473 path="..."] ``): a frame
     whose header, past its time, is the frame before's is read from that one's, without the
-    pattern (two thirds of what ``match`` cost such a frame)."""
+    pattern, its time read again only when it changed (together half of what ``match`` cost
+    such a frame)."""
     out: list[Shipped | None] = []
-    head = tail = ""  # the header before and after the time of the last frame read in full
+    head = tail = stamp_before = ""  # the last frame read in full: its header around its time
+    start = skip = created = 0
     last: Shipped | None = None
     for frame in frames:
         if last is not None and frame.startswith(head):
-            cut = frame.find(" ", len(head))
-            stamp = frame[len(head):cut]
+            cut = frame.find(" ", start)
+            stamp = frame[start:cut]
             # The pattern's time is \S+: no space (cut there), no other whitespace.
-            if cut > len(head) and frame.startswith(tail, cut) and stamp.isprintable():
-                out.append(_with_path(frame[cut + len(tail):], stamp, last.host, last.app,
-                                      last.path))  # type: ignore[arg-type]
+            if cut > start and frame.startswith(tail, cut) and stamp.isprintable():
+                if stamp != stamp_before:
+                    stamp_before, created = stamp, text_ms(stamp) if stamp != "-" else 0
+                out.append(Shipped(frame[cut + skip:].removeprefix("\ufeff").rstrip("\r\n"),
+                                   "syslog", last.host, last.path, None, created, last.app))
                 continue
         found = _RFC5424_PATH.match(frame)
         if found is None:
@@ -91,6 +95,7 @@ def match_all(frames: Sequence[str]) -> list[Shipped | None]:
         last = _with_path(frame[found.end():], stamp, _nil(host), _nil(app), path)
         out.append(last)
         head, tail = frame[:found.start(1)], frame[found.end(1):found.end()]
+        start, skip, stamp_before, created = len(head), len(tail), stamp, last.created_ms
         if not tail.endswith("] "):  # the optional space the MSG may lack: read in full
             last = None
     return out

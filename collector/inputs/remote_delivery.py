@@ -10,7 +10,7 @@ open records and the IDs' numbering across requests exactly as the local one doe
 input thread meanwhile waits without holding the lock.
 
 Everything is done in the worker, envelopes included, and a message goes over as little as
-it can: a syslog connection's frames as the bytes it read (``frames``), a request's
+it can: a syslog connection's frames as the bytes it read (``syslog_frames``), a request's
 messages as (text, source, position, ingested time) with what they share pickled once.
 Taking the envelopes off in the input's process and sending each line with its shipper,
 host, path and offset cost the input 24 µs an event against the file input's 6 (the

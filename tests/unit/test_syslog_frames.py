@@ -104,7 +104,7 @@ def test_headers_read_from_the_frame_before_are_those_read_in_full():
              head.format("-") + " INFO c",  # no time
              head.format("2024-03-01T10:15:34\t.117Z") + " INFO d",  # whitespace: no header
              head.format("2024-03-01T10:15:35Z") + " \ufeffINFO e\r",
-             head.format("2024-03-01T10:15:35Z") + "[x] f",  # MSG starts with "["
+             head.format("2024-03-01T10:15:35Z") + "[x] f",  # a second SD element: read in full
              head.format("2024-03-01T10:15:35Z") + "g",  # MSG without the space
              head.format("2024-03-01T10:15:35Z") + " h",
              head.replace("/opt/a.log", "/opt/b.log").format("2024-03-01T10:15:36Z") + " i",

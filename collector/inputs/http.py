@@ -34,7 +34,6 @@ Retry-After and a new worker parses the retry. Bodies are limited to ``max_body_
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import socket
 import threading
@@ -52,7 +51,7 @@ from collector.inputs.base import ChunkQueue
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
-from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
+from collector.inputs.worker_slot import EncodesEvents, worker_slot
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
@@ -68,27 +67,34 @@ _BULK_SOURCE_ACTIONS = ("index", "create")
 
 
 @dataclasses.dataclass(slots=True)
-class Message:
-    """One message as received: decoded where it is parsed (in the parse worker when there
-    is one: ``Delivery.frames``)."""
+class Run:
+    """Consecutive messages of a request from one source, as received: decoded where they
+    are parsed (in the parse worker when there is one: ``Delivery.frames``). ``ids``: each
+    message's sender-given identity (a bulk action's ``_id``), or None when the messages
+    are named by their content."""
 
-    text: bytes
     source: str
-    position: str | None = None  # a sender-given identity (a bulk action's _id)
+    texts: list[bytes]
+    ids: list[str] | None = None
 
 
-def ndjson(body: bytes) -> list[Message]:
-    return [Message(line, "http:ingest") for line in body.split(b"\n") if line.strip()]
+def ndjson(body: bytes) -> list[Run]:
+    return [Run("http:ingest", [line for line in body.split(b"\n") if line.strip()])]
 
 
-def bulk(body: bytes, index: str) -> tuple[list[Message], list[str]]:
-    """(the documents to read, the action name of every item for the answer). A shipper
-    repeats one action line (``{"create":{}}``, its index) for every document: each
-    distinct one is read once a request (``_action``)."""
-    lines = [line for line in body.split(b"\n") if line.strip()]
-    messages: list[Message] = []
-    actions: list[str] = []
+def bulk(body: bytes, index: str) -> tuple[list[Run], list[str]]:
+    """(the runs of documents to read, the action name of every item for the answer). A
+    shipper repeats one action line (``{"create":{}}``, its index) for every document: each
+    distinct one is read once a request (``_action``), and a request of such pairs alone is
+    cut into its documents in one go (``_uniform``)."""
+    lines = body.split(b"\n")
     read: dict[bytes, tuple[str, str | None, str | None]] = {}
+    uniform = _uniform(lines, index, read)
+    if uniform is not None:
+        return uniform
+    lines = [line for line in lines if line.strip()]
+    runs: list[Run] = []
+    actions: list[str] = []
     i = 0
     while i < len(lines):
         action, source, doc_id = read.get(lines[i]) or _action(lines[i], i, index, read)
@@ -99,9 +105,41 @@ def bulk(body: bytes, index: str) -> tuple[list[Message], list[str]]:
         if i >= len(lines):
             raise HttpError(400, f"bulk line {i}: {action} without its document")
         if source is not None:
-            messages.append(Message(lines[i], source, doc_id))
+            run = runs[-1] if runs else None
+            if run is None or run.source != source or (run.ids is None) != (doc_id is None):
+                run = Run(source, [], None if doc_id is None else [])
+                runs.append(run)
+            run.texts.append(lines[i])
+            if run.ids is not None:
+                run.ids.append(doc_id)  # type: ignore[arg-type]
         i += 1  # an update's partial document is not a log line: skipped
-    return messages, actions
+    return runs, actions
+
+
+def _uniform(lines: list[bytes], index: str,
+             read: dict[bytes, tuple[str, str | None, str | None]]
+             ) -> tuple[list[Run], list[str]] | None:
+    """``bulk`` of what shippers send: action and document lines taking turns, a few
+    distinct action lines (``index`` or ``create`` into one index, no ``_id``), no blank
+    line. None for anything else (``bulk`` then reads line by line)."""
+    if lines and not lines[-1]:
+        lines = lines[:-1]
+    heads, docs = lines[0::2], lines[1::2]
+    if not docs or len(heads) != len(docs):
+        return None
+    distinct = set(heads)
+    if len(distinct) > 8 or not all(map(bytes.strip, docs)):
+        return None
+    try:
+        named = {line: _action(line, 0, index, read) for line in distinct}
+    except HttpError:
+        return None
+    sources = {source for _, source, _ in named.values()}
+    if len(sources) != 1 or not all(action in _BULK_SOURCE_ACTIONS and doc_id is None
+                                    for action, _, doc_id in named.values()):
+        return None  # a delete, an update, an _id, two indices: line by line
+    names = {line: action for line, (action, _, _) in named.items()}
+    return [Run(sources.pop(), docs)], [names[line] for line in heads]
 
 
 def _action(line: bytes, i: int, index: str,
@@ -128,17 +166,17 @@ def _action(line: bytes, i: int, index: str,
     return found
 
 
-def hec(body: bytes) -> list[Message]:
+def hec(body: bytes) -> list[Run]:
     """HEC events: JSON objects one after another, with or without whitespace between."""
     text = body.decode("utf-8", "replace")
     decoder = json.JSONDecoder()
-    out: list[Message] = []
+    out: list[bytes] = []
     pos = 0
     while True:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos >= len(text):
-            return out
+            return [Run("http:hec", out)]
         start = pos
         try:
             obj, pos = decoder.raw_decode(text, pos)
@@ -148,7 +186,7 @@ def hec(body: bytes) -> list[Message]:
         if not isinstance(obj, dict) or "event" not in obj:
             raise HttpError(400, f"event {len(out) + 1}: an event object needs \"event\"",
                             {"X-Splunk-Code": "12"})
-        out.append(Message(text[start:pos].encode(), "http:hec"))
+        out.append(text[start:pos].encode())
 
 
 class HttpInput(OtlpInput, EncodesEvents):
@@ -163,16 +201,14 @@ class HttpInput(OtlpInput, EncodesEvents):
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are.
-        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
-                                  if metrics is not None else None
-                                  ) if cfg.parse_worker else None
+        self.workers = worker_slot(ctx, cfg.name, cfg.parse_worker, metrics)
         self.frame_across_requests(ctx, self.stats,
                                    self.workers.worker if self.workers is not None else None)
         tls = (cfg.tls_cert, cfg.tls_key) if cfg.tls_cert and cfg.tls_key else None
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
-    def deliver(self, messages: list[Message], nbytes: int) -> acked.AckResult:
+    def deliver(self, runs: list[Run], nbytes: int) -> acked.AckResult:
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
         def parse(delivery: Delivery | RemoteDelivery) -> Output:
@@ -180,19 +216,20 @@ class HttpInput(OtlpInput, EncodesEvents):
             # by their content.
             items: Output = []
             now = self._ctx.now_ms
-            for (source, named), run in itertools.groupby(
-                    messages, lambda m: (m.source, m.position is not None)):
-                if named:
+            for run in runs:
+                if run.ids is not None:
                     items.extend(delivery.records(
-                        [Record(text=m.text.decode("utf-8", "replace"), source=source,
-                                position=m.position, ingested_ms=now) for m in run], True))
-                else:
-                    items.extend(delivery.frames([m.text for m in run], source, now))
+                        [Record(text=text.decode("utf-8", "replace"), source=run.source,
+                                position=doc_id, ingested_ms=now)
+                         for text, doc_id in zip(run.texts, run.ids, strict=True)], True))
+                elif run.texts:
+                    items.extend(delivery.frames(run.texts, run.source, now))
             return items
 
         delivery = self.delivery
         try:
-            return self.framed(parse, len(messages), nbytes, OFFER_TIMEOUT_S)
+            return self.framed(parse, sum(len(run.texts) for run in runs), nbytes,
+                               OFFER_TIMEOUT_S)
         except WorkerFailed as exc:
             self._restart(delivery, exc)
             raise HttpError(503, f"{exc}; a new one was started: retry",
@@ -240,11 +277,11 @@ def _handler(receiver: HttpInput) -> type[Handler]:
                 self._answer(receiver.deliver(ndjson(body), len(body)), 429, {"accepted": True})
             elif path.endswith("/_bulk"):
                 index = path.removesuffix("/_bulk").strip("/") or "midwatch"
-                messages, actions = bulk(body, index)
+                runs, actions = bulk(body, index)
                 answers = {a: {a: {"_index": index, "status": 201, "result": "created"}}
                            for a in set(actions)}  # one a kind: serialized alike
                 items = [answers[a] for a in actions]
-                self._answer(receiver.deliver(messages, len(body)), 429,
+                self._answer(receiver.deliver(runs, len(body)), 429,
                              {"took": 0, "errors": False, "items": items})
             elif splunk:
                 self._answer(receiver.deliver(hec(body), len(body)), 503,

@@ -10,7 +10,7 @@ open records and the IDs' numbering across requests exactly as the local one doe
 input thread meanwhile waits without holding the lock.
 
 Everything is done in the worker, envelopes included, and a message goes over as little as
-it can: a syslog connection's frames as the bytes it read (``frames``), a request's
+it can: a syslog connection's frames as the bytes it read (``syslog_frames``), a request's
 messages as (text, source, position, ingested time) with what they share pickled once.
 Taking the envelopes off in the input's process and sending each line with its shipper,
 host, path and offset cost the input 24 µs an event against the file input's 6 (the
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from collector.encoded import encoded
 from collector.event import Record
+from collector.inputs import syslog_frames
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
@@ -39,8 +40,8 @@ if TYPE_CHECKING:
 
 # The ``Delivery`` methods a parent may call in the worker (nothing else is reachable), and
 # those of them that answer events.
-METHODS = frozenset({"records", "frames", "finish_idle", "provisional", "end", "forget",
-                     "finish"})
+METHODS = frozenset({"records", "frames", "syslog_frames", "finish_idle", "provisional", "end",
+                     "forget", "finish"})
 _OUTPUTS = METHODS - {"end", "forget"}
 
 
@@ -68,6 +69,11 @@ class RemoteDelivery:
         """``records`` of messages read as bytes from one source at one time (a syslog
         connection's frames), decoded in the worker."""
         return self._call("frames", frames, source, ingested_ms)
+
+    def syslog_frames(self, frames: list[bytes], source: str, ingested_ms: int) -> Output:
+        """``frames`` of a syslog connection's read, read as syslog frames in a batch
+        (``collector.inputs.syslog_frames``)."""
+        return self._call("syslog_frames", frames, source, ingested_ms)
 
     def finish_idle(self, idle_s: float) -> Output:
         return self._call("finish_idle", idle_s)
@@ -111,6 +117,9 @@ def serve(delivery: Delivery, now_ms: int, method: str, args: tuple,
     elif method == "frames":
         delivery.tick()
         out = delivery.frames(*args)
+    elif method == "syslog_frames":
+        delivery.tick()
+        out = syslog_frames.parse(delivery, *args)
     else:
         out = getattr(delivery, method)(*args)
     return encoded(out) if encode and method in _OUTPUTS else out

@@ -7,7 +7,8 @@
   ``collector.shipping`` keyed by sender host and file path (or program), so stack traces
   sent one line per frame are one record again. A frame that is not syslog is read as a
   line of its own. The lines are parsed in a worker process (``parse_worker``, as files
-  are: ``collector.inputs.remote_delivery``), each connection with its own delivery there.
+  are: ``collector.inputs.remote_delivery``), each connection with its own delivery there,
+  a read's frames as one batch (``collector.inputs.syslog_frames``).
 - A worker that dies is replaced (``collector.inputs.worker_slot``, counted) and the frames
   in hand (read, not yet handed over: a TCP read, up to 500 UDP datagrams) are parsed again
   by the new one, the connection reading on; frames that kill the new worker too are
@@ -43,11 +44,11 @@ from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
 from collector.event import DeadLetter
 from collector.httpserver import ListenError, bind_reason, server_tls
-from collector.inputs import acked
+from collector.inputs import acked, syslog_frames
 from collector.inputs.base import ChunkQueue, now_ms
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
-from collector.inputs.worker_slot import EncodesEvents, WorkerSlot, restarts_counter
+from collector.inputs.worker_slot import EncodesEvents, worker_slot
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
@@ -155,9 +156,7 @@ class SyslogInput(EncodesEvents):
         self._stop = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
         # connection has its own delivery there.
-        self.workers = WorkerSlot(ctx, cfg.name, restarts_counter(metrics)
-                                   if metrics is not None else None
-                                   ) if cfg.parse_worker else None
+        self.workers = worker_slot(ctx, cfg.name, cfg.parse_worker, metrics)
         self._tls: ssl.SSLContext | None = None
         if cfg.protocol == "tls":
             self._tls = server_tls(cfg.tls_cert, cfg.tls_key, cfg.listen)
@@ -250,8 +249,11 @@ class SyslogInput(EncodesEvents):
         """The frames' events, parsed again by a new worker if the link's died meanwhile;
         dead-lettered (``crashed_process``) if they kill that one too."""
         for _ in range(2):
+            delivery = link.delivery
             try:
-                return link.delivery.frames(frames, source, self.ctx.now_ms)
+                if isinstance(delivery, RemoteDelivery):
+                    return delivery.syslog_frames(frames, source, self.ctx.now_ms)
+                return syslog_frames.parse(delivery, frames, source, self.ctx.now_ms)
             except WorkerFailed as exc:
                 self._renew(link, exc)
         return [DeadLetter(

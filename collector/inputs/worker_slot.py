@@ -25,6 +25,16 @@ def restarts_counter(metrics: Registry) -> Counter:
                            "docs/shipping.md).", ("input",))
 
 
+def worker_slot(ctx: ParseContext, name: str, parse_worker: bool,
+                metrics: Registry | None) -> WorkerSlot | None:
+    """The worker slot of listening input ``name``, or None when it parses in the collector's
+    process (``parse_worker: false``); its restarts counted on ``metrics`` when given (tests
+    and the bench build inputs without one)."""
+    if not parse_worker:
+        return None
+    return WorkerSlot(ctx, name, restarts_counter(metrics) if metrics is not None else None)
+
+
 class WorkerSlot:
     """The current worker of input ``name``; ``replace`` swaps a dead one once."""
 

@@ -156,9 +156,11 @@ def test_no_store_ack_in_time_is_503():
 def test_bulk_answer_has_an_item_per_action():
     from collector.inputs.http import bulk
 
-    messages, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
+    runs, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
         {"message": "x"}).encode() + b"\n", "logs")
-    assert actions == ["delete", "index"] and [m.text for m in messages] == [b'{"message": "x"}']
+    assert actions == ["delete", "index"]
+    assert [(r.source, r.texts, r.ids) for r in runs] == [("bulk:logs", [b'{"message": "x"}'],
+                                                           None)]
 
 
 def test_a_record_cut_by_the_batch_is_continued_by_the_next_request(running):

@@ -126,25 +126,30 @@ class Delivery:
                                  for text in texts], False)
         line, unique = self.line, self._unique
         out: Output = []
-        unwrapped = self._shapes.unwrap_all(texts, [source] * len(texts))
-        for text, found in zip(texts, unwrapped, strict=True):
+        i = 0
+        for found in self._shapes.unwrap_runs(texts, [source] * len(texts)):
             if found is None:
-                out.extend(self._unshipped(Record(text=text, source=source,
+                out.extend(self._unshipped(Record(text=texts[i], source=source,
                                                   ingested_ms=ingested_ms), False))
+                i += 1
+            elif found.__class__ is Run:
+                lines = found.lines  # type: ignore[union-attr]
+                if not found.offsets:  # type: ignore[union-attr]
+                    lines = [(text, unique(found.at(k).digest()) if at is None  # type: ignore[union-attr]
+                              else at, 0, False, True) for k, (text, at, *_) in enumerate(lines)]
+                out.extend(self._run(found, lines, source, None))  # type: ignore[arg-type]
+                i += len(lines)
             else:
-                out.extend(line(found, source, unique(found.digest()) if found.offset is None
-                                else str(found.offset)))
+                out.extend(line(found, source, unique(found.digest()) if found.offset is None  # type: ignore[union-attr]
+                                else str(found.offset)))  # type: ignore[union-attr]
+                i += 1
         return out
 
     def envelopes(self, records: Sequence[Record]) -> list[Shipped | Run | None]:
         """Each message's line and where the shipper read it, a run of one source's
-        one-line messages as one ``Run`` (a delivery that keeps its lines reads them one by
-        one); None: in no shipper's envelope."""
-        texts = [record.text for record in records]
-        sources = [record.source for record in records]
-        if self.keep_lines:
-            return self._shapes.unwrap_all(texts, sources)
-        return self._shapes.unwrap_runs(texts, sources)
+        one-line messages as one ``Run``; None: in no shipper's envelope."""
+        return self._shapes.unwrap_runs([record.text for record in records],
+                                        [record.source for record in records])
 
     def parse_unwrapped(self, records: Sequence[Record],
                         unwrapped: Sequence[Shipped | Run | None], replayable: bool) -> Output:
@@ -191,6 +196,7 @@ class Delivery:
         events, refused, module = fast if fast is not None else (None, None, None)
         feed, held_position, stamp = parser.feed, parser.held_position, self._stamp
         opener, origin, holding, lineno = src.opener, src.origin, src.holding, src.lines
+        keeping = src.kept is not None
         taken = False  # the lines a False stands for belong to a record taken
         for k in range(1, len(lines)):
             lineno += 1
@@ -203,11 +209,16 @@ class Delivery:
                     if items:
                         out.extend(stamp(items, opener))
                     opener, origin, holding = run.at(k), None, False
+                    # Kept lines of records taken whole go at the next line fed (``keep_from``
+                    # below): the batch's last record is always fed, never taken.
                     out.extend(stamp([ev], opener))
                     taken = True
                     continue
                 taken = False
-            emitted = feed(lines[k][0], lines[k][1], lineno)
+            text, at = lines[k][0], lines[k][1]
+            emitted = feed(text, at, lineno)
+            if keeping:
+                src.kept.append((text, at, lineno))  # type: ignore[union-attr]
             if emitted:  # as in ``line``
                 found = run.at(k)
                 stamp(emitted, opener if holding else found)
@@ -215,10 +226,15 @@ class Delivery:
                 if where is not None and (where[1] >= lineno or not holding):
                     origin = origins[k] if origins else None
                 opener, holding = found, where is not None
+                if keeping:
+                    src.keep_from(where)
                 out.extend(emitted)
             elif not holding:
                 opener, origin = run.at(k), origins[k] if origins else None
-                holding = held_position() is not None
+                where = held_position()
+                holding = where is not None
+                if keeping:
+                    src.keep_from(where)
         src.lines, src.opener, src.origin, src.holding = lineno, opener, origin, holding
         return out
 

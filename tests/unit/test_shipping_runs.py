@@ -20,7 +20,7 @@ import pytest
 from collector import native
 from collector.envelopes import shippers
 from collector.envelopes.shipped import MIN_RUN, Run, Shipped, runs
-from collector.event import Record
+from collector.event import Event, Record
 from collector.parse import ParseStats
 from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
@@ -75,27 +75,35 @@ def documents(seed: int, offsets: str) -> list[str]:
     return docs
 
 
-def deliver(docs: list[str], poll: int, replayable: bool, keep_open: bool, one_by_one: bool
-            ) -> tuple[list, list, ParseStats, int]:
-    """The items, the positions ``held`` names after each poll, the counters, and how many
-    messages came in runs: the Kafka input's path (one ``Delivery`` across polls), or with
-    each message's ``Shipped`` parsed one by one."""
+def deliver(docs: list[str], poll: int, replayable: bool, keep_open: bool, how: str,
+            keep_lines: bool = False) -> tuple[list, list, ParseStats, int]:
+    """The items (with, for a delivery that keeps its lines, its ``provisional`` events after
+    each poll), the positions ``held`` names after each poll, the counters, and how many
+    messages came in runs: the Kafka input's path (``how`` "records": one ``Delivery``
+    across polls), the syslog and http inputs' (``frames``, not replayable), or each
+    message's ``Shipped`` parsed one by one (``one``: the reference)."""
     ctx, stats = ParseContext(now_ms=NOW_MS, redact_key=b"k" * 32), ParseStats()
-    delivery, shapes = Delivery(ctx, stats), shippers.Shapes()
-    records = [Record(text=t, source="topic", position=f"0:{i}") for i, t in enumerate(docs)]
+    delivery, shapes = Delivery(ctx, stats, keep_lines=keep_lines), shippers.Shapes()
+    records = [Record(text=t, source="topic", position=f"0:{i}", ingested_ms=NOW_MS)
+               for i, t in enumerate(docs)]
     items, held, made = [], [], 0
     rng = random.Random(poll)
     for start in range(0, len(records), poll):
         batch = records[start:start + poll]
         delivery.tick()
-        if one_by_one:
-            unwrapped = shapes.unwrap_all([r.text for r in batch], [r.source for r in batch])
+        if how == "frames":
+            made += sum(len(found.lines) for found in delivery._shapes.unwrap_runs(
+                [r.text for r in batch], [r.source for r in batch]) if found.__class__ is Run)
+            items.extend(delivery.frames([r.text.encode() for r in batch], "topic", NOW_MS))
         else:
-            unwrapped = delivery.envelopes(batch)
-        made += sum(len(found.lines) for found in unwrapped if found.__class__ is Run)
-        items.extend(delivery.parse_unwrapped(batch, unwrapped, replayable))
+            unwrapped = (shapes.unwrap_all([r.text for r in batch], [r.source for r in batch])
+                         if how == "one" else delivery.envelopes(batch))
+            made += sum(len(found.lines) for found in unwrapped if found.__class__ is Run)
+            items.extend(delivery.parse_unwrapped(batch, unwrapped, replayable))
         if keep_open:
             delivery.end()
+            if keep_lines:
+                items.append(("provisional", delivery.provisional()))
             if rng.random() < 0.3:
                 items.extend(delivery.finish_idle(0))
         else:
@@ -103,6 +111,17 @@ def deliver(docs: list[str], poll: int, replayable: bool, keep_open: bool, one_b
         held.append([record.position if record else None for record in delivery.held()])
     items.extend(delivery.finish())
     return items, held, stats, made
+
+
+def same(got: tuple, want: tuple, docs: list[str], poll: int, origins: bool = True) -> None:
+    (items, held, stats, made), (ref, ref_held, ref_stats, none) = got, want
+    assert none == 0 and made > len(docs) * (0.3 if poll < 60 else 0.8)
+    assert stats == ref_stats
+    assert len(items) == len(ref) > 350
+    for g, w in zip(items, ref, strict=True):
+        assert g == w
+    if origins:
+        assert held == ref_held
 
 
 @pytest.mark.parametrize("fast", [True, False])
@@ -116,18 +135,35 @@ def test_runs_parse_as_their_messages_one_by_one(fast, offsets, poll, replayable
     before = native.use(fast)
     try:
         docs = documents(len(offsets) + poll, offsets)
-        got, got_held, got_stats, made = deliver(docs, poll, replayable, keep_open, False)
-        want, want_held, want_stats, none = deliver(docs, poll, replayable, keep_open, True)
+        got = deliver(docs, poll, replayable, keep_open, "records")
+        want = deliver(docs, poll, replayable, keep_open, "one")
     finally:
         native.use(before)
-    assert none == 0 and made > len(docs) * (0.3 if poll < 60 else 0.8)
-    assert got_stats == want_stats
-    assert len(got) == len(want) > 350
-    for g, w in zip(got, want, strict=True):
-        assert g == w
-    assert got_held == want_held
+    same(got, want, docs, poll)
     if keep_open:
-        assert any(got_held), "records were held across polls"
+        assert any(got[1]), "records were held across polls"
+
+
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize(("offsets", "poll", "keep_lines"), [
+    ("all", 1000, True), ("some", 60, True), ("none", 200, False), ("all", 9, False),
+])
+def test_frames_in_runs_parse_as_their_messages_one_by_one(fast, offsets, poll, keep_lines):
+    """The syslog and http inputs' frames (http keeps its lines for ``provisional``: the
+    open records stored as they stand before it answers, the same with runs)."""
+    if fast and native.filebeat_runs() is None:
+        pytest.skip("midwatch_native not built (make venv builds it)")
+    before = native.use(fast)
+    try:
+        docs = documents(len(offsets) + poll, offsets)
+        got = deliver(docs, poll, False, True, "frames", keep_lines)
+        want = deliver(docs, poll, False, True, "one", keep_lines)
+    finally:
+        native.use(before)
+    same(got, want, docs, poll, origins=False)
+    if keep_lines:
+        shown = [ev for item in got[0] if isinstance(item, tuple) for ev in item[1]]
+        assert any(isinstance(ev, Event) for ev in shown), "records held open, stored as they stand"
 
 
 @needs_native

@@ -107,6 +107,14 @@ fn found<'a>(doc: &'a Doc<'a>) -> Option<Found<'a>> {
     Some((line, kind, host, path, offset(log.offset.as_ref()).ok()?, doc.timestamp.as_deref()))
 }
 
+/// The document of one delivered message, where it is JSON this reader can read.
+fn doc_of<'a>(text: &'a Bound<'_, PyString>) -> Option<Doc<'a>> {
+    match text.to_str() {
+        Ok(t) if t.starts_with('{') => serde_json::from_str::<Doc>(t).ok(),
+        _ => None,
+    }
+}
+
 #[pyclass(frozen, module = "midwatch_native")]
 pub struct FilebeatDocs {
     shipped: Py<PyAny>,
@@ -121,10 +129,7 @@ impl FilebeatDocs {
         let mut out: Vec<PyObject> = Vec::with_capacity(texts.len());
         for item in texts.iter() {
             let text = item.downcast::<PyString>()?;
-            let doc = match text.to_str() {
-                Ok(t) if t.starts_with('{') => serde_json::from_str::<Doc>(t).ok(),
-                _ => None,
-            };
+            let doc = doc_of(text);
             let Some((line, kind, host, path, at, stamp)) = doc.as_ref().and_then(found) else {
                 out.push(py.None());
                 continue;
@@ -154,10 +159,7 @@ impl FilebeatDocs {
         let mut stamp_ms: Option<(String, PyObject)> = None;
         for item in texts.iter() {
             let text = item.downcast::<PyString>()?;
-            let doc = match text.to_str() {
-                Ok(t) if t.starts_with('{') => serde_json::from_str::<Doc>(t).ok(),
-                _ => None,
-            };
+            let doc = doc_of(text);
             let Some((line, kind, host, path, at, stamp)) = doc.as_ref().and_then(found) else {
                 if let Some(done) = run.take() {
                     out.push(done.into_py(py));

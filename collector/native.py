@@ -115,7 +115,7 @@ def filebeat_docs():
 
 @cache
 def filebeat_runs():
-    """``runs(texts) -> [(shipper, host, path, lines, created) | None]``: the documents
+    """``runs(texts) -> [(shipper, host, path, lines, created, offsets) | None]``: the documents
     ``filebeat_docs`` reads, consecutive ones of one file as one run
     (``collector.envelopes.shipped.Run``); None as for ``filebeat_docs``, and for a build
     from before runs."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -132,16 +132,13 @@ class Delivery:
                 out.extend(self._unshipped(Record(text=texts[i], source=source,
                                                   ingested_ms=ingested_ms), False))
                 i += 1
-            elif found.__class__ is Run:
-                lines = found.lines  # type: ignore[union-attr]
-                if not found.offsets:  # type: ignore[union-attr]
-                    lines = [(text, unique(found.at(k).digest()) if at is None  # type: ignore[union-attr]
-                              else at, 0, False, True) for k, (text, at, *_) in enumerate(lines)]
-                out.extend(self._run(found, lines, source, None))  # type: ignore[arg-type]
-                i += len(lines)
+            elif isinstance(found, Run):
+                out.extend(self._run(found, self._placed(found, lambda k, one: unique(
+                    one.digest())), source, None))
+                i += len(found.lines)
             else:
-                out.extend(line(found, source, unique(found.digest()) if found.offset is None  # type: ignore[union-attr]
-                                else str(found.offset)))  # type: ignore[union-attr]
+                out.extend(line(found, source, unique(found.digest()) if found.offset is None
+                                else str(found.offset)))
                 i += 1
         return out
 
@@ -162,23 +159,28 @@ class Delivery:
             if found is None:
                 out.extend(self._unshipped(records[i], replayable))
                 i += 1
-            elif found.__class__ is Run:
-                n = len(found.lines)  # type: ignore[union-attr]
-                lines = found.lines  # type: ignore[union-attr]
-                if not found.offsets:  # type: ignore[union-attr]
-                    lines = [(text, self._position(found.at(k), records[i + k], replayable, 0)
-                              if at is None else at, 0, False, True)  # type: ignore[union-attr]
-                             for k, (text, at, *_) in enumerate(lines)]
-                out.extend(self._run(found, lines, records[i].source,  # type: ignore[arg-type]
-                                     records[i:i + n]))
-                i += n
+            elif isinstance(found, Run):
+                batch = records[i:i + len(found.lines)]
+                lines = self._placed(found, lambda k, one, batch=batch: self._position(
+                    one, batch[k], replayable, 0))
+                out.extend(self._run(found, lines, batch[0].source, batch))
+                i += len(batch)
             else:
                 record = records[i]
-                where = found.offset  # type: ignore[union-attr]
-                out.extend(line(found, record.source, str(where) if where is not None  # type: ignore[arg-type]
-                                else self._position(found, record, replayable, 0), record))  # type: ignore[arg-type]
+                where = found.offset
+                out.extend(line(found, record.source, str(where) if where is not None
+                                else self._position(found, record, replayable, 0), record))
                 i += 1
         return out
+
+    @staticmethod
+    def _placed(run: Run, place: Callable[[int, Shipped], str]) -> list[tuple]:
+        """The run's lines, each with its position: its offset, or for a message without
+        one ``place(k, its Shipped)`` (called in order: hash positions are numbered)."""
+        if run.offsets:
+            return run.lines
+        return [(text, place(k, run.at(k)) if at is None else at, 0, False, True)
+                for k, (text, at, *_) in enumerate(run.lines)]
 
     def _run(self, run: Run, lines: Sequence[tuple], fallback: str,
              origins: Sequence[Record] | None) -> Output:

@@ -144,18 +144,38 @@ def test_runs_parse_as_their_messages_one_by_one(fast, offsets, poll, replayable
         assert any(got[1]), "records were held across polls"
 
 
+def syslog(docs: list[str], paths: bool) -> list[str]:
+    """The documents' lines as RFC 5424 frames (rsyslog's template: the file path as
+    structured data; or named by program alone); the flattened one stays as it is."""
+    frames = []
+    for text in docs:
+        doc = json.loads(text)
+        if "log" not in doc:
+            frames.append(text)
+            continue
+        path = doc["log"]["file"]["path"]
+        where = f'[file@32473 path="{path}"]' if paths else "-"
+        frames.append(f"<134>1 {doc['@timestamp']} mule-01 {path.rsplit('/', 1)[-1]} - - "
+                      f"{where} {doc['message']}")
+    return frames
+
+
 @pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize(("offsets", "poll", "keep_lines"), [
     ("all", 1000, True), ("some", 60, True), ("none", 200, False), ("all", 9, False),
+    ("syslog", 500, False), ("syslog-app", 40, False),
 ])
 def test_frames_in_runs_parse_as_their_messages_one_by_one(fast, offsets, poll, keep_lines):
     """The syslog and http inputs' frames (http keeps its lines for ``provisional``: the
-    open records stored as they stand before it answers, the same with runs)."""
+    open records stored as they stand before it answers, the same with runs): Filebeat
+    documents, and syslog frames with the file path or the program alone."""
     if fast and native.filebeat_runs() is None:
         pytest.skip("midwatch_native not built (make venv builds it)")
     before = native.use(fast)
     try:
         docs = documents(len(offsets) + poll, offsets)
+        if offsets.startswith("syslog"):
+            docs = syslog(docs, offsets == "syslog")
         got = deliver(docs, poll, False, True, "frames", keep_lines)
         want = deliver(docs, poll, False, True, "one", keep_lines)
     finally:

@@ -1,7 +1,7 @@
 """Shipper envelopes and the shippers' inputs, against the same lines read from files.
 
 Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3] [--runs 1]
-[--modes worker,encoded,in-process]``. No services needed: the inputs hand their chunks to a
+[--modes worker,encoded,in-process] [--cpu-only] [--against DIR]``. No services needed: the inputs hand their chunks to a
 writer stand-in that acknowledges at once, so the figures are midwatch's own cost, not a
 store's. On a shared machine the figures move with its load (printed): compare the ratios of
 one run, and take the median of ``--runs``.
@@ -10,7 +10,10 @@ one run, and take the median of ``--runs``.
    samples (tests/data) repeated ``--copies`` times, (a) parsed as files (``parse_stream``,
    auto-detection), (b) the same lines one per message in Filebeat envelopes, parsed as the
    Kafka input does (``parse_delivery``, 500 records a poll, one ``Delivery`` kept). Target:
-   (b) <= (a) + 15 %.
+   (b) <= (a) + 15 %. Also a line (the envelope's work is a line's: an X12 segment is a
+   message of its own). ``--against DIR``: the same comparison with the ``collector`` of
+   another checkout (``git archive <commit> | tar -x -C DIR``) too, the two trees taking
+   turns in each run, each in a process of its own; the figures of one run compare.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
    over: the file input, the syslog input over TCP (RFC 5424 with the file path, octet
    counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
@@ -80,6 +83,7 @@ def enveloped(lines: dict[str, list[str]]) -> list[str]:
 
 
 def cpu_per_event(lines: dict[str, list[str]], repeats: int) -> tuple[float, float, int]:
+    """(files', envelopes' CPU seconds an event, best of ``repeats``; events)."""
     files = {path: ("\n".join(rows) + "\n").encode() for path, rows in lines.items()}
     messages = enveloped(lines)
     records = [Record(text=m, source="shipped", position=f"0:{i}") for i, m in
@@ -272,6 +276,32 @@ INPUTS = (("file", rate_file, "files"), ("syslog (tcp)", rate_syslog, "payload")
           ("http (_bulk)", rate_http, "bodies"))
 
 
+def cpu_line(lines: dict[str, list[str]], repeats: int, against: str | None) -> float:
+    """The CPU comparison of this tree, or of the checkout ``against`` in a process of its
+    own (its ``collector`` first on the path, this bench's code): printed; the envelopes'
+    extra CPU an event, as a fraction."""
+    n_lines = sum(map(len, lines.values()))
+    if against is None:
+        file_cpu, env_cpu, events = cpu_per_event(lines, repeats)
+        tree = "this tree"
+    else:
+        copies = n_lines // sum(len((DATA / rel).read_text().splitlines())
+                                for rel in SAMPLES.values())
+        code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import shipper_bench as b; "
+                "print(*b.cpu_per_event(b.sample_lines(int(sys.argv[3])), int(sys.argv[4])))")
+        out = subprocess.run([sys.executable, "-c", code, against, str(CLIENT.parent),
+                              str(copies), str(repeats)], check=True, capture_output=True,
+                             text=True, cwd=against).stdout.split()
+        file_cpu, env_cpu, events = float(out[0]), float(out[1]), int(out[2])
+        tree = against
+    extra = env_cpu / file_cpu - 1
+    print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
+          f"{env_cpu * 1e6:.1f} us ({extra * 100:+.1f} %; target <= +15 %); a line: files "
+          f"{file_cpu * events / n_lines * 1e6:.2f} us, envelopes "
+          f"{env_cpu * events / n_lines * 1e6:.2f} us ({tree})")
+    return extra
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=400)
@@ -279,21 +309,26 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="whole comparisons, one after another")
     parser.add_argument("--modes", default=",".join(MODES),
                         help="of " + ", ".join(f"{k} ({v})" for k, v in MODES.items()))
+    parser.add_argument("--cpu-only", action="store_true", help="the CPU comparison alone")
+    parser.add_argument("--against", metavar="DIR",
+                        help="an older checkout whose CPU comparison takes turns with this one")
     args = parser.parse_args()
     lines = sample_lines(args.copies)
     n_lines = sum(map(len, lines.values()))
     sent = {"files": {}, "payload": {"payload": syslog_payload(lines)},
             "bodies": {"bodies": bulk_bodies(lines)}}
     extra: list[float] = []
+    older: list[float] = []
     ratios: dict[str, list[float]] = {}
+    events = sum(isinstance(i, Event) for path, rows in lines.items() for i in parse_stream(
+        io.BytesIO(("\n".join(rows) + "\n").encode()), path, "auto", ParseContext()))
     for run in range(1, args.runs + 1):
-        file_cpu, env_cpu, events = cpu_per_event(lines, args.repeats)
-        extra.append(env_cpu / file_cpu - 1)
         print(f"run {run}: {n_lines} lines, {events} events, load average "
               f"{os.getloadavg()[0]:.1f}")
-        print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
-              f"{env_cpu * 1e6:.1f} us ({extra[-1] * 100:+.1f} %; target <= +15 %)")
-        for mode in args.modes.split(","):
+        if args.against:
+            older.append(cpu_line(lines, args.repeats, args.against))
+        extra.append(cpu_line(lines, args.repeats, None))
+        for mode in ([] if args.cpu_only else args.modes.split(",")):
             worker, encode = mode != "in-process", mode == "encoded"
             rates = {name: rate(lines, events, worker=worker, encode=encode, **sent[what])
                      for name, rate, what in INPUTS}
@@ -305,8 +340,9 @@ def main() -> None:
                       f"input), receiver CPU an event {cpu * 1e6:.0f} us + worker "
                       f"{child * 1e6:.0f} us (client {client * 1e6:.0f} us)")
     if args.runs > 1:
-        print(f"median of {args.runs} runs: envelopes {statistics.median(extra) * 100:+.1f} %, "
-              + ", ".join(f"{name} {statistics.median(r):.2f}x" for name, r in ratios.items()))
+        print(f"median of {args.runs} runs: envelopes {statistics.median(extra) * 100:+.1f} %"
+              + (f" ({args.against}: {statistics.median(older) * 100:+.1f} %)" if older else "")
+              + "".join(f", {name} {statistics.median(r):.2f}x" for name, r in ratios.items()))
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ def use(on: bool) -> bool:
     global _on
     before, _on = _on, on
     filebeat_docs.cache_clear()
+    filebeat_runs.cache_clear()
     return before
 
 
@@ -110,6 +111,16 @@ def filebeat_docs():
                                                       "offset", "created_ms"):
         return None
     return _ext.filebeat_docs(Shipped, text_ms).unwrap
+
+
+@cache
+def filebeat_runs():
+    """``runs(texts) -> [(shipper, host, path, lines, created, offsets) | None]``: the documents
+    ``filebeat_docs`` reads, consecutive ones of one file as one run
+    (``collector.envelopes.shipped.Run``); None as for ``filebeat_docs``, and for a build
+    from before runs."""
+    unwrap = filebeat_docs()
+    return getattr(unwrap.__self__, "runs", None) if unwrap is not None else None
 
 
 def batch_parser(fmt: str, ctx: ParseContext):

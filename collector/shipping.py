@@ -27,16 +27,15 @@ line's hash with the shipper's time (the OTel Collector: file path + record hash
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import orjson
 
 from collector.envelopes import otel, shippers
-from collector.envelopes.shipped import Shipped, digest
+from collector.envelopes.shipped import Run, Shipped, digest
 from collector.event import Event, Record
 from collector.parse import Output, ParseStats, SourceParser, parse_record
 from collector.parsers import otlp_json
@@ -127,99 +126,118 @@ class Delivery:
                                  for text in texts], False)
         line, unique = self.line, self._unique
         out: Output = []
-        unwrapped = self._shapes.unwrap_all(texts, [source] * len(texts))
-        for text, found in zip(texts, unwrapped, strict=True):
+        i = 0
+        for found in self._shapes.unwrap_runs(texts, [source] * len(texts)):
             if found is None:
-                out.extend(self._unshipped(Record(text=text, source=source,
+                out.extend(self._unshipped(Record(text=texts[i], source=source,
                                                   ingested_ms=ingested_ms), False))
+                i += 1
+            elif isinstance(found, Run):
+                out.extend(self._run(found, self._placed(found, lambda k, one: unique(
+                    one.digest())), source, None))
+                i += len(found.lines)
             else:
                 out.extend(line(found, source, unique(found.digest()) if found.offset is None
                                 else str(found.offset)))
+                i += 1
         return out
 
-    def envelopes(self, records: Sequence[Record]) -> list[Shipped | None]:
-        """Each message's line and where the shipper read it; None: in no shipper's
-        envelope."""
-        return self._shapes.unwrap_all([record.text for record in records],
-                                       [record.source for record in records])
+    def envelopes(self, records: Sequence[Record]) -> list[Shipped | Run | None]:
+        """Each message's line and where the shipper read it, a run of one source's
+        one-line messages as one ``Run``; None: in no shipper's envelope."""
+        return self._shapes.unwrap_runs([record.text for record in records],
+                                        [record.source for record in records])
 
-    def parse_unwrapped(self, records: Sequence[Record], unwrapped: Sequence[Shipped | None],
-                        replayable: bool) -> Output:
-        """``records`` once ``envelopes`` made ``unwrapped`` of them. Consecutive lines of
-        one file go through the native fast path together (``_run``)."""
+    def parse_unwrapped(self, records: Sequence[Record],
+                        unwrapped: Sequence[Shipped | Run | None], replayable: bool) -> Output:
+        """``records`` once ``envelopes`` made ``unwrapped`` of them (a ``Run`` stands for
+        as many records as it has lines)."""
         out: Output = []
         line = self.line
-        n = len(records)
         i = 0
-        while i < n:
-            record, found = records[i], unwrapped[i]
+        for found in unwrapped:
             if found is None:
-                out.extend(self._unshipped(record, replayable))
+                out.extend(self._unshipped(records[i], replayable))
                 i += 1
-                continue
-            end = self._run_end(unwrapped, i)
-            if end - i > 2:
-                out.extend(self._run(records[i:end], unwrapped[i:end], replayable))
-                i = end
-                continue
-            where = found.offset
-            out.extend(line(found, record.source, str(where) if where is not None
-                            else self._position(found, record, replayable, 0), record))
-            i += 1
+            elif isinstance(found, Run):
+                batch = records[i:i + len(found.lines)]
+                lines = self._placed(found, lambda k, one, batch=batch: self._position(
+                    one, batch[k], replayable, 0))
+                out.extend(self._run(found, lines, batch[0].source, batch))
+                i += len(batch)
+            else:
+                record = records[i]
+                where = found.offset
+                out.extend(line(found, record.source, str(where) if where is not None
+                                else self._position(found, record, replayable, 0), record))
+                i += 1
         return out
 
-    def _run_end(self, unwrapped: Sequence[Shipped | None], i: int) -> int:
-        """Where the run of one-line messages of the source of ``unwrapped[i]`` ends (its
-        host and file path or program name it; a message naming none, and a delivery that
-        keeps its lines, are read line by line)."""
-        found = unwrapped[i]
-        path, app, host = found.path, found.app, found.host  # type: ignore[union-attr]
-        if (path is None and app is None and host is None) or self.keep_lines:
-            return i + 1
-        end = i
-        for other in itertools.islice(unwrapped, i, None):
-            if (other is None or other.path != path or other.app != app or other.host != host
-                    or "\n" in other.line or other.line[-1:] == "\r"):
-                break
-            end += 1
-        return end
+    @staticmethod
+    def _placed(run: Run, place: Callable[[int, Shipped], str]) -> list[tuple]:
+        """The run's lines, each with its position: its offset, or for a message without
+        one ``place(k, its Shipped)`` (called in order: hash positions are numbered)."""
+        if run.offsets:
+            return run.lines
+        return [(text, place(k, run.at(k)) if at is None else at, 0, False, True)
+                for k, (text, at, *_) in enumerate(run.lines)]
 
-    def _run(self, records: Sequence[Record], run: Sequence[Shipped], replayable: bool) -> Output:
-        """One-line messages of one source, in order: the first through ``line`` (which finds
-        the source's parser), the others parsed in one batch by the native fast path where it
-        applies (``SourceParser.fast_events``): each record it takes is stamped with the
-        message that opened it, as ``line`` stamps it; any other line goes through ``line``."""
-        positions = [str(found.offset) if found.offset is not None
-                     else self._position(found, record, replayable, 0)
-                     for record, found in zip(records, run, strict=True)]
-        out = self.line(run[0], records[0].source, positions[0], records[0])
-        src = self._last_src
-        parser = src.parser  # type: ignore[union-attr]
-        lines = [(found.line, at, 0, False, True) for found, at in zip(run[1:], positions[1:],
-                                                                        strict=True)]
-        fast = parser.fast_events(lines)
-        if fast is None:
-            for k, found in enumerate(run[1:], 1):
-                out.extend(self.line(found, records[k].source, positions[k], records[k]))
-            return out
-        events, refused, module = fast
+    def _run(self, run: Run, lines: Sequence[tuple], fallback: str,
+             origins: Sequence[Record] | None) -> Output:
+        """The lines of a run (``lines``: the run's, each with its position), as ``line``
+        would read them one by one, for a fraction of its cost a line: the first through
+        ``line`` (which finds the source's parser); the others parsed in one batch by the
+        native fast path where it applies (``SourceParser.fast_events``), each record it
+        takes stamped with the message that opened it; any other line fed to the parser
+        here, with ``line``'s bookkeeping, a ``Shipped`` made only for a message that opens
+        a record. ``origins``: the run's delivered messages (see ``line``), or None."""
+        out = self.line(run.at(0), fallback, lines[0][1], origins[0] if origins else None)
+        src: _Source = self._last_src  # type: ignore[assignment]
+        parser = src.parser
+        fast = parser.fast_events(lines[1:])
+        events, refused, module = fast if fast is not None else (None, None, None)
+        feed, held_position, stamp = parser.feed, parser.held_position, self._stamp
+        opener, origin, holding, lineno = src.opener, src.origin, src.holding, src.lines
+        keeping = src.kept is not None
         taken = False  # the lines a False stands for belong to a record taken
-        for k, ev in enumerate(events, 1):
-            found = run[k]
-            if ev is False and taken:
-                src.lines += 1  # type: ignore[union-attr]
-                continue
-            if ev and parser.ready(module) and parser.claims(k - 1, refused):
-                held = parser.take()
-                if held:
-                    out.extend(self._stamp(held, src.opener))  # type: ignore[union-attr]
-                src.lines += 1  # type: ignore[union-attr]
-                src.opener, src.origin, src.holding = found, None, False  # type: ignore[union-attr]
-                out.extend(self._stamp([ev], found))
-                taken = True
-            else:
-                out.extend(self.line(found, records[k].source, positions[k], records[k]))
+        for k in range(1, len(lines)):
+            lineno += 1
+            if events is not None:
+                ev = events[k - 1]
+                if ev is False and taken:
+                    continue
+                if ev and parser.ready(module) and parser.claims(k - 1, refused):
+                    items = parser.take()
+                    if items:
+                        out.extend(stamp(items, opener))
+                    opener, origin, holding = run.at(k), None, False
+                    # Kept lines of records taken whole go at the next line fed (``keep_from``
+                    # below): the batch's last record is always fed, never taken.
+                    out.extend(stamp([ev], opener))
+                    taken = True
+                    continue
                 taken = False
+            text, at = lines[k][0], lines[k][1]
+            emitted = feed(text, at, lineno)
+            if keeping:
+                src.kept.append((text, at, lineno))  # type: ignore[union-attr]
+            if emitted:  # as in ``line``
+                found = run.at(k)
+                stamp(emitted, opener if holding else found)
+                where = held_position()
+                if where is not None and (where[1] >= lineno or not holding):
+                    origin = origins[k] if origins else None
+                opener, holding = found, where is not None
+                if keeping:
+                    src.keep_from(where)
+                out.extend(emitted)
+            elif not holding:
+                opener, origin = run.at(k), origins[k] if origins else None
+                where = held_position()
+                holding = where is not None
+                if keeping:
+                    src.keep_from(where)
+        src.lines, src.opener, src.origin, src.holding = lineno, opener, origin, holding
         return out
 
     def _unshipped(self, record: Record, replayable: bool) -> Output:

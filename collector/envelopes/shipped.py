@@ -13,6 +13,7 @@ the same auto-detection and framing as the file it came from (``collector.shippi
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -49,6 +50,72 @@ class Shipped:
         """A hash of the line and the shipper's time: the identity of a line whose shipper
         gives no offset (the OTel Collector's file path + record hash)."""
         return digest(f"{self.created_ms}\x1f{self.line}")
+
+
+# Consecutive messages of one source that make a ``Run`` (fewer go one by one: a run costs
+# more to set up than it saves on one or two lines).
+MIN_RUN = 3
+
+
+@dataclass(slots=True)
+class Run:
+    """Consecutive one-line messages of one source and shipper, in columns: a shipper sends
+    a file's lines in order, so a delivery is mostly a few long runs, and their lines pass to
+    the source's parser without a ``Shipped`` each (only a message that opens a record is
+    made one, by ``at``: it stamps the record's events)."""
+
+    shipper: str
+    host: str | None
+    path: str | None
+    # ``collector.linesplit.Line`` tuples: (line, offset or None, 0, False, True).
+    lines: list[tuple]
+    # Each message's ``created_ms``.
+    created: list[int]
+    # Whether every message has its offset (else its position is made by the input).
+    offsets: bool = True
+    app: str | None = None
+
+    def at(self, k: int) -> Shipped:
+        """The ``Shipped`` of message ``k``."""
+        line = self.lines[k]
+        return Shipped(line[0], self.shipper, self.host, self.path, line[1], self.created[k],
+                       self.app)
+
+
+def runs(unwrapped: Sequence[Shipped | None]) -> list[Shipped | Run | None]:
+    """The messages of a delivery with their runs (``MIN_RUN`` or more one-line messages of
+    one shipper and source named by host, file path or program) as one ``Run`` each, the
+    others as they are: what ``collector.native``'s Filebeat reader returns, here for any
+    shipper (and for the reference path)."""
+    out: list[Shipped | Run | None] = []
+    i, n = 0, len(unwrapped)
+    while i < n:
+        found = unwrapped[i]
+        end = i + 1
+        if found is not None and _one_line(found) and not (
+                found.path is None and found.app is None and found.host is None):
+            shipper, host, path, app = found.shipper, found.host, found.path, found.app
+            while end < n and (other := unwrapped[end]) is not None and other.path == path \
+                    and other.host == host and other.app == app \
+                    and other.shipper == shipper and _one_line(other):
+                end += 1
+        if end - i < MIN_RUN:
+            out.extend(unwrapped[i:end])
+        else:
+            group = unwrapped[i:end]
+            out.append(Run(found.shipper, found.host, found.path,  # type: ignore[union-attr]
+                           [(f.line, f.offset, 0, False, True) for f in group],  # type: ignore[union-attr]
+                           [f.created_ms for f in group],
+                           all(f.offset is not None for f in group),  # type: ignore[union-attr]
+                           found.app))  # type: ignore[union-attr]
+        i = end
+    return out
+
+
+def _one_line(found: Shipped) -> bool:
+    """A message of one line (a record the shipper joined is split by ``Delivery.line``)."""
+    line = found.line
+    return "\n" not in line and line[-1:] != "\r"
 
 
 def digest(text: str) -> str:

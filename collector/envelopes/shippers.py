@@ -23,7 +23,7 @@ from collector.envelopes import (
     syslogng_json,
     vector,
 )
-from collector.envelopes.shipped import Shipped
+from collector.envelopes.shipped import MIN_RUN, Run, Shipped, runs
 
 Matcher = Callable[[dict], Shipped | None]
 # Delivery sources whose shipper is remembered (``Shapes``); beyond, they are learned afresh.
@@ -63,12 +63,38 @@ class Shapes:
     whole list in turn (most of what a message cost beyond its JSON decoding); a message
     that shipper does not claim is asked of all, in order, as ``unwrap`` does."""
 
-    __slots__ = ("_last", "_filebeat")
+    __slots__ = ("_last", "_filebeat", "_filebeat_runs")
 
     def __init__(self):
         self._last: dict[str, Matcher] = {}
-        # The native reader of Filebeat documents (``collector.native``), or None.
+        # The native reader of Filebeat documents (``collector.native``), or None; and its
+        # reader of them in runs.
         self._filebeat = native.filebeat_docs()
+        self._filebeat_runs = native.filebeat_runs()
+
+    def unwrap_runs(self, texts: Sequence[str], sources: Sequence[str]
+                    ) -> list[Shipped | Run | None]:
+        """``unwrap_all`` with the runs of one source's messages as one ``Run`` each
+        (``collector.envelopes.shipped.runs``). Where every source of the delivery is known
+        to carry Filebeat documents, the native reader makes the runs itself, without a
+        ``Shipped`` a message (0.71 against 0.98 µs a line; with what ``Delivery`` saves on
+        a run's lines, 1.1-2.0 µs a line in all: most of what a shipped line cost more than
+        a file's); a delivery with a message it declines is read as ``unwrap_all`` reads it,
+        so the answer never depends on which reader made it."""
+        if (self._filebeat_runs is not None and len(texts) >= MIN_RUN
+                and all(self._last.get(source) is filebeat.match for source in set(sources))):
+            out: list[Shipped | Run | None] = []
+            for group in self._filebeat_runs(texts):
+                if group is None:
+                    break
+                found = Run(*group)
+                if len(found.lines) >= MIN_RUN:
+                    out.append(found)
+                else:
+                    out.extend(map(found.at, range(len(found.lines))))
+            else:
+                return out
+        return runs(self.unwrap_all(texts, sources))
 
     def unwrap_all(self, texts: Sequence[str], sources: Sequence[str]) -> list[Shipped | None]:
         """``unwrap`` of each message (``texts[i]`` delivered by ``sources[i]``). Where a

@@ -5,11 +5,15 @@
 //! `@timestamp`); declined (None: the Python path decodes the message) for anything else: a
 //! flattened or older document, a field read here of an unusual type (a number as
 //! `@timestamp`, an offset beyond 64 bits), a key named twice, text that is not JSON.
+//!
+//! `runs` reads the same documents as `unwrap` and groups consecutive ones of one file
+//! (`collector.envelopes.shipped.Run`): a shipper sends a file's lines in order, so most of a
+//! batch is a few long runs, whose lines pass to their parser without a `Shipped` each.
 
 use std::borrow::Cow;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString};
+use pyo3::types::{PyList, PyString, PyTuple};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -103,6 +107,14 @@ fn found<'a>(doc: &'a Doc<'a>) -> Option<Found<'a>> {
     Some((line, kind, host, path, offset(log.offset.as_ref()).ok()?, doc.timestamp.as_deref()))
 }
 
+/// The document of one delivered message, where it is JSON this reader can read.
+fn doc_of<'a>(text: &'a Bound<'_, PyString>) -> Option<Doc<'a>> {
+    match text.to_str() {
+        Ok(t) if t.starts_with('{') => serde_json::from_str::<Doc>(t).ok(),
+        _ => None,
+    }
+}
+
 #[pyclass(frozen, module = "midwatch_native")]
 pub struct FilebeatDocs {
     shipped: Py<PyAny>,
@@ -117,10 +129,7 @@ impl FilebeatDocs {
         let mut out: Vec<PyObject> = Vec::with_capacity(texts.len());
         for item in texts.iter() {
             let text = item.downcast::<PyString>()?;
-            let doc = match text.to_str() {
-                Ok(t) if t.starts_with('{') => serde_json::from_str::<Doc>(t).ok(),
-                _ => None,
-            };
+            let doc = doc_of(text);
             let Some((line, kind, host, path, at, stamp)) = doc.as_ref().and_then(found) else {
                 out.push(py.None());
                 continue;
@@ -134,6 +143,88 @@ impl FilebeatDocs {
             out.push(self.shipped.call1(py, (line, kind, host, path, at, created))?);
         }
         Ok(PyList::new_bound(py, out))
+    }
+
+    /// The documents `unwrap` reads, grouped: per run of consecutive documents of one
+    /// shipper, host and file, `(shipper, host, path, lines, created, offsets)`, `lines` as
+    /// `collector.linesplit.Line` tuples `(line, offset, 0, False, True)`, `created` each
+    /// document's `@timestamp` in epoch ms, `offsets` whether every document gave its offset;
+    /// None for a document declined (a run of its own).
+    /// A line with a newline or ending in a carriage return (a record the shipper joined) is
+    /// a run of its own too: the Python side splits it.
+    fn runs<'py>(&self, py: Python<'py>, texts: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+        let mut out: Vec<PyObject> = Vec::new();
+        let mut run: Option<Run> = None;
+        // The last `@timestamp` read and its value: a batch's documents share few of them.
+        let mut stamp_ms: Option<(String, PyObject)> = None;
+        for item in texts.iter() {
+            let text = item.downcast::<PyString>()?;
+            let doc = doc_of(text);
+            let Some((line, kind, host, path, at, stamp)) = doc.as_ref().and_then(found) else {
+                if let Some(done) = run.take() {
+                    out.push(done.into_py(py));
+                }
+                out.push(py.None());
+                continue;
+            };
+            let created = match stamp {
+                Some(s) => match &stamp_ms {
+                    Some((last, value)) if last == s => value.clone_ref(py),
+                    _ => {
+                        let value = self.text_ms.call1(py, (s,))?;
+                        stamp_ms = Some((s.to_owned(), value.clone_ref(py)));
+                        value
+                    }
+                },
+                None => 0i64.into_py(py),
+            };
+            let alone = line.contains('\n') || line.ends_with('\r');
+            let joins = matches!(&run, Some(r) if !r.closed && !alone && r.kind == kind
+                                 && r.host.as_deref() == host && r.path == path);
+            if !joins {
+                if let Some(done) = run.take() {
+                    out.push(done.into_py(py));
+                }
+                run = Some(Run { kind: kind.to_owned(), host: host.map(str::to_owned),
+                                 path: path.to_owned(), closed: alone, offsets: true,
+                                 lines: Vec::new(), created: Vec::new() });
+            }
+            let r = run.as_mut().expect("a run was opened above");
+            r.offsets &= at.is_some();
+            let at = at.map_or_else(|| py.None(), |n| n.into_py(py));
+            let fields: [PyObject; 5] = [line.into_py(py), at, 0i64.into_py(py),
+                                         false.into_py(py), true.into_py(py)];
+            r.lines.push(PyTuple::new_bound(py, fields).into_any().unbind());
+            r.created.push(created);
+        }
+        if let Some(done) = run.take() {
+            out.push(done.into_py(py));
+        }
+        Ok(PyList::new_bound(py, out))
+    }
+}
+
+/// Consecutive documents of one shipper, host and file, as `runs` hands them over.
+struct Run {
+    kind: String,
+    host: Option<String>,
+    path: String,
+    /// A line the shipper joined: nothing more joins this run.
+    closed: bool,
+    /// Every document gave its offset.
+    offsets: bool,
+    lines: Vec<PyObject>,
+    created: Vec<PyObject>,
+}
+
+impl Run {
+    fn into_py(self, py: Python<'_>) -> PyObject {
+        let host = self.host.map_or_else(|| py.None(), |h| h.into_py(py));
+        let fields: [PyObject; 6] = [self.kind.into_py(py), host, self.path.into_py(py),
+                                     PyList::new_bound(py, self.lines).into_any().unbind(),
+                                     PyList::new_bound(py, self.created).into_any().unbind(),
+                                     self.offsets.into_py(py)];
+        PyTuple::new_bound(py, fields).into_any().unbind()
     }
 }
 

@@ -19,6 +19,7 @@ by ``Delivery.frames`` as it stands.
 from __future__ import annotations
 
 from collector.envelopes import syslog
+from collector.envelopes.shipped import runs
 from collector.event import Record
 from collector.parse import Output
 from collector.shipping import Delivery
@@ -47,4 +48,4 @@ def parse(delivery: Delivery, frames: list[bytes], source: str, ingested_ms: int
     records = [shared if found is not None else Record(text=text, source=source,
                                                        ingested_ms=ingested_ms)
                for text, found in zip(texts, unwrapped, strict=True)]
-    return delivery.parse_unwrapped(records, unwrapped, False)
+    return delivery.parse_unwrapped(records, runs(unwrapped), False)

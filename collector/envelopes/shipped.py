@@ -55,6 +55,7 @@ class Shipped:
 # Consecutive messages of one source that make a ``Run`` (fewer go one by one: a run costs
 # more to set up than it saves on one or two lines).
 MIN_RUN = 3
+MAX_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z: the first time ISO 8601 years cannot write
 
 
 @dataclass(slots=True)
@@ -160,7 +161,10 @@ def when(value: object) -> int:
         return 0
     if isinstance(value, int | float):
         seconds = float(value)
-        return int(seconds if seconds > 1e11 else seconds * 1000)
+        ms = seconds if seconds > 1e11 else seconds * 1000
+        # A number no clock gives (negative, past year 9999, inf, NaN) is no shipper time:
+        # int() of an infinite product raised and failed the whole delivery.
+        return int(ms) if 0 <= ms < MAX_MS else 0
     if isinstance(value, str):
         return text_ms(value)
     return 0

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from collector import native
-from collector.envelopes import shippers
+from collector.envelopes import shipped, shippers
 from collector.envelopes.shipped import MIN_RUN, Run, Shipped, runs
 from collector.event import Event, Record
 from collector.parse import ParseStats
@@ -247,3 +247,13 @@ def test_runs_take_only_enough_one_line_messages_of_one_source():
         "filebeat", "h", "/a", [(f.line, f.offset, 0, False, True) for f in found],
         [1] * MIN_RUN, True)]
     assert runs([apart] * 4 + [joined] * 4) == [apart] * 4 + [joined] * 4
+
+
+@pytest.mark.parametrize(("value", "ms"), [
+    (1_709_546_400, 1_709_546_400_000), (1_709_546_400.5, 1_709_546_400_500),
+    (1_709_546_400_000, 1_709_546_400_000), (-1.8e305, 0), (float("inf"), 0),
+    (float("nan"), 0), (-5, 0), (1e300, 0), (True, 0), (None, 0)])
+def test_a_shipper_time_no_clock_gives_is_no_time(value: object, ms: int) -> None:
+    """A Filebeat document's ``@timestamp`` of -1.8e305 (found by the generated-document
+    test) raised OverflowError and failed the whole delivery."""
+    assert shipped.when(value) == ms

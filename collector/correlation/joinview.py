@@ -24,6 +24,7 @@ from typing import Any
 
 from collector.correlation.catalog import Catalog, is_placeholder, load_catalog
 from collector.correlation.tracebuild import hop_from_event
+from collector.encoded import EncodedEvent
 from collector.event import ACK_SCOPE_LABEL, Event
 from collector.process_names import EXECUTION_ID_PREFIXES
 from collector.trace import Hop
@@ -56,8 +57,12 @@ def classified_links(ev: Event, catalog: Catalog) -> list[str]:
 def needs_collector(ev: Event) -> bool:
     """Whether the event must reach the collector's process whole (see the module's
     docstring); checked before classifying, which the collector's process then does."""
-    return bool(ev.labels.get(ACK_SCOPE_LABEL)) or any(
-        i.startswith(EXECUTION_ID_PREFIXES) for i in ev.ids)
+    if ev.labels and ev.labels.get(ACK_SCOPE_LABEL):
+        return True
+    for i in ev.ids:  # a loop, not any(): this runs for every event a worker parses
+        if i.startswith(EXECUTION_ID_PREFIXES):
+            return True
+    return False
 
 
 class JoinView:
@@ -76,19 +81,27 @@ class JoinView:
         """The view of a classified event with these link IDs."""
         return cls(ev.ids, links, ev.message_id, ev.flow, ev.partner, hop_from_event(ev))
 
-    def __reduce__(self) -> tuple[Any, tuple]:
-        """Pickled as plain values (the hop as a tuple): cheap to load, which is the point."""
+    def reduce_event(self, id: str, timestamp_ms: int, ingested_ms: int,  # noqa: A002
+                     doc: bytes) -> tuple[Any, tuple]:
+        """``EncodedEvent.__reduce__`` of the event this is the view of: the event and its
+        view as one flat tuple of plain values (the hop's time is the event's), loaded by one
+        call (``_loaded``). Nested objects cost the writer's process a call each to load,
+        which is what shipping the view instead of the event is meant to save."""
         h = self.hop
-        return _loaded, (self.ids, self.links, self.message_id, self.flow, self.partner,
-                         (h.stage, h.service, h.platform, h.timestamp_ms, h.outcome, h.event_id,
-                          h.action, h.latency_ms, h.error_class, h.error_message))
+        return _loaded, (id, timestamp_ms, ingested_ms, doc, self.ids, self.links,
+                         self.message_id, self.flow, self.partner, h.stage, h.service,
+                         h.platform, h.outcome, h.event_id, h.action, h.error_class,
+                         h.error_message)
 
 
-def _loaded(ids: list[str], links: list[str], message_id: str | None, flow: str | None,
-            partner: str | None, hop: tuple) -> JoinView:
-    h = Hop(*hop)
-    if h.service:
-        # Interned, as hop_from_event does: a pickle does not keep that across processes,
-        # and in-flight traces hold a million hops naming a handful of services.
-        h.service = sys.intern(h.service)
-    return JoinView(ids, links, message_id, flow, partner, h)
+def _loaded(id: str, timestamp_ms: int, ingested_ms: int, doc: bytes,  # noqa: A002
+            ids: list[str], links: list[str], message_id: str | None, flow: str | None,
+            partner: str | None, stage: str | None, service: str | None, platform: str,
+            outcome: str, event_id: str, action: str | None, error_class: str | None,
+            error_message: str | None) -> EncodedEvent:
+    # The service interned, as hop_from_event does: a pickle does not keep that across
+    # processes, and in-flight traces hold a million hops naming a handful of services.
+    hop = Hop(stage, sys.intern(service) if service else service, platform, timestamp_ms,
+              outcome, event_id, action, None, error_class, error_message)
+    return EncodedEvent(id, timestamp_ms, ingested_ms, doc,
+                        JoinView(ids, links, message_id, flow, partner, hop))

@@ -519,8 +519,12 @@ class ElasticsearchStore:
 
         A trace's key is one of its IDs, so the IDs themselves are fetched by key while the
         search runs (the correlator waits for this; one round trip instead of two), and
-        only keys the search adds are fetched after it."""
-        wanted = sorted(set(ids))
+        only keys the search adds are fetched after it.
+
+        Made unique keeping their order, then sorted: the correlator's IDs come sorted
+        already, which the sort then only checks (a set lost that order, and sorting 5,000
+        IDs again took 1 us an event of the correlating thread)."""
+        wanted = sorted(dict.fromkeys(ids))
         if not wanted:
             return []
         sender = self._sender()

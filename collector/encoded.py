@@ -15,10 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from collector.event import DeadLetter, Event, to_doc
+
+if TYPE_CHECKING:
+    from collector.correlation.catalog import Catalog
+    from collector.correlation.joinview import JoinView
 
 
 @dataclass(slots=True)
@@ -27,9 +32,15 @@ class EncodedEvent:
     timestamp_ms: int
     ingested_ms: int
     doc: bytes  # orjson.dumps(to_doc(event))
+    # What the correlator reads of it, in a correlated collector; None there for an event
+    # with no link ID (it joins nothing), and always without a correlator.
+    join: JoinView | None = None
 
-    def __reduce__(self) -> tuple[type[EncodedEvent], tuple[str, int, int, bytes]]:
-        """Pickled as its four values (a third of the default's bytes)."""
+    def __reduce__(self) -> tuple[Any, tuple]:
+        """Pickled as its values (a third of the default's bytes); with its view, as the
+        view says (``JoinView.reduce_event``)."""
+        if self.join is not None:
+            return self.join.reduce_event(self.id, self.timestamp_ms, self.ingested_ms, self.doc)
         return EncodedEvent, (self.id, self.timestamp_ms, self.ingested_ms, self.doc)
 
 
@@ -37,17 +48,33 @@ class EncodedEvent:
 StoredEvent = Event | EncodedEvent
 
 
-def encoded(items: Iterable[Event | DeadLetter]) -> list[EncodedEvent | Event | DeadLetter]:
+def encoded(items: Iterable[Event | DeadLetter],
+            catalog: Catalog | None = None) -> list[EncodedEvent | Event | DeadLetter]:
     """Each event as its document bytes; dead letters as they are. An event whose document
     orjson refuses (a lone surrogate, say) stays an ``Event``: the writer then dead-letters
-    it as it does any event the store cannot write, instead of the worker failing the input."""
+    it as it does any event the store cannot write, instead of the worker failing the input.
+
+    With the correlator's ``catalog``, each event is classified first and carries its
+    ``join``; one whose classification needs the collector's process stays an ``Event``
+    (``joinview.needs_collector``)."""
     dumps = orjson.dumps
+    if catalog is not None:
+        # Imported here: an uncorrelated worker never loads the catalog's modules.
+        from collector.correlation.joinview import JoinView, classified_links, needs_collector
     out: list[EncodedEvent | Event | DeadLetter] = []
     for item in items:
         if isinstance(item, Event):
+            join = None
+            if catalog is not None:
+                if needs_collector(item):
+                    out.append(item)
+                    continue
+                links = classified_links(item, catalog)
+                if links:
+                    join = JoinView.of(item, links)
             try:
                 item = EncodedEvent(item.id, item.timestamp_ms, item.ingested_ms,  # noqa: PLW2901
-                                    dumps(to_doc(item)))
+                                    dumps(to_doc(item)), join)
             except orjson.JSONEncodeError:
                 pass
         out.append(item)

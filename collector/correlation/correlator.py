@@ -25,11 +25,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 
 from collector.correlation import packed
-from collector.correlation.catalog import Catalog, is_placeholder
+from collector.correlation.catalog import Catalog
+from collector.correlation.joinview import CatalogSource, JoinView, classified_links
 from collector.correlation.tracebuild import (
     MAX_HOPS,
     add_hop,
@@ -41,6 +43,7 @@ from collector.correlation.tracebuild import (
     overdue,
     settle,
 )
+from collector.encoded import EncodedEvent
 from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event
 from collector.process_names import ProcessNames
 from collector.store.base import ConflictError, Store
@@ -93,8 +96,12 @@ class _Live:
 
 class Correlator:
     def __init__(self, catalog: Catalog, store: Store, *, max_in_flight: int = 100_000,
-                 idle_ttl_ms: int = 3_600_000, max_hops: int = MAX_HOPS):
+                 idle_ttl_ms: int = 3_600_000, max_hops: int = MAX_HOPS,
+                 source: CatalogSource | None = None):
+        """``source``: what ``catalog`` was built from; with it, parse workers may classify
+        events for this correlator (``collector.correlation.joinview``)."""
         self.catalog, self.store = catalog, store
+        self.catalog_source = source
         self.max_in_flight, self.idle_ttl_s = max_in_flight, idle_ttl_ms / 1000
         self.max_hops = max_hops
         # In LRU order, least recent first (a plain dict keeps insertion order and costs a
@@ -122,26 +129,29 @@ class Correlator:
 
     # ------------------------------------------------------------------ events in
 
-    def process(self, events: list[Event]) -> None:
+    def process(self, events: Sequence[Event | EncodedEvent]) -> None:
         """Classify each event (setting ``flow`` and ``stage`` on it) and join it to its
-        trace in memory."""
+        trace in memory. An ``EncodedEvent`` was classified by its parse worker, which sent
+        what joining reads (``collector.correlation.joinview``)."""
         now = time.monotonic()
-        fill, classify, is_link = (self._process_names.fill, self.catalog.classify,
-                                   self.catalog.is_link)
+        fill, catalog = self._process_names.fill, self.catalog
         for ev in events:
-            fill(ev)
-            ev.flow, ev.stage = classify(ev)
-            links = [i for i in ev.ids if is_link(i)]
-            if links and ev.message_id is not None and is_placeholder(
-                    ev.message_id.partition(":")[2]):
-                ev.message_id = links[0]  # a page's example IDs name it: "correlation:N/A" did
-            if not links:
-                if ev.ids and ev.labels.get(ACK_SCOPE_LABEL):
-                    self._fanouts.append(ev)  # answers many traces: applied in flush
-                else:
+            if type(ev) is Event:
+                fill(ev)
+                links = classified_links(ev, catalog)
+                if not links:
+                    if ev.ids and ev.labels.get(ACK_SCOPE_LABEL):
+                        self._fanouts.append(ev)  # answers many traces: applied in flush
+                    else:
+                        self._counts["unlinked_events"] += 1
+                    continue
+                hop = hop_from_event(ev)
+            else:
+                view = ev.join  # type: ignore[union-attr]
+                if view is None:
                     self._counts["unlinked_events"] += 1
-                continue
-            hop = hop_from_event(ev)
+                    continue
+                ev, links, hop = view, view.links, view.hop  # noqa: PLW2901 - read alike
             live = self._join(ev, links, hop)
             t = live.trace
             self._add_ids(live, ev.ids, links)
@@ -164,7 +174,7 @@ class Correlator:
         self._touch(live)
         return True
 
-    def _join(self, ev: Event, links: list[str], hop: Hop) -> _Live:
+    def _join(self, ev: Event | JoinView, links: list[str], hop: Hop) -> _Live:
         keys: list[str] = []
         for key in map(self._index.get, links):
             if key is not None and key not in keys:

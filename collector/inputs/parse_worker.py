@@ -5,7 +5,9 @@ when nothing is correlated). In the collector's process it shares the interprete
 the writer, so one core's worth of Python is the whole collector's ceiling however many cores
 the machine has. In a worker, the input thread only ships bytes out and events back (about
 4 µs an event to unpickle; as their document bytes when the parent's process reads no events,
-see ``collector.encoded``) and waits without holding the lock meanwhile.
+see ``collector.encoded``, or their document bytes with what the correlator reads when it
+correlates, see ``collector.correlation.joinview``) and waits without holding the lock
+meanwhile.
 
 Requests are answered in order over the child's stdin/stdout (length-prefixed pickles); the
 tailing, positions and checkpoints stay in the parent (``collector.inputs.file``), which
@@ -29,13 +31,18 @@ import sys
 import threading
 import traceback
 import weakref
-from typing import IO, Any
+from collections.abc import Callable
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any
 
 from collector.encoded import encoded
 from collector.gcsettings import collect_less
 from collector.inputs.lines import LineReader
 from collector.parse import Output
 from collector.parsers._base import ParseContext
+
+if TYPE_CHECKING:
+    from collector.correlation.joinview import CatalogSource
 
 _LEN = struct.Struct("!Q")
 
@@ -75,9 +82,10 @@ class ParseWorker:
     """The parent's handle on one child process; calls from several threads (a syslog
     input's connections) take turns."""
 
-    def __init__(self, ctx: ParseContext, name: str, *, encode: bool = False):
+    def __init__(self, ctx: ParseContext, name: str, *, encode: bool | CatalogSource = False):
         """``encode``: reply with events as their document bytes (``collector.encoded``), for
-        a collector whose process does not read events (no correlator, no known issues)."""
+        a collector whose process does not read events (no correlator, no known issues), or
+        (a ``CatalogSource``) classified for a correlator that reads only their join view."""
         self.name = name
         self._proc = subprocess.Popen(  # noqa: S603 - this interpreter, this module
             [sys.executable, "-m", "collector.inputs.parse_worker"],
@@ -165,10 +173,21 @@ def _shipping() -> Any:
     return remote_delivery
 
 
+def _encoder(encode: bool | CatalogSource) -> Callable[[Output], list] | None:
+    """What replies carry instead of events, for ``ParseWorker``'s ``encode``: events as
+    they are (False), as their document bytes (True), or as document bytes plus what the
+    correlator reads, classified by the flow catalog of this source."""
+    if encode is False:
+        return None
+    if encode is True:
+        return encoded
+    return partial(encoded, catalog=encode.load())  # type: ignore[union-attr]
+
+
 def serve(inp: IO[bytes], out: IO[bytes]) -> None:
     """Answer requests until the parent closes the pipe."""
     ctx: ParseContext | None = None
-    encode = False
+    encode: Callable[[Output], list] | None = None
     readers: dict[int, LineReader] = {}
     while True:
         try:
@@ -177,7 +196,7 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
             return
         try:
             if op == "init":
-                ctx, encode = args
+                ctx, encode = args[0], _encoder(args[1])
                 reply: object = None
             elif op == "open":
                 key, *spec = args
@@ -188,13 +207,13 @@ def serve(inp: IO[bytes], out: IO[bytes]) -> None:
                 key, data, now = args
                 reader = readers[key]
                 items, records = reader.feed(data, now)
-                reply = (encoded(items) if encode else items, records, reader.read_offset,
+                reply = (encode(items) if encode else items, records, reader.read_offset,
                          reader.resume_at())
             elif op == "flush":
                 key, now, partial = args
                 reader = readers[key]
                 items = reader.flush(now, partial)
-                reply = (encoded(items) if encode else items, reader.read_offset, reader.resume_at())
+                reply = (encode(items) if encode else items, reader.read_offset, reader.resume_at())
             elif op == "ship_open":
                 key, keep_lines = args
                 assert ctx is not None, "init first"

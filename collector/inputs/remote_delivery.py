@@ -25,10 +25,9 @@ acknowledged that was not stored.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from collector.encoded import encoded
 from collector.event import Record
 from collector.inputs import syslog_frames
 from collector.parse import Output, ParseStats
@@ -101,9 +100,9 @@ def open_delivery(ctx: ParseContext, keep_lines: bool) -> Delivery:
 
 
 def serve(delivery: Delivery, now_ms: int, method: str, args: tuple,
-          encode: bool = False) -> object:
-    """The worker's side of one ``RemoteDelivery`` call; ``encode``: events as their
-    document bytes (``collector.encoded``, see ``ParseWorker``)."""
+          encode: Callable[[list], list] | None = None) -> object:
+    """The worker's side of one ``RemoteDelivery`` call; ``encode``: what events are shipped
+    as (``collector.encoded``, see ``ParseWorker``)."""
     if method not in METHODS:
         raise ValueError(f"not a remote Delivery method: {method!r}")
     delivery.ctx.now_ms = now_ms
@@ -122,5 +121,5 @@ def serve(delivery: Delivery, now_ms: int, method: str, args: tuple,
         out = syslog_frames.parse(delivery, *args)
     else:
         out = getattr(delivery, method)(*args)
-    return encoded(out) if encode and method in _OUTPUTS else out
+    return encode(out) if encode is not None and method in _OUTPUTS else out
 

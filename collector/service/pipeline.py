@@ -47,7 +47,7 @@ from typing import Protocol
 from collector.config import Batch
 from collector.correlation.trace_repair import TraceRepair
 from collector.encoded import StoredEvent, document_bytes
-from collector.event import DeadLetter, Event
+from collector.event import DeadLetter
 from collector.inputs.base import Chunk, ChunkQueue, Input, now_ms
 from collector.knowledge import KnowledgeBase
 from collector.metrics import Registry
@@ -67,7 +67,7 @@ EVENT_OVERHEAD_BYTES = 512
 class Correlating(Protocol):
     """What the writer needs of ``collector.correlation.correlator.Correlator``."""
 
-    def process(self, events: Sequence[Event]) -> None: ...
+    def process(self, events: Sequence[StoredEvent]) -> None: ...
 
     def flush(self) -> None: ...
 
@@ -86,7 +86,8 @@ class WriteResult(enum.Enum):
 class _Batch:
     chunks: list[Chunk]
     # Events only when something reads them (the correlator, known issues); else encoded
-    # by the parse worker (collector.encoded), or both when inputs of both kinds feed it.
+    # by the parse worker (collector.encoded; for the correlator with what it reads, see
+    # collector.correlation.joinview), or both when inputs of both kinds feed it.
     events: list[StoredEvent]
     deadletters: list[DeadLetter]
     oldest_ingested_ms: int
@@ -409,7 +410,7 @@ class Pipeline:
         except Exception as exc:  # noqa: BLE001 - one record must not stop the writer
             log.error("correlation failed on a batch; correlating its events one by one",
                       extra={"events": len(batch.events), "error": _crash(exc)})
-        kept: list[Event] = []
+        kept: list[StoredEvent] = []
         for ev in batch.events:
             try:
                 self.correlator.process([ev])

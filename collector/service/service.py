@@ -24,6 +24,7 @@ from collector.api import Api
 from collector.config import Config
 from collector.correlation.catalog import load_catalog
 from collector.correlation.correlator import Correlator
+from collector.correlation.joinview import CatalogSource
 from collector.correlation.trace_repair import TraceRepair, repair_lease
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
@@ -71,13 +72,15 @@ def build_inputs(config: Config, metrics: Registry) -> list[Input]:
     return inputs
 
 
-def ship_encoded(inputs: Sequence[Input]) -> None:
+def ship_encoded(inputs: Sequence[Input], how: bool | CatalogSource = True) -> None:
     """Have the parse workers of file inputs ship events as their document bytes: nothing in
     this process reads an event then (no correlator, no known issues), and the store takes
-    the bytes as they are (``collector.encoded``: a fifth of the collector's CPU per event)."""
+    the bytes as they are (``collector.encoded``: a fifth of the collector's CPU per event).
+    With a correlator, ``how`` is its catalog's source: the workers classify each event and
+    add what the correlator reads (``collector.correlation.joinview``)."""
     for inp in inputs:
         if hasattr(inp, "encode_events"):
-            inp.encode_events = True
+            inp.encode_events = how
 
 
 def build_correlator(config: Config, store: Store) -> Correlating:
@@ -86,7 +89,8 @@ def build_correlator(config: Config, store: Store) -> Correlating:
     flows = config.section("flows")
     c = config.correlation
     return Correlator(load_catalog(flows.data, flows.doc, flows.path), store,
-                      max_in_flight=c.max_in_flight, idle_ttl_ms=c.idle_ttl_ms)
+                      max_in_flight=c.max_in_flight, idle_ttl_ms=c.idle_ttl_ms,
+                      source=CatalogSource(flows.data, flows.path))
 
 
 def open_spool(config: Config) -> Spool:
@@ -116,8 +120,11 @@ class Service:
         self.inputs = build_inputs(config, self.metrics)
         settings = config.collector
         knowledge = knowledge_of(config.doc)  # known issues: events filed under them, API
-        if correlator is None and not knowledge and getattr(store, "writes_encoded", False):
-            ship_encoded(self.inputs)
+        if not knowledge and getattr(store, "writes_encoded", False):
+            if correlator is None:
+                ship_encoded(self.inputs)
+            elif (source := getattr(correlator, "catalog_source", None)) is not None:
+                ship_encoded(self.inputs, source)
         self.pipeline = Pipeline(store, self.queue, self.inputs, settings.batch,
                                  self.metrics, correlator,
                                  sweep_interval_ms=config.correlation.sweep_interval_ms,

@@ -30,6 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import elastic_transport
 import orjson
 from elasticsearch import ApiError, Elasticsearch, OrjsonSerializer
+from elasticsearch.serializer import NdjsonSerializer
 
 from collector.encoded import StoredEvent, document_bytes
 from collector.event import SCHEMA_VERSION, DeadLetter, Event, from_doc, ms_to_iso
@@ -73,6 +74,16 @@ MAX_PAGE = 10_000
 # documents): see ``_bulk_split``.
 TRACE_SPLIT = 2
 TRACE_SPLIT_MIN = 200
+
+
+class BulkBodySerializer(NdjsonSerializer):
+    """Bulk bodies are built here as bytes, and sent as they are. The client's own NDJSON
+    serializer copied each one into a bytearray first, in the thread sending it and holding
+    the interpreter lock: 17 ms for a 6 MB body, 2-4 µs an event or trace document, while the
+    writer waited to correlate the next batch."""
+
+    def dumps(self, data: Any) -> bytes:
+        return data if isinstance(data, bytes) else super().dumps(data)
 
 
 def _redact_url(url: str) -> str:
@@ -153,7 +164,8 @@ class ElasticsearchStore:
                 # Retries are ours (bounded, with backoff, ending in StoreError).
                 max_retries=0,
                 retry_on_timeout=False,
-                serializer=OrjsonSerializer(),
+                serializers={OrjsonSerializer.mimetype: OrjsonSerializer(),
+                             NdjsonSerializer.mimetype: BulkBodySerializer()},
                 **auth,
             )
         self._client = client
@@ -507,8 +519,12 @@ class ElasticsearchStore:
 
         A trace's key is one of its IDs, so the IDs themselves are fetched by key while the
         search runs (the correlator waits for this; one round trip instead of two), and
-        only keys the search adds are fetched after it."""
-        wanted = sorted(set(ids))
+        only keys the search adds are fetched after it.
+
+        Made unique keeping their order, then sorted: the correlator's IDs come sorted
+        already, which the sort then only checks (a set lost that order, and sorting 5,000
+        IDs again took 1 us an event of the correlating thread)."""
+        wanted = sorted(dict.fromkeys(ids))
         if not wanted:
             return []
         sender = self._sender()

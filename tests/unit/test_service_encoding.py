@@ -1,12 +1,16 @@
 """When the parse workers ship events as document bytes (``collector.encoded``): only when
-nothing in the collector's process reads events and the store takes the bytes. A correlator
-handed encoded events could not classify them, so that side matters most."""
+the store takes the bytes and nothing in the collector's process reads whole events. A
+correlator reads only what the workers classify for it (``collector.correlation.joinview``),
+so it must be one whose catalog the workers can build: one built from the config."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from collector.config import config_from_doc
+from collector.correlation.catalog import empty_catalog
+from collector.correlation.correlator import Correlator
+from collector.correlation.joinview import CatalogSource
 from collector.service.service import Service, build_correlator
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
@@ -25,17 +29,21 @@ inputs:
     return config_from_doc(loads(text, str(tmp_path / "midwatch.yaml")))
 
 
-def _encoding(config, store, **kwargs) -> list[bool]:
+def _encoding(config, store, **kwargs) -> list:
     service = Service(config, store, with_api=False, progress_tty=False, **kwargs)
     return [inp.encode_events for inp in service.inputs]
 
 
-def test_only_an_uncorrelated_service_on_elasticsearch_ships_encoded_events(tmp_path):
+def test_only_a_service_on_elasticsearch_ships_encoded_events(tmp_path):
     config = _config(tmp_path)
     es = ElasticsearchStore("http://127.0.0.1:9", index_prefix="never-contacted")
     try:
         assert _encoding(config, es) == [True]
-        assert _encoding(config, es, correlator=build_correlator(config, es)) == [False]
+        # Correlated: classified by the workers with the config's own flow catalog...
+        assert _encoding(config, es, correlator=build_correlator(config, es)) == [
+            CatalogSource(None, ("flows",))]
+        # ... which a correlator over some other catalog does not share: Events then.
+        assert _encoding(config, es, correlator=Correlator(empty_catalog(), es)) == [False]
         # Known issues label events in this process (collector.knowledge): Events again.
         known = _config(tmp_path, f"knowledge: {{paths: [{KNOWN_ISSUES}]}}")
         assert _encoding(known, es) == [False]

@@ -19,7 +19,9 @@ is left for the next round; collectors holding a stale copy in memory lose their
 (ConflictError), re-read and fold. Traces therefore converge within one sweep interval after
 the last event of a message. The window is the correlator's idle TTL by event time
 (``last_seen``): the traces that collectors may still hold in memory; a backfill of old
-events through several processes at once is outside it.
+events through several processes at once is outside it. Traces sharing an ID merge only where
+the correlator would have joined them (``Catalog.joins``: near enough in event time), so the
+traces of two messages that reused an ID stay two.
 
 The alternative design, re-keying normalized events by correlation key into an internal
 topic, cannot work here: a message's events share no single key (the gateway event knows only
@@ -30,7 +32,6 @@ what correlation finds out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from collector.correlation.catalog import Catalog
 from collector.correlation.tracebuild import merge, settle
@@ -60,7 +61,9 @@ class TraceRepair:
                   if self.catalog.is_link(i)]
         if not shared:
             return 0
-        groups = _connected(self.store.get_traces_by_ids(shared), self.catalog.is_link)
+        traces = self.store.get_traces_by_ids(
+            shared, since_ms=now_ms - self.window_ms - self.catalog.max_join_window_ms)
+        groups = _connected(traces, self.catalog)
         merges = [self._merge(group) for group in groups if 1 < len(group)
                   and len({i for t in group for i in t.ids}) <= self.catalog.max_trace_ids]
         if not merges:
@@ -94,8 +97,9 @@ class TraceRepair:
         return kept, gone
 
 
-def _connected(traces: list[Trace], is_link: Callable[[str], bool]) -> list[list[Trace]]:
-    """Traces grouped by shared link IDs (transitively): each group is one message."""
+def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
+    """Traces grouped by shared link IDs (transitively) where they are near enough in time
+    to join (``Catalog.joins``, in time order per ID): each group is one message."""
     parent = list(range(len(traces)))
 
     def root(i: int) -> int:
@@ -104,11 +108,22 @@ def _connected(traces: list[Trace], is_link: Callable[[str], bool]) -> list[list
             i = parent[i]
         return i
 
-    owner: dict[str, int] = {}
+    holders: dict[str, list[int]] = {}
     for i, trace in enumerate(traces):
-        for typed_id in filter(is_link, trace.ids):
-            j = owner.setdefault(typed_id, i)
-            parent[root(i)] = root(j)
+        for typed_id in filter(catalog.is_link, trace.ids):
+            holders.setdefault(typed_id, []).append(i)
+    for typed_id, held in holders.items():
+        held.sort(key=lambda i: (traces[i].started_ms, traces[i].trace_key))
+        # Each holder joins the one before it in time when near enough; the run's span is
+        # the union of its traces (a long message is measured by its last event).
+        run = traces[held[0]]
+        for prev, i in zip(held, held[1:], strict=False):
+            if catalog.joins(typed_id, run, traces[i]):
+                parent[root(i)] = root(prev)
+                if traces[i].last_seen_ms > run.last_seen_ms:
+                    run = traces[i]
+            else:
+                run = traces[i]
     groups: dict[int, list[Trace]] = {}
     for i, trace in enumerate(traces):
         groups.setdefault(root(i), []).append(trace)

@@ -164,8 +164,12 @@ class Store(Protocol):
 
     def write_deadletters(self, items: Sequence[DeadLetter]) -> None: ...
 
-    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
-        """Traces containing any of the typed IDs (with their concurrency ``version``)."""
+    def get_traces_by_ids(self, ids: Iterable[str], *, since_ms: int | None = None,
+                          until_ms: int | None = None) -> list[Trace]:
+        """Traces containing any of the typed IDs (with their concurrency ``version``);
+        with ``since_ms``/``until_ms``, only those whose span (first to last event) reaches
+        into that time, plus any whose key is one of the IDs whatever its time (a key names
+        one document: a writer must know it is taken)."""
 
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """Write traces; a trace with a ``version`` is written only if unchanged since read
@@ -179,10 +183,11 @@ class Store(Protocol):
         """By trace_key or any typed ID; a bare ID (``4711``) matches any type."""
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
-        """Every trace the ID names, most recently seen first: the trace with that key if
-        there is one, else all holding the typed ID, else all holding the bare value. An
-        envelope ID (the ISA control number of an interchange carrying two orders) belongs
-        to several traces; ``get_trace`` is the first of these."""
+        """Every trace the ID names, most recently seen first: those with that key or
+        holding the typed ID, else all holding the bare value. An envelope ID (the ISA
+        control number of an interchange carrying two orders) belongs to several traces, and
+        so does an ID reused over time (one trace per message, ``ids.join_window``);
+        ``get_trace`` is the first of these."""
 
     def search_traces(self, query: TraceQuery) -> list[Trace]:
         """Newest (by last_seen) first."""

@@ -501,7 +501,8 @@ class ElasticsearchStore:
                     f"{_item_reason(refused[0])}"
                 )
 
-    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
+    def get_traces_by_ids(self, ids: Iterable[str], *, since_ms: int | None = None,
+                          until_ms: int | None = None) -> list[Trace]:
         """Search by ID, then fetch the hits by key in real time: search is near-real-time,
         and a version read from a stale hit would only produce conflicts.
 
@@ -512,11 +513,18 @@ class ElasticsearchStore:
         if not wanted:
             return []
         sender = self._sender()
+        bound = []
+        if since_ms is not None:
+            bound.append({"range": {"last_seen": {"gte": since_ms, "format": "epoch_millis"}}})
+        if until_ms is not None:
+            bound.append({"range": {"started_at": {"lte": until_ms, "format": "epoch_millis"}}})
         searches = [sender.submit(self._search, self.names.traces,
-                                  query={"terms": {"ids": wanted[start:start + MAX_PAGE]}},
+                                  query={"bool": {"filter": [
+                                      {"terms": {"ids": wanted[start:start + MAX_PAGE]}},
+                                      *bound]}},
                                   size=MAX_PAGE, source=False, filter_path="hits.hits._id")
                     for start in range(0, len(wanted), MAX_PAGE)]
-        found = self._fetch_traces(wanted)
+        found = self._fetch_traces(wanted)  # by key: whatever their time (see Store)
         more = sorted({hit["_id"] for search in searches
                        for hit in search.result().get("hits", {}).get("hits", ())}
                       - set(wanted))
@@ -603,12 +611,13 @@ class ElasticsearchStore:
         return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
-        """An exact trace_key wins over a typed ID, which wins over a bare one (scores):
-        only the hits with the best score, most recently seen first."""
+        """A trace_key or typed ID wins over a bare one (scores): only the hits with the
+        best score, most recently seen first."""
         value = any_id.strip()
         should = [
-            {"constant_score": {"filter": {"term": {name: value}}, "boost": boost}}
-            for name, boost in (("trace_key", 4.0), ("ids", 2.0), ("id_values", 1.0))
+            {"constant_score": {"filter": {"bool": {"should": [
+                {"term": {"trace_key": value}}, {"term": {"ids": value}}]}}, "boost": 2.0}},
+            {"constant_score": {"filter": {"term": {"id_values": value}}, "boost": 1.0}},
         ]
         resp = self._search(
             self.names.traces,

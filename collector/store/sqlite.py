@@ -178,14 +178,20 @@ class SQLiteStore:
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO deadletter (id, ts, doc) VALUES (?, ?, ?)", rows)
 
-    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
+    def get_traces_by_ids(self, ids: Iterable[str], *, since_ms: int | None = None,
+                          until_ms: int | None = None) -> list[Trace]:
         wanted = _json(sorted(set(ids)))
         sql = (
             f"SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key IN "
-            "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(?)))"
+            "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(:ids)))"
         )
+        if since_ms is not None or until_ms is not None:
+            sql += (" AND (t.last_seen >= :since AND t.started <= :until"
+                    " OR t.trace_key IN (SELECT value FROM json_each(:ids)))")
+        params = {"ids": wanted, "since": -(2**62) if since_ms is None else since_ms,
+                  "until": 2**62 if until_ms is None else until_ms}
         with self._read() as db:
-            return [_trace(row) for row in db.execute(sql, (wanted,))]
+            return [_trace(row) for row in db.execute(sql, params)]
 
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """All writes that did not conflict are committed; then ConflictError names the rest
@@ -256,11 +262,11 @@ class SQLiteStore:
         return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
-        """An exact trace_key wins over a typed ID, which wins over a bare one: only the
-        traces of the best of these kinds of match, most recently seen first."""
+        """A trace_key or typed ID wins over a bare one: only the traces of the best of
+        these kinds of match, most recently seen first."""
         sql = (
             "WITH m AS ("
-            " SELECT trace_key, 0 AS rank FROM traces WHERE trace_key = :id"
+            " SELECT trace_key, 1 AS rank FROM traces WHERE trace_key = :id"
             " UNION ALL SELECT trace_key, 1 FROM trace_ids WHERE id = :id"
             " UNION ALL SELECT trace_key, 2 FROM trace_ids WHERE bare = :id)"
             f" SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key IN"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import socket
 import ssl
@@ -128,3 +129,21 @@ def test_ten_alerts_through_the_outbox_make_one_digest_mail(smtp, tmp_path):
     assert {r["state"] for r in box.of_rule("o2c-failures", 20)} == {"delivered"}
     assert d.deliver("mail") == 0  # nothing sent twice
     store.close()
+
+
+def test_a_notification_sent_twice_carries_one_message_id(smtp):
+    """Two sends of one notification (a retry after a timeout that had delivered, or a
+    deposed leader paused between its lease check and the send) are the same message to a
+    mailbox that keeps one copy per Message-ID; another action or decision is not."""
+    inbox, port, cert = smtp
+    opts = _options(port, cert)
+    first, again = email_notify.Email("mail", opts), email_notify.Email("mail", opts)
+    first.send(_note())
+    again.send(_note())
+    first.send(_note("resolved"))
+    ids = [email.message_from_bytes(raw)["Message-ID"] for _, _, raw in inbox.messages]
+    assert ids[0] == ids[1] != ids[2]
+    assert ids[0].startswith("<") and ids[0].endswith(">") and "@" in ids[0]
+    assert ids[0].endswith("@example.com>")  # the sender's domain
+    other = dataclasses.replace(opts, to=("someone-else@example.com",))
+    assert email_notify.compose(_note(), other)["Message-ID"] != ids[0]

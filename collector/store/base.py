@@ -201,7 +201,8 @@ class Store(Protocol):
         them)."""
 
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
-        """The events of a trace, in time order."""
+        """The events of a trace, in time order: holding one of its IDs, within its span
+        (first to last event; an ID reused over time names other messages' events too)."""
 
     def search_events(
         self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100

@@ -658,7 +658,10 @@ class ElasticsearchStore:
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
         resp = self._search(
             self.names.events,
-            query={"terms": {"midwatch.ids": list(trace.ids)}},
+            query={"bool": {"filter": [
+                {"terms": {"midwatch.ids": list(trace.ids)}},
+                {"range": {"@timestamp": {"gte": trace.started_ms, "lte": trace.last_seen_ms,
+                                          "format": "epoch_millis"}}}]}},
             sort=[{"@timestamp": "asc"}, {"event.id": "asc"}],
             size=min(limit, MAX_PAGE),
         )

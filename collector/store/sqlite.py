@@ -304,10 +304,12 @@ class SQLiteStore:
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
         sql = (
             "SELECT e.doc FROM events e WHERE e.id IN (SELECT event_id FROM event_ids"
-            " WHERE typed_id IN (SELECT value FROM json_each(?))) ORDER BY e.ts, e.id LIMIT ?"
+            " WHERE typed_id IN (SELECT value FROM json_each(?))) AND e.ts BETWEEN ? AND ?"
+            " ORDER BY e.ts, e.id LIMIT ?"
         )
         with self._read() as db:
-            rows = db.execute(sql, (_json(trace.ids), limit)).fetchall()
+            rows = db.execute(sql, (_json(trace.ids), trace.started_ms, trace.last_seen_ms,
+                                    limit)).fetchall()
         return [from_doc(orjson.loads(doc)) for (doc,) in rows]
 
     def search_events(

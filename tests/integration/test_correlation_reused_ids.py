@@ -101,6 +101,9 @@ def test_a_request_id_reused_a_week_later_starts_a_new_trace(store, restarted):
     assert [t.started_ms for t in store.find_traces("http.request:r-1")] == \
         [NEXT_WEEK, MONDAY]
     assert store.get_trace("http.request:r-1").started_ms == NEXT_WEEK
+    # Its page shows its own events, not last week's that carried the same request ID.
+    assert [e.id for e in store.trace_events(found[1])] == \
+        [h.event_id for h in found[1].hops]
 
     # The same request retried within minutes is the same message.
     run(c, store, [ev("gw-200-retry", NEXT_WEEK + 5 * 60_000, ["http.request:r-1"])])

@@ -56,9 +56,13 @@ class TraceRepair:
         Three store calls whatever the number of splits: the shared IDs, the traces holding
         them, and the writes. Kept traces are written first and the merged-away ones deleted
         only where their kept trace landed: a lost race never deletes hops it did not save."""
-        # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose.
-        shared = [i for i in self.store.shared_trace_ids(now_ms - self.window_ms, MAX_SHARED_IDS)
-                  if self.catalog.is_link(i)]
+        # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose: not
+        # even counted, else they fill the round's IDs and a real split is never looked at.
+        catalog = self.catalog
+        shared = [i for i in self.store.shared_trace_ids(
+            now_ms - self.window_ms, MAX_SHARED_IDS, only_kinds=catalog.link_types,
+            skip_kinds=() if catalog.link_types is not None else catalog.label_types)
+            if catalog.is_link(i)]
         if not shared:
             return 0
         traces = self.store.get_traces_by_ids(

@@ -195,10 +195,13 @@ class Store(Protocol):
     def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
         """In-flight traces not seen since the given time (for the stuck sweep)."""
 
-    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500, *,
+                         only_kinds: Iterable[str] | None = None,
+                         skip_kinds: Iterable[str] = ()) -> list[str]:
         """Typed IDs that more than one trace seen since then holds: one message split by
         collectors writing at the same moment (``collector.correlation.trace_repair`` merges
-        them)."""
+        them). ``only_kinds``/``skip_kinds``: ID types to count or leave out (envelope IDs
+        shared by every order of an interchange would fill the ``limit``)."""
 
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
         """The events of a trace, in time order: holding one of its IDs, within its span

@@ -637,11 +637,18 @@ class ElasticsearchStore:
         return self._traces([Filter("status", "eq", "in_flight")], None, last_seen_before_ms,
                             "asc", limit)
 
-    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500, *,
+                         only_kinds: Iterable[str] | None = None,
+                         skip_kinds: Iterable[str] = ()) -> list[str]:
+        terms: dict = {"field": "ids", "min_doc_count": 2, "size": limit}
+        if only_kinds is not None:
+            terms["include"] = _kinds_regex(only_kinds)
+        elif skip_kinds:
+            terms["exclude"] = _kinds_regex(skip_kinds)
         resp = self._search(
             self.names.traces, size=0,
             query={"range": {"last_seen": {"gte": last_seen_since_ms, "format": "epoch_millis"}}},
-            aggs={"shared": {"terms": {"field": "ids", "min_doc_count": 2, "size": limit}}},
+            aggs={"shared": {"terms": terms}},
         )
         return [b["key"] for b in resp.get("aggregations", {}).get("shared", {}).get("buckets", [])]
 
@@ -819,3 +826,11 @@ def _item_reason(item: dict) -> str:
         cause = causes[0]
         text += f": {cause.get('type', 'error')}: {cause.get('reason') or ''}".rstrip(": ")
     return text
+
+
+def _kinds_regex(kinds: Iterable[str]) -> str:
+    """A terms aggregation's include/exclude pattern (Lucene regular expression) for typed
+    IDs of these types."""
+    escaped = ("".join(c if c.isalnum() or c == "_" else "\\" + c for c in k)
+               for k in sorted(kinds))
+    return f"({'|'.join(escaped)}):.*"

@@ -285,12 +285,22 @@ class SQLiteStore:
         filters = [Filter("status", "eq", "in_flight")]
         return self._traces(filters, None, last_seen_before_ms, "t.last_seen, t.trace_key", limit)
 
-    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500, *,
+                         only_kinds: Iterable[str] | None = None,
+                         skip_kinds: Iterable[str] = ()) -> list[str]:
+        kind = "substr(i.id, 1, instr(i.id, ':') - 1)"
+        where, params = "", []
+        if only_kinds is not None:
+            where, params = f" AND {kind} IN (SELECT value FROM json_each(?))", [
+                _json(sorted(only_kinds))]
+        elif skip_kinds:
+            where, params = f" AND {kind} NOT IN (SELECT value FROM json_each(?))", [
+                _json(sorted(skip_kinds))]
         sql = ("SELECT i.id FROM trace_ids i JOIN traces t ON t.trace_key = i.trace_key "
-               "WHERE t.last_seen >= ? GROUP BY i.id HAVING COUNT(*) > 1 "
+               f"WHERE t.last_seen >= ?{where} GROUP BY i.id HAVING COUNT(*) > 1 "
                "ORDER BY COUNT(*) DESC, i.id LIMIT ?")
         with self._read() as db:
-            return [row[0] for row in db.execute(sql, (last_seen_since_ms, limit))]
+            return [row[0] for row in db.execute(sql, (last_seen_since_ms, *params, limit))]
 
     def _traces(self, filters: list[Filter], since_ms: int | None, until_ms: int | None,
                 order: str, limit: int) -> list[Trace]:

@@ -14,6 +14,7 @@ import time
 import pytest
 import test_correlation
 
+from collector.correlation import trace_repair
 from collector.correlation.catalog import build_catalog
 from collector.correlation.correlator import Correlator
 from collector.correlation.trace_repair import TraceRepair
@@ -177,3 +178,25 @@ def test_repair_merges_a_split_message_but_not_two_that_reused_an_id(store):
         ["correlation:y", "http.request:r-9", "order:9"]]
     store.refresh()
     assert repair.run(now) == 0
+
+
+def test_the_repair_counts_only_ids_that_join(store, monkeypatch):
+    """Envelope IDs are shared by every order of an interchange: counted among the shared
+    IDs, they filled the round (``MAX_SHARED_IDS``, here 1) and a real split waited forever."""
+    monkeypatch.setattr(trace_repair, "MAX_SHARED_IDS", 1)
+    isa = f"x12.isa:{PAIR}:000000905"
+    c = Correlator(CATALOG, store)
+    run(c, store, [ev(f"po-{k}", NEXT_WEEK + k, [f"order:po-{k}", isa]) for k in range(3)])
+    one, two = Correlator(CATALOG, store), Correlator(CATALOG, store)
+    one.process([ev("s1", NEXT_WEEK + 10, ["correlation:s", "order:split"])])
+    two.process([ev("s2", NEXT_WEEK + 20, ["order:split"])])
+    two._resolve()
+    one.flush()
+    two.flush()
+    store.refresh()
+    assert store.shared_trace_ids(0, 10) == [isa, "order:split"]  # most shared first
+    assert store.shared_trace_ids(0, 10, skip_kinds={"x12.isa", "x12.gs"}) == ["order:split"]
+    assert store.shared_trace_ids(0, 10, only_kinds={"x12.isa"}) == [isa]
+    assert TraceRepair(CATALOG, store, window_ms=DAY).run(NEXT_WEEK) == 1
+    found = traces(store)
+    assert len(found) == 4 and len(holding(found, "order:split")) == 1

@@ -74,7 +74,7 @@ JOIN_WINDOW_ACK = "ack"
 DEFAULT_JOIN_WINDOWS_MS = {
     JOIN_WINDOW_DEFAULT: 86_400_000,
     JOIN_WINDOW_ACK: 7 * 86_400_000,
-    "http.request": 900_000, "aws.request": 900_000, "xray": 900_000,
+    "request": 900_000, "http.request": 900_000, "aws.request": 900_000, "xray": 900_000,
     "x12.st": 7_200_000, "x12.gs": 7_200_000, "x12.isa": 7_200_000,
     "edifact.unh": 7_200_000, "edifact.unb": 7_200_000,
 }

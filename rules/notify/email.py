@@ -144,7 +144,9 @@ class Email:
                     smtp.starttls(context=self._context())
                 if o.username and o.password:
                     smtp.login(o.username, o.password.reveal())
-                smtp.send_message(msg)
+                refused = smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise _recipients_refused(what, exc.recipients, len(o.to), delivered=False) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"{what}: login refused ({exc.smtp_code})", retryable=False,
                             refused=True) from None
@@ -155,8 +157,22 @@ class Email:
                             refused=True) from None
         except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True,
-                            refused=isinstance(exc, (ConnectionRefusedError,
-                                                     smtplib.SMTPRecipientsRefused))) from None
+                            refused=isinstance(exc, ConnectionRefusedError)) from None
+        if refused:
+            # The server took the mail for the others: without this the page counted as
+            # delivered while these recipients never got it.
+            raise _recipients_refused(what, refused, len(o.to), delivered=True)
+
+
+def _recipients_refused(what: str, refused: dict, total: int, *, delivered: bool) -> SendError:
+    """Recipients the server refused, each with its reply: tried again only when every
+    refusal is temporary (4xx; the others get the same Message-ID again), else failed
+    (``notify_failed`` in the alert history, which pages the fallback)."""
+    answers = "; ".join(f"{rcpt} {code} {bytes(text).decode('utf-8', 'replace')[:100]}"
+                        for rcpt, (code, text) in sorted(refused.items()))
+    return SendError(f"{what}: {len(refused)} of {total} recipients refused: {answers}",
+                     retryable=all(400 <= code < 500 for code, _ in refused.values()),
+                     refused=not delivered)
 
 
 NOTIFIER = Email

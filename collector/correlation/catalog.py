@@ -209,16 +209,22 @@ class Catalog:
 
     def joins(self, typed_id: str, a: Trace, b: Trace) -> bool:
         """Whether two traces holding this ID are close enough in event time to be one
-        message. The acknowledgement window applies where the later one starts with an
-        acknowledgement and the earlier holds something it can answer: two acknowledgements
-        of a reused control number answer two documents."""
+        message. The acknowledgement window applies where one holds only acknowledgements
+        and the other something they can answer (two acknowledgements of a reused control
+        number answer two documents), whichever comes first in time: an EDI partner's
+        ISA/GS times are its local time, so west of the reader its 997 can read as older
+        than the document it answers."""
         earlier, later = (a, b) if a.started_ms <= b.started_ms else (b, a)
         gap = later.started_ms - earlier.last_seen_ms
         if gap <= self.min_join_window_ms:
             return True
-        ack = (bool(later.hops) and later.hops[0].action in ACK_ACTIONS
-               and any(h.action not in ACK_ACTIONS for h in earlier.hops))
-        return gap <= self.join_window_ms(typed_id, ack)
+        return gap <= self.join_window_ms(typed_id, _answers(a, b) or _answers(b, a))
+
+
+def _answers(acks: Trace, doc: Trace) -> bool:
+    """``acks`` holds only acknowledgements and ``doc`` something else they may answer."""
+    return (bool(acks.hops) and all(h.action in ACK_ACTIONS for h in acks.hops)
+            and any(h.action not in ACK_ACTIONS for h in doc.hops))
 
 
 def span_gap_ms(a: Trace, b: Trace) -> int:

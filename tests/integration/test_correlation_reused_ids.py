@@ -200,3 +200,16 @@ def test_the_repair_counts_only_ids_that_join(store, monkeypatch):
     assert TraceRepair(CATALOG, store, window_ms=DAY).run(NEXT_WEEK) == 1
     found = traces(store)
     assert len(found) == 4 and len(holding(found, "order:split")) == 1
+
+
+def test_an_ack_stamped_before_its_document_still_joins(store):
+    """A partner's ISA/GS times are its local time: five hours west of the reader, its 997
+    reads as five hours older than the 850 it answers. The acknowledgement window holds
+    whichever comes first."""
+    c = Correlator(CATALOG, store)
+    run(c, store, [ev("850-w", MONDAY, [ST, "order:po-w"], platform="edi", action="sent")])
+    c = restart(store)
+    run(c, store, [ev("997-w", MONDAY - 5 * HOUR + 20 * 60_000, [ST], platform="edi",
+                      action="acknowledged", outcome="success")])
+    (t,) = traces(store)
+    assert (t.hop_count, t.status) == (2, "acknowledged")

@@ -8,6 +8,7 @@ look-ups per event on the hot path (the pipeline runs it on every event).
     ids:
       labels: [x12.isa, x12.gs, batch]  # ID types kept on traces but never joining two messages
       max_trace_ids: 200                # a trace refuses merges that would exceed this
+      join_window: {default: 1d, http.request: 15m}  # how far apart in time an ID still joins
     default_sla: 1h                     # for flows without `sla` and for the `unknown` flow
     flows:
       - name: order-to-cash
@@ -61,8 +62,26 @@ PLACEHOLDER_VALUES = frozenset({"", "null", "nil", "none", "n/a", "na", "-", "--
 # empty trace ID 32, a nil UUID 32 and four dashes; 8 also covers zero-filled fixed fields.
 ZERO_ID_MIN = 8
 
+# How far apart in event time two sightings of one ID may be and still join (``join_window``):
+# partners hard-code EDI control numbers, clients reuse request IDs, so an ID seen again a day
+# later is another message. The gap is measured between the trace's first and last events and
+# the new one, so a long journey whose events keep coming stays one trace, and a backfill of
+# last month's files joins last month's traces. An acknowledgement (``ack``: 997/999/CONTRL/
+# TA1/BizTalk ACK) answers hours to days after its document; request IDs repeat within
+# minutes; EDI set control numbers are reused by the next interchange.
+JOIN_WINDOW_DEFAULT = "default"
+JOIN_WINDOW_ACK = "ack"
+DEFAULT_JOIN_WINDOWS_MS = {
+    JOIN_WINDOW_DEFAULT: 86_400_000,
+    JOIN_WINDOW_ACK: 7 * 86_400_000,
+    "request": 900_000, "http.request": 900_000, "aws.request": 900_000, "xray": 900_000,
+    "x12.st": 7_200_000, "x12.gs": 7_200_000, "x12.isa": 7_200_000,
+    "edifact.unh": 7_200_000, "edifact.unb": 7_200_000,
+}
+ACK_ACTIONS = frozenset({"acknowledged", "rejected"})
+
 _TOP_KEYS = ("ids", "default_sla", "flows")
-_ID_KEYS = ("link", "labels", "max_trace_ids")
+_ID_KEYS = ("link", "labels", "max_trace_ids", "join_window")
 _FLOW_KEYS = ("name", "sla", "match", "stages", "description")
 _STAGE_KEYS = ("name", "terminal", "match")
 # Event attribute read by each plain field condition.
@@ -134,7 +153,8 @@ class Catalog:
 
     def __init__(self, flows: list[Flow], rules: list[_Rule], flow_rules: list[_FlowRule], *,
                  link_types: frozenset[str] | None, label_types: frozenset[str],
-                 max_trace_ids: int, default_sla_ms: int):
+                 max_trace_ids: int, default_sla_ms: int,
+                 join_windows_ms: dict[str, int] | None = None):
         self.flows = {f.name: f for f in flows}
         self.unknown = Flow(UNKNOWN_FLOW, default_sla_ms)
         self._rules, self._other_rules = _by_platform(tuple(rules))
@@ -143,6 +163,11 @@ class Catalog:
         self.link_types, self.label_types = link_types, label_types
         self.max_trace_ids = max_trace_ids
         self._link_cache: dict[str, bool] = {}
+        self.join_windows_ms = {**DEFAULT_JOIN_WINDOWS_MS, **(join_windows_ms or {})}
+        # Gaps up to the shortest window join whatever the ID (the hot path's one compare);
+        # the longest bounds the store look-ups.
+        self.min_join_window_ms = min(self.join_windows_ms.values())
+        self.max_join_window_ms = max(self.join_windows_ms.values())
 
     def classify(self, ev: Event) -> tuple[str, str | None]:
         """(flow, stage) of the event: the first stage rule in file order that matches;
@@ -172,6 +197,39 @@ class Catalog:
             if len(self._link_cache) < 10_000:  # ID types are few; a bound all the same
                 self._link_cache[kind] = known
         return known and not is_placeholder(value)
+
+
+    def join_window_ms(self, typed_id: str, ack: bool) -> int:
+        """How far in event time a sighting of this ID may be from a trace holding it and
+        still join it; ``ack``: the later of the two is an acknowledgement of the earlier."""
+        windows = self.join_windows_ms
+        kind = typed_id.partition(":")[0]
+        own = windows.get(kind, windows[JOIN_WINDOW_DEFAULT])
+        return max(own, windows[JOIN_WINDOW_ACK]) if ack else own
+
+    def joins(self, typed_id: str, a: Trace, b: Trace) -> bool:
+        """Whether two traces holding this ID are close enough in event time to be one
+        message. The acknowledgement window applies where one holds only acknowledgements
+        and the other something they can answer (two acknowledgements of a reused control
+        number answer two documents), whichever comes first in time: an EDI partner's
+        ISA/GS times are its local time, so west of the reader its 997 can read as older
+        than the document it answers."""
+        earlier, later = (a, b) if a.started_ms <= b.started_ms else (b, a)
+        gap = later.started_ms - earlier.last_seen_ms
+        if gap <= self.min_join_window_ms:
+            return True
+        return gap <= self.join_window_ms(typed_id, _answers(a, b) or _answers(b, a))
+
+
+def _answers(acks: Trace, doc: Trace) -> bool:
+    """``acks`` holds only acknowledgements and ``doc`` something else they may answer."""
+    return (bool(acks.hops) and all(h.action in ACK_ACTIONS for h in acks.hops)
+            and any(h.action not in ACK_ACTIONS for h in doc.hops))
+
+
+def span_gap_ms(a: Trace, b: Trace) -> int:
+    """Event time between two traces' spans (0 where they overlap)."""
+    return max(0, a.started_ms - b.last_seen_ms, b.started_ms - a.last_seen_ms)
 
 
 def is_placeholder(value: str) -> bool:
@@ -260,6 +318,7 @@ class _Builder:
             raise self.err(("ids", "labels"), f"{', '.join(sorted(link & labels))} is both a "
                            "link and a label", "an ID type either joins messages or it does not")
         max_ids = id_section.number("max_trace_ids", DEFAULT_MAX_TRACE_IDS, minimum=2)
+        windows = self.join_windows(ids.get("join_window"), ("ids", "join_window"))
         default_sla = self.duration(top.get("default_sla", "1h"), ("default_sla",))
         raw_flows = top.get("flows") or []
         if not isinstance(raw_flows, list):
@@ -276,7 +335,23 @@ class _Builder:
             rules.extend(stage_rules)
             flow_rules.append(flow_rule)
         return Catalog(flows, rules, flow_rules, link_types=link, label_types=labels,
-                       max_trace_ids=max_ids, default_sla_ms=default_sla)
+                       max_trace_ids=max_ids, default_sla_ms=default_sla,
+                       join_windows_ms=windows)
+
+    def join_windows(self, value: Any, path: KeyPath) -> dict[str, int]:
+        """``join_window``: one duration (every ID kind; acknowledgements keep theirs), or
+        per ID kind with ``default`` and ``ack``, where kinds not named keep the built-in
+        windows."""
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            ms = self.duration(value, path)
+            return {kind: ms for kind in DEFAULT_JOIN_WINDOWS_MS if kind != JOIN_WINDOW_ACK}
+        for kind in value:
+            if not isinstance(kind, str) or not kind or ":" in kind:
+                raise self.err((*path, kind), f"{kind!r} is not an ID type",
+                               "name an ID type (http.request, x12.st), default or ack")
+        return {kind: self.duration(v, (*path, kind)) for kind, v in value.items()}
 
     def types(self, value: Any, path: KeyPath) -> frozenset[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):

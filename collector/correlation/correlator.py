@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from collector.correlation import packed
-from collector.correlation.catalog import Catalog
+from collector.correlation.catalog import Catalog, span_gap_ms
 from collector.correlation.joinview import CatalogSource, JoinView, classified_links
 from collector.correlation.tracebuild import (
     MAX_HOPS,
@@ -44,7 +44,7 @@ from collector.correlation.tracebuild import (
     settle,
 )
 from collector.encoded import EncodedEvent
-from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event
+from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event, ms_to_iso
 from collector.process_names import ProcessNames
 from collector.store.base import ConflictError, Store
 from collector.trace import Hop, Trace
@@ -92,6 +92,17 @@ class _Live:
     touched: float = 0.0  # time.monotonic() of the last event
     listed: bool = False  # in Correlator._changed
     queued: int = 0  # times in Correlator._recent: packed only when it leaves for the last time
+
+
+def _one_hop(hop: Hop) -> Trace:
+    """An event as a trace of its own, to measure it against one (``Catalog.joins``)."""
+    return Trace(trace_key="", ids=[], started_ms=hop.timestamp_ms,
+                 last_seen_ms=hop.timestamp_ms, hops=[hop])
+
+
+def _unwritten(live: _Live) -> bool:
+    """Never written nor read from the store: a trace ``process`` began."""
+    return live.pending is None and live.trace.version is None
 
 
 class Correlator:
@@ -175,24 +186,60 @@ class Correlator:
         return True
 
     def _join(self, ev: Event | JoinView, links: list[str], hop: Hop) -> _Live:
+        """The trace the event joins: those its link IDs name, merged, where they saw an
+        event within the ID's join window of this one (``Catalog.joins``); an ID whose trace
+        is further away in time names another message now (a reused control number or
+        request ID) and moves to the event's trace."""
         keys: list[str] = []
-        for key in map(self._index.get, links):
-            if key is not None and key not in keys:
+        moved: list[str] = []
+        near = self.catalog.min_join_window_ms
+        at = hop.timestamp_ms
+        for i in links:
+            key = self._index.get(i)
+            if key is None or key in keys:
+                continue
+            t = self._held(key).trace
+            if (at - t.last_seen_ms <= near and t.started_ms - at <= near
+                    or self.catalog.joins(i, t, _one_hop(hop))):
                 keys.append(key)
+            else:
+                moved.append(i)
+        moved = [i for i in moved if self._index[i] not in keys]
         if not keys:
             primary = ev.message_id if ev.message_id in links else links[0]
-            live = _Live(new_trace(primary, hop, ev.flow, ev.partner), pending=None,
-                         unchecked=None)
+            live = _Live(new_trace(self._free_key(primary, hop), hop, ev.flow, ev.partner),
+                         pending=None, unchecked=None)
             self._adopt(live)
-            return live
-        live = self._held(keys[0])
-        for key in keys[1:]:
-            other = self._held(key)
-            if len(live.trace.ids) + len(other.trace.ids) > self.catalog.max_trace_ids:
-                self._refuse(live.trace, other.trace)
-                continue
-            live = self._merge_lives(live, other)
+        else:
+            live = self._held(keys[0])
+            for key in keys[1:]:
+                other = self._held(key)
+                if len(live.trace.ids) + len(other.trace.ids) > self.catalog.max_trace_ids:
+                    self._refuse(live.trace, other.trace)
+                    continue
+                live = self._merge_lives(live, other)
+        for i in moved:
+            self._index[i] = live.trace.trace_key
         return live
+
+    def _free_key(self, primary: str, hop: Hop) -> str:
+        """A new trace's key: its primary ID, unless a trace in memory has it (an earlier
+        message with the same ID); then the ID at the event's time, as a replay makes it
+        again. (One only in the store is found by ``_fold``, which renames this one.)"""
+        if primary not in self._live:
+            return primary
+        key = f"{primary}@{ms_to_iso(hop.timestamp_ms)}"
+        return key if key not in self._live else f"{key}/{hop.event_id}"
+
+    def _rekey(self, live: _Live, key: str) -> None:
+        """Move a trace never written to another key (its own was an earlier message's)."""
+        old = live.trace.trace_key
+        self._live.pop(old, None)
+        live.trace.trace_key = key
+        self._live[key] = live
+        for i in live.trace.ids:
+            if self._index.get(i) == old:
+                self._index[i] = key
 
     def _add_ids(self, live: _Live, ids: list[str], links: list[str]) -> None:
         """The event's IDs (``links``: those of them that join) not yet on the trace."""
@@ -235,12 +282,17 @@ class Correlator:
             self._changed.append(live)
 
     def _adopt(self, live: _Live) -> None:
+        """Take a trace into memory; its link IDs point at it, except those another trace in
+        memory holds (a later message with a reused ID: ``_join`` moved them there)."""
         t = live.trace
         self._list(live)
         self._live[t.trace_key] = live
+        index, held = self._index, self._live
         for i in t.ids:
             if self.catalog.is_link(i):
-                self._index[i] = t.trace_key
+                owner = index.get(i)
+                if owner is None or owner == t.trace_key or owner not in held:
+                    index[i] = t.trace_key
 
     def _forget(self, key: str, ids: list[str]) -> None:
         self._live.pop(key, None)
@@ -369,10 +421,14 @@ class Correlator:
         if not self._fanouts:
             return
         wanted = sorted({i for ev in self._fanouts for i in ev.ids})
+        reach = self.catalog.max_join_window_ms
+        since = min(ev.timestamp_ms for ev in self._fanouts) - reach
+        until = max(ev.timestamp_ms for ev in self._fanouts) + reach
         stored: list[Trace] = []
         for start in range(0, len(wanted), FETCH_CHUNK):
             self._counts["store_lookups"] += 1
-            stored.extend(self.store.get_traces_by_ids(wanted[start:start + FETCH_CHUNK]))
+            stored.extend(self.store.get_traces_by_ids(wanted[start:start + FETCH_CHUNK],
+                                                       since_ms=since, until_ms=until))
         for t in sorted(stored, key=lambda t: (t.started_ms, t.trace_key)):
             if t.trace_key in self._live or any(i in self._index for i in t.ids):
                 self._fold(t)
@@ -384,6 +440,7 @@ class Correlator:
             scope = set(ev.ids)
             # Documents the same acknowledgement answered one by one keep their own answer.
             answered = set(filter(None, ev.labels.get(ACK_EXCEPT_LABEL, "").split("\n")))
+            ack = _one_hop(hop_from_event(ev))
             for key in list(self._live):
                 held = self._live[key]
                 ids = packed.ids(key, held) if type(held) is bytes else held.trace.ids
@@ -391,9 +448,10 @@ class Correlator:
                     continue
                 live = self._held(key)
                 t = live.trace
-                if t.status in ("acknowledged", "rejected"):
-                    # answered already: an ack of a reused (wrapped) ISA or GS control
-                    # number answers the new interchange, not one answered a month ago
+                if t.status in ("acknowledged", "rejected") or not any(
+                        i in scope and self.catalog.joins(i, t, ack) for i in t.ids):
+                    # answered already, or too long ago: an ack of a reused (wrapped) ISA or
+                    # GS control number answers the new interchange, not one of last month
                     continue
                 hop = hop_from_event(ev)  # one per trace: ordering sets its latency
                 if self._add_hop(live, hop):
@@ -401,6 +459,13 @@ class Correlator:
                     settle(t, self.catalog.flow(t.flow))
                     self._counts["scope_ack_hops"] += 1
         self._fanouts = []
+
+    def _near(self, a: Trace, b: Trace, ids: list[str]) -> bool:
+        """Whether the two traces are one message by one of these shared IDs: holding it
+        and near enough in event time (``Catalog.joins``)."""
+        mine = set(b.ids)
+        return any(i in mine and self.catalog.is_link(i) and self.catalog.joins(i, a, b)
+                   for i in ids)
 
     def _rewind(self, live: _Live) -> None:
         """Back to the hops not yet written, to be joined again with fresh stored copies."""
@@ -431,13 +496,23 @@ class Correlator:
                     wanted.add(evicted_key)
         found: dict[str, Trace] = {}
         ordered = sorted(wanted)
+        # Only traces that can be near enough in time to join (``Catalog.joins``): an ID
+        # reused daily for a year is held by hundreds of stored traces.
+        reach = self.catalog.max_join_window_ms
+        since = min(live.trace.started_ms for live in fresh) - reach
+        until = max(live.trace.last_seen_ms for live in fresh) + reach
         for start in range(0, len(ordered), FETCH_CHUNK):
             self._counts["store_lookups"] += 1
-            for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK]):
+            for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK],
+                                                  since_ms=since, until_ms=until):
                 found[t.trace_key] = t
         for live in fresh:
             live.unchecked = ()
-        for stored in sorted(found.values(), key=lambda t: (t.started_ms, t.trace_key)):
+        # Nearest in time first: a trace joins the closest of the stored traces holding its
+        # ID (an acknowledgement answers yesterday's document, not last week's that used the
+        # same control number), and once joined, the farther ones are measured against it.
+        for stored in sorted(found.values(), key=lambda t: (self._distance(t), t.started_ms,
+                                                            t.trace_key)):
             self._fold(stored)
         for live in self._changed:  # any not known is here
             live.known = True
@@ -445,17 +520,42 @@ class Correlator:
             if not live.trace.hops and self._live.get(live.trace.trace_key) is live:
                 self._forget(live.trace.trace_key, live.trace.ids)  # rewound with nothing pending and nothing stored
 
+    def _owners(self, stored: Trace) -> dict[str, list[str]]:
+        """Keys of the traces in memory holding the stored trace's IDs, each with those IDs
+        (its own key first when it is in memory)."""
+        owners: dict[str, list[str]] = {}
+        if stored.trace_key in self._live:
+            owners[stored.trace_key] = []
+        for i in stored.ids:
+            k = self._index.get(i)
+            if k is not None:
+                owners.setdefault(k, []).append(i)
+        return owners
+
+    def _distance(self, stored: Trace) -> int:
+        """Event time from a stored trace to the nearest trace in memory sharing an ID (0:
+        memory holds a copy of it)."""
+        gaps = []
+        for k in self._owners(stored):
+            live = self._held(k)
+            own = k == stored.trace_key and not _unwritten(live)
+            gaps.append(0 if own else span_gap_ms(stored, live.trace))
+        return min(gaps, default=0)
+
     def _fold(self, stored: Trace) -> None:
         held = self._held(stored.trace_key) if stored.trace_key in self._live else None
         if held is not None and held.known:
             if held.trace.version == stored.version:
                 return  # memory holds this very copy, plus its own news
             self._rewind(held)  # another writer moved it on: rebuild on the fresh copy
-        keys = dict.fromkeys(k for k in map(self._index.get, [stored.trace_key, *stored.ids])
-                             if k is not None)
-        if not keys:
-            return  # matched a search that no longer applies
-        lives = [self._held(k) for k in keys]
+        if (held is not None and _unwritten(held)
+                and not self._near(stored, held.trace, stored.ids)):
+            # A new message whose ID keyed an older message's trace: it gets a key of its own.
+            self._rekey(held, self._free_key(stored.trace_key, held.trace.hops[0]))
+        lives = [self._held(k) for k, via in self._owners(stored).items()
+                 if k == stored.trace_key or self._near(stored, self._held(k).trace, via)]
+        if not lives:
+            return  # matched a search that no longer applies, or is another message's
         total = len(set(stored.ids).union(*(live.trace.ids for live in lives)))
         if total > self.catalog.max_trace_ids:
             self._refuse(stored, lives[0].trace)

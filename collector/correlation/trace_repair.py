@@ -19,7 +19,9 @@ is left for the next round; collectors holding a stale copy in memory lose their
 (ConflictError), re-read and fold. Traces therefore converge within one sweep interval after
 the last event of a message. The window is the correlator's idle TTL by event time
 (``last_seen``): the traces that collectors may still hold in memory; a backfill of old
-events through several processes at once is outside it.
+events through several processes at once is outside it. Traces sharing an ID merge only where
+the correlator would have joined them (``Catalog.joins``: near enough in event time), so the
+traces of two messages that reused an ID stay two.
 
 Several collectors on one store repair in turn, not all at once: a round runs only in the
 holder of the ``trace-repair`` lease (``RepairLease``, the store's lease that also picks the
@@ -46,7 +48,6 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
 
 from collector.correlation.catalog import Catalog
 from collector.correlation.tracebuild import merge, settle
@@ -109,12 +110,18 @@ class TraceRepair:
         landed: a lost race never deletes hops it did not save."""
         if self.lease is not None and not self.lease.held(now_ms):
             return 0  # another collector repairs
-        # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose.
-        shared = [i for i in self.store.shared_trace_ids(now_ms - self.window_ms, MAX_SHARED_IDS)
-                  if self.catalog.is_link(i)]
+        # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose: not
+        # even counted, else they fill the round's IDs and a real split is never looked at.
+        catalog = self.catalog
+        shared = [i for i in self.store.shared_trace_ids(
+            now_ms - self.window_ms, MAX_SHARED_IDS, only_kinds=catalog.link_types,
+            skip_kinds=() if catalog.link_types is not None else catalog.label_types)
+            if catalog.is_link(i)]
         if not shared:
             return 0
-        groups = _connected(self.store.get_traces_by_ids(shared), self.catalog.is_link)
+        traces = self.store.get_traces_by_ids(
+            shared, since_ms=now_ms - self.window_ms - self.catalog.max_join_window_ms)
+        groups = _connected(traces, self.catalog)
         merges = [self._merge(group) for group in groups if 1 < len(group)
                   and len({i for t in group for i in t.ids}) <= self.catalog.max_trace_ids]
         if not merges:
@@ -148,8 +155,9 @@ class TraceRepair:
         return kept, gone
 
 
-def _connected(traces: list[Trace], is_link: Callable[[str], bool]) -> list[list[Trace]]:
-    """Traces grouped by shared link IDs (transitively): each group is one message."""
+def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
+    """Traces grouped by shared link IDs (transitively) where they are near enough in time
+    to join (``Catalog.joins``, in time order per ID): each group is one message."""
     parent = list(range(len(traces)))
 
     def root(i: int) -> int:
@@ -158,11 +166,22 @@ def _connected(traces: list[Trace], is_link: Callable[[str], bool]) -> list[list
             i = parent[i]
         return i
 
-    owner: dict[str, int] = {}
+    holders: dict[str, list[int]] = {}
     for i, trace in enumerate(traces):
-        for typed_id in filter(is_link, trace.ids):
-            j = owner.setdefault(typed_id, i)
-            parent[root(i)] = root(j)
+        for typed_id in filter(catalog.is_link, trace.ids):
+            holders.setdefault(typed_id, []).append(i)
+    for typed_id, held in holders.items():
+        held.sort(key=lambda i: (traces[i].started_ms, traces[i].trace_key))
+        # Each holder joins the one before it in time when near enough; the run's span is
+        # the union of its traces (a long message is measured by its last event).
+        run = traces[held[0]]
+        for prev, i in zip(held, held[1:], strict=False):
+            if catalog.joins(typed_id, run, traces[i]):
+                parent[root(i)] = root(prev)
+                if traces[i].last_seen_ms > run.last_seen_ms:
+                    run = traces[i]
+            else:
+                run = traces[i]
     groups: dict[int, list[Trace]] = {}
     for i, trace in enumerate(traces):
         groups.setdefault(root(i), []).append(trace)

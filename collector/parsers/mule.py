@@ -25,7 +25,7 @@ import orjson
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers import _apikit as apikit
-from collector.parsers import mule_json
+from collector.parsers import mule_json, text
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import MAX_LABEL_VALUE, business_field, set_label
 from collector.timeparse import second_ms, to_ms
@@ -51,9 +51,18 @@ _LINE_B = re.compile(rf"{_DATE}\s+{_THREAD}\s+{_LEVEL}\s+{_CATEGORY} - ?(?P<msg>
 # Patterns without the logger (``%-5p %d [%t] [event: %X{correlationId}] %m``, seen from Mule
 # 4.2 in Studio): the message follows the thread or the event field directly.
 _LINE_C = re.compile(rf"{_LEVEL}\s+{_DATE}\s+{_THREAD}\s+{_EVENT}(?P<msg>.*)")
-START = re.compile(
+# The heads ``detect`` claims as Mule's.
+_HEAD = re.compile(
     r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s+\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
     r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s"
+)
+# Where a record starts: a Mule head, or a time-first log4j line with its level (``%d %-5p
+# [%t] %c - %m%n``, as the application's own loggers and libraries write into a Mule log).
+# Such a line between Mule records is a record of its own, read as the text format reads it:
+# glued onto the record before as a continuation line, its IDs (an ``orderId=``) were lost.
+START = re.compile(
+    rf"{_HEAD.pattern}"
+    r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s"
 )
 
 # ``[MuleRuntime].uber.03: [app].<flow>.CPU_LITE @5a1b2c3d``: the flow name may hold colons
@@ -78,7 +87,7 @@ DETECT_FIRST = 'TDIWEF0'
 
 
 def detect(line: str) -> bool:
-    return START.match(line) is not None
+    return _HEAD.match(line) is not None
 
 
 def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
@@ -92,6 +101,8 @@ def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     m = _LINE_A.match(head) or _LINE_B.match(head) or _LINE_C.match(head)
+    if m is None and not _HEAD.match(head) and START.match(head):
+        return text.parse(record, ctx)  # a time-first line of another logger (START)
     if m is None:
         raise ParseError("not a Mule log4j line (expected 'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] "
                          "... category: message')")

@@ -164,8 +164,12 @@ class Store(Protocol):
 
     def write_deadletters(self, items: Sequence[DeadLetter]) -> None: ...
 
-    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
-        """Traces containing any of the typed IDs (with their concurrency ``version``)."""
+    def get_traces_by_ids(self, ids: Iterable[str], *, since_ms: int | None = None,
+                          until_ms: int | None = None) -> list[Trace]:
+        """Traces containing any of the typed IDs (with their concurrency ``version``);
+        with ``since_ms``/``until_ms``, only those whose span (first to last event) reaches
+        into that time, plus any whose key is one of the IDs whatever its time (a key names
+        one document: a writer must know it is taken)."""
 
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """Write traces; a trace with a ``version`` is written only if unchanged since read
@@ -179,10 +183,11 @@ class Store(Protocol):
         """By trace_key or any typed ID; a bare ID (``4711``) matches any type."""
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
-        """Every trace the ID names, most recently seen first: the trace with that key if
-        there is one, else all holding the typed ID, else all holding the bare value. An
-        envelope ID (the ISA control number of an interchange carrying two orders) belongs
-        to several traces; ``get_trace`` is the first of these."""
+        """Every trace the ID names, most recently seen first: those with that key or
+        holding the typed ID, else all holding the bare value. An envelope ID (the ISA
+        control number of an interchange carrying two orders) belongs to several traces, and
+        so does an ID reused over time (one trace per message, ``ids.join_window``);
+        ``get_trace`` is the first of these."""
 
     def search_traces(self, query: TraceQuery) -> list[Trace]:
         """Newest (by last_seen) first."""
@@ -190,13 +195,17 @@ class Store(Protocol):
     def open_traces(self, last_seen_before_ms: int, limit: int = 1000) -> list[Trace]:
         """In-flight traces not seen since the given time (for the stuck sweep)."""
 
-    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500, *,
+                         only_kinds: Iterable[str] | None = None,
+                         skip_kinds: Iterable[str] = ()) -> list[str]:
         """Typed IDs that more than one trace seen since then holds: one message split by
         collectors writing at the same moment (``collector.correlation.trace_repair`` merges
-        them)."""
+        them). ``only_kinds``/``skip_kinds``: ID types to count or leave out (envelope IDs
+        shared by every order of an interchange would fill the ``limit``)."""
 
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
-        """The events of a trace, in time order."""
+        """The events of a trace, in time order: holding one of its IDs, within its span
+        (first to last event; an ID reused over time names other messages' events too)."""
 
     def search_events(
         self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100

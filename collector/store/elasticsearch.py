@@ -513,7 +513,8 @@ class ElasticsearchStore:
                     f"{_item_reason(refused[0])}"
                 )
 
-    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
+    def get_traces_by_ids(self, ids: Iterable[str], *, since_ms: int | None = None,
+                          until_ms: int | None = None) -> list[Trace]:
         """Search by ID, then fetch the hits by key in real time: search is near-real-time,
         and a version read from a stale hit would only produce conflicts.
 
@@ -528,11 +529,18 @@ class ElasticsearchStore:
         if not wanted:
             return []
         sender = self._sender()
+        bound = []
+        if since_ms is not None:
+            bound.append({"range": {"last_seen": {"gte": since_ms, "format": "epoch_millis"}}})
+        if until_ms is not None:
+            bound.append({"range": {"started_at": {"lte": until_ms, "format": "epoch_millis"}}})
         searches = [sender.submit(self._search, self.names.traces,
-                                  query={"terms": {"ids": wanted[start:start + MAX_PAGE]}},
+                                  query={"bool": {"filter": [
+                                      {"terms": {"ids": wanted[start:start + MAX_PAGE]}},
+                                      *bound]}},
                                   size=MAX_PAGE, source=False, filter_path="hits.hits._id")
                     for start in range(0, len(wanted), MAX_PAGE)]
-        found = self._fetch_traces(wanted)
+        found = self._fetch_traces(wanted)  # by key: whatever their time (see Store)
         more = sorted({hit["_id"] for search in searches
                        for hit in search.result().get("hits", {}).get("hits", ())}
                       - set(wanted))
@@ -619,12 +627,13 @@ class ElasticsearchStore:
         return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
-        """An exact trace_key wins over a typed ID, which wins over a bare one (scores):
-        only the hits with the best score, most recently seen first."""
+        """A trace_key or typed ID wins over a bare one (scores): only the hits with the
+        best score, most recently seen first."""
         value = any_id.strip()
         should = [
-            {"constant_score": {"filter": {"term": {name: value}}, "boost": boost}}
-            for name, boost in (("trace_key", 4.0), ("ids", 2.0), ("id_values", 1.0))
+            {"constant_score": {"filter": {"bool": {"should": [
+                {"term": {"trace_key": value}}, {"term": {"ids": value}}]}}, "boost": 2.0}},
+            {"constant_score": {"filter": {"term": {"id_values": value}}, "boost": 1.0}},
         ]
         resp = self._search(
             self.names.traces,
@@ -644,11 +653,18 @@ class ElasticsearchStore:
         return self._traces([Filter("status", "eq", "in_flight")], None, last_seen_before_ms,
                             "asc", limit)
 
-    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500, *,
+                         only_kinds: Iterable[str] | None = None,
+                         skip_kinds: Iterable[str] = ()) -> list[str]:
+        terms: dict = {"field": "ids", "min_doc_count": 2, "size": limit}
+        if only_kinds is not None:
+            terms["include"] = _kinds_regex(only_kinds)
+        elif skip_kinds:
+            terms["exclude"] = _kinds_regex(skip_kinds)
         resp = self._search(
             self.names.traces, size=0,
             query={"range": {"last_seen": {"gte": last_seen_since_ms, "format": "epoch_millis"}}},
-            aggs={"shared": {"terms": {"field": "ids", "min_doc_count": 2, "size": limit}}},
+            aggs={"shared": {"terms": terms}},
         )
         return [b["key"] for b in resp.get("aggregations", {}).get("shared", {}).get("buckets", [])]
 
@@ -665,7 +681,10 @@ class ElasticsearchStore:
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
         resp = self._search(
             self.names.events,
-            query={"terms": {"midwatch.ids": list(trace.ids)}},
+            query={"bool": {"filter": [
+                {"terms": {"midwatch.ids": list(trace.ids)}},
+                {"range": {"@timestamp": {"gte": trace.started_ms, "lte": trace.last_seen_ms,
+                                          "format": "epoch_millis"}}}]}},
             sort=[{"@timestamp": "asc"}, {"event.id": "asc"}],
             size=min(limit, MAX_PAGE),
         )
@@ -823,3 +842,11 @@ def _item_reason(item: dict) -> str:
         cause = causes[0]
         text += f": {cause.get('type', 'error')}: {cause.get('reason') or ''}".rstrip(": ")
     return text
+
+
+def _kinds_regex(kinds: Iterable[str]) -> str:
+    """A terms aggregation's include/exclude pattern (Lucene regular expression) for typed
+    IDs of these types."""
+    escaped = ("".join(c if c.isalnum() or c == "_" else "\\" + c for c in k)
+               for k in sorted(kinds))
+    return f"({'|'.join(escaped)}):.*"

@@ -178,14 +178,20 @@ class SQLiteStore:
         with self._tx() as db:
             db.executemany("INSERT OR REPLACE INTO deadletter (id, ts, doc) VALUES (?, ?, ?)", rows)
 
-    def get_traces_by_ids(self, ids: Iterable[str]) -> list[Trace]:
+    def get_traces_by_ids(self, ids: Iterable[str], *, since_ms: int | None = None,
+                          until_ms: int | None = None) -> list[Trace]:
         wanted = _json(sorted(set(ids)))
         sql = (
             f"SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key IN "
-            "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(?)))"
+            "(SELECT trace_key FROM trace_ids WHERE id IN (SELECT value FROM json_each(:ids)))"
         )
+        if since_ms is not None or until_ms is not None:
+            sql += (" AND (t.last_seen >= :since AND t.started <= :until"
+                    " OR t.trace_key IN (SELECT value FROM json_each(:ids)))")
+        params = {"ids": wanted, "since": -(2**62) if since_ms is None else since_ms,
+                  "until": 2**62 if until_ms is None else until_ms}
         with self._read() as db:
-            return [_trace(row) for row in db.execute(sql, (wanted,))]
+            return [_trace(row) for row in db.execute(sql, params)]
 
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """All writes that did not conflict are committed; then ConflictError names the rest
@@ -256,11 +262,11 @@ class SQLiteStore:
         return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
-        """An exact trace_key wins over a typed ID, which wins over a bare one: only the
-        traces of the best of these kinds of match, most recently seen first."""
+        """A trace_key or typed ID wins over a bare one: only the traces of the best of
+        these kinds of match, most recently seen first."""
         sql = (
             "WITH m AS ("
-            " SELECT trace_key, 0 AS rank FROM traces WHERE trace_key = :id"
+            " SELECT trace_key, 1 AS rank FROM traces WHERE trace_key = :id"
             " UNION ALL SELECT trace_key, 1 FROM trace_ids WHERE id = :id"
             " UNION ALL SELECT trace_key, 2 FROM trace_ids WHERE bare = :id)"
             f" SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key IN"
@@ -279,12 +285,22 @@ class SQLiteStore:
         filters = [Filter("status", "eq", "in_flight")]
         return self._traces(filters, None, last_seen_before_ms, "t.last_seen, t.trace_key", limit)
 
-    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500) -> list[str]:
+    def shared_trace_ids(self, last_seen_since_ms: int, limit: int = 500, *,
+                         only_kinds: Iterable[str] | None = None,
+                         skip_kinds: Iterable[str] = ()) -> list[str]:
+        kind = "substr(i.id, 1, instr(i.id, ':') - 1)"
+        where, params = "", []
+        if only_kinds is not None:
+            where, params = f" AND {kind} IN (SELECT value FROM json_each(?))", [
+                _json(sorted(only_kinds))]
+        elif skip_kinds:
+            where, params = f" AND {kind} NOT IN (SELECT value FROM json_each(?))", [
+                _json(sorted(skip_kinds))]
         sql = ("SELECT i.id FROM trace_ids i JOIN traces t ON t.trace_key = i.trace_key "
-               "WHERE t.last_seen >= ? GROUP BY i.id HAVING COUNT(*) > 1 "
+               f"WHERE t.last_seen >= ?{where} GROUP BY i.id HAVING COUNT(*) > 1 "
                "ORDER BY COUNT(*) DESC, i.id LIMIT ?")
         with self._read() as db:
-            return [row[0] for row in db.execute(sql, (last_seen_since_ms, limit))]
+            return [row[0] for row in db.execute(sql, (last_seen_since_ms, *params, limit))]
 
     def _traces(self, filters: list[Filter], since_ms: int | None, until_ms: int | None,
                 order: str, limit: int) -> list[Trace]:
@@ -298,10 +314,12 @@ class SQLiteStore:
     def trace_events(self, trace: Trace, limit: int = 1000) -> list[Event]:
         sql = (
             "SELECT e.doc FROM events e WHERE e.id IN (SELECT event_id FROM event_ids"
-            " WHERE typed_id IN (SELECT value FROM json_each(?))) ORDER BY e.ts, e.id LIMIT ?"
+            " WHERE typed_id IN (SELECT value FROM json_each(?))) AND e.ts BETWEEN ? AND ?"
+            " ORDER BY e.ts, e.id LIMIT ?"
         )
         with self._read() as db:
-            rows = db.execute(sql, (_json(trace.ids), limit)).fetchall()
+            rows = db.execute(sql, (_json(trace.ids), trace.started_ms, trace.last_seen_ms,
+                                    limit)).fetchall()
         return [from_doc(orjson.loads(doc)) for (doc,) in rows]
 
     def search_events(

@@ -192,6 +192,12 @@ fn start(b: &[u8]) -> bool {
     let mut j = 19 + b[19..].iter().take_while(|&&c| !is_space(c)).count();
     let Some(after) = spaces(b, j) else { return false };
     j = after;
+    // Or `\S*\s+(?:TRACE|...|FATAL)\s`: a time-first log4j line of another logger.
+    if LEVELS.iter().any(|&(w, _)| {
+        b[j..].starts_with(w.as_bytes()) && b.get(j + w.len()).is_some_and(|&c| is_space(c))
+    }) {
+        return true;
+    }
     if b.get(j) != Some(&b'[') {
         return false;
     }

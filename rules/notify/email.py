@@ -7,11 +7,12 @@ comes from ${ENV} or file: only; TLS verifies the server unless ``ca_file`` name
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, parseaddr
 
 from collector.config_values import Section
 from collector.yamlconf import Secret
@@ -53,18 +54,31 @@ def parse(s: Section) -> Options:
     )
 
 
-def _message(subject: str, o: Options, at_ms: int) -> EmailMessage:
+def message_id(identity: str, o: Options) -> str:
+    """The same for every send of one notification, by any process: a second send (a retry
+    after a timeout that had in fact delivered, or a deposed rules leader that was paused
+    between its lease check and the send, docs/operations-faults.md) carries the ID of the
+    first, and mailboxes that keep one message per Message-ID (Gmail) or list servers that
+    drop repeats show it once. Unique per notification, as RFC 5322 asks: alert key,
+    action and decision time, and the recipients."""
+    domain = parseaddr(o.sender)[1].rpartition("@")[2] or "midwatch.invalid"
+    text = "\x1f".join((identity, *o.to))
+    return f"<{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}.midwatch@{domain}>"
+
+
+def _message(subject: str, o: Options, at_ms: int, identity: str) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = truncate(subject, 200).replace("\n", " ")
     msg["From"], msg["To"] = o.sender, ", ".join(o.to)
     msg["Date"] = formatdate(at_ms / 1000, usegmt=True)
-    msg["Message-ID"] = make_msgid("midwatch")
+    msg["Message-ID"] = message_id(identity, o)
     return msg
 
 
 def compose(n: Notification, o: Options) -> EmailMessage:
     state = "RESOLVED" if n.action == "resolved" else "FIRING"
-    msg = _message(f"[{state}] {n.rule}: {n.summary}", o, n.at_ms)
+    msg = _message(f"[{state}] {n.rule}: {n.summary}", o, n.at_ms,
+                   f"{n.key}\x1f{n.action}\x1f{n.at_ms}")
     msg["X-Midwatch-Dedup-Key"] = n.key
     msg.set_content("\n".join(_lines(n, state)) + "\n")
     return msg
@@ -74,7 +88,7 @@ def compose_digest(digest_id: str, group: dict[str, str], notes: list[Notificati
                    o: Options) -> EmailMessage:
     """One mail for a group's alerts (``group_by``): each alert's lines as in a single mail,
     firing first; ``X-Midwatch-Digest`` is the same when the mail is sent again."""
-    msg = _message(digest_title(notes, group), o, max(n.at_ms for n in notes))
+    msg = _message(digest_title(notes, group), o, max(n.at_ms for n in notes), digest_id)
     msg["X-Midwatch-Digest"] = digest_id
     parts = []
     for action in ("firing", "resolved"):
@@ -130,7 +144,9 @@ class Email:
                     smtp.starttls(context=self._context())
                 if o.username and o.password:
                     smtp.login(o.username, o.password.reveal())
-                smtp.send_message(msg)
+                refused = smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise _recipients_refused(what, exc.recipients, len(o.to), delivered=False) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"{what}: login refused ({exc.smtp_code})", retryable=False,
                             refused=True) from None
@@ -141,8 +157,22 @@ class Email:
                             refused=True) from None
         except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True,
-                            refused=isinstance(exc, (ConnectionRefusedError,
-                                                     smtplib.SMTPRecipientsRefused))) from None
+                            refused=isinstance(exc, ConnectionRefusedError)) from None
+        if refused:
+            # The server took the mail for the others: without this the page counted as
+            # delivered while these recipients never got it.
+            raise _recipients_refused(what, refused, len(o.to), delivered=True)
+
+
+def _recipients_refused(what: str, refused: dict, total: int, *, delivered: bool) -> SendError:
+    """Recipients the server refused, each with its reply: tried again only when every
+    refusal is temporary (4xx; the others get the same Message-ID again), else failed
+    (``notify_failed`` in the alert history, which pages the fallback)."""
+    answers = "; ".join(f"{rcpt} {code} {bytes(text).decode('utf-8', 'replace')[:100]}"
+                        for rcpt, (code, text) in sorted(refused.items()))
+    return SendError(f"{what}: {len(refused)} of {total} recipients refused: {answers}",
+                     retryable=all(400 <= code < 500 for code, _ in refused.values()),
+                     refused=not delivered)
 
 
 NOTIFIER = Email

@@ -96,7 +96,7 @@ def _trace(key: str, ids: list[str], *, flow: str, status: str, started: int, la
 def traces() -> list[Trace]:
     return [
         _trace("correlation:c1", ["correlation:c1", "order:4711"], flow="o2c",
-               status="completed", started=T0, last=T0 + 10 * MIN,
+               status="completed", started=T0, last=T0 + 15 * MIN,  # its events 0..3
                stages=("api.received", "mule.received")),
         _trace("correlation:c2", ["correlation:c2", "order:4712"], flow="o2c",
                status="failed", started=T0 + 5 * MIN, last=T0 + 20 * MIN,
@@ -299,7 +299,7 @@ def test_get_traces_by_ids_carries_versions(loaded: Store):
         ({"status": "in_flight"}, ["correlation:c4", "x12.isa:000000123"]),
         ({"partner": "ACME"}, ["x12.isa:000000123"]),
         ({"stage": "sap.failed"}, ["correlation:c2"]),
-        ({"since_ms": T0 + 15 * MIN}, ["correlation:c4", "x12.isa:000000123", "correlation:c2"]),
+        ({"since_ms": T0 + 16 * MIN}, ["correlation:c4", "x12.isa:000000123", "correlation:c2"]),
         ({"until_ms": T0 + 20 * MIN}, ["correlation:c1"]),
         ({"flow": "nope"}, []),
     ],

@@ -149,6 +149,10 @@ BAD = [
     ("ids:\n  labels: [x12.gs:1]\n", 2, "ids.labels", "typed ID, not a type"),
     ("ids:\n  link: [order]\n  labels: [order]\n", 3, "ids.labels", "both a link and a label"),
     ("ids:\n  max_trace_ids: 1\n", 2, "ids.max_trace_ids", ">= 2"),
+    ("ids:\n  join_window: soon\n", 2, "ids.join_window", "expected a duration"),
+    ("ids:\n  join_window: {http.request: 0s}\n", 2, "ids.join_window.http.request",
+     "longer than zero"),
+    ("ids:\n  join_window: {x12.st:1: 1h}\n", 2, "ids.join_window.x12.st:1", "not an ID type"),
     ("flows:\n  - name: a\n    stages:\n      - name: s\n        terminal: success\n"
      "        match: {}\n", 6, "flows.0.stages.0.match", "every event"),
 ]
@@ -174,3 +178,24 @@ def test_inline_section_errors_keep_the_config_positions():
     with pytest.raises(ConfigError) as err:
         load_catalog(listed.data["flows"], listed, ("flows",))
     assert (err.value.line, err.value.key) == (4, "flows.1.nam")
+
+
+def test_join_windows_default_per_id_kind_and_can_be_set():
+    """Request IDs repeat within minutes, EDI set controls with the next interchange, an
+    acknowledgement answers days later; a configured kind overrides only itself."""
+    from collector.correlation.catalog import DEFAULT_JOIN_WINDOWS_MS
+    built = build_catalog(loads("flows: []\n", "flows.yaml"))
+    assert built.join_windows_ms == DEFAULT_JOIN_WINDOWS_MS
+    assert built.join_window_ms("http.request:r-1", ack=False) == 15 * 60_000
+    assert built.join_window_ms("order:4711", ack=False) == 86_400_000
+    assert built.join_window_ms("x12.st:A:B:1:0001", ack=True) == 7 * 86_400_000
+    custom = build_catalog(loads("ids:\n  join_window: {default: 3d, order: 30d, ack: 2d}\n",
+                                 "flows.yaml"))
+    assert custom.join_window_ms("correlation:c", ack=False) == 3 * 86_400_000
+    assert custom.join_window_ms("order:1", ack=True) == 30 * 86_400_000  # the longer
+    assert custom.join_window_ms("x12.st:A:B:1:1", ack=True) == 2 * 86_400_000
+    assert custom.join_window_ms("http.request:r", ack=False) == 15 * 60_000
+    one = build_catalog(loads("ids:\n  join_window: 12h\n", "flows.yaml"))
+    assert one.join_window_ms("correlation:c", ack=False) == 12 * 3_600_000
+    assert one.join_window_ms("http.request:r", ack=False) == 12 * 3_600_000
+    assert one.join_window_ms("x12.st:A:B:1:1", ack=True) == 7 * 86_400_000

@@ -104,3 +104,33 @@ def test_one_collector_repairs_at_a_time_and_another_takes_over(tmp_sqlite_path)
         assert sorted(t.hop_count for t in store.search_traces(TraceQuery(limit=10))) == [3] * 4
     finally:
         store.close()
+
+
+def test_a_split_is_repaired_among_many_envelope_and_placeholder_ids(tmp_sqlite_path):
+    """Envelope IDs (an X12 interchange of many orders) and placeholders (``N/A``) are held by
+    many traces on purpose and were the most shared: the round's 500 shared IDs were all
+    theirs, and a message split by two collectors was never merged."""
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        c = Correlator(empty_catalog(), store)
+        batch = []
+        for n in range(600):  # 600 interchanges of three orders each, orders without an ID
+            isa = f"x12.isa:ME:ACME:{n}"
+            batch += [ev(10 * n + k, f"order:{n}{k}", isa) for k in range(3)]
+            batch.append(ev(10 * n + 3, f"order:{n}x", "correlation:N/A"))
+        c.process(batch)
+        c.flush()
+        one, two = Correlator(empty_catalog(), store), Correlator(empty_catalog(), store)
+        one.process([ev(9_000_001, "correlation:c-1", "order:split")])
+        two.process([ev(9_000_002, "order:split")])
+        two._resolve()  # the race that splits a message
+        one.flush()
+        two.flush()
+        repair = TraceRepair(empty_catalog(), store, window_ms=3_600_000)
+        assert repair.run(NOW) == 1
+        (merged,) = [t for t in store.search_traces(TraceQuery(limit=10_000))
+                     if "order:split" in t.ids]
+        assert merged.hop_count == 2
+    finally:
+        store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import socket
 import ssl
@@ -128,3 +129,64 @@ def test_ten_alerts_through_the_outbox_make_one_digest_mail(smtp, tmp_path):
     assert {r["state"] for r in box.of_rule("o2c-failures", 20)} == {"delivered"}
     assert d.deliver("mail") == 0  # nothing sent twice
     store.close()
+
+
+def test_a_notification_sent_twice_carries_one_message_id(smtp):
+    """Two sends of one notification (a retry after a timeout that had delivered, or a
+    deposed leader paused between its lease check and the send) are the same message to a
+    mailbox that keeps one copy per Message-ID; another action or decision is not."""
+    inbox, port, cert = smtp
+    opts = _options(port, cert)
+    first, again = email_notify.Email("mail", opts), email_notify.Email("mail", opts)
+    first.send(_note())
+    again.send(_note())
+    first.send(_note("resolved"))
+    ids = [email.message_from_bytes(raw)["Message-ID"] for _, _, raw in inbox.messages]
+    assert ids[0] == ids[1] != ids[2]
+    assert ids[0].startswith("<") and ids[0].endswith(">") and "@" in ids[0]
+    assert ids[0].endswith("@example.com>")  # the sender's domain
+    other = dataclasses.replace(opts, to=("someone-else@example.com",))
+    assert email_notify.compose(_note(), other)["Message-ID"] != ids[0]
+
+
+class PickyInbox(Inbox):
+    """Refuses some recipients, as a relay does for an unknown or over-quota mailbox."""
+
+    def __init__(self, refuse: dict[str, str]) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+@pytest.mark.parametrize(("refuse", "retryable"), [
+    ({"gone@example.com": "550 5.1.1 no such user"}, False),
+    ({"full@example.com": "452 4.2.2 mailbox full"}, True),
+])
+def test_a_recipient_the_server_refuses_is_not_a_delivered_page(refuse, retryable):
+    """The relay takes the mail for one on-call address and refuses the other: that was
+    counted as delivered, the second person never paged and nothing said so."""
+    inbox = PickyInbox(refuse)
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        opts = email_notify.Options(host="127.0.0.1", port=port, tls="none",
+                                    sender="midwatch@example.com",
+                                    to=("oncall@example.com", *refuse))
+        with pytest.raises(SendError) as err:
+            email_notify.Email("mail", opts).send(_note())
+        assert (err.value.retryable, err.value.refused) == (retryable, False)
+        (rcpt,) = refuse
+        assert f"1 of 2 recipients refused: {rcpt} {refuse[rcpt][:3]}" in str(err.value)
+        assert [to for _, to, _ in inbox.messages] == [["oncall@example.com"]]
+        opts_all = dataclasses.replace(opts, to=tuple(refuse))
+        with pytest.raises(SendError) as err:
+            email_notify.Email("mail", opts_all).send(_note())
+        assert (err.value.retryable, err.value.refused) == (retryable, True)
+    finally:
+        controller.stop()

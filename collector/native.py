@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 from datetime import UTC
-from functools import cache
+from functools import cache, lru_cache
 
 from collector.event import LEVELS, Event
 from collector.normalize import (
@@ -59,6 +59,7 @@ def use(on: bool) -> bool:
     global _on
     before, _on = _on, on
     filebeat_docs.cache_clear()
+    needles.cache_clear()
     return before
 
 
@@ -110,6 +111,16 @@ def filebeat_docs():
                                                       "offset", "created_ms"):
         return None
     return _ext.filebeat_docs(Shipped, text_ms).unwrap
+
+
+@lru_cache(maxsize=64)
+def needles(strings: tuple[str, ...]):
+    """``held(texts) -> [bool]``: whether each text holds any of ``strings``, in one native
+    pass over them all (``collector.detect_prefilter``); None when the fast path is off or
+    not built, or by a build without it."""
+    if not _on or _reader("json") is None or not hasattr(_ext, "Needles"):
+        return None
+    return _ext.Needles(list(strings)).held
 
 
 def batch_parser(fmt: str, ctx: ParseContext):

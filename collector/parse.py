@@ -36,7 +36,7 @@ from typing import BinaryIO
 
 import orjson
 
-from collector import envelopes, native, parsers
+from collector import detect_prefilter, envelopes, native, parsers
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.linesplit import Line, LineSplitter
 from collector.normalize import normalize, redact_text
@@ -450,10 +450,17 @@ class SourceParser:
         """The lines whose record (made by the fast path) ``_feed_auto`` would not keep whole
         with ``module``. Where every line is a record (START None): ``_detect`` gives
         another parser. Else: another parser claims a continuation line that is not
-        indented (a catch-all one may: it does not cut into an open record)."""
+        indented (a catch-all one may: it does not cut into an open record).
+
+        A line the format's ``claims_taken`` vouches for (its ``detect`` claims what the
+        fast path took) is asked only of the parsers ranked before it."""
         if self.framer.start is None:
             asked = [k for k, ev in enumerate(events) if ev]
-            claims = self._first_claims([lines[k][0] for k in asked])
+            taken = getattr(module, "claims_taken", None)
+            sure = {lines[k][0] for k in asked if taken(lines[k][0])} if taken else set()
+            claims = self._first_claims([lines[k][0] for k in asked if lines[k][0] not in sure])
+            if sure:
+                claims.update(self._first_claims(list(sure), before=module))
             return {k for k in asked if claims[lines[k][0]] not in (None, module)}
         heads: dict[int, int] = {}  # a continuation line asked about -> its record's line
         head = 0
@@ -467,33 +474,54 @@ class SourceParser:
         return {head for k, head in heads.items() if (other := claims[lines[k][0]]) is not None
                 and other is not module and not getattr(other, "GENERIC", False)}
 
-    def _first_claims(self, texts: list[str]) -> dict[str, ModuleType | None]:
+    def _first_claims(self, texts: list[str],
+                      before: ModuleType | None = None) -> dict[str, ModuleType | None]:
         """``_detect`` of each distinct text, asked one parser at a time over all the texts
         that share a first character, each parser's ``detect`` mapped over them (most say no
         to all at once) instead of every parser in turn per line: the same first claim, at a
-        third less of what detection cost; a text repeated (a Mule error block's frame) once."""
+        third less of what detection cost; a text repeated (a Mule error block's frame) once.
+        Texts holding none of the needles of the parsers that declare some are not asked of
+        those (``collector.detect_prefilter``). ``before``: only the parsers ranked before
+        this one are asked (None where none of them claims a text)."""
         found: dict[str, ModuleType | None] = {}
         groups: dict[str, list[str]] = {}
         for text in dict.fromkeys(texts):
             groups.setdefault(text[:1], []).append(text)
         for first, pending in groups.items():
             askable = self._askable.get(first)
-            for candidate in askable if askable is not None else self._askable_of(pending[0]):
-                try:
-                    claims = list(map(candidate.detect, pending))
-                except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
-                    found.update((text, self._detect(text)) for text in pending)
-                    pending = []
-                    break
-                if any(claims):
-                    found.update((text, candidate) for text, claimed
-                                 in zip(pending, claims, strict=True) if claimed)
-                    pending = [text for text, claimed in zip(pending, claims, strict=True)
-                               if not claimed]
-                    if not pending:
-                        break
-            found.update(dict.fromkeys(pending))  # claimed by none
+            if askable is None:
+                askable = self._askable_of(pending[0])
+            if before in askable:
+                askable = askable[:askable.index(before)]
+            plan = detect_prefilter.plan(first_class(first), askable)
+            held = native.needles(plan.needles) if plan.needles else None
+            if held is None:
+                self._claims_of(pending, askable, found)
+                continue
+            hits = held(pending)
+            self._claims_of([text for text, hit in zip(pending, hits, strict=True) if hit],
+                            askable, found)
+            self._claims_of([text for text, hit in zip(pending, hits, strict=True) if not hit],
+                            plan.bare, found)
         return found
+
+    def _claims_of(self, pending: list[str], candidates: tuple[ModuleType, ...],
+                   found: dict[str, ModuleType | None]) -> None:
+        """``_first_claims`` of these texts (of one first character) over ``candidates``."""
+        for candidate in candidates if pending else ():
+            try:
+                claims = list(map(candidate.detect, pending))
+            except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
+                found.update((text, _first_claim(text, candidates)) for text in pending)
+                return
+            if any(claims):
+                found.update((text, candidate) for text, claimed
+                             in zip(pending, claims, strict=True) if claimed)
+                pending = [text for text, claimed in zip(pending, claims, strict=True)
+                           if not claimed]
+                if not pending:
+                    return
+        found.update(dict.fromkeys(pending))  # claimed by none
 
     def ready(self, module: ModuleType) -> bool:
         """Whether ``feed`` would pass a whole line straight to ``module``'s framer: no

@@ -19,6 +19,11 @@ A parser is a module under ``collector/parsers/`` exposing:
 - ``DETECT_FIRST`` (optional): the first characters of every line ``detect`` may claim ("0"
   for any digit, " " for any blank); auto-detection does not ask the parser about other
   lines. Leave it out when any line may be claimed.
+- ``DETECT_NEEDS`` (optional): per first character (named as in ``DETECT_FIRST``), substrings
+  one of which every line starting so that ``detect`` claims holds; auto-detection does not
+  ask the parser about a line that holds none (``collector.detect_prefilter``: one native
+  pass over a batch instead of a ``detect`` call per line). Checked against every fixture by
+  tests/unit/test_auto_detect.py; leave a character out where no such list is sure.
 - ``parse(record: Record, ctx: ParseContext) -> list[Event]``: pure function from one framed
   record to zero or more events. Raise ``ParseError`` (with the field) for a record it cannot
   read; the parse core dead-letters it with the reason (and keeps the events of the record's

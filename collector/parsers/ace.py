@@ -60,6 +60,13 @@ _TERMINAL_ACTIONS = {
 }
 
 
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+# JSON: what ``detect`` looks for in it; a digit first: a BIP message number (not XML).
+DETECT_NEEDS = {"{": ('"IBM App Connect Enterprise"', '"type":"ace_', '"ibm_messageId":"BIP'),
+                "0": ("BIP",)}
+
+
 def detect(line: str) -> bool:
     if _EVENT_ROOT.match(line):
         return "ibm.com/xmlns" in line or "monitoring" in line

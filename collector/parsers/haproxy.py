@@ -80,6 +80,12 @@ _PHASE = {"R": "while reading the request", "Q": "while queued", "C": "while con
           "L": "at the last data", "T": "while tarpitted"}
 
 
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+# A line starting with "{": ``detect`` wants "haproxy" in its head.
+DETECT_NEEDS = {"{": ("haproxy",)}
+
+
 def detect(line: str) -> bool:
     # Client:port, accept time, frontend, backend/server: how every HAProxy session line
     # begins, httplog, tcplog and the log-formats built from them.

@@ -1,0 +1,137 @@
+"""Auto-detection with its prefilter (``collector.detect_prefilter``, ``DETECT_NEEDS``, the
+NGINX reader's ``claims_taken``) against full detection: line by line the same first claim,
+and file by file the same events, over every fixture in tests/data, the shared data set
+beside the checkout (../shared/data, when it is there) and the bench's lines.
+
+The prefilter is a promise of each parser about its own ``detect`` (a line it claims holds
+one of its needles; a line the native reader took is one it claims). The soundness tests
+check those promises on every line we have; the differential tests check what auto mode
+makes of the lines with the prefilter (native on) and without it (the reference path).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from test_native_diff import ROOT, assert_same, native_events, needs_native, parse_bench
+
+from collector import native
+from collector.parse import SourceParser, available_parsers, detect, first_class, read_lines
+from collector.parsers import apigw
+from collector.parsers._base import ParseContext
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+def _files() -> dict[str, bytes]:
+    """Every fixture file (not the notes and configs beside them), by a readable name."""
+    found = {f"tests/{p.relative_to(ROOT / 'tests').as_posix()}": p.read_bytes()
+             for p in sorted((ROOT / "tests" / "data").rglob("*"))
+             if p.is_file() and p.suffix not in (".md", ".yaml")}
+    found.update((f"shared/{p.relative_to(SHARED).as_posix()}", p.read_bytes())
+                 for p in sorted(SHARED.rglob("*")) if p.is_file() and p.suffix != ".md")
+    rng = random.Random("auto-detect")
+    for fmt, generate in parse_bench.GENERATORS.items():
+        found[f"bench/{fmt}"] = generate(2000, rng)[0]
+    # NGINX clients with a dot at position 10 (asked of ``detect``, not vouched for), JSON
+    # lines holding each parser's needles, and formats in turn in one source.
+    found["crafted"] = "\n".join(
+        [apigw_line.replace("10.20.1.", "10.100.200.") for apigw_line in
+         parse_bench.nginx_events(50, rng)[0].decode().splitlines()]
+        + [f'{{"@timestamp":"2024-03-01T10:15:00.000Z","message":"m {needle}","x":"{k}"}}'
+           for k, needle in enumerate(n.replace('"', "'") for m in available_parsers()
+                                      for ns in getattr(m, "DETECT_NEEDS", {}).values()
+                                      for n in ns)]
+        + [f'{{"@timestamp":"2024-03-01T10:15:00.000Z",{needle}"x","y":1}}'
+           for m in available_parsers() for ns in getattr(m, "DETECT_NEEDS", {}).values()
+           for needle in ns if needle.startswith('"')]).encode() + b"\n"
+    found["mixed"] = b"".join(parse_bench.GENERATORS[("json", "apigw", "mule")[i % 3]](
+        3 + i % 30, rng)[0] for i in range(60))
+    return found
+
+
+FILES = _files()
+
+
+def _lines(data: bytes) -> list[str]:
+    return [text for text, *_ in read_lines(io.BytesIO(data)) if text]
+
+
+ALL_LINES = {name: _lines(data) for name, data in FILES.items()}
+
+
+def test_the_fixtures_are_all_there() -> None:
+    """A differential test over nothing would pass: the fixture tree and the bench lines
+    are read (the shared data set only where it is beside the checkout)."""
+    assert sum(name.startswith("tests/") for name in FILES) >= 100
+    assert sum(len(lines) for lines in ALL_LINES.values()) >= 20_000
+    if SHARED.is_dir():
+        assert any(name.startswith("shared/") for name in FILES)
+
+
+def test_every_claimed_line_holds_a_needle() -> None:
+    """``DETECT_NEEDS`` of each parser: every line of ours it claims holds one of the
+    needles for its first character."""
+    checked = set()
+    for module in available_parsers():
+        needs = getattr(module, "DETECT_NEEDS", None)
+        if needs is None:
+            continue
+        for name, lines in ALL_LINES.items():
+            for line in lines:
+                needles = needs.get(first_class(line))
+                if needles is not None and module.detect(line):
+                    checked.add(module.NAME)
+                    assert any(n in line for n in needles), (
+                        f"{name}: {module.NAME}.detect claims a line holding none of its "
+                        f"DETECT_NEEDS {needles}: {line[:200]!r}")
+    # Only HAProxy's needle ("haproxy" in a line starting with "{") has no line to meet.
+    assert checked == {m.NAME for m in available_parsers()
+                       if getattr(m, "DETECT_NEEDS", None)} - {"haproxy"}
+
+
+@needs_native
+def test_lines_the_nginx_reader_takes_are_claimed() -> None:
+    """``apigw.claims_taken``: a line the native reader made an event of, and which it
+    vouches for, is one ``apigw.detect`` claims."""
+    checked = 0
+    for name, lines in ALL_LINES.items():
+        for line, ev in zip(lines, native_events(lines, "apigw"), strict=True):
+            if ev and apigw.claims_taken(line):
+                checked += 1
+                assert apigw.detect(line), f"{name}: vouched for, not claimed: {line!r}"
+    assert checked >= 2000
+
+
+@needs_native
+@pytest.mark.parametrize("name", sorted(ALL_LINES))
+def test_first_claim_as_full_detection(name: str) -> None:
+    """Per line, the prefiltered first claim is full detection's; asked only of the parsers
+    before the NGINX one (where it vouches for the line), the verdict "keep or switch" is."""
+    lines = ALL_LINES[name]
+    if not lines:
+        pytest.skip("no lines")
+    parser = SourceParser("auto", ParseContext(), name)
+    candidates = available_parsers()
+    claims = parser._first_claims(lines)
+    for line in lines:
+        assert claims[line] is detect(line, candidates), f"{name}: {line[:200]!r}"
+    sure = [line for line in lines if apigw.claims_taken(line) and apigw.detect(line)]
+    before = parser._first_claims(sure, before=apigw)
+    for line in sure:
+        assert (before[line] in (None, apigw)) is (claims[line] in (None, apigw)), (
+            f"{name}: {line[:200]!r}")
+
+
+@needs_native
+def test_the_prefilter_is_on() -> None:
+    """Else the tests above compare full detection with itself."""
+    assert native.needles(('"category"',))(['{"category":1}', '{"x":1}']) == [True, False]
+
+
+@needs_native
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_auto_mode_same_events_with_and_without_native(name: str) -> None:
+    assert_same(FILES[name], fmt="auto", source=name)

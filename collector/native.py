@@ -115,12 +115,12 @@ def filebeat_docs():
 
 @lru_cache(maxsize=64)
 def needles(strings: tuple[str, ...]):
-    """``held(texts) -> [bool]``: whether each text holds any of ``strings``, in one native
-    pass over them all (``collector.detect_prefilter``); None when the fast path is off or
-    not built, or by a build without it."""
+    """A finder of ``strings`` (``collector.detect_prefilter``): ``held(texts) -> [bool]``,
+    whether each text holds any of them, in one native pass over them all; ``holds(text)``
+    of one. None when the fast path is off or not built, or by a build without it."""
     if not _on or _reader("json") is None or not hasattr(_ext, "Needles"):
         return None
-    return _ext.Needles(list(strings)).held
+    return _ext.Needles(list(strings))
 
 
 def batch_parser(fmt: str, ctx: ParseContext):

@@ -190,6 +190,16 @@ def _askable(first: str, candidates: tuple[ModuleType, ...]) -> tuple[ModuleType
                  if (chars := getattr(m, "DETECT_FIRST", None)) is None or first in chars)
 
 
+def _prefilter(first: str, askable: tuple[ModuleType, ...]) -> tuple[tuple[ModuleType, ...],
+                                                                      object | None]:
+    """(the parsers of ``askable`` a line starting with ``first`` (``first_class``) that holds
+    none of the needles is asked of, the native finder of the needles); ``askable`` and None
+    where there are no needles or the fast path is off (``collector.detect_prefilter``)."""
+    plan = detect_prefilter.plan(first, askable)
+    needles = native.needles(plan.needles) if plan.needles else None
+    return (plan.bare, needles) if needles is not None else (askable, None)
+
+
 def detect(line: str, candidates: Sequence[ModuleType]) -> ModuleType | None:
     """The first candidate that claims the line."""
     return _first_claim(line, _askable(first_class(line), tuple(candidates)))
@@ -328,8 +338,10 @@ class SourceParser:
         self.position_prefix = position_prefix
         self.auto = fmt == "auto"
         self.candidates = tuple(available_parsers()) if self.auto else ()
-        # ``_askable`` of each first character seen (a few dozen in practice; bounded).
-        self._askable: dict[str, tuple[ModuleType, ...]] = {}
+        # How to ask the candidates about a line, per first character seen (``_plan_of``; a
+        # few dozen in practice; bounded).
+        self._plans: dict[str, tuple[tuple[ModuleType, ...], tuple[ModuleType, ...],
+                                     object | None]] = {}
         self.module: ModuleType | None = None if self.auto else parsers.PARSERS.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
@@ -488,21 +500,18 @@ class SourceParser:
         for text in dict.fromkeys(texts):
             groups.setdefault(text[:1], []).append(text)
         for first, pending in groups.items():
-            askable = self._askable.get(first)
-            if askable is None:
-                askable = self._askable_of(pending[0])
+            askable, bare, needles = self._plans.get(first) or self._plan_of(pending[0])
             if before in askable:
                 askable = askable[:askable.index(before)]
-            plan = detect_prefilter.plan(first_class(first), askable)
-            held = native.needles(plan.needles) if plan.needles else None
-            if held is None:
+                bare, needles = _prefilter(first_class(first), askable)
+            if needles is None:
                 self._claims_of(pending, askable, found)
                 continue
-            hits = held(pending)
+            hits = needles.held(pending)
             self._claims_of([text for text, hit in zip(pending, hits, strict=True) if hit],
                             askable, found)
             self._claims_of([text for text, hit in zip(pending, hits, strict=True) if not hit],
-                            plan.bare, found)
+                            bare, found)
         return found
 
     def _claims_of(self, pending: list[str], candidates: tuple[ModuleType, ...],
@@ -693,16 +702,23 @@ class SourceParser:
         return out
 
     def _detect(self, line: str) -> ModuleType | None:
-        """``detect`` over this source's candidates, their filter by first character kept."""
-        askable = self._askable.get(line[:1])
-        return _first_claim(line, askable if askable is not None else self._askable_of(line))
+        """``detect`` over this source's candidates, as ``_plan_of`` has them asked."""
+        askable, bare, needles = self._plans.get(line[:1]) or self._plan_of(line)
+        if needles is not None and not needles.holds(line):
+            return _first_claim(line, bare)
+        return _first_claim(line, askable)
 
-    def _askable_of(self, line: str) -> tuple[ModuleType, ...]:
-        """The candidates that may claim a line with this first character, remembered."""
-        if len(self._askable) >= MAX_FIRST_CHARACTERS:
-            self._askable.clear()
-        askable = self._askable[line[:1]] = _askable(first_class(line), self.candidates)
-        return askable
+    def _plan_of(self, line: str) -> tuple[tuple[ModuleType, ...], tuple[ModuleType, ...],
+                                           object | None]:
+        """(the candidates that may claim a line with this first character, those a line
+        holding no needle is asked of, the needle finder or None: ``_prefilter``),
+        remembered."""
+        if len(self._plans) >= MAX_FIRST_CHARACTERS:
+            self._plans.clear()
+        first = first_class(line)
+        askable = _askable(first, self.candidates)
+        plan = self._plans[line[:1]] = (askable, *_prefilter(first, askable))
+        return plan
 
     def _no_parser(self, lines: list[tuple[str, int, int]]) -> Output:
         out: Output = []

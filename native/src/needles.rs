@@ -19,12 +19,17 @@ impl Needles {
         Needles { finders: needles.iter().map(|n| Finder::new(n.as_bytes()).into_owned()).collect() }
     }
 
-    /// Per text: whether it holds any needle. A text that is no valid UTF-8 (a lone
-    /// surrogate) counts as holding one, so that it is asked of every parser.
+    /// Per text: whether it holds any needle (`holds`).
     fn held(&self, texts: &Bound<'_, PyList>) -> Vec<bool> {
-        texts.iter().map(|item| match item.downcast::<PyString>().map(|s| s.to_str()) {
+        texts.iter().map(|item| self.holds(&item)).collect()
+    }
+
+    /// Whether the text holds any needle. A text that is no valid UTF-8 (a lone surrogate)
+    /// counts as holding one, so that it is asked of every parser.
+    fn holds(&self, text: &Bound<'_, PyAny>) -> bool {
+        match text.downcast::<PyString>().map(|s| s.to_str()) {
             Ok(Ok(text)) => self.finders.iter().any(|f| f.find(text.as_bytes()).is_some()),
             _ => true,
-        }).collect()
+        }
     }
 }

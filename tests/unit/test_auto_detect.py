@@ -108,8 +108,9 @@ def test_lines_the_nginx_reader_takes_are_claimed() -> None:
 @needs_native
 @pytest.mark.parametrize("name", sorted(ALL_LINES))
 def test_first_claim_as_full_detection(name: str) -> None:
-    """Per line, the prefiltered first claim is full detection's; asked only of the parsers
-    before the NGINX one (where it vouches for the line), the verdict "keep or switch" is."""
+    """Per line, the prefiltered first claim is full detection's, asked of a batch's lines
+    at once or of one line; asked only of the parsers before the NGINX one (where it vouches
+    for the line), the verdict "keep or switch" is."""
     lines = ALL_LINES[name]
     if not lines:
         pytest.skip("no lines")
@@ -117,7 +118,9 @@ def test_first_claim_as_full_detection(name: str) -> None:
     candidates = available_parsers()
     claims = parser._first_claims(lines)
     for line in lines:
-        assert claims[line] is detect(line, candidates), f"{name}: {line[:200]!r}"
+        full = detect(line, candidates)
+        assert claims[line] is full, f"{name}: {line[:200]!r}"
+        assert parser._detect(line) is full, f"{name}: {line[:200]!r}"
     sure = [line for line in lines if apigw.claims_taken(line) and apigw.detect(line)]
     before = parser._first_claims(sure, before=apigw)
     for line in sure:
@@ -128,7 +131,8 @@ def test_first_claim_as_full_detection(name: str) -> None:
 @needs_native
 def test_the_prefilter_is_on() -> None:
     """Else the tests above compare full detection with itself."""
-    assert native.needles(('"category"',))(['{"category":1}', '{"x":1}']) == [True, False]
+    assert native.needles(('"category"',)).held(['{"category":1}', '{"x":1}']) == [True, False]
+    assert native.needles(('"category"',)).holds("\ud800 a lone surrogate: asked of all")
 
 
 @needs_native

@@ -1,5 +1,5 @@
 """Auto-detection with its prefilter (``collector.detect_prefilter``, ``DETECT_NEEDS``, the
-NGINX reader's ``claims_taken``) against full detection: line by line the same first claim,
+JSON and NGINX parsers' ``claims_taken``) against full detection: line by line the same first claim,
 and file by file the same events, over every fixture in tests/data, the shared data set
 beside the checkout (../shared/data, when it is there) and the bench's lines.
 
@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import io
 import random
+from types import ModuleType
 
 import pytest
 from test_native_diff import ROOT, assert_same, native_events, needs_native, parse_bench
 
 from collector import native
 from collector.parse import SourceParser, available_parsers, detect, first_class, read_lines
-from collector.parsers import apigw
+from collector.parsers import PARSERS
 from collector.parsers._base import ParseContext
 
 SHARED = ROOT.parent / "shared" / "data"
+# The parsers that vouch for lines their native reader took (``claims_taken``).
+VOUCHING = [m for m in map(PARSERS.get, native.FORMATS) if hasattr(m, "claims_taken")]
 
 
 def _files() -> dict[str, bytes]:
@@ -93,15 +96,16 @@ def test_every_claimed_line_holds_a_needle() -> None:
 
 
 @needs_native
-def test_lines_the_nginx_reader_takes_are_claimed() -> None:
-    """``apigw.claims_taken``: a line the native reader made an event of, and which it
-    vouches for, is one ``apigw.detect`` claims."""
+@pytest.mark.parametrize("module", VOUCHING, ids=lambda m: m.NAME)
+def test_lines_the_native_reader_takes_are_claimed(module: ModuleType) -> None:
+    """``claims_taken``: a line the native reader made an event of, and which the parser
+    vouches for, is one its ``detect`` claims."""
     checked = 0
     for name, lines in ALL_LINES.items():
-        for line, ev in zip(lines, native_events(lines, "apigw"), strict=True):
-            if ev and apigw.claims_taken(line):
+        for line, ev in zip(lines, native_events(lines, module.NAME), strict=True):
+            if ev and module.claims_taken(line):
                 checked += 1
-                assert apigw.detect(line), f"{name}: vouched for, not claimed: {line!r}"
+                assert module.detect(line), f"{name}: vouched for, not claimed: {line!r}"
     assert checked >= 2000
 
 
@@ -109,8 +113,8 @@ def test_lines_the_nginx_reader_takes_are_claimed() -> None:
 @pytest.mark.parametrize("name", sorted(ALL_LINES))
 def test_first_claim_as_full_detection(name: str) -> None:
     """Per line, the prefiltered first claim is full detection's, asked of a batch's lines
-    at once or of one line; asked only of the parsers before the NGINX one (where it vouches
-    for the line), the verdict "keep or switch" is."""
+    at once or of one line; asked only of the parsers before the vouching one (where it vouches
+    for the line), the verdict "keep or switch" is (the same parser or none: keep)."""
     lines = ALL_LINES[name]
     if not lines:
         pytest.skip("no lines")
@@ -121,11 +125,12 @@ def test_first_claim_as_full_detection(name: str) -> None:
         full = detect(line, candidates)
         assert claims[line] is full, f"{name}: {line[:200]!r}"
         assert parser._detect(line) is full, f"{name}: {line[:200]!r}"
-    sure = [line for line in lines if apigw.claims_taken(line) and apigw.detect(line)]
-    before = parser._first_claims(sure, before=apigw)
-    for line in sure:
-        assert (before[line] in (None, apigw)) is (claims[line] in (None, apigw)), (
-            f"{name}: {line[:200]!r}")
+    for module in VOUCHING:
+        sure = [line for line in lines if module.claims_taken(line) and module.detect(line)]
+        before = parser._first_claims(sure, before=module)
+        for line in sure:
+            assert (before[line] in (None, module)) is (claims[line] in (None, module)), (
+                f"{name}: {module.NAME}: {line[:200]!r}")
 
 
 @needs_native

@@ -218,6 +218,25 @@ def _first_claim(line: str, askable: tuple[ModuleType, ...]) -> ModuleType | Non
     return None
 
 
+def _claims_of(texts: list[str], candidates: tuple[ModuleType, ...],
+               found: dict[str, ModuleType | None]) -> None:
+    """The first claim of each of these texts (of one first character) over ``candidates``,
+    into ``found``: each parser's ``detect`` mapped over all the texts still unclaimed."""
+    for candidate in candidates if texts else ():
+        try:
+            claims = list(map(candidate.detect, texts))
+        except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
+            found.update((text, _first_claim(text, candidates)) for text in texts)
+            return
+        if any(claims):
+            found.update((text, candidate) for text, claimed
+                         in zip(texts, claims, strict=True) if claimed)
+            texts = [text for text, claimed in zip(texts, claims, strict=True) if not claimed]
+            if not texts:
+                return
+    found.update(dict.fromkeys(texts))  # claimed by none
+
+
 def parse_record(record: Record, fmt: str, ctx: ParseContext,
                  stats: ParseStats | None = None) -> Output:
     """A whole record (Kafka value, OTLP body) with a named format or ``auto``."""
@@ -505,32 +524,14 @@ class SourceParser:
                 askable = askable[:askable.index(before)]
                 bare, needles = _prefilter(first_class(first), askable)
             if needles is None:
-                self._claims_of(pending, askable, found)
+                _claims_of(pending, askable, found)
                 continue
             hits = needles.held(pending)
-            self._claims_of([text for text, hit in zip(pending, hits, strict=True) if hit],
-                            askable, found)
-            self._claims_of([text for text, hit in zip(pending, hits, strict=True) if not hit],
-                            bare, found)
+            _claims_of([text for text, hit in zip(pending, hits, strict=True) if hit],
+                       askable, found)
+            _claims_of([text for text, hit in zip(pending, hits, strict=True) if not hit],
+                       bare, found)
         return found
-
-    def _claims_of(self, pending: list[str], candidates: tuple[ModuleType, ...],
-                   found: dict[str, ModuleType | None]) -> None:
-        """``_first_claims`` of these texts (of one first character) over ``candidates``."""
-        for candidate in candidates if pending else ():
-            try:
-                claims = list(map(candidate.detect, pending))
-            except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
-                found.update((text, _first_claim(text, candidates)) for text in pending)
-                return
-            if any(claims):
-                found.update((text, candidate) for text, claimed
-                             in zip(pending, claims, strict=True) if claimed)
-                pending = [text for text, claimed in zip(pending, claims, strict=True)
-                           if not claimed]
-                if not pending:
-                    return
-        found.update(dict.fromkeys(pending))  # claimed by none
 
     def ready(self, module: ModuleType) -> bool:
         """Whether ``feed`` would pass a whole line straight to ``module``'s framer: no

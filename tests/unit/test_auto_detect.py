@@ -26,6 +26,18 @@ from collector.parsers._base import ParseContext
 SHARED = ROOT.parent / "shared" / "data"
 # The parsers that vouch for lines their native reader took (``claims_taken``).
 VOUCHING = [m for m in map(PARSERS.get, native.FORMATS) if hasattr(m, "claims_taken")]
+# Flat JSON lines the native JSON reader takes and a parser ranked before JSON claims: in a
+# JSON log, auto mode must switch to that parser for them (the prefilter's needles found).
+_T = '{"@timestamp":"2024-03-01T10:15:00.000Z","message":"m",'
+CLAIMED_ELSEWHERE = {
+    "azure": _T + '"category":"WorkflowRuntime"}',
+    "mule-json": _T + '"tracePoint":"START","correlationId":"abc"}',
+    "rabbitmq": _T + '"pid":"<0.1.0>","msg":"x"}',
+    "ibmmq": _T + '"type":"mq_put","ibm_qmgr":"QM1"}',
+    "apigw": _T + '"remote_addr":"10.1.2.3","status":"200"}',
+    "boomi": _T + '"executionId":"e1","processName":"p"}',
+    "ace": _T + '"type":"ace_x"}',
+}
 
 
 def _files() -> dict[str, bytes]:
@@ -52,6 +64,21 @@ def _files() -> dict[str, bytes]:
            for needle in ns if needle.startswith('"')]).encode() + b"\n"
     found["mixed"] = b"".join(parse_bench.GENERATORS[("json", "apigw", "mule")[i % 3]](
         3 + i % 30, rng)[0] for i in range(60))
+    # A file of one format with foreign lines in it: NGINX error lines in an access log, Java
+    # service wrapper lines in a Mule log, other platforms' JSON lines among JSON logs.
+    for fmt, foreign in (("apigw", "nginx-error/error.log"),
+                         ("mule", "containers/wrapper-mule_ee.log"),
+                         ("json", "rabbitmq/trace.jsonl"), ("json", "azure/PT1H.json")):
+        own = parse_bench.GENERATORS[fmt](1000, rng)[0].decode().splitlines()
+        other = (ROOT / "tests" / "data" / foreign).read_text().splitlines()
+        for k, line in enumerate(other):
+            own.insert(rng.randrange(len(own)) if k % 3 else 7 * k, line)
+        found[f"{fmt} with {foreign}"] = ("\n".join(own) + "\n").encode()
+    # Past the first read (64 KiB), where the format is known and the fast path reads.
+    own = parse_bench.json_events(1000, rng)[0].decode().splitlines()
+    for k, line in enumerate(CLAIMED_ELSEWHERE.values()):
+        own[500 + 60 * k:500 + 60 * k] = [line] * (1 + k % 3)
+    found["json with lines claimed elsewhere"] = ("\n".join(own) + "\n").encode()
     return found
 
 
@@ -131,6 +158,14 @@ def test_first_claim_as_full_detection(name: str) -> None:
         for line in sure:
             assert (before[line] in (None, module)) is (claims[line] in (None, module)), (
                 f"{name}: {module.NAME}: {line[:200]!r}")
+
+
+@needs_native
+def test_lines_claimed_elsewhere_are_taken_by_the_json_reader() -> None:
+    """So that auto mode over them exercises the prefilter where it finds a needle."""
+    lines = list(CLAIMED_ELSEWHERE.values())
+    assert all(native_events([*lines, "not json"], "json")[:-1])
+    assert [detect(line, available_parsers()).NAME for line in lines] == list(CLAIMED_ELSEWHERE)
 
 
 @needs_native

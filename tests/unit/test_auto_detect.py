@@ -19,7 +19,14 @@ import pytest
 from test_native_diff import ROOT, assert_same, native_events, needs_native, parse_bench
 
 from collector import native
-from collector.parse import SourceParser, available_parsers, detect, first_class, read_lines
+from collector.parse import (
+    SourceParser,
+    available_parsers,
+    detect,
+    detect_any,
+    first_class,
+    read_lines,
+)
 from collector.parsers import PARSERS
 from collector.parsers._base import ParseContext
 
@@ -140,7 +147,7 @@ def test_lines_the_native_reader_takes_are_claimed(module: ModuleType) -> None:
 @pytest.mark.parametrize("name", sorted(ALL_LINES))
 def test_first_claim_as_full_detection(name: str) -> None:
     """Per line, the prefiltered first claim is full detection's, asked of a batch's lines
-    at once or of one line; asked only of the parsers before the vouching one (where it vouches
+    at once, of one line of a source or of a record (``parse_record``); asked only of the parsers before the vouching one (where it vouches
     for the line), the verdict "keep or switch" is (the same parser or none: keep)."""
     lines = ALL_LINES[name]
     if not lines:
@@ -152,6 +159,7 @@ def test_first_claim_as_full_detection(name: str) -> None:
         full = detect(line, candidates)
         assert claims[line] is full, f"{name}: {line[:200]!r}"
         assert parser._detect(line) is full, f"{name}: {line[:200]!r}"
+        assert detect_any(line) is full, f"{name}: {line[:200]!r}"
     for module in VOUCHING:
         sure = [line for line in lines if module.claims_taken(line) and module.detect(line)]
         before = parser._first_claims(sure, before=module)

@@ -35,6 +35,7 @@ A parser is a module under ``collector/parsers/`` exposing:
 from __future__ import annotations
 
 import secrets
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
@@ -42,6 +43,15 @@ from datetime import UTC, tzinfo
 from collector.event import Event
 
 PROCESS_KEY = secrets.token_bytes(32)
+
+# The first characters of ASCII lines as ``DETECT_FIRST`` and ``DETECT_NEEDS`` name them ("0"
+# for any digit, " " for any blank): for needles that hold whatever most lines start with.
+FIRST_CLASSES = "0 " + string.ascii_letters + string.punctuation
+
+
+def first_classes_but(chars: str) -> str:
+    """``FIRST_CLASSES`` without these."""
+    return "".join(c for c in FIRST_CLASSES if c not in chars)
 
 
 class ParseError(ValueError):

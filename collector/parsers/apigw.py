@@ -53,7 +53,7 @@ import orjson
 
 from collector.event import Event, Record
 from collector.parsers import logformat
-from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError, first_classes_but
 from collector.parsers._fields import UUID, as_int, set_label
 from collector.parsers._request import (
     TRACEPARENT,
@@ -157,8 +157,11 @@ _detected: tuple[str, re.Match | None] = ("", None)
 
 # Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
 # ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
-# A JSON line: the first key of each of ``_json_detect``'s alternatives.
-DETECT_NEEDS = {"{": ('"latencies"', '"requestId"', '"remote_addr"', '"DownstreamStatus"')}
+# A JSON line: the first key of each of ``_json_detect``'s alternatives. A line starting with
+# anything but a digit (IIS, Squid, export prefix), "[" (Nginx Proxy Manager) or "#" (W3C
+# directives): the blank and bracket before the time of ``_COMBINED``, ``_STREAM``, ``_LOOSE``.
+DETECT_NEEDS = {**dict.fromkeys(first_classes_but("0[#{"), (" [",)),
+                "{": ('"latencies"', '"requestId"', '"remote_addr"', '"DownstreamStatus"')}
 
 
 def detect(line: str) -> bool:

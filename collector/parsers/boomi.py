@@ -61,8 +61,8 @@ _DOC_STATUS = {"SUCCESS": ("delivered", "success", "info"), "ERROR": ("failed", 
 DETECT_FIRST = '< {0SWICFED'
 # Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
 # ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
-# A JSON record names its execution; a line starting with a digit is a tab line.
-DETECT_NEEDS = {"{": ('"executionId"',), "0": ("\t",)}
+# A JSON record names its execution; a line starting with a digit or a letter is a tab line.
+DETECT_NEEDS = {"{": ('"executionId"',), **dict.fromkeys("0SWICFED", ("\t",))}
 
 
 def detect(line: str) -> bool:

@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
+from itertools import compress
 from types import ModuleType
 from typing import BinaryIO
 
@@ -242,14 +243,16 @@ def _first_claim(line: str, askable: tuple[ModuleType, ...]) -> ModuleType | Non
 
 
 def _claims_of(texts: list[str], candidates: tuple[ModuleType, ...],
-               found: dict[str, ModuleType | None]) -> None:
+               found: dict[str, ModuleType]) -> None:
     """The first claim of each of these texts (of one first character) over ``candidates``,
-    into ``found``: each parser's ``detect`` mapped over all the texts still unclaimed."""
+    into ``found`` (a text none claims left out): each parser's ``detect`` mapped over all
+    the texts still unclaimed."""
     for candidate in candidates if texts else ():
         try:
             claims = list(map(candidate.detect, texts))
         except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
-            found.update((text, _first_claim(text, candidates)) for text in texts)
+            found.update((text, claim) for text in texts
+                         if (claim := _first_claim(text, candidates)) is not None)
             return
         if any(claims):
             found.update((text, candidate) for text, claimed
@@ -257,7 +260,6 @@ def _claims_of(texts: list[str], candidates: tuple[ModuleType, ...],
             texts = [text for text, claimed in zip(texts, claims, strict=True) if not claimed]
             if not texts:
                 return
-    found.update(dict.fromkeys(texts))  # claimed by none
 
 
 def parse_record(record: Record, fmt: str, ctx: ParseContext,
@@ -510,12 +512,17 @@ class SourceParser:
         fast path took) is asked only of the parsers ranked before it."""
         if self.framer.start is None:
             asked = [k for k, ev in enumerate(events) if ev]
+            texts = [lines[k][0] for k in asked]
             taken = getattr(module, "claims_taken", None)
-            sure = {lines[k][0] for k in asked if taken(lines[k][0])} if taken else set()
-            claims = self._first_claims([lines[k][0] for k in asked if lines[k][0] not in sure])
-            if sure:
-                claims.update(self._first_claims(list(sure), before=module))
-            return {k for k in asked if claims[lines[k][0]] not in (None, module)}
+            sure = list(map(taken, texts)) if taken else [False] * len(texts)
+            claims = self._first_claims(list(compress(texts, sure)), before=module)
+            if not all(sure):
+                claims.update(self._first_claims(
+                    [text for text, vouched in zip(texts, sure, strict=True) if not vouched]))
+            other = {text for text, claim in claims.items() if claim is not module}
+            if not other:
+                return set()
+            return {k for k, text in zip(asked, texts, strict=True) if text in other}
         heads: dict[int, int] = {}  # a continuation line asked about -> its record's line
         head = 0
         for k, ev in enumerate(events):
@@ -525,22 +532,28 @@ class SourceParser:
             elif ev is not None:
                 head = k
         claims = self._first_claims([lines[k][0] for k in heads])
-        return {head for k, head in heads.items() if (other := claims[lines[k][0]]) is not None
-                and other is not module and not getattr(other, "GENERIC", False)}
+        return {head for k, head in heads.items() if (other := claims.get(lines[k][0]))
+                is not None and other is not module and not getattr(other, "GENERIC", False)}
 
     def _first_claims(self, texts: list[str],
-                      before: ModuleType | None = None) -> dict[str, ModuleType | None]:
-        """``_detect`` of each distinct text, asked one parser at a time over all the texts
-        that share a first character, each parser's ``detect`` mapped over them (most say no
-        to all at once) instead of every parser in turn per line: the same first claim, at a
-        third less of what detection cost; a text repeated (a Mule error block's frame) once.
-        Texts holding none of the needles of the parsers that declare some are not asked of
-        those (``collector.detect_prefilter``). ``before``: only the parsers ranked before
-        this one are asked (None where none of them claims a text)."""
-        found: dict[str, ModuleType | None] = {}
+                      before: ModuleType | None = None) -> dict[str, ModuleType]:
+        """``_detect`` of the texts a parser claims (a text no parser claims is left out),
+        asked one parser at a time over all the texts that share a first character, each
+        parser's ``detect`` mapped over them (most say no to all at once) instead of every
+        parser in turn per line: the same first claim, at a third less of what detection
+        cost; a text repeated (a Mule error block's frame) once. Texts holding none of the
+        needles of the parsers that declare some are not asked of those
+        (``collector.detect_prefilter``). ``before``: only the parsers ranked before this one
+        are asked. Lines of one format mostly start alike: then they are not grouped."""
+        found: dict[str, ModuleType] = {}
+        if not texts:
+            return found
         groups: dict[str, list[str]] = {}
-        for text in dict.fromkeys(texts):
-            groups.setdefault(text[:1], []).append(text)
+        if len({text[:1] for text in texts}) == 1:
+            groups[texts[0][:1]] = texts
+        else:
+            for text in dict.fromkeys(texts):
+                groups.setdefault(text[:1], []).append(text)
         for first, pending in groups.items():
             askable, bare, needles = self._plans.get(first) or self._plan_of(pending[0])
             if before in askable:
@@ -550,10 +563,10 @@ class SourceParser:
                 _claims_of(pending, askable, found)
                 continue
             hits = needles.held(pending)
-            _claims_of([text for text, hit in zip(pending, hits, strict=True) if hit],
-                       askable, found)
-            _claims_of([text for text, hit in zip(pending, hits, strict=True) if not hit],
-                       bare, found)
+            if any(hits):
+                _claims_of(list(compress(pending, hits)), askable, found)
+                pending = [text for text, hit in zip(pending, hits, strict=True) if not hit]
+            _claims_of(pending, bare, found)
         return found
 
     def ready(self, module: ModuleType) -> bool:

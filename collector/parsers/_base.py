@@ -24,6 +24,9 @@ A parser is a module under ``collector/parsers/`` exposing:
   ask the parser about a line that holds none (``collector.detect_prefilter``: one native
   pass over a batch instead of a ``detect`` call per line). Checked against every fixture by
   tests/unit/test_auto_detect.py; leave a character out where no such list is sure.
+- ``claims_taken(line: str) -> bool`` (optional, formats with a native reader): True where
+  ``detect`` is known to claim a line that reader made an event of; auto-detection then asks
+  only the parsers ranked before this one about it. False means "not known".
 - ``parse(record: Record, ctx: ParseContext) -> list[Event]``: pure function from one framed
   record to zero or more events. Raise ``ParseError`` (with the field) for a record it cannot
   read; the parse core dead-letters it with the reason (and keeps the events of the record's

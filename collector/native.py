@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 from datetime import UTC
-from functools import cache
+from functools import cache, lru_cache
 
 from collector.event import LEVELS, Event
 from collector.normalize import (
@@ -60,6 +60,7 @@ def use(on: bool) -> bool:
     before, _on = _on, on
     filebeat_docs.cache_clear()
     filebeat_runs.cache_clear()
+    needles.cache_clear()
     return before
 
 
@@ -121,6 +122,16 @@ def filebeat_runs():
     from before runs."""
     unwrap = filebeat_docs()
     return getattr(unwrap.__self__, "runs", None) if unwrap is not None else None
+
+
+@lru_cache(maxsize=64)
+def needles(strings: tuple[str, ...]):
+    """A finder of ``strings`` (``collector.detect_prefilter``): ``held(texts) -> [bool]``,
+    whether each text holds any of them, in one native pass over them all; ``holds(text)``
+    of one. None when the fast path is off or not built, or by a build without it."""
+    if not _on or _reader("json") is None or not hasattr(_ext, "Needles"):
+        return None
+    return _ext.Needles(list(strings))
 
 
 def batch_parser(fmt: str, ctx: ParseContext):

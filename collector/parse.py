@@ -30,13 +30,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
+from itertools import compress
 from types import ModuleType
 from typing import BinaryIO
 
 import orjson
 
-from collector import envelopes, native, parsers
+from collector import detect_prefilter, envelopes, native, parsers
 from collector.event import DeadLetter, Event, Record, event_id
 from collector.linesplit import Line, LineSplitter
 from collector.normalize import normalize, redact_text
@@ -190,9 +191,42 @@ def _askable(first: str, candidates: tuple[ModuleType, ...]) -> tuple[ModuleType
                  if (chars := getattr(m, "DETECT_FIRST", None)) is None or first in chars)
 
 
+def _prefilter(first: str, askable: tuple[ModuleType, ...]) -> tuple[tuple[ModuleType, ...],
+                                                                      object | None]:
+    """(the parsers of ``askable`` a line starting with ``first`` (``first_class``) that holds
+    none of the needles is asked of, the native finder of the needles); ``askable`` and None
+    where there are no needles or the fast path is off (``collector.detect_prefilter``)."""
+    plan = detect_prefilter.plan(first, askable)
+    needles = native.needles(plan.needles) if plan.needles else None
+    return (plan.bare, needles) if needles is not None else (askable, None)
+
+
 def detect(line: str, candidates: Sequence[ModuleType]) -> ModuleType | None:
     """The first candidate that claims the line."""
     return _first_claim(line, _askable(first_class(line), tuple(candidates)))
+
+
+@cache
+def _detect_order() -> tuple[ModuleType, ...]:
+    """``available_parsers`` once: each call imports nothing new after the first, but walks
+    the registry (~3 us, per record of a source without a parser of its own)."""
+    return tuple(available_parsers())
+
+
+def detect_any(line: str) -> ModuleType | None:
+    """``detect`` over every parser, the prefilter's way (``_claim``)."""
+    first = first_class(line)
+    askable = _askable(first, _detect_order())
+    return _claim(line, askable, *_prefilter(first, askable))
+
+
+def _claim(line: str, askable: tuple[ModuleType, ...], bare: tuple[ModuleType, ...],
+           needles: object | None) -> ModuleType | None:
+    """The first claim of the line over ``askable``; only ``bare`` are asked of a line that
+    holds none of the ``needles`` (``_prefilter``)."""
+    if needles is not None and not needles.holds(line):  # type: ignore[attr-defined]
+        return _first_claim(line, bare)
+    return _first_claim(line, askable)
 
 
 def _first_claim(line: str, askable: tuple[ModuleType, ...]) -> ModuleType | None:
@@ -208,6 +242,26 @@ def _first_claim(line: str, askable: tuple[ModuleType, ...]) -> ModuleType | Non
     return None
 
 
+def _claims_of(texts: list[str], candidates: tuple[ModuleType, ...],
+               found: dict[str, ModuleType]) -> None:
+    """The first claim of each of these texts (of one first character) over ``candidates``,
+    into ``found`` (a text none claims left out): each parser's ``detect`` mapped over all
+    the texts still unclaimed."""
+    for candidate in candidates if texts else ():
+        try:
+            claims = list(map(candidate.detect, texts))
+        except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
+            found.update((text, claim) for text in texts
+                         if (claim := _first_claim(text, candidates)) is not None)
+            return
+        if any(claims):
+            found.update((text, candidate) for text, claimed
+                         in zip(texts, claims, strict=True) if claimed)
+            texts = [text for text, claimed in zip(texts, claims, strict=True) if not claimed]
+            if not texts:
+                return
+
+
 def parse_record(record: Record, fmt: str, ctx: ParseContext,
                  stats: ParseStats | None = None) -> Output:
     """A whole record (Kafka value, OTLP body) with a named format or ``auto``."""
@@ -215,7 +269,7 @@ def parse_record(record: Record, fmt: str, ctx: ParseContext,
     if fmt != "auto":
         return run_parser(record, parsers.PARSERS.get(fmt), ctx, stats)
     first = next((ln for ln in record.text.split("\n", 20)[:20] if ln.strip()), "")
-    module = detect(first, available_parsers())
+    module = detect_any(first)
     if module is None:
         stats.records += 1
         return [_dead("no_parser", "no parser recognizes this record", record, ctx, stats)]
@@ -328,8 +382,10 @@ class SourceParser:
         self.position_prefix = position_prefix
         self.auto = fmt == "auto"
         self.candidates = tuple(available_parsers()) if self.auto else ()
-        # ``_askable`` of each first character seen (a few dozen in practice; bounded).
-        self._askable: dict[str, tuple[ModuleType, ...]] = {}
+        # How to ask the candidates about a line, per first character seen (``_plan_of``; a
+        # few dozen in practice; bounded).
+        self._plans: dict[str, tuple[tuple[ModuleType, ...], tuple[ModuleType, ...],
+                                     object | None]] = {}
         self.module: ModuleType | None = None if self.auto else parsers.PARSERS.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
@@ -450,11 +506,23 @@ class SourceParser:
         """The lines whose record (made by the fast path) ``_feed_auto`` would not keep whole
         with ``module``. Where every line is a record (START None): ``_detect`` gives
         another parser. Else: another parser claims a continuation line that is not
-        indented (a catch-all one may: it does not cut into an open record)."""
+        indented (a catch-all one may: it does not cut into an open record).
+
+        A line the format's ``claims_taken`` vouches for (its ``detect`` claims what the
+        fast path took) is asked only of the parsers ranked before it."""
         if self.framer.start is None:
             asked = [k for k, ev in enumerate(events) if ev]
-            claims = self._first_claims([lines[k][0] for k in asked])
-            return {k for k in asked if claims[lines[k][0]] not in (None, module)}
+            texts = [lines[k][0] for k in asked]
+            taken = getattr(module, "claims_taken", None)
+            sure = list(map(taken, texts)) if taken else [False] * len(texts)
+            claims = self._first_claims(list(compress(texts, sure)), before=module)
+            if not all(sure):
+                claims.update(self._first_claims(
+                    [text for text, vouched in zip(texts, sure, strict=True) if not vouched]))
+            other = {text for text, claim in claims.items() if claim is not module}
+            if not other:
+                return set()
+            return {k for k, text in zip(asked, texts, strict=True) if text in other}
         heads: dict[int, int] = {}  # a continuation line asked about -> its record's line
         head = 0
         for k, ev in enumerate(events):
@@ -464,35 +532,41 @@ class SourceParser:
             elif ev is not None:
                 head = k
         claims = self._first_claims([lines[k][0] for k in heads])
-        return {head for k, head in heads.items() if (other := claims[lines[k][0]]) is not None
-                and other is not module and not getattr(other, "GENERIC", False)}
+        return {head for k, head in heads.items() if (other := claims.get(lines[k][0]))
+                is not None and other is not module and not getattr(other, "GENERIC", False)}
 
-    def _first_claims(self, texts: list[str]) -> dict[str, ModuleType | None]:
-        """``_detect`` of each distinct text, asked one parser at a time over all the texts
-        that share a first character, each parser's ``detect`` mapped over them (most say no
-        to all at once) instead of every parser in turn per line: the same first claim, at a
-        third less of what detection cost; a text repeated (a Mule error block's frame) once."""
-        found: dict[str, ModuleType | None] = {}
+    def _first_claims(self, texts: list[str],
+                      before: ModuleType | None = None) -> dict[str, ModuleType]:
+        """``_detect`` of the texts a parser claims (a text no parser claims is left out),
+        asked one parser at a time over all the texts that share a first character, each
+        parser's ``detect`` mapped over them (most say no to all at once) instead of every
+        parser in turn per line: the same first claim, at a third less of what detection
+        cost; a text repeated (a Mule error block's frame) once. Texts holding none of the
+        needles of the parsers that declare some are not asked of those
+        (``collector.detect_prefilter``). ``before``: only the parsers ranked before this one
+        are asked. Lines of one format mostly start alike: then they are not grouped."""
+        found: dict[str, ModuleType] = {}
+        if not texts:
+            return found
         groups: dict[str, list[str]] = {}
-        for text in dict.fromkeys(texts):
-            groups.setdefault(text[:1], []).append(text)
+        if len({text[:1] for text in texts}) == 1:
+            groups[texts[0][:1]] = texts
+        else:
+            for text in dict.fromkeys(texts):
+                groups.setdefault(text[:1], []).append(text)
         for first, pending in groups.items():
-            askable = self._askable.get(first)
-            for candidate in askable if askable is not None else self._askable_of(pending[0]):
-                try:
-                    claims = list(map(candidate.detect, pending))
-                except Exception:  # noqa: BLE001 - a detect that raises: asked line by line
-                    found.update((text, self._detect(text)) for text in pending)
-                    pending = []
-                    break
-                if any(claims):
-                    found.update((text, candidate) for text, claimed
-                                 in zip(pending, claims, strict=True) if claimed)
-                    pending = [text for text, claimed in zip(pending, claims, strict=True)
-                               if not claimed]
-                    if not pending:
-                        break
-            found.update(dict.fromkeys(pending))  # claimed by none
+            askable, bare, needles = self._plans.get(first) or self._plan_of(pending[0])
+            if before in askable:
+                askable = askable[:askable.index(before)]
+                bare, needles = _prefilter(first_class(first), askable)
+            if needles is None:
+                _claims_of(pending, askable, found)
+                continue
+            hits = needles.held(pending)
+            if any(hits):
+                _claims_of(list(compress(pending, hits)), askable, found)
+                pending = [text for text, hit in zip(pending, hits, strict=True) if not hit]
+            _claims_of(pending, bare, found)
         return found
 
     def ready(self, module: ModuleType) -> bool:
@@ -665,16 +739,20 @@ class SourceParser:
         return out
 
     def _detect(self, line: str) -> ModuleType | None:
-        """``detect`` over this source's candidates, their filter by first character kept."""
-        askable = self._askable.get(line[:1])
-        return _first_claim(line, askable if askable is not None else self._askable_of(line))
+        """``detect`` over this source's candidates, as ``_plan_of`` has them asked."""
+        return _claim(line, *(self._plans.get(line[:1]) or self._plan_of(line)))
 
-    def _askable_of(self, line: str) -> tuple[ModuleType, ...]:
-        """The candidates that may claim a line with this first character, remembered."""
-        if len(self._askable) >= MAX_FIRST_CHARACTERS:
-            self._askable.clear()
-        askable = self._askable[line[:1]] = _askable(first_class(line), self.candidates)
-        return askable
+    def _plan_of(self, line: str) -> tuple[tuple[ModuleType, ...], tuple[ModuleType, ...],
+                                           object | None]:
+        """(the candidates that may claim a line with this first character, those a line
+        holding no needle is asked of, the needle finder or None: ``_prefilter``),
+        remembered."""
+        if len(self._plans) >= MAX_FIRST_CHARACTERS:
+            self._plans.clear()
+        first = first_class(line)
+        askable = _askable(first, self.candidates)
+        plan = self._plans[line[:1]] = (askable, *_prefilter(first, askable))
+        return plan
 
     def _no_parser(self, lines: list[tuple[str, int, int]]) -> Output:
         out: Output = []

@@ -34,7 +34,8 @@ PARSERS = Registry("format", {
     "haproxy": "collector.parsers.haproxy",
     "azure": "collector.parsers.azure",
     "java-wrapper": "collector.parsers.java_wrapper",
-}, required=("NAME", "START", "detect", "parse"), optional=("continues", "GENERIC", "DETECT_FIRST"),
+}, required=("NAME", "START", "detect", "parse"), optional=("continues", "GENERIC", "DETECT_FIRST",
+                                                                   "DETECT_NEEDS", "claims_taken"),
     entry_point_group="midwatch.parsers")
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text

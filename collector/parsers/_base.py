@@ -19,6 +19,14 @@ A parser is a module under ``collector/parsers/`` exposing:
 - ``DETECT_FIRST`` (optional): the first characters of every line ``detect`` may claim ("0"
   for any digit, " " for any blank); auto-detection does not ask the parser about other
   lines. Leave it out when any line may be claimed.
+- ``DETECT_NEEDS`` (optional): per first character (named as in ``DETECT_FIRST``), substrings
+  one of which every line starting so that ``detect`` claims holds; auto-detection does not
+  ask the parser about a line that holds none (``collector.detect_prefilter``: one native
+  pass over a batch instead of a ``detect`` call per line). Checked against every fixture by
+  tests/unit/test_auto_detect.py; leave a character out where no such list is sure.
+- ``claims_taken(line: str) -> bool`` (optional, formats with a native reader): True where
+  ``detect`` is known to claim a line that reader made an event of; auto-detection then asks
+  only the parsers ranked before this one about it. False means "not known".
 - ``parse(record: Record, ctx: ParseContext) -> list[Event]``: pure function from one framed
   record to zero or more events. Raise ``ParseError`` (with the field) for a record it cannot
   read; the parse core dead-letters it with the reason (and keeps the events of the record's
@@ -30,6 +38,7 @@ A parser is a module under ``collector/parsers/`` exposing:
 from __future__ import annotations
 
 import secrets
+import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
@@ -37,6 +46,15 @@ from datetime import UTC, tzinfo
 from collector.event import Event
 
 PROCESS_KEY = secrets.token_bytes(32)
+
+# The first characters of ASCII lines as ``DETECT_FIRST`` and ``DETECT_NEEDS`` name them ("0"
+# for any digit, " " for any blank): for needles that hold whatever most lines start with.
+FIRST_CLASSES = "0 " + string.ascii_letters + string.punctuation
+
+
+def first_classes_but(chars: str) -> str:
+    """``FIRST_CLASSES`` without these."""
+    return "".join(c for c in FIRST_CLASSES if c not in chars)
 
 
 class ParseError(ValueError):

@@ -26,7 +26,7 @@ import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
-from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError, first_classes_but
 from collector.parsers._fields import attrs, business_field, local_name, set_label
 from collector.timeparse import to_ms
 
@@ -58,6 +58,14 @@ _TERMINAL_ACTIONS = {
     "transaction.rollback": ("failed", "failure"), "terminal.failure": ("failed", "failure"),
     "terminal.catch": ("failed", "failure"), "terminal.error": ("failed", "failure"),
 }
+
+
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+# JSON: what ``detect`` looks for in it; any other line but XML (blanks or "<" first): a BIP
+# message number.
+DETECT_NEEDS = {**dict.fromkeys(first_classes_but(" <{"), ("BIP",)),
+                "{": ('"IBM App Connect Enterprise"', '"type":"ace_', '"ibm_messageId":"BIP')}
 
 
 def detect(line: str) -> bool:

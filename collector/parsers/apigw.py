@@ -53,7 +53,7 @@ import orjson
 
 from collector.event import Event, Record
 from collector.parsers import logformat
-from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError, first_classes_but
 from collector.parsers._fields import UUID, as_int, set_label
 from collector.parsers._request import (
     TRACEPARENT,
@@ -155,6 +155,15 @@ _SQUID = re.compile(r"(?P<time>\d{9,10}\.\d{3}) +(?P<elapsed>-?\d+) (?P<client>\
 _detected: tuple[str, re.Match | None] = ("", None)
 
 
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+# A JSON line: the first key of each of ``_json_detect``'s alternatives. A line starting with
+# anything but a digit (IIS, Squid, export prefix), "[" (Nginx Proxy Manager) or "#" (W3C
+# directives): the blank and bracket before the time of ``_COMBINED``, ``_STREAM``, ``_LOOSE``.
+DETECT_NEEDS = {**dict.fromkeys(first_classes_but("0[#{"), (" [",)),
+                "{": ('"latencies"', '"requestId"', '"remote_addr"', '"DownstreamStatus"')}
+
+
 def detect(line: str) -> bool:
     if line[10:11] == "." and line[:1].isdigit():  # an epoch stamp: Squid
         return _SQUID.match(line) is not None
@@ -173,6 +182,21 @@ def detect(line: str) -> bool:
     combined = _detected = (line, _COMBINED.match(line))
     return (combined[1] is not None or _STREAM.match(line) is not None
             or _LOOSE.match(line) is not None)
+
+
+def claims_taken(line: str) -> bool:
+    """Whether ``detect`` claims a line the native reader made an event of (native/src/
+    nginx.rs), known without its regexes; False: not known, ask ``detect``.
+
+    That reader takes only ASCII lines of the combined layout without the optional server
+    in front: client (hex digits, dots, colons), ident and user (no blank), ``[time]``, the
+    quoted request (no quote or backslash in it), a three-digit status and a size; ``_COMBINED``
+    matches every such line. ``detect`` reaches ``_COMBINED`` unless a branch before it
+    answers: the first character ``{``, ``[`` or ``#`` (no client starts so), a dot at
+    position 10 (Squid's epoch, or an IPv4 client as long as ``10.100.200.5``) or a dash at 4
+    (a date); those lines are asked. Auto-detection then asks only the parsers ranked before
+    this one (tests/unit/test_auto_detect.py checks it over every fixture and bench line)."""
+    return line.isascii() and line[10:11] != "." and line[4:5] != "-" and line[:1] not in "{[#"
 
 
 def _json_detect(line: str) -> bool:

@@ -58,6 +58,9 @@ _ACTIONS = {"workflowrunstarted": "started", "workflowruncompleted": "completed"
 # The first characters of a line ``detect`` may claim (JSON; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{'
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+DETECT_NEEDS = {"{": ('"category"',)}
 
 
 def detect(line: str) -> bool:

@@ -59,6 +59,10 @@ _DOC_STATUS = {"SUCCESS": ("delivered", "success", "info"), "ERROR": ("failed", 
 # The first characters of a line ``detect`` may claim (XML or JSON, blanks before them, or a tab line's date or level; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '< {0SWICFED'
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+# A JSON record names its execution; a line starting with a digit or a letter is a tab line.
+DETECT_NEEDS = {"{": ('"executionId"',), **dict.fromkeys("0SWICFED", ("\t",))}
 
 
 def detect(line: str) -> bool:

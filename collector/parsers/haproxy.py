@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 
 from collector.event import Event, Record
-from collector.parsers._base import ParseContext, ParseError
+from collector.parsers._base import ParseContext, ParseError, first_classes_but
 from collector.parsers._fields import UUID, as_int, set_label
 from collector.parsers._request import access_event, own_layout, request_event, request_line
 from collector.timeparse import to_ms
@@ -78,6 +78,12 @@ _ENDED_BY = {"C": "the client aborted", "S": "the server aborted or refused",
 _PHASE = {"R": "while reading the request", "Q": "while queued", "C": "while connecting to "
           "the server", "H": "before the response headers", "D": "during the data transfer",
           "L": "at the last data", "T": "while tarpitted"}
+
+
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+# A line that does not start with a digit: ``detect`` wants "haproxy" in its head.
+DETECT_NEEDS = dict.fromkeys(first_classes_but("0"), ("haproxy",))
 
 
 def detect(line: str) -> bool:

@@ -60,6 +60,9 @@ _REASON = re.compile(r"\b(MQRC_[A-Z_]+)|\breason code (\d{4})\b|\((\d{4})\) \(X'
 # The first characters of a line ``detect`` may claim (JSON, or START's date; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{0'
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+DETECT_NEEDS = {"{": ('"type":"mq_',)}
 
 
 def detect(line: str) -> bool:

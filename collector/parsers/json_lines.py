@@ -89,6 +89,13 @@ def detect(line: str) -> bool:
     return stripped.startswith("{") and stripped.endswith("}")
 
 
+def claims_taken(line: str) -> bool:
+    """Whether ``detect`` claims a line the native reader made an event of: always, as
+    native/src/json.rs takes only a line that is one object between JSON blanks (which
+    ``strip`` removes). Auto-detection then asks only the parsers ranked before this one."""
+    return True
+
+
 # Default names inverted once: source key -> (schema key, rank); lower rank wins. Dotted
 # defaults are reached through their first part (``service`` -> ``service.name``).
 _ALIASES: dict[str, tuple[str, int]] = {}

@@ -84,6 +84,10 @@ _UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'"
 # The first characters of a line ``detect`` may claim (START: a level (TRACE ... FATAL) or a date; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = 'TDIWEF0'
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+# A line starting with its date names the level after the thread.
+DETECT_NEEDS = {"0": ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")}
 
 
 def detect(line: str) -> bool:

@@ -49,6 +49,9 @@ _VERDICT_NODES = 500
 # The first characters of a line ``detect`` may claim (a JSON object or array; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{['
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+DETECT_NEEDS = dict.fromkeys(DETECT_FIRST, ('"tracePoint"', '"recordId"'))
 
 
 def detect(line: str) -> bool:

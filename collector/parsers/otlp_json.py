@@ -74,6 +74,9 @@ _DETECT = re.compile(r'\s*(?:\{\s*)?"resource(?:Spans|Logs|_spans|_logs)"\s*:')
 # The first characters of a line ``detect`` may claim (``\s*(?:\{\s*)?"resource``; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = ' {"'
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+DETECT_NEEDS = dict.fromkeys(DETECT_FIRST, ('"resource',))
 
 
 def detect(line: str) -> bool:

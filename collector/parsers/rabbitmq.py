@@ -106,6 +106,9 @@ _ORDER = ("debug", "info", "warn", "error", "fatal")
 # The first characters of a line ``detect`` may claim (JSON, ``=REPORT====`` or a date; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '{=0'
+# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
+# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
+DETECT_NEEDS = {"{": ('"routed_queues"', '"exchange_name"', '"routing_keys"', '"pid":"<')}
 
 
 def detect(line: str) -> bool:

@@ -7,6 +7,9 @@
 //! it can reproduce exactly, and declines anything else, including anything merely unusual:
 //! a line got wrong here would be a silent bug, a declined one only costs time.
 //!
+//! `Needles` tells auto-detection which lines need not be asked of the parsers that
+//! declare `DETECT_NEEDS` (`collector.detect_needs`).
+//!
 //! `FilebeatDocs` takes the Filebeat envelope off a batch of delivered messages the same way:
 //! the `Shipped` the Python matcher makes, or None.
 //!
@@ -17,6 +20,7 @@ mod common;
 mod filebeat;
 mod json;
 mod mule;
+mod needles;
 mod nginx;
 
 use pyo3::prelude::*;
@@ -34,6 +38,7 @@ fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<nginx::AccessLines>()?;
     m.add_class::<mule::MuleLines>()?;
     m.add_class::<filebeat::FilebeatDocs>()?;
+    m.add_class::<needles::Needles>()?;
     m.add_function(wrap_pyfunction!(json::json_lines, m)?)?;
     m.add_function(wrap_pyfunction!(nginx::access_lines, m)?)?;
     m.add_function(wrap_pyfunction!(mule::mule_lines, m)?)?;

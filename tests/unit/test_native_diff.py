@@ -51,19 +51,23 @@ def test_native_is_loaded_in_ci() -> None:
 def run(data: bytes, fast: bool, fmt: str = "json", ctx: ParseContext | None = None,
         source: str = "/var/log/app.jsonl", prefix: str = "42:") -> tuple[list, dict]:
     """Items and counters of ``data`` through a SourceParser, fed a read at a time as the
-    file input and ``midwatch parse`` feed it; ``fast`` False: the reference path alone."""
+    file input and ``midwatch parse`` feed it; ``fast`` False: the reference path alone
+    (the native readers, and auto-detection's native prefilter, off)."""
     ctx = ctx or ParseContext(now_ms=NOW_MS)
     stats = ParseStats()
-    parser = SourceParser(fmt, ctx, source, stats=stats, position_prefix=prefix)
-    # Both paths skip noting record heads (which only a format with START uses): else the
-    # first 32 records of every input would go the reference way even with the fast path.
-    parser._shapes_left = 0
-    if not fast:
-        parser._fast = {}
-    out: list = []
-    for batch in read_batches(io.BytesIO(data)):
-        out.extend(parser.feed_lines(batch))
-    out.extend(parser.flush())
+    before = native.use(fast)
+    try:
+        parser = SourceParser(fmt, ctx, source, stats=stats, position_prefix=prefix)
+        # Both paths skip noting record heads (which only a format with START uses): else
+        # the first 32 records of every input would go the reference way even with the
+        # fast path.
+        parser._shapes_left = 0
+        out: list = []
+        for batch in read_batches(io.BytesIO(data)):
+            out.extend(parser.feed_lines(batch))
+        out.extend(parser.flush())
+    finally:
+        native.use(before)
     counters = {"records": stats.records, "events": stats.events, "empty": stats.empty_records,
                 "utf8": stats.replaced_utf8, **stats.deadletters}
     return out, counters

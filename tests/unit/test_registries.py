@@ -37,13 +37,23 @@ def test_each_registry_names_its_built_in_components():
 
 @pytest.mark.parametrize("name", PARSERS.names())
 def test_a_parser_declares_its_optional_names_with_their_types(name):
-    """``continues``, ``GENERIC`` and ``DETECT_FIRST`` are optional parts of the parser contract; the parse core
-    reads them with ``getattr``, so a misspelt or mistyped one would be silently ignored."""
+    """``continues``, ``GENERIC``, ``DETECT_FIRST``, ``DETECT_NEEDS`` and ``claims_taken`` are
+    optional parts of the parser contract; the parse core reads them with ``getattr``, so a
+    misspelt or mistyped one would be silently ignored."""
     module = PARSERS.get(name)
     assert module.NAME == name
-    assert PARSERS.optional == ("continues", "GENERIC", "DETECT_FIRST")
+    assert PARSERS.optional == ("continues", "GENERIC", "DETECT_FIRST", "DETECT_NEEDS",
+                                "claims_taken")
     if hasattr(module, "DETECT_FIRST"):
         assert isinstance(module.DETECT_FIRST, str) and module.DETECT_FIRST
+    if hasattr(module, "DETECT_NEEDS"):
+        assert isinstance(module.DETECT_NEEDS, dict) and module.DETECT_NEEDS
+        for first, needles in module.DETECT_NEEDS.items():
+            assert first in getattr(module, "DETECT_FIRST", first), first
+            assert isinstance(needles, tuple) and needles and all(
+                isinstance(n, str) and n for n in needles), needles
+    if hasattr(module, "claims_taken"):
+        assert callable(module.claims_taken)
     if hasattr(module, "continues"):
         assert callable(module.continues)
     if hasattr(module, "GENERIC"):

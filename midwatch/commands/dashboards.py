@@ -187,15 +187,23 @@ def _replayed(args: argparse.Namespace):
     from elastic_transport import TransportError
 
     from collector.store.base import StoreError
+    from collector.store.elasticsearch import unreachable
     from collector.store.engines import engine_of_client
     from dashboards.verify import open_client, replay_boards
 
-    client = open_client(args.es)
+    try:
+        client = open_client(args.es)
+    except ValueError:  # the client's own words name neither the option nor an example
+        raise ValueError(f"--es {args.es}: expected an http(s) URL, e.g. "
+                         "http://127.0.0.1:9200") from None
     try:
         # The boards as built for the engine that answers (OpenSearch: the plugin's flavor).
         settings = dataclasses.replace(_settings(args), flavor=engine_of_client(client).product)
         return replay_boards(client, settings, _range(args), _chosen(args.var))
-    except (TransportError, StoreError) as exc:
+    except TransportError as exc:
+        raise ValueError(unreachable(exc, "Elasticsearch or OpenSearch", args.es, "--es",
+                                     None)) from None
+    except StoreError as exc:
         raise ValueError(f"cannot query Elasticsearch at {args.es}: {exc}") from None
     finally:
         client.close()

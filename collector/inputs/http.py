@@ -235,7 +235,7 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             self._authorize(splunk)
             body = self.read_body(cfg.max_body_bytes)
             if self.headers.get("Content-Encoding", "").strip().lower() == "gzip":
-                body = gunzip(body, cfg.max_body_bytes)
+                body = gunzip(body, cfg.max_body_bytes, key="max_body_bytes")
             if path == "/ingest":
                 self._answer(receiver.deliver(ndjson(body), len(body)), 429, {"accepted": True})
             elif path.endswith("/_bulk"):

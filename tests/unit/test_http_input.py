@@ -112,6 +112,11 @@ def test_tokens_and_limits(running):
     assert call(receiver, "POST", "/ingest", FILEBEAT.encode(),
                 {"Authorization": "Bearer wrong"})[0] == 401
     assert call(receiver, "POST", "/ingest", b"x" * (65 * 1024), BEARER)[0] == 413
+    # gzip counts what it expands to, and the answer names this input's own key (the
+    # OTLP input's max_decompressed_bytes is no key of the http input)
+    status, answer = call(receiver, "POST", "/ingest", gzip.compress(b"x" * (65 * 1024)),
+                          {**BEARER, "Content-Encoding": "gzip"})
+    assert status == 413 and "(max_body_bytes)" in answer["error"], answer
     assert call(receiver, "POST", "/_bulk", b'{"index":{}}\n', BEARER)[0] == 400
     assert writer.events == []
 

@@ -16,6 +16,7 @@ from dashboards.settings import (
     FLAVORS,
     BoardSettings,
 )
+from midwatch.commands.options import es_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +73,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--es", required=True, metavar="URL", help="Elasticsearch to query")
+    p.add_argument("--es", required=True, metavar="URL", type=es_url, help="Elasticsearch to query")
     p.add_argument("--index-prefix", default="midwatch", help="default: %(default)s")
     p.add_argument("--since", default="24h", help="range ending now (default: %(default)s)")
     p.add_argument("--from", dest="start", help="range start: ISO-8601 or epoch ms")
@@ -191,11 +192,7 @@ def _replayed(args: argparse.Namespace):
     from collector.store.engines import engine_of_client
     from dashboards.verify import open_client, replay_boards
 
-    try:
-        client = open_client(args.es)
-    except ValueError:  # the client's own words name neither the option nor an example
-        raise ValueError(f"--es {args.es}: expected an http(s) URL, e.g. "
-                         "http://127.0.0.1:9200") from None
+    client = open_client(args.es)
     try:
         # The boards as built for the engine that answers (OpenSearch: the plugin's flavor).
         settings = dataclasses.replace(_settings(args), flavor=engine_of_client(client).product)

@@ -63,6 +63,13 @@ ES_INFO = {"name": "midwatch", "cluster_name": "midwatch", "tagline": "You Know,
            "version": {"number": "8.15.0", "build_flavor": "default",
                        "minimum_wire_compatibility_version": "7.17.0",
                        "minimum_index_compatibility_version": "7.0.0"}}
+# Filebeat/Elastic Agent (libbeat's licenser) and Logstash's output read GET /_license when
+# they connect and refuse a node without an active license ("could not connect to a
+# compatible version of Elasticsearch"), whatever the version GET / gave.
+ES_LICENSE = {"license": {"uid": "6d1d1f1e-0000-4000-8000-6d6964776174", "type": "basic",
+                          "status": "active", "issue_date_in_millis": 0,
+                          "issued_to": "midwatch", "issuer": "midwatch",
+                          "start_date_in_millis": -1}}
 _BULK_SOURCE_ACTIONS = ("index", "create")
 
 
@@ -272,7 +279,7 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             self._authorize(splunk)
             body = self.read_body(cfg.max_body_bytes)
             if self.headers.get("Content-Encoding", "").strip().lower() == "gzip":
-                body = gunzip(body, cfg.max_body_bytes)
+                body = gunzip(body, cfg.max_body_bytes, key="max_body_bytes")
             if path == "/ingest":
                 self._answer(receiver.deliver(ndjson(body), len(body)), 429, {"accepted": True})
             elif path.endswith("/_bulk"):
@@ -294,6 +301,8 @@ def _handler(receiver: HttpInput) -> type[Handler]:
         def _get(self, path: str) -> None:
             if path == "/":
                 self.send_json(200, ES_INFO, {"X-Elastic-Product": "Elasticsearch"})
+            elif path in ("/_license", "/_xpack/license"):
+                self.send_json(200, ES_LICENSE, {"X-Elastic-Product": "Elasticsearch"})
             elif path == "/services/collector/health":
                 self.send_json(200, {"text": "HEC is healthy", "code": 17})
             else:

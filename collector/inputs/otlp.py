@@ -84,8 +84,10 @@ _INVALID_ARGUMENT = 3  # google.rpc.Code
 GUNZIP_PIECE = 1024 * 1024
 
 
-def gunzip(body: bytes, limit: int, inspect: Callable[[bytes], None] | None = None) -> bytes:
-    """Decompress at most ``limit`` bytes; a larger expansion is refused, never held.
+def gunzip(body: bytes, limit: int, inspect: Callable[[bytes], None] | None = None,
+           key: str = "max_decompressed_bytes") -> bytes:
+    """Decompress at most ``limit`` bytes; a larger expansion is refused, never held, naming
+    ``key``, the caller's setting that raises the limit.
 
     Every member of a multi-member gzip body is read (RFC 1952 allows them, and dropping
     all but the first while answering 200 lost data silently); bytes after the last member
@@ -105,7 +107,7 @@ def gunzip(body: bytes, limit: int, inspect: Callable[[bytes], None] | None = No
             size += len(part)
             if size > limit:
                 raise HttpError(413, f"body expands beyond the limit of {limit} bytes "
-                                     f"(max_decompressed_bytes)")
+                                     f"({key})")
             if inspect is not None:
                 inspect(part)
             parts.append(part)

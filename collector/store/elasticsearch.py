@@ -68,6 +68,36 @@ _BULK_FILTER = (
 # The result of an operation in a request that answered "no errors" (``_bulk``).
 _STORED = {"status": 200}
 _START_HINT = "is it running? `deploy/local/services.sh up`"
+
+
+def unreachable(exc: elastic_transport.TransportError, name: str, url: str, url_key: str,
+                ca_key: str | None) -> str:
+    """Why ``url`` cannot be reached, in words a person can act on, naming the setting to
+    change (``url_key``, ``ca_key``): the store and the commands that take ``--es`` both
+    say it, rather than the client's nested exception reprs."""
+    text = str(exc.message or exc)
+    if text.startswith("<"):  # "<urllib3...HTTPConnection object at 0x..>: Failed to ..."
+        text = text.split(">: ", 1)[-1]
+    if isinstance(exc, elastic_transport.TlsError):
+        if "wrong version number" in text.lower():  # a plain-HTTP answer to the handshake
+            return (f"TLS with {name} at {url} failed: the node does not speak TLS on "
+                    f"this port; use http:// in {url_key} (or enable TLS on the node)")
+        trust = (f"{ca_key} (the CA file that signed the node's certificate)" if ca_key
+                 else "that the node's certificate is signed by a CA this machine trusts")
+        return (f"TLS with {name} at {url} failed: {text}; check {trust} and that the "
+                "URL's host is in that certificate")
+    if isinstance(exc, elastic_transport.ConnectionTimeout):
+        return f"{name} at {url} did not answer in time: {text}"
+    lowered = text.lower()
+    if "refused" in lowered:
+        why = "connection refused"
+    elif "name or service not known" in lowered or "nodename nor servname" in lowered:
+        why = "host name not found"
+    else:
+        why = text
+    return f"cannot reach {name} at {url}: {why} — {_START_HINT}"
+
+
 # Elasticsearch refuses from+size beyond this by default (index.max_result_window).
 MAX_PAGE = 10_000
 # Trace writes are cut into this many requests sent at once (each at least TRACE_SPLIT_MIN
@@ -278,27 +308,8 @@ class ElasticsearchStore:
 
     # --- errors and the one bulk path ------------------------------------------------
     def _unreachable(self, exc: elastic_transport.TransportError) -> str:
-        text = str(exc.message or exc)
-        if text.startswith("<"):  # "<urllib3...HTTPConnection object at 0x..>: Failed to ..."
-            text = text.split(">: ", 1)[-1]
-        name, section = self._engine_name, self._section
-        if isinstance(exc, elastic_transport.TlsError):
-            if "wrong version number" in text.lower():  # a plain-HTTP answer to the handshake
-                return (f"TLS with {name} at {self.url} failed: the node does not speak TLS on "
-                        f"this port; use http:// in {section}.url (or enable TLS on the node)")
-            return (f"TLS with {name} at {self.url} failed: {text}; check "
-                    f"{section}.ca_certs (the CA file that signed the node's "
-                    "certificate) and that the URL's host is in that certificate")
-        if isinstance(exc, elastic_transport.ConnectionTimeout):
-            return f"{name} at {self.url} did not answer in time: {text}"
-        lowered = text.lower()
-        if "refused" in lowered:
-            why = "connection refused"
-        elif "name or service not known" in lowered or "nodename nor servname" in lowered:
-            why = "host name not found"
-        else:
-            why = text
-        return f"cannot reach {name} at {self.url}: {why} — {_START_HINT}"
+        return unreachable(exc, self._engine_name, self.url, f"{self._section}.url",
+                           f"{self._section}.ca_certs")
 
     def _api_error(self, exc: ApiError) -> str:
         status = exc.meta.status

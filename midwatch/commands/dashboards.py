@@ -16,6 +16,7 @@ from dashboards.settings import (
     FLAVORS,
     BoardSettings,
 )
+from midwatch.commands.options import es_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,7 +73,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _replay_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--es", required=True, metavar="URL", help="Elasticsearch to query")
+    p.add_argument("--es", required=True, metavar="URL", type=es_url, help="Elasticsearch to query")
     p.add_argument("--index-prefix", default="midwatch", help="default: %(default)s")
     p.add_argument("--since", default="24h", help="range ending now (default: %(default)s)")
     p.add_argument("--from", dest="start", help="range start: ISO-8601 or epoch ms")
@@ -187,6 +188,7 @@ def _replayed(args: argparse.Namespace):
     from elastic_transport import TransportError
 
     from collector.store.base import StoreError
+    from collector.store.elasticsearch import unreachable
     from collector.store.engines import engine_of_client
     from dashboards.verify import open_client, replay_boards
 
@@ -195,7 +197,10 @@ def _replayed(args: argparse.Namespace):
         # The boards as built for the engine that answers (OpenSearch: the plugin's flavor).
         settings = dataclasses.replace(_settings(args), flavor=engine_of_client(client).product)
         return replay_boards(client, settings, _range(args), _chosen(args.var))
-    except (TransportError, StoreError) as exc:
+    except TransportError as exc:
+        raise ValueError(unreachable(exc, "Elasticsearch or OpenSearch", args.es, "--es",
+                                     None)) from None
+    except StoreError as exc:
         raise ValueError(f"cannot query Elasticsearch at {args.es}: {exc}") from None
     finally:
         client.close()

@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from midwatch.commands.options import es_url
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="collect a synthetic integration landscape and report on it")
@@ -22,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--messages", type=int, default=300, metavar="N",
                    help="orders in the order-to-cash flow (default 300)")
     p.add_argument("--workdir", metavar="DIR", help="where to write files (default: a new temp dir)")
-    p.add_argument("--es", metavar="URL", help="store in Elasticsearch or OpenSearch at URL instead of SQLite")
+    p.add_argument("--es", metavar="URL", type=es_url, help="store in Elasticsearch or OpenSearch at URL instead of SQLite")
     p.add_argument("--index-prefix", default="midwatch-demo", metavar="P",
                    help="index prefix with --es, its indices replaced on every run (default "
                         "midwatch-demo; never a deployment's)")

@@ -3,6 +3,7 @@ Elasticsearch filled through the real store with a small realistic dataset."""
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -174,3 +175,26 @@ def test_preview_writes_a_png_per_board(filled, tmp_path, capsys):
     for name in pngs:
         raw = (tmp_path / name).read_bytes()
         assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 40_000
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("how", ["closed port", "https on a plain port"])
+def test_verify_cli_says_what_to_change_when_the_engine_cannot_be_reached(es_url, capsys,
+                                                                          how):
+    """The client's nested exception reprs named neither the option nor the cause."""
+    url, expected = {
+        "closed port": (f"http://127.0.0.1:{_closed_port()}", "connection refused — is it "
+                        "running?"),
+        "https on a plain port": (f"https://{es_url.removeprefix('http://')}", "the node does "
+                                  "not speak TLS on this port; use http:// in --es"),
+    }[how]
+    assert main(["dashboards", "verify", "--es", url, "--index-prefix", "walk2-none"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert "Error(" not in err and "object at 0x" not in err, err

@@ -70,6 +70,11 @@ def test_elasticsearch_output_checks_the_version_then_bulk_indexes(running):
     receiver, writer = running
     status, info = call(receiver, "GET", "/")
     assert status == 200 and info["version"]["number"].startswith("8.")
+    # Filebeat and Logstash then ask for the license, and give up unless it is active
+    status, info = call(receiver, "GET", "/_license?human=false")
+    assert status == 200 and info["license"]["status"] == "active"
+    assert info["license"]["type"] == "basic" and info["license"]["uid"]
+    assert call(receiver, "GET", "/_xpack/license")[1] == info  # Logstash 7's path
     body = "\n".join(['{"create":{"_index":"filebeat-8.15.0"}}', FILEBEAT,
                       '{"index":{"_id":"abc"}}', FILEBEAT.replace("1024", "2048"), ""]).encode()
     status, answer = call(receiver, "POST", "/filebeat-8.15.0/_bulk", gzip.compress(body),
@@ -112,6 +117,11 @@ def test_tokens_and_limits(running):
     assert call(receiver, "POST", "/ingest", FILEBEAT.encode(),
                 {"Authorization": "Bearer wrong"})[0] == 401
     assert call(receiver, "POST", "/ingest", b"x" * (65 * 1024), BEARER)[0] == 413
+    # gzip counts what it expands to, and the answer names this input's own key (the
+    # OTLP input's max_decompressed_bytes is no key of the http input)
+    status, answer = call(receiver, "POST", "/ingest", gzip.compress(b"x" * (65 * 1024)),
+                          {**BEARER, "Content-Encoding": "gzip"})
+    assert status == 413 and "(max_body_bytes)" in answer["error"], answer
     assert call(receiver, "POST", "/_bulk", b'{"index":{}}\n', BEARER)[0] == 400
     assert writer.events == []
 

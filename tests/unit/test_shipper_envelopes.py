@@ -329,3 +329,16 @@ def test_rfc5424_frames_with_and_without_the_documented_path_element(sd, path, m
     found = shippers.unwrap(f"<134>1 2024-03-01T10:15:33.004Z mule-01 mule - - {sd} {msg}")
     assert (found.line, found.path, found.host, found.app, found.created_ms) == (
         msg, path, "mule-01", "mule", 1709288133004)
+
+
+def test_fluent_bits_es_output_document_is_its_envelope():
+    """Fluent Bit's `es` output (to `/_bulk`, as docs/shipping.md offers beside `http`) sends
+    the tail record with its time under `Time_Key` (default @timestamp) instead of `date`."""
+    line = (SHIPPED / "fluent-bit.json").read_text()
+    doc = {**json.loads(line), "@timestamp": "2024-03-01T10:15:33.004Z"}
+    del doc["date"]
+    found = shippers.unwrap(json.dumps(doc))
+    assert found is not None
+    assert (found.shipper, found.path, found.created_ms) == (
+        "fluent-bit", "/opt/mule/logs/order-api.log", CREATED)
+    assert found.line == json.loads(line)["log"]

@@ -30,7 +30,7 @@ from collector.metrics import CONTENT_TYPE, Registry
 from collector.since import parse_since
 from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES, Trace
-from collector.tracequery import MAX_MATCHES, matches_doc
+from collector.tracequery import MAX_MATCHES, matches_doc, one_named
 
 log = logging.getLogger("midwatch.api")
 
@@ -171,15 +171,16 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
             found = api.store.find_traces(any_id, limit=MAX_MATCHES + 1)
             if not found:
                 raise HttpError(404, f"no trace knows the ID {any_id!r}")
-            if len(found) > 1:
+            one = one_named(any_id, found)
+            if one is None:
                 # 300, not 200 with a list: a client written for one trace must not read
                 # one of several messages as the answer (the bug a shared envelope ID
                 # caused); each match links to its trace_key, which names one trace.
                 return 300, orjson.dumps(matches_doc(any_id, found, full=False)), \
                     "application/json"
-            doc = found[0].to_doc()
+            doc = one.to_doc()
             if api.knowledge:
-                doc["known_issues"] = trace_known_issues(api.store, found[0], api.knowledge)
+                doc["known_issues"] = trace_known_issues(api.store, one, api.knowledge)
             return 200, orjson.dumps(doc), "application/json"
         traces = api.store.search_traces(search_query(query, int(time.time() * 1000)))
     except StoreError as exc:

@@ -144,6 +144,17 @@ def render_trace(t: Trace) -> str:
     return "\n".join(head) + "\n\n" + hops
 
 
+def one_named(any_id: str, traces: list[Trace]) -> Trace | None:
+    """The trace ``any_id`` names alone: the one whose key it is (a key is a permalink, also
+    when a later message reused that ID, whose trace then holds it too), else the only
+    match; None when it names several (an envelope ID, a reused ID given by value)."""
+    wanted = any_id.strip()
+    exact = [t for t in traces if t.trace_key == wanted]
+    if exact:
+        return exact[0]
+    return traces[0] if len(traces) == 1 else None
+
+
 def matches_doc(any_id: str, traces: list[Trace], *, full: bool) -> dict:
     """Several traces for one ID (CLI --json and the API's 300 answer): the ID, how many (at
     most MAX_MATCHES, ``truncated`` beyond), and each trace, whole or as its summary with

@@ -25,7 +25,7 @@ from collector.explorer.markup import Safe
 from collector.httpserver import Handler, HttpError, authorize
 from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES
-from collector.tracequery import reconcile
+from collector.tracequery import one_named, reconcile
 
 log = logging.getLogger("midwatch.explorer")
 
@@ -207,9 +207,8 @@ def _traces(store: Store, params: dict[str, str]) -> Answer:
 
 def _trace(store: Store, any_id: str, params: dict[str, str]) -> Answer:
     found = queries.find(store, any_id)
-    exact = [t for t in found if t.trace_key == any_id.strip()]
-    if len(found) == 1 or exact:
-        t = exact[0] if exact else found[0]
+    t = one_named(any_id, found)
+    if t is not None:
         if t.trace_key != any_id or "q" in params:  # one journey: its permalink is canonical
             return 200, views.trace_url(t.trace_key)
         return 200, views.trace_page(t, store.trace_events(without_placeholders(t)))

@@ -196,3 +196,26 @@ def test_since_far_back_means_everything_not_an_overflow(api):
     for since in ("999999999w", "1970-01-01", "0001-01-01T00:00:00Z", "2000-01-01T00:00:00%2B05:00"):
         status, _, body = get(api, f"/api/traces?since={since}")
         assert status == 200 and orjson.loads(body)["count"] == 1, (since, body)
+
+
+def test_a_trace_key_names_its_trace_alone_when_a_later_message_reused_the_id(api, store):
+    """A request ID reused a week later starts a trace of its own (``ids.join_window``) that
+    holds the ID too: the older trace keeps it as its key. The 300 answer's links name each
+    trace by key, so the key must answer 200 with that trace, not the 300 again (a loop)."""
+    now = int(time.time() * 1000)
+    week = 7 * 86_400_000
+    store.upsert_traces([
+        Trace(trace_key="http.request:r-1", ids=["http.request:r-1"], started_ms=now - week,
+              last_seen_ms=now - week, hop_count=1,
+              hops=[Hop("api.received", "gw", "apigw", now - week, "success", "r1-old")]),
+        Trace(trace_key="http.request:r-1@2026-01-01T00:00:00.000Z", ids=["http.request:r-1"],
+              started_ms=now, last_seen_ms=now, hop_count=1,
+              hops=[Hop("api.received", "gw", "apigw", now, "success", "r1-new")])])
+    status, _, body = get(api, "/api/traces/r-1")
+    assert status == 300
+    links = [m["href"] for m in orjson.loads(body)["matches"]]
+    assert len(links) == 2
+    for href in links:
+        status, _, body = get(api, href)
+        assert status == 200, body
+        assert orjson.loads(body)["trace_key"] in href.replace("%3A", ":").replace("%40", "@")

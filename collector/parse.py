@@ -550,7 +550,7 @@ class SourceParser:
             return found
         groups: dict[str, list[str]] = {}
         if len({text[:1] for text in texts}) == 1:
-            groups[texts[0][:1]] = texts
+            groups[texts[0][:1]] = list(dict.fromkeys(texts))
         else:
             for text in dict.fromkeys(texts):
                 groups.setdefault(text[:1], []).append(text)
@@ -709,7 +709,16 @@ class SourceParser:
                 return self._emit(framer.feed(line, offset, lineno), self.module)
             if (framer.start is not None and not getattr(self.module, "GENERIC", False)
                     and framer.is_start(line)):
-                return self._emit(framer.open(line, offset, lineno), self.module)
+                # A record head of the current format opens its record. A line only its
+                # wider START takes (Mule's time-first log4j line) goes to a specific format
+                # that claims it (a Boomi tab line, a Kafka broker line: they came out as
+                # generic text, their fields lost).
+                other = None if self.module.detect(line) else self._detect(line)
+                if other is None or other is self.module or getattr(other, "GENERIC", False):
+                    return self._emit(framer.open(line, offset, lineno), self.module)
+                out = self.flush_record()
+                self.module, self.framer = other, self._framer(other)
+                return out + self._emit(self.framer.feed(line, offset, lineno), other)
             # The current format keeps a line it claims unless one ranked before it claims it
             # too: asking only the others let the catch-all JSON parser take every second line
             # of a Kong or AWS API Gateway log (each JSON line is a record of its own). A

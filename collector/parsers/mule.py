@@ -81,7 +81,7 @@ _UP = re.compile(r"\*\s*Mule is up and kicking")
 _UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'")
 
 
-# The first characters of a line ``detect`` may claim (START: a level (TRACE ... FATAL) or a date; "0" stands for any
+# The first characters of a line ``detect`` may claim (_HEAD: a level (TRACE ... FATAL) or a date; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = 'TDIWEF0'
 # Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line

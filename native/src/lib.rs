@@ -8,7 +8,7 @@
 //! a line got wrong here would be a silent bug, a declined one only costs time.
 //!
 //! `Needles` tells auto-detection which lines need not be asked of the parsers that
-//! declare `DETECT_NEEDS` (`collector.detect_needs`).
+//! declare `DETECT_NEEDS` (`collector.detect_prefilter`).
 //!
 //! `FilebeatDocs` takes the Filebeat envelope off a batch of delivered messages the same way:
 //! the `Shipped` the Python matcher makes, or None.
@@ -28,7 +28,7 @@ use pyo3::types::PyTuple;
 
 /// What the Python side (`collector.native.ABI`) expects; raised with every change of what a
 /// reader takes or returns, so that a stale build is left unused instead of misread.
-const ABI: u32 = 6;
+const ABI: u32 = 7;
 
 #[pymodule]
 fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {

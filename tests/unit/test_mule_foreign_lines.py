@@ -52,3 +52,23 @@ def test_the_native_path_frames_them_the_same(fmt):
     assert_same(LOG.encode(), fmt=fmt, source="/opt/mule/logs/orders-app.log")
     assert [sorted(ev.ids) for ev in events(fmt, fast=True)] == \
         [sorted(ev.ids) for ev in events(fmt, fast=False)]
+
+
+# Lines of other platforms that start with a time and a level, so Mule's START takes them
+# too, in one auto-detected source after a Mule record (a shipper's file of several logs, a
+# container's stdout): each belongs to the format that claims it, not to generic text.
+OTHERS = [
+    "2024-03-04T10:00:01Z\tINFO\tProcess Execution\tExecution started",
+    "2024-12-16 17:11:31,768 INFO [LogCleaner id=0] Starting the log cleaner "
+    "(kafka.log.LogCleaner) [main]",
+]
+
+
+@pytest.mark.parametrize("fast", [False, pytest.param(True, marks=needs_native)],
+                         ids=["reference", "native"])
+def test_another_platforms_time_first_line_is_not_taken_for_mule(fast):
+    """With the wider START of the fix above, these came out platform ``generic``, their
+    fields lost, and the source stayed Mule for every later such line."""
+    log = "\n".join([MULE.format(n=1), *OTHERS, MULE.format(n=2)]) + "\n"
+    out, _ = run(log.encode(), fast, fmt="auto", source="/var/log/mixed.log")
+    assert [ev.platform for ev in out] == ["mulesoft", "boomi", "kafka", "mulesoft"]

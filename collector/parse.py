@@ -710,10 +710,12 @@ class SourceParser:
             if (framer.start is not None and not getattr(self.module, "GENERIC", False)
                     and framer.is_start(line)):
                 # A record head of the current format opens its record. A line only its
-                # wider START takes (Mule's time-first log4j line) goes to a specific format
-                # that claims it (a Boomi tab line, a Kafka broker line: they came out as
-                # generic text, their fields lost).
-                other = None if self.module.detect(line) else self._detect(line)
+                # wider START takes (``FOREIGN_START``: Mule's time-first log4j line) goes to
+                # a specific format that claims it (a Boomi tab line, a Kafka broker line:
+                # they came out as generic text, their fields lost).
+                foreign = getattr(self.module, "FOREIGN_START", None)
+                other = self._detect(line) if foreign is not None and foreign.match(line) \
+                    else None
                 if other is None or other is self.module or getattr(other, "GENERIC", False):
                     return self._emit(framer.open(line, offset, lineno), self.module)
                 out = self.flush_record()

@@ -35,7 +35,8 @@ PARSERS = Registry("format", {
     "azure": "collector.parsers.azure",
     "java-wrapper": "collector.parsers.java_wrapper",
 }, required=("NAME", "START", "detect", "parse"), optional=("continues", "GENERIC", "DETECT_FIRST",
-                                                                   "DETECT_NEEDS", "claims_taken"),
+                                                                   "DETECT_NEEDS", "claims_taken",
+                                                                   "FOREIGN_START"),
     entry_point_group="midwatch.parsers")
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text

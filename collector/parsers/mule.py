@@ -60,10 +60,9 @@ _HEAD = re.compile(
 # [%t] %c - %m%n``, as the application's own loggers and libraries write into a Mule log).
 # Such a line between Mule records is a record of its own, read as the text format reads it:
 # glued onto the record before as a continuation line, its IDs (an ``orderId=``) were lost.
-START = re.compile(
-    rf"{_HEAD.pattern}"
-    r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s"
-)
+FOREIGN_START = re.compile(
+    r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s")
+START = re.compile(rf"{_HEAD.pattern}|{FOREIGN_START.pattern}")
 
 # ``[MuleRuntime].uber.03: [app].<flow>.CPU_LITE @5a1b2c3d``: the flow name may hold colons
 # and backslashes (APIkit: ``post:\orders:application\json:order-api-config``), not brackets.

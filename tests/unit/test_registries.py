@@ -8,6 +8,7 @@ Plug-ins installed through entry points are checked the same way, since ``names(
 from __future__ import annotations
 
 import pkgutil
+import re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 
@@ -37,13 +38,13 @@ def test_each_registry_names_its_built_in_components():
 
 @pytest.mark.parametrize("name", PARSERS.names())
 def test_a_parser_declares_its_optional_names_with_their_types(name):
-    """``continues``, ``GENERIC``, ``DETECT_FIRST``, ``DETECT_NEEDS`` and ``claims_taken`` are
-    optional parts of the parser contract; the parse core reads them with ``getattr``, so a
+    """``continues``, ``GENERIC``, ``DETECT_FIRST``, ``DETECT_NEEDS``, ``claims_taken`` and
+    ``FOREIGN_START`` (the part of ``START`` that heads other loggers' records) are optional parts of the parser contract; the parse core reads them with ``getattr``, so a
     misspelt or mistyped one would be silently ignored."""
     module = PARSERS.get(name)
     assert module.NAME == name
     assert PARSERS.optional == ("continues", "GENERIC", "DETECT_FIRST", "DETECT_NEEDS",
-                                "claims_taken")
+                                "claims_taken", "FOREIGN_START")
     if hasattr(module, "DETECT_FIRST"):
         assert isinstance(module.DETECT_FIRST, str) and module.DETECT_FIRST
     if hasattr(module, "DETECT_NEEDS"):
@@ -54,6 +55,8 @@ def test_a_parser_declares_its_optional_names_with_their_types(name):
                 isinstance(n, str) and n for n in needles), needles
     if hasattr(module, "claims_taken"):
         assert callable(module.claims_taken)
+    if hasattr(module, "FOREIGN_START"):
+        assert isinstance(module.FOREIGN_START, re.Pattern) and module.START is not None
     if hasattr(module, "continues"):
         assert callable(module.continues)
     if hasattr(module, "GENERIC"):

@@ -18,11 +18,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 from collector.api import Api
 from collector.config import Config
-from collector.correlation.catalog import load_catalog
+from collector.correlation.catalog import build_catalog, load_catalog
 from collector.correlation.correlator import Correlator
 from collector.correlation.joinview import CatalogSource
 from collector.correlation.trace_repair import TraceRepair, repair_lease
@@ -36,7 +37,7 @@ from collector.redaction_key import load_key
 from collector.service.pipeline import Correlating, Pipeline
 from collector.service.spool import Spool, SpoolError
 from collector.store.base import Store, StoreError
-from collector.yamlconf import ConfigError
+from collector.yamlconf import ConfigError, load
 
 log = logging.getLogger("midwatch.service")
 
@@ -88,9 +89,17 @@ def build_correlator(config: Config, store: Store) -> Correlating:
     ``unknown`` flow and still correlate by their IDs)."""
     flows = config.section("flows")
     c = config.correlation
-    return Correlator(load_catalog(flows.data, flows.doc, flows.path), store,
-                      max_in_flight=c.max_in_flight, idle_ttl_ms=c.idle_ttl_ms,
-                      source=CatalogSource(flows.data, flows.path))
+    source = CatalogSource(flows.data, flows.path)
+    if isinstance(flows.data, str):
+        # A catalog file is read once, here: parse workers start later (lazily, or after a
+        # crash) and must classify by what this process validated and joins by, not by the
+        # file as edited since (half-saved, it stopped the input).
+        doc = load(Path(flows.data))
+        catalog, source = build_catalog(doc), CatalogSource(doc.data, ())
+    else:
+        catalog = load_catalog(flows.data, flows.doc, flows.path)
+    return Correlator(catalog, store, max_in_flight=c.max_in_flight,
+                      idle_ttl_ms=c.idle_ttl_ms, source=source)
 
 
 def open_spool(config: Config) -> Spool:

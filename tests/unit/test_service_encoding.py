@@ -67,3 +67,21 @@ def test_the_shippers_listening_inputs_ship_encoded_events_as_files_do(tmp_path)
         for inp in service.inputs:
             inp.close()
         es.close()
+
+
+def test_a_catalog_file_is_read_once_for_the_collector_and_its_workers(tmp_path):
+    """Parse workers start later (lazily, after a crash) and built their catalog from the
+    file again: an edit since the start split the workers' classification from the
+    collector's, and a half-saved file stopped the input (the worker's init failed)."""
+    flows = tmp_path / "flows.yaml"
+    flows.write_text("flows:\n  - name: orders\n    stages:\n"
+                     "      - {name: received, match: {platform: apigw}}\n"
+                     "      - {name: done, terminal: success, match: {platform: sap}}\n")
+    config = _config(tmp_path, f"flows: {flows}\n")
+    sqlite = SQLiteStore(str(tmp_path / "m.sqlite"))
+    try:
+        source = build_correlator(config, sqlite).catalog_source
+        flows.write_text("flows: [ {name: half-saved")  # an edit under way
+        assert list(source.load().flows) == ["orders"]
+    finally:
+        sqlite.close()

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from collector.inputs.parse_worker import ParseWorker, WorkerFailed
 from collector.metrics import Counter, Registry
 from collector.parsers._base import ParseContext
+
+if TYPE_CHECKING:
+    from collector.correlation.joinview import CatalogSource
 
 log = logging.getLogger("midwatch.inputs.worker")
 
@@ -44,11 +48,12 @@ class WorkerSlot:
         self.restarts = restarts
         # Events shipped as their document bytes (``collector.encoded``), as the file input's
         # worker ships them when nothing in the collector's process reads events.
-        self.encode = False
+        self.encode: bool | CatalogSource = False
         self._lock = threading.Lock()
 
-    def encode_events(self, on: bool) -> None:
-        """Have the worker (and any that replaces it) ship events as document bytes."""
+    def encode_events(self, on: bool | CatalogSource) -> None:
+        """Have the worker (and any that replaces it) ship events as document bytes (with
+        a ``CatalogSource``: classified for the correlator too, ``ParseWorker``)."""
         with self._lock:
             self.encode = on
             self.worker.call("init", self.ctx, on)
@@ -79,10 +84,10 @@ class EncodesEvents:
     workers: WorkerSlot | None
 
     @property
-    def encode_events(self) -> bool:
-        return self.workers is not None and self.workers.encode
+    def encode_events(self) -> bool | CatalogSource:
+        return self.workers.encode if self.workers is not None else False
 
     @encode_events.setter
-    def encode_events(self, on: bool) -> None:
+    def encode_events(self, on: bool | CatalogSource) -> None:
         if self.workers is not None:
             self.workers.encode_events(on)

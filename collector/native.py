@@ -124,6 +124,14 @@ def filebeat_runs():
     return getattr(unwrap.__self__, "runs", None) if unwrap is not None else None
 
 
+@cache
+def any_position() -> bool:
+    """Whether the build's readers take a line's position as any object whose ``str()`` is
+    its text (``collector.envelopes.numbering.Hashed``), reading it only for a line that
+    starts a record; a build from before takes text or numbers only."""
+    return bool(getattr(_ext, "ANY_POSITION", False))
+
+
 @lru_cache(maxsize=64)
 def needles(strings: tuple[str, ...]):
     """A finder of ``strings`` (``collector.detect_prefilter``): ``held(texts) -> [bool]``,

@@ -46,10 +46,11 @@ class Shipped:
             return fallback
         return f"{self.host or '-'}:{where or '-'}"
 
-    def digest(self) -> str:
-        """A hash of the line and the shipper's time: the identity of a line whose shipper
-        gives no offset (the OTel Collector's file path + record hash)."""
-        return digest(f"{self.created_ms}\x1f{self.line}")
+    def identity(self) -> str:
+        """The line and the shipper's time: what the position of a line whose shipper gives
+        no offset is a hash of (the OTel Collector's file path + record hash;
+        ``collector.envelopes.numbering``)."""
+        return f"{self.created_ms}\x1f{self.line}"
 
 
 # Consecutive messages of one source that make a ``Run`` (fewer go one by one: a run costs

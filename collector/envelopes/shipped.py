@@ -114,6 +114,19 @@ def runs(unwrapped: Sequence[Shipped | None]) -> list[Shipped | Run | None]:
     return out
 
 
+def grouped(groups: Sequence[tuple]) -> list[Shipped | Run]:
+    """A native reader's runs (``Run``'s fields each), a run too short to be one (fewer
+    than ``MIN_RUN`` lines) a message each, as ``runs`` leaves them."""
+    out: list[Shipped | Run] = []
+    for group in groups:
+        found = Run(*group)
+        if len(found.lines) >= MIN_RUN:
+            out.append(found)
+        else:
+            out.extend(map(found.at, range(len(found.lines))))
+    return out
+
+
 def _one_line(found: Shipped) -> bool:
     """A message of one line (a record the shipper joined is split by ``Delivery.line``)."""
     line = found.line

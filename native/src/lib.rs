@@ -11,7 +11,8 @@
 //! declare `DETECT_NEEDS` (`collector.detect_needs`).
 //!
 //! `FilebeatDocs` takes the Filebeat envelope off a batch of delivered messages the same way:
-//! the `Shipped` the Python matcher makes, or None.
+//! the `Shipped` the Python matcher makes, or None. `SyslogFrames` reads the RFC 5424 headers
+//! of a syslog read's frames, or declines the read.
 //!
 //! The name tables (aliases, typed-ID fields, level and outcome words) come from the Python
 //! modules at construction, so there is one definition of them.
@@ -22,6 +23,7 @@ mod json;
 mod mule;
 mod needles;
 mod nginx;
+mod syslog;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -42,9 +44,11 @@ fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mule::MuleLines>()?;
     m.add_class::<filebeat::FilebeatDocs>()?;
     m.add_class::<needles::Needles>()?;
+    m.add_class::<syslog::SyslogFrames>()?;
     m.add_function(wrap_pyfunction!(json::json_lines, m)?)?;
     m.add_function(wrap_pyfunction!(nginx::access_lines, m)?)?;
     m.add_function(wrap_pyfunction!(mule::mule_lines, m)?)?;
     m.add_function(wrap_pyfunction!(filebeat::filebeat_docs, m)?)?;
+    m.add_function(wrap_pyfunction!(syslog::syslog_frames, m)?)?;
     Ok(())
 }

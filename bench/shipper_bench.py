@@ -11,7 +11,9 @@ one run, and take the median of ``--runs``.
    auto-detection), (b) the same lines one per message in Filebeat envelopes, parsed as the
    Kafka input does (``parse_delivery``, 500 records a poll, one ``Delivery`` kept). Target:
    (b) <= (a) + 15 %. Also a line (the envelope's work is a line's: an X12 segment is a
-   message of its own). ``--against DIR``: the same comparison with the ``collector`` of
+   message of its own); (c) the same lines as syslog frames, parsed as the syslog input's
+   parse worker parses its reads (its own work: target <= (a), for the input's rate).
+   ``--against DIR``: the same comparison with the ``collector`` of
    another checkout (``git archive <commit> | tar -x -C DIR``) too, the two trees taking
    turns in each run, each in a process of its own; the figures of one run compare.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
@@ -45,6 +47,7 @@ from pathlib import Path
 from collector.config import CollectorSettings
 from collector.encoded import EncodedEvent
 from collector.event import Event, Record
+from collector.inputs import syslog_frames
 from collector.inputs.base import ChunkQueue, parse_context
 from collector.inputs.file import Config as FileConfig
 from collector.inputs.http import Config as HttpConfig
@@ -57,6 +60,8 @@ from collector.shipping import Delivery, parse_delivery
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 CLIENT = Path(__file__).resolve().parent / "shipper_client.py"
+# Frames a syslog read hands the parse worker (a 64 KiB read of the sample's frames).
+SYSLOG_READ = 256
 SAMPLES = {"/opt/mule/logs/app.log": "mule/app-runtime.log",
            "/var/log/nginx/access.log": "apigw/nginx-access.log",
            "/data/edi/in/po.edi": "x12/purchase-orders.edi"}
@@ -82,13 +87,18 @@ def enveloped(lines: dict[str, list[str]]) -> list[str]:
     return out
 
 
-def cpu_per_event(lines: dict[str, list[str]], repeats: int) -> tuple[float, float, int]:
-    """(files', envelopes' CPU seconds an event, best of ``repeats``; events)."""
+def cpu_per_event(lines: dict[str, list[str]], repeats: int
+                  ) -> tuple[float, float, float, int]:
+    """(files', envelopes', syslog frames' CPU seconds an event, best of ``repeats``;
+    events). The syslog frames are parsed as the syslog input's parse worker parses a
+    connection's reads (``syslog_frames.parse``, ``SYSLOG_READ`` frames a read): the
+    worker's own work, without the sockets, the pickling or the other process."""
     files = {path: ("\n".join(rows) + "\n").encode() for path, rows in lines.items()}
     messages = enveloped(lines)
     records = [Record(text=m, source="shipped", position=f"0:{i}") for i, m in
                enumerate(messages)]
-    best_file = best_env = float("inf")
+    frames = syslog_frames_of(lines)
+    best_file = best_env = best_syslog = float("inf")
     events = 0
     for _ in range(repeats):
         ctx = ParseContext(now_ms=1_709_900_000_000)
@@ -106,8 +116,18 @@ def cpu_per_event(lines: dict[str, list[str]], repeats: int) -> tuple[float, flo
                                         replayable=True, delivery=delivery))
         best_env = min(best_env, (time.process_time() - t0) / n_env)
         assert n_env == n_file, f"enveloped {n_env} events, files {n_file}"
+        t0 = time.process_time()
+        delivery = Delivery(ctx, ParseStats())
+        n_syslog = 0
+        for start in range(0, len(frames), SYSLOG_READ):
+            delivery.tick()
+            n_syslog += sum(isinstance(i, Event) for i in syslog_frames.parse(
+                delivery, frames[start:start + SYSLOG_READ], "syslog:127.0.0.1", ctx.now_ms))
+        n_syslog += sum(isinstance(i, Event) for i in delivery.finish())
+        best_syslog = min(best_syslog, (time.process_time() - t0) / n_syslog)
+        assert n_syslog == n_file, f"syslog {n_syslog} events, files {n_file}"
         events = n_file
-    return best_file, best_env, events
+    return best_file, best_env, best_syslog, events
 
 
 class Sink:
@@ -229,15 +249,15 @@ def timed(receiver, worker: ParseWorker | None, client: str, sent: bytes, count:
     return (*measured, float(out.split()[-1]) / count)
 
 
+def syslog_frames_of(lines: dict[str, list[str]]) -> list[bytes]:
+    """The lines as rsyslog sends them (docs/shipping.md's template), a frame each."""
+    return [(f'<134>1 2024-03-01T10:15:33.004Z mule-01 app - - [file@32473 '
+             f'path="{path}"] {row}').encode() for path, rows in lines.items() for row in rows]
+
+
 def syslog_payload(lines: dict[str, list[str]]) -> bytes:
-    """The lines as rsyslog sends them (docs/shipping.md's template, octet counting)."""
-    payload = bytearray()
-    for path, rows in lines.items():
-        for row in rows:
-            frame = (f'<134>1 2024-03-01T10:15:33.004Z mule-01 app - - [file@32473 '
-                     f'path="{path}"] {row}').encode()
-            payload += f"{len(frame)} ".encode() + frame
-    return bytes(payload)
+    """``syslog_frames_of`` with octet counting, as the syslog input reads them."""
+    return b"".join(f"{len(frame)} ".encode() + frame for frame in syslog_frames_of(lines))
 
 
 def bulk_bodies(lines: dict[str, list[str]]) -> list[bytes]:
@@ -282,7 +302,7 @@ def cpu_line(lines: dict[str, list[str]], repeats: int, against: str | None) -> 
     extra CPU an event, as a fraction."""
     n_lines = sum(map(len, lines.values()))
     if against is None:
-        file_cpu, env_cpu, events = cpu_per_event(lines, repeats)
+        file_cpu, env_cpu, syslog_cpu, events = cpu_per_event(lines, repeats)
         tree = "this tree"
     else:
         copies = n_lines // sum(len((DATA / rel).read_text().splitlines())
@@ -292,13 +312,15 @@ def cpu_line(lines: dict[str, list[str]], repeats: int, against: str | None) -> 
         out = subprocess.run([sys.executable, "-c", code, against, str(CLIENT.parent),
                               str(copies), str(repeats)], check=True, capture_output=True,
                              text=True, cwd=against).stdout.split()
-        file_cpu, env_cpu, events = float(out[0]), float(out[1]), int(out[2])
+        file_cpu, env_cpu, syslog_cpu, events = (float(out[0]), float(out[1]),
+                                                 float(out[2]), int(out[3]))
         tree = against
     extra = env_cpu / file_cpu - 1
     print(f"CPU per event: files {file_cpu * 1e6:.1f} us, Filebeat envelopes "
           f"{env_cpu * 1e6:.1f} us ({extra * 100:+.1f} %; target <= +15 %); a line: files "
           f"{file_cpu * events / n_lines * 1e6:.2f} us, envelopes "
-          f"{env_cpu * events / n_lines * 1e6:.2f} us ({tree})")
+          f"{env_cpu * events / n_lines * 1e6:.2f} us; syslog frames (the parse worker's "
+          f"work) {syslog_cpu * 1e6:.1f} us ({syslog_cpu / file_cpu:.3f}x files) ({tree})")
     return extra
 
 

@@ -60,6 +60,7 @@ def use(on: bool) -> bool:
     before, _on = _on, on
     filebeat_docs.cache_clear()
     filebeat_runs.cache_clear()
+    syslog_runs.cache_clear()
     needles.cache_clear()
     return before
 
@@ -122,6 +123,29 @@ def filebeat_runs():
     from before runs."""
     unwrap = filebeat_docs()
     return getattr(unwrap.__self__, "runs", None) if unwrap is not None else None
+
+
+@cache
+def syslog_runs():
+    """``runs(texts) -> [(shipper, host, path, lines, created, offsets, app)] | None``: a
+    syslog read's frames (``collector.inputs.syslog_frames``) as
+    ``collector.envelopes.shipped.runs`` groups ``collector.envelopes.syslog.match_all``'s
+    answer; None for a read with a frame the native reader declines (RFC 3164, escapes,
+    a header not in printable ASCII). None when the fast path is off, not built, or built
+    before this reader."""
+    if not _on or _reader("json") is None or not hasattr(_ext, "syslog_frames"):
+        return None
+    from collector.envelopes.shipped import text_ms
+
+    return _ext.syslog_frames(text_ms).runs
+
+
+@cache
+def any_position() -> bool:
+    """Whether the build's readers take a line's position as any object whose ``str()`` is
+    its text (``collector.envelopes.numbering.Hashed``), reading it only for a line that
+    starts a record; a build from before takes text or numbers only."""
+    return bool(getattr(_ext, "ANY_POSITION", False))
 
 
 @lru_cache(maxsize=64)

@@ -21,7 +21,8 @@ are capped as in files (``collector.parse.MAX_RECORD_*``).
 
 Event IDs come from the shipper's identity of the line, so a retry or a replay overwrites:
 Filebeat's path + offset; else the Kafka topic/partition/offset of the message; else the
-line's hash with the shipper's time (the OTel Collector: file path + record hash).
+line's hash with the shipper's time (the OTel Collector: file path + record hash), hashed
+only for a record's first line (``collector.envelopes.numbering``).
 """
 
 from __future__ import annotations
@@ -34,8 +35,10 @@ from dataclasses import dataclass
 
 import orjson
 
+from collector import native
 from collector.envelopes import otel, shippers
-from collector.envelopes.shipped import Run, Shipped, digest
+from collector.envelopes.numbering import Numbering, as_text
+from collector.envelopes.shipped import Run, Shipped
 from collector.event import Event, Record
 from collector.parse import Output, ParseStats, SourceParser, parse_record
 from collector.parsers import otlp_json
@@ -46,7 +49,6 @@ MAX_SOURCES = 256
 # An input holding records across deliveries (Kafka) closes a source's open record after this
 # long without a line from it: the file input's default ``multiline_timeout``.
 IDLE_CLOSE_S = 2.0
-MAX_SEEN = 65536
 
 
 @dataclass(slots=True)
@@ -97,8 +99,8 @@ class Delivery:
         self._last_path: str | None = None
         self._last_host: str | None = None
         self._redact_host = "host.name" in ctx.redact_fields
-        # How often each hash position occurred (see ``_unique``), bounded.
-        self._seen: dict[str, int] = {}
+        # How often each line named by its content occurred (the numbers of hash positions).
+        self._numbering = Numbering()
         # Which shipper's envelope each delivery source (a topic, an endpoint) carries.
         self._shapes = shippers.Shapes()
 
@@ -124,7 +126,7 @@ class Delivery:
         if self.fmt != "auto":
             return self.records([Record(text=text, source=source, ingested_ms=ingested_ms)
                                  for text in texts], False)
-        line, unique = self.line, self._unique
+        line, position = self.line, self._numbering.position
         out: Output = []
         i = 0
         for found in self._shapes.unwrap_runs(texts, [source] * len(texts)):
@@ -133,12 +135,11 @@ class Delivery:
                                                   ingested_ms=ingested_ms), False))
                 i += 1
             elif isinstance(found, Run):
-                out.extend(self._run(found, self._placed(found, lambda k, one: unique(
-                    one.digest())), source, None))
+                out.extend(self._run(found, self._hashed(found), source, None))
                 i += len(found.lines)
             else:
-                out.extend(line(found, source, unique(found.digest()) if found.offset is None
-                                else str(found.offset)))
+                out.extend(line(found, source, position(found.identity())
+                                if found.offset is None else str(found.offset)))
                 i += 1
         return out
 
@@ -161,8 +162,8 @@ class Delivery:
                 i += 1
             elif isinstance(found, Run):
                 batch = records[i:i + len(found.lines)]
-                lines = self._placed(found, lambda k, one, batch=batch: self._position(
-                    one, batch[k], replayable, 0))
+                lines = (self._hashed(found) if not replayable else self._placed(
+                    found, lambda k, one, batch=batch: self._position(one, batch[k], True, 0)))
                 out.extend(self._run(found, lines, batch[0].source, batch))
                 i += len(batch)
             else:
@@ -176,11 +177,16 @@ class Delivery:
     @staticmethod
     def _placed(run: Run, place: Callable[[int, Shipped], str]) -> list[tuple]:
         """The run's lines, each with its position: its offset, or for a message without
-        one ``place(k, its Shipped)`` (called in order: hash positions are numbered)."""
+        one ``place(k, its Shipped)``."""
         if run.offsets:
             return run.lines
         return [(text, place(k, run.at(k)) if at is None else at, 0, False, True)
                 for k, (text, at, *_) in enumerate(run.lines)]
+
+    def _hashed(self, run: Run) -> list[tuple]:
+        """The run's lines, each with its position: its offset, or its hash position
+        (numbered in order), hashed only if read (``collector.envelopes.numbering``)."""
+        return run.lines if run.offsets else self._numbering.lines(run.lines, run.created)
 
     def _run(self, run: Run, lines: Sequence[tuple], fallback: str,
              origins: Sequence[Record] | None) -> Output:
@@ -194,7 +200,9 @@ class Delivery:
         out = self.line(run.at(0), fallback, lines[0][1], origins[0] if origins else None)
         src: _Source = self._last_src  # type: ignore[assignment]
         parser = src.parser
-        fast = parser.fast_events(lines[1:])
+        rest = lines[1:]
+        fast = parser.fast_events(as_text(rest) if parser.batched() and not native.any_position()
+                                  else rest)
         events, refused, module = fast if fast is not None else (None, None, None)
         feed, held_position, stamp = parser.feed, parser.held_position, self._stamp
         opener, origin, holding, lineno = src.opener, src.origin, src.holding, src.lines
@@ -245,7 +253,7 @@ class Delivery:
         if otlp_json.detect(record.text):
             return self._export(record, replayable)
         if not replayable:  # a bare line over HTTP or syslog: named by its content
-            record = dataclasses.replace(record, position=self._unique(digest(record.text)))
+            record = dataclasses.replace(record, position=self._numbering.position(record.text))
         return parse_record(record, "auto", self.ctx, self.stats)
 
     def export(self, export: dict, source: str) -> tuple[dict, Output]:
@@ -253,7 +261,7 @@ class Delivery:
         rest, lines = otel.split(export)
         out: Output = []
         for found in lines:
-            out.extend(self.line(found, source, self._unique(found.digest())))
+            out.extend(self.line(found, source, self._numbering.position(found.identity())))
         return rest, out
 
     def _export(self, record: Record, replayable: bool) -> Output:
@@ -355,16 +363,7 @@ class Delivery:
             return str(found.offset)
         if replayable:
             return f"{record.source}/{record.position}" + (f"#{index}" if index else "")
-        return self._unique(found.digest())
-
-    def _unique(self, position: str) -> str:
-        """A hash position, numbered when it repeats (the same line twice in one second is two
-        events; a retry of the whole delivery numbers them alike, so it still overwrites)."""
-        count = self._seen.get(position, 0)
-        if len(self._seen) >= MAX_SEEN:
-            self._seen.clear()
-        self._seen[position] = count + 1
-        return f"{position}#{count}" if count else position
+        return self._numbering.position(found.identity())
 
     def holding(self) -> bool:
         """Whether any source holds lines not yet emitted (an open record)."""
@@ -419,7 +418,7 @@ class Delivery:
         """The end of a delivery whose records stay open (``keep_open``): hash positions are
         numbered afresh in the next (a retried request numbers its lines alike), and the
         sources it fed are noted afresh; those it fed (see ``forget``)."""
-        self._seen.clear()
+        self._numbering.clear()
         touched, self.touched = self.touched, set()
         self._last, self._last_src, self._last_path = None, None, None
         return touched

@@ -46,10 +46,11 @@ class Shipped:
             return fallback
         return f"{self.host or '-'}:{where or '-'}"
 
-    def digest(self) -> str:
-        """A hash of the line and the shipper's time: the identity of a line whose shipper
-        gives no offset (the OTel Collector's file path + record hash)."""
-        return digest(f"{self.created_ms}\x1f{self.line}")
+    def identity(self) -> str:
+        """The line and the shipper's time: what the position of a line whose shipper gives
+        no offset is a hash of (the OTel Collector's file path + record hash;
+        ``collector.envelopes.numbering``)."""
+        return f"{self.created_ms}\x1f{self.line}"
 
 
 # Consecutive messages of one source that make a ``Run`` (fewer go one by one: a run costs
@@ -110,6 +111,19 @@ def runs(unwrapped: Sequence[Shipped | None]) -> list[Shipped | Run | None]:
                            all(f.offset is not None for f in group),  # type: ignore[union-attr]
                            found.app))  # type: ignore[union-attr]
         i = end
+    return out
+
+
+def grouped(groups: Sequence[tuple]) -> list[Shipped | Run]:
+    """A native reader's runs (``Run``'s fields each), a run too short to be one (fewer
+    than ``MIN_RUN`` lines) a message each, as ``runs`` leaves them."""
+    out: list[Shipped | Run] = []
+    for group in groups:
+        found = Run(*group)
+        if len(found.lines) >= MIN_RUN:
+            out.append(found)
+        else:
+            out.extend(map(found.at, range(len(found.lines))))
     return out
 
 

@@ -23,7 +23,7 @@ from collector.envelopes import (
     syslogng_json,
     vector,
 )
-from collector.envelopes.shipped import MIN_RUN, Run, Shipped, runs
+from collector.envelopes.shipped import MIN_RUN, Run, Shipped, grouped, runs
 
 Matcher = Callable[[dict], Shipped | None]
 # Delivery sources whose shipper is remembered (``Shapes``); beyond, they are learned afresh.
@@ -83,17 +83,9 @@ class Shapes:
         so the answer never depends on which reader made it."""
         if (self._filebeat_runs is not None and len(texts) >= MIN_RUN
                 and all(self._last.get(source) is filebeat.match for source in set(sources))):
-            out: list[Shipped | Run | None] = []
-            for group in self._filebeat_runs(texts):
-                if group is None:
-                    break
-                found = Run(*group)
-                if len(found.lines) >= MIN_RUN:
-                    out.append(found)
-                else:
-                    out.extend(map(found.at, range(len(found.lines))))
-            else:
-                return out
+            groups = self._filebeat_runs(texts)
+            if None not in groups:
+                return grouped(groups)  # type: ignore[return-value]
         return runs(self.unwrap_all(texts, sources))
 
     def unwrap_all(self, texts: Sequence[str], sources: Sequence[str]) -> list[Shipped | None]:

@@ -232,23 +232,31 @@ fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, 
 }
 
 /// One line of a batch: `collector.linesplit.Line` (text, position, line number, truncated,
-/// terminated); the position is a byte offset or, from a shipper, its own text.
+/// terminated); the position is a byte offset or, from a shipper, its own text, or an object
+/// whose `str()` is that text (`collector.envelopes.numbering.Hashed`: a hash made only for
+/// a line that starts a record, so read only there, by `position`).
 struct Line<'py> {
     text: Bound<'py, PyString>,
-    position: Vec<u8>,
+    position: Bound<'py, PyAny>,
     /// Whole and terminated: a line the Python path would hand to its parser as it is.
     whole: bool,
 }
 
+/// The text of a line's position, as the Python path formats it (`f"{position}"`).
+fn position(at: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(n) = at.extract::<i64>() {
+        return Ok(n.to_string().into_bytes());
+    }
+    match at.downcast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.as_bytes().to_vec()),
+        Err(_) => Ok(at.str()?.to_str()?.as_bytes().to_vec()),
+    }
+}
+
 fn line<'py>(item: &Bound<'py, PyAny>) -> PyResult<Line<'py>> {
     let t = item.downcast::<PyTuple>()?;
-    let at = t.get_item(1)?;
-    let position = match at.extract::<i64>() {
-        Ok(n) => n.to_string().into_bytes(),
-        Err(_) => at.downcast::<PyString>()?.to_str()?.as_bytes().to_vec(),
-    };
     let whole = !t.get_item(3)?.is_truthy()? && t.get_item(4)?.is_truthy()?;
-    Ok(Line { text: t.get_item(0)?.downcast_into::<PyString>()?, position, whole })
+    Ok(Line { text: t.get_item(0)?.downcast_into::<PyString>()?, position: t.get_item(1)?, whole })
 }
 
 /// Per line: the finished Event of the record it starts, False where it continues a record
@@ -308,7 +316,7 @@ pub fn parse_batch<'py, R: LineReader>(
                 let needs_class = p.level == "error" || p.level == "fatal" || p.outcome == "failure"
                     || p.error_type.is_some() || p.error_code.is_some();
                 let original = if end == k + 1 { lines[k].text.clone() } else { PyString::new_bound(py, text) };
-                let ev = build(py, event, p, event_id(id_head, &lines[k].position), ingested_ms,
+                let ev = build(py, event, p, event_id(id_head, &position(&lines[k].position)?), ingested_ms,
                                &original)?;
                 if needs_class {
                     let finish = reader.finish().ok_or_else(|| pyo3::exceptions::PyValueError::new_err(

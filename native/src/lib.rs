@@ -11,7 +11,8 @@
 //! declare `DETECT_NEEDS` (`collector.detect_prefilter`).
 //!
 //! `FilebeatDocs` takes the Filebeat envelope off a batch of delivered messages the same way:
-//! the `Shipped` the Python matcher makes, or None.
+//! the `Shipped` the Python matcher makes, or None. `SyslogFrames` reads the RFC 5424 headers
+//! of a syslog read's frames, or declines the read.
 //!
 //! The name tables (aliases, typed-ID fields, level and outcome words) come from the Python
 //! modules at construction, so there is one definition of them.
@@ -22,6 +23,7 @@ mod json;
 mod mule;
 mod needles;
 mod nginx;
+mod syslog;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -34,14 +36,19 @@ const ABI: u32 = 7;
 fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ABI", ABI)?;
     m.add("EVENT_FIELDS", PyTuple::new_bound(m.py(), common::EVENT_FIELDS))?;
+    // A line's position may be any object whose str() is its text, read only for a line
+    // that starts a record (common.rs `Line`); a build without this takes text or numbers.
+    m.add("ANY_POSITION", true)?;
     m.add_class::<json::JsonLines>()?;
     m.add_class::<nginx::AccessLines>()?;
     m.add_class::<mule::MuleLines>()?;
     m.add_class::<filebeat::FilebeatDocs>()?;
     m.add_class::<needles::Needles>()?;
+    m.add_class::<syslog::SyslogFrames>()?;
     m.add_function(wrap_pyfunction!(json::json_lines, m)?)?;
     m.add_function(wrap_pyfunction!(nginx::access_lines, m)?)?;
     m.add_function(wrap_pyfunction!(mule::mule_lines, m)?)?;
     m.add_function(wrap_pyfunction!(filebeat::filebeat_docs, m)?)?;
+    m.add_function(wrap_pyfunction!(syslog::syslog_frames, m)?)?;
     Ok(())
 }

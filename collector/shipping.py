@@ -220,7 +220,9 @@ class Delivery:
                         out.extend(stamp(items, opener))
                     opener, origin, holding = run.at(k), None, False
                     # Kept lines of records taken whole go at the next line fed (``keep_from``
-                    # below): the batch's last record is always fed, never taken.
+                    # below). A format without START may have its batch's last record taken
+                    # too: its lines stay kept until that next line, harmlessly (not
+                    # ``holding``; ``keep_from`` trims them).
                     out.extend(stamp([ev], opener))
                     taken = True
                     continue

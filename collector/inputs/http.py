@@ -74,7 +74,7 @@ _BULK_SOURCE_ACTIONS = ("index", "create")
 
 
 @dataclasses.dataclass(slots=True)
-class Run:
+class SourceTexts:
     """Consecutive messages of a request from one source, as received: decoded where they
     are parsed (in the parse worker when there is one: ``Delivery.frames``). ``ids``: each
     message's sender-given identity (a bulk action's ``_id``), or None when the messages
@@ -85,11 +85,11 @@ class Run:
     ids: list[str] | None = None
 
 
-def ndjson(body: bytes) -> list[Run]:
-    return [Run("http:ingest", [line for line in body.split(b"\n") if line.strip()])]
+def ndjson(body: bytes) -> list[SourceTexts]:
+    return [SourceTexts("http:ingest", [line for line in body.split(b"\n") if line.strip()])]
 
 
-def bulk(body: bytes, index: str) -> tuple[list[Run], list[str]]:
+def bulk(body: bytes, index: str) -> tuple[list[SourceTexts], list[str]]:
     """(the runs of documents to read, the action name of every item for the answer). A
     shipper repeats one action line (``{"create":{}}``, its index) for every document: each
     distinct one is read once a request (``_action``), and a request of such pairs alone is
@@ -100,7 +100,7 @@ def bulk(body: bytes, index: str) -> tuple[list[Run], list[str]]:
     if uniform is not None:
         return uniform
     lines = [line for line in lines if line.strip()]
-    runs: list[Run] = []
+    runs: list[SourceTexts] = []
     actions: list[str] = []
     i = 0
     while i < len(lines):
@@ -114,7 +114,7 @@ def bulk(body: bytes, index: str) -> tuple[list[Run], list[str]]:
         if source is not None:
             run = runs[-1] if runs else None
             if run is None or run.source != source or (run.ids is None) != (doc_id is None):
-                run = Run(source, [], None if doc_id is None else [])
+                run = SourceTexts(source, [], None if doc_id is None else [])
                 runs.append(run)
             run.texts.append(lines[i])
             if run.ids is not None:
@@ -125,7 +125,7 @@ def bulk(body: bytes, index: str) -> tuple[list[Run], list[str]]:
 
 def _uniform(lines: list[bytes], index: str,
              read: dict[bytes, tuple[str, str | None, str | None]]
-             ) -> tuple[list[Run], list[str]] | None:
+             ) -> tuple[list[SourceTexts], list[str]] | None:
     """``bulk`` of what shippers send: action and document lines taking turns, a few
     distinct action lines (``index`` or ``create`` into one index, no ``_id``), no blank
     line. None for anything else (``bulk`` then reads line by line)."""
@@ -146,7 +146,7 @@ def _uniform(lines: list[bytes], index: str,
                                     for action, _, doc_id in named.values()):
         return None  # a delete, an update, an _id, two indices: line by line
     names = {line: action for line, (action, _, _) in named.items()}
-    return [Run(sources.pop(), docs)], [names[line] for line in heads]
+    return [SourceTexts(sources.pop(), docs)], [names[line] for line in heads]
 
 
 def _action(line: bytes, i: int, index: str,
@@ -173,7 +173,7 @@ def _action(line: bytes, i: int, index: str,
     return found
 
 
-def hec(body: bytes) -> list[Run]:
+def hec(body: bytes) -> list[SourceTexts]:
     """HEC events: JSON objects one after another, with or without whitespace between."""
     text = body.decode("utf-8", "replace")
     decoder = json.JSONDecoder()
@@ -183,7 +183,7 @@ def hec(body: bytes) -> list[Run]:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos >= len(text):
-            return [Run("http:hec", out)]
+            return [SourceTexts("http:hec", out)]
         start = pos
         try:
             obj, pos = decoder.raw_decode(text, pos)
@@ -215,7 +215,7 @@ class HttpInput(OtlpInput, EncodesEvents):
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
-    def deliver(self, runs: list[Run], nbytes: int) -> acked.AckResult:
+    def deliver(self, runs: list[SourceTexts], nbytes: int) -> acked.AckResult:
         """Parse one request's messages and wait until the store has their events, and the
         records they leave open as they stand."""
         def parse(delivery: Delivery | RemoteDelivery) -> Output:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from itertools import compress
 from types import ModuleType
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import orjson
 
@@ -191,8 +191,15 @@ def _askable(first: str, candidates: tuple[ModuleType, ...]) -> tuple[ModuleType
                  if (chars := getattr(m, "DETECT_FIRST", None)) is None or first in chars)
 
 
+class Needles(Protocol):
+    """The native finder of the prefilter's needles (``collector.native.needles``)."""
+
+    def held(self, texts: list[str]) -> list[bool]: ...
+    def holds(self, text: str) -> bool: ...
+
+
 def _prefilter(first: str, askable: tuple[ModuleType, ...]) -> tuple[tuple[ModuleType, ...],
-                                                                      object | None]:
+                                                                      Needles | None]:
     """(the parsers of ``askable`` a line starting with ``first`` (``first_class``) that holds
     none of the needles is asked of, the native finder of the needles); ``askable`` and None
     where there are no needles or the fast path is off (``collector.detect_prefilter``)."""
@@ -221,10 +228,10 @@ def detect_any(line: str) -> ModuleType | None:
 
 
 def _claim(line: str, askable: tuple[ModuleType, ...], bare: tuple[ModuleType, ...],
-           needles: object | None) -> ModuleType | None:
+           needles: Needles | None) -> ModuleType | None:
     """The first claim of the line over ``askable``; only ``bare`` are asked of a line that
     holds none of the ``needles`` (``_prefilter``)."""
-    if needles is not None and not needles.holds(line):  # type: ignore[attr-defined]
+    if needles is not None and not needles.holds(line):
         return _first_claim(line, bare)
     return _first_claim(line, askable)
 
@@ -385,7 +392,7 @@ class SourceParser:
         # How to ask the candidates about a line, per first character seen (``_plan_of``; a
         # few dozen in practice; bounded).
         self._plans: dict[str, tuple[tuple[ModuleType, ...], tuple[ModuleType, ...],
-                                     object | None]] = {}
+                                     Needles | None]] = {}
         self.module: ModuleType | None = None if self.auto else parsers.PARSERS.get(fmt)
         self.framer = self._framer(self.module) if self.module else None
         self._pending: list[tuple[str, int, int]] = []
@@ -760,7 +767,7 @@ class SourceParser:
         return _claim(line, *(self._plans.get(line[:1]) or self._plan_of(line)))
 
     def _plan_of(self, line: str) -> tuple[tuple[ModuleType, ...], tuple[ModuleType, ...],
-                                           object | None]:
+                                           Needles | None]:
         """(the candidates that may claim a line with this first character, those a line
         holding no needle is asked of, the needle finder or None: ``_prefilter``),
         remembered."""

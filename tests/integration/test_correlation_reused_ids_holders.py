@@ -1,0 +1,87 @@
+"""Reused IDs and the join window, found in review: the answer must not depend on what is in
+memory, an orphan acknowledgement must not swallow the next document, and an acknowledgement
+of a group must reach a stored document whose set control number was reused since. Each test
+runs on SQLite and Elasticsearch, with traces held as objects and packed; each failed before
+its fix (see the test's doc)."""
+
+from __future__ import annotations
+
+import pytest
+import test_correlation_reused_ids as reused
+from test_correlation_reused_ids import CATALOG, DAY, HOUR, MONDAY, ST, ev, restart, run, traces
+
+from collector.correlation.correlator import Correlator
+
+MINUTE = 60_000
+store = reused.store  # SQLite and Elasticsearch
+packing = reused.packing  # traces held as objects, then packed
+GS1, GS2 = "x12.gs:ME:ACME:1", "x12.gs:ME:ACME:2"
+
+
+def edi_850(name: str, at: int, ids: list[str]):
+    return ev(name, at, ids, platform="edi", action="sent")
+
+
+def edi_997(name: str, at: int, ids: list[str], **kw):
+    return ev(name, at, ids, platform="edi", action="acknowledged", outcome="success", **kw)
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same-process", "restarted"])
+def test_a_late_event_of_the_earlier_message_finds_it_after_its_id_moved(store, restarted):
+    """A request ID reused 20 minutes later moved to the newer call's trace; the earlier
+    call's late backend event carrying only that ID joins the earlier call (before: compared
+    with the newer trace only, it made a third trace in memory)."""
+    c = Correlator(CATALOG, store)
+    run(c, store, [ev("gw-1", MONDAY, ["http.request:r-1", "correlation:c-1"])])
+    run(c, store, [ev("gw-2", MONDAY + 20 * MINUTE, ["http.request:r-1", "correlation:c-2"])])
+    if restarted:
+        c = restart(store)
+    run(c, store, [ev("be-1", MONDAY + MINUTE, ["http.request:r-1"])])
+    found = traces(store)
+    assert [(t.hop_count, sorted(i for i in t.ids if i.startswith("correlation:")))
+            for t in found] == [(2, ["correlation:c-1"]), (1, ["correlation:c-2"])]
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same-process", "restarted"])
+def test_a_late_ack_answers_its_own_document_in_memory_as_after_a_restart(store, restarted):
+    """Monday's 850 and Wednesday's with the same ST02; Monday's 997 comes three hours after
+    Monday's 850. Before: in memory it joined Wednesday's (the one ``_index`` named, the ack
+    window held both ways), after a restart Monday's."""
+    c = Correlator(CATALOG, store)
+    run(c, store, [edi_850("850-1", MONDAY, [ST, "order:po-1"])])
+    run(c, store, [edi_850("850-2", MONDAY + 2 * DAY, [ST, "order:po-2"])])
+    if restarted:
+        c = restart(store)
+    run(c, store, [edi_997("997-1", MONDAY + 3 * HOUR, [ST])])
+    found = traces(store)
+    assert [(t.hop_count, t.status) for t in found] == [(2, "acknowledged"), (1, "in_flight")]
+    assert "order:po-1" in found[0].ids
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same-process", "restarted"])
+def test_an_orphan_ack_does_not_swallow_the_next_document(store, restarted):
+    """A 997 with no document, then two days later the partner's next 850 with the same
+    hard-coded ST02: two traces, the 850 still waiting for its ack (before: one trace,
+    acknowledged at once, and the missing-ack alert never fired)."""
+    c = Correlator(CATALOG, store)
+    run(c, store, [edi_997("997-0", MONDAY, [ST])])
+    if restarted:
+        c = restart(store)
+    run(c, store, [edi_850("850-1", MONDAY + 2 * DAY, [ST, "order:po-1"])])
+    found = traces(store)
+    assert [(t.hop_count, t.status) for t in found] == [(1, "acknowledged"), (1, "in_flight")]
+    assert "order:po-1" in found[1].ids
+
+
+def test_a_group_ack_reaches_a_stored_document_whose_st_was_reused(store):
+    """Monday's 850 only in the store, Tuesday's in memory with the same ST02; a 997 of
+    Monday's whole group (GS) answers Monday's 850 (before: the stored trace was neither
+    merged nor taken in, so the acknowledgement was lost)."""
+    c = Correlator(CATALOG, store)
+    run(c, store, [edi_850("850-1", MONDAY, [ST, "order:po-1", GS1])])
+    c = restart(store)
+    run(c, store, [edi_850("850-2", MONDAY + DAY, [ST, "order:po-2", GS2])])
+    run(c, store, [edi_997("997-g1", MONDAY + 3 * HOUR, [GS1], labels={"ack_scope": "group"})])
+    found = traces(store)
+    assert [(t.hop_count, t.status) for t in found] == [(2, "acknowledged"), (1, "in_flight")]
+    assert GS1 in found[0].ids

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from collector.correlation import packed
-from collector.correlation.catalog import Catalog, span_gap_ms
+from collector.correlation.catalog import ACK_ACTIONS, Catalog, span_gap_ms
 from collector.correlation.joinview import CatalogSource, JoinView, classified_links
 from collector.correlation.tracebuild import (
     MAX_HOPS,
@@ -484,9 +484,11 @@ class Correlator:
         if not self._fanouts:
             return
         wanted = sorted({i for ev in self._fanouts for i in ev.ids})
-        reach = self.catalog.max_join_window_ms
-        since = min(ev.timestamp_ms for ev in self._fanouts) - reach
-        until = max(ev.timestamp_ms for ev in self._fanouts) + reach
+        # Acknowledgements: back to the documents they answer, forward by the clock skew.
+        back, ahead = map(max, zip(*(self.catalog.reach_ms(i, acks_only=True)
+                                     for i in wanted), strict=True))
+        since = min(ev.timestamp_ms for ev in self._fanouts) - back
+        until = max(ev.timestamp_ms for ev in self._fanouts) + ahead
         stored: list[Trace] = []
         for start in range(0, len(wanted), FETCH_CHUNK):
             self._counts["store_lookups"] += 1
@@ -552,25 +554,32 @@ class Correlator:
                  and self._live.get(live.trace.trace_key) is live]
         if not fresh:
             return
-        wanted: set[str] = set()
+        # Only traces that can be near enough in time to join (``Catalog.joins``): an ID
+        # reused daily for a year is held by hundreds of stored traces. Each ID reaches as
+        # far as its own type's windows (``Catalog.reach_ms``), so a hard-coded ST02 on a
+        # document looks back hours, not the week an acknowledgement may take; IDs with the
+        # same reach share a look-up (a few kinds: a few round trips).
+        spans: dict[tuple[int, int], tuple[int, int, set[str]]] = {}
         for live in fresh:
+            t = live.trace
+            acks = bool(t.hops) and all(h.action in ACK_ACTIONS for h in t.hops)
             for i in self._unchecked(live):
+                reach = self.catalog.reach_ms(i, acks)
+                since, until, wanted = spans.get(reach) or (t.started_ms, t.last_seen_ms, set())
+                spans[reach] = (min(since, t.started_ms), max(until, t.last_seen_ms), wanted)
                 wanted.add(i)
                 evicted_key = self._evicted.get(i)
                 if evicted_key is not None:
                     wanted.add(evicted_key)
         found: dict[str, Trace] = {}
-        ordered = sorted(wanted)
-        # Only traces that can be near enough in time to join (``Catalog.joins``): an ID
-        # reused daily for a year is held by hundreds of stored traces.
-        reach = self.catalog.max_join_window_ms
-        since = min(live.trace.started_ms for live in fresh) - reach
-        until = max(live.trace.last_seen_ms for live in fresh) + reach
-        for start in range(0, len(ordered), FETCH_CHUNK):
-            self._counts["store_lookups"] += 1
-            for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK],
-                                                  since_ms=since, until_ms=until):
-                found[t.trace_key] = t
+        for (back, ahead), (since, until, wanted) in spans.items():
+            ordered = sorted(wanted)
+            for start in range(0, len(ordered), FETCH_CHUNK):
+                self._counts["store_lookups"] += 1
+                for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK],
+                                                      since_ms=since - back,
+                                                      until_ms=until + ahead):
+                    found[t.trace_key] = t
         for live in fresh:
             live.unchecked = ()
         # Nearest in time first: a trace joins the closest of the stored traces holding its

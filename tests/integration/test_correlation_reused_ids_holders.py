@@ -85,3 +85,34 @@ def test_a_group_ack_reaches_a_stored_document_whose_st_was_reused(store):
     found = traces(store)
     assert [(t.hop_count, t.status) for t in found] == [(2, "acknowledged"), (1, "in_flight")]
     assert GS1 in found[0].ids
+
+
+def test_a_documents_look_up_reaches_its_ids_own_window_not_the_ack_week(store):
+    """A partner that hard-codes ST02 sends an 850 a day: each new 850's look-up by that ST
+    reached 7 days back (the acknowledgement window, for every ID type) and read a week of
+    the partner's traces every flush. A document reaches back by the clock skew only; an
+    acknowledgement still reaches the week back to its document."""
+    c = Correlator(CATALOG, store)
+    for day in range(4):
+        run(c, store, [edi_850(f"850-{day}", MONDAY + day * DAY, [ST, f"order:po-{day}"])])
+    c = restart(store)
+    read: list[str] = []
+    fetch = store.get_traces_by_ids
+
+    def counted(ids, **kw):  # the real store's answer, noted
+        found = fetch(ids, **kw)
+        read.extend(t.trace_key for t in found)
+        return found
+
+    store.get_traces_by_ids = counted
+    run(c, store, [edi_850("850-5", MONDAY + 5 * DAY, [ST, "order:po-5"])])
+    # Only the trace under the ST's own key (a key is found whatever its time, see Store).
+    assert read == [ST]
+    read.clear()
+    run(c, store, [edi_997("997-3", MONDAY + 3 * DAY + 4 * HOUR, [ST])])
+    # An ack looks a week back (the four earlier 850s), not at the 850 44 h after it.
+    assert sorted(read) == sorted(t.trace_key for t in traces(store)[:4])
+    found = traces(store)
+    assert [(t.hop_count, t.status) for t in found] == [
+        (1, "in_flight"), (1, "in_flight"), (1, "in_flight"), (2, "acknowledged"),
+        (1, "in_flight")]

@@ -10,7 +10,9 @@ import pytest
 import test_correlation_reused_ids as reused
 from test_correlation_reused_ids import CATALOG, DAY, HOUR, MONDAY, ST, ev, restart, run, traces
 
+from collector.correlation import trace_repair
 from collector.correlation.correlator import Correlator
+from collector.correlation.trace_repair import TraceRepair
 
 MINUTE = 60_000
 store = reused.store  # SQLite and Elasticsearch
@@ -116,3 +118,26 @@ def test_a_documents_look_up_reaches_its_ids_own_window_not_the_ack_week(store):
     assert [(t.hop_count, t.status) for t in found] == [
         (1, "in_flight"), (1, "in_flight"), (1, "in_flight"), (2, "acknowledged"),
         (1, "in_flight")]
+
+
+def test_the_repair_does_not_reread_a_reused_id_every_round(store, monkeypatch):
+    """A request ID reused by three calls a day apart is shared for good and sorts first; the
+    repair read it every round, so past ``MAX_SHARED_IDS`` (here 1) of such IDs a real split
+    was never looked at. Found apart once, it waits ``SETTLED_ROUNDS`` rounds."""
+    monkeypatch.setattr(trace_repair, "MAX_SHARED_IDS", 1)
+    now = MONDAY + 3 * DAY
+    c = Correlator(CATALOG, store)
+    for day in range(3):
+        run(c, store, [ev(f"gw-{day}", MONDAY + day * DAY, ["http.request:r-7", f"correlation:c-{day}"])])
+    one, two = Correlator(CATALOG, store), Correlator(CATALOG, store)
+    one.process([ev("s1", now - 20_000, ["correlation:s", "order:split"])])
+    two.process([ev("s2", now - 10_000, ["order:split"])])
+    two._resolve()  # nothing stored yet for it: the race that splits a message
+    one.flush()
+    two.flush()
+    store.refresh()
+    assert store.shared_trace_ids(0, 10)[0] == "http.request:r-7"  # most shared first
+    repair = TraceRepair(CATALOG, store, window_ms=4 * DAY)
+    assert [repair.run(now), repair.run(now)] == [0, 1]
+    found = traces(store)
+    assert len(found) == 4 and [t.hop_count for t in found if "order:split" in t.ids] == [2]

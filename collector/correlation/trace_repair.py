@@ -175,6 +175,12 @@ class TraceRepair:
         return kept, gone
 
 
+def _union(a: Trace, b: Trace) -> Trace:
+    """What ``Catalog.joins`` reads of two traces taken as one: span and hops."""
+    return Trace(trace_key=a.trace_key, ids=[], started_ms=min(a.started_ms, b.started_ms),
+                 last_seen_ms=max(a.last_seen_ms, b.last_seen_ms), hops=[*a.hops, *b.hops])
+
+
 def _ids_of_two(group: list[Trace]) -> set[str]:
     """IDs held by more than one trace of a group."""
     seen: set[str] = set()
@@ -202,14 +208,14 @@ def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
             holders.setdefault(typed_id, []).append(i)
     for typed_id, held in holders.items():
         held.sort(key=lambda i: (traces[i].started_ms, traces[i].trace_key))
-        # Each holder joins the one before it in time when near enough; the run's span is
-        # the union of its traces (a long message is measured by its last event).
+        # Each holder joins the one before it in time when near enough; the run is the
+        # union of its traces, span and hops (a long message is measured by its last event;
+        # a document and its ack are not an ack alone, which an early ack's skew would join).
         run = traces[held[0]]
         for prev, i in zip(held, held[1:], strict=False):
             if catalog.joins(typed_id, run, traces[i]):
                 parent[root(i)] = root(prev)
-                if traces[i].last_seen_ms > run.last_seen_ms:
-                    run = traces[i]
+                run = _union(run, traces[i])
             else:
                 run = traces[i]
     groups: dict[int, list[Trace]] = {}

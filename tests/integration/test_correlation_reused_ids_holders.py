@@ -141,3 +141,26 @@ def test_the_repair_does_not_reread_a_reused_id_every_round(store, monkeypatch):
     assert [repair.run(now), repair.run(now)] == [0, 1]
     found = traces(store)
     assert len(found) == 4 and [t.hop_count for t in found if "order:split" in t.ids] == [2]
+
+
+def test_the_repair_measures_a_run_of_holders_as_their_union(store):
+    """An 850 and its 997 split by two collectors, and the partner's next 850 with the same
+    ST02 four hours after the 997, written by a third: the repair joins the first two only.
+    Measured against the 997 alone (the run's latest trace), the next 850 read as within an
+    early ack's clock skew, and all three became one trace."""
+    now = MONDAY + 2 * DAY
+    docs_then_ack = [edi_850("850-1", now - 8 * HOUR, ["order:po-1", ST]),
+                     edi_997("997-1", now - 5 * HOUR, [ST]),
+                     edi_850("850-2", now - HOUR, ["order:po-2", ST])]
+    collectors = [Correlator(CATALOG, store) for _ in docs_then_ack]
+    for c, e in zip(collectors, docs_then_ack, strict=True):
+        c.process([e])
+        c._resolve()  # nothing stored yet: each writes a trace of its own
+    for c in collectors:
+        c.flush()
+    store.refresh()
+    assert len(traces(store)) == 3
+    assert TraceRepair(CATALOG, store, window_ms=DAY).run(now) == 1
+    found = traces(store)
+    assert [(t.hop_count, t.status) for t in found] == [(2, "acknowledged"), (1, "in_flight")]
+    assert "order:po-2" in found[1].ids

@@ -79,6 +79,12 @@ DEFAULT_JOIN_WINDOWS_MS = {
     "edifact.unh": 7_200_000, "edifact.unb": 7_200_000,
 }
 ACK_ACTIONS = frozenset({"acknowledged", "rejected"})
+# How far an acknowledgement may read as older than the document it answers and still join
+# it: a partner's ISA/GS times are its local time, and UTC offsets reach from -12 h to +14 h,
+# so a partner west of the reader stamps its 997 up to 14 h "before" the 850. Further back,
+# it is an orphan ack of an earlier interchange (a hard-coded ST02): the acknowledgement
+# window (7 days) would let it swallow the next document and hide that one's missing ack.
+ACK_SKEW_MS = 14 * 3_600_000
 
 _TOP_KEYS = ("ids", "default_sla", "flows")
 _ID_KEYS = ("link", "labels", "max_trace_ids", "join_window")
@@ -207,18 +213,31 @@ class Catalog:
         own = windows.get(kind, windows[JOIN_WINDOW_DEFAULT])
         return max(own, windows[JOIN_WINDOW_ACK]) if ack else own
 
+    def reach_ms(self, typed_id: str, acks_only: bool) -> tuple[int, int]:
+        """How far before and after a trace holding this ID a stored trace can be and still
+        join it (``joins``), which bounds the store look-ups by the ID's own type: a
+        trace of acknowledgements reaches back to the documents they answer, one with a
+        document forward to its acknowledgements and back by ``ACK_SKEW_MS``."""
+        own = self.join_window_ms(typed_id, False)
+        ack, skew = self.join_window_ms(typed_id, True), max(own, ACK_SKEW_MS)
+        return (ack, skew) if acks_only else (skew, ack)
+
     def joins(self, typed_id: str, a: Trace, b: Trace) -> bool:
         """Whether two traces holding this ID are close enough in event time to be one
-        message. The acknowledgement window applies where one holds only acknowledgements
-        and the other something they can answer (two acknowledgements of a reused control
-        number answer two documents), whichever comes first in time: an EDI partner's
-        ISA/GS times are its local time, so west of the reader its 997 can read as older
-        than the document it answers."""
+        message. The acknowledgement window applies where the later one holds only
+        acknowledgements and the earlier something they can answer (two acknowledgements
+        of a reused control number answer two documents). Acknowledgements that come first
+        join a document only within ``ACK_SKEW_MS`` (or the ID's own window, if longer): an
+        EDI partner's ISA/GS times are its local time, so west of the reader its 997 can read
+        as hours older than the document it answers, but not days."""
         earlier, later = (a, b) if a.started_ms <= b.started_ms else (b, a)
         gap = later.started_ms - earlier.last_seen_ms
         if gap <= self.min_join_window_ms:
             return True
-        return gap <= self.join_window_ms(typed_id, _answers(a, b) or _answers(b, a))
+        if _answers(later, earlier):
+            return gap <= self.join_window_ms(typed_id, True)
+        own = self.join_window_ms(typed_id, False)
+        return gap <= (max(own, ACK_SKEW_MS) if _answers(earlier, later) else own)
 
 
 def _answers(acks: Trace, doc: Trace) -> bool:

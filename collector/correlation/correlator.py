@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from itertools import islice
 
 from collector.correlation import packed
-from collector.correlation.catalog import Catalog, span_gap_ms
+from collector.correlation.catalog import ACK_ACTIONS, Catalog, span_gap_ms
 from collector.correlation.joinview import CatalogSource, JoinView, classified_links
 from collector.correlation.tracebuild import (
     MAX_HOPS,
@@ -71,6 +71,11 @@ SWEEP_MAX_PAGES = 10  # per SLA tier and sweep: a sweep must end; the next one c
 # (bench/correlation_bench.py --only memory).
 HOT_TRACES = 25_000
 SWEEP_SLICE = 10_000  # overdue traces marked stuck and written per step of a sweep
+# Other traces in memory holding a reused link ID besides the one ``_index`` names (earlier
+# messages the ID moved away from), kept per ID: a late event of an earlier message that
+# carries only that ID must find its own trace whether or not a newer message came since.
+# Reuse within a few days is a few messages; the nearest ones are the ones that join.
+MAX_OTHER_HOLDERS = 4
 
 
 @dataclass(slots=True)
@@ -123,6 +128,9 @@ class Correlator:
         # Written traces in the order they were written (or unpacked): the packing queue.
         self._recent: deque[_Live] = deque()
         self._index: dict[str, str] = {}  # link ID -> trace_key of a live trace
+        # Link ID -> keys of other live traces holding it (``MAX_OTHER_HOLDERS``): only
+        # reused IDs are here, and only while those traces are in memory (``_forget``).
+        self._others: dict[str, tuple[str, ...]] = {}
         # Keys of traces recently dropped from memory, by their IDs: a store's search may not
         # see a fresh write yet, but a fetch by key always does.
         self._evicted: dict[str, str] = {}
@@ -202,8 +210,12 @@ class Correlator:
             if (at - t.last_seen_ms <= near and t.started_ms - at <= near
                     or self.catalog.joins(i, t, _one_hop(hop))):
                 keys.append(key)
-            else:
+                continue
+            other = self._nearest_other(i, _one_hop(hop)) if i in self._others else None
+            if other is None:
                 moved.append(i)
+            elif other not in keys:
+                keys.append(other)
         moved = [i for i in moved if self._index[i] not in keys]
         if not keys:
             primary = ev.message_id if ev.message_id in links else links[0]
@@ -219,8 +231,45 @@ class Correlator:
                     continue
                 live = self._merge_lives(live, other)
         for i in moved:
+            self._hold_also(i, self._index[i])
             self._index[i] = live.trace.trace_key
         return live
+
+    def _nearest_other(self, typed_id: str, trace: Trace) -> str | None:
+        """Of the other traces in memory holding this ID (``_others``), the nearest in event
+        time that joins ``trace`` by it, as ``_resolve`` takes the nearest stored one."""
+        best: tuple[int, str] | None = None
+        for key in self._others[typed_id]:
+            if key not in self._live:
+                continue
+            other = self._held(key).trace
+            if self.catalog.joins(typed_id, other, trace):
+                gap = span_gap_ms(other, trace)
+                if best is None or gap < best[0]:
+                    best = (gap, key)
+        return None if best is None else best[1]
+
+    def _hold_also(self, typed_id: str, key: str) -> None:
+        """Remember ``key`` as another holder of this ID than the one ``_index`` names;
+        the oldest remembered drops out past ``MAX_OTHER_HOLDERS``."""
+        others = self._others.get(typed_id, ())
+        if key not in others:
+            self._others[typed_id] = (*others, key)[-MAX_OTHER_HOLDERS:]
+
+    def _rename_holder(self, ids: list[str], old: tuple[str, ...], key: str) -> None:
+        """``_others`` entries of these IDs naming a key in ``old`` name ``key`` instead (a
+        merge or a new key), dropped where ``_index`` names it already."""
+        for i in ids:
+            others = self._others.get(i)
+            if others is None or not any(k in old for k in others):
+                continue
+            owner = self._index.get(i)
+            renamed = tuple(dict.fromkeys(k for k in (key if k in old else k for k in others)
+                                          if k != owner))
+            if renamed:
+                self._others[i] = renamed
+            else:
+                del self._others[i]
 
     def _free_key(self, primary: str, hop: Hop) -> str:
         """A new trace's key: its primary ID, unless a trace in memory has it (an earlier
@@ -240,6 +289,8 @@ class Correlator:
         for i in live.trace.ids:
             if self._index.get(i) == old:
                 self._index[i] = key
+        if self._others:
+            self._rename_holder(live.trace.ids, (old,), key)
 
     def _add_ids(self, live: _Live, ids: list[str], links: list[str]) -> None:
         """The event's IDs (``links``: those of them that join) not yet on the trace."""
@@ -293,12 +344,21 @@ class Correlator:
                 owner = index.get(i)
                 if owner is None or owner == t.trace_key or owner not in held:
                     index[i] = t.trace_key
+                else:
+                    self._hold_also(i, t.trace_key)
 
     def _forget(self, key: str, ids: list[str]) -> None:
         self._live.pop(key, None)
+        others = self._others
         for i in ids:
             if self._index.get(i) == key:
                 del self._index[i]
+            if i in others:
+                rest = tuple(k for k in others.pop(i) if k != key and k in self._live)
+                if i not in self._index and rest:  # the latest other holder takes the ID
+                    self._index[i], rest = rest[-1], rest[:-1]
+                if rest:
+                    others[i] = rest
 
     def _held(self, key: str) -> _Live:
         """The live trace under this key, unpacked when it was packed (in place: it keeps
@@ -358,6 +418,9 @@ class Correlator:
             out.doomed += (gone,)
         settle(kept, self.catalog.flow(kept.flow))
         self._adopt(out)
+        if self._others:
+            self._rename_holder(kept.ids, (a.trace.trace_key, b.trace.trace_key, gone.trace_key),
+                                kept.trace_key)
         return out
 
     # ------------------------------------------------------------------ store
@@ -421,18 +484,22 @@ class Correlator:
         if not self._fanouts:
             return
         wanted = sorted({i for ev in self._fanouts for i in ev.ids})
-        reach = self.catalog.max_join_window_ms
-        since = min(ev.timestamp_ms for ev in self._fanouts) - reach
-        until = max(ev.timestamp_ms for ev in self._fanouts) + reach
+        # Acknowledgements: back to the documents they answer, forward by the clock skew.
+        back, ahead = map(max, zip(*(self.catalog.reach_ms(i, acks_only=True)
+                                     for i in wanted), strict=True))
+        since = min(ev.timestamp_ms for ev in self._fanouts) - back
+        until = max(ev.timestamp_ms for ev in self._fanouts) + ahead
         stored: list[Trace] = []
         for start in range(0, len(wanted), FETCH_CHUNK):
             self._counts["store_lookups"] += 1
             stored.extend(self.store.get_traces_by_ids(wanted[start:start + FETCH_CHUNK],
                                                        since_ms=since, until_ms=until))
         for t in sorted(stored, key=lambda t: (t.started_ms, t.trace_key)):
-            if t.trace_key in self._live or any(i in self._index for i in t.ids):
+            # One not near the trace in memory holding its ID is another message (its ST
+            # was reused since): taken in as it is, for the acknowledgement to answer.
+            if t.trace_key in self._live:
                 self._fold(t)
-            else:
+            elif not (any(i in self._index for i in t.ids) and self._fold(t)):
                 self._adopt(_Live(t, known=True, dirty=False))
         now = time.monotonic()
         for ev in self._fanouts:
@@ -487,25 +554,32 @@ class Correlator:
                  and self._live.get(live.trace.trace_key) is live]
         if not fresh:
             return
-        wanted: set[str] = set()
+        # Only traces that can be near enough in time to join (``Catalog.joins``): an ID
+        # reused daily for a year is held by hundreds of stored traces. Each ID reaches as
+        # far as its own type's windows (``Catalog.reach_ms``), so a hard-coded ST02 on a
+        # document looks back hours, not the week an acknowledgement may take; IDs with the
+        # same reach share a look-up (a few kinds: a few round trips).
+        spans: dict[tuple[int, int], tuple[int, int, set[str]]] = {}
         for live in fresh:
+            t = live.trace
+            acks = bool(t.hops) and all(h.action in ACK_ACTIONS for h in t.hops)
             for i in self._unchecked(live):
+                reach = self.catalog.reach_ms(i, acks)
+                since, until, wanted = spans.get(reach) or (t.started_ms, t.last_seen_ms, set())
+                spans[reach] = (min(since, t.started_ms), max(until, t.last_seen_ms), wanted)
                 wanted.add(i)
                 evicted_key = self._evicted.get(i)
                 if evicted_key is not None:
                     wanted.add(evicted_key)
         found: dict[str, Trace] = {}
-        ordered = sorted(wanted)
-        # Only traces that can be near enough in time to join (``Catalog.joins``): an ID
-        # reused daily for a year is held by hundreds of stored traces.
-        reach = self.catalog.max_join_window_ms
-        since = min(live.trace.started_ms for live in fresh) - reach
-        until = max(live.trace.last_seen_ms for live in fresh) + reach
-        for start in range(0, len(ordered), FETCH_CHUNK):
-            self._counts["store_lookups"] += 1
-            for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK],
-                                                  since_ms=since, until_ms=until):
-                found[t.trace_key] = t
+        for (back, ahead), (since, until, wanted) in spans.items():
+            ordered = sorted(wanted)
+            for start in range(0, len(ordered), FETCH_CHUNK):
+                self._counts["store_lookups"] += 1
+                for t in self.store.get_traces_by_ids(ordered[start:start + FETCH_CHUNK],
+                                                      since_ms=since - back,
+                                                      until_ms=until + ahead):
+                    found[t.trace_key] = t
         for live in fresh:
             live.unchecked = ()
         # Nearest in time first: a trace joins the closest of the stored traces holding its
@@ -530,6 +604,9 @@ class Correlator:
             k = self._index.get(i)
             if k is not None:
                 owners.setdefault(k, []).append(i)
+                for other in self._others.get(i, ()):
+                    if other in self._live:
+                        owners.setdefault(other, []).append(i)
         return owners
 
     def _distance(self, stored: Trace) -> int:
@@ -542,11 +619,13 @@ class Correlator:
             gaps.append(0 if own else span_gap_ms(stored, live.trace))
         return min(gaps, default=0)
 
-    def _fold(self, stored: Trace) -> None:
+    def _fold(self, stored: Trace) -> bool:
+        """Join a stored trace with the traces in memory near it by a shared ID; False when
+        none took it (another message's ID, or a search that no longer applies)."""
         held = self._held(stored.trace_key) if stored.trace_key in self._live else None
         if held is not None and held.known:
             if held.trace.version == stored.version:
-                return  # memory holds this very copy, plus its own news
+                return True  # memory holds this very copy, plus its own news
             self._rewind(held)  # another writer moved it on: rebuild on the fresh copy
         if (held is not None and _unwritten(held)
                 and not self._near(stored, held.trace, stored.ids)):
@@ -555,14 +634,15 @@ class Correlator:
         lives = [self._held(k) for k, via in self._owners(stored).items()
                  if k == stored.trace_key or self._near(stored, self._held(k).trace, via)]
         if not lives:
-            return  # matched a search that no longer applies, or is another message's
+            return False  # matched a search that no longer applies, or another message's
         total = len(set(stored.ids).union(*(live.trace.ids for live in lives)))
         if total > self.catalog.max_trace_ids:
             self._refuse(stored, lives[0].trace)
-            return
+            return False
         live = _Live(stored, known=True, dirty=False)
         for other in lives:
             live = self._merge_lives(live, other)
+        return True
 
     def _shrink(self) -> None:
         """After a write everything is clean: drop idle traces, then the least recently used

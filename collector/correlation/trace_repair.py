@@ -60,6 +60,13 @@ log = logging.getLogger("midwatch.trace_repair")
 # IDs examined per round (most shared first): a round must end; the next one continues.
 # Its traces are held at once: about 3 a shared ID, a few MB at this size.
 MAX_SHARED_IDS = 5000
+# IDs legitimately held by several messages (a request ID or ST02 reused days apart) are
+# shared for good and sort first; re-read every round, past MAX_SHARED_IDS of them a real
+# split was never examined. One whose holders the last look found apart (no two joined) is
+# left out for this many rounds, then looked at again (a holder may have changed: a split of
+# the newest message sharing only that ID). At most MAX_SETTLED_IDS are remembered.
+SETTLED_ROUNDS = 20
+MAX_SETTLED_IDS = 20_000
 LEASE = "trace-repair"
 
 
@@ -100,6 +107,8 @@ class TraceRepair:
         self.lease = lease  # None: this collector repairs every round (it is alone)
         self.merged = 0
         self.conflicts = 0
+        self.rounds = 0
+        self._settled: dict[str, int] = {}  # shared ID found apart -> round it was
 
     def run(self, now_ms: int) -> int:
         """One round; the number of traces merged away. Raises StoreError (retried next round).
@@ -113,15 +122,19 @@ class TraceRepair:
         # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose: not
         # even counted, else they fill the round's IDs and a real split is never looked at.
         catalog = self.catalog
+        self.rounds += 1
+        settled = {i: r for i, r in self._settled.items() if self.rounds - r < SETTLED_ROUNDS}
         shared = [i for i in self.store.shared_trace_ids(
-            now_ms - self.window_ms, MAX_SHARED_IDS, only_kinds=catalog.link_types,
+            now_ms - self.window_ms, MAX_SHARED_IDS + len(settled), only_kinds=catalog.link_types,
             skip_kinds=() if catalog.link_types is not None else catalog.label_types)
-            if catalog.is_link(i)]
+            if catalog.is_link(i) and i not in settled][:MAX_SHARED_IDS]
+        self._settled = settled
         if not shared:
             return 0
         traces = self.store.get_traces_by_ids(
             shared, since_ms=now_ms - self.window_ms - self.catalog.max_join_window_ms)
         groups = _connected(traces, self.catalog)
+        self._settle(shared, groups)
         merges = [self._merge(group) for group in groups if 1 < len(group)
                   and len({i for t in group for i in t.ids}) <= self.catalog.max_trace_ids]
         if not merges:
@@ -145,6 +158,13 @@ class TraceRepair:
         self.merged += len(gone)
         return len(gone)
 
+    def _settle(self, shared: list[str], groups: list[list[Trace]]) -> None:
+        """Remember the shared IDs no two of whose holders joined (``SETTLED_ROUNDS``)."""
+        joined = {i for group in groups if len(group) > 1 for i in _ids_of_two(group)}
+        for i in shared:
+            if i not in joined and len(self._settled) < MAX_SETTLED_IDS:
+                self._settled[i] = self.rounds
+
     def _merge(self, traces: list[Trace]) -> tuple[Trace, list[Trace]]:
         ordered = sorted(traces, key=lambda t: (t.started_ms, t.trace_key))
         kept, gone = ordered[0], []
@@ -153,6 +173,22 @@ class TraceRepair:
             gone.append(away)
         settle(kept, self.catalog.flow(kept.flow))
         return kept, gone
+
+
+def _union(a: Trace, b: Trace) -> Trace:
+    """What ``Catalog.joins`` reads of two traces taken as one: span and hops."""
+    return Trace(trace_key=a.trace_key, ids=[], started_ms=min(a.started_ms, b.started_ms),
+                 last_seen_ms=max(a.last_seen_ms, b.last_seen_ms), hops=[*a.hops, *b.hops])
+
+
+def _ids_of_two(group: list[Trace]) -> set[str]:
+    """IDs held by more than one trace of a group."""
+    seen: set[str] = set()
+    twice: set[str] = set()
+    for t in group:
+        for i in t.ids:
+            (twice if i in seen else seen).add(i)
+    return twice
 
 
 def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
@@ -172,14 +208,14 @@ def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
             holders.setdefault(typed_id, []).append(i)
     for typed_id, held in holders.items():
         held.sort(key=lambda i: (traces[i].started_ms, traces[i].trace_key))
-        # Each holder joins the one before it in time when near enough; the run's span is
-        # the union of its traces (a long message is measured by its last event).
+        # Each holder joins the one before it in time when near enough; the run is the
+        # union of its traces, span and hops (a long message is measured by its last event;
+        # a document and its ack are not an ack alone, which an early ack's skew would join).
         run = traces[held[0]]
         for prev, i in zip(held, held[1:], strict=False):
             if catalog.joins(typed_id, run, traces[i]):
                 parent[root(i)] = root(prev)
-                if traces[i].last_seen_ms > run.last_seen_ms:
-                    run = traces[i]
+                run = _union(run, traces[i])
             else:
                 run = traces[i]
     groups: dict[int, list[Trace]] = {}

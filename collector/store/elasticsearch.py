@@ -158,6 +158,7 @@ class ElasticsearchStore:
         if client is None and not url and not cloud_id:
             raise ValueError("ElasticsearchStore needs a url, a cloud_id or a client")
         self.names = es_mappings.index_names(index_prefix)
+        self.lookups_cut = 0  # get_traces_by_ids pages that hit MAX_PAGE (oldest left out)
         self.url = (_redact_url(url) if url else
                     f"Elastic Cloud deployment {cloud_id.split(':')[0]} "
                     f"({engines.cloud_address(cloud_id)})" if cloud_id else
@@ -545,16 +546,25 @@ class ElasticsearchStore:
             bound.append({"range": {"last_seen": {"gte": since_ms, "format": "epoch_millis"}}})
         if until_ms is not None:
             bound.append({"range": {"started_at": {"lte": until_ms, "format": "epoch_millis"}}})
+        # Newest first: past MAX_PAGE holders a page is cut, and the cut must not be the
+        # live message's near trace (it would split); a cut is counted and logged.
         searches = [sender.submit(self._search, self.names.traces,
                                   query={"bool": {"filter": [
                                       {"terms": {"ids": wanted[start:start + MAX_PAGE]}},
                                       *bound]}},
-                                  size=MAX_PAGE, source=False, filter_path="hits.hits._id")
+                                  size=MAX_PAGE, source=False, filter_path="hits.hits._id",
+                                  sort=[{"last_seen": "desc"}, {"trace_key": "asc"}])
                     for start in range(0, len(wanted), MAX_PAGE)]
         found = self._fetch_traces(wanted)  # by key: whatever their time (see Store)
-        more = sorted({hit["_id"] for search in searches
-                       for hit in search.result().get("hits", {}).get("hits", ())}
-                      - set(wanted))
+        pages = [search.result().get("hits", {}).get("hits", ()) for search in searches]
+        cut = sum(len(page) == MAX_PAGE for page in pages)
+        if cut:
+            self.lookups_cut += cut
+            log.warning("a trace look-up by ID matched more than %d traces; the oldest were "
+                        "left out (is an ID type shared by many messages missing from "
+                        "ids.labels, or its ids.join_window too long?)", MAX_PAGE,
+                        extra={"ids": len(wanted), "pages_cut": cut})
+        more = sorted({hit["_id"] for page in pages for hit in page} - set(wanted))
         return found + self._fetch_traces(more) if more else found
 
     def _fetch_traces(self, keys: list[str]) -> list[Trace]:

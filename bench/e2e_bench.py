@@ -1,6 +1,6 @@
 """End-to-end file -> Elasticsearch events/s, next to its ceiling in the same run.
 
-Run: ``.venv/bin/python bench/e2e_bench.py [--lines 200000] [--events-only] [--profile]`` with
+Run: ``.venv/bin/python bench/e2e_bench.py [--lines 200000] [--events-only] [--profile] [--timeline]`` with
 Elasticsearch at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 1. Generated logs of three platforms, one file each (Mule runtime, JSON lines, NGINX access
@@ -19,7 +19,8 @@ the collector's CPU time per event (all its threads and its parse worker), stead
 rates on a shared machine, and Elasticsearch's. ``--events-only`` runs the service without
 the correlator (its ceiling is then the events alone); ``--in-process`` measures
 ``parse_worker: false``; ``--profile`` wraps (1) in pyinstrument and prints where time goes
-(the collector's process only).
+(the collector's process only); ``--timeline`` prints the wall time of each stage
+(``stage_timeline``): which one the others wait for.
 
 Elasticsearch is warmed up first (its JIT and index creation), since (1) runs before the
 ceilings and a cold store would otherwise count against midwatch.
@@ -35,10 +36,12 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 from ceiling import cleanup, es_cpu_s, proc_cpu_s, proc_stat, raw_bulk
 from elasticsearch import Elasticsearch, helpers
+from stage_timeline import report, stage_timeline
 
 from collector.config import config_from_doc
 from collector.event import Event
@@ -189,6 +192,8 @@ def main() -> None:
                     help="parse in the collector's process (file input parse_worker: false)")
     ap.add_argument("--hops", type=int, default=3,
                     help="lines per message (1: every line its own message and trace)")
+    ap.add_argument("--timeline", action="store_true",
+                    help="print the wall time of each stage of the end-to-end run")
     args = ap.parse_args()
     url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
     with tempfile.TemporaryDirectory(prefix="mw-e2e-") as tmp:
@@ -206,9 +211,12 @@ def main() -> None:
         es = Elasticsearch(url, request_timeout=120)
         try:
             raw_bulk(es, events[:WARM_UP], 2_000)
-            e2e, cpu_us, es_us, traces = end_to_end(url, logs, workdir, len(events),
-                                                    args.profile, not args.events_only,
-                                                    not args.in_process)
+            with stage_timeline() if args.timeline else nullcontext() as stages:
+                e2e, cpu_us, es_us, traces = end_to_end(url, logs, workdir, len(events),
+                                                        args.profile, not args.events_only,
+                                                        not args.in_process)
+            if stages is not None:
+                print(report(stages, len(events) / e2e))
             alone = {chunk: _timed_raw(es, events, chunk) for chunk in (500, 2_000)}
             same = _timed_raw(es, events, 2_000, traces) if traces else max(alone.values())
         finally:

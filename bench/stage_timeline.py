@@ -6,7 +6,9 @@ for its trace writes, the event writer waiting for its bulk requests. Each stage
 wrapped for the run with a wall clock, and the totals are printed beside the run's elapsed
 time: a stage whose total is near it is the one the others wait for. The bulk requests'
 total counts every request of every sender thread, so with several in flight it exceeds the
-elapsed time.
+elapsed time. Totals cover the whole measured call, the service's shut-down included (the
+writer's last waits for input that will not come), so the writer's stages may add up to a
+little more than the elapsed time.
 """
 
 from __future__ import annotations

@@ -596,17 +596,21 @@ class Correlator:
 
     def _owners(self, stored: Trace) -> dict[str, list[str]]:
         """Keys of the traces in memory holding the stored trace's IDs, each with those IDs
-        (its own key first when it is in memory)."""
+        (its own key first when it is in memory): per ID the trace ``_index`` names, or, where
+        that one is another message's, the earlier holder ``_join`` would take
+        (``_nearest_other``), never both: a stored 997 near two 850s that reused its ST
+        folded both messages into one trace."""
         owners: dict[str, list[str]] = {}
         if stored.trace_key in self._live:
             owners[stored.trace_key] = []
         for i in stored.ids:
             k = self._index.get(i)
-            if k is not None:
-                owners.setdefault(k, []).append(i)
-                for other in self._others.get(i, ()):
-                    if other in self._live:
-                        owners.setdefault(other, []).append(i)
+            if k is None:
+                continue
+            if (k != stored.trace_key and i in self._others
+                    and not self._near(stored, self._held(k).trace, [i])):
+                k = self._nearest_other(i, stored) or k
+            owners.setdefault(k, []).append(i)
         return owners
 
     def _distance(self, stored: Trace) -> int:

@@ -13,6 +13,7 @@ from test_correlation_reused_ids import CATALOG, DAY, HOUR, MONDAY, ST, ev, rest
 from collector.correlation import trace_repair
 from collector.correlation.correlator import Correlator
 from collector.correlation.trace_repair import TraceRepair
+from collector.store.sqlite import SQLiteStore
 
 MINUTE = 60_000
 store = reused.store  # SQLite and Elasticsearch
@@ -164,3 +165,29 @@ def test_the_repair_measures_a_run_of_holders_as_their_union(store):
     found = traces(store)
     assert [(t.hop_count, t.status) for t in found] == [(2, "acknowledged"), (1, "in_flight")]
     assert "order:po-2" in found[1].ids
+
+
+def test_a_stored_ack_near_two_documents_that_reused_its_st_joins_one(store, tmp_path):
+    """Found in review of the earlier holders: a 997 stored by another collector, within the
+    ack window of Monday's and Wednesday's 850 (one hard-coded ST02), was folded with both:
+    one trace holding po-1, po-2 and the ack. It joins the one ``_join`` would pick."""
+    other = SQLiteStore(str(tmp_path / "other.sqlite"))
+    other.setup()
+    try:
+        ack = edi_997("997-2", MONDAY + 2 * DAY + HOUR, [ST])
+        run(Correlator(CATALOG, other), other, [ack])  # the collector that saw only the 997
+        (stored,) = traces(other)
+    finally:
+        other.close()
+    stored.version, stored.trace_key = None, f"{ST}@late-ack"
+    c = Correlator(CATALOG, store)
+    run(c, store, [edi_850("850-1", MONDAY, [ST, "order:po-1"])])
+    store.upsert_traces([stored])
+    store.write_events([ack])
+    store.refresh()
+    run(c, store, [edi_850("850-2", MONDAY + 2 * DAY, [ST, "order:po-2"])])
+    found = traces(store)
+    assert sorted(sorted(i for i in t.ids if i.startswith("order:")) for t in found) == \
+        [["order:po-1"], ["order:po-2"]]
+    (wednesday,) = [t for t in found if "order:po-2" in t.ids]
+    assert wednesday.hop_count == 2 and wednesday.status == "acknowledged"

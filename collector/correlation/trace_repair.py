@@ -32,7 +32,7 @@ processes doubled the searches and fetches and lost half of their merges to each
 optimistic, so a holder paused past its TTL and its successor can both run a round safely.
 
 A round takes up to ``MAX_SHARED_IDS`` shared IDs (most shared first) and merges them with
-three store calls whatever their number. At 500 a round, a scale-out bench that split 2,900
+a few store calls whatever their number (the look-up in slices of ``LOOKUP_IDS``). At 500 a round, a scale-out bench that split 2,900
 of 8,000 messages took six rounds (12 s at a 2 s sweep; at the default 30 s sweep a steady
 split rate above 17 a second could never be repaired).
 
@@ -60,6 +60,9 @@ log = logging.getLogger("midwatch.trace_repair")
 # IDs examined per round (most shared first): a round must end; the next one continues.
 # Its traces are held at once: about 3 a shared ID, a few MB at this size.
 MAX_SHARED_IDS = 5000
+# IDs per store look-up: a look-up's answer is capped (a page of 10,000 traces on
+# Elasticsearch) and a shared ID has two holders or more.
+LOOKUP_IDS = 1000
 # IDs legitimately held by several messages (a request ID or ST02 reused days apart) are
 # shared for good and sort first; re-read every round, past MAX_SHARED_IDS of them a real
 # split was never examined. One whose holders the last look found apart (no two joined) is
@@ -113,8 +116,8 @@ class TraceRepair:
     def run(self, now_ms: int) -> int:
         """One round; the number of traces merged away. Raises StoreError (retried next round).
 
-        Three store calls whatever the number of splits: the shared IDs, the traces holding
-        them, and the writes (plus the lease, when collectors share the store). Kept traces
+        A few store calls whatever the number of splits: the shared IDs, the traces holding
+        them (in slices), and the writes (plus the lease, when collectors share the store). Kept traces
         are written first and the merged-away ones deleted only where their kept trace
         landed: a lost race never deletes hops it did not save."""
         if self.lease is not None and not self.lease.held(now_ms):
@@ -131,10 +134,15 @@ class TraceRepair:
         self._settled = settled
         if not shared:
             return 0
-        traces = self.store.get_traces_by_ids(
-            shared, since_ms=now_ms - self.window_ms - self.catalog.max_join_window_ms)
+        since = now_ms - self.window_ms - self.catalog.max_join_window_ms
+        # In slices: a store's look-up answers at most a page of traces (10,000 on
+        # Elasticsearch, the oldest cut), and 5,000 IDs of two or more holders each were cut
+        # every round.
+        traces = list({t.trace_key: t for start in range(0, len(shared), LOOKUP_IDS)
+                       for t in self.store.get_traces_by_ids(
+                           shared[start:start + LOOKUP_IDS], since_ms=since)}.values())
         groups = _connected(traces, self.catalog)
-        self._settle(shared, groups)
+        self._settle(shared, traces, groups)
         merges = [self._merge(group) for group in groups if 1 < len(group)
                   and len({i for t in group for i in t.ids}) <= self.catalog.max_trace_ids]
         if not merges:
@@ -158,11 +166,14 @@ class TraceRepair:
         self.merged += len(gone)
         return len(gone)
 
-    def _settle(self, shared: list[str], groups: list[list[Trace]]) -> None:
-        """Remember the shared IDs no two of whose holders joined (``SETTLED_ROUNDS``)."""
+    def _settle(self, shared: list[str], traces: list[Trace], groups: list[list[Trace]]) -> None:
+        """Remember the shared IDs no two of whose holders joined (``SETTLED_ROUNDS``): only
+        those seen with two holders or more, so one whose other half a look-up left out (a
+        cut page, a holder out of the time bound) is looked at again next round."""
         joined = {i for group in groups if len(group) > 1 for i in _ids_of_two(group)}
+        apart = _ids_of_two(traces)
         for i in shared:
-            if i not in joined and len(self._settled) < MAX_SETTLED_IDS:
+            if i in apart and i not in joined and len(self._settled) < MAX_SETTLED_IDS:
                 self._settled[i] = self.rounds
 
     def _merge(self, traces: list[Trace]) -> tuple[Trace, list[Trace]]:

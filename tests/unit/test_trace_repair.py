@@ -11,6 +11,7 @@ from collector.correlation.trace_repair import TraceRepair, repair_lease
 from collector.event import Event
 from collector.store.base import TraceQuery
 from collector.store.sqlite import SQLiteStore
+from collector.trace import Trace
 
 NOW = int(time.time() * 1000)
 
@@ -132,5 +133,27 @@ def test_a_split_is_repaired_among_many_envelope_and_placeholder_ids(tmp_sqlite_
         (merged,) = [t for t in store.search_traces(TraceQuery(limit=10_000))
                      if "order:split" in t.ids]
         assert merged.hop_count == 2
+    finally:
+        store.close()
+
+
+def test_an_id_is_settled_only_when_its_holders_were_seen_apart(tmp_sqlite_path):
+    """Settled IDs are skipped for SETTLED_ROUNDS. One whose other holder the look-up left
+    out (a cut page on Elasticsearch: 5,000 IDs of two holders each overflowed it every round)
+    was settled from one trace alone, and its real split went unrepaired for 20 rounds."""
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        repair = TraceRepair(empty_catalog(), store, window_ms=3_600_000)
+
+        def trace(key: str, at: int) -> Trace:
+            return Trace(trace_key=key, ids=["order:7"], started_ms=at, last_seen_ms=at)
+
+        one = trace("a", NOW)
+        repair._settle(["order:7"], [one], [[one]])
+        assert repair._settled == {}  # its other holder was not seen: look again
+        far = trace("b", NOW - 30 * 86_400_000)
+        repair._settle(["order:7"], [one, far], [[one], [far]])
+        assert list(repair._settled) == ["order:7"]  # two holders, found apart
     finally:
         store.close()

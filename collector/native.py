@@ -140,14 +140,6 @@ def syslog_runs():
     return _ext.syslog_frames(text_ms).runs
 
 
-@cache
-def any_position() -> bool:
-    """Whether the build's readers take a line's position as any object whose ``str()`` is
-    its text (``collector.envelopes.numbering.Hashed``), reading it only for a line that
-    starts a record; a build from before takes text or numbers only."""
-    return bool(getattr(_ext, "ANY_POSITION", False))
-
-
 @lru_cache(maxsize=64)
 def needles(strings: tuple[str, ...]):
     """A finder of ``strings`` (``collector.detect_prefilter``): ``held(texts) -> [bool]``,

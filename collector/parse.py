@@ -496,12 +496,6 @@ class SourceParser:
                       ctx.time_min_ms, ctx.time_max_ms)
         return events, self._refused(lines, events, module) if self.auto else None, module
 
-    def batched(self) -> bool:
-        """Whether ``fast_events`` asks the native fast path (the source's format has one):
-        it takes positions as text or numbers only, not made on demand
-        (``collector.envelopes.numbering``)."""
-        return self.module is not None and self.module in self._fast
-
     @staticmethod
     def claims(k: int, refused: set[int] | None) -> bool:
         """Whether the format keeps the record the fast path made of line ``k`` whole

@@ -35,9 +35,8 @@ from dataclasses import dataclass
 
 import orjson
 
-from collector import native
 from collector.envelopes import otel, shippers
-from collector.envelopes.numbering import Numbering, as_text
+from collector.envelopes.numbering import Numbering
 from collector.envelopes.shipped import Run, Shipped
 from collector.event import Event, Record
 from collector.parse import Output, ParseStats, SourceParser, parse_record
@@ -201,8 +200,7 @@ class Delivery:
         src: _Source = self._last_src  # type: ignore[assignment]
         parser = src.parser
         rest = lines[1:]
-        fast = parser.fast_events(as_text(rest) if parser.batched() and not native.any_position()
-                                  else rest)
+        fast = parser.fast_events(rest)
         events, refused, module = fast if fast is not None else (None, None, None)
         feed, held_position, stamp = parser.feed, parser.held_position, self._stamp
         opener, origin, holding, lineno = src.opener, src.origin, src.holding, src.lines

@@ -217,7 +217,8 @@ class Catalog:
         """How far before and after a trace holding this ID a stored trace can be and still
         join it (``joins``), which bounds the store look-ups by the ID's own type: a
         trace of acknowledgements reaches back to the documents they answer, one with a
-        document forward to its acknowledgements and back by ``ACK_SKEW_MS``."""
+        document forward to its acknowledgements and back by ``ACK_SKEW_MS`` or the ID's
+        own window, whichever is longer."""
         own = self.join_window_ms(typed_id, False)
         ack, skew = self.join_window_ms(typed_id, True), max(own, ACK_SKEW_MS)
         return (ack, skew) if acks_only else (skew, ack)

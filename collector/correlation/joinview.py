@@ -33,8 +33,9 @@ from collector.trace import Hop
 @dataclass(frozen=True, slots=True)
 class CatalogSource:
     """The ``flows:`` section a correlator's catalog was built from (``load_catalog``'s
-    arguments): what a parse worker builds its own copy from (a compiled catalog holds
-    closures, which do not pickle). Already validated by the collector's process."""
+    arguments; a catalog file as the collector's process read it, not its path): what a
+    parse worker builds its own copy from (a compiled catalog holds closures, which do not
+    pickle). Already validated by the collector's process."""
 
     data: Any
     path: tuple[str | int, ...] = ("flows",)

@@ -49,13 +49,6 @@ class Hashed:
         return f"Hashed({str(self)!r})"
 
 
-def as_text(lines: Sequence[tuple]) -> list[tuple]:
-    """``collector.linesplit.Line`` tuples with each ``Hashed`` position made text, for a
-    reader that takes text or numbers only (the native fast path)."""
-    return [(line[0], str(line[1]), *line[2:]) if line[1].__class__ is Hashed else line
-            for line in lines]
-
-
 class Numbering:
     """How often each content-named line occurred in a delivery (``Delivery.end`` starts it
     afresh), so that a line repeated (the same line twice in one second) is two events and a

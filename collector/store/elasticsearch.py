@@ -158,7 +158,6 @@ class ElasticsearchStore:
         if client is None and not url and not cloud_id:
             raise ValueError("ElasticsearchStore needs a url, a cloud_id or a client")
         self.names = es_mappings.index_names(index_prefix)
-        self.lookups_cut = 0  # get_traces_by_ids pages that hit MAX_PAGE (oldest left out)
         self.url = (_redact_url(url) if url else
                     f"Elastic Cloud deployment {cloud_id.split(':')[0]} "
                     f"({engines.cloud_address(cloud_id)})" if cloud_id else
@@ -547,7 +546,7 @@ class ElasticsearchStore:
         if until_ms is not None:
             bound.append({"range": {"started_at": {"lte": until_ms, "format": "epoch_millis"}}})
         # Newest first: past MAX_PAGE holders a page is cut, and the cut must not be the
-        # live message's near trace (it would split); a cut is counted and logged.
+        # live message's near trace (it would split); a cut is logged.
         searches = [sender.submit(self._search, self.names.traces,
                                   query={"bool": {"filter": [
                                       {"terms": {"ids": wanted[start:start + MAX_PAGE]}},
@@ -559,7 +558,6 @@ class ElasticsearchStore:
         pages = [search.result().get("hits", {}).get("hits", ()) for search in searches]
         cut = sum(len(page) == MAX_PAGE for page in pages)
         if cut:
-            self.lookups_cut += cut
             log.warning("a trace look-up by ID matched more than %d traces; the oldest were "
                         "left out (is an ID type shared by many messages missing from "
                         "ids.labels, or its ids.join_window too long?)", MAX_PAGE,

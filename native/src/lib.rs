@@ -36,9 +36,6 @@ const ABI: u32 = 7;
 fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ABI", ABI)?;
     m.add("EVENT_FIELDS", PyTuple::new_bound(m.py(), common::EVENT_FIELDS))?;
-    // A line's position may be any object whose str() is its text, read only for a line
-    // that starts a record (common.rs `Line`); a build without this takes text or numbers.
-    m.add("ANY_POSITION", true)?;
     m.add_class::<json::JsonLines>()?;
     m.add_class::<nginx::AccessLines>()?;
     m.add_class::<mule::MuleLines>()?;

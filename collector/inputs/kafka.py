@@ -65,18 +65,7 @@ from collector.suspects import ALONE, CROWD, SuspectNote
 
 log = logging.getLogger("midwatch.inputs.kafka")
 
-# How long a poll waits for records (it returns as soon as some come). Every empty poll costs
-# the consumer thread about a millisecond of CPU, so an idle consumer polled 5 times a second
-# at 200 ms; at 500 ms its idle process spent 7.5 instead of 12 ms CPU a second (measured: a
-# `midwatch run` owning 4 empty partitions, 20 s). It also bounds how late a stop is noticed.
-POLL_MS = 500
-# While a shipped record is held open (``format: auto``), polls wait no longer than this, so it
-# is closed close to its ``multiline_timeout``.
-HELD_POLL_MS = 100
-# How long the broker holds a fetch of empty partitions before answering empty (the consumer's
-# default is 500): records are answered at once either way, so this only sets how often an
-# idle consumer's IO thread decodes an empty fetch (1000: 2 ms CPU a second less, measured).
-FETCH_MAX_WAIT_MS = 1000
+POLL_MS = 200
 # Lag is read from the consumer's cached high-water marks: cheap, but no need every poll.
 LAG_EVERY_S = 1.0
 # Paused, the consumer offers its chunk again this often while it keeps polling.
@@ -149,7 +138,7 @@ class KafkaInput:
             group_id=cfg.group_id, enable_auto_commit=False,
             auto_offset_reset=cfg.start_at, max_poll_records=cfg.max_poll_records,
             allow_auto_create_topics=False, group_instance_id=instance_id(cfg, state_dir or "."),
-            session_timeout_ms=cfg.session_timeout_ms, fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            session_timeout_ms=cfg.session_timeout_ms,
             heartbeat_interval_ms=min(3000, cfg.session_timeout_ms // 3),
             **settings.client_options(),
         )
@@ -185,12 +174,11 @@ class KafkaInput:
     def run(self, out: ChunkQueue) -> None:
         self._warn_missing_topics()
         while not self._stop.is_set():
-            held = any(self.delivery.held())
-            batches = self.consumer.poll(timeout_ms=HELD_POLL_MS if held else POLL_MS)
+            batches = self.consumer.poll(timeout_ms=POLL_MS)
             self._commit_acked()
             if time.monotonic() >= self._next_lag:
                 self._update_lag()
-            chunk = self._chunk(batches) if batches else self._idle_chunk() if held else None
+            chunk = self._chunk(batches) if batches else self._idle_chunk()
             if chunk is None:
                 continue
             if not self._offer(out, chunk, 0) and not self._offer_paused(out, chunk):
@@ -255,6 +243,8 @@ class KafkaInput:
     def _idle_chunk(self) -> Chunk | None:
         """A poll without records: the records shipped sources left open, once they were
         idle for ``multiline_timeout`` (a stack trace split over two polls is joined meanwhile)."""
+        if not any(self.delivery.held()):
+            return None
         self.ctx.now_ms = now_ms()
         items = self.delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
         if not items:

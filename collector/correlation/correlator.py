@@ -207,11 +207,14 @@ class Correlator:
             if key is None or key in keys:
                 continue
             t = self._held(key).trace
-            if (at - t.last_seen_ms <= near and t.started_ms - at <= near
-                    or self.catalog.joins(i, t, _one_hop(hop))):
+            if at - t.last_seen_ms <= near and t.started_ms - at <= near:
                 keys.append(key)
                 continue
-            other = self._nearest_other(i, _one_hop(hop)) if i in self._others else None
+            alone = _one_hop(hop)
+            if self.catalog.joins(i, t, alone):
+                keys.append(key)
+                continue
+            other = self._nearest_other(i, alone) if i in self._others else None
             if other is None:
                 moved.append(i)
             elif other not in keys:

@@ -23,7 +23,7 @@ from typing import Protocol
 
 from collector.api import Api
 from collector.config import Config
-from collector.correlation.catalog import build_catalog, load_catalog
+from collector.correlation.catalog import load_catalog
 from collector.correlation.correlator import Correlator
 from collector.correlation.joinview import CatalogSource
 from collector.correlation.trace_repair import TraceRepair, repair_lease
@@ -89,17 +89,15 @@ def build_correlator(config: Config, store: Store) -> Correlating:
     ``unknown`` flow and still correlate by their IDs)."""
     flows = config.section("flows")
     c = config.correlation
-    source = CatalogSource(flows.data, flows.path)
-    if isinstance(flows.data, str):
+    data, doc, path = flows.data, flows.doc, flows.path
+    if isinstance(data, str):
         # A catalog file is read once, here: parse workers start later (lazily, or after a
         # crash) and must classify by what this process validated and joins by, not by the
         # file as edited since (half-saved, it stopped the input).
-        doc = load(Path(flows.data))
-        catalog, source = build_catalog(doc), CatalogSource(doc.data, ())
-    else:
-        catalog = load_catalog(flows.data, flows.doc, flows.path)
-    return Correlator(catalog, store, max_in_flight=c.max_in_flight,
-                      idle_ttl_ms=c.idle_ttl_ms, source=source)
+        doc = load(Path(data))
+        data, path = doc.data, ()
+    return Correlator(load_catalog(data, doc, path), store, max_in_flight=c.max_in_flight,
+                      idle_ttl_ms=c.idle_ttl_ms, source=CatalogSource(data, path))
 
 
 def open_spool(config: Config) -> Spool:

@@ -647,7 +647,7 @@ class ElasticsearchStore:
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
         """A trace_key or typed ID wins over a bare one (scores): only the hits with the
-        best score, most recently seen first."""
+        best score, most recently seen first (and the key's trace after them)."""
         value = any_id.strip()
         should = [
             {"constant_score": {"filter": {"bool": {"should": [
@@ -662,7 +662,13 @@ class ElasticsearchStore:
         )
         hits = resp["hits"]["hits"]
         best = hits[0]["sort"][0] if hits else None
-        return self._trace_hits({"hits": {"hits": [h for h in hits if h["sort"][0] == best]}})
+        hits = [h for h in hits if h["sort"][0] == best]
+        if len(hits) == limit and all(h["_source"].get("trace_key") != value for h in hits):
+            # the key names its trace alone (a permalink) also past ``limit`` later
+            # messages reusing that ID
+            hits += self._search(self.names.traces, query={"term": {"trace_key": value}},
+                                 size=1, seq_no_primary_term=True)["hits"]["hits"]
+        return self._trace_hits({"hits": {"hits": hits}})
 
     def search_traces(self, query: TraceQuery) -> list[Trace]:
         return self._traces(documents.trace_filters(query), query.since_ms, query.until_ms,

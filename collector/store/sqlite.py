@@ -263,7 +263,7 @@ class SQLiteStore:
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
         """A trace_key or typed ID wins over a bare one: only the traces of the best of
-        these kinds of match, most recently seen first."""
+        these kinds of match, most recently seen first (and the key's trace after them)."""
         sql = (
             "WITH m AS ("
             " SELECT trace_key, 1 AS rank FROM traces WHERE trace_key = :id"
@@ -273,9 +273,15 @@ class SQLiteStore:
             " (SELECT trace_key FROM m WHERE rank = (SELECT MIN(rank) FROM m))"
             " ORDER BY t.last_seen DESC, t.trace_key LIMIT :limit"
         )
+        value = any_id.strip()
         with self._read() as db:
-            rows = db.execute(sql, {"id": any_id.strip(), "limit": limit}).fetchall()
-        return [_trace(row) for row in rows]
+            found = [_trace(row) for row in db.execute(sql, {"id": value, "limit": limit})]
+            if len(found) == limit and all(t.trace_key != value for t in found):
+                # the key names its trace alone (a permalink) also past ``limit`` later
+                # messages reusing that ID
+                found += [_trace(row) for row in db.execute(
+                    f"SELECT {_TRACE_COLUMNS} FROM traces t WHERE t.trace_key = ?", (value,))]
+        return found
 
     def search_traces(self, query: TraceQuery) -> list[Trace]:
         return self._traces(documents.trace_filters(query), query.since_ms, query.until_ms,

@@ -27,6 +27,7 @@ from collector.parsers._base import ParseContext
 from collector.store.base import Store
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
+from collector.trace import Hop, Trace
 from collector.yamlconf import load
 from midwatch.cli import main
 
@@ -135,3 +136,22 @@ def _get(api: Api, path: str) -> tuple[int, bytes]:
         return resp.status, resp.read()
     finally:
         conn.close()
+
+
+def test_a_trace_key_is_found_past_the_limit_of_later_messages_reusing_its_id(filled):
+    """A partner hard-coding an ID reuses it every day: after ``limit`` later messages the
+    first trace (whose key is the bare typed ID) fell off the list, and its permalink answered
+    300 with a list not holding it."""
+    store, _ = filled
+    day = 86_400_000
+    traces = [Trace(trace_key="http.request:r-9" + (f"@day{n}" if n else ""),
+                    ids=["http.request:r-9"], started_ms=n * day + 1, last_seen_ms=n * day + 1,
+                    hop_count=1, hops=[Hop("api.received", "gw", "apigw", n * day + 1,
+                                           "success", f"r9-{n}")]) for n in range(4)]
+    store.upsert_traces(traces)
+    store.refresh()
+    found = [t.trace_key for t in store.find_traces("http.request:r-9", limit=2)]
+    assert found == ["http.request:r-9@day3", "http.request:r-9@day2", "http.request:r-9"]
+    assert [t.trace_key for t in store.find_traces("http.request:r-9", limit=4)] == [
+        "http.request:r-9@day3", "http.request:r-9@day2", "http.request:r-9@day1",
+        "http.request:r-9"]

@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
-from collector.logsetup import mask_secrets as redact
 from collector.store.base import StoreError
 from collector.store.paging import Deposed, Fence, OutboxStore
 from rules import digest, outbox
@@ -237,51 +236,59 @@ class Delivery:
             del sent_at[key]  # no longer holds anything back
         sent = 0
         for d in digest.due(waiting, now, grouping, sent_at):
-            if self.stopping.is_set() or not self.fence():
-                break
-            notes = [outbox.notification_of(r) for r in d.records]
-            self._mark_sending(d.records)
-            error, retryable, refused = self._call(notifier, partial(
-                notifier.send_digest, d.id, d.labels, notes))
-            at, rand = self.clock(), random.random()
-            after = [outbox.after_attempt(r, now_ms=at, error=error, retryable=retryable,
-                                          policy=self.policy, rand=rand, refused=refused)
-                     for r in d.records]
-            self._put(after)
-            self.digested(name, "delivered" if error is None else "failed")
-            if error is None:
-                sent_at[digest.group_key(d.labels)] = at
-                while len(sent_at) > MAX_GROUPS:
-                    del sent_at[next(iter(sent_at))]
-            for r in after:
-                self._report(notifier.name, r, error)
-            sent += len(d.records)
+            for owed, records in _by_owed(d.records).items():
+                if self.stopping.is_set() or not self.fence():
+                    return sent
+                # Records some recipients already have go to the others alone (e-mail).
+                d_id = d.id if len(records) == len(d.records) else digest.digest_id(records)
+                notes = [outbox.notification_of(r) for r in records]
+                self._mark_sending(records)
+                send = partial(notifier.send_digest, d_id, d.labels, notes)
+                failure = self._call(notifier, partial(send, owed=owed) if owed else send)
+                at, rand = self.clock(), random.random()
+                after = [_after(r, failure, at, self.policy, rand) for r in records]
+                self._put(after)
+                self.digested(name, "delivered" if failure is None else "failed")
+                if failure is None:
+                    sent_at[digest.group_key(d.labels)] = at
+                    while len(sent_at) > MAX_GROUPS:
+                        del sent_at[next(iter(sent_at))]
+                for r in after:
+                    self._report(notifier.name, r, failure)
+                sent += len(records)
         return sent
 
     def _attempt(self, notifier: Notifier, r: dict) -> dict:
-        error, retryable, refused = self._call(
-            notifier, lambda: notifier.send(outbox.notification_of(r)))
-        after = outbox.after_attempt(r, now_ms=self.clock(), error=error, retryable=retryable,
-                                     policy=self.policy, refused=refused)
-        self._report(notifier.name, after, error)
+        n = outbox.notification_of(r)
+        owed = r.get("owed")
+        failure = self._call(notifier, partial(notifier.send, n, owed=tuple(owed))
+                             if owed else partial(notifier.send, n))
+        after = _after(r, failure, self.clock(), self.policy)
+        self._report(notifier.name, after, failure)
         return after
 
     @staticmethod
-    def _call(notifier: Notifier, send: Callable[[], object]) -> tuple[str | None, bool, bool]:
-        """(the error or None, whether trying again may help, whether the receiver certainly
-        did not take it) of one send."""
+    def _call(notifier: Notifier, send: Callable[[], object]) -> SendError | None:
+        """The failure of one send, or None when it was delivered."""
         try:
             send()
         except SendError as exc:
-            return str(exc), exc.retryable, exc.refused
+            return exc
         except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
             log.exception("notifier %s failed", notifier.name)
-            return redact(f"{type(exc).__name__}: {exc}"), True, False
-        return None, False, False
+            return SendError(f"{type(exc).__name__}: {exc}", retryable=True)
+        return None
 
-    def _report(self, name: str, after: dict, error: str | None) -> None:
+    def _report(self, name: str, after: dict, failure: SendError | None) -> None:
         """Log, count and record one record's outcome in the alert history."""
         state = after["state"]
+        error = str(failure) if failure else None
+        if failure is not None and failure.lost and state == outbox.PENDING:
+            # Refused for good for some recipients while the others are retried: say so now
+            # (``notify_failed`` pages the fallback), not only when the retries end.
+            log.error("notifier %s: %s %s will not reach %s: %s", name, after["action"],
+                      after["rule"], ", ".join(failure.lost), error)
+            self._outcome(after, "failed", "notify_failed")
         if state == outbox.DELIVERED:
             self._outcome(after, "delivered", "notified")
         elif state == outbox.PENDING:
@@ -345,3 +352,21 @@ class Delivery:
                 oldest.set((now - first[name]) / 1000 if name in first else 0, name)
 
         registry.on_collect(collect)
+
+
+def _after(r: dict, failure: SendError | None, at_ms: int, policy: outbox.Policy,
+           rand: float | None = None) -> dict:
+    if failure is None:
+        return outbox.after_attempt(r, now_ms=at_ms, error=None, retryable=False, policy=policy,
+                                    rand=rand)
+    return outbox.after_attempt(r, now_ms=at_ms, error=str(failure),
+                                retryable=failure.retryable, policy=policy, rand=rand,
+                                refused=failure.refused, owed=failure.owed)
+
+
+def _by_owed(records: Sequence[dict]) -> dict[tuple[str, ...], list[dict]]:
+    """A digest's records by the recipients they are still owed to (() for everyone)."""
+    out: dict[tuple[str, ...], list[dict]] = {}
+    for r in records:
+        out.setdefault(tuple(r.get("owed") or ()), []).append(r)
+    return out

@@ -64,11 +64,17 @@ class SendError(Exception):
     was never reached). Otherwise (a timeout or a broken connection after the request went
     out) it may have arrived, so the outbox will not cancel the alert's resolve against it."""
 
-    def __init__(self, message: str, *, retryable: bool, refused: bool = False):
+    def __init__(self, message: str, *, retryable: bool, refused: bool = False,
+                 owed: tuple[str, ...] | None = None, lost: tuple[str, ...] = ()):
         # Vendors sometimes echo keys or URLs back in error bodies.
         super().__init__(redact(message))
         self.retryable = retryable
         self.refused = refused
+        # A send to several recipients (e-mail) that some took: ``owed`` are those a retry
+        # must still reach (the others would get a second copy), ``lost`` those refused for
+        # good. None: the whole send is owed again.
+        self.owed = owed
+        self.lost = lost
 
 
 class Notifier(Protocol):
@@ -76,7 +82,9 @@ class Notifier(Protocol):
     kind: str
 
     def send(self, n: Notification) -> bytes | None:
-        """Deliver (the receiver's answer, when it gives one) or raise SendError."""
+        """Deliver (the receiver's answer, when it gives one) or raise SendError. A notifier
+        whose SendError names ``owed`` recipients also takes ``send(n, owed=...)``: the retry
+        goes to those only."""
 
 
 def truncate(text: str, limit: int) -> str:

@@ -26,7 +26,7 @@ from functools import partial
 from collector.store.base import StoreError
 from collector.store.paging import Deposed, Fence, OutboxStore
 from rules import digest, outbox
-from rules.notify.base import Notification, Notifier, SendError, history_doc
+from rules.notify.base import Notification, Notifier, SendError, Unconfirmed, history_doc
 
 log = logging.getLogger("midwatch.rules.notify")
 
@@ -248,8 +248,9 @@ class Delivery:
                 at, rand = self.clock(), random.random()
                 after = [_after(r, failure, at, self.policy, rand) for r in records]
                 self._put(after)
-                self.digested(name, "delivered" if failure is None else "failed")
-                if failure is None:
+                ok = not isinstance(failure, SendError)
+                self.digested(name, "delivered" if ok else "failed")
+                if ok:
                     sent_at[digest.group_key(d.labels)] = at
                     while len(sent_at) > MAX_GROUPS:
                         del sent_at[next(iter(sent_at))]
@@ -268,28 +269,31 @@ class Delivery:
         return after
 
     @staticmethod
-    def _call(notifier: Notifier, send: Callable[[], object]) -> SendError | None:
-        """The failure of one send, or None when it was delivered."""
+    def _call(notifier: Notifier, send: Callable[[], object]) -> SendError | Unconfirmed | None:
+        """The failure of one send, ``Unconfirmed``, or None when it was delivered."""
         try:
-            send()
+            answer = send()
         except SendError as exc:
             return exc
         except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
             log.exception("notifier %s failed", notifier.name)
             return SendError(f"{type(exc).__name__}: {exc}", retryable=True)
-        return None
+        return answer if isinstance(answer, Unconfirmed) else None
 
-    def _report(self, name: str, after: dict, failure: SendError | None) -> None:
+    def _report(self, name: str, after: dict, failure: SendError | Unconfirmed | None) -> None:
         """Log, count and record one record's outcome in the alert history."""
         state = after["state"]
-        error = str(failure) if failure else None
-        if failure is not None and failure.lost and state == outbox.PENDING:
+        error = str(failure) if isinstance(failure, SendError) else None
+        if isinstance(failure, SendError) and failure.lost and state == outbox.PENDING:
             # Refused for good for some recipients while the others are retried: say so now
             # (``notify_failed`` pages the fallback), not only when the retries end.
             log.error("notifier %s: %s %s will not reach %s: %s", name, after["action"],
                       after["rule"], ", ".join(failure.lost), error)
             self._outcome(after, "failed", "notify_failed")
-        if state == outbox.DELIVERED:
+        if state == outbox.DELIVERED and after.get("unconfirmed"):
+            log.warning("notifier %s: %s", name, after["unconfirmed"])
+            self._outcome(after, "unconfirmed", "notify_unconfirmed")
+        elif state == outbox.DELIVERED:
             self._outcome(after, "delivered", "notified")
         elif state == outbox.PENDING:
             log.warning("notifier %s: %s; retry %d in %.1f s", name, error,
@@ -310,7 +314,9 @@ class Delivery:
         doc = history_doc(n, history_state, self.clock(), r["notifier"])
         doc["notifier_type"] = self.notifiers[r["notifier"]].kind
         doc["attempts"] = r["attempts"]
-        if r["last_error"] and history_state != "notified":
+        if r.get("unconfirmed") and history_state == "notify_unconfirmed":
+            doc["error"] = r["unconfirmed"]
+        elif r["last_error"] and history_state != "notified":
             doc["error"] = r["last_error"]
         try:
             self.record([doc])
@@ -320,8 +326,8 @@ class Delivery:
     # ------------------------------------------------------------------ /metrics
     def expose(self, registry) -> None:
         total = registry.counter("midwatch_notifications_total",
-                                 "Notification outcomes: delivered, retry, failed, expired, "
-                                 "superseded", ("notifier", "action", "result"))
+                                 "Notification outcomes: delivered, unconfirmed, retry, failed, "
+                                 "expired, superseded", ("notifier", "action", "result"))
         self.counted = lambda notifier, action, result: total.inc(notifier, action, result)
         digests = registry.counter("midwatch_notification_digests_total",
                                    "Digests (group_by) sent or failed", ("notifier", "result"))
@@ -354,11 +360,11 @@ class Delivery:
         registry.on_collect(collect)
 
 
-def _after(r: dict, failure: SendError | None, at_ms: int, policy: outbox.Policy,
-           rand: float | None = None) -> dict:
-    if failure is None:
+def _after(r: dict, failure: SendError | Unconfirmed | None, at_ms: int,
+           policy: outbox.Policy, rand: float | None = None) -> dict:
+    if not isinstance(failure, SendError):
         return outbox.after_attempt(r, now_ms=at_ms, error=None, retryable=False, policy=policy,
-                                    rand=rand)
+                                    rand=rand, unconfirmed=failure and failure.why)
     return outbox.after_attempt(r, now_ms=at_ms, error=str(failure),
                                 retryable=failure.retryable, policy=policy, rand=rand,
                                 refused=failure.refused, owed=failure.owed)

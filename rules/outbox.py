@@ -91,22 +91,26 @@ def sending(record: dict) -> dict:
 
 def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bool,
                   policy: Policy, rand: float | None = None, refused: bool = False,
-                  owed: Sequence[str] | None = None) -> dict:
+                  owed: Sequence[str] | None = None, unconfirmed: str | None = None) -> dict:
     """The record after one send: delivered, failed for good, expired, or pending again.
     ``record`` is the record as it was before ``sending``; ``refused`` when the receiver
     answered and did not take it (an HTTP status, an SMTP reply), so this attempt delivered
     nothing; any other failure (a timeout, a broken connection) may have delivered it.
     ``owed``: the recipients the next try must still reach when the others took it (e-mail);
     kept on the record, so a restart or another lease holder owes them alone too (None: as
-    before)."""
+    before). ``unconfirmed``: why a send the receiver accepted (HTTP 202) has no known
+    outcome; delivered as far as retries go, but said so on the record and in the history."""
     attempts = record["attempts"] + 1
-    log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": error or "delivered"}]
+    answer = error or (f"accepted, unconfirmed: {unconfirmed}" if unconfirmed else "delivered")
+    log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": answer}]
     out = {**record, "attempts": attempts, "log": log[-LOG_KEEP:], "last_error": error,
            "maybe_delivered": record.get("maybe_delivered", False) or (
                error is not None and not refused)}
     if owed is not None:
         out["owed"] = list(owed)
     if error is None:
+        if unconfirmed:
+            out["unconfirmed"] = unconfirmed
         return {**out, "state": DELIVERED, "delivered_ms": now_ms}
     if not retryable:
         return {**out, "state": FAILED}

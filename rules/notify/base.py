@@ -81,8 +81,9 @@ class Notifier(Protocol):
     name: str
     kind: str
 
-    def send(self, n: Notification) -> bytes | None:
-        """Deliver (the receiver's answer, when it gives one) or raise SendError. A notifier
+    def send(self, n: Notification) -> bytes | Unconfirmed | None:
+        """Deliver (the receiver's answer, when it gives one; ``Unconfirmed`` when it took the
+        request but could not say whether it worked) or raise SendError. A notifier
         whose SendError names ``owed`` recipients also takes ``send(n, owed=...)``: the retry
         goes to those only."""
 
@@ -116,19 +117,36 @@ class Http:
     def post(self, url: str, body: Any, headers: dict[str, str] | None = None,
              *, what: str, raw: bytes | None = None) -> bytes:
         data = raw if raw is not None else orjson.dumps(body)
-        hdrs = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+        status, answer = self.request("POST", url, {"Content-Type": "application/json",
+                                                    **(headers or {})}, what=what, body=data)
+        if 200 <= status < 300:
+            return answer
+        reason = truncate(answer.decode("utf-8", "replace").strip(), 300)
+        raise SendError(f"{what} answered HTTP {status}: {reason}",
+                        retryable=status == 429 or status >= 500, refused=True)
+
+    def request(self, method: str, url: str, headers: dict[str, str], *, what: str,
+                body: bytes | None = None) -> tuple[int, bytes]:
+        """(status, body) of one request, whatever the status; SendError when there is none."""
+        hdrs = {"User-Agent": USER_AGENT, **headers}
         try:
-            resp = self._pool(url).request("POST", url, body=data, headers=hdrs)
+            resp = self._pool(url).request(method, url, body=body, headers=hdrs)
         except urllib3.exceptions.HTTPError as exc:
             # urllib3 messages hold the URL, which for Slack and webhooks is a credential.
             raise SendError(f"{what}: cannot connect ({type(exc).__name__})", retryable=True,
                             refused=isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
                             ) from None  # (no connection, so nothing sent; incl. refused, DNS)
-        if 200 <= resp.status < 300:
-            return resp.data
-        reason = truncate(resp.data.decode("utf-8", "replace").strip(), 300)
-        raise SendError(f"{what} answered HTTP {resp.status}: {reason}",
-                        retryable=resp.status == 429 or resp.status >= 500, refused=True)
+        return resp.status, resp.data
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """A send the receiver accepted for later processing (HTTP 202) whose outcome it could
+    not tell us: not retried (it may well have worked), but recorded as ``notify_unconfirmed``
+    in the alert history, not as delivered."""
+
+    why: str
+    answer: bytes = b""
 
 
 def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:

@@ -1,0 +1,167 @@
+"""Contract test (a fake Opsgenie HTTP peer replaying the Alert API's documented bodies):
+a 202 is not a page until ``GET /v2/alerts/requests/{requestId}`` says it was processed.
+
+docs.opsgenie.com/docs/alert-api: create and close answer 202 ``{"result": "Request will be
+processed", "took": ..., "requestId": ...}``; the status endpoint answers 404 until the
+request is processed, then 200 with ``data.isSuccess`` and ``data.status``. Sends go through
+the real outbox (SQLite) and delivery workers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from notify_support import delivery, note
+
+from collector.yamlconf import Secret
+from rules.notify import opsgenie
+
+ACCEPTED = {"result": "Request will be processed", "took": 0.302}
+NOT_YET = {"message": "Request not found. It might not be processed, yet.", "took": 0.002}
+
+
+def _processed(action: str, ok: bool, status: str) -> dict:
+    return {"data": {"success": ok, "action": action, "processedAt": "2017-05-24T14:24:20.844Z",
+                     "integrationId": "c9cec2cb-e782-4ebb-bc1d-1b2fa703cf03", "isSuccess": ok,
+                     "status": status, "alertId": "8743a1b2" if ok else "",
+                     "alias": "a1b2c3d4e5f6a1b2c3d4e5f6" if ok else ""},
+            "took": 0.019, "requestId": "ec7e1d8e-1c75-442e-a271-731070a7fa4d"}
+
+
+class FakeOpsgenie:
+    """Accepts every create/close with 202 and a fresh requestId; the status endpoint answers
+    404 ``not_yet`` times per request, then the next of ``outcomes`` (a (status, body) pair;
+    the last one repeats)."""
+
+    def __init__(self, outcomes: list[tuple[int, dict]], not_yet: int = 1) -> None:
+        self.posts: list[tuple[str, dict]] = []
+        self.looks: dict[str, int] = {}
+        self.outcomes, self.not_yet = outcomes, not_yet
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with outer.lock:
+                    outer.posts.append((self.path, body))
+                    rid = f"req-{len(outer.posts)}"
+                self._answer(202, {**ACCEPTED, "requestId": rid})
+
+            def do_GET(self) -> None:  # noqa: N802
+                rid = self.path.rsplit("/", 1)[1]
+                with outer.lock:
+                    seen = outer.looks[rid] = outer.looks.get(rid, 0) + 1
+                    if seen <= outer.not_yet:
+                        self._answer(404, {**NOT_YET, "requestId": rid})
+                        return
+                    status, doc = (outer.outcomes.pop(0) if len(outer.outcomes) > 1
+                                   else outer.outcomes[0])
+                self._answer(status, doc)
+
+            def _answer(self, status: int, doc: dict) -> None:
+                data = json.dumps(doc).encode()
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def fake() -> Iterator[type[FakeOpsgenie]]:
+    made: list[FakeOpsgenie] = []
+
+    def make(*args, **kw) -> FakeOpsgenie:
+        made.append(FakeOpsgenie(*args, **kw))
+        return made[-1]
+
+    yield make
+    for f in made:
+        f.server.shutdown()
+        f.server.server_close()
+
+
+def _genie(peer: FakeOpsgenie) -> opsgenie.Opsgenie:
+    return opsgenie.Opsgenie("og", opsgenie.Options(Secret("og-key", "env:OG"), peer.url),
+                             confirm_waits_s=(0.01, 0.02, 0.05, 0.1))
+
+
+def _deliver_until_done(d, history: list[dict], n_states: int) -> None:
+    deadline = time.monotonic() + 10
+    while len([h for h in history if h["state"] != "notify_retry"]) < n_states:
+        assert time.monotonic() < deadline, f"history: {history}"
+        d.deliver("og")
+
+
+def test_contract_a_processed_create_is_delivered(fake, tmp_path):
+    peer = fake([(200, _processed("Create", True, "Created alert"))])
+    history: list[dict] = []
+    d = delivery(tmp_path, [_genie(peer)], history)
+    d.submit(["og"], note())
+    d.flush()
+    _deliver_until_done(d, history, 1)
+    assert [h["state"] for h in history] == ["notified"]
+    assert peer.looks == {"req-1": 2}  # 404 once, then processed
+    assert [p for p, _ in peer.posts] == ["/v2/alerts"]
+
+
+def test_contract_a_create_opsgenie_failed_is_retried_not_delivered(fake, tmp_path):
+    """202, then the status says it failed: that was "delivered" (nobody paged); now the
+    send is retried (same alias: Opsgenie keeps one alert) until it is processed."""
+    peer = fake([(200, _processed("Create", False, "Integration is disabled")),
+                 (200, _processed("Create", True, "Created alert"))])
+    history: list[dict] = []
+    d = delivery(tmp_path, [_genie(peer)], history)
+    d.submit(["og"], note())
+    d.flush()
+    assert d.deliver("og") == 1
+    (rec,) = d.box.of_rule("o2c-failures", 5)
+    assert rec["state"] == "pending" and "failed: Integration is disabled" in rec["last_error"]
+    assert history == []  # a first retry is not yet a history entry
+    _deliver_until_done(d, history, 1)
+    assert [h["state"] for h in history] == ["notified"]
+    assert [b["alias"] for _, b in peer.posts] == ["a1b2c3d4e5f6a1b2c3d4e5f6"] * 2
+
+
+def test_contract_closing_an_alert_opsgenie_does_not_hold_is_done(fake, tmp_path):
+    peer = fake([(200, _processed("Close", False, "Alert does not exist"))])
+    history: list[dict] = []
+    d = delivery(tmp_path, [_genie(peer)], history)
+    d.submit(["og"], note("resolved"))
+    d.flush()
+    _deliver_until_done(d, history, 1)
+    assert [h["state"] for h in history] == ["notified"]
+    assert len(peer.posts) == 1
+
+
+@pytest.mark.parametrize("status_api", ["never processed", "down"])
+def test_contract_an_unknown_outcome_is_accepted_unconfirmed(fake, tmp_path, status_api):
+    """The status endpoint answers 404 past every look, or 503: the history says
+    ``notify_unconfirmed`` with why, not ``notified``; the create is not sent again."""
+    peer = (fake([], not_yet=100) if status_api == "never processed"
+            else fake([(503, {"message": "unavailable"})], not_yet=0))
+    history: list[dict] = []
+    d = delivery(tmp_path, [_genie(peer)], history)
+    d.submit(["og"], note())
+    d.flush()
+    _deliver_until_done(d, history, 1)
+    (h,) = history
+    assert h["state"] == "notify_unconfirmed"
+    assert "accepted request req-1; its outcome is unknown" in h["error"]
+    assert ("HTTP 503" in h["error"]) == (status_api == "down")
+    (rec,) = d.box.of_rule("o2c-failures", 5)
+    assert rec["state"] == "delivered" and rec["log"][-1]["answer"].startswith(
+        "accepted, unconfirmed")
+    assert d.deliver("og") == 0 and len(peer.posts) == 1

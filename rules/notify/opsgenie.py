@@ -33,6 +33,9 @@ BASE_URLS = {"us": "https://api.opsgenie.com", "eu": "https://api.eu.opsgenie.co
 PRIORITIES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
 # Waits before each look at a request's status: Opsgenie usually processes within a second.
 CONFIRM_WAITS_S = (0.2, 0.4, 0.8, 1.6, 3.2)
+# After a send left unconfirmed, the next ones look once only for this long: a status API
+# that is down must not hold every queued page ~6 s (200 pages: 20 minutes).
+CONFIRM_QUIET_S = 60.0
 NOTHING_TO_CLOSE = "Alert does not exist"
 
 
@@ -105,6 +108,7 @@ class Opsgenie:
         self.name, self.options = name, options
         self.http = http or Http(transport=options.transport)
         self.confirm_waits_s = tuple(confirm_waits_s)
+        self.quiet_until = 0.0  # monotonic: look once only until then
 
     def send(self, n: Notification) -> bytes | Unconfirmed:
         headers = {"Authorization": f"GenieKey {self.options.api_key.reveal()}"}
@@ -126,7 +130,10 @@ class Opsgenie:
             return Unconfirmed(f"{what} accepted the request without a requestId", answer)
         url = f"{self.options.base_url}/v2/alerts/requests/{urllib.parse.quote(request_id)}"
         last = "not processed yet"
-        for wait_s in self.confirm_waits_s:
+        waits = self.confirm_waits_s
+        if time.monotonic() < self.quiet_until:
+            waits = waits[:1]
+        for wait_s in waits:
             time.sleep(wait_s)  # pacing the status look-ups, not synchronising threads
             try:
                 status, body = self.http.request("GET", url, headers, what=what)
@@ -146,8 +153,9 @@ class Opsgenie:
                 return body  # never opened (or closed already): nothing left open
             raise SendError(f"{what} processed request {request_id} and failed: {outcome}",
                             retryable=True, refused=True)
+        self.quiet_until = time.monotonic() + CONFIRM_QUIET_S
         return Unconfirmed(f"{what} accepted request {request_id}; its outcome is unknown "
-                           f"after {sum(self.confirm_waits_s):.1f} s ({last})", answer)
+                           f"after {sum(waits):.1f} s ({last})", answer)
 
 
 def _field(body: bytes, name: str) -> object:

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,6 +21,7 @@ from notify_support import delivery, note
 
 from collector.yamlconf import Secret
 from rules.notify import opsgenie
+from rules.notify.base import Unconfirmed
 
 ACCEPTED = {"result": "Request will be processed", "took": 0.302}
 NOT_YET = {"message": "Request not found. It might not be processed, yet.", "took": 0.002}
@@ -165,3 +167,13 @@ def test_contract_an_unknown_outcome_is_accepted_unconfirmed(fake, tmp_path, sta
     assert rec["state"] == "delivered" and rec["log"][-1]["answer"].startswith(
         "accepted, unconfirmed")
     assert d.deliver("og") == 0 and len(peer.posts) == 1
+
+
+def test_contract_after_an_unconfirmed_send_the_next_looks_once(fake, tmp_path):
+    """With the status API down, the second page does not wait through every look again
+    (a backlog of pages would each hold the worker ~6 s)."""
+    peer = fake([(503, {"message": "unavailable"})], not_yet=0)
+    genie = _genie(peer)
+    for key in ("k1", "k2"):
+        assert isinstance(genie.send(replace(note(), key=key)), Unconfirmed)
+    assert peer.looks == {"req-1": 4, "req-2": 1}

@@ -367,7 +367,8 @@ def _after(r: dict, failure: SendError | Unconfirmed | None, at_ms: int,
                                     rand=rand, unconfirmed=failure and failure.why)
     return outbox.after_attempt(r, now_ms=at_ms, error=str(failure),
                                 retryable=failure.retryable, policy=policy, rand=rand,
-                                refused=failure.refused, owed=failure.owed)
+                                refused=failure.refused, owed=failure.owed,
+                                retry_after_ms=failure.retry_after_ms)
 
 
 def _by_owed(records: Sequence[dict]) -> dict[tuple[str, ...], list[dict]]:

@@ -91,7 +91,8 @@ def sending(record: dict) -> dict:
 
 def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bool,
                   policy: Policy, rand: float | None = None, refused: bool = False,
-                  owed: Sequence[str] | None = None, unconfirmed: str | None = None) -> dict:
+                  owed: Sequence[str] | None = None, unconfirmed: str | None = None,
+                  retry_after_ms: int | None = None) -> dict:
     """The record after one send: delivered, failed for good, expired, or pending again.
     ``record`` is the record as it was before ``sending``; ``refused`` when the receiver
     answered and did not take it (an HTTP status, an SMTP reply), so this attempt delivered
@@ -99,7 +100,8 @@ def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bo
     ``owed``: the recipients the next try must still reach when the others took it (e-mail);
     kept on the record, so a restart or another lease holder owes them alone too (None: as
     before). ``unconfirmed``: why a send the receiver accepted (HTTP 202) has no known
-    outcome; delivered as far as retries go, but said so on the record and in the history."""
+    outcome; delivered as far as retries go, but said so on the record and in the history.
+    ``retry_after_ms``: the receiver's Retry-After, honoured when longer than the backoff."""
     attempts = record["attempts"] + 1
     answer = error or (f"accepted, unconfirmed: {unconfirmed}" if unconfirmed else "delivered")
     log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": answer}]
@@ -114,7 +116,7 @@ def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bo
         return {**out, "state": DELIVERED, "delivered_ms": now_ms}
     if not retryable:
         return {**out, "state": FAILED}
-    next_ms = now_ms + backoff_ms(attempts, policy, rand)
+    next_ms = now_ms + max(backoff_ms(attempts, policy, rand), retry_after_ms or 0)
     if next_ms >= record["created_ms"] + policy.expire_ms:
         return {**out, "state": EXPIRED}
     return {**out, "next_ms": next_ms}

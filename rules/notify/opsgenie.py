@@ -136,10 +136,11 @@ class Opsgenie:
         for wait_s in waits:
             time.sleep(wait_s)  # pacing the status look-ups, not synchronising threads
             try:
-                status, body = self.http.request("GET", url, headers, what=what)
+                resp = self.http.request("GET", url, headers, what=what)
             except SendError as exc:
                 last = str(exc)
                 continue
+            status, body = resp.status, resp.data
             if status == 404:  # "Request not found. It might not be processed, yet."
                 continue
             data = _field(body, "data")

@@ -44,6 +44,9 @@ SWEEP_BATCH = 1_000  # at most this many per sweep (a full sweep is followed by 
 # Groups whose last digest still holds back the next (sent within group_interval) that are
 # remembered per notifier; beyond it the oldest is forgotten (its next digest may come early).
 MAX_GROUPS = 10_000
+# A rule's newest outbox records read to find whether a resolve's firing reached the
+# receiver; an alert whose firing is older than these gets its resolve sent, as before.
+UNOPENED_LOOKBACK = 500
 
 
 def now_ms() -> int:
@@ -163,7 +166,7 @@ class Delivery:
                    if r["state"] == outbox.PENDING]
         if not pending:
             return 0
-        step = outbox.plan(pending, self.clock(), self.policy)
+        step = self._without_unopened(outbox.plan(pending, self.clock(), self.policy))
         if step.superseded or step.expired:
             self._put(step.superseded + step.expired)
         for r in step.superseded:
@@ -185,6 +188,23 @@ class Delivery:
             self._put([self._attempt(self.notifiers[name], r)])
             sent += 1
         return sent
+
+    def _without_unopened(self, step: outbox.Plan) -> outbox.Plan:
+        """``step`` with the resolves of alerts whose firing never reached the receiver
+        moved to superseded (``rules.outbox.unopened``); one read of the outbox per rule."""
+        resolves = [r for r in step.send if r["action"] == "resolved"]
+        if not resolves:
+            return step
+        recent = {rule: self.box.of_rule(rule, UNOPENED_LOOKBACK)
+                  for rule in {r["rule"] for r in resolves}}
+        drop = {r["id"] for r in resolves if outbox.unopened(r, recent[r["rule"]])}
+        if not drop:
+            return step
+        return outbox.Plan([r for r in step.send if r["id"] not in drop],
+                           step.superseded + [
+                               {**r, "state": outbox.SUPERSEDED,
+                                "last_error": "its firing never reached the receiver"}
+                               for r in step.send if r["id"] in drop], step.expired)
 
     def _mark_sending(self, records: Sequence[dict]) -> None:
         """Record, in one write before they go out, that these firings may reach the

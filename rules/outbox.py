@@ -15,6 +15,11 @@ What happens to a record is decided here, from the record, the time and the send
   is dropped and the resolve is sent, since an incident the receiver may hold open must be
   closed (a resolve of an incident it never opened is a no-op for PagerDuty, Opsgenie and
   Alertmanager);
+- a resolve whose alert's firings since its previous resolve all ended without reaching the
+  receiver (failed, expired or superseded, none maybe delivered) is not sent either
+  (``unopened``): a lone "RESOLVED" for a page nobody got is noise in Slack, mail and
+  webhooks, and a no-op for the incident tools; the alert history already says the firing
+  failed;
 - of several pending records saying the same (alert, action), only the newest is sent;
 - a finished record (delivered, superseded, expired, failed) is deleted ``retention_ms``
   after it was created (``rules explain`` shows records that long), so the outbox stays
@@ -165,3 +170,17 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
         elif r["next_ms"] <= now_ms:
             out.send.append(r)
     return out
+
+
+def unopened(resolve: dict, records: Sequence[dict]) -> bool:
+    """Whether ``resolve`` closes nothing the receiver got: among ``records`` (the rule's
+    recent records), the same notifier's firings of its alert since the previous resolve
+    exist and none was delivered or may have been. With none found (purged, or beyond what
+    was read) it is sent, as it always was."""
+    same = [x for x in records if x["notifier"] == resolve["notifier"]
+            and x["key"] == resolve["key"] and x["id"] != resolve["id"]
+            and x["created_ms"] <= resolve["created_ms"]]
+    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=-1)
+    firings = [x for x in same if x["action"] == "firing" and x["created_ms"] > since]
+    return bool(firings) and all(x["state"] in (FAILED, EXPIRED, SUPERSEDED)
+                                 and not x.get("maybe_delivered") for x in firings)

@@ -8,67 +8,15 @@ real outbox (SQLite) and delivery worker.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
 from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from notify_support import PD_KEY, delivery, note
+from notify_support import PD_KEY, Scripted, delivery, note
 
 from collector.yamlconf import Secret
 from rules.notify import pagerduty, slack, webhook
 from rules.notify.base import Http, SendError, retry_after_ms
-
-
-class Scripted:
-    """Answers each request with the next (status, headers, body) of ``answers`` (the last
-    repeats), holding it ``delay_s`` first; records method, path, headers and body."""
-
-    def __init__(self, answers: list[tuple[int, dict, bytes]], delay_s: float = 0.0) -> None:
-        self.answers, self.delay_s = list(answers), delay_s
-        self.seen: list[tuple[str, str, dict, bytes]] = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _any(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with outer.lock:
-                    outer.seen.append((self.command, self.path, dict(self.headers), body))
-                    status, headers, data = (outer.answers.pop(0) if len(outer.answers) > 1
-                                             else outer.answers[0])
-                time.sleep(outer.delay_s)  # the peer being slow, not test synchronisation
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_POST = do_GET = _any  # noqa: N815
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def peer() -> Iterator[type[Scripted]]:
-    made: list[Scripted] = []
-
-    def make(*args, **kw) -> Scripted:
-        made.append(Scripted(*args, **kw))
-        return made[-1]
-
-    yield make
-    for p in made:
-        p.server.shutdown()
-        p.server.server_close()
 
 
 def _slack(p: Scripted) -> slack.Slack:

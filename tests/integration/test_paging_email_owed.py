@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import pytest
 from aiosmtpd.controller import Controller
 from faults_support import wait_for
-from paging_support import paging_store
+from paging_support import paging_stores  # noqa: F401 (the fixture "store")
 
 from collector.store.paging import outbox_for
 from rules.delivery import Delivery
@@ -59,13 +59,6 @@ class Relay:
             self.ids.setdefault(rcpt, []).append(msg["Message-ID"])
             self.alerts.update((rcpt, p) for p in partners)
         return "250 OK"
-
-
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request, tmp_path):
-    s = paging_store(request, tmp_path)
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -76,8 +76,8 @@ def receivers() -> Iterator[Callable[..., Receiver]]:
 def peer() -> Iterator[Callable[..., Scripted]]:
     made: list[Scripted] = []
 
-    def make(*args, **kw) -> Scripted:
-        made.append(Scripted(*args, **kw))
+    def make(*args, kind: type[Scripted] = Scripted, **kw) -> Scripted:
+        made.append(kind(*args, **kw))
         return made[-1]
 
     yield make

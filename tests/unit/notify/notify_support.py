@@ -166,8 +166,9 @@ def delivery(tmp_path, notifiers, history: list[dict]) -> Delivery:
 
 
 class Scripted:
-    """Answers each request with the next (status, headers, body) of ``answers`` (the last
-    repeats), holding it ``delay_s`` first; records method, path, headers and body."""
+    """A fake HTTP peer: answers each request with the next (status, headers, body) of
+    ``answers`` (the last repeats), holding it ``delay_s`` first; records method, path,
+    headers and body. A vendor's stateful fake overrides ``respond``."""
 
     def __init__(self, answers: list[tuple[int, dict, bytes]], delay_s: float = 0.0) -> None:
         self.answers, self.delay_s = list(answers), delay_s
@@ -180,8 +181,7 @@ class Scripted:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with outer.lock:
                     outer.seen.append((self.command, self.path, dict(self.headers), body))
-                    status, headers, data = (outer.answers.pop(0) if len(outer.answers) > 1
-                                             else outer.answers[0])
+                    status, headers, data = outer.respond(self.command, self.path, body)
                 time.sleep(outer.delay_s)  # the peer being slow, not test synchronisation
                 self.send_response(status)
                 for k, v in headers.items():
@@ -198,3 +198,7 @@ class Scripted:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes]:
+        """The answer to one request (called under ``lock``)."""
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]

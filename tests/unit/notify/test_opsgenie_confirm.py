@@ -10,14 +10,12 @@ the real outbox (SQLite) and delivery workers.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from notify_support import delivery, note
+from notify_support import Scripted, delivery, note
 
 from collector.yamlconf import Secret
 from rules.notify import opsgenie
@@ -35,7 +33,7 @@ def _processed(action: str, ok: bool, status: str) -> dict:
             "took": 0.019, "requestId": "ec7e1d8e-1c75-442e-a271-731070a7fa4d"}
 
 
-class FakeOpsgenie:
+class FakeOpsgenie(Scripted):
     """Accepts every create/close with 202 and a fresh requestId; the status endpoint answers
     404 ``not_yet`` times per request, then the next of ``outcomes`` (a (status, body) pair;
     the last one repeats)."""
@@ -44,55 +42,23 @@ class FakeOpsgenie:
         self.posts: list[tuple[str, dict]] = []
         self.looks: dict[str, int] = {}
         self.outcomes, self.not_yet = outcomes, not_yet
-        self.lock = threading.Lock()
-        outer = self
+        super().__init__([])
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.posts.append((self.path, body))
-                    rid = f"req-{len(outer.posts)}"
-                self._answer(202, {**ACCEPTED, "requestId": rid})
-
-            def do_GET(self) -> None:  # noqa: N802
-                rid = self.path.rsplit("/", 1)[1]
-                with outer.lock:
-                    seen = outer.looks[rid] = outer.looks.get(rid, 0) + 1
-                    if seen <= outer.not_yet:
-                        self._answer(404, {**NOT_YET, "requestId": rid})
-                        return
-                    status, doc = (outer.outcomes.pop(0) if len(outer.outcomes) > 1
-                                   else outer.outcomes[0])
-                self._answer(status, doc)
-
-            def _answer(self, status: int, doc: dict) -> None:
-                data = json.dumps(doc).encode()
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes]:
+        if method == "POST":
+            self.posts.append((path, json.loads(body)))
+            return 202, {}, json.dumps({**ACCEPTED, "requestId": f"req-{len(self.posts)}"}).encode()
+        rid = path.rsplit("/", 1)[1]
+        seen = self.looks[rid] = self.looks.get(rid, 0) + 1
+        if seen <= self.not_yet:
+            return 404, {}, json.dumps({**NOT_YET, "requestId": rid}).encode()
+        status, doc = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        return status, {}, json.dumps(doc).encode()
 
 
 @pytest.fixture
-def fake() -> Iterator[type[FakeOpsgenie]]:
-    made: list[FakeOpsgenie] = []
-
-    def make(*args, **kw) -> FakeOpsgenie:
-        made.append(FakeOpsgenie(*args, **kw))
-        return made[-1]
-
-    yield make
-    for f in made:
-        f.server.shutdown()
-        f.server.server_close()
+def fake(peer) -> Callable[..., FakeOpsgenie]:
+    return lambda *args, **kw: peer(*args, kind=FakeOpsgenie, **kw)
 
 
 def _genie(peer: FakeOpsgenie) -> opsgenie.Opsgenie:

@@ -126,14 +126,21 @@ class Email:
     def send(self, n: Notification, owed: tuple[str, ...] | None = None) -> None:
         """``owed``: the recipients a partly refused earlier send still owes (the outbox
         keeps them); the others already have this Message-ID and get no second copy."""
-        self._deliver(compose(n, self.options), owed or self.options.to)
+        self._deliver(compose(n, self.options), self._recipients(owed))
 
     def send_digest(self, digest_id: str, group: dict[str, str],
                     notes: list[Notification], owed: tuple[str, ...] | None = None) -> None:
         self._deliver(compose_digest(digest_id, group, notes, self.options),
-                      owed or self.options.to)
+                      self._recipients(owed))
+
+    def _recipients(self, owed: tuple[str, ...] | None) -> tuple[str, ...]:
+        """Everyone, or those owed that are still configured (``to`` edited and reloaded
+        since: a removed address is owed nothing, and nobody left means nothing to send)."""
+        return self.options.to if owed is None else tuple(r for r in owed if r in self.options.to)
 
     def _deliver(self, msg: EmailMessage, to: tuple[str, ...]) -> None:
+        if not to:
+            return
         o = self.options
         what = f"email ({self.name}) via {o.host}:{o.port}"
         try:

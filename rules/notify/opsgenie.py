@@ -104,10 +104,11 @@ class Opsgenie:
     kind = "opsgenie"
 
     def __init__(self, name: str, options: Options, http: Http | None = None,
-                 confirm_waits_s: Sequence[float] = CONFIRM_WAITS_S):
+                 confirm_waits_s: Sequence[float] | None = None):
         self.name, self.options = name, options
         self.http = http or Http(transport=options.transport)
-        self.confirm_waits_s = tuple(confirm_waits_s)
+        self.confirm_waits_s = tuple(CONFIRM_WAITS_S if confirm_waits_s is None
+                                     else confirm_waits_s)
         self.quiet_until = 0.0  # monotonic: look once only until then
 
     def send(self, n: Notification) -> bytes | Unconfirmed:

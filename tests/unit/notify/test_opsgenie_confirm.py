@@ -143,3 +143,27 @@ def test_contract_after_an_unconfirmed_send_the_next_looks_once(fake, tmp_path):
     for key in ("k1", "k2"):
         assert isinstance(genie.send(replace(note(), key=key)), Unconfirmed)
     assert peer.looks == {"req-1": 4, "req-2": 1}
+
+
+def test_contract_notify_test_says_accepted_unconfirmed(fake, tmp_path, monkeypatch, capsys):
+    """``midwatch rules notify test`` against Opsgenie prints what the status said: a
+    confirmed create as delivered, an unconfirmed one as such (it printed "delivered")."""
+    from midwatch.cli import main
+
+    monkeypatch.setattr(opsgenie, "CONFIRM_WAITS_S", (0.01, 0.02))
+    monkeypatch.setenv("OG_KEY", "og-key")
+    peer = fake([(200, _processed("Create", True, "Created alert")),
+                 (200, _processed("Close", True, "Closed alert"))])
+    path = tmp_path / "midwatch.yaml"
+    path.write_text(f"notifiers:\n  og: {{type: opsgenie, api_key: '${{OG_KEY}}', "
+                    f"url: '{peer.url}'}}\n")
+    assert main(["notify", "test", "og", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "og firing: delivered; answer: " in out and '"Created alert"' in out
+    down = fake([(503, {"message": "unavailable"})], not_yet=0)
+    path.write_text(f"notifiers:\n  og: {{type: opsgenie, api_key: '${{OG_KEY}}', "
+                    f"url: '{down.url}'}}\n")
+    assert main(["notify", "test", "og", "-c", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "og firing: accepted, unconfirmed: Opsgenie (og) accepted request req-1" in out
+    assert "og resolved: accepted, unconfirmed" in out

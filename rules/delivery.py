@@ -23,11 +23,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
-from collector.logsetup import mask_secrets as redact
 from collector.store.base import StoreError
 from collector.store.paging import Deposed, Fence, OutboxStore
 from rules import digest, outbox
-from rules.notify.base import Notification, Notifier, SendError, history_doc
+from rules.notify.base import Notification, Notifier, SendError, Unconfirmed, history_doc
 
 log = logging.getLogger("midwatch.rules.notify")
 
@@ -45,6 +44,9 @@ SWEEP_BATCH = 1_000  # at most this many per sweep (a full sweep is followed by 
 # Groups whose last digest still holds back the next (sent within group_interval) that are
 # remembered per notifier; beyond it the oldest is forgotten (its next digest may come early).
 MAX_GROUPS = 10_000
+# A rule's newest outbox records read to find whether a resolve's firing reached the
+# receiver; an alert whose firing is older than these gets its resolve sent, as before.
+UNOPENED_LOOKBACK = 500
 
 
 def now_ms() -> int:
@@ -164,7 +166,7 @@ class Delivery:
                    if r["state"] == outbox.PENDING]
         if not pending:
             return 0
-        step = outbox.plan(pending, self.clock(), self.policy)
+        step = self._without_unopened(outbox.plan(pending, self.clock(), self.policy))
         if step.superseded or step.expired:
             self._put(step.superseded + step.expired)
         for r in step.superseded:
@@ -186,6 +188,23 @@ class Delivery:
             self._put([self._attempt(self.notifiers[name], r)])
             sent += 1
         return sent
+
+    def _without_unopened(self, step: outbox.Plan) -> outbox.Plan:
+        """``step`` with the resolves of alerts whose firing never reached the receiver
+        moved to superseded (``rules.outbox.unopened``); one read of the outbox per rule."""
+        resolves = [r for r in step.send if r["action"] == "resolved"]
+        if not resolves:
+            return step
+        recent = {rule: self.box.of_rule(rule, UNOPENED_LOOKBACK)
+                  for rule in {r["rule"] for r in resolves}}
+        drop = {r["id"] for r in resolves if outbox.unopened(r, recent[r["rule"]])}
+        if not drop:
+            return step
+        return outbox.Plan([r for r in step.send if r["id"] not in drop],
+                           step.superseded + [
+                               {**r, "state": outbox.SUPERSEDED,
+                                "last_error": "its firing never reached the receiver"}
+                               for r in step.send if r["id"] in drop], step.expired)
 
     def _mark_sending(self, records: Sequence[dict]) -> None:
         """Record, in one write before they go out, that these firings may reach the
@@ -237,52 +256,64 @@ class Delivery:
             del sent_at[key]  # no longer holds anything back
         sent = 0
         for d in digest.due(waiting, now, grouping, sent_at):
-            if self.stopping.is_set() or not self.fence():
-                break
-            notes = [outbox.notification_of(r) for r in d.records]
-            self._mark_sending(d.records)
-            error, retryable, refused = self._call(notifier, partial(
-                notifier.send_digest, d.id, d.labels, notes))
-            at, rand = self.clock(), random.random()
-            after = [outbox.after_attempt(r, now_ms=at, error=error, retryable=retryable,
-                                          policy=self.policy, rand=rand, refused=refused)
-                     for r in d.records]
-            self._put(after)
-            self.digested(name, "delivered" if error is None else "failed")
-            if error is None:
-                sent_at[digest.group_key(d.labels)] = at
-                while len(sent_at) > MAX_GROUPS:
-                    del sent_at[next(iter(sent_at))]
-            for r in after:
-                self._report(notifier.name, r, error)
-            sent += len(d.records)
+            for owed, records in _by_owed(d.records).items():
+                if self.stopping.is_set() or not self.fence():
+                    return sent
+                # Records some recipients already have go to the others alone (e-mail).
+                d_id = d.id if len(records) == len(d.records) else digest.digest_id(records)
+                notes = [outbox.notification_of(r) for r in records]
+                self._mark_sending(records)
+                send = partial(notifier.send_digest, d_id, d.labels, notes)
+                failure = self._call(notifier, partial(send, owed=owed) if owed else send)
+                at, rand = self.clock(), random.random()
+                after = [_after(r, failure, at, self.policy, rand) for r in records]
+                self._put(after)
+                ok = not isinstance(failure, SendError)
+                self.digested(name, "delivered" if ok else "failed")
+                if ok:
+                    sent_at[digest.group_key(d.labels)] = at
+                    while len(sent_at) > MAX_GROUPS:
+                        del sent_at[next(iter(sent_at))]
+                for r in after:
+                    self._report(notifier.name, r, failure)
+                sent += len(records)
         return sent
 
     def _attempt(self, notifier: Notifier, r: dict) -> dict:
-        error, retryable, refused = self._call(
-            notifier, lambda: notifier.send(outbox.notification_of(r)))
-        after = outbox.after_attempt(r, now_ms=self.clock(), error=error, retryable=retryable,
-                                     policy=self.policy, refused=refused)
-        self._report(notifier.name, after, error)
+        n = outbox.notification_of(r)
+        owed = r.get("owed")
+        failure = self._call(notifier, partial(notifier.send, n, owed=tuple(owed))
+                             if owed else partial(notifier.send, n))
+        after = _after(r, failure, self.clock(), self.policy)
+        self._report(notifier.name, after, failure)
         return after
 
     @staticmethod
-    def _call(notifier: Notifier, send: Callable[[], object]) -> tuple[str | None, bool, bool]:
-        """(the error or None, whether trying again may help, whether the receiver certainly
-        did not take it) of one send."""
+    def _call(notifier: Notifier, send: Callable[[], object]) -> SendError | Unconfirmed | None:
+        """The failure of one send, ``Unconfirmed``, or None when it was delivered."""
         try:
-            send()
+            answer = send()
         except SendError as exc:
-            return str(exc), exc.retryable, exc.refused
+            return exc
         except Exception as exc:  # a notifier bug: retried, as the fix may be deployed
             log.exception("notifier %s failed", notifier.name)
-            return redact(f"{type(exc).__name__}: {exc}"), True, False
-        return None, False, False
+            return SendError(f"{type(exc).__name__}: {exc}", retryable=True)
+        return answer if isinstance(answer, Unconfirmed) else None
 
-    def _report(self, name: str, after: dict, error: str | None) -> None:
+    def _report(self, name: str, after: dict, failure: SendError | Unconfirmed | None) -> None:
         """Log, count and record one record's outcome in the alert history."""
         state = after["state"]
-        if state == outbox.DELIVERED:
+        error = str(failure) if isinstance(failure, SendError) else None
+        if isinstance(failure, SendError) and failure.lost and state == outbox.PENDING:
+            # Refused for good for some recipients while the others are retried: say so now
+            # (``notify_failed`` pages the fallback), not only when the retries end.
+            log.error("notifier %s: %s %s will not reach %s: %s", name, after["action"],
+                      after["rule"], ", ".join(failure.lost), error)
+            self._outcome(after, "failed", "notify_failed")
+        if state == outbox.DELIVERED and after.get("unconfirmed"):
+            log.warning("notifier %s: %s", name, after["unconfirmed"])
+            self._outcome(after, "unconfirmed", "notify_unconfirmed")
+        elif state == outbox.DELIVERED:
             self._outcome(after, "delivered", "notified")
         elif state == outbox.PENDING:
             log.warning("notifier %s: %s; retry %d in %.1f s", name, error,
@@ -303,7 +334,9 @@ class Delivery:
         doc = history_doc(n, history_state, self.clock(), r["notifier"])
         doc["notifier_type"] = self.notifiers[r["notifier"]].kind
         doc["attempts"] = r["attempts"]
-        if r["last_error"] and history_state != "notified":
+        if r.get("unconfirmed") and history_state == "notify_unconfirmed":
+            doc["error"] = r["unconfirmed"]
+        elif r["last_error"] and history_state != "notified":
             doc["error"] = r["last_error"]
         try:
             self.record([doc])
@@ -313,8 +346,8 @@ class Delivery:
     # ------------------------------------------------------------------ /metrics
     def expose(self, registry) -> None:
         total = registry.counter("midwatch_notifications_total",
-                                 "Notification outcomes: delivered, retry, failed, expired, "
-                                 "superseded", ("notifier", "action", "result"))
+                                 "Notification outcomes: delivered, unconfirmed, retry, failed, "
+                                 "expired, superseded", ("notifier", "action", "result"))
         self.counted = lambda notifier, action, result: total.inc(notifier, action, result)
         digests = registry.counter("midwatch_notification_digests_total",
                                    "Digests (group_by) sent or failed", ("notifier", "result"))
@@ -345,3 +378,22 @@ class Delivery:
                 oldest.set((now - first[name]) / 1000 if name in first else 0, name)
 
         registry.on_collect(collect)
+
+
+def _after(r: dict, failure: SendError | Unconfirmed | None, at_ms: int,
+           policy: outbox.Policy, rand: float | None = None) -> dict:
+    if not isinstance(failure, SendError):
+        return outbox.after_attempt(r, now_ms=at_ms, error=None, retryable=False, policy=policy,
+                                    rand=rand, unconfirmed=failure and failure.why)
+    return outbox.after_attempt(r, now_ms=at_ms, error=str(failure),
+                                retryable=failure.retryable, policy=policy, rand=rand,
+                                refused=failure.refused, owed=failure.owed,
+                                retry_after_ms=failure.retry_after_ms)
+
+
+def _by_owed(records: Sequence[dict]) -> dict[tuple[str, ...], list[dict]]:
+    """A digest's records by the recipients they are still owed to (() for everyone)."""
+    out: dict[tuple[str, ...], list[dict]] = {}
+    for r in records:
+        out.setdefault(tuple(r.get("owed") or ()), []).append(r)
+    return out

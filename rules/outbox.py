@@ -15,6 +15,11 @@ What happens to a record is decided here, from the record, the time and the send
   is dropped and the resolve is sent, since an incident the receiver may hold open must be
   closed (a resolve of an incident it never opened is a no-op for PagerDuty, Opsgenie and
   Alertmanager);
+- a resolve whose alert's firings since its previous resolve all ended without reaching the
+  receiver (failed, expired or superseded, none maybe delivered) is not sent either
+  (``unopened``): a lone "RESOLVED" for a page nobody got is noise in Slack, mail and
+  webhooks, and a no-op for the incident tools; the alert history already says the firing
+  failed;
 - of several pending records saying the same (alert, action), only the newest is sent;
 - a finished record (delivered, superseded, expired, failed) is deleted ``retention_ms``
   after it was created (``rules explain`` shows records that long), so the outbox stays
@@ -90,21 +95,33 @@ def sending(record: dict) -> dict:
 
 
 def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bool,
-                  policy: Policy, rand: float | None = None, refused: bool = False) -> dict:
+                  policy: Policy, rand: float | None = None, refused: bool = False,
+                  owed: Sequence[str] | None = None, unconfirmed: str | None = None,
+                  retry_after_ms: int | None = None) -> dict:
     """The record after one send: delivered, failed for good, expired, or pending again.
     ``record`` is the record as it was before ``sending``; ``refused`` when the receiver
     answered and did not take it (an HTTP status, an SMTP reply), so this attempt delivered
-    nothing; any other failure (a timeout, a broken connection) may have delivered it."""
+    nothing; any other failure (a timeout, a broken connection) may have delivered it.
+    ``owed``: the recipients the next try must still reach when the others took it (e-mail);
+    kept on the record, so a restart or another lease holder owes them alone too (None: as
+    before). ``unconfirmed``: why a send the receiver accepted (HTTP 202) has no known
+    outcome; delivered as far as retries go, but said so on the record and in the history.
+    ``retry_after_ms``: the receiver's Retry-After, honoured when longer than the backoff."""
     attempts = record["attempts"] + 1
-    log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": error or "delivered"}]
+    answer = error or (f"accepted, unconfirmed: {unconfirmed}" if unconfirmed else "delivered")
+    log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": answer}]
     out = {**record, "attempts": attempts, "log": log[-LOG_KEEP:], "last_error": error,
            "maybe_delivered": record.get("maybe_delivered", False) or (
                error is not None and not refused)}
+    if owed is not None:
+        out["owed"] = list(owed)
     if error is None:
+        if unconfirmed:
+            out["unconfirmed"] = unconfirmed
         return {**out, "state": DELIVERED, "delivered_ms": now_ms}
     if not retryable:
         return {**out, "state": FAILED}
-    next_ms = now_ms + backoff_ms(attempts, policy, rand)
+    next_ms = now_ms + max(backoff_ms(attempts, policy, rand), retry_after_ms or 0)
     if next_ms >= record["created_ms"] + policy.expire_ms:
         return {**out, "state": EXPIRED}
     return {**out, "next_ms": next_ms}
@@ -153,3 +170,17 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
         elif r["next_ms"] <= now_ms:
             out.send.append(r)
     return out
+
+
+def unopened(resolve: dict, records: Sequence[dict]) -> bool:
+    """Whether ``resolve`` closes nothing the receiver got: among ``records`` (the rule's
+    recent records), the same notifier's firings of its alert since the previous resolve
+    exist and none was delivered or may have been. With none found (purged, or beyond what
+    was read) it is sent, as it always was."""
+    same = [x for x in records if x["notifier"] == resolve["notifier"]
+            and x["key"] == resolve["key"] and x["id"] != resolve["id"]
+            and x["created_ms"] <= resolve["created_ms"]]
+    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=-1)
+    firings = [x for x in same if x["action"] == "firing" and x["created_ms"] > since]
+    return bool(firings) and all(x["state"] in (FAILED, EXPIRED, SUPERSEDED)
+                                 and not x.get("maybe_delivered") for x in firings)

@@ -407,7 +407,7 @@ def notify_test(args: argparse.Namespace) -> int:
     from collector.config import load_config
     from collector.logsetup import mask_secrets
     from rules.config import load_notifiers, unset_secrets
-    from rules.notify.base import Notification, SendError
+    from rules.notify.base import Notification, SendError, Unconfirmed
     from rules.state import dedup_key
 
     try:
@@ -435,6 +435,9 @@ def notify_test(args: argparse.Namespace) -> int:
         except SendError as exc:
             print(f"{args.notifier} {action}: FAILED: {exc}")
             return 1
+        if isinstance(answer, Unconfirmed):
+            print(f"{args.notifier} {action}: accepted, unconfirmed: {mask_secrets(answer.why)}")
+            continue
         text = (answer or b"").decode("utf-8", "replace").strip()[:500]
         print(f"{args.notifier} {action}: delivered; answer: {mask_secrets(text) or '(empty)'}")
     return 0

@@ -7,7 +7,10 @@ a failed send is a record waiting in the store, not a thread sleeping in memory.
 from __future__ import annotations
 
 import threading
+import time
+import urllib.parse
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import orjson
@@ -19,6 +22,9 @@ from rules.notify.transport import DIRECT, Transport, proxy_for
 
 USER_AGENT = "midwatch-notifier/1"
 SEVERITIES = ("critical", "error", "warning", "info")
+# A Retry-After longer than this is taken as this: a wrong or hostile header must not park
+# pages for days (the record still expires after ``notification_expiry``).
+RETRY_AFTER_MAX_MS = 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,19 +70,30 @@ class SendError(Exception):
     was never reached). Otherwise (a timeout or a broken connection after the request went
     out) it may have arrived, so the outbox will not cancel the alert's resolve against it."""
 
-    def __init__(self, message: str, *, retryable: bool, refused: bool = False):
+    def __init__(self, message: str, *, retryable: bool, refused: bool = False,
+                 owed: tuple[str, ...] | None = None, lost: tuple[str, ...] = (),
+                 retry_after_ms: int | None = None):
         # Vendors sometimes echo keys or URLs back in error bodies.
         super().__init__(redact(message))
         self.retryable = retryable
         self.refused = refused
+        # A send to several recipients (e-mail) that some took: ``owed`` are those a retry
+        # must still reach (the others would get a second copy), ``lost`` those refused for
+        # good. None: the whole send is owed again.
+        self.owed = owed
+        self.lost = lost
+        self.retry_after_ms = retry_after_ms  # the receiver's Retry-After: not sooner
 
 
 class Notifier(Protocol):
     name: str
     kind: str
 
-    def send(self, n: Notification) -> bytes | None:
-        """Deliver (the receiver's answer, when it gives one) or raise SendError."""
+    def send(self, n: Notification) -> bytes | Unconfirmed | None:
+        """Deliver (the receiver's answer, when it gives one; ``Unconfirmed`` when it took the
+        request but could not say whether it worked) or raise SendError. A notifier
+        whose SendError names ``owed`` recipients also takes ``send(n, owed=...)``: the retry
+        goes to those only."""
 
 
 def truncate(text: str, limit: int) -> str:
@@ -108,19 +125,63 @@ class Http:
     def post(self, url: str, body: Any, headers: dict[str, str] | None = None,
              *, what: str, raw: bytes | None = None) -> bytes:
         data = raw if raw is not None else orjson.dumps(body)
-        hdrs = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **(headers or {})}
+        resp = self.request("POST", url, {"Content-Type": "application/json", **(headers or {})},
+                            what=what, body=data)
+        if 200 <= resp.status < 300:
+            return resp.data
+        if 300 <= resp.status < 400:
+            # Not followed: a client following 301/302 re-sends a POST as a GET, which loses
+            # the page while the receiver answers 200; and a redirect may lead the
+            # credentials elsewhere. Failed at once, with where it points.
+            where = urllib.parse.urlsplit(urllib.parse.urljoin(url, resp.headers.get("Location", "")))
+            raise SendError(f"{what} answered HTTP {resp.status}, a redirect to "
+                            f"{where.scheme}://{where.netloc}/...: not followed, set the "
+                            "notifier's URL to where it points", retryable=False, refused=True)
+        reason = truncate(resp.data.decode("utf-8", "replace").strip(), 300)
+        raise SendError(f"{what} answered HTTP {resp.status}: {reason}",
+                        retryable=resp.status == 429 or resp.status >= 500, refused=True,
+                        retry_after_ms=retry_after_ms(resp.headers.get("Retry-After")))
+
+    def request(self, method: str, url: str, headers: dict[str, str], *, what: str,
+                body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        """The response to one request, whatever its status; SendError when there is none."""
+        hdrs = {"User-Agent": USER_AGENT, **headers}
         try:
-            resp = self._pool(url).request("POST", url, body=data, headers=hdrs)
+            return self._pool(url).request(method, url, body=body, headers=hdrs)
         except urllib3.exceptions.HTTPError as exc:
             # urllib3 messages hold the URL, which for Slack and webhooks is a credential.
             raise SendError(f"{what}: cannot connect ({type(exc).__name__})", retryable=True,
                             refused=isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
                             ) from None  # (no connection, so nothing sent; incl. refused, DNS)
-        if 200 <= resp.status < 300:
-            return resp.data
-        reason = truncate(resp.data.decode("utf-8", "replace").strip(), 300)
-        raise SendError(f"{what} answered HTTP {resp.status}: {reason}",
-                        retryable=resp.status == 429 or resp.status >= 500, refused=True)
+
+
+def retry_after_ms(value: str | None, now_s: float | None = None) -> int | None:
+    """A ``Retry-After`` header (seconds, or an HTTP date) as milliseconds from now, at most
+    ``RETRY_AFTER_MAX_MS``; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        seconds = float(value)
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now_s is None else now_s)
+    return min(max(0, int(seconds * 1000)), RETRY_AFTER_MAX_MS)
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """A send the receiver accepted for later processing (HTTP 202) whose outcome it could
+    not tell us: not retried (it may well have worked), but recorded as ``notify_unconfirmed``
+    in the alert history, not as delivered."""
+
+    why: str
+    answer: bytes = b""
 
 
 def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:

@@ -123,14 +123,24 @@ class Email:
             ctx.verify_mode = ssl.CERT_NONE
         return ctx
 
-    def send(self, n: Notification) -> None:
-        self._deliver(compose(n, self.options))
+    def send(self, n: Notification, owed: tuple[str, ...] | None = None) -> None:
+        """``owed``: the recipients a partly refused earlier send still owes (the outbox
+        keeps them); the others already have this Message-ID and get no second copy."""
+        self._deliver(compose(n, self.options), self._recipients(owed))
 
     def send_digest(self, digest_id: str, group: dict[str, str],
-                    notes: list[Notification]) -> None:
-        self._deliver(compose_digest(digest_id, group, notes, self.options))
+                    notes: list[Notification], owed: tuple[str, ...] | None = None) -> None:
+        self._deliver(compose_digest(digest_id, group, notes, self.options),
+                      self._recipients(owed))
 
-    def _deliver(self, msg: EmailMessage) -> None:
+    def _recipients(self, owed: tuple[str, ...] | None) -> tuple[str, ...]:
+        """Everyone, or those owed that are still configured (``to`` edited and reloaded
+        since: a removed address is owed nothing, and nobody left means nothing to send)."""
+        return self.options.to if owed is None else tuple(r for r in owed if r in self.options.to)
+
+    def _deliver(self, msg: EmailMessage, to: tuple[str, ...]) -> None:
+        if not to:
+            return
         o = self.options
         what = f"email ({self.name}) via {o.host}:{o.port}"
         try:
@@ -144,9 +154,9 @@ class Email:
                     smtp.starttls(context=self._context())
                 if o.username and o.password:
                     smtp.login(o.username, o.password.reveal())
-                refused = smtp.send_message(msg)
+                refused = smtp.send_message(msg, to_addrs=list(to))
         except smtplib.SMTPRecipientsRefused as exc:
-            raise _recipients_refused(what, exc.recipients, len(o.to), delivered=False) from None
+            raise _recipients_refused(what, exc.recipients, to, delivered=False) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"{what}: login refused ({exc.smtp_code})", retryable=False,
                             refused=True) from None
@@ -161,18 +171,23 @@ class Email:
         if refused:
             # The server took the mail for the others: without this the page counted as
             # delivered while these recipients never got it.
-            raise _recipients_refused(what, refused, len(o.to), delivered=True)
+            raise _recipients_refused(what, refused, to, delivered=True)
 
 
-def _recipients_refused(what: str, refused: dict, total: int, *, delivered: bool) -> SendError:
-    """Recipients the server refused, each with its reply: tried again only when every
-    refusal is temporary (4xx; the others get the same Message-ID again), else failed
-    (``notify_failed`` in the alert history, which pages the fallback)."""
+def _recipients_refused(what: str, refused: dict, to: tuple[str, ...], *,
+                        delivered: bool) -> SendError:
+    """Recipients the server refused, each with its reply. Those refused for good (5xx) are
+    ``lost``: ``notify_failed`` in the alert history (which pages the fallback) at once, even
+    while others are still retried. The rest is ``owed``: when the server took the mail for
+    some, the retry goes to the 4xx ones alone, so nobody gets a second copy; when it took
+    it for none (every RCPT refused, or a 421 that closes the session and leaves the
+    recipients after it unasked), to every recipient not lost."""
     answers = "; ".join(f"{rcpt} {code} {bytes(text).decode('utf-8', 'replace')[:100]}"
                         for rcpt, (code, text) in sorted(refused.items()))
-    return SendError(f"{what}: {len(refused)} of {total} recipients refused: {answers}",
-                     retryable=all(400 <= code < 500 for code, _ in refused.values()),
-                     refused=not delivered)
+    lost = tuple(sorted(r for r, (code, _) in refused.items() if not 400 <= code < 500))
+    owed = tuple(r for r in (refused if delivered else to) if r not in lost)
+    return SendError(f"{what}: {len(refused)} of {len(to)} recipients refused: {answers}",
+                     retryable=bool(owed), refused=not delivered, owed=owed, lost=lost)
 
 
 NOTIFIER = Email

@@ -2,17 +2,21 @@
 
 Limits honoured (developer.pagerduty.com, Events API v2): ``payload.summary`` at most 1024
 characters, ``dedup_key`` at most 255, ``severity`` one of critical/error/warning/info; the
-answer to a good event is 202.
+answer to a good event is 202 ``{"status": "success", ...}``; a 2xx whose ``status`` says
+otherwise is a failed send, not a page. A trigger sent twice (a retry after a timeout that
+had arrived) is one incident: PagerDuty deduplicates by ``dedup_key``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from collector.config_values import Section
 from collector.yamlconf import Secret
 from rules.notify import transport
-from rules.notify.base import Http, Notification, truncate
+from rules.notify.base import Http, Notification, SendError, truncate
 from rules.notify.transport import DIRECT, Transport
 
 KEYS = ("type", "routing_key", "url", "source", "component", "group", "class", *transport.KEYS)
@@ -78,7 +82,17 @@ class PagerDuty:
         self.http = http or Http(transport=options.transport)
 
     def send(self, n: Notification) -> bytes:
-        return self.http.post(self.options.url, event(n, self.options), what=f"PagerDuty ({self.name})")
+        what = f"PagerDuty ({self.name})"
+        answer = self.http.post(self.options.url, event(n, self.options), what=what)
+        try:
+            status = orjson.loads(answer).get("status")
+        except (orjson.JSONDecodeError, AttributeError):
+            return answer  # not the Events API's JSON (a proxy's, a stand-in's): its 2xx stands
+        if status not in (None, "success"):
+            raise SendError(f"{what} answered 2xx with status {truncate(str(status), 100)}: "
+                            f"{truncate(answer.decode('utf-8', 'replace'), 300)}",
+                            retryable=True, refused=True)
+        return answer
 
 
 NOTIFIER = PagerDuty

@@ -4,21 +4,32 @@ Block Kit limits (api.slack.com/reference/block-kit): header text 150 characters
 text 3000, at most 10 section fields of 2000 each, at most 50 blocks. The webhook URL is a
 credential (it carries the token), so it comes from ${ENV} or file: and never appears in
 errors.
+
+An incoming webhook answers 200 ``ok``, and its refusals with 4xx and a code as the body
+(``invalid_payload``, ``no_service``, ``channel_is_archived`` 410, ``action_prohibited`` 403,
+``too_many_requests`` 429): those fail or retry in ``Http.post``. A URL of Slack's Web API or
+a workflow webhook answers 200 with JSON ``{"ok": false, "error": ...}`` when it did not post:
+that is a failed send too, not a delivered page.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import orjson
+
 from collector.config_values import Section
 from collector.yamlconf import Secret, UnsetSecret
 from rules.digest import digest_title
 from rules.notify import transport
-from rules.notify.base import Http, Notification, truncate
+from rules.notify.base import Http, Notification, SendError, truncate
 from rules.notify.transport import DIRECT, Transport
 
 KEYS = ("type", "url", *transport.KEYS)
 _EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
+# Slack API error codes after which trying again later may work.
+_TRANSIENT = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error",
+                        "service_unavailable", "request_timeout"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,12 +114,30 @@ class Slack:
         self.http = http or Http(transport=options.transport)
 
     def send(self, n: Notification) -> bytes:
-        return self.http.post(self.options.url.reveal(), message(n), what=f"Slack ({self.name})")
+        return self._post(message(n))
 
     def send_digest(self, digest_id: str, group: dict[str, str],
                     notes: list[Notification]) -> bytes:
-        return self.http.post(self.options.url.reveal(), digest_message(notes, group),
-                              what=f"Slack ({self.name})")
+        return self._post(digest_message(notes, group))
+
+    def _post(self, doc: dict) -> bytes:
+        what = f"Slack ({self.name})"
+        return posted(self.http.post(self.options.url.reveal(), doc, what=what), what)
+
+
+def posted(answer: bytes, what: str) -> bytes:
+    """``answer`` when it says the message was posted; SendError when a 200 says it was not."""
+    if not answer.lstrip().startswith(b"{"):
+        return answer  # an incoming webhook's "ok"
+    try:
+        doc = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return answer
+    if not isinstance(doc, dict) or doc.get("ok") is not False:
+        return answer
+    error = str(doc.get("error") or "unknown error")
+    raise SendError(f"{what} answered 200 but did not post: {truncate(error, 200)}",
+                    retryable=error in _TRANSIENT, refused=True)
 
 
 NOTIFIER = Slack

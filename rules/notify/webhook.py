@@ -2,6 +2,11 @@
 
 The signature header is ``X-Midwatch-Signature: sha256=<hex HMAC of the exact body bytes>``
 (the GitHub webhook convention), so a receiver verifies before parsing.
+
+Every post carries ``Idempotency-Key``: the same for every send of one notification (or one
+digest), by any process. A retry after a timeout that had in fact arrived, or a deposed
+leader's late send, is then recognisable as a repeat by a receiver that keeps the keys it
+saw; a plain 2xx is all midwatch can know of a generic receiver.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from rules.notify.transport import DIRECT, Transport
 
 KEYS = ("type", "url", "secret", "headers", *transport.KEYS)
 SIGNATURE_HEADER = "X-Midwatch-Signature"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 VERSION = "1"
 
 
@@ -82,15 +88,16 @@ class Webhook:
         self.http = http or Http(transport=options.transport)
 
     def send(self, n: Notification) -> bytes:
-        return self._post(body(n))
+        return self._post(body(n), f"{n.key}\x1f{n.action}\x1f{n.at_ms}")
 
     def send_digest(self, digest_id: str, group: dict[str, str],
                     notes: list[Notification]) -> bytes:
-        return self._post(digest_body(digest_id, group, notes))
+        return self._post(digest_body(digest_id, group, notes), digest_id)
 
-    def _post(self, doc: dict) -> bytes:
+    def _post(self, doc: dict, identity: str) -> bytes:
         data = orjson.dumps(doc)
         headers = {k: _reveal(v) for k, v in self.options.headers}
+        headers[IDEMPOTENCY_HEADER] = hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
         if self.options.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.options.secret.reveal(), data)
         return self.http.post(_reveal(self.options.url), None, headers, raw=data,

@@ -17,6 +17,8 @@ import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
+
 
 class _Handler(BaseHTTPRequestHandler):
     def answer(self, status: int, data: bytes) -> None:
@@ -166,6 +168,14 @@ def paging_top(rule_files: list[str], receivers: dict[str, Receiver], *, ttl: st
     return (f"rules: {{paths: {rule_files}, interval: 1s, lease_ttl: {ttl}, "
             f"retry_backoff: 100ms, retry_backoff_max: {backoff_max}, "
             f"notify: [{', '.join(notifiers)}]}}\nnotifiers:\n{lines}")
+
+
+@pytest.fixture(name="store", params=["sqlite", "elasticsearch"])
+def paging_stores(request, tmp_path):
+    """``paging_store`` as the fixture ``store``, closed after the test (import it to use it)."""
+    s = paging_store(request, tmp_path)
+    yield s
+    s.close()
 
 
 def paging_store(request, tmp_path):

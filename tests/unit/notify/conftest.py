@@ -1,6 +1,7 @@
-"""The fake vendor receiver of the notifier contract tests: a local HTTP server that checks
+"""The fake vendor receivers of the notifier contract tests: a local HTTP server that checks
 each request against the vendor's documented schema (``notify_support``) and answers 2xx or
-400 with the problems, or fails on purpose (status, delay) for the retry and isolation tests.
+400 with the problems, or fails on purpose (status, delay) for the retry and isolation tests;
+and ``Scripted``, which answers a scripted list of (status, headers, body).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from notify_support import Scripted
 
 
 class Receiver:
@@ -68,3 +70,17 @@ def receivers() -> Iterator[Callable[..., Receiver]]:
     yield make
     for r in made:
         r.close()
+
+
+@pytest.fixture
+def peer() -> Iterator[Callable[..., Scripted]]:
+    made: list[Scripted] = []
+
+    def make(*args, kind: type[Scripted] = Scripted, **kw) -> Scripted:
+        made.append(kind(*args, **kw))
+        return made[-1]
+
+    yield make
+    for p in made:
+        p.server.shutdown()
+        p.server.server_close()

@@ -5,7 +5,10 @@ checked by the fake receiver of ``conftest.py``."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from collector.store.paging import outbox_for
 from collector.store.sqlite import SQLiteStore
@@ -160,3 +163,42 @@ def delivery(tmp_path, notifiers, history: list[dict]) -> Delivery:
     store.setup()
     return Delivery(notifiers, outbox_for(store), history.extend, poll_s=0.05,
                     policy=Policy(first_backoff_ms=200, max_backoff_ms=400))
+
+
+class Scripted:
+    """A fake HTTP peer: answers each request with the next (status, headers, body) of
+    ``answers`` (the last repeats), holding it ``delay_s`` first; records method, path,
+    headers and body. A vendor's stateful fake overrides ``respond``."""
+
+    def __init__(self, answers: list[tuple[int, dict, bytes]], delay_s: float = 0.0) -> None:
+        self.answers, self.delay_s = list(answers), delay_s
+        self.seen: list[tuple[str, str, dict, bytes]] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with outer.lock:
+                    outer.seen.append((self.command, self.path, dict(self.headers), body))
+                    status, headers, data = outer.respond(self.command, self.path, body)
+                time.sleep(outer.delay_s)  # the peer being slow, not test synchronisation
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_POST = do_GET = _any  # noqa: N815
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes]:
+        """The answer to one request (called under ``lock``)."""
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]

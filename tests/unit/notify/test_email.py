@@ -190,3 +190,24 @@ def test_a_recipient_the_server_refuses_is_not_a_delivered_page(refuse, retryabl
         assert (err.value.retryable, err.value.refused) == (retryable, True)
     finally:
         controller.stop()
+
+
+def test_the_owed_recipients_still_configured_get_the_retry():
+    """A retry goes to the recipients still owed; one removed from ``to`` since (a reload)
+    is owed nothing, and with nobody left nothing is sent."""
+    inbox = PickyInbox({})
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        opts = email_notify.Options(host="127.0.0.1", port=port, tls="none",
+                                    sender="midwatch@example.com",
+                                    to=("ann@example.com", "bob@example.com"))
+        mailer = email_notify.Email("mail", opts)
+        mailer.send(_note(), owed=("bob@example.com", "gone@example.com"))
+        mailer.send(_note(), owed=("gone@example.com",))
+        (_, rcpts, raw), = inbox.messages
+        assert rcpts == ["bob@example.com"]
+        assert email.message_from_bytes(raw)["To"] == "ann@example.com, bob@example.com"
+    finally:
+        controller.stop()

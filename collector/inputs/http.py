@@ -223,8 +223,7 @@ def hec(body: bytes) -> list[SourceTexts]:
             raise HecError(hec_answers.EVENT_REQUIRED,
                            f"event {len(out) + 1}: an event object needs \"event\"",
                            event=len(out))
-        if obj["event"] in ("", None) or (isinstance(obj["event"], str)
-                                          and not obj["event"].strip()):
+        if obj["event"] in ("", None):
             raise HecError(hec_answers.EVENT_BLANK, f"event {len(out) + 1}: \"event\" is blank",
                            event=len(out))
         out.append(text[start:pos].encode())

@@ -5,10 +5,13 @@ Any shipper can point an output it already has at midwatch:
 - ``POST /ingest``: NDJSON, one message per line (a shipper envelope, or a bare line);
 - ``POST /_bulk`` and ``/<index>/_bulk``: the Elasticsearch bulk API as Filebeat, Elastic
   Agent, Logstash, Fluent Bit (``es``) and Vector (``elasticsearch``) send it (action lines
-  ``index``/``create`` with their document, ``delete`` ignored); ``GET /`` answers like an
-  Elasticsearch 8 node so their version check passes. The answer lists every item as
+  ``index``/``create`` with their document); ``GET /`` answers like an Elasticsearch 8 node
+  so their version check passes. The answer lists every ``index``/``create`` item as
   created: a document that is no shipper's envelope or that no parser reads is kept as an
-  event or dead letter, never refused;
+  event or dead letter, never refused. midwatch keeps log events and performs no
+  ``delete`` or ``update``: those items get Elasticsearch's per-item error (status 400 and
+  a reason, ``errors: true``), so a shipper neither believes they happened nor retries them
+  (a 4xx item is final for Filebeat, Logstash, Fluent Bit and Vector);
 - ``POST /services/collector/event`` (and ``/services/collector``): Splunk HEC events,
   concatenated JSON objects, ``Authorization: Splunk <token>``; ``GET
   /services/collector/health``.
@@ -46,8 +49,9 @@ from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
 from collector.event import Record
 from collector.httpserver import Handler, HttpError, Server, authorize
-from collector.inputs import acked
+from collector.inputs import acked, hec_answers
 from collector.inputs.base import ChunkQueue
+from collector.inputs.hec_answers import HecError
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
@@ -71,6 +75,9 @@ ES_LICENSE = {"license": {"uid": "6d1d1f1e-0000-4000-8000-6d6964776174", "type":
                           "issued_to": "midwatch", "issuer": "midwatch",
                           "start_date_in_millis": -1}}
 _BULK_SOURCE_ACTIONS = ("index", "create")
+_HEC_PATHS = ("/services/collector/event", "/services/collector")
+# What Elasticsearch's bulk API knows; any other action name is a malformed request there.
+_BULK_ACTIONS = (*_BULK_SOURCE_ACTIONS, "delete", "update")
 
 
 @dataclasses.dataclass(slots=True)
@@ -163,6 +170,9 @@ def _action(line: bytes, i: int, index: str,
         raise HttpError(400, f"bulk line {i + 1}: expected one action "
                              f"({{\"index\":{{}}}}, create, delete)")
     (action, meta), = action_doc.items()
+    if action not in _BULK_ACTIONS:
+        raise HttpError(400, f"bulk line {i + 1}: unknown action {action!r}; expected one of "
+                             f"{', '.join(_BULK_ACTIONS)}")
     meta = meta if isinstance(meta, dict) else {}
     source = (f"bulk:{meta.get('_index') or index}" if action in _BULK_SOURCE_ACTIONS
               else None)
@@ -173,8 +183,24 @@ def _action(line: bytes, i: int, index: str,
     return found
 
 
+def bulk_answer(actions: list[str], index: str) -> dict:
+    """The ``_bulk`` answer once the documents are stored: ``index``/``create`` items
+    created, any other action (``delete``, ``update``) an item error as Elasticsearch words
+    one, with ``errors: true``."""
+    answers = {a: {a: {"_index": index, "status": 201, "result": "created"}
+                   if a in _BULK_SOURCE_ACTIONS else
+                   {"_index": index, "status": 400, "error": {
+                       "type": "illegal_argument_exception",
+                       "reason": f"midwatch stores log events and does not perform {a}: "
+                                 f"nothing was changed"}}}
+               for a in set(actions)}  # one a kind: serialized alike
+    return {"took": 0, "errors": not set(actions) <= set(_BULK_SOURCE_ACTIONS),
+            "items": [answers[a] for a in actions]}
+
+
 def hec(body: bytes) -> list[SourceTexts]:
-    """HEC events: JSON objects one after another, with or without whitespace between."""
+    """HEC events: JSON objects one after another, with or without whitespace between;
+    refused with Splunk's code (``hec_answers``) as Splunk refuses them."""
     text = body.decode("utf-8", "replace")
     decoder = json.JSONDecoder()
     out: list[bytes] = []
@@ -183,16 +209,23 @@ def hec(body: bytes) -> list[SourceTexts]:
         while pos < len(text) and text[pos].isspace():
             pos += 1
         if pos >= len(text):
+            if not out:
+                raise HecError(hec_answers.NO_DATA, "the request has no event")
             return [SourceTexts("http:hec", out)]
         start = pos
         try:
             obj, pos = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as exc:
-            raise HttpError(400, f"event {len(out) + 1}: not JSON: {exc.msg} at character "
-                                 f"{exc.pos}", {"X-Splunk-Code": "6"}) from None
+            raise HecError(hec_answers.INVALID_DATA_FORMAT,
+                           f"event {len(out) + 1}: not JSON: {exc.msg} at character "
+                           f"{exc.pos}", event=len(out)) from None
         if not isinstance(obj, dict) or "event" not in obj:
-            raise HttpError(400, f"event {len(out) + 1}: an event object needs \"event\"",
-                            {"X-Splunk-Code": "12"})
+            raise HecError(hec_answers.EVENT_REQUIRED,
+                           f"event {len(out) + 1}: an event object needs \"event\"",
+                           event=len(out))
+        if obj["event"] in ("", None):
+            raise HecError(hec_answers.EVENT_BLANK, f"event {len(out) + 1}: \"event\" is blank",
+                           event=len(out))
         out.append(text[start:pos].encode())
 
 
@@ -275,7 +308,7 @@ def _handler(receiver: HttpInput) -> type[Handler]:
                 return self._get(path)
             if method != "POST":
                 raise HttpError(405, "use POST", {"Allow": "GET, HEAD, POST"})
-            splunk = path in ("/services/collector/event", "/services/collector")
+            splunk = path in _HEC_PATHS
             self._authorize(splunk)
             body = self.read_body(cfg.max_body_bytes)
             if self.headers.get("Content-Encoding", "").strip().lower() == "gzip":
@@ -285,14 +318,11 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             elif path.endswith("/_bulk"):
                 index = path.removesuffix("/_bulk").strip("/") or "midwatch"
                 runs, actions = bulk(body, index)
-                answers = {a: {a: {"_index": index, "status": 201, "result": "created"}}
-                           for a in set(actions)}  # one a kind: serialized alike
-                items = [answers[a] for a in actions]
                 self._answer(receiver.deliver(runs, len(body)), 429,
-                             {"took": 0, "errors": False, "items": items})
+                             bulk_answer(actions, index))
             elif splunk:
                 self._answer(receiver.deliver(hec(body), len(body)), 503,
-                             {"text": "Success", "code": 0})
+                             hec_answers.body(hec_answers.SUCCESS))
             else:
                 raise HttpError(404, f"no such endpoint {path}; POST /ingest (NDJSON), "
                                      f"/_bulk (Elasticsearch) or /services/collector/event "
@@ -304,7 +334,7 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             elif path in ("/_license", "/_xpack/license"):
                 self.send_json(200, ES_LICENSE, {"X-Elastic-Product": "Elasticsearch"})
             elif path == "/services/collector/health":
-                self.send_json(200, {"text": "HEC is healthy", "code": 17})
+                self.send_json(200, hec_answers.body(hec_answers.HEALTHY))
             else:
                 raise HttpError(404, f"no such endpoint {path}")
 
@@ -312,14 +342,31 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             if not cfg.tokens:
                 return
             header = self.headers.get("Authorization") or ""
+            if not splunk:
+                authorize(header, cfg.tokens, "ingest")
+                return
+            # HEC clients know only their scheme; Splunk tells a missing token (2), another
+            # scheme (3) and a wrong token (4, 403) apart.
             scheme, _, token = header.partition(" ")
-            if splunk and scheme.lower() == "splunk":
-                header = f"Bearer {token}"
-            elif splunk and scheme.lower() != "bearer":  # HEC clients know only their scheme
-                raise HttpError(401, "token required: Authorization: Splunk <token>",
-                                {"WWW-Authenticate": 'Splunk realm="midwatch"',
-                                 "X-Splunk-Code": "2"})
-            authorize(header, cfg.tokens, "ingest")
+            challenge = {"WWW-Authenticate": 'Splunk realm="midwatch"'}
+            if scheme.lower() not in ("splunk", "bearer") and header.strip():
+                raise HecError(hec_answers.INVALID_AUTHORIZATION,
+                               "use Authorization: Splunk <token>", challenge)
+            if not token.strip():
+                raise HecError(hec_answers.TOKEN_REQUIRED,
+                               "Authorization: Splunk <token> is missing", challenge)
+            try:
+                authorize(f"Bearer {token}", cfg.tokens, "ingest")
+            except HttpError as exc:
+                raise HecError(hec_answers.INVALID_TOKEN, exc.message) from None
+
+        def _error(self, exc: HttpError) -> None:
+            """Errors of the HEC endpoints in Splunk's form (``hec_answers``)."""
+            path = getattr(self, "path", "").split("?", 1)[0].rstrip("/")
+            if path not in _HEC_PATHS:
+                return super()._error(exc)
+            status, answer = hec_answers.answer(exc)
+            self.send_json(status, answer, exc.headers)
 
         def _answer(self, outcome: acked.AckResult, busy_status: int, ok: dict) -> None:
             if outcome is acked.AckResult.STORED:

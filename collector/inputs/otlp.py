@@ -244,6 +244,10 @@ class OtlpInput:
 
     def run(self, out: ChunkQueue) -> None:
         self.out = out
+        host, port = self.server.server_address[:2]  # the port bound, where 0 was asked
+        log.info(f"{self.cfg.type} input listening", extra={
+            "input": self.name, "protocol": "https" if self.cfg.tls_cert else "http",
+            "listen": f"[{host}]:{port}" if ":" in host else f"{host}:{port}"})
         self.server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:

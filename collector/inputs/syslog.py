@@ -177,11 +177,17 @@ class SyslogInput(EncodesEvents):
 
     @property
     def port(self) -> int:
-        sock = self._udp if self._udp is not None else self._tcp.socket
-        return sock.getsockname()[1]
+        return self._socket().getsockname()[1]
+
+    def _socket(self) -> socket.socket:
+        return self._udp if self._udp is not None else self._tcp.socket  # type: ignore[union-attr]
 
     def run(self, out: ChunkQueue) -> None:
         self.out = out
+        host, port = self._socket().getsockname()[:2]  # the port bound, where 0 was asked
+        log.info("syslog input listening", extra={
+            "input": self.name, "protocol": self.cfg.protocol,
+            "listen": f"[{host}]:{port}" if ":" in host else f"{host}:{port}"})
         if self._tcp is not None:
             self._tcp.serve_forever(poll_interval=0.2)
         else:

@@ -100,7 +100,8 @@ def test_ndjson_lines_and_a_retry_overwrites(running):
 
 def test_splunk_hec_events_concatenated_with_the_splunk_scheme(running):
     receiver, writer = running
-    assert call(receiver, "GET", "/services/collector/health")[1]["code"] == 17
+    assert call(receiver, "GET", "/services/collector/health") == (
+        200, {"text": "HEC is healthy", "code": 17})
     body = (HEC + HEC.replace("1-abc", "2-def")).encode()  # no separator, as HEC allows
     status, answer = call(receiver, "POST", "/services/collector/event", body,
                           {"Authorization": "Splunk s3cret"})
@@ -133,8 +134,9 @@ def test_busy_while_the_writer_is_full_then_stored_on_retry():
     try:
         status, _ = call(receiver, "POST", "/_bulk", f'{{"create":{{}}}}\n{FILEBEAT}\n'.encode())
         assert status == 429
-        status, _ = call(receiver, "POST", "/services/collector/event", HEC.encode())
-        assert status == 503
+        status, answer = call(receiver, "POST", "/services/collector/event", HEC.encode())
+        assert (status, answer["code"]) == (503, 9), answer  # Splunk's "Server is busy"
+        assert answer["text"].startswith("Server is busy")
         writer = Writer()  # the store catches up: a writer now reads the full queue
         writer.queue = queue
         try:
@@ -195,16 +197,71 @@ def test_a_record_cut_by_the_batch_is_continued_by_the_next_request(running):
     assert closed.original == [e for e in from_file if e.level == "error"][0].original
 
 
-def test_hec_without_a_token_names_the_splunk_header(running):
-    """Walk-through: a HEC client without a token was told "bearer token required", which
-    sends a Splunk admin to the wrong header; HEC's own scheme is named (HEC code 2)."""
+@pytest.mark.parametrize("headers, status, answer", [
+    # Walk-through: a HEC client without a token was told "bearer token required", which
+    # sends a Splunk admin to the wrong header; Splunk's own codes and wording now.
+    ({}, 401, {"text": "Token is required: Authorization: Splunk <token> is missing",
+               "code": 2}),
+    ({"Authorization": "Splunk "}, 401,
+     {"text": "Token is required: Authorization: Splunk <token> is missing", "code": 2}),
+    ({"Authorization": "Basic czNjcmV0"}, 401,
+     {"text": "Invalid authorization: use Authorization: Splunk <token>", "code": 3}),
+    ({"Authorization": "Splunk wrong"}, 403, {"text": "Invalid token: invalid token",
+                                              "code": 4}),
+])
+def test_hec_token_errors_are_splunks(running, headers, status, answer):
     receiver, writer = running
-    status, answer = call(receiver, "POST", "/services/collector/event", HEC.encode())
-    assert (status, answer["error"]) == (401, "token required: Authorization: Splunk <token>")
-    status, answer = call(receiver, "POST", "/services/collector/event", HEC.encode(),
-                          {"Authorization": "Splunk wrong"})
-    assert (status, answer["error"]) == (401, "invalid token")
+    assert call(receiver, "POST", "/services/collector/event", HEC.encode(),
+                headers) == (status, answer)
     assert writer.events == []
+
+
+SPLUNK = {"Authorization": "Splunk s3cret"}
+
+
+@pytest.mark.parametrize("body, status, code, event", [
+    (b"", 400, 5, None),  # No data
+    (b"  \n", 400, 5, None),
+    (HEC.encode() + b' {"event": "x", "sourcetype": ', 400, 6, 1),  # Invalid data format
+    (HEC.encode() + b'{"time": 1}', 400, 12, 1),  # Event field is required
+    (b'{"event": "", "sourcetype": "mule"}', 400, 13, 0),  # Event field cannot be blank
+    (b'{"event": null, "sourcetype": "mule"}', 400, 13, 0),
+    (b"x" * (65 * 1024), 413, 6, None),  # beyond max_body_bytes
+])
+def test_hec_data_errors_are_splunks(running, body, status, code, event):
+    """Splunk's answer to a refused batch: its code, its wording first, the index of the
+    event at fault (``invalid-event-number``, from 0); nothing of the batch is stored."""
+    receiver, writer = running
+    got_status, answer = call(receiver, "POST", "/services/collector/event", body, SPLUNK)
+    assert (got_status, answer["code"], answer.get("invalid-event-number")) == (
+        status, code, event), answer
+    assert set(answer) <= {"text", "code", "invalid-event-number"}
+    assert answer["text"].startswith({5: "No data", 6: "Invalid data format",
+                                      12: "Event field is required",
+                                      13: "Event field cannot be blank"}[code])
+    assert writer.events == []
+
+
+def test_bulk_refuses_per_item_what_midwatch_does_not_perform(running):
+    """A delete or an update is not performed (midwatch keeps log events): each gets
+    Elasticsearch's item error and the answer says ``errors: true``, so the shipper does
+    not believe it happened; the documents beside them are created as ever."""
+    receiver, writer = running
+    body = "\n".join(['{"delete":{"_id":"9"}}', '{"create":{}}', FILEBEAT,
+                      '{"update":{"_id":"9"}}', '{"doc":{"message":"x"}}', ""]).encode()
+    status, answer = call(receiver, "POST", "/logs/_bulk", body, BEARER)
+    assert status == 200 and answer["errors"] is True
+    delete, create, update = answer["items"]
+    assert create == {"create": {"_index": "logs", "status": 201, "result": "created"}}
+    for action, item in (("delete", delete), ("update", update)):
+        assert list(item) == [action] and item[action]["status"] == 400
+        assert "result" not in item[action]
+        assert item[action]["error"]["type"] == "illegal_argument_exception"
+        assert f"does not perform {action}" in item[action]["error"]["reason"]
+    assert [e.ids for e in writer.events] == [["correlation:1-abc"]]
+    # An action Elasticsearch does not know refuses the request, as Elasticsearch does.
+    status, answer = call(receiver, "POST", "/_bulk", b'{"upsert":{}}\n{}\n', BEARER)
+    assert status == 400 and "unknown action 'upsert'" in answer["error"], answer
 
 
 def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():

@@ -149,6 +149,13 @@ class WriteResult:
     rejected: list[tuple[Event, str]] = field(default_factory=list)
 
 
+def key_first(any_id: str, found: list[Trace]) -> Trace | None:
+    """``get_trace``'s answer from ``find_traces``'s: the trace whose key ``any_id`` is (a
+    later message may reuse the ID and be seen more recently), else the first."""
+    wanted = any_id.strip()
+    return next((t for t in found if t.trace_key == wanted), found[0] if found else None)
+
+
 class Store(Protocol):
     def setup(self) -> None:
         """Create schema / index templates (idempotent, versioned)."""
@@ -180,15 +187,16 @@ class Store(Protocol):
 
     # --- read path ------------------------------------------------------------------
     def get_trace(self, any_id: str) -> Trace | None:
-        """By trace_key or any typed ID; a bare ID (``4711``) matches any type."""
+        """By trace_key or any typed ID; a bare ID (``4711``) matches any type. The trace
+        whose key it is, else the most recently seen of ``find_traces``."""
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
         """Every trace the ID names, most recently seen first: those with that key or
         holding the typed ID, else all holding the bare value. An envelope ID (the ISA
         control number of an interchange carrying two orders) belongs to several traces, and
         so does an ID reused over time (one trace per message, ``ids.join_window``);
-        ``get_trace`` is the first of these. The trace whose key is the ID is always among
-        them, after ``limit`` others if need be: a key is a permalink."""
+        The trace whose key is the ID is always among them, after ``limit`` others if need
+        be: a key is a permalink."""
 
     def search_traces(self, query: TraceQuery) -> list[Trace]:
         """Newest (by last_seen) first."""

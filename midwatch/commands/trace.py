@@ -147,7 +147,13 @@ def _knowledge(args: argparse.Namespace):
 
 def trace(args: argparse.Namespace) -> int:
     from collector.knowledge import render_known_issues, trace_known_issues
-    from collector.tracequery import MAX_MATCHES, matches_doc, render_matches, render_trace
+    from collector.tracequery import (
+        MAX_MATCHES,
+        matches_doc,
+        one_named,
+        render_matches,
+        render_trace,
+    )
 
     def answer(store: Store) -> int:
         wanted = _stored_form(args)
@@ -156,13 +162,13 @@ def trace(args: argparse.Namespace) -> int:
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "
                   f"order:4711; a bare value matches any type)", file=sys.stderr)
             return 1
-        if len(found) > 1:  # an envelope or batch ID: every message it carried
+        one = one_named(wanted, found)
+        if one is None:  # an envelope or batch ID, a reused ID: every message it names
             if args.json:
                 _print_json(matches_doc(wanted, found, full=True))
             else:
                 print(render_matches(wanted, found))
             return 0
-        (one,) = found
         kb = _knowledge(args)
         issues = trace_known_issues(store, one, kb) if kb else []
         if args.json:

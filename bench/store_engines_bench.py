@@ -204,7 +204,9 @@ def write_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[Ev
     (a round per engine, even back to back, compares loads minutes apart: x2-4 at load 8).
     Per engine: events/s over its own requests, the engine JVM's CPU during its requests
     and over the whole round (its refreshes and merges too, and whatever else it serves,
-    which the other engines' requests also leave it time for), microseconds an event.
+    which the other engines' requests also leave it time for), microseconds an event, and
+    the engine's own indexing time of the round's indices (``index_us``), which no other
+    client's requests enter: the figure to read when test suites share the engines.
     The first ``warmup`` rounds are not counted: a JVM that has not run these requests for
     a while spends x1.5-3 the CPU an event in its first rounds (its JIT), which would be
     put down to the engine."""
@@ -235,12 +237,13 @@ def write_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[Ev
                 continue
             rows.append({label: {"events_s": n / wall[label],
                                  "cpu": in_request[label] / n * 1e6,
-                                 "cpu_round": (cpus[label].now() - start[label]) / n * 1e6}
+                                 "cpu_round": (cpus[label].now() - start[label]) / n * 1e6,
+                                 "index": index_us(clients[label], stores[label].names.prefix, n)}
                          for label in labels})
             print(f"round {r + 1}: " + "; ".join(
-                f"{label} {f['events_s']:,.0f}/s {f['cpu']:.1f} us ({f['cpu_round']:.1f})"
-                for label, f in rows[-1].items()) + f"; load {os.getloadavg()[0]:.2f}",
-                flush=True)
+                f"{label} {f['events_s']:,.0f}/s {f['cpu']:.1f} us ({f['cpu_round']:.1f}, "
+                f"index {f['index']:.1f})" for label, f in rows[-1].items())
+                + f"; load {os.getloadavg()[0]:.2f}", flush=True)
         finally:
             for label, store in stores.items():
                 store.close()
@@ -249,11 +252,13 @@ def write_race(urls: dict[str, str], cpus: dict[str, EngineCpu], events: list[Ev
     print(f"median of {rounds} rounds, {len(events)} events in chunks of {chunk}, interleaved:")
     for label in labels:
         m = {k: statistics.median(row[label][k] for row in rows)
-             for k in ("events_s", "cpu", "cpu_round")}
+             for k in ("events_s", "cpu", "cpu_round", "index")}
         print(f"  {label:<22} write_events {m['events_s']:,.0f}/s, engine CPU {m['cpu']:.1f} us "
-              f"an event in its requests, {m['cpu_round']:.1f} over the round")
+              f"an event in its requests, {m['cpu_round']:.1f} over the round, own indexing "
+              f"time {m['index']:.1f}")
     for key, higher, name in (("events_s", True, "events/s"), ("cpu", False, "CPU in requests"),
-                              ("cpu_round", False, "CPU over the round")):
+                              ("cpu_round", False, "CPU over the round"),
+                              ("index", False, "own indexing time")):
         medians = [statistics.median(row[label][key] for row in rows) for label in labels]
         own = statistics.median(_spread([row[label][key] for label in labels], higher)
                                 for row in rows)

@@ -40,7 +40,8 @@ from collector.store.elasticsearch import ElasticsearchStore
 
 def schema2_mapping(mappings: dict) -> dict:
     """The mapping schema 2 (825bda9) gave every field: indexed with doc values, text with
-    norms and a keyword sub-field; what an existing deployment's indices have."""
+    norms and a keyword sub-field, dates in the default format; what an existing
+    deployment's indices have."""
 
     def indexed(props: dict) -> dict:
         out = {}
@@ -50,6 +51,8 @@ def schema2_mapping(mappings: dict) -> dict:
             elif m.get("type") == "text":
                 out[name] = {"type": "text", "fields": {"keyword": {
                     "type": "keyword", "ignore_above": es_mappings.TEXT_KEYWORD_IGNORE_ABOVE}}}
+            elif m.get("type") == "date":
+                out[name] = {"type": "date", "format": es_mappings.DATE_FORMAT}
             else:
                 out[name] = {k: v for k, v in m.items() if k not in ("index", "doc_values")}
         return out

@@ -28,7 +28,8 @@ MIN_INTERVAL = "10s"
 ES_TYPE = "elasticsearch"
 OPENSEARCH_TYPE = "grafana-opensearch-datasource"
 SEARCH_TYPES = (ES_TYPE, OPENSEARCH_TYPE)
-# The plugin picks request features by the cluster version it is told: the tested one.
+# The plugin picks request features by the cluster version it is told (``jsonData.version``):
+# the one the user names (``BoardSettings.engine_version``), else the lowest tested.
 OPENSEARCH_VERSION = "2.19.4"
 
 
@@ -44,7 +45,7 @@ class EsDatasource:
     # Only events are log lines; Grafana's logs view reads message and level from these.
     log_fields: bool = False
 
-    def json_data(self, flavor: str = "elasticsearch") -> dict:
+    def json_data(self, flavor: str = "elasticsearch", version: str | None = None) -> dict:
         data: dict = {
             "index": self.index,
             "timeField": self.time_field,
@@ -59,10 +60,11 @@ class EsDatasource:
             data["interval"] = self.interval
         if flavor == "opensearch":
             data["database"] = data.pop("index")
-            data |= {"flavor": "opensearch", "version": OPENSEARCH_VERSION, "pplEnabled": False}
+            data |= {"flavor": "opensearch", "version": version or OPENSEARCH_VERSION,
+                     "pplEnabled": False}
         return data
 
-    def grafana(self, url: str, flavor: str = "elasticsearch") -> dict:
+    def grafana(self, url: str, flavor: str = "elasticsearch", version: str | None = None) -> dict:
         """The datasource as both the provisioning file and ``POST /api/datasources`` take it."""
         return {
             "name": self.name,
@@ -70,7 +72,7 @@ class EsDatasource:
             "type": OPENSEARCH_TYPE if flavor == "opensearch" else ES_TYPE,
             "access": "proxy",
             "url": url,
-            "jsonData": self.json_data(flavor),
+            "jsonData": self.json_data(flavor, version),
         }
 
 
@@ -89,7 +91,8 @@ def datasources(settings: BoardSettings) -> tuple[EsDatasource, ...]:
 def provisioned(settings: BoardSettings) -> list[dict]:
     """Every datasource midwatch provisions, as Grafana takes them: the three store indices,
     and the tracing tool the journeys are exported to when ``ui.tracing`` is configured."""
-    out = [ds.grafana(settings.es_url, settings.flavor) for ds in datasources(settings)]
+    out = [ds.grafana(settings.es_url, settings.flavor, settings.engine_version)
+           for ds in datasources(settings)]
     if settings.tracing is not None:
         out.append(settings.tracing.grafana())
     return out

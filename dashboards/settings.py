@@ -35,6 +35,9 @@ class BoardSettings:
     # column links to {explorer_url}/traces/{key}.
     explorer_url: str = DEFAULT_TRACE_API_URL
     flavor: str = "elasticsearch"
+    # The OpenSearch version the plugin is told (``--engine-version``): it picks request
+    # features by it. None: the lowest tested (``datasources.OPENSEARCH_VERSION``).
+    engine_version: str | None = None
     # ``ui.tracing``: the Jaeger/Tempo datasource to provision and link journeys to.
     tracing: TracingSource | None = None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import time
 from pathlib import Path
@@ -61,6 +62,18 @@ def _flavor(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flavor", choices=FLAVORS, default="elasticsearch",
                    help="datasource: Grafana's Elasticsearch one, or the grafana-opensearch-"
                         "datasource plugin for OpenSearch (default: %(default)s)")
+    p.add_argument("--engine-version", type=_engine_version, metavar="X.Y.Z",
+                   help="the OpenSearch version the plugin is told, e.g. 3.3.2 (--flavor "
+                        "opensearch; default: 2.19.4, the lowest tested)")
+
+
+def _engine_version(text: str) -> str:
+    """``X.Y.Z`` (or ``X.Y``): the plugin compares it as a semantic version."""
+    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a version: give the OpenSearch version as X.Y.Z, e.g. 3.3.2 "
+            "(GET / on the cluster names it in version.number)")
+    return text
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -85,13 +98,20 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> BoardSettings:
     trace_api_url = getattr(args, "trace_api_url", DEFAULT_TRACE_API_URL)
     explorer, tracing = _configured_ui(args)
+    flavor = getattr(args, "flavor", "elasticsearch")
+    version = getattr(args, "engine_version", None)
+    if version and flavor != "opensearch":
+        # Grafana's Elasticsearch datasource asks the cluster itself; a version given for
+        # it would be silently dropped.
+        raise ValueError(f"--engine-version {version} is for --flavor opensearch only")
     return BoardSettings(
         index_prefix=args.index_prefix,
         es_url=getattr(args, "es_url", DEFAULT_ES_URL),
         trace_api_url=trace_api_url,
         dashboards_path=getattr(args, "dashboards_path", DEFAULT_DASHBOARDS_PATH),
         explorer_url=getattr(args, "explorer_url", None) or explorer or trace_api_url,
-        flavor=getattr(args, "flavor", "elasticsearch"),
+        flavor=flavor,
+        engine_version=version,
         tracing=tracing,
     )
 

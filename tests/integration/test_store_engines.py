@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import delete_prefix
 
-from collector.event import MAX_ISO_MS, MIN_ISO_MS, Event, event_id, to_doc
+from collector.event import MAX_ISO_MS, MIN_ISO_MS, Event, event_id, ms_to_iso, to_doc
 from collector.store import es_mappings
 from collector.store.base import Filter, MetricQuery
 from collector.store.elasticsearch import ElasticsearchStore
@@ -151,7 +151,8 @@ def test_dates_kept_in_source_take_every_stamp_midwatch_writes(engine, engine_st
         default = "strict_date_optional_time||epoch_millis"  # not shown when it is the format
         assert props["event"]["properties"]["ingested"].get("format", default) == (
             "rfc3339_lenient" if "opensearch" in engine else default)
-        assert props["@timestamp"].get("format", default) == default
+        assert props["@timestamp"].get("format", default) == (
+            "uuuu-MM-dd'T'HH:mm:ss.SSSXXX||" + default if "opensearch" in engine else default)
         (row,) = store.metric(MetricQuery("events", T0, T0 + 60_000))
         assert row.count == len(stamps)
 
@@ -220,5 +221,62 @@ def test_opensearch_indices_with_flat_object_labels_upgrade_and_are_named(engine
         store.write_events([_event(1, T0 + DAY)])
         assert es.indices.get_mapping(index=tomorrow)[tomorrow]["mappings"]["properties"][
             "labels"] == {"type": "object", "dynamic": "true"}
+    finally:
+        delete_prefix(es, unique_name)
+
+
+# Every way a query can lean on the mapping's date format: values without a ``format`` of
+# their own (epoch numbers, partial times, date math, rounded bounds) and the dates the engine
+# prints from it (key_as_string, in UTC and in a query's time_zone; the fields API).
+_DATE_QUERIES = [
+    {"query": {"range": {"@timestamp": {"gte": T0 + 1_000, "lt": "2024-03-04T10:00:02.500Z"}}}},
+    {"query": {"range": {"@timestamp": {"gte": "2024-03-04T10:00", "lte": "2024-03-04T10:00||/m"}}}},
+    {"query": {"range": {"@timestamp": {"gt": "2024-03-04", "time_zone": "Europe/Berlin"}}}},
+    {"query": {"range": {"@timestamp": {"gte": "2024-03-04T11:00:00.123+01:00"}}}},
+    {"query": {"range": {"@timestamp": {"gte": "now-100000d"}}}},
+    {"query": {"match_all": {}}, "fields": ["@timestamp"], "_source": False},
+    {"aggs": {"h": {"date_histogram": {"field": "@timestamp", "fixed_interval": "1s"}}}},
+    {"aggs": {"h": {"date_histogram": {"field": "@timestamp", "calendar_interval": "1d",
+                                       "time_zone": "Asia/Kolkata"}}}},
+    {"aggs": {"r": {"date_range": {"field": "@timestamp", "ranges": [
+        {"from": "2024-03-04T10:00:01"}, {"to": T0 + 2_000}]}}}},
+]
+
+
+@pytest.mark.parametrize("engine", ["opensearch", "opensearch3"])
+def test_opensearch_searched_dates_answer_every_query_as_the_default_format(engine, request,
+                                                                          unique_name):
+    """OpenSearch's searched dates put an exact pattern of what midwatch writes in front of
+    the default format (its java.time parse is the write's cost): the same documents under
+    each format must answer every query the same, hits, buckets and printed dates alike,
+    and a query value neither takes is refused by both."""
+    es = request.getfixturevalue(ENGINES[engine])
+    formats = {"exact": es_mappings.OPENSEARCH_DATE_FORMAT, "default": es_mappings.DATE_FORMAT}
+    answers: dict[str, list] = {}
+    try:
+        for name, fmt in formats.items():
+            index = f"{unique_name}-{name}"
+            es.indices.create(index=index, mappings={"properties": {
+                "@timestamp": {"type": "date", "format": fmt}, "n": {"type": "integer"}}})
+            for n in range(4):
+                es.index(index=index, id=str(n), document={
+                    "@timestamp": ms_to_iso(T0 + n * 1_000 + 123), "n": n})
+            es.indices.refresh(index=index)
+            answers[name] = []
+            for body in _DATE_QUERIES:
+                got = es.search(index=index, sort=["n"], size=10, **body).body
+                answers[name].append(([h["_id"] for h in got["hits"]["hits"]],
+                                      [h.get("fields") for h in got["hits"]["hits"]],
+                                      got.get("aggregations")))
+            refused = es.options(ignore_status=400).search(
+                index=index, query={"range": {"@timestamp": {"gte": "2024-03-04 10:00"}}})
+            answers[name].append(refused.meta.status)
+        assert answers["exact"] == answers["default"]
+        ids, _, _ = answers["exact"][0]
+        assert ids == ["1", "2"]  # the comparison compared something
+        assert answers["exact"][5][1][0] == {"@timestamp": ["2024-03-04T10:00:00.123Z"]}
+        buckets = answers["exact"][7][2]["h"]["buckets"]
+        assert buckets[0]["key_as_string"] == "2024-03-04T00:00:00.000+05:30"
+        assert answers["exact"][-1] == 400
     finally:
         delete_prefix(es, unique_name)

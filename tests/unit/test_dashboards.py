@@ -376,3 +376,18 @@ def test_opensearch_flavor_provisions_the_plugin_with_its_query_model(tmp_path, 
         for es_t, os_t in zip(es_targets, os_targets, strict=True):
             assert os_t.pop("queryType") == "lucene"
             assert {**os_t, "datasource": {}} == {**es_t, "datasource": {}}
+
+
+def test_opensearch_flavor_tells_the_plugin_the_engine_version_given(tmp_path, capsys):
+    out = tmp_path / "os3"
+    assert main(["dashboards", "build", "--flavor", "opensearch", "--engine-version", "3.3.2",
+                 "--out", str(out)]) == 0
+    sources = yaml.safe_load((out / DATASOURCE_FILE).read_text())["datasources"]
+    assert [s["jsonData"]["version"] for s in sources] == ["3.3.2"] * 3
+    # a version for the Elasticsearch datasource would be dropped: refused, saying so
+    assert main(["dashboards", "build", "--engine-version", "3.3.2", "--out", str(out)]) == 2
+    assert "--engine-version 3.3.2 is for --flavor opensearch only" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["dashboards", "build", "--flavor", "opensearch", "--engine-version", "3",
+              "--out", str(out)])
+    assert "'3' is not a version: give the OpenSearch version as X.Y.Z" in capsys.readouterr().err

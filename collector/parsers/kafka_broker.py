@@ -55,6 +55,7 @@ _CONNECT_TASK = re.compile(r"\b\w*Task\{id=([^}\s]+)\}")
 _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? ?")
 _ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
 _TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\d+)\b")
+_NAMED_PARTITION = re.compile(r"[A-Za-z0-9._-]+-\d+")
 _GROUP = re.compile(r"\bgroup ([\w.-]+)")
 # Kafka before 1.0: "Partition [orders,2] on broker 1: Shrinking ISR from 1,2,0 to 1,2".
 _OLD_PARTITION = re.compile(r"Partition \[([A-Za-z0-9._-]+),(\d+)\] on broker (\d+)")
@@ -134,7 +135,11 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         set_label(ev, "broker_id", broker)
         if attrs.get("topic") and attrs.get("partition"):
             set_label(ev, "topic_partition", f"{attrs['topic']}-{attrs['partition']}")
-        tp = _TOPIC_PARTITION.search(component["attrs"])
+        elif _NAMED_PARTITION.fullmatch(attrs.get("partition", "")):  # [Log partition=t-0, ..]
+            set_label(ev, "topic_partition", attrs["partition"])
+        # A bare name (``[Partition orders.v1-3 broker=1]``), never an attribute's value: a
+        # client ID ends in -<n> too (``clientId=consumer-orders-1``, ``connect-1``).
+        tp = _TOPIC_PARTITION.search(_ATTR.sub("", component["attrs"]))
         if tp and "topic_partition" not in ev.labels and not tp.group(1).isdigit():
             set_label(ev, "topic_partition", f"{tp.group(1)}-{tp.group(2)}")
     old = _OLD_PARTITION.match(message)

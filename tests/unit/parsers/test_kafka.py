@@ -233,3 +233,15 @@ def test_strimzi_console_layout(parse_data):
     assert events[5].labels["thread"] == "main-EventThread"
     # Other Java logs start the same way: without "(logger) [thread]" at the end, not Kafka.
     assert not kafka_broker.detect("2024-03-01 10:15:32,123 INFO order 4711 accepted")
+
+
+@pytest.mark.parametrize("fmt", ["kafka-broker", "auto"])
+def test_client_ids_are_not_topic_partitions(parse_data, fmt):
+    """``[Consumer clientId=connector-consumer-X-0, ...]``: the client ID ends in -<n> and was
+    taken for the topic-partition, so a Connect task's trouble lined up with a topic that
+    does not exist and not with the one its message names."""
+    events, dead = parse_data(fmt, "kafka-broker/connect-consumer-client-ids.log")
+    assert dead == []
+    assert [e.labels.get("topic_partition") for e in events] == [
+        None, None, "blob_topic-0", "__consumer_offsets-12"]
+    assert events[0].labels["component"] == "Consumer"

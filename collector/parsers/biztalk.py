@@ -24,6 +24,9 @@ from __future__ import annotations
 import csv
 import re
 import xml.etree.ElementTree as ET
+from typing import Any
+
+import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
@@ -36,8 +39,11 @@ PLATFORM = "biztalk"
 
 START = re.compile(
     r"\s*<(?:\?xml|Event[\s>]|MessageInfo\b)|(?:Error|Warning|Information|Critical|Verbose|"
-    r"Level)\t|(?:Log Name|Event Type):"
+    r"Level)\t|(?:Log Name|Event Type):|\{\s*\"Event\"\s*:"
 )
+# An EVTX record as JSON whose provider is a BizTalk source.
+_JSON_HEAD = re.compile(r"\{\s*\"Event\"\s*:")
+_JSON_SOURCE = re.compile(r'"Name"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECASE)
 # Event Viewer's "Copy details as text" (Windows Server 2008 on: "Log Name:", "Source:",
 # "Date:", "Event ID:", "Level:" ...) and the older layout Microsoft's KB articles quote
 # ("Event Type:", "Event Source:", "Event ID:", "Date:", "Time:"); the description follows a
@@ -71,13 +77,17 @@ _EVENT_ACTIONS = {
 
 # The first characters of a line ``detect`` may claim (XML (blanks before it), a level and a tab, ``Log Name:``/``Event Type:``; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
-DETECT_FIRST = '< EWICVL'
+DETECT_FIRST = '< EWICVL{'
+# A JSON line it claims is an EVTX record: ``{"Event":`` (``collector.detect_prefilter``).
+DETECT_NEEDS = {"{": ('"Event"',)}
 
 
 def detect(line: str) -> bool:
     stripped = line.lstrip()
     if stripped.startswith("<MessageInfo"):
         return True
+    if _JSON_HEAD.match(stripped):
+        return _JSON_SOURCE.search(line) is not None
     if stripped.startswith("<Event") and "schemas.microsoft.com/win/2004/08/events" in line:
         lowered = line.lower()
         return any(f"name='{s}" in lowered or f'name="{s}' in lowered for s in _SOURCES)
@@ -100,6 +110,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError(f"unexpected XML root <{name}>: expected <Event> or <MessageInfo>")
     if _TEXT_HEAD.match(text):
         return [_text_event(text, ctx)]
+    if text.startswith("{"):
+        return [_json_event(text, ctx)]
     return [_tab_event(text, ctx)]
 
 
@@ -196,6 +208,58 @@ def _win_event(root: ET.Element, ctx: ParseContext) -> Event:
     level = _WIN_LEVELS.get(_text(system, "Level"), "info")
     return _event(ctx, time, level, _text(system, "EventID"), source, "\n".join(parts),
                   _text(system, "Computer"))
+
+
+def _json_event(text: str, ctx: ParseContext) -> Event:
+    """An EVTX record as JSON (``evtx_dump``): the XML event with attributes under
+    ``#attributes`` and an element that has them as ``{"#attributes": ..., "#text": ...}``
+    (a classic source's ``EventID`` with its ``Qualifiers``). Unread, such a line went to the
+    generic JSON parser and came out an info event without message or time."""
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"unreadable JSON event: {exc}") from None
+    event = doc.get("Event") if isinstance(doc, dict) else None
+    system = event.get("System") if isinstance(event, dict) else None
+    if not isinstance(system, dict):
+        raise ParseError("EVTX JSON without Event.System", field="System")
+    source = str(_json_attr(system.get("Provider"), "Name") or "")
+    if not source.lower().startswith(_SOURCES):
+        raise ParseError(f"event from {source!r}, not a BizTalk source", field="Provider")
+    level = _WIN_LEVELS.get(_json_text(system.get("Level")), "info")
+    time = _json_attr(system.get("TimeCreated"), "SystemTime")
+    description = "\n".join(_json_data(event.get("EventData")))
+    return _event(ctx, str(time) if time else None, level, _json_text(system.get("EventID")),
+                  source, description, _json_text(system.get("Computer")) or None)
+
+
+def _json_text(value: Any) -> str:
+    """An element's text, whether written bare or as ``{"#attributes":..,"#text":..}``."""
+    if isinstance(value, dict):
+        value = value.get("#text")
+    return "" if value is None or isinstance(value, (dict, list)) else str(value).strip()
+
+
+def _json_attr(value: Any, name: str) -> Any:
+    attributes = value.get("#attributes") if isinstance(value, dict) else None
+    return attributes.get(name) if isinstance(attributes, dict) else None
+
+
+def _json_data(data: Any) -> list[str]:
+    """The ``<Data>`` texts of EventData: a classic source's one unnamed string (``"Data":
+    "..."``, ``{"#text": "..."}`` or a list of them); named data as ``Name: value`` lines."""
+    if not isinstance(data, dict):
+        return []
+    out: list[str] = []
+    for key, value in data.items():
+        if key == "#attributes":
+            continue
+        if isinstance(value, dict):
+            value = value.get("#text")
+        values = value if isinstance(value, list) else [value]
+        texts = [str(v) for v in values if v is not None and not isinstance(v, dict)]
+        out += texts if key == "Data" else [f"{key}: {t}" for t in texts]
+    return out
 
 
 def _child(elem: ET.Element, name: str) -> ET.Element | None:

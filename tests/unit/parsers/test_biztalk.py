@@ -90,3 +90,21 @@ def test_event_viewer_copied_text_in_both_layouts(parse_data, fmt):
     assert suspended.labels["send_port"] == "SP_Orders_SAP"
     assert (retry.level, retry.labels["event_id"], retry.timestamp_estimated) == (
         "warn", "5743", True)
+
+
+@pytest.mark.parametrize("fmt", ["biztalk", "auto"])
+def test_evtx_dump_json_lines(parse_data, fmt):
+    """EVTX as JSON lines: auto-detection handed them to the generic JSON parser, which made
+    the suspended message an info event with no message, stamped at ingest time."""
+    events, dead = parse_data(fmt, "biztalk/evtx-dump.jsonl")
+    assert dead == []
+    suspended, uncaught, started = events
+    assert suspended.timestamp_ms == iso_to_ms("2024-03-18T10:52:42.873Z")
+    assert not suspended.timestamp_estimated
+    assert (suspended.level, suspended.outcome) == ("error", "failure")
+    assert suspended.ids == ["biztalk.msg:8a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d"]
+    assert suspended.labels["event_id"] == "5754"  # not the Qualifiers object
+    assert suspended.labels["send_port"] == "SendOrders" and suspended.host == "BTS01.corp.local"
+    assert uncaught.error_type == "XlangSoapException" and uncaught.labels["event_source"] == "XLANG/s"
+    assert (started.level, started.labels["event_id"]) == ("info", "5410")
+    assert started.message == "An instance of the host BizTalkServerApplication is starting."

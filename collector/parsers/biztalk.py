@@ -39,7 +39,8 @@ PLATFORM = "biztalk"
 
 START = re.compile(
     r"\s*<(?:\?xml|Event[\s>]|MessageInfo\b)|(?:Error|Warning|Information|Critical|Verbose|"
-    r"Level)\t|(?:Log Name|Event Type):|\{\s*\"Event\"\s*:"
+    r"Level)\t|(?:Log Name|Event Type):|\{\s*\"Event\"\s*:|Level,Date and Time,|"
+    r"(?:Error|Warning|Information|Critical|Verbose),[^,\n]*\d[^,\n]*,(?:BizTalk|XLANG|ENTSSO)"
 )
 # An EVTX record as JSON whose provider is a BizTalk source.
 _JSON_HEAD = re.compile(r"\{\s*\"Event\"\s*:")
@@ -49,6 +50,9 @@ _JSON_SOURCE = re.compile(r'"Name"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECA
 # ("Event Type:", "Event Source:", "Event ID:", "Date:", "Time:"); the description follows a
 # "Description:" line.
 _TEXT_HEAD = re.compile(r"(?:Log Name|Event Type):")
+# Event Viewer's "Save All Events As" CSV: the same columns, comma-separated and quoted.
+_CSV_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose),[^,]+,"
+                       r"(?:BizTalk|XLANG|ENTSSO)[^,]*,\d+,")
 _TAB_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose)\t[^\t]+\t"
                        r"(?:BizTalk|XLANG|ENTSSO)[^\t]*\t\d+\t")
 _SOURCES = ("biztalk", "xlang", "entsso")
@@ -91,12 +95,13 @@ def detect(line: str) -> bool:
     if stripped.startswith("<Event") and "schemas.microsoft.com/win/2004/08/events" in line:
         lowered = line.lower()
         return any(f"name='{s}" in lowered or f'name="{s}' in lowered for s in _SOURCES)
-    return _TAB_HEAD.match(line) is not None or _TEXT_HEAD.match(line) is not None
+    return (_TAB_HEAD.match(line) is not None or _TEXT_HEAD.match(line) is not None
+            or _CSV_HEAD.match(line) is not None)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.strip()
-    if not text or (text.startswith("<?xml") and text.endswith("?>")) or text.startswith("Level\t"):
+    if not text or (text.startswith("<?xml") and text.endswith("?>")) or text.startswith(("Level\t", "Level,Date and Time,")):
         return []  # an XML prolog or the export's header row
     if text.startswith("<?xml"):
         text = text.split("?>", 1)[1].strip()
@@ -272,12 +277,14 @@ def _text(elem: ET.Element, name: str) -> str:
 
 
 def _tab_event(text: str, ctx: ParseContext) -> Event:
+    """A row of Event Viewer's tab-delimited text or CSV export (the same six columns)."""
+    delimiter, kind = ("," , "comma") if _CSV_HEAD.match(text) else ("\t", "tab")
     try:
-        row = next(csv.reader([text], delimiter="\t", quotechar='"', strict=True))
+        row = next(csv.reader([text], delimiter=delimiter, quotechar='"', strict=True))
     except (csv.Error, StopIteration) as exc:
-        raise ParseError(f"unreadable tab-delimited event row: {exc}") from None
+        raise ParseError(f"unreadable {kind}-delimited event row: {exc}") from None
     if len(row) < 6:
-        raise ParseError(f"expected 6 tab-separated columns (Level, Date and Time, Source, "
+        raise ParseError(f"expected 6 {kind}-separated columns (Level, Date and Time, Source, "
                          f"Event ID, Task Category, Description), got {len(row)}",
                          field="columns")
     level_text, time, source, event_id, _category, description = row[:6]

@@ -108,3 +108,16 @@ def test_evtx_dump_json_lines(parse_data, fmt):
     assert uncaught.error_type == "XlangSoapException" and uncaught.labels["event_source"] == "XLANG/s"
     assert (started.level, started.labels["event_id"]) == ("info", "5410")
     assert started.message == "An instance of the host BizTalkServerApplication is starting."
+
+
+@pytest.mark.parametrize("fmt", ["biztalk", "auto"])
+def test_event_viewer_csv_export(parse_data, fmt):
+    """The CSV export was not read at all: every line a dead letter."""
+    events, dead = parse_data(fmt, "biztalk/eventviewer-export.csv")
+    assert dead == []
+    suspended, started = events
+    assert suspended.timestamp_ms == iso_to_ms("2024-03-18T10:52:42Z")
+    assert (suspended.outcome, suspended.labels["event_id"]) == ("failure", "5754")
+    assert suspended.ids == ["biztalk.msg:8a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d"]
+    assert suspended.labels["adapter"] == "FILE"  # "" doubled inside the quoted field
+    assert started.timestamp_ms == iso_to_ms("2024-03-18T13:05:00Z")  # 1:05:00 PM

@@ -245,3 +245,19 @@ def test_client_ids_are_not_topic_partitions(parse_data, fmt):
     assert [e.labels.get("topic_partition") for e in events] == [
         None, None, "blob_topic-0", "__consumer_offsets-12"]
     assert events[0].labels["component"] == "Consumer"
+
+
+@pytest.mark.parametrize("fmt", ["kafka-broker", "auto"])
+def test_connector_context_names_the_task(parse_data, fmt):
+    """``[<connector>|task-<n>]`` begins every line of a task since Kafka 2.3: only the line
+    naming ``WorkerSinkTask{id=..}`` was labelled with its task, so the WARN just before a
+    task died did not line up with it, and the bracket hid the [Consumer ...] component."""
+    events, dead = parse_data(fmt, "kafka-broker/connect-connector-context.log")
+    assert dead == []
+    task = "doris-normal_test_sink-connector-0"
+    assert [e.labels.get("connect_task") for e in events] == [task, task, "echo-sink-0", task,
+                                                              None]
+    assert events[1].outcome == "failure"
+    assert events[3].labels["component"] == "Consumer"
+    assert events[3].labels["topic_partition"] == "test_sink-0"
+    assert events[4].labels["connect_connector"] == "doris-normal_test_sink-connector"

@@ -8,7 +8,12 @@ What BizTalk operators can actually export, without database access:
   "Save as Text (tab delimited)" (Level, Date and Time, Source, Event ID, Task Category,
   then the quoted description, which spans lines), and as the text "Copy details as text"
   gives (``Log Name:``/``Source:``/``Event ID:``... or the older ``Event Type:`` layout that
-  Microsoft's KB articles quote, then ``Description:``). Suspension events (5753 receive, 5754
+  Microsoft's KB articles quote, then ``Description:``), as the "Save All Events As" CSV (the
+  tab export's columns, comma-separated), as EVTX converted to JSON lines (``evtx_dump -o
+  jsonl`` of the Rust ``evtx`` crate: ``{"Event":{"System":{...},"EventData":{...}}}``, XML
+  attributes under ``#attributes``) and as ``Get-WinEvent | ConvertTo-Json`` (EventLogRecord
+  objects: ``ProviderName``, ``Id``, ``Level``, ``TimeCreated`` as ``/Date(ms)/`` or ISO
+  8601, ``Message``). Suspension events (5753 receive, 5754
   send) carry ``MessageId``/``InstanceID`` in their text; 5743 is a transmission retry.
 - The message context saved from the Administration Console ("Save to file" on a suspended
   or tracked message: ``{MessageID}_context.xml`` with ``<MessageInfo><ContextInfo>``
@@ -40,11 +45,16 @@ PLATFORM = "biztalk"
 START = re.compile(
     r"\s*<(?:\?xml|Event[\s>]|MessageInfo\b)|(?:Error|Warning|Information|Critical|Verbose|"
     r"Level)\t|(?:Log Name|Event Type):|\{\s*\"Event\"\s*:|Level,Date and Time,|"
-    r"(?:Error|Warning|Information|Critical|Verbose),[^,\n]*\d[^,\n]*,(?:BizTalk|XLANG|ENTSSO)"
+    r"(?:Error|Warning|Information|Critical|Verbose),[^,\n]*\d[^,\n]*,(?:BizTalk|XLANG|ENTSSO)|"
+    r"[\[{]\s*$"
 )
 # An EVTX record as JSON whose provider is a BizTalk source.
 _JSON_HEAD = re.compile(r"\{\s*\"Event\"\s*:")
 _JSON_SOURCE = re.compile(r'"Name"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECASE)
+# PowerShell's ConvertTo-Json of Get-WinEvent records: one object, or an array of them.
+_PS_HEAD = re.compile(r"[\[{]\s*(?:\{\s*)?\"")
+_PS_SOURCE = re.compile(r'"ProviderName"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECASE)
+_PS_DATE = re.compile(r"/Date\((-?\d+)(?:[+-]\d{4})?\)/")
 # Event Viewer's "Copy details as text" (Windows Server 2008 on: "Log Name:", "Source:",
 # "Date:", "Event ID:", "Level:" ...) and the older layout Microsoft's KB articles quote
 # ("Event Type:", "Event Source:", "Event ID:", "Date:", "Time:"); the description follows a
@@ -81,9 +91,10 @@ _EVENT_ACTIONS = {
 
 # The first characters of a line ``detect`` may claim (XML (blanks before it), a level and a tab, ``Log Name:``/``Event Type:``; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
-DETECT_FIRST = '< EWICVL{'
-# A JSON line it claims is an EVTX record: ``{"Event":`` (``collector.detect_prefilter``).
-DETECT_NEEDS = {"{": ('"Event"',)}
+DETECT_FIRST = '< EWICVL{['
+# A JSON value it claims is an EVTX record (``{"Event":``) or PowerShell's record
+# (``"ProviderName"``): ``collector.detect_prefilter``.
+DETECT_NEEDS = {"{": ('"Event"', '"ProviderName"'), "[": ('"ProviderName"',)}
 
 
 def detect(line: str) -> bool:
@@ -92,6 +103,8 @@ def detect(line: str) -> bool:
         return True
     if _JSON_HEAD.match(stripped):
         return _JSON_SOURCE.search(line) is not None
+    if _PS_HEAD.match(stripped):
+        return _PS_SOURCE.search(line) is not None
     if stripped.startswith("<Event") and "schemas.microsoft.com/win/2004/08/events" in line:
         lowered = line.lower()
         return any(f"name='{s}" in lowered or f'name="{s}' in lowered for s in _SOURCES)
@@ -115,8 +128,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError(f"unexpected XML root <{name}>: expected <Event> or <MessageInfo>")
     if _TEXT_HEAD.match(text):
         return [_text_event(text, ctx)]
-    if text.startswith("{"):
-        return [_json_event(text, ctx)]
+    if text.startswith(("{", "[")):
+        return _json_events(text, ctx)
     return [_tab_event(text, ctx)]
 
 
@@ -215,16 +228,40 @@ def _win_event(root: ET.Element, ctx: ParseContext) -> Event:
                   _text(system, "Computer"))
 
 
-def _json_event(text: str, ctx: ParseContext) -> Event:
-    """An EVTX record as JSON (``evtx_dump``): the XML event with attributes under
-    ``#attributes`` and an element that has them as ``{"#attributes": ..., "#text": ...}``
-    (a classic source's ``EventID`` with its ``Qualifiers``). Unread, such a line went to the
-    generic JSON parser and came out an info event without message or time."""
+def _json_events(text: str, ctx: ParseContext) -> list[Event]:
     try:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"unreadable JSON event: {exc}") from None
-    event = doc.get("Event") if isinstance(doc, dict) else None
+    if isinstance(doc, dict) and "Event" in doc:
+        return [_json_event(doc, ctx)]
+    records = doc if isinstance(doc, list) else [doc]
+    out = [_ps_event(r, ctx) for r in records
+           if isinstance(r, dict) and str(r.get("ProviderName") or "").lower().startswith(_SOURCES)]
+    if not out:
+        raise ParseError("JSON without a BizTalk event (expected EVTX JSON {\"Event\": ...} or "
+                         "Get-WinEvent records with ProviderName)", field="Provider")
+    return out
+
+
+def _ps_event(record: dict, ctx: ParseContext) -> Event:
+    """One ``Get-WinEvent`` record as ``ConvertTo-Json`` writes it; Windows PowerShell gives
+    TimeCreated as ``/Date(<epoch ms>)/``, PowerShell 7 as ISO 8601 with its offset."""
+    time = record.get("TimeCreated")
+    if isinstance(time, str) and (epoch := _PS_DATE.fullmatch(time.strip())):
+        time = epoch.group(1)
+    level = _WIN_LEVELS.get(_json_text(record.get("Level")), "info")
+    return _event(ctx, str(time) if time else None, level, _json_text(record.get("Id")),
+                  str(record["ProviderName"]), str(record.get("Message") or ""),
+                  _json_text(record.get("MachineName")) or None)
+
+
+def _json_event(doc: dict, ctx: ParseContext) -> Event:
+    """An EVTX record as JSON (``evtx_dump``): the XML event with attributes under
+    ``#attributes`` and an element that has them as ``{"#attributes": ..., "#text": ...}``
+    (a classic source's ``EventID`` with its ``Qualifiers``). Unread, such a line went to the
+    generic JSON parser and came out an info event without message or time."""
+    event = doc.get("Event")
     system = event.get("System") if isinstance(event, dict) else None
     if not isinstance(system, dict):
         raise ParseError("EVTX JSON without Event.System", field="System")

@@ -73,6 +73,8 @@ _LEVELS = {
     "error": "error", "err": "error", "e": "error", "severe": "error", "failure": "error",
     "fatal": "fatal", "critical": "fatal", "crit": "fatal", "emerg": "fatal",
     "emergency": "fatal", "alert": "fatal", "panic": "fatal", "s": "fatal",
+    # RabbitMQ 3.9+ writes levels cut to four letters ([erro], [noti]; its lc4 level format).
+    "debu": "debug", "noti": "info", "erro": "error", "aler": "fatal", "emer": "fatal",
 }
 # Syslog numeric severities and Windows event levels are both 0-7 style numbers.
 _SYSLOG_LEVELS = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")

@@ -8,7 +8,12 @@ What BizTalk operators can actually export, without database access:
   "Save as Text (tab delimited)" (Level, Date and Time, Source, Event ID, Task Category,
   then the quoted description, which spans lines), and as the text "Copy details as text"
   gives (``Log Name:``/``Source:``/``Event ID:``... or the older ``Event Type:`` layout that
-  Microsoft's KB articles quote, then ``Description:``). Suspension events (5753 receive, 5754
+  Microsoft's KB articles quote, then ``Description:``), as the "Save All Events As" CSV (the
+  tab export's columns, comma-separated), as EVTX converted to JSON lines (``evtx_dump -o
+  jsonl`` of the Rust ``evtx`` crate: ``{"Event":{"System":{...},"EventData":{...}}}``, XML
+  attributes under ``#attributes``) and as ``Get-WinEvent | ConvertTo-Json`` (EventLogRecord
+  objects: ``ProviderName``, ``Id``, ``Level``, ``TimeCreated`` as ``/Date(ms)/`` or ISO
+  8601, ``Message``). Suspension events (5753 receive, 5754
   send) carry ``MessageId``/``InstanceID`` in their text; 5743 is a transmission retry.
 - The message context saved from the Administration Console ("Save to file" on a suspended
   or tracked message: ``{MessageID}_context.xml`` with ``<MessageInfo><ContextInfo>``
@@ -24,6 +29,9 @@ from __future__ import annotations
 import csv
 import re
 import xml.etree.ElementTree as ET
+from typing import Any
+
+import orjson
 
 from collector.event import Event, Record
 from collector.normalize import normalize_level
@@ -36,13 +44,25 @@ PLATFORM = "biztalk"
 
 START = re.compile(
     r"\s*<(?:\?xml|Event[\s>]|MessageInfo\b)|(?:Error|Warning|Information|Critical|Verbose|"
-    r"Level)\t|(?:Log Name|Event Type):"
+    r"Level)\t|(?:Log Name|Event Type):|\{\s*\"Event\"\s*:|Level,Date and Time,|"
+    r"(?:Error|Warning|Information|Critical|Verbose),[^,\n]*\d[^,\n]*,(?:BizTalk|XLANG|ENTSSO)|"
+    r"[\[{]\s*$"
 )
+# An EVTX record as JSON whose provider is a BizTalk source.
+_JSON_HEAD = re.compile(r"\{\s*\"Event\"\s*:")
+_JSON_SOURCE = re.compile(r'"Name"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECASE)
+# PowerShell's ConvertTo-Json of Get-WinEvent records: one object, or an array of them.
+_PS_HEAD = re.compile(r"[\[{]\s*(?:\{\s*)?\"")
+_PS_SOURCE = re.compile(r'"ProviderName"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECASE)
+_PS_DATE = re.compile(r"/Date\((-?\d+)(?:[+-]\d{4})?\)/")
 # Event Viewer's "Copy details as text" (Windows Server 2008 on: "Log Name:", "Source:",
 # "Date:", "Event ID:", "Level:" ...) and the older layout Microsoft's KB articles quote
 # ("Event Type:", "Event Source:", "Event ID:", "Date:", "Time:"); the description follows a
 # "Description:" line.
 _TEXT_HEAD = re.compile(r"(?:Log Name|Event Type):")
+# Event Viewer's "Save All Events As" CSV: the same columns, comma-separated and quoted.
+_CSV_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose),[^,]+,"
+                       r"(?:BizTalk|XLANG|ENTSSO)[^,]*,\d+,")
 _TAB_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose)\t[^\t]+\t"
                        r"(?:BizTalk|XLANG|ENTSSO)[^\t]*\t\d+\t")
 _SOURCES = ("biztalk", "xlang", "entsso")
@@ -71,22 +91,30 @@ _EVENT_ACTIONS = {
 
 # The first characters of a line ``detect`` may claim (XML (blanks before it), a level and a tab, ``Log Name:``/``Event Type:``; "0" stands for any
 # digit, " " for any blank): auto-detection asks only parsers that may claim a line.
-DETECT_FIRST = '< EWICVL'
+DETECT_FIRST = '< EWICVL{['
+# A JSON value it claims is an EVTX record (``{"Event":``) or PowerShell's record
+# (``"ProviderName"``): ``collector.detect_prefilter``.
+DETECT_NEEDS = {"{": ('"Event"', '"ProviderName"'), "[": ('"ProviderName"',)}
 
 
 def detect(line: str) -> bool:
     stripped = line.lstrip()
     if stripped.startswith("<MessageInfo"):
         return True
+    if _JSON_HEAD.match(stripped):
+        return _JSON_SOURCE.search(line) is not None
+    if _PS_HEAD.match(stripped):
+        return _PS_SOURCE.search(line) is not None
     if stripped.startswith("<Event") and "schemas.microsoft.com/win/2004/08/events" in line:
         lowered = line.lower()
         return any(f"name='{s}" in lowered or f'name="{s}' in lowered for s in _SOURCES)
-    return _TAB_HEAD.match(line) is not None or _TEXT_HEAD.match(line) is not None
+    return (_TAB_HEAD.match(line) is not None or _TEXT_HEAD.match(line) is not None
+            or _CSV_HEAD.match(line) is not None)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.strip()
-    if not text or (text.startswith("<?xml") and text.endswith("?>")) or text.startswith("Level\t"):
+    if not text or (text.startswith("<?xml") and text.endswith("?>")) or text.startswith(("Level\t", "Level,Date and Time,")):
         return []  # an XML prolog or the export's header row
     if text.startswith("<?xml"):
         text = text.split("?>", 1)[1].strip()
@@ -100,6 +128,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError(f"unexpected XML root <{name}>: expected <Event> or <MessageInfo>")
     if _TEXT_HEAD.match(text):
         return [_text_event(text, ctx)]
+    if text.startswith(("{", "[")):
+        return _json_events(text, ctx)
     return [_tab_event(text, ctx)]
 
 
@@ -198,6 +228,82 @@ def _win_event(root: ET.Element, ctx: ParseContext) -> Event:
                   _text(system, "Computer"))
 
 
+def _json_events(text: str, ctx: ParseContext) -> list[Event]:
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ParseError(f"unreadable JSON event: {exc}") from None
+    if isinstance(doc, dict) and "Event" in doc:
+        return [_json_event(doc, ctx)]
+    records = doc if isinstance(doc, list) else [doc]
+    out = [_ps_event(r, ctx) for r in records
+           if isinstance(r, dict) and str(r.get("ProviderName") or "").lower().startswith(_SOURCES)]
+    if not out:
+        raise ParseError("JSON without a BizTalk event (expected EVTX JSON {\"Event\": ...} or "
+                         "Get-WinEvent records with ProviderName)", field="Provider")
+    return out
+
+
+def _ps_event(record: dict, ctx: ParseContext) -> Event:
+    """One ``Get-WinEvent`` record as ``ConvertTo-Json`` writes it; Windows PowerShell gives
+    TimeCreated as ``/Date(<epoch ms>)/``, PowerShell 7 as ISO 8601 with its offset."""
+    time = record.get("TimeCreated")
+    if isinstance(time, str) and (epoch := _PS_DATE.fullmatch(time.strip())):
+        time = epoch.group(1)
+    level = _WIN_LEVELS.get(_json_text(record.get("Level")), "info")
+    return _event(ctx, str(time) if time else None, level, _json_text(record.get("Id")),
+                  str(record["ProviderName"]), str(record.get("Message") or ""),
+                  _json_text(record.get("MachineName")) or None)
+
+
+def _json_event(doc: dict, ctx: ParseContext) -> Event:
+    """An EVTX record as JSON (``evtx_dump``): the XML event with attributes under
+    ``#attributes`` and an element that has them as ``{"#attributes": ..., "#text": ...}``
+    (a classic source's ``EventID`` with its ``Qualifiers``). Unread, such a line went to the
+    generic JSON parser and came out an info event without message or time."""
+    event = doc.get("Event")
+    system = event.get("System") if isinstance(event, dict) else None
+    if not isinstance(system, dict):
+        raise ParseError("EVTX JSON without Event.System", field="System")
+    source = str(_json_attr(system.get("Provider"), "Name") or "")
+    if not source.lower().startswith(_SOURCES):
+        raise ParseError(f"event from {source!r}, not a BizTalk source", field="Provider")
+    level = _WIN_LEVELS.get(_json_text(system.get("Level")), "info")
+    time = _json_attr(system.get("TimeCreated"), "SystemTime")
+    description = "\n".join(_json_data(event.get("EventData")))
+    return _event(ctx, str(time) if time else None, level, _json_text(system.get("EventID")),
+                  source, description, _json_text(system.get("Computer")) or None)
+
+
+def _json_text(value: Any) -> str:
+    """An element's text, whether written bare or as ``{"#attributes":..,"#text":..}``."""
+    if isinstance(value, dict):
+        value = value.get("#text")
+    return "" if value is None or isinstance(value, (dict, list)) else str(value).strip()
+
+
+def _json_attr(value: Any, name: str) -> Any:
+    attributes = value.get("#attributes") if isinstance(value, dict) else None
+    return attributes.get(name) if isinstance(attributes, dict) else None
+
+
+def _json_data(data: Any) -> list[str]:
+    """The ``<Data>`` texts of EventData: a classic source's one unnamed string (``"Data":
+    "..."``, ``{"#text": "..."}`` or a list of them); named data as ``Name: value`` lines."""
+    if not isinstance(data, dict):
+        return []
+    out: list[str] = []
+    for key, value in data.items():
+        if key == "#attributes":
+            continue
+        if isinstance(value, dict):
+            value = value.get("#text")
+        values = value if isinstance(value, list) else [value]
+        texts = [str(v) for v in values if v is not None and not isinstance(v, dict)]
+        out += texts if key == "Data" else [f"{key}: {t}" for t in texts]
+    return out
+
+
 def _child(elem: ET.Element, name: str) -> ET.Element | None:
     return next((c for c in elem if local_name(c.tag) == name), None)
 
@@ -208,12 +314,14 @@ def _text(elem: ET.Element, name: str) -> str:
 
 
 def _tab_event(text: str, ctx: ParseContext) -> Event:
+    """A row of Event Viewer's tab-delimited text or CSV export (the same six columns)."""
+    delimiter, kind = ("," , "comma") if _CSV_HEAD.match(text) else ("\t", "tab")
     try:
-        row = next(csv.reader([text], delimiter="\t", quotechar='"', strict=True))
+        row = next(csv.reader([text], delimiter=delimiter, quotechar='"', strict=True))
     except (csv.Error, StopIteration) as exc:
-        raise ParseError(f"unreadable tab-delimited event row: {exc}") from None
+        raise ParseError(f"unreadable {kind}-delimited event row: {exc}") from None
     if len(row) < 6:
-        raise ParseError(f"expected 6 tab-separated columns (Level, Date and Time, Source, "
+        raise ParseError(f"expected 6 {kind}-separated columns (Level, Date and Time, Source, "
                          f"Event ID, Task Category, Description), got {len(row)}",
                          field="columns")
     level_text, time, source, event_id, _category, description = row[:6]

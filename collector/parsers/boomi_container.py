@@ -13,9 +13,9 @@ and method in brackets become ``labels.logger`` and ``labels.method``; an execut
 text (``execution-<uuid>-<date>``) becomes the ``boomi.exec`` ID that process logs carry, so
 the runtime's complaint about an execution joins its trace.
 
-The time zone is the runtime JVM's, written as an abbreviation: UTC/GMT and the common North
-American, European, Indian and Australian ones are read; any other means the configured
-default. Levels: SEVERE error, WARNING warn, INFO info, CONFIG and FINE* debug.
+The time zone is the runtime JVM's, written as the JDK's short name or, for a zone without
+one, as ``GMT+05:30``: offsets and the common North and South American, European, Indian,
+Asian and Australian names are read; any other means the configured default. Levels: SEVERE error, WARNING warn, INFO info, CONFIG and FINE* debug.
 """
 
 from __future__ import annotations
@@ -43,7 +43,16 @@ _ZONES = {
     "CDT": "-05:00", "MST": "-07:00", "MDT": "-06:00", "PST": "-08:00", "PDT": "-07:00",
     "CET": "+01:00", "CEST": "+02:00", "BST": "+01:00", "IST": "+05:30", "AEST": "+10:00",
     "AEDT": "+11:00",
+    # The JDK's short names of other zones runtimes are often set to (Asia/Singapore,
+    # Asia/Tokyo, America/Sao_Paulo...); CST stays North American.
+    "SGT": "+08:00", "HKT": "+08:00", "AWST": "+08:00", "JST": "+09:00", "KST": "+09:00",
+    "ACST": "+09:30", "ACDT": "+10:30", "NZST": "+12:00", "NZDT": "+13:00", "BRT": "-03:00",
+    "ART": "-03:00", "EET": "+02:00", "EEST": "+03:00", "WET": "+00:00", "WEST": "+01:00",
+    "MSK": "+03:00", "SAST": "+02:00", "HST": "-10:00", "AKST": "-09:00", "AKDT": "-08:00",
 }
+# A zone the JDK has no short name for, or a custom offset (-Duser.timezone=GMT+05:30), is
+# written as its offset from GMT: ``GMT+05:30``, ``GMT-03:00``.
+_GMT_OFFSET = re.compile(r"(?:GMT|UTC)([+-]\d{2}:\d{2})")
 _EXEC_ID = re.compile(r"execution-[0-9a-fA-F-]{36}-\d{4}\.\d{2}\.\d{2}")
 
 
@@ -56,13 +65,20 @@ def detect(line: str) -> bool:
     return START.match(line) is not None
 
 
+def _offset(zone: str | None) -> str | None:
+    """The offset a JVM's zone name stands for; None (the configured default) if unknown."""
+    if not zone:
+        return None
+    gmt = _GMT_OFFSET.fullmatch(zone)
+    return gmt.group(1) if gmt else _ZONES.get(zone)
+
+
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     m, rest = head_match(record.text, _LINE, "a Boomi container log line (expected 'MMM d, "
                          "yyyy h:mm:ss AM ZONE LEVEL [class method] message')")
     hour = int(m["h"]) % 12 + (12 if m["ampm"] == "PM" else 0)
-    zone = m["zone"]
     ts = civil_to_ms(int(m["y"]), MONTHS.get(m["mon"].lower(), 0), int(m["d"]), hour, int(m["mi"]),
-                     int(m["s"]), 0, _ZONES.get(zone or "") if zone else None, ctx.tz)
+                     int(m["s"]), 0, _offset(m["zone"]), ctx.tz)
     if ts is None:
         raise ParseError(f"impossible date in {m.group()[:40]!r}", field="@timestamp")
     ev = Event(timestamp_ms=ts, dataset=DATASET, platform="boomi", action="logged",

@@ -6,7 +6,7 @@ line of its own is framed with the UNB line after it (``continues``). Without UN
 read from the UNB itself (the character after ``UNB`` separates elements, the one after the
 syntax identifier separates components unless the identifier has no version, then it is the
 default ``:``; the one before ``UNH`` ends segments) and the release character is the default
-``?``. The release character escapes a separator (``?+``, ``?'``, ``??``); values are
+``?``, none for syntax level B's separators (IS4, IS3, IS1: 0x1C, 0x1D, 0x1F). The release character escapes a separator (``?+``, ``?'``, ``??``); values are
 unescaped. From syntax version 4 on (``UNB+UNOC:4``) a data element may repeat, its
 occurrences split by the repetition separator (UNA5, ``*`` by default): a value is its first
 occurrence. Before version 4 UNA5 is reserved, often written as ``*`` all the same, and the
@@ -62,7 +62,11 @@ from collector.parsers._fields import set_label
 
 NAME = "edifact"
 DATASET = "edi.edifact"
-START = re.compile(r"UN[AB][^\w\s]")
+# A separator is any character but a letter, a digit or a blank. The information separators
+# IS1-IS4 (0x1C-0x1F) count: syntax level B (UNOB) uses them as its default separators, and
+# Python's ``\s`` takes them for blanks.
+_SEP = r"(?:[^\w\s]|[\x1c-\x1f])"
+START = re.compile(rf"UN[AB]{_SEP}")
 ENVELOPE_ERROR = "edifact.envelope"
 
 
@@ -166,7 +170,11 @@ def _service_chars(text: str) -> tuple[_Chars, str]:
     return chars, rest
 
 
-_UNB_HEAD = re.compile(r"UNB([^\w\s])[A-Z]{4}([^\w\s])")
+_UNB_HEAD = re.compile(rf"UNB({_SEP})[A-Z]{{4}}({_SEP})")
+# Syntax level B's separators (ISO 9735 annex A; UN/EDIFACT syntax implementation guidelines
+# 8.2.2): IS4 ends segments, IS3 separates elements, IS1 components. Level B has no release
+# character: a ``?`` in its data is data.
+_LEVEL_B_ELEMENT = "\x1d"
 
 
 def _inferred(text: str) -> _Chars:
@@ -182,7 +190,8 @@ def _inferred(text: str) -> _Chars:
     unh = text.find(f"UNH{element}")
     before = text[:unh].rstrip("\r\n") if unh > 0 else ""
     terminator = before[-1] if before and before[-1] not in (element, component) else "'"
-    return _Chars(component=component, element=element, terminator=terminator)
+    release = "" if element == _LEVEL_B_ELEMENT else _Chars().release
+    return _Chars(component=component, element=element, release=release, terminator=terminator)
 
 
 def _split(text: str, sep: str, release: str) -> list[str]:

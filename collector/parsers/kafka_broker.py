@@ -5,7 +5,9 @@ Kubernetes), whose thread is kept as ``labels.thread``.
 
 Kafka Connect workers log with the same layout, their logger followed by the source line
 (``(org.apache.kafka.connect.runtime.WorkerSinkTask:558)``, ``%c:%L``); the task they speak of
-(``WorkerSinkTask{id=hdfs-sink-0}``) is kept as ``labels.connect_task``.
+(``WorkerSinkTask{id=hdfs-sink-0}``, or the ``[hdfs-sink|task-0]`` connector context that
+begins their lines since Kafka 2.3) is kept as ``labels.connect_task``, the connector as
+``labels.connect_connector``.
 
 A record is the line plus its continuation lines: Java stack traces, or the rest of a message
 that spans lines (``KafkaConfig values:`` dumps, log cleaner statistics), whose logger then
@@ -52,9 +54,13 @@ _LINE = re.compile(
 # A space before the parenthesis, which stack frames ("at a.B.c(B.java:12)") never have.
 _TRAILING_LOGGER = re.compile(r"\s\((?P<logger>[\w.$]+)(?::\d+)?\)(?: \[[^\]]*\])?\s*$")
 _CONNECT_TASK = re.compile(r"\b\w*Task\{id=([^}\s]+)\}")
+# ``%X{connector.context}`` (KIP-449, in connect-log4j.properties' pattern since Kafka 2.3):
+# ``[<connector>|task-<n>] `` or ``[<connector>|worker] `` before the message.
+_CONNECTOR_CONTEXT = re.compile(r"\[([^|\]\s]+)\|(?:task-(\d+)|worker)\] ")
 _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? ?")
 _ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
 _TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\d+)\b")
+_NAMED_PARTITION = re.compile(r"[A-Za-z0-9._-]+-\d+")
 _GROUP = re.compile(r"\bgroup ([\w.-]+)")
 # Kafka before 1.0: "Partition [orders,2] on broker 1: Shrinking ISR from 1,2,0 to 1,2".
 _OLD_PARTITION = re.compile(r"Partition \[([A-Za-z0-9._-]+),(\d+)\] on broker (\d+)")
@@ -119,11 +125,16 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                service="kafka-broker", action="logged")
     set_label(ev, "logger", logger)
     set_label(ev, "thread", m["thread"])
+    context = _CONNECTOR_CONTEXT.match(message)
+    if context:  # the task as WorkerSinkTask{id=<connector>-<n>} names it
+        set_label(ev, "connect_connector", context.group(1))
+        if context.group(2) is not None:
+            set_label(ev, "connect_task", f"{context.group(1)}-{context.group(2)}")
     if "Task{id=" in message:
         task = _CONNECT_TASK.search(message)
         if task:
             set_label(ev, "connect_task", task.group(1))
-    component = _COMPONENT.match(message)
+    component = _COMPONENT.match(message, context.end() if context else 0)
     if component:
         set_label(ev, "component", component["name"])
         attrs = dict(_ATTR.findall(component["attrs"]))
@@ -134,7 +145,11 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         set_label(ev, "broker_id", broker)
         if attrs.get("topic") and attrs.get("partition"):
             set_label(ev, "topic_partition", f"{attrs['topic']}-{attrs['partition']}")
-        tp = _TOPIC_PARTITION.search(component["attrs"])
+        elif _NAMED_PARTITION.fullmatch(attrs.get("partition", "")):  # [Log partition=t-0, ..]
+            set_label(ev, "topic_partition", attrs["partition"])
+        # A bare name (``[Partition orders.v1-3 broker=1]``), never an attribute's value: a
+        # client ID ends in -<n> too (``clientId=consumer-orders-1``, ``connect-1``).
+        tp = _TOPIC_PARTITION.search(_ATTR.sub("", component["attrs"]))
         if tp and "topic_partition" not in ev.labels and not tp.group(1).isdigit():
             set_label(ev, "topic_partition", f"{tp.group(1)}-{tp.group(2)}")
     old = _OLD_PARTITION.match(message)

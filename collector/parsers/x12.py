@@ -60,7 +60,11 @@ from collector.parsers._fields import set_label
 
 NAME = "x12"
 DATASET = "edi.x12"
-START = re.compile(r"ISA[^\w\s]")
+# A delimiter is any character but a letter, a digit or a blank; the information separators
+# 0x1C-0x1F count (senders and translators choose them because no data holds them), though
+# Python's ``\s`` takes them for blanks.
+_INFORMATION_SEPARATORS = "\x1c\x1d\x1e\x1f"
+START = re.compile(r"ISA(?:[^\w\s]|[\x1c-\x1f])")
 ISA_LENGTH = 106
 # How far an ISA can reach: unpadded, its sixteenth separator must come within four lengths.
 _ISA_WINDOW = 4 * ISA_LENGTH + 3
@@ -221,7 +225,7 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
     terminator = "\n" if newline else (window[105] if len(window) > 105 else "")
     isa = window[:ISA_LENGTH]
     sep = text[3] if len(text) > 3 else ""
-    if sep and (sep.isalnum() or sep.isspace()):
+    if sep and (sep.isalnum() or sep.isspace() and sep not in _INFORMATION_SEPARATORS):
         raise _Broken(f"ISA element separator (character 4) is {sep!r}; it must be a "
                       f"punctuation character such as '*'")
     fixed = len(isa) == ISA_LENGTH and bool(terminator)
@@ -250,7 +254,7 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
     body = _unwrapped(text[:cut] if cut >= 0 else text, terminator == "\n")
     segments = []
     for raw in body.split(terminator):
-        raw = raw.strip()
+        raw = raw.strip(" \t\r\n")  # not str.strip(): it takes 0x1C-0x1F for blanks
         if raw:
             segments.append(raw.split(sep))
     return segments, sep, fixed, text[cut:] if cut >= 0 else ""

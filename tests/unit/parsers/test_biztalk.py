@@ -1,7 +1,8 @@
 import pytest
 
-from collector.event import iso_to_ms
+from collector.event import Record, iso_to_ms
 from collector.parsers import biztalk
+from collector.parsers._base import ParseContext
 
 CONTEXT = "biztalk/{8A1B2C3D-4E5F-4A7B-8C9D-0E1F2A3B4C5D}_context.xml"
 MSG = "biztalk.msg:8a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d"
@@ -90,3 +91,58 @@ def test_event_viewer_copied_text_in_both_layouts(parse_data, fmt):
     assert suspended.labels["send_port"] == "SP_Orders_SAP"
     assert (retry.level, retry.labels["event_id"], retry.timestamp_estimated) == (
         "warn", "5743", True)
+
+
+@pytest.mark.parametrize("fmt", ["biztalk", "auto"])
+def test_evtx_dump_json_lines(parse_data, fmt):
+    """EVTX as JSON lines: auto-detection handed them to the generic JSON parser, which made
+    the suspended message an info event with no message, stamped at ingest time."""
+    events, dead = parse_data(fmt, "biztalk/evtx-dump.jsonl")
+    assert dead == []
+    suspended, uncaught, started = events
+    assert suspended.timestamp_ms == iso_to_ms("2024-03-18T10:52:42.873Z")
+    assert not suspended.timestamp_estimated
+    assert (suspended.level, suspended.outcome) == ("error", "failure")
+    assert suspended.ids == ["biztalk.msg:8a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d"]
+    assert suspended.labels["event_id"] == "5754"  # not the Qualifiers object
+    assert suspended.labels["send_port"] == "SendOrders" and suspended.host == "BTS01.corp.local"
+    assert uncaught.error_type == "XlangSoapException" and uncaught.labels["event_source"] == "XLANG/s"
+    assert (started.level, started.labels["event_id"]) == ("info", "5410")
+    assert started.message == "An instance of the host BizTalkServerApplication is starting."
+
+
+@pytest.mark.parametrize("fmt", ["biztalk", "auto"])
+def test_event_viewer_csv_export(parse_data, fmt):
+    """The CSV export was not read at all: every line a dead letter."""
+    events, dead = parse_data(fmt, "biztalk/eventviewer-export.csv")
+    assert dead == []
+    suspended, started = events
+    assert suspended.timestamp_ms == iso_to_ms("2024-03-18T10:52:42Z")
+    assert (suspended.outcome, suspended.labels["event_id"]) == ("failure", "5754")
+    assert suspended.ids == ["biztalk.msg:8a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d"]
+    assert suspended.labels["adapter"] == "FILE"  # "" doubled inside the quoted field
+    assert started.timestamp_ms == iso_to_ms("2024-03-18T13:05:00Z")  # 1:05:00 PM
+
+
+@pytest.mark.parametrize("fmt", ["biztalk", "auto"])
+def test_get_winevent_convertto_json(parse_data, fmt):
+    """PowerShell's JSON of Get-WinEvent records was a dead letter: no parser took it."""
+    events, dead = parse_data(fmt, "biztalk/get-winevent-convertto-json.json")
+    assert dead == []
+    suspended, started = events
+    assert suspended.timestamp_ms == 1_710_759_162_873 and not suspended.timestamp_estimated
+    assert (suspended.level, suspended.outcome, suspended.labels["event_id"]) == (
+        "error", "failure", "5754")
+    assert suspended.ids == ["biztalk.msg:8a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d"]
+    assert suspended.host == "BTS01.corp.local"
+    assert (started.level, started.labels["event_id"]) == ("info", "5410")
+
+
+def test_get_winevent_json_of_powershell_7():
+    """PowerShell 7 writes TimeCreated as ISO 8601 with the machine's offset; a single record
+    is an object, not an array."""
+    text = ('{"Id": 5754, "Level": 2, "ProviderName": "BizTalk Server", "MachineName": "BTS01",'
+            ' "TimeCreated": "2024-03-18T11:52:42.873+01:00", "Message": "suspended"}')
+    (ev,) = biztalk.parse(Record(text=text, source="events.json"), ParseContext(now_ms=1))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-18T10:52:42.873Z")
+    assert (ev.level, ev.labels["event_id"], ev.message) == ("error", "5754", "suspended")

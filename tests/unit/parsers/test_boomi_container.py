@@ -37,3 +37,15 @@ def test_execution_ids_join_the_process_log_and_unknown_zones_take_the_default()
     assert ev.timestamp_ms == iso_to_ms("2024-03-01T01:05:09Z")  # 1 AM, zone unknown: UTC
     with pytest.raises(ParseError, match="not a Boomi container log line"):
         boomi_container.parse(Record(text="Mar 1, 2024 oops"), ParseContext())
+
+
+@pytest.mark.parametrize("fmt", ["boomi-container", "auto"])
+def test_jvm_zone_names_and_gmt_offsets(parse_data, fmt):
+    """SGT, GMT+05:30 and BRT were unknown and read in the default zone (UTC): each line
+    hours off, without a word."""
+    events, dead = parse_data(fmt, "boomi/container-jvm-zones.log")
+    assert dead == []
+    assert [e.timestamp_ms for e in events] == [
+        iso_to_ms("2024-03-18T10:52:42Z"), iso_to_ms("2024-03-18T10:52:43Z"),
+        iso_to_ms("2024-03-18T10:52:44Z")]
+    assert [e.level for e in events] == ["info", "error", "warn"]

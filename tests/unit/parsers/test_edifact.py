@@ -95,6 +95,21 @@ def test_service_characters_inferred_without_una():
     assert ev.ids[0] == f"edifact.unh:{SUPPLIER}>{US}:REF42:M1"
 
 
+
+@pytest.mark.parametrize("fmt", ["edifact", "auto"])
+def test_level_b_information_separators(parse_data, fmt):
+    """UNOB without UNA: IS4/IS3/IS1 (0x1C/0x1D/0x1F) are its separators. Read as blanks they
+    made the interchange unreadable; read with the level A release character, the ``?`` that
+    ends the FTX text escaped the terminator and swallowed the UNT."""
+    events, dead = parse_data(fmt, "edifact/level-b-separators.edi")
+    assert dead == []
+    (ev,) = events
+    assert ev.outcome == "success", ev.message
+    assert ev.ids == ["edifact.unh:SENDERGLN>BUYERGLN:2001:1", "edifact.unb:SENDERGLN>BUYERGLN:2001",
+                      "order:PO-2001"]
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:30:00Z")
+    assert ev.labels["edifact_syntax"] == "UNOB:3"
+
 def test_bare_una_record_is_empty():
     assert parse("UNA:+.? '") == []
 

@@ -233,3 +233,31 @@ def test_strimzi_console_layout(parse_data):
     assert events[5].labels["thread"] == "main-EventThread"
     # Other Java logs start the same way: without "(logger) [thread]" at the end, not Kafka.
     assert not kafka_broker.detect("2024-03-01 10:15:32,123 INFO order 4711 accepted")
+
+
+@pytest.mark.parametrize("fmt", ["kafka-broker", "auto"])
+def test_client_ids_are_not_topic_partitions(parse_data, fmt):
+    """``[Consumer clientId=connector-consumer-X-0, ...]``: the client ID ends in -<n> and was
+    taken for the topic-partition, so a Connect task's trouble lined up with a topic that
+    does not exist and not with the one its message names."""
+    events, dead = parse_data(fmt, "kafka-broker/connect-consumer-client-ids.log")
+    assert dead == []
+    assert [e.labels.get("topic_partition") for e in events] == [
+        None, None, "blob_topic-0", "__consumer_offsets-12"]
+    assert events[0].labels["component"] == "Consumer"
+
+
+@pytest.mark.parametrize("fmt", ["kafka-broker", "auto"])
+def test_connector_context_names_the_task(parse_data, fmt):
+    """``[<connector>|task-<n>]`` begins every line of a task since Kafka 2.3: only the line
+    naming ``WorkerSinkTask{id=..}`` was labelled with its task, so the WARN just before a
+    task died did not line up with it, and the bracket hid the [Consumer ...] component."""
+    events, dead = parse_data(fmt, "kafka-broker/connect-connector-context.log")
+    assert dead == []
+    task = "doris-normal_test_sink-connector-0"
+    assert [e.labels.get("connect_task") for e in events] == [task, task, "echo-sink-0", task,
+                                                              None]
+    assert events[1].outcome == "failure"
+    assert events[3].labels["component"] == "Consumer"
+    assert events[3].labels["topic_partition"] == "test_sink-0"
+    assert events[4].labels["connect_connector"] == "doris-normal_test_sink-connector"

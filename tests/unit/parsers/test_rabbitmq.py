@@ -198,3 +198,15 @@ def test_a_banner_ending_without_a_record_keeps_its_last_line():
     text = "  ##  ##      RabbitMQ 3.8.9\n\n  Starting broker... completed with 6 plugins."
     (banner,) = rabbitmq.parse(Record(text=text, source="rabbit.log"), CTX)
     assert banner.message.endswith("completed with 6 plugins.") and banner.timestamp_estimated
+
+
+@pytest.mark.parametrize("fmt", ["rabbitmq", "auto"])
+def test_four_letter_levels_of_39(parse_data, fmt):
+    """3.9+ containers print ``[erro]``, ``[noti]``, ``[debu]``: read as unknown words, the
+    broker's errors were stored as info and no rule on error level saw them."""
+    events, dead = parse_data(fmt, "rabbitmq/rabbit-39-four-letter-levels.log")
+    assert dead == []
+    assert [e.level for e in events] == ["info", "error", "error", "info", "warn", "debug"]
+    assert events[1].message.startswith("Discarding message")
+    assert events[2].outcome == "failure"
+    assert "client unexpectedly closed TCP connection" in events[4].message

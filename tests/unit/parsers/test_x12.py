@@ -327,3 +327,17 @@ def test_a_repeated_key_segment_names_no_document():
     (one,) = parse(interchange(sets=(("856", "0001"),), body=(
         "BSN*00*SHP-8*20240301*0930", "HL*1**S", "HL*2*1*O", "PRF*PO-1")))
     assert "order:PO-1" in one.ids
+
+
+@pytest.mark.parametrize("fmt", ["x12", "auto"])
+def test_information_separators_as_delimiters(parse_data, fmt):
+    """ISA delimiters 0x1D (element), 0x1F (ISA16) and 0x1C (terminator): Python's str
+    methods and ``\\s`` take them for blanks, which rejected the element separator and
+    stripped ISA16 off the ISA."""
+    events, dead = parse_data(fmt, "x12/information-separators.edi")
+    assert dead == []
+    (ev,) = events
+    assert ev.outcome == "success", ev.message
+    assert ev.ids == [f"x12.st:{PARTNER}>{US}:51:0001", f"x12.gs:{PARTNER}>{US}:51",
+                      f"x12.isa:{PARTNER}>{US}:000000051", "order:PO-5101"]
+    assert "x12_isa_not_fixed_width" not in ev.labels

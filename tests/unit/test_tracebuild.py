@@ -203,3 +203,21 @@ def test_adding_one_hop_gives_what_adding_it_as_a_list_gives():
                 (slow.hop_count, slow.error_count, slow.retry_count, slow.stages)
     assert fast_paths > 500  # the append path was taken, not only the fallback
     assert inserts > 200  # and the path of a hop earlier than the last
+
+
+def test_an_earlier_hop_at_no_stage_goes_after_hops_of_its_millisecond():
+    """An NGINX line stamps whole seconds: its hop comes earlier than the last and often at the
+    very millisecond of another hop. It goes after that one (arrival order, as ordering all
+    hops does), with its own latency and the next hop's changed, a failure's error kept
+    as the last when no later hop failed."""
+    base = [hop(1, "api"), hop(2, "mule"), hop(4, "erp")]
+    for late in (hop(9, None, t=2000, outcome="failure"), hop(9, None, t=0),
+                 hop(9, None, t=-5000), hop(9, None, t=3500, outcome="failure")):
+        fast, slow = trace_of(*copy.deepcopy(base)), trace_of(*copy.deepcopy(base))
+        assert add_hop(fast, copy.deepcopy(late)) and add_hops(slow, [copy.deepcopy(late)])
+        assert fast.to_doc() == slow.to_doc()
+    t = trace_of(*copy.deepcopy(base))
+    add_hop(t, hop(9, None, t=2000, outcome="failure"))
+    assert [h.event_id for h in t.hops] == ["e1", "e2", "e9", "e4"]
+    assert [h.latency_ms for h in t.hops] == [None, 1000, 0, 2000]
+    assert t.last_error == {"class": "mapping", "message": "bad map", "stage": None}

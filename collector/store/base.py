@@ -149,13 +149,6 @@ class WriteResult:
     rejected: list[tuple[Event, str]] = field(default_factory=list)
 
 
-def key_first(any_id: str, found: list[Trace]) -> Trace | None:
-    """``get_trace``'s answer from ``find_traces``'s: the trace whose key ``any_id`` is (a
-    later message may reuse the ID and be seen more recently), else the first."""
-    wanted = any_id.strip()
-    return next((t for t in found if t.trace_key == wanted), found[0] if found else None)
-
-
 class Store(Protocol):
     def setup(self) -> None:
         """Create schema / index templates (idempotent, versioned)."""
@@ -187,8 +180,10 @@ class Store(Protocol):
 
     # --- read path ------------------------------------------------------------------
     def get_trace(self, any_id: str) -> Trace | None:
-        """By trace_key or any typed ID; a bare ID (``4711``) matches any type. The trace
-        whose key it is, else the most recently seen of ``find_traces``."""
+        """By trace_key or any typed ID; a bare ID (``4711``) matches any type. The most
+        recently seen of ``find_traces`` (a key reused as a later message's ID gives that
+        message: the permalink readers, the API, the explorer and ``midwatch trace``, take
+        ``tracequery.one_named`` of ``find_traces`` instead)."""
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
         """Every trace the ID names, most recently seen first: those with that key or

@@ -47,7 +47,6 @@ from collector.store.base import (
     TraceQuery,
     WriteResult,
     WritesRefused,
-    key_first,
 )
 from collector.store.es_query import (
     bool_query,
@@ -643,7 +642,8 @@ class ElasticsearchStore:
         ]
 
     def get_trace(self, any_id: str) -> Trace | None:
-        return key_first(any_id, self.find_traces(any_id, limit=1))
+        found = self.find_traces(any_id, limit=1)
+        return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
         """A trace_key or typed ID wins over a bare one (scores): only the hits with the

@@ -31,7 +31,6 @@ from collector.store.base import (
     StoreError,
     TraceQuery,
     WriteResult,
-    key_first,
 )
 from collector.store.sqlite_query import metric_sql, where_sql
 from collector.trace import Trace
@@ -259,7 +258,8 @@ class SQLiteStore:
 
     # --- read path -------------------------------------------------------------------
     def get_trace(self, any_id: str) -> Trace | None:
-        return key_first(any_id, self.find_traces(any_id, limit=1))
+        found = self.find_traces(any_id, limit=1)
+        return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
         """A trace_key or typed ID wins over a bare one: only the traces of the best of

@@ -19,7 +19,6 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from collector.store.base import MetricQuery, MetricRow
-from rules.series import Series
 
 
 def share(queries: Iterable[MetricQuery]) -> dict[MetricQuery, MetricQuery]:
@@ -62,6 +61,11 @@ def answers(asked: dict[MetricQuery, MetricQuery], results: dict[MetricQuery, li
             out[q] = results[q]
             continue
         if a not in series:
+            # Here, not at the top: the engine imports this module at every ``midwatch run``
+            # start, and ``rules.series`` brings numpy (~80 ms of CPU), needed only once
+            # windows are shared.
+            from rules.series import Series
+
             rows = results[a]
             full = a.group_by and len({tuple(r.group.get(f) for f in a.group_by)
                                        for r in rows}) >= a.max_groups

@@ -22,6 +22,8 @@ from collector.exporters import EXPORTERS
 def load_exporters(config) -> list:
     """The settings of each configured exporter, read by its own module's ``parse``."""
     raw = config.section("exporters")
+    if raw.data is None:  # the usual case: no plug-in scan (``collector.registry``) for it
+        return []
     top = Section(raw.doc, raw.path, raw.data, tuple(EXPORTERS.paths()))
     return [EXPORTERS.get(name).parse(top.sub(name, EXPORTERS.get(name).KEYS))
             for name in EXPORTERS.paths() if top.has(name)]

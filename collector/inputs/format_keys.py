@@ -13,9 +13,8 @@ from collector.parsers import PARSERS, logformat
 
 def format_and_mapping(s: Section, default: str) -> tuple[str, str | None]:
     fmt = s.text("format", default)
-    known = ("auto", *PARSERS.paths())
-    if fmt not in known:
-        raise s.error("format", *unknown_format(fmt, known))
+    if fmt != "auto" and fmt not in PARSERS:
+        raise s.error("format", *unknown_format(fmt, ("auto", *PARSERS.paths())))
     mapping = s.text("mapping")
     if mapping is not None and not Path(mapping).is_file():
         raise s.error("mapping", f"mapping file {mapping} does not exist")

@@ -28,9 +28,7 @@ from collections.abc import Callable, Iterator
 
 import orjson
 
-from collector import otlp_limits
 from collector.event import Event, Record, event_id
-from collector.otlp_limits import LimitExceeded, check_json
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import id_kind, set_label
 from collector.timeparse import TIME_RAW_LABEL, in_range, time_text
@@ -97,9 +95,14 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     for key in present:
         if not isinstance(obj[key], list):
             raise ParseError(f"{key} must be a list, found {type(obj[key]).__name__}", field=key)
+    # Here, not at the top: the limits walk protobuf's descriptors of the OTLP messages, whose
+    # import cost every parse worker's start (auto-detection loads this parser) ~10 ms of CPU
+    # though most never read an OTLP export.
+    from collector import otlp_limits
+
     try:
-        check_json(obj, otlp_limits.DEFAULT)
-    except LimitExceeded as exc:
+        otlp_limits.check_json(obj, otlp_limits.DEFAULT)
+    except otlp_limits.LimitExceeded as exc:
         raise ParseError(str(exc), field=exc.limit) from None
     # Metrics exports share the file exporter's output; they carry no message events.
     return events_from_export(obj, ctx)

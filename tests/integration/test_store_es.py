@@ -93,6 +93,18 @@ def test_a_newer_template_is_left_alone(es, store):
     assert tpl["index_template"]["_meta"]["schema_version"] == SCHEMA_VERSION + 1
 
 
+
+def test_a_restart_creates_only_the_single_index_that_went_missing(es, store):
+    """Set-up asks once whether the single indices exist and creates them only then; one
+    deleted since (by hand, by a retention job) comes back, the others keep their data."""
+    names = store.names
+    store.setup()
+    es.index(index=names.state, id="kept", document={"v": 1}, refresh=True)
+    es.indices.delete(index=names.alerts)
+    store.setup()
+    assert es.indices.exists(index=names.alerts)
+    assert es.get(index=names.state, id="kept")["_source"] == {"v": 1}
+
 def _midwatch_props(es, index: str) -> dict:
     return es.indices.get_mapping(index=index)[index]["mappings"]["properties"]["midwatch"]["properties"]
 

@@ -33,3 +33,49 @@ def test_a_command_no_module_is_named_after_gets_the_full_parser():
     assert build_parser("known-issues").parse_args(["known-issues", "list"]).command == \
         "known-issues"
     assert "anomaly" in build_parser("runn").format_help()
+
+
+def test_run_start_up_loads_no_numpy_no_protobuf_and_scans_no_plug_ins(tmp_path):
+    """What ``midwatch run`` builds before its first event (config, store, rule scheduler,
+    service with a file input, auto-detected) needs neither numpy (rules' shared windows)
+    nor protobuf (the OTLP limits), nor a scan of the installed packages' entry points for
+    built-in components: ~0.1 s of CPU at every start (bench/peer_otelcol.py's start-up)."""
+    conf = tmp_path / "midwatch.yaml"
+    conf.write_text(f"""
+store: {{kind: sqlite, sqlite: {{path: {tmp_path / "mw.sqlite"}}}}}
+collector: {{checkpoint_dir: {tmp_path / "ck"}, state_dir: {tmp_path}}}
+inputs:
+  - {{type: file, name: app, paths: ["{tmp_path}/*.log"]}}
+""")
+    probe = f"""
+import argparse, sys
+from collector.exporters import EXPORTERS
+from collector.exporters.config import with_exporters
+from collector.inputs import INPUTS
+from collector.parsers import PARSERS
+from collector.service.service import Service, build_correlator
+from midwatch.commands.run import _load, probe_workers, rule_workers
+config, store, ready = _load(argparse.Namespace(config={str(conf)!r}, log_level="warning"))
+traced, exporters = with_exporters(config, store)
+service = Service(config, traced, with_api=False, correlator=build_correlator(config, traced),
+                  workers=rule_workers(config, store) + probe_workers(config, store) + exporters)
+assert [i.name for i in service.inputs] == ["app"] and service.workers
+print(sorted(m for m in ("numpy", "google.protobuf") if m in sys.modules),
+      [r.kind for r in (INPUTS, PARSERS, EXPORTERS) if r._paths is not None])
+store.close()
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[] []"
+
+
+def test_the_parse_worker_auto_detecting_loads_no_protobuf():
+    """Auto-detection loads every parser in the worker; the OTLP one brings protobuf only
+    when it reads an export."""
+    probe = ("import sys; from collector.parse import available_parsers; "
+             "names = [p.__name__ for p in available_parsers()]; "
+             "assert 'collector.parsers.otlp_json' in names, names; "
+             "print('google.protobuf' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"

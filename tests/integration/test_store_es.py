@@ -220,3 +220,37 @@ def test_compressed_bulk_requests_are_gzip_level_1_and_stored_the_same(es_url,
     finally:
         store.close()
         client.close()
+
+
+def test_event_writes_go_as_requests_in_flight_together_and_refusals_name_their_event(
+        es_url, es_index_prefix):
+    """A batch of events is cut evenly into EVENT_REQUESTS requests in flight at once (one
+    request at a time bound the collector's rate to one write thread's latency), and a
+    document refused in a later request is still reported with its own event."""
+    from collector.store.elasticsearch import EVENT_REQUESTS
+
+    sizes: list[int] = []
+    overlap = threading.Barrier(EVENT_REQUESTS, timeout=10)  # all in flight together
+
+    class Recording(Elasticsearch):  # the real client, noting each bulk's operation count
+        def bulk(self, **kwargs):
+            sizes.append(kwargs["operations"].count(b"\n") // 2)
+            if kwargs["filter_path"] == "errors":  # the first send of each request
+                overlap.wait()
+            return super().bulk(**kwargs)
+
+    client = Recording(es_url)
+    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
+    try:
+        store.setup()
+        events = [_event(n, T0 + n) for n in range(4_000)]
+        bad = events[3_700] = _event(3_700, T0, payload_bytes="twelve")  # in the last request
+        result = store.write_events(events)
+        assert (result.written, [e for e, _ in result.rejected]) == (3_999, [bad])
+        assert sorted(sizes[:EVENT_REQUESTS]) == [4_000 // EVENT_REQUESTS] * EVENT_REQUESTS
+        assert sizes[EVENT_REQUESTS:] == [4_000 // EVENT_REQUESTS]  # the refused one, again
+        store.refresh()
+        assert client.count(index=store.names.events)["count"] == 3_999
+    finally:
+        store.close()
+        client.close()

@@ -112,6 +112,11 @@ TRACE_SPLIT_MIN = 200
 # failed one that were written anyway are overwritten by the retry.
 EVENT_REQUESTS = 4
 EVENT_SPLIT_MIN = 500
+# Threads sending requests, by kind. Trace searches and writes (TRACE_SPLIT requests at once),
+# which the correlator waits for, have a pool of their own, so they never queue behind event
+# requests in this process; the pipeline has two batches' events in flight
+# (collector.service.pipeline.BATCHES_IN_FLIGHT), each with EVENT_REQUESTS requests.
+SENDERS = {"traces": 1 + TRACE_SPLIT, "events": 2 * EVENT_REQUESTS}
 
 
 class BulkBodySerializer(NdjsonSerializer):
@@ -211,7 +216,7 @@ class ElasticsearchStore:
         self._bulk_client = (client.options(headers={"content-encoding": "gzip"}) if compress
                              else client)
         self._compress = compress
-        self._sender_pool: ThreadPoolExecutor | None = None
+        self._senders: dict[str, ThreadPoolExecutor] = {}  # by SENDERS kind
         self._sender_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------
@@ -282,9 +287,9 @@ class ElasticsearchStore:
             raise StoreError(f"cannot create index {name} at {self.url}: {resp.body}")
 
     def close(self) -> None:
-        if self._sender_pool is not None:
-            self._sender_pool.shutdown()
-            self._sender_pool = None
+        for pool in self._senders.values():
+            pool.shutdown()
+        self._senders.clear()
         if self._owns_client:
             self._client.close()
 
@@ -449,7 +454,7 @@ class ElasticsearchStore:
         never races the writes of its own failed attempt.
         """
         assert window == 1 or idempotent, "only idempotent writes may overtake a failure"
-        sender = self._sender()
+        sender = self._sender("events")
         sent: deque[tuple[int, Future[list[dict]]]] = deque()
         try:
             for offset, chunk in self._chunks(ops, docs):
@@ -482,14 +487,14 @@ class ElasticsearchStore:
         for start, answer in sent:
             yield start, answer.result()
 
-    def _sender(self) -> ThreadPoolExecutor:
+    def _sender(self, kind: str = "traces") -> ThreadPoolExecutor:
+        """The thread pool sending requests of ``kind`` (see SENDERS)."""
         with self._sender_lock:
-            if self._sender_pool is None:
-                # The events of one batch (EVENT_REQUESTS in flight) and the traces of the
-                # next (TRACE_SPLIT) are written at the same time.
-                self._sender_pool = ThreadPoolExecutor(EVENT_REQUESTS + TRACE_SPLIT,
-                                                       thread_name_prefix="es-bulk")
-            return self._sender_pool
+            pool = self._senders.get(kind)
+            if pool is None:
+                pool = self._senders[kind] = ThreadPoolExecutor(
+                    SENDERS[kind], thread_name_prefix=f"es-{kind}")
+            return pool
 
     # --- write path ------------------------------------------------------------------
     # Events a parse worker already serialized (collector.encoded) are written as they came.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -150,6 +150,23 @@ def test_a_clean_bulk_reads_no_per_document_answers_and_a_refused_one_does(es_ur
         client.close()
 
 
+def _counting_client(es_url: str, sizes: list[int], overlap: threading.Barrier,
+                     waits: Callable[[int, str], bool]) -> Elasticsearch:
+    """The real client, noting each bulk's operation count in ``sizes``; a bulk for which
+    ``waits(operations, filter_path)`` holds waits at ``overlap`` until as many are in flight
+    as it has parties (a barrier that breaks fails the test: they were not)."""
+
+    class Recording(Elasticsearch):
+        def bulk(self, **kwargs):
+            ops = kwargs["operations"].count(b"\n") // 2
+            sizes.append(ops)
+            if waits(ops, kwargs["filter_path"]):
+                overlap.wait()
+            return super().bulk(**kwargs)
+
+    return Recording(es_url)
+
+
 def test_trace_writes_go_as_requests_sent_side_by_side_and_each_trace_gets_its_version(
         es_url, es_index_prefix):
     """The correlator waits for its trace writes: they are cut into requests sent at once
@@ -159,16 +176,7 @@ def test_trace_writes_go_as_requests_sent_side_by_side_and_each_trace_gets_its_v
 
     sizes: list[int] = []
     overlap = threading.Barrier(2, timeout=10)  # both requests must be in flight together
-
-    class Recording(Elasticsearch):  # the real client, noting each bulk's operation count
-        def bulk(self, **kwargs):
-            ops = kwargs["operations"].count(b"\n") // 2
-            sizes.append(ops)
-            if ops > 1:
-                overlap.wait()
-            return super().bulk(**kwargs)
-
-    client = Recording(es_url)
+    client = _counting_client(es_url, sizes, overlap, lambda ops, _: ops > 1)
     store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
     try:
         store.setup()
@@ -231,15 +239,8 @@ def test_event_writes_go_as_requests_in_flight_together_and_refusals_name_their_
 
     sizes: list[int] = []
     overlap = threading.Barrier(EVENT_REQUESTS, timeout=10)  # all in flight together
-
-    class Recording(Elasticsearch):  # the real client, noting each bulk's operation count
-        def bulk(self, **kwargs):
-            sizes.append(kwargs["operations"].count(b"\n") // 2)
-            if kwargs["filter_path"] == "errors":  # the first send of each request
-                overlap.wait()
-            return super().bulk(**kwargs)
-
-    client = Recording(es_url)
+    # Waiting at the first send of each request (asking only whether any failed).
+    client = _counting_client(es_url, sizes, overlap, lambda _, asked: asked == "errors")
     store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
     try:
         store.setup()

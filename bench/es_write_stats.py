@@ -39,9 +39,8 @@ def _write_pool(es: Elasticsearch) -> dict:
 
 
 def _index_totals(es: Elasticsearch, index: str) -> dict:
-    """Sums over the primaries of ``index`` (a pattern), or {} when none exists yet."""
-    resp = es.indices.stats(index=index, metric="indexing,bulk,refresh,flush,translog,merge",
-                            ignore_unavailable=True, allow_no_indices=True)
+    """Sums over the primaries of ``index`` (a pattern; the store set its indices up)."""
+    resp = es.indices.stats(index=index, metric="indexing,bulk,refresh,flush,translog,merge")
     p = resp.get("_all", {}).get("primaries", {})
     if not p:
         return {}

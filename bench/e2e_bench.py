@@ -136,10 +136,11 @@ inputs:
         while service.pipeline.indexed.total() < expected:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
+        # Read before the sampler's last index stats, which would count as the run's CPU.
+        cpu_us = (_cpu_s() - cpu_before) / expected * 1e6
+        es_us = _per_event_us(es_before, es_cpu_s(), expected)
     if write_stats is not None:
         print(es_report(write_stats, elapsed))
-    cpu_us = (_cpu_s() - cpu_before) / expected * 1e6
-    es_us = _per_event_us(es_before, es_cpu_s(), expected)
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))

@@ -6,7 +6,9 @@ store can say why (issue 25): were its write threads busy the whole time (the no
 for one of them), or idle while requests queued elsewhere (the client, the GIL)? How much of
 a request's time was indexing, and how many refreshes, flushes and translog writes did the
 run cost? So the node's write pool is sampled while the run goes (``_nodes/stats``, every
-``period_s``), and the index stats of the run's indices are read before and after.
+``period_s``), and the index stats of the run's indices are read before and after. The pool
+is the node's: on a store others write to as well, their tasks count in it, while the index
+stats (shard bulk time against the wall time) are the run's own.
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ rates on a shared machine, and Elasticsearch's. ``--events-only`` runs the servi
 the correlator (its ceiling is then the events alone); ``--in-process`` measures
 ``parse_worker: false``; ``--profile`` wraps (1) in pyinstrument and prints where time goes
 (the collector's process only); ``--timeline`` prints the wall time of each stage
-(``stage_timeline``): which one the others wait for.
+(``stage_timeline``): which one the others wait for, and what Elasticsearch's write threads
+did meanwhile (``es_write_stats``).
 
 Elasticsearch is warmed up first (its JIT and index creation), since (1) runs before the
 ceilings and a cold store would otherwise count against midwatch.
@@ -41,6 +42,8 @@ from pathlib import Path
 
 from ceiling import cleanup, es_cpu_s, proc_cpu_s, proc_stat, raw_bulk
 from elasticsearch import Elasticsearch, helpers
+from es_write_stats import report as es_report
+from es_write_stats import sampled
 from stage_timeline import report, stage_timeline
 
 from collector.config import config_from_doc
@@ -100,10 +103,11 @@ def generate(logs: Path, lines: int, hops: int, seed: int = 11) -> None:
 
 
 def end_to_end(url: str, logs: Path, workdir: Path, expected: int,
-               profile: bool, correlate: bool, parse_worker: bool,
+               profile: bool, correlate: bool, parse_worker: bool, es_stats: bool = False,
                ) -> tuple[float, float, float | None, list[dict]]:
     """Events/s, collector and Elasticsearch CPU µs/event of the real service, and the trace
-    documents it left in the store (the rest of "the same documents" the ceiling writes)."""
+    documents it left in the store (the rest of "the same documents" the ceiling writes).
+    ``es_stats`` prints what Elasticsearch did meanwhile (``es_write_stats``)."""
     prefix = f"mwbench-e2e-{uuid.uuid4().hex[:6]}"
     text = f"""
 store:
@@ -125,14 +129,18 @@ inputs:
 
         profiler = Profiler(async_mode="disabled")
         profiler.start()
-    started, cpu_before, es_before = time.perf_counter(), _cpu_s(), es_cpu_s()
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    while service.pipeline.indexed.total() < expected:
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    cpu_us = (_cpu_s() - cpu_before) / expected * 1e6
-    es_us = _per_event_us(es_before, es_cpu_s(), expected)
+    with sampled(url, f"{prefix}-*") if es_stats else nullcontext() as write_stats:
+        started, cpu_before, es_before = time.perf_counter(), _cpu_s(), es_cpu_s()
+        thread = threading.Thread(target=service.run, daemon=True)
+        thread.start()
+        while service.pipeline.indexed.total() < expected:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        # Read before the sampler's last index stats, which would count as the run's CPU.
+        cpu_us = (_cpu_s() - cpu_before) / expected * 1e6
+        es_us = _per_event_us(es_before, es_cpu_s(), expected)
+    if write_stats is not None:
+        print(es_report(write_stats, elapsed))
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=True, color=False, show_all=False))
@@ -214,7 +222,8 @@ def main() -> None:
             with stage_timeline() if args.timeline else nullcontext() as stages:
                 e2e, cpu_us, es_us, traces = end_to_end(url, logs, workdir, len(events),
                                                         args.profile, not args.events_only,
-                                                        not args.in_process)
+                                                        not args.in_process,
+                                                        es_stats=args.timeline)
             if stages is not None:
                 print(report(stages, len(events) / e2e))
             alone = {chunk: _timed_raw(es, events, chunk) for chunk in (500, 2_000)}

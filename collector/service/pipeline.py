@@ -8,8 +8,10 @@ holds everything before it, or before the spool holds it on disk.
 
 The events of a batch are written while the writer correlates the next batch and writes its
 traces: correlation is the writer's own CPU work, and without the overlap the store sat idle
-through it (a fifth of the run in bench/e2e_bench.py). At most one batch is in flight; its
-acks come before the next batch's, and anything other than a stored batch is settled first.
+through it (a fifth of the run in bench/e2e_bench.py). Up to ``BATCHES_IN_FLIGHT`` batches
+have their events in flight, so the store is not left idle between the last request of one
+batch and the first of the next (issue 25); acks still go in queue order, oldest first, and
+every batch in flight is settled before a batch is spooled.
 
 What a failed step means decides what happens next:
 
@@ -39,6 +41,7 @@ import enum
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,6 +65,8 @@ BACKOFF_MAX_S = 30.0
 PROBE_MAX_S = 5.0
 # Rough size of one normalized event in memory beyond its raw bytes, for batch accounting.
 EVENT_OVERHEAD_BYTES = 512
+# Batches whose events are being written at once (each its own requests, see the store).
+BATCHES_IN_FLIGHT = 2
 
 
 class Correlating(Protocol):
@@ -135,9 +140,10 @@ class Pipeline:
         self.spool, self.max_attempts, self.repair = spool, max_attempts, repair
         self._store_up = threading.Event()
         self._down_lock = threading.Lock()  # both write threads may find the store away
-        # Writes the events of one batch while the writer correlates the next.
-        self._event_writer = ThreadPoolExecutor(1, thread_name_prefix="event-writer")
-        self._in_flight: tuple[_Batch, Future[WriteResult]] | None = None
+        # Writes the events of earlier batches while the writer correlates the next.
+        self._event_writer = ThreadPoolExecutor(BATCHES_IN_FLIGHT,
+                                                thread_name_prefix="event-writer")
+        self._in_flight: deque[tuple[_Batch, Future[WriteResult]]] = deque()
         # Not ready: the store was away when the service started; spool from the first batch.
         self._start_down = not store_ready and spool is not None
         self._store_up.set()
@@ -237,25 +243,29 @@ class Pipeline:
         return True
 
     def _deliver(self, batch: _Batch, stop: threading.Event) -> bool:
-        """Correlate the batch and write its traces (the batch before is still having its
-        events written meanwhile), settle that one, then leave this one's events in flight."""
+        """Correlate the batch and write its traces (the batches before are still having
+        their events written meanwhile), settle the oldest until there is room, then leave
+        this one's events in flight. A batch not stored waits for all before it: a batch
+        spooled before an older one still in flight would be replayed out of order."""
         outcome = self._correlate(batch, stop)
-        if not self._settle_in_flight():
+        if not self._settle_in_flight(keep=BATCHES_IN_FLIGHT - 1):
             return False
         if outcome is WriteResult.STORED and not self._store_up.is_set():
-            outcome = WriteResult.UNAVAILABLE  # the batch before went to the spool: follow it
+            outcome = WriteResult.UNAVAILABLE  # a batch before went to the spool: follow it
         if outcome is not WriteResult.STORED:
-            return self._ack_or_spool(batch, outcome)
-        self._in_flight = (batch, self._event_writer.submit(self._write_rest, batch, stop))
+            return self._settle_in_flight() and self._ack_or_spool(batch, outcome)
+        self._in_flight.append((batch, self._event_writer.submit(self._write_rest, batch, stop)))
         return True
 
-    def _settle_in_flight(self) -> bool:
-        """Wait for the batch in flight, then ack or spool it; False when it gave up."""
-        if self._in_flight is None:
-            return True
-        batch, written = self._in_flight
-        self._in_flight = None
-        return self._ack_or_spool(batch, written.result())
+    def _settle_in_flight(self, keep: int = 0) -> bool:
+        """Wait for the batches in flight, oldest first, until at most ``keep`` are left,
+        acking or spooling each; False when one gave up (the later ones are then not
+        acked: their records are read again on the next start)."""
+        while len(self._in_flight) > keep:
+            batch, written = self._in_flight.popleft()
+            if not self._ack_or_spool(batch, written.result()):
+                return False
+        return True
 
     def _ack_or_spool(self, batch: _Batch, outcome: WriteResult) -> bool:
         """Finish a batch whose write ended: ack it, spool it, or False when it gave up."""

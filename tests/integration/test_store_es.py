@@ -6,7 +6,7 @@ from __future__ import annotations
 import gzip
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from elasticsearch import Elasticsearch
@@ -162,6 +162,23 @@ def test_a_clean_bulk_reads_no_per_document_answers_and_a_refused_one_does(es_ur
         client.close()
 
 
+def _counting_client(es_url: str, sizes: list[int], overlap: threading.Barrier,
+                     waits: Callable[[int, str], bool]) -> Elasticsearch:
+    """The real client, noting each bulk's operation count in ``sizes``; a bulk for which
+    ``waits(operations, filter_path)`` holds waits at ``overlap`` until as many are in flight
+    as it has parties (a barrier that breaks fails the test: they were not)."""
+
+    class Recording(Elasticsearch):
+        def bulk(self, **kwargs):
+            ops = kwargs["operations"].count(b"\n") // 2
+            sizes.append(ops)
+            if waits(ops, kwargs["filter_path"]):
+                overlap.wait()
+            return super().bulk(**kwargs)
+
+    return Recording(es_url)
+
+
 def test_trace_writes_go_as_requests_sent_side_by_side_and_each_trace_gets_its_version(
         es_url, es_index_prefix):
     """The correlator waits for its trace writes: they are cut into requests sent at once
@@ -171,16 +188,7 @@ def test_trace_writes_go_as_requests_sent_side_by_side_and_each_trace_gets_its_v
 
     sizes: list[int] = []
     overlap = threading.Barrier(2, timeout=10)  # both requests must be in flight together
-
-    class Recording(Elasticsearch):  # the real client, noting each bulk's operation count
-        def bulk(self, **kwargs):
-            ops = kwargs["operations"].count(b"\n") // 2
-            sizes.append(ops)
-            if ops > 1:
-                overlap.wait()
-            return super().bulk(**kwargs)
-
-    client = Recording(es_url)
+    client = _counting_client(es_url, sizes, overlap, lambda ops, _: ops > 1)
     store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
     try:
         store.setup()
@@ -229,6 +237,33 @@ def test_compressed_bulk_requests_are_gzip_level_1_and_stored_the_same(es_url,
         store.refresh()
         hits = client.search(index=store.names.events, size=300, sort=["@timestamp"])
         assert [h["_source"] for h in hits["hits"]["hits"]] == [to_doc(e) for e in events]
+    finally:
+        store.close()
+        client.close()
+
+
+def test_event_writes_go_as_requests_in_flight_together_and_refusals_name_their_event(
+        es_url, es_index_prefix):
+    """A batch of events is cut evenly into EVENT_REQUESTS requests in flight at once (one
+    request at a time bound the collector's rate to one write thread's latency), and a
+    document refused in a later request is still reported with its own event."""
+    from collector.store.elasticsearch import EVENT_REQUESTS
+
+    sizes: list[int] = []
+    overlap = threading.Barrier(EVENT_REQUESTS, timeout=10)  # all in flight together
+    # Waiting at the first send of each request (asking only whether any failed).
+    client = _counting_client(es_url, sizes, overlap, lambda _, asked: asked == "errors")
+    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
+    try:
+        store.setup()
+        events = [_event(n, T0 + n) for n in range(4_000)]
+        bad = events[3_700] = _event(3_700, T0, payload_bytes="twelve")  # in the last request
+        result = store.write_events(events)
+        assert (result.written, [e for e, _ in result.rejected]) == (3_999, [bad])
+        assert sorted(sizes[:EVENT_REQUESTS]) == [4_000 // EVENT_REQUESTS] * EVENT_REQUESTS
+        assert sizes[EVENT_REQUESTS:] == [4_000 // EVENT_REQUESTS]  # the refused one, again
+        store.refresh()
+        assert client.count(index=store.names.events)["count"] == 3_999
     finally:
         store.close()
         client.close()

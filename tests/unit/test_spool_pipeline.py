@@ -167,7 +167,9 @@ def test_poison_event_is_dead_lettered_after_max_attempts_and_the_rest_stored(st
     p = writer.pipeline
     assert p.store_errors.value("events") == 3
     assert p.dead.value("store_failed") == 1 and p.indexed.total() == 2
-    assert store.written == ["id-1", "id-3"]
+    # The next batch's events may be written while this one is retried (two batches in
+    # flight); the acks above kept queue order.
+    assert sorted(store.written) == ["id-1", "id-3"]
     (doc,) = [row[0] for row in sqlite3.connect(store.path).execute("SELECT doc FROM deadletter")]
     assert "store_failed: 429" in doc and "id-2" in doc and '"stage":"store"' in doc
 
@@ -185,3 +187,45 @@ def test_store_away_at_start_spools_from_the_first_batch(store, tmp_path):
     wait_for(lambda: store.written == ["id-1"])
     writer.finish()
     assert len(spool) == 0 and writer.pipeline.available.value() == 1
+
+
+class HeldStore(SwitchableStore):
+    """Holds the write of chosen event IDs until released, as a slow bulk request does."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.held: set[str] = set()
+        self.release = threading.Event()
+
+    def write_events(self, events):
+        if any(e.id in self.held for e in events):
+            assert self.release.wait(10), "never released"
+        return super().write_events(events)
+
+
+def test_next_batch_is_written_while_one_is_in_flight_and_acks_keep_queue_order(
+        tmp_sqlite_path, tmp_path):
+    """Two batches have their events in flight at once (the store is not idle between
+    them), yet a batch is acked only after every batch before it: batch 2 is stored while
+    batch 1 is held, and neither is acked until batch 1 is stored too."""
+    store = HeldStore(tmp_sqlite_path)
+    store.setup()
+    store.held = {"id-1"}
+    q = ChunkQueue(4)
+    acked: list[int] = []
+    writer = Writer(store, Spool(tmp_path / "spool"), q)
+    try:
+        q.put(Chunk("rec", [event(1), event(2)], 2, 20, ack=lambda: acked.append(1)),
+              threading.Event())
+        q.put(Chunk("rec", [event(3), event(4)], 2, 20, ack=lambda: acked.append(3)),
+              threading.Event())
+        wait_for(lambda: store.written == ["id-3", "id-4"])
+        assert acked == []  # batch 2 is stored, but batch 1 before it is not
+        store.release.set()
+        wait_for(lambda: acked == [1, 3])
+        writer.finish()
+        assert store.written == ["id-3", "id-4", "id-1", "id-2"]
+        assert writer.pipeline.indexed.total() == 4
+    finally:
+        store.release.set()
+        store.close()

@@ -147,14 +147,22 @@ def _knowledge(args: argparse.Namespace):
 
 def trace(args: argparse.Namespace) -> int:
     from collector.knowledge import render_known_issues, trace_known_issues
-    from collector.tracequery import MAX_MATCHES, matches_doc, render_matches, render_trace
+    from collector.tracequery import (
+        MAX_MATCHES,
+        matches_doc,
+        not_found_hint,
+        render_matches,
+        render_trace,
+    )
 
     def answer(store: Store) -> int:
         wanted = _stored_form(args)
         found = store.find_traces(wanted, limit=MAX_MATCHES + 1)
         if not found:
+            hint = not_found_hint(args.id)
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "
-                  f"order:4711; a bare value matches any type)", file=sys.stderr)
+                  f"order:4711; a bare value matches any type{'; ' + hint if hint else ''})",
+                  file=sys.stderr)
             return 1
         if len(found) > 1:  # an envelope or batch ID: every message it carried
             if args.json:

@@ -94,10 +94,12 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)
         return 2
+    import os
+
     from collector.service.dirlock import DirInUse, lock_dir
 
     try:
-        lock_dir(config.collector.checkpoint_dir)  # held until the process ends
+        lock = lock_dir(config.collector.checkpoint_dir)  # held until run returns
     except DirInUse as exc:
         store.close()
         print(f"midwatch run: {config.file}: collector.checkpoint_dir: {exc}; stop it, or give "
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         store.close()
+        os.close(lock)
 
 
 def serve(args: argparse.Namespace) -> int:

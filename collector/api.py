@@ -30,7 +30,7 @@ from collector.metrics import CONTENT_TYPE, Registry
 from collector.since import parse_since
 from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES, Trace
-from collector.tracequery import MAX_MATCHES, matches_doc, one_named
+from collector.tracequery import MAX_MATCHES, matches_doc, not_found_hint, one_named
 
 log = logging.getLogger("midwatch.api")
 
@@ -170,7 +170,9 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
             any_id = urllib.parse.unquote(path[len("/api/traces/"):])
             found = api.store.find_traces(any_id, limit=MAX_MATCHES + 1)
             if not found:
-                raise HttpError(404, f"no trace knows the ID {any_id!r}")
+                hint = not_found_hint(any_id)
+                raise HttpError(404, f"no trace knows the ID {any_id!r}"
+                                + (f" ({hint})" if hint else ""))
             one = one_named(any_id, found)
             if one is None:
                 # 300, not 200 with a list: a client written for one trace must not read

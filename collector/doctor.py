@@ -12,6 +12,11 @@ input: its topics must exist, since the consumer never creates them.
 Each configured probe gets a ``probe`` row (target: the probe's name): it is run once, as
 ``midwatch probes run --once`` would, with its timeout capped at ``TIMEOUT_S``; OK when every
 reading is. A ``probes:`` section that does not load is one FAIL row with the config error.
+
+Each configured exporter gets an ``exporter`` row: its settings loaded as ``midwatch run``
+loads them (a wrong key under ``exporters:`` fails here, not only at ``run``), then an empty
+OTLP request sent to its endpoint with its headers, which a tracing backend accepts with
+2xx and exports nothing.
 """
 
 from __future__ import annotations
@@ -205,6 +210,34 @@ def _probe_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, st
     return [("probe", spec.name, lambda spec=spec: _probe(spec)) for spec in capped]
 
 
+def _exporter(settings) -> tuple[bool, str]:
+    headers = {"Content-Type": "application/x-protobuf",
+               **{name: value.reveal() for name, value in settings.headers}}
+    try:
+        resp = urllib3.request("POST", settings.endpoint, body=b"", headers=headers,
+                               timeout=min(TIMEOUT_S, settings.timeout_ms / 1000), retries=False)
+    except urllib3.exceptions.HTTPError as exc:
+        return False, f"cannot reach {settings.endpoint}: {type(exc).__name__}"
+    if not 200 <= resp.status < 300:
+        return False, (f"{settings.endpoint} answered HTTP {resp.status} to an empty OTLP "
+                       "request (is it the receiver's /v1/traces?)")
+    return True, f"{settings.endpoint} accepts OTLP (HTTP {resp.status})"
+
+
+def _exporter_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
+    """A row per configured exporter; one FAIL row for an ``exporters:`` section that does
+    not load (as ``midwatch run`` would refuse it)."""
+    from collector.exporters.config import load_exporters
+    from collector.yamlconf import ConfigError
+
+    try:
+        loaded = load_exporters(cfg)
+    except ConfigError as exc:
+        message = str(exc)
+        return [("exporter", "exporters:", lambda: (False, message))]
+    return [("exporter", s.name, lambda s=s: _exporter(s)) for s in loaded]
+
+
 def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
     """The (backend, target, check) rows this config calls for."""
     rows: list[tuple[str, str, Callable[[], tuple[bool, str]]]] = []
@@ -227,6 +260,7 @@ def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]
         rows.append(("smtp", f"{host}:{port}", lambda: _smtp(host, port)))
     rows.extend(_input_rows(cfg))
     rows.extend(_probe_rows(cfg))
+    rows.extend(_exporter_rows(cfg))
     return rows
 
 

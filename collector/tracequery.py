@@ -144,6 +144,19 @@ def render_trace(t: Trace) -> str:
     return "\n".join(head) + "\n\n" + hops
 
 
+def not_found_hint(any_id: str) -> str:
+    """What to try when a lookup found nothing. X12 and EDIFACT control numbers are stored
+    with their sender and receiver (a partner's ISA13 00000100 is not another partner's), so
+    the bare number a partner quotes finds nothing; say how to ask for it instead."""
+    value = any_id.strip()
+    if value.isascii() and value.isdigit():
+        return (f"an X12/EDIFACT control number goes with its partners: "
+                f"SENDER>RECEIVER:{value} (ISA13, GS06 or UNB 0020), a transaction "
+                f"SENDER>RECEIVER:GS06:ST02 (UNB:UNH), e.g. ACMECORP>GLOBEX:{value}; "
+                f"`midwatch traces --partner NAME` lists a partner's messages")
+    return ""
+
+
 def one_named(any_id: str, traces: list[Trace]) -> Trace | None:
     """The trace ``any_id`` names alone: the one whose key it is (a key is a permalink, also
     when a later message reused that ID, whose trace then holds it too), else the only

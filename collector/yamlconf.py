@@ -217,6 +217,8 @@ def loads(text: str, file: str = "<string>") -> Doc:
         # bracket, quote or list began is what the person has to find.
         hint = (f"{exc.context} that starts at line {opened.line + 1}, column {opened.column + 1}"
                 if exc.context and opened else None)
+        if exc.problem and "'\\t'" in exc.problem:  # a tab where YAML expects indentation
+            hint = "YAML indents with spaces only: replace the tab with spaces"
         raise ConfigError(
             file, mark.line + 1 if mark else None, None, f"invalid YAML: {exc.problem}",
             col=mark.column + 1 if mark else None, hint=hint,

@@ -164,6 +164,9 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
     spec = (check(lambda: module.parse(s), _FAILED)
             if module and not (band is _FAILED and banded) else _FAILED)
     index = None if spec is _FAILED else module.index(spec)
+    # None when the groups are unknown (type or group_by in error): the annotations' labels
+    # are then not checked, so one mistake is not reported again as "unknown label".
+    group_by = check(lambda: _group_by(s, index), None) if index else None
     line, _ = doc.where(path)
     rule = Rule(
         name=name,
@@ -171,7 +174,7 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
         spec=spec,
         window_ms=check(lambda: s.duration_ms("window", "5m", minimum_ms=1000), 300_000),
         filters=check(lambda: parse_filter(s, "filter", index), ()) if index else (),
-        group_by=check(lambda: _group_by(s, index), ()) if index else (),
+        group_by=group_by or (),
         interval_ms=check(lambda: s.duration_ms("interval", "0s", minimum_ms=0) or None),
         for_ms=check(lambda: s.duration_ms("for", "0s", minimum_ms=0), 0),
         severity=check(lambda: s.choice("severity", SEVERITIES, "warning"), "warning"),
@@ -189,7 +192,7 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
         flap=check(lambda: flapping.parse(s)),
         origin=f"{doc.file}:{line}",
     )
-    if module is not None:
+    if module is not None and group_by is not None:
         rule = check(lambda: _with_annotations(s, rule, module), rule)
     if check.errors:
         raise RuleErrors(sorted(check.errors, key=lambda e: (e.line or 0, e.col or 0)))

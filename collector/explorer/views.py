@@ -15,7 +15,7 @@ from collector.event import Event, ms_to_iso, to_doc
 from collector.explorer import queries, waterfall
 from collector.explorer.markup import Safe, esc, join, render, tag
 from collector.trace import STATUSES, Trace
-from collector.tracequery import Reconciliation, duration_text
+from collector.tracequery import Reconciliation, duration_text, not_found_hint
 
 # Outcome -> CSS class of a bar; anything else is drawn as unknown.
 _OUTCOMES = {"success": "ok", "failure": "fail"}
@@ -105,7 +105,8 @@ def matches_page(any_id: str, traces: Sequence[Trace]) -> Safe:
         body = join([tag("h1", "No trace found"),
                      tag("p", Safe(f"No trace knows the ID {tag('code', any_id)}. IDs are typed "
                                    "like <code>order:4711</code>; a bare value matches any "
-                                   "type."))])
+                                   "type.")),
+                     *([tag("p", "Hint: " + hint)] if (hint := not_found_hint(any_id)) else [])])
         return page("Not found", body, any_id)
     body = join([tag("h1", f"{len(traces)} traces share this ID"),
                  tag("p", Safe(f"The ID {tag('code', any_id)} belongs to several message "

@@ -94,6 +94,18 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)
         return 2
+    import os
+
+    from collector.service.dirlock import DirInUse, lock_dir
+
+    try:
+        lock = lock_dir(config.collector.checkpoint_dir)  # held until run returns
+    except DirInUse as exc:
+        store.close()
+        print(f"midwatch run: {config.file}: collector.checkpoint_dir: {exc}; stop it, or give "
+              f"each process its own collector.checkpoint_dir and collector.spool.dir",
+              file=sys.stderr)
+        return 2
     try:
         traced, exporters = with_exporters(config, store)  # journeys also go to exporters:
         service = Service(config, traced, with_api=not args.no_api,
@@ -115,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         store.close()
+        os.close(lock)
 
 
 def serve(args: argparse.Namespace) -> int:

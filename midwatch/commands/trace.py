@@ -150,6 +150,7 @@ def trace(args: argparse.Namespace) -> int:
     from collector.tracequery import (
         MAX_MATCHES,
         matches_doc,
+        not_found_hint,
         one_named,
         render_matches,
         render_trace,
@@ -159,8 +160,10 @@ def trace(args: argparse.Namespace) -> int:
         wanted = _stored_form(args)
         found = store.find_traces(wanted, limit=MAX_MATCHES + 1)
         if not found:
+            hint = not_found_hint(args.id)
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "
-                  f"order:4711; a bare value matches any type)", file=sys.stderr)
+                  f"order:4711; a bare value matches any type{'; ' + hint if hint else ''})",
+                  file=sys.stderr)
             return 1
         one = one_named(wanted, found)
         if one is None:  # an envelope or batch ID, a reused ID: every message it names

@@ -27,9 +27,15 @@ class Spec:
 
 
 def parse(s: Section) -> Spec:
-    return Spec(s.duration_ms("sla", "0s", minimum_ms=0) or None,
+    spec = Spec(s.duration_ms("sla", "0s", minimum_ms=0) or None,
                 s.duration_ms("lookback", "1d", minimum_ms=60_000),
                 int(number(s, "above", 0, minimum=0)))
+    if spec.sla_ms is not None and spec.sla_ms >= spec.lookback_ms:
+        # traces started within the lookback but more than sla ago: none when sla >= lookback
+        raise s.error("sla", f"sla {s.raw('sla')} is not shorter than lookback "
+                             f"{s.raw('lookback', '1d')}: no trace can be both",
+                      "set lookback (default 1d) longer than sla")
+    return spec
 
 
 def index(spec: Spec) -> str:

@@ -185,3 +185,31 @@ def test_time_windows_business_hours_and_quiet_days():
     assert not w.contains(monday_0900_berlin + 5 * 86_400_000)  # Saturday
     night = TimeWindow(hours=((22 * 60, 6 * 60),))
     assert night.contains(1_709_593_200_000) and not night.contains(1_709_546_400_000)
+
+
+STUCK_SLA_PAST_LOOKBACK = """\
+rules:
+  - name: edi-997-missing
+    type: stuck
+    filter: {platforms: edi}
+    group_by: [partner]
+    sla: 30d
+    lookback: 3d
+    annotations: {summary: "{{ count }} to {{ labels.partner }} without 997"}
+"""
+
+
+def test_a_stuck_rule_whose_sla_outlasts_its_lookback_names_both_once(tmp_path):
+    """Walk-through: raising a stuck rule's sla past its lookback was refused as "empty time
+    window: start_ms 1699740800000 >= end_ms 1697408000000", plus "unknown label 'partner'"
+    although group_by names it."""
+    f = str(tmp_path / "rules.yaml")
+    assert _errors(tmp_path, STUCK_SLA_PAST_LOOKBACK) == [
+        f"{f}:6:5: rules.0.sla: sla 30d is not shorter than lookback 3d: no trace can be both "
+        "(set lookback (default 1d) longer than sla)"]
+
+
+def test_a_group_by_typo_is_not_reported_again_as_an_unknown_label(tmp_path):
+    text = STUCK_SLA_PAST_LOOKBACK.replace("[partner]", "[partnr]").replace("30d", "2h")
+    errors = _errors(tmp_path, text)
+    assert len(errors) == 1 and "rules.0.group_by.0: unknown field 'partnr' in traces" in errors[0]

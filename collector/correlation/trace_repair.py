@@ -52,6 +52,7 @@ import uuid
 from collector.correlation.catalog import Catalog
 from collector.correlation.tracebuild import merge, settle
 from collector.store.base import ConflictError, Store
+from collector.store.id_claims import CLAIM_TTL_MS
 from collector.store.paging import LeaseStore, lease_for
 from collector.trace import Trace
 
@@ -112,6 +113,7 @@ class TraceRepair:
         self.conflicts = 0
         self.rounds = 0
         self._settled: dict[str, int] = {}  # shared ID found apart -> round it was
+        self._claims_expire_at_ms = 0  # next expiry of ID claims (collector.store.id_claims)
 
     def run(self, now_ms: int) -> int:
         """One round; the number of traces merged away. Raises StoreError (retried next round).
@@ -122,6 +124,9 @@ class TraceRepair:
         landed: a lost race never deletes hops it did not save."""
         if self.lease is not None and not self.lease.held(now_ms):
             return 0  # another collector repairs
+        if now_ms >= self._claims_expire_at_ms:  # one collector at a time, like the repair
+            self.store.expire_trace_claims(now_ms - CLAIM_TTL_MS)
+            self._claims_expire_at_ms = now_ms + CLAIM_TTL_MS // 2
         # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose: not
         # even counted, else they fill the round's IDs and a real split is never looked at.
         catalog = self.catalog

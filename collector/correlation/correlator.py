@@ -114,10 +114,14 @@ def _unwritten(live: _Live) -> bool:
 class Correlator:
     def __init__(self, catalog: Catalog, store: Store, *, max_in_flight: int = 100_000,
                  idle_ttl_ms: int = 3_600_000, max_hops: int = MAX_HOPS,
-                 source: CatalogSource | None = None):
+                 source: CatalogSource | None = None, claim_ids: bool = False):
         """``source``: what ``catalog`` was built from; with it, parse workers may classify
-        events for this correlator (``collector.correlation.joinview``)."""
+        events for this correlator (``collector.correlation.joinview``). ``claim_ids``: claim
+        new joining IDs in the store before looking them up (``collector.store.id_claims``),
+        for a collector that may share its input with others (a Kafka consumer group); a
+        claim per ID is a cost that a collector alone on its input need not pay."""
         self.catalog, self.store = catalog, store
+        self.claim_ids = claim_ids
         self.catalog_source = source
         self.max_in_flight, self.idle_ttl_s = max_in_flight, idle_ttl_ms / 1000
         self.max_hops = max_hops
@@ -574,7 +578,8 @@ class Correlator:
                 since, until, wanted = spans.get(reach) or (t.started_ms, t.last_seen_ms, set())
                 spans[reach] = (min(since, t.started_ms), max(until, t.last_seen_ms), wanted)
                 wanted.add(i)
-                claims.append(IdClaim(i, t.trace_key))
+                if self.claim_ids:
+                    claims.append(IdClaim(i, t.trace_key))
                 evicted_key = self._evicted.get(i)
                 if evicted_key is not None:
                     wanted.add(evicted_key)

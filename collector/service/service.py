@@ -96,8 +96,11 @@ def build_correlator(config: Config, store: Store) -> Correlating:
         # file as edited since (half-saved, it stopped the input).
         doc = load(Path(data))
         data, path = doc.data, ()
+    # An input read by a consumer group may share its messages with other collectors.
+    grouped = any(getattr(i, "group_id", None) for i in config.inputs)
     return Correlator(load_catalog(data, doc, path), store, max_in_flight=c.max_in_flight,
-                      idle_ttl_ms=c.idle_ttl_ms, source=CatalogSource(data, path))
+                      idle_ttl_ms=c.idle_ttl_ms, source=CatalogSource(data, path),
+                      claim_ids=grouped)
 
 
 def open_spool(config: Config) -> Spool:

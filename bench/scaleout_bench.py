@@ -325,6 +325,9 @@ def main() -> None:
                     help="a checkout of the code to compare with (e.g. `git archive 10133f2 | "
                          "tar -x -C DIR`), run through this venv with PYTHONPATH=DIR, "
                          "interleaved with this tree in every repetition")
+    ap.add_argument("--this", type=Path, metavar="DIR",
+                    help="run this code from a snapshot (e.g. `git archive HEAD | tar -x -C "
+                         "DIR`) instead of the checkout, which may then change meanwhile")
     args = ap.parse_args()
     es_url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
     bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -339,7 +342,7 @@ def main() -> None:
     ceiling = max(raw_bulk(es, events, 500), raw_bulk(es, events, 2000))
     print(f"{3 * args.messages} events, {args.partitions} partitions; ceiling (raw helpers.bulk) "
           f"{ceiling:,.0f} events/s")
-    trees = {"base": args.base, "this": None} if args.base else {"this": None}
+    trees = {"base": args.base, "this": args.this} if args.base else {"this": args.this}
     runs: dict[tuple[str, int], list[GroupRun]] = {(t, k): [] for t in trees for k in (1, 2)}
     for rep in range(args.repeat):
         for name, tree in trees.items():

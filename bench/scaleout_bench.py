@@ -6,9 +6,9 @@ Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions
 127.0.0.1:9092) and Elasticsearch at MIDWATCH_ES_URL (default http://127.0.0.1:9200).
 
 Each message is three JSON events on three partitions, joined into one trace by correlation
-(so the processes also contend on trace documents, and the repair merges what they split:
-each run prints the share of messages split; 60-70% here, since both processes read a
-message's events within the trace index's refresh interval);
+(so the processes also contend on trace documents; claims on the joining IDs,
+``collector.store.id_claims``, stop most splits, and the repair merges the rest: each run
+prints the share of messages split, 34-61% before claims, 0-6% with them);
 ``--keyed`` keys them by message instead, so a message stays on one partition and one process
 (what the group itself costs, without trace races).
 
@@ -31,6 +31,10 @@ whatever it reads:
   net of the idle rate over the same seconds, which is what the events themselves cost
   (two processes pay the idle rate twice, and a run that waits for the repair sweep pays it
   longer).
+
+``--base DIR`` runs another checkout's code (``git archive <commit> | tar -x -C DIR``, put
+first on PYTHONPATH of the collectors) interleaved with this code in every repetition, and
+prints the ratios of the two; ``--this DIR`` runs this code from a snapshot the same way.
 
 Honest reading on this machine: 2 cores shared by Elasticsearch, Kafka and the collectors,
 so a second process competes with Elasticsearch for CPU; the number says what the group

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -114,12 +114,13 @@ def _unwritten(live: _Live) -> bool:
 class Correlator:
     def __init__(self, catalog: Catalog, store: Store, *, max_in_flight: int = 100_000,
                  idle_ttl_ms: int = 3_600_000, max_hops: int = MAX_HOPS,
-                 source: CatalogSource | None = None, claim_ids: bool = False):
+                 source: CatalogSource | None = None,
+                 claim_ids: Callable[[], bool] | None = None):
         """``source``: what ``catalog`` was built from; with it, parse workers may classify
-        events for this correlator (``collector.correlation.joinview``). ``claim_ids``: claim
-        new joining IDs in the store before looking them up (``collector.store.id_claims``),
-        for a collector that may share its input with others (a Kafka consumer group); a
-        claim per ID is a cost that a collector alone on its input need not pay."""
+        events for this correlator (``collector.correlation.joinview``). ``claim_ids``: asked
+        at each look-up whether to claim new joining IDs in the store first
+        (``collector.store.id_claims``): yes while other collectors share this one's input
+        (a Kafka consumer group); a claim per ID is a cost a collector alone need not pay."""
         self.catalog, self.store = catalog, store
         self.claim_ids = claim_ids
         self.catalog_source = source
@@ -570,6 +571,7 @@ class Correlator:
         # same reach share a look-up (a few kinds: a few round trips).
         spans: dict[tuple[int, int], tuple[int, int, set[str]]] = {}
         claims: list[IdClaim] = []
+        claiming = self.claim_ids is not None and self.claim_ids()
         for live in fresh:
             t = live.trace
             acks = bool(t.hops) and all(h.action in ACK_ACTIONS for h in t.hops)
@@ -578,7 +580,7 @@ class Correlator:
                 since, until, wanted = spans.get(reach) or (t.started_ms, t.last_seen_ms, set())
                 spans[reach] = (min(since, t.started_ms), max(until, t.last_seen_ms), wanted)
                 wanted.add(i)
-                if self.claim_ids:
+                if claiming:
                     claims.append(IdClaim(i, t.trace_key))
                 evicted_key = self._evicted.get(i)
                 if evicted_key is not None:

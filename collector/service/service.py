@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -96,11 +96,16 @@ def build_correlator(config: Config, store: Store) -> Correlating:
         # file as edited since (half-saved, it stopped the input).
         doc = load(Path(data))
         data, path = doc.data, ()
-    # An input read by a consumer group may share its messages with other collectors.
-    grouped = any(getattr(i, "group_id", None) for i in config.inputs)
     return Correlator(load_catalog(data, doc, path), store, max_in_flight=c.max_in_flight,
-                      idle_ttl_ms=c.idle_ttl_ms, source=CatalogSource(data, path),
-                      claim_ids=grouped)
+                      idle_ttl_ms=c.idle_ttl_ms, source=CatalogSource(data, path))
+
+
+def sharing(inputs: Sequence[object]) -> Callable[[], bool] | None:
+    """Whether other collectors read these inputs' messages too, asked by the correlator
+    before it claims IDs: inputs read by a consumer group know (``shared``, from their
+    assignment); none without such an input."""
+    grouped = [i for i in inputs if hasattr(i, "shared")]
+    return (lambda: any(i.shared for i in grouped)) if grouped else None
 
 
 def open_spool(config: Config) -> Spool:
@@ -128,6 +133,8 @@ class Service:
         self.metrics = Registry()
         self.queue = ChunkQueue(config.collector.queue_chunks)
         self.inputs = build_inputs(config, self.metrics)
+        if isinstance(correlator, Correlator):
+            correlator.claim_ids = sharing(self.inputs)
         settings = config.collector
         knowledge = knowledge_of(config.doc)  # known issues: events filed under them, API
         if not knowledge and getattr(store, "writes_encoded", False):

@@ -38,7 +38,7 @@ def all_traces(es, s: ElasticsearchStore) -> list[Trace]:
 
 def test_the_second_collector_joins_the_trace_the_first_claimed(es, stores):
     a, b = stores
-    first, second = (Correlator(CATALOG, s, claim_ids=True) for s in stores)
+    first, second = (Correlator(CATALOG, s, claim_ids=lambda: True) for s in stores)
     run(first, a, [ev("mule-1", MONDAY, ["correlation:c-1", "order:1"])])
     # Keyed order:1 by its only ID, which no trace is keyed by: only the claim finds c-1.
     run(second, b, [ev("erp-1", MONDAY + 60_000, ["order:1"], outcome="success")])
@@ -54,7 +54,7 @@ def test_a_claim_of_a_message_outside_the_join_window_joins_nothing(es, stores):
     """A request ID resent a day later (window 15 minutes): claimed already, the claiming
     trace is fetched and measured like any stored trace, and stays another message's."""
     a, b = stores
-    first, second = (Correlator(CATALOG, s, claim_ids=True) for s in stores)
+    first, second = (Correlator(CATALOG, s, claim_ids=lambda: True) for s in stores)
     run(first, a, [ev("gw-1", MONDAY, ["correlation:c-1", "http.request:r-1"])])
     run(second, b, [ev("gw-2", MONDAY + DAY, ["correlation:c-2", "http.request:r-1"])])
     assert [(t.trace_key, len(t.hops)) for t in all_traces(es, a)] == [

@@ -1,31 +1,27 @@
-"""A collector claims joining IDs (``collector.store.id_claims``) only when one of its inputs
-is a consumer group, whose messages other collectors may share; alone on its files it pays
-nothing for claims."""
+"""A collector claims joining IDs (``collector.store.id_claims``) only while another member
+of its consumer group reads the same topics (its input owns fewer than all partitions); alone,
+on files or owning every partition, it pays nothing for claims."""
 
 from __future__ import annotations
 
-from collector.config import config_from_doc
-from collector.service.service import build_correlator
-from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import loads
+from dataclasses import dataclass
+
+from collector.service.service import sharing
 
 
-def _claims(tmp_path, inputs: str) -> bool:
-    text = f"""
-collector: {{checkpoint_dir: {tmp_path / "cp"}, spool: {{dir: {tmp_path / "spool"}}}}}
-inputs:
-{inputs}
-"""
-    config = config_from_doc(loads(text, str(tmp_path / "midwatch.yaml")))
-    store = SQLiteStore(str(tmp_path / "m.sqlite"))
-    try:
-        return build_correlator(config, store).claim_ids
-    finally:
-        store.close()
+@dataclass
+class GroupInput:
+    shared: bool
 
 
-def test_only_a_consumer_group_input_makes_the_correlator_claim_ids(tmp_path):
-    files = f'  - {{type: file, name: logs, paths: ["{tmp_path}/*.log"]}}'
-    kafka = "  - {type: kafka, name: k, format: json, topics: [orders], group_id: g}"
-    assert _claims(tmp_path, files) is False
-    assert _claims(tmp_path, f"{files}\n{kafka}") is True
+class FileInput:
+    """An input without a group: nobody else reads its lines."""
+
+
+def test_claims_are_asked_for_while_a_group_input_shares_its_topics():
+    assert sharing([FileInput()]) is None
+    grouped = GroupInput(shared=False)  # owns every partition of its topics
+    asked = sharing([FileInput(), grouped])
+    assert asked is not None and asked() is False
+    grouped.shared = True  # a rebalance gave some partitions to another member
+    assert asked() is True

@@ -13,7 +13,7 @@ third of the messages came out as two traces, e.g. ``correlation:c-88`` holding 
 
 Claims (``collector.store.id_claims``) now stop most of those splits at creation (0-6% of
 the bench's spread messages instead of 34-61%); what they miss (a claimant that has not yet
-written its trace, a claim bucket's end, collectors not in a consumer group) is still merged
+written its trace, a claim bucket's end, collectors not sharing a consumer group) is merged
 here. So each collector, on its sweep interval, asks the store for IDs that more than one trace
 holds (a terms aggregation over recently seen traces) and merges those traces into one with
 the same pure merge the correlator uses, written with the same optimistic concurrency: the

@@ -56,7 +56,13 @@ from collector.store.es_query import (
     raw_clause,
     time_range,
 )
-from collector.store.id_claims import CLAIM_BUCKET_MS, IdClaim, claim_bucket, claim_doc_id
+from collector.store.id_claims import (
+    CLAIM_BUCKET_MS,
+    ClaimPacing,
+    IdClaim,
+    claim_bucket,
+    claim_doc_id,
+)
 from collector.trace import Trace
 
 log = logging.getLogger(__name__)
@@ -162,6 +168,7 @@ class ElasticsearchStore:
         # collector.store.id_claims: one index per bucket, the current one created once.
         self._claims = f"{self.names.prefix}-trace-claims-"
         self._claims_bucket: int | None = None
+        self._claim_pacing = ClaimPacing()
         self.url = (_redact_url(url) if url else
                     f"Elastic Cloud deployment {cloud_id.split(':')[0]} "
                     f"({engines.cloud_address(cloud_id)})" if cloud_id else
@@ -637,8 +644,9 @@ class ElasticsearchStore:
     def claim_trace_ids(self, claims: Sequence[IdClaim]) -> list[IdClaim]:
         """Create a claim document per ID (``collector.store.id_claims``); for each ID
         another trace claimed first, that trace's claim (read in real time). Claims this
-        trace made before (a trace rebuilt after a lost race claims again) are not named."""
-        if not claims:
+        trace made before (a trace rebuilt after a lost race claims again) are not named.
+        While claims meet no other trace's, most look-ups claim nothing (``ClaimPacing``)."""
+        if not claims or not self._claim_pacing.due():
             return []
         index = self._claims_index(claim_bucket(int(time.time() * 1000)))
         keys = [claim_doc_id(c.typed_id) for c in claims]
@@ -657,6 +665,7 @@ class ElasticsearchStore:
             src, mine = d.get("_source"), taken[d["_id"]]
             if src and src["key"] != mine.trace_key:  # gone meanwhile (dropped): unclaimed
                 held.append(IdClaim(src["id"], src["key"]))
+        self._claim_pacing.met(len(held))
         return held
 
     def _claims_index(self, bucket: int) -> str:

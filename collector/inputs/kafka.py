@@ -336,8 +336,11 @@ class KafkaInput:
         self._partition_lag.replace(self.name, lags)
         self._lag.set(sum(lags.values()), self.name)
         self._assigned.set(len(assignment), self.name)
-        counts = [self.consumer.partitions_for_topic(t) for t in self.cfg.topics]
-        self.shared = None in counts or len(assignment) < sum(map(len, counts))
+        # Only topics with a partition here are asked: their metadata is known, and asking
+        # for an unknown topic's blocks until the broker answers.
+        mine = {tp.topic for tp in assignment}
+        self.shared = len(mine) < len(set(self.cfg.topics)) or len(assignment) < sum(
+            len(self.consumer.partitions_for_topic(t)) for t in mine)
 
     # ---------------------------------------------------------------- acknowledgements
 

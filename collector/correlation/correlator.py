@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -47,7 +47,6 @@ from collector.encoded import EncodedEvent
 from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event, ms_to_iso
 from collector.process_names import ProcessNames
 from collector.store.base import ConflictError, Store
-from collector.store.id_claims import IdClaim
 from collector.trace import Hop, Trace
 
 log = logging.getLogger(__name__)
@@ -114,15 +113,10 @@ def _unwritten(live: _Live) -> bool:
 class Correlator:
     def __init__(self, catalog: Catalog, store: Store, *, max_in_flight: int = 100_000,
                  idle_ttl_ms: int = 3_600_000, max_hops: int = MAX_HOPS,
-                 source: CatalogSource | None = None,
-                 claim_ids: Callable[[], bool] | None = None):
+                 source: CatalogSource | None = None):
         """``source``: what ``catalog`` was built from; with it, parse workers may classify
-        events for this correlator (``collector.correlation.joinview``). ``claim_ids``: asked
-        at each look-up whether to claim new joining IDs in the store first
-        (``collector.store.id_claims``): yes while other collectors share this one's input
-        (a Kafka consumer group); a claim per ID is a cost a collector alone need not pay."""
+        events for this correlator (``collector.correlation.joinview``)."""
         self.catalog, self.store = catalog, store
-        self.claim_ids = claim_ids
         self.catalog_source = source
         self.max_in_flight, self.idle_ttl_s = max_in_flight, idle_ttl_ms / 1000
         self.max_hops = max_hops
@@ -150,8 +144,7 @@ class Correlator:
         self._process_names = ProcessNames()
         self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
                         "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
-                        "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0,
-                        "claims_held": 0}
+                        "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0}
 
     # ------------------------------------------------------------------ events in
 
@@ -570,8 +563,6 @@ class Correlator:
         # document looks back hours, not the week an acknowledgement may take; IDs with the
         # same reach share a look-up (a few kinds: a few round trips).
         spans: dict[tuple[int, int], tuple[int, int, set[str]]] = {}
-        claims: list[IdClaim] = []
-        claiming = self.claim_ids is not None and self.claim_ids()
         for live in fresh:
             t = live.trace
             acks = bool(t.hops) and all(h.action in ACK_ACTIONS for h in t.hops)
@@ -580,17 +571,9 @@ class Correlator:
                 since, until, wanted = spans.get(reach) or (t.started_ms, t.last_seen_ms, set())
                 spans[reach] = (min(since, t.started_ms), max(until, t.last_seen_ms), wanted)
                 wanted.add(i)
-                if claiming:
-                    claims.append(IdClaim(i, t.trace_key))
                 evicted_key = self._evicted.get(i)
                 if evicted_key is not None:
                     wanted.add(evicted_key)
-        # Another collector's trace that claimed one of these IDs first, not yet searchable,
-        # is fetched by its key (in any span: a key is fetched whatever its time) and folded
-        # like any stored trace: joined only if near (collector.store.id_claims).
-        if claims and (held := self.store.claim_trace_ids(claims)):
-            self._counts["claims_held"] += len(held)
-            wanted.update(c.trace_key for c in held)
         found: dict[str, Trace] = {}
         for (back, ahead), (since, until, wanted) in spans.items():
             ordered = sorted(wanted)

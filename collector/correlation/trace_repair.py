@@ -11,10 +11,7 @@ and a real-time get only finds a trace under its own key. Measured on the scale-
 third of the messages came out as two traces, e.g. ``correlation:c-88`` holding two hops and
 ``order:88`` holding the third.
 
-Claims (``collector.store.id_claims``) now stop most of those splits at creation (0-6% of
-the bench's spread messages instead of 34-61%); what they miss (a claimant that has not yet
-written its trace, a claim bucket's end, collectors not sharing a consumer group) is merged
-here. So each collector, on its sweep interval, asks the store for IDs that more than one trace
+So each collector, on its sweep interval, asks the store for IDs that more than one trace
 holds (a terms aggregation over recently seen traces) and merges those traces into one with
 the same pure merge the correlator uses, written with the same optimistic concurrency: the
 kept trace only if unchanged since read, the others deleted only if unchanged. A lost race
@@ -55,7 +52,6 @@ import uuid
 from collector.correlation.catalog import Catalog
 from collector.correlation.tracebuild import merge, settle
 from collector.store.base import ConflictError, Store
-from collector.store.id_claims import CLAIM_TTL_MS
 from collector.store.paging import LeaseStore, lease_for
 from collector.trace import Trace
 
@@ -116,7 +112,6 @@ class TraceRepair:
         self.conflicts = 0
         self.rounds = 0
         self._settled: dict[str, int] = {}  # shared ID found apart -> round it was
-        self._claims_expire_at_ms = 0  # next expiry of ID claims (collector.store.id_claims)
 
     def run(self, now_ms: int) -> int:
         """One round; the number of traces merged away. Raises StoreError (retried next round).
@@ -127,9 +122,6 @@ class TraceRepair:
         landed: a lost race never deletes hops it did not save."""
         if self.lease is not None and not self.lease.held(now_ms):
             return 0  # another collector repairs
-        if now_ms >= self._claims_expire_at_ms:  # one collector at a time, like the repair
-            self.store.expire_trace_claims(now_ms - CLAIM_TTL_MS)
-            self._claims_expire_at_ms = now_ms + CLAIM_TTL_MS // 2
         # Label IDs (an X12 interchange, a batch) are shared by many messages on purpose: not
         # even counted, else they fill the round's IDs and a real split is never looked at.
         catalog = self.catalog

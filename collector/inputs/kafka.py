@@ -168,10 +168,6 @@ class KafkaInput:
         self._assigned = metrics.gauge("midwatch_input_kafka_assigned_partitions",
                                        "Partitions this consumer owns in its group.", ("input",))
         self._next_lag = 0.0
-        # Whether other members of the group read these topics too: then they may see other
-        # events of this consumer's messages, and the correlator claims IDs
-        # (collector.store.id_claims). True until an assignment shows every partition here.
-        self.shared = True
 
     # ---------------------------------------------------------------- thread body
 
@@ -336,11 +332,6 @@ class KafkaInput:
         self._partition_lag.replace(self.name, lags)
         self._lag.set(sum(lags.values()), self.name)
         self._assigned.set(len(assignment), self.name)
-        # Only topics with a partition here are asked: their metadata is known, and asking
-        # for an unknown topic's blocks until the broker answers.
-        mine = {tp.topic for tp in assignment}
-        self.shared = len(mine) < len(set(self.cfg.topics)) or len(assignment) < sum(
-            len(self.consumer.partitions_for_topic(t)) for t in mine)
 
     # ---------------------------------------------------------------- acknowledgements
 

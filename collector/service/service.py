@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -100,14 +100,6 @@ def build_correlator(config: Config, store: Store) -> Correlating:
                       idle_ttl_ms=c.idle_ttl_ms, source=CatalogSource(data, path))
 
 
-def sharing(inputs: Sequence[object]) -> Callable[[], bool] | None:
-    """Whether other collectors read these inputs' messages too, asked by the correlator
-    before it claims IDs: inputs read by a consumer group know (``shared``, from their
-    assignment); none without such an input."""
-    grouped = [i for i in inputs if hasattr(i, "shared")]
-    return (lambda: any(i.shared for i in grouped)) if grouped else None
-
-
 def open_spool(config: Config) -> Spool:
     try:
         return Spool(config.collector.spool.dir, config.collector.spool.max_bytes)
@@ -133,8 +125,6 @@ class Service:
         self.metrics = Registry()
         self.queue = ChunkQueue(config.collector.queue_chunks)
         self.inputs = build_inputs(config, self.metrics)
-        if isinstance(correlator, Correlator):
-            correlator.claim_ids = sharing(self.inputs)
         settings = config.collector
         knowledge = knowledge_of(config.doc)  # known issues: events filed under them, API
         if not knowledge and getattr(store, "writes_encoded", False):

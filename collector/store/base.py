@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from collector.event import DeadLetter, Event
-from collector.store.id_claims import IdClaim
 from collector.trace import Trace
 
 Index = Literal["events", "traces", "alerts", "deadletter"]
@@ -175,14 +174,6 @@ class Store(Protocol):
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """Write traces; a trace with a ``version`` is written only if unchanged since read
         (raise ConflictError otherwise). ``deleted``: traces merged away into others."""
-
-    def claim_trace_ids(self, claims: Sequence[IdClaim]) -> list[IdClaim]:
-        """Claim joining IDs for traces about to be looked up and written; the claims other
-        traces hold on any of them (``collector.store.id_claims``). A store written by one
-        process only (SQLite) has no one to race and claims nothing."""
-
-    def expire_trace_claims(self, before_ms: int) -> None:
-        """Forget the claims made before ``before_ms`` (wall clock)."""
 
     def refresh(self) -> None:
         """Make recent writes visible to searches (tests, CLI after a run)."""

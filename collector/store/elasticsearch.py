@@ -56,13 +56,6 @@ from collector.store.es_query import (
     raw_clause,
     time_range,
 )
-from collector.store.id_claims import (
-    CLAIM_BUCKET_MS,
-    ClaimPacing,
-    IdClaim,
-    claim_bucket,
-    claim_doc_id,
-)
 from collector.trace import Trace
 
 log = logging.getLogger(__name__)
@@ -165,10 +158,6 @@ class ElasticsearchStore:
         if client is None and not url and not cloud_id:
             raise ValueError("ElasticsearchStore needs a url, a cloud_id or a client")
         self.names = es_mappings.index_names(index_prefix)
-        # collector.store.id_claims: one index per bucket, the current one created once.
-        self._claims = f"{self.names.prefix}-trace-claims-"
-        self._claims_bucket: int | None = None
-        self._claim_pacing = ClaimPacing()
         self.url = (_redact_url(url) if url else
                     f"Elastic Cloud deployment {cloud_id.split(':')[0]} "
                     f"({engines.cloud_address(cloud_id)})" if cloud_id else
@@ -279,9 +268,8 @@ class ElasticsearchStore:
         meta = found["index_templates"][0]["index_template"].get("_meta") or {}
         return int(meta.get("schema_version", 0))
 
-    def _create_index(self, name: str, body: dict | None = None) -> None:
-        resp = self._call(lambda: self._client.options(ignore_status=400).indices.create(
-            index=name, **(body or {})))
+    def _create_index(self, name: str) -> None:
+        resp = self._call(lambda: self._client.options(ignore_status=400).indices.create(index=name))
         if resp.meta.status == 400 and "resource_already_exists" not in str(resp.body):
             raise StoreError(f"cannot create index {name} at {self.url}: {resp.body}")
 
@@ -640,58 +628,6 @@ class ElasticsearchStore:
                         f"{_item_reason(item)}"
                     )
         return conflicts
-
-    def claim_trace_ids(self, claims: Sequence[IdClaim]) -> list[IdClaim]:
-        """Create a claim document per ID (``collector.store.id_claims``); for each ID
-        another trace claimed first, that trace's claim (read in real time). Claims this
-        trace made before (a trace rebuilt after a lost race claims again) are not named.
-        While claims meet no other trace's, most look-ups claim nothing (``ClaimPacing``)."""
-        if not claims or not self._claim_pacing.due():
-            return []
-        index = self._claims_index(claim_bucket(int(time.time() * 1000)))
-        keys = [claim_doc_id(c.typed_id) for c in claims]
-        head = b'{"create":{"_index":"%s","_id":"' % index.encode()
-        ops = [b'%s%s"}}\n%s\n' % (head, key.encode(),
-                                   orjson.dumps({"id": c.typed_id, "key": c.trace_key}))
-               for c, key in zip(claims, keys, strict=True)]
-        taken = {key: c for c, key, r in zip(claims, keys, self._bulk(ops), strict=True)
-                 if r["status"] == 409}
-        if not taken:
-            return []
-        docs = self._call(lambda: self._client.mget(
-            index=index, ids=sorted(taken), filter_path="docs._id,docs._source"))
-        held = []
-        for d in docs.get("docs", ()):
-            src, mine = d.get("_source"), taken[d["_id"]]
-            if src and src["key"] != mine.trace_key:  # gone meanwhile (dropped): unclaimed
-                held.append(IdClaim(src["id"], src["key"]))
-        self._claim_pacing.met(len(held))
-        return held
-
-    def _claims_index(self, bucket: int) -> str:
-        """The bucket's claim index, created by the first claim of this process in it: only
-        ``_id`` and ``_source`` are read, so nothing is indexed (``dynamic: false``)."""
-        name = f"{self._claims}{bucket}"
-        if bucket != self._claims_bucket:
-            settings: dict[str, Any] = {"number_of_shards": 1}
-            if self._replicas is not None:
-                settings["number_of_replicas"] = self._replicas
-            self._create_index(name, {"settings": settings,
-                                      "mappings": {"dynamic": False, "properties": {}}})
-            self._claims_bucket = bucket
-        return name
-
-    def expire_trace_claims(self, before_ms: int) -> None:
-        """Drop the claim indices whose bucket ended before ``before_ms`` (wall clock): the
-        search sees their traces long since (``collector.store.id_claims``)."""
-        found = self._call(lambda: self._client.indices.get(
-            index=f"{self._claims}*", allow_no_indices=True, ignore_unavailable=True,
-            filter_path="*.settings.index.provided_name"))
-        old = [name for name in found if name.removeprefix(self._claims).isdigit()
-               and (int(name.removeprefix(self._claims)) + 1) * CLAIM_BUCKET_MS <= before_ms]
-        if old:
-            self._call(lambda: self._client.options(ignore_status=404).indices.delete(
-                index=",".join(old)))
 
     # --- read path -------------------------------------------------------------------
     def _search(self, index: str, **kwargs: Any) -> dict:

@@ -32,7 +32,6 @@ from collector.store.base import (
     TraceQuery,
     WriteResult,
 )
-from collector.store.id_claims import IdClaim
 from collector.store.sqlite_query import metric_sql, where_sql
 from collector.trace import Trace
 
@@ -193,13 +192,6 @@ class SQLiteStore:
                   "until": 2**62 if until_ms is None else until_ms}
         with self._read() as db:
             return [_trace(row) for row in db.execute(sql, params)]
-
-    def claim_trace_ids(self, claims: Sequence[IdClaim]) -> list[IdClaim]:
-        """One process per database file (locked): no other writer to claim against."""
-        return []
-
-    def expire_trace_claims(self, before_ms: int) -> None:
-        """Nothing claimed (``claim_trace_ids``), nothing to expire."""
 
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """All writes that did not conflict are committed; then ConflictError names the rest

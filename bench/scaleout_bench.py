@@ -7,7 +7,7 @@ Run: ``.venv/bin/python bench/scaleout_bench.py [--messages 20000] [--partitions
 
 Each message is three JSON events on three partitions, joined into one trace by correlation
 (so the processes also contend on trace documents, and the repair merges what they split:
-each run prints the share of messages split; 60-70% here, since both processes read a
+each run prints the share of messages split; 17-61% here, since both processes read a
 message's events within the trace index's refresh interval);
 ``--keyed`` keys them by message instead, so a message stays on one partition and one process
 (what the group itself costs, without trace races).
@@ -31,6 +31,10 @@ whatever it reads:
   net of the idle rate over the same seconds, which is what the events themselves cost
   (two processes pay the idle rate twice, and a run that waits for the repair sweep pays it
   longer).
+
+``--base DIR`` runs another checkout's code (``git archive <commit> | tar -x -C DIR``, put
+first on PYTHONPATH of the collectors) interleaved with this code in every repetition, and
+prints the ratios of the two; ``--this DIR`` runs this code from a snapshot the same way.
 
 Honest reading on this machine: 2 cores shared by Elasticsearch, Kafka and the collectors,
 so a second process competes with Elasticsearch for CPU; the number says what the group
@@ -158,7 +162,8 @@ def _count(es: Elasticsearch, index: str) -> int:
 
 def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch, es_url: str,
               bootstrap: str, profile: Path | None = None, keyed: bool = False,
-              idle_s: float = 5.0) -> GroupRun:
+              idle_s: float = 5.0, tree: Path | None = None) -> GroupRun:
+    """``tree``: another checkout whose code the collectors run (``--base``), else this one."""
     topic = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
     prefix = f"mwbench-scale-{uuid.uuid4().hex[:6]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
@@ -176,7 +181,8 @@ def run_group(processes: int, messages: int, partitions: int, es: Elasticsearch,
                     [str(MIDWATCH), "run", "-c",
                      str(config(work, es_url, prefix, bootstrap, topic, port)),
                      "--log-level", "warning"],
-                    cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb")))  # noqa: SIM115
+                    cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "log", "wb"),  # noqa: SIM115
+                    env={**os.environ, "PYTHONPATH": str(tree)} if tree else None))
             spies = [subprocess.Popen(
                 [os.environ.get("PY_SPY", "py-spy"), "record", "--pid", str(p.pid), "--format",
                  "raw", "--rate", "100", "--nonblocking", "--subprocesses",
@@ -318,6 +324,13 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=5.0, metavar="S",
                     help="seconds each group is measured idle (partitions owned, no records) "
                          "before the records are produced")
+    ap.add_argument("--base", type=Path, metavar="DIR",
+                    help="a checkout of the code to compare with (e.g. `git archive 10133f2 | "
+                         "tar -x -C DIR`), run through this venv with PYTHONPATH=DIR, "
+                         "interleaved with this tree in every repetition")
+    ap.add_argument("--this", type=Path, metavar="DIR",
+                    help="run this code from a snapshot (e.g. `git archive HEAD | tar -x -C "
+                         "DIR`) instead of the checkout, which may then change meanwhile")
     args = ap.parse_args()
     es_url = os.environ.get("MIDWATCH_ES_URL", "http://127.0.0.1:9200")
     bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -332,24 +345,35 @@ def main() -> None:
     ceiling = max(raw_bulk(es, events, 500), raw_bulk(es, events, 2000))
     print(f"{3 * args.messages} events, {args.partitions} partitions; ceiling (raw helpers.bulk) "
           f"{ceiling:,.0f} events/s")
-    runs: dict[int, list[GroupRun]] = {1: [], 2: []}
+    trees = {"base": args.base, "this": args.this} if args.base else {"this": args.this}
+    runs: dict[tuple[str, int], list[GroupRun]] = {(t, k): [] for t in trees for k in (1, 2)}
     for rep in range(args.repeat):
-        for processes in (1, 2):  # interleaved: the machine's load drifts
-            run = run_group(processes, args.messages, args.partitions, es, es_url, bootstrap,
-                            args.profile, args.keyed, args.idle)
-            runs[processes].append(run)
-            print(f"[{rep + 1}] {processes} process(es): {run.rate:,.0f} events/s "
-                  f"({run.rate / ceiling:.2f} of ceiling), first event stored {run.first_s:.1f} s "
-                  f"after the produce began, all traces complete after {run.steady_s:.1f} s; "
-                  f"steady CPU {run.steady_us:.1f} us/event ({run.net_us:.1f} net of idle); "
-                  f"{run.split:.0%} of messages split and repaired; "
-                  f"start-up {sum(run.startup_s):.2f} s CPU, idle "
-                  f"{sum(run.idle_per_s) * 1e3:.1f} ms CPU/s in all; load {os.getloadavg()[0]:.1f}")
-    med = {k: {f: statistics.median(getattr(r, f) for r in v)
-               for f in ("rate", "steady_us", "net_us")} for k, v in runs.items()}
-    print(f"2 vs 1 (medians of {args.repeat}): throughput x{med[2]['rate'] / med[1]['rate']:.2f}, "
-          f"steady CPU per event x{med[2]['steady_us'] / med[1]['steady_us']:.2f} "
-          f"(target <= 1.10), net of idle x{med[2]['net_us'] / med[1]['net_us']:.2f}")
+        for name, tree in trees.items():
+            for processes in (1, 2):  # interleaved: the machine's load drifts
+                run = run_group(processes, args.messages, args.partitions, es, es_url, bootstrap,
+                                args.profile, args.keyed, args.idle, tree)
+                runs[name, processes].append(run)
+                print(f"[{rep + 1}] {name}: {processes} process(es): {run.rate:,.0f} events/s "
+                      f"({run.rate / ceiling:.2f} of ceiling), first event stored "
+                      f"{run.first_s:.1f} s after the produce began, all traces complete after "
+                      f"{run.steady_s:.1f} s; steady CPU {run.steady_us:.1f} us/event "
+                      f"({run.net_us:.1f} net of idle); {run.split:.0%} of messages split and "
+                      f"repaired; start-up {sum(run.startup_s):.2f} s CPU, idle "
+                      f"{sum(run.idle_per_s) * 1e3:.1f} ms CPU/s in all; "
+                      f"load {os.getloadavg()[0]:.1f}", flush=True)
+    med = {key: {f: statistics.median(getattr(r, f) for r in v)
+                 for f in ("rate", "steady_us", "net_us", "split")} for key, v in runs.items()}
+    for name in trees:
+        one, two = med[name, 1], med[name, 2]
+        print(f"{name}: 2 vs 1 (medians of {args.repeat}): throughput "
+              f"x{two['rate'] / one['rate']:.2f}, steady CPU per event "
+              f"x{two['steady_us'] / one['steady_us']:.2f} (target <= 1.10), net of idle "
+              f"x{two['net_us'] / one['net_us']:.2f}; split {two['split']:.0%}")
+    if args.base:
+        for k in (1, 2):
+            print(f"this vs base, {k} process(es): steady CPU per event "
+                  f"x{med['this', k]['steady_us'] / med['base', k]['steady_us']:.3f}, net of "
+                  f"idle x{med['this', k]['net_us'] / med['base', k]['net_us']:.3f}")
 
 if __name__ == "__main__":
     main()

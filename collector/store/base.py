@@ -189,9 +189,9 @@ class Store(Protocol):
         """Every trace the ID names, most recently seen first: those with that key or
         holding the typed ID, else all holding the bare value. An envelope ID (the ISA
         control number of an interchange carrying two orders) belongs to several traces, and
-        so does an ID reused over time (one trace per message, ``ids.join_window``);
-        The trace whose key is the ID is always among them, after ``limit`` others if need
-        be: a key is a permalink."""
+        so does an ID reused over time (one trace per message, ``ids.join_window``). The
+        trace whose key is the ID is always among them, after ``limit`` others if need be: a
+        key is a permalink."""
 
     def search_traces(self, query: TraceQuery) -> list[Trace]:
         """Newest (by last_seen) first."""

@@ -678,12 +678,15 @@ class ElasticsearchStore:
         ]
 
     def get_trace(self, any_id: str) -> Trace | None:
-        found = self.find_traces(any_id, limit=1)
+        found = self._find(any_id, 1, keyed=False)
         return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
+        return self._find(any_id, limit, keyed=True)
+
+    def _find(self, any_id: str, limit: int, *, keyed: bool) -> list[Trace]:
         """A trace_key or typed ID wins over a bare one (scores): only the hits with the
-        best score, most recently seen first (and the key's trace after them)."""
+        best score, most recently seen first (and, ``keyed``, the key's trace after them)."""
         value = any_id.strip()
         should = [
             {"constant_score": {"filter": {"bool": {"should": [
@@ -699,7 +702,8 @@ class ElasticsearchStore:
         hits = resp["hits"]["hits"]
         best = hits[0]["sort"][0] if hits else None
         hits = [h for h in hits if h["sort"][0] == best]
-        if len(hits) == limit and all(h["_source"].get("trace_key") != value for h in hits):
+        if keyed and len(hits) == limit and all(h["_source"].get("trace_key") != value
+                                                for h in hits):
             # the key names its trace alone (a permalink) also past ``limit`` later
             # messages reusing that ID
             hits += self._search(self.names.traces, query={"term": {"trace_key": value}},

@@ -258,12 +258,16 @@ class SQLiteStore:
 
     # --- read path -------------------------------------------------------------------
     def get_trace(self, any_id: str) -> Trace | None:
-        found = self.find_traces(any_id, limit=1)
+        found = self._find(any_id, 1, keyed=False)
         return found[0] if found else None
 
     def find_traces(self, any_id: str, limit: int = 50) -> list[Trace]:
+        return self._find(any_id, limit, keyed=True)
+
+    def _find(self, any_id: str, limit: int, *, keyed: bool) -> list[Trace]:
         """A trace_key or typed ID wins over a bare one: only the traces of the best of
-        these kinds of match, most recently seen first (and the key's trace after them)."""
+        these kinds of match, most recently seen first (and, ``keyed``, the key's trace
+        after them)."""
         sql = (
             "WITH m AS ("
             " SELECT trace_key, 1 AS rank FROM traces WHERE trace_key = :id"
@@ -276,7 +280,7 @@ class SQLiteStore:
         value = any_id.strip()
         with self._read() as db:
             found = [_trace(row) for row in db.execute(sql, {"id": value, "limit": limit})]
-            if len(found) == limit and all(t.trace_key != value for t in found):
+            if keyed and len(found) == limit and all(t.trace_key != value for t in found):
                 # the key names its trace alone (a permalink) also past ``limit`` later
                 # messages reusing that ID
                 found += [_trace(row) for row in db.execute(

@@ -44,8 +44,9 @@ SWEEP_BATCH = 1_000  # at most this many per sweep (a full sweep is followed by 
 # Groups whose last digest still holds back the next (sent within group_interval) that are
 # remembered per notifier; beyond it the oldest is forgotten (its next digest may come early).
 MAX_GROUPS = 10_000
-# A rule's newest outbox records read to find whether a resolve's firing reached the
-# receiver; an alert whose firing is older than these gets its resolve sent, as before.
+# An alert's newest outbox records read to find whether a resolve's firing reached the
+# receiver; an episode longer than these (no previous resolve among them) gets its resolve
+# sent, as before.
 UNOPENED_LOOKBACK = 500
 
 
@@ -166,7 +167,9 @@ class Delivery:
                    if r["state"] == outbox.PENDING]
         if not pending:
             return 0
-        step = self._without_unopened(outbox.plan(pending, self.clock(), self.policy))
+        now = self.clock()
+        history = self._alert_records(pending)
+        step = self._without_unopened(outbox.plan(pending, now, self.policy), history, now)
         if step.superseded or step.expired:
             self._put(step.superseded + step.expired)
         for r in step.superseded:
@@ -189,15 +192,24 @@ class Delivery:
             sent += 1
         return sent
 
-    def _without_unopened(self, step: outbox.Plan) -> outbox.Plan:
+    def _alert_records(self, pending: Sequence[dict]) -> dict[tuple[str, str], list[dict]]:
+        """The newest records of each alert with a pending resolve, newest first: one read
+        of the outbox per alert."""
+        alerts = {(r["rule"], r["key"]) for r in pending if r["action"] == "resolved"}
+        return {(rule, key): self.box.of_rule(rule, UNOPENED_LOOKBACK, key)
+                for rule, key in alerts}
+
+    def _without_unopened(self, step: outbox.Plan, history: Mapping[tuple[str, str], list[dict]],
+                          now: int) -> outbox.Plan:
         """``step`` with the resolves of alerts whose firing never reached the receiver
-        moved to superseded (``rules.outbox.unopened``); one read of the outbox per rule."""
-        resolves = [r for r in step.send if r["action"] == "resolved"]
-        if not resolves:
-            return step
-        recent = {rule: self.box.of_rule(rule, UNOPENED_LOOKBACK)
-                  for rule in {r["rule"] for r in resolves}}
-        drop = {r["id"] for r in resolves if outbox.unopened(r, recent[r["rule"]])}
+        moved to superseded (``rules.outbox.unopened``)."""
+        drop = set()
+        for r in step.send:
+            if r["action"] == "resolved":
+                seen = history[(r["rule"], r["key"])]
+                if outbox.unopened(r, seen, read_all=len(seen) < UNOPENED_LOOKBACK, now_ms=now,
+                                   policy=self.policy):
+                    drop.add(r["id"])
         if not drop:
             return step
         return outbox.Plan([r for r in step.send if r["id"] not in drop],

@@ -172,15 +172,40 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
     return out
 
 
-def unopened(resolve: dict, records: Sequence[dict]) -> bool:
-    """Whether ``resolve`` closes nothing the receiver got: among ``records`` (the rule's
-    recent records), the same notifier's firings of its alert since the previous resolve
-    exist and none was delivered or may have been. With none found (purged, or beyond what
-    was read) it is sent, as it always was."""
+def _since_last_resolve(resolve: dict, records: Sequence[dict]) -> tuple[list[dict], bool]:
+    """The same notifier's firings of ``resolve``'s alert since its previous resolve among
+    ``records`` (the alert's newest, newest first), and whether that previous resolve was
+    among them (then these are all the firings since it)."""
     same = [x for x in records if x["notifier"] == resolve["notifier"]
             and x["key"] == resolve["key"] and x["id"] != resolve["id"]
             and x["created_ms"] <= resolve["created_ms"]]
-    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=-1)
-    firings = [x for x in same if x["action"] == "firing" and x["created_ms"] > since]
-    return bool(firings) and all(x["state"] in (FAILED, EXPIRED, SUPERSEDED)
-                                 and not x.get("maybe_delivered") for x in firings)
+    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=None)
+    firings = [x for x in same if x["action"] == "firing"
+               and (since is None or x["created_ms"] > since)]
+    return firings, since is not None
+
+
+def opened(resolve: dict, records: Sequence[dict]) -> bool:
+    """Whether a firing of ``resolve``'s alert since its previous resolve was delivered or
+    may have been, among ``records`` (the alert's newest): then the receiver may hold the
+    incident, and ``plan`` must send the resolve although a repeat firing still waits."""
+    firings, _ = _since_last_resolve(resolve, records)
+    return any(x["state"] == DELIVERED or x.get("maybe_delivered") for x in firings)
+
+
+def unopened(resolve: dict, records: Sequence[dict], *, read_all: bool, now_ms: int,
+             policy: Policy) -> bool:
+    """Whether ``resolve`` closes nothing the receiver got: the same notifier's firings of
+    its alert since the previous resolve exist and none was delivered or may have been.
+    Decided only when ``records`` (the alert's newest, newest first) hold that whole
+    episode: the previous resolve is among them, or they are all the alert's records
+    (``read_all``) or reach back before the episode began, and it began within the
+    retention (nothing of it purged). Otherwise a delivered firing may be out of sight
+    (an alert re-notified for long), so it is sent, as it always was."""
+    firings, bounded = _since_last_resolve(resolve, records)
+    starts = resolve["notification"]["starts_ms"]
+    whole = bounded or (starts > now_ms - policy.retention_ms and (
+        read_all or min((x["created_ms"] for x in records), default=starts) < starts))
+    return whole and bool(firings) and all(
+        x["state"] in (FAILED, EXPIRED, SUPERSEDED) and not x.get("maybe_delivered")
+        for x in firings)

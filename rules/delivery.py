@@ -169,7 +169,10 @@ class Delivery:
             return 0
         now = self.clock()
         history = self._alert_records(pending)
-        step = self._without_unopened(outbox.plan(pending, now, self.policy), history, now)
+        opened = {r["id"] for r in pending if r["action"] == "resolved"
+                  and outbox.opened(r, history[(r["rule"], r["key"])])}
+        step = self._without_unopened(outbox.plan(pending, now, self.policy, opened),
+                                      history, now)
         if step.superseded or step.expired:
             self._put(step.superseded + step.expired)
         for r in step.superseded:

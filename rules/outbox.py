@@ -8,13 +8,14 @@ What happens to a record is decided here, from the record, the time and the send
 - a 4xx that means "bad payload or credentials" fails the record at once (no retry would
   help, and the self-alert must not wait for the expiry);
 - a record still undelivered ``expire_ms`` after it was created expires;
-- a resolve whose firing is still pending supersedes both (nothing is sent: the incident was
-  never opened), unless that firing may have reached the receiver (``maybe_delivered``: a
-  send of it began and ended without the receiver's refusal, e.g. the process died waiting
-  for the answer, or the connection broke after the request went out): then only the firing
-  is dropped and the resolve is sent, since an incident the receiver may hold open must be
-  closed (a resolve of an incident it never opened is a no-op for PagerDuty, Opsgenie and
-  Alertmanager);
+- a resolve whose firing is still pending supersedes both (nothing is sent: this firing never
+  reached the receiver), unless that firing may have reached it (``maybe_delivered``: a send
+  of it began and ended without the receiver's refusal, e.g. the process died waiting for the
+  answer, or the connection broke after the request went out) or an earlier firing of the
+  alert since its previous resolve was delivered or may have been (``opened``; the pending
+  one is then a repeat): then only the pending firing is dropped and the resolve is sent,
+  since an incident the receiver may hold open must be closed (a resolve of an incident it
+  never opened is a no-op for PagerDuty, Opsgenie and Alertmanager);
 - a resolve whose alert's firings since its previous resolve all ended without reaching the
   receiver (failed, expired or superseded, none maybe delivered) is not sent either
   (``unopened``): a lone "RESOLVED" for a page nobody got is noise in Slack, mail and
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 
 from rules.notify.base import Notification
@@ -136,10 +137,12 @@ class Plan:
     expired: list[dict]
 
 
-def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
+def plan(pending: Sequence[dict], now_ms: int, policy: Policy,
+         opened: Collection[str] = ()) -> Plan:
     """Records due now, in creation order (``pending`` is); a resolve and the firings of its
     alert pending before it cancel each other (a firing after it stands), except that a
-    resolve goes out when one of those firings may have reached the receiver; of several
+    resolve goes out when one of those firings may have reached the receiver, or when its
+    ``id`` is in ``opened`` (an earlier firing of the alert reached it); of several
     pending records of one alert and action only the newest is sent (a repeat, or the
     same resolve decided again by a new lease holder after the old one was killed between
     writing the outbox and its alert state); records past their expiry expire."""
@@ -152,7 +155,7 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
         newest[(r["key"], r["action"])] = i
         if r["action"] == "resolved":
             last_resolve[r["key"]] = i
-            if r["key"] in maybe_open:
+            if r["key"] in maybe_open or r["id"] in opened:
                 closing.add(i)
         else:
             first_firing.setdefault(r["key"], i)

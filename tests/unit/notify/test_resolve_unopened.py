@@ -114,3 +114,14 @@ def test_a_resolve_of_a_refused_firing_is_still_dropped_when_its_episode_is_read
     history, states = _run(tmp_path, p, ["firing", "resolved", "firing", "resolved"])
     assert states == ["notified", "notified", "notify_failed", "notify_superseded"]
     assert len(p.seen) == 3
+
+
+def test_a_resolve_goes_out_although_a_repeat_firing_still_waits(peer, tmp_path):
+    """Delivered, then the repeat_interval re-notification got 503 and waits for its retry
+    when the alert resolves: the channel holds the page, so the resolve is sent and only the
+    repeat is dropped. The old code cancelled the resolve against the waiting repeat."""
+    p = peer([(200, {}, b"ok"), (503, {}, b""), (200, {}, b"ok")])
+    history, states = _run(tmp_path, p, ["firing", "firing", "resolved"])
+    assert [(h["action"], h["state"]) for h in history] == [
+        ("firing", "notified"), ("firing", "notify_superseded"), ("resolved", "notified")]
+    assert len(p.seen) == 3

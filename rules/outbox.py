@@ -107,7 +107,8 @@ def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bo
     kept on the record, so a restart or another lease holder owes them alone too (None: as
     before). ``unconfirmed``: why a send the receiver accepted (HTTP 202) has no known
     outcome; delivered as far as retries go, but said so on the record and in the history.
-    ``retry_after_ms``: the receiver's Retry-After, honoured when longer than the backoff."""
+    ``retry_after_ms``: the receiver's Retry-After, honoured when longer than the backoff, up
+    to the expiry."""
     attempts = record["attempts"] + 1
     answer = error or (f"accepted, unconfirmed: {unconfirmed}" if unconfirmed else "delivered")
     log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": answer}]
@@ -122,10 +123,12 @@ def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bo
         return {**out, "state": DELIVERED, "delivered_ms": now_ms}
     if not retryable:
         return {**out, "state": FAILED}
-    next_ms = now_ms + max(backoff_ms(attempts, policy, rand), retry_after_ms or 0)
-    if next_ms >= record["created_ms"] + policy.expire_ms:
+    expiry = record["created_ms"] + policy.expire_ms
+    next_ms = now_ms + backoff_ms(attempts, policy, rand)
+    if next_ms >= expiry:
         return {**out, "state": EXPIRED}
-    return {**out, "next_ms": next_ms}
+    # A Retry-After past the expiry still leaves one last try just before it.
+    return {**out, "next_ms": min(max(next_ms, now_ms + (retry_after_ms or 0)), expiry - 1)}
 
 
 @dataclass(frozen=True, slots=True)

@@ -157,20 +157,21 @@ class Http:
 
 def retry_after_ms(value: str | None, now_s: float | None = None) -> int | None:
     """A ``Retry-After`` header (seconds, or an HTTP date) as milliseconds from now, at most
-    ``RETRY_AFTER_MAX_MS``; None when absent or unreadable."""
+    ``RETRY_AFTER_MAX_MS``; None when absent or unreadable (a garbage header is ignored, never
+    an exception in the send)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
+    if value.isascii() and value.isdigit():  # str.isdigit alone takes "²" and other digits
+        # Capped before converting: a header of hundreds of digits is no float or int to build.
+        return RETRY_AFTER_MAX_MS if len(value) > 9 else min(int(value) * 1000, RETRY_AFTER_MAX_MS)
+    try:
+        when = parsedate_to_datetime(value)
         if when.tzinfo is None:
             return None
         seconds = when.timestamp() - (time.time() if now_s is None else now_s)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
     return min(max(0, int(seconds * 1000)), RETRY_AFTER_MAX_MS)
 
 

@@ -108,6 +108,22 @@ def test_retry_after_as_seconds_or_a_date_capped():
     assert retry_after_ms(formatdate(now - 30, usegmt=True), now_s=now) == 0
     assert retry_after_ms("999999999") == 3_600_000
     assert retry_after_ms("soon") is None and retry_after_ms(None) is None
+    # Garbage is ignored, never an exception in the send (OverflowError, ValueError before).
+    assert retry_after_ms("9" * 400) == 3_600_000 and retry_after_ms("9" * 5000) == 3_600_000
+    assert retry_after_ms("²") is None and retry_after_ms("١٢") is None
+    assert retry_after_ms("Fri, 31 Dec 99999 23:59:59 GMT") is None
+
+
+def test_contract_a_huge_retry_after_is_capped_not_a_notifier_bug(peer, tmp_path):
+    """A 503 with a Retry-After of 400 digits: refused (so its resolve may be cancelled) and
+    retried after the cap; the old code raised OverflowError out of the send."""
+    p = peer([(503, {"Retry-After": "9" * 400}, b"busy"), (200, {}, b"ok")])
+    history: list[dict] = []
+    started = int(time.time() * 1000)
+    rec = _one_pass(tmp_path, _slack(p), history)
+    assert rec["state"] == "pending" and not rec["maybe_delivered"]
+    assert "HTTP 503: busy" in rec["last_error"]
+    assert 3_600_000 <= rec["next_ms"] - started <= 3_600_000 + 60_000
 
 
 def test_contract_webhook_repeat_after_a_timeout_carries_the_same_idempotency_key(peer):

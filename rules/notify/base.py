@@ -135,7 +135,7 @@ class Http:
             # credentials elsewhere. Failed at once, with where it points.
             where = urllib.parse.urlsplit(urllib.parse.urljoin(url, resp.headers.get("Location", "")))
             raise SendError(f"{what} answered HTTP {resp.status}, a redirect to "
-                            f"{where.scheme}://{where.netloc}/...: not followed, set the "
+                            f"{where.scheme}://{host_port(where)}/...: not followed, set the "
                             "notifier's URL to where it points", retryable=False, refused=True)
         reason = truncate(resp.data.decode("utf-8", "replace").strip(), 300)
         raise SendError(f"{what} answered HTTP {resp.status}: {reason}",
@@ -153,6 +153,18 @@ class Http:
             raise SendError(f"{what}: cannot connect ({type(exc).__name__})", retryable=True,
                             refused=isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
                             ) from None  # (no connection, so nothing sent; incl. refused, DNS)
+
+
+def host_port(url: urllib.parse.SplitResult) -> str:
+    """``host[:port]`` of a URL, never its userinfo (``user:password@``, a credential that
+    ``mask_secrets`` does not recognise)."""
+    host = url.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = url.port
+    except ValueError:  # not a number: leave it out
+        port = None
+    return f"{host}:{port}" if port is not None else host
 
 
 def retry_after_ms(value: str | None, now_s: float | None = None) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from email.utils import formatdate
 
 import pytest
@@ -16,7 +17,7 @@ from notify_support import PD_KEY, Scripted, delivery, note
 
 from collector.yamlconf import Secret
 from rules.notify import pagerduty, slack, webhook
-from rules.notify.base import Http, SendError, retry_after_ms
+from rules.notify.base import Http, SendError, host_port, retry_after_ms
 
 
 def _slack(p: Scripted) -> slack.Slack:
@@ -87,6 +88,21 @@ def test_contract_a_redirect_fails_the_page_at_once_and_says_where(peer, tmp_pat
     assert f"HTTP {status}, a redirect to {target.url}/..." in h["error"]
     assert "B0/new" not in h["error"]  # a Slack path is a credential
     assert [m for m, *_ in p.seen] == ["POST"] and target.seen == []
+
+
+def test_contract_a_redirect_error_names_no_credentials_of_the_url(peer, tmp_path):
+    """A 302 without Location points back at the notifier's own URL: the error names its
+    host and port, not the ``user:password@`` in it (printed before)."""
+    p = peer([(302, {}, b"")])
+    port = p.url.rsplit(":", 1)[1]
+    url = f"http://alice:s3cr3t-pw@127.0.0.1:{port}/hook"
+    hook = webhook.Webhook("wh", webhook.Options(Secret(url, "env:WH")))
+    history: list[dict] = []
+    rec = _one_pass(tmp_path, hook, history)
+    assert rec["state"] == "failed"
+    assert f"HTTP 302, a redirect to http://127.0.0.1:{port}/..." in rec["last_error"]
+    assert "alice" not in rec["last_error"] and "s3cr3t" not in rec["last_error"]
+    assert host_port(urllib.parse.urlsplit("https://u:p@[::1]:8443/x")) == "[::1]:8443"
 
 
 def test_contract_429_retry_after_is_honoured(peer, tmp_path):

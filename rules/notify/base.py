@@ -194,7 +194,6 @@ class Unconfirmed:
     in the alert history, not as delivered."""
 
     why: str
-    answer: bytes = b""
 
 
 def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:

@@ -129,7 +129,7 @@ class Opsgenie:
         """The processed outcome of the request Opsgenie accepted with ``answer``."""
         request_id = _field(answer, "requestId")
         if not request_id:
-            return Unconfirmed(f"{what} accepted the request without a requestId", answer)
+            return Unconfirmed(f"{what} accepted the request without a requestId")
         url = f"{self.options.base_url}/v2/alerts/requests/{urllib.parse.quote(request_id)}"
         last = "not processed yet"
         failing = False  # the last look got no usable answer from the status API
@@ -163,7 +163,7 @@ class Opsgenie:
         if failing:  # only a failing status API, not a slow one, shortens the next looks
             self.quiet_until = time.monotonic() + CONFIRM_QUIET_S
         return Unconfirmed(f"{what} accepted request {request_id}; its outcome is unknown "
-                           f"after {sum(waits):.1f} s ({last})", answer)
+                           f"after {sum(waits):.1f} s ({last})")
 
 
 def _field(body: bytes, name: str) -> object:

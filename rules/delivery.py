@@ -321,10 +321,11 @@ class Delivery:
         error = str(failure) if isinstance(failure, SendError) else None
         if isinstance(failure, SendError) and failure.lost and state == outbox.PENDING:
             # Refused for good for some recipients while the others are retried: say so now
-            # (``notify_failed`` pages the fallback), not only when the retries end.
+            # (``notify_failed`` pages the fallback), not only when the retries end. Counted
+            # apart from "failed": the record itself still ends delivered, failed or expired.
             log.error("notifier %s: %s %s will not reach %s: %s", name, after["action"],
                       after["rule"], ", ".join(failure.lost), error)
-            self._outcome(after, "failed", "notify_failed")
+            self._outcome(after, "recipients_lost", "notify_failed")
         if state == outbox.DELIVERED and after.get("unconfirmed"):
             log.warning("notifier %s: %s", name, after["unconfirmed"])
             self._outcome(after, "unconfirmed", "notify_unconfirmed")
@@ -362,7 +363,8 @@ class Delivery:
     def expose(self, registry) -> None:
         total = registry.counter("midwatch_notifications_total",
                                  "Notification outcomes: delivered, unconfirmed, retry, failed, "
-                                 "expired, superseded", ("notifier", "action", "result"))
+                                 "expired, superseded; recipients_lost (some e-mail "
+                                 "recipients refused for good, the record still going)", ("notifier", "action", "result"))
         self.counted = lambda notifier, action, result: total.inc(notifier, action, result)
         digests = registry.counter("midwatch_notification_digests_total",
                                    "Digests (group_by) sent or failed", ("notifier", "result"))

@@ -44,8 +44,9 @@ SWEEP_BATCH = 1_000  # at most this many per sweep (a full sweep is followed by 
 # Groups whose last digest still holds back the next (sent within group_interval) that are
 # remembered per notifier; beyond it the oldest is forgotten (its next digest may come early).
 MAX_GROUPS = 10_000
-# A rule's newest outbox records read to find whether a resolve's firing reached the
-# receiver; an alert whose firing is older than these gets its resolve sent, as before.
+# An alert's newest outbox records read to find whether a resolve's firing reached the
+# receiver; an episode longer than these (no previous resolve among them) gets its resolve
+# sent, as before.
 UNOPENED_LOOKBACK = 500
 
 
@@ -166,7 +167,12 @@ class Delivery:
                    if r["state"] == outbox.PENDING]
         if not pending:
             return 0
-        step = self._without_unopened(outbox.plan(pending, self.clock(), self.policy))
+        now = self.clock()
+        history = self._alert_records(pending)
+        opened = {r["id"] for r in pending if r["action"] == "resolved"
+                  and outbox.opened(r, history[(r["rule"], r["key"])])}
+        step = self._without_unopened(outbox.plan(pending, now, self.policy, opened),
+                                      history, now)
         if step.superseded or step.expired:
             self._put(step.superseded + step.expired)
         for r in step.superseded:
@@ -189,15 +195,24 @@ class Delivery:
             sent += 1
         return sent
 
-    def _without_unopened(self, step: outbox.Plan) -> outbox.Plan:
+    def _alert_records(self, pending: Sequence[dict]) -> dict[tuple[str, str], list[dict]]:
+        """The newest records of each alert with a pending resolve, newest first: one read
+        of the outbox per alert."""
+        alerts = {(r["rule"], r["key"]) for r in pending if r["action"] == "resolved"}
+        return {(rule, key): self.box.of_rule(rule, UNOPENED_LOOKBACK, key)
+                for rule, key in alerts}
+
+    def _without_unopened(self, step: outbox.Plan, history: Mapping[tuple[str, str], list[dict]],
+                          now: int) -> outbox.Plan:
         """``step`` with the resolves of alerts whose firing never reached the receiver
-        moved to superseded (``rules.outbox.unopened``); one read of the outbox per rule."""
-        resolves = [r for r in step.send if r["action"] == "resolved"]
-        if not resolves:
-            return step
-        recent = {rule: self.box.of_rule(rule, UNOPENED_LOOKBACK)
-                  for rule in {r["rule"] for r in resolves}}
-        drop = {r["id"] for r in resolves if outbox.unopened(r, recent[r["rule"]])}
+        moved to superseded (``rules.outbox.unopened``)."""
+        drop = set()
+        for r in step.send:
+            if r["action"] == "resolved":
+                seen = history[(r["rule"], r["key"])]
+                if outbox.unopened(r, seen, read_all=len(seen) < UNOPENED_LOOKBACK, now_ms=now,
+                                   policy=self.policy):
+                    drop.add(r["id"])
         if not drop:
             return step
         return outbox.Plan([r for r in step.send if r["id"] not in drop],
@@ -306,10 +321,11 @@ class Delivery:
         error = str(failure) if isinstance(failure, SendError) else None
         if isinstance(failure, SendError) and failure.lost and state == outbox.PENDING:
             # Refused for good for some recipients while the others are retried: say so now
-            # (``notify_failed`` pages the fallback), not only when the retries end.
+            # (``notify_failed`` pages the fallback), not only when the retries end. Counted
+            # apart from "failed": the record itself still ends delivered, failed or expired.
             log.error("notifier %s: %s %s will not reach %s: %s", name, after["action"],
                       after["rule"], ", ".join(failure.lost), error)
-            self._outcome(after, "failed", "notify_failed")
+            self._outcome(after, "recipients_lost", "notify_failed")
         if state == outbox.DELIVERED and after.get("unconfirmed"):
             log.warning("notifier %s: %s", name, after["unconfirmed"])
             self._outcome(after, "unconfirmed", "notify_unconfirmed")
@@ -347,7 +363,8 @@ class Delivery:
     def expose(self, registry) -> None:
         total = registry.counter("midwatch_notifications_total",
                                  "Notification outcomes: delivered, unconfirmed, retry, failed, "
-                                 "expired, superseded", ("notifier", "action", "result"))
+                                 "expired, superseded; recipients_lost (some e-mail "
+                                 "recipients refused for good, the record still going)", ("notifier", "action", "result"))
         self.counted = lambda notifier, action, result: total.inc(notifier, action, result)
         digests = registry.counter("midwatch_notification_digests_total",
                                    "Digests (group_by) sent or failed", ("notifier", "result"))

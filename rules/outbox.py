@@ -8,13 +8,14 @@ What happens to a record is decided here, from the record, the time and the send
 - a 4xx that means "bad payload or credentials" fails the record at once (no retry would
   help, and the self-alert must not wait for the expiry);
 - a record still undelivered ``expire_ms`` after it was created expires;
-- a resolve whose firing is still pending supersedes both (nothing is sent: the incident was
-  never opened), unless that firing may have reached the receiver (``maybe_delivered``: a
-  send of it began and ended without the receiver's refusal, e.g. the process died waiting
-  for the answer, or the connection broke after the request went out): then only the firing
-  is dropped and the resolve is sent, since an incident the receiver may hold open must be
-  closed (a resolve of an incident it never opened is a no-op for PagerDuty, Opsgenie and
-  Alertmanager);
+- a resolve whose firing is still pending supersedes both (nothing is sent: this firing never
+  reached the receiver), unless that firing may have reached it (``maybe_delivered``: a send
+  of it began and ended without the receiver's refusal, e.g. the process died waiting for the
+  answer, or the connection broke after the request went out) or an earlier firing of the
+  alert since its previous resolve was delivered or may have been (``opened``; the pending
+  one is then a repeat): then only the pending firing is dropped and the resolve is sent,
+  since an incident the receiver may hold open must be closed (a resolve of an incident it
+  never opened is a no-op for PagerDuty, Opsgenie and Alertmanager);
 - a resolve whose alert's firings since its previous resolve all ended without reaching the
   receiver (failed, expired or superseded, none maybe delivered) is not sent either
   (``unopened``): a lone "RESOLVED" for a page nobody got is noise in Slack, mail and
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 
 from rules.notify.base import Notification
@@ -106,7 +107,8 @@ def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bo
     kept on the record, so a restart or another lease holder owes them alone too (None: as
     before). ``unconfirmed``: why a send the receiver accepted (HTTP 202) has no known
     outcome; delivered as far as retries go, but said so on the record and in the history.
-    ``retry_after_ms``: the receiver's Retry-After, honoured when longer than the backoff."""
+    ``retry_after_ms``: the receiver's Retry-After, honoured when longer than the backoff, up
+    to the expiry."""
     attempts = record["attempts"] + 1
     answer = error or (f"accepted, unconfirmed: {unconfirmed}" if unconfirmed else "delivered")
     log = [*record["log"], {"at_ms": now_ms, "ok": error is None, "answer": answer}]
@@ -121,10 +123,12 @@ def after_attempt(record: dict, *, now_ms: int, error: str | None, retryable: bo
         return {**out, "state": DELIVERED, "delivered_ms": now_ms}
     if not retryable:
         return {**out, "state": FAILED}
-    next_ms = now_ms + max(backoff_ms(attempts, policy, rand), retry_after_ms or 0)
-    if next_ms >= record["created_ms"] + policy.expire_ms:
+    expiry = record["created_ms"] + policy.expire_ms
+    next_ms = now_ms + backoff_ms(attempts, policy, rand)
+    if next_ms >= expiry:
         return {**out, "state": EXPIRED}
-    return {**out, "next_ms": next_ms}
+    # A Retry-After past the expiry still leaves one last try just before it.
+    return {**out, "next_ms": min(max(next_ms, now_ms + (retry_after_ms or 0)), expiry - 1)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,10 +140,12 @@ class Plan:
     expired: list[dict]
 
 
-def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
+def plan(pending: Sequence[dict], now_ms: int, policy: Policy,
+         opened: Collection[str] = ()) -> Plan:
     """Records due now, in creation order (``pending`` is); a resolve and the firings of its
     alert pending before it cancel each other (a firing after it stands), except that a
-    resolve goes out when one of those firings may have reached the receiver; of several
+    resolve goes out when one of those firings may have reached the receiver, or when its
+    ``id`` is in ``opened`` (an earlier firing of the alert reached it); of several
     pending records of one alert and action only the newest is sent (a repeat, or the
     same resolve decided again by a new lease holder after the old one was killed between
     writing the outbox and its alert state); records past their expiry expire."""
@@ -152,7 +158,7 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
         newest[(r["key"], r["action"])] = i
         if r["action"] == "resolved":
             last_resolve[r["key"]] = i
-            if r["key"] in maybe_open:
+            if r["key"] in maybe_open or r["id"] in opened:
                 closing.add(i)
         else:
             first_firing.setdefault(r["key"], i)
@@ -172,15 +178,40 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy) -> Plan:
     return out
 
 
-def unopened(resolve: dict, records: Sequence[dict]) -> bool:
-    """Whether ``resolve`` closes nothing the receiver got: among ``records`` (the rule's
-    recent records), the same notifier's firings of its alert since the previous resolve
-    exist and none was delivered or may have been. With none found (purged, or beyond what
-    was read) it is sent, as it always was."""
+def _since_last_resolve(resolve: dict, records: Sequence[dict]) -> tuple[list[dict], bool]:
+    """The same notifier's firings of ``resolve``'s alert since its previous resolve among
+    ``records`` (the alert's newest, newest first), and whether that previous resolve was
+    among them (then these are all the firings since it)."""
     same = [x for x in records if x["notifier"] == resolve["notifier"]
             and x["key"] == resolve["key"] and x["id"] != resolve["id"]
             and x["created_ms"] <= resolve["created_ms"]]
-    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=-1)
-    firings = [x for x in same if x["action"] == "firing" and x["created_ms"] > since]
-    return bool(firings) and all(x["state"] in (FAILED, EXPIRED, SUPERSEDED)
-                                 and not x.get("maybe_delivered") for x in firings)
+    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=None)
+    firings = [x for x in same if x["action"] == "firing"
+               and (since is None or x["created_ms"] > since)]
+    return firings, since is not None
+
+
+def opened(resolve: dict, records: Sequence[dict]) -> bool:
+    """Whether a firing of ``resolve``'s alert since its previous resolve was delivered or
+    may have been, among ``records`` (the alert's newest): then the receiver may hold the
+    incident, and ``plan`` must send the resolve although a repeat firing still waits."""
+    firings, _ = _since_last_resolve(resolve, records)
+    return any(x["state"] == DELIVERED or x.get("maybe_delivered") for x in firings)
+
+
+def unopened(resolve: dict, records: Sequence[dict], *, read_all: bool, now_ms: int,
+             policy: Policy) -> bool:
+    """Whether ``resolve`` closes nothing the receiver got: the same notifier's firings of
+    its alert since the previous resolve exist and none was delivered or may have been.
+    Decided only when ``records`` (the alert's newest, newest first) hold that whole
+    episode: the previous resolve is among them, or they are all the alert's records
+    (``read_all``) or reach back before the episode began, and it began within the
+    retention (nothing of it purged). Otherwise a delivered firing may be out of sight
+    (an alert re-notified for long), so it is sent, as it always was."""
+    firings, bounded = _since_last_resolve(resolve, records)
+    starts = resolve["notification"]["starts_ms"]
+    whole = bounded or (starts > now_ms - policy.retention_ms and (
+        read_all or min((x["created_ms"] for x in records), default=starts) < starts))
+    return whole and bool(firings) and all(
+        x["state"] in (FAILED, EXPIRED, SUPERSEDED) and not x.get("maybe_delivered")
+        for x in firings)

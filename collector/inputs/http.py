@@ -10,8 +10,10 @@ Any shipper can point an output it already has at midwatch:
   created: a document that is no shipper's envelope or that no parser reads is kept as an
   event or dead letter, never refused. midwatch keeps log events and performs no
   ``delete`` or ``update``: those items get Elasticsearch's per-item error (status 400 and
-  a reason, ``errors: true``), so a shipper neither believes they happened nor retries them
-  (a 4xx item is final for Filebeat, Logstash, Fluent Bit and Vector);
+  a reason, ``errors: true``), so a shipper does not believe they happened (Filebeat,
+  Logstash and Vector take a 4xx item as final; Fluent Bit's ``es`` output re-sends a whole
+  chunk in which no item got 200/201, so one of only ``update``/``upsert`` items is retried
+  until its ``Retry_Limit``);
 - ``POST /services/collector/event`` (and ``/services/collector``): Splunk HEC events,
   concatenated JSON objects, ``Authorization: Splunk <token>``; ``GET
   /services/collector/health``.

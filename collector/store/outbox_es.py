@@ -103,8 +103,9 @@ class EsOutbox:
             index=self.index, ids=list(ids), realtime=True))
         return [d["_source"] for d in resp["docs"] if d.get("found")]
 
-    def of_rule(self, rule: str, limit: int) -> list[dict]:
-        return self._search({"term": {"rule": rule}}, [{"created_ms": "desc"}], limit)
+    def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
+        terms = [{"term": {"rule": rule}}] + ([{"term": {"key": key}}] if key is not None else [])
+        return self._search({"bool": {"filter": terms}}, [{"created_ms": "desc"}], limit)
 
     def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
         # Found by a search, deleted by ID in one bulk request: ``_delete_by_query`` belongs

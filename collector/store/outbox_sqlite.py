@@ -46,7 +46,10 @@ class SQLiteOutbox:
                 list(ids)).fetchall()}
         return [found[i] for i in ids if i in found]
 
-    def of_rule(self, rule: str, limit: int) -> list[dict]:
+    def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
+        if key is not None:  # the rule's index, then the alert's key in the document
+            return self._docs("SELECT doc FROM outbox WHERE rule = ? AND json_extract(doc, "
+                              "'$.key') = ? ORDER BY created_ms DESC LIMIT ?", (rule, key, limit))
         return self._docs("SELECT doc FROM outbox WHERE rule = ? ORDER BY created_ms DESC "
                           "LIMIT ?", (rule, limit))
 

@@ -57,8 +57,8 @@ class OutboxStore(Protocol):
         the order asked; missing ones left out. What a worker is about to send is checked
         here, so a search that lags behind the last writes never sends a record twice."""
 
-    def of_rule(self, rule: str, limit: int) -> list[dict]:
-        """Any records of one rule, newest first (``rules explain``)."""
+    def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
+        """Any records of one rule (of one alert of it, with ``key``), newest first."""
 
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """(record count by (notifier, state), oldest pending ``created_ms`` by notifier)."""

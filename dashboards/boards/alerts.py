@@ -23,7 +23,8 @@ ALERT_FIELDS = frozenset({
     "dedup_key",
 })
 STATE_COLORS = {"firing": "red", "pending": "orange", "resolved": "green", "inactive": "text",
-                "notified": "blue", "would_page": "purple", "notify_failed": "dark-red"}
+                "notified": "blue", "would_page": "purple", "notify_failed": "dark-red",
+                "notify_unconfirmed": "yellow"}
 SEVERITY_COLORS = {"critical": "dark-red", "error": "red", "warning": "orange", "info": "blue"}
 TRANSITIONS = "state:(pending OR firing OR resolved)"
 # the newest firing/resolved transition of an alert says whether it is firing now

@@ -135,7 +135,7 @@ class Http:
             # credentials elsewhere. Failed at once, with where it points.
             where = urllib.parse.urlsplit(urllib.parse.urljoin(url, resp.headers.get("Location", "")))
             raise SendError(f"{what} answered HTTP {resp.status}, a redirect to "
-                            f"{where.scheme}://{where.netloc}/...: not followed, set the "
+                            f"{where.scheme}://{host_port(where)}/...: not followed, set the "
                             "notifier's URL to where it points", retryable=False, refused=True)
         reason = truncate(resp.data.decode("utf-8", "replace").strip(), 300)
         raise SendError(f"{what} answered HTTP {resp.status}: {reason}",
@@ -155,22 +155,35 @@ class Http:
                             ) from None  # (no connection, so nothing sent; incl. refused, DNS)
 
 
+def host_port(url: urllib.parse.SplitResult) -> str:
+    """``host[:port]`` of a URL, never its userinfo (``user:password@``, a credential that
+    ``mask_secrets`` does not recognise)."""
+    host = url.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    try:
+        port = url.port
+    except ValueError:  # not a number: leave it out
+        port = None
+    return f"{host}:{port}" if port is not None else host
+
+
 def retry_after_ms(value: str | None, now_s: float | None = None) -> int | None:
     """A ``Retry-After`` header (seconds, or an HTTP date) as milliseconds from now, at most
-    ``RETRY_AFTER_MAX_MS``; None when absent or unreadable."""
+    ``RETRY_AFTER_MAX_MS``; None when absent or unreadable (a garbage header is ignored, never
+    an exception in the send)."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
+    if value.isascii() and value.isdigit():  # str.isdigit alone takes "²" and other digits
+        # Capped before converting: a header of hundreds of digits is no float or int to build.
+        return RETRY_AFTER_MAX_MS if len(value) > 9 else min(int(value) * 1000, RETRY_AFTER_MAX_MS)
+    try:
+        when = parsedate_to_datetime(value)
         if when.tzinfo is None:
             return None
         seconds = when.timestamp() - (time.time() if now_s is None else now_s)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
     return min(max(0, int(seconds * 1000)), RETRY_AFTER_MAX_MS)
 
 
@@ -181,7 +194,6 @@ class Unconfirmed:
     in the alert history, not as delivered."""
 
     why: str
-    answer: bytes = b""
 
 
 def history_doc(n: Notification, state: str, at_ms: int, notifier: str) -> dict:

@@ -33,8 +33,9 @@ BASE_URLS = {"us": "https://api.opsgenie.com", "eu": "https://api.eu.opsgenie.co
 PRIORITIES = {"critical": "P1", "error": "P2", "warning": "P3", "info": "P5"}
 # Waits before each look at a request's status: Opsgenie usually processes within a second.
 CONFIRM_WAITS_S = (0.2, 0.4, 0.8, 1.6, 3.2)
-# After a send left unconfirmed, the next ones look once only for this long: a status API
-# that is down must not hold every queued page ~6 s (200 pages: 20 minutes).
+# After a send left unconfirmed because the status API failed, the next ones look once only
+# for this long (or until it answers again): a status API that is down must not hold every
+# queued page ~6 s (200 pages: 20 minutes).
 CONFIRM_QUIET_S = 60.0
 NOTHING_TO_CLOSE = "Alert does not exist"
 
@@ -128,9 +129,10 @@ class Opsgenie:
         """The processed outcome of the request Opsgenie accepted with ``answer``."""
         request_id = _field(answer, "requestId")
         if not request_id:
-            return Unconfirmed(f"{what} accepted the request without a requestId", answer)
+            return Unconfirmed(f"{what} accepted the request without a requestId")
         url = f"{self.options.base_url}/v2/alerts/requests/{urllib.parse.quote(request_id)}"
         last = "not processed yet"
+        failing = False  # the last look got no usable answer from the status API
         waits = self.confirm_waits_s
         if time.monotonic() < self.quiet_until:
             waits = waits[:1]
@@ -139,14 +141,17 @@ class Opsgenie:
             try:
                 resp = self.http.request("GET", url, headers, what=what)
             except SendError as exc:
-                last = str(exc)
+                last, failing = str(exc), True
                 continue
             status, body = resp.status, resp.data
-            if status == 404:  # "Request not found. It might not be processed, yet."
-                continue
             data = _field(body, "data")
-            if status != 200 or not isinstance(data, dict):
+            if status != 404 and (status != 200 or not isinstance(data, dict)):
                 last = f"status API answered HTTP {status}: {truncate(body.decode('utf-8', 'replace'), 200)}"
+                failing = True
+                continue
+            # The status API answers again: the next sends look as long as they need.
+            self.quiet_until, failing = 0.0, False
+            if status == 404:  # "Request not found. It might not be processed, yet."
                 continue
             if data.get("isSuccess") is True:
                 return body
@@ -155,9 +160,10 @@ class Opsgenie:
                 return body  # never opened (or closed already): nothing left open
             raise SendError(f"{what} processed request {request_id} and failed: {outcome}",
                             retryable=True, refused=True)
-        self.quiet_until = time.monotonic() + CONFIRM_QUIET_S
+        if failing:  # only a failing status API, not a slow one, shortens the next looks
+            self.quiet_until = time.monotonic() + CONFIRM_QUIET_S
         return Unconfirmed(f"{what} accepted request {request_id}; its outcome is unknown "
-                           f"after {sum(waits):.1f} s ({last})", answer)
+                           f"after {sum(waits):.1f} s ({last})")
 
 
 def _field(body: bytes, name: str) -> object:

@@ -135,6 +135,8 @@ def test_a_5xx_recipient_is_failed_at_once_and_the_others_not_sent_again(store, 
                          "cy@example.com": ["550 5.1.1 no such user"]})
     history: list[dict] = []
     d = _delivery(store, port, history)
+    results: list[str] = []  # midwatch_notifications_total's result per count
+    d.counted = lambda notifier, action, result: results.append(result)
     d.submit(["mail"], _note())
     assert d.flush()
     d.deliver("mail")
@@ -144,6 +146,8 @@ def test_a_5xx_recipient_is_failed_at_once_and_the_others_not_sent_again(store, 
     assert rec["state"] == "delivered"
     assert inbox.copies == Counter({"ann@example.com": 1, "bob@example.com": 1})
     assert [h["state"] for h in history] == ["notify_failed", "notified"]
+    # One record, counted once as what it became (it counted "failed" and "delivered" before).
+    assert results == ["recipients_lost", "retry", "delivered"]
 
 
 def test_only_5xx_left_fails_the_record_without_a_second_copy(store, relay):
@@ -164,13 +168,17 @@ def test_a_digest_retry_goes_to_the_owed_recipient_and_new_alerts_to_all(store, 
     """A digest of two alerts that bob refused once; a third alert of the group arrives
     before the retry: bob gets the first two (one mail), everyone gets the third; nobody
     gets an alert twice."""
-    inbox, port = relay({"bob@example.com": ["421 4.7.0 try again later", ACCEPT]})
+    inbox, port = relay({"bob@example.com": ["451 4.7.1 greylisted, try again later", ACCEPT]})
     d = _delivery(store, port, [], grouping={"mail": Grouping(("rule",), wait_ms=0,
                                                               interval_ms=0)})
     for key in ("k1", "k2"):
         d.submit(["mail"], _note(key))
     assert d.flush()
     assert d.deliver("mail") == 2
+    # ann and cy took the first digest (a 421 would have ended the session before DATA,
+    # owing everyone, and left the retry to a subset untested); bob is owed it alone.
+    assert inbox.alerts == Counter({(r, k): 1 for r in ("ann@example.com", "cy@example.com")
+                                    for k in ("k1", "k2")})
     d.submit(["mail"], _note("k3"))
     assert d.flush()
     records = _until_finished(d)

@@ -19,7 +19,7 @@ from notify_support import Scripted, delivery, note
 
 from collector.yamlconf import Secret
 from rules.notify import opsgenie
-from rules.notify.base import Unconfirmed
+from rules.notify.base import SendError, Unconfirmed
 
 ACCEPTED = {"result": "Request will be processed", "took": 0.302}
 NOT_YET = {"message": "Request not found. It might not be processed, yet.", "took": 0.002}
@@ -167,3 +167,29 @@ def test_contract_notify_test_says_accepted_unconfirmed(fake, tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "og firing: accepted, unconfirmed: Opsgenie (og) accepted request req-1" in out
     assert "og resolved: accepted, unconfirmed" in out
+
+
+def test_contract_quiet_mode_ends_when_the_status_api_answers_again(fake, tmp_path):
+    """The status API was down for one send (look once for a while); back, it answers 404
+    to that single look (not processed yet): quiet mode ends there, so the next create,
+    which Opsgenie failed, is looked at until its outcome and retried. The old code renewed
+    quiet mode on the 404 and recorded every such failure as merely unconfirmed."""
+    peer = fake([(503, {"message": "unavailable"})], not_yet=0)
+    genie = _genie(peer)
+    assert isinstance(genie.send(replace(note(), key="k1")), Unconfirmed)
+    peer.not_yet, peer.outcomes = 1, [(200, _processed("Create", False, "Team not found"))]
+    assert isinstance(genie.send(replace(note(), key="k2")), Unconfirmed)  # one look: 404
+    with pytest.raises(SendError, match="processed request req-3 and failed: Team not found"):
+        genie.send(replace(note(), key="k3"))
+    assert peer.looks == {"req-1": 4, "req-2": 1, "req-3": 2}
+
+
+def test_contract_a_slow_status_api_does_not_start_quiet_mode(fake, tmp_path):
+    """404 past every look (Opsgenie slow, its status API fine): unconfirmed, but the next
+    send still looks as long as it needs."""
+    peer = fake([(200, _processed("Create", True, "Created alert"))], not_yet=4)
+    genie = _genie(peer)
+    assert isinstance(genie.send(replace(note(), key="k1")), Unconfirmed)
+    peer.not_yet = 1
+    assert not isinstance(genie.send(replace(note(), key="k2")), Unconfirmed)
+    assert peer.looks == {"req-1": 4, "req-2": 2}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 from email.utils import formatdate
 
 import pytest
@@ -16,7 +17,7 @@ from notify_support import PD_KEY, Scripted, delivery, note
 
 from collector.yamlconf import Secret
 from rules.notify import pagerduty, slack, webhook
-from rules.notify.base import Http, SendError, retry_after_ms
+from rules.notify.base import Http, SendError, host_port, retry_after_ms
 
 
 def _slack(p: Scripted) -> slack.Slack:
@@ -89,6 +90,21 @@ def test_contract_a_redirect_fails_the_page_at_once_and_says_where(peer, tmp_pat
     assert [m for m, *_ in p.seen] == ["POST"] and target.seen == []
 
 
+def test_contract_a_redirect_error_names_no_credentials_of_the_url(peer, tmp_path):
+    """A 302 without Location points back at the notifier's own URL: the error names its
+    host and port, not the ``user:password@`` in it (printed before)."""
+    p = peer([(302, {}, b"")])
+    port = p.url.rsplit(":", 1)[1]
+    url = f"http://alice:s3cr3t-pw@127.0.0.1:{port}/hook"
+    hook = webhook.Webhook("wh", webhook.Options(Secret(url, "env:WH")))
+    history: list[dict] = []
+    rec = _one_pass(tmp_path, hook, history)
+    assert rec["state"] == "failed"
+    assert f"HTTP 302, a redirect to http://127.0.0.1:{port}/..." in rec["last_error"]
+    assert "alice" not in rec["last_error"] and "s3cr3t" not in rec["last_error"]
+    assert host_port(urllib.parse.urlsplit("https://u:p@[::1]:8443/x")) == "[::1]:8443"
+
+
 def test_contract_429_retry_after_is_honoured(peer, tmp_path):
     """Retry-After: 3 on a 429: the next try waits at least that (the backoff alone would
     try again after 200-400 ms here, inside the receiver's limit)."""
@@ -108,6 +124,22 @@ def test_retry_after_as_seconds_or_a_date_capped():
     assert retry_after_ms(formatdate(now - 30, usegmt=True), now_s=now) == 0
     assert retry_after_ms("999999999") == 3_600_000
     assert retry_after_ms("soon") is None and retry_after_ms(None) is None
+    # Garbage is ignored, never an exception in the send (OverflowError, ValueError before).
+    assert retry_after_ms("9" * 400) == 3_600_000 and retry_after_ms("9" * 5000) == 3_600_000
+    assert retry_after_ms("²") is None and retry_after_ms("١٢") is None
+    assert retry_after_ms("Fri, 31 Dec 99999 23:59:59 GMT") is None
+
+
+def test_contract_a_huge_retry_after_is_capped_not_a_notifier_bug(peer, tmp_path):
+    """A 503 with a Retry-After of 400 digits: refused (so its resolve may be cancelled) and
+    retried after the cap; the old code raised OverflowError out of the send."""
+    p = peer([(503, {"Retry-After": "9" * 400}, b"busy"), (200, {}, b"ok")])
+    history: list[dict] = []
+    started = int(time.time() * 1000)
+    rec = _one_pass(tmp_path, _slack(p), history)
+    assert rec["state"] == "pending" and not rec["maybe_delivered"]
+    assert "HTTP 503: busy" in rec["last_error"]
+    assert 3_600_000 <= rec["next_ms"] - started <= 3_600_000 + 60_000
 
 
 def test_contract_webhook_repeat_after_a_timeout_carries_the_same_idempotency_key(peer):

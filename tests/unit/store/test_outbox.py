@@ -43,6 +43,10 @@ def test_attempt_outcomes():
     assert bad["state"] == "failed"
     late = outbox.after_attempt(r, now_ms=3_599_500, error="HTTP 503", retryable=True, policy=P)
     assert late["state"] == "expired"
+    # A Retry-After past the expiry: one last try just before it (it expired at once before).
+    told = outbox.after_attempt(r, now_ms=3_000_000, error="HTTP 429", retryable=True, policy=P,
+                                rand=1.0, retry_after_ms=3_600_000)
+    assert (told["state"], told["next_ms"]) == ("pending", 3_599_999)
     many = r
     for i in range(15):
         many = outbox.after_attempt(many, now_ms=i, error="x", retryable=True, policy=P)

@@ -116,7 +116,10 @@ EVENT_SPLIT_MIN = 500
 # which the correlator waits for, have a pool of their own, so they never queue behind event
 # requests in this process; the pipeline has two batches' events in flight
 # (collector.service.pipeline.BATCHES_IN_FLIGHT), each with EVENT_REQUESTS requests.
-SENDERS = {"traces": 1 + TRACE_SPLIT, "events": 2 * EVENT_REQUESTS}
+# Records written one request at a time (dead letters, alert history, outbox: the rule
+# scheduler shares this store in ``midwatch run``) have one thread of their own, so they do
+# not wait behind up to eight event requests either.
+SENDERS = {"traces": 1 + TRACE_SPLIT, "events": 2 * EVENT_REQUESTS, "records": 1}
 
 
 class BulkBodySerializer(NdjsonSerializer):
@@ -451,7 +454,8 @@ class ElasticsearchStore:
             yield start, chunk
 
     def _bulk_all(self, ops: Iterable[bytes], *, idempotent: bool = False, window: int = 1,
-                  docs: int | None = None) -> Iterator[tuple[int, list[dict]]]:
+                  docs: int | None = None,
+                  kind: str = "events") -> Iterator[tuple[int, list[dict]]]:
         """(offset, results) per bounded chunk, in order, with the next chunk built while the
         ones before are in flight: ``ops`` may be a generator that serializes as it goes, and
         Elasticsearch then does not sit idle while the writer turns events into bytes.
@@ -464,7 +468,7 @@ class ElasticsearchStore:
         never races the writes of its own failed attempt.
         """
         assert window == 1 or idempotent, "only idempotent writes may overtake a failure"
-        sender = self._sender("events")
+        sender = self._sender(kind)
         sent: deque[tuple[int, Future[list[dict]]]] = deque()
         try:
             for offset, chunk in self._chunks(ops, docs):
@@ -552,7 +556,7 @@ class ElasticsearchStore:
 
     def _write_all(self, ops: list[bytes], what: str, *, idempotent: bool = False) -> None:
         """Bulk where any refusal is a bug or a cluster problem, not bad input: raise."""
-        for _, items in self._bulk_all(ops, idempotent=idempotent):
+        for _, items in self._bulk_all(ops, idempotent=idempotent, kind="records"):
             refused = [r for r in items if r["status"] >= 300]
             if refused:
                 raise StoreError(

@@ -7,9 +7,10 @@ import pytest
 from collector.event import EVENT_FIELDS
 from collector.store import es_mappings, fields, metric_shape
 from collector.store.base import Agg, Filter, MetricQuery
+from collector.store.documents import bare_id, trace_doc
 from collector.store.es_query import bool_query, filter_clause, metric_body
 from collector.store.sqlite_query import json_path
-from collector.trace import TRACE_FIELDS
+from collector.trace import TRACE_FIELDS, Trace
 
 T0 = 1_709_546_400_000
 
@@ -146,3 +147,11 @@ def test_index_names_and_daily_indices():
     assert es_mappings.daily(names.events, T0 - 36_000_001) == "mwtest-abc-events-2024.03.03"
     with pytest.raises(ValueError, match="use lowercase letters"):
         es_mappings.index_names("Midwatch")
+
+
+def test_trace_documents_bare_ids_as_the_sqlite_store_does():
+    """``trace_doc`` inlines ``bare_id`` for speed; both stores must find a bare value alike
+    (Elasticsearch reads ``id_values``, SQLite's ``trace_ids.bare`` is ``bare_id``)."""
+    ids = ["order:4711", "4711", "x12.isa:A>B:000001", ":lead", "trail:", "a:b:c", ""]
+    doc = trace_doc(Trace(trace_key="order:4711", ids=ids, started_ms=1, last_seen_ms=1))
+    assert doc["id_values"] == sorted({bare_id(i) for i in ids})

@@ -68,6 +68,12 @@ START = re.compile(rf"{_HEAD.pattern}|{FOREIGN_START.pattern}")
 # and backslashes (APIkit: ``post:\orders:application\json:order-api-config``), not brackets.
 _APP_IN_THREAD = re.compile(
     r"(?:^|: )\[([^\[\]\s]+)\]\.([^\[\]]+?)\.(?:CPU_LITE|CPU_INTENSIVE|BLOCKING|IO)\b")
+# Mule 3 names an application's threads ``[app].<flow>.stage1.02``,
+# ``[app].connector.http.mule.default.receiver.01``, ``[app].HTTP_Listener_Configuration.
+# worker.01``: the thread's ``[app].`` prefix is the only place its lines name the app. Mule 4's
+# pool threads start ``[MuleRuntime].``, which names no app (``_APP_IN_THREAD`` reads theirs).
+_APP_PREFIX = re.compile(r"\[([^\[\]\s]+)\]\.")
+_NO_APP = "MuleRuntime"
 _BLOCK_FIELD = re.compile(r"(Message|Element|Element DSL|Error type|FlowStack|Payload Type|"
                           r"Payload|Root Exception stack trace)\s*: ?(.*)")
 _EXCEPTION = re.compile(r"^(?:Caused by: )?((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|"
@@ -124,6 +130,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if app:
         ev.service = app.group(1)
         labels["mule_flow"] = app.group(2)
+    elif (prefix := _APP_PREFIX.match(thread)) and prefix.group(1) != _NO_APP:
+        ev.service = prefix.group(1)
     if groups.get("event"):
         ev.add_id("correlation", groups["event"])
     processor = (groups.get("processor") or "").strip()

@@ -1,4 +1,5 @@
-//! Mule 4 runtime records (`collector.parsers.mule`) of its default layout:
+//! Mule 4 runtime records (`collector.parsers.mule`) of its default layout, and Mule 3's
+//! (`[app].` in front of the thread name gives the service), in this shape:
 //! `%-5p %d [%t] [processor: %X{processorPath}; event: %X{correlationId}] %c: %m` (the
 //! processor and event field optional), with their continuation lines: Mule error blocks
 //! (`Message : ... Error type : HTTP:CONNECTIVITY`), Java stack traces, payload lines. Records
@@ -132,6 +133,15 @@ fn app_in_thread(thread: &str) -> Option<(&str, &str)> {
         }
     }
     None
+}
+
+/// `_APP_PREFIX.match(thread)` but `MuleRuntime`: the application a Mule 3 thread name
+/// starts with (`[app].HTTP_Listener_Configuration.worker.01`).
+fn app_prefix(thread: &str) -> Option<&str> {
+    let rest = thread.strip_prefix('[')?;
+    let n = rest.bytes().take_while(|&c| c != b'[' && c != b']' && c != b' ').count();
+    let app = &rest[..n];
+    (n > 0 && rest[n..].starts_with("].") && app != "MuleRuntime").then_some(app)
 }
 
 fn app_at(thread: &str, i: usize) -> Option<(&str, &str)> {
@@ -387,12 +397,11 @@ impl LineReader for MuleLines {
         }
         let mut labels: Vec<(&'static str, String)> = vec![("thread", thread.to_string()),
                                                            ("logger", category.to_string())];
-        let mut service = None;
-        let mut flow = None;
-        if let Some((app, name)) = app_in_thread(thread) {
-            service = Some(app);
-            flow = Some(name.to_string());
-        }
+        let (service, mut flow) = match app_in_thread(thread) {
+            Some((app, name)) => (Some(app), Some(name.to_string())),
+            None => (app_prefix(thread), None),
+        };
+        let flow_from_thread = flow.is_some();
         let mut ids = Vec::with_capacity(1);
         if let Some(event) = event.filter(|e| !e.is_empty()) {
             add_id(&mut ids, "correlation", event);
@@ -407,7 +416,7 @@ impl LineReader for MuleLines {
                 return None; // an APIkit flow name: its labels are Python's
             }
             // mule_flow comes after logger (from the thread) or after processor (from it)
-            let at = if service.is_some() { 2 } else { labels.len() };
+            let at = if flow_from_thread { 2 } else { labels.len() };
             labels.insert(at, ("mule_flow", flow));
         }
         let failure = level == "error" || level == "fatal";

@@ -235,6 +235,13 @@ _MULE = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].orde
     _MULE.replace("LoggerMessageProcessor: ", "LoggerMessageProcessor:"),
     _MULE.replace("INFO ", "ERROR"),  # a failure: its class and signature from normalize
     _MULE + " *****",  # asterisks that make no banner
+    # Mule 3 threads: the app from the "[app]." prefix, the flow from the processor
+    _MULE.replace("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b",
+                  "[orders-app].HTTP_Listener_Configuration.worker.01"),
+    _MULE.replace("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b",
+                  "[orders-app].ordersFlow.stage1.02").replace("[processor: order-main/processors/0; ",
+                                                               "["),
+    _MULE.replace("order-main.CPU_LITE @1a2b", "main"),  # no pool: "[MuleRuntime]." names no app
 ])
 def test_mule_lines_the_fast_path_takes(line: str) -> None:
     assert accepted([line], "mule") == 1
@@ -358,6 +365,7 @@ def mule_lines(draw) -> str:
     thread = pick("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b", "main", "",
                   "[MuleRuntime].uber.03: [app].post:\\orders:cfg.CPU_LITE @1", "a] [b",
                   "x: [a].b.c.IO", "[a].b.BLOCKINGX", "[a].b.c.IO_x: [d].e.IO", "[a b].c.IO",
+                  "[orders-app].ordersFlow.stage1.02", "[MuleRuntime].uber.03", "[].x", "[a]x",
                   draw(st.text(max_size=12)))
     event = pick(f"[processor: flow/processors/0; event: {draw(st.uuids())}] ",
                  f"[event: {draw(st.uuids())}] ", "", "[processor: ; event: ] ",

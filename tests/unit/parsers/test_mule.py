@@ -135,3 +135,27 @@ def test_mdc_logging_context_layout_gives_correlation_processor_and_variables(pa
     assert mdc.labels["logger"].endswith("LoggerMessageProcessor")
     assert default.ids == ["correlation:bad0e5b0-9191-11eb-a0b3-36548d51aeee"]
     assert default.labels["processor"] == "example/processors/3"
+
+
+def test_mule3_thread_names_give_the_application_as_service(parse_data):
+    """Mule 3 names an app only in its threads' ``[app].`` prefix: the service Mule 4's
+    ``[app].flow.CPU_LITE`` gives, from listener, SEDA-stage and transport threads alike."""
+    events, dead = parse_data("mule", "mule/mule3-app.log")
+    assert dead == []
+    assert [e.service for e in events] == ["orders-app"] * 4
+    assert [e.labels["thread"] for e in events[:3]] == [
+        "[orders-app].HTTP_Listener_Configuration.worker.01", "[orders-app].ordersFlow.stage1.02",
+        "[orders-app].connector.http.mule.default.receiver.01"]
+    assert events[0].message == "Received order 4711 from partner ACME"
+    err = events[3]
+    assert err.level == "error" and err.outcome == "failure"
+    assert err.error_message == "Error sending HTTP request. Message payload is of type: String"
+    assert err.labels["mule_element"].startswith("/ordersFlow/processors/2 @ orders-app")
+
+
+def test_mule4_pool_thread_without_an_app_names_no_service():
+    line = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].main] "
+            "org.mule.runtime.core.internal.processor.LoggerMessageProcessor: hello")
+    (ev,) = mule.parse(Record(line), ParseContext())
+    assert ev.labels["thread"].startswith("[MuleRuntime].")
+    assert ev.service is None

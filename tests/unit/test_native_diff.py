@@ -212,6 +212,9 @@ def test_access_lines_the_fast_path_takes(tail: str) -> None:
     _NGINX.replace("10.20.1.7", "123456789"),
     _NGINX.replace("Mar", "Mrz"),
     _NGINX.replace(" 312 ", " 312x "),
+    # AWS API Gateway's CLF format: its request IDs are aws.request (Python)
+    '203.0.113.9 - - [01/Mar/2024:10:15:32 +0000] "POST /orders HTTP/1.1" 200 88 '
+    "c6af9ac6-7b61-11e6-9a41-93e8deadbeef UwhTsE8goAMFfZg=",
 ])
 def test_access_lines_the_fast_path_declines(line: str) -> None:
     assert accepted([line], "apigw") == 0

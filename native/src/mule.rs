@@ -3,7 +3,8 @@
 //! `%-5p %d [%t] [processor: %X{processorPath}; event: %X{correlationId}] %c: %m` (the
 //! processor and event field optional), with their continuation lines: Mule error blocks
 //! (`Message : ... Error type : HTTP:CONNECTIVITY`), Java stack traces, payload lines. Records
-//! are framed here as `START` frames them (`starts`). Declined: the `%MDC` layout, JsonLogger
+//! are framed here as `START` frames them (`starts`), CloudHub appenders' `[MM-dd HH:mm:ss]
+//! LEVEL Class [thread]: msg` among them (read by Python: no year). Declined: the `%MDC` layout, JsonLogger
 //! lines, anything that may be a deployment banner, APIkit flow names, times without a zone
 //! where the default zone is not UTC, control characters but tabs in continuation lines,
 //! anything unusual.
@@ -190,13 +191,27 @@ fn date_shape(b: &[u8], i: usize) -> bool {
     })
 }
 
+/// `\[\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] (?:TRACE|...|FATAL)\s`: CloudHub appenders' head.
+fn cloudhub_head(b: &[u8]) -> bool {
+    const SHAPE: &[u8; 17] = b"[00-00 00:00:00] ";
+    b.len() > SHAPE.len() && SHAPE.iter().zip(b).all(|(&want, &c)| {
+        if want == b'0' { c.is_ascii_digit() } else { c == want }
+    }) && LEVELS.iter().any(|&(word, _)| {
+        b[SHAPE.len()..].starts_with(word.as_bytes())
+            && b.get(SHAPE.len() + word.len()).is_some_and(|&c| is_space(c))
+    })
+}
+
 /// `mule.START.match(line)` on an ASCII line.
 fn start(b: &[u8]) -> bool {
     let levelled = LEVELS.iter().any(|&(word, _)| {
         b.starts_with(word.as_bytes()) && spaces(b, word.len()).is_some_and(|j| date_shape(b, j))
     });
-    if levelled || !date_shape(b, 0) {
-        return levelled;
+    if levelled || cloudhub_head(b) {
+        return true;
+    }
+    if !date_shape(b, 0) {
+        return false;
     }
     // `\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s` after the date.
     let mut j = 19 + b[19..].iter().take_while(|&&c| !is_space(c)).count();

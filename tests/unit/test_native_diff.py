@@ -260,10 +260,22 @@ def test_mule_lines_the_fast_path_takes(line: str) -> None:
     _MULE.replace("LoggerMessageProcessor", "JsonLogger"),
     _MULE + " ***** Started app 'x' *****",
     _MULE.replace("4711", "4111111111111111"),
+    # CloudHub appenders' layout: framed natively as START frames it, read by Python
+    "[03-01 10:15:32] INFO  LoggerMessageProcessor [[MuleRuntime].uber.03: [a].f.CPU_LITE @1]: x",
+    "[03-01 10:15:32] WARNING C [main]: a",
 ])
 def test_mule_lines_the_fast_path_declines(line: str) -> None:
     assert accepted([line], "mule") == 0
     assert_same(((line + "\n") * 3).encode(), fmt="mule")
+
+
+@needs_native
+@pytest.mark.parametrize("fmt", ["mule", "auto"])
+def test_a_cloudhub_appender_line_starts_a_record_natively_too(fmt: str) -> None:
+    """The native framing (start) knows CloudHub appenders' head as START does: else the line
+    between two Mule records would be glued to the first as a continuation line."""
+    data = (_MULE + "\n[03-01 10:15:32] INFO  C [main]: between\n" + _MULE + "\n") * 3
+    assert_same(data.encode(), fmt=fmt)
 
 
 @needs_native

@@ -159,3 +159,31 @@ def test_mule4_pool_thread_without_an_app_names_no_service():
     (ev,) = mule.parse(Record(line), ParseContext())
     assert ev.labels["thread"].startswith("[MuleRuntime].")
     assert ev.service is None
+
+
+def test_cloudhub_appender_layout_reads_like_the_default_one(parse_data):
+    """``[%d{MM-dd HH:mm:ss}] %-5p %c{1} [%t]: %m%n``: the app and flow from the thread, the
+    error block, and a year: the latest that does not put the line in the future."""
+    events, dead = parse_data("mule", "mule/cloudhub-appender.log")  # read on 2024-03-08
+    assert dead == []
+    assert len(events) == 4
+    first, warn, err, last = events
+    assert first.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z")
+    assert not first.timestamp_estimated
+    assert first.service == "orders-app" and first.labels["mule_flow"] == "ordersFlow"
+    assert first.labels["logger"] == "LoggerMessageProcessor"
+    assert first.message == "Received order 4711 from partner ACME"
+    assert warn.level == "warn"
+    assert err.level == "error" and err.error_type == "HTTP:CONNECTIVITY"
+    assert err.error_class == "connectivity"
+    assert last.message == "Status asked for order 4711"
+    # read on 28 February, "03-01" is last year's
+    (before,) = mule.parse(Record("[03-01 10:15:32] INFO  C [main]: x"),
+                           ParseContext(now_ms=iso_to_ms("2024-02-28T00:00:00Z")))
+    assert before.timestamp_ms == iso_to_ms("2023-03-01T10:15:32Z")
+
+
+def test_cloudhub_appender_layout_is_detected():
+    assert mule.detect("[03-01 10:15:32] INFO  LoggerMessageProcessor [main]: x")
+    assert mule.detect("[03-01 10:15:32] WARNING C [main]: x")
+    assert not mule.detect("[2024-03-01 10:15:32,123] INFO Kafka line (kafka.server.KafkaServer)")

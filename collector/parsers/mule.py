@@ -131,8 +131,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if m is None and not _HEAD.match(head) and START.match(head):
         return text.parse(record, ctx)  # a time-first line of another logger (START)
     if m is None:
-        raise ParseError("not a Mule log4j line (expected 'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] "
-                         "... category: message')")
+        expected = ("'[MM-dd HH:mm:ss] LEVEL Class [thread]: message'" if head[:1] == "["
+                    else "'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] ... category: message'")
+        raise ParseError(f"not a Mule log4j line (expected {expected})")
     ts, estimated = _timestamp(m, ctx)
     level = _LEVEL_OF[m.group("level")]
     message = m.group("msg")

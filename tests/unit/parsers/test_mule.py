@@ -1,6 +1,8 @@
+import pytest
+
 from collector.event import Record, iso_to_ms
 from collector.parsers import mule
-from collector.parsers._base import ParseContext
+from collector.parsers._base import ParseContext, ParseError
 
 CORR = "correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"
 
@@ -187,3 +189,8 @@ def test_cloudhub_appender_layout_is_detected():
     assert mule.detect("[03-01 10:15:32] INFO  LoggerMessageProcessor [main]: x")
     assert mule.detect("[03-01 10:15:32] WARNING C [main]: x")
     assert not mule.detect("[2024-03-01 10:15:32,123] INFO Kafka line (kafka.server.KafkaServer)")
+
+
+def test_a_broken_cloudhub_line_says_which_layout_was_expected():
+    with pytest.raises(ParseError, match=r"\[MM-dd HH:mm:ss\] LEVEL Class \[thread\]: message"):
+        mule.parse(Record("[03-01 10:15:32] INFO  no thread here"), ParseContext())

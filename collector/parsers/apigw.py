@@ -33,7 +33,8 @@ Layouts read, one request per line:
   hierarchy/peer type``): epoch seconds with milliseconds, the elapsed time in ms.
 - AWS API Gateway JSON access logs built from ``$context`` variables (``requestId``,
   ``extendedRequestId``, ``requestTimeEpoch``/``requestTime``, ``httpMethod``,
-  ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``).
+  ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``),
+  and its documented CLF format (``_AWS_CLF_IDS``), whose request IDs are named alike.
 
 JSON lines may carry the prefix of the tool that exported them: a timestamp (CloudWatch export
 to S3, ``kubectl logs --timestamps``) and a log-stream name (``aws logs tail``), as in
@@ -99,6 +100,17 @@ _EXPORT_PREFIX = re.compile(r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}[.,]?\d*(?:
 # Traefik's common log format after the combined fields: requests so far, router, server URL,
 # duration.
 _TRAEFIK_TAIL = re.compile(r' \d+ "(?P<router>[^"]*)" "(?P<server>[^"]*)" (?P<ms>\d+)ms\s*')
+# AWS API Gateway's CLF access log format, as its developer guide gives it ("Access logging
+# for REST APIs"): '$context.identity.sourceIp $context.identity.caller $context.identity.user
+# [$context.requestTime] "$context.httpMethod $context.resourcePath $context.protocol"
+# $context.status $context.responseLength $context.requestId', the current guide appending
+# '$context.extendedRequestId'. What follows the size is then the request ID alone (a UUID, or
+# what the gateway writes for a caller's invalid one) and maybe the extended ID; the time is
+# UTC. Such a line's IDs are the gateway's, named as its JSON form names them, so that a
+# request logged both ways joins; a CLF-like line with a referer, or another zone, is not it.
+_AWS_CLF_TIME = re.compile(r"\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} \+0000")
+_AWS_CLF_IDS = re.compile(rf" (?P<request>{UUID.pattern}(?:_REPLACED_INVALID_REQUEST_ID)?)"
+                          r"(?: (?P<extended>[\w+/-]{8,32}={0,2}))?")
 _PAIR_KEYS = {
     "rt": "request_time", "request_time": "request_time", "urt": "upstream_time",
     "ut": "upstream_time",
@@ -292,6 +304,13 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     ev.payload_bytes = as_int(size)
     if agent is not None:
         set_label(ev, "user_agent", agent)
+    aws = (_AWS_CLF_IDS.fullmatch(rest) if m["referer"] is None and not server
+           and vhost is None and _AWS_CLF_TIME.fullmatch(stamp) else None)
+    if aws:
+        ev.dataset = "apigw.aws"
+        ev.add_id("aws.request", aws["request"])
+        ev.add_id("aws.request", aws["extended"])
+        return ev
     traefik = _TRAEFIK_TAIL.fullmatch(rest) if "ms" in rest else None
     if traefik:
         ev.dataset = "apigw.traefik"

@@ -7,7 +7,12 @@ Layouts read:
 - ``%-5p %d [%t] [%MDC] %c: %m%n``, the logging-context layout of the Mule 4.4 docs, which
   prints the whole MDC (``[{correlationId=..., processorPath=..., myVar=...}]``);
 - ``%-5p %d [%t] %c: %m%n``, lines written outside an event (deployment, start-up);
-- ``%d [%t] %-5p %c - %m%n``, the classic layout found in older ``mule_ee.log`` setups.
+- ``%d [%t] %-5p %c - %m%n``, the classic layout found in older ``mule_ee.log`` setups;
+- ``[%d{MM-dd HH:mm:ss}] %-5p %c{1} [%t]: %m%n``, the layout of the appenders that apps on
+  CloudHub configure to ship their logs elsewhere (no year: the latest one that does not put
+  the line in the future, as for BSD syslog).
+
+Mule 3's lines (``%-5p %d [%t] %c: %m%n``) name their app only in the thread's ``[app].``.
 
 A record is the log line plus its continuation lines: Java stack traces, Mule's
 ``Message : ... Error type : HTTP:CONNECTIVITY`` error blocks, ``****`` deployment banners
@@ -51,10 +56,16 @@ _LINE_B = re.compile(rf"{_DATE}\s+{_THREAD}\s+{_LEVEL}\s+{_CATEGORY} - ?(?P<msg>
 # Patterns without the logger (``%-5p %d [%t] [event: %X{correlationId}] %m``, seen from Mule
 # 4.2 in Studio): the message follows the thread or the event field directly.
 _LINE_C = re.compile(rf"{_LEVEL}\s+{_DATE}\s+{_THREAD}\s+{_EVENT}(?P<msg>.*)")
+# ``[%d{MM-dd HH:mm:ss}] %-5p %c{1} [%t]: %m%n`` (see the module doc): the thread ends at the
+# first bracket a colon follows.
+_CLOUDHUB_STAMP = r"\[(?P<stamp>\d{2}-\d{2} \d{2}:\d{2}:\d{2})\] "
+_LINE_D = re.compile(rf"{_CLOUDHUB_STAMP}{_LEVEL}\s+{_CATEGORY} {_THREAD}: ?(?P<msg>.*)")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 # The heads ``detect`` claims as Mule's.
 _HEAD = re.compile(
     r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s+\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}"
     r"|\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s"
+    r"|\[\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] (?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s"
 )
 # Where a record starts: a Mule head, or a time-first log4j line with its level (``%d %-5p
 # [%t] %c - %m%n``, as the application's own loggers and libraries write into a Mule log).
@@ -68,6 +79,12 @@ START = re.compile(rf"{_HEAD.pattern}|{FOREIGN_START.pattern}")
 # and backslashes (APIkit: ``post:\orders:application\json:order-api-config``), not brackets.
 _APP_IN_THREAD = re.compile(
     r"(?:^|: )\[([^\[\]\s]+)\]\.([^\[\]]+?)\.(?:CPU_LITE|CPU_INTENSIVE|BLOCKING|IO)\b")
+# Mule 3 names an application's threads ``[app].<flow>.stage1.02``,
+# ``[app].connector.http.mule.default.receiver.01``, ``[app].HTTP_Listener_Configuration.
+# worker.01``: the thread's ``[app].`` prefix is the only place its lines name the app. Mule 4's
+# pool threads start ``[MuleRuntime].``, which names no app (``_APP_IN_THREAD`` reads theirs).
+_APP_PREFIX = re.compile(r"\[([^\[\]\s]+)\]\.")
+_NO_APP = "MuleRuntime"
 _BLOCK_FIELD = re.compile(r"(Message|Element|Element DSL|Error type|FlowStack|Payload Type|"
                           r"Payload|Root Exception stack trace)\s*: ?(.*)")
 _EXCEPTION = re.compile(r"^(?:Caused by: )?((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|"
@@ -80,13 +97,14 @@ _UP = re.compile(r"\*\s*Mule is up and kicking")
 _UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'")
 
 
-# The first characters of a line ``detect`` may claim (_HEAD: a level (TRACE ... FATAL) or a date; "0" stands for any
-# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
-DETECT_FIRST = 'TDIWEF0'
+# The first characters of a line ``detect`` may claim (_HEAD: a level (TRACE ... FATAL), a date
+# or CloudHub's bracketed stamp; "0" stands for any digit, " " for any blank): auto-detection
+# asks only parsers that may claim a line.
+DETECT_FIRST = 'TDIWEF0['
 # Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
 # ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
-# A line starting with its date names the level after the thread.
-DETECT_NEEDS = {"0": ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL")}
+# A line starting with its date or stamp names the level after it.
+DETECT_NEEDS = dict.fromkeys("0[", ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"))
 
 
 def detect(line: str) -> bool:
@@ -94,6 +112,10 @@ def detect(line: str) -> bool:
 
 
 def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
+    if m.re is _LINE_D:  # "MM-dd HH:mm:ss", read as syslog's "Mon dd HH:mm:ss" for its year
+        month, _, rest = m["stamp"].partition("-")
+        known = 1 <= int(month) <= 12
+        return to_ms(f"{_MONTHS[int(month) - 1]} {rest}" if known else None, ctx)
     date, ms_text, zone = m.group("date", "ms", "zone")
     base = second_ms(date, zone, ctx.tz)
     if base is None:
@@ -104,11 +126,14 @@ def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     m = _LINE_A.match(head) or _LINE_B.match(head) or _LINE_C.match(head)
+    if m is None and head[:1] == "[":
+        m = _LINE_D.match(head)
     if m is None and not _HEAD.match(head) and START.match(head):
         return text.parse(record, ctx)  # a time-first line of another logger (START)
     if m is None:
-        raise ParseError("not a Mule log4j line (expected 'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] "
-                         "... category: message')")
+        expected = ("'[MM-dd HH:mm:ss] LEVEL Class [thread]: message'" if head[:1] == "["
+                    else "'LEVEL yyyy-MM-dd HH:mm:ss,SSS [thread] ... category: message'")
+        raise ParseError(f"not a Mule log4j line (expected {expected})")
     ts, estimated = _timestamp(m, ctx)
     level = _LEVEL_OF[m.group("level")]
     message = m.group("msg")
@@ -124,6 +149,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if app:
         ev.service = app.group(1)
         labels["mule_flow"] = app.group(2)
+    elif (prefix := _APP_PREFIX.match(thread)) and prefix.group(1) != _NO_APP:
+        ev.service = prefix.group(1)
     if groups.get("event"):
         ev.add_id("correlation", groups["event"])
     processor = (groups.get("processor") or "").strip()

@@ -1,8 +1,10 @@
-//! Mule 4 runtime records (`collector.parsers.mule`) of its default layout:
+//! Mule 4 runtime records (`collector.parsers.mule`) of its default layout, and Mule 3's
+//! (`[app].` in front of the thread name gives the service), in this shape:
 //! `%-5p %d [%t] [processor: %X{processorPath}; event: %X{correlationId}] %c: %m` (the
 //! processor and event field optional), with their continuation lines: Mule error blocks
 //! (`Message : ... Error type : HTTP:CONNECTIVITY`), Java stack traces, payload lines. Records
-//! are framed here as `START` frames them (`starts`). Declined: the `%MDC` layout, JsonLogger
+//! are framed here as `START` frames them (`starts`), CloudHub appenders' `[MM-dd HH:mm:ss]
+//! LEVEL Class [thread]: msg` among them (read by Python: no year). Declined: the `%MDC` layout, JsonLogger
 //! lines, anything that may be a deployment banner, APIkit flow names, times without a zone
 //! where the default zone is not UTC, control characters but tabs in continuation lines,
 //! anything unusual.
@@ -134,6 +136,15 @@ fn app_in_thread(thread: &str) -> Option<(&str, &str)> {
     None
 }
 
+/// `_APP_PREFIX.match(thread)` but `MuleRuntime`: the application a Mule 3 thread name
+/// starts with (`[app].HTTP_Listener_Configuration.worker.01`).
+fn app_prefix(thread: &str) -> Option<&str> {
+    let rest = thread.strip_prefix('[')?;
+    let n = rest.bytes().take_while(|&c| c != b'[' && c != b']' && c != b' ').count();
+    let app = &rest[..n];
+    (n > 0 && rest[n..].starts_with("].") && app != "MuleRuntime").then_some(app)
+}
+
 fn app_at(thread: &str, i: usize) -> Option<(&str, &str)> {
     let b = thread.as_bytes();
     if b.get(i) != Some(&b'[') {
@@ -180,13 +191,27 @@ fn date_shape(b: &[u8], i: usize) -> bool {
     })
 }
 
+/// `\[\d{2}-\d{2} \d{2}:\d{2}:\d{2}\] (?:TRACE|...|FATAL)\s`: CloudHub appenders' head.
+fn cloudhub_head(b: &[u8]) -> bool {
+    const SHAPE: &[u8; 17] = b"[00-00 00:00:00] ";
+    b.len() > SHAPE.len() && SHAPE.iter().zip(b).all(|(&want, &c)| {
+        if want == b'0' { c.is_ascii_digit() } else { c == want }
+    }) && LEVELS.iter().any(|&(word, _)| {
+        b[SHAPE.len()..].starts_with(word.as_bytes())
+            && b.get(SHAPE.len() + word.len()).is_some_and(|&c| is_space(c))
+    })
+}
+
 /// `mule.START.match(line)` on an ASCII line.
 fn start(b: &[u8]) -> bool {
     let levelled = LEVELS.iter().any(|&(word, _)| {
         b.starts_with(word.as_bytes()) && spaces(b, word.len()).is_some_and(|j| date_shape(b, j))
     });
-    if levelled || !date_shape(b, 0) {
-        return levelled;
+    if levelled || cloudhub_head(b) {
+        return true;
+    }
+    if !date_shape(b, 0) {
+        return false;
     }
     // `\S*\s+\[.*\]\s+(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\s` after the date.
     let mut j = 19 + b[19..].iter().take_while(|&&c| !is_space(c)).count();
@@ -387,12 +412,11 @@ impl LineReader for MuleLines {
         }
         let mut labels: Vec<(&'static str, String)> = vec![("thread", thread.to_string()),
                                                            ("logger", category.to_string())];
-        let mut service = None;
-        let mut flow = None;
-        if let Some((app, name)) = app_in_thread(thread) {
-            service = Some(app);
-            flow = Some(name.to_string());
-        }
+        let (service, mut flow) = match app_in_thread(thread) {
+            Some((app, name)) => (Some(app), Some(name.to_string())),
+            None => (app_prefix(thread), None),
+        };
+        let flow_from_thread = flow.is_some();
         let mut ids = Vec::with_capacity(1);
         if let Some(event) = event.filter(|e| !e.is_empty()) {
             add_id(&mut ids, "correlation", event);
@@ -407,7 +431,7 @@ impl LineReader for MuleLines {
                 return None; // an APIkit flow name: its labels are Python's
             }
             // mule_flow comes after logger (from the thread) or after processor (from it)
-            let at = if service.is_some() { 2 } else { labels.len() };
+            let at = if flow_from_thread { 2 } else { labels.len() };
             labels.insert(at, ("mule_flow", flow));
         }
         let failure = level == "error" || level == "fatal";

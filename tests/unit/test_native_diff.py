@@ -212,6 +212,9 @@ def test_access_lines_the_fast_path_takes(tail: str) -> None:
     _NGINX.replace("10.20.1.7", "123456789"),
     _NGINX.replace("Mar", "Mrz"),
     _NGINX.replace(" 312 ", " 312x "),
+    # AWS API Gateway's CLF format: its request IDs are aws.request (Python)
+    '203.0.113.9 - - [01/Mar/2024:10:15:32 +0000] "POST /orders HTTP/1.1" 200 88 '
+    "c6af9ac6-7b61-11e6-9a41-93e8deadbeef UwhTsE8goAMFfZg=",
 ])
 def test_access_lines_the_fast_path_declines(line: str) -> None:
     assert accepted([line], "apigw") == 0
@@ -235,6 +238,13 @@ _MULE = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].orde
     _MULE.replace("LoggerMessageProcessor: ", "LoggerMessageProcessor:"),
     _MULE.replace("INFO ", "ERROR"),  # a failure: its class and signature from normalize
     _MULE + " *****",  # asterisks that make no banner
+    # Mule 3 threads: the app from the "[app]." prefix, the flow from the processor
+    _MULE.replace("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b",
+                  "[orders-app].HTTP_Listener_Configuration.worker.01"),
+    _MULE.replace("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b",
+                  "[orders-app].ordersFlow.stage1.02").replace("[processor: order-main/processors/0; ",
+                                                               "["),
+    _MULE.replace("order-main.CPU_LITE @1a2b", "main"),  # no pool: "[MuleRuntime]." names no app
 ])
 def test_mule_lines_the_fast_path_takes(line: str) -> None:
     assert accepted([line], "mule") == 1
@@ -250,10 +260,22 @@ def test_mule_lines_the_fast_path_takes(line: str) -> None:
     _MULE.replace("LoggerMessageProcessor", "JsonLogger"),
     _MULE + " ***** Started app 'x' *****",
     _MULE.replace("4711", "4111111111111111"),
+    # CloudHub appenders' layout: framed natively as START frames it, read by Python
+    "[03-01 10:15:32] INFO  LoggerMessageProcessor [[MuleRuntime].uber.03: [a].f.CPU_LITE @1]: x",
+    "[03-01 10:15:32] WARNING C [main]: a",
 ])
 def test_mule_lines_the_fast_path_declines(line: str) -> None:
     assert accepted([line], "mule") == 0
     assert_same(((line + "\n") * 3).encode(), fmt="mule")
+
+
+@needs_native
+@pytest.mark.parametrize("fmt", ["mule", "auto"])
+def test_a_cloudhub_appender_line_starts_a_record_natively_too(fmt: str) -> None:
+    """The native framing (start) knows CloudHub appenders' head as START does: else the line
+    between two Mule records would be glued to the first as a continuation line."""
+    data = (_MULE + "\n[03-01 10:15:32] INFO  C [main]: between\n" + _MULE + "\n") * 3
+    assert_same(data.encode(), fmt=fmt)
 
 
 @needs_native
@@ -358,6 +380,7 @@ def mule_lines(draw) -> str:
     thread = pick("[MuleRuntime].uber.03: [order-api].order-main.CPU_LITE @1a2b", "main", "",
                   "[MuleRuntime].uber.03: [app].post:\\orders:cfg.CPU_LITE @1", "a] [b",
                   "x: [a].b.c.IO", "[a].b.BLOCKINGX", "[a].b.c.IO_x: [d].e.IO", "[a b].c.IO",
+                  "[orders-app].ordersFlow.stage1.02", "[MuleRuntime].uber.03", "[].x", "[a]x",
                   draw(st.text(max_size=12)))
     event = pick(f"[processor: flow/processors/0; event: {draw(st.uuids())}] ",
                  f"[event: {draw(st.uuids())}] ", "", "[processor: ; event: ] ",

@@ -315,3 +315,39 @@ def test_iis_w3c_default_fields(parse_data):
     assert failed.labels["url_path"] == "/api/orders/4711?expand=lines"
     assert failed.labels["iis_substatus"] == "500.19 (13)"
     assert failed.labels["user"] == "CONTOSO\\svc-portal"
+
+
+def test_aws_api_gateway_clf_names_its_request_ids_as_the_json_form_does(parse_data):
+    """The same request logged in AWS's CLF format and as JSON carries the same
+    ``aws.request`` ID, so the two join; before, the CLF form's ID was ``correlation:``."""
+    events, dead = parse_data("apigw", "apigw/aws-apigateway-clf.log")
+    as_json, _ = parse_data("apigw", "apigw/aws-apigateway.jsonl")
+    assert dead == []
+    ok, bad_gateway, forbidden, signed = events
+    assert ok.ids == ["aws.request:c6af9ac6-7b61-11e6-9a41-93e8deadbeef"]
+    assert ok.ids[0] in as_json[0].ids and bad_gateway.ids[0] in as_json[1].ids
+    assert all(e.dataset == "apigw.aws" for e in events)
+    assert ok.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z") and ok.payload_bytes == 88
+    assert forbidden.ids == ["aws.request:e8c1bc28-9d83-11e6-9c63-b5a0deadbeef",
+                             "aws.request:UwhTsE8goAMFfZh="]  # the guide's extendedRequestId
+    assert forbidden.error_class == "auth" and forbidden.labels["url_path"] == "/orders/{id}"
+    assert signed.ids == ["aws.request:f9d2cd39-ae94-11e6-8d74-c6b1deadbeef"
+                          "_REPLACED_INVALID_REQUEST_ID"]
+    assert signed.labels["user"] == "arn:aws:iam::123456789012:user/partner"
+
+
+@pytest.mark.parametrize("line", [
+    # a referer and agent: NGINX combined with a correlation UUID appended
+    '10.0.0.1 - - [01/Mar/2024:10:15:32 +0000] "GET /a HTTP/1.1" 200 5 "-" "curl/8" '
+    "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    # not UTC, as API Gateway's requestTime is
+    '10.0.0.1 - - [01/Mar/2024:10:15:32 +0100] "GET /a HTTP/1.1" 200 5 '
+    "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+    # more after the IDs
+    '10.0.0.1 - - [01/Mar/2024:10:15:32 +0000] "GET /a HTTP/1.1" 200 5 '
+    "c6af9ac6-7b61-11e6-9a41-93e8deadbeef 0.012 0.010",
+])
+def test_clf_like_lines_that_are_not_api_gateways_keep_a_correlation_id(line):
+    ev = _one(line)
+    assert ev.dataset == "apigw.nginx"
+    assert "correlation:c6af9ac6-7b61-11e6-9a41-93e8deadbeef" in ev.ids

@@ -1,6 +1,8 @@
+import pytest
+
 from collector.event import Record, iso_to_ms
 from collector.parsers import mule
-from collector.parsers._base import ParseContext
+from collector.parsers._base import ParseContext, ParseError
 
 CORR = "correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"
 
@@ -135,3 +137,60 @@ def test_mdc_logging_context_layout_gives_correlation_processor_and_variables(pa
     assert mdc.labels["logger"].endswith("LoggerMessageProcessor")
     assert default.ids == ["correlation:bad0e5b0-9191-11eb-a0b3-36548d51aeee"]
     assert default.labels["processor"] == "example/processors/3"
+
+
+def test_mule3_thread_names_give_the_application_as_service(parse_data):
+    """Mule 3 names an app only in its threads' ``[app].`` prefix: the service Mule 4's
+    ``[app].flow.CPU_LITE`` gives, from listener, SEDA-stage and transport threads alike."""
+    events, dead = parse_data("mule", "mule/mule3-app.log")
+    assert dead == []
+    assert [e.service for e in events] == ["orders-app"] * 4
+    assert [e.labels["thread"] for e in events[:3]] == [
+        "[orders-app].HTTP_Listener_Configuration.worker.01", "[orders-app].ordersFlow.stage1.02",
+        "[orders-app].connector.http.mule.default.receiver.01"]
+    assert events[0].message == "Received order 4711 from partner ACME"
+    err = events[3]
+    assert err.level == "error" and err.outcome == "failure"
+    assert err.error_message == "Error sending HTTP request. Message payload is of type: String"
+    assert err.labels["mule_element"].startswith("/ordersFlow/processors/2 @ orders-app")
+
+
+def test_mule4_pool_thread_without_an_app_names_no_service():
+    line = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].main] "
+            "org.mule.runtime.core.internal.processor.LoggerMessageProcessor: hello")
+    (ev,) = mule.parse(Record(line), ParseContext())
+    assert ev.labels["thread"].startswith("[MuleRuntime].")
+    assert ev.service is None
+
+
+def test_cloudhub_appender_layout_reads_like_the_default_one(parse_data):
+    """``[%d{MM-dd HH:mm:ss}] %-5p %c{1} [%t]: %m%n``: the app and flow from the thread, the
+    error block, and a year: the latest that does not put the line in the future."""
+    events, dead = parse_data("mule", "mule/cloudhub-appender.log")  # read on 2024-03-08
+    assert dead == []
+    assert len(events) == 4
+    first, warn, err, last = events
+    assert first.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z")
+    assert not first.timestamp_estimated
+    assert first.service == "orders-app" and first.labels["mule_flow"] == "ordersFlow"
+    assert first.labels["logger"] == "LoggerMessageProcessor"
+    assert first.message == "Received order 4711 from partner ACME"
+    assert warn.level == "warn"
+    assert err.level == "error" and err.error_type == "HTTP:CONNECTIVITY"
+    assert err.error_class == "connectivity"
+    assert last.message == "Status asked for order 4711"
+    # read on 28 February, "03-01" is last year's
+    (before,) = mule.parse(Record("[03-01 10:15:32] INFO  C [main]: x"),
+                           ParseContext(now_ms=iso_to_ms("2024-02-28T00:00:00Z")))
+    assert before.timestamp_ms == iso_to_ms("2023-03-01T10:15:32Z")
+
+
+def test_cloudhub_appender_layout_is_detected():
+    assert mule.detect("[03-01 10:15:32] INFO  LoggerMessageProcessor [main]: x")
+    assert mule.detect("[03-01 10:15:32] WARNING C [main]: x")
+    assert not mule.detect("[2024-03-01 10:15:32,123] INFO Kafka line (kafka.server.KafkaServer)")
+
+
+def test_a_broken_cloudhub_line_says_which_layout_was_expected():
+    with pytest.raises(ParseError, match=r"\[MM-dd HH:mm:ss\] LEVEL Class \[thread\]: message"):
+        mule.parse(Record("[03-01 10:15:32] INFO  no thread here"), ParseContext())

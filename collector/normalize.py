@@ -73,8 +73,11 @@ _LEVELS = {
     "error": "error", "err": "error", "e": "error", "severe": "error", "failure": "error",
     "fatal": "fatal", "critical": "fatal", "crit": "fatal", "emerg": "fatal",
     "emergency": "fatal", "alert": "fatal", "panic": "fatal", "s": "fatal",
-    # RabbitMQ 3.9+ writes levels cut to four letters ([erro], [noti]; its lc4 level format).
-    "debu": "debug", "noti": "info", "erro": "error", "aler": "fatal", "emer": "fatal",
+    # RabbitMQ 3.9+ (rabbit_logger_fmt_helpers.erl): four letters when no level_format is
+    # set (lc4: dbug info noti warn erro crit alrt emgc), three with lc3 (dbg inf ntc wrn err
+    # crt alt emg); the upper-case forms lower-case to these.
+    "dbug": "debug", "noti": "info", "erro": "error", "alrt": "fatal", "emgc": "fatal",
+    "ntc": "info", "crt": "fatal", "alt": "fatal", "emg": "fatal",
 }
 # Syslog numeric severities and Windows event levels are both 0-7 style numbers.
 _SYSLOG_LEVELS = ("fatal", "fatal", "fatal", "error", "warn", "info", "info", "debug")

@@ -24,6 +24,12 @@ from collector.parsers._fields import set_label
 from collector.timeparse import civil_to_ms
 
 DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
+# A delimiter (X12) or separator (EDIFACT) is any character but a letter, a digit or a blank.
+# The information separators IS1-IS4 (0x1C-0x1F) count: senders and translators choose them
+# because no data holds them, and EDIFACT syntax level B (UNOB) has them as its defaults;
+# Python's ``\s`` takes them for blanks, hence named apart.
+INFORMATION_SEPARATORS = "\x1c\x1d\x1e\x1f"
+SEPARATOR = rf"(?:[^\w\s]|[{INFORMATION_SEPARATORS}])"
 # A cut list would answer the cut documents wrongly, so this one label is exempt from the
 # usual 1 KiB cap (it stays in the document; labels are indexed only up to 1 KiB). Above this
 # bound (some 400 listed documents) the scope is not set at all.

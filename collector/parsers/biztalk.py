@@ -42,27 +42,34 @@ from collector.timeparse import to_ms
 NAME = "biztalk"
 PLATFORM = "biztalk"
 
+# Event Viewer's "Save All Events As" CSV: the same columns, comma-separated and quoted.
+_CSV_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose),[^,]+,"
+                       r"(?:BizTalk|XLANG|ENTSSO)[^,]*,\d+,")
 START = re.compile(
     r"\s*<(?:\?xml|Event[\s>]|MessageInfo\b)|(?:Error|Warning|Information|Critical|Verbose|"
     r"Level)\t|(?:Log Name|Event Type):|\{\s*\"Event\"\s*:|Level,Date and Time,|"
-    r"(?:Error|Warning|Information|Critical|Verbose),[^,\n]*\d[^,\n]*,(?:BizTalk|XLANG|ENTSSO)|"
+    rf"{_CSV_HEAD.pattern}|"
+    # PowerShell's records one per line (``Get-WinEvent | % { $_ | ConvertTo-Json
+    # -Compress }``), or a compressed array of them on one line.
+    r"\[?\{\s*\".*\"ProviderName\"\s*:|"
+    # A pretty-printed value's opening line (``continues``: not inside a description).
     r"[\[{]\s*$"
 )
-# An EVTX record as JSON whose provider is a BizTalk source.
+# An EVTX record as JSON (``{"Event":``): a Windows event when its root carries the event
+# schema's namespace, a BizTalk one when its provider is a BizTalk source. The key is
+# matched as written, as ``DETECT_NEEDS`` and ``_json_event`` read it; the source as any case.
 _JSON_HEAD = re.compile(r"\{\s*\"Event\"\s*:")
-_JSON_SOURCE = re.compile(r'"Name"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECASE)
+_JSON_SOURCE = re.compile(r'"Name"\s*:\s*"(?i:BizTalk|XLANG|ENTSSO)')
+_WIN_EVENT_NS = "schemas.microsoft.com/win/2004/08/events"
 # PowerShell's ConvertTo-Json of Get-WinEvent records: one object, or an array of them.
 _PS_HEAD = re.compile(r"[\[{]\s*(?:\{\s*)?\"")
-_PS_SOURCE = re.compile(r'"ProviderName"\s*:\s*"(?:BizTalk|XLANG|ENTSSO)', re.IGNORECASE)
+_PS_SOURCE = re.compile(r'"ProviderName"\s*:\s*"(?i:BizTalk|XLANG|ENTSSO)')
 _PS_DATE = re.compile(r"/Date\((-?\d+)(?:[+-]\d{4})?\)/")
 # Event Viewer's "Copy details as text" (Windows Server 2008 on: "Log Name:", "Source:",
 # "Date:", "Event ID:", "Level:" ...) and the older layout Microsoft's KB articles quote
 # ("Event Type:", "Event Source:", "Event ID:", "Date:", "Time:"); the description follows a
 # "Description:" line.
 _TEXT_HEAD = re.compile(r"(?:Log Name|Event Type):")
-# Event Viewer's "Save All Events As" CSV: the same columns, comma-separated and quoted.
-_CSV_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose),[^,]+,"
-                       r"(?:BizTalk|XLANG|ENTSSO)[^,]*,\d+,")
 _TAB_HEAD = re.compile(r"(?:Error|Warning|Information|Critical|Verbose)\t[^\t]+\t"
                        r"(?:BizTalk|XLANG|ENTSSO)[^\t]*\t\d+\t")
 _SOURCES = ("biztalk", "xlang", "entsso")
@@ -89,11 +96,12 @@ _EVENT_ACTIONS = {
 }
 
 
-# The first characters of a line ``detect`` may claim (XML (blanks before it), a level and a tab, ``Log Name:``/``Event Type:``; "0" stands for any
-# digit, " " for any blank): auto-detection asks only parsers that may claim a line.
+# The first characters of a line ``detect`` may claim (XML, with blanks before it; a level
+# then a tab or a comma: the tab and CSV exports; ``Log Name:``/``Event Type:``; JSON ``{``
+# and ``[``): auto-detection asks only parsers that may claim a line.
 DETECT_FIRST = '< EWICVL{['
 # A JSON value it claims is an EVTX record (``{"Event":``) or PowerShell's record
-# (``"ProviderName"``): ``collector.detect_prefilter``.
+# (``"ProviderName"``), keys matched as written: ``collector.detect_prefilter``.
 DETECT_NEEDS = {"{": ('"Event"', '"ProviderName"'), "[": ('"ProviderName"',)}
 
 
@@ -102,7 +110,10 @@ def detect(line: str) -> bool:
     if stripped.startswith("<MessageInfo"):
         return True
     if _JSON_HEAD.match(stripped):
-        return _JSON_SOURCE.search(line) is not None
+        # Every Windows event, whatever its source, as the XML export's: one of another
+        # source is a dead letter naming it, before the first BizTalk line as after it
+        # (``START`` opens a record at each ``{"Event":`` line once the source is biztalk).
+        return _WIN_EVENT_NS in line or _JSON_SOURCE.search(line) is not None
     if _PS_HEAD.match(stripped):
         return _PS_SOURCE.search(line) is not None
     if stripped.startswith("<Event") and "schemas.microsoft.com/win/2004/08/events" in line:
@@ -110,6 +121,15 @@ def detect(line: str) -> bool:
         return any(f"name='{s}" in lowered or f'name="{s}' in lowered for s in _SOURCES)
     return (_TAB_HEAD.match(line) is not None or _TEXT_HEAD.match(line) is not None
             or _CSV_HEAD.match(line) is not None)
+
+
+def continues(lines: list[str], line: str) -> bool:
+    """A lone ``{`` or ``[`` opens a pretty-printed PowerShell record only after a JSON value
+    that has closed: inside a description (a 5754 whose error details hold a response body)
+    it is the description's, which goes on to the MessageId and InstanceID."""
+    if line.strip() not in ("{", "["):
+        return False
+    return not (lines[0].lstrip()[:1] in ("{", "[") and lines[-1].rstrip().endswith(("}", "]")))
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -236,24 +256,35 @@ def _json_events(text: str, ctx: ParseContext) -> list[Event]:
     if isinstance(doc, dict) and "Event" in doc:
         return [_json_event(doc, ctx)]
     records = doc if isinstance(doc, list) else [doc]
-    out = [_ps_event(r, ctx) for r in records
-           if isinstance(r, dict) and str(r.get("ProviderName") or "").lower().startswith(_SOURCES)]
-    if not out:
+    sources = [str(r.get("ProviderName") or "") if isinstance(r, dict) else "" for r in records]
+    ours = [r for r, source in zip(records, sources, strict=True)
+            if source.lower().startswith(_SOURCES)]
+    if not ours:
         raise ParseError("JSON without a BizTalk event (expected EVTX JSON {\"Event\": ...} or "
                          "Get-WinEvent records with ProviderName)", field="Provider")
+    out = [_ps_event(r, ctx) for r in ours]
+    if len(ours) < len(records):
+        # Dead-lettered as the XML and EVTX JSON paths do, the BizTalk records kept beside.
+        foreign = sorted({s or "?" for s in sources if not s.lower().startswith(_SOURCES)})
+        raise ParseError(f"{len(records) - len(ours)} of {len(records)} records not from a "
+                         f"BizTalk source ({', '.join(foreign)[:200]})", field="Provider",
+                         events=out)
     return out
 
 
 def _ps_event(record: dict, ctx: ParseContext) -> Event:
     """One ``Get-WinEvent`` record as ``ConvertTo-Json`` writes it; Windows PowerShell gives
-    TimeCreated as ``/Date(<epoch ms>)/``, PowerShell 7 as ISO 8601 with its offset."""
+    TimeCreated as ``/Date(<epoch ms>)/``, PowerShell 7 as ISO 8601 with its offset. Fluent
+    Bit's ``winevtlog`` input (and Winlogbeat's raw record) name the same ``ProviderName``
+    but say ``EventID`` and ``Computer`` for ``Id`` and ``MachineName``."""
     time = record.get("TimeCreated")
     if isinstance(time, str) and (epoch := _PS_DATE.fullmatch(time.strip())):
         time = epoch.group(1)
     level = _WIN_LEVELS.get(_json_text(record.get("Level")), "info")
-    return _event(ctx, str(time) if time else None, level, _json_text(record.get("Id")),
-                  str(record["ProviderName"]), str(record.get("Message") or ""),
-                  _json_text(record.get("MachineName")) or None)
+    event_id = _json_text(record.get("Id", record.get("EventID")))
+    host = _json_text(record.get("MachineName")) or _json_text(record.get("Computer"))
+    return _event(ctx, str(time) if time else None, level, event_id,
+                  str(record["ProviderName"]), str(record.get("Message") or ""), host or None)
 
 
 def _json_event(doc: dict, ctx: ParseContext) -> Event:

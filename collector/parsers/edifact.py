@@ -51,6 +51,7 @@ from collector.event import Event, Record
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
+    SEPARATOR,
     Parties,
     direction,
     edi_time,
@@ -62,11 +63,7 @@ from collector.parsers._fields import set_label
 
 NAME = "edifact"
 DATASET = "edi.edifact"
-# A separator is any character but a letter, a digit or a blank. The information separators
-# IS1-IS4 (0x1C-0x1F) count: syntax level B (UNOB) uses them as its default separators, and
-# Python's ``\s`` takes them for blanks.
-_SEP = r"(?:[^\w\s]|[\x1c-\x1f])"
-START = re.compile(rf"UN[AB]{_SEP}")
+START = re.compile(rf"UN[AB]{SEPARATOR}")
 ENVELOPE_ERROR = "edifact.envelope"
 
 
@@ -170,7 +167,7 @@ def _service_chars(text: str) -> tuple[_Chars, str]:
     return chars, rest
 
 
-_UNB_HEAD = re.compile(rf"UNB({_SEP})[A-Z]{{4}}({_SEP})")
+_UNB_HEAD = re.compile(rf"UNB({SEPARATOR})[A-Z]{{4}}({SEPARATOR})")
 # Syntax level B's separators (ISO 9735 annex A; UN/EDIFACT syntax implementation guidelines
 # 8.2.2): IS4 ends segments, IS3 separates elements, IS1 components. Level B has no release
 # character: a ``?`` in its data is data.

@@ -55,8 +55,9 @@ _LINE = re.compile(
 _TRAILING_LOGGER = re.compile(r"\s\((?P<logger>[\w.$]+)(?::\d+)?\)(?: \[[^\]]*\])?\s*$")
 _CONNECT_TASK = re.compile(r"\b\w*Task\{id=([^}\s]+)\}")
 # ``%X{connector.context}`` (KIP-449, in connect-log4j.properties' pattern since Kafka 2.3):
-# ``[<connector>|task-<n>] `` or ``[<connector>|worker] `` before the message.
-_CONNECTOR_CONTEXT = re.compile(r"\[([^|\]\s]+)\|(?:task-(\d+)|worker)\] ")
+# ``[<connector>|task-<n>] ``, ``[<connector>|worker] `` or, while the task commits its source
+# offsets, ``[<connector>|task-<n>|offsets] `` (Kafka's LoggingContext) before the message.
+_CONNECTOR_CONTEXT = re.compile(r"\[([^|\]\s]+)\|(?:task-(\d+)(?:\|offsets)?|worker)\] ")
 _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? ?")
 _ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
 _TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\d+)\b")

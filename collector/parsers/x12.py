@@ -49,6 +49,8 @@ from collector.event import Event, Record
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
+    INFORMATION_SEPARATORS,
+    SEPARATOR,
     Parties,
     direction,
     edi_time,
@@ -60,11 +62,7 @@ from collector.parsers._fields import set_label
 
 NAME = "x12"
 DATASET = "edi.x12"
-# A delimiter is any character but a letter, a digit or a blank; the information separators
-# 0x1C-0x1F count (senders and translators choose them because no data holds them), though
-# Python's ``\s`` takes them for blanks.
-_INFORMATION_SEPARATORS = "\x1c\x1d\x1e\x1f"
-START = re.compile(r"ISA(?:[^\w\s]|[\x1c-\x1f])")
+START = re.compile(rf"ISA{SEPARATOR}")
 ISA_LENGTH = 106
 # How far an ISA can reach: unpadded, its sixteenth separator must come within four lengths.
 _ISA_WINDOW = 4 * ISA_LENGTH + 3
@@ -225,7 +223,7 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
     terminator = "\n" if newline else (window[105] if len(window) > 105 else "")
     isa = window[:ISA_LENGTH]
     sep = text[3] if len(text) > 3 else ""
-    if sep and (sep.isalnum() or sep.isspace() and sep not in _INFORMATION_SEPARATORS):
+    if sep and (sep.isalnum() or sep.isspace() and sep not in INFORMATION_SEPARATORS):
         raise _Broken(f"ISA element separator (character 4) is {sep!r}; it must be a "
                       f"punctuation character such as '*'")
     fixed = len(isa) == ISA_LENGTH and bool(terminator)

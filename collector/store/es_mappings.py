@@ -62,7 +62,10 @@ OPENSEARCH_FAST_DATES = (2, 12)
 # time_zone), which is what ``key_as_string`` and ``fields`` show. Checked in OpenSearch's
 # own DateFormatter (2.19.4, 3.3.2) on 22 query strings, rounded up and down, in UTC and
 # Europe/Berlin: the same instants and refusals. Elasticsearch keeps the plain list: its
-# fast path is that format alone (a pattern in front of it costs x6-8 there).
+# fast path is that format alone (a pattern in front of it costs x6-8 there). It came in at
+# schema 3 without a bump: an install whose templates are at schema 3 already keeps the old
+# formats (setup skips templates at the current schema) until the next schema, and an existing
+# index keeps its dates' format for good (``for_existing_indices``).
 OPENSEARCH_DATE_FORMAT = "uuuu-MM-dd'T'HH:mm:ss.SSSXXX||" + DATE_FORMAT
 TEMPLATE_PRIORITY = 200
 DEFAULT_PREFIX = "midwatch"  # store.elasticsearch.index_prefix when not set
@@ -309,23 +312,34 @@ def templates(
     }
 
 
+# The dates of every index since schema 1 (``fields.SCHEMAS`` then), by dotted name: an
+# index made then has them in ``DATE_FORMAT``, and no mapping update changes a date's format.
+# A date added since is left to the update, in the template's format (an older index does not
+# have it yet). tests/unit/store/test_engines.py pins each index's dates: a new one must be
+# added there, and here only if it was in schema 1.
+SCHEMA_1_DATES = frozenset({"@timestamp", "event.ingested", "started_at", "ended_at",
+                            "last_seen"})
+
+
 def for_existing_indices(mappings: dict, product: str = "elasticsearch") -> dict:
     """``mappings`` as ``PUT _mapping`` may apply to indices made by an older template: without
     the fields kept unindexed (``index: false``), which such an index may have indexed and
     neither engine lets a mapping update un-index. They stay indexed there until the index
-    ages out; new daily indices get the template's. Without dates in another format than the
-    default either (OpenSearch's): no update changes a date's format, and every index has
-    its dates since schema 1, in one format or the other. On OpenSearch also without the open maps:
-    an index made before schema 3 has them as ``flat_object``, which no update turns into an
-    object (the store warns about those indices, see ``flat_object_indices``)."""
+    ages out; new daily indices get the template's. Without the dates of ``SCHEMA_1_DATES``
+    in another format than the default either (OpenSearch's): such an index has them in that
+    one. On OpenSearch also without the open maps: an index made before schema 3 has them
+    as ``flat_object``, which no update turns into an object (the store warns about those
+    indices, see ``flat_object_indices``)."""
     kept_open = open_map(product) if product == "opensearch" else None
 
-    def lean(props: dict) -> dict:
-        return {name: ({**m, "properties": lean(m["properties"])} if "properties" in m else m)
+    def lean(props: dict, parent: str) -> dict:
+        return {name: ({**m, "properties": lean(m["properties"], f"{parent}{name}.")}
+                       if "properties" in m else m)
                 for name, m in props.items() if m.get("index") is not False and m != kept_open
-                and m.get("format", DATE_FORMAT) == DATE_FORMAT}
+                and (f"{parent}{name}" not in SCHEMA_1_DATES
+                     or m.get("format", DATE_FORMAT) == DATE_FORMAT)}
 
-    return {**mappings, "properties": lean(mappings["properties"])}
+    return {**mappings, "properties": lean(mappings["properties"], "")}
 
 
 def flat_object_indices(mappings_by_index: dict) -> list[str]:

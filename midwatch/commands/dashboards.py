@@ -68,8 +68,9 @@ def _flavor(p: argparse.ArgumentParser) -> None:
 
 
 def _engine_version(text: str) -> str:
-    """``X.Y.Z`` (or ``X.Y``): the plugin compares it as a semantic version."""
-    if not re.fullmatch(r"\d+\.\d+(\.\d+)?", text):
+    """``X.Y.Z`` only: the plugin keeps ``jsonData.version`` only where semver's ``valid``
+    takes it (``3.3`` is not valid there, and the plugin would drop it without a word)."""
+    if not re.fullmatch(r"\d+\.\d+\.\d+", text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a version: give the OpenSearch version as X.Y.Z, e.g. 3.3.2 "
             "(GET / on the cluster names it in version.number)")

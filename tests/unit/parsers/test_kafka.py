@@ -261,3 +261,16 @@ def test_connector_context_names_the_task(parse_data, fmt):
     assert events[3].labels["component"] == "Consumer"
     assert events[3].labels["topic_partition"] == "test_sink-0"
     assert events[4].labels["connect_connector"] == "doris-normal_test_sink-connector"
+
+
+@pytest.mark.parametrize("fmt", ["kafka-broker", "auto"])
+def test_offset_commit_scope_names_the_task(parse_data, fmt):
+    """``[<connector>|task-<n>|offsets]`` (LoggingContext's OFFSETS scope) was not read: an
+    offset-commit line without ``Task{id=}`` in its text had no connector or task label."""
+    events, dead = parse_data(fmt, "kafka-broker/connect-offsets-context.log")
+    assert dead == []
+    assert [(e.labels.get("connect_connector"), e.labels.get("connect_task")) for e in events] == [
+        ("replicate-europe-to-us", "replicate-europe-to-us-0"),
+        ("replicate-europe-to-us", "replicate-europe-to-us-0"),
+        ("local-file-source", "local-file-source-0")]
+    assert "Committing offsets for 2 acknowledged messages" in events[2].message

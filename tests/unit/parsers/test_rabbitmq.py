@@ -202,7 +202,7 @@ def test_a_banner_ending_without_a_record_keeps_its_last_line():
 
 @pytest.mark.parametrize("fmt", ["rabbitmq", "auto"])
 def test_four_letter_levels_of_39(parse_data, fmt):
-    """3.9+ containers print ``[erro]``, ``[noti]``, ``[debu]``: read as unknown words, the
+    """3.9+ containers print ``[erro]``, ``[noti]``, ``[dbug]``: read as unknown words, the
     broker's errors were stored as info and no rule on error level saw them."""
     events, dead = parse_data(fmt, "rabbitmq/rabbit-39-four-letter-levels.log")
     assert dead == []
@@ -210,3 +210,23 @@ def test_four_letter_levels_of_39(parse_data, fmt):
     assert events[1].message.startswith("Discarding message")
     assert events[2].outcome == "failure"
     assert "client unexpectedly closed TCP connection" in events[4].message
+    assert events[5].message.startswith("Supervisor {local,rabbit_channel_sup_sup}: child")
+
+
+# Every word RabbitMQ's rabbit_logger_fmt_helpers.erl writes: level_4letter_lc_name/1 (the
+# fallback without level_format) and level_3letter_lc_name/1 (lc3), as ours.
+_RABBIT_LEVEL_WORDS = {
+    "dbug": "debug", "info": "info", "noti": "info", "warn": "warn", "erro": "error",
+    "crit": "fatal", "alrt": "fatal", "emgc": "fatal",
+    "dbg": "debug", "inf": "info", "ntc": "info", "wrn": "warn", "err": "error",
+    "crt": "fatal", "alt": "fatal", "emg": "fatal",
+}
+
+
+@pytest.mark.parametrize(("word", "level"), sorted(_RABBIT_LEVEL_WORDS.items()))
+def test_rabbitmq_level_words_of_lc3_and_lc4(word, level):
+    """``[dbug]``, ``[alrt]``, ``[emgc]``, ``[crt]``, ``[alt]``, ``[emg]``, ``[ntc]`` came out
+    info: the table had ``debu``/``aler``/``emer``, which RabbitMQ never writes."""
+    line = f"2022-01-31 18:01:24.500000+00:00 [{word}] <0.900.0> Running boot step pre_boot defined by app rabbit"
+    (ev,) = rabbitmq.parse(Record(text=line, source="rabbit.log"), CTX)
+    assert ev.level == level

@@ -104,17 +104,52 @@ def test_only_unsearched_dates_take_the_fast_format_and_only_where_it_exists():
         exact, fast, fast)
     assert dates(OPENSEARCH, (2, 11)) == (exact, default, default)
     assert dates(ELASTICSEARCH) == dates(ELASTICSEARCH, (9, 5)) == (default, default, default)
-    for product, formats in ((ELASTICSEARCH, {default}), (OPENSEARCH, {exact, default})):
-        # OpenSearch's searched dates: the default list behind the exact pattern (the state
-        # index's updated_at keeps the default); what a query may send parses as before
-        for body in es_mappings.templates("mw", product=product).values():
+    for product, format_of in ((ELASTICSEARCH, default), (OPENSEARCH, exact)):
+        # OpenSearch's searched dates: the default list behind the exact pattern, in every
+        # index but state (its updated_at keeps the default); what a query may send parses
+        # as before
+        for name, body in es_mappings.templates("mw", product=product).items():
             searched = [m for m in _leaves(body["template"]["mappings"]["properties"])
                         if m.get("type") == "date" and m.get("index") is not False]
-            assert searched and {m.get("format", default) for m in searched} <= formats
+            want = default if name == "mw-state" else format_of
+            assert searched and {m.get("format", default) for m in searched} == {want}, name
         events = es_mappings.templates("mw", product=product)["mw-events"]
         assert es_mappings.for_existing_indices(
             events["template"]["mappings"], product)["properties"].get("@timestamp") == (
             {"type": "date", "format": default} if product == ELASTICSEARCH else None)
+
+
+def test_each_index_dates_are_pinned():
+    """A mapping update cannot change a date's format, so ``for_existing_indices`` leaves the
+    dates of schema 1 out where the template's format differs. A date added to an index must
+    be added here, and to ``es_mappings.SCHEMA_1_DATES`` only if it was there at schema 1."""
+    from collector.store import fields
+
+    dates = {index: sorted(n for n, s in schema.items() if s.type == "date")
+             for index, schema in fields.SCHEMAS.items()}
+    assert dates == {"events": ["@timestamp", "event.created", "event.ingested"],
+                     "traces": ["ended_at", "last_seen", "started_at"],
+                     "deadletter": ["@timestamp"], "alerts": ["@timestamp"]}
+    # event.created came with schema 2/3, the others were there at schema 1
+    assert es_mappings.SCHEMA_1_DATES == {"@timestamp", "event.ingested", "started_at",
+                                          "ended_at", "last_seen"}
+
+
+def test_an_update_maps_a_date_added_since_schema_1_in_the_template_format():
+    """The update dropped every date in another format than the default: a searched date
+    added by a later schema would never have been mapped on OpenSearch's existing indices
+    (``dynamic: false``: unsearchable there for good)."""
+    exact = es_mappings.OPENSEARCH_DATE_FORMAT
+    mappings = {"dynamic": False, "properties": {
+        "@timestamp": {"type": "date", "format": exact},
+        "started_at": {"type": "date", "format": exact},
+        "event": {"properties": {"resolved": {"type": "date", "format": exact}}}}}
+    lean = es_mappings.for_existing_indices(mappings, OPENSEARCH)
+    assert lean["properties"] == {
+        "event": {"properties": {"resolved": {"type": "date", "format": exact}}}}
+    traces = es_mappings.templates("mw", product=OPENSEARCH)["mw-traces"]["template"]
+    assert not {"started_at", "ended_at", "last_seen"} & set(
+        es_mappings.for_existing_indices(traces["mappings"], OPENSEARCH)["properties"])
 
 
 def _leaves(props: dict):

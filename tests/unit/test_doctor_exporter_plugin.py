@@ -11,8 +11,9 @@ from types import MappingProxyType
 
 import pytest
 
+from collector.config import load_config
+from collector.doctor import Check, run_checks
 from collector.exporters import EXPORTERS
-from midwatch.cli import main
 
 KEYS = ("topic", "endpoint", "headers")
 
@@ -49,26 +50,23 @@ def plugin(monkeypatch):
     assert sys.modules[__name__]  # the registry imports this very module by name
 
 
-def _doctor(tmp_path, capsys, section: str) -> tuple[int, dict[str, str]]:
+def _rows(tmp_path, section: str) -> dict[str, Check]:
+    """Doctor's rows by backend, for a config with this plug-in exporter section."""
     cfg = tmp_path / "midwatch.yaml"
     cfg.write_text(f"store:\n  kind: sqlite\n  sqlite:\n    path: {tmp_path / 'm.sqlite'}\n"
                    f"exporters:\n  journeys_sample:\n{section}")
-    rc = main(["doctor", "-c", str(cfg)])
-    return rc, {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    return {row.backend: row for row in run_checks(load_config(cfg))}
 
 
-def test_a_plug_in_exporter_without_endpoint_is_loaded_not_probed(plugin, tmp_path, capsys):
-    rc, rows = _doctor(tmp_path, capsys, "    topic: journeys\n")
-    assert rows["exporter"].split(maxsplit=3) == [
-        "exporter", "OK", "journeys_sample", "settings load; not probed (no endpoint)"]
-    assert rows["store"].split()[1] == "OK"
-    assert rc == 0
+def test_a_plug_in_exporter_without_endpoint_is_loaded_not_probed(plugin, tmp_path):
+    rows = _rows(tmp_path, "    topic: journeys\n")
+    assert rows["exporter"] == Check("exporter", "journeys_sample", True,
+                                     "settings load; not probed (no endpoint)")
+    assert rows["store"].ok
 
 
-def test_a_check_that_raises_is_one_fail_row_beside_the_others(plugin, tmp_path, capsys):
-    rc, rows = _doctor(tmp_path, capsys,
-                       "    endpoint: http://127.0.0.1:9/v1/traces\n    headers: {X-Key: v}\n")
-    assert rows["exporter"].split(maxsplit=3)[:3] == ["exporter", "FAIL", "journeys_sample"]
-    assert "check failed: ValueError: " in rows["exporter"], rows
-    assert rows["store"].split()[1] == "OK"  # the report goes on past the failing row
-    assert rc == 1
+def test_a_check_that_raises_is_one_fail_row_beside_the_others(plugin, tmp_path):
+    rows = _rows(tmp_path, "    endpoint: http://127.0.0.1:9/v1/traces\n    headers: {X-Key: v}\n")
+    assert (rows["exporter"].target, rows["exporter"].ok) == ("journeys_sample", False)
+    assert rows["exporter"].detail.startswith("check failed: ValueError: "), rows
+    assert rows["store"].ok  # the report goes on past the failing row

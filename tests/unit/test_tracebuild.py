@@ -242,3 +242,44 @@ def test_an_earlier_hop_at_no_stage_goes_after_hops_of_its_millisecond(insert_ca
     assert [h.event_id for h in t.hops] == ["e1", "e2", "e9", "e4"]
     assert [h.latency_ms for h in t.hops] == [None, 1000, 0, 2000]
     assert t.last_error == {"class": "mapping", "message": "bad map", "stage": None}
+
+
+def test_add_hop_after_a_store_or_packed_round_trip_still_gives_what_add_hops_gives(
+        insert_calls):
+    """The correlator's traces come back from the store document or from the packed form
+    between events: ``add_hop``'s in-place paths must start from those as from objects.
+    Histories of mostly stageless hops at few distinct times (review E's fuzz_insert)."""
+    from collector.correlation import packed
+    from collector.trace import Trace
+
+    rng = random.Random(3)
+    stages = [None, None, None, "api", "mule", "erp"]
+    actions = [None, None, "retried", "logged", "sent", "dead_lettered"]
+    round_trips = 0
+    for _ in range(400):
+        max_hops = rng.choice([3, 6, 200])
+        fast = trace_of(hop(0, rng.choice(stages), t=rng.choice([0, 1000, 2000])))
+        slow = copy.deepcopy(fast)
+        for n in range(1, rng.randint(2, 12)):
+            r = rng.random()
+            if r < 0.1:
+                fast = Trace.from_doc(fast.to_doc(), fast.version)
+                slow = Trace.from_doc(slow.to_doc(), slow.version)
+                round_trips += 1
+                continue
+            if r < 0.15:
+                fast.version = slow.version = (1, 1)
+                blobs = packed.pack(fast, 0.0), packed.pack(slow, 0.0)
+                if None not in blobs:
+                    fast = packed.unpack(fast.trace_key, blobs[0])[0]
+                    slow = packed.unpack(slow.trace_key, blobs[1])[0]
+                    round_trips += 1
+                continue
+            h = hop(n if rng.random() > 0.1 else rng.randint(0, n), rng.choice(stages),
+                    t=rng.choice([0, 1000, 1000, 2000, 2000, 3000, -1000]),
+                    outcome=rng.choice(["success", "failure", "failure"]),
+                    action=rng.choice(actions))
+            added = add_hop(fast, copy.deepcopy(h), max_hops=max_hops)
+            assert added == bool(add_hops(slow, [copy.deepcopy(h)], max_hops=max_hops))
+            assert fast.to_doc() == slow.to_doc() and fast.stages == slow.stages
+    assert round_trips > 250 and len(insert_calls) > 250

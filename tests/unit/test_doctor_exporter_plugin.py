@@ -47,6 +47,7 @@ def build(settings):
 def plugin(monkeypatch):
     builtin = MappingProxyType({**EXPORTERS.builtin, "journeys_sample": __name__})
     monkeypatch.setattr(EXPORTERS, "builtin", builtin)
+    monkeypatch.setattr(EXPORTERS, "_paths", None)  # names cached by an earlier test: read again
     assert sys.modules[__name__]  # the registry imports this very module by name
 
 

@@ -16,7 +16,7 @@ reading is. A ``probes:`` section that does not load is one FAIL row with the co
 Each configured exporter gets an ``exporter`` row: its settings loaded as ``midwatch run``
 loads them (a wrong key under ``exporters:`` fails here, not only at ``run``), then an empty
 OTLP request sent to its endpoint with its headers, which a tracing backend accepts with
-2xx and exports nothing.
+2xx and exports nothing; a plug-in exporter without an ``endpoint`` is loaded, not probed.
 """
 
 from __future__ import annotations
@@ -211,17 +211,23 @@ def _probe_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, st
 
 
 def _exporter(settings) -> tuple[bool, str]:
+    """OTLP's endpoint probed; a plug-in's settings promise only a ``name``
+    (``collector.exporters``), so one without an ``endpoint`` is reported loaded, not probed."""
+    endpoint = getattr(settings, "endpoint", None)
+    if not isinstance(endpoint, str):
+        return True, "settings load; not probed (no endpoint)"
     headers = {"Content-Type": "application/x-protobuf",
-               **{name: value.reveal() for name, value in settings.headers}}
+               **{name: value.reveal() for name, value in getattr(settings, "headers", ())}}
+    timeout_ms = getattr(settings, "timeout_ms", TIMEOUT_S * 1000)
     try:
-        resp = urllib3.request("POST", settings.endpoint, body=b"", headers=headers,
-                               timeout=min(TIMEOUT_S, settings.timeout_ms / 1000), retries=False)
+        resp = urllib3.request("POST", endpoint, body=b"", headers=headers,
+                               timeout=min(TIMEOUT_S, timeout_ms / 1000), retries=False)
     except urllib3.exceptions.HTTPError as exc:
-        return False, f"cannot reach {settings.endpoint}: {type(exc).__name__}"
+        return False, f"cannot reach {endpoint}: {type(exc).__name__}"
     if not 200 <= resp.status < 300:
-        return False, (f"{settings.endpoint} answered HTTP {resp.status} to an empty OTLP "
+        return False, (f"{endpoint} answered HTTP {resp.status} to an empty OTLP "
                        "request (is it the receiver's /v1/traces?)")
-    return True, f"{settings.endpoint} accepts OTLP (HTTP {resp.status})"
+    return True, f"{endpoint} accepts OTLP (HTTP {resp.status})"
 
 
 def _exporter_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
@@ -264,5 +270,14 @@ def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]
     return rows
 
 
+def _row(backend: str, target: str, check: Callable[[], tuple[bool, str]]) -> Check:
+    """A check that raises (a plug-in breaking its contract, a bug) is its own FAIL row: it
+    never takes the rows of the other backends down with it."""
+    try:
+        return Check(backend, target, *check())
+    except Exception as exc:
+        return Check(backend, target, False, f"check failed: {type(exc).__name__}: {exc}")
+
+
 def run_checks(cfg: Config) -> list[Check]:
-    return [Check(backend, target, *check()) for backend, target, check in checks(cfg)]
+    return [_row(backend, target, check) for backend, target, check in checks(cfg)]

@@ -164,17 +164,18 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
     spec = (check(lambda: module.parse(s), _FAILED)
             if module and not (band is _FAILED and banded) else _FAILED)
     index = None if spec is _FAILED else module.index(spec)
-    # None when the groups are unknown (type or group_by in error): the annotations' labels
-    # are then not checked, so one mistake is not reported again as "unknown label".
-    group_by = check(lambda: _group_by(s, index), None) if index else None
+    # _FAILED when the groups are unknown (type or group_by in error): the annotations are
+    # still compiled, only their labels are not checked, so one mistake is not reported
+    # again as "unknown label".
+    group_by = check(lambda: _group_by(s, index), _FAILED) if index is not None else _FAILED
     line, _ = doc.where(path)
     rule = Rule(
         name=name,
         type=str(kind),
         spec=spec,
         window_ms=check(lambda: s.duration_ms("window", "5m", minimum_ms=1000), 300_000),
-        filters=check(lambda: parse_filter(s, "filter", index), ()) if index else (),
-        group_by=group_by or (),
+        filters=check(lambda: parse_filter(s, "filter", index), ()) if index is not None else (),
+        group_by=() if group_by is _FAILED else group_by,
         interval_ms=check(lambda: s.duration_ms("interval", "0s", minimum_ms=0) or None),
         for_ms=check(lambda: s.duration_ms("for", "0s", minimum_ms=0), 0),
         severity=check(lambda: s.choice("severity", SEVERITIES, "warning"), "warning"),
@@ -192,8 +193,8 @@ def parse_rule(doc: Doc, path: tuple, data: Any, notifiers: frozenset[str] | Non
         flap=check(lambda: flapping.parse(s)),
         origin=f"{doc.file}:{line}",
     )
-    if module is not None and group_by is not None:
-        rule = check(lambda: _with_annotations(s, rule, module), rule)
+    if module is not None:
+        rule = check(lambda: _with_annotations(s, rule, module, group_by is not _FAILED), rule)
     if check.errors:
         raise RuleErrors(sorted(check.errors, key=lambda e: (e.line or 0, e.col or 0)))
     if hasattr(module, "check"):
@@ -268,13 +269,13 @@ def _mute(s: Section) -> tuple:
                  for i, w in enumerate(raw))
 
 
-def _with_annotations(s: Section, rule: Rule, module: Any) -> Rule:
+def _with_annotations(s: Section, rule: Rule, module: Any, groups_known: bool) -> Rule:
     raw = s.raw("annotations", {})
     if not isinstance(raw, dict):
         raise s.error("annotations", "expected a mapping like {summary: ..., runbook_url: ...}")
     variables = (*types.COMMON_VARIABLES, *module.CONTEXT)
-    labels = ({label_name(f) for f in rule.group_by} | {k for k, _ in rule.labels}
-              | set(getattr(module, "EXTRA_LABELS", ())))
+    labels = (({label_name(f) for f in rule.group_by} | {k for k, _ in rule.labels}
+               | set(getattr(module, "EXTRA_LABELS", ()))) if groups_known else None)
     compiled = []
     for key, text in raw.items():
         if not isinstance(text, str):

@@ -103,10 +103,14 @@ def _render_one(value: Any, helper: str | None, arg: int | None) -> str:
         return str(value)
 
 
-def compile_template(text: str, variables: Iterable[str], labels: Iterable[str]) -> Template:
+def compile_template(text: str, variables: Iterable[str],
+                     labels: Iterable[str] | None) -> Template:
     """Check every ``{{ }}`` against the variables the rule provides and the labels its alerts
-    carry (``labels.x``); TemplateError with a did-you-mean hint otherwise."""
-    variables, labels = set(variables), set(labels)
+    carry (``labels.x``); TemplateError with a did-you-mean hint otherwise. ``labels`` None:
+    the labels are unknown (the rule's group_by is in error) and any ``labels.x`` passes, so
+    that one mistake is not reported again as an unknown label."""
+    variables = set(variables)
+    labels = None if labels is None else set(labels)
     parts = []
     for m in _EXPR_RE.finditer(text):
         body = _BODY_RE.match(m.group(1))
@@ -115,11 +119,12 @@ def compile_template(text: str, variables: Iterable[str], labels: Iterable[str])
                                 "write {{ name }} or {{ name | helper }}")
         path = tuple(body.group(1).split("."))
         if path[0] == "labels":
-            if len(path) != 2 or path[1] not in labels:
+            if len(path) != 2 or (labels is not None and path[1] not in labels):
                 name = path[1] if len(path) > 1 else ""
+                known = labels or set()
                 raise TemplateError(
                     f"unknown label {name!r} in {m.group(0)}",
-                    did_you_mean(name, labels) or f"alerts of this rule carry {sorted(labels)}")
+                    did_you_mean(name, known) or f"alerts of this rule carry {sorted(known)}")
         elif len(path) != 1 or path[0] not in variables:
             raise TemplateError(f"unknown variable {body.group(1)!r} in {m.group(0)}",
                                 did_you_mean(path[0], variables) or f"known: {sorted(variables)}")

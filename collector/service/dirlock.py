@@ -20,16 +20,37 @@ class DirInUse(Exception):
 
 def lock_dir(directory: str | Path) -> int:
     """Lock ``directory`` (created if absent) for this process; the returned descriptor holds
-    the lock until closed or the process ends. Raises DirInUse naming the holder's PID."""
+    the lock until closed or the process ends. Raises DirInUse naming the holder's PID.
+
+    A lock is on an inode, not a name: when ``.lock`` was removed or replaced (the directory
+    wiped or recreated by hand or by config management) the descriptor opened may be locked
+    while the live holder keeps the old inode. So after ``flock`` the descriptor must still be
+    the file at ``.lock``; otherwise it is closed and the name opened again."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-        os.close(fd)
-        raise DirInUse(f"{path} is in use by another midwatch run (pid {holder})") from None
+    while True:
+        fd = os.open(path / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DirInUse(f"{path} is in use by another midwatch run (pid {holder})") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _same_file(fd, path / ".lock"):
+            break
+        os.close(fd)  # locked an unlinked inode: open what the name is now
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     return fd
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (named.st_dev, named.st_ino)

@@ -2,8 +2,8 @@
 
 Exit status: 0 after a clean stop (SIGTERM/SIGINT, or every finite input ended; without
 inputs only a signal stops it), 1 when a batch could not be stored before shutdown or an input
-failed, 2 for a config error, a store that cannot be set up, or a listen address that cannot
-be taken (one line naming the setting and the port).
+failed, 2 for a config error, a checkpoint directory in use or unusable, a store that cannot
+be set up, or a listen address that cannot be taken (one line naming the setting and the port).
 """
 
 from __future__ import annotations
@@ -32,18 +32,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=serve)
 
 
-def _load(args: argparse.Namespace, *, outage_ok: bool = False):
-    """(config, store, store ready). With ``outage_ok`` a store that does not answer yet is
-    not an error: ``run`` spools until it does (a collector restarted during an outage must
-    keep taking input)."""
-    import logging
-
+def _config(args: argparse.Namespace):
     from collector.config import load_config
     from collector.logsetup import setup_logging
-    from collector.store.base import StoreError, StoreUnavailable
 
     setup_logging(args.log_level)
-    config = load_config(args.config)
+    return load_config(args.config)
+
+
+def _load(args: argparse.Namespace):
+    """(config, store, store ready) for ``serve``: a store that cannot be set up is an error."""
+    config = _config(args)
+    return (config, *_open_store(config))
+
+
+def _open_store(config, *, outage_ok: bool = False):
+    """(store, store ready). With ``outage_ok`` a store that does not answer yet is not an
+    error: ``run`` spools until it does (a collector restarted during an outage must keep
+    taking input)."""
+    import logging
+
+    from collector.store.base import StoreError, StoreUnavailable
+
     store = config.open_store()
     try:
         store.setup()
@@ -53,11 +63,11 @@ def _load(args: argparse.Namespace, *, outage_ok: bool = False):
             raise ConfigError(config.file, None, "store", f"store not usable: {exc}") from None
         logging.getLogger("midwatch.run").warning(
             "store unavailable at start; spooling until it answers", extra={"error": str(exc)})
-        return config, store, False
+        return store, False
     except StoreError as exc:
         store.close()
         raise ConfigError(config.file, None, "store", f"store not usable: {exc}") from None
-    return config, store, True
+    return store, True
 
 
 def rule_workers(config, store) -> list:
@@ -86,25 +96,36 @@ def probe_workers(config, store) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from collector.exporters.config import with_exporters
+    from collector.service.dirlock import DirInUse, lock_dir
     from collector.service.service import Service, build_correlator
 
     try:
-        config, store, ready = _load(args, outage_ok=True)
+        config = _config(args)
     except ConfigError as exc:
         print(f"midwatch run: {exc}", file=sys.stderr)
         return 2
-    import os
-
-    from collector.service.dirlock import DirInUse, lock_dir
-
+    # The lock comes before the store is touched: a second run is refused at once, without
+    # writing templates or mappings to a live cluster or sitting through a dead one's retries.
     try:
         lock = lock_dir(config.collector.checkpoint_dir)  # held until run returns
     except DirInUse as exc:
-        store.close()
         print(f"midwatch run: {config.file}: collector.checkpoint_dir: {exc}; stop it, or give "
               f"each process its own collector.checkpoint_dir and collector.spool.dir",
               file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"midwatch run: {config.file}: collector.checkpoint_dir: cannot lock "
+              f"{config.collector.checkpoint_dir}: {exc.strerror or exc}; give a directory "
+              f"this user may create and write", file=sys.stderr)
+        return 2
+    try:
+        store, ready = _open_store(config, outage_ok=True)
+    except ConfigError as exc:
+        os.close(lock)
+        print(f"midwatch run: {exc}", file=sys.stderr)
         return 2
     try:
         traced, exporters = with_exporters(config, store)  # journeys also go to exporters:

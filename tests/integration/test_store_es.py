@@ -94,16 +94,72 @@ def test_a_newer_template_is_left_alone(es, store):
 
 
 
-def test_a_restart_creates_only_the_single_index_that_went_missing(es, store):
-    """Set-up asks once whether the single indices exist and creates them only then; one
+def _creating_client(es_url: str, created: list[str], *, exists_status: int | None = None):
+    """The real client, noting each index it is asked to create (``PUT /<index>``); with
+    ``exists_status`` every ``HEAD`` (set-up's one exists question) is answered with that
+    status instead of being sent: a stub of a key that may not ask (contract test)."""
+    from elastic_transport import ApiResponseMeta, HeadApiResponse, HttpHeaders, NodeConfig
+    from elasticsearch.exceptions import HTTP_EXCEPTIONS
+
+    class Recording(Elasticsearch):
+        def perform_request(self, method, path, **kwargs):
+            if method == "PUT" and path.count("/") == 1:
+                created.append(path.lstrip("/"))
+            if method == "HEAD" and exists_status is not None:
+                meta = ApiResponseMeta(status=exists_status, http_version="1.1",
+                                       headers=HttpHeaders(), duration=0.0,
+                                       node=NodeConfig("http", "127.0.0.1", 9200))
+                ignored = self._ignore_status if isinstance(self._ignore_status, tuple) else ()
+                if exists_status not in ignored:  # as the client raises a status not ignored
+                    raise HTTP_EXCEPTIONS[exists_status](message="forbidden", meta=meta, body={})
+                return HeadApiResponse(meta=meta)
+            return super().perform_request(method, path, **kwargs)
+
+    return Recording(es_url)
+
+
+def test_a_restart_creates_no_single_index_while_all_exist(es, es_url, es_index_prefix):
+    """Set-up asks once whether the single indices exist and creates them only then: creating
+    an existing one is a 400 no-op that still queues a cluster-state task on the master. One
     deleted since (by hand, by a retention job) comes back, the others keep their data."""
+    created: list[str] = []
+    client = _creating_client(es_url, created)
+    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
     names = store.names
-    store.setup()
-    es.index(index=names.state, id="kept", document={"v": 1}, refresh=True)
-    es.indices.delete(index=names.alerts)
-    store.setup()
-    assert es.indices.exists(index=names.alerts)
-    assert es.get(index=names.state, id="kept")["_source"] == {"v": 1}
+    singles = sorted((names.traces, names.alerts, names.state))
+    try:
+        store.setup()
+        assert sorted(created) == singles
+        es.index(index=names.state, id="kept", document={"v": 1}, refresh=True)
+        created.clear()
+        store.setup()
+        assert created == []  # all exist: not one create asked
+        es.indices.delete(index=names.alerts)
+        store.setup()
+        assert names.alerts in created  # asked again (the existing ones answer 400)
+        assert es.indices.exists(index=names.alerts)
+        assert es.get(index=names.state, id="kept")["_source"] == {"v": 1}
+    finally:
+        client.close()
+
+
+def test_a_key_that_may_not_ask_whether_indices_exist_creates_them_as_before(
+        es, es_url, es_index_prefix):
+    """Contract test: a 403 to the exists question (a key without ``view_index_metadata``)
+    falls back to creating the single indices, which answer 400 when they exist."""
+    created: list[str] = []
+    client = _creating_client(es_url, created, exists_status=403)
+    store = ElasticsearchStore(client=client, index_prefix=es_index_prefix)
+    names = store.names
+    singles = sorted((names.traces, names.alerts, names.state))
+    try:
+        store.setup()
+        store.setup()
+        assert sorted(created) == sorted(singles * 2)
+        assert all(es.indices.exists(index=name) for name in singles)
+    finally:
+        client.close()
+
 
 def _midwatch_props(es, index: str) -> dict:
     return es.indices.get_mapping(index=index)[index]["mappings"]["properties"]["midwatch"]["properties"]

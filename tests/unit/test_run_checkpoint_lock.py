@@ -5,11 +5,14 @@ once the first ends, the directory is free again."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from collector.service.dirlock import lock_dir
 
 
 def _config(tmp_path: Path) -> Path:
@@ -70,3 +73,49 @@ def test_second_run_on_one_checkpoint_dir_is_refused_naming_the_holder(tmp_path)
         _wait_for_holder(lock, third)
     finally:
         _stop(third)
+
+
+def _run(cfg: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "midwatch", "run", "-c", str(cfg), "--no-api",
+                           "--log-level", "warning"], capture_output=True, text=True, timeout=120)
+
+
+def test_a_refused_second_run_never_touches_the_store(tmp_path):
+    """The lock used to come after the store's setup: a refused run first created the SQLite
+    file (or templates and mappings on a live cluster) and, with the store down, sat through
+    its retries (8.4 s against a refused port) before being refused (review E item 3)."""
+    cfg = tmp_path / "midwatch.yaml"
+    cfg.write_text("store:\n  kind: elasticsearch\n"
+                   "  elasticsearch: {url: 'http://127.0.0.1:9', index_prefix: mende-lock}\n"
+                   f"collector:\n  checkpoint_dir: {tmp_path / 'ckpt'}\n  state_dir: {tmp_path}\n")
+    (tmp_path / "sqlite").mkdir()
+    sqlite_cfg = _config(tmp_path / "sqlite")
+    held = lock_dir(tmp_path / "ckpt")
+    held_sqlite = lock_dir(tmp_path / "sqlite" / "ckpt")
+    try:
+        down = _run(cfg)
+        on_sqlite = _run(sqlite_cfg)
+    finally:
+        os.close(held)
+        os.close(held_sqlite)
+    for result, config in ((down, cfg), (on_sqlite, sqlite_cfg)):
+        assert result.returncode == 2, result.stderr
+        (line,) = result.stderr.strip().splitlines()  # no "store unavailable" warning first
+        assert line.startswith(f"midwatch run: {config}: collector.checkpoint_dir: "), line
+        assert f"(pid {os.getpid()})" in line
+    assert not (tmp_path / "sqlite" / "mw.sqlite").exists()
+
+
+def test_an_unusable_checkpoint_dir_is_one_line_naming_the_setting(tmp_path):
+    """lock_dir's OSError (a checkpoint_dir that cannot be created) was a traceback, rc 1,
+    with the store left open (review E item 4)."""
+    cfg = _config(tmp_path)
+    (tmp_path / "not-a-dir").write_text("")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "ckpt"),
+                                           str(tmp_path / "not-a-dir" / "ckpt")))
+    result = _run(cfg)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"midwatch run: {cfg}: collector.checkpoint_dir: cannot lock "
+        f"{tmp_path / 'not-a-dir' / 'ckpt'}: Not a directory; give a directory this user may "
+        f"create and write"]

@@ -6,6 +6,9 @@ from __future__ import annotations
 import copy
 import random
 
+import pytest
+
+from collector.correlation import tracebuild
 from collector.correlation.catalog import Flow, Stage
 from collector.correlation.tracebuild import (
     add_hop,
@@ -32,6 +35,21 @@ def hop(n: int, stage: str | None, *, t: int | None = None, outcome: str = "succ
                event_id=eid or f"e{n}", action=action,
                error_class="mapping" if outcome == "failure" else None,
                error_message="bad map" if outcome == "failure" else None)
+
+
+@pytest.fixture
+def insert_calls(monkeypatch) -> list[Hop]:
+    """The hops ``add_hop`` handed to the real ``_insert``: a test of the insert path must fail
+    when that path is no longer taken (the results alone are the same through ``_set_hops``)."""
+    calls: list[Hop] = []
+    real = tracebuild._insert
+
+    def spy(trace, hops, hop):
+        calls.append(hop)
+        real(trace, hops, hop)
+
+    monkeypatch.setattr(tracebuild, "_insert", spy)
+    return calls
 
 
 def trace_of(*hops: Hop, key: str = "correlation:a", flow: str = "o2c"):
@@ -169,14 +187,14 @@ def test_merge_of_two_copies_of_one_document_keeps_the_stored_version():
     assert kept.version == (3, 1) and kept.hop_count == 2
 
 
-def test_adding_one_hop_gives_what_adding_it_as_a_list_gives():
+def test_adding_one_hop_gives_what_adding_it_as_a_list_gives(insert_calls):
     """``add_hop`` appends (or inserts) in place of re-deriving when it can; on random histories (out of
     order, equal times, replays, retries, dead letters, caps, merges, unnamed stages) it must
     leave every trace exactly as ``add_hops`` does."""
     rng = random.Random(7)
     stages = ["api", "mule", "boomi.failed", "erp", None]
     actions = [None, None, None, "retried", "dead_lettered", "sent"]
-    fast_paths = inserts = 0
+    fast_paths = inserts = stageless = 0
     for _ in range(300):
         max_hops = rng.choice([4, 8, 200])
         fast, slow = trace_of(hop(0, "api")), trace_of(hop(0, "api"))
@@ -196,6 +214,7 @@ def test_adding_one_hop_gives_what_adding_it_as_a_list_gives():
             appends = own_path and h.timestamp_ms >= slow.hops[-1].timestamp_ms
             fast_paths += appends
             inserts += own_path and not appends
+            stageless += own_path and not appends and h.stage is None
             added = add_hop(fast, copy.deepcopy(h), max_hops=max_hops)
             assert added == bool(add_hops(slow, [copy.deepcopy(h)], max_hops=max_hops))
             assert fast.to_doc() == slow.to_doc()
@@ -203,9 +222,10 @@ def test_adding_one_hop_gives_what_adding_it_as_a_list_gives():
                 (slow.hop_count, slow.error_count, slow.retry_count, slow.stages)
     assert fast_paths > 500  # the append path was taken, not only the fallback
     assert inserts > 200  # and the path of a hop earlier than the last
+    assert len(insert_calls) == stageless > 50  # at no stage: put in place by _insert
 
 
-def test_an_earlier_hop_at_no_stage_goes_after_hops_of_its_millisecond():
+def test_an_earlier_hop_at_no_stage_goes_after_hops_of_its_millisecond(insert_calls):
     """An NGINX line stamps whole seconds: its hop comes earlier than the last and often at the
     very millisecond of another hop. It goes after that one (arrival order, as ordering all
     hops does), with its own latency and the next hop's changed, a failure's error kept
@@ -216,8 +236,50 @@ def test_an_earlier_hop_at_no_stage_goes_after_hops_of_its_millisecond():
         fast, slow = trace_of(*copy.deepcopy(base)), trace_of(*copy.deepcopy(base))
         assert add_hop(fast, copy.deepcopy(late)) and add_hops(slow, [copy.deepcopy(late)])
         assert fast.to_doc() == slow.to_doc()
+    assert [h.timestamp_ms - T0 for h in insert_calls] == [2000, 0, -5000, 3500]
     t = trace_of(*copy.deepcopy(base))
     add_hop(t, hop(9, None, t=2000, outcome="failure"))
     assert [h.event_id for h in t.hops] == ["e1", "e2", "e9", "e4"]
     assert [h.latency_ms for h in t.hops] == [None, 1000, 0, 2000]
     assert t.last_error == {"class": "mapping", "message": "bad map", "stage": None}
+
+
+def test_add_hop_after_a_store_or_packed_round_trip_still_gives_what_add_hops_gives(
+        insert_calls):
+    """The correlator's traces come back from the store document or from the packed form
+    between events: ``add_hop``'s in-place paths must start from those as from objects.
+    Histories of mostly stageless hops at few distinct times (review E's fuzz_insert)."""
+    from collector.correlation import packed
+    from collector.trace import Trace
+
+    rng = random.Random(3)
+    stages = [None, None, None, "api", "mule", "erp"]
+    actions = [None, None, "retried", "logged", "sent", "dead_lettered"]
+    round_trips = 0
+    for _ in range(400):
+        max_hops = rng.choice([3, 6, 200])
+        fast = trace_of(hop(0, rng.choice(stages), t=rng.choice([0, 1000, 2000])))
+        slow = copy.deepcopy(fast)
+        for n in range(1, rng.randint(2, 12)):
+            r = rng.random()
+            if r < 0.1:
+                fast = Trace.from_doc(fast.to_doc(), fast.version)
+                slow = Trace.from_doc(slow.to_doc(), slow.version)
+                round_trips += 1
+                continue
+            if r < 0.15:
+                fast.version = slow.version = (1, 1)
+                blobs = packed.pack(fast, 0.0), packed.pack(slow, 0.0)
+                if None not in blobs:
+                    fast = packed.unpack(fast.trace_key, blobs[0])[0]
+                    slow = packed.unpack(slow.trace_key, blobs[1])[0]
+                    round_trips += 1
+                continue
+            h = hop(n if rng.random() > 0.1 else rng.randint(0, n), rng.choice(stages),
+                    t=rng.choice([0, 1000, 1000, 2000, 2000, 3000, -1000]),
+                    outcome=rng.choice(["success", "failure", "failure"]),
+                    action=rng.choice(actions))
+            added = add_hop(fast, copy.deepcopy(h), max_hops=max_hops)
+            assert added == bool(add_hops(slow, [copy.deepcopy(h)], max_hops=max_hops))
+            assert fast.to_doc() == slow.to_doc() and fast.stages == slow.stages
+    assert round_trips > 250 and len(insert_calls) > 250

@@ -213,3 +213,21 @@ def test_a_group_by_typo_is_not_reported_again_as_an_unknown_label(tmp_path):
     text = STUCK_SLA_PAST_LOOKBACK.replace("[partner]", "[partnr]").replace("30d", "2h")
     errors = _errors(tmp_path, text)
     assert len(errors) == 1 and "rules.0.group_by.0: unknown field 'partnr' in traces" in errors[0]
+
+
+def test_annotation_errors_are_reported_beside_a_spec_or_group_by_error(tmp_path):
+    """With the groups unknown (a settings or group_by error) only the labels of the
+    annotations go unchecked: a misspelt variable or helper was reported only once the other
+    error was fixed (review E item 10)."""
+    f = str(tmp_path / "rules.yaml")
+    spec_error = STUCK_SLA_PAST_LOOKBACK.replace("{{ count }}", "{{ cnt }}")
+    assert _errors(tmp_path, spec_error) == [
+        f"{f}:6:5: rules.0.sla: sla 30d is not shorter than lookback 3d: no trace can be both "
+        "(set lookback (default 1d) longer than sla)",
+        f"{f}:8:19: rules.0.annotations.summary: unknown variable 'cnt' in {{{{ cnt }}}} "
+        "(did you mean 'count'?)"]
+    group_error = (STUCK_SLA_PAST_LOOKBACK.replace("[partner]", "[partnr]").replace("30d", "2h")
+                   .replace("{{ count }}", "{{ count | numbr }}"))
+    errors = _errors(tmp_path, group_error)
+    assert len(errors) == 2 and "rules.0.group_by.0: unknown field 'partnr'" in errors[0]
+    assert errors[1].startswith(f"{f}:8:19: rules.0.annotations.summary: unknown helper 'numbr'")

@@ -1,0 +1,59 @@
+"""One UUID, however a platform writes it: the canonical form a link ID joins by.
+
+Mule generates its correlation ID as a Java UUID (lower case, hyphenated) and sends it on as
+``X-Correlation-ID``; the .NET service behind it logs the same value as ``Guid.ToString("N")``
+(32 hex digits, no hyphens), braced (``"B"``, BizTalk's form) or upper case (SQL Server's
+``uniqueidentifier``). Compared as text, each form named another message, so the hop joined
+no trace although it carried the message's ID. Hex digits are one number whatever their case
+and hyphens, so the same kind of ID in any of these forms joins one trace: the lower-case
+hyphenated form is added beside the one the source wrote (which ``midwatch trace`` still
+finds). Only RFC 9562 UUIDs (version 1-8, variant 10xx) count, and W3C trace IDs
+(``otel.trace``) never: their one form is 32 lower-case hex digits, and a second form on
+every span's event would double what the stores index for nothing. Other IDs keep their
+case: order numbers and IDs such as Salesforce's 15-character record IDs are case-sensitive.
+"""
+
+from __future__ import annotations
+
+import string
+
+_HEX = frozenset(string.hexdigits)
+_HYPHENS = (8, 13, 18, 23)  # where the hyphenated form has them
+SINGLE_FORM_KINDS = frozenset({"otel.trace"})
+
+
+def canonical_uuid(value: str) -> str | None:
+    """The lower-case hyphenated form of a UUID written in another form (upper case, plain,
+    braced); None when the value is no UUID or is in that form already."""
+    n = len(value)
+    if n not in (32, 34, 36, 38):  # most IDs stop here
+        return None
+    if value[0] == "{" and value[-1] == "}":
+        value, n = value[1:-1], n - 2
+    if n == 36 and all(value[i] == "-" for i in _HYPHENS):
+        digits = value.replace("-", "", 4)
+    elif n == 32:
+        digits = value
+    else:
+        return None
+    if len(digits) != 32 or not _HEX.issuperset(digits):
+        return None
+    digits = digits.lower()
+    if digits[12] not in "12345678" or digits[16] not in "89ab":  # RFC 9562 version, variant
+        return None
+    canonical = "-".join((digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:]))
+    return None if canonical == value else canonical
+
+
+def with_canonical_forms(ids: list[str]) -> list[str]:
+    """``ids`` plus the canonical form of each UUID written in another form (the same list
+    when there is none, the common case: a length check per ID)."""
+    added: list[str] = []
+    for typed in ids:
+        kind, _, value = typed.partition(":")
+        canonical = canonical_uuid(value) if kind not in SINGLE_FORM_KINDS else None
+        if canonical is not None:
+            form = f"{kind}:{canonical}"
+            if form not in ids and form not in added:
+                added.append(form)
+    return ids + added if added else ids

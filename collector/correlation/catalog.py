@@ -50,8 +50,11 @@ DEFAULT_MAX_TRACE_IDS = 200
 # Envelope-level EDI controls and batch-like IDs are shared by many messages: linking on them
 # would fold every purchase order of one interchange into a single trace. BizTalk's
 # InterchangeID is one of them: every message a disassembler splits from one interchange
-# carries it (with its own MessageID and InterchangeSequenceNumber).
-DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "biztalk.interchange", "batch")
+# carries it (with its own MessageID and InterchangeSequenceNumber). So is a Kafka record key:
+# producers key by the entity whose records must stay in order (a customer, an account), so
+# every order of one customer carried the same ``kafka.key`` and joined one trace.
+DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "biztalk.interchange", "batch",
+                       "kafka.key")
 # What sources write when a message has no such ID (a Mule ``event: null``, a gateway's ``-``,
 # a JSON logger's "N/A", a zero UUID or W3C trace ID): shared by every message that lacks the
 # ID, so linking on it folded unrelated messages into one trace. Such an ID stays on the

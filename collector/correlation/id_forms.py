@@ -1,4 +1,4 @@
-"""One UUID, however a platform writes it: the canonical form a link ID joins by.
+"""One ID, however a platform writes it: the forms a link ID also joins by.
 
 Mule generates its correlation ID as a Java UUID (lower case, hyphenated) and sends it on as
 ``X-Correlation-ID``; the .NET service behind it logs the same value as ``Guid.ToString("N")``
@@ -20,6 +20,13 @@ import string
 _HEX = frozenset(string.hexdigits)
 _HYPHENS = (8, 13, 18, 23)  # where the hyphenated form has them
 SINGLE_FORM_KINDS = frozenset({"otel.trace"})
+# Platforms whose replies may carry their request's message ID as correlation ID, with the
+# kind of that message ID: Spring AMQP's listener sets a reply's ``correlation_id`` to the
+# request's ``correlation_id``, or, when it has none, to its ``message_id`` (JMS's
+# ``JMSCorrelationID`` convention alike). The request then carried only ``amqp.msg:<id>``
+# and its reply ``correlation:<id>``: one value as two ID kinds, and the reply joined no
+# trace. (Added here, where events are correlated, so parse output stays what it was.)
+REPLY_ALIASES = {"rabbitmq": "amqp.msg"}
 
 
 def canonical_uuid(value: str) -> str | None:
@@ -45,15 +52,21 @@ def canonical_uuid(value: str) -> str | None:
     return None if canonical == value else canonical
 
 
-def with_canonical_forms(ids: list[str]) -> list[str]:
-    """``ids`` plus the canonical form of each UUID written in another form (the same list
-    when there is none, the common case: a length check per ID)."""
+def with_canonical_forms(ids: list[str], platform: str = "") -> list[str]:
+    """``ids`` plus the canonical form of each UUID written in another form, and on an AMQP
+    message its correlation ID as a message ID too (``REPLY_ALIASES``); the same list when
+    there is none, the common case: a length check per ID."""
     added: list[str] = []
+    alias = REPLY_ALIASES.get(platform)
     for typed in ids:
         kind, _, value = typed.partition(":")
         canonical = canonical_uuid(value) if kind not in SINGLE_FORM_KINDS else None
         if canonical is not None:
             form = f"{kind}:{canonical}"
+            if form not in ids and form not in added:
+                added.append(form)
+        if alias is not None and kind == "correlation":
+            form = f"{alias}:{value}"
             if form not in ids and form not in added:
                 added.append(form)
     return ids + added if added else ids

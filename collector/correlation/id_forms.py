@@ -27,6 +27,11 @@ SINGLE_FORM_KINDS = frozenset({"otel.trace"})
 # and its reply ``correlation:<id>``: one value as two ID kinds, and the reply joined no
 # trace. (Added here, where events are correlated, so parse output stays what it was.)
 REPLY_ALIASES = {"rabbitmq": "amqp.msg"}
+# ID kinds that name what another kind names: an app logs the X-Request-ID its gateway
+# generated as ``requestId``/``request_id`` (typed ``request`` from the field name), while the
+# gateways' parsers (Envoy, nginx, Kong, logged headers) type the same header ``http.request``:
+# one value as two kinds, so the app's hop never joined the gateway's by it.
+KIND_ALIASES = {"request": "http.request"}
 
 
 def canonical_uuid(value: str) -> str | None:
@@ -53,9 +58,10 @@ def canonical_uuid(value: str) -> str | None:
 
 
 def with_canonical_forms(ids: list[str], platform: str = "") -> list[str]:
-    """``ids`` plus the canonical form of each UUID written in another form, and on an AMQP
-    message its correlation ID as a message ID too (``REPLY_ALIASES``); the same list when
-    there is none, the common case: a length check per ID."""
+    """``ids`` plus the canonical form of each UUID written in another form, each ID under
+    the kind it also names (``KIND_ALIASES``), and on an AMQP message its correlation ID as
+    a message ID too (``REPLY_ALIASES``); the same list when there is none, the common case:
+    a length check and a look-up per ID."""
     added: list[str] = []
     alias = REPLY_ALIASES.get(platform)
     for typed in ids:
@@ -65,8 +71,9 @@ def with_canonical_forms(ids: list[str], platform: str = "") -> list[str]:
             form = f"{kind}:{canonical}"
             if form not in ids and form not in added:
                 added.append(form)
-        if alias is not None and kind == "correlation":
-            form = f"{alias}:{value}"
+        other = alias if kind == "correlation" else KIND_ALIASES.get(kind)
+        if other is not None:
+            form = f"{other}:{canonical or value}"
             if form not in ids and form not in added:
                 added.append(form)
     return ids + added if added else ids

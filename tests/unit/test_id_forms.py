@@ -66,3 +66,25 @@ def test_only_uuids_get_a_second_form_and_w3c_trace_ids_never():
     assert with_canonical_forms(ids) is ids
     assert with_canonical_forms([f"amqp.msg:{A.upper()}"]) == [f"amqp.msg:{A.upper()}",
                                                               f"amqp.msg:{A}"]
+
+
+# Envoy's default access log format (envoyproxy.io, access logging: "%REQ(X-REQUEST-ID)%" is
+# the ninth field): Envoy generates the X-Request-ID and forwards it; the Spring service
+# behind it logs it from its MDC as ``requestId``.
+ENVOY = ('[2026-12-07T07:00:00.000Z] "POST /api/orders HTTP/1.1" 201 - 312 48 35 33 '
+         '"10.0.0.5" "curl/8.4.0" "{rid}" "orders.internal" "10.0.1.7:8080"\n')
+APP = ('{{"timestamp":"2026-12-07T07:00:0{n}.000Z","level":"INFO","message":"{msg}",'
+       '"requestId":"{rid}","orderId":"{order}"}}\n')
+
+
+def test_an_apps_request_id_joins_the_gateways_request(tmp_path):
+    gateway = _parsed(ENVOY.format(rid=A) + ENVOY.format(rid=B), "envoy.log")
+    assert [e.ids for e in gateway] == [[f"http.request:{A}"], [f"http.request:{B}"]]
+    app = _parsed(APP.format(n=1, msg="order accepted", rid=A.upper(), order="PO-1")
+                  + APP.format(n=2, msg="order accepted", rid=B, order="PO-2"), "orders.log")
+    assert app[0].ids == [f"request:{A.upper()}", "order:PO-1"]
+    with correlated(tmp_path, gateway + app) as store:
+        (one,) = store.find_traces("order:PO-1")
+        (two,) = store.find_traces("order:PO-2")
+        assert one.hop_count == two.hop_count == 2 and one.trace_key != two.trace_key
+        assert f"http.request:{A}" in one.ids and f"http.request:{B}" in two.ids

@@ -32,20 +32,22 @@ REPLY_ALIASES = {"rabbitmq": "amqp.msg"}
 # gateways' parsers (Envoy, nginx, Kong, logged headers) type the same header ``http.request``:
 # one value as two kinds, so the app's hop never joined the gateway's by it.
 KIND_ALIASES = {"request": "http.request"}
+_ALIASED = tuple(f"{kind}:" for kind in KIND_ALIASES)
+_UUID_LENGTHS = frozenset({32, 34, 36, 38})  # plain, braced plain, hyphenated, braced
 
 
 def canonical_uuid(value: str) -> str | None:
     """The lower-case hyphenated form of a UUID written in another form (upper case, plain,
     braced); None when the value is no UUID or is in that form already."""
     n = len(value)
-    if n not in (32, 34, 36, 38):  # most IDs stop here
+    if n not in _UUID_LENGTHS:
         return None
-    if value[0] == "{" and value[-1] == "}":
-        value, n = value[1:-1], n - 2
-    if n == 36 and all(value[i] == "-" for i in _HYPHENS):
-        digits = value.replace("-", "", 4)
+    inner = value[1:-1] if value[0] == "{" and value[-1] == "}" else value
+    n = len(inner)
+    if n == 36 and all(inner[i] == "-" for i in _HYPHENS):
+        digits = inner.replace("-", "", 4)
     elif n == 32:
-        digits = value
+        digits = inner
     else:
         return None
     if len(digits) != 32 or not _HEX.issuperset(digits):
@@ -60,18 +62,24 @@ def canonical_uuid(value: str) -> str | None:
 def with_canonical_forms(ids: list[str], platform: str = "") -> list[str]:
     """``ids`` plus the canonical form of each UUID written in another form, each ID under
     the kind it also names (``KIND_ALIASES``), and on an AMQP message its correlation ID as
-    a message ID too (``REPLY_ALIASES``); the same list when there is none, the common case:
-    a length check and a look-up per ID."""
+    a message ID too (``REPLY_ALIASES``); the same list when there is none. Runs for every
+    event: an ID that can be none of these costs a find, a length and a prefix check."""
     added: list[str] = []
-    alias = REPLY_ALIASES.get(platform)
+    reply = REPLY_ALIASES.get(platform)
     for typed in ids:
-        kind, _, value = typed.partition(":")
+        colon = typed.find(":")
+        n = len(typed) - colon - 1
+        aliased = typed.startswith(_ALIASED) or (reply is not None
+                                                 and typed.startswith("correlation:"))
+        if not aliased and (n not in _UUID_LENGTHS or (n == 36 and typed.islower())):
+            continue  # no UUID, or one in canonical form already (the usual Java/.NET form)
+        kind, value = typed[:colon], typed[colon + 1:]
         canonical = canonical_uuid(value) if kind not in SINGLE_FORM_KINDS else None
         if canonical is not None:
             form = f"{kind}:{canonical}"
             if form not in ids and form not in added:
                 added.append(form)
-        other = alias if kind == "correlation" else KIND_ALIASES.get(kind)
+        other = reply if kind == "correlation" else KIND_ALIASES.get(kind)
         if other is not None:
             form = f"{other}:{canonical or value}"
             if form not in ids and form not in added:

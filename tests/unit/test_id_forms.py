@@ -56,7 +56,7 @@ def test_a_uuid_in_dotnet_forms_joins_the_mule_trace_and_two_messages_stay_apart
 def test_only_uuids_get_a_second_form_and_w3c_trace_ids_never():
     assert canonical_uuid(A) is None  # already canonical
     assert canonical_uuid(A.upper()) == canonical_uuid(A.replace("-", "")) == A
-    assert canonical_uuid("{" + A.upper() + "}") == A
+    assert canonical_uuid("{" + A.upper() + "}") == canonical_uuid("{" + A + "}") == A
     # not UUIDs: a hyphen misplaced, no RFC version/variant (nginx's $request_id), the nil
     # UUID (a placeholder), case-sensitive order numbers
     for value in (A[:13] + A[14:] + "0", "0123456789abcdef0123456789abcdef",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from correlate_support import correlated
 
 from collector.correlation.id_forms import canonical_uuid, with_canonical_forms
@@ -70,18 +71,22 @@ def test_only_uuids_get_a_second_form_and_w3c_trace_ids_never():
 
 # Envoy's default access log format (envoyproxy.io, access logging: "%REQ(X-REQUEST-ID)%" is
 # the ninth field): Envoy generates the X-Request-ID and forwards it; the Spring service
-# behind it logs it from its MDC as ``requestId``.
+# behind it logs it from its MDC (logstash-logback-encoder writes MDC entries as top-level
+# fields) as ``requestId``, or under the header's own name when a filter put it there so.
 ENVOY = ('[2026-12-07T07:00:00.000Z] "POST /api/orders HTTP/1.1" 201 - 312 48 35 33 '
          '"10.0.0.5" "curl/8.4.0" "{rid}" "orders.internal" "10.0.1.7:8080"\n')
 APP = ('{{"timestamp":"2026-12-07T07:00:0{n}.000Z","level":"INFO","message":"{msg}",'
-       '"requestId":"{rid}","orderId":"{order}"}}\n')
+       '"{field}":"{rid}","orderId":"{order}"}}\n')
 
 
-def test_an_apps_request_id_joins_the_gateways_request(tmp_path):
+@pytest.mark.parametrize("field", ["requestId", "X-Request-ID"])
+def test_an_apps_request_id_joins_the_gateways_request(tmp_path, field):
     gateway = _parsed(ENVOY.format(rid=A) + ENVOY.format(rid=B), "envoy.log")
     assert [e.ids for e in gateway] == [[f"http.request:{A}"], [f"http.request:{B}"]]
-    app = _parsed(APP.format(n=1, msg="order accepted", rid=A.upper(), order="PO-1")
-                  + APP.format(n=2, msg="order accepted", rid=B, order="PO-2"), "orders.log")
+    app = _parsed(APP.format(n=1, msg="order accepted", field=field, rid=A.upper(),
+                             order="PO-1")
+                  + APP.format(n=2, msg="order accepted", field=field, rid=B, order="PO-2"),
+                  "orders.log")
     assert app[0].ids == [f"request:{A.upper()}", "order:PO-1"]
     with correlated(tmp_path, gateway + app) as store:
         (one,) = store.find_traces("order:PO-1")

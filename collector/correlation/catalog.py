@@ -8,6 +8,7 @@ look-ups per event on the hot path (the pipeline runs it on every event).
     ids:
       labels: [x12.isa, x12.gs, batch]  # ID types kept on traces but never joining two messages
       max_trace_ids: 200                # a trace refuses merges that would exceed this
+      one_per_message: [order]          # two traces with different ones never merge (off)
       join_window: {default: 1d, http.request: 15m}  # how far apart in time an ID still joins
     default_sla: 1h                     # for flows without `sla` and for the `unknown` flow
     flows:
@@ -49,8 +50,11 @@ DEFAULT_MAX_TRACE_IDS = 200
 # Envelope-level EDI controls and batch-like IDs are shared by many messages: linking on them
 # would fold every purchase order of one interchange into a single trace. BizTalk's
 # InterchangeID is one of them: every message a disassembler splits from one interchange
-# carries it (with its own MessageID and InterchangeSequenceNumber).
-DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "biztalk.interchange", "batch")
+# carries it (with its own MessageID and InterchangeSequenceNumber). So is a Kafka record key:
+# producers key by the entity whose records must stay in order (a customer, an account), so
+# every order of one customer carried the same ``kafka.key`` and joined one trace.
+DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "biztalk.interchange", "batch",
+                       "kafka.key")
 # What sources write when a message has no such ID (a Mule ``event: null``, a gateway's ``-``,
 # a JSON logger's "N/A", a zero UUID or W3C trace ID): shared by every message that lacks the
 # ID, so linking on it folded unrelated messages into one trace. Such an ID stays on the
@@ -79,6 +83,16 @@ DEFAULT_JOIN_WINDOWS_MS = {
     "edifact.unh": 7_200_000, "edifact.unb": 7_200_000,
 }
 ACK_ACTIONS = frozenset({"acknowledged", "rejected"})
+# ID types of which a message has one value (``one_per_message``): two traces holding only
+# different ones are two messages, whatever other ID they share. A correlation ID a
+# misconfigured app sends on every message (a hard-coded ``X-Correlation-ID``), or a W3C
+# trace ID shared by every order a scheduled poll handles in one distributed trace, folded
+# all those orders into one trace. A trace may hold several (an X12 940's depositor and
+# purchaser order numbers): traces sharing one of them still join. Off unless configured:
+# parsers type a PO number and the receiver's order number alike as ``order`` (a Boomi
+# execution tracks OrderNumber 4711 and its document PO Number PO-88231: one message, which
+# ``[order]`` would split).
+DEFAULT_ONE_PER_MESSAGE: tuple[str, ...] = ()
 # How far an acknowledgement may read as older than the document it answers and still join
 # it: a partner's ISA/GS times are its local time, and UTC offsets reach from -12 h to +14 h,
 # so a partner west of the reader stamps its 997 up to 14 h "before" the 850. Further back,
@@ -87,7 +101,7 @@ ACK_ACTIONS = frozenset({"acknowledged", "rejected"})
 ACK_SKEW_MS = 14 * 3_600_000
 
 _TOP_KEYS = ("ids", "default_sla", "flows")
-_ID_KEYS = ("link", "labels", "max_trace_ids", "join_window")
+_ID_KEYS = ("link", "labels", "max_trace_ids", "join_window", "one_per_message")
 _FLOW_KEYS = ("name", "sla", "match", "stages", "description")
 _STAGE_KEYS = ("name", "terminal", "match")
 # Event attribute read by each plain field condition.
@@ -160,7 +174,8 @@ class Catalog:
     def __init__(self, flows: list[Flow], rules: list[_Rule], flow_rules: list[_FlowRule], *,
                  link_types: frozenset[str] | None, label_types: frozenset[str],
                  max_trace_ids: int, default_sla_ms: int,
-                 join_windows_ms: dict[str, int] | None = None):
+                 join_windows_ms: dict[str, int] | None = None,
+                 one_per_message: frozenset[str] = frozenset(DEFAULT_ONE_PER_MESSAGE)):
         self.flows = {f.name: f for f in flows}
         self.unknown = Flow(UNKNOWN_FLOW, default_sla_ms)
         self._rules, self._other_rules = _by_platform(tuple(rules))
@@ -168,6 +183,7 @@ class Catalog:
             tuple(fr for fr in flow_rules if fr.test is not None))
         self.link_types, self.label_types = link_types, label_types
         self.max_trace_ids = max_trace_ids
+        self._one_prefixes = tuple(f"{kind}:" for kind in sorted(one_per_message))
         self._link_cache: dict[str, bool] = {}
         self.join_windows_ms = {**DEFAULT_JOIN_WINDOWS_MS, **(join_windows_ms or {})}
         # Gaps up to the shortest window join whatever the ID (the hot path's one compare);
@@ -205,6 +221,17 @@ class Catalog:
         return known and not is_placeholder(value)
 
 
+    def apart(self, a_ids: list[str], b_ids: list[str]) -> bool:
+        """Whether these IDs are two messages' (``one_per_message``): both hold a value of
+        such a type, and none in common."""
+        for prefix in self._one_prefixes:
+            mine = [i for i in a_ids if i.startswith(prefix)]
+            if mine:
+                theirs = [i for i in b_ids if i.startswith(prefix)]
+                if theirs and not any(i in theirs for i in mine):
+                    return True
+        return False
+
     def join_window_ms(self, typed_id: str, ack: bool) -> int:
         """How far in event time a sighting of this ID may be from a trace holding it and
         still join it; ``ack``: the later of the two is an acknowledgement of the earlier."""
@@ -231,6 +258,8 @@ class Catalog:
         join a document only within ``ACK_SKEW_MS`` (or the ID's own window, if longer): an
         EDI partner's ISA/GS times are its local time, so west of the reader its 997 can read
         as hours older than the document it answers, but not days."""
+        if self.apart(a.ids, b.ids):
+            return False
         earlier, later = (a, b) if a.started_ms <= b.started_ms else (b, a)
         gap = later.started_ms - earlier.last_seen_ms
         if gap <= self.min_join_window_ms:
@@ -338,6 +367,8 @@ class _Builder:
             raise self.err(("ids", "labels"), f"{', '.join(sorted(link & labels))} is both a "
                            "link and a label", "an ID type either joins messages or it does not")
         max_ids = id_section.number("max_trace_ids", DEFAULT_MAX_TRACE_IDS, minimum=2)
+        one = self.types(ids.get("one_per_message"), ("ids", "one_per_message")) \
+            if "one_per_message" in ids else frozenset(DEFAULT_ONE_PER_MESSAGE)
         windows = self.join_windows(ids.get("join_window"), ("ids", "join_window"))
         default_sla = self.duration(top.get("default_sla", "1h"), ("default_sla",))
         raw_flows = top.get("flows") or []
@@ -356,7 +387,7 @@ class _Builder:
             flow_rules.append(flow_rule)
         return Catalog(flows, rules, flow_rules, link_types=link, label_types=labels,
                        max_trace_ids=max_ids, default_sla_ms=default_sla,
-                       join_windows_ms=windows)
+                       join_windows_ms=windows, one_per_message=one)
 
     def join_windows(self, value: Any, path: KeyPath) -> dict[str, int]:
         """``join_window``: one duration (every ID kind; acknowledgements keep theirs), or

@@ -100,9 +100,9 @@ class _Live:
     queued: int = 0  # times in Correlator._recent: packed only when it leaves for the last time
 
 
-def _one_hop(hop: Hop) -> Trace:
+def _one_hop(hop: Hop, ids: list[str]) -> Trace:
     """An event as a trace of its own, to measure it against one (``Catalog.joins``)."""
-    return Trace(trace_key="", ids=[], started_ms=hop.timestamp_ms,
+    return Trace(trace_key="", ids=ids, started_ms=hop.timestamp_ms,
                  last_seen_ms=hop.timestamp_ms, hops=[hop])
 
 
@@ -210,10 +210,11 @@ class Correlator:
                 continue
             held = self._live[key]
             t = (self._held(key) if type(held) is bytes else held).trace
-            if at - t.last_seen_ms <= near and t.started_ms - at <= near:
+            if (at - t.last_seen_ms <= near and t.started_ms - at <= near
+                    and not self.catalog.apart(ev.ids, t.ids)):
                 keys.append(key)
                 continue
-            alone = _one_hop(hop)
+            alone = _one_hop(hop, ev.ids)
             if self.catalog.joins(i, t, alone):
                 keys.append(key)
                 continue
@@ -233,6 +234,8 @@ class Correlator:
             live = self._held(keys[0])
             for key in keys[1:]:
                 other = self._held(key)
+                if self.catalog.apart(live.trace.ids, other.trace.ids):
+                    continue  # two messages, each joined by one of the event's IDs
                 if len(live.trace.ids) + len(other.trace.ids) > self.catalog.max_trace_ids:
                     self._refuse(live.trace, other.trace)
                     continue
@@ -520,7 +523,7 @@ class Correlator:
             scope = set(ev.ids)
             # Documents the same acknowledgement answered one by one keep their own answer.
             answered = set(filter(None, ev.labels.get(ACK_EXCEPT_LABEL, "").split("\n")))
-            ack = _one_hop(hop_from_event(ev))
+            ack = _one_hop(hop_from_event(ev), ev.ids)
             for key in list(self._live):
                 held = self._live[key]
                 ids = packed.ids(key, held) if type(held) is bytes else held.trace.ids

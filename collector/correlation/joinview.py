@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.correlation.catalog import Catalog, is_placeholder, load_catalog
+from collector.correlation.id_forms import with_canonical_forms
 from collector.correlation.tracebuild import hop_from_event
 from collector.encoded import EncodedEvent
 from collector.event import ACK_SCOPE_LABEL, Event
@@ -48,6 +49,7 @@ def classified_links(ev: Event, catalog: Catalog) -> list[str]:
     """Set the event's flow and stage (and a placeholder message ID's stand-in) from the
     catalog; its IDs that join messages. The one place both paths classify."""
     ev.flow, ev.stage = catalog.classify(ev)
+    ev.ids = with_canonical_forms(ev.ids, ev.platform)  # one ID in another form joins too
     is_link = catalog.is_link
     links = [i for i in ev.ids if is_link(i)]
     if links and ev.message_id is not None and is_placeholder(ev.message_id.partition(":")[2]):

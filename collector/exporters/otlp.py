@@ -7,7 +7,8 @@ with backoff like the store writer does, and counting what it gives up on as fai
 
 It remembers which spans of a journey it already sent (for ``remember`` journeys, least
 recently exported forgotten first) and sends only the new ones when the journey changes: later
-hops join the same trace, and the root span is sent again only when the status changed.
+hops join the same trace, and the root span is sent again only when what it shows changed
+(status, IDs, counts, end: ``spans.root_state``).
 """
 
 from __future__ import annotations
@@ -54,8 +55,8 @@ class OtlpExporter:
         self.http = urllib3.PoolManager(
             num_pools=1, maxsize=1,
             timeout=urllib3.Timeout(total=settings.timeout_ms / 1000), retries=False)
-        # trace key -> (status, span IDs sent); insertion order is the LRU order.
-        self.sent: dict[str, tuple[str, frozenset[bytes]]] = {}
+        # trace key -> (root state, span IDs sent); insertion order is the LRU order.
+        self.sent: dict[str, tuple[bytes, frozenset[bytes]]] = {}
         self.stopping = threading.Event()
         self.idle = threading.Event()
         self.idle.set()
@@ -132,12 +133,13 @@ class OtlpExporter:
         request, count, marks = spans.Batch(), 0, {}
         for t in batch:
             # A journey queued twice in one batch: the second sends only what the first did not.
-            status, done = marks.get(t.trace_key) or self.sent.get(t.trace_key, ("", frozenset()))
-            skip = done if status == t.status else done - {spans.root_span_id(t.trace_key)}
+            state = spans.root_state(t)
+            shown, done = marks.get(t.trace_key) or self.sent.get(t.trace_key, (b"", frozenset()))
+            skip = done if shown == state else done - {spans.root_span_id(t.trace_key)}
             new = request.add(t, skip)
             if new:
                 count += len(new)
-                marks[t.trace_key] = (t.status, done | set(new))
+                marks[t.trace_key] = (state, done | set(new))
         if not count:
             return
         if self._post(request.serialize()):

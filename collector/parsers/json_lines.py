@@ -66,6 +66,7 @@ _DEFAULTS = {
     "outcome": ("outcome", "event.outcome", "status", "result"),
 }
 _DEFAULT_ID_FIELDS = ("correlationId", "correlation_id", "x-correlation-id", "X-Correlation-ID",
+                      "x-request-id", "X-Request-ID",
                       "requestId", "request_id", "orderId", "order_id", "invoiceId",
                       "messageId", "message_id")
 # Typed-ID kind per default field name, for one pass over a document's keys.

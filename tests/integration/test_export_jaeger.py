@@ -243,3 +243,48 @@ def test_the_traces_boards_explore_link_finds_the_journey_in_jaeger(jaeger, jour
         resp = http.request("GET", JAEGER_URL + "/api/traces", fields=params)
         found = [d["traceID"] for d in orjson.loads(resp.data)["data"]]
         assert found == [spans.trace_id(t.trace_key).hex()], (params, found)
+
+
+def test_the_root_span_shows_the_journeys_latest_ids_and_counts(jaeger, journeys):
+    """A journey exported early and changed later without a status change (a failed order
+    whose retry fails again and whose dead-letter event brings a new message ID: failed ->
+    failed, one more hop, one more ID) must show its latest IDs and hop count in Jaeger. The
+    root was re-sent only on a status change, so Jaeger kept the first root's tags."""
+    t = max(journeys, key=lambda t: len(t.hops))
+    assert len(t.hops) >= 3
+    key = t.trace_key + "#reroot"
+    before, last = t.hops[-2].timestamp_ms, t.hops[-1].timestamp_ms
+    assert before < last
+    early = dataclasses.replace(t, trace_key=key, hops=t.hops[:-1], hop_count=len(t.hops) - 1,
+                                ids=t.ids[:1], status="failed", last_seen_ms=before,
+                                ended_ms=before)
+    later = dataclasses.replace(early, hops=list(t.hops), hop_count=len(t.hops),
+                                ids=[*t.ids[:1], "message:dlq-" + key], last_seen_ms=last,
+                                ended_ms=last)
+    exporter = _exporter(jaeger)
+    exporter.offer([early])
+    assert exporter.flush(30)
+    exporter.offer([later])
+    assert exporter.flush(30)
+    exporter.offer([later])  # nothing changed: nothing sent
+    assert exporter.flush(30)
+    exporter.stop()
+    # root + hops, then the new hop and the root again (its IDs and hop count changed)
+    assert exporter.spans.value("otlp", "sent") == (1 + len(t.hops) - 1) + 2
+    root_id = spans.root_span_id(key).hex()
+    deadline = time.monotonic() + 20
+    while True:  # Jaeger stores the re-sent root asynchronously: poll for it
+        doc = _jaeger_trace(key, 1 + len(t.hops))
+        roots = [s for s in doc["spans"] if s["spanID"] == root_id]
+        tags = [_tags(s) for s in roots]
+        if any(orjson.loads(tg["midwatch.ids"]) == later.ids for tg in tags) \
+                or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    # OTLP cannot update a span: Jaeger keeps both copies of the root (one span ID), and the
+    # one ending last is the journey as it is now
+    assert len(roots) == 2, [tg["midwatch.ids"] for tg in tags]
+    newest = max(roots, key=lambda s: s["startTime"] + s["duration"])
+    assert orjson.loads(_tags(newest)["midwatch.ids"]) == later.ids
+    assert _tags(newest)["midwatch.hop_count"] == len(t.hops)
+    assert (newest["startTime"] + newest["duration"]) // 1000 == last

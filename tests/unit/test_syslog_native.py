@@ -118,6 +118,18 @@ def test_a_read_of_many_senders_groups_as_runs_groups_it():
     assert sum(isinstance(found, shipped.Run) for found in ours) >= 8
 
 
+def mutated(rng, frame, alphabet):
+    """``frame`` (text or bytes) with one to three pieces of ``alphabet`` inserted or
+    characters dropped at random places."""
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(frame) + 1)
+        if rng.random() < 0.7:
+            frame = frame[:at] + rng.choice(alphabet) + frame[at:]
+        else:
+            frame = frame[:at] + frame[at + 1:]
+    return frame
+
+
 @needs_native
 def test_frames_mutated_at_random_read_as_python_reads_them_or_declined():
     """Each frame shape with characters that matter to the header and the SD grammar
@@ -131,13 +143,7 @@ def test_frames_mutated_at_random_read_as_python_reads_them_or_declined():
     shapes = list(READ.values())
     read = 0
     for _ in range(3000):
-        text = rng.choice(shapes)
-        for _ in range(rng.randint(1, 3)):
-            at = rng.randrange(len(text) + 1)
-            if rng.random() < 0.7:
-                text = text[:at] + rng.choice(alphabet) + text[at:]
-            else:
-                text = text[:at] + text[at + 1:]
+        text = mutated(rng, rng.choice(shapes), alphabet)
         texts = [text] * 3
         got = native.syslog_runs()(texts)
         if got is not None:
@@ -181,13 +187,7 @@ def test_frames_bytes_mutated_at_random_read_as_python_decodes_and_reads_them_or
     shapes = [text.encode() for text in READ.values()]
     read = 0
     for _ in range(2000):
-        frame = rng.choice(shapes)
-        for _ in range(rng.randint(1, 3)):
-            at = rng.randrange(len(frame) + 1)
-            if rng.random() < 0.7:
-                frame = frame[:at] + rng.choice(alphabet) + frame[at:]
-            else:
-                frame = frame[:at] + frame[at + 1:]
+        frame = mutated(rng, rng.choice(shapes), alphabet)
         frames = [frame, rng.choice(shapes), frame]
         got = native.syslog_runs()(frames)
         if got is not None:

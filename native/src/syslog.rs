@@ -159,8 +159,10 @@ impl SyslogFrames {
         for item in texts.iter() {
             let text = if let Ok(raw) = item.downcast::<PyBytes>() {
                 std::str::from_utf8(raw.as_bytes()).ok()
+            } else if let Ok(text) = item.downcast::<PyString>() {
+                text.to_str().ok()
             } else {
-                item.downcast::<PyString>()?.to_str().ok()
+                None // another buffer (a bytearray): Python decodes it
             };
             let Some((line, host, path, app, stamp)) = text.and_then(found) else {
                 return Ok(None);

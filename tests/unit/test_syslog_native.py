@@ -174,6 +174,13 @@ def test_frames_not_in_valid_utf8_decline_the_read(bad):
 
 
 @needs_native
+def test_frames_in_another_buffer_decline_the_read():
+    good = READ["documented template"].encode()
+    assert native.syslog_runs()([good, bytearray(good)]) is None
+    assert native.syslog_runs()([good, memoryview(good)]) is None
+
+
+@needs_native
 def test_frames_bytes_mutated_at_random_read_as_python_decodes_and_reads_them_or_declined():
     """Frames as read, with bytes inserted or dropped at random (invalid UTF-8 among them):
     wherever the native reader reads a read, Python's decoding and reading give the same."""

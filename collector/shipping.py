@@ -30,9 +30,8 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import repeat
 
 import orjson
 
@@ -195,35 +194,17 @@ class Delivery:
         ``line`` (which finds the source's parser); the others parsed in one batch by the
         native fast path where it applies (``SourceParser.fast_events``), each record it
         takes stamped with the message that opened it; any other line fed to the parser
-        here, with ``line``'s bookkeeping. ``origins``: the run's delivered messages (see
-        ``line``), or None.
-
-        The loop is ``SourceParser.feed_lines``' (the file input's) plus the opener of each
-        record: kept as the index of its message in the run, made a ``Shipped`` only for a
-        record the parser emits or holds at the end; a record the fast path took is stamped
-        from the run's own facts (``_stamp_each``). Making a ``Shipped`` and a one-event
-        stamp for each taken record, and asking ``ready`` for every line, cost the syslog
-        worker 4-5 µs an event more than the file input for the same lines (measured)."""
+        here, with ``line``'s bookkeeping, a ``Shipped`` made only for a message that opens
+        a record. ``origins``: the run's delivered messages (see ``line``), or None."""
         out = self.line(run.at(0), fallback, lines[0][1], origins[0] if origins else None)
         src: _Source = self._last_src  # type: ignore[assignment]
         parser = src.parser
-        fast = parser.fast_events(lines[1:])
+        rest = lines[1:]
+        fast = parser.fast_events(rest)
         events, refused, module = fast if fast is not None else (None, None, None)
-        # ``ready`` changes only when a line is fed (as ``feed_lines`` reads it).
-        ready = events is not None and parser.ready(module)
-        feed, held_position, stamp, at_ = parser.feed, parser.held_position, self._stamp, run.at
-        # The opener of the record held: the index of its message in the run, -1 for the
-        # source's opener before the run's first line was fed.
-        opener, before = -1, src.opener
-
-        def opened(k: int) -> Shipped:
-            return at_(k) if k >= 0 else before
-
-        created = run.created
-        origin, holding, lineno = src.origin, src.holding, src.lines
+        feed, held_position, stamp = parser.feed, parser.held_position, self._stamp
+        opener, origin, holding, lineno = src.opener, src.origin, src.holding, src.lines
         keeping = src.kept is not None
-        taken_ev: list[Event] = []  # the records taken, stamped after the loop
-        taken_ms: list[int] = []  # the times of the messages that opened them
         taken = False  # the lines a False stands for belong to a record taken
         for k in range(1, len(lines)):
             lineno += 1
@@ -231,46 +212,40 @@ class Delivery:
                 ev = events[k - 1]
                 if ev is False and taken:
                     continue
-                if ev and ready and (refused is None or k - 1 not in refused):
+                if ev and parser.ready(module) and parser.claims(k - 1, refused):
                     items = parser.take()
                     if items:
-                        out.extend(stamp(items, opened(opener)))
-                    opener, origin, holding = k, None, False
+                        out.extend(stamp(items, opener))
+                    opener, origin, holding = run.at(k), None, False
                     # Kept lines of records taken whole go at the next line fed (``keep_from``
                     # below). A format without START may have its batch's last record taken
                     # too: its lines stay kept until that next line, harmlessly (not
                     # ``holding``; ``keep_from`` trims them).
-                    taken_ms.append(created[k])
-                    taken_ev.append(ev)
-                    out.append(ev)
+                    out.extend(stamp([ev], opener))
                     taken = True
                     continue
                 taken = False
             text, at = lines[k][0], lines[k][1]
             emitted = feed(text, at, lineno)
-            if events is not None:
-                ready = parser.ready(module)
             if keeping:
                 src.kept.append((text, at, lineno))  # type: ignore[union-attr]
             if emitted:  # as in ``line``
-                found = at_(k)
-                stamp(emitted, opened(opener) if holding else found)
+                found = run.at(k)
+                stamp(emitted, opener if holding else found)
                 where = held_position()
                 if where is not None and (where[1] >= lineno or not holding):
                     origin = origins[k] if origins else None
-                opener, holding = k, where is not None
+                opener, holding = found, where is not None
                 if keeping:
                     src.keep_from(where)
                 out.extend(emitted)
             elif not holding:
-                opener, origin = k, origins[k] if origins else None
+                opener, origin = run.at(k), origins[k] if origins else None
                 where = held_position()
                 holding = where is not None
                 if keeping:
                     src.keep_from(where)
-        if taken_ev:
-            self._stamp_each(taken_ev, taken_ms, run.host, run.path, run.shipper)
-        src.lines, src.opener, src.origin, src.holding = lineno, opened(opener), origin, holding
+        src.lines, src.opener, src.origin, src.holding = lineno, opener, origin, holding
         return out
 
     def _unshipped(self, record: Record, replayable: bool) -> Output:
@@ -475,26 +450,18 @@ class Delivery:
         """The shipper's facts of the message that opened the events' record: its time as
         ``event.created`` (and as the event's time when the line had none), host, file path
         and shipper."""
-        return self._stamp_each(items, repeat(found.created_ms), found.host, found.path,
-                                found.shipper)
-
-    def _stamp_each(self, items: Output, created: Iterable[int], host: str | None,
-                    path: str | None, shipper: str) -> Output:
-        """``_stamp`` with each item's own shipper time (``created``, in step with
-        ``items``): the records a run's fast path took, each opened by a message of its own,
-        stamped from the run's facts without a ``Shipped`` each."""
-        path = path[:MAX_LABEL_VALUE] if path else None
-        shipper = shipper[:MAX_LABEL_VALUE]
-        host = None if self._redact_host else host
-        for item, created_ms in zip(items, created, strict=False):  # created may repeat
+        created_ms = found.created_ms
+        path = found.path[:MAX_LABEL_VALUE] if found.path else None
+        shipper = found.shipper[:MAX_LABEL_VALUE]
+        for item in items:
             if not isinstance(item, Event):
                 continue
             if created_ms:
                 item.created_ms = created_ms
                 if item.timestamp_estimated:
                     item.timestamp_ms = created_ms
-            if host and not item.host:
-                item.host = host
+            if found.host and not item.host and not self._redact_host:
+                item.host = found.host
             # ``set_label`` for keys already in label form, inlined: every shipped event.
             labels = item.labels
             if path and ("log_file_path" in labels or len(labels) < MAX_LABELS):

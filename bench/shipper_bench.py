@@ -14,8 +14,9 @@ one run, and take the median of ``--runs``.
    message of its own); (c) the same lines as syslog frames, parsed as the syslog input's
    parse worker parses its reads (its own work: target <= (a), for the input's rate).
    ``--against DIR``: the same comparison with the ``collector`` of
-   another checkout (``git archive <commit> | tar -x -C DIR``) too, the two trees taking
-   turns in each run, each in a process of its own; the figures of one run compare.
+   another checkout (``git worktree add DIR <commit>``, ``make venv`` there) too, the two
+   trees taking turns in each run, each in a process of its own (the checkout's own
+   ``.venv`` where it has one: its native build); the figures of one run compare.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
    over: the file input, the syslog input over TCP (RFC 5424 with the file path, octet
    counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
@@ -309,7 +310,11 @@ def cpu_line(lines: dict[str, list[str]], repeats: int, against: str | None) -> 
                                 for rel in SAMPLES.values())
         code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import shipper_bench as b; "
                 "print(*b.cpu_per_event(b.sample_lines(int(sys.argv[3])), int(sys.argv[4])))")
-        out = subprocess.run([sys.executable, "-c", code, against, str(CLIENT.parent),
+        # The checkout's own venv where it has one: its native build is of its own ABI (this
+        # tree's build would be refused by its ``collector.native``, leaving it no fast path).
+        python = Path(against, ".venv", "bin", "python")
+        out = subprocess.run([str(python) if python.exists() else sys.executable, "-c", code,
+                              against, str(CLIENT.parent),
                               str(copies), str(repeats)], check=True, capture_output=True,
                              text=True, cwd=against).stdout.split()
         file_cpu, env_cpu, syslog_cpu, events = (float(out[0]), float(out[1]),

@@ -127,11 +127,11 @@ def filebeat_runs():
 
 @cache
 def syslog_runs():
-    """``runs(texts) -> [(shipper, host, path, lines, created, offsets, app)] | None``: a
-    syslog read's frames (``collector.inputs.syslog_frames``) as
+    """``runs(frames) -> [(shipper, host, path, lines, created, offsets, app)] | None``: a
+    syslog read's frames (``collector.inputs.syslog_frames``; bytes as read, or text) as
     ``collector.envelopes.shipped.runs`` groups ``collector.envelopes.syslog.match_all``'s
     answer; None for a read with a frame the native reader declines (RFC 3164, escapes,
-    a header not in printable ASCII). None when the fast path is off, not built, or built
+    a header not in printable ASCII, bytes that are not valid UTF-8). None when the fast path is off, not built, or built
     before this reader."""
     if not _on or _reader("json") is None or not hasattr(_ext, "syslog_frames"):
         return None

@@ -118,6 +118,18 @@ def test_a_read_of_many_senders_groups_as_runs_groups_it():
     assert sum(isinstance(found, shipped.Run) for found in ours) >= 8
 
 
+def mutated(rng, frame, alphabet):
+    """``frame`` (text or bytes) with one to three pieces of ``alphabet`` inserted or
+    characters dropped at random places."""
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randrange(len(frame) + 1)
+        if rng.random() < 0.7:
+            frame = frame[:at] + rng.choice(alphabet) + frame[at:]
+        else:
+            frame = frame[:at] + frame[at + 1:]
+    return frame
+
+
 @needs_native
 def test_frames_mutated_at_random_read_as_python_reads_them_or_declined():
     """Each frame shape with characters that matter to the header and the SD grammar
@@ -131,16 +143,61 @@ def test_frames_mutated_at_random_read_as_python_reads_them_or_declined():
     shapes = list(READ.values())
     read = 0
     for _ in range(3000):
-        text = rng.choice(shapes)
-        for _ in range(rng.randint(1, 3)):
-            at = rng.randrange(len(text) + 1)
-            if rng.random() < 0.7:
-                text = text[:at] + rng.choice(alphabet) + text[at:]
-            else:
-                text = text[:at] + text[at + 1:]
+        text = mutated(rng, rng.choice(shapes), alphabet)
         texts = [text] * 3
         got = native.syslog_runs()(texts)
         if got is not None:
             read += 1
             assert shipped.grouped(got) == python(texts), repr(text)
     assert read > 1000
+
+
+@needs_native
+@pytest.mark.parametrize("name", sorted(READ))
+def test_frames_given_as_read_bytes_are_read_as_their_text(name):
+    """The syslog input hands the reader its frames as read: decoded natively, the same
+    runs as the text Python decodes."""
+    texts = [READ[name]] * 4
+    got = native.syslog_runs()([text.encode() for text in texts])
+    assert got is not None, f"declined: {name}"
+    assert shipped.grouped(got) == python(texts)
+
+
+@needs_native
+@pytest.mark.parametrize("bad", [b"\xe9", b"\xed\xa0\x80", b"\xc3", b"\xff", b"\xf4\x90\x80\x80"])
+def test_frames_not_in_valid_utf8_decline_the_read(bad):
+    """A Latin-1 byte, an encoded surrogate, a cut sequence, a byte UTF-8 never holds, a code
+    point past U+10FFFF: Python replaces them, so Python reads the read."""
+    good = READ["documented template"].encode()
+    assert native.syslog_runs()([good, good + bad, good]) is None
+    assert native.syslog_runs()([good, bad + good]) is None
+
+
+@needs_native
+def test_frames_in_another_buffer_decline_the_read():
+    good = READ["documented template"].encode()
+    assert native.syslog_runs()([good, bytearray(good)]) is None
+    assert native.syslog_runs()([good, memoryview(good)]) is None
+
+
+@needs_native
+def test_frames_bytes_mutated_at_random_read_as_python_decodes_and_reads_them_or_declined():
+    """Frames as read, with bytes inserted or dropped at random (invalid UTF-8 among them):
+    wherever the native reader reads a read, Python's decoding and reading give the same."""
+    import random
+
+    from collector.inputs.syslog_frames import decode
+
+    rng = random.Random(2027)
+    alphabet = [b'[', b']', b'"', b' ', b'-', b'\xe9', b'\xc3\xa9', b'\xed\xa0\x80', b'\xff',
+                b'\n', b'\r', b'\xef\xbb\xbf', b'\\', b'<', b'1', b' path="/x"']
+    shapes = [text.encode() for text in READ.values()]
+    read = 0
+    for _ in range(2000):
+        frame = mutated(rng, rng.choice(shapes), alphabet)
+        frames = [frame, rng.choice(shapes), frame]
+        got = native.syslog_runs()(frames)
+        if got is not None:
+            read += 1
+            assert shipped.grouped(got) == python(decode(frames)), repr(frame)
+    assert read > 500

@@ -437,7 +437,11 @@ class Engine:
             if action == FIRING:
                 alert.last_notified_ms = at_ms
                 alert.notified_as = alert.shown()
-                alert.notified_to = tuple(names)
+                alert.notified_to = tuple(dict.fromkeys((*alert.notified_to, *names)))
+            else:  # a receiver paged this episode, since routed away, still gets its resolve;
+                # each receiver's outbox worker drops the resolve of a page it never got
+                names = tuple(dict.fromkeys((*names, *(
+                    x for x in alert.notified_to if x in self.config.notifiers))))
             sent += [(name, n) for name in names]
             if self.dispatcher is not None and names:
                 self.dispatcher.submit(names, n)

@@ -101,3 +101,24 @@ def test_a_would_page_firing_routed_to_mail_by_a_reload_mails_no_resolve(
     d.deliver("mail")
     assert sum(mailbox.copies.values()) == 0
     assert [(h["action"], h["state"]) for h in history] == [("resolved", "notify_superseded")]
+
+
+def test_a_mailed_alert_routed_away_by_a_reload_still_gets_its_resolve(
+        store, relay, tmp_path):  # noqa: F811
+    """The other half of the rule: the mailbox got the page, then a reload routed the rule
+    elsewhere; the resolve still goes to the mailbox that holds the page (it went to the
+    current route alone before, and the page stayed open)."""
+    mailbox, port = relay({})
+    now = time.time_ns() // 1_000_000
+    _error_at(store, now - 1_000)
+    history: list[dict] = []
+    engine, d = _engine(store, _config(tmp_path, port, "[mail]"), history)
+    engine.evaluate(now)
+    d.deliver("mail")
+    engine.reconfigure(_config(tmp_path, port, "[]"), now + MIN)
+    resolved = engine.evaluate(now + 11 * MIN)
+    assert [(name, n.action) for name, n in resolved.notified] == [("mail", "resolved")]
+    d.deliver("mail")
+    assert mailbox.copies == {"ann@example.com": 2}
+    assert [(h["action"], h["state"]) for h in history] == [
+        ("firing", "notified"), ("resolved", "notified")]

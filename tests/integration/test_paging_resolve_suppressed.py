@@ -51,6 +51,19 @@ def _error_at(store, ms: int) -> None:
     store.refresh()
 
 
+def _mailed_page(store, relay, tmp_path):  # noqa: F811
+    """An error alert fired now and mailed: (mailbox, port, now, history, engine, delivery)."""
+    mailbox, port = relay({})
+    now = time.time_ns() // 1_000_000
+    _error_at(store, now - 1_000)
+    history: list[dict] = []
+    engine, d = _engine(store, _config(tmp_path, port, "[mail]"), history)
+    engine.evaluate(now)
+    d.deliver("mail")
+    assert mailbox.copies == {"ann@example.com": 1}
+    return mailbox, port, now, history, engine, d
+
+
 def test_an_alert_that_fired_while_silenced_mails_no_resolve(store, relay, tmp_path):  # noqa: F811
     mailbox, port = relay({})
     now = time.time_ns() // 1_000_000
@@ -72,13 +85,7 @@ def test_an_alert_that_fired_while_silenced_mails_no_resolve(store, relay, tmp_p
 def test_a_mailed_alert_resolving_while_silenced_gets_its_resolve(store, relay, tmp_path):  # noqa: F811
     """The mailbox got the page, so the resolve closes it even under a silence made later:
     no incident is left open by a silence."""
-    mailbox, port = relay({})
-    now = time.time_ns() // 1_000_000
-    _error_at(store, now - 1_000)
-    history: list[dict] = []
-    engine, d = _engine(store, _config(tmp_path, port, "[mail]"), history)
-    engine.evaluate(now)
-    d.deliver("mail")
+    mailbox, port, now, history, engine, d = _mailed_page(store, relay, tmp_path)
     Silences(store).add(new_silence("rule=errors", 60 * MIN, "noisy", "ops", now + MIN))
     engine.evaluate(now + 11 * MIN)
     d.deliver("mail")
@@ -108,13 +115,7 @@ def test_a_mailed_alert_routed_away_by_a_reload_still_gets_its_resolve(
     """The other half of the rule: the mailbox got the page, then a reload routed the rule
     elsewhere; the resolve still goes to the mailbox that holds the page (it went to the
     current route alone before, and the page stayed open)."""
-    mailbox, port = relay({})
-    now = time.time_ns() // 1_000_000
-    _error_at(store, now - 1_000)
-    history: list[dict] = []
-    engine, d = _engine(store, _config(tmp_path, port, "[mail]"), history)
-    engine.evaluate(now)
-    d.deliver("mail")
+    mailbox, port, now, history, engine, d = _mailed_page(store, relay, tmp_path)
     engine.reconfigure(_config(tmp_path, port, "[]"), now + MIN)
     resolved = engine.evaluate(now + 11 * MIN)
     assert [(name, n.action) for name, n in resolved.notified] == [("mail", "resolved")]

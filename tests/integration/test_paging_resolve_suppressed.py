@@ -28,12 +28,14 @@ pytestmark = pytest.mark.integration
 MIN = 60_000
 
 
-def _config(tmp_path, port: int, notify: str):
+def _config(tmp_path, port: int, notify: str, more: str = ""):
+    """The rule ``errors`` (and the rules in ``more``), routed to ``notify``."""
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - {name: errors, type: threshold, filter: {log.level: error}, "
-                     "above: 0, window: 10m}\n")
+                     "above: 0, window: 10m}\n" + more)
+    inhibit = ", inhibit: [{source_matchers: [rule=platform], target_matchers: [rule=errors]}]"
     cfg = load_rules_config(loads(
-        f"rules: {{paths: [{rules}], notify: {notify}}}\n"
+        f"rules: {{paths: [{rules}], notify: {notify}{inhibit if more else ''}}}\n"
         f"notifiers:\n  mail: {{type: email, host: 127.0.0.1, port: {port}, tls: none, "
         "from: midwatch@example.com, to: [ann@example.com]}\n"))
     assert not cfg.errors, cfg.errors
@@ -123,3 +125,25 @@ def test_a_mailed_alert_routed_away_by_a_reload_still_gets_its_resolve(
     assert mailbox.copies == {"ann@example.com": 2}
     assert [(h["action"], h["state"]) for h in history] == [
         ("firing", "notified"), ("resolved", "notified")]
+
+
+def test_an_inhibited_alert_mails_no_resolve_and_its_inhibitor_does(
+        store, relay, tmp_path):  # noqa: F811
+    """``platform`` fires and inhibits ``errors`` (Alertmanager's inhibit_rules): the mailbox
+    gets the platform page and its resolve, nothing of ``errors``."""
+    mailbox, port = relay({})
+    now = time.time_ns() // 1_000_000
+    _error_at(store, now - 1_000)
+    history: list[dict] = []
+    platform = ("  - {name: platform, type: threshold, filter: {log.level: error}, above: 0, "
+                "window: 10m}\n")
+    engine, d = _engine(store, _config(tmp_path, port, "[mail]", platform), history)
+    fired = engine.evaluate(now)
+    assert sorted(a.rule for a in fired.alerts if a.state == "firing") == ["errors", "platform"]
+    assert [n.rule for _, n in fired.notified] == ["platform"]
+    d.deliver("mail")
+    engine.evaluate(now + 11 * MIN)
+    d.deliver("mail")
+    assert mailbox.copies == {"ann@example.com": 2}
+    assert [(h["rule"], h["action"], h["state"]) for h in history] == [
+        ("platform", "firing", "notified"), ("platform", "resolved", "notified")]

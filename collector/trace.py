@@ -37,20 +37,6 @@ class Hop:
     error_class: str | None = None
     error_message: str | None = None
 
-    def to_doc(self) -> dict:
-        return {
-            "stage": self.stage,
-            "service": self.service,
-            "platform": self.platform,
-            "timestamp": ms_to_iso(self.timestamp_ms),
-            "outcome": self.outcome,
-            "event_id": self.event_id,
-            "action": self.action,
-            "latency_ms": self.latency_ms,
-            "error_class": self.error_class,
-            "error_message": self.error_message,
-        }
-
     @staticmethod
     def from_doc(d: dict) -> Hop:
         return Hop(
@@ -95,7 +81,12 @@ class Trace:
         return max(0, end - self.started_ms)
 
     def to_doc(self) -> dict:
-        doc = {
+        """The stored document (``Hop.from_doc`` reads its hops back). Built in one
+        expression, hops inline: every trace write builds it, a trace is written about
+        once and a half on its way, and a method call per hop and a second pass for the
+        duration were a tenth of it."""
+        hops, ended = self.hops, self.ended_ms
+        return {
             "trace_key": self.trace_key,
             "ids": list(self.ids),
             "flow": self.flow,
@@ -103,21 +94,25 @@ class Trace:
             "status": self.status,
             "started_at": ms_to_iso(self.started_ms),
             "last_seen": ms_to_iso(self.last_seen_ms),
-            "ended_at": ms_to_iso(self.ended_ms) if self.ended_ms is not None else None,
-            "duration_ms": self.duration_ms,
+            "ended_at": ms_to_iso(ended) if ended is not None else None,
+            "duration_ms": max(0, (self.last_seen_ms if ended is None else ended)
+                               - self.started_ms),
             "hop_count": self.hop_count,
             "error_count": self.error_count,
             "retry_count": self.retry_count,
             "stages": list(self.stages),
-            "hops": [h.to_doc() for h in self.hops],
+            "hops": [{"stage": h.stage, "service": h.service, "platform": h.platform,
+                      "timestamp": ms_to_iso(h.timestamp_ms), "outcome": h.outcome,
+                      "event_id": h.event_id, "action": h.action, "latency_ms": h.latency_ms,
+                      "error_class": h.error_class, "error_message": h.error_message}
+                     for h in hops],
             "last_error": self.last_error,
             "sla_ms": self.sla_ms,
             "sla_breached": self.sla_breached,
             "dead_lettered": self.dead_lettered,
-            "platforms": sorted({h.platform for h in self.hops}),
-            "services": sorted({h.service for h in self.hops if h.service}),
+            "platforms": sorted({h.platform for h in hops}),
+            "services": sorted({h.service for h in hops if h.service}),
         }
-        return doc
 
     @staticmethod
     def from_doc(d: dict, version: object = None) -> Trace:

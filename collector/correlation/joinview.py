@@ -52,7 +52,10 @@ def classified_links(ev: Event, catalog: Catalog) -> list[str]:
     ev.ids = with_canonical_forms(ev.ids, ev.platform)  # one ID in another form joins too
     is_link = catalog.is_link
     links = [i for i in ev.ids if is_link(i)]
-    if links and ev.message_id is not None and is_placeholder(ev.message_id.partition(":")[2]):
+    # A message ID among the links is no placeholder (``is_link`` said so): asked only of
+    # one that is not, which spares most events a second look at it.
+    if (links and ev.message_id is not None and ev.message_id not in links
+            and is_placeholder(ev.message_id.partition(":")[2])):
         ev.message_id = links[0]  # a page's example IDs name it: "correlation:N/A" did
     return links
 

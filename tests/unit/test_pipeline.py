@@ -169,9 +169,10 @@ class OverlapStore(SQLiteStore):
         super().__init__(path)
         self.awaited, self.overlapped = awaited, threading.Event()
         self.waits: list[bool] = []
+        self._first = threading.Lock()  # two batches' event writes may come at once
 
     def write_events(self, events):
-        if not self.waits:
+        if self._first.acquire(blocking=False):  # never released: the first write only
             self.waits.append(self.overlapped.wait(2.0))
         return super().write_events(events)
 

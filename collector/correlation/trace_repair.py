@@ -187,9 +187,16 @@ class TraceRepair:
 
 
 def _union(a: Trace, b: Trace) -> Trace:
-    """What ``Catalog.joins`` reads of two traces taken as one: span and hops."""
-    return Trace(trace_key=a.trace_key, ids=[], started_ms=min(a.started_ms, b.started_ms),
+    """What ``Catalog.joins`` reads of two traces taken as one: IDs (for ``apart``), span
+    and hops."""
+    return Trace(trace_key=a.trace_key, ids=_merged_ids(a.ids, b.ids), started_ms=min(a.started_ms, b.started_ms),
                  last_seen_ms=max(a.last_seen_ms, b.last_seen_ms), hops=[*a.hops, *b.hops])
+
+
+def _merged_ids(a: list[str], b: list[str]) -> list[str]:
+    """``a`` and the IDs of ``b`` not in it."""
+    seen = set(a)
+    return [*a, *(i for i in b if i not in seen)]
 
 
 def _ids_of_two(group: list[Trace]) -> set[str]:
@@ -206,6 +213,9 @@ def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
     """Traces grouped by shared link IDs (transitively) where they are near enough in time
     to join (``Catalog.joins``, in time order per ID): each group is one message."""
     parent = list(range(len(traces)))
+    # Each group's IDs, kept at its root: groups also meet through other IDs, and two that
+    # hold two messages' IDs (``one_per_message``) stay apart whichever ID would link them.
+    group_ids = [t.ids for t in traces]
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -217,6 +227,16 @@ def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
     for i, trace in enumerate(traces):
         for typed_id in filter(catalog.is_link, trace.ids):
             holders.setdefault(typed_id, []).append(i)
+    def link(a: int, b: int) -> bool:
+        ra, rb = root(a), root(b)
+        if ra == rb:
+            return True
+        if catalog.apart(group_ids[ra], group_ids[rb]):
+            return False
+        parent[rb] = ra
+        group_ids[ra] = _merged_ids(group_ids[ra], group_ids[rb])
+        return True
+
     for typed_id, held in holders.items():
         held.sort(key=lambda i: (traces[i].started_ms, traces[i].trace_key))
         # Each holder joins the one before it in time when near enough; the run is the
@@ -224,8 +244,7 @@ def _connected(traces: list[Trace], catalog: Catalog) -> list[list[Trace]]:
         # a document and its ack are not an ack alone, which an early ack's skew would join).
         run = traces[held[0]]
         for prev, i in zip(held, held[1:], strict=False):
-            if catalog.joins(typed_id, run, traces[i]):
-                parent[root(i)] = root(prev)
+            if catalog.joins(typed_id, run, traces[i]) and link(prev, i):
                 run = _union(run, traces[i])
             else:
                 run = traces[i]

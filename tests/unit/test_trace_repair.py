@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from collector.correlation.catalog import empty_catalog
+from collector.correlation.catalog import empty_catalog, load_catalog
 from collector.correlation.correlator import Correlator
-from collector.correlation.trace_repair import TraceRepair, repair_lease
+from collector.correlation.trace_repair import TraceRepair, _connected, repair_lease
 from collector.event import Event
 from collector.store.base import TraceQuery
 from collector.store.sqlite import SQLiteStore
-from collector.trace import Trace
+from collector.trace import Hop, Trace
 
 NOW = int(time.time() * 1000)
 
@@ -155,5 +155,34 @@ def test_an_id_is_settled_only_when_its_holders_were_seen_apart(tmp_sqlite_path)
         far = trace("b", NOW - 30 * 86_400_000)
         repair._settle(["order:7"], [one, far], [[one], [far]])
         assert list(repair._settled) == ["order:7"]  # two holders, found apart
+    finally:
+        store.close()
+
+
+def test_a_third_trace_sharing_the_id_does_not_merge_two_orders(tmp_sqlite_path):
+    """Review G item 1: with three holders of one hard-coded correlation ID (order PO-1, a
+    gateway hop with only that ID, order PO-2), the repair merged both orders into one
+    trace, because the run of joined traces forgot its IDs after the first join."""
+    catalog = load_catalog({"ids": {"one_per_message": ["order"]}, "flows": []})
+    a, x, b = (Trace(trace_key=k, ids=ids, started_ms=NOW - 60_000 + n,
+                     last_seen_ms=NOW - 60_000 + n,
+                     hops=[Hop(stage=None, service=None, platform="generic",
+                               timestamp_ms=NOW - 60_000 + n, outcome="success",
+                               event_id=f"e-{k}")])
+               for k, ids, n in (("A", ["order:PO-1", "correlation:12345"], 0),
+                                 ("X", ["correlation:12345"], 1000),
+                                 ("B", ["order:PO-2", "correlation:12345"], 2000)))
+    groups = [sorted(t.trace_key for t in g) for g in _connected([a, x, b], catalog)]
+    assert sorted(groups) == [["A", "X"], ["B"]]
+
+    store = SQLiteStore(tmp_sqlite_path)
+    store.setup()
+    try:
+        store.upsert_traces([a, x, b])
+        store.refresh()
+        TraceRepair(catalog, store, window_ms=3_600_000).run(NOW)
+        store.refresh()
+        held = sorted(sorted(t.ids) for t in store.find_traces("correlation:12345"))
+        assert held == [["correlation:12345", "order:PO-1"], ["correlation:12345", "order:PO-2"]]
     finally:
         store.close()

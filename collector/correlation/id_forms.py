@@ -16,23 +16,33 @@ case: order numbers and IDs such as Salesforce's 15-character record IDs are cas
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 
 _HEX = frozenset(string.hexdigits)
 _HYPHENS = (8, 13, 18, 23)  # where the hyphenated form has them
 SINGLE_FORM_KINDS = frozenset({"otel.trace"})
-# Platforms whose replies may carry their request's message ID as correlation ID, with the
-# kind of that message ID: Spring AMQP's listener sets a reply's ``correlation_id`` to the
-# request's ``correlation_id``, or, when it has none, to its ``message_id`` (JMS's
-# ``JMSCorrelationID`` convention alike). The request then carried only ``amqp.msg:<id>``
-# and its reply ``correlation:<id>``: one value as two ID kinds, and the reply joined no
-# trace. (Added here, where events are correlated, so parse output stays what it was.)
-REPLY_ALIASES = {"rabbitmq": "amqp.msg"}
+# Platforms whose replies may carry their request's message ID as correlation ID: Spring
+# AMQP's listener sets a reply's ``correlation_id`` to the request's ``correlation_id``, or,
+# when it has none, to its ``message_id`` (JMS's ``JMSCorrelationID`` convention alike). The
+# request then carried only ``amqp.msg:<id>`` and its reply ``correlation:<id>``: one value as
+# two ID kinds, and the reply joined no trace. So each AMQP message's own ID is also indexed
+# as a correlation ID, and not the other way: a correlation ID taken as a message ID gave two
+# messages sharing a hard-coded correlation ID one message ID, which ``one_per_message``
+# could no longer keep apart. (Added here, where events are correlated, so parse output
+# stays what it was.)
+REPLY_ALIASES = {"rabbitmq": {"amqp.msg": "correlation"}}
 # ID kinds that name what another kind names: an app logs the X-Request-ID its gateway
 # generated as ``requestId``/``request_id`` (typed ``request`` from the field name), while the
 # gateways' parsers (Envoy, nginx, Kong, logged headers) type the same header ``http.request``:
-# one value as two kinds, so the app's hop never joined the gateway's by it.
+# one value as two kinds, so the app's hop never joined the gateway's by it. Only values
+# shaped like a generated ID (``GENERATED_ID_MIN`` characters or more: a UUID, nginx's 32-hex
+# ``$request_id``) are aliased: an app's own counter (``requestId: 7``) would otherwise join
+# every gateway line whose request ID happens to be 7.
 KIND_ALIASES = {"request": "http.request"}
-_ALIASED = tuple(f"{kind}:" for kind in KIND_ALIASES)
+GENERATED_ID_MIN = 16
+_ALIASES = {platform: {**KIND_ALIASES, **own} for platform, own in REPLY_ALIASES.items()}
+_ALIASED = {platform: tuple(f"{kind}:" for kind in kinds) for platform, kinds in _ALIASES.items()}
+_KIND_ALIASED = tuple(f"{kind}:" for kind in KIND_ALIASES)
 _UUID_LENGTHS = frozenset({32, 34, 36, 38})  # plain, braced plain, hyphenated, braced
 
 
@@ -59,28 +69,33 @@ def canonical_uuid(value: str) -> str | None:
     return None if canonical == value else canonical
 
 
-def with_canonical_forms(ids: list[str], platform: str = "") -> list[str]:
+def with_canonical_forms(ids: list[str], platform: str = "",
+                         is_link: Callable[[str], bool] | None = None) -> list[str]:
     """``ids`` plus the canonical form of each UUID written in another form, each ID under
-    the kind it also names (``KIND_ALIASES``), and on an AMQP message its correlation ID as
-    a message ID too (``REPLY_ALIASES``); the same list when there is none. Runs for every
-    event: an ID that can be none of these costs a find, a length and a prefix check."""
+    the kind it also names (``KIND_ALIASES``), and on an AMQP message its message ID as a
+    correlation ID too (``REPLY_ALIASES``); the same list when there is none. ``is_link``:
+    only IDs that join messages get forms (a label is only looked up as written, and its
+    forms would take room in every ID limit). Runs for every event: an ID that can be none
+    of these costs a find, a length and a prefix check."""
     added: list[str] = []
-    reply = REPLY_ALIASES.get(platform)
+    aliases = _ALIASES.get(platform, KIND_ALIASES)
+    aliased_prefixes = _ALIASED.get(platform, _KIND_ALIASED)
     for typed in ids:
         colon = typed.find(":")
         n = len(typed) - colon - 1
-        aliased = typed.startswith(_ALIASED) or (reply is not None
-                                                 and typed.startswith("correlation:"))
+        aliased = typed.startswith(aliased_prefixes)
         if not aliased and (n not in _UUID_LENGTHS or (n == 36 and typed.islower())):
             continue  # no UUID, or one in canonical form already (the usual Java/.NET form)
+        if is_link is not None and not is_link(typed):
+            continue
         kind, value = typed[:colon], typed[colon + 1:]
         canonical = canonical_uuid(value) if kind not in SINGLE_FORM_KINDS else None
         if canonical is not None:
             form = f"{kind}:{canonical}"
             if form not in ids and form not in added:
                 added.append(form)
-        other = reply if kind == "correlation" else KIND_ALIASES.get(kind)
-        if other is not None:
+        other = aliases.get(kind)
+        if other is not None and (kind not in KIND_ALIASES or n >= GENERATED_ID_MIN):
             form = f"{other}:{canonical or value}"
             if form not in ids and form not in added:
                 added.append(form)

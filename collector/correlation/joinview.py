@@ -49,8 +49,8 @@ def classified_links(ev: Event, catalog: Catalog) -> list[str]:
     """Set the event's flow and stage (and a placeholder message ID's stand-in) from the
     catalog; its IDs that join messages. The one place both paths classify."""
     ev.flow, ev.stage = catalog.classify(ev)
-    ev.ids = with_canonical_forms(ev.ids, ev.platform)  # one ID in another form joins too
     is_link = catalog.is_link
+    ev.ids = with_canonical_forms(ev.ids, ev.platform, is_link)  # one ID in another form joins too
     links = [i for i in ev.ids if is_link(i)]
     # A message ID among the links is no placeholder (``is_link`` said so): asked only of
     # one that is not, which spares most events a second look at it.

@@ -14,6 +14,7 @@ import io
 import pytest
 from correlate_support import correlated
 
+from collector.correlation.catalog import load_catalog
 from collector.correlation.id_forms import canonical_uuid, with_canonical_forms
 from collector.event import Event
 from collector.parse import parse_stream
@@ -93,3 +94,34 @@ def test_an_apps_request_id_joins_the_gateways_request(tmp_path, field):
         (two,) = store.find_traces("order:PO-2")
         assert one.hop_count == two.hop_count == 2 and one.trace_key != two.trace_key
         assert f"http.request:{A}" in one.ids and f"http.request:{B}" in two.ids
+
+
+def test_two_amqp_messages_sharing_a_correlation_id_gain_no_shared_message_id():
+    """Review G item 4: aliasing a RabbitMQ event's correlation ID as a message ID gave two
+    messages with a hard-coded correlation ID one ``amqp.msg`` ID, so ``one_per_message:
+    [amqp.msg]`` merged them. Now the message ID is also a correlation ID, not the reverse."""
+    catalog = load_catalog({"ids": {"one_per_message": ["amqp.msg"]}, "flows": []})
+    one = with_canonical_forms(["amqp.msg:m-1", "correlation:12345"], "rabbitmq")
+    two = with_canonical_forms(["amqp.msg:m-2", "correlation:12345"], "rabbitmq")
+    assert one == ["amqp.msg:m-1", "correlation:12345", "correlation:m-1"]
+    assert [i for i in two if i.startswith("amqp.msg:")] == ["amqp.msg:m-2"]
+    assert catalog.apart(one, two)
+    assert with_canonical_forms(["correlation:m-1"], "rabbitmq") == ["correlation:m-1"]
+
+
+def test_only_generated_looking_request_ids_also_join_as_gateway_request_ids():
+    """Review G item 5: an app's own counter (``requestId: 7``) joined any gateway line
+    whose request ID was 7."""
+    assert with_canonical_forms(["request:7"]) == ["request:7"]
+    assert with_canonical_forms(["request:ORD-2026-0001"]) == ["request:ORD-2026-0001"]
+    rid = "0123456789abcdef0123456789abcdef"  # nginx's $request_id (no UUID version)
+    assert with_canonical_forms([f"request:{rid}"]) == [f"request:{rid}",
+                                                        f"http.request:{rid}"]
+
+
+def test_label_ids_get_no_second_form():
+    """Review G item 9: forms took room in every ID limit for labels too; only IDs that
+    join messages get them."""
+    catalog = load_catalog({"ids": {"labels": ["customer"]}, "flows": []})
+    ids = [f"customer:{A.upper()}", f"order:{A.upper()}"]
+    assert with_canonical_forms(ids, "", catalog.is_link) == [*ids, f"order:{A}"]

@@ -8,7 +8,7 @@ with backoff like the store writer does, and counting what it gives up on as fai
 It remembers which spans of a journey it already sent (for ``remember`` journeys, least
 recently exported forgotten first) and sends only the new ones when the journey changes: later
 hops join the same trace, and the root span is sent again only when what it shows changed
-(status, IDs, counts, end: ``spans.root_state``).
+(status or IDs: ``spans.root_state``).
 """
 
 from __future__ import annotations

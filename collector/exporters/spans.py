@@ -36,15 +36,12 @@ def root_span_id(trace_key: str) -> bytes:
 
 
 def root_state(t: Trace) -> bytes:
-    """What the root span shows (every attribute ``_root`` writes, and its end), as 8 bytes:
-    the exporter sends the root again when this changes. A journey exported early keeps
-    changing without a status change (failed -> failed as a retry fails again, with a new
-    message ID and another hop); re-sending only on a status change left the tracing backend
-    showing the first root's IDs and counts."""
-    end = t.ended_ms if t.ended_ms is not None else t.last_seen_ms
-    shown = (t.trace_key, t.flow, t.status, t.partner or "", t.started_ms, end, t.hop_count,
-             t.error_count, t.retry_count, t.sla_ms, t.sla_breached, t.dead_lettered)
-    return _digest("\x1f".join(map(str, (*shown, *t.ids))), 8)
+    """What identifies the journey on the root span (its status and IDs), as 8 bytes: the
+    exporter sends the root again when this changes. Re-sending only on a status change left
+    the tracing backend showing the first root's IDs (failed -> failed as a retry fails
+    again, with a new message ID); re-sending on every change (end, counts) put one copy of
+    the root per exported batch under one span ID, as OTLP cannot update a span."""
+    return _digest("\x1f".join((t.trace_key, t.flow or "", t.status, t.partner or "", *t.ids)), 8)
 
 
 def hop_span_id(trace_key: str, hop: Hop) -> bytes:

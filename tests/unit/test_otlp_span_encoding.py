@@ -95,3 +95,15 @@ def test_skipped_spans_are_left_out_and_an_ok_journey_has_an_ok_root():
     ids = next(kv for kv in root.attributes if kv.key == "midwatch.ids")
     assert not ids.HasField("value")  # an empty list: the key alone, as the SDK writes it
     assert first not in {s.span_id for s in all_spans}
+
+
+def test_the_root_is_sent_again_only_when_its_status_or_ids_change():
+    """Review G item 8: the root's state held its end and counts, so every exported batch of
+    a growing journey sent another copy of the root (one span ID, N copies in the backend)."""
+    t = _journey()
+    grown = dataclasses.replace(t, hops=t.hops[:1], hop_count=1, last_seen_ms=t.last_seen_ms
+                                - 1000, ended_ms=None, error_count=0, retry_count=0)
+    assert spans.root_state(grown) == spans.root_state(t)
+    assert spans.root_state(dataclasses.replace(t, status="completed")) != spans.root_state(t)
+    assert spans.root_state(dataclasses.replace(t, ids=[*t.ids, "message:m-2"])) \
+        != spans.root_state(t)

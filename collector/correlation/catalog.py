@@ -191,6 +191,16 @@ class Catalog:
         self.min_join_window_ms = min(self.join_windows_ms.values())
         self.max_join_window_ms = max(self.join_windows_ms.values())
 
+    def upgrade_notes(self) -> list[str]:
+        """What a catalog written before ``kafka.key`` became a label joins differently from
+        the defaults: an ``ids.labels`` list (as the old example catalog had) without it
+        keeps joining on record keys, which fold a customer's orders into one trace."""
+        if self.link_types is None and "kafka.key" not in self.label_types:
+            return ["ids.labels does not list kafka.key, so Kafka record keys join messages "
+                    "(every record of one key into one trace); add kafka.key to ids.labels "
+                    "unless the key names one message"]
+        return []
+
     def classify(self, ev: Event) -> tuple[str, str | None]:
         """(flow, stage) of the event: the first stage rule in file order that matches;
         else a flow whose own ``match`` does (stage None); else the flow a parser mapping gave

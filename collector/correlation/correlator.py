@@ -122,6 +122,8 @@ class Correlator:
         events for this correlator (``collector.correlation.joinview``)."""
         self.catalog, self.store = catalog, store
         self.catalog_source = source
+        for note in catalog.upgrade_notes():  # once, at start-up (workers build no correlator)
+            log.warning(note)
         self.max_in_flight, self.idle_ttl_s = max_in_flight, idle_ttl_ms / 1000
         self.max_hops = max_hops
         # In LRU order, least recent first (a plain dict keeps insertion order and costs a

@@ -14,13 +14,16 @@ defaults and the example catalog. Correlated into the real SQLite store.
 from __future__ import annotations
 
 import io
+import logging
 
 from correlate_support import correlated
 
-from collector.correlation.catalog import empty_catalog
+from collector.correlation.catalog import empty_catalog, load_catalog
+from collector.correlation.correlator import Correlator
 from collector.event import Event
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
+from collector.store.sqlite import SQLiteStore
 
 LINES = "".join(
     f"CreateTime:17963520{n}0000\tPartition:3\tOffset:{100 + n}\tcorrelation-id:corr-{n}"
@@ -48,3 +51,23 @@ def test_orders_of_one_customer_key_are_separate_traces(tmp_path):
 
 def test_the_built_in_defaults_keep_the_key_as_a_label():
     assert not empty_catalog().is_link("kafka.key:customer-42")
+
+
+def test_a_labels_list_without_the_key_is_warned_about_at_start_up(tmp_path, caplog):
+    """Review G item 7: a catalog with its own ``ids.labels`` (copied from the old example)
+    silently kept joining on record keys."""
+    old = load_catalog({"ids": {"labels": ["x12.isa", "batch"]}, "flows": []})
+    assert old.is_link("kafka.key:customer-42")
+    store = SQLiteStore(tmp_path / "m.sqlite")
+    store.setup()
+    try:
+        with caplog.at_level(logging.WARNING):
+            Correlator(old, store)
+        assert [r.getMessage() for r in caplog.records if "kafka.key" in r.getMessage()]
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            Correlator(load_catalog({"ids": {"labels": ["batch", "kafka.key"]}}), store)
+            Correlator(empty_catalog(), store)
+        assert not [r for r in caplog.records if "kafka.key" in r.getMessage()]
+    finally:
+        store.close()

@@ -268,8 +268,10 @@ class Catalog:
         join a document only within ``ACK_SKEW_MS`` (or the ID's own window, if longer): an
         EDI partner's ISA/GS times are its local time, so west of the reader its 997 can read
         as hours older than the document it answers, but not days."""
-        if self.apart(a.ids, b.ids):
-            return False
+        return not self.apart(a.ids, b.ids) and self.within_window(typed_id, a, b)
+
+    def within_window(self, typed_id: str, a: Trace, b: Trace) -> bool:
+        """The time half of ``joins``, for a caller that has asked ``apart`` already."""
         earlier, later = (a, b) if a.started_ms <= b.started_ms else (b, a)
         gap = later.started_ms - earlier.last_seen_ms
         if gap <= self.min_join_window_ms:

@@ -215,12 +215,12 @@ class Correlator:
                 continue
             held = self._live[key]
             t = (self._held(key) if type(held) is bytes else held).trace
-            if (at - t.last_seen_ms <= near and t.started_ms - at <= near
-                    and not self.catalog.apart(ev.ids, t.ids)):
+            apart = self.catalog.apart(ev.ids, t.ids)  # once: both checks below need it
+            if not apart and at - t.last_seen_ms <= near and t.started_ms - at <= near:
                 keys.append(key)
                 continue
             alone = _one_hop(hop, ev.ids)
-            if self.catalog.joins(i, t, alone):
+            if not apart and self.catalog.within_window(i, t, alone):
                 keys.append(key)
                 continue
             other = self._nearest_other(i, alone) if i in self._others else None

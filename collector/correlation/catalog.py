@@ -6,7 +6,7 @@ read once at start-up and compiled into plain matchers, so ``classify`` costs a 
 look-ups per event on the hot path (the pipeline runs it on every event).
 
     ids:
-      labels: [x12.isa, x12.gs, batch]  # ID types kept on traces but never joining two messages
+      labels: [x12.isa, x12.gs, batch, kafka.key]  # ID types kept on traces but never joining two messages
       max_trace_ids: 200                # a trace refuses merges that would exceed this
       one_per_message: [order]          # two traces with different ones never merge (off)
       join_window: {default: 1d, http.request: 15m}  # how far apart in time an ID still joins

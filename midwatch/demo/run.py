@@ -40,7 +40,7 @@ CATALOG = """\
 # midwatch demo flow catalog (deploy/flows.example.yaml, adapted to the demo's files:
 # the Kafka records come from a file named after the topic, the SAP bridge says "posted" in its message).
 ids:
-  labels: [x12.isa, x12.gs, edifact.unb, biztalk.interchange, batch, file]
+  labels: [x12.isa, x12.gs, edifact.unb, biztalk.interchange, batch, file, kafka.key]
   max_trace_ids: 200
 default_sla: 1h
 flows:

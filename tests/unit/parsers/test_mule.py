@@ -1,3 +1,5 @@
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from collector.event import Record, iso_to_ms
@@ -183,6 +185,17 @@ def test_cloudhub_appender_layout_reads_like_the_default_one(parse_data):
     (before,) = mule.parse(Record("[03-01 10:15:32] INFO  C [main]: x"),
                            ParseContext(now_ms=iso_to_ms("2024-02-28T00:00:00Z")))
     assert before.timestamp_ms == iso_to_ms("2023-03-01T10:15:32Z")
+
+
+def test_cloudhub_appender_line_just_after_new_year_is_next_years():
+    """Read at 23:59:50 on Dec 31, ``[01-01 00:00:20]`` is a clock a few seconds ahead (the
+    coming year), not January of the year ending; the year is the reader's in the zone."""
+    eve = ParseContext(now_ms=iso_to_ms("2026-12-31T23:59:50Z"))
+    (ev,) = mule.parse(Record("[01-01 00:00:20] INFO  C [main]: x"), eve)
+    assert ev.timestamp_ms == iso_to_ms("2027-01-01T00:00:20Z")
+    berlin = ParseContext(now_ms=iso_to_ms("2026-12-31T23:31:00Z"), tz=ZoneInfo("Europe/Berlin"))
+    (ev,) = mule.parse(Record("[01-01 00:30:00] INFO  C [main]: x"), berlin)
+    assert ev.timestamp_ms == iso_to_ms("2026-12-31T23:30:00Z")
 
 
 def test_cloudhub_appender_layout_is_detected():

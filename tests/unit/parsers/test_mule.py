@@ -1,8 +1,10 @@
+import io
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from collector.event import Record, iso_to_ms
+from collector.parse import parse_stream
 from collector.parsers import mule
 from collector.parsers._base import ParseContext, ParseError
 
@@ -202,6 +204,18 @@ def test_cloudhub_appender_layout_is_detected():
     assert mule.detect("[03-01 10:15:32] INFO  LoggerMessageProcessor [main]: x")
     assert mule.detect("[03-01 10:15:32] WARNING C [main]: x")
     assert not mule.detect("[2024-03-01 10:15:32,123] INFO Kafka line (kafka.server.KafkaServer)")
+    # the stamp and level alone are any logger's: no class, thread and colon, not Mule's
+    for line in ("[12-07 10:00:00] INFO  Server started on port 8080",
+                 "[12-07 10:00:02] ERROR could not reach db"):
+        assert not mule.detect(line), line
+
+
+def test_generic_bracketed_stamp_lines_are_no_parsers_in_auto_mode():
+    """``[MM-dd HH:mm:ss] LEVEL msg`` of some other app: before, Mule claimed it and
+    dead-lettered it as "not a Mule log4j line", a misleading error."""
+    data = b"[12-07 10:00:00] INFO  Server started on port 8080\n[12-07 10:00:02] ERROR db down\n"
+    items = list(parse_stream(io.BytesIO(data), "app.log", "auto", ParseContext()))
+    assert [i.reason for i in items] == ["no_parser: no parser recognizes this line"] * 2
 
 
 def test_a_broken_cloudhub_line_says_which_layout_was_expected():

@@ -203,9 +203,10 @@ def _syslog_ms(m: re.Match, tz: tzinfo, now_ms: int) -> int | None:
     month = MONTHS.get(mon.lower())
     if month is None:
         return None
-    year = datetime.fromtimestamp((now_ms or 0) / 1000, tz=UTC).year + 1
-    for _ in range(9):  # a Feb 29 is at most eight years back
-        year -= 1
+    # The reader's year in the stamp's zone, and next year first: ``Jan 01 00:00:20`` read
+    # at 23:59:50 on Dec 31 is a fast clock's, a few seconds ahead, not a year behind.
+    now_year = datetime.fromtimestamp((now_ms or 0) / 1000, tz=tz).year
+    for year in range(now_year + 1, now_year - 9, -1):  # a Feb 29 is at most eight years back
         ms = civil_to_ms(year, month, int(d), int(h), int(mi), int(s), _frac_ms(frac), None, tz)
         if ms is not None and ms <= now_ms + SYSLOG_SKEW_MS:
             return ms

@@ -107,7 +107,8 @@ _TRAEFIK_TAIL = re.compile(r' \d+ "(?P<router>[^"]*)" "(?P<server>[^"]*)" (?P<ms
 # '$context.extendedRequestId'. What follows the size is then the request ID alone (a UUID, or
 # what the gateway writes for a caller's invalid one) and maybe the extended ID; the time is
 # UTC. Such a line's IDs are the gateway's, named as its JSON form names them, so that a
-# request logged both ways joins; a CLF-like line with a referer, or another zone, is not it.
+# request logged both ways joins; a CLF-like line with a referer, or another zone, is not it,
+# nor one without the evidence _aws_evidence asks for (NGINX common in UTC looks the same).
 _AWS_CLF_TIME = re.compile(r"\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} \+0000")
 _AWS_CLF_IDS = re.compile(rf" (?P<request>{UUID.pattern}(?:_REPLACED_INVALID_REQUEST_ID)?)"
                           r"(?: (?P<extended>[\w+/-]{8,32}={0,2}))?")
@@ -306,7 +307,7 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
         set_label(ev, "user_agent", agent)
     aws = (_AWS_CLF_IDS.fullmatch(rest) if m["referer"] is None and not server
            and vhost is None and _AWS_CLF_TIME.fullmatch(stamp) else None)
-    if aws:
+    if aws and _aws_evidence(aws):
         ev.dataset = "apigw.aws"
         ev.add_id("aws.request", aws["request"])
         ev.add_id("aws.request", aws["extended"])
@@ -327,6 +328,16 @@ def _nginx(m: re.Match, ctx: ParseContext) -> Event:
     if upstream is not None:
         set_label(ev, "upstream_ms", upstream // 1_000_000)
     return ev
+
+
+def _aws_evidence(ids: re.Match) -> bool:
+    """Whether the IDs after an AWS-shaped CLF line are the gateway's own: a UTC NGINX or
+    Apache common line ending in ``$http_x_correlation_id`` (a UUID) and maybe ``$request_id``
+    (32 hex digits) has the same shape, and must keep its ``correlation:`` ID so that it joins
+    the services' hops. Only a non-hex extended ID or the gateway's invalid-ID suffix tells."""
+    extended = ids["extended"]
+    return (ids["request"].endswith("_REPLACED_INVALID_REQUEST_ID")
+            or (extended is not None and not _HEX32.fullmatch(extended)))
 
 
 def _extensions(rest: str) -> dict[str, str]:

@@ -108,6 +108,11 @@ DETECT_NEEDS = dict.fromkeys("0[", ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "
 
 
 def detect(line: str) -> bool:
+    """A ``[MM-dd HH:mm:ss] LEVEL`` head alone is any logger's: only the whole CloudHub
+    layout (class, thread, colon) is Mule's, so a generic line stays unclaimed (``no_parser``)
+    instead of dead-lettered as a broken Mule line."""
+    if line[:1] == "[":
+        return _LINE_D.match(line) is not None
     return _HEAD.match(line) is not None
 
 

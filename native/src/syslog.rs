@@ -151,12 +151,12 @@ impl SyslogFrames {
     /// decodes it; a frame that is not valid UTF-8 declines the read (Python replaces the
     /// invalid bytes and reads it). Decoding the read in Python first cost the syslog
     /// worker 1.0-1.7 µs an event (measured).
-    fn runs(&self, py: Python<'_>, texts: &Bound<'_, PyList>) -> PyResult<Option<Py<PyList>>> {
+    fn runs(&self, py: Python<'_>, frames: &Bound<'_, PyList>) -> PyResult<Option<Py<PyList>>> {
         let mut out: Vec<PyObject> = Vec::new();
         let mut run: Option<Run> = None;
         // The last time read and its value: a read's frames share few of them.
         let mut stamp_ms: Option<(String, PyObject)> = None;
-        for item in texts.iter() {
+        for item in frames.iter() {
             let text = if let Ok(raw) = item.downcast::<PyBytes>() {
                 std::str::from_utf8(raw.as_bytes()).ok()
             } else if let Ok(text) = item.downcast::<PyString>() {

@@ -43,3 +43,19 @@ def test_days_no_calendar_has_are_not_times() -> None:
     assert parse_ms("Feb 29 10:15:32", UTC, parse_ms("2026-12-07T00:00:00.000Z")) == parse_ms(
         "2024-02-29T10:15:32.000Z")
     assert parse_ms("2024-13-01T10:15:32.123Z") is None
+
+
+def test_a_year_less_stamp_just_after_new_year_is_next_years() -> None:
+    """BSD syslog's ``Jan 01`` read a few seconds before midnight on Dec 31 is a fast clock's
+    (next year), not a year old; and the year is the reader's in the stamp's zone, so a Berlin
+    line 30 minutes into 1 January read at 23:31 UTC on Dec 31 is that New Year's."""
+    eve = parse_ms("2026-12-31T23:59:50.000Z")
+    assert parse_ms("Jan  1 00:00:20", UTC, eve) == parse_ms("2027-01-01T00:00:20.000Z")
+    assert parse_ms("Dec 31 23:59:40", UTC, eve) == parse_ms("2026-12-31T23:59:40.000Z")
+    berlin = ZoneInfo("Europe/Berlin")
+    assert parse_ms("Jan  1 00:30:00", berlin, parse_ms("2026-12-31T23:31:00.000Z")) == parse_ms(
+        "2026-12-31T23:30:00.000Z")
+    # beyond the skew it is still last year's, and Feb 29 eight years back is still found
+    assert parse_ms("Jan  3 00:00:00", UTC, eve) == parse_ms("2026-01-03T00:00:00.000Z")
+    assert parse_ms("Feb 29 10:15:32", UTC, parse_ms("2104-01-05T00:00:00.000Z")) == parse_ms(
+        "2096-02-29T10:15:32.000Z")

@@ -319,15 +319,17 @@ def test_iis_w3c_default_fields(parse_data):
 
 def test_aws_api_gateway_clf_names_its_request_ids_as_the_json_form_does(parse_data):
     """The same request logged in AWS's CLF format and as JSON carries the same
-    ``aws.request`` ID, so the two join; before, the CLF form's ID was ``correlation:``."""
+    ``aws.request`` ID, so the two join, where the line shows it is the gateway's (an
+    extended ID, or the invalid-ID suffix). A line with the request ID alone looks like NGINX
+    common in UTC with a correlation UUID, so it stays that (the next test)."""
     events, dead = parse_data("apigw", "apigw/aws-apigateway-clf.log")
     as_json, _ = parse_data("apigw", "apigw/aws-apigateway.jsonl")
     assert dead == []
     ok, bad_gateway, forbidden, signed = events
-    assert ok.ids == ["aws.request:c6af9ac6-7b61-11e6-9a41-93e8deadbeef"]
-    assert ok.ids[0] in as_json[0].ids and bad_gateway.ids[0] in as_json[1].ids
-    assert all(e.dataset == "apigw.aws" for e in events)
+    assert ok.ids == ["correlation:c6af9ac6-7b61-11e6-9a41-93e8deadbeef"]
+    assert [e.dataset for e in events] == ["apigw.nginx"] * 2 + ["apigw.aws"] * 2
     assert ok.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z") and ok.payload_bytes == 88
+    assert forbidden.ids[0] in as_json[2].ids
     assert forbidden.ids == ["aws.request:e8c1bc28-9d83-11e6-9c63-b5a0deadbeef",
                              "aws.request:UwhTsE8goAMFfZh="]  # the guide's extendedRequestId
     assert forbidden.error_class == "auth" and forbidden.labels["url_path"] == "/orders/{id}"
@@ -346,8 +348,22 @@ def test_aws_api_gateway_clf_names_its_request_ids_as_the_json_form_does(parse_d
     # more after the IDs
     '10.0.0.1 - - [01/Mar/2024:10:15:32 +0000] "GET /a HTTP/1.1" 200 5 '
     "c6af9ac6-7b61-11e6-9a41-93e8deadbeef 0.012 0.010",
+    # NGINX common + $http_x_correlation_id in UTC (a container's default zone): no evidence
+    '10.0.0.7 - - [07/Dec/2026:10:15:32 +0000] "POST /orders HTTP/1.1" 201 88 '
+    "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
 ])
 def test_clf_like_lines_that_are_not_api_gateways_keep_a_correlation_id(line):
     ev = _one(line)
     assert ev.dataset == "apigw.nginx"
     assert "correlation:c6af9ac6-7b61-11e6-9a41-93e8deadbeef" in ev.ids
+    assert not any(i.startswith("aws.") for i in ev.ids)
+
+
+def test_utc_common_line_with_correlation_and_request_id_reads_as_before():
+    """``$http_x_correlation_id $request_id`` after a UTC common line: the 32 hex digits are
+    NGINX's request ID, not AWS's extended one (as before AWS CLF was read)."""
+    ev = _one('10.0.0.7 - - [07/Dec/2026:10:15:32 +0000] "POST /orders HTTP/1.1" 201 88 '
+              "3f2b8c1e-6d4a-4b7e-9a21-0c5d7e8f9a10 6e8f5d2c9a1b4c3dae0f112233445566")
+    assert ev.dataset == "apigw.nginx"
+    assert sorted(ev.ids) == ["correlation:3f2b8c1e-6d4a-4b7e-9a21-0c5d7e8f9a10",
+                              "http.request:6e8f5d2c9a1b4c3dae0f112233445566"]

@@ -1,6 +1,10 @@
+import io
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from collector.event import Record, iso_to_ms
+from collector.parse import parse_stream
 from collector.parsers import mule
 from collector.parsers._base import ParseContext, ParseError
 
@@ -185,10 +189,33 @@ def test_cloudhub_appender_layout_reads_like_the_default_one(parse_data):
     assert before.timestamp_ms == iso_to_ms("2023-03-01T10:15:32Z")
 
 
+def test_cloudhub_appender_line_just_after_new_year_is_next_years():
+    """Read at 23:59:50 on Dec 31, ``[01-01 00:00:20]`` is a clock a few seconds ahead (the
+    coming year), not January of the year ending; the year is the reader's in the zone."""
+    eve = ParseContext(now_ms=iso_to_ms("2026-12-31T23:59:50Z"))
+    (ev,) = mule.parse(Record("[01-01 00:00:20] INFO  C [main]: x"), eve)
+    assert ev.timestamp_ms == iso_to_ms("2027-01-01T00:00:20Z")
+    berlin = ParseContext(now_ms=iso_to_ms("2026-12-31T23:31:00Z"), tz=ZoneInfo("Europe/Berlin"))
+    (ev,) = mule.parse(Record("[01-01 00:30:00] INFO  C [main]: x"), berlin)
+    assert ev.timestamp_ms == iso_to_ms("2026-12-31T23:30:00Z")
+
+
 def test_cloudhub_appender_layout_is_detected():
     assert mule.detect("[03-01 10:15:32] INFO  LoggerMessageProcessor [main]: x")
     assert mule.detect("[03-01 10:15:32] WARNING C [main]: x")
     assert not mule.detect("[2024-03-01 10:15:32,123] INFO Kafka line (kafka.server.KafkaServer)")
+    # the stamp and level alone are any logger's: no class, thread and colon, not Mule's
+    for line in ("[12-07 10:00:00] INFO  Server started on port 8080",
+                 "[12-07 10:00:02] ERROR could not reach db"):
+        assert not mule.detect(line), line
+
+
+def test_generic_bracketed_stamp_lines_are_no_parsers_in_auto_mode():
+    """``[MM-dd HH:mm:ss] LEVEL msg`` of some other app: before, Mule claimed it and
+    dead-lettered it as "not a Mule log4j line", a misleading error."""
+    data = b"[12-07 10:00:00] INFO  Server started on port 8080\n[12-07 10:00:02] ERROR db down\n"
+    items = list(parse_stream(io.BytesIO(data), "app.log", "auto", ParseContext()))
+    assert [i.reason for i in items] == ["no_parser: no parser recognizes this line"] * 2
 
 
 def test_a_broken_cloudhub_line_says_which_layout_was_expected():

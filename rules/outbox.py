@@ -180,15 +180,23 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy,
 
 
 def _since_last_resolve(resolve: dict, records: Sequence[dict]) -> tuple[list[dict], bool]:
-    """The same notifier's firings of ``resolve``'s alert since its previous resolve among
-    ``records`` (the alert's newest, newest first), and whether that previous resolve was
-    among them (then these are all the firings since it)."""
+    """The same notifier's firings of ``resolve``'s alert since the resolve of its previous
+    episode among ``records`` (the alert's newest, newest first), and whether that resolve
+    was among them (then these are all the firings since it).
+
+    Episodes are told apart by the alert's ``starts_ms``, not by creation times: another
+    copy of this same resolve (decided again by the next lease holder, or written late
+    after a store outage) is not "the previous resolve", or it would leave no firing to
+    close and the resolve would be dropped; and records written by two instances carry
+    two clocks, so a creation-time cut could hide this episode's firing."""
+    starts = resolve["notification"]["starts_ms"]
     same = [x for x in records if x["notifier"] == resolve["notifier"]
-            and x["key"] == resolve["key"] and x["id"] != resolve["id"]
-            and x["created_ms"] <= resolve["created_ms"]]
-    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=None)
+            and x["key"] == resolve["key"] and x["id"] != resolve["id"]]
+    since = max((x["notification"]["starts_ms"] for x in same if x["action"] == "resolved"
+                 and x["notification"]["starts_ms"] < starts), default=None)
     firings = [x for x in same if x["action"] == "firing"
-               and (since is None or x["created_ms"] > since)]
+               and (since is None or x["notification"]["starts_ms"] > since)
+               and x["notification"]["starts_ms"] <= starts]
     return firings, since is not None
 
 

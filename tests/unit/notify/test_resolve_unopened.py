@@ -184,3 +184,24 @@ def test_a_resolve_written_by_a_holder_whose_clock_is_behind_is_sent(peer, tmp_p
     assert [(h["action"], h["state"]) for h in history] == [
         ("firing", "notified"), ("resolved", "notified")]
     assert len(p.seen) == 2
+
+
+def test_a_resolve_with_no_firing_record_for_its_receiver_is_sent(peer, tmp_path):
+    """The page went out as ``slack``; the notifier was renamed ``slack-ops`` (the same
+    webhook) and the engine routes the resolve there (``resolve_to``). It has no firing
+    record under the new name: that must mean "send", or the incident stays open. The old
+    code superseded it (review H, case B)."""
+    p = peer([(200, {}, b"ok")])
+    history: list[dict] = []
+    first = delivery(tmp_path, [_slack(p)], history)
+    _write(first, "firing", 1_000, 1_000_000)
+    first.deliver("slack")
+    ops = slack.Slack("slack-ops", slack.Options(Secret(f"{p.url}/services/T0/B0/x", "env:S")))
+    second = delivery(tmp_path, [ops], history)
+    second.clock = lambda: 1_060_000
+    second.submit(["slack-ops"], replace(note("resolved"), at_ms=2_000))
+    second.flush()
+    second.deliver("slack-ops")
+    assert [(h["notifier"], h["action"], h["state"]) for h in history] == [
+        ("slack", "firing", "notified"), ("slack-ops", "resolved", "notified")]
+    assert len(p.seen) == 2

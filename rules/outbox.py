@@ -181,6 +181,22 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy,
     return out
 
 
+def undecided(pending: Sequence[dict], now_ms: int) -> set[tuple[str, str]]:
+    """The (rule, key) alerts whose history ``plan`` (``opened``) and ``unopened`` need
+    now: of pending resolves that are due, or that have a firing of their alert pending
+    before them (``pending`` in creation order). A resolve waiting for its retry needs
+    none, so a receiver that is down costs no outbox reads per pass."""
+    firing: set[tuple[str, str]] = set()
+    out: set[tuple[str, str]] = set()
+    for r in pending:
+        alert = (r["rule"], r["key"])
+        if r["action"] != "resolved":
+            firing.add(alert)
+        elif r["next_ms"] <= now_ms or alert in firing:
+            out.add(alert)
+    return out
+
+
 def _since_last_resolve(resolve: dict, records: Sequence[dict]) -> tuple[list[dict], bool]:
     """The same notifier's firings of ``resolve``'s alert since the resolve of its previous
     episode among ``records`` (the alert's newest, newest first), and whether that resolve

@@ -25,9 +25,9 @@ class Counting:
     def __getattr__(self, name):
         return getattr(self.box, name)
 
-    def of_rule(self, rule, limit):
-        self.reads.append((rule,))
-        return self.box.of_rule(rule, limit)
+    def of_rule(self, rule, limit, *key):  # ``key``: the old per-alert read, counted too
+        self.reads.append((rule, *key))
+        return self.box.of_rule(rule, limit, *key)
 
     def of_alerts(self, alerts, limit):
         self.reads.append(tuple(alerts))
@@ -60,25 +60,27 @@ def _records(alerts: int, waiting: int, due: int) -> list[dict]:
     return out
 
 
-def test_resolves_waiting_for_a_retry_cost_no_history_reads(tmp_path):
+def _pass(tmp_path, waiting: int, due: int) -> tuple[int, Counting, Receiver]:
+    """One delivery pass over 300 alerts' records: (how many it sent, the reads, who got)."""
     hook = Receiver()
     d = delivery(tmp_path, [hook], [])
-    d.box.put(_records(alerts=300, waiting=200, due=0))
+    d.box.put(_records(alerts=300, waiting=waiting, due=due))
     d.box = Counting(d.box)
     d.clock = lambda: NOW
-    assert d.deliver("hook") == 0
-    assert d.box.reads == [()]  # the old code: 200 reads, one per waiting resolve
+    return d.deliver("hook"), d.box, hook
+
+
+def test_resolves_waiting_for_a_retry_cost_no_history_reads(tmp_path):
+    sent, box, _ = _pass(tmp_path, waiting=200, due=0)
+    assert sent == 0
+    assert box.reads == [()]  # the old code: 200 reads, one per waiting resolve
 
 
 def test_due_resolves_are_read_in_one_read_and_sent(tmp_path):
-    hook = Receiver()
-    d = delivery(tmp_path, [hook], [])
-    d.box.put(_records(alerts=300, waiting=150, due=50))
-    d.box = Counting(d.box)
-    d.clock = lambda: NOW
-    assert d.deliver("hook") == 50
-    assert len(d.box.reads) == 1
-    assert sorted(d.box.reads[0]) == sorted((note().rule, f"k{k}") for k in range(150, 200))
+    sent, box, hook = _pass(tmp_path, waiting=150, due=50)
+    assert sent == 50
+    assert len(box.reads) == 1
+    assert sorted(box.reads[0]) == sorted((note().rule, f"k{k}") for k in range(150, 200))
     assert sorted(hook.sent) == sorted((f"k{k}", "resolved") for k in range(150, 200))
 
 

@@ -155,4 +155,4 @@ def resolve_to(notified_to: Sequence[str], route: Sequence[str],
     tools, a lesser harm than one left open."""
     kept = [n for n in notified_to if n in configured]
     gone = len(kept) < len(notified_to)
-    return tuple(dict.fromkeys((*kept, *(route if gone else ()))))
+    return tuple(dict.fromkeys((*kept, *(n for n in route if gone and n in configured))))

@@ -28,3 +28,4 @@ def test_a_renamed_notifier_sends_the_resolve_to_the_current_route():
 
 def test_a_notifier_removed_with_an_empty_route_sends_nothing():
     assert resolve_to(("pagerduty",), (), {"mail"}) == ()
+    assert resolve_to(("pagerduty",), ("pagerduty",), {"mail"}) == ()  # route unconfigured

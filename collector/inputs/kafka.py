@@ -74,6 +74,7 @@ RETRY_OFFER_S = 0.2
 # request_timeout_ms, 30 s, for a coordinator that is busy rebalancing or gone): a stop must
 # end in under 5 s. An offset not committed in time is re-read, not lost (same event IDs).
 CLOSE_TIMEOUT_MS = 2000
+REJOIN_POLL_MS = 100  # a closing member's polls to finish a rebalance before its last commit
 # A revocation waits this long for the store to acknowledge chunks in flight before it commits
 # and lets the partitions go: a batch is stored in well under a second when the store keeps up
 # (spooled when it is away); the group's other members wait for us meanwhile.
@@ -340,8 +341,10 @@ class KafkaInput:
             self._pending.update(ends)
             self._unacked -= 1
 
-    def _commit_acked(self, timeout_ms: int | None = None) -> None:
-        from kafka.errors import KafkaError
+    def _commit_acked(self, timeout_ms: int | None = None) -> bool:
+        """Commit what the store acknowledged on partitions this member owns; True when the
+        group was rebalancing (nothing committed, the offsets kept for after the rejoin)."""
+        from kafka.errors import CommitFailedError, KafkaError, RebalanceInProgressError
         from kafka.structs import OffsetAndMetadata
 
         assigned = self.consumer.assignment()
@@ -351,16 +354,30 @@ class KafkaInput:
         # (committing here could move the new owner's offset back).
         pending = {tp: offset for tp, offset in pending.items() if tp in assigned}
         if not pending:
-            return
+            return False
         try:
             self.consumer.commit(
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in pending.items()},
                 timeout_ms=timeout_ms)
+        except (RebalanceInProgressError, CommitFailedError):  # the broker's answer is the latter
+            if self._closing:
+                self._keep(pending)
+                return True
+            log.warning("offset commit failed in a rebalance; records since the last commit "
+                        "will be re-read", extra={"input": self.name})
         except KafkaError as exc:
             # Lost the partitions in a rebalance: their new owner resumes from the last
             # commit, and replayed events overwrite themselves (same IDs).
             log.warning("offset commit failed; records since the last commit will be re-read",
                         extra={"input": self.name, "error": str(exc)})
+        return False
+
+    def _keep(self, offsets: dict) -> None:
+        """Acknowledged offsets a rebalance kept from committing, back for the next commit
+        (newer acknowledgements win); committed only if the partition is still this member's."""
+        with self._lock:
+            for tp, offset in offsets.items():
+                self._pending.setdefault(tp, offset)
 
     def commit(self) -> None:
         """Commits happen on the consumer thread (``_commit_acked``); see the module doc."""
@@ -373,7 +390,12 @@ class KafkaInput:
         member leaves its group; a static one keeps its place for a restart). The writer has
         stopped: the revocation the close triggers must not wait for acks that cannot come."""
         self._closing = True
-        self._commit_acked(CLOSE_TIMEOUT_MS)
+        # Another member leaving at the same time puts the group in a rebalance, where the
+        # broker refuses commits: rejoin (a poll whose records are dropped, uncommitted) and
+        # commit what is still this member's, for up to CLOSE_TIMEOUT_MS.
+        deadline = time.monotonic() + CLOSE_TIMEOUT_MS / 1000
+        while self._commit_acked(CLOSE_TIMEOUT_MS) and time.monotonic() < deadline:
+            self.consumer.poll(timeout_ms=REJOIN_POLL_MS)
         self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
         if self.note is not None:
             self.note.close()
@@ -417,6 +439,8 @@ class _Handover:
                                                                  timeout_ms=CLOSE_TIMEOUT_MS)
                 except KafkaError as exc:
                     complete = False
+                    if inp._closing:  # the close commits them if they come back (close)
+                        inp._keep({tp: o.offset for tp, o in offsets.items()})
                     log.warning("offset commit at a rebalance failed; the partitions' new "
                                 "owner reads the records since the last commit again",
                                 extra={"input": inp.name, "error": str(exc)})

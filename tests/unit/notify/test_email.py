@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import socket
@@ -170,11 +171,7 @@ class PickyInbox(Inbox):
 def test_a_recipient_the_server_refuses_is_not_a_delivered_page(refuse, retryable):
     """The relay takes the mail for one on-call address and refuses the other: that was
     counted as delivered, the second person never paged and nothing said so."""
-    inbox = PickyInbox(refuse)
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with _picky_relay(refuse) as (inbox, port):
         opts = email_notify.Options(host="127.0.0.1", port=port, tls="none",
                                     sender="midwatch@example.com",
                                     to=("oncall@example.com", *refuse))
@@ -188,6 +185,17 @@ def test_a_recipient_the_server_refuses_is_not_a_delivered_page(refuse, retryabl
         with pytest.raises(SendError) as err:
             email_notify.Email("mail", opts_all).send(_note())
         assert (err.value.retryable, err.value.refused) == (retryable, True)
+
+
+@contextlib.contextmanager
+def _picky_relay(refuse: dict[str, str]) -> Iterator[tuple[PickyInbox, int]]:
+    """A real local SMTP relay refusing ``refuse``'s recipients with their replies."""
+    inbox = PickyInbox(refuse)
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
     finally:
         controller.stop()
 
@@ -195,11 +203,7 @@ def test_a_recipient_the_server_refuses_is_not_a_delivered_page(refuse, retryabl
 def test_the_owed_recipients_still_configured_get_the_retry():
     """A retry goes to the recipients still owed; one removed from ``to`` since (a reload)
     is owed nothing, and with nobody left nothing is sent."""
-    inbox = PickyInbox({})
-    port = _free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with _picky_relay({}) as (inbox, port):
         opts = email_notify.Options(host="127.0.0.1", port=port, tls="none",
                                     sender="midwatch@example.com",
                                     to=("ann@example.com", "bob@example.com"))
@@ -209,5 +213,3 @@ def test_the_owed_recipients_still_configured_get_the_retry():
         (_, rcpts, raw), = inbox.messages
         assert rcpts == ["bob@example.com"]
         assert email.message_from_bytes(raw)["To"] == "ann@example.com, bob@example.com"
-    finally:
-        controller.stop()

@@ -33,7 +33,6 @@ from rules.state import (
     advance,
     dedup_key,
     notification,
-    resolve_to,
 )
 from rules.templates import duration
 
@@ -175,7 +174,8 @@ class Engine:
                     continue
                 alert = replace(prev, state=RESOLVED, resolved_ms=at_ms, last_eval_ms=at_ms)
                 history.append(alert.history(at_ms, reason=f"rule {why}"))
-                to = resolve_to(alert.notified_to, self.config.notify, self.config.notifiers)
+                to = [n for n in (alert.notified_to or self.config.notify)
+                      if n in self.config.notifiers]
                 if alert.last_notified_ms is None or not to or self.dispatcher is None:
                     continue
                 log.warning("rule %s is %s: resolving its alert %s %s", rule, why,
@@ -438,8 +438,10 @@ class Engine:
                 alert.last_notified_ms = at_ms
                 alert.notified_as = alert.shown()
                 alert.notified_to = tuple(dict.fromkeys((*alert.notified_to, *names)))
-            else:
-                names = resolve_to(alert.notified_to, names, self.config.notifiers)
+            else:  # a receiver paged this episode, since routed away, still gets its resolve;
+                # each receiver's outbox worker drops the resolve of a page it never got
+                names = tuple(dict.fromkeys((*names, *(
+                    x for x in alert.notified_to if x in self.config.notifiers))))
             sent += [(name, n) for name in names]
             if self.dispatcher is not None and names:
                 self.dispatcher.submit(names, n)

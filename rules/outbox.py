@@ -16,14 +16,12 @@ What happens to a record is decided here, from the record, the time and the send
   one is then a repeat): then only the pending firing is dropped and the resolve is sent,
   since an incident the receiver may hold open must be closed (a resolve of an incident it
   never opened is a no-op for PagerDuty, Opsgenie and Alertmanager);
-- a resolve whose alert's firings since its previous episode's resolve exist and all ended
-  without reaching the receiver (failed, expired or superseded, none maybe delivered) is not
-  sent either (``unopened``), per receiver: a lone "RESOLVED" for a page nobody got is noise
-  in Slack, mail and webhooks; the alert history already says what became of the firing.
-  With no firing record at all it is sent: the record may be purged or out of sight, and
-  which receivers a firing was submitted to is the engine's to say (``notified_to``,
-  ``rules.state.resolve_to``), so a receiver routed only after the firing, or an episode
-  that paged nobody (``would_page``), gets no resolve record in the first place;
+- a resolve whose alert's firings since its previous resolve all ended without reaching the
+  receiver (failed, expired or superseded, none maybe delivered), or that has no firing for
+  this receiver at all (routed to it only after the firing; a firing that paged nobody:
+  would_page, silenced, inhibited, muted), is not sent either (``unopened``), per receiver:
+  a lone "RESOLVED" for a page nobody got is noise in Slack, mail and webhooks, and a no-op
+  for the incident tools; the alert history already says what became of the firing;
 - of several pending records saying the same (alert, action), only the newest is sent;
 - a finished record (delivered, superseded, expired, failed) is deleted ``retention_ms``
   after it was created (``rules explain`` shows records that long), so the outbox stays
@@ -181,40 +179,16 @@ def plan(pending: Sequence[dict], now_ms: int, policy: Policy,
     return out
 
 
-def undecided(pending: Sequence[dict], now_ms: int) -> set[tuple[str, str]]:
-    """The (rule, key) alerts whose history ``plan`` (``opened``) and ``unopened`` need
-    now: of pending resolves that are due, or that have a firing of their alert pending
-    before them (``pending`` in creation order). A resolve waiting for its retry needs
-    none, so a receiver that is down costs no outbox reads per pass."""
-    firing: set[tuple[str, str]] = set()
-    out: set[tuple[str, str]] = set()
-    for r in pending:
-        alert = (r["rule"], r["key"])
-        if r["action"] != "resolved":
-            firing.add(alert)
-        elif r["next_ms"] <= now_ms or alert in firing:
-            out.add(alert)
-    return out
-
-
 def _since_last_resolve(resolve: dict, records: Sequence[dict]) -> tuple[list[dict], bool]:
-    """The same notifier's firings of ``resolve``'s alert since the resolve of its previous
-    episode among ``records`` (the alert's newest, newest first), and whether that resolve
-    was among them (then these are all the firings since it).
-
-    Episodes are told apart by the alert's ``starts_ms``, not by creation times: another
-    copy of this same resolve (decided again by the next lease holder, or written late
-    after a store outage) is not "the previous resolve", or it would leave no firing to
-    close and the resolve would be dropped; and records written by two instances carry
-    two clocks, so a creation-time cut could hide this episode's firing."""
-    starts = resolve["notification"]["starts_ms"]
+    """The same notifier's firings of ``resolve``'s alert since its previous resolve among
+    ``records`` (the alert's newest, newest first), and whether that previous resolve was
+    among them (then these are all the firings since it)."""
     same = [x for x in records if x["notifier"] == resolve["notifier"]
-            and x["key"] == resolve["key"] and x["id"] != resolve["id"]]
-    since = max((x["notification"]["starts_ms"] for x in same if x["action"] == "resolved"
-                 and x["notification"]["starts_ms"] < starts), default=None)
+            and x["key"] == resolve["key"] and x["id"] != resolve["id"]
+            and x["created_ms"] <= resolve["created_ms"]]
+    since = max((x["created_ms"] for x in same if x["action"] == "resolved"), default=None)
     firings = [x for x in same if x["action"] == "firing"
-               and (since is None or x["notification"]["starts_ms"] > since)
-               and x["notification"]["starts_ms"] <= starts]
+               and (since is None or x["created_ms"] > since)]
     return firings, since is not None
 
 
@@ -228,20 +202,20 @@ def opened(resolve: dict, records: Sequence[dict]) -> bool:
 
 def unopened(resolve: dict, records: Sequence[dict], *, read_all: bool, now_ms: int,
              policy: Policy) -> bool:
-    """Whether ``resolve`` closes nothing the receiver got: the same notifier's firings of
-    its alert since the previous episode's resolve exist and none was delivered or may
-    have been. No firing record means "send": a missing record must never leave an
-    incident open (who was paged at all is decided by the engine, ``resolve_to``; a
-    silenced, inhibited or muted firing sets no ``last_notified_ms``, so the engine writes
-    no resolve for it). Decided only when ``records`` (the alert's newest, newest first)
-    hold that whole episode: the previous resolve is among them, or they are all the
-    alert's records (``read_all``) or reach back before the episode began, and it began
-    within the retention (nothing of it purged). Otherwise a delivered firing may be out
-    of sight (an alert re-notified for long), so it is sent, as it always was."""
+    """Whether ``resolve`` closes nothing the receiver got: none of the same notifier's
+    firings of its alert since the previous resolve was delivered or may have been, or
+    there were none (the receiver was routed only after the firing, by a reload or a
+    restart, or the firing reached nobody: ``would_page``, silenced, inhibited, muted).
+    Alertmanager's ``send_resolved`` is the same: a receiver gets the resolve of alerts it
+    was notified about. Decided only when ``records`` (the alert's newest, newest first) hold that whole
+    episode: the previous resolve is among them, or they are all the alert's records
+    (``read_all``) or reach back before the episode began, and it began within the
+    retention (nothing of it purged). Otherwise a delivered firing may be out of sight
+    (an alert re-notified for long), so it is sent, as it always was."""
     firings, bounded = _since_last_resolve(resolve, records)
     starts = resolve["notification"]["starts_ms"]
     whole = bounded or (starts > now_ms - policy.retention_ms and (
         read_all or min((x["created_ms"] for x in records), default=starts) < starts))
-    return whole and bool(firings) and all(
+    return whole and all(
         x["state"] in (FAILED, EXPIRED, SUPERSEDED) and not x.get("maybe_delivered")
         for x in firings)

@@ -9,7 +9,6 @@ what lets a restarted engine carry on without paging again or forgetting an open
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -39,8 +38,7 @@ class Alert:
     resolved_ms: int | None = None
     last_notified_ms: int | None = None
     annotations: dict[str, str] = field(default_factory=dict)
-    # Every notifier a firing of this episode was submitted to (a union, emptied when a new
-    # episode fires): its resolve goes there (``resolve_to``), also after the rule is gone.
+    # The notifiers its firing was sent to: a resolve after the rule is gone goes there.
     notified_to: tuple[str, ...] = ()
     # What the last page said (``shown``): a move of severity or into flapping is paged again.
     notified_as: str | None = None
@@ -142,17 +140,3 @@ def notification(alert: Alert, *, rule: Rule, suppressed: bool, at_ms: int) -> s
     if last is None or at_ms - last >= rule.repeat_interval_ms or alert.notified_as != alert.shown():
         return FIRING
     return None
-
-
-def resolve_to(notified_to: Sequence[str], route: Sequence[str],
-               configured: Collection[str]) -> tuple[str, ...]:
-    """The notifiers a resolve goes to: those a firing of the episode was submitted to
-    (``notified_to``) that are still configured, so a receiver routed only after the firing,
-    or an episode that paged nobody (``would_page``), gets no lone resolve. When one of
-    them is no longer configured (renamed, e.g. ``pagerduty`` to ``pagerduty-ops`` with
-    the same routing key) the rule's current route gets it too: an incident it may hold
-    must be closed, and a resolve of an incident never opened is a no-op for the incident
-    tools, a lesser harm than one left open."""
-    kept = [n for n in notified_to if n in configured]
-    gone = len(kept) < len(notified_to)
-    return tuple(dict.fromkeys((*kept, *(n for n in route if gone and n in configured))))

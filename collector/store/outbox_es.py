@@ -103,27 +103,9 @@ class EsOutbox:
             index=self.index, ids=list(ids), realtime=True))
         return [d["_source"] for d in resp["docs"] if d.get("found")]
 
-    def of_rule(self, rule: str, limit: int) -> list[dict]:
-        return self._search({"term": {"rule": rule}}, [{"created_ms": "desc"}], limit)
-
-    def of_alerts(self, alerts: Sequence[tuple[str, str]], limit: int
-                  ) -> dict[tuple[str, str], list[dict]]:
-        if not alerts:
-            return {}
-        self._fresh()
-        searches: list[dict] = []
-        for rule, key in alerts:
-            searches += [{"index": self.index}, {
-                "query": {"bool": {"filter": [{"term": {"rule": rule}}, {"term": {"key": key}}]}},
-                "sort": [{"created_ms": "desc"}], "size": min(limit, PAGE)}]
-        resp = self.store._call(lambda: self.store._client.msearch(searches=searches))
-        out = {}
-        for alert, r in zip(alerts, resp["responses"], strict=True):
-            if "error" in r:
-                raise StoreError(f"cannot read the notification outbox {self.index}: "
-                                 f"{r['error']}")
-            out[alert] = [h["_source"] for h in r["hits"]["hits"]]
-        return out
+    def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
+        terms = [{"term": {"rule": rule}}] + ([{"term": {"key": key}}] if key is not None else [])
+        return self._search({"bool": {"filter": terms}}, [{"created_ms": "desc"}], limit)
 
     def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
         # Found by a search, deleted by ID in one bulk request: ``_delete_by_query`` belongs

@@ -18,7 +18,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (notifier, state, created_ms);
 CREATE INDEX IF NOT EXISTS outbox_rule ON outbox (rule, created_ms);
-CREATE INDEX IF NOT EXISTS outbox_alert ON outbox (rule, json_extract(doc, '$.key'), created_ms);
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_ms)
 """
 
@@ -47,18 +46,12 @@ class SQLiteOutbox:
                 list(ids)).fetchall()}
         return [found[i] for i in ids if i in found]
 
-    def of_rule(self, rule: str, limit: int) -> list[dict]:
+    def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
+        if key is not None:  # the rule's index, then the alert's key in the document
+            return self._docs("SELECT doc FROM outbox WHERE rule = ? AND json_extract(doc, "
+                              "'$.key') = ? ORDER BY created_ms DESC LIMIT ?", (rule, key, limit))
         return self._docs("SELECT doc FROM outbox WHERE rule = ? ORDER BY created_ms DESC "
                           "LIMIT ?", (rule, limit))
-
-    def of_alerts(self, alerts: Sequence[tuple[str, str]], limit: int
-                  ) -> dict[tuple[str, str], list[dict]]:
-        # One indexed lookup per alert (``outbox_alert``), all in one read transaction.
-        with self.store._read() as db:
-            return {(rule, key): [orjson.loads(row[0]) for row in db.execute(
-                "SELECT doc FROM outbox WHERE rule = ? AND json_extract(doc, '$.key') = ? "
-                "ORDER BY created_ms DESC LIMIT ?", (rule, key, limit)).fetchall()]
-                for rule, key in alerts}
 
     def _docs(self, sql: str, args: tuple) -> list[dict]:
         with self.store._read() as db:

@@ -57,13 +57,8 @@ class OutboxStore(Protocol):
         the order asked; missing ones left out. What a worker is about to send is checked
         here, so a search that lags behind the last writes never sends a record twice."""
 
-    def of_rule(self, rule: str, limit: int) -> list[dict]:
-        """Any records of one rule, newest first."""
-
-    def of_alerts(self, alerts: Sequence[tuple[str, str]], limit: int
-                  ) -> dict[tuple[str, str], list[dict]]:
-        """Each (rule, key) alert's newest ``limit`` records, newest first, in one read (one
-        Elasticsearch request): the delivery worker asks for every alert of a pass at once."""
+    def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
+        """Any records of one rule (of one alert of it, with ``key``), newest first."""
 
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """(record count by (notifier, state), oldest pending ``created_ms`` by notifier)."""

@@ -21,15 +21,13 @@ def _record(key: str, created_ms: int, rule: str = "o2c-failures") -> dict:
     return outbox.new_record("hook", n, created_ms)
 
 
-def test_of_alerts_reads_each_alert_alone_newest_first(store):
+def test_of_rule_with_a_key_reads_that_alert_alone_newest_first(store):
     box = outbox_for(store)
     box.put([_record("k1", 1_000), _record("k1", 2_000), _record("k1", 3_000, rule="other")]
             + [_record("k2", 4_000 + i) for i in range(5)])
     assert [(r["key"], r["created_ms"]) for r in box.of_rule("o2c-failures", 3)] == [
         ("k2", 4_004), ("k2", 4_003), ("k2", 4_002)]
-    got = box.of_alerts([("o2c-failures", "k1"), ("o2c-failures", "k9"), ("other", "k1"),
-                         ("o2c-failures", "k2")], 2)
-    assert {alert: [r["created_ms"] for r in rs] for alert, rs in got.items()} == {
-        ("o2c-failures", "k1"): [2_000, 1_000], ("o2c-failures", "k9"): [],
-        ("other", "k1"): [3_000], ("o2c-failures", "k2"): [4_004, 4_003]}
-    assert box.of_alerts([], 5) == {}
+    assert [(r["key"], r["created_ms"]) for r in box.of_rule("o2c-failures", 3, "k1")] == [
+        ("k1", 2_000), ("k1", 1_000)]
+    assert box.of_rule("o2c-failures", 1, "k1")[0]["created_ms"] == 2_000
+    assert box.of_rule("o2c-failures", 5, "k9") == []

@@ -108,22 +108,10 @@ def test_a_resolve_is_sent_when_the_delivered_firing_is_beyond_the_lookback(
 def test_a_resolve_of_a_refused_firing_is_still_dropped_when_its_episode_is_read_whole(
         peer, tmp_path, monkeypatch):
     """A lookback as short as the episode still decides when the previous resolve is among
-    the records read: the re-opened alert's page was refused, so no lone RESOLVED. Each
-    episode has its own ``starts_ms`` and the clock runs after them, as in the engine (the
-    previous resolve is the one of an earlier episode; with one ``starts_ms`` for both and a
-    clock before it, this passed only because the records "reached back before" it)."""
+    the records read: the re-opened alert's page was refused, so no lone RESOLVED."""
     monkeypatch.setattr("rules.delivery.UNOPENED_LOOKBACK", 3)
     p = peer([(200, {}, b"ok"), (200, {}, b"ok"), (400, {}, b"invalid_blocks"), (200, {}, b"ok")])
-    history: list[dict] = []
-    d = delivery(tmp_path, [_slack(p)], history)
-    t0 = note().starts_ms
-    for i, action in enumerate(["firing", "resolved", "firing", "resolved"]):
-        d.clock = lambda i=i: t0 + 600_000 * (i + 1)
-        d.submit(["slack"], replace(note(action), at_ms=t0 + 600_000 * (i + 1),
-                                    starts_ms=t0 + 600_000 * (i // 2) * 2))
-        d.flush()
-        d.deliver("slack")
-    states = [h["state"] for h in history]
+    history, states = _run(tmp_path, p, ["firing", "resolved", "firing", "resolved"])
     assert states == ["notified", "notified", "notify_failed", "notify_superseded"]
     assert len(p.seen) == 3
 
@@ -137,71 +125,3 @@ def test_a_resolve_goes_out_although_a_repeat_firing_still_waits(peer, tmp_path)
     assert [(h["action"], h["state"]) for h in history] == [
         ("firing", "notified"), ("firing", "notify_superseded"), ("resolved", "notified")]
     assert len(p.seen) == 3
-
-
-def _slack(p) -> slack.Slack:
-    return slack.Slack("slack", slack.Options(Secret(f"{p.url}/services/T0/B0/x", "env:S")))
-
-
-def _write(d, action: str, at_ms: int, clock_ms: int) -> None:
-    d.clock = lambda: clock_ms
-    d.submit(["slack"], replace(note(action), at_ms=at_ms))
-    d.flush()
-
-
-def test_a_resolve_decided_twice_is_sent_once(peer, tmp_path):
-    """The lease holder delivered the page, wrote the resolve and was killed before its
-    alert state; the next holder decides the resolve again (a second record). One of the
-    two goes out. The old code took the first copy for "the previous resolve", found no
-    firing after it and dropped both: the incident stayed open (review H, case A)."""
-    p = peer([(200, {}, b"ok")])
-    history: list[dict] = []
-    old = delivery(tmp_path, [_slack(p)], history)
-    _write(old, "firing", 1_000, 1_000_000)
-    old.deliver("slack")
-    _write(old, "resolved", 2_000, 1_060_000)  # killed before sending it
-    new = delivery(tmp_path, [_slack(p)], history)  # the next holder, same outbox
-    _write(new, "resolved", 3_000, 1_090_000)
-    new.deliver("slack")
-    assert [(h["action"], h["state"]) for h in history] == [
-        ("firing", "notified"), ("resolved", "notify_superseded"), ("resolved", "notified")]
-    assert len(p.seen) == 2
-
-
-def test_a_resolve_written_by_a_holder_whose_clock_is_behind_is_sent(peer, tmp_path):
-    """The firing was written and delivered by one instance; the resolve by the next lease
-    holder, whose clock is two minutes behind: its record is "older" than the firing. The
-    old code kept only firings created before the resolve, saw none and dropped it
-    (review H, item 4)."""
-    p = peer([(200, {}, b"ok")])
-    history: list[dict] = []
-    first = delivery(tmp_path, [_slack(p)], history)
-    _write(first, "firing", 1_000, 1_000_000)
-    first.deliver("slack")
-    second = delivery(tmp_path, [_slack(p)], history)
-    _write(second, "resolved", 2_000, 1_000_000 - 120_000)
-    second.deliver("slack")
-    assert [(h["action"], h["state"]) for h in history] == [
-        ("firing", "notified"), ("resolved", "notified")]
-    assert len(p.seen) == 2
-
-
-def test_a_resolve_with_no_firing_record_for_its_receiver_is_sent(peer, tmp_path):
-    """The page went out as ``slack``; the notifier was renamed ``slack-ops`` (the same
-    webhook) and the engine routes the resolve there (``resolve_to``). It has no firing
-    record under the new name: that must mean "send", or the incident stays open. The old
-    code superseded it (review H, case B)."""
-    p = peer([(200, {}, b"ok")])
-    history: list[dict] = []
-    first = delivery(tmp_path, [_slack(p)], history)
-    _write(first, "firing", 1_000, 1_000_000)
-    first.deliver("slack")
-    ops = slack.Slack("slack-ops", slack.Options(Secret(f"{p.url}/services/T0/B0/x", "env:S")))
-    second = delivery(tmp_path, [ops], history)
-    second.clock = lambda: 1_060_000
-    second.submit(["slack-ops"], replace(note("resolved"), at_ms=2_000))
-    second.flush()
-    second.deliver("slack-ops")
-    assert [(h["notifier"], h["action"], h["state"]) for h in history] == [
-        ("slack", "firing", "notified"), ("slack-ops", "resolved", "notified")]
-    assert len(p.seen) == 2

@@ -114,13 +114,3 @@ def test_an_attempt_may_have_delivered_unless_the_receiver_refused():
     assert again["maybe_delivered"]
     step = outbox.plan([refused, _rec("resolved", 1)], 10, P)
     assert step.send == [] and len(step.superseded) == 2  # nothing ever reached it
-
-
-def test_history_is_needed_only_for_due_resolves_and_those_behind_a_pending_firing():
-    pending = [_rec("resolved", 0, "waits", next_ms=500),  # waiting for its retry
-               _rec("resolved", 0, "due"),
-               _rec("firing", 0, "behind"), _rec("resolved", 1, "behind", next_ms=500),
-               _rec("resolved", 1, "ahead", next_ms=500), _rec("firing", 2, "ahead")]
-    assert outbox.undecided(pending, 100) == {("r", "due"), ("r", "behind")}
-    assert outbox.undecided(pending, 500) == {("r", k) for k in ("waits", "due", "behind",
-                                                                  "ahead")}

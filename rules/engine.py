@@ -164,21 +164,17 @@ class Engine:
 
     def _resolve_orphans(self, orphans: dict[str, list[Alert]], at_ms: int) -> None:
         history = []
-        # ``enabled: false`` is said as such: "no longer loaded" sends the reader looking
-        # for a deleted or renamed file.
-        disabled = {r.name for r in self.config.rules if not r.enabled}
         for rule, alerts in orphans.items():
-            why = "disabled" if rule in disabled else "no longer loaded"
             for prev in alerts:
                 if prev.state != FIRING:
                     continue
                 alert = replace(prev, state=RESOLVED, resolved_ms=at_ms, last_eval_ms=at_ms)
-                history.append(alert.history(at_ms, reason=f"rule {why}"))
+                history.append(alert.history(at_ms, reason="rule no longer loaded"))
                 to = [n for n in (alert.notified_to or self.config.notify)
                       if n in self.config.notifiers]
                 if alert.last_notified_ms is None or not to or self.dispatcher is None:
                     continue
-                log.warning("rule %s is %s: resolving its alert %s %s", rule, why,
+                log.warning("rule %s is no longer loaded: resolving its alert %s %s", rule,
                             alert.key, alert.labels)
                 self.dispatcher.submit(to, Notification(
                     action=RESOLVED, rule=rule, key=alert.key, severity=alert.severity,
@@ -437,11 +433,7 @@ class Engine:
             if action == FIRING:
                 alert.last_notified_ms = at_ms
                 alert.notified_as = alert.shown()
-                alert.notified_to = tuple(dict.fromkeys((*alert.notified_to, *names)))
-            else:  # a receiver paged this episode, since routed away, still gets its resolve;
-                # each receiver's outbox worker drops the resolve of a page it never got
-                names = tuple(dict.fromkeys((*names, *(
-                    x for x in alert.notified_to if x in self.config.notifiers))))
+                alert.notified_to = tuple(names)
             sent += [(name, n) for name in names]
             if self.dispatcher is not None and names:
                 self.dispatcher.submit(names, n)

@@ -71,14 +71,11 @@ def explain(config: RulesConfig, store: Store, name: str, at_ms: int,
               for a in engine.alerts.values() if a.state == FIRING]
     deliveries = _deliveries(store, name)
     groups: dict[str, dict] = {}
-    model = _model(rule)
     for sample in samples.get(name, []):
         group = {**group_labels(sample.group), **dict(rule.labels)}
         key = dedup_key(name, group)
         groups[key] = {"labels": group, "value": sample.value, "breaching": sample.active,
                        "context": _plain(sample.context)}
-        if rule.type == "anomaly":
-            groups[key]["anomaly"] = _anomaly(rule, model, sample)
     for key, alert in stored.items():
         groups.setdefault(key, {"labels": alert.labels, "value": None, "breaching": False,
                                 "context": {}})
@@ -114,39 +111,6 @@ def explain(config: RulesConfig, store: Store, name: str, at_ms: int,
         "failed": failed.get(name), "mute_windows": len(rule.mute),
         "groups": out_groups,
     }
-
-
-def _model(rule: Rule):
-    """An anomaly rule's model as the evaluation above left it, else None (numpy and joblib
-    are imported for an anomaly rule only: the CLI's other commands start without them)."""
-    if rule.type != "anomaly":
-        return None
-    from rules.anomaly import persist
-    return persist.cached(rule, rule.spec.model_dir)
-
-
-def _anomaly(rule: Rule, model, sample) -> dict:
-    """An anomaly group's verdict in its own terms: the page score against ``threshold``
-    (the value itself is a count or a rate, never compared with it), the expected range in
-    the value's units, and the cold-start progress while the series learns."""
-    from rules.anomaly import explain as anomaly_explain
-    ctx = sample.context
-    learned = anomaly_explain.learning(model, tuple(sample.group.get(k) for k in rule.group_by),
-                                       rule.spec.settings.min_history)
-    return {"page_score": ctx.get("page_score", 0.0), "score": ctx.get("score", 0.0),
-            "threshold": rule.spec.threshold, "explanation": ctx.get("explanation", ""),
-            "learning": None if learned is None else {"buckets": learned[0], "of": learned[1]},
-            "bucket_s": rule.spec.bucket_ms // 1000}
-
-
-def _anomaly_line(a: dict, breaching: bool) -> str:
-    verdict = "anomalous" if breaching else "not anomalous"
-    text = (f"{a['explanation']} -> page score {a['page_score']:g} (this bucket "
-            f"{a['score']:g}) of threshold {a['threshold']:g}: {verdict}")
-    if a["learning"]:
-        text += (f"; learning: {a['learning']['buckets']} of {a['learning']['of']} buckets of "
-                 f"{a['bucket_s']}s (until then it pages only on gross deviations)")
-    return text
 
 
 def _bound(rule: Rule) -> dict:
@@ -210,9 +174,8 @@ def render(doc: dict) -> str:
     for g in doc["groups"]:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(g["labels"].items()))
         verdict = "breaching" if g["breaching"] else _not_breaching(g["context"])
-        said = (_anomaly_line(g["anomaly"], g["breaching"]) if g.get("anomaly") else
-                f"value {g['value']} {g['context'].get('unit', '')} -> {verdict}")
-        lines.append(f"group {{{labels}}}: {said}; state {g['state']}"
+        lines.append(f"group {{{labels}}}: value {g['value']} {g['context'].get('unit', '')} "
+                     f"-> {verdict}; state {g['state']}"
                      + (f" (for: {g['for_progress']})" if g["for_progress"] else ""))
         if g["fired"]:
             lines.append(f"  fired {g['fired']}, last notified {g['last_notified'] or 'never'}")

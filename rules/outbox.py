@@ -17,11 +17,10 @@ What happens to a record is decided here, from the record, the time and the send
   since an incident the receiver may hold open must be closed (a resolve of an incident it
   never opened is a no-op for PagerDuty, Opsgenie and Alertmanager);
 - a resolve whose alert's firings since its previous resolve all ended without reaching the
-  receiver (failed, expired or superseded, none maybe delivered), or that has no firing for
-  this receiver at all (routed to it only after the firing; a firing that paged nobody:
-  would_page, silenced, inhibited, muted), is not sent either (``unopened``), per receiver:
-  a lone "RESOLVED" for a page nobody got is noise in Slack, mail and webhooks, and a no-op
-  for the incident tools; the alert history already says what became of the firing;
+  receiver (failed, expired or superseded, none maybe delivered) is not sent either
+  (``unopened``): a lone "RESOLVED" for a page nobody got is noise in Slack, mail and
+  webhooks, and a no-op for the incident tools; the alert history already says the firing
+  failed;
 - of several pending records saying the same (alert, action), only the newest is sent;
 - a finished record (delivered, superseded, expired, failed) is deleted ``retention_ms``
   after it was created (``rules explain`` shows records that long), so the outbox stays
@@ -202,12 +201,9 @@ def opened(resolve: dict, records: Sequence[dict]) -> bool:
 
 def unopened(resolve: dict, records: Sequence[dict], *, read_all: bool, now_ms: int,
              policy: Policy) -> bool:
-    """Whether ``resolve`` closes nothing the receiver got: none of the same notifier's
-    firings of its alert since the previous resolve was delivered or may have been, or
-    there were none (the receiver was routed only after the firing, by a reload or a
-    restart, or the firing reached nobody: ``would_page``, silenced, inhibited, muted).
-    Alertmanager's ``send_resolved`` is the same: a receiver gets the resolve of alerts it
-    was notified about. Decided only when ``records`` (the alert's newest, newest first) hold that whole
+    """Whether ``resolve`` closes nothing the receiver got: the same notifier's firings of
+    its alert since the previous resolve exist and none was delivered or may have been.
+    Decided only when ``records`` (the alert's newest, newest first) hold that whole
     episode: the previous resolve is among them, or they are all the alert's records
     (``read_all``) or reach back before the episode began, and it began within the
     retention (nothing of it purged). Otherwise a delivered firing may be out of sight
@@ -216,6 +212,6 @@ def unopened(resolve: dict, records: Sequence[dict], *, read_all: bool, now_ms: 
     starts = resolve["notification"]["starts_ms"]
     whole = bounded or (starts > now_ms - policy.retention_ms and (
         read_all or min((x["created_ms"] for x in records), default=starts) < starts))
-    return whole and all(
+    return whole and bool(firings) and all(
         x["state"] in (FAILED, EXPIRED, SUPERSEDED) and not x.get("maybe_delivered")
         for x in firings)

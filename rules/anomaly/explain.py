@@ -50,13 +50,3 @@ def explain(label: str, value: float, low: float, high: float, at_ms: int, model
     if empty[0] >= 2 and empty[1] >= 1:
         text += f", none in the last {empty[0]} buckets where ~{round(empty[1])} were expected"
     return text
-
-
-def learning(model: Model | None, key: tuple, min_history: int) -> tuple[int, int] | None:
-    """(buckets learned, buckets needed) while the series ``key`` is in cold start, else
-    None: ``rules explain`` says "learning: 10 of 168 buckets", so a quiet rule on a new flow
-    reads as "not judged yet", not as "within bound". A series the model has not met (born
-    since the last training, or no model yet) has learned none."""
-    keys = [] if model is None else [tuple(k) for k in model.keys]
-    n = int(model.n_obs[keys.index(key)]) if model is not None and key in keys else 0
-    return (n, min_history) if n < min_history else None

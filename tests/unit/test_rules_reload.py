@@ -5,11 +5,9 @@ reloads at once, long before the next tick."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -106,30 +104,6 @@ def test_good_edit_is_taken_up_and_broken_edit_keeps_the_rules(setup, caplog):
     finally:
         s.stop()
         signal.signal(signal.SIGHUP, previous)
-
-
-def test_a_disabled_rule_is_said_to_be_disabled_not_gone(setup, caplog):
-    """``enabled: false`` resolves the rule's firing alert like a removal, and the log and
-    the alert history say "disabled" (it said "is no longer loaded", which sent the reader
-    looking for a deleted file)."""
-    tmp_path, store = setup
-    caplog.set_level(logging.INFO, "midwatch.rules")
-    s = _scheduler(tmp_path, store, ERRORS + QUIET, "1s")
-    s.start()
-    try:
-        _until("errors fires, saved", lambda: "errors" in store.get_state("alerts"))
-        (tmp_path / "r.yaml").write_text(
-            "rules:\n" + ERRORS.replace("window: 10m}", "window: 10m, enabled: false}") + QUIET)
-        _until("the disabled rule's alert resolved",
-               lambda: "errors" not in store.get_state("alerts"))
-        assert "rule errors is disabled: resolving its alert" in caplog.text
-        assert "errors is no longer loaded" not in caplog.text
-        with sqlite3.connect(tmp_path / "s.sqlite") as db:
-            docs = [json.loads(d) for (d,) in db.execute("SELECT doc FROM alerts")]
-        assert [d["reason"] for d in docs if d["rule"] == "errors"
-                and d["state"] == "resolved"] == ["rule disabled"]
-    finally:
-        s.stop()
 
 
 def test_sighup_reloads_at_once(setup):

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
+from elasticsearch import ApiError
 
 ROOT = Path(__file__).resolve().parents[2]
 MIDWATCH = ROOT / ".venv" / "bin" / "midwatch"
@@ -167,10 +168,20 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
 # ------------------------------------------------------------------------- store checks
 
 def count_events(es, prefix: str) -> int:
-    es.indices.refresh(index=f"{prefix}-events-*", ignore_unavailable=True,
-                       allow_no_indices=True)
-    return es.count(index=f"{prefix}-events-*", ignore_unavailable=True,
-                    allow_no_indices=True)["count"]
+    """The events stored under ``prefix``. An index the collector has just created answers
+    503 (``search_phase_execution_exception``: no shard started yet) for a moment; that is
+    waited out, up to 30 s, rather than failing the poll that raced the creation."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            es.indices.refresh(index=f"{prefix}-events-*", ignore_unavailable=True,
+                               allow_no_indices=True)
+            return es.count(index=f"{prefix}-events-*", ignore_unavailable=True,
+                            allow_no_indices=True)["count"]
+        except ApiError as exc:
+            if exc.meta.status != 503 or time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
 
 
 def assert_exactly_once(es, prefix: str, expected: int) -> None:

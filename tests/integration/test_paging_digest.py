@@ -57,6 +57,7 @@ def where(request, tmp_path) -> dict:
 @pytest.fixture
 def receivers():
     rs = {name: Receiver() for name in ("slack", "hook", "pd")}
+    rs["slack"].status, rs["slack"].body = 200, b"ok"  # as Slack's incoming webhooks answer
     yield rs
     for r in rs.values():
         r.close()

@@ -73,10 +73,10 @@ def test_contract_an_unconfirmed_page_pages_the_fallback(peer, tmp_path):
         _wait("the fallback paged", lambda: _self_alerts(fallback))
     finally:
         s.stop()
-    (page,) = _self_alerts(fallback)[:1]
+    page = _self_alerts(fallback)[0]
     assert page["action"] == "firing" and page["labels"]["notifier"] == "oncall"
     assert "Notifier oncall failing" in page["annotations"]["summary"]
-    (rec,) = [r for r in outbox_for(s.engine.store).of_rule("o2c-failures", 5)]
+    (rec,) = outbox_for(s.engine.store).of_rule("o2c-failures", 5)
     assert rec["state"] == "delivered" and rec["unconfirmed"].startswith(
         "Opsgenie (oncall) accepted request req-1; its outcome is unknown")
 

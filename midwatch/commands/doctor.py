@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"midwatch doctor: {exc}", file=sys.stderr)
         return 2
-    rows = run_checks(cfg) + _rules(cfg)
+    rows = run_checks(cfg) + _flows(cfg) + _rules(cfg)
     secrets = registered_secrets()
     width = max(len(r.backend) for r in rows)
     for r in rows:
@@ -33,6 +33,27 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.backend:<{width}}  {'OK' if r.ok else 'FAIL':<4}  {safe(r.target)}  "
               f"{safe(detail)}")
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _flows(cfg):
+    """The flow catalog loaded as ``midwatch run`` loads it: a catalog ``run`` refuses (a
+    misspelt terminal kind, a catalog file not found) passed ``doctor`` (new-team walk)."""
+    from collector.correlation.catalog import load_catalog
+    from collector.doctor import Check
+    from collector.yamlconf import ConfigError
+
+    flows = cfg.section("flows")
+    if flows.data is None:
+        return []
+    target = flows.data if isinstance(flows.data, str) else "catalog in the config"
+    try:
+        catalog = load_catalog(flows.data, flows.doc, flows.path)
+    except ConfigError as exc:
+        return [Check("flows", target, False, str(exc))]
+    except OSError as exc:
+        return [Check("flows", target, False, f"{flows.data}: cannot read ({exc.strerror})")]
+    notes = "".join(f"; {note}" for note in catalog.upgrade_notes())
+    return [Check("flows", target, True, f"{len(catalog.flows)} flows{notes}")]
 
 
 def _rules(cfg):

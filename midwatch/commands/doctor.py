@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"midwatch doctor: {exc}", file=sys.stderr)
         return 2
-    rows = run_checks(cfg) + _flows(cfg) + _rules(cfg)
+    rows = run_checks(cfg) + _definitions(cfg) + _rules(cfg)
     secrets = registered_secrets()
     width = max(len(r.backend) for r in rows)
     for r in rows:
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in rows) else 1
 
 
-def _flows(cfg):
+def _definitions(cfg):
     """The flow catalog, known issues and SLOs loaded as ``midwatch run`` loads them (SLOs as
     ``slo status`` and the report do): one they refuse (a misspelt terminal kind, a catalog
     file not found, a known issue defined twice, an objective of 199) passed ``doctor`` with

@@ -7,21 +7,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from collector.correlation.catalog import build_catalog
-from collector.correlation.correlator import Correlator
-from collector.event import Event, event_id
-from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import load
-from midwatch.cli import main
+from correlate_support import EXAMPLE, correlated
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"
+from collector.event import Event, event_id
+from midwatch.cli import main
 
 
 def _config(tmp_path: Path, slos: str) -> str:
     """A store holding one order-to-cash message, posted to SAP within its SLA."""
-    db = tmp_path / "midwatch.sqlite"
-    store = SQLiteStore(db)
-    store.setup()
     now = int(time.time() * 1000)
     events = [Event(timestamp_ms=now - 60_000 + n, dataset="test", platform=platform,
                     id=event_id("slo", str(n)), service=service, action=action,
@@ -30,13 +23,11 @@ def _config(tmp_path: Path, slos: str) -> str:
                          ("generic", "sap-bridge", "delivered")])]
     for ev in events:
         ev.add_id("order", "4711")
-    correlator = Correlator(build_catalog(load(EXAMPLE)), store)
-    correlator.process(events)
-    store.write_events(events)
-    correlator.flush()
-    store.close()
+    with correlated(tmp_path, events):
+        pass
     cfg = tmp_path / "midwatch.yaml"
-    cfg.write_text(f"store: {{kind: sqlite, sqlite: {{path: {db}}}}}\nflows: {EXAMPLE}\n"
+    cfg.write_text(f"store: {{kind: sqlite, sqlite: {{path: {tmp_path / 'm.sqlite'}}}}}\n"
+                   f"flows: {EXAMPLE}\n"
                    "probes:\n  - {name: orders-api, kind: http, url: 'http://127.0.0.1:9/'}\n"
                    f"slos:\n{slos}")
     return str(cfg)

@@ -93,7 +93,8 @@ def unreachable(exc: elastic_transport.TransportError, name: str, url: str, url_
     if "refused" in lowered:
         why = "connection refused"
     elif "name or service not known" in lowered or "nodename nor servname" in lowered:
-        why = "host name not found"
+        # A misspelt host: starting local services would not help (new-team walk).
+        return f"cannot reach {name} at {url}: host name not found — check the host in {url_key}"
     else:
         why = text
     return f"cannot reach {name} at {url}: {why} — {_START_HINT}"

@@ -550,6 +550,10 @@ def _kong(doc: dict, ctx: ParseContext) -> Event:
               or resp_headers.get("x-kong-request-id") or req_headers.get("x-request-id"))
     ev.add_id("correlation", req_headers.get("x-correlation-id")
               or req_headers.get("correlation-id"))
+    # The Correlation ID plugin's header (default name Kong-Request-ID, ``<uuid>#<counter>``),
+    # added to what goes upstream and maybe echoed: the ID the upstream's own logs carry.
+    ev.add_id("correlation", req_headers.get("kong-request-id")
+              or resp_headers.get("kong-request-id"))
     traceparent(ev, req_headers.get("traceparent"))
     total = as_int(latencies.get("request"))
     if total is not None:

@@ -65,6 +65,9 @@ _REQUEST = re.compile(r'"([A-Z][A-Z_-]{0,19} [^"]*)"')
 # "option tcplog": Tw/Tc/Tt, bytes, a two-letter termination state, connections, queues.
 _TCP = re.compile(rf"{_HEAD}(?P<timers>-?\d+/-?\d+/\+?-?\d+) \+?(?P<bytes>\d+) "
                   r"(?P<state>[\w-]{2}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)\s*$")
+# The offset of an RFC 3339 syslog stamp (rsyslog's default on current distributions, HAProxy's
+# own RFC 5424 header): the zone of the accept time, which HAProxy writes in local time.
+_SYSLOG_ZONE = re.compile(r"(?:<\d+>1? ?)?\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}):?(\d{2})? ")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
 _HOST = re.compile(r"(?=[\w.-]*[A-Za-z])[\w-]+(?:\.[\w-]+)+(?::\d+)?")
 _WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
@@ -114,7 +117,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
                          "state conns queues \"request\"')")
     method, path = request_line(m["request"])
     status = int(m["status"])
-    ev = request_event(DATASET, to_ms(m["time"], ctx), method, path,
+    ev = request_event(DATASET, _accept_ms(m, ctx), method, path,
                        status if status > 0 else None)
     state = m["state"]
     set_label(ev, "termination_state", state)
@@ -146,7 +149,7 @@ def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
     method, path = request_line(request.group(1)) if request else ("", "")
     timers = _TIMERS_STATUS.search(rest)
     status = int(timers.group(2)) if timers else 0
-    ev = request_event(DATASET, to_ms(head["time"], ctx), method, path,
+    ev = request_event(DATASET, _accept_ms(head, ctx), method, path,
                        status if status > 0 else None)
     if not request:
         ev.message = f"{head['frontend']} -> {head['backend']}/{head['server']}"
@@ -162,6 +165,17 @@ def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
     return ev
 
 
+def _accept_ms(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
+    """The accept time, local to HAProxy's host: in the zone of the syslog stamp before it
+    when that names one (read in the default zone instead, it was hours off), else in the
+    input's zone as any zoneless time."""
+    zone = _SYSLOG_ZONE.match(m["prefix"] or "")
+    if zone is None:
+        return to_ms(m["time"], ctx)
+    offset = "+0000" if zone[1] == "Z" else f"{zone[1]}{zone[2] or '00'}"
+    return to_ms(f"{m['time']} {offset}", ctx)
+
+
 def _syslog_host(ev: Event, prefix: str | None) -> None:
     host = _SYSLOG_HOST.match(prefix) if prefix else None
     ev.host = host["host"] if host else None
@@ -169,7 +183,7 @@ def _syslog_host(ev: Event, prefix: str | None) -> None:
 
 def _tcp(m: re.Match, ctx: ParseContext) -> Event:
     """A TCP session (``option tcplog``): no request, its total time and who ended it."""
-    ts, estimated = to_ms(m["time"], ctx)
+    ts, estimated = _accept_ms(m, ctx)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="apigw", action="received",
                message=f"TCP {m['frontend']} -> {m['backend']}/{m['server']}")

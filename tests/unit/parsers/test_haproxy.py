@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from collector.event import Record, iso_to_ms
@@ -87,3 +89,24 @@ def test_owner_layouts_that_begin_like_httplog(parse_data):
     assert tcp.message == "tcp-in -> mq_backend/mq1" and tcp.host == "lb1"
     assert tcp.labels["log_fields"] == "ssl=1 sni=mq.example.com"
     assert "http_status" not in tcp.labels
+
+
+def test_accept_time_takes_the_zone_of_the_syslog_stamp(parse_data):
+    """HAProxy writes ``[%tr]`` in local time; an RFC 3339 syslog stamp (rsyslog's file
+    format, HAProxy's rfc5424 header) names that zone. Read in the default zone (UTC), these
+    lines were stored an hour and five hours off."""
+    events, dead = parse_data("haproxy", "haproxy/syslog-zone.log")
+    assert dead == []
+    rsyslog, rfc5424, tcp = events
+    assert rsyslog.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+    assert rfc5424.timestamp_ms == iso_to_ms("2024-03-01T15:00:00.120Z")
+    assert tcp.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+    assert not any(ev.timestamp_estimated for ev in events)
+    assert (rsyslog.host, rfc5424.host) == ("lb1", "lb1")
+
+
+def test_a_zoneless_syslog_stamp_leaves_the_accept_time_in_the_input_zone():
+    line = ('Mar  1 10:00:00 lb1 haproxy[2211]: 10.0.1.2:33317 [01/Mar/2024:10:00:00.120] '
+            'http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"')
+    (ev,) = haproxy.parse(Record(line), ParseContext(tz=ZoneInfo("Europe/Berlin")))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")

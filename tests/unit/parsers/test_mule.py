@@ -241,3 +241,12 @@ def test_generic_bracketed_stamp_lines_are_no_parsers_in_auto_mode():
 def test_a_broken_cloudhub_line_says_which_layout_was_expected():
     with pytest.raises(ParseError, match=r"\[MM-dd HH:mm:ss\] LEVEL Class \[thread\]: message"):
         mule.parse(Record("[03-01 10:15:32] INFO  no thread here"), ParseContext())
+
+
+def test_pool_thread_fixture_names_each_app(parse_data):
+    events, dead = parse_data("mule", "mule/pool-threads.log")
+    assert dead == []
+    app = "american-flights-system-app-1.0.0-SNAPSHOT-mule-application"
+    assert [ev.service for ev in events] == [app, app, app, None]
+    assert events[1].labels["mule_flow"] == "american-flights-system-app-main"
+    assert events[2].ids == ["correlation:7e1d2c30-a0f1-11ee-8c90-0242ac120002"]

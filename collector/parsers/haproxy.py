@@ -59,6 +59,16 @@ _LOG = re.compile(
     r"\"(?P<request>[^\"]*)(?:\"(?: (?P<tls>-?\d+/[\dA-Fa-f]+/-?\d+/-?\d+/[01] \S+)|"
     r"(?P<after>(?: \S+){0,4})))?\s*$")
 _HEAD_RX = re.compile(_HEAD)
+# "option httplog clf" (HAProxy's clf_http_log_format): %{+Q}o %{-Q}ci - - [%trg] %r %ST %B
+# "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl
+_CLF = re.compile(
+    rf"(?:{_SYSLOG_PREFIX})?(?P<client>[\w.:\[\]-]+) - - "
+    r"\[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] \"(?P<request>[^\"]*)\" "
+    r"(?P<status>-?\d+) \+?(?P<bytes>\d+) \"[^\"]*\" \"[^\"]*\" \d+ \d+ "
+    r"\"(?P<frontend>[^\"]*)\" \"(?P<backend>[^\"]*)\" \"(?P<server>[^\"]*)\" "
+    r"(?P<timers>-?\d+ -?\d+ -?\d+ -?\d+ \+?-?\d+) \"?(?P<state>[\w-]{4})\"? "
+    r"(?P<conns>\+?\d+ \d+ \d+ \d+ \+?\d+) (?P<queues>\d+ \d+)(?P<rest>.*)$")
+_QUOTED = re.compile(r'"([^"]*)"')
 # In a layout of the owner's that starts like httplog: the timers and status, and the request.
 _TIMERS_STATUS = re.compile(r"(?<!\S)(-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (-?\d{1,3}) \+?(\d+) ")
 _REQUEST = re.compile(r'"([A-Z][A-Z_-]{0,19} [^"]*)"')
@@ -92,7 +102,8 @@ DETECT_NEEDS = dict.fromkeys(first_classes_but("0"), ("haproxy",))
 def detect(line: str) -> bool:
     # Client:port, accept time, frontend, backend/server: how every HAProxy session line
     # begins, httplog, tcplog and the log-formats built from them.
-    return ("haproxy" in line[:80] or line[:1].isdigit()) and _HEAD_RX.match(line) is not None
+    return ("haproxy" in line[:80] or line[:1].isdigit()) and (
+        _HEAD_RX.match(line) is not None or _CLF.match(line) is not None)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -107,6 +118,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         _syslog_host(ev, prefix and prefix["prefix"])
         return [ev]
     m = _LOG.match(text)
+    if m is None and (clf := _CLF.match(text)):
+        return [_clf(clf, ctx)]
     if m is None and (tcp := _TCP.match(text)):
         return [_tcp(tcp, ctx)]
     if m is None and (head := _HEAD_RX.match(text)):
@@ -115,6 +128,17 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
                          "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
                          "state conns queues \"request\"')")
+    ev = _http(m, m["timers"], m["req_headers"] or "", m["req_headers"], ctx)
+    _extra_fields(ev, f"{m['extra']} {m['extra_tail']} {m['after'] or ''}".split())
+    set_label(ev, "tls", m["tls"])  # option httpslog: errors, SNI, version, cipher
+    return [ev]
+
+
+def _http(m: re.Match, timers: str, headers: str, kept: str | None,
+          ctx: ParseContext) -> Event:
+    """One HTTP session of httplog or its CLF form: ``timers`` as TR/Tw/Tc/Tr/Ta, the
+    captured request header values ``|``-separated (``kept`` is what ``captured_headers``
+    keeps)."""
     method, path = request_line(m["request"])
     status = int(m["status"])
     ev = request_event(DATASET, _accept_ms(m, ctx), method, path,
@@ -127,18 +151,23 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     set_label(ev, "client_ip", m["client"])
     ev.service = m["backend"]
     ev.payload_bytes = as_int(m["bytes"])
-    _timers(ev, m["timers"])
+    _timers(ev, timers)
     _termination(ev, state, status)
-    headers = m["req_headers"]
-    if headers:
-        set_label(ev, "captured_headers", headers)
-        for value in headers.split("|"):
-            if UUID.fullmatch(value.strip()):
-                ev.add_id("correlation", value.strip())
-    _extra_fields(ev, f"{m['extra']} {m['extra_tail']} {m['after'] or ''}".split())
-    set_label(ev, "tls", m["tls"])  # option httpslog: errors, SNI, version, cipher
+    set_label(ev, "captured_headers", kept)
+    for value in headers.split("|") if headers else ():
+        if UUID.fullmatch(value.strip()):
+            ev.add_id("correlation", value.strip())
     _syslog_host(ev, m["prefix"])
-    return [ev]
+    return ev
+
+
+def _clf(m: re.Match, ctx: ParseContext) -> Event:
+    """``option httplog clf``: the same fields as httplog in common-log order, space-separated
+    and quoted, the request's time with its zone; captured headers are the quoted values
+    after the two cookies."""
+    captured = _QUOTED.findall(m["rest"])[2:]
+    return _http(m, m["timers"].replace(" ", "/"), "|".join(captured),
+                 " ".join(f'"{v}"' for v in captured) or None, ctx)
 
 
 def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:

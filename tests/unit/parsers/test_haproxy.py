@@ -110,3 +110,20 @@ def test_a_zoneless_syslog_stamp_leaves_the_accept_time_in_the_input_zone():
             'http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"')
     (ev,) = haproxy.parse(Record(line), ParseContext(tz=ZoneInfo("Europe/Berlin")))
     assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+
+
+def test_httplog_clf_reads_as_httplog(parse_data):
+    """``option httplog clf``: dead-lettered with the format named, and read as generic
+    syslog by auto-detection (a 503 stored as info, the request's zone ignored)."""
+    for fmt in ("haproxy", "auto"):
+        events, dead = parse_data(fmt, "haproxy/httplog-clf.log")
+        assert dead == []
+        ok, timeout = events
+        assert ok.dataset == "apigw.haproxy"
+        assert ok.timestamp_ms == iso_to_ms("2009-02-06T11:14:14Z")
+        assert (ok.service, ok.labels["server"], ok.duration_ns) == ("static", "srv1",
+                                                                      109_000_000)
+        assert (timeout.level, timeout.outcome, timeout.error_class) == ("error", "failure",
+                                                                         "timeout")
+        assert timeout.ids == ["correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"]
+        assert timeout.labels["termination_state"] == "sC--"

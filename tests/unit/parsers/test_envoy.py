@@ -74,7 +74,7 @@ def test_the_json_form_reads_as_the_text_line(parse_data):
     for fmt in ("envoy", "auto"):
         events, dead = parse_data(fmt, "envoy/istio-json.jsonl")
         assert dead == []
-        failed, tcp, created = events
+        failed, tcp, created, limited = events
         assert failed.dataset == "apigw.envoy" and not failed.timestamp_estimated
         assert failed.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
         assert (failed.level, failed.outcome, failed.error_class) == ("error", "failure",
@@ -88,3 +88,7 @@ def test_the_json_form_reads_as_the_text_line(parse_data):
         assert (created.outcome, created.payload_bytes, created.labels["upstream_ms"]) == (
             "success", 412, "170")
         assert "route" not in created.labels
+        # Contour's default JSON: the start time is "@timestamp"
+        assert limited.timestamp_ms == iso_to_ms("2024-03-01T10:00:03.250Z")
+        assert (limited.outcome, limited.error_class) == ("failure", "throttling")
+        assert limited.ids == ["http.request:1e2d3c4b-5a69-4788-9a0b-c1d2e3f40516"]

@@ -78,6 +78,8 @@ _TCP = re.compile(rf"{_HEAD}(?P<timers>-?\d+/-?\d+/\+?-?\d+) \+?(?P<bytes>\d+) "
 # The offset of an RFC 3339 syslog stamp (rsyslog's default on current distributions, HAProxy's
 # own RFC 5424 header): the zone of the accept time, which HAProxy writes in local time.
 _SYSLOG_ZONE = re.compile(r"(?:<\d+>1? ?)?\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}):?(\d{2})? ")
+# HAProxy's local accept time (%t, %tr): no zone of its own.
+_LOCAL_TIME = re.compile(r"\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
 _HOST = re.compile(r"(?=[\w.-]*[A-Za-z])[\w-]+(?:\.[\w-]+)+(?::\d+)?")
 _WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
@@ -111,6 +113,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if ctx.log_format:
         prefix = _PREFIX.match(text)
         values = own_layout(text[prefix.end():] if prefix else text, ctx, "haproxy")
+        zone = _syslog_offset(prefix and prefix["prefix"])
+        if zone and _LOCAL_TIME.fullmatch(values.get("time", "")):  # %t/%tr, not %T/%Tl/%Ts
+            values["time"] = f"{values['time']} {zone}"
         ev = access_event(DATASET, values, ctx)
         status = as_int(values.get("status"))
         _termination(ev, values.get("termination_state", "----"),
@@ -197,12 +202,19 @@ def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
 def _accept_ms(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
     """The accept time, local to HAProxy's host: in the zone of the syslog stamp before it
     when that names one (read in the default zone instead, it was hours off), else in the
-    input's zone as any zoneless time."""
-    zone = _SYSLOG_ZONE.match(m["prefix"] or "")
-    if zone is None:
+    input's zone as any zoneless time. CLF's request time carries its own zone."""
+    zone = _syslog_offset(m["prefix"])
+    if zone is None or not _LOCAL_TIME.fullmatch(m["time"]):
         return to_ms(m["time"], ctx)
-    offset = "+0000" if zone[1] == "Z" else f"{zone[1]}{zone[2] or '00'}"
-    return to_ms(f"{m['time']} {offset}", ctx)
+    return to_ms(f"{m['time']} {zone}", ctx)
+
+
+def _syslog_offset(prefix: str | None) -> str | None:
+    """The UTC offset (``+0100``) of an RFC 3339 syslog stamp in ``prefix``, if it has one."""
+    zone = _SYSLOG_ZONE.match(prefix or "")
+    if zone is None:
+        return None
+    return "+0000" if zone[1] == "Z" else f"{zone[1]}{zone[2] or '00'}"
 
 
 def _syslog_host(ev: Event, prefix: str | None) -> None:

@@ -127,3 +127,16 @@ def test_httplog_clf_reads_as_httplog(parse_data):
                                                                          "timeout")
         assert timeout.ids == ["correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"]
         assert timeout.labels["termination_state"] == "sC--"
+
+
+def test_own_log_format_takes_the_syslog_zone_for_a_local_time_only():
+    layout = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %{+Q}r"
+    line = ('2024-03-01T10:00:00.123456+01:00 lb1 haproxy[2211]: 10.0.1.2:33317 '
+            '[01/Mar/2024:10:00:00.120] http-in static/srv1 10/0/30/69/109 200 2750 '
+            '"GET /index.html HTTP/1.1"')
+    (ev,) = haproxy.parse(Record(line), ParseContext(log_format=layout))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+    gmt = layout.replace("[%tr]", "[%T]")  # %T carries its own zone (+0000): kept as written
+    line = line.replace("[01/Mar/2024:10:00:00.120]", "[01/Mar/2024:09:00:00 +0000]")
+    (ev,) = haproxy.parse(Record(line), ParseContext(log_format=gmt))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00Z")

@@ -108,15 +108,14 @@ def _json_fields(text: str) -> dict[str, str | None]:
         doc = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ParseError("an Envoy JSON access log line is an object")
     v: dict[str, str | None] = {}
     for key, name in _JSON_KEYS:
+        value = doc.get(key) if isinstance(doc, dict) else None
         if v.get(name) is None:
-            v[name] = None if doc.get(key) is None else str(doc[key])
+            v[name] = None if value is None else str(value)
     if not v["time"]:
-        raise ParseError("an Envoy JSON access log line without its start time (start_time, "
-                         "@timestamp or ts)", field="start_time")
+        raise ParseError("an Envoy JSON access log line is an object with its start time "
+                         "(start_time, @timestamp or ts)", field="start_time")
     return v
 
 

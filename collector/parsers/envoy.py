@@ -63,20 +63,22 @@ _FLAG_CLASS = (("UT", "timeout"), ("SI", "timeout"), ("UAEX", "auth"), ("RL", "t
                ("LR", "connectivity"), ("UR", "connectivity"), ("DC", "connectivity"))
 
 
-# The first characters of a line ``detect`` may claim (``[2``, ``ACCESS [`` or JSON; "0" stands
-# for any digit, " " for any blank): auto-detection asks only parsers that may claim a line.
-DETECT_FIRST = '[A{'
-# Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
-# ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
-DETECT_NEEDS = {"{": ('"response_flags"',)}
+# The first characters of a line ``detect`` may claim (``[2`` or ``ACCESS [``; "0" stands for any
+# digit, " " for any blank): auto-detection asks only parsers that may claim a line. The JSON
+# form is claimed by ``apigw`` with the other gateways' JSON (``is_json_line``), which hands it
+# to ``json_event``: one more parser asked of every JSON line would cost them all.
+DETECT_FIRST = '[A'
 
 
 def detect(line: str) -> bool:
-    if line[:1] == "{":  # the JSON form: Envoy's own operator names, read as a generic
-        # JSON line it lost its time (start_time), level and the X-Request-Id's ID kind
-        return '"response_flags"' in line and ('"start_time"' in line or '"@timestamp"' in line
-                                               or '"ts"' in line)
     return (line[:2] == "[2" or line[:8] == "ACCESS [") and _LINE.match(line) is not None
+
+
+def is_json_line(line: str) -> bool:
+    """A line of the JSON form: Envoy's own operator names. Read as a generic JSON line it
+    lost its time (start_time), the failure of a 503 UF and the X-Request-Id's ID kind."""
+    return '"response_flags"' in line and ('"start_time"' in line or '"@timestamp"' in line
+                                           or '"ts"' in line)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -91,7 +93,10 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         return [ev]
     text = record.text.strip()
     if text[:1] == "{":
-        return [_event(_json_fields(text), ctx)]
+        try:
+            return [json_event(orjson.loads(text), ctx)]
+        except orjson.JSONDecodeError as exc:
+            raise ParseError(f"not JSON: {exc}") from None
     m, _ = head_match(text, _LINE, "an Envoy access log line (expected '[start time] "
                       '"METHOD PATH PROTOCOL" code flags bytes_in bytes_out ms ...\')')
     v = m.groupdict()
@@ -101,13 +106,10 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     return [_event(v, ctx)]
 
 
-def _json_fields(text: str) -> dict[str, str | None]:
-    """The fields of Envoy's JSON form (``json_format``; Istio's ``accessLogEncoding: JSON``,
-    Emissary's ``envoy_log_type: json``), under the names the text line's groups have."""
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ParseError(f"not JSON: {exc}") from None
+def json_event(doc: object, ctx: ParseContext) -> Event:
+    """One line of the JSON form (``json_format``; Istio's ``accessLogEncoding: JSON``,
+    Emissary's ``envoy_log_type: json``, Contour's), read as the text line: its keys under
+    the names the text line's groups have."""
     v: dict[str, str | None] = {}
     for key, name in _JSON_KEYS:
         value = doc.get(key) if isinstance(doc, dict) else None
@@ -116,7 +118,7 @@ def _json_fields(text: str) -> dict[str, str | None]:
     if not v["time"]:
         raise ParseError("an Envoy JSON access log line is an object with its start time "
                          "(start_time, @timestamp or ts)", field="start_time")
-    return v
+    return _event(v, ctx)
 
 
 def _event(v: dict[str, str | None], ctx: ParseContext) -> Event:

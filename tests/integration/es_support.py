@@ -70,11 +70,12 @@ def count(es, index: str, **kwargs) -> int:
 _NO_NODE = "index.routing.allocation.require._name"
 
 
-def held_unstarted(es, index: str) -> None:
-    """Create ``index`` (its template applies) with its shard held unassigned: as an index
-    is the moment after its creation, for as long as the test needs."""
+def held_unstarted(es, index: str, **body) -> None:
+    """Create ``index`` (its template applies; ``body``: more of the create request, such as
+    ``mappings``) with its shard held unassigned: as an index is the moment after its
+    creation, for as long as the test needs. The cluster is red meanwhile: hold it briefly."""
     es.indices.create(index=index, wait_for_active_shards="0", settings={
-        "number_of_replicas": 0, _NO_NODE: "midwatch-test-no-such-node"})
+        "number_of_replicas": 0, _NO_NODE: "midwatch-test-no-such-node"}, **body)
 
 
 def release(es, index: str) -> None:

@@ -16,8 +16,10 @@ import pytest
 from es_support import held_unstarted, release
 
 from collector.event import Event, event_id
+from collector.store import outbox_es
 from collector.store.base import MetricQuery, StoreError, StoreUnavailable
 from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.paging import outbox_for
 from collector.yamlconf import loads
 from rules.config import load_rules_config
 from rules.engine import Engine
@@ -101,3 +103,25 @@ def test_the_rule_pass_is_skipped_then_run_not_failed(es, store, tmp_path):
     assert not outcome.failed_rules
     assert [(a.rule, a.state, a.value) for a in outcome.alerts] == [("errors", "firing", 3.0)]
     assert es.indices.exists(index=today)
+
+
+def test_trace_and_outbox_reads_are_unavailable_not_empty(es, es_url, es_index_prefix):
+    """``midwatch trace``/the trace API and the delivery workers read single indices: an
+    unstarted one must be "the store did not answer" (StoreUnavailable, said as such by the
+    CLI and API), never "ID not found" nor "nothing pending". (A refresh of an unstarted
+    index waits for its shard, up to the request timeout: the outbox's read does one.)"""
+    s = ElasticsearchStore(es_url, index_prefix=f"{es_index_prefix}tr", retry_attempts=2,
+                           retry_initial_s=0.1, request_timeout=3)
+    outbox = outbox_for(s)
+    held_unstarted(es, s.names.traces)
+    held_unstarted(es, outbox.index, mappings=outbox_es.MAPPINGS)
+    s.setup()
+    with pytest.raises(StoreUnavailable, match="503"):
+        s.get_trace("order:4711")
+    with pytest.raises(StoreUnavailable, match="did not answer in time"):
+        outbox.pending("hook", 10)
+    release(es, s.names.traces)
+    release(es, outbox.index)
+    assert s.get_trace("order:4711") is None
+    assert outbox.pending("hook", 10) == []
+    s.close()

@@ -907,12 +907,17 @@ def _unstarted_shards(resp: Any) -> str | None:
     for answer in body.get("responses") or (body,):
         if answer.get("status") in _TRANSIENT_STATUS:
             return f"{answer['status']} {_item_reason(answer)}"
-        unstarted = [f for f in (answer.get("_shards") or {}).get("failures") or ()
+        shards = answer.get("_shards") or {}
+        unstarted = [f for f in shards.get("failures") or ()
                      if (f.get("reason") or {}).get("type") in _UNSTARTED]
-        if unstarted:
-            first = unstarted[0]
-            return (f"{len(unstarted)} shard(s) not started yet ({first['reason']['type']}, "
-                    f"index {first.get('index')}): an index just created, or a node restarting")
+        # OpenSearch counts an unstarted shard neither successful nor failed
+        silent = shards.get("total", 0) - sum(shards.get(k, 0) for k in
+                                              ("successful", "skipped", "failed"))
+        if unstarted or silent > 0:
+            where = f", e.g. index {unstarted[0].get('index')}" if unstarted else ""
+            return (f"{len(unstarted) or silent} shard(s) not started yet "
+                    f"(no_shard_available_action_exception{where}): an index just created, "
+                    "or a node restarting")
     return None
 
 

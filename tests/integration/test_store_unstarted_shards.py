@@ -12,6 +12,8 @@ The shard is held unstarted by an allocation rule no node matches, then released
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from conftest import ENGINE_FIXTURES, delete_prefix
 from es_support import held_unstarted, release
@@ -23,7 +25,7 @@ from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.paging import outbox_for
 from collector.yamlconf import loads
 from rules.config import load_rules_config
-from rules.engine import Engine
+from rules.scheduler import RuleScheduler
 
 T0 = 1_709_546_400_000  # 2024-03-04T10:00:00Z
 MIN = 60_000
@@ -100,29 +102,36 @@ def test_an_unstarted_single_index_is_unavailable_not_refused(es, es_index_prefi
     s.close()
 
 
-def test_the_rule_pass_is_skipped_then_run_not_failed(es, store, tmp_path):
-    """The engine's pass over an unstarted index raises ``StoreUnavailable`` (the scheduler
-    logs it and runs the pass again next tick) and records no ``eval_failed``; once the
-    shard starts the same pass fires the alert it would have."""
+def test_the_rule_pass_is_skipped_then_run_not_failed(es, store, tmp_path, caplog):
+    """The scheduler's pass over an unstarted index is skipped (StoreUnavailable from the
+    engine): logged once however many passes it lasts, counted, and no ``eval_failed``
+    recorded; once the shard starts the next pass fires the alert it would have."""
     (tmp_path / "rules.yaml").write_text(RULES)
     cfg = load_rules_config(loads(
         f"rules:\n  paths: [{tmp_path}/rules.yaml]\n  notify: [log]\n"
         "notifiers:\n  log: {type: webhook, url: 'http://127.0.0.1:9/unused'}\n"))
     assert not cfg.errors, cfg.errors
     store.write_events(_errors(3))
-    today = f"{store.names.events}-2024.03.04"
-    held_unstarted(es, f"{store.names.events}-2024.03.03")
-    engine = Engine(cfg, store)
-    with pytest.raises(StoreUnavailable):
-        engine.evaluate(T0)
-    release(es, f"{store.names.events}-2024.03.03")
+    yesterday = f"{store.names.events}-2024.03.03"
+    held_unstarted(es, yesterday)
+    scheduler = RuleScheduler(cfg, store, clock=lambda: T0)
+    assert scheduler.leadership.renew()
+    caplog.set_level(logging.DEBUG, "midwatch.rules")
+    for _ in range(3):
+        scheduler.tick(T0)
+    assert (scheduler.skipped.value(), scheduler.ticks, scheduler.engine.alerts) == (3, 0, {})
+    skips = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert [r.levelno for r in skips] == [logging.ERROR, logging.DEBUG, logging.DEBUG]
+    assert "not started yet" in skips[0].getMessage()
+    release(es, yesterday)
     store.refresh()
     history = store.metric(MetricQuery("alerts", T0 - 10 * MIN, T0 + MIN, group_by=("state",)))
     assert history == [], "a skipped pass records nothing (no eval_failed to page on)"
-    outcome = engine.evaluate(T0)
-    assert not outcome.failed_rules
-    assert [(a.rule, a.state, a.value) for a in outcome.alerts] == [("errors", "firing", 3.0)]
-    assert es.indices.exists(index=today)
+    scheduler.tick(T0)
+    assert scheduler.ticks == 1
+    assert [(a.rule, a.state, a.value) for a in scheduler.engine.alerts.values()] == [
+        ("errors", "firing", 3.0)]
+    assert "resumed after 3 skipped passes" in caplog.text
 
 
 def test_trace_and_outbox_reads_are_unavailable_not_empty(es, es_url, es_index_prefix):

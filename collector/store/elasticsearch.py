@@ -910,9 +910,10 @@ def _unstarted_shards(resp: Any) -> str | None:
         shards = answer.get("_shards") or {}
         unstarted = [f for f in shards.get("failures") or ()
                      if (f.get("reason") or {}).get("type") in _UNSTARTED]
-        # OpenSearch counts an unstarted shard neither successful nor failed
-        silent = shards.get("total", 0) - sum(shards.get(k, 0) for k in
-                                              ("successful", "skipped", "failed"))
+        # OpenSearch counts an unstarted shard of a search neither successful nor failed
+        # (a refresh's total counts replicas too, unassigned ones on a single node: not that)
+        silent = shards.get("total", 0) - sum(shards.get(k, 0) for k in (
+            "successful", "skipped", "failed")) if "hits" in answer or "count" in answer else 0
         if unstarted or silent > 0:
             where = f", e.g. index {unstarted[0].get('index')}" if unstarted else ""
             return (f"{len(unstarted) or silent} shard(s) not started yet "

@@ -29,7 +29,9 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from collector.event import Record
-from collector.inputs import syslog_frames
+from collector.httpserver import HttpError
+from collector.inputs import http_bodies, syslog_frames
+from collector.inputs.http_bodies import Read, Request
 from collector.parse import Output, ParseStats
 from collector.parsers._base import ParseContext
 from collector.shipping import Delivery
@@ -39,9 +41,9 @@ if TYPE_CHECKING:
 
 # The ``Delivery`` methods a parent may call in the worker (nothing else is reachable), and
 # those of them that answer events.
-METHODS = frozenset({"records", "frames", "syslog_frames", "finish_idle", "provisional", "end",
-                     "forget", "finish"})
-_OUTPUTS = METHODS - {"end", "forget"}
+METHODS = frozenset({"records", "frames", "syslog_frames", "http", "finish_idle", "provisional",
+                     "end", "forget", "finish"})
+_OUTPUTS = METHODS - {"end", "forget", "http"}
 
 
 class RemoteDelivery:
@@ -76,6 +78,14 @@ class RemoteDelivery:
 
     def finish_idle(self, idle_s: float) -> Output:
         return self._call("finish_idle", idle_s)
+
+    def read_http(self, request: Request, idle_s: float) -> Read:
+        """``collector.inputs.http_bodies.read`` of an http request in the worker, its body
+        sent whole: one round trip. HttpError for a body the worker refused."""
+        done = self._call("http", request, idle_s, self._ctx.now_ms)
+        if len(done) == 2:
+            raise HttpError(*done)
+        return done
 
     def provisional(self) -> Output:
         return self._call("provisional")
@@ -119,6 +129,8 @@ def serve(delivery: Delivery, now_ms: int, method: str, args: tuple,
     elif method == "syslog_frames":
         delivery.tick()
         out = syslog_frames.parse(delivery, *args)
+    elif method == "http":
+        return http_bodies.read_refusing(delivery, *args, encode=encode)
     else:
         out = getattr(delivery, method)(*args)
     return encode(out) if encode is not None and method in _OUTPUTS else out

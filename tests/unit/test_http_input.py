@@ -166,7 +166,7 @@ def test_no_store_ack_in_time_is_503():
 
 
 def test_bulk_answer_has_an_item_per_action():
-    from collector.inputs.http import bulk
+    from collector.inputs.http_bodies import bulk
 
     runs, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
         {"message": "x"}).encode() + b"\n", "logs")
@@ -262,6 +262,38 @@ def test_bulk_refuses_per_item_what_midwatch_does_not_perform(running):
     # An action Elasticsearch does not know refuses the request, as Elasticsearch does.
     status, answer = call(receiver, "POST", "/_bulk", b'{"upsert":{}}\n{}\n', BEARER)
     assert status == 400 and "unknown action 'upsert'" in answer["error"], answer
+
+
+def test_a_malformed_bulk_body_read_by_the_worker_is_refused_and_the_worker_kept():
+    """The parse worker reads a request's body (``http_bodies``): a malformed ``_bulk`` is
+    the shipper's 400 naming the line, not a worker failure; the worker stays, no restart is
+    counted, and a stack trace the request before left open is continued by the next."""
+    writer = Writer()
+    metrics = Registry()
+    receiver = start(writer.queue, metrics)
+    try:
+        assert receiver.workers is not None
+        worker = receiver.workers.worker
+        head = json.loads(FILEBEAT)
+        docs = []
+        for offset, line in enumerate(["ERROR 2024-03-01 10:15:33,004 [main] x: boom",
+                                       "java.lang.IllegalStateException: boom",
+                                       "\tat a.B.c(B.java:1)",
+                                       "INFO  2024-03-01 10:15:34,004 [main] x: after"]):
+            head["message"], head["log"]["offset"] = line, offset * 100
+            docs.append(f'{{"create":{{}}}}\n{json.dumps(head)}\n')
+        assert call(receiver, "POST", "/_bulk", "".join(docs[:2]).encode())[0] == 200
+        status, answer = call(receiver, "POST", "/_bulk", b'{"create":{}}\n{}\n[1]\n{}\n')
+        assert status == 400 and "bulk line 3" in answer["error"], answer
+        assert receiver.workers.worker is worker
+        assert 'restarts_total{input="http"}' not in metrics.expose()
+        assert call(receiver, "POST", "/_bulk", "".join(docs[2:]).encode())[0] == 200
+        error = [e for e in writer.events if e.level == "error"]
+        assert error[-1].original.count("\n") == 2 and error[0].id == error[-1].id
+    finally:
+        receiver.stop()
+        writer.close()
+        receiver.close()
 
 
 def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():

@@ -2,11 +2,13 @@
 and the items to answer (``collector.inputs.http`` serves the endpoints).
 
 Pure functions of the body, run where the request is parsed: in the input's parse worker
-when it has one (``read``, through ``collector.inputs.remote_delivery``), so the listener
+when it has one (``read``, through ``collector.inputs.remote_delivery``). The listener
 thread hands a request's body over whole instead of cutting a ``_bulk`` body into its
-documents and pickling each (1.8 us an event of the listener's CPU, measured with
-``bench/shipper_bench.py``; the worker cuts it for about what it took to unpickle and
-decode each document), and the request is one round trip to the worker, not four.
+documents and pickling each (0.25-0.3 ms a 1,000-document request), and a request is one
+round trip to the worker, not four: the listener's CPU an event x0.73 (median of four
+pairs, ``bench/shipper_bench.py --against``); the cutting now costs the worker, whose
+CPU an event rose about as much (within the bench's noise), so the two processes together
+spend what they did.
 """
 
 from __future__ import annotations

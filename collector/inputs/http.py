@@ -38,6 +38,7 @@ Retry-After and a new worker parses the retry. Bodies are limited to ``max_body_
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked, hec_answers, http_bodies
 from collector.inputs.base import ChunkQueue
 from collector.inputs.hec_answers import HecError
-from collector.inputs.http_bodies import Request, bulk_answer, hec
+from collector.inputs.http_bodies import BodyError, Request, SourceTexts, bulk_answer
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
@@ -75,6 +76,37 @@ ES_LICENSE = {"license": {"uid": "6d1d1f1e-0000-4000-8000-6d6964776174", "type":
                           "issued_to": "midwatch", "issuer": "midwatch",
                           "start_date_in_millis": -1}}
 _HEC_PATHS = ("/services/collector/event", "/services/collector")
+
+
+def hec(body: bytes) -> list[SourceTexts]:
+    """HEC events: JSON objects one after another, with or without whitespace between;
+    refused with Splunk's code (``hec_answers``) as Splunk refuses them."""
+    text = body.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    out: list[bytes] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            if not out:
+                raise HecError(hec_answers.NO_DATA, "the request has no event")
+            return [SourceTexts("http:hec", out)]
+        start = pos
+        try:
+            obj, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            raise HecError(hec_answers.INVALID_DATA_FORMAT,
+                           f"event {len(out) + 1}: not JSON: {exc.msg} at character "
+                           f"{exc.pos}", event=len(out)) from None
+        if not isinstance(obj, dict) or "event" not in obj:
+            raise HecError(hec_answers.EVENT_REQUIRED,
+                           f"event {len(out) + 1}: an event object needs \"event\"",
+                           event=len(out))
+        if obj["event"] in ("", None):
+            raise HecError(hec_answers.EVENT_BLANK, f"event {len(out) + 1}: \"event\" is blank",
+                           event=len(out))
+        out.append(text[start:pos].encode())
 
 
 class HttpInput(OtlpInput, EncodesEvents):
@@ -105,11 +137,14 @@ class HttpInput(OtlpInput, EncodesEvents):
         def read(delivery: Delivery | RemoteDelivery, idle_s: float
                  ) -> tuple[Output, set[str], int]:
             nonlocal actions
-            if isinstance(delivery, RemoteDelivery):
-                items, touched, actions, count = delivery.read_http(request, idle_s)
-            else:
-                items, touched, actions, count = http_bodies.read(delivery, request, idle_s,
-                                                                  self._ctx.now_ms)
+            try:
+                if isinstance(delivery, RemoteDelivery):
+                    items, touched, actions, count = delivery.read_http(request, idle_s)
+                else:
+                    items, touched, actions, count = http_bodies.read(
+                        delivery, request, idle_s, self._ctx.now_ms)
+            except BodyError as exc:
+                raise HttpError(exc.status, exc.message) from None
             return items, touched, count
 
         delivery = self.delivery

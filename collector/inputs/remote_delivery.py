@@ -68,12 +68,12 @@ class RemoteDelivery:
 
     def read_http(self, request: Request, idle_s: float) -> Read:
         """``collector.inputs.http_bodies.read`` of an http request in the worker, its body
-        sent whole: one round trip. HttpError for a body the worker refused."""
-        from collector.httpserver import HttpError
-
+        sent whole: one round trip. BodyError for a body the worker refused."""
         done = self._call("http", request, idle_s, self._ctx.now_ms)
         if len(done) == 2:
-            raise HttpError(*done)
+            from collector.inputs.http_bodies import BodyError
+
+            raise BodyError(done[1])
         return done
 
     def forget(self, keys: set[str]) -> None:
@@ -103,9 +103,7 @@ def serve(delivery: Delivery, now_ms: int, method: str, args: tuple,
         delivery.tick()
         out = syslog_frames.parse(delivery, *args)
     elif method == "http":
-        # Imported by the workers of http inputs only: the HTTP server's modules cost a
-        # syslog input's worker 0.04 s of CPU at start for nothing.
-        from collector.inputs import http_bodies
+        from collector.inputs import http_bodies  # by the workers of http inputs only
 
         return http_bodies.read_refusing(delivery, *args, encode=encode)
     else:

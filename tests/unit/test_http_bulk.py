@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.httpserver import HttpError
-from collector.inputs.http_bodies import _uniform, bulk
+from collector.inputs.http_bodies import BodyError, _uniform, bulk
 
 DOC = b'{"message":"INFO  2024-03-01 10:15:33,004 x","log":{"offset":%d}}'
 CREATE = b'{"create":{}}'
@@ -86,7 +85,7 @@ def test_anything_else_reads_as_line_by_line(raw, runs, actions):
     (body(b'{"a":{},"b":{}}', DOC % 1), "bulk line 1: expected one action"),
 ])
 def test_a_broken_request_is_refused_naming_its_line(raw, message):
-    with pytest.raises(HttpError) as refused:
+    with pytest.raises(BodyError) as refused:
         bulk(raw, "midwatch")
     assert refused.value.status == 400 and refused.value.message.startswith(message)
 

@@ -5,10 +5,9 @@ Pure functions of the body, run where the request is parsed: in the input's pars
 when it has one (``read``, through ``collector.inputs.remote_delivery``). The listener
 thread hands a request's body over whole instead of cutting a ``_bulk`` body into its
 documents and pickling each (0.25-0.3 ms a 1,000-document request), and a request is one
-round trip to the worker, not four: the listener's CPU an event x0.73 (median of four
-pairs, ``bench/shipper_bench.py --against``); the cutting now costs the worker, whose
-CPU an event rose about as much (within the bench's noise), so the two processes together
-spend what they did.
+round trip to the worker, not four: the listener's CPU an event x0.77 (median of 11
+pairs, ``bench/shipper_bench.py --against``). The cutting now costs the worker about as
+much, so the two processes together spend what they did (docs/shipping.md, Speed).
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any
 
 # What the parsers, native readers and inputs write (``Event.add_id``), by source.
 BUILT_IN_ID_TYPES = frozenset({
@@ -51,15 +50,3 @@ def near_miss(name: str, known: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(name, known, n=1, cutoff=NEAR_MISS_CUTOFF)
     return close[0] if close and close[0] != name else None
 
-
-def mapped_id_types(inputs: Iterable[Any]) -> frozenset[str]:
-    """The ID types the configured inputs' parser mappings write (their ``ids:`` keys): a
-    site's own types, which a catalog may name however close to a built-in one."""
-    from collector.parsers.json_lines import load_mapping
-
-    found: set[str] = set()
-    for cfg in inputs:
-        file = getattr(cfg, "mapping", None)
-        if file:
-            found.update(k[4:] for k in load_mapping(file) if k.startswith("ids."))
-    return frozenset(found)

@@ -326,7 +326,7 @@ def load_catalog(data: Any, doc: Doc | None = None, path: KeyPath = ("flows",), 
     """The ``flows:`` section of the config: None (no catalog), a path to a catalog file
     (relative to the working directory), the catalog inline, or just its list of flows.
     ``mapped_types``: the ID types the configured parser mappings write
-    (``collector.id_types.mapped_id_types``), which ``ids`` may name like built-in ones."""
+    (``collector.inputs.mapped_ids.mapped_id_types``), which ``ids`` may name like built-in ones."""
     if data is None:
         return empty_catalog()
     if isinstance(data, str):

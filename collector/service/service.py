@@ -29,9 +29,9 @@ from collector.correlation.joinview import CatalogSource
 from collector.correlation.trace_repair import TraceRepair, repair_lease
 from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
-from collector.id_types import mapped_id_types
 from collector.inputs import INPUTS
 from collector.inputs.base import ChunkQueue, Input, parse_context
+from collector.inputs.mapped_ids import mapped_id_types
 from collector.knowledge import from_config as knowledge_of
 from collector.metrics import Registry
 from collector.redaction_key import load_key

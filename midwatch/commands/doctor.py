@@ -43,7 +43,7 @@ def _definitions(cfg):
     file not found, a known issue defined twice, an objective of 199) passed ``doctor`` with
     exit 0 and failed only when the service or report started (new-team walk)."""
     from collector.correlation.catalog import load_catalog
-    from collector.id_types import mapped_id_types
+    from collector.inputs.mapped_ids import mapped_id_types
     from collector.knowledge import from_config
     from rules.slo import load_slos
 

@@ -44,6 +44,7 @@ class Check:
     target: str
     ok: bool
     detail: str
+    warn: bool = False  # ok, with something to fix (shown as WARN; the exit status stays 0)
 
 
 def _http_ready(url: str) -> tuple[bool, str]:

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from collector.config_values import Section, describe
 from collector.event import Event
+from collector.id_types import BUILT_IN_ID_TYPES, near_miss
 from collector.trace import Trace
 from collector.yamlconf import ConfigError, Doc, KeyPath, did_you_mean, load, parse_duration_ms
 
@@ -175,7 +176,8 @@ class Catalog:
                  link_types: frozenset[str] | None, label_types: frozenset[str],
                  max_trace_ids: int, default_sla_ms: int,
                  join_windows_ms: dict[str, int] | None = None,
-                 one_per_message: frozenset[str] = frozenset(DEFAULT_ONE_PER_MESSAGE)):
+                 one_per_message: frozenset[str] = frozenset(DEFAULT_ONE_PER_MESSAGE),
+                 unknown_types: tuple[str, ...] = ()):
         self.flows = {f.name: f for f in flows}
         self.unknown = Flow(UNKNOWN_FLOW, default_sla_ms)
         self._rules, self._other_rules = _by_platform(tuple(rules))
@@ -190,16 +192,20 @@ class Catalog:
         # the longest bounds the store look-ups.
         self.min_join_window_ms = min(self.join_windows_ms.values())
         self.max_join_window_ms = max(self.join_windows_ms.values())
+        self.unknown_types = unknown_types
 
     def upgrade_notes(self) -> list[str]:
-        """What a catalog written before ``kafka.key`` became a label joins differently from
-        the defaults: an ``ids.labels`` list (as the old example catalog had) without it
-        keeps joining on record keys, which fold a customer's orders into one trace."""
+        """What to warn of once, at start-up and in ``doctor``: a catalog written before
+        ``kafka.key`` became a label joins differently from the defaults (an ``ids.labels``
+        list, as the old example catalog had, without it keeps joining on record keys, which
+        fold a customer's orders into one trace); and each ID type ``ids`` names that no
+        parser or configured mapping writes (a site's own parser may: so not an error)."""
+        notes = list(self.unknown_types)
         if self.link_types is None and "kafka.key" not in self.label_types:
-            return ["ids.labels does not list kafka.key, so Kafka record keys join messages "
-                    "(every record of one key into one trace); add kafka.key to ids.labels "
-                    "unless the key names one message"]
-        return []
+            notes.insert(0, "ids.labels does not list kafka.key, so Kafka record keys join "
+                         "messages (every record of one key into one trace); add kafka.key "
+                         "to ids.labels unless the key names one message")
+        return notes
 
     def classify(self, ev: Event) -> tuple[str, str | None]:
         """(flow, stage) of the event: the first stage rule in file order that matches;
@@ -315,27 +321,32 @@ def empty_catalog() -> Catalog:
                    max_trace_ids=DEFAULT_MAX_TRACE_IDS, default_sla_ms=DEFAULT_SLA_MS)
 
 
-def load_catalog(data: Any, doc: Doc | None = None, path: KeyPath = ("flows",)) -> Catalog:
+def load_catalog(data: Any, doc: Doc | None = None, path: KeyPath = ("flows",), *,
+                 mapped_types: frozenset[str] = frozenset()) -> Catalog:
     """The ``flows:`` section of the config: None (no catalog), a path to a catalog file
-    (relative to the working directory), the catalog inline, or just its list of flows."""
+    (relative to the working directory), the catalog inline, or just its list of flows.
+    ``mapped_types``: the ID types the configured parser mappings write
+    (``collector.inputs.mapped_ids.mapped_id_types``), which ``ids`` may name like built-in ones."""
     if data is None:
         return empty_catalog()
     if isinstance(data, str):
         file = Path(data)
-        return build_catalog(load(file))
+        return build_catalog(load(file), mapped_types=mapped_types)
     if doc is None:
         doc = Doc(data=data, file="<catalog>")
-    return _Builder(doc, path).catalog(data)
+    return _Builder(doc, path, mapped_types).catalog(data)
 
 
-def build_catalog(doc: Doc) -> Catalog:
+def build_catalog(doc: Doc, *, mapped_types: frozenset[str] = frozenset()) -> Catalog:
     """A catalog file loaded by ``collector.yamlconf.load`` (errors keep its positions)."""
-    return _Builder(doc, ()).catalog(doc.data)
+    return _Builder(doc, (), mapped_types).catalog(doc.data)
 
 
 class _Builder:
-    def __init__(self, doc: Doc, root: KeyPath):
+    def __init__(self, doc: Doc, root: KeyPath, mapped_types: frozenset[str] = frozenset()):
         self.doc, self.root = doc, root
+        self.known_types = BUILT_IN_ID_TYPES | mapped_types
+        self.unknown_types: dict[str, str] = {}  # type -> its warning, the first key naming it
 
     def err(self, path: KeyPath, message: str, hint: str | None = None) -> ConfigError:
         return self.doc.error((*self.root, *path), message, hint)
@@ -399,7 +410,8 @@ class _Builder:
             flow_rules.append(flow_rule)
         return Catalog(flows, rules, flow_rules, link_types=link, label_types=labels,
                        max_trace_ids=max_ids, default_sla_ms=default_sla,
-                       join_windows_ms=windows, one_per_message=one)
+                       join_windows_ms=windows, one_per_message=one,
+                       unknown_types=tuple(self.unknown_types.values()))
 
     def join_windows(self, value: Any, path: KeyPath) -> dict[str, int]:
         """``join_window``: one duration (every ID kind; acknowledgements keep theirs), or
@@ -414,6 +426,8 @@ class _Builder:
             if not isinstance(kind, str) or not kind or ":" in kind:
                 raise self.err((*path, kind), f"{kind!r} is not an ID type",
                                "name an ID type (http.request, x12.st), default or ack")
+            if kind not in (JOIN_WINDOW_DEFAULT, JOIN_WINDOW_ACK):
+                self.check_type(kind, (*path, kind), (JOIN_WINDOW_DEFAULT, JOIN_WINDOW_ACK))
         return {kind: self.duration(v, (*path, kind)) for kind, v in value.items()}
 
     def types(self, value: Any, path: KeyPath) -> frozenset[str]:
@@ -423,7 +437,23 @@ class _Builder:
         if bad:
             raise self.err(path, f"{bad[0]!r} is a typed ID, not a type",
                            f"write {bad[0].partition(':')[0]!r}")
+        for i, kind in enumerate(value):
+            self.check_type(kind, (*path, i))
         return frozenset(value)
+
+    def check_type(self, kind: str, path: KeyPath, words: tuple[str, ...] = ()) -> None:
+        """Refuse a near miss of a known ID type (or of ``words`` the key also takes): it
+        would do nothing, or join what it was meant to keep apart (``labels: [x12.iza]``).
+        A type like none of them may be a site's own parser's: kept, with a warning."""
+        if kind in self.known_types:
+            return
+        meant = near_miss(kind, (*self.known_types, *words))
+        if meant is not None:
+            raise self.err(path, f"unknown ID type {kind!r}", f"did you mean {meant!r}?")
+        if kind not in self.unknown_types:
+            self.unknown_types[kind] = str(self.err(
+                path, f"ID type {kind!r} is written by no midwatch parser and no configured "
+                "mapping", "fine if your own parser writes it; else check the spelling"))
 
     def flow(self, raw: Any, path: KeyPath, default_sla: int) -> tuple[Flow, list[_Rule], _FlowRule]:
         f = self.mapping(raw, path, _FLOW_KEYS)

@@ -40,9 +40,10 @@ class CatalogSource:
 
     data: Any
     path: tuple[str | int, ...] = ("flows",)
+    mapped_types: frozenset[str] = frozenset()  # load_catalog's: the mappings' ID types
 
     def load(self) -> Catalog:
-        return load_catalog(self.data, None, self.path)
+        return load_catalog(self.data, None, self.path, mapped_types=self.mapped_types)
 
 
 def classified_links(ev: Event, catalog: Catalog) -> list[str]:

@@ -31,6 +31,7 @@ from collector.gcsettings import collect_less
 from collector.httpserver import ListenError
 from collector.inputs import INPUTS
 from collector.inputs.base import ChunkQueue, Input, parse_context
+from collector.inputs.mapped_ids import mapped_id_types
 from collector.knowledge import from_config as knowledge_of
 from collector.metrics import Registry
 from collector.redaction_key import load_key
@@ -96,8 +97,10 @@ def build_correlator(config: Config, store: Store) -> Correlating:
         # file as edited since (half-saved, it stopped the input).
         doc = load(Path(data))
         data, path = doc.data, ()
-    return Correlator(load_catalog(data, doc, path), store, max_in_flight=c.max_in_flight,
-                      idle_ttl_ms=c.idle_ttl_ms, source=CatalogSource(data, path))
+    mapped = mapped_id_types(config.inputs)
+    return Correlator(load_catalog(data, doc, path, mapped_types=mapped), store,
+                      max_in_flight=c.max_in_flight, idle_ttl_ms=c.idle_ttl_ms,
+                      source=CatalogSource(data, path, mapped))
 
 
 def open_spool(config: Config) -> Spool:

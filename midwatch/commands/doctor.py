@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         detail = r.detail
         for s in secrets:
             detail = detail.replace(s, "***")
-        print(f"{r.backend:<{width}}  {'OK' if r.ok else 'FAIL':<4}  {safe(r.target)}  "
+        status = "FAIL" if not r.ok else "WARN" if r.warn else "OK"
+        print(f"{r.backend:<{width}}  {status:<4}  {safe(r.target)}  "
               f"{safe(detail)}")
     return 0 if all(r.ok for r in rows) else 1
 
@@ -41,6 +43,7 @@ def _definitions(cfg):
     file not found, a known issue defined twice, an objective of 199) passed ``doctor`` with
     exit 0 and failed only when the service or report started (new-team walk)."""
     from collector.correlation.catalog import load_catalog
+    from collector.inputs.mapped_ids import mapped_id_types
     from collector.knowledge import from_config
     from rules.slo import load_slos
 
@@ -49,10 +52,15 @@ def _definitions(cfg):
     if flows.data is not None:
         target = flows.data if isinstance(flows.data, str) else "catalog in the config"
 
+        notes: list[str] = []  # what run warns of at start-up: a WARN row
+
         def catalog() -> str:
-            loaded = load_catalog(flows.data, flows.doc, flows.path)
-            return f"{len(loaded.flows)} flows" + "".join(f"; {n}" for n in loaded.upgrade_notes())
-        rows.append(_loaded("flows", target, catalog))
+            loaded = load_catalog(flows.data, flows.doc, flows.path,
+                                  mapped_types=mapped_id_types(cfg.inputs))
+            notes.extend(loaded.upgrade_notes())
+            return f"{len(loaded.flows)} flows" + "".join(f"; {n}" for n in notes)
+        row = _loaded("flows", target, catalog)
+        rows.append(replace(row, warn=bool(notes)))
     if data.get("knowledge") is not None:
         paths = (data["knowledge"] or {}).get("paths") if isinstance(data["knowledge"], dict) else None
         rows.append(_loaded("knowledge", ", ".join(map(str, paths or [])) or "knowledge:",

@@ -463,10 +463,14 @@ class Engine:
                 continue
             n = self.notification(rule, alert, action, at_ms)
             names = self.config.notifiers_of(rule)
+            if action == RESOLVED and alert.notified_to:
+                # Where the page went, though the rule's ``notify`` changed since (reload,
+                # restart): the incident is open there, and nowhere else.
+                names = tuple(x for x in alert.notified_to if x in self.config.notifiers)
             if action == FIRING:
                 alert.last_notified_ms = at_ms
                 alert.notified_as = alert.shown()
-                alert.notified_to = tuple(names)
+                alert.notified_to = tuple(dict.fromkeys((*alert.notified_to, *names)))
             sent += [(name, n) for name in names]
             if self.dispatcher is not None and names:
                 self.dispatcher.submit(names, n)

@@ -535,8 +535,8 @@ class Engine:
 def _full(q: MetricQuery, rows: list[MetricRow], max_groups: int) -> bool:
     """Whether a query grouped under the rule's cap came back with as many groups as it
     allows, so that groups may be missing (a look-back's own cap, ``new_error``'s, is not the
-    rule's and is not counted)."""
-    return bool(q.group_by) and q.max_groups == max_groups and len(
+    rule's and is not counted; a backfill's ``Runs`` come from histograms it checks itself)."""
+    return isinstance(rows, list) and bool(q.group_by) and q.max_groups == max_groups and len(
         {tuple(r.group.values()) for r in rows}) >= max_groups
 
 

@@ -465,8 +465,10 @@ class Engine:
             names = self.config.notifiers_of(rule)
             if action == RESOLVED and alert.notified_to:
                 # Where the page went, though the rule's ``notify`` changed since (reload,
-                # restart): the incident is open there, and nowhere else.
-                names = tuple(x for x in alert.notified_to if x in self.config.notifiers)
+                # restart): the incident is open there, and nowhere else (of those still
+                # configured; none left: the rule's own now).
+                names = tuple(x for x in alert.notified_to
+                              if x in self.config.notifiers or x in names) or names
             if action == FIRING:
                 alert.last_notified_ms = at_ms
                 alert.notified_as = alert.shown()

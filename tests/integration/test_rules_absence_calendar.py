@@ -4,17 +4,14 @@ working day (which reaches back into the night) must not page a flow that starts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
+from paging_support import paging_stores  # noqa: F401 (the fixture "store")
+from rules_stores import rules_config, write
 
 from collector.event import Event, event_id
 from collector.store.base import Store
-from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import loads
-from rules.config import load_rules_config
 from rules.engine import Engine
 
 MIN = 60_000
@@ -30,24 +27,6 @@ rules:
 """
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request, tmp_path, unique_name) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "rules.sqlite")
-        s.setup()
-        yield s
-        s.close()
-    else:
-        with request.getfixturevalue("engine_store")(request.param, f"hunt8-{unique_name}-") as s:
-            yield s
-
-
-def _engine(store: Store, tmp_path: Path) -> Engine:
-    (tmp_path / "rules.yaml").write_text(RULES)
-    cfg = load_rules_config(loads(f"rules:\n  paths: [{tmp_path}/rules.yaml]\n"))
-    assert not cfg.errors, cfg.errors
-    return Engine(cfg, store)
-
 
 def test_the_working_day_opens_without_a_page_and_a_silence_in_it_pages(store: Store,
                                                                          tmp_path: Path):
@@ -55,10 +34,8 @@ def test_the_working_day_opens_without_a_page_and_a_silence_in_it_pages(store: S
     events = [Event(OPENS + i * 10 * MIN, "mulesoft.log", "mulesoft", "m",
                     id=event_id("absence-calendar", str(i)), flow="payroll")
               for i in range(12)]
-    result = store.write_events(events)
-    assert result.written == len(events) and not result.rejected
-    store.refresh()
-    engine = _engine(store, tmp_path)
+    write(store, events)
+    engine = Engine(rules_config(tmp_path, RULES), store)
     firing = []
     for at in range(OPENS - 30 * MIN, OPENS + 4 * 60 * MIN, 5 * MIN):
         if any(a.state == "firing" for a in engine.evaluate(at).alerts):

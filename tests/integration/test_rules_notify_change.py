@@ -4,16 +4,15 @@ the page, or their incident stays open for good."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from paging_support import paging_stores  # noqa: F401 (the fixture "store")
+from rules_stores import rules_config, write
 
 from collector.event import Event, event_id
 from collector.store.base import Store
-from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import loads
-from rules.config import RulesConfig, load_rules_config
+from rules.config import RulesConfig
 from rules.engine import Engine
 
 T0 = 1_709_546_400_000  # Monday 2024-03-04T10:00:00Z
@@ -23,34 +22,18 @@ RULE = ("rules:\n  - {{name: errors, type: threshold, filter: {{log.level: error
         " repeat_interval: {repeat}}}\n")
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request, tmp_path, unique_name) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "rules.sqlite")
-        s.setup()
-        yield s
-        s.close()
-    else:
-        with request.getfixturevalue("engine_store")(request.param, f"hunt8-{unique_name}-") as s:
-            yield s
-
 
 def _config(tmp_path: Path, to: str, repeat: str = "4h") -> RulesConfig:
-    (tmp_path / "rules.yaml").write_text(RULE.format(to=to, repeat=repeat))
-    cfg = load_rules_config(loads(
-        f"rules:\n  paths: [{tmp_path}/rules.yaml]\n"
-        "notifiers:\n  pager: {type: webhook, url: 'http://127.0.0.1:9/pager'}\n"
-        "  chat: {type: webhook, url: 'http://127.0.0.1:9/chat'}\n"))
-    assert not cfg.errors, cfg.errors
-    return cfg
+    return rules_config(tmp_path, RULE.format(to=to, repeat=repeat),
+                        "notifiers:\n  pager: {type: webhook, url: 'http://127.0.0.1:9/pager'}\n"
+                        "  chat: {type: webhook, url: 'http://127.0.0.1:9/chat'}\n")
 
 
 def _errors(store: Store) -> None:
     events = [Event(T0 - 5 * MIN + i * 1000, "mulesoft.log", "mulesoft", "m", level="error",
                     outcome="failure", id=event_id("notify-change", str(i)), flow="o2c")
               for i in range(6)]
-    assert store.write_events(events).written == len(events)
-    store.refresh()
+    write(store, events)
 
 
 @pytest.mark.parametrize("restart", [False, True], ids=["reload", "restart"])

@@ -5,17 +5,14 @@ local time both Mondays must not page at opening because last week's 08:00 was 1
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
+from paging_support import paging_stores  # noqa: F401 (the fixture "store")
+from rules_stores import rules_config, write
 
 from collector.event import Event, event_id
 from collector.store.base import Store
-from collector.store.sqlite import SQLiteStore
-from collector.yamlconf import loads
-from rules.config import load_rules_config
 from rules.engine import Engine
 
 MIN = 60_000
@@ -28,23 +25,9 @@ rules:
 """
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch"])
-def store(request, tmp_path, unique_name) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "rules.sqlite")
-        s.setup()
-        yield s
-        s.close()
-    else:
-        with request.getfixturevalue("engine_store")(request.param, f"hunt8-{unique_name}-") as s:
-            yield s
-
 
 def _pages(store: Store, tmp_path: Path, zone: str) -> list[int]:
-    (tmp_path / "rules.yaml").write_text(RULE.format(zone=zone))
-    cfg = load_rules_config(loads(f"rules:\n  paths: [{tmp_path}/rules.yaml]\n"))
-    assert not cfg.errors, cfg.errors
-    engine = Engine(cfg, store, persist=False)
+    engine = Engine(rules_config(tmp_path, RULE.format(zone=zone)), store, persist=False)
     out = []
     for at in range(AFTER - 30 * MIN, AFTER + 3 * 60 * MIN, 5 * MIN):
         if any(a.state == "firing" for a in engine.evaluate(at).alerts):
@@ -57,9 +40,7 @@ def test_last_week_is_the_same_local_time_across_dst(store: Store, tmp_path: Pat
     events = [Event(day + i * MIN, "mulesoft.log", "mulesoft", "m", flow="o2c",
                     id=event_id("spike-dst", f"{day}-{i}"))
               for day in (BEFORE, AFTER) for i in range(4 * 60)]
-    result = store.write_events(events)
-    assert result.written == len(events) and not result.rejected
-    store.refresh()
+    write(store, events)
     assert _pages(store, tmp_path, ", timezone: Europe/Berlin") == []
     # Without the zone, last week is 168 hours back: 07:00 local, before opening, so the
     # opening ramp pages (the default, UTC, has no DST).

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from collector.config_values import Section
 from collector.store.base import MetricQuery, MetricRow
 from rules import sliding
 from rules.schema import Rule, Sample
+from rules.timewindows import zone
 from rules.types import COUNT, group_key, number
 
 KEYS = ("compare", "direction", "factor", "min_events", "timezone")
@@ -44,15 +45,9 @@ def parse(s: Section) -> Spec:
     factor = number(s, "factor", None, minimum=1.0)
     if factor is None or factor <= 1:
         raise s.error("factor", "is required and must be above 1", "e.g. factor: 3")
-    tz = s.text("timezone", "UTC")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise s.error("timezone", f"unknown time zone {tz!r}",
-                      "use an IANA name like Europe/Berlin or UTC") from None
     return Spec(s.choice("compare", ("previous", "last_week"), "previous"),
                 s.choice("direction", ("up", "down", "both"), "up"),
-                float(factor), int(number(s, "min_events", 10, minimum=1)), tz)
+                float(factor), int(number(s, "min_events", 10, minimum=1)), zone(s))
 
 
 def week_ms(spec: Spec, at_ms: int) -> int:

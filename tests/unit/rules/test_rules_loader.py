@@ -102,7 +102,7 @@ def test_the_same_name_in_two_files_is_refused_naming_the_first(tmp_path):
     assert [(r.name, r.origin.split(":")[0]) for r in loaded.rules] == [
         ("late-acks", str(tmp_path / "a.yaml")), ("ok", str(tmp_path / "b.yaml"))]
     assert [str(e) for e in loaded.errors] == [
-        f"{tmp_path / 'b.yaml'}: late-acks: rule name already used at {loaded.rules[0].origin}"
+        f"{tmp_path / 'b.yaml'}:3: late-acks: rule name already used at {tmp_path / 'a.yaml'}:2"
         " (rule names must be unique: they key alert state and silences)"]
 
 

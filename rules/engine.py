@@ -159,6 +159,7 @@ class Engine:
         self.config, self.rules = config, [r for r in config.rules if r.enabled]
         names = {r.name for r in self.rules}
         self.last_run = {k: v for k, v in self.last_run.items() if k in names}
+        self._warned_cut &= names
         orphans: dict[str, list[Alert]] = {}
         for key in [k for k, a in self.alerts.items() if a.rule not in names]:
             alert = self.alerts.pop(key)

@@ -27,7 +27,7 @@ from collector.store.base import (
 )
 from rules import bands, flapping, known_issues, sharing, types
 from rules.config import RulesConfig
-from rules.fields import group_labels
+from rules.fields import group_labels, label_name
 from rules.notify.base import Notification
 from rules.schema import Rule, Sample
 from rules.silences import Silences, inhibited, matches_all
@@ -107,6 +107,10 @@ class Engine:
         self.alerts: dict[str, Alert] = {}
         self.last_run: dict[str, int] = {}
         self._spent: dict[str, float] = {}  # this evaluation's time per rule so far
+        # Rules whose answer this evaluation came back full (``max_groups``): groups past the
+        # cap are missing from it, so a missing group is asked alone before it resolves.
+        self._cut: set[str] = set()
+        self._warned_cut: set[str] = set()  # logged once per rule and process (bounded)
         # Rules whose state was not saved because their notifications were not yet durable:
         # saved with the next evaluation whose flush succeeds. A state saying "notified" for
         # a page that only this process's memory holds would lose the page in a crash.
@@ -162,6 +166,7 @@ class Engine:
         self.config, self.rules = config, [r for r in config.rules if r.enabled]
         names = {r.name for r in self.rules}
         self.last_run = {k: v for k, v in self.last_run.items() if k in names}
+        self._warned_cut &= names
         orphans: dict[str, list[Alert]] = {}
         for key in [k for k, a in self.alerts.items() if a.rule not in names]:
             alert = self.alerts.pop(key)
@@ -238,6 +243,7 @@ class Engine:
         out: dict[str, list[Sample]] = {}
         failed: dict[str, str] = {}
         self._spent = {}
+        self._cut = set()
         for rule in due:
             qs = plans[rule.name]
             bad = [errors[q] for q in qs if q in errors] if errors else []  # no hashing
@@ -248,6 +254,13 @@ class Engine:
             started = time.perf_counter()
             module, at, answers = types.get(rule.type), at_ms - rule.query_delay_ms, [
                 results[q] for q in qs]
+            if any(_full(q, rows, rule.max_groups) for q, rows in zip(qs, answers, strict=True)):
+                self._cut.add(rule.name)
+                if rule.name not in self._warned_cut:
+                    self._warned_cut.add(rule.name)
+                    log.warning("rule %s: more groups than max_groups (%d); only the largest "
+                                "are judged, smaller ones cannot fire: raise max_groups or "
+                                "narrow the filter", rule.name, rule.max_groups)
             # Inactive samples of a rule without open alerts change nothing (``_advance``):
             # a type that can tell none would be active more cheaply is not asked for them.
             out[rule.name] = [] if hasattr(module, "quiet") and not any(
@@ -329,12 +342,33 @@ class Engine:
             out.append(self._record(alert, moved, at_ms, history))
         for key, prev in list(self.alerts.items()):
             if prev.rule == rule.name and key not in seen:
-                alert, moved = self._step(rule, prev, None, prev.labels, at_ms)
+                alone = (self._alone(rule, prev.labels, at_ms) if rule.name in self._cut
+                         and prev.state in (PENDING, FIRING) else None)
+                if alone is False:
+                    continue  # cut out and not askable alone: held as it is, not resolved
+                alert, moved = self._step(rule, prev, alone or None, prev.labels, at_ms)
                 if alert is not None and alert.state == RESOLVED and moved is None:
                     self.alerts[key] = alert
                 elif alert is not None:
                     out.append(self._record(alert, moved, at_ms, history))
         return out
+
+    def _alone(self, rule: Rule, labels: dict[str, str], at_ms: int) -> Sample | None | bool:
+        """The open alert's group judged alone (its labels as filters on the rule's own
+        queries): a full answer cut it out, which says nothing about its condition, and
+        resolving it then would close a page whose condition still holds. None when its group
+        has nothing now; False when the store refused (the alert is held)."""
+        qs = [replace(q, filters=(*q.filters, *(Filter(f, "eq", labels[label_name(f)])
+                                                for f in q.group_by if label_name(f) in labels)))
+              for q in self._plan(rule, at_ms)]
+        results, errors = self._send(qs)
+        if errors:
+            return False
+        for sample in types.get(rule.type).evaluate(rule, at_ms - rule.query_delay_ms,
+                                                    [results[q] for q in qs]):
+            if {**group_labels(sample.group), **dict(rule.labels)} == labels:
+                return sample.current or sample
+        return None
 
     def _step(self, rule: Rule, prev: Alert | None, sample: Sample | None,
               labels: dict[str, str], at_ms: int) -> tuple[Alert | None, str | None]:
@@ -444,10 +478,16 @@ class Engine:
                 continue
             n = self.notification(rule, alert, action, at_ms)
             names = self.config.notifiers_of(rule)
+            if action == RESOLVED and alert.notified_to:
+                # Where the page went, though the rule's ``notify`` changed since (reload,
+                # restart): the incident is open there, and nowhere else (of those still
+                # configured; none left: the rule's own now).
+                names = tuple(x for x in alert.notified_to
+                              if x in self.config.notifiers or x in names) or names
             if action == FIRING:
                 alert.last_notified_ms = at_ms
                 alert.notified_as = alert.shown()
-                alert.notified_to = tuple(names)
+                alert.notified_to = tuple(dict.fromkeys((*alert.notified_to, *names)))
             sent += [(name, n) for name in names]
             if self.dispatcher is not None and names:
                 self.dispatcher.submit(names, n)
@@ -507,6 +547,14 @@ class Engine:
             self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
         if history:
             self.store.append_alert_history(history)
+
+
+def _full(q: MetricQuery, rows: list[MetricRow], max_groups: int) -> bool:
+    """Whether a query grouped under the rule's cap came back with as many groups as it
+    allows, so that groups may be missing (a look-back's own cap, ``new_error``'s, is not the
+    rule's and is not counted; a backfill's ``Runs`` come from histograms it checks itself)."""
+    return isinstance(rows, list) and bool(q.group_by) and q.max_groups == max_groups and len(
+        {tuple(r.group.values()) for r in rows}) >= max_groups
 
 
 def with_examples(engine: Engine, outcome: Outcome, at_ms: int, limit: int = 100) -> list[Alert]:

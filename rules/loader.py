@@ -68,8 +68,9 @@ def load_rules(paths: Iterable[str | Path], notifiers: Iterable[str] | None = No
             if isinstance(rule_or_error, ConfigError):
                 result.errors.append(rule_or_error)
             elif rule_or_error.name in seen:
+                line = rule_or_error.origin.rpartition(":")[2]
                 result.errors.append(ConfigError(
-                    str(path), None, rule_or_error.name,
+                    str(path), int(line) if line.isdigit() else None, rule_or_error.name,
                     f"rule name already used at {seen[rule_or_error.name]}",
                     hint="rule names must be unique: they key alert state and silences"))
             else:

@@ -109,13 +109,19 @@ def _in_range(minute: int, lo: int, hi: int) -> bool:
     return lo <= minute < hi if lo < hi else minute >= lo or minute < hi
 
 
-def parse_window(s: Section) -> TimeWindow:
+def zone(s: Section) -> str:
+    """The section's ``timezone`` (default UTC), an IANA name the machine knows."""
     tz = s.text("timezone", "UTC")
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise s.error("timezone", f"unknown time zone {tz!r}",
                       "use an IANA name like Europe/Berlin or UTC") from None
+    return tz
+
+
+def parse_window(s: Section) -> TimeWindow:
+    tz = zone(s)
     days: set[int] = set()
     for name in s.str_list("days"):
         if name.lower()[:3] not in DAYS:

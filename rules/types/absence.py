@@ -2,7 +2,8 @@
 
 Which groups should be active: ``expected`` (listed) and/or those seen in the ``seen_within``
 span before the window (so a new partner is covered without editing the rule). ``active`` is
-the business calendar: outside it silence is normal and nothing fires.
+the business calendar: outside it silence is normal and nothing fires; a window is judged
+only when it starts and ends inside it.
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
 
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
-    if spec.active is not None and not spec.active.contains(at_ms):
+    # The whole window must lie in the calendar, its start too: the first window of the
+    # working day reaches back into the night, whose silence is normal (a flow that starts
+    # on time would be paged every morning).
+    if spec.active is not None and not (spec.active.contains(at_ms)
+                                        and spec.active.contains(at_ms - rule.window_ms)):
         return []
     counts = {group_key(r, rule.group_by): r.count for r in results[0]}
     expected = {tuple(g[f] for f in rule.group_by) for g in spec.expected}

@@ -92,6 +92,20 @@ rules:
     assert "rules.3.above_sla: SLAs belong to traces (use source: trace)" in errors[2]
 
 
+def test_the_same_name_in_two_files_is_refused_naming_the_first(tmp_path):
+    """Two files, one rule name: they would share alert state and silences, each resolving
+    the other's alerts, so the second is refused with the place of the first."""
+    (tmp_path / "a.yaml").write_text("rules:\n  - {name: late-acks, type: threshold, above: 1}\n")
+    (tmp_path / "b.yaml").write_text("rules:\n  - {name: ok, type: threshold, above: 1}\n"
+                                     "  - {name: late-acks, type: threshold, above: 5}\n")
+    loaded = load_rules([tmp_path])
+    assert [(r.name, r.origin.split(":")[0]) for r in loaded.rules] == [
+        ("late-acks", str(tmp_path / "a.yaml")), ("ok", str(tmp_path / "b.yaml"))]
+    assert [str(e) for e in loaded.errors] == [
+        f"{tmp_path / 'b.yaml'}:3: late-acks: rule name already used at {tmp_path / 'a.yaml'}:2"
+        " (rule names must be unique: they key alert state and silences)"]
+
+
 def test_cli_validate_exit_codes(tmp_path, capsys):
     assert main(["rules", "validate", str(_write(tmp_path, BAD))]) == 1
     err = capsys.readouterr().err

@@ -1,0 +1,57 @@
+"""A rule whose group list comes back full (``max_groups``) against the real SQLite store and
+the real Elasticsearch: the groups past the cap are not in the answer, and a firing alert
+whose group fell out of it is not evidence that its condition cleared."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from paging_support import paging_stores  # noqa: F401 (the fixture "store")
+from rules_stores import rules_config, write
+
+from collector.event import Event, event_id
+from collector.store.base import Store
+from rules.engine import Engine
+
+T0 = 1_709_546_400_000  # Monday 2024-03-04T10:00:00Z
+MIN = 60_000
+
+RULES = """\
+rules:
+  - {name: failing, type: ratio, group_by: [midwatch.flow], where: {event.outcome: failure},
+     above: 0.5, min_events: 5, window: 10m, max_groups: 2}
+"""
+
+
+
+def _ev(i: int, ts: int, flow: str, failed: bool) -> Event:
+    return Event(ts, "mulesoft.log", "mulesoft", "m", outcome="failure" if failed else "success",
+                 level="error" if failed else "info", id=event_id("group-cap", str(i)),
+                 flow=flow, message_id=f"{flow}-{i}")
+
+
+def test_a_firing_group_pushed_past_the_cap_is_not_resolved(store: Store, tmp_path: Path,
+                                                             caplog):
+    # c: every one of its 10 events failed, all within the window for the whole test.
+    write(store, [_ev(i, T0 - 9 * MIN + i * 1000, "c", True) for i in range(10)])
+    engine = Engine(rules_config(tmp_path, RULES), store)
+    first = engine.evaluate(T0)
+    assert [(a.labels, a.state) for a in first.alerts] == [({"flow": "c"}, "firing")]
+    # Two busy healthy flows push c out of the two largest groups; its ratio is still 100%.
+    write(store, [_ev(100 * n + i, T0 + i * 100, flow, False)
+                   for n, flow in ((1, "a"), (2, "b")) for i in range(50)])
+    with caplog.at_level(logging.WARNING, logger="midwatch.rules"):
+        later = engine.evaluate(T0 + MIN)
+    assert [(a.labels, a.state) for a in later.alerts if a.labels == {"flow": "c"}] == [
+        ({"flow": "c"}, "firing")]
+    assert not [n for _, n in later.notified if n.action == "resolved"]
+    # ...and the operator is told the answer was cut, with the key to raise.
+    assert any("failing" in r.getMessage() and "max_groups" in r.getMessage()
+               for r in caplog.records), [r.getMessage() for r in caplog.records]
+    # Once c's failures have left the window (a and b still fill the cap) it does resolve.
+    write(store, [_ev(1000 * n + i, T0 + 10 * MIN + i * 100, flow, False)
+                   for n, flow in ((1, "a"), (2, "b")) for i in range(50)])
+    done = engine.evaluate(T0 + 11 * MIN)
+    assert [(a.labels, a.state) for a in done.alerts if a.labels == {"flow": "c"}] == [
+        ({"flow": "c"}, "resolved")]

@@ -72,6 +72,11 @@ pub trait LineReader {
     fn finish(&self) -> Option<&Py<PyAny>> {
         None
     }
+
+    /// Whether normalize might redact something in the record: then it is declined.
+    fn may_redact(&self, record: &[u8]) -> bool {
+        may_redact(record)
+    }
 }
 
 /// Python's `\s` on an ASCII character.
@@ -109,6 +114,11 @@ pub fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64, offse
 /// and a dotted domain. Never false where normalize would redact: every text of an event
 /// taken here is a piece of its line.
 pub fn may_redact(line: &[u8]) -> bool {
+    may_hold_card(line) || may_hold_email(line)
+}
+
+/// 13 digits in a row, blanks and dashes between them aside (`normalize._may_hold_card`).
+pub fn may_hold_card(line: &[u8]) -> bool {
     // Branch-free: digits and separators alternate in every timestamp and UUID, where a
     // branch per byte was mispredicted often enough to make this the costliest step.
     let mut run = 0u32;
@@ -119,9 +129,11 @@ pub fn may_redact(line: &[u8]) -> bool {
         run = (run + digit) * keep;
         longest = longest.max(run);
     }
-    if longest >= 13 {
-        return true;
-    }
+    longest >= 13
+}
+
+/// An `@` between a local-part character and a dotted domain.
+pub fn may_hold_email(line: &[u8]) -> bool {
     for (at, _) in line.iter().enumerate().filter(|(_, &c)| c == b'@') {
         if at == 0 {
             continue;
@@ -137,6 +149,40 @@ pub fn may_redact(line: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// Whether `normalize._card_sub` could replace a card number in any piece of `text`: some
+/// 13 to 19 digits in a row of one run of digits, blanks and dashes, the first 2 to 6, pass
+/// Luhn's check. Never false where it would: each match of `_CARD` in a piece of the text
+/// is such digits (what `_card_sub` then declines, after a digit or a dot, is counted too).
+/// A 32-hex-digit request ID holds 13 digits in a row in one line of 25 or so, a card number
+/// rarely: `may_hold_card` alone sent those lines to the Python path.
+pub fn card_may_pass(text: &[u8]) -> bool {
+    let mut digits: Vec<u8> = Vec::new();
+    for run in text.split(|c| !(c.is_ascii_digit() || *c == b' ' || *c == b'-')) {
+        digits.clear();
+        digits.extend(run.iter().filter(|c| c.is_ascii_digit()).map(|c| c - b'0'));
+        for start in 0..digits.len() {
+            if !(2..=6).contains(&digits[start]) {
+                continue;
+            }
+            for len in 13..=19 {
+                if start + len <= digits.len() && luhn_ok(&digits[start..start + len]) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// `normalize.luhn_ok` of digit values.
+fn luhn_ok(digits: &[u8]) -> bool {
+    let total: u32 = digits.iter().rev().enumerate().map(|(i, &d)| {
+        let n = u32::from(d) * if i % 2 == 1 { 2 } else { 1 };
+        if n > 9 { n - 9 } else { n }
+    }).sum();
+    total % 10 == 0
 }
 
 /// `Event.add_id`: the stripped value, typed, once.
@@ -305,7 +351,7 @@ pub fn parse_batch<'py, R: LineReader>(
         };
         let bytes = text.as_bytes();
         let parts = if bytes.len() > limits.line || end - k > limits.lines || !text.is_ascii()
-            || may_redact(bytes)
+            || reader.may_redact(bytes)
             || !lines[k..end].iter().all(|l| l.whole) {
             None
         } else {

@@ -151,25 +151,32 @@ pub fn may_hold_email(line: &[u8]) -> bool {
     false
 }
 
-/// Whether `normalize._card_sub` could replace a card number in any piece of `text`: some
-/// 13 to 19 digits in a row of one run of digits, blanks and dashes, the first 2 to 6, pass
-/// Luhn's check. Never false where it would: each match of `_CARD` in a piece of the text
-/// is such digits (what `_card_sub` then declines, after a digit or a dot, is counted too).
-/// A 32-hex-digit request ID holds 13 digits in a row in one line of 25 or so, a card number
-/// rarely: `may_hold_card` alone sent those lines to the Python path.
+/// Whether `normalize._card_sub` could replace a card number in `text` or in a piece of it
+/// that starts after a character other than a digit (each field of an access line does):
+/// 13 to 19 digits, blanks and dashes between them aside, the first 2 to 6 and not after
+/// a digit, that pass Luhn's check. Never false where it would: `_card_sub` leaves a match
+/// after a digit as it is, and each match is such digits (more lengths are tried than
+/// `_CARD` takes). A 32-hex-digit request ID holds 13 digits in a row in one line of 25 or
+/// so, a card number rarely: `may_hold_card` alone sent those lines to the Python path.
 pub fn card_may_pass(text: &[u8]) -> bool {
-    let mut digits: Vec<u8> = Vec::new();
-    for run in text.split(|c| !(c.is_ascii_digit() || *c == b' ' || *c == b'-')) {
-        digits.clear();
-        digits.extend(run.iter().filter(|c| c.is_ascii_digit()).map(|c| c - b'0'));
-        for start in 0..digits.len() {
-            if !(2..=6).contains(&digits[start]) {
-                continue;
-            }
-            for len in 13..=19 {
-                if start + len <= digits.len() && luhn_ok(&digits[start..start + len]) {
+    let mut digits = [0u8; 19];
+    for start in 0..text.len() {
+        if !(b'2'..=b'6').contains(&text[start]) || (start > 0 && text[start - 1].is_ascii_digit()) {
+            continue;
+        }
+        let mut n = 0;
+        for &c in &text[start..] {
+            if c.is_ascii_digit() {
+                digits[n] = c - b'0';
+                n += 1;
+                if n >= 13 && luhn_ok(&digits[..n]) {
                     return true;
                 }
+                if n == digits.len() {
+                    break;
+                }
+            } else if c != b' ' && c != b'-' {
+                break;
             }
         }
     }

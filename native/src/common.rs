@@ -114,22 +114,27 @@ pub fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64, offse
 /// and a dotted domain. Never false where normalize would redact: every text of an event
 /// taken here is a piece of its line.
 pub fn may_redact(line: &[u8]) -> bool {
-    may_hold_card(line) || may_hold_email(line)
+    let (card, at) = digits_and_at(line);
+    card || (at && may_hold_email(line))
 }
 
-/// 13 digits in a row, blanks and dashes between them aside (`normalize._may_hold_card`).
-pub fn may_hold_card(line: &[u8]) -> bool {
+/// (13 digits in a row, blanks and dashes between them aside (`normalize._may_hold_card`);
+/// an `@` anywhere), in one pass: most lines have no `@`, and then `may_hold_email` need not
+/// look.
+pub fn digits_and_at(line: &[u8]) -> (bool, bool) {
     // Branch-free: digits and separators alternate in every timestamp and UUID, where a
     // branch per byte was mispredicted often enough to make this the costliest step.
     let mut run = 0u32;
     let mut longest = 0u32;
+    let mut at = false;
     for &c in line {
         let digit = u32::from(c.wrapping_sub(b'0') < 10);
         let keep = digit | u32::from(c == b' ' || c == b'-');
         run = (run + digit) * keep;
         longest = longest.max(run);
+        at |= c == b'@';
     }
-    longest >= 13
+    (longest >= 13, at)
 }
 
 /// An `@` between a local-part character and a dotted domain.
@@ -157,7 +162,7 @@ pub fn may_hold_email(line: &[u8]) -> bool {
 /// a digit, that pass Luhn's check. Never false where it would: `_card_sub` leaves a match
 /// after a digit as it is, and each match is such digits (more lengths are tried than
 /// `_CARD` takes). A 32-hex-digit request ID holds 13 digits in a row in one line of 25 or
-/// so, a card number rarely: `may_hold_card` alone sent those lines to the Python path.
+/// so, a card number rarely: 13 digits alone sent those lines to the Python path.
 pub fn card_may_pass(text: &[u8]) -> bool {
     let mut digits = [0u8; 19];
     for start in 0..text.len() {
@@ -189,7 +194,7 @@ fn luhn_ok(digits: &[u8]) -> bool {
         let n = u32::from(d) * if i % 2 == 1 { 2 } else { 1 };
         if n > 9 { n - 9 } else { n }
     }).sum();
-    total % 10 == 0
+    total.is_multiple_of(10)
 }
 
 /// `Event.add_id`: the stripped value, typed, once.
@@ -236,6 +241,28 @@ fn event_id(head: &[u8], position: &[u8]) -> String {
     state.finalize().to_hex().to_string()
 }
 
+thread_local! {
+    /// Interned Python strings of the `&'static str` names every event repeats (label keys,
+    /// datasets, platforms), by address: found without hashing the text as `intern_bound`
+    /// does at every call. A fixed set of names, so it stays small.
+    static NAMES: std::cell::RefCell<Vec<(usize, usize, Py<PyString>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `PyString::intern_bound` of a name that lives for the whole program.
+fn name<'py>(py: Python<'py>, text: &'static str) -> Bound<'py, PyString> {
+    let key = (text.as_ptr() as usize, text.len());
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, _, s)) = names.iter().find(|(p, n, _)| (*p, *n) == key) {
+            return s.bind(py).clone();
+        }
+        let s = PyString::intern_bound(py, text);
+        names.push((key.0, key.1, s.clone().unbind()));
+        s
+    })
+}
+
 fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, ingested_ms: i64,
               original: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
     let opt = |v: Option<&str>| -> PyObject {
@@ -246,12 +273,12 @@ fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, 
     let message_id = p.ids.first().map(String::as_str);
     let labels = PyDict::new_bound(py);
     for (key, value) in &p.labels {
-        labels.set_item(PyString::intern_bound(py, key), value)?;
+        labels.set_item(name(py, key), value)?;
     }
     let args: [PyObject; 31] = [
         p.timestamp_ms.into_py(py),
-        PyString::intern_bound(py, p.dataset).into_any().unbind(),
-        PyString::intern_bound(py, p.platform).into_any().unbind(),
+        name(py, p.dataset).into_any().unbind(),
+        name(py, p.platform).into_any().unbind(),
         PyString::new_bound(py, &p.message).into_any().unbind(),
         opt(p.action),
         PyString::intern_bound(py, p.outcome).into_any().unbind(),

@@ -12,7 +12,7 @@
 
 use pyo3::prelude::*;
 
-use crate::common::{add_id, card_may_pass, civil_ms, may_hold_card, may_hold_email, py_strip, set_label,
+use crate::common::{add_id, card_may_pass, civil_ms, digits_and_at, may_hold_email, py_strip, set_label,
                     Limits, LineReader, Parts};
 
 const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct",
@@ -168,8 +168,8 @@ impl LineReader for AccessLines {
     /// normalize looks for cards it also runs its email pattern, which takes a few
     /// addresses `may_hold_email` does not: then any `@` declines.
     fn may_redact(&self, line: &[u8]) -> bool {
-        may_hold_email(line)
-            || (may_hold_card(line) && (line.contains(&b'@') || card_may_pass(line)))
+        let (card, at) = digits_and_at(line);
+        (at && may_hold_email(line)) || (card && (at || card_may_pass(line)))
     }
 
     fn parts<'a>(&'a self, line: &'a str) -> Option<Parts<'a>> {
@@ -249,7 +249,7 @@ impl LineReader for AccessLines {
         let message = [method, path, status_text].iter().filter(|s| !s.is_empty())
             .copied().collect::<Vec<_>>().join(" ");
         // The path's digits run on into the status's here, not in the line.
-        if may_hold_card(message.as_bytes()) && card_may_pass(message.as_bytes()) {
+        if digits_and_at(message.as_bytes()).0 && card_may_pass(message.as_bytes()) {
             return None;
         }
         let mut labels = Vec::with_capacity(7);

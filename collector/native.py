@@ -38,6 +38,7 @@ from collector.normalize import (
 )
 from collector.parsers._base import ParseContext
 from collector.parsers._fields import MAX_LABEL_VALUE
+from collector.parsers._request import STATUS_CLASS
 
 try:
     import midwatch_native as _ext
@@ -46,7 +47,7 @@ except ImportError:  # not built here: the Python path does all the work
 
 # The build this module reads (native/src/lib.rs ABI): a stale one (not rebuilt after a
 # change of native/) is left unused, and CI's test that the fast path is loaded fails.
-ABI = 10
+ABI = 11
 # Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
 FORMATS = ("json", "apigw", "mule")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).
@@ -91,13 +92,20 @@ def _reader(fmt: str, utc_default: bool = True):
     limits = (min(MAX_ORIGINAL, MAX_MESSAGE), min(MAX_NAME, MAX_ID), MAX_LABEL_VALUE,
               MAX_RECORD_LINES)
     if fmt == "apigw":
-        return _ext.access_lines(Event, limits)
+        return _ext.access_lines(Event, limits, _access_failure)
     if fmt == "mule":
         return _ext.mule_lines(Event, limits, utc_default, classify)
     from collector.parsers import json_lines  # on first use, like the parsers themselves
 
     return _ext.json_lines(json_lines._ALIASES, json_lines._DEFAULT_ID_KINDS, _level_words(),
                            json_lines._OUTCOMES, Event, limits)
+
+
+def _access_failure(ev: Event) -> None:
+    """The native access-log reader's finish of a 4xx/5xx: the error class its status
+    says, as ``_request.request_event`` sets it before normalize, then ``classify``."""
+    ev.error_class = STATUS_CLASS.get(int(ev.error_code))
+    classify(ev)
 
 
 @cache

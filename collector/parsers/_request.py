@@ -20,9 +20,10 @@ from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import UUID, as_int, id_kind, set_label
 from collector.timeparse import to_ms
 
-_STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: "timeout",
-                 504: "timeout", 400: "validation", 413: "validation", 415: "validation",
-                 422: "validation", 502: "connectivity", 503: "connectivity"}
+# Also the native reader's (``collector.native``): the class of its failures, set in Python.
+STATUS_CLASS = {401: "auth", 403: "auth", 407: "auth", 429: "throttling", 408: "timeout",
+              504: "timeout", 400: "validation", 413: "validation", 415: "validation",
+              422: "validation", 502: "connectivity", 503: "connectivity"}
 TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}")
 _METHOD = re.compile(r"[A-Z][A-Z_-]{0,19}")
 _DURATION_UNITS = (("duration_s", 1e9), ("duration_ms", 1e6), ("duration_us", 1e3))
@@ -73,7 +74,7 @@ def request_event(dataset: str, ts: tuple[int, bool], method: str, path: str,
         ev.level = "error" if status >= 500 else "warn"
         ev.error_code = str(status)
         ev.error_type = f"HTTP {status}"
-        ev.error_class = _STATUS_CLASS.get(status)
+        ev.error_class = STATUS_CLASS.get(status)
     else:
         ev.outcome = "success"
     return ev

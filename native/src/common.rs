@@ -72,6 +72,11 @@ pub trait LineReader {
     fn finish(&self) -> Option<&Py<PyAny>> {
         None
     }
+
+    /// Whether normalize might redact something in the record: then it is declined.
+    fn may_redact(&self, record: &[u8]) -> bool {
+        may_redact(record)
+    }
 }
 
 /// Python's `\s` on an ASCII character.
@@ -109,19 +114,31 @@ pub fn civil_ms(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64, ms: i64, offse
 /// and a dotted domain. Never false where normalize would redact: every text of an event
 /// taken here is a piece of its line.
 pub fn may_redact(line: &[u8]) -> bool {
+    let (card, at) = digits_and_at(line);
+    card || (at && may_hold_email(line))
+}
+
+/// (13 digits in a row, blanks and dashes between them aside (`normalize._may_hold_card`);
+/// an `@` anywhere), in one pass: most lines have no `@`, and then `may_hold_email` need not
+/// look.
+pub fn digits_and_at(line: &[u8]) -> (bool, bool) {
     // Branch-free: digits and separators alternate in every timestamp and UUID, where a
     // branch per byte was mispredicted often enough to make this the costliest step.
     let mut run = 0u32;
     let mut longest = 0u32;
+    let mut at = false;
     for &c in line {
         let digit = u32::from(c.wrapping_sub(b'0') < 10);
         let keep = digit | u32::from(c == b' ' || c == b'-');
         run = (run + digit) * keep;
         longest = longest.max(run);
+        at |= c == b'@';
     }
-    if longest >= 13 {
-        return true;
-    }
+    (longest >= 13, at)
+}
+
+/// An `@` between a local-part character and a dotted domain.
+pub fn may_hold_email(line: &[u8]) -> bool {
     for (at, _) in line.iter().enumerate().filter(|(_, &c)| c == b'@') {
         if at == 0 {
             continue;
@@ -137,6 +154,47 @@ pub fn may_redact(line: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// Whether `normalize._card_sub` could replace a card number in `text` or in a piece of it
+/// that starts after a character other than a digit (each field of an access line does):
+/// 13 to 19 digits, blanks and dashes between them aside, the first 2 to 6 and not after
+/// a digit, that pass Luhn's check. Never false where it would: `_card_sub` leaves a match
+/// after a digit as it is, and each match is such digits (more lengths are tried than
+/// `_CARD` takes). A 32-hex-digit request ID holds 13 digits in a row in one line of 25 or
+/// so, a card number rarely: 13 digits alone sent those lines to the Python path.
+pub fn card_may_pass(text: &[u8]) -> bool {
+    let mut digits = [0u8; 19];
+    for start in 0..text.len() {
+        if !(b'2'..=b'6').contains(&text[start]) || (start > 0 && text[start - 1].is_ascii_digit()) {
+            continue;
+        }
+        let mut n = 0;
+        for &c in &text[start..] {
+            if c.is_ascii_digit() {
+                digits[n] = c - b'0';
+                n += 1;
+                if n >= 13 && luhn_ok(&digits[..n]) {
+                    return true;
+                }
+                if n == digits.len() {
+                    break;
+                }
+            } else if c != b' ' && c != b'-' {
+                break;
+            }
+        }
+    }
+    false
+}
+
+/// `normalize.luhn_ok` of digit values.
+fn luhn_ok(digits: &[u8]) -> bool {
+    let total: u32 = digits.iter().rev().enumerate().map(|(i, &d)| {
+        let n = u32::from(d) * if i % 2 == 1 { 2 } else { 1 };
+        if n > 9 { n - 9 } else { n }
+    }).sum();
+    total.is_multiple_of(10)
 }
 
 /// `Event.add_id`: the stripped value, typed, once.
@@ -183,6 +241,28 @@ fn event_id(head: &[u8], position: &[u8]) -> String {
     state.finalize().to_hex().to_string()
 }
 
+thread_local! {
+    /// Interned Python strings of the `&'static str` names every event repeats (label keys,
+    /// datasets, platforms), by address: found without hashing the text as `intern_bound`
+    /// does at every call. A fixed set of names, so it stays small.
+    static NAMES: std::cell::RefCell<Vec<(usize, usize, Py<PyString>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `PyString::intern_bound` of a name that lives for the whole program.
+fn name<'py>(py: Python<'py>, text: &'static str) -> Bound<'py, PyString> {
+    let key = (text.as_ptr() as usize, text.len());
+    NAMES.with(|names| {
+        let mut names = names.borrow_mut();
+        if let Some((_, _, s)) = names.iter().find(|(p, n, _)| (*p, *n) == key) {
+            return s.bind(py).clone();
+        }
+        let s = PyString::intern_bound(py, text);
+        names.push((key.0, key.1, s.clone().unbind()));
+        s
+    })
+}
+
 fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, ingested_ms: i64,
               original: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
     let opt = |v: Option<&str>| -> PyObject {
@@ -193,12 +273,12 @@ fn build<'py>(py: Python<'py>, event: &Bound<'py, PyAny>, p: Parts, id: String, 
     let message_id = p.ids.first().map(String::as_str);
     let labels = PyDict::new_bound(py);
     for (key, value) in &p.labels {
-        labels.set_item(PyString::intern_bound(py, key), value)?;
+        labels.set_item(name(py, key), value)?;
     }
     let args: [PyObject; 31] = [
         p.timestamp_ms.into_py(py),
-        PyString::intern_bound(py, p.dataset).into_any().unbind(),
-        PyString::intern_bound(py, p.platform).into_any().unbind(),
+        name(py, p.dataset).into_any().unbind(),
+        name(py, p.platform).into_any().unbind(),
         PyString::new_bound(py, &p.message).into_any().unbind(),
         opt(p.action),
         PyString::intern_bound(py, p.outcome).into_any().unbind(),
@@ -305,7 +385,7 @@ pub fn parse_batch<'py, R: LineReader>(
         };
         let bytes = text.as_bytes();
         let parts = if bytes.len() > limits.line || end - k > limits.lines || !text.is_ascii()
-            || may_redact(bytes)
+            || reader.may_redact(bytes)
             || !lines[k..end].iter().all(|l| l.whole) {
             None
         } else {

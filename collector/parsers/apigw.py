@@ -266,7 +266,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
 
 def _json(text: str, ctx: ParseContext) -> Event:
     try:
-        doc = orjson.loads(text)
+        doc = envoy.loads(text)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not JSON: {exc}") from None
     if isinstance(doc, dict) and isinstance(doc.get("latencies"), dict):

@@ -49,13 +49,23 @@ _CONSOLE_TS = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?
 # ("2025-10-29T16:20:55.279063-05:00 host ACE[99982]: ", its default on current distributions).
 _SYSLOG = re.compile(r"([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|"
                      r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})) "
-                     r"(\S+) ([\w.-]+)(?:\[\d+\])?: ")
+                     r"(\S+) ([\w.-]+)(\[\d+\])?: ")
 # The stamp of IBM's container logger in text mode (ace-docker, mq-container: Go's
 # "2006-01-02T15:04:05.000Z07:00", then a space).
 CONTAINER_TS = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(?:Z|[+-]\d{2}:\d{2})) ")
-# How the container's logger words a failure (``log.Error``/``Errorf`` and
-# ``logTermination`` lines: "Error ...", "Failed to ...", "Cannot ...").
-_CONTAINER_FAILURE = re.compile(r"(?:error|failed|fatal|unable|cannot|could not)\b", re.I)
+# In auto mode a line only CONTAINER_TS takes is first offered to the other parsers: an HAProxy
+# line with an ISO stamp after one console line stayed with ACE (or MQ) as its info line.
+FOREIGN_START = CONTAINER_TS
+# The basic console has no level, and its first words do not tell one ("Failed to start trace
+# API server" and "Error handling disabled" are info lines; "License not accepted" ends the
+# container). A line is a failure only in a shape a terminating container logs: the raw Go
+# error of ``logTermination`` (an exec's "exit status N", an os error "...: permission
+# denied"), or the license refusal.
+_CONTAINER_FAILURE = re.compile(r"(?:License not accepted$|.*: (?:exit status \d+|permission denied"
+                                r"|no such file or directory)$)")
+# A level word after the stamp: another program's line written into the same console (IBM's
+# container logger writes none).
+_OTHER_LOGGER = re.compile(r"(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)\s")
 _NODE_SERVER = re.compile(r"\(([\w.-]+?)(?:\.([\w.-]+))?\)\s+\[Thread \d+\]")
 _FLOW_NODE = re.compile(r"(?:message flow|node) '([^'.]+\.[^']+)'")
 _LEVELS = {"I": "info", "W": "warn", "E": "error", "S": "fatal"}
@@ -115,11 +125,15 @@ def container_line(stamp: re.Match, text: str, ctx: ParseContext, *, dataset: st
                    platform: str) -> Event:
     """A container's own line in its ``LOG_FORMAT=basic`` console (IBM's container logger, ACE
     and MQ alike: ``2024-03-01T10:15:30.101Z Starting integration server``): the
-    ``*_containerlog`` record of the JSON console without its level, so a failure is told by
-    its first word. Such lines were dead-lettered, on every start of every server."""
-    ts, estimated = to_ms(stamp.group(1), ctx)
+    ``*_containerlog`` record of the JSON console without its level: info, but for the shapes
+    of a terminating container (``_CONTAINER_FAILURE``). Such lines were dead-lettered, on every start of every server."""
     message = text[stamp.end():].strip()
-    failed = _CONTAINER_FAILURE.match(message) is not None
+    if _OTHER_LOGGER.match(message):
+        raise ParseError("a level word after the stamp: another program's line in the "
+                         "container's console, not the container logger's (it writes no "
+                         "level); give that program's log a source of its own", field="message")
+    ts, estimated = to_ms(stamp.group(1), ctx)
+    failed = _CONTAINER_FAILURE.match(message.split("\n", 1)[0]) is not None
     return Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=dataset,
                  platform=platform, level="error" if failed else "info", message=message,
                  error_message=message.split("\n", 1)[0] if failed else None,
@@ -130,9 +144,11 @@ def _bip(text: str, ctx: ParseContext) -> Event:
     m = _BIP.search(text)
     if m is None:
         syslog = _SYSLOG.match(text)
-        if syslog is not None:
-            return _syslog_line(syslog, text, ctx)
         container = CONTAINER_TS.match(text)
+        # "...Z Error starting: exit status 1" reads as host "Error", program "starting":
+        # a container line unless the program has its [pid].
+        if syslog is not None and (syslog.group(4) or container is None):
+            return _syslog_line(syslog, text, ctx)
         if container is not None:
             return container_line(container, text, ctx, dataset="ace.log", platform=PLATFORM)
         raise ParseError("no BIP message code (BIPnnnnI/W/E/S) in the record", field="code")

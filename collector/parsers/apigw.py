@@ -266,7 +266,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
 
 def _json(text: str, ctx: ParseContext) -> Event:
     try:
-        doc = orjson.loads(text)
+        doc = envoy.loads(text)
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not JSON: {exc}") from None
     if isinstance(doc, dict) and isinstance(doc.get("latencies"), dict):
@@ -277,12 +277,12 @@ def _json(text: str, ctx: ParseContext) -> Event:
         return _nginx_json(doc, ctx)
     if isinstance(doc, dict) and "DownstreamStatus" in doc:
         return _traefik(doc, ctx)
-    if isinstance(doc, dict) and "response_flags" in doc:
+    if envoy.is_json_doc(doc):
         return envoy.json_event(doc, ctx)
     raise ParseError("JSON access log is neither Kong (request, response, latencies), "
                      "AWS API Gateway (requestId, httpMethod, status), NGINX (remote_addr, "
-                     "request, status), Traefik (RequestMethod, DownstreamStatus) nor Envoy "
-                     "(start_time, response_code, response_flags)")
+                     "request, status), Traefik (RequestMethod, DownstreamStatus) nor "
+                     + envoy.JSON_SHAPE)
 
 
 # --- the input's own log_format -----------------------------------------------------------

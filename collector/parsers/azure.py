@@ -37,6 +37,10 @@ from collector.parsers._request import header_id, request_event
 from collector.timeparse import parse_ms, to_ms
 
 NAME = "azure"
+# Logged headers whose names read as IDs but join nothing: Application Insights' Request-Id
+# ("|<trace>.<span>.", a new one per hop, so the client's and the backend's copies differ;
+# its trace is the traceparent's), and a mail-style Message-Id, no business message.
+_HEADERS_NOT_IDS = frozenset(("request-id", "message-id"))
 START = None
 LOGIC_APPS_DATASET = "logicapps.workflow"
 APIM_DATASET = "apigw.azure_apim"
@@ -167,7 +171,7 @@ def _gateway(doc: dict, props: dict, ctx: ParseContext) -> Event:
         if isinstance(headers, dict):
             for name, value in headers.items():
                 value = value[0] if isinstance(value, list) and value else value
-                if isinstance(value, str):
+                if isinstance(value, str) and str(name).lower() not in _HEADERS_NOT_IDS:
                     header_id(ev, str(name).lower(), value)
     error = props.get("lasterror")
     if isinstance(error, dict) and (error.get("message") or error.get("reason")):

@@ -48,8 +48,9 @@ _LINE = re.compile(
     r'"(?P<upstream>[^"]*)"(?: (?P<cluster>\S+) \S+ \S+ \S+ \S+ (?P<route>\S+))?')
 # Envoy's JSON form: its keys (as Istio, Emissary and Higress name the default's operators;
 # Contour names the start time "@timestamp" or "ts") and the text line's group each one fills.
-_JSON_KEYS = (("start_time", "time"), ("@timestamp", "time"), ("ts", "time"), ("method", "method"), ("path", "path"),
-              ("response_code", "status"), ("response_flags", "flags"),
+_JSON_TIME_KEYS = ("start_time", "@timestamp", "ts")
+_JSON_KEYS = (*((key, "time") for key in _JSON_TIME_KEYS), ("method", "method"), ("path", "path"),
+              ("protocol", "protocol"), ("response_code", "status"), ("response_flags", "flags"),
               ("response_code_details", "details"), ("upstream_transport_failure_reason",
                                                      "transport"),
               ("bytes_received", "received"), ("bytes_sent", "sent"), ("duration", "duration"),
@@ -74,11 +75,44 @@ def detect(line: str) -> bool:
     return (line[:2] == "[2" or line[:8] == "ACCESS [") and _LINE.match(line) is not None
 
 
+# Keys of Envoy's own that an application's JSON log rarely has beside response_flags and
+# response_code (a Go proxy's zap log may have those two, a time "ts" and a "request_id").
+_JSON_OWN_KEYS = ("upstream_host", "upstream_cluster", "protocol", "bytes_sent")
+JSON_SHAPE = ("Envoy (response_flags, response_code, a start time: start_time, @timestamp or ts, "
+              "and upstream_host, upstream_cluster, protocol or bytes_sent)")
+
+
+_decoded: tuple[str, object] = ("", None)
+
+
 def is_json_line(line: str) -> bool:
     """A line of the JSON form: Envoy's own operator names. Read as a generic JSON line it
-    lost its time (start_time), the failure of a 503 UF and the X-Request-Id's ID kind."""
-    return '"response_flags"' in line and ('"start_time"' in line or '"@timestamp"' in line
-                                           or '"ts"' in line)
+    lost its time (start_time), the failure of a 503 UF and the X-Request-Id's ID kind.
+    The text test only spares the decoding of other JSON lines: the keys must be top-level
+    (an app log naming "response_flags" in a value, or nesting Envoy's fields, is not one)."""
+    if '"response_flags"' not in line or '"response_code"' not in line:
+        return False
+    global _decoded
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    _decoded = (line, doc)
+    return is_json_doc(doc)
+
+
+def loads(text: str) -> object:
+    """``orjson.loads(text)``, but the line ``is_json_line`` last decoded is not decoded again
+    (one tuple, read once: safe beside a detect in another thread)."""
+    line, doc = _decoded
+    return doc if line == text else orjson.loads(text)
+
+
+def is_json_doc(doc: object) -> bool:
+    """Envoy's keys at the top level of a decoded line (``JSON_SHAPE``)."""
+    return (isinstance(doc, dict) and "response_flags" in doc and "response_code" in doc
+            and not doc.keys().isdisjoint(_JSON_TIME_KEYS)
+            and not doc.keys().isdisjoint(_JSON_OWN_KEYS))
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -100,10 +134,11 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     m, _ = head_match(text, _LINE, "an Envoy access log line (expected '[start time] "
                       '"METHOD PATH PROTOCOL" code flags bytes_in bytes_out ms ...\')')
     v = m.groupdict()
-    if v["request"] != "- - -":  # else a TCP proxy's connection: no request, no code
+    tcp = v["request"] == "- - -"  # a TCP proxy's connection: no request, no code
+    if not tcp:  # "- - HTTP/1.1": a request Envoy could not read (a 400), not a connection
         v["method"], _, rest = v["request"].partition(" ")
         v["path"] = rest.rsplit(" ", 1)[0] if " " in rest else rest
-    return [_event(v, ctx)]
+    return [_event(v, ctx, tcp)]
 
 
 def json_event(doc: object, ctx: ParseContext) -> Event:
@@ -118,13 +153,14 @@ def json_event(doc: object, ctx: ParseContext) -> Event:
     if not v["time"]:
         raise ParseError("an Envoy JSON access log line is an object with its start time "
                          "(start_time, @timestamp or ts)", field="start_time")
-    return _event(v, ctx)
+    # Istio's TCP lines have neither a method nor a protocol; an HTTP request Envoy could not
+    # read (a 400) has its protocol.
+    return _event(v, ctx, _value(v["method"]) is None and _value(v["protocol"]) is None)
 
 
-def _event(v: dict[str, str | None], ctx: ParseContext) -> Event:
-    """One request (or TCP connection: no method) from the fields of either form."""
-    method, path = _value(v.get("method")) or "", _value(v.get("path")) or ""
-    tcp = not method
+def _event(v: dict[str, str | None], ctx: ParseContext, tcp: bool) -> Event:
+    """One request (or TCP connection) from the fields of either form."""
+    method, path = v.get("method") or "", v.get("path") or ""
     status = as_int(v["status"]) or 0
     ev = request_event(DATASET, to_ms(v["time"], ctx), method, path, status or None)
     if tcp:

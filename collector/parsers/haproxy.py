@@ -64,7 +64,7 @@ _HEAD_RX = re.compile(_HEAD)
 _CLF = re.compile(
     rf"(?:{_SYSLOG_PREFIX})?(?P<client>[\w.:\[\]-]+) - - "
     r"\[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] \"(?P<request>[^\"]*)\" "
-    r"(?P<status>-?\d+) \+?(?P<bytes>\d+) \"[^\"]*\" \"[^\"]*\" \d+ \d+ "
+    r"(?P<status>-?\d+) \+?(?P<bytes>\d+) \"[^\"]*\" \"[^\"]*\" \d+ (?P<ms>\d{1,3}) "
     r"\"(?P<frontend>[^\"]*)\" \"(?P<backend>[^\"]*)\" \"(?P<server>[^\"]*)\" "
     r"(?P<timers>-?\d+ -?\d+ -?\d+ -?\d+ \+?-?\d+) \"?(?P<state>[\w-]{4})\"? "
     r"(?P<conns>\+?\d+ \d+ \d+ \d+ \+?\d+) (?P<queues>\d+ \d+)(?P<rest>.*)$")
@@ -77,7 +77,11 @@ _TCP = re.compile(rf"{_HEAD}(?P<timers>-?\d+/-?\d+/\+?-?\d+) \+?(?P<bytes>\d+) "
                   r"(?P<state>[\w-]{2}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)\s*$")
 # The offset of an RFC 3339 syslog stamp (rsyslog's default on current distributions, HAProxy's
 # own RFC 5424 header): the zone of the accept time, which HAProxy writes in local time.
-_SYSLOG_ZONE = re.compile(r"(?:<\d+>1? ?)?\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}):?(\d{2})? ")
+_SYSLOG_ZONE = re.compile(r"(?:<\d+>1? ?)?(\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}):?(\d{2})?) ")
+# How far (ms) the syslog stamp may be from the accept time plus the session's time (Ta, Tt:
+# HAProxy logs at the end) for the stamp's zone to be HAProxy's own. A relay that stamps in
+# its zone, or a stamp just after a DST change, is an hour or more off: the input's zone then.
+_STAMP_SLACK_MS = 5_000
 # HAProxy's local accept time (%t, %tr): no zone of its own.
 _LOCAL_TIME = re.compile(r"\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
@@ -113,8 +117,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if ctx.log_format:
         prefix = _PREFIX.match(text)
         values = own_layout(text[prefix.end():] if prefix else text, ctx, "haproxy")
-        zone = _syslog_offset(prefix and prefix["prefix"])
-        if zone and _LOCAL_TIME.fullmatch(values.get("time", "")):  # %t/%tr, not %T/%Tl/%Ts
+        zone = _stamp_zone(values.get("time", ""), prefix and prefix["prefix"],
+                           as_int(values.get("duration_ms")), ctx)
+        if zone:  # %t/%tr, not %T/%Tl/%Ts
             values["time"] = f"{values['time']} {zone}"
         ev = access_event(DATASET, values, ctx)
         status = as_int(values.get("status"))
@@ -139,14 +144,14 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     return [ev]
 
 
-def _http(m: re.Match, timers: str, headers: str, kept: str | None,
-          ctx: ParseContext) -> Event:
+def _http(m: re.Match, timers: str, headers: str, kept: str | None, ctx: ParseContext,
+          accepted: tuple[int, bool] | None = None) -> Event:
     """One HTTP session of httplog or its CLF form: ``timers`` as TR/Tw/Tc/Tr/Ta, the
     captured request header values ``|``-separated (``kept`` is what ``captured_headers``
-    keeps)."""
+    keeps); ``accepted``: the accept time if not ``m``'s alone."""
     method, path = request_line(m["request"])
     status = int(m["status"])
-    ev = request_event(DATASET, _accept_ms(m, ctx), method, path,
+    ev = request_event(DATASET, accepted or _accept_ms(m, ctx), method, path,
                        status if status > 0 else None)
     state = m["state"]
     set_label(ev, "termination_state", state)
@@ -168,11 +173,15 @@ def _http(m: re.Match, timers: str, headers: str, kept: str | None,
 
 def _clf(m: re.Match, ctx: ParseContext) -> Event:
     """``option httplog clf``: the same fields as httplog in common-log order, space-separated
-    and quoted, the request's time with its zone; captured headers are the quoted values
-    after the two cookies."""
+    and quoted, the request's time with its zone and its milliseconds apart (%ms); captured
+    headers are the quoted values after the two cookies, the request's (%hrl) then the
+    response's (%hsl), with nothing to tell where one list ends: only the first is taken as
+    a request header for its ID, all are kept."""
     captured = _QUOTED.findall(m["rest"])[2:]
-    return _http(m, m["timers"].replace(" ", "/"), "|".join(captured),
-                 " ".join(f'"{v}"' for v in captured) or None, ctx)
+    time, zone = m["time"].split(" ")
+    return _http(m, m["timers"].replace(" ", "/"), captured[0] if captured else "",
+                 " ".join(f'"{v}"' for v in captured) or None, ctx,
+                 to_ms(f"{time}.{int(m['ms']):03d} {zone}", ctx))
 
 
 def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
@@ -201,20 +210,25 @@ def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
 
 def _accept_ms(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
     """The accept time, local to HAProxy's host: in the zone of the syslog stamp before it
-    when that names one (read in the default zone instead, it was hours off), else in the
+    when that is HAProxy's (read in the default zone instead, it was hours off), else in the
     input's zone as any zoneless time. CLF's request time carries its own zone."""
-    zone = _syslog_offset(m["prefix"])
-    if zone is None or not _LOCAL_TIME.fullmatch(m["time"]):
-        return to_ms(m["time"], ctx)
-    return to_ms(f"{m['time']} {zone}", ctx)
+    timers = m.re.groupindex.get("timers") and m["timers"]
+    total = as_int(re.split("[ /]", timers)[-1].lstrip("+")) if timers else None
+    zone = _stamp_zone(m["time"], m["prefix"], total, ctx)
+    return to_ms(f"{m['time']} {zone}" if zone else m["time"], ctx)
 
 
-def _syslog_offset(prefix: str | None) -> str | None:
-    """The UTC offset (``+0100``) of an RFC 3339 syslog stamp in ``prefix``, if it has one."""
-    zone = _SYSLOG_ZONE.match(prefix or "")
-    if zone is None:
+def _stamp_zone(time: str, prefix: str | None, total_ms: int | None,
+                ctx: ParseContext) -> str | None:
+    """The UTC offset (``+0100``) of an RFC 3339 syslog stamp in ``prefix`` for HAProxy's
+    local ``time`` (%t, %tr): only if, read in it, the accept time lies within the session's
+    time (``total_ms``) and ``_STAMP_SLACK_MS`` before the stamp."""
+    stamp = _SYSLOG_ZONE.match(prefix or "")
+    if stamp is None or not _LOCAL_TIME.fullmatch(time):
         return None
-    return "+0000" if zone[1] == "Z" else f"{zone[1]}{zone[2] or '00'}"
+    zone = "+0000" if stamp[2] == "Z" else f"{stamp[2]}{stamp[3] or '00'}"
+    lag = to_ms(stamp[1], ctx)[0] - to_ms(f"{time} {zone}", ctx)[0]
+    return zone if -_STAMP_SLACK_MS <= lag <= max(total_ms or 0, 0) + _STAMP_SLACK_MS else None
 
 
 def _syslog_host(ev: Event, prefix: str | None) -> None:

@@ -47,6 +47,8 @@ _HEADER = re.compile(
     r"(?: (?P<ampm>[AP]M))? - (?P<attrs>Process\(.*)$")
 START = re.compile(r"\d{2}/\d{2}/\d{2,4} \d{1,2}:\d{2}:\d{2}(?: [AP]M)? - Process\(|\{.*\"type\":"
                    r"\s*\"mq_|" + CONTAINER_TS.pattern)
+# A console line's stamp alone is first offered to the other parsers (as in ace).
+FOREIGN_START = CONTAINER_TS
 # An MQ message in the container's basic console: the stamp, then the AMQ code.
 _BASIC_AMQ = re.compile(CONTAINER_TS.pattern + r"AMQ\d{4,5}[IWEST]?: ")
 _ATTR = re.compile(r"(\w+)\(([^()]*(?:\([^()]*\)[^()]*)*)\)")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import orjson
 import pytest
 
 from collector.event import Record, iso_to_ms
@@ -73,3 +76,20 @@ def test_apim_logged_request_headers_give_their_ids(parse_data):
                       "otel.trace:5b8efff798038103d269b633813fc60c"]
     assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
     assert (ev.outcome, ev.error_code, ev.error_class) == ("failure", "504", "timeout")
+
+
+def test_apim_hop_request_ids_are_not_request_ids():
+    """Review K item 11: App Insights' Request-Id, different in requestHeaders and
+    backendRequestHeaders, added two http.request IDs beside APIM's correlationId, and a
+    Message-Id a business message ID."""
+    path = Path(__file__).resolve().parents[2] / "data" / "azure" / "apim-headers.json"
+    doc = orjson.loads(path.read_bytes())
+    props = doc["records"][0]["properties"]
+    props["requestHeaders"]["Request-Id"] = "|4bf92f3577b34da6a3ce929d0e0e4736.00f067aa0ba902b7."
+    props["requestHeaders"]["Message-Id"] = "<20240301100000.4711@mail.example>"
+    props["backendRequestHeaders"] = {
+        "Request-Id": "|4bf92f3577b34da6a3ce929d0e0e4736.00f067aa0ba902b7.1."}
+    (ev,) = azure.parse(Record(text=orjson.dumps(doc).decode()), ParseContext())
+    assert ev.ids == ["http.request:3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+                      "correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40",
+                      "otel.trace:5b8efff798038103d269b633813fc60c"]

@@ -92,3 +92,41 @@ def test_the_json_form_reads_as_the_text_line(parse_data):
         assert limited.timestamp_ms == iso_to_ms("2024-03-01T10:00:03.250Z")
         assert (limited.outcome, limited.error_class) == ("failure", "throttling")
         assert limited.ids == ["http.request:1e2d3c4b-5a69-4788-9a0b-c1d2e3f40516"]
+
+
+def test_app_json_logs_naming_envoy_fields_stay_generic(parse_text):
+    """Review K item 1: the text "response_flags" anywhere in a JSON line (a value, a nested
+    ECS object, a Go proxy's zap log) made it Envoy's: dead-lettered, or a "TCP connection"
+    that lost its message. Envoy's keys must be top-level, with Envoy's own beside them."""
+    lines = [
+        '{"@timestamp":"2024-03-01T10:00:00.123Z","level":"WARN","message":"unknown field",'
+        '"field":"response_flags","orderId":"4711"}',
+        '{"@timestamp":"2024-03-01T10:00:00.123Z","log":{"level":"error"},"message":"upstream '
+        'failed","envoy":{"response_flags":"UF","response_code":503}}',
+        '{"level":"error","ts":1709287200.123,"caller":"proxy/handler.go:88","msg":"upstream '
+        'reset","response_flags":"UF","response_code":503,"request_id":"0b7c1e2d"}',
+    ]
+    events, dead = parse_text("auto", "".join(line + "\n" for line in lines))
+    assert dead == []
+    assert [ev.dataset for ev in events] == ["generic.json"] * 3
+    assert [ev.message for ev in events] == ["unknown field", "upstream failed", "upstream reset"]
+    assert events[0].ids == ["order:4711"] and events[0].level == "warn"
+    assert (events[2].level, events[2].outcome) == ("error", "failure")
+    assert not envoy.is_json_line(lines[2]) and envoy.is_json_line(
+        '{"start_time":"2024-03-01T10:00:00Z","response_code":200,"response_flags":"-",'
+        '"upstream_host":"10.1.2.3:80"}')
+
+
+def test_a_request_without_a_method_is_not_a_tcp_connection(parse_text):
+    """Review K item 3: a 400 Envoy could not read ("- - HTTP/1.1"; JSON with a null method
+    but its protocol) was read as a TCP connection without an outcome."""
+    text = ('[2024-03-01T10:00:00.000Z] "- - HTTP/1.1" 400 DPE 0 11 0 - "-" "-" "-" "-" "-"\n'
+            '{"start_time":"2024-03-01T10:00:01.000Z","method":null,"path":null,'
+            '"protocol":"HTTP/1.1","response_code":400,"response_flags":"DPE",'
+            '"upstream_host":null}\n')
+    for fmt in ("envoy", "auto"):
+        events, dead = parse_text(fmt, text)
+        assert dead == []
+        assert [(ev.outcome, ev.level, ev.error_code) for ev in events] == [
+            ("failure", "warn", "400")] * 2
+        assert events[0].message == "- - 400" and events[1].message == "400"

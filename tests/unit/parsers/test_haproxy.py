@@ -120,7 +120,7 @@ def test_httplog_clf_reads_as_httplog(parse_data):
         assert dead == []
         ok, timeout = events
         assert ok.dataset == "apigw.haproxy"
-        assert ok.timestamp_ms == iso_to_ms("2009-02-06T11:14:14Z")
+        assert ok.timestamp_ms == iso_to_ms("2009-02-06T11:14:14.655Z")  # %ms kept
         assert (ok.service, ok.labels["server"], ok.duration_ns) == ("static", "srv1",
                                                                       109_000_000)
         assert (timeout.level, timeout.outcome, timeout.error_class) == ("error", "failure",
@@ -140,3 +140,39 @@ def test_own_log_format_takes_the_syslog_zone_for_a_local_time_only():
     line = line.replace("[01/Mar/2024:10:00:00.120]", "[01/Mar/2024:09:00:00 +0000]")
     (ev,) = haproxy.parse(Record(line), ParseContext(log_format=gmt))
     assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00Z")
+
+
+_RELAYED = ('{stamp} lb1 haproxy[2211]: 10.0.1.2:33317 [{accept}] http-in static/srv1 '
+            '10/0/30/69/{ta} 200 2750 - - ---- 1/1/1/1/0 0/0 "GET /index.html HTTP/1.1"')
+
+
+def test_a_relays_stamp_zone_is_not_haproxys():
+    """Review K item 4: the stamp's zone was taken for HAProxy's local accept time even when
+    it was a relay's (UTC) or fell after a DST change: an hour off, the input's zone ignored.
+    It is taken only when it puts the accept time within Ta and a few seconds of the stamp."""
+    berlin = ParseContext(tz=ZoneInfo("Europe/Berlin"))
+    utc_relay = _RELAYED.format(stamp="2024-03-01T09:00:00.125Z",
+                                accept="01/Mar/2024:10:00:00.120", ta=109)
+    (ev,) = haproxy.parse(Record(utc_relay), berlin)
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+    spring = _RELAYED.format(stamp="2024-03-31T03:00:00.500+02:00",
+                             accept="31/Mar/2024:01:59:59.900", ta=600)
+    (ev,) = haproxy.parse(Record(spring), berlin)
+    assert ev.timestamp_ms == iso_to_ms("2024-03-31T00:59:59.900Z")
+    # HAProxy's own zone in the stamp, a long session (Ta 20 s) logged at its end: kept.
+    slow = _RELAYED.format(stamp="2024-03-01T10:00:20.200+01:00",
+                           accept="01/Mar/2024:10:00:00.120", ta=20000)
+    (ev,) = haproxy.parse(Record(slow), ParseContext())
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+
+
+def test_clf_response_header_captures_are_not_request_ids():
+    """Review K item 9: %hsl's values follow %hrl's with nothing between; a UUID in a
+    response header became a correlation ID. Only the first capture is a request header."""
+    line = ('Feb  6 12:14:15 localhost haproxy[14389]: 10.0.1.2 - - [06/Feb/2009:12:14:15 '
+            '+0100] "POST /orders HTTP/1.1" 200 212 "" "" 33318 100 "http-in" "orders" "app1" '
+            '0 0 1 1 50 "----" 1 1 1 1 0 0 0 "" "" "" "6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"')
+    (ev,) = haproxy.parse(Record(line), ParseContext())
+    assert ev.ids == []
+    assert ev.labels["captured_headers"] == '"" "6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"'
+    assert ev.timestamp_ms == iso_to_ms("2009-02-06T11:14:15.100Z")

@@ -79,13 +79,32 @@ def test_container_basic_console(parse_data):
     for fmt in ("ibmmq", "auto"):
         events, dead = parse_data(fmt, "ibmmq/mq-container-basic.log")
         assert dead == []
-        assert len(events) == 5
+        # Under auto the lines before the first AMQ line are the text format's (docs/formats.md).
+        head = "ibmmq.container" if fmt == "ibmmq" else "generic.text"
+        assert [(ev.dataset, ev.level) for ev in events[:2]] == [(head, "info")] * 2
+        assert [ev.message for ev in events[:2]] == ["Using queue manager name: QM1",
+                                                     "Starting queue manager"]
         started, closed, denied = events[2:]
         assert (started.level, started.labels["mq_message_id"]) == ("info", "AMQ5051I")
         assert closed.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z")
         assert (closed.level, closed.outcome, closed.error_code) == ("error", "failure", "AMQ9209")
         assert closed.labels["channel"] == "DEV.APP.SVRCONN"
         assert denied.level == "error" and denied.dataset == "ibmmq.error_log"
-    (own,) = parse_data("ibmmq", "ibmmq/mq-container-basic.log")[0][1:2]
-    assert (own.dataset, own.message, own.level) == ("ibmmq.container", "Starting queue manager",
-                                                     "info")
+
+
+def test_after_a_console_line_other_formats_keep_their_lines(parse_text):
+    """Review K item 2: one MQ console line made every following ISO-stamped line MQ's: an
+    HAProxy 503 relayed by syslog-ng became ibmmq.container, info; a Go app's ERROR line too."""
+    mq = ("2024-03-01T10:15:32.000Z AMQ9209E: Connection to host 'app1 (10.0.0.7)' for channel "
+          "'DEV.APP.SVRCONN' closed.\n")
+    hap = ('2024-03-01T10:15:33.123+01:00 lb1 haproxy[2211]: 10.0.1.2:33317 [01/Mar/2024:10:15:'
+           '33.120] http-in static/srv1 10/0/30/69/5000 503 2750 - - sH-- 1/1/1/1/0 0/0 '
+           '"GET /index.html HTTP/1.1"\n')
+    events, dead = parse_text("auto", mq + hap)
+    assert dead == []
+    assert [(ev.dataset, ev.level, ev.outcome) for ev in events] == [
+        ("ibmmq.error_log", "error", "failure"), ("apigw.haproxy", "error", "failure")]
+    events, dead = parse_text("auto", mq + "2024-03-01T10:15:34.500Z ERROR payments request "
+                                           "failed orderId=4711\n")
+    assert [ev.dataset for ev in events] == ["ibmmq.error_log"]
+    assert [d.raw[25:30] for d in dead] == ["ERROR"]

@@ -1,7 +1,7 @@
 """The writer: batches from the input queue into the store, then acknowledges the inputs.
 
 One batch goes through, in order: correlation (``process``: assigns flows, stages, traces),
-``correlator.flush`` (trace documents), then ``write_events`` (events the store rejects become
+``correlator.flush`` (trace documents: once per flush interval, see below), then ``write_events`` (events the store rejects become
 dead letters) and ``write_deadletters``, and only then the acks of its chunks, in queue order,
 followed by each input's ``commit``. A position is therefore never committed before the store
 holds everything before it, or before the spool holds it on disk.
@@ -12,6 +12,18 @@ through it (a fifth of the run in bench/e2e_bench.py). Up to ``BATCHES_IN_FLIGHT
 have their events in flight, so the store is not left idle between the last request of one
 batch and the first of the next (issue 25); acks still go in queue order, oldest first, and
 every batch in flight is settled before a batch is spooled.
+
+Traces are written once per flush interval (``batch.flush_interval_ms``), not once per batch:
+a message's events come in several batches (its platforms log to several files or
+partitions), and each batch rewrote the whole trace document of every message it touched.
+A batch whose traces are not written yet is not acknowledged: once its events are stored it
+waits (``_awaiting``, at most ``TRACE_BATCHES`` batches) for the next trace write, and is then
+acknowledged, in queue order as ever. A position is therefore still never committed before
+the store holds the traces of what came before it, so nothing depends on rebuilding traces
+from stored events after a crash: the records are read again and correlated again. The
+writer also writes the traces whenever it has no new batch (an idle or finishing input waits
+at most the interval), and before it spools: a batch spooled after one still awaiting its
+traces takes that one into the spool first, so replays keep queue order.
 
 What a failed step means decides what happens next:
 
@@ -67,6 +79,9 @@ PROBE_MAX_S = 5.0
 EVENT_OVERHEAD_BYTES = 512
 # Batches whose events are being written at once (each its own requests, see the store).
 BATCHES_IN_FLIGHT = 2
+# Batches correlated since the last trace write, at most: with full batches a flush interval
+# holds a few, and each one kept waits with its events in memory (for the spool).
+TRACE_BATCHES = 4
 
 
 class Correlating(Protocol):
@@ -100,6 +115,7 @@ class _Batch:
     read_events: list[StoredEvent] = field(default_factory=list)
     read_deadletters: list[DeadLetter] = field(default_factory=list)
     refused: int = 0  # WritesRefused so far
+    traces_pending: bool = False  # correlated, and its traces not yet written
 
     def __post_init__(self) -> None:
         self.read_events = list(self.events)
@@ -144,6 +160,10 @@ class Pipeline:
         self._event_writer = ThreadPoolExecutor(BATCHES_IN_FLIGHT,
                                                 thread_name_prefix="event-writer")
         self._in_flight: deque[tuple[_Batch, Future[WriteResult]]] = deque()
+        # Batches whose events are stored, waiting for their traces to be written (oldest
+        # first; at most TRACE_BATCHES): acknowledged by the next trace write.
+        self._awaiting: deque[_Batch] = deque()
+        self._traces_due = time.monotonic() + batch.flush_interval_ms / 1000
         # Not ready: the store was away when the service started; spool from the first batch.
         self._start_down = not store_ready and spool is not None
         self._store_up.set()
@@ -213,6 +233,8 @@ class Pipeline:
             if self.spool is not None and (len(self.spool) or not self._store_up.is_set()):
                 if not self._settle_in_flight():
                     return False
+                if self._awaiting and not self._store_up.is_set():
+                    self._spool_awaiting()
                 if (finishing or stop.is_set()) and not self._store_up.is_set():
                     return True  # the spool is durable: the next start drains it
                 if not self._spooled_step(stop):
@@ -222,7 +244,8 @@ class Pipeline:
             if batch is not None:
                 if not self._deliver(batch, stop):
                     return False
-            elif not self._settle_in_flight():  # nothing new: finish and ack the batch in flight
+            # Nothing new: write what traces wait, then finish and ack the batches in flight.
+            elif not (self._write_waiting_traces(stop) and self._settle_in_flight()):
                 return False
             self._maybe_sweep()
             if batch is None and finishing:
@@ -247,7 +270,7 @@ class Pipeline:
         their events written meanwhile), settle the oldest until there is room, then leave
         this one's events in flight. A batch not stored waits for all before it: a batch
         spooled before an older one still in flight would be replayed out of order."""
-        outcome = self._correlate(batch, stop)
+        outcome = self._correlate(batch, stop, traces_now=self._traces_are_due())
         if not self._settle_in_flight(keep=BATCHES_IN_FLIGHT - 1):
             return False
         if outcome is WriteResult.STORED and not self._store_up.is_set():
@@ -268,20 +291,38 @@ class Pipeline:
         return True
 
     def _ack_or_spool(self, batch: _Batch, outcome: WriteResult) -> bool:
-        """Finish a batch whose write ended: ack it, spool it, or False when it gave up."""
+        """Finish a batch whose write ended: ack it, spool it, keep it until its traces are
+        written, or False when it gave up."""
         if outcome is WriteResult.GAVE_UP:
             return False
         if outcome is WriteResult.UNAVAILABLE:
             self._to_spool(batch)
+        elif batch.traces_pending:
+            self._awaiting.append(batch)
         else:
+            self._ack_awaiting()  # older: their traces were written with this one's
             self._ack(batch)
         return True
 
     def _to_spool(self, batch: _Batch) -> None:
+        """Spool the batch, after the older ones still awaiting their traces (their replay
+        correlates them again), and ack them all."""
+        self._spool_awaiting()
+        self._spool_one(batch)
+
+    def _spool_awaiting(self) -> None:
+        while self._awaiting:
+            self._spool_one(self._awaiting.popleft())
+
+    def _spool_one(self, batch: _Batch) -> None:
         assert self.spool is not None
         self.spool.append(batch.read_events, batch.read_deadletters)
         self.spooled.inc("write")
         self._ack(batch)
+
+    def _ack_awaiting(self) -> None:
+        while self._awaiting:
+            self._ack(self._awaiting.popleft())
 
     def _drain_one(self, stop: threading.Event) -> WriteResult:
         assert self.spool is not None
@@ -382,14 +423,53 @@ class Pipeline:
         outcome = self._correlate(batch, stop)
         return self._write_rest(batch, stop) if outcome is WriteResult.STORED else outcome
 
-    def _correlate(self, batch: _Batch, stop: threading.Event) -> WriteResult:
+    def _correlate(self, batch: _Batch, stop: threading.Event, *,
+                   traces_now: bool = True) -> WriteResult:
+        """Correlate the batch, and write the traces changed since the last trace write
+        when ``traces_now`` (else the batch waits for the next one)."""
         if self.correlator is not None and batch.events:
             self._process(batch)
         if self.knowledge and batch.events:  # after correlation: issues may match by flow
             self.knowledge.annotate(batch.events)
         if self.correlator is None:
             return WriteResult.STORED
-        return self._retry("traces", self._flush, batch, stop)
+        batch.traces_pending = True
+        return self._write_traces(batch, stop) if traces_now else WriteResult.STORED
+
+    def _traces_are_due(self) -> bool:
+        """The flush interval since the last trace write is over, or TRACE_BATCHES batches
+        (this one included) would wait for theirs."""
+        waiting = len(self._awaiting) + sum(b.traces_pending for b, _ in self._in_flight)
+        return waiting + 1 >= TRACE_BATCHES or time.monotonic() >= self._traces_due
+
+    def _write_traces(self, batch: _Batch, stop: threading.Event) -> WriteResult:
+        """The correlator's trace write (``batch``: the newest correlated). Once it is
+        stored, every batch correlated so far has its traces written: those awaiting them
+        are acknowledged (the ones in flight when their events are)."""
+        outcome = self._retry("traces", self._flush, batch, stop)
+        if outcome is WriteResult.STORED:
+            self._traces_due = time.monotonic() + self.batch.flush_interval_ms / 1000
+            batch.traces_pending = False
+            for earlier, _ in self._in_flight:
+                earlier.traces_pending = False
+            for earlier in self._awaiting:
+                earlier.traces_pending = False
+            self._ack_awaiting()
+        return outcome
+
+    def _write_waiting_traces(self, stop: threading.Event) -> bool:
+        """Write the traces batches wait for, if any; False when the writer gave up (the
+        waiting batches are then not acked: read again on the next start)."""
+        pending = [b for b, _ in self._in_flight if b.traces_pending] or list(self._awaiting)
+        if not pending:
+            return True
+        outcome = self._write_traces(pending[-1], stop)
+        if outcome is WriteResult.UNAVAILABLE:  # spooled, oldest first, after those in flight
+            if not self._settle_in_flight():
+                return False
+            self._spool_awaiting()
+            return True
+        return outcome is WriteResult.STORED
 
     def _flush(self) -> None:
         """The correlator's trace write. A ``StoreError`` is the store's, retried by the

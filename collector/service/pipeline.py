@@ -1,10 +1,11 @@
 """The writer: batches from the input queue into the store, then acknowledges the inputs.
 
 One batch goes through, in order: correlation (``process``: assigns flows, stages, traces),
-``correlator.flush`` (trace documents: once per flush interval, see below), then ``write_events`` (events the store rejects become
-dead letters) and ``write_deadletters``, and only then the acks of its chunks, in queue order,
-followed by each input's ``commit``. A position is therefore never committed before the store
-holds everything before it, or before the spool holds it on disk.
+``correlator.flush`` (trace documents: once per flush interval, see below), then
+``write_events`` (events the store rejects become dead letters) and ``write_deadletters``,
+and only then the acks of its chunks, in queue order, followed by each input's ``commit``.
+A position is therefore never committed before the store holds everything before it, or
+before the spool holds it on disk.
 
 The events of a batch are written while the writer correlates the next batch and writes its
 traces: correlation is the writer's own CPU work, and without the overlap the store sat idle

@@ -4,7 +4,10 @@ batch acknowledged only once its traces are stored, in queue order."""
 from __future__ import annotations
 
 import threading
-import time
+from contextlib import closing
+
+import pytest
+from test_spool_pipeline import SwitchableStore, wait_for  # its store away and back
 
 from collector.config import Batch
 from collector.correlation.catalog import empty_catalog
@@ -63,66 +66,39 @@ def run(store: CountingStore, chunks: list[tuple[str, Event]], interval_ms: int)
     return acked, pipeline
 
 
-def test_a_message_over_three_batches_is_written_once_and_each_batch_acked_after_it(
-        tmp_sqlite_path):
-    store = CountingStore(tmp_sqlite_path)
-    store.setup()
-    try:
-        acked, pipeline = run(store, [("a", hop("c-1", 0)), ("b", hop("c-1", 1)),
-                                      ("c", hop("c-1", 2))], interval_ms=60_000)
-        assert store.writes == [["correlation:c-1"]], "one trace write for the three batches"
-        assert acked == [("a", 1, 3), ("b", 1, 3), ("c", 1, 3)], \
-            "every batch acked after its trace was stored, in queue order"
-        assert pipeline.indexed.total() == 3
-    finally:
-        store.close()
+@pytest.fixture
+def store(tmp_sqlite_path):
+    with closing(CountingStore(tmp_sqlite_path)) as s:
+        s.setup()
+        yield s
 
 
-def test_at_most_trace_batches_wait_for_one_trace_write(tmp_sqlite_path):
-    store = CountingStore(tmp_sqlite_path)
-    store.setup()
-    try:
-        chunks = [(f"b{n}", hop(f"c-{n}", n)) for n in range(TRACE_BATCHES + 2)]
-        acked, _ = run(store, chunks, interval_ms=60_000)
-        assert [len(keys) for keys in store.writes] == [TRACE_BATCHES, 2]
-        assert [name for name, _, _ in acked] == [name for name, _ in chunks]
-        # The first TRACE_BATCHES batches were acked after the first write, the rest after
-        # the second (written when the queue ran dry).
-        assert [writes for _, writes, _ in acked] == [1] * TRACE_BATCHES + [2, 2]
-    finally:
-        store.close()
+def test_a_message_over_three_batches_is_written_once_and_each_batch_acked_after_it(store):
+    acked, pipeline = run(store, [("a", hop("c-1", 0)), ("b", hop("c-1", 1)),
+                                  ("c", hop("c-1", 2))], interval_ms=60_000)
+    assert store.writes == [["correlation:c-1"]], "one trace write for the three batches"
+    assert acked == [("a", 1, 3), ("b", 1, 3), ("c", 1, 3)], \
+        "every batch acked after its trace was stored, in queue order"
+    assert pipeline.indexed.total() == 3
 
 
-class AwayStore(CountingStore):
-    """Real SQLite that can be 'away': every write and the probe's setup fail as unavailable."""
+def test_at_most_trace_batches_wait_for_one_trace_write(store):
+    chunks = [(f"b{n}", hop(f"c-{n}", n)) for n in range(TRACE_BATCHES + 2)]
+    acked, _ = run(store, chunks, interval_ms=60_000)
+    assert [len(keys) for keys in store.writes] == [TRACE_BATCHES, 2]
+    assert [name for name, _, _ in acked] == [name for name, _ in chunks]
+    # The first TRACE_BATCHES batches were acked after the first write, the rest after the
+    # second (written when the queue ran dry).
+    assert [writes for _, writes, _ in acked] == [1] * TRACE_BATCHES + [2, 2]
 
-    def __init__(self, path):
-        super().__init__(path)
-        self.down = False
-        self.written: list[str] = []
 
-    def setup(self):
-        if getattr(self, "down", False):
-            raise StoreUnavailable("connection refused")
-        return super().setup()
-
-    def write_events(self, events):
-        if self.down:
-            raise StoreUnavailable("connection refused")
-        self.written.extend(e.id for e in events)
-        return super().write_events(events)
+class AwayStore(SwitchableStore):
+    """The spool tests' store, away for trace writes too."""
 
     def upsert_traces(self, traces, deleted=()):
         if self.down:
             raise StoreUnavailable("connection refused")
         return super().upsert_traces(traces, deleted)
-
-
-def wait_for(cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
 
 
 def test_batches_awaiting_their_traces_are_spooled_first_in_an_outage(tmp_sqlite_path,
@@ -145,12 +121,13 @@ def test_batches_awaiting_their_traces_are_spooled_first_in_an_outage(tmp_sqlite
         put(0)
         put(1)
         wait_for(lambda: store.written == ["id-0", "id-1"])
-        assert acked == [] and store.writes == [], "events stored, traces not yet: no ack"
+        assert acked == [] and store.get_traces_by_ids(["correlation:c-1"]) == [], \
+            "events stored, trace not yet: no ack"
         store.down = True
         put(2)
         put(3)
         wait_for(lambda: acked == [0, 1, 2, 3])  # spooled oldest first, store still away
-        assert store.writes == [] and len(spool) == 4
+        assert store.get_traces_by_ids(["correlation:c-1"]) == [] and len(spool) == 4
         store.down = False
         put(4)
         wait_for(lambda: acked == [0, 1, 2, 3, 4])

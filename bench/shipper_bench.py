@@ -16,7 +16,9 @@ one run, and take the median of ``--runs``.
    ``--against DIR``: the same comparison with the ``collector`` of
    another checkout (``git worktree add DIR <commit>``, ``make venv`` there) too, the two
    trees taking turns in each run, each in a process of its own (the checkout's own
-   ``.venv`` where it has one: its native build); the figures of one run compare.
+   ``.venv`` where it has one: its native build); the figures of one run compare. The
+   rates of 2. too: each input of each tree in a process of its own, the two in turn
+   (the older first in odd runs), with this tree's rate and receiver CPU over the other's.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
    over: the file input, the syslog input over TCP (RFC 5424 with the file path, octet
    counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
@@ -297,6 +299,23 @@ INPUTS = (("file", rate_file, "files"), ("syslog (tcp)", rate_syslog, "payload")
           ("http (_bulk)", rate_http, "bodies"))
 
 
+def rate_in(tree: str, name: str, copies: int, count: int, worker: bool, encode: bool
+            ) -> tuple[float, float, float, float]:
+    """``INPUTS``' rate ``name`` of the checkout ``tree`` in a process of its own (its own
+    ``.venv`` where it has one, as ``cpu_line``): with ``--against``, each tree's rates are
+    taken this way, the two taking turns, so neither runs in a process the other warmed."""
+    code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import shipper_bench as b; "
+            "rate = dict((n, f) for n, f, _ in b.INPUTS)[sys.argv[3]]; "
+            "print(*rate(b.sample_lines(int(sys.argv[4])), int(sys.argv[5]), "
+            "worker=sys.argv[6] == '1', encode=sys.argv[7] == '1'))")
+    python = Path(tree, ".venv", "bin", "python")
+    out = subprocess.run([str(python) if python.exists() else sys.executable, "-c", code, tree,
+                          str(CLIENT.parent), name, str(copies), str(count), str(int(worker)),
+                          str(int(encode))], check=True, capture_output=True, text=True,
+                         cwd=tree).stdout.split()
+    return float(out[0]), float(out[1]), float(out[2]), float(out[3])
+
+
 def cpu_line(lines: dict[str, list[str]], repeats: int, against: str | None) -> float:
     """The CPU comparison of this tree, or of the checkout ``against`` in a process of its
     own (its ``collector`` first on the path, this bench's code): printed; the envelopes'
@@ -329,6 +348,23 @@ def cpu_line(lines: dict[str, list[str]], repeats: int, against: str | None) -> 
     return extra
 
 
+def against_rates(against: str, copies: int, events: int, worker: bool, encode: bool,
+                  mode: str, run: int, turns: dict[str, list[tuple[float, float]]]) -> None:
+    """Each input's rate of this tree and of ``against``, each in a process of its own
+    (``rate_in``), the older first in odd runs: printed, and the ratios kept in ``turns``."""
+    here = str(Path(__file__).resolve().parents[1])
+    for name, _, _ in INPUTS:
+        trees = [against, here] if run % 2 else [here, against]
+        got = {tree: rate_in(tree, name, copies, events, worker, encode) for tree in trees}
+        for tree in trees:
+            rate, cpu, child, client = got[tree]
+            print(f"{name:13} {mode:12} {rate:8.0f} events/s, receiver CPU an event "
+                  f"{cpu * 1e6:.1f} us + worker {child * 1e6:.1f} us (client "
+                  f"{client * 1e6:.1f} us) ({'this tree' if tree == here else tree})")
+        (new, new_cpu, *_), (old, old_cpu, *_) = got[here], got[against]
+        turns.setdefault(f"{name}, {mode}", []).append((new / old, new_cpu / old_cpu))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--copies", type=int, default=400)
@@ -347,6 +383,9 @@ def main() -> None:
     extra: list[float] = []
     older: list[float] = []
     ratios: dict[str, list[float]] = {}
+    # With --against: per input and mode, (events/s, receiver CPU an event) of this tree
+    # over the other's, a pair a run.
+    turns: dict[str, list[tuple[float, float]]] = {}
     events = sum(isinstance(i, Event) for path, rows in lines.items() for i in parse_stream(
         io.BytesIO(("\n".join(rows) + "\n").encode()), path, "auto", ParseContext()))
     for run in range(1, args.runs + 1):
@@ -357,6 +396,10 @@ def main() -> None:
         extra.append(cpu_line(lines, args.repeats, None))
         for mode in ([] if args.cpu_only else args.modes.split(",")):
             worker, encode = mode != "in-process", mode == "encoded"
+            if args.against:
+                against_rates(args.against, args.copies, events, worker, encode, mode, run,
+                              turns)
+                continue
             rates = {name: rate(lines, events, worker=worker, encode=encode, **sent[what])
                      for name, rate, what in INPUTS}
             for name, (rate, cpu, child, client) in rates.items():
@@ -366,6 +409,12 @@ def main() -> None:
                 print(f"{name:13} {mode:12} {rate:8.0f} events/s ({ratio:.2f}x the file "
                       f"input), receiver CPU an event {cpu * 1e6:.0f} us + worker "
                       f"{child * 1e6:.0f} us (client {client * 1e6:.0f} us)")
+    for name, pairs in turns.items():
+        print(f"{name}: this tree / {args.against}, events/s "
+              + " ".join(f"x{r:.2f}" for r, _ in pairs)
+              + f" (median x{statistics.median(r for r, _ in pairs):.2f}); receiver CPU "
+              + " ".join(f"x{c:.2f}" for _, c in pairs)
+              + f" (median x{statistics.median(c for _, c in pairs):.2f})")
     if args.runs > 1:
         print(f"median of {args.runs} runs: envelopes {statistics.median(extra) * 100:+.1f} %"
               + (f" ({args.against}: {statistics.median(older) * 100:+.1f} %)" if older else "")

@@ -46,7 +46,7 @@ except ImportError:  # not built here: the Python path does all the work
 
 # The build this module reads (native/src/lib.rs ABI): a stale one (not rebuilt after a
 # change of native/) is left unused, and CI's test that the fast path is loaded fails.
-ABI = 9
+ABI = 10
 # Formats the extension reads: JSON lines, NGINX access lines, Mule runtime lines.
 FORMATS = ("json", "apigw", "mule")
 # Turned off by MIDWATCH_NATIVE=0 or ``use(False)`` (the bench's reference runs).

@@ -409,6 +409,23 @@ class Delivery:
             out.extend(self._stamp(items, src.opener))
         return out
 
+    def request(self, idle_s: float, parse: Callable[[Delivery], Output]
+                ) -> tuple[Output, set[str]]:
+        """One request of an input that keeps records open across its requests and answers
+        each once stored (HTTP, OTLP): the records of sources quiet for ``idle_s`` closed,
+        the request's messages read by ``parse``, the records they leave open as they stand
+        (``provisional``); nothing left open if reading fails. (The items, the sources fed:
+        ``forget`` them if the store does not take the items.)"""
+        self.tick()
+        items = self.finish_idle(idle_s)
+        try:
+            items.extend(parse(self))
+            items.extend(self.provisional())
+        except BaseException:
+            self.finish()
+            raise
+        return items, self.end()
+
     def tick(self) -> None:
         """A delivery begins: its lines count as fed now (see ``finish_idle``); read once
         per delivery rather than once per line."""

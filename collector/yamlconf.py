@@ -167,18 +167,54 @@ def _interpolate(text: str, doc_file: str, line: int, key: str) -> str:
     return _ENV_RE.sub(repl, text)
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _merged(node: yaml.MappingNode, path: KeyPath, doc: Doc) -> dict[str, Any]:
+    """The keys YAML's merge key brings into a mapping (``<<: *defaults`` or ``<<: [*a, *b]``),
+    as PyYAML's own loader reads them: the mapping's own keys override them, and of several
+    merged mappings the first that has a key gives it. Without this ``<<`` reached the config
+    checks as a key of that name and the merged keys were missing (an input "of type None").
+    An error in a merged value names the line where the anchored mapping wrote it."""
+    sources = []
+    for knode, vnode in node.value:
+        if knode.tag != _MERGE_TAG:
+            continue
+        for source in vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]:
+            if not isinstance(source, yaml.MappingNode):
+                raise ConfigError(
+                    doc.file, source.start_mark.line + 1, ".".join(map(str, (*path, "<<"))),
+                    "a merge key takes a mapping or a list of mappings",
+                    col=source.start_mark.column + 1,
+                    hint="anchor a mapping (&defaults) and merge it: <<: *defaults")
+            sources.append(source)
+    out: dict[str, Any] = {}
+    own_position = doc.positions[path]
+    for source in reversed(sources):  # the first source converted last: its keys and lines win
+        out.update(_convert(source, path, doc))
+    doc.positions[path] = own_position
+    return out
+
+
 def _convert(node: yaml.Node, path: KeyPath, doc: Doc) -> Any:
     doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = _merged(node, path, doc)
+        own: set[str] = set()
         for knode, vnode in node.value:
+            if knode.tag == _MERGE_TAG:
+                continue
             key = knode.value if isinstance(knode, yaml.ScalarNode) else str(knode)
-            if key in out:
+            if key in own:
                 raise ConfigError(
                     doc.file, knode.start_mark.line + 1, key, "duplicate key",
                     col=knode.start_mark.column + 1,
                 )
+            own.add(key)
             child = (*path, key)
+            if key in out:  # a merged key the mapping sets itself: its own value wins
+                doc.from_env.difference_update(
+                    [p for p in doc.from_env if p[:len(child)] == child])
             out[key] = _convert(vnode, child, doc)
             doc.positions[child] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
         return out

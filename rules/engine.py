@@ -17,7 +17,14 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from collector.event import ms_to_iso
-from collector.store.base import Filter, MetricQuery, MetricRow, Store, StoreError
+from collector.store.base import (
+    Filter,
+    MetricQuery,
+    MetricRow,
+    Store,
+    StoreError,
+    StoreUnavailable,
+)
 from rules import bands, flapping, known_issues, sharing, types
 from rules.config import RulesConfig
 from rules.fields import group_labels
@@ -269,7 +276,10 @@ class Engine:
 
     def _send(self, queries: list[MetricQuery]
               ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
-        """Batched; a refused batch is retried query by query so one bad rule fails alone."""
+        """Batched; a refused batch is retried query by query so one bad rule fails alone.
+        A store that does not answer (``StoreUnavailable``: down, or a shard not started yet)
+        fails the whole pass instead: no rule is at fault, none is recorded ``eval_failed``
+        (which pages), and the scheduler runs the pass again at the next tick."""
         results: dict[MetricQuery, list[MetricRow]] = {}
         errors: dict[MetricQuery, str] = {}
         for i in range(0, len(queries), BATCH):
@@ -277,6 +287,8 @@ class Engine:
             try:
                 results.update(zip(chunk, self.store.metrics(chunk), strict=True))
                 continue
+            except StoreUnavailable:
+                raise
             except (StoreError, ValueError) as exc:
                 if len(chunk) == 1:
                     errors[chunk[0]] = str(exc)
@@ -284,6 +296,8 @@ class Engine:
             for q in chunk:
                 try:
                     results[q] = self.store.metric(q)
+                except StoreUnavailable:
+                    raise
                 except (StoreError, ValueError) as exc:
                     errors[q] = str(exc)
         return results, errors

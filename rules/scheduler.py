@@ -57,6 +57,8 @@ class RuleScheduler:
         self.reloader = Reloader(reload, config.sources) if reload is not None else None
         # Until expose_metrics attaches the service's /metrics counter (right after start-up).
         self.reload_failures = Registry().counter("midwatch_rules_reload_failures_total", "")
+        self.skipped = Registry().counter("midwatch_rules_passes_skipped_total", "")
+        self.skipping = 0  # passes skipped in a row: the first is logged, the end is told
         self.wake = threading.Event()  # SIGHUP: reload now, not at the next tick
         leases = lease_for(store)
         self.leadership = Leadership(leases, ttl_ms=config.lease_ttl_ms, clock=clock)
@@ -89,6 +91,10 @@ class RuleScheduler:
             "midwatch_rules_reload_failures_total",
             "Changed rule, silence or knowledge files that did not validate (the previous set "
             "kept running)")
+        self.skipped = registry.counter(
+            "midwatch_rules_passes_skipped_total",
+            "Rule passes skipped because the store did not answer (down, or an index whose "
+            "shards had not started): run again at the next tick, no rule marked failed")
         leader = registry.gauge("midwatch_rules_leader",
                                 "1 while this process holds the rules lease (evaluates, sends)")
         registry.on_collect(lambda: leader.set(1 if self.leadership.held() else 0))
@@ -200,8 +206,15 @@ class RuleScheduler:
                                                                        at_ms)])
             outcome = self.engine.evaluate(at_ms)
         except StoreError as exc:
-            log.error("rule evaluation at %d skipped: %s", at_ms, exc)
+            # One line for an outage, not one a tick; the counter shows how long it lasts.
+            self.skipped.inc()
+            self.skipping += 1
+            (log.error if self.skipping == 1 else log.debug)(
+                "rule evaluation at %d skipped: %s", at_ms, exc)
             return
+        if self.skipping:
+            log.warning("rule evaluation resumed after %d skipped passes", self.skipping)
+            self.skipping = 0
         self.ticks += 1
         log.info("evaluated %d rules with %d queries: %d alerts, %d notifications%s",
                  len(self.engine.rules), outcome.queries, len(outcome.alerts),

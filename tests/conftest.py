@@ -39,6 +39,10 @@ DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_ALERTMANAGER_URL = "http://127.0.0.1:9093"
 DEFAULT_RABBITMQ_URL = "http://127.0.0.1:15672"
 
+# How long a session waits for a service to answer its first check: a loaded CI runner
+# (two cores, every test starting collectors) answers in seconds, not at once.
+SERVICE_WAIT_S = 30
+
 _START_HINT = (
     "start the services with `bash deploy/local/services.sh up` (or `make services-up`) and "
     'export their addresses with `eval "$(bash deploy/local/services.sh env)"`; '
@@ -256,7 +260,7 @@ def kafka_bootstrap() -> str:
     bootstrap = os.environ.get("MIDWATCH_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
     host, _, port = bootstrap.split(",")[0].strip().rpartition(":")
     error: BaseException | None = None
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + SERVICE_WAIT_S
     while time.monotonic() < deadline:
         try:
             socket.create_connection((host or "127.0.0.1", int(port)), timeout=3).close()
@@ -316,7 +320,7 @@ def alertmanager_url() -> str:
     """Alertmanager's base URL, checked once per session with `GET /-/ready`."""
     url = os.environ.get("MIDWATCH_ALERTMANAGER_URL", DEFAULT_ALERTMANAGER_URL).rstrip("/")
     error: BaseException | None = None
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + SERVICE_WAIT_S
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{url}/-/ready", timeout=5):
@@ -338,7 +342,7 @@ def rabbitmq_url() -> str:
     request = urllib.request.Request(f"{url}/api/overview",
                                      headers={"Authorization": "Basic Z3Vlc3Q6Z3Vlc3Q="})
     error: BaseException | None = None
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + SERVICE_WAIT_S
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(request, timeout=5):

@@ -38,7 +38,6 @@ Retry-After and a new worker parses the retry. Bodies are limited to ``max_body_
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import socket
 import threading
@@ -49,11 +48,11 @@ import orjson
 from collector.config import ApiToken, api_tokens, check_exposure, tls_files
 from collector.config import Config as MidwatchConfig
 from collector.config_values import Section
-from collector.event import Record
 from collector.httpserver import Handler, HttpError, Server, authorize
-from collector.inputs import acked, hec_answers
+from collector.inputs import acked, hec_answers, http_bodies
 from collector.inputs.base import ChunkQueue
 from collector.inputs.hec_answers import HecError
+from collector.inputs.http_bodies import BodyError, Request, SourceTexts, bulk_answer
 from collector.inputs.otlp import OtlpInput, gunzip
 from collector.inputs.parse_worker import WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
@@ -76,128 +75,7 @@ ES_LICENSE = {"license": {"uid": "6d1d1f1e-0000-4000-8000-6d6964776174", "type":
                           "status": "active", "issue_date_in_millis": 0,
                           "issued_to": "midwatch", "issuer": "midwatch",
                           "start_date_in_millis": -1}}
-_BULK_SOURCE_ACTIONS = ("index", "create")
 _HEC_PATHS = ("/services/collector/event", "/services/collector")
-# What Elasticsearch's bulk API knows; any other action name is a malformed request there.
-_BULK_ACTIONS = (*_BULK_SOURCE_ACTIONS, "delete", "update")
-
-
-@dataclasses.dataclass(slots=True)
-class SourceTexts:
-    """Consecutive messages of a request from one source, as received: decoded where they
-    are parsed (in the parse worker when there is one: ``Delivery.frames``). ``ids``: each
-    message's sender-given identity (a bulk action's ``_id``), or None when the messages
-    are named by their content."""
-
-    source: str
-    texts: list[bytes]
-    ids: list[str] | None = None
-
-
-def ndjson(body: bytes) -> list[SourceTexts]:
-    return [SourceTexts("http:ingest", [line for line in body.split(b"\n") if line.strip()])]
-
-
-def bulk(body: bytes, index: str) -> tuple[list[SourceTexts], list[str]]:
-    """(the runs of documents to read, the action name of every item for the answer). A
-    shipper repeats one action line (``{"create":{}}``, its index) for every document: each
-    distinct one is read once a request (``_action``), and a request of such pairs alone is
-    cut into its documents in one go (``_uniform``)."""
-    lines = body.split(b"\n")
-    read: dict[bytes, tuple[str, str | None, str | None]] = {}
-    uniform = _uniform(lines, index, read)
-    if uniform is not None:
-        return uniform
-    lines = [line for line in lines if line.strip()]
-    runs: list[SourceTexts] = []
-    actions: list[str] = []
-    i = 0
-    while i < len(lines):
-        action, source, doc_id = read.get(lines[i]) or _action(lines[i], i, index, read)
-        actions.append(action)
-        i += 1
-        if action == "delete":
-            continue
-        if i >= len(lines):
-            raise HttpError(400, f"bulk line {i}: {action} without its document")
-        if source is not None:
-            run = runs[-1] if runs else None
-            if run is None or run.source != source or (run.ids is None) != (doc_id is None):
-                run = SourceTexts(source, [], None if doc_id is None else [])
-                runs.append(run)
-            run.texts.append(lines[i])
-            if run.ids is not None:
-                run.ids.append(doc_id)  # type: ignore[arg-type]
-        i += 1  # an update's partial document is not a log line: skipped
-    return runs, actions
-
-
-def _uniform(lines: list[bytes], index: str,
-             read: dict[bytes, tuple[str, str | None, str | None]]
-             ) -> tuple[list[SourceTexts], list[str]] | None:
-    """``bulk`` of what shippers send: action and document lines taking turns, a few
-    distinct action lines (``index`` or ``create`` into one index, no ``_id``), no blank
-    line. None for anything else (``bulk`` then reads line by line)."""
-    if lines and not lines[-1]:
-        lines = lines[:-1]
-    heads, docs = lines[0::2], lines[1::2]
-    if not docs or len(heads) != len(docs):
-        return None
-    distinct = set(heads)
-    if len(distinct) > 8 or not all(map(bytes.strip, docs)):
-        return None
-    try:
-        named = {line: _action(line, 0, index, read) for line in distinct}
-    except HttpError:
-        return None
-    sources = {source for _, source, _ in named.values()}
-    if len(sources) != 1 or not all(action in _BULK_SOURCE_ACTIONS and doc_id is None
-                                    for action, _, doc_id in named.values()):
-        return None  # a delete, an update, an _id, two indices: line by line
-    names = {line: action for line, (action, _, _) in named.items()}
-    return [SourceTexts(sources.pop(), docs)], [names[line] for line in heads]
-
-
-def _action(line: bytes, i: int, index: str,
-            read: dict[bytes, tuple[str, str | None, str | None]]
-            ) -> tuple[str, str | None, str | None]:
-    """Bulk line ``i``: its action, the source of its document (None: no log line) and the
-    document's ``_id``; remembered in ``read`` when it names no document (the same line
-    comes again), at most 64 a request."""
-    try:
-        action_doc = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise HttpError(400, f"bulk line {i + 1}: not an action (JSON): {exc}") from None
-    if not isinstance(action_doc, dict) or len(action_doc) != 1:
-        raise HttpError(400, f"bulk line {i + 1}: expected one action "
-                             f"({{\"index\":{{}}}}, create, delete)")
-    (action, meta), = action_doc.items()
-    if action not in _BULK_ACTIONS:
-        raise HttpError(400, f"bulk line {i + 1}: unknown action {action!r}; expected one of "
-                             f"{', '.join(_BULK_ACTIONS)}")
-    meta = meta if isinstance(meta, dict) else {}
-    source = (f"bulk:{meta.get('_index') or index}" if action in _BULK_SOURCE_ACTIONS
-              else None)
-    doc_id = meta.get("_id")
-    found = (action, source, str(doc_id) if doc_id is not None else None)
-    if doc_id is None and len(read) < 64:
-        read[line] = found
-    return found
-
-
-def bulk_answer(actions: list[str], index: str) -> dict:
-    """The ``_bulk`` answer once the documents are stored: ``index``/``create`` items
-    created, any other action (``delete``, ``update``) an item error as Elasticsearch words
-    one, with ``errors: true``."""
-    answers = {a: {a: {"_index": index, "status": 201, "result": "created"}
-                   if a in _BULK_SOURCE_ACTIONS else
-                   {"_index": index, "status": 400, "error": {
-                       "type": "illegal_argument_exception",
-                       "reason": f"midwatch stores log events and does not perform {a}: "
-                                 f"nothing was changed"}}}
-               for a in set(actions)}  # one a kind: serialized alike
-    return {"took": 0, "errors": not set(actions) <= set(_BULK_SOURCE_ACTIONS),
-            "items": [answers[a] for a in actions]}
 
 
 def hec(body: bytes) -> list[SourceTexts]:
@@ -250,28 +128,28 @@ class HttpInput(OtlpInput, EncodesEvents):
         self.server = Server(cfg.listen, _handler(self),
                              request_timeout_s=cfg.request_timeout_ms / 1000, tls=tls)
 
-    def deliver(self, runs: list[SourceTexts], nbytes: int) -> acked.AckResult:
+    def deliver(self, request: Request, nbytes: int) -> tuple[acked.AckResult, list[str] | None]:
         """Parse one request's messages and wait until the store has their events, and the
-        records they leave open as they stand."""
-        def parse(delivery: Delivery | RemoteDelivery) -> Output:
-            # Runs of messages of one source, named by the sender (a bulk action's _id) or
-            # by their content.
-            items: Output = []
-            now = self._ctx.now_ms
-            for run in runs:
-                if run.ids is not None:
-                    items.extend(delivery.records(
-                        [Record(text=text.decode("utf-8", "replace"), source=run.source,
-                                position=doc_id, ingested_ms=now)
-                         for text, doc_id in zip(run.texts, run.ids, strict=True)], True))
-                elif run.texts:
-                    items.extend(delivery.frames(run.texts, run.source, now))
-            return items
+        records they leave open as they stand; with a ``_bulk`` request's item actions. The
+        body goes to the parse worker whole (``http_bodies``): one round trip a request."""
+        actions: list[str] | None = None
+
+        def read(delivery: Delivery | RemoteDelivery, idle_s: float
+                 ) -> tuple[Output, set[str], int]:
+            nonlocal actions
+            try:
+                if isinstance(delivery, RemoteDelivery):
+                    items, touched, actions, count = delivery.read_http(request, idle_s)
+                else:
+                    items, touched, actions, count = http_bodies.read(
+                        delivery, request, idle_s, self._ctx.now_ms)
+            except BodyError as exc:
+                raise HttpError(exc.status, exc.message) from None
+            return items, touched, count
 
         delivery = self.delivery
         try:
-            return self.framed(parse, sum(len(run.texts) for run in runs), nbytes,
-                               OFFER_TIMEOUT_S)
+            return self.framed(read, nbytes, OFFER_TIMEOUT_S), actions
         except WorkerFailed as exc:
             self._restart(delivery, exc)
             raise HttpError(503, f"{exc}; a new one was started: retry",
@@ -316,15 +194,15 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             if self.headers.get("Content-Encoding", "").strip().lower() == "gzip":
                 body = gunzip(body, cfg.max_body_bytes, key="max_body_bytes")
             if path == "/ingest":
-                self._answer(receiver.deliver(ndjson(body), len(body)), 429, {"accepted": True})
+                outcome, _ = receiver.deliver(("ndjson", body, ""), len(body))
+                self._answer(outcome, 429, b'{"accepted":true}')
             elif path.endswith("/_bulk"):
                 index = path.removesuffix("/_bulk").strip("/") or "midwatch"
-                runs, actions = bulk(body, index)
-                self._answer(receiver.deliver(runs, len(body)), 429,
-                             bulk_answer(actions, index))
+                outcome, actions = receiver.deliver(("bulk", body, index), len(body))
+                self._answer(outcome, 429, bulk_answer(actions or [], index))
             elif splunk:
-                self._answer(receiver.deliver(hec(body), len(body)), 503,
-                             hec_answers.body(hec_answers.SUCCESS))
+                outcome, _ = receiver.deliver(("runs", hec(body), ""), len(body))
+                self._answer(outcome, 503, orjson.dumps(hec_answers.body(hec_answers.SUCCESS)))
             else:
                 raise HttpError(404, f"no such endpoint {path}; POST /ingest (NDJSON), "
                                      f"/_bulk (Elasticsearch) or /services/collector/event "
@@ -370,9 +248,9 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             status, answer = hec_answers.answer(exc)
             self.send_json(status, answer, exc.headers)
 
-        def _answer(self, outcome: acked.AckResult, busy_status: int, ok: dict) -> None:
+        def _answer(self, outcome: acked.AckResult, busy_status: int, ok: bytes) -> None:
             if outcome is acked.AckResult.STORED:
-                self.send_json(200, ok)
+                self.send(200, ok, "application/json")
             elif outcome is acked.AckResult.FULL:
                 raise HttpError(busy_status, "midwatch is busy (its store is behind); retry",
                                 {"Retry-After": "5"})

@@ -515,5 +515,20 @@ def _group_instance_id(s: Section) -> str | None:
 
 def build(cfg: Config, ctx: ParseContext, config: MidwatchConfig,
           metrics: Registry) -> KafkaInput:
-    """The running input; ``config`` supplies the sections it shares with others."""
-    return KafkaInput(cfg, config.kafka, ctx, metrics, config.collector.checkpoint_dir)
+    """The running input; ``config`` supplies the sections it shares with others. A broker
+    not answering within ``kafka.bootstrap_timeout`` is a ConfigError naming the address:
+    ``midwatch run`` printed the client's traceback (new-team walk)."""
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaInput(cfg, config.kafka, ctx, metrics, config.collector.checkpoint_dir)
+    except KafkaError as exc:
+        k = config.kafka
+        how = " ".join(x for x in (k.security_protocol, k.sasl_mechanism) if x)
+        raise config.doc.error(
+            ("kafka", "bootstrap"),
+            f"input {cfg.name!r}: no broker at {','.join(k.bootstrap)} answered over {how} "
+            f"within kafka.bootstrap_timeout ({k.bootstrap_timeout_ms / 1000:g}s): {exc}",
+            "is the broker up and the address right? `midwatch doctor` checks it"
+            + ("" if k.security_protocol == "PLAINTEXT" else
+               "; check kafka.security's ssl_cafile and the SASL username/password")) from None

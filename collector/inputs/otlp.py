@@ -204,25 +204,20 @@ class OtlpInput:
             else RemoteDelivery(worker, self._ctx, keep_lines=True))
         self._parsing = threading.Lock()
 
-    def framed(self, parse: Callable[[Delivery | RemoteDelivery], Output], records: int,
+    def framed(self, read: Callable[[Delivery | RemoteDelivery, float],
+                                    tuple[Output, set[str], int]],
                nbytes: int, offer_timeout_s: float) -> acked.AckResult:
-        """Parse one request's shipped lines with ``parse`` and wait until the store has
-        their events, and the records they leave open as they stand
-        (``Delivery.provisional``): the record once closed overwrites them (same event ID).
-        Sources quiet for ``multiline_timeout`` have their records closed first. A request
-        the store does not take drops what its sources hold: its retry starts them afresh."""
+        """Parse one request's shipped lines with ``read`` (``Delivery.request``: given the
+        delivery and ``multiline_timeout``; the items, the sources fed and the messages
+        read) and wait until the store has their events, and the records they leave open
+        as they stand (``Delivery.provisional``): the record once closed overwrites them
+        (same event ID). Sources quiet for ``multiline_timeout`` have their records closed
+        first. A request the store does not take drops what its sources hold: its retry
+        starts them afresh."""
         delivery = self.delivery
         with self._parsing:
             self._ctx.now_ms = now_ms()
-            delivery.tick()
-            items = delivery.finish_idle(self.cfg.multiline_timeout_ms / 1000)
-            try:
-                items.extend(parse(delivery))
-                items.extend(delivery.provisional())
-            except BaseException:
-                delivery.finish()
-                raise
-            touched = delivery.end()
+            items, touched, records = read(delivery, self.cfg.multiline_timeout_ms / 1000)
             if not items:
                 return acked.AckResult.STORED
             # Handed over in the order parsed, still under the lock: a record one request
@@ -271,12 +266,16 @@ class OtlpInput:
         # The OTel Collector's filelog records are a platform's lines: parsed as the file
         # they came from (collector.shipping), not mapped as OTel logs, and framed across
         # requests (a stack trace sent one record per line over several exports).
-        def parse(delivery: Delivery | RemoteDelivery) -> Output:
-            assert isinstance(delivery, Delivery), "OTLP parses in the collector's process"
+        def parse(delivery: Delivery) -> Output:
             rest, lines = delivery.export(obj, f"otlp:{path}")
             return map_events(rest, ctx, f"otlp:{path}") + lines
 
-        outcome = self.framed(parse, 1, nbytes, self.cfg.ack_timeout_ms / 1000)
+        def read(delivery: Delivery | RemoteDelivery, idle_s: float
+                 ) -> tuple[Output, set[str], int]:
+            assert isinstance(delivery, Delivery), "OTLP parses in the collector's process"
+            return (*delivery.request(idle_s, parse), 1)
+
+        outcome = self.framed(read, nbytes, self.cfg.ack_timeout_ms / 1000)
         return outcome is acked.AckResult.STORED
 
     def store(self, items: Output, nbytes: int) -> bool:

@@ -234,11 +234,17 @@ class SyslogInput(EncodesEvents):
 
     def _remote(self, link: _Link, method: str, *args: object) -> Output:
         """``finish_idle`` or ``finish`` of the link's delivery; [] if its worker died (a
-        new one takes the link's next frames)."""
+        new one takes the link's next frames), or if ``close`` closed its pipe while the
+        stopped input's reading thread still ran (the UDP loop between two reads): no new
+        worker for an input that is going."""
         try:
             return getattr(link.delivery, method)(*args)
         except WorkerFailed as exc:
             self._renew(link, exc)
+            return []
+        except ValueError:  # "write to closed file"
+            if not self._stop.is_set():
+                raise
             return []
 
     @staticmethod

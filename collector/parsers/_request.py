@@ -127,7 +127,7 @@ def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
         if label:
             set_label(ev, label, value)
         elif key.startswith("header:"):
-            _header_id(ev, key[7:], value)
+            header_id(ev, key[7:], value)
     ev.service = v.get("backend")
     ev.payload_bytes = as_int(v.get("bytes"))
     set_label(ev, "request_bytes", as_int(v.get("request_bytes")))
@@ -147,7 +147,7 @@ def access_event(dataset: str, v: dict[str, str], ctx: ParseContext) -> Event:
     return ev
 
 
-def _header_id(ev: Event, name: str, value: str) -> None:
+def header_id(ev: Event, name: str, value: str) -> None:
     """A logged request header whose name says it is an ID (``x_correlation_id``...)."""
     kind = "traceparent" if name == "traceparent" else id_kind(name)
     if kind == "traceparent":

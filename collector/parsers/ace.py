@@ -50,6 +50,12 @@ _CONSOLE_TS = re.compile(r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?
 _SYSLOG = re.compile(r"([A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}|"
                      r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})) "
                      r"(\S+) ([\w.-]+)(?:\[\d+\])?: ")
+# The stamp of IBM's container logger in text mode (ace-docker, mq-container: Go's
+# "2006-01-02T15:04:05.000Z07:00", then a space).
+CONTAINER_TS = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(?:Z|[+-]\d{2}:\d{2})) ")
+# How the container's logger words a failure (``log.Error``/``Errorf`` and
+# ``logTermination`` lines: "Error ...", "Failed to ...", "Cannot ...").
+_CONTAINER_FAILURE = re.compile(r"(?:error|failed|fatal|unable|cannot|could not)\b", re.I)
 _NODE_SERVER = re.compile(r"\(([\w.-]+?)(?:\.([\w.-]+))?\)\s+\[Thread \d+\]")
 _FLOW_NODE = re.compile(r"(?:message flow|node) '([^'.]+\.[^']+)'")
 _LEVELS = {"I": "info", "W": "warn", "E": "error", "S": "fatal"}
@@ -105,12 +111,30 @@ def _syslog_line(syslog: re.Match, text: str, ctx: ParseContext) -> Event:
                  service=program, message=text[syslog.end():].strip(), action="logged")
 
 
+def container_line(stamp: re.Match, text: str, ctx: ParseContext, *, dataset: str,
+                   platform: str) -> Event:
+    """A container's own line in its ``LOG_FORMAT=basic`` console (IBM's container logger, ACE
+    and MQ alike: ``2024-03-01T10:15:30.101Z Starting integration server``): the
+    ``*_containerlog`` record of the JSON console without its level, so a failure is told by
+    its first word. Such lines were dead-lettered, on every start of every server."""
+    ts, estimated = to_ms(stamp.group(1), ctx)
+    message = text[stamp.end():].strip()
+    failed = _CONTAINER_FAILURE.match(message) is not None
+    return Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=dataset,
+                 platform=platform, level="error" if failed else "info", message=message,
+                 error_message=message.split("\n", 1)[0] if failed else None,
+                 action=None if failed else "logged")
+
+
 def _bip(text: str, ctx: ParseContext) -> Event:
     m = _BIP.search(text)
     if m is None:
         syslog = _SYSLOG.match(text)
         if syslog is not None:
             return _syslog_line(syslog, text, ctx)
+        container = CONTAINER_TS.match(text)
+        if container is not None:
+            return container_line(container, text, ctx, dataset="ace.log", platform=PLATFORM)
         raise ParseError("no BIP message code (BIPnnnnI/W/E/S) in the record", field="code")
     prefix = text[: m.start()]
     time = host = None

@@ -35,6 +35,8 @@ Layouts read, one request per line:
   ``extendedRequestId``, ``requestTimeEpoch``/``requestTime``, ``httpMethod``,
   ``resourcePath``, ``status``, ``responseLatency``/``integrationLatency``, ``xrayTraceId``),
   and its documented CLF format (``_AWS_CLF_IDS``), whose request IDs are named alike.
+- Envoy's JSON access log (Istio, Emissary, Contour), claimed here with the other JSON
+  gateways and read by ``envoy.json_event`` as Envoy's text line is.
 
 JSON lines may carry the prefix of the tool that exported them: a timestamp (CloudWatch export
 to S3, ``kubectl logs --timestamps``) and a log-stream name (``aws logs tail``), as in
@@ -53,7 +55,7 @@ import re
 import orjson
 
 from collector.event import Event, Record
-from collector.parsers import logformat
+from collector.parsers import envoy, logformat
 from collector.parsers._base import ParseContext, ParseError, first_classes_but
 from collector.parsers._fields import UUID, as_int, set_label
 from collector.parsers._request import (
@@ -174,7 +176,8 @@ _detected: tuple[str, re.Match | None] = ("", None)
 # anything but a digit (IIS, Squid, export prefix), "[" (Nginx Proxy Manager) or "#" (W3C
 # directives): the blank and bracket before the time of ``_COMBINED``, ``_STREAM``, ``_LOOSE``.
 DETECT_NEEDS = {**dict.fromkeys(first_classes_but("0[#{"), (" [",)),
-                "{": ('"latencies"', '"requestId"', '"remote_addr"', '"DownstreamStatus"')}
+                "{": ('"latencies"', '"requestId"', '"remote_addr"', '"DownstreamStatus"',
+                      '"response_flags"')}
 
 
 def detect(line: str) -> bool:
@@ -222,7 +225,7 @@ def _json_detect(line: str) -> bool:
         '"requestId"' in line and ('"httpMethod"' in line or '"routeKey"' in line
                                    or '"requestTime' in line or '"method"' in line)) or (
         '"remote_addr"' in line and ('"status"' in line or '"http_status"' in line)) or (
-        '"DownstreamStatus"' in line and '"RequestMethod"' in line)
+        '"DownstreamStatus"' in line and '"RequestMethod"' in line) or envoy.is_json_line(line)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -274,9 +277,12 @@ def _json(text: str, ctx: ParseContext) -> Event:
         return _nginx_json(doc, ctx)
     if isinstance(doc, dict) and "DownstreamStatus" in doc:
         return _traefik(doc, ctx)
+    if isinstance(doc, dict) and "response_flags" in doc:
+        return envoy.json_event(doc, ctx)
     raise ParseError("JSON access log is neither Kong (request, response, latencies), "
                      "AWS API Gateway (requestId, httpMethod, status), NGINX (remote_addr, "
-                     "request, status) nor Traefik (RequestMethod, DownstreamStatus)")
+                     "request, status), Traefik (RequestMethod, DownstreamStatus) nor Envoy "
+                     "(start_time, response_code, response_flags)")
 
 
 # --- the input's own log_format -----------------------------------------------------------
@@ -550,6 +556,10 @@ def _kong(doc: dict, ctx: ParseContext) -> Event:
               or resp_headers.get("x-kong-request-id") or req_headers.get("x-request-id"))
     ev.add_id("correlation", req_headers.get("x-correlation-id")
               or req_headers.get("correlation-id"))
+    # The Correlation ID plugin's header (default name Kong-Request-ID, ``<uuid>#<counter>``),
+    # added to what goes upstream and maybe echoed: the ID the upstream's own logs carry.
+    ev.add_id("correlation", req_headers.get("kong-request-id")
+              or resp_headers.get("kong-request-id"))
     traceparent(ev, req_headers.get("traceparent"))
     total = as_int(latencies.get("request"))
     if total is not None:

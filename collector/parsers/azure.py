@@ -33,7 +33,7 @@ from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import as_int, business_field, elements, set_label
-from collector.parsers._request import request_event
+from collector.parsers._request import header_id, request_event
 from collector.timeparse import parse_ms, to_ms
 
 NAME = "azure"
@@ -159,6 +159,16 @@ def _gateway(doc: dict, props: dict, ctx: ParseContext) -> Event:
     ev.service = str(props["apiid"]) if props.get("apiid") else None
     ev.payload_bytes = as_int(props.get("responsesize"))
     ev.add_id("http.request", doc.get("correlationId"))
+    # Headers the diagnostic setting is told to log (requestHeaders as the client sent them,
+    # backendRequestHeaders as forwarded): an X-Correlation-ID there is what the backend
+    # logs, and it was dropped, so the backend's hop joined no trace.
+    for key in ("requestheaders", "backendrequestheaders"):
+        headers = props.get(key)
+        if isinstance(headers, dict):
+            for name, value in headers.items():
+                value = value[0] if isinstance(value, list) and value else value
+                if isinstance(value, str):
+                    header_id(ev, str(name).lower(), value)
     error = props.get("lasterror")
     if isinstance(error, dict) and (error.get("message") or error.get("reason")):
         ev.error_message = str(error.get("message") or error.get("reason"))

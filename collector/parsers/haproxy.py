@@ -59,12 +59,27 @@ _LOG = re.compile(
     r"\"(?P<request>[^\"]*)(?:\"(?: (?P<tls>-?\d+/[\dA-Fa-f]+/-?\d+/-?\d+/[01] \S+)|"
     r"(?P<after>(?: \S+){0,4})))?\s*$")
 _HEAD_RX = re.compile(_HEAD)
+# "option httplog clf" (HAProxy's clf_http_log_format): %{+Q}o %{-Q}ci - - [%trg] %r %ST %B
+# "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl
+_CLF = re.compile(
+    rf"(?:{_SYSLOG_PREFIX})?(?P<client>[\w.:\[\]-]+) - - "
+    r"\[(?P<time>\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\] \"(?P<request>[^\"]*)\" "
+    r"(?P<status>-?\d+) \+?(?P<bytes>\d+) \"[^\"]*\" \"[^\"]*\" \d+ \d+ "
+    r"\"(?P<frontend>[^\"]*)\" \"(?P<backend>[^\"]*)\" \"(?P<server>[^\"]*)\" "
+    r"(?P<timers>-?\d+ -?\d+ -?\d+ -?\d+ \+?-?\d+) \"?(?P<state>[\w-]{4})\"? "
+    r"(?P<conns>\+?\d+ \d+ \d+ \d+ \+?\d+) (?P<queues>\d+ \d+)(?P<rest>.*)$")
+_QUOTED = re.compile(r'"([^"]*)"')
 # In a layout of the owner's that starts like httplog: the timers and status, and the request.
 _TIMERS_STATUS = re.compile(r"(?<!\S)(-?\d+/-?\d+/-?\d+/-?\d+/\+?-?\d+) (-?\d{1,3}) \+?(\d+) ")
 _REQUEST = re.compile(r'"([A-Z][A-Z_-]{0,19} [^"]*)"')
 # "option tcplog": Tw/Tc/Tt, bytes, a two-letter termination state, connections, queues.
 _TCP = re.compile(rf"{_HEAD}(?P<timers>-?\d+/-?\d+/\+?-?\d+) \+?(?P<bytes>\d+) "
                   r"(?P<state>[\w-]{2}) (?P<conns>[\d/+]+) (?P<queues>[\d/]+)\s*$")
+# The offset of an RFC 3339 syslog stamp (rsyslog's default on current distributions, HAProxy's
+# own RFC 5424 header): the zone of the accept time, which HAProxy writes in local time.
+_SYSLOG_ZONE = re.compile(r"(?:<\d+>1? ?)?\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}):?(\d{2})? ")
+# HAProxy's local accept time (%t, %tr): no zone of its own.
+_LOCAL_TIME = re.compile(r"\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2}(?:\.\d+)?")
 _SYSLOG_HOST = re.compile(r"(?:<\d+>1? ?)?(?:\S+ +\d+ [\d:]+|\S+T\S+) (?P<host>\S+) ")
 _HOST = re.compile(r"(?=[\w.-]*[A-Za-z])[\w-]+(?:\.[\w-]+)+(?::\d+)?")
 _WHO = {"s": "timeout", "c": "timeout", "S": "connectivity", "D": "connectivity",
@@ -89,7 +104,8 @@ DETECT_NEEDS = dict.fromkeys(first_classes_but("0"), ("haproxy",))
 def detect(line: str) -> bool:
     # Client:port, accept time, frontend, backend/server: how every HAProxy session line
     # begins, httplog, tcplog and the log-formats built from them.
-    return ("haproxy" in line[:80] or line[:1].isdigit()) and _HEAD_RX.match(line) is not None
+    return ("haproxy" in line[:80] or line[:1].isdigit()) and (
+        _HEAD_RX.match(line) is not None or _CLF.match(line) is not None)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -97,6 +113,9 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if ctx.log_format:
         prefix = _PREFIX.match(text)
         values = own_layout(text[prefix.end():] if prefix else text, ctx, "haproxy")
+        zone = _syslog_offset(prefix and prefix["prefix"])
+        if zone and _LOCAL_TIME.fullmatch(values.get("time", "")):  # %t/%tr, not %T/%Tl/%Ts
+            values["time"] = f"{values['time']} {zone}"
         ev = access_event(DATASET, values, ctx)
         status = as_int(values.get("status"))
         _termination(ev, values.get("termination_state", "----"),
@@ -104,6 +123,8 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         _syslog_host(ev, prefix and prefix["prefix"])
         return [ev]
     m = _LOG.match(text)
+    if m is None and (clf := _CLF.match(text)):
+        return [_clf(clf, ctx)]
     if m is None and (tcp := _TCP.match(text)):
         return [_tcp(tcp, ctx)]
     if m is None and (head := _HEAD_RX.match(text)):
@@ -112,9 +133,20 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError("not an HAProxy HTTP log line (expected 'client:port [dd/Mon/yyyy:"
                          "HH:MM:SS.mmm] frontend backend/server TR/Tw/Tc/Tr/Ta status bytes - - "
                          "state conns queues \"request\"')")
+    ev = _http(m, m["timers"], m["req_headers"] or "", m["req_headers"], ctx)
+    _extra_fields(ev, f"{m['extra']} {m['extra_tail']} {m['after'] or ''}".split())
+    set_label(ev, "tls", m["tls"])  # option httpslog: errors, SNI, version, cipher
+    return [ev]
+
+
+def _http(m: re.Match, timers: str, headers: str, kept: str | None,
+          ctx: ParseContext) -> Event:
+    """One HTTP session of httplog or its CLF form: ``timers`` as TR/Tw/Tc/Tr/Ta, the
+    captured request header values ``|``-separated (``kept`` is what ``captured_headers``
+    keeps)."""
     method, path = request_line(m["request"])
     status = int(m["status"])
-    ev = request_event(DATASET, to_ms(m["time"], ctx), method, path,
+    ev = request_event(DATASET, _accept_ms(m, ctx), method, path,
                        status if status > 0 else None)
     state = m["state"]
     set_label(ev, "termination_state", state)
@@ -124,18 +156,23 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     set_label(ev, "client_ip", m["client"])
     ev.service = m["backend"]
     ev.payload_bytes = as_int(m["bytes"])
-    _timers(ev, m["timers"])
+    _timers(ev, timers)
     _termination(ev, state, status)
-    headers = m["req_headers"]
-    if headers:
-        set_label(ev, "captured_headers", headers)
-        for value in headers.split("|"):
-            if UUID.fullmatch(value.strip()):
-                ev.add_id("correlation", value.strip())
-    _extra_fields(ev, f"{m['extra']} {m['extra_tail']} {m['after'] or ''}".split())
-    set_label(ev, "tls", m["tls"])  # option httpslog: errors, SNI, version, cipher
+    set_label(ev, "captured_headers", kept)
+    for value in headers.split("|") if headers else ():
+        if UUID.fullmatch(value.strip()):
+            ev.add_id("correlation", value.strip())
     _syslog_host(ev, m["prefix"])
-    return [ev]
+    return ev
+
+
+def _clf(m: re.Match, ctx: ParseContext) -> Event:
+    """``option httplog clf``: the same fields as httplog in common-log order, space-separated
+    and quoted, the request's time with its zone; captured headers are the quoted values
+    after the two cookies."""
+    captured = _QUOTED.findall(m["rest"])[2:]
+    return _http(m, m["timers"].replace(" ", "/"), "|".join(captured),
+                 " ".join(f'"{v}"' for v in captured) or None, ctx)
 
 
 def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
@@ -146,7 +183,7 @@ def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
     method, path = request_line(request.group(1)) if request else ("", "")
     timers = _TIMERS_STATUS.search(rest)
     status = int(timers.group(2)) if timers else 0
-    ev = request_event(DATASET, to_ms(head["time"], ctx), method, path,
+    ev = request_event(DATASET, _accept_ms(head, ctx), method, path,
                        status if status > 0 else None)
     if not request:
         ev.message = f"{head['frontend']} -> {head['backend']}/{head['server']}"
@@ -162,6 +199,24 @@ def _own_layout(head: re.Match, rest: str, ctx: ParseContext) -> Event:
     return ev
 
 
+def _accept_ms(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
+    """The accept time, local to HAProxy's host: in the zone of the syslog stamp before it
+    when that names one (read in the default zone instead, it was hours off), else in the
+    input's zone as any zoneless time. CLF's request time carries its own zone."""
+    zone = _syslog_offset(m["prefix"])
+    if zone is None or not _LOCAL_TIME.fullmatch(m["time"]):
+        return to_ms(m["time"], ctx)
+    return to_ms(f"{m['time']} {zone}", ctx)
+
+
+def _syslog_offset(prefix: str | None) -> str | None:
+    """The UTC offset (``+0100``) of an RFC 3339 syslog stamp in ``prefix``, if it has one."""
+    zone = _SYSLOG_ZONE.match(prefix or "")
+    if zone is None:
+        return None
+    return "+0000" if zone[1] == "Z" else f"{zone[1]}{zone[2] or '00'}"
+
+
 def _syslog_host(ev: Event, prefix: str | None) -> None:
     host = _SYSLOG_HOST.match(prefix) if prefix else None
     ev.host = host["host"] if host else None
@@ -169,7 +224,7 @@ def _syslog_host(ev: Event, prefix: str | None) -> None:
 
 def _tcp(m: re.Match, ctx: ParseContext) -> Event:
     """A TCP session (``option tcplog``): no request, its total time and who ended it."""
-    ts, estimated = to_ms(m["time"], ctx)
+    ts, estimated = _accept_ms(m, ctx)
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="apigw", action="received",
                message=f"TCP {m['frontend']} -> {m['backend']}/{m['server']}")

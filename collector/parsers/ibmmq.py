@@ -15,6 +15,9 @@ Both layouts the queue manager writes:
   format, as ACE's ``ibmjson``): ``ibm_messageId``, ``ibm_datetime``, ``ibm_serverName``,
   ``loglevel``, ``module``, ``ibm_remoteHost``... The container's own lines
   (``mq_containerlog``) have no AMQ code and keep their log level.
+- The MQ container's ``LOG_FORMAT=basic`` console: each JSON record as ``ibm_datetime
+  message`` (``2024-03-01T10:15:32.000Z AMQ9209E: Connection to host ...``); the container's
+  own lines there have no level.
 
 The message identifier's suffix (MQ 9.0.3+) is the severity: I, W, E, S, T. Older releases
 write none; the wording then tells an error from a notice. The channel, queue, remote host
@@ -32,7 +35,7 @@ from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import set_label
-from collector.parsers.ace import ibm_json
+from collector.parsers.ace import CONTAINER_TS, container_line, ibm_json
 from collector.timeparse import civil_to_ms, to_ms
 
 NAME = "ibmmq"
@@ -43,7 +46,9 @@ _HEADER = re.compile(
     r"(?P<mo>\d{2})/(?P<d>\d{2})/(?P<y>\d{2}|\d{4}) (?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})"
     r"(?: (?P<ampm>[AP]M))? - (?P<attrs>Process\(.*)$")
 START = re.compile(r"\d{2}/\d{2}/\d{2,4} \d{1,2}:\d{2}:\d{2}(?: [AP]M)? - Process\(|\{.*\"type\":"
-                   r"\s*\"mq_")
+                   r"\s*\"mq_|" + CONTAINER_TS.pattern)
+# An MQ message in the container's basic console: the stamp, then the AMQ code.
+_BASIC_AMQ = re.compile(CONTAINER_TS.pattern + r"AMQ\d{4,5}[IWEST]?: ")
 _ATTR = re.compile(r"(\w+)\(([^()]*(?:\([^()]*\)[^()]*)*)\)")
 _CODE = re.compile(r"^(AMQ\d{4,5})([IWEST])?: ", re.MULTILINE)
 _SECTION = re.compile(r"^(EXPLANATION|ACTION):\s*$", re.MULTILINE)
@@ -68,14 +73,34 @@ DETECT_NEEDS = {"{": ('"type":"mq_',)}
 def detect(line: str) -> bool:
     if line[:1] == "{":
         return '"type":"mq_' in line and '"ibm_' in line
-    return line[:1].isdigit() and START.match(line) is not None
+    if not line[:1].isdigit():
+        return False
+    if line[4:5] == "-":  # the container's basic console: only its AMQ lines are MQ's alone
+        return _BASIC_AMQ.match(line) is not None
+    return START.match(line) is not None
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.strip()
     if text.startswith("{"):
         return [_json_record(text, ctx)]
+    basic = CONTAINER_TS.match(text)
+    if basic is not None:
+        return [_basic_record(basic, text, ctx)]
     return [_text_record(text, ctx)]
+
+
+def _basic_record(stamp: re.Match, text: str, ctx: ParseContext) -> Event:
+    """A line of the MQ container's ``LOG_FORMAT=basic`` console: ``ibm_datetime`` and the
+    message of the JSON record it mirrors (``formatSimple``), an AMQ message or the
+    container's own line. Read as text it lost the AMQ severity (AMQ9209E stored as info);
+    with the format named the whole console was one dead letter."""
+    message = text[stamp.end():].strip()
+    code = _CODE.match(message)
+    if code:
+        ts, estimated = to_ms(stamp.group(1), ctx)
+        return _event(code.group(1), code.group(2), message[code.end():].strip(), ts, estimated)
+    return container_line(stamp, text, ctx, dataset="ibmmq.container", platform=PLATFORM)
 
 
 def _text_record(text: str, ctx: ParseContext) -> Event:

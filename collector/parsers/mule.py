@@ -82,8 +82,11 @@ _APP_IN_THREAD = re.compile(
 # Mule 3 names an application's threads ``[app].<flow>.stage1.02``,
 # ``[app].connector.http.mule.default.receiver.01``, ``[app].HTTP_Listener_Configuration.
 # worker.01``: the thread's ``[app].`` prefix is the only place its lines name the app. Mule 4's
-# pool threads start ``[MuleRuntime].``, which names no app (``_APP_IN_THREAD`` reads theirs).
-_APP_PREFIX = re.compile(r"\[([^\[\]\s]+)\]\.")
+# pool threads start ``[MuleRuntime].``, which names no app (``_APP_IN_THREAD`` reads theirs);
+# the app after the pool's name is read from threads without a pool suffix too
+# (``[MuleRuntime].uber.01: [app].uber@org.mule...ExtensionMessageSource.lambda$..:462 @6548``,
+# a source's thread, or ``[MuleRuntime].uber.12: [app].http.requester.config @3a4b``).
+_APP_PREFIX = re.compile(r"(?:\[MuleRuntime\]\.[^\[\]:]+: )?\[([^\[\]\s]+)\]\.")
 _NO_APP = "MuleRuntime"
 _BLOCK_FIELD = re.compile(r"(Message|Element|Element DSL|Error type|FlowStack|Payload Type|"
                           r"Payload|Root Exception stack trace)\s*: ?(.*)")

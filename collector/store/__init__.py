@@ -102,12 +102,17 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
     from collector.store import es_mappings
     from collector.store.elasticsearch import ElasticsearchStore
 
+    index_prefix = str(sub.raw("index_prefix", es_mappings.DEFAULT_PREFIX))
+    try:
+        es_mappings.index_names(index_prefix)
+    except ValueError as exc:
+        raise sub.error("index_prefix", str(exc)) from None
     try:
         return ElasticsearchStore(
             url,
             cloud_id=None if cloud_id is None else str(cloud_id),
             product=kind,
-            index_prefix=str(sub.raw("index_prefix", es_mappings.DEFAULT_PREFIX)),
+            index_prefix=index_prefix,
             api_key=secret("api_key"),
             basic_auth=(str(username), secret("password")) if username is not None else None,
             ca_certs=sub.raw("ca_certs"),
@@ -115,8 +120,9 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
             request_timeout=timeout_s,
             compress=sub.flag("compress", False),
         )
-    except ValueError as exc:
-        raise sub.error("index_prefix", str(exc)) from None
+    except ValueError as exc:  # the client's: a URL it cannot parse (a port over 65535)
+        raise sub.error("url", f"not a usable URL: {exc}",
+                        "e.g. http://127.0.0.1:9200") from None
 
 
 def _check_cloud(sub: Section) -> None:

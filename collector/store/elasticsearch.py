@@ -93,7 +93,8 @@ def unreachable(exc: elastic_transport.TransportError, name: str, url: str, url_
     if "refused" in lowered:
         why = "connection refused"
     elif "name or service not known" in lowered or "nodename nor servname" in lowered:
-        why = "host name not found"
+        # A misspelt host: starting local services would not help (new-team walk).
+        return f"cannot reach {name} at {url}: host name not found — check the host in {url_key}"
     else:
         why = text
     return f"cannot reach {name} at {url}: {why} — {_START_HINT}"
@@ -361,7 +362,11 @@ class ElasticsearchStore:
         """(response, None); (None, why) when the failure may pass (429/5xx/connection);
         StoreError at once when it will not (400, 401, 403, ...)."""
         try:
-            return fn(), None
+            resp = fn()
+            unstarted = _unstarted_shards(resp)
+            if unstarted is None:
+                return resp, None
+            return None, f"{self._engine_name} at {self.url} could not search yet: {unstarted}"
         except ApiError as exc:
             if exc.meta.status not in _TRANSIENT_STATUS:
                 raise StoreError(self._api_error(exc)) from None
@@ -884,6 +889,38 @@ def _untrusted(exc: elastic_transport.TransportError) -> bool:
     text = str(exc.message or exc).lower()
     return (isinstance(exc, elastic_transport.TlsError)
             and ("certificate verify failed" in text or "wrong version number" in text))
+
+
+# Why a shard could not answer a search because it has not started: an index just created
+# (``midwatch run``'s first write of the day, its start-up), a node restarting. It passes.
+_UNSTARTED = frozenset({"no_shard_available_action_exception", "unavailable_shards_exception"})
+
+
+def _unstarted_shards(resp: Any) -> str | None:
+    """Why a search answer (or an ``_msearch`` answer's search) is not whole because shards
+    had not started, None when it is. The cluster answers 200 with the started shards' hits
+    when some shards of a pattern could answer: taken as the answer, a rule counted short
+    (an absence paged, a threshold missed). An ``_msearch`` search no shard could answer is
+    503 inside a 200 answer: not a refused query but a store that does not answer yet."""
+    body = getattr(resp, "body", None)
+    if not isinstance(body, dict):
+        return None
+    for answer in body.get("responses") or (body,):
+        if answer.get("status") in _TRANSIENT_STATUS:
+            return f"{answer['status']} {_item_reason(answer)}"
+        shards = answer.get("_shards") or {}
+        unstarted = [f for f in shards.get("failures") or ()
+                     if (f.get("reason") or {}).get("type") in _UNSTARTED]
+        # OpenSearch counts an unstarted shard of a search neither successful nor failed
+        # (a refresh's total counts replicas too, unassigned ones on a single node: not that)
+        silent = shards.get("total", 0) - sum(shards.get(k, 0) for k in (
+            "successful", "skipped", "failed")) if "hits" in answer or "count" in answer else 0
+        if unstarted or silent > 0:
+            where = f", e.g. index {unstarted[0].get('index')}" if unstarted else ""
+            return (f"{len(unstarted) or silent} shard(s) not started yet "
+                    f"(no_shard_available_action_exception{where}): an index just created, "
+                    "or a node restarting")
+    return None
 
 
 def _at_once(fn: Callable[[Any], Any], items: Sequence[Any]) -> None:

@@ -1,5 +1,11 @@
 """The notification outbox in SQLite: table ``outbox``, one row per record (JSON document
-plus the columns the delivery worker selects on)."""
+plus the columns the delivery worker selects on).
+
+``outbox_alert`` indexes the alert's key inside the document (an expression index, so no
+column or migration): each delivery pass reads the records of every alert with a pending
+resolve, and without it that read parsed every record of the rule (200 waiting resolves at
+40k records: 16.5 s a pass). ``CREATE INDEX IF NOT EXISTS`` at construction gives an
+existing database the index at the next start (``bench/outbox_keyed_read.py`` times it)."""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (notifier, state, created_ms);
 CREATE INDEX IF NOT EXISTS outbox_rule ON outbox (rule, created_ms);
+CREATE INDEX IF NOT EXISTS outbox_alert ON outbox (rule, json_extract(doc, '$.key'), created_ms);
 CREATE INDEX IF NOT EXISTS outbox_created ON outbox (created_ms)
 """
 
@@ -47,7 +54,7 @@ class SQLiteOutbox:
         return [found[i] for i in ids if i in found]
 
     def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
-        if key is not None:  # the rule's index, then the alert's key in the document
+        if key is not None:  # ``outbox_alert``: the expression must stay the index's, verbatim
             return self._docs("SELECT doc FROM outbox WHERE rule = ? AND json_extract(doc, "
                               "'$.key') = ? ORDER BY created_ms DESC LIMIT ?", (rule, key, limit))
         return self._docs("SELECT doc FROM outbox WHERE rule = ? ORDER BY created_ms DESC "

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"midwatch doctor: {exc}", file=sys.stderr)
         return 2
-    rows = run_checks(cfg) + _rules(cfg)
+    rows = run_checks(cfg) + _definitions(cfg) + _rules(cfg)
     secrets = registered_secrets()
     width = max(len(r.backend) for r in rows)
     for r in rows:
@@ -33,6 +33,45 @@ def run(args: argparse.Namespace) -> int:
         print(f"{r.backend:<{width}}  {'OK' if r.ok else 'FAIL':<4}  {safe(r.target)}  "
               f"{safe(detail)}")
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _definitions(cfg):
+    """The flow catalog, known issues and SLOs loaded as ``midwatch run`` loads them (SLOs as
+    ``slo status`` and the report do): one they refuse (a misspelt terminal kind, a catalog
+    file not found, a known issue defined twice, an objective of 199) passed ``doctor`` with
+    exit 0 and failed only when the service or report started (new-team walk)."""
+    from collector.correlation.catalog import load_catalog
+    from collector.knowledge import from_config
+    from rules.slo import load_slos
+
+    flows, data = cfg.section("flows"), cfg.doc.data
+    rows = []
+    if flows.data is not None:
+        target = flows.data if isinstance(flows.data, str) else "catalog in the config"
+
+        def catalog() -> str:
+            loaded = load_catalog(flows.data, flows.doc, flows.path)
+            return f"{len(loaded.flows)} flows" + "".join(f"; {n}" for n in loaded.upgrade_notes())
+        rows.append(_loaded("flows", target, catalog))
+    if data.get("knowledge") is not None:
+        paths = (data["knowledge"] or {}).get("paths") if isinstance(data["knowledge"], dict) else None
+        rows.append(_loaded("knowledge", ", ".join(map(str, paths or [])) or "knowledge:",
+                            lambda: f"{len(from_config(cfg.doc).issues)} known issues"))
+    if data.get("slos") is not None:
+        rows.append(_loaded("slos", "slos:", lambda: f"{len(load_slos(cfg.doc))} SLOs"))
+    return rows
+
+
+def _loaded(backend: str, target: str, load):
+    from collector.doctor import Check
+    from collector.yamlconf import ConfigError
+
+    try:
+        return Check(backend, target, True, load())
+    except ConfigError as exc:
+        return Check(backend, target, False, str(exc))
+    except OSError as exc:
+        return Check(backend, target, False, f"{exc.filename}: cannot read ({exc.strerror})")
 
 
 def _rules(cfg):

@@ -282,6 +282,7 @@ def _parse_at(text: str) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    from collector.store.base import StoreUnavailable
     from rules.engine import Engine, with_examples
 
     try:
@@ -296,6 +297,8 @@ def evaluate(args: argparse.Namespace) -> int:
         engine = Engine(rules_config, store, persist=False)
         outcome = engine.evaluate(at)
         alerts = with_examples(engine, outcome, at)
+    except StoreUnavailable as exc:  # no rule at fault: the store did not answer
+        return _fail("rules eval", exc)
     finally:
         store.close()
     by_name = {r.name: r for r in rules_config.rules}

@@ -61,6 +61,8 @@ def status(args: argparse.Namespace) -> int:
         print(f"midwatch slo status: {exc}", file=sys.stderr)
         return 2
     budgets = [budget(s, rows) for s, rows in zip(slos, answers, strict=True)]
+    for note in _unmeasured(doc, [b.slo for b in budgets if not b.total]):
+        print(f"midwatch slo status: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps([{
             "name": b.slo.name, "sli": b.slo.objective.sli,
@@ -78,3 +80,32 @@ def status(args: argparse.Namespace) -> int:
             "-" if b.attainment is None else f"{100 * b.attainment:.2f}%",
             f"{100 * b.remaining:.0f}%", len(b.burned_days)] for b in budgets]))
     return 1 if any(b.remaining < 0 for b in budgets) else 0
+
+
+def _unmeasured(doc, slos) -> list[str]:
+    """Why an SLO measured nothing, naming the flow or probe it counts: one misspelt showed
+    "100% budget left" like a healthy one (new-team walk). A flow or probe neither the
+    catalog nor ``probes:`` has gets the closest one that is (a flow may also come from a
+    parser mapping, so it is not refused)."""
+    from collector.correlation.catalog import load_catalog
+    from collector.yamlconf import ConfigError, did_you_mean
+
+    try:
+        flows = set(load_catalog(doc.data.get("flows"), doc).flows) if slos else set()
+    except (ConfigError, OSError):  # the catalog's own errors are `midwatch run`'s to report
+        flows = set()
+    probes = {str(p.get("name")) for p in doc.data.get("probes") or [] if isinstance(p, dict)}
+    notes = []
+    for slo in slos:
+        o = slo.objective
+        kind, name, known = ("flow", o.flow, flows) if o.flow else ("probe", o.probe, probes)
+        if name is None:
+            continue
+        what = "messages" if o.sli == "sla" else "endpoint.up readings"
+        note = (f"{slo.name} ({slo.origin}): no {what} of {kind} {name!r} in its "
+                f"{slo.window_ms // 86_400_000}d window")
+        hint = None if name in known else (
+            did_you_mean(name, known) or ("the flow catalog has no such flow" if o.flow
+                                          else "probes: has no probe of that name"))
+        notes.append(f"{note} ({hint})" if hint else note)
+    return notes

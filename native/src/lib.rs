@@ -30,7 +30,7 @@ use pyo3::types::PyTuple;
 
 /// What the Python side (`collector.native.ABI`) expects; raised with every change of what a
 /// reader takes or returns, so that a stale build is left unused instead of misread.
-const ABI: u32 = 9;
+const ABI: u32 = 10;
 
 #[pymodule]
 fn midwatch_native(m: &Bound<'_, PyModule>) -> PyResult<()> {

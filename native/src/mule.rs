@@ -137,9 +137,19 @@ fn app_in_thread(thread: &str) -> Option<(&str, &str)> {
 }
 
 /// `_APP_PREFIX.match(thread)` but `MuleRuntime`: the application a Mule 3 thread name
-/// starts with (`[app].HTTP_Listener_Configuration.worker.01`).
+/// starts with (`[app].HTTP_Listener_Configuration.worker.01`), or the one after a Mule 4
+/// pool's name in a thread without a pool suffix (`[MuleRuntime].uber.01: [app].uber@...`).
 fn app_prefix(thread: &str) -> Option<&str> {
-    let rest = thread.strip_prefix('[')?;
+    let after_pool = thread.strip_prefix("[MuleRuntime].").and_then(|rest| {
+        let n = rest.bytes().take_while(|&c| !matches!(c, b'[' | b']' | b':')).count();
+        rest[n..].strip_prefix(": ").filter(|_| n > 0)
+    });
+    after_pool.and_then(bracketed_app).or_else(|| bracketed_app(thread))
+}
+
+/// `\[([^\[\]\s]+)\]\.` at the start of `text`, but `MuleRuntime`.
+fn bracketed_app(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('[')?;
     let n = rest.bytes().take_while(|&c| c != b'[' && c != b']' && c != b' ').count();
     let app = &rest[..n];
     (n > 0 && rest[n..].starts_with("].") && app != "MuleRuntime").then_some(app)

@@ -9,7 +9,9 @@ An incoming webhook answers 200 ``ok``, and its refusals with 4xx and a code as 
 (``invalid_payload``, ``no_service``, ``channel_is_archived`` 410, ``action_prohibited`` 403,
 ``too_many_requests`` 429): those fail or retry in ``Http.post``. A URL of Slack's Web API or
 a workflow webhook answers 200 with JSON ``{"ok": false, "error": ...}`` when it did not post:
-that is a failed send too, not a delivered page.
+that is a failed send too, not a delivered page. A 2xx with any other body (a captive proxy's
+or a wrong URL's HTML page, an empty answer) did not come from Slack: a failed send, retried
+(the network may be fixed), not a page counted as delivered that nobody saw.
 """
 
 from __future__ import annotations
@@ -121,23 +123,44 @@ class Slack:
         return self._post(digest_message(notes, group))
 
     def _post(self, doc: dict) -> bytes:
-        what = f"Slack ({self.name})"
-        return posted(self.http.post(self.options.url.reveal(), doc, what=what), what)
+        what, url = f"Slack ({self.name})", self.options.url.reveal()
+        return posted(self.http.post(url, doc, what=what), what, url)
 
 
-def posted(answer: bytes, what: str) -> bytes:
-    """``answer`` when it says the message was posted; SendError when a 200 says it was not."""
-    if not answer.lstrip().startswith(b"{"):
-        return answer  # an incoming webhook's "ok"
+def posted(answer: bytes, what: str, url: str) -> bytes:
+    """``answer`` when it says the message was posted (``ok``, or JSON ``"ok": true``);
+    SendError when a 2xx says it was not, or is not Slack's answer at all. ``url`` (the
+    webhook's, a credential) is masked out of what the error quotes."""
+    if answer.strip() == b"ok":  # an incoming webhook's
+        return answer
     try:
-        doc = orjson.loads(answer)
+        doc = orjson.loads(answer) if answer.lstrip().startswith(b"{") else None
     except orjson.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and doc.get("ok") is True:
         return answer
-    if not isinstance(doc, dict) or doc.get("ok") is not False:
-        return answer
-    error = str(doc.get("error") or "unknown error")
-    raise SendError(f"{what} answered 200 but did not post: {truncate(error, 200)}",
-                    retryable=error in _TRANSIENT, refused=True)
+    if isinstance(doc, dict) and doc.get("ok") is False:
+        error = str(doc.get("error") or "unknown error")
+        raise SendError(f"{what} answered 200 but did not post: {truncate(error, 200)}",
+                        retryable=error in _TRANSIENT, refused=True)
+    # Something other than Slack answered (a proxy, a portal, a wrong host): it took nothing
+    # for Slack, and a later try may get through.
+    raise SendError(f"{what} answered 2xx but not as Slack does (\"ok\" or {{\"ok\": true}}): "
+                    "a proxy, portal or wrong URL answered, not Slack; check the notifier's url "
+                    f"and any proxy in between. Body: {_excerpt(answer, url)!r}",
+                    retryable=True, refused=True)
+
+
+def _excerpt(answer: bytes, url: str, limit: int = 80) -> str:
+    """The first ``limit`` characters of an answer, whitespace runs folded, with the webhook
+    URL and its last path segment (the token: a portal may echo either back) masked first,
+    so a cut never leaves part of a token."""
+    text = " ".join(answer.decode("utf-8", "replace").split())
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    for secret in (url, token):
+        if len(secret) >= 8:
+            text = text.replace(secret, "***")
+    return truncate(text, limit) if text else "(empty body)"
 
 
 NOTIFIER = Slack

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import es_support
 import orjson
-from elasticsearch import ApiError
 
 ROOT = Path(__file__).resolve().parents[2]
 MIDWATCH = ROOT / ".venv" / "bin" / "midwatch"
@@ -168,20 +168,9 @@ def wait_for(condition: Callable[[], bool], timeout_s: float, what: str,
 # ------------------------------------------------------------------------- store checks
 
 def count_events(es, prefix: str) -> int:
-    """The events stored under ``prefix``. An index the collector has just created answers
-    503 (``search_phase_execution_exception``: no shard started yet) for a moment; that is
-    waited out, up to 30 s, rather than failing the poll that raced the creation."""
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            es.indices.refresh(index=f"{prefix}-events-*", ignore_unavailable=True,
-                               allow_no_indices=True)
-            return es.count(index=f"{prefix}-events-*", ignore_unavailable=True,
-                            allow_no_indices=True)["count"]
-        except ApiError as exc:
-            if exc.meta.status != 503 or time.monotonic() > deadline:
-                raise
-            time.sleep(0.25)
+    """The events stored under ``prefix``, once every shard of the events indices answers
+    (an index the collector has just created does not for a moment: ``es_support``)."""
+    return es_support.count(es, f"{prefix}-events-*")
 
 
 def assert_exactly_once(es, prefix: str, expected: int) -> None:
@@ -195,12 +184,11 @@ def assert_exactly_once(es, prefix: str, expected: int) -> None:
 def assert_traces(es, prefix: str, messages: int) -> None:
     """One completed three-hop trace per message, and no other trace."""
     index = f"{prefix}-traces"
-    es.indices.refresh(index=index)
-    total = es.count(index=index)["count"]
-    good = es.count(index=index, query={"bool": {"filter": [
-        {"term": {"hop_count": 3}}, {"term": {"status": "completed"}}]}})["count"]
+    total = es_support.count(es, index)
+    good = es_support.count(es, index, query={"bool": {"filter": [
+        {"term": {"hop_count": 3}}, {"term": {"status": "completed"}}]}})
     if good != messages or total != messages:
-        bad = es.search(index=index, size=3, query={"bool": {"must_not": [
+        bad = es_support.search(es, index=index, size=3, query={"bool": {"must_not": [
             {"term": {"hop_count": 3}}]}})["hits"]["hits"]
         raise AssertionError(f"{total} traces, {good} complete with 3 hops, expected "
                              f"{messages}; e.g. {[h['_source'] for h in bad]}")

@@ -41,12 +41,14 @@ def _serve(handler: type[BaseHTTPRequestHandler], tls=None) -> tuple[ThreadingHT
 
 
 class Receiver:
-    """Answers ``status`` (202 by default); ``hang`` holds requests until ``release``."""
+    """Answers ``status`` (202 by default) with ``body``; ``hang`` holds requests until
+    ``release``."""
 
     def __init__(self, tls=None) -> None:
         self.requests: list[tuple[float, dict]] = []
         self.arrived = 0  # requests read, answered or not (a hung one counts)
         self.status = 202
+        self.body = b"{}"  # a Slack stand-in answers b"ok" (anything else is not Slack)
         self.hang = threading.Event()
         self.released = threading.Event()
         self.lock = threading.Lock()
@@ -63,7 +65,7 @@ class Receiver:
                 if 200 <= status < 300:
                     with outer.lock:
                         outer.requests.append((time.monotonic(), body))
-                self.answer(status, b"{}" if status < 300 else b'{"message": "told to fail"}')
+                self.answer(status, outer.body if status < 300 else b'{"message": "told to fail"}')
 
         self.server, self.url = _serve(Handler, tls)
 

@@ -49,7 +49,7 @@ class Running:
     def _run(self) -> None:
         self.exit_code = self.service.run()
 
-    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 30,
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 60,
                  what: str = "condition") -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -69,7 +69,7 @@ class Running:
         return self.exit_code
 
 
-def run_cli_until(argv: Sequence[str], done: Callable[[], bool], *, timeout_s: float = 30,
+def run_cli_until(argv: Sequence[str], done: Callable[[], bool], *, timeout_s: float = 60,
                   env: dict[str, str] | None = None, cwd: Path | None = None,
                   poll_s: float = 0.5) -> tuple[int, str]:
     """Run ``midwatch ARGV`` as its own process until ``done()`` holds or the time is up,

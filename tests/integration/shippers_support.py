@@ -16,6 +16,7 @@ import subprocess
 import threading
 from pathlib import Path
 
+import es_support
 import pytest
 from service_runner import Running
 
@@ -137,8 +138,7 @@ def syslog_ng(tmp: Path, files: dict[str, Path], port: int) -> Shipper:
 def traces(es, prefix: str) -> list[tuple]:
     """Every trace as (IDs, status, hop count, the hops' stage/platform/outcome in order),
     sorted: what must be the same whichever way the lines arrived."""
-    es.indices.refresh(index=f"{prefix}*")
-    hits = es.search(index=f"{prefix}-traces", size=1000)["hits"]["hits"]
+    hits = es_support.search(es, index=f"{prefix}-traces", size=1000)["hits"]["hits"]
     out = []
     for hit in hits:
         t = hit["_source"]
@@ -149,8 +149,7 @@ def traces(es, prefix: str) -> list[tuple]:
 
 
 def events_summary(es, prefix: str) -> list[tuple]:
-    es.indices.refresh(index=f"{prefix}*")
-    hits = es.search(index=f"{prefix}-events-*", size=1000)["hits"]["hits"]
+    hits = es_support.search(es, index=f"{prefix}-events-*", size=1000)["hits"]["hits"]
     return sorted((h["_source"]["@timestamp"], h["_source"]["event"]["dataset"],
                    h["_source"].get("message", ""), tuple(h["_source"]["midwatch"]["ids"]))
                   for h in hits)

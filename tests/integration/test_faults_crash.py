@@ -28,16 +28,26 @@ MESSAGES = 3000  # 9000 events
 
 
 class Feeder(threading.Thread):
-    """Writes the workload in slices, so the collector is killed with input still coming."""
+    """Writes the workload in slices, so the collector is killed with input still coming.
+
+    Past ``HELD_AT`` messages it waits for ``finish`` (called after the kill): on a loaded
+    runner the collector took longer to store its first 600 events than the feeder to write
+    everything (~9 s), and the kill landed after the input had ended (CI: "the kill must land
+    mid-stream")."""
+
+    HELD_AT = 1000
 
     def __init__(self, send, messages: int = MESSAGES, per_slice: int = 50, pause_s: float = 0.15):
         super().__init__(daemon=True)
         self.send, self.messages, self.per_slice, self.pause_s = send, messages, per_slice, pause_s
         self.error: BaseException | None = None
+        self.resume = threading.Event()
 
     def run(self) -> None:
         try:
             for start in range(0, self.messages, self.per_slice):
+                if start >= self.HELD_AT:
+                    self.resume.wait(120)
                 self.send([line for i in range(start, min(start + self.per_slice, self.messages))
                            for line in message_lines(i)])
                 time.sleep(self.pause_s)
@@ -45,6 +55,7 @@ class Feeder(threading.Thread):
             self.error = exc
 
     def finish(self) -> None:
+        self.resume.set()
         self.join(120)
         assert not self.is_alive() and self.error is None, self.error
 

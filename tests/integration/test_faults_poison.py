@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 
+import es_support
 import pytest
 
 from collector.config import Batch
@@ -65,9 +66,8 @@ def test_poison_event_is_dead_lettered_after_max_attempts(tmp_path, es, es_url, 
     assert acked == ["first", "second"]
     assert pipeline.store_errors.value("events") == 3
     assert pipeline.dead.value("store_failed") == 1 and pipeline.indexed.total() == 3
-    es.indices.refresh(index=f"{prefix}-*")
-    assert es.count(index=f"{prefix}-events-*")["count"] == 3
-    (hit,) = es.search(index=f"{prefix}-deadletter-*")["hits"]["hits"]
+    assert es_support.count(es, f"{prefix}-events-*") == 3
+    (hit,) = es_support.search(es, index=f"{prefix}-deadletter-*")["hits"]["hits"]
     assert hit["_source"]["reason"].startswith("store_failed: ")
     assert "429" in hit["_source"]["reason"] and hit["_source"]["stage"] == "store"
     assert "poison-test-2" in hit["_source"]["raw"]

@@ -9,6 +9,7 @@ import http.client
 import json
 from pathlib import Path
 
+import es_support
 from service_runner import es_config
 from shippers_support import Correlating, events_summary, traces
 
@@ -72,8 +73,7 @@ def test_filebeat_bulk_into_the_service_equals_the_file_input(tmp_path, es, es_u
 
 
 def originals(es, prefix: str) -> list[tuple]:
-    es.indices.refresh(index=f"{prefix}*")
-    hits = es.search(index=f"{prefix}-events-*", size=1000)["hits"]["hits"]
+    hits = es_support.search(es, index=f"{prefix}-events-*", size=1000)["hits"]["hits"]
     return sorted((h["_source"]["@timestamp"], h["_source"]["event"].get("original"))
                   for h in hits)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
+import es_support
 import orjson
 from kafka import TopicPartition
 from service_runner import Running, es_config
@@ -85,8 +86,7 @@ def test_records_with_headers_and_key_into_es(tmp_path, es, es_url, es_index_pre
     assert run.finish() == 0
     assert committed(kafka_admin, group, kafka_topic) == N
 
-    es.indices.refresh(index=f"{prefix}*")
-    hits = es.search(index=f"{prefix}-events-*",
+    hits = es_support.search(es, index=f"{prefix}-events-*",
                      query={"term": {"midwatch.ids": "correlation:corr-7"}})["hits"]["hits"]
     (doc,) = [h["_source"] for h in hits]
     assert "kafka.key:order-7" in doc["midwatch"]["ids"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import es_support
 from service_runner import Running, es_config
 
 DATA = Path(__file__).parents[1] / "data"
@@ -30,8 +31,7 @@ def test_log_format_inputs_to_es(tmp_path, es, es_url, es_index_prefix):
     # 2 NGINX lines in the format and 1 in plain combined (dead-lettered), 2 HAProxy lines.
     run.wait_for(lambda: run.indexed() >= 4, what="4 events indexed")
     assert run.finish() == 0
-    es.indices.refresh(index=f"{prefix}*")
-    hits = es.search(index=f"{prefix}-events-*", size=10,
+    hits = es_support.search(es, index=f"{prefix}-events-*", size=10,
                      query={"term": {"midwatch.ids": "correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"}}
                      )["hits"]["hits"]
     docs = sorted((h["_source"] for h in hits), key=lambda d: d["@timestamp"])
@@ -40,6 +40,6 @@ def test_log_format_inputs_to_es(tmp_path, es, es_url, es_index_prefix):
     assert haproxy["@timestamp"] == "2024-03-01T10:00:02.789Z"
     assert nginx["@timestamp"] == "2024-03-01T10:15:32.000Z"
     assert nginx["labels"]["vhost"] == "api.example.com" and nginx["labels"]["upstream_ms"] == "40"
-    dead = es.search(index=f"{prefix}-deadletter-*")["hits"]["hits"]
+    dead = es_support.search(es, index=f"{prefix}-deadletter-*")["hits"]["hits"]
     assert [d["_source"]["source"].rsplit(":", 1)[1] for d in dead] == ["3"]
     assert "does not match the input's log_format (nginx)" in dead[0]["_source"]["reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.request
 
+import es_support
 import orjson
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -59,8 +60,8 @@ def test_protobuf_and_json_exports_reach_es(tmp_path, es, es_url, es_index_prefi
     finally:
         assert run.finish() == 0
 
-    es.indices.refresh(index=f"{prefix}*")
-    docs = [h["_source"] for h in es.search(index=f"{prefix}-events-*", size=20)["hits"]["hits"]]
+    docs = [h["_source"] for h in
+            es_support.search(es, index=f"{prefix}-events-*", size=20)["hits"]["hits"]]
     spans = [d for d in docs if d["event"]["dataset"] == "otel.span"]
     logs = [d for d in docs if d["event"]["dataset"] == "otel.log"]
     assert sorted(d["span"]["id"] for d in spans) == sorted(span_ids)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import urllib.request
 from pathlib import Path
 
+import es_support
 import orjson
 from service_runner import Running, es_config
 
@@ -37,8 +38,7 @@ def post(port: int, body: bytes) -> int:
 
 
 def stored(es, prefix: str) -> list[tuple]:
-    es.indices.refresh(index=f"{prefix}*")
-    hits = es.search(index=f"{prefix}-events-*", size=1000)["hits"]["hits"]
+    hits = es_support.search(es, index=f"{prefix}-events-*", size=1000)["hits"]["hits"]
     return sorted((h["_source"]["@timestamp"], h["_source"]["log"]["level"],
                    h["_source"]["event"].get("original")) for h in hits)
 

@@ -91,7 +91,7 @@ def _firing(store, receiver: Receiver, status: int, **kw) -> Delivery:
 def test_bad_request_fails_at_once_and_is_recorded(store, receiver):
     d = _firing(store, receiver, 400)
     try:
-        wait_for(lambda: any(h["state"] == "notify_failed" for h in d.history), 10,
+        wait_for(lambda: any(h["state"] == "notify_failed" for h in d.history), 30,
                  "the failure to be recorded")
         (failed,) = [h for h in d.history if h["state"] == "notify_failed"]
         assert failed["attempts"] == 1 and "HTTP 400" in failed["error"]
@@ -104,7 +104,7 @@ def test_bad_request_fails_at_once_and_is_recorded(store, receiver):
 def test_resolve_while_firing_undelivered_sends_nothing(store, receiver):
     d = _firing(store, receiver, 503)
     try:
-        wait_for(lambda: outbox_for(store).of_rule("o2c-failures", 5)[0]["attempts"] >= 1, 10,
+        wait_for(lambda: outbox_for(store).of_rule("o2c-failures", 5)[0]["attempts"] >= 1, 30,
                  "a failed first attempt")
         d.submit(["hook"], _n("resolved", "k", 2_000))
         d.flush()

@@ -70,7 +70,7 @@ def test_explain_shows_silence_and_failed_attempts(tmp_path, receiver, capsys):
     scheduler.delivery.start()
     try:
         scheduler.tick(now)
-        wait_for(lambda: _attempts(store) >= 2, 15,
+        wait_for(lambda: _attempts(store) >= 2, 30,
                  "two failed attempts")
     finally:
         scheduler.delivery.stop(timeout_s=2)

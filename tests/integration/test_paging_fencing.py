@@ -55,7 +55,7 @@ def test_a_resumed_deposed_leader_writes_nothing(store):
 
     # The first leader is paused (no renewals); the second takes over once the TTL ran out.
     second = Leadership(lease_for(store), ttl_ms=1_000)
-    wait_for(second.renew, 10, "the second process to take the lease over")
+    wait_for(second.renew, 30, "the second process to take the lease over")
     assert second.token == 2
     new_state, new_delivery = _writer(store, second, Refusals())
     new_state.put_state("alerts", "o2c-failures", {"alerts": {"k1": {"by": "second"}}})
@@ -88,7 +88,7 @@ def test_es_document_written_by_the_new_holder_refuses_the_old_token(es_url, es_
         first = Leadership(lease_for(store), ttl_ms=1_000)
         assert first.renew()
         second = Leadership(lease_for(store), ttl_ms=1_000)
-        wait_for(second.renew, 10, "the second process to take the lease over")
+        wait_for(second.renew, 30, "the second process to take the lease over")
         holder = FencedState(lease_for(store), second.fence, Refusals())
         holder.put_state("alerts", "r", {"alerts": {}})
         store.put_state("alerts", "r", {"alerts": {"unfenced": 1}})  # e.g. a tool's write

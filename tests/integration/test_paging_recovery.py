@@ -132,7 +132,7 @@ def test_resolve_goes_out_when_the_process_died_with_the_firing_in_flight(setup,
     first.kill9()  # the sender dies waiting for the answer: its outbox record stays pending
     receiver.hang.clear()
     receiver.released.set()  # ... and the receiver took the page (202)
-    wait_for(lambda: sent() == ["firing"], 10, "the receiver to take the firing")
+    wait_for(lambda: sent() == ["firing"], 30, "the receiver to take the firing")
     second = start(1, [keep], unique_name)  # the fired rule is gone: its alert resolves
     wait_for(lambda: "resolved" in sent(), 2 * TTL_S + 60,
              "the resolve of a firing that reached the receiver", second.output)

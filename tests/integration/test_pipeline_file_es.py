@@ -7,7 +7,9 @@ import shutil
 import time
 from pathlib import Path
 
+import es_support
 import orjson
+from faults_support import count_events
 from service_runner import Running, es_config, run_cli_until
 
 from collector.event import Event, to_doc
@@ -35,11 +37,6 @@ def copy_fixtures(logs: Path) -> int:
     return expected
 
 
-def count_events(es, index_prefix: str) -> int:
-    es.indices.refresh(index=f"{index_prefix}*")
-    return es.count(index=f"{index_prefix}-events-*")["count"]
-
-
 def test_files_to_es_and_rerun_creates_no_duplicates(tmp_path, es, es_url, es_index_prefix):
     expected = copy_fixtures(tmp_path / "logs")
     assert expected > 30
@@ -58,7 +55,8 @@ def test_files_to_es_and_rerun_creates_no_duplicates(tmp_path, es, es_url, es_in
     for index in (f"{prefix}-events-*", f"{prefix}-traces"):
         settings = es.indices.get_settings(index=index, name="index.refresh_interval")
         assert [s["settings"]["index"]["refresh_interval"] for s in settings.values()] == ["5s"]
-    assert es.count(index=f"{prefix}-events-*")["count"] == expected
+    # no refresh of ours: the service's own on stopping
+    assert es_support.settled(lambda: es.count(index=f"{prefix}-events-*"))["count"] == expected
     assert count_events(es, prefix) == expected
     assert (tmp_path / "checkpoints" / "logs.json").exists()
 
@@ -114,7 +112,8 @@ def test_events_only_service_ships_encoded_documents_equal_to_parsed_ones(
         with open(path, "rb") as fh:
             want += [to_doc(x) for x in parse_stream(fh, str(path), "auto", ctx)
                      if isinstance(x, Event)]
-    hits = es.search(index=f"{prefix}-events-*", size=1000, query={"match_all": {}})["hits"]
+    hits = es_support.search(es, index=f"{prefix}-events-*", size=1000,
+                             query={"match_all": {}})["hits"]
     assert all(h["_id"] == h["_source"]["event"]["id"] for h in hits["hits"])
     got = [h["_source"] for h in hits["hits"]]
     assert len(got) == len(want) == expected

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.httpserver import HttpError
-from collector.inputs.http import _uniform, bulk
+from collector.inputs.http_bodies import BodyError, _uniform, bulk
 
 DOC = b'{"message":"INFO  2024-03-01 10:15:33,004 x","log":{"offset":%d}}'
 CREATE = b'{"create":{}}'
@@ -86,6 +85,27 @@ def test_anything_else_reads_as_line_by_line(raw, runs, actions):
     (body(b'{"a":{},"b":{}}', DOC % 1), "bulk line 1: expected one action"),
 ])
 def test_a_broken_request_is_refused_naming_its_line(raw, message):
-    with pytest.raises(HttpError) as refused:
+    with pytest.raises(BodyError) as refused:
         bulk(raw, "midwatch")
     assert refused.value.status == 400 and refused.value.message.startswith(message)
+
+
+def test_the_answer_is_the_bytes_of_every_item_serialized_whole():
+    """``bulk_answer`` joins each kind's item serialized once: the same bytes as the whole
+    answer serialized at once, an item per action in order."""
+    import orjson
+
+    from collector.inputs.http_bodies import bulk_answer
+
+    actions = ["create", "delete", "index", "create", "update"]
+    created = {"_index": "logs", "status": 201, "result": "created"}
+    refused = {a: {"_index": "logs", "status": 400, "error": {
+        "type": "illegal_argument_exception",
+        "reason": f"midwatch stores log events and does not perform {a}: nothing was "
+                  f"changed"}} for a in ("delete", "update")}
+    whole = {"took": 0, "errors": True,
+             "items": [{a: refused.get(a, created)} for a in actions]}
+    assert bulk_answer(actions, "logs") == orjson.dumps(whole)
+    assert orjson.loads(bulk_answer(["create"] * 3, "logs")) == {
+        "took": 0, "errors": False, "items": [{"create": created}] * 3}
+    assert orjson.loads(bulk_answer([], "logs")) == {"took": 0, "errors": False, "items": []}

@@ -166,7 +166,7 @@ def test_no_store_ack_in_time_is_503():
 
 
 def test_bulk_answer_has_an_item_per_action():
-    from collector.inputs.http import bulk
+    from collector.inputs.http_bodies import bulk
 
     runs, actions = bulk(b'{"delete":{"_id":"1"}}\n{"index":{}}\n' + json.dumps(
         {"message": "x"}).encode() + b"\n", "logs")
@@ -264,27 +264,57 @@ def test_bulk_refuses_per_item_what_midwatch_does_not_perform(running):
     assert status == 400 and "unknown action 'upsert'" in answer["error"], answer
 
 
-def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry():
-    """The worker parsing the input's messages died: the shipper gets 503 with Retry-After
-    (its retry status), nothing reached the store as if it had been read, and the retry is
-    parsed by a new worker."""
+@pytest.fixture
+def counted():
+    """A receiver parsing in its worker, with the registry its worker restarts count on."""
     writer = Writer()
     metrics = Registry()
     receiver = start(writer.queue, metrics)
-    try:
-        assert receiver.workers is not None
-        dead = receiver.workers.worker
-        dead._proc.kill()
-        dead._proc.wait()
-        body = FILEBEAT.encode() + b"\n"
-        status, answer = call(receiver, "POST", "/ingest", body)
-        assert status == 503 and "parse worker" in answer["error"], answer
-        assert writer.events == []
-        assert call(receiver, "POST", "/ingest", body)[0] == 200
-        assert receiver.workers.worker is not dead
-        assert 'midwatch_input_parse_worker_restarts_total{input="http"} 1' in metrics.expose()
-        assert [e.labels["shipper"] for e in writer.events] == ["filebeat"]
-    finally:
-        receiver.stop()
-        writer.close()
-        receiver.close()
+    yield receiver, writer, metrics
+    receiver.stop()
+    writer.close()
+    receiver.close()
+
+
+def test_a_malformed_bulk_body_read_by_the_worker_is_refused_and_the_worker_kept(counted):
+    """The parse worker reads a request's body (``http_bodies``): a malformed ``_bulk`` is
+    the shipper's 400 naming the line, not a worker failure; the worker stays, no restart is
+    counted, and a stack trace the request before left open is continued by the next."""
+    receiver, writer, metrics = counted
+    assert receiver.workers is not None
+    worker = receiver.workers.worker
+    head = json.loads(FILEBEAT)
+    docs = []
+    for offset, line in enumerate(["ERROR 2024-03-01 10:15:33,004 [main] x: boom",
+                                   "java.lang.IllegalStateException: boom",
+                                   "\tat a.B.c(B.java:1)",
+                                   "INFO  2024-03-01 10:15:34,004 [main] x: after"]):
+        head["message"], head["log"]["offset"] = line, offset * 100
+        docs.append(f'{{"create":{{}}}}\n{json.dumps(head)}\n')
+    assert call(receiver, "POST", "/_bulk", "".join(docs[:2]).encode())[0] == 200
+    status, answer = call(receiver, "POST", "/_bulk", b'{"create":{}}\n{}\n[1]\n{}\n')
+    assert status == 400 and "bulk line 3" in answer["error"], answer
+    assert receiver.workers.worker is worker
+    assert 'restarts_total{input="http"}' not in metrics.expose()
+    assert call(receiver, "POST", "/_bulk", "".join(docs[2:]).encode())[0] == 200
+    error = [e for e in writer.events if e.level == "error"]
+    assert error[-1].original.count("\n") == 2 and error[0].id == error[-1].id
+
+
+def test_a_dead_parse_worker_is_a_retry_and_a_new_one_takes_the_retry(counted):
+    """The worker parsing the input's messages died: the shipper gets 503 with Retry-After
+    (its retry status), nothing reached the store as if it had been read, and the retry is
+    parsed by a new worker."""
+    receiver, writer, metrics = counted
+    assert receiver.workers is not None
+    dead = receiver.workers.worker
+    dead._proc.kill()
+    dead._proc.wait()
+    body = FILEBEAT.encode() + b"\n"
+    status, answer = call(receiver, "POST", "/ingest", body)
+    assert status == 503 and "parse worker" in answer["error"], answer
+    assert writer.events == []
+    assert call(receiver, "POST", "/ingest", body)[0] == 200
+    assert receiver.workers.worker is not dead
+    assert 'midwatch_input_parse_worker_restarts_total{input="http"} 1' in metrics.expose()
+    assert [e.labels["shipper"] for e in writer.events] == ["filebeat"]

@@ -301,3 +301,15 @@ def test_with_encode_events_the_worker_ships_the_documents_the_store_would_write
     shipped = writer.wait_for(count + 1)
     assert all(isinstance(e, EncodedEvent) for e in shipped), shipped
     assert [doc(e) for e in shipped] == [*expected, expected[0]]
+
+
+def test_a_closed_input_s_reading_thread_asks_its_closed_worker_for_nothing():
+    """``close`` closes the worker's pipe; the UDP loop may still ask it to close idle
+    records before it sees the stop: that is nothing to close, not an error in its thread
+    (it was one: "write to closed file", seen as an unhandled thread exception)."""
+    receiver, writer = start("udp")
+    link = receiver.link("udp")
+    receiver.stop()
+    writer.close()
+    receiver.close()
+    assert receiver._remote(link, "finish_idle", 1.0) == []

@@ -202,3 +202,40 @@ class Scripted:
     def respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes]:
         """The answer to one request (called under ``lock``)."""
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+OPSGENIE_ACCEPTED = {"result": "Request will be processed", "took": 0.302}
+OPSGENIE_NOT_YET = {"message": "Request not found. It might not be processed, yet.",
+                    "took": 0.002}
+
+
+def opsgenie_processed(action: str, ok: bool, status: str) -> dict:
+    return {"data": {"success": ok, "action": action, "processedAt": "2017-05-24T14:24:20.844Z",
+                     "integrationId": "c9cec2cb-e782-4ebb-bc1d-1b2fa703cf03", "isSuccess": ok,
+                     "status": status, "alertId": "8743a1b2" if ok else "",
+                     "alias": "a1b2c3d4e5f6a1b2c3d4e5f6" if ok else ""},
+            "took": 0.019, "requestId": "ec7e1d8e-1c75-442e-a271-731070a7fa4d"}
+
+
+class FakeOpsgenie(Scripted):
+    """Opsgenie's Alert API v2 as documented: accepts every create/close with 202 and a fresh
+    requestId; the status endpoint answers 404 ``not_yet`` times per request, then the next
+    of ``outcomes`` (a (status, body) pair; the last one repeats)."""
+
+    def __init__(self, outcomes: list[tuple[int, dict]], not_yet: int = 1) -> None:
+        self.posts: list[tuple[str, dict]] = []
+        self.looks: dict[str, int] = {}
+        self.outcomes, self.not_yet = outcomes, not_yet
+        super().__init__([])
+
+    def respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes]:
+        if method == "POST":
+            self.posts.append((path, json.loads(body)))
+            rid = f"req-{len(self.posts)}"
+            return 202, {}, json.dumps({**OPSGENIE_ACCEPTED, "requestId": rid}).encode()
+        rid = path.rsplit("/", 1)[1]
+        seen = self.looks[rid] = self.looks.get(rid, 0) + 1
+        if seen <= self.not_yet:
+            return 404, {}, json.dumps({**OPSGENIE_NOT_YET, "requestId": rid}).encode()
+        status, doc = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+        return status, {}, json.dumps(doc).encode()

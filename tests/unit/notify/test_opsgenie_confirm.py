@@ -9,51 +9,16 @@ the real outbox (SQLite) and delivery workers.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-from notify_support import Scripted, delivery, note
+from notify_support import FakeOpsgenie, delivery, note, opsgenie_processed
 
 from collector.yamlconf import Secret
 from rules.notify import opsgenie
 from rules.notify.base import SendError, Unconfirmed
-
-ACCEPTED = {"result": "Request will be processed", "took": 0.302}
-NOT_YET = {"message": "Request not found. It might not be processed, yet.", "took": 0.002}
-
-
-def _processed(action: str, ok: bool, status: str) -> dict:
-    return {"data": {"success": ok, "action": action, "processedAt": "2017-05-24T14:24:20.844Z",
-                     "integrationId": "c9cec2cb-e782-4ebb-bc1d-1b2fa703cf03", "isSuccess": ok,
-                     "status": status, "alertId": "8743a1b2" if ok else "",
-                     "alias": "a1b2c3d4e5f6a1b2c3d4e5f6" if ok else ""},
-            "took": 0.019, "requestId": "ec7e1d8e-1c75-442e-a271-731070a7fa4d"}
-
-
-class FakeOpsgenie(Scripted):
-    """Accepts every create/close with 202 and a fresh requestId; the status endpoint answers
-    404 ``not_yet`` times per request, then the next of ``outcomes`` (a (status, body) pair;
-    the last one repeats)."""
-
-    def __init__(self, outcomes: list[tuple[int, dict]], not_yet: int = 1) -> None:
-        self.posts: list[tuple[str, dict]] = []
-        self.looks: dict[str, int] = {}
-        self.outcomes, self.not_yet = outcomes, not_yet
-        super().__init__([])
-
-    def respond(self, method: str, path: str, body: bytes) -> tuple[int, dict, bytes]:
-        if method == "POST":
-            self.posts.append((path, json.loads(body)))
-            return 202, {}, json.dumps({**ACCEPTED, "requestId": f"req-{len(self.posts)}"}).encode()
-        rid = path.rsplit("/", 1)[1]
-        seen = self.looks[rid] = self.looks.get(rid, 0) + 1
-        if seen <= self.not_yet:
-            return 404, {}, json.dumps({**NOT_YET, "requestId": rid}).encode()
-        status, doc = self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
-        return status, {}, json.dumps(doc).encode()
 
 
 @pytest.fixture
@@ -74,7 +39,7 @@ def _deliver_until_done(d, history: list[dict], n_states: int) -> None:
 
 
 def test_contract_a_processed_create_is_delivered(fake, tmp_path):
-    peer = fake([(200, _processed("Create", True, "Created alert"))])
+    peer = fake([(200, opsgenie_processed("Create", True, "Created alert"))])
     history: list[dict] = []
     d = delivery(tmp_path, [_genie(peer)], history)
     d.submit(["og"], note())
@@ -88,8 +53,8 @@ def test_contract_a_processed_create_is_delivered(fake, tmp_path):
 def test_contract_a_create_opsgenie_failed_is_retried_not_delivered(fake, tmp_path):
     """202, then the status says it failed: that was "delivered" (nobody paged); now the
     send is retried (same alias: Opsgenie keeps one alert) until it is processed."""
-    peer = fake([(200, _processed("Create", False, "Integration is disabled")),
-                 (200, _processed("Create", True, "Created alert"))])
+    peer = fake([(200, opsgenie_processed("Create", False, "Integration is disabled")),
+                 (200, opsgenie_processed("Create", True, "Created alert"))])
     history: list[dict] = []
     d = delivery(tmp_path, [_genie(peer)], history)
     d.submit(["og"], note())
@@ -104,7 +69,7 @@ def test_contract_a_create_opsgenie_failed_is_retried_not_delivered(fake, tmp_pa
 
 
 def test_contract_closing_an_alert_opsgenie_does_not_hold_is_done(fake, tmp_path):
-    peer = fake([(200, _processed("Close", False, "Alert does not exist"))])
+    peer = fake([(200, opsgenie_processed("Close", False, "Alert does not exist"))])
     history: list[dict] = []
     d = delivery(tmp_path, [_genie(peer)], history)
     d.submit(["og"], note("resolved"))
@@ -152,8 +117,8 @@ def test_contract_notify_test_says_accepted_unconfirmed(fake, tmp_path, monkeypa
 
     monkeypatch.setattr(opsgenie, "CONFIRM_WAITS_S", (0.01, 0.02))
     monkeypatch.setenv("OG_KEY", "og-key")
-    peer = fake([(200, _processed("Create", True, "Created alert")),
-                 (200, _processed("Close", True, "Closed alert"))])
+    peer = fake([(200, opsgenie_processed("Create", True, "Created alert")),
+                 (200, opsgenie_processed("Close", True, "Closed alert"))])
     path = tmp_path / "midwatch.yaml"
     path.write_text(f"notifiers:\n  og: {{type: opsgenie, api_key: '${{OG_KEY}}', "
                     f"url: '{peer.url}'}}\n")
@@ -177,7 +142,7 @@ def test_contract_quiet_mode_ends_when_the_status_api_answers_again(fake, tmp_pa
     peer = fake([(503, {"message": "unavailable"})], not_yet=0)
     genie = _genie(peer)
     assert isinstance(genie.send(replace(note(), key="k1")), Unconfirmed)
-    peer.not_yet, peer.outcomes = 1, [(200, _processed("Create", False, "Team not found"))]
+    peer.not_yet, peer.outcomes = 1, [(200, opsgenie_processed("Create", False, "Team not found"))]
     assert isinstance(genie.send(replace(note(), key="k2")), Unconfirmed)  # one look: 404
     with pytest.raises(SendError, match="processed request req-3 and failed: Team not found"):
         genie.send(replace(note(), key="k3"))
@@ -187,7 +152,7 @@ def test_contract_quiet_mode_ends_when_the_status_api_answers_again(fake, tmp_pa
 def test_contract_a_slow_status_api_does_not_start_quiet_mode(fake, tmp_path):
     """404 past every look (Opsgenie slow, its status API fine): unconfirmed, but the next
     send still looks as long as it needs."""
-    peer = fake([(200, _processed("Create", True, "Created alert"))], not_yet=4)
+    peer = fake([(200, opsgenie_processed("Create", True, "Created alert"))], not_yet=4)
     genie = _genie(peer)
     assert isinstance(genie.send(replace(note(), key="k1")), Unconfirmed)
     peer.not_yet = 1

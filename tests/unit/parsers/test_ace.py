@@ -101,3 +101,19 @@ def test_ibm_json_log_records(parse_data):
     assert failed.message.startswith("BIP2230E: Error detected")  # code added once
     assert failed.labels["message_flow_node"] == "OrderFlow.Map to SAP"
     assert not ace.detect('{"message": "a BIP1990I mention in some other JSON log"}')
+
+
+def test_container_basic_console_lines_are_events_not_dead_letters(parse_data):
+    """ace-docker's ``LOG_FORMAT=basic`` console: the container's own timestamped lines sit
+    between the BIP lines; each was dead-lettered (``no BIP message code``), with the named
+    format and once auto-detection had settled on ace."""
+    for fmt in ("ace", "auto"):
+        events, dead = parse_data(fmt, "ace/container-basic.log")
+        assert dead == []
+        assert [ev.dataset for ev in events][2:] == ["ace.bip", "ace.bip", "ace.log", "ace.log"]
+        ready, failed = events[4], events[5]
+        assert ready.timestamp_ms == iso_to_ms("2024-03-01T10:15:37.002Z")
+        assert (ready.message, ready.level, ready.platform) == (
+            "Integration server is ready", "info", "ace")
+        assert (failed.level, failed.outcome) == ("error", "failure")
+        assert failed.error_message == "Failed to start integration server: exit status 1"

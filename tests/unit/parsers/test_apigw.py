@@ -367,3 +367,18 @@ def test_utc_common_line_with_correlation_and_request_id_reads_as_before():
     assert ev.dataset == "apigw.nginx"
     assert sorted(ev.ids) == ["correlation:3f2b8c1e-6d4a-4b7e-9a21-0c5d7e8f9a10",
                               "http.request:6e8f5d2c9a1b4c3dae0f112233445566"]
+
+
+def test_kong_correlation_id_plugin_header_is_a_correlation_id(parse_data):
+    """Kong's Correlation ID plugin (default header Kong-Request-ID, generator uuid#counter)
+    adds its ID to the request sent upstream and may echo it: the upstream's own logs carry
+    it, so it must be an ID of the gateway's event too (it was dropped: no join)."""
+    events, dead = parse_data("apigw", "apigw/kong-correlation-id.jsonl")
+    assert dead == []
+    created, bad_gateway = events
+    assert created.ids == ["http.request:7c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f",
+                           "correlation:c2b4a0e6-5d1f-4b7a-9e3c-8f1a2b3c4d5e#1207"]
+    # Only echoed downstream (the request's copy not logged): still read.
+    assert bad_gateway.ids == ["http.request:0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d",
+                               "correlation:c2b4a0e6-5d1f-4b7a-9e3c-8f1a2b3c4d5e#1208"]
+    assert (bad_gateway.outcome, bad_gateway.error_code) == ("failure", "502")

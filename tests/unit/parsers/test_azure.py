@@ -60,3 +60,16 @@ def test_pascal_case_gateway_properties_and_bad_records():
     with pytest.raises(ParseError, match=r"record \[1\] of 2: not a JSON object") as bad:
         azure.parse(Record(text='{"records":[' + old + ',3]}'), ParseContext())
     assert [e.message for e in bad.value.events] == ["GET /a 200"]  # the readable one is kept
+
+
+def test_apim_logged_request_headers_give_their_ids(parse_data):
+    """An X-Correlation-ID or traceparent among the headers the diagnostic setting logs is
+    what the backend's own logs carry: it was dropped, and that hop joined no trace."""
+    events, dead = parse_data("azure", "azure/apim-headers.json")
+    assert dead == []
+    (ev,) = events
+    assert ev.ids == ["http.request:3f9a1c2e-7b4d-4e8f-9a0b-1c2d3e4f5a6b",
+                      "correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40",
+                      "otel.trace:5b8efff798038103d269b633813fc60c"]
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+    assert (ev.outcome, ev.error_code, ev.error_class) == ("failure", "504", "timeout")

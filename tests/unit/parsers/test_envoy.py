@@ -65,3 +65,30 @@ def test_istio_tcp_connections(parse_data):
     assert "http_method" not in ok.labels and ok.duration_ns == 100_000_000
     assert ok.labels["upstream_cluster"] == "outbound|3306||mysql.default.svc.cluster.local"
     assert (refused.outcome, refused.error_class) == ("failure", "connectivity")
+
+
+def test_the_json_form_reads_as_the_text_line(parse_data):
+    """Istio's ``accessLogEncoding: JSON`` (Emissary's and Higress's JSON default): read as a
+    generic JSON line it got the ingest time, no failure for a 503 and a ``request:`` ID the
+    mesh's text lines do not share; with ``--format envoy`` it was dead-lettered."""
+    for fmt in ("envoy", "auto"):
+        events, dead = parse_data(fmt, "envoy/istio-json.jsonl")
+        assert dead == []
+        failed, tcp, created, limited = events
+        assert failed.dataset == "apigw.envoy" and not failed.timestamp_estimated
+        assert failed.timestamp_ms == iso_to_ms("2024-03-01T10:00:00.123Z")
+        assert (failed.level, failed.outcome, failed.error_class) == ("error", "failure",
+                                                                       "connectivity")
+        assert failed.ids == ["http.request:0b7c1e2d-3f4a-4b5c-8d6e-7f8091a2b3c4"]
+        assert failed.labels["upstream_cluster"] == "outbound|8080||orders.default.svc.cluster.local"
+        assert failed.duration_ns == 30_000_000 and "client_ip" not in failed.labels
+        assert tcp.message == "TCP connection to 10.1.2.9:5432" and tcp.outcome == "success"
+        assert tcp.ids == [] and tcp.duration_ns == 60_012_000_000
+        assert created.ids == ["http.request:6d0f4a2e-8b1c-4d3e-9f5a-1b2c3d4e5f60"]
+        assert (created.outcome, created.payload_bytes, created.labels["upstream_ms"]) == (
+            "success", 412, "170")
+        assert "route" not in created.labels
+        # Contour's default JSON: the start time is "@timestamp"
+        assert limited.timestamp_ms == iso_to_ms("2024-03-01T10:00:03.250Z")
+        assert (limited.outcome, limited.error_class) == ("failure", "throttling")
+        assert limited.ids == ["http.request:1e2d3c4b-5a69-4788-9a0b-c1d2e3f40516"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from collector.event import Record, iso_to_ms
@@ -87,3 +89,54 @@ def test_owner_layouts_that_begin_like_httplog(parse_data):
     assert tcp.message == "tcp-in -> mq_backend/mq1" and tcp.host == "lb1"
     assert tcp.labels["log_fields"] == "ssl=1 sni=mq.example.com"
     assert "http_status" not in tcp.labels
+
+
+def test_accept_time_takes_the_zone_of_the_syslog_stamp(parse_data):
+    """HAProxy writes ``[%tr]`` in local time; an RFC 3339 syslog stamp (rsyslog's file
+    format, HAProxy's rfc5424 header) names that zone. Read in the default zone (UTC), these
+    lines were stored an hour and five hours off."""
+    events, dead = parse_data("haproxy", "haproxy/syslog-zone.log")
+    assert dead == []
+    rsyslog, rfc5424, tcp = events
+    assert rsyslog.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+    assert rfc5424.timestamp_ms == iso_to_ms("2024-03-01T15:00:00.120Z")
+    assert tcp.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+    assert not any(ev.timestamp_estimated for ev in events)
+    assert (rsyslog.host, rfc5424.host) == ("lb1", "lb1")
+
+
+def test_a_zoneless_syslog_stamp_leaves_the_accept_time_in_the_input_zone():
+    line = ('Mar  1 10:00:00 lb1 haproxy[2211]: 10.0.1.2:33317 [01/Mar/2024:10:00:00.120] '
+            'http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1"')
+    (ev,) = haproxy.parse(Record(line), ParseContext(tz=ZoneInfo("Europe/Berlin")))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+
+
+def test_httplog_clf_reads_as_httplog(parse_data):
+    """``option httplog clf``: dead-lettered with the format named, and read as generic
+    syslog by auto-detection (a 503 stored as info, the request's zone ignored)."""
+    for fmt in ("haproxy", "auto"):
+        events, dead = parse_data(fmt, "haproxy/httplog-clf.log")
+        assert dead == []
+        ok, timeout = events
+        assert ok.dataset == "apigw.haproxy"
+        assert ok.timestamp_ms == iso_to_ms("2009-02-06T11:14:14Z")
+        assert (ok.service, ok.labels["server"], ok.duration_ns) == ("static", "srv1",
+                                                                      109_000_000)
+        assert (timeout.level, timeout.outcome, timeout.error_class) == ("error", "failure",
+                                                                         "timeout")
+        assert timeout.ids == ["correlation:6f1c2a9e-2f4b-4c1e-9a57-0c6b1d2e3f40"]
+        assert timeout.labels["termination_state"] == "sC--"
+
+
+def test_own_log_format_takes_the_syslog_zone_for_a_local_time_only():
+    layout = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %{+Q}r"
+    line = ('2024-03-01T10:00:00.123456+01:00 lb1 haproxy[2211]: 10.0.1.2:33317 '
+            '[01/Mar/2024:10:00:00.120] http-in static/srv1 10/0/30/69/109 200 2750 '
+            '"GET /index.html HTTP/1.1"')
+    (ev,) = haproxy.parse(Record(line), ParseContext(log_format=layout))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00.120Z")
+    gmt = layout.replace("[%tr]", "[%T]")  # %T carries its own zone (+0000): kept as written
+    line = line.replace("[01/Mar/2024:10:00:00.120]", "[01/Mar/2024:09:00:00 +0000]")
+    (ev,) = haproxy.parse(Record(line), ParseContext(log_format=gmt))
+    assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:00:00Z")

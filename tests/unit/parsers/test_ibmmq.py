@@ -71,3 +71,21 @@ def test_not_an_mq_entry():
     with pytest.raises(ParseError, match="without an AMQnnnn message"):
         ibmmq.parse(Record(text="03/22/2019 08:17:30 AM - Process(1.1) User(mqm)\nhello"),
                     ParseContext())
+
+
+def test_container_basic_console(parse_data):
+    """``LOG_FORMAT=basic``: ``ibm_datetime message`` per line. Read as text, AMQ9209E was an
+    info line (an error no rule saw); with ``--format ibmmq`` the console was one dead letter."""
+    for fmt in ("ibmmq", "auto"):
+        events, dead = parse_data(fmt, "ibmmq/mq-container-basic.log")
+        assert dead == []
+        assert len(events) == 5
+        started, closed, denied = events[2:]
+        assert (started.level, started.labels["mq_message_id"]) == ("info", "AMQ5051I")
+        assert closed.timestamp_ms == iso_to_ms("2024-03-01T10:15:32Z")
+        assert (closed.level, closed.outcome, closed.error_code) == ("error", "failure", "AMQ9209")
+        assert closed.labels["channel"] == "DEV.APP.SVRCONN"
+        assert denied.level == "error" and denied.dataset == "ibmmq.error_log"
+    (own,) = parse_data("ibmmq", "ibmmq/mq-container-basic.log")[0][1:2]
+    assert (own.dataset, own.message, own.level) == ("ibmmq.container", "Starting queue manager",
+                                                     "info")

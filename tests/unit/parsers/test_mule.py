@@ -160,11 +160,31 @@ def test_mule3_thread_names_give_the_application_as_service(parse_data):
 
 
 def test_mule4_pool_thread_without_an_app_names_no_service():
-    line = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03: [order-api].main] "
+    line = ("INFO  2024-03-01 10:15:32,123 [[MuleRuntime].uber.03] "
             "org.mule.runtime.core.internal.processor.LoggerMessageProcessor: hello")
     (ev,) = mule.parse(Record(line), ParseContext())
-    assert ev.labels["thread"].startswith("[MuleRuntime].")
+    assert ev.labels["thread"] == "[MuleRuntime].uber.03"
     assert ev.service is None
+
+
+@pytest.mark.parametrize(("thread", "app"), [
+    # A message source's thread, as a public deployment log prints it after the DEPLOYED table.
+    ("[MuleRuntime].uber.01: [american-flights-system-app-1.0.0-SNAPSHOT-mule-application].uber@"
+     "org.mule.runtime.module.extension.internal.runtime.source.ExtensionMessageSource."
+     "lambda$reallyDoStart$17:462 @65487513", "american-flights-system-app-1.0.0-SNAPSHOT-mule-application"),
+    ("[MuleRuntime].uber.03: [order-api].main", "order-api"),
+    ("[MuleRuntime].cpuLight.15: [order-api].http.requester.HTTP_Request_configuration @3a4b",
+     "order-api"),
+])
+def test_mule4_pool_thread_without_a_pool_suffix_names_its_app(thread, app):
+    """The pool's name then ``[app].`` and no ``.CPU_LITE``-like suffix: the app is still the
+    service (the last note's gap: these lines joined no service's panels)."""
+    line = (f"INFO  2023-12-22 15:02:53,297 [{thread}] [processor: ; event: ] "
+            "org.mule.runtime.module.extension.internal.runtime.source.ExtensionMessageSource: "
+            "Message source 'listener' on flow 'orders' successfully started")
+    (ev,) = mule.parse(Record(line), ParseContext())
+    assert ev.service == app
+    assert "mule_flow" not in ev.labels
 
 
 def test_cloudhub_appender_layout_reads_like_the_default_one(parse_data):
@@ -221,3 +241,12 @@ def test_generic_bracketed_stamp_lines_are_no_parsers_in_auto_mode():
 def test_a_broken_cloudhub_line_says_which_layout_was_expected():
     with pytest.raises(ParseError, match=r"\[MM-dd HH:mm:ss\] LEVEL Class \[thread\]: message"):
         mule.parse(Record("[03-01 10:15:32] INFO  no thread here"), ParseContext())
+
+
+def test_pool_thread_fixture_names_each_app(parse_data):
+    events, dead = parse_data("mule", "mule/pool-threads.log")
+    assert dead == []
+    app = "american-flights-system-app-1.0.0-SNAPSHOT-mule-application"
+    assert [ev.service for ev in events] == [app, app, app, None]
+    assert events[1].labels["mule_flow"] == "american-flights-system-app-main"
+    assert events[2].ids == ["correlation:7e1d2c30-a0f1-11ee-8c90-0242ac120002"]

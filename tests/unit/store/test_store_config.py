@@ -62,6 +62,14 @@ def test_elasticsearch_with_secrets_from_env(monkeypatch):
          "    username: u\n", "store.elasticsearch.password: password is missing"),
         ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: http://h:9200\n"
          "    index_prefix: Bad Prefix\n", "store.elasticsearch.index_prefix: index prefix"),
+        # A URL the client cannot parse (a port typed with one digit too many) is the url's
+        # error, at its line: it was reported as the index_prefix's (new-team walk).
+        ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: http://127.0.0.1:92000\n"
+         "    index_prefix: walk\n",
+         "midwatch.yaml:4:5: store.elasticsearch.url: not a usable URL: Could not parse URL "
+         "'http://127.0.0.1:92000'"),
+        ("store:\n  kind: opensearch\n  opensearch:\n    url: http://os:65536\n",
+         "midwatch.yaml:4:5: store.opensearch.url: not a usable URL"),
         ("store:\n  kind: elasticsearch\n  elasticsearch:\n    url: http://h:9200\n"
          "    request_timeout: soon\n", "store.elasticsearch.request_timeout: expected a duration"),
     ],

@@ -1,15 +1,16 @@
 """The writer: batches from the input queue into the store, then acknowledges the inputs.
 
-One batch goes through, in order: correlation (``process``: assigns flows, stages, traces),
-``correlator.flush`` (trace documents: once per flush interval, see below), then
+One batch goes through: correlation (``process``: assigns flows, stages, traces), then
 ``write_events`` (events the store rejects become dead letters) and ``write_deadletters``,
-and only then the acks of its chunks, in queue order, followed by each input's ``commit``.
-A position is therefore never committed before the store holds everything before it, or
-before the spool holds it on disk.
+and ``correlator.flush`` (trace documents), which is done once per flush interval (see
+below): mostly after the batch's events, by a later batch or when the queue runs dry. Only
+once both are stored come the acks of its chunks, in queue order, followed by each input's
+``commit``. A position is therefore never committed before the store holds everything before
+it, or before the spool holds it on disk.
 
-The events of a batch are written while the writer correlates the next batch and writes its
-traces: correlation is the writer's own CPU work, and without the overlap the store sat idle
-through it (a fifth of the run in bench/e2e_bench.py). Up to ``BATCHES_IN_FLIGHT`` batches
+The events of a batch are written while the writer correlates the next batch (and writes
+the traces, when due): correlation is the writer's own CPU work, and without the overlap the
+store sat idle through it (a fifth of the run in bench/e2e_bench.py). Up to ``BATCHES_IN_FLIGHT`` batches
 have their events in flight, so the store is not left idle between the last request of one
 batch and the first of the next (issue 25); acks still go in queue order, oldest first, and
 every batch in flight is settled before a batch is spooled.
@@ -22,8 +23,10 @@ waits (``_awaiting``, at most ``TRACE_BATCHES`` batches) for the next trace writ
 acknowledged, in queue order as ever. A position is therefore still never committed before
 the store holds the traces of what came before it, so nothing depends on rebuilding traces
 from stored events after a crash: the records are read again and correlated again. The
-writer also writes the traces whenever it has no new batch (an idle or finishing input waits
-at most the interval), and before it spools: a batch spooled after one still awaiting its
+writer also writes the traces whenever no new chunk came for the linger time while batches
+are unacknowledged (a sender that waits for each answer gets it within about the linger
+time and the store's, not the interval: bench/waiting_sender_bench.py), before each sweep
+(see ``_maybe_sweep``), and before it spools: a batch spooled after one still awaiting its
 traces takes that one into the spool first, so replays keep queue order.
 
 What a failed step means decides what happens next:
@@ -248,7 +251,8 @@ class Pipeline:
             # Nothing new: write what traces wait, then finish and ack the batches in flight.
             elif not (self._write_waiting_traces(stop) and self._settle_in_flight()):
                 return False
-            self._maybe_sweep()
+            if not self._maybe_sweep(stop):
+                return False
             if batch is None and finishing:
                 return True
 
@@ -267,9 +271,9 @@ class Pipeline:
         return True
 
     def _deliver(self, batch: _Batch, stop: threading.Event) -> bool:
-        """Correlate the batch and write its traces (the batches before are still having
-        their events written meanwhile), settle the oldest until there is room, then leave
-        this one's events in flight. A batch not stored waits for all before it: a batch
+        """Correlate the batch and write the traces when due (the batches before are still
+        having their events written meanwhile), settle the oldest until there is room, then
+        leave this one's events in flight. A batch not stored waits for all before it: a batch
         spooled before an older one still in flight would be replayed out of order."""
         outcome = self._correlate(batch, stop, traces_now=self._traces_are_due())
         if not self._settle_in_flight(keep=BATCHES_IN_FLIGHT - 1):
@@ -283,7 +287,8 @@ class Pipeline:
 
     def _settle_in_flight(self, keep: int = 0) -> bool:
         """Wait for the batches in flight, oldest first, until at most ``keep`` are left,
-        acking or spooling each; False when one gave up (the later ones are then not
+        acking, spooling or parking each (in ``_awaiting``, when its traces are not written
+        yet); False when one gave up (the later ones are then not
         acked: their records are read again on the next start)."""
         while len(self._in_flight) > keep:
             batch, written = self._in_flight.popleft()
@@ -385,9 +390,16 @@ class Pipeline:
     def _collect(self, finishing: bool) -> _Batch | None:
         """Chunks up to the batch limits, or whatever arrived within the flush interval,
         sent early once no chunk came for the linger time (when finishing: whatever is
-        queued, without waiting)."""
+        queued, without waiting).
+
+        While batches are in flight or await their traces, an empty queue is given the
+        linger time too, not the interval: a sender that waits for each answer (a shipper
+        on one HTTP connection, a syslog connection waiting for its last delivery's ack)
+        sends nothing more until those batches are acked, so waiting longer for its next
+        chunk only delayed the ack it waits for (one delivery per flush interval)."""
         deadline = time.monotonic() + self.batch.flush_interval_ms / 1000
         linger = self.batch.linger_ms / 1000
+        unsettled = bool(self._in_flight or self._awaiting)
         chunks: list[Chunk] = []
         events: list[StoredEvent] = []
         dead: list[DeadLetter] = []
@@ -396,7 +408,7 @@ class Pipeline:
             remaining = deadline - time.monotonic()
             if not finishing and remaining <= 0:
                 break
-            wait = min(remaining, linger) if chunks else remaining
+            wait = min(remaining, linger) if chunks or unsettled else remaining
             chunk = self.queue.get(0.01 if finishing else wait)
             if chunk is None:
                 break
@@ -477,16 +489,22 @@ class Pipeline:
         caller; anything else is a bug some trace meets, which no retry cures: it is logged
         with its traceback and counted (``midwatch_store_errors_total{step="traces_crash"}``),
         and the writer goes on storing events. The traces stay pending in the correlator and
-        are tried again with the next batch; a writer that stopped here stopped for good,
-        since the inputs read the same records again after a restart."""
+        are tried again at the next trace write.
+
+        The batches waiting for this write are acknowledged all the same (up to
+        ``TRACE_BATCHES``, where one was before traces were written once per interval): a
+        kill before the next trace write that succeeds loses their traces' latest hops.
+        Holding them instead would stop the inputs behind a bug no retry cures, and for good:
+        after a restart the same records meet the same bug. A writer that stopped here
+        would therefore have stopped for good."""
         assert self.correlator is not None
         try:
             self.correlator.flush()
         except StoreError:
             raise
         except Exception:  # noqa: BLE001 - see the docstring
-            log.exception("writing traces failed; events are still stored, traces are tried "
-                          "again with the next batch")
+            log.exception("writing traces failed; events are still stored and acknowledged, "
+                          "traces are tried again at the next trace write")
             self.store_errors.inc("traces_crash")
 
     def _process(self, batch: _Batch) -> None:
@@ -608,7 +626,9 @@ class Pipeline:
                 if isinstance(exc, StoreUnavailable) and self.spool is not None:
                     self._store_down(stop)
                     return WriteResult.UNAVAILABLE
-                if isinstance(exc, WritesRefused):
+                if isinstance(exc, WritesRefused) and step == "events":
+                    # What switches the batch's events to one-by-one writing: a refused
+                    # trace write says nothing of them.
                     batch.refused += 1
                 if isinstance(exc, ConflictError):
                     # Lost races with another collector, already re-read: the store is fine,
@@ -628,10 +648,19 @@ class Pipeline:
                 time.sleep(min(delay, 0.5))
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    def _maybe_sweep(self) -> None:
+    def _maybe_sweep(self, stop: threading.Event) -> bool:
+        """Mark overdue traces stuck, once per sweep interval. The traces batches wait for
+        are written first: the sweep finds in the store the traces that are not in memory,
+        and a stored trace whose completing event is correlated but not yet written would
+        be marked stuck (and fire its rule) though it has completed. False when the writer
+        gave up on that trace write (as ``_write_waiting_traces``)."""
         if self.correlator is None or time.monotonic() < self._next_sweep:
-            return
+            return True
         self._next_sweep = time.monotonic() + self.sweep_interval_s
+        if not self._write_waiting_traces(stop):
+            return False
+        if not self._store_up.is_set():
+            return True  # the waiting batches went to the spool: sweep once the store is back
         try:
             self.correlator.sweep(now_ms())
             if self.repair is not None:
@@ -642,3 +671,4 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - a bug some trace meets: as in _flush
             log.exception("trace sweep failed; next try at the next interval")
             self.store_errors.inc("sweep_crash")
+        return True

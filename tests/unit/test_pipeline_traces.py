@@ -233,10 +233,12 @@ def test_the_sweep_does_not_mark_stuck_a_stored_trace_whose_completing_event_wai
     (stored,) = store.get_traces_by_ids(["correlation:c-1"])
     assert stored.status == "in_flight"
     last = Event(timestamp_ms=now, dataset="generic.json", platform="generic",
-                 message="delivered", outcome="success", id="id-1", ids=["correlation:c-1"],
-                 ingested_ms=now)
+                 message="delivered", outcome="success", id="id-1",
+                 ids=["business:po-9", "correlation:c-1"], ingested_ms=now)
     q = ChunkQueue(4)
     assert q.offer(Chunk("rec", [last], 1, 100), 0)
+    # In memory it starts a trace of its own key (its first ID), joined to the stored one
+    # only by the trace write, which looks its other IDs up in the store.
     correlator = Correlator(FLOW, store)
     # The trace is overdue (started 10 min ago, SLA 1 min), the sweep due at once, the
     # trace write not before a minute: the sweep comes while the completing event waits.

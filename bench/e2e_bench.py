@@ -150,11 +150,14 @@ inputs:
     es = Elasticsearch(url, request_timeout=120)
     try:
         es.indices.refresh(index=f"{prefix}-*")
-        traces = [hit["_source"] for hit in helpers.scan(
-            es, index=es_mappings.index_names(prefix).traces, size=5_000)]
+        hits = list(helpers.scan(es, index=es_mappings.index_names(prefix).traces, size=5_000,
+                                 version=True))
+        traces = [hit["_source"] for hit in hits]
         cleanup(es, prefix)
     finally:
         es.close()
+    if hits:  # each write of a trace document bumps its _version
+        print(f"trace writes per trace: {sum(h['_version'] for h in hits) / len(hits):.2f}")
     return expected / elapsed, cpu_us, es_us, traces
 
 

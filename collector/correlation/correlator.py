@@ -6,12 +6,13 @@ ID -> trace key index where a merge re-points the merged trace's IDs, so every I
 its trace in one look-up and a whole trace can be dropped from memory at once. Anything older
 lives in the store and is found there by ID.
 
-The pipeline calls, per batch and in this order::
+The pipeline calls, in this order::
 
-    correlator.process(batch)     # classify (sets event.flow/stage) and join: memory only
+    correlator.process(batch)     # per batch: classify (sets event.flow/stage), join: memory only
     store.write_events(batch)     # the events, now carrying flow and stage
-    correlator.flush()            # resolve new IDs against the store, upsert dirty traces
-    <commit input positions>
+    correlator.flush()            # once per flush interval, for every batch since the last:
+                                  # resolve new IDs against the store, upsert dirty traces
+    <commit input positions>      # of the batches whose events and traces are stored
 
 ``process`` does no I/O, so it cannot fail half-way; all store work happens in ``flush``, which
 the pipeline retries on StoreError. Until a trace is written its hops since the last write stay
@@ -695,9 +696,10 @@ class Correlator:
         return True
 
     def _shrink(self) -> None:
-        """After a write everything is clean: drop idle traces, then the least recently used
-        beyond the cap. Their IDs are remembered (bounded) so that a quick return finds the
-        stored copy by key.
+        """Drop idle traces, then the least recently used beyond the cap, oldest first up to
+        the first dirty one: after a write everything is clean, but the sweep calls this
+        with traces not yet written (awaiting the next flush), which must stay. Their IDs
+        are remembered (bounded) so that a quick return finds the stored copy by key.
 
         The victims are chosen in one pass and then removed: taking the oldest entry of a dict
         one at a time walks over the dead slots earlier removals left at its front, which made

@@ -1,17 +1,33 @@
 """The writer: batches from the input queue into the store, then acknowledges the inputs.
 
-One batch goes through, in order: correlation (``process``: assigns flows, stages, traces),
-``correlator.flush`` (trace documents), then ``write_events`` (events the store rejects become
-dead letters) and ``write_deadletters``, and only then the acks of its chunks, in queue order,
-followed by each input's ``commit``. A position is therefore never committed before the store
-holds everything before it, or before the spool holds it on disk.
+One batch goes through: correlation (``process``: assigns flows, stages, traces), then
+``write_events`` (events the store rejects become dead letters) and ``write_deadletters``,
+and ``correlator.flush`` (trace documents), which is done once per flush interval (see
+below): mostly after the batch's events, by a later batch or when the queue runs dry. Only
+once both are stored come the acks of its chunks, in queue order, followed by each input's
+``commit``. A position is therefore never committed before the store holds everything before
+it, or before the spool holds it on disk.
 
-The events of a batch are written while the writer correlates the next batch and writes its
-traces: correlation is the writer's own CPU work, and without the overlap the store sat idle
-through it (a fifth of the run in bench/e2e_bench.py). Up to ``BATCHES_IN_FLIGHT`` batches
+The events of a batch are written while the writer correlates the next batch (and writes
+the traces, when due): correlation is the writer's own CPU work, and without the overlap the
+store sat idle through it (a fifth of the run in bench/e2e_bench.py). Up to ``BATCHES_IN_FLIGHT`` batches
 have their events in flight, so the store is not left idle between the last request of one
 batch and the first of the next (issue 25); acks still go in queue order, oldest first, and
 every batch in flight is settled before a batch is spooled.
+
+Traces are written once per flush interval (``batch.flush_interval_ms``), not once per batch:
+a message's events come in several batches (its platforms log to several files or
+partitions), and each batch rewrote the whole trace document of every message it touched.
+A batch whose traces are not written yet is not acknowledged: once its events are stored it
+waits (``_awaiting``, at most ``TRACE_BATCHES`` batches) for the next trace write, and is then
+acknowledged, in queue order as ever. A position is therefore still never committed before
+the store holds the traces of what came before it, so nothing depends on rebuilding traces
+from stored events after a crash: the records are read again and correlated again. The
+writer also writes the traces whenever no new chunk came for the linger time while batches
+are unacknowledged (a sender that waits for each answer gets it within about the linger
+time and the store's, not the interval: bench/waiting_sender_bench.py), before each sweep
+(see ``_maybe_sweep``), and before it spools: a batch spooled after one still awaiting its
+traces takes that one into the spool first, so replays keep queue order.
 
 What a failed step means decides what happens next:
 
@@ -67,6 +83,9 @@ PROBE_MAX_S = 5.0
 EVENT_OVERHEAD_BYTES = 512
 # Batches whose events are being written at once (each its own requests, see the store).
 BATCHES_IN_FLIGHT = 2
+# Batches correlated since the last trace write, at most: with full batches a flush interval
+# holds a few, and each one kept waits with its events in memory (for the spool).
+TRACE_BATCHES = 4
 
 
 class Correlating(Protocol):
@@ -100,6 +119,7 @@ class _Batch:
     read_events: list[StoredEvent] = field(default_factory=list)
     read_deadletters: list[DeadLetter] = field(default_factory=list)
     refused: int = 0  # WritesRefused so far
+    traces_pending: bool = False  # correlated, and its traces not yet written
 
     def __post_init__(self) -> None:
         self.read_events = list(self.events)
@@ -144,6 +164,10 @@ class Pipeline:
         self._event_writer = ThreadPoolExecutor(BATCHES_IN_FLIGHT,
                                                 thread_name_prefix="event-writer")
         self._in_flight: deque[tuple[_Batch, Future[WriteResult]]] = deque()
+        # Batches whose events are stored, waiting for their traces to be written (oldest
+        # first; at most TRACE_BATCHES): acknowledged by the next trace write.
+        self._awaiting: deque[_Batch] = deque()
+        self._traces_due = time.monotonic() + batch.flush_interval_ms / 1000
         # Not ready: the store was away when the service started; spool from the first batch.
         self._start_down = not store_ready and spool is not None
         self._store_up.set()
@@ -213,6 +237,8 @@ class Pipeline:
             if self.spool is not None and (len(self.spool) or not self._store_up.is_set()):
                 if not self._settle_in_flight():
                     return False
+                if self._awaiting and not self._store_up.is_set():
+                    self._spool_awaiting()
                 if (finishing or stop.is_set()) and not self._store_up.is_set():
                     return True  # the spool is durable: the next start drains it
                 if not self._spooled_step(stop):
@@ -222,9 +248,11 @@ class Pipeline:
             if batch is not None:
                 if not self._deliver(batch, stop):
                     return False
-            elif not self._settle_in_flight():  # nothing new: finish and ack the batch in flight
+            # Nothing new: write what traces wait, then finish and ack the batches in flight.
+            elif not (self._write_waiting_traces(stop) and self._settle_in_flight()):
                 return False
-            self._maybe_sweep()
+            if not self._maybe_sweep(stop):
+                return False
             if batch is None and finishing:
                 return True
 
@@ -243,11 +271,11 @@ class Pipeline:
         return True
 
     def _deliver(self, batch: _Batch, stop: threading.Event) -> bool:
-        """Correlate the batch and write its traces (the batches before are still having
-        their events written meanwhile), settle the oldest until there is room, then leave
-        this one's events in flight. A batch not stored waits for all before it: a batch
+        """Correlate the batch and write the traces when due (the batches before are still
+        having their events written meanwhile), settle the oldest until there is room, then
+        leave this one's events in flight. A batch not stored waits for all before it: a batch
         spooled before an older one still in flight would be replayed out of order."""
-        outcome = self._correlate(batch, stop)
+        outcome = self._correlate(batch, stop, traces_now=self._traces_are_due())
         if not self._settle_in_flight(keep=BATCHES_IN_FLIGHT - 1):
             return False
         if outcome is WriteResult.STORED and not self._store_up.is_set():
@@ -259,7 +287,8 @@ class Pipeline:
 
     def _settle_in_flight(self, keep: int = 0) -> bool:
         """Wait for the batches in flight, oldest first, until at most ``keep`` are left,
-        acking or spooling each; False when one gave up (the later ones are then not
+        acking, spooling or parking each (in ``_awaiting``, when its traces are not written
+        yet); False when one gave up (the later ones are then not
         acked: their records are read again on the next start)."""
         while len(self._in_flight) > keep:
             batch, written = self._in_flight.popleft()
@@ -268,20 +297,38 @@ class Pipeline:
         return True
 
     def _ack_or_spool(self, batch: _Batch, outcome: WriteResult) -> bool:
-        """Finish a batch whose write ended: ack it, spool it, or False when it gave up."""
+        """Finish a batch whose write ended: ack it, spool it, keep it until its traces are
+        written, or False when it gave up."""
         if outcome is WriteResult.GAVE_UP:
             return False
         if outcome is WriteResult.UNAVAILABLE:
             self._to_spool(batch)
+        elif batch.traces_pending:
+            self._awaiting.append(batch)
         else:
+            self._ack_awaiting()  # older: their traces were written with this one's
             self._ack(batch)
         return True
 
     def _to_spool(self, batch: _Batch) -> None:
+        """Spool the batch, after the older ones still awaiting their traces (their replay
+        correlates them again), and ack them all."""
+        self._spool_awaiting()
+        self._spool_one(batch)
+
+    def _spool_awaiting(self) -> None:
+        while self._awaiting:
+            self._spool_one(self._awaiting.popleft())
+
+    def _spool_one(self, batch: _Batch) -> None:
         assert self.spool is not None
         self.spool.append(batch.read_events, batch.read_deadletters)
         self.spooled.inc("write")
         self._ack(batch)
+
+    def _ack_awaiting(self) -> None:
+        while self._awaiting:
+            self._ack(self._awaiting.popleft())
 
     def _drain_one(self, stop: threading.Event) -> WriteResult:
         assert self.spool is not None
@@ -343,9 +390,16 @@ class Pipeline:
     def _collect(self, finishing: bool) -> _Batch | None:
         """Chunks up to the batch limits, or whatever arrived within the flush interval,
         sent early once no chunk came for the linger time (when finishing: whatever is
-        queued, without waiting)."""
+        queued, without waiting).
+
+        While batches are in flight or await their traces, an empty queue is given the
+        linger time too, not the interval: a sender that waits for each answer (a shipper
+        on one HTTP connection, a syslog connection waiting for its last delivery's ack)
+        sends nothing more until those batches are acked, so waiting longer for its next
+        chunk only delayed the ack it waits for (one delivery per flush interval)."""
         deadline = time.monotonic() + self.batch.flush_interval_ms / 1000
         linger = self.batch.linger_ms / 1000
+        unsettled = bool(self._in_flight or self._awaiting)
         chunks: list[Chunk] = []
         events: list[StoredEvent] = []
         dead: list[DeadLetter] = []
@@ -354,7 +408,7 @@ class Pipeline:
             remaining = deadline - time.monotonic()
             if not finishing and remaining <= 0:
                 break
-            wait = min(remaining, linger) if chunks else remaining
+            wait = min(remaining, linger) if chunks or unsettled else remaining
             chunk = self.queue.get(0.01 if finishing else wait)
             if chunk is None:
                 break
@@ -382,30 +436,75 @@ class Pipeline:
         outcome = self._correlate(batch, stop)
         return self._write_rest(batch, stop) if outcome is WriteResult.STORED else outcome
 
-    def _correlate(self, batch: _Batch, stop: threading.Event) -> WriteResult:
+    def _correlate(self, batch: _Batch, stop: threading.Event, *,
+                   traces_now: bool = True) -> WriteResult:
+        """Correlate the batch, and write the traces changed since the last trace write
+        when ``traces_now`` (else the batch waits for the next one)."""
         if self.correlator is not None and batch.events:
             self._process(batch)
         if self.knowledge and batch.events:  # after correlation: issues may match by flow
             self.knowledge.annotate(batch.events)
         if self.correlator is None:
             return WriteResult.STORED
-        return self._retry("traces", self._flush, batch, stop)
+        batch.traces_pending = True
+        return self._write_traces(batch, stop) if traces_now else WriteResult.STORED
+
+    def _traces_are_due(self) -> bool:
+        """The flush interval since the last trace write is over, or TRACE_BATCHES batches
+        (this one included) would wait for theirs."""
+        waiting = len(self._awaiting) + sum(b.traces_pending for b, _ in self._in_flight)
+        return waiting + 1 >= TRACE_BATCHES or time.monotonic() >= self._traces_due
+
+    def _write_traces(self, batch: _Batch, stop: threading.Event) -> WriteResult:
+        """The correlator's trace write (``batch``: the newest correlated). Once it is
+        stored, every batch correlated so far has its traces written: those awaiting them
+        are acknowledged (the ones in flight when their events are)."""
+        outcome = self._retry("traces", self._flush, batch, stop)
+        if outcome is WriteResult.STORED:
+            self._traces_due = time.monotonic() + self.batch.flush_interval_ms / 1000
+            batch.traces_pending = False
+            for earlier, _ in self._in_flight:
+                earlier.traces_pending = False
+            for earlier in self._awaiting:
+                earlier.traces_pending = False
+            self._ack_awaiting()
+        return outcome
+
+    def _write_waiting_traces(self, stop: threading.Event) -> bool:
+        """Write the traces batches wait for, if any; False when the writer gave up (the
+        waiting batches are then not acked: read again on the next start)."""
+        pending = [b for b, _ in self._in_flight if b.traces_pending] or list(self._awaiting)
+        if not pending:
+            return True
+        outcome = self._write_traces(pending[-1], stop)
+        if outcome is WriteResult.UNAVAILABLE:  # spooled, oldest first, after those in flight
+            if not self._settle_in_flight():
+                return False
+            self._spool_awaiting()
+            return True
+        return outcome is WriteResult.STORED
 
     def _flush(self) -> None:
         """The correlator's trace write. A ``StoreError`` is the store's, retried by the
         caller; anything else is a bug some trace meets, which no retry cures: it is logged
         with its traceback and counted (``midwatch_store_errors_total{step="traces_crash"}``),
         and the writer goes on storing events. The traces stay pending in the correlator and
-        are tried again with the next batch; a writer that stopped here stopped for good,
-        since the inputs read the same records again after a restart."""
+        are tried again at the next trace write.
+
+        The batches waiting for this write are acknowledged all the same (up to
+        ``TRACE_BATCHES``, where one was before traces were written once per interval): a
+        kill before the next trace write that succeeds loses their traces' latest hops.
+        Holding them instead would stop the inputs behind a bug no retry cures, and for good:
+        after a restart the same records meet the same bug. A writer that stopped here
+        would therefore have stopped for good."""
         assert self.correlator is not None
         try:
             self.correlator.flush()
         except StoreError:
             raise
         except Exception:  # noqa: BLE001 - see the docstring
-            log.exception("writing traces failed; events are still stored, traces are tried "
-                          "again with the next batch")
+            log.exception("writing traces failed; events are still stored and acknowledged, "
+                          "traces are tried again at the next trace write")
             self.store_errors.inc("traces_crash")
 
     def _process(self, batch: _Batch) -> None:
@@ -527,7 +626,9 @@ class Pipeline:
                 if isinstance(exc, StoreUnavailable) and self.spool is not None:
                     self._store_down(stop)
                     return WriteResult.UNAVAILABLE
-                if isinstance(exc, WritesRefused):
+                if isinstance(exc, WritesRefused) and step == "events":
+                    # What switches the batch's events to one-by-one writing: a refused
+                    # trace write says nothing of them.
                     batch.refused += 1
                 if isinstance(exc, ConflictError):
                     # Lost races with another collector, already re-read: the store is fine,
@@ -547,10 +648,19 @@ class Pipeline:
                 time.sleep(min(delay, 0.5))
             delay = min(delay * 2, BACKOFF_MAX_S)
 
-    def _maybe_sweep(self) -> None:
+    def _maybe_sweep(self, stop: threading.Event) -> bool:
+        """Mark overdue traces stuck, once per sweep interval. The traces batches wait for
+        are written first: the sweep finds in the store the traces that are not in memory,
+        and a stored trace whose completing event is correlated but not yet written would
+        be marked stuck (and fire its rule) though it has completed. False when the writer
+        gave up on that trace write (as ``_write_waiting_traces``)."""
         if self.correlator is None or time.monotonic() < self._next_sweep:
-            return
+            return True
         self._next_sweep = time.monotonic() + self.sweep_interval_s
+        if not self._write_waiting_traces(stop):
+            return False
+        if not self._store_up.is_set():
+            return True  # the waiting batches went to the spool: sweep once the store is back
         try:
             self.correlator.sweep(now_ms())
             if self.repair is not None:
@@ -561,3 +671,4 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - a bug some trace meets: as in _flush
             log.exception("trace sweep failed; next try at the next interval")
             self.store_errors.inc("sweep_crash")
+        return True

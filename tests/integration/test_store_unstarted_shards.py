@@ -178,3 +178,25 @@ def test_a_store_refusing_the_engine_is_an_error_every_tick_not_a_skip(es, store
     lines = [r for r in caplog.records if "rule evaluation at" in r.getMessage()]
     assert [r.levelno for r in lines] == [logging.ERROR] * 3
     assert "closed" in lines[0].getMessage()
+
+
+def test_a_metric_search_a_started_shard_fails_is_that_rule_s_error_not_a_short_count(engine):
+    """A shard that fails for a reason of its own (here yesterday's index maps the group
+    field as text, which a terms aggregation refuses; in life a rejected execution, a node
+    gone) was a 200 with ``_shards.failed: 1`` and today's buckets only: a short count
+    taken as whole. The metric search asks for no partial answers: the query fails, as
+    that rule's error (StoreError, not StoreUnavailable: nothing to wait for)."""
+    es, store = engine
+    store.write_events(_errors(3))
+    store.refresh()
+    by_host = MetricQuery("events", T0 - 10 * MIN, T0 + MIN, group_by=("host.name",))
+    yesterday = f"{store.names.events}-2024.03.03"
+    es.indices.create(index=yesterday, settings={"number_of_replicas": 0},
+                      mappings={"properties": {"host": {"properties": {"name": {"type": "text"}}}}})
+    es.index(index=yesterday, document={"@timestamp": "2024-03-04T09:55:00Z",
+                                        "host": {"name": "mule-02"}}, refresh=True)
+    with pytest.raises(StoreError) as raised:
+        store.metric(by_host)
+    assert not isinstance(raised.value, StoreUnavailable), raised.value
+    assert "refused a metric query on events" in str(raised.value)
+    assert store.metric(_count(store))[0].count == 4  # the whole count: both shards answer

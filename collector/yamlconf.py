@@ -170,15 +170,28 @@ def _interpolate(text: str, doc_file: str, line: int, key: str) -> str:
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-def _merged(node: yaml.MappingNode, path: KeyPath, doc: Doc) -> dict[str, Any]:
-    """The keys YAML's merge key brings into a mapping (``<<: *defaults`` or ``<<: [*a, *b]``),
-    as PyYAML's own loader reads them: the mapping's own keys override them, and of several
-    merged mappings the first that has a key gives it. Without this ``<<`` reached the config
-    checks as a key of that name and the merged keys were missing (an input "of type None").
-    An error in a merged value names the line where the anchored mapping wrote it."""
-    sources = []
+def _entries(node: yaml.MappingNode, path: KeyPath, doc: Doc
+             ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
+    """A mapping's keys with the (key node, value node) that gives each, merge keys resolved
+    (``<<: *defaults`` or ``<<: [*a, *b]``) as PyYAML's own loader reads them: the mapping's
+    own keys override merged ones, and of several merged mappings the first that has a key
+    gives it. Only the value that wins is converted later: a shadowed one is never read, so
+    its ``${VAR}`` marks nothing as coming from the environment (a plain-text secret merged
+    over an ``${VAR}`` one is refused as plain text) and its unset variable is no error.
+    Without this ``<<`` reached the config checks as a key of that name and the merged keys
+    were missing (an input "of type None"). An error in a merged value names the line where
+    the anchored mapping wrote it."""
+    sources: list[dict[str, tuple[yaml.Node, yaml.Node]]] = []
+    own: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for knode, vnode in node.value:
         if knode.tag != _MERGE_TAG:
+            key = knode.value if isinstance(knode, yaml.ScalarNode) else str(knode)
+            if key in own:
+                raise ConfigError(
+                    doc.file, knode.start_mark.line + 1, key, "duplicate key",
+                    col=knode.start_mark.column + 1,
+                )
+            own[key] = (knode, vnode)
             continue
         for source in vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]:
             if not isinstance(source, yaml.MappingNode):
@@ -187,34 +200,19 @@ def _merged(node: yaml.MappingNode, path: KeyPath, doc: Doc) -> dict[str, Any]:
                     "a merge key takes a mapping or a list of mappings",
                     col=source.start_mark.column + 1,
                     hint="anchor a mapping (&defaults) and merge it: <<: *defaults")
-            sources.append(source)
-    out: dict[str, Any] = {}
-    own_position = doc.positions[path]
-    for source in reversed(sources):  # the first source converted last: its keys and lines win
-        out.update(_convert(source, path, doc))
-    doc.positions[path] = own_position
-    return out
+            sources.append(_entries(source, path, doc))
+    # keys in PyYAML's order (the last source's first, then the mapping's own); values from
+    # the mapping itself, else from the first source that has the key
+    order = dict.fromkeys([k for source in reversed(sources) for k in source] + list(own))
+    return {k: own.get(k) or next(src[k] for src in sources if k in src) for k in order}
 
 
 def _convert(node: yaml.Node, path: KeyPath, doc: Doc) -> Any:
     doc.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = _merged(node, path, doc)
-        own: set[str] = set()
-        for knode, vnode in node.value:
-            if knode.tag == _MERGE_TAG:
-                continue
-            key = knode.value if isinstance(knode, yaml.ScalarNode) else str(knode)
-            if key in own:
-                raise ConfigError(
-                    doc.file, knode.start_mark.line + 1, key, "duplicate key",
-                    col=knode.start_mark.column + 1,
-                )
-            own.add(key)
+        out: dict[str, Any] = {}
+        for key, (knode, vnode) in _entries(node, path, doc).items():
             child = (*path, key)
-            if key in out:  # a merged key the mapping sets itself: its own value wins
-                doc.from_env.difference_update(
-                    [p for p in doc.from_env if p[:len(child)] == child])
             out[key] = _convert(vnode, child, doc)
             doc.positions[child] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
         return out

@@ -291,8 +291,10 @@ class Engine:
               ) -> tuple[dict[MetricQuery, list[MetricRow]], dict[MetricQuery, str]]:
         """Batched; a refused batch is retried query by query so one bad rule fails alone.
         A store that does not answer (``StoreUnavailable``: down, or a shard not started yet)
-        fails the whole pass instead: no rule is at fault, none is recorded ``eval_failed``
-        (which pages), and the scheduler runs the pass again at the next tick."""
+        for a query asked alone fails the whole pass instead: no rule is at fault, none is
+        recorded ``eval_failed`` (which pages), and the scheduler runs the pass again at the
+        next tick. A batch that does not answer is asked query by query too, so one query the
+        store takes for "not ready" cannot stop the others."""
         results: dict[MetricQuery, list[MetricRow]] = {}
         errors: dict[MetricQuery, str] = {}
         for i in range(0, len(queries), BATCH):
@@ -301,7 +303,8 @@ class Engine:
                 results.update(zip(chunk, self.store.metrics(chunk), strict=True))
                 continue
             except StoreUnavailable:
-                raise
+                if len(chunk) == 1:
+                    raise
             except (StoreError, ValueError) as exc:
                 if len(chunk) == 1:
                     errors[chunk[0]] = str(exc)

@@ -29,7 +29,7 @@ from dataclasses import replace
 
 from collector.event import ms_to_iso
 from collector.metrics import Registry
-from collector.store.base import Store, StoreError
+from collector.store.base import Store, StoreError, StoreUnavailable
 from collector.store.paging import lease_for, outbox_for
 from collector.yamlconf import load
 from rules.config import RulesConfig, load_rules_config
@@ -42,6 +42,7 @@ from rules.sources import check_sources
 
 log = logging.getLogger("midwatch.rules")
 RELOAD_RULE = "midwatch-rules-reload"
+SKIP_RELOG_MS = 5 * 60_000  # while passes are skipped, an error line this often
 
 
 def now_ms() -> int:
@@ -58,7 +59,8 @@ class RuleScheduler:
         # Until expose_metrics attaches the service's /metrics counter (right after start-up).
         self.reload_failures = Registry().counter("midwatch_rules_reload_failures_total", "")
         self.skipped = Registry().counter("midwatch_rules_passes_skipped_total", "")
-        self.skipping = 0  # passes skipped in a row: the first is logged, the end is told
+        self.skipping = 0  # passes skipped in a row: logged now and then, the end is told
+        self.skip_logged_ms = 0  # when a skip was last logged at error level
         self.wake = threading.Event()  # SIGHUP: reload now, not at the next tick
         leases = lease_for(store)
         self.leadership = Leadership(leases, ttl_ms=config.lease_ttl_ms, clock=clock)
@@ -205,12 +207,20 @@ class RuleScheduler:
                 self.engine.store.append_alert_history([_reload_failed(self.reloader.failing,
                                                                        at_ms)])
             outcome = self.engine.evaluate(at_ms)
-        except StoreError as exc:
-            # One line for an outage, not one a tick; the counter shows how long it lasts.
+        except StoreUnavailable as exc:
+            # Not one error line a tick for an outage, but not one line for an hour either:
+            # again at error level every SKIP_RELOG_MS while it lasts; the counter counts.
             self.skipped.inc()
             self.skipping += 1
-            (log.error if self.skipping == 1 else log.debug)(
-                "rule evaluation at %d skipped: %s", at_ms, exc)
+            loud = self.skipping == 1 or at_ms - self.skip_logged_ms >= SKIP_RELOG_MS
+            if loud:
+                self.skip_logged_ms = at_ms
+            (log.error if loud else log.debug)(
+                "rule evaluation at %d skipped (%d passes in a row): %s",
+                at_ms, self.skipping, exc)
+            return
+        except StoreError as exc:  # refused (403, a mapping conflict): needs a person, each tick
+            log.error("rule evaluation at %d skipped: %s", at_ms, exc)
             return
         if self.skipping:
             log.warning("rule evaluation resumed after %d skipped passes", self.skipping)

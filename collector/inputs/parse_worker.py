@@ -51,6 +51,12 @@ class WorkerFailed(RuntimeError):
     """The parse worker died or could not answer."""
 
 
+class WorkerClosed(RuntimeError):
+    """The parse worker was asked something after this process closed it (an input that is
+    stopping, whose reading thread had not yet seen the stop): nothing to renew, nothing
+    to report. Not a ``WorkerFailed``: that one starts a new worker."""
+
+
 def _send(stream: IO[bytes], message: object) -> None:
     body = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(_LEN.pack(len(body)))
@@ -92,6 +98,7 @@ class ParseWorker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         self._ids = itertools.count()
         self._turn = threading.Lock()
+        self._closed = False
         # An input dropped without close() (tests, a failed start) must not leave a child
         # waiting: closing its stdin ends it.
         weakref.finalize(self, _close_quietly, self._proc.stdin)
@@ -103,7 +110,13 @@ class ParseWorker:
             with self._turn:
                 _send(self._proc.stdin, (op, *args))
                 ok, reply = _recv(self._proc.stdout)
+        except ValueError:  # "write to closed file", "I/O operation on closed file"
+            if not self._closed:
+                raise
+            raise WorkerClosed(f"the parse worker of input {self.name!r} is closed") from None
         except (OSError, EOFError, pickle.PickleError) as exc:
+            if self._closed:
+                raise WorkerClosed(f"the parse worker of input {self.name!r} is closed") from None
             code = self._proc.poll()
             raise WorkerFailed(f"the parse worker of input {self.name!r} stopped answering "
                                f"(exit status {code}): {exc!r}") from None
@@ -125,6 +138,7 @@ class ParseWorker:
         return key
 
     def close(self) -> None:
+        self._closed = True
         if self._proc.stdin is not None:
             _close_quietly(self._proc.stdin)
         try:

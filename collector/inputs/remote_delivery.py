@@ -56,7 +56,8 @@ class RemoteDelivery:
         return self.worker.call("ship", self.key, self._ctx.now_ms, method, args)
 
     def tick(self) -> None:
-        """The worker reads its clock when a read begins (see ``serve``)."""
+        """Nothing here: the worker reads its clock when a read begins, in ``serve`` for
+        syslog frames, in ``Delivery.request`` for an http request (``read_http``)."""
 
     def syslog_frames(self, frames: list[bytes], source: str, ingested_ms: int) -> Output:
         """A syslog connection's read, as bytes, read as syslog frames in a batch

@@ -46,7 +46,7 @@ from collector.event import DeadLetter
 from collector.httpserver import ListenError, bind_reason, server_tls
 from collector.inputs import acked, syslog_frames
 from collector.inputs.base import ChunkQueue, now_ms
-from collector.inputs.parse_worker import WorkerFailed
+from collector.inputs.parse_worker import WorkerClosed, WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
 from collector.inputs.worker_slot import EncodesEvents, worker_slot
 from collector.metrics import Registry
@@ -234,17 +234,14 @@ class SyslogInput(EncodesEvents):
 
     def _remote(self, link: _Link, method: str, *args: object) -> Output:
         """``finish_idle`` or ``finish`` of the link's delivery; [] if its worker died (a
-        new one takes the link's next frames), or if ``close`` closed its pipe while the
-        stopped input's reading thread still ran (the UDP loop between two reads): no new
-        worker for an input that is going."""
+        new one takes the link's next frames), or was closed (``WorkerClosed``, see
+        ``_parse``)."""
         try:
             return getattr(link.delivery, method)(*args)
         except WorkerFailed as exc:
             self._renew(link, exc)
             return []
-        except ValueError:  # "write to closed file"
-            if not self._stop.is_set():
-                raise
+        except WorkerClosed:
             return []
 
     @staticmethod
@@ -252,14 +249,17 @@ class SyslogInput(EncodesEvents):
         if isinstance(link.delivery, RemoteDelivery):
             try:
                 link.delivery.close()
-            except (WorkerFailed, ValueError):  # ValueError: its pipe closed by ``close``
+            except (WorkerFailed, WorkerClosed):
                 pass  # the worker ended (the input is closing): nothing left to drop
 
     # ---------------------------------------------------------------- delivery
 
     def _parse(self, link: _Link, frames: list[bytes], source: str) -> Output:
         """The frames' events, parsed again by a new worker if the link's died meanwhile;
-        dead-lettered (``crashed_process``) if they kill that one too."""
+        dead-lettered (``crashed_process``) if they kill that one too. Nothing if ``close``
+        closed the worker while the stopped input's reading thread still ran (the UDP loop
+        between two reads: datagrams, unacknowledged, read as the input stopped): no new
+        worker for an input that is going."""
         for _ in range(2):
             delivery = link.delivery
             try:
@@ -268,6 +268,8 @@ class SyslogInput(EncodesEvents):
                 return syslog_frames.parse(delivery, frames, source, self.ctx.now_ms)
             except WorkerFailed as exc:
                 self._renew(link, exc)
+            except WorkerClosed:
+                return []
         return [DeadLetter(
             reason="crashed_process: a parse worker died twice while parsing the syslog "
                    "frames read with this one; set aside so they are not parsed again",

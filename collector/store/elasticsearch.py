@@ -808,6 +808,8 @@ class ElasticsearchStore:
                 "index": q.source.pattern if q.source else self.names.for_index(q.index),
                 "ignore_unavailable": True,
                 "allow_no_indices": True,
+                # a shard that fails (rejected, node gone) fails the item, never a count short
+                "allow_partial_search_results": False,
             })
             searches.append(metric_body(q, percents.get(i, ())))
         resp = self._call(lambda: self._client.msearch(searches=searches))
@@ -901,26 +903,59 @@ def _unstarted_shards(resp: Any) -> str | None:
     had not started, None when it is. The cluster answers 200 with the started shards' hits
     when some shards of a pattern could answer: taken as the answer, a rule counted short
     (an absence paged, a threshold missed). An ``_msearch`` search no shard could answer is
-    503 inside a 200 answer: not a refused query but a store that does not answer yet."""
+    503 inside a 200 answer: not a refused query but a store that does not answer yet. Any
+    other failed item (a 503 ``too_many_buckets_exception``, a 429 circuit breaker) is that
+    query's own: None here, so it fails that rule alone instead of skipping every rule."""
     body = getattr(resp, "body", None)
     if not isinstance(body, dict):
         return None
     for answer in body.get("responses") or (body,):
-        if answer.get("status") in _TRANSIENT_STATUS:
-            return f"{answer['status']} {_item_reason(answer)}"
+        if "error" in answer:
+            if answer.get("status") in _TRANSIENT_STATUS and _only_unstarted(answer["error"]):
+                return (f"{answer['status']} {_item_reason(answer)}: shard(s) not started "
+                        "yet (an index just created, or a node restarting)")
+            continue
         shards = answer.get("_shards") or {}
         unstarted = [f for f in shards.get("failures") or ()
                      if (f.get("reason") or {}).get("type") in _UNSTARTED]
-        # OpenSearch counts an unstarted shard of a search neither successful nor failed
-        # (a refresh's total counts replicas too, unassigned ones on a single node: not that)
-        silent = shards.get("total", 0) - sum(shards.get(k, 0) for k in (
-            "successful", "skipped", "failed")) if "hits" in answer or "count" in answer else 0
+        silent = _silent_shards(shards) if "hits" in answer or "count" in answer else 0
         if unstarted or silent > 0:
             where = f", e.g. index {unstarted[0].get('index')}" if unstarted else ""
             return (f"{len(unstarted) or silent} shard(s) not started yet "
                     f"(no_shard_available_action_exception{where}): an index just created, "
                     "or a node restarting")
     return None
+
+
+def _silent_shards(shards: dict) -> int:
+    """Shards of a search that neither answered nor failed: OpenSearch counts an unstarted
+    shard so. Skipped shards are already counted in ``successful`` (both engines), so they
+    are not subtracted again. (A refresh's total counts replicas too, unassigned ones on a
+    single node: callers ask this of searches only.)"""
+    return shards.get("total", 0) - shards.get("successful", 0) - shards.get("failed", 0)
+
+
+# ``allow_partial_search_results=false`` with a shard not started: Elasticsearch and
+# OpenSearch name no cause, only this in ``caused_by.reason``.
+_MISSING_SHARDS = "Search rejected due to missing shards"
+
+
+def _only_unstarted(error: Any) -> bool:
+    """Whether a failed search's every cause is a shard not started. OpenSearch's "all
+    shards failed" for unstarted shards lists no cause at all; a search phase failure over
+    anything else (too many buckets, a circuit breaker, a rejected execution) names it in
+    ``root_cause``, ``failed_shards`` or ``caused_by``."""
+    if not isinstance(error, dict) or error.get("type") != "search_phase_execution_exception":
+        return False
+    causes = [c for c in error.get("root_cause") or () if isinstance(c, dict)]
+    causes += [f["reason"] for f in error.get("failed_shards") or ()
+               if isinstance(f, dict) and isinstance(f.get("reason"), dict)]
+    cause = error.get("caused_by")
+    while isinstance(cause, dict):
+        if not str(cause.get("reason") or "").startswith(_MISSING_SHARDS):
+            causes.append(cause)
+        cause = cause.get("caused_by")
+    return all(c.get("type") in _UNSTARTED for c in causes)
 
 
 def _at_once(fn: Callable[[Any], Any], items: Sequence[Any]) -> None:

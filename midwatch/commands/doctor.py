@@ -66,7 +66,9 @@ def _definitions(cfg):
         rows.append(_loaded("knowledge", ", ".join(map(str, paths or [])) or "knowledge:",
                             lambda: f"{len(from_config(cfg.doc).issues)} known issues"))
     if data.get("slos") is not None:
-        rows.append(_loaded("slos", "slos:", lambda: f"{len(load_slos(cfg.doc))} SLOs"))
+        # `midwatch run` never loads SLOs; `midwatch report` and `slo status` would fail
+        rows.append(_loaded("slos", "slos: (used by report, slo status)",
+                            lambda: f"{len(load_slos(cfg.doc))} SLOs"))
     return rows
 
 

@@ -66,11 +66,11 @@ def test_known_issues_and_slos_are_loaded_too(tmp_path, capsys):
     assert rows == [
         f"knowledge FAIL ki.yaml {tmp_path}/ki.yaml:3:6: known_issues.1.id: known issue 'KI-1' "
         f"is defined twice (first at {tmp_path}/ki.yaml:2)",
-        f"slos FAIL slos: {tmp_path}/midwatch.yaml:3:41: slos.0.objective: expected a percentage "
+        f"slos FAIL slos: (used by report, slo status) {tmp_path}/midwatch.yaml:3:41: slos.0.objective: expected a percentage "
         "between 0 and 100, got 199 (99.5 means 99.5 %; 100 would leave no error budget)"]
     (tmp_path / "ki.yaml").write_text(
         "known_issues:\n  - {id: KI-1, title: one, match: {platform: boomi, error_class: x}}\n")
     code, rows = _doctor(tmp_path, "knowledge: {paths: [ki.yaml]}\n"
                                    "slos: [{name: o2c, flow: order-to-cash, objective: 99}]\n",
                          capsys)
-    assert (code, rows) == (0, ["knowledge OK ki.yaml 1 known issues", "slos OK slos: 1 SLOs"])
+    assert (code, rows) == (0, ["knowledge OK ki.yaml 1 known issues", "slos OK slos: (used by report, slo status) 1 SLOs"])

@@ -15,7 +15,7 @@ REGISTERED = re.compile(r'\.(?:counter|gauge|histogram)\(\s*"(midwatch_[a-z_]+)"
 
 def registered_metrics() -> set[str]:
     names: set[str] = set()
-    for path in (ROOT / "collector").rglob("*.py"):
+    for path in [*(ROOT / "collector").rglob("*.py"), *(ROOT / "rules").rglob("*.py")]:
         names.update(REGISTERED.findall(path.read_text()))
     return names
 
@@ -24,7 +24,8 @@ def test_alert_rules_use_only_registered_metrics():
     groups = yaml.safe_load(RULES.read_text())["groups"]
     rules = [r for g in groups for r in g["rules"]]
     assert {r["alert"] for r in rules} >= {"MidwatchSpoolFilling", "MidwatchSpoolFull",
-                                           "MidwatchStoreUnavailable", "MidwatchCollectorStalled"}
+                                           "MidwatchStoreUnavailable", "MidwatchCollectorStalled",
+                                           "MidwatchRulePassesSkipped"}
     known = registered_metrics()
     assert {"midwatch_spool_bytes", "midwatch_spool_full", "midwatch_store_available"} <= known
     for rule in rules:

@@ -313,3 +313,17 @@ def test_a_closed_input_s_reading_thread_asks_its_closed_worker_for_nothing():
     writer.close()
     receiver.close()
     assert receiver._remote(link, "finish_idle", 1.0) == []
+
+
+def test_a_closed_input_s_reading_thread_parses_nothing_with_its_closed_worker():
+    """The UDP loop's next step after ``finish_idle``: the datagrams it read as the input
+    stopped, handed to ``_parse``, whose worker ``close`` closed: nothing (the input is
+    going, no new worker), not "write to closed file" raised in the reading thread."""
+    receiver, writer = start("udp")
+    link = receiver.link("udp")
+    frames = [frame(line).encode() for line in MULE[:3]]
+    assert receiver._parse(link, frames, "udp")  # open, the worker parses
+    receiver.stop()
+    writer.close()
+    receiver.close()
+    assert receiver._parse(link, frames, "udp") == []

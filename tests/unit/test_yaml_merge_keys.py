@@ -72,3 +72,27 @@ def test_a_literal_overriding_a_merged_env_secret_is_still_a_literal(monkeypatch
         "Secret(env:a.password)"
     with pytest.raises(ConfigError, match="secrets must not be written in YAML"):
         doc.secret(("b", "password"), doc.data["b"]["password"])
+
+
+@pytest.mark.parametrize("order", ["[*lit, *env]", "[*env, *lit]"])
+def test_of_merged_secrets_only_the_winner_says_whether_it_came_from_env(monkeypatch, order):
+    """``<<: [*lit, *env]``: the first source's plain-text password wins, so it must be
+    refused as a secret written in YAML (it was taken as ``env:`` while the shadowed
+    ``${PW}`` left its mark); ``[*env, *lit]``: the environment's value wins and is one."""
+    monkeypatch.setenv("PW", "from-env")
+    doc = loads("a: &lit {password: hunter2}\nb: &env {password: '${PW}'}\n"
+                f"store: {{<<: {order}}}\n", "m.yaml")
+    value = doc.data["store"]["password"]
+    if order.startswith("[*lit"):
+        assert value == "hunter2"
+        with pytest.raises(ConfigError, match="secrets must not be written in YAML"):
+            doc.secret(("store", "password"), value)
+    else:
+        assert value == "from-env"
+        assert doc.secret(("store", "password"), value).reveal() == "from-env"
+
+
+def test_a_shadowed_merged_value_is_not_read():
+    """An unset variable in a value another source overrides is no error: never used."""
+    doc = loads("c: {<<: [{x: 1}, {x: '${MIDWATCH_TEST_NEVER_SET}'}]}\n", "m.yaml")
+    assert doc.data["c"] == {"x": 1}

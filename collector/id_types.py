@@ -4,8 +4,9 @@ The flow catalog's ``ids:`` section (``link``, ``labels``, ``one_per_message``,
 ``join_window``) names ID types, and a misspelt one did nothing without a word:
 ``labels: [x12.iza]`` let real ISA control numbers join messages again (one interchange's
 purchase orders folded into one trace). ID types are open (a parser mapping's ``ids:`` or a
-site's own parser may write any), so an unknown name is no error by itself; one a letter or
-two from a known type is (``collector.correlation.catalog`` refuses it, naming the key).
+site's own parser may write any), so an unknown name is no error by itself; one a letter
+changed or two letters swapped from a known type is (``collector.correlation.catalog``
+refuses it, naming the key), unless the catalog's ``ids.types`` declares it the site's own.
 
 ``tests/unit/test_id_types.py`` scans the parser sources for the kinds they write and fails
 when one is missing here, so the registry stays complete.
@@ -13,7 +14,6 @@ when one is missing here, so the registry stays complete.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 # What the parsers, native readers and inputs write (``Event.add_id``), by source.
@@ -33,20 +33,22 @@ BUILT_IN_ID_TYPES = frozenset({
     # named by the default labels and the example catalogs for what a site's mapping writes
     "batch", "file",
 })
-# How close a name must be to a known type to be taken for a misspelling of it (difflib's
-# ratio: "x12.iza" to "x12.isa" is 0.86, "requets" to "request" 0.86, "ordr" to "order" 0.89;
-# "region" to "request" is 0.46).
-NEAR_MISS_CUTOFF = 0.8
 
 
 def near_miss(name: str, known: Iterable[str]) -> str | None:
-    """The known type ``name`` is most likely a misspelling of: its letters in another order
-    (``ordre``), or one within ``NEAR_MISS_CUTOFF``; None when it is like none of them."""
-    known = sorted(known)
-    letters = sorted(name)
-    for kind in known:
-        if kind != name and sorted(kind) == letters:
+    """The known type ``name`` is most likely a misspelling of: one of the same length with
+    one letter changed (``x12.iza``) or two neighbours swapped (``requets``); None when it is
+    no such near miss of any. A longer or shorter name (``orders``, ``x12.isa13``,
+    ``message.id``) is rather a type of its own, and warned of only."""
+    for kind in sorted(known):
+        if len(kind) == len(name) and kind != name and _one_edit(name, kind):
             return kind
-    close = difflib.get_close_matches(name, known, n=1, cutoff=NEAR_MISS_CUTOFF)
-    return close[0] if close and close[0] != name else None
+    return None
 
+
+def _one_edit(a: str, b: str) -> bool:
+    """``a`` and ``b`` (same length, not equal) differ in one letter, or in two neighbours
+    swapped."""
+    diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+    return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                              and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])

@@ -6,6 +6,7 @@ read once at start-up and compiled into plain matchers, so ``classify`` costs a 
 look-ups per event on the hot path (the pipeline runs it on every event).
 
     ids:
+      types: [po_number]                # ID types the site's own parsers write (never refused)
       labels: [x12.isa, x12.gs, batch, kafka.key]  # ID types kept on traces but never joining two messages
       max_trace_ids: 200                # a trace refuses merges that would exceed this
       one_per_message: [order]          # two traces with different ones never merge (off)
@@ -102,7 +103,7 @@ DEFAULT_ONE_PER_MESSAGE: tuple[str, ...] = ()
 ACK_SKEW_MS = 14 * 3_600_000
 
 _TOP_KEYS = ("ids", "default_sla", "flows")
-_ID_KEYS = ("link", "labels", "max_trace_ids", "join_window", "one_per_message")
+_ID_KEYS = ("types", "link", "labels", "max_trace_ids", "join_window", "one_per_message")
 _FLOW_KEYS = ("name", "sla", "match", "stages", "description")
 _STAGE_KEYS = ("name", "terminal", "match")
 # Event attribute read by each plain field condition.
@@ -383,6 +384,8 @@ class _Builder:
     def catalog_of(self, top: dict, flows_path: KeyPath) -> Catalog:
         id_section = self.section(top.get("ids") or {}, ("ids",), _ID_KEYS)
         ids = id_section.data
+        if "types" in ids:  # the site's own, named before any key is checked against them
+            self.known_types |= self.declared(ids.get("types"), ("ids", "types"))
         link = self.types(ids.get("link"), ("ids", "link")) if "link" in ids else None
         labels = self.types(ids.get("labels"), ("ids", "labels")) if "labels" in ids \
             else frozenset(DEFAULT_LABEL_TYPES)
@@ -430,13 +433,19 @@ class _Builder:
                 self.check_type(kind, (*path, kind), (JOIN_WINDOW_DEFAULT, JOIN_WINDOW_ACK))
         return {kind: self.duration(v, (*path, kind)) for kind, v in value.items()}
 
-    def types(self, value: Any, path: KeyPath) -> frozenset[str]:
+    def declared(self, value: Any, path: KeyPath) -> frozenset[str]:
+        """A list of ID types, each checked for shape only (``ids.types``: what the site's own
+        parsers write, taken as known however close to a built-in type)."""
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.err(path, "expected a list of ID types like [correlation, order]")
         bad = [v for v in value if ":" in v]
         if bad:
             raise self.err(path, f"{bad[0]!r} is a typed ID, not a type",
                            f"write {bad[0].partition(':')[0]!r}")
+        return frozenset(value)
+
+    def types(self, value: Any, path: KeyPath) -> frozenset[str]:
+        self.declared(value, path)
         for i, kind in enumerate(value):
             self.check_type(kind, (*path, i))
         return frozenset(value)
@@ -449,11 +458,13 @@ class _Builder:
             return
         meant = near_miss(kind, (*self.known_types, *words))
         if meant is not None:
-            raise self.err(path, f"unknown ID type {kind!r}", f"did you mean {meant!r}?")
+            raise self.err(path, f"unknown ID type {kind!r}", f"did you mean {meant!r}? If your "
+                           "own parser writes it, declare it in ids.types")
         if kind not in self.unknown_types:
             self.unknown_types[kind] = str(self.err(
                 path, f"ID type {kind!r} is written by no midwatch parser and no configured "
-                "mapping", "fine if your own parser writes it; else check the spelling"))
+                "mapping", "if your own parser writes it, declare it in ids.types; else check "
+                "the spelling"))
 
     def flow(self, raw: Any, path: KeyPath, default_sla: int) -> tuple[Flow, list[_Rule], _FlowRule]:
         f = self.mapping(raw, path, _FLOW_KEYS)

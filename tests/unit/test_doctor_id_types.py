@@ -39,15 +39,16 @@ def _doctor(cfg: Path, capsys) -> tuple[int, list[str]]:
 
 @pytest.mark.parametrize(("ids", "line", "col", "key", "name", "meant"), [
     ("    labels: [x12.iza, kafka.key]\n", 4, 14, "labels.0", "x12.iza", "x12.isa"),
-    ("    link: [order, http.requst]\n", 4, 19, "link.1", "http.requst", "http.request"),
-    ("    one_per_message: [ordr]\n", 4, 23, "one_per_message.0", "ordr", "order"),
+    ("    link: [order, http.reqeust]\n", 4, 19, "link.1", "http.reqeust", "http.request"),
+    ("    one_per_message: [ordre]\n", 4, 23, "one_per_message.0", "ordre", "order"),
     ("    join_window: {requets: 15m}\n", 4, 19, "join_window.requets", "requets", "request"),
 ])
 def test_a_near_miss_fails_the_flows_row(tmp_path, capsys, ids, line, col, key, name, meant):
     cfg = _config(tmp_path, ids)
     assert _doctor(cfg, capsys) == (1, [
         f"flows FAIL catalog in the config {cfg}:{line}:{col}: flows.ids.{key}: unknown ID type "
-        f"{name!r} (did you mean {meant!r}?)"])
+        f"{name!r} (did you mean {meant!r}? If your own parser writes it, declare it in "
+        "ids.types)"])
 
 
 @pytest.mark.parametrize(("ids", "col", "key"), [
@@ -60,8 +61,8 @@ def test_an_unknown_type_is_a_warn_row_and_a_start_up_warning(tmp_path, capsys, 
                                                               col, key):
     cfg = _config(tmp_path, ids)
     note = (f"{cfg}:4:{col}: flows.ids.{key}: ID type 'site_ref' is written by no midwatch "
-            "parser and no configured mapping (fine if your own parser writes it; else check "
-            "the spelling)")
+            "parser and no configured mapping (if your own parser writes it, declare it in "
+            "ids.types; else check the spelling)")
     code, rows = _doctor(cfg, capsys)
     assert code == 0
     assert rows[0].startswith("flows WARN catalog in the config 0 flows;")

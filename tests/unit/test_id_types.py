@@ -56,9 +56,16 @@ def test_every_kind_the_parsers_tables_map_to_is_in_the_registry():
 
 
 @pytest.mark.parametrize(("name", "meant"), [
-    ("x12.iza", "x12.isa"), ("ordr", "order"), ("requets", "request"), ("ordre", "order"),
-    ("correlaton", "correlation"), ("kafka.kye", "kafka.key"), ("x12.is", "x12.isa"),
+    ("x12.iza", "x12.isa"), ("requets", "request"), ("ordre", "order"), ("x12.se", "x12.st"),
+    ("correlatoin", "correlation"), ("kafka.kye", "kafka.key"), ("edifact.unt", "edifact.unb"),
     ("region", None), ("po_number", None), ("order", None),
+    # longer or shorter: a type of its own more likely than a slip (review L item 8)
+    ("orders", None), ("invoices", None), ("claims", None), ("requests", None),
+    ("batches", None), ("files", None), ("message.id", None), ("mule.correlation", None),
+    ("custom", None), ("ace.msgid", None), ("x12.isa13", None), ("mq.msg", None),
+    ("ordr", None), ("x12.i", None), ("correlaton", None),
+    # the same letters further apart than neighbours
+    ("oderr", None),
 ])
 def test_near_miss(name, meant):
     assert near_miss(name, BUILT_IN_ID_TYPES) == meant
@@ -70,8 +77,8 @@ def _load(text: str, mapped: frozenset[str] = frozenset()):
 
 @pytest.mark.parametrize(("text", "line", "key", "name", "meant"), [
     ("ids:\n  labels: [x12.isa, x12.iza]\n", 2, "ids.labels.1", "x12.iza", "x12.isa"),
-    ("ids:\n  link: [order, correlaton]\n", 2, "ids.link.1", "correlaton", "correlation"),
-    ("ids:\n  one_per_message: [ordr]\n", 2, "ids.one_per_message.0", "ordr", "order"),
+    ("ids:\n  link: [order, correlatoin]\n", 2, "ids.link.1", "correlatoin", "correlation"),
+    ("ids:\n  one_per_message: [ordre]\n", 2, "ids.one_per_message.0", "ordre", "order"),
     ("ids:\n  join_window:\n    default: 1d\n    requets: 15m\n", 4, "ids.join_window.requets",
      "requets", "request"),
     ("ids:\n  join_window: {defualt: 2d}\n", 2, "ids.join_window.defualt", "defualt", "default"),
@@ -81,7 +88,8 @@ def test_a_near_miss_is_refused_with_file_line_key_and_the_type_meant(text, line
     with pytest.raises(ConfigError) as err:
         _load(text)
     assert (err.value.file, err.value.line, err.value.key) == ("flows.yaml", line, key)
-    assert str(err.value).endswith(f"unknown ID type {name!r} (did you mean {meant!r}?)")
+    assert str(err.value).endswith(f"unknown ID type {name!r} (did you mean {meant!r}? If your "
+                                   "own parser writes it, declare it in ids.types)")
 
 
 def test_a_type_a_mapping_writes_is_taken_however_close():
@@ -103,7 +111,41 @@ def test_an_unknown_type_like_none_is_kept_and_warned_of_once():
     assert catalog.join_window_ms("region_code:EU", ack=False) == 3_600_000
     assert catalog.upgrade_notes() == [
         "flows.yaml:2:23: ids.labels.1: ID type 'region_code' is written by no midwatch parser "
-        "and no configured mapping (fine if your own parser writes it; else check the spelling)"]
+        "and no configured mapping (if your own parser writes it, declare it in ids.types; else "
+        "check the spelling)"]
+
+
+def test_a_longer_type_like_a_plural_is_warned_of_not_refused():
+    """``orders`` (a mapping or plug-in parser's own) refused the start before (review L)."""
+    catalog = _load("ids:\n  labels: [kafka.key, orders, x12.isa13]\n")
+    assert not catalog.is_link("orders:1")
+    assert [n.split(": ID type ")[1].split(" ")[0] for n in catalog.upgrade_notes()] == [
+        "'orders'", "'x12.isa13'"]
+
+
+def test_types_the_site_declares_are_known_however_close():
+    """``x12.se`` (an X12 trailer a site's parser writes) is one letter from x12.st: refused
+    unless ``ids.types`` declares it, then neither refused nor warned of."""
+    text = "ids:\n  labels: [kafka.key, x12.se, edifact.unt]\n"
+    with pytest.raises(ConfigError) as err:
+        _load(text)
+    assert (err.value.line, err.value.key) == (2, "ids.labels.1")
+    assert "'x12.se' (did you mean 'x12.st'?" in str(err.value)
+    catalog = _load("ids:\n  types: [x12.se, edifact.unt, po_number]\n" + text[5:]
+                    + "  one_per_message: [po_number]\n")
+    assert catalog.upgrade_notes() == []
+    assert not catalog.is_link("x12.se:1") and catalog.is_link("x12.st:1")
+    assert catalog.apart(["po_number:1"], ["po_number:2"])
+
+
+@pytest.mark.parametrize(("types", "key", "message"), [
+    ("x12.se", "ids.types", "expected a list of ID types"),
+    ("[po:1]", "ids.types", "'po:1' is a typed ID, not a type"),
+])
+def test_a_malformed_types_list_is_refused(types, key, message):
+    with pytest.raises(ConfigError) as err:
+        _load(f"ids:\n  types: {types}\n")
+    assert err.value.key == key and message in str(err.value)
 
 
 def test_the_example_catalogs_name_only_known_types():

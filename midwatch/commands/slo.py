@@ -88,10 +88,13 @@ def _unmeasured(doc, slos) -> list[str]:
     catalog nor ``probes:`` has gets the closest one that is (a flow may also come from a
     parser mapping, so it is not refused)."""
     from collector.correlation.catalog import load_catalog
+    from collector.inputs.mapped_ids import mapped_id_types_in
     from collector.yamlconf import ConfigError, did_you_mean
 
     try:
-        flows = set(load_catalog(doc.data.get("flows"), doc).flows) if slos else set()
+        flows = set(load_catalog(doc.data.get("flows"), doc,
+                                 mapped_types=mapped_id_types_in(doc.data)).flows) \
+            if slos else set()
     except (ConfigError, OSError):  # the catalog's own errors are `midwatch run`'s to report
         flows = set()
     probes = {str(p.get("name")) for p in doc.data.get("probes") or [] if isinstance(p, dict)}

@@ -65,6 +65,7 @@ def _catalog(args: argparse.Namespace):
     """The flow catalog of the config, to check names against; a reconciliation without one
     cannot tell a stage from a typo."""
     from collector.correlation.catalog import load_catalog
+    from collector.inputs.mapped_ids import mapped_id_types_in
 
     path = args.config or os.environ.get(CONFIG_ENV)
     doc = load(path) if path else None
@@ -73,7 +74,7 @@ def _catalog(args: argparse.Namespace):
         raise _Fail("needs the flow catalog to check --flow, --from and --to: pass -c FILE "
                     f"(or set {CONFIG_ENV}) whose flows: names it, e.g. flows: "
                     "deploy/flows.example.yaml")
-    return load_catalog(flows, doc, ("flows",))
+    return load_catalog(flows, doc, ("flows",), mapped_types=mapped_id_types_in(doc.data))
 
 
 def _store(args: argparse.Namespace) -> Store:

@@ -43,20 +43,18 @@ def _definitions(cfg):
     file not found, a known issue defined twice, an objective of 199) passed ``doctor`` with
     exit 0 and failed only when the service or report started (new-team walk)."""
     from collector.correlation.catalog import load_catalog
-    from collector.inputs.mapped_ids import mapped_id_types
     from collector.knowledge import from_config
     from rules.slo import load_slos
 
     flows, data = cfg.section("flows"), cfg.doc.data
-    rows = []
+    rows, mapped = _mappings(cfg)
     if flows.data is not None:
         target = flows.data if isinstance(flows.data, str) else "catalog in the config"
 
         notes: list[str] = []  # what run warns of at start-up: a WARN row
 
         def catalog() -> str:
-            loaded = load_catalog(flows.data, flows.doc, flows.path,
-                                  mapped_types=mapped_id_types(cfg.inputs))
+            loaded = load_catalog(flows.data, flows.doc, flows.path, mapped_types=mapped)
             notes.extend(loaded.upgrade_notes())
             return f"{len(loaded.flows)} flows" + "".join(f"; {n}" for n in notes)
         row = _loaded("flows", target, catalog)
@@ -70,6 +68,26 @@ def _definitions(cfg):
         rows.append(_loaded("slos", "slos: (used by report, slo status)",
                             lambda: f"{len(load_slos(cfg.doc))} SLOs"))
     return rows
+
+
+def _mappings(cfg):
+    """Each input's parser mapping read as the input reads it, for the ID types the catalog
+    may name: a broken one is a FAIL row of its own, naming the input (it failed the flows
+    row, as if the catalog were wrong); the catalog is checked with the types of the rest."""
+    from collector.inputs.mapped_ids import mapped_id_types
+
+    rows, types = [], set()
+    for inp in cfg.inputs:
+        if not getattr(inp, "mapping", None):
+            continue
+
+        def read(inp=inp) -> str:
+            types.update(mapped_id_types([inp]))
+            return "read"
+        row = _loaded("mapping", f"input {inp.name}: {inp.mapping}", read)
+        if not row.ok:
+            rows.append(row)
+    return rows, frozenset(types)
 
 
 def _loaded(backend: str, target: str, load):

@@ -90,3 +90,16 @@ def test_a_type_the_mapping_writes_is_known(tmp_path, capsys, caplog):
         store.close()
     assert not [r for r in caplog.records if "ID type" in r.getMessage()]
     assert correlator.catalog_source.load().apart(["site_ref:1"], ["site_ref:2"])
+
+
+def test_a_broken_mapping_is_its_inputs_row_not_the_catalogs(tmp_path, capsys):
+    """Review L item 10: the mapping's error showed as a FAIL of the flows row."""
+    cfg = _config(tmp_path, "    labels: [kafka.key, site_ref]\n", mapping="ids:\n  site_ref: 5\n")
+    assert main(["doctor", "-c", str(cfg)]) == 1
+    rows = [" ".join(line.split()) for line in capsys.readouterr().out.splitlines()]
+    mapping = [r for r in rows if r.startswith("mapping")]
+    assert mapping == [f"mapping FAIL input app: {tmp_path}/map.yaml {tmp_path}/map.yaml:2:3: "
+                       "ids.site_ref: expected a field path (text)"]
+    flows = [r for r in rows if r.startswith("flows")]
+    assert len(flows) == 1 and flows[0].startswith("flows WARN catalog in the config 0 flows;")
+    assert "'site_ref' is written by no midwatch parser" in flows[0]

@@ -18,8 +18,9 @@ from collector.correlation.catalog import (
     build_catalog,
 )
 from collector.id_types import BUILT_IN_ID_TYPES, near_miss
-from collector.parsers import _fields, edifact, otlp_json, x12
+from collector.parsers import _fields, edifact, json_lines, otlp_json, x12
 from collector.yamlconf import ConfigError, loads
+from midwatch.demo import run as demo
 
 ROOT = Path(__file__).resolve().parents[2]
 # ``ev.add_id("order", ...)`` in Python, ``add_id(&mut ids, "order", ...)`` in the native readers.
@@ -49,9 +50,11 @@ def test_every_kind_the_parsers_tables_map_to_is_in_the_registry():
     tabled |= {kind for keys in x12._BUSINESS_KEYS.values() for _seg, _i, kind in keys}
     tabled |= set(edifact._BUSINESS_KIND.values()) | set(edifact._REFERENCED_KIND.values())
     tabled |= set(otlp_json._ID_ATTRIBUTES.values())
+    tabled |= set(json_lines._DEFAULT_ID_KINDS.values())
     tabled |= set(DEFAULT_LABEL_TYPES)
     tabled |= set(DEFAULT_JOIN_WINDOWS_MS) - {JOIN_WINDOW_DEFAULT, JOIN_WINDOW_ACK}
-    assert {"order", "claim", "shipment", "msg", "batch", "xray"} <= tabled
+    assert {"order", "claim", "shipment", "msg", "batch", "xray", "request"} <= tabled
+    assert json_lines._DEFAULT_ID_KINDS  # the JSON parser's default ID fields still map
     assert tabled - BUILT_IN_ID_TYPES == set()
 
 
@@ -152,3 +155,11 @@ def test_the_example_catalogs_name_only_known_types():
     example = build_catalog(loads((ROOT / "deploy" / "flows.example.yaml").read_text(),
                                   "flows.example.yaml"))
     assert example.upgrade_notes() == []
+
+
+def test_the_demo_catalog_names_only_known_types():
+    """``midwatch demo`` builds its own catalog (``midwatch.demo.run.CATALOG``): one of its
+    ID types refused or warned of would break or clutter the demo (review L item 9)."""
+    catalog = build_catalog(loads(demo.CATALOG, "flows.yaml"))
+    assert len(catalog.flows) >= 2
+    assert catalog.upgrade_notes() == []

@@ -360,11 +360,18 @@ class Engine:
         """The open alert's group judged alone (its labels as filters on the rule's own
         queries): a full answer cut it out, which says nothing about its condition, and
         resolving it then would close a page whose condition still holds. None when its group
-        has nothing now; False when the store refused (the alert is held)."""
+        has nothing now; False when the store refused or did not answer (the alert is held:
+        earlier rules' alerts have already moved in this pass, and a ``StoreUnavailable``
+        escaping here would drop their resolves unsent)."""
         qs = [replace(q, filters=(*q.filters, *(Filter(f, "eq", labels[label_name(f)])
                                                 for f in q.group_by if label_name(f) in labels)))
               for q in self._plan(rule, at_ms)]
-        results, errors = self._send(qs)
+        try:
+            results, errors = self._send(qs)
+        except StoreUnavailable as exc:
+            log.warning("rule %s: its open alert %s could not be judged alone (%s): held",
+                        rule.name, labels, exc)
+            return False
         if errors:
             return False
         for sample in types.get(rule.type).evaluate(rule, at_ms - rule.query_delay_ms,

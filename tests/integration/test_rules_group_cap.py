@@ -11,7 +11,8 @@ from paging_support import paging_stores  # noqa: F401 (the fixture "store")
 from rules_stores import rules_config, write
 
 from collector.event import Event, event_id
-from collector.store.base import Store
+from collector.store.base import Store, StoreUnavailable
+from collector.store.sqlite import SQLiteStore
 from rules.engine import Engine
 
 T0 = 1_709_546_400_000  # Monday 2024-03-04T10:00:00Z
@@ -55,3 +56,49 @@ def test_a_firing_group_pushed_past_the_cap_is_not_resolved(store: Store, tmp_pa
     done = engine.evaluate(T0 + 11 * MIN)
     assert [(a.labels, a.state) for a in done.alerts if a.labels == {"flow": "c"}] == [
         ({"flow": "c"}, "resolved")]
+
+
+class _NotAnsweringAlone(SQLiteStore):
+    """The real SQLite store, except that a query filtered on a flow (an open alert asked
+    alone) gets ``StoreUnavailable``, as from an Elasticsearch that is restarting: the fault
+    lands between rules, after earlier rules' alerts have already moved."""
+
+    def _refuse(self, qs) -> None:
+        if any(f.field == "midwatch.flow" and f.op == "eq" for q in qs for f in q.filters):
+            raise StoreUnavailable("no shard started yet")
+
+    def metric(self, q):
+        self._refuse([q])
+        return super().metric(q)
+
+    def metrics(self, qs):
+        self._refuse(qs)
+        return super().metrics(qs)
+
+
+def test_a_store_outage_while_a_cut_alert_is_asked_alone_loses_no_resolve(tmp_path: Path):
+    rules = """\
+rules:
+  - {name: overall, type: ratio, where: {event.outcome: failure}, above: 0.5, min_events: 5,
+     window: 10m}
+  - {name: failing, type: ratio, group_by: [midwatch.flow], where: {event.outcome: failure},
+     above: 0.5, min_events: 5, window: 10m, max_groups: 2}
+"""
+    store = _NotAnsweringAlone(tmp_path / "s.sqlite")
+    try:
+        store.setup()
+        write(store, [_ev(i, T0 - 9 * MIN + i * 1000, "c", True) for i in range(10)])
+        engine = Engine(rules_config(tmp_path, rules), store)
+        first = engine.evaluate(T0)
+        assert sorted((a.rule, a.state) for a in first.alerts) == [
+            ("failing", "firing"), ("overall", "firing")]
+        # a and b fill the cap (c is cut out, and asking it alone finds the store down);
+        # overall's ratio falls to 10/110 in the same pass, before "failing" is judged.
+        write(store, [_ev(100 * n + i, T0 + i * 100, flow, False)
+                       for n, flow in ((1, "a"), (2, "b")) for i in range(50)])
+        later = engine.evaluate(T0 + MIN)
+        assert sorted((a.rule, a.state) for a in later.alerts) == [("overall", "resolved")]
+        assert [(a.labels, a.state) for a in engine.alerts.values()
+                if a.rule == "failing"] == [({"flow": "c"}, "firing")]
+    finally:
+        store.close()

@@ -103,8 +103,13 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         expected |= {group_key(row, rule.group_by) for row in results[1]}
     if not rule.group_by:
         expected = {()}
+    # A full answer (``max_groups``) cut its smallest groups: a group missing from it may
+    # still be sending, so it is not counted 0 (its open alert is judged alone).
+    full = bool(rule.group_by) and len(counts) >= rule.max_groups
     out = []
     for key in sorted(expected):
+        if full and key not in counts:
+            continue
         count = counts.get(key, 0)
         out.append(Sample(dict(zip(rule.group_by, key, strict=True)), float(count),
                           count < spec.min_events, {"count": count, "min_events": spec.min_events}))

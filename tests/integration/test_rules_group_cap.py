@@ -128,3 +128,41 @@ def test_a_cut_group_of_a_number_field_is_asked_alone_by_its_number(store: Store
     assert [(a.labels, a.state) for a in engine.alerts.values()] == [
         ({"event_duration": "500"}, "firing")]
     assert not [a for a in later.alerts if a.state == "resolved"]
+
+
+def _sends(flow: str, n: int, start: int, every: int, tag: str) -> list[Event]:
+    return [replace(_ev(i, start + i * every, flow, False), id=event_id(tag, flow, str(i)))
+            for i in range(n)]
+
+
+def test_an_absence_does_not_page_a_sending_group_cut_from_a_full_answer(store: Store,
+                                                                         tmp_path: Path):
+    rules = """\
+rules:
+  - {name: silent, type: absence, group_by: [midwatch.flow], window: 10m, max_groups: 2,
+     expected: [{midwatch.flow: a}, {midwatch.flow: b}, {midwatch.flow: c}]}
+"""
+    # a and b are busy; c sends too, less: the answer holds a and b only.
+    write(store, [*_sends("a", 20, T0 - 9 * MIN, 1000, "abs"), *_sends("b", 20, T0 - 9 * MIN,
+                  1000, "abs"), *_sends("c", 2, T0 - 5 * MIN, 1000, "abs")])
+    engine = Engine(rules_config(tmp_path, rules), store)
+    assert [(a.labels, a.state) for a in engine.evaluate(T0).alerts] == []
+
+
+def test_a_spike_does_not_page_a_group_cut_from_last_weeks_full_answer(store: Store,
+                                                                       tmp_path: Path):
+    rules = """\
+rules:
+  - {name: surge, type: spike, group_by: [midwatch.flow], window: 10m, compare: last_week,
+     factor: 3, min_events: 5, max_groups: 2}
+"""
+    week = 7 * 24 * 60 * MIN
+    # Last week a and b were busiest and c steady at 10; now c is the same 10 (no change),
+    # but its baseline was cut from last week's full answer.
+    write(store, [*_sends("a", 30, T0 - week - 9 * MIN, 1000, "wk"),
+                  *_sends("b", 30, T0 - week - 9 * MIN, 1000, "wk"),
+                  *_sends("c", 10, T0 - week - 9 * MIN, 1000, "wk"),
+                  *_sends("a", 30, T0 - 9 * MIN, 1000, "now"),
+                  *_sends("c", 10, T0 - 9 * MIN, 1000, "now")])
+    engine = Engine(rules_config(tmp_path, rules), store)
+    assert [(a.labels, a.state) for a in engine.evaluate(T0).alerts] == []

@@ -27,7 +27,7 @@ from collector.store.base import (
 )
 from rules import bands, flapping, known_issues, sharing, types
 from rules.config import RulesConfig
-from rules.fields import group_labels, label_name
+from rules.fields import group_labels, label_name, typed_value
 from rules.notify.base import Notification
 from rules.schema import Rule, Sample
 from rules.silences import Silences, inhibited, matches_all
@@ -345,7 +345,7 @@ class Engine:
             out.append(self._record(alert, moved, at_ms, history))
         for key, prev in list(self.alerts.items()):
             if prev.rule == rule.name and key not in seen:
-                alone = (self._alone(rule, prev.labels, at_ms) if rule.name in self._cut
+                alone = (self._alone(rule, prev, at_ms) if rule.name in self._cut
                          and prev.state in (PENDING, FIRING) else None)
                 if alone is False:
                     continue  # cut out and not askable alone: held as it is, not resolved
@@ -356,15 +356,29 @@ class Engine:
                     out.append(self._record(alert, moved, at_ms, history))
         return out
 
-    def _alone(self, rule: Rule, labels: dict[str, str], at_ms: int) -> Sample | None | bool:
+    def _alone(self, rule: Rule, prev: Alert, at_ms: int) -> Sample | None | bool:
         """The open alert's group judged alone (its labels as filters on the rule's own
         queries): a full answer cut it out, which says nothing about its condition, and
         resolving it then would close a page whose condition still holds. None when its group
-        has nothing now; False when the store refused (the alert is held)."""
-        qs = [replace(q, filters=(*q.filters, *(Filter(f, "eq", labels[label_name(f)])
-                                                for f in q.group_by if label_name(f) in labels)))
+        has nothing now; False when the store refused or did not answer (the alert is held:
+        earlier rules' alerts have already moved in this pass, and a ``StoreUnavailable``
+        escaping here would drop their resolves unsent)."""
+        labels = prev.labels
+        # The group's own values as the store holds them (500, True: SQLite compares a
+        # number to the text '500' as unequal), from the sample that last judged it; after a
+        # restart (no sample yet) its labels read back by the field's type.
+        group = prev.sample.group if prev.sample is not None else None
+        qs = [replace(q, filters=(*q.filters, *(
+            Filter(f, "eq", group[f] if group is not None and f in group
+                   else typed_value(q.index, f, labels[label_name(f)]))
+            for f in q.group_by if label_name(f) in labels)))
               for q in self._plan(rule, at_ms)]
-        results, errors = self._send(qs)
+        try:
+            results, errors = self._send(qs)
+        except StoreUnavailable as exc:
+            log.warning("rule %s: its open alert %s could not be judged alone (%s): held",
+                        rule.name, labels, exc)
+            return False
         if errors:
             return False
         for sample in types.get(rule.type).evaluate(rule, at_ms - rule.query_delay_ms,

@@ -3,7 +3,7 @@
 Which groups should be active: ``expected`` (listed) and/or those seen in the ``seen_within``
 span before the window (so a new partner is covered without editing the rule). ``active`` is
 the business calendar: outside it silence is normal and nothing fires; a window is judged
-only when it starts and ends inside it.
+when it starts and ends inside it, or when it holds a whole active range (``judged``).
 """
 
 from __future__ import annotations
@@ -68,13 +68,34 @@ def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
     return qs
 
 
+MIN = 60_000
+
+
+def judged(active: TimeWindow, at_ms: int, window_ms: int) -> bool:
+    """Whether the window ending at ``at_ms`` is judged: it lies in the calendar, its start
+    too (the first window of the working day reaches back into the night, whose silence is
+    normal: a flow that starts on time would be paged every morning), or it holds a whole
+    active range, start to close (a range shorter than the window: 09:00-09:30 with 1h, or
+    business hours with 12h, is judged from its close for one window length; by the first
+    rule alone it would never be judged at all)."""
+    if active.contains(at_ms) and active.contains(at_ms - window_ms):
+        return True
+    # Calendar edges fall on whole minutes: an inactive minute, then an active one, then an
+    # inactive one again (the close), all within the window, is a whole range inside it.
+    first = -(-(at_ms - window_ms) // MIN) * MIN - MIN  # the minute before the window's first
+    state = 0  # 0: no inactive minute yet, 1: seen one, 2: then an active one
+    for t in range(first, at_ms + 1, MIN):
+        if active.contains(t) != (state == 1):
+            continue
+        if state == 2:
+            return True
+        state += 1
+    return False
+
+
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
-    # The whole window must lie in the calendar, its start too: the first window of the
-    # working day reaches back into the night, whose silence is normal (a flow that starts
-    # on time would be paged every morning).
-    if spec.active is not None and not (spec.active.contains(at_ms)
-                                        and spec.active.contains(at_ms - rule.window_ms)):
+    if spec.active is not None and not judged(spec.active, at_ms, rule.window_ms):
         return []
     counts = {group_key(r, rule.group_by): r.count for r in results[0]}
     expected = {tuple(g[f] for f in rule.group_by) for g in spec.expected}
@@ -82,8 +103,13 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         expected |= {group_key(row, rule.group_by) for row in results[1]}
     if not rule.group_by:
         expected = {()}
+    # A full answer (``max_groups``) cut its smallest groups: a group missing from it may
+    # still be sending, so it is not counted 0 (its open alert is judged alone).
+    full = bool(rule.group_by) and len(counts) >= rule.max_groups
     out = []
     for key in sorted(expected):
+        if full and key not in counts:
+            continue
         count = counts.get(key, 0)
         out.append(Sample(dict(zip(rule.group_by, key, strict=True)), float(count),
                           count < spec.min_events, {"count": count, "min_events": spec.min_events}))

@@ -80,8 +80,15 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     now = {group_key(h, rule.group_by): (h, run) for h, run in sliding.sums(rule, results[0], at_ms)}
     week = {} if previous else {group_key(h, rule.group_by): (h, run) for h, run
                                 in sliding.sums(rule, results[1], at_ms - week_back)}
+    # A full answer (``max_groups``, each query capped on its own) cut its smallest groups: a
+    # group missing from one is not 0 there (an infinite change), it is not judged (its open
+    # alert is judged alone).
+    cut_now = bool(rule.group_by) and len(now) >= rule.max_groups
+    cut_week = bool(rule.group_by) and len(week) >= rule.max_groups
     out = []
     for key in now.keys() | week.keys():
+        if (cut_now and key not in now) or (cut_week and key not in week):
+            continue
         head, run = now.get(key) or week[key]
         pairs = []  # (current, baseline) per window, the one ending now last
         if key not in now:  # only last week: the window ending now, empty

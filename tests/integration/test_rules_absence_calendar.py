@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from paging_support import paging_stores  # noqa: F401 (the fixture "store")
 from rules_stores import rules_config, write
 
@@ -43,3 +44,32 @@ def test_the_working_day_opens_without_a_page_and_a_silence_in_it_pages(store: S
     # Not at 08:00 (the hour before it is night); the last event is at 09:50, the first
     # whole hour without one is [09:55, 10:55), and it stays firing from then on.
     assert firing == list(range(175, 240, 5)), firing
+
+
+DAY = int(datetime(2024, 4, 2, 0, 0, tzinfo=UTC).timestamp() * 1000)  # a Tuesday, 00:00Z
+
+
+@pytest.mark.parametrize(("hours", "window", "every", "firing"), [
+    # a half-hour calendar and a 1h window: judged from the close for one window length
+    ("09:00-09:30", "1h", 5, list(range(9 * 60 + 30, 10 * 60 + 1, 5))),
+    # business hours and a 12h window: the whole silent day pages at its close
+    ("09:00-17:00", "12h", 30, list(range(17 * 60, 21 * 60 + 1, 30))),
+])
+def test_a_window_longer_than_the_active_range_pages_a_silent_range(
+        store: Store, tmp_path: Path, hours: str, window: str, every: int, firing: list[int]):
+    # "quiet" never sends; "busy" sends once inside the active range and is never paged.
+    write(store, [Event(DAY + 9 * 60 * MIN + 10 * MIN, "mulesoft.log", "mulesoft", "m",
+                        id=event_id("absence-short-range", hours), flow="busy")])
+    rules = f"""\
+rules:
+  - {{name: silent, type: absence, group_by: [midwatch.flow], window: {window},
+     expected: [{{midwatch.flow: quiet}}, {{midwatch.flow: busy}}],
+     active: {{hours: ["{hours}"]}}}}
+"""
+    engine = Engine(rules_config(tmp_path, rules), store)
+    seen: dict[str, list[int]] = {"quiet": [], "busy": []}
+    for minute in range(8 * 60, 23 * 60, every):
+        for a in engine.evaluate(DAY + minute * MIN).alerts:
+            if a.state == "firing":
+                seen[a.labels["flow"]].append(minute)
+    assert seen == {"quiet": firing, "busy": []}, seen

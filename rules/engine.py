@@ -27,7 +27,8 @@ from collector.store.base import (
 )
 from rules import bands, flapping, known_issues, sharing, types
 from rules.config import RulesConfig
-from rules.fields import group_labels, label_name, typed_value
+from rules.fields import FieldError, group_labels, label_name
+from rules.filters import typed
 from rules.notify.base import Notification
 from rules.schema import Rule, Sample
 from rules.silences import Silences, inhibited, matches_all
@@ -370,7 +371,7 @@ class Engine:
         group = prev.sample.group if prev.sample is not None else None
         qs = [replace(q, filters=(*q.filters, *(
             Filter(f, "eq", group[f] if group is not None and f in group
-                   else typed_value(q.index, f, labels[label_name(f)]))
+                   else _as_stored(q.index, f, labels[label_name(f)]))
             for f in q.group_by if label_name(f) in labels)))
               for q in self._plan(rule, at_ms)]
         try:
@@ -585,3 +586,12 @@ def with_examples(engine: Engine, outcome: Outcome, at_ms: int, limit: int = 100
             alert = replace(alert, annotations=engine.render(rule, alert, ids))
         out.append(alert)
     return out
+
+
+def _as_stored(index: str, field: str, label: str) -> Any:
+    """A group label (text) read back as the store holds the field's values (``typed``);
+    the text itself where the field's type does not convert it."""
+    try:
+        return typed(index, field, label)
+    except FieldError:
+        return label

@@ -52,15 +52,3 @@ def label_name(field: str) -> str:
 
 def group_labels(group: dict) -> dict[str, str]:
     return {label_name(k): "" if v is None else str(v) for k, v in group.items()}
-
-
-def typed_value(index: str, field: str, label: str) -> str | int | bool:
-    """A group label read back as the value the store holds (``group_labels`` made it text):
-    a filter on a number or boolean field must compare a number or boolean."""
-    kind = (store_fields.SCHEMAS[index].get(field) or store_fields.FieldSpec("keyword")).type \
-        if index in store_fields.SCHEMAS else "keyword"
-    if kind in ("long", "integer") and label.lstrip("-").isdigit():
-        return int(label)
-    if kind == "boolean" and label in ("True", "False"):
-        return label == "True"
-    return label

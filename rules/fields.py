@@ -31,6 +31,11 @@ def check_field(index: str, name: str, *, groupable: bool = False) -> store_fiel
         spec = schema[name]
     elif index == "alerts" or (rest and head in store_fields.OPEN_MAPS[index]):
         # alert history is the engine's own free-form documents (strings as keywords)
+        if index == "events" and head == "labels" and rest != rest.lower():
+            # Parsers store label keys lower case (parsers._fields.label_key): a rule naming
+            # the key as the log line spells it would load and never match.
+            raise FieldError(f"no event label is stored as {name!r}: label keys are lower case",
+                             f"did you mean 'labels.{rest.lower()}'?")
         spec = store_fields.FieldSpec("keyword")
     else:
         raise FieldError(f"unknown field {name!r} in {index}",

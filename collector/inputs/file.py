@@ -50,6 +50,7 @@ from collector.event import DeadLetter
 from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import CheckpointFile, FilePosition
+from collector.inputs.decode_check import DecodeCheck
 from collector.inputs.lines import LineReader
 from collector.inputs.parse_guard import ParseGuard
 from collector.inputs.parse_worker import ParseWorker, RemoteReader
@@ -106,6 +107,8 @@ class Tail:
     # While the rest of the old content is read from a copytruncate copy (``fh``), the
     # handle of the truncated file itself, read again from 0 once the copy is done.
     original: BinaryIO | None = None
+    # Bytes not valid in the file's encoding, warned of once (collector.inputs.decode_check).
+    check: DecodeCheck | None = None
 
     @property
     def key(self) -> str:
@@ -403,9 +406,13 @@ class FileInput:
             start = FilePosition(path, st.st_dev, st.st_ino, 0, 0)
         fh.seek(start.offset)
         tail = Tail(fh=fh, path=path, start=start, reader=self._reader(start, fh),
-                    generation=start.generation, size_seen=st.st_size)
+                    generation=start.generation, size_seen=st.st_size,
+                    check=self._check(fh))
         tail.fp.update(fh.fileno(), b"", start.offset)
         self.tails[key] = tail
+
+    def _check(self, fh: BinaryIO) -> DecodeCheck | None:
+        return DecodeCheck.of(os.pread(fh.fileno(), SNIFF_BYTES, 0), self.cfg.encoding)
 
     def _reader(self, pos: FilePosition, fh: BinaryIO) -> LineReader | RemoteReader:
         # Resuming mid-file, the encoding is read from the file's first bytes (its mark).
@@ -434,6 +441,8 @@ class FileInput:
             return self._finish(tail, [])
         if data:
             tail.last_data = time.monotonic()
+            if tail.check is not None:
+                self._check_text(tail, tail.check, data)
             tail.fp.update(tail.fh.fileno(), data, tail.fp.consumed + len(data))
             items, records, tail.reader = self.guard.feed(
                 tail.key, tail.start.source, tail.fh.fileno(), tail.reader, data,
@@ -459,6 +468,23 @@ class FileInput:
         if not items:
             return None
         return self._chunk(tail, items, 0, 0)
+
+    def _check_text(self, tail: Tail, check: DecodeCheck, data: bytes) -> None:
+        """Before the reader is fed ``data``: its resume point is at most a held record or a
+        line being cut before the read, so counting the line costs a few bytes, once."""
+        bad = check.feed(data)
+        if bad is None:
+            return
+        start = tail.fh.tell() - len(data)
+        offset, line = tail.reader.resume_at()
+        before = os.pread(tail.fh.fileno(), start - offset, offset) if start > offset else b""
+        line += before.count(b"\n") + data.count(b"\n", 0, bad) + 1
+        log.warning("bytes not valid in the file's encoding: read as U+FFFD (said once per file)",
+                    extra={"input": self.name, "path": tail.path, "line": line,
+                           "encoding": check.codec,
+                           "hint": "name the file's encoding on the input, e.g. encoding: "
+                                   "latin-1 or cp1252 (Windows), then read it again"})
+        tail.check = None
 
     def _truncated(self, tail: Tail, now: int) -> Chunk | None:
         copy = self._find_copy(tail)
@@ -523,6 +549,7 @@ class FileInput:
         tail.generation += 1
         tail.fh.seek(0)
         tail.fp = Fingerprint()
+        tail.check = self._check(tail.fh)
         tail.reader = self._reader(replace(tail.start, offset=0, line=0,
                                            generation=tail.generation), tail.fh)
         return self._chunk(tail, items, 0, 0)

@@ -99,14 +99,9 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
                         "basic auth needs both username and password")
     verify = sub.flag("verify_certs", True)
     timeout_s = sub.duration_ms("request_timeout", "30s") / 1000
-    from collector.store import es_mappings
     from collector.store.elasticsearch import ElasticsearchStore
 
-    index_prefix = str(sub.raw("index_prefix", es_mappings.DEFAULT_PREFIX))
-    try:
-        es_mappings.index_names(index_prefix)
-    except ValueError as exc:
-        raise sub.error("index_prefix", str(exc)) from None
+    index_prefix = _index_prefix(sub)
     try:
         return ElasticsearchStore(
             url,
@@ -123,6 +118,29 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
     except ValueError as exc:  # the client's: a URL it cannot parse (a port over 65535)
         raise sub.error("url", f"not a usable URL: {exc}",
                         "e.g. http://127.0.0.1:9200") from None
+
+
+def _index_prefix(sub: Section) -> str:
+    from collector.store import es_mappings
+
+    index_prefix = str(sub.raw("index_prefix", es_mappings.DEFAULT_PREFIX))
+    try:
+        es_mappings.index_names(index_prefix)
+    except ValueError as exc:
+        raise sub.error("index_prefix", str(exc)) from None
+    return index_prefix
+
+
+def configured_index_prefix(doc: Doc) -> str | None:
+    """The index prefix the config's Elasticsearch or OpenSearch store writes under (None for
+    SQLite), checked as ``open_store`` checks it, without connecting or reading secrets: the
+    boards built from a config must read what ``midwatch run`` of that config writes."""
+    section = doc.data.get("store") if isinstance(doc.data, dict) else None
+    s = Section(doc, ("store",), section, _SECTION_KEYS)
+    kind = s.text("kind", "sqlite")
+    if kind not in ("elasticsearch", "opensearch"):
+        return None
+    return _index_prefix(s.sub(kind, _ES_KEYS if kind == "elasticsearch" else _OPENSEARCH_KEYS))
 
 
 def _check_cloud(sub: Section) -> None:

@@ -78,7 +78,9 @@ def _engine_version(text: str) -> str:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index-prefix", default="midwatch", help="default: %(default)s")
+    p.add_argument("--index-prefix",
+                   help="default: the store's index_prefix in -c FILE or $MIDWATCH_CONFIG, "
+                        "else midwatch")
     p.add_argument("--trace-api-url", default=DEFAULT_TRACE_API_URL,
                    help="trace API base URL for data links (default: %(default)s)")
     p.add_argument("--explorer-url", metavar="URL",
@@ -98,7 +100,7 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> BoardSettings:
     trace_api_url = getattr(args, "trace_api_url", DEFAULT_TRACE_API_URL)
-    explorer, tracing = _configured_ui(args)
+    explorer, tracing, configured_prefix = _configured(args)
     flavor = getattr(args, "flavor", "elasticsearch")
     version = getattr(args, "engine_version", None)
     if version and flavor != "opensearch":
@@ -106,7 +108,7 @@ def _settings(args: argparse.Namespace) -> BoardSettings:
         # it would be silently dropped.
         raise ValueError(f"--engine-version {version} is for --flavor opensearch only")
     return BoardSettings(
-        index_prefix=args.index_prefix,
+        index_prefix=args.index_prefix or configured_prefix or "midwatch",
         es_url=getattr(args, "es_url", DEFAULT_ES_URL),
         trace_api_url=trace_api_url,
         dashboards_path=getattr(args, "dashboards_path", DEFAULT_DASHBOARDS_PATH),
@@ -117,20 +119,22 @@ def _settings(args: argparse.Namespace) -> BoardSettings:
     )
 
 
-def _configured_ui(args: argparse.Namespace):
-    """``ui.external_url`` and ``ui.tracing`` from ``-c FILE`` (push) or ``$MIDWATCH_CONFIG``."""
+def _configured(args: argparse.Namespace):
+    """``ui.external_url``, ``ui.tracing`` and the store's index prefix from ``-c FILE`` or
+    ``$MIDWATCH_CONFIG``."""
     import os
 
     from collector.config import CONFIG_ENV
+    from collector.store import configured_index_prefix
     from collector.yamlconf import ConfigError, load
     from dashboards.settings import explorer_url_from, tracing_source_from
 
     path = getattr(args, "config", None) or os.environ.get(CONFIG_ENV)
     if not path:
-        return None, None
+        return None, None, None
     try:
         doc = load(path)
-        return explorer_url_from(doc), tracing_source_from(doc)
+        return explorer_url_from(doc), tracing_source_from(doc), configured_index_prefix(doc)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
 

@@ -33,25 +33,10 @@ def test_of_rule_with_a_key_reads_that_alert_alone_newest_first(store):
     assert box.of_rule("o2c-failures", 5, "k9") == []
 
 
-@pytest.fixture(params=["sqlite", "elasticsearch", "es8", "opensearch", "opensearch3"])
-def any_store(request, tmp_path, unique_name):
-    """SQLite and each search engine (conftest ``ENGINE_FIXTURES``)."""
-    from collector.store.sqlite import SQLiteStore
-
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "s.sqlite")
-        s.setup()
-        yield s
-        s.close()
-    else:
-        with request.getfixturevalue("engine_store")(request.param, f"{unique_name}-") as s:
-            yield s
-
-
-def test_of_alerts_answers_as_the_reads_one_by_one(any_store):
+def test_of_alerts_answers_as_the_reads_one_by_one(every_store):
     # 130 alerts of two rules (more than one _msearch chunk of 100), 1 to 7 records each
     # with created_ms ties between alerts, plus keys and rules with no record at all.
-    box = outbox_for(any_store)
+    box = outbox_for(every_store)
     box.put([_record(f"k{a}", 1_000 + (a % 5) * 10 + i, rule=f"r{a % 2}")
              for a in range(130) for i in range(1 + a % 7)])
     asked = [(f"r{a % 2}", f"k{a}") for a in range(130)] + [("r0", "k1"), ("r0", "none"),

@@ -196,11 +196,11 @@ class Delivery:
         return sent
 
     def _alert_records(self, pending: Sequence[dict]) -> dict[tuple[str, str], list[dict]]:
-        """The newest records of each alert with a pending resolve, newest first: one read
-        of the outbox per alert."""
-        alerts = {(r["rule"], r["key"]) for r in pending if r["action"] == "resolved"}
-        return {(rule, key): self.box.of_rule(rule, UNOPENED_LOOKBACK, key)
-                for rule, key in alerts}
+        """The newest records of each alert with a pending resolve, newest first: all read
+        at once (``of_alerts``: on Elasticsearch one ``_msearch`` per 100 alerts, where one
+        search per alert cost 1.9-8.0 s a pass at 200 resolves)."""
+        alerts = dict.fromkeys((r["rule"], r["key"]) for r in pending if r["action"] == "resolved")
+        return self.box.of_alerts(list(alerts), UNOPENED_LOOKBACK) if alerts else {}
 
     def _without_unopened(self, step: outbox.Plan, history: Mapping[tuple[str, str], list[dict]],
                           now: int) -> outbox.Plan:

@@ -56,6 +56,11 @@ RUNS_NAMESPACE, RUNS_KEY = "rule_runs", "last_run"
 CATCH_UP_MS = 3_600_000
 BATCH = 200
 EXAMPLE_CHARS = 300
+# Open alerts of one rule cut from its full answer (``max_groups``) judged alone per
+# evaluation, their queries sent together (``_send``: one ``_msearch`` per ``BATCH``). The rest
+# are held as they are, neither resolved nor fired again, and go first next time (the least
+# recently judged first): 500 such alerts are all judged within 5 evaluations.
+ALONE_PER_PASS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +117,15 @@ class Engine:
         # cap are missing from it, so a missing group is asked alone before it resolves.
         self._cut: set[str] = set()
         self._warned_cut: set[str] = set()  # logged once per rule and process (bounded)
+        self._warned_held: set[str] = set()  # ... and its alerts held past ALONE_PER_PASS
         # Rules whose state was not saved because their notifications were not yet durable:
         # saved with the next evaluation whose flush succeeds. A state saying "notified" for
         # a page that only this process's memory holds would lose the page in a crash.
         self._unsaved: set[str] = set()
         # (rule, seconds or None when it failed): per-rule evaluation time for /metrics
         self.observed: Callable[[str, float | None], None] = lambda rule, seconds: None
+        # (rule, how many): cut-out open alerts left unjudged this evaluation (ALONE_PER_PASS)
+        self.held: Callable[[str, int], None] = lambda rule, n: None
 
     def expose(self, registry) -> None:
         failures = registry.counter("midwatch_rule_evaluation_failures_total",
@@ -134,6 +142,11 @@ class Engine:
                 duration.observe(seconds, rule)
 
         self.observed = observed
+        held = registry.counter("midwatch_rule_cut_alerts_held_total",
+                                "Open alerts of a rule past max_groups left unjudged by an "
+                                "evaluation (more than ALONE_PER_PASS to ask alone): held as "
+                                "they are, judged in a later one", ("rule",))
+        self.held = lambda rule, n: held.inc(rule, by=n)
 
     def restore(self, at_ms: int | None = None) -> None:
         """Take up the alerts a previous run left open, so a restart does not page again, and
@@ -168,6 +181,7 @@ class Engine:
         names = {r.name for r in self.rules}
         self.last_run = {k: v for k, v in self.last_run.items() if k in names}
         self._warned_cut &= names
+        self._warned_held &= names
         orphans: dict[str, list[Alert]] = {}
         for key in [k for k, a in self.alerts.items() if a.rule not in names]:
             alert = self.alerts.pop(key)
@@ -344,49 +358,70 @@ class Engine:
             if alert.state in (PENDING, FIRING):
                 alert.annotations = self.render(rule, alert, ())
             out.append(self._record(alert, moved, at_ms, history))
-        for key, prev in list(self.alerts.items()):
-            if prev.rule == rule.name and key not in seen:
-                alone = (self._alone(rule, prev, at_ms) if rule.name in self._cut
-                         and prev.state in (PENDING, FIRING) else None)
-                if alone is False:
-                    continue  # cut out and not askable alone: held as it is, not resolved
-                alert, moved = self._step(rule, prev, alone or None, prev.labels, at_ms)
-                if alert is not None and alert.state == RESOLVED and moved is None:
-                    self.alerts[key] = alert
-                elif alert is not None:
-                    out.append(self._record(alert, moved, at_ms, history))
+        unseen = [prev for key, prev in self.alerts.items()
+                  if prev.rule == rule.name and key not in seen]
+        judged = self._alone(rule, [p for p in unseen if p.state in (PENDING, FIRING)],
+                             at_ms) if rule.name in self._cut else {}
+        for prev in unseen:
+            alone = judged.get(prev.key)
+            if alone is False:
+                continue  # cut out and not judged alone: held as it is, not resolved
+            alert, moved = self._step(rule, prev, alone or None, prev.labels, at_ms)
+            if alert is not None and alert.state == RESOLVED and moved is None:
+                self.alerts[prev.key] = alert
+            elif alert is not None:
+                out.append(self._record(alert, moved, at_ms, history))
         return out
 
-    def _alone(self, rule: Rule, prev: Alert, at_ms: int) -> Sample | None | bool:
-        """The open alert's group judged alone (its labels as filters on the rule's own
-        queries): a full answer cut it out, which says nothing about its condition, and
-        resolving it then would close a page whose condition still holds. None when its group
-        has nothing now; False when the store refused or did not answer (the alert is held:
-        earlier rules' alerts have already moved in this pass, and a ``StoreUnavailable``
-        escaping here would drop their resolves unsent)."""
+    def _alone(self, rule: Rule, alerts: list[Alert], at_ms: int
+               ) -> dict[str, Sample | None | bool]:
+        """Each open alert's group judged alone (its labels as filters on the rule's own
+        queries), by key: a full answer cut it out, which says nothing about its condition,
+        and resolving it then would close a page whose condition still holds. None when its
+        group has nothing now; False when it was not judged (the alert is held): the store
+        refused or did not answer (earlier rules' alerts have already moved in this pass, and
+        a ``StoreUnavailable`` escaping here would drop their resolves unsent), or it is past
+        the ``ALONE_PER_PASS`` least recently judged. All their queries go in one ``_send``,
+        not one round trip per alert."""
+        ordered = sorted(alerts, key=lambda a: (a.last_eval_ms, a.key))
+        asked = {a.key: self._alone_queries(rule, a, at_ms) for a in ordered[:ALONE_PER_PASS]}
+        out: dict[str, Sample | None | bool] = {a.key: False for a in ordered[ALONE_PER_PASS:]}
+        if out:
+            self.held(rule.name, len(out))
+            if rule.name not in self._warned_held:
+                self._warned_held.add(rule.name)
+                log.warning("rule %s: %d open alerts cut from its full answer (max_groups %d) "
+                            "are judged %d an evaluation, the least recently judged first; "
+                            "the others are held as they are (midwatch_rule_cut_alerts_held_"
+                            "total): raise max_groups or narrow the filter", rule.name,
+                            len(ordered), rule.max_groups, ALONE_PER_PASS)
+        try:
+            results, errors = self._send(list(dict.fromkeys(
+                q for qs in asked.values() for q in qs)))
+        except StoreUnavailable as exc:
+            log.warning("rule %s: %d open alert(s) could not be judged alone (%s): held",
+                        rule.name, len(asked), exc)
+            return {**out, **dict.fromkeys(asked, False)}
+        evaluate = types.get(rule.type).evaluate
+        for a in ordered[:ALONE_PER_PASS]:
+            qs = asked[a.key]
+            out[a.key] = False if any(q in errors for q in qs) else _sample_of(
+                rule, a.labels, evaluate(rule, at_ms - rule.query_delay_ms,
+                                         [results[q] for q in qs]))
+        return out
+
+    def _alone_queries(self, rule: Rule, prev: Alert, at_ms: int) -> list[MetricQuery]:
+        """The rule's queries filtered on the alert's group. The group's own values as the
+        store holds them (500, True: SQLite compares a number to the text '500' as unequal),
+        from the sample that last judged it; after a restart (no sample yet) its labels read
+        back by the field's type."""
         labels = prev.labels
-        # The group's own values as the store holds them (500, True: SQLite compares a
-        # number to the text '500' as unequal), from the sample that last judged it; after a
-        # restart (no sample yet) its labels read back by the field's type.
         group = prev.sample.group if prev.sample is not None else None
-        qs = [replace(q, filters=(*q.filters, *(
+        return [replace(q, filters=(*q.filters, *(
             Filter(f, "eq", group[f] if group is not None and f in group
                    else _as_stored(q.index, f, labels[label_name(f)]))
             for f in q.group_by if label_name(f) in labels)))
-              for q in self._plan(rule, at_ms)]
-        try:
-            results, errors = self._send(qs)
-        except StoreUnavailable as exc:
-            log.warning("rule %s: its open alert %s could not be judged alone (%s): held",
-                        rule.name, labels, exc)
-            return False
-        if errors:
-            return False
-        for sample in types.get(rule.type).evaluate(rule, at_ms - rule.query_delay_ms,
-                                                    [results[q] for q in qs]):
-            if {**group_labels(sample.group), **dict(rule.labels)} == labels:
-                return sample.current or sample
-        return None
+                for q in self._plan(rule, at_ms)]
 
     def _step(self, rule: Rule, prev: Alert | None, sample: Sample | None,
               labels: dict[str, str], at_ms: int) -> tuple[Alert | None, str | None]:
@@ -586,6 +621,14 @@ def with_examples(engine: Engine, outcome: Outcome, at_ms: int, limit: int = 100
             alert = replace(alert, annotations=engine.render(rule, alert, ids))
         out.append(alert)
     return out
+
+
+def _sample_of(rule: Rule, labels: dict[str, str], samples: list[Sample]) -> Sample | None:
+    """The sample of the group with these labels (its ``current`` where a burst has one)."""
+    for sample in samples:
+        if {**group_labels(sample.group), **dict(rule.labels)} == labels:
+            return sample.current or sample
+    return None
 
 
 def _as_stored(index: str, field: str, label: str) -> Any:

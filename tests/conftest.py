@@ -248,6 +248,22 @@ def engine_store(request):
     return open_store
 
 
+@pytest.fixture(params=["sqlite", *ENGINE_FIXTURES])
+def every_store(request, tmp_path: Path, unique_name: str):
+    """A set-up store on SQLite (a file in ``tmp_path``) and on each search engine
+    (``ENGINE_FIXTURES``, under the test's unique prefix, deleted afterwards)."""
+    from collector.store.sqlite import SQLiteStore
+
+    if request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "store.sqlite")
+        s.setup()
+        yield s
+        s.close()
+    else:
+        with request.getfixturevalue("engine_store")(request.param, f"{unique_name}-") as s:
+            yield s
+
+
 # ---------------------------------------------------------------- Kafka
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
 
 import orjson
 
-from collector.store.base import StoreError
-from collector.store.elasticsearch import ElasticsearchStore
+from collector.store.base import StoreError, StoreUnavailable
+from collector.store.elasticsearch import _TRANSIENT_STATUS, ElasticsearchStore, _item_reason
 from collector.store.lease_es import EsLease, versioned
 from collector.store.paging import Deposed, Fence
 
@@ -31,6 +32,10 @@ MAPPINGS = {
 }
 PAGE = 1000
 STALE_S = 5.0
+# Alerts' reads per ``_msearch`` (``of_alerts``): 200 pending resolves in one or two requests,
+# each answer at most this many alerts' records (up to 500 each).
+MSEARCH_CHUNK = 100
+NEWEST = [{"created_ms": "desc"}]
 
 
 class EsOutbox:
@@ -104,8 +109,51 @@ class EsOutbox:
         return [d["_source"] for d in resp["docs"] if d.get("found")]
 
     def of_rule(self, rule: str, limit: int, key: str | None = None) -> list[dict]:
-        terms = [{"term": {"rule": rule}}] + ([{"term": {"key": key}}] if key is not None else [])
-        return self._search({"bool": {"filter": terms}}, [{"created_ms": "desc"}], limit)
+        return self._search(_of_rule(rule, key), NEWEST, limit)
+
+    def of_alerts(self, alerts: Sequence[tuple[str, str]], limit: int
+                  ) -> dict[tuple[str, str], list[dict]]:
+        wanted = list(dict.fromkeys(alerts))
+        if not wanted:
+            return {}
+        self._fresh()
+        out: dict[tuple[str, str], list[dict]] = {}
+        for i in range(0, len(wanted), MSEARCH_CHUNK):
+            out.update(self._msearch(wanted[i:i + MSEARCH_CHUNK], limit))
+        return out
+
+    def _msearch(self, alerts: list[tuple[str, str]], limit: int
+                 ) -> dict[tuple[str, str], list[dict]]:
+        """These alerts' reads in one ``_msearch``, each failure as ``_call`` takes the single
+        search's: a shard not started (``_try``) or an item refused with a status that may pass
+        (429, 5xx) is asked again with the store's backoff, then ``StoreUnavailable``; an item
+        refused for good (a 400) is a ``StoreError`` naming the alert, at once."""
+        store = self.store
+        out: dict[tuple[str, str], list[dict]] = {}
+        left, why = alerts, ""
+        for _ in store._attempts():
+            searches: list[dict] = []
+            for rule, key in left:
+                searches += [{"index": self.index}, {"query": _of_rule(rule, key), "sort": NEWEST,
+                                                     "size": min(limit, PAGE)}]
+            resp, why = store._try(partial(store._client.msearch, searches=searches))
+            if why is not None:
+                continue
+            again = []
+            for alert, answer in zip(left, resp["responses"], strict=True):
+                if "error" not in answer:
+                    out[alert] = [h["_source"] for h in answer["hits"]["hits"]]
+                    continue
+                why = (f"{store._engine_name} at {store.url} answered {answer.get('status')} "
+                       f"to the outbox read of rule {alert[0]!r} key {alert[1]!r}: "
+                       f"{_item_reason(answer)}")
+                if answer.get("status") not in _TRANSIENT_STATUS:
+                    raise StoreError(why)
+                again.append(alert)
+            if not again:
+                return out
+            left = again
+        raise StoreUnavailable(f"{why} (gave up after {store._retry_attempts} attempts)")
 
     def purge(self, states: Sequence[str], before_ms: int, limit: int) -> int:
         # Found by a search, deleted by ID in one bulk request: ``_delete_by_query`` belongs
@@ -137,3 +185,9 @@ class EsOutbox:
             if t is not None:
                 oldest[b["key"]] = int(t)
         return counts, oldest
+
+
+def _of_rule(rule: str, key: str | None) -> dict:
+    """The records of one rule, or of one alert of it (``key``)."""
+    terms = [{"term": {"rule": rule}}] + ([{"term": {"key": key}}] if key is not None else [])
+    return {"bool": {"filter": terms}}

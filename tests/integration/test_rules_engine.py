@@ -3,14 +3,12 @@ Elasticsearch: the same rules, the same data, the same alerts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from collector.event import Event, event_id, iso_to_ms
 from collector.store.base import Filter, MetricQuery, Store
-from collector.store.sqlite import SQLiteStore
 from collector.trace import Hop, Trace
 from collector.yamlconf import loads
 from rules import sharing
@@ -83,16 +81,9 @@ def traces() -> list[Trace]:
 
 
 # SQLite and each search engine (conftest ENGINE_FIXTURES: Elasticsearch 9, 8, OpenSearch 2, 3).
-@pytest.fixture(params=["sqlite", "elasticsearch", "es8", "opensearch", "opensearch3"])
-def store(request, tmp_path, unique_name) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s = SQLiteStore(tmp_path / "rules.sqlite")
-        s.setup()
-        yield s
-        s.close()
-    else:
-        with request.getfixturevalue("engine_store")(request.param, f"{unique_name}-") as s:
-            yield s
+@pytest.fixture
+def store(every_store: Store) -> Store:
+    return every_store
 
 
 @pytest.fixture

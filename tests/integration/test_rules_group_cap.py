@@ -166,3 +166,82 @@ rules:
                   *_sends("c", 10, T0 - 9 * MIN, 1000, "now")])
     engine = Engine(rules_config(tmp_path, rules), store)
     assert [(a.labels, a.state) for a in engine.evaluate(T0).alerts] == []
+
+
+class _Counting:
+    """The real store (SQLite or Elasticsearch) passed through, counting its metric requests
+    (one ``metrics`` call is one ``_msearch`` on Elasticsearch, at most ``BATCH`` queries)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store, self.requests = store, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.store, name)
+
+    def metric(self, q):
+        self.requests += 1
+        return self.store.metric(q)
+
+    def metrics(self, qs):
+        self.requests += 1
+        return self.store.metrics(qs)
+
+
+CUT = 30  # failing flows that fire, then are all cut from a full answer (max_groups 2)
+
+
+def _cut_alerts(store: Store, tmp_path: Path) -> tuple[Engine, _Counting]:
+    """An engine with CUT firing alerts (flows c00..c29, 10 failures each in T0-1m..T0),
+    then told max_groups 2 while busy healthy flows a and b fill the answer from T0."""
+    write(store, [replace(_ev(i, T0 - MIN + i * 1000, f"c{n:02d}", True),
+                          id=event_id("cut", str(n), str(i))) for n in range(CUT) for i in range(10)])
+    counting = _Counting(store)
+    engine = Engine(rules_config(tmp_path, RULES.replace("max_groups: 2", "max_groups: 50")),
+                    counting)  # type: ignore[arg-type]
+    assert len([a for a in engine.evaluate(T0).alerts if a.state == "firing"]) == CUT
+    engine.reconfigure(rules_config(tmp_path, RULES), T0)
+    write(store, [replace(_ev(i, T0 + i * 100, flow, False), id=event_id("busy", flow, str(i)))
+                  for flow in ("a", "b") for i in range(50)])
+    return engine, counting
+
+
+def _firing(engine: Engine) -> set[str]:
+    return {a.labels["flow"] for a in engine.alerts.values() if a.state == "firing"}
+
+
+def test_cut_alerts_are_judged_alone_in_one_batch_not_one_request_each(store: Store,
+                                                                        tmp_path: Path):
+    engine, counting = _cut_alerts(store, tmp_path)
+    counting.requests = 0
+    later = engine.evaluate(T0 + MIN)
+    # One request for the rule's answer, one for its 30 cut alerts (was 1 + 30).
+    assert counting.requests == 2
+    assert _firing(engine) == {f"c{n:02d}" for n in range(CUT)}
+    assert not [a for a in later.alerts if a.state == "resolved"]
+
+
+def test_past_the_cap_cut_alerts_are_held_and_judged_in_turn(store: Store, tmp_path: Path,
+                                                             monkeypatch):
+    monkeypatch.setattr("rules.engine.ALONE_PER_PASS", 10, raising=False)
+    engine, counting = _cut_alerts(store, tmp_path)
+    held: list[tuple[str, int]] = []
+    engine.held = lambda rule, n: held.append((rule, n))
+    # Still failing: 10 judged a pass, the least recently judged first, all within 3 passes.
+    judged: list[set[str]] = []
+    for k in (1, 2, 3):
+        engine.evaluate(T0 + k * MIN)
+        assert _firing(engine) == {f"c{n:02d}" for n in range(CUT)}
+        judged.append({a.labels["flow"] for a in engine.alerts.values()
+                       if a.last_eval_ms == T0 + k * MIN})
+    assert [len(j) for j in judged] == [10, 10, 10]
+    assert set().union(*judged) == {f"c{n:02d}" for n in range(CUT)}
+    assert held == [("failing", 20)] * 3
+    # Once their failures left the window, each is resolved when judged, never unjudged.
+    write(store, [replace(_ev(i, T0 + 10 * MIN + i * 100, flow, False),
+                          id=event_id("busy2", flow, str(i)))
+                  for flow in ("a", "b") for i in range(50)])
+    resolved = []
+    for k in (11, 12, 13):
+        out = engine.evaluate(T0 + k * MIN)
+        resolved.append(len([a for a in out.alerts if a.state == "resolved"]))
+    assert resolved == [10, 10, 10] and _firing(engine) == set()

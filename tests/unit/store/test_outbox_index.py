@@ -4,6 +4,7 @@ before the index existed; its timing is ``bench/outbox_keyed_read.py``, not a te
 
 from __future__ import annotations
 
+from collector.store import outbox_sqlite
 from collector.store.outbox_sqlite import SQLiteOutbox
 from collector.store.sqlite import SQLiteStore
 from rules import outbox
@@ -31,7 +32,8 @@ def test_the_keyed_read_searches_the_alert_index(tmp_path):
     box.put([_record("r", f"k{i % 7}", ("firing", "resolved")[i % 2], i) for i in range(200)])
     # The query the store runs is the one planned here (the expression must match the
     # index's verbatim or SQLite falls back to scanning the rule).
-    assert KEYED in SQLiteOutbox.of_rule.__code__.co_consts
+    assert outbox_sqlite.OF_ALERT == KEYED
+    assert "OF_ALERT" in SQLiteOutbox.of_rule.__code__.co_names
     plan = _plan(store)
     assert any("USING INDEX outbox_alert" in step for step in plan), plan
     assert not any(step.startswith("SCAN") or "TEMP B-TREE" in step for step in plan), plan
@@ -39,6 +41,7 @@ def test_the_keyed_read_searches_the_alert_index(tmp_path):
     assert [r["created_ms"] for r in found] == sorted((i for i in range(200) if i % 7 == 3),
                                                       reverse=True)
     assert box.of_rule("r", 5, "k3") == found[:5]
+    assert box.of_alerts([("r", "k3")], 500) == {("r", "k3"): found}
 
 
 def test_an_existing_database_gets_the_index_at_the_next_start(tmp_path):

@@ -95,10 +95,6 @@ class _Live:
     # at the flush took a fifth of ``_resolve``. (Emptied by that flush, so it holds a
     # batch's new IDs at most, not a million traces' worth.)
     unchecked: tuple[str, ...] | None = ()
-    # Link IDs added since the last write, claimed for this trace by that write
-    # (``Store.claim_ids``): another collector creating a trace for the same message finds
-    # this one by them, or finds it claimed them first and joins it.
-    unclaimed: tuple[str, ...] = ()
     # The store has been consulted since this trace was (re)built: memory is at least as new
     # as the stored copy under its key.
     known: bool = False
@@ -156,8 +152,7 @@ class Correlator:
         self._process_names = ProcessNames()
         self._counts = {"evicted": 0, "expired": 0, "merges": 0, "merges_refused": 0,
                         "conflicts": 0, "ids_dropped": 0, "unlinked_events": 0, "store_lookups": 0,
-                        "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0,
-                        "claims_lost": 0}
+                        "stuck_marked": 0, "scope_acks": 0, "scope_ack_hops": 0}
 
     # ------------------------------------------------------------------ events in
 
@@ -339,10 +334,8 @@ class Correlator:
                 added_links.append(i)
         if added:
             t.ids = t.ids + added  # a new list of exactly this size (append over-allocates)
-            if added_links:
-                live.unclaimed += tuple(added_links)
-                if live.unchecked is not None:
-                    live.unchecked += tuple(added_links)
+            if added_links and live.unchecked is not None:
+                live.unchecked += tuple(added_links)
             self._touch(live)
 
     def _refuse(self, a: Trace, b: Trace) -> None:
@@ -414,7 +407,7 @@ class Correlator:
             live.queued -= 1
             key = live.trace.trace_key
             if (live.queued or live.listed or live.dirty or not live.known or live.pending
-                    or live.pending is None or live.doomed or live.unchecked or live.unclaimed
+                    or live.pending is None or live.doomed or live.unchecked
                     or live.unchecked is None or self._live.get(key) is not live):
                 continue
             blob = packed.pack(live.trace, live.touched)
@@ -442,7 +435,6 @@ class Correlator:
             self._unchecked(a) + self._unchecked(b))
         kept, gone = merge(a.trace, b.trace, max_hops=self.max_hops)
         out = _Live(kept, pending=pending, doomed=a.doomed + b.doomed, unchecked=unchecked,
-                    unclaimed=a.unclaimed + b.unclaimed,
                     known=a.known and b.known, dirty=True, touched=max(a.touched, b.touched))
         if gone.version is not None and gone.trace_key != kept.trace_key:
             out.doomed += (gone,)
@@ -468,18 +460,14 @@ class Correlator:
             if not batch:
                 break
             self._settle(batch)
-            conflicts = self._claim(batch)
-            # A trace held back by a lost claim keeps the traces it merged away: deleting
-            # them now would lose their hops.
-            written = [live for live in batch if live.trace.trace_key not in conflicts]
+            conflicts: set[str] = set()
             try:
-                self.store.upsert_traces([live.trace for live in written],
-                                         deleted=[d for live in written for d in live.doomed])
+                self.store.upsert_traces([live.trace for live in batch],
+                                         deleted=[d for live in batch for d in live.doomed])
             except ConflictError as exc:
-                self._counts["conflicts"] += len(exc.trace_keys)
-                conflicts.update(exc.trace_keys)
+                conflicts = set(exc.trace_keys)
+                self._counts["conflicts"] += len(conflicts)
             for live in batch:
-                live.unclaimed = ()  # claimed, or lost to a trace the rewind looks up
                 # A set per trace only when something was lost: most flushes lose nothing.
                 if conflicts and ({live.trace.trace_key, *(d.trace_key for d in live.doomed)}
                                   & conflicts):
@@ -499,27 +487,6 @@ class Correlator:
         self._changed.clear()
         self._shrink()
         self._pack_cold()
-
-    def _claim(self, batch: list[_Live]) -> set[str]:
-        """Claim the link IDs the batch's traces took since their last write; the keys of
-        those that must not be written yet: another collector's trace, which this one's
-        look-up could not see (written within the store's refresh interval), claimed one of
-        their IDs first. Rewound, they look it up by that ID and join it where it is the
-        same message (``_fold``: by join window and ``one_per_message``, as any stored
-        trace); a claim is tried once, so a trace of another message reusing the ID does
-        not hold the write back again. Claims of the traces a trace merged away are its own."""
-        claims = [(i, live.trace.trace_key) for live in batch
-                  for i in dict.fromkeys(live.unclaimed)]
-        taken = self.store.claim_ids(claims) if claims else {}
-        if not taken:
-            return set()
-        lost = set()
-        for live in batch:
-            mine = {live.trace.trace_key, *(d.trace_key for d in live.doomed)}
-            if any(taken.get(i, live.trace.trace_key) not in mine for i in live.unclaimed):
-                lost.add(live.trace.trace_key)
-        self._counts["claims_lost"] += len(lost)
-        return lost
 
     def _settle_changed(self) -> None:
         """``_settle`` of every trace changed since the last write."""

@@ -171,13 +171,6 @@ class Store(Protocol):
         into that time, plus any whose key is one of the IDs whatever its time (a key names
         one document: a writer must know it is taken)."""
 
-    def claim_ids(self, claims: Sequence[tuple[str, str]]) -> dict[str, str]:
-        """Claim typed IDs for the traces (keys) about to be created holding them; the IDs
-        another existing trace claimed first, with its key. Where search lags behind writes,
-        this is how a collector learns that another one created a trace holding a shared ID
-        a moment ago (and ``get_traces_by_ids`` then finds that trace by the ID in real time);
-        a store whose look-ups see every write claims nothing and returns no IDs."""
-
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """Write traces; a trace with a ``version`` is written only if unchanged since read
         (raise ConflictError otherwise). ``deleted``: traces merged away into others."""

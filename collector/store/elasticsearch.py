@@ -68,8 +68,6 @@ _BULK_FILTER = (
 )
 # The result of an operation in a request that answered "no errors" (``_bulk``).
 _STORED = {"status": 200}
-# State namespace of ID claims (``claim_ids``): document ``trace-claim:<typed ID>``.
-CLAIM = "trace-claim"
 _START_HINT = "is it running? `deploy/local/services.sh up`"
 
 
@@ -601,7 +599,7 @@ class ElasticsearchStore:
                                   size=MAX_PAGE, source=False, filter_path="hits.hits._id",
                                   sort=[{"last_seen": "desc"}, {"trace_key": "asc"}])
                     for start in range(0, len(wanted), MAX_PAGE)]
-        found, claimed = self._fetch_keyed(wanted)  # by key: whatever their time (see Store)
+        found = self._fetch_traces(wanted)  # by key: whatever their time (see Store)
         pages = [search.result().get("hits", {}).get("hits", ()) for search in searches]
         cut = sum(len(page) == MAX_PAGE for page in pages)
         if cut:
@@ -609,61 +607,8 @@ class ElasticsearchStore:
                         "left out (is an ID type shared by many messages missing from "
                         "ids.labels, or its ids.join_window too long?)", MAX_PAGE,
                         extra={"ids": len(wanted), "pages_cut": cut})
-        more = sorted(({hit["_id"] for page in pages for hit in page} | claimed) - set(wanted))
+        more = sorted({hit["_id"] for page in pages for hit in page} - set(wanted))
         return found + self._fetch_traces(more) if more else found
-
-    def _fetch_keyed(self, ids: list[str]) -> tuple[list[Trace], set[str]]:
-        """The traces keyed by these IDs, and the keys of the traces that claimed them
-        (``claim_ids``), in one real-time request: a trace another collector wrote a moment
-        ago holding one of the IDs under another key is found although no search sees it yet
-        (two collectors of a group each seeing part of a message: issue 25)."""
-        traces, state = self.names.traces, self.names.state
-        docs = self._call(lambda: self._client.mget(
-            docs=[*({"_index": traces, "_id": i} for i in ids),
-                  *({"_index": state, "_id": f"{CLAIM}:{i}"} for i in ids)],
-            filter_path="docs._source,docs._seq_no,docs._primary_term",
-        )).get("docs", ())
-        found: list[Trace] = []
-        claimed: set[str] = set()
-        for d in docs:
-            source = d["_source"]
-            if source.get("namespace") == CLAIM:
-                claimed.add(source["doc"]["trace_key"])
-            else:
-                found.append(Trace.from_doc(source, version=(d["_seq_no"], d["_primary_term"])))
-        return found, claimed
-
-    def claim_ids(self, claims: Sequence[tuple[str, str]]) -> dict[str, str]:
-        """Claim each ID for a trace key, first come first served (``create``: atomic per
-        document). Returns the IDs claimed already by another trace that exists, with its key:
-        a trace about to be created holding one of them would be a second trace of a message
-        whose first another collector just wrote. An ID claimed by a trace that no longer
-        exists (merged away, or never written) is no obstacle: its claim stays, and only
-        points look-ups at nothing."""
-        ops = [b"%s\n%s\n" % (
-            orjson.dumps({"create": {"_index": self.names.state, "_id": f"{CLAIM}:{i}"}}),
-            orjson.dumps(state_doc(CLAIM, i, {"trace_key": key}))) for i, key in claims]
-        taken: list[tuple[str, str]] = []
-        for offset, items in self._bulk_split(ops):
-            for (i, key), item in zip(claims[offset:], items, strict=False):
-                if item["status"] == 409:
-                    taken.append((i, key))
-                elif item["status"] >= 300:
-                    raise StoreError(f"{self._engine_name} at {self.url} refused the claim of "
-                                     f"{i} for trace {key}: {_item_reason(item)}")
-        if not taken:
-            return {}
-        owners = {d["_source"]["key"]: d["_source"]["doc"]["trace_key"]
-                  for d in self._call(lambda: self._client.mget(
-                      index=self.names.state, ids=[f"{CLAIM}:{i}" for i, _ in taken],
-                      filter_path="docs._source")).get("docs", ())}
-        other = {i: owners[i] for i, key in taken if owners.get(i, key) != key}
-        if not other:
-            return {}
-        alive = {d["_id"] for d in self._call(lambda: self._client.mget(
-            index=self.names.traces, ids=sorted(set(other.values())),
-            filter_path="docs._id,docs.found")).get("docs", ()) if d.get("found")}
-        return {i: key for i, key in other.items() if key in alive}
 
     def _fetch_traces(self, keys: list[str]) -> list[Trace]:
         # Most IDs are new: answers for documents not found are filtered out by the cluster

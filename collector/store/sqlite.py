@@ -193,10 +193,6 @@ class SQLiteStore:
         with self._read() as db:
             return [_trace(row) for row in db.execute(sql, params)]
 
-    def claim_ids(self, claims: Sequence[tuple[str, str]]) -> dict[str, str]:
-        """Nothing to claim: a look-up reads every committed write (``Store.claim_ids``)."""
-        return {}
-
     def upsert_traces(self, traces: Sequence[Trace], deleted: Sequence[Trace] = ()) -> None:
         """All writes that did not conflict are committed; then ConflictError names the rest
         (as a bulk request to Elasticsearch behaves). Written traces get their new version."""

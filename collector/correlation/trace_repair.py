@@ -36,6 +36,17 @@ a few store calls whatever their number (the look-up in slices of ``LOOKUP_IDS``
 of 8,000 messages took six rounds (12 s at a 2 s sweep; at the default 30 s sweep a steady
 split rate above 17 a second could never be repaired).
 
+Stopping the second trace being created instead was tried and not kept (branch h-spread,
+e92f062, reverted): each write claimed its traces' new link IDs (a state document per ID,
+``op_type=create``), look-ups read the claims in real time, and a collector whose claim
+another's existing trace had won joined that trace. On bench/scaleout_bench.py (20,000
+spread messages, base and claims interleaved, 3 repetitions, load 14-20 on 2 cores) it cut
+the messages split from a median 17% to 9%, but not the CPU: two processes spent x1.15 per
+event of what they spent without claims, one process x1.06 (keyed: x1.10 one, x1.06 two), each
+repetition's two-process run more than its base run; the claims cost a bulk request per
+flush and a doubled real-time mget per look-up, and would pile up in the state index with
+nothing to expire them. Each process still writes its part of every spread message.
+
 The alternative design, re-keying normalized events by correlation key into an internal
 topic, cannot work here: a message's events share no single key (the gateway event knows only
 the correlation ID, the sink only the order number), and which IDs belong together is exactly

@@ -30,6 +30,12 @@ DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
 # Python's ``\s`` takes them for blanks, hence named apart.
 INFORMATION_SEPARATORS = "\x1c\x1d\x1e\x1f"
 SEPARATOR = rf"(?:[^\w\s]|[{INFORMATION_SEPARATORS}])"
+# The lines a record of an interchange may have (``collector.parse.Framer``): the usual cap of
+# 2000 is for stack traces, whose first 2000 lines say it all, but written one segment a line
+# every line of an interchange is data (600 purchase orders are 3,000 lines, 50 KB), and the
+# lines past the cap were dead-lettered in one lump, their documents never events. Only the
+# record's character cap (1 MiB) bounds an interchange, as it does one written on one line.
+RECORD_LINES = 1024 * 1024
 # A cut list would answer the cut documents wrongly, so this one label is exempt from the
 # usual 1 KiB cap (it stays in the document; labels are indexed only up to 1 KiB). Above this
 # bound (some 400 listed documents) the scope is not set at all.

@@ -51,6 +51,7 @@ from collector.event import Event, Record
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
+    RECORD_LINES,
     SEPARATOR,
     Parties,
     direction,
@@ -62,6 +63,7 @@ from collector.parsers._edi import (
 from collector.parsers._fields import set_label
 
 NAME = "edifact"
+MAX_RECORD_LINES = RECORD_LINES
 DATASET = "edi.edifact"
 START = re.compile(rf"UN[AB]{SEPARATOR}")
 ENVELOPE_ERROR = "edifact.envelope"

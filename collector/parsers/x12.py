@@ -50,6 +50,7 @@ from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
     INFORMATION_SEPARATORS,
+    RECORD_LINES,
     SEPARATOR,
     Parties,
     direction,
@@ -61,6 +62,7 @@ from collector.parsers._edi import (
 from collector.parsers._fields import set_label
 
 NAME = "x12"
+MAX_RECORD_LINES = RECORD_LINES
 DATASET = "edi.x12"
 START = re.compile(rf"ISA{SEPARATOR}")
 ISA_LENGTH = 106

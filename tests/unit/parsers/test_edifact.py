@@ -345,3 +345,18 @@ def test_an_invoice_referencing_several_orders_joins_none_of_them():
     body = ("BGM+380+INV-8+9", "RFF+ON:PO-1", "LIN+1++4000862141404:SRS", "RFF+ON:PO-1")
     (ev,) = parse(interchange(msg_type="INVOIC", body=body))
     assert "order:PO-1" in ev.ids
+
+
+
+def test_an_interchange_of_700_messages_one_segment_a_line_is_read_whole(parse_text):
+    """2,803 lines: past the 2000-line record cap (meant for stack traces) the last 200
+    messages were dead-lettered in one lump instead of read."""
+    segs = [f"UNB+UNOC:3+{SUPPLIER}:14+{US}:14+240301:0930+BIG1"]
+    for n in range(1, 701):
+        segs += [f"UNH+{n}+ORDERS:D:96A:UN", f"BGM+220+PO-{n}+9", "DTM+137:20240301:102",
+                 f"UNT+4+{n}"]
+    segs.append("UNZ+700+BIG1")
+    events, dead = parse_text("edifact", "UNA:+.? '\n" + "'\n".join(segs) + "'\n")
+    assert dead == []
+    assert [e.labels["edifact_unh_0062"] for e in events] == [str(n) for n in range(1, 701)]
+    assert all(e.outcome == "success" for e in events)

@@ -341,3 +341,20 @@ def test_information_separators_as_delimiters(parse_data, fmt):
     assert ev.ids == [f"x12.st:{PARTNER}>{US}:51:0001", f"x12.gs:{PARTNER}>{US}:51",
                       f"x12.isa:{PARTNER}>{US}:000000051", "order:PO-5101"]
     assert "x12_isa_not_fixed_width" not in ev.labels
+
+
+@pytest.mark.parametrize("fmt", ["x12", "auto"])
+def test_an_interchange_of_600_sets_one_segment_a_line_is_read_whole(parse_text, fmt):
+    """Translators (Sterling, Cleo) write one segment a line: 600 purchase orders are 3,000
+    lines, 50 KB. The 2000-line record cap meant for stack traces cut the interchange and
+    dead-lettered the last 200 orders in one lump, which are documents, not repeated frames;
+    the same interchange on one line was read whole."""
+    sets = tuple(("850", f"{n:04d}") for n in range(1, 601))
+    text = interchange(sender=US, receiver=PARTNER, sets=sets, body=(
+        "BEG*00*SA*PO-1**20240301", "PO1*1*120*EA*9.25*PE*BP*WID-100", "CTT*1"))
+    assert text.count("\n") > 3000
+    events, dead = parse_text(fmt, text)
+    assert dead == []
+    assert [e.labels["x12_st02"] for e in events] == [st02 for _s, st02 in sets]
+    assert all(e.outcome == "success" for e in events)
+

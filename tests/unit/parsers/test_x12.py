@@ -358,3 +358,22 @@ def test_an_interchange_of_600_sets_one_segment_a_line_is_read_whole(parse_text,
     assert [e.labels["x12_st02"] for e in events] == [st02 for _s, st02 in sets]
     assert all(e.outcome == "success" for e in events)
 
+
+def test_a_set_control_number_repeated_in_its_group_is_not_merged_with_the_first():
+    """ST02 is unique within a group (997 AK502 code 23 rejects a repeat). Senders that
+    hard-code it (every 850 ST02 0001) made two purchase orders one ``x12.st`` ID, so their
+    traces merged silently; the repeat is a validation failure naming the first, and is kept
+    off the first set's ID (its own order number still finds it)."""
+    text = interchange(sender=US, receiver=PARTNER, sets=(("850", "0001"), ("850", "0001")),
+                       body=("BEG*00*SA*PO-1**20240301",))
+    cut = text.rfind("PO-1")
+    text = f"{text[:cut]}PO-2{text[cut + 4:]}"
+    first, second = parse(text)
+    assert first.outcome == "success" and first.ids[0] == f"x12.st:{US}>{PARTNER}:77:0001"
+    assert "order:PO-1" in first.ids and "order:PO-2" in second.ids
+    assert not set(first.ids) & set(second.ids) - {f"x12.gs:{US}>{PARTNER}:77",
+                                                    f"x12.isa:{US}>{PARTNER}:000000042"}
+    assert (second.outcome, second.error_class, second.error_type) == (
+        "failure", "validation", "x12.envelope")
+    assert "ST02 0001 repeats" in second.error_message and "set 1" in second.error_message
+    assert second.message_id != first.message_id

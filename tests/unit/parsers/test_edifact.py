@@ -347,6 +347,23 @@ def test_an_invoice_referencing_several_orders_joins_none_of_them():
     assert "order:PO-1" in ev.ids
 
 
+def test_a_message_reference_repeated_in_its_interchange_is_not_merged_with_the_first():
+    """UNH 0062 is unique within an interchange; senders that write 1 for every message made
+    two orders one ``edifact.unh`` ID and merged their traces silently. The repeat is a
+    validation failure naming the first, kept off the first message's ID."""
+    segs = ["UNB+UNOC:3+5412345000013:14+4012345000023:14+240301:0930+DUP1",
+            "UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-4+9", "UNT+3+1",
+            "UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-5+9", "UNT+3+1", "UNZ+2+DUP1"]
+    first, second = edifact.parse(Record(text="'\n".join(segs) + "'\n", source="t.edi"), CTX)
+    pair = "5412345000013>4012345000023"
+    assert first.outcome == "success" and first.ids[0] == f"edifact.unh:{pair}:DUP1:1"
+    assert "order:PO-4" in first.ids and "order:PO-5" in second.ids
+    assert not set(first.ids) & set(second.ids) - {f"edifact.unb:{pair}:DUP1"}
+    assert (second.outcome, second.error_class, second.error_type) == (
+        "failure", "validation", "edifact.envelope")
+    assert "UNH 0062 1 repeats" in second.error_message
+    assert second.message_id != first.message_id
+
 
 def test_an_interchange_of_700_messages_one_segment_a_line_is_read_whole(parse_text):
     """2,803 lines: past the 2000-line record cap (meant for stack traces) the last 200

@@ -232,3 +232,35 @@ def test_two_orders_with_one_set_control_number_in_a_group_stay_two_traces(store
     statuses = by_order(got)
     assert statuses["PO-DUP-1"] == "acknowledged"
     assert statuses["PO-DUP-2"] != "acknowledged"
+
+
+def purchase_order(po: str, at: str) -> str:
+    """An 850 from a sender that hard-codes its control numbers (ISA13 1, GS06 1, ST02 0001),
+    written at ``at`` (HHMM)."""
+    sets = [["ST*850*0001", f"BEG*00*SA*{po}**20240301", "PO1*1*10*EA*9.5**VP*W-1",
+             "SE*4*0001"]]
+    return x12(US, PARTNER, "000000001", "PO", "1", sets, newlines=True).replace(
+        "*0930*", f"*{at}*")
+
+
+def test_control_numbers_reused_by_the_next_order_do_not_merge_the_two(store):
+    """The next purchase order under the same hard-coded control numbers 30 minutes later
+    (inside the x12.st join window) joined the first one's trace: one trace held PO-1 and
+    PO-2. Other business keys: two documents. The same order re-sent is one trace, its
+    second sending counted as a retry."""
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, parsed(purchase_order("PO-1", "0930"), "a.edi"))
+    feed(correlator, store, parsed(purchase_order("PO-2", "1000"), "b.edi"))
+    feed(correlator, store, parsed(purchase_order("PO-2", "1010"), "b-resent.edi"))
+    got = all_traces(store)
+    assert sorted(sorted(i for i in t.ids if i.startswith("order:")) for t in got.values()) == [
+        ["order:PO-1"], ["order:PO-2"]]
+    (resent,) = [t for t in got.values() if "order:PO-2" in t.ids]
+    assert (resent.hop_count, resent.retry_count) == (2, 1)
+
+    # A restarted collector (nothing in memory) finds the stored traces apart too.
+    again = Correlator(CATALOG, store)
+    feed(again, store, parsed(purchase_order("PO-3", "1020"), "c.edi"))
+    got = all_traces(store)
+    assert sorted(sorted(i for i in t.ids if i.startswith("order:")) for t in got.values()) == [
+        ["order:PO-1"], ["order:PO-2"], ["order:PO-3"]]

@@ -89,7 +89,7 @@ ACK_ACTIONS = frozenset({"acknowledged", "rejected"})
 # reuse, and the business keys the EDI parsers read from the documents: two documents under
 # one control number tell themselves apart by these (``other_documents``).
 EDI_CONTROL_IDS = ("x12.st:", "edifact.unh:")
-EDI_DOCUMENT_KEYS = ("order:", "invoice:", "shipment:", "claim:", "payment:", "transaction:")
+EDI_DOCUMENT_KINDS = frozenset({"order", "invoice", "shipment", "claim", "payment", "transaction"})
 # ID types of which a message has one value (``one_per_message``): two traces holding only
 # different ones are two messages, whatever other ID they share. A correlation ID a
 # misconfigured app sends on every message (a hard-coded ``X-Correlation-ID``), or a W3C
@@ -297,20 +297,30 @@ class Catalog:
 
 def other_documents(a_ids: list[str], b_ids: list[str]) -> bool:
     """Whether IDs sharing an EDI document's control number (``EDI_CONTROL_IDS``) are two
-    documents': both hold business keys of one kind (``EDI_DOCUMENT_KEYS``), none in common.
+    documents': both hold business keys of one kind (``EDI_DOCUMENT_KINDS``), none in common.
     A sender that hard-codes its control numbers sends its next purchase order under the
     same ``x12.st`` ID minutes later, inside the ID's join window, and the two orders became
     one trace; the same order re-sent keeps its keys and stays one (a retry)."""
-    shared = any(i.startswith(EDI_CONTROL_IDS) and i in b_ids for i in a_ids)
-    if not shared:
+    for i in a_ids:
+        if i.startswith(EDI_CONTROL_IDS) and i in b_ids:
+            break
+    else:
         return False
-    for prefix in EDI_DOCUMENT_KEYS:
-        mine = {i for i in a_ids if i.startswith(prefix)}
-        if mine:
-            theirs = {i for i in b_ids if i.startswith(prefix)}
-            if theirs and mine.isdisjoint(theirs):
-                return True
-    return False
+    mine = _document_keys(a_ids)
+    if not mine:
+        return False
+    theirs = _document_keys(b_ids)
+    return any(kind in theirs and values.isdisjoint(theirs[kind])
+               for kind, values in mine.items())
+
+
+def _document_keys(ids: list[str]) -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = {}
+    for i in ids:
+        kind, _, value = i.partition(":")
+        if kind in EDI_DOCUMENT_KINDS:
+            keys.setdefault(kind, set()).add(value)
+    return keys
 
 
 def _answers(acks: Trace, doc: Trace) -> bool:

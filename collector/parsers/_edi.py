@@ -30,6 +30,11 @@ DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
 # Python's ``\s`` takes them for blanks, hence named apart.
 INFORMATION_SEPARATORS = "\x1c\x1d\x1e\x1f"
 SEPARATOR = rf"(?:[^\w\s]|[{INFORMATION_SEPARATORS}])"
+# What surrounds segments without being data: blanks, line breaks, and the NUL bytes that
+# transfers writing fixed-size blocks pad the last block of a file with (read as a segment,
+# they made every such file a validation failure). Not ``str.strip()``: it takes the
+# information separators 0x1C-0x1F for blanks.
+PADDING = " \t\r\n\x00"
 # The lines a record of an interchange may have (``collector.parse.Framer``): the usual cap of
 # 2000 is for stack traces, whose first 2000 lines say it all, but written one segment a line
 # every line of an interchange is data (600 purchase orders are 3,000 lines, 50 KB), and the

@@ -51,6 +51,7 @@ from collector.event import Event, Record
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
+    PADDING,
     RECORD_LINES,
     SEPARATOR,
     Parties,
@@ -220,7 +221,7 @@ class _Segments:
             text = text.replace("\r", "").replace("\n", "")
         self.items: list[list[str]] = []
         for raw in _split(text, chars.terminator, chars.release):
-            raw = raw.strip("\r\n ")
+            raw = raw.strip(PADDING)
             if raw:
                 self.items.append(_split(raw, chars.element, chars.release))
         rel = chars.release

@@ -50,6 +50,7 @@ from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
     INFORMATION_SEPARATORS,
+    PADDING,
     RECORD_LINES,
     SEPARATOR,
     Parties,
@@ -255,7 +256,7 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
     body = _unwrapped(text[:cut] if cut >= 0 else text, terminator == "\n")
     segments = []
     for raw in body.split(terminator):
-        raw = raw.strip(" \t\r\n")  # not str.strip(): it takes 0x1C-0x1F for blanks
+        raw = raw.strip(PADDING)
         if raw:
             segments.append(raw.split(sep))
     return segments, sep, fixed, text[cut:] if cut >= 0 else ""

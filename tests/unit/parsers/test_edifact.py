@@ -377,3 +377,13 @@ def test_an_interchange_of_700_messages_one_segment_a_line_is_read_whole(parse_t
     assert dead == []
     assert [e.labels["edifact_unh_0062"] for e in events] == [str(n) for n in range(1, 701)]
     assert all(e.outcome == "success" for e in events)
+
+
+@pytest.mark.parametrize("pad", ["\x00" * 64, "\x00" * 30 + "\r\n" + "\x00" * 50],
+                         ids=["nul", "nul-lines"])
+def test_block_padding_after_the_unz_is_not_a_segment(parse_text, pad):
+    """NUL bytes padding the last block of a transfer were read as a segment after the
+    UNZ: a validation failure on every such file (a false alarm)."""
+    events, dead = parse_text("edifact", interchange() + pad)
+    assert dead == []
+    assert [e.outcome for e in events] == ["success"]

@@ -377,3 +377,14 @@ def test_a_set_control_number_repeated_in_its_group_is_not_merged_with_the_first
         "failure", "validation", "x12.envelope")
     assert "ST02 0001 repeats" in second.error_message and "set 1" in second.error_message
     assert second.message_id != first.message_id
+
+
+@pytest.mark.parametrize("pad", ["\x00" * 64, "\x00" * 30 + "\r\n" + "\x00" * 50, " " * 80],
+                         ids=["nul", "nul-lines", "blanks"])
+def test_block_padding_after_the_last_interchange_is_not_a_segment(parse_text, pad):
+    """Transfers that write fixed-size blocks pad the file's end with NUL bytes (or blanks):
+    the NULs were read as a segment outside any interchange, a validation failure, on every
+    file of that partner (a false alarm)."""
+    events, dead = parse_text("x12", interchange(sender=US, receiver=PARTNER) + pad)
+    assert dead == []
+    assert [(e.outcome, e.labels.get("x12_st02")) for e in events] == [("success", "0001")]

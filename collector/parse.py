@@ -786,6 +786,15 @@ class SourceParser:
                              self.stats))
         return out
 
+    def is_whole(self, tail: str) -> bool:
+        """Whether a line without its newline that ends in ``tail`` is whole: it ends a record
+        of this source's format (or, not known yet, of any), as its parser's ``WHOLE`` says."""
+        if not tail:
+            return False
+        modules = (self.module,) if self.module is not None else self.candidates
+        return any(w.search(tail) is not None
+                   for m in modules if (w := getattr(m, "WHOLE", None)) is not None)
+
     def held_position(self) -> tuple[int, int] | None:
         """(byte offset, line number) of the earliest line fed but not yet emitted: the open
         record, an open pretty-printed JSON value or lines awaiting detection. Tailing inputs

@@ -16,6 +16,7 @@ sender) and acknowledgements leave (partner = receiver).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event
@@ -35,6 +36,18 @@ SEPARATOR = rf"(?:[^\w\s]|[{INFORMATION_SEPARATORS}])"
 # they made every such file a validation failure). Not ``str.strip()``: it takes the
 # information separators 0x1C-0x1F for blanks.
 PADDING = " \t\r\n\x00"
+
+
+def whole(trailer: str) -> re.Pattern:
+    """How a line holding whole interchanges ends: ``trailer`` (IEA, UNZ), its count and
+    control reference, the segment terminator and perhaps padding. Translators write one
+    interchange a file, often without a newline at its end, and the file input reads such a
+    line once the file is quiet (``collector.parse.SourceParser.is_whole``), where a log's
+    last line waits for its newline."""
+    return re.compile(rf"{trailer}({SEPARATOR})\s*\d+\1\s*\w+\s*{SEPARATOR}"
+                      rf"[{re.escape(PADDING)}]*$")
+
+
 # The lines a record of an interchange may have (``collector.parse.Framer``): the usual cap of
 # 2000 is for stack traces, whose first 2000 lines say it all, but written one segment a line
 # every line of an interchange is data (600 purchase orders are 3,000 lines, 50 KB), and the

@@ -60,11 +60,13 @@ from collector.parsers._edi import (
     mark_invalid,
     partner,
     scope_ack,
+    whole,
 )
 from collector.parsers._fields import set_label
 
 NAME = "edifact"
 MAX_RECORD_LINES = RECORD_LINES
+WHOLE = whole("UNZ")
 DATASET = "edi.edifact"
 START = re.compile(rf"UN[AB]{SEPARATOR}")
 ENVELOPE_ERROR = "edifact.envelope"

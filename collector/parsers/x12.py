@@ -59,11 +59,13 @@ from collector.parsers._edi import (
     mark_invalid,
     partner,
     scope_ack,
+    whole,
 )
 from collector.parsers._fields import set_label
 
 NAME = "x12"
 MAX_RECORD_LINES = RECORD_LINES
+WHOLE = whole("IEA")
 DATASET = "edi.x12"
 START = re.compile(rf"ISA{SEPARATOR}")
 ISA_LENGTH = 106

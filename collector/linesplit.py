@@ -40,6 +40,15 @@ class LineSplitter:
         enc: Encoding | str = configured if offset == 0 else sniff(head, configured)
         return LineSplitter(enc, max_line_bytes, offset, line)
 
+    def unterminated_tail(self, chars: int = 4096) -> str:
+        """The end of the line still waiting for its newline (its last ``chars`` bytes at
+        most, whole code units), as text; "" when there is none."""
+        if not self.buf or not isinstance(self.encoding, Encoding) or self.skip_from is not None:
+            return ""
+        unit = self.encoding.unit
+        cut = max(0, len(self.buf) - chars)
+        return self.encoding.decode(self.buf[cut - cut % unit:])
+
     def split(self, data: bytes) -> list[Line]:
         """The lines ``data`` (the next bytes) completes."""
         buf = self.buf + data if self.buf else data

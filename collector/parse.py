@@ -19,7 +19,9 @@ by a human explanation. Limits and their outcome:
   head kept); readers stop buffering at the limit, so a 1 GB line costs 1 MiB;
 - a record keeps at most ``MAX_RECORD_LINES`` lines / ``MAX_RECORD_CHARS``; continuation
   lines beyond that are dead-lettered once as ``record_too_large`` (head kept) and the
-  record itself is parsed as usual, because the first 2000 lines of a stack trace say it all;
+  record itself is parsed as usual, because the first 2000 lines of a stack trace say it all
+  (a parser whose every line is data, EDI one segment a line, sets its own
+  ``MAX_RECORD_LINES``);
 - invalid UTF-8 is decoded with U+FFFD replacements and parsed anyway (one bad byte must not
   cost the event); such records are counted in ``ParseStats.replaced_utf8``. Binary garbage
   then fails its parser and is dead-lettered like any unreadable record.
@@ -288,9 +290,11 @@ class Framer:
 
     def __init__(self, start: re.Pattern | None, source: str, *, position_prefix: str = "",
                  ingested_ms: int = 0,
-                 continues: Callable[[list[str], str], bool] | None = None):
+                 continues: Callable[[list[str], str], bool] | None = None,
+                 max_lines: int = MAX_RECORD_LINES):
         self.start = start
         self.continues = continues
+        self.max_lines = max_lines
         self.source = source
         self.position_prefix = position_prefix
         self.ingested_ms = ingested_ms
@@ -317,7 +321,7 @@ class Framer:
     def add(self, line: str, lineno: int) -> None:
         """Append a continuation line within the record caps; beyond them the line is counted
         for the ``record_too_large`` dead letter ``flush`` hands over with the record."""
-        if self._overflow_count or (len(self._lines) >= MAX_RECORD_LINES
+        if self._overflow_count or (len(self._lines) >= self.max_lines
                                     or self._chars + len(line) > MAX_RECORD_CHARS):
             if not self._overflow_count:
                 self._overflow_lineno = lineno
@@ -363,7 +367,7 @@ class Framer:
         if self._overflow_count:
             done.append(DeadLetter(
                 reason=f"record_too_large: {self._overflow_count} continuation lines beyond "
-                       f"the {MAX_RECORD_LINES}-line / {MAX_RECORD_CHARS}-character record cap",
+                       f"the {self.max_lines}-line / {MAX_RECORD_CHARS}-character record cap",
                 source=self.source, line=self._overflow_lineno,
                 raw=_raw("\n".join(self._overflow)), ingested_ms=self.ingested_ms))
             self._overflow, self._overflow_chars, self._overflow_count = [], 0, 0
@@ -424,7 +428,8 @@ class SourceParser:
 
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
-                      ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None))
+                      ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None),
+                      max_lines=getattr(module, "MAX_RECORD_LINES", MAX_RECORD_LINES))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
         if not framed:  # a line added to the open record
@@ -780,6 +785,15 @@ class SourceParser:
             out.append(_dead("no_parser", "no parser recognizes this line", record, self.ctx,
                              self.stats))
         return out
+
+    def is_whole(self, tail: str) -> bool:
+        """Whether a line without its newline that ends in ``tail`` is whole: it ends a record
+        of this source's format (or, not known yet, of any), as its parser's ``WHOLE`` says."""
+        if not tail:
+            return False
+        modules = (self.module,) if self.module is not None else self.candidates
+        return any(w.search(tail) is not None
+                   for m in modules if (w := getattr(m, "WHOLE", None)) is not None)
 
     def held_position(self) -> tuple[int, int] | None:
         """(byte offset, line number) of the earliest line fed but not yet emitted: the open

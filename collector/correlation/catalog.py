@@ -85,6 +85,11 @@ DEFAULT_JOIN_WINDOWS_MS = {
     "edifact.unh": 7_200_000, "edifact.unb": 7_200_000,
 }
 ACK_ACTIONS = frozenset({"acknowledged", "rejected"})
+# IDs made of an EDI document's control number (X12 ST02, EDIFACT UNH 0062), which senders
+# reuse, and the business keys the EDI parsers read from the documents: two documents under
+# one control number tell themselves apart by these (``other_documents``).
+EDI_CONTROL_IDS = ("x12.st:", "edifact.unh:")
+EDI_DOCUMENT_KINDS = frozenset({"order", "invoice", "shipment", "claim", "payment", "transaction"})
 # ID types of which a message has one value (``one_per_message``): two traces holding only
 # different ones are two messages, whatever other ID they share. A correlation ID a
 # misconfigured app sends on every message (a hard-coded ``X-Correlation-ID``), or a W3C
@@ -240,14 +245,15 @@ class Catalog:
 
     def apart(self, a_ids: list[str], b_ids: list[str]) -> bool:
         """Whether these IDs are two messages' (``one_per_message``): both hold a value of
-        such a type, and none in common."""
+        such a type, and none in common; or two EDI documents under one reused control
+        number (``other_documents``)."""
         for prefix in self._one_prefixes:
             mine = [i for i in a_ids if i.startswith(prefix)]
             if mine:
                 theirs = [i for i in b_ids if i.startswith(prefix)]
                 if theirs and not any(i in theirs for i in mine):
                     return True
-        return False
+        return other_documents(a_ids, b_ids)
 
     def join_window_ms(self, typed_id: str, ack: bool) -> int:
         """How far in event time a sighting of this ID may be from a trace holding it and
@@ -287,6 +293,34 @@ class Catalog:
             return gap <= self.join_window_ms(typed_id, True)
         own = self.join_window_ms(typed_id, False)
         return gap <= (max(own, ACK_SKEW_MS) if _answers(earlier, later) else own)
+
+
+def other_documents(a_ids: list[str], b_ids: list[str]) -> bool:
+    """Whether IDs sharing an EDI document's control number (``EDI_CONTROL_IDS``) are two
+    documents': both hold business keys of one kind (``EDI_DOCUMENT_KINDS``), none in common.
+    A sender that hard-codes its control numbers sends its next purchase order under the
+    same ``x12.st`` ID minutes later, inside the ID's join window, and the two orders became
+    one trace; the same order re-sent keeps its keys and stays one (a retry)."""
+    for i in a_ids:
+        if i.startswith(EDI_CONTROL_IDS) and i in b_ids:
+            break
+    else:
+        return False
+    mine = _document_keys(a_ids)
+    if not mine:
+        return False
+    theirs = _document_keys(b_ids)
+    return any(kind in theirs and values.isdisjoint(theirs[kind])
+               for kind, values in mine.items())
+
+
+def _document_keys(ids: list[str]) -> dict[str, set[str]]:
+    keys: dict[str, set[str]] = {}
+    for i in ids:
+        kind, _, value = i.partition(":")
+        if kind in EDI_DOCUMENT_KINDS:
+            keys.setdefault(kind, set()).add(value)
+    return keys
 
 
 def _answers(acks: Trace, doc: Trace) -> bool:

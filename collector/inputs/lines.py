@@ -50,6 +50,9 @@ class LineReader:
         dead-lettered or stored as two wrong events."""
         self._now(now_ms)
         out: Output = []
+        # A line that ends a whole record (an EDI interchange's trailer: translators write
+        # one interchange a file, often without any newline) waits for nothing.
+        partial = partial or self.parser.is_whole(self.lines.unterminated_tail())
         for text, offset, lineno, truncated, terminated in self.lines.rest() if partial else ():
             out.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
         if self.parser.held_position() is not None:

@@ -36,7 +36,8 @@ PARSERS = Registry("format", {
     "java-wrapper": "collector.parsers.java_wrapper",
 }, required=("NAME", "START", "detect", "parse"), optional=("continues", "GENERIC", "DETECT_FIRST",
                                                                    "DETECT_NEEDS", "claims_taken",
-                                                                   "FOREIGN_START"),
+                                                                   "FOREIGN_START",
+                                                                   "MAX_RECORD_LINES", "WHOLE"),
     entry_point_group="midwatch.parsers")
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text

@@ -16,6 +16,7 @@ sender) and acknowledgements leave (partner = receiver).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from collector.event import ACK_EXCEPT_LABEL, ACK_SCOPE_LABEL, Event
@@ -30,6 +31,29 @@ DIRECTION_ACTION = {"inbound": "received", "outbound": "sent"}
 # Python's ``\s`` takes them for blanks, hence named apart.
 INFORMATION_SEPARATORS = "\x1c\x1d\x1e\x1f"
 SEPARATOR = rf"(?:[^\w\s]|[{INFORMATION_SEPARATORS}])"
+# What surrounds segments without being data: blanks, line breaks, and the NUL bytes that
+# transfers writing fixed-size blocks pad the last block of a file with (read as a segment,
+# they made every such file a validation failure). Not ``str.strip()``: it takes the
+# information separators 0x1C-0x1F for blanks.
+PADDING = " \t\r\n\x00"
+
+
+def whole(trailer: str) -> re.Pattern:
+    """How a line holding whole interchanges ends: ``trailer`` (IEA, UNZ), its count and
+    control reference, the segment terminator and perhaps padding. Translators write one
+    interchange a file, often without a newline at its end, and the file input reads such a
+    line once the file is quiet (``collector.parse.SourceParser.is_whole``), where a log's
+    last line waits for its newline."""
+    return re.compile(rf"{trailer}({SEPARATOR})\s*\d+\1\s*\w+\s*{SEPARATOR}"
+                      rf"[{re.escape(PADDING)}]*$")
+
+
+# The lines a record of an interchange may have (``collector.parse.Framer``): the usual cap of
+# 2000 is for stack traces, whose first 2000 lines say it all, but written one segment a line
+# every line of an interchange is data (600 purchase orders are 3,000 lines, 50 KB), and the
+# lines past the cap were dead-lettered in one lump, their documents never events. Only the
+# record's character cap (1 MiB) bounds an interchange, as it does one written on one line.
+RECORD_LINES = 1024 * 1024
 # A cut list would answer the cut documents wrongly, so this one label is exempt from the
 # usual 1 KiB cap (it stays in the document; labels are indexed only up to 1 KiB). Above this
 # bound (some 400 listed documents) the scope is not set at all.

@@ -45,12 +45,14 @@ Envelope defects give failure events with ``error_class=validation``, never exce
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from collector.event import Event, Record
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
+    PADDING,
+    RECORD_LINES,
     SEPARATOR,
     Parties,
     direction,
@@ -58,10 +60,13 @@ from collector.parsers._edi import (
     mark_invalid,
     partner,
     scope_ack,
+    whole,
 )
 from collector.parsers._fields import set_label
 
 NAME = "edifact"
+MAX_RECORD_LINES = RECORD_LINES
+WHOLE = whole("UNZ")
 DATASET = "edi.edifact"
 START = re.compile(rf"UN[AB]{SEPARATOR}")
 ENVELOPE_ERROR = "edifact.envelope"
@@ -218,7 +223,7 @@ class _Segments:
             text = text.replace("\r", "").replace("\n", "")
         self.items: list[list[str]] = []
         for raw in _split(text, chars.terminator, chars.release):
-            raw = raw.strip("\r\n ")
+            raw = raw.strip(PADDING)
             if raw:
                 self.items.append(_split(raw, chars.element, chars.release))
         rel = chars.release
@@ -261,6 +266,10 @@ class _Interchange:
     way: str
     messages: int = 0
     groups: int = 0
+    # UNH 0062 -> the number (1-based) of the first message of the interchange that has it,
+    # in or out of groups; ``read`` counts those messages.
+    references: dict[str, int] = field(default_factory=dict)
+    read: int = 0
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -449,10 +458,21 @@ def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> i
         pos += 1
     else:
         problem = f"message has no UNT trailer (found {_found(segs, pos)})"
+    ic.read += 1
     if msg_type == "CONTRL" and problem is None:
         out.extend(_contrl(segs, body, ic))
         return pos
-    ev = _document(segs, unh, body, ic)
+    first = ic.references.setdefault(reference, ic.read)
+    repeated = first != ic.read
+    if repeated:
+        # A sender that writes 1 for every message names two documents alike: as the first
+        # message's edifact.unh ID the repeat would merge their traces, and a UCM naming this
+        # reference could not say which it answers.
+        repeat = (f"UNH 0062 {reference} repeats in interchange {ic.control} (message {first} "
+                  f"has it): message references are unique within an interchange; kept off "
+                  f"the edifact.unh ID of message {first}")
+        problem = f"{problem}; {repeat}" if problem else repeat
+    ev = _document(segs, unh, body, ic, repeated=repeated)
     if problem:
         mark_invalid(ev, f"{problem} ({msg_type} {reference} in interchange {ic.control})",
                      ENVELOPE_ERROR)
@@ -461,16 +481,19 @@ def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> i
 
 
 def _document(segs: _Segments, unh: list[str], body: list[list[str]],
-              ic: _Interchange) -> Event:
+              ic: _Interchange, *, repeated: bool = False) -> Event:
+    """The event of a message; ``repeated``: an earlier message of the interchange has its
+    reference, so the ``edifact.unh`` ID would be that message's, and it gets none."""
     v = segs.value
     reference, msg_type = v(unh, 1), v(unh, 2, 0)
     ev = _new_event(ic)
     pair = ic.parties.pair
     ev.action = DIRECTION_ACTION[ic.way]
     ev.outcome = "success"
-    ev.add_id("edifact.unh", f"{pair}:{ic.control}:{reference}")
+    if not repeated:
+        ev.add_id("edifact.unh", f"{pair}:{ic.control}:{reference}")
+        ev.message_id = ev.ids[0]
     ev.add_id("edifact.unb", f"{pair}:{ic.control}")
-    ev.message_id = ev.ids[0]
     kind = _BUSINESS_KIND.get(msg_type)
     errors: list[str] = []
     texts: list[str] = []

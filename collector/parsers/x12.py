@@ -50,6 +50,8 @@ from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._edi import (
     DIRECTION_ACTION,
     INFORMATION_SEPARATORS,
+    PADDING,
+    RECORD_LINES,
     SEPARATOR,
     Parties,
     direction,
@@ -57,10 +59,13 @@ from collector.parsers._edi import (
     mark_invalid,
     partner,
     scope_ack,
+    whole,
 )
 from collector.parsers._fields import set_label
 
 NAME = "x12"
+MAX_RECORD_LINES = RECORD_LINES
+WHOLE = whole("IEA")
 DATASET = "edi.x12"
 START = re.compile(rf"ISA{SEPARATOR}")
 ISA_LENGTH = 106
@@ -208,7 +213,8 @@ class _Group:
     version: str
     timestamp_ms: int | None
     sets: int = 0
-    events: list[Event] = field(default_factory=list)
+    # ST02 -> the number (1-based) of the first set of the group that has it.
+    st02s: dict[str, int] = field(default_factory=dict)
 
 
 # --- framing ------------------------------------------------------------------------------
@@ -252,7 +258,7 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
     body = _unwrapped(text[:cut] if cut >= 0 else text, terminator == "\n")
     segments = []
     for raw in body.split(terminator):
-        raw = raw.strip(" \t\r\n")  # not str.strip(): it takes 0x1C-0x1F for blanks
+        raw = raw.strip(PADDING)
         if raw:
             segments.append(raw.split(sep))
     return segments, sep, fixed, text[cut:] if cut >= 0 else ""
@@ -518,7 +524,17 @@ def _transaction_set(segs: list[list[str]], pos: int, ic: _Interchange, group: _
     if set_id in _ACK_SETS and problem is None:
         out.extend(_acknowledgement(set_id, control, body, ic, group))
         return pos
-    ev = _document(set_id, control, body, ic, group)
+    first = group.st02s.setdefault(control, group.sets + 1)
+    repeated = first != group.sets + 1
+    if repeated:
+        # A sender that hard-codes ST02 (every 850 0001) names two documents alike: as the
+        # first set's x12.st ID the repeat would merge their traces, and an AK2 naming this
+        # ST02 could not say which it answers. A translator rejects it (AK502 23).
+        repeat = (f"ST02 {control} repeats in GS06 {group.control} (set {first} of the group "
+                  f"has it): control numbers are unique within a group (AK502 23); kept off "
+                  f"the x12.st ID of set {first}")
+        problem = f"{problem}; {repeat}" if problem else repeat
+    ev = _document(set_id, control, body, ic, group, repeated=repeated)
     if problem:
         mark_invalid(ev, f"{problem} ({set_id} ST02 {control} in GS06 {group.control})",
                      ENVELOPE_ERROR)
@@ -527,18 +543,21 @@ def _transaction_set(segs: list[list[str]], pos: int, ic: _Interchange, group: _
 
 
 def _document(set_id: str, control: str, body: list[list[str]], ic: _Interchange,
-              group: _Group) -> Event:
+              group: _Group, *, repeated: bool = False) -> Event:
+    """The event of a transaction set; ``repeated``: an earlier set of the group has its ST02,
+    so the set's ``x12.st`` ID would be that set's, not its own, and it gets none."""
     ev = _new_event(ic, group.timestamp_ms)
     pair = ic.parties.pair
     ev.action = DIRECTION_ACTION[ic.way]
     ev.outcome = "success"
-    ev.add_id("x12.st", f"{pair}:{group.control}:{control}")
+    if not repeated:
+        ev.add_id("x12.st", f"{pair}:{group.control}:{control}")
+        ev.message_id = ev.ids[0]
     ev.add_id("x12.gs", f"{pair}:{group.control}")
     ev.add_id("x12.isa", f"{pair}:{ic.control}")
     keys = _BUSINESS_KEYS.get(set_id)
     if keys:
         _business_keys(ev, body, keys)
-    ev.message_id = f"x12.st:{pair}:{group.control}:{control}"
     name = _SET_NAMES.get(set_id, "transaction set")
     ev.message = (f"X12 {set_id} {name} ST02 {control} {ev.action} "
                   f"{'from' if ic.way == 'inbound' else 'to'} {ev.partner} "

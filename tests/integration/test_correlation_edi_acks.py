@@ -210,3 +210,57 @@ def test_a_contrl_rejecting_one_message_acknowledges_the_others(store):
     feed(correlator, store, acks)
     assert by_order(all_traces(store)) == {"PO-ICR9-1": "acknowledged", "PO-ICR9-2": "rejected",
                                            "PO-ICR9-3": "acknowledged"}
+
+
+def test_two_orders_with_one_set_control_number_in_a_group_stay_two_traces(store):
+    """A sender that hard-codes ST02 (both 850s of the group 0001): their x12.st ID was one,
+    so the two orders were one trace, and the 997 answering ST02 0001 settled both. The
+    repeat is a validation failure of its own trace; the 997 answers the first."""
+    sets = [["ST*850*0001", f"BEG*00*SA*PO-DUP-{n}**20240301", "PO1*1*10*EA*9.5**VP*W-1",
+             "SE*4*0001"] for n in (1, 2)]
+    text = x12(US, PARTNER, "000001009", "PO", "1009", sets, newlines=True)
+    events = [e for e in parse_stream(io.BytesIO(text.encode()), "out.edi", "auto", CTX)
+              if isinstance(e, Event)]
+    assert [e.outcome for e in events] == ["success", "failure"]
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, events)
+    ack = ["ST*997*0001", "AK1*PO*1009", "AK2*850*0001", "AK5*A", "AK9*A*1*1*1", "SE*6*0001"]
+    feed(correlator, store, parsed(x12(PARTNER, US, "000001509", "FA", "1509", [ack],
+                                       newlines=True), "in.edi"))
+    got = all_traces(store)
+    assert len(got) == 2
+    statuses = by_order(got)
+    assert statuses["PO-DUP-1"] == "acknowledged"
+    assert statuses["PO-DUP-2"] != "acknowledged"
+
+
+def purchase_order(po: str, at: str) -> str:
+    """An 850 from a sender that hard-codes its control numbers (ISA13 1, GS06 1, ST02 0001),
+    written at ``at`` (HHMM)."""
+    sets = [["ST*850*0001", f"BEG*00*SA*{po}**20240301", "PO1*1*10*EA*9.5**VP*W-1",
+             "SE*4*0001"]]
+    return x12(US, PARTNER, "000000001", "PO", "1", sets, newlines=True).replace(
+        "*0930*", f"*{at}*")
+
+
+def test_control_numbers_reused_by_the_next_order_do_not_merge_the_two(store):
+    """The next purchase order under the same hard-coded control numbers 30 minutes later
+    (inside the x12.st join window) joined the first one's trace: one trace held PO-1 and
+    PO-2. Other business keys: two documents. The same order re-sent is one trace, its
+    second sending counted as a retry."""
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, parsed(purchase_order("PO-1", "0930"), "a.edi"))
+    feed(correlator, store, parsed(purchase_order("PO-2", "1000"), "b.edi"))
+    feed(correlator, store, parsed(purchase_order("PO-2", "1010"), "b-resent.edi"))
+    got = all_traces(store)
+    assert sorted(sorted(i for i in t.ids if i.startswith("order:")) for t in got.values()) == [
+        ["order:PO-1"], ["order:PO-2"]]
+    (resent,) = [t for t in got.values() if "order:PO-2" in t.ids]
+    assert (resent.hop_count, resent.retry_count) == (2, 1)
+
+    # A restarted collector (nothing in memory) finds the stored traces apart too.
+    again = Correlator(CATALOG, store)
+    feed(again, store, parsed(purchase_order("PO-3", "1020"), "c.edi"))
+    got = all_traces(store)
+    assert sorted(sorted(i for i in t.ids if i.startswith("order:")) for t in got.values()) == [
+        ["order:PO-1"], ["order:PO-2"], ["order:PO-3"]]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.correlation.catalog import UNKNOWN_FLOW, build_catalog, load_catalog
+from collector.correlation.catalog import UNKNOWN_FLOW, build_catalog, empty_catalog, load_catalog
 from collector.event import Event
 from collector.yamlconf import ConfigError, load, loads
 
@@ -199,3 +199,17 @@ def test_join_windows_default_per_id_kind_and_can_be_set():
     assert one.join_window_ms("correlation:c", ack=False) == 12 * 3_600_000
     assert one.join_window_ms("http.request:r", ack=False) == 12 * 3_600_000
     assert one.join_window_ms("x12.st:A:B:1:1", ack=True) == 7 * 86_400_000
+
+
+def test_edi_documents_under_one_control_number_are_apart_by_their_business_keys():
+    """A reused ST02/UNH 0062 with other business keys is another document; the same keys (a
+    re-sent document) or no shared control ID (two orders joined by other IDs) are not."""
+    catalog = empty_catalog()
+    st = "x12.st:US>P:1:0001"
+    assert catalog.apart([st, "order:PO-2"], [st, "order:PO-1", "x12.gs:US>P:1"])
+    assert catalog.apart(["edifact.unh:US>P:7:1", "invoice:I-2"],
+                         ["edifact.unh:US>P:7:1", "invoice:I-1", "order:PO-1"])
+    assert not catalog.apart([st, "order:PO-1"], [st, "order:PO-1"])
+    assert not catalog.apart([st, "order:PO-1"], [st])  # its 997 holds no business key
+    assert not catalog.apart([st, "shipment:S-1"], [st, "order:PO-1"])  # no kind in common
+    assert not catalog.apart(["x12.st:US>P:1:0002", "order:PO-2"], [st, "order:PO-1"])

@@ -313,3 +313,33 @@ def test_files_are_read_oldest_events_first(tmp_path, logs):
     first_late = hours.index(11)
     rest = hours[first_late + 1:]
     assert rest == sorted(rest), hours
+
+
+X12_997 = ("ISA*00*          *00*          *ZZ*WIDGETSUPPLY   *ZZ*ACMEBUYER      *240301*1005*U"
+           "*00401*000000501*0*P*>~GS*FA*WIDGETSUPPLY*ACMEBUYER*20240301*1005*501*X*004010~"
+           "ST*997*0001~AK1*PO*1~AK2*850*0001~AK5*A~AK9*A*1*1*1~SE*6*0001~GE*1*501~"
+           "IEA*1*000000501~")
+CONTRL = ("UNA:+.? 'UNB+UNOC:3+4012345000023:14+5412345000013:14+240301:1015+C1'"
+          "UNH+1+CONTRL:D:3:UN'UCI+ONE1+5412345000013:14+4012345000023:14+7'UNT+3+1'UNZ+1+C1'")
+
+
+@pytest.mark.parametrize(("fmt", "text"), [("x12", X12_997), ("auto", X12_997),
+                                           ("edifact", CONTRL), ("auto", CONTRL),
+                                           ("x12", X12_997 + "\x00" * 40)],
+                         ids=["x12", "x12-auto", "edifact", "edifact-auto", "x12-nul-padded"])
+def test_an_edi_file_without_any_newline_is_read_once_quiet(tmp_path, logs, fmt, text):
+    """Translators write an interchange as one line without a newline (a 997, a CONTRL) into a
+    directory where the file stays: its only line waited for a newline that never comes, so
+    the acknowledgement was never read and its document went stuck past its SLA, silently.
+    A line that ends with an interchange's trailer (IEA, UNZ) and its terminator is whole;
+    one that stops before it still waits."""
+    path = logs / "in.log"
+    cut = text.rindex("IEA" if "IEA" in text else "UNZ")
+    path.write_text(text[:cut])
+    inp = make_input(tmp_path, fmt)
+    assert events(pump(inp)) == []  # still being written: waits
+    with path.open("a") as fh:
+        fh.write(text[cut:])
+    chunks = pump(inp)
+    assert dead(chunks) == []
+    assert {e.action for e in events(chunks)} == {"acknowledged"}

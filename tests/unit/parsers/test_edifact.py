@@ -345,3 +345,45 @@ def test_an_invoice_referencing_several_orders_joins_none_of_them():
     body = ("BGM+380+INV-8+9", "RFF+ON:PO-1", "LIN+1++4000862141404:SRS", "RFF+ON:PO-1")
     (ev,) = parse(interchange(msg_type="INVOIC", body=body))
     assert "order:PO-1" in ev.ids
+
+
+def test_a_message_reference_repeated_in_its_interchange_is_not_merged_with_the_first():
+    """UNH 0062 is unique within an interchange; senders that write 1 for every message made
+    two orders one ``edifact.unh`` ID and merged their traces silently. The repeat is a
+    validation failure naming the first, kept off the first message's ID."""
+    segs = ["UNB+UNOC:3+5412345000013:14+4012345000023:14+240301:0930+DUP1",
+            "UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-4+9", "UNT+3+1",
+            "UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-5+9", "UNT+3+1", "UNZ+2+DUP1"]
+    first, second = edifact.parse(Record(text="'\n".join(segs) + "'\n", source="t.edi"), CTX)
+    pair = "5412345000013>4012345000023"
+    assert first.outcome == "success" and first.ids[0] == f"edifact.unh:{pair}:DUP1:1"
+    assert "order:PO-4" in first.ids and "order:PO-5" in second.ids
+    assert not set(first.ids) & set(second.ids) - {f"edifact.unb:{pair}:DUP1"}
+    assert (second.outcome, second.error_class, second.error_type) == (
+        "failure", "validation", "edifact.envelope")
+    assert "UNH 0062 1 repeats" in second.error_message
+    assert second.message_id != first.message_id
+
+
+def test_an_interchange_of_700_messages_one_segment_a_line_is_read_whole(parse_text):
+    """2,803 lines: past the 2000-line record cap (meant for stack traces) the last 200
+    messages were dead-lettered in one lump instead of read."""
+    segs = [f"UNB+UNOC:3+{SUPPLIER}:14+{US}:14+240301:0930+BIG1"]
+    for n in range(1, 701):
+        segs += [f"UNH+{n}+ORDERS:D:96A:UN", f"BGM+220+PO-{n}+9", "DTM+137:20240301:102",
+                 f"UNT+4+{n}"]
+    segs.append("UNZ+700+BIG1")
+    events, dead = parse_text("edifact", "UNA:+.? '\n" + "'\n".join(segs) + "'\n")
+    assert dead == []
+    assert [e.labels["edifact_unh_0062"] for e in events] == [str(n) for n in range(1, 701)]
+    assert all(e.outcome == "success" for e in events)
+
+
+@pytest.mark.parametrize("pad", ["\x00" * 64, "\x00" * 30 + "\r\n" + "\x00" * 50],
+                         ids=["nul", "nul-lines"])
+def test_block_padding_after_the_unz_is_not_a_segment(parse_text, pad):
+    """NUL bytes padding the last block of a transfer were read as a segment after the
+    UNZ: a validation failure on every such file (a false alarm)."""
+    events, dead = parse_text("edifact", interchange() + pad)
+    assert dead == []
+    assert [e.outcome for e in events] == ["success"]

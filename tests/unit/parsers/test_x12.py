@@ -341,3 +341,50 @@ def test_information_separators_as_delimiters(parse_data, fmt):
     assert ev.ids == [f"x12.st:{PARTNER}>{US}:51:0001", f"x12.gs:{PARTNER}>{US}:51",
                       f"x12.isa:{PARTNER}>{US}:000000051", "order:PO-5101"]
     assert "x12_isa_not_fixed_width" not in ev.labels
+
+
+@pytest.mark.parametrize("fmt", ["x12", "auto"])
+def test_an_interchange_of_600_sets_one_segment_a_line_is_read_whole(parse_text, fmt):
+    """Translators (Sterling, Cleo) write one segment a line: 600 purchase orders are 3,000
+    lines, 50 KB. The 2000-line record cap meant for stack traces cut the interchange and
+    dead-lettered the last 200 orders in one lump, which are documents, not repeated frames;
+    the same interchange on one line was read whole."""
+    sets = tuple(("850", f"{n:04d}") for n in range(1, 601))
+    text = interchange(sender=US, receiver=PARTNER, sets=sets, body=(
+        "BEG*00*SA*PO-1**20240301", "PO1*1*120*EA*9.25*PE*BP*WID-100", "CTT*1"))
+    assert text.count("\n") > 3000
+    events, dead = parse_text(fmt, text)
+    assert dead == []
+    assert [e.labels["x12_st02"] for e in events] == [st02 for _s, st02 in sets]
+    assert all(e.outcome == "success" for e in events)
+
+
+def test_a_set_control_number_repeated_in_its_group_is_not_merged_with_the_first():
+    """ST02 is unique within a group (997 AK502 code 23 rejects a repeat). Senders that
+    hard-code it (every 850 ST02 0001) made two purchase orders one ``x12.st`` ID, so their
+    traces merged silently; the repeat is a validation failure naming the first, and is kept
+    off the first set's ID (its own order number still finds it)."""
+    text = interchange(sender=US, receiver=PARTNER, sets=(("850", "0001"), ("850", "0001")),
+                       body=("BEG*00*SA*PO-1**20240301",))
+    cut = text.rfind("PO-1")
+    text = f"{text[:cut]}PO-2{text[cut + 4:]}"
+    first, second = parse(text)
+    assert first.outcome == "success" and first.ids[0] == f"x12.st:{US}>{PARTNER}:77:0001"
+    assert "order:PO-1" in first.ids and "order:PO-2" in second.ids
+    assert not set(first.ids) & set(second.ids) - {f"x12.gs:{US}>{PARTNER}:77",
+                                                    f"x12.isa:{US}>{PARTNER}:000000042"}
+    assert (second.outcome, second.error_class, second.error_type) == (
+        "failure", "validation", "x12.envelope")
+    assert "ST02 0001 repeats" in second.error_message and "set 1" in second.error_message
+    assert second.message_id != first.message_id
+
+
+@pytest.mark.parametrize("pad", ["\x00" * 64, "\x00" * 30 + "\r\n" + "\x00" * 50, " " * 80],
+                         ids=["nul", "nul-lines", "blanks"])
+def test_block_padding_after_the_last_interchange_is_not_a_segment(parse_text, pad):
+    """Transfers that write fixed-size blocks pad the file's end with NUL bytes (or blanks):
+    the NULs were read as a segment outside any interchange, a validation failure, on every
+    file of that partner (a false alarm)."""
+    events, dead = parse_text("x12", interchange(sender=US, receiver=PARTNER) + pad)
+    assert dead == []
+    assert [(e.outcome, e.labels.get("x12_st02")) for e in events] == [("success", "0001")]

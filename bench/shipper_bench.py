@@ -1,7 +1,7 @@
 """Shipper envelopes and the shippers' inputs, against the same lines read from files.
 
 Run: ``.venv/bin/python bench/shipper_bench.py [--copies 400] [--repeats 3] [--runs 1]
-[--modes worker,encoded,in-process] [--cpu-only] [--against DIR]``. No services needed: the inputs hand their chunks to a
+[--modes worker,encoded,in-process] [--senders 1] [--cpu-only] [--against DIR]``. No services needed: the inputs hand their chunks to a
 writer stand-in that acknowledges at once, so the figures are midwatch's own cost, not a
 store's. On a shared machine the figures move with its load (printed): compare the ratios of
 one run, and take the median of ``--runs``.
@@ -22,7 +22,7 @@ one run, and take the median of ``--runs``.
 2. Input rates on loopback, events/s from the first byte until the last event was handed
    over: the file input, the syslog input over TCP (RFC 5424 with the file path, octet
    counting, as rsyslog sends it) and the http input (``/_bulk`` of Filebeat documents, 1000
-   a request, one client), each with its parse worker (``worker``: ``parse_worker: true``,
+   a request, each sender waiting for each answer on its connection), each with its parse worker (``worker``: ``parse_worker: true``,
    the default), with its worker shipping events as document bytes (``encoded``: a service
    without a correlator, ``collector.encoded``) and without a worker (``in-process``),
    alternating in each run. Target: syslog and http >= the file input, like for like.
@@ -31,6 +31,10 @@ one run, and take the median of ``--runs``.
    not counted); under load the rate follows it. The client sends from a process of its own
    (``bench/shipper_client.py``, started before the clock), so neither its CPU nor its hold
    on the interpreter lock counts against the receiver; its CPU is printed apart.
+   ``--senders N``: the files shared out among N senders sending at once, each a connection
+   carrying its files whole and in order (a host's rsyslog, a Filebeat: several shippers
+   sending to one collector, each with requests in flight while the others wait for their
+   answers); 1, the default, is one connection carrying all three, request after request.
 """
 
 from __future__ import annotations
@@ -72,6 +76,15 @@ SAMPLES = {"/opt/mule/logs/app.log": "mule/app-runtime.log",
 
 def sample_lines(copies: int) -> dict[str, list[str]]:
     return {path: (DATA / rel).read_text().splitlines() * copies for path, rel in SAMPLES.items()}
+
+
+def shared_out(lines: dict[str, list[str]], senders: int) -> list[dict[str, list[str]]]:
+    """The files among ``senders`` senders, each file whole to one (its lines stay in order,
+    as one shipper sends a file), the largest first to the least loaded."""
+    parts: list[dict[str, list[str]]] = [{} for _ in range(min(senders, len(lines)))]
+    for path, rows in sorted(lines.items(), key=lambda item: -len(item[1])):
+        min(parts, key=lambda part: sum(map(len, part.values())))[path] = rows
+    return parts
 
 
 def filebeat(path: str, line: str, offset: int) -> str:
@@ -199,8 +212,9 @@ class Meter:
                 (proc_cpu(self.pid) - self.worker0) / count)
 
 
-def rate_file(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False
-              ) -> tuple[float, float, float, float]:
+def rate_file(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False,
+              senders: int = 1) -> tuple[float, float, float, float]:
+    """``senders``: not the file input's (it reads the three files itself, as always)."""
     from collector.inputs.file import FileInput as FileTail
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -228,8 +242,8 @@ def timed(receiver, worker: ParseWorker | None, client: str, sent: bytes, count:
           ) -> tuple[float, float, float, float]:
     """(events/s, receiver and worker CPU seconds an event, the client's) of a listening
     input, from the clock's start until the last of ``count`` events was handed over: the
-    client (``bench/shipper_client.py``, started before) sends ``sent`` from its own
-    process."""
+    client (``bench/shipper_client.py``, started before) sends ``sent`` (its JSON payload:
+    an entry a sender) from its own process."""
     sink = Sink()
     threading.Thread(target=receiver.run, args=(sink.queue,), daemon=True).start()
     meter = Meter(sink, worker)
@@ -271,24 +285,30 @@ def bulk_bodies(lines: dict[str, list[str]]) -> list[bytes]:
 
 
 def rate_syslog(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False,
-                payload: bytes = b"") -> tuple[float, float, float, float]:
+                payload: list[bytes] | None = None, senders: int = 1
+                ) -> tuple[float, float, float, float]:
+    """``payload``: each sender's (``syslog_payload`` of its part of ``lines``)."""
     from collector.inputs.syslog import SyslogInput as Receiver
 
     receiver = Receiver(SyslogConfig(name="bench", listen=("127.0.0.1", 0),
                                      parse_worker=worker), ctx())
     receiver.encode_events = encode
+    payload = payload or [syslog_payload(part) for part in shared_out(lines, senders)]
     return timed(receiver, receiver.workers.worker if receiver.workers else None, "syslog",
-                 payload or syslog_payload(lines), count)
+                 json.dumps([p.decode("latin-1") for p in payload]).encode(), count)
 
 
 def rate_http(lines: dict[str, list[str]], count: int, worker: bool, encode: bool = False,
-              bodies: list[bytes] | None = None) -> tuple[float, float, float, float]:
+              bodies: list[list[bytes]] | None = None, senders: int = 1
+              ) -> tuple[float, float, float, float]:
+    """``bodies``: each sender's (``bulk_bodies`` of its part of ``lines``)."""
     from collector.inputs.http import HttpInput as Receiver
 
     receiver = Receiver(HttpConfig(name="bench", listen=("127.0.0.1", 0), parse_worker=worker),
                         ctx())
     receiver.encode_events = encode
-    sent = json.dumps([b.decode() for b in bodies or bulk_bodies(lines)]).encode()
+    bodies = bodies or [bulk_bodies(part) for part in shared_out(lines, senders)]
+    sent = json.dumps([[b.decode() for b in part] for part in bodies]).encode()
     return timed(receiver, receiver.workers.worker if receiver.workers else None, "http",
                  sent, count)
 
@@ -299,20 +319,21 @@ INPUTS = (("file", rate_file, "files"), ("syslog (tcp)", rate_syslog, "payload")
           ("http (_bulk)", rate_http, "bodies"))
 
 
-def rate_in(tree: str, name: str, copies: int, count: int, worker: bool, encode: bool
-            ) -> tuple[float, float, float, float]:
+def rate_in(tree: str, name: str, copies: int, count: int, worker: bool, encode: bool,
+            senders: int = 1) -> tuple[float, float, float, float]:
     """``INPUTS``' rate ``name`` of the checkout ``tree`` in a process of its own (its own
     ``.venv`` where it has one, as ``cpu_line``): with ``--against``, each tree's rates are
     taken this way, the two taking turns, so neither runs in a process the other warmed."""
     code = ("import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; import shipper_bench as b; "
             "rate = dict((n, f) for n, f, _ in b.INPUTS)[sys.argv[3]]; "
             "print(*rate(b.sample_lines(int(sys.argv[4])), int(sys.argv[5]), "
-            "worker=sys.argv[6] == '1', encode=sys.argv[7] == '1'))")
+            "worker=sys.argv[6] == '1', encode=sys.argv[7] == '1', "
+            "**({'senders': int(sys.argv[8])} if sys.argv[8] != '1' else {})))")
     python = Path(tree, ".venv", "bin", "python")
     out = subprocess.run([str(python) if python.exists() else sys.executable, "-c", code, tree,
                           str(CLIENT.parent), name, str(copies), str(count), str(int(worker)),
-                          str(int(encode))], check=True, capture_output=True, text=True,
-                         cwd=tree).stdout.split()
+                          str(int(encode)), str(senders)], check=True, capture_output=True,
+                         text=True, cwd=tree).stdout.split()
     return float(out[0]), float(out[1]), float(out[2]), float(out[3])
 
 
@@ -349,13 +370,15 @@ def cpu_line(lines: dict[str, list[str]], repeats: int, against: str | None) -> 
 
 
 def against_rates(against: str, copies: int, events: int, worker: bool, encode: bool,
-                  mode: str, run: int, turns: dict[str, list[tuple[float, float]]]) -> None:
+                  mode: str, run: int, turns: dict[str, list[tuple[float, float]]],
+                  senders: int = 1) -> None:
     """Each input's rate of this tree and of ``against``, each in a process of its own
     (``rate_in``), the older first in odd runs: printed, and the ratios kept in ``turns``."""
     here = str(Path(__file__).resolve().parents[1])
     for name, _, _ in INPUTS:
         trees = [against, here] if run % 2 else [here, against]
-        got = {tree: rate_in(tree, name, copies, events, worker, encode) for tree in trees}
+        got = {tree: rate_in(tree, name, copies, events, worker, encode, senders)
+               for tree in trees}
         for tree in trees:
             rate, cpu, child, client = got[tree]
             print(f"{name:13} {mode:12} {rate:8.0f} events/s, receiver CPU an event "
@@ -372,14 +395,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="whole comparisons, one after another")
     parser.add_argument("--modes", default=",".join(MODES),
                         help="of " + ", ".join(f"{k} ({v})" for k, v in MODES.items()))
+    parser.add_argument("--senders", type=int, default=1,
+                        help="syslog and http senders at once, each with its own files")
     parser.add_argument("--cpu-only", action="store_true", help="the CPU comparison alone")
     parser.add_argument("--against", metavar="DIR",
                         help="an older checkout whose CPU comparison takes turns with this one")
     args = parser.parse_args()
     lines = sample_lines(args.copies)
     n_lines = sum(map(len, lines.values()))
-    sent = {"files": {}, "payload": {"payload": syslog_payload(lines)},
-            "bodies": {"bodies": bulk_bodies(lines)}}
+    parts = shared_out(lines, args.senders)
+    sent = {"files": {}, "payload": {"payload": [syslog_payload(part) for part in parts]},
+            "bodies": {"bodies": [bulk_bodies(part) for part in parts]}}
     extra: list[float] = []
     older: list[float] = []
     ratios: dict[str, list[float]] = {}
@@ -389,8 +415,8 @@ def main() -> None:
     events = sum(isinstance(i, Event) for path, rows in lines.items() for i in parse_stream(
         io.BytesIO(("\n".join(rows) + "\n").encode()), path, "auto", ParseContext()))
     for run in range(1, args.runs + 1):
-        print(f"run {run}: {n_lines} lines, {events} events, load average "
-              f"{os.getloadavg()[0]:.1f}")
+        print(f"run {run}: {n_lines} lines, {events} events, {len(parts)} sender(s), load "
+              f"average {os.getloadavg()[0]:.1f}")
         if args.against:
             older.append(cpu_line(lines, args.repeats, args.against))
         extra.append(cpu_line(lines, args.repeats, None))
@@ -398,7 +424,7 @@ def main() -> None:
             worker, encode = mode != "in-process", mode == "encoded"
             if args.against:
                 against_rates(args.against, args.copies, events, worker, encode, mode, run,
-                              turns)
+                              turns, args.senders)
                 continue
             rates = {name: rate(lines, events, worker=worker, encode=encode, **sent[what])
                      for name, rate, what in INPUTS}

@@ -5,6 +5,11 @@ reads the payload (and makes the requests of it), says ``ready``, waits for a li
 stdin, sends, then prints the CPU seconds it spent sending, which the bench reports apart
 from the receiver's. Standard library only, so it starts fast.
 
+The payload is a JSON list, one entry a connection, all sending at once from threads of
+their own: each a sender (a host's rsyslog, a Filebeat) with its own files, in order, as
+several shippers send to one collector; a syslog entry is its octet-counted frames (as
+latin-1 text), an http entry its ``_bulk`` bodies. One entry is one sender.
+
 Run: ``python bench/shipper_client.py syslog|http PORT PAYLOAD_FILE``.
 """
 
@@ -15,6 +20,7 @@ import json
 import resource
 import socket
 import sys
+import threading
 from pathlib import Path
 
 
@@ -45,14 +51,29 @@ def send_http(port: int, bodies: list[bytes]) -> None:
 
 def main() -> None:
     kind, port, path = sys.argv[1:4]
-    payload = Path(path).read_bytes()
     # The requests' bodies are made before the clock starts, as the syslog payload is: what
     # the bench times is the receiver taking them, not this process decoding its input.
-    sent = ([body.encode() for body in json.loads(payload)] if kind == "http" else payload)
+    senders = [[body.encode() for body in entry] if kind == "http" else entry.encode("latin-1")
+               for entry in json.loads(Path(path).read_bytes())]
+    send = {"syslog": send_syslog, "http": send_http}[kind]
+    failed: list[BaseException] = []
+
+    def run(sent: object) -> None:
+        try:
+            send(int(port), sent)  # type: ignore[arg-type]
+        except BaseException as exc:  # noqa: BLE001 - reported below, the exit status says it
+            failed.append(exc)
+
+    threads = [threading.Thread(target=run, args=(sent,)) for sent in senders]
     print("ready", flush=True)
     sys.stdin.readline()  # the bench's clock starts
     start = cpu_seconds()
-    {"syslog": send_syslog, "http": send_http}[kind](int(port), sent)
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise SystemExit(f"a sender failed: {failed[0]!r}")
     print(cpu_seconds() - start, flush=True)
 
 

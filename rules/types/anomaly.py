@@ -32,7 +32,7 @@ from rules.anomaly import pages, persist, schedule, timings
 from rules.anomaly.explain import explain, slot_text
 from rules.anomaly.model import Model, Settings, context_rows, empty_run, score, train
 from rules.schema import Rule, Sample
-from rules.types import number, window_query
+from rules.types import group_key, number, window_query
 
 KEYS = ("metric", "bucket", "direction", "threshold", "history", "retrain", "min_history",
         "rebaseline", "holidays", "holiday_mode", "timezone", "label", "model_dir")
@@ -222,6 +222,25 @@ def _matrix(rule: Rule, rows: list[MetricRow], times: np.ndarray,
     return keys, values
 
 
+def _cut_out(rule: Rule, spans: list[tuple[int, int]], chunks: list[list[MetricRow]],
+             times: np.ndarray, keys: list[tuple]) -> np.ndarray:
+    """(keys, times): True where an answer that came back full (``max_groups`` groups, each
+    search capped on its own) left the group out. Uncounted is not 0: a small flow that a
+    busier one pushed out of the answer is still sending, and as a run of empty buckets it
+    paged as an outage. There it is no data, as spike and absence skip such a group (an
+    open alert of it is judged alone by the engine)."""
+    out = np.zeros((len(keys), len(times)), dtype=bool)
+    if not rule.group_by or not keys:
+        return out
+    for (start, stop), rows in zip(spans, chunks, strict=True):
+        present = {group_key(r, rule.group_by) for r in rows}
+        if len(present) < rule.max_groups:
+            continue
+        missing = np.fromiter((k not in present for k in keys), bool, len(keys))
+        out[np.ix_(missing, (times >= start) & (times < stop))] = True
+    return out
+
+
 def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
     spec: Spec = rule.spec
     last = end - spec.bucket_ms
@@ -229,6 +248,8 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
                       spec.bucket_ms, dtype=np.int64)
     rows = [r for chunk in results for r in chunk]
     keys, values = _matrix(rule, rows, times)
+    values[_cut_out(rule, _spans(rule, last - spec.history_ms, last), results, times, keys)] \
+        = np.nan
     with timings.timed("train", rule.name, len(keys)):
         model = train(times, values, spec.settings, keys=keys)
     persist.save(rule, spec.model_dir, model)
@@ -239,7 +260,8 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
     end = _end(rule, at_ms)
-    k = len(_scoring_spans(rule, end))
+    spans = _scoring_spans(rule, end)
+    k = len(spans)
     now = [r for chunk in results[:k] for r in chunk]
     model = _train(rule, end, results[k:]) if len(results) > k else \
         persist.cached(rule, spec.model_dir)
@@ -254,6 +276,7 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     values[rows >= 0] = seen_values[rows[rows >= 0]]
     if METRICS[spec.metric][1].kind == "count":
         values = np.nan_to_num(values)  # a flow gone silent has no rows at all: zeros
+    values[_cut_out(rule, spans, results[:k], times, model.keys)] = np.nan  # not judged
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
         on = pages.firing(scored.score, scored.raw, spec.threshold)

@@ -78,10 +78,19 @@ def test_a_group_born_after_training_is_in_cold_start(tmp_path):
     now = [MetricRow({"midwatch.flow": f}, 10.0, 10, t) for f in ("o2c", "billing")
            for t in range(end - 19 * hour, end, hour)]
     k = len(anomaly._scoring_spans(rule, end))
-    samples = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + [history])
+    samples = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + _answers(rule, end, history))
     states = {s.group["midwatch.flow"]: s.context["state"] for s in samples}
     assert states == {"o2c": "learned", "billing": "cold_start"}
     assert not any(s.active for s in samples)
+
+
+def _answers(rule, end: int, history: list) -> list[list]:
+    """The history rows as the store answers them: one list per search the rule asks."""
+    from rules.types import anomaly
+
+    last = end - rule.spec.bucket_ms
+    return [[r for r in history if a <= r.bucket_ms < b]
+            for a, b in anomaly._spans(rule, last - rule.spec.history_ms, last)]
 
 
 AT = 1_774_350_030_000  # Tuesday 2026-03-24 11:00:30 UTC
@@ -101,7 +110,7 @@ def test_a_newcomer_is_learned_a_retrain_interval_later_not_at_the_weekly_schedu
     history = [MetricRow({"midwatch.flow": "o2c"}, 10.0, 10, t)
                for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
     k = len(anomaly._scoring_spans(rule, end))
-    anomaly.evaluate(rule, AT, [[]] * k + [history])  # trains on o2c alone
+    anomaly.evaluate(rule, AT, [[]] * k + _answers(rule, end, history))  # o2c alone
     model = persist.cached(rule, rule.spec.model_dir)
     later = AT + 25 * hour
     assert not anomaly._due(rule, model, later - later % hour)  # schedule: not for a week

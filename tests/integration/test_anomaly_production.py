@@ -87,3 +87,25 @@ def test_a_learned_group_cut_from_a_full_answer_is_not_an_outage(store, tmp_path
     outcome = engine.evaluate(END + 60_000)
     assert not outcome.failed_rules
     assert [(a.labels, a.state) for a in outcome.alerts] == []
+
+
+@pytest.mark.timeout(180)
+def test_a_model_that_fails_fails_its_rule_alone_and_is_recorded(store, tmp_path, monkeypatch):
+    """A model error (here: scoring raises) must not stop every other rule's pages, nor
+    leave its own rule silently unevaluated: the rule is recorded ``eval_failed`` (what
+    the midwatch pack's ``midwatch-rule-evaluation-failing`` pages on) and the other rules
+    of the pass fire as usual. Before the fix the exception left ``Engine.evaluate``, which
+    ends the scheduler's thread: no rule was evaluated again, and nothing paged."""
+    from rules.types import anomaly
+
+    def broken(*args, **kwargs):
+        raise FloatingPointError("model error: overflow in rarity")
+
+    monkeypatch.setattr(anomaly, "score", broken)
+    persist.forget()
+    cfg = _config(tmp_path, "  - {name: small-flow, type: threshold, "
+                            "filter: {midwatch.flow: small}, above: 0, window: 1h}\n")
+    outcome = Engine(cfg, store, persist=False).evaluate(END + 60_000)
+    assert list(outcome.failed_rules) == ["volume"]
+    assert "model error: overflow in rarity" in outcome.failed_rules["volume"]
+    assert [(a.rule, a.state) for a in outcome.alerts] == [("small-flow", "firing")]

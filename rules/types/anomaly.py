@@ -83,7 +83,10 @@ def parse(s: Section) -> Spec:
         holiday_mode=s.choice("holiday_mode", ("sunday", "exclude"), "sunday"),
         timezone=_timezone(s),
         max_history=history // bucket + 1,
-        counts=True if metric in ("rate", "distinct_messages", "stuck") else None,
+        # A failure ratio is no count even when it was 0 throughout (non-negative integers:
+        # inferred as counts, 0 -> 1.0 was 1.1 Poisson spreads, never a page).
+        counts={"failure_ratio": False, "p95_latency": None}.get(metric, True),
+        min_spread=0.001 if metric == "failure_ratio" else 0.0,
     )
     unit = {60_000: "min", 3_600_000: "h"}.get(bucket, f"{bucket // 60_000}min")
     label = s.text("label") or (f"{METRICS[metric][2]}/{unit}" if metric == "rate"

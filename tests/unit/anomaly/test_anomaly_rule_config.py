@@ -119,3 +119,30 @@ def test_a_newcomer_is_learned_a_retrain_interval_later_not_at_the_weekly_schedu
     anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1))  # scores with the cached model
     assert not anomaly._due(rule, model, end + 2 * hour)  # newcomer, but not a day yet
     assert anomaly._due(rule, model, later - later % hour)  # a day on: learn billing
+
+
+def test_a_failure_ratio_that_never_failed_pages_when_everything_fails(tmp_path):
+    """Four weeks without a failure, then a bucket where half or all messages fail: a page.
+    The ratio is no count, but a series of zeros looked like one (non-negative integers) and
+    was scored on the square-root scale with Poisson's spread, where 0 -> 1.0 is 1.1
+    spreads: 0.60, never a page (before the fix). Without a spread at all, every failure
+    would page; a failure ratio's least spread is one in a thousand, so that alone does
+    not."""
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    metric: failure_ratio\n    bucket: 1h\n    history: 28d\n"
+                           "    min_history: 1d\n")
+    hour = 3_600_000
+    end = AT - AT % hour
+    history = [MetricRow({"midwatch.flow": "o2c"}, 0.0, 100, t)
+               for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
+    k = len(anomaly._scoring_spans(rule, end))
+    start = end - anomaly._context_buckets(rule) * hour
+    for ratio, pages in ((1.0, True), (0.5, True), (0.001, False)):
+        persist.forget()
+        now = [MetricRow({"midwatch.flow": "o2c"}, ratio if t == end - hour else 0.0, 100, t)
+               for t in range(start, end, hour)]
+        [sample] = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + _answers(rule, end, history))
+        assert sample.active is pages, (ratio, sample.context)

@@ -16,6 +16,7 @@ from collector.store.base import Store
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import loads
+from rules import types
 from rules.anomaly import persist
 from rules.config import load_rules_config
 from rules.engine import Engine
@@ -109,3 +110,74 @@ def test_a_model_that_fails_fails_its_rule_alone_and_is_recorded(store, tmp_path
     assert list(outcome.failed_rules) == ["volume"]
     assert "model error: overflow in rarity" in outcome.failed_rules["volume"]
     assert [(a.rule, a.state) for a in outcome.alerts] == [("small-flow", "firing")]
+
+
+def _late_flow(store: Store) -> None:
+    """A flow of ~40 an hour of whose last hour only the first quarter is stored: the rest
+    is still in a shipper's backlog (ingest lag)."""
+    rng = np.random.default_rng(11)
+    events = []
+    for at in range(START, END, HOUR):
+        n = int(rng.poisson(40))
+        for i in range(n):
+            ts = at + i * (HOUR // (n + 1))
+            if ts < END - 3 * HOUR // 4:
+                events.append(Event(ts, "mule.log", "mulesoft", "order", outcome="success",
+                                    level="info", id=event_id("anomaly-late", f"{ts}-{i}"),
+                                    flow="late", stage="api.received", message_id=f"l-{ts}-{i}"))
+    assert store.write_events(events).written == len(events)
+    store.refresh()
+
+
+@pytest.mark.timeout(180)
+def test_query_delay_keeps_a_bucket_still_filling_out_of_scoring(store, tmp_path):
+    """At 10:01 the 09:00-10:00 bucket holds a quarter of its events (the rest arrive
+    late). The rule scores the last complete bucket by the clock, so without
+    ``query_delay`` that bucket pages as a drop; with ``query_delay: 1h`` the rule scores
+    08:00, whose events are all in, and does not page. (Half a bucket missing did not
+    page: ~20 against ~40 stays under 0.8.)"""
+    _late_flow(store)
+    rules = tmp_path / "late.yaml"
+    states = {}
+    for delay in ("0s", "1h"):
+        rules.write_text(f"""\
+rules:
+  - {{name: late-{delay}, type: anomaly, bucket: 1h, history: 8d, min_history: 2d,
+     filter: {{midwatch.flow: late}}, group_by: [midwatch.flow], query_delay: {delay},
+     direction: drop, model_dir: "{tmp_path / 'models'}"}}
+""")
+        cfg = load_rules_config(loads(f"rules:\n  paths: [{rules}]\n"))
+        assert not cfg.errors, cfg.errors
+        persist.forget()
+        engine = Engine(cfg, store, persist=False)
+        outcome = engine.evaluate(END + 60_000)
+        assert not outcome.failed_rules
+        states[delay] = [(a.labels["flow"], a.state, a.value) for a in outcome.alerts]
+    assert [(flow, state) for flow, state, _ in states["0s"]] == [("late", "firing")]
+    assert states["0s"][0][2] < 15
+    assert states["1h"] == [], states
+
+
+@pytest.mark.timeout(180)
+def test_a_new_leader_without_the_model_file_learns_from_the_store_not_from_scratch(
+        store, tmp_path):
+    """A leader change to a host without the model file (models are kept per host): the
+    first evaluation learns from the store's whole ``history``, so the learned flows are
+    scored as learned at once, not in a cold start that would first say nothing and then
+    page on its thin tails; the flow born 4 hours ago is the only one still learning."""
+    persist.forget()
+    old = Engine(_config(tmp_path, max_groups=1000), store, persist=False)
+    assert not old.evaluate(END - 5 * HOUR + 60_000).alerts
+    persist.forget()  # another process; its model_dir holds nothing
+    (tmp_path / "elsewhere").mkdir()
+    cfg = _config(tmp_path / "elsewhere", max_groups=1000)
+    new = Engine(cfg, store, persist=False)
+    outcome = new.evaluate(END + 60_000)
+    assert not outcome.failed_rules and not outcome.alerts
+    assert (tmp_path / "elsewhere" / "models" / "volume.joblib").exists()
+    rule = new.rules[0]
+    anomaly = types.get("anomaly")
+    at = END + 60_000
+    samples = anomaly.evaluate(rule, at, store.metrics(anomaly.queries(rule, at)))
+    assert {s.group["midwatch.flow"]: s.context["state"] for s in samples} == {
+        "big": "learned", "mid": "learned", "small": "learned", "burst": "cold_start"}

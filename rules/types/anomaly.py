@@ -282,18 +282,23 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     values[_cut_out(rule, spans, results[:k], times, model.keys)] = np.nan  # not judged
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
-        on = pages.firing(scored.score, scored.raw, spec.threshold)
+        on = pages.firing(scored.score, scored.raw, spec.threshold, np.isnan(scored.observed))
     runs, expected_events = empty_run(model, times, values)
     slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
     for i, key in enumerate(model.keys):
         value = float(scored.observed[i, -1])
-        if np.isnan(value):
+        held = np.isnan(value)
+        if held and not on[i]:
             continue
+        if held:  # firing, and no data since: the alert holds on the last value seen
+            value = float(scored.observed[i][~np.isnan(scored.observed[i])][-1])
         cold = bool(scored.cold[i])
         low, high = float(scored.expected_low[i, -1]), float(scored.expected_high[i, -1])
         text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms,
                        (int(runs[i]), float(expected_events[i])))
+        if held:
+            text += ", no data in the last bucket"
         out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value, bool(on[i]), {
             "score": round(float(scored.raw[i, -1]), 4),
             "page_score": round(float(scored.score[i, -1]), 4), "observed": value,

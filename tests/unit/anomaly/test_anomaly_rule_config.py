@@ -146,3 +146,41 @@ def test_a_failure_ratio_that_never_failed_pages_when_everything_fails(tmp_path)
                for t in range(start, end, hour)]
         [sample] = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + _answers(rule, end, history))
         assert sample.active is pages, (ratio, sample.context)
+
+
+def test_a_firing_latency_alert_is_held_through_a_bucket_without_events(tmp_path):
+    """p95 latency 5x its usual, then an hour without a message (no latency at all), then
+    5x again. No data is no recovery: before the fix the empty hour gave no sample (the
+    engine resolved the alert) and broke the firing run, and the next slow hour, part of
+    the same episode, did not page again: the incident read resolved while it went on."""
+    import numpy as np
+
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    metric: p95_latency\n    bucket: 1h\n    history: 28d\n"
+                           "    min_history: 1d\n    direction: spike\n")
+    hour = 3_600_000
+    end = AT - AT % hour
+    rng = np.random.default_rng(5)
+    history = [MetricRow({"midwatch.flow": "o2c"}, float(100 + 5 * rng.standard_normal()), 50, t)
+               for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
+    k = len(anomaly._scoring_spans(rule, end))
+    start = end - anomaly._context_buckets(rule) * hour
+    slow = {end - 4 * hour: 500.0, end - 3 * hour: 520.0, end - 2 * hour: None,
+            end - hour: 510.0}
+
+    def judged(until: int) -> list:
+        persist.forget()
+        now = [MetricRow({"midwatch.flow": "o2c"}, slow.get(t, 100.0), 50, t)
+               for t in range(start, until, hour) if t not in slow or slow[t] is not None]
+        return anomaly.evaluate(rule, until + 30_000, [now] + [[]] * (k - 1)
+                                + _answers(rule, until, [r for r in history if r.bucket_ms
+                                                         < until - hour]))
+
+    fired = judged(end - 2 * hour)
+    assert [s.active for s in fired] == [True]
+    held = judged(end - hour)
+    assert [s.active for s in held] == [True], held  # the empty hour: still firing
+    assert [s.active for s in judged(end)] == [True]

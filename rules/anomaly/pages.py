@@ -69,16 +69,16 @@ def pages(raw: np.ndarray, quiet: int, step: float = 0.0, episode: int = 1) -> n
 
 
 def firing(page: np.ndarray, raw: np.ndarray, threshold: float,
-           missing: np.ndarray | None = None) -> np.ndarray:
+           holds: np.ndarray | None = None) -> np.ndarray:
     """(S,) whether the rule is firing at the last column: a page at or above the threshold
-    started it, and every row since has stayed at or above the threshold or had no data
-    (``missing``, S x T): an hour without a message is no recovery, and resolving there
-    closed the incident for good, as the next anomalous row of the same episode does not
-    page again."""
+    started it, and every row since has stayed at or above the threshold or is one that
+    ``holds`` it (S x T: the rule's rows that are no recovery -- no data, or no event at
+    all). Resolving on such a row closed the incident for good: the next anomalous row of
+    the same episode does not page again."""
     on = np.zeros(raw.shape[0], dtype=bool)
     for t in range(raw.shape[1]):
         stays = raw[:, t] >= threshold
-        if missing is not None:
-            stays |= missing[:, t]
+        if holds is not None:
+            stays |= holds[:, t]
         on = (page[:, t] >= threshold) | (on & stays)
     return on

@@ -30,7 +30,15 @@ from collector.store.base import Agg, Filter, MetricQuery, MetricRow
 from collector.store.metric_shape import MAX_BUCKETS, bucket_start
 from rules.anomaly import pages, persist, schedule, timings
 from rules.anomaly.explain import explain, slot_text
-from rules.anomaly.model import Model, Settings, context_rows, empty_run, score, train
+from rules.anomaly.model import (
+    Model,
+    Scores,
+    Settings,
+    context_rows,
+    empty_run,
+    score,
+    train,
+)
 from rules.schema import Rule, Sample
 from rules.types import group_key, number, window_query
 
@@ -282,7 +290,7 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     values[_cut_out(rule, spans, results[:k], times, model.keys)] = np.nan  # not judged
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
-        on = pages.firing(scored.score, scored.raw, spec.threshold, np.isnan(scored.observed))
+        on = pages.firing(scored.score, scored.raw, spec.threshold, _no_recovery(rule, scored))
     runs, expected_events = empty_run(model, times, values)
     slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
@@ -310,6 +318,18 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     if unknown:
         _NEWCOMERS[rule.name] = True
     return out + _newcomers(rule, unknown, seen_values, row_of, slot)
+
+
+def _no_recovery(rule: Rule, scored: Scores) -> np.ndarray:
+    """(S, T) buckets that do not end a firing alert: no data (a latency or ratio in an hour
+    without messages), and for a count not spikes alone, no event at all. A busy flow that
+    stopped dead fired at 09:00 and resolved at 18:00, where 0 against a night's ~6 is
+    less rare, and then took 0 as its new level: it never paged again. Resolved means
+    traffic is back."""
+    empty = np.isnan(scored.observed)
+    if METRICS[rule.spec.metric][1].kind == "count" and rule.spec.settings.direction != "spike":
+        empty |= scored.observed == 0
+    return empty
 
 
 def _newcomers(rule: Rule, keys: list[tuple], values: np.ndarray, row_of: dict,

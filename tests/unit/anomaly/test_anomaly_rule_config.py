@@ -184,3 +184,39 @@ def test_a_firing_latency_alert_is_held_through_a_bucket_without_events(tmp_path
     held = judged(end - hour)
     assert [s.active for s in held] == [True], held  # the empty hour: still firing
     assert [s.active for s in judged(end)] == [True]
+
+
+def test_a_busy_flow_that_stops_dead_stays_firing_until_traffic_returns(tmp_path):
+    """~60 orders an hour by day, ~6 at night; on a Tuesday at 09:00 none any more. It
+    pages at 09:00; at night 0 against ~6 is no longer rare enough to stay at the
+    threshold, and after 15 empty hours 0 is taken as the new level, so the alert resolved
+    at 18:00 and the dead flow never paged again (before the fix). An empty bucket is no
+    recovery: the alert stays firing until an order arrives."""
+    import numpy as np
+
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    bucket: 1h\n    history: 28d\n    min_history: 7d\n")
+    hour, day = 3_600_000, 86_400_000
+    tuesday = AT - AT % day  # 2026-03-24 00:00 UTC
+    stop = tuesday + 9 * hour
+    rng = np.random.default_rng(8)
+
+    def count(t: int) -> int:
+        busy = 8 <= (t % day) // hour < 18 and ((t // day) + 3) % 7 < 5
+        return 0 if t >= stop else int(rng.poisson(60 if busy else 6))
+
+    counts = {t: count(t) for t in range(stop - 29 * day, stop + 2 * day, hour)}
+    rows = [MetricRow({"midwatch.flow": "o2c"}, float(n), n, t) for t, n in counts.items() if n]
+    persist.forget()
+    k = len(anomaly._scoring_spans(rule, stop + hour))
+    history = anomaly._spans(rule, stop - 28 * day, stop)
+    anomaly.evaluate(rule, stop + hour, [[]] * k + [  # learn from before the stop
+        [r for r in rows if a <= r.bucket_ms < b] for a, b in history])
+    for at in (stop + hour, stop + 10 * hour, stop + 16 * hour, stop + 24 * hour):
+        spans = anomaly._scoring_spans(rule, at)
+        [sample] = anomaly.evaluate(rule, at + 30_000, [
+            [r for r in rows if a <= r.bucket_ms < b] for a, b in spans])
+        assert sample.value == 0 and sample.active, (at - stop) // hour

@@ -220,3 +220,25 @@ def test_a_busy_flow_that_stops_dead_stays_firing_until_traffic_returns(tmp_path
         [sample] = anomaly.evaluate(rule, at + 30_000, [
             [r for r in rows if a <= r.bucket_ms < b] for a, b in spans])
         assert sample.value == 0 and sample.active, (at - stop) // hour
+
+
+def test_a_model_that_could_not_be_saved_is_not_evicted_from_memory(tmp_path):
+    """model_dir not writable (a read-only home in a container) and more anomaly rules than
+    the in-memory cache holds: the oldest model was evicted with no file behind it, so its
+    rule's next scoring-only evaluation found no model and returned no samples (the engine
+    resolved its open alerts; the pass after retrained and paged them again)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rules.anomaly import persist
+    from rules.anomaly.model import HOUR_MS, Settings, train
+
+    (tmp_path / "file").write_text("")
+    unwritable = str(tmp_path / "file" / "models")  # under a file: mkdir fails
+    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    persist.forget()
+    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(persist.CACHE_SIZE + 1)]
+    for rule in rules:
+        persist.save(rule, unwritable, model)
+    assert [persist.cached(rule, unwritable) is model for rule in rules] == [True] * len(rules)

@@ -167,3 +167,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.timeout(120)
+def test_a_restart_while_firing_does_not_page_again(store, tmp_path):
+    """A new process (or leader) takes up the firing alert from the store and scores the
+    same bucket with the saved model: still firing, no second page."""
+    persist.forget()
+    first = Engine(_config(tmp_path), store)
+    assert [n.action for _, n in first.evaluate(DROP + HOUR + 30_000).notified] == ["firing"]
+    persist.forget()
+    again = Engine(_config(tmp_path), store)
+    again.restore(DROP + HOUR + 330_000)
+    outcome = again.evaluate(DROP + HOUR + 330_000)
+    assert [(a.labels, a.state) for a in outcome.alerts] == [({"flow": "o2c"}, "firing")]
+    assert outcome.notified == []

@@ -40,7 +40,7 @@ from rules.anomaly.model import (
     train,
 )
 from rules.schema import Rule, Sample
-from rules.types import group_key, number, window_query
+from rules.types import number, window_query
 
 KEYS = ("metric", "bucket", "direction", "threshold", "history", "retrain", "min_history",
         "rebaseline", "holidays", "holiday_mode", "timezone", "label", "model_dir")
@@ -207,9 +207,10 @@ def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
 
 
 def _matrix(rule: Rule, rows: list[MetricRow], times: np.ndarray,
-            keys: list[tuple] | None = None) -> tuple[list[tuple], np.ndarray]:
-    """(keys, values[S, T]): a count series is 0 in a bucket without events once it has
-    started (before its first event it did not exist: NaN); other metrics are NaN there.
+            keys: list[tuple] | None = None) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    """(keys, values[S, T], answered[S, T]): a count series is 0 in a bucket without events
+    once it has started (before its first event it did not exist: NaN); other metrics are
+    NaN there. ``answered``: the answer held a row of the group for the bucket.
 
     Training reads ~1M rows: one cheap pass per row attribute, group keys made text once
     per distinct group (``group_key`` semantics), the matrix filled by numpy."""
@@ -227,28 +228,29 @@ def _matrix(rule: Rule, rows: list[MetricRow], times: np.ndarray,
     ok &= where >= 0
     values = np.full((len(keys), len(times)), np.nan)
     values[where[ok], cols[ok]] = vals[ok]
+    answered = ~np.isnan(values)
     if counting:
         started = np.cumsum(np.nan_to_num(values) > 0, axis=1) > 0
         values = np.where(started, np.nan_to_num(values), np.nan)
-    return keys, values
+    return keys, values, answered
 
 
-def _cut_out(rule: Rule, spans: list[tuple[int, int]], chunks: list[list[MetricRow]],
-             times: np.ndarray, keys: list[tuple]) -> np.ndarray:
-    """(keys, times): True where an answer that came back full (``max_groups`` groups, each
-    search capped on its own) left the group out. Uncounted is not 0: a small flow that a
-    busier one pushed out of the answer is still sending, and as a run of empty buckets it
-    paged as an outage. There it is no data, as spike and absence skip such a group (an
-    open alert of it is judged alone by the engine)."""
-    out = np.zeros((len(keys), len(times)), dtype=bool)
-    if not rule.group_by or not keys:
+def _cut_out(rule: Rule, spans: list[tuple[int, int]], times: np.ndarray,
+             answered: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """(judged keys, times): True where an answer that came back full (``max_groups``
+    groups of ``answered``, each search capped on its own) left the judged group out.
+    Uncounted is not 0: a small flow that a busier one pushed out of the answer is still
+    sending, and as a run of empty buckets it paged as an outage. There it is no data, as
+    spike and absence skip such a group (an open alert of it is judged alone by the
+    engine). ``answered`` and ``judged``: ``_matrix``'s, of the answer's groups and of the
+    groups judged (a model's)."""
+    out = np.zeros(judged.shape, dtype=bool)
+    if not rule.group_by or not len(judged):
         return out
-    for (start, stop), rows in zip(spans, chunks, strict=True):
-        present = {group_key(r, rule.group_by) for r in rows}
-        if len(present) < rule.max_groups:
-            continue
-        missing = np.fromiter((k not in present for k in keys), bool, len(keys))
-        out[np.ix_(missing, (times >= start) & (times < stop))] = True
+    for start, stop in spans:
+        cols = (times >= start) & (times < stop)
+        if np.count_nonzero(answered[:, cols].any(axis=1)) >= rule.max_groups:
+            out[np.ix_(~judged[:, cols].any(axis=1), cols)] = True
     return out
 
 
@@ -258,9 +260,9 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
     times = np.arange(bucket_start(last - spec.history_ms, spec.bucket_ms), last,
                       spec.bucket_ms, dtype=np.int64)
     rows = [r for chunk in results for r in chunk]
-    keys, values = _matrix(rule, rows, times)
-    values[_cut_out(rule, _spans(rule, last - spec.history_ms, last), results, times, keys)] \
-        = np.nan
+    keys, values, answered = _matrix(rule, rows, times)
+    values[_cut_out(rule, _spans(rule, last - spec.history_ms, last), times, answered,
+                    answered)] = np.nan
     with timings.timed("train", rule.name, len(keys)):
         model = train(times, values, spec.settings, keys=keys)
     persist.save(rule, spec.model_dir, model)
@@ -280,14 +282,16 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         return []
     n = _context_buckets(rule)
     times = np.arange(end - n * spec.bucket_ms, end, spec.bucket_ms, dtype=np.int64)
-    seen, seen_values = _matrix(rule, now, times)
+    seen, seen_values, answered = _matrix(rule, now, times)
     row_of = {k: i for i, k in enumerate(seen)}
     rows = np.array([row_of.get(k, -1) for k in model.keys], dtype=np.int64)
     values = np.full((len(model.keys), n), np.nan)
     values[rows >= 0] = seen_values[rows[rows >= 0]]
+    judged = np.zeros(values.shape, dtype=bool)
+    judged[rows >= 0] = answered[rows[rows >= 0]]
     if METRICS[spec.metric][1].kind == "count":
         values = np.nan_to_num(values)  # a flow gone silent has no rows at all: zeros
-    values[_cut_out(rule, spans, results[:k], times, model.keys)] = np.nan  # not judged
+    values[_cut_out(rule, spans, times, answered, judged)] = np.nan  # not judged
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
         on = pages.firing(scored.score, scored.raw, spec.threshold, _no_recovery(rule, scored))

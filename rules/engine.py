@@ -278,9 +278,16 @@ class Engine:
                                 "narrow the filter", rule.name, rule.max_groups)
             # Inactive samples of a rule without open alerts change nothing (``_advance``):
             # a type that can tell none would be active more cheaply is not asked for them.
-            out[rule.name] = [] if hasattr(module, "quiet") and not any(
-                a.rule == rule.name for a in self.alerts.values()) and module.quiet(
-                rule, at, answers) else module.evaluate(rule, at, answers)
+            try:
+                out[rule.name] = [] if hasattr(module, "quiet") and not any(
+                    a.rule == rule.name for a in self.alerts.values()) and module.quiet(
+                    rule, at, answers) else module.evaluate(rule, at, answers)
+            except Exception as exc:  # a type's own failure (a model error) fails its rule
+                # alone (recorded ``eval_failed``, which pages): escaping, it ended the
+                # scheduler's thread, and no rule paged again.
+                failed[rule.name] = f"{rule.type} evaluation failed: {type(exc).__name__}: {exc}"
+                log.exception("rule %s not evaluated", rule.name)
+                continue
             self._spent[rule.name] = time.perf_counter() - started + per_query * len(qs)
         return out, failed, len(unique)
 
@@ -405,9 +412,17 @@ class Engine:
         evaluate = types.get(rule.type).evaluate
         for a in ordered[:ALONE_PER_PASS]:
             qs = asked[a.key]
-            out[a.key] = False if any(q in errors for q in qs) else _sample_of(
-                rule, a.labels, evaluate(rule, at_ms - rule.query_delay_ms,
-                                         [results[q] for q in qs]))
+            if any(q in errors for q in qs):
+                out[a.key] = False
+                continue
+            try:
+                samples = evaluate(rule, at_ms - rule.query_delay_ms, [results[q] for q in qs])
+            except Exception:  # as in ``samples``: the alert is held, not resolved by it
+                log.exception("rule %s: its open alert %s could not be judged alone: held",
+                              rule.name, a.labels)
+                out[a.key] = False
+                continue
+            out[a.key] = _sample_of(rule, a.labels, samples)
         return out
 
     def _alone_queries(self, rule: Rule, prev: Alert, at_ms: int) -> list[MetricQuery]:

@@ -61,6 +61,8 @@ class Settings:
     slot_ms: int | None = None  # profile resolution; None: the bucket, within 10 min..1 h
     zero_runs: bool = True  # low-volume counts: a run of empty buckets scored by Poisson
     timezone: str = "UTC"  # whose hours of the week: business traffic follows local time
+    min_spread: float = 0.0  # the least spread of a value, if known (a failure ratio: one
+    # in a thousand), so a series constant in training does not page on any change at all
 
 
 @dataclass(slots=True)
@@ -356,7 +358,7 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     overall = np.nan_to_num(_mad(r))
     spread = np.nanpercentile(np.where(np.isnan(v).all(axis=1, keepdims=True), 0.0, v),
                               [1, 99], axis=1)
-    eps = np.maximum(5e-3 * (spread[1] - spread[0]), 1e-9)
+    eps = np.maximum(np.maximum(5e-3 * (spread[1] - spread[0]), s.min_spread), 1e-9)
     hourly_mad = np.full((v.shape[0], 24), np.nan)
     hour = (slot % per_day) * width // HOUR_MS
     for h in range(24):

@@ -68,10 +68,17 @@ def pages(raw: np.ndarray, quiet: int, step: float = 0.0, episode: int = 1) -> n
     return out
 
 
-def firing(page: np.ndarray, raw: np.ndarray, threshold: float) -> np.ndarray:
+def firing(page: np.ndarray, raw: np.ndarray, threshold: float,
+           holds: np.ndarray | None = None) -> np.ndarray:
     """(S,) whether the rule is firing at the last column: a page at or above the threshold
-    started it, and every row since has stayed at or above the threshold."""
+    started it, and every row since has stayed at or above the threshold or is one that
+    ``holds`` it (S x T: the rule's rows that are no recovery -- no data, or no event at
+    all). Resolving on such a row closed the incident for good: the next anomalous row of
+    the same episode does not page again."""
     on = np.zeros(raw.shape[0], dtype=bool)
     for t in range(raw.shape[1]):
-        on = (page[:, t] >= threshold) | (on & (raw[:, t] >= threshold))
+        stays = raw[:, t] >= threshold
+        if holds is not None:
+            stays |= holds[:, t]
+        on = (page[:, t] >= threshold) | (on & stays)
     return on

@@ -22,6 +22,10 @@ from rules.anomaly.model import FORMAT, Model
 log = logging.getLogger("midwatch.rules")
 CACHE_SIZE = 8  # rules with anomaly models in memory; a 10k-series model is ~30-160 MB
 _cache: OrderedDict[tuple[str, str], Model] = OrderedDict()
+# Models whose file could not be written: only memory holds them, so they are never evicted
+# (one per rule at most). Evicted, the rule's next scoring-only evaluation found no model and
+# judged nothing: its open alerts resolved, and the pass after retrained and paged again.
+_unsaved: set[tuple[str, str]] = set()
 
 
 def fingerprint(rule: Any) -> str:
@@ -39,11 +43,16 @@ def path_of(rule: Any, model_dir: str) -> Path:
     return Path(model_dir) / f"{slug}.joblib"
 
 
-def _remember(key: tuple[str, str], model: Model) -> None:
+def _remember(key: tuple[str, str], model: Model, *, saved: bool = True) -> None:
+    for old in [k for k in _cache if k[0] == key[0] and k != key]:  # the rule changed
+        del _cache[old]
+        _unsaved.discard(old)
     _cache[key] = model
     _cache.move_to_end(key)
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
+    (_unsaved.discard if saved else _unsaved.add)(key)
+    evictable = [k for k in _cache if k not in _unsaved]
+    while len(_cache) > CACHE_SIZE and evictable:
+        del _cache[evictable.pop(0)]
 
 
 def cached(rule: Any, model_dir: str) -> Model | None:
@@ -70,7 +79,6 @@ def cached(rule: Any, model_dir: str) -> Model | None:
 def save(rule: Any, model_dir: str, model: Model) -> None:
     """Atomically (write then rename), so a crash never leaves half a model."""
     key = (rule.name, fingerprint(rule))
-    _remember(key, model)
     path = path_of(rule, model_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,8 +89,12 @@ def save(rule: Any, model_dir: str, model: Model) -> None:
         os.replace(tmp, path)
     except OSError as exc:  # the model still works from memory; it is retrained after restart
         log.warning("cannot save anomaly model to %s: %s", path, exc)
+        _remember(key, model, saved=False)
+        return
+    _remember(key, model)
 
 
 def forget() -> None:
     """Drop the in-process cache (tests, and ``anomaly`` commands that want the disk state)."""
     _cache.clear()
+    _unsaved.clear()

@@ -30,7 +30,15 @@ from collector.store.base import Agg, Filter, MetricQuery, MetricRow
 from collector.store.metric_shape import MAX_BUCKETS, bucket_start
 from rules.anomaly import pages, persist, schedule, timings
 from rules.anomaly.explain import explain, slot_text
-from rules.anomaly.model import Model, Settings, context_rows, empty_run, score, train
+from rules.anomaly.model import (
+    Model,
+    Scores,
+    Settings,
+    context_rows,
+    empty_run,
+    score,
+    train,
+)
 from rules.schema import Rule, Sample
 from rules.types import number, window_query
 
@@ -83,7 +91,10 @@ def parse(s: Section) -> Spec:
         holiday_mode=s.choice("holiday_mode", ("sunday", "exclude"), "sunday"),
         timezone=_timezone(s),
         max_history=history // bucket + 1,
-        counts=True if metric in ("rate", "distinct_messages", "stuck") else None,
+        # A failure ratio is no count even when it was 0 throughout (non-negative integers:
+        # inferred as counts, 0 -> 1.0 was 1.1 Poisson spreads, never a page).
+        counts={"failure_ratio": False, "p95_latency": None}.get(metric, True),
+        min_spread=0.001 if metric == "failure_ratio" else 0.0,
     )
     unit = {60_000: "min", 3_600_000: "h"}.get(bucket, f"{bucket // 60_000}min")
     label = s.text("label") or (f"{METRICS[metric][2]}/{unit}" if metric == "rate"
@@ -196,9 +207,10 @@ def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
 
 
 def _matrix(rule: Rule, rows: list[MetricRow], times: np.ndarray,
-            keys: list[tuple] | None = None) -> tuple[list[tuple], np.ndarray]:
-    """(keys, values[S, T]): a count series is 0 in a bucket without events once it has
-    started (before its first event it did not exist: NaN); other metrics are NaN there.
+            keys: list[tuple] | None = None) -> tuple[list[tuple], np.ndarray, np.ndarray]:
+    """(keys, values[S, T], answered[S, T]): a count series is 0 in a bucket without events
+    once it has started (before its first event it did not exist: NaN); other metrics are
+    NaN there. ``answered``: the answer held a row of the group for the bucket.
 
     Training reads ~1M rows: one cheap pass per row attribute, group keys made text once
     per distinct group (``group_key`` semantics), the matrix filled by numpy."""
@@ -216,10 +228,30 @@ def _matrix(rule: Rule, rows: list[MetricRow], times: np.ndarray,
     ok &= where >= 0
     values = np.full((len(keys), len(times)), np.nan)
     values[where[ok], cols[ok]] = vals[ok]
+    answered = ~np.isnan(values)
     if counting:
         started = np.cumsum(np.nan_to_num(values) > 0, axis=1) > 0
         values = np.where(started, np.nan_to_num(values), np.nan)
-    return keys, values
+    return keys, values, answered
+
+
+def _cut_out(rule: Rule, spans: list[tuple[int, int]], times: np.ndarray,
+             answered: np.ndarray, judged: np.ndarray) -> np.ndarray:
+    """(judged keys, times): True where an answer that came back full (``max_groups``
+    groups of ``answered``, each search capped on its own) left the judged group out.
+    Uncounted is not 0: a small flow that a busier one pushed out of the answer is still
+    sending, and as a run of empty buckets it paged as an outage. There it is no data, as
+    spike and absence skip such a group (an open alert of it is judged alone by the
+    engine). ``answered`` and ``judged``: ``_matrix``'s, of the answer's groups and of the
+    groups judged (a model's)."""
+    out = np.zeros(judged.shape, dtype=bool)
+    if not rule.group_by or not len(judged):
+        return out
+    for start, stop in spans:
+        cols = (times >= start) & (times < stop)
+        if np.count_nonzero(answered[:, cols].any(axis=1)) >= rule.max_groups:
+            out[np.ix_(~judged[:, cols].any(axis=1), cols)] = True
+    return out
 
 
 def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
@@ -228,7 +260,9 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
     times = np.arange(bucket_start(last - spec.history_ms, spec.bucket_ms), last,
                       spec.bucket_ms, dtype=np.int64)
     rows = [r for chunk in results for r in chunk]
-    keys, values = _matrix(rule, rows, times)
+    keys, values, answered = _matrix(rule, rows, times)
+    values[_cut_out(rule, _spans(rule, last - spec.history_ms, last), times, answered,
+                    answered)] = np.nan
     with timings.timed("train", rule.name, len(keys)):
         model = train(times, values, spec.settings, keys=keys)
     persist.save(rule, spec.model_dir, model)
@@ -239,7 +273,8 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
 def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sample]:
     spec: Spec = rule.spec
     end = _end(rule, at_ms)
-    k = len(_scoring_spans(rule, end))
+    spans = _scoring_spans(rule, end)
+    k = len(spans)
     now = [r for chunk in results[:k] for r in chunk]
     model = _train(rule, end, results[k:]) if len(results) > k else \
         persist.cached(rule, spec.model_dir)
@@ -247,27 +282,35 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
         return []
     n = _context_buckets(rule)
     times = np.arange(end - n * spec.bucket_ms, end, spec.bucket_ms, dtype=np.int64)
-    seen, seen_values = _matrix(rule, now, times)
+    seen, seen_values, answered = _matrix(rule, now, times)
     row_of = {k: i for i, k in enumerate(seen)}
     rows = np.array([row_of.get(k, -1) for k in model.keys], dtype=np.int64)
     values = np.full((len(model.keys), n), np.nan)
     values[rows >= 0] = seen_values[rows[rows >= 0]]
+    judged = np.zeros(values.shape, dtype=bool)
+    judged[rows >= 0] = answered[rows[rows >= 0]]
     if METRICS[spec.metric][1].kind == "count":
         values = np.nan_to_num(values)  # a flow gone silent has no rows at all: zeros
+    values[_cut_out(rule, spans, times, answered, judged)] = np.nan  # not judged
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
-        on = pages.firing(scored.score, scored.raw, spec.threshold)
+        on = pages.firing(scored.score, scored.raw, spec.threshold, _no_recovery(rule, scored))
     runs, expected_events = empty_run(model, times, values)
     slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
     for i, key in enumerate(model.keys):
         value = float(scored.observed[i, -1])
-        if np.isnan(value):
+        held = np.isnan(value)
+        if held and not on[i]:
             continue
+        if held:  # firing, and no data since: the alert holds on the last value seen
+            value = float(scored.observed[i][~np.isnan(scored.observed[i])][-1])
         cold = bool(scored.cold[i])
         low, high = float(scored.expected_low[i, -1]), float(scored.expected_high[i, -1])
         text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms,
                        (int(runs[i]), float(expected_events[i])))
+        if held:
+            text += ", no data in the last bucket"
         out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value, bool(on[i]), {
             "score": round(float(scored.raw[i, -1]), 4),
             "page_score": round(float(scored.score[i, -1]), 4), "observed": value,
@@ -279,6 +322,18 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     if unknown:
         _NEWCOMERS[rule.name] = True
     return out + _newcomers(rule, unknown, seen_values, row_of, slot)
+
+
+def _no_recovery(rule: Rule, scored: Scores) -> np.ndarray:
+    """(S, T) buckets that do not end a firing alert: no data (a latency or ratio in an hour
+    without messages), and for a count not spikes alone, no event at all. A busy flow that
+    stopped dead fired at 09:00 and resolved at 18:00, where 0 against a night's ~6 is
+    less rare, and then took 0 as its new level: it never paged again. Resolved means
+    traffic is back."""
+    empty = np.isnan(scored.observed)
+    if METRICS[rule.spec.metric][1].kind == "count" and rule.spec.settings.direction != "spike":
+        empty |= scored.observed == 0
+    return empty
 
 
 def _newcomers(rule: Rule, keys: list[tuple], values: np.ndarray, row_of: dict,

@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from anomaly_support import STORES, filled_store
 from service_runner import run_cli_until, scrape
 
 from collector.event import Event, event_id
 from collector.store.base import Store
-from collector.store.elasticsearch import ElasticsearchStore
-from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import loads
 from rules import types
 from rules.anomaly import persist
@@ -49,20 +48,9 @@ def dataset() -> list[Event]:
     return out
 
 
-@pytest.fixture(params=["elasticsearch", "sqlite"])
+@pytest.fixture(params=STORES)
 def store(request, tmp_path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        s: Store = SQLiteStore(tmp_path / "anomaly.sqlite")
-    else:
-        s = ElasticsearchStore(client=request.getfixturevalue("es"),
-                               index_prefix=request.getfixturevalue("es_index_prefix"))
-    s.setup()
-    events = dataset()
-    result = s.write_events(events)
-    assert result.written == len(events) and not result.rejected
-    s.refresh()
-    yield s
-    s.close()
+    yield from filled_store(request, tmp_path, dataset())
 
 
 def _config(tmp_path: Path):
@@ -179,3 +167,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.mark.timeout(120)
+def test_a_restart_while_firing_does_not_page_again(store, tmp_path):
+    """A new process (or leader) takes up the firing alert from the store and scores the
+    same bucket with the saved model: still firing, no second page."""
+    persist.forget()
+    first = Engine(_config(tmp_path), store)
+    assert [n.action for _, n in first.evaluate(DROP + HOUR + 30_000).notified] == ["firing"]
+    persist.forget()
+    again = Engine(_config(tmp_path), store)
+    again.restore(DROP + HOUR + 330_000)
+    outcome = again.evaluate(DROP + HOUR + 330_000)
+    assert [(a.labels, a.state) for a in outcome.alerts] == [({"flow": "o2c"}, "firing")]
+    assert outcome.notified == []

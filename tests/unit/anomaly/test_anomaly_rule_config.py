@@ -78,10 +78,19 @@ def test_a_group_born_after_training_is_in_cold_start(tmp_path):
     now = [MetricRow({"midwatch.flow": f}, 10.0, 10, t) for f in ("o2c", "billing")
            for t in range(end - 19 * hour, end, hour)]
     k = len(anomaly._scoring_spans(rule, end))
-    samples = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + [history])
+    samples = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + _answers(rule, end, history))
     states = {s.group["midwatch.flow"]: s.context["state"] for s in samples}
     assert states == {"o2c": "learned", "billing": "cold_start"}
     assert not any(s.active for s in samples)
+
+
+def _answers(rule, end: int, history: list) -> list[list]:
+    """The history rows as the store answers them: one list per search the rule asks."""
+    from rules.types import anomaly
+
+    last = end - rule.spec.bucket_ms
+    return [[r for r in history if a <= r.bucket_ms < b]
+            for a, b in anomaly._spans(rule, last - rule.spec.history_ms, last)]
 
 
 AT = 1_774_350_030_000  # Tuesday 2026-03-24 11:00:30 UTC
@@ -101,7 +110,7 @@ def test_a_newcomer_is_learned_a_retrain_interval_later_not_at_the_weekly_schedu
     history = [MetricRow({"midwatch.flow": "o2c"}, 10.0, 10, t)
                for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
     k = len(anomaly._scoring_spans(rule, end))
-    anomaly.evaluate(rule, AT, [[]] * k + [history])  # trains on o2c alone
+    anomaly.evaluate(rule, AT, [[]] * k + _answers(rule, end, history))  # o2c alone
     model = persist.cached(rule, rule.spec.model_dir)
     later = AT + 25 * hour
     assert not anomaly._due(rule, model, later - later % hour)  # schedule: not for a week
@@ -110,3 +119,126 @@ def test_a_newcomer_is_learned_a_retrain_interval_later_not_at_the_weekly_schedu
     anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1))  # scores with the cached model
     assert not anomaly._due(rule, model, end + 2 * hour)  # newcomer, but not a day yet
     assert anomaly._due(rule, model, later - later % hour)  # a day on: learn billing
+
+
+def test_a_failure_ratio_that_never_failed_pages_when_everything_fails(tmp_path):
+    """Four weeks without a failure, then a bucket where half or all messages fail: a page.
+    The ratio is no count, but a series of zeros looked like one (non-negative integers) and
+    was scored on the square-root scale with Poisson's spread, where 0 -> 1.0 is 1.1
+    spreads: 0.60, never a page (before the fix). Without a spread at all, every failure
+    would page; a failure ratio's least spread is one in a thousand, so that alone does
+    not."""
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    metric: failure_ratio\n    bucket: 1h\n    history: 28d\n"
+                           "    min_history: 1d\n")
+    hour = 3_600_000
+    end = AT - AT % hour
+    history = [MetricRow({"midwatch.flow": "o2c"}, 0.0, 100, t)
+               for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
+    k = len(anomaly._scoring_spans(rule, end))
+    start = end - anomaly._context_buckets(rule) * hour
+    for ratio, pages in ((1.0, True), (0.5, True), (0.001, False)):
+        persist.forget()
+        now = [MetricRow({"midwatch.flow": "o2c"}, ratio if t == end - hour else 0.0, 100, t)
+               for t in range(start, end, hour)]
+        [sample] = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + _answers(rule, end, history))
+        assert sample.active is pages, (ratio, sample.context)
+
+
+def test_a_firing_latency_alert_is_held_through_a_bucket_without_events(tmp_path):
+    """p95 latency 5x its usual, then an hour without a message (no latency at all), then
+    5x again. No data is no recovery: before the fix the empty hour gave no sample (the
+    engine resolved the alert) and broke the firing run, and the next slow hour, part of
+    the same episode, did not page again: the incident read resolved while it went on."""
+    import numpy as np
+
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    metric: p95_latency\n    bucket: 1h\n    history: 28d\n"
+                           "    min_history: 1d\n    direction: spike\n")
+    hour = 3_600_000
+    end = AT - AT % hour
+    rng = np.random.default_rng(5)
+    history = [MetricRow({"midwatch.flow": "o2c"}, float(100 + 5 * rng.standard_normal()), 50, t)
+               for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
+    k = len(anomaly._scoring_spans(rule, end))
+    start = end - anomaly._context_buckets(rule) * hour
+    slow = {end - 4 * hour: 500.0, end - 3 * hour: 520.0, end - 2 * hour: None,
+            end - hour: 510.0}
+
+    def judged(until: int) -> list:
+        persist.forget()
+        now = [MetricRow({"midwatch.flow": "o2c"}, slow.get(t, 100.0), 50, t)
+               for t in range(start, until, hour) if t not in slow or slow[t] is not None]
+        return anomaly.evaluate(rule, until + 30_000, [now] + [[]] * (k - 1)
+                                + _answers(rule, until, [r for r in history if r.bucket_ms
+                                                         < until - hour]))
+
+    fired = judged(end - 2 * hour)
+    assert [s.active for s in fired] == [True]
+    held = judged(end - hour)
+    assert [s.active for s in held] == [True], held  # the empty hour: still firing
+    assert [s.active for s in judged(end)] == [True]
+
+
+def test_a_busy_flow_that_stops_dead_stays_firing_until_traffic_returns(tmp_path):
+    """~60 orders an hour by day, ~6 at night; on a Tuesday at 09:00 none any more. It
+    pages at 09:00; at night 0 against ~6 is no longer rare enough to stay at the
+    threshold, and after 15 empty hours 0 is taken as the new level, so the alert resolved
+    at 18:00 and the dead flow never paged again (before the fix). An empty bucket is no
+    recovery: the alert stays firing until an order arrives."""
+    import numpy as np
+
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    bucket: 1h\n    history: 28d\n    min_history: 7d\n")
+    hour, day = 3_600_000, 86_400_000
+    tuesday = AT - AT % day  # 2026-03-24 00:00 UTC
+    stop = tuesday + 9 * hour
+    rng = np.random.default_rng(8)
+
+    def count(t: int) -> int:
+        busy = 8 <= (t % day) // hour < 18 and ((t // day) + 3) % 7 < 5
+        return 0 if t >= stop else int(rng.poisson(60 if busy else 6))
+
+    counts = {t: count(t) for t in range(stop - 29 * day, stop + 2 * day, hour)}
+    rows = [MetricRow({"midwatch.flow": "o2c"}, float(n), n, t) for t, n in counts.items() if n]
+    persist.forget()
+    k = len(anomaly._scoring_spans(rule, stop + hour))
+    history = anomaly._spans(rule, stop - 28 * day, stop)
+    anomaly.evaluate(rule, stop + hour, [[]] * k + [  # learn from before the stop
+        [r for r in rows if a <= r.bucket_ms < b] for a, b in history])
+    for at in (stop + hour, stop + 10 * hour, stop + 16 * hour, stop + 24 * hour):
+        spans = anomaly._scoring_spans(rule, at)
+        [sample] = anomaly.evaluate(rule, at + 30_000, [
+            [r for r in rows if a <= r.bucket_ms < b] for a, b in spans])
+        assert sample.value == 0 and sample.active, (at - stop) // hour
+
+
+def test_a_model_that_could_not_be_saved_is_not_evicted_from_memory(tmp_path):
+    """model_dir not writable (a read-only home in a container) and more anomaly rules than
+    the in-memory cache holds: the oldest model was evicted with no file behind it, so its
+    rule's next scoring-only evaluation found no model and returned no samples (the engine
+    resolved its open alerts; the pass after retrained and paged them again)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rules.anomaly import persist
+    from rules.anomaly.model import HOUR_MS, Settings, train
+
+    (tmp_path / "file").write_text("")
+    unwritable = str(tmp_path / "file" / "models")  # under a file: mkdir fails
+    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    persist.forget()
+    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(persist.CACHE_SIZE + 1)]
+    for rule in rules:
+        persist.save(rule, unwritable, model)
+    assert [persist.cached(rule, unwritable) is model for rule in rules] == [True] * len(rules)

@@ -187,6 +187,8 @@ class Catalog:
         self.link_types, self.label_types = link_types, label_types
         self.max_trace_ids = max_trace_ids
         self._one_prefixes = tuple(f"{kind}:" for kind in sorted(one_per_message))
+        # Whether ``apart`` can ever be true: the correlator's hot path skips the call when not.
+        self.separates = bool(self._one_prefixes)
         self._link_cache: dict[str, bool] = {}
         self.join_windows_ms = {**DEFAULT_JOIN_WINDOWS_MS, **(join_windows_ms or {})}
         # Gaps up to the shortest window join whatever the ID (the hot path's one compare);

@@ -210,14 +210,19 @@ class Correlator:
         moved: list[str] = []
         near = self.catalog.min_join_window_ms
         at = hop.timestamp_ms
+        index, lives = self._index, self._live
+        first: _Live | None = None  # the trace under keys[0], as _held gave it
         for i in links:
-            key = self._index.get(i)
+            key = index.get(i)
             if key is None or key in keys:
                 continue
-            held = self._live[key]
-            t = (self._held(key) if type(held) is bytes else held).trace
+            held = lives[key]
+            live = self._held(key) if type(held) is bytes else held
+            t = live.trace
             apart = self.catalog.apart(ev.ids, t.ids)  # once: both checks below need it
             if not apart and at - t.last_seen_ms <= near and t.started_ms - at <= near:
+                if not keys:
+                    first = live
                 keys.append(key)
                 continue
             alone = _one_hop(hop, ev.ids)
@@ -231,6 +236,8 @@ class Correlator:
                 keys.append(other)
         if moved:
             moved = [i for i in moved if self._index[i] not in keys]
+        if len(keys) == 1 and first is not None and not moved:
+            return first  # the usual event: one trace, near in time, nothing to move
         if not keys:
             primary = ev.message_id if ev.message_id in links else links[0]
             live = _Live(new_trace(self._free_key(primary, hop), hop, ev.flow, ev.partner),
@@ -319,12 +326,13 @@ class Correlator:
             return
         known = set(held)
         key, owner = t.trace_key, self._index.get
+        room = self.catalog.max_trace_ids - len(held)
         added: list[str] = []
         added_links: list[str] = []
         for i in ids:
             if i in known or owner(i, key) != key:
                 continue  # already here, or another trace's (a merge was refused)
-            if len(t.ids) + len(added) >= self.catalog.max_trace_ids:
+            if len(added) >= room:
                 self._counts["ids_dropped"] += 1
                 break
             added.append(i)

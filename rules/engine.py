@@ -112,9 +112,13 @@ class Engine:
         # cap are missing from it, so a missing group is asked alone before it resolves.
         self._cut: set[str] = set()
         self._warned_cut: set[str] = set()  # logged once per rule and process (bounded)
-        # Rules whose state was not saved because their notifications were not yet durable:
-        # saved with the next evaluation whose flush succeeds. A state saying "notified" for
-        # a page that only this process's memory holds would lose the page in a crash.
+        # Rules whose state in memory the store does not hold yet: marked when decided, cleared
+        # rule by rule as each write succeeds, so a write that failed (the store down or
+        # refusing) is made again by the next evaluation, not only when the alert next moves.
+        # An open alert missing from the store is paged again by whoever restores it (a new
+        # lease holder). Written only once the notifications are durable: a state saying
+        # "notified" for a page that only this process's memory holds would lose the page in
+        # a crash.
         self._unsaved: set[str] = set()
         # (rule, seconds or None when it failed): per-rule evaluation time for /metrics
         self.observed: Callable[[str, float | None], None] = lambda rule, seconds: None
@@ -145,6 +149,7 @@ class Engine:
         incident is never left open by a rule change.
         """
         self.alerts.clear()
+        self._unsaved.clear()  # memory is what the store holds again
         now = time.time_ns() // 1_000_000 if at_ms is None else at_ms
         runs = self.store.get_state(RUNS_NAMESPACE).get(RUNS_KEY, {}).get("last_run", {})
         self.last_run = {r.name: max(runs[r.name], now - r.window_ms - CATCH_UP_MS)
@@ -224,14 +229,11 @@ class Engine:
         notified = self._notify(touched, at_ms, history)
         dirty = {a.rule for a in touched if a.moved is not None
                  or any(n.key == a.key for _, n in notified)}
+        self._unsaved |= dirty
         durable = self._durable()  # in the outbox before the state says "notified"
-        if durable:
-            dirty |= self._unsaved
-            self._unsaved.clear()
-        else:  # nor may the saved last runs move past what only memory holds: after a
-            self._unsaved |= dirty  # crash, the windows since then are judged again
-            dirty = set()
-        self._save(dirty, history, runs=durable)
+        # Nor may the saved last runs move past what only memory holds: after a crash, the
+        # windows since then are judged again.
+        self._save(self._unsaved if durable else set(), history, runs=durable)
         return Outcome([a for a in touched if a.state != INACTIVE], notified, failed, n_queries)
 
     def samples(self, due: Sequence[Rule], at_ms: int
@@ -561,6 +563,7 @@ class Engine:
         for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
+            self._unsaved.discard(rule)
         if runs:
             self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
         if history:

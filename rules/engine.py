@@ -201,11 +201,15 @@ class Engine:
                     expires_ms=at_ms, trace_url=self.trace_url(alert.labels)))
         if history:
             self.store.append_alert_history(history)
+        self._unsaved.update(orphans)
         if not self._durable():  # the resolves are not in the outbox yet: keep the state
-            self._unsaved.update(orphans)
             return
-        for rule in orphans:
-            self.put_state(STATE_NAMESPACE, rule, None)
+        try:
+            self._save(set(orphans), [], runs=False)
+        except StoreError as exc:
+            # Their resolves are in the outbox: restoring again would decide them twice.
+            log.error("alert state of removed rules %s not deleted, again with the next "
+                      "evaluation: %s", sorted(self._unsaved & set(orphans)), exc)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, at_ms: int) -> Outcome:

@@ -564,14 +564,16 @@ class Engine:
     def _save(self, rules: set[str], history: list[dict], *, runs: bool = True) -> None:
         if not self.persist:
             return
+        # The history first: a state write that fails is made again by the next pass
+        # (``_unsaved``), this pass's history would be lost with it.
+        if history:
+            self.store.append_alert_history(history)
         for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
             self._unsaved.discard(rule)
         if runs:
             self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
-        if history:
-            self.store.append_alert_history(history)
 
 
 def _full(q: MetricQuery, rows: list[MetricRow], max_groups: int) -> bool:

@@ -162,3 +162,24 @@ def test_a_removed_rule_is_resolved_once_though_deleting_its_state_failed(store,
     decided = [(r["action"], r["notifier"]) for r in outbox_for(store).of_rule("errors", 10)]
     assert sorted(decided) == [("firing", "pd"), ("resolved", "pd")]
     assert store.get_state("alerts") == {}
+
+
+def test_a_pass_whose_state_write_failed_keeps_its_alert_history(store, tmp_path):
+    """The store refuses the alert-state write (a real SQLite fault: a trigger) after the page
+    went to the outbox: the pass's history (the alert fired) is still written, not lost with
+    the state write; the state follows with the next pass."""
+    from collector.store.base import MetricQuery, StoreError
+
+    engine, pages = _engine(store, tmp_path, f"rules:\n{ERRORS}}}\n")
+    with store._tx() as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON state WHEN NEW.namespace = 'alerts' "
+                   "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(StoreError, match="disk full"):
+        engine.evaluate(T0)
+    assert [n[2] for n in pages.sent] == ["firing"]
+    history = store.metric(MetricQuery("alerts", T0 - MIN, T0 + MIN, group_by=("state",)))
+    assert [(r.group["state"], r.count) for r in history] == [("firing", 1)]
+    with store._tx() as db:
+        db.execute("DROP TRIGGER refuse")
+    engine.evaluate(T0 + 1_000)
+    assert "errors" in store.get_state("alerts")

@@ -120,9 +120,6 @@ class Engine:
         # "notified" for a page that only this process's memory holds would lose the page in
         # a crash.
         self._unsaved: set[str] = set()
-        # The last evaluation whose notifications all reached the outbox (its state write
-        # may still have failed): a new lease holder's workers send from then on.
-        self.flushed_ms: int | None = None
         # (rule, seconds or None when it failed): per-rule evaluation time for /metrics
         self.observed: Callable[[str, float | None], None] = lambda rule, seconds: None
 
@@ -238,8 +235,6 @@ class Engine:
                  or any(n.key == a.key for _, n in notified)}
         self._unsaved |= dirty
         durable = self._durable()  # in the outbox before the state says "notified"
-        if durable:
-            self.flushed_ms = at_ms
         # Nor may the saved last runs move past what only memory holds: after a crash, the
         # windows since then are judged again.
         self._save(self._unsaved if durable else set(), history, runs=durable)

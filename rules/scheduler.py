@@ -68,14 +68,9 @@ class RuleScheduler:
         leases = lease_for(store)
         self.leadership = Leadership(leases, ttl_ms=config.lease_ttl_ms, clock=clock)
         self.refusals = Refusals()
-        # The lease token the engine's alerts were restored under (None: read them at the
-        # next pass), and the one of its last pass whose notifications reached the outbox;
-        # another token means another process may have evaluated since.
-        self.restored_under: int | None = None
-        self.evaluated_under: int | None = None
         self.delivery = Delivery(list(config.notifiers.values()), outbox_for(store),
                                  store.append_alert_history, policy=config.delivery,
-                                 fence=self._sending, max_buffered=config.queue_size,
+                                 fence=self.leadership.held, max_buffered=config.queue_size,
                                  clock=clock, grouping=config.grouping,
                                  writes_under=self.leadership.fence,
                                  refused=lambda what: self.refusals.count(what))
@@ -84,6 +79,9 @@ class RuleScheduler:
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)
+        # The lease token the engine's alerts were restored under (None: read them at the
+        # next pass); another token means another process may have evaluated since.
+        self.restored_under: int | None = None
         self.ticks = 0
 
     def expose_metrics(self, registry) -> None:
@@ -121,15 +119,6 @@ class RuleScheduler:
             return explain[1](name, query)
 
         api.explain = current
-
-    def _sending(self) -> bool:
-        """Whether the delivery workers may send: while this process holds the lease, from
-        its first rule pass under the lease's token on whose pages reached the outbox (a
-        state write failing after that holds nothing back). That pass decides again what
-        the previous holder had put into the outbox but not into its alert state (killed
-        between the two writes): sent before it, the old record went out and then the new
-        one; after it, both wait and only the newest is sent (``rules.outbox.plan``)."""
-        return self.leadership.held() and self.evaluated_under == self.leadership.token
 
     def start(self) -> None:
         if self.reloader is not None and threading.current_thread() is threading.main_thread():
@@ -234,9 +223,6 @@ class RuleScheduler:
         except StoreError as exc:  # refused (403, a mapping conflict): needs a person, each tick
             log.error("rule evaluation at %d skipped: %s", at_ms, exc)
             return
-        finally:
-            if self.engine.flushed_ms == at_ms:  # though its state write failed
-                self.evaluated_under = token
         if self.skipping:
             log.warning("rule evaluation resumed after %d skipped passes", self.skipping)
             self.skipping = 0

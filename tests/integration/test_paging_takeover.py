@@ -85,13 +85,7 @@ def _pass(store, s: RuleScheduler, now: list[int], at_ms: int, *, refused: bool 
     with refusing_alert_state(store) if refused else nullcontext():
         s.tick(at_ms)
     assert s.leadership.renew()  # a slow pass must not let the delivery pass find it lapsed
-    _worker_pass(s)
-
-
-def _worker_pass(s: RuleScheduler) -> None:
-    """One pass of the notifier's delivery worker, as its thread makes it (while fenced in)."""
-    if s.delivery.fence():
-        s.delivery.deliver("hook")
+    s.delivery.deliver("hook")
 
 
 def test_a_state_write_refused_once_is_saved_later_so_the_next_leader_does_not_page_again(
@@ -126,7 +120,7 @@ def test_a_leader_renewing_late_keeps_the_state_it_could_not_save(store, tmp_pat
     """Its renewals late past the lease's local validity (a loaded machine, a long GC) but
     nobody took over, the leader holds the lease again with the same token: what it decided
     stands, though the store still lacks it; reading the store back paged again."""
-    ttl_ms = 5_000  # held 4 s after a renewal: long enough for the fault and the pass
+    ttl_ms = 1_000
     hook = Receiver()
     t0 = time.time_ns() // 1_000_000
     now = [t0]
@@ -141,33 +135,5 @@ def test_a_leader_renewing_late_keeps_the_state_it_could_not_save(store, tmp_pat
         assert leader.leadership.token == token
         assert hook.accepted() == {(key, "firing"): 1}, "paged again by the same leader"
         assert store.get_state("alerts") != {}
-    finally:
-        hook.close()
-
-
-def test_a_leader_killed_between_its_outbox_and_state_writes_is_paged_once(store, tmp_path,
-                                                                           unique_name):
-    """The old leader's last pass put the page into the outbox and was killed before its
-    state write (here: the write refused, then no more passes). The new holder's workers run
-    from the takeover on, its first pass later (restoring, asking every rule: 1.9 s after a
-    takeover in test_paging_ha); that pass decides the page again. Sent before it, the old
-    record went out and then the new one; after it, both wait and only the newest goes."""
-    ttl_ms = 60_000
-    hook = Receiver()
-    t0 = time.time_ns() // 1_000_000
-    now = [t0]
-    old, new = _schedulers(store, tmp_path, unique_name, hook, ttl_ms, now)
-    try:
-        now[0] = t0 + 1_000
-        assert old.leadership.renew()
-        with refusing_alert_state(store):
-            old.tick(now[0])  # then killed -9: its page is in the outbox, nothing sent
-        (key,) = old.engine.alerts
-        now[0] = t0 + 1_000 + ttl_ms + 1
-        assert new.leadership.renew()
-        _worker_pass(new)  # the new holder's worker, before its first rule pass
-        new.tick(now[0])
-        _worker_pass(new)
-        assert hook.accepted() == {(key, "firing"): 1}
     finally:
         hook.close()

@@ -118,9 +118,13 @@ class Engine:
         self._cut: set[str] = set()
         self._warned_cut: set[str] = set()  # logged once per rule and process (bounded)
         self._warned_held: set[str] = set()  # ... and its alerts held past ALONE_PER_PASS
-        # Rules whose state was not saved because their notifications were not yet durable:
-        # saved with the next evaluation whose flush succeeds. A state saying "notified" for
-        # a page that only this process's memory holds would lose the page in a crash.
+        # Rules whose state in memory the store does not hold yet: marked when decided, cleared
+        # rule by rule as each write succeeds, so a write that failed (the store down or
+        # refusing) is made again by the next evaluation, not only when the alert next moves.
+        # An open alert missing from the store is paged again by whoever restores it (a new
+        # lease holder). Written only once the notifications are durable: a state saying
+        # "notified" for a page that only this process's memory holds would lose the page in
+        # a crash.
         self._unsaved: set[str] = set()
         # (rule, seconds or None when it failed): per-rule evaluation time for /metrics
         self.observed: Callable[[str, float | None], None] = lambda rule, seconds: None
@@ -158,6 +162,7 @@ class Engine:
         incident is never left open by a rule change.
         """
         self.alerts.clear()
+        self._unsaved.clear()  # memory is what the store holds again
         now = time.time_ns() // 1_000_000 if at_ms is None else at_ms
         runs = self.store.get_state(RUNS_NAMESPACE).get(RUNS_KEY, {}).get("last_run", {})
         self.last_run = {r.name: max(runs[r.name], now - r.window_ms - CATCH_UP_MS)
@@ -210,11 +215,15 @@ class Engine:
                     expires_ms=at_ms, trace_url=self.trace_url(alert.labels)))
         if history:
             self.store.append_alert_history(history)
+        self._unsaved.update(orphans)
         if not self._durable():  # the resolves are not in the outbox yet: keep the state
-            self._unsaved.update(orphans)
             return
-        for rule in orphans:
-            self.put_state(STATE_NAMESPACE, rule, None)
+        try:
+            self._save(set(orphans), [], runs=False)
+        except StoreError as exc:
+            # Their resolves are in the outbox: restoring again would decide them twice.
+            log.error("alert state of removed rules %s not deleted, again with the next "
+                      "evaluation: %s", sorted(self._unsaved & set(orphans)), exc)
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, at_ms: int) -> Outcome:
@@ -238,14 +247,11 @@ class Engine:
         notified = self._notify(touched, at_ms, history)
         dirty = {a.rule for a in touched if a.moved is not None
                  or any(n.key == a.key for _, n in notified)}
+        self._unsaved |= dirty
         durable = self._durable()  # in the outbox before the state says "notified"
-        if durable:
-            dirty |= self._unsaved
-            self._unsaved.clear()
-        else:  # nor may the saved last runs move past what only memory holds: after a
-            self._unsaved |= dirty  # crash, the windows since then are judged again
-            dirty = set()
-        self._save(dirty, history, runs=durable)
+        # Nor may the saved last runs move past what only memory holds: after a crash, the
+        # windows since then are judged again.
+        self._save(self._unsaved if durable else set(), history, runs=durable)
         return Outcome([a for a in touched if a.state != INACTIVE], notified, failed, n_queries)
 
     def samples(self, due: Sequence[Rule], at_ms: int
@@ -608,13 +614,16 @@ class Engine:
     def _save(self, rules: set[str], history: list[dict], *, runs: bool = True) -> None:
         if not self.persist:
             return
+        # The history first: a state write that fails is made again by the next pass
+        # (``_unsaved``), this pass's history would be lost with it.
+        if history:
+            self.store.append_alert_history(history)
         for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)
+            self._unsaved.discard(rule)
         if runs:
             self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
-        if history:
-            self.store.append_alert_history(history)
 
 
 def _full(q: MetricQuery, rows: list[MetricRow], max_groups: int) -> bool:

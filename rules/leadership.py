@@ -43,7 +43,6 @@ class Leadership:
         self._valid_until = 0.0
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="rules-lease", daemon=True)
-        self.on_change: Callable[[bool], None] = lambda leader: None
 
     def held(self) -> bool:
         return time.monotonic() < self._valid_until
@@ -71,7 +70,6 @@ class Leadership:
             log.warning("rules lease %s (token %d, holder %s)",
                         "taken: this process evaluates rules" if now else "lost", self.token,
                         self.holder)
-            self.on_change(now)
         return now
 
     def start(self) -> None:

@@ -7,9 +7,12 @@ evaluation waits until that succeeds: evaluating without them would page again f
 already paged.
 
 Many processes may run a scheduler on one store: only the holder of the rules lease
-(``rules.leadership``) evaluates and sends. Whenever this process becomes the holder it
-restores the alert state afresh (the previous holder changed it), and its delivery workers
-send what the outbox still holds.
+(``rules.leadership``) evaluates and sends. Whenever this process becomes the holder after
+another did (the lease's token moved) it restores the alert state afresh (the previous holder
+changed it), and its delivery workers send what the outbox still holds. Holding it again with
+the same token (its renewals were late, nobody took over) it keeps what it decided: its
+memory is then newer than the store whenever a state write failed, and reading the store
+back would forget an alert it paged and page it again.
 
 Rule, silence and knowledge files are reloaded when they change (``rules.reload``: polled
 before every tick, at once on SIGHUP); files that no longer validate keep the rules running,
@@ -64,7 +67,6 @@ class RuleScheduler:
         self.wake = threading.Event()  # SIGHUP: reload now, not at the next tick
         leases = lease_for(store)
         self.leadership = Leadership(leases, ttl_ms=config.lease_ttl_ms, clock=clock)
-        self.leadership.on_change = self._leader_changed
         self.refusals = Refusals()
         self.delivery = Delivery(list(config.notifiers.values()), outbox_for(store),
                                  store.append_alert_history, policy=config.delivery,
@@ -77,7 +79,9 @@ class RuleScheduler:
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)
-        self.restored = False
+        # The lease token the engine's alerts were restored under (None: read them at the
+        # next pass); another token means another process may have evaluated since.
+        self.restored_under: int | None = None
         self.ticks = 0
 
     def expose_metrics(self, registry) -> None:
@@ -115,10 +119,6 @@ class RuleScheduler:
             return explain[1](name, query)
 
         api.explain = current
-
-    def _leader_changed(self, leader: bool) -> None:
-        # Gained or lost, the in-memory alerts may be stale: read them again when leading.
-        self.restored = False
 
     def start(self) -> None:
         if self.reloader is not None and threading.current_thread() is threading.main_thread():
@@ -191,7 +191,7 @@ class RuleScheduler:
         leading = self.leadership.held()
         self.engine.reconfigure(config, at_ms, resolve=leading)
         if not leading:  # the store still holds removed rules' alerts: resolved on taking over
-            self.restored = False
+            self.restored_under = None
         after = {r.name for r in self.engine.rules}
         log.info("rules reloaded: %d rules (%d added, %d removed), %d file silences",
                  len(after), len(after - before), len(before - after), len(config.silences))
@@ -199,10 +199,11 @@ class RuleScheduler:
     def tick(self, at_ms: int) -> None:
         if not self.leadership.held():
             return
+        token = self.leadership.token  # set before held() turns true: never older than it
         try:
-            if not self.restored:
+            if token != self.restored_under:
                 self.engine.restore(at_ms)
-                self.restored = True
+                self.restored_under = token
             if self.reloader is not None and self.reloader.failing:
                 self.engine.store.append_alert_history([_reload_failed(self.reloader.failing,
                                                                        at_ms)])

@@ -132,3 +132,54 @@ def test_state_waits_until_its_pages_are_in_the_outbox(store, tmp_path):
     assert rec["action"] == "firing"
     assert store.get_state("alerts")["errors"]["alerts"]
     assert store.get_state("rule_runs")["last_run"]["last_run"]["errors"] == T0 + MIN
+
+
+def test_a_removed_rule_is_resolved_once_though_deleting_its_state_failed(store, tmp_path):
+    """The next start resolves the removed rule's alert (in the outbox), then the store refuses
+    to delete its state (a real SQLite fault: a trigger): the resolve must not be decided a
+    second time by the next pass (restoring again found the alert still stored and resolved
+    it again, a second record that a worker sends after the first went out)."""
+    from collector.store.paging import outbox_for
+
+    (tmp_path / "r.yaml").write_text(f"rules:\n{ERRORS}}}\n")
+    rules = f"rules: {{paths: ['{tmp_path / 'r.yaml'}'], notify: [pd]}}\n{NOTIFIERS}"
+    first = RuleScheduler(load_rules_config(loads(rules)), store, clock=lambda: T0)
+    assert first.leadership.renew()
+    first.tick(T0)  # fires
+    (tmp_path / "r.yaml").write_text("rules:\n  - {name: other, type: threshold, above: 99}\n")
+    now = T0 + MIN  # past the first process's lease: the restarted one takes it
+    restarted = RuleScheduler(load_rules_config(loads(rules)), store, clock=lambda: now)
+    assert restarted.leadership.renew()
+    with store._tx() as db:
+        db.execute("CREATE TRIGGER refuse BEFORE DELETE ON state WHEN OLD.namespace = 'alerts' "
+                   "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    restarted.tick(now)
+    assert "errors" in store.get_state("alerts"), "the fault did not refuse the delete"
+    with store._tx() as db:
+        db.execute("DROP TRIGGER refuse")
+    now += 1_000
+    restarted.tick(now)
+    decided = [(r["action"], r["notifier"]) for r in outbox_for(store).of_rule("errors", 10)]
+    assert sorted(decided) == [("firing", "pd"), ("resolved", "pd")]
+    assert store.get_state("alerts") == {}
+
+
+def test_a_pass_whose_state_write_failed_keeps_its_alert_history(store, tmp_path):
+    """The store refuses the alert-state write (a real SQLite fault: a trigger) after the page
+    went to the outbox: the pass's history (the alert fired) is still written, not lost with
+    the state write; the state follows with the next pass."""
+    from collector.store.base import MetricQuery, StoreError
+
+    engine, pages = _engine(store, tmp_path, f"rules:\n{ERRORS}}}\n")
+    with store._tx() as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON state WHEN NEW.namespace = 'alerts' "
+                   "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    with pytest.raises(StoreError, match="disk full"):
+        engine.evaluate(T0)
+    assert [n[2] for n in pages.sent] == ["firing"]
+    history = store.metric(MetricQuery("alerts", T0 - MIN, T0 + MIN, group_by=("state",)))
+    assert [(r.group["state"], r.count) for r in history] == [("firing", 1)]
+    with store._tx() as db:
+        db.execute("DROP TRIGGER refuse")
+    engine.evaluate(T0 + 1_000)
+    assert "errors" in store.get_state("alerts")

@@ -86,7 +86,7 @@ def test_scheduler_hook_restores_then_evaluates(config):
     scheduler = scheduler_worker(cfg, store)
     assert scheduler.leadership.renew()  # the only process: it takes the rules lease
     scheduler.tick(T0)
-    assert scheduler.restored and scheduler.ticks == 1
+    assert scheduler.restored_under == scheduler.leadership.token and scheduler.ticks == 1
     (doc,) = store.get_state("alerts").values()
     assert [a["state"] for a in doc["alerts"].values()] == ["firing"]
     store.close()

@@ -313,3 +313,45 @@ def test_files_are_read_oldest_events_first(tmp_path, logs):
     first_late = hours.index(11)
     rest = hours[first_late + 1:]
     assert rest == sorted(rest), hours
+
+
+def _truncate_out_of_sight(path: Path, inp: FileTail, seen_unread: bool) -> None:
+    """copytruncate with the copy nowhere the input looks; with ``seen_unread``, a scan has
+    seen lines the input has not read yet when the truncation comes."""
+    with path.open("a") as fh:
+        fh.write(json_line(2))
+    if seen_unread:
+        inp.scan()
+    with path.open("r+") as fh:
+        fh.truncate(0)
+    path.write_text(json_line(3))
+    for tail in list(inp.tails.values()):  # a read before the next scan sees the truncation
+        inp.read(tail)
+
+
+def truncation_warning(caplog) -> str:
+    (msg,) = [r.getMessage() for r in caplog.records if "no rotated copy" in r.getMessage()]
+    return msg
+
+
+def test_copytruncate_with_nothing_seen_unread_says_lines_may_be_lost(tmp_path, logs, caplog):
+    """Nothing seen and not read (bytes_known 0): whether lines were written after the last
+    read cannot be known, so the warning must not say they were lost."""
+    path = logs / "app.log"
+    path.write_text(json_line(1))
+    inp = make_input(tmp_path)
+    pump(inp)
+    _truncate_out_of_sight(path, inp, seen_unread=False)
+    msg = truncation_warning(caplog)
+    assert "may be lost" in msg and "are lost" not in msg
+
+
+def test_copytruncate_with_bytes_seen_unread_says_they_are_lost(tmp_path, logs, caplog):
+    """Bytes a scan saw and no read took before the truncation are lost for certain."""
+    path = logs / "app.log"
+    path.write_text(json_line(1))
+    inp = make_input(tmp_path)
+    pump(inp)
+    _truncate_out_of_sight(path, inp, seen_unread=True)
+    msg = truncation_warning(caplog)
+    assert "bytes seen but not read are lost" in msg

@@ -777,6 +777,19 @@ class ElasticsearchStore:
         )
         return [from_doc(h["_source"]) for h in resp["hits"]["hits"]]
 
+    def search_deadletters(
+        self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
+    ) -> list[dict]:
+        """Newest first."""
+        metric_shape.validate_filters("deadletter", filters)
+        resp = self._search(
+            self.names.deadletter,
+            query=bool_query("deadletter", filters, time_range("@timestamp", start_ms, end_ms)),
+            sort=[{"@timestamp": "desc"}],
+            size=min(limit, MAX_PAGE),
+        )
+        return [h["_source"] for h in resp["hits"]["hits"]]
+
     def metric(self, q: MetricQuery) -> list[MetricRow]:
         return self.metrics([q])[0]
 

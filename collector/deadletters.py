@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from collector.store.base import Filter, MetricQuery, Store
 
 DEFAULT_LIMIT = 50
+# The window when none is asked for (CLI --since, API since).
+DEFAULT_SINCE = "1d"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 import time
 
-from collector.deadletters import DEFAULT_LIMIT, DeadLetterQuery, newest, row, summary
+from collector.deadletters import (
+    DEFAULT_LIMIT,
+    DEFAULT_SINCE,
+    DeadLetterQuery,
+    newest,
+    row,
+    summary,
+)
 from collector.store.base import Store
 from collector.tracequery import table
 from midwatch.commands.trace import _common, _print_json, _run, _since
@@ -18,9 +25,9 @@ from midwatch.commands.trace import _common, _print_json, _run, _since
 def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("deadletters",
                        help="records that could not be parsed or stored, newest first")
-    d.add_argument("--since", metavar="DURATION", default="1d",
-                   help="dead-lettered within, e.g. 1d (default), 12h, 30m, or since an RFC "
-                        "3339 time")
+    d.add_argument("--since", metavar="DURATION", default=DEFAULT_SINCE,
+                   help=f"dead-lettered within, e.g. {DEFAULT_SINCE} (default), 12h, 30m, or "
+                        "since an RFC 3339 time")
     d.add_argument("--input", help="input name from the config")
     d.add_argument("--reason", metavar="KIND",
                    help="reason kind, e.g. line_too_long, parse_error (the reason's head)")

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 import orjson
 
@@ -26,6 +25,7 @@ from collector.store import documents, metric_shape
 from collector.store.base import (
     ConflictError,
     Filter,
+    Index,
     MetricQuery,
     MetricRow,
     RawSource,
@@ -345,7 +345,7 @@ class SQLiteStore:
     ) -> list[dict]:
         return self._newest("deadletter", filters, start_ms, end_ms, limit)
 
-    def _newest(self, index: Literal["events", "deadletter"], filters: Sequence[Filter],
+    def _newest(self, index: Index, filters: Sequence[Filter],
                 start_ms: int, end_ms: int, limit: int) -> list[dict]:
         """The documents of a table keyed by time (``ts``) that match, newest first."""
         metric_shape.validate_filters(index, filters)

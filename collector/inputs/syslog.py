@@ -301,7 +301,8 @@ class SyslogInput(EncodesEvents):
                                     truncated, source))
         nbytes = sum(map(len, frames))
         for frame in frames:
-            self._invalid.check(frame, link.peer, lambda: {"peer": link.peer})
+            if not frame.isascii():  # the usual frame: no call at all
+                self._invalid.check(frame, link.peer, lambda: {"peer": link.peer})
         link.delivery.tick()
         if frames:
             items.extend(self._parse(link, frames, source))

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from operator import attrgetter
 
-SCHEMA_VERSION = 3  # 2: midwatch.probe.value (additive); 3: fields nothing reads unindexed
+SCHEMA_VERSION = 4  # 2: midwatch.probe.value (additive); 3: fields nothing reads unindexed;
+# 4: dead letters' input and kind (additive: existing indices gain them at setup)
 
 ACTIONS = frozenset(
     {

@@ -23,6 +23,7 @@ import orjson
 
 from collector.apidoc import DEFAULT_LIMIT, MAX_LIMIT, openapi
 from collector.config import Api as ApiConfig
+from collector.deadletters import DEFAULT_SINCE, DeadLetterQuery, newest, summary
 from collector.explorer import routes as explorer
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.knowledge import KnowledgeBase, trace_known_issues
@@ -35,35 +36,66 @@ from collector.tracequery import MAX_MATCHES, matches_doc, not_found_hint, one_n
 log = logging.getLogger("midwatch.api")
 
 _SEARCH_PARAMS = ("flow", "status", "partner", "since", "limit")
+_DEADLETTER_PARAMS = ("since", "input", "reason", "limit", "summary")
 _LIMIT = re.compile(r"[0-9]{1,4}")
 
 
-def search_query(query: str, now_ms: int) -> TraceQuery:
-    """Query string -> the ``Store.search_traces`` query, every value validated."""
+def _params(query: str, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The query string's parameters: each known and given once, or 400."""
     try:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, max_num_fields=20)
     except ValueError:
         raise HttpError(400, "too many query parameters") from None
     params: dict[str, str] = {}
     for name, value in pairs:
-        if name not in _SEARCH_PARAMS:
+        if name not in allowed:
             raise HttpError(400, f"unknown parameter {name[:60]!r}; expected "
-                                 f"{', '.join(_SEARCH_PARAMS)}")
+                                 f"{', '.join(allowed)}")
         if name in params:
             raise HttpError(400, f"{name}: given more than once; give it once")
         params[name] = value
-    args: dict = {k: params[k] for k in ("flow", "partner", "status") if k in params}
-    if "status" in args and args["status"] not in STATUSES:
-        raise HttpError(400, f"status: expected one of {', '.join(STATUSES)}")
-    if "since" in params:
-        try:
-            args["since_ms"] = parse_since(params["since"], now_ms)
-        except ValueError as exc:
-            raise HttpError(400, f"since: {exc}") from None
+    return params
+
+
+def _since_ms(params: dict[str, str], now_ms: int) -> int | None:
+    if "since" not in params:
+        return None
+    try:
+        return parse_since(params["since"], now_ms)
+    except ValueError as exc:
+        raise HttpError(400, f"since: {exc}") from None
+
+
+def _limit(params: dict[str, str]) -> int:
     limit = params.get("limit", str(DEFAULT_LIMIT))
     if not _LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_LIMIT:
         raise HttpError(400, f"limit: expected a number from 1 to {MAX_LIMIT}")
-    return TraceQuery(**args, limit=int(limit))
+    return int(limit)
+
+
+def search_query(query: str, now_ms: int) -> TraceQuery:
+    """Query string -> the ``Store.search_traces`` query, every value validated."""
+    params = _params(query, _SEARCH_PARAMS)
+    args: dict = {k: params[k] for k in ("flow", "partner", "status") if k in params}
+    if "status" in args and args["status"] not in STATUSES:
+        raise HttpError(400, f"status: expected one of {', '.join(STATUSES)}")
+    since_ms = _since_ms(params, now_ms)
+    if since_ms is not None:
+        args["since_ms"] = since_ms
+    return TraceQuery(**args, limit=_limit(params))
+
+
+def deadletter_query(query: str, now_ms: int) -> tuple[DeadLetterQuery, bool]:
+    """Query string -> the dead letters asked for (``since`` default 1d, as the CLI's), and
+    whether their summary (counts by reason and input) is wanted instead."""
+    params = _params(query, _DEADLETTER_PARAMS)
+    summary = params.get("summary", "false")
+    if summary not in ("true", "false"):
+        raise HttpError(400, "summary: expected true or false")
+    since_ms = _since_ms({"since": DEFAULT_SINCE, **params}, now_ms)
+    return DeadLetterQuery(start_ms=since_ms or 0, end_ms=now_ms + 1,
+                           input=params.get("input"), reason=params.get("reason"),
+                           limit=_limit(params)), summary == "true"
 
 
 def trace_summary(trace: Trace) -> dict:
@@ -138,12 +170,15 @@ def _handler(api: Api) -> type[Handler]:
 
 
 # What a token needs for each route; the others (health, openapi) are public.
-_SCOPE = {"search": "traces", "trace": "traces", "metrics": "metrics", "explain": "traces"}
+_SCOPE = {"search": "traces", "trace": "traces", "metrics": "metrics", "explain": "traces",
+          "deadletters": "traces"}
 
 
 def _route_name(path: str) -> str | None:
     if path == "/api/traces":
         return "search"
+    if path == "/api/deadletters":
+        return "deadletters"
     if path.startswith("/api/traces/") and len(path) > len("/api/traces/"):
         return "trace"
     if path.startswith("/api/rules/") and path.endswith("/explain"):
@@ -166,6 +201,8 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
     try:
         if route == "explain":
             return _explain(api, path, query)
+        if route == "deadletters":
+            return _deadletters(api, query)
         if route == "trace":
             any_id = urllib.parse.unquote(path[len("/api/traces/"):])
             found = api.store.find_traces(any_id, limit=MAX_MATCHES + 1)
@@ -190,6 +227,14 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
         raise HttpError(503, "the store is unavailable; retry later", {"Retry-After": "5"}) from None
     return 200, orjson.dumps({"traces": [trace_summary(t) for t in traces], "count": len(traces)}), \
         "application/json"
+
+
+def _deadletters(api: Api, query: str) -> tuple[int, bytes, str]:
+    q, counts = deadletter_query(query, int(time.time() * 1000))
+    if counts:
+        return 200, orjson.dumps({"summary": summary(api.store, q)}), "application/json"
+    docs = newest(api.store, q)
+    return 200, orjson.dumps({"deadletters": docs, "count": len(docs)}), "application/json"
 
 
 def _explain(api: Api, path: str, query: str) -> tuple[int, bytes, str]:

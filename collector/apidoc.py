@@ -98,6 +98,15 @@ def _schemas() -> dict:
     }
 
 
+_SINCE_TEXT = ("a duration ago (1h, 2d, 90m, 1.5h; at most 9 digits) or an RFC 3339 time "
+               "or date; before 1970 means from the start")
+_SINCE = {"anyOf": [{"type": "string", "pattern": f"^{SINCE_DURATION}$"},
+                    {"type": "string", "format": "date-time"},
+                    {"type": "string", "format": "date"}]}
+_LIMIT_PARAM = _param("limit", "at most this many", {
+    "type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT})
+
+
 def openapi(secured: bool) -> dict:
     """The document for a listener with (``secured``) or without bearer tokens."""
     auth = {"401": _401, "403": _403} if secured else {"403": _403_ORIGIN}
@@ -140,15 +149,8 @@ def openapi(secured: bool) -> dict:
                     _param("status", "trace status",
                            {"type": "string", "enum": list(STATUSES)}),
                     _param("partner", "trading partner", {"type": "string"}),
-                    _param("since", "seen since: a duration ago (1h, 2d, 90m, 1.5h; at most 9 "
-                                    "digits) or an RFC 3339 time or date; before 1970 means "
-                                    "from the start",
-                           {"anyOf": [{"type": "string", "pattern": f"^{SINCE_DURATION}$"},
-                                      {"type": "string", "format": "date-time"},
-                                      {"type": "string", "format": "date"}]}),
-                    _param("limit", "at most this many", {
-                        "type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
-                        "default": DEFAULT_LIMIT}),
+                    _param("since", "seen since: " + _SINCE_TEXT, _SINCE),
+                    _LIMIT_PARAM,
                 ],
                 "responses": {
                     "200": {"description": "matching traces without their hops",
@@ -158,6 +160,26 @@ def openapi(secured: bool) -> dict:
                                     "count": {"type": "integer", "minimum": 0},
                                     "traces": {"type": "array", "items": {
                                         "$ref": "#/components/schemas/TraceSummary"}}}}}}},
+                    "400": _400, **auth, "413": _413, "500": _500, "503": _503_STORE}}},
+            "/api/deadletters": {"get": {
+                "summary": "Dead letters (records not parsed or stored), newest first",
+                "description": "Each parameter at most once; unknown parameters are refused. "
+                               "With summary=true: counts by reason kind and input over "
+                               "the window instead.",
+                "parameters": [
+                    _param("since", "dead-lettered since (default 1d): " + _SINCE_TEXT,
+                           _SINCE),
+                    _param("input", "input name from the config", {"type": "string"}),
+                    _param("reason", "reason kind (the reason's head), e.g. parse_error",
+                           {"type": "string"}),
+                    _LIMIT_PARAM,
+                    _param("summary", "counts instead of records",
+                           {"type": "string", "enum": ["true", "false"], "default": "false"}),
+                ],
+                "responses": {
+                    "200": {"description": "dead-letter documents (reason, kind, source, "
+                                           "input, stage, raw...), or their counts",
+                            "content": json_body},
                     "400": _400, **auth, "413": _413, "500": _500, "503": _503_STORE}}},
             "/healthz": {"get": {
                 "summary": "Whether the store answers (the reason is only logged)",

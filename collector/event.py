@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from operator import attrgetter
 
-SCHEMA_VERSION = 3  # 2: midwatch.probe.value (additive); 3: fields nothing reads unindexed
+SCHEMA_VERSION = 4  # 2: midwatch.probe.value (additive); 3: fields nothing reads unindexed;
+# 4: dead letters' input and kind (additive: existing indices gain them at setup)
 
 ACTIONS = frozenset(
     {
@@ -307,6 +308,9 @@ class DeadLetter:
     ingested_ms: int = 0
     # ``raw`` is only the head of what was read (a line cut at the input's max_line_bytes).
     truncated: bool = False
+    # The input that read the record (stamped by the pipeline from its chunk), so an
+    # analyst can ask `midwatch deadletters --input`; "" for store-stage dead letters.
+    input: str = ""
 
     MAX_RAW = 64 * 1024
 
@@ -315,6 +319,9 @@ class DeadLetter:
         doc = {
             "@timestamp": ms_to_iso(self.ingested_ms),
             "reason": self.reason,
+            # The reason's kind ("line_too_long" of "line_too_long: ..."): what
+            # `midwatch deadletters --reason` and its summary match and count by.
+            "kind": self.reason.partition(":")[0],
             "source": f"{self.source}:{self.line}" if self.line else self.source,
             "stage": self.stage,
             "raw": raw,
@@ -322,4 +329,7 @@ class DeadLetter:
         }
         if self.field:
             doc["field"] = self.field
+        # Always there ("" for store-stage ones): the summary's terms would leave out the
+        # documents without it, and a count must not come out short.
+        doc["input"] = self.input
         return doc

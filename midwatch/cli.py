@@ -14,7 +14,7 @@ from midwatch import __version__
 
 COMMAND_MODULES = (
     "version", "doctor", "parse", "run", "trace", "demo", "rules", "anomaly", "dashboards",
-    "probes", "report", "slo", "known_issues",
+    "probes", "report", "slo", "known_issues", "deadletters",
 )
 
 

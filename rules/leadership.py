@@ -55,6 +55,7 @@ class Leadership:
         """Take or renew once; whether this process is the leader now."""
         was = self.held()
         started = time.monotonic()
+        taken_from = ""
         try:
             lease = self.leases.acquire(LEASE, self.holder, self.ttl_ms, self.clock())
         except StoreError as exc:  # keeps what it had: the lease runs out by itself
@@ -64,13 +65,26 @@ class Leadership:
                 self._valid_until = 0.0
             else:
                 self.token = lease.token
+                taken_from = lease.taken_from
                 self._valid_until = started + (self.ttl_ms - self.ttl_ms // 5) / 1000
         now = self.held()
         if now != was:
-            log.warning("rules lease %s (token %d, holder %s)",
-                        "taken: this process evaluates rules" if now else "lost", self.token,
-                        self.holder)
+            self._said(now, taken_from)
         return now
+
+    def _said(self, now: bool, taken_from: str) -> None:
+        """A normal start (lease free or released) is news, not a warning; taking it from a
+        holder whose term ran out unreleased is (two may act at once if that one is only
+        paused), and so is losing it."""
+        if now and not taken_from:
+            log.info("rules lease taken: this process evaluates rules (token %d, holder %s)",
+                     self.token, self.holder)
+        elif now:
+            log.warning("rules lease taken over from %s, whose lease ran out unreleased: "
+                        "this process evaluates rules (token %d, holder %s)",
+                        taken_from, self.token, self.holder)
+        else:
+            log.warning("rules lease lost (token %d, holder %s)", self.token, self.holder)
 
     def start(self) -> None:
         self.renew()

@@ -1,4 +1,5 @@
-"""Bytes a file input reads that are not valid in the file's encoding.
+"""Bytes an input reads that are not valid in its encoding (files: ``DecodeCheck``; Kafka,
+syslog and http: ``InvalidBytesNote``).
 
 The line readers decode such bytes as U+FFFD and parse on (one bad byte must not cost the
 event, ``collector.parse``), so a Latin-1 or cp1252 file read as UTF-8 would be stored altered
@@ -12,9 +13,16 @@ checked (UTF-16 and UTF-32 are not).
 from __future__ import annotations
 
 import codecs
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from collector.encoding import SNIFF_BYTES, sniff
+from collector.metrics import Registry
+
+log = logging.getLogger("midwatch.inputs")
 
 
 @dataclass(slots=True)
@@ -43,3 +51,62 @@ class DecodeCheck:
         except UnicodeDecodeError as exc:
             return max(exc.start - pending, 0)
         return None
+
+
+# Sources a network input remembers having warned of (topic/partition, peer): the oldest is
+# forgotten past this, so a flood of peers cannot grow the memory (it may be warned of again).
+MAX_SOURCES = 1024
+# At most one such warning a second an input: a peer sending every record from a new port
+# must not flood the log; a source not warned of for that is warned of at its next record.
+WARN_GAP_S = 1.0
+
+
+class InvalidBytesNote:
+    """Kafka, syslog and http inputs decode their records as UTF-8 with invalid bytes read as
+    U+FFFD, as the file input does, and say so once per source (what identifies the record
+    in ``where``), rate-bounded, with a counter of the records affected. Called only when a
+    strict decode failed, so a valid record costs nothing here."""
+
+    def __init__(self, input_name: str, kind: str, metrics: Registry | None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.input = input_name
+        self.kind = kind
+        self.clock = clock
+        self._said: OrderedDict[str, None] = OrderedDict()
+        self._last = -WARN_GAP_S
+        self._count = (metrics or Registry()).counter(
+            "midwatch_input_invalid_bytes_records_total",
+            "Records (Kafka records, syslog frames, http requests) with bytes not valid UTF-8, "
+            "stored with U+FFFD in their place.", ("input", "type"))
+
+    def saw(self, source: str, where: dict, exc: UnicodeDecodeError) -> None:
+        self._count.inc(self.input, self.kind)
+        now = self.clock()
+        if source in self._said or now - self._last < WARN_GAP_S:
+            return
+        self._last = now
+        self._said[source] = None
+        if len(self._said) > MAX_SOURCES:
+            self._said.popitem(last=False)
+        log.warning("bytes not valid UTF-8: read as U+FFFD (said once per source)",
+                    extra={"input": self.input, **where, "byte": exc.start,
+                           "hint": "the sender writes another encoding: have it send UTF-8 "
+                                   "(midwatch_input_invalid_bytes_records_total counts them)"})
+
+    def check(self, raw: bytes, source: str, where: Callable[[], dict]) -> None:
+        """Say so if ``raw``, decoded later elsewhere (a parse worker), is not valid UTF-8:
+        an ``isascii`` scan for the usual ASCII record, a strict decode for the others."""
+        if raw.isascii():
+            return
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.saw(source, where(), exc)
+
+    def decode(self, raw: bytes, source: str, where: Callable[[], dict]) -> str:
+        """``raw`` as text, invalid bytes as U+FFFD; said of (``where()`` built only then)."""
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.saw(source, where(), exc)
+            return raw.decode("utf-8", "replace")

@@ -498,8 +498,13 @@ class FileInput:
             tail.original, tail.fh = tail.fh, fh
             return self.read(tail)
         unread = max(0, tail.size_seen - tail.fp.consumed)
+        # Certain only of what a scan saw and no read took; lines written since the last
+        # look may or may not exist (the slow case: nothing was written), so "may".
+        lost = (f"the {unread} bytes seen but not read are lost, and lines written since "
+                "may be" if unread else "lines written after the last read and before the "
+                "truncation may be lost")
         log.warning("file truncated in place (copytruncate) and no rotated copy of it found: "
-                    "lines written after the last read and before the truncation are lost",
+                    "%s", lost,
                     extra={"input": self.name, "path": tail.path, "bytes_known": unread,
                            "hint": "let the input's paths or rotated patterns match the "
                                    "rotated copies (e.g. rotated: [/var/log/app.log.1])"})

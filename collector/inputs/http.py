@@ -51,6 +51,7 @@ from collector.config_values import Section
 from collector.httpserver import Handler, HttpError, Server, authorize
 from collector.inputs import acked, hec_answers, http_bodies
 from collector.inputs.base import ChunkQueue
+from collector.inputs.decode_check import InvalidBytesNote
 from collector.inputs.hec_answers import HecError
 from collector.inputs.http_bodies import BodyError, Request, SourceTexts, bulk_answer
 from collector.inputs.otlp import OtlpInput, gunzip
@@ -118,6 +119,9 @@ class HttpInput(OtlpInput, EncodesEvents):
         self.cfg = cfg  # type: ignore[assignment] - the listener settings OtlpInput reads
         self.ctx = ctx
         self.stats = ParseStats()
+        # Bodies not valid UTF-8, said of once per peer and path (the parse reads them with
+        # U+FFFD in place of the bad bytes).
+        self.invalid = InvalidBytesNote(cfg.name, "http", metrics)
         self.out: ChunkQueue | None = None
         self._stopped = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are.
@@ -193,6 +197,9 @@ def _handler(receiver: HttpInput) -> type[Handler]:
             body = self.read_body(cfg.max_body_bytes)
             if self.headers.get("Content-Encoding", "").strip().lower() == "gzip":
                 body = gunzip(body, cfg.max_body_bytes, key="max_body_bytes")
+            peer = self.client_address[0]
+            receiver.invalid.check(body, f"{peer} {path}",
+                                   lambda: {"peer": peer, "path": path})
             if path == "/ingest":
                 outcome, _ = receiver.deliver(("ndjson", body, ""), len(body))
                 self._answer(outcome, 429, b'{"accepted":true}')

@@ -57,6 +57,7 @@ from collector.event import DeadLetter, Record
 from collector.inputs import format_keys
 from collector.inputs.base import Chunk, ChunkQueue, now_ms
 from collector.inputs.checkpoint import input_file
+from collector.inputs.decode_check import InvalidBytesNote
 from collector.metrics import Registry
 from collector.parse import Output, ParseStats, dead_letter_raw
 from collector.parsers._base import ParseContext
@@ -107,12 +108,16 @@ def _text(raw: bytes | None) -> str:
     return raw.decode("utf-8", errors="replace") if raw is not None else ""
 
 
-def to_record(msg, ingested_ms: int) -> Record:
+def to_record(msg, ingested_ms: int, invalid: InvalidBytesNote) -> Record:
     """A kafka-python ``ConsumerRecord`` as the parsers see it; an OTLP protobuf export (the
-    OTel Collector's Kafka exporter, ``encoding: otlp_proto``) as its OTLP/JSON text."""
+    OTel Collector's Kafka exporter, ``encoding: otlp_proto``) as its OTLP/JSON text. A value
+    not valid UTF-8 is said of once per topic/partition (``invalid``)."""
     value = msg.value or b""
+    text = otel.proto_as_json(value) or invalid.decode(
+        value, f"{msg.topic}/{msg.partition}",
+        lambda: {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset})
     return Record(
-        text=otel.proto_as_json(value) or _text(msg.value), source=msg.topic, position=f"{msg.partition}:{msg.offset}",
+        text=text, source=msg.topic, position=f"{msg.partition}:{msg.offset}",
         key=_text(msg.key) if msg.key is not None else None,
         headers={str(k): _text(v) for k, v in (msg.headers or [])},
         ingested_ms=ingested_ms,
@@ -127,6 +132,7 @@ class KafkaInput:
 
         AsyncConsumerRebalanceListener.register(_Handover)  # kafka is imported only when used
         self.name = cfg.name
+        self._invalid = InvalidBytesNote(cfg.name, "kafka", metrics)
         # Records being parsed, noted beside the checkpoints: a record that kills the process
         # is not read again forever from the last commit (collector.suspects).
         self.note = (SuspectNote(input_file(state_dir, cfg.name, ".records.json"),
@@ -276,7 +282,8 @@ class KafkaInput:
         # Shipper envelopes come off and a record's lines sent as consecutive messages are
         # framed together (collector.shipping), across polls: a record still open at the end
         # of this one stays open (``_ends`` keeps the commit at its first message).
-        return parse_delivery([to_record(msg, self.ctx.now_ms) for msg in msgs], self.ctx,
+        return parse_delivery([to_record(msg, self.ctx.now_ms, self._invalid) for msg in msgs],
+                              self.ctx,
                               self.stats, self.cfg.format, replayable=True,
                               delivery=self.delivery, keep_open=True)
 

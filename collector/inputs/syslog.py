@@ -46,6 +46,7 @@ from collector.event import DeadLetter
 from collector.httpserver import ListenError, bind_reason, server_tls
 from collector.inputs import acked, syslog_frames
 from collector.inputs.base import ChunkQueue, now_ms
+from collector.inputs.decode_check import InvalidBytesNote
 from collector.inputs.parse_worker import WorkerClosed, WorkerFailed
 from collector.inputs.remote_delivery import RemoteDelivery
 from collector.inputs.worker_slot import EncodesEvents, worker_slot
@@ -152,6 +153,7 @@ class SyslogInput(EncodesEvents):
         self.cfg = cfg
         self.ctx = ctx
         self.stats = ParseStats()
+        self._invalid = InvalidBytesNote(cfg.name, "syslog", metrics)
         self.out: ChunkQueue | None = None
         self._stop = threading.Event()
         # Parsing in a worker process (collector.inputs.remote_delivery), as files are; each
@@ -298,6 +300,9 @@ class SyslogInput(EncodesEvents):
                                     "octet-counted syslog frame (what came of it is kept)",
                                     truncated, source))
         nbytes = sum(map(len, frames))
+        for frame in frames:
+            if not frame.isascii():  # the usual frame: no call at all
+                self._invalid.check(frame, link.peer, lambda: {"peer": link.peer})
         link.delivery.tick()
         if frames:
             items.extend(self._parse(link, frames, source))

@@ -60,7 +60,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from collector.config import Batch
@@ -417,7 +417,7 @@ class Pipeline:
             parsed = 0
             for item in chunk.items:
                 if isinstance(item, DeadLetter):
-                    dead.append(item)
+                    dead.append(item if item.input else replace(item, input=chunk.input))
                 else:
                     events.append(item)
                     size += EVENT_OVERHEAD_BYTES

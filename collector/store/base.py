@@ -215,6 +215,11 @@ class Store(Protocol):
         self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
     ) -> list[Event]: ...
 
+    def search_deadletters(
+        self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
+    ) -> list[dict]:
+        """Dead-letter documents (``DeadLetter.to_doc``), newest first."""
+
     def metric(self, q: MetricQuery) -> list[MetricRow]: ...
 
     def metrics(self, qs: Sequence[MetricQuery]) -> list[list[MetricRow]]:

@@ -40,6 +40,7 @@ from collector.store.base import (
     Agg,
     ConflictError,
     Filter,
+    Index,
     MetricQuery,
     MetricRow,
     RawSource,
@@ -768,14 +769,28 @@ class ElasticsearchStore:
         self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
     ) -> list[Event]:
         """Newest first."""
-        metric_shape.validate_filters("events", filters)
+        docs = self._newest("events", self.names.events, filters, start_ms, end_ms, limit,
+                            [{"event.id": "asc"}])
+        return [from_doc(doc) for doc in docs]
+
+    def search_deadletters(
+        self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
+    ) -> list[dict]:
+        return self._newest("deadletter", self.names.deadletter, filters, start_ms, end_ms,
+                            limit, [])
+
+    def _newest(self, index: Index, target: str, filters: Sequence[Filter], start_ms: int,
+                end_ms: int, limit: int, ties: list[dict]) -> list[dict]:
+        """The matching documents of ``target`` by ``@timestamp``, newest first (then by
+        ``ties``)."""
+        metric_shape.validate_filters(index, filters)
         resp = self._search(
-            self.names.events,
-            query=bool_query("events", filters, time_range("@timestamp", start_ms, end_ms)),
-            sort=[{"@timestamp": "desc"}, {"event.id": "asc"}],
+            target,
+            query=bool_query(index, filters, time_range("@timestamp", start_ms, end_ms)),
+            sort=[{"@timestamp": "desc"}, *ties],
             size=min(limit, MAX_PAGE),
         )
-        return [from_doc(h["_source"]) for h in resp["hits"]["hits"]]
+        return [h["_source"] for h in resp["hits"]["hits"]]
 
     def metric(self, q: MetricQuery) -> list[MetricRow]:
         return self.metrics([q])[0]

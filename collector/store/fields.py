@@ -73,7 +73,7 @@ TRACES: dict[str, FieldSpec] = {
 
 DEADLETTER: dict[str, FieldSpec] = {
     "@timestamp": _D, "reason": _T, "source": _K, "stage": _K, "raw": _T,
-    "raw_truncated": _B, "field": _K,
+    "raw_truncated": _B, "field": _K, "input": _K, "kind": _K,
 }
 
 # Alert history documents belong to the rule engine and are free-form; only their time is

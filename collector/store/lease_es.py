@@ -42,6 +42,7 @@ class EsLease:
 
     def acquire(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> Lease | None:
         found = self._get(name)
+        taken_from = ""
         if found.meta.status == 404:
             cond: dict = {"op_type": "create"}
             token = 1
@@ -51,7 +52,9 @@ class EsLease:
                 return None
             cond = {"if_seq_no": found["_seq_no"], "if_primary_term": found["_primary_term"]}
             token = cur["token"] + (cur["holder"] != holder)
-        lease = Lease(holder, token, now_ms + ttl_ms)
+            if cur["holder"] != holder and cur["expires_ms"]:  # 0: released
+                taken_from = cur["holder"]
+        lease = Lease(holder, token, now_ms + ttl_ms, taken_from)
         body = {"namespace": "lease", "key": name, "updated_at": now_ms,
                 "doc": {"holder": holder, "token": token, "expires_ms": lease.expires_ms}}
         client = self.store._client.options(ignore_status=409)

@@ -31,7 +31,8 @@ class SQLiteLease:
             token = 1 if row is None else row[1] + (row[0] != holder)
             db.execute("INSERT OR REPLACE INTO lease VALUES (?, ?, ?, ?)",
                        (name, holder, token, now_ms + ttl_ms))
-        return Lease(holder, token, now_ms + ttl_ms)
+        taken_from = row[0] if row is not None and row[0] != holder and row[2] else ""
+        return Lease(holder, token, now_ms + ttl_ms, taken_from)
 
     def put_state(self, namespace: str, key: str, doc: dict | None, fence: Fence) -> None:
         with fenced(self.store, fence) as db:

@@ -31,6 +31,9 @@ class Lease:
     holder: str
     token: int
     expires_ms: int
+    # The holder this acquire took the lease from while its term ran out unreleased (it
+    # may be alive: paused, cut off); "" when the lease was free, released, or already ours.
+    taken_from: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from collector.store import documents, metric_shape
 from collector.store.base import (
     ConflictError,
     Filter,
+    Index,
     MetricQuery,
     MetricRow,
     RawSource,
@@ -336,14 +337,25 @@ class SQLiteStore:
         self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
     ) -> list[Event]:
         """Newest first."""
-        metric_shape.validate_filters("events", filters)
+        docs = self._newest("events", filters, start_ms, end_ms, limit)
+        return [from_doc(doc) for doc in docs]
+
+    def search_deadletters(
+        self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
+    ) -> list[dict]:
+        return self._newest("deadletter", filters, start_ms, end_ms, limit)
+
+    def _newest(self, index: Index, filters: Sequence[Filter],
+                start_ms: int, end_ms: int, limit: int) -> list[dict]:
+        """The documents of a table keyed by time (``ts``) that match, newest first."""
+        metric_shape.validate_filters(index, filters)
         where, params = where_sql(
-            "events", list(filters), time_field="@timestamp", start_ms=start_ms, end_ms=end_ms
+            index, list(filters), time_field="@timestamp", start_ms=start_ms, end_ms=end_ms
         )
-        sql = f"SELECT doc FROM events WHERE {where} ORDER BY ts DESC, id LIMIT ?"
+        sql = f"SELECT doc FROM {index} WHERE {where} ORDER BY ts DESC, id LIMIT ?"
         with self._read() as db:
             rows = db.execute(sql, [*params, limit]).fetchall()
-        return [from_doc(orjson.loads(doc)) for (doc,) in rows]
+        return [orjson.loads(doc) for (doc,) in rows]
 
     def metric(self, q: MetricQuery) -> list[MetricRow]:
         if q.source is not None:

@@ -323,3 +323,28 @@ def test_event_writes_go_as_requests_in_flight_together_and_refusals_name_their_
     finally:
         store.close()
         client.close()
+
+
+def test_the_schema_3_deadletter_template_is_upgraded_so_input_and_kind_filter(es, store):
+    """Dead letters gained ``input`` and ``kind`` after schema 3: a deployment with schema 3
+    templates must have them mapped at setup (the mapping is ``dynamic: false``: unmapped,
+    ``midwatch deadletters --input/--reason`` would find nothing, without a word)."""
+    from collector.deadletters import DeadLetterQuery, newest
+    from collector.event import DeadLetter
+
+    names = store.names
+    old = es_mappings.templates(names.prefix)[names.deadletter]
+    old["_meta"]["schema_version"] = 3
+    for name in ("input", "kind"):
+        del old["template"]["mappings"]["properties"][name]
+    es.indices.put_index_template(name=names.deadletter, **old)
+    ms = 1_700_000_000_000
+    existing = es_mappings.daily(names.deadletter, ms)
+    es.indices.create(index=existing)
+
+    store.setup()
+    store.write_deadletters([DeadLetter("parse_error: x", "a.log", 1, "{", ingested_ms=ms,
+                                        input="app")])
+    store.refresh()
+    found = newest(store, DeadLetterQuery(ms, ms + 1, input="app", reason="parse_error"))
+    assert [d["source"] for d in found] == ["a.log:1"]

@@ -150,7 +150,7 @@ def test_openapi_document_covers_every_route(api):
     doc = orjson.loads(body)
     assert status == 200 and doc["openapi"] == "3.1.0"
     assert set(doc["paths"]) == {"/api/traces/{id}", "/api/traces", "/api/rules/{name}/explain",
-                                 "/healthz", "/metrics",
+                                 "/api/deadletters", "/healthz", "/metrics",
                                  "/openapi.json"}
     assert doc["paths"]["/healthz"]["get"]["security"] == []
 
@@ -220,3 +220,29 @@ def test_a_trace_key_names_its_trace_alone_when_a_later_message_reused_the_id(ap
         status, _, body = get(api, href)
         assert status == 200, body
         assert orjson.loads(body)["trace_key"] == urllib.parse.unquote(href.rsplit("/", 1)[1])
+
+
+def test_deadletters_newest_first_filtered_and_summarised(api, store):
+    """GET /api/deadletters: the CLI's filters, on the store the API serves (SQLite here;
+    the store queries run on every engine in tests/integration/test_deadletters_read.py)."""
+    from collector.event import DeadLetter
+
+    now = int(time.time() * 1000)
+    store.write_deadletters([
+        DeadLetter("parse_error: not JSON", "/var/log/a.log", 3, "{x", ingested_ms=now - 2000,
+                   input="app"),
+        DeadLetter("line_too_long: more than 4096 bytes", "orders:1:7", 0, "y",
+                   ingested_ms=now - 1000, input="orders")])
+    status, _, body = get(api, "/api/deadletters?since=1h")
+    doc = orjson.loads(body)
+    assert status == 200 and doc["count"] == 2
+    assert [d["source"] for d in doc["deadletters"]] == ["orders:1:7", "/var/log/a.log:3"]
+    status, _, body = get(api, "/api/deadletters?reason=parse_error&input=app&limit=5")
+    assert [d["raw"] for d in orjson.loads(body)["deadletters"]] == ["{x"]
+    status, _, body = get(api, "/api/deadletters?summary=true")
+    assert orjson.loads(body) == {"summary": [
+        {"reason": "line_too_long", "input": "orders", "count": 1},
+        {"reason": "parse_error", "input": "app", "count": 1}]}
+    for bad in ("since=yesterday", "limit=0", "summary=yes", "stage=parse", "input=a&input=b"):
+        assert get(api, f"/api/deadletters?{bad}")[0] == 400, bad
+    assert get(api, "/api/deadletters", token=None)[0] == 401

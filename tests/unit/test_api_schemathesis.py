@@ -86,4 +86,4 @@ def test_schemathesis_all_checks_pass(demo, tmp_path, tokens):
     generated = re.search(r"(\d+) generated, (\d+) passed", report)
     assert generated and int(generated.group(1)) >= 100, report[-2000:]
     # Every operation but /openapi.json, which schemathesis leaves out as the schema's own URL.
-    assert re.search(r"Selected: 5/5\s+Tested: 5", report), report[-2000:]
+    assert re.search(r"Selected: 6/6\s+Tested: 6", report), report[-2000:]

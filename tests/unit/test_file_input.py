@@ -343,3 +343,40 @@ def test_an_edi_file_without_any_newline_is_read_once_quiet(tmp_path, logs, fmt,
     chunks = pump(inp)
     assert dead(chunks) == []
     assert {e.action for e in events(chunks)} == {"acknowledged"}
+
+
+def _truncate_out_of_sight(path: Path, inp: FileTail, seen_unread: bool) -> None:
+    """copytruncate with the copy nowhere the input looks; with ``seen_unread``, a scan has
+    seen lines the input has not read yet when the truncation comes."""
+    with path.open("a") as fh:
+        fh.write(json_line(2))
+    if seen_unread:
+        inp.scan()
+    with path.open("r+") as fh:
+        fh.truncate(0)
+    path.write_text(json_line(3))
+    for tail in list(inp.tails.values()):  # a read before the next scan sees the truncation
+        inp.read(tail)
+
+
+def truncation_warning(caplog) -> str:
+    (msg,) = [r.getMessage() for r in caplog.records if "no rotated copy" in r.getMessage()]
+    return msg
+
+
+@pytest.mark.parametrize(("seen_unread", "said", "not_said"), [
+    (False, "may be lost", "are lost"),
+    (True, "bytes seen but not read are lost", None),
+], ids=["nothing-seen-unread", "bytes-seen-unread"])
+def test_copytruncate_warning_says_lost_only_where_certain(tmp_path, logs, caplog,
+                                                           seen_unread, said, not_said):
+    """Nothing seen and not read (bytes_known 0): whether lines were written after the last
+    read cannot be known, so the warning must not say they were lost. Bytes a scan saw and
+    no read took before the truncation are lost for certain."""
+    path = logs / "app.log"
+    path.write_text(json_line(1))
+    inp = make_input(tmp_path)
+    pump(inp)
+    _truncate_out_of_sight(path, inp, seen_unread=seen_unread)
+    msg = truncation_warning(caplog)
+    assert said in msg and (not_said is None or not_said not in msg)

@@ -218,3 +218,12 @@ def test_events_are_written_while_the_next_batch_correlates_and_acks_wait_in_ord
         assert pipeline.indexed.total() == 6
     finally:
         store.close()
+
+
+def test_dead_letters_are_stored_with_the_input_that_read_them(store):
+    """`midwatch deadletters --input` filters on it: a parser does not know its input."""
+    run_once(store, [Chunk("orders-kafka", [DeadLetter("parse_error: x", "t:0:7", 0, "raw")],
+                           1, 10)])
+    store.refresh()
+    (doc,) = store.search_deadletters([], 0, 2**62)
+    assert doc["input"] == "orders-kafka" and doc["kind"] == "parse_error"

@@ -92,8 +92,12 @@ _LEVEL = re.compile(
     r"SEVERE|CRITICAL|FATAL)(?![\w-])\]?\s*")
 _LEVEL_WINDOW = 64
 # Spring Boot: "12345 --- [app] [thread] [traceId-spanId] logger   : message" (the app name
-# since 3.2, the trace context when Micrometer Tracing is on; both optional).
+# since 3.2, the trace context when Micrometer Tracing is on; both optional). Spring Cloud
+# Sleuth's level pattern puts "[app,traceId,spanId,exportable]" before the PID instead (Sleuth
+# 3 and services that copied it: "[app,traceId,spanId]"; "[app,,]" outside a span).
 _SPRING = re.compile(
+    r"(?:\[(?P<sleuth_app>[^,\]]*),(?P<sleuth_trace>[0-9a-fA-F]{16}|[0-9a-fA-F]{32})?,"
+    r"(?P<sleuth_span>[0-9a-fA-F]{16})?(?:,[^\]]*)?\]\s+)?"
     r"(?:\d+\s+)?---\s+(?:\[(?P<app>[^\]]*)\]\s+)?\[\s*(?P<thread>(?!\s*[0-9a-fA-F]{32}-)[^\]]*)\]\s+"
     r"(?:\[\s*(?:(?P<trace>[0-9a-fA-F]{32})-(?P<span>[0-9a-fA-F]{16}))?\s*\]\s+)?"
     r"(?P<logger>\S+)\s+:\s(?P<msg>.*)$")
@@ -197,9 +201,11 @@ def _application(head: str, ctx: ParseContext) -> Event:
         ev.message = layout["msg"].strip()
         set_label(ev, "logger", layout["logger"])
         if layout.re is _SPRING:
-            ev.service = layout["app"] or None
-            ev.trace_id = layout["trace"] and layout["trace"].lower()
-            ev.span_id = layout["span"] and layout["span"].lower()
+            ev.service = layout["app"] or layout["sleuth_app"] or None
+            trace = layout["trace"] or layout["sleuth_trace"]
+            span = layout["span"] or layout["sleuth_span"]
+            ev.trace_id = trace and trace.lower()
+            ev.span_id = span and span.lower()
         thread = layout["thread"] or thread
     else:
         # Python's "time - logger - LEVEL - message" puts the logger before the level.

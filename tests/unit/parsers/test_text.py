@@ -38,6 +38,34 @@ def test_spring_boot_console_layouts(parse_data):
     assert old.timestamp_ms == iso_to_ms("2019-03-05T10:57:51.112Z")
 
 
+
+def test_spring_cloud_sleuth_level_pattern(parse_data):
+    """Spring Cloud Sleuth puts ``[app,traceId,spanId,exportable]`` after the level (its
+    ``LOG_LEVEL_PATTERN``; lines 1-2 as its reference docs and a Spring Cloud book quote them),
+    Sleuth 3 and Spring Boot 3 services copying it ``[app,traceId,spanId]``, ``[app,,]``
+    outside any span. Before this change the bracket was taken for the thread, the PID for the
+    logger and ``--- [thread] logger :`` kept in the message: the trace ID was never read."""
+    events, dead = parse_data("auto", "text/spring-sleuth.log")
+    assert dead == []
+    docs, book, failed, started = events
+    assert {e.dataset for e in events} == {"generic.text"}
+    assert docs.service == "service1"
+    assert (docs.trace_id, docs.span_id) == ("2485ec27856c56f4", "2485ec27856c56f4")
+    assert docs.labels["thread"] == "nio-8081-exec-1"
+    assert docs.labels["logger"] == "i.s.c.sleuth.docs.service1.Application"
+    assert docs.message == "Hello from service1. Calling service2"
+    assert book.service == "order-service" and book.trace_id == "9a3fef0169864e80"
+    assert book.message.startswith("Products found: [")
+    assert failed.level == "error" and failed.service == "orders"
+    assert (failed.trace_id, failed.span_id) == ("6409a6c3a8f1f2a2b1e8d3c4f5a6b7c8",
+                                                 "1a2b3c4d5e6f7a8b")
+    assert failed.message == "SAP call failed: orderId=PO-7731"
+    assert failed.ids == ["order:PO-7731"]
+    assert failed.error_type == "java.net.SocketTimeoutException"
+    assert started.service == "orders" and started.trace_id is None and started.span_id is None
+    assert started.labels["thread"] == "main"
+    assert started.message.startswith("Started OrdersApplication in 4.21 seconds")
+
 def test_activemq_pipes_and_tomcat_one_line_formatter(parse_data):
     events, dead = parse_data("auto", "text/activemq.log")
     assert dead == []

@@ -42,7 +42,9 @@ DATASET = "generic.text"
 _CTIME = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}(?:\.\d+)? \d{4}"
 _KLOG_HEAD = r"[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [^\s\]]+:\d+\] "
 _WAS_STAMP = r"\d{1,2}/\d{1,2}/\d{2},? \d{1,2}:\d{2}:\d{2}:\d{3} [\w+:-]+"
-_WLS_STAMP = r"[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4},? \d{1,2}:\d{2}:\d{2}(?:[,.]\d{1,3})? ?(?:[AP]M)? ?[\w+:-]*"
+# Before AM/PM a space, or U+202F as JDK 20+ (CLDR 42) writes it (WebLogic 14.1.2 on JDK 21).
+_WLS_STAMP = (r"[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4},? \d{1,2}:\d{2}:\d{2}(?:[,.]\d{1,3})?[ \u202f]?"
+              r"(?:[AP]M)? ?[\w+:-]*")
 _ODL_HEAD = r"\[\d{4}-\d{2}-\d{2}T[^\]]{8,40}\] \[[^\]]*\] \[[A-Z_]+(?::\d+)?\] \["
 # What opens a record in one of these layouts (a fragment of the text parser's START).
 START = (rf"\[{_CTIME}\] \[|{_KLOG_HEAD}|\[{_WAS_STAMP}\] [0-9a-fA-F]{{8}} |"
@@ -65,8 +67,8 @@ _WLS = re.compile(rf"(?:####)?<(?P<stamp>{_WLS_STAMP})> <(?P<severity>[^>]*)> <(
                   r" (?P<rest>.*)$")
 _WLS_FIELD = re.compile(r"<((?:[^<>]|<[^<>]*>)*)>")
 _WLS_TIME = re.compile(r"(?P<mon>[A-Z][a-z]{2})[a-z]?\.? (?P<d>\d{1,2}), (?P<y>\d{4}),? "
-                       r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:[,.](?P<ms>\d{1,3}))? ?"
-                       r"(?P<ampm>[AP]M)? ?(?P<zone>[\w+:-]*)")
+                       r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:[,.](?P<ms>\d{1,3}))?"
+                       r"[ \u202f]?(?P<ampm>[AP]M)? ?(?P<zone>[\w+:-]*)")
 _ODL = re.compile(r"\[(?P<ts>\d{4}-\d{2}-\d{2}T[^\]]+)\] \[(?P<component>[^\]]*)\] "
                   r"\[(?P<level>[A-Z_]+)(?::\d+)?\] \[(?P<msgid>[^\]]*)\] \[(?P<module>[^\]]*)\]"
                   r"(?P<attrs>(?: \[[\w.-]+: (?:[^\[\]]|\[[^\[\]]*\])*\])*) ?(?P<msg>.*)$")

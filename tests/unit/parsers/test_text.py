@@ -329,6 +329,23 @@ def test_weblogic_log_file_and_standard_out(parse_data):
     assert running.labels == {"logger": "WebLogicServer", "event_code": "BEA-000365"}
 
 
+
+def test_weblogic_on_jdk_20_and_later(parse_text):
+    """WebLogic 14.1.2 runs on JDK 21, whose English time format (CLDR 42, from JDK 20) puts
+    U+202F NARROW NO-BREAK SPACE before AM/PM. Before this change both layouts (log file and
+    standard out) were dead-lettered as no_parser."""
+    text = ("####<Mar 18, 2024 6:52:42,123\u202fPM UTC> <Error> <HTTP> <host1> <AdminServer> "
+            "<main> <<WLS Kernel>> <> <a1b2c3d4-0001> <1710759162123> <[severity-value: 8] > "
+            "<BEA-101020> <Servlet failed with an Exception>\n"
+            "<Mar 18, 2024 6:52:43\u202fPM UTC> <Warning> <JDBC> <BEA-001129> "
+            "<Received exception while creating connection for pool orders>\n")
+    events, dead = parse_text("auto", text)
+    assert dead == []
+    failed, warned = events
+    assert failed.timestamp_ms == iso_to_ms("2024-03-18T18:52:42.123Z")
+    assert failed.level == "error"
+    assert warned.timestamp_ms == iso_to_ms("2024-03-18T18:52:43Z") and warned.level == "warn"
+
 def test_weblogic_message_over_several_lines():
     record = ("####<Mar 1, 2024 10:00:04,250 AM UTC> <Error> <HTTP> <h> <s> <t> <> <> <> "
               "<1709287204250> <BEA-101020> <[ServletContext@1] Servlet failed with an Exception\n"

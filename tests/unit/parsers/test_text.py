@@ -346,6 +346,18 @@ def test_weblogic_on_jdk_20_and_later(parse_text):
     assert failed.level == "error"
     assert warned.timestamp_ms == iso_to_ms("2024-03-18T18:52:43Z") and warned.level == "warn"
 
+
+def test_weblogic_standard_out_in_a_zone_not_in_the_table(parse_text):
+    """A WebLogic standard-out line has no raw time value; when its zone abbreviation is not
+    one the table knows (SGT, JST, IST...), the module says the input's zone applies. Before
+    this change the line got the time it was read at instead (flagged estimated), hours or
+    days off, out of order against the server's own log file."""
+    text = ("<Mar 18, 2024 6:52:43 PM SGT> <Warning> <JDBC> <BEA-001129> "
+            "<Received exception while creating connection for pool orders>\n")
+    (ev,), dead = parse_text("auto", text, tz=ZoneInfo("Asia/Singapore"))
+    assert dead == []
+    assert ev.timestamp_ms == iso_to_ms("2024-03-18T10:52:43Z") and not ev.timestamp_estimated
+
 def test_weblogic_message_over_several_lines():
     record = ("####<Mar 1, 2024 10:00:04,250 AM UTC> <Error> <HTTP> <h> <s> <t> <> <> <> "
               "<1709287204250> <BEA-101020> <[ServletContext@1] Servlet failed with an Exception\n"

@@ -16,6 +16,8 @@ A record starts with a timestamp at the start of a line:
   ``date_order`` says otherwise); ``31/12/2024 10:00:00 ERROR`` likewise, day and month told
   apart by a value over 12 or by ``date_order``, refused when neither settles them;
 - Jetty's ``2024-03-01 10:00:00.123:INFO:oejs.Server:main: message``;
+- java.util.logging's SimpleFormatter default, ``Mar 18, 2024 6:52:42 PM class method`` with
+  ``SEVERE: message`` on the next line (no zone written: the input's);
 - the server layouts of ``collector.parsers._server_layouts`` (Apache httpd error log, klog,
   WebSphere, WebLogic, Oracle ODL);
 - a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, whose year is the latest that
@@ -45,7 +47,7 @@ from collector.normalize import normalize_level
 from collector.parsers import _server_layouts as server_layouts
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import id_kind, java_tail, set_label
-from collector.timeparse import civil_to_ms, to_ms
+from collector.timeparse import MONTHS, civil_to_ms, to_ms
 
 NAME = "text"
 DATASET = "generic.text"
@@ -73,9 +75,15 @@ _SHORT_DATE = r"\d{2}/\d{2}/(?:\d{4}|\d{2}) \d{2}:\d{2}:\d{2}(?:[.,]\d{3})?"
 _COMPACT_DATE = r"\d{6} \d{6}"
 _BIG_DATA = (rf"(?:{_SHORT_DATE} |{_COMPACT_DATE} (?:\d+ )?)"
              r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\b")
+# java.util.logging's SimpleFormatter default (the JDK's own format): the time in the JVM's
+# zone, unwritten, and the source "class method" on one line; "LEVEL: message" on the next.
+_JUL_SIMPLE = (r"(?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<h>\d{1,2}):(?P<mi>\d{2}):"
+               r"(?P<s>\d{2})[ \u202f](?P<ampm>[AP]M) (?P<logger>[\w.$]+)(?: (?P<method>[\w$<>]+))?")
+_JUL_SIMPLE_HEAD = re.compile(rf"{_JUL_SIMPLE}\s*$")
+_JUL_SIMPLE_LEVEL = re.compile(r"(SEVERE|WARNING|INFO|CONFIG|FINEST|FINER|FINE): (.*)$")
 START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
                    rf"{_LOGBACK_DEFAULT}|{_JETTY_HEAD}|{_BIG_DATA}|"
-                   rf"{server_layouts.START}")
+                   rf"{server_layouts.START}|{_JUL_SIMPLE}\s*$")
 _JETTY = re.compile(r":(?P<level>[A-Z]+) ?:(?P<logger>[^:\s]+):(?P<thread>[^:]*): ?(?P<msg>.*)$")
 
 _STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)|"
@@ -132,7 +140,11 @@ def detect(line: str) -> bool:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     head = head.rstrip()
-    ev = server_layouts.read(head, ctx) or _timestamped(head, ctx)
+    jul = _JUL_SIMPLE_HEAD.match(head)
+    if jul:
+        ev, rest = _jul_simple(jul, rest, ctx)
+    else:
+        ev = server_layouts.read(head, ctx) or _timestamped(head, ctx)
     wrapped = ev.message == "[["  # ODL (Payara, GlassFish) puts a long message in [[ ... ]]
     if wrapped:
         ev.message, rest = "", rest.rstrip().removesuffix("]]")
@@ -152,6 +164,26 @@ def _timestamped(head: str, ctx: ParseContext) -> Event:
     if head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
         return _syslog(head, ctx)
     return _application(head, ctx)
+
+
+def _jul_simple(head: re.Match, rest: str, ctx: ParseContext) -> tuple[Event, str]:
+    """SimpleFormatter's two-line record: the event, and what follows its level line."""
+    hour = int(head["h"]) % 12 + (12 if head["ampm"] == "PM" else 0)
+    month = MONTHS.get(head["mon"].lower())
+    ms = month and civil_to_ms(int(head["y"]), month, int(head["d"]), hour, int(head["mi"]),
+                               int(head["s"]), 0, None, ctx.tz)
+    ev = Event(timestamp_ms=ms if ms is not None else to_ms(None, ctx)[0],
+               timestamp_estimated=ms is None, dataset=DATASET, platform="generic",
+               action="logged")
+    set_label(ev, "logger", head["logger"])
+    set_label(ev, "method", head["method"])
+    first, _, after = rest.partition("\n")
+    level = _JUL_SIMPLE_LEVEL.match(first.rstrip())
+    if level is None:
+        return ev, rest
+    ev.level = normalize_level(level.group(1))
+    ev.message = level.group(2).strip()
+    return ev, after
 
 
 def _python_traceback(ev: Event, rest: str) -> None:

@@ -66,6 +66,30 @@ def test_spring_cloud_sleuth_level_pattern(parse_data):
     assert started.labels["thread"] == "main"
     assert started.message.startswith("Started OrdersApplication in 4.21 seconds")
 
+
+def test_java_util_logging_simple_formatter_default(parse_data):
+    """The JDK's ``SimpleFormatter`` default format (its javadoc:
+    ``%1$tb %1$td, %1$tY %1$tl:%1$tM:%1$tS %1$Tp %2$s%n%4$s: %5$s%6$s%n``): the time and the
+    source class and method on one line, ``LEVEL: message`` on the next, then the exception.
+    Every line of it was dead-lettered as no_parser before this change: the error, its
+    order ID and the correlation ID were never seen."""
+    events, dead = parse_data("auto", "text/jul-simpleformatter.log")
+    assert dead == []
+    failed, started, retried = events
+    assert {e.dataset for e in events} == {"generic.text"}
+    assert failed.timestamp_ms == iso_to_ms("2024-03-18T18:52:42Z")  # no zone: the input's
+    assert failed.level == "error" and failed.outcome == "failure"
+    assert failed.labels["logger"] == "org.apache.catalina.core.StandardWrapperValve"
+    assert failed.labels["method"] == "invoke"
+    assert failed.message.startswith("Servlet.service() for servlet [dispatcher]")
+    assert failed.ids == ["order:PO-77"]
+    assert failed.error_type == "java.lang.NullPointerException"
+    assert failed.error_stack_trace.count("\n\tat ") == 2
+    assert started.level == "info" and started.timestamp_ms == iso_to_ms("2024-03-18T18:52:43Z")
+    assert started.message == 'Starting ProtocolHandler ["http-nio-8080"]'
+    assert retried.level == "warn"
+    assert retried.ids == ["correlation:7f3c9a12-5b6e-4c1d-9a8b-2e4f6a7b8c9d"]
+
 def test_activemq_pipes_and_tomcat_one_line_formatter(parse_data):
     events, dead = parse_data("auto", "text/activemq.log")
     assert dead == []

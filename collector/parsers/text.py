@@ -248,8 +248,22 @@ def _application(head: str, ctx: ParseContext) -> Event:
     return ev
 
 
+# Karaf's bundle column, "%X{bundle.id} - %X{bundle.name} - %X{bundle.version}" (" -  - "
+# on a thread outside any bundle).
+_KARAF_BUNDLE = re.compile(r"\s*\d*\s*- .*-\s*\S*\s*")
+
+
 def _pipes(ev: Event, tail: str) -> None:
-    """ActiveMQ's ``time | LEVEL | message | logger | thread``."""
+    """ActiveMQ's ``time | LEVEL | message | logger | thread``, or Apache Karaf's (Camel on
+    Karaf, Red Hat Fuse, ServiceMix) ``time | LEVEL | thread | logger | bundle | message``,
+    told apart by Karaf's bundle column."""
+    karaf = tail.lstrip("| ").split(" | ", 3)
+    if len(karaf) == 4 and _KARAF_BUNDLE.fullmatch(karaf[2]):
+        thread, logger, bundle, ev.message = (part.strip() for part in karaf)
+        set_label(ev, "thread", thread)
+        set_label(ev, "logger", logger)
+        set_label(ev, "bundle", bundle if bundle.strip(" -") else None)
+        return
     parts = tail.lstrip("| ").rsplit(" | ", 2)
     ev.message = parts[0].strip()
     if len(parts) == 3:

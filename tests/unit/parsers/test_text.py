@@ -90,6 +90,27 @@ def test_java_util_logging_simple_formatter_default(parse_data):
     assert retried.level == "warn"
     assert retried.ids == ["correlation:7f3c9a12-5b6e-4c1d-9a8b-2e4f6a7b8c9d"]
 
+
+def test_karaf_pipes_layout(parse_data):
+    """Apache Karaf's default pax-logging pattern (``%d{ISO8601} | %-5p | %-16t | %-32c{1} |
+    %X{bundle.id} - %X{bundle.name} - %X{bundle.version} | %m%n``), as Camel on Karaf, Red
+    Hat Fuse and ServiceMix write it. Before this change it was read as ActiveMQ's
+    ``message | logger | thread``: the message became "qtp1-42 | DefaultErrorHandler", the
+    real one a thread label, so its correlation ID and exception were never read."""
+    events, dead = parse_data("auto", "text/karaf.log")
+    assert dead == []
+    started, failed, unbundled = events
+    assert started.message == "Apache Camel 3.20.1 (orders-context) started in 312ms"
+    assert started.labels["thread"] == "FelixStartLevel"
+    assert started.labels["logger"] == "CamelContextActivator"
+    assert started.labels["bundle"] == "67 - org.apache.camel.camel-core-engine - 3.20.1"
+    assert failed.level == "error" and failed.labels["thread"] == "qtp1-42"
+    assert failed.message.startswith("Failed delivery for (MessageId: 0A1B2C3D4E5F601-")
+    assert "correlation:5d2a9c1e-8b7f-4e63-a1d0-3c4b5e6f7a81" in failed.ids
+    assert failed.error_type == "java.net.ConnectException"
+    assert unbundled.message == "Feature camel-sap is not available | the repository is unreachable"
+    assert unbundled.labels["logger"] == "FeaturesServiceImpl" and "bundle" not in unbundled.labels
+
 def test_activemq_pipes_and_tomcat_one_line_formatter(parse_data):
     events, dead = parse_data("auto", "text/activemq.log")
     assert dead == []

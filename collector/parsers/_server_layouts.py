@@ -29,7 +29,7 @@ the North American and central/eastern European zones); any other is the input's
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, tzinfo
 
 from collector.event import Event
 from collector.normalize import normalize_level
@@ -42,7 +42,9 @@ DATASET = "generic.text"
 _CTIME = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}(?:\.\d+)? \d{4}"
 _KLOG_HEAD = r"[IWEF]\d{4} \d{2}:\d{2}:\d{2}\.\d{6}\s+\d+ [^\s\]]+:\d+\] "
 _WAS_STAMP = r"\d{1,2}/\d{1,2}/\d{2},? \d{1,2}:\d{2}:\d{2}:\d{3} [\w+:-]+"
-_WLS_STAMP = r"[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4},? \d{1,2}:\d{2}:\d{2}(?:[,.]\d{1,3})? ?(?:[AP]M)? ?[\w+:-]*"
+# Before AM/PM a space, or U+202F as JDK 20+ (CLDR 42) writes it (WebLogic 14.1.2 on JDK 21).
+_WLS_STAMP = (r"[A-Z][a-z]{2,3}\.? \d{1,2}, \d{4},? \d{1,2}:\d{2}:\d{2}(?:[,.]\d{1,3})?[ \u202f]?"
+              r"(?:[AP]M)? ?[\w+:-]*")
 _ODL_HEAD = r"\[\d{4}-\d{2}-\d{2}T[^\]]{8,40}\] \[[^\]]*\] \[[A-Z_]+(?::\d+)?\] \["
 # What opens a record in one of these layouts (a fragment of the text parser's START).
 START = (rf"\[{_CTIME}\] \[|{_KLOG_HEAD}|\[{_WAS_STAMP}\] [0-9a-fA-F]{{8}} |"
@@ -65,8 +67,8 @@ _WLS = re.compile(rf"(?:####)?<(?P<stamp>{_WLS_STAMP})> <(?P<severity>[^>]*)> <(
                   r" (?P<rest>.*)$")
 _WLS_FIELD = re.compile(r"<((?:[^<>]|<[^<>]*>)*)>")
 _WLS_TIME = re.compile(r"(?P<mon>[A-Z][a-z]{2})[a-z]?\.? (?P<d>\d{1,2}), (?P<y>\d{4}),? "
-                       r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:[,.](?P<ms>\d{1,3}))? ?"
-                       r"(?P<ampm>[AP]M)? ?(?P<zone>[\w+:-]*)")
+                       r"(?P<h>\d{1,2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:[,.](?P<ms>\d{1,3}))?"
+                       r"[ \u202f]?(?P<ampm>[AP]M)? ?(?P<zone>[\w+:-]*)")
 _ODL = re.compile(r"\[(?P<ts>\d{4}-\d{2}-\d{2}T[^\]]+)\] \[(?P<component>[^\]]*)\] "
                   r"\[(?P<level>[A-Z_]+)(?::\d+)?\] \[(?P<msgid>[^\]]*)\] \[(?P<module>[^\]]*)\]"
                   r"(?P<attrs>(?: \[[\w.-]+: (?:[^\[\]]|\[[^\[\]]*\])*\])*) ?(?P<msg>.*)$")
@@ -179,15 +181,17 @@ def _websphere(m: re.Match, ctx: ParseContext) -> Event:
 def _weblogic(m: re.Match, ctx: ParseContext) -> Event:
     fields = _WLS_FIELD.findall(m["rest"])
     raw = next((int(f) for f in fields if f.isdigit() and len(f) == 13), None)
-    shown = _weblogic_stamp(m["stamp"])
+    shown = _weblogic_stamp(m["stamp"], None)
     # The stamp as shown, to the millisecond from the raw time value (epoch ms) when both
-    # say the same second; the raw value alone when the stamp's zone or language is unknown.
+    # say the same second; the raw value alone when the stamp's zone or language is unknown;
+    # without a raw value (standard out), an unknown zone is the input's.
     if shown is not None and raw is not None and abs(raw - shown) < 1000:
         ts = (raw, False)
     elif shown is not None or raw is not None:
         ts = (shown if shown is not None else raw, False)
     else:
-        ts = to_ms(None, ctx)
+        local = _weblogic_stamp(m["stamp"], ctx.tz)
+        ts = (local, False) if local is not None else to_ms(None, ctx)
     rest = m["rest"].rstrip()
     # A message that goes on over the next lines leaves its last field open on this one.
     message = fields[-1] if fields and rest.endswith(">") else rest[rest.rfind("<") + 1:]
@@ -202,14 +206,15 @@ def _weblogic(m: re.Match, ctx: ParseContext) -> Event:
     return ev
 
 
-def _weblogic_stamp(stamp: str) -> int | None:
-    """``Mar 1, 2024 10:00:04,250 AM UTC`` in epoch ms; None unless month and zone are
-    known (the stamp is in the server's locale and zone)."""
+def _weblogic_stamp(stamp: str, default_tz: tzinfo | None) -> int | None:
+    """``Mar 1, 2024 10:00:04,250 AM UTC`` in epoch ms; None unless the month is known and
+    the zone is, or ``default_tz`` stands for an unknown one (the stamp is in the server's
+    locale and zone)."""
     t = _WLS_TIME.match(stamp)
     month = MONTHS.get(t["mon"].lower()) if t else None
     offset = _offset(t["zone"] or "") if t else None
-    if t is None or month is None or offset is None:
+    if t is None or month is None or (offset is None and default_tz is None):
         return None
     hour = int(t["h"]) % 12 + (12 if t["ampm"] == "PM" else 0) if t["ampm"] else int(t["h"])
     return civil_to_ms(int(t["y"]), month, int(t["d"]), hour, int(t["mi"]), int(t["s"]),
-                       int(((t["ms"] or "0") + "00")[:3]), offset, UTC)
+                       int(((t["ms"] or "0") + "00")[:3]), offset, default_tz or UTC)

@@ -589,8 +589,9 @@ def _aws(doc: dict, ctx: ParseContext) -> Event:
     ts = (epoch, False) if epoch else to_ms(doc.get("requestTime"), ctx)
     route = str(doc.get("routeKey") or "")
     method = str(doc.get("httpMethod") or doc.get("method") or "")
-    if not method and " " in route:  # HTTP APIs: "GET /orders/{id}"
-        method, route = route.split(" ", 1)
+    route_method, _, route_path = route.partition(" ")
+    if route_path:  # HTTP APIs: "GET /orders/{id}", "ANY /{proxy+}", even beside httpMethod
+        method, route = method or route_method, route_path
     path = str(doc.get("resourcePath") or doc.get("path") or route)
     ev = request_event("apigw.aws", ts, method, path, as_int(doc.get("status")))
     ev.add_id("aws.request", doc.get("requestId"))

@@ -31,11 +31,12 @@ from collector.timeparse import MONTHS, civil_to_ms
 NAME = "boomi-container"
 DATASET = "boomi.container"
 _LEVEL = r"(?:SEVERE|WARNING|INFO|CONFIG|FINE|FINER|FINEST)"
-START = re.compile(rf"[A-Z][a-z]{{2}} \d{{1,2}}, \d{{4}} \d{{1,2}}:\d{{2}}:\d{{2}} [AP]M "
+# Before AM/PM a space, or U+202F as the JDK writes it from JDK 20 (CLDR 42) on.
+START = re.compile(rf"[A-Z][a-z]{{2}} \d{{1,2}}, \d{{4}} \d{{1,2}}:\d{{2}}:\d{{2}}[ \u202f][AP]M "
                    rf"(?:\S+ )?{_LEVEL}\s+\[")
 
 _LINE = re.compile(r"(?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<h>\d{1,2}):"
-                   r"(?P<mi>\d{2}):(?P<s>\d{2}) (?P<ampm>[AP]M) (?:(?P<zone>\S+) )?"
+                   r"(?P<mi>\d{2}):(?P<s>\d{2})[ \u202f](?P<ampm>[AP]M) (?:(?P<zone>\S+) )?"
                    rf"(?P<level>{_LEVEL})\s+\[(?P<logger>[\w.$]+)(?: (?P<method>[^\]]*))?\] ?"
                    r"(?P<msg>.*)$")
 _ZONES = {

@@ -49,17 +49,25 @@ SCALAR_KEYS = ("timestamp", "timestamp_format", "level", "message", "service", "
 GROUP_KEYS = ("ids", "labels")
 _TIME_FORMATS = ("iso8601", "epoch_s", "epoch_ms")
 
+# Java layouts name things their own way: Log4j 2's JsonLayout writes the time as ``instant``
+# (epochSecond + nanoOfSecond) or ``timeMillis``, the MDC under ``contextMap`` and the exception
+# as ``thrown``; logback-contrib's JsonLayout the MDC under ``mdc``; GELF (Spring Boot's
+# ``gelf`` structured format, Log4j 2's GelfLayout) the text as ``short_message`` and each MDC
+# entry as ``_<key>``. Without these their lines got the time they were read at and no IDs.
+_MDC_OBJECTS = ("contextMap", "mdc")
 _DEFAULTS = {
     "timestamp": ("@timestamp", "timestamp", "time", "ts", "date", "datetime", "eventTime",
-                  "event_time", "created_at"),
+                  "event_time", "created_at", "instant", "timeMillis"),
     "level": ("level", "log.level", "severity", "levelname", "loglevel", "log_level", "priority"),
-    "message": ("message", "msg", "text", "log", "event"),
+    "message": ("message", "msg", "text", "log", "event", "short_message"),
     "service": ("service.name", "service", "app", "application", "applicationName", "logger_name"),
     "host": ("host.name", "host", "hostname"),
-    "trace_id": ("trace.id", "traceId", "trace_id"),
-    "span_id": ("span.id", "spanId", "span_id"),
-    "error_type": ("error.type", "exception.type", "error_type"),
-    "error_message": ("error.message", "exception.message", "error_message"),
+    "trace_id": ("trace.id", "traceId", "trace_id", "_traceId", "_trace_id",
+                 *(f"{mdc}.traceId" for mdc in _MDC_OBJECTS)),
+    "span_id": ("span.id", "spanId", "span_id", "_spanId", "_span_id",
+                *(f"{mdc}.spanId" for mdc in _MDC_OBJECTS)),
+    "error_type": ("error.type", "exception.type", "error_type", "thrown.name"),
+    "error_message": ("error.message", "exception.message", "error_message", "thrown.message"),
     # What happened and how it ended, as services log it at the top level (ECS nests them
     # under event.*): without these a catalog's `action:`/`outcome:` never matched JSON logs.
     "action": ("action", "event.action"),
@@ -69,8 +77,10 @@ _DEFAULT_ID_FIELDS = ("correlationId", "correlation_id", "x-correlation-id", "X-
                       "x-request-id", "X-Request-ID",
                       "requestId", "request_id", "orderId", "order_id", "invoiceId",
                       "messageId", "message_id")
-# Typed-ID kind per default field name, for one pass over a document's keys.
-_DEFAULT_ID_KINDS = {name: id_kind(name) for name in _DEFAULT_ID_FIELDS if id_kind(name)}
+# Typed-ID kind per default field name, for one pass over a document's keys; GELF's ``_``
+# before an MDC key names the same ID.
+_DEFAULT_ID_KINDS = {key: id_kind(name) for name in _DEFAULT_ID_FIELDS if id_kind(name)
+                     for key in (name, f"_{name}")}
 _OUTCOMES = {"success": "success", "ok": "success", "true": "success", "succeeded": "success",
              "completed": "success", "failure": "failure", "failed": "failure", "error": "failure",
              "false": "failure", "ko": "failure"}
@@ -142,6 +152,11 @@ def _timestamp(raw: object, ctx: ParseContext) -> tuple[int, bool]:
     layout = ctx.mapping.get("timestamp_format")
     if raw is None:
         return to_ms(None, ctx)
+    if isinstance(raw, dict):  # Log4j 2's instant: {"epochSecond": s, "nanoOfSecond": ns}
+        seconds, nanos = as_int(raw.get("epochSecond")), as_int(raw.get("nanoOfSecond")) or 0
+        if seconds is None:
+            return to_ms(None, ctx)
+        return seconds * 1000 + nanos // 1_000_000, False
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         value = float(raw)
         if layout == "epoch_s" or (layout is None and value < 100_000_000_000):
@@ -230,7 +245,15 @@ def _ids(ev: Event, doc: dict, mapping: dict[str, str]) -> None:
             set_label(ev, key[7:], lookup(doc, path))
     if mapped:
         return
-    for key, value in doc.items():
+    _default_ids(ev, doc)
+    for name in _MDC_OBJECTS:
+        mdc = doc.get(name)
+        if isinstance(mdc, dict):
+            _default_ids(ev, mdc)
+
+
+def _default_ids(ev: Event, fields: dict) -> None:
+    for key, value in fields.items():
         kind = _DEFAULT_ID_KINDS.get(key)
         if kind and value is not None and not isinstance(value, dict | list | bool):
             ev.add_id(kind, value)

@@ -16,6 +16,8 @@ A record starts with a timestamp at the start of a line:
   ``date_order`` says otherwise); ``31/12/2024 10:00:00 ERROR`` likewise, day and month told
   apart by a value over 12 or by ``date_order``, refused when neither settles them;
 - Jetty's ``2024-03-01 10:00:00.123:INFO:oejs.Server:main: message``;
+- java.util.logging's SimpleFormatter default, ``Mar 18, 2024 6:52:42 PM class method`` with
+  ``SEVERE: message`` on the next line (no zone written: the input's);
 - the server layouts of ``collector.parsers._server_layouts`` (Apache httpd error log, klog,
   WebSphere, WebLogic, Oracle ODL);
 - a syslog header (RFC 3164 ``Mar  1 10:00:00 host app[pid]:``, whose year is the latest that
@@ -45,7 +47,7 @@ from collector.normalize import normalize_level
 from collector.parsers import _server_layouts as server_layouts
 from collector.parsers._base import ParseContext, ParseError
 from collector.parsers._fields import id_kind, java_tail, set_label
-from collector.timeparse import civil_to_ms, to_ms
+from collector.timeparse import MONTHS, civil_to_ms, to_ms
 
 NAME = "text"
 DATASET = "generic.text"
@@ -73,9 +75,15 @@ _SHORT_DATE = r"\d{2}/\d{2}/(?:\d{4}|\d{2}) \d{2}:\d{2}:\d{2}(?:[.,]\d{3})?"
 _COMPACT_DATE = r"\d{6} \d{6}"
 _BIG_DATA = (rf"(?:{_SHORT_DATE} |{_COMPACT_DATE} (?:\d+ )?)"
              r"(?:TRACE|DEBUG|INFO|WARN|ERROR|FATAL)\b")
+# java.util.logging's SimpleFormatter default (the JDK's own format): the time in the JVM's
+# zone, unwritten, and the source "class method" on one line; "LEVEL: message" on the next.
+_JUL_SIMPLE = (r"(?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<h>\d{1,2}):(?P<mi>\d{2}):"
+               r"(?P<s>\d{2})[ \u202f](?P<ampm>[AP]M) (?P<logger>[\w.$]+)(?: (?P<method>[\w$<>]+))?")
+_JUL_SIMPLE_HEAD = re.compile(rf"{_JUL_SIMPLE}\s*$")
+_JUL_SIMPLE_LEVEL = re.compile(r"(SEVERE|WARNING|INFO|CONFIG|FINEST|FINER|FINE): (.*)$")
 START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
                    rf"{_LOGBACK_DEFAULT}|{_JETTY_HEAD}|{_BIG_DATA}|"
-                   rf"{server_layouts.START}")
+                   rf"{server_layouts.START}|{_JUL_SIMPLE}\s*$")
 _JETTY = re.compile(r":(?P<level>[A-Z]+) ?:(?P<logger>[^:\s]+):(?P<thread>[^:]*): ?(?P<msg>.*)$")
 
 _STAMP = re.compile(rf"\[?(?P<ts>{_ISO}|{_JUL})\]?\s*|(?P<clock>{_CLOCK}) (?=\[)|"
@@ -92,8 +100,12 @@ _LEVEL = re.compile(
     r"SEVERE|CRITICAL|FATAL)(?![\w-])\]?\s*")
 _LEVEL_WINDOW = 64
 # Spring Boot: "12345 --- [app] [thread] [traceId-spanId] logger   : message" (the app name
-# since 3.2, the trace context when Micrometer Tracing is on; both optional).
+# since 3.2, the trace context when Micrometer Tracing is on; both optional). Spring Cloud
+# Sleuth's level pattern puts "[app,traceId,spanId,exportable]" before the PID instead (Sleuth
+# 3 and services that copied it: "[app,traceId,spanId]"; "[app,,]" outside a span).
 _SPRING = re.compile(
+    r"(?:\[(?P<sleuth_app>[^,\]]*),(?P<sleuth_trace>[0-9a-fA-F]{16}|[0-9a-fA-F]{32})?,"
+    r"(?P<sleuth_span>[0-9a-fA-F]{16})?(?:,[^\]]*)?\]\s+)?"
     r"(?:\d+\s+)?---\s+(?:\[(?P<app>[^\]]*)\]\s+)?\[\s*(?P<thread>(?!\s*[0-9a-fA-F]{32}-)[^\]]*)\]\s+"
     r"(?:\[\s*(?:(?P<trace>[0-9a-fA-F]{32})-(?P<span>[0-9a-fA-F]{16}))?\s*\]\s+)?"
     r"(?P<logger>\S+)\s+:\s(?P<msg>.*)$")
@@ -128,7 +140,11 @@ def detect(line: str) -> bool:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     head, _, rest = record.text.partition("\n")
     head = head.rstrip()
-    ev = server_layouts.read(head, ctx) or _timestamped(head, ctx)
+    jul = _JUL_SIMPLE_HEAD.match(head)
+    if jul:
+        ev, rest = _jul_simple(jul, rest, ctx)
+    else:
+        ev = server_layouts.read(head, ctx) or _timestamped(head, ctx)
     wrapped = ev.message == "[["  # ODL (Payara, GlassFish) puts a long message in [[ ... ]]
     if wrapped:
         ev.message, rest = "", rest.rstrip().removesuffix("]]")
@@ -148,6 +164,26 @@ def _timestamped(head: str, ctx: ParseContext) -> Event:
     if head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
         return _syslog(head, ctx)
     return _application(head, ctx)
+
+
+def _jul_simple(head: re.Match, rest: str, ctx: ParseContext) -> tuple[Event, str]:
+    """SimpleFormatter's two-line record: the event, and what follows its level line."""
+    hour = int(head["h"]) % 12 + (12 if head["ampm"] == "PM" else 0)
+    month = MONTHS.get(head["mon"].lower())
+    ms = month and civil_to_ms(int(head["y"]), month, int(head["d"]), hour, int(head["mi"]),
+                               int(head["s"]), 0, None, ctx.tz)
+    ev = Event(timestamp_ms=ms if ms is not None else to_ms(None, ctx)[0],
+               timestamp_estimated=ms is None, dataset=DATASET, platform="generic",
+               action="logged")
+    set_label(ev, "logger", head["logger"])
+    set_label(ev, "method", head["method"])
+    first, _, after = rest.partition("\n")
+    level = _JUL_SIMPLE_LEVEL.match(first.rstrip())
+    if level is None:
+        return ev, rest
+    ev.level = normalize_level(level.group(1))
+    ev.message = level.group(2).strip()
+    return ev, after
 
 
 def _python_traceback(ev: Event, rest: str) -> None:
@@ -197,9 +233,11 @@ def _application(head: str, ctx: ParseContext) -> Event:
         ev.message = layout["msg"].strip()
         set_label(ev, "logger", layout["logger"])
         if layout.re is _SPRING:
-            ev.service = layout["app"] or None
-            ev.trace_id = layout["trace"] and layout["trace"].lower()
-            ev.span_id = layout["span"] and layout["span"].lower()
+            ev.service = layout["app"] or layout["sleuth_app"] or None
+            trace = layout["trace"] or layout["sleuth_trace"]
+            span = layout["span"] or layout["sleuth_span"]
+            ev.trace_id = trace and trace.lower()
+            ev.span_id = span and span.lower()
         thread = layout["thread"] or thread
     else:
         # Python's "time - logger - LEVEL - message" puts the logger before the level.
@@ -210,8 +248,22 @@ def _application(head: str, ctx: ParseContext) -> Event:
     return ev
 
 
+# Karaf's bundle column, "%X{bundle.id} - %X{bundle.name} - %X{bundle.version}" (" -  - "
+# on a thread outside any bundle).
+_KARAF_BUNDLE = re.compile(r"\s*\d*\s*- .*-\s*\S*\s*")
+
+
 def _pipes(ev: Event, tail: str) -> None:
-    """ActiveMQ's ``time | LEVEL | message | logger | thread``."""
+    """ActiveMQ's ``time | LEVEL | message | logger | thread``, or Apache Karaf's (Camel on
+    Karaf, Red Hat Fuse, ServiceMix) ``time | LEVEL | thread | logger | bundle | message``,
+    told apart by Karaf's bundle column."""
+    karaf = tail.lstrip("| ").split(" | ", 3)
+    if len(karaf) == 4 and _KARAF_BUNDLE.fullmatch(karaf[2]):
+        thread, logger, bundle, ev.message = (part.strip() for part in karaf)
+        set_label(ev, "thread", thread)
+        set_label(ev, "logger", logger)
+        set_label(ev, "bundle", bundle if bundle.strip(" -") else None)
+        return
     parts = tail.lstrip("| ").rsplit(" | ", 2)
     ev.message = parts[0].strip()
     if len(parts) == 3:

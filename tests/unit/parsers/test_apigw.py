@@ -126,6 +126,21 @@ def test_real_aws_lines_with_dashes_and_owner_chosen_keys():
     assert ev.labels["http_method"] == "POST"
 
 
+def test_http_api_route_key_keeps_its_method_out_of_the_path():
+    """HTTP APIs' default access log format logs both ``httpMethod`` and ``routeKey``, and a
+    route key is "METHOD /path" ("ANY /path" for a catch-all). Before this change the route
+    key became the path whole: url_path "POST /orders", message "POST POST /orders 502", so
+    a rule or board on the path never matched these requests."""
+    line = ('{ "requestId":"JMtPQg6KIAMEb-w=", "ip": "203.0.113.10", "requestTime":'
+            '"10/Mar/2024:12:00:01 +0000", "httpMethod":"POST","routeKey":"POST /orders", '
+            '"status":"502","protocol":"HTTP/1.1", "responseLength":"36" }')
+    ev = _one(line)
+    assert (ev.message, ev.labels["url_path"]) == ("POST /orders 502", "/orders")
+    assert ev.labels["http_method"] == "POST"
+    ev = _one(line.replace('"POST /orders"', '"ANY /{proxy+}"'))
+    assert (ev.message, ev.labels["url_path"]) == ("POST /{proxy+} 502", "/{proxy+}")
+
+
 def test_nginx_binary_request_line_and_ut_upstream_time():
     """A TLS handshake on the HTTP port (StackOverflow 52004391), and goaccess #885's
     ``rt=`` / ``ut=`` keys."""

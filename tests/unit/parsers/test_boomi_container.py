@@ -49,3 +49,29 @@ def test_jvm_zone_names_and_gmt_offsets(parse_data, fmt):
         iso_to_ms("2024-03-18T10:52:42Z"), iso_to_ms("2024-03-18T10:52:43Z"),
         iso_to_ms("2024-03-18T10:52:44Z")]
     assert [e.level for e in events] == ["info", "error", "warn"]
+
+
+def test_java_20_narrow_space_before_am_pm(parse_text):
+    """From JDK 20 (CLDR 42) the JDK's English time formats put U+202F NARROW NO-BREAK SPACE
+    before AM/PM, so a runtime on a newer JVM writes ``6:52:42\\u202fPM``. Before this change
+    such a line was no record start: after a line of the classic layout (the same runtime
+    before its JVM update) the SEVERE line and its stack were glued onto it and vanished
+    without a dead letter; alone, each line was dead-lettered as no_parser."""
+    classic = ("Mar 18, 2024 6:52:41 PM SGT INFO    [com.boomi.container.core.BaseContainer "
+               "startContainer] Container started successfully.\n")
+    newer = ("Mar 18, 2024 6:52:42\u202fPM SGT SEVERE  [com.boomi.container.core.X send] "
+             "first failure\n"
+             "java.net.ConnectException: Connection refused\n"
+             "\tat java.base/sun.nio.ch.Net.connect0(Native Method)\n"
+             "Mar 18, 2024 6:52:43\u202fPM SGT WARNING [com.boomi.container.core.Y check] "
+             "second warning\n")
+    events, dead = parse_text("auto", classic + newer)
+    assert dead == []
+    assert [e.level for e in events] == ["info", "error", "warn"]
+    started, failed, warned = events
+    assert started.message == "Container started successfully."
+    assert failed.timestamp_ms == iso_to_ms("2024-03-18T10:52:42Z")
+    assert failed.error_type == "java.net.ConnectException" and failed.message == "first failure"
+    assert warned.timestamp_ms == iso_to_ms("2024-03-18T10:52:43Z")
+    alone, dead = parse_text("auto", newer)
+    assert dead == [] and [e.level for e in alone] == ["error", "warn"]

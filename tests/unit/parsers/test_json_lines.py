@@ -65,3 +65,40 @@ def test_kafka_key_and_headers_carry_ids():
     assert ev.ids == ["order:9", "kafka.key:4711", "correlation:c-77",
                       "otel.trace:4bf92f3577b34da6a3ce929d0e0e4736"]
     assert (ev.trace_id, ev.span_id) == ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7")
+
+
+def test_spring_boot_gelf_lines(parse_data):
+    """Spring Boot 3.4+ ``logging.structured.format.console=gelf`` (the two examples of
+    spring-projects/spring-boot pull request 42158, and one carrying MDC): GELF names the text
+    ``short_message`` and writes each MDC entry as an additional field, ``_`` before its key.
+    Before this change the message came out empty and ``_correlationId``/``_traceId`` were
+    never read, so such a service's lines joined no trace."""
+    events, dead = parse_data("json", "json/spring-boot-gelf.jsonl")
+    assert dead == []
+    hello, failed, sent = events
+    assert hello.message == "Hello structured logging!"
+    assert hello.timestamp_ms == 1_725_547_337_613 and not hello.timestamp_estimated
+    assert hello.level == "info" and hello.host == "spring-boot-gelf"
+    assert failed.message == "Test exception" and failed.level == "error"
+    assert sent.ids == ["otel.trace:66d9a3d2f0e1b2c3a4b5c6d7e8f90a1b",
+                        "correlation:5d2a9c1e-8b7f-4e63-a1d0-3c4b5e6f7a81"]
+    assert sent.trace_id == "66d9a3d2f0e1b2c3a4b5c6d7e8f90a1b" and sent.span_id == "a4b5c6d7e8f90a1b"
+
+
+def test_log4j2_json_layout_time_and_context_map(parse_data):
+    """Log4j 2's ``JsonLayout`` (compact, ``eventEol``) writes the time as ``instant``
+    (``epochSecond`` + ``nanoOfSecond``) or, with ``includeTimeMillis``, ``timeMillis``, and the
+    MDC under ``contextMap``; logback-contrib's ``JsonLayout`` under ``mdc``. Before this change
+    all three lines got the time they were read at (flagged estimated: out of order against
+    every other source) and none carried its correlation or order ID."""
+    events, dead = parse_data("json", "json/log4j2-jsonlayout.jsonl")
+    assert dead == []
+    accepted, failed, retry = events
+    assert accepted.timestamp_ms == 1_717_489_532_418 and not accepted.timestamp_estimated
+    assert accepted.ids == ["correlation:0b8e6c52-77f4-4c0e-9d3a-5a1f2b3c4d5e", "order:PO-4471"]
+    assert failed.timestamp_ms == 1_717_489_533_120 and not failed.timestamp_estimated
+    assert failed.level == "error" and failed.ids == accepted.ids
+    assert failed.error_type == "java.net.SocketException"
+    assert failed.error_message == "Connection reset"
+    assert retry.timestamp_ms == iso_to_ms("2024-06-04T08:25:34.002Z")
+    assert retry.ids == ["correlation:9f3e1d2c-6b5a-4f47-8e39-2d1c0b9a8f76"]

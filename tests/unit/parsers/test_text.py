@@ -38,6 +38,79 @@ def test_spring_boot_console_layouts(parse_data):
     assert old.timestamp_ms == iso_to_ms("2019-03-05T10:57:51.112Z")
 
 
+
+def test_spring_cloud_sleuth_level_pattern(parse_data):
+    """Spring Cloud Sleuth puts ``[app,traceId,spanId,exportable]`` after the level (its
+    ``LOG_LEVEL_PATTERN``; lines 1-2 as its reference docs and a Spring Cloud book quote them),
+    Sleuth 3 and Spring Boot 3 services copying it ``[app,traceId,spanId]``, ``[app,,]``
+    outside any span. Before this change the bracket was taken for the thread, the PID for the
+    logger and ``--- [thread] logger :`` kept in the message: the trace ID was never read."""
+    events, dead = parse_data("auto", "text/spring-sleuth.log")
+    assert dead == []
+    docs, book, failed, started = events
+    assert {e.dataset for e in events} == {"generic.text"}
+    assert docs.service == "service1"
+    assert (docs.trace_id, docs.span_id) == ("2485ec27856c56f4", "2485ec27856c56f4")
+    assert docs.labels["thread"] == "nio-8081-exec-1"
+    assert docs.labels["logger"] == "i.s.c.sleuth.docs.service1.Application"
+    assert docs.message == "Hello from service1. Calling service2"
+    assert book.service == "order-service" and book.trace_id == "9a3fef0169864e80"
+    assert book.message.startswith("Products found: [")
+    assert failed.level == "error" and failed.service == "orders"
+    assert (failed.trace_id, failed.span_id) == ("6409a6c3a8f1f2a2b1e8d3c4f5a6b7c8",
+                                                 "1a2b3c4d5e6f7a8b")
+    assert failed.message == "SAP call failed: orderId=PO-7731"
+    assert failed.ids == ["order:PO-7731"]
+    assert failed.error_type == "java.net.SocketTimeoutException"
+    assert started.service == "orders" and started.trace_id is None and started.span_id is None
+    assert started.labels["thread"] == "main"
+    assert started.message.startswith("Started OrdersApplication in 4.21 seconds")
+
+
+def test_java_util_logging_simple_formatter_default(parse_data):
+    """The JDK's ``SimpleFormatter`` default format (its javadoc:
+    ``%1$tb %1$td, %1$tY %1$tl:%1$tM:%1$tS %1$Tp %2$s%n%4$s: %5$s%6$s%n``): the time and the
+    source class and method on one line, ``LEVEL: message`` on the next, then the exception.
+    Every line of it was dead-lettered as no_parser before this change: the error, its
+    order ID and the correlation ID were never seen."""
+    events, dead = parse_data("auto", "text/jul-simpleformatter.log")
+    assert dead == []
+    failed, started, retried = events
+    assert {e.dataset for e in events} == {"generic.text"}
+    assert failed.timestamp_ms == iso_to_ms("2024-03-18T18:52:42Z")  # no zone: the input's
+    assert failed.level == "error" and failed.outcome == "failure"
+    assert failed.labels["logger"] == "org.apache.catalina.core.StandardWrapperValve"
+    assert failed.labels["method"] == "invoke"
+    assert failed.message.startswith("Servlet.service() for servlet [dispatcher]")
+    assert failed.ids == ["order:PO-77"]
+    assert failed.error_type == "java.lang.NullPointerException"
+    assert failed.error_stack_trace.count("\n\tat ") == 2
+    assert started.level == "info" and started.timestamp_ms == iso_to_ms("2024-03-18T18:52:43Z")
+    assert started.message == 'Starting ProtocolHandler ["http-nio-8080"]'
+    assert retried.level == "warn"
+    assert retried.ids == ["correlation:7f3c9a12-5b6e-4c1d-9a8b-2e4f6a7b8c9d"]
+
+
+def test_karaf_pipes_layout(parse_data):
+    """Apache Karaf's default pax-logging pattern (``%d{ISO8601} | %-5p | %-16t | %-32c{1} |
+    %X{bundle.id} - %X{bundle.name} - %X{bundle.version} | %m%n``), as Camel on Karaf, Red
+    Hat Fuse and ServiceMix write it. Before this change it was read as ActiveMQ's
+    ``message | logger | thread``: the message became "qtp1-42 | DefaultErrorHandler", the
+    real one a thread label, so its correlation ID and exception were never read."""
+    events, dead = parse_data("auto", "text/karaf.log")
+    assert dead == []
+    started, failed, unbundled = events
+    assert started.message == "Apache Camel 3.20.1 (orders-context) started in 312ms"
+    assert started.labels["thread"] == "FelixStartLevel"
+    assert started.labels["logger"] == "CamelContextActivator"
+    assert started.labels["bundle"] == "67 - org.apache.camel.camel-core-engine - 3.20.1"
+    assert failed.level == "error" and failed.labels["thread"] == "qtp1-42"
+    assert failed.message.startswith("Failed delivery for (MessageId: 0A1B2C3D4E5F601-")
+    assert "correlation:5d2a9c1e-8b7f-4e63-a1d0-3c4b5e6f7a81" in failed.ids
+    assert failed.error_type == "java.net.ConnectException"
+    assert unbundled.message == "Feature camel-sap is not available | the repository is unreachable"
+    assert unbundled.labels["logger"] == "FeaturesServiceImpl" and "bundle" not in unbundled.labels
+
 def test_activemq_pipes_and_tomcat_one_line_formatter(parse_data):
     events, dead = parse_data("auto", "text/activemq.log")
     assert dead == []
@@ -300,6 +373,35 @@ def test_weblogic_log_file_and_standard_out(parse_data):
     assert running.timestamp_ms == iso_to_ms("2024-03-01T10:00:05Z")
     assert running.labels == {"logger": "WebLogicServer", "event_code": "BEA-000365"}
 
+
+
+def test_weblogic_on_jdk_20_and_later(parse_text):
+    """WebLogic 14.1.2 runs on JDK 21, whose English time format (CLDR 42, from JDK 20) puts
+    U+202F NARROW NO-BREAK SPACE before AM/PM. Before this change both layouts (log file and
+    standard out) were dead-lettered as no_parser."""
+    text = ("####<Mar 18, 2024 6:52:42,123\u202fPM UTC> <Error> <HTTP> <host1> <AdminServer> "
+            "<main> <<WLS Kernel>> <> <a1b2c3d4-0001> <1710759162123> <[severity-value: 8] > "
+            "<BEA-101020> <Servlet failed with an Exception>\n"
+            "<Mar 18, 2024 6:52:43\u202fPM UTC> <Warning> <JDBC> <BEA-001129> "
+            "<Received exception while creating connection for pool orders>\n")
+    events, dead = parse_text("auto", text)
+    assert dead == []
+    failed, warned = events
+    assert failed.timestamp_ms == iso_to_ms("2024-03-18T18:52:42.123Z")
+    assert failed.level == "error"
+    assert warned.timestamp_ms == iso_to_ms("2024-03-18T18:52:43Z") and warned.level == "warn"
+
+
+def test_weblogic_standard_out_in_a_zone_not_in_the_table(parse_text):
+    """A WebLogic standard-out line has no raw time value; when its zone abbreviation is not
+    one the table knows (SGT, JST, IST...), the module says the input's zone applies. Before
+    this change the line got the time it was read at instead (flagged estimated), hours or
+    days off, out of order against the server's own log file."""
+    text = ("<Mar 18, 2024 6:52:43 PM SGT> <Warning> <JDBC> <BEA-001129> "
+            "<Received exception while creating connection for pool orders>\n")
+    (ev,), dead = parse_text("auto", text, tz=ZoneInfo("Asia/Singapore"))
+    assert dead == []
+    assert ev.timestamp_ms == iso_to_ms("2024-03-18T10:52:43Z") and not ev.timestamp_estimated
 
 def test_weblogic_message_over_several_lines():
     record = ("####<Mar 1, 2024 10:00:04,250 AM UTC> <Error> <HTTP> <h> <s> <t> <> <> <> "

@@ -75,7 +75,8 @@ class RuleScheduler:
                                  writes_under=self.leadership.fence,
                                  refused=lambda what: self.refusals.count(what))
         fenced = FencedState(leases, self.leadership.fence, self.refusals)
-        self.engine = Engine(config, store, dispatcher=self.delivery, put_state=fenced.put_state)
+        self.engine = Engine(config, store, dispatcher=self.delivery, put_state=fenced.put_state,
+                             decided=self.delivery.box)
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)

@@ -25,7 +25,8 @@ from collector.store.base import (
     StoreError,
     StoreUnavailable,
 )
-from rules import bands, flapping, known_issues, sharing, types
+from collector.store.paging import OutboxStore
+from rules import bands, flapping, known_issues, replay, sharing, types
 from rules.config import RulesConfig
 from rules.fields import FieldError, group_labels, label_name
 from rules.filters import typed
@@ -99,8 +100,12 @@ def plan(rule: Rule, at_ms: int, last_ms: int | None, interval_ms: int) -> list[
 class Engine:
     def __init__(self, config: RulesConfig, store: Store, *, dispatcher: Sink | None = None,
                  persist: bool = True, share_windows: bool = True,
-                 put_state: Callable[[str, str, dict | None], None] | None = None):
+                 put_state: Callable[[str, str, dict | None], None] | None = None,
+                 decided: OutboxStore | None = None):
         self.config = config
+        # The outbox ``dispatcher`` writes to: ``restore`` reads back the decisions the saved
+        # state missed (``rules.replay``). None: the state alone (``rules eval``, tests).
+        self.decided = decided
         # Alike sliding windows asked as one (``rules.sharing``); off in a backfill, whose
         # chunk histograms already answer every window (reading them out twice costs CPU).
         self.share_windows = share_windows
@@ -175,8 +180,50 @@ class Engine:
                 self.alerts.update((a.key, a) for a in alerts)
             elif self.persist:
                 orphans[rule] = alerts
+        if self.decided is not None and self.persist:
+            orphans = self._replay(runs, orphans, now)
         if orphans:
             self._resolve_orphans(orphans, now)
+
+    def _replay(self, runs: dict, orphans: dict[str, list[Alert]], now: int
+                ) -> dict[str, list[Alert]]:
+        """Bring the restored alerts (and the removed rules' ``orphans``) up to the outbox:
+        the decisions made after each rule's last saved run, which a leader killed between
+        its outbox and its state write left out of the state (``rules.replay``). Rules so
+        changed are unsaved: written by the next pass before it moves the saved runs past
+        those records. A rule with such a record was evaluated at its time: its sliding
+        windows look back to that run, not to the saved one (judged again, an event paged and
+        resolved before the kill fired again). The read goes back at most as far as a restart
+        looks back."""
+        windows = {r.name: r.window_ms for r in self.rules}
+        after = {rule: max(runs[rule] if isinstance(runs.get(rule), int) else -2**62,
+                           now - windows.get(rule, 0) - CATCH_UP_MS)
+                 for rule in [*windows, *orphans]}
+        records = self.decided.of_rules_since(after, replay.LIMIT)  # type: ignore[union-attr]
+        decisions = {k: v for rule, found in records.items()
+                     for k, v in replay.missed(found, after[rule]).items()}
+        if not decisions:
+            return orphans
+        for found in decisions.values():  # the rule was evaluated then: its windows judged
+            n = found[0]["notification"]
+            if n["rule"] in windows:
+                self.last_run[n["rule"]] = max(self.last_run.get(n["rule"], n["at_ms"]),
+                                               n["at_ms"])
+        before = {**self.alerts, **{a.key: a for alerts in orphans.values() for a in alerts}}
+        now_alerts = replay.replay(before, decisions)
+        changed = {a.rule for k, a in before.items() if now_alerts.get(k) is not a} | {
+            a.rule for k, a in now_alerts.items() if k not in before}
+        if changed:
+            log.warning("restored alert state of rule(s) %s brought up to the outbox: "
+                        "decisions their saved state missed (a leader stopped between its "
+                        "outbox and state writes)", ", ".join(sorted(changed)))
+        self._unsaved |= changed & set(windows)
+        self.alerts = {k: a for k, a in now_alerts.items() if a.rule in windows}
+        out: dict[str, list[Alert]] = {rule: [] for rule in orphans}
+        for a in now_alerts.values():
+            if a.rule not in windows:
+                out.setdefault(a.rule, []).append(a)
+        return out
 
     def reconfigure(self, config: RulesConfig, at_ms: int, *, resolve: bool = True) -> None:
         """Take up reloaded rules, silences and knowledge (hot reload): open alerts of rules

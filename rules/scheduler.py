@@ -9,7 +9,9 @@ already paged.
 Many processes may run a scheduler on one store: only the holder of the rules lease
 (``rules.leadership``) evaluates and sends. Whenever this process becomes the holder after
 another did (the lease's token moved) it restores the alert state afresh (the previous holder
-changed it), and its delivery workers send what the outbox still holds. Holding it again with
+changed it), brought up to the outbox's decisions the state missed (``rules.replay``: a holder
+killed between its outbox and state writes), and its delivery workers send what the outbox
+still holds. Holding it again with
 the same token (its renewals were late, nobody took over) it keeps what it decided: its
 memory is then newer than the store whenever a state write failed, and reading the store
 back would forget an alert it paged and page it again.
@@ -75,7 +77,8 @@ class RuleScheduler:
                                  writes_under=self.leadership.fence,
                                  refused=lambda what: self.refusals.count(what))
         fenced = FencedState(leases, self.leadership.fence, self.refusals)
-        self.engine = Engine(config, store, dispatcher=self.delivery, put_state=fenced.put_state)
+        self.engine = Engine(config, store, dispatcher=self.delivery, put_state=fenced.put_state,
+                             decided=self.delivery.box)
         self.clock = clock
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self.run, name="rule-scheduler", daemon=True)

@@ -11,8 +11,9 @@ process wrote, so a delivered record is never seen pending again.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import orjson
 
@@ -114,42 +115,53 @@ class EsOutbox:
     def of_alerts(self, alerts: Sequence[tuple[str, str]], limit: int
                   ) -> dict[tuple[str, str], list[dict]]:
         wanted = list(dict.fromkeys(alerts))
-        if not wanted:
+        return self._searches({a: _of_rule(*a) for a in wanted}, limit, lambda a: (
+            f"rule {a[0]!r} key {a[1]!r}"))
+
+    def of_rules_since(self, since: Mapping[str, int], limit: int) -> dict[str, list[dict]]:
+        return self._searches({rule: {"bool": {"filter": [
+            {"term": {"rule": rule}}, {"range": {"created_ms": {"gte": ms}}}]}}
+            for rule, ms in since.items()}, limit, lambda rule: f"rule {rule!r}")
+
+    def _searches(self, queries: Mapping[Hashable, dict], limit: int,
+                  named: Callable[[Any], str]) -> dict[Any, list[dict]]:
+        """Each query's newest ``limit`` records, ``MSEARCH_CHUNK`` queries an ``_msearch``."""
+        if not queries:
             return {}
         self._fresh()
-        out: dict[tuple[str, str], list[dict]] = {}
-        for i in range(0, len(wanted), MSEARCH_CHUNK):
-            out.update(self._msearch(wanted[i:i + MSEARCH_CHUNK], limit))
+        items = list(queries.items())
+        out: dict[Any, list[dict]] = {}
+        for i in range(0, len(items), MSEARCH_CHUNK):
+            out.update(self._msearch(items[i:i + MSEARCH_CHUNK], limit, named))
         return out
 
-    def _msearch(self, alerts: list[tuple[str, str]], limit: int
-                 ) -> dict[tuple[str, str], list[dict]]:
-        """These alerts' reads in one ``_msearch``, each failure as ``_call`` takes the single
+    def _msearch(self, queries: list[tuple[Any, dict]], limit: int,
+                 named: Callable[[Any], str]) -> dict[Any, list[dict]]:
+        """These reads in one ``_msearch``, each failure as ``_call`` takes the single
         search's: a shard not started (``_try``) or an item refused with a status that may pass
         (429, 5xx) is asked again with the store's backoff, then ``StoreUnavailable``; an item
-        refused for good (a 400) is a ``StoreError`` naming the alert, at once."""
+        refused for good (a 400) is a ``StoreError`` naming what it read (``named``), at once."""
         store = self.store
-        out: dict[tuple[str, str], list[dict]] = {}
-        left, why = alerts, ""
+        out: dict[Any, list[dict]] = {}
+        left, why = queries, ""
         for _ in store._attempts():
             searches: list[dict] = []
-            for rule, key in left:
-                searches += [{"index": self.index}, {"query": _of_rule(rule, key), "sort": NEWEST,
+            for _ident, query in left:
+                searches += [{"index": self.index}, {"query": query, "sort": NEWEST,
                                                      "size": min(limit, PAGE)}]
             resp, why = store._try(partial(store._client.msearch, searches=searches))
             if why is not None:
                 continue
             again = []
-            for alert, answer in zip(left, resp["responses"], strict=True):
+            for (ident, query), answer in zip(left, resp["responses"], strict=True):
                 if "error" not in answer:
-                    out[alert] = [h["_source"] for h in answer["hits"]["hits"]]
+                    out[ident] = [h["_source"] for h in answer["hits"]["hits"]]
                     continue
                 why = (f"{store._engine_name} at {store.url} answered {answer.get('status')} "
-                       f"to the outbox read of rule {alert[0]!r} key {alert[1]!r}: "
-                       f"{_item_reason(answer)}")
+                       f"to the outbox read of {named(ident)}: {_item_reason(answer)}")
                 if answer.get("status") not in _TRANSIENT_STATUS:
                     raise StoreError(why)
-                again.append(alert)
+                again.append((ident, query))
             if not again:
                 return out
             left = again

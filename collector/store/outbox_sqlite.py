@@ -9,7 +9,7 @@ existing database the index at the next start (``bench/outbox_keyed_read.py`` ti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 
@@ -71,6 +71,14 @@ class SQLiteOutbox:
         with self.store._read() as db:
             return {(rule, key): [orjson.loads(row[0]) for row in db.execute(
                 OF_ALERT, (rule, key, limit)).fetchall()] for rule, key in dict.fromkeys(alerts)}
+
+    def of_rules_since(self, since: Mapping[str, int], limit: int) -> dict[str, list[dict]]:
+        """One read per rule through ``outbox_rule``, in one read transaction."""
+        with self.store._read() as db:
+            return {rule: [orjson.loads(row[0]) for row in db.execute(
+                "SELECT doc FROM outbox WHERE rule = ? AND created_ms >= ? "
+                "ORDER BY created_ms DESC LIMIT ?", (rule, ms, limit)).fetchall()]
+                for rule, ms in since.items()}
 
     def _docs(self, sql: str, args: tuple) -> list[dict]:
         with self.store._read() as db:

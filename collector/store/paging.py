@@ -19,7 +19,7 @@ version derived from the token, which a newer holder's write of that document ou
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -70,6 +70,11 @@ class OutboxStore(Protocol):
         ``_msearch`` requests, not one search after another (200 alerts: 1.9-8.0 s a pass
         one by one); the answers are those of the single reads, and one that fails fails all
         as the single read would (``StoreUnavailable`` while it may pass)."""
+
+    def of_rules_since(self, since: Mapping[str, int], limit: int) -> dict[str, list[dict]]:
+        """Each rule's records created at or after its time in ``since``, newest first, at
+        most ``limit`` a rule, all at once (Elasticsearch: ``_msearch`` as ``of_alerts``): what
+        a new lease holder reads at restore for the decisions the alert state missed."""
 
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """(record count by (notifier, state), oldest pending ``created_ms`` by notifier)."""

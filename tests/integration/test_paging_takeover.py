@@ -55,11 +55,14 @@ def refusing_alert_state(store) -> Iterator[None]:
     with store._tx() as db:
         db.execute("CREATE TRIGGER refuse BEFORE INSERT ON state WHEN NEW.namespace = 'alerts' "
                    "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+        db.execute("CREATE TRIGGER refuse_delete BEFORE DELETE ON state "
+                   "WHEN OLD.namespace = 'alerts' BEGIN SELECT RAISE(ABORT, 'disk full'); END")
     try:
         yield
     finally:
         with store._tx() as db:
             db.execute("DROP TRIGGER refuse")
+            db.execute("DROP TRIGGER refuse_delete")
 
 
 def _schedulers(store, tmp_path, name: str, hook: Receiver, ttl_ms: int, now: list[int]
@@ -86,6 +89,25 @@ def _pass(store, s: RuleScheduler, now: list[int], at_ms: int, *, refused: bool 
         s.tick(at_ms)
     assert s.leadership.renew()  # a slow pass must not let the delivery pass find it lapsed
     s.delivery.deliver("hook")
+
+
+def _killed_after_its_outbox_write(store, old: RuleScheduler, now: list[int], at_ms: int) -> None:
+    """A pass of ``old`` at ``at_ms`` whose state write is refused, then no more (kill -9):
+    what it decided is in the outbox, nothing of it sent."""
+    now[0] = at_ms
+    assert old.leadership.renew()
+    with refusing_alert_state(store):
+        old.tick(at_ms)
+
+
+def _take_over(new: RuleScheduler, now: list[int], at_ms: int) -> None:
+    """``new`` takes the lease at ``at_ms``; its worker sends before its first rule pass, as
+    a new holder's does, and once after it."""
+    now[0] = at_ms
+    assert new.leadership.renew()
+    new.delivery.deliver("hook")
+    new.tick(at_ms)
+    new.delivery.deliver("hook")
 
 
 def test_a_state_write_refused_once_is_saved_later_so_the_next_leader_does_not_page_again(
@@ -139,31 +161,45 @@ def test_a_leader_renewing_late_keeps_the_state_it_could_not_save(store, tmp_pat
         hook.close()
 
 
-@pytest.mark.xfail(strict=True, reason="open: the new holder sends its predecessor's record, "
-                   "then its first pass decides the page again (a second send); holding its "
-                   "workers until that pass cancelled firings meeting their resolve (reverted)")
 def test_a_leader_killed_between_its_outbox_and_state_writes_is_paged_once(store, tmp_path,
                                                                            unique_name):
     """The old leader's last pass put the page into the outbox and was killed before its
     state write (here: the write refused, then no more passes). The new holder's workers run
     from the takeover on, its first pass later (1.9 s after a takeover in test_paging_ha at
-    load 13); that pass decides the page again and it is sent a second time."""
+    load 13); that pass, from the state without the page, decided it again and it was sent
+    a second time."""
     ttl_ms = 60_000
     hook = Receiver()
     t0 = time.time_ns() // 1_000_000
     now = [t0]
     old, new = _schedulers(store, tmp_path, unique_name, hook, ttl_ms, now)
     try:
-        now[0] = t0 + 1_000
-        assert old.leadership.renew()
-        with refusing_alert_state(store):
-            old.tick(now[0])  # then killed -9: its page is in the outbox, nothing sent
+        _killed_after_its_outbox_write(store, old, now, t0 + 1_000)  # its page
         (key,) = old.engine.alerts
-        now[0] = t0 + 1_000 + ttl_ms + 1
-        assert new.leadership.renew()
-        new.delivery.deliver("hook")  # the new holder's worker, before its first rule pass
-        new.tick(now[0])
-        new.delivery.deliver("hook")
+        _take_over(new, now, t0 + 1_000 + ttl_ms + 1)
         assert hook.accepted() == {(key, "firing"): 1}
+    finally:
+        hook.close()
+
+
+def test_a_leader_killed_between_its_outbox_and_state_writes_of_a_resolve_resolves_once(
+        store, tmp_path, unique_name):
+    """The same kill when the old leader's last pass resolved a page it had sent: its resolve
+    is in the outbox, its state still says firing. The new holder's workers send that resolve;
+    its first pass, from the old state, resolved the alert again and sent a second resolve."""
+    hook, t0 = Receiver(), time.time_ns() // 1_000_000
+    now = [t0]
+    old, new = _schedulers(store, tmp_path, unique_name, hook, 60_000, now)
+    try:
+        _pass(store, old, now, t0 + 1_000)  # fires, paged, saved
+        (key,) = old.engine.alerts
+        # the event left the 5-minute window: its resolve
+        _killed_after_its_outbox_write(store, old, now, t0 + 302_000)
+        assert old.engine.alerts == {}, "the old leader did not resolve"
+        assert [a["state"] for a in store.get_state("alerts")[unique_name]["alerts"].values()
+                ] == ["firing"], "the fault did not keep the old state"
+        _take_over(new, now, t0 + 302_000 + 60_000 + 1)
+        assert hook.accepted() == {(key, "firing"): 1, (key, "resolved"): 1}
+        assert store.get_state("alerts") == {}, "the replayed resolve was not saved"
     finally:
         hook.close()

@@ -348,6 +348,11 @@ class Framer:
             return [Record(text=line, source=self.source,
                            position=f"{self.position_prefix}{offset}", line=lineno,
                            ingested_ms=self.ingested_ms)]
+        if not self._lines and not line.strip():
+            # A blank line with no record open is no record: a writer's late newline, or one
+            # written before the next interchange, after a line read once quiet
+            # (``is_whole``), was an empty record and a false parse_error dead letter.
+            return []
         if self.is_start(line) or not self._lines:
             return self.open(line, offset, lineno)
         self.add(line, lineno)

@@ -310,6 +310,8 @@ def other_documents(a_ids: list[str], b_ids: list[str]) -> bool:
     if not mine:
         return False
     theirs = _document_keys(b_ids)
+    if any(not values.isdisjoint(theirs.get(kind, ())) for kind, values in mine.items()):
+        return False  # one business key in common: one order's documents
     return any(kind in theirs and values.isdisjoint(theirs[kind])
                for kind, values in mine.items())
 

@@ -362,8 +362,8 @@ def test_an_interchange_of_600_sets_one_segment_a_line_is_read_whole(parse_text,
 def test_a_set_control_number_repeated_in_its_group_is_not_merged_with_the_first():
     """ST02 is unique within a group (997 AK502 code 23 rejects a repeat). Senders that
     hard-code it (every 850 ST02 0001) made two purchase orders one ``x12.st`` ID, so their
-    traces merged silently; the repeat is a validation failure naming the first, and is kept
-    off the first set's ID (its own order number still finds it)."""
+    traces merged silently; the repeat is a validation failure naming the first, with an
+    x12.st ID of its own (``#2``) that the 997 rejecting it (AK502 23) names."""
     text = interchange(sender=US, receiver=PARTNER, sets=(("850", "0001"), ("850", "0001")),
                        body=("BEG*00*SA*PO-1**20240301",))
     cut = text.rfind("PO-1")
@@ -377,6 +377,7 @@ def test_a_set_control_number_repeated_in_its_group_is_not_merged_with_the_first
         "failure", "validation", "x12.envelope")
     assert "ST02 0001 repeats" in second.error_message and "set 1" in second.error_message
     assert second.message_id != first.message_id
+    assert second.ids[0] == f"x12.st:{US}>{PARTNER}:77:0001#2"
 
 
 @pytest.mark.parametrize("pad", ["\x00" * 64, "\x00" * 30 + "\r\n" + "\x00" * 50, " " * 80],
@@ -388,3 +389,24 @@ def test_block_padding_after_the_last_interchange_is_not_a_segment(parse_text, p
     events, dead = parse_text("x12", interchange(sender=US, receiver=PARTNER) + pad)
     assert dead == []
     assert [(e.outcome, e.labels.get("x12_st02")) for e in events] == [("success", "0001")]
+
+
+def test_a_set_control_number_repeated_in_another_group_with_the_same_gs06_is_distinct():
+    """The x12.st ID is (GS06, ST02), but the repeat check was per group: two groups of one
+    interchange with GS06 1 (a sender hard-coding it), each with ST02 0001, gave both sets one
+    ID and no failure. Another GS06 keeps the same ST02 legitimate."""
+    def two_groups(second_gs06: str) -> str:
+        text = interchange(sender=US, receiver=PARTNER, group="1")
+        head, _, rest = text.partition("GS*")
+        group = "GS*" + rest[:rest.index("IEA*")]
+        second = group.replace("*1*X*", f"*{second_gs06}*X*").replace(
+            "GE*1*1~", f"GE*1*{second_gs06}~").replace("PO-1", "PO-2")
+        return head + group + second + rest[rest.index("IEA*"):].replace("IEA*1*", "IEA*2*")
+
+    first, second = parse(two_groups("1"))
+    assert first.ids[0] == f"x12.st:{US}>{PARTNER}:1:0001" and first.outcome == "success"
+    assert second.ids[0] == f"x12.st:{US}>{PARTNER}:1:0001#2"
+    assert second.outcome == "failure" and "an earlier group" in second.error_message
+    first, second = parse(two_groups("2"))
+    assert [e.outcome for e in (first, second)] == ["success", "success"]
+    assert second.ids[0] == f"x12.st:{US}>{PARTNER}:2:0001"

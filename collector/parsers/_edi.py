@@ -45,7 +45,7 @@ def whole(trailer: str) -> re.Pattern:
     line once the file is quiet (``collector.parse.SourceParser.is_whole``), where a log's
     last line waits for its newline. The control reference is any run of non-blank
     characters: UNZ 0020 is an..14 and may hold ``-``, ``/`` or ``.`` (UNOA, UNOC)."""
-    return re.compile(rf"{trailer}({SEPARATOR})\s*\d+\1\s*[^\s{INFORMATION_SEPARATORS}]+?\s*"
+    return re.compile(rf"(?<!\w){trailer}({SEPARATOR})\s*\d+\1\s*[^\s{INFORMATION_SEPARATORS}]+?\s*"
                       rf"{SEPARATOR}[{re.escape(PADDING)}]*$")
 
 

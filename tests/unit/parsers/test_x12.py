@@ -410,3 +410,31 @@ def test_a_set_control_number_repeated_in_another_group_with_the_same_gs06_is_di
     first, second = parse(two_groups("2"))
     assert [e.outcome for e in (first, second)] == ["success", "success"]
     assert second.ids[0] == f"x12.st:{US}>{PARTNER}:2:0001"
+
+
+_997_LINES = ("ISA*00*          *00*          *ZZ*WIDGETSUPPLY   *ZZ*ACMEBUYER      *240301*1005*U"
+              "*00401*000000501*0*P*>~\nGS*FA*WIDGETSUPPLY*ACMEBUYER*20240301*1005*501*X*004010~\n"
+              "ST*997*0001~\nAK1*PO*1~\nAK2*850*0001~\nAK5*A~\nAK9*A*1*1*1~\nSE*6*0001~\n"
+              "GE*1*501~\nIEA*1*000000501~\n")
+_CONTRL_LINES = ("UNA:+.? '\nUNB+UNOC:3+4012345000023:14+5412345000013:14+240301:1015+C-1'\n"
+                 "UNH+1+CONTRL:D:3:UN'\nUCI+ONE1+5412345000013:14+4012345000023:14+7'\n"
+                 "UNT+3+1'\nUNZ+1+C-1'\n")
+
+
+@pytest.mark.parametrize(("fmt", "edi"), [("x12", _997_LINES), ("auto", _997_LINES),
+                                          ("edifact", _CONTRL_LINES), ("auto", _CONTRL_LINES)],
+                         ids=["x12", "x12-auto", "edifact", "edifact-auto"])
+def test_lines_after_an_interchanges_trailer_are_not_glued_into_it(parse_text, fmt, edi):
+    """A translator's log lines after an interchange written a segment a line continued it
+    (no START), up to the 1 MiB record cap: 3,000 lines vanished into one validation
+    failure ("segment 11 is '<log lines>'") without a dead letter. The trailer ends it."""
+    log = "".join(f"2024-03-01 10:00:{n % 60:02d},000 INFO  [main] c.t.Sender - sent file {n}\n"
+                  for n in range(3000))
+    alone, _ = parse_text(fmt, edi)
+    events, dead = parse_text(fmt, edi + log + edi)
+    edi_events = [e for e in events if e.platform == "edi"]
+    assert [e.outcome for e in edi_events] == ["success"] * (2 * len(alone)), [
+        e.message[:200] for e in edi_events]
+    others = [e for e in events if e.platform != "edi"]
+    assert dead or others  # the log lines are read or dead-lettered, never inside an interchange
+    assert not any("sent file" in (e.message or "") for e in edi_events)

@@ -16,7 +16,10 @@ Typed IDs, qualified by the sender>recipient pair of the interchange that assign
 reference (see ``collector.parsers._edi``):
 
 - ``edifact.unb:<sender>><recipient>:<0020>``
-- ``edifact.unh:<sender>><recipient>:<0020>:<0062>`` (the document)
+- ``edifact.unh:<sender>><recipient>:<0020>:<0062>`` (the document; a later message of the
+  interchange with the same 0062 ends ``#<n>``, its n-th occurrence: a repeat for one
+  message type in one group or interchange is a validation failure, another type or group
+  is not)
 - business keys: the BGM document number as ``order:`` (ORDERS, ORDCHG), ``invoice:``
   (INVOIC) or ``shipment:`` (DESADV), and references to other documents (``RFF+ON`` order,
   ``IV`` invoice, ``DQ``/``AAK`` despatch advice) by the same keys.

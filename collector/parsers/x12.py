@@ -16,7 +16,9 @@ sender>receiver pair of the interchange that assigned it; control numbers in the
 
 - ``x12.isa:<ISA06>><ISA08>:<ISA13>``
 - ``x12.gs:<ISA06>><ISA08>:<GS06>``
-- ``x12.st:<ISA06>><ISA08>:<GS06>:<ST02>`` (the document; ST02 is unique within a group)
+- ``x12.st:<ISA06>><ISA08>:<GS06>:<ST02>`` (the document; ST02 is unique within a group;
+  a repeat of GS06 and ST02 in the interchange, a validation failure, ends ``#<n>``, the
+  n-th occurrence, which the 997 answering it names: ``_edi.answered_occurrence``)
 - business keys where the document holds them cheaply: 850 BEG03, 855 BAK03, 860 BCH03 and
   865 BCA03 ``order:``, 810 BIG02 ``invoice:`` (BIG04 ``order:``), 856 BSN02 ``shipment:``,
   the warehouse 940/945 orders, the transport 204/990/214/210 shipment IDs, and, qualified

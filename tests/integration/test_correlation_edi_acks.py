@@ -271,25 +271,32 @@ def _repeat_statuses(store: Store) -> dict[str, tuple[str, list[str]]]:
             for order in [i.removeprefix("order:") for i in t.ids if i.startswith("order:")]}
 
 
-def _hard_coded_st02(control: str) -> str:
+def _with_failures(text: str, name: str) -> list[Event]:
+    """``parsed`` for an interchange with envelope defects (a repeated control number)."""
+    return [e for e in parse_stream(io.BytesIO(text.encode()), name, "auto", CTX)
+            if isinstance(e, Event)]
+
+
+def _answer_repeated_st02(store: Store, control: str, answers: list[str]) -> dict:
+    """Two 850s under ST02 0001 in group ``control``, then a 997 with these AK2..AK9 lines."""
     sets = [["ST*850*0001", f"BEG*00*SA*PO-{control}-{n}**20240301", "PO1*1*10*EA*9.5**VP*W-1",
              "SE*4*0001"] for n in (1, 2)]
-    return x12(US, PARTNER, f"{int(control):09d}", "PO", control, sets, newlines=True)
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, _with_failures(
+        x12(US, PARTNER, f"{int(control):09d}", "PO", control, sets, newlines=True), "out.edi"))
+    ack = ["ST*997*0001", f"AK1*PO*{control}", *answers, f"SE*{len(answers) + 3}*0001"]
+    gs06 = str(int(control) + 500)
+    feed(correlator, store, parsed(x12(PARTNER, US, f"{int(gs06):09d}", "FA", gs06, [ack],
+                                       newlines=True), "in.edi"))
+    return _repeat_statuses(store)
 
 
 def test_a_997_rejecting_the_repeated_st02_answers_the_repeat_not_the_first(store):
     """The translator answers both sets of a group whose ST02 repeats: AK2 0001 accepted,
     then AK2 0001 rejected with AK502 23 (not unique). The second AK2 naming 0001 is the
     second set; the rejection landed on the first, valid order."""
-    correlator = Correlator(CATALOG, store)
-    feed(correlator, store, [e for e in parse_stream(io.BytesIO(_hard_coded_st02("1011").encode()),
-                                                     "out.edi", "auto", CTX)
-                             if isinstance(e, Event)])
-    ack = ["ST*997*0001", "AK1*PO*1011", "AK2*850*0001", "AK5*A", "AK2*850*0001", "AK5*R*23",
-           "AK9*P*2*2*1", "SE*8*0001"]
-    feed(correlator, store, parsed(x12(PARTNER, US, "000001511", "FA", "1511", [ack],
-                                       newlines=True), "in.edi"))
-    got = _repeat_statuses(store)
+    got = _answer_repeated_st02(store, "1011", ["AK2*850*0001", "AK5*A", "AK2*850*0001",
+                                                "AK5*R*23", "AK9*P*2*2*1"])
     assert got["PO-1011-1"] == ("acknowledged", ["sent", "acknowledged"])
     assert got["PO-1011-2"] == ("rejected", ["failed", "rejected"])
 
@@ -298,15 +305,7 @@ def test_an_errors_only_997_rejecting_the_repeated_st02_leaves_the_first_acknowl
     """Partners that list only the sets in error: AK2 0001 AK5 R 23 is the repeat (23 never
     answers the first set), and the AK9's rest of the group acknowledges the first. The
     result was inverted: the first order rejected, the rejected repeat acknowledged."""
-    correlator = Correlator(CATALOG, store)
-    feed(correlator, store, [e for e in parse_stream(io.BytesIO(_hard_coded_st02("1012").encode()),
-                                                     "out.edi", "auto", CTX)
-                             if isinstance(e, Event)])
-    ack = ["ST*997*0001", "AK1*PO*1012", "AK2*850*0001", "AK5*R*23", "AK9*P*2*2*1",
-           "SE*6*0001"]
-    feed(correlator, store, parsed(x12(PARTNER, US, "000001512", "FA", "1512", [ack],
-                                       newlines=True), "in.edi"))
-    got = _repeat_statuses(store)
+    got = _answer_repeated_st02(store, "1012", ["AK2*850*0001", "AK5*R*23", "AK9*P*2*2*1"])
     assert got["PO-1012-1"] == ("acknowledged", ["sent", "acknowledged"])
     assert got["PO-1012-2"] == ("rejected", ["failed", "rejected"])
 
@@ -319,9 +318,7 @@ def test_a_contrl_rejecting_the_repeated_unh_answers_the_repeat_not_the_first(st
         segs += ["UNH+1+ORDERS:D:96A:UN", f"BGM+220+PO-U-{n}+9", "UNT+3+1"]
     segs.append("UNZ+2+ICRD")
     correlator = Correlator(CATALOG, store)
-    feed(correlator, store, [e for e in parse_stream(
-        io.BytesIO(("UNA:+.? '" + "'\n".join(segs) + "'\n").encode()), "out.edi", "auto", CTX)
-        if isinstance(e, Event)])
+    feed(correlator, store, _with_failures("UNA:+.? '" + "'\n".join(segs) + "'\n", "out.edi"))
     ack = [f"UNB+UNOC:3+{EU_SUPPLIER}:14+{EU_US}:14+240301:1015+CICRD", "UNH+1+CONTRL:D:3:UN",
            f"UCI+ICRD+{EU_US}:14+{EU_SUPPLIER}:14+7", "UCM+1+ORDERS:D:96A:UN+4+26", "UNT+4+1",
            "UNZ+1+CICRD"]

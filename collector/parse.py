@@ -50,6 +50,12 @@ MAX_LINE_CHARS = 1024 * 1024
 READ_BYTES = 64 * 1024
 MAX_RECORD_CHARS = 1024 * 1024
 MAX_RECORD_LINES = 2000
+# What a line holding nothing else is blank of: whitespace and the NUL bytes of block
+# padding (not ``str.strip()``, which takes the information separators 0x1C-0x1F too).
+BLANK = " \t\r\n\x0b\x0c\x00"
+# How much of a line's end a parser's ``WHOLE`` is asked about (the trailer, its control
+# reference and padding), as ``LineSplitter.unterminated_tail`` gives it for a quiet line.
+WHOLE_TAIL_CHARS = 4096
 # Record heads remembered per source to recognize a cut-off last line (``_cut_off``): the
 # first this many records, this many characters of each.
 START_SHAPES = 32
@@ -286,14 +292,17 @@ def parse_record(record: Record, fmt: str, ctx: ParseContext,
 
 
 class Framer:
-    """Joins lines into records: a line matching ``start`` opens one, others continue it."""
+    """Joins lines into records: a line matching ``start`` opens one, others continue it,
+    and one whose end ``ends`` finds closes it (the parser's ``WHOLE``: an EDI interchange
+    ends at its trailer)."""
 
     def __init__(self, start: re.Pattern | None, source: str, *, position_prefix: str = "",
                  ingested_ms: int = 0,
                  continues: Callable[[list[str], str], bool] | None = None,
-                 max_lines: int = MAX_RECORD_LINES):
+                 max_lines: int = MAX_RECORD_LINES, ends: re.Pattern | None = None):
         self.start = start
         self.continues = continues
+        self.ends = ends
         self.max_lines = max_lines
         self.source = source
         self.position_prefix = position_prefix
@@ -348,16 +357,32 @@ class Framer:
             return [Record(text=line, source=self.source,
                            position=f"{self.position_prefix}{offset}", line=lineno,
                            ingested_ms=self.ingested_ms)]
+        if not self._lines and not line.strip(BLANK):
+            # A blank line with no record open is no record: a writer's late newline, or one
+            # written before the next interchange, after a line read once quiet
+            # (``is_whole``), was an empty record and a false parse_error dead letter; so
+            # are the NUL bytes block transfers pad a file's end with, after a trailer.
+            return []
         if self.is_start(line) or not self._lines:
             return self.open(line, offset, lineno)
         self.add(line, lineno)
-        return []
+        return self._ended(line)
 
     def open(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
         """``feed`` of a line known to start a record: the open one is handed over."""
         done = self.flush()
         self.begin(line, offset, lineno)
-        return done
+        return done + self._ended(line)
+
+    def _ended(self, line: str) -> list[Record | DeadLetter]:
+        """The open record, handed over when ``line`` ends it. An EDI interchange has no
+        other end: the log lines a translator writes after one written a segment a line
+        were glued into it, up to the 1 MiB record cap, and lost in its validation failure
+        without a word; after the trailer they start a record of their own (or, under
+        ``auto``, are detected anew)."""
+        if self.ends is None or self.ends.search(line[-WHOLE_TAIL_CHARS:]) is None:
+            return []
+        return self.flush()
 
     def flush(self) -> list[Record | DeadLetter]:
         done: list[Record | DeadLetter] = []
@@ -429,7 +454,8 @@ class SourceParser:
     def _framer(self, module: ModuleType) -> Framer:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
                       ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None),
-                      max_lines=getattr(module, "MAX_RECORD_LINES", MAX_RECORD_LINES))
+                      max_lines=getattr(module, "MAX_RECORD_LINES", MAX_RECORD_LINES),
+                      ends=getattr(module, "WHOLE", None))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
         if not framed:  # a line added to the open record

@@ -43,9 +43,10 @@ def whole(trailer: str) -> re.Pattern:
     control reference, the segment terminator and perhaps padding. Translators write one
     interchange a file, often without a newline at its end, and the file input reads such a
     line once the file is quiet (``collector.parse.SourceParser.is_whole``), where a log's
-    last line waits for its newline."""
-    return re.compile(rf"{trailer}({SEPARATOR})\s*\d+\1\s*\w+\s*{SEPARATOR}"
-                      rf"[{re.escape(PADDING)}]*$")
+    last line waits for its newline. The control reference is any run of non-blank
+    characters: UNZ 0020 is an..14 and may hold ``-``, ``/`` or ``.`` (UNOA, UNOC)."""
+    return re.compile(rf"(?<!\w){trailer}({SEPARATOR})\s*\d+\1\s*[^\s{INFORMATION_SEPARATORS}]+?\s*"
+                      rf"{SEPARATOR}[{re.escape(PADDING)}]*$")
 
 
 # The lines a record of an interchange may have (``collector.parse.Framer``): the usual cap of
@@ -70,6 +71,27 @@ def scope_ack(ev: Event, scope: str, answered: list[str]) -> bool:
     if listed:
         ev.labels[ACK_EXCEPT_LABEL] = listed
     return True
+
+
+def occurrence_id(base: str, occurrence: int) -> str:
+    """The control-number ID of the ``occurrence``-th document (1-based) of an envelope that
+    has this control number: the first keeps the plain ID, a repeat gets ``#<n>``. Senders that
+    hard-code ST02/UNH 0062 name two documents alike; one ID would merge their traces, and an
+    acknowledgement naming the number could only ever answer the first."""
+    return base if occurrence == 1 else f"{base}#{occurrence}"
+
+
+def answered_occurrence(seen: dict[str, int], control: str, duplicate: bool) -> int:
+    """Which occurrence of ``control`` in the answered envelope an acknowledgement's next loop
+    naming it answers (counted in ``seen``): the k-th loop naming a number answers its k-th
+    occurrence, as a translator answers the sets in the order it read them. A loop rejecting
+    the number as not unique (``duplicate``: 997 AK502 23, CONTRL 26) answers a repeat, never
+    the first: partners that list only the documents in error name just the repeat."""
+    occurrence = seen.get(control, 0) + 1
+    if duplicate and occurrence == 1:
+        occurrence = 2
+    seen[control] = occurrence
+    return occurrence
 
 
 @dataclass(slots=True, frozen=True)

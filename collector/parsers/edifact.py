@@ -16,7 +16,10 @@ Typed IDs, qualified by the sender>recipient pair of the interchange that assign
 reference (see ``collector.parsers._edi``):
 
 - ``edifact.unb:<sender>><recipient>:<0020>``
-- ``edifact.unh:<sender>><recipient>:<0020>:<0062>`` (the document)
+- ``edifact.unh:<sender>><recipient>:<0020>:<0062>`` (the document; a later message of the
+  interchange with the same 0062 ends ``#<n>``, its n-th occurrence: a repeat for one
+  message type in one group or interchange is a validation failure, another type or group
+  is not)
 - business keys: the BGM document number as ``order:`` (ORDERS, ORDCHG), ``invoice:``
   (INVOIC) or ``shipment:`` (DESADV), and references to other documents (``RFF+ON`` order,
   ``IV`` invoice, ``DQ``/``AAK`` despatch advice) by the same keys.
@@ -55,9 +58,11 @@ from collector.parsers._edi import (
     RECORD_LINES,
     SEPARATOR,
     Parties,
+    answered_occurrence,
     direction,
     edi_time,
     mark_invalid,
+    occurrence_id,
     partner,
     scope_ack,
     whole,
@@ -143,6 +148,8 @@ _SYNTAX_ERRORS = {  # 0085
     "45": "trailing separator", "46": "character set not supported",
     "47": "envelope functionality not supported",
 }
+# UCM 0085: the message's reference repeats; the message is a repeat.
+_DUPLICATE = "26"
 
 
 class _Broken(Exception):
@@ -266,9 +273,14 @@ class _Interchange:
     way: str
     messages: int = 0
     groups: int = 0
-    # UNH 0062 -> the number (1-based) of the first message of the interchange that has it,
-    # in or out of groups; ``read`` counts those messages.
+    # UNH 0062 -> how many messages of the interchange have had it, in or out of groups:
+    # the ``edifact.unh`` ID is (0020, 0062), so a later one gets an ID of its own.
     references: dict[str, int] = field(default_factory=dict)
+    # (UNG 0048 or "", 0062, message type) -> the number (1-based) of the first message that
+    # has it; ``read`` counts the messages. EANCOM: 0062 with the message type (S009) is
+    # unique within the group, or the interchange when there are no groups, so numbering
+    # restarting per group, or ORDERS 1 next to INVOIC 1, is no repeat.
+    unique: dict[tuple[str, str, str], int] = field(default_factory=dict)
     read: int = 0
 
 
@@ -419,7 +431,7 @@ def _group(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> int
     while pos < len(items):
         tag = items[pos][0]
         if tag == "UNH":
-            pos = _message(segs, pos, ic, out)
+            pos = _message(segs, pos, ic, out, group=reference)
             messages += 1
         elif tag == "UNE":
             une = items[pos]
@@ -437,7 +449,8 @@ def _group(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> int
     return pos
 
 
-def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> int:
+def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event],
+             group: str = "") -> int:
     items = segs.items
     unh = items[pos]
     reference, msg_type = segs.value(unh, 1), segs.value(unh, 2, 0)
@@ -462,17 +475,19 @@ def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> i
     if msg_type == "CONTRL" and problem is None:
         out.extend(_contrl(segs, body, ic))
         return pos
-    first = ic.references.setdefault(reference, ic.read)
-    repeated = first != ic.read
-    if repeated:
-        # A sender that writes 1 for every message names two documents alike: as the first
-        # message's edifact.unh ID the repeat would merge their traces, and a UCM naming this
-        # reference could not say which it answers.
-        repeat = (f"UNH 0062 {reference} repeats in interchange {ic.control} (message {first} "
-                  f"has it): message references are unique within an interchange; kept off "
-                  f"the edifact.unh ID of message {first}")
+    occurrence = ic.references[reference] = ic.references.get(reference, 0) + 1
+    first = ic.unique.setdefault((group, reference, msg_type), ic.read)
+    if first != ic.read:
+        # A sender that writes 1 for every message names two documents alike: the repeat
+        # gets an edifact.unh ID of its own (``#<n>``), which a UCM rejecting it as a
+        # duplicate (26) names (``answered_occurrence``).
+        where = f"group {group}" if group else f"interchange {ic.control}"
+        repeat = (f"UNH 0062 {reference} repeats for {msg_type} in {where} (message {first} "
+                  f"has it): message references are unique per message type within a group "
+                  f"or interchange; occurrence {occurrence}, its edifact.unh ID ends "
+                  f"#{occurrence}")
         problem = f"{problem}; {repeat}" if problem else repeat
-    ev = _document(segs, unh, body, ic, repeated=repeated)
+    ev = _document(segs, unh, body, ic, occurrence=occurrence)
     if problem:
         mark_invalid(ev, f"{problem} ({msg_type} {reference} in interchange {ic.control})",
                      ENVELOPE_ERROR)
@@ -481,18 +496,17 @@ def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> i
 
 
 def _document(segs: _Segments, unh: list[str], body: list[list[str]],
-              ic: _Interchange, *, repeated: bool = False) -> Event:
-    """The event of a message; ``repeated``: an earlier message of the interchange has its
-    reference, so the ``edifact.unh`` ID would be that message's, and it gets none."""
+              ic: _Interchange, *, occurrence: int = 1) -> Event:
+    """The event of a message; ``occurrence``: how many messages of the interchange up to
+    this one have its reference (``occurrence_id``)."""
     v = segs.value
     reference, msg_type = v(unh, 1), v(unh, 2, 0)
     ev = _new_event(ic)
     pair = ic.parties.pair
     ev.action = DIRECTION_ACTION[ic.way]
     ev.outcome = "success"
-    if not repeated:
-        ev.add_id("edifact.unh", f"{pair}:{ic.control}:{reference}")
-        ev.message_id = ev.ids[0]
+    ev.add_id("edifact.unh", occurrence_id(f"{pair}:{ic.control}:{reference}", occurrence))
+    ev.message_id = ev.ids[0]
     ev.add_id("edifact.unb", f"{pair}:{ic.control}")
     kind = _BUSINESS_KIND.get(msg_type)
     errors: list[str] = []
@@ -580,6 +594,7 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
     groups: list[tuple[str, str]] = []  # (0048, 0083) of each UCF
     # The UCM being read, its own error code, and the UCS/UCD details after it.
     current: tuple[Event, str, list[str]] | None = None
+    seen: dict[str, int] = {}  # 0062 -> the occurrence its last UCM answered
     for seg in body:
         tag = seg[0]
         if tag == "UCI":
@@ -600,7 +615,9 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
                 _set_errors(current[0], [current[1]] if current[1] else [], current[2])
             reference, msg_type = v(seg, 1), v(seg, 2, 0)
             ev = _ack_event(ic, v(seg, 3))
-            ev.add_id("edifact.unh", f"{original}:{subject}:{reference}")
+            occurrence = answered_occurrence(seen, reference, v(seg, 4) == _DUPLICATE)
+            ev.add_id("edifact.unh", occurrence_id(f"{original}:{subject}:{reference}",
+                                                   occurrence))
             ev.add_id("edifact.unb", f"{original}:{subject}")
             set_label(ev, "edifact_message_type", msg_type)
             set_label(ev, "edifact_unh_0062", reference)

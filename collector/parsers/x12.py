@@ -16,7 +16,9 @@ sender>receiver pair of the interchange that assigned it; control numbers in the
 
 - ``x12.isa:<ISA06>><ISA08>:<ISA13>``
 - ``x12.gs:<ISA06>><ISA08>:<GS06>``
-- ``x12.st:<ISA06>><ISA08>:<GS06>:<ST02>`` (the document; ST02 is unique within a group)
+- ``x12.st:<ISA06>><ISA08>:<GS06>:<ST02>`` (the document; ST02 is unique within a group;
+  a repeat of GS06 and ST02 in the interchange, a validation failure, ends ``#<n>``, the
+  n-th occurrence, which the 997 answering it names: ``_edi.answered_occurrence``)
 - business keys where the document holds them cheaply: 850 BEG03, 855 BAK03, 860 BCH03 and
   865 BCA03 ``order:``, 810 BIG02 ``invoice:`` (BIG04 ``order:``), 856 BSN02 ``shipment:``,
   the warehouse 940/945 orders, the transport 204/990/214/210 shipment IDs, and, qualified
@@ -54,9 +56,11 @@ from collector.parsers._edi import (
     RECORD_LINES,
     SEPARATOR,
     Parties,
+    answered_occurrence,
     direction,
     edi_time,
     mark_invalid,
+    occurrence_id,
     partner,
     scope_ack,
     whole,
@@ -144,6 +148,8 @@ _SET_ERRORS = {  # AK502-AK506 / IK502
     "I5": "implementation: one or more segments in error",
     "I6": "implementation convention not supported",
 }
+# AK502-AK506: the set's control number repeats in its group; the set is a repeat.
+_NOT_UNIQUE = "23"
 _GROUP_ERRORS = {  # AK905-AK909
     "1": "functional group not supported", "2": "functional group version not supported",
     "3": "functional group trailer missing", "4": "GS06/GE02 control numbers do not agree",
@@ -204,6 +210,11 @@ class _Interchange:
     separator: str
     way: str = "inbound"
     groups: int = 0
+    # (GS06, ST02) -> how many sets of the interchange have had it, and where the first was
+    # (groups before its group, set number within it). Keyed on the interchange, not the
+    # group: the x12.st ID is (GS06, ST02), and a sender hard-coding GS06 1 writes two
+    # groups with the same one.
+    st02s: dict[tuple[str, str], tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -213,8 +224,6 @@ class _Group:
     version: str
     timestamp_ms: int | None
     sets: int = 0
-    # ST02 -> the number (1-based) of the first set of the group that has it.
-    st02s: dict[str, int] = field(default_factory=dict)
 
 
 # --- framing ------------------------------------------------------------------------------
@@ -524,17 +533,20 @@ def _transaction_set(segs: list[list[str]], pos: int, ic: _Interchange, group: _
     if set_id in _ACK_SETS and problem is None:
         out.extend(_acknowledgement(set_id, control, body, ic, group))
         return pos
-    first = group.st02s.setdefault(control, group.sets + 1)
-    repeated = first != group.sets + 1
-    if repeated:
-        # A sender that hard-codes ST02 (every 850 0001) names two documents alike: as the
-        # first set's x12.st ID the repeat would merge their traces, and an AK2 naming this
-        # ST02 could not say which it answers. A translator rejects it (AK502 23).
-        repeat = (f"ST02 {control} repeats in GS06 {group.control} (set {first} of the group "
-                  f"has it): control numbers are unique within a group (AK502 23); kept off "
-                  f"the x12.st ID of set {first}")
+    seen, first_group, first = ic.st02s.get((group.control, control),
+                                            (0, ic.groups, group.sets + 1))
+    occurrence = seen + 1
+    ic.st02s[(group.control, control)] = (occurrence, first_group, first)
+    if occurrence > 1:
+        # A sender that hard-codes ST02 (every 850 0001) names two documents alike: the
+        # repeat gets an x12.st ID of its own (``#<n>``), which the 997 rejecting it with
+        # AK502 23 names (``answered_occurrence``). A translator rejects it.
+        repeat = (f"ST02 {control} repeats in GS06 {group.control} (set {first} of "
+                  f"{'the' if first_group == ic.groups else 'an earlier'} group GS06 "
+                  f"{group.control} has it): control numbers are unique within a group "
+                  f"(AK502 23); occurrence {occurrence}, its x12.st ID ends #{occurrence}")
         problem = f"{problem}; {repeat}" if problem else repeat
-    ev = _document(set_id, control, body, ic, group, repeated=repeated)
+    ev = _document(set_id, control, body, ic, group, occurrence=occurrence)
     if problem:
         mark_invalid(ev, f"{problem} ({set_id} ST02 {control} in GS06 {group.control})",
                      ENVELOPE_ERROR)
@@ -543,16 +555,15 @@ def _transaction_set(segs: list[list[str]], pos: int, ic: _Interchange, group: _
 
 
 def _document(set_id: str, control: str, body: list[list[str]], ic: _Interchange,
-              group: _Group, *, repeated: bool = False) -> Event:
-    """The event of a transaction set; ``repeated``: an earlier set of the group has its ST02,
-    so the set's ``x12.st`` ID would be that set's, not its own, and it gets none."""
+              group: _Group, *, occurrence: int = 1) -> Event:
+    """The event of a transaction set; ``occurrence``: how many sets of the interchange up to
+    this one have its GS06 and ST02 (``occurrence_id``)."""
     ev = _new_event(ic, group.timestamp_ms)
     pair = ic.parties.pair
     ev.action = DIRECTION_ACTION[ic.way]
     ev.outcome = "success"
-    if not repeated:
-        ev.add_id("x12.st", f"{pair}:{group.control}:{control}")
-        ev.message_id = ev.ids[0]
+    ev.add_id("x12.st", occurrence_id(f"{pair}:{group.control}:{control}", occurrence))
+    ev.message_id = ev.ids[0]
     ev.add_id("x12.gs", f"{pair}:{group.control}")
     ev.add_id("x12.isa", f"{pair}:{ic.control}")
     keys = _BUSINESS_KEYS.get(set_id)
@@ -635,10 +646,12 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
     current: tuple[str, str] | None = None
     details: list[str] = []
     answered: list[str] = []  # x12.st IDs of the sets answered one by one (AK2..AK5)
+    seen: dict[str, int] = {}  # ST02 -> the occurrence its last AK2 loop answered
     for seg in body:
         tag = seg[0]
         if tag == "AK1":
             functional_id, original_gs = _el(seg, 1), _control(_el(seg, 2), _GS06)
+            seen = {}
         elif tag == "AK2":
             current, details = (_el(seg, 1), _control(_el(seg, 2), _ST02)), []
         elif tag in ("AK3", "IK3"):
@@ -648,7 +661,10 @@ def _acknowledgement(ack_type: str, ack_control: str, body: list[list[str]], ic:
         elif tag in ("AK5", "IK5") and current is not None:
             set_id, original_st = current
             ev = _ack_event(_el(seg, 1), ic, ack, ack_type, ack_control)
-            ev.add_id("x12.st", f"{original}:{original_gs}:{original_st}")
+            duplicate = any(_el(seg, i) == _NOT_UNIQUE for i in range(2, 7))
+            occurrence = answered_occurrence(seen, original_st, duplicate)
+            ev.add_id("x12.st", occurrence_id(f"{original}:{original_gs}:{original_st}",
+                                              occurrence))
             answered.append(ev.ids[-1])
             ev.add_id("x12.gs", f"{original}:{original_gs}")
             _ack_errors(ev, _codes(seg, 2, 6, _SET_ERRORS), details)

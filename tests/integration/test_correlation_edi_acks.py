@@ -264,3 +264,91 @@ def test_control_numbers_reused_by_the_next_order_do_not_merge_the_two(store):
     got = all_traces(store)
     assert sorted(sorted(i for i in t.ids if i.startswith("order:")) for t in got.values()) == [
         ["order:PO-1"], ["order:PO-2"], ["order:PO-3"]]
+
+
+def _repeat_statuses(store: Store) -> dict[str, tuple[str, list[str]]]:
+    return {order: (t.status, [h.action for h in t.hops]) for t in all_traces(store).values()
+            for order in [i.removeprefix("order:") for i in t.ids if i.startswith("order:")]}
+
+
+def _with_failures(text: str, name: str) -> list[Event]:
+    """``parsed`` for an interchange with envelope defects (a repeated control number)."""
+    return [e for e in parse_stream(io.BytesIO(text.encode()), name, "auto", CTX)
+            if isinstance(e, Event)]
+
+
+def _answer_repeated_st02(store: Store, control: str, answers: list[str]) -> dict:
+    """Two 850s under ST02 0001 in group ``control``, then a 997 with these AK2..AK9 lines."""
+    sets = [["ST*850*0001", f"BEG*00*SA*PO-{control}-{n}**20240301", "PO1*1*10*EA*9.5**VP*W-1",
+             "SE*4*0001"] for n in (1, 2)]
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, _with_failures(
+        x12(US, PARTNER, f"{int(control):09d}", "PO", control, sets, newlines=True), "out.edi"))
+    ack = ["ST*997*0001", f"AK1*PO*{control}", *answers, f"SE*{len(answers) + 3}*0001"]
+    gs06 = str(int(control) + 500)
+    feed(correlator, store, parsed(x12(PARTNER, US, f"{int(gs06):09d}", "FA", gs06, [ack],
+                                       newlines=True), "in.edi"))
+    return _repeat_statuses(store)
+
+
+def test_a_997_rejecting_the_repeated_st02_answers_the_repeat_not_the_first(store):
+    """The translator answers both sets of a group whose ST02 repeats: AK2 0001 accepted,
+    then AK2 0001 rejected with AK502 23 (not unique). The second AK2 naming 0001 is the
+    second set; the rejection landed on the first, valid order."""
+    got = _answer_repeated_st02(store, "1011", ["AK2*850*0001", "AK5*A", "AK2*850*0001",
+                                                "AK5*R*23", "AK9*P*2*2*1"])
+    assert got["PO-1011-1"] == ("acknowledged", ["sent", "acknowledged"])
+    assert got["PO-1011-2"] == ("rejected", ["failed", "rejected"])
+
+
+def test_an_errors_only_997_rejecting_the_repeated_st02_leaves_the_first_acknowledged(store):
+    """Partners that list only the sets in error: AK2 0001 AK5 R 23 is the repeat (23 never
+    answers the first set), and the AK9's rest of the group acknowledges the first. The
+    result was inverted: the first order rejected, the rejected repeat acknowledged."""
+    got = _answer_repeated_st02(store, "1012", ["AK2*850*0001", "AK5*R*23", "AK9*P*2*2*1"])
+    assert got["PO-1012-1"] == ("acknowledged", ["sent", "acknowledged"])
+    assert got["PO-1012-2"] == ("rejected", ["failed", "rejected"])
+
+
+def test_a_contrl_rejecting_the_repeated_unh_answers_the_repeat_not_the_first(store):
+    """Two ORDERS under UNH 1; the CONTRL rejects the duplicate (UCM 1, action 4, syntax
+    error 26 duplicate detected) and acknowledges the rest with its UCI 7."""
+    segs = [f"UNB+UNOC:3+{EU_US}:14+{EU_SUPPLIER}:14+240301:0930+ICRD"]
+    for n in (1, 2):
+        segs += ["UNH+1+ORDERS:D:96A:UN", f"BGM+220+PO-U-{n}+9", "UNT+3+1"]
+    segs.append("UNZ+2+ICRD")
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, _with_failures("UNA:+.? '" + "'\n".join(segs) + "'\n", "out.edi"))
+    ack = [f"UNB+UNOC:3+{EU_SUPPLIER}:14+{EU_US}:14+240301:1015+CICRD", "UNH+1+CONTRL:D:3:UN",
+           f"UCI+ICRD+{EU_US}:14+{EU_SUPPLIER}:14+7", "UCM+1+ORDERS:D:96A:UN+4+26", "UNT+4+1",
+           "UNZ+1+CICRD"]
+    feed(correlator, store, parsed("UNA:+.? '" + "'".join(ack) + "'\n", "in.edi"))
+    got = _repeat_statuses(store)
+    assert got["PO-U-1"][0] == "acknowledged"
+    assert got["PO-U-2"][0] == "rejected"
+
+
+def _supplier_document(set_id: str, lines: list[str]) -> list[str]:
+    return [f"ST*{set_id}*0001", *lines, f"SE*{len(lines) + 2}*0001"]
+
+
+def test_an_orders_documents_under_one_reused_control_number_stay_one_trace(store):
+    """Our 850 PO-9; the supplier, hard-coding GS06 1 / ST02 0001, answers with an 855, an
+    856 SH-1, an 810 INV-1, then a second 856 SH-2 (a partial shipment): all name PO-9. The
+    second ASN shares the supplier's x12.st with the trace and its shipment differs from
+    SH-1, so it was told apart and opened a trace of its own: one order, two traces."""
+    correlator = Correlator(CATALOG, store)
+    po = [["ST*850*0042", "BEG*00*SA*PO-9**20240301", "PO1*1*10*EA*9.5**VP*W-1", "SE*4*0042"]]
+    feed(correlator, store, parsed(x12(US, PARTNER, "000000042", "PO", "42", po,
+                                       newlines=True), "po.edi"))
+    docs = [("PR", "1000", _supplier_document("855", ["BAK*00*AC*PO-9*20240301"])),
+            ("SH", "1100", _supplier_document("856", ["BSN*00*SH-1*20240301*1100", "PRF*PO-9"])),
+            ("IN", "1130", _supplier_document("810", ["BIG*20240301*INV-1**PO-9"])),
+            ("SH", "1200", _supplier_document("856", ["BSN*00*SH-2*20240301*1200", "PRF*PO-9"]))]
+    for n, (fid, at, doc) in enumerate(docs):
+        text = x12(PARTNER, US, "000000001", fid, "1", [doc], newlines=True).replace(
+            "*0930*", f"*{at}*")
+        feed(correlator, store, parsed(text, f"s{n}.edi"))
+    (trace,) = [t for t in all_traces(store).values() if "order:PO-9" in t.ids]
+    assert {"shipment:SH-1", "shipment:SH-2", "invoice:INV-1"} <= set(trace.ids)
+    assert trace.hop_count == 5

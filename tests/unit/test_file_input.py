@@ -380,3 +380,39 @@ def test_copytruncate_warning_says_lost_only_where_certain(tmp_path, logs, caplo
     _truncate_out_of_sight(path, inp, seen_unread=seen_unread)
     msg = truncation_warning(caplog)
     assert said in msg and (not_said is None or not_said not in msg)
+
+
+@pytest.mark.parametrize(("fmt", "text"), [("x12", X12_997), ("auto", X12_997),
+                                           ("edifact", CONTRL), ("auto", CONTRL)],
+                         ids=["x12", "x12-auto", "edifact", "edifact-auto"])
+@pytest.mark.parametrize("sep", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_a_newline_after_an_interchange_read_once_quiet_is_no_record(tmp_path, logs, fmt,
+                                                                      text, sep):
+    """The interchange without newline is read once quiet; the writer's late newline, then an
+    append that starts with one (writers that put the newline first), were each an empty
+    record: a parse_error dead letter (not an X12 interchange) with nothing lost but a false
+    alarm. Blank lines with no record open are no record."""
+    path = logs / "in.log"
+    path.write_text(text)
+    inp = make_input(tmp_path, fmt)
+    first = pump(inp)
+    assert len(events(first)) >= 1 and dead(first) == []
+    with path.open("a", newline="") as fh:
+        fh.write(sep)
+    chunks = pump(inp)
+    with path.open("a", newline="") as fh:
+        fh.write(sep + text)
+    chunks += pump(inp)
+    assert dead(chunks) == [], [d.reason for d in dead(chunks)]
+    assert len(events(chunks)) == len(events(first))
+    assert not {e.id for e in events(first)} & {e.id for e in events(chunks)}
+
+
+@pytest.mark.parametrize("ref", ["C-1", "ICR/0001", "C.1"])
+def test_an_edifact_reference_with_punctuation_ends_a_whole_line(tmp_path, logs, ref):
+    """UNZ 0020 is an..14 and UNOA/UNOC allow - / . in it: the trailer pattern took only
+    letters, digits and _, so such a CONTRL without newline was never read."""
+    path = logs / "in.log"
+    path.write_text(CONTRL.replace("+C1'", f"+{ref}'"))
+    chunks = pump(make_input(tmp_path, "edifact"))
+    assert dead(chunks) == [] and [e.action for e in events(chunks)] == ["acknowledged"]

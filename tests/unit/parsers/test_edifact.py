@@ -350,7 +350,7 @@ def test_an_invoice_referencing_several_orders_joins_none_of_them():
 def test_a_message_reference_repeated_in_its_interchange_is_not_merged_with_the_first():
     """UNH 0062 is unique within an interchange; senders that write 1 for every message made
     two orders one ``edifact.unh`` ID and merged their traces silently. The repeat is a
-    validation failure naming the first, kept off the first message's ID."""
+    validation failure naming the first, with an ``edifact.unh`` ID of its own (``#2``)."""
     segs = ["UNB+UNOC:3+5412345000013:14+4012345000023:14+240301:0930+DUP1",
             "UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-4+9", "UNT+3+1",
             "UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-5+9", "UNT+3+1", "UNZ+2+DUP1"]
@@ -363,6 +363,28 @@ def test_a_message_reference_repeated_in_its_interchange_is_not_merged_with_the_
         "failure", "validation", "edifact.envelope")
     assert "UNH 0062 1 repeats" in second.error_message
     assert second.message_id != first.message_id
+    assert second.ids[0] == f"edifact.unh:{pair}:DUP1:1#2"
+
+
+@pytest.mark.parametrize("segs", [
+    ["UNG+ORDERS+5412345000013+4012345000023+240301:0930+G1", "UNH+1+ORDERS:D:96A:UN",
+     "BGM+220+PO-4+9", "UNT+3+1", "UNE+1+G1",
+     "UNG+ORDERS+5412345000013+4012345000023+240301:0930+G2", "UNH+1+ORDERS:D:96A:UN",
+     "BGM+220+PO-5+9", "UNT+3+1", "UNE+1+G2"],
+    ["UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-4+9", "UNT+3+1",
+     "UNH+1+INVOIC:D:96A:UN", "BGM+380+INV-5+9", "UNT+3+1"]], ids=["per-group", "per-type"])
+def test_a_message_reference_unique_per_type_and_group_is_no_repeat(segs):
+    """EANCOM: 0062 with the message type is unique within its group, or the interchange
+    without groups. Numbering restarting per UNG group, or ORDERS 1 next to INVOIC 1, was a
+    false validation failure whose message had no edifact.unh ID. Both keep IDs of their own."""
+    count = 2
+    text = "'\n".join(["UNB+UNOC:3+5412345000013:14+4012345000023:14+240301:0930+IC2", *segs,
+                       f"UNZ+{count}+IC2"]) + "'\n"
+    first, second = edifact.parse(Record(text=text, source="t.edi"), CTX)
+    pair = "5412345000013>4012345000023"
+    assert [e.outcome for e in (first, second)] == ["success", "success"], second.message
+    assert first.ids[0] == f"edifact.unh:{pair}:IC2:1"
+    assert second.ids[0] == f"edifact.unh:{pair}:IC2:1#2"
 
 
 def test_an_interchange_of_700_messages_one_segment_a_line_is_read_whole(parse_text):

@@ -362,8 +362,8 @@ def test_an_interchange_of_600_sets_one_segment_a_line_is_read_whole(parse_text,
 def test_a_set_control_number_repeated_in_its_group_is_not_merged_with_the_first():
     """ST02 is unique within a group (997 AK502 code 23 rejects a repeat). Senders that
     hard-code it (every 850 ST02 0001) made two purchase orders one ``x12.st`` ID, so their
-    traces merged silently; the repeat is a validation failure naming the first, and is kept
-    off the first set's ID (its own order number still finds it)."""
+    traces merged silently; the repeat is a validation failure naming the first, with an
+    x12.st ID of its own (``#2``) that the 997 rejecting it (AK502 23) names."""
     text = interchange(sender=US, receiver=PARTNER, sets=(("850", "0001"), ("850", "0001")),
                        body=("BEG*00*SA*PO-1**20240301",))
     cut = text.rfind("PO-1")
@@ -377,6 +377,7 @@ def test_a_set_control_number_repeated_in_its_group_is_not_merged_with_the_first
         "failure", "validation", "x12.envelope")
     assert "ST02 0001 repeats" in second.error_message and "set 1" in second.error_message
     assert second.message_id != first.message_id
+    assert second.ids[0] == f"x12.st:{US}>{PARTNER}:77:0001#2"
 
 
 @pytest.mark.parametrize("pad", ["\x00" * 64, "\x00" * 30 + "\r\n" + "\x00" * 50, " " * 80],
@@ -388,3 +389,52 @@ def test_block_padding_after_the_last_interchange_is_not_a_segment(parse_text, p
     events, dead = parse_text("x12", interchange(sender=US, receiver=PARTNER) + pad)
     assert dead == []
     assert [(e.outcome, e.labels.get("x12_st02")) for e in events] == [("success", "0001")]
+
+
+def test_a_set_control_number_repeated_in_another_group_with_the_same_gs06_is_distinct():
+    """The x12.st ID is (GS06, ST02), but the repeat check was per group: two groups of one
+    interchange with GS06 1 (a sender hard-coding it), each with ST02 0001, gave both sets one
+    ID and no failure. Another GS06 keeps the same ST02 legitimate."""
+    def two_groups(second_gs06: str) -> str:
+        text = interchange(sender=US, receiver=PARTNER, group="1")
+        head, _, rest = text.partition("GS*")
+        group = "GS*" + rest[:rest.index("IEA*")]
+        second = group.replace("*1*X*", f"*{second_gs06}*X*").replace(
+            "GE*1*1~", f"GE*1*{second_gs06}~").replace("PO-1", "PO-2")
+        return head + group + second + rest[rest.index("IEA*"):].replace("IEA*1*", "IEA*2*")
+
+    first, second = parse(two_groups("1"))
+    assert first.ids[0] == f"x12.st:{US}>{PARTNER}:1:0001" and first.outcome == "success"
+    assert second.ids[0] == f"x12.st:{US}>{PARTNER}:1:0001#2"
+    assert second.outcome == "failure" and "an earlier group" in second.error_message
+    first, second = parse(two_groups("2"))
+    assert [e.outcome for e in (first, second)] == ["success", "success"]
+    assert second.ids[0] == f"x12.st:{US}>{PARTNER}:2:0001"
+
+
+_997_LINES = ("ISA*00*          *00*          *ZZ*WIDGETSUPPLY   *ZZ*ACMEBUYER      *240301*1005*U"
+              "*00401*000000501*0*P*>~\nGS*FA*WIDGETSUPPLY*ACMEBUYER*20240301*1005*501*X*004010~\n"
+              "ST*997*0001~\nAK1*PO*1~\nAK2*850*0001~\nAK5*A~\nAK9*A*1*1*1~\nSE*6*0001~\n"
+              "GE*1*501~\nIEA*1*000000501~\n")
+_CONTRL_LINES = ("UNA:+.? '\nUNB+UNOC:3+4012345000023:14+5412345000013:14+240301:1015+C-1'\n"
+                 "UNH+1+CONTRL:D:3:UN'\nUCI+ONE1+5412345000013:14+4012345000023:14+7'\n"
+                 "UNT+3+1'\nUNZ+1+C-1'\n")
+
+
+@pytest.mark.parametrize(("fmt", "edi"), [("x12", _997_LINES), ("auto", _997_LINES),
+                                          ("edifact", _CONTRL_LINES), ("auto", _CONTRL_LINES)],
+                         ids=["x12", "x12-auto", "edifact", "edifact-auto"])
+def test_lines_after_an_interchanges_trailer_are_not_glued_into_it(parse_text, fmt, edi):
+    """A translator's log lines after an interchange written a segment a line continued it
+    (no START), up to the 1 MiB record cap: 3,000 lines vanished into one validation
+    failure ("segment 11 is '<log lines>'") without a dead letter. The trailer ends it."""
+    log = "".join(f"2024-03-01 10:00:{n % 60:02d},000 INFO  [main] c.t.Sender - sent file {n}\n"
+                  for n in range(3000))
+    alone, _ = parse_text(fmt, edi)
+    events, dead = parse_text(fmt, edi + log + edi)
+    edi_events = [e for e in events if e.platform == "edi"]
+    assert [e.outcome for e in edi_events] == ["success"] * (2 * len(alone)), [
+        e.message[:200] for e in edi_events]
+    others = [e for e in events if e.platform != "edi"]
+    assert dead or others  # the log lines are read or dead-lettered, never inside an interchange
+    assert not any("sent file" in (e.message or "") for e in edi_events)

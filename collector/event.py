@@ -128,6 +128,14 @@ class Event:
 _event_values = attrgetter(*(f.name for f in fields(Event)))
 
 
+def lower_keys(labels: dict[str, str]) -> dict[str, str]:
+    """Label keys as the store holds them, lower case: a rule names a label one way, and
+    ``rules.fields`` refuses an upper-case ``labels.`` key at load. The parsers' ``label_key``
+    lower-cases already; a plug-in parser or probe may not. Two keys alike but for case keep
+    the later value (a plug-in that sets both is asking for one label)."""
+    return {k.lower(): v for k, v in labels.items()}
+
+
 def event_id(source: str, position: str, index: int = 0) -> str:
     """Deterministic ID from where the event came from, so a replay overwrites, never duplicates."""
     raw = f"{source}\x1f{position}\x1f{index}".encode("utf-8", "surrogatepass")

@@ -37,7 +37,7 @@ import re
 from functools import lru_cache, partial
 from operator import attrgetter
 
-from collector.event import LEVELS, Event
+from collector.event import LEVELS, Event, lower_keys
 from collector.parsers._base import PROCESS_KEY, ParseContext
 from collector.parsers._fields import MAX_LABEL_VALUE
 from collector.timeparse import settle_time
@@ -413,11 +413,17 @@ def _bound(ev: Event, cut: list[str]) -> None:
     come: a 100 kB ``service.name`` was stored whole, and is beyond what a keyword index
     takes). This runs for every event, so the common case is C-level ``join``s: all names
     and IDs together within the smaller bound means each is, and so for label keys and
-    label values."""
+    label values. Label keys are lower-cased here, the one place every parsed event passes
+    (``collector.event.lower_keys``); keys already lower case cost one ``lower`` of their
+    join (50-90 ns best of runs at load 6; ``islower`` took 270-310 ns: it looks each
+    character up)."""
     if len("".join(filter(None, _bounded(ev)))) + len("".join(ev.ids)) > _SHORT:
         _bound_fields(ev, cut)
     labels = ev.labels
-    if ((len("".join(labels)) > MAX_LABEL_KEY and max(map(len, labels)) > MAX_LABEL_KEY)
+    keys = "".join(labels)
+    if keys != keys.lower():  # a key not lower case (set by a plug-in parser)
+        ev.labels = labels = lower_keys(labels)
+    if ((len(keys) > MAX_LABEL_KEY and max(map(len, labels)) > MAX_LABEL_KEY)
             or (len("".join(labels.values())) > MAX_LABEL_VALUE
                 and max(map(len, labels.values())) > MAX_LABEL_VALUE)):
         ev.labels = {(_cut(k, MAX_LABEL_KEY, "labels", cut) if len(k) > MAX_LABEL_KEY else k):

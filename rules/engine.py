@@ -442,10 +442,27 @@ class Engine:
         refused or did not answer (earlier rules' alerts have already moved in this pass, and
         a ``StoreUnavailable`` escaping here would drop their resolves unsent), or it is past
         the ``ALONE_PER_PASS`` least recently judged. All their queries go in one ``_send``,
-        not one round trip per alert."""
-        ordered = sorted(alerts, key=lambda a: (a.last_eval_ms, a.key))
-        asked = {a.key: self._alone_queries(rule, a, at_ms) for a in ordered[:ALONE_PER_PASS]}
-        out: dict[str, Sample | None | bool] = {a.key: False for a in ordered[ALONE_PER_PASS:]}
+        not one round trip per alert.
+
+        A held firing alert's repeat page (the only thing that moves its Alertmanager
+        ``endsAt``) waits for its turn; past its last page's expiry, Alertmanager would resolve
+        it while its condition holds, and its turn would page it again. So a firing alert whose
+        last page expires before the pass after next is judged now, in addition to the
+        ``ALONE_PER_PASS`` (by then its repeat is due: ``page_span_ms`` is at least a repeat
+        and four intervals). Only until it expires: a page not repeated then (silenced,
+        inhibited) has lapsed anyway, and judging it every pass would undo the cap."""
+        interval = rule.interval_ms or self.config.interval_ms
+        span = page_span_ms(rule, interval)
+
+        def lapsing(a: Alert) -> bool:
+            return (a.state == FIRING and a.last_notified_ms is not None
+                    and a.last_notified_ms + span - 2 * interval <= at_ms
+                    < a.last_notified_ms + span)
+
+        ordered = sorted(alerts, key=lambda a: (not lapsing(a), a.last_eval_ms, a.key))
+        take = ALONE_PER_PASS + sum(map(lapsing, alerts))
+        asked = {a.key: self._alone_queries(rule, a, at_ms) for a in ordered[:take]}
+        out: dict[str, Sample | None | bool] = {a.key: False for a in ordered[take:]}
         if out:
             self.held(rule.name, len(out))
             if rule.name not in self._warned_held:
@@ -463,7 +480,7 @@ class Engine:
                         rule.name, len(asked), exc)
             return {**out, **dict.fromkeys(asked, False)}
         evaluate = types.get(rule.type).evaluate
-        for a in ordered[:ALONE_PER_PASS]:
+        for a in ordered[:take]:
             qs = asked[a.key]
             if any(q in errors for q in qs):
                 out[a.key] = False
@@ -647,7 +664,7 @@ class Engine:
             action=action, rule=rule.name, key=alert.key, severity=alert.severity,
             labels=alert.labels, annotations=annotations, value=alert.value,
             starts_ms=alert.fired_ms or alert.active_since_ms, at_ms=at_ms,
-            expires_ms=at_ms + max(rule.repeat_interval_ms, 4 * interval) * 2,
+            expires_ms=at_ms + page_span_ms(rule, interval),
             description=rule.description, message_ids=ids,
             trace_url=self.trace_url(alert.labels),
             generator_url=(f"{self.config.external_url}/rules/{urllib.parse.quote(rule.name)}"
@@ -671,6 +688,13 @@ class Engine:
             self._unsaved.discard(rule)
         if runs:
             self.put_state(RUNS_NAMESPACE, RUNS_KEY, {"last_run": dict(self.last_run)})
+
+
+def page_span_ms(rule: Rule, interval_ms: int) -> int:
+    """How long a page stays open at the receiver without a repeat (Alertmanager's
+    ``endsAt``): two repeats, at least eight intervals, so that one late evaluation does not
+    resolve it there."""
+    return max(rule.repeat_interval_ms, 4 * interval_ms) * 2
 
 
 def _full(q: MetricQuery, rows: list[MetricRow], max_groups: int) -> bool:

@@ -8,6 +8,11 @@ process (a parse worker's replies carry no such note), and the input says so onc
 naming the line: the fix is the input's ``encoding``. ASCII reads, most of any log, cost an
 ``isascii`` scan (about 40 ns a 300-byte line); only encodings whose newline is one byte are
 checked (UTF-16 and UTF-32 are not).
+
+The encoding is sniffed from the first bytes the check is fed, as the line readers sniff it
+(``collector.linesplit``), not from the file when the input opens it: a file empty then
+(logrotate ``create``, a fresh appender, a copytruncate seen at 0 bytes) was taken as UTF-8,
+and a UTF-16 file written afterwards got a false warning whose hint broke the input.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from collector.encoding import SNIFF_BYTES, sniff
 from collector.metrics import Registry
@@ -27,27 +32,51 @@ log = logging.getLogger("midwatch.inputs")
 
 @dataclass(slots=True)
 class DecodeCheck:
-    codec: str
-    _decoder: codecs.IncrementalDecoder = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder(self.codec)("strict")
+    configured: str
+    # Until ``SNIFF_BYTES`` have been fed from the file's start: the bytes so far.
+    _head: bytes = b""
+    codec: str = ""
+    # None while the encoding is not known yet, or where a newline is not one byte (lines
+    # are found by counting newline bytes): nothing is checked.
+    _decoder: codecs.IncrementalDecoder | None = None
+    _sniffed: bool = False
 
     @staticmethod
-    def of(head: bytes, configured: str) -> DecodeCheck | None:
-        """The check for a file starting with ``head`` (``SNIFF_BYTES`` of it); None where a
-        newline is not one byte (lines are found by counting newline bytes)."""
-        enc = sniff(head[:SNIFF_BYTES], configured)
-        return DecodeCheck(enc.codec) if enc.unit == 1 else None
+    def of(head: bytes, configured: str) -> DecodeCheck:
+        """The check resuming mid-file in a file starting with ``head`` (its first
+        ``SNIFF_BYTES``)."""
+        check = DecodeCheck(configured)
+        check._sniff(head)
+        return check
+
+    def _sniff(self, head: bytes) -> None:
+        enc = sniff(head[:SNIFF_BYTES], self.configured)
+        self._sniffed, self._head = True, b""
+        if enc.unit == 1:
+            self.codec = enc.codec
+            self._decoder = codecs.getincrementaldecoder(enc.codec)("strict")
 
     def feed(self, data: bytes) -> int | None:
         """Index in ``data`` of the first byte that is not valid, else None. A character cut
-        between two reads is held for the next one, as the readers hold it."""
-        pending = len(self._decoder.getstate()[0])
+        between two reads is held for the next one, as the readers hold it; so are a file's
+        first bytes until they tell its encoding (0 where the bad byte was among them)."""
+        decoder = self._decoder
+        if decoder is None:
+            if self._sniffed:
+                return None
+            held = self._head + data
+            if len(held) < SNIFF_BYTES:
+                self._head = held
+                return None
+            before = len(self._head)
+            self._sniff(held)
+            bad = self.feed(held)
+            return None if bad is None else max(bad - before, 0)
+        pending = len(decoder.getstate()[0])
         if not pending and data.isascii():
             return None
         try:
-            self._decoder.decode(data)
+            decoder.decode(data)
         except UnicodeDecodeError as exc:
             return max(exc.start - pending, 0)
         return None

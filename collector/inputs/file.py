@@ -407,11 +407,15 @@ class FileInput:
         fh.seek(start.offset)
         tail = Tail(fh=fh, path=path, start=start, reader=self._reader(start, fh),
                     generation=start.generation, size_seen=st.st_size,
-                    check=self._check(fh))
+                    check=self._check(start, fh))
         tail.fp.update(fh.fileno(), b"", start.offset)
         self.tails[key] = tail
 
-    def _check(self, fh: BinaryIO) -> DecodeCheck | None:
+    def _check(self, pos: FilePosition, fh: BinaryIO) -> DecodeCheck:
+        """From the start, the encoding is sniffed from the first bytes read (the file may
+        be empty now); resuming mid-file, from the file's first bytes, as ``_reader`` does."""
+        if not pos.offset:
+            return DecodeCheck(self.cfg.encoding)
         return DecodeCheck.of(os.pread(fh.fileno(), SNIFF_BYTES, 0), self.cfg.encoding)
 
     def _reader(self, pos: FilePosition, fh: BinaryIO) -> LineReader | RemoteReader:
@@ -554,7 +558,7 @@ class FileInput:
         tail.generation += 1
         tail.fh.seek(0)
         tail.fp = Fingerprint()
-        tail.check = self._check(tail.fh)
+        tail.check = DecodeCheck(self.cfg.encoding)
         tail.reader = self._reader(replace(tail.start, offset=0, line=0,
                                            generation=tail.generation), tail.fh)
         return self._chunk(tail, items, 0, 0)

@@ -32,7 +32,8 @@ A parser is a module under ``collector/parsers/`` exposing:
   read; the parse core dead-letters it with the reason (and keeps the events of the record's
   readable entries, when the error carries them). Parsers set source fields only;
   redaction, error classification, signatures and event IDs are applied afterwards by
-  ``collector.normalize`` so every format gets them the same way.
+  ``collector.normalize`` so every format gets them the same way; it also stores label keys
+  lower case (``parsers._fields.set_label`` makes them so already), as rules name them.
 """
 
 from __future__ import annotations

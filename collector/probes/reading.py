@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from collector.event import Event, event_id
+from collector.event import Event, event_id, lower_keys
 
 DATASET = "midwatch.probe"
 
@@ -20,7 +20,7 @@ DATASET = "midwatch.probe"
 class Reading:
     metric: str
     value: int | None
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)  # keys stored lower case (to_event)
     # False when the reading itself is bad news the probe is sure of (endpoint down, certificate
     # not trusted); a high lag is still ok=True: how much is too much is the rules' call.
     ok: bool = True
@@ -39,8 +39,9 @@ class ProbeIdentity:
 
 def to_event(probe: ProbeIdentity, reading: Reading, at_ms: int,
              duration_ns: int | None = None) -> Event:
+    # Probe events do not pass ``collector.normalize``: keys lower-cased here, as there.
     labels = {"probe.kind": probe.kind, "probe.name": probe.name,
-              "probe.metric": reading.metric, **reading.labels}
+              "probe.metric": reading.metric, **lower_keys(reading.labels)}
     dims = "\x1f".join(f"{k}={v}" for k, v in sorted(reading.labels.items()))
     shown = "" if reading.value is None else f" = {reading.value}"
     where = ", ".join(f"{k}={v}" for k, v in reading.labels.items())

@@ -109,3 +109,14 @@ def test_parser_values_are_kept():
 def test_huge_messages_are_bounded():
     e = normalize(ev(message="x" * 100_000, error_stack_trace="y" * 200_000), CTX)
     assert len(e.message) == 32 * 1024 and len(e.error_stack_trace) == 64 * 1024
+
+
+def test_label_keys_are_stored_lower_case_whoever_set_them():
+    # Review M: a plug-in parser may set ``ev.labels`` directly, in the source's case; a rule
+    # naming ``labels.ibmmq.queueManager`` is refused at load (``rules.fields``), and one
+    # naming the lower-case key never matched what was stored.
+    ev = normalize(Event(1_000, "d", "p", "m", labels={"ibmmq.queueManager": "QM1",
+                                                        "orderid": "7", "Ärger": "x"}), CTX)
+    assert ev.labels == {"ibmmq.queuemanager": "QM1", "orderid": "7", "ärger": "x"}
+    same = {"orderid": "7", "mule_flow": "f"}
+    assert normalize(Event(1_000, "d", "p", "m", labels=same), CTX).labels is same

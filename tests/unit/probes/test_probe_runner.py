@@ -185,3 +185,11 @@ def test_a_run_is_ok_only_when_every_reading_is_and_a_timeout_says_so():
 
     down = measure(_item("d", EndpointDown(), interval_ms=60_000), 0)
     assert (down.result, [e.outcome for e in down.events]) == ("error", ["success", "failure"])
+
+
+def test_a_plugin_probes_label_keys_are_stored_lower_case():
+    # Review M: probe events do not pass ``collector.normalize``; a plug-in probe naming its
+    # label as IBM MQ does (queueManager) was stored so, and no rule could name it.
+    r = Reading("ibmmq.queue_depth", 7, {"ibmmq.queueManager": "QM1"})
+    ev = to_event(ProbeIdentity("mq", "ibmmq", "ibmmq", "qm1:1414"), r, 1_709_546_400_000)
+    assert ev.labels["ibmmq.queuemanager"] == "QM1" and "ibmmq.queueManager" not in ev.labels

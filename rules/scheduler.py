@@ -169,7 +169,19 @@ class RuleScheduler:
 
     def reload(self, at_ms: int, *, force: bool = False) -> None:
         """Take up changed rule, silence and knowledge files, or keep the running set and
-        report every error when they do not validate."""
+        report every error when they do not validate. A store error while taking them up (a
+        removed rule's alert resolved while the store is down or refusing) is logged and the
+        next evaluation restores the alerts from the store, which resolves those of removed
+        rules again: escaping, it ended the scheduler's thread, and no rule paged again."""
+        try:
+            self._reload(at_ms, force)
+        except StoreError as exc:
+            log.error("rules reload at %d: the store failed while taking up the new rules "
+                      "(%s): alerts are restored from the store at the next evaluation",
+                      at_ms, exc)
+            self.restored_under = None
+
+    def _reload(self, at_ms: int, force: bool) -> None:
         if self.reloader is None:
             return
         outcome = self.reloader.poll(force)

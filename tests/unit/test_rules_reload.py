@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from collector.event import Event, event_id
+from collector.store.base import StoreUnavailable
 from collector.store.sqlite import SQLiteStore
 from collector.yamlconf import load
 from rules.config import load_rules_config
@@ -160,3 +161,35 @@ def test_midwatch_run_reloads_on_sighup_and_keeps_running(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
+
+
+def test_a_store_error_while_a_reload_resolves_a_removed_rule_keeps_the_scheduler_running(
+        setup, monkeypatch):
+    """A reload removing a firing rule while the store refuses the alert history: the error
+    ended the scheduler's thread (no rule evaluated or paged again until a restart). Now it is
+    logged, and once the store answers the removed rule's alert is resolved from the store."""
+    tmp_path, store = setup
+    s = _scheduler(tmp_path, store, ERRORS + QUIET, "1s")
+    previous = signal.getsignal(signal.SIGHUP)
+    s.start()
+    try:
+        _until("errors fires", lambda: _firing(s, "errors"))
+        real = store.append_alert_history
+        refused = []
+
+        def refuse_once(records):
+            if not refused:
+                refused.append(records)
+                raise StoreUnavailable("store down for a moment")
+            return real(records)
+
+        monkeypatch.setattr(store, "append_alert_history", refuse_once)
+        (tmp_path / "r.yaml").write_text("rules:\n" + QUIET + LOUD)
+        _until("the store refused once", lambda: refused)
+        _until("the edit is taken up", lambda: _names(s) == {"quiet", "loud"})
+        _until("the removed rule's alert resolved from the store",
+               lambda: "errors" not in store.get_state("alerts"))
+        assert s.thread.is_alive()
+    finally:
+        s.stop()
+        signal.signal(signal.SIGHUP, previous)

@@ -84,3 +84,14 @@ def test_nothing_is_created_until_the_first_batch_is_spooled(tmp_path):
     assert not (tmp_path / "spool").exists() and spool.oldest() is None
     spool.append([event(1)], [])
     assert (tmp_path / "spool").is_dir()
+
+
+def test_a_dead_letter_field_a_later_version_added_does_not_set_the_segment_aside(tmp_path):
+    """Rollback after an upgrade that gave dead letters a field: the older reader refused the
+    whole segment (TypeError), events and all. Keys it does not know are left out."""
+    spool = Spool(tmp_path)
+    seg = spool.append([event(1)], [dead(2)])
+    lines = seg.path.read_bytes().splitlines()
+    lines[-1] = lines[-1][:-1] + b',"added_later":"x"}'
+    seg.path.write_bytes(b"\n".join(lines) + b"\n")
+    assert spool.read(seg) == ([event(1)], [dead(2)])

@@ -39,12 +39,17 @@ def filters(q: DeadLetterQuery) -> tuple[Filter, ...]:
 
 
 def newest(store: Store, q: DeadLetterQuery) -> list[dict]:
+    if q.start_ms >= q.end_ms:  # a window starting in the future holds none
+        return []
     return store.search_deadletters(filters(q), q.start_ms, q.end_ms, q.limit)
 
 
 def summary(store: Store, q: DeadLetterQuery) -> list[dict]:
     """Counts by reason kind and input, largest first: every dead letter of the window is
-    counted, not only the newest ``limit``."""
+    counted, not only the newest ``limit``. A window that starts in the future holds none
+    (the store refuses an empty window)."""
+    if q.start_ms >= q.end_ms:
+        return []
     rows = store.metric(MetricQuery("deadletter", q.start_ms, q.end_ms, filters=filters(q),
                                     group_by=("kind", "input")))
     found = [{"reason": r.group.get("kind") or "-", "input": r.group.get("input") or "-",

@@ -357,8 +357,10 @@ class Framer:
             return [Record(text=line, source=self.source,
                            position=f"{self.position_prefix}{offset}", line=lineno,
                            ingested_ms=self.ingested_ms)]
-        if not self._lines and not line.strip(BLANK):
-            # A blank line with no record open is no record: a writer's late newline, or one
+        if self.ends is not None and not self._lines and not line.strip(BLANK):
+            # A blank line with no record open is no record in a format whose records end
+            # (EDI; elsewhere a read's boundary may fall before a blank line that belongs to
+            # the record the next line continues): a writer's late newline, or one
             # written before the next interchange, after a line read once quiet
             # (``is_whole``), was an empty record and a false parse_error dead letter; so
             # are the NUL bytes block transfers pad a file's end with, after a trailer.

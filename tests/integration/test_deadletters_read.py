@@ -115,3 +115,11 @@ def test_summary_counts_dead_letters_without_an_input(every_store):
     every_store.refresh()
     assert summary(every_store, DeadLetterQuery(T0, T0 + 1)) == [
         {"reason": "mapping", "input": "-", "count": 1}]
+
+
+def test_a_window_starting_in_the_future_holds_none(every_store):
+    """``since`` past now (schemathesis sent 3259-05-06): the store refused the empty window
+    and the API answered 500."""
+    _fill(every_store)
+    future = DeadLetterQuery(T0 + 120_000, T0 + 60_000)
+    assert newest(every_store, future) == [] and summary(every_store, future) == []

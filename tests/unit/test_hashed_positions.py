@@ -106,7 +106,11 @@ def test_event_ids_are_those_hashing_every_line_made(fast):
     old = json.loads(IDS.read_text())
     assert sum(map(len, old.values())) > 700
     for way, ids in old.items():
-        assert now[way] == ids, way
+        # The same IDs; the order may differ since an EDI record is handed over at its
+        # trailer (IEA/UNZ), not when the next record starts.
+        assert sorted(now[way]) == sorted(ids), way
+    # However a sender's frames fall into reads, the same events in the same order.
+    assert now["syslog-batches-50"] == now["syslog-one-read"]
     # The deliveries do repeat lines within a second: numbered positions were compared.
     events = [i for i in old["syslog-one-read"] if i != "dead"]
     assert len(set(events)) == len(events) > 100

@@ -27,7 +27,7 @@ from grafana_foundation_sdk.models import common as cm
 from grafana_foundation_sdk.models import dashboard as dm
 from grafana_foundation_sdk.models.elasticsearch import TermsOrder
 
-from dashboards.datasources import ALERTS_UID, EVENTS_UID, TRACES_UID
+from dashboards.datasources import ALERTS_UID, DEADLETTERS_UID, EVENTS_UID, TRACES_UID
 
 ALL_VALUE = "* OR *:*"
 ALL_OPTION = dm.VariableOption(text="All", value="$__all", selected=True)
@@ -62,6 +62,8 @@ VARIABLE_FIELDS: dict[str, dict[str, str]] = {
         "flow": "labels.flow", "partner": "labels.partner",
         "platform": "labels.platform", "environment": "labels.environment",
     },
+    # A dead letter is a record midwatch could not read: it has no flow, partner or platform.
+    DEADLETTERS_UID: {},
 }
 VARIABLE_LABELS = {
     "flow": "Flow", "partner": "Partner", "platform": "Platform", "environment": "Environment",

@@ -1,4 +1,4 @@
-"""The three Elasticsearch datasources the boards query: events, traces and alert history.
+"""The Elasticsearch datasources the boards query: events, traces, alert history and dead letters.
 
 Index names come from ``collector.store.es_mappings`` so a prefix change moves boards and
 store together. Events use Grafana's daily index pattern (``[prefix-events-]YYYY.MM.DD``), so a
@@ -22,6 +22,7 @@ from dashboards.settings import BoardSettings
 EVENTS_UID = "midwatch-events"
 TRACES_UID = "midwatch-traces"
 ALERTS_UID = "midwatch-alerts"
+DEADLETTERS_UID = "midwatch-deadletters"
 # Grafana's default: shards each search may query at once.
 MAX_CONCURRENT_SHARD_REQUESTS = 5
 MIN_INTERVAL = "10s"
@@ -37,7 +38,8 @@ OPENSEARCH_VERSION = "2.19.4"
 class EsDatasource:
     uid: str
     name: str
-    # Which store index the datasource reads (``events``/``traces``/``alerts``), for field checks.
+    # Which store index the datasource reads (``events``/``traces``/``alerts``/``deadletter``),
+    # for field checks.
     store_index: str
     index: str
     time_field: str
@@ -85,11 +87,14 @@ def datasources(settings: BoardSettings) -> tuple[EsDatasource, ...]:
         # messages started long ago must still show up.
         EsDatasource(TRACES_UID, "midwatch traces", "traces", names.traces, "last_seen"),
         EsDatasource(ALERTS_UID, "midwatch alerts", "alerts", names.alerts, "@timestamp"),
+        # Daily like events; ``@timestamp`` is when midwatch read (or failed to store) the record.
+        EsDatasource(DEADLETTERS_UID, "midwatch dead letters", "deadletter",
+                     f"[{names.deadletter}-]YYYY.MM.DD", "@timestamp", interval="Daily"),
     )
 
 
 def provisioned(settings: BoardSettings) -> list[dict]:
-    """Every datasource midwatch provisions, as Grafana takes them: the three store indices,
+    """Every datasource midwatch provisions, as Grafana takes them: the four store indices,
     and the tracing tool the journeys are exported to when ``ui.tracing`` is configured."""
     out = [ds.grafana(settings.es_url, settings.flavor, settings.engine_version)
            for ds in datasources(settings)]

@@ -4,7 +4,7 @@
 committed ``deploy/grafana`` tree with a fresh build; ``write`` is the only part touching disk.
 
     DIR/provisioning/dashboards/midwatch.yaml   the dashboard provider (folder, path)
-    DIR/provisioning/datasources/midwatch.yaml  the three Elasticsearch datasources
+    DIR/provisioning/datasources/midwatch.yaml  the four Elasticsearch datasources
     DIR/dashboards/<uid>.json                   one file per board
 """
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders.dashboard import Dashboard
 
 from dashboards import common as c
-from dashboards.datasources import EVENTS_UID, TRACES_UID
+from dashboards.datasources import DEADLETTERS_UID, EVENTS_UID, TRACES_UID
 from dashboards.settings import BoardSettings
 
 UID = "midwatch-overview"
 EVENT_VARS = ("flow", "partner", "platform", "environment")
 TRACE_VARS = ("flow", "partner", "platform")
 FAILED = "event.outcome:failure"
+# The columns of a dead letter an analyst reads first; ``raw`` holds the record itself.
+DEADLETTER_COLUMNS = (("@timestamp", "Time"), ("input", "Input"), ("kind", "Reason"),
+                      ("source", "Source"), ("stage", "Stage"),
+                      ("reason", "Detail"), ("raw", "Record"))
 
 
 def build(settings: BoardSettings) -> Dashboard:
@@ -103,4 +107,36 @@ def build(settings: BoardSettings) -> Dashboard:
     ])
     return c.board(
         UID, "Throughput, failures, latency and SLA of every integration flow.", ["overview"],
-        [c.filter_variable(name) for name in EVENT_VARS], [throughput, hurts, stuck])
+        [c.filter_variable(name) for name in EVENT_VARS], [throughput, hurts, stuck, unread()])
+
+
+def unread() -> c.PanelRow:
+    """Records midwatch could not parse or store: each is a message missing from every flow's
+    numbers above, so the board shows them beside those numbers rather than only in a metric.
+    Dead letters carry no flow or partner, so the board's variables do not narrow them."""
+    everything = c.scoped(DEADLETTERS_UID, ())
+    return c.PanelRow("Records midwatch could not read or store", [
+        c.stat_panel(c.PanelSpec(
+            "Dead letters",
+            "Records set aside in the time range because midwatch could not parse or store "
+            "them: none is in the panels above. `midwatch deadletters --summary` counts them "
+            "by reason and input from the command line.",
+            [c.es_target(DEADLETTERS_UID, "A", everything, buckets=[c.histogram()],
+                         metrics=[c.count()])],
+            unit="short", width=6, thresholds=c.thresholds((None, "green"), (1, "orange")))),
+        c.timeseries_panel(c.PanelSpec(
+            "Dead letters by reason",
+            "Why records were set aside (line_too_long, parse_error, store_rejected, ...), "
+            "over time: a step is usually a new log layout or a mapping conflict.",
+            [c.es_target(DEADLETTERS_UID, "A", everything,
+                         buckets=[c.terms("kind"), c.histogram()], metrics=[c.count()])],
+            unit="short", width=18, min_interval="1m"), stacked=True),
+        c.table_panel(c.PanelSpec(
+            "Newest dead letters",
+            "The newest records set aside, with where they were read and why. `midwatch "
+            "deadletters --input NAME --reason KIND` filters the same list.",
+            [c.es_target(DEADLETTERS_UID, "A", everything, metrics=[c.raw_data(100)])],
+            width=24, height=9,
+            transformations=c.keep_columns([f for f, _ in DEADLETTER_COLUMNS],
+                                           dict(DEADLETTER_COLUMNS)))),
+    ])

@@ -7,6 +7,8 @@
   two ACME interchanges never get their 997 (stuck traces).
 - Kafka, RabbitMQ and IBM MQ broker log warnings/errors, and alert history of two rules.
 - Probe readings (``probe_dataset``): consumer lag, queues, certificates, endpoints.
+- Dead letters: Mule lines too long, an X12 file that would not parse, an event the store
+  refused.
 
 ``expected`` holds the numbers the boards must show, computed from the same lists that are
 written, so the assertions never restate magic numbers.
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 
 import probe_dataset
 
-from collector.event import Event, event_id, ms_to_iso
+from collector.event import DeadLetter, Event, event_id, ms_to_iso
 from collector.trace import Hop, Trace
 
 MINUTE = 60_000
@@ -40,6 +42,7 @@ class Dataset:
     events: list[Event] = field(default_factory=list)
     traces: list[Trace] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
+    deadletters: list[DeadLetter] = field(default_factory=list)
     expected: dict = field(default_factory=dict)
 
 
@@ -155,6 +158,18 @@ def build(end_ms: int) -> Dataset:
         "severity": "warning", "labels": {"flow": "invoice-edi", "partner": "ACME"},
         "value": 2, "summary": "2 interchanges without 997", "notifier": "slack",
         "dedup_key": "edi-ack-overdue/ACME"})
+    for n in range(3):
+        ds.deadletters.append(DeadLetter(
+            reason="line_too_long: 1048577 bytes, over max_line_bytes 1048576",
+            source="/var/log/mule/orders.log", line=1200 + n, raw="INFO 2024-" + "x" * 200,
+            ingested_ms=t0 + (20 + n) * MINUTE, truncated=True, input="mule-files"))
+    ds.deadletters.append(DeadLetter(
+        reason="parse_error: x12: ISA segment is 104 characters, not 106",
+        source="/edi/in/globex-0912.x12", line=1, raw="ISA*00*...~", field="ISA",
+        ingested_ms=t0 + 40 * MINUTE, input="edi-drop"))
+    ds.deadletters.append(DeadLetter(
+        reason="store_rejected: mapper_parsing_exception: failed to parse [event.duration]",
+        source="event:abc123", line=0, raw="{}", stage="store", ingested_ms=t0 + 41 * MINUTE))
 
     flows = Counter(e.flow for e in ds.events if e.flow)
     failures = Counter(e.flow for e in ds.events if e.flow and e.outcome == "failure")
@@ -169,6 +184,7 @@ def build(end_ms: int) -> Dataset:
         "stuck": sum(t.status == "stuck" for t in ds.traces),
         "rejected": sum(e.action == "rejected" for e in ds.events),
         "alerts_fired": sum(a["state"] == "firing" for a in ds.alerts),
+        "deadletters_by_kind": dict(Counter(d.reason.partition(":")[0] for d in ds.deadletters)),
     }
     probe_dataset.add(ds, t0)  # probe readings for the Queues and certificates board
     return ds
@@ -181,4 +197,5 @@ def write(store, ds: Dataset) -> None:
     assert not result.rejected, result.rejected
     store.upsert_traces(ds.traces)
     store.append_alert_history(ds.alerts)
+    store.write_deadletters(ds.deadletters)
     store.refresh()

@@ -113,6 +113,14 @@ def test_panels_show_the_numbers_of_the_dataset(filled):
     firing = _panel(results, "alerts", "Firing now").frames[0]
     assert firing.column("Rule") == ["edi-ack-overdue"] and firing.column("Partner") == ["ACME"]
 
+    dead = _panel(results, "overview", "Dead letters by reason")
+    assert {f.name: sum(f.numbers()) for f in dead.frames} == expected["deadletters_by_kind"]
+    assert sum(_panel(results, "overview", "Dead letters").frames[0].numbers()) == 5
+    newest = _panel(results, "overview", "Newest dead letters").frames[0]
+    assert newest.rows == 5 and newest.column("Time") == sorted(newest.column("Time"), reverse=True)
+    assert set(newest.column("Input")) == {"mule-files", "edi-drop", ""}
+    assert "/edi/in/globex-0912.x12:1" in newest.column("Source")
+
 
 @ENGINES
 def test_variables_narrow_the_panels(filled):

@@ -180,7 +180,7 @@ def test_first_push_creates_everything_and_a_second_changes_nothing(grafana):
     settings = BoardSettings()
     first = push(_api(grafana), settings, "initial")
     assert grafana.violations == []
-    assert len(first.created) == 1 + 3 + len(BOARDS) and not first.updated
+    assert len(first.created) == 1 + 4 + len(BOARDS) and not first.updated
     assert sorted(grafana.dashboards) == sorted(d["uid"] for d in board_docs(settings).values())
     assert {d["message"] for d in grafana.dashboards.values()} == {"initial"}
     assert all(d["folderUid"] == "midwatch" for d in grafana.dashboards.values())
@@ -188,7 +188,7 @@ def test_first_push_creates_everything_and_a_second_changes_nothing(grafana):
     writes_before = len(grafana.writes)
     second = push(_api(grafana), settings)
     assert grafana.violations == []
-    assert not second.changed and len(second.unchanged) == 1 + 3 + len(BOARDS)
+    assert not second.changed and len(second.unchanged) == 1 + 4 + len(BOARDS)
     assert len(grafana.writes) == writes_before, grafana.writes[writes_before:]
     assert {d["dashboard"]["version"] for d in grafana.dashboards.values()} == {1}
 
@@ -197,8 +197,9 @@ def test_a_changed_setting_updates_only_what_it_touches(grafana):
     push(_api(grafana), BoardSettings())
     report = push(_api(grafana), BoardSettings(es_url="http://es.internal:9200"))
     assert grafana.violations == []
-    assert sorted(report.updated) == ["datasource midwatch alerts", "datasource midwatch events",
-                                      "datasource midwatch traces"]
+    assert sorted(report.updated) == ["datasource midwatch alerts",
+                                      "datasource midwatch dead letters",
+                                      "datasource midwatch events", "datasource midwatch traces"]
     assert {d["url"] for d in grafana.datasources.values()} == {"http://es.internal:9200"}
     moved = push(_api(grafana), BoardSettings(es_url="http://es.internal:9200",
                                               trace_api_url="https://mw.example"))
@@ -222,8 +223,8 @@ def test_cli_push_takes_the_token_from_the_environment_and_never_prints_it(grafa
     out, err = capsys.readouterr()
     assert TOKEN not in out + err
     lines = out.splitlines()
-    assert sum(line.startswith("created ") for line in lines) == 1 + 3 + len(BOARDS)
-    assert sum(line.startswith("unchanged ") for line in lines) == 1 + 3 + len(BOARDS)
+    assert sum(line.startswith("created ") for line in lines) == 1 + 4 + len(BOARDS)
+    assert sum(line.startswith("unchanged ") for line in lines) == 1 + 4 + len(BOARDS)
 
 
 def test_cli_push_reads_the_token_from_a_config_secret_and_refuses_a_literal(grafana, tmp_path, monkeypatch, capsys):

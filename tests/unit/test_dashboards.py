@@ -383,7 +383,7 @@ def test_opensearch_flavor_tells_the_plugin_the_engine_version_given(tmp_path, c
     assert main(["dashboards", "build", "--flavor", "opensearch", "--engine-version", "3.3.2",
                  "--out", str(out)]) == 0
     sources = yaml.safe_load((out / DATASOURCE_FILE).read_text())["datasources"]
-    assert [s["jsonData"]["version"] for s in sources] == ["3.3.2"] * 3
+    assert [s["jsonData"]["version"] for s in sources] == ["3.3.2"] * 4
     # a version for the Elasticsearch datasource would be dropped: refused, saying so
     assert main(["dashboards", "build", "--engine-version", "3.3.2", "--out", str(out)]) == 2
     assert "--engine-version 3.3.2 is for --flavor opensearch only" in capsys.readouterr().err

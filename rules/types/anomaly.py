@@ -165,6 +165,13 @@ def _context_buckets(rule: Rule) -> int:
 _NEWCOMERS: dict[str, bool] = {}
 
 
+def retain(names: set[str]) -> None:
+    """A reload: models and newcomer marks of rules no longer loaded leave memory."""
+    persist.retain(names)
+    for name in [n for n in _NEWCOMERS if n not in names]:
+        del _NEWCOMERS[name]
+
+
 def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
     """No model, or ``schedule.due`` for one of its series: the schedule ``anomaly score``
     and ``evaluate`` retrain on, per series from its history (``Model.history``: buckets

@@ -242,3 +242,70 @@ def test_a_model_that_could_not_be_saved_is_not_evicted_from_memory(tmp_path):
     for rule in rules:
         persist.save(rule, unwritable, model)
     assert [persist.cached(rule, unwritable) is model for rule in rules] == [True] * len(rules)
+
+
+def test_unsaved_models_are_bounded_with_a_warning_naming_model_dir(tmp_path, caplog):
+    """model_dir not writable and many anomaly rules: every model was held in memory for
+    good (``_unsaved`` is never evicted), without bound. Now at most MAX_UNSAVED, the
+    least recently used dropped with a warning that names model_dir."""
+    import logging
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rules.anomaly import persist
+    from rules.anomaly.model import HOUR_MS, Settings, train
+
+    (tmp_path / "file").write_text("")
+    unwritable = str(tmp_path / "file" / "models")
+    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    persist.forget()
+    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(persist.MAX_UNSAVED + 3)]
+    with caplog.at_level(logging.WARNING, logger="midwatch.rules"):
+        for rule in rules:
+            persist.save(rule, unwritable, model)
+    held = [persist.cached(rule, unwritable) is model for rule in rules]
+    assert held == [False] * 3 + [True] * persist.MAX_UNSAVED
+    dropped = [r.getMessage() for r in caplog.records if "dropped the model" in r.getMessage()]
+    assert len(dropped) == 3 and all(unwritable in m and "make model_dir writable" in m
+                                     for m in dropped), dropped
+    assert "rule vol-0," in dropped[0]
+
+
+def test_a_reload_lets_go_of_the_models_of_removed_and_renamed_rules(tmp_path):
+    """A rule removed or renamed by a hot reload kept its model in memory for the life of
+    the process (unsaved ones were never evicted at all): the engine's reconfigure now
+    tells the anomaly type which rules are loaded, and the others' models go."""
+    import numpy as np
+
+    from collector.store.sqlite import SQLiteStore
+    from rules.anomaly import persist
+    from rules.anomaly.model import HOUR_MS, Settings, train
+    from rules.engine import Engine
+
+    (tmp_path / "file").write_text("")
+    unwritable = str(tmp_path / "file" / "models")
+
+    def config(*names: str):
+        path = tmp_path / "r.yaml"
+        path.write_text("rules:\n" + "".join(
+            f"  - name: {n}\n    type: anomaly\n    group_by: [midwatch.flow]\n"
+            f"    model_dir: {unwritable}\n" for n in names))
+        cfg = load_rules_config(loads(f"rules:\n  paths: [{path}]\n"))
+        assert not cfg.errors, cfg.errors
+        return cfg
+
+    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    persist.forget()
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    store.setup()
+    try:
+        before = config("vol-a", "vol-b")
+        engine = Engine(before, store)
+        for rule in before.rules:
+            persist.save(rule, unwritable, model)
+        engine.reconfigure(config("vol-b", "vol-c"), AT)  # vol-a removed (or renamed vol-c)
+        kept = {r.name: persist.cached(r, unwritable) is model for r in before.rules}
+        assert kept == {"vol-a": False, "vol-b": True}
+    finally:
+        store.close()

@@ -7,7 +7,8 @@ disk (``rules.anomaly.persist``), so a restart does not retrain. Every evaluatio
 last complete bucket of all series at once, with the buckets before it as context: the
 alert starts firing on a bucket whose page score (``rules.anomaly.pages``) reaches
 ``threshold`` -- the same score ``midwatch anomaly score`` prints -- and stays firing while
-the buckets after it stay that anomalous. ``direction`` drop | spike | both. Until a series
+the buckets after it stay that anomalous or bring no recovery (no data; for a count, no
+event), however long that lasts (``Sample.current``). ``direction`` drop | spike | both. Until a series
 has ``min_history`` of data it is in ``cold_start`` (context ``state``) and pages only on
 gross deviations.
 
@@ -301,29 +302,39 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     values[_cut_out(rule, spans, times, answered, judged)] = np.nan  # not judged
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
-        on = pages.firing(scored.score, scored.raw, spec.threshold, _no_recovery(rule, scored))
+        holds = _no_recovery(rule, scored)
+        on = pages.firing(scored.score, scored.raw, spec.threshold, holds)
+    # What keeps an alert that is already firing (the engine's state, however long ago it
+    # started): the last bucket still that anomalous, or no recovery (no data; no event).
+    stays = (scored.raw[:, -1] >= spec.threshold) | holds[:, -1]
     runs, expected_events = empty_run(model, times, values)
     slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
     for i, key in enumerate(model.keys):
         value = float(scored.observed[i, -1])
         held = np.isnan(value)
-        if held and not on[i]:
+        last_seen = scored.observed[i][~np.isnan(scored.observed[i])]
+        if held and not (on[i] or stays[i]):
             continue
-        if held:  # firing, and no data since: the alert holds on the last value seen
-            value = float(scored.observed[i][~np.isnan(scored.observed[i])][-1])
+        if held and len(last_seen):  # no data: a firing alert holds on the last value
+            value = float(last_seen[-1])
         cold = bool(scored.cold[i])
         low, high = float(scored.expected_low[i, -1]), float(scored.expected_high[i, -1])
-        text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms,
-                       (int(runs[i]), float(expected_events[i])))
-        if held:
-            text += ", no data in the last bucket"
-        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value, bool(on[i]), {
+        if np.isnan(value):
+            text = f"{spec.label}: no data in the last {n} buckets"
+        else:
+            text = explain(spec.label, value, low, high, int(times[-1]), model, i,
+                           spec.bucket_ms, (int(runs[i]), float(expected_events[i])))
+            if held:
+                text += ", no data in the last bucket"
+        observed = None if np.isnan(value) else value
+        sample = Sample(dict(zip(rule.group_by, key, strict=True)), observed, bool(on[i]), {
             "score": round(float(scored.raw[i, -1]), 4),
-            "page_score": round(float(scored.score[i, -1]), 4), "observed": value,
+            "page_score": round(float(scored.score[i, -1]), 4), "observed": observed,
             "expected_low": low, "expected_high": high,
             "state": "cold_start" if cold else "learned", "explanation": text, "slot": slot,
-            "metric": spec.label}))
+            "metric": spec.label})
+        out.append(replace(sample, current=replace(sample, active=bool(on[i] or stays[i]))))
     known = set(model.keys)
     unknown = [k for k in seen if k not in known]
     if unknown:

@@ -83,3 +83,50 @@ def test_pack_pages_on_the_drop_and_the_spike_and_nothing_else(store, tmp_path, 
     assert spike.startswith("o2c: events/h 60, expected ") and "for Sun 03:00" in spike, spike
     low, high = map(float, spike.split("expected ")[1].split(" for")[0].split("-"))
     assert low <= 5 <= high < 60, spike
+
+
+STOP = START + 22 * DAY + 10 * HOUR  # Tuesday 2026-03-24 10:00: the flow stops
+BACK = STOP + 10 * DAY  # Friday 2026-04-03 10:00: it sends again
+
+
+@pytest.fixture
+def retired_store(tmp_path):
+    """The pack's traffic, none from STOP to BACK, then the same again for a day."""
+    s = SQLiteStore(tmp_path / "retired.sqlite")
+    s.setup()
+    counts = hourly_counts()
+    events = []
+    for at in [t for t in range(START, BACK + DAY, HOUR) if not STOP <= t < BACK]:
+        n = counts[START + (at - START) % (28 * DAY)]  # four weeks over again
+        for i in range(n):
+            ts = at + i * (HOUR // (n + 1))
+            events.append(Event(ts, "mule.log", "mulesoft", "order received", outcome="success",
+                                level="info", id=event_id("retired", f"o2c-{ts}-{i}"),
+                                flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
+    assert s.write_events(events).written == len(events)
+    s.refresh()
+    yield s
+    s.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_flow_that_stops_stays_firing_until_it_sends_again(retired_store, tmp_path,
+                                                              monkeypatch):
+    """A flow that stops pages once and its alert stays firing, through the night, the
+    next retrain (history/4: a week) and the scored context (~120 buckets), until an
+    event arrives. Before, the empty buckets held the alert only while its page lay in the
+    scored context or until the model was retrained on the empty week: it resolved with
+    traffic still 0."""
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, retired_store)
+    moves = []
+    for bucket in [*range(STOP - 2 * HOUR, STOP + 3 * HOUR, HOUR),
+                   *range(STOP + 3 * HOUR, BACK - DAY, 6 * HOUR),
+                   *range(BACK - DAY, BACK + 3 * HOUR, HOUR)]:
+        outcome = engine.evaluate(bucket + HOUR + 30_000)
+        assert not outcome.failed_rules
+        moves += [((bucket - STOP) // HOUR, a.moved) for a in outcome.alerts if a.moved]
+    assert moves == [(0, "firing"), ((BACK - STOP) // HOUR, "resolved")], moves

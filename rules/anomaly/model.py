@@ -63,6 +63,8 @@ class Settings:
     timezone: str = "UTC"  # whose hours of the week: business traffic follows local time
     min_spread: float = 0.0  # the least spread of a value, if known (a failure ratio: one
     # in a thousand), so a series constant in training does not page on any change at all
+    level_spread: float = 0.0  # the least spread as a fraction of the series' median (a
+    # latency: 0.1), so a latency constant in training pages at ~30% off it, not on any change
 
 
 @dataclass(slots=True)
@@ -306,8 +308,17 @@ def from_model_scale(x: np.ndarray, counts: np.ndarray, s: Settings) -> np.ndarr
 
 
 def _is_counts(v: np.ndarray) -> np.ndarray:
+    """Non-negative integers that vary at least as Poisson counts do, half their mean or
+    more (seasonality only adds to it): an integer series much steadier than that -- a
+    constant latency of 200, a job's fixed batch of 45 -- has no Poisson noise, and the
+    square-root scale's spread of 1 would hide a change of 2-3x in it."""
     finite = np.where(np.isnan(v), 0.0, v)
-    return np.all((finite >= 0) & (finite == np.round(finite)), axis=1)
+    integers = np.all((finite >= 0) & (finite == np.round(finite)), axis=1)
+    seen = ~np.isnan(v)
+    n = np.maximum(seen.sum(axis=1), 1)
+    mean = finite.sum(axis=1) / n
+    var = np.sum(np.where(seen, np.square(finite - mean[:, None]), 0.0), axis=1) / n
+    return integers & (var >= 0.5 * mean)
 
 
 CHUNK = 1000  # series learned at a time: bounds the temporaries to ~10x one chunk's history
@@ -359,6 +370,8 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     spread = np.nanpercentile(np.where(np.isnan(v).all(axis=1, keepdims=True), 0.0, v),
                               [1, 99], axis=1)
     eps = np.maximum(np.maximum(5e-3 * (spread[1] - spread[0]), s.min_spread), 1e-9)
+    if s.level_spread:
+        eps = np.maximum(eps, s.level_spread * np.abs(np.nan_to_num(_nanmedian(v))))
     hourly_mad = np.full((v.shape[0], 24), np.nan)
     hour = (slot % per_day) * width // HOUR_MS
     for h in range(24):

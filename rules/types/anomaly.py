@@ -93,9 +93,15 @@ def parse(s: Section) -> Spec:
         timezone=_timezone(s),
         max_history=history // bucket + 1,
         # A failure ratio is no count even when it was 0 throughout (non-negative integers:
-        # inferred as counts, 0 -> 1.0 was 1.1 Poisson spreads, never a page).
-        counts={"failure_ratio": False, "p95_latency": None}.get(metric, True),
-        min_spread=0.001 if metric == "failure_ratio" else 0.0,
+        # inferred as counts, 0 -> 1.0 was 1.1 Poisson spreads, never a page), nor is a
+        # latency in whole ns (inferred as counts, Poisson's spread of a steady 200 ms is
+        # 0.007 ms: 205 ms paged).
+        counts=metric not in ("failure_ratio", "p95_latency"),
+        # A latency (ns) spreads at least 10% of its level and 1 ms, so one constant in
+        # training pages at ~30% off it (200 -> 205 ms: no page; 200 -> 600 ms, 3 -> 10 ms:
+        # a page), not on any change.
+        min_spread={"failure_ratio": 0.001, "p95_latency": 1e6}.get(metric, 0.0),
+        level_spread=0.1 if metric == "p95_latency" else 0.0,
     )
     unit = {60_000: "min", 3_600_000: "h"}.get(bucket, f"{bucket // 60_000}min")
     label = s.text("label") or (f"{METRICS[metric][2]}/{unit}" if metric == "rate"

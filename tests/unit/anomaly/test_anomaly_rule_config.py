@@ -309,3 +309,30 @@ def test_a_reload_lets_go_of_the_models_of_removed_and_renamed_rules(tmp_path):
         assert kept == {"vol-a": False, "vol-b": True}
     finally:
         store.close()
+
+
+def test_a_constant_integer_latency_pages_on_a_real_change_not_on_a_few_percent(tmp_path):
+    """p95 latency (ns) exactly 200 ms for four weeks: whole numbers, so it was inferred as
+    a count, whose Poisson spread at 2e8 is 0.007 ms: 205 ms paged. A latency is never a
+    count, and its spread is at least 10% of its level and 1 ms."""
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    metric: p95_latency\n    bucket: 1h\n    history: 28d\n"
+                           "    min_history: 1d\n")
+    hour, ms = 3_600_000, 1_000_000
+    end = AT - AT % hour
+    k = len(anomaly._scoring_spans(rule, end))
+    start = end - anomaly._context_buckets(rule) * hour
+    for level, last, pages in ((200 * ms, 205 * ms, False), (200 * ms, 194 * ms, False),
+                               (200 * ms, 600 * ms, True), (3 * ms, 10 * ms, True),
+                               (3 * ms, 4 * ms, False)):
+        history = [MetricRow({"midwatch.flow": "o2c"}, float(level), 50, t)
+                   for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
+        now = [MetricRow({"midwatch.flow": "o2c"}, float(last if t == end - hour else level),
+                         50, t) for t in range(start, end, hour)]
+        persist.forget()
+        [sample] = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1)
+                                    + _answers(rule, end, history))
+        assert sample.active is pages, (level / ms, last / ms, sample.context)

@@ -164,16 +164,17 @@ def test_a_firing_latency_alert_is_held_through_a_bucket_without_events(tmp_path
     hour = 3_600_000
     end = AT - AT % hour
     rng = np.random.default_rng(5)
-    history = [MetricRow({"midwatch.flow": "o2c"}, float(100 + 5 * rng.standard_normal()), 50, t)
+    ms = 1e6  # event.duration is in ns
+    history = [MetricRow({"midwatch.flow": "o2c"}, (100 + 5 * rng.standard_normal()) * ms, 50, t)
                for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
     k = len(anomaly._scoring_spans(rule, end))
     start = end - anomaly._context_buckets(rule) * hour
-    slow = {end - 4 * hour: 500.0, end - 3 * hour: 520.0, end - 2 * hour: None,
-            end - hour: 510.0}
+    slow = {end - 4 * hour: 500 * ms, end - 3 * hour: 520 * ms, end - 2 * hour: None,
+            end - hour: 510 * ms}
 
     def judged(until: int) -> list:
         persist.forget()
-        now = [MetricRow({"midwatch.flow": "o2c"}, slow.get(t, 100.0), 50, t)
+        now = [MetricRow({"midwatch.flow": "o2c"}, slow.get(t, 100 * ms), 50, t)
                for t in range(start, until, hour) if t not in slow or slow[t] is not None]
         return anomaly.evaluate(rule, until + 30_000, [now] + [[]] * (k - 1)
                                 + _answers(rule, until, [r for r in history if r.bucket_ms

@@ -32,6 +32,7 @@ from collector.store.metric_shape import MAX_BUCKETS, bucket_start
 from rules.anomaly import pages, persist, schedule, timings
 from rules.anomaly.explain import explain, slot_text
 from rules.anomaly.model import (
+    DAY_MS,
     Model,
     Scores,
     Settings,
@@ -209,14 +210,28 @@ def _scoring_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
     return _spans(rule, end - _context_buckets(rule) * rule.spec.bucket_ms, end)
 
 
+def _training_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
+    """Learn from what came before the scored bucket, so it cannot vouch for itself."""
+    last = end - rule.spec.bucket_ms
+    return _spans(rule, last - rule.spec.history_ms, last)
+
+
+def _ingest_query(rule: Rule, start: int, stop: int) -> MetricQuery:
+    """Every event the collector ingested, per bucket (no filter, no group): which buckets
+    of the history were a collector outage. One answer for every anomaly rule of a bucket
+    size, as the engine sends identical queries once."""
+    return MetricQuery("events", start, stop, Agg("count"), bucket_ms=rule.spec.bucket_ms,
+                       max_groups=1)
+
+
 def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
     spec: Spec = rule.spec
     end = _end(rule, at_ms)
     qs = [_query(rule, a, b) for a, b in _scoring_spans(rule, end)]
     if _due(rule, persist.cached(rule, spec.model_dir), end):
-        # Learn from what came before the scored bucket, so it cannot vouch for itself.
-        last = end - spec.bucket_ms
-        qs += [_query(rule, a, b) for a, b in _spans(rule, last - spec.history_ms, last)]
+        spans = _training_spans(rule, end)
+        qs += [_query(rule, a, b) for a, b in spans]
+        qs += [_ingest_query(rule, a, b) for a, b in spans]
     return qs
 
 
@@ -268,15 +283,35 @@ def _cut_out(rule: Rule, spans: list[tuple[int, int]], times: np.ndarray,
     return out
 
 
+def _outages(times: np.ndarray, ingested: list[MetricRow] | None, bucket_ms: int
+             ) -> np.ndarray:
+    """(T,) buckets in which the collector ingested no event at all while, in at least half
+    of the other weeks, it did at that time of the week: the collector was down, so no
+    flow's 0 there says anything. Learned as 0, two dead Tuesday mornings in four weeks
+    halved the expected level (and their deviations made the tails heavier), so a real
+    drop there no longer paged. A time the whole platform is quiet every week (a night) is
+    no outage and is learned. ``ingested``: the answer per bucket (None: not asked)."""
+    if ingested is None:
+        return np.zeros(len(times), dtype=bool)
+    live = np.isin(times, [r.bucket_ms for r in ingested if r.value])
+    slot = (times // bucket_ms) % (7 * DAY_MS // bucket_ms)
+    weeks = np.bincount(slot, minlength=7 * DAY_MS // bucket_ms)
+    alive = np.bincount(slot, weights=live, minlength=len(weeks))
+    return ~live & (alive[slot] > 0) & (alive[slot] >= 0.5 * (weeks[slot] - 1))
+
+
 def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
     spec: Spec = rule.spec
     last = end - spec.bucket_ms
     times = np.arange(bucket_start(last - spec.history_ms, spec.bucket_ms), last,
                       spec.bucket_ms, dtype=np.int64)
-    rows = [r for chunk in results for r in chunk]
+    spans = _training_spans(rule, end)
+    rows = [r for chunk in results[:len(spans)] for r in chunk]
+    ingested = [r for chunk in results[len(spans):] for r in chunk] \
+        if len(results) > len(spans) else None
     keys, values, answered = _matrix(rule, rows, times)
-    values[_cut_out(rule, _spans(rule, last - spec.history_ms, last), times, answered,
-                    answered)] = np.nan
+    values[_cut_out(rule, spans, times, answered, answered)] = np.nan
+    values[:, _outages(times, ingested, spec.bucket_ms)] = np.nan
     with timings.timed("train", rule.name, len(keys)):
         model = train(times, values, spec.settings, keys=keys)
     persist.save(rule, spec.model_dir, model)

@@ -180,3 +180,54 @@ def test_collector_outages_are_not_learned_as_a_flows_normal(outage_store, tmp_p
               if a.moved == "firing"}
     assert list(firing) == ["o2c"], firing
     assert firing["o2c"].startswith("o2c: events/h 0, expected "), firing
+
+
+DST_MONDAY = START + 28 * DAY  # 2026-03-30: Europe/Berlin moved to UTC+2 on Sunday
+
+
+@pytest.fixture
+def berlin_store(tmp_path):
+    """Business hours in Berlin: weekdays 08-18 local ~40 orders an hour, else 8 (weekends
+    5), four weeks before the DST change and two days after it."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    s = SQLiteStore(tmp_path / "berlin.sqlite")
+    s.setup()
+    rng = np.random.default_rng(7)
+    zone = ZoneInfo("Europe/Berlin")
+    events = []
+    for at in range(START, DST_MONDAY + 2 * DAY, HOUR):
+        local = dt.datetime.fromtimestamp(at / 1000, tz=zone)
+        level = (40 if 8 <= local.hour < 18 else 8) if local.weekday() < 5 else 5
+        n = int(rng.poisson(level))
+        for i in range(n):
+            ts = at + i * (HOUR // (n + 1))
+            events.append(Event(ts, "mule.log", "mulesoft", "order received", outcome="success",
+                                level="info", id=event_id("berlin", f"o2c-{ts}-{i}"),
+                                flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
+    assert s.write_events(events).written == len(events)
+    s.refresh()
+    yield s
+    s.close()
+
+
+@pytest.mark.timeout(300)
+def test_the_pack_follows_local_hours_across_a_dst_change(berlin_store, tmp_path,
+                                                          monkeypatch):
+    """Berlin business traffic, the first two weekdays after the change to summer time.
+    Learned in UTC (the pack had no timezone), 08:00 local came an hour early: the ramp-up
+    paged as a spike and the evening as a drop. MIDWATCH_TIMEZONE sets the pack's."""
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("MIDWATCH_TIMEZONE", "Europe/Berlin")
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly]\n"))
+    assert not cfg.errors, cfg.errors
+    assert cfg.rules[0].spec.settings.timezone == "Europe/Berlin"
+    engine = Engine(cfg, berlin_store)
+    pages = []
+    for bucket in range(DST_MONDAY, DST_MONDAY + 2 * DAY, HOUR):
+        outcome = engine.evaluate(bucket + HOUR + 30_000)
+        assert not outcome.failed_rules
+        pages += [(bucket - DST_MONDAY) // HOUR for a in outcome.alerts if a.moved == "firing"]
+    assert pages == [], pages

@@ -283,16 +283,13 @@ def _cut_out(rule: Rule, spans: list[tuple[int, int]], times: np.ndarray,
     return out
 
 
-def _outages(times: np.ndarray, ingested: list[MetricRow] | None, bucket_ms: int
-             ) -> np.ndarray:
+def _outages(times: np.ndarray, ingested: list[MetricRow], bucket_ms: int) -> np.ndarray:
     """(T,) buckets in which the collector ingested no event at all while, in at least half
     of the other weeks, it did at that time of the week: the collector was down, so no
     flow's 0 there says anything. Learned as 0, two dead Tuesday mornings in four weeks
     halved the expected level (and their deviations made the tails heavier), so a real
     drop there no longer paged. A time the whole platform is quiet every week (a night) is
-    no outage and is learned. ``ingested``: the answer per bucket (None: not asked)."""
-    if ingested is None:
-        return np.zeros(len(times), dtype=bool)
+    no outage and is learned. ``ingested``: ``_ingest_query``'s rows (none: no outage)."""
     live = np.isin(times, [r.bucket_ms for r in ingested if r.value])
     slot = (times // bucket_ms) % (7 * DAY_MS // bucket_ms)
     weeks = np.bincount(slot, minlength=7 * DAY_MS // bucket_ms)
@@ -307,8 +304,7 @@ def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
                       spec.bucket_ms, dtype=np.int64)
     spans = _training_spans(rule, end)
     rows = [r for chunk in results[:len(spans)] for r in chunk]
-    ingested = [r for chunk in results[len(spans):] for r in chunk] \
-        if len(results) > len(spans) else None
+    ingested = [r for chunk in results[len(spans):] for r in chunk]
     keys, values, answered = _matrix(rule, rows, times)
     values[_cut_out(rule, spans, times, answered, answered)] = np.nan
     values[:, _outages(times, ingested, spec.bucket_ms)] = np.nan

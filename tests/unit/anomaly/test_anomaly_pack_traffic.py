@@ -181,3 +181,34 @@ def test_the_pack_follows_local_hours_across_a_dst_change(berlin_store, tmp_path
         assert not outcome.failed_rules
         pages += [(bucket - DST_MONDAY) // HOUR for a in outcome.alerts if a.moved == "firing"]
     assert pages == [], pages
+
+
+@pytest.mark.timeout(300)
+def test_a_stopped_flow_resolves_once_its_whole_history_is_silent(retired_store, tmp_path):
+    """The one end of a stopped flow's alert besides traffic (and the rule's removal): no
+    event in the whole ``history`` (here 7d), after which the next retrain (at most
+    history/4 later) no longer learns the flow and its alert resolves."""
+    rules = tmp_path / "short.yaml"
+    rules.write_text(f"""\
+rules:
+  - name: short-history
+    type: anomaly
+    bucket: 1h
+    history: 7d
+    min_history: 1d
+    group_by: [midwatch.flow]
+    window: 1h
+    model_dir: {tmp_path / "models"}
+""")
+    persist.forget()
+    cfg = load_rules_config(loads(f"rules:\n  paths: [{rules}]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, retired_store)
+    moves = []
+    for bucket in [*range(STOP - HOUR, STOP + 2 * HOUR, HOUR),
+                   *range(STOP + 2 * HOUR, BACK - HOUR, 3 * HOUR)]:
+        outcome = engine.evaluate(bucket + HOUR + 30_000)
+        assert not outcome.failed_rules
+        moves += [((bucket - STOP) // HOUR, a.moved) for a in outcome.alerts if a.moved]
+    assert [m for _, m in moves] == ["firing", "resolved"], moves
+    assert moves[0][0] == 0 and 7 * 24 <= moves[1][0] <= 7 * 24 + 42 + 3, moves

@@ -8,9 +8,9 @@ last complete bucket of all series at once, with the buckets before it as contex
 alert starts firing on a bucket whose page score (``rules.anomaly.pages``) reaches
 ``threshold`` -- the same score ``midwatch anomaly score`` prints -- and stays firing while
 the buckets after it stay that anomalous or bring no recovery (no data; for a count, no
-event), however long that lasts (``Sample.current``). ``direction`` drop | spike | both. Until a series
-has ``min_history`` of data it is in ``cold_start`` (context ``state``) and pages only on
-gross deviations.
+event), however long that lasts (``Sample.current``). ``direction`` drop | spike | both.
+Until a series has ``min_history`` of data it is in ``cold_start`` (context ``state``) and
+pages only on gross deviations.
 
 Queries stay pure: the history query is only asked for when the model is due, and the model
 cache is consulted the same way by ``queries`` and ``evaluate``.
@@ -350,11 +350,11 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     for i, key in enumerate(model.keys):
         value = float(scored.observed[i, -1])
         held = np.isnan(value)
-        last_seen = scored.observed[i][~np.isnan(scored.observed[i])]
         if held and not (on[i] or stays[i]):
             continue
-        if held and len(last_seen):  # no data: a firing alert holds on the last value
-            value = float(last_seen[-1])
+        if held:  # no data: a firing alert holds on the last value seen, if any
+            last_seen = scored.observed[i][~np.isnan(scored.observed[i])]
+            value = float(last_seen[-1]) if len(last_seen) else value
         cold = bool(scored.cold[i])
         low, high = float(scored.expected_low[i, -1]), float(scored.expected_high[i, -1])
         if np.isnan(value):

@@ -308,17 +308,8 @@ def from_model_scale(x: np.ndarray, counts: np.ndarray, s: Settings) -> np.ndarr
 
 
 def _is_counts(v: np.ndarray) -> np.ndarray:
-    """Non-negative integers that vary at least as Poisson counts do, half their mean or
-    more (seasonality only adds to it): an integer series much steadier than that -- a
-    constant latency of 200, a job's fixed batch of 45 -- has no Poisson noise, and the
-    square-root scale's spread of 1 would hide a change of 2-3x in it."""
     finite = np.where(np.isnan(v), 0.0, v)
-    integers = np.all((finite >= 0) & (finite == np.round(finite)), axis=1)
-    seen = ~np.isnan(v)
-    n = np.maximum(seen.sum(axis=1), 1)
-    mean = finite.sum(axis=1) / n
-    var = np.sum(np.where(seen, np.square(finite - mean[:, None]), 0.0), axis=1) / n
-    return integers & (var >= 0.5 * mean)
+    return np.all((finite >= 0) & (finite == np.round(finite)), axis=1)
 
 
 CHUNK = 1000  # series learned at a time: bounds the temporaries to ~10x one chunk's history

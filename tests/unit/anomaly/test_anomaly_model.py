@@ -232,19 +232,3 @@ def test_three_bucket_window_raises_a_short_burst_not_the_noise_peaks():
         assert peaks[3][0] >= peaks[0][0] + 0.02, (seed, peaks)
         assert peaks[3][1] == pytest.approx(peaks[0][1], abs=0.005), (seed, peaks)
 
-
-def test_only_integers_that_vary_like_counts_are_inferred_as_counts():
-    """A constant 200 (a latency, a fixed batch) was inferred as a count: Poisson's spread
-    (1 on the square-root scale, ~14 at 200) then hid 200 -> 240 entirely. Counts are
-    non-negative integers whose variance is at least half their mean."""
-    rng = np.random.default_rng(3)
-    t = MONDAY + np.arange(14 * 24, dtype=np.int64) * HOUR_MS
-    values = np.stack([np.full(len(t), 200.0), rng.poisson(200, len(t)).astype(float),
-                       np.zeros(len(t)), rng.poisson(0.3, len(t)).astype(float)])
-    m = train(t, values, Settings())
-    assert m.counts.tolist() == [False, True, True, True]
-    nxt = t[-1] + HOUR_MS
-    recent = np.append(values[:, -40:], values[:, -1:], axis=1)
-    recent[0, -1] = 240.0
-    s = score(m, np.append(t[-40:], nxt), recent)
-    assert s.raw[0, -1] >= 0.8  # a steady 200 that jumps 20% is news

@@ -209,8 +209,11 @@ def rule_training(r, at: int, t_hist, t_now, values, keys, tmp: str) -> None:
     anomaly = types.get("anomaly")
     end = at - at % r.spec.bucket_ms
     last = end - r.spec.bucket_ms
-    answers = [*per_search(now, anomaly._scoring_spans(r, end)),
-               *per_search(history, anomaly._spans(r, last - r.spec.history_ms, last))]
+    spans = anomaly._spans(r, last - r.spec.history_ms, last)
+    ingested = [MetricRow({}, float(v), int(v), int(ts))  # every event, per bucket
+                for ts, v in zip(t_hist, values[:, :n_hist].sum(axis=0), strict=True)]
+    answers = [*per_search(now, anomaly._scoring_spans(r, end)), *per_search(history, spans),
+               *per_search(ingested, spans)]
     tracemalloc.start()
     start = time.perf_counter()
     anomaly.evaluate(r, at, answers)

@@ -229,8 +229,13 @@ class Engine:
         """Take up reloaded rules, silences and knowledge (hot reload): open alerts of rules
         no longer loaded are resolved and their resolves sent, as after a restart
         (``resolve``: this process evaluates; else ``restore`` does it on taking over)."""
+        kinds = {r.type for r in self.rules} | {r.type for r in config.rules}
         self.config, self.rules = config, [r for r in config.rules if r.enabled]
         names = {r.name for r in self.rules}
+        for kind in kinds:  # in-process state of removed rules (anomaly models) is let go
+            retain = getattr(types.get(kind), "retain", None)
+            if retain is not None:
+                retain(names)
         self.last_run = {k: v for k, v in self.last_run.items() if k in names}
         self._warned_cut &= names
         self._warned_held &= names

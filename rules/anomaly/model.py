@@ -63,6 +63,8 @@ class Settings:
     timezone: str = "UTC"  # whose hours of the week: business traffic follows local time
     min_spread: float = 0.0  # the least spread of a value, if known (a failure ratio: one
     # in a thousand), so a series constant in training does not page on any change at all
+    level_spread: float = 0.0  # the least spread as a fraction of the series' median (a
+    # latency: 0.1), so a latency constant in training pages at ~30% off it, not on any change
 
 
 @dataclass(slots=True)
@@ -359,6 +361,8 @@ def _baseline(t: np.ndarray, values: np.ndarray, s: Settings, width: int
     spread = np.nanpercentile(np.where(np.isnan(v).all(axis=1, keepdims=True), 0.0, v),
                               [1, 99], axis=1)
     eps = np.maximum(np.maximum(5e-3 * (spread[1] - spread[0]), s.min_spread), 1e-9)
+    if s.level_spread:
+        eps = np.maximum(eps, s.level_spread * np.abs(np.nan_to_num(_nanmedian(v))))
     hourly_mad = np.full((v.shape[0], 24), np.nan)
     hour = (slot % per_day) * width // HOUR_MS
     for h in range(24):

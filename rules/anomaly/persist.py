@@ -21,10 +21,14 @@ from rules.anomaly.model import FORMAT, Model
 
 log = logging.getLogger("midwatch.rules")
 CACHE_SIZE = 8  # rules with anomaly models in memory; a 10k-series model is ~30-160 MB
+# Models whose file could not be written are held in memory beyond CACHE_SIZE, up to this
+# many: past it the least recently used one is dropped with a warning naming model_dir.
+MAX_UNSAVED = 4 * CACHE_SIZE
 _cache: OrderedDict[tuple[str, str], Model] = OrderedDict()
-# Models whose file could not be written: only memory holds them, so they are never evicted
-# (one per rule at most). Evicted, the rule's next scoring-only evaluation found no model and
-# judged nothing: its open alerts resolved, and the pass after retrained and paged again.
+# Models whose file could not be written: only memory holds them, so they are not evicted
+# to make room for saved ones (one per rule at most; at most MAX_UNSAVED). Evicted, the
+# rule's next scoring-only evaluation found no model and judged nothing: its open alerts
+# resolved, and the pass after retrained and paged again.
 _unsaved: set[tuple[str, str]] = set()
 
 
@@ -43,16 +47,35 @@ def path_of(rule: Any, model_dir: str) -> Path:
     return Path(model_dir) / f"{slug}.joblib"
 
 
-def _remember(key: tuple[str, str], model: Model, *, saved: bool = True) -> None:
+def _remember(key: tuple[str, str], model: Model, model_dir: str, *, saved: bool = True
+              ) -> None:
     for old in [k for k in _cache if k[0] == key[0] and k != key]:  # the rule changed
-        del _cache[old]
-        _unsaved.discard(old)
+        _drop(old)
     _cache[key] = model
     _cache.move_to_end(key)
     (_unsaved.discard if saved else _unsaved.add)(key)
     evictable = [k for k in _cache if k not in _unsaved]
     while len(_cache) > CACHE_SIZE and evictable:
         del _cache[evictable.pop(0)]
+    unsaved = [k for k in _cache if k in _unsaved]  # least recently used first
+    for old in unsaved[:max(len(unsaved) - MAX_UNSAVED, 0)]:
+        _drop(old)
+        log.warning("anomaly models of %d rules cannot be saved to %s and are held in memory, "
+                    "at most %d: dropped the model of rule %s, which retrains on its next "
+                    "evaluation; make model_dir writable", len(unsaved), model_dir,
+                    MAX_UNSAVED, old[0])
+
+
+def _drop(key: tuple[str, str]) -> None:
+    del _cache[key]
+    _unsaved.discard(key)
+
+
+def retain(names: set[str]) -> None:
+    """Keep only the models of rules named ``names`` (the rules loaded after a reload): a
+    removed or renamed rule's model, saved or not, leaves memory (its file stays)."""
+    for key in [k for k in _cache if k[0] not in names]:
+        _drop(key)
 
 
 def cached(rule: Any, model_dir: str) -> Model | None:
@@ -72,7 +95,7 @@ def cached(rule: Any, model_dir: str) -> Model | None:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or \
             doc.get("fingerprint") != key[1]:
         return None
-    _remember(key, doc["model"])
+    _remember(key, doc["model"], model_dir)
     return doc["model"]
 
 
@@ -89,9 +112,9 @@ def save(rule: Any, model_dir: str, model: Model) -> None:
         os.replace(tmp, path)
     except OSError as exc:  # the model still works from memory; it is retrained after restart
         log.warning("cannot save anomaly model to %s: %s", path, exc)
-        _remember(key, model, saved=False)
+        _remember(key, model, model_dir, saved=False)
         return
-    _remember(key, model)
+    _remember(key, model, model_dir)
 
 
 def forget() -> None:

@@ -17,7 +17,9 @@ with the same contract, checked by the same conformance test. A type module defi
   page, when the events index (the engine's default) is not where they are;
   ``quiet(rule, at_ms, results) -> bool``: True only when no sample of ``evaluate`` would be
   active, checked more cheaply (a rule without open alerts then needs no samples: a
-  backfill's ``rules.series.Runs`` are checked for all groups at once).
+  backfill's ``rules.series.Runs`` are checked for all groups at once);
+  ``retain(names)``: called on every reload with the names of the rules now loaded, so a
+  type that keeps per-rule state in the process (models) drops that of removed rules.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ REGISTRY = Registry(
         "threshold": "rules.types.threshold",
     },
     required=("KEYS", "CONTEXT", "parse", "index", "queries", "evaluate"),
-    optional=("check", "EXTRA_LABELS", "examples", "UNIT", "quiet"),
+    optional=("check", "EXTRA_LABELS", "examples", "UNIT", "quiet", "retain"),
     entry_point_group="midwatch.rule_types",
 )
 

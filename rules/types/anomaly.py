@@ -7,9 +7,10 @@ disk (``rules.anomaly.persist``), so a restart does not retrain. Every evaluatio
 last complete bucket of all series at once, with the buckets before it as context: the
 alert starts firing on a bucket whose page score (``rules.anomaly.pages``) reaches
 ``threshold`` -- the same score ``midwatch anomaly score`` prints -- and stays firing while
-the buckets after it stay that anomalous. ``direction`` drop | spike | both. Until a series
-has ``min_history`` of data it is in ``cold_start`` (context ``state``) and pages only on
-gross deviations.
+the buckets after it stay that anomalous or bring no recovery (no data; for a count, no
+event), however long that lasts (``Sample.current``). ``direction`` drop | spike | both.
+Until a series has ``min_history`` of data it is in ``cold_start`` (context ``state``) and
+pages only on gross deviations.
 
 Queries stay pure: the history query is only asked for when the model is due, and the model
 cache is consulted the same way by ``queries`` and ``evaluate``.
@@ -31,6 +32,7 @@ from collector.store.metric_shape import MAX_BUCKETS, bucket_start
 from rules.anomaly import pages, persist, schedule, timings
 from rules.anomaly.explain import explain, slot_text
 from rules.anomaly.model import (
+    DAY_MS,
     Model,
     Scores,
     Settings,
@@ -92,9 +94,15 @@ def parse(s: Section) -> Spec:
         timezone=_timezone(s),
         max_history=history // bucket + 1,
         # A failure ratio is no count even when it was 0 throughout (non-negative integers:
-        # inferred as counts, 0 -> 1.0 was 1.1 Poisson spreads, never a page).
-        counts={"failure_ratio": False, "p95_latency": None}.get(metric, True),
-        min_spread=0.001 if metric == "failure_ratio" else 0.0,
+        # inferred as counts, 0 -> 1.0 was 1.1 Poisson spreads, never a page), nor is a
+        # latency in whole ns (inferred as counts, Poisson's spread of a steady 200 ms is
+        # 0.007 ms: 205 ms paged).
+        counts=metric not in ("failure_ratio", "p95_latency"),
+        # A latency (ns) spreads at least 10% of its level and 1 ms, so one constant in
+        # training pages at ~30% off it (200 -> 205 ms: no page; 200 -> 600 ms, 3 -> 10 ms:
+        # a page), not on any change.
+        min_spread={"failure_ratio": 0.001, "p95_latency": 1e6}.get(metric, 0.0),
+        level_spread=0.1 if metric == "p95_latency" else 0.0,
     )
     unit = {60_000: "min", 3_600_000: "h"}.get(bucket, f"{bucket // 60_000}min")
     label = s.text("label") or (f"{METRICS[metric][2]}/{unit}" if metric == "rate"
@@ -165,6 +173,13 @@ def _context_buckets(rule: Rule) -> int:
 _NEWCOMERS: dict[str, bool] = {}
 
 
+def retain(names: set[str]) -> None:
+    """A reload: models and newcomer marks of rules no longer loaded leave memory."""
+    persist.retain(names)
+    for name in [n for n in _NEWCOMERS if n not in names]:
+        del _NEWCOMERS[name]
+
+
 def _due(rule: Rule, model: Model | None, end_ms: int) -> bool:
     """No model, or ``schedule.due`` for one of its series: the schedule ``anomaly score``
     and ``evaluate`` retrain on, per series from its history (``Model.history``: buckets
@@ -195,14 +210,28 @@ def _scoring_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
     return _spans(rule, end - _context_buckets(rule) * rule.spec.bucket_ms, end)
 
 
+def _training_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
+    """Learn from what came before the scored bucket, so it cannot vouch for itself."""
+    last = end - rule.spec.bucket_ms
+    return _spans(rule, last - rule.spec.history_ms, last)
+
+
+def _ingest_query(rule: Rule, start: int, stop: int) -> MetricQuery:
+    """Every event the collector ingested, per bucket (no filter, no group): which buckets
+    of the history were a collector outage. One answer for every anomaly rule of a bucket
+    size, as the engine sends identical queries once."""
+    return MetricQuery("events", start, stop, Agg("count"), bucket_ms=rule.spec.bucket_ms,
+                       max_groups=1)
+
+
 def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
     spec: Spec = rule.spec
     end = _end(rule, at_ms)
     qs = [_query(rule, a, b) for a, b in _scoring_spans(rule, end)]
     if _due(rule, persist.cached(rule, spec.model_dir), end):
-        # Learn from what came before the scored bucket, so it cannot vouch for itself.
-        last = end - spec.bucket_ms
-        qs += [_query(rule, a, b) for a, b in _spans(rule, last - spec.history_ms, last)]
+        spans = _training_spans(rule, end)
+        qs += [_query(rule, a, b) for a, b in spans]
+        qs += [_ingest_query(rule, a, b) for a, b in spans]
     return qs
 
 
@@ -254,15 +283,31 @@ def _cut_out(rule: Rule, spans: list[tuple[int, int]], times: np.ndarray,
     return out
 
 
+def _outages(times: np.ndarray, ingested: list[MetricRow], bucket_ms: int) -> np.ndarray:
+    """(T,) buckets in which the collector ingested no event at all while, in at least half
+    of the other weeks, it did at that time of the week: the collector was down, so no
+    flow's 0 there says anything. Learned as 0, two dead Tuesday mornings in four weeks
+    halved the expected level (and their deviations made the tails heavier), so a real
+    drop there no longer paged. A time the whole platform is quiet every week (a night) is
+    no outage and is learned. ``ingested``: ``_ingest_query``'s rows (none: no outage)."""
+    live = np.isin(times, [r.bucket_ms for r in ingested if r.value])
+    slot = (times // bucket_ms) % (7 * DAY_MS // bucket_ms)
+    weeks = np.bincount(slot, minlength=7 * DAY_MS // bucket_ms)
+    alive = np.bincount(slot, weights=live, minlength=len(weeks))
+    return ~live & (alive[slot] > 0) & (alive[slot] >= 0.5 * (weeks[slot] - 1))
+
+
 def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
     spec: Spec = rule.spec
     last = end - spec.bucket_ms
     times = np.arange(bucket_start(last - spec.history_ms, spec.bucket_ms), last,
                       spec.bucket_ms, dtype=np.int64)
-    rows = [r for chunk in results for r in chunk]
+    spans = _training_spans(rule, end)
+    rows = [r for chunk in results[:len(spans)] for r in chunk]
+    ingested = [r for chunk in results[len(spans):] for r in chunk]
     keys, values, answered = _matrix(rule, rows, times)
-    values[_cut_out(rule, _spans(rule, last - spec.history_ms, last), times, answered,
-                    answered)] = np.nan
+    values[_cut_out(rule, spans, times, answered, answered)] = np.nan
+    values[:, _outages(times, ingested, spec.bucket_ms)] = np.nan
     with timings.timed("train", rule.name, len(keys)):
         model = train(times, values, spec.settings, keys=keys)
     persist.save(rule, spec.model_dir, model)
@@ -294,29 +339,39 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     values[_cut_out(rule, spans, times, answered, judged)] = np.nan  # not judged
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
-        on = pages.firing(scored.score, scored.raw, spec.threshold, _no_recovery(rule, scored))
+        holds = _no_recovery(rule, scored)
+        on = pages.firing(scored.score, scored.raw, spec.threshold, holds)
+    # What keeps an alert that is already firing (the engine's state, however long ago it
+    # started): the last bucket still that anomalous, or no recovery (no data; no event).
+    stays = (scored.raw[:, -1] >= spec.threshold) | holds[:, -1]
     runs, expected_events = empty_run(model, times, values)
     slot = slot_text(int(times[-1]), spec.settings.timezone)
     out = []
     for i, key in enumerate(model.keys):
         value = float(scored.observed[i, -1])
         held = np.isnan(value)
-        if held and not on[i]:
+        if held and not (on[i] or stays[i]):
             continue
-        if held:  # firing, and no data since: the alert holds on the last value seen
-            value = float(scored.observed[i][~np.isnan(scored.observed[i])][-1])
+        if held:  # no data: a firing alert holds on the last value seen, if any
+            last_seen = scored.observed[i][~np.isnan(scored.observed[i])]
+            value = float(last_seen[-1]) if len(last_seen) else value
         cold = bool(scored.cold[i])
         low, high = float(scored.expected_low[i, -1]), float(scored.expected_high[i, -1])
-        text = explain(spec.label, value, low, high, int(times[-1]), model, i, spec.bucket_ms,
-                       (int(runs[i]), float(expected_events[i])))
-        if held:
-            text += ", no data in the last bucket"
-        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), value, bool(on[i]), {
+        if np.isnan(value):
+            text = f"{spec.label}: no data in the last {n} buckets"
+        else:
+            text = explain(spec.label, value, low, high, int(times[-1]), model, i,
+                           spec.bucket_ms, (int(runs[i]), float(expected_events[i])))
+            if held:
+                text += ", no data in the last bucket"
+        observed = None if np.isnan(value) else value
+        sample = Sample(dict(zip(rule.group_by, key, strict=True)), observed, bool(on[i]), {
             "score": round(float(scored.raw[i, -1]), 4),
-            "page_score": round(float(scored.score[i, -1]), 4), "observed": value,
+            "page_score": round(float(scored.score[i, -1]), 4), "observed": observed,
             "expected_low": low, "expected_high": high,
             "state": "cold_start" if cold else "learned", "explanation": text, "slot": slot,
-            "metric": spec.label}))
+            "metric": spec.label})
+        out.append(replace(sample, current=replace(sample, active=bool(on[i] or stays[i]))))
     known = set(model.keys)
     unknown = [k for k in seen if k not in known]
     if unknown:

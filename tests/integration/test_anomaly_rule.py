@@ -8,6 +8,7 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from anomaly_support import STORES, filled_store
 from service_runner import run_cli_until, scrape
@@ -182,3 +183,56 @@ def test_a_restart_while_firing_does_not_page_again(store, tmp_path):
     outcome = again.evaluate(DROP + HOUR + 330_000)
     assert [(a.labels, a.state) for a in outcome.alerts] == [({"flow": "o2c"}, "firing")]
     assert outcome.notified == []
+
+
+DAY = 24 * HOUR
+OUTAGE_DAYS = (15, 22)  # the collector down on two Tuesdays, 09:00-13:00: no flow ingested
+REAL_DROP = START + 29 * DAY + 10 * HOUR  # Tuesday 2026-03-31 10:00: only o2c stops
+
+
+def outage_events() -> list[Event]:
+    """Two flows hourly from Monday 2026-03-02; the collector down OUTAGE_DAYS 09:00-13:00;
+    o2c alone sends nothing at REAL_DROP."""
+    rng = np.random.default_rng(31)
+    events = []
+    for at in range(START, REAL_DROP + HOUR, HOUR):
+        if any(START + d * DAY + 9 * HOUR <= at < START + d * DAY + 13 * HOUR
+               for d in OUTAGE_DAYS):
+            continue
+        hour, weekday = (at % DAY) // HOUR, ((at // DAY) + 3) % 7 < 5
+        for flow, busy in (("o2c", 40), ("invoicing", 10)):
+            level = (busy if 8 <= hour < 18 else busy // 5) if weekday else busy // 8
+            n = 0 if flow == "o2c" and at == REAL_DROP else int(rng.poisson(level))
+            for i in range(n):
+                ts = at + i * (HOUR // (n + 1))
+                events.append(Event(ts, "mule.log", "mulesoft", "order received",
+                                    outcome="success", level="info",
+                                    id=event_id("outage", f"{flow}-{ts}-{i}"), flow=flow,
+                                    stage="api.received", message_id=f"{flow}-{ts}-{i}"))
+    return events
+
+
+@pytest.fixture(params=STORES)
+def outage_store(request, tmp_path) -> Iterator[Store]:
+    yield from filled_store(request, tmp_path, outage_events())
+
+
+@pytest.mark.timeout(300)
+def test_collector_outages_are_not_learned_as_a_flows_normal(outage_store, tmp_path,
+                                                             monkeypatch):
+    """The collector was down two Tuesday mornings of the four weeks learned: every flow 0.
+    Learned as the flows' own values, they halved Tuesday 10:00's expected level and made
+    the tails heavier, so o2c stopping there the next Tuesday (the other flow busy) did not
+    page. Buckets in which the collector ingested nothing, where other weeks it did, are
+    now left out of training."""
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, outage_store)
+    outcome = engine.evaluate(REAL_DROP + HOUR + 30_000)
+    assert not outcome.failed_rules
+    firing = {a.labels["flow"]: a.annotations["summary"] for a in outcome.alerts
+              if a.moved == "firing"}
+    assert list(firing) == ["o2c"], firing
+    assert firing["o2c"].startswith("o2c: events/h 0, expected "), firing

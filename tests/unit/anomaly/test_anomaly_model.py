@@ -231,3 +231,4 @@ def test_three_bucket_window_raises_a_short_burst_not_the_noise_peaks():
             peaks[short] = (raw[400:403].max(), np.delete(raw, range(400, 440)).max())
         assert peaks[3][0] >= peaks[0][0] + 0.02, (seed, peaks)
         assert peaks[3][1] == pytest.approx(peaks[0][1], abs=0.005), (seed, peaks)
+

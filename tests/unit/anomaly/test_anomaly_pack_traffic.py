@@ -83,3 +83,132 @@ def test_pack_pages_on_the_drop_and_the_spike_and_nothing_else(store, tmp_path, 
     assert spike.startswith("o2c: events/h 60, expected ") and "for Sun 03:00" in spike, spike
     low, high = map(float, spike.split("expected ")[1].split(" for")[0].split("-"))
     assert low <= 5 <= high < 60, spike
+
+
+STOP = START + 22 * DAY + 10 * HOUR  # Tuesday 2026-03-24 10:00: the flow stops
+BACK = STOP + 10 * DAY  # Friday 2026-04-03 10:00: it sends again
+
+
+@pytest.fixture
+def retired_store(tmp_path):
+    """The pack's traffic, none from STOP to BACK, then the same again for a day."""
+    s = SQLiteStore(tmp_path / "retired.sqlite")
+    s.setup()
+    counts = hourly_counts()
+    events = []
+    for at in [t for t in range(START, BACK + DAY, HOUR) if not STOP <= t < BACK]:
+        n = counts[START + (at - START) % (28 * DAY)]  # four weeks over again
+        for i in range(n):
+            ts = at + i * (HOUR // (n + 1))
+            events.append(Event(ts, "mule.log", "mulesoft", "order received", outcome="success",
+                                level="info", id=event_id("retired", f"o2c-{ts}-{i}"),
+                                flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
+    assert s.write_events(events).written == len(events)
+    s.refresh()
+    yield s
+    s.close()
+
+
+@pytest.mark.timeout(300)
+def test_a_flow_that_stops_stays_firing_until_it_sends_again(retired_store, tmp_path,
+                                                              monkeypatch):
+    """A flow that stops pages once and its alert stays firing, through the night, the
+    next retrain (history/4: a week) and the scored context (~120 buckets), until an
+    event arrives. Before, the empty buckets held the alert only while its page lay in the
+    scored context or until the model was retrained on the empty week: it resolved with
+    traffic still 0."""
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, retired_store)
+    moves = []
+    for bucket in [*range(STOP - 2 * HOUR, STOP + 3 * HOUR, HOUR),
+                   *range(STOP + 3 * HOUR, BACK - DAY, 6 * HOUR),
+                   *range(BACK - DAY, BACK + 3 * HOUR, HOUR)]:
+        outcome = engine.evaluate(bucket + HOUR + 30_000)
+        assert not outcome.failed_rules
+        moves += [((bucket - STOP) // HOUR, a.moved) for a in outcome.alerts if a.moved]
+    assert moves == [(0, "firing"), ((BACK - STOP) // HOUR, "resolved")], moves
+
+
+DST_MONDAY = START + 28 * DAY  # 2026-03-30: Europe/Berlin moved to UTC+2 on Sunday
+
+
+@pytest.fixture
+def berlin_store(tmp_path):
+    """Business hours in Berlin: weekdays 08-18 local ~40 orders an hour, else 8 (weekends
+    5), four weeks before the DST change and two days after it."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    s = SQLiteStore(tmp_path / "berlin.sqlite")
+    s.setup()
+    rng = np.random.default_rng(7)
+    zone = ZoneInfo("Europe/Berlin")
+    events = []
+    for at in range(START, DST_MONDAY + 2 * DAY, HOUR):
+        local = dt.datetime.fromtimestamp(at / 1000, tz=zone)
+        level = (40 if 8 <= local.hour < 18 else 8) if local.weekday() < 5 else 5
+        n = int(rng.poisson(level))
+        for i in range(n):
+            ts = at + i * (HOUR // (n + 1))
+            events.append(Event(ts, "mule.log", "mulesoft", "order received", outcome="success",
+                                level="info", id=event_id("berlin", f"o2c-{ts}-{i}"),
+                                flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
+    assert s.write_events(events).written == len(events)
+    s.refresh()
+    yield s
+    s.close()
+
+
+@pytest.mark.timeout(300)
+def test_the_pack_follows_local_hours_across_a_dst_change(berlin_store, tmp_path,
+                                                          monkeypatch):
+    """Berlin business traffic, the first two weekdays after the change to summer time.
+    Learned in UTC (the pack had no timezone), 08:00 local came an hour early: the ramp-up
+    paged as a spike and the evening as a drop. MIDWATCH_TIMEZONE sets the pack's."""
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("MIDWATCH_TIMEZONE", "Europe/Berlin")
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly]\n"))
+    assert not cfg.errors, cfg.errors
+    assert cfg.rules[0].spec.settings.timezone == "Europe/Berlin"
+    engine = Engine(cfg, berlin_store)
+    pages = []
+    for bucket in range(DST_MONDAY, DST_MONDAY + 2 * DAY, HOUR):
+        outcome = engine.evaluate(bucket + HOUR + 30_000)
+        assert not outcome.failed_rules
+        pages += [(bucket - DST_MONDAY) // HOUR for a in outcome.alerts if a.moved == "firing"]
+    assert pages == [], pages
+
+
+@pytest.mark.timeout(300)
+def test_a_stopped_flow_resolves_once_its_whole_history_is_silent(retired_store, tmp_path):
+    """The one end of a stopped flow's alert besides traffic (and the rule's removal): no
+    event in the whole ``history`` (here 7d), after which the next retrain (at most
+    history/4 later) no longer learns the flow and its alert resolves."""
+    rules = tmp_path / "short.yaml"
+    rules.write_text(f"""\
+rules:
+  - name: short-history
+    type: anomaly
+    bucket: 1h
+    history: 7d
+    min_history: 1d
+    group_by: [midwatch.flow]
+    window: 1h
+    model_dir: {tmp_path / "models"}
+""")
+    persist.forget()
+    cfg = load_rules_config(loads(f"rules:\n  paths: [{rules}]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, retired_store)
+    moves = []
+    for bucket in [*range(STOP - HOUR, STOP + 2 * HOUR, HOUR),
+                   *range(STOP + 2 * HOUR, BACK - HOUR, 3 * HOUR)]:
+        outcome = engine.evaluate(bucket + HOUR + 30_000)
+        assert not outcome.failed_rules
+        moves += [((bucket - STOP) // HOUR, a.moved) for a in outcome.alerts if a.moved]
+    assert [m for _, m in moves] == ["firing", "resolved"], moves
+    assert moves[0][0] == 0 and 7 * 24 <= moves[1][0] <= 7 * 24 + 42 + 3, moves

@@ -164,16 +164,17 @@ def test_a_firing_latency_alert_is_held_through_a_bucket_without_events(tmp_path
     hour = 3_600_000
     end = AT - AT % hour
     rng = np.random.default_rng(5)
-    history = [MetricRow({"midwatch.flow": "o2c"}, float(100 + 5 * rng.standard_normal()), 50, t)
+    ms = 1e6  # event.duration is in ns
+    history = [MetricRow({"midwatch.flow": "o2c"}, (100 + 5 * rng.standard_normal()) * ms, 50, t)
                for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
     k = len(anomaly._scoring_spans(rule, end))
     start = end - anomaly._context_buckets(rule) * hour
-    slow = {end - 4 * hour: 500.0, end - 3 * hour: 520.0, end - 2 * hour: None,
-            end - hour: 510.0}
+    slow = {end - 4 * hour: 500 * ms, end - 3 * hour: 520 * ms, end - 2 * hour: None,
+            end - hour: 510 * ms}
 
     def judged(until: int) -> list:
         persist.forget()
-        now = [MetricRow({"midwatch.flow": "o2c"}, slow.get(t, 100.0), 50, t)
+        now = [MetricRow({"midwatch.flow": "o2c"}, slow.get(t, 100 * ms), 50, t)
                for t in range(start, until, hour) if t not in slow or slow[t] is not None]
         return anomaly.evaluate(rule, until + 30_000, [now] + [[]] * (k - 1)
                                 + _answers(rule, until, [r for r in history if r.bucket_ms
@@ -242,3 +243,97 @@ def test_a_model_that_could_not_be_saved_is_not_evicted_from_memory(tmp_path):
     for rule in rules:
         persist.save(rule, unwritable, model)
     assert [persist.cached(rule, unwritable) is model for rule in rules] == [True] * len(rules)
+
+
+def test_unsaved_models_are_bounded_with_a_warning_naming_model_dir(tmp_path, caplog):
+    """model_dir not writable and many anomaly rules: every model was held in memory for
+    good (``_unsaved`` is never evicted), without bound. Now at most MAX_UNSAVED, the
+    least recently used dropped with a warning that names model_dir."""
+    import logging
+    from dataclasses import replace
+
+    import numpy as np
+
+    from rules.anomaly import persist
+    from rules.anomaly.model import HOUR_MS, Settings, train
+
+    (tmp_path / "file").write_text("")
+    unwritable = str(tmp_path / "file" / "models")
+    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    persist.forget()
+    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(persist.MAX_UNSAVED + 3)]
+    with caplog.at_level(logging.WARNING, logger="midwatch.rules"):
+        for rule in rules:
+            persist.save(rule, unwritable, model)
+    held = [persist.cached(rule, unwritable) is model for rule in rules]
+    assert held == [False] * 3 + [True] * persist.MAX_UNSAVED
+    dropped = [r.getMessage() for r in caplog.records if "dropped the model" in r.getMessage()]
+    assert len(dropped) == 3 and all(unwritable in m and "make model_dir writable" in m
+                                     for m in dropped), dropped
+    assert "rule vol-0," in dropped[0]
+
+
+def test_a_reload_lets_go_of_the_models_of_removed_and_renamed_rules(tmp_path):
+    """A rule removed or renamed by a hot reload kept its model in memory for the life of
+    the process (unsaved ones were never evicted at all): the engine's reconfigure now
+    tells the anomaly type which rules are loaded, and the others' models go."""
+    import numpy as np
+
+    from collector.store.sqlite import SQLiteStore
+    from rules.anomaly import persist
+    from rules.anomaly.model import HOUR_MS, Settings, train
+    from rules.engine import Engine
+
+    (tmp_path / "file").write_text("")
+    unwritable = str(tmp_path / "file" / "models")
+
+    def config(*names: str):
+        path = tmp_path / "r.yaml"
+        path.write_text("rules:\n" + "".join(
+            f"  - name: {n}\n    type: anomaly\n    group_by: [midwatch.flow]\n"
+            f"    model_dir: {unwritable}\n" for n in names))
+        cfg = load_rules_config(loads(f"rules:\n  paths: [{path}]\n"))
+        assert not cfg.errors, cfg.errors
+        return cfg
+
+    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    persist.forget()
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    store.setup()
+    try:
+        before = config("vol-a", "vol-b")
+        engine = Engine(before, store)
+        for rule in before.rules:
+            persist.save(rule, unwritable, model)
+        engine.reconfigure(config("vol-b", "vol-c"), AT)  # vol-a removed (or renamed vol-c)
+        kept = {r.name: persist.cached(r, unwritable) is model for r in before.rules}
+        assert kept == {"vol-a": False, "vol-b": True}
+    finally:
+        store.close()
+
+
+def test_a_constant_integer_latency_pages_on_a_real_change_not_on_a_few_percent(tmp_path):
+    """p95 latency (ns) exactly 200 ms for four weeks: whole numbers, so it was inferred as
+    a count, whose Poisson spread at 2e8 is 0.007 ms: 205 ms paged. A latency is never a
+    count, and its spread is at least 10% of its level and 1 ms."""
+    from collector.store.base import MetricRow
+    from rules.anomaly import persist
+    from rules.types import anomaly
+
+    rule = _rule(tmp_path, "    metric: p95_latency\n    bucket: 1h\n    history: 28d\n"
+                           "    min_history: 1d\n")
+    hour, ms = 3_600_000, 1_000_000
+    end = AT - AT % hour
+    k = len(anomaly._scoring_spans(rule, end))
+    start = end - anomaly._context_buckets(rule) * hour
+    for level, last, pages in ((200 * ms, 205 * ms, False), (200 * ms, 194 * ms, False),
+                               (200 * ms, 600 * ms, True), (3 * ms, 10 * ms, True),
+                               (3 * ms, 4 * ms, False)):
+        history = [MetricRow({"midwatch.flow": "o2c"}, float(level), 50, t)
+                   for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
+        now = [MetricRow({"midwatch.flow": "o2c"}, float(last if t == end - hour else level),
+                         50, t) for t in range(start, end, hour)]
+        persist.forget()
+        [sample] = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1)
+                                    + _answers(rule, end, history))
+        assert sample.active is pages, (level / ms, last / ms, sample.context)

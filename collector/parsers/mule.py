@@ -153,32 +153,44 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         labels["logger"] = category[:MAX_LABEL_VALUE]
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="mulesoft", level=level, message=message, labels=labels)
-    app = _APP_IN_THREAD.search(thread)
-    if app:
-        ev.service = app.group(1)
-        labels["mule_flow"] = app.group(2)
-    elif (prefix := _APP_PREFIX.match(thread)) and prefix.group(1) != _NO_APP:
-        ev.service = prefix.group(1)
+    thread_app(ev, thread)
     if groups.get("event"):
         ev.add_id("correlation", groups["event"])
     processor = (groups.get("processor") or "").strip()
     if groups.get("mdc"):
         processor = _mdc(ev, groups["mdc"]) or processor
+    return finish(ev, processor, rest, ctx)
+
+
+def thread_app(ev: Event, thread: str) -> None:
+    """The application (``service``) and flow (``labels.mule_flow``) a thread's name says."""
+    app = _APP_IN_THREAD.search(thread)
+    if app:
+        ev.service = app.group(1)
+        ev.labels["mule_flow"] = app.group(2)
+    elif (prefix := _APP_PREFIX.match(thread)) and prefix.group(1) != _NO_APP:
+        ev.service = prefix.group(1)
+
+
+def finish(ev: Event, processor: str, body: str, ctx: ParseContext) -> list[Event]:
+    """The rest of a runtime-log event, whichever layout wrote it (this module's lines,
+    ``mule_json``'s Log4j 2 JSON): the processor path, then what the message and the lines
+    after it hold (JSON Logger output, a banner, an error block, a stack trace)."""
+    labels, message = ev.labels, ev.message
     if processor:
         labels["processor"] = processor[:MAX_LABEL_VALUE]
         labels.setdefault("mule_flow", processor.split("/", 1)[0])
     if ":" in labels.get("mule_flow", ""):
         apikit.label(ev, labels["mule_flow"])
-    body = rest
-    if category.endswith("JsonLogger") and message.lstrip().startswith("{"):
-        return [_json_logger(ev, message + "\n" + rest, ctx)]
+    if labels.get("logger", "").endswith("JsonLogger") and message.lstrip().startswith("{"):
+        return [_json_logger(ev, message + "\n" + body, ctx)]
     if "*****" in body or "*****" in message:
         banner = _banner(ev, message + "\n" + body)
         if banner is not None:
             return banner
     if body:
         _body(ev, body)
-    if ev.action is None and level not in ("error", "fatal"):
+    if ev.action is None and ev.level not in ("error", "fatal"):
         ev.action = "logged"
     return [ev]
 

@@ -100,6 +100,11 @@ _UP = re.compile(r"\*\s*Mule is up and kicking")
 _UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'")
 
 
+# What shows a time-first ``[thread] LEVEL`` line is Mule's: the runtime's pool threads, its
+# and MuleSoft's loggers, Mule 3's ``[[app].flow.stage1.02]`` thread.
+_MULE_SIGNS = ("[MuleRuntime]", "org.mule.", "com.mulesoft.", " [[")
+
+
 # The first characters of a line ``detect`` may claim (_HEAD: a level (TRACE ... FATAL), a date
 # or CloudHub's bracketed stamp; "0" stands for any digit, " " for any blank): auto-detection
 # asks only parsers that may claim a line.
@@ -113,10 +118,15 @@ DETECT_NEEDS = dict.fromkeys("0[", ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "
 def detect(line: str) -> bool:
     """A ``[MM-dd HH:mm:ss] LEVEL`` head alone is any logger's: only the whole CloudHub
     layout (class, thread, colon) is Mule's, so a generic line stays unclaimed (``no_parser``)
-    instead of dead-lettered as a broken Mule line."""
+    instead of dead-lettered as a broken Mule line. Likewise Log4j's classic
+    ``%d [%t] %-5p %c - %m%n``, the layout of older ``mule_ee.log`` setups and of countless
+    other Java programs (Kafka Connect workers, ActiveMQ clients, Camel): claimed only with a
+    sign of Mule in it (``_MULE_SIGNS``), else every such log became ``mulesoft`` events."""
     if line[:1] == "[":
         return _LINE_D.match(line) is not None
-    return _HEAD.match(line) is not None
+    if _HEAD.match(line) is None:
+        return False
+    return not line[:1].isdigit() or any(sign in line for sign in _MULE_SIGNS)
 
 
 def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:

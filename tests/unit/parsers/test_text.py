@@ -470,3 +470,18 @@ def test_a_dotted_thread_before_a_dotted_logger_stays_the_thread():
                                 "com.example.Poller - polled 3"), ParseContext())[0]
     assert ev.labels == {"logger": "com.example.Poller", "thread": "scheduler.worker"}
     assert ev.message == "polled 3"
+
+
+def test_log4j_classic_layout_is_no_mule_log(parse_data):
+    """``%d [%t] %-5p %c - %m%n`` is older mule_ee.log setups' layout, and every other Java
+    program's: without a Mule thread or logger it is text, not ``mulesoft`` (auto gave a
+    Camel log to the mule parser, its IDs unread)."""
+    events, dead = parse_data("auto", "text/log4j-classic.log")
+    assert dead == []
+    assert {(e.dataset, e.platform) for e in events} == {("generic.text", "generic")}
+    started, received, failed = events
+    assert started.labels == {"logger": "org.apache.camel.impl.engine.AbstractCamelContext",
+                              "thread": "main"}
+    assert received.ids == ["order:PO-4711", "correlation:5c3f2a1b-77aa-4e0b-9c1d-2e3f4a5b6c7d"]
+    assert failed.error_type == "java.net.ConnectException"
+    assert failed.labels["thread"] == "Camel (camel-1) thread #2 - JmsConsumer[orders.in]"

@@ -88,6 +88,9 @@ _APP_IN_THREAD = re.compile(
 # a source's thread, or ``[MuleRuntime].uber.12: [app].http.requester.config @3a4b``).
 _APP_PREFIX = re.compile(r"(?:\[MuleRuntime\]\.[^\[\]:]+: )?\[([^\[\]\s]+)\]\.")
 _NO_APP = "MuleRuntime"
+# Mule 3 runs a flow's processors on its SEDA stage threads, ``[app].<flow>.stage1.02``: the
+# thread names the flow.
+_MULE3_STAGE = re.compile(r"\[[^\[\]\s]+\]\.(.+)\.stage\d+\.\d+$")
 _BLOCK_FIELD = re.compile(r"(Message|Element|Element DSL|Error type|FlowStack|Payload Type|"
                           r"Payload|Root Exception stack trace)\s*: ?(.*)")
 _EXCEPTION = re.compile(r"^(?:Caused by: )?((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|"
@@ -180,6 +183,19 @@ def thread_app(ev: Event, thread: str) -> None:
         ev.labels["mule_flow"] = app.group(2)
     elif (prefix := _APP_PREFIX.match(thread)) and prefix.group(1) != _NO_APP:
         ev.service = prefix.group(1)
+        stage = _MULE3_STAGE.match(thread)
+        if stage:
+            ev.labels["mule_flow"] = stage.group(1)
+
+
+def native_differs(ev: Event) -> bool:
+    """Whether the native reader's event (native/src/mule.rs) lacks the flow this module
+    reads since from a Mule 3 stage thread or a Mule 3 error block's ``Element : /flow/...``:
+    ``collector.native`` then leaves that record to this module."""
+    labels = ev.labels
+    thread = labels.get("thread", "")
+    return (".stage" in thread and _MULE3_STAGE.match(thread) is not None) or (
+        "mule_flow" not in labels and labels.get("mule_element", "").startswith("/"))
 
 
 def finish(ev: Event, processor: str, body: str, ctx: ParseContext) -> list[Event]:
@@ -266,7 +282,7 @@ def _body(ev: Event, body: str) -> None:
         element = block.get("Element", "")
         if element:
             set_label(ev, "mule_element", element)
-            flow = element.split("/", 1)[0].strip()
+            flow = element.lstrip("/").split("/", 1)[0].strip()  # Mule 3: "/flow/processors/2"
             if flow and "mule_flow" not in ev.labels:
                 set_label(ev, "mule_flow", flow)
     exc = _EXCEPTION.search(body)

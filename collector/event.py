@@ -27,7 +27,7 @@ OUTCOMES = frozenset({"success", "failure", "unknown"})
 LEVELS = ("debug", "info", "warn", "error", "fatal")
 PLATFORMS = frozenset(
     {"mulesoft", "boomi", "biztalk", "ace", "ibmmq", "logicapps", "kafka", "rabbitmq", "edi",
-     "otel", "apigw", "generic", "midwatch"}
+     "tibco", "otel", "apigw", "generic", "midwatch"}
 )
 ERROR_CLASSES = frozenset(
     {"connectivity", "timeout", "auth", "certificate", "mapping", "validation", "throttling",

@@ -42,6 +42,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(("jsonl", "ndjson", "json-lines"), ("json",)),
     **dict.fromkeys(("log", "plain", "log4j", "logback", "syslog"), ("text",)),
     **dict.fromkeys(("tanuki", "wrapper"), ("java-wrapper",)),
+    **dict.fromkeys(("tibco", "bw", "bw5", "bw6", "bwce", "businessworks"), ("tibco-bw",)),
 }
 
 

@@ -26,6 +26,7 @@ BUILT_IN_ID_TYPES = frozenset({
     "http.request", "aws.request", "xray", "otel.trace", "logicapps.run", "oracle.ecid",
     # integration platforms
     "boomi.exec", "biztalk.msg", "biztalk.interchange", "ace.ltid", "ace.gtid",
+    "tibco.job",
     # messaging: Kafka record keys and message-ID headers, AMQP message IDs
     "kafka.key", "msg", "amqp.msg",
     # EDI envelopes and sets

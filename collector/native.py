@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 from datetime import UTC
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 
 from collector.event import LEVELS, Event
 from collector.normalize import (
@@ -171,4 +171,17 @@ def batch_parser(fmt: str, ctx: ParseContext):
     if (fmt == "json" and ctx.mapping) or (fmt == "apigw" and ctx.log_format):
         return None
     reader = _reader(fmt, ctx.tz is UTC)
-    return reader.parse if reader is not None else None
+    if reader is None:
+        return None
+    if fmt == "mule":
+        from collector.parsers import mule  # on first use, like the parsers themselves
+
+        return partial(_declining, reader.parse, mule.native_differs)
+    return reader.parse
+
+
+def _declining(parse, differs, *args) -> list:
+    """``parse``'s answer with None for each event ``differs`` says the Python parser reads
+    otherwise (what it learnt after the extension was built): that record, its continuation
+    lines with it, goes through the Python path."""
+    return [None if ev and differs(ev) else ev for ev in parse(*args)]

@@ -34,6 +34,7 @@ PARSERS = Registry("format", {
     "haproxy": "collector.parsers.haproxy",
     "azure": "collector.parsers.azure",
     "java-wrapper": "collector.parsers.java_wrapper",
+    "tibco-bw": "collector.parsers.tibco_bw",
 }, required=("NAME", "START", "detect", "parse"), optional=("continues", "GENERIC", "DETECT_FIRST",
                                                                    "DETECT_NEEDS", "claims_taken",
                                                                    "FOREIGN_START",
@@ -45,6 +46,6 @@ PARSERS = Registry("format", {
 DETECT_ORDER: tuple[str, ...] = (
     "x12", "edifact", "mule", "mule-json", "boomi", "boomi-container", "biztalk", "ace",
     "otlp-json", "apigw", "aws-alb", "haproxy", "ibmmq", "azure", "nginx-error", "envoy",
-    "kafka-broker", "rabbitmq", "java-wrapper", "json", "text",
+    "kafka-broker", "rabbitmq", "tibco-bw", "java-wrapper", "json", "text",
 )
 

@@ -141,15 +141,15 @@ def java_tail(ev: Event, message: str, rest: str) -> None:
 NAMED_ELEMENTS = 10  # unreadable elements named in one dead letter's reason
 
 
-def elements(docs: list, read: Callable[[object], Event], what: str) -> list[Event]:
-    """An event per element of an exported batch (a JSON array, Azure's ``records``).
+def elements(docs: list, read: Callable[[object], list[Event]], what: str) -> list[Event]:
+    """The events of each element of an exported batch (a JSON array, Azure's ``records``).
     Unreadable elements are named by index in one error that carries the events of the
     others: one bad element must not cost the whole export."""
     events: list[Event] = []
     failed: list[tuple[int, ParseError]] = []
     for index, doc in enumerate(docs):
         try:
-            events.append(read(doc))
+            events.extend(read(doc))
         except ParseError as exc:
             failed.append((index, exc))
     if not failed:

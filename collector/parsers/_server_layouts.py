@@ -172,10 +172,20 @@ def _websphere(m: re.Match, ctx: ParseContext) -> Event:
                 _WAS_LEVELS.get(m["type"], "info"), m["msg"])
     set_label(ev, "logger", m["logger"])
     set_label(ev, "thread", m["thread"])
-    code = _MESSAGE_ID.match(ev.message)
-    set_label(ev, "event_code", code.group(0) if code and ev.message[code.end():][:1] == ":"
-              else None)
+    message_code(ev)
     return ev
+
+
+def message_code(ev: Event) -> None:
+    """The message ID a Java server writes before its text (``WSVR0221I:``, ActiveMQ
+    Artemis's ``AMQ221007:``, WildFly's ``WFLYSRV0025:``, Hibernate's ``HHH000412:``) as
+    ``labels.event_code``, and as the error code of a warning or an error."""
+    code = _MESSAGE_ID.match(ev.message)
+    if code is None or ev.message[code.end():][:1] != ":":
+        return
+    set_label(ev, "event_code", code.group(0))
+    if ev.level in ("warn", "error", "fatal"):
+        ev.error_code = code.group(0)
 
 
 def _weblogic(m: re.Match, ctx: ParseContext) -> Event:

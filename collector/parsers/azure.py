@@ -78,7 +78,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError(f"not JSON: {exc}") from None
     records = doc.get("records") if isinstance(doc, dict) else None
     if isinstance(records, list):
-        return elements(records, lambda r: _record(r, ctx), "record")
+        return elements(records, lambda r: [_record(r, ctx)], "record")
     return [_record(doc, ctx)]
 
 

@@ -189,6 +189,14 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError(f"not a JSON object: {exc}") from None
     if not isinstance(doc, dict):
         raise ParseError(f"expected a JSON object per line, got {type(doc).__name__}")
+    ev = read(doc, ctx)
+    _transport(ev, record)
+    return [ev]
+
+
+def read(doc: dict, ctx: ParseContext) -> Event:
+    """The event of one JSON object by the default names (or the input's mapping): also
+    the start of ``mule_json``'s Mule runtime lines in Log4j 2's JSON layouts."""
     mapping = ctx.mapping
     found = _fields(doc, mapping)
     get = found.get
@@ -212,8 +220,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if duration is not None:
         ev.duration_ns = duration * 1_000_000
     _ids(ev, doc, mapping)
-    _transport(ev, record)
-    return [ev]
+    return ev
 
 
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")

@@ -62,7 +62,10 @@ _COMPONENT = re.compile(r"\[(?P<name>[A-Za-z][\w-]*)(?P<attrs>(?: [^\]]*)?)\]:? 
 _ATTR = re.compile(r"(\w+)=([^,\s\]]+)")
 _TOPIC_PARTITION = re.compile(r"\b(?:partition |Partition )?([A-Za-z0-9._-]+)-(\d+)\b")
 _NAMED_PARTITION = re.compile(r"[A-Za-z0-9._-]+-\d+")
-_GROUP = re.compile(r"\bgroup ([\w.-]+)")
+# "rebalance group sap-bridge", "Stabilized group sap-bridge": the coordinator naming a group;
+# not the clients' "joined group with generation", "Discovered group coordinator".
+_GROUP = re.compile(r"\bgroup (?!(?:with|in|coordinator|due|metadata|generation|membership)\b)"
+                    r"([\w.-]+)")
 # Kafka before 1.0: "Partition [orders,2] on broker 1: Shrinking ISR from 1,2,0 to 1,2".
 _OLD_PARTITION = re.compile(r"Partition \[([A-Za-z0-9._-]+),(\d+)\] on broker (\d+)")
 
@@ -144,6 +147,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         if broker is None and component["attrs"].strip().isdigit():  # [GroupCoordinator 1001]
             broker = component["attrs"].strip()
         set_label(ev, "broker_id", broker)
+        set_label(ev, "consumer_group", attrs.get("groupId"))  # [Consumer clientId=.., groupId=..]
         if attrs.get("topic") and attrs.get("partition"):
             set_label(ev, "topic_partition", f"{attrs['topic']}-{attrs['partition']}")
         elif _NAMED_PARTITION.fullmatch(attrs.get("partition", "")):  # [Log partition=t-0, ..]
@@ -161,7 +165,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         tp = re.search(r"partition ([A-Za-z0-9._-]+-\d+)", message)
         if tp:
             set_label(ev, "topic_partition", tp.group(1))
-    group = _GROUP.search(message)
+    group = _GROUP.search(message) if "consumer_group" not in ev.labels else None
     if group:
         set_label(ev, "consumer_group", group.group(1))
     java_tail(ev, message, rest)

@@ -88,6 +88,9 @@ _APP_IN_THREAD = re.compile(
 # a source's thread, or ``[MuleRuntime].uber.12: [app].http.requester.config @3a4b``).
 _APP_PREFIX = re.compile(r"(?:\[MuleRuntime\]\.[^\[\]:]+: )?\[([^\[\]\s]+)\]\.")
 _NO_APP = "MuleRuntime"
+# Mule 3 runs a flow's processors on its SEDA stage threads, ``[app].<flow>.stage1.02``: the
+# thread names the flow.
+_MULE3_STAGE = re.compile(r"\[[^\[\]\s]+\]\.(.+)\.stage\d+\.\d+$")
 _BLOCK_FIELD = re.compile(r"(Message|Element|Element DSL|Error type|FlowStack|Payload Type|"
                           r"Payload|Root Exception stack trace)\s*: ?(.*)")
 _EXCEPTION = re.compile(r"^(?:Caused by: )?((?:[a-zA-Z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|"
@@ -98,6 +101,11 @@ _FAILED = re.compile(r"Failed to deploy artifact '?\[?([^'\]\s]+)|"
 _STATUS_ROW = re.compile(r"^\*\s*([\w.-]+)\s*\*\s*([\w.-]*)\s*\*\s*([A-Z_]+)\s*\*\s*$", re.MULTILINE)
 _UP = re.compile(r"\*\s*Mule is up and kicking")
 _UNDEPLOYED = re.compile(r"\*\s*(?:Undeployed|Stopped) (?:app|domain) '([^']+)'")
+
+
+# What shows a time-first ``[thread] LEVEL`` line is Mule's: the runtime's pool threads, its
+# and MuleSoft's loggers, Mule 3's ``[[app].flow.stage1.02]`` thread.
+_MULE_SIGNS = ("[MuleRuntime]", "org.mule.", "com.mulesoft.", " [[")
 
 
 # The first characters of a line ``detect`` may claim (_HEAD: a level (TRACE ... FATAL), a date
@@ -113,10 +121,15 @@ DETECT_NEEDS = dict.fromkeys("0[", ("TRACE", "DEBUG", "INFO", "WARN", "ERROR", "
 def detect(line: str) -> bool:
     """A ``[MM-dd HH:mm:ss] LEVEL`` head alone is any logger's: only the whole CloudHub
     layout (class, thread, colon) is Mule's, so a generic line stays unclaimed (``no_parser``)
-    instead of dead-lettered as a broken Mule line."""
+    instead of dead-lettered as a broken Mule line. Likewise Log4j's classic
+    ``%d [%t] %-5p %c - %m%n``, the layout of older ``mule_ee.log`` setups and of countless
+    other Java programs (Kafka Connect workers, ActiveMQ clients, Camel): claimed only with a
+    sign of Mule in it (``_MULE_SIGNS``), else every such log became ``mulesoft`` events."""
     if line[:1] == "[":
         return _LINE_D.match(line) is not None
-    return _HEAD.match(line) is not None
+    if _HEAD.match(line) is None:
+        return False
+    return not line[:1].isdigit() or any(sign in line for sign in _MULE_SIGNS)
 
 
 def _timestamp(m: re.Match, ctx: ParseContext) -> tuple[int, bool]:
@@ -153,32 +166,57 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         labels["logger"] = category[:MAX_LABEL_VALUE]
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="mulesoft", level=level, message=message, labels=labels)
-    app = _APP_IN_THREAD.search(thread)
-    if app:
-        ev.service = app.group(1)
-        labels["mule_flow"] = app.group(2)
-    elif (prefix := _APP_PREFIX.match(thread)) and prefix.group(1) != _NO_APP:
-        ev.service = prefix.group(1)
+    thread_app(ev, thread)
     if groups.get("event"):
         ev.add_id("correlation", groups["event"])
     processor = (groups.get("processor") or "").strip()
     if groups.get("mdc"):
         processor = _mdc(ev, groups["mdc"]) or processor
+    return finish(ev, processor, rest, ctx)
+
+
+def thread_app(ev: Event, thread: str) -> None:
+    """The application (``service``) and flow (``labels.mule_flow``) a thread's name says."""
+    app = _APP_IN_THREAD.search(thread)
+    if app:
+        ev.service = app.group(1)
+        ev.labels["mule_flow"] = app.group(2)
+    elif (prefix := _APP_PREFIX.match(thread)) and prefix.group(1) != _NO_APP:
+        ev.service = prefix.group(1)
+        stage = _MULE3_STAGE.match(thread)
+        if stage:
+            ev.labels["mule_flow"] = stage.group(1)
+
+
+def native_differs(ev: Event) -> bool:
+    """Whether the native reader's event (native/src/mule.rs) lacks the flow this module
+    reads since from a Mule 3 stage thread or a Mule 3 error block's ``Element : /flow/...``:
+    ``collector.native`` then leaves that record to this module."""
+    labels = ev.labels
+    thread = labels.get("thread", "")
+    return (".stage" in thread and _MULE3_STAGE.match(thread) is not None) or (
+        "mule_flow" not in labels and labels.get("mule_element", "").startswith("/"))
+
+
+def finish(ev: Event, processor: str, body: str, ctx: ParseContext) -> list[Event]:
+    """The rest of a runtime-log event, whichever layout wrote it (this module's lines,
+    ``mule_json``'s Log4j 2 JSON): the processor path, then what the message and the lines
+    after it hold (JSON Logger output, a banner, an error block, a stack trace)."""
+    labels, message = ev.labels, ev.message
     if processor:
         labels["processor"] = processor[:MAX_LABEL_VALUE]
         labels.setdefault("mule_flow", processor.split("/", 1)[0])
     if ":" in labels.get("mule_flow", ""):
         apikit.label(ev, labels["mule_flow"])
-    body = rest
-    if category.endswith("JsonLogger") and message.lstrip().startswith("{"):
-        return [_json_logger(ev, message + "\n" + rest, ctx)]
+    if labels.get("logger", "").endswith("JsonLogger") and message.lstrip().startswith("{"):
+        return [_json_logger(ev, message + "\n" + body, ctx)]
     if "*****" in body or "*****" in message:
         banner = _banner(ev, message + "\n" + body)
         if banner is not None:
             return banner
     if body:
         _body(ev, body)
-    if ev.action is None and level not in ("error", "fatal"):
+    if ev.action is None and ev.level not in ("error", "fatal"):
         ev.action = "logged"
     return [ev]
 
@@ -244,7 +282,7 @@ def _body(ev: Event, body: str) -> None:
         element = block.get("Element", "")
         if element:
             set_label(ev, "mule_element", element)
-            flow = element.split("/", 1)[0].strip()
+            flow = element.lstrip("/").split("/", 1)[0].strip()  # Mule 3: "/flow/processors/2"
             if flow and "mule_flow" not in ev.labels:
                 set_label(ev, "mule_flow", flow)
     exc = _EXCEPTION.search(body)

@@ -9,6 +9,13 @@ BEFORE_REQUEST, AFTER_REQUEST, BEFORE_TRANSFORM, AFTER_TRANSFORM, FLOW, END, EXC
 parse core hands over as one record); the runtime-log form, where log4j puts its own prefix
 before the object, is read by ``collector.parsers.mule`` through ``apply_doc``.
 
+Mule 4 runtime lines written by Log4j 2's ``JsonLayout`` (``loggerName``, ``thread``,
+``contextMap`` with the ``correlationId`` and ``processorPath`` Mule puts in the MDC) or its
+``JsonTemplateLayout`` ECS template (``log.logger``, ``process.thread.name``, the MDC as
+top-level keys) are the runtime log itself: read as ``collector.parsers.mule`` reads its text
+lines (the app and flow from the thread's ``[MuleRuntime].uber.03: [app].flow.CPU_LITE``,
+the error block in the message), not as generic JSON, which knew neither app nor flow.
+
 Records of the CloudHub logs API (``recordId``, ``deploymentId``, ``event``) come one per line
 from exporters, or as the JSON array the API itself returns, saved as is: every element of an
 array is an event, and an unreadable element is named by its index.
@@ -21,8 +28,9 @@ import orjson
 from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers import _apikit as apikit
+from collector.parsers import json_lines, mule
 from collector.parsers._base import ParseContext, ParseError
-from collector.parsers._fields import as_int, business_field, elements, set_label
+from collector.parsers._fields import as_int, business_field, elements, lookup, set_label
 from collector.timeparse import to_ms
 
 NAME = "mule-json"
@@ -51,13 +59,21 @@ _VERDICT_NODES = 500
 DETECT_FIRST = '{['
 # Substrings, per first character (as ``DETECT_FIRST`` names it), one of which every line
 # ``detect`` claims holds: a line without any is not asked (``collector.detect_prefilter``).
-DETECT_NEEDS = dict.fromkeys(DETECT_FIRST, ('"tracePoint"', '"recordId"'))
+DETECT_NEEDS = dict.fromkeys(DETECT_FIRST, ('"tracePoint"', '"recordId"', "[MuleRuntime].",
+                                            '"org.mule.'))
+# Where Log4j 2's JSON layouts put the thread and the logger (JsonLayout; the ECS template of
+# JsonTemplateLayout, flat or nested) and the MDC.
+_THREAD_KEYS = ("thread", "threadName", "process.thread.name")
+_LOGGER_KEYS = ("loggerName", "log.logger")
+_MDC_KEYS = ("contextMap", "mdc")
 
 
 def detect(line: str) -> bool:
     return line.startswith(("{", "[")) and (
         ('"tracePoint"' in line and '"correlationId"' in line)
-        or ('"recordId"' in line and '"deploymentId"' in line))
+        or ('"recordId"' in line and '"deploymentId"' in line)
+        or (("[MuleRuntime]." in line or '"org.mule.' in line)
+            and ('"loggerName"' in line or '"log.logger"' in line or '"logger"' in line)))
 
 
 def _content(ev: Event, content: object) -> None:
@@ -164,22 +180,53 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     except orjson.JSONDecodeError as exc:
         raise ParseError(f"not a JSON object: {exc}") from None
     if isinstance(doc, list):
-        return elements(doc, lambda d: _event(d, ctx), "array element")
-    return [_event(doc, ctx)]
+        return elements(doc, lambda d: _events(d, ctx), "array element")
+    return _events(doc, ctx)
 
 
-def _event(doc: object, ctx: ParseContext) -> Event:
+def _events(doc: object, ctx: ParseContext) -> list[Event]:
     if not isinstance(doc, dict):
         raise ParseError(f"expected a JSON object, got {type(doc).__name__}")
     if "recordId" in doc and isinstance(doc.get("event"), dict):
-        return _cloudhub(doc, ctx)
+        return [_cloudhub(doc, ctx)]
+    if "tracePoint" not in doc and _first(doc, _LOGGER_KEYS) is not None:
+        return _runtime(doc, ctx)
     if "correlationId" not in doc and "tracePoint" not in doc:
         raise ParseError("neither correlationId nor tracePoint: not JSON Logger output",
                          field="correlationId")
     ev = Event(timestamp_ms=ctx.now_ms, dataset=DATASET, platform="mulesoft",
                timestamp_estimated=True)
     apply_doc(ev, doc, ctx)
-    return ev
+    return [ev]
+
+
+def _first(doc: dict, keys: tuple[str, ...]) -> str | None:
+    """The first of these keys' text values; a dotted key is looked up flat, then nested."""
+    for key in keys:
+        value = doc.get(key)
+        if value is None and "." in key:
+            head, _, tail = key.partition(".")
+            outer = doc.get(head)
+            value = lookup(outer, tail) if isinstance(outer, dict) else None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _runtime(doc: dict, ctx: ParseContext) -> list[Event]:
+    """A Mule runtime log line in a Log4j 2 JSON layout (see the module doc)."""
+    ev = json_lines.read(doc, ctx)
+    ev.dataset, ev.platform = mule.DATASET, "mulesoft"
+    ev.service = None  # the app is the thread's, never a default JSON name's
+    thread = _first(doc, _THREAD_KEYS)
+    set_label(ev, "thread", thread)
+    set_label(ev, "logger", _first(doc, _LOGGER_KEYS))
+    if thread:
+        mule.thread_app(ev, thread)
+    mdc = next((m for key in _MDC_KEYS if isinstance(m := doc.get(key), dict)), doc)
+    processor = mdc.get("processorPath")
+    ev.message, _, body = ev.message.partition("\n")
+    return mule.finish(ev, processor.strip() if isinstance(processor, str) else "", body, ctx)
 
 
 def _cloudhub(doc: dict, ctx: ParseContext) -> Event:

@@ -114,9 +114,14 @@ _SPRING = re.compile(
 _JAVA = re.compile(r"(?:\[(?P<thread>[^\]]*)\]\s+)?(?P<logger>[\w.$]+(?::\d+)?)(?:\s+[-:|]|:)\s"
                    r"(?P<msg>.*)$")
 _JUL_TAIL = re.compile(r"\[(?P<thread>[^\]]*)\]\s+(?P<logger>[\w.$]+)\s(?P<msg>.*)$")
-# JBoss / WildFly / Red Hat Fuse and Quarkus (Camel Quarkus): "[logger] (thread) message".
+# JBoss / WildFly / Red Hat Fuse and Quarkus (Camel Quarkus): "[logger] (thread) message";
+# ActiveMQ Artemis's "%d %-5p [%c] %s%e%n" (log4j2 since 2.27: "%d %-5p [%c] %m%n") leaves the
+# thread out: "[org.apache.activemq.artemis.core.server] AMQ221007: Server is now live", its
+# bracket a package or class name (dotted, lower case first), never a thread's.
 _JBOSS_TAIL = re.compile(r"\[(?P<logger>[\w.$]+)\]\s+\((?P<thread>(?:[^()]|\([^()]*\))*)\)\s"
                          r"(?P<msg>.*)$")
+_BRACKETED_LOGGER = re.compile(r"\[(?P<logger>[a-z_$][\w$]*(?:\.[\w$]+)+)\]\s+(?P<thread>)"
+                               r"(?P<msg>.*)$")
 _LEADING_SEPARATORS = re.compile(r"^[\s|:-]+")
 # "name=value" or "name: value"; a value that is itself "name=" is the next pair's name
 # ("rejected: orderId=PO-1" names an order, not a rejection).
@@ -226,9 +231,7 @@ def _application(head: str, ctx: ParseContext) -> Event:
         _pipes(ev, tail)
         return ev
     thread = before[1:-1] if before[:1] == "[" and before[-1:] == "]" else None
-    layout = _SPRING.match(tail) or (
-        _JAVA.match(tail) or _JUL_TAIL.match(tail) or _JBOSS_TAIL.match(tail)
-        if not before or thread else None)
+    layout = _SPRING.match(tail) or (_java_layout(tail) if not before or thread else None)
     if layout is not None:
         ev.message = layout["msg"].strip()
         set_label(ev, "logger", layout["logger"])
@@ -245,7 +248,21 @@ def _application(head: str, ctx: ParseContext) -> Event:
         set_label(ev, "logger", logger if logger and " " not in logger else None)
         ev.message = _LEADING_SEPARATORS.sub("", tail).strip()
     set_label(ev, "thread", thread.strip() if thread else m["pid"])
+    server_layouts.message_code(ev)
     return ev
+
+
+def _java_layout(tail: str) -> re.Match | None:
+    """What follows the level in a Log4j, Logback, java.util.logging or JBoss layout. A
+    bracket before a dotted logger is the thread (``[main.worker] c.e.Foo - message``);
+    a dotted bracket before anything else is the logger (JBoss, Artemis): read as a
+    ``[thread] logger:`` Artemis's lines had their logger as thread and ``AMQ221007`` as
+    logger."""
+    java = _JAVA.match(tail)
+    if java and "." in java["logger"]:
+        return java
+    return (_JBOSS_TAIL.match(tail) or _BRACKETED_LOGGER.match(tail) or java
+            or _JUL_TAIL.match(tail))
 
 
 # Karaf's bundle column, "%X{bundle.id} - %X{bundle.name} - %X{bundle.version}" (" -  - "

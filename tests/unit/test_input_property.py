@@ -40,7 +40,8 @@ SAMPLES = {
     "kafka-record": "kafka-record/values.jsonl", "mule": "mule/mule_ee.log",
     "mule-json": "mule-json/cloudhub-export.jsonl", "nginx-error": "nginx-error/error.log",
     "otlp-json": "otlp-json/logs.jsonl", "rabbitmq": "rabbitmq/rabbit-4x.log",
-    "text": "text/spring-boot.log", "x12": "x12/purchase-orders.edi",
+    "text": "text/spring-boot.log", "tibco-bw": "tibco-bw/bw5-engine.log",
+    "x12": "x12/purchase-orders.edi",
 }
 ENCODINGS = [("utf-8", codecs.BOM_UTF8), ("utf-16-le", codecs.BOM_UTF16_LE),
              ("utf-16-be", codecs.BOM_UTF16_BE), ("utf-32-le", codecs.BOM_UTF32_LE),

@@ -274,3 +274,24 @@ def test_offset_commit_scope_names_the_task(parse_data, fmt):
         ("replicate-europe-to-us", "replicate-europe-to-us-0"),
         ("local-file-source", "local-file-source-0")]
     assert "Committing offsets for 2 acknowledged messages" in events[2].message
+
+
+def test_consumer_group_of_a_clients_lines(parse_data):
+    """A client's ``[Consumer clientId=..., groupId=...]`` names its group; its "joined group
+    with generation" does not (it gave the group "with", and groupId was not read)."""
+    events, dead = parse_data("auto", "kafka-broker/connect-consumer-client-ids.log")
+    assert dead == []
+    joined, assigned = events[:2]
+    assert joined.labels["consumer_group"] == "connect-PubSubConnector"
+    assert assigned.labels["consumer_group"] == "connect-PubSubConnector"
+    ev = kafka_broker.parse(Record(text="[2024-03-01 10:00:00,000] INFO [Consumer clientId="
+                                        "consumer-1, groupId=orders] Discovered group "
+                                        "coordinator broker-1:9092 (id: 2147483646 rack: null) "
+                                        "(org.apache.kafka.clients.consumer.internals."
+                                        "ConsumerCoordinator)"), ParseContext())[0]
+    assert ev.labels["consumer_group"] == "orders"
+    bare = kafka_broker.parse(Record(text="[2024-03-01 10:00:00,000] INFO Successfully joined "
+                                          "group with generation 3 (org.apache.kafka.clients."
+                                          "consumer.internals.AbstractCoordinator)"),
+                              ParseContext())[0]
+    assert "consumer_group" not in bare.labels

@@ -1,12 +1,16 @@
 import io
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from collector import native
 from collector.event import Record, iso_to_ms
 from collector.parse import parse_stream
 from collector.parsers import mule
 from collector.parsers._base import ParseContext, ParseError
+
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 CORR = "correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"
 
@@ -157,6 +161,23 @@ def test_mule3_thread_names_give_the_application_as_service(parse_data):
     assert err.level == "error" and err.outcome == "failure"
     assert err.error_message == "Error sending HTTP request. Message payload is of type: String"
     assert err.labels["mule_element"].startswith("/ordersFlow/processors/2 @ orders-app")
+
+
+@pytest.mark.parametrize("native_on", [True, False])
+def test_mule3_flow_from_its_stage_thread_and_error_element(parse_text, native_on):
+    """Mule 3 runs a flow on ``[app].<flow>.stage1.02`` threads, and its error block names the
+    element ``/<flow>/processors/n``: both give the flow (neither did). The native reader,
+    built before, leaves these records to the Python parser: a file long enough for it to
+    take batches reads the same with it as without."""
+    text = (DATA / "mule" / "mule3-app.log").read_text() * 50
+    before = native.use(native_on)
+    try:
+        events, dead = parse_text("mule", text)
+    finally:
+        native.use(before)
+    assert dead == []
+    assert [e.labels.get("mule_flow") for e in events] == [None, "ordersFlow", None,
+                                                          "ordersFlow"] * 50
 
 
 def test_mule4_pool_thread_without_an_app_names_no_service():

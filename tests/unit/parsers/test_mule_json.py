@@ -174,3 +174,37 @@ def test_a_jackson_pretty_printed_array_is_one_record():
 """
     events = [o for o in parse_stream(io.BytesIO(text.encode()), "a.json", "auto", CTX)]
     assert [(e.message, e.level) for e in events] == [("first", "info"), ("second", "warn")]
+
+
+@pytest.mark.parametrize("fmt", ["auto", "mule-json"])
+def test_mule_runtime_lines_in_log4j2_json_layouts(parse_data, fmt):
+    """Mule 4 apps logging through Log4j 2's JsonLayout or the ECS JsonTemplateLayout: the
+    runtime log itself, read as Mule's (app and flow from the thread, the correlation ID and
+    processor path from the MDC, the error block in the message); before they were
+    ``generic.json`` events without app or flow."""
+    events, dead = parse_data(fmt, "mule-json/log4j2-jsonlayout.jsonl")
+    assert dead == []
+    assert {(e.dataset, e.platform) for e in events} == {("mulesoft.runtime", "mulesoft")}
+    received, retry, failed, started, sent, status = events
+    assert received.service == "order-api"
+    assert received.labels["mule_flow"] == "order-main"
+    assert received.labels["processor"] == "order-main/processors/0"
+    assert received.ids == ["correlation:6f1c2e40-d7a1-11ee-9a3c-0242ac120002"]
+    assert received.timestamp_ms == iso_to_ms("2024-05-02T10:11:12.345Z")
+    assert retry.labels["logger"] == "com.acme.orders.sap" and retry.level == "warn"
+    assert (retry.service, retry.labels["mule_flow"]) == ("order-api", "order-main")
+    assert failed.timestamp_ms == iso_to_ms("2024-05-02T10:11:15.789Z")
+    assert (failed.level, failed.outcome) == ("error", "failure")
+    assert (failed.error_type, failed.error_code) == ("HTTP:CONNECTIVITY", "CONNECTIVITY")
+    assert failed.message.startswith("HTTP POST on resource 'http://sap-gw.internal:8080/orders'")
+    assert failed.labels["mule_element"].startswith("order-main/processors/2 @ order-api:")
+    assert (started.service, started.labels["mule_lifecycle"]) == ("order-api", "started")
+    assert sent.labels["processor"] == "order-main/processors/4"
+    assert sent.ids == received.ids
+    assert status.timestamp_ms == iso_to_ms("2024-05-02T08:11:15.002Z")
+    assert status.labels["route"] == "/orders/{orderId}"
+
+
+def test_log4j2_json_of_other_apps_stays_generic(parse_data):
+    events, _ = parse_data("auto", "json/log4j2-jsonlayout.jsonl")
+    assert {e.dataset for e in events} == {"generic.json"}

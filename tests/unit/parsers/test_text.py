@@ -196,7 +196,8 @@ def test_jboss_layout_of_wildfly_fuse_and_camel(parse_data):
     events, dead = parse_data("auto", "text/wildfly-server.log")
     assert dead == []
     started, failed = events
-    assert started.labels == {"logger": "org.jboss.as", "thread": "Controller Boot Thread"}
+    assert started.labels == {"logger": "org.jboss.as", "thread": "Controller Boot Thread",
+                              "event_code": "WFLYSRV0025"}
     assert started.message.startswith("WFLYSRV0025: WildFly Full 30.0.1.Final")
     assert failed.level == "error"
     assert failed.labels["thread"] == "Camel (camel-1) thread #3 - JmsConsumer[orders.in]"
@@ -439,3 +440,48 @@ def test_jetty_stderr_log(parse_data):
     assert started.labels == {"logger": "oejs.Server", "thread": "main"}
     assert started.message == "Started @1234ms"
     assert warned.level == "warn" and warned.labels["thread"] == "qtp1234-17"
+
+
+def test_artemis_logger_in_brackets_and_its_amq_codes(parse_data):
+    """ActiveMQ Artemis's ``%d %-5p [%c] %s%e%n``: the bracket holds the logger, not the
+    thread (read as ``[thread] logger:``, AMQ221007 was the logger); the AMQ code is the
+    event code, and the error code of a warning or error."""
+    events, dead = parse_data("auto", "text/artemis.log")
+    assert dead == []
+    assert {e.dataset for e in events} == {"generic.text"}
+    starting, live, version, disk, refused, console = events
+    assert live.labels == {"logger": "org.apache.activemq.artemis.core.server",
+                           "event_code": "AMQ221007"}
+    assert live.message == "AMQ221007: Server is now live"
+    assert live.timestamp_ms == iso_to_ms("2024-05-02T10:11:12.345Z")
+    assert live.error_code is None
+    assert starting.labels["logger"] == "org.apache.activemq.artemis.integration.bootstrap"
+    assert version.labels["event_code"] == "AMQ221001"
+    assert (disk.level, disk.error_code) == ("warn", "AMQ222210")
+    assert (refused.level, refused.error_code) == ("error", "AMQ214016")
+    assert refused.error_type == "java.net.ConnectException"
+    assert refused.labels["logger"] == "org.apache.activemq.artemis.core.client"
+    assert "thread" not in refused.labels
+    assert console.labels["logger"] == "org.apache.activemq.artemis"
+
+
+def test_a_dotted_thread_before_a_dotted_logger_stays_the_thread():
+    ev = text.parse(Record(text="2024-03-01 10:00:00,123 INFO  [scheduler.worker] "
+                                "com.example.Poller - polled 3"), ParseContext())[0]
+    assert ev.labels == {"logger": "com.example.Poller", "thread": "scheduler.worker"}
+    assert ev.message == "polled 3"
+
+
+def test_log4j_classic_layout_is_no_mule_log(parse_data):
+    """``%d [%t] %-5p %c - %m%n`` is older mule_ee.log setups' layout, and every other Java
+    program's: without a Mule thread or logger it is text, not ``mulesoft`` (auto gave a
+    Camel log to the mule parser, its IDs unread)."""
+    events, dead = parse_data("auto", "text/log4j-classic.log")
+    assert dead == []
+    assert {(e.dataset, e.platform) for e in events} == {("generic.text", "generic")}
+    started, received, failed = events
+    assert started.labels == {"logger": "org.apache.camel.impl.engine.AbstractCamelContext",
+                              "thread": "main"}
+    assert received.ids == ["order:PO-4711", "correlation:5c3f2a1b-77aa-4e0b-9c1d-2e3f4a5b6c7d"]
+    assert failed.error_type == "java.net.ConnectException"
+    assert failed.labels["thread"] == "Camel (camel-1) thread #2 - JmsConsumer[orders.in]"

@@ -123,3 +123,25 @@ def test_a_window_starting_in_the_future_holds_none(every_store):
     _fill(every_store)
     future = DeadLetterQuery(T0 + 120_000, T0 + 60_000)
     assert newest(every_store, future) == [] and summary(every_store, future) == []
+
+
+# One read's dead letters share their time; a and b two reads later.
+TIED = [DeadLetter(f"parse_error: {n}", src, line, f"r{n}", ingested_ms=T0 + at, input="app")
+        for n, (src, line, at) in enumerate([
+            ("/var/log/b.log", 7, 0), ("/var/log/a.log", 12, 5), ("/var/log/a.log", 9, 5),
+            ("orders:0:17", 0, 5), ("/var/log/é.log", 1, 5), ("/var/log/z.log", 1, 5),
+            ("/var/log/a.log", 100, 5), ("/var/log/c.log", 3, 9)])]
+
+
+def test_ties_in_time_are_listed_by_source_alike_on_every_store(every_store):
+    """Review Q: dead letters of one time came in the order of their hash key on SQLite and
+    in no set order on Elasticsearch, so a limit cutting through them showed any of them.
+    Now by source (as text: a.log:100 before a.log:12, é after z), the same on each store."""
+    every_store.write_deadletters(TIED)
+    every_store.refresh()
+    listed = newest(every_store, DeadLetterQuery(T0, T0 + 60_000))
+    assert [d["source"] for d in listed] == [
+        "/var/log/c.log:3", "/var/log/a.log:100", "/var/log/a.log:12", "/var/log/a.log:9",
+        "/var/log/z.log:1", "/var/log/é.log:1", "orders:0:17", "/var/log/b.log:7"]
+    cut = newest(every_store, DeadLetterQuery(T0, T0 + 60_000, limit=3))
+    assert [d["source"] for d in cut] == [d["source"] for d in listed[:3]]

@@ -164,8 +164,11 @@ def openapi(secured: bool) -> dict:
             "/api/deadletters": {"get": {
                 "summary": "Dead letters (records not parsed or stored), newest first",
                 "description": "Each parameter at most once; unknown parameters are refused. "
-                               "With summary=true: counts by reason kind and input over "
-                               "the window instead.",
+                               "Newest first, those of one time by source (file:line, as "
+                               "text). Each raw record is cut to its first 4 KiB (UTF-8), "
+                               "raw_truncated true; `midwatch deadletters --source FILE:LINE "
+                               "--json --whole` gives one whole. With summary=true: counts "
+                               "by reason kind and input over the window instead.",
                 "parameters": [
                     _param("since", "dead-lettered since (default 1d): " + _SINCE_TEXT,
                            _SINCE),

@@ -11,22 +11,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collector.apidoc import MAX_LIMIT
 from collector.store.base import Filter, MetricQuery, Store
 
 DEFAULT_LIMIT = 50
+# A listed record's ``raw`` is cut to its first RAW_HEAD_BYTES (UTF-8) with ``raw_truncated``:
+# 1,000 records of up to 64 KiB each would make a 64 MB answer. Whole records (``--whole``)
+# come at most WHOLE_LIMIT at a time.
+RAW_HEAD_BYTES = 4096
+WHOLE_LIMIT = 10
 # The window when none is asked for (CLI --since, API since).
 DEFAULT_SINCE = "1d"
 
 
 @dataclass(frozen=True, slots=True)
 class DeadLetterQuery:
-    """Unset fields do not filter; ``reason`` is a reason's kind, e.g. line_too_long."""
+    """Unset fields do not filter; ``reason`` is a reason's kind, e.g. line_too_long;
+    ``source`` a record's file:line (or topic:partition:offset)."""
 
     start_ms: int
     end_ms: int
     input: str | None = None
     reason: str | None = None
     limit: int = DEFAULT_LIMIT
+    source: str | None = None
 
 
 def filters(q: DeadLetterQuery) -> tuple[Filter, ...]:
@@ -35,13 +43,35 @@ def filters(q: DeadLetterQuery) -> tuple[Filter, ...]:
         found.append(Filter("input", "eq", q.input))
     if q.reason is not None:
         found.append(Filter("kind", "eq", q.reason))
+    if q.source is not None:
+        found.append(Filter("source", "eq", q.source))
     return tuple(found)
 
 
-def newest(store: Store, q: DeadLetterQuery) -> list[dict]:
+def newest(store: Store, q: DeadLetterQuery, *, whole: bool = False) -> list[dict]:
+    """Newest first, ties by source (file:line, as text), stage and kind on every store; at
+    most ``MAX_LIMIT`` whatever ``q.limit`` says (SQLite took -1 for no limit), each ``raw``
+    cut to ``RAW_HEAD_BYTES``, or whole and at most ``WHOLE_LIMIT``."""
     if q.start_ms >= q.end_ms:  # a window starting in the future holds none
         return []
-    return store.search_deadletters(filters(q), q.start_ms, q.end_ms, q.limit)
+    limit = max(0, min(q.limit, WHOLE_LIMIT if whole else MAX_LIMIT))
+    docs = store.search_deadletters(filters(q), q.start_ms, q.end_ms, limit)
+    return docs if whole else [_head(d) for d in docs]
+
+
+def _head(doc: dict) -> dict:
+    """The document with ``raw`` cut to its first ``RAW_HEAD_BYTES`` in UTF-8, at a character
+    boundary, and ``raw_truncated`` set when it was cut."""
+    raw = doc.get("raw")
+    if not isinstance(raw, str) or len(raw) * 4 <= RAW_HEAD_BYTES:
+        return doc
+    encoded = raw.encode("utf-8", "surrogatepass")
+    if len(encoded) <= RAW_HEAD_BYTES:
+        return doc
+    end = RAW_HEAD_BYTES
+    while encoded[end] & 0xC0 == 0x80:  # a continuation byte: the character starts before
+        end -= 1
+    return {**doc, "raw": encoded[:end].decode("utf-8", "surrogatepass"), "raw_truncated": True}
 
 
 def summary(store: Store, q: DeadLetterQuery) -> list[dict]:
@@ -60,6 +90,6 @@ def summary(store: Store, q: DeadLetterQuery) -> list[dict]:
 def row(doc: dict) -> list[str]:
     """A table line: time, input, source (file:line, or topic:partition:offset), reason,
     raw record (``tracequery.table`` cuts each cell to its width and escapes controls, so a
-    record's newlines cannot break the table; --json keeps it whole)."""
+    record's newlines cannot break the table; ``--json --whole`` gives it whole)."""
     return [str(doc.get("@timestamp", "")), doc.get("input") or "-",
             str(doc.get("source", "")), str(doc.get("reason", "")), str(doc.get("raw", ""))]

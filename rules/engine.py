@@ -62,6 +62,8 @@ EXAMPLE_CHARS = 300
 # are held as they are, neither resolved nor fired again, and go first next time (the least
 # recently judged first): 500 such alerts are all judged within 5 evaluations.
 ALONE_PER_PASS = 100
+# Firing cut alerts held past their last page's expiry are logged at most this often a rule.
+LAPSE_WARN_MS = 900_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,7 @@ class Engine:
         self._cut: set[str] = set()
         self._warned_cut: set[str] = set()  # logged once per rule and process (bounded)
         self._warned_held: set[str] = set()  # ... and its alerts held past ALONE_PER_PASS
+        self._warned_lapse: dict[str, int] = {}  # rule -> when its lapsing held were logged
         # Rules whose state in memory the store does not hold yet: marked when decided, cleared
         # rule by rule as each write succeeds, so a write that failed (the store down or
         # refusing) is made again by the next evaluation, not only when the alert next moves.
@@ -452,20 +455,21 @@ class Engine:
         A held firing alert's repeat page (the only thing that moves its Alertmanager
         ``endsAt``) waits for its turn; past its last page's expiry, Alertmanager would resolve
         it while its condition holds, and its turn would page it again. So a firing alert whose
-        last page expires before the pass after next is judged now, in addition to the
+        last page expires before the pass after next (``_lapsing``) goes first, the earliest
+        expiry first, and up to ``ALONE_PER_PASS`` of them are judged in addition to the
         ``ALONE_PER_PASS`` (by then its repeat is due: ``page_span_ms`` is at least a repeat
-        and four intervals). Only until it expires: a page not repeated then (silenced,
-        inhibited) has lapsed anyway, and judging it every pass would undo the cap."""
+        and four intervals). Up to twice ``ALONE_PER_PASS`` lapsing alerts are thus judged the
+        pass they are found in, and each stays lapsing two passes (the least recently judged
+        first among equal expiries), so as many as four times ``ALONE_PER_PASS`` found
+        together are all judged before they expire; past that the pass stays bounded, and the
+        lapsing ones held are logged (``_lapse_held``) and counted as held. Only until it
+        expires: a page not repeated then (silenced, inhibited) has lapsed anyway, and judging
+        it every pass would undo the cap."""
         interval = rule.interval_ms or self.config.interval_ms
         span = page_span_ms(rule, interval)
-
-        def lapsing(a: Alert) -> bool:
-            return (a.state == FIRING and a.last_notified_ms is not None
-                    and a.last_notified_ms + span - 2 * interval <= at_ms
-                    < a.last_notified_ms + span)
-
-        ordered = sorted(alerts, key=lambda a: (not lapsing(a), a.last_eval_ms, a.key))
-        take = ALONE_PER_PASS + sum(map(lapsing, alerts))
+        lapsing, rest = self._lapsing(alerts, span, interval, at_ms)
+        ordered = lapsing + sorted(rest, key=lambda a: (a.last_eval_ms, a.key))
+        take = ALONE_PER_PASS + min(len(lapsing), ALONE_PER_PASS)
         asked = {a.key: self._alone_queries(rule, a, at_ms) for a in ordered[:take]}
         out: dict[str, Sample | None | bool] = {a.key: False for a in ordered[take:]}
         if out:
@@ -477,6 +481,7 @@ class Engine:
                             "the others are held as they are (midwatch_rule_cut_alerts_held_"
                             "total): raise max_groups or narrow the filter", rule.name,
                             len(ordered), rule.max_groups, ALONE_PER_PASS)
+            self._lapse_held(rule, lapsing[take:], span, interval, at_ms)
         try:
             results, errors = self._send(list(dict.fromkeys(
                 q for qs in asked.values() for q in qs)))
@@ -499,6 +504,35 @@ class Engine:
                 continue
             out[a.key] = _sample_of(rule, a.labels, samples)
         return out
+
+    @staticmethod
+    def _lapsing(alerts: list[Alert], span: int, interval: int, at_ms: int
+                 ) -> tuple[list[Alert], list[Alert]]:
+        """The firing alerts whose last page expires before the pass after next, the earliest
+        expiry first (then the least recently judged), and the others."""
+        lapsing, rest = [], []
+        for a in alerts:
+            near = (a.state == FIRING and a.last_notified_ms is not None
+                    and a.last_notified_ms + span - 2 * interval <= at_ms
+                    < a.last_notified_ms + span)
+            (lapsing if near else rest).append(a)
+        lapsing.sort(key=lambda a: (a.last_notified_ms, a.last_eval_ms, a.key))
+        return lapsing, rest
+
+    def _lapse_held(self, rule: Rule, held: list[Alert], span: int, interval: int,
+                    at_ms: int) -> None:
+        """Warn (once per ``LAPSE_WARN_MS`` and rule) of held lapsing alerts whose last page
+        expires before the next pass: Alertmanager resolves them while their condition may
+        hold, and their turn pages them again. They are counted with the held ones."""
+        late = sum(a.last_notified_ms + span <= at_ms + interval for a in held)
+        if not late or at_ms < self._warned_lapse.get(rule.name, -LAPSE_WARN_MS) + LAPSE_WARN_MS:
+            return
+        self._warned_lapse[rule.name] = at_ms
+        log.warning("rule %s: %d firing alert(s) cut from its full answer could not be judged "
+                    "before their last page expires (%d near expiry held, %d judged a pass at "
+                    "most): Alertmanager resolves them and they page again when judged "
+                    "(midwatch_rule_cut_alerts_held_total): raise max_groups or narrow the "
+                    "filter", rule.name, late, len(held), 2 * ALONE_PER_PASS)
 
     def _alone_queries(self, rule: Rule, prev: Alert, at_ms: int) -> list[MetricQuery]:
         """The rule's queries filtered on the alert's group. The group's own values as the

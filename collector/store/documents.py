@@ -28,6 +28,11 @@ def trace_doc(trace: Trace) -> dict:
     return doc
 
 
+# Dead letters of one time (one read shares its ``@timestamp``) are listed in this order on
+# every store, ascending: keywords compared as UTF-8 bytes (SQLite's BINARY, Lucene's terms).
+DEADLETTER_TIES = ("source", "stage", "kind")
+
+
 def deadletter_key(doc: dict) -> str:
     """Same record, same reason -> same key, so a replayed poison record is kept once."""
     raw = "\x1f".join(str(doc.get(k, "")) for k in ("source", "stage", "reason", "raw"))

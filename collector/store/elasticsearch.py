@@ -776,8 +776,12 @@ class ElasticsearchStore:
     def search_deadletters(
         self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
     ) -> list[dict]:
+        # ``unmapped_type``: a daily index from before a field existed sorts it as missing,
+        # and missing first (as SQLite's NULL), not refused.
         return self._newest("deadletter", self.names.deadletter, filters, start_ms, end_ms,
-                            limit, [])
+                            limit, [{f: {"order": "asc", "missing": "_first",
+                                         "unmapped_type": "keyword"}}
+                                    for f in documents.DEADLETTER_TIES])
 
     def _newest(self, index: Index, target: str, filters: Sequence[Filter], start_ms: int,
                 end_ms: int, limit: int, ties: list[dict]) -> list[dict]:

@@ -343,16 +343,18 @@ class SQLiteStore:
     def search_deadletters(
         self, filters: Sequence[Filter], start_ms: int, end_ms: int, limit: int = 100
     ) -> list[dict]:
-        return self._newest("deadletter", filters, start_ms, end_ms, limit)
+        return self._newest("deadletter", filters, start_ms, end_ms, limit, "".join(
+            f"json_extract(doc, '$.{f}'), " for f in documents.DEADLETTER_TIES))
 
     def _newest(self, index: Index, filters: Sequence[Filter],
-                start_ms: int, end_ms: int, limit: int) -> list[dict]:
-        """The documents of a table keyed by time (``ts``) that match, newest first."""
+                start_ms: int, end_ms: int, limit: int, ties: str = "") -> list[dict]:
+        """The documents of a table keyed by time (``ts``) that match, newest first (then by
+        the ``ties`` SQL, then by key)."""
         metric_shape.validate_filters(index, filters)
         where, params = where_sql(
             index, list(filters), time_field="@timestamp", start_ms=start_ms, end_ms=end_ms
         )
-        sql = f"SELECT doc FROM {index} WHERE {where} ORDER BY ts DESC, id LIMIT ?"
+        sql = f"SELECT doc FROM {index} WHERE {where} ORDER BY ts DESC, {ties}id LIMIT ?"
         with self._read() as db:
             rows = db.execute(sql, [*params, limit]).fetchall()
         return [orjson.loads(doc) for (doc,) in rows]

@@ -5,10 +5,18 @@ window, and through the CLI with the store named by ``-c``."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from collector.deadletters import DeadLetterQuery, newest, summary
+from collector.apidoc import MAX_LIMIT
+from collector.deadletters import (
+    RAW_HEAD_BYTES,
+    WHOLE_LIMIT,
+    DeadLetterQuery,
+    newest,
+    summary,
+)
 from collector.event import DeadLetter
 from collector.store.elasticsearch import ElasticsearchStore
 from collector.store.sqlite import SQLiteStore
@@ -123,3 +131,91 @@ def test_a_window_starting_in_the_future_holds_none(every_store):
     _fill(every_store)
     future = DeadLetterQuery(T0 + 120_000, T0 + 60_000)
     assert newest(every_store, future) == [] and summary(every_store, future) == []
+
+
+def test_at_most_a_thousand_whatever_the_limit_says(every_store):
+    """Review Q: ``newest`` passed any limit on: -1 listed every dead letter on SQLite (its
+    LIMIT -1) and was refused by Elasticsearch (size -1), 100,000 listed past the API's 1,000."""
+    every_store.write_deadletters([DeadLetter("parse_error: x", "/f", i + 1, "r", ingested_ms=T0)
+                                   for i in range(MAX_LIMIT + 5)])
+    every_store.refresh()
+    window = DeadLetterQuery(T0, T0 + 1, limit=100_000)
+    assert len(newest(every_store, window)) == MAX_LIMIT
+    assert newest(every_store, replace(window, limit=-1)) == []
+    assert len(newest(every_store, replace(window, limit=100_000), whole=True)) == WHOLE_LIMIT
+
+
+# One read's dead letters share their time; a and b two reads later.
+TIED = [DeadLetter(f"parse_error: {n}", src, line, f"r{n}", ingested_ms=T0 + at, input="app")
+        for n, (src, line, at) in enumerate([
+            ("/var/log/b.log", 7, 0), ("/var/log/a.log", 12, 5), ("/var/log/a.log", 9, 5),
+            ("orders:0:17", 0, 5), ("/var/log/é.log", 1, 5), ("/var/log/z.log", 1, 5),
+            ("/var/log/a.log", 100, 5), ("/var/log/c.log", 3, 9)])]
+
+
+def test_ties_in_time_are_listed_by_source_alike_on_every_store(every_store):
+    """Review Q: dead letters of one time came in the order of their hash key on SQLite and
+    in no set order on Elasticsearch, so a limit cutting through them showed any of them.
+    Now by source (as text: a.log:100 before a.log:12, é after z), the same on each store."""
+    every_store.write_deadletters(TIED)
+    every_store.refresh()
+    listed = newest(every_store, DeadLetterQuery(T0, T0 + 60_000))
+    assert [d["source"] for d in listed] == [
+        "/var/log/c.log:3", "/var/log/a.log:100", "/var/log/a.log:12", "/var/log/a.log:9",
+        "/var/log/z.log:1", "/var/log/é.log:1", "orders:0:17", "/var/log/b.log:7"]
+    cut = newest(every_store, DeadLetterQuery(T0, T0 + 60_000, limit=3))
+    assert [d["source"] for d in cut] == [d["source"] for d in listed[:3]]
+
+
+def test_a_listed_raw_is_cut_to_4_kib_and_one_record_comes_whole(every_store):
+    """Review Q: each ``raw`` (up to 64 KiB) came whole in a list: 1,000 made 64 MB. Cut at a
+    UTF-8 character boundary; ``whole`` (``--json --whole``) gives it as stored."""
+    big = "é" * DeadLetter.MAX_RAW  # 128 KiB in UTF-8; stored cut to 64 Ki characters
+    every_store.write_deadletters([DeadLetter("parse_error: big", "/var/log/big.log", 5, big,
+                                              ingested_ms=T0), *RECORDS])
+    every_store.refresh()
+    window = DeadLetterQuery(T0, T0 + 60_000)
+    listed = {d["source"]: d for d in newest(every_store, window)}
+    assert listed["/var/log/big.log:5"]["raw"] == "é" * (RAW_HEAD_BYTES // 2)
+    assert listed["/var/log/big.log:5"]["raw_truncated"] is True
+    assert listed["/var/log/app.log:40"]["raw"] == "y" * RAW_HEAD_BYTES
+    assert listed["/var/log/app.log:12"] == {**listed["/var/log/app.log:12"], "raw": "{oops",
+                                             "raw_truncated": False}
+    (whole,) = newest(every_store, replace(window, source="/var/log/big.log:5", limit=1),
+                      whole=True)
+    assert whole["raw"] == big[:DeadLetter.MAX_RAW]
+
+
+def test_cli_refuses_a_limit_outside_1_to_1000_as_the_api_does(configured, capsys):
+    """Review Q: --limit -1 listed every dead letter (SQLite) or failed in the cluster
+    (Elasticsearch), 0 said there were none, 20000 was cut at 10,000 without a word."""
+    for bad in ("-1", "0", "1001", "20000"):
+        code, out, err = cli(capsys, "deadletters", "--since", SINCE, "--limit", bad,
+                             "-c", configured)
+        assert (code, out) == (2, ""), bad
+        assert err == "midwatch deadletters: --limit: expected a number from 1 to 1000\n"
+    code, _, err = cli(capsys, "deadletters", "--since", SINCE, "--json", "--whole",
+                       "--limit", "11", "-c", configured)
+    assert code == 2 and "--limit: expected a number from 1 to 10 with --whole" in err
+    code, _, err = cli(capsys, "deadletters", "--since", SINCE, "--whole", "-c", configured)
+    assert code == 2 and "--whole: only with --json" in err
+    code, out, _ = cli(capsys, "deadletters", "--since", SINCE, "--json", "--whole",
+                       "-c", configured)
+    assert code == 0 and len(json.loads(out)) == 3
+    code, out, _ = cli(capsys, "deadletters", "--since", SINCE, "--limit", "1000",
+                       "-c", configured)
+    assert code == 0 and len(out.splitlines()) == 4
+
+
+def test_cli_json_cuts_raw_and_whole_gives_one_record_whole(configured, capsys):
+    code, out, _ = cli(capsys, "deadletters", "--since", SINCE, "--reason", "line_too_long",
+                       "--json", "-c", configured)
+    assert code == 0
+    (doc,) = json.loads(out)
+    assert doc["raw"] == "y" * RAW_HEAD_BYTES and doc["raw_truncated"] is True
+    code, out, _ = cli(capsys, "deadletters", "--since", SINCE, "--source",
+                       "/var/log/app.log:40", "--limit", "1", "--json", "--whole",
+                       "-c", configured)
+    assert code == 0
+    (doc,) = json.loads(out)
+    assert doc["raw"] == "y" * 5000 and doc["source"] == "/var/log/app.log:40"

@@ -15,7 +15,7 @@ from rules_stores import rules_config, write
 from collector.event import Event, event_id
 from collector.store.base import Store, StoreUnavailable
 from collector.store.sqlite import SQLiteStore
-from rules.engine import Engine
+from rules.engine import ALONE_PER_PASS, Engine
 
 T0 = 1_709_546_400_000  # Monday 2024-03-04T10:00:00Z
 MIN = 60_000
@@ -173,17 +173,19 @@ class _Counting:
     (one ``metrics`` call is one ``_msearch`` on Elasticsearch, at most ``BATCH`` queries)."""
 
     def __init__(self, store: Store) -> None:
-        self.store, self.requests = store, 0
+        self.store, self.requests, self.queries = store, 0, 0
 
     def __getattr__(self, name: str):
         return getattr(self.store, name)
 
     def metric(self, q):
         self.requests += 1
+        self.queries += 1
         return self.store.metric(q)
 
     def metrics(self, qs):
         self.requests += 1
+        self.queries += len(qs)
         return self.store.metrics(qs)
 
 
@@ -247,42 +249,94 @@ def test_past_the_cap_cut_alerts_are_held_and_judged_in_turn(store: Store, tmp_p
     assert resolved == [10, 10, 10] and _firing(engine) == set()
 
 
-HELD = 80  # cut open alerts of one rule: eight passes to judge them all, 10 a pass
+HELD = 70  # cut open alerts of one rule paged at once: 40 still unrepeated near expiry
 REPEATING = RULES.replace("max_groups: 2}", "max_groups: CAP, repeat_interval: 5m}")
+NOTIFY = ("  interval: 1m\n  notify: [am]\n{}notifiers:\n"
+          "  am: {{type: alertmanager, url: 'http://127.0.0.1:9'}}\n")
+
+
+def _paged_then_cut(tmp_path: Path, n: int, store: Store, extra: str = ""
+                    ) -> tuple[Engine, list[str], dict]:
+    """n failing flows paged at once at T0 (repeat 5m, interval 1m: a page lasts 10 min),
+    then cut from the rule's answer (max_groups 2); with each page's expiry by alert key."""
+    flows = [f"c{i:04d}" for i in range(n)]
+    write(store, [replace(_ev(i, T0 - MIN + i * 1000, flow, True), id=event_id("0", flow, str(i)))
+                  for flow in flows for i in range(10)])
+    engine = Engine(rules_config(tmp_path, REPEATING.replace("CAP", "5000"),
+                                 NOTIFY.format(extra)), store)
+    expires = {n.key: n.expires_ms for _, n in engine.evaluate(T0).notified}
+    assert len(expires) == n
+    engine.reconfigure(rules_config(tmp_path, REPEATING.replace("CAP", "2"),
+                                    NOTIFY.format(extra)), T0)
+    return engine, flows, expires
+
+
+def _still_failing(store: Store, flows: list[str], k: int) -> None:
+    """Pass k's events: every c flow still failing, a and b busy and healthy (they fill
+    the cap)."""
+    at = T0 + k * MIN
+    write(store, [replace(_ev(0, at - 30_000, flow, True), id=event_id(str(k), flow))
+                  for flow in flows]
+          + [replace(_ev(i, at - 20_000 + i * 100, flow, False), id=event_id(str(k), flow, str(i)))
+             for flow in ("a", "b") for i in range(50)])
 
 
 def test_a_held_firing_alert_is_paged_again_before_its_last_page_expires(tmp_path: Path,
-                                                                         monkeypatch):
+                                                                         monkeypatch, caplog):
     """Review M: a held firing alert's repeat waited for its turn; past its last page's
     ``expires_ms`` (Alertmanager's ``endsAt``) Alertmanager resolved it while its condition
-    held, and its turn paged it again. Repeat 5m and interval 1m: a page lasts 10 min; the
-    first repeats of 80 alerts paged at once take eight passes at 10 a pass (as 800 take at
-    the real 100: the scenario of the review, with 1,200, is the same at a larger scale)."""
+    held, and its turn paged it again. 70 alerts paged at once, 10 judged a pass: the first
+    four passes judge 40 whose repeat is not due yet, so 40 reach the two passes before their
+    expiry unrepeated, the most the cap on those (review Q: 10 more a pass) judges in time.
+    A pass at the expiry itself is too late (Alertmanager resolves at ``endsAt``)."""
     monkeypatch.setattr("rules.engine.ALONE_PER_PASS", 10, raising=False)
     store = SQLiteStore(tmp_path / "s.sqlite")
     store.setup()
-    flows = [f"c{n:04d}" for n in range(HELD)]
-    write(store, [replace(_ev(i, T0 - MIN + i * 1000, flow, True), id=event_id("0", flow, str(i)))
-                  for flow in flows for i in range(10)])
-    extra = "  interval: 1m\n  notify: [am]\nnotifiers:\n  am: {type: alertmanager, url: 'http://127.0.0.1:9'}\n"
-    engine = Engine(rules_config(tmp_path, REPEATING.replace("CAP", "5000"), extra), store)
-    expires = {n.key: n.expires_ms for _, n in engine.evaluate(T0).notified}
-    assert len(expires) == HELD
-    engine.reconfigure(rules_config(tmp_path, REPEATING.replace("CAP", "2"), extra), T0)
+    engine, flows, expires = _paged_then_cut(tmp_path, HELD, store)
     lapsed = set()
     for k in range(1, 16):
         at = T0 + k * MIN
-        # every c flow still failing, a and b busy and healthy (they fill the cap)
-        write(store, [replace(_ev(0, at - 30_000, flow, True), id=event_id(str(k), flow))
-                      for flow in flows]
-              + [replace(_ev(i, at - 20_000 + i * 100, flow, False),
-                         id=event_id(str(k), flow, str(i)))
-                 for flow in ("a", "b") for i in range(50)])
-        out = engine.evaluate(at)
+        _still_failing(store, flows, k)
+        with caplog.at_level(logging.WARNING, logger="midwatch.rules"):
+            out = engine.evaluate(at)
         assert not [a for a in out.alerts if a.state == "resolved"]
-        lapsed |= {key for key, exp in expires.items() if exp < at}  # resolved at Alertmanager
+        lapsed |= {key for key, exp in expires.items() if exp <= at}  # resolved at Alertmanager
         for _, n in out.notified:
             assert n.action == "firing"
             expires[n.key] = n.expires_ms
     assert not lapsed, f"{len(lapsed)} of {HELD} pages lapsed"
     assert sum(a.state == "firing" for a in engine.alerts.values()) == HELD
+    assert not [r for r in caplog.records if "before their last page expires" in r.getMessage()]
+
+
+MANY = 2000  # cut alerts paged at once (issue 28's scale), the real ALONE_PER_PASS 100
+
+
+def test_thousands_of_lapsing_cut_alerts_are_judged_a_bounded_number_a_pass(tmp_path: Path,
+                                                                           caplog):
+    """Review Q: every firing alert near its page's expiry was added to the pass, with no
+    cap: 2,000 alerts paged at once sent 2,000 alone queries in one pass. Now at most
+    ALONE_PER_PASS more than ALONE_PER_PASS, the earliest expiry first; those that cannot be
+    judged before their page expires are logged and counted as held."""
+    store = SQLiteStore(tmp_path / "s.sqlite")
+    store.setup()
+    engine, flows, _ = _paged_then_cut(tmp_path, MANY, _Counting(store),  # type: ignore[arg-type]
+                                       "  max_examples: 0\n")  # (a query each page)
+    counting = engine.store
+    held: list[int] = []
+    engine.held = lambda rule, n: held.append(n)
+    judged = []
+    for k in (8, 9):  # the two passes before the pages expire at T0 + 10 min
+        _still_failing(store, flows, k)
+        counting.requests = counting.queries = 0
+        with caplog.at_level(logging.WARNING, logger="midwatch.rules"):
+            engine.evaluate(T0 + k * MIN)
+        judged.append(sum(a.last_eval_ms == T0 + k * MIN for a in engine.alerts.values()))
+        # the rule's own answer plus each judged alert's (one query each), in two requests
+        assert counting.queries == 1 + 2 * ALONE_PER_PASS, counting.queries
+        assert counting.requests == 2
+    assert judged == [2 * ALONE_PER_PASS] * 2
+    assert held == [MANY - 2 * ALONE_PER_PASS] * 2  # (the 200 repeated at 8m among them)
+    told = [r.getMessage() for r in caplog.records if "before their last page expires" in
+            r.getMessage()]
+    assert len(told) == 1 and f"{MANY - 4 * ALONE_PER_PASS} firing alert(s)" in told[0], told

@@ -246,3 +246,18 @@ def test_deadletters_newest_first_filtered_and_summarised(api, store):
     for bad in ("since=yesterday", "limit=0", "summary=yes", "stage=parse", "input=a&input=b"):
         assert get(api, f"/api/deadletters?{bad}")[0] == 400, bad
     assert get(api, "/api/deadletters", token=None)[0] == 401
+
+
+def test_deadletters_list_cuts_each_raw_to_4_kib(api, store):
+    """Review Q: each raw came whole (up to 64 KiB), so limit=1000 answered up to 64 MB."""
+    from collector.event import DeadLetter
+
+    now = int(time.time() * 1000)
+    store.write_deadletters([DeadLetter("parse_error: big", "/var/log/big.log", n + 1,
+                                        f"{n}" + "x" * 70_000, ingested_ms=now - 1000)
+                             for n in range(3)])
+    status, _, body = get(api, "/api/deadletters?since=1h&limit=1000")
+    docs = orjson.loads(body)["deadletters"]
+    assert status == 200 and len(body) < 3 * 5000
+    assert [(d["source"], len(d["raw"]), d["raw_truncated"]) for d in docs] == [
+        (f"/var/log/big.log:{n + 1}", 4096, True) for n in range(3)]

@@ -205,6 +205,13 @@ class Delivery:
         feed, held_position, stamp = parser.feed, parser.held_position, self._stamp
         opener, origin, holding, lineno = src.opener, src.origin, src.holding, src.lines
         keeping = src.kept is not None
+        # The events of records taken whole and their messages, stamped once the run is read
+        # (``_stamp_taken``); the message of the last one, the opener if no line follows.
+        taken_events: list[Event] = []
+        taken_at: list[int] = []
+        # ``parser.ready(module)``, asked again only after a line was fed (``take`` leaves
+        # it as it is, see ``SourceParser.feed_lines``); None: not asked yet.
+        ready: bool | None = None
         taken = False  # the lines a False stands for belong to a record taken
         for k in range(1, len(lines)):
             lineno += 1
@@ -212,26 +219,34 @@ class Delivery:
                 ev = events[k - 1]
                 if ev is False and taken:
                     continue
-                if ev and parser.ready(module) and parser.claims(k - 1, refused):
-                    items = parser.take()
-                    if items:
-                        out.extend(stamp(items, opener))
-                    opener, origin, holding = run.at(k), None, False
-                    # Kept lines of records taken whole go at the next line fed (``keep_from``
-                    # below). A format without START may have its batch's last record taken
-                    # too: its lines stay kept until that next line, harmlessly (not
-                    # ``holding``; ``keep_from`` trims them).
-                    out.extend(stamp([ev], opener))
-                    taken = True
-                    continue
+                if ev:
+                    if ready is None:
+                        ready = parser.ready(module)
+                    if ready and parser.claims(k - 1, refused):
+                        # What the parser held was fed after the last record taken, so a
+                        # line fed since made ``opener`` its message.
+                        items = parser.take()
+                        if items:
+                            out.extend(stamp(items, opener))
+                        opener, origin, holding = None, None, False
+                        # Kept lines of records taken whole go at the next line fed
+                        # (``keep_from`` below). A format without START may have its batch's
+                        # last record taken too: its lines stay kept until that next line,
+                        # harmlessly (not ``holding``; ``keep_from`` trims them).
+                        out.append(ev)
+                        taken_events.append(ev)
+                        taken_at.append(k)
+                        taken = True
+                        continue
                 taken = False
+            ready = None
             text, at = lines[k][0], lines[k][1]
             emitted = feed(text, at, lineno)
             if keeping:
                 src.kept.append((text, at, lineno))  # type: ignore[union-attr]
             if emitted:  # as in ``line``
                 found = run.at(k)
-                stamp(emitted, opener if holding else found)
+                stamp(emitted, opener if holding else found)  # type: ignore[arg-type]
                 where = held_position()
                 if where is not None and (where[1] >= lineno or not holding):
                     origin = origins[k] if origins else None
@@ -245,8 +260,25 @@ class Delivery:
                 holding = where is not None
                 if keeping:
                     src.keep_from(where)
+        if taken_at:
+            self._stamp_taken(run, taken_events, taken_at)
+            if opener is None:
+                opener = run.at(taken_at[-1])
         src.lines, src.opener, src.origin, src.holding = lineno, opener, origin, holding
         return out
+
+    def _stamp_taken(self, run: Run, events: list[Event], at: list[int]) -> None:
+        """``_stamp`` of the events of records ``_run`` took whole, each of its own message
+        (``run.at(at[i])``): one call per stretch of messages of one time, a run's messages
+        differing in nothing else ``_stamp`` reads, instead of a ``Shipped``, a list and a
+        call an event."""
+        created, stamp = run.created, self._stamp
+        start, first = 0, created[at[0]]
+        for i, k in enumerate(at):
+            if created[k] != first:
+                stamp(events[start:i], run.at(at[start]))
+                start, first = i, created[k]
+        stamp(events[start:], run.at(at[start]))
 
     def _unshipped(self, record: Record, replayable: bool) -> Output:
         """A message in no shipper's envelope: an OTLP/JSON export, or read as it stands."""

@@ -44,7 +44,7 @@ class WorkerSlot:
 
     def __init__(self, ctx: ParseContext, name: str, restarts: Counter | None = None):
         self.ctx, self.name = ctx, name
-        self.worker = ParseWorker(ctx, name)
+        self.worker = ParseWorker(ctx, name, shipping=True)
         self.restarts = restarts
         # Events shipped as their document bytes (``collector.encoded``), as the file input's
         # worker ships them when nothing in the collector's process reads events.
@@ -67,7 +67,8 @@ class WorkerSlot:
                 return False
             log.error("parse worker failed; starting a new one",
                       extra={"input": self.name, "error": str(exc)})
-            self.worker = ParseWorker(self.ctx, self.name, encode=self.encode)
+            self.worker = ParseWorker(self.ctx, self.name, encode=self.encode,
+                                      shipping=True)
             if self.restarts is not None:
                 self.restarts.inc(self.name)
         failed.close()

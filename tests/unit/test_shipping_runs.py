@@ -257,3 +257,27 @@ def test_a_shipper_time_no_clock_gives_is_no_time(value: object, ms: int) -> Non
     """A Filebeat document's ``@timestamp`` of -1.8e305 (found by the generated-document
     test) raised OverflowError and failed the whole delivery."""
     assert shipped.when(value) == ms
+
+
+@pytest.mark.skipif(native.batch_parser("mule", ParseContext()) is None,
+                    reason="midwatch_native not built (make venv builds it)")
+def test_records_taken_whole_are_stamped_without_a_shipped_each(monkeypatch):
+    """NGINX lines sent over syslog, records taken by the native fast path: stamped per
+    stretch of messages of one time, not a ``Shipped`` made (``Run.at``) for every event,
+    which cost the syslog and http inputs' workers ~2 us an event. The stamps are those of
+    each event's own message (``test_frames_in_runs_parse_as_their_messages_one_by_one``)."""
+    made: list[int] = []
+    real_at = Run.at
+    monkeypatch.setattr(Run, "at", lambda run, k: made.append(k) or real_at(run, k))
+    rows = parse_bench.nginx_events(600, random.Random(3))[0].decode().splitlines()
+    texts = [f"<134>1 2024-03-01T10:15:3{i // 300}.004Z web-01 nginx - - [file@32473 "
+             f'path="/var/log/nginx/access.log"] {row}' for i, row in enumerate(rows)]
+    delivery = Delivery(ParseContext(now_ms=NOW_MS), ParseStats())
+    items = delivery.frames([t.encode() for t in texts], "syslog:peer", NOW_MS)
+    items += delivery.finish()
+    events = [i for i in items if isinstance(i, Event)]
+    assert len(events) == len(rows) == 600
+    assert {e.created_ms for e in events} == {1_709_288_130_004, 1_709_288_131_004}
+    # A ``Shipped`` for the first line, each of the first records a source's parser reads
+    # line by line (it notes their outline), and each change of time.
+    assert len(made) < 50

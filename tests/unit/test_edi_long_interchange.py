@@ -88,3 +88,52 @@ def test_interchanges_back_to_back_with_their_own_delimiters_on_one_line():
 def test_a_long_line_that_is_no_interchange_is_still_cut_and_dead_lettered():
     streamed, _whole, _stats = read_both("x" * (3 * 1024 * 1024))
     assert [i.reason.split(":")[0] for i in streamed] == ["line_too_long"]
+
+
+def edifact_batch(messages: int, *, una: bool = True, groups: bool = False,
+                  control: str = "C1") -> str:
+    """One interchange of ``messages`` INVOICs (about 1.5 KB each, released ``?'`` and
+    ``?+`` in their data), on one line."""
+    segs = (["UNA:+.? '"] if una else []) + [
+        f"UNB+UNOC:3+SENDER1:14+RECEIVER1:14+240301:1015+{control}'"]
+    if groups:
+        segs.append("UNG+INVOIC+SENDER1:14+RECEIVER1:14+240301:1015+G1+UN+D:96A'")
+    for n in range(1, messages + 1):
+        body = [f"UNH+{n}+INVOIC:D:96A:UN'", f"BGM+380+INV?+{n}+9'", "DTM+137:20240301:102'",
+                f"RFF+ON:PO-{n}'"]
+        body += [f"LIN+{k}++WID-{k:05d}:SRV'QTY+47:120'FTX+AAI+++a?'quoted?' text'"
+                 for k in range(1, 20)]
+        body.append(f"UNT+{len(body) + 1 + 19 * 2}+{n}'")
+        segs += body
+    if groups:
+        segs.append(f"UNE+{messages}+G1'")
+    segs.append(f"UNZ+{1 if groups else messages}+{control}'")
+    return "".join(segs)
+
+
+def read_both_edifact(text: str) -> tuple[list, list]:
+    streamed = list(parse_stream(io.BytesIO(text.encode()), "in.edi", "edifact",
+                                 ParseContext()))
+    whole = parse_record(Record(text=text, source="topic", position="0:0"), "edifact",
+                         ParseContext())
+    return streamed, whole
+
+
+@pytest.mark.parametrize(("text", "failure"), [
+    (edifact_batch(3000), None),
+    (edifact_batch(3000, una=False), None),
+    (edifact_batch(3000, groups=True), None),
+    (edifact_batch(3000, groups=True).replace("UNE+3000+G1", "UNE+2999+G1"),
+     "UNE 0060 says 2999 messages, group G1 has 3000"),
+    (edifact_batch(3000).replace("UNZ+3000+C1", "UNZ+2999+C1"),
+     "UNZ 0036 says 2999 messages, interchange C1 has 3000"),
+    (edifact_batch(2000) + edifact_batch(2000, control="C2").replace("'", "!"), None),
+], ids=["una", "no-una", "group", "une-count", "unz-count", "back-to-back-own-terminator"])
+def test_a_several_mb_edifact_interchange_on_one_line_reads_as_a_whole_record(text, failure):
+    assert len(text) > 3_000_000
+    streamed, whole = read_both_edifact(text)
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+    assert [e.error_message for e in streamed if e.outcome != "success"] == (
+        [failure] if failure else [])
+    assert "invoice:INV+3000" in {i for e in streamed for i in e.ids} or "C2" in text

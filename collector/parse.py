@@ -858,11 +858,10 @@ class SourceParser:
 
     def segments(self, head: str) -> tuple[str, str] | None:
         """(segment terminator, release character) of an over-long line starting ``head``
-        when it opens an interchange of this source's format (or, not known yet, of any), as
-        its parser's ``SEGMENTS`` reads them: the reader hands such a line over in pieces of
-        whole segments (``collector.linesplit``)."""
-        modules = (self.module,) if self.module is not None else self.candidates
-        for m in modules:
+        when it opens an interchange of this source's format (or, under ``auto``, of any:
+        a mailbox may hold X12 and EDIFACT), as its parser's ``SEGMENTS`` reads them: the
+        reader hands such a line over in pieces of whole segments (``collector.linesplit``)."""
+        for m in ((self.module,) if self.module is not None else ()) + self.candidates:
             read = getattr(m, "SEGMENTS", None)
             found = read(head) if read is not None else None
             if found is not None:

@@ -137,3 +137,13 @@ def test_a_several_mb_edifact_interchange_on_one_line_reads_as_a_whole_record(te
     assert [e.error_message for e in streamed if e.outcome != "success"] == (
         [failure] if failure else [])
     assert "invoice:INV+3000" in {i for e in streamed for i in e.ids} or "C2" in text
+
+
+def test_under_auto_an_x12_line_then_an_edifact_line_both_over_the_cap():
+    """A mailbox download holding X12 and EDIFACT: the second long line is no X12, and the
+    format found on the first line must not keep it from being read in pieces."""
+    text = x12_batch(1500) + "\n" + edifact_batch(1500)
+    stats = ParseStats()
+    out = list(parse_stream(io.BytesIO(text.encode()), "mailbox", "auto", ParseContext(), stats))
+    assert [i for i in out if isinstance(i, DeadLetter)] == []
+    assert len(out) == 3000 and {e.dataset for e in out} == {"edi.x12", "edi.edifact"}

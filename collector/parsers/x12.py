@@ -268,16 +268,17 @@ def cut_part(text: str) -> tuple[str, str] | None:
         sep, terminator, _fixed = _delimiters(text[start:])
     except _Broken:
         return None
-    t, e = re.escape(terminator), re.escape(sep)
+    # A line break as terminator is CR, LF or CRLF (``_unwrapped``).
+    t = "\r\n" if terminator == "\n" else re.escape(terminator)
     last: dict[str, re.Match] = {}
-    for m in re.finditer(rf"{t}[\r\n\t ]*(SE|GS|GE){e}[^{t}]*{t}", text[start:]):
+    body = text[start:]
+    for m in re.finditer(rf"[{t}][\r\n\t ]*(SE|GS|GE){re.escape(sep)}[^{t}]*[{t}]", body):
         last[m.group(1)] = m
     se = last.get("SE")
     if se is None:
         return None
-    body = text[start:]
     cut = se.end()
-    header = body[:body.find(terminator) + 1]
+    header = body[:re.search(rf"[{t}]", body).end()]  # type: ignore[union-attr]
     gs, ge = last.get("GS"), last.get("GE")
     if gs is not None and gs.start() < cut and (ge is None or ge.start() < gs.start()
                                                  or ge.start() >= cut):

@@ -147,3 +147,14 @@ def test_under_auto_an_x12_line_then_an_edifact_line_both_over_the_cap():
     out = list(parse_stream(io.BytesIO(text.encode()), "mailbox", "auto", ParseContext(), stats))
     assert [i for i in out if isinstance(i, DeadLetter)] == []
     assert len(out) == 3000 and {e.dataset for e in out} == {"edi.x12", "edi.edifact"}
+
+
+@pytest.mark.parametrize("terminator", ["\r", "\n"], ids=["cr-only-one-line", "lf-a-segment-a-line"])
+def test_a_line_break_as_segment_terminator_over_the_caps(terminator):
+    """ISA106 a CR (the file is one line: no LF anywhere) or an LF (a segment a line, far
+    past the 1 MiB record cap): cut all the same, at CR, LF or CRLF."""
+    text = x12_batch(5000).replace("~", terminator)
+    streamed, whole, stats = read_both(text)
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+    assert len(streamed) == 5000 and stats.records > 1

@@ -16,7 +16,10 @@ Nothing escapes and nothing is dropped silently: every failure becomes a ``DeadL
 by a human explanation. Limits and their outcome:
 
 - a line longer than ``MAX_LINE_CHARS`` (1 MiB) is dead-lettered as ``line_too_long`` (its
-  head kept); readers stop buffering at the limit, so a 1 GB line costs 1 MiB;
+  head kept); readers stop buffering at the limit, so a 1 GB line costs 1 MiB; an EDI
+  interchange is the exception: the reader hands it over in pieces of whole segments
+  (``SourceParser.segments``) and a record of a parser with ``cut_part`` reaching the caps
+  goes to it in parts (``Framer``, ``collector.event.Part``);
 - a record keeps at most ``MAX_RECORD_LINES`` lines / ``MAX_RECORD_CHARS``; continuation
   lines beyond that are dead-lettered once as ``record_too_large`` (head kept) and the
   record itself is parsed as usual, because the first 2000 lines of a stack trace say it all

@@ -47,6 +47,19 @@ ACK_EXCEPT_LABEL = "ack_except"
 
 
 @dataclass(slots=True)
+class Part:
+    """Where a record is one part of a longer one that the parse core cut in pieces its
+    parser can read one at a time (an EDI interchange of several MB, cut after a document's
+    trailer: ``collector.parse.Framer``). ``state`` is the same dict for every part of one
+    record, the parser's to carry what it must know across them (counts the trailers check,
+    control numbers seen); ``last``: no part follows, so a missing trailer is missing."""
+
+    state: dict
+    number: int
+    last: bool
+
+
+@dataclass(slots=True)
 class Record:
     """One raw record as an input framed it, with where it came from.
 
@@ -61,6 +74,7 @@ class Record:
     key: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     ingested_ms: int = 0
+    part: Part | None = None
 
 
 @dataclass(slots=True)

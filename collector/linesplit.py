@@ -4,19 +4,29 @@ One splitter serves the file tail (``collector.inputs.lines``) and the whole-str
 ``midwatch parse`` and stdin (``collector.parse.read_lines``), so both frame alike: a line's
 position is the byte offset in the file where it starts (a byte-order mark is skipped, never
 part of a line); a line longer than ``max_line_bytes`` yields its head with ``truncated`` set
-and the rest of it is skipped without being held. A last line without its newline (the stream
+and the rest of it is skipped without being held, unless it is an EDI interchange
+(``segments``): then it is handed over in pieces of whole segments, each at most
+``max_line_bytes`` and cut after a segment terminator, with the line's number and the byte
+offset where the piece starts (VANs and AS2 gateways send interchanges of several MB with no
+line break at all; cut at the cap they were one dead letter). A last line without its newline (the stream
 ended, or the writer went quiet, mid-line) says so with ``terminated`` False, so that the parse
 core does not glue a cut-off line to the record before it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from collector.encoding import SNIFF_BYTES, Encoding, sniff
 
 # (text, byte offset, line number, truncated, terminated)
 Line = tuple[str, int, int, bool, bool]
+# Given the head of an over-long line, its segment terminator and release character ("" for
+# none) when it is an EDI interchange, else None (``collector.parse.SourceParser.segments``).
+Segments = Callable[[str], tuple[str, str] | None]
+# How much of an over-long line's head ``Segments`` is shown.
+SEGMENTS_HEAD_BYTES = 4096
 
 
 @dataclass(slots=True)
@@ -31,14 +41,18 @@ class LineSplitter:
     # Inside a line longer than the cap: (offset, lines before it) of that line, whose
     # bytes are skipped up to its newline.
     skip_from: tuple[int, int] | None = None
+    segments: Segments | None = None
+    # The over-long line being read in pieces: its (terminator, release) as bytes, or False
+    # when it is no EDI interchange; None until a line is over-long.
+    soft: tuple[bytes, bytes] | bool | None = None
 
     @staticmethod
     def at(configured: str, offset: int, line: int, max_line_bytes: int,
-           head: bytes = b"") -> LineSplitter:
+           head: bytes = b"", segments: Segments | None = None) -> LineSplitter:
         """A splitter resuming at ``offset``; from the start the encoding is read from the
         first bytes fed, elsewhere from ``head`` (the file's first bytes)."""
         enc: Encoding | str = configured if offset == 0 else sniff(head, configured)
-        return LineSplitter(enc, max_line_bytes, offset, line)
+        return LineSplitter(enc, max_line_bytes, offset, line, segments=segments)
 
     def unterminated_tail(self, chars: int = 4096) -> str:
         """The end of the line still waiting for its newline (its last ``chars`` bytes at
@@ -68,19 +82,24 @@ class LineSplitter:
                 self.offset += len(buf) - keep
                 self.buf = buf[len(buf) - keep:]
                 return out
-            self.skip_from = None
+            self.skip_from, self.soft = None, None
             start = nl + unit
             self.offset += start  # the line itself was counted when it was cut
         cut = cap - cap % unit
         decode = enc.decode
         while (nl := enc.find_newline(buf, start)) >= 0:
+            if nl - start > cap:
+                start = self._pieces(buf, start, nl, out)
             raw = buf[start:nl]
+            self.soft = None
             self.line += 1
             too_long = len(raw) > cap
             out.append((decode(raw[:cut] if too_long else raw), self.offset, self.line, too_long,
                         True))
             self.offset += nl + unit - start
             start = nl + unit
+        if len(buf) - start > cap:
+            start = self._pieces(buf, start, len(buf), out)
         rest = buf[start:]
         if len(rest) > cap:
             self.skip_from = (self.offset, self.line)
@@ -91,6 +110,56 @@ class LineSplitter:
             rest = rest[len(rest) - keep:]
         self.buf = rest
         return out
+
+    def _pieces(self, buf: bytes, start: int, end: int, out: list[Line]) -> int:
+        """Hand over the over-long line in ``buf[start:end]`` (no newline in it) in pieces
+        of whole segments while more than the cap is left, if it is an EDI interchange;
+        where the rest begins."""
+        assert isinstance(self.encoding, Encoding)
+        enc, cap = self.encoding, self.max_line_bytes
+        if self.segments is None:
+            return start
+        if self.soft is None:
+            self._interchange_at(buf, start)
+        while self.soft and end - start > cap:
+            terminator, release = self.soft  # type: ignore[misc]
+            stop = self._segment_end(buf, start, start + cap, terminator, release)
+            if stop < 0:  # one segment longer than the cap: cut as any line is
+                break
+            out.append((buf[start:stop].decode(enc.codec, errors="replace"), self.offset,
+                        self.line + 1, False, True))
+            self.offset += stop - start
+            start = stop
+            # Interchanges written back to back may each choose their delimiters.
+            self._interchange_at(buf, start, keep=True)
+        return start
+
+    def _interchange_at(self, buf: bytes, start: int, keep: bool = False) -> None:
+        """Take the delimiters of the interchange starting at ``buf[start]``, if one does;
+        ``keep``: else those had so far."""
+        enc = self.encoding
+        assert isinstance(enc, Encoding) and self.segments is not None
+        found = self.segments(enc.decode(buf[start:start + SEGMENTS_HEAD_BYTES]).lstrip())
+        if found:
+            self.soft = tuple(c.encode(enc.codec) for c in found)  # type: ignore[assignment]
+        elif not keep:
+            self.soft = False
+
+    def _segment_end(self, buf: bytes, start: int, limit: int, terminator: bytes,
+                     release: bytes) -> int:
+        """The end of the last segment terminator in ``buf[start:limit]`` that is one (at a
+        code unit boundary, not escaped by an odd run of release characters), or -1."""
+        unit = self.encoding.unit  # type: ignore[union-attr]
+        at = buf.rfind(terminator, start, limit)
+        while at >= 0:
+            before = at
+            if release:
+                while before - unit >= start and buf[before - unit:before] == release:
+                    before -= unit
+            if (at - start) % unit == 0 and (at - before) // unit % 2 == 0:
+                return at + len(terminator)
+            at = buf.rfind(terminator, start, at)
+        return -1
 
     def rest(self) -> list[Line]:
         """The stream ended or went quiet: a last line without its newline is a line."""

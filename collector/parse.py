@@ -16,7 +16,10 @@ Nothing escapes and nothing is dropped silently: every failure becomes a ``DeadL
 by a human explanation. Limits and their outcome:
 
 - a line longer than ``MAX_LINE_CHARS`` (1 MiB) is dead-lettered as ``line_too_long`` (its
-  head kept); readers stop buffering at the limit, so a 1 GB line costs 1 MiB;
+  head kept); readers stop buffering at the limit, so a 1 GB line costs 1 MiB; an EDI
+  interchange is the exception: the reader hands it over in pieces of whole segments
+  (``SourceParser.segments``) and a record of a parser with ``cut_part`` reaching the caps
+  goes to it in parts (``Framer``, ``collector.event.Part``);
 - a record keeps at most ``MAX_RECORD_LINES`` lines / ``MAX_RECORD_CHARS``; continuation
   lines beyond that are dead-lettered once as ``record_too_large`` (head kept) and the
   record itself is parsed as usual, because the first 2000 lines of a stack trace say it all
@@ -40,8 +43,8 @@ from typing import BinaryIO, Protocol
 import orjson
 
 from collector import detect_prefilter, envelopes, native, parsers
-from collector.event import DeadLetter, Event, Record, event_id
-from collector.linesplit import Line, LineSplitter
+from collector.event import DeadLetter, Event, Part, Record, event_id
+from collector.linesplit import Line, LineSplitter, Segments
 from collector.normalize import normalize, redact_text
 from collector.parsers._base import ParseContext, ParseError
 
@@ -299,10 +302,16 @@ class Framer:
     def __init__(self, start: re.Pattern | None, source: str, *, position_prefix: str = "",
                  ingested_ms: int = 0,
                  continues: Callable[[list[str], str], bool] | None = None,
-                 max_lines: int = MAX_RECORD_LINES, ends: re.Pattern | None = None):
+                 max_lines: int = MAX_RECORD_LINES, ends: re.Pattern | None = None,
+                 cut: Callable[[str], tuple[str, str] | None] | None = None):
         self.start = start
         self.continues = continues
         self.ends = ends
+        # The parser's ``cut_part``: a record reaching the caps is handed over in parts its
+        # parser reads one at a time (``Part``), each ending after a document's trailer.
+        self.cut = cut
+        self._parts: list[Record] = []  # parts cut, not yet handed over
+        self._part: Part | None = None  # the last part cut of the open record
         self.max_lines = max_lines
         self.source = source
         self.position_prefix = position_prefix
@@ -316,10 +325,32 @@ class Framer:
         self._overflow_count = 0
         self._overflow_lineno = 0
 
-    def _record(self) -> Record:
-        return Record(text="\n".join(self._lines), source=self.source,
-                      position=f"{self.position_prefix}{self._offset}", line=self._lineno,
-                      ingested_ms=self.ingested_ms)
+    def _record(self, text: str | None = None, last: bool = True) -> Record:
+        """The open record, or with ``text`` a part of it (``last``: the final one)."""
+        part = self._part
+        if part is not None or not last:
+            number = part.number + 1 if part is not None else 1
+            part = self._part = Part(part.state if part is not None else {}, number, last)
+        position = f"{self.position_prefix}{self._offset}"
+        if part is not None and part.number > 1:  # its events' IDs are its own
+            position = f"{position}/{part.number}"
+        if last:
+            self._part = None
+        return Record(text="\n".join(self._lines) if text is None else text,
+                      source=self.source, position=position, line=self._lineno,
+                      ingested_ms=self.ingested_ms, part=part)
+
+    def _cut(self, line: str) -> bool:
+        """Hand over the open record and ``line`` up to its last whole document as a part,
+        keeping the rest (behind the envelope header it needs) open; False when it cannot be
+        cut within the caps."""
+        found = self.cut("\n".join([*self._lines, line])) if self.cut is not None else None
+        if found is None or len(found[1]) > MAX_RECORD_CHARS:
+            return False
+        head, rest = found
+        self._parts.append(self._record(head, last=False))
+        self._lines, self._chars = [rest], len(rest)
+        return True
 
     def begin(self, line: str, offset: int, lineno: int) -> None:
         """Open a record with ``line``; the caller has flushed the one before."""
@@ -332,6 +363,8 @@ class Framer:
         for the ``record_too_large`` dead letter ``flush`` hands over with the record."""
         if self._overflow_count or (len(self._lines) >= self.max_lines
                                     or self._chars + len(line) > MAX_RECORD_CHARS):
+            if not self._overflow_count and self._cut(line):
+                return
             if not self._overflow_count:
                 self._overflow_lineno = lineno
             self._overflow_count += 1
@@ -368,6 +401,9 @@ class Framer:
         if self.is_start(line) or not self._lines:
             return self.open(line, offset, lineno)
         self.add(line, lineno)
+        if self._parts:
+            parts, self._parts = self._parts, []
+            return [*parts, *self._ended(line)]
         return self._ended(line)
 
     def open(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
@@ -457,7 +493,7 @@ class SourceParser:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
                       ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None),
                       max_lines=getattr(module, "MAX_RECORD_LINES", MAX_RECORD_LINES),
-                      ends=getattr(module, "WHOLE", None))
+                      ends=getattr(module, "WHOLE", None), cut=getattr(module, "cut_part", None))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
         if not framed:  # a line added to the open record
@@ -823,6 +859,18 @@ class SourceParser:
         return any(w.search(tail) is not None
                    for m in modules if (w := getattr(m, "WHOLE", None)) is not None)
 
+    def segments(self, head: str) -> tuple[str, str] | None:
+        """(segment terminator, release character) of an over-long line starting ``head``
+        when it opens an interchange of this source's format (or, under ``auto``, of any:
+        a mailbox may hold X12 and EDIFACT), as its parser's ``SEGMENTS`` reads them: the
+        reader hands such a line over in pieces of whole segments (``collector.linesplit``)."""
+        for m in ((self.module,) if self.module is not None else ()) + self.candidates:
+            read = getattr(m, "SEGMENTS", None)
+            found = read(head) if read is not None else None
+            if found is not None:
+                return found
+        return None
+
     def held_position(self) -> tuple[int, int] | None:
         """(byte offset, line number) of the earliest line fed but not yet emitted: the open
         record, an open pretty-printed JSON value or lines awaiting detection. Tailing inputs
@@ -903,9 +951,11 @@ def read_lines(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
 
 
 def read_batches(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
-                 encoding: str = "auto") -> Iterator[list[Line]]:
-    """``read_lines`` a read at a time: the lines each read completes, as one list."""
-    lines = LineSplitter.at(encoding, 0, 0, max_line)
+                 encoding: str = "auto", segments: Segments | None = None,
+                 ) -> Iterator[list[Line]]:
+    """``read_lines`` a read at a time: the lines each read completes, as one list;
+    ``segments``: see ``LineSplitter``."""
+    lines = LineSplitter.at(encoding, 0, 0, max_line, segments=segments)
     read = getattr(stream, "read1", stream.read)  # a pipe's lines as they come
     while data := read(READ_BYTES):
         yield lines.split(data)
@@ -916,6 +966,6 @@ def parse_stream(stream: BinaryIO, source: str, fmt: str, ctx: ParseContext,
                  stats: ParseStats | None = None) -> Iterator[Event | DeadLetter]:
     """Every event and dead letter of a byte stream, in order, in constant memory."""
     parser = SourceParser(fmt, ctx, source, stats=stats)
-    for batch in read_batches(stream):
+    for batch in read_batches(stream, segments=parser.segments):
         yield from parser.feed_lines(batch)
     yield from parser.flush()

@@ -90,6 +90,10 @@ ACK_ACTIONS = frozenset({"acknowledged", "rejected"})
 # one control number tell themselves apart by these (``other_documents``).
 EDI_CONTROL_IDS = ("x12.st:", "edifact.unh:")
 _X12_ST, _EDIFACT_UNH = EDI_CONTROL_IDS
+# ID lists at least this long have ``Catalog._holds_edi`` remembered (shorter ones, an event's,
+# cost less to scan than to look up), at most this many lists at a time.
+EDI_SCAN_MEMO_MIN = 12
+EDI_SCAN_MEMO_MAX = 4096
 EDI_DOCUMENT_KINDS = frozenset({"order", "invoice", "shipment", "claim", "payment", "transaction"})
 # ID types of which a message has one value (``one_per_message``): two traces holding only
 # different ones are two messages, whatever other ID they share. A correlation ID a
@@ -194,6 +198,9 @@ class Catalog:
         self.max_trace_ids = max_trace_ids
         self._one_prefixes = tuple(f"{kind}:" for kind in sorted(one_per_message))
         self._link_cache: dict[str, bool] = {}
+        # Whether an ID list holds an EDI control ID (``_holds_edi``), per list object:
+        # id -> (the list, its length then, the answer).
+        self._edi_seen: dict[int, tuple[list[str], int, bool]] = {}
         self.join_windows_ms = {**DEFAULT_JOIN_WINDOWS_MS, **(join_windows_ms or {})}
         # Gaps up to the shortest window join whatever the ID (the hot path's one compare);
         # the longest bounds the store look-ups.
@@ -255,12 +262,36 @@ class Catalog:
                 if theirs and not any(i in theirs for i in mine):
                     return True
         # ``other_documents`` inlined up to its first test: on every link of every event, and
-        # most IDs are no EDI document's. One C-speed substring test over the shorter list
-        # says so (True may be a value merely containing a prefix: the full check decides).
-        text = "\n".join(a_ids if len(a_ids) <= len(b_ids) else b_ids)
-        if _X12_ST not in text and _EDIFACT_UNH not in text:
-            return False
+        # most IDs are no EDI document's, so the shorter list must hold an EDI control ID. An
+        # event's few IDs are scanned here (a call costs as much), a trace's by _holds_edi.
+        short = a_ids if len(a_ids) <= len(b_ids) else b_ids
+        n = len(short)
+        if n < EDI_SCAN_MEMO_MIN:
+            text = "\n".join(short)
+            if _X12_ST not in text and _EDIFACT_UNH not in text:
+                return False
+        else:  # a trace's: remembered (``_holds_edi``), looked up here, a call saved
+            seen = self._edi_seen.get(id(short))
+            if not (seen[2] if seen is not None and seen[0] is short and seen[1] == n
+                    else self._holds_edi(short)):
+                return False
         return other_documents(a_ids, b_ids)
+
+    def _holds_edi(self, ids: list[str]) -> bool:
+        """Whether ``ids`` (a trace's, at least ``EDI_SCAN_MEMO_MIN``) may hold an EDI control
+        ID: one C-speed substring test over them (True may be a value merely containing a
+        prefix: ``other_documents`` decides), remembered: a trace's list is met again and
+        again (every event joining it, merges, the repair), and ``apart`` takes the answer
+        while it is the same list of the same length. Trace ID lists only ever grow
+        (appended, extended, or replaced by a new list), so that length says whether it
+        changed. Bounded: cleared when full, and the list held so that its id is not reused
+        meanwhile."""
+        text = "\n".join(ids)
+        found = _X12_ST in text or _EDIFACT_UNH in text
+        if len(self._edi_seen) >= EDI_SCAN_MEMO_MAX:
+            self._edi_seen.clear()
+        self._edi_seen[id(ids)] = (ids, len(ids), found)
+        return found
 
     def join_window_ms(self, typed_id: str, ack: bool) -> int:
         """How far in event time a sighting of this ID may be from a trace holding it and

@@ -27,9 +27,10 @@ class LineReader:
              max_line_bytes: int, encoding: str = "auto", head: bytes = b"") -> LineReader:
         """``encoding`` as configured; ``head``: the file's first bytes, which say it when
         reading resumes past them."""
-        return LineReader(SourceParser(fmt, ctx, source, position_prefix=prefix,
-                                       max_line_bytes=max_line_bytes),
-                          LineSplitter.at(encoding, offset, line, max_line_bytes, head))
+        parser = SourceParser(fmt, ctx, source, position_prefix=prefix,
+                              max_line_bytes=max_line_bytes)
+        return LineReader(parser, LineSplitter.at(encoding, offset, line, max_line_bytes, head,
+                                                  segments=parser.segments))
 
     @property
     def read_offset(self) -> int:

@@ -34,7 +34,8 @@ class StdinInput:
         """A chunk per read: a read returns what the pipe holds, so a live pipe's lines go
         on as they come (held until 2,000 had come, ``tail -F`` of a quiet log was stored
         hours late, or never when the run was stopped)."""
-        for batch in read_batches(self.stream, encoding=self.encoding):
+        for batch in read_batches(self.stream, encoding=self.encoding,
+                                  segments=self.parser.segments):
             if batch:
                 chunk = Chunk(self.name, self.parser.feed_lines(batch), len(batch),
                               sum(len(line[0]) + 1 for line in batch))

@@ -290,6 +290,10 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         raise ParseError("not an EDIFACT interchange (expected it to start with UNA or UNB)",
                          field="UNB")
     events: list[Event] = []
+    part = record.part
+    # As in x12: a part after the first resumes the interchange the one before it ended in
+    # (``cut_part`` gave it the UNA, UNB and open UNG), a part before the last leaves it open.
+    resume = part.state if part is not None and part.number > 1 else None
     while text:
         try:
             chars, rest = _service_chars(text)
@@ -304,9 +308,64 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
             text = ""
         segs = _Segments(rest, chars)
         pos = 0  # none: a UNA alone at the end of the input
+        more = part.state if part is not None and not part.last and not text else None
         while pos < len(segs.items):
-            pos = _interchange(segs, pos, ctx, events)
+            pos = _interchange(segs, pos, ctx, events, resume=resume, more=more)
+            resume = None
     return events
+
+
+def SEGMENTS(head: str) -> tuple[str, str] | None:  # noqa: N802 - a parser hook, as START
+    """(segment terminator, release character or "") of the interchange ``head`` starts, for
+    a reader cutting an over-long line into pieces of whole segments (``collector.linesplit``);
+    None when it starts none."""
+    if START.match(head) is None:
+        return None
+    try:
+        chars, _rest = _service_chars(head)
+    except _Broken:
+        return None
+    return chars.terminator, chars.release
+
+
+def cut_part(text: str) -> tuple[str, str] | None:
+    """A record too long to read at once (``collector.parse.Framer``) in two: the text up to
+    the end of its last whole message (UNT), and the rest behind the UNA, UNB and open UNG it
+    belongs to, which the parser reads as the next ``Part``. None without a message to end
+    at."""
+    start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    try:
+        chars, _rest = _service_chars(text[start:])
+        while (nxt := _next_una(text[start + 3:], chars)) >= 0:
+            start += 3 + nxt  # the last interchange of the record is the one cut
+            chars, _rest = _service_chars(text[start:])
+    except _Broken:
+        return None
+    una = text[start:start + 9] if text.startswith("UNA", start) else ""
+    body = text[start + len(una):]
+    term, release = chars.terminator, chars.release
+    # (tag, start, end) of the last segment of each envelope tag, segment by segment.
+    last: dict[str, tuple[int, int]] = {}
+    begin, at = 0, body.find(term)
+    while at >= 0:
+        escaped = 0
+        while release and at - escaped > 0 and body[at - escaped - 1] == release:
+            escaped += 1
+        if escaped % 2 == 0:
+            seg = body[begin:at + 1].lstrip(PADDING)
+            tag = seg[:3]
+            if tag in ("UNT", "UNB", "UNG", "UNE") and seg[3:4] == chars.element:
+                last[tag] = (at + 1 - len(seg), at + 1)
+            begin = at + 1
+        at = body.find(term, at + 1)
+    if "UNT" not in last or "UNB" not in last:
+        return None
+    cut = last["UNT"][1]
+    header = una + body[slice(*last["UNB"])]
+    ung, une = last.get("UNG"), last.get("UNE")
+    if ung is not None and ung[0] < cut and (une is None or une[0] < ung[0] or une[0] >= cut):
+        header += body[slice(*ung)]
+    return text[:start + len(una) + cut], header + body[cut:]
 
 
 def _next_una(text: str, chars: _Chars) -> int:
@@ -347,7 +406,11 @@ def _found(segs: _Segments, pos: int) -> str:
     return f"{items[pos][0]} at segment {pos + 1}" if pos < len(items) else "the end of the record"
 
 
-def _interchange(segs: _Segments, pos: int, ctx: ParseContext, out: list[Event]) -> int:
+def _interchange(segs: _Segments, pos: int, ctx: ParseContext, out: list[Event], *,
+                 resume: dict | None = None, more: dict | None = None) -> int:
+    """Reads the interchange at ``pos``; ``resume``: what the part before this one left of
+    it (``_leave``); ``more``: where to leave it when the record, a part
+    (``collector.event.Part``), ends inside it."""
     items = segs.items
     unb = items[pos]
     if unb[0] != "UNB":
@@ -359,6 +422,10 @@ def _interchange(segs: _Segments, pos: int, ctx: ParseContext, out: list[Event])
         return end
     segs.syntax(segs.value(unb, 1, 1))
     ic = _read_unb(segs, unb, items, pos, ctx)
+    messages = None  # the messages of its open group the parts before this one read
+    if resume is not None:
+        (ic.messages, ic.groups, ic.references, ic.unique, ic.read, ic.way,
+         messages) = (resume[k] for k in _LEFT)
     pos += 1
     while pos < len(items):
         tag = items[pos][0]
@@ -366,7 +433,10 @@ def _interchange(segs: _Segments, pos: int, ctx: ParseContext, out: list[Event])
             pos = _message(segs, pos, ic, out)
             ic.messages += 1
         elif tag == "UNG":
-            pos = _group(segs, pos, ic, out)
+            pos = _group(segs, pos, ic, out, messages=messages, more=more)
+            messages = None
+            if pos >= len(items) and more is not None:
+                return _leave(ic, more, pos)
             ic.groups += 1
         elif tag == "UNZ":
             _check_unz(segs, items[pos], ic, out)
@@ -382,8 +452,23 @@ def _interchange(segs: _Segments, pos: int, ctx: ParseContext, out: list[Event])
                                 + (f"; segments {pos + 2}-{end} skipped with it"
                                    if end - pos > 1 else "")))
             pos = end
+    if more is not None and pos >= len(items):
+        return _leave(ic, more, pos)
     out.append(_failure(ic, f"interchange {ic.control} has no UNZ trailer (found "
                             f"{_found(segs, pos)})"))
+    return pos
+
+
+# What a part leaves of the interchange it ends in for the next (``_leave``).
+_LEFT = ("messages", "groups", "references", "unique", "read", "way", "group_messages")
+
+
+def _leave(ic: _Interchange, more: dict, pos: int) -> int:
+    """A part ends inside ``ic``: what the next part needs of it (its open group's message
+    count ``_group`` left in ``more``, or None outside groups)."""
+    more.setdefault("group_messages", None)
+    more.update(messages=ic.messages, groups=ic.groups, references=ic.references,
+                unique=ic.unique, read=ic.read, way=ic.way)
     return pos
 
 
@@ -423,10 +508,16 @@ def _check_unz(segs: _Segments, unz: list[str], ic: _Interchange, out: list[Even
                                 f"{ic.control} has {actual}"))
 
 
-def _group(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> int:
+def _group(segs: _Segments, pos: int, ic: _Interchange, out: list[Event], *,
+           messages: int | None = None, more: dict | None = None) -> int:
+    """Reads the group at ``pos``; ``messages``: how many of its messages the parts before
+    this one read (its UNG repeated as this part's header); ``more``: as for
+    ``_interchange``."""
     items = segs.items
     reference = segs.value(items[pos], 5)
-    messages = 0
+    messages = messages or 0
+    if more is not None:
+        more["group_messages"] = None
     pos += 1
     while pos < len(items):
         tag = items[pos][0]
@@ -444,6 +535,9 @@ def _group(segs: _Segments, pos: int, ic: _Interchange, out: list[Event]) -> int
             return pos + 1
         else:
             break
+    if more is not None and pos >= len(items):  # the part ends inside the group
+        more["group_messages"] = messages
+        return pos
     out.append(_failure(ic, f"functional group {reference} has no UNE trailer (found "
                             f"{_found(segs, pos)})"))
     return pos

@@ -232,6 +232,64 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
     """The segments of the interchange ``text`` starts with, split into elements, its element
     separator, whether its ISA was the fixed width the standard prescribes, and the text from
     the next ISA on (each ISA declares its own delimiters)."""
+    sep, terminator, fixed = _delimiters(text)
+    cut = _next_isa(text, terminator)
+    body = _unwrapped(text[:cut] if cut >= 0 else text, terminator == "\n")
+    segments = []
+    for raw in body.split(terminator):
+        raw = raw.strip(PADDING)
+        if raw:
+            segments.append(raw.split(sep))
+    return segments, sep, fixed, text[cut:] if cut >= 0 else ""
+
+
+def SEGMENTS(head: str) -> tuple[str, str] | None:  # noqa: N802 - a parser hook, as START
+    """(segment terminator, "": X12 has no release character) of the interchange ``head``
+    starts, for a reader cutting an over-long line into pieces of whole segments
+    (``collector.linesplit``); None when it starts none. A terminator read as a line break
+    that cannot be one (the line is over-long) is a CR."""
+    if START.match(head) is None:
+        return None
+    try:
+        _sep, terminator, _fixed = _delimiters(head)
+    except _Broken:
+        return None
+    return ("\r" if terminator == "\n" else terminator), ""
+
+
+def cut_part(text: str) -> tuple[str, str] | None:
+    """A record too long to read at once (``collector.parse.Framer``) in two: the text up to
+    the end of its last whole transaction set, and the rest behind the ISA and the open GS it
+    belongs to, which the parser reads as the next ``Part``. None without a set to end at."""
+    start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    try:
+        while (nxt := _next_isa(text[start:], _delimiters(text[start:])[1])) > 0:
+            start += nxt  # the last interchange of the record is the one cut
+        sep, terminator, _fixed = _delimiters(text[start:])
+    except _Broken:
+        return None
+    # A line break as terminator is CR, LF or CRLF (``_unwrapped``).
+    t = "\r\n" if terminator == "\n" else re.escape(terminator)
+    last: dict[str, re.Match] = {}
+    body = text[start:]
+    for m in re.finditer(rf"[{t}][\r\n\t ]*(SE|GS|GE){re.escape(sep)}[^{t}]*[{t}]", body):
+        last[m.group(1)] = m
+    se = last.get("SE")
+    if se is None:
+        return None
+    cut = se.end()
+    header = body[:re.search(rf"[{t}]", body).end()]  # type: ignore[union-attr]
+    gs, ge = last.get("GS"), last.get("GE")
+    if gs is not None and gs.start() < cut and (ge is None or ge.start() < gs.start()
+                                                 or ge.start() >= cut):
+        header += body[gs.start(1):gs.end()]
+    return text[:start + cut], header + body[cut:]
+
+
+def _delimiters(text: str) -> tuple[str, str, bool]:
+    """(element separator, segment terminator, whether the ISA is fixed width) of the
+    interchange ``text`` starts with, checked usable; a terminator that is a line break is
+    given as LF."""
     head = text[:_ISA_WINDOW]  # the delimiters are in the ISA: no need to look further
     newline = len(head) > 105 and head[105] in "\r\n"
     window = _unwrapped(head, newline)
@@ -263,14 +321,7 @@ def _segments(text: str) -> tuple[list[list[str]], str, bool, str]:
         shown = ", ".join(f"{k} {v!r}" for k, v in delimiters.items())
         raise _Broken(f"ISA delimiters are unusable ({shown}): they must be distinct "
                       f"non-alphanumeric characters")
-    cut = _next_isa(text, terminator)
-    body = _unwrapped(text[:cut] if cut >= 0 else text, terminator == "\n")
-    segments = []
-    for raw in body.split(terminator):
-        raw = raw.strip(PADDING)
-        if raw:
-            segments.append(raw.split(sep))
-    return segments, sep, fixed, text[cut:] if cut >= 0 else ""
+    return sep, terminator, fixed
 
 
 def _next_isa(text: str, terminator: str) -> int:
@@ -330,6 +381,10 @@ def _el(seg: list[str], index: int) -> str:
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
     text = record.text.lstrip("\ufeff \t\r\n")
     events: list[Event] = []
+    part = record.part
+    # A part after the first resumes the interchange the one before it ended in (``cut_part``
+    # gave it the ISA and GS), a part before the last leaves it open: both by ``part.state``.
+    resume = part.state if part is not None and part.number > 1 else None
     while True:
         try:
             segments, sep, fixed, text = _segments(text)
@@ -343,7 +398,10 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
         found: list[Event] = []
         pos = 0
         while pos < len(segments):
-            pos = _interchange(segments, pos, sep, ctx, found, followed=bool(text))
+            pos = _interchange(segments, pos, sep, ctx, found, followed=bool(text),
+                               resume=resume,
+                               more=part.state if part is not None and not part.last else None)
+            resume = None
         if not fixed:  # read anyway, and said: the partner's translator should be told
             for ev in found:
                 set_label(ev, "x12_isa_not_fixed_width", "true")
@@ -370,8 +428,11 @@ def _envelope_failure(ic: _Interchange, reason: str, group: _Group | None = None
 
 
 def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
-                 out: list[Event], *, followed: bool = False) -> int:
-    """Reads the interchange at ``pos``; ``followed``: another ISA comes after ``segs``."""
+                 out: list[Event], *, followed: bool = False, resume: dict | None = None,
+                 more: dict | None = None) -> int:
+    """Reads the interchange at ``pos``; ``followed``: another ISA comes after ``segs``.
+    ``resume``: what the part before this one left of it (``_leave``); ``more``: where to
+    leave it when the record, a part (``collector.event.Part``), ends inside it."""
     isa = segs[pos]
     if isa[0] != "ISA":
         # Text after an IEA that does not open a new interchange: skip to the next ISA.
@@ -389,11 +450,19 @@ def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
                                 ENVELOPE_ERROR))
         return len(segs)
     ic = _read_isa(isa, sep, ctx)
+    sets = None  # the sets of its open group the parts before this one read
+    if resume is not None:
+        ic.groups, ic.st02s, ic.way, sets = (resume["groups"], resume["st02s"], resume["way"],
+                                             resume["sets"])
     pos += 1
     while pos < len(segs):
         tag = segs[pos][0]
         if tag == "GS":
-            pos = _group(segs, pos, ic, ctx, out)
+            pos = _group(segs, pos, ic, ctx, out, sets=sets,
+                         more=more if not followed else None)
+            sets = None
+            if pos >= len(segs) and more is not None and not followed:
+                return _leave(ic, more, pos)
             ic.groups += 1
         elif tag == "TA1":
             if ic.groups == 0:  # an acknowledgement, whichever groups follow
@@ -408,11 +477,21 @@ def _interchange(segs: list[list[str]], pos: int, sep: str, ctx: ParseContext,
         else:
             reason, pos = _stray(segs, pos, ic, ("GS", "TA1", "IEA", "ISA"))
             out.append(_envelope_failure(ic, reason))
+    if more is not None and not followed:
+        return _leave(ic, more, pos)
     out.append(_envelope_failure(ic, f"interchange ISA13 {ic.control} has no IEA trailer "
                                      f"(the record ends after segment {pos})"
                                  if pos >= len(segs) and not followed else
                                  f"interchange ISA13 {ic.control} has no IEA trailer (a new "
                                  f"ISA starts at segment {pos + 1})"))
+    return pos
+
+
+def _leave(ic: _Interchange, more: dict, pos: int) -> int:
+    """A part ends inside ``ic``: what the next part needs of it (its open group's set
+    count ``_group`` left in ``more``, or None between groups)."""
+    more.setdefault("sets", None)
+    more.update(groups=ic.groups, st02s=ic.st02s, way=ic.way)
     return pos
 
 
@@ -451,12 +530,16 @@ def _check_iea(iea: list[str], ic: _Interchange, out: list[Event]) -> None:
 
 
 def _group(segs: list[list[str]], pos: int, ic: _Interchange, ctx: ParseContext,
-           out: list[Event]) -> int:
+           out: list[Event], *, sets: int | None = None, more: dict | None = None) -> int:
+    """Reads the group at ``pos``; ``sets``: how many of its sets the parts before this one
+    read (its GS repeated as this part's header); ``more``: as for ``_interchange``."""
     gs = segs[pos]
     group = _Group(functional_id=_el(gs, 1), control=_control(_el(gs, 6), _GS06),
                    version=_el(gs, 8),
-                   timestamp_ms=edi_time(_el(gs, 4), _el(gs, 5), ctx))
-    if ic.groups == 0:
+                   timestamp_ms=edi_time(_el(gs, 4), _el(gs, 5), ctx), sets=sets or 0)
+    if more is not None:
+        more["sets"] = None
+    if sets is None and ic.groups == 0:
         ic.way = direction(ic.parties, ctx, is_ack=group.functional_id == "FA")
     pos += 1
     while pos < len(segs):
@@ -472,6 +555,9 @@ def _group(segs: list[list[str]], pos: int, ic: _Interchange, ctx: ParseContext,
         else:
             reason, pos = _stray(segs, pos, ic, ("ST", "GE", "GS", "IEA", "ISA"))
             out.append(_envelope_failure(ic, reason, group))
+    if more is not None and pos >= len(segs):  # the part ends inside the group
+        more["sets"] = group.sets
+        return pos
     out.append(_envelope_failure(ic, f"functional group GS06 {group.control} has no GE "
                                      f"trailer (found {_found(segs, pos)})", group))
     return pos

@@ -99,3 +99,38 @@ def test_records_with_headers_and_key_into_es(tmp_path, es, es_url, es_index_pre
     second.wait_for(lambda: second.indexed() >= 1, what="the one new record")
     time.sleep(0.5)
     assert second.finish() == 0 and second.indexed() == 1
+
+
+def test_a_5_mb_edi_interchange_in_one_record_is_every_document(kafka_bootstrap, kafka_admin,
+                                                                unique_name):
+    """Gateways publish a whole interchange as one record (big 810 batches reach several
+    MB, the topic's max.message.bytes raised for them): every invoice is an event, as read
+    from a file in parts (tests/unit/test_edi_long_interchange.py)."""
+    from kafka import KafkaProducer
+    from kafka.admin import NewTopic
+
+    from tests.unit.test_edi_long_interchange import x12_batch
+
+    text = x12_batch(5000)
+    assert len(text) > 5_000_000
+    limit = str(8 * 1024 * 1024)
+    kafka_admin.create_topics([NewTopic(unique_name, num_partitions=1, replication_factor=1,
+                                        topic_configs={"max.message.bytes": limit})])
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all",
+                             max_request_size=int(limit), request_timeout_ms=30000)
+    try:
+        producer.send(unique_name, value=text.encode()).get(timeout=60)
+        cfg = KafkaConfig(name="k", topics=(unique_name,), group_id=f"{unique_name}-g",
+                          format="x12")
+        inp = Consumer(cfg, Kafka(bootstrap=(kafka_bootstrap,)),
+                       parse_context(CollectorSettings(), frozenset(), None), Registry())
+        chunk = first_chunk(inp, timeout_s=90)
+        inp.close()
+    finally:
+        producer.close(timeout=10)
+        kafka_admin.delete_topics([unique_name])
+    evs = [i for i in chunk.items if isinstance(i, Event)]
+    assert [i for i in chunk.items if not isinstance(i, Event)] == []
+    assert len(evs) == 5000 and len({e.id for e in evs}) == 5000
+    assert {i for e in evs for i in e.ids if i.startswith("invoice:")} == {
+        f"invoice:INV-{n}" for n in range(1, 5001)}

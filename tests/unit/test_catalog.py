@@ -213,3 +213,20 @@ def test_edi_documents_under_one_control_number_are_apart_by_their_business_keys
     assert not catalog.apart([st, "order:PO-1"], [st])  # its 997 holds no business key
     assert not catalog.apart([st, "shipment:S-1"], [st, "order:PO-1"])  # no kind in common
     assert not catalog.apart(["x12.st:US>P:1:0002", "order:PO-2"], [st, "order:PO-1"])
+
+
+def test_a_trace_list_that_grows_an_edi_control_id_is_looked_at_again():
+    """``apart`` remembers whether a long ID list (a trace's) holds an EDI control ID, which
+    made trace-vs-trace calls ~5x cheaper; the answer must follow the list as it grows (an
+    850 joining a trace of other IDs later) and not outlive it. Passes on the old code too:
+    it guards the memo, whose behaviour must be the old one's."""
+    catalog = empty_catalog()
+    st = "x12.st:US>P:1:0001"
+    a = [f"jms.message:ID:{n}" for n in range(20)] + ["order:PO-2"]
+    b = [f"mq.msgid:{n}" for n in range(20)] + ["order:PO-1"]
+    assert not catalog.apart(a, b)  # remembered: no EDI control ID in the shorter
+    a.append(st)
+    b.append(st)
+    assert catalog.apart(a, b), "same lists, longer: asked again"
+    a2 = list(a)
+    assert catalog.apart(a2, b) and not catalog.apart(a2[:-1], b)

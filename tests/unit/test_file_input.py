@@ -416,3 +416,47 @@ def test_an_edifact_reference_with_punctuation_ends_a_whole_line(tmp_path, logs,
     path.write_text(CONTRL.replace("+C1'", f"+{ref}'"))
     chunks = pump(make_input(tmp_path, "edifact"))
     assert dead(chunks) == [] and [e.action for e in events(chunks)] == ["acknowledged"]
+
+
+def test_a_5_mb_interchange_on_one_line_is_read_in_parts_not_dead_lettered(tmp_path, logs):
+    """VANs and AS2 gateways write a whole interchange with no line break (big 810 batches
+    reach several MB): over max_line_bytes it was one ``line_too_long`` dead letter, every
+    invoice lost to correlation. Read in pieces of whole segments and parts ending after a
+    set's SE, each invoice is an event; a restart resumes at the interchange's start."""
+    from tests.unit.test_edi_long_interchange import x12_batch
+
+    path = logs / "batch.log"
+    path.write_text(x12_batch(5000))
+    inp = make_input(tmp_path, "x12")
+    chunks = pump_until(inp, lambda got: len(events(got)) >= 5000, timeout_s=120)
+    assert dead(chunks) == []
+    evs = events(chunks)
+    assert len(evs) == 5000 and len({e.id for e in evs}) == 5000
+    assert {i for e in evs for i in e.ids if i.startswith("invoice:")} == {
+        f"invoice:INV-{n}" for n in range(1, 5001)}
+
+
+def test_an_interchange_read_in_parts_is_checkpointed_at_its_start(tmp_path, logs):
+    """The parts of a several-MB interchange are handed over as they are read, yet its
+    trailer's checks need all of it: a restart resumes at the ISA and reads the parts again
+    with the same event IDs (a replay overwrites), never from the middle of the line."""
+    from tests.unit.test_edi_long_interchange import x12_batch
+
+    text = x12_batch(5000)
+    cut = text.rindex("GE*")
+    path = logs / "batch.log"
+    path.write_text(text[:cut])  # the gateway is still writing
+    inp = make_input(tmp_path, "x12", multiline_timeout_ms=60_000)
+    chunks = pump_until(inp, lambda got: len(events(got)) >= 3000, timeout_s=120)
+    first = {e.id for e in events(chunks)}
+    assert 3000 <= len(first) < 5000 and dead(chunks) == []
+    ack_all(inp, chunks)
+    (pos,) = CheckpointFile(tmp_path / "ckpt", "t").load().values()
+    assert (pos.offset, pos.line) == (0, 0)
+
+    with path.open("a") as fh:
+        fh.write(text[cut:])
+    restarted = make_input(tmp_path, "x12")
+    again = pump_until(restarted, lambda got: len(events(got)) >= 5000, timeout_s=120)
+    ids = {e.id for e in events(again)}
+    assert dead(again) == [] and len(ids) == 5000 and first <= ids

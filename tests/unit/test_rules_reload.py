@@ -80,7 +80,8 @@ def test_good_edit_is_taken_up_and_broken_edit_keeps_the_rules(setup, caplog):
     s.start()
     try:
         _until("errors fires", lambda: _firing(s, "errors"))
-        assert "errors" in store.get_state("alerts")
+        # stored after the pass's notifications are flushed, a moment after it fires in memory
+        _until("its alert stored", lambda: "errors" in store.get_state("alerts"))
 
         (tmp_path / "r.yaml").write_text("rules:\n" + QUIET + LOUD)  # good edit
         _until("the edit is taken up", lambda: _names(s) == {"quiet", "loud"})

@@ -11,7 +11,10 @@
   acknowledged, and only then gives the partitions up. Measured before (two processes, four
   partitions, one joining while the other read): 38-42% of the events were read twice. A
   chunk not acknowledged in time is not committed: its records are read again by the new
-  owner (at-least-once holds; same event IDs).
+  owner (at-least-once holds; same event IDs). An acknowledgement that comes later, while
+  the group is still rebalancing, is refused by the broker: it is kept and committed once the
+  rejoin completed, for the partitions this member still owns (they were dropped: read again
+  after the next restart).
 - Backpressure: when the writer's queue is full the consumer pauses its partitions and keeps
   polling (heartbeats, rebalances, commits) until there is room, then resumes them; it never
   blocks for long enough to be thrown out of the group.
@@ -155,6 +158,7 @@ class KafkaInput:
         self._lock = threading.Lock()
         self._unacked = 0  # chunks handed to the writer and not acknowledged yet
         self._closing = False
+        self._deferred = False  # a commit refused in a rebalance waits for the rejoin (logged once)
         self._revocations = metrics.counter(
             "midwatch_input_kafka_revocations_total",
             "Rebalances that took partitions away, by how the hand-over ended (committed: "
@@ -367,16 +371,22 @@ class KafkaInput:
                 {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in pending.items()},
                 timeout_ms=timeout_ms)
         except (RebalanceInProgressError, CommitFailedError):  # the broker's answer is the latter
-            if self._closing:
-                self._keep(pending)
-                return True
-            log.warning("offset commit failed in a rebalance; records since the last commit "
-                        "will be re-read", extra={"input": self.name})
+            # Refused while the group rebalances (an ack that came after the revocation had
+            # given up waiting, or while the rejoin was under way): kept, and committed by the
+            # next loop once the rejoin completed, for the partitions this member still owns
+            # (the revocation commits those it gives up; lost ones are forgotten).
+            if not self._deferred:
+                log.info("offset commit refused in a rebalance; kept for the commit after the "
+                         "rejoin", extra={"input": self.name})
+            self._deferred = True
+            self._keep(pending)
+            return True
         except KafkaError as exc:
             # Lost the partitions in a rebalance: their new owner resumes from the last
             # commit, and replayed events overwrite themselves (same IDs).
             log.warning("offset commit failed; records since the last commit will be re-read",
                         extra={"input": self.name, "error": str(exc)})
+        self._deferred = False
         return False
 
     def _keep(self, offsets: dict) -> None:

@@ -299,9 +299,11 @@ class Framer:
     def __init__(self, start: re.Pattern | None, source: str, *, position_prefix: str = "",
                  ingested_ms: int = 0,
                  continues: Callable[[list[str], str], bool] | None = None,
-                 max_lines: int = MAX_RECORD_LINES, ends: re.Pattern | None = None):
+                 max_lines: int = MAX_RECORD_LINES, ends: re.Pattern | None = None,
+                 breaks: Callable[[list[str], str], bool] | None = None):
         self.start = start
         self.continues = continues
+        self.breaks = breaks
         self.ends = ends
         self.max_lines = max_lines
         self.source = source
@@ -350,6 +352,12 @@ class Framer:
         return not (self.continues is not None and self._lines
                     and self.continues(self._lines, line))
 
+    def cannot_continue(self, line: str) -> bool:
+        """Whether ``line``, though no record head of this format, cannot go on with the open
+        record (the parser's ``breaks``: a timestamped line after a RabbitMQ JSON record is
+        another program's): it starts a record of its own, or under ``auto`` is detected anew."""
+        return self.breaks is not None and bool(self._lines) and self.breaks(self._lines, line)
+
     def feed(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
         if self.start is None:
             if not line.strip():
@@ -365,7 +373,7 @@ class Framer:
             # (``is_whole``), was an empty record and a false parse_error dead letter; so
             # are the NUL bytes block transfers pad a file's end with, after a trailer.
             return []
-        if self.is_start(line) or not self._lines:
+        if self.is_start(line) or not self._lines or self.cannot_continue(line):
             return self.open(line, offset, lineno)
         self.add(line, lineno)
         return self._ended(line)
@@ -457,7 +465,7 @@ class SourceParser:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
                       ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None),
                       max_lines=getattr(module, "MAX_RECORD_LINES", MAX_RECORD_LINES),
-                      ends=getattr(module, "WHOLE", None))
+                      ends=getattr(module, "WHOLE", None), breaks=getattr(module, "breaks", None))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
         if not framed:  # a line added to the open record
@@ -769,7 +777,7 @@ class SourceParser:
             other = self._detect(line)
             if other is None or other is self.module or (
                     getattr(other, "GENERIC", False) and framer.start is not None
-                    and framer._lines):
+                    and framer._lines and not framer.cannot_continue(line)):
                 return self._emit(framer.feed(line, offset, lineno), self.module)
             out = self.flush_record()
             self.module, self.framer = other, self._framer(other)

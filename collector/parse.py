@@ -373,7 +373,8 @@ class Framer:
             # (``is_whole``), was an empty record and a false parse_error dead letter; so
             # are the NUL bytes block transfers pad a file's end with, after a trailer.
             return []
-        if self.is_start(line) or not self._lines or self.cannot_continue(line):
+        if self.is_start(line) or not self._lines or (
+                self.breaks is not None and self.cannot_continue(line)):  # no call: most have none
             return self.open(line, offset, lineno)
         self.add(line, lineno)
         return self._ended(line)

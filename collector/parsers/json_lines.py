@@ -79,6 +79,7 @@ _DEFAULTS = {
 _LOGGER_KEYS = ("loggerName", "_log_logger", "_logger_name", "logger")
 # GELF's long message, which holds the stack trace of an error.
 _FULL_MESSAGE = "full_message"
+_JAVA_KEYS = frozenset((*_LOGGER_KEYS, _FULL_MESSAGE, "thrown"))
 # Causes of a Log4j 2 ``thrown`` rendered at most (each a nested ``cause``).
 MAX_CAUSES = 8
 _DEFAULT_ID_FIELDS = ("correlationId", "correlation_id", "x-correlation-id", "X-Correlation-ID",
@@ -232,14 +233,15 @@ def read(doc: dict, ctx: ParseContext) -> Event:
     if duration is not None:
         ev.duration_ns = duration * 1_000_000
     _ids(ev, doc, mapping)
-    _java(ev, doc)
+    if not _JAVA_KEYS.isdisjoint(doc):  # one C-level pass: most documents have none
+        _java(ev, doc)
     return ev
 
 
 # What a line the native reader (native/src/json.rs) takes shows when this module reads more of
 # it than that reader: a logger key, or GELF's long message (nested ``thrown`` and a list
 # ``contextMap`` it declines anyway).
-_NATIVE_LACKS = tuple(f'"{key}"' for key in (*_LOGGER_KEYS, _FULL_MESSAGE))
+_NATIVE_LACKS = re.compile("|".join(f'"{key}"' for key in (*_LOGGER_KEYS, _FULL_MESSAGE)))
 
 
 def native_differs(ev: Event) -> bool:
@@ -247,7 +249,9 @@ def native_differs(ev: Event) -> bool:
     judged from its original line; a line cut to ``MAX_ORIGINAL`` may hide it, so is declined
     too. ``collector.native`` then leaves that line to this module."""
     original = ev.original or ""
-    return original.endswith(TRUNCATED) or any(key in original for key in _NATIVE_LACKS)
+    # Each of those keys holds "ogger" or "full_": two scans of a line that has neither.
+    return (("ogger" in original or "full_" in original)
+            and _NATIVE_LACKS.search(original) is not None) or original.endswith(TRUNCATED)
 
 
 def _java(ev: Event, doc: dict) -> None:

@@ -173,10 +173,11 @@ def batch_parser(fmt: str, ctx: ParseContext):
     reader = _reader(fmt, ctx.tz is UTC)
     if reader is None:
         return None
-    if fmt == "mule":
-        from collector.parsers import mule  # on first use, like the parsers themselves
+    if fmt in ("json", "mule"):
+        from collector.parsers import json_lines, mule  # on first use, like the parsers
 
-        return partial(_declining, reader.parse, mule.native_differs)
+        differs = json_lines.native_differs if fmt == "json" else mule.native_differs
+        return partial(_declining, reader.parse, differs)
     return reader.parse
 
 

@@ -303,9 +303,11 @@ class Framer:
                  ingested_ms: int = 0,
                  continues: Callable[[list[str], str], bool] | None = None,
                  max_lines: int = MAX_RECORD_LINES, ends: re.Pattern | None = None,
-                 cut: Callable[[str], tuple[str, str] | None] | None = None):
+                 cut: Callable[[str], tuple[str, str] | None] | None = None,
+                 breaks: Callable[[list[str], str], bool] | None = None):
         self.start = start
         self.continues = continues
+        self.breaks = breaks
         self.ends = ends
         # The parser's ``cut_part``: a record reaching the caps is handed over in parts its
         # parser reads one at a time (``Part``), each ending after a document's trailer.
@@ -383,6 +385,12 @@ class Framer:
         return not (self.continues is not None and self._lines
                     and self.continues(self._lines, line))
 
+    def cannot_continue(self, line: str) -> bool:
+        """Whether ``line``, though no record head of this format, cannot go on with the open
+        record (the parser's ``breaks``: a timestamped line after a RabbitMQ JSON record is
+        another program's): it starts a record of its own, or under ``auto`` is detected anew."""
+        return self.breaks is not None and bool(self._lines) and self.breaks(self._lines, line)
+
     def feed(self, line: str, offset: int, lineno: int) -> list[Record | DeadLetter]:
         if self.start is None:
             if not line.strip():
@@ -398,7 +406,8 @@ class Framer:
             # (``is_whole``), was an empty record and a false parse_error dead letter; so
             # are the NUL bytes block transfers pad a file's end with, after a trailer.
             return []
-        if self.is_start(line) or not self._lines:
+        if self.is_start(line) or not self._lines or (
+                self.breaks is not None and self.cannot_continue(line)):  # no call: most have none
             return self.open(line, offset, lineno)
         self.add(line, lineno)
         if self._parts:
@@ -493,7 +502,8 @@ class SourceParser:
         return Framer(module.START, self.source, position_prefix=self.position_prefix,
                       ingested_ms=self.ctx.now_ms, continues=getattr(module, "continues", None),
                       max_lines=getattr(module, "MAX_RECORD_LINES", MAX_RECORD_LINES),
-                      ends=getattr(module, "WHOLE", None), cut=getattr(module, "cut_part", None))
+                      ends=getattr(module, "WHOLE", None), cut=getattr(module, "cut_part", None),
+                      breaks=getattr(module, "breaks", None))
 
     def _emit(self, framed: list[Record | DeadLetter], module: ModuleType) -> Output:
         if not framed:  # a line added to the open record
@@ -805,7 +815,7 @@ class SourceParser:
             other = self._detect(line)
             if other is None or other is self.module or (
                     getattr(other, "GENERIC", False) and framer.start is not None
-                    and framer._lines):
+                    and framer._lines and not framer.cannot_continue(line)):
                 return self._emit(framer.feed(line, offset, lineno), self.module)
             out = self.flush_record()
             self.module, self.framer = other, self._framer(other)

@@ -34,9 +34,9 @@ from datetime import datetime
 import orjson
 
 from collector.event import Event, Record
-from collector.normalize import normalize_level
+from collector.normalize import TRUNCATED, normalize_level
 from collector.parsers._base import ParseContext, ParseError
-from collector.parsers._fields import as_int, id_kind, lookup, set_label
+from collector.parsers._fields import as_int, id_kind, java_tail, lookup, set_label
 from collector.timeparse import to_ms
 from collector.yamlconf import did_you_mean, load
 
@@ -73,6 +73,15 @@ _DEFAULTS = {
     "action": ("action", "event.action"),
     "outcome": ("outcome", "event.outcome", "status", "result"),
 }
+# Where the Java layouts put the logger (Log4j 2's JsonLayout; GELF from logstash-gelf, Spring
+# Boot and Log4j 2's GelfLayout; logback-contrib): the ``logger`` label, as the text parsers
+# give it.
+_LOGGER_KEYS = ("loggerName", "_log_logger", "_logger_name", "logger")
+# GELF's long message, which holds the stack trace of an error.
+_FULL_MESSAGE = "full_message"
+_JAVA_KEYS = frozenset((*_LOGGER_KEYS, _FULL_MESSAGE, "thrown"))
+# Causes of a Log4j 2 ``thrown`` rendered at most (each a nested ``cause``).
+MAX_CAUSES = 8
 _DEFAULT_ID_FIELDS = ("correlationId", "correlation_id", "x-correlation-id", "X-Correlation-ID",
                       "x-request-id", "X-Request-ID",
                       "requestId", "request_id", "orderId", "order_id", "invoiceId",
@@ -198,6 +207,10 @@ def read(doc: dict, ctx: ParseContext) -> Event:
     """The event of one JSON object by the default names (or the input's mapping): also
     the start of ``mule_json``'s Mule runtime lines in Log4j 2's JSON layouts."""
     mapping = ctx.mapping
+    pairs = doc.get("contextMap")
+    if isinstance(pairs, list):  # Log4j 2 before 2.8: [{"key": k, "value": v}, ...]
+        doc = {**doc, "contextMap": {pair["key"]: pair.get("value") for pair in pairs
+                                     if isinstance(pair, dict) and isinstance(pair.get("key"), str)}}
     found = _fields(doc, mapping)
     get = found.get
     ts, estimated = _timestamp(get("timestamp"), ctx)
@@ -220,7 +233,79 @@ def read(doc: dict, ctx: ParseContext) -> Event:
     if duration is not None:
         ev.duration_ns = duration * 1_000_000
     _ids(ev, doc, mapping)
+    if not _JAVA_KEYS.isdisjoint(doc):  # one C-level pass: most documents have none
+        _java(ev, doc)
     return ev
+
+
+# What a line the native reader (native/src/json.rs) takes shows when this module reads more of
+# it than that reader: a logger key, or GELF's long message (nested ``thrown`` and a list
+# ``contextMap`` it declines anyway).
+_NATIVE_LACKS = re.compile("|".join(f'"{key}"' for key in (*_LOGGER_KEYS, _FULL_MESSAGE)))
+
+
+def native_differs(ev: Event) -> bool:
+    """Whether the native reader's event lacks what ``_java`` reads (a logger, a stack trace),
+    judged from its original line; a line cut to ``MAX_ORIGINAL`` may hide it, so is declined
+    too. ``collector.native`` then leaves that line to this module."""
+    original = ev.original or ""
+    # Each of those keys holds "ogger" or "full_": two scans of a line that has neither.
+    return (("ogger" in original or "full_" in original)
+            and _NATIVE_LACKS.search(original) is not None) or original.endswith(TRUNCATED)
+
+
+def _java(ev: Event, doc: dict) -> None:
+    """What the Java layouts write beside the message: the logger, and the stack trace
+    (Log4j 2's ``thrown``, GELF's ``full_message``, whose exception line gives the error type
+    and message when the document names none)."""
+    for key in _LOGGER_KEYS:
+        logger = doc.get(key)
+        if isinstance(logger, str) and logger:
+            set_label(ev, "logger", logger)
+            break
+    thrown = doc.get("thrown")
+    if isinstance(thrown, dict):
+        ev.error_stack_trace = _thrown(thrown) or None
+    full = doc.get(_FULL_MESSAGE)
+    if isinstance(full, str) and full.strip() and not ev.error_stack_trace:
+        named = ev.error_type, ev.error_message
+        message = ev.message
+        rest = full[len(message):] if message and full.startswith(message) else full
+        java_tail(ev, message, rest.strip("\n"))
+        if named[0]:
+            ev.error_type, ev.error_message = named
+
+
+def _thrown(thrown: dict) -> str:
+    """Log4j 2's ``thrown`` as Java prints a stack trace: ``name: message``, its frames
+    (``extendedStackTrace`` as a list of frames, or already as text), then each cause."""
+    parts: list[str] = []
+    for depth in range(MAX_CAUSES):
+        trace = thrown.get("extendedStackTrace")
+        if isinstance(trace, str):
+            parts.append(trace.rstrip())
+        else:
+            name, message = thrown.get("name"), thrown.get("message")
+            head = f"{name}: {message}" if message else str(name or "")
+            if depth:
+                head = f"Caused by: {head}"
+            parts.append(head)
+            if isinstance(trace, list):
+                parts.extend(_frame(frame) for frame in trace if isinstance(frame, dict))
+        thrown = thrown.get("cause")
+        if not isinstance(thrown, dict):
+            break
+    return "\n".join(part for part in parts if part)
+
+
+def _frame(frame: dict) -> str:
+    where = frame.get("file")
+    line = as_int(frame.get("line"))
+    if where and line is not None and line >= 0:
+        where = f"{where}:{line}"
+    elif line == -2:
+        where = "Native Method"
+    return f"\tat {frame.get('class')}.{frame.get('method')}({where or 'Unknown Source'})"
 
 
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")

@@ -65,6 +65,21 @@ def continues(lines: list[str], line: str) -> bool:
     not one per line. Two messages of one process within a microsecond are not told apart."""
     prefix = _REPEATED.match(line)
     return prefix is not None and lines[0].startswith(prefix.group())
+
+
+# A line that starts with a date and time, as log lines of most programs do.
+_STAMPED = re.compile(r"\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}")
+
+
+def breaks(lines: list[str], line: str) -> bool:
+    """A JSON record (a trace message, a JSON formatter line) goes on only with what the
+    broker prints to the console untimestamped; a timestamped line that is no RabbitMQ
+    record head is another program's (a sidecar, an application in the same stream): it was
+    glued onto the record before it, its event lost. ``collector.parse.Framer`` then starts
+    a record with it (under ``auto``: detects its format anew)."""
+    return lines[0][:1] == "{" and _STAMPED.match(line) is not None
+
+
 _OLD_LEVELS = {"INFO": "info", "WARNING": "warn", "ERROR": "error", "CRASH": "error",
                "SUPERVISOR": "error", "PROGRESS": "debug"}
 _CONNECTION = re.compile(r"\((\d[\d.:a-f\[\]]*:\d+ -> [\d.:a-f\[\]]*:\d+)")

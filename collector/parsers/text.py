@@ -46,11 +46,12 @@ from collector.event import Event, Record
 from collector.normalize import normalize_level
 from collector.parsers import _server_layouts as server_layouts
 from collector.parsers._base import ParseContext, ParseError
-from collector.parsers._fields import id_kind, java_tail, set_label
+from collector.parsers._fields import UUID, id_kind, java_tail, set_label
 from collector.timeparse import MONTHS, civil_to_ms, to_ms
 
 NAME = "text"
 DATASET = "generic.text"
+EXECUTION_DATASET = "apigw.aws_execution"
 SYSLOG_DATASET = "generic.syslog"
 # A catch-all (collector.parse): in auto mode a line it would start a record with goes to any
 # specific format that claims it, and it does not cut into an open record of a format with a
@@ -81,7 +82,21 @@ _JUL_SIMPLE = (r"(?P<mon>[A-Z][a-z]{2}) (?P<d>\d{1,2}), (?P<y>\d{4}) (?P<h>\d{1,
                r"(?P<s>\d{2})[ \u202f](?P<ampm>[AP]M) (?P<logger>[\w.$]+)(?: (?P<method>[\w$<>]+))?")
 _JUL_SIMPLE_HEAD = re.compile(rf"{_JUL_SIMPLE}\s*$")
 _JUL_SIMPLE_LEVEL = re.compile(r"(SEVERE|WARNING|INFO|CONFIG|FINEST|FINER|FINE): (.*)$")
+# AWS API Gateway's execution log (CloudWatch group API-Gateway-Execution-Logs_<api>/<stage>):
+# "(<request id>) Method request path: {...}", one line per step of a request, the time in
+# CloudWatch's metadata (written before the line where it was exported: "<ISO time> (<id>)
+# ..."). The ID is the access log's $context.requestId: ``aws.request``, so both join.
+_EXECUTION = re.compile(rf"\((?P<request>{UUID.pattern})\) (?P<msg>.*)$")
+_EXTENDED_ID = re.compile(r"Extended Request Id: ([\w+/=-]{8,44})\s*$")
+_COMPLETED = re.compile(r"Method completed with status: (\d{3})\b")
+_FAILED = ("Execution failed", "Lambda execution failed", "Endpoint request timed out")
+# ActiveMQ Artemis's audit log ("%d [AUDIT](%t) %s%E%n"): the thread in parentheses (they hold
+# parentheses of their own), then the AMQ601xxx message: "User guest(guest)@10.0.0.5:51234 is
+# creating a core session ...". The user and where from are labels.
+_AUDIT = re.compile(r"\[AUDIT\]\((?P<thread>(?:[^()]|\([^()]*\))*)\) (?P<msg>.*)$")
+_AUDIT_USER = re.compile(r"AMQ\d{6}: User (?P<user>[^\s(]+)(?:\([^)]*\))?@(?P<client>[^\s:]+(?::\d+)?)")
 START = re.compile(rf"\[?(?:{_ISO}|{_JUL})\]?(?:\s|$)|(?:<\d{{1,3}}>)?(?:1 {_ISO}|{_BSD}) \S|"
+                   rf"\({UUID.pattern}\) |"
                    rf"{_LOGBACK_DEFAULT}|{_JETTY_HEAD}|{_BIG_DATA}|"
                    rf"{server_layouts.START}|{_JUL_SIMPLE}\s*$")
 _JETTY = re.compile(r":(?P<level>[A-Z]+) ?:(?P<logger>[^:\s]+):(?P<thread>[^:]*): ?(?P<msg>.*)$")
@@ -168,7 +183,43 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
 def _timestamped(head: str, ctx: ParseContext) -> Event:
     if head[:1] == "<" or head[:1].isalpha():  # timestamps start with a digit or "["
         return _syslog(head, ctx)
+    if head[:1] == "(" and (step := _EXECUTION.match(head)):
+        return _execution(step, to_ms(None, ctx))
     return _application(head, ctx)
+
+
+def _execution(step: re.Match, stamp: tuple[int, bool]) -> Event:
+    """A line of API Gateway's execution log: the request's ID (and its extended ID) as the
+    access log names them; a step that failed, or a 4xx/5xx completion, is a failure."""
+    message = step["msg"].strip()
+    ev = Event(timestamp_ms=stamp[0], timestamp_estimated=stamp[1], dataset=EXECUTION_DATASET,
+               platform="apigw", action="logged", message=message)
+    ev.add_id("aws.request", step["request"])
+    extended = _EXTENDED_ID.match(message)
+    if extended:
+        ev.add_id("aws.request", extended.group(1))
+    completed = _COMPLETED.match(message)
+    if completed:
+        set_label(ev, "http_status", completed.group(1))
+        ev.outcome = "failure" if completed.group(1) >= "400" else "success"
+        ev.action = "completed"
+    if message.startswith(_FAILED):
+        ev.level, ev.outcome, ev.action = "error", "failure", None
+    return ev
+
+
+def _audit(audit: re.Match, ev: Event) -> Event:
+    """Artemis's audit line: who did what (``AMQ601xxx`` as the event code), on which thread."""
+    ev.message = audit["msg"].strip()
+    set_label(ev, "thread", audit["thread"].strip())
+    user = _AUDIT_USER.match(ev.message)
+    if user:
+        set_label(ev, "user", user["user"])
+        set_label(ev, "client", user["client"])
+    if "security check failure" in ev.message:  # AMQ601264: refused, not an error of the log
+        ev.outcome, ev.error_class = "failure", "auth"
+    server_layouts.message_code(ev)
+    return ev
 
 
 def _jul_simple(head: re.Match, rest: str, ctx: ParseContext) -> tuple[Event, str]:
@@ -212,8 +263,12 @@ def _application(head: str, ctx: ParseContext) -> Event:
     else:
         ts, estimated = _slashed_date_ms(m["short"] or m["compact"], ctx)
     body = head[m.end():]
+    if body[:1] == "(" and (step := _EXECUTION.match(body)):
+        return _execution(step, (ts, estimated))
     ev = Event(timestamp_ms=ts, timestamp_estimated=estimated, dataset=DATASET,
                platform="generic", action="logged")
+    if body[:7] == "[AUDIT]" and (audit := _AUDIT.match(body)):
+        return _audit(audit, ev)
     jetty = _JETTY.match(body) if body[:1] == ":" else None
     if jetty:
         ev.level = normalize_level(jetty["level"])

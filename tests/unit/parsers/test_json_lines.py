@@ -102,3 +102,42 @@ def test_log4j2_json_layout_time_and_context_map(parse_data):
     assert failed.error_message == "Connection reset"
     assert retry.timestamp_ms == iso_to_ms("2024-06-04T08:25:34.002Z")
     assert retry.ids == ["correlation:9f3e1d2c-6b5a-4f47-8e39-2d1c0b9a8f76"]
+
+
+@pytest.mark.parametrize("fmt", ["json", "auto"])
+def test_java_layouts_keep_logger_and_stack_trace(parse_data, fmt):
+    """Review Q finding 6: Log4j 2's ``thrown`` and GELF's ``full_message`` were dropped, so
+    no event had a stack trace and a GELF error had no exception type; the logger
+    (``loggerName``, ``_logger_name``) was no label; and Log4j 2 before 2.8 wrote
+    ``contextMap`` as a list of ``{key, value}``, whose IDs were lost."""
+    events, dead = parse_data(fmt, "json/log4j2-thrown.jsonl")
+    assert dead == []
+    failed, queued, shipped, gelf = events
+    assert failed.labels["logger"] == "com.example.orders.SapClient"
+    assert failed.ids == ["correlation:3c1d9e4a-52b7-4f0e-8a61-7d2c3b4a5e6f", "order:PO-4480"]
+    assert failed.error_type == "org.springframework.web.client.ResourceAccessException"
+    assert failed.error_stack_trace.split("\n") == [
+        "org.springframework.web.client.ResourceAccessException: I/O error on POST request",
+        "\tat org.springframework.web.client.RestTemplate.doExecute(RestTemplate.java:785)",
+        "\tat com.example.orders.SapClient.send(SapClient.java:58)",
+        "Caused by: java.net.SocketTimeoutException: Read timed out",
+        "\tat java.net.SocketInputStream.socketRead0(Native Method)",
+        "\tat java.net.SocketInputStream.read(SocketInputStream.java:171)"]
+    assert queued.ids == failed.ids and queued.labels["logger"] == "com.example.orders.RetryQueue"
+    assert queued.error_stack_trace is None
+    assert shipped.labels["logger"] == "com.example.orders.OrderService"
+    assert gelf.labels["logger"] == "com.example.billing.InvoiceExporter"
+    assert gelf.message == "Invoice export failed" and gelf.level == "error"
+    assert gelf.error_type == "java.lang.IllegalStateException"
+    assert gelf.error_message == "no open period for 2024-06"
+    assert gelf.error_stack_trace.startswith("java.lang.IllegalStateException: no open period")
+    assert gelf.error_stack_trace.endswith("(InvoiceExporter.java:77)")
+
+
+def test_gelf_long_message_without_a_trace_is_the_message(parse_text):
+    """A ``full_message`` that is no stack trace goes on from the short one: kept, not lost."""
+    line = ('{"version":"1.1","host":"h","short_message":"batch done","full_message":'
+            '"batch done\\n42 orders, 3 rejected","timestamp":1717489544.107,"level":6}')
+    (ev,), dead = parse_text("json", line + "\n")
+    assert dead == [] and ev.message == "batch done\n42 orders, 3 rejected"
+    assert ev.error_stack_trace is None and ev.error_type is None

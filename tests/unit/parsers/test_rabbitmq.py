@@ -230,3 +230,26 @@ def test_rabbitmq_level_words_of_lc3_and_lc4(word, level):
     line = f"2022-01-31 18:01:24.500000+00:00 [{word}] <0.900.0> Running boot step pre_boot defined by app rabbit"
     (ev,) = rabbitmq.parse(Record(text=line, source="rabbit.log"), CTX)
     assert ev.level == level
+
+
+@pytest.mark.parametrize("fmt", ["auto", "rabbitmq"])
+def test_timestamped_lines_after_a_json_record_are_not_glued_onto_it(parse_data, fmt):
+    """h-plat left open: a timestamped line that follows a trace (or JSON formatter) record
+    in the same source went onto that record as a continuation line, its event lost without
+    a word. Now each such line starts a record: under ``auto`` the application's own event,
+    under ``rabbitmq`` a dead letter naming its line. Untimestamped console text after a
+    JSON record still joins it."""
+    events, dead = parse_data(fmt, "rabbitmq/pod-trace-and-app.log")
+    rabbit = [ev for ev in events if ev.platform == "rabbitmq"]
+    assert [ev.dataset for ev in rabbit] == ["rabbitmq.log", "rabbitmq.trace", "rabbitmq.trace"]
+    started, published, received = rabbit
+    assert started.message.endswith("\ncompleted with 3 plugins.")
+    assert "\n" not in published.message and "\n" not in received.message
+    if fmt == "auto":
+        assert dead == []
+        apps = [ev for ev in events if ev.platform != "rabbitmq"]
+        assert [ev.level for ev in apps] == ["info", "error", "warn"]
+        assert all("order 4790" in ev.message and "\n" not in ev.message for ev in apps)
+    else:
+        assert [d.line for d in dead] == [4, 7]  # the lines 4-5 of one app record, 7
+        assert all(d.reason.startswith("parse_error: rabbitmq: not a RabbitMQ") for d in dead)

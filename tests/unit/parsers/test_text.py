@@ -485,3 +485,49 @@ def test_log4j_classic_layout_is_no_mule_log(parse_data):
     assert received.ids == ["order:PO-4711", "correlation:5c3f2a1b-77aa-4e0b-9c1d-2e3f4a5b6c7d"]
     assert failed.error_type == "java.net.ConnectException"
     assert failed.labels["thread"] == "Camel (camel-1) thread #2 - JmsConsumer[orders.in]"
+
+
+@pytest.mark.parametrize("fmt", ["text", "auto"])
+def test_api_gateway_execution_log_joins_the_access_logs_request(parse_data, fmt):
+    """API Gateway's execution log ("(<request id>) Method request path: ...") came out as
+    generic text without the request ID (the lines without a time as one parse_error dead
+    letter): now each step is an ``apigw.aws_execution`` event carrying the request ID (and
+    the extended one) as ``aws.request``, the ID the access log gives the same request, with
+    or without the time an export writes first; a body over several lines stays with its step."""
+    events, dead = parse_data(fmt, "text/aws-apigateway-execution.log")
+    assert dead == []
+    assert len(events) == 13
+    assert {(ev.dataset, ev.platform) for ev in events} == {("apigw.aws_execution", "apigw")}
+    console, exported = events[:9], events[9:]
+    assert all("aws.request:a4188e34-1104-424e-9907-eebbf55dd662" in ev.ids for ev in console)
+    assert console[0].ids[1] == "aws.request:NjZ4RFEcIAMFiBg="
+    assert console[5].message == ("Method request path: {data-product-name=test_product1, "
+                                  "table-name=%c2%a3}")
+    assert console[8].labels["http_status"] == "400" and console[8].outcome == "failure"
+    assert all(ev.timestamp_estimated for ev in console)
+    assert exported[0].timestamp_ms == iso_to_ms("2023-10-27T13:41:02.310Z")
+    assert exported[1].message.endswith('{\n  "orderId": "PO-4471"\n}')
+    assert exported[2].level == "error" and exported[2].outcome == "failure"
+    assert all(ev.ids[0] == "aws.request:7c0e1f52-2b0d-4d8e-b1a4-6f3e2d1c0b9a" for ev in exported)
+    (access, *_), _ = parse_data("apigw", "apigw/aws-cloudwatch-export.log")
+    assert console[0].ids[0] in access.ids
+
+
+@pytest.mark.parametrize("fmt", ["text", "auto"])
+def test_artemis_audit_log_thread_code_and_user(parse_data, fmt):
+    """Artemis's audit log (``%d [AUDIT](%t) %s%E%n``) was read as text whose message began
+    with ``[AUDIT](thread)``, with no thread and no code: now the thread (parentheses in it
+    kept), the AMQ601xxx code as event code, the user and the client, and a refused security
+    check as an auth failure."""
+    events, dead = parse_data(fmt, "text/artemis-audit.log")
+    assert dead == []
+    session, sent, refused = events
+    assert session.labels["thread"] == (
+        "Thread-2 (ActiveMQ-server-org.apache.activemq.artemis.core.server.impl."
+        "ActiveMQServerImpl$6@5f5b5c8)")
+    assert session.message.startswith("AMQ601262: User guest(guest)@127.0.0.1:51234 is creating")
+    assert [ev.labels["event_code"] for ev in events] == ["AMQ601262", "AMQ601500", "AMQ601264"]
+    assert (sent.labels["user"], sent.labels["client"]) == ("admin", "10.0.0.5:40112")
+    assert "order:PO-4471" in sent.ids
+    assert refused.outcome == "failure" and refused.error_class == "auth"
+    assert session.outcome != "failure" and sent.error_class is None

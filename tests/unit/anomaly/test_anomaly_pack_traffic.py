@@ -91,11 +91,15 @@ BACK = STOP + 10 * DAY  # Friday 2026-04-03 10:00: it sends again
 
 @pytest.fixture
 def retired_store(tmp_path):
-    """The pack's traffic, none from STOP to BACK, then the same again for a day."""
+    """The pack's traffic, none from STOP to BACK, then the same again for a day; another
+    flow, ping, sends one event every hour throughout, so the collector is running (a bucket
+    in which it ingested nothing at all is no data for every flow)."""
     s = SQLiteStore(tmp_path / "retired.sqlite")
     s.setup()
     counts = hourly_counts()
-    events = []
+    events = [Event(at, "mule.log", "mulesoft", "ping", outcome="success", level="info",
+                    id=event_id("retired", f"ping-{at}"), flow="ping", stage="api.received",
+                    message_id=f"ping-{at}") for at in range(START, BACK + DAY, HOUR)]
     for at in [t for t in range(START, BACK + DAY, HOUR) if not STOP <= t < BACK]:
         n = counts[START + (at - START) % (28 * DAY)]  # four weeks over again
         for i in range(n):

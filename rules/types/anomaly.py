@@ -396,12 +396,27 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
             "expected_low": low, "expected_high": high,
             "state": "cold_start" if cold else "learned", "explanation": text, "slot": slot,
             "metric": spec.label})
-        out.append(replace(sample, current=replace(sample, active=bool(on[i] or stays[i]))))
+        current = replace(sample, active=bool(on[i] or stays[i]))
+        if stays[i] and not on[i]:  # for ``rules explain``: why an open alert is kept
+            current = replace(current, context={**sample.context, "held": _held(
+                rule, float(scored.observed[i, -1]), float(scored.raw[i, -1]), live[-1])})
+        out.append(replace(sample, current=current))
     known = set(model.keys)
     unknown = [k for k in seen if k not in known]
     if unknown:
         _NEWCOMERS[rule.name] = True
     return out + _newcomers(rule, unknown, seen_values, row_of, slot)
+
+
+def _held(rule: Rule, observed: float, raw: float, live: bool) -> str:
+    """Why the last bucket keeps an open alert firing that it would not start."""
+    if not live:
+        return "no data: the collector ingested no event at all in the last bucket"
+    if np.isnan(observed):
+        return "no data in the last bucket: no recovery"
+    if raw < rule.spec.threshold:
+        return "no event in the last bucket: no recovery until traffic is back"
+    return f"the last bucket is still anomalous (score {raw:.3f} >= {rule.spec.threshold})"
 
 
 def _no_recovery(rule: Rule, scored: Scores) -> np.ndarray:

@@ -252,10 +252,11 @@ def test_a_model_that_could_not_be_saved_is_not_evicted_from_memory(tmp_path):
     assert [persist.cached(rule, unwritable) is model for rule in rules] == [True] * len(rules)
 
 
-def test_unsaved_models_are_bounded_with_a_warning_naming_model_dir(tmp_path, caplog):
+def test_unsaved_models_are_bounded_by_size_with_a_warning_naming_model_dir(tmp_path, caplog):
     """model_dir not writable and many anomaly rules: every model was held in memory for
-    good (``_unsaved`` is never evicted), without bound. Now at most MAX_UNSAVED, the
-    least recently used dropped with a warning that names model_dir."""
+    good (``_unsaved`` is never evicted), without bound; then at most 32 of them, 1-5 GB of
+    10k-series models. Now at most MAX_UNSAVED_BYTES of arrays, the least recently used
+    dropped with a warning that names model_dir."""
     import logging
     from dataclasses import replace
 
@@ -266,18 +267,23 @@ def test_unsaved_models_are_bounded_with_a_warning_naming_model_dir(tmp_path, ca
 
     (tmp_path / "file").write_text("")
     unwritable = str(tmp_path / "file" / "models")
-    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    small = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    # ~10k series' worth of slots (zeros: nothing is touched, so nothing is resident)
+    model = replace(small, center=np.zeros((50_000, 168)), scale=np.zeros((50_000, 168)))
+    fits = persist.MAX_UNSAVED_BYTES // persist.size(model)
+    assert 2 <= fits < 32  # fewer than the old cap of models
     persist.forget()
-    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(persist.MAX_UNSAVED + 3)]
+    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(fits + 3)]
     with caplog.at_level(logging.WARNING, logger="midwatch.rules"):
         for rule in rules:
             persist.save(rule, unwritable, model)
     held = [persist.cached(rule, unwritable) is model for rule in rules]
-    assert held == [False] * 3 + [True] * persist.MAX_UNSAVED
+    assert held == [False] * 3 + [True] * fits
     dropped = [r.getMessage() for r in caplog.records if "dropped the model" in r.getMessage()]
     assert len(dropped) == 3 and all(unwritable in m and "make model_dir writable" in m
                                      for m in dropped), dropped
     assert "rule vol-0," in dropped[0]
+    persist.forget()
 
 
 def test_a_reload_lets_go_of_the_models_of_removed_and_renamed_rules(tmp_path):

@@ -246,7 +246,7 @@ FLOWS = {"o2c": 20, "invoicing": 15, "shipping": 12, "payments": 30, "returns": 
 def stall_events() -> list[Event]:
     """Five busy flows hourly from Monday 2026-03-02; from Tuesday 08:00 billing sends
     nothing (it stopped); from STALL for an hour the collector ingests nothing at all;
-    then the flows send as before until 12:30."""
+    then the flows send as before until 12:30. Two sources: returns comes from Boomi."""
     rng = np.random.default_rng(47)
     events = []
     for at in range(START, STALL + 2 * HOUR + 30 * 60_000, HOUR):
@@ -258,7 +258,9 @@ def stall_events() -> list[Event]:
             n = 0 if flow == "billing" and at >= STALL - 2 * HOUR else int(rng.poisson(level))
             for i in range(n):
                 ts = at + i * (HOUR // (n + 1))
-                events.append(Event(ts, "mule.log", "mulesoft", "order received",
+                source = ("boomi.process", "boomi") if flow == "returns" else \
+                    ("mule.log", "mulesoft")
+                events.append(Event(ts, *source, "order received",
                                     outcome="success", level="info",
                                     id=event_id("stall", f"{flow}-{ts}-{i}"), flow=flow,
                                     stage="api.received", message_id=f"{flow}-{ts}-{i}"))
@@ -275,10 +277,11 @@ def test_a_collector_that_ingests_nothing_pages_once_not_once_per_flow(stall_sto
                                                                       monkeypatch):
     """The collector ingests nothing for an hour (Kafka or the store's write path down)
     while the anomaly and midwatch packs run every 5 minutes. Every flow's bucket was 0:
-    each busy flow paged as a drop, six pages where one says what happened. Now a bucket
-    in which the collector ingested nothing is no data for every flow: nothing fires or
-    resolves there; midwatch-collector-stalled pages once and resolves when events are
-    stored again. billing, which stopped on its own two hours before, pages and its
+    each busy flow paged as a drop and midwatch-source-silent each source: eight pages
+    where one says what happened. Now a bucket in which the collector ingested nothing is
+    no data for every flow (nothing fires or resolves there), and no source is judged
+    silent while all are; midwatch-collector-stalled pages once and resolves when events
+    are stored again. billing, which stopped on its own two hours before, pages and its
     alert stays firing through the stall."""
     monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
     persist.forget()
@@ -291,12 +294,10 @@ def test_a_collector_that_ingests_nothing_pages_once_not_once_per_flow(stall_sto
         assert not outcome.failed_rules, outcome.failed_rules
         moves += [((at - STALL) // 60_000, a.rule, a.labels.get("flow", ""), a.moved)
                   for a in outcome.alerts if a.moved in ("firing", "resolved")]
-    # One page for the stall (and midwatch-source-silent's for its one source, mule.log),
-    # none for the flows it silenced; billing's page from before the stall stays open.
+    # One page for the stall, none for the flows and sources it silenced; billing's page
+    # from before the stall stays open.
     assert moves == [(-60, "flow-volume-anomaly", "billing", "firing"),
                      (15, "midwatch-collector-stalled", "", "firing"),
-                     (30, "midwatch-source-silent", "", "firing"),
-                     (60, "midwatch-collector-stalled", "", "resolved"),
-                     (60, "midwatch-source-silent", "", "resolved")], moves
+                     (60, "midwatch-collector-stalled", "", "resolved")], moves
     held = [a for a in engine.alerts.values() if a.rule == "flow-volume-anomaly"]
     assert [(a.labels["flow"], a.state) for a in held] == [("billing", "firing")], held

@@ -133,7 +133,8 @@ def main() -> None:
         now_rows = [MetricRow({"midwatch.flow": k[0]}, float(v), int(v), int(ts))
                     for k, row in zip(keys, values[:, n_hist:], strict=True)
                     for ts, v in zip(t_now, row, strict=True)]
-        answers = per_search(now_rows, anomaly._scoring_spans(r, at - at % r.spec.bucket_ms))
+        answers = [*per_search(now_rows, anomaly._scoring_spans(r, end)),
+                   *ingested(anomaly, r, t_now, values[:, n_hist:], int(t_now[0]), end)]
         runs = []
         for _ in range(3):
             start = time.perf_counter()
@@ -183,6 +184,15 @@ def cli_score(tmp: str, rows: int = 20_000) -> None:
           f"({len(done.stdout.splitlines()) - 1} rows out); target 3 s")
 
 
+def ingested(anomaly, r, times, values, start: int, stop: int) -> list[list[MetricRow]]:
+    """Every event the collector ingested, per bucket, as the store answers the rule's
+    ``_ingest_queries`` over [start, stop)."""
+    rows = [MetricRow({}, float(v), int(v), int(ts))
+            for ts, v in zip(times, values.sum(axis=0), strict=True)]
+    return per_search(rows, [(q.start_ms, q.end_ms)
+                             for q in anomaly._ingest_queries(r, start, stop)])
+
+
 def per_search(rows: list[MetricRow], spans: list[tuple[int, int]]) -> list[list[MetricRow]]:
     """The rows as the store answers the rule: one list per search (a span of buckets)."""
     starts = [a for a, _ in spans]
@@ -210,10 +220,10 @@ def rule_training(r, at: int, t_hist, t_now, values, keys, tmp: str) -> None:
     end = at - at % r.spec.bucket_ms
     last = end - r.spec.bucket_ms
     spans = anomaly._spans(r, last - r.spec.history_ms, last)
-    ingested = [MetricRow({}, float(v), int(v), int(ts))  # every event, per bucket
-                for ts, v in zip(t_hist, values[:, :n_hist].sum(axis=0), strict=True)]
-    answers = [*per_search(now, anomaly._scoring_spans(r, end)), *per_search(history, spans),
-               *per_search(ingested, spans)]
+    answers = [*per_search(now, anomaly._scoring_spans(r, end)),
+               *ingested(anomaly, r, t_now, values[:, n_hist:], int(t_now[0]), end),
+               *per_search(history, spans),
+               *ingested(anomaly, r, t_hist, values[:, :n_hist], spans[0][0], spans[-1][1])]
     tracemalloc.start()
     start = time.perf_counter()
     anomaly.evaluate(r, at, answers)

@@ -74,11 +74,18 @@ def explain(config: RulesConfig, store: Store, name: str, at_ms: int,
     for sample in samples.get(name, []):
         group = {**group_labels(sample.group), **dict(rule.labels)}
         key = dedup_key(name, group)
-        groups[key] = {"labels": group, "value": sample.value, "breaching": sample.active,
-                       "context": _plain(sample.context)}
+        alert = stored.get(key)
+        # As the engine decides: an open alert stays on ``current`` (an anomaly held by
+        # buckets that bring no recovery, however long ago it fired; a sliding window).
+        now = sample.current if sample.current is not None and alert is not None \
+            and alert.state in (PENDING, FIRING) else sample
+        groups[key] = {"labels": group, "value": now.value, "breaching": now.active,
+                       "held": (now.context.get("held") or "its condition still holds")
+                       if now.active and not sample.active else None,
+                       "context": _plain(now.context)}
     for key, alert in stored.items():
         groups.setdefault(key, {"labels": alert.labels, "value": None, "breaching": False,
-                                "context": {}})
+                                "held": None, "context": {}})
     out_groups = []
     for key, g in sorted(groups.items(), key=lambda kv: sorted(kv[1]["labels"].items())):
         full = {**g["labels"], "rule": name, "severity": rule.severity}
@@ -173,7 +180,8 @@ def render(doc: dict) -> str:
         lines.append("  no group: the queries found nothing to evaluate (or --labels matched none)")
     for g in doc["groups"]:
         labels = ", ".join(f"{k}={v}" for k, v in sorted(g["labels"].items()))
-        verdict = "breaching" if g["breaching"] else _not_breaching(g["context"])
+        verdict = (f"held {g['state']}: {g['held']}" if g.get("held") else "breaching"
+                   if g["breaching"] else _not_breaching(g["context"]))
         lines.append(f"group {{{labels}}}: value {g['value']} {g['context'].get('unit', '')} "
                      f"-> {verdict}; state {g['state']}"
                      + (f" (for: {g['for_progress']})" if g["for_progress"] else ""))

@@ -16,17 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 
 from rules.anomaly.model import FORMAT, Model
 
 log = logging.getLogger("midwatch.rules")
 CACHE_SIZE = 8  # rules with anomaly models in memory; a 10k-series model is ~30-160 MB
 # Models whose file could not be written are held in memory beyond CACHE_SIZE, up to this
-# many: past it the least recently used one is dropped with a warning naming model_dir.
-MAX_UNSAVED = 4 * CACHE_SIZE
+# many bytes of arrays (``size``): past it the least recently used ones are dropped with a
+# warning naming model_dir, the newest kept whatever its size. Bytes, not models: 32 models
+# of 10k series are 1-5 GB, 32 of one flow a few MB.
+MAX_UNSAVED_BYTES = 1 << 30
 _cache: OrderedDict[tuple[str, str], Model] = OrderedDict()
 # Models whose file could not be written: only memory holds them, so they are not evicted
-# to make room for saved ones (one per rule at most; at most MAX_UNSAVED). Evicted, the
+# to make room for saved ones (one per rule at most; at most MAX_UNSAVED_BYTES). Evicted, the
 # rule's next scoring-only evaluation found no model and judged nothing: its open alerts
 # resolved, and the pass after retrained and paged again.
 _unsaved: set[tuple[str, str]] = set()
@@ -58,12 +61,21 @@ def _remember(key: tuple[str, str], model: Model, model_dir: str, *, saved: bool
     while len(_cache) > CACHE_SIZE and evictable:
         del _cache[evictable.pop(0)]
     unsaved = [k for k in _cache if k in _unsaved]  # least recently used first
-    for old in unsaved[:max(len(unsaved) - MAX_UNSAVED, 0)]:
+    held = sum(size(_cache[k]) for k in unsaved)
+    for old in unsaved[:-1]:
+        if held <= MAX_UNSAVED_BYTES:
+            break
+        held -= size(_cache[old])
         _drop(old)
-        log.warning("anomaly models of %d rules cannot be saved to %s and are held in memory, "
-                    "at most %d: dropped the model of rule %s, which retrains on its next "
-                    "evaluation; make model_dir writable", len(unsaved), model_dir,
-                    MAX_UNSAVED, old[0])
+        log.warning("anomaly models that cannot be saved to %s are held in memory, at most "
+                    "%d MB: dropped the model of rule %s, which retrains on its next "
+                    "evaluation; make model_dir writable", model_dir,
+                    MAX_UNSAVED_BYTES >> 20, old[0])
+
+
+def size(model: Model) -> int:
+    """A model's bytes in memory, roughly: its arrays (the keys and settings are small)."""
+    return sum(v.nbytes for v in vars_of(model).values() if isinstance(v, np.ndarray))
 
 
 def _drop(key: tuple[str, str]) -> None:

@@ -8,7 +8,7 @@ when it starts and ends inside it, or when it holds a whole active range (``judg
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from collector.config_values import Section
 from collector.store.base import MetricQuery, MetricRow
@@ -17,7 +17,7 @@ from rules.timewindows import KEYS as WINDOW_KEYS
 from rules.timewindows import TimeWindow, parse_window
 from rules.types import group_key, number, window_query
 
-KEYS = ("min_events", "expected", "seen_within", "active")
+KEYS = ("min_events", "expected", "seen_within", "active", "unless_all_silent")
 CONTEXT = ("count", "min_events")
 UNIT = "events"  # of the alert value (annotation ``unit``)
 
@@ -28,6 +28,10 @@ class Spec:
     expected: tuple[dict[str, str], ...]
     seen_within_ms: int | None
     active: TimeWindow | None
+    # Nothing of the rule's at all in either half of the window: the collector stopped
+    # (for part of it at least), not each source; midwatch-collector-stalled pages that
+    # once. Nothing starts then; an open alert is held.
+    unless_all_silent: bool = False
 
 
 def parse(s: Section) -> Spec:
@@ -37,7 +41,8 @@ def parse(s: Section) -> Spec:
     expected = tuple({str(k): str(v) for k, v in e.items()} for e in expected_raw)
     seen = s.duration_ms("seen_within", "0s") or None
     active = parse_window(s.sub("active", WINDOW_KEYS)) if s.has("active") else None
-    return Spec(int(number(s, "min_events", 1, minimum=1)), expected, seen, active)
+    return Spec(int(number(s, "min_events", 1, minimum=1)), expected, seen, active,
+                s.flag("unless_all_silent", False))
 
 
 def check(rule: Rule, s: Section) -> None:
@@ -50,6 +55,9 @@ def check(rule: Rule, s: Section) -> None:
     if not rule.group_by and (rule.spec.expected or rule.spec.seen_within_ms):
         raise s.error("group_by", "expected/seen_within need group_by",
                       "without group_by the rule watches all matching events as one")
+    if rule.spec.unless_all_silent and not rule.group_by:
+        raise s.error("unless_all_silent", "needs group_by",
+                      "without group_by its one group silent is all of them silent")
     if rule.group_by and not (rule.spec.expected or rule.spec.seen_within_ms):
         raise s.error("expected", "which groups should be active?",
                       "list them in expected, or set seen_within: 7d")
@@ -65,6 +73,10 @@ def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
         start = at_ms - rule.window_ms
         qs.append(window_query(rule, at_ms, start_ms=start - rule.spec.seen_within_ms,
                                end_ms=start))
+    if rule.spec.unless_all_silent:  # every group together, per half of the window
+        middle = at_ms - rule.window_ms // 2
+        qs += [window_query(replace(rule, group_by=()), at_ms, start_ms=a, end_ms=b)
+               for a, b in ((at_ms - rule.window_ms, middle), (middle, at_ms))]
     return qs
 
 
@@ -106,11 +118,14 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     # A full answer (``max_groups``) cut its smallest groups: a group missing from it may
     # still be sending, so it is not counted 0 (its open alert is judged alone).
     full = bool(rule.group_by) and len(counts) >= rule.max_groups
+    stalled = spec.unless_all_silent and not all(any(r.count for r in half)
+                                                  for half in results[-2:])
     out = []
     for key in sorted(expected):
         if full and key not in counts:
             continue
         count = counts.get(key, 0)
-        out.append(Sample(dict(zip(rule.group_by, key, strict=True)), float(count),
-                          count < spec.min_events, {"count": count, "min_events": spec.min_events}))
+        sample = Sample(dict(zip(rule.group_by, key, strict=True)), float(count),
+                        count < spec.min_events, {"count": count, "min_events": spec.min_events})
+        out.append(replace(sample, active=False, current=sample) if stalled else sample)
     return out

@@ -207,7 +207,7 @@ def _spans(rule: Rule, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _scoring_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
-    return _spans(rule, end - _context_buckets(rule) * rule.spec.bucket_ms, end)
+    return _spans(rule, _context_start(rule, end), end)
 
 
 def _training_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
@@ -216,22 +216,32 @@ def _training_spans(rule: Rule, end: int) -> list[tuple[int, int]]:
     return _spans(rule, last - rule.spec.history_ms, last)
 
 
-def _ingest_query(rule: Rule, start: int, stop: int) -> MetricQuery:
-    """Every event the collector ingested, per bucket (no filter, no group): which buckets
-    of the history were a collector outage. One answer for every anomaly rule of a bucket
-    size, as the engine sends identical queries once."""
-    return MetricQuery("events", start, stop, Agg("count"), bucket_ms=rule.spec.bucket_ms,
-                       max_groups=1)
+def _ingest_queries(rule: Rule, start: int, stop: int) -> list[MetricQuery]:
+    """Every event the collector ingested over [start, stop), per bucket (no filter, no
+    group): in which buckets the collector was down. Cut by ``MAX_BUCKETS`` alone, not by the
+    rule's ``max_groups``, so the queries are identical for every anomaly rule of a bucket
+    size (and context) and the engine sends them once."""
+    step = MAX_BUCKETS * rule.spec.bucket_ms
+    return [MetricQuery("events", a, min(a + step, stop), Agg("count"),
+                        bucket_ms=rule.spec.bucket_ms, max_groups=1)
+            for a in range(start, stop, step)]
+
+
+def _context_start(rule: Rule, end: int) -> int:
+    return end - _context_buckets(rule) * rule.spec.bucket_ms
 
 
 def queries(rule: Rule, at_ms: int) -> list[MetricQuery]:
+    """The scored context (the rule's searches, then the collector's ingest); the history
+    and its ingest when the model is due."""
     spec: Spec = rule.spec
     end = _end(rule, at_ms)
     qs = [_query(rule, a, b) for a, b in _scoring_spans(rule, end)]
+    qs += _ingest_queries(rule, _context_start(rule, end), end)
     if _due(rule, persist.cached(rule, spec.model_dir), end):
         spans = _training_spans(rule, end)
         qs += [_query(rule, a, b) for a, b in spans]
-        qs += [_ingest_query(rule, a, b) for a, b in spans]
+        qs += _ingest_queries(rule, spans[0][0], spans[-1][1])
     return qs
 
 
@@ -289,12 +299,17 @@ def _outages(times: np.ndarray, ingested: list[MetricRow], bucket_ms: int) -> np
     flow's 0 there says anything. Learned as 0, two dead Tuesday mornings in four weeks
     halved the expected level (and their deviations made the tails heavier), so a real
     drop there no longer paged. A time the whole platform is quiet every week (a night) is
-    no outage and is learned. ``ingested``: ``_ingest_query``'s rows (none: no outage)."""
-    live = np.isin(times, [r.bucket_ms for r in ingested if r.value])
+    no outage and is learned. ``ingested``: ``_ingest_queries``' rows (none: no outage)."""
+    live = _live(times, ingested)
     slot = (times // bucket_ms) % (7 * DAY_MS // bucket_ms)
     weeks = np.bincount(slot, minlength=7 * DAY_MS // bucket_ms)
     alive = np.bincount(slot, weights=live, minlength=len(weeks))
     return ~live & (alive[slot] > 0) & (alive[slot] >= 0.5 * (weeks[slot] - 1))
+
+
+def _live(times: np.ndarray, ingested: list[MetricRow]) -> np.ndarray:
+    """(T,) buckets in which the collector ingested at least one event."""
+    return np.isin(times, [r.bucket_ms for r in ingested if r.value])
 
 
 def _train(rule: Rule, end: int, results: list[list[MetricRow]]) -> Model:
@@ -320,8 +335,10 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     end = _end(rule, at_ms)
     spans = _scoring_spans(rule, end)
     k = len(spans)
+    m = k + len(_ingest_queries(rule, _context_start(rule, end), end))
     now = [r for chunk in results[:k] for r in chunk]
-    model = _train(rule, end, results[k:]) if len(results) > k else \
+    ingested = [r for chunk in results[k:m] for r in chunk]
+    model = _train(rule, end, results[m:]) if len(results) > m else \
         persist.cached(rule, spec.model_dir)
     if model is None:
         return []
@@ -337,6 +354,13 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
     if METRICS[spec.metric][1].kind == "count":
         values = np.nan_to_num(values)  # a flow gone silent has no rows at all: zeros
     values[_cut_out(rule, spans, times, answered, judged)] = np.nan  # not judged
+    # The collector ingested nothing at all: no flow's 0 says anything about the flow (a
+    # Kafka or store outage paged every flow as a drop, 50 flows 50 pages, where
+    # midwatch-collector-stalled pages once). No data: neither fires nor resolves. Where
+    # the collector is idle every week (a night), no flow expects events, so no drop could
+    # page there either.
+    live = _live(times, ingested)
+    values[:, ~live] = np.nan
     with timings.timed("score", rule.name, len(model.keys)):
         scored = score(model, times, values, threshold=spec.threshold)
         holds = _no_recovery(rule, scored)
@@ -363,7 +387,8 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
             text = explain(spec.label, value, low, high, int(times[-1]), model, i,
                            spec.bucket_ms, (int(runs[i]), float(expected_events[i])))
             if held:
-                text += ", no data in the last bucket"
+                text += ", no data in the last bucket" + (
+                    "" if live[-1] else " (the collector ingested no event at all)")
         observed = None if np.isnan(value) else value
         sample = Sample(dict(zip(rule.group_by, key, strict=True)), observed, bool(on[i]), {
             "score": round(float(scored.raw[i, -1]), 4),
@@ -371,12 +396,27 @@ def evaluate(rule: Rule, at_ms: int, results: list[list[MetricRow]]) -> list[Sam
             "expected_low": low, "expected_high": high,
             "state": "cold_start" if cold else "learned", "explanation": text, "slot": slot,
             "metric": spec.label})
-        out.append(replace(sample, current=replace(sample, active=bool(on[i] or stays[i]))))
+        current = replace(sample, active=bool(on[i] or stays[i]))
+        if stays[i] and not on[i]:  # for ``rules explain``: why an open alert is kept
+            current = replace(current, context={**sample.context, "held": _held(
+                rule, float(scored.observed[i, -1]), float(scored.raw[i, -1]), live[-1])})
+        out.append(replace(sample, current=current))
     known = set(model.keys)
     unknown = [k for k in seen if k not in known]
     if unknown:
         _NEWCOMERS[rule.name] = True
     return out + _newcomers(rule, unknown, seen_values, row_of, slot)
+
+
+def _held(rule: Rule, observed: float, raw: float, live: bool) -> str:
+    """Why the last bucket keeps an open alert firing that it would not start."""
+    if not live:
+        return "no data: the collector ingested no event at all in the last bucket"
+    if np.isnan(observed):
+        return "no data in the last bucket: no recovery"
+    if raw < rule.spec.threshold:
+        return "no event in the last bucket: no recovery until traffic is back"
+    return f"the last bucket is still anomalous (score {raw:.3f} >= {rule.spec.threshold})"
 
 
 def _no_recovery(rule: Rule, scored: Scores) -> np.ndarray:

@@ -117,9 +117,10 @@ def test_a_restart_scores_with_the_saved_model(store, tmp_path):
     again = Engine(_config(tmp_path), store)
     outcome = again.evaluate(DROP + HOUR + 30_000)
     # No retraining within the retrain interval: only the scoring context is read (split
-    # into searches of at most 60,000 group x bucket cells).
+    # into searches of at most 60,000 group x bucket cells), and the collector's ingest
+    # over it (one search).
     scoring = len(types.get("anomaly")._scoring_spans(again.rules[0], DROP + HOUR))
-    assert outcome.queries == scoring < trained
+    assert outcome.queries == scoring + 1 < trained
     assert [a.state for a in outcome.alerts] == ["firing"]
 
 
@@ -236,3 +237,67 @@ def test_collector_outages_are_not_learned_as_a_flows_normal(outage_store, tmp_p
               if a.moved == "firing"}
     assert list(firing) == ["o2c"], firing
     assert firing["o2c"].startswith("o2c: events/h 0, expected "), firing
+
+
+STALL = START + 29 * DAY + 10 * HOUR  # Tuesday 2026-03-31 10:00: the collector ingests nothing
+FLOWS = {"o2c": 20, "invoicing": 15, "shipping": 12, "payments": 30, "returns": 10}
+
+
+def stall_events() -> list[Event]:
+    """Five busy flows hourly from Monday 2026-03-02; from Tuesday 08:00 billing sends
+    nothing (it stopped); from STALL for an hour the collector ingests nothing at all;
+    then the flows send as before until 12:30. Two sources: returns comes from Boomi."""
+    rng = np.random.default_rng(47)
+    events = []
+    for at in range(START, STALL + 2 * HOUR + 30 * 60_000, HOUR):
+        if STALL <= at < STALL + HOUR:
+            continue
+        hour, weekday = (at % DAY) // HOUR, ((at // DAY) + 3) % 7 < 5
+        for flow, busy in (*FLOWS.items(), ("billing", 25)):
+            level = (busy if 8 <= hour < 18 else busy // 5) if weekday else busy // 8
+            n = 0 if flow == "billing" and at >= STALL - 2 * HOUR else int(rng.poisson(level))
+            for i in range(n):
+                ts = at + i * (HOUR // (n + 1))
+                source = ("boomi.process", "boomi") if flow == "returns" else \
+                    ("mule.log", "mulesoft")
+                events.append(Event(ts, *source, "order received",
+                                    outcome="success", level="info",
+                                    id=event_id("stall", f"{flow}-{ts}-{i}"), flow=flow,
+                                    stage="api.received", message_id=f"{flow}-{ts}-{i}"))
+    return events
+
+
+@pytest.fixture(params=STORES)
+def stall_store(request, tmp_path) -> Iterator[Store]:
+    yield from filled_store(request, tmp_path, stall_events())
+
+
+@pytest.mark.timeout(600)
+def test_a_collector_that_ingests_nothing_pages_once_not_once_per_flow(stall_store, tmp_path,
+                                                                      monkeypatch):
+    """The collector ingests nothing for an hour (Kafka or the store's write path down)
+    while the anomaly and midwatch packs run every 5 minutes. Every flow's bucket was 0:
+    each busy flow paged as a drop and midwatch-source-silent each source: eight pages
+    where one says what happened. Now a bucket in which the collector ingested nothing is
+    no data for every flow (nothing fires or resolves there), and no source is judged
+    silent while all are; midwatch-collector-stalled pages once and resolves when events
+    are stored again. billing, which stopped on its own two hours before, pages and its
+    alert stays firing through the stall."""
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly, pack:midwatch]\n"))
+    assert not cfg.errors, cfg.errors
+    engine = Engine(cfg, stall_store)
+    moves = []
+    for at in range(STALL - HOUR, STALL + 2 * HOUR + 30 * 60_000, 5 * 60_000):
+        outcome = engine.evaluate(at + 30_000)
+        assert not outcome.failed_rules, outcome.failed_rules
+        moves += [((at - STALL) // 60_000, a.rule, a.labels.get("flow", ""), a.moved)
+                  for a in outcome.alerts if a.moved in ("firing", "resolved")]
+    # One page for the stall, none for the flows and sources it silenced; billing's page
+    # from before the stall stays open.
+    assert moves == [(-60, "flow-volume-anomaly", "billing", "firing"),
+                     (15, "midwatch-collector-stalled", "", "firing"),
+                     (60, "midwatch-collector-stalled", "", "resolved")], moves
+    held = [a for a in engine.alerts.values() if a.rule == "flow-volume-anomaly"]
+    assert [(a.labels["flow"], a.state) for a in held] == [("billing", "firing")], held

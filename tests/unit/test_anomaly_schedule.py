@@ -33,8 +33,8 @@ def _rows_the_rule_trains_at(rule, times: np.ndarray, values: np.ndarray) -> lis
     for row, t in enumerate(times):
         end = int(t) + HOUR
         qs = anomaly.queries(rule, end + 30_000)
-        if len(qs) == len(anomaly._scoring_spans(rule, end)):
-            continue
+        if all(q.start_ms >= anomaly._context_start(rule, end) for q in qs):
+            continue  # the scored context alone: no history asked
         trained.append(row)
         anomaly.evaluate(rule, end + 30_000, [
             [MetricRow({"midwatch.flow": "o2c"}, float(v), int(v), int(b))

@@ -91,11 +91,15 @@ BACK = STOP + 10 * DAY  # Friday 2026-04-03 10:00: it sends again
 
 @pytest.fixture
 def retired_store(tmp_path):
-    """The pack's traffic, none from STOP to BACK, then the same again for a day."""
+    """The pack's traffic, none from STOP to BACK, then the same again for a day; another
+    flow, ping, sends one event every hour throughout, so the collector is running (a bucket
+    in which it ingested nothing at all is no data for every flow)."""
     s = SQLiteStore(tmp_path / "retired.sqlite")
     s.setup()
     counts = hourly_counts()
-    events = []
+    events = [Event(at, "mule.log", "mulesoft", "ping", outcome="success", level="info",
+                    id=event_id("retired", f"ping-{at}"), flow="ping", stage="api.received",
+                    message_id=f"ping-{at}") for at in range(START, BACK + DAY, HOUR)]
     for at in [t for t in range(START, BACK + DAY, HOUR) if not STOP <= t < BACK]:
         n = counts[START + (at - START) % (28 * DAY)]  # four weeks over again
         for i in range(n):
@@ -212,3 +216,25 @@ rules:
         moves += [((bucket - STOP) // HOUR, a.moved) for a in outcome.alerts if a.moved]
     assert [m for _, m in moves] == ["firing", "resolved"], moves
     assert moves[0][0] == 0 and 7 * 24 <= moves[1][0] <= 7 * 24 + 42 + 3, moves
+
+
+@pytest.mark.timeout(300)
+def test_rules_explain_says_a_stopped_flows_alert_is_held_and_why(retired_store, tmp_path,
+                                                                   monkeypatch):
+    """Six days after o2c stopped, its alert fires on (no event is no recovery), but its
+    page lies beyond the scored context: ``rules explain`` read the group as not
+    breaching, "within bound; state firing", while the engine held it."""
+    from rules.explain import explain, render
+
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly]\n"))
+    engine = Engine(cfg, retired_store)
+    for bucket in (STOP, STOP + 6 * DAY):
+        engine.evaluate(bucket + HOUR + 30_000)
+    doc = explain(cfg, retired_store, "flow-volume-anomaly", STOP + 6 * DAY + HOUR + 60_000,
+                  {"flow": "o2c"})
+    [group] = doc["groups"]
+    assert group["state"] == "firing" and group["breaching"], group
+    assert "-> held firing: no event in the last bucket: no recovery until traffic is back" \
+        in render(doc), render(doc)

@@ -77,11 +77,22 @@ def test_a_group_born_after_training_is_in_cold_start(tmp_path):
                for t in range(end - hour - 14 * 24 * hour, end - hour, hour)]
     now = [MetricRow({"midwatch.flow": f}, 10.0, 10, t) for f in ("o2c", "billing")
            for t in range(end - 19 * hour, end, hour)]
-    k = len(anomaly._scoring_spans(rule, end))
-    samples = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + _answers(rule, end, history))
+    samples = anomaly.evaluate(rule, AT, _now(rule, end, now) + _answers(rule, end, history))
     states = {s.group["midwatch.flow"]: s.context["state"] for s in samples}
     assert states == {"o2c": "learned", "billing": "cold_start"}
     assert not any(s.active for s in samples)
+
+
+def _now(rule, end: int, rows: list) -> list[list]:
+    """The scored context as the store answers it: the rule's ``rows``, then the
+    collector's ingest, events in every bucket (other flows keep it busy)."""
+    from collector.store.base import MetricRow
+    from rules.types import anomaly
+
+    k = len(anomaly._scoring_spans(rule, end))
+    return [rows] + [[]] * (k - 1) + [
+        [MetricRow({}, 100.0, 100, t) for t in range(q.start_ms, q.end_ms, q.bucket_ms)]
+        for q in anomaly._ingest_queries(rule, anomaly._context_start(rule, end), end)]
 
 
 def _answers(rule, end: int, history: list) -> list[list]:
@@ -109,14 +120,13 @@ def test_a_newcomer_is_learned_a_retrain_interval_later_not_at_the_weekly_schedu
     end = AT - AT % hour
     history = [MetricRow({"midwatch.flow": "o2c"}, 10.0, 10, t)
                for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
-    k = len(anomaly._scoring_spans(rule, end))
-    anomaly.evaluate(rule, AT, [[]] * k + _answers(rule, end, history))  # o2c alone
+    anomaly.evaluate(rule, AT, _now(rule, end, []) + _answers(rule, end, history))  # o2c alone
     model = persist.cached(rule, rule.spec.model_dir)
     later = AT + 25 * hour
     assert not anomaly._due(rule, model, later - later % hour)  # schedule: not for a week
     now = [MetricRow({"midwatch.flow": f}, 10.0, 10, t) for f in ("o2c", "billing")
            for t in range(end - 19 * hour, end, hour)]
-    anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1))  # scores with the cached model
+    anomaly.evaluate(rule, AT, _now(rule, end, now))  # scores with the cached model
     assert not anomaly._due(rule, model, end + 2 * hour)  # newcomer, but not a day yet
     assert anomaly._due(rule, model, later - later % hour)  # a day on: learn billing
 
@@ -138,13 +148,12 @@ def test_a_failure_ratio_that_never_failed_pages_when_everything_fails(tmp_path)
     end = AT - AT % hour
     history = [MetricRow({"midwatch.flow": "o2c"}, 0.0, 100, t)
                for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
-    k = len(anomaly._scoring_spans(rule, end))
     start = end - anomaly._context_buckets(rule) * hour
     for ratio, pages in ((1.0, True), (0.5, True), (0.001, False)):
         persist.forget()
         now = [MetricRow({"midwatch.flow": "o2c"}, ratio if t == end - hour else 0.0, 100, t)
                for t in range(start, end, hour)]
-        [sample] = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1) + _answers(rule, end, history))
+        [sample] = anomaly.evaluate(rule, AT, _now(rule, end, now) + _answers(rule, end, history))
         assert sample.active is pages, (ratio, sample.context)
 
 
@@ -167,7 +176,6 @@ def test_a_firing_latency_alert_is_held_through_a_bucket_without_events(tmp_path
     ms = 1e6  # event.duration is in ns
     history = [MetricRow({"midwatch.flow": "o2c"}, (100 + 5 * rng.standard_normal()) * ms, 50, t)
                for t in range(end - hour - 28 * 24 * hour, end - hour, hour)]
-    k = len(anomaly._scoring_spans(rule, end))
     start = end - anomaly._context_buckets(rule) * hour
     slow = {end - 4 * hour: 500 * ms, end - 3 * hour: 520 * ms, end - 2 * hour: None,
             end - hour: 510 * ms}
@@ -176,7 +184,7 @@ def test_a_firing_latency_alert_is_held_through_a_bucket_without_events(tmp_path
         persist.forget()
         now = [MetricRow({"midwatch.flow": "o2c"}, slow.get(t, 100 * ms), 50, t)
                for t in range(start, until, hour) if t not in slow or slow[t] is not None]
-        return anomaly.evaluate(rule, until + 30_000, [now] + [[]] * (k - 1)
+        return anomaly.evaluate(rule, until + 30_000, _now(rule, until, now)
                                 + _answers(rule, until, [r for r in history if r.bucket_ms
                                                          < until - hour]))
 
@@ -212,14 +220,13 @@ def test_a_busy_flow_that_stops_dead_stays_firing_until_traffic_returns(tmp_path
     counts = {t: count(t) for t in range(stop - 29 * day, stop + 2 * day, hour)}
     rows = [MetricRow({"midwatch.flow": "o2c"}, float(n), n, t) for t, n in counts.items() if n]
     persist.forget()
-    k = len(anomaly._scoring_spans(rule, stop + hour))
     history = anomaly._spans(rule, stop - 28 * day, stop)
-    anomaly.evaluate(rule, stop + hour, [[]] * k + [  # learn from before the stop
+    anomaly.evaluate(rule, stop + hour, _now(rule, stop + hour, []) + [  # learn from before the stop
         [r for r in rows if a <= r.bucket_ms < b] for a, b in history])
     for at in (stop + hour, stop + 10 * hour, stop + 16 * hour, stop + 24 * hour):
-        spans = anomaly._scoring_spans(rule, at)
-        [sample] = anomaly.evaluate(rule, at + 30_000, [
-            [r for r in rows if a <= r.bucket_ms < b] for a, b in spans])
+        start = anomaly._context_start(rule, at)
+        [sample] = anomaly.evaluate(rule, at + 30_000, _now(
+            rule, at, [r for r in rows if start <= r.bucket_ms < at]))
         assert sample.value == 0 and sample.active, (at - stop) // hour
 
 
@@ -245,10 +252,11 @@ def test_a_model_that_could_not_be_saved_is_not_evicted_from_memory(tmp_path):
     assert [persist.cached(rule, unwritable) is model for rule in rules] == [True] * len(rules)
 
 
-def test_unsaved_models_are_bounded_with_a_warning_naming_model_dir(tmp_path, caplog):
+def test_unsaved_models_are_bounded_by_size_with_a_warning_naming_model_dir(tmp_path, caplog):
     """model_dir not writable and many anomaly rules: every model was held in memory for
-    good (``_unsaved`` is never evicted), without bound. Now at most MAX_UNSAVED, the
-    least recently used dropped with a warning that names model_dir."""
+    good (``_unsaved`` is never evicted), without bound; then at most 32 of them, 1-5 GB of
+    10k-series models. Now at most MAX_UNSAVED_BYTES of arrays, the least recently used
+    dropped with a warning that names model_dir."""
     import logging
     from dataclasses import replace
 
@@ -259,18 +267,23 @@ def test_unsaved_models_are_bounded_with_a_warning_naming_model_dir(tmp_path, ca
 
     (tmp_path / "file").write_text("")
     unwritable = str(tmp_path / "file" / "models")
-    model = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    small = train(np.arange(48, dtype=np.int64) * HOUR_MS, np.ones((1, 48)), Settings())
+    # ~10k series' worth of slots (zeros: nothing is touched, so nothing is resident)
+    model = replace(small, center=np.zeros((50_000, 168)), scale=np.zeros((50_000, 168)))
+    fits = persist.MAX_UNSAVED_BYTES // persist.size(model)
+    assert 2 <= fits < 32  # fewer than the old cap of models
     persist.forget()
-    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(persist.MAX_UNSAVED + 3)]
+    rules = [replace(_rule(tmp_path), name=f"vol-{i}") for i in range(fits + 3)]
     with caplog.at_level(logging.WARNING, logger="midwatch.rules"):
         for rule in rules:
             persist.save(rule, unwritable, model)
     held = [persist.cached(rule, unwritable) is model for rule in rules]
-    assert held == [False] * 3 + [True] * persist.MAX_UNSAVED
+    assert held == [False] * 3 + [True] * fits
     dropped = [r.getMessage() for r in caplog.records if "dropped the model" in r.getMessage()]
     assert len(dropped) == 3 and all(unwritable in m and "make model_dir writable" in m
                                      for m in dropped), dropped
     assert "rule vol-0," in dropped[0]
+    persist.forget()
 
 
 def test_a_reload_lets_go_of_the_models_of_removed_and_renamed_rules(tmp_path):
@@ -324,7 +337,6 @@ def test_a_constant_integer_latency_pages_on_a_real_change_not_on_a_few_percent(
                            "    min_history: 1d\n")
     hour, ms = 3_600_000, 1_000_000
     end = AT - AT % hour
-    k = len(anomaly._scoring_spans(rule, end))
     start = end - anomaly._context_buckets(rule) * hour
     for level, last, pages in ((200 * ms, 205 * ms, False), (200 * ms, 194 * ms, False),
                                (200 * ms, 600 * ms, True), (3 * ms, 10 * ms, True),
@@ -334,6 +346,6 @@ def test_a_constant_integer_latency_pages_on_a_real_change_not_on_a_few_percent(
         now = [MetricRow({"midwatch.flow": "o2c"}, float(last if t == end - hour else level),
                          50, t) for t in range(start, end, hour)]
         persist.forget()
-        [sample] = anomaly.evaluate(rule, AT, [now] + [[]] * (k - 1)
+        [sample] = anomaly.evaluate(rule, AT, _now(rule, end, now)
                                     + _answers(rule, end, history))
         assert sample.active is pages, (level / ms, last / ms, sample.context)

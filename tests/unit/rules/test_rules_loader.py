@@ -86,10 +86,12 @@ rules:
   - {name: a, type: threshold, above: 2}
   - {name: s, type: absence, group_by: [midwatch.flow]}
   - {name: l, type: latency, source: hop, above_sla: true}
+  - {name: u, type: absence, unless_all_silent: true}
 """)
     assert "rule name already used" in errors[0]
     assert "rules.2.expected: which groups should be active?" in errors[1]
     assert "rules.3.above_sla: SLAs belong to traces (use source: trace)" in errors[2]
+    assert "rules.4.unless_all_silent: needs group_by" in errors[3]
 
 
 def test_the_same_name_in_two_files_is_refused_naming_the_first(tmp_path):

@@ -182,4 +182,5 @@ if __name__ == "__main__":
     found = build(target)
     print(f"{len(found)} series, {sum(map(len, found.values()))} windows in {target}")
     print(f"midwatch anomaly evaluate --data {target}/data "
-          f"--labels {target}/labels/combined_windows.json --holidays {','.join(HOLIDAYS)}")
+          f"--labels {target}/labels/combined_windows.json --min-history 1008 "
+          f"--holidays {','.join(HOLIDAYS)}")  # the settings of the score in rules/README.md

@@ -278,7 +278,8 @@ def _inputs(doc: Doc, data: Any) -> tuple[Any, ...]:
         kind = item.get("type") if isinstance(item, dict) else None
         if not isinstance(kind, str) or kind not in INPUTS:
             raise doc.error((*path, "type"), f"unknown input type {kind!r}",
-                            f"expected one of {', '.join(INPUTS.paths())}")
+                            (isinstance(kind, str) and did_you_mean(kind, INPUTS.paths()))
+                            or f"expected one of {', '.join(INPUTS.paths())}")
         module = INPUTS.get(kind)
         s = Section(doc, path, item, ("type", "name", *module.KEYS))
         name = s.text("name", f"{kind}-{i}")

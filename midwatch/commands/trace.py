@@ -201,9 +201,25 @@ def traces(args: argparse.Namespace) -> int:
             print(render_traces(found))
         else:
             print("no traces match", file=sys.stderr)
+            if args.flow and (why := _unknown_flow(args)):
+                print(why, file=sys.stderr)
         return 0
 
     return _run(args, answer)
+
+
+def _unknown_flow(args: argparse.Namespace) -> str | None:
+    """Why ``--flow`` matched nothing when the config's catalog has no such flow (a typo, with
+    the closest name); None without a catalog, whose flows cannot be told from a typo."""
+    from collector.tracequery import UnknownName, check_names
+
+    try:
+        check_names(_catalog(args), args.flow, {})
+    except UnknownName as exc:
+        return str(exc)
+    except (ConfigError, _Fail):
+        pass
+    return None
 
 
 def reconcile(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import bisect
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -154,7 +154,7 @@ def write_files(workdir: Path, seed: int, messages: int, now_ms: int, *, es: str
         "store": store,
         "collector": {"checkpoint_dir": str(workdir / "var" / "checkpoints"),
                       "state_dir": str(workdir / "var")},
-        "inputs": [{"type": "file", "name": Path(p).stem.replace(".", "-"), "paths": [p],
+        "inputs": [{"type": "file", "name": input_name(p), "paths": [p],
                     "format": fmt, "start_at": "beginning"} for p, fmt in formats.items()],
         "flows": str(workdir / "flows.yaml"),
         "edi": {"own_ids": [OWN_EDI_ID]},
@@ -237,7 +237,9 @@ def collect(config_path: Path, formats: dict[str, str], now_ms: int, result: Res
         catalog = build_catalog(load(str(config_path.parent / "flows.yaml")))
         correlator = Correlator(catalog, store)
         knowledge = rules_config.knowledge
-        events = parse_files(config, formats, result) + probe_events
+        events, dead = parse_files(config, formats, result)
+        store.write_deadletters(dead)  # as the pipeline does: none dropped unseen
+        events += probe_events
         events.sort(key=lambda e: e.timestamp_ms)  # arrival order across the sources
         result.events = len(events)
         timeline = result.history = (None if result.alerts_error
@@ -286,9 +288,17 @@ def write_checkpoints(config) -> None:
         CheckpointFile(config.collector.checkpoint_dir, inp.name).save(positions)
 
 
-def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
-    """Every file's events; counts dead letters and the broker log lines."""
+def input_name(path: str) -> str:
+    """The demo config's name for the file input reading ``path``."""
+    return Path(path).stem.replace(".", "-")
+
+
+def parse_files(config, formats: dict[str, str],
+                result: Result) -> tuple[list[Event], list[DeadLetter]]:
+    """Every file's events and dead letters (named by their input, as the pipeline names
+    them); counts the broker log lines."""
     events: list[Event] = []
+    dead: list[DeadLetter] = []
     key = load_key(config.collector, config.file)
     for path, fmt in formats.items():
         ctx = parse_context(config.collector, config.edi_own_ids, None, key)
@@ -297,11 +307,12 @@ def parse_files(config, formats: dict[str, str], result: Result) -> list[Event]:
             source = f"kafka:{Path(path).stem}" if fmt == "kafka-record" else path
             for out in parse_stream(f, source, fmt, ctx):
                 if isinstance(out, DeadLetter):
-                    result.dead_letters += 1
+                    dead.append(replace(out, input=input_name(path)))
                 else:
                     events.append(out)
                     result.broker_lines += fmt in ("kafka-broker", "rabbitmq")
-    return events
+    result.dead_letters = len(dead)
+    return events, dead
 
 
 def store_events(correlator: Correlator, store: Store, events: list[Event],

@@ -5,7 +5,8 @@ the API gateway (nginx), Mule (order-sync), Kafka (topic ``orders``), Boomi (``O
 and the SAP bridge. Some orders fail in a DataWeave mapping, some stop mid-flow (stuck), some
 go through a retry storm in Boomi, one hits a certificate error. EDI: outbound 850s to two
 partners; INITECH never sends its 997s, GLOBEX rejects one transaction set of one interchange
-and the whole group of another. The brokers log an incident each: Kafka shrinks the ISR of an
+and the whole group of another. The SAP bridge died once mid-write, leaving a half line (a
+dead letter). The brokers log an incident each: Kafka shrinks the ISR of an
 ``orders`` partition and rebalances the Boomi consumer group, RabbitMQ raises a memory alarm
 while clients lose their connections.
 """
@@ -163,6 +164,10 @@ def build(seed: int, messages: int, now_ms: int) -> Scenario:
     sc.files["mule-order-sync.log"] = ("mule", _lines(mule))
     sc.files["orders.jsonl"] = ("kafka-record", _lines(kafka))
     sc.files["boomi-executions.jsonl"] = ("boomi", _lines(boomi))
+    # the bridge was killed mid-write once: a half line no parser can read, a dead letter
+    sap.sort(key=lambda x: x[0])
+    t_cut, whole = sap[len(sap) // 2]
+    sap.append((t_cut, whole[:whole.index('"orderId"')]))
     sc.files["sap-bridge.jsonl"] = ("json", _lines(sap))
     sc.files["edi-outbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=True))
     sc.files["edi-inbound.edi"] = ("x12", _edi(random.Random(seed + 1), now_ms, sent=False,

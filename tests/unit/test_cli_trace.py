@@ -130,6 +130,18 @@ def test_traces_filters_and_json(capsys, config):
     assert [d["trace_key"] for d in json.loads(out)] == ["correlation:c3"]  # newest first
 
 
+def test_traces_of_a_flow_the_catalog_does_not_have_names_the_closest(capsys, config):
+    code, out, err = cli(capsys, "traces", "--flow", "order-to-csh", "-c", config)
+    assert (code, out) == (0, "")
+    assert err.splitlines() == [
+        "no traces match",
+        "--flow order-to-csh: no such flow in the catalog; did you mean 'order-to-cash'? the "
+        "catalog's flows: " + ", ".join(sorted(CATALOG.flows))]
+    code, _, err = cli(capsys, "traces", "--flow", "order-to-cash", "--partner", "NOBODY",
+                       "-c", config)
+    assert (code, err) == (0, "no traces match\n")  # a known flow: nothing else to say
+
+
 def test_reconcile_lists_what_did_not_arrive(capsys, config):
     code, out, _ = cli(capsys, "reconcile", "--flow", "order-to-cash", "--from", "kafka.published",
                        "--to", "erp.posted", "-c", config)

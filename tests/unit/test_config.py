@@ -93,6 +93,11 @@ def test_inputs_unknown_type_and_missing_paths():
     assert error("inputs:\n  - type: file\n").startswith("mw.yaml:2:5: inputs.0.paths: is required")
 
 
+def test_a_misspelt_input_type_gets_a_did_you_mean():
+    assert error("inputs:\n  - {type: fiel, paths: [a.log]}\n") == (
+        "mw.yaml:2:6: inputs.0.type: unknown input type 'fiel' (did you mean 'file'?)")
+
+
 def test_input_format_must_be_known():
     msg = error("inputs:\n  - {type: file, paths: [a.log], format: mulee}\n")
     assert "inputs.0.format: unknown format 'mulee'" in msg and "did you mean 'mule'?" in msg

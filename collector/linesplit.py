@@ -54,6 +54,12 @@ class LineSplitter:
         enc: Encoding | str = configured if offset == 0 else sniff(head, configured)
         return LineSplitter(enc, max_line_bytes, offset, line, segments=segments)
 
+    @property
+    def in_pieces(self) -> bool:
+        """Inside an over-long EDI line handed over in pieces, its newline not yet read: the
+        record its pieces opened goes on with the bytes still to come."""
+        return bool(self.soft) and bool(self.buf) and self.skip_from is None
+
     def unterminated_tail(self, chars: int = 4096) -> str:
         """The end of the line still waiting for its newline (its last ``chars`` bytes at
         most, whole code units), as text; "" when there is none."""

@@ -64,7 +64,7 @@ from collector.inputs.rotation import (
     read_head,
 )
 from collector.metrics import Registry
-from collector.parse import Output
+from collector.parse import MAX_LINE_CHARS, Output
 from collector.parsers._base import ParseContext
 
 log = logging.getLogger("midwatch.inputs.file")
@@ -616,6 +616,18 @@ class Config:
     type: str = "file"
 
 
+def _max_line_bytes(s: Section) -> int:
+    """At most 1 MiB: a longer line is dead-lettered whole by the parse stage however high
+    this is set, and an EDI interchange over it is read in pieces of whole segments, so a
+    higher value only made such interchanges one ``line_too_long`` dead letter."""
+    value = s.size_bytes("max_line_bytes", "1MiB", minimum=1024)
+    if value > MAX_LINE_CHARS:
+        raise s.error("max_line_bytes", f"size must be at most 1MiB ({MAX_LINE_CHARS}), got "
+                      f"{value}: a longer line is dead-lettered whatever this says; EDI "
+                      "interchanges longer than it are read in pieces of whole segments")
+    return value
+
+
 def parse(s: Section, name: str) -> Config:
     fmt, mapping = format_keys.format_and_mapping(s, "auto")
     return Config(
@@ -624,7 +636,7 @@ def parse(s: Section, name: str) -> Config:
         rescan_interval_ms=s.duration_ms("rescan_interval", "5s", minimum_ms=100),
         multiline_timeout_ms=s.duration_ms("multiline_timeout", "2s", minimum_ms=10),
         read_chunk_bytes=s.size_bytes("read_chunk_bytes", "128KiB", minimum=4096),
-        max_line_bytes=s.size_bytes("max_line_bytes", "1MiB", minimum=1024),
+        max_line_bytes=_max_line_bytes(s),
         parse_worker=s.flag("parse_worker", True),
         log_format=format_keys.log_format(s, fmt),
         date_order=s.choice("date_order", ("auto", "ymd", "dmy", "mdy"), "auto"),

@@ -56,7 +56,11 @@ class LineReader:
         partial = partial or self.parser.is_whole(self.lines.unterminated_tail())
         for text, offset, lineno, truncated, terminated in self.lines.rest() if partial else ():
             out.extend(self.parser.feed(text, offset, lineno, truncated, terminated))
-        if self.parser.held_position() is not None:
+        # Pieces of a line still being written (an interchange over the line cap, handed
+        # over in whole segments) leave their record open on a live file: closing it at a
+        # writer's pause cut the interchange in two, false envelope failures and the rest
+        # dead-lettered.
+        if self.parser.held_position() is not None and (partial or not self.lines.in_pieces):
             out.extend(self.parser.flush())
         return out
 

@@ -163,3 +163,11 @@ def test_store_errors_keep_positions():
     config = cfg("store:\n  kind: elastic\n")
     with pytest.raises(ConfigError, match=r"^mw.yaml:2:3: store.kind: unknown store kind"):
         config.open_store()
+
+
+def test_max_line_bytes_over_a_mib_is_refused_saying_why():
+    """A line over 1 MiB is dead-lettered by the parse stage whatever max_line_bytes says; set
+    higher, an EDI interchange over 1 MiB on one line was not read in pieces either (review R 2)."""
+    msg = error("inputs:\n  - {type: file, paths: [a.edi], format: x12, max_line_bytes: 4MiB}\n")
+    assert msg.startswith("mw.yaml:2:") and "inputs.0.max_line_bytes: size must be at most 1MiB" in msg
+    assert cfg("inputs:\n  - {type: file, paths: [a.log], max_line_bytes: 1MiB}\n")

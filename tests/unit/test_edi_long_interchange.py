@@ -158,3 +158,25 @@ def test_a_line_break_as_segment_terminator_over_the_caps(terminator):
     assert [i for i in streamed if isinstance(i, DeadLetter)] == []
     assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
     assert len(streamed) == 5000 and stats.records > 1
+
+
+def test_a_writer_pausing_inside_a_long_interchange_line_loses_nothing():
+    """A live file gone quiet mid-line (``flush(partial=False)``, as the file input does after
+    ``multiline_timeout``) closed the record the line's pieces had opened: the interchange
+    came out as false envelope failures, the rest of the line a parse_error and a
+    record_too_large dead letter, and the checkpoint moved into the line (review R 1)."""
+    from collector.inputs.lines import LineReader
+    from collector.parse import MAX_LINE_CHARS
+
+    data = (FIVE_MB + "\n").encode()
+    reader = LineReader.open(ParseContext(), "x12", "in.edi", "", 0, 0, MAX_LINE_CHARS)
+    out: list = []
+    for i in range(0, len(data), 65536):
+        if i == 32 * 65536:  # 2 MiB in: the writer pauses
+            out += reader.flush(1, partial=False)
+            assert reader.resume_at() == (0, 0)
+        out += reader.feed(data[i:i + 65536], 1)[0]
+    out += reader.flush(2, partial=True)
+    assert [i for i in out if isinstance(i, DeadLetter)] == []
+    assert [e.error_message for e in out if e.outcome != "success"] == []
+    assert len(out) == 5000

@@ -29,6 +29,7 @@ first request.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from collector.config_values import Section
 from collector.store.base import Store
@@ -92,6 +93,11 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
         raise sub.error("url", f"expected an http(s) URL, got {url!r}",
                         "e.g. http://127.0.0.1:9200"
                         + (", or cloud_id for Elastic Cloud" if kind == "elasticsearch" else ""))
+    if from_file and isinstance(url, str) and _url_password(url) and (
+            (*sub.path, "url") not in sub.doc.from_env):
+        raise sub.error("url", "a password in the URL is a secret written in YAML",
+                        "write the URL without it and set username + password: ${ENV_VAR} "
+                        "or file:/path/to/secret (or the whole url: ${ENV_VAR})")
     username, password = sub.raw("username"), sub.raw("password")
     if (username is None) != (password is None):
         missing = "password" if password is None else "username"
@@ -118,6 +124,13 @@ def _open_elasticsearch(sub: Section, kind: str, *, from_file: bool) -> Store:
     except ValueError as exc:  # the client's: a URL it cannot parse (a port over 65535)
         raise sub.error("url", f"not a usable URL: {exc}",
                         "e.g. http://127.0.0.1:9200") from None
+
+
+def _url_password(url: str) -> bool:
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:  # the client names what is wrong with the URL
+        return False
 
 
 def _index_prefix(sub: Section) -> str:

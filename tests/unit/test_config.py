@@ -171,3 +171,19 @@ def test_max_line_bytes_over_a_mib_is_refused_saying_why():
     msg = error("inputs:\n  - {type: file, paths: [a.edi], format: x12, max_line_bytes: 4MiB}\n")
     assert msg.startswith("mw.yaml:2:") and "inputs.0.max_line_bytes: size must be at most 1MiB" in msg
     assert cfg("inputs:\n  - {type: file, paths: [a.log], max_line_bytes: 1MiB}\n")
+
+
+def test_a_password_inside_the_store_url_is_a_secret_written_in_yaml(monkeypatch):
+    """``url: http://elastic:pw@es:9200`` was accepted (masked in output) while every other
+    credential written in the file is refused."""
+    text = "store:\n  kind: elasticsearch\n  elasticsearch: {url: 'http://elastic:hunter2@es:9200'}\n"
+    with pytest.raises(ConfigError) as info:
+        cfg(text).open_store()
+    msg = str(info.value)
+    assert msg.startswith("mw.yaml:3:") and "store.elasticsearch.url: a password in the URL" in msg
+    assert "hunter2" not in msg
+    monkeypatch.setenv("WALK16_ES_URL", "http://elastic:hunter2@es:9200")
+    from_env = "store:\n  kind: elasticsearch\n  elasticsearch: {url: '${WALK16_ES_URL}'}\n"
+    assert cfg(from_env).open_store() is not None
+    assert cfg("store:\n  kind: elasticsearch\n  elasticsearch: {url: 'http://es:9200'}\n"
+               ).open_store() is not None

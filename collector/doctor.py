@@ -74,22 +74,52 @@ def _store(cfg: Config) -> tuple[bool, str]:
         return False, str(exc)
 
 
-def _kafka(cfg: Config) -> tuple[bool, str]:
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
+# How long each Kafka check waits for a broker: `run` waits kafka.bootstrap_timeout (30 s by
+# default) before giving up, and a doctor with three Kafka rows waited that out three times
+# (73 s with the broker down).
+KAFKA_BOOTSTRAP_MS = 10_000
 
-    try:
-        admin = KafkaAdminClient(**cfg.kafka.client_options(), request_timeout_ms=int(TIMEOUT_S * 1000))
-    except KafkaError as exc:
-        k = cfg.kafka
+
+class KafkaReach:
+    """One admin client connection for all of a doctor's Kafka rows: the first that cannot
+    reach the brokers says why, and the others repeat it at once instead of waiting again."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.failure: str | None = None
+
+    def admin(self):
+        """A connected KafkaAdminClient, or None with ``failure`` set."""
+        from kafka import KafkaAdminClient
+        from kafka.errors import KafkaError
+
+        if self.failure is not None:
+            return None
+        k = self.cfg.kafka
+        opts = {**k.client_options(),
+                "bootstrap_timeout_ms": min(k.bootstrap_timeout_ms, KAFKA_BOOTSTRAP_MS)}
+        try:
+            return KafkaAdminClient(**opts, request_timeout_ms=int(TIMEOUT_S * 1000))
+        except KafkaError as exc:
+            self.failure = self._unreachable(type(exc).__name__, opts["bootstrap_timeout_ms"])
+            return None
+
+    def _unreachable(self, error: str, waited_ms: int) -> str:
+        k = self.cfg.kafka
+        where = f"cannot reach {','.join(k.bootstrap)} within {waited_ms / 1000:g}s ({error})"
         if k.security_protocol == "PLAINTEXT":
-            return False, f"cannot reach {','.join(k.bootstrap)}: {type(exc).__name__}"
+            return f"{where}: is the broker running, and is kafka.bootstrap its listener?"
         # A refused handshake or login looks like an absent broker to the client: say what
         # to check besides the address.
         how = " ".join(x for x in (k.security_protocol, k.sasl_mechanism) if x)
-        return False, (f"cannot reach {','.join(k.bootstrap)} over {how}: {type(exc).__name__}; "
-                       "check the listener's port, kafka.security.ssl_cafile and the SASL "
-                       "username/password")
+        return (f"{where} over {how}: check the listener's port, kafka.security.ssl_cafile "
+                "and the SASL username/password")
+
+
+def _kafka(reach: KafkaReach) -> tuple[bool, str]:
+    admin = reach.admin()
+    if admin is None:
+        return False, str(reach.failure)
     try:
         return True, f"{len(admin.list_topics())} topics"
     finally:
@@ -127,15 +157,12 @@ def _file_input(inp: file_input.Config, checkpoint_dir: str) -> tuple[bool, str]
     return True, detail
 
 
-def _kafka_topics(cfg: Config, inp: kafka_input.Config) -> tuple[bool, str]:
-    from kafka import KafkaAdminClient
+def _kafka_topics(reach: KafkaReach, inp: kafka_input.Config) -> tuple[bool, str]:
     from kafka.errors import KafkaError
 
-    try:
-        admin = KafkaAdminClient(**cfg.kafka.client_options(),
-                                 request_timeout_ms=int(TIMEOUT_S * 1000))
-    except KafkaError as exc:
-        return False, f"cannot reach {','.join(cfg.kafka.bootstrap)}: {type(exc).__name__}"
+    admin = reach.admin()
+    if admin is None:
+        return False, str(reach.failure)
     try:
         existing = set(admin.list_topics())
     except KafkaError as exc:
@@ -149,14 +176,15 @@ def _kafka_topics(cfg: Config, inp: kafka_input.Config) -> tuple[bool, str]:
     return True, f"topics exist: {', '.join(inp.topics)}"
 
 
-def _input_rows(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
+def _input_rows(cfg: Config, reach: KafkaReach
+                ) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]:
     rows: list[tuple[str, str, Callable[[], tuple[bool, str]]]] = []
     for inp in cfg.inputs:
         if inp.type == "file":
             rows.append(("input", inp.name,
                           lambda inp=inp: _file_input(inp, cfg.collector.checkpoint_dir)))
         elif inp.type == "kafka":
-            rows.append(("input", inp.name, lambda inp=inp: _kafka_topics(cfg, inp)))
+            rows.append(("input", inp.name, lambda inp=inp: _kafka_topics(reach, inp)))
     return rows
 
 
@@ -252,8 +280,9 @@ def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]
     kind = store.get("kind", "sqlite") if isinstance(store, dict) else "sqlite"
     rows.append(("store", kind, lambda: _store(cfg)))
     raw = cfg.doc.data
+    reach = KafkaReach(cfg)
     if "kafka" in raw or any(getattr(i, "type", "") == "kafka" for i in cfg.inputs):
-        rows.append(("kafka", ",".join(cfg.kafka.bootstrap), lambda: _kafka(cfg)))
+        rows.append(("kafka", ",".join(cfg.kafka.bootstrap), lambda: _kafka(reach)))
     grafana = _section_url(cfg, "grafana")
     if grafana:
         rows.append(("grafana", grafana, lambda: _http_ready(grafana.rstrip("/") + "/api/health")))
@@ -265,7 +294,7 @@ def checks(cfg: Config) -> list[tuple[str, str, Callable[[], tuple[bool, str]]]]
     if isinstance(smtp, dict) and smtp.get("host"):
         host, port = str(smtp["host"]), int(smtp.get("port", 25))
         rows.append(("smtp", f"{host}:{port}", lambda: _smtp(host, port)))
-    rows.extend(_input_rows(cfg))
+    rows.extend(_input_rows(cfg, reach))
     rows.extend(_probe_rows(cfg))
     rows.extend(_exporter_rows(cfg))
     return rows

@@ -84,3 +84,30 @@ def test_unmatched_pattern_is_warned_at_start_then_not_every_scan(tmp_path, capl
     inp.scan()
     assert 'midwatch_input_file_patterns_unmatched{input="t"} 0' in metrics.expose()
     inp.close()
+
+
+def test_kafka_down_is_waited_for_once_and_every_kafka_row_says_why(tmp_path):
+    """With the broker down each Kafka row waited kafka.bootstrap_timeout (30 s) again, and
+    said only "KafkaTimeoutError"/"NoBrokersAvailable" (73 s for a new user's doctor)."""
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a loopback port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    cfg = tmp_path / "midwatch.yaml"
+    cfg.write_text(
+        f"store:\n  kind: sqlite\n  sqlite:\n    path: {tmp_path / 'm.sqlite'}\n"
+        f"kafka: {{bootstrap: ['127.0.0.1:{port}'], bootstrap_timeout: 2s}}\n"
+        "inputs:\n  - {type: kafka, name: orders, topics: [orders], group_id: g}\n"
+        "  - {type: kafka, name: invoices, topics: [invoices], group_id: g}\n")
+    started = time.monotonic()
+    rows = [r for r in run_checks(load_config(cfg)) if r.backend in ("kafka", "input")]
+    took = time.monotonic() - started
+    assert [(r.backend, r.target, r.ok) for r in rows] == [
+        ("kafka", f"127.0.0.1:{port}", False), ("input", "orders", False),
+        ("input", "invoices", False)]
+    assert {r.detail for r in rows} == {
+        f"cannot reach 127.0.0.1:{port} within 2s (KafkaTimeoutError): is the broker running, "
+        "and is kafka.bootstrap its listener?"}
+    assert took < 3 * 2  # one wait of 2 s, not three

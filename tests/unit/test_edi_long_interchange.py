@@ -180,3 +180,68 @@ def test_a_writer_pausing_inside_a_long_interchange_line_loses_nothing():
     assert [i for i in out if isinstance(i, DeadLetter)] == []
     assert [e.error_message for e in out if e.outcome != "success"] == []
     assert len(out) == 5000
+
+
+def _pieces(data: bytes, terminator: bytes, release: bytes = b"") -> list[tuple[int, int]]:
+    """(start, end) of the pieces the reader cuts a line over the cap into: each ends after
+    the last terminator within the cap that is not released."""
+    from collector.parse import MAX_LINE_CHARS
+
+    start, out = 0, []
+    while len(data) - start > MAX_LINE_CHARS:
+        stop = data.rfind(terminator, start, start + MAX_LINE_CHARS)
+        while release and data[stop - 1:stop] == release:
+            stop = data.rfind(terminator, start, stop)
+        out.append((start, stop + 1))
+        start = stop + 1
+    return out
+
+
+def _cut_between(build, sizes: range, terminator: str, release: str = "") -> str:
+    """A size search: the first text ``build(n)`` gives as (text, after, before) whose
+    pieces, past the first, include one ending between ``after`` and ``before`` (ASCII:
+    characters are bytes)."""
+    for n in sizes:
+        text, after, before = build(n)
+        if any(0 < s < after < e < before
+               for s, e in _pieces(text.encode(), terminator.encode(), release.encode())):
+            return text
+    raise AssertionError(f"no size in {sizes} puts a piece end there")
+
+
+def _x12_back_to_back(second: str):
+    first_se = second.index("~", second.index("~SE*") + 1) + 1
+
+    def build(n: int) -> tuple[str, int, int]:
+        first = x12_batch(n, isa13="000000001")
+        return first + second, len(first), len(first) + first_se
+    return build
+
+
+def _x12_two_groups(n: int, more: int = 40) -> tuple[str, int, int]:
+    text = x12_batch(n + more)
+    split = text.index(f"ST*810*{n + 1:04d}~")
+    text = (text[:split] + f"GE*{n}*1001~GS*IN*ACMEBUYER*WIDGETSUPPLY*20240301*0930*1002*X"
+            f"*004010~" + text[split:].replace(f"GE*{n + more}*1001~IEA*1*",
+                                               f"GE*{more}*1002~IEA*2*"))
+    return text, split, text.index("~", text.index("~SE*", split) + 1) + 1
+
+
+@pytest.mark.parametrize("build", [
+    _x12_back_to_back(x12_batch(40, isa13="000000002")),
+    _x12_two_groups,
+], ids=["second-interchange-begun", "second-group-begun"])
+def test_a_piece_ending_where_the_next_interchange_or_group_has_only_begun(build):
+    """Pieces are cut by size: the one that takes the record over the cap can end after the
+    head of the next interchange (its ISA, GS, part of a set) or group. Only the last
+    interchange was searched for an SE: no cut, the rest a ``record_too_large`` dead letter
+    and false "no SE / GE / IEA trailer" failures (review R 3); a GS after the last SE, with
+    the GE closing the group before it never matched, was left out of the rest's header: a
+    stray GE and the first group's set count run on into the second (review R 5)."""
+    text = _cut_between(build, range(1995, 2030), "~")
+    streamed, whole, stats = read_both(text)
+    assert stats.records > 1
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert [e.error_message for e in streamed if e.outcome != "success"] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+

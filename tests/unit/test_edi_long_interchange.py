@@ -245,3 +245,37 @@ def test_a_piece_ending_where_the_next_interchange_or_group_has_only_begun(build
     assert [e.error_message for e in streamed if e.outcome != "success"] == []
     assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
 
+
+def _edifact_back_to_back(second: str):
+    first_unt = second.index("'", second.index("UNT+")) + 1
+
+    def build(n: int) -> tuple[str, int, int]:
+        first = edifact_batch(n)
+        return first + second, len(first), len(first) + first_unt
+    return build
+
+
+def _edifact_two_groups(n: int, more: int = 30) -> tuple[str, int, int]:
+    text = edifact_batch(n + more, groups=True)
+    split = text.index(f"UNH+{n + 1}+")
+    text = (text[:split] + f"UNE+{n}+G1'UNG+INVOIC+SENDER1:14+RECEIVER1:14+240301:1015+G2+UN"
+            f"+D:96A'" + text[split:].replace(f"UNE+{n + more}+G1'UNZ+1+",
+                                              f"UNE+{more}+G2'UNZ+2+"))
+    return text, split, text.index("'", text.index("UNT+", split)) + 1
+
+
+@pytest.mark.parametrize("build", [
+    _edifact_back_to_back(edifact_batch(30, una=False, control="C2")),
+    _edifact_back_to_back(edifact_batch(30, control="C2")),
+    _edifact_two_groups,
+], ids=["second-without-una-begun", "second-with-una-begun", "second-group-begun"])
+def test_an_edifact_piece_ending_where_the_next_interchange_or_group_has_only_begun(build):
+    """As for X12. A second interchange without UNA: the rest was put behind the last UNB in
+    the text, so interchange 1's tail was read under interchange 2's UNB ("UNZ 0020 'C1'
+    does not match UNB 0020 'C2'", review R 4); with its own UNA only it was searched for a
+    UNT; a UNG after the last UNT was left out of the rest's header."""
+    text = _cut_between(build, range(1690, 1740), "'", "?")
+    streamed, whole = read_both_edifact(text)
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert [e.error_message for e in streamed if e.outcome != "success"] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))

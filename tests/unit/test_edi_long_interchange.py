@@ -279,3 +279,20 @@ def test_an_edifact_piece_ending_where_the_next_interchange_or_group_has_only_be
     assert [i for i in streamed if isinstance(i, DeadLetter)] == []
     assert [e.error_message for e in streamed if e.outcome != "success"] == []
     assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    ("".join(x12_batch(2, isa13=f"{i:09d}") for i in range(2500)), read_both),
+    ("".join(edifact_batch(2, una=i == 0, control=f"C{i}") for i in range(1500)),
+     read_both_edifact),
+], ids=["x12", "edifact-first-with-una"])
+def test_a_mailbox_of_small_interchanges_on_one_line_is_every_document(text, read):
+    """A mailbox download joined on one line: 2,500 X12 interchanges of 2 invoices (5.7 MB),
+    1,500 EDIFACT ones of 2 (3.7 MB, only the first with a UNA). Most pieces end inside some
+    interchange's head: 2,233 of the 5,000 X12 invoices were a record_too_large dead letter
+    with false trailer failures, and an EDIFACT UNZ was checked against the next UNB."""
+    streamed, whole = read(text)[:2]
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert [e.error_message for e in streamed if e.outcome != "success"] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+    assert len(streamed) == (5000 if text.startswith("ISA") else 3000)

@@ -332,20 +332,37 @@ def cut_part(text: str) -> tuple[str, str] | None:
     """A record too long to read at once (``collector.parse.Framer``) in two: the text up to
     the end of its last whole message (UNT), and the rest behind the UNA, UNB and open UNG it
     belongs to, which the parser reads as the next ``Part``. None without a message to end
-    at."""
+    at. Every interchange of the record is searched, with or without a UNA of its own: the
+    pieces of a line are cut by size, so the last one may have only begun."""
     start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    found = None  # (where the text after the UNA holding the last message starts, the UNA,
+    #               _last_message of that text)
     try:
-        chars, _rest = _service_chars(text[start:])
-        while (nxt := _next_una(text[start + 3:], chars)) >= 0:
-            start += 3 + nxt  # the last interchange of the record is the one cut
+        while True:  # from UNA to UNA: each declares its own service characters
             chars, _rest = _service_chars(text[start:])
-    except _Broken:
+            nxt = _next_una(text[start + 3:], chars)
+            end = start + 3 + nxt if nxt >= 0 else len(text)
+            una = text[start:start + 9] if text.startswith("UNA", start) else ""
+            last = _last_message(text[start + len(una):end], chars)
+            if last is not None:
+                found = start + len(una), una, last
+            if nxt < 0:
+                break
+            start = end
+    except _Broken:  # unusable service characters: no message is looked for from there
+        pass
+    if found is None:
         return None
-    una = text[start:start + 9] if text.startswith("UNA", start) else ""
-    body = text[start + len(una):]
+    start, una, (cut, header) = found
+    return text[:start + cut], una + header + text[start + cut:]
+
+
+def _last_message(body: str, chars: _Chars) -> tuple[int, str] | None:
+    """Where the last message (UNT) of ``body`` ends, and the header the text after it
+    needs: the UNB of its interchange, and the UNG when its group is still open there. None
+    without a UNT inside an interchange."""
     term, release = chars.terminator, chars.release
-    # (tag, start, end) of the last segment of each envelope tag, segment by segment.
-    last: dict[str, tuple[int, int]] = {}
+    last = unb = ung = None
     begin, at = 0, body.find(term)
     while at >= 0:
         escaped = 0
@@ -354,18 +371,23 @@ def cut_part(text: str) -> tuple[str, str] | None:
         if escaped % 2 == 0:
             seg = body[begin:at + 1].lstrip(PADDING)
             tag = seg[:3]
-            if tag in ("UNT", "UNB", "UNG", "UNE") and seg[3:4] == chars.element:
-                last[tag] = (at + 1 - len(seg), at + 1)
+            if seg[3:4] == chars.element and tag in ("UNB", "UNG", "UNE", "UNZ", "UNT"):
+                if tag == "UNT":
+                    last = (at + 1, unb, ung) if unb is not None else last
+                elif tag == "UNG":
+                    ung = seg
+                elif tag == "UNB":  # an interchange begins, with a UNA or not
+                    unb, ung = seg, None
+                elif tag == "UNZ":
+                    unb, ung = None, None
+                else:  # UNE
+                    ung = None
             begin = at + 1
         at = body.find(term, at + 1)
-    if "UNT" not in last or "UNB" not in last:
+    if last is None:
         return None
-    cut = last["UNT"][1]
-    header = una + body[slice(*last["UNB"])]
-    ung, une = last.get("UNG"), last.get("UNE")
-    if ung is not None and ung[0] < cut and (une is None or une[0] < ung[0] or une[0] >= cut):
-        header += body[slice(*ung)]
-    return text[:start + len(una) + cut], header + body[cut:]
+    cut, unb, ung = last
+    return cut, unb + (ung or "")
 
 
 def _next_una(text: str, chars: _Chars) -> int:

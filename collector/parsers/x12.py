@@ -260,30 +260,50 @@ def SEGMENTS(head: str) -> tuple[str, str] | None:  # noqa: N802 - a parser hook
 def cut_part(text: str) -> tuple[str, str] | None:
     """A record too long to read at once (``collector.parse.Framer``) in two: the text up to
     the end of its last whole transaction set, and the rest behind the ISA and the open GS it
-    belongs to, which the parser reads as the next ``Part``. None without a set to end at."""
+    belongs to, which the parser reads as the next ``Part``. None without a set to end at.
+    Every interchange of the record is searched: the pieces of a line are cut by size, so the
+    last one may have only begun (its ISA, GS or part of its first set)."""
     start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    found = None  # (where the interchange holding the last set starts, _last_set of it)
     try:
-        while (nxt := _next_isa(text[start:], _delimiters(text[start:])[1])) > 0:
-            start += nxt  # the last interchange of the record is the one cut
-        sep, terminator, _fixed = _delimiters(text[start:])
-    except _Broken:
+        while True:
+            sep, terminator, _fixed = _delimiters(text[start:])
+            nxt = _next_isa(text[start:], terminator)
+            end = start + nxt if nxt > 0 else len(text)
+            last = _last_set(text[start:end], sep, terminator)
+            if last is not None:
+                found = start, last
+            if nxt <= 0:
+                break
+            start = end
+    except _Broken:  # unusable delimiters: no set is looked for from there (parse says why)
+        pass
+    if found is None:
         return None
-    # A line break as terminator is CR, LF or CRLF (``_unwrapped``).
+    start, (cut, header) = found
+    return text[:start + cut], header + text[start + cut:]
+
+
+def _last_set(body: str, sep: str, terminator: str) -> tuple[int, str] | None:
+    """Where the last transaction set of the interchange ``body`` ends (after its SE), and
+    the header the text after it needs: the ISA, and the GS when its group is still open
+    there. None without an SE."""
+    # A line break as terminator is CR, LF or CRLF (``_unwrapped``). The leading terminator
+    # is looked behind, not matched: a GE right after an SE must be found too.
     t = "\r\n" if terminator == "\n" else re.escape(terminator)
-    last: dict[str, re.Match] = {}
-    body = text[start:]
-    for m in re.finditer(rf"[{t}][\r\n\t ]*(SE|GS|GE){re.escape(sep)}[^{t}]*[{t}]", body):
-        last[m.group(1)] = m
-    se = last.get("SE")
+    se = gs = group = None
+    for m in re.finditer(rf"(?<=[{t}])[\r\n\t ]*(SE|GS|GE){re.escape(sep)}[^{t}]*[{t}]", body):
+        tag = m.group(1)
+        if tag == "SE":
+            se, gs = m, group
+        else:
+            group = m if tag == "GS" else None
     if se is None:
         return None
-    cut = se.end()
     header = body[:re.search(rf"[{t}]", body).end()]  # type: ignore[union-attr]
-    gs, ge = last.get("GS"), last.get("GE")
-    if gs is not None and gs.start() < cut and (ge is None or ge.start() < gs.start()
-                                                 or ge.start() >= cut):
+    if gs is not None:
         header += body[gs.start(1):gs.end()]
-    return text[:start + cut], header + body[cut:]
+    return se.end(), header
 
 
 def _delimiters(text: str) -> tuple[str, str, bool]:

@@ -180,3 +180,119 @@ def test_a_writer_pausing_inside_a_long_interchange_line_loses_nothing():
     assert [i for i in out if isinstance(i, DeadLetter)] == []
     assert [e.error_message for e in out if e.outcome != "success"] == []
     assert len(out) == 5000
+
+
+def _pieces(data: bytes, terminator: bytes, release: bytes = b"") -> list[tuple[int, int]]:
+    """(start, end) of the pieces the reader cuts a line over the cap into: each ends after
+    the last terminator within the cap that is not released."""
+    from collector.parse import MAX_LINE_CHARS
+
+    start, out = 0, []
+    while len(data) - start > MAX_LINE_CHARS:
+        stop = data.rfind(terminator, start, start + MAX_LINE_CHARS)
+        while release and data[stop - 1:stop] == release:
+            stop = data.rfind(terminator, start, stop)
+        out.append((start, stop + 1))
+        start = stop + 1
+    return out
+
+
+def _cut_between(build, sizes: range, terminator: str, release: str = "") -> str:
+    """A size search: the first text ``build(n)`` gives as (text, after, before) whose
+    pieces, past the first, include one ending between ``after`` and ``before`` (ASCII:
+    characters are bytes)."""
+    for n in sizes:
+        text, after, before = build(n)
+        if any(0 < s < after < e < before
+               for s, e in _pieces(text.encode(), terminator.encode(), release.encode())):
+            return text
+    raise AssertionError(f"no size in {sizes} puts a piece end there")
+
+
+def _x12_back_to_back(second: str):
+    first_se = second.index("~", second.index("~SE*") + 1) + 1
+
+    def build(n: int) -> tuple[str, int, int]:
+        first = x12_batch(n, isa13="000000001")
+        return first + second, len(first), len(first) + first_se
+    return build
+
+
+def _x12_two_groups(n: int, more: int = 40) -> tuple[str, int, int]:
+    text = x12_batch(n + more)
+    split = text.index(f"ST*810*{n + 1:04d}~")
+    text = (text[:split] + f"GE*{n}*1001~GS*IN*ACMEBUYER*WIDGETSUPPLY*20240301*0930*1002*X"
+            f"*004010~" + text[split:].replace(f"GE*{n + more}*1001~IEA*1*",
+                                               f"GE*{more}*1002~IEA*2*"))
+    return text, split, text.index("~", text.index("~SE*", split) + 1) + 1
+
+
+@pytest.mark.parametrize("build", [
+    _x12_back_to_back(x12_batch(40, isa13="000000002")),
+    _x12_two_groups,
+], ids=["second-interchange-begun", "second-group-begun"])
+def test_a_piece_ending_where_the_next_interchange_or_group_has_only_begun(build):
+    """Pieces are cut by size: the one that takes the record over the cap can end after the
+    head of the next interchange (its ISA, GS, part of a set) or group. Only the last
+    interchange was searched for an SE: no cut, the rest a ``record_too_large`` dead letter
+    and false "no SE / GE / IEA trailer" failures (review R 3); a GS after the last SE, with
+    the GE closing the group before it never matched, was left out of the rest's header: a
+    stray GE and the first group's set count run on into the second (review R 5)."""
+    text = _cut_between(build, range(1995, 2030), "~")
+    streamed, whole, stats = read_both(text)
+    assert stats.records > 1
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert [e.error_message for e in streamed if e.outcome != "success"] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+
+
+def _edifact_back_to_back(second: str):
+    first_unt = second.index("'", second.index("UNT+")) + 1
+
+    def build(n: int) -> tuple[str, int, int]:
+        first = edifact_batch(n)
+        return first + second, len(first), len(first) + first_unt
+    return build
+
+
+def _edifact_two_groups(n: int, more: int = 30) -> tuple[str, int, int]:
+    text = edifact_batch(n + more, groups=True)
+    split = text.index(f"UNH+{n + 1}+")
+    text = (text[:split] + f"UNE+{n}+G1'UNG+INVOIC+SENDER1:14+RECEIVER1:14+240301:1015+G2+UN"
+            f"+D:96A'" + text[split:].replace(f"UNE+{n + more}+G1'UNZ+1+",
+                                              f"UNE+{more}+G2'UNZ+2+"))
+    return text, split, text.index("'", text.index("UNT+", split)) + 1
+
+
+@pytest.mark.parametrize("build", [
+    _edifact_back_to_back(edifact_batch(30, una=False, control="C2")),
+    _edifact_back_to_back(edifact_batch(30, control="C2")),
+    _edifact_two_groups,
+], ids=["second-without-una-begun", "second-with-una-begun", "second-group-begun"])
+def test_an_edifact_piece_ending_where_the_next_interchange_or_group_has_only_begun(build):
+    """As for X12. A second interchange without UNA: the rest was put behind the last UNB in
+    the text, so interchange 1's tail was read under interchange 2's UNB ("UNZ 0020 'C1'
+    does not match UNB 0020 'C2'", review R 4); with its own UNA only it was searched for a
+    UNT; a UNG after the last UNT was left out of the rest's header."""
+    text = _cut_between(build, range(1690, 1740), "'", "?")
+    streamed, whole = read_both_edifact(text)
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert [e.error_message for e in streamed if e.outcome != "success"] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    ("".join(x12_batch(2, isa13=f"{i:09d}") for i in range(2500)), read_both),
+    ("".join(edifact_batch(2, una=i == 0, control=f"C{i}") for i in range(1500)),
+     read_both_edifact),
+], ids=["x12", "edifact-first-with-una"])
+def test_a_mailbox_of_small_interchanges_on_one_line_is_every_document(text, read):
+    """A mailbox download joined on one line: 2,500 X12 interchanges of 2 invoices (5.7 MB),
+    1,500 EDIFACT ones of 2 (3.7 MB, only the first with a UNA). Most pieces end inside some
+    interchange's head: 2,233 of the 5,000 X12 invoices were a record_too_large dead letter
+    with false trailer failures, and an EDIFACT UNZ was checked against the next UNB."""
+    streamed, whole = read(text)[:2]
+    assert [i for i in streamed if isinstance(i, DeadLetter)] == []
+    assert [e.error_message for e in streamed if e.outcome != "success"] == []
+    assert sorted(map(_key, streamed)) == sorted(map(_key, whole))
+    assert len(streamed) == (5000 if text.startswith("ISA") else 3000)

@@ -149,12 +149,14 @@ class Email:
                                                       context=self._context())
             else:
                 smtp = smtplib.SMTP(o.host, o.port, timeout=o.timeout_s)
-            with smtp:
+            try:
                 if o.tls == "starttls":
                     smtp.starttls(context=self._context())
                 if o.username and o.password:
                     smtp.login(o.username, o.password.reveal())
                 refused = smtp.send_message(msg, to_addrs=list(to))
+            finally:
+                _quit(smtp)
         except smtplib.SMTPRecipientsRefused as exc:
             raise _recipients_refused(what, exc.recipients, to, delivered=False) from None
         except smtplib.SMTPAuthenticationError as exc:
@@ -172,6 +174,17 @@ class Email:
             # The server took the mail for the others: without this the page counted as
             # delivered while these recipients never got it.
             raise _recipients_refused(what, refused, to, delivered=True)
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    """End the session, whatever the server answers to QUIT or if it is gone: the mail was
+    taken or refused before. (``with smtp:`` raised on an answer other than 221, so a mail
+    the server had taken was sent again or failed for good, and an error before QUIT was
+    replaced by QUIT's.)"""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _recipients_refused(what: str, refused: dict, to: tuple[str, ...], *,

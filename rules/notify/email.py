@@ -143,6 +143,9 @@ class Email:
             return
         o = self.options
         what = f"email ({self.name}) via {o.host}:{o.port}"
+        # Whether the mail itself began to go out: a failure before (connect, STARTTLS not
+        # offered, AUTH, a timeout there) delivered nothing.
+        sending = False
         try:
             if o.tls == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout_s,
@@ -154,6 +157,7 @@ class Email:
                     smtp.starttls(context=self._context())
                 if o.username and o.password:
                     smtp.login(o.username, o.password.reveal())
+                sending = True
                 refused = smtp.send_message(msg, to_addrs=list(to))
             finally:
                 _quit(smtp)
@@ -169,7 +173,7 @@ class Email:
                             refused=True) from None
         except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True,
-                            refused=isinstance(exc, ConnectionRefusedError)) from None
+                            refused=not sending) from None
         if refused:
             # The server took the mail for the others: without this the page counted as
             # delivered while these recipients never got it.

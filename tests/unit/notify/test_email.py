@@ -242,3 +242,18 @@ def test_a_mail_the_server_took_is_delivered_whatever_it_answers_to_quit(answer)
     finally:
         controller.stop()
     assert [to for _, to, _ in inbox.messages] == [["oncall@example.com"]]
+
+
+def test_a_server_without_starttls_gets_nothing_and_the_page_is_not_maybe_delivered():
+    """``tls: starttls`` and a relay that does not offer STARTTLS (misconfigured, or the
+    offer stripped on the way): nothing is sent in plain, and the failure says nothing went
+    out. It said the mail may have arrived, so the outbox marked the firing maybe delivered
+    and sent its resolve, a RESOLVED mail for a page nobody got."""
+    with _picky_relay({}) as (inbox, port):
+        opts = email_notify.Options(host="127.0.0.1", port=port, tls="starttls",
+                                    sender="midwatch@example.com", to=("oncall@example.com",))
+        with pytest.raises(SendError) as err:
+            email_notify.Email("mail", opts).send(_note())
+    assert "STARTTLS extension not supported" in str(err.value)
+    assert (err.value.retryable, err.value.refused) == (True, True)
+    assert inbox.messages == []

@@ -4,6 +4,11 @@ Alertmanager groups, routes and deduplicates by labels, so each alert carries ``
 (the rule), ``severity`` and its group labels. A firing alert is sent with ``endsAt`` in the
 future (the engine re-sends before then, as Prometheus does); a resolve is the same alert with
 ``endsAt`` at the resolve time.
+
+Alertmanager refuses, with 400 and for good, a label or annotation name outside
+``[A-Za-z_][A-Za-z0-9_]*``: other characters are sent as ``_``, a leading digit gets ``_``
+before it, and a name that becomes one already taken gets ``_`` after it until it is free
+(both values arrive).
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from rules.notify.base import Http, Notification
 from rules.notify.transport import DIRECT, Transport
 
 KEYS = ("type", "url", "bearer_token", *transport.KEYS)
-_LABEL_RE = re.compile(r"[^A-Za-z0-9_]")
+_INVALID = re.compile(r"[^A-Za-z0-9_]")
+_VALID = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +41,23 @@ def parse(s: Section) -> Options:
     return Options(url.rstrip("/"), s.secret("bearer_token"), transport.parse(s))
 
 
+def valid_names(pairs: dict[str, str]) -> dict[str, str]:
+    """``pairs`` under names Alertmanager accepts: the valid ones as they are, then each
+    other made valid, in name order (the same names every send)."""
+    out = {k: v for k, v in pairs.items() if _VALID.fullmatch(k)}
+    for k in sorted(k for k in pairs if k not in out):
+        name = _INVALID.sub("_", k)
+        name = name if _VALID.fullmatch(name) else f"_{name}"
+        while name in out:
+            name += "_"
+        out[name] = pairs[k]
+    return out
+
+
 def alert(n: Notification) -> dict:
-    labels = {_LABEL_RE.sub("_", k): v for k, v in n.labels.items()}
+    labels = valid_names(n.labels)
     labels.update(alertname=n.rule, severity=n.severity)
-    annotations = dict(n.annotations)
+    annotations = valid_names(n.annotations)
     if n.message_ids:
         annotations["message_ids"] = ", ".join(n.message_ids)
     if n.trace_url:

@@ -143,18 +143,24 @@ class Email:
             return
         o = self.options
         what = f"email ({self.name}) via {o.host}:{o.port}"
+        # Whether the mail itself began to go out: a failure before (connect, STARTTLS not
+        # offered, AUTH, a timeout there) delivered nothing.
+        sending = False
         try:
             if o.tls == "ssl":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(o.host, o.port, timeout=o.timeout_s,
                                                       context=self._context())
             else:
                 smtp = smtplib.SMTP(o.host, o.port, timeout=o.timeout_s)
-            with smtp:
+            try:
                 if o.tls == "starttls":
                     smtp.starttls(context=self._context())
                 if o.username and o.password:
                     smtp.login(o.username, o.password.reveal())
+                sending = True
                 refused = smtp.send_message(msg, to_addrs=list(to))
+            finally:
+                _quit(smtp)
         except smtplib.SMTPRecipientsRefused as exc:
             raise _recipients_refused(what, exc.recipients, to, delivered=False) from None
         except smtplib.SMTPAuthenticationError as exc:
@@ -167,11 +173,22 @@ class Email:
                             refused=True) from None
         except (TimeoutError, smtplib.SMTPException, ssl.SSLError, OSError) as exc:
             raise SendError(f"{what}: {type(exc).__name__}: {exc}", retryable=True,
-                            refused=isinstance(exc, ConnectionRefusedError)) from None
+                            refused=not sending) from None
         if refused:
             # The server took the mail for the others: without this the page counted as
             # delivered while these recipients never got it.
             raise _recipients_refused(what, refused, to, delivered=True)
+
+
+def _quit(smtp: smtplib.SMTP) -> None:
+    """End the session, whatever the server answers to QUIT or if it is gone: the mail was
+    taken or refused before. (``with smtp:`` raised on an answer other than 221, so a mail
+    the server had taken was sent again or failed for good, and an error before QUIT was
+    replaced by QUIT's.)"""
+    try:
+        smtp.quit()
+    except (smtplib.SMTPException, OSError):
+        smtp.close()
 
 
 def _recipients_refused(what: str, refused: dict, to: tuple[str, ...], *,

@@ -1,9 +1,9 @@
 """Slack incoming webhook: Block Kit blocks plus ``text`` as the notification fallback.
 
 Block Kit limits (api.slack.com/reference/block-kit): header text 150 characters, section
-text 3000, at most 10 section fields of 2000 each, at most 50 blocks. The webhook URL is a
-credential (it carries the token), so it comes from ${ENV} or file: and never appears in
-errors.
+text 3000, at most 10 section fields of 2000 each, at most 50 blocks, a button's URL 3000.
+The webhook URL is a credential (it carries the token), so it comes from ${ENV} or file: and
+never appears in errors.
 
 An incoming webhook answers 200 ``ok``, and its refusals with 4xx and a code as the body
 (``invalid_payload``, ``no_service``, ``channel_is_archived`` 410, ``action_prohibited`` 403,
@@ -28,6 +28,7 @@ from rules.notify.base import Http, Notification, SendError, truncate
 from rules.notify.transport import DIRECT, Transport
 
 KEYS = ("type", "url", *transport.KEYS)
+BUTTON_URL_MAX = 3000
 _EMOJI = {"firing": ":rotating_light:", "resolved": ":white_check_mark:"}
 # Slack API error codes after which trying again later may work.
 _TRANSIENT = frozenset({"ratelimited", "rate_limited", "internal_error", "fatal_error",
@@ -63,14 +64,21 @@ def message(n: Notification) -> dict:
     if n.annotations.get("description"):
         blocks.append({"type": "section", "text": {
             "type": "mrkdwn", "text": truncate(n.annotations["description"], 3000)}})
-    if n.message_ids:
-        blocks.append({"type": "context", "elements": [{
-            "type": "mrkdwn", "text": truncate("Sample messages: " + ", ".join(n.message_ids), 3000)}]})
+    # A button takes a URL of at most 3000 characters; a longer one made Slack refuse the
+    # whole message (invalid_blocks), so it is named instead.
     links = n.links()
-    if links:
+    buttons = [link for link in links if len(link["href"]) <= BUTTON_URL_MAX]
+    notes = [f"{link['text']}: not shown, its URL ({len(link['href'])} characters) is longer "
+             f"than Slack's {BUTTON_URL_MAX}" for link in links if link not in buttons]
+    if n.message_ids:
+        notes.insert(0, "Sample messages: " + ", ".join(n.message_ids))
+    if notes:
+        blocks.append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": truncate(text, 3000)} for text in notes]})
+    if buttons:
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": link["text"]},
-             "url": link["href"]} for link in links[:5]]})
+             "url": link["href"]} for link in buttons]})
     return {"text": truncate(f"[{state}] {n.rule}: {n.summary}", 3000), "blocks": blocks}
 
 

@@ -61,3 +61,26 @@ def test_alertmanager_rejection_names_the_reason(alertmanager_url):
         assert "Alertmanager (am) answered HTTP 400" in str(exc) and not exc.retryable
     else:
         raise AssertionError("Alertmanager accepted endsAt before startsAt")
+
+
+def test_names_alertmanager_refuses_are_made_valid_not_the_page_lost(alertmanager_url,
+                                                                    unique_name):
+    """Alertmanager takes label and annotation names of ``[A-Za-z_][A-Za-z0-9_]*`` only and
+    answers any other with 400, for good: a group label from a field ``labels.2fa`` or an
+    annotation ``runbook-url`` (rule annotation names are free text) lost the page. Each is
+    made valid, and two that become one name are both kept."""
+    notifier = alertmanager.Alertmanager("am", alertmanager.Options(alertmanager_url))
+    now = time.time_ns() // 1_000_000
+    fired = replace(_note(unique_name, "firing", now),
+                    labels={"flow": "o2c", "2fa": "on", "a-b": "1", "a_b": "2"},
+                    annotations={"summary": "s", "runbook-url": "https://runbooks.example.com/o2c",
+                                 "9": "nine"})
+    notifier.send(fired)
+    (alert,) = _alerts(alertmanager_url, unique_name, active=True)
+    assert alert["labels"] == {"alertname": unique_name, "severity": "critical", "flow": "o2c",
+                               "_2fa": "on", "a_b": "2", "a_b_": "1"}
+    assert alert["annotations"] == {
+        "summary": "s", "runbook_url": "https://runbooks.example.com/o2c", "_9": "nine",
+        "message_ids": "order-4711, order-4712", "trace_url": fired.trace_url}
+    notifier.send(replace(fired, action="resolved", at_ms=time.time_ns() // 1_000_000))
+    assert _alerts(alertmanager_url, unique_name, active=True) == []

@@ -213,3 +213,47 @@ def test_the_owed_recipients_still_configured_get_the_retry():
         (_, rcpts, raw), = inbox.messages
         assert rcpts == ["bob@example.com"]
         assert email.message_from_bytes(raw)["To"] == "ann@example.com, bob@example.com"
+
+
+class CrossQuit(Inbox):
+    """Takes the mail (250 after DATA), then answers QUIT with ``answer``, not 221."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def handle_QUIT(self, server, session, envelope):  # noqa: N802
+        return self.answer
+
+
+@pytest.mark.parametrize("answer", ["421 4.4.2 idle too long, closing", "554 5.0.0 bye"])
+def test_a_mail_the_server_took_is_delivered_whatever_it_answers_to_quit(answer):
+    """The server answered 250 to the mail, then something other than 221 to QUIT: that
+    raised out of the ``with`` block, so a delivered mail was sent again (4xx) or failed for
+    good and paged the fallback (5xx). Once the mail is taken, QUIT's answer changes nothing."""
+    inbox = CrossQuit(answer)
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        opts = email_notify.Options(host="127.0.0.1", port=port, tls="none",
+                                    sender="midwatch@example.com", to=("oncall@example.com",))
+        email_notify.Email("mail", opts).send(_note())
+    finally:
+        controller.stop()
+    assert [to for _, to, _ in inbox.messages] == [["oncall@example.com"]]
+
+
+def test_a_server_without_starttls_gets_nothing_and_the_page_is_not_maybe_delivered():
+    """``tls: starttls`` and a relay that does not offer STARTTLS (misconfigured, or the
+    offer stripped on the way): nothing is sent in plain, and the failure says nothing went
+    out. It said the mail may have arrived, so the outbox marked the firing maybe delivered
+    and sent its resolve, a RESOLVED mail for a page nobody got."""
+    with _picky_relay({}) as (inbox, port):
+        opts = email_notify.Options(host="127.0.0.1", port=port, tls="starttls",
+                                    sender="midwatch@example.com", to=("oncall@example.com",))
+        with pytest.raises(SendError) as err:
+            email_notify.Email("mail", opts).send(_note())
+    assert "STARTTLS extension not supported" in str(err.value)
+    assert (err.value.retryable, err.value.refused) == (True, True)
+    assert inbox.messages == []

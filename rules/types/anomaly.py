@@ -421,14 +421,32 @@ def _held(rule: Rule, observed: float, raw: float, live: bool) -> str:
 
 def _no_recovery(rule: Rule, scored: Scores) -> np.ndarray:
     """(S, T) buckets that do not end a firing alert: no data (a latency or ratio in an hour
-    without messages), and for a count not spikes alone, no event at all. A busy flow that
-    stopped dead fired at 09:00 and resolved at 18:00, where 0 against a night's ~6 is
-    less rare, and then took 0 as its new level: it never paged again. Resolved means
-    traffic is back."""
+    without messages), and for a count not spikes alone, no event at all after a drop. A
+    busy flow that stopped dead fired at 09:00 and resolved at 18:00, where 0 against a
+    night's ~6 is less rare, and then took 0 as its new level: it never paged again.
+    Resolved means traffic is back. An alert that fired on a spike resolves on the first
+    bucket below the threshold, events or none (a batch flow idle after its 02:00 burst
+    held the burst's alert for a day)."""
     empty = np.isnan(scored.observed)
-    if METRICS[rule.spec.metric][1].kind == "count" and rule.spec.settings.direction != "spike":
-        empty |= scored.observed == 0
+    direction = rule.spec.settings.direction
+    if METRICS[rule.spec.metric][1].kind == "count" and direction != "spike":
+        zero = scored.observed == 0
+        if direction == "both":
+            zero &= ~_after_spike(scored, rule.spec.threshold)
+        empty |= zero
     return empty
+
+
+def _after_spike(scored: Scores, threshold: float) -> np.ndarray:
+    """(S, T) whether the last bucket up to t at or above the threshold (the one that fired
+    or kept the alert) was above its expected range's middle. None in the scored context:
+    not a spike (a flow stopped days ago is held as the drop it was)."""
+    middle = (scored.expected_low + scored.expected_high) / 2
+    anomalous = (scored.raw >= threshold) & ~np.isnan(scored.observed)
+    cols = np.arange(scored.raw.shape[1])
+    last = np.maximum.accumulate(np.where(anomalous, cols, -1), axis=1)
+    spike = np.take_along_axis(scored.observed > middle, np.maximum(last, 0), axis=1)
+    return spike & (last >= 0)
 
 
 def _newcomers(rule: Rule, keys: list[tuple], values: np.ndarray, row_of: dict,

@@ -119,19 +119,35 @@ def _take_up_finished_joins(consumer) -> None:
     between polls: the group rebalanced once more, refusing this member's commits until the
     other members noticed (their next heartbeat, up to 3 s), longer than a close waits
     (the rebalance test's ``assert 20 == 40``: 7 of 40 runs under load). The finished
-    result is handed to the next poll as a task of its own. A kafka-python without these
-    internals has nothing to fix."""
+    result is handed to the next poll as a task of its own, if it is still current: it
+    finished less than ``session_timeout_ms`` ago (heartbeats are off during a join, so
+    after that the broker has evicted the member and moved the generation on; the stale
+    assignment fetched partitions another member owned until the first heartbeat failed)
+    and it joined a generation. Otherwise kafka-python sends a new JoinGroup. A
+    kafka-python without these internals has nothing to fix."""
     coordinator = getattr(consumer, "_coordinator", None)
     join = getattr(coordinator, "join_group_async", None)
     if join is None or not hasattr(coordinator, "_join_task"):
         return
+    session_s = coordinator.config["session_timeout_ms"] / 1000
+    finished: dict = {}  # the join task a poll left in flight -> when it finished (monotonic)
+
+    def current(task) -> bool:
+        at = finished.get(task)
+        return (at is not None and time.monotonic() - at < session_s
+                and coordinator._generation.generation_id > 0)
 
     async def join_group_async(timeout_ms=None):
         task = coordinator._join_task
-        if task is not None and task.is_done and task.succeeded():
+        if task is not None and task.is_done and task.succeeded() and current(task):
             assignment = task.value
             coordinator._join_task = coordinator._manager.call_soon(lambda: assignment)
-        return await join(timeout_ms=timeout_ms)
+        finished.clear()
+        try:
+            return await join(timeout_ms=timeout_ms)
+        finally:
+            if (task := coordinator._join_task) is not None:  # in flight: the next poll's
+                task.add_both(lambda _, key=task: finished.setdefault(key, time.monotonic()))
 
     coordinator.join_group_async = join_group_async
 

@@ -15,8 +15,8 @@ Edition).
 - BW 6 AppNodes and BWCE containers log through logback
   (``%d{yyyy-MM-dd HH:mm:ss,SSS} %-5level [%thread] %logger{36} - %msg%n``), a layout the
   ``text`` format reads. Its engine's lines are told by the engine's threads
-  (``bwEngThread:In-Memory Process Worker-1``) or the product's message codes
-  (``TIBCO-BW-CORE-500050:``, ``TIBCO-THOR-FRWK-300006:``), and get the platform, the code,
+  (``[bwEngThread:In-Memory Process Worker-1]``) or the product's message codes starting the
+  message (``- TIBCO-BW-CORE-500050:``, ``- TIBCO-THOR-FRWK-300006:``), and get the platform, the code,
   the job (``JobId [bw0a10114]``, a ``tibco.job`` ID) and the application
   (``Application [orderapp:1.0]``). Other lines of the same file are the text format's.
 """
@@ -46,8 +46,11 @@ _LEVELS = {"Info": "info", "User": "info", "Warn": "warn", "Warning": "warn", "E
 # The activity: "Error in [Processes/Order.process/HTTP Receiver]", or "[Processes/Log.process/
 # Log]: " before the text a Write to Log activity wrote.
 _ACTIVITY = re.compile(r"\[(?P<path>[^\[\]]*?(?P<process>[^/\[\]]+\.process)(?:/[^\[\]]*)?)\]:? ?")
-# BW 6: what marks the engine's lines in a logback layout.
+# BW 6: what marks the engine's lines in a logback layout ("[thread] logger - message"): an
+# engine thread, or a product code starting the message. A code quoted further on ("fault
+# TIBCO-BW-CORE-500050 from order service" in a Spring or Mule line) is another product's line.
 _BW6_MARKS = ("bwEngThread", "TIBCO-BW-", "TIBCO-THOR-")
+_BW6_LINE = re.compile(r"\[bwEngThread[:\]]|\]\s+[\w.$]+\s+-\s+TIBCO-(?:BW|THOR)(?:-[A-Z]+)+-\d{5,6}:")
 _BW6_CODE = re.compile(r"(TIBCO-[A-Z]+(?:-[A-Z]+)*-\d{5,6}):")
 _BW6_JOB = re.compile(r"\bJobId \[([^\]\s]+)\]")
 _BW6_APP = re.compile(r"\bApplication \[([^\]:\s]+)(?::[^\]]*)?\]")
@@ -67,7 +70,7 @@ DETECT_NEEDS = {"0": ("GMT", *_BW6_MARKS), "[": _BW6_MARKS}
 def detect(line: str) -> bool:
     if _BW5.match(line):
         return True
-    return any(mark in line for mark in _BW6_MARKS) and text.detect(line)
+    return _BW6_LINE.search(line) is not None and text.detect(line)
 
 
 def parse(record: Record, ctx: ParseContext) -> list[Event]:
@@ -76,7 +79,7 @@ def parse(record: Record, ctx: ParseContext) -> list[Event]:
     if m:
         return [_bw5(m, rest, ctx)]
     events = text.parse(record, ctx)  # BW 6, or another logger of the same file
-    if any(mark in head for mark in _BW6_MARKS):
+    if _BW6_LINE.search(head):
         for ev in events:
             _bw6(ev)
     return events

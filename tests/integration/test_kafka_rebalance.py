@@ -252,3 +252,59 @@ def test_acknowledgements_refused_in_a_rebalance_are_committed_after_the_rejoin(
             consumer.close(autocommit=False)
     assert committed(kafka_admin, group, topic) == FIRST // PARTITIONS
 
+
+
+def test_a_join_that_finished_longer_than_a_session_ago_is_not_taken_up(
+        kafka_bootstrap, topic):
+    """A rejoin finishes while the consumer thread is between polls, and the next poll comes
+    later than the session timeout (a slow parse of a big poll): heartbeats are off during
+    a join, so the broker evicted the member meanwhile and gave its partitions to the other
+    one. That poll took up the finished join's assignment anyway (state stable, the old
+    generation) and fetched partitions the other member owned, until the first heartbeat
+    failed. Now it sends a new JoinGroup."""
+    from kafka import KafkaConsumer
+    from kafka.coordinator.base import MemberState
+
+    group = f"{topic}-g"
+
+    def member() -> KafkaConsumer:
+        consumer = KafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group,
+                                 enable_auto_commit=False, session_timeout_ms=6000,
+                                 heartbeat_interval_ms=1000)
+        wait_until(lambda: bool(consumer.partitions_for_topic(topic)), 30,
+                   "the new topic's metadata")  # else the range assignor assigns nothing
+        consumer.subscribe(topics=[topic])
+        return consumer
+
+    slow = member()
+    kafka_input._take_up_finished_joins(slow)
+    coordinator = slow._coordinator
+    held = held_member(kafka_bootstrap, topic, group, "held")
+    wait_until(lambda: polled(slow, held) and bool(slow.assignment())
+               and bool(held.assignment()), 30, "the first two members to join")
+    other = member()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [other.poll(timeout_ms=200)
+                                              for _ in iter(stop.is_set, True)], daemon=True)
+    thread.start()
+    try:
+        # The other member's join starts a rebalance that waits for the held member: the
+        # slow member's polls leave its JoinGroup in flight. The held member's poll lets
+        # the rebalance finish while the slow one is between polls.
+        wait_until(lambda: polled(slow) and coordinator._join_task is not None, 30,
+                   "the rejoin to be in flight")
+        wait_until(lambda: polled(held) and coordinator._join_task.is_done, 30,
+                   "the rejoin to finish")
+        assert coordinator._join_task.succeeded()
+        stale = coordinator._generation.generation_id
+        quiet = time.monotonic() + 9  # longer than the session: the slow member is evicted
+        wait_until(lambda: polled(held) and time.monotonic() > quiet, 30, "the session")
+        slow.poll(timeout_ms=100)
+        assert not (coordinator.state == MemberState.STABLE
+                    and coordinator._generation.generation_id == stale), \
+            "the stale assignment was taken up"
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+        for consumer in (slow, other, held):
+            consumer.close(autocommit=False)

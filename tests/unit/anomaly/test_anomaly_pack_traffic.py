@@ -94,13 +94,20 @@ def retired_store(tmp_path):
     """The pack's traffic, none from STOP to BACK, then the same again for a day; another
     flow, ping, sends one event every hour throughout, so the collector is running (a bucket
     in which it ingested nothing at all is no data for every flow)."""
-    s = SQLiteStore(tmp_path / "retired.sqlite")
+    s = _silent_between(tmp_path / "retired.sqlite", STOP, BACK)
+    yield s
+    s.close()
+
+
+def _silent_between(path, stop: int, back: int) -> SQLiteStore:
+    """``retired_store``'s traffic with o2c silent from ``stop`` to ``back``."""
+    s = SQLiteStore(path)
     s.setup()
     counts = hourly_counts()
     events = [Event(at, "mule.log", "mulesoft", "ping", outcome="success", level="info",
                     id=event_id("retired", f"ping-{at}"), flow="ping", stage="api.received",
-                    message_id=f"ping-{at}") for at in range(START, BACK + DAY, HOUR)]
-    for at in [t for t in range(START, BACK + DAY, HOUR) if not STOP <= t < BACK]:
+                    message_id=f"ping-{at}") for at in range(START, back + DAY, HOUR)]
+    for at in [t for t in range(START, back + DAY, HOUR) if not stop <= t < back]:
         n = counts[START + (at - START) % (28 * DAY)]  # four weeks over again
         for i in range(n):
             ts = at + i * (HOUR // (n + 1))
@@ -109,8 +116,7 @@ def retired_store(tmp_path):
                                 flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
     assert s.write_events(events).written == len(events)
     s.refresh()
-    yield s
-    s.close()
+    return s
 
 
 @pytest.mark.timeout(300)
@@ -134,6 +140,26 @@ def test_a_flow_that_stops_stays_firing_until_it_sends_again(retired_store, tmp_
         assert not outcome.failed_rules
         moves += [((bucket - STOP) // HOUR, a.moved) for a in outcome.alerts if a.moved]
     assert moves == [(0, "firing"), ((BACK - STOP) // HOUR, "resolved")], moves
+
+
+@pytest.mark.timeout(300)
+def test_a_spike_followed_by_silence_resolves_on_the_first_quiet_bucket(tmp_path, monkeypatch):
+    """The Sunday 03:00 burst of 60 (5 expected), then o2c sends nothing for two hours. The
+    pack watches both directions; no event is no recovery from a drop only: the spike's
+    alert resolves at 04:00. Before, the empty hours held the spike's alert firing until
+    traffic came back (a batch flow idle between bursts: until its next burst)."""
+    monkeypatch.setenv("MIDWATCH_MODEL_DIR", str(tmp_path / "models"))
+    persist.forget()
+    cfg = load_rules_config(loads("rules:\n  paths: [pack:anomaly]\n"))
+    store = _silent_between(tmp_path / "spiked.sqlite", SPIKE + HOUR, SPIKE + 3 * HOUR)
+    engine = Engine(cfg, store)
+    moves = []
+    for bucket in range(SPIKE - 2 * HOUR, SPIKE + 3 * HOUR, HOUR):
+        outcome = engine.evaluate(bucket + HOUR + 30_000)
+        assert not outcome.failed_rules
+        moves += [((bucket - SPIKE) // HOUR, a.moved) for a in outcome.alerts if a.moved]
+    store.close()
+    assert moves == [(0, "firing"), (1, "resolved")], moves
 
 
 DST_MONDAY = START + 28 * DAY  # 2026-03-30: Europe/Berlin moved to UTC+2 on Sunday

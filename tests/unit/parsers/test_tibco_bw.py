@@ -51,3 +51,20 @@ def test_detect_claims_only_bw_lines():
                            "Worker-1] c.t.b.p.g.L.orderapp.module.Log - hello")
     assert not tibco_bw.detect("2024-05-02 10:11:15,002 WARN  [main] com.example.Foo - hello")
     assert not tibco_bw.detect("bwEngThread TIBCO-BW-CORE-500050 without a stamp")
+
+
+def test_a_text_line_quoting_a_bw_code_stays_text(parse_text):
+    """A Spring Boot and a Mule line that quote a partner's BW fault code (review R): under
+    ``auto`` they were claimed by BW 6 detection and re-platformed as tibco, with a
+    ``tibco.job`` ID taken from the quoted message. Only an engine thread or a code starting
+    a logback message marks a BW 6 line."""
+    lines = ("2024-05-02 10:11:14.567 ERROR 4711 --- [nio-8080-exec-1] c.e.orders.PartnerClient"
+             "  : fault TIBCO-BW-CORE-500050 from order service, JobId [bw0a10114]\n"
+             "2024-05-02 10:11:15,002 ERROR [[orders].http.requester.01] "
+             "org.mule.runtime.core.internal.exception.OnErrorPropagateHandler - partner said "
+             "TIBCO-BW-CORE-500050: The BW process [orderapp.module.Process] faulted\n")
+    assert not any(tibco_bw.detect(line) for line in lines.splitlines())
+    events, dead = parse_text("auto", lines)
+    assert dead == [] and len(events) == 2
+    assert [(e.platform, e.dataset) for e in events] == [("generic", "generic.text")] * 2
+    assert all(e.ids == [] for e in events), [e.ids for e in events]

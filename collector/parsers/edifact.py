@@ -61,6 +61,7 @@ from collector.parsers._edi import (
     answered_occurrence,
     direction,
     edi_time,
+    ends,
     mark_invalid,
     occurrence_id,
     partner,
@@ -72,6 +73,7 @@ from collector.parsers._fields import set_label
 NAME = "edifact"
 MAX_RECORD_LINES = RECORD_LINES
 WHOLE = whole("UNZ")
+ENDS = ends("UNZ")
 DATASET = "edi.edifact"
 START = re.compile(rf"UN[AB]{SEPARATOR}")
 ENVELOPE_ERROR = "edifact.envelope"

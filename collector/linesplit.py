@@ -28,6 +28,8 @@ Segments = Callable[[str], tuple[str, str] | None]
 # Given a line (or piece), where records end inside it: the character positions after each
 # EDI interchange that another follows on the same line (``collector.parse.SourceParser.ends``).
 Ends = Callable[[str], list[int]]
+# What pads a line's end in a one-byte encoding (``unterminated_tail``): blanks and NULs.
+PADDING_BYTES = b" \t\r\n\x0b\x0c\x00"
 # How much of an over-long line's head ``Segments`` is shown.
 SEGMENTS_HEAD_BYTES = 4096
 
@@ -61,12 +63,22 @@ class LineSplitter:
 
     def unterminated_tail(self, chars: int = 4096) -> str:
         """The end of the line still waiting for its newline (its last ``chars`` bytes at
-        most, whole code units), as text; "" when there is none."""
+        most, whole code units) before any padding, as text; "" when there is none. Block
+        transfers pad a file's last block with NULs, up to a block (8 KiB, 64 KiB) less one:
+        the last ``chars`` bytes were padding alone, the trailer out of sight, and the file
+        waited for a newline forever. Padding is blanks and NULs (in UTF-16/32 whole NUL
+        code units)."""
         if not self.buf or not isinstance(self.encoding, Encoding) or self.skip_from is not None:
             return ""
-        unit = self.encoding.unit
-        cut = max(0, len(self.buf) - chars)
-        return self.encoding.decode(self.buf[cut - cut % unit:])
+        buf, unit = self.buf, self.encoding.unit
+        end = len(buf) - len(buf) % unit  # a code unit the read cut is completed next time
+        if unit == 1:
+            end = len(buf.rstrip(PADDING_BYTES))
+        else:
+            nuls = end - len(buf[:end].rstrip(b"\0"))  # the last character's own may be some
+            end -= nuls - nuls % unit
+        cut = max(0, end - chars)
+        return self.encoding.decode(buf[cut - cut % unit:end])
 
     def split(self, data: bytes) -> list[Line]:
         """The lines ``data`` (the next bytes) completes."""

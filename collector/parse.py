@@ -56,8 +56,9 @@ MAX_RECORD_LINES = 2000
 # What a line holding nothing else is blank of: whitespace and the NUL bytes of block
 # padding (not ``str.strip()``, which takes the information separators 0x1C-0x1F too).
 BLANK = " \t\r\n\x0b\x0c\x00"
-# How much of a line's end a parser's ``WHOLE`` is asked about (the trailer, its control
-# reference and padding), as ``LineSplitter.unterminated_tail`` gives it for a quiet line.
+# How much of a line's end, padding left out, a parser's ``WHOLE`` is asked about (the
+# trailer and its control reference), as ``LineSplitter.unterminated_tail`` gives it for a
+# quiet line.
 WHOLE_TAIL_CHARS = 4096
 # Record heads remembered per source to recognize a cut-off last line (``_cut_off``): the
 # first this many records, this many characters of each.
@@ -418,7 +419,9 @@ class Framer:
         were glued into it, up to the 1 MiB record cap, and lost in its validation failure
         without a word; after the trailer they start a record of their own (or, under
         ``auto``, are detected anew)."""
-        if self.ends is None or self.ends.search(line[-WHOLE_TAIL_CHARS:]) is None:
+        # Padding first: block transfers pad the last block with NULs, up to a block (8 KiB,
+        # 64 KiB) less one, and a tail of padding alone hid the trailer.
+        if self.ends is None or self.ends.search(line.rstrip(BLANK)[-WHOLE_TAIL_CHARS:]) is None:
             return []
         return self.flush()
 

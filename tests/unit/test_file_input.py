@@ -346,6 +346,36 @@ def test_an_edi_file_without_any_newline_is_read_once_quiet(tmp_path, logs, fmt,
     assert {e.action for e in events(chunks)} == {"acknowledged"}
 
 
+@pytest.mark.parametrize("fmt", ["x12", "auto"])
+@pytest.mark.parametrize("block", [512, 4096, 8192, 65536])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_an_interchange_padded_to_a_block_is_read_once_quiet(tmp_path, logs, fmt, block,
+                                                              encoding):
+    """Block transfers pad a file's last block with NULs, up to the block size less one (in
+    UTF-16 whole NUL code units). The trailer was looked for in the last 4096 bytes, padding
+    included: past 4 KiB of padding the file was never read, no event and no dead letter."""
+    raw = _x12_interchanges()[0].encode(encoding)
+    (logs / "in.log").write_bytes(raw + b"\0" * (-len(raw) % block or block))
+    chunks = pump(make_input(tmp_path, fmt, encoding=encoding))
+    assert dead(chunks) == []
+    assert [e.message_id.rsplit(":", 1)[1] for e in events(chunks)] == ["0001", "0002"]
+
+
+@pytest.mark.parametrize("block", [512, 8192, 65536])
+def test_a_log_line_after_a_padded_interchange_is_its_own_event(tmp_path, logs, block):
+    """The padded interchange ends with a newline and the translator's next log line follows:
+    with the trailer out of the tail's sight the log line was glued into the interchange, a
+    false validation failure of it, the log event lost."""
+    raw = _x12_interchanges()[0].encode()
+    (logs / "in.log").write_bytes(
+        raw + b"\0" * (-len(raw) % block) + b"\n2024-03-01 10:00:00,123 ERROR [translator] "
+        b"partner ACME: mapping failed for PO-4799\n")
+    chunks = pump(make_input(tmp_path, "auto"))
+    assert dead(chunks) == []
+    assert [(e.dataset, e.level) for e in events(chunks)] == [
+        ("edi.x12", "info"), ("edi.x12", "info"), ("generic.text", "error")]
+
+
 def _truncate_out_of_sight(path: Path, inp: FileTail, seen_unread: bool) -> None:
     """copytruncate with the copy nowhere the input looks; with ``seen_unread``, a scan has
     seen lines the input has not read yet when the truncation comes."""

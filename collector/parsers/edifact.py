@@ -20,6 +20,9 @@ reference (see ``collector.parsers._edi``):
   interchange with the same 0062 ends ``#<n>``, its n-th occurrence: a repeat for one
   message type in one group or interchange is a validation failure, another type or group
   is not)
+- ``edifact.unh:<sender>><recipient>:<0020>:<0062>/<type>[/<0048>]`` (the same message by
+  its type and group, ``#<n>`` only for a repeat of one type in one group: the ID a CONTRL's
+  UCM builds, which names the type and, after a UCF, the group, never the order)
 - business keys: the BGM document number as ``order:`` (ORDERS, ORDCHG), ``invoice:``
   (INVOIC) or ``shipment:`` (DESADV), and references to other documents (``RFF+ON`` order,
   ``IV`` invoice, ``DQ``/``AAK`` despatch advice) by the same keys.

@@ -25,6 +25,11 @@ Line = tuple[str, int, int, bool, bool]
 # Given the head of an over-long line, its segment terminator and release character ("" for
 # none) when it is an EDI interchange, else None (``collector.parse.SourceParser.segments``).
 Segments = Callable[[str], tuple[str, str] | None]
+# Given a line (or piece), where records end inside it: the character positions after each
+# EDI interchange that another follows on the same line (``collector.parse.SourceParser.ends``).
+Ends = Callable[[str], list[int]]
+# What pads a line's end in a one-byte encoding (``unterminated_tail``): blanks and NULs.
+PADDING_BYTES = b" \t\r\n\x0b\x0c\x00"
 # How much of an over-long line's head ``Segments`` is shown.
 SEGMENTS_HEAD_BYTES = 4096
 
@@ -45,14 +50,16 @@ class LineSplitter:
     # The over-long line being read in pieces: its (terminator, release) as bytes, or False
     # when it is no EDI interchange; None until a line is over-long.
     soft: tuple[bytes, bytes] | bool | None = None
+    ends: Ends | None = None
 
     @staticmethod
     def at(configured: str, offset: int, line: int, max_line_bytes: int,
-           head: bytes = b"", segments: Segments | None = None) -> LineSplitter:
+           head: bytes = b"", segments: Segments | None = None,
+           ends: Ends | None = None) -> LineSplitter:
         """A splitter resuming at ``offset``; from the start the encoding is read from the
         first bytes fed, elsewhere from ``head`` (the file's first bytes)."""
         enc: Encoding | str = configured if offset == 0 else sniff(head, configured)
-        return LineSplitter(enc, max_line_bytes, offset, line, segments=segments)
+        return LineSplitter(enc, max_line_bytes, offset, line, segments=segments, ends=ends)
 
     @property
     def in_pieces(self) -> bool:
@@ -62,12 +69,22 @@ class LineSplitter:
 
     def unterminated_tail(self, chars: int = 4096) -> str:
         """The end of the line still waiting for its newline (its last ``chars`` bytes at
-        most, whole code units), as text; "" when there is none."""
+        most, whole code units) before any padding, as text; "" when there is none. Block
+        transfers pad a file's last block with NULs, up to a block (8 KiB, 64 KiB) less one:
+        the last ``chars`` bytes were padding alone, the trailer out of sight, and the file
+        waited for a newline forever. Padding is blanks and NULs (in UTF-16/32 whole NUL
+        code units)."""
         if not self.buf or not isinstance(self.encoding, Encoding) or self.skip_from is not None:
             return ""
-        unit = self.encoding.unit
-        cut = max(0, len(self.buf) - chars)
-        return self.encoding.decode(self.buf[cut - cut % unit:])
+        buf, unit = self.buf, self.encoding.unit
+        end = len(buf) - len(buf) % unit  # a code unit the read cut is completed next time
+        if unit == 1:
+            end = len(buf.rstrip(PADDING_BYTES))
+        else:
+            nuls = end - len(buf[:end].rstrip(b"\0"))  # the last character's own may be some
+            end -= nuls - nuls % unit
+        cut = max(0, end - chars)
+        return self.encoding.decode(buf[cut - cut % unit:end])
 
     def split(self, data: bytes) -> list[Line]:
         """The lines ``data`` (the next bytes) completes."""
@@ -100,8 +117,7 @@ class LineSplitter:
             self.soft = None
             self.line += 1
             too_long = len(raw) > cap
-            out.append((decode(raw[:cut] if too_long else raw), self.offset, self.line, too_long,
-                        True))
+            self._add(decode(raw[:cut] if too_long else raw), self.line, too_long, True, out)
             self.offset += nl + unit - start
             start = nl + unit
         if len(buf) - start > cap:
@@ -116,6 +132,26 @@ class LineSplitter:
             rest = rest[len(rest) - keep:]
         self.buf = rest
         return out
+
+    def _add(self, text: str, lineno: int, truncated: bool, terminated: bool,
+             out: list[Line]) -> None:
+        """A line (or piece of one) starting at ``self.offset`` into ``out``, cut where an
+        interchange ends inside it (``ends``): each piece at its own byte offset, so that an
+        interchange's record is where it starts however the line was read (whole, or up to
+        one interchange at a time when the file went quiet between them). Text holding
+        U+FFFD (bytes the encoding refused) is not cut: its byte offsets are not known."""
+        offset = self.offset
+        cuts = self.ends(text) if self.ends is not None and not truncated else ()
+        if cuts and "\ufffd" not in text:
+            codec = self.encoding.codec  # type: ignore[union-attr]
+            at = 0
+            for cut in cuts:
+                piece = text[at:cut]
+                out.append((piece, offset, lineno, False, True))
+                offset += len(piece.encode(codec))
+                at = cut
+            text = text[at:]
+        out.append((text, offset, lineno, truncated, terminated))
 
     def _pieces(self, buf: bytes, start: int, end: int, out: list[Line]) -> int:
         """Hand over the over-long line in ``buf[start:end]`` (no newline in it) in pieces
@@ -132,8 +168,8 @@ class LineSplitter:
             stop = self._segment_end(buf, start, start + cap, terminator, release)
             if stop < 0:  # one segment longer than the cap: cut as any line is
                 break
-            out.append((buf[start:stop].decode(enc.codec, errors="replace"), self.offset,
-                        self.line + 1, False, True))
+            self._add(buf[start:stop].decode(enc.codec, errors="replace"), self.line + 1, False,
+                      True, out)
             self.offset += stop - start
             start = stop
             # Interchanges written back to back may each choose their delimiters.
@@ -178,7 +214,7 @@ class LineSplitter:
         if self.buf and self.skip_from is None:
             assert isinstance(self.encoding, Encoding)
             self.line += 1
-            out.append((self.encoding.decode(self.buf), self.offset, self.line, False, False))
+            self._add(self.encoding.decode(self.buf), self.line, False, False, out)
             self.offset += len(self.buf)
             self.buf = b""
         return out

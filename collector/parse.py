@@ -44,7 +44,7 @@ import orjson
 
 from collector import detect_prefilter, envelopes, native, parsers
 from collector.event import DeadLetter, Event, Part, Record, event_id
-from collector.linesplit import Line, LineSplitter, Segments
+from collector.linesplit import Ends, Line, LineSplitter, Segments
 from collector.normalize import normalize, redact_text
 from collector.parsers._base import ParseContext, ParseError
 
@@ -56,8 +56,9 @@ MAX_RECORD_LINES = 2000
 # What a line holding nothing else is blank of: whitespace and the NUL bytes of block
 # padding (not ``str.strip()``, which takes the information separators 0x1C-0x1F too).
 BLANK = " \t\r\n\x0b\x0c\x00"
-# How much of a line's end a parser's ``WHOLE`` is asked about (the trailer, its control
-# reference and padding), as ``LineSplitter.unterminated_tail`` gives it for a quiet line.
+# How much of a line's end, padding left out, a parser's ``WHOLE`` is asked about (the
+# trailer and its control reference), as ``LineSplitter.unterminated_tail`` gives it for a
+# quiet line.
 WHOLE_TAIL_CHARS = 4096
 # Record heads remembered per source to recognize a cut-off last line (``_cut_off``): the
 # first this many records, this many characters of each.
@@ -427,7 +428,9 @@ class Framer:
         were glued into it, up to the 1 MiB record cap, and lost in its validation failure
         without a word; after the trailer they start a record of their own (or, under
         ``auto``, are detected anew)."""
-        if self.ends is None or self.ends.search(line[-WHOLE_TAIL_CHARS:]) is None:
+        # Padding first: block transfers pad the last block with NULs, up to a block (8 KiB,
+        # 64 KiB) less one, and a tail of padding alone hid the trailer.
+        if self.ends is None or self.ends.search(line.rstrip(BLANK)[-WHOLE_TAIL_CHARS:]) is None:
             return []
         return self.flush()
 
@@ -862,10 +865,11 @@ class SourceParser:
 
     def is_whole(self, tail: str) -> bool:
         """Whether a line without its newline that ends in ``tail`` is whole: it ends a record
-        of this source's format (or, not known yet, of any), as its parser's ``WHOLE`` says."""
+        of this source's format (under ``auto``, of any: the format of the line before, X12,
+        left an EDIFACT interchange written after it waiting), as its parser's ``WHOLE`` says."""
         if not tail:
             return False
-        modules = (self.module,) if self.module is not None else self.candidates
+        modules = (self.module,) if not self.auto else self.candidates
         return any(w.search(tail) is not None
                    for m in modules if (w := getattr(m, "WHOLE", None)) is not None)
 
@@ -880,6 +884,19 @@ class SourceParser:
             if found is not None:
                 return found
         return None
+
+    @property
+    def ends(self) -> Ends | None:
+        """Where interchanges end inside a line (see ``LineSplitter``), as the ``ENDS`` of this
+        source's format says (under ``auto``, of every format: a mailbox may hold X12 and
+        EDIFACT); None for a format without interchanges."""
+        patterns = tuple(e for m in ((self.module,) if not self.auto else self.candidates)
+                         if (e := getattr(m, "ENDS", None)) is not None)
+        if not patterns:
+            return None
+        if len(patterns) == 1:
+            return lambda text: [m.end() for m in patterns[0].finditer(text)]
+        return lambda text: sorted(m.end() for p in patterns for m in p.finditer(text))
 
     def held_position(self) -> tuple[int, int] | None:
         """(byte offset, line number) of the earliest line fed but not yet emitted: the open
@@ -962,10 +979,10 @@ def read_lines(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
 
 def read_batches(stream: BinaryIO, max_line: int = MAX_LINE_CHARS,
                  encoding: str = "auto", segments: Segments | None = None,
-                 ) -> Iterator[list[Line]]:
+                 ends: Ends | None = None) -> Iterator[list[Line]]:
     """``read_lines`` a read at a time: the lines each read completes, as one list;
-    ``segments``: see ``LineSplitter``."""
-    lines = LineSplitter.at(encoding, 0, 0, max_line, segments=segments)
+    ``segments``, ``ends``: see ``LineSplitter``."""
+    lines = LineSplitter.at(encoding, 0, 0, max_line, segments=segments, ends=ends)
     read = getattr(stream, "read1", stream.read)  # a pipe's lines as they come
     while data := read(READ_BYTES):
         yield lines.split(data)
@@ -976,6 +993,6 @@ def parse_stream(stream: BinaryIO, source: str, fmt: str, ctx: ParseContext,
                  stats: ParseStats | None = None) -> Iterator[Event | DeadLetter]:
     """Every event and dead letter of a byte stream, in order, in constant memory."""
     parser = SourceParser(fmt, ctx, source, stats=stats)
-    for batch in read_batches(stream, segments=parser.segments):
+    for batch in read_batches(stream, segments=parser.segments, ends=parser.ends):
         yield from parser.feed_lines(batch)
     yield from parser.flush()

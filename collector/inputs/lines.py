@@ -30,7 +30,7 @@ class LineReader:
         parser = SourceParser(fmt, ctx, source, position_prefix=prefix,
                               max_line_bytes=max_line_bytes)
         return LineReader(parser, LineSplitter.at(encoding, offset, line, max_line_bytes, head,
-                                                  segments=parser.segments))
+                                                  segments=parser.segments, ends=parser.ends))
 
     @property
     def read_offset(self) -> int:

@@ -38,15 +38,33 @@ SEPARATOR = rf"(?:[^\w\s]|[{INFORMATION_SEPARATORS}])"
 PADDING = " \t\r\n\x00"
 
 
+def _trailer(trailer: str) -> str:
+    """``trailer`` (IEA, UNZ), its count and control reference, the segment terminator and
+    perhaps padding. The control reference is any run of non-blank characters but the
+    element separator: UNZ 0020 is an..14 and may hold ``-``, ``/`` or ``.`` (UNOA, UNOC);
+    a run that could hold separators reached back to the trailer of an earlier interchange
+    on the line, taking a line that stops inside the next one for whole. The literal leads
+    the pattern, so a search skips to it as fast as a substring search."""
+    return (rf"{trailer}(?<!\w{trailer})({SEPARATOR})\s*\d+\1\s*"
+            rf"(?:(?!\1)[^\s{INFORMATION_SEPARATORS}])+?\s*{SEPARATOR}[{re.escape(PADDING)}]*")
+
+
 def whole(trailer: str) -> re.Pattern:
-    """How a line holding whole interchanges ends: ``trailer`` (IEA, UNZ), its count and
-    control reference, the segment terminator and perhaps padding. Translators write one
+    """How a line holding whole interchanges ends (``_trailer``). Translators write one
     interchange a file, often without a newline at its end, and the file input reads such a
     line once the file is quiet (``collector.parse.SourceParser.is_whole``), where a log's
-    last line waits for its newline. The control reference is any run of non-blank
-    characters: UNZ 0020 is an..14 and may hold ``-``, ``/`` or ``.`` (UNOA, UNOC)."""
-    return re.compile(rf"(?<!\w){trailer}({SEPARATOR})\s*\d+\1\s*[^\s{INFORMATION_SEPARATORS}]+?\s*"
-                      rf"{SEPARATOR}[{re.escape(PADDING)}]*$")
+    last line waits for its newline."""
+    return re.compile(_trailer(trailer) + "$")
+
+
+def ends(trailer: str) -> re.Pattern:
+    """Where an interchange ends inside a line: ``trailer`` (with any padding) followed by the
+    next interchange's header (X12 or EDIFACT: a mailbox may hold both). Translators write
+    interchanges back to back on one line and flush after each, so a quiet read may end a
+    line after any of them; the reader cuts the line there whatever the reads
+    (``collector.linesplit.LineSplitter``), so each interchange is a record at its own offset
+    and its events' IDs do not depend on where reads fell."""
+    return re.compile(_trailer(trailer) + "(?=ISA|UNA|UNB)")
 
 
 # The lines a record of an interchange may have (``collector.parse.Framer``): the usual cap of

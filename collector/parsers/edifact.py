@@ -20,6 +20,9 @@ reference (see ``collector.parsers._edi``):
   interchange with the same 0062 ends ``#<n>``, its n-th occurrence: a repeat for one
   message type in one group or interchange is a validation failure, another type or group
   is not)
+- ``edifact.unh:<sender>><recipient>:<0020>:<0062>/<type>[/<0048>]`` (the same message by
+  its type and group, ``#<n>`` only for a repeat of one type in one group: the ID a CONTRL's
+  UCM builds, which names the type and, after a UCF, the group, never the order)
 - business keys: the BGM document number as ``order:`` (ORDERS, ORDCHG), ``invoice:``
   (INVOIC) or ``shipment:`` (DESADV), and references to other documents (``RFF+ON`` order,
   ``IV`` invoice, ``DQ``/``AAK`` despatch advice) by the same keys.
@@ -61,6 +64,7 @@ from collector.parsers._edi import (
     answered_occurrence,
     direction,
     edi_time,
+    ends,
     mark_invalid,
     occurrence_id,
     partner,
@@ -72,6 +76,7 @@ from collector.parsers._fields import set_label
 NAME = "edifact"
 MAX_RECORD_LINES = RECORD_LINES
 WHOLE = whole("UNZ")
+ENDS = ends("UNZ")
 DATASET = "edi.edifact"
 START = re.compile(rf"UN[AB]{SEPARATOR}")
 ENVELOPE_ERROR = "edifact.envelope"
@@ -276,11 +281,11 @@ class _Interchange:
     # UNH 0062 -> how many messages of the interchange have had it, in or out of groups:
     # the ``edifact.unh`` ID is (0020, 0062), so a later one gets an ID of its own.
     references: dict[str, int] = field(default_factory=dict)
-    # (UNG 0048 or "", 0062, message type) -> the number (1-based) of the first message that
-    # has it; ``read`` counts the messages. EANCOM: 0062 with the message type (S009) is
-    # unique within the group, or the interchange when there are no groups, so numbering
-    # restarting per group, or ORDERS 1 next to INVOIC 1, is no repeat.
-    unique: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    # (UNG 0048 or "", 0062, message type) -> (the number (1-based) of the first message that
+    # has it, how many have); ``read`` counts the messages. EANCOM: 0062 with the message
+    # type (S009) is unique within the group, or the interchange when there are no groups,
+    # so numbering restarting per group, or ORDERS 1 next to INVOIC 1, is no repeat.
+    unique: dict[tuple[str, str, str], tuple[int, int]] = field(default_factory=dict)
     read: int = 0
 
 
@@ -592,7 +597,8 @@ def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event],
         out.extend(_contrl(segs, body, ic))
         return pos
     occurrence = ic.references[reference] = ic.references.get(reference, 0) + 1
-    first = ic.unique.setdefault((group, reference, msg_type), ic.read)
+    first, same = ic.unique.get((group, reference, msg_type), (ic.read, 0))
+    ic.unique[group, reference, msg_type] = (first, same + 1)
     if first != ic.read:
         # A sender that writes 1 for every message names two documents alike: the repeat
         # gets an edifact.unh ID of its own (``#<n>``), which a UCM rejecting it as a
@@ -604,11 +610,24 @@ def _message(segs: _Segments, pos: int, ic: _Interchange, out: list[Event],
                   f"#{occurrence}")
         problem = f"{problem}; {repeat}" if problem else repeat
     ev = _document(segs, unh, body, ic, occurrence=occurrence)
+    ev.add_id("edifact.unh", _typed_id(f"{ic.parties.pair}:{ic.control}", reference, msg_type,
+                                       group, same + 1))
     if problem:
         mark_invalid(ev, f"{problem} ({msg_type} {reference} in interchange {ic.control})",
                      ENVELOPE_ERROR)
     out.append(ev)
     return pos
+
+
+def _typed_id(interchange: str, reference: str, msg_type: str, group: str,
+              occurrence: int) -> str:
+    """The ``edifact.unh`` ID of a message by its group, type and 0062, as a CONTRL's UCM
+    names it (``<0020>:<0062>/<type>[/<0048>]``, ``#<n>`` for the n-th of one type): EANCOM
+    numbers per message type, so DESADV 1 and INVOIC 1 share a 0062 and the plain ID tells
+    them apart only by the order of the interchange, which a CONTRL listing just the INVOIC
+    cannot know; its rejection landed on the DESADV."""
+    base = f"{interchange}:{reference}/{msg_type}" + (f"/{group}" if group else "")
+    return occurrence_id(base, occurrence)
 
 
 def _document(segs: _Segments, unh: list[str], body: list[list[str]],
@@ -710,7 +729,8 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
     groups: list[tuple[str, str]] = []  # (0048, 0083) of each UCF
     # The UCM being read, its own error code, and the UCS/UCD details after it.
     current: tuple[Event, str, list[str]] | None = None
-    seen: dict[str, int] = {}  # 0062 -> the occurrence its last UCM answered
+    # (group, type, 0062) -> the occurrence its last UCM answered
+    seen: dict[str, int] = {}
     for seg in body:
         tag = seg[0]
         if tag == "UCI":
@@ -731,9 +751,11 @@ def _contrl(segs: _Segments, body: list[list[str]], ic: _Interchange) -> list[Ev
                 _set_errors(current[0], [current[1]] if current[1] else [], current[2])
             reference, msg_type = v(seg, 1), v(seg, 2, 0)
             ev = _ack_event(ic, v(seg, 3))
-            occurrence = answered_occurrence(seen, reference, v(seg, 4) == _DUPLICATE)
-            ev.add_id("edifact.unh", occurrence_id(f"{original}:{subject}:{reference}",
-                                                   occurrence))
+            group = groups[-1][0] if groups else ""  # UCMs after a UCF answer its group
+            occurrence = answered_occurrence(seen, f"{group}\x1f{msg_type}\x1f{reference}",
+                                             v(seg, 4) == _DUPLICATE)
+            ev.add_id("edifact.unh", _typed_id(f"{original}:{subject}", reference, msg_type,
+                                               group, occurrence))
             ev.add_id("edifact.unb", f"{original}:{subject}")
             set_label(ev, "edifact_message_type", msg_type)
             set_label(ev, "edifact_unh_0062", reference)

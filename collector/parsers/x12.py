@@ -59,6 +59,7 @@ from collector.parsers._edi import (
     answered_occurrence,
     direction,
     edi_time,
+    ends,
     mark_invalid,
     occurrence_id,
     partner,
@@ -70,6 +71,7 @@ from collector.parsers._fields import set_label
 NAME = "x12"
 MAX_RECORD_LINES = RECORD_LINES
 WHOLE = whole("IEA")
+ENDS = ends("IEA")
 DATASET = "edi.x12"
 START = re.compile(rf"ISA{SEPARATOR}")
 ISA_LENGTH = 106

@@ -328,6 +328,27 @@ def test_a_contrl_rejecting_the_repeated_unh_answers_the_repeat_not_the_first(st
     assert got["PO-U-2"][0] == "rejected"
 
 
+def test_a_contrl_naming_the_invoice_answers_the_invoice_not_the_orders_with_its_0062(store):
+    """EANCOM numbers 0062 per message type: ORDERS 1 and INVOIC 1 in one interchange. A
+    CONTRL that lists only the INVOIC in error (UCM+1+INVOIC, action 4) and acknowledges
+    the rest (UCI 7) rejected the ORDERS (the 1st message with 0062 1) and left the invoice
+    unanswered."""
+    segs = [f"UNB+UNOC:3+{EU_US}:14+{EU_SUPPLIER}:14+240301:0930+ICRT",
+            "UNH+1+ORDERS:D:96A:UN", "BGM+220+PO-T-1+9", "UNT+3+1",
+            "UNH+1+INVOIC:D:96A:UN", "BGM+380+INV-T-1+9", "RFF+ON:PO-T-9", "UNT+4+1",
+            "UNZ+2+ICRT"]
+    correlator = Correlator(CATALOG, store)
+    feed(correlator, store, parsed("UNA:+.? '" + "'\n".join(segs) + "'\n", "out.edi"))
+    ack = [f"UNB+UNOC:3+{EU_SUPPLIER}:14+{EU_US}:14+240301:1015+CICRT", "UNH+1+CONTRL:D:3:UN",
+           f"UCI+ICRT+{EU_US}:14+{EU_SUPPLIER}:14+7", "UCM+1+INVOIC:D:96A:UN+4", "UCS+2+13",
+           "UNT+5+1", "UNZ+1+CICRT"]
+    feed(correlator, store, parsed("UNA:+.? '" + "'".join(ack) + "'\n", "in.edi"))
+    got = {key: (t.status, [h.action for h in t.hops]) for t in all_traces(store).values()
+           for key in t.ids if key in ("order:PO-T-1", "invoice:INV-T-1")}
+    assert got["order:PO-T-1"] == ("acknowledged", ["sent", "acknowledged"])
+    assert got["invoice:INV-T-1"][1] == ["sent", "rejected"]
+
+
 def _supplier_document(set_id: str, lines: list[str]) -> list[str]:
     return [f"ST*{set_id}*0001", *lines, f"SE*{len(lines) + 2}*0001"]
 

@@ -61,8 +61,8 @@ def test_contrl_with_ucm_answers_them_and_the_uci_the_other_messages():
     assert [s for _, s in scopes(edifact, text)] == ["interchange", None, None]
     uci, *_ = edifact.parse(Record(text=text, source="t.edi"), CTX)
     pair = "5412345000013>4012345000009"
-    assert uci.labels["ack_except"].split("\n") == [f"edifact.unh:{pair}:ICR00017:1",
-                                                     f"edifact.unh:{pair}:ICR00017:2"]
+    assert uci.labels["ack_except"].split("\n") == [f"edifact.unh:{pair}:ICR00017:1/ORDERS",
+                                                     f"edifact.unh:{pair}:ICR00017:2/ORDERS"]
     assert uci.message.endswith("applies to the messages of the interchange not answered one "
                                 "by one (2 are)")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import random
 import threading
 import time
 from pathlib import Path
@@ -345,6 +346,36 @@ def test_an_edi_file_without_any_newline_is_read_once_quiet(tmp_path, logs, fmt,
     assert {e.action for e in events(chunks)} == {"acknowledged"}
 
 
+@pytest.mark.parametrize("fmt", ["x12", "auto"])
+@pytest.mark.parametrize("block", [512, 4096, 8192, 65536])
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_an_interchange_padded_to_a_block_is_read_once_quiet(tmp_path, logs, fmt, block,
+                                                              encoding):
+    """Block transfers pad a file's last block with NULs, up to the block size less one (in
+    UTF-16 whole NUL code units). The trailer was looked for in the last 4096 bytes, padding
+    included: past 4 KiB of padding the file was never read, no event and no dead letter."""
+    raw = _x12_interchanges()[0].encode(encoding)
+    (logs / "in.log").write_bytes(raw + b"\0" * (-len(raw) % block or block))
+    chunks = pump(make_input(tmp_path, fmt, encoding=encoding))
+    assert dead(chunks) == []
+    assert [e.message_id.rsplit(":", 1)[1] for e in events(chunks)] == ["0001", "0002"]
+
+
+@pytest.mark.parametrize("block", [512, 8192, 65536])
+def test_a_log_line_after_a_padded_interchange_is_its_own_event(tmp_path, logs, block):
+    """The padded interchange ends with a newline and the translator's next log line follows:
+    with the trailer out of the tail's sight the log line was glued into the interchange, a
+    false validation failure of it, the log event lost."""
+    raw = _x12_interchanges()[0].encode()
+    (logs / "in.log").write_bytes(
+        raw + b"\0" * (-len(raw) % block) + b"\n2024-03-01 10:00:00,123 ERROR [translator] "
+        b"partner ACME: mapping failed for PO-4799\n")
+    chunks = pump(make_input(tmp_path, "auto"))
+    assert dead(chunks) == []
+    assert [(e.dataset, e.level) for e in events(chunks)] == [
+        ("edi.x12", "info"), ("edi.x12", "info"), ("generic.text", "error")]
+
+
 def _truncate_out_of_sight(path: Path, inp: FileTail, seen_unread: bool) -> None:
     """copytruncate with the copy nowhere the input looks; with ``seen_unread``, a scan has
     seen lines the input has not read yet when the truncation comes."""
@@ -460,3 +491,55 @@ def test_an_interchange_read_in_parts_is_checkpointed_at_its_start(tmp_path, log
     again = pump_until(restarted, lambda got: len(events(got)) >= 5000, timeout_s=120)
     ids = {e.id for e in events(again)}
     assert dead(again) == [] and len(ids) == 5000 and first <= ids
+
+
+def _x12_interchanges() -> list[str]:
+    po = (Path(__file__).parents[1] / "data" / "x12" / "purchase-orders.edi").read_text()
+    return ["ISA*00*" + x.replace("\n", "") for x in po.split("ISA*00*")[1:]]
+
+
+# Two EDIFACT interchanges, UNOC with a non-ASCII name: the second starts at a byte offset
+# other than its character offset.
+EDIFACT_ICS = [
+    "UNA:+.? 'UNB+UNOC:3+4012345000009:14+5412345000013:14+240301:0930+88001'"
+    "UNH+1+INVOIC:D:96A:UN:EAN008'BGM+380+INV-88120+9'NAD+SU+++Müller Straße GmbH'"
+    "UNT+4+1'UNZ+1+88001'",
+    "UNB+UNOC:3+4012345000009:14+5412345000013:14+240301:0931+88002'"
+    "UNH+1+INVOIC:D:96A:UN:EAN008'BGM+380+INV-88121+9'UNT+3+1'UNZ+1+88002'",
+]
+
+
+@pytest.mark.parametrize(("fmt", "ics"), [
+    ("x12", _x12_interchanges()), ("auto", _x12_interchanges()),
+    ("edifact", EDIFACT_ICS), ("auto", _x12_interchanges() + EDIFACT_ICS),
+], ids=["x12", "x12-auto", "edifact", "x12-and-edifact-auto"])
+@pytest.mark.parametrize("writes", ["at-each-trailer", "at-random-points"])
+def test_interchanges_on_one_line_get_the_same_ids_however_the_reads_fell(tmp_path, logs, fmt,
+                                                                          ics, writes):
+    """Translators write interchanges back to back on one line without a newline and flush
+    after each. Read quiet after one of them, it was a record of its own at its offset; read
+    whole (a re-read from an older checkpoint), all were one record at offset 0 with other
+    indexes: other event IDs, so a replay wrote the next interchanges' events a second time.
+    Each interchange is now a record at its own offset, whatever the reads."""
+    data = "".join(ics).encode()
+    path = logs / "in.log"
+    path.write_bytes(data)
+    first = make_input(tmp_path, fmt)
+    whole = sorted(e.id for e in events(pump(first)))
+    first.stop()
+    assert len(whole) >= len(ics)
+
+    if writes == "at-each-trailer":
+        cuts = [len("".join(ics[:k + 1]).encode()) for k in range(len(ics) - 1)]
+    else:
+        cuts = sorted(random.Random(len(data)).sample(range(1, len(data)), 8))
+    path.write_bytes(b"")  # the same file (inode: event IDs hold it), written again
+    inp = make_input(tmp_path, fmt)
+    chunks = pump(inp)
+    for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True):
+        with path.open("ab") as fh:
+            fh.write(data[a:b])
+        chunks += pump(inp)  # quiet between writes: a whole interchange is read at once
+    inp.stop()
+    assert dead(chunks) == []
+    assert sorted(e.id for e in events(chunks)) == whole

@@ -41,13 +41,15 @@ def test_a_parser_declares_its_optional_names_with_their_types(name):
     """``continues``, ``GENERIC``, ``DETECT_FIRST``, ``DETECT_NEEDS``, ``claims_taken``,
     ``FOREIGN_START`` (the part of ``START`` that heads other loggers' records),
     ``MAX_RECORD_LINES`` (a record's line cap, for formats written a segment a line) and
-    ``WHOLE`` (a line without its newline that is a whole record) are optional parts of the
+    ``WHOLE`` (a line without its newline that is a whole record), ``ENDS`` (where a record
+    ends inside a line another follows on) are optional parts of the
     parser contract; the parse core reads them with ``getattr``, so a misspelt or mistyped
     one would be silently ignored."""
     module = PARSERS.get(name)
     assert module.NAME == name
     assert PARSERS.optional == ("continues", "GENERIC", "DETECT_FIRST", "DETECT_NEEDS",
-                                "claims_taken", "FOREIGN_START", "MAX_RECORD_LINES", "WHOLE")
+                                "claims_taken", "FOREIGN_START", "MAX_RECORD_LINES", "WHOLE",
+                                "ENDS")
     if hasattr(module, "DETECT_FIRST"):
         assert isinstance(module.DETECT_FIRST, str) and module.DETECT_FIRST
     if hasattr(module, "DETECT_NEEDS"):
@@ -68,6 +70,8 @@ def test_a_parser_declares_its_optional_names_with_their_types(name):
         assert isinstance(module.MAX_RECORD_LINES, int) and module.MAX_RECORD_LINES > 0
     if hasattr(module, "WHOLE"):
         assert isinstance(module.WHOLE, re.Pattern)
+    if hasattr(module, "ENDS"):
+        assert isinstance(module.ENDS, re.Pattern)
 
 
 def _modules(package: str) -> set[str]:

@@ -38,7 +38,8 @@ def test_orders_one_event_per_message(parse_data):
     assert dead == []
     first, second = events
     assert first.ids == [f"edifact.unh:{US}>{SUPPLIER}:ICR00017:1",
-                         f"edifact.unb:{US}>{SUPPLIER}:ICR00017", "order:PO-4711"]
+                         f"edifact.unb:{US}>{SUPPLIER}:ICR00017", "order:PO-4711",
+                         f"edifact.unh:{US}>{SUPPLIER}:ICR00017:1/ORDERS"]
     assert (first.action, first.partner, first.outcome) == ("sent", SUPPLIER, "success")
     assert first.timestamp_ms == iso_to_ms("2024-03-01T09:30:00Z")
     assert first.labels["edifact_message_type"] == "ORDERS"
@@ -54,8 +55,9 @@ def test_contrl_links_to_the_original_orders(parse_data):
     uci, ucm_ok, ucm_rejected, interchange_rejected, received = acks
     assert uci.ids == [orders[0].ids[1]]
     assert (uci.action, uci.outcome) == ("acknowledged", "success")
-    assert ucm_ok.ids[0] == orders[0].ids[0] and ucm_ok.action == "acknowledged"
-    assert ucm_rejected.ids[0] == orders[1].ids[0]
+    # the ID by type a UCM builds (``_typed_id``), which each message has too
+    assert ucm_ok.ids[0] == orders[0].ids[-1] and ucm_ok.action == "acknowledged"
+    assert ucm_rejected.ids[0] == orders[1].ids[-1] != orders[0].ids[-1]
     assert (ucm_rejected.action, ucm_rejected.outcome, ucm_rejected.error_class) == (
         "rejected", "failure", "validation")
     assert ucm_rejected.error_message == "segment 4: 13 (missing); element 3.2: 12 (invalid value)"
@@ -106,7 +108,7 @@ def test_level_b_information_separators(parse_data, fmt):
     (ev,) = events
     assert ev.outcome == "success", ev.message
     assert ev.ids == ["edifact.unh:SENDERGLN>BUYERGLN:2001:1", "edifact.unb:SENDERGLN>BUYERGLN:2001",
-                      "order:PO-2001"]
+                      "order:PO-2001", "edifact.unh:SENDERGLN>BUYERGLN:2001:1/ORDERS"]
     assert ev.timestamp_ms == iso_to_ms("2024-03-01T09:30:00Z")
     assert ev.labels["edifact_syntax"] == "UNOB:3"
 
@@ -243,8 +245,9 @@ def test_a_contrl_with_a_functional_group_response(parse_data):
     uci, paxlst, cuscar, counted = events
     pair = "8CWS>CBP-ACE-TEST"
     assert uci.labels["ack_scope"] == "interchange"
-    assert uci.labels["ack_except"].split("\n") == [f"edifact.unh:{pair}:15:{ref}"
-                                                     for ref in ("11", "17", "18")]
+    assert uci.labels["ack_except"].split("\n") == [  # by type, in the UCF's group 15
+        f"edifact.unh:{pair}:15:{ref}/{kind}/15"
+        for ref, kind in (("11", "PAXLST"), ("17", "CUSCAR"), ("18", "CUSCAR"))]
     assert (paxlst.action, cuscar.action, counted.action) == ("acknowledged", "rejected",
                                                               "rejected")
     assert cuscar.error_message.startswith("segment 5: error; element 2.1: 13 (missing)")
@@ -385,6 +388,36 @@ def test_a_message_reference_unique_per_type_and_group_is_no_repeat(segs):
     assert [e.outcome for e in (first, second)] == ["success", "success"], second.message
     assert first.ids[0] == f"edifact.unh:{pair}:IC2:1"
     assert second.ids[0] == f"edifact.unh:{pair}:IC2:1#2"
+
+
+@pytest.mark.parametrize(("segs", "ucf"), [
+    (["UNH+1+DESADV:D:96A:UN:EAN007", "BGM+351+SHP-5521+9", "UNT+3+1",
+      "UNH+1+INVOIC:D:96A:UN:EAN008", "BGM+380+INV-88120+9", "UNT+3+1"], ""),
+    (["UNG+INVOIC+4012345000009+5412345000013+240301:0930+G1", "UNH+1+INVOIC:D:96A:UN",
+      "BGM+380+INV-88119+9", "UNT+3+1", "UNE+1+G1",
+      "UNG+INVOIC+4012345000009+5412345000013+240301:0930+G2", "UNH+1+INVOIC:D:96A:UN",
+      "BGM+380+INV-88120+9", "UNT+3+1", "UNE+1+G2"],
+     "UCF+G2+4012345000009+5412345000013+4'"),
+], ids=["another-type", "another-group"])
+def test_a_contrl_naming_only_the_invoice_answers_the_invoice_not_the_message_before(segs, ucf):
+    """EANCOM numbers 0062 per message type (and group): DESADV 1 then INVOIC 1 is no repeat,
+    yet the INVOIC's edifact.unh ID was the 2nd occurrence of 1 (``#2``) and a CONTRL listing
+    only the message in error (``UCM+1+INVOIC``) answered the 1st: the invoice's rejection
+    landed on the despatch advice, the invoice stayed unanswered. Each message now also has
+    an ID by group, type and 0062, the one a UCM builds; the plain IDs stay as they were."""
+    docs = "'".join(["UNB+UNOC:3+4012345000009:14+5412345000013:14+240301:0930+88001", *segs,
+                     "UNZ+2+88001"]) + "'"
+    contrl = ("UNB+UNOC:3+5412345000013:14+4012345000009:14+240301:1000+99001'"
+              "UNH+C1+CONTRL:D:3:UN'UCI+88001+4012345000009:14+5412345000013:14+4'"
+              f"{ucf}UCM+1+INVOIC:D:96A:UN:EAN008+4'UCS+3+13'UNT+{6 if ucf else 5}+C1'UNZ+1+99001'")
+    first, invoice = parse(docs)
+    pair = "4012345000009>5412345000013"
+    assert (first.ids[0], invoice.ids[0]) == (f"edifact.unh:{pair}:88001:1",
+                                              f"edifact.unh:{pair}:88001:1#2")
+    _uci, ucm = parse(contrl)
+    assert ucm.outcome == "failure"
+    assert set(ucm.ids) & set(invoice.ids) - {f"edifact.unb:{pair}:88001"}
+    assert not set(ucm.ids) & set(first.ids) - {f"edifact.unb:{pair}:88001"}
 
 
 def test_an_interchange_of_700_messages_one_segment_a_line_is_read_whole(parse_text):

@@ -55,6 +55,28 @@ def test_a_uuid_in_dotnet_forms_joins_the_mule_trace_and_two_messages_stay_apart
         assert "order:PO-2" in two.ids and "order:PO-1" not in two.ids
 
 
+def test_a_ws_addressing_urn_joins_the_rest_hop_that_logs_the_bare_uuid(tmp_path):
+    # a WCF service logs the SOAP request's WS-Addressing MessageID, a URN (upper case as
+    # some stacks write it), and calls the REST service behind it with the bare UUID as
+    # X-Correlation-ID: one message, which made two traces (each form another ID)
+    soap = _parsed(
+        DOTNET.format(n=0, msg="SubmitOrder received", corr=f"urn:uuid:{A}", order="PO-1")
+        + DOTNET.format(n=1, msg="SubmitOrder received", corr=f"URN:UUID:{B.upper()}",
+                        order="PO-2"), "wcf.log")
+    rest = _parsed(DOTNET.format(n=2, msg="posted", corr=A, order="PO-1")
+                   + DOTNET.format(n=3, msg="posted", corr=B, order="PO-2"), "erp-bridge.log")
+    with correlated(tmp_path, soap + rest) as store:
+        (one,) = store.find_traces(f"correlation:urn:uuid:{A}")
+        assert one.hop_count == 2 and f"correlation:{A}" in one.ids
+        assert [t.trace_key for t in store.find_traces(f"correlation:{A}")] == [one.trace_key]
+        (two,) = store.find_traces(f"correlation:{B}")
+        assert two.hop_count == 2 and two.trace_key != one.trace_key
+        assert "order:PO-1" not in two.ids
+    assert canonical_uuid(f"urn:uuid:{A}") == canonical_uuid(f"URN:UUID:{A.upper()}") == A
+    assert canonical_uuid("urn:uuid:00000000-0000-0000-0000-000000000000") is None  # nil
+    assert canonical_uuid(f"urn:oid:{A}") is None
+
+
 def test_only_uuids_get_a_second_form_and_w3c_trace_ids_never():
     assert canonical_uuid(A) is None  # already canonical
     assert canonical_uuid(A.upper()) == canonical_uuid(A.replace("-", "")) == A

@@ -78,6 +78,20 @@ def canonical_uuid(value: str) -> str | None:
     return None if canonical == value else canonical
 
 
+def canonical_id(any_id: str) -> str | None:
+    """An ID as asked for (bare, or typed ``kind:value``) with its UUID in the canonical form
+    the correlator adds beside every other form; None when it holds no UUID in another form.
+    An analyst pastes the braced upper-case GUID BizTalk shows of a message whose hops logged
+    it in lower case: that form is on no trace, the canonical one is on its trace."""
+    bare = canonical_uuid(any_id)
+    if bare is not None:
+        return bare
+    kind, sep, value = any_id.partition(":")
+    canonical = canonical_uuid(value) if sep and value and kind not in SINGLE_FORM_KINDS \
+        else None
+    return None if canonical is None else f"{kind}:{canonical}"
+
+
 def with_canonical_forms(ids: list[str], platform: str = "",
                          is_link: Callable[[str], bool] | None = None) -> list[str]:
     """``ids`` plus the canonical form of each UUID written in another form, each ID under

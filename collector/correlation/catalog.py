@@ -68,6 +68,7 @@ PLACEHOLDER_VALUES = frozenset({"", "null", "nil", "none", "n/a", "na", "-", "--
 # ``"null"``, a template's ``[null]``): the same stand-in. Words up to ``_WORD_MAX`` long
 # with them ("'undefined'") are looked at; longer values are no placeholder word.
 _WRAPPERS = "\"'[]{}()<>"
+_WRAPPERS_DASH = _WRAPPERS + "-"
 _WORD_MAX = 11
 URN_UUID = "urn:uuid:"  # RFC 9562's URN namespace for a UUID, matched in any case
 
@@ -392,13 +393,20 @@ def is_placeholder(value: str) -> bool:
     ("0", "000") is a counter's first value, such as order 0 of a numbered run: a real ID
     that must join."""
     if len(value) <= _WORD_MAX:
-        word = value.strip().strip(_WRAPPERS).strip().lower()
-        if word in PLACEHOLDER_VALUES or not word.strip("-"):
+        word = value.strip().lower()
+        if word in PLACEHOLDER_VALUES:
             return True
-    if value[:1] == "{" and value[-1:] == "}":
+        if word[:1] in _WRAPPERS_DASH:  # most IDs start otherwise: spared the second look
+            word = word.strip(_WRAPPERS).strip()
+            if word in PLACEHOLDER_VALUES or not word.strip("-"):
+                return True
+    first = value[:1]  # an ID of zeros starts with one, braced with "{", a URN with "urn:"
+    if first == "{" and value[-1:] == "}":
         value = value[1:-1]
-    elif value[:9].lower() == URN_UUID:
+    elif first in ("u", "U") and value[:9].lower() == URN_UUID:
         value = value[9:]
+    elif first != "0" and first != "-":
+        return False
     return len(value) >= ZERO_ID_MIN and value[:1] in ("0", "-") and not value.strip("0-")
 
 

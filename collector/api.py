@@ -31,7 +31,7 @@ from collector.metrics import CONTENT_TYPE, Registry
 from collector.since import parse_since
 from collector.store.base import Store, StoreError, TraceQuery
 from collector.trace import STATUSES, Trace
-from collector.tracequery import MAX_MATCHES, matches_doc, not_found_hint, one_named
+from collector.tracequery import MAX_MATCHES, find_by_id, matches_doc, not_found_hint, one_named
 
 log = logging.getLogger("midwatch.api")
 
@@ -205,17 +205,17 @@ def _answer(api: Api, route: str, path: str, query: str) -> tuple[int, bytes, st
             return _deadletters(api, query)
         if route == "trace":
             any_id = urllib.parse.unquote(path[len("/api/traces/"):])
-            found = api.store.find_traces(any_id, limit=MAX_MATCHES + 1)
+            named, found = find_by_id(api.store, any_id, MAX_MATCHES + 1)
             if not found:
                 hint = not_found_hint(any_id)
                 raise HttpError(404, f"no trace knows the ID {any_id!r}"
                                 + (f" ({hint})" if hint else ""))
-            one = one_named(any_id, found)
+            one = one_named(named, found)
             if one is None:
                 # 300, not 200 with a list: a client written for one trace must not read
                 # one of several messages as the answer (the bug a shared envelope ID
                 # caused); each match links to its trace_key, which names one trace.
-                return 300, orjson.dumps(matches_doc(any_id, found, full=False)), \
+                return 300, orjson.dumps(matches_doc(named, found, full=False)), \
                     "application/json"
             doc = one.to_doc()
             if api.knowledge:

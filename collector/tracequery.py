@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from collector.correlation.catalog import Catalog
+from collector.correlation.id_forms import canonical_id
 from collector.event import ms_to_iso
 from collector.store.base import Store, TraceQuery
 from collector.terminal import safe
@@ -155,6 +156,17 @@ def not_found_hint(any_id: str) -> str:
                 f"SENDER>RECEIVER:GS06:ST02 (UNB:UNH), e.g. ACMECORP>GLOBEX:{value}; "
                 f"`midwatch traces --partner NAME` lists a partner's messages")
     return ""
+
+
+def find_by_id(store: Store, any_id: str, limit: int) -> tuple[str, list[Trace]]:
+    """The traces an ID names (``Store.find_traces``) and the form of the ID that named them:
+    one holding a UUID in a form no source wrote is asked again in the canonical form
+    (``collector.correlation.id_forms.canonical_id``), which the traces hold."""
+    found = store.find_traces(any_id, limit=limit)
+    other = None if found else canonical_id(any_id.strip())
+    if other is None:
+        return any_id, found
+    return other, store.find_traces(other, limit=limit)
 
 
 def one_named(any_id: str, traces: list[Trace]) -> Trace | None:

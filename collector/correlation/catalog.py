@@ -64,6 +64,14 @@ DEFAULT_LABEL_TYPES = ("x12.isa", "x12.gs", "edifact.unb", "biztalk.interchange"
 PLACEHOLDER_VALUES = frozenset({"", "null", "nil", "none", "n/a", "na", "-", "--", "?",
                                 "undefined", "unknown", "(null)", "<null>", "nan", "-1"})
 
+# Quotes and brackets a logger may write around a placeholder word (a header logged as
+# ``"null"``, a template's ``[null]``): the same stand-in. Words up to ``_WORD_MAX`` long
+# with them ("'undefined'") are looked at; longer values are no placeholder word.
+_WRAPPERS = "\"'[]{}()<>"
+_WRAPPERS_DASH = _WRAPPERS + "-"
+_WORD_MAX = 11
+URN_UUID = "urn:uuid:"  # RFC 9562's URN namespace for a UUID, matched in any case
+
 # The shortest all-zero value taken for a placeholder: an empty W3C span ID has 16 zeros, an
 # empty trace ID 32, a nil UUID 32 and four dashes; 8 also covers zero-filled fixed fields.
 ZERO_ID_MIN = 8
@@ -378,11 +386,27 @@ def span_gap_ms(a: Trace, b: Trace) -> int:
 
 
 def is_placeholder(value: str) -> bool:
-    """A value that stands for "no ID": a placeholder word, or only zeros and dashes as long
-    as an empty span ID, trace ID or UUID (``ZERO_ID_MIN``). A short zero ("0", "000") is a
-    counter's first value, such as order 0 of a numbered run: a real ID that must join."""
-    if len(value) <= 9 and value.strip().lower() in PLACEHOLDER_VALUES:
-        return True
+    """A value that stands for "no ID": a placeholder word, quoted or bracketed or not
+    (``"null"``, ``[null]``), a run of dashes, or only zeros and dashes as long as an empty
+    span ID, trace ID or UUID (``ZERO_ID_MIN``), also braced or as a URN (.NET's
+    ``Guid.Empty.ToString("B")``, a WS-Addressing ``urn:uuid:`` MessageID). A short zero
+    ("0", "000") is a counter's first value, such as order 0 of a numbered run: a real ID
+    that must join."""
+    if len(value) <= _WORD_MAX:
+        word = value.strip().lower()
+        if word in PLACEHOLDER_VALUES:
+            return True
+        if word[:1] in _WRAPPERS_DASH:  # most IDs start otherwise: spared the second look
+            word = word.strip(_WRAPPERS).strip()
+            if word in PLACEHOLDER_VALUES or not word.strip("-"):
+                return True
+    first = value[:1]  # an ID of zeros starts with one, braced with "{", a URN with "urn:"
+    if first == "{" and value[-1:] == "}":
+        value = value[1:-1]
+    elif first in ("u", "U") and value[:9].lower() == URN_UUID:
+        value = value[9:]
+    elif first != "0" and first != "-":
+        return False
     return len(value) >= ZERO_ID_MIN and value[:1] in ("0", "-") and not value.strip("0-")
 
 

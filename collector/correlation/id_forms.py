@@ -3,8 +3,10 @@
 Mule generates its correlation ID as a Java UUID (lower case, hyphenated) and sends it on as
 ``X-Correlation-ID``; the .NET service behind it logs the same value as ``Guid.ToString("N")``
 (32 hex digits, no hyphens), braced (``"B"``, BizTalk's form) or upper case (SQL Server's
-``uniqueidentifier``). Compared as text, each form named another message, so the hop joined
-no trace although it carried the message's ID. Hex digits are one number whatever their case
+``uniqueidentifier``); a SOAP service writes it as a WS-Addressing MessageID, a URN
+(``urn:uuid:<uuid>``, RFC 9562 section 4), which WCF and Axis2 log as such, while the REST
+hop behind them logs the bare UUID. Compared as text, each form named another message, so the
+hop joined no trace although it carried the message's ID. Hex digits are one number whatever their case
 and hyphens, so the same kind of ID in any of these forms joins one trace: the lower-case
 hyphenated form is added beside the one the source wrote (which ``midwatch trace`` still
 finds). Only RFC 9562 UUIDs (version 1-8, variant 10xx) count, and W3C trace IDs
@@ -43,16 +45,23 @@ GENERATED_ID_MIN = 16
 _ALIASES = {platform: {**KIND_ALIASES, **own} for platform, own in REPLY_ALIASES.items()}
 _ALIASED = {platform: tuple(f"{kind}:" for kind in kinds) for platform, kinds in _ALIASES.items()}
 _KIND_ALIASED = tuple(f"{kind}:" for kind in KIND_ALIASES)
-_UUID_LENGTHS = frozenset({32, 34, 36, 38})  # plain, braced plain, hyphenated, braced
+_URN = "urn:uuid:"  # in any case
+_UUID_LENGTHS = frozenset({32, 34, 36, 38, 36 + len(_URN)})  # plain, braced, hyphenated, URN
 
 
 def canonical_uuid(value: str) -> str | None:
     """The lower-case hyphenated form of a UUID written in another form (upper case, plain,
-    braced); None when the value is no UUID or is in that form already."""
+    braced, a ``urn:uuid:`` URN); None when the value is no UUID or is in that form
+    already."""
     n = len(value)
     if n not in _UUID_LENGTHS:
         return None
-    inner = value[1:-1] if value[0] == "{" and value[-1] == "}" else value
+    if value[0] == "{" and value[-1] == "}":
+        inner = value[1:-1]
+    elif value[:len(_URN)].lower() == _URN:
+        inner = value[len(_URN):]
+    else:
+        inner = value
     n = len(inner)
     if n == 36 and all(inner[i] == "-" for i in _HYPHENS):
         digits = inner.replace("-", "", 4)
@@ -67,6 +76,20 @@ def canonical_uuid(value: str) -> str | None:
         return None
     canonical = "-".join((digits[:8], digits[8:12], digits[12:16], digits[16:20], digits[20:]))
     return None if canonical == value else canonical
+
+
+def canonical_id(any_id: str) -> str | None:
+    """An ID as asked for (bare, or typed ``kind:value``) with its UUID in the canonical form
+    the correlator adds beside every other form; None when it holds no UUID in another form.
+    An analyst pastes the braced upper-case GUID BizTalk shows of a message whose hops logged
+    it in lower case: that form is on no trace, the canonical one is on its trace."""
+    bare = canonical_uuid(any_id)
+    if bare is not None:
+        return bare
+    kind, sep, value = any_id.partition(":")
+    canonical = canonical_uuid(value) if sep and value and kind not in SINGLE_FORM_KINDS \
+        else None
+    return None if canonical is None else f"{kind}:{canonical}"
 
 
 def with_canonical_forms(ids: list[str], platform: str = "",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from collector.since import parse_since
 from collector.store.base import Filter, MetricQuery, Store, TraceQuery
 from collector.trace import Trace
+from collector.tracequery import find_by_id
 
 PAGE_SIZE = 50
 # The most traces (or error events) one page scans for filters the store does not index.
@@ -38,7 +39,7 @@ def find(store: Store, any_id: str) -> list[Trace]:
     (``Store.find_traces``), the same the API and ``midwatch trace`` give, so an envelope or
     batch ID lists every message it carried and a bare value every typed ID holding it."""
     text = any_id.strip()
-    return store.find_traces(text, limit=MAX_MATCHES) if text else []
+    return find_by_id(store, text, MAX_MATCHES)[1] if text else []
 
 
 @dataclass(frozen=True, slots=True)

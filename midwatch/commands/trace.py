@@ -150,6 +150,7 @@ def trace(args: argparse.Namespace) -> int:
     from collector.knowledge import render_known_issues, trace_known_issues
     from collector.tracequery import (
         MAX_MATCHES,
+        find_by_id,
         matches_doc,
         not_found_hint,
         one_named,
@@ -158,8 +159,7 @@ def trace(args: argparse.Namespace) -> int:
     )
 
     def answer(store: Store) -> int:
-        wanted = _stored_form(args)
-        found = store.find_traces(wanted, limit=MAX_MATCHES + 1)
+        wanted, found = find_by_id(store, _stored_form(args), MAX_MATCHES + 1)
         if not found:
             hint = not_found_hint(args.id)
             print(f"midwatch trace: no trace has the ID {args.id!r} (IDs are typed like "

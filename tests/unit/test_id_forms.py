@@ -9,16 +9,24 @@ made a second trace (or none joined the Mule one). Correlated into the real SQLi
 
 from __future__ import annotations
 
+import http.client
 import io
+import urllib.parse
 
+import orjson
 import pytest
 from correlate_support import correlated
 
+from collector.api import Api
+from collector.config import Api as ApiConfig
 from collector.correlation.catalog import load_catalog
 from collector.correlation.id_forms import canonical_uuid, with_canonical_forms
 from collector.event import Event
+from collector.explorer import queries
+from collector.metrics import Registry
 from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
+from midwatch.cli import main
 
 MULE = ("INFO  2026-12-07 07:00:0{n},123 [[MuleRuntime].uber.03: [orders-api].orders-flow"
         ".CPU_LITE @1a2b3c] [processor: orders-flow/processors/0; event: {corr}] "
@@ -53,6 +61,28 @@ def test_a_uuid_in_dotnet_forms_joins_the_mule_trace_and_two_messages_stay_apart
         (two,) = store.find_traces(f"correlation:{B}")
         assert two.hop_count == 2 and two.trace_key != one.trace_key
         assert "order:PO-2" in two.ids and "order:PO-1" not in two.ids
+
+
+def test_a_ws_addressing_urn_joins_the_rest_hop_that_logs_the_bare_uuid(tmp_path):
+    # a WCF service logs the SOAP request's WS-Addressing MessageID, a URN (upper case as
+    # some stacks write it), and calls the REST service behind it with the bare UUID as
+    # X-Correlation-ID: one message, which made two traces (each form another ID)
+    soap = _parsed(
+        DOTNET.format(n=0, msg="SubmitOrder received", corr=f"urn:uuid:{A}", order="PO-1")
+        + DOTNET.format(n=1, msg="SubmitOrder received", corr=f"URN:UUID:{B.upper()}",
+                        order="PO-2"), "wcf.log")
+    rest = _parsed(DOTNET.format(n=2, msg="posted", corr=A, order="PO-1")
+                   + DOTNET.format(n=3, msg="posted", corr=B, order="PO-2"), "erp-bridge.log")
+    with correlated(tmp_path, soap + rest) as store:
+        (one,) = store.find_traces(f"correlation:urn:uuid:{A}")
+        assert one.hop_count == 2 and f"correlation:{A}" in one.ids
+        assert [t.trace_key for t in store.find_traces(f"correlation:{A}")] == [one.trace_key]
+        (two,) = store.find_traces(f"correlation:{B}")
+        assert two.hop_count == 2 and two.trace_key != one.trace_key
+        assert "order:PO-1" not in two.ids
+    assert canonical_uuid(f"urn:uuid:{A}") == canonical_uuid(f"URN:UUID:{A.upper()}") == A
+    assert canonical_uuid("urn:uuid:00000000-0000-0000-0000-000000000000") is None  # nil
+    assert canonical_uuid(f"urn:oid:{A}") is None
 
 
 def test_only_uuids_get_a_second_form_and_w3c_trace_ids_never():
@@ -125,3 +155,34 @@ def test_label_ids_get_no_second_form():
     catalog = load_catalog({"ids": {"labels": ["customer"]}, "flows": []})
     ids = [f"customer:{A.upper()}", f"order:{A.upper()}"]
     assert with_canonical_forms(ids, "", catalog.is_link) == [*ids, f"order:{A}"]
+
+
+def test_a_uuid_asked_for_in_a_form_no_hop_wrote_finds_its_trace(tmp_path, capsys):
+    # the Mule hops logged the correlation ID in lower case; the analyst pastes it as
+    # BizTalk's admin console shows it (braced, upper case), as .NET's "N" form or as a URN:
+    # "no trace" before, while the message's trace holds the same UUID
+    mule = _parsed(MULE.format(n=0, corr=A) + MULE.format(n=1, corr=B), "mule.log")
+    with correlated(tmp_path, mule) as store:
+        (one,) = store.find_traces(f"correlation:{A}")
+        forms = ["{" + A.upper() + "}", f"correlation:{A.replace('-', '')}",
+                 f"urn:uuid:{A.upper()}"]
+        for form in forms:
+            assert [t.trace_key for t in queries.find(store, form)] == [one.trace_key], form
+        api = Api(ApiConfig(listen=("127.0.0.1", 0)), store, Registry())
+        api.server.serve_in_thread("api-test")
+        try:
+            for form in forms:
+                conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=5)
+                conn.request("GET", "/api/traces/" + urllib.parse.quote(form, safe=""))
+                resp = conn.getresponse()
+                assert resp.status == 200, form
+                assert orjson.loads(resp.read())["trace_key"] == one.trace_key
+                conn.close()
+        finally:
+            api.close()
+    cfg = tmp_path / "midwatch.yaml"
+    cfg.write_text(f"store:\n  kind: sqlite\n  sqlite: {{path: {tmp_path / 'm.sqlite'}}}\n")
+    assert main(["trace", forms[0], "-c", str(cfg)]) == 0
+    assert capsys.readouterr().out.startswith(f"trace     {one.trace_key}\n")
+    # an ID holding no UUID, or the nil one, is asked as typed only: still not found
+    assert main(["trace", "{00000000-0000-0000-0000-000000000000}", "-c", str(cfg)]) == 1

@@ -23,7 +23,12 @@ from collector.parse import parse_stream
 from collector.parsers._base import ParseContext
 
 PLACEHOLDERS = ['"N/A"', '"null"', '"-"', '"0000000000000000"', '"undefined"', '"None"', '"  "',
-                '"00000000-0000-0000-0000-000000000000"']
+                '"00000000-0000-0000-0000-000000000000"',
+                # .NET's Guid.Empty braced ("B", BizTalk's form) and as a WS-Addressing URN;
+                # a header logged with its quotes; a template's empty field; a dash run
+                '"{00000000-0000-0000-0000-000000000000}"',
+                '"urn:uuid:00000000-0000-0000-0000-000000000000"', r'"\"null\""', '"[null]"',
+                '"---"']
 
 
 def _line(n: int, corr: str) -> str:
@@ -90,6 +95,10 @@ def test_order_zero_is_a_real_id_that_joins_its_hops(tmp_path):
     ("00000000000000000000000000000000", True), ("-1", True), ("", True),
     ("0", False), ("000", False), ("0000000", False), ("1", False), ("0001", False), ("4711", False), ("ACME>INITECH:0001:0001", False),
     ("6f1c2a", False), ("none-such", False),
+    ("{00000000-0000-0000-0000-000000000000}", True), ("URN:UUID:" + "0" * 32, True),
+    ('"null"', True), ("'undefined'", True), ("[N/A]", True), ("---", True),
+    ("{4711}", False), ("[PO-1]", False), ("urn:uuid:0b7e4c1a-1111-4222-9333-444455556666", False),
+    ("{0}", False), ("-1-", False),
 ])
 def test_placeholder_values(value, expected):
     assert is_placeholder(value) is expected

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from itertools import compress
 from types import ModuleType
@@ -139,6 +139,16 @@ def _dead(kind: str, detail: str, record: Record, ctx: ParseContext, stats: Pars
     )
 
 
+def _kept(record: Record, module: ModuleType) -> Record:
+    """The record as it may be stored (``event.original``, a dead letter's raw): a format's
+    credentials masked by its ``HIDE`` hook (an X12 interchange's ISA02/ISA04 password)."""
+    hide = getattr(module, "HIDE", None)
+    if hide is None:
+        return record
+    text = hide(record.text)
+    return record if text is record.text else replace(record, text=text)
+
+
 def run_parser(record: Record, module: ModuleType, ctx: ParseContext,
                stats: ParseStats) -> Output:
     """Parse one framed record with one parser, normalize, assign IDs; never raises."""
@@ -150,10 +160,12 @@ def run_parser(record: Record, module: ModuleType, ctx: ParseContext,
     try:
         events = module.parse(record, ctx)
     except ParseError as exc:
-        out.append(_dead("parse_error", f"{name}: {exc.reason}", record, ctx, stats, exc.field))
+        out.append(_dead("parse_error", f"{name}: {exc.reason}", _kept(record, module), ctx,
+                         stats, exc.field))
         events = exc.events  # the readable entries of a record that is partly unreadable
     except Exception as exc:  # noqa: BLE001 - a parser bug must cost one record, not the run
-        return [_dead("parser_crash", f"{name}: {type(exc).__name__}: {exc}"[:500], record, ctx, stats)]
+        return [_dead("parser_crash", f"{name}: {type(exc).__name__}: {exc}"[:500],
+                      _kept(record, module), ctx, stats)]
     if not events and not out:
         stats.empty_records += 1
         return []
@@ -163,7 +175,7 @@ def run_parser(record: Record, module: ModuleType, ctx: ParseContext,
             if not ev.id:
                 ev.id = event_id(record.source, record.position, index)
             if whole and ev.original is None:
-                ev.original = record.text
+                ev.original = _kept(record, module).text
             if not ev.ingested_ms:
                 ev.ingested_ms = record.ingested_ms
             out.append(normalize(ev, ctx))

@@ -38,7 +38,8 @@ PARSERS = Registry("format", {
 }, required=("NAME", "START", "detect", "parse"), optional=("continues", "GENERIC", "DETECT_FIRST",
                                                                    "DETECT_NEEDS", "claims_taken",
                                                                    "FOREIGN_START",
-                                                                   "MAX_RECORD_LINES", "WHOLE", "ENDS"),
+                                                                   "MAX_RECORD_LINES", "WHOLE", "ENDS",
+                                                                   "HIDE"),
     entry_point_group="midwatch.parsers")
 
 # Order in which auto-detection asks parsers; specific formats before the generic JSON and text

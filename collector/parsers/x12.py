@@ -198,6 +198,37 @@ class _Broken(Exception):
 DETECT_FIRST = 'I'
 
 
+_ISA_HEAD = re.compile(r"ISA([^A-Za-z0-9 \r\n])")
+
+
+def HIDE(text: str) -> str:  # noqa: N802 - a parser hook, as START
+    """The text with each ISA02 (authorization information) and ISA04 (security information:
+    a password when ISA03 is 01) masked, for what is stored of the raw interchange
+    (``event.original``, dead letters): a credential must not reach the store or the
+    screen. Blank or all-zero values (no credential, the common case) are left; widths
+    are kept, so the interchange still reads as one."""
+    if "ISA" not in text:
+        return text
+    cuts: list[tuple[int, int]] = []
+    for m in _ISA_HEAD.finditer(text):
+        sep, at = m.group(1), m.end()
+        elements = text[at:at + 4 * ISA_LENGTH].split(sep, 4)
+        if len(elements) < 5:
+            continue
+        a01, a02, a03, a04 = elements[:4]
+        for start, value in ((at + len(a01) + 1, a02),
+                             (at + len(a01) + len(a02) + len(a03) + 3, a04)):
+            if value.strip(" 0"):
+                cuts.append((start, len(value)))
+    if not cuts:
+        return text
+    out, last = [], 0
+    for start, width in cuts:
+        out += [text[last:start], "*" * width]
+        last = start + width
+    return "".join(out) + text[last:]
+
+
 def detect(line: str) -> bool:
     return START.match(line) is not None
 

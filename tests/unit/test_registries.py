@@ -42,14 +42,17 @@ def test_a_parser_declares_its_optional_names_with_their_types(name):
     ``FOREIGN_START`` (the part of ``START`` that heads other loggers' records),
     ``MAX_RECORD_LINES`` (a record's line cap, for formats written a segment a line) and
     ``WHOLE`` (a line without its newline that is a whole record), ``ENDS`` (where a record
-    ends inside a line another follows on) are optional parts of the
+    ends inside a line another follows on), ``HIDE`` (the stored raw text with the format's
+    credentials masked) are optional parts of the
     parser contract; the parse core reads them with ``getattr``, so a misspelt or mistyped
     one would be silently ignored."""
     module = PARSERS.get(name)
     assert module.NAME == name
     assert PARSERS.optional == ("continues", "GENERIC", "DETECT_FIRST", "DETECT_NEEDS",
                                 "claims_taken", "FOREIGN_START", "MAX_RECORD_LINES", "WHOLE",
-                                "ENDS")
+                                "ENDS", "HIDE")
+    if hasattr(module, "HIDE"):
+        assert callable(module.HIDE) and module.HIDE("no credentials") == "no credentials"
     if hasattr(module, "DETECT_FIRST"):
         assert isinstance(module.DETECT_FIRST, str) and module.DETECT_FIRST
     if hasattr(module, "DETECT_NEEDS"):

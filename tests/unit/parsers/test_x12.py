@@ -438,3 +438,24 @@ def test_lines_after_an_interchanges_trailer_are_not_glued_into_it(parse_text, f
     others = [e for e in events if e.platform != "edi"]
     assert dead or others  # the log lines are read or dead-lettered, never inside an interchange
     assert not any("sent file" in (e.message or "") for e in edi_events)
+
+
+def test_the_isa_password_is_masked_in_what_is_stored_of_the_raw_interchange():
+    """ISA04 (security information: a password when ISA03 is 01) and ISA02 were stored in clear
+    in ``event.original`` and in dead letters' raw text; a credential never reaches the store."""
+    from collector.event import DeadLetter, Record
+    from collector.parse import parse_record
+    from collector.parsers._base import ParseContext
+
+    isa = ("ISA*03*AUTHCODE01*01*PASSWORD01*ZZ*SENDER         *ZZ*RECEIVER       *240301*0930*U"
+           "*00401*000000001*0*P*>~")
+    one = (isa + "GS*PO*SENDER*RECEIVER*20240301*0930*1*X*004010~ST*850*0001~BEG*00*SA*PO-1**20240301~"
+           "SE*3*0001~GE*1*1~IEA*1*000000001~")
+    (ev,) = parse_record(Record(text=one, source="in.edi"), "x12", ParseContext())
+    assert "PASSWORD01" not in ev.original and "AUTHCODE01" not in ev.original
+    assert ev.original.startswith("ISA*03*" + "*" * 10 + "*01*" + "*" * 10 + "*ZZ*SENDER")
+    assert len(ev.original) == len(one)
+    broken = isa + "GS*PO*SENDER~"  # no trailers: a parse_error dead letter... or failure events
+    out = parse_record(Record(text=broken, source="in.edi"), "x12", ParseContext())
+    stored = " ".join(o.raw if isinstance(o, DeadLetter) else (o.original or "") for o in out)
+    assert "PASSWORD01" not in stored and "AUTHCODE01" not in stored

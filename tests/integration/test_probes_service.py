@@ -7,7 +7,7 @@ import pytest
 from probe_targets import free_port, http_server
 from service_runner import run_cli_until
 
-from collector.store.base import Filter, MetricQuery
+from collector.store.base import Filter, MetricQuery, StoreError
 from collector.store.sqlite import SQLiteStore
 from midwatch.cli import main
 
@@ -52,8 +52,12 @@ def test_probes_run_on_their_interval_until_stopped(tmp_path, command):
         counts: dict = {}
 
         def three_up() -> bool:
-            if (tmp_path / "mw.sqlite").exists():
+            if not (tmp_path / "mw.sqlite").exists():
+                return False
+            try:
                 counts.update(_up_counts(tmp_path / "mw.sqlite"))
+            except StoreError:  # created by the child, its tables not yet
+                return False
             return counts.get(("health", "success"), 0) >= 3
 
         code, err = run_cli_until(argv, three_up)

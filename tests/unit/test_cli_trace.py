@@ -18,38 +18,39 @@ from midwatch.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "flows.example.yaml"
 CATALOG = build_catalog(load(EXAMPLE))
-NOW = int(time.time() * 1000)
-T0 = NOW - 30 * 60_000
+# Half an hour before the fixture runs (not before the module is imported: in CI the unit
+# files run half an hour after collection, and the traces fell out of `traces`' last hour).
+START_AGO_MS = 30 * 60_000
 
 
-def _ev(n: int, dt_s: float, platform: str, ids: list[str], **kw) -> Event:
-    ev = Event(timestamp_ms=T0 + int(dt_s * 1000), dataset=f"{platform}.test",
+def _ev(t0: int, n: int, dt_s: float, platform: str, ids: list[str], **kw) -> Event:
+    ev = Event(timestamp_ms=t0 + int(dt_s * 1000), dataset=f"{platform}.test",
                platform=platform, id=event_id("cli", str(n)), **kw)
     for i in ids:
         ev.add_id(*i.split(":", 1))
     return ev
 
 
-def events() -> list[Event]:
+def events(t0: int) -> list[Event]:
     api = {"url_path": "/api/orders"}
     return [
-        _ev(1, 0, "apigw", ["correlation:c1"], labels=api, service="kong", outcome="success"),
-        _ev(2, 0.25, "mulesoft", ["correlation:c1", "order:4711"], service="order-sync",
+        _ev(t0, 1, 0, "apigw", ["correlation:c1"], labels=api, service="kong", outcome="success"),
+        _ev(t0, 2, 0.25, "mulesoft", ["correlation:c1", "order:4711"], service="order-sync",
             outcome="success"),
-        _ev(3, 2, "kafka", ["order:4711"], labels={"kafka_topic": "orders"}, outcome="success"),
-        _ev(4, 3, "boomi", ["order:4711", "boomi.exec:e1"], service="Orders to ERP",
+        _ev(t0, 3, 2, "kafka", ["order:4711"], labels={"kafka_topic": "orders"}, outcome="success"),
+        _ev(t0, 4, 3, "boomi", ["order:4711", "boomi.exec:e1"], service="Orders to ERP",
             outcome="failure", error_class="mapping",
             error_message="Map 'Order->IDoc': field PO_NUMBER is required"),
-        _ev(11, 60, "apigw", ["correlation:c2"], labels=api, service="kong", outcome="success"),
-        _ev(12, 61, "mulesoft", ["correlation:c2", "order:4712"], service="order-sync",
+        _ev(t0, 11, 60, "apigw", ["correlation:c2"], labels=api, service="kong", outcome="success"),
+        _ev(t0, 12, 61, "mulesoft", ["correlation:c2", "order:4712"], service="order-sync",
             outcome="success"),
-        _ev(13, 62, "kafka", ["order:4712"], labels={"kafka_topic": "orders"}, outcome="success"),
-        _ev(14, 63, "boomi", ["order:4712", "boomi.exec:e2"], service="Orders to ERP",
+        _ev(t0, 13, 62, "kafka", ["order:4712"], labels={"kafka_topic": "orders"}, outcome="success"),
+        _ev(t0, 14, 63, "boomi", ["order:4712", "boomi.exec:e2"], service="Orders to ERP",
             outcome="success"),
-        _ev(15, 70, "generic", ["boomi.exec:e2"], service="sap-bridge", action="delivered",
+        _ev(t0, 15, 70, "generic", ["boomi.exec:e2"], service="sap-bridge", action="delivered",
             outcome="success"),
-        _ev(21, 120, "apigw", ["correlation:c3"], labels=api, service="kong", outcome="success"),
-        _ev(22, 121, "mulesoft", ["correlation:c3", "order:4713"], service="order-sync",
+        _ev(t0, 21, 120, "apigw", ["correlation:c3"], labels=api, service="kong", outcome="success"),
+        _ev(t0, 22, 121, "mulesoft", ["correlation:c3", "order:4713"], service="order-sync",
             outcome="success"),
     ]
 
@@ -61,11 +62,12 @@ def config(tmp_path_factory) -> str:
     store = SQLiteStore(db)
     store.setup()
     correlator = Correlator(CATALOG, store)
-    batch = events()
+    now = int(time.time() * 1000)
+    batch = events(now - START_AGO_MS)
     correlator.process(batch)
     store.write_events(batch)
     correlator.flush()
-    correlator.sweep(NOW)
+    correlator.sweep(now)
     store.close()
     cfg = root / "midwatch.yaml"
     cfg.write_text(f"store:\n  kind: sqlite\n  sqlite: {{path: {db}}}\nflows: {EXAMPLE}\n")

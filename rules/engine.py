@@ -202,9 +202,7 @@ class Engine:
         after = {rule: max(runs[rule] if isinstance(runs.get(rule), int) else -2**62,
                            now - windows.get(rule, 0) - CATCH_UP_MS)
                  for rule in [*windows, *orphans]}
-        records = self.decided.of_rules_since(after, replay.LIMIT)  # type: ignore[union-attr]
-        decisions = {k: v for rule, found in records.items()
-                     for k, v in replay.missed(found, after[rule]).items()}
+        decisions = self._decided_since(after)
         if not decisions:
             return orphans
         for found in decisions.values():  # the rule was evaluated then: its windows judged
@@ -227,6 +225,22 @@ class Engine:
             if a.rule not in windows:
                 out.setdefault(a.rule, []).append(a)
         return out
+
+    def _decided_since(self, after: dict[str, int]) -> dict[str, list[dict]]:
+        """Per alert key, its newest decision after its rule's time in ``after``
+        (``replay.missed``), the outbox read a page at a time: a rule whose page came back
+        full is read on past its last record, so a pass that decided more than a page (500
+        alerts to 2 notifiers) is replayed whole, not its newest page alone."""
+        decisions: dict[str, list[dict]] = {}
+        asked, before = dict(after), {}
+        while asked:
+            pages = self.decided.of_rules_since(asked, replay.PAGE, before)  # type: ignore[union-attr]
+            for rule, found in pages.items():
+                replay.missed(found, after[rule], decisions)
+            before = {rule: (found[-1]["created_ms"], found[-1]["id"])
+                      for rule, found in pages.items() if len(found) >= replay.PAGE}
+            asked = {rule: after[rule] for rule in before}
+        return decisions
 
     def reconfigure(self, config: RulesConfig, at_ms: int, *, resolve: bool = True) -> None:
         """Take up reloaded rules, silences and knowledge (hot reload): open alerts of rules

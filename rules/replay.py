@@ -18,16 +18,21 @@ from dataclasses import replace
 from rules.outbox import EXPIRED, FAILED
 from rules.state import FIRING, RESOLVED, Alert
 
-# Outbox records read per rule at restore, newest first (a rule's decisions since its last
-# saved run: one pass's, or a few when state writes failed for a while).
-LIMIT = 1_000
+# Outbox records read per rule and request at restore, newest first (a rule's decisions
+# since its last saved run: one pass's, or a few when state writes failed for a while). A
+# rule with more (a pass paging hundreds of alerts to several notifiers) is read on, page
+# after page; only each alert's newest decision is kept (``missed``), so memory is bounded
+# by the rule's alerts, not by the records read.
+PAGE = 1_000
 
 
-def missed(records: Iterable[dict], after_ms: int) -> dict[str, list[dict]]:
+def missed(records: Iterable[dict], after_ms: int,
+           newest: dict[str, list[dict]] | None = None) -> dict[str, list[dict]]:
     """Per alert key, the records of its newest decision (one per notifier) made after
     ``after_ms`` (the rule's last saved run): the evaluation time ``at_ms`` decides, not
-    when a record was written."""
-    newest: dict[str, list[dict]] = {}
+    when a record was written. ``newest``: what earlier pages of the outbox gave, added to
+    and returned."""
+    newest = {} if newest is None else newest
     for r in records:
         at = r["notification"]["at_ms"]
         if at <= after_ms:

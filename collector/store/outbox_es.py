@@ -36,7 +36,7 @@ STALE_S = 5.0
 # Alerts' reads per ``_msearch`` (``of_alerts``): 200 pending resolves in one or two requests,
 # each answer at most this many alerts' records (up to 500 each).
 MSEARCH_CHUNK = 100
-NEWEST = [{"created_ms": "desc"}]
+NEWEST = [{"created_ms": "desc"}, {"id": "desc"}]  # ``id``: a page ends at one record
 
 
 class EsOutbox:
@@ -118,25 +118,32 @@ class EsOutbox:
         return self._searches({a: _of_rule(*a) for a in wanted}, limit, lambda a: (
             f"rule {a[0]!r} key {a[1]!r}"))
 
-    def of_rules_since(self, since: Mapping[str, int], limit: int) -> dict[str, list[dict]]:
+    def of_rules_since(self, since: Mapping[str, int], limit: int,
+                       before: Mapping[str, tuple[int, str]] | None = None
+                       ) -> dict[str, list[dict]]:
+        before = before or {}
         return self._searches({rule: {"bool": {"filter": [
             {"term": {"rule": rule}}, {"range": {"created_ms": {"gte": ms}}}]}}
-            for rule, ms in since.items()}, limit, lambda rule: f"rule {rule!r}")
+            for rule, ms in since.items()}, limit, lambda rule: f"rule {rule!r}",
+            {rule: list(before[rule]) for rule in since if rule in before})
 
     def _searches(self, queries: Mapping[Hashable, dict], limit: int,
-                  named: Callable[[Any], str]) -> dict[Any, list[dict]]:
-        """Each query's newest ``limit`` records, ``MSEARCH_CHUNK`` queries an ``_msearch``."""
+                  named: Callable[[Any], str], after: Mapping[Hashable, list] | None = None
+                  ) -> dict[Any, list[dict]]:
+        """Each query's newest ``limit`` records (past its sort values in ``after``, when
+        there), ``MSEARCH_CHUNK`` queries an ``_msearch``."""
         if not queries:
             return {}
         self._fresh()
         items = list(queries.items())
         out: dict[Any, list[dict]] = {}
         for i in range(0, len(items), MSEARCH_CHUNK):
-            out.update(self._msearch(items[i:i + MSEARCH_CHUNK], limit, named))
+            out.update(self._msearch(items[i:i + MSEARCH_CHUNK], limit, named, after or {}))
         return out
 
     def _msearch(self, queries: list[tuple[Any, dict]], limit: int,
-                 named: Callable[[Any], str]) -> dict[Any, list[dict]]:
+                 named: Callable[[Any], str], after: Mapping[Hashable, list]
+                 ) -> dict[Any, list[dict]]:
         """These reads in one ``_msearch``, each failure as ``_call`` takes the single
         search's: a shard not started (``_try``) or an item refused with a status that may pass
         (429, 5xx) is asked again with the store's backoff, then ``StoreUnavailable``; an item
@@ -146,9 +153,10 @@ class EsOutbox:
         left, why = queries, ""
         for _ in store._attempts():
             searches: list[dict] = []
-            for _ident, query in left:
-                searches += [{"index": self.index}, {"query": query, "sort": NEWEST,
-                                                     "size": min(limit, PAGE)}]
+            for ident, query in left:
+                searches += [{"index": self.index}, {
+                    "query": query, "sort": NEWEST, "size": min(limit, PAGE),
+                    **({"search_after": after[ident]} if ident in after else {})}]
             resp, why = store._try(partial(store._client.msearch, searches=searches))
             if why is not None:
                 continue

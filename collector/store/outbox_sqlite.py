@@ -72,12 +72,16 @@ class SQLiteOutbox:
             return {(rule, key): [orjson.loads(row[0]) for row in db.execute(
                 OF_ALERT, (rule, key, limit)).fetchall()] for rule, key in dict.fromkeys(alerts)}
 
-    def of_rules_since(self, since: Mapping[str, int], limit: int) -> dict[str, list[dict]]:
+    def of_rules_since(self, since: Mapping[str, int], limit: int,
+                       before: Mapping[str, tuple[int, str]] | None = None
+                       ) -> dict[str, list[dict]]:
         """One read per rule through ``outbox_rule``, in one read transaction."""
+        before = before or {}
         with self.store._read() as db:
             return {rule: [orjson.loads(row[0]) for row in db.execute(
                 "SELECT doc FROM outbox WHERE rule = ? AND created_ms >= ? "
-                "ORDER BY created_ms DESC LIMIT ?", (rule, ms, limit)).fetchall()]
+                "AND (created_ms, id) < (?, ?) ORDER BY created_ms DESC, id DESC LIMIT ?",
+                (rule, ms, *before.get(rule, (2**63 - 1, "")), limit)).fetchall()]
                 for rule, ms in since.items()}
 
     def _docs(self, sql: str, args: tuple) -> list[dict]:

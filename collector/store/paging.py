@@ -71,10 +71,15 @@ class OutboxStore(Protocol):
         one by one); the answers are those of the single reads, and one that fails fails all
         as the single read would (``StoreUnavailable`` while it may pass)."""
 
-    def of_rules_since(self, since: Mapping[str, int], limit: int) -> dict[str, list[dict]]:
-        """Each rule's records created at or after its time in ``since``, newest first, at
-        most ``limit`` a rule, all at once (Elasticsearch: ``_msearch`` as ``of_alerts``): what
-        a new lease holder reads at restore for the decisions the alert state missed."""
+    def of_rules_since(self, since: Mapping[str, int], limit: int,
+                       before: Mapping[str, tuple[int, str]] | None = None
+                       ) -> dict[str, list[dict]]:
+        """Each rule's records created at or after its time in ``since``, newest first (by
+        ``created_ms``, then ``id``), at most ``limit`` a rule, all at once (Elasticsearch:
+        ``_msearch`` as ``of_alerts``): what a new lease holder reads at restore for the
+        decisions the alert state missed. ``before``: per rule, the (``created_ms``, ``id``)
+        of the last record of its previous page; this page starts after it (a pass may have
+        decided more than one page, and records of one write share their ``created_ms``)."""
 
     def summary(self) -> tuple[dict[tuple[str, str], int], dict[str, int]]:
         """(record count by (notifier, state), oldest pending ``created_ms`` by notifier)."""

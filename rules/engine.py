@@ -173,23 +173,27 @@ class Engine:
         self._unsaved.clear()  # memory is what the store holds again
         now = time.time_ns() // 1_000_000 if at_ms is None else at_ms
         runs = self.store.get_state(RUNS_NAMESPACE).get(RUNS_KEY, {}).get("last_run", {})
-        self.last_run = {r.name: max(runs[r.name], now - r.window_ms - CATCH_UP_MS)
-                         for r in self.rules if isinstance(runs.get(r.name), int)}
+        runs = {rule: ms for rule, ms in runs.items() if isinstance(ms, int)}
         names = {r.name for r in self.rules}
         orphans: dict[str, list[Alert]] = {}
-        for rule, doc in self.store.get_state(STATE_NAMESPACE).items():
+        states = self.store.get_state(STATE_NAMESPACE)
+        for rule, doc in states.items():
             alerts = [Alert.from_doc(key, a) for key, a in doc.get("alerts", {}).items()]
             if rule in names:
                 self.alerts.update((a.key, a) for a in alerts)
             elif self.persist:
                 orphans[rule] = alerts
+        self.last_run = {r.name: max(runs[r.name], now - r.window_ms - CATCH_UP_MS)
+                         for r in self.rules if r.name in runs}
         if self.decided is not None and self.persist:
-            orphans = self._replay(runs, orphans, now)
+            # A rule removed while its page was in the outbox but not in its state has no
+            # state document: the runs name it (it was evaluated before).
+            orphans = self._replay(runs, orphans, [r for r in runs if r not in names], now)
         if orphans:
             self._resolve_orphans(orphans, now)
 
-    def _replay(self, runs: dict, orphans: dict[str, list[Alert]], now: int
-                ) -> dict[str, list[Alert]]:
+    def _replay(self, runs: dict, orphans: dict[str, list[Alert]], removed: list[str],
+                now: int) -> dict[str, list[Alert]]:
         """Bring the restored alerts (and the removed rules' ``orphans``) up to the outbox:
         the decisions made after each rule's last saved run, which a leader killed between
         its outbox and its state write left out of the state (``rules.replay``). Rules so
@@ -197,11 +201,11 @@ class Engine:
         those records. A rule with such a record was evaluated at its time: its sliding
         windows look back to that run, not to the saved one (judged again, an event paged and
         resolved before the kill fired again). The read goes back at most as far as a restart
-        looks back."""
+        looks back. ``removed``: rules no longer loaded that may have records without a
+        state document (resolved as orphans when they do)."""
         windows = {r.name: r.window_ms for r in self.rules}
-        after = {rule: max(runs[rule] if isinstance(runs.get(rule), int) else -2**62,
-                           now - windows.get(rule, 0) - CATCH_UP_MS)
-                 for rule in [*windows, *orphans]}
+        after = {rule: max(runs.get(rule, -2**62), now - windows.get(rule, 0) - CATCH_UP_MS)
+                 for rule in [*windows, *orphans, *removed]}
         decisions = self._decided_since(after)
         if not decisions:
             return orphans

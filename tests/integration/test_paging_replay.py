@@ -6,6 +6,10 @@ renewals stepped by the test, as in ``test_paging_takeover``):
   alerts to 2 notifiers) is replayed whole: the records past the first read were left out,
   and the new holder paged those alerts again, or took them as paged to one notifier only
   (whose resolve then never reached the other);
+- a rule removed while its page was in the outbox but not in the alert state (the old leader
+  killed between the two writes, the new one started without the rule) is resolved where it
+  paged: it had no state document, so nothing read its records back and its incident stayed
+  open for good;
 
 Faults are the stores' own refusals: a SQLite trigger; on Elasticsearch a write block on the
 state index. The local receivers stand in for webhooks (contract stand-ins); store and
@@ -92,3 +96,36 @@ def test_a_pass_paging_more_than_one_outbox_read_is_replayed_whole(store, tmp_pa
     finally:
         for r in hooks.values():
             r.close()
+
+
+def test_a_rule_removed_with_its_page_in_the_outbox_alone_is_resolved(store, tmp_path,
+                                                                      unique_name):
+    hook = Receiver()
+    gone, keep = f"{unique_name}-gone", f"{unique_name}-keep"
+    t0 = time.time_ns() // 1_000_000
+    now = [t0]
+    before = _config(tmp_path, "before", {"hook": hook}, "rules:\n" + _rule(keep, above=99)
+                     + _rule(gone))
+    after = _config(tmp_path, "after", {"hook": hook}, "rules:\n" + _rule(keep, above=99))
+    old = RuleScheduler(before, store, clock=lambda: now[0])
+    new = RuleScheduler(after, store, clock=lambda: now[0])
+    try:
+        _tick(old, now, t0 + 1_000)  # nothing fires: the runs saved
+        _errors(store, t0 + 1_500, ["o2c"])
+        now[0] = t0 + 2_000
+        assert old.leadership.renew()
+        with refusing_alert_state(store):  # fires, then the leader is killed
+            old.tick(t0 + 2_000)
+        (key,) = old.engine.alerts
+        assert gone not in store.get_state("alerts")
+
+        # Started without the rule; its workers send from the takeover on (the page), its
+        # first pass comes later.
+        now[0] = t0 + 2_000 + TTL_MS + 1
+        assert new.leadership.renew()
+        new.delivery.deliver("hook")
+        new.tick(now[0])
+        new.delivery.deliver("hook")
+        assert hook.accepted() == {(key, "firing"): 1, (key, "resolved"): 1}
+    finally:
+        hook.close()

@@ -64,6 +64,9 @@ EXAMPLE_CHARS = 300
 ALONE_PER_PASS = 100
 # Firing cut alerts held past their last page's expiry are logged at most this often a rule.
 LAPSE_WARN_MS = 900_000
+# Alert-history documents a refused write left owed, written before the next pass's: at most
+# this many kept (the oldest dropped, logged) through a long refusal.
+HISTORY_OWED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,8 @@ class Engine:
         # "notified" for a page that only this process's memory holds would lose the page in
         # a crash.
         self._unsaved: set[str] = set()
+        # Alert history a refused write left to the next pass (``_write_history``).
+        self._owed: list[dict] = []
         # (rule, seconds or None when it failed): per-rule evaluation time for /metrics
         self.observed: Callable[[str, float | None], None] = lambda rule, seconds: None
         # (rule, how many): cut-out open alerts left unjudged this evaluation (ALONE_PER_PASS)
@@ -286,13 +291,18 @@ class Engine:
                     labels=alert.labels, annotations=alert.annotations, value=alert.value,
                     starts_ms=alert.fired_ms or alert.active_since_ms, at_ms=at_ms,
                     expires_ms=at_ms, trace_url=self.trace_url(alert.labels)))
-        if history:
-            self.store.append_alert_history(history)
+        try:
+            self._write_history(history)
+        except StoreError as exc:
+            # The resolves are decided: raising, a restore decided them again (a second
+            # record); the history goes with the next pass's.
+            log.error("alert history of the removed rules %s not written, again with the "
+                      "next evaluation: %s", sorted(orphans), exc)
         self._unsaved.update(orphans)
         if not self._durable():  # the resolves are not in the outbox yet: keep the state
             return
         try:
-            self._save(set(orphans), [], runs=False)
+            self._save(set(orphans), None, runs=False)
         except StoreError as exc:
             # Their resolves are in the outbox: restoring again would decide them twice.
             log.error("alert state of removed rules %s not deleted, again with the next "
@@ -732,13 +742,31 @@ class Engine:
     def _durable(self) -> bool:
         return self.dispatcher is None or self.dispatcher.flush()
 
-    def _save(self, rules: set[str], history: list[dict], *, runs: bool = True) -> None:
+    def _write_history(self, history: list[dict]) -> None:
+        """Append what earlier writes left owed, then ``history``; refused, all of it stays
+        owed (the newest ``HISTORY_OWED``) and the error is raised."""
+        owed, self._owed = [*self._owed, *history], []
+        if not owed:
+            return
+        try:
+            self.store.append_alert_history(owed)
+        except StoreError:
+            self._owed = owed[-HISTORY_OWED:]
+            if len(owed) > HISTORY_OWED:
+                log.error("alert history unwritable: dropped the %d oldest documents waiting "
+                          "for the store", len(owed) - HISTORY_OWED)
+            raise
+
+    def _save(self, rules: set[str], history: list[dict] | None, *,
+              runs: bool = True) -> None:
+        """Write the history (with what is owed; None: none now), then the state of ``rules``,
+        then, with ``runs``, every rule's last run."""
         if not self.persist:
             return
         # The history first: a state write that fails is made again by the next pass
         # (``_unsaved``), this pass's history would be lost with it.
-        if history:
-            self.store.append_alert_history(history)
+        if history is not None:
+            self._write_history(history)
         for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)

@@ -187,10 +187,13 @@ class Delivery:
             done = {r["id"] for r in step.superseded + step.expired}
             return self._send_digests(name, grouping, [r for r in pending if r["id"] not in done])
         sent = 0
-        self._mark_sending(step.send)
         for r in step.send:
             if self.stopping.is_set() or not self.fence():
                 break
+            # Marked one by one, after the fence: a batch marked at once and then cut short
+            # (the lease lost mid-pass) left firings marked but never sent, and once their
+            # resolve was decided the plan sent the resolve alone: the page was lost.
+            self._mark_sending([r])
             self._put([self._attempt(self.notifiers[name], r)])
             sent += 1
         return sent

@@ -5,6 +5,8 @@ store keeps what the new holder wrote."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 import pytest
 from faults_support import wait_for
@@ -99,3 +101,45 @@ def test_es_document_written_by_the_new_holder_refuses_the_old_token(es_url, es_
         assert result["status"] == 409
     finally:
         store.close()
+
+
+class _Receiver:
+    """Stands in for a notifier's receiver (contract: ``name``, ``send``): what it was sent."""
+
+    name, kind = "hook", "webhook"
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, n: Notification, owed=()) -> bytes:
+        self.sent.append((n.key, n.action))
+        return b"ok"
+
+
+def test_firings_a_lost_lease_kept_from_being_sent_are_not_resolved_alone(store):
+    """The pass marked every due firing "may have reached the receiver" in one write, then
+    stopped at the lease check (the lease lost mid-pass): the unsent firings stayed marked,
+    and once their resolve was decided the next holder sent the resolve alone: the page was
+    lost (the HA bisect found this in test_paging_ha's failures under load)."""
+    hook = _Receiver()
+    holding = {"lease": True}
+    delivery = Delivery([hook], outbox_for(store), lambda docs: None,
+                        fence=lambda: holding["lease"] and not hook.sent)  # lost after one send
+    for key in ("k1", "k2", "k3"):
+        delivery.submit(["hook"], _n(key, 1_000))
+    delivery.flush()
+    assert delivery.deliver("hook") == 1
+    (first,) = hook.sent
+    unsent = {"k1", "k2", "k3"} - {first[0]}
+    records = {r["key"]: r for r in outbox_for(store).of_rule("o2c-failures", 10)}
+    assert [k for k in unsent if records[k].get("maybe_delivered")] == []
+
+    # The alerts resolve before anyone sends the firings; the next pass holds the lease.
+    later = Delivery([hook], outbox_for(store), lambda docs: None)
+    for key in sorted(unsent):
+        later.submit(["hook"], replace(_n(key, 2_000), action="resolved"))
+    later.flush()
+    later.deliver("hook")
+    for key in unsent:
+        actions = [a for k, a in hook.sent if k == key]
+        assert actions in ([], ["firing", "resolved"]), (key, actions)

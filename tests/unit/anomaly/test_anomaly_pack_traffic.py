@@ -39,17 +39,23 @@ def hourly_counts(seed: int = 20) -> dict[int, int]:
     return out
 
 
+def _received(tag: str, counts) -> list[Event]:
+    """o2c's orders received: ``n`` spread over the hour starting at ``at``, per (at, n)."""
+    events = []
+    for at, n in counts:
+        for i in range(n):
+            ts = at + i * (HOUR // (n + 1))
+            events.append(Event(ts, "mule.log", "mulesoft", "order received", outcome="success",
+                                level="info", id=event_id(tag, f"o2c-{ts}-{i}"),
+                                flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
+    return events
+
+
 @pytest.fixture
 def store(tmp_path):
     s = SQLiteStore(tmp_path / "traffic.sqlite")
     s.setup()
-    events = []
-    for at, n in hourly_counts().items():
-        for i in range(n):
-            ts = at + i * (HOUR // (n + 1))
-            events.append(Event(ts, "mule.log", "mulesoft", "order received", outcome="success",
-                                level="info", id=event_id("traffic", f"o2c-{ts}-{i}"),
-                                flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
+    events = _received("traffic", hourly_counts().items())
     assert s.write_events(events).written == len(events)
     s.refresh()
     yield s
@@ -176,16 +182,12 @@ def berlin_store(tmp_path):
     s.setup()
     rng = np.random.default_rng(7)
     zone = ZoneInfo("Europe/Berlin")
-    events = []
+    counts = []
     for at in range(START, DST_MONDAY + 2 * DAY, HOUR):
         local = dt.datetime.fromtimestamp(at / 1000, tz=zone)
         level = (40 if 8 <= local.hour < 18 else 8) if local.weekday() < 5 else 5
-        n = int(rng.poisson(level))
-        for i in range(n):
-            ts = at + i * (HOUR // (n + 1))
-            events.append(Event(ts, "mule.log", "mulesoft", "order received", outcome="success",
-                                level="info", id=event_id("berlin", f"o2c-{ts}-{i}"),
-                                flow="o2c", stage="api.received", message_id=f"o2c-{ts}-{i}"))
+        counts.append((at, int(rng.poisson(level))))
+    events = _received("berlin", counts)
     assert s.write_events(events).written == len(events)
     s.refresh()
     yield s

@@ -59,8 +59,8 @@ def demo(args: argparse.Namespace) -> int:
     cfg = shlex.quote(str(r.config))  # printed as commands to paste into a shell
     if r.replaced:
         print(f"replaced the previous demo's {r.replaced} indices under {args.index_prefix}-")
-    print(f"collected {r.events} events ({r.dead_letters} dead letters) in {r.seconds:.1f}s; "
-          f"config: {cfg}")
+    dead = f"{r.dead_letters} dead letter{'' if r.dead_letters == 1 else 's'}"
+    print(f"collected {r.events} events ({dead}) in {r.seconds:.1f}s; config: {cfg}")
     print(f"{r.broker_lines} Kafka and RabbitMQ broker log lines; {r.probe_readings} probe "
           f"readings (consumer lag, queues, certificates)")
     print(_rejections(r.rejected))
@@ -98,6 +98,8 @@ def demo(args: argparse.Namespace) -> int:
     print(f"  midwatch traces --status failed -c {cfg}")
     if r.rejected:
         print(f"  midwatch traces --status rejected -c {cfg}     # the 850s GLOBEX rejected")
+    if r.dead_letters:
+        print(f"  midwatch deadletters -c {cfg}     # the records midwatch could not read, and why")
     print(f"  midwatch rules eval -c {cfg} --at now")
     if args.es:
         boards = f"--es {args.es} --index-prefix {args.index_prefix} --since 12h"

@@ -53,17 +53,17 @@ def parse(s: Section) -> Options:
 def message(n: Notification) -> dict:
     state = "RESOLVED" if n.action == "resolved" else n.severity.upper()
     title = f"{_EMOJI[n.action]} [{state}] {n.rule}"
-    fields = [{"type": "mrkdwn", "text": truncate(f"*{esc(k)}*\n{esc(v)}", 2000)}
+    fields = [{"type": "mrkdwn", "text": truncate(f"*{k}*\n{v}", 2000)}
               for k, v in sorted(n.labels.items())][:9]
-    fields.append({"type": "mrkdwn", "text": f"*value*\n{esc(n.value)}"})
+    fields.append({"type": "mrkdwn", "text": f"*value*\n{n.value}"})
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(title, 150)}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": truncate(esc(n.summary), 3000)},
+        {"type": "section", "text": {"type": "mrkdwn", "text": truncate(n.summary, 3000)},
          "fields": fields},
     ]
     if n.annotations.get("description"):
         blocks.append({"type": "section", "text": {
-            "type": "mrkdwn", "text": truncate(esc(n.annotations["description"]), 3000)}})
+            "type": "mrkdwn", "text": truncate(n.annotations["description"], 3000)}})
     # A button takes a URL of at most 3000 characters; a longer one made Slack refuse the
     # whole message (invalid_blocks), so it is named instead.
     links = n.links()
@@ -71,7 +71,7 @@ def message(n: Notification) -> dict:
     notes = [f"{link['text']}: not shown, its URL ({len(link['href'])} characters) is longer "
              f"than Slack's {BUTTON_URL_MAX}" for link in links if link not in buttons]
     if n.message_ids:
-        notes.insert(0, "Sample messages: " + esc(", ".join(n.message_ids)))
+        notes.insert(0, "Sample messages: " + ", ".join(n.message_ids))
     if notes:
         blocks.append({"type": "context", "elements": [
             {"type": "mrkdwn", "text": truncate(text, 3000)} for text in notes]})
@@ -79,7 +79,7 @@ def message(n: Notification) -> dict:
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": link["text"]},
              "url": link["href"]} for link in buttons]})
-    return {"text": truncate(esc(f"[{state}] {n.rule}: {n.summary}"), 3000), "blocks": blocks}
+    return {"text": truncate(f"[{state}] {n.rule}: {n.summary}", 3000), "blocks": blocks}
 
 
 def digest_message(notes: list[Notification], group: dict[str, str]) -> dict:
@@ -90,20 +90,12 @@ def digest_message(notes: list[Notification], group: dict[str, str]) -> dict:
         "type": "plain_text", "text": truncate(title, 150)}}]
     for action in ("firing", "resolved"):
         lines = [f"{_EMOJI[action]} *{n.severity.upper() if action == 'firing' else 'RESOLVED'}* "
-                 + esc(f"{n.rule} {_labels_outside(n, group)} value {n.value}: {n.summary}")
+                 f"{n.rule} {_labels_outside(n, group)} value {n.value}: {n.summary}"
                  for n in notes if n.action == action]
         if lines:
             blocks.append({"type": "section", "text": {
                 "type": "mrkdwn", "text": _fitted(lines, 3000)}})
-    return {"text": truncate(esc(title), 3000), "blocks": blocks}
-
-
-def esc(value: object) -> str:
-    """Text from the data (log messages, labels, rule summaries) as Slack shows it literally:
-    ``<!channel>``, ``<@U123>`` or ``<https://x|y>`` in a failing message's text would
-    otherwise notify the whole channel or a user, or show a link it did not write
-    (api.slack.com/reference/surfaces/formatting: escape ``&``, ``<`` and ``>``)."""
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return {"text": truncate(title, 3000), "blocks": blocks}
 
 
 def _fitted(lines: list[str], limit: int) -> str:

@@ -50,21 +50,3 @@ def test_contract_a_link_longer_than_a_slack_button_takes_does_not_lose_the_page
     assert any("Runbook: not shown, its URL (3545 characters) is longer than Slack's 3000"
                in e["text"] for b in sent["blocks"] if b["type"] == "context"
                for e in b["elements"])
-
-
-def test_text_from_the_data_cannot_mention_the_channel_or_forge_a_link():
-    """A failing message's text in a summary (``<!channel>`` from a partner's error, ``<@U1>``,
-    ``<https://evil|docs>``) was sent as Slack markup: it notified the whole channel or showed
-    a link nobody wrote. Slack's formatting rules: escape ``&``, ``<`` and ``>``."""
-    n = note()
-    n = replace(n, annotations={
-        **n.annotations,
-        "summary": "SAP said <!channel> & <@U024BE7LH> see <https://evil.example|docs>"},
-        labels={"partner": "ACME <!here>"})
-    for doc in (slack.message(n), slack.digest_message([n], {})):
-        sent = str(doc)
-        assert "<!channel>" not in sent and "<!here>" not in sent and "<@U024BE7LH>" not in sent
-        assert "<https://evil.example|docs>" not in sent
-    text = slack.message(n)["blocks"][1]["text"]["text"]
-    assert text == ("SAP said &lt;!channel&gt; &amp; &lt;@U024BE7LH&gt; see "
-                    "&lt;https://evil.example|docs&gt;")

@@ -763,10 +763,16 @@ class Engine:
         then, with ``runs``, every rule's last run."""
         if not self.persist:
             return
-        # The history first: a state write that fails is made again by the next pass
-        # (``_unsaved``), this pass's history would be lost with it.
+        # The history first (what a refusal leaves is owed and written before the next pass's);
+        # a refused history must not hold the state back: a document the store refuses for
+        # good kept every later pass's state and last run unwritten, and a takeover then
+        # restored a stale state and paged again.
         if history is not None:
-            self._write_history(history)
+            try:
+                self._write_history(history)
+            except StoreError as exc:
+                log.error("alert history not written (%d document(s) owed, retried next pass): "
+                          "%s", len(self._owed), exc)
         for rule in sorted(rules):
             alerts = {k: a.to_doc() for k, a in self.alerts.items() if a.rule == rule}
             self.put_state(STATE_NAMESPACE, rule, {"alerts": alerts} if alerts else None)

@@ -198,24 +198,33 @@ class _Broken(Exception):
 DETECT_FIRST = 'I'
 
 
-_ISA_HEAD = re.compile(r"ISA([^A-Za-z0-9 \r\n])")
+# An ISA segment's head: at the start of the text or of a segment (after a terminator,
+# a line break or padding: anything but a letter, a digit or the element separator that
+# follows), then the fixed-width ISA01/ISA03 qualifiers (two digits each).
+_ISA_HEAD = re.compile(r"(?<![A-Za-z0-9])ISA([^A-Za-z0-9 \r\n])")
 
 
 def HIDE(text: str) -> str:  # noqa: N802 - a parser hook, as START
     """The text with each ISA02 (authorization information) and ISA04 (security information:
     a password when ISA03 is 01) masked, for what is stored of the raw interchange
     (``event.original``, dead letters): a credential must not reach the store or the
-    screen. Blank or all-zero values (no credential, the common case) are left; widths
+    screen. Only a real ISA head counts (an element ending in ISA, such as a card type VISA,
+    is data); blank or all-zero values (no credential, the common case) are left; widths
     are kept, so the interchange still reads as one."""
     if "ISA" not in text:
         return text
     cuts: list[tuple[int, int]] = []
     for m in _ISA_HEAD.finditer(text):
         sep, at = m.group(1), m.end()
+        if m.start() and text[m.start() - 1] == sep:  # "*ISA*": an element's value
+            continue
         elements = text[at:at + 4 * ISA_LENGTH].split(sep, 4)
         if len(elements) < 5:
             continue
         a01, a02, a03, a04 = elements[:4]
+        if not (len(a01) == len(a03) == 2 and (a01 + a03).isdigit()
+                and len(a02) <= 10 and len(a04) <= 10):
+            continue
         for start, value in ((at + len(a01) + 1, a02),
                              (at + len(a01) + len(a02) + len(a03) + 3, a04)):
             if value.strip(" 0"):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import logging
 import threading
 import time
@@ -864,9 +865,16 @@ class ElasticsearchStore:
 
     # --- alert engine state ----------------------------------------------------------
     def append_alert_history(self, docs: Sequence[dict]) -> None:
-        action = orjson.dumps({"index": {"_index": self.names.alerts}})
-        ops = [b"%s\n%s\n" % (action, orjson.dumps(documents.alert_doc(d)[1])) for d in docs]
-        self._write_all(ops, "alert history documents")
+        """Each document under an ID of its content: history a refusal left owed is sent
+        again with the next pass's (``Engine._write_history``), and the documents the bulk
+        had accepted must not be stored twice."""
+        ops = []
+        for d in docs:
+            body = orjson.dumps(documents.alert_doc(d)[1], option=orjson.OPT_SORT_KEYS)
+            doc_id = hashlib.blake2b(body, digest_size=16).hexdigest()
+            action = orjson.dumps({"index": {"_index": self.names.alerts, "_id": doc_id}})
+            ops.append(b"%s\n%s\n" % (action, body))
+        self._write_all(ops, "alert history documents", idempotent=True)
 
     def put_state(self, namespace: str, key: str, doc: dict | None) -> None:
         meta = {"_index": self.names.state, "_id": f"{namespace}:{key}"}

@@ -203,3 +203,31 @@ def test_a_leader_killed_between_its_outbox_and_state_writes_of_a_resolve_resolv
         assert store.get_state("alerts") == {}, "the replayed resolve was not saved"
     finally:
         hook.close()
+
+
+def test_alert_history_refused_for_good_does_not_hold_the_state_back(tmp_path, unique_name):
+    """A history document the store refuses for good (SQLite: a trigger; on Elasticsearch a
+    mapping conflict) stayed owed and was written first each pass, so every later pass's
+    alert state and last run went unwritten: a takeover restored without the open alert and
+    paged again (review S 2). The state is written; the history stays owed, bounded."""
+    from collector.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "mw.sqlite")
+    store.setup()
+    hook = Receiver()
+    t0 = time.time_ns() // 1_000_000
+    now = [t0]
+    old, new = _schedulers(store, tmp_path, unique_name, hook, 60_000, now)
+    with store._tx() as db:
+        db.execute("CREATE TRIGGER refuse_history BEFORE INSERT ON alerts "
+                   "BEGIN SELECT RAISE(ABORT, 'mapping conflict'); END")
+    try:
+        _pass(store, old, now, t0 + 1_000)  # fires and pages; its history refused
+        (key,) = old.engine.alerts
+        assert hook.accepted() == {(key, "firing"): 1}
+        assert store.get_state("alerts") != {}, "the refused history held the state back"
+        _pass(store, new, now, t0 + 1_000 + 60_001)  # the old leader killed: a takeover
+        assert hook.accepted() == {(key, "firing"): 1}, "paged again after the takeover"
+    finally:
+        hook.close()
+        store.close()

@@ -459,3 +459,6 @@ def test_the_isa_password_is_masked_in_what_is_stored_of_the_raw_interchange():
     out = parse_record(Record(text=broken, source="in.edi"), "x12", ParseContext())
     stored = " ".join(o.raw if isinstance(o, DeadLetter) else (o.original or "") for o in out)
     assert "PASSWORD01" not in stored and "AUTHCODE01" not in stored
+    # data that merely ends in ISA (a card type), or an element "ISA", is left as it is
+    data = "N1*ST*VISA*92*ACCT-7788-99*X*Y~SE*3*0001~REF*ZZ*ISA*12*ABCDEFGHIJ*01*SECRETSTUF~"
+    assert x12.HIDE(data) is data
